@@ -1,0 +1,74 @@
+"""Authentication dependencies: every credential is checked here and only here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from energyapp.auth.models import AuthSession, User
+from energyapp.auth.security import decode_access_token
+from energyapp.config import Settings
+from energyapp.db import SessionDep
+from energyapp.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The active user behind a valid access token whose session is still open.
+
+    Checked on every request, so a deactivation, a role change or a logout takes effect at once.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized()
+    claims = decode_access_token(settings, credentials.credentials)
+    row = (
+        await session.execute(
+            select(User, AuthSession.revoked_at, AuthSession.expires_at)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(User.id == claims.user_id, AuthSession.id == claims.session_id)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("Credenciales inválidas. Inicie sesión de nuevo.", code="invalid_token")
+    user, revoked_at, _expires_at = row
+    if revoked_at is not None:
+        raise Unauthorized("Su sesión fue cerrada. Inicie sesión de nuevo.", code="session_revoked")
+    if not user.is_active:
+        raise Unauthorized("Su cuenta está desactivada.", code="account_disabled")
+    request.state.user_id = user.id
+    request.state.session_id = claims.session_id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_roles(*roles: str) -> Callable[[User], Awaitable[User]]:
+    async def _check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden()
+        return user
+
+    return _check
+
+
+AdminUser = Annotated[User, Depends(require_roles("admin"))]
+AdminOrSupervisor = Annotated[User, Depends(require_roles("admin", "supervisor"))]

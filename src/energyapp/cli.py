@@ -1,0 +1,214 @@
+"""The `energyapp` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+from urllib.parse import urlparse
+
+import httpx
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from energyapp.config import Settings, SettingsError, get_settings
+from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
+from energyapp.errors import AppError
+
+app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
+db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    settings = _settings()
+
+    async def _run() -> T:
+        engine = create_engine(settings.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await fn(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(_run())
+    except AppError as exc:
+        raise _fail(exc.detail) from None
+    except DatabaseUrlError as exc:
+        raise _fail(str(exc), 2) from None
+    except OSError as exc:
+        raise _fail(f"no se pudo conectar a la base de datos: {exc}") from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Revisión destino")] = "head") -> None:
+    """Apply the Alembic migrations up to REVISION (default: head)."""
+    from energyapp.core.migrate import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.db_url, revision)
+    except DatabaseUrlError as exc:
+        raise _fail(str(exc), 2) from None
+    except Exception as exc:
+        raise _fail(f"la migración falló: {exc}") from None
+    typer.echo("Base de datos al día.")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo accounts (admin, trabajador, supervisor) if missing. Idempotent."""
+    from energyapp.core.seed import DEMO_ACCOUNTS
+    from energyapp.core.seed import seed_demo as _seed
+
+    created = _with_session(_seed)
+    for email, password, _name, role in DEMO_ACCOUNTS:
+        state = "creada" if email in created else "ya existía"
+        typer.echo(f"  {role:<11} {email} / {password}  ({state})")
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(prompt="Correo")],
+    full_name: Annotated[str, typer.Option("--full-name", prompt="Nombre completo")],
+    role: Annotated[str, typer.Option(help="admin, supervisor o trabajador")] = "trabajador",
+) -> None:
+    """Create an account. The password is asked for on the terminal, never taken from argv."""
+    from energyapp.auth import service as auth_service
+
+    password: str = typer.prompt("Contraseña", hide_input=True, confirmation_prompt=True)
+    if not 8 <= len(password) <= 128:
+        raise _fail("la contraseña debe tener entre 8 y 128 caracteres.", 2)
+
+    async def _create(session: AsyncSession) -> str:
+        user = await auth_service.create_user(
+            session, email=email, password=password, full_name=full_name, role=role
+        )
+        return user.email
+
+    typer.echo(f"Cuenta creada: {_with_session(_create)} ({role})")
+
+
+@app.command("set-role")
+def set_role(
+    email: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="admin, supervisor o trabajador")],
+) -> None:
+    """Change the role of an account."""
+    from energyapp.auth import service as auth_service
+
+    async def _set(session: AsyncSession) -> str:
+        return (await auth_service.set_role(session, email, role)).role
+
+    typer.echo(f"{email}: rol {_with_session(_set)}")
+
+
+@app.command("deactivate-user")
+def deactivate_user(email: Annotated[str, typer.Argument()]) -> None:
+    """Deactivate an account (never deleted) and close its sessions."""
+    from energyapp.auth import service as auth_service
+
+    async def _deactivate(session: AsyncSession) -> None:
+        await auth_service.set_active(session, email, False)
+
+    _with_session(_deactivate)
+    typer.echo(f"{email}: desactivada; sus sesiones fueron cerradas.")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interfaz (por defecto, la configurada)")] = None,
+    port: Annotated[int | None, typer.Option(help="Puerto")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+) -> None:
+    """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001)."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "energyapp.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _ollama_answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/version", timeout=1.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_stand_in(settings: Settings) -> subprocess.Popen[bytes] | None:
+    if importlib.util.find_spec("energyapp.llm.fake_server") is None:
+        typer.echo(
+            "AVISO: no hay Ollama en "
+            f"{settings.ollama_url} y el Ollama de reemplazo aún no está disponible: "
+            "el chat no podrá responder."
+        )
+        return None
+    port = urlparse(settings.ollama_url).port or settings.fake_ollama_port
+    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port)]
+    )
+    for _ in range(50):
+        if _ollama_answers(settings.ollama_url):
+            break
+        time.sleep(0.1)
+    typer.echo(
+        "AVISO: no respondió ningún Ollama; se inició el Ollama DE REEMPLAZO (stand-in) en "
+        f"{settings.ollama_url}. Las respuestas son SINTÉTICAS, no de un modelo real."
+    )
+    return proc
+
+
+@app.command("dev")
+def dev() -> None:
+    """What `make run` does: migrate, seed the demo accounts, ensure a model server, serve."""
+    settings = _settings()
+    db_upgrade("head")
+    seed_demo()
+    stand_in = None
+    if not any(_ollama_answers(url) for url in settings.llm_urls):
+        stand_in = _start_stand_in(settings) if settings.fake_ollama_autostart else None
+    typer.echo(f"EnergyApp LLM en http://{settings.host}:{settings.port}/  (Ctrl+C para salir)")
+    try:
+        serve(host=None, port=None, workers=1)
+    finally:
+        if stand_in is not None:
+            stand_in.terminate()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,177 @@
+"""Application settings.
+
+Precedence (lowest to highest): defaults < ``config/settings.yaml`` < ``.env`` < ``ENERGYAPP_*``
+environment variables < keyword arguments (tests).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+MIN_SECRET_BYTES = 32
+
+Role = Literal["admin", "supervisor", "trabajador"]
+
+
+class SettingsError(Exception):
+    """Raised with a human-readable message when the configuration cannot be loaded."""
+
+
+def _settings_file() -> Path:
+    return Path(os.environ.get("ENERGYAPP_CONFIG_FILE", str(DEFAULT_SETTINGS_FILE)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENERGYAPP_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- core ---
+    env: Literal["development", "production", "test"] = "development"
+    secret_key: str = DEV_SECRET_KEY
+    db_url: str = "sqlite:///data/energyapp.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    allowed_origins: list[str] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # --- logging ---
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_to_file: bool = False
+    log_file: str = "logs/energyapp.log"
+
+    # --- auth ---
+    jwt_issuer: str = "energyapp"
+    jwt_audience: str = "energyapp-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    refresh_idle_days: int = Field(default=7, ge=1, le=365)
+    registration_domains: list[str] = Field(
+        default_factory=lambda: ["alvaradomazzei.cl", "inacapmail.cl"]
+    )
+    self_service_2fa_domains: list[str] = Field(default_factory=lambda: ["inacapmail.cl"])
+    password_change_domains: list[str] = Field(default_factory=lambda: ["inacapmail.cl"])
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    redis_url: str | None = None
+    demo_quick_access: bool = True
+
+    # --- LLM / chat ---
+    ollama_url: str = "http://127.0.0.1:11434"
+    ollama_urls: list[str] = Field(default_factory=list)
+    ollama_model: str = "qwen2.5:3b-instruct"
+    ollama_max_parallel: int = Field(default=1, ge=1, le=64)
+    max_queue: int = Field(default=50, ge=1, le=100_000)
+    max_active_per_user: int = Field(default=1, ge=1, le=1000)
+    chat_rate_limit_per_minute: int = Field(default=20, ge=1, le=100_000)
+    max_message_chars: int = Field(default=8000, ge=1, le=200_000)
+    num_ctx: int = Field(default=4096, ge=256)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    keep_alive: str = "30m"
+    llm_connect_timeout: float = Field(default=5.0, gt=0)
+    llm_token_timeout: float = Field(default=120.0, gt=0)
+    title_num_predict: int = Field(default=24, ge=1)
+    daily_token_quota: dict[Role, int] = Field(default_factory=dict)
+    system_prompt: str = (
+        "Eres el asistente de EnergyApp, una plataforma privada de la empresa. "
+        "Responde en español de Chile, de forma clara, breve y correcta."
+    )
+    fake_ollama_autostart: bool = True
+    fake_ollama_port: int = Field(default=11434, ge=1, le=65535)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=_settings_file())
+        return (init_settings, env_settings, dotenv_settings, yaml_source)
+
+    @field_validator("registration_domains", "self_service_2fa_domains", "password_change_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in value if d.strip()]
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"origen inválido {origin!r}: debe empezar con http:// o https://")
+        return [o.rstrip("/") for o in value]
+
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key.strip()
+            if not key or key == DEV_SECRET_KEY or len(key.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    "ENERGYAPP_SECRET_KEY vacía, por defecto o de menos de 32 bytes: en producción "
+                    "genere una con: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if "*" in self.allowed_origins:
+                raise ValueError("ENERGYAPP_ALLOWED_ORIGINS no puede contener '*' en producción")
+        return self
+
+    @property
+    def llm_urls(self) -> list[str]:
+        """Every Ollama server to use; ``ollama_urls`` wins over the single ``ollama_url``."""
+        urls = self.ollama_urls or [self.ollama_url]
+        return [u.rstrip("/") for u in urls]
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "configuración"
+        var = f"ENERGYAPP_{name.split('.')[0].upper()}" if err["loc"] else ""
+        label = f"{name} ({var})" if var else name
+        lines.append(f"  - {label}: {err['msg']}")
+    return "Configuración inválida:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning any error into a SettingsError that names the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc)) from None
+    except Exception as exc:  # a malformed YAML or .env file
+        raise SettingsError(
+            f"No se pudo leer la configuración ({_settings_file()}): {exc}"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

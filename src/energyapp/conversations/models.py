@@ -1,0 +1,69 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from energyapp.db import Base, UTCDateTime, new_id, utcnow
+
+MESSAGE_STATUSES = ("complete", "streaming", "stopped", "interrupted", "error")
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # A user's sidebar: newest first, keyset on (updated_at, id), archived apart.
+        Index("ix_conversations_user_list", "user_id", "archived", "updated_at", "id"),
+        Index("ix_conversations_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(200))
+    # "pending": provisional title from the first words, the model has not named it yet;
+    # "auto": named by the model; "user": set by a person (never overwritten).
+    title_source: Mapped[str] = mapped_column(String(16), default="pending")
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'assistant', 'system')", name="role_valid"),
+        CheckConstraint(
+            "status IN ('complete', 'streaming', 'stopped', 'interrupted', 'error')",
+            name="status_valid",
+        ),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+        Index("ix_messages_status", "status"),
+        Index("ix_messages_user_created", "user_id", "created_at"),
+        Index("ix_messages_created", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    # Who caused the message (kept when a conversation is reassigned, for usage accounting).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    model: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    first_token_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,45 @@
+"""Prometheus metrics shared by the whole app (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "energyapp_http_requests_total",
+    "HTTP requests by route template, method and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "energyapp_http_request_duration_seconds",
+    "Time to the response head, by route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+GENERATIONS_RUNNING = Gauge(
+    "energyapp_generations_running", "Answers being generated now.", registry=REGISTRY
+)
+GENERATIONS_QUEUED = Gauge(
+    "energyapp_generations_queued", "Answers waiting for a generation slot.", registry=REGISTRY
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "energyapp_time_to_first_token_seconds",
+    "From the request to the first token streamed.",
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+TOKENS_GENERATED = Counter(
+    "energyapp_tokens_generated_total", "Completion tokens generated.", registry=REGISTRY
+)
+GENERATIONS_FINISHED = Counter(
+    "energyapp_generations_finished_total",
+    "Finished answers by final status.",
+    ["status"],
+    registry=REGISTRY,
+)
+LLM_ERRORS = Counter(
+    "energyapp_llm_errors_total", "Errors talking to Ollama, by code.", ["code"], registry=REGISTRY
+)

@@ -1,0 +1,171 @@
+"""Database engine, sessions and the declarative base."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import uuid6
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+_KNOWN_SCHEMES = {
+    "sqlite",
+    "sqlite+aiosqlite",
+    "sqlite+pysqlite",
+    "postgresql",
+    "postgres",
+    "postgresql+psycopg2",
+    "postgresql+psycopg",
+    "postgresql+asyncpg",
+    "postgresql+pg8000",
+}
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """Time-ordered UUID (v7): not guessable, and sorts by creation within a process."""
+    value: uuid.UUID = uuid.UUID(int=uuid6.uuid7().int)
+    return value
+
+
+def normalize_db_url(raw: str) -> URL:
+    """Map every accepted URL form onto the async driver the app uses.
+
+    ``postgresql+psycopg2://`` (the production server's form), ``postgresql://``,
+    ``postgresql+psycopg://`` become asyncpg; ``sqlite:///`` becomes aiosqlite.
+    """
+    try:
+        url = make_url(raw.strip())
+    except Exception as exc:
+        raise DatabaseUrlError(f"ENERGYAPP_DB_URL no es una URL válida: {exc}") from None
+    scheme = url.drivername
+    if scheme not in _KNOWN_SCHEMES:
+        raise DatabaseUrlError(
+            f"ENERGYAPP_DB_URL: esquema {scheme!r} no soportado (use sqlite:/// o postgresql://)"
+        )
+    backend = "postgresql" if scheme.startswith("postgres") else "sqlite"
+    url = url.set(drivername=_ASYNC_DRIVERS[backend])
+    if backend == "postgresql":
+        query = dict(url.query)
+        # libpq's sslmode is spelled "ssl" by asyncpg.
+        if "sslmode" in query:
+            query["ssl"] = query.pop("sslmode")
+        url = url.set(query=query)
+    return url
+
+
+def sync_db_url(raw: str) -> URL:
+    """The same database for synchronous tools (backups, bench loaders): psycopg-free forms."""
+    return normalize_db_url(raw)
+
+
+def ensure_sqlite_dir(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    url = normalize_db_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        ensure_sqlite_dir(url)
+        engine = create_async_engine(
+            url, poolclass=NullPool if url.database == ":memory:" else None
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime passed to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Request-scoped session; commits when the handler succeeds, rolls back otherwise.
+
+    Streaming handlers must not keep this open for a whole answer: they take
+    ``request.app.state.sessionmaker`` and open short transactions of their own.
+    """
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": commit (or roll back) as soon as the handler returns, before the response
+# is sent, so a client never sees a success whose transaction then fails.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

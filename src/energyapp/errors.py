@@ -1,0 +1,218 @@
+"""One error type for the whole app and the handlers that render every error as
+``{"detail": "<Spanish message>", "code": "<stable_code>"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("energyapp.errors")
+
+
+class ErrorBody(BaseModel):
+    """Shape of every error response."""
+
+    detail: str
+    code: str
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+    detail = "Solicitud inválida."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.detail
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "not_authenticated"
+    detail = "Debe iniciar sesión para continuar."
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    detail = "No tiene permiso para realizar esta acción."
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    detail = "No se encontró el recurso solicitado."
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    detail = "El recurso ya existe o cambió mientras tanto."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    detail = "La solicitud es demasiado grande."
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    code = "validation_error"
+    detail = "Los datos enviados no son válidos."
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    detail = "Demasiadas solicitudes. Espere un momento e intente de nuevo."
+
+    def __init__(
+        self, detail: str | None = None, *, code: str | None = None, retry_after: int = 60
+    ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail, code=code, headers={"Retry-After": str(self.retry_after)})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    detail = "El servicio no está disponible en este momento. Intente de nuevo en unos segundos."
+
+    def __init__(
+        self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5
+    ) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
+
+
+_STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Solicitud inválida."),
+    401: ("not_authenticated", "Debe iniciar sesión para continuar."),
+    403: ("forbidden", "No tiene permiso para realizar esta acción."),
+    404: ("not_found", "No se encontró el recurso solicitado."),
+    405: ("method_not_allowed", "Método HTTP no permitido para esta ruta."),
+    413: ("payload_too_large", "La solicitud es demasiado grande."),
+    415: ("unsupported_media_type", "Tipo de contenido no soportado: envíe JSON."),
+    422: ("validation_error", "Los datos enviados no son válidos."),
+    429: ("too_many_requests", "Demasiadas solicitudes. Espere un momento."),
+    500: ("internal_error", "Ocurrió un error interno. Intente de nuevo más tarde."),
+    503: ("service_unavailable", "El servicio no está disponible en este momento."),
+}
+
+_VALIDATION_MESSAGES = {
+    "missing": "es obligatorio",
+    "string_too_short": "es demasiado corto",
+    "string_too_long": "es demasiado largo",
+    "extra_forbidden": "no está permitido",
+    "json_invalid": "JSON inválido",
+    "uuid_parsing": "no es un identificador válido",
+    "int_parsing": "debe ser un número entero",
+    "less_than_equal": "es demasiado grande",
+    "greater_than_equal": "es demasiado pequeño",
+    "value_error": "no es válido",
+    "literal_error": "no es un valor permitido",
+    "enum": "no es un valor permitido",
+    "bool_parsing": "debe ser verdadero o falso",
+    "string_type": "debe ser texto",
+    "model_attributes_type": "debe ser un objeto JSON",
+    "dict_type": "debe ser un objeto JSON",
+}
+
+
+def error_response(
+    status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status_code, content={"detail": detail, "code": code}, headers=headers
+    )
+
+
+def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
+    parts: list[str] = []
+    for err in list(errors)[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "solicitud"
+        err_type = str(err.get("type", ""))
+        msg = _VALIDATION_MESSAGES.get(err_type)
+        if msg is None or err_type == "value_error":
+            ctx_error = (err.get("ctx") or {}).get("error")
+            msg = str(ctx_error) if ctx_error else (msg or "no es válido")
+        parts.append(f"{field}: {msg}")
+    return "Datos inválidos: " + "; ".join(parts) + "."
+
+
+async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "validation_error", describe_validation_errors(exc.errors()))
+
+
+async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, detail = _STATUS_DEFAULTS.get(exc.status_code, ("http_error", "Error en la solicitud."))
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, detail, headers)
+
+
+async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "database unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
+    )
+    return error_response(
+        503,
+        "db_unavailable",
+        "La base de datos no está disponible en este momento. Intente de nuevo en unos segundos.",
+        {"Retry-After": "5"},
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error on %s", request.url.path, exc_info=exc)
+    code, detail = _STATUS_DEFAULTS[500]
+    return error_response(500, code, detail)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(OperationalError, _db_unavailable_handler)
+    app.add_exception_handler(DBAPIError, _db_unavailable_handler)
+    app.add_exception_handler(OSError, _db_unavailable_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)
+
+
+# For OpenAPI: the error responses every route may return.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": detail}
+    for status, (_code, detail) in _STATUS_DEFAULTS.items()
+    if status in (401, 403, 404, 409, 422, 429)
+}

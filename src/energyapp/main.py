@@ -1,0 +1,89 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from energyapp import __version__
+from energyapp.admin.router import router as admin_router
+from energyapp.auth.router import router as auth_router
+from energyapp.chat import lifecycle as chat_lifecycle
+from energyapp.chat.router import router as chat_router
+from energyapp.config import PROJECT_ROOT, Settings, get_settings
+from energyapp.conversations.router import router as conversations_router
+from energyapp.core.health import router as health_router
+from energyapp.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from energyapp.db import create_engine, create_sessionmaker
+from energyapp.errors import ERROR_RESPONSES, install_error_handlers
+from energyapp.logging import configure_logging
+
+STATIC_DIR = PROJECT_ROOT / "static"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(
+        settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.http_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=settings.llm_connect_timeout, read=None, write=30, pool=None),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    )
+    try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(chat_lifecycle.lifespan(app))
+            yield
+    finally:
+        await app.state.http_client.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, to_file=settings.log_to_file, log_file=settings.log_file)
+    app = FastAPI(
+        title="EnergyApp LLM",
+        version=__version__,
+        description="Plataforma privada de chat sobre un modelo local (Ollama).",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(conversations_router)
+    app.include_router(chat_router)
+    app.include_router(admin_router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/static/index.html")
+
+    STATIC_DIR.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+
+    # Outermost last: request context wraps everything, including CORS and size refusals.
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

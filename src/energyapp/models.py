@@ -1,0 +1,18 @@
+"""Import every model so Alembic and tests see the whole metadata."""
+
+from energyapp.audit.models import AuditEvent
+from energyapp.auth.models import AuthSession, LoginChallenge, RecoveryCode, RefreshToken, User
+from energyapp.conversations.models import Conversation, Message
+from energyapp.db import Base
+
+__all__ = [
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "Conversation",
+    "LoginChallenge",
+    "Message",
+    "RecoveryCode",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,188 @@
+"""Test fixtures: a real database (SQLite or PostgreSQL, chosen by ENERGYAPP_TEST_DB), migrated
+once per run with Alembic, emptied after each test; the app driven through httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from energyapp.auth.models import AuthSession, User
+from energyapp.auth.security import create_access_token, password_hash
+from energyapp.config import Settings, load_settings
+from energyapp.core.migrate import upgrade
+from energyapp.db import create_engine, create_sessionmaker, utcnow
+from energyapp.main import create_app
+from energyapp.models import Base
+
+TEST_DB = os.environ.get("ENERGYAPP_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get(
+    "ENERGYAPP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_report_header() -> str:
+    return f"energyapp test database: {TEST_DB}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if TEST_DB != "postgres":
+        skip = pytest.mark.skip(
+            reason="needs PostgreSQL (runs in the ENERGYAPP_TEST_DB=postgres pass)"
+        )
+        for item in items:
+            if "postgres_only" in item.keywords:
+                item.add_marker(skip)
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway, migrated database for this test run."""
+    if TEST_DB == "postgres":
+        name = f"energyapp_test_{secrets.token_hex(4)}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        url = f"{base}/{name}"
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        path = Path(tmp_path_factory.mktemp("db")) / "test.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+
+
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "db_url": db_url,
+        "secret_key": TEST_SECRET,
+        "ollama_url": "http://127.0.0.1:9",  # nothing listens: tests that chat start a stand-in
+        "fake_ollama_autostart": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(autouse=True)
+async def _empty_database(engine: AsyncEngine) -> AsyncIterator[None]:
+    yield
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+_HASHES: dict[str, str] = {}
+
+UserFactory = Callable[..., Awaitable[User]]
+
+
+@pytest.fixture
+def make_user(sessionmaker: async_sessionmaker[AsyncSession]) -> UserFactory:
+    """Insert a user directly (password hashes are cached: argon2 is slow on purpose)."""
+
+    async def _make(
+        role: str = "trabajador",
+        email: str | None = None,
+        password: str = "Contrasena-segura-1",
+        full_name: str | None = None,
+        **fields: Any,
+    ) -> User:
+        if password not in _HASHES:
+            _HASHES[password] = password_hash.hash(password)
+        user = User(
+            email=email or f"{role}-{secrets.token_hex(4)}@alvaradomazzei.cl",
+            full_name=full_name or f"Usuario {role}",
+            password_hash=_HASHES[password],
+            role=role,
+            **fields,
+        )
+        async with sessionmaker() as session:
+            session.add(user)
+            await session.commit()
+        return user
+
+    return _make
+
+
+HeadersFactory = Callable[[User], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def auth_headers(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> HeadersFactory:
+    """A valid Authorization header for a user, without going through /auth/login."""
+
+    async def _headers(user: User) -> dict[str, str]:
+        auth_session = AuthSession(
+            id=uuid.uuid4(), user_id=user.id, expires_at=utcnow() + timedelta(days=30)
+        )
+        async with sessionmaker() as session:
+            session.add(auth_session)
+            await session.commit()
+        token, _ = create_access_token(settings, user.id, auth_session.id)
+        return {"Authorization": f"Bearer {token}"}
+
+    return _headers

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from energyapp.config import DEV_SECRET_KEY, SettingsError, load_settings
+from energyapp.db import DatabaseUrlError, normalize_db_url
+
+
+def test_precedence_yaml_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("ollama_model: desde-yaml\nmax_queue: 7\nnum_ctx: 2048\n")
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(cfg))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ENERGYAPP_MAX_QUEUE=9\nENERGYAPP_NUM_CTX=1024\n")
+    monkeypatch.setenv("ENERGYAPP_NUM_CTX", "512")
+    settings = load_settings()
+    assert settings.ollama_model == "desde-yaml"  # yaml over default
+    assert settings.max_queue == 9  # .env over yaml
+    assert settings.num_ctx == 512  # environment over .env
+
+
+def test_production_variables_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYAPP_DB_URL", "postgresql+psycopg2://u:p@db.local:5432/energy")
+    monkeypatch.setenv("ENERGYAPP_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("ENERGYAPP_ALLOWED_ORIGINS", '["https://energyapp.alvaradomazzei.cl"]')
+    monkeypatch.setenv("ENERGYAPP_LOG_TO_FILE", "true")
+    monkeypatch.setenv("ENERGYAPP_LOG_FILE", "/var/log/energyapp/app.log")
+    monkeypatch.setenv("ENERGYAPP_ENV", "production")
+    monkeypatch.setenv("ENERGYAPP_OLLAMA_URLS", '["http://a:11434", "http://b:11434/"]')
+    settings = load_settings()
+    assert settings.allowed_origins == ["https://energyapp.alvaradomazzei.cl"]
+    assert settings.log_to_file is True
+    assert settings.log_file == "/var/log/energyapp/app.log"
+    assert settings.llm_urls == ["http://a:11434", "http://b:11434"]
+    assert normalize_db_url(settings.db_url).drivername == "postgresql+asyncpg"
+
+
+@pytest.mark.parametrize("key", ["", DEV_SECRET_KEY, "short-key"])
+def test_production_refuses_weak_secret(key: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env="production", secret_key=key)
+    assert "secrets.token_urlsafe" in str(info.value)
+
+
+def test_bad_variable_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYAPP_MAX_QUEUE", "muchos")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "max_queue" in str(info.value)
+    assert "ENERGYAPP_MAX_QUEUE" in str(info.value)
+
+
+def test_bad_yaml_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("max_queue: [unterminated\n")
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(cfg))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(cfg) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "driver"),
+    [
+        ("sqlite:///data/x.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///data/x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+psycopg2://u:p@h:5432/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_db_url_forms(raw: str, driver: str) -> None:
+    assert normalize_db_url(raw).drivername == driver
+
+
+def test_db_url_sslmode_is_translated() -> None:
+    url = normalize_db_url("postgresql+psycopg2://u@h/db?sslmode=require")
+    assert url.query["ssl"] == "require"
+    assert "sslmode" not in url.query
+
+
+def test_unknown_db_scheme_is_refused() -> None:
+    with pytest.raises(DatabaseUrlError):
+        normalize_db_url("mysql://u@h/db")

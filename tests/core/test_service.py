@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from energyapp.logging import JsonFormatter
+
+
+async def test_health_ok_with_db_and_no_ollama(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["db"] == "ok"
+    assert body["ollama"] == "unavailable"
+    assert body["status"] == "degraded"
+    assert body["version"]
+
+
+async def test_health_503_when_db_down(client: httpx.AsyncClient, app: object) -> None:
+    from energyapp.db import create_engine
+
+    app.state.engine = create_engine("postgresql://nobody@127.0.0.1:1/none")  # type: ignore[attr-defined]
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["db"] == "error"
+
+
+async def test_root_redirects_to_ui(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code in (302, 307)
+    assert response.headers["location"] == "/static/index.html"
+    page = await client.get("/static/index.html")
+    assert page.status_code == 200
+    assert "EnergyApp" in page.text
+
+
+async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/no-existe")
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "No se encontró el recurso solicitado.",
+        "code": "not_found",
+    }
+
+
+async def test_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "abc123"})
+    assert response.headers["x-request-id"] == "abc123"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_oversized_body_is_refused_before_reading(client: httpx.AsyncClient) -> None:
+    response = await client.post("/auth/login", content=b"x" * 2_000_000)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+
+async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert "/health" in response.json()["paths"]
+
+
+async def test_metrics_exposes_request_counters(client: httpx.AsyncClient) -> None:
+    await client.get("/health")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert 'energyapp_http_requests_total{method="GET",route="/health"' in response.text
+
+
+def test_json_logs_redact_secrets() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "login password=hunter2", None, None)
+    record.refresh_token = "abc.def"
+    record.headers = {"Authorization": "Bearer eyJabc", "accept": "json"}
+    line = JsonFormatter().format(record)
+    data = json.loads(line)
+    assert "hunter2" not in line and "abc.def" not in line and "eyJabc" not in line
+    assert data["headers"]["accept"] == "json"
+
+
+@pytest.mark.postgres_only
+async def test_postgres_uses_spanish_fts_index(engine: object) -> None:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'messages'")
+        )
+        names = {r[0] for r in rows}
+    assert "ix_messages_content_fts" in names
