@@ -1,0 +1,41 @@
+"""Writing the audit trail. Every call adds a row in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from energyapp.audit.models import AuditEvent
+from energyapp.core.client_ip import client_ip, user_agent
+
+
+def record(
+    session: AsyncSession,
+    action: str,
+    *,
+    actor_id: uuid.UUID | None,
+    request: Request | None = None,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event (committed with the caller's transaction). Never pass secrets in
+    ``details``."""
+    ip = ua = None
+    if request is not None:
+        ip = client_ip(request, request.app.state.settings.trusted_proxies)
+        ua = user_agent(request)
+    event = AuditEvent(
+        action=action,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ip,
+        user_agent=ua,
+        details=details,
+    )
+    session.add(event)
+    return event
