@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from energyapp.core.ratelimit import RateLimiter
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_limit_blocks_then_recovers(backend: str) -> None:
+    limiter = RateLimiter.from_url("redis://127.0.0.1:6379/15" if backend == "redis" else None)
+    key = secrets.token_hex(4)
+    for _ in range(3):
+        assert (await limiter.hit("t", key, limit=3, window_seconds=1)).allowed
+    blocked = await limiter.hit("t", key, limit=3, window_seconds=1)
+    assert not blocked.allowed
+    assert blocked.retry_after >= 1
+    assert not (await limiter.check("t", key, limit=3, window_seconds=1)).allowed
+    await limiter.reset("t", key, limit=3, window_seconds=1)
+    assert (await limiter.hit("t", key, limit=3, window_seconds=1)).allowed
