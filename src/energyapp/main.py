@@ -20,6 +20,7 @@ from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
 from energyapp.core.health import router as health_router
 from energyapp.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
 from energyapp.logging import configure_logging
@@ -35,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
     app.state.http_client = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=settings.llm_connect_timeout, read=None, write=30, pool=None),
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
