@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres clean
+.PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ requerido")'
@@ -26,13 +26,24 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# bandit: no high-severity finding; pip-audit: fails only on a reported vulnerability
+# (docs/reliability.md explains what it can and cannot check offline).
+security: install
+	$(BIN)/bandit -r src -lll -q
+	$(BIN)/python .ci/pip_audit.py
+
+# A longer property-based run of the API (schemathesis) than the bounded one in `make test`.
+FUZZ_EXAMPLES ?= 300
+fuzz: install
+	ENERGYAPP_TEST_DB=sqlite ENERGYAPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/hardening/test_fuzz.py
+
 test-sqlite: install
 	ENERGYAPP_TEST_DB=sqlite $(BIN)/pytest -q
 
 test-postgres: install
 	ENERGYAPP_TEST_DB=postgres $(BIN)/pytest -q
 
-test: lint typecheck test-sqlite test-postgres
+test: lint typecheck security test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

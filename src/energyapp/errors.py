@@ -10,7 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("energyapp.errors")
@@ -182,16 +183,52 @@ async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, headers)
 
 
-async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "database unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
-    )
-    return error_response(
+# SQLite and PostgreSQL words for "the disk is full" and "this database is read-only".
+_DISK_FULL_MARKERS = (
+    "database or disk is full",
+    "no space left on device",
+    "could not extend file",
+)
+_READ_ONLY_MARKERS = ("readonly database", "read-only file system", "read only file system")
+
+
+def classify_db_error(exc: BaseException) -> tuple[int, str, str]:
+    """(status, code, Spanish detail) for an exception raised by the database layer."""
+    text = " ".join(str(e) for e in (exc, getattr(exc, "orig", None)) if e is not None).lower()
+    if any(marker in text for marker in _DISK_FULL_MARKERS):
+        return (
+            507,
+            "storage_full",
+            "El servidor se quedó sin espacio en disco y no pudo guardar los datos. "
+            "Avise al administrador.",
+        )
+    if any(marker in text for marker in _READ_ONLY_MARKERS):
+        return (
+            503,
+            "storage_read_only",
+            "La base de datos está en modo de solo lectura y no pudo guardar los datos. "
+            "Avise al administrador.",
+        )
+    if isinstance(exc, IntegrityError):
+        return 409, "conflict", "Los datos chocan con otros que ya existen o cambiaron. Recargue."
+    if isinstance(exc, DataError):
+        detail = "Los datos enviados no son válidos o exceden el largo permitido."
+        return 422, "invalid_data", detail
+    return (
         503,
         "db_unavailable",
         "La base de datos no está disponible en este momento. Intente de nuevo en unos segundos.",
-        {"Retry-After": "5"},
     )
+
+
+async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    status, code, detail = classify_db_error(exc)
+    logger.warning(
+        "database error",
+        extra={"path": request.url.path, "error": type(exc).__name__, "code": code},
+    )
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return error_response(status, code, detail, headers)
 
 
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -206,6 +243,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(OperationalError, _db_unavailable_handler)
     app.add_exception_handler(DBAPIError, _db_unavailable_handler)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _db_unavailable_handler)
     app.add_exception_handler(OSError, _db_unavailable_handler)
     app.add_exception_handler(Exception, _unhandled_handler)
 

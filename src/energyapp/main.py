@@ -19,7 +19,11 @@ from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
 from energyapp.core.health import router as health_router
-from energyapp.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from energyapp.core.middleware import (
+    BodySizeLimitMiddleware,
+    JsonTextGuardMiddleware,
+    RequestContextMiddleware,
+)
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             max_age=600,
         )
+    app.add_middleware(JsonTextGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -81,7 +84,13 @@ def _observe(scope: Scope, status: int, seconds: float) -> None:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies above ``max_bytes`` with 413, before they are read whole."""
+    """Refuse bodies above ``max_bytes`` with 413, before they are read whole.
+
+    A declared ``Content-Length`` is checked before anything is read; a chunked body is counted
+    as it arrives and refused as soon as it passes the limit. FastAPI turns any error while it
+    reads a body into its own 400, so the refusal is decided here: once the limit is passed,
+    whatever the app tries to answer is dropped and the 413 is sent instead.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -100,19 +109,30 @@ class BodySizeLimitMiddleware:
                 await _too_large(scope, receive, send, 413)
                 return
         received = 0
+        too_large = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return  # the app's answer to a body it could not read; the 413 replaces it
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if too_large and not started:
             await _too_large(scope, receive, send, 413)
 
 
@@ -127,6 +147,111 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, status: int) ->
         response = error_response(
             413, "payload_too_large", "La solicitud es demasiado grande para ser procesada."
         )
+    await response(scope, receive, send)
+
+
+# NUL can be stored by SQLite but not by PostgreSQL, and a lone surrogate cannot be encoded as
+# UTF-8 at all: both are refused at the door, the same way on every backend and every field.
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+_JSON_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class JsonTextGuardMiddleware:
+    """Refuse JSON bodies and query strings whose text no database can store, with a clean 4xx.
+
+    Runs inside ``BodySizeLimitMiddleware``, so the body it buffers is already bounded. The body
+    is then replayed to the app unchanged; later ``receive`` calls (disconnect detection of a
+    streaming answer) go to the server as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query.lower() or b"\x00" in query:
+            await _bad_text(scope, receive, send)
+            return
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if scope["method"] not in _JSON_METHODS or (content_type and "json" not in content_type):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away before sending the body
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = _json_text_problem(body)
+        if problem is not None:
+            status, code, detail = problem
+            await error_response(status, code, detail)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _json_text_problem(body: bytes) -> tuple[int, str, str] | None:
+    """(status, code, detail) when the body cannot be accepted as text, None otherwise.
+
+    Malformed JSON is left to the app (its 422 names the position); only what the app would
+    mishandle is decided here: bytes that are not UTF-8, nesting too deep to parse, and
+    characters no database stores.
+    """
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "invalid_encoding", "El cuerpo de la solicitud no es texto UTF-8 válido."
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        return 400, "json_too_deep", "El JSON enviado tiene demasiados niveles de anidación."
+    except ValueError:
+        return None
+    if _has_forbidden_text(document):
+        return (
+            422,
+            "invalid_characters",
+            "El texto contiene caracteres no permitidos (carácter nulo o Unicode inválido).",
+        )
+    return None
+
+
+def _has_forbidden_text(document: Any) -> bool:
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _FORBIDDEN_TEXT.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+async def _bad_text(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(
+        422, "invalid_characters", "La dirección contiene caracteres no permitidos (carácter nulo)."
+    )
     await response(scope, receive, send)
 
 
