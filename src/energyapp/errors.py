@@ -122,6 +122,7 @@ _STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
     429: ("too_many_requests", "Demasiadas solicitudes. Espere un momento."),
     500: ("internal_error", "Ocurrió un error interno. Intente de nuevo más tarde."),
     503: ("service_unavailable", "El servicio no está disponible en este momento."),
+    507: ("storage_full", "El servidor se quedó sin espacio para guardar los datos."),
 }
 
 _VALIDATION_MESSAGES = {
@@ -252,5 +253,6 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": detail}
     for status, (_code, detail) in _STATUS_DEFAULTS.items()
-    if status in (401, 403, 404, 409, 422, 429)
+    # 400/413 come from the body guards in front of every route, 503/507 from the database.
+    if status in (400, 401, 403, 404, 409, 413, 422, 429, 503, 507)
 }
