@@ -16,6 +16,9 @@ from energyapp.config import Settings
 # Login accepts any length up to this (policy applies to new passwords only); the body limit
 # still bounds it, and argon2 hashes the whole string whatever its length.
 _LOGIN_PASSWORD_MAX = 1024
+# New passwords are checked by ``passwords.check_new_password`` (422 ``weak_password`` with the
+# exact reason), not by field limits whose message would be generic.
+_POLICY = f"{MIN_LENGTH} a {MAX_LENGTH} caracteres; no una contraseña común; distinta del correo."
 
 
 class _Body(BaseModel):
@@ -39,7 +42,7 @@ def clean_full_name(value: str) -> str:
 
 class RegisterRequest(_Body):
     email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+    password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
     full_name: str = Field(min_length=1, max_length=200)
 
     @field_validator("full_name")
@@ -85,7 +88,7 @@ class Disable2FARequest(_Body):
 
 class ChangePasswordRequest(_Body):
     current_password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX)
-    new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+    new_password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
 
 
 class UserOut(BaseModel):
