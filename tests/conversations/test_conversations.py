@@ -41,7 +41,9 @@ async def test_create_get_and_list(
     assert untitled.status_code == 201
     assert untitled.json()["title"] == "Nueva conversación"
     assert untitled.json()["title_source"] == "pending"
-    titled = await client.post("/conversations", json={"title": "  Tarifas 2026  "}, headers=headers)
+    titled = await client.post(
+        "/conversations", json={"title": "  Tarifas 2026  "}, headers=headers
+    )
     assert titled.status_code == 201
     body = titled.json()
     assert body["title"] == "Tarifas 2026"
@@ -129,9 +131,10 @@ async def test_patch_title_pin_archive(
     assert renamed.status_code == 200
     assert renamed.json()["title"] == "Informe mensual"
     assert renamed.json()["title_source"] == "user"
-    assert renamed.json()["updated_at"] == (await client.get(url, headers=headers)).json()[
-        "updated_at"
-    ]
+    assert (
+        renamed.json()["updated_at"]
+        == (await client.get(url, headers=headers)).json()["updated_at"]
+    )
 
     pinned = await client.patch(url, json={"pinned": True}, headers=headers)
     assert pinned.json()["pinned"] is True
@@ -307,7 +310,9 @@ async def test_export_markdown_and_json(
     assert md.status_code == 200
     assert md.headers["content-type"] == "text/markdown; charset=utf-8"
     disposition = md.headers["content-disposition"]
-    assert disposition.startswith('attachment; filename="conversacion-informe-electrico-junio-julio.md"')
+    assert disposition.startswith(
+        'attachment; filename="conversacion-informe-electrico-junio-julio.md"'
+    )
     assert "filename*=UTF-8''conversacion-Informe-el%C3%A9ctrico-junio-julio.md" in disposition
     text = md.text
     assert text.startswith("# Informe eléctrico: junio/julio\n")
