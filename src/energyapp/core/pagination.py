@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -121,7 +122,12 @@ class PageRequest:
         return [_load(v, t) for v, t in zip(values, types, strict=True)]
 
 
-def page_request(
+@functools.lru_cache(maxsize=4)
+def _cursor_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"energyapp-cursor:" + secret_key.encode()).digest()
+
+
+async def page_request(
     settings: SettingsDep,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Elementos por página (1 a 200).")
@@ -131,8 +137,7 @@ def page_request(
         Query(max_length=512, description="El next_cursor de la página anterior."),
     ] = None,
 ) -> PageRequest:
-    secret = hashlib.sha256(b"energyapp-cursor:" + settings.secret_key.encode()).digest()
-    return PageRequest(limit=limit, cursor=cursor or None, secret=secret)
+    return PageRequest(limit=limit, cursor=cursor or None, secret=_cursor_key(settings.secret_key))
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]
