@@ -54,6 +54,7 @@ class Scenario:
     # pages to walk (with walk_limit) before the deep page is measured
     depth_rows: int
     walk_limit: int = 200
+    filters: dict[str, str] | None = None
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -163,8 +164,9 @@ async def scenarios(db_url: str, tokens: dict[str, tuple[uuid.UUID, str]]) -> li
         Scenario(
             "GET /admin/conversations?user_id= (admin)",
             "admin",
-            f"/admin/conversations?user_id={heavy_id}",
+            "/admin/conversations",
             int(counts["heavy"] * deep),
+            filters={"user_id": str(heavy_id)},
         ),
     ]
 
@@ -174,7 +176,7 @@ async def deep_cursor(client: httpx.AsyncClient, scenario: Scenario, headers: An
     cursor: str | None = None
     passed = 0
     while passed < scenario.depth_rows:
-        params: dict[str, Any] = {"limit": scenario.walk_limit}
+        params: dict[str, Any] = {"limit": scenario.walk_limit, **(scenario.filters or {})}
         if cursor:
             params["cursor"] = cursor
         response = await client.get(scenario.url, params=params, headers=headers)
@@ -261,7 +263,7 @@ async def measure(
                 headers = {"Authorization": f"Bearer {tokens[scenario.role][1]}"}
                 deep = await deep_cursor(client, scenario, headers)
                 for label, cursor in (("first", None), ("deep", deep)):
-                    params: dict[str, Any] = {"limit": args.limit}
+                    params: dict[str, Any] = {"limit": args.limit, **(scenario.filters or {})}
                     if cursor:
                         params["cursor"] = cursor
                     cpu_before = sum(process.cpu_times()[:2])

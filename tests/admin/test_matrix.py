@@ -139,6 +139,13 @@ async def test_list_matrix(client: httpx.AsyncClient, world: World, role: str) -
     for url, table in LISTS.items():
         response = await client.get(url, headers=world.headers[role])
         assert response.status_code == table[role], (url, response.text)
+    # Whatever the role, the own list holds only the caller's conversations.
+    own = await client.get("/conversations", headers=world.headers[role])
+    assert [c["id"] for c in own.json()["items"]] == [str(world.conversations[role].id)]
+    searched = await client.get("/conversations?q=secreto", headers=world.headers[role])
+    assert [c["id"] for c in searched.json()["items"]] == [str(world.conversations[role].id)]
+    created = await client.post("/conversations", json={}, headers=world.headers[role])
+    assert created.status_code == 201
 
 
 ALL_ENDPOINTS = [

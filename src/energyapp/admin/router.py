@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from energyapp.admin import service
 from energyapp.admin.deps import ScopedConversation
@@ -23,7 +23,7 @@ from energyapp.admin.schemas import (
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation
-from energyapp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageDep
+from energyapp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageDep, json_page
 from energyapp.db import SessionDep, utcnow
 
 # Every route answers 403 to a trabajador before anything else is looked at.
@@ -59,12 +59,12 @@ async def list_users(
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="Correo o nombre.")] = None,
     role: Role | None = None,
-) -> Page[AdminUserOut]:
+) -> Response:
     """Users in scope, most recently active first."""
     rows, next_cursor = await service.list_users(
         session, viewer, page, query=(q or "").strip() or None, role=role
     )
-    return Page(items=[AdminUserOut.model_validate(u) for u in rows], next_cursor=next_cursor)
+    return json_page([AdminUserOut.model_validate(u) for u in rows], next_cursor)
 
 
 @router.patch("/users/{user_id}", response_model=AdminUserOut)
@@ -87,12 +87,12 @@ async def list_conversations(
     page: PageDep,
     request: Request,
     user_id: uuid.UUID | None = None,
-) -> Page[AdminConversationOut]:
+) -> Response:
     """Conversations in scope (of one user with ``user_id``), most recently updated first."""
     rows, next_cursor = await service.list_conversations(
         session, viewer, page, user_id=user_id, request=request
     )
-    return Page(items=[_conversation_out(*row) for row in rows], next_cursor=next_cursor)
+    return json_page([_conversation_out(*row) for row in rows], next_cursor)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=Page[AdminMessageOut])
@@ -102,12 +102,12 @@ async def list_messages(
     session: SessionDep,
     page: PageDep,
     request: Request,
-) -> Page[AdminMessageOut]:
+) -> Response:
     """Messages of a conversation in scope, oldest first (opening it is audited)."""
     rows, next_cursor = await conversations_service.list_messages(session, conversation.id, page)
     if page.cursor is None:
         service.record_conversation_view(session, viewer, conversation, request)
-    return Page(items=[AdminMessageOut.model_validate(m) for m in rows], next_cursor=next_cursor)
+    return json_page([AdminMessageOut.model_validate(m) for m in rows], next_cursor)
 
 
 @router.post("/conversations/{conversation_id}/reassign", response_model=AdminConversationOut)
@@ -132,7 +132,7 @@ async def list_audit(
     page: PageDep,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-) -> Page[AuditEventOut]:
+) -> Response:
     """The audit trail, newest first (admins only)."""
     rows, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
     items = [
@@ -150,7 +150,7 @@ async def list_audit(
         )
         for event, email in rows
     ]
-    return Page(items=items, next_cursor=next_cursor)
+    return json_page(items, next_cursor)
 
 
 @router.get("/usage", response_model=UsageReport)

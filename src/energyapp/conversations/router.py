@@ -15,7 +15,7 @@ from energyapp.conversations.schemas import (
     ConversationUpdate,
     MessageOut,
 )
-from energyapp.core.pagination import Page, PageDep
+from energyapp.core.pagination import Page, PageDep, json_page
 from energyapp.db import SessionDep
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -36,12 +36,12 @@ async def list_conversations(
     page: PageDep,
     q: SearchQuery = None,
     archived: bool = False,
-) -> Page[ConversationOut]:
+) -> Response:
     """The caller's conversations: pinned first, then most recently updated."""
     rows, next_cursor = await service.list_conversations(
         session, user, page, query=(q or "").strip() or None, archived=archived
     )
-    return Page(items=[ConversationOut.model_validate(c) for c in rows], next_cursor=next_cursor)
+    return json_page([ConversationOut.model_validate(c) for c in rows], next_cursor)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
@@ -77,10 +77,10 @@ async def delete_conversation(
 @router.get("/{conversation_id}/messages", response_model=Page[MessageOut])
 async def list_messages(
     conversation: OwnedConversation, session: SessionDep, page: PageDep
-) -> Page[MessageOut]:
+) -> Response:
     """Messages oldest first."""
     rows, next_cursor = await service.list_messages(session, conversation.id, page)
-    return Page(items=[MessageOut.model_validate(m) for m in rows], next_cursor=next_cursor)
+    return json_page([MessageOut.model_validate(m) for m in rows], next_cursor)
 
 
 @router.get(
