@@ -19,7 +19,8 @@ from energyapp.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
+    # async: a plain def dependency would hop to the thread pool on every request.
     settings: Settings = request.app.state.settings
     return settings
 
