@@ -137,20 +137,21 @@ async def test_stand_in_killed_mid_answer(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        for _ in range(600):
             if await llm.ollama_available(http, url, wait_s=0.2):
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the stand-in did not start")
         headers = await auth_headers(await make_user())
-        async with live_app(ollama_url=url) as (base, _app):
-            async with http.stream(
-                "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
-            ) as response:
-                events = []
-                async for name, data in sse_events(response):
-                    events.append((name, data))
-                    if len(named(events, "token")) == 3:
-                        proc.kill()
+        async with live_app(ollama_url=url) as (base, _app), http.stream(
+            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+        ) as response:
+            events = []
+            async for name, data in sse_events(response):
+                events.append((name, data))
+                if len(named(events, "token")) == 3:
+                    proc.kill()
     finally:
         proc.kill()
         proc.wait(timeout=5)

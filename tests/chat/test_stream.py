@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User

@@ -142,10 +142,12 @@ async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(600):
             if await llm.ollama_available(http, url, wait_s=0.2):
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the stand-in did not start")
         received: list[str] = []
         with pytest.raises(llm.LLMError) as err:
             async for piece in llm.stream_chat(
