@@ -18,7 +18,7 @@ from energyapp.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:  # async: no thread-pool hop
     settings: Settings = request.app.state.settings
     return settings
 

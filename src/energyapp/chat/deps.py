@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from energyapp.chat.generation import ChatEngine
 
 
-def get_chat_engine(request: Request) -> ChatEngine:
+async def get_chat_engine(request: Request) -> ChatEngine:  # async: no thread-pool hop
     engine: ChatEngine = request.app.state.chat
     return engine
 

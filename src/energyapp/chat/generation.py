@@ -53,6 +53,7 @@ class Job:
     model: str
     title_pending: bool
     requested_at: float  # perf_counter at the request
+    new_conversation: bool = False  # nothing before the question: no history to read
 
 
 def _error_event(code: str, detail: str) -> tuple[str, dict[str, Any]]:
@@ -146,6 +147,7 @@ class ChatEngine:
             model=model,
             title_pending=started.title_pending,
             requested_at=requested_at,
+            new_conversation=conversation is None,
         )
         return self.start(job)
 
@@ -230,10 +232,12 @@ class ChatEngine:
                 server = await self.queue.acquire(job.user_id, answer.set_position)
                 answer.set_position(None)
                 GENERATIONS_RUNNING.inc()
-                async with self.sessionmaker() as session:
-                    past = await chat_service.history(
-                        session, job.conversation_id, job.user_message_id
-                    )
+                past: list[tuple[str, str]] = []
+                if not job.new_conversation:
+                    async with self.sessionmaker() as session:
+                        past = await chat_service.history(
+                            session, job.conversation_id, job.user_message_id
+                        )
                 payload = llm.chat_payload(
                     job.model,
                     prompt.build_messages(settings, past, job.message),

@@ -96,6 +96,10 @@ async def chat(
         )
     model = await engine.resolve_model(body.model)
     await _check_quota(session, user, settings)
+    # Access is checked: give the connection back before the answer opens its own short
+    # transactions, so a request never holds one connection while waiting for another
+    # (with a busy pool that is a deadlock).
+    await session.close()
     answer = await engine.submit(user, conversation, message, model, requested_at)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     return sse.sse_response(sse.follow(answer, first))
@@ -134,8 +138,9 @@ async def stop(
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
     live = engine.live.get(saved.id)
     if live is not None and not live.finished:
+        await session.close()  # the answer saves itself on its own connection
         await engine.stop(live)
-        await session.refresh(saved)
+        saved = await chat_service.owned_answer(session, user, assistant_message_id)
     return StopOut(assistant_message_id=saved.id, status=saved.status)
 
 

@@ -11,19 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation, Message
-from energyapp.db import utcnow
+from energyapp.db import new_id, utcnow
 from energyapp.errors import NotFound
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+USERS: Table = User.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +48,40 @@ async def start_chat(
     if conversation is None:
         conversation = await conversations_service.create_conversation(session, user)
         conversation.title = provisional_title(message)
+        await session.flush()
     now = utcnow()
-    question = Message(
-        conversation_id=conversation.id,
-        user_id=user.id,
-        role="user",
-        content=message,
-        status="complete",
-        created_at=now,
-        updated_at=now,
+    question_id, answer_id = new_id(), new_id()
+    common = {"conversation_id": conversation.id, "user_id": user.id, "updated_at": now}
+    # Core statements: one round trip for both rows, none of the ORM's per-row bookkeeping.
+    await session.execute(
+        insert(MESSAGES),
+        [
+            dict(
+                common,
+                id=question_id,
+                role="user",
+                content=message,
+                status="complete",
+                model=None,
+                created_at=now,
+            ),
+            dict(
+                common,
+                id=answer_id,
+                role="assistant",
+                content="",
+                status="streaming",
+                model=model,
+                created_at=now + timedelta(microseconds=1),
+            ),
+        ],
     )
-    answer = Message(
-        conversation_id=conversation.id,
-        user_id=user.id,
-        role="assistant",
-        content="",
-        status="streaming",
-        model=model,
-        created_at=now + timedelta(microseconds=1),
-        updated_at=now,
-    )
-    session.add_all([question, answer])
-    await session.flush()
     await conversations_service.count_new_messages(session, conversation.id, user.id, 2)
-    await session.execute(update(User).where(User.id == user.id).values(last_active_at=now))
+    await session.execute(update(USERS).where(USERS.c.id == user.id).values(last_active_at=now))
     return StartedChat(
         conversation_id=conversation.id,
-        user_message_id=question.id,
-        assistant_message_id=answer.id,
+        user_message_id=question_id,
+        assistant_message_id=answer_id,
         title_pending=conversation.title_source == "pending",
     )
 
@@ -101,7 +109,7 @@ async def history(
 
 async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:
     await session.execute(
-        update(Message).where(Message.id == answer_id).values(content=text, updated_at=utcnow())
+        update(MESSAGES).where(MESSAGES.c.id == answer_id).values(content=text, updated_at=utcnow())
     )
 
 
@@ -118,8 +126,8 @@ async def finish_answer(
     first_token_ms: int | None,
 ) -> None:
     await session.execute(
-        update(Message)
-        .where(Message.id == answer_id)
+        update(MESSAGES)
+        .where(MESSAGES.c.id == answer_id)
         .values(
             content=text,
             status=status,

@@ -211,7 +211,7 @@ class FakeOllama:
             if spacing:
                 await asyncio.sleep(spacing)
         final = _final(model, chat, "", prompt_tokens, len(tokens), started)
-        last = json.dumps(final, ensure_ascii=False).encode() + b"\n"
+        last = json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         await send({"type": "http.response.body", "body": last, "more_body": False})
 
     @staticmethod
@@ -278,7 +278,8 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
 
 
 async def _send_json(send: Send, status: int, data: dict[str, Any]) -> None:
-    await _send(send, status, json.dumps(data, ensure_ascii=False).encode(), _JSON)
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    await _send(send, status, body, _JSON)
 
 
 def build_parser() -> argparse.ArgumentParser:
