@@ -144,9 +144,12 @@ async def test_stand_in_killed_mid_answer(
         else:
             raise AssertionError("the stand-in did not start")
         headers = await auth_headers(await make_user())
-        async with live_app(ollama_url=url) as (base, _app), http.stream(
-            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
-        ) as response:
+        async with (
+            live_app(ollama_url=url) as (base, _app),
+            http.stream(
+                "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+            ) as response,
+        ):
             events = []
             async for name, data in sse_events(response):
                 events.append((name, data))
