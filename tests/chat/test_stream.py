@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
-from energyapp.conversations.models import Message
+from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
     LiveApp,
@@ -249,3 +249,44 @@ async def test_models_lists_the_default(
     assert named(events, "done")[0]["status"] == "complete"
     chat_requests = [r for r in fake[1].config.requests if r.get("stream", True)]
     assert chat_requests[-1]["model"] == "llama3.2:1b"
+
+
+async def test_a_title_set_by_a_person_is_never_overwritten(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.tokens_per_second = 100
+    fake[1].config.answer_tokens = 50
+    headers = await auth_headers(await make_user())
+    async with (
+        live_app() as (base, _app),
+        http.stream(
+            "POST",
+            f"{base}/chat",
+            json={"message": "Una pregunta larga de verdad"},
+            headers=headers,
+        ) as response,
+    ):
+        stream = sse_events(response)
+        events = [await anext(stream)]
+        conversation_id = events[0][1]["conversation_id"]
+        provisional = await load_conversation(sessionmaker, conversation_id)
+        async with sessionmaker() as session:
+            await session.execute(
+                Conversation.__table__.update()
+                .where(Conversation.id == provisional.id)
+                .values(title="Mi título", title_source="user")
+            )
+            await session.commit()
+        events += [e async for e in stream]
+    assert (
+        provisional.title == "Una pregunta larga de verdad"
+        and provisional.title_source == "pending"
+    )
+    assert named(events, "done")[0]["status"] == "complete" and not named(events, "title")
+    conversation = await load_conversation(sessionmaker, conversation_id)
+    assert (conversation.title, conversation.title_source) == ("Mi título", "user")
