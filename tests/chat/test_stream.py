@@ -4,12 +4,14 @@ disconnects and stop."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
+from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
     LiveApp,
@@ -31,7 +33,7 @@ async def test_streams_saves_and_names_a_new_conversation(
     sessionmaker: async_sessionmaker[AsyncSession],
     fake: tuple[str, FakeOllama],
 ) -> None:
-    user = await make_user()
+    user = await make_user(last_active_at=utcnow() - timedelta(hours=1))
     headers = await auth_headers(user)
     async with live_app() as (base, _app):
         message = "¿Cómo se calcula el factor de potencia de una planta industrial grande?"

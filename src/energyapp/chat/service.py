@@ -23,6 +23,9 @@ from energyapp.errors import NotFound
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
+# "Last active" is shown to administrators at minute resolution: a user chatting every few
+# seconds does not need a write per message.
+LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
@@ -77,7 +80,8 @@ async def start_chat(
         ],
     )
     await conversations_service.count_new_messages(session, conversation.id, user.id, 2)
-    await session.execute(update(USERS).where(USERS.c.id == user.id).values(last_active_at=now))
+    if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
+        await session.execute(update(USERS).where(USERS.c.id == user.id).values(last_active_at=now))
     return StartedChat(
         conversation_id=conversation.id,
         user_message_id=question_id,
