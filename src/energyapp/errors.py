@@ -229,7 +229,7 @@ async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONRespo
     status, code, detail = classify_db_error(exc)
     logger.warning(
         "database error",
-        extra={"path": request.url.path, "error": type(exc).__name__, "code": code},
+        extra={"path": request.url.path, "error": type(exc).__name__, "error_code": code},
     )
     headers = {"Retry-After": "5"} if status == 503 else None
     return error_response(status, code, detail, headers)

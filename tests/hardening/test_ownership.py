@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from energyapp.llm.fake_server import FakeConfig
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
+from energyapp.llm.fake_server import FakeConfig
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 from tests.llm.stand_in import stand_in
