@@ -40,7 +40,9 @@ from energyapp.main import create_app
 from tests.conftest import make_settings
 from tests.hardening.conftest import ROLES, Actor
 
-EXAMPLES = int(os.environ.get("ENERGYAPP_FUZZ_EXAMPLES", "6"))
+pytestmark = pytest.mark.slow
+
+EXAMPLES = int(os.environ.get("ENERGYAPP_FUZZ_EXAMPLES", "4"))
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

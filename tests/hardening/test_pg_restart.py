@@ -26,7 +26,7 @@ from energyapp.main import create_app
 from tests.conftest import make_settings
 from tests.llm.stand_in import free_port, stand_in
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
 
 class Cluster:

@@ -24,6 +24,8 @@ from energyapp.main import create_app
 from tests.conftest import TEST_SECRET, HeadersFactory, UserFactory, make_settings
 from tests.llm.stand_in import free_port, stand_in
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def ollama_url() -> AsyncIterator[str]:
