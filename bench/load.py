@@ -23,8 +23,10 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -142,6 +144,16 @@ async def user_session(
             new = random.random() < 0.3 or conversation is None
             conversation = await chat(stats, client, headers, None if new else conversation)
             await asyncio.sleep(random.uniform(*think))
+
+
+async def guarded(stats: Stats, session: Coroutine[Any, Any, None]) -> None:
+    """A transport failure (connection reset, server gone) is an error of the run, recorded,
+    and ends that simulated user."""
+    try:
+        await session
+    except httpx.HTTPError as exc:
+        stats.errors.append(f"transport: {type(exc).__name__}: {exc}")
+        stats.statuses[("transport", 0, type(exc).__name__)] += 1
 
 
 async def make_users(db_url: str, count: int) -> list[str]:
@@ -272,7 +284,9 @@ def main() -> int:
         async def run_all() -> None:
             await asyncio.gather(
                 *(
-                    user_session(stats, base, e, args.ramp, deadline, tuple(args.think))
+                    guarded(
+                        stats, user_session(stats, base, e, args.ramp, deadline, tuple(args.think))
+                    )
                     for e in emails
                 )
             )
