@@ -357,8 +357,14 @@ async def login(
     email = normalize_email(email)
     guard = throttle.Throttle(limiter, settings, throttle.LOGIN)
     await guard.before_attempt(account=email, ip=ip)
-    user = await get_user_by_email(session, email)
-    valid, new_hash = await verify_password(password, user.password_hash if user else None)
+    found = await get_user_by_email(session, email)
+    user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
+    # End the read transaction before the deliberately slow argon2 check: a login must not hold a
+    # pooled connection for it, or a burst of logins starves every other request of connections
+    # (measured by bench/load.py: 503 db_unavailable). Nothing was written yet.
+    await session.rollback()
+    valid, new_hash = await verify_password(password, stored_hash)
+    user = await session.get(User, user_id) if user_id is not None else None
     if user is None or not valid:
         await guard.failed(ip=ip)
         audit.record(
