@@ -228,7 +228,8 @@ def _json_text_problem(body: bytes) -> tuple[int, str, str] | None:
         return (
             422,
             "invalid_characters",
-            "El texto contiene caracteres no permitidos (carácter nulo o Unicode inválido).",
+            "El texto contiene caracteres de control o Unicode inválido (p. ej., el carácter "
+            "nulo).",
         )
     return None
 
