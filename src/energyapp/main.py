@@ -19,6 +19,7 @@ from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
 from energyapp.core.health import router as health_router
+from energyapp.core.public_config import router as public_config_router
 from energyapp.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.include_router(health_router)
+    app.include_router(public_config_router)
     app.include_router(auth_router)
     app.include_router(conversations_router)
     app.include_router(chat_router)
