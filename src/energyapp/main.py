@@ -19,8 +19,8 @@ from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
 from energyapp.core.health import router as health_router
-from energyapp.core.public_config import router as public_config_router
 from energyapp.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from energyapp.core.public_config import router as public_config_router
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
