@@ -11,7 +11,7 @@ const convTitles = new Map();
 export function renderAdmin(main, params) {
   const [section = "usuarios", id] = params;
   const isAdmin = state.user.role === "admin";
-  const inner = h("div", { class: "page-inner" });
+  const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"]];
   if (isAdmin) tabs.push(["auditoria", "Auditoría"]);

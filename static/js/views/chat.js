@@ -61,17 +61,25 @@ class ChatView {
     this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
     this.headTitle = h("span", { class: "title", text: "EnergyApp" });
     this.buildComposer();
-    main.appendChild(h("div", { class: "chat" },
+    this.root = h("div", { class: "chat" },
       this.sidebar.el,
       h("section", { class: "chat-main", "aria-label": "Conversación" },
         h("div", { class: "chat-head" },
-          iconButton("menu", "Abrir historial", () => this.sidebar.el.classList.toggle("open"), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
+          iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
           this.headTitle,
         ),
         this.scroller,
         this.composerWrap,
       ),
-    ));
+    );
+    main.appendChild(this.root);
+    // On a phone the sidebar is a drawer: a tap outside or Escape closes it.
+    this.root.querySelector(".chat-main").addEventListener("pointerdown", (event) => {
+      if (this.root.classList.contains("sidebar-open") && !event.target.closest(".chat-head")) this.closeSidebar();
+    });
+    this.sidebar.el.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.closeSidebar();
+    });
     if (conversationId) this.loadConversation();
     else this.showWelcome();
   }
@@ -84,6 +92,13 @@ class ChatView {
 
   closeSidebar() {
     this.sidebar.el.classList.remove("open");
+    this.root?.classList.remove("sidebar-open");
+  }
+
+  toggleSidebar() {
+    const open = this.sidebar.el.classList.toggle("open");
+    this.root.classList.toggle("sidebar-open", open);
+    if (open) this.sidebar.search.focus();
   }
 
   setHeadTitle(title) {
