@@ -339,12 +339,14 @@ class ChatView {
         } else if (event === "done") {
           finished = true;
           paint();
+          this.release(view);
           this.showStatus(view, "");
           this.finishMeta(view, data.status, data);
           if (data.status === "interrupted") this.showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
         } else if (event === "error") {
           finished = true;
           paint();
+          this.release(view);
           this.finishMeta(view, "error", {});
           this.showError(view, data.detail || "Ocurrió un error al generar la respuesta.", retry);
         }
@@ -363,11 +365,16 @@ class ChatView {
       if (err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
     } finally {
       this.controllers.delete(view.controller);
-      if (this.active === view) {
-        this.active = null;
-        if (!this.destroyed) this.setGenerating(false);
-      }
+      this.release(view);
       if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
+    }
+  }
+
+  /** The answer is over (the stream may stay open a moment for the title): free the composer. */
+  release(view) {
+    if (this.active === view) {
+      this.active = null;
+      if (!this.destroyed) this.setGenerating(false);
     }
   }
 
