@@ -21,6 +21,15 @@ def _answer_length(page: Page) -> int:
     return len(page.locator(f"{ANSWER} .md").last.inner_text())
 
 
+def _wait_answer_longer_than(page: Page, length: int) -> None:
+    # A function, not an expression string: the app's CSP forbids eval in the page.
+    page.wait_for_function(
+        "n => { const els = document.querySelectorAll('.msg-assistant .md');"
+        " return els.length > 0 && els[els.length - 1].innerText.length > n; }",
+        arg=length,
+    )
+
+
 def _login_new_worker(page: Page, live_app: LiveApp) -> None:
     user = live_app.create_user(full_name="Paula Pruebas")
     login(page, live_app.base_url, user["email"], user["password"])
@@ -37,11 +46,9 @@ def test_send_streams_tokens_and_answer_and_title_persist(page: Page, live_app: 
     expect(page.locator("#stop-btn")).to_be_visible()
     expect(page.locator(".status-pill")).to_contain_text("generando")
     # Tokens arrive while the answer is still streaming: the text grows in place.
-    page.wait_for_function("document.querySelector('.msg-assistant .md').innerText.length > 0")
+    _wait_answer_longer_than(page, 0)
     first = _answer_length(page)
-    page.wait_for_function(
-        f"document.querySelector('.msg-assistant .md').innerText.length > {first}"
-    )
+    _wait_answer_longer_than(page, first)
     assert page.locator(ANSWER).last.get_attribute("data-status") == "streaming"
     expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
     expect(page.locator("#send-btn")).to_be_visible()
@@ -64,15 +71,13 @@ def test_send_streams_tokens_and_answer_and_title_persist(page: Page, live_app: 
 def test_reload_mid_answer_reattaches_and_keeps_streaming(page: Page, live_app: LiveApp) -> None:
     _login_new_worker(page, live_app)
     _send(page, "Cuéntame algo largo")
-    page.wait_for_function("document.querySelector('.msg-assistant .md').innerText.length > 5")
+    _wait_answer_longer_than(page, 5)
     page.reload()
     answer = page.locator(ANSWER).last
     expect(answer).to_have_attribute("data-status", "streaming")
     expect(page.locator("#stop-btn")).to_be_visible()
     at_reload = _answer_length(page)
-    page.wait_for_function(
-        f"document.querySelector('.msg-assistant .md').innerText.length > {at_reload}"
-    )
+    _wait_answer_longer_than(page, at_reload)
     expect(answer).to_have_attribute("data-status", "complete")
     final = page.locator(f"{ANSWER} .md").last.inner_text()
     page.reload()
@@ -83,7 +88,7 @@ def test_reload_mid_answer_reattaches_and_keeps_streaming(page: Page, live_app: 
 def test_stop_keeps_partial_answer(page: Page, live_app: LiveApp) -> None:
     _login_new_worker(page, live_app)
     _send(page, "Escribe un texto muy largo")
-    page.wait_for_function("document.querySelector('.msg-assistant .md').innerText.length > 5")
+    _wait_answer_longer_than(page, 5)
     page.click("#stop-btn")
     answer = page.locator(ANSWER).last
     expect(answer).to_have_attribute("data-status", "stopped")
