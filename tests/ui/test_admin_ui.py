@@ -27,6 +27,7 @@ def test_supervisor_reassigns_a_worker_conversation(page: Page, live_app: LiveAp
     row.locator("a", has_text="Ver").click()
     conv_row = page.locator("#user-conversations tbody tr", has_text="Plan de mantención")
     conv_row.locator("[data-action=reassign]").click()
+    expect(page.locator(f"#reassign-user option[value='{target['id']}']")).to_be_attached()
     options = page.locator("#reassign-user option").all_inner_texts()
     assert any(target["email"] in o for o in options)
     # Only users in the supervisor's scope: no admin, not the current owner.

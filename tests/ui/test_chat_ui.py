@@ -149,5 +149,11 @@ def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: Live
     page.locator(".conv-item").first.hover()
     page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]").click()
     page.locator("dialog button", has_text="Eliminar").click()
+    # The open conversation is gone: back to a new, empty one.
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
     expect(page.locator(".conv-item")).to_have_count(0)
+    page.reload()
+    expect(page.locator(".list-status")).to_have_text("Aún no hay conversaciones.")
+    page.check("#show-archived")
     expect(page.locator(".list-status")).to_have_text("No hay conversaciones archivadas.")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import TEST_DB
 from tests.ui.conftest import SCREENSHOTS, LiveApp, Watch, login
 
-pytestmark = pytest.mark.browser
+# Pictures do not depend on the database: take them once, in the SQLite pass.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(TEST_DB != "sqlite", reason="screenshots are taken in the SQLite pass"),
+]
 
 QUESTION = "¿Cómo calculo el consumo promedio mensual de una planta a partir de lecturas diarias?"
 ANSWER = """Puede calcularlo en tres pasos:
