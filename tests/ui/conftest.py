@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from energyapp.auth import service as auth_service
+from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
 from energyapp.core.seed import seed_demo
@@ -129,6 +130,10 @@ class LiveApp:
                             )
                         )
                     conv.message_count = len(messages)
+                    user = await session.get(User, owner)
+                    assert user is not None
+                    user.conversation_count += 1
+                    user.message_count += len(messages)
                     await session.commit()
                     return str(conv.id)
             finally:

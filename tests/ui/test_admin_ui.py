@@ -86,6 +86,7 @@ def test_admin_sees_audit_usage_and_user_actions(page: Page, live_app: LiveApp) 
 
     page.click("a.btn:text('Uso')")
     expect(page.locator("#usage-chart canvas")).to_be_visible()
+    expect(page.locator("#usage-users tbody tr").first).to_be_visible()
     page.click("a.btn:text('Auditoría')")
     expect(page.locator("#audit-table tbody tr").first).to_be_visible()
     expect(page.locator("#audit-table")).to_contain_text("login")

@@ -91,8 +91,9 @@ function usersTable(body, isAdmin) {
 }
 
 function userRow(user, isAdmin, reload) {
-  const actions = h("td", {},
+  const cell = h("div", { class: "cell-actions" },
     h("a", { class: "btn btn-sm", href: `#/admin/usuario/${encodeURIComponent(user.id)}`, "aria-label": `Ver conversaciones de ${user.full_name}` }, icon("eye"), "Ver"));
+  const actions = h("td", {}, cell);
   if (isAdmin && user.id !== state.user.id) {
     const menu = h("select", { class: "input btn-sm", "aria-label": `Acciones para ${user.full_name}` },
       h("option", { value: "", text: "Más…" }),
@@ -106,7 +107,7 @@ function userRow(user, isAdmin, reload) {
       await adminAction(user, action);
       reload();
     });
-    actions.appendChild(menu);
+    cell.appendChild(menu);
   }
   return h("tr", { dataset: { userId: user.id } },
     h("td", { class: "wrap", text: user.full_name }),
@@ -172,7 +173,7 @@ function userDetail(body, userId) {
           h("td", { class: "wrap", text: conv.title || "Sin título" }),
           h("td", { text: String(conv.message_count ?? "") }),
           h("td", { title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
-          h("td", {}, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), " ", reassign),
+          h("td", {}, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)),
         ));
       }
       return page.next_cursor;
@@ -268,7 +269,14 @@ async function conversationViewer(body, convId) {
 function usage(body) {
   const chart = h("div", { class: "chart", id: "usage-chart", role: "img", "aria-label": "Tokens por día, últimos 30 días" });
   const summary = h("p", { class: "muted" });
-  body.append(h("section", { class: "card" }, h("h2", { text: "Tokens por día (últimos 30 días)" }), summary, chart));
+  const perUser = h("tbody");
+  body.append(
+    h("section", { class: "card" }, h("h2", { text: "Tokens por día (últimos 30 días)" }), summary, chart),
+    h("section", { class: "card" }, h("h2", { text: "Usuarios con más uso (30 días)" }),
+      h("div", { class: "table-wrap" }, h("table", { class: "data", id: "usage-users" },
+        h("thead", {}, h("tr", {}, ["Usuario", "Correo", "Mensajes", "Tokens de entrada", "Tokens generados"].map((t) => h("th", { scope: "col", text: t })))),
+        perUser))),
+  );
   let destroyChart = () => {};
   const to = new Date();
   const from = new Date(to.getTime() - 29 * 86400000);
@@ -279,6 +287,16 @@ function usage(body) {
     summary.textContent = `${total.toLocaleString("es-CL")} tokens en el período.`;
     destroyChart = drawUsageChart(chart, rows, from, 30);
   }).catch((err) => chart.replaceChildren(errorBox(err)));
+  const fmt = new Intl.NumberFormat("es-CL");
+  api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "user", limit: 20 })}`).then((data) => {
+    const rows = (data.items || []).slice().sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
+    if (!rows.length) perUser.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Sin uso en el período." })));
+    for (const r of rows) {
+      perUser.appendChild(h("tr", {},
+        h("td", { class: "wrap", text: r.full_name || "—" }), h("td", { text: r.email || "—" }),
+        h("td", { text: fmt.format(r.messages || 0) }), h("td", { text: fmt.format(r.prompt_tokens || 0) }), h("td", { text: fmt.format(r.completion_tokens || 0) })));
+    }
+  }).catch((err) => perUser.appendChild(h("tr", {}, h("td", { colspan: 5 }, errorBox(err)))));
   return () => destroyChart();
 }
 

@@ -20,10 +20,39 @@ export function renderConfig(main) {
 }
 
 function profileCard(user) {
+  const nameValue = h("span", { text: user.full_name });
+  const edit = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Editar nombre" }, icon("edit"), "Editar");
+  const nameCell = h("dd", { class: "name-cell" }, nameValue, edit);
+  edit.addEventListener("click", () => {
+    const input = h("input", { class: "input", id: "profile-name", value: state.user.full_name, maxlength: 200, "aria-label": "Nombre completo" });
+    const save = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Guardar" });
+    const cancel = h("button", { type: "button", class: "btn btn-sm", text: "Cancelar" });
+    const form = h("form", { class: "inline-form" }, input, save, cancel);
+    const restore = () => nameCell.replaceChildren(nameValue, edit);
+    cancel.addEventListener("click", restore);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) return toast("El nombre no puede quedar vacío.", "error");
+      try {
+        const updated = await api("/auth/me", { method: "PATCH", body: { full_name: value } });
+        state.user = { ...state.user, ...updated };
+        nameValue.textContent = state.user.full_name;
+        document.querySelector(".profile-name").textContent = state.user.full_name;
+        document.querySelector(".menu-head strong").textContent = state.user.full_name;
+        toast("Nombre actualizado.");
+        restore();
+      } catch (err) {
+        toast(err.detail || "No se pudo guardar el nombre.", "error");
+      }
+    });
+    nameCell.replaceChildren(form);
+    input.focus();
+  });
   return h("section", { class: "card", "aria-labelledby": "profile-h" },
     h("h2", { id: "profile-h", text: "Perfil" }),
     h("dl", { class: "kv" },
-      h("dt", { text: "Nombre" }), h("dd", { text: user.full_name }),
+      h("dt", { text: "Nombre" }), nameCell,
       h("dt", { text: "Correo" }), h("dd", { text: user.email }),
       h("dt", { text: "Rol" }), h("dd", { text: ROLE_LABELS[user.role] || user.role }),
       h("dt", { text: "Verificación en dos pasos" }), h("dd", { text: user.totp_enabled ? "Activada" : "Desactivada" }),
