@@ -89,7 +89,7 @@ function passwordCard(user) {
     card.appendChild(h("p", { class: "muted", id: "password-explained", text: `Las cuentas @${emailDomain(user.email)} no cambian su contraseña aquí: la administra el área de TI de la empresa. Solo las cuentas ${state.config.password_change_domains.map((d) => "@" + d).join(", ") || "autorizadas"} pueden cambiarla desde esta página.` }));
     return card;
   }
-  const msg = h("div", { class: "alert", role: "status", hidden: true });
+  const msg = h("div", { class: "alert", id: "password-msg", role: "status", hidden: true });
   const [f1, current] = field("pw-current", "Contraseña actual", { type: "password", autocomplete: "current-password" });
   const [f2, next] = field("pw-new", "Nueva contraseña", { type: "password", autocomplete: "new-password", minlength: 8, maxlength: 128 });
   const [f3, repeat] = field("pw-repeat", "Repita la nueva contraseña", { type: "password", autocomplete: "new-password" });
