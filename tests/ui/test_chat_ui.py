@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.ui.conftest import LiveApp, login
 
@@ -157,3 +157,45 @@ def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: Live
     expect(page.locator(".list-status")).to_have_text("Aún no hay conversaciones.")
     page.check("#show-archived")
     expect(page.locator(".list-status")).to_have_text("No hay conversaciones archivadas.")
+
+
+def test_error_shown_in_place_with_retry(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    busy = {
+        "detail": "El servicio está ocupado. Intente de nuevo en unos segundos.",
+        "code": "busy",
+    }
+    page.route(
+        "**/chat",
+        lambda route: route.fulfill(
+            status=503, json=busy, headers={"Retry-After": "3", "Content-Type": "application/json"}
+        ),
+    )
+    _send(page, "¿Hay alguien?")
+    error = page.locator(".msg-assistant .msg-error")
+    expect(error).to_contain_text("El servicio está ocupado.")
+    expect(error).to_contain_text("Intente de nuevo en 3 s.")
+    expect(page.locator("#send-btn")).to_be_visible()
+    page.unroute("**/chat")
+    error.locator("button", has_text="Reintentar").click()
+    expect(page.locator(".msg-error")).to_have_count(0)
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    expect(page.locator(".msg-user")).to_have_count(1)
+
+
+def test_second_user_sees_queue_position(
+    context: BrowserContext, page: Page, live_app: LiveApp
+) -> None:
+    _login_new_worker(page, live_app)
+    other_context = context.browser.new_context()  # type: ignore[union-attr]
+    try:
+        other = other_context.new_page()
+        _login_new_worker(other, live_app)
+        _send(page, "Primero en llegar")
+        _wait_answer_longer_than(page, 0)
+        _send(other, "Segundo en llegar")
+        expect(other.locator(".status-pill")).to_have_text("En cola: posición 1")
+        expect(other.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+        expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    finally:
+        other_context.close()
