@@ -288,13 +288,18 @@ class ChatView {
 
   // ---------- streaming ----------
   async send(text) {
-    this.appendMessage({ role: "user", content: text });
+    const question = this.appendMessage({ role: "user", content: text });
     const view = this.appendMessage({ role: "assistant", content: "", status: "streaming" });
     this.scrollToEnd(true);
     const body = { message: text };
     if (this.conversationId) body.conversation_id = this.conversationId;
     await this.runStream(view, () => apiFetch("/chat", { method: "POST", body, signal: view.controller.signal, headers: { Accept: "text/event-stream" } }), () => {
-      view.el.remove();
+      // Nothing was saved when the request failed before `meta`: replace the pair.
+      // After `meta` the failed question and answer are in the history: keep them.
+      if (!view.id) {
+        question.el.remove();
+        view.el.remove();
+      }
       this.send(text);
     });
   }
