@@ -66,7 +66,7 @@ function usersTable(body, isAdmin) {
   const tbody = h("tbody");
   const table = h("div", { class: "table-wrap" }, h("table", { class: "data", id: "users-table" },
     h("caption", { class: "sr-only", text: "Usuarios" }),
-    h("thead", {}, h("tr", {}, ["Nombre", "Correo", "Rol", "Estado", "2FA", "Última actividad", "Conversaciones", "Mensajes", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
+    h("thead", {}, h("tr", {}, [["Nombre"], ["Correo"], ["Rol"], ["Estado"], ["2FA"], ["Actividad", "Última actividad"], ["Conv.", "Conversaciones"], ["Msj.", "Mensajes"], ["Acciones"]].map(([t, full]) => h("th", { scope: "col", title: full, "aria-label": full, text: t })))),
     tbody));
   const status = h("div");
   const load = async (cursor) => {
