@@ -95,19 +95,12 @@ function userRow(user, isAdmin, reload) {
     h("a", { class: "btn btn-sm", href: `#/admin/usuario/${encodeURIComponent(user.id)}`, "aria-label": `Ver conversaciones de ${user.full_name}` }, icon("eye"), "Ver"));
   const actions = h("td", {}, cell);
   if (isAdmin && user.id !== state.user.id) {
-    const menu = h("select", { class: "input btn-sm", "aria-label": `Acciones para ${user.full_name}` },
-      h("option", { value: "", text: "Más…" }),
-      Object.entries(ROLE_LABELS).filter(([v]) => v !== user.role).map(([v, l]) => h("option", { value: `role:${v}`, text: `Cambiar a ${l}` })),
-      h("option", { value: user.is_active ? "deactivate" : "activate", text: user.is_active ? "Desactivar" : "Activar" }),
-      user.totp_enabled ? h("option", { value: "reset2fa", text: "Restablecer 2FA" }) : null,
-    );
-    menu.addEventListener("change", async () => {
-      const action = menu.value;
-      menu.value = "";
-      await adminAction(user, action);
-      reload();
+    const manage = h("button", { type: "button", class: "btn btn-sm", "data-action": "manage", "aria-label": `Gestionar la cuenta de ${user.full_name}`, text: "Gestionar" });
+    manage.addEventListener("click", async () => {
+      const action = await manageDialog(user);
+      if (action && (await adminAction(user, action))) reload();
     });
-    cell.appendChild(menu);
+    cell.appendChild(manage);
   }
   return h("tr", { dataset: { userId: user.id } },
     h("td", { class: "wrap", text: user.full_name }),
@@ -120,6 +113,25 @@ function userRow(user, isAdmin, reload) {
     h("td", { text: String(user.message_count ?? 0) }),
     actions,
   );
+}
+
+/** Admin-only account actions; resolves with the action chosen (then confirmed) or null. */
+function manageDialog(user) {
+  return openDialog("Gestionar cuenta", (close) => {
+    const role = h("select", { class: "input", id: "manage-role" },
+      Object.entries(ROLE_LABELS).map(([v, l]) => h("option", { value: v, text: l, selected: v === user.role })));
+    const saveRole = h("button", { type: "button", class: "btn btn-primary", text: "Cambiar rol" });
+    saveRole.addEventListener("click", () => close(role.value === user.role ? null : `role:${role.value}`));
+    return h("div", {},
+      h("p", {}, h("strong", { text: user.full_name }), h("br"), h("span", { class: "muted", text: user.email })),
+      h("div", { class: "field" }, h("label", { for: "manage-role", text: "Rol" }), h("div", { class: "inline-form" }, role, saveRole)),
+      h("div", { class: "dialog-actions" },
+        user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
+        h("button", { type: "button", class: `btn ${user.is_active ? "btn-danger" : ""}`, "data-action": user.is_active ? "deactivate" : "activate", onclick: () => close(user.is_active ? "deactivate" : "activate"), text: user.is_active ? "Desactivar cuenta" : "Activar cuenta" }),
+        h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cerrar" }),
+      ),
+    );
+  });
 }
 
 async function adminAction(user, action) {
@@ -136,13 +148,15 @@ async function adminAction(user, action) {
   } else if (action === "reset2fa") {
     question = `¿Restablecer la verificación en dos pasos de ${user.full_name}? Deberá configurarla de nuevo.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}/reset-2fa`, { method: "POST" });
-  } else return;
-  if (!(await confirmDialog("Confirmar acción", question, "Confirmar", action === "deactivate"))) return;
+  } else return false;
+  if (!(await confirmDialog("Confirmar acción", question, "Confirmar", action === "deactivate"))) return false;
   try {
     await request();
     toast("Cambio guardado.");
+    return true;
   } catch (err) {
     toast(err.detail || "No se pudo aplicar el cambio.", "error");
+    return false;
   }
 }
 
