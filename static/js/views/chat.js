@@ -330,9 +330,9 @@ class ChatView {
         if (this.destroyed) return;
         if (event === "meta") this.onMeta(view, data);
         else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
-        else if (event === "token" || event === "snapshot") {
-          if (event === "snapshot" || (view.reattached && data.replace)) view.content = data.content;
-          else view.content += data.content;
+        else if (event === "token") {
+          // A re-attached stream starts with the whole text so far as one token event.
+          view.content += data.content;
           this.showStatus(view, "generando…");
           if (!scheduled) {
             scheduled = true;
