@@ -92,9 +92,7 @@ def test_caddyfile_adapts_to_the_intended_site() -> None:
     assert headers["set"]["Referrer-Policy"] == ["no-referrer"]
 
     metrics = next(
-        r
-        for r in _routes(server)
-        if r.get("match") and "/metrics" in r["match"][0].get("path", [])
+        r for r in _routes(server) if r.get("match") and "/metrics" in r["match"][0].get("path", [])
     )
     assert metrics["handle"] == [{"handler": "static_response", "status_code": 404}]
 
