@@ -277,3 +277,66 @@ def test_fail2ban_jail_and_filter_load(tmp_path: Path) -> None:
     assert "['add', 'energyapp', 'auto']" in dump
     assert "['set', 'energyapp', 'maxretry', 10]" in dump
     assert "'banaction'" not in dump or "ufw" in dump
+
+
+def _caddy_line(ip: str, uri: str, status: int, user_agent: str = "curl/8") -> str:
+    entry = {
+        "level": "info",
+        "ts": 1764120000.25,
+        "logger": "http.log.access.log0",
+        "msg": "handled request",
+        "request": {
+            "remote_ip": ip,
+            "remote_port": "50123",
+            "client_ip": ip,
+            "proto": "HTTP/2.0",
+            "method": "POST",
+            "host": "energyapp.alvaradomazzei.cl",
+            "uri": uri,
+            "headers": {"User-Agent": [user_agent]},
+        },
+        "bytes_read": 60,
+        "user_id": "",
+        "duration": 0.2,
+        "size": 90,
+        "status": status,
+        "resp_headers": {"Content-Type": ["application/json"]},
+    }
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: Path) -> None:
+    """Only the real address, path and status count: a forged header or query cannot frame
+    another address or turn a success into a failure; IPv6 clients are caught too."""
+    need("fail2ban-regex")
+    lines = {
+        _caddy_line("203.0.113.1", "/auth/login", 401): True,
+        _caddy_line("203.0.113.2", "/auth/verify-2fa", 429): True,
+        _caddy_line("2001:db8::7", "/chat", 429): True,
+        _caddy_line("203.0.113.3", "/chat/0192/stream?x=1", 429): True,
+        _caddy_line(
+            "203.0.113.4", "/auth/login", 200, 'x","status":401,"remote_ip":"1.2.3.4'
+        ): False,
+        _caddy_line("203.0.113.5", "/health?u=/auth/x", 401): False,
+        _caddy_line("203.0.113.6", "/chat", 401): False,
+        _caddy_line("203.0.113.7", "/chatbot", 429): False,
+        _caddy_line("203.0.113.8", "/conversations", 429): False,
+        _caddy_line("203.0.113.9", "/auth/refresh", 204): False,
+    }
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    result = run(
+        [
+            "fail2ban-regex",
+            "--print-all-matched",
+            log,
+            DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf",
+        ],
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Lines: {len(lines)} lines, 0 ignored, 4 matched, 6 missed" in result.stdout
+    assert f'[{len(lines)}] "ts":{{EPOCH}}' in result.stdout
+    matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
+    for line, is_failure in lines.items():
+        assert (line in matched) is is_failure, line
