@@ -175,7 +175,8 @@ def app_server(
 def derived_caddyfile(upstream_port: int, access_log: Path) -> str:
     """deploy/Caddyfile with only what a test must change: the upstream port and the log path
     (the site address comes from ENERGYAPP_DOMAIN, as in production), plus global options that
-    keep this Caddy from touching the machine's own (no admin endpoint, no saved state)."""
+    keep this Caddy from touching the machine's own (no admin endpoint; its state goes to
+    a temporary XDG_CONFIG_HOME)."""
     text = (DEPLOY / "Caddyfile").read_text()
     for old, new in (
         ("reverse_proxy 127.0.0.1:8001", f"reverse_proxy 127.0.0.1:{upstream_port}"),
@@ -183,7 +184,7 @@ def derived_caddyfile(upstream_port: int, access_log: Path) -> str:
     ):
         assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
         text = text.replace(old, new)
-    return "{\n\tadmin off\n\tpersist_config off\n}\n\n" + text
+    return "{\n\tadmin off\n}\n\n" + text
 
 
 @dataclass

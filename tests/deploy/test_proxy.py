@@ -4,6 +4,7 @@ answers in pieces, the smoke test script, and fail2ban reading the access log Ca
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -17,7 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.middleware import CSP
 from tests.conftest import UserFactory
-from tests.deploy.conftest import DEPLOY, SCRIPTS, Proxy, Server, need, run
+from tests.deploy.conftest import (
+    DEPLOY,
+    SCRIPTS,
+    Proxy,
+    Server,
+    derived_caddyfile,
+    free_port,
+    need,
+    run,
+    start,
+    stop,
+    wait_until_up,
+)
 
 pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
 
@@ -59,7 +72,7 @@ def _log_entries(access_log: Path, at_least: int) -> list[dict[str, Any]]:
 
 async def test_security_headers_and_compression(caddy: Proxy) -> None:
     async with httpx.AsyncClient(base_url=caddy.url) as client:
-        page = await client.get("/static/index.html", headers={"Accept-Encoding": "gzip"})
+        page = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
         missing = await client.get("/no-such-page")
     assert page.status_code == 200
     assert page.headers["content-encoding"] == "gzip"
@@ -69,6 +82,31 @@ async def test_security_headers_and_compression(caddy: Proxy) -> None:
         assert response.headers.get_list("x-content-type-options") == ["nosniff"]
         assert response.headers["referrer-policy"] == "no-referrer"
         assert "server" not in response.headers
+
+
+async def test_app_down_answers_503_in_the_app_error_shape(tmp_path: Path) -> None:
+    """While the app restarts, Caddy answers for it: JSON the UI can show, same headers."""
+    need("caddy")
+    config = tmp_path / "Caddyfile"
+    config.write_text(derived_caddyfile(free_port(), tmp_path / "access.log"))
+    port = free_port()
+    env = {**os.environ, "ENERGYAPP_DOMAIN": f"http://127.0.0.1:{port}", "HOME": str(tmp_path)}
+    env["XDG_CONFIG_HOME"] = env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    log = tmp_path / "caddy.log"
+    proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", proc, log)
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"http://127.0.0.1:{port}/auth/login", json={})
+    finally:
+        stop(proc)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.headers.get_list("content-security-policy") == [CSP]
+    assert "server" not in response.headers
+    body = response.json()
+    assert body["code"] == "service_unavailable"
+    assert "Intente de nuevo" in body["detail"]
 
 
 async def test_metrics_are_not_served_publicly(caddy: Proxy, app_server: Server) -> None:
