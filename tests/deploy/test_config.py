@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import re
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -279,10 +283,12 @@ def test_fail2ban_jail_and_filter_load(tmp_path: Path) -> None:
     assert "'banaction'" not in dump or "ufw" in dump
 
 
-def _caddy_line(ip: str, uri: str, status: int, user_agent: str = "curl/8") -> str:
+def _caddy_line(
+    ip: str, uri: str, status: int, user_agent: str = "curl/8", ts: float = 1764120000.25
+) -> str:
     entry = {
         "level": "info",
-        "ts": 1764120000.25,
+        "ts": ts,
         "logger": "http.log.access.log0",
         "msg": "handled request",
         "request": {
@@ -340,3 +346,70 @@ def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: 
     matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
     for line, is_failure in lines.items():
         assert (line in matched) is is_failure, line
+
+
+def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None:
+    """A real fail2ban server with the jail as shipped (only the log path, the action and the
+    loopback exemption changed): 10 failures in the window ban the address, 9 do not, and any
+    number of successes never do."""
+    need("fail2ban-client", "fail2ban-server")
+    conf = tmp_path / "fail2ban"
+    shutil.copytree("/etc/fail2ban", conf)
+    for old in conf.glob("jail.d/*"):
+        old.unlink()
+    shutil.copy(DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf", conf / "filter.d")
+    log, bans = tmp_path / "access.log", tmp_path / "bans"
+    (conf / "fail2ban.local").write_text(
+        f"[Definition]\nlogtarget = {tmp_path / 'fail2ban.log'}\ndbfile = :memory:\n"
+        f"socket = {tmp_path / 'f2b.sock'}\npidfile = {tmp_path / 'f2b.pid'}\n"
+    )
+    jail = (DEPLOY / "fail2ban" / "jail.d" / "energyapp.local").read_text()
+    jail = jail.replace("/var/log/caddy/energyapp-access.log", str(log))
+    jail = jail.replace("banaction = ufw", f"action = dummy[target={bans}]")
+    assert "ignoreip = 127.0.0.1/8 ::1" in jail
+    jail = jail.replace("ignoreip = 127.0.0.1/8 ::1", "ignoreip =")
+    (conf / "jail.d" / "energyapp.local").write_text(jail)
+
+    now = time.time()
+    lines = []
+    for i in range(10):
+        lines.append(_caddy_line("198.51.100.10", "/auth/login", 401, ts=now - 60 + i))
+    for i in range(9):
+        lines.append(_caddy_line("198.51.100.11", "/auth/login", 401, ts=now - 60 + i))
+    for i in range(30):
+        lines.append(_caddy_line("198.51.100.12", "/auth/login", 200, ts=now - 60 + i))
+    # Failures older than findtime (10 minutes) do not count.
+    for i in range(10):
+        lines.append(_caddy_line("198.51.100.13", "/auth/login", 401, ts=now - 3600 + i))
+    log.write_text("\n".join(sorted(lines, key=lambda line: json.loads(line)["ts"])) + "\n")
+
+    client = ["fail2ban-client", "-c", conf]
+    server = subprocess.Popen(  # noqa: S603
+        [*client, "-x", "-f", "start"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = ""
+        while time.monotonic() < deadline:
+            result = run([*client, "status", "energyapp"], timeout=10)
+            status = result.stdout
+            if "198.51.100.10" in status:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # let the last lines be read before judging what was not banned
+        status = run([*client, "status", "energyapp"], timeout=10, check=True).stdout
+        actions = bans.read_text()  # the dummy action's record; it is removed on stop
+    finally:
+        run([*client, "stop"], timeout=20)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+    banned = re.search(r"Banned IP list:\s*(.*)", status)
+    assert banned, status
+    assert banned.group(1).split() == ["198.51.100.10"], status
+    assert [line for line in actions.splitlines() if line.startswith("+")] == ["+198.51.100.10"]
