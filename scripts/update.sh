@@ -8,6 +8,8 @@
 # REF: what to deploy (default: the tracked branch's upstream, e.g. origin/main; a tag such as
 # v1.4.0 works too). The database is not rolled back automatically (migrations are written to be
 # compatible with the previous release); the backup taken first is there for scripts/restore.sh.
+# ENERGYAPP_SERVICE, ENERGYAPP_USER, ENERGYAPP_HEALTH_URL and UPDATE_HEALTH_WAIT (seconds) override
+# the defaults (energyapp, energyapp, http://127.0.0.1:8001/health, 60).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -15,16 +17,16 @@ source "$(dirname "$(readlink -f "$0")")/lib.sh"
 app_dir=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 ref=""
 backup=true
-service=energyapp
-app_user=energyapp
-health_url=http://127.0.0.1:8001/health
-health_wait=60
+service=${ENERGYAPP_SERVICE:-energyapp}
+app_user=${ENERGYAPP_USER:-energyapp}
+health_url=${ENERGYAPP_HEALTH_URL:-http://127.0.0.1:8001/health}
+health_wait=${UPDATE_HEALTH_WAIT:-60}
 
 while (($#)); do
   case $1 in
     --ref) ref=$2; shift 2 ;;
     --no-backup) backup=false; shift ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
