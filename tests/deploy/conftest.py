@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,24 +117,21 @@ def socket_db_url(db_url: str) -> str:
     return f"postgresql://{url.username}@/{url.database}?host=/var/run/postgresql"
 
 
-@pytest.fixture(scope="module")
-def fake_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("ollama") / "fake-ollama.log"
+@contextmanager
+def running_fake_ollama(
+    workdir: Path, tokens_per_second: float = TOKENS_PER_SECOND, answer_tokens: int = ANSWER_TOKENS
+) -> Iterator[Server]:
+    log = workdir / "fake-ollama.log"
     port = free_port()
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "energyapp.llm.fake_server",
-            "--port",
-            str(port),
-            "--tokens-per-second",
-            str(TOKENS_PER_SECOND),
-            "--answer-tokens",
-            str(ANSWER_TOKENS),
-        ],
-        log,
-    )
+    args: list[str | Path] = [
+        sys.executable,
+        "-m",
+        "energyapp.llm.fake_server",
+        "--port",
+        str(port),
+    ]
+    args += ["--tokens-per-second", str(tokens_per_second), "--answer-tokens", str(answer_tokens)]
+    proc = start(args, log)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/api/version", proc, log)
         yield Server(proc, port, log)
@@ -141,12 +139,10 @@ def fake_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stop(proc)
 
 
-@pytest.fixture(scope="module")
-def app_server(
-    db_url: str, fake_ollama: Server, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """`energyapp serve` as the systemd unit runs it, in production mode, on the test database."""
-    workdir = tmp_path_factory.mktemp("app")
+@contextmanager
+def running_app(db_url: str, ollama: Server, workdir: Path) -> Iterator[Server]:
+    """`energyapp serve` as the systemd unit runs it, in production mode, on the test database
+    reached over the local socket (the URL form scripts/deploy.sh writes)."""
     log = workdir / "server.log"
     port = free_port()
     env = {
@@ -154,22 +150,32 @@ def app_server(
         "ENERGYAPP_ENV": "production",
         "ENERGYAPP_SECRET_KEY": PROD_SECRET,
         "ENERGYAPP_DB_URL": socket_db_url(db_url),
-        "ENERGYAPP_OLLAMA_URL": fake_ollama.url,
+        "ENERGYAPP_OLLAMA_URL": ollama.url,
         "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
         "ENERGYAPP_CHAT_RATE_LIMIT_PER_MINUTE": str(CHAT_RATE_LIMIT),
         "ENERGYAPP_LOG_LEVEL": "WARNING",
     }
-    proc = start(
-        [ENERGYAPP_BIN, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        log,
-        cwd=workdir,
-        env=env,
-    )
+    args: list[str | Path] = [ENERGYAPP_BIN, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = start(args, log, cwd=workdir, env=env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
         yield Server(proc, port, log)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fake_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_fake_ollama(tmp_path_factory.mktemp("ollama")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    db_url: str, fake_ollama: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with running_app(db_url, fake_ollama, tmp_path_factory.mktemp("app")) as server:
+        yield server
 
 
 def derived_caddyfile(upstream_port: int, access_log: Path) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from tests.deploy.conftest import (
     free_port,
     need,
     run,
+    running_app,
+    running_fake_ollama,
     start,
     stop,
     wait_until_up,
@@ -267,3 +270,40 @@ async def test_access_log_is_json_and_fail2ban_matches_only_failures(
     assert sorted(matched_statuses) == sorted(e["status"] for e in expected)
     assert all(s in (401, 429) for s in matched_statuses)
     assert "127.0.0.1" in matched_section
+
+
+async def test_sigterm_saves_the_answer_being_generated(
+    db_url: str,
+    make_user: UserFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """What `systemctl stop energyapp` does (SIGTERM to the main process, KillMode=mixed): the
+    app exits well within TimeoutStopSec and the answer it was generating is saved with its text."""
+    user = await make_user(password=PASSWORD)
+    with (
+        running_fake_ollama(tmp_path, tokens_per_second=10, answer_tokens=400) as ollama,
+        running_app(db_url, ollama, tmp_path) as app,
+    ):
+        async with httpx.AsyncClient(base_url=app.url, timeout=30) as client:
+            bearer = {"Authorization": f"Bearer {await _login(client, user.email)}"}
+            tokens = 0
+            async with client.stream(
+                "POST", "/chat", json={"message": "Una respuesta larga."}, headers=bearer
+            ) as response:
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    tokens += line == "event: token"
+                    if tokens >= 3:
+                        break  # the user closes the tab; the answer goes on on the server
+        time.sleep(0.5)
+        started = time.monotonic()
+        app.proc.send_signal(signal.SIGTERM)
+        app.proc.wait(timeout=85)
+        stop_seconds = time.monotonic() - started
+    assert app.proc.returncode == 0, app.log.read_text()[-2000:]
+    assert stop_seconds < 30, stop_seconds  # the unit allows 90 s
+    async with sessionmaker() as session:
+        answer = (await session.scalars(select(Message).where(Message.role == "assistant"))).one()
+    assert answer.status == "interrupted"
+    assert answer.content.strip(), "the partial text is kept"
