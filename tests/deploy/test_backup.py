@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.conversations.models import Conversation, Message
 from tests.conftest import PG_ADMIN_URL, UserFactory
-from tests.deploy.conftest import SCRIPTS, need, run
+from tests.deploy.conftest import ENERGYAPP_BIN, SCRIPTS, need, run, socket_db_url
 
 pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
 
@@ -231,3 +231,27 @@ async def test_production_restore_swaps_databases_and_keeps_the_old_one(
     old_name = kept[0].rsplit(" ", 1)[-1]
     assert old_name.startswith(f"{scratch_db}_pre_restore_")
     assert (await _counts(_url_for(old_name)))["messages"] == 0
+
+
+async def test_the_production_url_forms_work_over_the_local_socket(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    """deploy.sh writes ENERGYAPP_DB_URL for the socket (peer authentication, no password) and the
+    backup unit uses postgresql:///energyapp: migrations and a backup both work with them."""
+    need("pg_dump", "pg_restore")
+    app_url = socket_db_url(_url_for(scratch_db))
+    assert app_url.endswith(f"/{scratch_db}?host=/var/run/postgresql")
+    migrate = run(
+        [ENERGYAPP_BIN, "db", "upgrade"],
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "ENERGYAPP_DB_URL": app_url},
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    env = {**os.environ, "PGUSER": "postgres", "BACKUP_DIR": str(tmp_path / "b")}
+    env["BACKUP_DB_URL"] = f"postgresql:///{scratch_db}"
+    env.pop("PGHOST", None)
+    result = run([SCRIPTS / "backup.sh"], timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    listing = run(["pg_restore", "--list", result.stdout.strip()], check=True).stdout
+    assert "TABLE DATA public alembic_version " in listing
