@@ -50,6 +50,7 @@ healthy() {
 }
 install_and_migrate() {
   .venv/bin/python -m pip install --quiet -e .
+  .venv/bin/python -m compileall -q src migrations >/dev/null
   (cd "$app_dir" && runuser -u "$app_user" -- .venv/bin/energyapp db upgrade)
 }
 
