@@ -243,9 +243,10 @@ async def test_access_log_is_json_and_fail2ban_matches_only_failures(
         assert entry["request"]["remote_ip"] == "127.0.0.1"
         assert isinstance(entry["ts"], float) and abs(entry["ts"] - time.time()) < 300
         assert isinstance(entry["status"], int)
-        assert "Authorization" not in json.dumps(entry["request"]["headers"]).replace(
-            '"Authorization": ["REDACTED"]', ""
-        ), "Caddy must not log bearer tokens"
+        assert entry["request"]["headers"].get("Authorization", []) in ([], ["REDACTED"])
+    raw = caddy.access_log.read_text()
+    assert token not in raw and token.split(".")[2] not in raw, "Caddy must not log tokens"
+    assert PASSWORD not in raw and "mala-1" not in raw
     expected = [e for e in entries if _is_failure(e)]
     assert len(expected) == 5 + 1 + 1 + 1  # wrong passwords, throttled, /auth/me, /chat 429
 
@@ -301,7 +302,9 @@ async def test_sigterm_saves_the_answer_being_generated(
         app.proc.send_signal(signal.SIGTERM)
         app.proc.wait(timeout=85)
         stop_seconds = time.monotonic() - started
-    assert app.proc.returncode == 0, app.log.read_text()[-2000:]
+    # uvicorn re-raises the signal after its graceful shutdown; systemd counts a SIGTERM exit as
+    # a clean stop.
+    assert app.proc.returncode in (0, -signal.SIGTERM), app.log.read_text()[-2000:]
     assert stop_seconds < 30, stop_seconds  # the unit allows 90 s
     async with sessionmaker() as session:
         answer = (await session.scalars(select(Message).where(Message.role == "assistant"))).one()
