@@ -115,7 +115,7 @@ def _update(box: dict[str, Path | int], *args: str) -> subprocess.CompletedProce
         "PATH": f"{box['bin']}:{os.environ['PATH']}",
         "ENERGYAPP_USER": "root",
         "ENERGYAPP_HEALTH_URL": f"http://127.0.0.1:{box['port']}/health",
-        "UPDATE_HEALTH_WAIT": "3",
+        "UPDATE_HEALTH_WAIT": "10",
     }
     app = box["app"]
     assert isinstance(app, Path)
