@@ -12,6 +12,7 @@ from sqlalchemy import select
 from energyapp.auth.models import AuthSession, User
 from energyapp.auth.security import decode_access_token
 from energyapp.config import Settings
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep
 from energyapp.errors import Forbidden, Unauthorized
 
@@ -24,6 +25,14 @@ def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 async def get_current_user(
