@@ -13,7 +13,8 @@
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
 #       without touching the running app.
-set -euo pipefail
+# -E: the ERR trap (the rollback) also fires for failures inside functions.
+set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -80,9 +81,12 @@ if ! $assume_yes; then
 fi
 
 swapped=false
+created=false
 rollback() {
+  trap - ERR
   log "restore failed: putting the previous database back"
-  sql "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
+  # Only what this run made is dropped: never the live database.
+  if $created; then sql "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true; fi
   if $swapped; then sql "ALTER DATABASE \"$old\" RENAME TO \"$db\"" || true; fi
   service_ctl start || true
 }
@@ -97,6 +101,7 @@ if [[ $exists == 1 ]]; then
   log "previous database kept as $old"
 fi
 sql "CREATE DATABASE \"$db\" OWNER \"$owner\""
+created=true
 pg pg_restore --no-owner --no-privileges --role="$owner" --exit-on-error --single-transaction \
   --dbname="$db" <"$dump"
 log "restored $dump into $db"

@@ -10,7 +10,8 @@
 # compatible with the previous release); the backup taken first is there for scripts/restore.sh.
 # ENERGYAPP_SERVICE, ENERGYAPP_USER, ENERGYAPP_HEALTH_URL and UPDATE_HEALTH_WAIT (seconds) override
 # the defaults (energyapp, energyapp, http://127.0.0.1:8001/health, 60).
-set -euo pipefail
+# -E: the ERR trap (the rollback) also fires for failures inside functions.
+set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -72,6 +73,7 @@ log "updating $(git log -1 --format=%h "$previous") -> $(git log -1 --format=%h 
 git log --oneline "$previous..$new" | head -20 >&2 || true
 
 rollback() {
+  trap - ERR
   log "the new version failed: rolling the code back to $(git log -1 --format=%h "$previous")"
   git reset --quiet --hard "$previous"
   .venv/bin/python -m pip install --quiet -e . || true

@@ -255,3 +255,36 @@ async def test_the_production_url_forms_work_over_the_local_socket(
     assert result.returncode == 0, result.stderr
     listing = run(["pg_restore", "--list", result.stdout.strip()], check=True).stdout
     assert "TABLE DATA public alembic_version " in listing
+
+
+async def test_a_failed_production_restore_puts_the_live_database_back(
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    scratch_db: str,
+    tmp_path: Path,
+) -> None:
+    need("pg_dump", "pg_restore", "psql")
+    await _fill(sessionmaker, make_user)
+    dump = _backup(db_url, tmp_path / "backups")
+    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
+    await _execute(_url_for(scratch_db), "DELETE FROM messages")  # the live data differs
+
+    # The new database cannot be created (no such owner): the live one must come back untouched.
+    result = run(
+        [SCRIPTS / "restore.sh", "--yes", "--no-service", "--db", scratch_db]
+        + ["--owner", "no_such_role", dump],
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode != 0
+    assert "putting the previous database back" in result.stderr
+    assert await _counts(_url_for(scratch_db)) == {"users": 3, "conversations": 6, "messages": 0}
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        leftovers = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1", f"{scratch_db}_pre_restore%"
+        )
+    finally:
+        await conn.close()
+    assert leftovers == 0

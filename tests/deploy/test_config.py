@@ -138,7 +138,7 @@ def test_shell_scripts_are_strict_and_executable(script: Path) -> None:
         assert "shell=bash" in text
         return
     assert text.startswith("#!/usr/bin/env bash\n")
-    assert "\nset -euo pipefail\n" in text
+    assert re.search(r"\nset -E?euo pipefail\n", text)
     assert script.stat().st_mode & 0o111, f"chmod +x {script}"
 
 

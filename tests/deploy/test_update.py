@@ -92,8 +92,9 @@ def sandbox(tmp_path: Path) -> Iterator[dict[str, Path | int]]:
     run(["git", "clone", "-q", origin, app], check=True)
     # The installed virtualenv: pip and the migrations succeed without doing anything here.
     (app / ".venv" / "bin").mkdir(parents=True)
-    for tool in ("python", "energyapp"):
-        (app / ".venv" / "bin" / tool).write_text("#!/bin/sh\nexit 0\n")
+    # `energyapp db upgrade` fails in a release that ships a file named break-migration.
+    for tool, script in (("python", "exit 0"), ("energyapp", "[ ! -e break-migration ] || exit 3")):
+        (app / ".venv" / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (app / ".venv" / "bin" / tool).chmod(0o755)
     port = free_port()
     systemctl = bin_dir / "systemctl"
@@ -157,6 +158,15 @@ def test_update_deploys_a_healthy_release_and_rolls_back_a_broken_one(
     final = _update(sandbox)
     assert final.returncode == 0, final.stderr
     assert _git(app, "rev-parse", "HEAD") == fixed
+
+    # A failing migration (inside a function of the script) rolls back too.
+    (work / "break-migration").write_text("")
+    _commit(work, "1.3")
+    migration = _update(sandbox)
+    assert migration.returncode == 1, migration.stderr
+    assert "rolling the code back" in migration.stderr
+    assert _git(app, "rev-parse", "HEAD") == fixed
+    assert not (app / "break-migration").exists()
 
 
 def test_update_refuses_local_changes(sandbox: dict[str, Path | int]) -> None:
