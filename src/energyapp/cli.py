@@ -99,8 +99,11 @@ def create_user(
     from energyapp.auth import service as auth_service
 
     password: str = typer.prompt("Contraseña", hide_input=True, confirmation_prompt=True)
-    if not 8 <= len(password) <= 128:
-        raise _fail("la contraseña debe tener entre 8 y 128 caracteres.", 2)
+    from energyapp.auth.passwords import password_problem
+
+    problem = password_problem(password, email=email)
+    if problem is not None:
+        raise _fail(problem, 2)
 
     async def _create(session: AsyncSession) -> str:
         user = await auth_service.create_user(
@@ -157,6 +160,43 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command("fake-ollama")
+def fake_ollama(
+    host: Annotated[str, typer.Option(help="Interfaz")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Puerto")] = 11434,
+    tokens_per_second: Annotated[
+        float, typer.Option(help="Velocidad de las respuestas (0: sin límite)")
+    ] = 20.0,
+    answer_tokens: Annotated[int, typer.Option(help="Tokens por respuesta")] = 64,
+    first_token_delay_ms: Annotated[float, typer.Option(help="Espera antes del 1er token")] = 0.0,
+    fail_after_tokens: Annotated[
+        int | None, typer.Option(help="Falla a mitad de respuesta tras N tokens")
+    ] = None,
+    stall_after_tokens: Annotated[
+        int | None, typer.Option(help="Se queda mudo (conexión abierta) tras N tokens")
+    ] = None,
+    malformed_after_tokens: Annotated[
+        int | None, typer.Option(help="Envía una línea NDJSON inválida tras N tokens")
+    ] = None,
+    busy: Annotated[bool, typer.Option(help="Responde 503 (cola de Ollama llena)")] = False,
+    model: Annotated[list[str] | None, typer.Option(help="Modelo ofrecido (repetible)")] = None,
+) -> None:
+    """Serve a stand-in Ollama (synthetic answers) for tests, benchmarks and demos."""
+    from energyapp.llm.fake_server import DEFAULT_MODELS, FakeConfig, run
+
+    config = FakeConfig(
+        tokens_per_second=tokens_per_second,
+        answer_tokens=answer_tokens,
+        first_token_delay_ms=first_token_delay_ms,
+        fail_after_tokens=fail_after_tokens,
+        stall_after_tokens=stall_after_tokens,
+        malformed_after_tokens=malformed_after_tokens,
+        busy=busy,
+        models=tuple(model) if model else DEFAULT_MODELS,
+    )
+    run(config, host, port)
 
 
 def _ollama_answers(url: str) -> bool:

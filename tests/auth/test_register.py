@@ -180,6 +180,7 @@ def test_the_common_password_list_ships_with_the_package() -> None:
         "😀" * 50,  # 200 bytes, 50 characters (4-byte UTF-8)
         "a" * 72 + "€" * 42 + "bb",  # 200 bytes, crosses bcrypt's 72-byte cut
     ],
+    ids=["2-byte-chars", "4-byte-chars", "past-72-bytes"],
 )
 async def test_200_byte_passwords_are_hashed_whole(
     password: str, client: httpx.AsyncClient

@@ -376,3 +376,25 @@ async def test_missing_or_malformed_authorization_header(client: httpx.AsyncClie
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
         response = await client.get("/auth/me", headers=headers)
         assert response.status_code == 401
+
+
+async def test_access_token_stops_at_the_session_absolute_limit(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    sid = decode_access_token(settings, headers["Authorization"][7:]).session_id
+    async with sessionmaker() as session:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == sid)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await session.commit()
+    response = await client.get("/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "session_expired"

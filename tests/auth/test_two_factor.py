@@ -262,6 +262,11 @@ async def test_expired_challenge_is_refused(
     assert response.status_code == 401
     assert response.json()["code"] == "challenge_invalid"
     assert (await _verify(client, "inventado", "123456")).json()["code"] == "challenge_invalid"
+    # A new login clears the dead challenges of the user.
+    await _challenge(client, user_2fa["user"].email)
+    async with sessionmaker() as session:
+        rows = list((await session.execute(select(LoginChallenge))).scalars())
+        assert len(rows) == 1 and rows[0].expires_at > datetime.now(UTC)
 
 
 async def test_disable_requires_password_and_code(

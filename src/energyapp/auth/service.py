@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import email_validator
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -390,12 +390,20 @@ async def login(
             )
         )
     if user.totp_enabled and user.totp_secret:
+        now = utcnow()
+        # Spent or expired challenges of this user are of no further use.
+        await session.execute(
+            delete(LoginChallenge).where(
+                LoginChallenge.user_id == user.id,
+                or_(LoginChallenge.expires_at <= now, LoginChallenge.used_at.is_not(None)),
+            )
+        )
         raw = new_opaque_token()
         session.add(
             LoginChallenge(
                 user_id=user.id,
                 token_hash=sha256_hex(raw),
-                expires_at=utcnow() + timedelta(seconds=CHALLENGE_SECONDS),
+                expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
             )
         )
         return IssuedChallenge(raw, CHALLENGE_SECONDS)

@@ -1,5 +1,164 @@
-"""HTTP routes of the chat domain (filled in by its issue)."""
+"""HTTP routes of the chat domain: the streaming endpoint, re-attach, stop and the models."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import time
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from starlette.responses import StreamingResponse
+
+from energyapp.auth.deps import CurrentUser, SettingsDep
+from energyapp.auth.models import User
+from energyapp.chat import service as chat_service
+from energyapp.chat import sse
+from energyapp.chat.deps import ChatEngineDep
+from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
+from energyapp.config import Settings
+from energyapp.conversations import service as conversations_service
+from energyapp.core.ratelimit import RateLimiter
+from energyapp.db import SessionDep, utcnow
+from energyapp.errors import AppError, PayloadTooLarge, TooManyRequests, Unprocessable
+
+router = APIRouter(tags=["chat"])
+
+_SSE_DOC = {
+    "content": {"text/event-stream": {}},
+    "description": "Eventos: meta, queue, token, title, done, error.",
+}
+
+
+def _clean_message(raw: str, settings: Settings) -> str:
+    message = raw.strip()
+    if not message:
+        raise Unprocessable("El mensaje está vacío.", code="message_empty")
+    if len(message) > settings.max_message_chars:
+        raise PayloadTooLarge(
+            f"El mensaje es demasiado largo ({len(message)} caracteres; el máximo es "
+            f"{settings.max_message_chars}). Divídalo en partes.",
+            code="message_too_long",
+        )
+    return message
+
+
+async def _check_rate(limiter: RateLimiter, user: User, settings: Settings) -> None:
+    state = await limiter.hit(
+        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
+    )
+    if not state.allowed:
+        raise TooManyRequests(
+            f"Envió demasiados mensajes seguidos. Espere {state.retry_after} s e intente de nuevo.",
+            code="rate_limited",
+            retry_after=state.retry_after,
+        )
+
+
+async def _check_quota(session: SessionDep, user: User, settings: Settings) -> None:
+    quota = settings.daily_token_quota.get(user.role)  # type: ignore[call-overload]
+    if quota is None:
+        return
+    start, reset = chat_service.quota_day_bounds()
+    if await chat_service.tokens_used_since(session, user.id, start) < quota:
+        return
+    seconds = max(1, int((reset - utcnow()).total_seconds()))
+    raise AppError(
+        f"Alcanzó su cuota diaria de {quota:,} tokens. Se renueva el "
+        f"{_local(reset)} (hora de Chile).".replace(",", "."),
+        code="quota_exceeded",
+        status_code=429,
+        headers={"Retry-After": str(seconds), "X-Quota-Reset": reset.isoformat()},
+    )
+
+
+def _local(moment: datetime) -> str:
+    return moment.strftime("%d-%m-%Y a las %H:%M")
+
+
+@router.post("/chat", response_class=StreamingResponse, responses={200: _SSE_DOC})
+async def chat(
+    body: ChatRequest,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    engine: ChatEngineDep,
+) -> StreamingResponse:
+    """Send a message and stream the answer (Server-Sent Events). The answer goes on and is
+    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``."""
+    requested_at = time.perf_counter()
+    message = _clean_message(body.message, settings)
+    await _check_rate(request.app.state.rate_limiter, user, settings)
+    conversation = None
+    if body.conversation_id is not None:
+        conversation = await conversations_service.get_owned_conversation(
+            session, user, body.conversation_id
+        )
+    model = await engine.resolve_model(body.model)
+    await _check_quota(session, user, settings)
+    # Access is checked: give the connection back before the answer opens its own short
+    # transactions, so a request never holds one connection while waiting for another
+    # (with a busy pool that is a deadlock).
+    await session.close()
+    answer = await engine.submit(user, conversation, message, model, requested_at)
+    first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
+    return sse.sse_response(sse.follow(answer, first))
+
+
+@router.get(
+    "/chat/{assistant_message_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: _SSE_DOC},
+)
+async def reattach(
+    assistant_message_id: uuid.UUID, user: CurrentUser, session: SessionDep, engine: ChatEngineDep
+) -> StreamingResponse:
+    """Follow an answer again (another tab, a reload): its text so far, then live."""
+    saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    question_id = await chat_service.question_of(session, saved)
+    first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(question_id))
+    live = engine.live.get(saved.id)
+    if live is not None:
+        return sse.sse_response(sse.follow(live, first))
+    done = {
+        "assistant_message_id": str(saved.id),
+        "status": saved.status,
+        "prompt_tokens": saved.prompt_tokens,
+        "completion_tokens": saved.completion_tokens,
+        "duration_ms": saved.duration_ms,
+    }
+    return sse.sse_response(sse.finished_stream(first, saved.content, done))
+
+
+@router.post("/chat/{assistant_message_id}/stop", response_model=StopOut)
+async def stop(
+    assistant_message_id: uuid.UUID, user: CurrentUser, session: SessionDep, engine: ChatEngineDep
+) -> StopOut:
+    """Stop an answer being generated; the text so far is kept with status ``stopped``."""
+    saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    live = engine.live.get(saved.id)
+    if live is not None and not live.finished:
+        await session.close()  # the answer saves itself on its own connection
+        await engine.stop(live)
+        saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    return StopOut(assistant_message_id=saved.id, status=saved.status)
+
+
+@router.get("/models", response_model=ModelsOut)
+async def models(_user: CurrentUser, settings: SettingsDep, engine: ChatEngineDep) -> ModelsOut:
+    """The models the Ollama servers offer; ``default`` marks the one used when none is given."""
+    available = await engine.available_models()
+    return ModelsOut(
+        default_model=settings.ollama_model,
+        models=[
+            ModelOut(
+                name=m.name,
+                default=m.name == settings.ollama_model,
+                size=m.size,
+                family=m.family,
+                parameter_size=m.parameter_size,
+                quantization_level=m.quantization_level,
+            )
+            for m in available
+        ],
+    )

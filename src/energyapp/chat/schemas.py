@@ -1,0 +1,37 @@
+"""What crosses the chat API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="El mensaje del usuario (no vacío).")
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="Conversación existente; sin ella se crea una nueva."
+    )
+    model: str | None = Field(default=None, max_length=200, description="Modelo de Ollama.")
+
+
+class ModelOut(BaseModel):
+    name: str
+    default: bool
+    size: int
+    family: str | None
+    parameter_size: str | None
+    quantization_level: str | None
+
+
+class ModelsOut(BaseModel):
+    default_model: str
+    models: list[ModelOut]
+
+
+class StopOut(BaseModel):
+    assistant_message_id: uuid.UUID
+    status: Literal["complete", "streaming", "stopped", "interrupted", "error"]

@@ -1,0 +1,93 @@
+"""Server-Sent Events: the wire format and the loop that follows one live answer.
+
+Hand-rolled on Starlette's ``StreamingResponse`` rather than sse-starlette: the events are
+simple, and the loop below coalesces everything that arrived since the last write into one
+chunk (one ``token`` event for many tokens), which matters at hundreds of streams.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.responses import StreamingResponse
+
+from energyapp.chat.live import LiveAnswer
+
+PING_INTERVAL = 15.0
+PING = b": ping\n\n"
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx-style proxies: do not buffer
+    "Connection": "keep-alive",
+}
+
+
+def event(name: str, data: dict[str, Any]) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
+def meta_event(answer_id: str, conversation_id: str, user_message_id: str) -> bytes:
+    return event(
+        "meta",
+        {
+            "conversation_id": conversation_id,
+            "user_message_id": user_message_id,
+            "assistant_message_id": answer_id,
+        },
+    )
+
+
+async def follow(
+    answer: LiveAnswer, first: bytes = b"", ping_interval: float = PING_INTERVAL
+) -> AsyncIterator[bytes]:
+    """Events of ``answer`` from the start: its text so far as one ``token`` event, then live,
+    until it is closed. The title (if one comes) follows ``done``."""
+    cursor = 0
+    sent_position: int | None = None
+    sent_final = False
+    sent_title = False
+    pending = first
+    while True:
+        chunks = [pending] if pending else []
+        pending = b""
+        position = answer.position
+        if not answer.finished and position is not None and position != sent_position:
+            sent_position = answer.position
+            chunks.append(event("queue", {"position": sent_position}))
+        parts = answer.parts
+        if cursor < len(parts):
+            text = parts[cursor] if len(parts) == cursor + 1 else "".join(parts[cursor:])
+            cursor = len(parts)
+            chunks.append(event("token", {"content": text}))
+        if answer.final is not None and not sent_final:
+            sent_final = True
+            chunks.extend(event(name, data) for name, data in answer.final)
+        if answer.title is not None and not sent_title:
+            sent_title = True
+            chunks.append(event("title", {"title": answer.title}))
+        if chunks:
+            yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            continue
+        if answer.closed:
+            return
+        if not await answer.wait(ping_interval):
+            yield PING
+
+
+def finished_stream(first: bytes, text: str, done: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A stream for an answer no longer live: its saved text, then ``done``."""
+
+    async def _gen() -> AsyncIterator[bytes]:
+        body = first
+        if text:
+            body += event("token", {"content": text})
+        yield body + event("done", done)
+
+    return _gen()
+
+
+def sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

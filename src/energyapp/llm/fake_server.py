@@ -1,0 +1,342 @@
+"""A stand-in Ollama: the real HTTP protocol, synthetic Spanish-looking answers.
+
+Used by the tests, the benchmarks and ``make run`` when no real Ollama answers. It says it is a
+stand-in wherever a person can see it (``/api/version``, model details, its log line).
+
+Run it with ``energyapp fake-ollama --port 11434`` or ``python -m energyapp.llm.fake_server``.
+It is a bare ASGI app under uvicorn (no framework): it is the floor of the streaming benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+logger = logging.getLogger("energyapp.fake_ollama")
+
+STAND_IN_VERSION = "0.0.0-energyapp-stand-in"
+DEFAULT_MODELS = ("qwen2.5:3b-instruct",)
+BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
+_WORDS = (  # noqa: SIM905 - reads as the sentence it is
+    "la energía eléctrica de la planta se distribuye por la red según la demanda del "
+    "sistema y el informe mensual indica que los consumos bajaron gracias a las medidas "
+    "de eficiencia que aplicó el equipo de mantención durante el invierno pasado en "
+    "cada una de las subestaciones de la región"
+).split()
+_NDJSON = [(b"content-type", b"application/x-ndjson")]
+_JSON = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+@dataclass
+class FakeConfig:
+    """Behaviour of the stand-in; tests change it between requests."""
+
+    tokens_per_second: float = 0.0  # 0: as fast as possible
+    answer_tokens: int = 64
+    first_token_delay_ms: float = 0.0
+    fail_after_tokens: int | None = None  # an {"error"} line (status 200) after N tokens
+    stall_after_tokens: int | None = None  # stop sending (connection kept open) after N tokens
+    malformed_after_tokens: int | None = None  # a line that is not JSON after N tokens
+    busy: bool = False  # every generation answers 503 like a full Ollama queue
+    models: tuple[str, ...] = DEFAULT_MODELS
+    seed: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)  # the last bodies received
+    keep_requests: int = 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": "2026-01-01T00:00:00Z",
+        "size": 1_929_912_432,
+        "digest": "0" * 64,
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": "stand-in (Ollama de reemplazo, respuestas sintéticas)",
+            "families": ["stand-in"],
+            "parameter_size": "3.1B",
+            "quantization_level": "Q4_K_M",
+        },
+    }
+
+
+class FakeOllama:
+    """The ASGI app. Answers are built from a fixed word list, one word per token."""
+
+    def __init__(self, config: FakeConfig | None = None) -> None:
+        self.config = config or FakeConfig()
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - not for security
+        self.active_streams = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        body = await _read_body(receive) if method == "POST" else b""
+        if path == "/api/version" or path == "/":
+            if path == "/":
+                await _send(send, 200, b"Ollama is running (stand-in)", [])
+                return
+            await _send_json(send, 200, {"version": STAND_IN_VERSION})
+        elif path == "/api/tags":
+            await _send_json(send, 200, {"models": [_model_entry(m) for m in self.config.models]})
+        elif path == "/api/ps":
+            await _send_json(send, 200, {"models": []})
+        elif path == "/api/show" and method == "POST":
+            await self._show(send, body)
+        elif path in ("/api/chat", "/api/generate") and method == "POST":
+            await self._generate(send, body, chat=path == "/api/chat")
+        else:
+            await _send(send, 404, b"404 page not found", [(b"content-type", b"text/plain")])
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _show(self, send: Send, body: bytes) -> None:
+        request = _json_or_none(body)
+        name = (request or {}).get("model") or (request or {}).get("name")
+        if name not in self.config.models:
+            await _send_json(send, 404, {"error": f"model '{name}' not found"})
+            return
+        entry = _model_entry(str(name))
+        await _send_json(
+            send,
+            200,
+            {
+                "license": "Ollama de reemplazo (stand-in): no es un modelo real.",
+                "modelfile": "# Ollama de reemplazo de EnergyApp: respuestas sintéticas\n",
+                "parameters": "num_ctx 4096",
+                "template": "{{ .Prompt }}",
+                "details": entry["details"],
+                "model_info": {"general.architecture": "stand-in", "stand_in": True},
+                "capabilities": ["completion"],
+                "modified_at": entry["modified_at"],
+            },
+        )
+
+    async def _generate(self, send: Send, body: bytes, *, chat: bool) -> None:
+        cfg = self.config
+        request = _json_or_none(body)
+        if request is None:
+            await _send_json(send, 400, {"error": "invalid character in request body"})
+            return
+        if cfg.keep_requests:
+            cfg.requests.append(request)
+            del cfg.requests[: -cfg.keep_requests]
+        model = request.get("model")
+        if model not in cfg.models:
+            await _send_json(send, 404, {"error": f"model '{model}' not found"})
+            return
+        if cfg.busy:
+            await _send_json(send, 503, {"error": BUSY_MESSAGE})
+            return
+        options = request.get("options") or {}
+        count = cfg.answer_tokens
+        if isinstance(options.get("num_predict"), int) and options["num_predict"] > 0:
+            count = min(count, options["num_predict"])
+        words = [self._rng.choice(_WORDS) for _ in range(count)]
+        tokens = [(w.capitalize() if i == 0 else " " + w) for i, w in enumerate(words)]
+        if tokens:
+            tokens[-1] += "."
+        prompt_tokens = _prompt_tokens(request, chat=chat)
+        started = time.perf_counter_ns()
+        if request.get("stream", True) is False:
+            await self._delay(cfg.first_token_delay_ms / 1000 + _spacing(cfg) * len(tokens))
+            text = "".join(tokens)
+            final = _final(model, chat, text, prompt_tokens, len(tokens), started)
+            await _send_json(send, 200, final)
+            return
+        self.active_streams += 1
+        try:
+            await self._stream(send, model, chat, tokens, prompt_tokens, started)
+        finally:
+            self.active_streams -= 1
+
+    async def _stream(
+        self,
+        send: Send,
+        model: str,
+        chat: bool,
+        tokens: list[str],
+        prompt_tokens: int,
+        started: int,
+    ) -> None:
+        cfg = self.config
+        await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+        await self._delay(cfg.first_token_delay_ms / 1000)
+        spacing = _spacing(cfg)
+        created = _now()
+        prefix = f'{{"model":{json.dumps(model)},"created_at":"{created}",' + (
+            '"message":{"role":"assistant","content":' if chat else '"response":'
+        )
+        suffix = '},"done":false}\n' if chat else ',"done":false}\n'
+        for index, token in enumerate(tokens):
+            if cfg.fail_after_tokens is not None and index >= cfg.fail_after_tokens:
+                error = b'{"error":"an error was encountered while running the model"}\n'
+                await send({"type": "http.response.body", "body": error, "more_body": False})
+                return
+            if cfg.stall_after_tokens is not None and index >= cfg.stall_after_tokens:
+                await asyncio.sleep(3600)
+            if cfg.malformed_after_tokens is not None and index >= cfg.malformed_after_tokens:
+                line = b'{"model": "stand-in", "message": {"content": "roto\n'
+                await send({"type": "http.response.body", "body": line, "more_body": False})
+                return
+            line = (prefix + json.dumps(token, ensure_ascii=False) + suffix).encode()
+            await send({"type": "http.response.body", "body": line, "more_body": True})
+            if spacing:
+                await asyncio.sleep(spacing)
+        final = _final(model, chat, "", prompt_tokens, len(tokens), started)
+        last = json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        await send({"type": "http.response.body", "body": last, "more_body": False})
+
+    @staticmethod
+    async def _delay(seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+
+def _spacing(cfg: FakeConfig) -> float:
+    return 1.0 / cfg.tokens_per_second if cfg.tokens_per_second > 0 else 0.0
+
+
+def _prompt_tokens(request: dict[str, Any], *, chat: bool) -> int:
+    if chat:
+        chars = sum(len(str(m.get("content", ""))) for m in request.get("messages") or [])
+    else:
+        chars = len(str(request.get("prompt", ""))) + len(str(request.get("system", "")))
+    return max(1, chars // 4)
+
+
+def _final(
+    model: str, chat: bool, text: str, prompt_tokens: int, eval_count: int, started: int
+) -> dict[str, Any]:
+    total = max(1, time.perf_counter_ns() - started)
+    data: dict[str, Any] = {"model": model, "created_at": _now()}
+    if chat:
+        data["message"] = {"role": "assistant", "content": text}
+    else:
+        data["response"] = text
+    data.update(
+        done=True,
+        done_reason="stop",
+        total_duration=total,
+        load_duration=1000,
+        prompt_eval_count=prompt_tokens,
+        prompt_eval_duration=total // 10,
+        eval_count=eval_count,
+        eval_duration=total - total // 10,
+    )
+    return data
+
+
+def _json_or_none(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, data: dict[str, Any]) -> None:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    await _send(send, status, body, _JSON)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Ollama de reemplazo (stand-in) de EnergyApp")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--tokens-per-second", type=float, default=20.0)
+    parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--first-token-delay-ms", type=float, default=0.0)
+    parser.add_argument("--fail-after-tokens", type=int, default=None)
+    parser.add_argument("--stall-after-tokens", type=int, default=None)
+    parser.add_argument("--malformed-after-tokens", type=int, default=None)
+    parser.add_argument("--busy", action="store_true")
+    parser.add_argument("--model", action="append", dest="models", default=None)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> FakeConfig:
+    return FakeConfig(
+        tokens_per_second=args.tokens_per_second,
+        answer_tokens=args.answer_tokens,
+        first_token_delay_ms=args.first_token_delay_ms,
+        fail_after_tokens=args.fail_after_tokens,
+        stall_after_tokens=args.stall_after_tokens,
+        malformed_after_tokens=args.malformed_after_tokens,
+        busy=args.busy,
+        models=tuple(args.models) if args.models else DEFAULT_MODELS,
+    )
+
+
+def run(config: FakeConfig, host: str, port: int) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger.warning(
+        "Ollama DE REEMPLAZO (stand-in, respuestas sintéticas) en http://%s:%d  modelos=%s  "
+        "tokens/s=%s  tokens=%d",
+        host,
+        port,
+        ",".join(config.models),
+        config.tokens_per_second or "sin límite",
+        config.answer_tokens,
+    )
+    uvicorn.run(
+        FakeOllama(config),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run(config_from_args(args), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Chat fixtures: the stand-in Ollama and the app, both served over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.conversations.models import Conversation, Message
+from energyapp.llm.fake_server import FakeConfig, FakeOllama
+from energyapp.main import create_app
+from tests.conftest import make_settings
+from tests.llm.stand_in import serve, stand_in
+
+Event = tuple[str, dict[str, Any]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[str, FakeOllama]]:
+    config = FakeConfig(tokens_per_second=0, answer_tokens=16, seed=7, keep_requests=20)
+    async with stand_in(config) as served:
+        yield served
+
+
+LiveApp = Callable[..., contextlib.AbstractAsyncContextManager[tuple[str, FastAPI]]]
+
+
+@pytest.fixture
+def live_app(db_url: str, fake: tuple[str, FakeOllama]) -> LiveApp:
+    """``async with live_app(**settings) as (base_url, app)``: the app under uvicorn."""
+
+    @contextlib.asynccontextmanager
+    async def _run(**overrides: Any) -> AsyncIterator[tuple[str, FastAPI]]:
+        values: dict[str, Any] = {"ollama_url": fake[0], "chat_rate_limit_per_minute": 1000}
+        values.update(overrides)
+        app = create_app(make_settings(db_url, **values))
+        async with serve(app, lifespan="on") as url:
+            yield url, app
+
+    return _run
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        yield client
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[Event]:
+    name = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            yield name, json.loads(line[6:])
+
+
+async def collect(response: httpx.Response) -> list[Event]:
+    return [event async for event in sse_events(response)]
+
+
+def text_of(events: list[Event]) -> str:
+    return "".join(data["content"] for name, data in events if name == "token")
+
+
+def named(events: list[Event], name: str) -> list[dict[str, Any]]:
+    return [data for event, data in events if event == name]
+
+
+async def load_message(sessionmaker: async_sessionmaker[AsyncSession], message_id: str) -> Message:
+    async with sessionmaker() as session:
+        message = await session.get(Message, _uuid(message_id))
+        assert message is not None
+        return message
+
+
+async def load_conversation(
+    sessionmaker: async_sessionmaker[AsyncSession], conversation_id: str
+) -> Conversation:
+    async with sessionmaker() as session:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == _uuid(conversation_id))
+        )
+        assert conversation is not None
+        return conversation
+
+
+def _uuid(value: str) -> Any:
+    import uuid
+
+    return uuid.UUID(value)

@@ -1,0 +1,166 @@
+"""Ollama failing in every documented way: the question and the partial answer are kept."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.llm import client as llm
+from energyapp.llm.fake_server import FakeOllama
+from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
+from tests.conftest import HeadersFactory, UserFactory
+from tests.llm.stand_in import free_port
+
+
+async def _chat(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    async with http.stream(
+        "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+    ) as response:
+        assert response.status_code == 200
+        return await collect(response)
+
+
+async def test_error_line_mid_answer(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.fail_after_tokens = 4
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        events = await _chat(http, base, headers)
+        metrics = (await http.get(f"{base}/metrics")).text
+    error = named(events, "error")[0]
+    assert error["code"] == "llm_error" and "guardado" in error["detail"]
+    assert [name for name, _ in events][-2:] == ["error", "done"]
+    assert named(events, "done")[0]["status"] == "error"
+    answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+    question = await load_message(sessionmaker, events[0][1]["user_message_id"])
+    assert answer.status == "error" and answer.error_code == "llm_error"
+    assert answer.content == text_of(events) and len(answer.content.split()) == 4
+    assert question.content == "Hola"
+    assert 'energyapp_llm_errors_total{code="llm_error"}' in metrics
+
+
+async def test_model_missing_names_the_pull_command(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.models = ("llama3.2:1b",)
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        events = await _chat(http, base, headers)
+    error = named(events, "error")[0]
+    assert error["code"] == "model_missing"
+    assert "ollama pull qwen2.5:3b-instruct" in error["detail"]
+    answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+    assert (answer.status, answer.error_code) == ("error", "model_missing")
+
+
+async def test_busy_ollama_and_unreachable_ollama(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.busy = True
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        busy = await _chat(http, base, headers)
+    assert named(busy, "error")[0]["code"] == "llm_error"
+    assert "saturado" in named(busy, "error")[0]["detail"]
+    async with live_app(ollama_url=f"http://127.0.0.1:{free_port()}") as (base, _app):
+        down = await _chat(http, base, headers)
+        health = (await http.get(f"{base}/health")).json()
+    error = named(down, "error")[0]
+    assert error["code"] == "llm_unavailable" and "no está disponible" in error["detail"]
+    assert health["ollama"] == "unavailable"
+    question = await load_message(sessionmaker, down[0][1]["user_message_id"])
+    answer = await load_message(sessionmaker, down[0][1]["assistant_message_id"])
+    assert question.status == "complete" and answer.status == "error"
+
+
+async def test_silent_ollama_times_out_as_interrupted(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.stall_after_tokens = 3
+    headers = await auth_headers(await make_user())
+    async with live_app(llm_token_timeout=0.3) as (base, _app):
+        events = await _chat(http, base, headers)
+    assert named(events, "error")[0]["code"] == "llm_error"
+    answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+    assert answer.status == "interrupted" and len(answer.content.split()) == 3
+
+
+async def test_stand_in_killed_mid_answer(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "energyapp.llm.fake_server",
+            "--port",
+            str(port),
+            "--tokens-per-second",
+            "40",
+            "--answer-tokens",
+            "400",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if await llm.ollama_available(http, url, wait_s=0.2):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the stand-in did not start")
+        headers = await auth_headers(await make_user())
+        async with (
+            live_app(ollama_url=url) as (base, _app),
+            http.stream(
+                "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+            ) as response,
+        ):
+            events = []
+            async for name, data in sse_events(response):
+                events.append((name, data))
+                if len(named(events, "token")) == 3:
+                    proc.kill()
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+    error = named(events, "error")[0]
+    assert error["code"] == "llm_error" and "conexión" in error["detail"]
+    assert named(events, "done")[0]["status"] == "interrupted"
+    answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+    assert answer.status == "interrupted"
+    assert answer.content == text_of(events) and len(answer.content.split()) >= 3

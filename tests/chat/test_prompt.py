@@ -1,0 +1,56 @@
+"""What is sent to the model: trimming to num_ctx, titles."""
+
+from __future__ import annotations
+
+from energyapp.chat import prompt
+from energyapp.config import Settings
+from tests.conftest import make_settings
+
+
+def _settings(db_url: str, **overrides: object) -> Settings:
+    return make_settings(db_url, **overrides)
+
+
+def test_history_is_trimmed_from_the_oldest(db_url: str) -> None:
+    settings = _settings(db_url, num_ctx=512, system_prompt="Sistema.")
+    history = []
+    for i in range(40):
+        history.append(("user", f"pregunta {i} " + "x" * 60))
+        history.append(("assistant", f"respuesta {i} " + "y" * 60))
+    messages = prompt.build_messages(settings, history, "¿Y ahora?")
+    assert messages[0] == {"role": "system", "content": "Sistema."}
+    assert messages[-1] == {"role": "user", "content": "¿Y ahora?"}
+    kept = messages[1:-1]
+    assert 0 < len(kept) < 80
+    assert kept[0]["role"] == "user"  # turns start with the user
+    assert kept[-1]["content"].startswith("respuesta 39")  # the newest are kept
+    used = sum(prompt.estimate_tokens(m["content"]) for m in messages)
+    assert used <= settings.num_ctx - prompt.answer_reserve(settings.num_ctx)
+
+
+def test_everything_fits_when_short(db_url: str) -> None:
+    settings = _settings(db_url)
+    history = [("user", "hola"), ("assistant", "¿en qué ayudo?")]
+    messages = prompt.build_messages(settings, history, "gracias")
+    assert [m["content"] for m in messages[1:]] == ["hola", "¿en qué ayudo?", "gracias"]
+    assert prompt.chat_options(settings) == {"num_ctx": 4096, "temperature": 0.7}
+
+
+def test_titles_are_cleaned_and_cut_to_six_words() -> None:
+    assert prompt.clean_title('"Título: Medición de la potencia activa."') == (
+        "Medición de la potencia activa"
+    )
+    assert prompt.clean_title("«Uno dos tres cuatro cinco seis siete ocho»") == (
+        "Uno dos tres cuatro cinco seis"
+    )
+    assert prompt.clean_title("\n\n  **Consumo eléctrico**\nexplicación extra") == (
+        "Consumo eléctrico"
+    )
+    assert prompt.clean_title('  ""  ') is None
+
+
+def test_provisional_title_is_the_first_words() -> None:
+    assert prompt.provisional_title("Hola") == "Hola"
+    assert prompt.provisional_title("uno dos tres cuatro cinco seis siete") == (
+        "uno dos tres cuatro cinco seis…"
+    )

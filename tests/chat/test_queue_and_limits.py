@@ -1,0 +1,225 @@
+"""The fair queue, every limit with its status code, and ownership (404 for others)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.llm.fake_server import FakeOllama
+from tests.chat.conftest import LiveApp, named, sse_events
+from tests.conftest import HeadersFactory, UserFactory
+
+Events = list[tuple[str, dict[str, Any]]]
+
+
+async def _open(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str], **body: Any
+) -> tuple[httpx.Response, Any]:
+    request = http.build_request(
+        "POST", f"{base}/chat", json={"message": "Hola", **body}, headers=headers
+    )
+    response = await http.send(request, stream=True)
+    assert response.status_code == 200, await response.aread()
+    return response, sse_events(response)
+
+
+async def _until(stream: Any, events: Events, name: str) -> None:
+    while not named(events, name):
+        events.append(await anext(stream))
+
+
+async def test_round_robin_across_users_with_positions(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.tokens_per_second = 40
+    fake[1].config.answer_tokens = 16
+    alice = await auth_headers(await make_user())
+    bob = await auth_headers(await make_user())
+    async with live_app(max_active_per_user=3) as (base, _app):
+        streams: dict[str, tuple[httpx.Response, Any, Events]] = {}
+        for label, headers in (("a1", alice), ("a2", alice), ("a3", alice), ("b1", bob)):
+            response, stream = await _open(http, base, headers)
+            events: Events = []
+            await _until(stream, events, "meta")
+            if label != "a1":
+                await _until(stream, events, "queue")
+            streams[label] = (response, stream, events)
+        finished: list[str] = []
+
+        async def drain(label: str) -> None:
+            response, stream, events = streams[label]
+            async for event in stream:
+                events.append(event)
+                if event[0] == "done":
+                    finished.append(label)
+                    break
+            await response.aclose()
+
+        await asyncio.gather(*(drain(label) for label in streams))
+
+    positions = {
+        label: [d["position"] for d in named(ev, "queue")] for label, (_, _, ev) in streams.items()
+    }
+    assert finished == ["a1", "a2", "b1", "a3"]  # Bob does not wait behind Alice's third tab
+    assert positions["a1"] == []
+    assert positions["a2"] == [1]
+    assert positions["b1"] == [2, 1]
+    assert positions["a3"] == [2, 3, 2, 1]
+    for _, _, events in streams.values():
+        assert named(events, "done")[0]["status"] == "complete"
+
+
+async def test_titles_wait_for_user_answers(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.tokens_per_second = 200
+    fake[1].config.answer_tokens = 10
+    alice = await auth_headers(await make_user())
+    bob = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        first, first_stream = await _open(http, base, alice, message="Primera de Alicia")
+        second, second_stream = await _open(http, base, bob, message="Pregunta de Roberto")
+        a = [e async for e in first_stream]
+        b = [e async for e in second_stream]
+    assert named(a, "title") and named(b, "title")
+    kinds = [
+        ("title" if r.get("stream") is False else "answer", r["messages"][-1]["content"])
+        for r in fake[1].config.requests
+    ]
+    assert [k for k, _ in kinds] == ["answer", "answer", "title", "title"]
+
+
+async def test_limits_and_their_status_codes(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    headers = await auth_headers(await make_user())
+    async with live_app(max_message_chars=50) as (base, _app):
+        too_long = await http.post(f"{base}/chat", json={"message": "x" * 51}, headers=headers)
+        assert too_long.status_code == 413 and too_long.json()["code"] == "message_too_long"
+        empty = await http.post(f"{base}/chat", json={"message": "  \n\t "}, headers=headers)
+        assert empty.status_code == 422 and empty.json()["code"] == "message_empty"
+        missing = await http.post(f"{base}/chat", json={}, headers=headers)
+        assert missing.status_code == 422
+        model = await http.post(
+            f"{base}/chat", json={"message": "Hola", "model": "gpt-4"}, headers=headers
+        )
+        assert model.status_code == 422 and model.json()["code"] == "unknown_model"
+        anonymous = await http.post(f"{base}/chat", json={"message": "Hola"})
+        assert anonymous.status_code == 401
+
+
+async def test_one_answer_at_a_time_and_full_queue(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.tokens_per_second = 50
+    fake[1].config.answer_tokens = 500
+    users = [await auth_headers(await make_user()) for _ in range(3)]
+    async with live_app(max_queue=1) as (base, _app):
+        running, running_stream = await _open(http, base, users[0])
+        events: Events = []
+        await _until(running_stream, events, "token")
+        again = await http.post(f"{base}/chat", json={"message": "Otra"}, headers=users[0])
+        assert again.status_code == 429 and again.json()["code"] == "generation_in_progress"
+        assert int(again.headers["retry-after"]) >= 1
+        waiting, waiting_stream = await _open(http, base, users[1])
+        queued: Events = []
+        await _until(waiting_stream, queued, "queue")
+        assert named(queued, "queue") == [{"position": 1}]
+        full = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=users[2])
+        assert full.status_code == 503 and full.json()["code"] == "busy"
+        assert int(full.headers["retry-after"]) >= 1
+        answer_id = events[0][1]["assistant_message_id"]
+        await http.post(f"{base}/chat/{answer_id}/stop", headers=users[0])
+        await _until(waiting_stream, queued, "token")  # the slot passed to the next user
+        waiting_id = queued[0][1]["assistant_message_id"]
+        await http.post(f"{base}/chat/{waiting_id}/stop", headers=users[1])
+        await running.aclose()
+        await waiting.aclose()
+
+
+async def test_rate_limit(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    headers = await auth_headers(await make_user())
+    async with live_app(chat_rate_limit_per_minute=2, max_active_per_user=5) as (base, _app):
+        for _ in range(2):
+            ok = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=headers)
+            assert ok.status_code == 200
+        limited = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=headers)
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+async def test_daily_token_quota(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    worker = await auth_headers(await make_user("trabajador"))
+    boss = await auth_headers(await make_user("supervisor"))
+    async with live_app(daily_token_quota={"trabajador": 10}) as (base, _app):
+        first = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=worker)
+        assert first.status_code == 200
+        [e async for e in sse_events(first)]
+        over = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=worker)
+        other_role = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=boss)
+    assert over.status_code == 429 and over.json()["code"] == "quota_exceeded"
+    assert "hora de Chile" in over.json()["detail"] and "X-Quota-Reset" in over.headers
+    assert 1 <= int(over.headers["retry-after"]) <= 25 * 3600
+    assert other_role.status_code == 200
+
+
+async def test_other_users_conversations_and_answers_are_404(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    owner = await auth_headers(await make_user())
+    intruder = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        mine = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=owner)
+        events = [e async for e in sse_events(mine)]
+        meta = events[0][1]
+        theirs = await http.post(
+            f"{base}/chat",
+            json={"message": "Hola", "conversation_id": meta["conversation_id"]},
+            headers=intruder,
+        )
+        unknown = await http.post(
+            f"{base}/chat",
+            json={"message": "Hola", "conversation_id": str(uuid.uuid4())},
+            headers=owner,
+        )
+        answer_id = meta["assistant_message_id"]
+        reattach = await http.get(f"{base}/chat/{answer_id}/stream", headers=intruder)
+        stop = await http.post(f"{base}/chat/{answer_id}/stop", headers=intruder)
+        question = await http.get(f"{base}/chat/{meta['user_message_id']}/stream", headers=owner)
+    for response in (theirs, unknown, reattach, stop, question):
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "not_found"

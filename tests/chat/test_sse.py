@@ -1,0 +1,59 @@
+"""The SSE loop that follows a live answer: coalescing, positions, pings, title after done."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from energyapp.chat import sse
+from energyapp.chat.live import LiveAnswer
+
+
+def _parse(chunk: bytes) -> list[tuple[str, object]]:
+    events = []
+    for block in chunk.decode().split("\n\n"):
+        if block.startswith(": ping"):
+            events.append(("ping", None))
+        elif block:
+            name, data = block.split("\n")
+            events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+async def test_follow_coalesces_and_pings() -> None:
+    answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    answer.set_position(2)
+    stream = sse.follow(answer, b"", ping_interval=0.05)
+    assert _parse(await anext(stream)) == [("queue", {"position": 2})]
+    assert _parse(await anext(stream)) == [("ping", None)]  # nothing for 50 ms
+    answer.set_position(1)
+    assert _parse(await anext(stream)) == [("queue", {"position": 1})]
+    answer.set_position(None)
+    for piece in ("Hola", ",", " mundo"):
+        answer.publish(piece)
+    assert _parse(await anext(stream)) == [("token", {"content": "Hola, mundo"})]
+    late = sse.follow(answer, b"first")
+    assert await anext(late) == b"first" + sse.event("token", {"content": "Hola, mundo"})
+    answer.finish([("done", {"status": "complete"})])
+    assert _parse(await anext(stream)) == [("done", {"status": "complete"})]
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the stream stays open for the title
+    answer.set_title("Saludo al mundo")
+    assert _parse(await waiting) == [("title", {"title": "Saludo al mundo"})]
+    answer.close()
+    assert [chunk async for chunk in stream] == []
+    rest = b"".join([chunk async for chunk in late])
+    assert [name for name, _ in _parse(rest)] == ["done", "title"]
+
+
+async def test_a_watcher_that_goes_away_cancels_nothing_shared() -> None:
+    answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    first = asyncio.ensure_future(answer.wait(5))
+    second = asyncio.ensure_future(answer.wait(5))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    answer.publish("x")
+    assert await second is True

@@ -1,0 +1,164 @@
+"""The stand-in Ollama speaks Ollama's protocol (checked with the real client code) and fails
+the ways Ollama fails."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from energyapp.llm import client as llm
+from energyapp.llm.fake_server import STAND_IN_VERSION, FakeOllama
+from tests.llm.stand_in import free_port
+
+MODEL = "qwen2.5:3b-instruct"
+
+
+def _payload(**options: int) -> dict[str, object]:
+    return llm.chat_payload(MODEL, [{"role": "user", "content": "hola"}], options=options or None)
+
+
+async def _text(http: httpx.AsyncClient, url: str, stats: llm.ChatStats, **kw: int) -> str:
+    pieces = llm.stream_chat(http, url, _payload(**kw), token_timeout=2, stats=stats)
+    return "".join([p async for p in pieces])
+
+
+async def test_says_it_is_a_stand_in(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+    url, _ = fake
+    version = (await http.get(f"{url}/api/version")).json()
+    assert version == {"version": STAND_IN_VERSION} and "stand-in" in version["version"]
+    show = await http.post(f"{url}/api/show", json={"model": MODEL})
+    assert show.status_code == 200
+    assert "reemplazo" in show.json()["details"]["family"]
+    missing = await http.post(f"{url}/api/show", json={"model": "nope"})
+    assert missing.status_code == 404 and "not found" in missing.json()["error"]
+    models = await llm.list_models(http, url)
+    assert [m.name for m in models] == [MODEL]
+    assert await llm.ollama_available(http, url)
+
+
+async def test_streams_ndjson_with_final_statistics(
+    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+) -> None:
+    url, _ = fake
+    async with http.stream("POST", f"{url}/api/chat", json=_payload()) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) async for line in response.aiter_lines() if line]
+    assert len(lines) == 13 and all(not line["done"] for line in lines[:-1])
+    assert all(line["message"]["role"] == "assistant" for line in lines)
+    final = lines[-1]
+    assert final["done"] is True and final["done_reason"] == "stop"
+    assert final["eval_count"] == 12 and final["prompt_eval_count"] >= 1
+    assert final["total_duration"] >= final["eval_duration"] > 0
+    stats = llm.ChatStats()
+    text = await _text(http, url, stats)
+    assert len(text.split()) == 12 and text.endswith(".") and text[0].isupper()
+    assert stats.completion_tokens == 12
+
+
+async def test_generate_endpoint_and_num_predict(
+    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+) -> None:
+    url, _ = fake
+    body = {"model": MODEL, "prompt": "hola", "options": {"num_predict": 3}}
+    async with http.stream("POST", f"{url}/api/generate", json=body) as response:
+        lines = [json.loads(line) async for line in response.aiter_lines() if line]
+    assert "".join(line["response"] for line in lines).count(" ") == 2
+    assert lines[-1]["eval_count"] == 3
+    once = await http.post(f"{url}/api/chat", json=dict(_payload(num_predict=4), stream=False))
+    assert once.json()["done"] is True and len(once.json()["message"]["content"].split()) == 4
+
+
+async def test_failure_modes(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+    url, stand_in = fake
+    received: list[str] = []
+    stand_in.config.fail_after_tokens = 5
+    with pytest.raises(llm.LLMError) as err:
+        async for piece in llm.stream_chat(
+            http, url, _payload(), token_timeout=2, stats=llm.ChatStats()
+        ):
+            received.append(piece)
+    assert err.value.code == llm.LLM_ERROR and len("".join(received).split()) == 5
+    stand_in.config.fail_after_tokens = None
+
+    stand_in.config.busy = True
+    with pytest.raises(llm.LLMError) as err:
+        await _text(http, url, llm.ChatStats())
+    assert err.value.status_code == 503 and "busy" in err.value.message
+    stand_in.config.busy = False
+
+    stand_in.config.malformed_after_tokens = 2
+    with pytest.raises(llm.LLMError) as err:
+        await _text(http, url, llm.ChatStats())
+    assert err.value.code == llm.LLM_ERROR and "malformada" in err.value.message
+    stand_in.config.malformed_after_tokens = None
+
+    stand_in.config.stall_after_tokens = 2
+    started = time.monotonic()
+    with pytest.raises(llm.LLMError) as err:
+        pieces = llm.stream_chat(http, url, _payload(), token_timeout=0.3, stats=llm.ChatStats())
+        async for _ in pieces:
+            pass
+    assert err.value.code == llm.TIMEOUT and time.monotonic() - started < 2
+    stand_in.config.stall_after_tokens = None
+
+    bad = llm.chat_payload("qwen2.5:7b", [{"role": "user", "content": "x"}])
+    with pytest.raises(llm.LLMError) as err:
+        async for _ in llm.stream_chat(http, url, bad, token_timeout=2, stats=llm.ChatStats()):
+            pass
+    assert err.value.code == llm.MODEL_MISSING
+
+
+async def test_paced_tokens(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+    url, stand_in = fake
+    stand_in.config.tokens_per_second = 100
+    stand_in.config.first_token_delay_ms = 100
+    started = time.monotonic()
+    await _text(http, url, llm.ChatStats())
+    assert time.monotonic() - started >= 0.1 + 11 * 0.01 * 0.9
+
+
+async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "energyapp.cli",
+            "fake-ollama",
+            "--port",
+            str(port),
+            "--tokens-per-second",
+            "50",
+            "--answer-tokens",
+            "500",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if await llm.ollama_available(http, url, wait_s=0.2):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the stand-in did not start")
+        received: list[str] = []
+        with pytest.raises(llm.LLMError) as err:
+            async for piece in llm.stream_chat(
+                http, url, _payload(), token_timeout=5, stats=llm.ChatStats()
+            ):
+                received.append(piece)
+                if len(received) == 3:
+                    proc.kill()
+        assert err.value.code == llm.DISCONNECTED
+        assert len(received) >= 3
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate(timeout=5)
+    assert b"REEMPLAZO" in stderr
