@@ -99,8 +99,11 @@ def create_user(
     from energyapp.auth import service as auth_service
 
     password: str = typer.prompt("Contraseña", hide_input=True, confirmation_prompt=True)
-    if not 8 <= len(password) <= 128:
-        raise _fail("la contraseña debe tener entre 8 y 128 caracteres.", 2)
+    from energyapp.auth.passwords import password_problem
+
+    problem = password_problem(password, email=email)
+    if problem is not None:
+        raise _fail(problem, 2)
 
     async def _create(session: AsyncSession) -> str:
         user = await auth_service.create_user(

@@ -151,7 +151,8 @@ class Base(DeclarativeBase):
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Request-scoped session; commits when the handler succeeds, rolls back otherwise.
+    """Request-scoped session; commits when the handler succeeds, rolls back otherwise (unless
+    the error is an ``AppError`` with ``keep_changes``: the failure itself must be recorded).
 
     Streaming handlers must not keep this open for a whole answer: they take
     ``request.app.state.sessionmaker`` and open short transactions of their own.
@@ -161,8 +162,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            if getattr(exc, "keep_changes", False):
+                await session.commit()
+            else:
+                await session.rollback()
             raise
 
 

@@ -27,6 +27,9 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
     detail = "Solicitud inválida."
+    # True when the request's database changes must be committed although the request fails
+    # (a failed login's audit row, a 2FA attempt counted, a stolen refresh family revoked).
+    keep_changes = False
 
     def __init__(
         self,

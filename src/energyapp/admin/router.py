@@ -1,5 +1,170 @@
-"""HTTP routes of the admin domain (filled in by its issue)."""
+"""HTTP routes of the admin panel (admins and supervisors, each within scope)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from energyapp.admin import service
+from energyapp.admin.deps import ScopedConversation
+from energyapp.admin.schemas import (
+    AdminConversationOut,
+    AdminMessageOut,
+    AdminUserOut,
+    AdminUserUpdate,
+    AuditEventOut,
+    ReassignRequest,
+    Role,
+    UsageReport,
+)
+from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
+from energyapp.conversations import service as conversations_service
+from energyapp.conversations.models import Conversation
+from energyapp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageDep, json_page
+from energyapp.db import SessionDep, utcnow
+
+# Every route answers 403 to a trabajador before anything else is looked at.
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_roles("admin", "supervisor"))],
+)
+
+
+def _conversation_out(
+    conversation: Conversation, email: str, full_name: str
+) -> AdminConversationOut:
+    return AdminConversationOut(
+        id=conversation.id,
+        title=conversation.title,
+        title_source=conversation.title_source,
+        user_id=conversation.user_id,
+        owner_email=email,
+        owner_full_name=full_name,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        message_count=conversation.message_count,
+        pinned=conversation.pinned,
+        archived=conversation.archived,
+    )
+
+
+@router.get("/users", response_model=Page[AdminUserOut])
+async def list_users(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="Correo o nombre.")] = None,
+    role: Role | None = None,
+) -> Response:
+    """Users in scope, most recently active first."""
+    rows, next_cursor = await service.list_users(
+        session, viewer, page, query=(q or "").strip() or None, role=role
+    )
+    return json_page([AdminUserOut.model_validate(u) for u in rows], next_cursor)
+
+
+@router.patch("/users/{user_id}", response_model=AdminUserOut)
+async def update_user(
+    user_id: uuid.UUID,
+    body: AdminUserUpdate,
+    actor: AdminUser,
+    session: SessionDep,
+    request: Request,
+) -> AdminUserOut:
+    """Change role or active state (admins only)."""
+    user = await service.update_user(session, actor, user_id, body, request=request)
+    return AdminUserOut.model_validate(user)
+
+
+@router.get("/conversations", response_model=Page[AdminConversationOut])
+async def list_conversations(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+    user_id: uuid.UUID | None = None,
+) -> Response:
+    """Conversations in scope (of one user with ``user_id``), most recently updated first."""
+    rows, next_cursor = await service.list_conversations(
+        session, viewer, page, user_id=user_id, request=request
+    )
+    return json_page([_conversation_out(*row) for row in rows], next_cursor)
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=Page[AdminMessageOut])
+async def list_messages(
+    conversation: ScopedConversation,
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    request: Request,
+) -> Response:
+    """Messages of a conversation in scope, oldest first (opening it is audited)."""
+    rows, next_cursor = await conversations_service.list_messages(session, conversation.id, page)
+    if page.cursor is None:
+        service.record_conversation_view(session, viewer, conversation, request)
+    return json_page([AdminMessageOut.model_validate(m) for m in rows], next_cursor)
+
+
+@router.post("/conversations/{conversation_id}/reassign", response_model=AdminConversationOut)
+async def reassign_conversation(
+    conversation_id: uuid.UUID,
+    body: ReassignRequest,
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    request: Request,
+) -> AdminConversationOut:
+    """Give the conversation to another active user (both owners in the caller's scope)."""
+    row = await service.reassign_conversation(
+        session, viewer, conversation_id, body.user_id, request=request
+    )
+    return _conversation_out(*row)
+
+
+@router.get("/audit", response_model=Page[AuditEventOut])
+async def list_audit(
+    _admin: AdminUser,
+    session: SessionDep,
+    page: PageDep,
+    actor_id: uuid.UUID | None = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The audit trail, newest first (admins only)."""
+    rows, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
+    items = [
+        AuditEventOut(
+            id=event.id,
+            created_at=event.created_at,
+            actor_id=event.actor_id,
+            actor_email=email,
+            action=event.action,
+            target_type=event.target_type,
+            target_id=event.target_id,
+            ip=event.ip,
+            user_agent=event.user_agent,
+            details=event.details,
+        )
+        for event, email in rows
+    ]
+    return json_page(items, next_cursor)
+
+
+@router.get("/usage", response_model=UsageReport)
+async def usage(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    from_: Annotated[date | None, Query(alias="from", description="Día inicial (UTC).")] = None,
+    to: Annotated[date | None, Query(description="Día final, incluido (UTC).")] = None,
+    group_by: Literal["user", "day"] = "day",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> UsageReport:
+    """Prompt/completion tokens and messages per day or per user (last 30 days by default)."""
+    to_date = to or utcnow().date()
+    from_date = from_ or to_date - timedelta(days=29)
+    return await service.usage_report(
+        session, viewer, from_date=from_date, to_date=to_date, group_by=group_by, limit=limit
+    )

@@ -12,18 +12,28 @@ from sqlalchemy import select
 from energyapp.auth.models import AuthSession, User
 from energyapp.auth.security import decode_access_token
 from energyapp.config import Settings
-from energyapp.db import SessionDep
+from energyapp.core.ratelimit import RateLimiter
+from energyapp.db import SessionDep, utcnow
 from energyapp.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-async def get_app_settings(request: Request) -> Settings:  # async: no thread-pool hop
+async def get_app_settings(request: Request) -> Settings:
+    # async: a plain def dependency would hop to the thread pool on every request.
     settings: Settings = request.app.state.settings
     return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 async def get_current_user(
@@ -48,9 +58,11 @@ async def get_current_user(
     ).first()
     if row is None:
         raise Unauthorized("Credenciales inválidas. Inicie sesión de nuevo.", code="invalid_token")
-    user, revoked_at, _expires_at = row
+    user, revoked_at, expires_at = row
     if revoked_at is not None:
         raise Unauthorized("Su sesión fue cerrada. Inicie sesión de nuevo.", code="session_revoked")
+    if expires_at <= utcnow():
+        raise Unauthorized("Su sesión expiró. Inicie sesión de nuevo.", code="session_expired")
     if not user.is_active:
         raise Unauthorized("Su cuenta está desactivada.", code="account_disabled")
     request.state.user_id = user.id

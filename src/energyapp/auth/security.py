@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
+import bcrypt
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -20,6 +21,7 @@ from energyapp.errors import Unauthorized
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 JWT_ALGORITHM = "HS256"
+BCRYPT_MAX_BYTES = 72
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud", "typ", "sid"]
 
 # argon2id first (new hashes); bcrypt hashes from the old server still verify and get upgraded.
@@ -40,9 +42,19 @@ async def verify_password(password: str, hashed: str | None) -> tuple[bool, str 
         await anyio.to_thread.run_sync(password_hash.verify, password, _DUMMY_HASH)
         return False, None
     try:
+        if BcryptHasher.identify(hashed) and len(password.encode()) > BCRYPT_MAX_BYTES:
+            return await anyio.to_thread.run_sync(_verify_long_bcrypt, password, hashed)
         return await anyio.to_thread.run_sync(password_hash.verify_and_update, password, hashed)
     except Exception:  # an unknown or corrupt hash format never verifies
         return False, None
+
+
+def _verify_long_bcrypt(password: str, hashed: str) -> tuple[bool, str | None]:
+    """The old server's bcrypt silently used the first 72 bytes; bcrypt 5 refuses longer input.
+    Check those bytes as it did, then upgrade to argon2id over the whole password."""
+    if not bcrypt.checkpw(password.encode()[:BCRYPT_MAX_BYTES], hashed.encode()):
+        return False, None
+    return True, password_hash.hash(password)
 
 
 def sha256_hex(value: str) -> str:

@@ -16,8 +16,11 @@ MESSAGE_STATUSES = ("complete", "streaming", "stopped", "interrupted", "error")
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
-        # A user's sidebar: newest first, keyset on (updated_at, id), archived apart.
-        Index("ix_conversations_user_list", "user_id", "archived", "updated_at", "id"),
+        # A user's sidebar: pinned first, then newest, keyset on (pinned, updated_at, id),
+        # archived apart.
+        Index("ix_conversations_user_list", "user_id", "archived", "pinned", "updated_at", "id"),
+        # One user's conversations in the admin panel, archived or not.
+        Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
         Index("ix_conversations_updated", "updated_at", "id"),
     )
 

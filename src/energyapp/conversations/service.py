@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
+from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.conversations.models import Conversation
+from energyapp.conversations.models import Conversation, Message
+from energyapp.conversations.schemas import ConversationUpdate
+from energyapp.core.pagination import PageRequest, build_page, keyset
 from energyapp.db import utcnow
 from energyapp.errors import NotFound
 
 DEFAULT_TITLE = "Nueva conversación"
+SEARCH_MAX_TERMS = 8
+
+CONVERSATION_CURSOR = "conversations"
+CONVERSATION_KEY = (bool, type(utcnow()), uuid.UUID)
+MESSAGE_CURSOR = "messages"
+MESSAGE_KEY = (type(utcnow()), uuid.UUID)
 
 
 async def get_owned_conversation(
@@ -62,3 +74,140 @@ async def count_new_messages(
     await session.execute(
         update(User).where(User.id == user_id).values(message_count=User.message_count + added)
     )
+
+
+def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
+    """Conversations whose title or any message matches ``query``.
+
+    PostgreSQL: full-text search with the Spanish configuration (stemming, stop words), served by
+    the GIN indexes on ``to_tsvector('spanish', ...)``; the query accepts web-search syntax
+    ("frase exacta", -excluir, o). SQLite: every word must appear (case-insensitive for ASCII)
+    in the title or in some message.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        spanish: ColumnElement[str] = literal_column("'spanish'")
+        tsquery = func.websearch_to_tsquery(spanish, query)
+        in_title = func.to_tsvector(spanish, Conversation.title).op("@@")(tsquery)
+        in_messages = Conversation.id.in_(
+            select(Message.conversation_id).where(
+                func.to_tsvector(spanish, Message.content).op("@@")(tsquery)
+            )
+        )
+        return or_(in_title, in_messages)
+    terms = query.split()[:SEARCH_MAX_TERMS]
+    clauses = []
+    for term in terms:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
+        clauses.append(
+            or_(
+                Conversation.title.ilike(pattern, escape="\\"),
+                Conversation.id.in_(
+                    select(Message.conversation_id).where(
+                        Message.content.ilike(pattern, escape="\\")
+                    )
+                ),
+            )
+        )
+    return and_(*clauses)
+
+
+async def list_conversations(
+    session: AsyncSession,
+    user: User,
+    page: PageRequest,
+    *,
+    query: str | None = None,
+    archived: bool = False,
+) -> tuple[list[Conversation], str | None]:
+    """The caller's conversations: pinned first, then most recently updated."""
+    stmt = select(Conversation).where(
+        Conversation.user_id == user.id, Conversation.archived.is_(archived)
+    )
+    if query:
+        stmt = stmt.where(search_condition(session, query))
+    stmt = keyset(
+        stmt,
+        (Conversation.pinned, Conversation.updated_at, Conversation.id),
+        page.after(CONVERSATION_CURSOR, CONVERSATION_KEY),
+        descending=True,
+        limit=page.limit,
+    )
+    rows = (await session.scalars(stmt)).all()
+    return build_page(rows, page, CONVERSATION_CURSOR, lambda c: (c.pinned, c.updated_at, c.id))
+
+
+def update_conversation(conversation: Conversation, changes: ConversationUpdate) -> Conversation:
+    """Rename, pin or archive. A title set by a person is never replaced by the model's.
+
+    Editing does not move the conversation in the list (``updated_at`` follows messages only).
+    """
+    if changes.title is not None:
+        conversation.title = changes.title
+        conversation.title_source = "user"
+    if changes.pinned is not None:
+        conversation.pinned = changes.pinned
+    if changes.archived is not None:
+        conversation.archived = changes.archived
+    return conversation
+
+
+async def delete_conversation(
+    session: AsyncSession, conversation: Conversation, *, actor: User, request: Request | None
+) -> None:
+    """Delete a conversation with its messages (FK cascade), keep the owner's counters in step
+    and audit the deletion."""
+    # DELETE ... RETURNING reads the counter under the row lock, so a message counted by a
+    # concurrent chat turn is not lost from the owner's total.
+    row = (
+        await session.execute(
+            delete(Conversation)
+            .where(Conversation.id == conversation.id)
+            .returning(Conversation.user_id, Conversation.message_count, Conversation.title)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No se encontró la conversación.")
+    owner_id, message_count, title = row
+    await session.execute(
+        update(User)
+        .where(User.id == owner_id)
+        .values(
+            conversation_count=User.conversation_count - 1,
+            message_count=User.message_count - message_count,
+        )
+    )
+    audit_service.record(
+        session,
+        "conversation.deleted",
+        actor_id=actor.id,
+        request=request,
+        target_type="conversation",
+        target_id=conversation.id,
+        details={"owner_id": str(owner_id), "message_count": message_count, "title": title},
+    )
+    session.expunge(conversation)
+
+
+async def list_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, page: PageRequest
+) -> tuple[list[Message], str | None]:
+    """Messages of a conversation, oldest first."""
+    stmt = keyset(
+        select(Message).where(Message.conversation_id == conversation_id),
+        (Message.created_at, Message.id),
+        page.after(MESSAGE_CURSOR, MESSAGE_KEY),
+        descending=False,
+        limit=page.limit,
+    )
+    rows = (await session.scalars(stmt)).all()
+    return build_page(rows, page, MESSAGE_CURSOR, lambda m: (m.created_at, m.id))
+
+
+async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Message]:
+    """Every message of one conversation, oldest first (for the export)."""
+    stmt = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at, Message.id)
+    )
+    return (await session.scalars(stmt)).all()

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures and the hardware; results go to docs/performance.md."""

@@ -1,0 +1,353 @@
+"""Latency of the list endpoints at scale, at the first page and deep in each list.
+
+    .venv/bin/python bench/generate_data.py          # once: fills energyapp_bench
+    .venv/bin/python bench/list_endpoints.py --requests 300
+
+Starts the app with uvicorn (a subprocess, one worker, access log off) on the bench database,
+mints access tokens for an admin, a supervisor and the heavy trabajador (sessions inserted
+directly, no login), walks each list by its cursors to a deep page, then times N sequential
+requests of the first and of the deep page from an HTTP client on the same machine (so the
+figures include HTTP, authentication, the query and JSON). Prints p50/p95/p99/max in ms, the
+hardware, and EXPLAIN (ANALYZE, BUFFERS) of every list query as the app really sends it
+(captured from an in-process instance of the app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event
+
+from energyapp.auth.security import create_access_token
+from energyapp.config import Settings, load_settings
+from energyapp.db import utcnow
+from energyapp.main import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_data import ADMIN_EMAIL, HEAVY_EMAIL, SUPERVISOR_EMAIL  # noqa: E402
+
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+PORT = 8765
+
+
+@dataclass
+class Scenario:
+    name: str
+    role: str
+    url: str
+    # pages to walk (with walk_limit) before the deep page is measured
+    depth_rows: int
+    walk_limit: int = 200
+    filters: dict[str, str] | None = None
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def hardware() -> str:
+    model = "?"
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    return (
+        f"nproc={os.cpu_count()}  cpu={model}  ram={mem_kb / 1024 / 1024:.1f} GiB  "
+        f"python={platform.python_version()}  load={os.getloadavg()}"
+    )
+
+
+async def mint_tokens(db_url: str, settings: Settings) -> dict[str, tuple[uuid.UUID, str]]:
+    """Insert one session per bench account and sign access tokens for them."""
+    conn = await asyncpg.connect(db_url)
+    tokens: dict[str, tuple[uuid.UUID, str]] = {}
+    try:
+        for role, email in (
+            ("admin", ADMIN_EMAIL),
+            ("supervisor", SUPERVISOR_EMAIL),
+            ("trabajador", HEAVY_EMAIL),
+        ):
+            user_id = await conn.fetchval("SELECT id FROM users WHERE email = $1", email)
+            session_id = uuid.uuid4()
+            now = utcnow()
+            await conn.execute(
+                "INSERT INTO auth_sessions (id, user_id, created_at, expires_at, last_used_at) "
+                "VALUES ($1, $2, $3, $4, $3)",
+                session_id,
+                user_id,
+                now,
+                now + timedelta(days=1),
+            )
+            token, _ = create_access_token(settings, user_id, session_id)
+            tokens[role] = (user_id, token)
+    finally:
+        await conn.close()
+    return tokens
+
+
+async def scenarios(db_url: str, tokens: dict[str, tuple[uuid.UUID, str]]) -> list[Scenario]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        heavy_id = tokens["trabajador"][0]
+        heavy_conversation = await conn.fetchval(
+            "SELECT id FROM conversations WHERE user_id = $1 ORDER BY message_count DESC LIMIT 1",
+            heavy_id,
+        )
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM users) AS users, "
+            "(SELECT count(*) FROM conversations) AS conversations, "
+            "(SELECT count(*) FROM messages) AS messages, "
+            "(SELECT message_count FROM conversations WHERE id = $1) AS heavy_messages, "
+            "(SELECT count(*) FROM conversations WHERE user_id = $2 AND NOT archived) AS heavy",
+            heavy_conversation,
+            heavy_id,
+        )
+    finally:
+        await conn.close()
+    print(
+        f"data: {counts['users']:,} users, {counts['conversations']:,} conversations, "
+        f"{counts['messages']:,} messages; heavy user: {counts['heavy']:,} active conversations; "
+        f"heavy conversation: {counts['heavy_messages']:,} messages"
+    )
+    deep = 0.9
+    return [
+        Scenario("GET /conversations", "trabajador", "/conversations", int(counts["heavy"] * deep)),
+        Scenario(
+            "GET /conversations/{id}/messages",
+            "trabajador",
+            f"/conversations/{heavy_conversation}/messages",
+            int(counts["heavy_messages"] * deep),
+        ),
+        Scenario("GET /admin/users (admin)", "admin", "/admin/users", int(counts["users"] * deep)),
+        Scenario(
+            "GET /admin/users (supervisor)",
+            "supervisor",
+            "/admin/users",
+            int(counts["users"] * deep),
+        ),
+        Scenario(
+            "GET /admin/conversations (admin)",
+            "admin",
+            "/admin/conversations",
+            int(counts["conversations"] * 0.75),
+        ),
+        Scenario(
+            "GET /admin/conversations (supervisor)",
+            "supervisor",
+            "/admin/conversations",
+            int(counts["conversations"] * 0.75),
+        ),
+        Scenario(
+            "GET /admin/conversations?user_id= (admin)",
+            "admin",
+            "/admin/conversations",
+            int(counts["heavy"] * deep),
+            filters={"user_id": str(heavy_id)},
+        ),
+    ]
+
+
+async def deep_cursor(client: httpx.AsyncClient, scenario: Scenario, headers: Any) -> str | None:
+    """Follow next_cursor until ``depth_rows`` rows have gone by."""
+    cursor: str | None = None
+    passed = 0
+    while passed < scenario.depth_rows:
+        params: dict[str, Any] = {"limit": scenario.walk_limit, **(scenario.filters or {})}
+        if cursor:
+            params["cursor"] = cursor
+        response = await client.get(scenario.url, params=params, headers=headers)
+        response.raise_for_status()
+        page = response.json()
+        passed += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return cursor
+
+
+async def time_requests(
+    client: httpx.AsyncClient, url: str, params: dict[str, Any], headers: Any, n: int
+) -> list[float]:
+    for _ in range(max(5, n // 10)):  # warm-up: connections, caches, plans
+        (await client.get(url, params=params, headers=headers)).raise_for_status()
+    timings = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = await client.get(url, params=params, headers=headers)
+        timings.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+        assert len(response.json()["items"]) == params["limit"], url
+    return timings
+
+
+def serve(db_url: str) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        ENERGYAPP_DB_URL=db_url,
+        ENERGYAPP_SECRET_KEY=SECRET,
+        ENERGYAPP_ENV="development",
+        ENERGYAPP_LOG_LEVEL="WARNING",
+        ENERGYAPP_FAKE_OLLAMA_AUTOSTART="false",
+    )
+    return subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "energyapp.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    for _ in range(600):
+        try:
+            await client.get("/conversations")
+            return
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("uvicorn did not start")
+
+
+async def measure(
+    args: argparse.Namespace, settings: Settings
+) -> list[tuple[str, str, dict[str, Any]]]:
+    tokens = await mint_tokens(args.db_url, settings)
+    plan = await scenarios(args.db_url, tokens)
+    server = serve(args.db_url)
+    queries: list[tuple[str, str, dict[str, Any]]] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=60) as client:
+            await wait_ready(client)
+            process = psutil.Process(server.pid)
+            header = (
+                f"{'endpoint':<44} {'page':<5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+                f"{'app CPU':>8}"
+            )
+            print(f"\n{args.requests} sequential requests per row, limit={args.limit}, ms:")
+            print(header)
+            for scenario in plan:
+                headers = {"Authorization": f"Bearer {tokens[scenario.role][1]}"}
+                deep = await deep_cursor(client, scenario, headers)
+                for label, cursor in (("first", None), ("deep", deep)):
+                    params: dict[str, Any] = {"limit": args.limit, **(scenario.filters or {})}
+                    if cursor:
+                        params["cursor"] = cursor
+                    cpu_before = sum(process.cpu_times()[:2])
+                    timings = await time_requests(
+                        client, scenario.url, params, headers, args.requests
+                    )
+                    # CPU the app process spent per request (warm-up included in the count).
+                    calls = args.requests + max(5, args.requests // 10)
+                    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / calls
+                    print(
+                        f"{scenario.name:<44} {label:<5} {statistics.median(timings):7.2f} "
+                        f"{percentile(timings, 95):7.2f} {percentile(timings, 99):7.2f} "
+                        f"{max(timings):7.2f} {cpu_ms:8.2f}",
+                        flush=True,
+                    )
+                    queries.append((f"{scenario.name} [{label}]", scenario.url, {**params}))
+                    queries[-1][2]["__role"] = scenario.role
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    await explain(args, settings, tokens, queries)
+    return queries
+
+
+async def explain(
+    args: argparse.Namespace,
+    settings: Settings,
+    tokens: dict[str, tuple[uuid.UUID, str]],
+    queries: list[tuple[str, str, dict[str, Any]]],
+) -> None:
+    """Replay each request in-process, capture its list query and EXPLAIN ANALYZE it."""
+    app = create_app(settings)
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        captured.append((statement, parameters))
+
+    conn = await asyncpg.connect(args.db_url)
+    try:
+        async with LifespanManager(app):
+            event.listen(app.state.engine.sync_engine, "before_cursor_execute", capture)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                for title, url, params in queries:
+                    role = params.pop("__role")
+                    headers = {"Authorization": f"Bearer {tokens[role][1]}"}
+                    captured.clear()
+                    (await client.get(url, params=params, headers=headers)).raise_for_status()
+                    print(f"\n=== {title}")
+                    for statement, parameters in captured:
+                        if not is_list_query(statement):
+                            continue
+                        plan = await conn.fetch(
+                            "EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters
+                        )
+                        print(statement.strip())
+                        for row in plan:
+                            print("   ", row[0])
+    finally:
+        await conn.close()
+
+
+def is_list_query(statement: str) -> bool:
+    head = statement.lstrip().upper()
+    # The authentication lookup (users JOIN auth_sessions) and audit inserts are not list queries.
+    return head.startswith("SELECT") and "AUTH_SESSIONS" not in head and "LIMIT" in head
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/energyapp_bench")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--limit", type=int, default=50)
+    args = parser.parse_args()
+    settings = load_settings(
+        db_url=args.db_url,
+        secret_key=SECRET,
+        env="development",
+        log_level="WARNING",
+        fake_ollama_autostart=False,
+    )
+    print(hardware())
+    asyncio.run(measure(args, settings))
+
+
+if __name__ == "__main__":
+    main()

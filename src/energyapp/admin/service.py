@@ -1,0 +1,400 @@
+"""The admin panel's services and the scope rules behind every one of them.
+
+- ``admin`` sees every user, conversation and message.
+- ``supervisor`` sees users with role ``trabajador`` and itself, and their conversations.
+- Anything outside the viewer's scope is reported as missing (404), never as forbidden, so its
+  existence is not revealed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from energyapp.admin.schemas import AdminUserUpdate, UsageItem, UsageReport, UsageTotals
+from energyapp.audit import service as audit_service
+from energyapp.audit.models import AuditEvent
+from energyapp.auth import service as auth_service
+from energyapp.auth.models import User
+from energyapp.conversations.models import Conversation, Message
+from energyapp.core.pagination import PageRequest, build_page, keyset
+from energyapp.errors import Conflict, NotFound, Unprocessable
+
+USER_CURSOR = "admin.users"
+CONVERSATION_CURSOR = "admin.conversations"
+AUDIT_CURSOR = "admin.audit"
+TIME_KEY = (datetime, uuid.UUID)
+USAGE_MAX_DAYS = 366
+
+
+def user_scope(viewer: User) -> ColumnElement[bool]:
+    """The users ``viewer`` may see (a condition on ``User``)."""
+    if viewer.role == "admin":
+        return true()
+    return or_(User.role == "trabajador", User.id == viewer.id)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+async def list_users(
+    session: AsyncSession,
+    viewer: User,
+    page: PageRequest,
+    *,
+    query: str | None = None,
+    role: str | None = None,
+) -> tuple[list[User], str | None]:
+    """Users in scope, most recently active first."""
+    stmt = select(User).where(user_scope(viewer))
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if query:
+        pattern = _like_pattern(query)
+        stmt = stmt.where(
+            or_(User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\"))
+        )
+    stmt = keyset(
+        stmt,
+        (User.last_active_at, User.id),
+        page.after(USER_CURSOR, TIME_KEY),
+        descending=True,
+        limit=page.limit,
+    )
+    rows = (await session.scalars(stmt)).all()
+    return build_page(rows, page, USER_CURSOR, lambda u: (u.last_active_at, u.id))
+
+
+async def get_user_in_scope(
+    session: AsyncSession, viewer: User, user_id: uuid.UUID, *, lock: bool = False
+) -> User:
+    stmt = select(User).where(User.id == user_id, user_scope(viewer))
+    if lock:
+        stmt = stmt.with_for_update()
+    user = await session.scalar(stmt)
+    if user is None:
+        raise NotFound("No se encontró el usuario.", code="user_not_found")
+    return user
+
+
+async def update_user(
+    session: AsyncSession,
+    actor: User,
+    user_id: uuid.UUID,
+    changes: AdminUserUpdate,
+    *,
+    request: Request | None,
+) -> User:
+    """Change a user's role or active state (admins only), keeping at least one active admin.
+
+    Deactivation closes every session of the user at once; each change is audited.
+    """
+    target = await get_user_in_scope(session, actor, user_id, lock=True)
+    new_role = changes.role if changes.role is not None else target.role
+    new_active = changes.is_active if changes.is_active is not None else target.is_active
+    if target.id == actor.id and not new_active:
+        raise Conflict(
+            "No puede desactivar su propia cuenta. Pida a otro administrador que lo haga.",
+            code="cannot_deactivate_self",
+        )
+    stays_admin = new_role == "admin" and new_active
+    if target.role == "admin" and target.is_active and not stays_admin:
+        # Lock the active admins so two concurrent demotions cannot both pass this check.
+        admins = (
+            await session.scalars(
+                select(User.id)
+                .where(User.role == "admin", User.is_active.is_(True), User.id != target.id)
+                .with_for_update()
+            )
+        ).all()
+        if not admins:
+            raise Conflict(
+                "No se puede quitar el rol ni desactivar al último administrador activo. "
+                "Designe antes a otro administrador.",
+                code="last_admin",
+            )
+    if new_role != target.role:
+        audit_service.record(
+            session,
+            "user.role_changed",
+            actor_id=actor.id,
+            request=request,
+            target_type="user",
+            target_id=target.id,
+            details={"from": target.role, "to": new_role},
+        )
+        target.role = new_role
+    if new_active != target.is_active:
+        audit_service.record(
+            session,
+            "user.activated" if new_active else "user.deactivated",
+            actor_id=actor.id,
+            request=request,
+            target_type="user",
+            target_id=target.id,
+        )
+        target.is_active = new_active
+        if not new_active:
+            await auth_service.revoke_all_sessions(session, target.id, "deactivated")
+    await session.flush()
+    return target
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+ConversationRow = tuple[Conversation, str, str]
+
+
+def _conversation_select() -> Any:
+    return select(Conversation, User.email, User.full_name).join(
+        User, User.id == Conversation.user_id
+    )
+
+
+async def get_conversation_in_scope(
+    session: AsyncSession, viewer: User, conversation_id: uuid.UUID, *, lock: bool = False
+) -> ConversationRow:
+    stmt = _conversation_select().where(Conversation.id == conversation_id, user_scope(viewer))
+    if lock:
+        stmt = stmt.with_for_update(of=Conversation)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound("No se encontró la conversación.")
+    return (row[0], row[1], row[2])
+
+
+async def list_conversations(
+    session: AsyncSession,
+    viewer: User,
+    page: PageRequest,
+    *,
+    user_id: uuid.UUID | None,
+    request: Request | None,
+) -> tuple[list[ConversationRow], str | None]:
+    """Conversations in scope (of one user when ``user_id`` is given), newest first.
+
+    Opening another user's list (the first page) is audited; later pages need the cursor that
+    page returned (signed), so they are covered by that event.
+    """
+    stmt = _conversation_select().where(user_scope(viewer))
+    if user_id is not None:
+        await get_user_in_scope(session, viewer, user_id)
+        stmt = stmt.where(Conversation.user_id == user_id)
+    stmt = keyset(
+        stmt,
+        (Conversation.updated_at, Conversation.id),
+        page.after(CONVERSATION_CURSOR, TIME_KEY),
+        descending=True,
+        limit=page.limit,
+    )
+    rows: list[ConversationRow] = [(r[0], r[1], r[2]) for r in await session.execute(stmt)]
+    if page.cursor is None and user_id != viewer.id:
+        audit_service.record(
+            session,
+            "conversations.listed",
+            actor_id=viewer.id,
+            request=request,
+            target_type="user" if user_id else None,
+            target_id=user_id,
+        )
+    return build_page(rows, page, CONVERSATION_CURSOR, lambda r: (r[0].updated_at, r[0].id))
+
+
+def record_conversation_view(
+    session: AsyncSession, viewer: User, conversation: Conversation, request: Request | None
+) -> None:
+    """Audit an admin or supervisor reading someone else's conversation."""
+    if conversation.user_id != viewer.id:
+        audit_service.record(
+            session,
+            "conversation.viewed",
+            actor_id=viewer.id,
+            request=request,
+            target_type="conversation",
+            target_id=conversation.id,
+            details={"owner_id": str(conversation.user_id)},
+        )
+
+
+async def reassign_conversation(
+    session: AsyncSession,
+    viewer: User,
+    conversation_id: uuid.UUID,
+    new_owner_id: uuid.UUID,
+    *,
+    request: Request | None,
+) -> ConversationRow:
+    """Give a conversation to another active user in scope, moving the counters with it."""
+    conversation = (await get_conversation_in_scope(session, viewer, conversation_id, lock=True))[0]
+    try:
+        target = await get_user_in_scope(session, viewer, new_owner_id)
+    except NotFound:
+        raise NotFound(
+            "No se encontró el usuario al que quiere reasignar la conversación.",
+            code="user_not_found",
+        ) from None
+    if not target.is_active:
+        raise Unprocessable(
+            "El usuario destino está desactivado: reactívelo o elija otro usuario.",
+            code="user_inactive",
+        )
+    previous_owner = conversation.user_id
+    if previous_owner != target.id:
+        count = conversation.message_count
+        await session.execute(
+            update(User)
+            .where(User.id == previous_owner)
+            .values(
+                conversation_count=User.conversation_count - 1,
+                message_count=User.message_count - count,
+            )
+        )
+        await session.execute(
+            update(User)
+            .where(User.id == target.id)
+            .values(
+                conversation_count=User.conversation_count + 1,
+                message_count=User.message_count + count,
+            )
+        )
+        conversation.user_id = target.id
+        audit_service.record(
+            session,
+            "conversation.reassigned",
+            actor_id=viewer.id,
+            request=request,
+            target_type="conversation",
+            target_id=conversation.id,
+            details={"from_user_id": str(previous_owner), "to_user_id": str(target.id)},
+        )
+        await session.flush()
+    return await get_conversation_in_scope(session, viewer, conversation_id)
+
+
+# --- audit trail -------------------------------------------------------------------------------
+
+AuditRow = tuple[AuditEvent, str | None]
+
+
+async def list_audit(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+) -> tuple[list[AuditRow], str | None]:
+    """The audit trail, newest first."""
+    stmt: Any = select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    stmt = keyset(
+        stmt,
+        (AuditEvent.created_at, AuditEvent.id),
+        page.after(AUDIT_CURSOR, TIME_KEY),
+        descending=True,
+        limit=page.limit,
+    )
+    rows: list[AuditRow] = [(r[0], r[1]) for r in await session.execute(stmt)]
+    return build_page(rows, page, AUDIT_CURSOR, lambda r: (r[0].created_at, r[0].id))
+
+
+# --- usage -------------------------------------------------------------------------------------
+
+
+async def usage_report(
+    session: AsyncSession,
+    viewer: User,
+    *,
+    from_date: date,
+    to_date: date,
+    group_by: Literal["user", "day"],
+    limit: int,
+) -> UsageReport:
+    """Tokens and messages caused by users in scope between two UTC days (inclusive).
+
+    ``group_by=day`` gives one item per day with activity; ``group_by=user`` the ``limit``
+    heaviest users by tokens. ``totals`` always covers everyone in scope.
+    """
+    if to_date < from_date:
+        raise Unprocessable("La fecha final es anterior a la inicial.", code="invalid_range")
+    if (to_date - from_date).days >= USAGE_MAX_DAYS:
+        raise Unprocessable(
+            f"El período admite como máximo {USAGE_MAX_DAYS} días.", code="invalid_range"
+        )
+    start = datetime.combine(from_date, time.min, tzinfo=UTC)
+    end = datetime.combine(to_date + timedelta(days=1), time.min, tzinfo=UTC)
+    prompt = func.coalesce(func.sum(Message.prompt_tokens), 0)
+    completion = func.coalesce(func.sum(Message.completion_tokens), 0)
+    count = func.count(Message.id)
+    in_range = (Message.created_at >= start, Message.created_at < end)
+
+    def scoped(stmt: Any) -> Any:
+        if viewer.role == "admin":
+            return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
+        return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(viewer))
+
+    total_row = (await session.execute(scoped(select(prompt, completion, count)))).one()
+    items: list[UsageItem] = []
+    if group_by == "day":
+        day: ColumnElement[Any]
+        if session.get_bind().dialect.name == "postgresql":
+            day = cast(func.timezone("UTC", Message.created_at), Date)
+        else:
+            day = func.date(Message.created_at)
+        stmt = scoped(select(day.label("day"), prompt, completion, count)).group_by(day)
+        for row in (await session.execute(stmt.order_by(day))).all():
+            day_value = row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0]))
+            items.append(
+                UsageItem(
+                    day=day_value, prompt_tokens=row[1], completion_tokens=row[2], messages=row[3]
+                )
+            )
+    else:
+        tokens = prompt + completion
+        stmt = (
+            scoped(select(Message.user_id, User.email, User.full_name, prompt, completion, count))
+            .group_by(Message.user_id, User.email, User.full_name)
+            .order_by(tokens.desc(), count.desc(), Message.user_id)
+            .limit(limit)
+        )
+        for row in (await session.execute(stmt)).all():
+            items.append(
+                UsageItem(
+                    user_id=row[0],
+                    email=row[1],
+                    full_name=row[2],
+                    prompt_tokens=row[3],
+                    completion_tokens=row[4],
+                    messages=row[5],
+                )
+            )
+    return UsageReport(
+        from_date=from_date,
+        to_date=to_date,
+        group_by=group_by,
+        items=items,
+        totals=UsageTotals(
+            prompt_tokens=total_row[0], completion_tokens=total_row[1], messages=total_row[2]
+        ),
+    )

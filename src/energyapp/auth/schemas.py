@@ -1,0 +1,142 @@
+"""What crosses the auth API. Every request body refuses unknown fields (``extra="forbid"``), so
+a ``role``, ``is_active`` or ``totp_enabled`` sent by a client is a 422, never applied."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from energyapp.auth.models import User
+from energyapp.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from energyapp.config import Settings
+
+# Login accepts any length up to this (policy applies to new passwords only); the body limit
+# still bounds it, and argon2 hashes the whole string whatever its length.
+_LOGIN_PASSWORD_MAX = 1024
+# New passwords are checked by ``passwords.check_new_password`` (422 ``weak_password`` with the
+# exact reason), not by field limits whose message would be generic.
+_POLICY = f"{MIN_LENGTH} a {MAX_LENGTH} caracteres; no una contraseña común; distinta del correo."
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class LoginRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX)
+
+
+def clean_full_name(value: str) -> str:
+    """Collapse whitespace; refuse control characters and an empty result."""
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ValueError("contiene caracteres de control")
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("no puede estar vacío")
+    return value
+
+
+class RegisterRequest(_Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
+    full_name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("full_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return clean_full_name(value)
+
+
+class ProfileUpdate(_Body):
+    full_name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("full_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return clean_full_name(value)
+
+
+class Verify2FARequest(_Body):
+    challenge_token: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=64)
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutRequest(_Body):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordRequest(_Body):
+    password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX)
+
+
+class CodeRequest(_Body):
+    code: str = Field(min_length=1, max_length=64)
+
+
+class Disable2FARequest(_Body):
+    password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX)
+    code: str = Field(min_length=1, max_length=64)
+
+
+class ChangePasswordRequest(_Body):
+    current_password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX)
+    new_password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: str
+    totp_enabled: bool
+    can_change_password: bool
+    can_setup_2fa: bool
+    created_at: datetime
+    last_active_at: datetime
+
+    @classmethod
+    def of(cls, user: User, settings: Settings) -> UserOut:
+        domain = user.email.rsplit("@", 1)[-1]
+        return cls(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            totp_enabled=user.totp_enabled,
+            can_change_password=domain in settings.password_change_domains,
+            can_setup_2fa=domain in settings.self_service_2fa_domains,
+            created_at=user.created_at,
+            last_active_at=user.last_active_at,
+        )
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user: UserOut
+
+
+class TwoFactorChallenge(BaseModel):
+    requires_2fa: Literal[True] = True
+    challenge_token: str
+    expires_in: int
+
+
+class TwoFactorSetup(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str]

@@ -1,0 +1,191 @@
+"""Keyset pagination shared by every list endpoint.
+
+A page is ordered by a sort key that ends with the row id (unique), so ``(key..., id)`` is a
+total order. The next page starts strictly after the last row's key: rows added meanwhile never
+shift the pages already served (no row twice, none skipped), and a deep page costs the same as
+the first one (an index range scan, no OFFSET).
+
+The cursor is opaque to clients: base64url of the list's name and the last key, signed with an
+HMAC of the app's secret, so a tampered or foreign cursor is refused with 422 ``invalid_cursor``
+instead of silently paging from somewhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from energyapp.auth.deps import SettingsDep
+from energyapp.errors import Unprocessable
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_MAC_BYTES = 12
+
+T = TypeVar("T")
+KeyType = type[bool] | type[int] | type[str] | type[datetime] | type[uuid.UUID]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``next_cursor`` is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def _invalid() -> Unprocessable:
+    return Unprocessable(
+        "El cursor de paginación no es válido. Vuelva a cargar la lista desde el inicio.",
+        code="invalid_cursor",
+    )
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    return value
+
+
+def _load(value: Any, kind: KeyType) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _invalid()
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _invalid()
+        return value
+    if not isinstance(value, str):
+        raise _invalid()
+    try:
+        if kind is datetime:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise _invalid()
+            return moment
+        if kind is uuid.UUID:
+            return uuid.UUID(hex=value)
+    except ValueError:
+        raise _invalid() from None
+    return value
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """``limit`` and the decoded position of a list request (``after`` is None on page one)."""
+
+    limit: int
+    cursor: str | None
+    secret: bytes
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self.secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, name: str, key: Sequence[Any]) -> str:
+        payload = json.dumps([name, [_dump(v) for v in key]], separators=(",", ":")).encode()
+        raw = self._mac(payload) + payload
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def after(self, name: str, types: Sequence[KeyType]) -> list[Any] | None:
+        """The key the page starts after, checked against the list ``name`` and key types."""
+        if self.cursor is None:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(self.cursor + "=" * (-len(self.cursor) % 4))
+        except (binascii.Error, ValueError):
+            raise _invalid() from None
+        mac, payload = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+        if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
+            raise _invalid()
+        try:
+            cursor_name, values = json.loads(payload)
+        except (ValueError, TypeError):
+            raise _invalid() from None
+        if cursor_name != name or not isinstance(values, list) or len(values) != len(types):
+            raise _invalid()
+        return [_load(v, t) for v, t in zip(values, types, strict=True)]
+
+
+@functools.lru_cache(maxsize=4)
+def _cursor_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"energyapp-cursor:" + secret_key.encode()).digest()
+
+
+async def page_request(
+    settings: SettingsDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Elementos por página (1 a 200).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, description="El next_cursor de la página anterior."),
+    ] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor or None, secret=_cursor_key(settings.secret_key))
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def keyset(
+    stmt: Select[Any],
+    columns: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]],
+    after: Sequence[Any] | None,
+    *,
+    descending: bool,
+    limit: int,
+) -> Select[Any]:
+    """Order ``stmt`` by ``columns`` (all in one direction) and start after ``after``.
+
+    Fetches ``limit + 1`` rows: the extra one only tells whether a next page exists.
+    """
+    if after is not None:
+        stmt = stmt.where(_beyond(columns, after, descending))
+    order = [c.desc() if descending else c.asc() for c in columns]
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def _beyond(
+    columns: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]],
+    after: Sequence[Any],
+    descending: bool,
+) -> ColumnElement[bool]:
+    # A row-value comparison is one index range condition on PostgreSQL and SQLite; the bound
+    # values take each column's type so datetimes and UUIDs compare as stored.
+    left = tuple_(*columns)
+    right = tuple_(*(literal(v, type_=c.type) for c, v in zip(columns, after, strict=True)))
+    return left < right if descending else left > right
+
+
+def json_page(items: Sequence[BaseModel], next_cursor: str | None) -> Response:
+    """Serialise a page once, in pydantic's core (the route still declares ``response_model`` for
+    the OpenAPI schema; returning a Response skips FastAPI validating the same data again)."""
+    body = b'{"items":[' + b",".join(i.__pydantic_serializer__.to_json(i) for i in items)
+    body += b'],"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
+    return Response(content=body, media_type="application/json")
+
+
+def build_page(
+    rows: Sequence[T], page: PageRequest, name: str, key: Any
+) -> tuple[list[T], str | None]:
+    """Cut the extra row and make the cursor from the last row's key (``key(row)``)."""
+    items = list(rows[: page.limit])
+    if len(rows) <= page.limit or not items:
+        return items, None
+    return items, page.encode(name, key(items[-1]))

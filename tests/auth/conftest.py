@@ -1,0 +1,73 @@
+"""Fixtures of the auth tests: login through the API, apps with settings overrides, TOTP codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.audit.models import AuditEvent
+from energyapp.auth import totp
+from energyapp.main import create_app
+from tests.conftest import make_settings
+
+PASSWORD = "Contrasena-segura-1"
+LoginFn = Callable[..., Awaitable[dict[str, Any]]]
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+AuditFn = Callable[..., Awaitable[list[AuditEvent]]]
+
+
+@pytest.fixture
+def login(client: httpx.AsyncClient) -> LoginFn:
+    """POST /auth/login and return the JSON body, asserting a 200."""
+
+    async def _login(email: str, password: str = PASSWORD, **headers: str) -> dict[str, Any]:
+        response = await client.post(
+            "/auth/login", json={"email": email, "password": password}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return _login
+
+
+@pytest.fixture
+def make_client(db_url: str) -> ClientFactory:
+    """An app built with settings overrides (short throttling window, Redis...) and its client."""
+
+    @asynccontextmanager
+    async def _make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        application = create_app(make_settings(db_url, **overrides))
+        async with LifespanManager(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield c
+
+    return _make
+
+
+@pytest.fixture
+def audit_events(sessionmaker: async_sessionmaker[AsyncSession]) -> AuditFn:
+    async def _events(action: str | None = None) -> list[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.created_at, AuditEvent.id)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        async with sessionmaker() as session:
+            return list((await session.execute(query)).scalars())
+
+    return _events
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def code_now(secret: str, offset: int = 0) -> str:
+    return totp.code_at(secret, totp.current_step() + offset)

@@ -1,0 +1,214 @@
+"""The `energyapp` command line, run as a real subprocess against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from energyapp.cli import app as cli_app
+from tests.conftest import PG_ADMIN_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "energyapp.cli"]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        CLI + args,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=env.get("_CWD", str(ROOT)),
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
+    env["ENERGYAPP_DB_URL"] = f"sqlite:///{tmp_path}/cli.db"
+    env["ENERGYAPP_LOG_LEVEL"] = "WARNING"
+    env["_CWD"] = str(tmp_path)  # no stray .env from the checkout
+    env["ENERGYAPP_CONFIG_FILE"] = str(ROOT / "config" / "settings.yaml")
+    return env
+
+
+def test_db_upgrade_seed_and_user_admin(cli_env: dict[str, str]) -> None:
+    assert run_cli(["db", "upgrade"], cli_env).returncode == 0
+    first = run_cli(["seed-demo"], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert "admin@example.com" in first.stdout and "creada" in first.stdout
+    again = run_cli(["seed-demo"], cli_env)
+    assert again.returncode == 0 and "ya existía" in again.stdout  # idempotent
+
+    created = run_cli(
+        [
+            "create-user",
+            "--email",
+            "Ana@AlvaradoMazzei.cl",
+            "--full-name",
+            "Ana",
+            "--role",
+            "supervisor",
+        ],
+        cli_env,
+        stdin="Clave-muy-segura-9\nClave-muy-segura-9\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "ana@alvaradomazzei.cl" in created.stdout
+    assert "Clave-muy-segura-9" not in created.stdout + created.stderr
+
+    duplicate = run_cli(
+        ["create-user", "--email", "ana@alvaradomazzei.cl", "--full-name", "Ana"],
+        cli_env,
+        stdin="Clave-muy-segura-9\nClave-muy-segura-9\n",
+    )
+    assert duplicate.returncode == 1 and "Ya existe" in duplicate.stderr
+
+    assert run_cli(["set-role", "ana@alvaradomazzei.cl", "admin"], cli_env).returncode == 0
+    bad_role = run_cli(["set-role", "ana@alvaradomazzei.cl", "jefe"], cli_env)
+    assert bad_role.returncode == 1 and "Rol desconocido" in bad_role.stderr
+    missing = run_cli(["deactivate-user", "nadie@alvaradomazzei.cl"], cli_env)
+    assert missing.returncode == 1
+    assert run_cli(["deactivate-user", "ana@alvaradomazzei.cl"], cli_env).returncode == 0
+
+
+def test_create_user_never_takes_password_from_argv(cli_env: dict[str, str]) -> None:
+    result = run_cli(["create-user", "--password", "x"], cli_env)
+    assert result.returncode != 0
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    for args in (
+        [],
+        ["serve"],
+        ["db", "upgrade"],
+        ["seed-demo"],
+        ["create-user"],
+        ["set-role"],
+        ["deactivate-user"],
+    ):
+        result = runner.invoke(cli_app, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage" in result.output
+
+
+def test_bad_setting_stops_with_its_name(cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, ENERGYAPP_PORT="ochenta")
+    result = run_cli(["db", "upgrade"], env)
+    assert result.returncode == 2
+    assert "ENERGYAPP_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_default_secret(cli_env: dict[str, str]) -> None:
+    env = dict(cli_env, ENERGYAPP_ENV="production")
+    result = run_cli(["serve"], env)
+    assert result.returncode == 2
+    assert "secrets.token_urlsafe" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def scratch_pg_db() -> Iterator[str]:
+    name = f"energyapp_cli_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except OSError:
+        pytest.fail("PostgreSQL must be running on 127.0.0.1:5432 for this test")
+    try:
+        yield name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_psycopg2_url_form_works_against_real_postgres(
+    cli_env: dict[str, str], scratch_pg_db: str
+) -> None:
+    """The production server's ENERGYAPP_DB_URL form keeps working with the async driver."""
+    env = dict(
+        cli_env,
+        ENERGYAPP_DB_URL=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{scratch_pg_db}",
+    )
+    upgraded = run_cli(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    seeded = run_cli(["seed-demo"], env)
+    assert seeded.returncode == 0, seeded.stderr
+
+    async def count() -> int:
+        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{scratch_pg_db}")
+        try:
+            value: int = await conn.fetchval("SELECT count(*) FROM users")
+            return value
+        finally:
+            await conn.close()
+
+    assert asyncio.run(count()) == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_dev_command_serves_health_with_demo_accounts(cli_env: dict[str, str]) -> None:
+    """What `make run` runs: migrate, seed, serve; /health answers and the demo users exist."""
+    port = _free_port()
+    env = dict(
+        cli_env,
+        ENERGYAPP_PORT=str(port),
+        ENERGYAPP_OLLAMA_URL=f"http://127.0.0.1:{_free_port()}",
+    )
+    proc = subprocess.Popen(
+        [*CLI, "dev"],
+        env=env,
+        cwd=env["_CWD"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                body = response.json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert body is not None, "the dev server never answered /health"
+        assert body["db"] == "ok"
+        assert body["status"] in ("ok", "degraded")
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert "admin@example.com" in output
+    assert "trabajador@example.com" in output and "supervisor@example.com" in output

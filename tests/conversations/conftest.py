@@ -1,0 +1,70 @@
+"""Fixtures for conversations: rows inserted directly, counters kept as the services keep them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.auth.models import User
+from energyapp.conversations.models import Conversation, Message
+from energyapp.db import utcnow
+
+ConversationFactory = Callable[..., Awaitable[Conversation]]
+
+
+@pytest.fixture
+def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> ConversationFactory:
+    """Insert a conversation owned by ``user`` with ``messages`` texts (user/assistant turns)."""
+
+    async def _make(
+        user: User,
+        title: str = "Conversación de prueba",
+        messages: Sequence[str] = (),
+        *,
+        updated_at: datetime | None = None,
+        tokens: tuple[int, int] = (10, 20),
+        **fields: Any,
+    ) -> Conversation:
+        base = utcnow() - timedelta(minutes=10)
+        conversation = Conversation(
+            user_id=user.id,
+            title=title,
+            title_source="auto",
+            message_count=len(messages),
+            updated_at=updated_at or utcnow(),
+            **fields,
+        )
+        async with sessionmaker() as session:
+            session.add(conversation)
+            await session.flush()
+            for i, text in enumerate(messages):
+                assistant = i % 2 == 1
+                session.add(
+                    Message(
+                        conversation_id=conversation.id,
+                        user_id=user.id,
+                        role="assistant" if assistant else "user",
+                        content=text,
+                        model="llama3.1:8b" if assistant else None,
+                        prompt_tokens=tokens[0] if assistant else None,
+                        completion_tokens=tokens[1] if assistant else None,
+                        created_at=base + timedelta(seconds=i),
+                    )
+                )
+            await session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(
+                    conversation_count=User.conversation_count + 1,
+                    message_count=User.message_count + len(messages),
+                )
+            )
+            await session.commit()
+        return conversation
+
+    return _make

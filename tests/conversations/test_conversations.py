@@ -1,0 +1,365 @@
+"""The caller's own conversations: CRUD, validation, search, export, counters and audit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.audit.models import AuditEvent
+from energyapp.auth.models import User
+from energyapp.conversations.models import Conversation, Message
+from tests.conftest import HeadersFactory, UserFactory
+from tests.conversations.conftest import ConversationFactory
+
+
+async def _user_counters(
+    sessionmaker: async_sessionmaker[AsyncSession], user: User
+) -> tuple[int, int]:
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(User.conversation_count, User.message_count).where(User.id == user.id)
+            )
+        ).one()
+    return row[0], row[1]
+
+
+async def test_create_get_and_list(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    untitled = await client.post("/conversations", json={}, headers=headers)
+    assert untitled.status_code == 201
+    assert untitled.json()["title"] == "Nueva conversación"
+    assert untitled.json()["title_source"] == "pending"
+    titled = await client.post(
+        "/conversations", json={"title": "  Tarifas 2026  "}, headers=headers
+    )
+    assert titled.status_code == 201
+    body = titled.json()
+    assert body["title"] == "Tarifas 2026"
+    assert body["title_source"] == "user"
+    assert body["message_count"] == 0
+    assert body["pinned"] is False and body["archived"] is False
+
+    got = await client.get(f"/conversations/{body['id']}", headers=headers)
+    assert got.status_code == 200
+    assert got.json() == body
+
+    listed = await client.get("/conversations", headers=headers)
+    assert listed.status_code == 200
+    ids = [item["id"] for item in listed.json()["items"]]
+    assert ids == [body["id"], untitled.json()["id"]]
+    assert listed.json()["next_cursor"] is None
+    assert set(listed.json()["items"][0]) == {
+        "id",
+        "title",
+        "title_source",
+        "created_at",
+        "updated_at",
+        "message_count",
+        "pinned",
+        "archived",
+    }
+    assert await _user_counters(sessionmaker, user) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("title", "fragment"),
+    [
+        ("", "vacío"),
+        ("   ", "vacío"),
+        ("x" * 201, "200"),
+        ("línea\nnueva", "control"),
+        ("tab\there", "control"),
+        ("nulo\x00", "control"),
+        ("bidi\u202etexto", "control"),
+    ],
+)
+async def test_title_validation(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    title: str,
+    fragment: str,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    created = await client.post("/conversations", json={"title": title}, headers=headers)
+    assert created.status_code == 422
+    assert created.json()["code"] == "validation_error"
+    assert fragment in created.json()["detail"]
+    conversation = await make_conversation(user)
+    patched = await client.patch(
+        f"/conversations/{conversation.id}", json={"title": title}, headers=headers
+    )
+    assert patched.status_code == 422
+    assert fragment in patched.json()["detail"]
+
+
+async def test_title_limits_accepted(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    headers = await auth_headers(await make_user())
+    for title in ("a", "ñ" * 200, " " + "b" * 200 + " ", "Énfasis ⚡ eléctrico"):
+        response = await client.post("/conversations", json={"title": title}, headers=headers)
+        assert response.status_code == 201, title
+        assert response.json()["title"] == title.strip()
+
+
+async def test_patch_title_pin_archive(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    conversation = await make_conversation(user, "Provisional")
+    url = f"/conversations/{conversation.id}"
+    renamed = await client.patch(url, json={"title": "Informe mensual"}, headers=headers)
+    assert renamed.status_code == 200
+    assert renamed.json()["title"] == "Informe mensual"
+    assert renamed.json()["title_source"] == "user"
+    assert (
+        renamed.json()["updated_at"]
+        == (await client.get(url, headers=headers)).json()["updated_at"]
+    )
+
+    pinned = await client.patch(url, json={"pinned": True}, headers=headers)
+    assert pinned.json()["pinned"] is True
+    assert pinned.json()["title"] == "Informe mensual"
+
+    archived = await client.patch(url, json={"archived": True}, headers=headers)
+    assert archived.json()["archived"] is True
+    active = await client.get("/conversations", headers=headers)
+    assert active.json()["items"] == []
+    only_archived = await client.get("/conversations?archived=true", headers=headers)
+    assert [c["id"] for c in only_archived.json()["items"]] == [str(conversation.id)]
+
+    unknown = await client.patch(url, json={"owner": "otro"}, headers=headers)
+    assert unknown.status_code == 422
+    not_bool = await client.patch(url, json={"pinned": "quizás"}, headers=headers)
+    assert not_bool.status_code == 422
+
+
+async def test_pinned_first_then_most_recent(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    old = await make_conversation(user, "Antigua")
+    pinned_old = await make_conversation(user, "Fijada", pinned=True)
+    new = await make_conversation(user, "Nueva")
+    response = await client.get("/conversations", headers=headers)
+    assert [c["id"] for c in response.json()["items"]] == [
+        str(pinned_old.id),
+        str(new.id),
+        str(old.id),
+    ]
+
+
+async def test_messages_oldest_first_with_fields(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    conversation = await make_conversation(user, messages=["pregunta", "respuesta", "otra"])
+    response = await client.get(f"/conversations/{conversation.id}/messages", headers=headers)
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [m["content"] for m in items] == ["pregunta", "respuesta", "otra"]
+    assert [m["role"] for m in items] == ["user", "assistant", "user"]
+    assert set(items[1]) == {
+        "id",
+        "role",
+        "content",
+        "status",
+        "model",
+        "created_at",
+        "prompt_tokens",
+        "completion_tokens",
+    }
+    assert items[1]["model"] == "llama3.1:8b"
+    assert (items[1]["prompt_tokens"], items[1]["completion_tokens"]) == (10, 20)
+    assert items[0]["status"] == "complete"
+
+
+async def test_delete_cascades_counts_and_audits(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    keep = await make_conversation(user, messages=["a", "b"])
+    doomed = await make_conversation(user, "Borrar", messages=["x", "y", "z"])
+    assert await _user_counters(sessionmaker, user) == (2, 5)
+
+    response = await client.delete(f"/conversations/{doomed.id}", headers=headers)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await client.get(f"/conversations/{doomed.id}", headers=headers)).status_code == 404
+    again = await client.delete(f"/conversations/{doomed.id}", headers=headers)
+    assert again.status_code == 404
+
+    assert await _user_counters(sessionmaker, user) == (1, 2)
+    async with sessionmaker() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id == doomed.id)
+        )
+        kept = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id == keep.id)
+        )
+        events = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "conversation.deleted")
+            )
+        ).all()
+    assert left == 0
+    assert kept == 2
+    assert len(events) == 1
+    assert events[0].actor_id == user.id
+    assert events[0].target_id == str(doomed.id)
+    assert events[0].details is not None and events[0].details["message_count"] == 3
+
+
+async def test_search_titles_and_messages(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    other = await make_user()
+    headers = await auth_headers(user)
+    by_title = await make_conversation(user, "Licitación subestación norte")
+    by_message = await make_conversation(
+        user, "Sin pistas", messages=["¿Cuál es la tarifa de la licitación?", "La tarifa es..."]
+    )
+    await make_conversation(user, "Otra cosa", messages=["nada que ver"])
+    await make_conversation(other, "Licitación ajena", messages=["licitación secreta"])
+
+    response = await client.get("/conversations", params={"q": "licitación"}, headers=headers)
+    assert response.status_code == 200
+    assert {c["id"] for c in response.json()["items"]} == {str(by_title.id), str(by_message.id)}
+
+    both_words = await client.get(
+        "/conversations", params={"q": "tarifa licitación"}, headers=headers
+    )
+    assert [c["id"] for c in both_words.json()["items"]] == [str(by_message.id)]
+
+    nothing = await client.get("/conversations", params={"q": "inexistente"}, headers=headers)
+    assert nothing.json() == {"items": [], "next_cursor": None}
+
+    blank = await client.get("/conversations", params={"q": "   "}, headers=headers)
+    assert len(blank.json()["items"]) == 3
+
+    # LIKE wildcards are literal characters, not patterns.
+    wildcard = await client.get("/conversations", params={"q": "%"}, headers=headers)
+    assert wildcard.json()["items"] == []
+
+    too_long = await client.get("/conversations", params={"q": "x" * 201}, headers=headers)
+    assert too_long.status_code == 422
+
+
+@pytest.mark.postgres_only
+async def test_search_uses_spanish_stemming(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    plural = await make_conversation(user, "Varias", messages=["Revisamos los contratos vigentes"])
+    response = await client.get("/conversations", params={"q": "contrato"}, headers=headers)
+    assert [c["id"] for c in response.json()["items"]] == [str(plural.id)]
+
+
+async def test_export_markdown_and_json(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    user = await make_user()
+    headers = await auth_headers(user)
+    conversation = await make_conversation(
+        user, "Informe eléctrico: junio/julio", messages=["Hola", "Buenos días", "Gracias"]
+    )
+    md = await client.get(f"/conversations/{conversation.id}/export?format=md", headers=headers)
+    assert md.status_code == 200
+    assert md.headers["content-type"] == "text/markdown; charset=utf-8"
+    disposition = md.headers["content-disposition"]
+    assert disposition.startswith(
+        'attachment; filename="conversacion-informe-electrico-junio-julio.md"'
+    )
+    assert "filename*=UTF-8''conversacion-Informe-el%C3%A9ctrico-junio-julio.md" in disposition
+    text = md.text
+    assert text.startswith("# Informe eléctrico: junio/julio\n")
+    assert text.index("Hola") < text.index("Buenos días") < text.index("Gracias")
+    assert "## Asistente (llama3.1:8b)" in text
+    assert "## Usuario" in text
+
+    default = await client.get(f"/conversations/{conversation.id}/export", headers=headers)
+    assert default.text.startswith("# Informe eléctrico")
+
+    js = await client.get(f"/conversations/{conversation.id}/export?format=json", headers=headers)
+    assert js.status_code == 200
+    assert js.headers["content-disposition"].startswith("attachment; ")
+    assert js.headers["content-disposition"].split(";")[1].strip().endswith('.json"')
+    document = json.loads(js.content)
+    assert document["format"] == "energyapp.conversation.v1"
+    assert document["conversation"]["id"] == str(conversation.id)
+    assert [m["content"] for m in document["messages"]] == ["Hola", "Buenos días", "Gracias"]
+
+    bad = await client.get(f"/conversations/{conversation.id}/export?format=pdf", headers=headers)
+    assert bad.status_code == 422
+
+
+async def test_unauthenticated_and_bad_ids(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    assert (await client.get("/conversations")).status_code == 401
+    assert (await client.post("/conversations", json={})).status_code == 401
+    headers = await auth_headers(await make_user())
+    bad = await client.get("/conversations/no-es-un-uuid", headers=headers)
+    assert bad.status_code == 422
+    missing = await client.get(f"/conversations/{uuid.uuid4()}", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "No se encontró la conversación.", "code": "not_found"}
+
+
+async def test_conversation_rows_survive_only_for_owner(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # Sanity check of the factory itself: counters match rows.
+    user = await make_user()
+    await make_conversation(user, messages=["a"] * 4)
+    async with sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Conversation).where(Conversation.user_id == user.id)
+        )
+    assert count == 1
+    assert await _user_counters(sessionmaker, user) == (1, 4)
