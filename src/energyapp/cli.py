@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import signal
+import os
 import subprocess
 import sys
 import time
@@ -217,7 +218,17 @@ def _start_stand_in(settings: Settings) -> subprocess.Popen[bytes] | None:
         return None
     port = urlparse(settings.ollama_url).port or settings.fake_ollama_port
     proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port)]
+        [
+            sys.executable,
+            "-m",
+            "energyapp.llm.fake_server",
+            "--port",
+            str(port),
+            # uvicorn re-raises SIGTERM after its shutdown, so `finally` below may never run:
+            # the stand-in watches this process and exits with it.
+            "--parent-pid",
+            str(os.getpid()),
+        ]
     )
     for _ in range(50):
         if _ollama_answers(settings.ollama_url):
