@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres clean
+.PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres test-tools clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ requerido")'
@@ -43,7 +43,10 @@ test-sqlite: install
 test-postgres: install
 	ENERGYAPP_TEST_DB=postgres $(BIN)/pytest -q
 
-test: lint typecheck security test-sqlite test-postgres
+test-tools:
+	bash scripts/install_test_tools.sh
+
+test: test-tools lint typecheck security test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

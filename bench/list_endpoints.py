@@ -301,6 +301,7 @@ async def explain(
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         captured.append((statement, parameters))
 
+    query_times: list[tuple[str, list[float]]] = []
     conn = await asyncpg.connect(args.db_url)
     try:
         async with LifespanManager(app):
@@ -322,8 +323,18 @@ async def explain(
                         print(statement.strip())
                         for row in plan:
                             print("   ", row[0])
+                        timings = []
+                        for _ in range(args.requests):
+                            start = time.perf_counter()
+                            await conn.fetch(statement, *parameters)
+                            timings.append((time.perf_counter() - start) * 1000)
+                        query_times.append((title, timings))
     finally:
         await conn.close()
+    print(f"\nThe list query alone (asyncpg, prepared, {args.requests} runs), ms:")
+    print(f"{'endpoint':<52} {'p50':>7} {'p99':>7}")
+    for title, timings in query_times:
+        print(f"{title:<52} {statistics.median(timings):7.2f} {percentile(timings, 99):7.2f}")
 
 
 def is_list_query(statement: str) -> bool:

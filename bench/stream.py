@@ -359,7 +359,10 @@ def main() -> None:
             await sequential_ttft(through, 20)
             idle = rss.now()
             ttft_direct = await sequential_ttft(direct, args.ttft_samples)
+            cpu_before = rss.cpu_seconds()
             ttft_app = await sequential_ttft(through, args.ttft_samples)
+            await asyncio.sleep(0.5)  # the last title
+            sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
             load_direct = Load(seconds=1.0, ttfts=[0.0])
             if not args.skip_direct:
                 fake_before = fake_cpu.cpu_seconds()
@@ -390,6 +393,7 @@ def main() -> None:
                 spy.wait(timeout=60)
             return {
                 "idle": idle,
+                "sequential_cpu": sequential_cpu,
                 "ttft_direct": ttft_direct,
                 "ttft_app": ttft_app,
                 "load_direct": load_direct,
@@ -446,6 +450,8 @@ def print_report(
             f"answers/s ({load.completed} in {load.seconds:.1f} s), {load.errors} errors, "
             f"TTFT p50 {pct(load.ttfts, 0.5):.1f} ms p99 {pct(load.ttfts, 0.99):.1f} ms"
         )
+    sequential_cpu: float = r["sequential_cpu"]  # type: ignore[assignment]
+    print(f"app CPU per answer, one stream at a time: {sequential_cpu * 1000:.2f} ms")
     if load_direct.completed:
         per_direct = load_direct.cpu_seconds / load_direct.completed * 1000
         print(f"stand-in CPU per direct answer: {per_direct:.2f} ms (calibration)")

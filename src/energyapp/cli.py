@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -216,7 +218,17 @@ def _start_stand_in(settings: Settings) -> subprocess.Popen[bytes] | None:
         return None
     port = urlparse(settings.ollama_url).port or settings.fake_ollama_port
     proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port)]
+        [
+            sys.executable,
+            "-m",
+            "energyapp.llm.fake_server",
+            "--port",
+            str(port),
+            # uvicorn re-raises SIGTERM after its shutdown, so `finally` below may never run:
+            # the stand-in watches this process and exits with it.
+            "--parent-pid",
+            str(os.getpid()),
+        ]
     )
     for _ in range(50):
         if _ollama_answers(settings.ollama_url):
@@ -239,11 +251,19 @@ def dev() -> None:
     if not any(_ollama_answers(url) for url in settings.llm_urls):
         stand_in = _start_stand_in(settings) if settings.fake_ollama_autostart else None
     typer.echo(f"EnergyApp LLM en http://{settings.host}:{settings.port}/  (Ctrl+C para salir)")
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, through the handler that was
+    # installed before it started: make that handler unwind, so the stand-in is stopped too.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         serve(host=None, port=None, workers=1)
     finally:
         if stand_in is not None:
             stand_in.terminate()
+            stand_in.wait(timeout=10)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:  # pragma: no cover - console entry point

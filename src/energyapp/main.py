@@ -24,6 +24,7 @@ from energyapp.core.middleware import (
     JsonTextGuardMiddleware,
     RequestContextMiddleware,
 )
+from energyapp.core.public_config import router as public_config_router
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.include_router(health_router)
+    app.include_router(public_config_router)
     app.include_router(auth_router)
     app.include_router(conversations_router)
     app.include_router(chat_router)

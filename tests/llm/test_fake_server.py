@@ -162,3 +162,14 @@ async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
         proc.kill()
         _, stderr = proc.communicate(timeout=5)
     assert b"REEMPLAZO" in stderr
+
+
+async def test_connection_is_reused_after_a_full_answer(
+    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+) -> None:
+    url, _ = fake
+    for _ in range(3):
+        await _text(http, url, llm.ChatStats())
+        await llm.chat_once(http, url, dict(_payload(), stream=False), read_timeout=2)
+    pool = http._transport._pool  # type: ignore[attr-defined]
+    assert len(pool.connections) == 1

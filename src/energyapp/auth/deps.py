@@ -28,7 +28,7 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:  # async: no thread hop
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 

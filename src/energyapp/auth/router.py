@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
-from energyapp.auth import service, two_factor
+from energyapp.auth import service, sessions, two_factor
 from energyapp.auth.deps import AdminUser, CurrentUser, RateLimiterDep, SettingsDep
 from energyapp.auth.schemas import (
     ChangePasswordRequest,
@@ -31,7 +31,7 @@ from energyapp.db import SessionDep
 router = APIRouter(tags=["auth"])
 
 
-def _pair(tokens: service.IssuedTokens, settings: Settings) -> TokenPair:
+def _pair(tokens: sessions.IssuedTokens, settings: Settings) -> TokenPair:
     return TokenPair(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
@@ -49,10 +49,10 @@ async def login(
     limiter: RateLimiterDep,
 ) -> TokenPair | TwoFactorChallenge:
     """Email and password → the tokens, or a 2FA challenge for accounts with 2FA."""
-    result = await service.login(
+    result = await sessions.login(
         session, settings, limiter, request, email=body.email, password=body.password
     )
-    if isinstance(result, service.IssuedChallenge):
+    if isinstance(result, sessions.IssuedChallenge):
         return TwoFactorChallenge(
             challenge_token=result.challenge_token, expires_in=result.expires_in
         )
@@ -84,20 +84,20 @@ async def refresh(
     body: RefreshRequest, request: Request, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
     """Spend a refresh token for a new pair (rotation; reuse ends the whole session)."""
-    return _pair(await service.refresh(session, settings, request, body.refresh_token), settings)
+    return _pair(await sessions.refresh(session, settings, request, body.refresh_token), settings)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(body: LogoutRequest, request: Request, session: SessionDep) -> Response:
     """End the session of this refresh token (its access tokens stop working too)."""
-    await service.logout(session, request, body.refresh_token)
+    await sessions.logout(session, request, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT)
 async def logout_all(user: CurrentUser, request: Request, session: SessionDep) -> Response:
     """End every session of the caller, this one included."""
-    await service.logout_all(session, request, user)
+    await sessions.logout_all(session, request, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,4 +1,5 @@
-"""Account and session services: plain typed functions that take the session explicitly.
+"""Account services: plain typed functions that take the session explicitly. Login and tokens
+are in ``sessions``, 2FA in ``two_factor``.
 
 Failures that must leave a trace (a failed login's audit row, a revoked stolen refresh family)
 raise errors with ``keep_changes`` so the request's transaction is committed anyway."""
@@ -6,12 +7,10 @@ raise errors with ``keep_changes`` so the request's transaction is committed any
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import email_validator
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,30 +19,24 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit
 from energyapp.auth import throttle
-from energyapp.auth.models import ROLES, AuthSession, LoginChallenge, RefreshToken, User
+from energyapp.auth.models import ROLES, AuthSession, User
 from energyapp.auth.passwords import check_new_password
 from energyapp.auth.security import (
-    create_access_token,
     hash_password,
-    new_opaque_token,
-    sha256_hex,
     verify_password,
 )
 from energyapp.config import Settings
-from energyapp.core.client_ip import client_ip, user_agent
+from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import new_id, utcnow
+from energyapp.db import utcnow
 from energyapp.errors import (
     AppError,
     Conflict,
     Forbidden,
     NotFound,
-    Unauthorized,
     Unprocessable,
 )
 
-CHALLENGE_SECONDS = 300
-INVALID_CREDENTIALS = "Correo o contraseña incorrectos."
 _E = TypeVar("_E", bound=AppError)
 
 
@@ -269,245 +262,6 @@ async def change_password(
     audit.record(
         session,
         "password_changed",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
-
-
-# --- login, sessions and refresh tokens ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    user: User
-
-
-@dataclass(frozen=True)
-class IssuedChallenge:
-    challenge_token: str
-    expires_in: int
-
-
-def _add_refresh_token(
-    session: AsyncSession, settings: Settings, auth_session: AuthSession, now: datetime
-) -> str:
-    raw = new_opaque_token()
-    idle_limit = now + timedelta(days=settings.refresh_idle_days)
-    session.add(
-        RefreshToken(
-            session_id=auth_session.id,
-            token_hash=sha256_hex(raw),
-            created_at=now,
-            expires_at=min(idle_limit, auth_session.expires_at),
-        )
-    )
-    return raw
-
-
-async def open_session(
-    session: AsyncSession, settings: Settings, request: Request, user: User, *, method: str
-) -> IssuedTokens:
-    """Start a session (a refresh-token family) for a user who proved who they are."""
-    now = utcnow()
-    auth_session = AuthSession(
-        id=new_id(),
-        user_id=user.id,
-        created_at=now,
-        expires_at=now + timedelta(days=settings.refresh_token_days),
-        last_used_at=now,
-        ip=client_ip(request, settings.trusted_proxies)[:64],
-        user_agent=user_agent(request) or None,
-    )
-    session.add(auth_session)
-    refresh = _add_refresh_token(session, settings, auth_session, now)
-    user.last_active_at = now
-    access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
-    audit.record(
-        session,
-        "login",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-        details={"method": method, "session_id": str(auth_session.id)},
-    )
-    return IssuedTokens(access, refresh, expires_in, user)
-
-
-async def login(
-    session: AsyncSession,
-    settings: Settings,
-    limiter: RateLimiter,
-    request: Request,
-    *,
-    email: str,
-    password: str,
-) -> IssuedTokens | IssuedChallenge:
-    """Check email and password; the tokens, or a 2FA challenge when the account has 2FA.
-
-    An unknown email and a wrong password fail alike (same message, same work: the unknown
-    account still pays one argon2 verification). A disabled account is only told so after the
-    right password."""
-    ip = client_ip(request, settings.trusted_proxies)
-    email = normalize_email(email)
-    guard = throttle.Throttle(limiter, settings, throttle.LOGIN)
-    await guard.before_attempt(account=email, ip=ip)
-    found = await get_user_by_email(session, email)
-    user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
-    # End the read transaction before the deliberately slow argon2 check: a login must not hold a
-    # pooled connection for it, or a burst of logins starves every other request of connections
-    # (measured by bench/load.py: 503 db_unavailable). Nothing was written yet.
-    await session.rollback()
-    valid, new_hash = await verify_password(password, stored_hash)
-    user = await session.get(User, user_id) if user_id is not None else None
-    if user is None or not valid:
-        await guard.failed(ip=ip)
-        audit.record(
-            session,
-            "login_failed",
-            actor_id=user.id if user else None,
-            request=request,
-            target_type="user",
-            target_id=user.id if user else None,
-            details={"email": email[:320], "reason": "invalid_credentials"},
-        )
-        raise kept(Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials"))
-    await guard.succeeded(account=email)
-    if new_hash is not None:
-        user.password_hash = new_hash
-    if not user.is_active:
-        audit.record(
-            session,
-            "login_failed",
-            actor_id=user.id,
-            request=request,
-            target_type="user",
-            target_id=user.id,
-            details={"email": email, "reason": "account_disabled"},
-        )
-        raise kept(
-            Forbidden(
-                "Su cuenta está desactivada. Contacte a un administrador.", code="account_disabled"
-            )
-        )
-    if user.totp_enabled and user.totp_secret:
-        now = utcnow()
-        # Spent or expired challenges of this user are of no further use.
-        await session.execute(
-            delete(LoginChallenge).where(
-                LoginChallenge.user_id == user.id,
-                or_(LoginChallenge.expires_at <= now, LoginChallenge.used_at.is_not(None)),
-            )
-        )
-        raw = new_opaque_token()
-        session.add(
-            LoginChallenge(
-                user_id=user.id,
-                token_hash=sha256_hex(raw),
-                expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
-            )
-        )
-        return IssuedChallenge(raw, CHALLENGE_SECONDS)
-    return await open_session(session, settings, request, user, method="password")
-
-
-def _refresh_refused(detail: str, code: str) -> Unauthorized:
-    return Unauthorized(detail, code=code)
-
-
-async def refresh(
-    session: AsyncSession, settings: Settings, request: Request, raw_token: str
-) -> IssuedTokens:
-    """Rotate a refresh token: the old one is spent, a new pair is returned.
-
-    A token presented a second time means it was copied: the whole family (the session, and
-    with it every access token it issued) is revoked, for the thief and the victim alike."""
-    now = utcnow()
-    row = (
-        await session.execute(
-            select(RefreshToken, AuthSession, User)
-            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-            .join(User, User.id == AuthSession.user_id)
-            .where(RefreshToken.token_hash == sha256_hex(raw_token))
-        )
-    ).first()
-    if row is None:
-        raise _refresh_refused("Sesión no válida. Inicie sesión de nuevo.", "invalid_refresh_token")
-    token, auth_session, user = row
-    if auth_session.revoked_at is not None:
-        raise _refresh_refused("Su sesión fue cerrada. Inicie sesión de nuevo.", "session_revoked")
-    if token.rotated_at is None:
-        spent = await affected_rows(
-            session,
-            update(RefreshToken)
-            .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=now)
-            .execution_options(synchronize_session=False),
-        )
-        reused = spent != 1  # a concurrent request spent it first
-    else:
-        reused = True
-    if reused:
-        auth_session.revoked_at = now
-        auth_session.revoked_reason = "refresh_reuse"
-        audit.record(
-            session,
-            "refresh_token_reused",
-            actor_id=user.id,
-            request=request,
-            target_type="session",
-            target_id=auth_session.id,
-        )
-        raise kept(
-            _refresh_refused(
-                "Por seguridad se cerró su sesión. Inicie sesión de nuevo.",
-                "refresh_token_reused",
-            )
-        )
-    if token.expires_at <= now or auth_session.expires_at <= now:
-        raise _refresh_refused("Su sesión expiró. Inicie sesión de nuevo.", "session_expired")
-    if not user.is_active:
-        raise _refresh_refused("Su cuenta está desactivada.", "account_disabled")
-    new_raw = _add_refresh_token(session, settings, auth_session, now)
-    auth_session.last_used_at = now
-    user.last_active_at = now
-    access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
-    return IssuedTokens(access, new_raw, expires_in, user)
-
-
-async def logout(session: AsyncSession, request: Request, raw_token: str) -> None:
-    """Revoke the session a refresh token belongs to. Unknown tokens are ignored (204 anyway)."""
-    row = (
-        await session.execute(
-            select(AuthSession)
-            .join(RefreshToken, RefreshToken.session_id == AuthSession.id)
-            .where(RefreshToken.token_hash == sha256_hex(raw_token))
-        )
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
-        return
-    row.revoked_at = utcnow()
-    row.revoked_reason = "logout"
-    audit.record(
-        session,
-        "logout",
-        actor_id=row.user_id,
-        request=request,
-        target_type="session",
-        target_id=row.id,
-    )
-
-
-async def logout_all(session: AsyncSession, request: Request, user: User) -> None:
-    await revoke_all_sessions(session, user.id, "logout_all")
-    audit.record(
-        session,
-        "logout_all",
         actor_id=user.id,
         request=request,
         target_type="user",

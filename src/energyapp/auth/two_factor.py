@@ -17,14 +17,13 @@ from energyapp.auth import throttle, totp
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
 from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
-    IssuedTokens,
     affected_rows,
     confirm_password,
     email_domain,
     kept,
-    open_session,
     revoke_all_sessions,
 )
+from energyapp.auth.sessions import IssuedTokens, open_session
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter

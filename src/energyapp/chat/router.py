@@ -6,10 +6,10 @@ import time
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from energyapp.auth.deps import CurrentUser, SettingsDep
+from energyapp.auth.deps import CurrentUser, RateLimiterDep, SettingsDep
 from energyapp.auth.models import User
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
@@ -78,7 +78,7 @@ def _local(moment: datetime) -> str:
 @router.post("/chat", response_class=StreamingResponse, responses={200: _SSE_DOC})
 async def chat(
     body: ChatRequest,
-    request: Request,
+    limiter: RateLimiterDep,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -88,7 +88,7 @@ async def chat(
     saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``."""
     requested_at = time.perf_counter()
     message = _clean_message(body.message, settings)
-    await _check_rate(request.app.state.rate_limiter, user, settings)
+    await _check_rate(limiter, user, settings)
     conversation = None
     if body.conversation_id is not None:
         conversation = await conversations_service.get_owned_conversation(

@@ -132,7 +132,8 @@ async def stream_chat(
                 raise _status_error(response.status_code, await response.aread())
             buffer = b""
             finished = False
-            async for chunk in response.aiter_raw():
+            raw = response.aiter_raw()
+            async for chunk in raw:
                 buffer += chunk
                 if b"\n" not in buffer:
                     continue
@@ -153,6 +154,11 @@ async def stream_chat(
                 if pieces:
                     yield pieces[0] if len(pieces) == 1 else "".join(pieces)
                 if finished:
+                    # Read the end of the body (the last chunk marker) so the connection goes
+                    # back to the pool instead of being closed: a new connection per answer
+                    # costs a handshake on both sides.
+                    async for _ in raw:
+                        pass
                     return
             if buffer.strip():
                 text, final = parse_chat_line(buffer)

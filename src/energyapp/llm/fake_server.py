@@ -13,7 +13,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -294,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--malformed-after-tokens", type=int, default=None)
     parser.add_argument("--busy", action="store_true")
     parser.add_argument("--model", action="append", dest="models", default=None)
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when it exits")
     return parser
 
 
@@ -333,8 +337,21 @@ def run(config: FakeConfig, host: str, port: int) -> None:
     )
 
 
+def exit_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Stop (SIGTERM to ourselves, so uvicorn shuts down) once ``parent_pid`` is gone."""
+
+    def _watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.parent_pid is not None:
+        exit_with_parent(args.parent_pid)
     run(config_from_args(args), args.host, args.port)
 
 

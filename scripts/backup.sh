@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Daily PostgreSQL backup: pg_dump -Fc into BACKUP_DIR, verified with pg_restore --list, and the
+# dumps older than BACKUP_KEEP_DAYS removed. Run by energyapp-backup.timer as the postgres user.
+#
+#   scripts/backup.sh [--dir DIR] [--db-url URL] [--keep-days N]
+#
+# Defaults come from the environment: BACKUP_DIR (/srv/backups/energyapp), BACKUP_DB_URL (else
+# ENERGYAPP_DB_URL, else the `energyapp` database over the local socket), BACKUP_KEEP_DAYS (14).
+# Prints the path of the new dump on stdout.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+dir=${BACKUP_DIR:-/srv/backups/energyapp}
+db_url=${BACKUP_DB_URL:-${ENERGYAPP_DB_URL:-postgresql:///energyapp}}
+keep_days=${BACKUP_KEEP_DAYS:-14}
+
+while (($#)); do
+  case $1 in
+    --dir) dir=$2; shift 2 ;;
+    --db-url) db_url=$2; shift 2 ;;
+    --keep-days) keep_days=$2; shift 2 ;;
+    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+if ! [[ $keep_days =~ ^[0-9]+$ ]] || ((keep_days < 1)); then
+  die "--keep-days must be a whole number >= 1"
+fi
+url=$(libpq_url "$db_url")
+
+umask 077
+mkdir -p -- "$dir"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+final="$dir/energyapp-$stamp.dump"
+partial="$final.partial"
+trap 'rm -f -- "$partial"' EXIT
+
+log "dumping to $final"
+pg_dump --format=custom --compress=6 --file="$partial" --dbname="$url"
+
+# A dump that pg_restore cannot read, or that holds no table data, is not a backup.
+listing=$(pg_restore --list "$partial") || die "pg_restore --list cannot read $partial"
+grep -q ' TABLE DATA ' <<<"$listing" || die "$partial holds no table data"
+mv -- "$partial" "$final"
+trap - EXIT
+log "verified: $(grep -c ' TABLE DATA ' <<<"$listing") tables, $(du -h -- "$final" | cut -f1)"
+
+# Prune: dumps (and leftovers of interrupted runs) older than keep_days days.
+while IFS= read -r -d '' old; do
+  log "pruning $old"
+  rm -f -- "$old"
+done < <(find "$dir" -maxdepth 1 -type f \( -name 'energyapp-*.dump' -o -name 'energyapp-*.dump.partial' \) \
+  -mmin "+$((keep_days * 1440))" -print0)
+
+printf '%s\n' "$final"

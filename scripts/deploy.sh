@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# First installation of EnergyApp LLM on a clean Ubuntu 24.04 server. Idempotent: run it again
+# after a failure or to re-apply the configuration; it never replaces an existing .env (and so
+# never changes the secret key) or an existing database.
+#
+#   git clone <repository> /opt/energyapp
+#   sudo /opt/energyapp/scripts/deploy.sh --domain energyapp.alvaradomazzei.cl [options]
+#
+# Options:
+#   --domain NAME     public name of the site (DNS A/AAAA record must point here for HTTPS)
+#   --email ADDRESS   contact for Let's Encrypt expiry notices (optional)
+#   --demo            create the demo accounts (known passwords: never on a real deployment)
+#   --with-ollama     install Ollama with its official installer and pull the model
+#   --no-firewall     leave UFW alone
+#   --ssh-port N      SSH port to keep open (default 22)
+# The application is installed where this checkout is (normally /opt/energyapp).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+app_dir=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+domain=""
+email=""
+demo=false
+with_ollama=false
+firewall=true
+ssh_port=22
+app_user=energyapp
+db_name=energyapp
+backup_dir=/srv/backups/energyapp
+
+while (($#)); do
+  case $1 in
+    --domain) domain=$2; shift 2 ;;
+    --email) email=$2; shift 2 ;;
+    --demo) demo=true; shift ;;
+    --with-ollama) with_ollama=true; shift ;;
+    --no-firewall) firewall=false; shift ;;
+    --ssh-port) ssh_port=$2; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+
+((EUID == 0)) || die "run as root (sudo $0 ...)"
+[[ -n $domain ]] || die "--domain is required (e.g. --domain energyapp.alvaradomazzei.cl)"
+[[ $domain =~ ^[A-Za-z0-9.-]+$ ]] || die "--domain must be a plain host name"
+# shellcheck source=/dev/null
+. /etc/os-release
+[[ ${ID:-} == ubuntu && ${VERSION_ID:-} == 24.04 ]] ||
+  log "WARNING: written for Ubuntu 24.04; this is ${PRETTY_NAME:-unknown}"
+cd "$app_dir"
+
+step() { log "==> $*"; }
+install_file() { # install_file MODE SRC DEST: copy with /opt/energyapp rewritten to this checkout
+  local tmp
+  tmp=$(mktemp)
+  sed "s#/opt/energyapp#$app_dir#g" "$2" >"$tmp"
+  install -D -m "$1" -o root -g root "$tmp" "$3"
+  rm -f -- "$tmp"
+}
+
+step "system packages"
+export DEBIAN_FRONTEND=noninteractive
+packages=(python3 python3-venv git curl postgresql postgresql-client caddy fail2ban ufw logrotate)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+
+step "user $app_user"
+if ! id -u "$app_user" >/dev/null 2>&1; then
+  useradd --system --user-group --home-dir "$app_dir" --no-create-home \
+    --shell /usr/sbin/nologin "$app_user"
+fi
+# The code belongs to root (the service cannot change it); only data/ and logs/ are the app's.
+install -d -m 0750 -o "$app_user" -g "$app_user" "$app_dir/data" "$app_dir/logs"
+install -d -m 0700 -o postgres -g postgres "$backup_dir"
+
+step "PostgreSQL role and database"
+systemctl enable --now postgresql
+pg() { runuser -u postgres -- psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 "$@"; }
+[[ $(pg -c "SELECT 1 FROM pg_roles WHERE rolname = '$app_user'") == 1 ]] ||
+  pg -c "CREATE ROLE \"$app_user\" LOGIN"
+[[ $(pg -c "SELECT 1 FROM pg_database WHERE datname = '$db_name'") == 1 ]] ||
+  pg -c "CREATE DATABASE \"$db_name\" OWNER \"$app_user\" ENCODING 'UTF8' TEMPLATE template0"
+
+step "Python environment"
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# Editable: the app finds config/, static/ and migrations/ next to its source.
+.venv/bin/python -m pip install --quiet -e .
+# Bytecode now, as root: the service cannot write into the code (ProtectSystem=strict).
+.venv/bin/python -m compileall -q src migrations >/dev/null
+
+step ".env"
+if [[ ! -f .env ]]; then
+  secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
+  (
+    umask 027
+    cat >.env <<ENV
+# EnergyApp LLM production settings (docs/configuration.md). Written by scripts/deploy.sh.
+ENERGYAPP_ENV=production
+ENERGYAPP_SECRET_KEY=$secret
+# Local socket, peer authentication as the $app_user system user: no password to keep.
+ENERGYAPP_DB_URL=postgresql://$app_user@/$db_name?host=/var/run/postgresql
+ENERGYAPP_HOST=127.0.0.1
+ENERGYAPP_PORT=8001
+ENERGYAPP_OLLAMA_URL=http://127.0.0.1:11434
+ENERGYAPP_FAKE_OLLAMA_AUTOSTART=false
+ENERGYAPP_DEMO_QUICK_ACCESS=$demo
+ENERGYAPP_LOG_TO_FILE=true
+ENERGYAPP_LOG_FILE=logs/energyapp.log
+ENV
+  )
+  log "new .env with a fresh secret key"
+else
+  grep -q '^ENERGYAPP_SECRET_KEY=.\{32,\}' .env || die ".env exists but has no ENERGYAPP_SECRET_KEY of 32+ characters"
+  log ".env kept as it is"
+fi
+chown "root:$app_user" .env
+chmod 0640 .env
+
+app() { (cd "$app_dir" && runuser -u "$app_user" -- "$app_dir/.venv/bin/energyapp" "$@"); }
+step "database migrations"
+app db upgrade
+if $demo; then
+  step "demo accounts (known passwords: remove them before real use)"
+  app seed-demo
+fi
+
+if $with_ollama; then
+  step "Ollama"
+  command -v ollama >/dev/null || curl -fsSL https://ollama.com/install.sh | sh
+  systemctl enable --now ollama
+  model=$(grep -E '^ollama_model:' config/settings.yaml | awk '{print $2}')
+  ollama pull "${model:-qwen2.5:3b-instruct}"
+fi
+
+step "systemd units"
+install_file 0644 deploy/energyapp.service /etc/systemd/system/energyapp.service
+install_file 0644 deploy/energyapp-backup.service /etc/systemd/system/energyapp-backup.service
+install_file 0644 deploy/energyapp-backup.timer /etc/systemd/system/energyapp-backup.timer
+install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
+systemctl daemon-reload
+systemctl enable --now energyapp.service energyapp-backup.timer
+
+step "Caddy for https://$domain"
+printf 'ENERGYAPP_DOMAIN=%s\n' "$domain" >/etc/caddy/energyapp.env
+if [[ -f /etc/caddy/Caddyfile ]] && ! cmp -s deploy/Caddyfile /etc/caddy/Caddyfile; then
+  cp /etc/caddy/Caddyfile "/etc/caddy/Caddyfile.before-energyapp.$(date +%s)"
+fi
+if [[ -n $email ]]; then
+  printf '{\n\temail %s\n}\n\n' "$email" | cat - deploy/Caddyfile >/etc/caddy/Caddyfile
+else
+  install -m 0644 deploy/Caddyfile /etc/caddy/Caddyfile
+fi
+install -d -m 0755 -o caddy -g caddy /var/log/caddy
+ENERGYAPP_DOMAIN=$domain caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null
+systemctl enable caddy
+systemctl restart caddy
+
+step "fail2ban and logrotate"
+touch /var/log/caddy/energyapp-access.log
+chown caddy:caddy /var/log/caddy/energyapp-access.log
+install -m 0644 deploy/fail2ban/filter.d/energyapp.conf /etc/fail2ban/filter.d/energyapp.conf
+install -m 0644 deploy/fail2ban/jail.d/energyapp.local /etc/fail2ban/jail.d/energyapp.local
+install_file 0644 deploy/logrotate /etc/logrotate.d/energyapp
+fail2ban-client -t >/dev/null
+logrotate -d /etc/logrotate.d/energyapp 2>/dev/null
+systemctl enable fail2ban
+systemctl restart fail2ban
+
+if $firewall; then
+  step "firewall (UFW)"
+  deploy/ufw.sh --ssh-port "$ssh_port"
+fi
+
+step "health"
+for _ in $(seq 1 30); do
+  curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS --max-time 3 http://127.0.0.1:8001/health || die "the app does not answer: journalctl -u energyapp -n 50"
+echo
+log "installed. Next: create the first admin: cd $app_dir && sudo -u $app_user .venv/bin/energyapp create-user --role admin"
+log "then check the public site: $app_dir/scripts/smoke_test.sh https://$domain"

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Helpers shared by the deployment scripts (sourced, never run).
+
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# ENERGYAPP_DB_URL accepts SQLAlchemy spellings (postgresql+asyncpg://, postgres://, ...);
+# libpq (pg_dump, psql) only understands postgresql://.
+libpq_url() {
+  local url=$1
+  case $url in
+    postgres://* | postgresql://* | postgresql+*://*) ;;
+    *) die "not a PostgreSQL URL: ${url%%:*}:// (backups and restores need PostgreSQL)" ;;
+  esac
+  printf 'postgresql://%s\n' "${url#*://}"
+}
+
+# Value of KEY in a dotenv file (KEY=value lines; no shell evaluation of the file).
+dotenv_get() {
+  local file=$1 key=$2 line
+  [[ -r $file ]] || return 0
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line == "$key="* ]]; then
+      line=${line#"$key="}
+      line=${line%\"}
+      line=${line#\"}
+      printf '%s\n' "$line"
+      return 0
+    fi
+  done <"$file"
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Restore a backup made by scripts/backup.sh.
+#
+#   sudo scripts/restore.sh [--yes] [--db NAME] [--owner ROLE] [--service UNIT | --no-service]
+#                           [--app-dir DIR] DUMP
+#       Production: check DUMP, stop the app, keep the current database as
+#       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by ROLE, migrate, start the
+#       app and check /health. If anything fails the old database is put back and the app restarted.
+#       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp, DIR=/opt/energyapp. As root it
+#       talks to PostgreSQL as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to
+#       use another server.
+#
+#   scripts/restore.sh --into URL DUMP
+#       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
+#       without touching the running app.
+# -E: the ERR trap (the rollback) also fires for failures inside functions.
+set -Eeuo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+db=energyapp
+owner=energyapp
+service=energyapp
+app_dir=/opt/energyapp
+into=""
+assume_yes=false
+dump=""
+
+while (($#)); do
+  case $1 in
+    --db) db=$2; shift 2 ;;
+    --owner) owner=$2; shift 2 ;;
+    --service) service=$2; shift 2 ;;
+    --no-service) service=""; shift ;;
+    --app-dir) app_dir=$2; shift 2 ;;
+    --into) into=$2; shift 2 ;;
+    --yes | -y) assume_yes=true; shift ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -*) die "unknown option: $1 (see --help)" ;;
+    *) [[ -z $dump ]] || die "only one DUMP"; dump=$1; shift ;;
+  esac
+done
+[[ -n $dump ]] || die "usage: restore.sh [options] DUMP (see --help)"
+[[ -r $dump ]] || die "cannot read $dump"
+[[ $db =~ ^[a-z_][a-z0-9_]*$ ]] || die "--db must be a plain lower-case name"
+[[ $owner =~ ^[a-z_][a-z0-9_]*$ ]] || die "--owner must be a plain lower-case name"
+
+# Reads the dump from stdin so that the postgres user needs no access to the file.
+log "checking $dump"
+tables=$(pg_restore --list <"$dump" | grep -c ' TABLE DATA ') || die "$dump is not a readable pg_dump -Fc archive"
+log "archive holds data for $tables tables"
+
+if [[ -n $into ]]; then
+  url=$(libpq_url "$into")
+  existing=$(psql --no-psqlrc -Atq --dbname="$url" -c \
+    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname = 'public'")
+  ((existing == 0)) || die "the target database already has $existing tables: restore into an empty one"
+  pg_restore --no-owner --no-privileges --exit-on-error --single-transaction --dbname="$url" <"$dump"
+  log "restored into ${url##*/}"
+  exit 0
+fi
+
+# --- production swap ---------------------------------------------------------------------------
+pg() {
+  if ((EUID == 0)) && [[ -z ${PGHOST:-} ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
+service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
+
+exists=$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")
+old="${db}_pre_restore_$(date -u +%Y%m%d%H%M%S)"
+if ! $assume_yes; then
+  printf 'This replaces database "%s" with %s (the current one is kept as "%s").\n' "$db" "$dump" "$old" >&2
+  read -r -p "Type the database name to go on: " answer
+  [[ $answer == "$db" ]] || die "cancelled"
+fi
+
+swapped=false
+created=false
+rollback() {
+  trap - ERR
+  log "restore failed: putting the previous database back"
+  # Only what this run made is dropped: never the live database.
+  if $created; then sql "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true; fi
+  if $swapped; then sql "ALTER DATABASE \"$old\" RENAME TO \"$db\"" || true; fi
+  service_ctl start || true
+}
+trap rollback ERR
+
+log "stopping ${service:-(no service)}"
+service_ctl stop
+if [[ $exists == 1 ]]; then
+  sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" >/dev/null
+  sql "ALTER DATABASE \"$db\" RENAME TO \"$old\""
+  swapped=true
+  log "previous database kept as $old"
+fi
+sql "CREATE DATABASE \"$db\" OWNER \"$owner\""
+created=true
+pg pg_restore --no-owner --no-privileges --role="$owner" --exit-on-error --single-transaction \
+  --dbname="$db" <"$dump"
+log "restored $dump into $db"
+
+if [[ -x $app_dir/.venv/bin/energyapp && -n $service ]]; then
+  log "applying migrations (a dump from an older version is brought up to date)"
+  (cd "$app_dir" && runuser -u "$owner" -- "$app_dir/.venv/bin/energyapp" db upgrade)
+fi
+if [[ -n $service ]]; then
+  service_ctl start
+  for _ in $(seq 1 30); do
+    curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null 2>&1 && break
+    sleep 1
+  done
+  curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null || false
+fi
+trap - ERR
+log "done. When you are satisfied, remove the old copy: sudo -u postgres dropdb $old"

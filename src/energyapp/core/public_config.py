@@ -1,0 +1,30 @@
+"""Public, unauthenticated settings the web UI needs before anyone logs in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from energyapp.auth.deps import SettingsDep
+
+router = APIRouter(tags=["service"])
+
+
+class PublicConfig(BaseModel):
+    demo_quick_access: bool
+    registration_domains: list[str]
+    max_message_chars: int
+    self_service_2fa_domains: list[str]
+    password_change_domains: list[str]
+
+
+@router.get("/config/public", response_model=PublicConfig)
+async def public_config(settings: SettingsDep) -> PublicConfig:
+    """What the login screen and the composer show: nothing secret, nothing per user."""
+    return PublicConfig(
+        demo_quick_access=settings.demo_quick_access,
+        registration_domains=settings.registration_domains,
+        max_message_chars=settings.max_message_chars,
+        self_service_2fa_domains=settings.self_service_2fa_domains,
+        password_change_domains=settings.password_change_domains,
+    )

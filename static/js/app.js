@@ -1,0 +1,128 @@
+// Entry point: loads the public config, restores the session, routes by location hash.
+import { api, hasStoredSession, refresh, setSessionLostHandler, logout } from "./api.js";
+import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
+import { state, isStaff } from "./state.js";
+import { renderLogin, renderRegister } from "./views/login.js";
+import { renderChat } from "./views/chat.js";
+import { renderConfig } from "./views/config.js";
+import { renderAdmin } from "./views/admin.js";
+
+const root = document.getElementById("app");
+let teardown = null;
+
+export function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+export async function signedIn(user) {
+  state.user = user || (await api("/auth/me"));
+  const wanted = sessionStorage.getItem("energyapp.after-login");
+  sessionStorage.removeItem("energyapp.after-login");
+  navigate(wanted && !wanted.startsWith("#/login") ? wanted : "#/chat");
+}
+
+export async function signOut() {
+  await logout().catch(() => {});
+  state.user = null;
+  navigate("#/login");
+}
+
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  return { name: parts[0] || "chat", params: parts.slice(1) };
+}
+
+async function route() {
+  const { name, params } = parseHash();
+  if (teardown) {
+    teardown();
+    teardown = null;
+  }
+  if (name === "login" || name === "registro") {
+    if (state.user) return navigate("#/chat");
+    clear(root);
+    root.appendChild(name === "login" ? renderLogin() : renderRegister());
+    return;
+  }
+  if (!state.user) {
+    sessionStorage.setItem("energyapp.after-login", location.hash);
+    return navigate("#/login");
+  }
+  if (name === "admin" && !isStaff()) return navigate("#/chat");
+  const main = h("main", { id: "main", tabindex: "-1" });
+  clear(root);
+  root.appendChild(h("div", { class: "shell" }, header(name), main));
+  if (name === "config") teardown = renderConfig(main);
+  else if (name === "admin") teardown = renderAdmin(main, params);
+  else teardown = renderChat(main, params[0] || null);
+}
+
+function header(active) {
+  const tabs = [["chat", "Chat"], ["config", "Config"]];
+  if (isStaff()) tabs.push(["admin", "Admin"]);
+  const user = state.user;
+  const menu = h("div", { class: "menu", role: "menu", hidden: true, id: "profile-menu" },
+    h("div", { class: "menu-head" },
+      h("strong", { text: user.full_name }),
+      h("span", { class: "muted small", text: user.email }),
+      h("div", {}, h("span", { class: "role-badge", text: ROLE_LABELS[user.role] || user.role })),
+    ),
+    h("button", { type: "button", class: "menu-item", role: "menuitem", onclick: () => navigate("#/config") }, "Configuración"),
+    h("button", { type: "button", class: "menu-item", role: "menuitem", "data-action": "logout", onclick: signOut }, icon("logout"), "Cerrar sesión"),
+  );
+  const button = h("button", { type: "button", class: "profile-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "profile-menu", "aria-label": `Menú de perfil de ${user.full_name}` },
+    h("span", { class: "avatar", "aria-hidden": "true", text: initials(user.full_name) }),
+    h("span", { class: "profile-name", text: user.full_name }),
+    icon("chevron"),
+  );
+  const toggle = (open) => {
+    menu.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) menu.querySelector(".menu-item").focus();
+  };
+  button.addEventListener("click", () => toggle(menu.hidden));
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      toggle(false);
+      button.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (!menu.hidden && !event.target.closest(".profile")) toggle(false);
+  });
+  return h("header", { class: "topbar" },
+    h("a", { class: "brand", href: "#/chat", "aria-label": "EnergyApp, ir al chat" }, h("img", { src: "/static/logo.svg", alt: "" }), h("span", { text: "EnergyApp" })),
+    h("nav", { class: "tabs", "aria-label": "Secciones" },
+      tabs.map(([id, label]) => h("a", { class: "tab", href: `#/${id}`, "aria-current": id === active ? "page" : null, text: label })),
+    ),
+    h("div", { class: "spacer" }),
+    h("div", { class: "profile" }, button, menu),
+  );
+}
+
+async function boot() {
+  setSessionLostHandler(() => {
+    if (state.user) {
+      state.user = null;
+      navigate("#/login");
+    }
+  });
+  try {
+    Object.assign(state.config, await api("/config/public", { auth: false }));
+  } catch {
+    /* keep defaults: the login screen still works without quick access */
+  }
+  if (hasStoredSession() && (await refresh())) {
+    try {
+      state.user = await api("/auth/me");
+    } catch {
+      state.user = null;
+    }
+  }
+  window.addEventListener("hashchange", route);
+  await route();
+  document.documentElement.dataset.ready = "1";
+}
+
+boot();

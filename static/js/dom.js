@@ -1,0 +1,129 @@
+// Small DOM helpers. Text always goes in through textContent; HTML only through markdown.js.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+const ICONS = {
+  plus: "M12 5v14M5 12h14",
+  search: "M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM21 21l-5-5",
+  edit: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
+  pin: "M9 4h6l-1 6 4 3H6l4-3-1-6zM12 13v7",
+  archive: "M4 7h16v13H4zM2 3h20v4H2zM10 11h4",
+  trash: "M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13",
+  send: "M5 12h14M13 6l6 6-6 6",
+  stop: "M7 7h10v10H7z",
+  copy: "M9 9h11v11H9zM5 15H4V4h11v1",
+  check: "M5 12l5 5L20 7",
+  menu: "M4 6h16M4 12h16M4 18h16",
+  close: "M6 6l12 12M18 6 6 18",
+  logout: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
+  retry: "M4 12a8 8 0 1 0 3-6.3M4 4v5h5",
+  chevron: "M6 9l6 6 6-6",
+  eye: "M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12zM12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6z",
+  download: "M12 4v11M7 10l5 5 5-5M4 20h16",
+};
+
+export function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICONS[name] || "");
+  svg.appendChild(path);
+  return svg;
+}
+
+export function iconButton(name, label, onclick, extra = {}) {
+  return h("button", { type: "button", class: "icon-btn", "aria-label": label, title: label, onclick, ...extra }, icon(name));
+}
+
+const rtf = new Intl.RelativeTimeFormat("es-CL", { numeric: "auto" });
+const dateFmt = new Intl.DateTimeFormat("es-CL", { dateStyle: "medium", timeStyle: "short" });
+
+export function timeAgo(iso) {
+  if (!iso) return "nunca";
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  const abs = Math.abs(seconds);
+  if (abs < 45) return "recién";
+  if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");
+  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), "hour");
+  if (abs < 86400 * 30) return rtf.format(Math.round(seconds / 86400), "day");
+  return dateFmt.format(new Date(iso));
+}
+
+export function formatDate(iso) {
+  return iso ? dateFmt.format(new Date(iso)) : "—";
+}
+
+export function toast(message, kind = "info") {
+  const box = document.getElementById("toasts");
+  const el = h("div", { class: `toast ${kind === "error" ? "toast-error" : ""}`, text: message });
+  box.appendChild(el);
+  setTimeout(() => el.remove(), 4200);
+}
+
+/** A modal <dialog>; resolves with the value given to close(value), or null when cancelled. */
+export function openDialog(title, build) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { "aria-label": title });
+    let result = null;
+    const close = (value) => {
+      result = value;
+      dialog.close();
+    };
+    dialog.appendChild(h("h2", { text: title }));
+    dialog.appendChild(build(close));
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(result);
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+  });
+}
+
+export function confirmDialog(title, message, confirmLabel = "Confirmar", danger = false) {
+  return openDialog(title, (close) =>
+    h("div", {},
+      h("p", { text: message }),
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn", onclick: () => close(false), text: "Cancelar" }),
+        h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, onclick: () => close(true), text: confirmLabel }),
+      ),
+    ),
+  ).then((value) => value === true);
+}
+
+export function initials(name) {
+  const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] || "?") + (parts[1]?.[0] || "")).toUpperCase();
+}
+
+export const ROLE_LABELS = { admin: "Administrador", supervisor: "Supervisor", trabajador: "Trabajador" };
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}

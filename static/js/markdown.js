@@ -1,0 +1,95 @@
+// Model and user text → sanitized HTML. Every string passes DOMPurify; links only http(s)/mailto.
+import { Marked } from "../vendor/marked/marked.esm.js";
+import DOMPurify from "../vendor/dompurify/purify.es.mjs";
+import hljs from "../vendor/highlight/core.min.js";
+import python from "../vendor/highlight/languages/python.min.js";
+import javascript from "../vendor/highlight/languages/javascript.min.js";
+import typescript from "../vendor/highlight/languages/typescript.min.js";
+import bash from "../vendor/highlight/languages/bash.min.js";
+import sql from "../vendor/highlight/languages/sql.min.js";
+import json from "../vendor/highlight/languages/json.min.js";
+import xml from "../vendor/highlight/languages/xml.min.js";
+import css from "../vendor/highlight/languages/css.min.js";
+import java from "../vendor/highlight/languages/java.min.js";
+import c from "../vendor/highlight/languages/c.min.js";
+import cpp from "../vendor/highlight/languages/cpp.min.js";
+import yaml from "../vendor/highlight/languages/yaml.min.js";
+import { h, icon } from "./dom.js";
+
+const LANGS = { python, javascript, typescript, bash, sql, json, xml, css, java, c, cpp, yaml };
+for (const [name, lang] of Object.entries(LANGS)) hljs.registerLanguage(name, lang);
+hljs.registerAliases(["py"], { languageName: "python" });
+hljs.registerAliases(["js"], { languageName: "javascript" });
+hljs.registerAliases(["ts"], { languageName: "typescript" });
+hljs.registerAliases(["sh", "shell"], { languageName: "bash" });
+hljs.registerAliases(["html"], { languageName: "xml" });
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+
+// Raw HTML written by the model or a user is shown as text, never interpreted (as ChatGPT does).
+const marked = new Marked({
+  gfm: true,
+  breaks: true,
+  renderer: {
+    html(token) {
+      return escapeHtml(token.text);
+    },
+    image(token) {
+      return escapeHtml(token.text || "");
+    },
+  },
+});
+const SAFE_URL = /^(https?:|mailto:)/i;
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A") {
+    const href = node.getAttribute("href") || "";
+    if (!SAFE_URL.test(href.trim())) node.removeAttribute("href");
+    else {
+      node.setAttribute("target", "_blank");
+      node.setAttribute("rel", "noopener noreferrer nofollow");
+    }
+  }
+});
+
+const PURIFY = {
+  ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span"],
+  ALLOWED_ATTR: ["href", "title", "class"],
+  ALLOW_DATA_ATTR: false,
+};
+
+/** Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons. */
+export function renderMarkdown(target, text) {
+  const html = marked.parse(String(text ?? ""), { async: false });
+  const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
+  target.replaceChildren(fragment);
+  for (const code of target.querySelectorAll("pre > code")) decorateCode(code);
+}
+
+function decorateCode(code) {
+  const match = /language-([\w+-]+)/.exec(code.className || "");
+  const lang = match && hljs.getLanguage(match[1]) ? match[1] : null;
+  try {
+    const result = lang ? hljs.highlight(code.textContent, { language: lang, ignoreIllegals: true }) : hljs.highlightAuto(code.textContent, Object.keys(LANGS));
+    // hljs escapes its input; sanitize again anyway so nothing unexpected reaches the DOM.
+    code.replaceChildren(DOMPurify.sanitize(result.value, { ALLOWED_TAGS: ["span"], ALLOWED_ATTR: ["class"], RETURN_DOM_FRAGMENT: true }));
+    code.classList.add("hljs");
+  } catch {
+    /* leave the plain text */
+  }
+  const label = lang || (match ? match[1] : "código");
+  const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm copy-btn", "aria-label": "Copiar código" }, icon("copy"), "Copiar");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      copy.lastChild.textContent = "Copiado";
+    } catch {
+      copy.lastChild.textContent = "No se pudo copiar";
+    }
+    setTimeout(() => {
+      copy.lastChild.textContent = "Copiar";
+    }, 1500);
+  });
+  code.parentElement.prepend(h("div", { class: "code-bar" }, h("span", { text: label }), copy));
+}

@@ -1,0 +1,239 @@
+// Config: profile, password change, 2FA, theme, close all sessions.
+import { api, forgetTokens } from "../api.js";
+import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
+import { state, emailDomain } from "../state.js";
+import { currentTheme, setTheme } from "../theme.js";
+import { navigate } from "../app.js";
+
+export function renderConfig(main) {
+  const inner = h("div", { class: "page-inner" }, h("h1", { text: "Configuración" }));
+  main.appendChild(h("div", { class: "page" }, inner));
+  const user = state.user;
+  inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
+  inner.appendChild(passwordCard(user));
+  inner.appendChild(twoFactorCard(user));
+  inner.appendChild(sessionsCard());
+  api("/auth/me").then((fresh) => {
+    state.user = fresh;
+  }).catch(() => {});
+  return () => {};
+}
+
+function profileCard(user) {
+  const nameValue = h("span", { text: user.full_name });
+  const edit = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Editar nombre" }, icon("edit"), "Editar");
+  const nameCell = h("dd", { class: "name-cell" }, nameValue, edit);
+  edit.addEventListener("click", () => {
+    const input = h("input", { class: "input", id: "profile-name", value: state.user.full_name, maxlength: 200, "aria-label": "Nombre completo" });
+    const save = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Guardar" });
+    const cancel = h("button", { type: "button", class: "btn btn-sm", text: "Cancelar" });
+    const form = h("form", { class: "inline-form" }, input, save, cancel);
+    const restore = () => nameCell.replaceChildren(nameValue, edit);
+    cancel.addEventListener("click", restore);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) return toast("El nombre no puede quedar vacío.", "error");
+      try {
+        const updated = await api("/auth/me", { method: "PATCH", body: { full_name: value } });
+        state.user = { ...state.user, ...updated };
+        nameValue.textContent = state.user.full_name;
+        document.querySelector(".profile-name").textContent = state.user.full_name;
+        document.querySelector(".menu-head strong").textContent = state.user.full_name;
+        toast("Nombre actualizado.");
+        restore();
+      } catch (err) {
+        toast(err.detail || "No se pudo guardar el nombre.", "error");
+      }
+    });
+    nameCell.replaceChildren(form);
+    input.focus();
+  });
+  return h("section", { class: "card", "aria-labelledby": "profile-h" },
+    h("h2", { id: "profile-h", text: "Perfil" }),
+    h("dl", { class: "kv" },
+      h("dt", { text: "Nombre" }), nameCell,
+      h("dt", { text: "Correo" }), h("dd", { text: user.email }),
+      h("dt", { text: "Rol" }), h("dd", { text: ROLE_LABELS[user.role] || user.role }),
+      h("dt", { text: "Verificación en dos pasos" }), h("dd", { text: user.totp_enabled ? "Activada" : "Desactivada" }),
+      h("dt", { text: "Cuenta creada" }), h("dd", { text: formatDate(user.created_at) }),
+    ),
+  );
+}
+
+function themeCard() {
+  const buttons = [["light", "Claro"], ["dark", "Oscuro"]].map(([value, label]) => {
+    const btn = h("button", { type: "button", class: "btn", "data-theme-choice": value, "aria-pressed": String(currentTheme() === value), text: label });
+    btn.addEventListener("click", () => {
+      setTheme(value);
+      for (const b of buttons) b.setAttribute("aria-pressed", String(b === btn));
+    });
+    return btn;
+  });
+  return h("section", { class: "card", "aria-labelledby": "theme-h" },
+    h("h2", { id: "theme-h", text: "Apariencia" }),
+    h("p", { class: "hint", text: "El tema elegido se recuerda en este navegador." }),
+    h("div", { class: "theme-choice", role: "group", "aria-label": "Tema" }, buttons),
+  );
+}
+
+function field(id, label, attrs = {}) {
+  const input = h("input", { class: "input", id, ...attrs });
+  return [h("div", { class: "field" }, h("label", { for: id, text: label }), input), input];
+}
+
+function passwordCard(user) {
+  const card = h("section", { class: "card", "aria-labelledby": "pass-h" }, h("h2", { id: "pass-h", text: "Cambiar contraseña" }));
+  const allowed = user.can_change_password ?? state.config.password_change_domains.includes(emailDomain(user.email));
+  if (!allowed) {
+    card.appendChild(h("p", { class: "muted", id: "password-explained", text: `Las cuentas @${emailDomain(user.email)} no cambian su contraseña aquí: la administra el área de TI de la empresa. Solo las cuentas ${state.config.password_change_domains.map((d) => "@" + d).join(", ") || "autorizadas"} pueden cambiarla desde esta página.` }));
+    return card;
+  }
+  const msg = h("div", { class: "alert", id: "password-msg", role: "status", hidden: true });
+  const [f1, current] = field("pw-current", "Contraseña actual", { type: "password", autocomplete: "current-password" });
+  const [f2, next] = field("pw-new", "Nueva contraseña", { type: "password", autocomplete: "new-password", minlength: 8, maxlength: 128 });
+  const [f3, repeat] = field("pw-repeat", "Repita la nueva contraseña", { type: "password", autocomplete: "new-password" });
+  const form = h("form", { novalidate: true }, msg, f1, f2, f3, h("button", { type: "submit", class: "btn btn-primary", text: "Cambiar contraseña" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const show = (text, ok) => {
+      msg.textContent = text;
+      msg.className = `alert ${ok ? "alert-info" : "alert-error"}`;
+      msg.hidden = false;
+    };
+    if (next.value.length < 8) return show("La nueva contraseña debe tener al menos 8 caracteres.", false);
+    if (next.value !== repeat.value) return show("Las contraseñas nuevas no coinciden.", false);
+    try {
+      await api("/auth/change-password", { method: "POST", body: { current_password: current.value, new_password: next.value } });
+      form.reset();
+      show("Contraseña cambiada. Las demás sesiones se cerraron.", true);
+    } catch (err) {
+      show(err.detail, false);
+    }
+  });
+  card.appendChild(form);
+  return card;
+}
+
+function twoFactorCard(user) {
+  const card = h("section", { class: "card", "aria-labelledby": "tfa-h" }, h("h2", { id: "tfa-h", text: "Verificación en dos pasos (2FA)" }));
+  const body = h("div");
+  card.appendChild(body);
+  const allowed = user.can_setup_2fa ?? state.config.self_service_2fa_domains.includes(emailDomain(user.email));
+  if (!allowed) {
+    body.appendChild(h("p", { class: "muted", text: `La verificación en dos pasos por cuenta propia está disponible solo para cuentas ${state.config.self_service_2fa_domains.map((d) => "@" + d).join(", ") || "autorizadas"}. Si la necesita, solicítela al administrador.` }));
+    return card;
+  }
+  if (user.totp_enabled) showEnabled(body);
+  else showSetupStart(body);
+  return card;
+}
+
+function showEnabled(body) {
+  clear(body);
+  const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const [f1, password] = field("tfa-off-pass", "Contraseña", { type: "password", autocomplete: "current-password" });
+  const [f2, code] = field("tfa-off-code", "Código actual", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 32 });
+  const form = h("form", { novalidate: true }, msg, f1, f2, h("button", { type: "submit", class: "btn btn-danger", text: "Desactivar 2FA" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("/auth/disable-2fa", { method: "POST", body: { password: password.value, code: code.value.trim() } });
+      state.user.totp_enabled = false;
+      toast("Verificación en dos pasos desactivada.");
+      showSetupStart(body);
+    } catch (err) {
+      msg.textContent = err.detail;
+      msg.hidden = false;
+    }
+  });
+  body.append(h("p", { text: "La verificación en dos pasos está activada: al iniciar sesión se le pedirá un código de su aplicación autenticadora." }), form);
+}
+
+function showSetupStart(body) {
+  clear(body);
+  const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const [f1, password] = field("tfa-pass", "Confirme su contraseña", { type: "password", autocomplete: "current-password" });
+  const form = h("form", { novalidate: true }, msg, f1, h("button", { type: "submit", class: "btn btn-primary", text: "Configurar 2FA" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const data = await api("/auth/setup-2fa", { method: "POST", body: { password: password.value } });
+      showSetupConfirm(body, data);
+    } catch (err) {
+      msg.textContent = err.detail;
+      msg.hidden = false;
+    }
+  });
+  body.append(h("p", { text: "Proteja su cuenta con un código de 6 dígitos de una aplicación autenticadora (Google Authenticator, Microsoft Authenticator, Aegis…)." }), form);
+}
+
+function showSetupConfirm(body, data) {
+  clear(body);
+  const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  // The QR is an SVG produced by the server; shown as an <img> data URL so no markup is injected.
+  const qr = h("div", { class: "qr" }, h("img", { src: qrSource(data.qr_svg), alt: "Código QR para la aplicación autenticadora" }));
+  const [f1, code] = field("tfa-code", "Código de 6 dígitos", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, class: "input code-input" });
+  const form = h("form", { novalidate: true }, msg, f1, h("button", { type: "submit", class: "btn btn-primary", text: "Activar" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const result = await api("/auth/setup-2fa/confirm", { method: "POST", body: { code: code.value.trim() } });
+      state.user.totp_enabled = true;
+      showRecoveryCodes(body, result.recovery_codes || []);
+    } catch (err) {
+      msg.textContent = err.detail;
+      msg.hidden = false;
+    }
+  });
+  body.append(
+    h("ol", {},
+      h("li", { text: "Escanee este código QR con su aplicación autenticadora." }),
+      h("li", { text: "Escriba el código de 6 dígitos que muestra la aplicación." }),
+    ),
+    qr,
+    h("p", { class: "hint" }, "¿No puede escanear? Ingrese esta clave: ", h("span", { class: "secret", id: "totp-secret", text: data.secret })),
+    form,
+  );
+}
+
+function showRecoveryCodes(body, codes) {
+  clear(body);
+  const text = codes.join("\n");
+  const copy = h("button", { type: "button", class: "btn" }, icon("copy"), "Copiar códigos");
+  copy.addEventListener("click", () => navigator.clipboard.writeText(text).then(() => toast("Códigos copiados.")).catch(() => toast("No se pudo copiar.", "error")));
+  const done = h("button", { type: "button", class: "btn btn-primary", text: "Ya los guardé" });
+  done.addEventListener("click", () => showEnabled(body));
+  body.append(
+    h("div", { class: "alert alert-warn", role: "alert", text: "2FA activada. Guarde estos códigos de recuperación en un lugar seguro: cada uno sirve una sola vez y no se volverán a mostrar." }),
+    h("ul", { class: "codes", id: "recovery-codes" }, codes.map((c) => h("li", { text: c }))),
+    h("div", { class: "toolbar" }, copy, done),
+  );
+}
+
+function sessionsCard() {
+  const btn = h("button", { type: "button", class: "btn btn-danger", id: "logout-all" }, icon("logout"), "Cerrar todas las sesiones");
+  btn.addEventListener("click", async () => {
+    const ok = await confirmDialog("Cerrar todas las sesiones", "Se cerrará la sesión en todos sus dispositivos, incluido este.", "Cerrar todas", true);
+    if (!ok) return;
+    try {
+      await api("/auth/logout-all", { method: "POST" });
+    } catch (err) {
+      toast(err.detail || "No se pudieron cerrar las sesiones.", "error");
+      return;
+    }
+    forgetTokens();
+    state.user = null;
+    navigate("#/login");
+  });
+  return h("section", { class: "card", "aria-labelledby": "sess-h" },
+    h("h2", { id: "sess-h", text: "Sesiones" }),
+    h("p", { class: "hint", text: "¿Perdió un dispositivo o usó un computador compartido? Cierre la sesión en todas partes." }),
+    btn,
+  );
+}
+
+function qrSource(svg) {
+  const text = String(svg || "");
+  return text.startsWith("data:image/") ? text : `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+}

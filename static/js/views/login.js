@@ -1,0 +1,178 @@
+// Login (with demo quick access and the 2FA step) and registration.
+import { api, storeTokens, ApiError } from "../api.js";
+import { h } from "../dom.js";
+import { state } from "../state.js";
+import { signedIn, navigate } from "../app.js";
+
+const DEMO = [
+  ["Admin", "admin@example.com", "admin123"],
+  ["Trabajador", "trabajador@example.com", "worker123"],
+  ["Supervisor", "supervisor@example.com", "supervisor123"],
+];
+
+function card(...children) {
+  return h("div", { class: "auth-wrap" },
+    h("main", { id: "main", class: "auth-card" },
+      h("div", { class: "auth-brand" }, h("img", { src: "/static/logo.svg", alt: "" }), h("h1", { text: "EnergyApp" })),
+      ...children,
+    ),
+  );
+}
+
+export function loginMessage(err) {
+  if (!(err instanceof ApiError)) return "No se pudo iniciar sesión. Intente de nuevo.";
+  if (err.code === "too_many_attempts" && err.retryAfter) {
+    const minutes = Math.ceil(err.retryAfter / 60);
+    return `${err.detail} Podrá intentarlo de nuevo en ${minutes} ${minutes === 1 ? "minuto" : "minutos"}.`;
+  }
+  return err.detail;
+}
+
+function setBusy(form, busy) {
+  for (const el of form.querySelectorAll("button, input")) el.disabled = busy;
+}
+
+function showError(box, message) {
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+export function renderLogin() {
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const email = h("input", { class: "input", id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
+  const password = h("input", { class: "input", id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { novalidate: true },
+    h("h2", { text: "Iniciar sesión" }),
+    error,
+    h("div", { class: "field" }, h("label", { for: "login-email", text: "Correo" }), email),
+    h("div", { class: "field" }, h("label", { for: "login-password", text: "Contraseña" }), password),
+    h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Entrar" }),
+  );
+  const wrap = card(form);
+
+  async function submit() {
+    showError(error, "");
+    if (!email.value.trim() || !password.value) {
+      showError(error, "Ingrese su correo y su contraseña.");
+      return;
+    }
+    setBusy(form, true);
+    try {
+      const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
+      if (data.requires_2fa) {
+        wrap.querySelector(".auth-card").replaceChildren(...twoFactorStep(data.challenge_token).childNodes);
+        wrap.querySelector("#totp-code")?.focus();
+        return;
+      }
+      storeTokens(data);
+      await signedIn(data.user);
+    } catch (err) {
+      showError(error, loginMessage(err));
+      password.select();
+    } finally {
+      setBusy(form, false);
+    }
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+
+  if (state.config.demo_quick_access) {
+    form.appendChild(h("div", { class: "quick" },
+      h("p", { text: "Acceso rápido de demostración" }),
+      h("div", { class: "quick-row" },
+        DEMO.map(([label, mail, pass]) => h("button", {
+          type: "button", class: "btn btn-sm", "data-quick": label.toLowerCase(),
+          onclick: () => {
+            email.value = mail;
+            password.value = pass;
+            submit();
+          },
+        }, label)),
+      ),
+    ));
+  }
+  const domains = state.config.registration_domains.map((d) => `@${d}`).join(" o ");
+  form.appendChild(h("p", { class: "auth-foot" },
+    "¿No tiene cuenta? ", h("a", { href: "#/registro", text: "Regístrese" }),
+    domains ? h("span", { class: "muted small", text: ` (solo correos ${domains})` }) : null,
+  ));
+  queueMicrotask(() => email.focus());
+  return wrap;
+}
+
+function twoFactorStep(challenge) {
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const code = h("input", { class: "input code-input", id: "totp-code", name: "code", inputmode: "text", autocomplete: "one-time-code", maxlength: 32, required: true, "aria-describedby": "totp-hint" });
+  const form = h("form", { novalidate: true },
+    h("h2", { text: "Verificación en dos pasos" }),
+    h("p", { class: "hint", id: "totp-hint", text: "Ingrese el código de 6 dígitos de su aplicación autenticadora, o uno de sus códigos de recuperación." }),
+    error,
+    h("div", { class: "field" }, h("label", { for: "totp-code", text: "Código" }), code),
+    h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Verificar" }),
+    h("p", { class: "auth-foot" }, h("a", { href: "#/login", "data-action": "back", text: "Volver" })),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, "");
+    const value = code.value.replace(/\s+/g, "");
+    if (!value) return showError(error, "Ingrese el código.");
+    setBusy(form, true);
+    try {
+      const data = await api("/auth/verify-2fa", { method: "POST", auth: false, body: { challenge_token: challenge, code: value } });
+      storeTokens(data);
+      await signedIn(data.user);
+    } catch (err) {
+      showError(error, loginMessage(err));
+      code.select();
+    } finally {
+      setBusy(form, false);
+    }
+  });
+  form.querySelector("[data-action=back]").addEventListener("click", (event) => {
+    event.preventDefault();
+    navigate("#/login");
+  });
+  return h("div", {}, h("div", { class: "auth-brand" }, h("img", { src: "/static/logo.svg", alt: "" }), h("h1", { text: "EnergyApp" })), form);
+}
+
+export function renderRegister() {
+  const domains = state.config.registration_domains;
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const ok = h("div", { class: "alert alert-info", role: "status", hidden: true });
+  const name = h("input", { class: "input", id: "reg-name", name: "full_name", autocomplete: "name", required: true, maxlength: 200 });
+  const email = h("input", { class: "input", id: "reg-email", name: "email", type: "email", autocomplete: "email", required: true, "aria-describedby": "reg-email-hint" });
+  const password = h("input", { class: "input", id: "reg-password", name: "password", type: "password", autocomplete: "new-password", required: true, minlength: 8, maxlength: 128, "aria-describedby": "reg-pass-hint" });
+  const form = h("form", { novalidate: true },
+    h("h2", { text: "Crear cuenta" }),
+    error, ok,
+    h("div", { class: "field" }, h("label", { for: "reg-name", text: "Nombre completo" }), name),
+    h("div", { class: "field" }, h("label", { for: "reg-email", text: "Correo institucional" }), email,
+      h("span", { class: "hint", id: "reg-email-hint", text: domains.length ? `Solo se aceptan correos ${domains.map((d) => `@${d}`).join(" o ")}.` : "" })),
+    h("div", { class: "field" }, h("label", { for: "reg-password", text: "Contraseña" }), password,
+      h("span", { class: "hint", id: "reg-pass-hint", text: "Entre 8 y 128 caracteres; evite contraseñas comunes." })),
+    h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Crear cuenta" }),
+    h("p", { class: "auth-foot" }, "¿Ya tiene cuenta? ", h("a", { href: "#/login", text: "Inicie sesión" })),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, "");
+    ok.hidden = true;
+    if (!name.value.trim() || !email.value.trim() || !password.value) return showError(error, "Complete todos los campos.");
+    if (password.value.length < 8) return showError(error, "La contraseña debe tener al menos 8 caracteres.");
+    setBusy(form, true);
+    try {
+      await api("/auth/register", { method: "POST", auth: false, body: { full_name: name.value.trim(), email: email.value.trim(), password: password.value } });
+      const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
+      storeTokens(data);
+      await signedIn(data.user);
+    } catch (err) {
+      showError(error, loginMessage(err));
+    } finally {
+      setBusy(form, false);
+    }
+  });
+  queueMicrotask(() => name.focus());
+  return card(form);
+}

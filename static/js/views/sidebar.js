@@ -1,0 +1,206 @@
+// Conversation sidebar: newest first, infinite scroll, search, rename inline, pin, archive, delete.
+import { api, qs } from "../api.js";
+import { h, icon, iconButton, confirmDialog, toast, clear } from "../dom.js";
+
+const PAGE = 30;
+
+export class Sidebar {
+  constructor({ activeId, onSelect, onNew, onDeleted }) {
+    this.activeId = activeId;
+    this.onSelect = onSelect;
+    this.onNew = onNew;
+    this.onDeleted = onDeleted;
+    this.items = [];
+    this.cursor = null;
+    this.done = false;
+    this.loading = false;
+    this.query = "";
+    this.archived = false;
+    this.generation = 0;
+    this.build();
+  }
+
+  build() {
+    this.search = h("input", { class: "input", type: "search", id: "conv-search", placeholder: "Buscar conversaciones", "aria-label": "Buscar conversaciones", autocomplete: "off" });
+    let timer = null;
+    this.search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.reload(this.search.value.trim()), 250);
+    });
+    const archivedBox = h("input", { type: "checkbox", id: "show-archived" });
+    archivedBox.addEventListener("change", () => {
+      this.archived = archivedBox.checked;
+      this.reload(this.query);
+    });
+    this.list = h("ul", { class: "conv-list", "aria-label": "Conversaciones" });
+    this.status = h("li", { class: "list-status", "aria-live": "polite" });
+    this.sentinel = h("li", { class: "sentinel", "aria-hidden": "true" });
+    this.el = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Historial de conversaciones" },
+      h("div", { class: "sidebar-top" },
+        h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación"),
+        this.search,
+        h("label", { class: "archived-toggle", for: "show-archived" }, archivedBox, "Ver archivadas"),
+      ),
+      this.list,
+    );
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.loadMore();
+    }, { root: this.list, rootMargin: "120px" });
+    this.reload("");
+  }
+
+  destroy() {
+    this.observer.disconnect();
+  }
+
+  async reload(query) {
+    this.query = query;
+    this.items = [];
+    this.cursor = null;
+    this.done = false;
+    this.generation += 1;
+    this.loading = false;
+    this.render();
+    await this.loadMore();
+  }
+
+  async loadMore() {
+    if (this.loading || this.done) return;
+    this.loading = true;
+    const generation = this.generation;
+    this.status.textContent = "Cargando…";
+    try {
+      const page = await api(`/conversations${qs({ limit: PAGE, cursor: this.cursor, q: this.query, archived: this.archived ? "true" : null })}`);
+      if (generation !== this.generation) return;
+      this.items.push(...page.items);
+      this.cursor = page.next_cursor;
+      this.done = !page.next_cursor;
+      this.render();
+    } catch (err) {
+      if (generation === this.generation) this.status.textContent = err.detail || "No se pudo cargar el historial.";
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+    // Fill a tall screen: keep loading while the sentinel is still visible.
+    if (!this.done && generation === this.generation) requestAnimationFrame(() => this.checkSentinel());
+  }
+
+  checkSentinel() {
+    const list = this.list.getBoundingClientRect();
+    const s = this.sentinel.getBoundingClientRect();
+    if (s.top < list.bottom + 120) this.loadMore();
+  }
+
+  render() {
+    clear(this.list);
+    const pinned = this.items.filter((c) => c.pinned);
+    const rest = this.items.filter((c) => !c.pinned);
+    if (pinned.length) {
+      this.list.appendChild(h("li", { class: "conv-group", text: "Fijadas" }));
+      for (const c of pinned) this.list.appendChild(this.row(c));
+    }
+    if (rest.length && pinned.length) this.list.appendChild(h("li", { class: "conv-group", text: this.archived ? "Archivadas" : "Recientes" }));
+    for (const c of rest) this.list.appendChild(this.row(c));
+    if (!this.items.length && this.done) {
+      this.status.textContent = this.query ? "Sin resultados para su búsqueda." : this.archived ? "No hay conversaciones archivadas." : "Aún no hay conversaciones.";
+    } else {
+      this.status.textContent = this.done ? "" : "Cargando…";
+    }
+    this.list.appendChild(this.status);
+    this.list.appendChild(this.sentinel);
+    this.observer.disconnect();
+    this.observer.observe(this.sentinel);
+  }
+
+  row(conv) {
+    const title = conv.title || "Nueva conversación";
+    const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(conv.id)}`, "aria-current": conv.id === this.activeId ? "page" : null },
+      conv.pinned ? icon("pin") : null,
+      h("span", { class: "conv-title", text: title }),
+    );
+    link.addEventListener("click", () => this.onSelect(conv.id));
+    const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}`, dataset: { id: conv.id } },
+      link,
+      h("div", { class: "conv-actions" },
+        iconButton("edit", `Renombrar «${title}»`, () => this.rename(item, conv)),
+        iconButton("pin", conv.pinned ? "Desfijar" : "Fijar", () => this.patch(conv, { pinned: !conv.pinned }), { "aria-pressed": String(Boolean(conv.pinned)) }),
+        iconButton("archive", conv.archived ? "Desarchivar" : "Archivar", () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.")),
+        iconButton("trash", `Eliminar «${title}»`, () => this.remove(conv)),
+      ),
+    );
+    return item;
+  }
+
+  rename(item, conv) {
+    const input = h("input", { class: "input conv-rename", value: conv.title || "", "aria-label": "Nuevo título", maxlength: 200 });
+    item.replaceChildren(input);
+    input.focus();
+    input.select();
+    let finished = false;
+    const finish = async (save) => {
+      if (finished) return;
+      finished = true;
+      const value = input.value.trim();
+      if (save && value && value !== conv.title) await this.patch(conv, { title: value });
+      else this.render();
+    };
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") finish(true);
+      if (event.key === "Escape") finish(false);
+    });
+    input.addEventListener("blur", () => finish(true));
+  }
+
+  async patch(conv, changes, message) {
+    try {
+      const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
+      if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
+      else Object.assign(conv, updated);
+      this.render();
+      if (message) toast(message);
+      if (conv.id === this.activeId && updated.title) this.onTitle?.(updated.title);
+    } catch (err) {
+      toast(err.detail || "No se pudo guardar el cambio.", "error");
+      this.render();
+    }
+  }
+
+  async remove(conv) {
+    const ok = await confirmDialog("Eliminar conversación", `¿Eliminar «${conv.title || "Nueva conversación"}» y todos sus mensajes? Esta acción no se puede deshacer.`, "Eliminar", true);
+    if (!ok) return;
+    try {
+      await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "DELETE" });
+      this.items = this.items.filter((c) => c.id !== conv.id);
+      this.render();
+      toast("Conversación eliminada.");
+      this.onDeleted(conv.id);
+    } catch (err) {
+      toast(err.detail || "No se pudo eliminar.", "error");
+    }
+  }
+
+  setActive(id) {
+    this.activeId = id;
+    this.render();
+  }
+
+  /** A conversation created or updated by the chat: move it to the top. */
+  upsert(conv) {
+    const existing = this.items.find((c) => c.id === conv.id);
+    if (existing) {
+      Object.assign(existing, conv);
+      this.items = [existing, ...this.items.filter((c) => c !== existing)];
+    } else if (!this.query && !this.archived) {
+      this.items.unshift({ pinned: false, archived: false, ...conv });
+    }
+    this.render();
+  }
+
+  setTitle(id, title) {
+    const existing = this.items.find((c) => c.id === id);
+    if (existing) {
+      existing.title = title;
+      this.render();
+    }
+  }
+}

@@ -1,0 +1,222 @@
+"""Real servers for the deployment kit: the app under uvicorn (`energyapp serve`), the stand-in
+Ollama and Caddy started from a copy of deploy/Caddyfile. Every process runs in its own session
+and is killed with its group; every wait is bounded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+SCRIPTS = REPO / "scripts"
+ENERGYAPP_BIN = Path(sys.executable).parent / "energyapp"
+PROD_SECRET = "deploy-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+CHAT_RATE_LIMIT = 4  # per user and minute, low so that the fail2ban test can reach a 429 on /chat
+TOKENS_PER_SECOND = 25
+ANSWER_TOKENS = 24
+
+
+def need(*tools: str) -> None:
+    """Skip (with the reason) when a system tool is missing; .ci/run installs them all."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs the deploy tools)")
+
+
+def run(
+    args: list[str | Path], *, timeout: float = 60, check: bool = False, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(  # noqa: S603 - fixed tools and our own scripts
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{url}: the process exited {proc.returncode}\n{log.read_text()[-3000:]}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {timeout} s\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start(args: list[str | Path], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    try:
+        return subprocess.Popen(  # noqa: S603 - our own servers
+            [str(a) for a in args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,  # type: ignore[call-overload]
+        )
+    finally:
+        handle.close()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def socket_db_url(db_url: str) -> str:
+    """The URL form scripts/deploy.sh writes: local socket, no password (peer in production)."""
+    url = make_url(db_url)
+    return f"postgresql://{url.username}@/{url.database}?host=/var/run/postgresql"
+
+
+@contextmanager
+def running_fake_ollama(
+    workdir: Path, tokens_per_second: float = TOKENS_PER_SECOND, answer_tokens: int = ANSWER_TOKENS
+) -> Iterator[Server]:
+    log = workdir / "fake-ollama.log"
+    port = free_port()
+    args: list[str | Path] = [
+        sys.executable,
+        "-m",
+        "energyapp.llm.fake_server",
+        "--port",
+        str(port),
+    ]
+    args += ["--tokens-per-second", str(tokens_per_second), "--answer-tokens", str(answer_tokens)]
+    proc = start(args, log)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/api/version", proc, log)
+        yield Server(proc, port, log)
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def running_app(db_url: str, ollama: Server, workdir: Path) -> Iterator[Server]:
+    """`energyapp serve` as the systemd unit runs it, in production mode, on the test database
+    reached over the local socket (the URL form scripts/deploy.sh writes)."""
+    log = workdir / "server.log"
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENERGYAPP_ENV": "production",
+        "ENERGYAPP_SECRET_KEY": PROD_SECRET,
+        "ENERGYAPP_DB_URL": socket_db_url(db_url),
+        "ENERGYAPP_OLLAMA_URL": ollama.url,
+        "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
+        "ENERGYAPP_CHAT_RATE_LIMIT_PER_MINUTE": str(CHAT_RATE_LIMIT),
+        "ENERGYAPP_LOG_LEVEL": "WARNING",
+    }
+    args: list[str | Path] = [ENERGYAPP_BIN, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = start(args, log, cwd=workdir, env=env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+        yield Server(proc, port, log)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fake_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_fake_ollama(tmp_path_factory.mktemp("ollama")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    db_url: str, fake_ollama: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with running_app(db_url, fake_ollama, tmp_path_factory.mktemp("app")) as server:
+        yield server
+
+
+def derived_caddyfile(upstream_port: int, access_log: Path) -> str:
+    """deploy/Caddyfile with only what a test must change: the upstream port and the log path
+    (the site address comes from ENERGYAPP_DOMAIN, as in production), plus global options that
+    keep this Caddy from touching the machine's own (no admin endpoint; its state goes to
+    a temporary XDG_CONFIG_HOME)."""
+    text = (DEPLOY / "Caddyfile").read_text()
+    for old, new in (
+        ("reverse_proxy 127.0.0.1:8001", f"reverse_proxy 127.0.0.1:{upstream_port}"),
+        ("/var/log/caddy/energyapp-access.log", str(access_log)),
+    ):
+        assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
+        text = text.replace(old, new)
+    return "{\n\tadmin off\n}\n\n" + text
+
+
+@dataclass
+class Proxy(Server):
+    access_log: Path
+
+
+@pytest.fixture(scope="module")
+def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    need("caddy")
+    workdir = tmp_path_factory.mktemp("caddy")
+    access_log = workdir / "access.log"
+    config = workdir / "Caddyfile"
+    config.write_text(derived_caddyfile(app_server.port, access_log))
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENERGYAPP_DOMAIN": f"http://127.0.0.1:{port}",
+        "HOME": str(workdir),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+        "XDG_DATA_HOME": str(workdir / "data"),
+    }
+    log = workdir / "caddy.log"
+    proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+        yield Proxy(proc, port, log, access_log)
+    finally:
+        stop(proc)

@@ -1,0 +1,290 @@
+"""Backup drill on real PostgreSQL: scripts/backup.sh dumps the test database, scripts/restore.sh
+brings it back (into a new database, and by swapping the production database), counts match, old
+dumps are pruned."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.conversations.models import Conversation, Message
+from tests.conftest import PG_ADMIN_URL, UserFactory
+from tests.deploy.conftest import ENERGYAPP_BIN, SCRIPTS, need, run, socket_db_url
+
+pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
+
+TABLES = ("users", "conversations", "messages")
+
+
+async def _execute(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _counts(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}  # noqa: S608
+    finally:
+        await conn.close()
+
+
+def _url_for(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+async def scratch_db() -> AsyncIterator[str]:
+    """An empty database, dropped afterwards (with anything restore.sh left next to it)."""
+    name = f"energyapp_drill_{secrets.token_hex(4)}"
+    await _execute(PG_ADMIN_URL, f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            rows = await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{name}%"
+            )
+            for row in rows:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def _fill(sessionmaker: async_sessionmaker[AsyncSession], make_user: UserFactory) -> None:
+    users = [await make_user(email=f"u{i}@alvaradomazzei.cl") for i in range(3)]
+    async with sessionmaker() as session:
+        for n, user in enumerate(users):
+            for c in range(n + 1):
+                conv = Conversation(user_id=user.id, title=f"Conversación {c}", message_count=2)
+                session.add(conv)
+                await session.flush()
+                session.add_all(
+                    [
+                        Message(
+                            conversation_id=conv.id, user_id=user.id, role="user", content="¿Hola?"
+                        ),
+                        Message(
+                            conversation_id=conv.id, role="assistant", content="Hola, ¿en qué…"
+                        ),
+                    ]
+                )
+        await session.commit()
+        counted = await session.scalar(select(func.count()).select_from(Message))
+        assert counted == 12
+
+
+def _env() -> dict[str, str]:
+    url = make_url(PG_ADMIN_URL)
+    return {
+        **os.environ,
+        "PGHOST": url.host or "127.0.0.1",
+        "PGPORT": str(url.port or 5432),
+        "PGUSER": url.username or "postgres",
+    }
+
+
+def _backup(db_url: str, backup_dir: Path, *extra: str) -> Path:
+    result = run(
+        [SCRIPTS / "backup.sh", "--dir", backup_dir, "--db-url", db_url, *extra],
+        timeout=120,
+        check=True,
+        env=_env(),
+    )
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+async def test_backup_and_restore_into_a_new_database_keep_every_row(
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    scratch_db: str,
+    tmp_path: Path,
+) -> None:
+    need("pg_dump", "pg_restore", "psql")
+    await _fill(sessionmaker, make_user)
+    expected = await _counts(db_url)
+    assert expected == {"users": 3, "conversations": 6, "messages": 12}
+
+    backups = tmp_path / "backups"
+    # The app's own URL spelling (SQLAlchemy driver suffix) is accepted.
+    dump = _backup(db_url.replace("postgresql://", "postgresql+asyncpg://"), backups)
+    assert dump.parent == backups and dump.name.startswith("energyapp-")
+    assert dump.suffix == ".dump"
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert list(backups.iterdir()) == [dump], "no .partial file may be left behind"
+    listing = run(["pg_restore", "--list", dump], check=True).stdout
+    for table in TABLES:
+        assert f"TABLE DATA public {table} " in listing
+
+    result = run(
+        [SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump],
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert await _counts(_url_for(scratch_db)) == expected
+
+    # Restoring again into the now non-empty database is refused, and changes nothing.
+    again = run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env())
+    assert again.returncode != 0
+    assert "already has" in again.stderr
+    assert await _counts(_url_for(scratch_db)) == expected
+
+
+async def test_backup_prunes_dumps_older_than_14_days(db_url: str, tmp_path: Path) -> None:
+    need("pg_dump", "pg_restore")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = backups / "energyapp-20260101T033000Z.dump"
+    old_partial = backups / "energyapp-20260102T033000Z.dump.partial"
+    recent = backups / "energyapp-20261113T033000Z.dump"
+    foreign = backups / "notes.txt"
+    for path, age in ((old, "15 days ago"), (old_partial, "20 days ago"), (recent, "13 days ago")):
+        path.write_bytes(b"x")
+        run(["touch", "-d", age, path], check=True)
+    foreign.write_text("keep me")
+    run(["touch", "-d", "30 days ago", foreign], check=True)
+
+    dump = _backup(db_url, backups)
+
+    assert sorted(p.name for p in backups.iterdir()) == sorted(
+        [dump.name, recent.name, foreign.name]
+    )
+    # --keep-days changes the window.
+    _backup(db_url, backups, "--keep-days", "7")
+    assert not recent.exists()
+    assert foreign.exists()
+
+
+async def test_a_failed_backup_exits_non_zero_and_leaves_nothing(tmp_path: Path) -> None:
+    need("pg_dump")
+    backups = tmp_path / "backups"
+    missing = _url_for(f"energyapp_missing_{secrets.token_hex(3)}")
+    result = run([SCRIPTS / "backup.sh", "--dir", backups, "--db-url", missing], env=_env())
+    assert result.returncode != 0
+    assert list(backups.iterdir()) == []
+    sqlite = run([SCRIPTS / "backup.sh", "--dir", backups, "--db-url", "sqlite:///x.db"])
+    assert sqlite.returncode != 0
+    assert "not a PostgreSQL URL" in sqlite.stderr
+
+
+async def test_restore_refuses_a_damaged_dump(tmp_path: Path, scratch_db: str) -> None:
+    need("pg_restore")
+    bad = tmp_path / "energyapp-bad.dump"
+    bad.write_bytes(b"PGDMP" + b"\0" * 100)
+    result = run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), bad], env=_env())
+    assert result.returncode != 0
+    assert "not a readable pg_dump" in result.stderr
+
+
+async def test_production_restore_swaps_databases_and_keeps_the_old_one(
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    scratch_db: str,
+    tmp_path: Path,
+) -> None:
+    """The operator's path (restore.sh without --into), with the app service left out: the live
+    database is renamed aside, a fresh one is restored from the dump."""
+    need("pg_dump", "pg_restore", "psql")
+    await _fill(sessionmaker, make_user)
+    expected = await _counts(db_url)
+    dump = _backup(db_url, tmp_path / "backups")
+
+    # The "live" database: restored from the same dump, then changed after the backup.
+    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
+    await _execute(_url_for(scratch_db), "DELETE FROM messages")
+    assert (await _counts(_url_for(scratch_db)))["messages"] == 0
+
+    result = run(
+        [
+            SCRIPTS / "restore.sh",
+            "--yes",
+            "--no-service",
+            "--db",
+            scratch_db,
+            "--owner",
+            "postgres",
+            dump,
+        ],
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert await _counts(_url_for(scratch_db)) == expected
+    kept = [line for line in result.stderr.splitlines() if "previous database kept as" in line]
+    assert kept, result.stderr
+    old_name = kept[0].rsplit(" ", 1)[-1]
+    assert old_name.startswith(f"{scratch_db}_pre_restore_")
+    assert (await _counts(_url_for(old_name)))["messages"] == 0
+
+
+async def test_the_production_url_forms_work_over_the_local_socket(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    """deploy.sh writes ENERGYAPP_DB_URL for the socket (peer authentication, no password) and the
+    backup unit uses postgresql:///energyapp: migrations and a backup both work with them."""
+    need("pg_dump", "pg_restore")
+    app_url = socket_db_url(_url_for(scratch_db))
+    assert app_url.endswith(f"/{scratch_db}?host=/var/run/postgresql")
+    migrate = run(
+        [ENERGYAPP_BIN, "db", "upgrade"],
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "ENERGYAPP_DB_URL": app_url},
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    env = {**os.environ, "PGUSER": "postgres", "BACKUP_DIR": str(tmp_path / "b")}
+    env["BACKUP_DB_URL"] = f"postgresql:///{scratch_db}"
+    env.pop("PGHOST", None)
+    result = run([SCRIPTS / "backup.sh"], timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    listing = run(["pg_restore", "--list", result.stdout.strip()], check=True).stdout
+    assert "TABLE DATA public alembic_version " in listing
+
+
+async def test_a_failed_production_restore_puts_the_live_database_back(
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    scratch_db: str,
+    tmp_path: Path,
+) -> None:
+    need("pg_dump", "pg_restore", "psql")
+    await _fill(sessionmaker, make_user)
+    dump = _backup(db_url, tmp_path / "backups")
+    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
+    await _execute(_url_for(scratch_db), "DELETE FROM messages")  # the live data differs
+
+    # The new database cannot be created (no such owner): the live one must come back untouched.
+    result = run(
+        [SCRIPTS / "restore.sh", "--yes", "--no-service", "--db", scratch_db]
+        + ["--owner", "no_such_role", dump],
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode != 0
+    assert "putting the previous database back" in result.stderr
+    assert await _counts(_url_for(scratch_db)) == {"users": 3, "conversations": 6, "messages": 0}
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        leftovers = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1", f"{scratch_db}_pre_restore%"
+        )
+    finally:
+        await conn.close()
+    assert leftovers == 0

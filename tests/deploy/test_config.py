@@ -1,0 +1,415 @@
+"""The deployment files are valid for the real tools that read them: caddy, systemd, logrotate,
+fail2ban and shellcheck. (Behaviour through a running Caddy is in test_proxy.py.)"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from energyapp.core.middleware import CSP
+from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, run
+
+pytestmark = pytest.mark.deploy
+
+SHELL_SCRIPTS = sorted([*SCRIPTS.glob("*.sh"), *DEPLOY.glob("*.sh")])
+UNITS = ["energyapp.service", "energyapp-backup.service", "energyapp-backup.timer"]
+
+
+def _adapted(domain: str = "energyapp.example.org") -> dict[str, Any]:
+    result = run(
+        ["caddy", "adapt", "--adapter", "caddyfile", "--config", DEPLOY / "Caddyfile"],
+        env={"ENERGYAPP_DOMAIN": domain, "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def _handlers(node: Any) -> list[dict[str, Any]]:
+    """Every handler in the adapted JSON config, depth first."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "handler" in node:
+            found.append(node)
+        for value in node.values():
+            found.extend(_handlers(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_handlers(value))
+    return found
+
+
+def test_caddyfile_validates_and_is_formatted() -> None:
+    need("caddy")
+    result = run(["caddy", "validate", "--adapter", "caddyfile", "--config", DEPLOY / "Caddyfile"])
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+    formatted = run(["caddy", "fmt", DEPLOY / "Caddyfile"], check=True).stdout
+    assert formatted == (DEPLOY / "Caddyfile").read_text(), "run: caddy fmt --overwrite"
+
+
+def test_caddyfile_adapts_to_the_intended_site() -> None:
+    need("caddy")
+    config = _adapted("chat.example.org")
+    server = config["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"]
+    assert server["routes"][0]["match"] == [{"host": ["chat.example.org"]}]
+    assert server["logs"]["logger_names"] == {"chat.example.org": "log0"}
+
+    writer = config["logging"]["logs"]["log0"]["writer"]
+    assert writer == {
+        "output": "file",
+        "filename": "/var/log/caddy/energyapp-access.log",
+        "roll_size_mb": 5,
+        "roll_keep": 14,
+        "roll_keep_days": 14,
+    }
+    assert config["logging"]["logs"]["log0"]["encoder"] == {"format": "json"}
+
+    handlers = _handlers(server)
+    proxy = next(h for h in handlers if h["handler"] == "reverse_proxy")
+    assert proxy["upstreams"] == [{"dial": "127.0.0.1:8001"}]
+    assert proxy["flush_interval"] == -1
+
+    encode = next(h for h in handlers if h["handler"] == "encode")
+    assert list(encode["encodings"]) == ["gzip"]
+    types = encode["match"]["headers"]["Content-Type"]
+    assert "application/json*" in types
+    assert not [t for t in types if t.startswith(("text/*", "text/event-stream"))], types
+
+    headers = next(h for h in handlers if h["handler"] == "headers")["response"]
+    assert headers["deferred"] is True
+    assert headers["set"]["Content-Security-Policy"] == [CSP]
+    assert headers["set"]["Strict-Transport-Security"][0].startswith("max-age=31536000")
+    assert headers["set"]["X-Content-Type-Options"] == ["nosniff"]
+    assert headers["set"]["Referrer-Policy"] == ["no-referrer"]
+
+    metrics = next(
+        r for r in _routes(server) if r.get("match") and "/metrics" in r["match"][0].get("path", [])
+    )
+    assert metrics["handle"] == [{"handler": "static_response", "status_code": 404}]
+
+
+def _routes(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "routes":
+                found.extend(value)
+            found.extend(_routes(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_routes(value))
+    return found
+
+
+def test_caddyfile_domain_defaults_to_production() -> None:
+    need("caddy")
+    result = run(
+        ["caddy", "adapt", "--adapter", "caddyfile", "--config", DEPLOY / "Caddyfile"],
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert '"host":["energyapp.alvaradomazzei.cl"]' in result.stdout
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    need("shellcheck")
+    assert len(SHELL_SCRIPTS) >= 7, SHELL_SCRIPTS
+    result = run(["shellcheck", "--external-sources", *SHELL_SCRIPTS], cwd=REPO)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shell_scripts_are_strict_and_executable(script: Path) -> None:
+    text = script.read_text()
+    if script.name == "lib.sh":
+        assert "shell=bash" in text
+        return
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert re.search(r"\nset -E?euo pipefail\n", text)
+    assert script.stat().st_mode & 0o111, f"chmod +x {script}"
+
+
+def _units_with_paths(tmp_path: Path) -> Path:
+    """The units with /opt/energyapp pointing at a tree where the binaries they start exist
+    (systemd-analyze verify checks that ExecStart is executable)."""
+    app = tmp_path / "app"
+    (app / ".venv" / "bin").mkdir(parents=True)
+    (app / ".venv" / "bin" / "energyapp").symlink_to(ENERGYAPP_BIN)
+    (app / "scripts").mkdir()
+    (app / "scripts" / "backup.sh").symlink_to(SCRIPTS / "backup.sh")
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in UNITS:
+        text = (DEPLOY / name).read_text().replace("/opt/energyapp", str(app))
+        (units / name).write_text(text)
+    return units
+
+
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    need("systemd-analyze")
+    units = _units_with_paths(tmp_path)
+    result = run(["systemd-analyze", "verify", *(units / n for n in UNITS)], timeout=60)
+    assert result.returncode == 0, result.stderr
+    # Unknown keys and bad values are only warnings for systemd: none may appear.
+    assert result.stderr.strip() == "", result.stderr
+
+
+def test_systemd_service_is_hardened(tmp_path: Path) -> None:
+    need("systemd-analyze")
+    units = _units_with_paths(tmp_path)
+    result = run(
+        ["systemd-analyze", "security", "--offline=true", units / "energyapp.service"], timeout=60
+    )
+    match = re.search(r"Overall exposure level for energyapp\.service: ([\d.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.0, result.stdout  # systemd calls < 2 "OK"; default is 9.6
+
+
+def _directives(name: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in (DEPLOY / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def test_service_runs_loopback_as_its_own_user_and_stops_gracefully() -> None:
+    unit = _directives("energyapp.service")
+    exec_start = unit["ExecStart"][0]
+    assert exec_start.startswith("/opt/energyapp/.venv/bin/energyapp serve ")
+    assert "--host 127.0.0.1 --port 8001" in exec_start
+    assert unit["User"] == ["energyapp"]
+    assert unit["EnvironmentFile"] == ["/opt/energyapp/.env"]
+    assert unit["Restart"] == ["always"]
+    assert unit["KillSignal"] == ["SIGTERM"]
+    # uvicorn waits up to 30 s for open requests, then the app saves the answers in flight.
+    assert int(unit["TimeoutStopSec"][0]) >= 60
+    assert unit["ProtectSystem"] == ["strict"]
+    assert unit["ReadWritePaths"] == ["/opt/energyapp/data /opt/energyapp/logs"]
+    for key in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):
+        assert unit[key] == ["yes"], key
+    backup = _directives("energyapp-backup.service")
+    assert backup["User"] == ["postgres"]
+    assert backup["ReadWritePaths"] == ["/srv/backups/energyapp"]
+    timer = _directives("energyapp-backup.timer")
+    assert timer["Persistent"] == ["true"]
+    assert timer["OnCalendar"][0].startswith("*-*-* ")
+
+
+def _logrotate_config(tmp_path: Path) -> tuple[Path, Path]:
+    """deploy/logrotate with the log directory and owner of this machine."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    user = run(["id", "-un"], check=True).stdout.strip()
+    group = run(["id", "-gn"], check=True).stdout.strip()
+    text = (DEPLOY / "logrotate").read_text()
+    assert "/opt/energyapp/logs/" in text
+    text = text.replace("/opt/energyapp/logs", str(logs)).replace(
+        "energyapp energyapp", f"{user} {group}"
+    )
+    config = tmp_path / "logrotate.conf"
+    config.write_text(text)
+    return config, logs
+
+
+def test_logrotate_config_parses(tmp_path: Path) -> None:
+    need("logrotate")
+    config, logs = _logrotate_config(tmp_path)
+    (logs / "energyapp.log").write_text("x\n")
+    result = run(["logrotate", "-d", "-s", tmp_path / "state", config])
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr.lower(), result.stderr
+    assert f"considering log {logs}/energyapp.log" in result.stderr
+
+
+def test_logrotate_rotates_while_the_app_keeps_writing(tmp_path: Path) -> None:
+    """A forced rotation moves the file away and the app's WatchedFileHandler writes on in a new
+    one: no line is lost and nothing is written into the rotated file."""
+    need("logrotate")
+    config, logs = _logrotate_config(tmp_path)
+    path = logs / "energyapp.log"
+    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+    logger = logging.getLogger("deploy-logrotate-test")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("before rotation")
+        run(["logrotate", "-f", "-s", tmp_path / "state", config], check=True)
+        logger.warning("after rotation")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    rotated = [p for p in logs.iterdir() if p.name != "energyapp.log"]
+    assert len(rotated) == 1, rotated
+    assert rotated[0].read_text() == "before rotation\n"
+    assert path.read_text() == "after rotation\n"
+
+
+def test_fail2ban_jail_and_filter_load(tmp_path: Path) -> None:
+    """fail2ban's own configuration test accepts the jail and filter as installed."""
+    need("fail2ban-client")
+    conf = tmp_path / "fail2ban"
+    shutil.copytree("/etc/fail2ban", conf)
+    for old in conf.glob("jail.d/*"):
+        old.unlink()  # only our jail: the distribution's sshd jail needs a journal or auth.log
+    log = tmp_path / "access.log"
+    log.write_text("")
+    shutil.copy(DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf", conf / "filter.d")
+    jail = (DEPLOY / "fail2ban" / "jail.d" / "energyapp.local").read_text()
+    assert "logpath  = /var/log/caddy/energyapp-access.log" in jail
+    (conf / "jail.d" / "energyapp.local").write_text(
+        jail.replace("/var/log/caddy/energyapp-access.log", str(log))
+    )
+    result = run(["fail2ban-client", "-c", conf, "-t"], timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: configuration test is successful" in result.stdout + result.stderr
+    dump = run(["fail2ban-client", "-c", conf, "-d"], timeout=60, check=True).stdout
+    assert "['add', 'energyapp', 'auto']" in dump
+    assert "['set', 'energyapp', 'maxretry', 10]" in dump
+    assert "'banaction'" not in dump or "ufw" in dump
+
+
+def _caddy_line(
+    ip: str, uri: str, status: int, user_agent: str = "curl/8", ts: float = 1764120000.25
+) -> str:
+    entry = {
+        "level": "info",
+        "ts": ts,
+        "logger": "http.log.access.log0",
+        "msg": "handled request",
+        "request": {
+            "remote_ip": ip,
+            "remote_port": "50123",
+            "client_ip": ip,
+            "proto": "HTTP/2.0",
+            "method": "POST",
+            "host": "energyapp.alvaradomazzei.cl",
+            "uri": uri,
+            "headers": {"User-Agent": [user_agent]},
+        },
+        "bytes_read": 60,
+        "user_id": "",
+        "duration": 0.2,
+        "size": 90,
+        "status": status,
+        "resp_headers": {"Content-Type": ["application/json"]},
+    }
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: Path) -> None:
+    """Only the real address, path and status count: a forged header or query cannot frame
+    another address or turn a success into a failure; IPv6 clients are caught too."""
+    need("fail2ban-regex")
+    lines = {
+        _caddy_line("203.0.113.1", "/auth/login", 401): True,
+        _caddy_line("203.0.113.2", "/auth/verify-2fa", 429): True,
+        _caddy_line("2001:db8::7", "/chat", 429): True,
+        _caddy_line("203.0.113.3", "/chat/0192/stream?x=1", 429): True,
+        _caddy_line(
+            "203.0.113.4", "/auth/login", 200, 'x","status":401,"remote_ip":"1.2.3.4'
+        ): False,
+        _caddy_line("203.0.113.5", "/health?u=/auth/x", 401): False,
+        _caddy_line("203.0.113.6", "/chat", 401): False,
+        _caddy_line("203.0.113.7", "/chatbot", 429): False,
+        _caddy_line("203.0.113.8", "/conversations", 429): False,
+        _caddy_line("203.0.113.9", "/auth/refresh", 204): False,
+    }
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    result = run(
+        [
+            "fail2ban-regex",
+            "--print-all-matched",
+            log,
+            DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf",
+        ],
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Lines: {len(lines)} lines, 0 ignored, 4 matched, 6 missed" in result.stdout
+    assert f'[{len(lines)}] "ts":{{EPOCH}}' in result.stdout
+    matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
+    for line, is_failure in lines.items():
+        assert (line in matched) is is_failure, line
+
+
+def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None:
+    """A real fail2ban server with the jail as shipped (only the log path, the action and the
+    loopback exemption changed): 10 failures in the window ban the address, 9 do not, and any
+    number of successes never do."""
+    need("fail2ban-client", "fail2ban-server")
+    conf = tmp_path / "fail2ban"
+    shutil.copytree("/etc/fail2ban", conf)
+    for old in conf.glob("jail.d/*"):
+        old.unlink()
+    shutil.copy(DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf", conf / "filter.d")
+    log, bans = tmp_path / "access.log", tmp_path / "bans"
+    (conf / "fail2ban.local").write_text(
+        f"[Definition]\nlogtarget = {tmp_path / 'fail2ban.log'}\ndbfile = :memory:\n"
+        f"socket = {tmp_path / 'f2b.sock'}\npidfile = {tmp_path / 'f2b.pid'}\n"
+    )
+    jail = (DEPLOY / "fail2ban" / "jail.d" / "energyapp.local").read_text()
+    jail = jail.replace("/var/log/caddy/energyapp-access.log", str(log))
+    jail = jail.replace("banaction = ufw", f"action = dummy[target={bans}]")
+    assert "ignoreip = 127.0.0.1/8 ::1" in jail
+    jail = jail.replace("ignoreip = 127.0.0.1/8 ::1", "ignoreip =")
+    (conf / "jail.d" / "energyapp.local").write_text(jail)
+
+    now = time.time()
+    lines = []
+    for i in range(10):
+        lines.append(_caddy_line("198.51.100.10", "/auth/login", 401, ts=now - 60 + i))
+    for i in range(9):
+        lines.append(_caddy_line("198.51.100.11", "/auth/login", 401, ts=now - 60 + i))
+    for i in range(30):
+        lines.append(_caddy_line("198.51.100.12", "/auth/login", 200, ts=now - 60 + i))
+    # Failures older than findtime (10 minutes) do not count.
+    for i in range(10):
+        lines.append(_caddy_line("198.51.100.13", "/auth/login", 401, ts=now - 3600 + i))
+    log.write_text("\n".join(sorted(lines, key=lambda line: json.loads(line)["ts"])) + "\n")
+
+    client = ["fail2ban-client", "-c", conf]
+    server = subprocess.Popen(  # noqa: S603
+        [*client, "-x", "-f", "start"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = ""
+        while time.monotonic() < deadline:
+            result = run([*client, "status", "energyapp"], timeout=10)
+            status = result.stdout
+            if "198.51.100.10" in status:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # let the last lines be read before judging what was not banned
+        status = run([*client, "status", "energyapp"], timeout=10, check=True).stdout
+        actions = bans.read_text()  # the dummy action's record; it is removed on stop
+    finally:
+        run([*client, "stop"], timeout=20)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+    banned = re.search(r"Banned IP list:\s*(.*)", status)
+    assert banned, status
+    assert banned.group(1).split() == ["198.51.100.10"], status
+    assert [line for line in actions.splitlines() if line.startswith("+")] == ["+198.51.100.10"]

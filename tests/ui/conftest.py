@@ -1,0 +1,326 @@
+"""Browser tests: the real app under uvicorn (plus the stand-in Ollama) driven by Debian's
+Chromium through Playwright. One server per run, on its own database (SQLite or PostgreSQL,
+following ENERGYAPP_TEST_DB); each test gets a fresh browser context."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
+
+from energyapp.auth import service as auth_service
+from energyapp.auth.models import User
+from energyapp.conversations.models import Conversation, Message
+from energyapp.core.migrate import upgrade
+from energyapp.core.seed import seed_demo
+from energyapp.db import create_engine, create_sessionmaker
+from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+# The README's pictures are rewritten only on request (ENERGYAPP_UPDATE_SCREENSHOTS=1); a plain
+# test run still takes every screenshot, into a scratch folder, so the flow stays tested.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("ENERGYAPP_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "energyapp-screenshots"
+)
+
+T = TypeVar("T")
+
+# Answers stream at the stand-in's pace on a shared 2-core machine: give assertions room.
+expect.set_options(timeout=15_000)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":  # CI installs it: a missing browser is a failure
+            raise pytest.UsageError(f"{CHROMIUM} missing: .ci/run must install chromium")
+        skip = pytest.mark.skip(reason=f"{CHROMIUM} missing: apt-get install -y chromium")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+def _run(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking or asyncio work in a worker thread: Playwright's sync API keeps an event
+    loop running in the test thread, where asyncio.run() is refused."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _arun(coro: Coroutine[Any, Any, T]) -> T:
+    return _run(asyncio.run, coro)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {seconds} s")
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    db_url: str
+    ollama_url: str | None
+    users: dict[str, str] = field(default_factory=dict)
+
+    def create_user(self, role: str = "trabajador", **fields: Any) -> dict[str, str]:
+        """Insert an account straight into the app's database; returns email and password."""
+        email = fields.pop("email", f"{role}-{secrets.token_hex(4)}@alvaradomazzei.cl")
+        password = fields.pop("password", "Clave-de-prueba-123")
+        full_name = fields.pop("full_name", f"Usuario {role}")
+
+        async def _create() -> str:
+            engine = create_engine(self.db_url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    user = await auth_service.create_user(
+                        session, email=email, password=password, full_name=full_name, role=role
+                    )
+                    for key, value in fields.items():
+                        setattr(user, key, value)
+                    await session.commit()
+                    return str(user.id)
+            finally:
+                await engine.dispose()
+
+        user_id = _arun(_create())
+        return {"id": user_id, "email": email, "password": password, "full_name": full_name}
+
+    def create_conversation(self, user_id: str, title: str, messages: list[tuple[str, str]]) -> str:
+        """Insert a conversation with (role, content) messages straight into the database."""
+
+        async def _create() -> str:
+            engine = create_engine(self.db_url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    owner = uuid.UUID(user_id)
+                    conv = Conversation(user_id=owner, title=title, title_source="user")
+                    session.add(conv)
+                    await session.flush()
+                    for role, content in messages:
+                        session.add(
+                            Message(
+                                conversation_id=conv.id,
+                                user_id=owner if role == "user" else None,
+                                role=role,
+                                content=content,
+                                status="complete",
+                            )
+                        )
+                    conv.message_count = len(messages)
+                    user = await session.get(User, owner)
+                    assert user is not None
+                    user.conversation_count += 1
+                    user.message_count += len(messages)
+                    await session.commit()
+                    return str(conv.id)
+            finally:
+                await engine.dispose()
+
+        return _arun(_create())
+
+
+@pytest.fixture(scope="session")
+def ui_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if TEST_DB == "postgres":
+        name = f"energyapp_ui_{secrets.token_hex(4)}"
+        _arun(_pg_admin(f'CREATE DATABASE "{name}"'))
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        try:
+            _run(upgrade, url)
+            yield url
+        finally:
+            _arun(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"
+        _run(upgrade, url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    async def _seed() -> None:
+        engine = create_engine(ui_db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await seed_demo(session)
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_seed())
+    logs = tmp_path_factory.mktemp("ui-logs")
+    procs: list[subprocess.Popen[bytes]] = []
+    ollama_url = None
+    env = {
+        **os.environ,
+        "ENERGYAPP_ENV": "test",
+        "ENERGYAPP_DB_URL": ui_db_url,
+        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+        "ENERGYAPP_LOG_LEVEL": "WARNING",
+        "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
+        "ENERGYAPP_DEMO_QUICK_ACCESS": "true",
+        "ENERGYAPP_MAX_MESSAGE_CHARS": "500",
+    }
+    try:
+        if importlib.util.find_spec("energyapp.llm.fake_server") is not None:
+            port = _free_port()
+            ollama_url = f"http://127.0.0.1:{port}"
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
+                        "--tokens-per-second", "25", "--answer-tokens", "60",
+                    ],
+                    stdout=(logs / "ollama.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+            )  # fmt: skip
+            _wait_http(f"{ollama_url}/api/version", procs[-1])
+            env["ENERGYAPP_OLLAMA_URL"] = ollama_url
+        else:
+            env["ENERGYAPP_OLLAMA_URL"] = "http://127.0.0.1:9"
+        port = _free_port()
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", "energyapp.main:create_app", "--factory",
+                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=(logs / "app.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base}/config/public", procs[-1])
+        yield LiveApp(base_url=base, db_url=ui_db_url, ollama_url=ollama_url)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database() -> None:
+    """Overrides the top-level async cleanup: these tests use their own database, and no async
+    fixture may run while Playwright's sync API holds an event loop in this thread."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's loop must not outlive these tests (other suites are async).
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@dataclass
+class Watch:
+    """Everything that must never happen on a page: dialogs, page errors, console errors."""
+
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ignore: tuple[str, ...] = ()
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        # 4xx answers the UI expects and handles (a wrong password, a 404) are logged by
+        # Chromium as "Failed to load resource"; they are not script errors.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.errors.append(message.text)
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], f"dialogs fired: {self.dialogs}"
+        assert self.errors == [], f"console/page errors: {self.errors}"
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="es-CL")
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def watch() -> Watch:
+    return Watch()
+
+
+@pytest.fixture
+def page(context: BrowserContext, watch: Watch) -> Iterator[Page]:
+    pg = context.new_page()
+    pg.on("console", watch.on_console)
+    pg.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+
+    def _dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    pg.on("dialog", _dialog)
+    yield pg
+    watch.assert_clean()
+
+
+def login(page: Page, base_url: str, email: str, password: str) -> None:
+    page.goto(f"{base_url}/")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#main .chat, #main .page")
+
+
+def quick_login(page: Page, base_url: str, role: str) -> None:
+    page.goto(f"{base_url}/")
+    page.click(f"[data-quick={role}]")
+    page.wait_for_selector(".topbar")

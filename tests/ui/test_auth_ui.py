@@ -1,0 +1,135 @@
+"""Login (quick access, errors, 2FA), session across reloads, registration, logout."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyotp
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import LiveApp, login, quick_login
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "has_admin"),
+    [
+        ("admin", "Administradora Demo", True),
+        ("trabajador", "Trabajador Demo", False),
+        ("supervisor", "Supervisora Demo", True),
+    ],
+)
+def test_quick_access_logs_in_each_role(
+    page: Page, live_app: LiveApp, role: str, name: str, has_admin: bool
+) -> None:
+    quick_login(page, live_app.base_url, role)
+    tabs = page.locator("nav.tabs a")
+    expected = ["Chat", "Config", "Admin"] if has_admin else ["Chat", "Config"]
+    expect(tabs).to_have_text(expected)
+    page.click(".profile-btn")
+    expect(page.locator(".menu-head strong")).to_have_text(name)
+    page.click("[data-action=logout]")
+    expect(page.locator("#login-email")).to_be_visible()
+    # The refresh token is gone: a reload stays on the login screen.
+    page.reload()
+    expect(page.locator("#login-email")).to_be_visible()
+
+
+def test_quick_access_hidden_when_setting_off(page: Page, live_app: LiveApp) -> None:
+    def off(route: object) -> None:
+        response = route.fetch()  # type: ignore[attr-defined]
+        body = response.json()
+        body["demo_quick_access"] = False
+        route.fulfill(response=response, body=json.dumps(body))  # type: ignore[attr-defined]
+
+    page.route("**/config/public", off)
+    page.goto(f"{live_app.base_url}/")
+    expect(page.locator("#login-email")).to_be_visible()
+    expect(page.locator("[data-quick]")).to_have_count(0)
+
+
+def test_wrong_password_shows_spanish_error(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    page.goto(f"{live_app.base_url}/")
+    page.fill("#login-email", user["email"])
+    page.fill("#login-password", "no-es-la-clave")
+    page.click("button[type=submit]")
+    alert = page.locator(".alert-error")
+    expect(alert).to_be_visible()
+    assert "incorrect" in alert.inner_text().lower()
+
+
+def test_session_survives_reload_with_token_in_memory_only(page: Page, live_app: LiveApp) -> None:
+    quick_login(page, live_app.base_url, "trabajador")
+    stored = page.evaluate("Object.keys(localStorage).concat(Object.keys(sessionStorage))")
+    values = page.evaluate(
+        "Object.values(localStorage).concat(Object.values(sessionStorage)).join(' ')"
+    )
+    # Only the opaque refresh token is persisted; no JWT (three dot-separated parts) anywhere.
+    assert "energyapp.refresh" in stored
+    assert not any(v.count(".") == 2 and v.startswith("eyJ") for v in values.split())
+    page.reload()
+    expect(page.locator(".profile-name")).to_have_text("Trabajador Demo")
+
+
+def test_register_allowed_and_refused_domain(page: Page, live_app: LiveApp) -> None:
+    page.goto(f"{live_app.base_url}/static/index.html#/registro")
+    expect(page.locator("#reg-email-hint")).to_contain_text("@inacapmail.cl")
+    page.fill("#reg-name", "Persona Externa")
+    page.fill("#reg-email", f"externa{time.monotonic_ns()}@gmail.com")
+    page.fill("#reg-password", "Una-clave-larga-9")
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error")).to_be_visible()
+    expect(page.locator(".topbar")).to_have_count(0)
+
+    page.fill("#reg-name", "Estudiante Nueva")
+    page.fill("#reg-email", f"nueva{time.monotonic_ns()}@inacapmail.cl")
+    page.click("button[type=submit]")
+    expect(page.locator(".profile-name")).to_have_text("Estudiante Nueva")
+    expect(page.locator("nav.tabs a")).to_have_text(["Chat", "Config"])
+
+
+def test_two_factor_setup_then_login_with_code_and_recovery_code(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = live_app.create_user(email=f"dos{time.monotonic_ns()}@inacapmail.cl")
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/static/index.html#/config")
+    page.fill("#tfa-pass", user["password"])
+    page.click("text=Configurar 2FA")
+    secret = page.locator("#totp-secret").inner_text().strip()
+    expect(page.locator(".qr img")).to_be_visible()
+    totp = pyotp.TOTP(secret)
+    page.fill("#tfa-code", totp.now())
+    page.click("text=Activar")
+    codes = page.locator("#recovery-codes li")
+    expect(codes).to_have_count(10)
+    recovery = codes.first.inner_text().strip()
+    page.click("text=Ya los guardé")
+    expect(page.locator("text=Desactivar 2FA")).to_be_visible()
+
+    page.click(".profile-btn")
+    page.click("[data-action=logout]")
+    page.fill("#login-email", user["email"])
+    page.fill("#login-password", user["password"])
+    page.click("button[type=submit]")
+    expect(page.locator("#totp-code")).to_be_visible()
+    page.fill("#totp-code", "000000" if totp.now() != "000000" else "111111")
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error")).to_be_visible()
+    # The next time step is within the accepted window and was never used.
+    page.fill("#totp-code", totp.at(time.time() + 30))
+    page.click("button[type=submit]")
+    expect(page.locator(".topbar")).to_be_visible()
+
+    page.click(".profile-btn")
+    page.click("[data-action=logout]")
+    page.fill("#login-email", user["email"])
+    page.fill("#login-password", user["password"])
+    page.click("button[type=submit]")
+    page.fill("#totp-code", recovery)
+    page.click("button[type=submit]")
+    expect(page.locator(".topbar")).to_be_visible()

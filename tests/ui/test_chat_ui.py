@@ -1,0 +1,201 @@
+"""Chat against the real app and the stand-in Ollama: streaming, title, reload, stop."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.ui.conftest import LiveApp, login
+
+pytestmark = pytest.mark.browser
+
+ANSWER = ".msg-assistant"
+
+
+def _send(page: Page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.keyboard.press("Enter")
+
+
+def _answer_length(page: Page) -> int:
+    return len(page.locator(f"{ANSWER} .md").last.inner_text())
+
+
+def _wait_answer_longer_than(page: Page, length: int) -> None:
+    # A function, not an expression string: the app's CSP forbids eval in the page.
+    page.wait_for_function(
+        "n => { const els = document.querySelectorAll('.msg-assistant .md');"
+        " return els.length > 0 && els[els.length - 1].innerText.length > n; }",
+        arg=length,
+    )
+
+
+def _login_new_worker(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user(full_name="Paula Pruebas")
+    login(page, live_app.base_url, user["email"], user["password"])
+
+
+def test_send_streams_tokens_and_answer_and_title_persist(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    expect(page.locator("#welcome")).to_be_visible()
+    page.locator(".example").first.click()
+    expect(page.locator("#composer-input")).not_to_have_value("")
+    page.fill("#composer-input", "")
+    _send(page, "Hola, ¿qué es la energía solar?")
+    expect(page.locator(".msg-user .bubble")).to_have_text("Hola, ¿qué es la energía solar?")
+    expect(page.locator("#stop-btn")).to_be_visible()
+    expect(page.locator(".status-pill")).to_contain_text("generando")
+    # Tokens arrive while the answer is still streaming: the text grows in place.
+    _wait_answer_longer_than(page, 0)
+    first = _answer_length(page)
+    _wait_answer_longer_than(page, first)
+    assert page.locator(ANSWER).last.get_attribute("data-status") == "streaming"
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    expect(page.locator("#send-btn")).to_be_visible()
+    answer = page.locator(f"{ANSWER} .md").last.inner_text()
+    assert len(answer) > first
+
+    # The automatic title replaces the placeholder in the sidebar.
+    title = page.locator(".conv-item.active .conv-title")
+    expect(title).not_to_have_text("Nueva conversación", timeout=20_000)
+    expect(title).not_to_have_text("")
+    title_text = title.inner_text()
+    assert "#/chat/" in page.url
+
+    page.reload()
+    expect(page.locator(".msg-user .bubble")).to_have_text("Hola, ¿qué es la energía solar?")
+    expect(page.locator(f"{ANSWER} .md")).to_have_text(answer)
+    expect(page.locator(".conv-item.active .conv-title")).to_have_text(title_text)
+
+
+def test_reload_mid_answer_reattaches_and_keeps_streaming(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Cuéntame algo largo")
+    _wait_answer_longer_than(page, 5)
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "streaming")
+    expect(page.locator("#stop-btn")).to_be_visible()
+    at_reload = _answer_length(page)
+    _wait_answer_longer_than(page, at_reload)
+    expect(answer).to_have_attribute("data-status", "complete")
+    final = page.locator(f"{ANSWER} .md").last.inner_text()
+    page.reload()
+    expect(page.locator(f"{ANSWER} .md")).to_have_text(final)
+    assert page.evaluate("sessionStorage.getItem('energyapp.streaming')") is None
+
+
+def test_stop_keeps_partial_answer(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Escribe un texto muy largo")
+    _wait_answer_longer_than(page, 5)
+    page.click("#stop-btn")
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "stopped")
+    expect(answer.locator(".pill")).to_have_text("Respuesta detenida")
+    partial = page.locator(f"{ANSWER} .md").last.inner_text()
+    assert partial
+    page.reload()
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
+    expect(page.locator(f"{ANSWER} .md").last).to_have_text(partial)
+
+
+def test_composer_counter_and_keys(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    box = page.locator("#composer-input")
+    box.fill("línea uno")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("línea dos")
+    expect(box).to_have_value("línea uno\nlínea dos")
+    expect(page.locator(".msg-user")).to_have_count(0)
+    # The app runs with ENERGYAPP_MAX_MESSAGE_CHARS=500.
+    box.fill("x" * 501)
+    expect(page.locator("#composer-counter")).to_have_text("501 / 500")
+    expect(page.locator("#composer-counter")).to_have_class("counter over")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    page.keyboard.press("Enter")
+    expect(page.locator(".msg-user")).to_have_count(0)
+
+
+def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Primera conversación de prueba")
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    item = page.locator(".conv-item").first
+    item.hover()
+    item.locator("button[aria-label^=Renombrar]").click()
+    page.fill(".conv-rename", "Informe mensual")
+    page.keyboard.press("Enter")
+    expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+    page.reload()
+    expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+
+    page.locator(".conv-item").first.hover()
+    page.locator(".conv-item").first.locator("button[aria-label=Fijar]").click()
+    expect(page.locator(".conv-group").first).to_have_text("Fijadas")
+
+    page.fill("#conv-search", "no-existe-zzz")
+    expect(page.locator(".list-status")).to_have_text("Sin resultados para su búsqueda.")
+    page.fill("#conv-search", "Informe")
+    expect(page.locator(".conv-title")).to_have_text(["Informe mensual"])
+    page.fill("#conv-search", "")
+
+    page.locator(".conv-item").first.hover()
+    page.locator(".conv-item").first.locator("button[aria-label=Archivar]").click()
+    expect(page.locator(".conv-item")).to_have_count(0)
+    page.check("#show-archived")
+    expect(page.locator(".conv-title")).to_have_text(["Informe mensual"])
+
+    page.locator(".conv-item").first.hover()
+    page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]").click()
+    page.locator("dialog button", has_text="Eliminar").click()
+    # The open conversation is gone: back to a new, empty one.
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    expect(page.locator(".conv-item")).to_have_count(0)
+    page.reload()
+    expect(page.locator(".list-status")).to_have_text("Aún no hay conversaciones.")
+    page.check("#show-archived")
+    expect(page.locator(".list-status")).to_have_text("No hay conversaciones archivadas.")
+
+
+def test_error_shown_in_place_with_retry(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    busy = {
+        "detail": "El servicio está ocupado. Intente de nuevo en unos segundos.",
+        "code": "busy",
+    }
+    page.route(
+        "**/chat",
+        lambda route: route.fulfill(
+            status=503, json=busy, headers={"Retry-After": "3", "Content-Type": "application/json"}
+        ),
+    )
+    _send(page, "¿Hay alguien?")
+    error = page.locator(".msg-assistant .msg-error")
+    expect(error).to_contain_text("El servicio está ocupado.")
+    expect(error).to_contain_text("Intente de nuevo en 3 s.")
+    expect(page.locator("#send-btn")).to_be_visible()
+    page.unroute("**/chat")
+    error.locator("button", has_text="Reintentar").click()
+    expect(page.locator(".msg-error")).to_have_count(0)
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    expect(page.locator(".msg-user")).to_have_count(1)
+
+
+def test_second_user_sees_queue_position(
+    context: BrowserContext, page: Page, live_app: LiveApp
+) -> None:
+    _login_new_worker(page, live_app)
+    other_context = context.browser.new_context()  # type: ignore[union-attr]
+    try:
+        other = other_context.new_page()
+        _login_new_worker(other, live_app)
+        _send(page, "Primero en llegar")
+        _wait_answer_longer_than(page, 0)
+        _send(other, "Segundo en llegar")
+        expect(other.locator(".status-pill")).to_have_text("En cola: posición 1")
+        expect(other.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+        expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    finally:
+        other_context.close()
