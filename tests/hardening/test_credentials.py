@@ -31,6 +31,7 @@ PUBLIC = {
     "GET /",
     "GET /health",
     "GET /metrics",
+    "GET /config/public",  # what the login screen shows before anyone logs in
     "POST /auth/login",
     "POST /auth/verify-2fa",
     "POST /auth/refresh",
