@@ -83,6 +83,8 @@ async def test_create_get_and_list(
         ("tab\there", "control"),
         ("nulo\x00", "control"),
         ("bidi\u202etexto", "control"),
+        ("ad\u200dmin", "control"),  # a joiner between letters hides a spoofed word
+        ("\u200d\U0001f469", "control"),
     ],
 )
 async def test_title_validation(
@@ -113,7 +115,16 @@ async def test_title_limits_accepted(
     client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
 ) -> None:
     headers = await auth_headers(await make_user())
-    for title in ("a", "ñ" * 200, " " + "b" * 200 + " ", "Énfasis ⚡ eléctrico"):
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467"  # 👩‍👩‍👧, joined by ZWJ
+    rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈
+    for title in (
+        "a",
+        "ñ" * 200,
+        " " + "b" * 200 + " ",
+        "Énfasis ⚡ eléctrico",
+        f"Familia {family}",
+        f"Orgullo {rainbow}",
+    ):
         response = await client.post("/conversations", json={"title": title}, headers=headers)
         assert response.status_code == 201, title
         assert response.json()["title"] == title.strip()

@@ -20,9 +20,24 @@ def clean_title(value: str) -> str:
         raise ValueError("el título no puede estar vacío")
     if len(title) > TITLE_MAX:
         raise ValueError(f"el título admite como máximo {TITLE_MAX} caracteres")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in title):
+    if any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and not _joins_emoji(title, i)
+        for i, ch in enumerate(title)
+    ):
         raise ValueError("el título no puede contener caracteres de control ni saltos de línea")
     return title
+
+
+_ZWJ = "\u200d"
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    """A zero-width joiner inside an emoji sequence (👩‍👩‍👧), the one invisible character a
+    person types on purpose: allowed between two symbols, refused anywhere else."""
+    if text[index] != _ZWJ or index == 0 or index == len(text) - 1:
+        return False
+    before = unicodedata.category(text[index - 1])
+    return before in ("So", "Sk", "Mn") and unicodedata.category(text[index + 1]) == "So"
 
 
 Title = Annotated[str, AfterValidator(clean_title)]
