@@ -39,3 +39,23 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_account_event(
+    session: AsyncSession,
+    action: str,
+    user_id: uuid.UUID,
+    request: Request,
+    *,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event a user caused on their own account (login, logout, 2FA, password)."""
+    return record(
+        session,
+        action,
+        actor_id=user_id,
+        request=request,
+        target_type="user",
+        target_id=user_id,
+        details=details,
+    )

@@ -178,14 +178,7 @@ async def register(
     address = registration_email(email, settings.registration_domains)
     check_new_password(password, email=address)
     user = await create_user(session, email=address, password=password, full_name=full_name)
-    audit.record(
-        session,
-        "register",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "register", user.id, request)
     return user
 
 
@@ -193,14 +186,7 @@ async def update_profile(
     session: AsyncSession, request: Request, user: User, *, full_name: str
 ) -> User:
     user.full_name = full_name
-    audit.record(
-        session,
-        "profile_updated",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "profile_updated", user.id, request)
     return user
 
 
@@ -220,14 +206,7 @@ async def confirm_password(
     valid, new_hash = await verify_password(password, user.password_hash)
     if not valid:
         await guard.failed(ip=ip)
-        audit.record(
-            session,
-            "password_check_failed",
-            actor_id=user.id,
-            request=request,
-            target_type="user",
-            target_id=user.id,
-        )
+        audit.record_account_event(session, "password_check_failed", user.id, request)
         raise kept(Forbidden("La contraseña actual no es correcta.", code="invalid_password"))
     await guard.succeeded(account=user.email)
     if new_hash is not None:
@@ -259,11 +238,4 @@ async def change_password(
         )
     user.password_hash = await hash_password(new_password)
     await revoke_all_sessions(session, user.id, "password_changed", keep=current_session_id)
-    audit.record(
-        session,
-        "password_changed",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "password_changed", user.id, request)

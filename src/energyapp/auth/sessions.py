@@ -86,13 +86,11 @@ async def open_session(
     refresh = _add_refresh_token(session, settings, auth_session, now)
     user.last_active_at = now
     access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
-    audit.record(
+    audit.record_account_event(
         session,
         "login",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
+        user.id,
+        request,
         details={"method": method, "session_id": str(auth_session.id)},
     )
     return IssuedTokens(access, refresh, expires_in, user)
@@ -140,13 +138,11 @@ async def login(
     if new_hash is not None:
         user.password_hash = new_hash
     if not user.is_active:
-        audit.record(
+        audit.record_account_event(
             session,
             "login_failed",
-            actor_id=user.id,
-            request=request,
-            target_type="user",
-            target_id=user.id,
+            user.id,
+            request,
             details={"email": email, "reason": "account_disabled"},
         )
         raise kept(
@@ -264,11 +260,4 @@ async def logout(session: AsyncSession, request: Request, raw_token: str) -> Non
 
 async def logout_all(session: AsyncSession, request: Request, user: User) -> None:
     await revoke_all_sessions(session, user.id, "logout_all")
-    audit.record(
-        session,
-        "logout_all",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "logout_all", user.id, request)

@@ -137,13 +137,11 @@ async def verify_login(
     method = await check_second_factor(session, user, code)
     if method is None:
         await guard.failed(ip=ip)
-        audit.record(
+        audit.record_account_event(
             session,
             "login_failed",
-            actor_id=user.id,
-            request=request,
-            target_type="user",
-            target_id=user.id,
+            user.id,
+            request,
             details={"email": user.email, "reason": "invalid_2fa_code"},
         )
         raise kept(Unauthorized("El código no es correcto.", code="invalid_code"))
@@ -193,14 +191,7 @@ async def start_setup(
     secret = totp.new_secret()
     user.totp_secret = secret
     user.totp_last_step = None
-    audit.record(
-        session,
-        "2fa_setup_started",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "2fa_setup_started", user.id, request)
     uri = totp.provisioning_uri(secret, user.email)
     return secret, uri, totp.qr_svg(uri)
 
@@ -225,14 +216,7 @@ async def _check_code_throttled(
         accepted = totp.is_totp_format(code) and await accept_totp(session, user, code)
     if not accepted:
         await guard.failed(ip=ip)
-        audit.record(
-            session,
-            "2fa_code_failed",
-            actor_id=user.id,
-            request=request,
-            target_type="user",
-            target_id=user.id,
-        )
+        audit.record_account_event(session, "2fa_code_failed", user.id, request)
         raise kept(Forbidden("El código no es correcto.", code="invalid_code"))
     await guard.succeeded(account=str(user.id))
 
@@ -269,14 +253,7 @@ async def confirm_setup(
     )
     user.totp_enabled = True
     codes = await _replace_recovery_codes(session, user.id)
-    audit.record(
-        session,
-        "2fa_enabled",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "2fa_enabled", user.id, request)
     return codes
 
 
@@ -307,14 +284,7 @@ async def disable(
         session, settings, limiter, request, user, code, allow_recovery=True
     )
     await _clear(session, user)
-    audit.record(
-        session,
-        "2fa_disabled",
-        actor_id=user.id,
-        request=request,
-        target_type="user",
-        target_id=user.id,
-    )
+    audit.record_account_event(session, "2fa_disabled", user.id, request)
 
 
 async def admin_reset(
