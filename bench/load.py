@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.stream import PG_ADMIN, free_port, hardware, pg, wait_http
+from bench.stream import PG_ADMIN, free_port, hardware, pct, pg, wait_http
 
 PASSWORD = "Carga-contrasena-2026"  # a bench-only account on a throwaway database
 # The designed answers to overload: any 429 (rate limit, one answer at a time per user, login
@@ -202,11 +202,6 @@ async def verify(db_url: str, stats: Stats) -> dict[str, object]:
         "answers_mismatched": len(mismatched),
         "answers_streaming_left": sum(1 for s in status_of.values() if s == "streaming"),
     }
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values) or [0.0]
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 def main() -> int:
