@@ -205,6 +205,10 @@ class JsonTextGuardMiddleware:
         await self.app(scope, replay, send)
 
 
+# Far below the recursion limit that makes json.loads fail on deep nesting.
+_FAST_PATH_MAX_BRACKETS = 64
+
+
 def _json_text_problem(body: bytes) -> tuple[int, str, str] | None:
     """(status, code, detail) when the body cannot be accepted as text, None otherwise.
 
@@ -218,6 +222,10 @@ def _json_text_problem(body: bytes) -> tuple[int, str, str] | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return 400, "invalid_encoding", "El cuerpo de la solicitud no es texto UTF-8 válido."
+    if "\\u" not in text and text.count("[") + text.count("{") < _FAST_PATH_MAX_BRACKETS:
+        # NUL and lone surrogates can only arrive as \u escapes (raw ones are not UTF-8 or not
+        # JSON), and so few brackets cannot nest deeply: no need to parse the body twice.
+        return None
     try:
         document = json.loads(text)
     except RecursionError:
