@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
@@ -105,7 +105,7 @@ class ChatEngine:
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        http_client: httpx.AsyncClient,
+        http_client: aiohttp.ClientSession,
         queue: GenerationQueue,
         live_answers: LiveAnswers,
     ) -> None:

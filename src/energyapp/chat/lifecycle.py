@@ -45,7 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_per_user=settings.max_active_per_user,
     )
     engine = ChatEngine(
-        settings, app.state.sessionmaker, app.state.http_client, queue, LocalLiveAnswers()
+        settings, app.state.sessionmaker, app.state.llm_http, queue, LocalLiveAnswers()
     )
     app.state.chat = engine
     try:
