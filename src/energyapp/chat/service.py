@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from energyapp.auth.models import User
@@ -41,6 +41,42 @@ class StartedChat:
     title_pending: bool
 
 
+# Statements built once (building one costs about a quarter of running it); the values are
+# passed at execution. An UPDATE takes its SET clause from the keys of those values.
+_INSERT_CONVERSATION = insert(CONVERSATIONS)
+_INSERT_MESSAGES = insert(MESSAGES)
+_COUNT_IN_CONVERSATION = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(message_count=CONVERSATIONS.c.message_count + 2)
+)
+_COUNT_FOR_USER = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("b_id"))
+    .values(
+        message_count=USERS.c.message_count + 2,
+        conversation_count=USERS.c.conversation_count + bindparam("b_conversations"),
+    )
+)
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id"))
+_SAVE_AUTO_TITLE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"), CONVERSATIONS.c.title_source == "pending")
+    .values(title_source="auto")
+)
+_HISTORY = (
+    select(MESSAGES.c.role, MESSAGES.c.content)
+    .where(
+        MESSAGES.c.conversation_id == bindparam("b_conversation"),
+        MESSAGES.c.id < bindparam("b_before"),
+        MESSAGES.c.role.in_(("user", "assistant")),
+        MESSAGES.c.content != "",
+    )
+    .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
+    .limit(HISTORY_LIMIT)
+)
+
+
 async def start_chat(
     conn: AsyncConnection,
     user: User,
@@ -60,57 +96,62 @@ async def start_chat(
         conversation_id = new_id()
         title_pending = True
         await conn.execute(
-            insert(CONVERSATIONS).values(
-                id=conversation_id,
-                user_id=user.id,
-                title=provisional_title(message),
-                title_source="pending",
-                pinned=False,
-                archived=False,
-                message_count=2,
-                created_at=now,
-                updated_at=now,
-            )
+            _INSERT_CONVERSATION,
+            {
+                "id": conversation_id,
+                "user_id": user.id,
+                "title": provisional_title(message),
+                "title_source": "pending",
+                "pinned": False,
+                "archived": False,
+                "message_count": 2,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     else:
         conversation_id = conversation.id
         title_pending = conversation.title_source == "pending"
-        await conn.execute(
-            update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == conversation_id)
-            .values(message_count=CONVERSATIONS.c.message_count + 2, updated_at=now)
-        )
-    common = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
+        await conn.execute(_COUNT_IN_CONVERSATION, {"b_id": conversation_id, "updated_at": now})
+    common = {
+        "conversation_id": conversation_id,
+        "user_id": user.id,
+        "updated_at": now,
+        "error_code": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "duration_ms": None,
+        "first_token_ms": None,
+    }
     await conn.execute(
-        insert(MESSAGES).values(
-            [
-                dict(
-                    common,
-                    id=question_id,
-                    role="user",
-                    content=message,
-                    status="complete",
-                    model=None,
-                    created_at=now,
-                ),
-                dict(
-                    common,
-                    id=answer_id,
-                    role="assistant",
-                    content="",
-                    status="streaming",
-                    model=model,
-                    created_at=now + timedelta(microseconds=1),
-                ),
-            ]
-        )
+        _INSERT_MESSAGES,
+        [
+            dict(
+                common,
+                id=question_id,
+                role="user",
+                content=message,
+                status="complete",
+                model=None,
+                created_at=now,
+            ),
+            dict(
+                common,
+                id=answer_id,
+                role="assistant",
+                content="",
+                status="streaming",
+                model=model,
+                created_at=now + timedelta(microseconds=1),
+            ),
+        ],
     )
-    counters: dict[str, Any] = {"message_count": USERS.c.message_count + 2}
-    if conversation is None:
-        counters["conversation_count"] = USERS.c.conversation_count + 1
+    counters: dict[str, Any] = {"b_id": user.id, "b_conversations": int(conversation is None)}
+    # The row is written anyway; last_active_at only moves at minute resolution so that most
+    # of these updates leave its index alone (PostgreSQL HOT updates).
     if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
         counters["last_active_at"] = now
-    await conn.execute(update(USERS).where(USERS.c.id == user.id).values(**counters))
+    await conn.execute(_COUNT_FOR_USER, counters)
     return StartedChat(
         conversation_id=conversation_id,
         user_message_id=question_id,
@@ -124,25 +165,15 @@ async def history(
 ) -> list[tuple[str, str]]:
     """The conversation before ``before_id`` (the new question), oldest first, as
     (role, content); empty and failed answers are left out."""
-    rows = (
-        await conn.execute(
-            select(MESSAGES.c.role, MESSAGES.c.content)
-            .where(
-                MESSAGES.c.conversation_id == conversation_id,
-                MESSAGES.c.id < before_id,
-                MESSAGES.c.role.in_(("user", "assistant")),
-                MESSAGES.c.content != "",
-            )
-            .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
-            .limit(HISTORY_LIMIT)
-        )
-    ).all()
-    return [(role, content) for role, content in reversed(rows)]
+    result = await conn.execute(
+        _HISTORY, {"b_conversation": conversation_id, "b_before": before_id}
+    )
+    return [(role, content) for role, content in reversed(result.all())]
 
 
 async def save_progress(conn: AsyncConnection, answer_id: uuid.UUID, text: str) -> None:
     await conn.execute(
-        update(MESSAGES).where(MESSAGES.c.id == answer_id).values(content=text, updated_at=utcnow())
+        _UPDATE_MESSAGE, {"b_id": answer_id, "content": text, "updated_at": utcnow()}
     )
 
 
@@ -159,28 +190,24 @@ async def finish_answer(
     first_token_ms: int | None,
 ) -> None:
     await conn.execute(
-        update(MESSAGES)
-        .where(MESSAGES.c.id == answer_id)
-        .values(
-            content=text,
-            status=status,
-            error_code=error_code,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            duration_ms=duration_ms,
-            first_token_ms=first_token_ms,
-            updated_at=utcnow(),
-        )
+        _UPDATE_MESSAGE,
+        {
+            "b_id": answer_id,
+            "content": text,
+            "status": status,
+            "error_code": error_code,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "duration_ms": duration_ms,
+            "first_token_ms": first_token_ms,
+            "updated_at": utcnow(),
+        },
     )
 
 
 async def save_auto_title(conn: AsyncConnection, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
-    result = await conn.execute(
-        update(CONVERSATIONS)
-        .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.title_source == "pending")
-        .values(title=title, title_source="auto")
-    )
+    result = await conn.execute(_SAVE_AUTO_TITLE, {"b_id": conversation_id, "title": title})
     return bool(result.rowcount)
 
 
