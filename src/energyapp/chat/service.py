@@ -7,19 +7,32 @@ transaction per step; the request handlers use their request session.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Executable,
+    Insert,
+    Table,
+    Text,
+    Update,
+    Uuid,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
 from energyapp.conversations.models import Conversation, Message
-from energyapp.db import new_id, utcnow
+from energyapp.db import UTCDateTime, new_id, utcnow
 from energyapp.errors import NotFound
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
@@ -43,21 +56,6 @@ class StartedChat:
 
 # Statements built once (building one costs about a quarter of running it); the values are
 # passed at execution. An UPDATE takes its SET clause from the keys of those values.
-_INSERT_CONVERSATION = insert(CONVERSATIONS)
-_INSERT_MESSAGES = insert(MESSAGES)
-_COUNT_IN_CONVERSATION = (
-    update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("b_id"))
-    .values(message_count=CONVERSATIONS.c.message_count + 2)
-)
-_COUNT_FOR_USER = (
-    update(USERS)
-    .where(USERS.c.id == bindparam("b_id"))
-    .values(
-        message_count=USERS.c.message_count + 2,
-        conversation_count=USERS.c.conversation_count + bindparam("b_conversations"),
-    )
-)
 _UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id"))
 _SAVE_AUTO_TITLE = (
     update(CONVERSATIONS)
@@ -77,6 +75,69 @@ _HISTORY = (
 )
 
 
+@functools.cache
+def _start_statements(
+    new_conversation: bool, touch_user: bool
+) -> tuple[Insert | Update, Insert, Update]:
+    """The writes that start an answer, sharing one set of ``s_*`` parameters: the
+    conversation (created or counted), the two messages, the owner's counters."""
+    now = bindparam("s_now", type_=UTCDateTime)
+    if new_conversation:
+        conversation: Insert | Update = insert(CONVERSATIONS).values(
+            id=bindparam("s_conversation", type_=Uuid),
+            user_id=bindparam("s_user", type_=Uuid),
+            title=bindparam("s_title", type_=Text),
+            title_source="pending",
+            pinned=False,
+            archived=False,
+            message_count=2,
+            created_at=now,
+            updated_at=now,
+        )
+    else:
+        conversation = (
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == bindparam("s_conversation", type_=Uuid))
+            .values(message_count=CONVERSATIONS.c.message_count + 2, updated_at=now)
+        )
+    common = {
+        "conversation_id": bindparam("s_conversation", type_=Uuid),
+        "user_id": bindparam("s_user", type_=Uuid),
+        "updated_at": now,
+    }
+    messages = insert(MESSAGES).values(
+        [
+            dict(
+                common,
+                id=bindparam("s_question", type_=Uuid),
+                role="user",
+                content=bindparam("s_message", type_=Text),
+                status="complete",
+                model=None,
+                created_at=now,
+            ),
+            dict(
+                common,
+                id=bindparam("s_answer", type_=Uuid),
+                role="assistant",
+                content="",
+                status="streaming",
+                model=bindparam("s_model", type_=Text),
+                created_at=bindparam("s_answer_created", type_=UTCDateTime),
+            ),
+        ]
+    )
+    counters: dict[str, Any] = {
+        "message_count": USERS.c.message_count + 2,
+        "conversation_count": USERS.c.conversation_count + int(new_conversation),
+        "updated_at": now,  # explicit: column defaults are not applied inside a CTE
+    }
+    if touch_user:
+        counters["last_active_at"] = now
+    owner = update(USERS).where(USERS.c.id == bindparam("s_user", type_=Uuid)).values(**counters)
+    return conversation, messages, owner
+
+
 async def start_chat(
     conn: AsyncConnection,
     user: User,
@@ -87,76 +148,46 @@ async def start_chat(
     """Store the user's message and an empty ``streaming`` answer (creating the conversation
     when there is none), keep the counters right and mark the user active.
 
-    Three Core statements in the caller's transaction, whatever the case: the answer path pays
-    for every statement, and the ORM's unit of work adds nothing here.
+    On PostgreSQL the three writes are one statement (data-modifying CTEs): one round trip,
+    atomic without BEGIN/COMMIT, so ``conn`` may be in autocommit mode. On SQLite they run one
+    after the other and ``conn`` must be in a transaction.
     """
     now = utcnow()
     question_id, answer_id = new_id(), new_id()
-    if conversation is None:
-        conversation_id = new_id()
-        title_pending = True
-        await conn.execute(
-            _INSERT_CONVERSATION,
-            {
-                "id": conversation_id,
-                "user_id": user.id,
-                "title": provisional_title(message),
-                "title_source": "pending",
-                "pinned": False,
-                "archived": False,
-                "message_count": 2,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-    else:
-        conversation_id = conversation.id
-        title_pending = conversation.title_source == "pending"
-        await conn.execute(_COUNT_IN_CONVERSATION, {"b_id": conversation_id, "updated_at": now})
-    common = {
-        "conversation_id": conversation_id,
-        "user_id": user.id,
-        "updated_at": now,
-        "error_code": None,
-        "prompt_tokens": None,
-        "completion_tokens": None,
-        "duration_ms": None,
-        "first_token_ms": None,
-    }
-    await conn.execute(
-        _INSERT_MESSAGES,
-        [
-            dict(
-                common,
-                id=question_id,
-                role="user",
-                content=message,
-                status="complete",
-                model=None,
-                created_at=now,
-            ),
-            dict(
-                common,
-                id=answer_id,
-                role="assistant",
-                content="",
-                status="streaming",
-                model=model,
-                created_at=now + timedelta(microseconds=1),
-            ),
-        ],
-    )
-    counters: dict[str, Any] = {"b_id": user.id, "b_conversations": int(conversation is None)}
+    conversation_id = new_id() if conversation is None else conversation.id
     # The row is written anyway; last_active_at only moves at minute resolution so that most
     # of these updates leave its index alone (PostgreSQL HOT updates).
-    if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
-        counters["last_active_at"] = now
-    await conn.execute(_COUNT_FOR_USER, counters)
+    touch = now - user.last_active_at >= LAST_ACTIVE_RESOLUTION
+    params = {
+        "s_now": now,
+        "s_conversation": conversation_id,
+        "s_user": user.id,
+        "s_title": provisional_title(message),
+        "s_question": question_id,
+        "s_message": message,
+        "s_answer": answer_id,
+        "s_answer_created": now + timedelta(microseconds=1),
+        "s_model": model,
+    }
+    conversation_write, messages, owner = _start_statements(conversation is None, touch)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_single_statement(conversation is None, touch), params)
+    else:
+        for statement in (conversation_write, messages, owner):
+            await conn.execute(statement, params)
     return StartedChat(
         conversation_id=conversation_id,
         user_message_id=question_id,
         assistant_message_id=answer_id,
-        title_pending=title_pending,
+        title_pending=conversation is None or conversation.title_source == "pending",
+    )
+
+
+@functools.cache
+def _single_statement(new_conversation: bool, touch_user: bool) -> Executable:
+    conversation_write, messages, owner = _start_statements(new_conversation, touch_user)
+    return owner.add_cte(conversation_write.cte("conversation_write")).add_cte(
+        messages.cte("new_messages")
     )
 
 
