@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 
 from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
@@ -57,3 +58,53 @@ async def test_a_watcher_that_goes_away_cancels_nothing_shared() -> None:
     await asyncio.sleep(0)
     answer.publish("x")
     assert await second is True
+
+
+async def test_event_stream_stops_when_the_client_leaves() -> None:
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b": ping\n\n"
+                await asyncio.sleep(0.01)
+        finally:
+            closed.set()
+
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    response = sse.EventStreamResponse(endless())
+    await asyncio.wait_for(response({"type": "http"}, receive, send), timeout=2)
+    assert closed.is_set()
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert (b"content-type", b"text/event-stream; charset=utf-8") in sent[0]["headers"]  # type: ignore[operator]
+    assert len(sent) > 2  # some pings went out before the client left
+
+
+async def test_event_stream_ends_with_its_events() -> None:
+    async def two() -> AsyncIterator[bytes]:
+        yield b"event: a\ndata: {}\n\n"
+        yield b"event: b\ndata: {}\n\n"
+
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, object]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await sse.EventStreamResponse(two())({"type": "http"}, receive, send)
+    bodies = [m.get("body") for m in sent[1:]]
+    assert bodies == [b"event: a\ndata: {}\n\n", b"event: b\ndata: {}\n\n", b""]
+    assert sent[-1]["more_body"] is False

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from energyapp.chat.live import LiveAnswer
 
@@ -106,5 +107,50 @@ def finished_stream(first: bytes, text: str, done: dict[str, Any]) -> AsyncItera
     return _gen()
 
 
-def sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+class EventStreamResponse(StreamingResponse):
+    """``text/event-stream`` that stops following as soon as the client goes away.
+
+    Starlette's ``StreamingResponse`` watches for the disconnect with an anyio task group (two
+    tasks and a cancel scope per response), which was 6 % of the app's CPU at one stream at a
+    time; here one plain asyncio task waits for ``http.disconnect`` and cancels the writer.
+    Only the watcher goes: the answer itself is generated and saved whatever the client does.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+        super().__init__(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        self._events = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        writer = asyncio.current_task()
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            if writer is not None:
+                writer.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            try:
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                )
+                async for chunk in self._events:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                watcher.cancel()
+                aclose = getattr(self._events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except asyncio.CancelledError:
+            if not gone or writer is None:
+                raise  # a shutdown, not the client leaving
+            writer.uncancel()
+
+
+def sse_response(stream: AsyncIterator[bytes]) -> EventStreamResponse:
+    return EventStreamResponse(stream)
