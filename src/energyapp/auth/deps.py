@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from energyapp.auth.models import AuthSession, User
 from energyapp.auth.security import decode_access_token
@@ -36,12 +37,19 @@ async def get_rate_limiter(request: Request) -> RateLimiter:  # async: no thread
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-# Built once: every authenticated request runs it, and building a statement costs about a
-# quarter of running it (measured: 0.73 vs 0.95 ms per lookup on PostgreSQL).
+_USERS: Table = User.__table__  # type: ignore[assignment]
+_USER_COLUMNS = tuple(column.key for column in _USERS.columns)
+# Built once, Core (no ORM loading): every authenticated request runs it, and building the
+# statement and loading the entity cost more than running it (measured on PostgreSQL: 0.55 ms
+# of CPU through the ORM, 0.2 ms this way).
 _SESSION_USER = (
-    select(User, AuthSession.revoked_at, AuthSession.expires_at)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(User.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
+    select(
+        *_USERS.columns,
+        AuthSession.revoked_at.label("session_revoked_at"),
+        AuthSession.expires_at.label("session_expires_at"),
+    )
+    .join(AuthSession, AuthSession.user_id == _USERS.c.id)
+    .where(_USERS.c.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
 )
 
 
@@ -54,24 +62,29 @@ async def get_current_user(
     """The active user behind a valid access token whose session is still open.
 
     Checked on every request, so a deactivation, a role change or a logout takes effect at once.
+    The user is attached to the request session as if the ORM had loaded it.
     """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
     claims = decode_access_token(settings, credentials.credentials)
-    row = (
-        await session.execute(
+    connection = await session.connection()
+    found = (
+        await connection.execute(
             _SESSION_USER, {"user_id": claims.user_id, "session_id": claims.session_id}
         )
     ).first()
-    if row is None:
+    if found is None:
         raise Unauthorized("Credenciales inválidas. Inicie sesión de nuevo.", code="invalid_token")
-    user, revoked_at, expires_at = row
-    if revoked_at is not None:
+    row = found._mapping
+    if row["session_revoked_at"] is not None:
         raise Unauthorized("Su sesión fue cerrada. Inicie sesión de nuevo.", code="session_revoked")
-    if expires_at <= utcnow():
+    if row["session_expires_at"] <= utcnow():
         raise Unauthorized("Su sesión expiró. Inicie sesión de nuevo.", code="session_expired")
-    if not user.is_active:
+    if not row["is_active"]:
         raise Unauthorized("Su cuenta está desactivada.", code="account_disabled")
+    user = User(**{key: row[key] for key in _USER_COLUMNS})
+    make_transient_to_detached(user)  # clean and persistent once added: no SQL, no flush
+    session.add(user)
     request.state.user_id = user.id
     request.state.session_id = claims.session_id
     return user
