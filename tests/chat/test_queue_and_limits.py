@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.core.metrics import TITLES_PREEMPTED
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, named, sse_events
 from tests.conftest import HeadersFactory, UserFactory
@@ -99,6 +101,38 @@ async def test_titles_wait_for_user_answers(
         for r in fake[1].config.requests
     ]
     assert [k for k, _ in kinds] == ["answer", "answer", "title", "title"]
+
+
+async def test_a_title_gives_its_slot_to_a_user_answer(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """One slot (the production default): Bob asks while Alice's title is being generated
+    (24 tokens at 10/s: 2.4 s); his answer starts at once and Alice still gets her title."""
+    fake[1].config.tokens_per_second = 10
+    fake[1].config.answer_tokens = 3
+    alice = await auth_headers(await make_user())
+    bob = await auth_headers(await make_user())
+    before = TITLES_PREEMPTED._value.get()
+    async with live_app(ollama_max_parallel=1) as (base, _app):
+        first, first_stream = await _open(http, base, alice, message="Primera de Alicia")
+        a: Events = []
+        await _until(first_stream, a, "done")
+        await asyncio.sleep(0.2)  # the title request is now running on the only slot
+        asked = time.monotonic()
+        second, second_stream = await _open(http, base, bob, message="Pregunta de Roberto")
+        b: Events = []
+        await _until(second_stream, b, "token")
+        waited = time.monotonic() - asked
+        b.extend([e async for e in second_stream])
+        a.extend([e async for e in first_stream])
+    assert waited < 1.5, waited
+    assert named(b, "done")[0]["status"] == "complete"
+    assert named(a, "title") and named(b, "title")
+    assert TITLES_PREEMPTED._value.get() == before + 1
 
 
 async def test_limits_and_their_status_codes(

@@ -74,3 +74,21 @@ def test_admission_limits() -> None:
     assert busy.value.code == "busy" and "Retry-After" in busy.value.headers
     queue.leave(users[0])
     queue.admit(users[2])
+
+
+async def test_a_waiting_answer_preempts_background_work() -> None:
+    queue = LocalQueue(["http://a"], slots_per_server=1, max_queue=10, max_per_user=5)
+    alice = uuid.uuid4()
+    preempted: list[str] = []
+
+    def title_gives_way() -> None:
+        preempted.append("title")
+        queue.release("http://a", None, on_preempt=title_gives_way)
+
+    assert await queue.acquire(None, on_preempt=title_gives_way) == "http://a"
+    assert await asyncio.wait_for(queue.acquire(alice), timeout=1) == "http://a"
+    assert preempted == ["title"]
+    # Released background work is not preempted again, and a free slot preempts nothing.
+    queue.release("http://a", alice)
+    assert await queue.acquire(alice) == "http://a"
+    assert preempted == ["title"]

@@ -31,6 +31,7 @@ from energyapp.core.metrics import (
     GENERATIONS_RUNNING,
     LLM_ERRORS,
     TIME_TO_FIRST_TOKEN,
+    TITLES_PREEMPTED,
     TOKENS_GENERATED,
 )
 from energyapp.errors import ServiceUnavailable, Unprocessable
@@ -40,6 +41,7 @@ logger = logging.getLogger("energyapp.chat")
 
 SAVE_INTERVAL = 1.0  # seconds between saves of a growing answer (no per-token writes)
 TITLE_TIMEOUT = 120.0
+TITLE_ATTEMPTS = 5  # a title given up for users' answers this many times keeps the first words
 MODELS_CACHE_SECONDS = 10.0
 
 
@@ -361,10 +363,9 @@ class ChatEngine:
 
     async def _title(self, answer: LiveAnswer, job: Job, text: str) -> None:
         """Name the conversation with a short request that only runs when no user's answer is
-        waiting for a slot (titles never delay an answer)."""
-        server: str | None = None
+        waiting for a slot, and gives the slot up as soon as one arrives (titles never delay
+        an answer); it then waits for the next quiet moment, a few times at most."""
         try:
-            server = await self.queue.acquire(None)
             options = prompt.chat_options(self.settings)
             options.update(num_predict=self.settings.title_num_predict, temperature=0.2)
             payload = llm.chat_payload(
@@ -374,12 +375,8 @@ class ChatEngine:
                 keep_alive=self.settings.keep_alive,
                 stream=False,
             )
-            raw, _stats = await llm.chat_once(
-                self.http, server, payload, read_timeout=TITLE_TIMEOUT
-            )
-            self.queue.release(server, None)
-            server = None
-            title = prompt.clean_title(raw)
+            raw = await self._title_request(payload)
+            title = prompt.clean_title(raw) if raw is not None else None
             if title:
                 async with self.single_statement.connect() as conn:
                     saved = await chat_service.save_auto_title(conn, job.conversation_id, title)
@@ -392,6 +389,34 @@ class ChatEngine:
         except Exception:
             logger.exception("automatic title crashed")
         finally:
-            if server is not None:
-                self.queue.release(server, None)
             self._close(answer)
+
+    async def _title_request(self, payload: dict[str, Any]) -> str | None:
+        """The model's raw title, or None when it was preempted every time it tried."""
+        task = asyncio.current_task()
+        assert task is not None
+        preempted = False
+
+        def preempt() -> None:
+            nonlocal preempted
+            preempted = True
+            task.cancel()
+
+        for _ in range(TITLE_ATTEMPTS):
+            server: str | None = None
+            try:
+                server = await self.queue.acquire(None, on_preempt=preempt)
+                raw, _stats = await llm.chat_once(
+                    self.http, server, payload, read_timeout=TITLE_TIMEOUT
+                )
+                return raw
+            except asyncio.CancelledError:
+                if not preempted:
+                    raise
+                task.uncancel()
+                preempted = False
+                TITLES_PREEMPTED.inc()
+            finally:
+                if server is not None:
+                    self.queue.release(server, None, on_preempt=preempt)
+        return None

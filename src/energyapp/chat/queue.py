@@ -17,6 +17,7 @@ from energyapp.core.metrics import GENERATIONS_QUEUED
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
 PositionCallback = Callable[[int | None], None]
+PreemptCallback = Callable[[], None]
 
 
 class GenerationQueue(Protocol):
@@ -27,13 +28,21 @@ class GenerationQueue(Protocol):
         """Give back the place reserved by :meth:`admit` (the answer ended)."""
 
     async def acquire(
-        self, user_id: uuid.UUID | None, on_position: PositionCallback | None = None
+        self,
+        user_id: uuid.UUID | None,
+        on_position: PositionCallback | None = None,
+        on_preempt: PreemptCallback | None = None,
     ) -> str:
         """Wait for a slot; returns the Ollama URL to use. ``user_id=None`` is background work
-        (titles): it only gets a slot when no user's answer is waiting."""
+        (titles): it only gets a slot when no user's answer is waiting, and while it holds one,
+        a user's answer that finds no free slot calls its ``on_preempt`` (the work must then
+        give its slot back promptly)."""
 
-    def release(self, server: str, user_id: uuid.UUID | None) -> None:
-        """Give back a slot taken by :meth:`acquire` for ``user_id``."""
+    def release(
+        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+    ) -> None:
+        """Give back a slot taken by :meth:`acquire` for ``user_id`` (background work passes
+        the ``on_preempt`` it acquired with)."""
 
     def waiting(self) -> int:
         """Answers of users waiting for a slot."""
@@ -65,6 +74,8 @@ class LocalQueue:
         self._reserved: dict[uuid.UUID, int] = {}
         self._reserved_total = 0
         self._running_user = 0
+        # Background work holding a slot, by its preemption callback (oldest first).
+        self._preemptible: dict[PreemptCallback, str] = {}
 
     # --- admission ---------------------------------------------------------------------------
 
@@ -98,27 +109,36 @@ class LocalQueue:
     # --- slots -------------------------------------------------------------------------------
 
     async def acquire(
-        self, user_id: uuid.UUID | None, on_position: PositionCallback | None = None
+        self,
+        user_id: uuid.UUID | None,
+        on_position: PositionCallback | None = None,
+        on_preempt: PreemptCallback | None = None,
     ) -> str:
         server = self._free_server()
         if server is not None and not self._by_user and (user_id or not self._background):
-            return self._take(server, user_id)
+            return self._granted(self._take(server, user_id), on_preempt)
         ticket = _Ticket(user_id, on_position)
         if user_id is None:
             self._background.append(ticket)
         else:
             self._by_user.setdefault(user_id, deque()).append(ticket)
             self._renumber()
+            self._preempt_background()
         try:
-            return await ticket.future
+            return self._granted(await ticket.future, on_preempt)
         except asyncio.CancelledError:
             if ticket.future.done() and not ticket.future.cancelled():
-                self.release(ticket.future.result(), user_id)  # granted as we were cancelled
+                # granted as we were cancelled
+                self.release(ticket.future.result(), user_id, on_preempt)
             else:
                 self._discard(ticket)
             raise
 
-    def release(self, server: str, user_id: uuid.UUID | None) -> None:
+    def release(
+        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+    ) -> None:
+        if on_preempt is not None:
+            self._preemptible.pop(on_preempt, None)
         self._free[server] += 1
         if user_id is not None:
             self._running_user -= 1
@@ -128,6 +148,20 @@ class LocalQueue:
         return sum(len(q) for q in self._by_user.values())
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _granted(self, server: str, on_preempt: PreemptCallback | None) -> str:
+        if on_preempt is not None:
+            self._preemptible[on_preempt] = server
+        return server
+
+    def _preempt_background(self) -> None:
+        """A user's answer is waiting: ask the oldest background work holding a slot (a title)
+        to give it back. Titles must never delay an answer (on a CPU server a title can take
+        seconds, mostly reading the answer it names)."""
+        if self._free_server() is None and self._preemptible:
+            callback = next(iter(self._preemptible))
+            del self._preemptible[callback]
+            callback()
 
     def _free_server(self) -> str | None:
         for server, free in self._free.items():

@@ -25,6 +25,11 @@ GENERATIONS_RUNNING = Gauge(
 GENERATIONS_QUEUED = Gauge(
     "energyapp_generations_queued", "Answers waiting for a generation slot.", registry=REGISTRY
 )
+TITLES_PREEMPTED = Counter(
+    "energyapp_titles_preempted_total",
+    "Automatic-title requests that gave their slot up to a user's answer.",
+    registry=REGISTRY,
+)
 TIME_TO_FIRST_TOKEN = Histogram(
     "energyapp_time_to_first_token_seconds",
     "From the request to the first token streamed.",
