@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import urlparse
 
-import httpx
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -202,6 +201,8 @@ def fake_ollama(
 
 
 def _ollama_answers(url: str) -> bool:
+    import httpx  # only `energyapp dev` probes; `serve` does not pay for the import
+
     try:
         return httpx.get(f"{url}/api/version", timeout=1.5).status_code == 200
     except httpx.HTTPError:

@@ -116,7 +116,10 @@ def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) 
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout (measured: ~0.4 ms of a 1 ms
+        # authenticated request). A connection broken by a database restart fails once, which
+        # makes SQLAlchemy invalidate the whole pool; the request gets 503 db_unavailable and the
+        # next ones reconnect (tests/hardening/test_pg_restart.py).
         pool_recycle=1800,
     )
 

@@ -87,3 +87,4 @@ def configure_logging(level: str = "INFO", *, to_file: bool = False, log_file: s
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)

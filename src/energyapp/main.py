@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
@@ -28,6 +27,7 @@ from energyapp.core.public_config import router as public_config_router
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
+from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -42,16 +42,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
-    app.state.http_client = httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=settings.llm_connect_timeout, read=None, write=30, pool=None),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-    )
+    app.state.llm_http = llm.new_session(connect_timeout=settings.llm_connect_timeout)
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(chat_lifecycle.lifespan(app))
             yield
     finally:
-        await app.state.http_client.aclose()
+        await app.state.llm_http.close()
         await engine.dispose()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -10,11 +9,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.llm import client as llm
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
 from tests.conftest import HeadersFactory, UserFactory
-from tests.llm.stand_in import free_port
+from tests.llm.stand_in import free_port, wait_until_up
 
 
 async def _chat(
@@ -137,12 +135,7 @@ async def test_stand_in_killed_mid_answer(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            if await llm.ollama_available(http, url, wait_s=0.2):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the stand-in did not start")
+        await wait_until_up(url)
         headers = await auth_headers(await make_user())
         async with (
             live_app(ollama_url=url) as (base, _app),

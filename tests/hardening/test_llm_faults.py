@@ -17,10 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.config import Settings
 from energyapp.conversations.models import Message
-from energyapp.llm import client as llm
 from energyapp.llm.fake_server import FakeConfig, FakeOllama
 from tests.conftest import HeadersFactory, UserFactory, make_settings
-from tests.llm.stand_in import free_port, stand_in
+from tests.llm.stand_in import free_port, stand_in, wait_until_up
 
 Events = list[tuple[str, dict[str, Any]]]
 
@@ -135,13 +134,12 @@ async def test_killed_stand_in_frees_the_slot(
 
     async def start(*extra: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([*command, *extra], stderr=subprocess.DEVNULL)
-        async with httpx.AsyncClient() as probe:
-            for _ in range(400):
-                if await llm.ollama_available(probe, url, wait_s=0.2):
-                    return proc
-                await asyncio.sleep(0.05)
-        proc.kill()
-        raise AssertionError("the stand-in did not start")
+        try:
+            await wait_until_up(url, attempts=400)
+        except AssertionError:
+            proc.kill()
+            raise
+        return proc
 
     proc = await start("--tokens-per-second", "40", "--answer-tokens", "400")
     app = create_app(make_settings(db_url, ollama_url=url, ollama_max_parallel=1))

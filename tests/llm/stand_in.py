@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from energyapp.llm import client as llm
 from energyapp.llm.fake_server import FakeConfig, FakeOllama
 
 
@@ -61,3 +62,13 @@ async def stand_in(config: FakeConfig | None = None) -> AsyncIterator[tuple[str,
     fake = FakeOllama(config or FakeConfig(tokens_per_second=0, answer_tokens=16))
     async with serve(fake) as url:
         yield url, fake
+
+
+async def wait_until_up(url: str, *, attempts: int = 600) -> None:
+    """Wait for a stand-in started as a process to answer, as the app would probe it."""
+    async with llm.new_session(connect_timeout=1) as probe:
+        for _ in range(attempts):
+            if await llm.ollama_available(probe, url, wait_s=0.2):
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the stand-in did not start")

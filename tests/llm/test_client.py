@@ -4,11 +4,10 @@ replayed over real HTTP line by line, as Ollama sends them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 
 from energyapp.llm import client as llm
@@ -35,18 +34,12 @@ def _replay(routes: dict[str, tuple[int, str]]) -> Any:
     return app
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
-        yield client
-
-
-async def _collect(http: httpx.AsyncClient, url: str, stats: llm.ChatStats) -> list[str]:
+async def _collect(http: aiohttp.ClientSession, url: str, stats: llm.ChatStats) -> list[str]:
     payload = llm.chat_payload("qwen2.5:3b-instruct", [{"role": "user", "content": "hola"}])
     return [p async for p in llm.stream_chat(http, url, payload, token_timeout=5, stats=stats)]
 
 
-async def test_streamed_chat_text_and_final_stats(http: httpx.AsyncClient) -> None:
+async def test_streamed_chat_text_and_final_stats(http: aiohttp.ClientSession) -> None:
     async with serve(_replay({"/api/chat": (200, "chat_stream.ndjson")})) as url:
         stats = llm.ChatStats()
         pieces = await _collect(http, url, stats)
@@ -57,7 +50,7 @@ async def test_streamed_chat_text_and_final_stats(http: httpx.AsyncClient) -> No
     assert stats.done_reason == "stop"
 
 
-async def test_error_line_in_the_middle_of_a_200_stream(http: httpx.AsyncClient) -> None:
+async def test_error_line_in_the_middle_of_a_200_stream(http: aiohttp.ClientSession) -> None:
     received: list[str] = []
     async with serve(_replay({"/api/chat": (200, "chat_midstream_error.ndjson")})) as url:
         payload = llm.chat_payload("qwen2.5:3b-instruct", [{"role": "user", "content": "x"}])
@@ -80,7 +73,7 @@ async def test_error_line_in_the_middle_of_a_200_stream(http: httpx.AsyncClient)
     ],
 )
 async def test_http_status_errors(
-    http: httpx.AsyncClient, status: int, fixture: str, code: str, text: str
+    http: aiohttp.ClientSession, status: int, fixture: str, code: str, text: str
 ) -> None:
     async with serve(_replay({"/api/chat": (status, fixture)})) as url:
         with pytest.raises(llm.LLMError) as err:
@@ -90,7 +83,7 @@ async def test_http_status_errors(
     assert text in err.value.message
 
 
-async def test_unreachable_server(http: httpx.AsyncClient) -> None:
+async def test_unreachable_server(http: aiohttp.ClientSession) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(llm.LLMError) as err:
         await _collect(http, url, llm.ChatStats())
@@ -101,7 +94,7 @@ async def test_unreachable_server(http: httpx.AsyncClient) -> None:
     assert await llm.ollama_available(http, url) is False
 
 
-async def test_tags_and_non_streamed_chat(http: httpx.AsyncClient) -> None:
+async def test_tags_and_non_streamed_chat(http: aiohttp.ClientSession) -> None:
     routes = {"/api/tags": (200, "tags.json"), "/api/chat": (200, "chat_once.json")}
     async with serve(_replay(routes)) as url:
         models = await llm.list_models(http, url)

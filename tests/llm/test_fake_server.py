@@ -3,18 +3,18 @@ the ways Ollama fails."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import time
 
+import aiohttp
 import httpx
 import pytest
 
 from energyapp.llm import client as llm
 from energyapp.llm.fake_server import STAND_IN_VERSION, FakeOllama
-from tests.llm.stand_in import free_port
+from tests.llm.stand_in import free_port, wait_until_up
 
 MODEL = "qwen2.5:3b-instruct"
 
@@ -23,19 +23,21 @@ def _payload(**options: int) -> dict[str, object]:
     return llm.chat_payload(MODEL, [{"role": "user", "content": "hola"}], options=options or None)
 
 
-async def _text(http: httpx.AsyncClient, url: str, stats: llm.ChatStats, **kw: int) -> str:
+async def _text(http: aiohttp.ClientSession, url: str, stats: llm.ChatStats, **kw: int) -> str:
     pieces = llm.stream_chat(http, url, _payload(**kw), token_timeout=2, stats=stats)
     return "".join([p async for p in pieces])
 
 
-async def test_says_it_is_a_stand_in(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+async def test_says_it_is_a_stand_in(
+    http: aiohttp.ClientSession, raw: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+) -> None:
     url, _ = fake
-    version = (await http.get(f"{url}/api/version")).json()
+    version = (await raw.get(f"{url}/api/version")).json()
     assert version == {"version": STAND_IN_VERSION} and "stand-in" in version["version"]
-    show = await http.post(f"{url}/api/show", json={"model": MODEL})
+    show = await raw.post(f"{url}/api/show", json={"model": MODEL})
     assert show.status_code == 200
     assert "reemplazo" in show.json()["details"]["family"]
-    missing = await http.post(f"{url}/api/show", json={"model": "nope"})
+    missing = await raw.post(f"{url}/api/show", json={"model": "nope"})
     assert missing.status_code == 404 and "not found" in missing.json()["error"]
     models = await llm.list_models(http, url)
     assert [m.name for m in models] == [MODEL]
@@ -43,10 +45,10 @@ async def test_says_it_is_a_stand_in(http: httpx.AsyncClient, fake: tuple[str, F
 
 
 async def test_streams_ndjson_with_final_statistics(
-    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+    http: aiohttp.ClientSession, raw: httpx.AsyncClient, fake: tuple[str, FakeOllama]
 ) -> None:
     url, _ = fake
-    async with http.stream("POST", f"{url}/api/chat", json=_payload()) as response:
+    async with raw.stream("POST", f"{url}/api/chat", json=_payload()) as response:
         assert response.headers["content-type"] == "application/x-ndjson"
         lines = [json.loads(line) async for line in response.aiter_lines() if line]
     assert len(lines) == 13 and all(not line["done"] for line in lines[:-1])
@@ -62,19 +64,19 @@ async def test_streams_ndjson_with_final_statistics(
 
 
 async def test_generate_endpoint_and_num_predict(
-    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+    raw: httpx.AsyncClient, fake: tuple[str, FakeOllama]
 ) -> None:
     url, _ = fake
     body = {"model": MODEL, "prompt": "hola", "options": {"num_predict": 3}}
-    async with http.stream("POST", f"{url}/api/generate", json=body) as response:
+    async with raw.stream("POST", f"{url}/api/generate", json=body) as response:
         lines = [json.loads(line) async for line in response.aiter_lines() if line]
     assert "".join(line["response"] for line in lines).count(" ") == 2
     assert lines[-1]["eval_count"] == 3
-    once = await http.post(f"{url}/api/chat", json=dict(_payload(num_predict=4), stream=False))
+    once = await raw.post(f"{url}/api/chat", json=dict(_payload(num_predict=4), stream=False))
     assert once.json()["done"] is True and len(once.json()["message"]["content"].split()) == 4
 
 
-async def test_failure_modes(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+async def test_failure_modes(http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]) -> None:
     url, stand_in = fake
     received: list[str] = []
     stand_in.config.fail_after_tokens = 5
@@ -114,7 +116,7 @@ async def test_failure_modes(http: httpx.AsyncClient, fake: tuple[str, FakeOllam
     assert err.value.code == llm.MODEL_MISSING
 
 
-async def test_paced_tokens(http: httpx.AsyncClient, fake: tuple[str, FakeOllama]) -> None:
+async def test_paced_tokens(http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]) -> None:
     url, stand_in = fake
     stand_in.config.tokens_per_second = 100
     stand_in.config.first_token_delay_ms = 100
@@ -123,7 +125,7 @@ async def test_paced_tokens(http: httpx.AsyncClient, fake: tuple[str, FakeOllama
     assert time.monotonic() - started >= 0.1 + 11 * 0.01 * 0.9
 
 
-async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
+async def test_cli_stand_in_killed_mid_answer(http: aiohttp.ClientSession) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -142,12 +144,7 @@ async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            if await llm.ollama_available(http, url, wait_s=0.2):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the stand-in did not start")
+        await wait_until_up(url)
         received: list[str] = []
         with pytest.raises(llm.LLMError) as err:
             async for piece in llm.stream_chat(
@@ -165,11 +162,13 @@ async def test_cli_stand_in_killed_mid_answer(http: httpx.AsyncClient) -> None:
 
 
 async def test_connection_is_reused_after_a_full_answer(
-    http: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+    http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]
 ) -> None:
     url, _ = fake
     for _ in range(3):
         await _text(http, url, llm.ChatStats())
         await llm.chat_once(http, url, dict(_payload(), stream=False), read_timeout=2)
-    pool = http._transport._pool  # type: ignore[attr-defined]
-    assert len(pool.connections) == 1
+    connector = http.connector
+    assert connector is not None
+    idle = connector._conns  # type: ignore[attr-defined]
+    assert sum(len(connections) for connections in idle.values()) == 1

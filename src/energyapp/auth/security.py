@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -26,8 +27,13 @@ REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud", "typ", "sid"]
 
 # argon2id first (new hashes); bcrypt hashes from the old server still verify and get upgraded.
 password_hash = PasswordHash((Argon2Hasher(), BcryptHasher()))
-# Verified against for unknown emails, so both failures take the same time.
-_DUMMY_HASH = password_hash.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown emails, so both failures take the same time. Made on first
+    use, not at import: an argon2 hash is ~0.2 s of CPU the start-up does not need to pay."""
+    return password_hash.hash(secrets.token_urlsafe(16))
 
 
 async def hash_password(password: str) -> str:
@@ -39,7 +45,7 @@ async def verify_password(password: str, hashed: str | None) -> tuple[bool, str 
     """(valid, new_hash_if_the_stored_one_should_be_upgraded). ``hashed=None`` burns the same
     time as a real check and fails, so unknown accounts are not told apart by timing."""
     if hashed is None:
-        await anyio.to_thread.run_sync(password_hash.verify, password, _DUMMY_HASH)
+        await anyio.to_thread.run_sync(password_hash.verify, password, _dummy_hash())
         return False, None
     try:
         if BcryptHasher.identify(hashed) and len(password.encode()) > BCRYPT_MAX_BYTES:

@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from energyapp.auth.models import User
 from energyapp.chat import prompt
@@ -104,19 +104,17 @@ class ChatEngine:
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        http_client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        http_client: aiohttp.ClientSession,
         queue: GenerationQueue,
         live_answers: LiveAnswers,
     ) -> None:
         self.settings = settings
-        self.sessionmaker = sessionmaker
+        # Core connections, no ORM session: the answer path pays for every statement.
+        self.db = engine
         # Single-statement writes (progress, end of an answer, title) need no BEGIN/COMMIT round
         # trips: on this path every round trip to the database is a measurable cost.
-        engine: AsyncEngine = sessionmaker.kw["bind"]
-        self.single_statement = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        self.single_statement = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.http = http_client
         self.queue = queue
         self.live = live_answers
@@ -138,9 +136,8 @@ class ChatEngine:
         empty answer in a short transaction of its own, and start generating."""
         self.queue.admit(user.id)
         try:
-            async with self.sessionmaker() as session:
-                started = await chat_service.start_chat(session, user, conversation, message, model)
-                await session.commit()
+            async with self.db.begin() as conn:
+                started = await chat_service.start_chat(conn, user, conversation, message, model)
         except BaseException:
             self.queue.leave(user.id)
             raise
@@ -240,9 +237,9 @@ class ChatEngine:
                 GENERATIONS_RUNNING.inc()
                 past: list[tuple[str, str]] = []
                 if not job.new_conversation:
-                    async with self.single_statement() as session:
+                    async with self.single_statement.connect() as conn:
                         past = await chat_service.history(
-                            session, job.conversation_id, job.user_message_id
+                            conn, job.conversation_id, job.user_message_id
                         )
                 payload = llm.chat_payload(
                     job.model,
@@ -306,9 +303,8 @@ class ChatEngine:
         await self._finish(answer, job, status, error, stats, first_token_ms)
 
     async def _save_progress(self, answer: LiveAnswer) -> None:
-        async with self.single_statement() as session:
-            await chat_service.save_progress(session, answer.id, answer.text)
-            await session.commit()
+        async with self.single_statement.connect() as conn:
+            await chat_service.save_progress(conn, answer.id, answer.text)
 
     async def _finish(
         self,
@@ -323,9 +319,9 @@ class ChatEngine:
         text = answer.text
         completed = status == "complete"
         try:
-            async with self.single_statement() as session:
+            async with self.single_statement.connect() as conn:
                 await chat_service.finish_answer(
-                    session,
+                    conn,
                     answer.id,
                     status=status,
                     text=text,
@@ -335,7 +331,6 @@ class ChatEngine:
                     duration_ms=duration_ms,
                     first_token_ms=first_token_ms,
                 )
-                await session.commit()
         except Exception:
             # The database is down: the crash recovery marks it interrupted at the next start.
             logger.exception("could not save the end of an answer")
@@ -383,9 +378,8 @@ class ChatEngine:
             server = None
             title = prompt.clean_title(raw)
             if title:
-                async with self.single_statement() as session:
-                    saved = await chat_service.save_auto_title(session, job.conversation_id, title)
-                    await session.commit()
+                async with self.single_statement.connect() as conn:
+                    saved = await chat_service.save_auto_title(conn, job.conversation_id, title)
                 if saved:
                     answer.set_title(title)
         except llm.LLMError as exc:

@@ -44,9 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_queue=settings.max_queue,
         max_per_user=settings.max_active_per_user,
     )
-    engine = ChatEngine(
-        settings, app.state.sessionmaker, app.state.http_client, queue, LocalLiveAnswers()
-    )
+    engine = ChatEngine(settings, app.state.engine, app.state.llm_http, queue, LocalLiveAnswers())
     app.state.chat = engine
     try:
         yield

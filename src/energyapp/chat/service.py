@@ -1,7 +1,8 @@
 """Chat persistence: short transactions on the messages of an answer, crash recovery, quotas.
 
-Every function takes the session explicitly and never commits: the caller owns the
-transaction (the generation opens a short one per step from ``app.state.sessionmaker``).
+Every function takes the connection (or session) explicitly and never commits: the caller owns
+the transaction. The generation works on Core connections of ``app.state.engine``, one short
+transaction per step; the request handlers use their request session.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
-from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import new_id, utcnow
 from energyapp.errors import NotFound
@@ -28,6 +29,7 @@ QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
 
 
@@ -40,85 +42,112 @@ class StartedChat:
 
 
 async def start_chat(
-    session: AsyncSession,
+    conn: AsyncConnection,
     user: User,
     conversation: Conversation | None,
     message: str,
     model: str,
 ) -> StartedChat:
     """Store the user's message and an empty ``streaming`` answer (creating the conversation
-    when there is none), keep the counters right and mark the user active."""
-    if conversation is None:
-        conversation = await conversations_service.create_conversation(session, user)
-        conversation.title = provisional_title(message)
-        await session.flush()
+    when there is none), keep the counters right and mark the user active.
+
+    Three Core statements in the caller's transaction, whatever the case: the answer path pays
+    for every statement, and the ORM's unit of work adds nothing here.
+    """
     now = utcnow()
     question_id, answer_id = new_id(), new_id()
-    common = {"conversation_id": conversation.id, "user_id": user.id, "updated_at": now}
-    # Core statements: one round trip for both rows, none of the ORM's per-row bookkeeping.
-    await session.execute(
-        insert(MESSAGES),
-        [
-            dict(
-                common,
-                id=question_id,
-                role="user",
-                content=message,
-                status="complete",
-                model=None,
+    if conversation is None:
+        conversation_id = new_id()
+        title_pending = True
+        await conn.execute(
+            insert(CONVERSATIONS).values(
+                id=conversation_id,
+                user_id=user.id,
+                title=provisional_title(message),
+                title_source="pending",
+                pinned=False,
+                archived=False,
+                message_count=2,
                 created_at=now,
-            ),
-            dict(
-                common,
-                id=answer_id,
-                role="assistant",
-                content="",
-                status="streaming",
-                model=model,
-                created_at=now + timedelta(microseconds=1),
-            ),
-        ],
+                updated_at=now,
+            )
+        )
+    else:
+        conversation_id = conversation.id
+        title_pending = conversation.title_source == "pending"
+        await conn.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == conversation_id)
+            .values(message_count=CONVERSATIONS.c.message_count + 2, updated_at=now)
+        )
+    common = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
+    await conn.execute(
+        insert(MESSAGES).values(
+            [
+                dict(
+                    common,
+                    id=question_id,
+                    role="user",
+                    content=message,
+                    status="complete",
+                    model=None,
+                    created_at=now,
+                ),
+                dict(
+                    common,
+                    id=answer_id,
+                    role="assistant",
+                    content="",
+                    status="streaming",
+                    model=model,
+                    created_at=now + timedelta(microseconds=1),
+                ),
+            ]
+        )
     )
-    await conversations_service.count_new_messages(session, conversation.id, user.id, 2)
+    counters: dict[str, Any] = {"message_count": USERS.c.message_count + 2}
+    if conversation is None:
+        counters["conversation_count"] = USERS.c.conversation_count + 1
     if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
-        await session.execute(update(USERS).where(USERS.c.id == user.id).values(last_active_at=now))
+        counters["last_active_at"] = now
+    await conn.execute(update(USERS).where(USERS.c.id == user.id).values(**counters))
     return StartedChat(
-        conversation_id=conversation.id,
+        conversation_id=conversation_id,
         user_message_id=question_id,
         assistant_message_id=answer_id,
-        title_pending=conversation.title_source == "pending",
+        title_pending=title_pending,
     )
 
 
 async def history(
-    session: AsyncSession, conversation_id: uuid.UUID, before_id: uuid.UUID
+    conn: AsyncConnection, conversation_id: uuid.UUID, before_id: uuid.UUID
 ) -> list[tuple[str, str]]:
     """The conversation before ``before_id`` (the new question), oldest first, as
     (role, content); empty and failed answers are left out."""
     rows = (
-        await session.execute(
-            select(Message.role, Message.content)
+        await conn.execute(
+            select(MESSAGES.c.role, MESSAGES.c.content)
             .where(
-                Message.conversation_id == conversation_id,
-                Message.id < before_id,
-                Message.role.in_(("user", "assistant")),
-                Message.content != "",
+                MESSAGES.c.conversation_id == conversation_id,
+                MESSAGES.c.id < before_id,
+                MESSAGES.c.role.in_(("user", "assistant")),
+                MESSAGES.c.content != "",
             )
-            .order_by(Message.created_at.desc(), Message.id.desc())
+            .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
             .limit(HISTORY_LIMIT)
         )
     ).all()
     return [(role, content) for role, content in reversed(rows)]
 
 
-async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:
-    await session.execute(
+async def save_progress(conn: AsyncConnection, answer_id: uuid.UUID, text: str) -> None:
+    await conn.execute(
         update(MESSAGES).where(MESSAGES.c.id == answer_id).values(content=text, updated_at=utcnow())
     )
 
 
 async def finish_answer(
-    session: AsyncSession,
+    conn: AsyncConnection,
     answer_id: uuid.UUID,
     *,
     status: str,
@@ -129,7 +158,7 @@ async def finish_answer(
     duration_ms: int,
     first_token_ms: int | None,
 ) -> None:
-    await session.execute(
+    await conn.execute(
         update(MESSAGES)
         .where(MESSAGES.c.id == answer_id)
         .values(
@@ -145,14 +174,14 @@ async def finish_answer(
     )
 
 
-async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, title: str) -> bool:
+async def save_auto_title(conn: AsyncConnection, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.title_source == "pending")
+    result = await conn.execute(
+        update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.title_source == "pending")
         .values(title=title, title_source="auto")
     )
-    return bool(getattr(result, "rowcount", 0))
+    return bool(result.rowcount)
 
 
 async def recover_interrupted(session: AsyncSession) -> int:

@@ -66,22 +66,6 @@ async def create_conversation(
     return conversation
 
 
-async def count_new_messages(
-    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID, added: int
-) -> None:
-    """Keep the denormalised message counters (conversation and user) in step with inserts,
-    and move the conversation to the top of its owner's list."""
-    now = utcnow()
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(message_count=Conversation.message_count + added, updated_at=now)
-    )
-    await session.execute(
-        update(User).where(User.id == user_id).values(message_count=User.message_count + added)
-    )
-
-
 def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
     """Conversations whose title or any message matches ``query``.
 

@@ -34,7 +34,7 @@ async def _ollama_status(request: Request) -> Literal["ok", "unavailable"]:
         urls = state.settings.llm_urls
         ok = False
         for url in urls:
-            if await ollama_available(state.http_client, url):
+            if await ollama_available(state.llm_http, url):
                 ok = True
                 break
         cached = (now, ok)

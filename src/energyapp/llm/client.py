@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 # Codes are stable: the chat domain turns them into statuses and Spanish messages.
 UNAVAILABLE = "llm_unavailable"  # nothing answers at the URL (refused, DNS, connect timeout)
@@ -20,6 +20,7 @@ MODEL_MISSING = "model_missing"  # 404 from Ollama: the model is not pulled
 LLM_ERROR = "llm_error"  # 5xx, an error line mid-stream, a malformed stream
 TIMEOUT = "llm_timeout"  # no token for ``token_timeout`` seconds
 DISCONNECTED = "llm_disconnected"  # the connection dropped mid-answer (Ollama died)
+_DEFAULT_WAIT = 5.0
 
 
 class LLMError(Exception):
@@ -111,8 +112,72 @@ def chat_payload(
     return payload
 
 
+def new_session(*, connect_timeout: float, max_connections: int = 256) -> aiohttp.ClientSession:
+    """The pooled HTTP client for every Ollama server (create it inside the running loop).
+
+    aiohttp rather than httpx on this path: measured against the stand-in, a streamed answer
+    costs the client 0.47 ms of CPU with aiohttp and 3.6 ms with httpx at 50 concurrent
+    streams (httpx's pool scans every connection per request), 0.63 vs 1.6 ms at one stream.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=60),
+        timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
+        raise_for_status=False,
+        auto_decompress=False,
+    )
+
+
+def _timeout(session: aiohttp.ClientSession, read: float) -> aiohttp.ClientTimeout:
+    # sock_read bounds the wait for each piece of the body: for a stream, "no token for N s".
+    return aiohttp.ClientTimeout(total=None, connect=session.timeout.connect, sock_read=read)
+
+
+def _apply(stats: ChatStats, final: ChatStats) -> None:
+    stats.prompt_tokens = final.prompt_tokens
+    stats.completion_tokens = final.completion_tokens
+    stats.total_duration_ns = final.total_duration_ns
+    stats.done_reason = final.done_reason
+
+
+def _failure(exc: BaseException, base_url: str, read_timeout: float) -> LLMError:
+    """The :class:`LLMError` for an aiohttp failure (order matters: the timeouts and the
+    connection errors are subclasses of one another)."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
+        return LLMError(UNAVAILABLE, f"no se pudo conectar a {base_url}: {exc}")
+    if isinstance(exc, TimeoutError):
+        return LLMError(TIMEOUT, f"sin respuesta de Ollama durante {read_timeout:g} s")
+    if isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    ):
+        return LLMError(DISCONNECTED, f"la conexión con Ollama se cortó: {exc}")
+    return LLMError(LLM_ERROR, f"error HTTP con Ollama: {exc}")
+
+
+_CLIENT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+def _parse_lines(lines: list[bytes], stats: ChatStats) -> tuple[list[str], bool, LLMError | None]:
+    """(text pieces, final line seen, error line) of the complete lines of one read. The text
+    before an error line is still delivered; ``stats`` is filled from a final line."""
+    pieces: list[str] = []
+    finished = False
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            text, final = parse_chat_line(line)
+        except LLMError as exc:
+            return pieces, finished, exc
+        if text:
+            pieces.append(text)
+        if final is not None:
+            _apply(stats, final)
+            finished = True
+    return pieces, finished, None
+
+
 async def stream_chat(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     base_url: str,
     payload: dict[str, Any],
     *,
@@ -124,101 +189,88 @@ async def stream_chat(
     Lines that arrive together are joined into one piece (fewer wake-ups downstream).
     Closing the generator early closes the connection, which makes Ollama stop generating.
     """
-    url = f"{base_url}/api/chat"
-    timeout = httpx.Timeout(client.timeout.connect, read=token_timeout, write=30, pool=None)
+    finished = False
     try:
-        async with client.stream("POST", url, json=payload, timeout=timeout) as response:
-            if response.status_code != 200:
-                raise _status_error(response.status_code, await response.aread())
-            buffer = b""
-            finished = False
-            raw = response.aiter_raw()
-            async for chunk in raw:
-                buffer += chunk
-                if b"\n" not in buffer:
-                    continue
-                *lines, buffer = buffer.split(b"\n")
-                pieces: list[str] = []
-                for line in lines:
-                    if not line.strip():
+        async with session.post(
+            f"{base_url}/api/chat", json=payload, timeout=_timeout(session, token_timeout)
+        ) as response:
+            try:
+                if response.status != 200:
+                    raise _status_error(response.status, await response.read())
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    if b"\n" not in buffer:
                         continue
-                    text, final = parse_chat_line(line)
+                    *lines, buffer = buffer.split(b"\n")
+                    pieces, finished, failure = _parse_lines(lines, stats)
+                    if pieces:
+                        yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+                    if failure is not None:
+                        raise failure  # after the text that came before it in the same read
+                    if finished:
+                        # Read the end of the body (the last chunk marker) so the connection
+                        # goes back to the pool: a new connection per answer costs a handshake.
+                        await response.content.read()
+                        return
+                if buffer.strip():
+                    text, final = parse_chat_line(buffer)
                     if text:
-                        pieces.append(text)
+                        yield text
                     if final is not None:
-                        stats.prompt_tokens = final.prompt_tokens
-                        stats.completion_tokens = final.completion_tokens
-                        stats.total_duration_ns = final.total_duration_ns
-                        stats.done_reason = final.done_reason
+                        _apply(stats, final)
                         finished = True
-                if pieces:
-                    yield pieces[0] if len(pieces) == 1 else "".join(pieces)
-                if finished:
-                    # Read the end of the body (the last chunk marker) so the connection goes
-                    # back to the pool instead of being closed: a new connection per answer
-                    # costs a handshake on both sides.
-                    async for _ in raw:
-                        pass
-                    return
-            if buffer.strip():
-                text, final = parse_chat_line(buffer)
-                if text:
-                    yield text
-                if final is not None:
-                    stats.prompt_tokens = final.prompt_tokens
-                    stats.completion_tokens = final.completion_tokens
-                    stats.total_duration_ns = final.total_duration_ns
-                    stats.done_reason = final.done_reason
-                    return
-            raise LLMError(DISCONNECTED, "Ollama cerró la respuesta antes de terminarla")
-    except httpx.ReadTimeout:
-        raise LLMError(TIMEOUT, f"sin tokens de Ollama durante {token_timeout:g} s") from None
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise LLMError(UNAVAILABLE, f"no se pudo conectar a {base_url}: {exc}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        raise LLMError(DISCONNECTED, f"la conexión con Ollama se cortó: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise LLMError(LLM_ERROR, f"error HTTP con Ollama: {exc}") from None
+                        return
+                raise LLMError(DISCONNECTED, "Ollama cerró la respuesta antes de terminarla")
+            finally:
+                if not finished:
+                    response.close()  # stopped, failed or abandoned: drop the connection
+    except _CLIENT_ERRORS as exc:
+        raise _failure(exc, base_url, token_timeout) from None
 
 
 async def chat_once(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     base_url: str,
     payload: dict[str, Any],
     *,
     read_timeout: float,
 ) -> tuple[str, ChatStats]:
     """A non-streamed ``/api/chat`` call (``stream: false``): the whole text and its stats."""
-    body = dict(payload, stream=False)
     try:
-        response = await client.post(
+        async with session.post(
             f"{base_url}/api/chat",
-            json=body,
-            timeout=httpx.Timeout(client.timeout.connect, read=read_timeout, write=30, pool=None),
-        )
-    except httpx.TimeoutException:
-        raise LLMError(TIMEOUT, f"Ollama no respondió en {read_timeout:g} s") from None
-    except httpx.ConnectError as exc:
-        raise LLMError(UNAVAILABLE, f"no se pudo conectar a {base_url}: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise LLMError(LLM_ERROR, f"error HTTP con Ollama: {exc}") from None
-    if response.status_code != 200:
-        raise _status_error(response.status_code, response.content)
-    text, final = parse_chat_line(response.content)
+            json=dict(payload, stream=False),
+            timeout=_timeout(session, read_timeout),
+        ) as response:
+            body = await response.read()
+            status = response.status
+    except _CLIENT_ERRORS as exc:
+        raise _failure(exc, base_url, read_timeout) from None
+    if status != 200:
+        raise _status_error(status, body)
+    text, final = parse_chat_line(body)
     return text, final or ChatStats()
 
 
-async def list_models(client: httpx.AsyncClient, base_url: str) -> list[ModelInfo]:
+async def _get(session: aiohttp.ClientSession, url: str, wait_s: float) -> tuple[int, bytes]:
+    timeout = aiohttp.ClientTimeout(total=wait_s)
+    async with session.get(url, timeout=timeout) as response:
+        return response.status, await response.read()
+
+
+async def list_models(session: aiohttp.ClientSession, base_url: str) -> list[ModelInfo]:
     """The models a server offers (``GET /api/tags``)."""
     try:
-        response = await client.get(f"{base_url}/api/tags", timeout=client.timeout.connect)
-    except httpx.HTTPError as exc:
+        status, body = await _get(
+            session, f"{base_url}/api/tags", session.timeout.connect or _DEFAULT_WAIT
+        )
+    except _CLIENT_ERRORS as exc:
         raise LLMError(UNAVAILABLE, f"no se pudo consultar {base_url}: {exc}") from None
-    if response.status_code != 200:
-        raise _status_error(response.status_code, response.content)
+    if status != 200:
+        raise _status_error(status, body)
     try:
-        data = response.json()
-        entries = data["models"]
+        entries = json.loads(body)["models"]
     except (ValueError, KeyError, TypeError):
         raise LLMError(LLM_ERROR, "respuesta malformada de /api/tags") from None
     models: list[ModelInfo] = []
@@ -237,10 +289,12 @@ async def list_models(client: httpx.AsyncClient, base_url: str) -> list[ModelInf
     return models
 
 
-async def ollama_available(client: httpx.AsyncClient, base_url: str, wait_s: float = 1.5) -> bool:
+async def ollama_available(
+    session: aiohttp.ClientSession, base_url: str, wait_s: float = 1.5
+) -> bool:
     """True when an Ollama server (real or stand-in) answers ``/api/version``."""
     try:
-        response = await client.get(f"{base_url.rstrip('/')}/api/version", timeout=wait_s)
-    except httpx.HTTPError:
+        status, _ = await _get(session, f"{base_url.rstrip('/')}/api/version", wait_s)
+    except _CLIENT_ERRORS:
         return False
-    return response.status_code == 200
+    return status == 200
