@@ -153,14 +153,41 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Safe methods change nothing but, at most, one audit record (a single INSERT, atomic on its
+# own), so they run without a transaction: BEGIN and COMMIT are two round trips of the four a
+# list request would otherwise make.
+_NO_TRANSACTION_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
+async def without_transaction(request: Request) -> None:
+    """Route dependency (``dependencies=[NoTransaction]``) for a handler that only reads
+    through its request session, whatever its method (``POST /chat``: the answer writes on
+    connections of its own)."""
+    request.state.no_transaction = True
+
+
+NoTransaction = Depends(without_transaction)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Request-scoped session; commits when the handler succeeds, rolls back otherwise (unless
     the error is an ``AppError`` with ``keep_changes``: the failure itself must be recorded).
+    GET/HEAD/OPTIONS and routes marked ``NoTransaction`` get a session in autocommit mode.
 
     Streaming handlers must not keep this open for a whole answer: they take
     ``request.app.state.sessionmaker`` and open short transactions of their own.
     """
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    state = request.app.state
+    no_transaction = request.method in _NO_TRANSACTION_METHODS or getattr(
+        request.state, "no_transaction", False
+    )
+    maker: async_sessionmaker[AsyncSession] = (
+        state.autocommit_sessionmaker if no_transaction else state.sessionmaker
+    )
     async with maker() as session:
         try:
             yield session

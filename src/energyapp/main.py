@@ -25,7 +25,7 @@ from energyapp.core.middleware import (
 )
 from energyapp.core.public_config import router as public_config_router
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import create_engine, create_sessionmaker
+from energyapp.db import create_autocommit_sessionmaker, create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
 from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
@@ -41,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.autocommit_sessionmaker = create_autocommit_sessionmaker(engine)
     app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
     app.state.llm_http = llm.new_session(connect_timeout=settings.llm_connect_timeout)
     try:

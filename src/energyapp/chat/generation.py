@@ -115,6 +115,7 @@ class ChatEngine:
         # Single-statement writes (progress, end of an answer, title) need no BEGIN/COMMIT round
         # trips: on this path every round trip to the database is a measurable cost.
         self.single_statement = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._one_statement_start = engine.dialect.name == "postgresql"
         self.http = http_client
         self.queue = queue
         self.live = live_answers
@@ -136,7 +137,9 @@ class ChatEngine:
         empty answer in a short transaction of its own, and start generating."""
         self.queue.admit(user.id)
         try:
-            async with self.db.begin() as conn:
+            # One atomic statement on PostgreSQL (no BEGIN/COMMIT needed); a transaction on SQLite.
+            start = self.single_statement.connect if self._one_statement_start else self.db.begin
+            async with start() as conn:
                 started = await chat_service.start_chat(conn, user, conversation, message, model)
         except BaseException:
             self.queue.leave(user.id)

@@ -18,7 +18,7 @@ from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.config import Settings
 from energyapp.conversations import service as conversations_service
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import SessionDep, utcnow
+from energyapp.db import NoTransaction, SessionDep, utcnow
 from energyapp.errors import AppError, PayloadTooLarge, TooManyRequests, Unprocessable
 
 router = APIRouter(tags=["chat"])
@@ -75,7 +75,12 @@ def _local(moment: datetime) -> str:
     return moment.strftime("%d-%m-%Y a las %H:%M")
 
 
-@router.post("/chat", response_class=StreamingResponse, responses={200: _SSE_DOC})
+@router.post(
+    "/chat",
+    response_class=StreamingResponse,
+    responses={200: _SSE_DOC},
+    dependencies=[NoTransaction],
+)
 async def chat(
     body: ChatRequest,
     limiter: RateLimiterDep,
