@@ -23,7 +23,14 @@ from energyapp.admin.schemas import (
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation
-from energyapp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageDep, json_page
+from energyapp.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    PageDep,
+    json_items_page,
+    json_page,
+)
 from energyapp.db import SessionDep, utcnow
 
 # Every route answers 403 to a trabajador before anything else is looked at.
@@ -61,10 +68,10 @@ async def list_users(
     role: Role | None = None,
 ) -> Response:
     """Users in scope, most recently active first."""
-    rows, next_cursor = await service.list_users(
+    items, next_cursor = await service.list_users(
         session, viewer, page, query=(q or "").strip() or None, role=role
     )
-    return json_page([AdminUserOut.model_validate(u) for u in rows], next_cursor)
+    return json_items_page(items, next_cursor)
 
 
 @router.patch("/users/{user_id}", response_model=AdminUserOut)
@@ -89,10 +96,10 @@ async def list_conversations(
     user_id: uuid.UUID | None = None,
 ) -> Response:
     """Conversations in scope (of one user with ``user_id``), most recently updated first."""
-    rows, next_cursor = await service.list_conversations(
+    items, next_cursor = await service.list_conversations(
         session, viewer, page, user_id=user_id, request=request
     )
-    return json_page([_conversation_out(*row) for row in rows], next_cursor)
+    return json_items_page(items, next_cursor)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=Page[AdminMessageOut])
@@ -104,10 +111,12 @@ async def list_messages(
     request: Request,
 ) -> Response:
     """Messages of a conversation in scope, oldest first (opening it is audited)."""
-    rows, next_cursor = await conversations_service.list_messages(session, conversation.id, page)
+    items, next_cursor = await conversations_service.list_messages(
+        session, conversation.id, page, service.MESSAGE_LIST_COLUMNS
+    )
     if page.cursor is None:
         service.record_conversation_view(session, viewer, conversation, request)
-    return json_page([AdminMessageOut.model_validate(m) for m in rows], next_cursor)
+    return json_items_page(items, next_cursor)
 
 
 @router.post("/conversations/{conversation_id}/reassign", response_model=AdminConversationOut)

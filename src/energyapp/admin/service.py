@@ -25,13 +25,28 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from energyapp.admin.schemas import AdminUserUpdate, UsageItem, UsageReport, UsageTotals
+from energyapp.admin.schemas import (
+    AdminConversationOut,
+    AdminMessageOut,
+    AdminUserOut,
+    AdminUserUpdate,
+    UsageItem,
+    UsageReport,
+    UsageTotals,
+)
 from energyapp.audit import service as audit_service
 from energyapp.audit.models import AuditEvent
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
-from energyapp.core.pagination import PageRequest, build_page, keyset
+from energyapp.core.pagination import (
+    Item,
+    PageRequest,
+    build_page,
+    fetch_page,
+    item_columns,
+    keyset,
+)
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
 USER_CURSOR = "admin.users"
@@ -40,12 +55,24 @@ AUDIT_CURSOR = "admin.audit"
 TIME_KEY = (datetime, uuid.UUID)
 USAGE_MAX_DAYS = 366
 
+_users = User.__table__
+_conversations = Conversation.__table__
+USER_LIST_COLUMNS = item_columns(AdminUserOut, _users)
+CONVERSATION_LIST_COLUMNS = item_columns(
+    AdminConversationOut,
+    _conversations,
+    owner_email=_users.c.email,
+    owner_full_name=_users.c.full_name,
+)
+MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, Message.__table__)
+
 
 def user_scope(viewer: User) -> ColumnElement[bool]:
-    """The users ``viewer`` may see (a condition on ``User``)."""
+    """The users ``viewer`` may see (a condition on the ``users`` table, so it serves ORM and
+    plain-row queries alike)."""
     if viewer.role == "admin":
         return true()
-    return or_(User.role == "trabajador", User.id == viewer.id)
+    return or_(_users.c.role == "trabajador", _users.c.id == viewer.id)
 
 
 def _like_pattern(text: str) -> str:
@@ -63,25 +90,29 @@ async def list_users(
     *,
     query: str | None = None,
     role: str | None = None,
-) -> tuple[list[User], str | None]:
-    """Users in scope, most recently active first."""
-    stmt = select(User).where(user_scope(viewer))
+) -> tuple[list[Item], str | None]:
+    """Users in scope (``AdminUserOut`` fields), most recently active first."""
+    u = _users.c
+    stmt = select(*USER_LIST_COLUMNS).where(user_scope(viewer))
     if role is not None:
-        stmt = stmt.where(User.role == role)
+        stmt = stmt.where(u.role == role)
     if query:
         pattern = _like_pattern(query)
         stmt = stmt.where(
-            or_(User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\"))
+            or_(u.email.ilike(pattern, escape="\\"), u.full_name.ilike(pattern, escape="\\"))
         )
     stmt = keyset(
         stmt,
-        (User.last_active_at, User.id),
+        (u.last_active_at, u.id),
         page.after(USER_CURSOR, TIME_KEY),
         descending=True,
         limit=page.limit,
     )
-    rows = (await session.scalars(stmt)).all()
-    return build_page(rows, page, USER_CURSOR, lambda u: (u.last_active_at, u.id))
+    return await fetch_page(session, stmt, page, USER_CURSOR, ("last_active_at", "id"))
+
+
+def _user_not_found() -> NotFound:
+    return NotFound("No se encontró el usuario.", code="user_not_found")
 
 
 async def get_user_in_scope(
@@ -92,8 +123,17 @@ async def get_user_in_scope(
         stmt = stmt.with_for_update()
     user = await session.scalar(stmt)
     if user is None:
-        raise NotFound("No se encontró el usuario.", code="user_not_found")
+        raise _user_not_found()
     return user
+
+
+async def check_user_in_scope(session: AsyncSession, viewer: User, user_id: uuid.UUID) -> None:
+    """404 ``user_not_found`` unless ``viewer`` may see the user (reads the id only)."""
+    if (
+        await session.scalar(select(_users.c.id).where(_users.c.id == user_id, user_scope(viewer)))
+        is None
+    ):
+        raise _user_not_found()
 
 
 async def update_user(
@@ -189,24 +229,30 @@ async def list_conversations(
     *,
     user_id: uuid.UUID | None,
     request: Request | None,
-) -> tuple[list[ConversationRow], str | None]:
-    """Conversations in scope (of one user when ``user_id`` is given), newest first.
+) -> tuple[list[Item], str | None]:
+    """Conversations in scope (of one user when ``user_id`` is given, ``AdminConversationOut``
+    fields), newest first.
 
     Opening another user's list (the first page) is audited; later pages need the cursor that
     page returned (signed), so they are covered by that event.
     """
-    stmt = _conversation_select().where(user_scope(viewer))
+    c = _conversations.c
+    stmt = (
+        select(*CONVERSATION_LIST_COLUMNS)
+        .select_from(_conversations.join(_users, _users.c.id == c.user_id))
+        .where(user_scope(viewer))
+    )
     if user_id is not None:
-        await get_user_in_scope(session, viewer, user_id)
-        stmt = stmt.where(Conversation.user_id == user_id)
+        await check_user_in_scope(session, viewer, user_id)
+        stmt = stmt.where(c.user_id == user_id)
     stmt = keyset(
         stmt,
-        (Conversation.updated_at, Conversation.id),
+        (c.updated_at, c.id),
         page.after(CONVERSATION_CURSOR, TIME_KEY),
         descending=True,
         limit=page.limit,
     )
-    rows: list[ConversationRow] = [(r[0], r[1], r[2]) for r in await session.execute(stmt)]
+    items = await fetch_page(session, stmt, page, CONVERSATION_CURSOR, ("updated_at", "id"))
     if page.cursor is None and user_id != viewer.id:
         audit_service.record(
             session,
@@ -216,7 +262,7 @@ async def list_conversations(
             target_type="user" if user_id else None,
             target_id=user_id,
         )
-    return build_page(rows, page, CONVERSATION_CURSOR, lambda r: (r[0].updated_at, r[0].id))
+    return items
 
 
 def record_conversation_view(

@@ -15,7 +15,7 @@ from energyapp.conversations.schemas import (
     ConversationUpdate,
     MessageOut,
 )
-from energyapp.core.pagination import Page, PageDep, json_page
+from energyapp.core.pagination import Page, PageDep, json_items_page
 from energyapp.db import SessionDep
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -38,10 +38,10 @@ async def list_conversations(
     archived: bool = False,
 ) -> Response:
     """The caller's conversations: pinned first, then most recently updated."""
-    rows, next_cursor = await service.list_conversations(
+    items, next_cursor = await service.list_conversations(
         session, user, page, query=(q or "").strip() or None, archived=archived
     )
-    return json_page([ConversationOut.model_validate(c) for c in rows], next_cursor)
+    return json_items_page(items, next_cursor)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
@@ -79,8 +79,8 @@ async def list_messages(
     conversation: OwnedConversation, session: SessionDep, page: PageDep
 ) -> Response:
     """Messages oldest first."""
-    rows, next_cursor = await service.list_messages(session, conversation.id, page)
-    return json_page([MessageOut.model_validate(m) for m in rows], next_cursor)
+    items, next_cursor = await service.list_messages(session, conversation.id, page)
+    return json_items_page(items, next_cursor)
 
 
 @router.get(

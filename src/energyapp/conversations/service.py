@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +14,8 @@ from starlette.requests import Request
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
-from energyapp.conversations.schemas import ConversationUpdate
-from energyapp.core.pagination import PageRequest, build_page, keyset
+from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
+from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns, keyset
 from energyapp.db import utcnow
 from energyapp.errors import NotFound
 
@@ -25,6 +26,11 @@ CONVERSATION_CURSOR = "conversations"
 CONVERSATION_KEY = (bool, type(utcnow()), uuid.UUID)
 MESSAGE_CURSOR = "messages"
 MESSAGE_KEY = (type(utcnow()), uuid.UUID)
+
+_conversations = Conversation.__table__
+_messages = Message.__table__
+CONVERSATION_LIST_COLUMNS = item_columns(ConversationOut, _conversations)
+MESSAGE_LIST_COLUMNS = item_columns(MessageOut, _messages)
 
 
 async def get_owned_conversation(
@@ -102,22 +108,23 @@ async def list_conversations(
     *,
     query: str | None = None,
     archived: bool = False,
-) -> tuple[list[Conversation], str | None]:
-    """The caller's conversations: pinned first, then most recently updated."""
-    stmt = select(Conversation).where(
-        Conversation.user_id == user.id, Conversation.archived.is_(archived)
-    )
+) -> tuple[list[Item], str | None]:
+    """The caller's conversations (``ConversationOut`` fields): pinned first, then most
+    recently updated."""
+    c = _conversations.c
+    stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
     if query:
         stmt = stmt.where(search_condition(session, query))
     stmt = keyset(
         stmt,
-        (Conversation.pinned, Conversation.updated_at, Conversation.id),
+        (c.pinned, c.updated_at, c.id),
         page.after(CONVERSATION_CURSOR, CONVERSATION_KEY),
         descending=True,
         limit=page.limit,
     )
-    rows = (await session.scalars(stmt)).all()
-    return build_page(rows, page, CONVERSATION_CURSOR, lambda c: (c.pinned, c.updated_at, c.id))
+    return await fetch_page(
+        session, stmt, page, CONVERSATION_CURSOR, ("pinned", "updated_at", "id")
+    )
 
 
 def update_conversation(conversation: Conversation, changes: ConversationUpdate) -> Conversation:
@@ -173,18 +180,22 @@ async def delete_conversation(
 
 
 async def list_messages(
-    session: AsyncSession, conversation_id: uuid.UUID, page: PageRequest
-) -> tuple[list[Message], str | None]:
-    """Messages of a conversation, oldest first."""
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    page: PageRequest,
+    columns: Sequence[ColumnElement[Any]] = MESSAGE_LIST_COLUMNS,
+) -> tuple[list[Item], str | None]:
+    """Messages of a conversation, oldest first, as ``columns`` (``MessageOut`` fields unless
+    the caller shows more)."""
+    m = _messages.c
     stmt = keyset(
-        select(Message).where(Message.conversation_id == conversation_id),
-        (Message.created_at, Message.id),
+        select(*columns).where(m.conversation_id == conversation_id),
+        (m.created_at, m.id),
         page.after(MESSAGE_CURSOR, MESSAGE_KEY),
         descending=False,
         limit=page.limit,
     )
-    rows = (await session.scalars(stmt)).all()
-    return build_page(rows, page, MESSAGE_CURSOR, lambda m: (m.created_at, m.id))
+    return await fetch_page(session, stmt, page, MESSAGE_CURSOR, ("created_at", "id"))
 
 
 async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Message]:

@@ -1,0 +1,3 @@
+from tests.conversations.conftest import make_conversation
+
+__all__ = ["make_conversation"]
