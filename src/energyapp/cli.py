@@ -159,6 +159,7 @@ def serve(
         workers=workers,
         proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
         log_config=None,
+        access_log=False,  # the app's middleware writes the access line, with the request id
         timeout_graceful_shutdown=30,
     )
 
