@@ -7,8 +7,11 @@ import sys
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat import generation
+from energyapp.chat import service as chat_service
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
 from tests.conftest import HeadersFactory, UserFactory
@@ -157,3 +160,37 @@ async def test_stand_in_killed_mid_answer(
     answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
     assert answer.status == "interrupted"
     assert answer.content == text_of(events) and len(answer.content.split()) >= 3
+
+
+async def test_final_save_is_retried_while_the_database_is_away(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end of an answer is saved even when the first attempts fail (a database restart);
+    when every attempt fails the row stays ``streaming`` for the crash recovery."""
+    real = chat_service.finish_answer
+    failures = {"left": 2}
+
+    async def flaky(*args: Any, **kwargs: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError("connection refused")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_service, "finish_answer", flaky)
+    monkeypatch.setattr(generation, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        saved = await _chat(http, base, headers)
+        failures["left"] = 10
+        lost = await _chat(http, base, headers)
+    answer = await load_message(sessionmaker, saved[0][1]["assistant_message_id"])
+    assert named(saved, "done")[0]["status"] == "complete"
+    assert answer.status == "complete" and answer.content == text_of(saved)
+    assert named(lost, "done")[0]["status"] == "complete"  # the client still gets its answer
+    unsaved = await load_message(sessionmaker, lost[0][1]["assistant_message_id"])
+    assert unsaved.status == "streaming"

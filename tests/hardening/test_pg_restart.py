@@ -215,8 +215,8 @@ async def test_restart_during_traffic(cluster: Cluster, ollama_url: str) -> None
         await conn.close()
     assert conversations <= stored, conversations - stored
     assert questions <= stored_questions, questions - stored_questions
-    # An answer whose final save fell in the outage stays ``streaming`` (the chat does not retry
-    # that save); the next start's crash recovery marks it ``interrupted`` with its text.
+    # An answer whose final save kept failing through the outage (retried for 7.5 s) stays
+    # ``streaming``; the next start's crash recovery marks it ``interrupted`` with its text.
     if streaming:
         async with LifespanManager(create_app(settings)):
             pass

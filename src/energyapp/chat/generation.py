@@ -40,6 +40,8 @@ from energyapp.llm import client as llm
 logger = logging.getLogger("energyapp.chat")
 
 SAVE_INTERVAL = 1.0  # seconds between saves of a growing answer (no per-token writes)
+# The end of an answer is the one write worth waiting for: a database restart takes seconds.
+FINAL_SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 TITLE_TIMEOUT = 120.0
 TITLE_ATTEMPTS = 5  # a title given up for users' answers this many times keeps the first words
 MODELS_CACHE_SECONDS = 10.0
@@ -323,22 +325,31 @@ class ChatEngine:
         duration_ms = int((time.perf_counter() - job.requested_at) * 1000)
         text = answer.text
         completed = status == "complete"
-        try:
-            async with self.single_statement.connect() as conn:
-                await chat_service.finish_answer(
-                    conn,
-                    answer.id,
-                    status=status,
-                    text=text,
-                    error_code=error[1]["code"] if error else None,
-                    prompt_tokens=stats.prompt_tokens if completed else None,
-                    completion_tokens=stats.completion_tokens if completed else None,
-                    duration_ms=duration_ms,
-                    first_token_ms=first_token_ms,
+        for attempt, delay in enumerate((*FINAL_SAVE_RETRY_DELAYS, None)):
+            try:
+                async with self.single_statement.connect() as conn:
+                    await chat_service.finish_answer(
+                        conn,
+                        answer.id,
+                        status=status,
+                        text=text,
+                        error_code=error[1]["code"] if error else None,
+                        prompt_tokens=stats.prompt_tokens if completed else None,
+                        completion_tokens=stats.completion_tokens if completed else None,
+                        duration_ms=duration_ms,
+                        first_token_ms=first_token_ms,
+                    )
+                break
+            except Exception:
+                if delay is None or self._closing:
+                    # Still down: the crash recovery marks it interrupted (with the text saved
+                    # so far) at the next start.
+                    logger.exception("could not save the end of an answer")
+                    break
+                logger.warning(
+                    "saving the end of an answer failed; retrying", extra={"attempt": attempt + 1}
                 )
-        except Exception:
-            # The database is down: the crash recovery marks it interrupted at the next start.
-            logger.exception("could not save the end of an answer")
+                await asyncio.sleep(delay)
         GENERATIONS_FINISHED.labels(status).inc()
         if completed:
             TOKENS_GENERATED.inc(stats.completion_tokens)
