@@ -178,8 +178,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     the error is an ``AppError`` with ``keep_changes``: the failure itself must be recorded).
     GET/HEAD/OPTIONS and routes marked ``NoTransaction`` get a session in autocommit mode.
 
-    Streaming handlers must not keep this open for a whole answer: they take
-    ``request.app.state.sessionmaker`` and open short transactions of their own.
+    Streaming handlers must not keep this open for a whole answer: they close it once access is
+    checked, and the answer opens short transactions (or single autocommit statements) of its
+    own on ``request.app.state.engine``.
     """
     state = request.app.state
     no_transaction = request.method in _NO_TRANSACTION_METHODS or getattr(
