@@ -217,7 +217,16 @@ async def fetch_page(
     key's fields (the cursor is made from the last item's)."""
     result = await session.execute(stmt)
     fields = tuple(result.keys())
-    items = [dict(zip(fields, row, strict=True)) for row in result]
+    rows = [list(row) for row in result]
+    if rows:
+        # asyncpg's UUID class is not the standard one, and pydantic-core serialises it four
+        # times slower (230 vs 53 us for a page of 51 conversations): hand it strings.
+        uuids = [i for i, value in enumerate(rows[0]) if isinstance(value, uuid.UUID)]
+        for row in rows:
+            for i in uuids:
+                if row[i] is not None:
+                    row[i] = str(row[i])
+    items = [dict(zip(fields, row, strict=True)) for row in rows]
     return build_page(items, page, name, lambda item: [item[field] for field in key])
 
 
