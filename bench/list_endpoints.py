@@ -281,6 +281,7 @@ def serve(db_url: str) -> subprocess.Popen[bytes]:
             "--port",
             str(PORT),
             "--no-access-log",
+            "--no-proxy-headers",  # as `energyapp serve` (the app reads X-Forwarded-For itself)
             "--log-level",
             "warning",
         ],
