@@ -5,11 +5,13 @@
 
 Starts the app with uvicorn (a subprocess, one worker, access log off) on the bench database,
 mints access tokens for an admin, a supervisor and the heavy trabajador (sessions inserted
-directly, no login), walks each list by its cursors to a deep page, then times N sequential
-requests of the first and of the deep page from an HTTP client on the same machine (so the
-figures include HTTP, authentication, the query and JSON). Prints p50/p95/p99/max in ms, the
-hardware, and EXPLAIN (ANALYZE, BUFFERS) of every list query as the app really sends it
-(captured from an in-process instance of the app).
+directly, no login), walks each list by its cursors to a deep page, measures the app's CPU per
+request of each row (first and deep page) over a block of requests, then times N sequential
+requests per row, interleaved across the rows, from an HTTP client on the same machine (so the
+figures include HTTP, authentication, the query and JSON). Prints p50/p95/p99/max in ms, a
+calibration loop's CPU time before and after (the VM's speed drifts), the hardware, and
+EXPLAIN (ANALYZE, BUFFERS) of every list query as the app really sends it (captured from an
+in-process instance of the app).
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+def calibration_ms() -> float:
+    """CPU time of a fixed pure-Python loop: this VM's speed drifts by up to ±40 % within
+    minutes, and this says where in that range a run was."""
+    start = time.process_time()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    return (time.process_time() - start) * 1000
 
 
 def hardware() -> str:
@@ -249,8 +261,6 @@ async def time_requests(
         response.raise_for_status()
         return response.content
 
-    for _ in range(max(5, n // 10)):  # warm-up: connections, caches, plans
-        await get()
     timings = []
     for _ in range(n):
         start = time.perf_counter()
@@ -317,11 +327,13 @@ async def measure(
                 f"{'endpoint':<44} {'page':<5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
                 f"{'app CPU':>8}"
             )
+            calibration = calibration_ms()
             print(
-                f"\n{args.requests} sequential requests per row, limit={args.limit}, "
-                f"{args.client} client, ms:"
+                f"\n{args.requests} sequential requests per row, interleaved across the rows, "
+                f"limit={args.limit}, {args.client} client, ms:"
             )
             print(header)
+            rows: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = []
             for scenario in plan:
                 headers = {"Authorization": f"Bearer {tokens[scenario.role][1]}"}
                 deep = await deep_cursor(client, scenario, headers)
@@ -329,21 +341,31 @@ async def measure(
                     params: dict[str, Any] = {"limit": args.limit, **(scenario.filters or {})}
                     if cursor:
                         params["cursor"] = cursor
-                    cpu_before = sum(process.cpu_times()[:2])
-                    timings = await time_requests(
-                        timer, scenario.url, params, headers, args.requests
-                    )
-                    # CPU the app process spent per request (warm-up included in the count).
-                    calls = args.requests + max(5, args.requests // 10)
-                    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / calls
-                    print(
-                        f"{scenario.name:<44} {label:<5} {statistics.median(timings):7.2f} "
-                        f"{percentile(timings, 95):7.2f} {percentile(timings, 99):7.2f} "
-                        f"{max(timings):7.2f} {cpu_ms:8.2f}",
-                        flush=True,
-                    )
+                    rows.append((scenario.name, label, scenario.url, params, headers))
                     queries.append((f"{scenario.name} [{label}]", scenario.url, {**params}))
                     queries[-1][2]["__role"] = scenario.role
+            # App CPU per request of each row, from a block of sequential requests (the process's
+            # CPU clock ticks every 10 ms: a single request cannot be measured on its own).
+            cpu_ms: list[float] = []
+            block = max(30, args.requests // 10)
+            for _name, _label, url, params, headers in rows:
+                cpu_before = sum(process.cpu_times()[:2])
+                await time_requests(timer, url, params, headers, block)
+                cpu_ms.append((sum(process.cpu_times()[:2]) - cpu_before) * 1000 / block)
+            # Timed requests interleaved across the rows (one of each row per round), so that
+            # every row meets the same moments of this VM, whose speed drifts within minutes.
+            timings: list[list[float]] = [[] for _ in rows]
+            for _ in range(args.requests):
+                for index, (_name, _label, url, params, headers) in enumerate(rows):
+                    timings[index].extend(await time_requests(timer, url, params, headers, 1))
+            for (name, label, *_), row_timings, cpu in zip(rows, timings, cpu_ms, strict=True):
+                print(
+                    f"{name:<44} {label:<5} {statistics.median(row_timings):7.2f} "
+                    f"{percentile(row_timings, 95):7.2f} {percentile(row_timings, 99):7.2f} "
+                    f"{max(row_timings):7.2f} {cpu:8.2f}",
+                    flush=True,
+                )
+            print(f"calibration after: {calibration_ms():.1f} ms (before: {calibration:.1f} ms)")
     finally:
         server.terminate()
         server.wait(timeout=10)
