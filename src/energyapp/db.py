@@ -159,8 +159,13 @@ class Base(DeclarativeBase):
 _NO_TRANSACTION_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, each statement committing on its own: no BEGIN/COMMIT round trips."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return create_sessionmaker(autocommit(engine))
 
 
 async def without_transaction(request: Request) -> None:

@@ -37,8 +37,8 @@ from energyapp.admin.schemas import (
 from energyapp.audit import service as audit_service
 from energyapp.audit.models import AuditEvent
 from energyapp.auth import service as auth_service
-from energyapp.auth.models import User
-from energyapp.conversations.models import Conversation, Message
+from energyapp.auth.models import USERS, User
+from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.core.pagination import (
     Item,
     PageRequest,
@@ -55,16 +55,14 @@ AUDIT_CURSOR = "admin.audit"
 TIME_KEY = (datetime, uuid.UUID)
 USAGE_MAX_DAYS = 366
 
-_users = User.__table__
-_conversations = Conversation.__table__
-USER_LIST_COLUMNS = item_columns(AdminUserOut, _users)
+USER_LIST_COLUMNS = item_columns(AdminUserOut, USERS)
 CONVERSATION_LIST_COLUMNS = item_columns(
     AdminConversationOut,
-    _conversations,
-    owner_email=_users.c.email,
-    owner_full_name=_users.c.full_name,
+    CONVERSATIONS,
+    owner_email=USERS.c.email,
+    owner_full_name=USERS.c.full_name,
 )
-MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, Message.__table__)
+MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, MESSAGES)
 
 
 def user_scope(viewer: User) -> ColumnElement[bool]:
@@ -72,7 +70,7 @@ def user_scope(viewer: User) -> ColumnElement[bool]:
     plain-row queries alike)."""
     if viewer.role == "admin":
         return true()
-    return or_(_users.c.role == "trabajador", _users.c.id == viewer.id)
+    return or_(USERS.c.role == "trabajador", USERS.c.id == viewer.id)
 
 
 def _like_pattern(text: str) -> str:
@@ -92,7 +90,7 @@ async def list_users(
     role: str | None = None,
 ) -> tuple[list[Item], str | None]:
     """Users in scope (``AdminUserOut`` fields), most recently active first."""
-    u = _users.c
+    u = USERS.c
     stmt = select(*USER_LIST_COLUMNS).where(user_scope(viewer))
     if role is not None:
         stmt = stmt.where(u.role == role)
@@ -130,7 +128,7 @@ async def get_user_in_scope(
 async def check_user_in_scope(session: AsyncSession, viewer: User, user_id: uuid.UUID) -> None:
     """404 ``user_not_found`` unless ``viewer`` may see the user (reads the id only)."""
     if (
-        await session.scalar(select(_users.c.id).where(_users.c.id == user_id, user_scope(viewer)))
+        await session.scalar(select(USERS.c.id).where(USERS.c.id == user_id, user_scope(viewer)))
         is None
     ):
         raise _user_not_found()
@@ -236,10 +234,10 @@ async def list_conversations(
     Opening another user's list (the first page) is audited; later pages need the cursor that
     page returned (signed), so they are covered by that event.
     """
-    c = _conversations.c
+    c = CONVERSATIONS.c
     stmt = (
         select(*CONVERSATION_LIST_COLUMNS)
-        .select_from(_conversations.join(_users, _users.c.id == c.user_id))
+        .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
         .where(user_scope(viewer))
     )
     if user_id is not None:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import make_transient_to_detached
 
-from energyapp.auth.models import AuthSession, User
+from energyapp.auth.models import USERS, AuthSession, User
 from energyapp.auth.security import decode_access_token
 from energyapp.config import Settings
 from energyapp.core.ratelimit import RateLimiter
@@ -37,19 +37,18 @@ async def get_rate_limiter(request: Request) -> RateLimiter:  # async: no thread
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-_USERS: Table = User.__table__  # type: ignore[assignment]
-_USER_COLUMNS = tuple(column.key for column in _USERS.columns)
+_USER_COLUMNS = tuple(column.key for column in USERS.columns)
 # Built once, Core (no ORM loading): every authenticated request runs it, and building the
 # statement and loading the entity cost more than running it (measured on PostgreSQL: 0.55 ms
 # of CPU through the ORM, 0.2 ms this way).
 _SESSION_USER = (
     select(
-        *_USERS.columns,
+        *USERS.columns,
         AuthSession.revoked_at.label("session_revoked_at"),
         AuthSession.expires_at.label("session_expires_at"),
     )
-    .join(AuthSession, AuthSession.user_id == _USERS.c.id)
-    .where(_USERS.c.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
+    .join(AuthSession, AuthSession.user_id == USERS.c.id)
+    .where(USERS.c.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
 )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,6 +48,10 @@ class User(Base):
     # Denormalised counters for the admin list (kept by the services that add/remove rows).
     conversation_count: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The table itself, for Core statements (lists, authentication, the chat's writes).
+USERS: Table = User.__table__  # type: ignore[assignment]
 
 
 class AuthSession(Base):

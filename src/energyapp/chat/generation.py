@@ -34,6 +34,7 @@ from energyapp.core.metrics import (
     TITLES_PREEMPTED,
     TOKENS_GENERATED,
 )
+from energyapp.db import autocommit
 from energyapp.errors import ServiceUnavailable, Unprocessable
 from energyapp.llm import client as llm
 
@@ -118,8 +119,8 @@ class ChatEngine:
         self.db = engine
         # Single-statement writes (progress, end of an answer, title) need no BEGIN/COMMIT round
         # trips: on this path every round trip to the database is a measurable cost.
-        self.single_statement = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._one_statement_start = engine.dialect.name == "postgresql"
+        self.single_statement = autocommit(engine)
+        self._one_statement_start = chat_service.starts_in_one_statement(engine.dialect)
         self.http = http_client
         self.queue = queue
         self.live = live_answers

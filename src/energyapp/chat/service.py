@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Executable,
     Insert,
-    Table,
     Text,
     Update,
     Uuid,
@@ -27,11 +26,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from energyapp.auth.models import User
+from energyapp.auth.models import USERS, User
 from energyapp.chat.prompt import provisional_title
-from energyapp.conversations.models import Conversation, Message
+from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.db import UTCDateTime, new_id, utcnow
 from energyapp.errors import NotFound
 
@@ -41,9 +41,6 @@ QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
 # seconds does not need a write per message.
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
-USERS: Table = User.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +163,7 @@ async def start_chat(
         "s_answer_created": now + timedelta(microseconds=1),
         "s_model": model,
     }
-    if conn.dialect.name == "postgresql":
+    if starts_in_one_statement(conn.dialect):
         await conn.execute(_single_statement(conversation is None, touch), params)
     else:
         for statement in _start_statements(conversation is None, touch):
@@ -177,6 +174,12 @@ async def start_chat(
         assistant_message_id=answer_id,
         title_pending=conversation is None or conversation.title_source == "pending",
     )
+
+
+def starts_in_one_statement(dialect: Dialect) -> bool:
+    """Whether :func:`start_chat` is one atomic statement on this database (so its connection
+    may be in autocommit mode) or several that need the caller's transaction."""
+    return dialect.name == "postgresql"
 
 
 @functools.cache

@@ -118,7 +118,6 @@ class EventStreamResponse(StreamingResponse):
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         super().__init__(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        self._events = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
@@ -138,12 +137,12 @@ class EventStreamResponse(StreamingResponse):
                 await send(
                     {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
                 )
-                async for chunk in self._events:
+                async for chunk in self.body_iterator:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
                 watcher.cancel()
-                aclose = getattr(self._events, "aclose", None)
+                aclose = getattr(self.body_iterator, "aclose", None)
                 if aclose is not None:
                     await aclose()
         except asyncio.CancelledError:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.conversations.models import Conversation, Message
+from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns, keyset
 from energyapp.db import utcnow
@@ -27,10 +27,8 @@ CONVERSATION_KEY = (bool, type(utcnow()), uuid.UUID)
 MESSAGE_CURSOR = "messages"
 MESSAGE_KEY = (type(utcnow()), uuid.UUID)
 
-_conversations = Conversation.__table__
-_messages = Message.__table__
-CONVERSATION_LIST_COLUMNS = item_columns(ConversationOut, _conversations)
-MESSAGE_LIST_COLUMNS = item_columns(MessageOut, _messages)
+CONVERSATION_LIST_COLUMNS = item_columns(ConversationOut, CONVERSATIONS)
+MESSAGE_LIST_COLUMNS = item_columns(MessageOut, MESSAGES)
 
 
 async def get_owned_conversation(
@@ -111,7 +109,7 @@ async def list_conversations(
 ) -> tuple[list[Item], str | None]:
     """The caller's conversations (``ConversationOut`` fields): pinned first, then most
     recently updated."""
-    c = _conversations.c
+    c = CONVERSATIONS.c
     stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
     if query:
         stmt = stmt.where(search_condition(session, query))
@@ -187,7 +185,7 @@ async def list_messages(
 ) -> tuple[list[Item], str | None]:
     """Messages of a conversation, oldest first, as ``columns`` (``MessageOut`` fields unless
     the caller shows more)."""
-    m = _messages.c
+    m = MESSAGES.c
     stmt = keyset(
         select(*columns).where(m.conversation_id == conversation_id),
         (m.created_at, m.id),
