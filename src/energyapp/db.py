@@ -197,7 +197,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         try:
             yield session
-            await session.commit()
+            # In autocommit mode every statement has committed itself: only ORM changes still
+            # waiting for a flush (an audit record) need the commit's flush.
+            if not no_transaction or session.new or session.dirty or session.deleted:
+                await session.commit()
         except BaseException as exc:
             if getattr(exc, "keep_changes", False):
                 await session.commit()
