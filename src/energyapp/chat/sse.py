@@ -8,10 +8,10 @@ chunk (one ``token`` event for many tokens), which matters at hundreds of stream
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pydantic_core
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -32,8 +32,7 @@ SSE_HEADERS = {
 
 
 def event(name: str, data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {name}\ndata: {payload}\n\n".encode()
+    return b"event: " + name.encode() + b"\ndata: " + pydantic_core.to_json(data) + b"\n\n"
 
 
 def meta_event(answer_id: str, conversation_id: str, user_message_id: str) -> bytes:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import pydantic_core
 
 # Codes are stable: the chat domain turns them into statuses and Spanish messages.
 UNAVAILABLE = "llm_unavailable"  # nothing answers at the URL (refused, DNS, connect timeout)
@@ -76,7 +77,8 @@ def parse_chat_line(line: bytes | str) -> tuple[str, ChatStats | None]:
     Raises :class:`LLMError` for an ``{"error": ...}`` line or a line that is not JSON.
     """
     try:
-        data = json.loads(line)
+        # pydantic-core's parser: a quarter of json.loads' time, and a stream has a line per token.
+        data = pydantic_core.from_json(line)
     except ValueError:
         raise LLMError(LLM_ERROR, "respuesta malformada de Ollama (NDJSON inválido)") from None
     if not isinstance(data, dict):
