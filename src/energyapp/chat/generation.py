@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from energyapp.auth.models import User
 from energyapp.chat import prompt
@@ -120,7 +120,7 @@ class ChatEngine:
         # Single-statement writes (progress, end of an answer, title) need no BEGIN/COMMIT round
         # trips: on this path every round trip to the database is a measurable cost.
         self.single_statement = autocommit(engine)
-        self._one_statement_start = chat_service.starts_in_one_statement(engine.dialect)
+        self.one_statement_start = chat_service.starts_in_one_statement(engine.dialect)
         self.http = http_client
         self.queue = queue
         self.live = live_answers
@@ -137,15 +137,27 @@ class ChatEngine:
         message: str,
         model: str,
         requested_at: float,
+        connection: AsyncConnection | None = None,
     ) -> LiveAnswer:
         """Reserve a place in the queue (429/503 when there is none), store the question and an
-        empty answer in a short transaction of its own, and start generating."""
+        empty answer, and start generating.
+
+        The storing is one atomic statement on PostgreSQL: it runs on ``connection`` (the
+        request's own, in autocommit mode) when one is given, saving a pool checkout. On SQLite
+        it is a short transaction of its own.
+        """
         self.queue.admit(user.id)
         try:
-            # One atomic statement on PostgreSQL (no BEGIN/COMMIT needed); a transaction on SQLite.
-            start = self.single_statement.connect if self._one_statement_start else self.db.begin
-            async with start() as conn:
-                started = await chat_service.start_chat(conn, user, conversation, message, model)
+            if self.one_statement_start and connection is not None:
+                started = await chat_service.start_chat(
+                    connection, user, conversation, message, model
+                )
+            else:
+                start = self.single_statement.connect if self.one_statement_start else self.db.begin
+                async with start() as conn:
+                    started = await chat_service.start_chat(
+                        conn, user, conversation, message, model
+                    )
         except BaseException:
             self.queue.leave(user.id)
             raise

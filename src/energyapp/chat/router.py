@@ -101,11 +101,14 @@ async def chat(
         )
     model = await engine.resolve_model(body.model)
     await _check_quota(session, user, settings)
-    # Access is checked: give the connection back before the answer opens its own short
-    # transactions, so a request never holds one connection while waiting for another
-    # (with a busy pool that is a deadlock).
+    # On PostgreSQL the question is stored by one autocommit statement, on the connection this
+    # request already holds; on SQLite in a transaction of its own.
+    connection = await session.connection() if engine.one_statement_start else None
+    answer = await engine.submit(user, conversation, message, model, requested_at, connection)
+    # Give the connection back before streaming: the answer opens short transactions of its
+    # own, and a request must never hold one connection while waiting for another (with a
+    # busy pool that is a deadlock).
     await session.close()
-    answer = await engine.submit(user, conversation, message, model, requested_at)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     return sse.sse_response(sse.follow(answer, first))
 
