@@ -138,9 +138,11 @@ class Load:
     cpu_seconds: float = 0.0
 
 
-async def sequential_ttft(target: Target, samples: int) -> list[float]:
+async def sequential_ttft(target: Target, samples: int, pause: float = 0.0) -> list[float]:
     values = []
     for i in range(samples):
+        if pause:
+            await asyncio.sleep(pause)
         result = await target.once(i)
         if not result.ok:
             raise RuntimeError(f"request failed during the TTFT run ({target.path})")
@@ -291,6 +293,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--ttft-samples", type=int, default=200)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--pause-ms", type=float, default=0.0)
     parser.add_argument(
         "--profile", metavar="SVG", help="record the app with py-spy during the /chat load phase"
     )
@@ -358,9 +361,10 @@ def main() -> None:
             await sequential_ttft(direct, 20)  # warm-up of both paths
             await sequential_ttft(through, 20)
             idle = rss.now()
-            ttft_direct = await sequential_ttft(direct, args.ttft_samples)
+            pause = args.pause_ms / 1000
+            ttft_direct = await sequential_ttft(direct, args.ttft_samples, pause)
             cpu_before = rss.cpu_seconds()
-            ttft_app = await sequential_ttft(through, args.ttft_samples)
+            ttft_app = await sequential_ttft(through, args.ttft_samples, pause)
             await asyncio.sleep(0.5)  # the last title
             sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
             load_direct = Load(seconds=1.0, ttfts=[0.0])
