@@ -115,7 +115,7 @@ async def list_messages(
         session, conversation.id, page, service.MESSAGE_LIST_COLUMNS
     )
     if page.cursor is None:
-        service.record_conversation_view(session, viewer, conversation, request)
+        await service.record_conversation_view(session, viewer, conversation, request)
     return json_items_page(items, next_cursor)
 
 

@@ -252,7 +252,7 @@ async def list_conversations(
     )
     items = await fetch_page(session, stmt, page, CONVERSATION_CURSOR, ("updated_at", "id"))
     if page.cursor is None and user_id != viewer.id:
-        audit_service.record(
+        await audit_service.record_read(
             session,
             "conversations.listed",
             actor_id=viewer.id,
@@ -263,12 +263,12 @@ async def list_conversations(
     return items
 
 
-def record_conversation_view(
+async def record_conversation_view(
     session: AsyncSession, viewer: User, conversation: Conversation, request: Request | None
 ) -> None:
     """Audit an admin or supervisor reading someone else's conversation."""
     if conversation.user_id != viewer.id:
-        audit_service.record(
+        await audit_service.record_read(
             session,
             "conversation.viewed",
             actor_id=viewer.id,

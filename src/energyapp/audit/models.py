@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from energyapp.db import Base, UTCDateTime, new_id, utcnow
@@ -31,3 +31,6 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
