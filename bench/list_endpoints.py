@@ -106,21 +106,25 @@ async def mint_tokens(db_url: str, settings: Settings) -> dict[str, tuple[uuid.U
             ("trabajador", HEAVY_EMAIL),
         ):
             user_id = await conn.fetchval("SELECT id FROM users WHERE email = $1", email)
-            session_id = uuid.uuid4()
-            now = utcnow()
-            await conn.execute(
-                "INSERT INTO auth_sessions (id, user_id, created_at, expires_at, last_used_at) "
-                "VALUES ($1, $2, $3, $4, $3)",
-                session_id,
-                user_id,
-                now,
-                now + timedelta(days=1),
-            )
-            token, _ = create_access_token(settings, user_id, session_id)
-            tokens[role] = (user_id, token)
+            tokens[role] = (user_id, await open_session(conn, settings, user_id))
     finally:
         await conn.close()
     return tokens
+
+
+async def open_session(conn: asyncpg.Connection, settings: Settings, user_id: uuid.UUID) -> str:
+    """A new session of ``user_id`` (a day long) and a signed access token for it."""
+    session_id = uuid.uuid4()
+    now = utcnow()
+    await conn.execute(
+        "INSERT INTO auth_sessions (id, user_id, created_at, expires_at, last_used_at) "
+        "VALUES ($1, $2, $3, $4, $3)",
+        session_id,
+        user_id,
+        now,
+        now + timedelta(days=1),
+    )
+    return create_access_token(settings, user_id, session_id)[0]
 
 
 async def scenarios(db_url: str, tokens: dict[str, tuple[uuid.UUID, str]]) -> list[Scenario]:
