@@ -141,6 +141,25 @@ def deactivate_user(email: Annotated[str, typer.Argument()]) -> None:
     typer.echo(f"{email}: desactivada; sus sesiones fueron cerradas.")
 
 
+@app.command("prune")
+def prune() -> None:
+    """Delete ended sessions, expired refresh tokens and expired login challenges older than
+    ENERGYAPP_AUTH_RETENTION_DAYS (the app also does it once a day)."""
+    from energyapp.auth import maintenance
+
+    settings = _settings()
+
+    async def _prune(session: AsyncSession) -> maintenance.Pruned:
+        return await maintenance.prune(session, keep_days=settings.auth_retention_days)
+
+    pruned = _with_session(_prune)
+    typer.echo(
+        f"Eliminadas: {pruned.sessions} sesiones terminadas, {pruned.refresh_tokens} tokens de "
+        f"renovación vencidos y {pruned.login_challenges} desafíos de inicio de sesión vencidos "
+        f"(de hace más de {settings.auth_retention_days} días)."
+    )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Interfaz (por defecto, la configurada)")] = None,

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=1440)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     refresh_idle_days: int = Field(default=7, ge=1, le=365)
+    auth_retention_days: int = Field(default=30, ge=1, le=3650)
     registration_domains: list[str] = Field(
         default_factory=lambda: ["alvaradomazzei.cl", "inacapmail.cl"]
     )

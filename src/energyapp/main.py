@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from energyapp import __version__
 from energyapp.admin.router import router as admin_router
+from energyapp.auth import maintenance as auth_maintenance
 from energyapp.auth.router import router as auth_router
 from energyapp.chat import lifecycle as chat_lifecycle
 from energyapp.chat.router import router as chat_router
@@ -47,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(chat_lifecycle.lifespan(app))
+            await stack.enter_async_context(auth_maintenance.lifespan(app))
             yield
     finally:
         await app.state.llm_http.close()

@@ -89,6 +89,14 @@ def test_db_upgrade_seed_and_user_admin(cli_env: dict[str, str]) -> None:
     assert run_cli(["deactivate-user", "ana@alvaradomazzei.cl"], cli_env).returncode == 0
 
 
+def test_prune_reports_what_it_deleted(cli_env: dict[str, str]) -> None:
+    assert run_cli(["db", "upgrade"], cli_env).returncode == 0
+    result = run_cli(["prune"], cli_env | {"ENERGYAPP_AUTH_RETENTION_DAYS": "7"})
+    assert result.returncode == 0, result.stderr
+    assert "Eliminadas: 0 sesiones terminadas" in result.stdout
+    assert "más de 7 días" in result.stdout
+
+
 def test_create_user_never_takes_password_from_argv(cli_env: dict[str, str]) -> None:
     result = run_cli(["create-user", "--password", "x"], cli_env)
     assert result.returncode != 0
