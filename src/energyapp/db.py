@@ -198,7 +198,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             # In autocommit mode every statement has committed itself: only ORM changes still
-            # waiting for a flush (an audit record) need the commit's flush.
+            # waiting for a flush need the commit.
             if not no_transaction or session.new or session.dirty or session.deleted:
                 await session.commit()
         except BaseException as exc:

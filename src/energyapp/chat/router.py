@@ -101,14 +101,15 @@ async def chat(
         )
     model = await engine.resolve_model(body.model)
     await _check_quota(session, user, settings)
-    # On PostgreSQL the question is stored by one autocommit statement, on the connection this
-    # request already holds; on SQLite in a transaction of its own.
+    # A request must never hold one connection while waiting for another (with a busy pool
+    # that is a deadlock). On PostgreSQL the question is stored by one autocommit statement on
+    # the connection this request already holds; on SQLite it needs a transaction of its own,
+    # so the request's connection goes back first.
     connection = await session.connection() if engine.one_statement_start else None
+    if connection is None:
+        await session.close()
     answer = await engine.submit(user, conversation, message, model, requested_at, connection)
-    # Give the connection back before streaming: the answer opens short transactions of its
-    # own, and a request must never hold one connection while waiting for another (with a
-    # busy pool that is a deadlock).
-    await session.close()
+    await session.close()  # the answer writes on connections of its own while streaming
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     return sse.sse_response(sse.follow(answer, first))
 
