@@ -142,19 +142,18 @@ class ChatEngine:
         """Reserve a place in the queue (429/503 when there is none), store the question and an
         empty answer, and start generating.
 
-        The storing is one atomic statement on PostgreSQL: it runs on ``connection`` (the
-        request's own, in autocommit mode) when one is given, saving a pool checkout. On SQLite
-        it is a short transaction of its own.
+        Where the storing is one atomic statement (``one_statement_start``: PostgreSQL) the
+        caller passes its own ``connection``, in autocommit mode, and it runs there; otherwise
+        (SQLite) it is a short transaction of its own.
         """
         self.queue.admit(user.id)
         try:
-            if self.one_statement_start and connection is not None:
+            if connection is not None:
                 started = await chat_service.start_chat(
                     connection, user, conversation, message, model
                 )
             else:
-                start = self.single_statement.connect if self.one_statement_start else self.db.begin
-                async with start() as conn:
+                async with self.db.begin() as conn:
                     started = await chat_service.start_chat(
                         conn, user, conversation, message, model
                     )
