@@ -14,13 +14,14 @@ from energyapp.chat import service
 
 def _answer_path() -> list[ClauseElement]:
     statements: list[ClauseElement] = [
-        _SESSION_USER,
-        service._UPDATE_MESSAGE,
-        service._SAVE_AUTO_TITLE,
+        _SESSION_USER.statement,
+        service._SAVE_PROGRESS.statement,
+        service._FINISH_ANSWER.statement,
+        service._SAVE_AUTO_TITLE.statement,
         service._HISTORY,
     ]
     for new, touch in itertools.product((True, False), repeat=2):
-        statements.append(service._single_statement(new, touch))
+        statements.append(service._single_statement(new, touch).statement)
         statements.extend(service._start_statements(new, touch))
     return statements
 

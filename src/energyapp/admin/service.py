@@ -241,7 +241,6 @@ async def list_conversations(
         .where(user_scope(viewer))
     )
     if user_id is not None:
-        await check_user_in_scope(session, viewer, user_id)
         stmt = stmt.where(c.user_id == user_id)
     stmt = keyset(
         stmt,
@@ -251,6 +250,10 @@ async def list_conversations(
         limit=page.limit,
     )
     items = await fetch_page(session, stmt, page, CONVERSATION_CURSOR, ("updated_at", "id"))
+    if user_id is not None and not items[0]:
+        # Rows found prove the user is in scope (the query filters on it); an empty page must
+        # still tell an unknown or out-of-scope user (404) from one without conversations.
+        await check_user_in_scope(session, viewer, user_id)
     if page.cursor is None and user_id != viewer.id:
         await audit_service.record_read(
             session,

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Executable,
     Insert,
+    Integer,
     Text,
     Update,
     Uuid,
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from energyapp.auth.models import USERS, User
 from energyapp.chat.prompt import provisional_title
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
+from energyapp.core.direct import DirectStatement
 from energyapp.db import UTCDateTime, new_id, utcnow
 from energyapp.errors import NotFound
 
@@ -52,12 +53,38 @@ class StartedChat:
 
 
 # Statements built once (building one costs about a quarter of running it); the values are
-# passed at execution. An UPDATE takes its SET clause from the keys of those values.
-_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id"))
-_SAVE_AUTO_TITLE = (
+# passed at execution. On asyncpg, in autocommit mode (the answer's own writes, and the start
+# on the request's connection), they run straight on the driver (core/direct.py).
+_ANSWER_ID = MESSAGES.c.id == bindparam("b_id", type_=Uuid)
+_SAVE_PROGRESS = DirectStatement(
+    update(MESSAGES)
+    .where(_ANSWER_ID)
+    .values(
+        content=bindparam("b_content", type_=Text),
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+    )
+)
+_FINISH_ANSWER = DirectStatement(
+    update(MESSAGES)
+    .where(_ANSWER_ID)
+    .values(
+        content=bindparam("b_content", type_=Text),
+        status=bindparam("b_status", type_=Text),
+        error_code=bindparam("b_error_code", type_=Text),
+        prompt_tokens=bindparam("b_prompt_tokens", type_=Integer),
+        completion_tokens=bindparam("b_completion_tokens", type_=Integer),
+        duration_ms=bindparam("b_duration_ms", type_=Integer),
+        first_token_ms=bindparam("b_first_token_ms", type_=Integer),
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+    )
+)
+_SAVE_AUTO_TITLE = DirectStatement(
     update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("b_id"), CONVERSATIONS.c.title_source == "pending")
-    .values(title_source="auto")
+    .where(
+        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
+        CONVERSATIONS.c.title_source == "pending",
+    )
+    .values(title=bindparam("b_title", type_=Text), title_source="auto")
 )
 _HISTORY = (
     select(MESSAGES.c.role, MESSAGES.c.content)
@@ -164,7 +191,7 @@ async def start_chat(
         "s_model": model,
     }
     if starts_in_one_statement(conn.dialect):
-        await conn.execute(_single_statement(conversation is None, touch), params)
+        await _single_statement(conversation is None, touch).execute(conn, params)
     else:
         for statement in _start_statements(conversation is None, touch):
             await conn.execute(statement, params)
@@ -183,12 +210,14 @@ def starts_in_one_statement(dialect: Dialect) -> bool:
 
 
 @functools.cache
-def _single_statement(new_conversation: bool, touch_user: bool) -> Executable:
+def _single_statement(new_conversation: bool, touch_user: bool) -> DirectStatement:
     conversation_write, question, answer, owner = _start_statements(new_conversation, touch_user)
-    return owner.add_cte(
-        conversation_write.cte("conversation_write"),
-        question.cte("new_question"),
-        answer.cte("new_answer"),
+    return DirectStatement(
+        owner.add_cte(
+            conversation_write.cte("conversation_write"),
+            question.cte("new_question"),
+            answer.cte("new_answer"),
+        )
     )
 
 
@@ -204,9 +233,7 @@ async def history(
 
 
 async def save_progress(conn: AsyncConnection, answer_id: uuid.UUID, text: str) -> None:
-    await conn.execute(
-        _UPDATE_MESSAGE, {"b_id": answer_id, "content": text, "updated_at": utcnow()}
-    )
+    await _SAVE_PROGRESS.execute(conn, {"b_id": answer_id, "b_content": text, "b_now": utcnow()})
 
 
 async def finish_answer(
@@ -221,26 +248,25 @@ async def finish_answer(
     duration_ms: int,
     first_token_ms: int | None,
 ) -> None:
-    await conn.execute(
-        _UPDATE_MESSAGE,
+    await _FINISH_ANSWER.execute(
+        conn,
         {
             "b_id": answer_id,
-            "content": text,
-            "status": status,
-            "error_code": error_code,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "duration_ms": duration_ms,
-            "first_token_ms": first_token_ms,
-            "updated_at": utcnow(),
+            "b_content": text,
+            "b_status": status,
+            "b_error_code": error_code,
+            "b_prompt_tokens": prompt_tokens,
+            "b_completion_tokens": completion_tokens,
+            "b_duration_ms": duration_ms,
+            "b_first_token_ms": first_token_ms,
+            "b_now": utcnow(),
         },
     )
 
 
 async def save_auto_title(conn: AsyncConnection, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
-    result = await conn.execute(_SAVE_AUTO_TITLE, {"b_id": conversation_id, "title": title})
-    return bool(result.rowcount)
+    return bool(await _SAVE_AUTO_TITLE.execute(conn, {"b_id": conversation_id, "b_title": title}))
 
 
 async def recover_interrupted(session: AsyncSession) -> int:
