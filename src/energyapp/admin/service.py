@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -15,6 +16,9 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Date,
+    String,
+    Uuid,
+    bindparam,
     cast,
     func,
     or_,
@@ -39,6 +43,7 @@ from energyapp.audit.models import AuditEvent
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import USERS, User
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
+from energyapp.core.direct import DirectStatement
 from energyapp.core.pagination import (
     Item,
     PageRequest,
@@ -46,6 +51,8 @@ from energyapp.core.pagination import (
     fetch_page,
     item_columns,
     keyset,
+    keyset_shape,
+    page_params,
 )
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
@@ -73,12 +80,35 @@ def user_scope(viewer: User) -> ColumnElement[bool]:
     return or_(USERS.c.role == "trabajador", USERS.c.id == viewer.id)
 
 
+def _bound_scope(sees_everyone: bool) -> ColumnElement[bool]:
+    """:func:`user_scope` in a statement built once: the viewer's id is the ``viewer_id``
+    parameter (``_scope_params``)."""
+    if sees_everyone:
+        return true()
+    return or_(USERS.c.role == "trabajador", USERS.c.id == bindparam("viewer_id", type_=Uuid))
+
+
+def _scope_params(viewer: User, page: PageRequest, after: list[Any] | None) -> dict[str, Any]:
+    return {"viewer_id": viewer.id, **page_params(after, page.limit)}
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 # --- users -------------------------------------------------------------------------------------
+
+
+_USER_ORDER = (USERS.c.last_active_at, USERS.c.id)
+
+
+@functools.cache
+def _user_page(sees_everyone: bool, one_role: bool, after: bool) -> DirectStatement:
+    stmt = select(*USER_LIST_COLUMNS).where(_bound_scope(sees_everyone))
+    if one_role:
+        stmt = stmt.where(USERS.c.role == bindparam("role", type_=String))
+    return DirectStatement(keyset_shape(stmt, _USER_ORDER, after=after, descending=True))
 
 
 async def list_users(
@@ -91,22 +121,21 @@ async def list_users(
 ) -> tuple[list[Item], str | None]:
     """Users in scope (``AdminUserOut`` fields), most recently active first."""
     u = USERS.c
-    stmt = select(*USER_LIST_COLUMNS).where(user_scope(viewer))
-    if role is not None:
-        stmt = stmt.where(u.role == role)
-    if query:
+    after = page.after(USER_CURSOR, TIME_KEY)
+    key = ("last_active_at", "id")
+    if query:  # a search: built for each request
         pattern = _like_pattern(query)
-        stmt = stmt.where(
-            or_(u.email.ilike(pattern, escape="\\"), u.full_name.ilike(pattern, escape="\\"))
+        stmt = select(*USER_LIST_COLUMNS).where(
+            user_scope(viewer),
+            or_(u.email.ilike(pattern, escape="\\"), u.full_name.ilike(pattern, escape="\\")),
         )
-    stmt = keyset(
-        stmt,
-        (u.last_active_at, u.id),
-        page.after(USER_CURSOR, TIME_KEY),
-        descending=True,
-        limit=page.limit,
-    )
-    return await fetch_page(session, stmt, page, USER_CURSOR, ("last_active_at", "id"))
+        if role is not None:
+            stmt = stmt.where(u.role == role)
+        stmt = keyset(stmt, _USER_ORDER, after, descending=True, limit=page.limit)
+        return await fetch_page(session, stmt, page, USER_CURSOR, key)
+    params = {"role": role, **_scope_params(viewer, page, after)}
+    statement = _user_page(viewer.role == "admin", role is not None, after is not None)
+    return await fetch_page(session, statement, page, USER_CURSOR, key, params)
 
 
 def _user_not_found() -> NotFound:
@@ -220,6 +249,19 @@ async def get_conversation_in_scope(
     return (row[0], row[1], row[2])
 
 
+@functools.cache
+def _conversation_page(sees_everyone: bool, one_user: bool, after: bool) -> DirectStatement:
+    c = CONVERSATIONS.c
+    stmt = (
+        select(*CONVERSATION_LIST_COLUMNS)
+        .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
+        .where(_bound_scope(sees_everyone))
+    )
+    if one_user:
+        stmt = stmt.where(c.user_id == bindparam("owner_id", type_=Uuid))
+    return DirectStatement(keyset_shape(stmt, (c.updated_at, c.id), after=after, descending=True))
+
+
 async def list_conversations(
     session: AsyncSession,
     viewer: User,
@@ -234,22 +276,12 @@ async def list_conversations(
     Opening another user's list (the first page) is audited; later pages need the cursor that
     page returned (signed), so they are covered by that event.
     """
-    c = CONVERSATIONS.c
-    stmt = (
-        select(*CONVERSATION_LIST_COLUMNS)
-        .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
-        .where(user_scope(viewer))
+    after = page.after(CONVERSATION_CURSOR, TIME_KEY)
+    params = {"owner_id": user_id, **_scope_params(viewer, page, after)}
+    statement = _conversation_page(viewer.role == "admin", user_id is not None, after is not None)
+    items = await fetch_page(
+        session, statement, page, CONVERSATION_CURSOR, ("updated_at", "id"), params
     )
-    if user_id is not None:
-        stmt = stmt.where(c.user_id == user_id)
-    stmt = keyset(
-        stmt,
-        (c.updated_at, c.id),
-        page.after(CONVERSATION_CURSOR, TIME_KEY),
-        descending=True,
-        limit=page.limit,
-    )
-    items = await fetch_page(session, stmt, page, CONVERSATION_CURSOR, ("updated_at", "id"))
     if user_id is not None and not items[0]:
         # Rows found prove the user is in scope (the query filters on it); an empty page must
         # still tell an unknown or out-of-scope user (404) from one without conversations.

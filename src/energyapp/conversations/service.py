@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -15,7 +27,16 @@ from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
-from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns, keyset
+from energyapp.core.direct import DirectStatement
+from energyapp.core.pagination import (
+    Item,
+    PageRequest,
+    fetch_page,
+    item_columns,
+    keyset,
+    keyset_shape,
+    page_params,
+)
 from energyapp.db import utcnow
 from energyapp.errors import NotFound
 
@@ -99,6 +120,18 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+_CONVERSATION_ORDER = (CONVERSATIONS.c.pinned, CONVERSATIONS.c.updated_at, CONVERSATIONS.c.id)
+
+
+@functools.cache
+def _conversation_page(archived: bool, after: bool) -> DirectStatement:
+    c = CONVERSATIONS.c
+    stmt = select(*CONVERSATION_LIST_COLUMNS).where(
+        c.user_id == bindparam("owner_id", type_=Uuid), c.archived.is_(archived)
+    )
+    return DirectStatement(keyset_shape(stmt, _CONVERSATION_ORDER, after=after, descending=True))
+
+
 async def list_conversations(
     session: AsyncSession,
     user: User,
@@ -109,20 +142,18 @@ async def list_conversations(
 ) -> tuple[list[Item], str | None]:
     """The caller's conversations (``ConversationOut`` fields): pinned first, then most
     recently updated."""
-    c = CONVERSATIONS.c
-    stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
-    if query:
-        stmt = stmt.where(search_condition(session, query))
-    stmt = keyset(
-        stmt,
-        (c.pinned, c.updated_at, c.id),
-        page.after(CONVERSATION_CURSOR, CONVERSATION_KEY),
-        descending=True,
-        limit=page.limit,
-    )
-    return await fetch_page(
-        session, stmt, page, CONVERSATION_CURSOR, ("pinned", "updated_at", "id")
-    )
+    after = page.after(CONVERSATION_CURSOR, CONVERSATION_KEY)
+    key = ("pinned", "updated_at", "id")
+    if query:  # a search is planned around its terms: built for each request
+        c = CONVERSATIONS.c
+        stmt = select(*CONVERSATION_LIST_COLUMNS).where(
+            c.user_id == user.id, c.archived.is_(archived), search_condition(session, query)
+        )
+        stmt = keyset(stmt, _CONVERSATION_ORDER, after, descending=True, limit=page.limit)
+        return await fetch_page(session, stmt, page, CONVERSATION_CURSOR, key)
+    params = {"owner_id": user.id, **page_params(after, page.limit)}
+    statement = _conversation_page(archived, after is not None)
+    return await fetch_page(session, statement, page, CONVERSATION_CURSOR, key, params)
 
 
 def update_conversation(conversation: Conversation, changes: ConversationUpdate) -> Conversation:
@@ -181,19 +212,21 @@ async def list_messages(
     session: AsyncSession,
     conversation_id: uuid.UUID,
     page: PageRequest,
-    columns: Sequence[ColumnElement[Any]] = MESSAGE_LIST_COLUMNS,
+    columns: tuple[ColumnElement[Any], ...] = MESSAGE_LIST_COLUMNS,
 ) -> tuple[list[Item], str | None]:
     """Messages of a conversation, oldest first, as ``columns`` (``MessageOut`` fields unless
     the caller shows more)."""
+    after = page.after(MESSAGE_CURSOR, MESSAGE_KEY)
+    params = {"conversation_id": conversation_id, **page_params(after, page.limit)}
+    statement = _message_page(tuple(columns), after is not None)
+    return await fetch_page(session, statement, page, MESSAGE_CURSOR, ("created_at", "id"), params)
+
+
+@functools.cache
+def _message_page(columns: tuple[ColumnElement[Any], ...], after: bool) -> DirectStatement:
     m = MESSAGES.c
-    stmt = keyset(
-        select(*columns).where(m.conversation_id == conversation_id),
-        (m.created_at, m.id),
-        page.after(MESSAGE_CURSOR, MESSAGE_KEY),
-        descending=False,
-        limit=page.limit,
-    )
-    return await fetch_page(session, stmt, page, MESSAGE_CURSOR, ("created_at", "id"))
+    stmt = select(*columns).where(m.conversation_id == bindparam("conversation_id", type_=Uuid))
+    return DirectStatement(keyset_shape(stmt, (m.created_at, m.id), after=after, descending=False))
 
 
 async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Message]:

@@ -12,7 +12,8 @@ once per dialect. It takes the direct path only when that is exactly equivalent:
 - the connection is in autocommit mode, so a statement outside SQLAlchemy's view cannot land
   outside (or inside) a transaction SQLAlchemy manages; in a transaction it runs through
   SQLAlchemy;
-- bind and result values pass through the same type processors SQLAlchemy would apply.
+- bind and result values pass through the same type processors SQLAlchemy applies (those of
+  each type's implementation for the dialect).
 
 Errors are SQLAlchemy's: when the direct call fails, the statement runs again through
 SQLAlchemy on the same connection. A failed statement in autocommit mode changed nothing, so
@@ -68,12 +69,17 @@ class DirectStatement:
         if isinstance(self.statement, Select):
             columns = self.statement.selected_columns
             keys = tuple(columns.keys())
-            results = tuple(column.type.result_processor(dialect, None) for column in columns)
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            )
         return _Compiled(
             sql=str(compiled),
             names=names,
             defaults={name: binds[name].effective_value for name in names if name not in required},
-            binds=tuple(binds[name].type.bind_processor(dialect) for name in names),
+            binds=tuple(
+                binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+            ),
             keys=keys,
             results=results,
         )
@@ -120,6 +126,27 @@ class DirectStatement:
                 }
         row = (await conn.execute(self.statement, dict(params))).first()
         return None if row is None else cast(Row, row._mapping)
+
+    async def all(
+        self, conn: AsyncConnection, params: Mapping[str, Any]
+    ) -> tuple[tuple[str, ...], list[list[Any]]]:
+        """Every row of a SELECT, as lists in column order, and the column keys."""
+        direct = self._direct(conn)
+        if direct is not None:
+            driver, compiled = direct
+            try:
+                records = await driver.fetch(compiled.sql, *self._args(compiled, params))
+            except Exception:  # noqa: BLE001 - SQLAlchemy raises its own (see the docstring)
+                records = _FAILED
+            if records is not _FAILED:
+                rows = [list(record.values()) for record in records]
+                for i, process in enumerate(compiled.results):
+                    if process is not None:
+                        for row in rows:
+                            row[i] = process(row[i])
+                return compiled.keys, rows
+        result = await conn.execute(self.statement, dict(params))
+        return tuple(result.keys()), [list(row) for row in result]
 
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> int:
         """Run an INSERT, UPDATE or DELETE; the number of rows it matched."""
