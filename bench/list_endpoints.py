@@ -40,6 +40,7 @@ from sqlalchemy import event
 
 from energyapp.auth.security import create_access_token
 from energyapp.config import Settings, load_settings
+from energyapp.core.direct import DirectStatement
 from energyapp.db import utcnow
 from energyapp.main import create_app
 
@@ -390,11 +391,21 @@ async def explain(
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         captured.append((statement, parameters))
 
+    # Lists run as DirectStatements on asyncpg (core/direct.py), outside SQLAlchemy's cursor
+    # events: their SQL and arguments are captured where they are bound.
+    bind = DirectStatement._args
+
+    def capture_direct(compiled: Any, params: Any) -> list[Any]:
+        bound = bind(compiled, params)
+        captured.append((compiled.sql, bound))
+        return bound
+
     query_times: list[tuple[str, list[float]]] = []
     conn = await asyncpg.connect(args.db_url)
     try:
         async with LifespanManager(app):
             event.listen(app.state.engine.sync_engine, "before_cursor_execute", capture)
+            DirectStatement._args = staticmethod(capture_direct)  # type: ignore[method-assign]
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 for title, url, params in queries:
@@ -419,6 +430,7 @@ async def explain(
                             timings.append((time.perf_counter() - start) * 1000)
                         query_times.append((title, timings))
     finally:
+        DirectStatement._args = staticmethod(bind)  # type: ignore[method-assign]
         await conn.close()
     print(f"\nThe list query alone (asyncpg, prepared, {args.requests} runs), ms:")
     print(f"{'endpoint':<52} {'p50':>7} {'p99':>7}")
