@@ -44,7 +44,7 @@ class _Compiled:
     names: tuple[str, ...]  # parameter names in $n order
     defaults: Mapping[str, Any]  # values bound in the statement itself (literals)
     binds: tuple[_Processor, ...]
-    keys: tuple[str, ...]  # result column keys (a SELECT or RETURNING), in order
+    keys: tuple[str, ...]  # result column keys of a SELECT, in order
     results: tuple[_Processor, ...]
 
 
