@@ -3,22 +3,28 @@ same values in and out, same transactions, same exceptions, same pool recovery."
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import JSON, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from energyapp.admin import service as admin_service
+from energyapp.audit import service as audit_service
 from energyapp.audit.models import AUDIT_EVENTS
 from energyapp.auth.deps import _SESSION_USER
 from energyapp.auth.models import USERS, AuthSession
+from energyapp.conversations import service as conversations_service
 from energyapp.core.direct import DirectStatement
 from energyapp.db import UTCDateTime, autocommit, create_engine, new_id, utcnow
-from tests.conftest import UserFactory
+from tests.conftest import HeadersFactory, UserFactory
+from tests.conversations.conftest import ConversationFactory
 
 _EVENT = insert(AUDIT_EVENTS).values(
     id=bindparam("a_id"),
@@ -167,3 +173,44 @@ def test_expanding_parameters_are_refused_at_compile_time() -> None:
     statement = DirectStatement(select(USERS.c.id).where(USERS.c.role.in_(["admin", "x"])))
     with pytest.raises(ValueError, match="expanding"):
         statement._compile(dialect())
+
+
+@pytest.mark.postgres_only
+async def test_the_hot_requests_take_the_direct_path(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A direct path that failed every time would still answer right (through SQLAlchemy), only
+    slower: this fails instead. Lists, their next pages and the audited admin reads."""
+    admin = await make_user(role="admin")
+    worker = await make_user()
+    for i in range(3):
+        await make_conversation(worker, title=f"Conversación {i}", messages=["hola", "buenas"])
+    worker_headers, admin_headers = await auth_headers(worker), await auth_headers(admin)
+    first = await client.get("/conversations?limit=2", headers=worker_headers)
+    cursor = first.json()["next_cursor"]
+    conversation_id = first.json()["items"][0]["id"]
+    with caplog.at_level(logging.WARNING, logger="energyapp.db"):
+        for url, headers in [
+            ("/auth/me", worker_headers),
+            ("/conversations?limit=2", worker_headers),
+            (f"/conversations?limit=2&cursor={cursor}", worker_headers),
+            (f"/conversations/{conversation_id}/messages?limit=1", worker_headers),
+            ("/admin/users?limit=1", admin_headers),
+            ("/admin/users?limit=1&role=trabajador", admin_headers),
+            (f"/admin/conversations?user_id={worker.id}", admin_headers),
+            (f"/admin/conversations/{conversation_id}/messages", admin_headers),
+        ]:
+            assert (await client.get(url, headers=headers)).status_code == 200, url
+    assert not [r for r in caplog.records if r.name == "energyapp.db"]
+    compiled = [
+        _SESSION_USER,
+        audit_service._INSERT_EVENT,
+        conversations_service._conversation_page(False, True),
+        admin_service._conversation_page(True, True, False),
+        admin_service._user_page(True, True, False),
+    ]
+    assert all(statement._compiled is not None for statement in compiled)

@@ -24,6 +24,7 @@ its usual exception (503 ``db_unavailable``); a constraint violation comes back 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -31,6 +32,8 @@ from typing import Any, cast
 from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+logger = logging.getLogger("energyapp.db")
 
 Row = Mapping[str, Any]
 Statement = Select[Any] | Insert | Update | Delete
@@ -46,6 +49,14 @@ class _Compiled:
     binds: tuple[_Processor, ...]
     keys: tuple[str, ...]  # result column keys of a SELECT, in order
     results: tuple[_Processor, ...]
+
+
+def _failed(exc: Exception) -> Any:
+    # The exception's type only: its text may quote the statement's values.
+    logger.warning(
+        "direct statement failed (%s); running it through SQLAlchemy", type(exc).__name__
+    )
+    return _FAILED
 
 
 class DirectStatement:
@@ -113,8 +124,8 @@ class DirectStatement:
             driver, compiled = direct
             try:  # binding too: a value SQLAlchemy's processors refuse gets SQLAlchemy's error
                 record = await driver.fetchrow(compiled.sql, *self._args(compiled, params))
-            except Exception:  # noqa: BLE001 - SQLAlchemy raises its own (see the docstring)
-                record = _FAILED
+            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
+                record = _failed(exc)
             if record is None:
                 return None
             if record is not _FAILED:
@@ -136,8 +147,8 @@ class DirectStatement:
             driver, compiled = direct
             try:
                 records = await driver.fetch(compiled.sql, *self._args(compiled, params))
-            except Exception:  # noqa: BLE001 - SQLAlchemy raises its own (see the docstring)
-                records = _FAILED
+            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
+                records = _failed(exc)
             if records is not _FAILED:
                 rows = [list(record.values()) for record in records]
                 for i, process in enumerate(compiled.results):
@@ -155,9 +166,9 @@ class DirectStatement:
             driver, compiled = direct
             try:
                 status: str = await driver.execute(compiled.sql, *self._args(compiled, params))
-            except Exception:  # noqa: BLE001 - SQLAlchemy raises its own (see the docstring)
-                status = ""
-            if status:
+            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
+                status = _failed(exc)
+            if status is not _FAILED:
                 return int(status.rsplit(" ", 1)[-1])
         result = await conn.execute(self.statement, dict(params))
         return int(getattr(result, "rowcount", 0) or 0)
