@@ -279,10 +279,10 @@ async def list_conversations(
     after = page.after(CONVERSATION_CURSOR, TIME_KEY)
     params = {"owner_id": user_id, **_scope_params(viewer, page, after)}
     statement = _conversation_page(viewer.role == "admin", user_id is not None, after is not None)
-    items = await fetch_page(
+    items, next_cursor = await fetch_page(
         session, statement, page, CONVERSATION_CURSOR, ("updated_at", "id"), params
     )
-    if user_id is not None and not items[0]:
+    if user_id is not None and not items:
         # Rows found prove the user is in scope (the query filters on it); an empty page must
         # still tell an unknown or out-of-scope user (404) from one without conversations.
         await check_user_in_scope(session, viewer, user_id)
@@ -295,7 +295,7 @@ async def list_conversations(
             target_type="user" if user_id else None,
             target_id=user_id,
         )
-    return items
+    return items, next_cursor
 
 
 async def record_conversation_view(
