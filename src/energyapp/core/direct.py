@@ -37,7 +37,6 @@ logger = logging.getLogger("energyapp.db")
 
 Row = Mapping[str, Any]
 Statement = Select[Any] | Insert | Update | Delete
-_FAILED: Any = object()
 _Processor = Callable[[Any], Any] | None
 
 
@@ -49,14 +48,6 @@ class _Compiled:
     binds: tuple[_Processor, ...]
     keys: tuple[str, ...]  # result column keys of a SELECT, in order
     results: tuple[_Processor, ...]
-
-
-def _failed(exc: Exception) -> Any:
-    # The exception's type only: its text may quote the statement's values.
-    logger.warning(
-        "direct statement failed (%s); running it through SQLAlchemy", type(exc).__name__
-    )
-    return _FAILED
 
 
 class DirectStatement:
@@ -117,24 +108,38 @@ class DirectStatement:
             args.append(value if process is None else process(value))
         return args
 
+    async def _on_driver(
+        self, conn: AsyncConnection, method: str, params: Mapping[str, Any]
+    ) -> tuple[Any, _Compiled] | None:
+        """``method`` (fetchrow, fetch or execute) of the asyncpg connection and its result,
+        or None when the statement must run through SQLAlchemy instead."""
+        direct = self._direct(conn)
+        if direct is None:
+            return None
+        driver, compiled = direct
+        try:  # binding too: a value SQLAlchemy's processors refuse gets SQLAlchemy's error
+            result = await getattr(driver, method)(compiled.sql, *self._args(compiled, params))
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
+            # The exception's type only: its text may quote the statement's values.
+            logger.warning(
+                "direct statement failed (%s); running it through SQLAlchemy",
+                type(exc).__name__,
+            )
+            return None
+        return result, compiled
+
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
         """The first row of a SELECT as a mapping of its column keys, or None."""
-        direct = self._direct(conn)
-        if direct is not None:
-            driver, compiled = direct
-            try:  # binding too: a value SQLAlchemy's processors refuse gets SQLAlchemy's error
-                record = await driver.fetchrow(compiled.sql, *self._args(compiled, params))
-            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
-                record = _failed(exc)
+        if (direct := await self._on_driver(conn, "fetchrow", params)) is not None:
+            record, compiled = direct
             if record is None:
                 return None
-            if record is not _FAILED:
-                return {
-                    key: value if process is None else process(value)
-                    for key, process, value in zip(
-                        compiled.keys, compiled.results, record.values(), strict=True
-                    )
-                }
+            return {
+                key: value if process is None else process(value)
+                for key, process, value in zip(
+                    compiled.keys, compiled.results, record.values(), strict=True
+                )
+            }
         row = (await conn.execute(self.statement, dict(params))).first()
         return None if row is None else cast(Row, row._mapping)
 
@@ -142,33 +147,21 @@ class DirectStatement:
         self, conn: AsyncConnection, params: Mapping[str, Any]
     ) -> tuple[tuple[str, ...], list[list[Any]]]:
         """Every row of a SELECT, as lists in column order, and the column keys."""
-        direct = self._direct(conn)
-        if direct is not None:
-            driver, compiled = direct
-            try:
-                records = await driver.fetch(compiled.sql, *self._args(compiled, params))
-            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
-                records = _failed(exc)
-            if records is not _FAILED:
-                rows = [list(record.values()) for record in records]
-                for i, process in enumerate(compiled.results):
-                    if process is not None:
-                        for row in rows:
-                            row[i] = process(row[i])
-                return compiled.keys, rows
+        if (direct := await self._on_driver(conn, "fetch", params)) is not None:
+            records, compiled = direct
+            rows = [list(record.values()) for record in records]
+            for i, process in enumerate(compiled.results):
+                if process is not None:
+                    for row in rows:
+                        row[i] = process(row[i])
+            return compiled.keys, rows
         result = await conn.execute(self.statement, dict(params))
         return tuple(result.keys()), [list(row) for row in result]
 
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> int:
         """Run an INSERT, UPDATE or DELETE; the number of rows it matched."""
-        direct = self._direct(conn)
-        if direct is not None:
-            driver, compiled = direct
-            try:
-                status: str = await driver.execute(compiled.sql, *self._args(compiled, params))
-            except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises its own (docstring)
-                status = _failed(exc)
-            if status is not _FAILED:
-                return int(status.rsplit(" ", 1)[-1])
+        if (direct := await self._on_driver(conn, "execute", params)) is not None:
+            status: str = direct[0]  # "UPDATE 1", "INSERT 0 1"
+            return int(status.rsplit(" ", 1)[-1])
         result = await conn.execute(self.statement, dict(params))
         return int(getattr(result, "rowcount", 0) or 0)
