@@ -168,29 +168,17 @@ def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[As
     return create_sessionmaker(autocommit(engine))
 
 
-async def without_transaction(request: Request) -> None:
-    """Route dependency (``dependencies=[NoTransaction]``) for a handler that only reads
-    through its request session, whatever its method (``POST /chat``: the answer writes on
-    connections of its own)."""
-    request.state.no_transaction = True
-
-
-NoTransaction = Depends(without_transaction)
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Request-scoped session; commits when the handler succeeds, rolls back otherwise (unless
     the error is an ``AppError`` with ``keep_changes``: the failure itself must be recorded).
-    GET/HEAD/OPTIONS and routes marked ``NoTransaction`` get a session in autocommit mode.
+    GET/HEAD/OPTIONS get a session in autocommit mode.
 
     Streaming handlers must not keep this open for a whole answer: they close it once access is
     checked, and the answer opens short transactions (or single autocommit statements) of its
     own on ``request.app.state.engine``.
     """
     state = request.app.state
-    no_transaction = request.method in _NO_TRANSACTION_METHODS or getattr(
-        request.state, "no_transaction", False
-    )
+    no_transaction = request.method in _NO_TRANSACTION_METHODS
     maker: async_sessionmaker[AsyncSession] = (
         state.autocommit_sessionmaker if no_transaction else state.sessionmaker
     )

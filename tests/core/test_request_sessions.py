@@ -1,5 +1,5 @@
-"""Which requests run in a transaction: writes do, safe methods and ``NoTransaction`` routes
-run statement by statement (two round trips fewer per request)."""
+"""Which requests run in a transaction: writes do, safe methods run statement by statement (two
+round trips fewer per request), and ``POST /chat`` has no request session at all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from energyapp.db import NoTransaction, SessionDep
+from energyapp.db import SessionDep, get_session
 
 
 @pytest.fixture
@@ -19,9 +19,6 @@ def probed(app: FastAPI) -> FastAPI:
         return {"isolation": sync.get_execution_options().get("isolation_level")}
 
     app.router.add_api_route("/_probe", isolation, methods=["GET", "POST"])
-    app.router.add_api_route(
-        "/_probe/reads", isolation, methods=["POST"], dependencies=[NoTransaction]
-    )
     return app
 
 
@@ -29,12 +26,20 @@ async def test_safe_methods_and_marked_routes_run_without_a_transaction(
     probed: FastAPI, client: httpx.AsyncClient
 ) -> None:
     assert (await client.get("/_probe")).json() == {"isolation": "AUTOCOMMIT"}
-    assert (await client.post("/_probe/reads")).json() == {"isolation": "AUTOCOMMIT"}
     assert (await client.post("/_probe")).json() == {"isolation": None}  # the engine's default
 
 
-async def test_chat_route_is_marked() -> None:
+def test_chat_route_has_no_request_session() -> None:
+    """``POST /chat`` checks its caller and stores the question on one Core connection in
+    autocommit mode (chat.deps.get_chat_caller); a request session would be a second one."""
+    from energyapp.chat.deps import get_chat_caller
     from energyapp.chat.router import router
 
     chat = next(r for r in router.routes if getattr(r, "path", None) == "/chat")
-    assert NoTransaction in chat.dependencies  # type: ignore[attr-defined]
+    pending = list(chat.dependant.dependencies)  # type: ignore[attr-defined]
+    calls = []
+    while pending:
+        dependency = pending.pop()
+        calls.append(dependency.call)
+        pending.extend(dependency.dependencies)
+    assert get_chat_caller in calls and get_session not in calls

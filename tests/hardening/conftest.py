@@ -12,9 +12,13 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from energyapp.auth.deps import get_current_user
 from energyapp.auth.models import User
+from energyapp.chat.deps import get_chat_caller
 from tests.conftest import HeadersFactory, UserFactory
 
 ROLES = ("admin", "supervisor", "trabajador")
+# The dependencies that check a caller's credentials (both through auth.deps.authenticate):
+# ``POST /chat`` checks them on its own Core connection instead of the request session.
+AUTHENTICATING = (get_current_user, get_chat_caller)
 
 
 @dataclass
@@ -37,7 +41,7 @@ def _needs_user(dependant: Dependant) -> bool:
     pending = list(dependant.dependencies)
     while pending:
         dep = pending.pop()
-        if dep.call is get_current_user:
+        if dep.call in AUTHENTICATING:
             return True
         pending.extend(dep.dependencies)
     return False

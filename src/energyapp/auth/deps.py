@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
 
 from energyapp.auth.models import USERS, AuthSession, User
@@ -54,23 +56,22 @@ _SESSION_USER = DirectStatement(
 )
 
 
-async def get_current_user(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """The active user behind a valid access token whose session is still open.
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
-    Checked on every request, so a deactivation, a role change or a logout takes effect at once.
-    The user is attached to the request session as if the ORM had loaded it.
+
+async def authenticate(
+    conn: AsyncConnection, settings: Settings, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[User, uuid.UUID]:
+    """The active user behind a valid access token whose session is still open, and that
+    session's id; 401 otherwise. Every credential is checked here and only here.
+
+    The user is a plain (transient) instance, attached to no session.
     """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
     claims = decode_access_token(settings, credentials.credentials)
     row = await _SESSION_USER.first(
-        await session.connection(),
-        {"user_id": claims.user_id, "session_id": claims.session_id},
+        conn, {"user_id": claims.user_id, "session_id": claims.session_id}
     )
     if row is None:
         raise Unauthorized("Credenciales inválidas. Inicie sesión de nuevo.", code="invalid_token")
@@ -80,11 +81,20 @@ async def get_current_user(
         raise Unauthorized("Su sesión expiró. Inicie sesión de nuevo.", code="session_expired")
     if not row["is_active"]:
         raise Unauthorized("Su cuenta está desactivada.", code="account_disabled")
-    user = User(**{key: row[key] for key in _USER_COLUMNS})
+    return User(**{key: row[key] for key in _USER_COLUMNS}), claims.session_id
+
+
+async def get_current_user(
+    request: Request, session: SessionDep, settings: SettingsDep, credentials: BearerCredentials
+) -> User:
+    """:func:`authenticate` on the request session's connection, on every request, so a
+    deactivation, a role change or a logout takes effect at once. The user is attached to the
+    request session as if the ORM had loaded it."""
+    user, session_id = await authenticate(await session.connection(), settings, credentials)
     make_transient_to_detached(user)  # clean and persistent once added: no SQL, no flush
     session.add(user)
     request.state.user_id = user.id
-    request.state.session_id = claims.session_id
+    request.state.session_id = session_id
     return user
 
 

@@ -25,7 +25,6 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.queue import GenerationQueue
 from energyapp.config import Settings
-from energyapp.conversations.models import Conversation
 from energyapp.core.metrics import (
     GENERATIONS_FINISHED,
     GENERATIONS_RUNNING,
@@ -133,7 +132,7 @@ class ChatEngine:
     async def submit(
         self,
         user: User,
-        conversation: Conversation | None,
+        conversation: chat_service.ConversationRef | None,
         message: str,
         model: str,
         requested_at: float,
@@ -172,6 +171,10 @@ class ChatEngine:
             new_conversation=conversation is None,
         )
         return self.start(job)
+
+    def connect(self) -> AsyncConnection:
+        """A pooled connection in autocommit mode, for a request's checks and its question."""
+        return self.single_statement.connect()
 
     async def resolve_model(self, name: str | None) -> str:
         """The model to use: the default, or one the Ollama servers offer (else 422)."""

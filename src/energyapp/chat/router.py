@@ -7,18 +7,22 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import StreamingResponse
 
-from energyapp.auth.deps import CurrentUser, RateLimiterDep, SettingsDep
+from energyapp.auth.deps import (
+    CurrentUser,
+    RateLimiterDep,
+    SettingsDep,
+)
 from energyapp.auth.models import User
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
-from energyapp.chat.deps import ChatEngineDep
+from energyapp.chat.deps import ChatCallerDep, ChatEngineDep
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.config import Settings
-from energyapp.conversations import service as conversations_service
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import NoTransaction, SessionDep, utcnow
+from energyapp.db import SessionDep, utcnow
 from energyapp.errors import AppError, PayloadTooLarge, TooManyRequests, Unprocessable
 
 router = APIRouter(tags=["chat"])
@@ -54,12 +58,12 @@ async def _check_rate(limiter: RateLimiter, user: User, settings: Settings) -> N
         )
 
 
-async def _check_quota(session: SessionDep, user: User, settings: Settings) -> None:
+async def _check_quota(conn: AsyncConnection, user: User, settings: Settings) -> None:
     quota = settings.daily_token_quota.get(user.role)  # type: ignore[call-overload]
     if quota is None:
         return
     start, reset = chat_service.quota_day_bounds()
-    if await chat_service.tokens_used_since(session, user.id, start) < quota:
+    if await chat_service.tokens_used_since(conn, user.id, start) < quota:
         return
     seconds = max(1, int((reset - utcnow()).total_seconds()))
     raise AppError(
@@ -75,41 +79,32 @@ def _local(moment: datetime) -> str:
     return moment.strftime("%d-%m-%Y a las %H:%M")
 
 
-@router.post(
-    "/chat",
-    response_class=StreamingResponse,
-    responses={200: _SSE_DOC},
-    dependencies=[NoTransaction],
-)
+@router.post("/chat", response_class=StreamingResponse, responses={200: _SSE_DOC})
 async def chat(
+    caller: ChatCallerDep,
     body: ChatRequest,
     limiter: RateLimiterDep,
-    user: CurrentUser,
-    session: SessionDep,
     settings: SettingsDep,
     engine: ChatEngineDep,
 ) -> StreamingResponse:
     """Send a message and stream the answer (Server-Sent Events). The answer goes on and is
     saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``."""
     requested_at = time.perf_counter()
+    user, conn = caller.user, caller.conn
     message = _clean_message(body.message, settings)
     await _check_rate(limiter, user, settings)
     conversation = None
     if body.conversation_id is not None:
-        conversation = await conversations_service.get_owned_conversation(
-            session, user, body.conversation_id
-        )
+        conversation = await chat_service.owned_conversation(conn, user.id, body.conversation_id)
     model = await engine.resolve_model(body.model)
-    await _check_quota(session, user, settings)
-    # A request must never hold one connection while waiting for another (with a busy pool
-    # that is a deadlock). On PostgreSQL the question is stored by one autocommit statement on
-    # the connection this request already holds; on SQLite it needs a transaction of its own,
-    # so the request's connection goes back first.
-    connection = await session.connection() if engine.one_statement_start else None
-    if connection is None:
-        await session.close()
-    answer = await engine.submit(user, conversation, message, model, requested_at, connection)
-    await session.close()  # the answer writes on connections of its own while streaming
+    await _check_quota(conn, user, settings)
+    if engine.one_statement_start:
+        answer = await engine.submit(user, conversation, message, model, requested_at, conn)
+    else:
+        # Storing the question is then a transaction of its own, and a request must never hold
+        # one connection while waiting for another (with a busy pool that is a deadlock).
+        await conn.close()
+        answer = await engine.submit(user, conversation, message, model, requested_at)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     return sse.sse_response(sse.follow(answer, first))
 

@@ -45,6 +45,14 @@ HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """What starting an answer needs of an existing conversation."""
+
+    id: uuid.UUID
+    title_source: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartedChat:
     conversation_id: uuid.UUID
     user_message_id: uuid.UUID
@@ -85,6 +93,12 @@ _SAVE_AUTO_TITLE = DirectStatement(
         CONVERSATIONS.c.title_source == "pending",
     )
     .values(title=bindparam("b_title", type_=Text), title_source="auto")
+)
+_OWNED_CONVERSATION = DirectStatement(
+    select(CONVERSATIONS.c.id, CONVERSATIONS.c.title_source).where(
+        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
+        CONVERSATIONS.c.user_id == bindparam("b_user", type_=Uuid),
+    )
 )
 _HISTORY = (
     select(MESSAGES.c.role, MESSAGES.c.content)
@@ -159,10 +173,20 @@ def _start_statements(
     return conversation, question, answer, owner
 
 
+async def owned_conversation(
+    conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> ConversationRef:
+    """The caller's conversation, or 404 whether it is missing or someone else's."""
+    row = await _OWNED_CONVERSATION.first(conn, {"b_id": conversation_id, "b_user": user_id})
+    if row is None:
+        raise NotFound("No se encontró la conversación.")
+    return ConversationRef(id=row["id"], title_source=row["title_source"])
+
+
 async def start_chat(
     conn: AsyncConnection,
     user: User,
-    conversation: Conversation | None,
+    conversation: ConversationRef | None,
     message: str,
     model: str,
 ) -> StartedChat:
@@ -303,16 +327,16 @@ def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
+async def tokens_used_since(conn: AsyncConnection, user_id: uuid.UUID, since: datetime) -> int:
     """Prompt plus completion tokens (as Ollama counted them) of the user's answers."""
-    total = await session.scalar(
+    total = await conn.scalar(
         select(
-            func.coalesce(func.sum(Message.prompt_tokens), 0)
-            + func.coalesce(func.sum(Message.completion_tokens), 0)
+            func.coalesce(func.sum(MESSAGES.c.prompt_tokens), 0)
+            + func.coalesce(func.sum(MESSAGES.c.completion_tokens), 0)
         ).where(
-            Message.user_id == user_id,
-            Message.created_at >= since,
-            Message.role == "assistant",
+            MESSAGES.c.user_id == user_id,
+            MESSAGES.c.created_at >= since,
+            MESSAGES.c.role == "assistant",
         )
     )
     return int(total or 0)
