@@ -10,11 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import StreamingResponse
 
-from energyapp.auth.deps import (
-    CurrentUser,
-    RateLimiterDep,
-    SettingsDep,
-)
+from energyapp.auth.deps import CurrentUser, RateLimiterDep, SettingsDep
 from energyapp.auth.models import User
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
