@@ -268,6 +268,26 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
     raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
+SPLIT = (
+    "energyapp_time_to_first_token_seconds",
+    "energyapp_queue_wait_seconds",
+    "energyapp_llm_first_token_seconds",
+)
+
+
+async def histogram_totals(port: int) -> dict[str, float]:
+    """The ``_sum`` and ``_count`` of the histograms that split the time to first token."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    wanted = {f"{name}{suffix}" for name in SPLIT for suffix in ("_sum", "_count")}
+    totals = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            totals[name] = float(value)
+    return totals
+
+
 def hardware() -> str:
     model = "?"
     with open("/proc/cpuinfo") as cpuinfo:
@@ -364,7 +384,9 @@ def main() -> None:
             pause = args.pause_ms / 1000
             ttft_direct = await sequential_ttft(direct, args.ttft_samples, pause)
             cpu_before = rss.cpu_seconds()
+            split_before = await histogram_totals(app_port)
             ttft_app = await sequential_ttft(through, args.ttft_samples, pause)
+            split_after = await histogram_totals(app_port)
             await asyncio.sleep(0.5)  # the last title
             sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
             load_direct = Load(seconds=1.0, ttfts=[0.0])
@@ -400,6 +422,7 @@ def main() -> None:
                 "sequential_cpu": sequential_cpu,
                 "ttft_direct": ttft_direct,
                 "ttft_app": ttft_app,
+                "split": {k: split_after[k] - split_before.get(k, 0.0) for k in split_after},
                 "load_direct": load_direct,
                 "load_app": load_app,
             }
@@ -447,6 +470,13 @@ def print_report(
         f"  via /chat {pct(ttft_app, 0.5):.2f}/{pct(ttft_app, 0.9):.2f}"
         f"  overhead p50 {pct(ttft_app, 0.5) - pct(ttft_direct, 0.5):.2f} ms"
         f"  (mean {statistics.mean(ttft_app) * 1000 - statistics.mean(ttft_direct) * 1000:.2f})"
+    )
+    split: dict[str, float] = r["split"]  # type: ignore[assignment]
+    means = [split[f"{name}_sum"] / max(1.0, split[f"{name}_count"]) * 1000 for name in SPLIT]
+    print(
+        f"  inside the app, mean ms: handler to first token {means[0]:.2f} = waiting for a slot "
+        f"{means[1]:.2f} + request to Ollama until its first token {means[2]:.2f} + the rest "
+        f"{means[0] - means[1] - means[2]:.2f} (/metrics)"
     )
     for name, load in (("direct", load_direct), ("via /chat", load_app)):
         print(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.core.metrics import TITLES_PREEMPTED
+from energyapp.core.metrics import REGISTRY, TITLES_PREEMPTED
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, named, sse_events
 from tests.conftest import HeadersFactory, UserFactory
@@ -257,3 +257,44 @@ async def test_other_users_conversations_and_answers_are_404(
     for response in (theirs, unknown, reattach, stop, question):
         assert response.status_code == 404, response.text
         assert response.json()["code"] == "not_found"
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_metrics_split_the_time_to_first_token(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """The time to first token is the app's part, the wait for a slot and the model's first
+    token; /metrics shows the last two apart."""
+    fake[1].config.first_token_delay_ms = 150
+    fake[1].config.answer_tokens = 4
+    headers = await auth_headers(await make_user())
+    names = (
+        "energyapp_time_to_first_token_seconds",
+        "energyapp_queue_wait_seconds",
+        "energyapp_llm_first_token_seconds",
+    )
+    before = {name: (_sample(f"{name}_sum"), _sample(f"{name}_count")) for name in names}
+    async with live_app(max_active_per_user=2) as (base, _app):  # one slot: the second waits
+        opened = [await _open(http, base, headers) for _ in range(2)]
+        for response, stream in opened:
+            events: Events = [event async for event in stream]
+            await response.aclose()
+            assert named(events, "done")[0]["status"] == "complete"
+        exposed = (await http.get(f"{base}/metrics")).text
+    total, waited, model = (
+        (_sample(f"{name}_sum") - before[name][0], _sample(f"{name}_count") - before[name][1])
+        for name in names
+    )
+    assert total[1] == waited[1] == model[1] == 2  # titles are not counted
+    assert model[0] >= 2 * 0.15  # each answer's first token took the stand-in 150 ms
+    assert waited[0] >= 0.1  # the second answer waited for most of the first one
+    assert total[0] >= waited[0] + model[0]
+    assert "energyapp_queue_wait_seconds_bucket" in exposed
+    assert "energyapp_llm_first_token_seconds_bucket" in exposed

@@ -29,6 +29,8 @@ from energyapp.core.metrics import (
     GENERATIONS_FINISHED,
     GENERATIONS_RUNNING,
     LLM_ERRORS,
+    LLM_FIRST_TOKEN,
+    QUEUE_WAIT,
     TIME_TO_FIRST_TOKEN,
     TITLES_PREEMPTED,
     TOKENS_GENERATED,
@@ -254,7 +256,9 @@ class ChatEngine:
         server: str | None = None
         try:
             try:
+                queued_at = time.perf_counter()
                 server = await self.queue.acquire(job.user_id, answer.set_position)
+                QUEUE_WAIT.observe(time.perf_counter() - queued_at)
                 answer.set_position(None)
                 GENERATIONS_RUNNING.inc()
                 past: list[tuple[str, str]] = []
@@ -270,6 +274,7 @@ class ChatEngine:
                     keep_alive=settings.keep_alive,
                 )
                 last_save = time.monotonic()
+                asked_at = time.perf_counter()
                 pieces = llm.stream_chat(
                     self.http,
                     server,
@@ -280,9 +285,11 @@ class ChatEngine:
                 async with contextlib.aclosing(pieces):
                     async for piece in pieces:
                         if first_token_ms is None:
-                            elapsed = time.perf_counter() - job.requested_at
+                            now = time.perf_counter()
+                            elapsed = now - job.requested_at
                             first_token_ms = int(elapsed * 1000)
                             TIME_TO_FIRST_TOKEN.observe(elapsed)
+                            LLM_FIRST_TOKEN.observe(now - asked_at)
                         answer.publish(piece)
                         if time.monotonic() - last_save >= SAVE_INTERVAL:
                             last_save = time.monotonic()

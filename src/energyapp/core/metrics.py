@@ -36,6 +36,20 @@ TIME_TO_FIRST_TOKEN = Histogram(
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
     registry=REGISTRY,
 )
+# The two parts of the time to first token that are not the app's own: on a CPU server they are
+# nearly all of it, and they call for different remedies (more slots vs. shorter prompts).
+QUEUE_WAIT = Histogram(
+    "energyapp_queue_wait_seconds",
+    "Time an answer waited for a generation slot.",
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+LLM_FIRST_TOKEN = Histogram(
+    "energyapp_llm_first_token_seconds",
+    "From the request to Ollama to its first token (the model reading the prompt, plus HTTP).",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
 TOKENS_GENERATED = Counter(
     "energyapp_tokens_generated_total", "Completion tokens generated.", registry=REGISTRY
 )
