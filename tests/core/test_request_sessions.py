@@ -22,7 +22,7 @@ def probed(app: FastAPI) -> FastAPI:
     return app
 
 
-async def test_safe_methods_and_marked_routes_run_without_a_transaction(
+async def test_safe_methods_run_without_a_transaction(
     probed: FastAPI, client: httpx.AsyncClient
 ) -> None:
     assert (await client.get("/_probe")).json() == {"isolation": "AUTOCOMMIT"}
