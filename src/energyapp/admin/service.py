@@ -75,17 +75,20 @@ MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, MESSAGES)
 def user_scope(viewer: User) -> ColumnElement[bool]:
     """The users ``viewer`` may see (a condition on the ``users`` table, so it serves ORM and
     plain-row queries alike)."""
-    if viewer.role == "admin":
-        return true()
-    return or_(USERS.c.role == "trabajador", USERS.c.id == viewer.id)
+    return _scope(viewer.role == "admin", viewer.id)
 
 
 def _bound_scope(sees_everyone: bool) -> ColumnElement[bool]:
     """:func:`user_scope` in a statement built once: the viewer's id is the ``viewer_id``
     parameter (``_scope_params``)."""
+    return _scope(sees_everyone, bindparam("viewer_id", type_=Uuid))
+
+
+def _scope(sees_everyone: bool, viewer_id: Any) -> ColumnElement[bool]:
+    # Administrators see everyone; a supervisor sees the workers and themselves.
     if sees_everyone:
         return true()
-    return or_(USERS.c.role == "trabajador", USERS.c.id == bindparam("viewer_id", type_=Uuid))
+    return or_(USERS.c.role == "trabajador", USERS.c.id == viewer_id)
 
 
 def _scope_params(viewer: User, page: PageRequest, after: list[Any] | None) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -60,13 +59,14 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bear
 
 
 async def authenticate(
-    conn: AsyncConnection, settings: Settings, credentials: HTTPAuthorizationCredentials | None
-) -> tuple[User, uuid.UUID]:
-    """The active user behind a valid access token whose session is still open, and that
-    session's id; 401 otherwise. Every credential is checked here and only here.
-
-    The user is a plain (transient) instance, attached to no session.
-    """
+    request: Request,
+    conn: AsyncConnection,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> User:
+    """The active user behind a valid access token whose session is still open; 401 otherwise.
+    Every credential is checked here and only here. The user's and the session's ids are kept
+    on ``request.state``; the user is a plain (transient) instance, attached to no session."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized()
     claims = decode_access_token(settings, credentials.credentials)
@@ -81,7 +81,10 @@ async def authenticate(
         raise Unauthorized("Su sesión expiró. Inicie sesión de nuevo.", code="session_expired")
     if not row["is_active"]:
         raise Unauthorized("Su cuenta está desactivada.", code="account_disabled")
-    return User(**{key: row[key] for key in _USER_COLUMNS}), claims.session_id
+    user = User(**{key: row[key] for key in _USER_COLUMNS})
+    request.state.user_id = user.id
+    request.state.session_id = claims.session_id
+    return user
 
 
 async def get_current_user(
@@ -90,11 +93,9 @@ async def get_current_user(
     """:func:`authenticate` on the request session's connection, on every request, so a
     deactivation, a role change or a logout takes effect at once. The user is attached to the
     request session as if the ORM had loaded it."""
-    user, session_id = await authenticate(await session.connection(), settings, credentials)
+    user = await authenticate(request, await session.connection(), settings, credentials)
     make_transient_to_detached(user)  # clean and persistent once added: no SQL, no flush
     session.add(user)
-    request.state.user_id = user.id
-    request.state.session_id = session_id
     return user
 
 

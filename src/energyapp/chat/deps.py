@@ -37,10 +37,7 @@ async def get_chat_caller(
     pooled Core connection in autocommit mode: no ORM session and no transaction, which took
     10-20 % off the app's CPU per answer (docs/performance.md). Same checks as ``CurrentUser``."""
     async with engine.connect() as conn:
-        user, session_id = await authenticate(conn, settings, credentials)
-        request.state.user_id = user.id
-        request.state.session_id = session_id
-        yield ChatCaller(user, conn)
+        yield ChatCaller(await authenticate(request, conn, settings, credentials), conn)
 
 
 # scope="function": the connection goes back to the pool when the handler returns, before the

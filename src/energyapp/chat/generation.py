@@ -25,6 +25,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.queue import GenerationQueue
 from energyapp.config import Settings
+from energyapp.conversations.service import ConversationRef
 from energyapp.core.metrics import (
     GENERATIONS_FINISHED,
     GENERATIONS_RUNNING,
@@ -134,7 +135,7 @@ class ChatEngine:
     async def submit(
         self,
         user: User,
-        conversation: chat_service.ConversationRef | None,
+        conversation: ConversationRef | None,
         message: str,
         model: str,
         requested_at: float,

@@ -17,6 +17,7 @@ from energyapp.chat import sse
 from energyapp.chat.deps import ChatCallerDep, ChatEngineDep
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.config import Settings
+from energyapp.conversations import service as conversations_service
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep, utcnow
 from energyapp.errors import AppError, PayloadTooLarge, TooManyRequests, Unprocessable
@@ -91,7 +92,9 @@ async def chat(
     await _check_rate(limiter, user, settings)
     conversation = None
     if body.conversation_id is not None:
-        conversation = await chat_service.owned_conversation(conn, user.id, body.conversation_id)
+        conversation = await conversations_service.owned_conversation_ref(
+            conn, user.id, body.conversation_id
+        )
     model = await engine.resolve_model(body.model)
     await _check_quota(conn, user, settings)
     if engine.one_statement_start:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from energyapp.auth.models import USERS, User
 from energyapp.chat.prompt import provisional_title
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
+from energyapp.conversations.service import ConversationRef
 from energyapp.core.direct import DirectStatement
 from energyapp.db import UTCDateTime, new_id, utcnow
 from energyapp.errors import NotFound
@@ -42,14 +43,6 @@ QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
 # seconds does not need a write per message.
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRef:
-    """What starting an answer needs of an existing conversation."""
-
-    id: uuid.UUID
-    title_source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +86,6 @@ _SAVE_AUTO_TITLE = DirectStatement(
         CONVERSATIONS.c.title_source == "pending",
     )
     .values(title=bindparam("b_title", type_=Text), title_source="auto")
-)
-_OWNED_CONVERSATION = DirectStatement(
-    select(CONVERSATIONS.c.id, CONVERSATIONS.c.title_source).where(
-        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
-        CONVERSATIONS.c.user_id == bindparam("b_user", type_=Uuid),
-    )
 )
 _HISTORY = (
     select(MESSAGES.c.role, MESSAGES.c.content)
@@ -171,16 +158,6 @@ def _start_statements(
         counters["last_active_at"] = now
     owner = update(USERS).where(USERS.c.id == bindparam("s_user", type_=Uuid)).values(**counters)
     return conversation, question, answer, owner
-
-
-async def owned_conversation(
-    conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
-) -> ConversationRef:
-    """The caller's conversation, or 404 whether it is missing or someone else's."""
-    row = await _OWNED_CONVERSATION.first(conn, {"b_id": conversation_id, "b_user": user_id})
-    if row is None:
-        raise NotFound("No se encontró la conversación.")
-    return ConversationRef(id=row["id"], title_source=row["title_source"])
 
 
 async def start_chat(

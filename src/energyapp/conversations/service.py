@@ -6,6 +6,7 @@ import functools
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
@@ -62,8 +63,38 @@ async def get_owned_conversation(
         )
     )
     if conversation is None:
-        raise NotFound("No se encontró la conversación.")
+        raise _conversation_not_found()
     return conversation
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """What starting an answer needs of an existing conversation."""
+
+    id: uuid.UUID
+    title_source: str
+
+
+_OWNED_CONVERSATION = DirectStatement(
+    select(CONVERSATIONS.c.id, CONVERSATIONS.c.title_source).where(
+        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
+        CONVERSATIONS.c.user_id == bindparam("b_user", type_=Uuid),
+    )
+)
+
+
+async def owned_conversation_ref(
+    conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> ConversationRef:
+    """:func:`get_owned_conversation` for ``POST /chat``, on a Core connection (no session)."""
+    row = await _OWNED_CONVERSATION.first(conn, {"b_id": conversation_id, "b_user": user_id})
+    if row is None:
+        raise _conversation_not_found()
+    return ConversationRef(id=row["id"], title_source=row["title_source"])
+
+
+def _conversation_not_found() -> NotFound:
+    return NotFound("No se encontró la conversación.")
 
 
 async def create_conversation(
@@ -186,7 +217,7 @@ async def delete_conversation(
         )
     ).first()
     if row is None:
-        raise NotFound("No se encontró la conversación.")
+        raise _conversation_not_found()
     owner_id, message_count, title = row
     await session.execute(
         update(User)
