@@ -302,6 +302,25 @@ def hardware() -> str:
     )
 
 
+def app_env(db_url: str, stand_in_port: int, **extra: str) -> dict[str, str]:
+    """The app's environment for a benchmark: the stand-in, the queue and the per-user limits
+    raised so that only the machine limits the load."""
+    return dict(
+        os.environ,
+        ENERGYAPP_ENV="development",
+        ENERGYAPP_SECRET_KEY=SECRET,
+        ENERGYAPP_DB_URL=db_url,
+        ENERGYAPP_OLLAMA_URL=f"http://127.0.0.1:{stand_in_port}",
+        ENERGYAPP_OLLAMA_MAX_PARALLEL="64",
+        ENERGYAPP_MAX_ACTIVE_PER_USER="1000",
+        ENERGYAPP_MAX_QUEUE="100000",
+        ENERGYAPP_CHAT_RATE_LIMIT_PER_MINUTE="100000",
+        ENERGYAPP_LOG_LEVEL="WARNING",
+        ENERGYAPP_FAKE_OLLAMA_AUTOSTART="false",
+        **extra,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values) or [0.0]
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -347,22 +366,13 @@ def main() -> None:
             )
         )
         wait_http(f"http://127.0.0.1:{fake_port}/api/version", 20)
-        env = dict(
-            os.environ,
-            ENERGYAPP_ENV="development",
-            ENERGYAPP_SECRET_KEY=SECRET,
-            ENERGYAPP_DB_URL=db_url,
-            ENERGYAPP_OLLAMA_URL=f"http://127.0.0.1:{fake_port}",
-            ENERGYAPP_OLLAMA_MAX_PARALLEL="64",
-            ENERGYAPP_MAX_ACTIVE_PER_USER="1000",
-            ENERGYAPP_MAX_QUEUE="100000",
-            ENERGYAPP_CHAT_RATE_LIMIT_PER_MINUTE="100000",
-            ENERGYAPP_LOG_LEVEL="WARNING",
+        env = app_env(
+            db_url,
+            fake_port,
             # Enough pooled connections for 50 streams: overflow connections are closed on
             # return, and a new asyncpg connection costs a handshake and cold statement caches.
             ENERGYAPP_DB_POOL_SIZE=str(max(10, args.concurrency)),
             ENERGYAPP_DB_MAX_OVERFLOW="20",
-            ENERGYAPP_FAKE_OLLAMA_AUTOSTART="false",
         )
         started = time.perf_counter()
         app = subprocess.Popen(  # stops the run early when the app exits at start-up

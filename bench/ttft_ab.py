@@ -1,0 +1,148 @@
+"""Time to first token at one stream: two checkouts of the app, side by side, in one run.
+
+    git worktree add /work/base HEAD~1
+    .venv/bin/python -m bench.ttft_ab /work/base [.] [--rounds 400] [--answer-tokens 64]
+
+On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.0 ms from one ``bench/stream.py``
+run to the next, minutes apart: the machine's speed drifts, by as much as any change is worth.
+This script takes the drift out of a comparison. It starts one stand-in Ollama and two apps, A
+and B, each with its own checkout's code (``PYTHONPATH=<checkout>/src``), on one throwaway
+PostgreSQL database, and sends one request at a time in rounds: A, B and the stand-in directly,
+the order of A and B swapped every round. The three requests of a round are milliseconds apart,
+so they meet the same machine, and the median of the paired differences B - A (with a bootstrap
+95 % interval) says whether B is faster, slower, or the two cannot be told apart. A and B may be
+the same checkout: the interval then shows the noise floor.
+
+Each request is a new connection that posts a new conversation's first message and reads until
+``done``, as in ``bench/stream.py``, whose client and targets this reuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.stream import (
+    BIN,
+    PG_ADMIN,
+    Direct,
+    Target,
+    ThroughApp,
+    app_env,
+    free_port,
+    hardware,
+    make_users,
+    pg,
+    wait_http,
+)
+
+WARM_UP_ROUNDS = 40
+BOOTSTRAP_SAMPLES = 2000
+
+
+def median_interval(diffs: list[float], seed: int = 1) -> tuple[float, float, float]:
+    """The median of ``diffs`` and a bootstrap 95 % interval for it."""
+    rng = random.Random(seed)  # noqa: S311 - resampling, not security
+    medians = sorted(
+        statistics.median(rng.choices(diffs, k=len(diffs))) for _ in range(BOOTSTRAP_SAMPLES)
+    )
+    low = medians[int(0.025 * BOOTSTRAP_SAMPLES)]
+    high = medians[int(0.975 * BOOTSTRAP_SAMPLES) - 1]
+    return statistics.median(diffs), low, high
+
+
+async def rounds(a: Target, b: Target, direct: Target, count: int) -> dict[str, list[float]]:
+    """TTFT in ms of ``count`` rounds (after a warm-up), per target."""
+    values: dict[str, list[float]] = {"A": [], "B": [], "direct": []}
+    for i in range(WARM_UP_ROUNDS + count):
+        order = [("A", a), ("B", b)] if i % 2 == 0 else [("B", b), ("A", a)]
+        for name, target in [*order, ("direct", direct)]:
+            result = await target.once(i)
+            if not result.ok:
+                raise RuntimeError(f"request failed ({name})")
+            if i >= WARM_UP_ROUNDS:
+                values[name].append(result.ttft * 1000)
+    return values
+
+
+def report(values: dict[str, list[float]], a: Path, b: Path) -> None:
+    direct = statistics.median(values["direct"])
+    print(f"hardware: {hardware()}")
+    print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
+    print(f"A = {a}\nB = {b}")
+    print(f"rounds: {len(values['A'])}; stand-in directly: TTFT p50 {direct:.2f} ms")
+    for name in ("A", "B"):
+        ttft = values[name]
+        p50, p90 = statistics.median(ttft), sorted(ttft)[int(0.9 * len(ttft))]
+        print(
+            f"{name}: TTFT p50/p90 {p50:.2f}/{p90:.2f} ms, mean {statistics.mean(ttft):.2f}; "
+            f"overhead p50 {p50 - direct:.2f} ms"
+        )
+    diffs = [vb - va for va, vb in zip(values["A"], values["B"], strict=True)]
+    mid, low, high = median_interval(diffs)
+    print(f"B - A, paired by round: median {mid:+.2f} ms (95 % interval {low:+.2f} to {high:+.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("a", type=Path, help="checkout A (the base)")
+    parser.add_argument("b", type=Path, nargs="?", default=Path("."), help="checkout B")
+    parser.add_argument("--rounds", type=int, default=400)
+    parser.add_argument("--answer-tokens", type=int, default=64)
+    args = parser.parse_args()
+    checkouts: list[Path] = [args.a.resolve(), args.b.resolve()]
+    for checkout in checkouts:
+        if not (checkout / "src" / "energyapp").is_dir():
+            parser.error(f"{checkout} is not a checkout of this project (no src/energyapp)")
+
+    db_name = f"energyapp_ab_{secrets.token_hex(4)}"
+    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}?sslmode=disable"
+    asyncio.run(pg(f'CREATE DATABASE "{db_name}"'))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        from energyapp.core.migrate import upgrade
+
+        upgrade(db_url)  # both checkouts must share this schema
+        tokens = asyncio.run(make_users(db_url, 4))
+        stand_in = free_port()
+        procs.append(
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "energyapp.llm.fake_server"),
+                    *("--port", str(stand_in), "--tokens-per-second", "0"),
+                    *("--answer-tokens", str(args.answer_tokens)),
+                ],
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_http(f"http://127.0.0.1:{stand_in}/api/version", 20)
+        targets: list[Target] = []
+        for checkout in checkouts:
+            port = free_port()
+            app = subprocess.Popen(
+                [str(BIN / "python"), "-m", "energyapp.cli", "serve", "--port", str(port)],
+                env=app_env(db_url, stand_in, PYTHONPATH=str(checkout / "src")),
+                cwd=checkout,
+            )
+            procs.append(app)
+            wait_http(f"http://127.0.0.1:{port}/health", 30, app)
+            targets.append(ThroughApp(port, tokens))
+        values = asyncio.run(rounds(targets[0], targets[1], Direct(stand_in), args.rounds))
+        report(values, *checkouts)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
