@@ -19,7 +19,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep, utcnow
 from energyapp.errors import Forbidden, Unauthorized
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -55,7 +55,7 @@ _SESSION_USER = DirectStatement(
 )
 
 
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def authenticate(

@@ -285,13 +285,18 @@ class ChatEngine:
                 )
                 async with contextlib.aclosing(pieces):
                     async for piece in pieces:
-                        if first_token_ms is None:
+                        first = first_token_ms is None
+                        if first:
                             now = time.perf_counter()
                             elapsed = now - job.requested_at
                             first_token_ms = int(elapsed * 1000)
                             TIME_TO_FIRST_TOKEN.observe(elapsed)
                             LLM_FIRST_TOKEN.observe(now - asked_at)
                         answer.publish(piece)
+                        if first:
+                            # Let the watchers send the first token before the rest of a reply
+                            # that has already arrived is read (bench/ttft_ab.py: -0.12 ms).
+                            await asyncio.sleep(0)
                         if time.monotonic() - last_save >= SAVE_INTERVAL:
                             last_save = time.monotonic()
                             await self._save_progress(answer)
