@@ -127,10 +127,11 @@ class DirectChatRoute(APIRoute):
 
     The endpoint keeps its signature, so the OpenAPI schema, the security scheme and every check
     on the route's dependencies see the same route. Only the solver's per-request machinery goes
-    (the dependency graph walk, the exit stacks, the shielded cancel scope around the caller's
-    connection, the body field): 0.6 ms of the time to first token on this VM, measured with
-    ``bench/ttft_ab.py`` (docs/performance.md). With ``dependency_overrides`` set, the route
-    goes back to FastAPI's solver, which is what overrides are for.
+    (the dependency graph walk, its exit stacks and the shielded cancel scope around the
+    caller's connection, which is held for a few milliseconds and only a shutdown cancels):
+    about 0.15-0.35 ms of the time to first token on this VM, measured with ``bench/ttft_ab.py``
+    (docs/performance.md). With ``dependency_overrides`` set, the route goes back to FastAPI's
+    solver, which is what overrides are for.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
