@@ -3,7 +3,7 @@
     git worktree add /work/base HEAD~1
     .venv/bin/python -m bench.ttft_ab /work/base [.] [--rounds 400] [--answer-tokens 64]
 
-On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.0 ms from one ``bench/stream.py``
+On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.9 ms from one ``bench/stream.py``
 run to the next, minutes apart: the machine's speed drifts, by as much as any change is worth.
 This script takes the drift out of a comparison. It starts one stand-in Ollama and two apps, A
 and B, each with its own checkout's code (``PYTHONPATH=<checkout>/src``), on one throwaway
