@@ -74,6 +74,24 @@ def named(events: list[Event], name: str) -> list[dict[str, Any]]:
     return [data for event, data in events if event == name]
 
 
+async def open_chat(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str], **body: Any
+) -> tuple[httpx.Response, AsyncIterator[Event]]:
+    """``POST /chat`` left streaming: the response (200) and its events, read as needed."""
+    request = http.build_request(
+        "POST", f"{base}/chat", json={"message": "Hola", **body}, headers=headers
+    )
+    response = await http.send(request, stream=True)
+    assert response.status_code == 200, await response.aread()
+    return response, sse_events(response)
+
+
+async def read_until(stream: AsyncIterator[Event], events: list[Event], name: str) -> None:
+    """Append events from ``stream`` to ``events`` until one named ``name`` is among them."""
+    while not named(events, name):
+        events.append(await anext(stream))
+
+
 async def load_message(sessionmaker: async_sessionmaker[AsyncSession], message_id: str) -> Message:
     async with sessionmaker() as session:
         message = await session.get(Message, _uuid(message_id))

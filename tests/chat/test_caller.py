@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from energyapp.auth.models import AuthSession, User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
-from tests.chat.conftest import LiveApp, named, sse_events
+from tests.chat.conftest import Event, LiveApp, named, open_chat, read_until
 from tests.conftest import HeadersFactory, UserFactory
 
 
@@ -72,15 +72,9 @@ async def test_the_request_connection_is_back_before_the_answer_streams(
     headers = await auth_headers(await make_user())
     async with live_app() as (base, app):
         engine: AsyncEngine = app.state.engine
-        request = http.build_request(
-            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
-        )
-        response = await http.send(request, stream=True)
-        assert response.status_code == 200
-        events = []
-        stream = sse_events(response)
-        while not named(events, "token"):
-            events.append(await anext(stream))
+        _response, stream = await open_chat(http, base, headers)
+        events: list[Event] = []
+        await read_until(stream, events, "token")
         # Mid-answer: the request's connection went back to the pool, and the answer holds
         # none between its saves.
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -12,26 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.core.metrics import REGISTRY, TITLES_PREEMPTED
 from energyapp.llm.fake_server import FakeOllama
-from tests.chat.conftest import LiveApp, named, sse_events
+from tests.chat.conftest import LiveApp, named, open_chat, read_until, sse_events
 from tests.conftest import HeadersFactory, UserFactory
 
 Events = list[tuple[str, dict[str, Any]]]
-
-
-async def _open(
-    http: httpx.AsyncClient, base: str, headers: dict[str, str], **body: Any
-) -> tuple[httpx.Response, Any]:
-    request = http.build_request(
-        "POST", f"{base}/chat", json={"message": "Hola", **body}, headers=headers
-    )
-    response = await http.send(request, stream=True)
-    assert response.status_code == 200, await response.aread()
-    return response, sse_events(response)
-
-
-async def _until(stream: Any, events: Events, name: str) -> None:
-    while not named(events, name):
-        events.append(await anext(stream))
 
 
 async def test_round_robin_across_users_with_positions(
@@ -48,11 +32,11 @@ async def test_round_robin_across_users_with_positions(
     async with live_app(max_active_per_user=3) as (base, _app):
         streams: dict[str, tuple[httpx.Response, Any, Events]] = {}
         for label, headers in (("a1", alice), ("a2", alice), ("a3", alice), ("b1", bob)):
-            response, stream = await _open(http, base, headers)
+            response, stream = await open_chat(http, base, headers)
             events: Events = []
-            await _until(stream, events, "meta")
+            await read_until(stream, events, "meta")
             if label != "a1":
-                await _until(stream, events, "queue")
+                await read_until(stream, events, "queue")
             streams[label] = (response, stream, events)
         finished: list[str] = []
 
@@ -91,8 +75,8 @@ async def test_titles_wait_for_user_answers(
     alice = await auth_headers(await make_user())
     bob = await auth_headers(await make_user())
     async with live_app() as (base, _app):
-        first, first_stream = await _open(http, base, alice, message="Primera de Alicia")
-        second, second_stream = await _open(http, base, bob, message="Pregunta de Roberto")
+        first, first_stream = await open_chat(http, base, alice, message="Primera de Alicia")
+        second, second_stream = await open_chat(http, base, bob, message="Pregunta de Roberto")
         a = [e async for e in first_stream]
         b = [e async for e in second_stream]
     assert named(a, "title") and named(b, "title")
@@ -118,14 +102,14 @@ async def test_a_title_gives_its_slot_to_a_user_answer(
     bob = await auth_headers(await make_user())
     before = TITLES_PREEMPTED._value.get()
     async with live_app(ollama_max_parallel=1) as (base, _app):
-        first, first_stream = await _open(http, base, alice, message="Primera de Alicia")
+        first, first_stream = await open_chat(http, base, alice, message="Primera de Alicia")
         a: Events = []
-        await _until(first_stream, a, "done")
+        await read_until(first_stream, a, "done")
         await asyncio.sleep(0.2)  # the title request is now running on the only slot
         asked = time.monotonic()
-        second, second_stream = await _open(http, base, bob, message="Pregunta de Roberto")
+        second, second_stream = await open_chat(http, base, bob, message="Pregunta de Roberto")
         b: Events = []
-        await _until(second_stream, b, "token")
+        await read_until(second_stream, b, "token")
         waited = time.monotonic() - asked
         b.extend([e async for e in second_stream])
         a.extend([e async for e in first_stream])
@@ -169,22 +153,22 @@ async def test_one_answer_at_a_time_and_full_queue(
     fake[1].config.answer_tokens = 500
     users = [await auth_headers(await make_user()) for _ in range(3)]
     async with live_app(max_queue=1) as (base, _app):
-        running, running_stream = await _open(http, base, users[0])
+        running, running_stream = await open_chat(http, base, users[0])
         events: Events = []
-        await _until(running_stream, events, "token")
+        await read_until(running_stream, events, "token")
         again = await http.post(f"{base}/chat", json={"message": "Otra"}, headers=users[0])
         assert again.status_code == 429 and again.json()["code"] == "generation_in_progress"
         assert int(again.headers["retry-after"]) >= 1
-        waiting, waiting_stream = await _open(http, base, users[1])
+        waiting, waiting_stream = await open_chat(http, base, users[1])
         queued: Events = []
-        await _until(waiting_stream, queued, "queue")
+        await read_until(waiting_stream, queued, "queue")
         assert named(queued, "queue") == [{"position": 1}]
         full = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=users[2])
         assert full.status_code == 503 and full.json()["code"] == "busy"
         assert int(full.headers["retry-after"]) >= 1
         answer_id = events[0][1]["assistant_message_id"]
         await http.post(f"{base}/chat/{answer_id}/stop", headers=users[0])
-        await _until(waiting_stream, queued, "token")  # the slot passed to the next user
+        await read_until(waiting_stream, queued, "token")  # the slot passed to the next user
         waiting_id = queued[0][1]["assistant_message_id"]
         await http.post(f"{base}/chat/{waiting_id}/stop", headers=users[1])
         await running.aclose()
@@ -282,7 +266,7 @@ async def test_metrics_split_the_time_to_first_token(
     )
     before = {name: (_sample(f"{name}_sum"), _sample(f"{name}_count")) for name in names}
     async with live_app(max_active_per_user=2) as (base, _app):  # one slot: the second waits
-        opened = [await _open(http, base, headers) for _ in range(2)]
+        opened = [await open_chat(http, base, headers) for _ in range(2)]
         for response, stream in opened:
             events: Events = [event async for event in stream]
             await response.aclose()
