@@ -36,6 +36,30 @@ def test_everything_fits_when_short(db_url: str) -> None:
     assert prompt.chat_options(settings) == {"num_ctx": 4096, "temperature": 0.7}
 
 
+def test_a_title_is_asked_as_the_next_turn_of_the_same_conversation(db_url: str) -> None:
+    """The answer's request is a prefix of the title's, message for message, so Ollama's prompt
+    cache covers everything but the instruction."""
+    settings = _settings(db_url, system_prompt="Sistema.")
+    asked = prompt.build_messages(settings, [], "¿Cuánto consume la planta?")
+    messages = prompt.title_follow_up(settings, asked, "Unos 40 MWh al mes.")
+    assert messages is not None
+    assert messages[: len(asked)] == asked
+    assert messages[len(asked) :] == [
+        {"role": "assistant", "content": "Unos 40 MWh al mes."},
+        {"role": "user", "content": prompt.TITLE_INSTRUCTION},
+    ]
+
+
+def test_a_title_that_would_not_fit_the_context_is_not_a_follow_up(db_url: str) -> None:
+    settings = _settings(db_url, num_ctx=512, system_prompt="Sistema.")
+    asked = prompt.build_messages(settings, [], "pregunta")
+    assert prompt.title_follow_up(settings, asked, "y" * 600) is not None
+    assert prompt.title_follow_up(settings, asked, "y" * 1500) is None
+    excerpt = prompt.title_messages("pregunta", "y" * 5000)
+    assert excerpt[0] == {"role": "system", "content": prompt.TITLE_SYSTEM_PROMPT}
+    assert sum(prompt.estimate_tokens(m["content"]) for m in excerpt) < 512
+
+
 def test_titles_are_cleaned_and_cut_to_six_words() -> None:
     assert prompt.clean_title('"Título: Medición de la potencia activa."') == (
         "Medición de la potencia activa"

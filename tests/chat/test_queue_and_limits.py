@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat import prompt
 from energyapp.core.metrics import REGISTRY, TITLES_PREEMPTED
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, named, open_chat, read_until, sse_events
@@ -85,6 +86,28 @@ async def test_titles_wait_for_user_answers(
         for r in fake[1].config.requests
     ]
     assert [k for k, _ in kinds] == ["answer", "answer", "title", "title"]
+    # A title is asked as the next turn of its conversation only when its answer was the
+    # server's last request (that conversation is still in Ollama's prompt cache); Alice's
+    # comes after Bob's answer, so it is asked of an excerpt.
+    requests = fake[1].config.requests
+    for i, request in enumerate(requests):
+        if request.get("stream") is not False:
+            continue
+        answer = next(r for r in requests if r.get("stream") is not False and _same(r, request))
+        follow_up = request["messages"][-1]["content"] == prompt.TITLE_INSTRUCTION
+        assert follow_up == (requests[i - 1] is answer), (i, request["messages"])
+        if follow_up:
+            assert request["messages"][: len(answer["messages"])] == answer["messages"]
+        else:
+            assert request["messages"][0]["content"] == prompt.TITLE_SYSTEM_PROMPT
+        if "Primera de Alicia" in str(request["messages"]):
+            assert not follow_up
+
+
+def _same(answer: dict[str, Any], title: dict[str, Any]) -> bool:
+    """Whether a title request is about the conversation of an answer request."""
+    question = answer["messages"][-1]["content"]
+    return any(question in m["content"] for m in title["messages"])
 
 
 async def test_a_title_gives_its_slot_to_a_user_answer(

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
+from energyapp.chat import prompt
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeOllama
@@ -78,6 +79,14 @@ async def test_streams_saves_and_names_a_new_conversation(
     assert answer_request["messages"][0]["role"] == "system"
     assert answer_request["options"]["num_ctx"] == 4096 and answer_request["keep_alive"] == "30m"
     assert title_request["stream"] is False and title_request["options"]["num_predict"] == 24
+    # ... and asked as the next turn of the conversation, which is still in Ollama's cache.
+    asked = answer_request["messages"]
+    assert title_request["messages"][: len(asked)] == asked
+    assert title_request["messages"][len(asked) :] == [
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": prompt.TITLE_INSTRUCTION},
+    ]
+    assert title_request["options"]["num_ctx"] == answer_request["options"]["num_ctx"]
     assert 'energyapp_generations_finished_total{status="complete"}' in metrics
 
 

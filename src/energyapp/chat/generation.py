@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,9 @@ class ChatEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._models_cache: tuple[float, list[llm.ModelInfo]] | None = None
+        # Whose conversation each Ollama server evaluated last (an answer's id; None for a
+        # title asked of an excerpt): a hint about what its prompt cache holds, for titles.
+        self._last_prompt: dict[str, uuid.UUID | None] = {}
 
     # --- public ------------------------------------------------------------------------------
 
@@ -255,6 +259,7 @@ class ChatEngine:
         status, error = "complete", None
         first_token_ms: int | None = None
         server: str | None = None
+        asked: list[dict[str, str]] | None = None
         try:
             try:
                 queued_at = time.perf_counter()
@@ -268,12 +273,14 @@ class ChatEngine:
                         past = await chat_service.history(
                             conn, job.conversation_id, job.user_message_id
                         )
+                asked = prompt.build_messages(settings, past, job.message)
                 payload = llm.chat_payload(
                     job.model,
-                    prompt.build_messages(settings, past, job.message),
+                    asked,
                     options=prompt.chat_options(settings),
                     keep_alive=settings.keep_alive,
                 )
+                self._last_prompt[server] = answer.id
                 last_save = time.monotonic()
                 asked_at = time.perf_counter()
                 pieces = llm.stream_chat(
@@ -335,7 +342,7 @@ class ChatEngine:
                 self.queue.release(server, job.user_id)
                 GENERATIONS_RUNNING.dec()
             self.queue.leave(job.user_id)
-        await self._finish(answer, job, status, error, stats, first_token_ms)
+        await self._finish(answer, job, status, error, stats, first_token_ms, asked)
 
     async def _save_progress(self, answer: LiveAnswer) -> None:
         async with self.single_statement.connect() as conn:
@@ -349,6 +356,7 @@ class ChatEngine:
         error: tuple[str, dict[str, Any]] | None,
         stats: llm.ChatStats,
         first_token_ms: int | None,
+        asked: list[dict[str, str]] | None,
     ) -> None:
         duration_ms = int((time.perf_counter() - job.requested_at) * 1000)
         text = answer.text
@@ -390,7 +398,7 @@ class ChatEngine:
         }
         answer.finish([error, ("done", done)] if error else [("done", done)])
         if completed and job.title_pending and text and not self._closing:
-            self._spawn(self._title(answer, job, text))
+            self._spawn(self._title(answer, job, text, asked))
         else:
             self._close(answer)
 
@@ -400,21 +408,36 @@ class ChatEngine:
 
     # --- automatic titles --------------------------------------------------------------------
 
-    async def _title(self, answer: LiveAnswer, job: Job, text: str) -> None:
+    async def _title(
+        self, answer: LiveAnswer, job: Job, text: str, asked: list[dict[str, str]] | None
+    ) -> None:
         """Name the conversation with a short request that only runs when no user's answer is
         waiting for a slot, and gives the slot up as soon as one arrives (titles never delay
-        an answer); it then waits for the next quiet moment, a few times at most."""
-        try:
-            options = prompt.chat_options(self.settings)
-            options.update(num_predict=self.settings.title_num_predict, temperature=0.2)
-            payload = llm.chat_payload(
+        an answer); it then waits for the next quiet moment, a few times at most.
+
+        When the server's last prompt was this answer's, the title is asked as the next turn of
+        the conversation (:func:`prompt.title_follow_up`: the model reads only the instruction
+        and the conversation stays in its cache); otherwise, of an excerpt."""
+        options = prompt.chat_options(self.settings)
+        options.update(num_predict=self.settings.title_num_predict, temperature=0.2)
+
+        def payload_for(server: str) -> dict[str, Any]:
+            messages = None
+            if asked is not None and self._last_prompt.get(server) == answer.id:
+                messages = prompt.title_follow_up(self.settings, asked, text)
+            if messages is None:
+                messages = prompt.title_messages(job.message, text)
+                self._last_prompt[server] = None
+            return llm.chat_payload(
                 job.model,
-                prompt.title_messages(job.message, text),
+                messages,
                 options=options,
                 keep_alive=self.settings.keep_alive,
                 stream=False,
             )
-            raw = await self._title_request(payload)
+
+        try:
+            raw = await self._title_request(payload_for)
             title = prompt.clean_title(raw) if raw is not None else None
             if title:
                 async with self.single_statement.connect() as conn:
@@ -430,8 +453,9 @@ class ChatEngine:
         finally:
             self._close(answer)
 
-    async def _title_request(self, payload: dict[str, Any]) -> str | None:
-        """The model's raw title, or None when it was preempted every time it tried."""
+    async def _title_request(self, payload_for: Callable[[str], dict[str, Any]]) -> str | None:
+        """The model's raw title (the request for a server is ``payload_for(server)``), or None
+        when it was preempted every time it tried."""
         task = asyncio.current_task()
         assert task is not None
         preempted = False
@@ -446,7 +470,7 @@ class ChatEngine:
             try:
                 server = await self.queue.acquire(None, on_preempt=preempt)
                 raw, _stats = await llm.chat_once(
-                    self.http, server, payload, read_timeout=TITLE_TIMEOUT
+                    self.http, server, payload_for(server), read_timeout=TITLE_TIMEOUT
                 )
                 return raw
             except asyncio.CancelledError:
