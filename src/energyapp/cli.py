@@ -192,6 +192,10 @@ def fake_ollama(
     ] = 20.0,
     answer_tokens: Annotated[int, typer.Option(help="Tokens por respuesta")] = 64,
     first_token_delay_ms: Annotated[float, typer.Option(help="Espera antes del 1er token")] = 0.0,
+    prompt_tokens_per_second: Annotated[
+        float,
+        typer.Option(help="Lectura del prompt no cacheado (0: instantánea)"),
+    ] = 0.0,
     fail_after_tokens: Annotated[
         int | None, typer.Option(help="Falla a mitad de respuesta tras N tokens")
     ] = None,
@@ -211,6 +215,7 @@ def fake_ollama(
         tokens_per_second=tokens_per_second,
         answer_tokens=answer_tokens,
         first_token_delay_ms=first_token_delay_ms,
+        prompt_tokens_per_second=prompt_tokens_per_second,
         fail_after_tokens=fail_after_tokens,
         stall_after_tokens=stall_after_tokens,
         malformed_after_tokens=malformed_after_tokens,

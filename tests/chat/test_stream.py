@@ -122,6 +122,42 @@ async def test_follow_up_sends_history_and_keeps_the_title(
     assert conversation.title == named(first_events, "title")[0]["title"]
 
 
+async def test_the_title_keeps_the_conversation_in_the_model_prompt_cache(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """The stand-in reads prompts like Ollama with one cache slot: only what follows the prefix
+    shared with the last prompt and its answer costs. After a title asked as the next turn,
+    the model reads only the instruction, and the user's next message only that message."""
+    config = fake[1].config
+    config.prompt_tokens_per_second = 1_000_000  # counted, not waited for
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        first = await http.post(
+            f"{base}/chat", json={"message": "Primera pregunta"}, headers=headers
+        )
+        first_events = [e async for e in sse_events(first)]
+        assert named(first_events, "title")
+        second = await http.post(
+            f"{base}/chat",
+            json={
+                "message": "Segunda pregunta",
+                "conversation_id": first_events[0][1]["conversation_id"],
+            },
+            headers=headers,
+        )
+        assert named([e async for e in sse_events(second)], "done")[0]["status"] == "complete"
+    first_answer, title, second_answer = config.evaluated[-3:]
+    template = 40 // 4  # the turn markers around a message, in the stand-in's 4 characters
+    assert title <= len(prompt.TITLE_INSTRUCTION) // 4 + 2 * template
+    assert second_answer <= len("Segunda pregunta") // 4 + 2 * template
+    whole = sum(len(m["content"]) for m in config.requests[-1]["messages"]) // 4
+    assert first_answer > whole // 2 > second_answer  # the system prompt was read once
+
+
 async def test_disconnect_mid_answer_still_completes(
     live_app: LiveApp,
     http: httpx.AsyncClient,

@@ -125,6 +125,40 @@ async def test_paced_tokens(http: aiohttp.ClientSession, fake: tuple[str, FakeOl
     assert time.monotonic() - started >= 0.1 + 11 * 0.01 * 0.9
 
 
+async def test_prompt_reading_with_a_prefix_cache(
+    http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]
+) -> None:
+    """An uncached prompt is read at ``prompt_tokens_per_second``; the next request that
+    continues it (the same turns, the answer, a new turn) pays only for the new turn."""
+    url, stand_in = fake
+    stand_in.config.prompt_tokens_per_second = 2000
+    stand_in.config.answer_tokens = 4
+    long = [{"role": "system", "content": "x" * 4000}, {"role": "user", "content": "hola"}]
+
+    async def ask(messages: list[dict[str, str]]) -> tuple[float, str]:
+        started = time.monotonic()
+        pieces = llm.stream_chat(
+            http, url, llm.chat_payload(MODEL, messages), token_timeout=5, stats=llm.ChatStats()
+        )
+        first = None
+        text = ""
+        async for piece in pieces:
+            first = first or time.monotonic() - started
+            text += piece
+        assert first is not None
+        return first, text
+
+    cold, answer = await ask(long)
+    follow_up = [*long, {"role": "assistant", "content": answer}, {"role": "user", "content": "y"}]
+    warm, _ = await ask(follow_up)
+    other, _ = await ask([{"role": "system", "content": "z" * 4000}])
+    # ChatML: 4,000 + 84 characters of turns and markers; then the answer's end marker, the
+    # new turn ("y") and the assistant's start, 62 characters; 4 characters a token.
+    assert stand_in.config.evaluated[-3:-1] == [4084 // 4, 62 // 4]
+    assert cold >= 0.5 > 0.1 > warm, (cold, warm)
+    assert other >= 0.5
+
+
 async def test_cli_stand_in_killed_mid_answer(http: aiohttp.ClientSession) -> None:
     port = free_port()
     proc = subprocess.Popen(

@@ -35,6 +35,7 @@ _WORDS = (  # noqa: SIM905 - reads as the sentence it is
     "de eficiencia que aplicó el equipo de mantención durante el invierno pasado en "
     "cada una de las subestaciones de la región"
 ).split()
+_CHARS_PER_TOKEN = 4
 _NDJSON = [(b"content-type", b"application/x-ndjson")]
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
@@ -46,6 +47,11 @@ class FakeConfig:
     tokens_per_second: float = 0.0  # 0: as fast as possible
     answer_tokens: int = 64
     first_token_delay_ms: float = 0.0
+    # 0: reading the prompt costs nothing. Otherwise the prompt is read at this rate, except the
+    # part it shares with the last prompt read and its answer: a one-slot prompt cache like
+    # Ollama's (OLLAMA_NUM_PARALLEL=1), so a client that keeps a conversation's prefix pays
+    # only for what is new.
+    prompt_tokens_per_second: float = 0.0
     fail_after_tokens: int | None = None  # an {"error"} line (status 200) after N tokens
     stall_after_tokens: int | None = None  # stop sending (connection kept open) after N tokens
     malformed_after_tokens: int | None = None  # a line that is not JSON after N tokens
@@ -54,6 +60,7 @@ class FakeConfig:
     seed: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)  # the last bodies received
     keep_requests: int = 0
+    evaluated: list[int] = field(default_factory=list)  # prompt tokens read, per generation
 
 
 def _now() -> str:
@@ -85,6 +92,7 @@ class FakeOllama:
         self.config = config or FakeConfig()
         self._rng = random.Random(self.config.seed)  # noqa: S311 - not for security
         self.active_streams = 0
+        self._cached = ""  # the last prompt read, as laid out for the model, and its answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -168,15 +176,20 @@ class FakeOllama:
             tokens[-1] += "."
         prompt_tokens = _prompt_tokens(request, chat=chat)
         started = time.perf_counter_ns()
+        reading = 0.0
+        if cfg.prompt_tokens_per_second > 0:
+            reading = self._read_prompt(_layout(request, chat=chat), "".join(tokens))
         if request.get("stream", True) is False:
-            await self._delay(cfg.first_token_delay_ms / 1000 + _spacing(cfg) * len(tokens))
+            await self._delay(
+                reading + cfg.first_token_delay_ms / 1000 + _spacing(cfg) * len(tokens)
+            )
             text = "".join(tokens)
             final = _final(model, chat, text, prompt_tokens, len(tokens), started)
             await _send_json(send, 200, final)
             return
         self.active_streams += 1
         try:
-            await self._stream(send, model, chat, tokens, prompt_tokens, started)
+            await self._stream(send, model, chat, tokens, prompt_tokens, started, reading)
         finally:
             self.active_streams -= 1
 
@@ -188,10 +201,11 @@ class FakeOllama:
         tokens: list[str],
         prompt_tokens: int,
         started: int,
+        reading: float = 0.0,
     ) -> None:
         cfg = self.config
         await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
-        await self._delay(cfg.first_token_delay_ms / 1000)
+        await self._delay(reading + cfg.first_token_delay_ms / 1000)
         spacing = _spacing(cfg)
         created = _now()
         prefix = f'{{"model":{json.dumps(model)},"created_at":"{created}",' + (
@@ -217,6 +231,16 @@ class FakeOllama:
         last = json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         await send({"type": "http.response.body", "body": last, "more_body": False})
 
+    def _read_prompt(self, prompt: str, answer: str) -> float:
+        """Seconds to read ``prompt`` past the prefix it shares with the cache; the cache then
+        holds it and ``answer`` (as if the answer were generated to the end)."""
+        shared = len(os.path.commonprefix([self._cached, prompt]))
+        tokens = max(1, (len(prompt) - shared) // _CHARS_PER_TOKEN)
+        self.config.evaluated.append(tokens)
+        del self.config.evaluated[:-100]
+        self._cached = prompt + answer
+        return tokens / self.config.prompt_tokens_per_second
+
     @staticmethod
     async def _delay(seconds: float) -> None:
         if seconds > 0:
@@ -227,12 +251,24 @@ def _spacing(cfg: FakeConfig) -> float:
     return 1.0 / cfg.tokens_per_second if cfg.tokens_per_second > 0 else 0.0
 
 
+def _layout(request: dict[str, Any], *, chat: bool) -> str:
+    """The prompt as the model reads it (Qwen's ChatML template), ending where the answer
+    starts."""
+    if not chat:
+        return str(request.get("system", "")) + str(request.get("prompt", ""))
+    turns = (
+        f"<|im_start|>{m.get('role', '')}\n{m.get('content', '')}<|im_end|>\n"
+        for m in request.get("messages") or []
+    )
+    return "".join(turns) + "<|im_start|>assistant\n"
+
+
 def _prompt_tokens(request: dict[str, Any], *, chat: bool) -> int:
     if chat:
         chars = sum(len(str(m.get("content", ""))) for m in request.get("messages") or [])
     else:
         chars = len(str(request.get("prompt", ""))) + len(str(request.get("system", "")))
-    return max(1, chars // 4)
+    return max(1, chars // _CHARS_PER_TOKEN)
 
 
 def _final(
@@ -292,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens-per-second", type=float, default=20.0)
     parser.add_argument("--answer-tokens", type=int, default=64)
     parser.add_argument("--first-token-delay-ms", type=float, default=0.0)
+    parser.add_argument("--prompt-tokens-per-second", type=float, default=0.0)
     parser.add_argument("--fail-after-tokens", type=int, default=None)
     parser.add_argument("--stall-after-tokens", type=int, default=None)
     parser.add_argument("--malformed-after-tokens", type=int, default=None)
@@ -306,6 +343,7 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         tokens_per_second=args.tokens_per_second,
         answer_tokens=args.answer_tokens,
         first_token_delay_ms=args.first_token_delay_ms,
+        prompt_tokens_per_second=args.prompt_tokens_per_second,
         fail_after_tokens=args.fail_after_tokens,
         stall_after_tokens=args.stall_after_tokens,
         malformed_after_tokens=args.malformed_after_tokens,
