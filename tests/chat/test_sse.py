@@ -22,6 +22,9 @@ def _parse(chunk: bytes) -> list[tuple[str, object]]:
     return events
 
 
+META = sse.meta_event("a", "c", "q")
+
+
 async def test_follow_coalesces_and_pings() -> None:
     answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
     answer.set_position(2)
@@ -108,3 +111,84 @@ async def test_event_stream_ends_with_its_events() -> None:
     bodies = [m.get("body") for m in sent[1:]]
     assert bodies == [b"event: a\ndata: {}\n\n", b"event: b\ndata: {}\n\n", b""]
     assert sent[-1]["more_body"] is False
+
+
+async def test_the_ids_wait_briefly_for_the_first_token() -> None:
+    """A new answer's ids leave with its first token when that comes within ``first_wait``,
+    alone when it does not, and at once with a queue position or an end."""
+    quick = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    head = asyncio.ensure_future(anext(sse.follow(quick, META, first_wait=5)))
+    await asyncio.sleep(0.05)
+    assert not head.done()  # holding the ids for the first token
+    quick.publish("Hola")
+    assert await asyncio.wait_for(head, 1) == META + sse.event("token", {"content": "Hola"})
+
+    slow = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    stream = sse.follow(slow, META, first_wait=0.05)
+    assert await asyncio.wait_for(anext(stream), 1) == META  # not a moment longer
+    slow.publish("Hola")
+    assert _parse(await anext(stream)) == [("token", {"content": "Hola"})]
+
+    queued = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    head = asyncio.ensure_future(anext(sse.follow(queued, META, first_wait=5)))
+    await asyncio.sleep(0.05)
+    queued.set_position(2)
+    assert await asyncio.wait_for(head, 1) == META + sse.event("queue", {"position": 2})
+
+    failed = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    head = asyncio.ensure_future(anext(sse.follow(failed, META, first_wait=5)))
+    await asyncio.sleep(0.05)
+    failed.finish([("error", {"code": "llm_unavailable"}), ("done", {"status": "error"})])
+    events = _parse(await asyncio.wait_for(head, 1))
+    assert [name for name, _ in events] == ["meta", "error", "done"]
+
+    # A re-attach to an answer already under way sends its text with the ids, without waiting.
+    going = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    going.publish("Ya")
+    chunk = await asyncio.wait_for(anext(sse.follow(going, META, first_wait=5)), 1)
+    assert chunk == META + sse.event("token", {"content": "Ya"})
+
+
+async def test_event_stream_sends_its_headers_with_the_first_chunk() -> None:
+    ready = asyncio.Event()
+
+    async def late() -> AsyncIterator[bytes]:
+        await ready.wait()
+        yield b"event: a\ndata: {}\n\n"
+
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, object]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    responding = asyncio.ensure_future(sse.EventStreamResponse(late())({}, receive, send))
+    await asyncio.sleep(0.05)
+    assert sent == []  # nothing, not even the status line, before the first chunk
+    ready.set()
+    await asyncio.wait_for(responding, 1)
+    assert [m["type"] for m in sent] == ["http.response.start", *["http.response.body"] * 2]
+    assert sent[1]["body"] == b"event: a\ndata: {}\n\n" and sent[2]["body"] == b""
+
+
+async def test_a_client_that_leaves_before_the_first_chunk_is_logged_as_served() -> None:
+    async def late() -> AsyncIterator[bytes]:
+        await asyncio.sleep(5)
+        yield b"event: a\ndata: {}\n\n"
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(sse.EventStreamResponse(late())({}, receive, send), timeout=2)
+    assert [(m["type"], m.get("status")) for m in sent] == [("http.response.start", 200)]

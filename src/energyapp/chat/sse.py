@@ -23,6 +23,12 @@ PING_INTERVAL = 15.0
 # 30 ms batches still read as a smooth stream. The first token and the end are never delayed;
 # a real Ollama on CPU (tokens 50-300 ms apart) never waits.
 COALESCE_SECONDS = 0.03
+# A new answer's ids (``meta``) wait this long for its first token, so that with a quick model
+# the headers, the ids and the first token leave together and the client wakes once for
+# them (bench/ttft_ab.py: -0.35 ms of time to first token on this VM). Any CPU Ollama is
+# slower than this: the ids then leave alone, 10 ms later, long before a person could act on
+# them. A queue position, an error or the end of the answer stops the wait at once.
+FIRST_WAIT = 0.01
 PING = b": ping\n\n"
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -51,9 +57,11 @@ async def follow(
     first: bytes = b"",
     ping_interval: float = PING_INTERVAL,
     coalesce: float = COALESCE_SECONDS,
+    first_wait: float = FIRST_WAIT,
 ) -> AsyncIterator[bytes]:
     """Events of ``answer`` from the start: its text so far as one ``token`` event, then live,
-    until it is closed. The title (if one comes) follows ``done``."""
+    until it is closed. The title (if one comes) follows ``done``. ``first`` (the ids) waits
+    up to ``first_wait`` for the first news of an answer that has none yet."""
     cursor = 0
     sent_position: int | None = None
     sent_final = False
@@ -61,6 +69,8 @@ async def follow(
     pending = first
     loop = asyncio.get_running_loop()
     next_token_write = 0.0
+    if first and not answer.parts and answer.position is None and not answer.finished:
+        await answer.wait(first_wait)
     while True:
         chunks = [pending] if pending else []
         pending = b""
@@ -109,6 +119,10 @@ def finished_stream(first: bytes, text: str, done: dict[str, Any]) -> AsyncItera
 class EventStreamResponse(StreamingResponse):
     """``text/event-stream`` that stops following as soon as the client goes away.
 
+    The status line and the headers are sent with the first chunk, back to back, as Go's
+    ``net/http`` (Ollama's server) sends them; so the stream's first chunk must come promptly
+    (:func:`follow` yields the ids within ``FIRST_WAIT``).
+
     Starlette's ``StreamingResponse`` watches for the disconnect with an anyio task group (two
     tasks and a cancel scope per response), which was 6 % of the app's CPU at one stream at a
     time; here one plain asyncio task waits for ``http.disconnect`` and cancels the writer.
@@ -117,6 +131,7 @@ class EventStreamResponse(StreamingResponse):
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         super().__init__(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
@@ -131,23 +146,34 @@ class EventStreamResponse(StreamingResponse):
                 writer.cancel()
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+        started = False
         try:
             try:
-                await send(
-                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-                )
-                async for chunk in self.body_iterator:
+                try:
+                    head = await anext(self.stream)
+                except StopAsyncIteration:
+                    head = b""
+                started = True
+                await send(start)
+                if head:
+                    await send({"type": "http.response.body", "body": head, "more_body": True})
+                async for chunk in self.stream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
                 watcher.cancel()
-                aclose = getattr(self.body_iterator, "aclose", None)
+                aclose = getattr(self.stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
         except asyncio.CancelledError:
             if not gone or writer is None:
                 raise  # a shutdown, not the client leaving
             writer.uncancel()
+            if not started:
+                # It left before the first chunk; its question was taken and its answer goes
+                # on, so the access log and the metrics record a 200 (the server sends nothing).
+                await send(start)
 
 
 def sse_response(stream: AsyncIterator[bytes]) -> EventStreamResponse:
