@@ -25,6 +25,28 @@ def _parse(chunk: bytes) -> list[tuple[str, object]]:
 META = sse.meta_event("a", "c", "q")
 
 
+class _Client:
+    """The client's side of one response: what was sent to it, and a ``receive`` that reports
+    its disconnect after ``leaves_after`` seconds (never, when None)."""
+
+    def __init__(self, leaves_after: float | None = None) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.leaves_after = leaves_after
+
+    async def receive(self) -> dict[str, object]:
+        if self.leaves_after is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(self.leaves_after)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, object]) -> None:
+        self.sent.append(message)
+
+    async def serve(self, stream: AsyncIterator[bytes]) -> None:
+        await sse.EventStreamResponse(stream)({"type": "http"}, self.receive, self.send)
+
+
 async def test_follow_coalesces_and_pings() -> None:
     answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
     answer.set_position(2)
@@ -74,17 +96,9 @@ async def test_event_stream_stops_when_the_client_leaves() -> None:
         finally:
             closed.set()
 
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        await asyncio.sleep(0.05)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    response = sse.EventStreamResponse(endless())
-    await asyncio.wait_for(response({"type": "http"}, receive, send), timeout=2)
+    client = _Client(leaves_after=0.05)
+    await asyncio.wait_for(client.serve(endless()), timeout=2)
+    sent = client.sent
     assert closed.is_set()
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     assert (b"content-type", b"text/event-stream; charset=utf-8") in sent[0]["headers"]  # type: ignore[operator]
@@ -96,18 +110,9 @@ async def test_event_stream_ends_with_its_events() -> None:
         yield b"event: a\ndata: {}\n\n"
         yield b"event: b\ndata: {}\n\n"
 
-    never = asyncio.Event()
-
-    async def receive() -> dict[str, object]:
-        await never.wait()
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await sse.EventStreamResponse(two())({"type": "http"}, receive, send)
+    client = _Client()
+    await client.serve(two())
+    sent = client.sent
     bodies = [m.get("body") for m in sent[1:]]
     assert bodies == [b"event: a\ndata: {}\n\n", b"event: b\ndata: {}\n\n", b""]
     assert sent[-1]["more_body"] is False
@@ -156,18 +161,9 @@ async def test_event_stream_sends_its_headers_with_the_first_chunk() -> None:
         await ready.wait()
         yield b"event: a\ndata: {}\n\n"
 
-    never = asyncio.Event()
-
-    async def receive() -> dict[str, object]:
-        await never.wait()
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    responding = asyncio.ensure_future(sse.EventStreamResponse(late())({}, receive, send))
+    client = _Client()
+    sent = client.sent
+    responding = asyncio.ensure_future(client.serve(late()))
     await asyncio.sleep(0.05)
     assert sent == []  # nothing, not even the status line, before the first chunk
     ready.set()
@@ -181,14 +177,6 @@ async def test_a_client_that_leaves_before_the_first_chunk_is_logged_as_served()
         await asyncio.sleep(5)
         yield b"event: a\ndata: {}\n\n"
 
-    async def receive() -> dict[str, object]:
-        await asyncio.sleep(0.05)
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    await asyncio.wait_for(sse.EventStreamResponse(late())({}, receive, send), timeout=2)
-    assert [(m["type"], m.get("status")) for m in sent] == [("http.response.start", 200)]
+    client = _Client(leaves_after=0.05)
+    await asyncio.wait_for(client.serve(late()), timeout=2)
+    assert [(m["type"], m.get("status")) for m in client.sent] == [("http.response.start", 200)]
