@@ -125,6 +125,20 @@ async def test_paced_tokens(http: aiohttp.ClientSession, fake: tuple[str, FakeOl
     assert time.monotonic() - started >= 0.1 + 11 * 0.01 * 0.9
 
 
+async def test_headers_leave_with_the_first_line(
+    http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]
+) -> None:
+    """As from Ollama (Go's net/http): no status line before the first token is ready."""
+    url, stand_in = fake
+    stand_in.config.first_token_delay_ms = 300
+    started = time.monotonic()
+    async with http.post(f"{url}/api/chat", json=_payload()) as response:
+        headers_after = time.monotonic() - started
+        assert response.status == 200
+        assert json.loads(await response.content.readline())["done"] is False
+    assert headers_after >= 0.3 * 0.9
+
+
 async def test_prompt_reading_with_a_prefix_cache(
     http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]
 ) -> None:

@@ -204,7 +204,17 @@ class FakeOllama:
         reading: float = 0.0,
     ) -> None:
         cfg = self.config
-        await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+        responded = False
+
+        async def emit(body: bytes, more: bool = True) -> None:
+            nonlocal responded
+            if not responded:
+                # As Go's net/http sends Ollama's: the status line and the headers leave with
+                # the first line of the body (after the prompt is read), not before it.
+                responded = True
+                await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+            await send({"type": "http.response.body", "body": body, "more_body": more})
+
         await self._delay(reading + cfg.first_token_delay_ms / 1000)
         spacing = _spacing(cfg)
         created = _now()
@@ -214,22 +224,19 @@ class FakeOllama:
         suffix = '},"done":false}\n' if chat else ',"done":false}\n'
         for index, token in enumerate(tokens):
             if cfg.fail_after_tokens is not None and index >= cfg.fail_after_tokens:
-                error = b'{"error":"an error was encountered while running the model"}\n'
-                await send({"type": "http.response.body", "body": error, "more_body": False})
+                await emit(b'{"error":"an error was encountered while running the model"}\n', False)
                 return
             if cfg.stall_after_tokens is not None and index >= cfg.stall_after_tokens:
                 await asyncio.sleep(3600)
             if cfg.malformed_after_tokens is not None and index >= cfg.malformed_after_tokens:
-                line = b'{"model": "stand-in", "message": {"content": "roto\n'
-                await send({"type": "http.response.body", "body": line, "more_body": False})
+                await emit(b'{"model": "stand-in", "message": {"content": "roto\n', False)
                 return
-            line = (prefix + json.dumps(token, ensure_ascii=False) + suffix).encode()
-            await send({"type": "http.response.body", "body": line, "more_body": True})
+            await emit((prefix + json.dumps(token, ensure_ascii=False) + suffix).encode())
             if spacing:
                 await asyncio.sleep(spacing)
         final = _final(model, chat, "", prompt_tokens, len(tokens), started)
         last = json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        await send({"type": "http.response.body", "body": last, "more_body": False})
+        await emit(last, False)
 
     def _read_prompt(self, prompt: str, answer: str) -> float:
         """Seconds to read ``prompt`` past the prefix it shares with the cache; the cache then
