@@ -183,6 +183,16 @@ class ChatEngine:
         """A pooled connection in autocommit mode, for a request's checks and its question."""
         return self.single_statement.connect()
 
+    def known_model(self, name: str | None) -> str | None:
+        """The model to use when that takes no question to the servers (the default, or one
+        their fresh list offers); None when :meth:`resolve_model` must ask them."""
+        if name is None or name == self.settings.ollama_model:
+            return self.settings.ollama_model
+        cache = self._models_cache
+        if cache is None or time.monotonic() - cache[0] >= MODELS_CACHE_SECONDS:
+            return None
+        return name if name in {m.name for m in cache[1]} else None
+
     async def resolve_model(self, name: str | None) -> str:
         """The model to use: the default, or one the Ollama servers offer (else 422)."""
         if name is None or name == self.settings.ollama_model:

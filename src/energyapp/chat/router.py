@@ -29,9 +29,11 @@ from energyapp.auth.models import User
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.deps import ChatCallerDep, ChatEngineDep, get_chat_caller, get_chat_engine
+from energyapp.chat.generation import ChatEngine
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.config import Settings
 from energyapp.conversations import service as conversations_service
+from energyapp.conversations.service import ConversationRef
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep, utcnow
 from energyapp.errors import AppError, PayloadTooLarge, TooManyRequests, Unprocessable
@@ -108,8 +110,28 @@ async def chat(
         conversation = await conversations_service.owned_conversation_ref(
             conn, user.id, body.conversation_id
         )
+    model = engine.known_model(body.model)
+    if model is not None:
+        return await _start(engine, conn, user, conversation, message, model, requested_at)
+    # Asking the Ollama servers for their models can take seconds (the connect timeout, for a
+    # server that does not answer): no pooled connection waits for it.
+    await conn.close()
     model = await engine.resolve_model(body.model)
-    await _check_quota(conn, user, settings)
+    async with engine.connect() as conn:
+        return await _start(engine, conn, user, conversation, message, model, requested_at)
+
+
+async def _start(
+    engine: ChatEngine,
+    conn: AsyncConnection,
+    user: User,
+    conversation: ConversationRef | None,
+    message: str,
+    model: str,
+    requested_at: float,
+) -> StreamingResponse:
+    """The end of :func:`chat`: the quota, then the question stored and the answer started."""
+    await _check_quota(conn, user, engine.settings)
     if engine.one_statement_start:
         answer = await engine.submit(user, conversation, message, model, requested_at, conn)
     else:
