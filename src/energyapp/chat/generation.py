@@ -195,8 +195,8 @@ class ChatEngine:
 
     async def resolve_model(self, name: str | None) -> str:
         """The model to use: the default, or one the Ollama servers offer (else 422)."""
-        if name is None or name == self.settings.ollama_model:
-            return self.settings.ollama_model
+        if (known := self.known_model(name)) is not None:
+            return known
         if name in {m.name for m in await self.available_models()}:
             return name
         raise Unprocessable(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pydantic_core
 from starlette.responses import StreamingResponse
@@ -131,7 +131,6 @@ class EventStreamResponse(StreamingResponse):
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         super().__init__(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        self.stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
@@ -146,24 +145,25 @@ class EventStreamResponse(StreamingResponse):
                 writer.cancel()
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        stream = cast(AsyncIterator[bytes], self.body_iterator)  # built from one, in __init__
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
         started = False
         try:
             try:
                 try:
-                    head = await anext(self.stream)
+                    head = await anext(stream)
                 except StopAsyncIteration:
                     head = b""
                 started = True
                 await send(start)
                 if head:
                     await send({"type": "http.response.body", "body": head, "more_body": True})
-                async for chunk in self.stream:
+                async for chunk in stream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
                 watcher.cancel()
-                aclose = getattr(self.stream, "aclose", None)
+                aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
         except asyncio.CancelledError:
