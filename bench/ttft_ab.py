@@ -2,6 +2,7 @@
 
     git worktree add /work/base HEAD~1
     .venv/bin/python -m bench.ttft_ab /work/base [.] [--rounds 400] [--answer-tokens 64]
+    .venv/bin/python -m bench.ttft_ab . . --python-b /work/venv312/bin/python  # two interpreters
 
 On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.9 ms from one ``bench/stream.py``
 run to the next, minutes apart: the machine's speed drifts, by as much as any change is worth.
@@ -11,7 +12,9 @@ PostgreSQL database, and sends one request at a time in rounds: A, B and the sta
 the order of A and B swapped every round. The three requests of a round are milliseconds apart,
 so they meet the same machine, and the median of the paired differences B - A (with a bootstrap
 95 % interval) says whether B is faster, slower, or the two cannot be told apart. A and B may be
-the same checkout: the interval then shows the noise floor.
+the same checkout: the interval then shows the noise floor. ``--python-a``/``--python-b`` run an
+app with another interpreter (a virtual environment with this project's dependencies), to
+compare Python versions on the same code.
 
 Each request is a new connection that posts a new conversation's first message and reads until
 ``done``, as in ``bench/stream.py``, whose client and targets this reuses.
@@ -72,7 +75,13 @@ async def rounds(a: Target, b: Target, direct: Target, count: int) -> dict[str, 
     return values
 
 
-def report(values: dict[str, list[float]], a: Path, b: Path) -> None:
+def version(python: Path) -> str:
+    """What ``python --version`` prints."""
+    done = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def report(values: dict[str, list[float]], a: str, b: str) -> None:
     direct = statistics.median(values["direct"])
     print(f"hardware: {hardware()}")
     print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
@@ -96,8 +105,16 @@ def main() -> None:
     parser.add_argument("b", type=Path, nargs="?", default=Path("."), help="checkout B")
     parser.add_argument("--rounds", type=int, default=400)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    for side in ("a", "b"):
+        parser.add_argument(
+            f"--python-{side}",
+            type=Path,
+            default=BIN / "python",
+            help=f"the interpreter of app {side.upper()} (default: this one)",
+        )
     args = parser.parse_args()
     checkouts: list[Path] = [args.a.resolve(), args.b.resolve()]
+    pythons: list[Path] = [args.python_a, args.python_b]
     for checkout in checkouts:
         if not (checkout / "src" / "energyapp").is_dir():
             parser.error(f"{checkout} is not a checkout of this project (no src/energyapp)")
@@ -124,10 +141,10 @@ def main() -> None:
         )
         wait_http(f"http://127.0.0.1:{stand_in}/api/version", 20)
         targets: list[Target] = []
-        for checkout in checkouts:
+        for checkout, python in zip(checkouts, pythons, strict=True):
             port = free_port()
             app = subprocess.Popen(
-                [str(BIN / "python"), "-m", "energyapp.cli", "serve", "--port", str(port)],
+                [str(python), "-m", "energyapp.cli", "serve", "--port", str(port)],
                 env=app_env(db_url, stand_in, PYTHONPATH=str(checkout / "src")),
                 cwd=checkout,
             )
@@ -135,7 +152,7 @@ def main() -> None:
             wait_http(f"http://127.0.0.1:{port}/health", 30, app)
             targets.append(ThroughApp(port, tokens))
         values = asyncio.run(rounds(targets[0], targets[1], Direct(stand_in), args.rounds))
-        report(values, *checkouts)
+        report(values, *(f"{c} ({version(p)})" for c, p in zip(checkouts, pythons, strict=True)))
     finally:
         for proc in procs:
             proc.terminate()
