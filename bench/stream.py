@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -302,6 +304,46 @@ def hardware() -> str:
     )
 
 
+@contextlib.contextmanager
+def bench_database(prefix: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database with the app's schema, dropped at the end; its URL."""
+    db_name = f"{prefix}_{secrets.token_hex(4)}"
+    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}?sslmode=disable"
+    asyncio.run(pg(f'CREATE DATABASE "{db_name}"'))
+    try:
+        from energyapp.core.migrate import upgrade
+
+        upgrade(db_url)
+        yield db_url
+    finally:
+        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+
+def start_stand_in(answer_tokens: int) -> tuple[subprocess.Popen[bytes], int]:
+    """The stand-in Ollama answering ``answer_tokens`` tokens as fast as it can; its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "energyapp.llm.fake_server"),
+            *("--port", str(port), "--tokens-per-second", "0"),
+            *("--answer-tokens", str(answer_tokens)),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://127.0.0.1:{port}/api/version", 20, proc)
+    return proc, port
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the benchmark's processes, newest first (killed after 15 s)."""
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def app_env(db_url: str, stand_in_port: int, **extra: str) -> dict[str, str]:
     """The app's environment for a benchmark: the stand-in, the queue and the per-user limits
     raised so that only the machine limits the load."""
@@ -339,121 +381,95 @@ def main() -> None:
     parser.add_argument("--skip-direct", action="store_true", help="only the /chat path")
     args = parser.parse_args()
 
-    db_name = f"energyapp_bench_{secrets.token_hex(4)}"
-    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}?sslmode=disable"
-    asyncio.run(pg(f'CREATE DATABASE "{db_name}"'))
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        from energyapp.core.migrate import upgrade
-
-        upgrade(db_url)
-        tokens = asyncio.run(make_users(db_url, args.concurrency))
-        fake_port, app_port = free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "energyapp.llm.fake_server",
-                    "--port",
-                    str(fake_port),
-                    "--tokens-per-second",
-                    "0",
-                    "--answer-tokens",
-                    str(args.answer_tokens),
-                ],
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_http(f"http://127.0.0.1:{fake_port}/api/version", 20)
-        env = app_env(
-            db_url,
-            fake_port,
-            # Enough pooled connections for 50 streams: overflow connections are closed on
-            # return, and a new asyncpg connection costs a handshake and cold statement caches.
-            ENERGYAPP_DB_POOL_SIZE=str(max(10, args.concurrency)),
-            ENERGYAPP_DB_MAX_OVERFLOW="20",
-        )
-        started = time.perf_counter()
-        app = subprocess.Popen(  # stops the run early when the app exits at start-up
-            [str(BIN / "energyapp"), "serve", "--port", str(app_port)], env=env, cwd=ROOT
-        )
-        procs.append(app)
-        wait_http(f"http://127.0.0.1:{app_port}/health", 30, app)
-        startup = time.perf_counter() - started
-        rss = RssSampler(app.pid)
-        fake_cpu = RssSampler(procs[0].pid)
-
-        direct = Direct(fake_port)
-        through = ThroughApp(app_port, tokens)
-
-        async def run() -> dict[str, object]:
-            await sequential_ttft(direct, 20)  # warm-up of both paths
-            await sequential_ttft(through, 20)
-            idle = rss.now()
-            pause = args.pause_ms / 1000
-            ttft_direct = await sequential_ttft(direct, args.ttft_samples, pause)
-            cpu_before = rss.cpu_seconds()
-            split_before = await histogram_totals(app_port)
-            ttft_app = await sequential_ttft(through, args.ttft_samples, pause)
-            split_after = await histogram_totals(app_port)
-            await asyncio.sleep(0.5)  # the last title
-            sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
-            load_direct = Load(seconds=1.0, ttfts=[0.0])
-            if not args.skip_direct:
-                fake_before = fake_cpu.cpu_seconds()
-                load_direct = await concurrent_load(direct, args.concurrency, args.seconds)
-                load_direct.cpu_seconds = fake_cpu.cpu_seconds() - fake_before
-            spy = None
-            if args.profile:
-                spy = subprocess.Popen(  # noqa: ASYNC220 - starts a profiler, returns at once
-                    [
-                        str(BIN / "py-spy"),
-                        "record",
-                        "--pid",
-                        str(app.pid),
-                        "--output",
-                        args.profile,
-                        "--duration",
-                        str(int(args.seconds)),
-                        "--nonblocking",
-                        "--format",
-                        "raw" if args.profile.endswith(".txt") else "flamegraph",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                )
-            cpu_before = rss.cpu_seconds()
-            load_app = await concurrent_load(through, args.concurrency, args.seconds, rss)
-            load_app.cpu_seconds = rss.cpu_seconds() - cpu_before
-            if spy is not None:
-                spy.wait(timeout=60)
-            return {
-                "idle": idle,
-                "sequential_cpu": sequential_cpu,
-                "ttft_direct": ttft_direct,
-                "ttft_app": ttft_app,
-                "split": {k: split_after[k] - split_before.get(k, 0.0) for k in split_after},
-                "load_direct": load_direct,
-                "load_app": load_app,
-            }
-
+    with bench_database("energyapp_bench") as db_url:
         try:
-            import uvloop
+            tokens = asyncio.run(make_users(db_url, args.concurrency))
+            stand_in, fake_port = start_stand_in(args.answer_tokens)
+            procs.append(stand_in)
+            app_port = free_port()
+            env = app_env(
+                db_url,
+                fake_port,
+                # Enough pooled connections for 50 streams: overflow connections are closed on
+                # return, and a new asyncpg connection costs a handshake and cold statement caches.
+                ENERGYAPP_DB_POOL_SIZE=str(max(10, args.concurrency)),
+                ENERGYAPP_DB_MAX_OVERFLOW="20",
+            )
+            started = time.perf_counter()
+            app = subprocess.Popen(  # stops the run early when the app exits at start-up
+                [str(BIN / "energyapp"), "serve", "--port", str(app_port)], env=env, cwd=ROOT
+            )
+            procs.append(app)
+            wait_http(f"http://127.0.0.1:{app_port}/health", 30, app)
+            startup = time.perf_counter() - started
+            rss = RssSampler(app.pid)
+            fake_cpu = RssSampler(procs[0].pid)
 
-            results = uvloop.run(run())
-        except ImportError:
-            results = asyncio.run(run())
-        time.sleep(1.0)  # let the last answers' final saves land
-        statuses = asyncio.run(answer_statuses(db_url))
-        print_report(args, startup, rss, results, statuses)
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
+            direct = Direct(fake_port)
+            through = ThroughApp(app_port, tokens)
+
+            async def run() -> dict[str, object]:
+                await sequential_ttft(direct, 20)  # warm-up of both paths
+                await sequential_ttft(through, 20)
+                idle = rss.now()
+                pause = args.pause_ms / 1000
+                ttft_direct = await sequential_ttft(direct, args.ttft_samples, pause)
+                cpu_before = rss.cpu_seconds()
+                split_before = await histogram_totals(app_port)
+                ttft_app = await sequential_ttft(through, args.ttft_samples, pause)
+                split_after = await histogram_totals(app_port)
+                await asyncio.sleep(0.5)  # the last title
+                sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
+                load_direct = Load(seconds=1.0, ttfts=[0.0])
+                if not args.skip_direct:
+                    fake_before = fake_cpu.cpu_seconds()
+                    load_direct = await concurrent_load(direct, args.concurrency, args.seconds)
+                    load_direct.cpu_seconds = fake_cpu.cpu_seconds() - fake_before
+                spy = None
+                if args.profile:
+                    spy = subprocess.Popen(  # noqa: ASYNC220 - starts a profiler, returns at once
+                        [
+                            str(BIN / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(app.pid),
+                            "--output",
+                            args.profile,
+                            "--duration",
+                            str(int(args.seconds)),
+                            "--nonblocking",
+                            "--format",
+                            "raw" if args.profile.endswith(".txt") else "flamegraph",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                    )
+                cpu_before = rss.cpu_seconds()
+                load_app = await concurrent_load(through, args.concurrency, args.seconds, rss)
+                load_app.cpu_seconds = rss.cpu_seconds() - cpu_before
+                if spy is not None:
+                    spy.wait(timeout=60)
+                return {
+                    "idle": idle,
+                    "sequential_cpu": sequential_cpu,
+                    "ttft_direct": ttft_direct,
+                    "ttft_app": ttft_app,
+                    "split": {k: split_after[k] - split_before.get(k, 0.0) for k in split_after},
+                    "load_direct": load_direct,
+                    "load_app": load_app,
+                }
+
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+                import uvloop
+
+                results = uvloop.run(run())
+            except ImportError:
+                results = asyncio.run(run())
+            time.sleep(1.0)  # let the last answers' final saves land
+            statuses = asyncio.run(answer_statuses(db_url))
+            print_report(args, startup, rss, results, statuses)
+        finally:
+            stop_all(procs)
 
 
 def print_report(

@@ -26,23 +26,22 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 from bench.stream import (
     BIN,
-    PG_ADMIN,
     Direct,
     Target,
     ThroughApp,
     app_env,
+    bench_database,
     free_port,
     hardware,
     make_users,
-    pg,
+    start_stand_in,
+    stop_all,
     wait_http,
 )
 
@@ -119,46 +118,28 @@ def main() -> None:
         if not (checkout / "src" / "energyapp").is_dir():
             parser.error(f"{checkout} is not a checkout of this project (no src/energyapp)")
 
-    db_name = f"energyapp_ab_{secrets.token_hex(4)}"
-    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}?sslmode=disable"
-    asyncio.run(pg(f'CREATE DATABASE "{db_name}"'))
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        from energyapp.core.migrate import upgrade
-
-        upgrade(db_url)  # both checkouts must share this schema
-        tokens = asyncio.run(make_users(db_url, 4))
-        stand_in = free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "energyapp.llm.fake_server"),
-                    *("--port", str(stand_in), "--tokens-per-second", "0"),
-                    *("--answer-tokens", str(args.answer_tokens)),
-                ],
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_http(f"http://127.0.0.1:{stand_in}/api/version", 20)
-        targets: list[Target] = []
-        for checkout, python in zip(checkouts, pythons, strict=True):
-            port = free_port()
-            app = subprocess.Popen(
-                [str(python), "-m", "energyapp.cli", "serve", "--port", str(port)],
-                env=app_env(db_url, stand_in, PYTHONPATH=str(checkout / "src")),
-                cwd=checkout,
-            )
-            procs.append(app)
-            wait_http(f"http://127.0.0.1:{port}/health", 30, app)
-            targets.append(ThroughApp(port, tokens))
-        values = asyncio.run(rounds(targets[0], targets[1], Direct(stand_in), args.rounds))
-        report(values, *(f"{c} ({version(p)})" for c, p in zip(checkouts, pythons, strict=True)))
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
-        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    with bench_database("energyapp_ab") as db_url:  # both checkouts share this schema
+        try:
+            tokens = asyncio.run(make_users(db_url, 4))
+            stand_in_proc, stand_in = start_stand_in(args.answer_tokens)
+            procs.append(stand_in_proc)
+            targets: list[Target] = []
+            for checkout, python in zip(checkouts, pythons, strict=True):
+                port = free_port()
+                app = subprocess.Popen(
+                    [str(python), "-m", "energyapp.cli", "serve", "--port", str(port)],
+                    env=app_env(db_url, stand_in, PYTHONPATH=str(checkout / "src")),
+                    cwd=checkout,
+                )
+                procs.append(app)
+                wait_http(f"http://127.0.0.1:{port}/health", 30, app)
+                targets.append(ThroughApp(port, tokens))
+            values = asyncio.run(rounds(targets[0], targets[1], Direct(stand_in), args.rounds))
+            names = [f"{c} ({version(p)})" for c, p in zip(checkouts, pythons, strict=True)]
+            report(values, *names)
+        finally:
+            stop_all(procs)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+"""The floor of ``POST /chat``: the work the issue requires before a first token, and nothing else.
+
+    .venv/bin/python -m bench.floor [--rounds 400] [--answer-tokens 64]
+
+Issue 5 asks for a time-to-first-token overhead of at most 3 ms over the stand-in called
+directly. Before the first token, ``POST /chat`` must check the caller's token and session in
+the database, store the question and an empty answer (committed before Ollama is called),
+send the conversation to Ollama and relay its first piece. This script measures how long that
+work takes on this machine when nothing else is done: a relay in a process of its own, a
+plain asyncio server (uvloop) with the app's own pieces and nothing around them: the app's
+token check (``decode_access_token``), the app's two SQL statements on a bare asyncpg
+connection, the app's prompt and payload, the app's aiohttp client function, the answer's
+final save. No framework, no ORM, no middleware, no queue, no metrics, no automatic title.
+
+It starts one stand-in Ollama, the app (this checkout, ``energyapp serve``) and the relay on one
+throwaway database, and sends one request at a time in rounds: the app, the relay (their order
+swapped every round), then the stand-in directly, as ``bench/ttft_ab.py`` does. The relay's
+overhead is the least any implementation of the issue's rules could reach on this machine in
+this minute; the app's overhead minus the relay's is what the app's own layers cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+
+from bench.stream import (
+    BIN,
+    MODEL,
+    Direct,
+    ThroughApp,
+    app_env,
+    bench_database,
+    free_port,
+    hardware,
+    make_users,
+    start_stand_in,
+    stop_all,
+    wait_http,
+)
+from bench.ttft_ab import median_interval, rounds
+
+HEAD_LIMIT = 16384
+
+
+async def relay_main(port: int, db_url: str, stand_in: str) -> None:
+    """The relay's server (run in its own process by :func:`main`)."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+    from energyapp.auth.deps import _SESSION_USER
+    from energyapp.auth.security import decode_access_token
+    from energyapp.chat import prompt
+    from energyapp.chat.service import _FINISH_ANSWER, _single_statement
+    from energyapp.config import load_settings
+    from energyapp.core.direct import DirectStatement
+    from energyapp.db import new_id, utcnow
+    from energyapp.llm import client as llm
+
+    settings = load_settings(db_url=db_url)  # the secret from app_env(), as the app's
+    dialect = asyncpg_dialect()
+
+    def compiled(statement: DirectStatement) -> tuple[str, Any]:
+        done = statement._compile(dialect)  # the app's SQL and bind processors, verbatim
+        return done.sql, done
+
+    session_sql, session_c = compiled(_SESSION_USER)
+    start_sql, start_c = compiled(_single_statement(True, False))
+    finish_sql, finish_c = compiled(_FINISH_ANSWER)
+    pool = await asyncpg.create_pool(
+        db_url.replace("postgresql+asyncpg", "postgresql").split("?")[0], min_size=4, max_size=4
+    )
+    http = llm.new_session(connect_timeout=5)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if len(head) > HEAD_LIMIT:
+                    return
+                headers = {}
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+                await answer(headers, body, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def answer(
+        headers: dict[bytes, bytes], body: bytes, writer: asyncio.StreamWriter
+    ) -> None:
+        requested_at = time.perf_counter()
+        token = headers[b"authorization"].decode().split(" ", 1)[1]
+        claims = decode_access_token(settings, token)
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                session_sql,
+                *DirectStatement._args(
+                    session_c, {"user_id": claims.user_id, "session_id": claims.session_id}
+                ),
+            )
+            if row is None or row["session_revoked_at"] is not None or not row["is_active"]:
+                raise RuntimeError("refused")
+            message = json.loads(body)["message"].strip()
+            now = utcnow()
+            question, answer_id, conversation = new_id(), new_id(), new_id()
+            params = {
+                "s_now": now,
+                "s_conversation": conversation,
+                "s_user": claims.user_id,
+                "s_title": prompt.provisional_title(message),
+                "s_question": question,
+                "s_message": message,
+                "s_answer": answer_id,
+                "s_answer_created": now + timedelta(microseconds=1),
+                "s_model": MODEL,
+            }
+            await conn.execute(start_sql, *DirectStatement._args(start_c, params))
+        payload = llm.chat_payload(
+            MODEL,
+            prompt.build_messages(settings, [], message),
+            options=prompt.chat_options(settings),
+            keep_alive=settings.keep_alive,
+        )
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        meta = {
+            "conversation_id": str(conversation),
+            "user_message_id": str(question),
+            "assistant_message_id": str(answer_id),
+        }
+        pending = b"event: meta\ndata: " + json.dumps(meta).encode() + b"\n\n"
+        stats = llm.ChatStats()
+        parts: list[str] = []
+        async for piece in llm.stream_chat(http, stand_in, payload, token_timeout=120, stats=stats):
+            parts.append(piece)
+            chunk = pending + b"event: token\ndata: " + json.dumps({"content": piece}).encode()
+            pending = b""
+            writer.write(b"%x\r\n%s\n\n\r\n" % (len(chunk) + 2, chunk))
+        duration = int((time.perf_counter() - requested_at) * 1000)
+        async with pool.acquire() as conn:
+            values = {
+                "b_id": answer_id,
+                "b_content": "".join(parts),
+                "b_status": "complete",
+                "b_error_code": None,
+                "b_prompt_tokens": stats.prompt_tokens,
+                "b_completion_tokens": stats.completion_tokens,
+                "b_duration_ms": duration,
+                "b_first_token_ms": None,
+                "b_now": utcnow(),
+            }
+            await conn.execute(finish_sql, *DirectStatement._args(finish_c, values))
+        done = b"event: done\ndata: {}\n\n"
+        writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=400)
+    parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--serve-relay", nargs=3, metavar=("PORT", "DB_URL", "STAND_IN"))
+    args = parser.parse_args()
+    if args.serve_relay:
+        import uvloop
+
+        port, db_url, stand_in = args.serve_relay
+        uvloop.run(relay_main(int(port), db_url, stand_in))
+        return
+
+    procs: list[subprocess.Popen[bytes]] = []
+    with bench_database("energyapp_floor") as db_url:
+        try:
+            tokens = asyncio.run(make_users(db_url, 4))
+            stand_in_proc, stand_in = start_stand_in(args.answer_tokens)
+            procs.append(stand_in_proc)
+            app_port, relay_port = free_port(), free_port()
+            app = subprocess.Popen(
+                [str(BIN / "python"), "-m", "energyapp.cli", "serve", "--port", str(app_port)],
+                env=app_env(db_url, stand_in),
+            )
+            procs.append(app)
+            relay = subprocess.Popen(
+                [sys.executable, "-m", "bench.floor", "--serve-relay", str(relay_port), db_url]
+                + [f"http://127.0.0.1:{stand_in}"],
+                env=app_env(db_url, stand_in),
+            )
+            procs.append(relay)
+            wait_http(f"http://127.0.0.1:{app_port}/health", 30, app)
+            app_target, relay_target = ThroughApp(app_port, tokens), ThroughApp(relay_port, tokens)
+            for _ in range(100):  # the relay has no /health: its first answer says it is up
+                try:
+                    asyncio.run(relay_target.once(0))
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            values = asyncio.run(rounds(app_target, relay_target, Direct(stand_in), args.rounds))
+        finally:
+            stop_all(procs)
+    direct = statistics.median(values["direct"])
+    print(f"hardware: {hardware()}")
+    print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
+    print(f"rounds: {len(values['A'])}; stand-in directly: TTFT p50 {direct:.2f} ms")
+    for name, label in (("A", "app (POST /chat)"), ("B", "floor relay")):
+        p50 = statistics.median(values[name])
+        print(f"{label}: TTFT p50 {p50:.2f} ms, overhead p50 {p50 - direct:.2f} ms")
+    diffs = [va - vb for va, vb in zip(values["A"], values["B"], strict=True)]
+    mid, low, high = median_interval(diffs)
+    print(
+        f"app - floor, paired by round: median {mid:+.2f} ms "
+        f"(95 % interval {low:+.2f} to {high:+.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
