@@ -10,13 +10,17 @@ work takes on this machine when nothing else is done: a relay in a process of it
 plain asyncio server (uvloop) with the app's own pieces and nothing around them: the app's
 token check (``decode_access_token``), the app's two SQL statements on a bare asyncpg
 connection, the app's prompt and payload, the app's aiohttp client function, the answer's
-final save. No framework, no ORM, no middleware, no queue, no metrics, no automatic title.
+final save and its automatic title (the app's request and statement). No framework, no ORM, no
+middleware, no queue, no registry of live answers, no metrics, no logs.
 
 It starts one stand-in Ollama, the app (this checkout, ``energyapp serve``) and the relay on one
 throwaway database, and sends one request at a time in rounds: the app, the relay (their order
 swapped every round), then the stand-in directly, as ``bench/ttft_ab.py`` does. The relay's
 overhead is the least any implementation of the issue's rules could reach on this machine in
 this minute; the app's overhead minus the relay's is what the app's own layers cost.
+
+Then the same three at ``--concurrency`` streams for ``--seconds`` each (as ``bench/stream.py``'s
+throughput phase): answers per second of the app, of the relay and of the stand-in alone.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import uvloop
+
 from bench.stream import (
     BIN,
     MODEL,
@@ -39,6 +45,7 @@ from bench.stream import (
     ThroughApp,
     app_env,
     bench_database,
+    concurrent_load,
     free_port,
     hardware,
     make_users,
@@ -49,6 +56,7 @@ from bench.stream import (
 from bench.ttft_ab import median_interval, rounds
 
 HEAD_LIMIT = 16384
+POOL_SIZE = 50  # the app's pool in these runs: ENERGYAPP_DB_POOL_SIZE below
 
 
 async def relay_main(port: int, db_url: str, stand_in: str) -> None:
@@ -59,7 +67,7 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
     from energyapp.auth.deps import _SESSION_USER
     from energyapp.auth.security import decode_access_token
     from energyapp.chat import prompt
-    from energyapp.chat.service import _FINISH_ANSWER, _single_statement
+    from energyapp.chat.service import _FINISH_ANSWER, _SAVE_AUTO_TITLE, _single_statement
     from energyapp.config import load_settings
     from energyapp.core.direct import DirectStatement
     from energyapp.db import new_id, utcnow
@@ -75,10 +83,30 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
     session_sql, session_c = compiled(_SESSION_USER)
     start_sql, start_c = compiled(_single_statement(True, False))
     finish_sql, finish_c = compiled(_FINISH_ANSWER)
+    title_sql, title_c = compiled(_SAVE_AUTO_TITLE)
     pool = await asyncpg.create_pool(
-        db_url.replace("postgresql+asyncpg", "postgresql").split("?")[0], min_size=4, max_size=4
+        db_url.replace("postgresql+asyncpg", "postgresql").split("?")[0],
+        min_size=POOL_SIZE,
+        max_size=POOL_SIZE,
     )
     http = llm.new_session(connect_timeout=5)
+    titles: set[asyncio.Task[None]] = set()
+
+    async def title(conversation: Any, asked: list[dict[str, str]], text: str) -> None:
+        """The conversation's automatic title: the app's request, the app's statement."""
+        options = prompt.chat_options(settings)
+        options.update(num_predict=settings.title_num_predict, temperature=0.2)
+        messages = prompt.title_follow_up(settings, asked, text)
+        assert messages is not None  # noqa: S101 - a short benchmark conversation fits
+        payload = llm.chat_payload(
+            MODEL, messages, options=options, keep_alive=settings.keep_alive, stream=False
+        )
+        raw, _ = await llm.chat_once(http, stand_in, payload, read_timeout=120)
+        name = prompt.clean_title(raw)
+        if name:
+            async with pool.acquire() as conn:
+                values = {"b_id": conversation, "b_title": name}
+                await conn.execute(title_sql, *DirectStatement._args(title_c, values))
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -127,9 +155,10 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
                 "s_model": MODEL,
             }
             await conn.execute(start_sql, *DirectStatement._args(start_c, params))
+        asked = prompt.build_messages(settings, [], message)
         payload = llm.chat_payload(
             MODEL,
-            prompt.build_messages(settings, [], message),
+            asked,
             options=prompt.chat_options(settings),
             keep_alive=settings.keep_alive,
         )
@@ -166,6 +195,9 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
             await conn.execute(finish_sql, *DirectStatement._args(finish_c, values))
         done = b"event: done\ndata: {}\n\n"
         writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
+        task = asyncio.get_running_loop().create_task(title(conversation, asked, "".join(parts)))
+        titles.add(task)
+        task.add_done_callback(titles.discard)
 
     server = await asyncio.start_server(handle, "127.0.0.1", port)
     async with server:
@@ -176,11 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=400)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0, help="of each throughput run")
     parser.add_argument("--serve-relay", nargs=3, metavar=("PORT", "DB_URL", "STAND_IN"))
     args = parser.parse_args()
     if args.serve_relay:
-        import uvloop
-
         port, db_url, stand_in = args.serve_relay
         uvloop.run(relay_main(int(port), db_url, stand_in))
         return
@@ -194,7 +226,7 @@ def main() -> None:
             app_port, relay_port = free_port(), free_port()
             app = subprocess.Popen(
                 [str(BIN / "python"), "-m", "energyapp.cli", "serve", "--port", str(app_port)],
-                env=app_env(db_url, stand_in),
+                env=app_env(db_url, stand_in, ENERGYAPP_DB_POOL_SIZE=str(POOL_SIZE)),
             )
             procs.append(app)
             relay = subprocess.Popen(
@@ -211,22 +243,34 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
-            values = asyncio.run(rounds(app_target, relay_target, Direct(stand_in), args.rounds))
+            direct = Direct(stand_in)
+            values = asyncio.run(rounds(app_target, relay_target, direct, args.rounds))
+            targets = {"stand-in alone": direct, "app": app_target, "floor relay": relay_target}
+            loads = {
+                name: uvloop.run(concurrent_load(target, args.concurrency, args.seconds))
+                for name, target in targets.items()
+            }
         finally:
             stop_all(procs)
-    direct = statistics.median(values["direct"])
+    direct_p50 = statistics.median(values["direct"])
     print(f"hardware: {hardware()}")
     print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
-    print(f"rounds: {len(values['A'])}; stand-in directly: TTFT p50 {direct:.2f} ms")
+    print(f"rounds: {len(values['A'])}; stand-in directly: TTFT p50 {direct_p50:.2f} ms")
     for name, label in (("A", "app (POST /chat)"), ("B", "floor relay")):
         p50 = statistics.median(values[name])
-        print(f"{label}: TTFT p50 {p50:.2f} ms, overhead p50 {p50 - direct:.2f} ms")
+        print(f"{label}: TTFT p50 {p50:.2f} ms, overhead p50 {p50 - direct_p50:.2f} ms")
     diffs = [va - vb for va, vb in zip(values["A"], values["B"], strict=True)]
     mid, low, high = median_interval(diffs)
     print(
         f"app - floor, paired by round: median {mid:+.2f} ms "
         f"(95 % interval {low:+.2f} to {high:+.2f})"
     )
+    for name, load in loads.items():
+        print(
+            f"{args.concurrency} concurrent streams, {name}: "
+            f"{load.completed / load.seconds:.0f} answers/s ({load.completed} in "
+            f"{load.seconds:.1f} s), {load.errors} errors"
+        )
 
 
 if __name__ == "__main__":
