@@ -19,8 +19,10 @@ swapped every round), then the stand-in directly, as ``bench/ttft_ab.py`` does. 
 overhead is the least any implementation of the issue's rules could reach on this machine in
 this minute; the app's overhead minus the relay's is what the app's own layers cost.
 
-Then the same three at ``--concurrency`` streams for ``--seconds`` each (as ``bench/stream.py``'s
-throughput phase): answers per second of the app, of the relay and of the stand-in alone.
+Then each of the three on its own, one answer at a time (``--ttft-samples``), as
+``bench/stream.py`` measures the goal; and the same three at ``--concurrency`` streams for
+``--seconds`` each, as its throughput phase: answers per second of the app, of the relay and of
+the stand-in alone.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench.stream import (
     BIN,
     MODEL,
     Direct,
+    Target,
     ThroughApp,
     app_env,
     bench_database,
@@ -49,6 +52,7 @@ from bench.stream import (
     free_port,
     hardware,
     make_users,
+    sequential_ttft,
     start_stand_in,
     stop_all,
     wait_http,
@@ -204,10 +208,16 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
         await server.serve_forever()
 
 
+async def warm_then_ttft(target: Target, samples: int) -> list[float]:
+    await sequential_ttft(target, 20)
+    return await sequential_ttft(target, samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=400)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--ttft-samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0, help="of each throughput run")
     parser.add_argument("--serve-relay", nargs=3, metavar=("PORT", "DB_URL", "STAND_IN"))
@@ -246,6 +256,10 @@ def main() -> None:
             direct = Direct(stand_in)
             values = asyncio.run(rounds(app_target, relay_target, direct, args.rounds))
             targets = {"stand-in alone": direct, "app": app_target, "floor relay": relay_target}
+            sequential = {  # as bench/stream.py measures the goal: each path on its own
+                name: uvloop.run(warm_then_ttft(target, args.ttft_samples))
+                for name, target in targets.items()
+            }
             loads = {
                 name: uvloop.run(concurrent_load(target, args.concurrency, args.seconds))
                 for name, target in targets.items()
@@ -265,6 +279,14 @@ def main() -> None:
         f"app - floor, paired by round: median {mid:+.2f} ms "
         f"(95 % interval {low:+.2f} to {high:+.2f})"
     )
+    alone = statistics.median(sequential["stand-in alone"]) * 1000
+    print(
+        f"one stream, each path on its own ({args.ttft_samples} answers each, as bench/stream.py):"
+        f" stand-in alone TTFT p50 {alone:.2f} ms"
+    )
+    for name in ("app", "floor relay"):
+        p50 = statistics.median(sequential[name]) * 1000
+        print(f"  {name}: TTFT p50 {p50:.2f} ms, overhead p50 {p50 - alone:.2f} ms")
     for name, load in loads.items():
         print(
             f"{args.concurrency} concurrent streams, {name}: "
