@@ -13,12 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import urlparse
 
-import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from energyapp.core.startup import collector_paused
 
-from energyapp.config import Settings, SettingsError, get_settings
-from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
-from energyapp.errors import AppError
+with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
+    import typer
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from energyapp.config import Settings, SettingsError, get_settings
+    from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
+    from energyapp.errors import AppError
 
 app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
 db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=True)
@@ -167,7 +170,10 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
 ) -> None:
     """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001)."""
-    import uvicorn
+    with collector_paused():
+        import uvicorn
+
+        import energyapp.main  # noqa: F401 - imported here for uvicorn, with the collector paused
 
     settings = _settings()
     uvicorn.run(
