@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
 import signal
@@ -174,6 +175,9 @@ def serve(
         import uvicorn
 
         import energyapp.main  # noqa: F401 - imported here for uvicorn, with the collector paused
+    # What the imports made lives as long as the process: no full collection scans it again
+    # (one such pass took 80-130 ms of the event loop on this VM; docs/performance.md).
+    gc.freeze()
 
     settings = _settings()
     uvicorn.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from energyapp.cli import app as cli_app
+from energyapp.config import get_settings
 from tests.conftest import PG_ADMIN_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +119,31 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(cli_app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
+
+
+def test_serve_freezes_what_start_up_imported(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` hands uvicorn an app whose modules are imported already, with the collector on
+    and the imports' objects frozen out of its full passes (core/startup.py)."""
+    import uvicorn
+
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(args))
+    for key in ("ENERGYAPP_DB_URL", "ENERGYAPP_CONFIG_FILE", "ENERGYAPP_LOG_LEVEL"):
+        monkeypatch.setenv(key, cli_env[key])
+    get_settings.cache_clear()
+    gc.unfreeze()
+    try:
+        result = CliRunner().invoke(cli_app, ["serve", "--port", "8765"])
+        assert result.exit_code == 0, result.output
+        assert calls == [("energyapp.main:create_app",)]
+        assert "energyapp.main" in sys.modules
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        get_settings.cache_clear()
 
 
 def test_bad_setting_stops_with_its_name(cli_env: dict[str, str]) -> None:
