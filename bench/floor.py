@@ -1,6 +1,7 @@
-"""The floor of ``POST /chat``: the work the issue requires before a first token, and nothing else.
+"""The floor of ``POST /chat``: the work the issue requires of an answer, and nothing else.
 
-    .venv/bin/python -m bench.floor [--rounds 400] [--answer-tokens 64]
+    .venv/bin/python -m bench.floor [--rounds 400] [--ttft-samples 200] [--concurrency 50]
+                                    [--seconds 10] [--answer-tokens 64]
 
 Issue 5 asks for a time-to-first-token overhead of at most 3 ms over the stand-in called
 directly. Before the first token, ``POST /chat`` must check the caller's token and session in
@@ -8,9 +9,10 @@ the database, store the question and an empty answer (committed before Ollama is
 send the conversation to Ollama and relay its first piece. This script measures how long that
 work takes on this machine when nothing else is done: a relay in a process of its own, a
 plain asyncio server (uvloop) with the app's own pieces and nothing around them: the app's
-token check (``decode_access_token``), the app's two SQL statements on a bare asyncpg
-connection, the app's prompt and payload, the app's aiohttp client function, the answer's
-final save and its automatic title (the app's request and statement). No framework, no ORM, no
+token check (``decode_access_token`` and the same checks of its ``SELECT``), the app's
+statement that stores the question and the answer, on a bare asyncpg connection, the app's
+prompt and payload, the app's aiohttp client function; after the answer, its final save and
+the automatic title (the app's request and statements). No framework, no ORM, no
 middleware, no queue, no registry of live answers, no metrics, no logs.
 
 It starts one stand-in Ollama, the app (this checkout, ``energyapp serve``) and the relay on one
@@ -142,7 +144,12 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
                     session_c, {"user_id": claims.user_id, "session_id": claims.session_id}
                 ),
             )
-            if row is None or row["session_revoked_at"] is not None or not row["is_active"]:
+            if (
+                row is None
+                or row["session_revoked_at"] is not None
+                or row["session_expires_at"] <= utcnow()
+                or not row["is_active"]
+            ):
                 raise RuntimeError("refused")
             message = json.loads(body)["message"].strip()
             now = utcnow()
