@@ -334,7 +334,11 @@ def start_stand_in(answer_tokens: int) -> tuple[subprocess.Popen[bytes], int]:
         ],
         stderr=subprocess.DEVNULL,
     )
-    wait_http(f"http://127.0.0.1:{port}/api/version", 20, proc)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/version", 20, proc)
+    except BaseException:
+        stop_all([proc])
+        raise
     return proc, port
 
 
