@@ -62,7 +62,10 @@ from bench.stream import (
 from bench.ttft_ab import median_interval, rounds
 
 HEAD_LIMIT = 16384
-POOL_SIZE = 50  # the app's pool in these runs: ENERGYAPP_DB_POOL_SIZE below
+POOL_SIZE = 50  # the app's pool in these runs (ENERGYAPP_DB_POOL_SIZE), as in bench/stream.py
+# The relay's connections are opened as needed, up to this many: the app keeps its own open
+# meanwhile, and PostgreSQL's default max_connections (100) must hold both.
+RELAY_POOL_MAX = 40
 
 
 async def relay_main(port: int, db_url: str, stand_in: str) -> None:
@@ -92,8 +95,8 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
     title_sql, title_c = compiled(_SAVE_AUTO_TITLE)
     pool = await asyncpg.create_pool(
         db_url.replace("postgresql+asyncpg", "postgresql").split("?")[0],
-        min_size=POOL_SIZE,
-        max_size=POOL_SIZE,
+        min_size=4,
+        max_size=RELAY_POOL_MAX,
     )
     http = llm.new_session(connect_timeout=5)
     titles: set[asyncio.Task[None]] = set()
