@@ -75,7 +75,7 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
 
     from energyapp.auth.deps import _SESSION_USER
     from energyapp.auth.security import decode_access_token
-    from energyapp.chat import prompt
+    from energyapp.chat import prompt, sse
     from energyapp.chat.service import _FINISH_ANSWER, _SAVE_AUTO_TITLE, _single_statement
     from energyapp.config import load_settings
     from energyapp.core.direct import DirectStatement
@@ -180,24 +180,20 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
         )
-        meta = {
-            "conversation_id": str(conversation),
-            "user_message_id": str(question),
-            "assistant_message_id": str(answer_id),
-        }
-        pending = b"event: meta\ndata: " + json.dumps(meta).encode() + b"\n\n"
+        pending = sse.meta_event(str(answer_id), str(conversation), str(question))
         stats = llm.ChatStats()
         parts: list[str] = []
         async for piece in llm.stream_chat(http, stand_in, payload, token_timeout=120, stats=stats):
             parts.append(piece)
-            chunk = pending + b"event: token\ndata: " + json.dumps({"content": piece}).encode()
+            chunk = pending + sse.event("token", {"content": piece})
             pending = b""
-            writer.write(b"%x\r\n%s\n\n\r\n" % (len(chunk) + 2, chunk))
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         duration = int((time.perf_counter() - requested_at) * 1000)
+        text = "".join(parts)
         async with pool.acquire() as conn:
             values = {
                 "b_id": answer_id,
-                "b_content": "".join(parts),
+                "b_content": text,
                 "b_status": "complete",
                 "b_error_code": None,
                 "b_prompt_tokens": stats.prompt_tokens,
@@ -207,9 +203,9 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
                 "b_now": utcnow(),
             }
             await conn.execute(finish_sql, *DirectStatement._args(finish_c, values))
-        done = b"event: done\ndata: {}\n\n"
+        done = sse.event("done", {"assistant_message_id": str(answer_id), "status": "complete"})
         writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
-        task = asyncio.get_running_loop().create_task(title(conversation, asked, "".join(parts)))
+        task = asyncio.get_running_loop().create_task(title(conversation, asked, text))
         titles.add(task)
         task.add_done_callback(titles.discard)
 
