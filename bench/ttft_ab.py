@@ -3,6 +3,7 @@
     git worktree add /work/base HEAD~1
     .venv/bin/python -m bench.ttft_ab /work/base [.] [--rounds 400] [--answer-tokens 64]
     .venv/bin/python -m bench.ttft_ab . . --python-b /work/venv312/bin/python  # two interpreters
+    .venv/bin/python -m bench.ttft_ab /work/base --rounds 60 --block 10  # one stream at a time
 
 On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.9 ms from one ``bench/stream.py``
 run to the next, minutes apart: the machine's speed drifts, by as much as any change is worth.
@@ -60,17 +61,30 @@ def median_interval(diffs: list[float], seed: int = 1) -> tuple[float, float, fl
     return statistics.median(diffs), low, high
 
 
-async def rounds(a: Target, b: Target, direct: Target, count: int) -> dict[str, list[float]]:
-    """TTFT in ms of ``count`` rounds (after a warm-up), per target."""
+async def rounds(
+    a: Target, b: Target, direct: Target, count: int, block: int = 1
+) -> dict[str, list[float]]:
+    """TTFT in ms of ``count`` rounds (after a warm-up), per target.
+
+    With ``block`` > 1 a round sends ``block`` requests in a row to each target, as
+    ``bench/stream.py`` measures one stream (each request meets the one before it on the same
+    app, not another app's); the round's figure is the median of its block without the first
+    request, which follows another target."""
     values: dict[str, list[float]] = {"A": [], "B": [], "direct": []}
-    for i in range(WARM_UP_ROUNDS + count):
+    warm_up = WARM_UP_ROUNDS if block == 1 else 2
+    n = 0
+    for i in range(warm_up + count):
         order = [("A", a), ("B", b)] if i % 2 == 0 else [("B", b), ("A", a)]
         for name, target in [*order, ("direct", direct)]:
-            result = await target.once(i)
-            if not result.ok:
-                raise RuntimeError(f"request failed ({name})")
-            if i >= WARM_UP_ROUNDS:
-                values[name].append(result.ttft * 1000)
+            ttfts = []
+            for _ in range(block):
+                result = await target.once(n)
+                n += 1
+                if not result.ok:
+                    raise RuntimeError(f"request failed ({name})")
+                ttfts.append(result.ttft * 1000)
+            if i >= warm_up:
+                values[name].append(ttfts[0] if block == 1 else statistics.median(ttfts[1:]))
     return values
 
 
@@ -80,12 +94,13 @@ def version(python: Path) -> str:
     return done.stdout.strip()
 
 
-def report(values: dict[str, list[float]], a: str, b: str) -> None:
+def report(values: dict[str, list[float]], a: str, b: str, block: int = 1) -> None:
+    blocks = f" of {block} requests in a row per target (their median)" if block > 1 else ""
     direct = statistics.median(values["direct"])
     print(f"hardware: {hardware()}")
     print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
     print(f"A = {a}\nB = {b}")
-    print(f"rounds: {len(values['A'])}; stand-in directly: TTFT p50 {direct:.2f} ms")
+    print(f"rounds: {len(values['A'])}{blocks}; stand-in directly: TTFT p50 {direct:.2f} ms")
     for name in ("A", "B"):
         ttft = values[name]
         p50, p90 = statistics.median(ttft), sorted(ttft)[int(0.9 * len(ttft))]
@@ -104,6 +119,12 @@ def main() -> None:
     parser.add_argument("b", type=Path, nargs="?", default=Path("."), help="checkout B")
     parser.add_argument("--rounds", type=int, default=400)
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=1,
+        help="requests in a row to each target per round (default 1: interleaved)",
+    )
     for side in ("a", "b"):
         parser.add_argument(
             f"--python-{side}",
@@ -135,9 +156,11 @@ def main() -> None:
                 procs.append(app)
                 wait_http(f"http://127.0.0.1:{port}/health", 30, app)
                 targets.append(ThroughApp(port, tokens))
-            values = asyncio.run(rounds(targets[0], targets[1], Direct(stand_in), args.rounds))
+            values = asyncio.run(
+                rounds(targets[0], targets[1], Direct(stand_in), args.rounds, args.block)
+            )
             names = [f"{c} ({version(p)})" for c, p in zip(checkouts, pythons, strict=True)]
-            report(values, *names)
+            report(values, *names, block=args.block)
         finally:
             stop_all(procs)
 

@@ -74,6 +74,29 @@ async def test_follow_coalesces_and_pings() -> None:
     assert [name for name, _ in _parse(rest)] == ["done", "title"]
 
 
+async def test_held_tokens_leave_with_the_end_at_once() -> None:
+    """Tokens held back to leave together are not held past the end of the answer: the last
+    ones and ``done`` go out as soon as it finishes, not when the hold would have ended."""
+    answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    stream = sse.follow(answer, b"", coalesce=60)
+    answer.publish("Hola")
+    assert _parse(await anext(stream)) == [("token", {"content": "Hola"})]
+    answer.publish(",")
+    answer.publish(" mundo")
+    held = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)
+    assert not held.done()  # within the hold, more tokens wait for company
+    answer.publish(".")
+    await asyncio.sleep(0.05)
+    assert not held.done()  # a new token does not end the hold
+    answer.finish([("done", {"status": "complete"})])
+    assert _parse(await asyncio.wait_for(held, 1)) == [
+        ("token", {"content": ", mundo."}),
+        ("done", {"status": "complete"}),
+    ]
+    assert await answer.wait_for_end(60) is True  # already finished: no wait
+
+
 async def test_a_watcher_that_goes_away_cancels_nothing_shared() -> None:
     answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
     first = asyncio.ensure_future(answer.wait(5))

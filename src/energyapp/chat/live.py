@@ -30,6 +30,7 @@ class LiveAnswer:
         "stop_reason",
         "task",
         "_waiters",
+        "_end_waiters",
     )
 
     def __init__(
@@ -52,6 +53,7 @@ class LiveAnswer:
         self.stop_reason: str | None = None  # "user" or "shutdown" when cancelled on purpose
         self.task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
+        self._end_waiters: list[asyncio.Future[None]] = []  # woken by the end, not by tokens
 
     @property
     def text(self) -> str:
@@ -78,34 +80,56 @@ class LiveAnswer:
         self.position = None
         self.final = events
         self._wake()
+        self._wake_end()
 
     def close(self) -> None:
         self.closed = True
         self._wake()
+        self._wake_end()
 
     async def wait(self, seconds: float) -> bool:
         """Wait for anything new; False on timeout. Each watcher has its own future, so a
         watcher that goes away cancels nothing shared."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        try:
-            async with asyncio.timeout(seconds):
-                await future
-        except TimeoutError:
-            return False
-        finally:
-            if not future.done():
-                future.cancel()
-                if future in self._waiters:
-                    self._waiters.remove(future)
-        return True
+        return await _wait(self._waiters, seconds)
+
+    async def wait_for_end(self, seconds: float) -> bool:
+        """Wait until the answer finishes (or is closed), ignoring new tokens; False on timeout.
+        A watcher holding tokens back to send them together stops holding at the end."""
+        if self.final is not None or self.closed:
+            return True
+        return await _wait(self._end_waiters, seconds)
 
     def _wake(self) -> None:
         if self._waiters:
             waiters, self._waiters = self._waiters, []
-            for future in waiters:
-                if not future.done():
-                    future.set_result(None)
+            _resolve(waiters)
+
+    def _wake_end(self) -> None:
+        if self._end_waiters:
+            waiters, self._end_waiters = self._end_waiters, []
+            _resolve(waiters)
+
+
+async def _wait(waiters: list[asyncio.Future[None]], seconds: float) -> bool:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters.append(future)
+    try:
+        async with asyncio.timeout(seconds):
+            await future
+    except TimeoutError:
+        return False
+    finally:
+        if not future.done():
+            future.cancel()
+            if future in waiters:
+                waiters.remove(future)
+    return True
+
+
+def _resolve(waiters: list[asyncio.Future[None]]) -> None:
+    for future in waiters:
+        if not future.done():
+            future.set_result(None)
 
 
 class LiveAnswers(Protocol):

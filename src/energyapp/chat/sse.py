@@ -20,8 +20,9 @@ from energyapp.chat.live import LiveAnswer
 PING_INTERVAL = 15.0
 # After a token write, the next one waits this long so that tokens arriving in a burst leave in
 # one write: every write is a system call (the profile showed sends dominating the CPU), and
-# 30 ms batches still read as a smooth stream. The first token and the end are never delayed;
-# a real Ollama on CPU (tokens 50-300 ms apart) never waits.
+# 30 ms batches still read as a smooth stream. The first token and the end are never delayed
+# (the hold ends when the answer does); a real Ollama on CPU (tokens 50-300 ms apart) never
+# waits.
 COALESCE_SECONDS = 0.03
 # A new answer's ids (``meta``) wait this long for its first token, so that with a quick model
 # the headers, the ids and the first token leave together and the client wakes once for
@@ -82,7 +83,9 @@ async def follow(
         if cursor < len(parts) and not answer.finished:
             delay = next_token_write - loop.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                # Hold the tokens back, but not past the end of the answer: ``done`` and the
+                # last tokens then leave at once.
+                await answer.wait_for_end(delay)
                 parts = answer.parts
         if cursor < len(parts):
             next_token_write = loop.time() + coalesce
