@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -46,6 +47,7 @@ from bench.stream import (
     BIN,
     MODEL,
     Direct,
+    RssSampler,
     Target,
     ThroughApp,
     app_env,
@@ -226,8 +228,16 @@ def main() -> None:
     parser.add_argument("--ttft-samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0, help="of each throughput run")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the app and the relay with py-spy (1,000 Hz) during their throughput runs",
+    )
     parser.add_argument("--serve-relay", nargs=3, metavar=("PORT", "DB_URL", "STAND_IN"))
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.serve_relay:
         port, db_url, stand_in = args.serve_relay
         uvloop.run(relay_main(int(port), db_url, stand_in))
@@ -266,10 +276,28 @@ def main() -> None:
                 name: uvloop.run(warm_then_ttft(target, args.ttft_samples))
                 for name, target in targets.items()
             }
-            loads = {
-                name: uvloop.run(concurrent_load(target, args.concurrency, args.seconds))
-                for name, target in targets.items()
-            }
+            servers = {"app": RssSampler(app.pid), "floor relay": RssSampler(relay.pid)}
+            stand_in_cpu = RssSampler(stand_in_proc.pid)
+            loads, cpu = {}, {}
+            for name, target in targets.items():
+                server = servers.get(name)
+                before = (server.cpu_seconds() if server else 0.0, stand_in_cpu.cpu_seconds())
+                spy = None
+                if args.profile and server is not None:
+                    spy = subprocess.Popen(  # py-spy stops by itself after the run
+                        [str(BIN / "py-spy"), "record", "--pid", str(server.process.pid)]
+                        + ["--rate", "1000", "--nonblocking", "--format", "raw"]
+                        + ["--duration", str(int(args.seconds))]
+                        + ["--output", str(args.profile / f"{name.replace(' ', '-')}.txt")],
+                        stdout=subprocess.DEVNULL,
+                    )
+                loads[name] = uvloop.run(concurrent_load(target, args.concurrency, args.seconds))
+                if spy is not None:
+                    spy.wait(timeout=60)
+                cpu[name] = (
+                    server.cpu_seconds() - before[0] if server else 0.0,
+                    stand_in_cpu.cpu_seconds() - before[1],
+                )
         finally:
             stop_all(procs)
     direct_p50 = statistics.median(values["direct"])
@@ -294,10 +322,13 @@ def main() -> None:
         p50 = statistics.median(sequential[name]) * 1000
         print(f"  {name}: TTFT p50 {p50:.2f} ms, overhead p50 {p50 - alone:.2f} ms")
     for name, load in loads.items():
+        served, stand_in_seconds = (1000 * c / max(1, load.completed) for c in cpu[name])
+        server_cpu = f"{name} {served:.2f} ms, " if name != "stand-in alone" else ""
         print(
             f"{args.concurrency} concurrent streams, {name}: "
             f"{load.completed / load.seconds:.0f} answers/s ({load.completed} in "
-            f"{load.seconds:.1f} s), {load.errors} errors"
+            f"{load.seconds:.1f} s), {load.errors} errors; CPU per answer: {server_cpu}"
+            f"stand-in {stand_in_seconds:.2f} ms"
         )
 
 

@@ -386,6 +386,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="SVG", help="record the app with py-spy during the /chat load phase"
     )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--skip-direct", action="store_true", help="only the /chat path")
     args = parser.parse_args()
 
@@ -447,6 +448,8 @@ def main() -> None:
                             "--duration",
                             str(int(args.seconds)),
                             "--nonblocking",
+                            "--rate",
+                            str(args.profile_rate),
                             "--format",
                             "raw" if args.profile.endswith(".txt") else "flamegraph",
                         ],
