@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
 from energyapp.chat import prompt
+from energyapp.chat import service as chat_service
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeOllama
@@ -270,6 +273,50 @@ async def test_stop_keeps_the_partial_text(
     answer = await load_message(sessionmaker, answer_id)
     assert answer.status == "stopped" and answer.content == text_of(events)
     assert 3 <= len(answer.content.split()) < 500
+
+
+async def test_a_stop_while_the_end_is_being_saved_waits_for_it(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stop that arrives when the answer is already whole, while its end is being saved (a
+    slow database, a retry), does not cut that save short: the answer is saved ``complete``,
+    its watchers get ``done`` and its title, and the stop reports the status it ended with."""
+    real = chat_service.finish_answer
+    saving, resume = asyncio.Event(), asyncio.Event()
+
+    async def slow_save(*args: Any, **kwargs: Any) -> None:
+        saving.set()
+        await resume.wait()
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_service, "finish_answer", slow_save)
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app), asyncio.timeout(20):
+        async with http.stream(
+            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+        ) as response:
+            stream = sse_events(response)
+            answer_id = (await anext(stream))[1]["assistant_message_id"]
+            await saving.wait()
+            stop = asyncio.ensure_future(
+                http.post(f"{base}/chat/{answer_id}/stop", headers=headers)
+            )
+            await asyncio.sleep(0.2)
+            assert not stop.done()  # waiting for the save, not cancelling it
+            resume.set()
+            stopped = await stop
+            events = [event async for event in stream]
+    assert stopped.status_code == 200
+    assert stopped.json() == {"assistant_message_id": answer_id, "status": "complete"}
+    assert named(events, "done")[0]["status"] == "complete"
+    assert named(events, "title")
+    answer = await load_message(sessionmaker, answer_id)
+    assert answer.status == "complete" and answer.content == text_of(events)
 
 
 async def test_models_lists_the_default(

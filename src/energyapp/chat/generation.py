@@ -239,6 +239,13 @@ class ChatEngine:
         task = answer.task
         if task is None or task.done() or answer.finished:
             return
+        if answer.saving_end:
+            # The generation is over: cancelling now would interrupt the save of its end (and
+            # its retries), leaving the row ``streaming`` and every watcher waiting. It is
+            # saved as it ended; wait for that.
+            while not answer.finished and not task.done():
+                await answer.wait_for_end(1.0)
+            return
         answer.stop_reason = reason
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -352,6 +359,7 @@ class ChatEngine:
                 self.queue.release(server, job.user_id)
                 GENERATIONS_RUNNING.dec()
             self.queue.leave(job.user_id)
+        answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
         await self._finish(answer, job, status, error, stats, first_token_ms, asked)
 
     async def _save_progress(self, answer: LiveAnswer) -> None:

@@ -28,6 +28,7 @@ class LiveAnswer:
         "final",
         "closed",
         "stop_reason",
+        "saving_end",
         "task",
         "_waiters",
         "_end_waiters",
@@ -51,6 +52,7 @@ class LiveAnswer:
         self.final: list[tuple[str, dict[str, Any]]] | None = None
         self.closed = False  # nothing more will ever be published
         self.stop_reason: str | None = None  # "user" or "shutdown" when cancelled on purpose
+        self.saving_end = False  # the generation is over and its end is being saved
         self.task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._end_waiters: list[asyncio.Future[None]] = []  # woken by the end, not by tokens
