@@ -296,21 +296,20 @@ async def test_a_stop_while_the_end_is_being_saved_waits_for_it(
 
     monkeypatch.setattr(chat_service, "finish_answer", slow_save)
     headers = await auth_headers(await make_user())
-    async with live_app() as (base, _app), asyncio.timeout(20):
-        async with http.stream(
-            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
-        ) as response:
-            stream = sse_events(response)
-            answer_id = (await anext(stream))[1]["assistant_message_id"]
-            await saving.wait()
-            stop = asyncio.ensure_future(
-                http.post(f"{base}/chat/{answer_id}/stop", headers=headers)
-            )
-            await asyncio.sleep(0.2)
-            assert not stop.done()  # waiting for the save, not cancelling it
-            resume.set()
-            stopped = await stop
-            events = [event async for event in stream]
+    async with (
+        live_app() as (base, _app),
+        asyncio.timeout(20),
+        http.stream("POST", f"{base}/chat", json={"message": "Hola"}, headers=headers) as response,
+    ):
+        stream = sse_events(response)
+        answer_id = (await anext(stream))[1]["assistant_message_id"]
+        await saving.wait()
+        stop = asyncio.ensure_future(http.post(f"{base}/chat/{answer_id}/stop", headers=headers))
+        await asyncio.sleep(0.2)
+        assert not stop.done()  # waiting for the save, not cancelling it
+        resume.set()
+        stopped = await stop
+        events = [event async for event in stream]
     assert stopped.status_code == 200
     assert stopped.json() == {"assistant_message_id": answer_id, "status": "complete"}
     assert named(events, "done")[0]["status"] == "complete"

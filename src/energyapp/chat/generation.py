@@ -37,7 +37,7 @@ from energyapp.core.metrics import (
     TITLES_PREEMPTED,
     TOKENS_GENERATED,
 )
-from energyapp.db import autocommit
+from energyapp.db import SingleStatements, autocommit
 from energyapp.errors import ServiceUnavailable, Unprocessable
 from energyapp.llm import client as llm
 
@@ -179,9 +179,10 @@ class ChatEngine:
         )
         return self.start(job)
 
-    def connect(self) -> AsyncConnection:
-        """A pooled connection in autocommit mode, for a request's checks and its question."""
-        return self.single_statement.connect()
+    def connect(self) -> SingleStatements:
+        """``async with`` a pooled connection in autocommit mode: for a request's checks and
+        its question, and for each single-statement write of an answer."""
+        return SingleStatements(self.single_statement)
 
     def known_model(self, name: str | None) -> str | None:
         """The model to use when that takes no question to the servers (the default, or one
@@ -286,7 +287,7 @@ class ChatEngine:
                 GENERATIONS_RUNNING.inc()
                 past: list[tuple[str, str]] = []
                 if not job.new_conversation:
-                    async with self.single_statement.connect() as conn:
+                    async with self.connect() as conn:
                         past = await chat_service.history(
                             conn, job.conversation_id, job.user_message_id
                         )
@@ -363,7 +364,7 @@ class ChatEngine:
         await self._finish(answer, job, status, error, stats, first_token_ms, asked)
 
     async def _save_progress(self, answer: LiveAnswer) -> None:
-        async with self.single_statement.connect() as conn:
+        async with self.connect() as conn:
             await chat_service.save_progress(conn, answer.id, answer.text)
 
     async def _finish(
@@ -381,7 +382,7 @@ class ChatEngine:
         completed = status == "complete"
         for attempt, delay in enumerate((*FINAL_SAVE_RETRY_DELAYS, None)):
             try:
-                async with self.single_statement.connect() as conn:
+                async with self.connect() as conn:
                     await chat_service.finish_answer(
                         conn,
                         answer.id,
@@ -458,7 +459,7 @@ class ChatEngine:
             raw = await self._title_request(payload_for)
             title = prompt.clean_title(raw) if raw is not None else None
             if title:
-                async with self.single_statement.connect() as conn:
+                async with self.connect() as conn:
                     saved = await chat_service.save_auto_title(conn, job.conversation_id, title)
                 if saved:
                     answer.set_title(title)
