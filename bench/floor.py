@@ -75,7 +75,7 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
     import asyncpg
     from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-    from energyapp.auth.deps import _SESSION_USER
+    from energyapp.auth.deps import _SESSION_CALLER
     from energyapp.auth.security import decode_access_token
     from energyapp.chat import prompt, sse
     from energyapp.chat.service import _FINISH_ANSWER, _SAVE_AUTO_TITLE, _single_statement
@@ -91,7 +91,7 @@ async def relay_main(port: int, db_url: str, stand_in: str) -> None:
         done = statement._compile(dialect)  # the app's SQL and bind processors, verbatim
         return done.sql, done
 
-    session_sql, session_c = compiled(_SESSION_USER)
+    session_sql, session_c = compiled(_SESSION_CALLER)
     start_sql, start_c = compiled(_single_statement(True, False))
     finish_sql, finish_c = compiled(_FINISH_ANSWER)
     title_sql, title_c = compiled(_SAVE_AUTO_TITLE)

@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.ttft_ab /work/base [.] [--rounds 400] [--answer-tokens 64]
     .venv/bin/python -m bench.ttft_ab . . --python-b /work/venv312/bin/python  # two interpreters
     .venv/bin/python -m bench.ttft_ab /work/base --rounds 60 --block 10  # one stream at a time
+    .venv/bin/python -m bench.ttft_ab /work/base --rounds 100 --load-rounds 10  # and at 50 streams
 
 On this 2-vCPU VM the same code gives a TTFT overhead of 2.6-4.9 ms from one ``bench/stream.py``
 run to the next, minutes apart: the machine's speed drifts, by as much as any change is worth.
@@ -29,15 +30,18 @@ import os
 import random
 import statistics
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.stream import (
     BIN,
     Direct,
+    RssSampler,
     Target,
     ThroughApp,
     app_env,
     bench_database,
+    concurrent_load,
     free_port,
     hardware,
     make_users,
@@ -88,6 +92,47 @@ async def rounds(
     return values
 
 
+@dataclass
+class LoadRounds:
+    """Answers per second and the app's CPU ms per answer, one pair per burst, per app."""
+
+    rate: dict[str, list[float]] = field(default_factory=lambda: {"A": [], "B": []})
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {"A": [], "B": []})
+
+
+async def load_rounds(
+    apps: dict[str, tuple[Target, RssSampler]], count: int, concurrency: int, seconds: float
+) -> LoadRounds:
+    """``count`` rounds of a burst of ``concurrency`` streams on A then B (the order swapped
+    every round), ``seconds`` each: throughput and CPU per answer, paired by round."""
+    out = LoadRounds()
+    for i in range(count + 1):  # the first round warms both up and is not counted
+        for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+            target, process = apps[name]
+            before = process.cpu_seconds()
+            load = await concurrent_load(target, concurrency, seconds)
+            if load.errors:
+                raise RuntimeError(f"{load.errors} failed requests ({name})")
+            if i:
+                out.rate[name].append(load.completed / load.seconds)
+                out.cpu[name].append(1000 * (process.cpu_seconds() - before) / load.completed)
+    return out
+
+
+def report_load(out: LoadRounds, concurrency: int, seconds: float) -> None:
+    print(f"{len(out.rate['A'])} bursts of {concurrency} streams, {seconds:g} s each, per app:")
+    for name in ("A", "B"):
+        rate, cpu = statistics.median(out.rate[name]), statistics.median(out.cpu[name])
+        print(f"{name}: {rate:.0f} answers/s, app CPU {cpu:.2f} ms per answer (medians)")
+    for label, values, unit in (("answers/s", out.rate, ""), ("CPU per answer", out.cpu, " ms")):
+        diffs = [vb - va for va, vb in zip(values["A"], values["B"], strict=True)]
+        mid, low, high = median_interval(diffs)
+        print(
+            f"B - A, {label}, paired by burst: median {mid:+.2f}{unit} "
+            f"(95 % interval {low:+.2f} to {high:+.2f})"
+        )
+
+
 def version(python: Path) -> str:
     """What ``python --version`` prints."""
     done = subprocess.run([str(python), "--version"], capture_output=True, text=True, check=True)
@@ -125,6 +170,14 @@ def main() -> None:
         default=1,
         help="requests in a row to each target per round (default 1: interleaved)",
     )
+    parser.add_argument(
+        "--load-rounds",
+        type=int,
+        default=0,
+        help="also this many rounds of concurrent bursts on A and B: throughput, CPU per answer",
+    )
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--load-seconds", type=float, default=3.0, help="of each burst")
     for side in ("a", "b"):
         parser.add_argument(
             f"--python-{side}",
@@ -146,6 +199,7 @@ def main() -> None:
             stand_in_proc, stand_in = start_stand_in(args.answer_tokens)
             procs.append(stand_in_proc)
             targets: list[Target] = []
+            samplers: list[RssSampler] = []
             for checkout, python in zip(checkouts, pythons, strict=True):
                 port = free_port()
                 app = subprocess.Popen(
@@ -156,11 +210,18 @@ def main() -> None:
                 procs.append(app)
                 wait_http(f"http://127.0.0.1:{port}/health", 30, app)
                 targets.append(ThroughApp(port, tokens))
+                samplers.append(RssSampler(app.pid))
             values = asyncio.run(
                 rounds(targets[0], targets[1], Direct(stand_in), args.rounds, args.block)
             )
             names = [f"{c} ({version(p)})" for c, p in zip(checkouts, pythons, strict=True)]
             report(values, *names, block=args.block)
+            if args.load_rounds:
+                apps = {"A": (targets[0], samplers[0]), "B": (targets[1], samplers[1])}
+                out = asyncio.run(
+                    load_rounds(apps, args.load_rounds, args.concurrency, args.load_seconds)
+                )
+                report_load(out, args.concurrency, args.load_seconds)
         finally:
             stop_all(procs)
 

@@ -8,13 +8,14 @@ import itertools
 import pytest
 from sqlalchemy.sql import ClauseElement
 
-from energyapp.auth.deps import _SESSION_USER
+from energyapp.auth.deps import _SESSION_CALLER, _SESSION_USER
 from energyapp.chat import service
 
 
 def _answer_path() -> list[ClauseElement]:
     statements: list[ClauseElement] = [
         _SESSION_USER.statement,
+        _SESSION_CALLER.statement,
         service._SAVE_PROGRESS.statement,
         service._FINISH_ANSWER.statement,
         service._SAVE_AUTO_TITLE.statement,

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from energyapp.auth.deps import BearerCredentials, SettingsDep, authenticate
-from energyapp.auth.models import User
+from energyapp.auth.deps import BearerCredentials, SettingsDep, authenticate_caller
+from energyapp.auth.models import Caller
 from energyapp.chat.generation import ChatEngine
 
 
@@ -26,7 +26,7 @@ ChatEngineDep = Annotated[ChatEngine, Depends(get_chat_engine)]
 class ChatCaller:
     """The authenticated caller of ``POST /chat`` and the connection that checked them."""
 
-    user: User
+    user: Caller
     conn: AsyncConnection
 
 
@@ -37,7 +37,7 @@ async def get_chat_caller(
     pooled Core connection in autocommit mode: no ORM session and no transaction, which took
     10-20 % off the app's CPU per answer (docs/performance.md). Same checks as ``CurrentUser``."""
     async with engine.connect() as conn:
-        yield ChatCaller(await authenticate(request, conn, settings, credentials), conn)
+        yield ChatCaller(await authenticate_caller(request, conn, settings, credentials), conn)
 
 
 # scope="function": the connection goes back to the pool when the handler returns, before the

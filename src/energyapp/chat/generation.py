@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from energyapp.auth.models import User
+from energyapp.auth.models import Caller
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer, LiveAnswers
@@ -138,7 +138,7 @@ class ChatEngine:
 
     async def submit(
         self,
-        user: User,
+        user: Caller,
         conversation: ConversationRef | None,
         message: str,
         model: str,

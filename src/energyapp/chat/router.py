@@ -25,7 +25,7 @@ from energyapp.auth.deps import (
     get_app_settings,
     get_rate_limiter,
 )
-from energyapp.auth.models import User
+from energyapp.auth.models import Caller
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.deps import ChatCallerDep, ChatEngineDep, get_chat_caller, get_chat_engine
@@ -59,7 +59,7 @@ def _clean_message(raw: str, settings: Settings) -> str:
     return message
 
 
-async def _check_rate(limiter: RateLimiter, user: User, settings: Settings) -> None:
+async def _check_rate(limiter: RateLimiter, user: Caller, settings: Settings) -> None:
     state = await limiter.hit(
         "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
     )
@@ -71,7 +71,7 @@ async def _check_rate(limiter: RateLimiter, user: User, settings: Settings) -> N
         )
 
 
-async def _check_quota(conn: AsyncConnection, user: User, settings: Settings) -> None:
+async def _check_quota(conn: AsyncConnection, user: Caller, settings: Settings) -> None:
     quota = settings.daily_token_quota.get(user.role)  # type: ignore[call-overload]
     if quota is None:
         return
@@ -124,7 +124,7 @@ async def chat(
 async def _start(
     engine: ChatEngine,
     conn: AsyncConnection,
-    user: User,
+    user: Caller,
     conversation: ConversationRef | None,
     message: str,
     model: str,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from energyapp.auth.models import USERS, User
+from energyapp.auth.models import USERS, Caller, User
 from energyapp.chat.prompt import provisional_title
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.service import ConversationRef
@@ -162,7 +162,7 @@ def _start_statements(
 
 async def start_chat(
     conn: AsyncConnection,
-    user: User,
+    user: Caller,
     conversation: ConversationRef | None,
     message: str,
     model: str,
