@@ -108,6 +108,20 @@ async def test_a_watcher_that_goes_away_cancels_nothing_shared() -> None:
     assert await second is True
 
 
+async def test_waits_that_time_out_leave_nothing_behind() -> None:
+    """A watcher waiting in a long queue times out every ping interval: its waits must not pile
+    up on the answer, and a wake after them still wakes the next one."""
+    answer = LiveAnswer(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    for _ in range(3):
+        assert await answer.wait(0.01) is False
+        assert await answer.wait_for_end(0.01) is False
+    assert answer._waiters == [] and answer._end_waiters == []
+    waiting = asyncio.ensure_future(answer.wait(5))
+    await asyncio.sleep(0)
+    answer.publish("x")
+    assert await asyncio.wait_for(waiting, 1) is True
+
+
 async def test_event_stream_stops_when_the_client_leaves() -> None:
     closed = asyncio.Event()
 

@@ -54,8 +54,8 @@ class LiveAnswer:
         self.stop_reason: str | None = None  # "user" or "shutdown" when cancelled on purpose
         self.saving_end = False  # the generation is over and its end is being saved
         self.task: asyncio.Task[None] | None = None
-        self._waiters: list[asyncio.Future[None]] = []
-        self._end_waiters: list[asyncio.Future[None]] = []  # woken by the end, not by tokens
+        self._waiters: list[asyncio.Future[bool]] = []
+        self._end_waiters: list[asyncio.Future[bool]] = []  # woken by the end, not by tokens
 
     @property
     def text(self) -> str:
@@ -112,26 +112,33 @@ class LiveAnswer:
             _resolve(waiters)
 
 
-async def _wait(waiters: list[asyncio.Future[None]], seconds: float) -> bool:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+async def _wait(waiters: list[asyncio.Future[bool]], seconds: float) -> bool:
+    """Wait on a future of our own that news resolves with True and a timer with False: no
+    ``asyncio.timeout`` (its context manager reschedules and cancels the whole task, several
+    times the cost of a timer, and a stream waits a few times per answer)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
     waiters.append(future)
+    timer = loop.call_later(seconds, _expire, future)
     try:
-        async with asyncio.timeout(seconds):
-            await future
-    except TimeoutError:
-        return False
+        return await future
     finally:
-        if not future.done():
+        timer.cancel()
+        if not future.done():  # the watcher itself was cancelled (its client left)
             future.cancel()
-            if future in waiters:
-                waiters.remove(future)
-    return True
+        if future in waiters:  # not woken (timed out, cancelled): a wake would clear it
+            waiters.remove(future)
 
 
-def _resolve(waiters: list[asyncio.Future[None]]) -> None:
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
+
+
+def _resolve(waiters: list[asyncio.Future[bool]]) -> None:
     for future in waiters:
         if not future.done():
-            future.set_result(None)
+            future.set_result(True)
 
 
 class LiveAnswers(Protocol):
