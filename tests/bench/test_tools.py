@@ -41,12 +41,22 @@ def test_floor_measures_the_app_the_relay_and_the_stand_in() -> None:
     assert "app - floor, paired by round: median" in out
     for name in ("stand-in alone", "app", "floor relay"):
         line = next(ln for ln in out.splitlines() if f"concurrent streams, {name}:" in ln)
-        assert line.endswith(" 0 errors"), line
+        assert " 0 errors; CPU per answer: " in line, line
 
 
 def test_ttft_ab_compares_two_checkouts() -> None:
     out = run_tool("bench.ttft_ab", ".", ".", "--rounds", "3")
     assert "rounds: 3;" in out and "B - A, paired by round: median" in out
+
+
+def test_ttft_ab_in_blocks_and_under_load() -> None:
+    out = run_tool(
+        "bench.ttft_ab", ".", ".", "--rounds", "2", "--block", "3", "--load-rounds", "2",
+        "--concurrency", "4", "--load-seconds", "0.3",
+    )  # fmt: skip
+    assert "rounds: 2 of 3 requests in a row per target" in out
+    assert "2 bursts of 4 streams" in out
+    assert "B - A, CPU per answer, paired by burst: median" in out
 
 
 def test_startup_times_two_checkouts() -> None:

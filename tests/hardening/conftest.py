@@ -16,7 +16,7 @@ from energyapp.chat.deps import get_chat_caller
 from tests.conftest import HeadersFactory, UserFactory
 
 ROLES = ("admin", "supervisor", "trabajador")
-# The dependencies that check a caller's credentials (both through auth.deps.authenticate):
+# The dependencies that check a caller's credentials (both through auth.deps._checked):
 # ``POST /chat`` checks them on its own Core connection instead of the request session.
 AUTHENTICATING = (get_current_user, get_chat_caller)
 
