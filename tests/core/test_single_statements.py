@@ -25,8 +25,7 @@ async def test_the_connection_goes_back_to_the_pool(db_url: str) -> None:
                 raise RuntimeError("the work failed")
         async with SingleStatements(single) as conn:
             await conn.close()  # closed early, as POST /chat does before a slow step
-        if engine.dialect.driver == "asyncpg":
-            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         async with asyncio.timeout(5):
             async with SingleStatements(single) as conn, SingleStatements(single) as other:
                 assert conn is not other
