@@ -190,6 +190,8 @@ class SingleStatements:
         return await self._conn.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._conn.closed:  # closed early (POST /chat before a slow step): nothing to return
+            return
         if self._shielded:
             await self._conn.__aexit__(None, None, None)
         else:
