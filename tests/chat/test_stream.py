@@ -4,6 +4,7 @@ disconnects and stop."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -316,6 +317,52 @@ async def test_a_stop_while_the_end_is_being_saved_waits_for_it(
     assert named(events, "title")
     answer = await load_message(sessionmaker, answer_id)
     assert answer.status == "complete" and answer.content == text_of(events)
+
+
+async def test_two_stops_at_once_cancel_the_answer_once(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two stops of the same answer in the same instant (two tabs, a double click) cancel its
+    task once: the end is saved by a task that is no longer being cancelled, both stops
+    report ``stopped``, and the text is kept."""
+    fake[1].config.tokens_per_second = 50
+    fake[1].config.answer_tokens = 500
+    real = chat_service.finish_answer
+    cancelling: list[int] = []
+
+    async def recording_save(*args: Any, **kwargs: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling.append(task.cancelling())
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_service, "finish_answer", recording_save)
+    headers = await auth_headers(await make_user())
+    async with (
+        live_app() as (base, app),
+        asyncio.timeout(20),
+        http.stream("POST", f"{base}/chat", json={"message": "Hola"}, headers=headers) as response,
+    ):
+        stream = sse_events(response)
+        answer_id = (await anext(stream))[1]["assistant_message_id"]
+        async for name, _data in stream:
+            if name == "token":
+                break
+        engine = app.state.chat
+        answer = engine.live.get(uuid.UUID(answer_id))
+        assert answer is not None
+        await asyncio.gather(engine.stop(answer), engine.stop(answer))
+        events = [event async for event in stream]
+    assert cancelling == [0]
+    assert named(events, "done")[0]["status"] == "stopped"
+    stored = await load_message(sessionmaker, answer_id)
+    assert stored.status == "stopped" and stored.content
 
 
 async def test_models_lists_the_default(

@@ -247,8 +247,12 @@ class ChatEngine:
             while not answer.finished and not task.done():
                 await answer.wait_for_end(1.0)
             return
-        answer.stop_reason = reason
-        task.cancel()
+        if answer.stop_reason is None:
+            # Cancelled once: a second stop (another tab, a double click) only waits. Two
+            # cancels would leave the task's cancel count at 1 after its ``uncancel()``, and a
+            # timeout during the save that follows would then read as a cancellation.
+            answer.stop_reason = reason
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(task)
 
