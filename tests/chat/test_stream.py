@@ -386,6 +386,7 @@ async def test_models_lists_the_default(
         ("qwen2.5:3b-instruct", True),
         ("llama3.2:1b", False),
     ]
+    assert all(m["stand_in"] for m in body["models"])  # the UI labels them synthetic
     assert named(events, "done")[0]["status"] == "complete"
     chat_requests = [r for r in fake[1].config.requests if r.get("stream", True)]
     assert chat_requests[-1]["model"] == "llama3.2:1b"

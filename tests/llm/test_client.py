@@ -103,6 +103,7 @@ async def test_tags_and_non_streamed_chat(http: aiohttp.ClientSession) -> None:
     assert [m.name for m in models] == ["qwen2.5:3b-instruct", "llama3.2:1b"]
     assert models[0].parameter_size == "3.1B"
     assert models[1].quantization_level == "Q8_0"
+    assert not any(m.stand_in for m in models)  # a real Ollama's models are not the stand-in
     assert text == '"Medición de potencia activa."'
     assert (stats.prompt_tokens, stats.completion_tokens) == (64, 7)
 

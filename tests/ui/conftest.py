@@ -212,6 +212,7 @@ def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     [
                         sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
                         "--tokens-per-second", "25", "--answer-tokens", "60",
+                        "--model", "qwen2.5:3b-instruct", "--model", "llama3.2:1b",
                     ],
                     stdout=(logs / "ollama.log").open("wb"),
                     stderr=subprocess.STDOUT,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -199,3 +202,57 @@ def test_second_user_sees_queue_position(
         expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
     finally:
         other_context.close()
+
+
+def test_model_picker_and_stand_in_label(page: Page, live_app: LiveApp) -> None:
+    """The stand-in offers two models: the composer lets the user pick one (remembered), sends
+    it with the message, and says plainly that the answers are synthetic."""
+    _login_new_worker(page, live_app)
+    note = page.locator("#composer-note")
+    expect(note).to_contain_text("Ollama de reemplazo")
+    expect(note).to_have_class(re.compile(r"\bstand-in\b"))
+    picker = page.locator("#model-select")
+    expect(picker).to_have_value("qwen2.5:3b-instruct")
+    expect(picker.locator("option")).to_have_text(
+        ["qwen2.5:3b-instruct (reemplazo)", "llama3.2:1b (reemplazo)"]
+    )
+    picker.select_option("llama3.2:1b")
+    with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
+        _send(page, "Hola con otro modelo")
+    assert json.loads(sent.value.post_data or "{}")["model"] == "llama3.2:1b"
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+
+    page.reload()
+    expect(page.locator("#model-select")).to_have_value("llama3.2:1b")
+    page.locator("#model-select").select_option("qwen2.5:3b-instruct")
+    with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
+        _send(page, "Y ahora con el modelo por defecto")
+    assert "model" not in json.loads(sent.value.post_data or "{}")  # the default: none sent
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+
+
+def test_a_real_model_is_not_labelled_stand_in(page: Page, live_app: LiveApp) -> None:
+    """With a real Ollama (its /models answer, recorded) the note is the usual one and the one
+    model is named, without a picker."""
+    real = {
+        "default_model": "qwen2.5:3b-instruct",
+        "models": [
+            {
+                "name": "qwen2.5:3b-instruct", "default": True, "size": 1929912432,
+                "family": "qwen2", "parameter_size": "3.1B", "quantization_level": "Q4_K_M",
+                "stand_in": False,
+            }
+        ],
+    }  # fmt: skip
+    page.route(
+        re.compile(r".*/models$"),
+        lambda route: route.fulfill(json=real),
+    )
+    _login_new_worker(page, live_app)
+    expect(page.locator("#model-name")).to_have_text("qwen2.5:3b-instruct")
+    expect(page.locator("#model-select")).to_have_count(0)
+    note = page.locator("#composer-note")
+    expect(note).to_have_text(
+        "EnergyApp responde con un modelo local; verifique la información importante."
+    )
+    expect(note).not_to_have_class(re.compile(r"\bstand-in\b"))

@@ -290,6 +290,7 @@ async def models(_user: CurrentUser, settings: SettingsDep, engine: ChatEngineDe
                 family=m.family,
                 parameter_size=m.parameter_size,
                 quantization_level=m.quantization_level,
+                stand_in=m.stand_in,
             )
             for m in available
         ],

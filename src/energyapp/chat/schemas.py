@@ -25,6 +25,10 @@ class ModelOut(BaseModel):
     family: str | None
     parameter_size: str | None
     quantization_level: str | None
+    stand_in: bool = Field(
+        description="Servido por el Ollama de reemplazo del proyecto (respuestas sintéticas de "
+        "prueba), no por un modelo real."
+    )
 
 
 class ModelsOut(BaseModel):

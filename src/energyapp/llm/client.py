@@ -22,6 +22,9 @@ LLM_ERROR = "llm_error"  # 5xx, an error line mid-stream, a malformed stream
 TIMEOUT = "llm_timeout"  # no token for ``token_timeout`` seconds
 DISCONNECTED = "llm_disconnected"  # the connection dropped mid-answer (Ollama died)
 _DEFAULT_WAIT = 5.0
+# The family the project's stand-in Ollama gives its models (``details.families`` of
+# ``/api/tags``): how the app, and through it the web UI, tells synthetic answers from a model's.
+STAND_IN_FAMILY = "stand-in"
 
 
 class LLMError(Exception):
@@ -52,6 +55,12 @@ class ModelInfo:
     parameter_size: str | None = None
     quantization_level: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stand_in(self) -> bool:
+        """Served by the project's stand-in Ollama (synthetic answers), not by a real model."""
+        families = self.details.get("families")
+        return isinstance(families, list) and STAND_IN_FAMILY in families
 
 
 def _error_text(body: bytes) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from energyapp.llm.client import STAND_IN_FAMILY
+
 logger = logging.getLogger("energyapp.fake_ollama")
 
 STAND_IN_VERSION = "0.0.0-energyapp-stand-in"
@@ -78,7 +80,7 @@ def _model_entry(name: str) -> dict[str, Any]:
             "parent_model": "",
             "format": "gguf",
             "family": "stand-in (Ollama de reemplazo, respuestas sintéticas)",
-            "families": ["stand-in"],
+            "families": [STAND_IN_FAMILY],
             "parameter_size": "3.1B",
             "quantization_level": "Q4_K_M",
         },

@@ -7,6 +7,10 @@ import { state } from "../state.js";
 import { Sidebar } from "./sidebar.js";
 
 const STREAM_KEY = "energyapp.streaming";
+const MODEL_KEY = "energyapp.model";
+const NOTE_REAL = "EnergyApp responde con un modelo local; verifique la información importante.";
+const NOTE_STAND_IN = "Modo de demostración: responde un Ollama de reemplazo con texto sintético, no un modelo real.";
+let modelsRequest = null; // GET /models once per page load: the list changes when an admin pulls a model
 const EXAMPLES = [
   ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
   ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
@@ -116,6 +120,7 @@ class ChatView {
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
       this.input,
       h("div", { class: "composer-row" },
+        this.modelSlot = h("span", { class: "model-slot" }),
         h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
         h("span", { class: "spacer" }),
         this.counter,
@@ -145,10 +150,52 @@ class ChatView {
       update();
       this.send(text);
     });
-    this.composerWrap = h("div", { class: "composer-wrap" }, form,
-      h("p", { class: "composer-note", text: "EnergyApp responde con un modelo local; verifique la información importante." }));
+    this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
+    this.composerWrap = h("div", { class: "composer-wrap" }, form, this.note);
     update();
+    this.loadModels();
     queueMicrotask(() => this.input.focus());
+  }
+
+  // ---------- models ----------
+  /** The model picker (several models) or name (one), and the stand-in's label wherever it answers. */
+  async loadModels() {
+    modelsRequest ??= api("/models").catch((err) => {
+      modelsRequest = null; // Ollama down: try again on the next screen; the chat reports the error
+      throw err;
+    });
+    let data;
+    try {
+      data = await modelsRequest;
+    } catch {
+      return;
+    }
+    if (this.destroyed || !data.models.length) return;
+    this.models = data.models;
+    this.defaultModel = data.default_model;
+    const stored = localStorage.getItem(MODEL_KEY);
+    this.model = data.models.some((m) => m.name === stored) ? stored : data.default_model;
+    clear(this.modelSlot);
+    if (data.models.length > 1) {
+      const select = h("select", { class: "model-select", id: "model-select", "aria-label": "Modelo" },
+        data.models.map((m) => h("option", { value: m.name, text: m.stand_in ? `${m.name} (reemplazo)` : m.name })));
+      select.value = this.model;
+      select.addEventListener("change", () => {
+        this.model = select.value;
+        localStorage.setItem(MODEL_KEY, select.value);
+        this.showModelNote();
+      });
+      this.modelSlot.appendChild(select);
+    } else {
+      this.modelSlot.appendChild(h("span", { class: "model-name", id: "model-name", title: "Modelo", text: this.model }));
+    }
+    this.showModelNote();
+  }
+
+  showModelNote() {
+    const standIn = Boolean(this.models?.find((m) => m.name === this.model)?.stand_in);
+    this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
+    this.note.classList.toggle("stand-in", standIn);
   }
 
   setGenerating(on) {
@@ -293,6 +340,7 @@ class ChatView {
     this.scrollToEnd(true);
     const body = { message: text };
     if (this.conversationId) body.conversation_id = this.conversationId;
+    if (this.model && this.model !== this.defaultModel) body.model = this.model;
     await this.runStream(view, () => apiFetch("/chat", { method: "POST", body, signal: view.controller.signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
