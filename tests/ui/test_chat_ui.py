@@ -256,3 +256,28 @@ def test_a_real_model_is_not_labelled_stand_in(page: Page, live_app: LiveApp) ->
         "EnergyApp responde con un modelo local; verifique la información importante."
     )
     expect(note).not_to_have_class(re.compile(r"\bstand-in\b"))
+
+
+def test_a_default_model_not_pulled_is_shown_beside_the_others(
+    page: Page, live_app: LiveApp
+) -> None:
+    """Ollama offers only another model: the default stays selected, marked not available (a
+    message to it says what to run), and the offered one can be picked."""
+    offered = {
+        "default_model": "qwen2.5:3b-instruct",
+        "models": [
+            {
+                "name": "llama3.2:1b", "default": False, "size": 1321098329, "family": "llama",
+                "parameter_size": "1.2B", "quantization_level": "Q8_0", "stand_in": True,
+            }
+        ],
+    }  # fmt: skip
+    page.route(re.compile(r".*/models$"), lambda route: route.fulfill(json=offered))
+    _login_new_worker(page, live_app)
+    picker = page.locator("#model-select")
+    expect(picker).to_have_value("qwen2.5:3b-instruct")
+    expect(picker.locator("option")).to_have_text(
+        ["qwen2.5:3b-instruct (no disponible)", "llama3.2:1b (reemplazo)"]
+    )
+    picker.select_option("llama3.2:1b")
+    expect(page.locator("#composer-note")).to_contain_text("Ollama de reemplazo")

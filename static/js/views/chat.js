@@ -171,14 +171,18 @@ class ChatView {
       return;
     }
     if (this.destroyed || !data.models.length) return;
-    this.models = data.models;
+    // The default model not pulled: still shown (a message to it explains what to run), with
+    // the ones that are offered beside it to pick from.
+    const missing = !data.models.some((m) => m.name === data.default_model);
+    this.models = missing ? [{ name: data.default_model, missing: true }, ...data.models] : data.models;
     this.defaultModel = data.default_model;
     const stored = localStorage.getItem(MODEL_KEY);
     this.model = data.models.some((m) => m.name === stored) ? stored : data.default_model;
     clear(this.modelSlot);
-    if (data.models.length > 1) {
+    if (this.models.length > 1) {
+      const label = (m) => (m.missing ? `${m.name} (no disponible)` : m.stand_in ? `${m.name} (reemplazo)` : m.name);
       const select = h("select", { class: "model-select", id: "model-select", "aria-label": "Modelo" },
-        data.models.map((m) => h("option", { value: m.name, text: m.stand_in ? `${m.name} (reemplazo)` : m.name })));
+        this.models.map((m) => h("option", { value: m.name, text: label(m) })));
       select.value = this.model;
       select.addEventListener("change", () => {
         this.model = select.value;
