@@ -279,5 +279,7 @@ def test_a_default_model_not_pulled_is_shown_beside_the_others(
     expect(picker.locator("option")).to_have_text(
         ["qwen2.5:3b-instruct (no disponible)", "llama3.2:1b (reemplazo)"]
     )
+    # The server that would be asked is the stand-in: labelled before any choice.
+    expect(page.locator("#composer-note")).to_contain_text("Ollama de reemplazo")
     picker.select_option("llama3.2:1b")
     expect(page.locator("#composer-note")).to_contain_text("Ollama de reemplazo")

@@ -10,7 +10,7 @@ const STREAM_KEY = "energyapp.streaming";
 const MODEL_KEY = "energyapp.model";
 const NOTE_REAL = "EnergyApp responde con un modelo local; verifique la información importante.";
 const NOTE_STAND_IN = "Modo de demostración: responde un Ollama de reemplazo con texto sintético, no un modelo real.";
-let modelsRequest = null; // GET /models once per page load: the list changes when an admin pulls a model
+let modelsRequest = null; // GET /models once per page load (a reload shows a model pulled since)
 const EXAMPLES = [
   ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
   ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
@@ -197,7 +197,9 @@ class ChatView {
   }
 
   showModelNote() {
-    const standIn = Boolean(this.models?.find((m) => m.name === this.model)?.stand_in);
+    const chosen = this.models?.find((m) => m.name === this.model);
+    // A default that is not pulled would be asked of the same server as the models offered.
+    const standIn = chosen?.missing ? this.models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
     this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
     this.note.classList.toggle("stand-in", standIn);
   }
