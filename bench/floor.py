@@ -57,6 +57,7 @@ from bench.stream import (
     hardware,
     make_users,
     sequential_ttft,
+    start_py_spy,
     start_stand_in,
     stop_all,
     wait_http,
@@ -284,13 +285,8 @@ def main() -> None:
                 before = (server.cpu_seconds() if server else 0.0, stand_in_cpu.cpu_seconds())
                 spy = None
                 if args.profile and server is not None:
-                    spy = subprocess.Popen(  # py-spy stops by itself after the run
-                        [str(BIN / "py-spy"), "record", "--pid", str(server.process.pid)]
-                        + ["--rate", "1000", "--nonblocking", "--format", "raw"]
-                        + ["--duration", str(int(args.seconds))]
-                        + ["--output", str(args.profile / f"{name.replace(' ', '-')}.txt")],
-                        stdout=subprocess.DEVNULL,
-                    )
+                    output = args.profile / f"{name.replace(' ', '-')}.txt"
+                    spy = start_py_spy(server.process.pid, output, args.seconds, 1000)
                 loads[name] = uvloop.run(concurrent_load(target, args.concurrency, args.seconds))
                 if spy is not None:
                     spy.wait(timeout=60)

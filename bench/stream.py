@@ -342,6 +342,19 @@ def start_stand_in(answer_tokens: int) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
+def start_py_spy(
+    pid: int, output: str | Path, seconds: float, rate: int
+) -> subprocess.Popen[bytes]:
+    """Record process ``pid`` with py-spy for ``seconds`` (it stops by itself) at ``rate``
+    samples/s: raw collapsed stacks into a ``.txt`` output, a flame graph otherwise."""
+    return subprocess.Popen(
+        [str(BIN / "py-spy"), "record", "--pid", str(pid), "--output", str(output)]
+        + ["--duration", str(int(seconds)), "--nonblocking", "--rate", str(rate)]
+        + ["--format", "raw" if str(output).endswith(".txt") else "flamegraph"],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
     """Terminate the benchmark's processes, newest first (killed after 15 s)."""
     for proc in reversed(procs):
@@ -437,24 +450,7 @@ def main() -> None:
                     load_direct.cpu_seconds = fake_cpu.cpu_seconds() - fake_before
                 spy = None
                 if args.profile:
-                    spy = subprocess.Popen(  # noqa: ASYNC220 - starts a profiler, returns at once
-                        [
-                            str(BIN / "py-spy"),
-                            "record",
-                            "--pid",
-                            str(app.pid),
-                            "--output",
-                            args.profile,
-                            "--duration",
-                            str(int(args.seconds)),
-                            "--nonblocking",
-                            "--rate",
-                            str(args.profile_rate),
-                            "--format",
-                            "raw" if args.profile.endswith(".txt") else "flamegraph",
-                        ],
-                        stdout=subprocess.DEVNULL,
-                    )
+                    spy = start_py_spy(app.pid, args.profile, args.seconds, args.profile_rate)
                 cpu_before = rss.cpu_seconds()
                 load_app = await concurrent_load(through, args.concurrency, args.seconds, rss)
                 load_app.cpu_seconds = rss.cpu_seconds() - cpu_before

@@ -329,8 +329,8 @@ async def test_two_stops_at_once_cancel_the_answer_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two stops of the same answer in the same instant (two tabs, a double click) cancel its
-    task once: the end is saved by a task that is no longer being cancelled, both stops
-    report ``stopped``, and the text is kept."""
+    task once: the end is saved by a task that is no longer being cancelled, as ``stopped``,
+    with the text kept."""
     fake[1].config.tokens_per_second = 50
     fake[1].config.answer_tokens = 500
     real = chat_service.finish_answer

@@ -240,17 +240,13 @@ class ChatEngine:
         task = answer.task
         if task is None or task.done() or answer.finished:
             return
-        if answer.saving_end:
-            # The generation is over: cancelling now would interrupt the save of its end (and
-            # its retries), leaving the row ``streaming`` and every watcher waiting. It is
-            # saved as it ended; wait for that.
-            while not answer.finished and not task.done():
-                await answer.wait_for_end(1.0)
-            return
-        if answer.stop_reason is None:
-            # Cancelled once: a second stop (another tab, a double click) only waits. Two
-            # cancels would leave the task's cancel count at 1 after its ``uncancel()``, and a
-            # timeout during the save that follows would then read as a cancellation.
+        # Cancel only a generation still under way, and only once. Once it is over, cancelling
+        # would interrupt the save of its end (and its retries), leaving the row ``streaming``
+        # and every watcher waiting: it is saved as it ended. A second stop (another tab, a
+        # double click) must not cancel again either: one ``uncancel()`` would leave the
+        # task's cancel count at 1, and a timeout during the save would read as a cancellation.
+        # Either way the stop waits for the task, which ends once the end is saved.
+        if not answer.saving_end and answer.stop_reason is None:
             answer.stop_reason = reason
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
