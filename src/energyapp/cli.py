@@ -82,11 +82,23 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Revisión destino")
     typer.echo("Base de datos al día.")
 
 
+@db_app.command("reconcile-counters")
+def reconcile_counters() -> None:
+    """Recompute the conversation and message counters of every user and conversation."""
+    from energyapp.conversations import counters
+
+    fixed = _with_session(counters.reconcile)
+    typer.echo(
+        f"Contadores recalculados: {fixed.users} usuarios y {fixed.conversations} "
+        "conversaciones estaban desfasados."
+    )
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo accounts (admin, trabajador, supervisor) if missing. Idempotent."""
-    from energyapp.core.seed import DEMO_ACCOUNTS
-    from energyapp.core.seed import seed_demo as _seed
+    from energyapp.auth.demo import DEMO_ACCOUNTS
+    from energyapp.auth.demo import seed_demo as _seed
 
     created = _with_session(_seed)
     for email, password, _name, role in DEMO_ACCOUNTS:
@@ -171,12 +183,21 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
 ) -> None:
     """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001)."""
+    if workers > 1:
+        # The fair queue and the registry of live answers live in one process's memory: two
+        # processes would each hand out the same slots and lose each other's answers.
+        raise _fail(
+            "--workers mayor que 1 aún no es posible: la cola de respuestas y las respuestas en "
+            "curso viven en la memoria de un solo proceso, y varios procesos se quitarían los "
+            "turnos y perderían respuestas. Use --workers 1 (docs/deployment.md).",
+            2,
+        )
     with collector_paused():
         import uvicorn
 
         import energyapp.main  # noqa: F401 - imported here for uvicorn, with the collector paused
-    # What the imports made lives as long as the process: no full collection scans it again
-    # (one such pass took 80-130 ms of the event loop on this VM; docs/performance.md).
+    # What the imports made lives as long as the process: keep it out of every later full
+    # collection, which would otherwise pause the event loop to scan it again and again.
     gc.freeze()
 
     settings = _settings()

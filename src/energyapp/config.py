@@ -19,12 +19,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from energyapp.core.roles import Role
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_BYTES = 32
-
-Role = Literal["admin", "supervisor", "trabajador"]
 
 
 class SettingsError(Exception):

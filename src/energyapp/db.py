@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +13,6 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -85,11 +84,6 @@ def normalize_db_url(raw: str) -> URL:
     return url
 
 
-def sync_db_url(raw: str) -> URL:
-    """The same database for synchronous tools (backups, bench loaders): psycopg-free forms."""
-    return normalize_db_url(raw)
-
-
 def ensure_sqlite_dir(url: URL) -> None:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -117,10 +111,9 @@ def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) 
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # No pre-ping: it costs a round trip on every checkout (measured: ~0.4 ms of a 1 ms
-        # authenticated request). A connection broken by a database restart fails once, which
-        # makes SQLAlchemy invalidate the whole pool; the request gets 503 db_unavailable and the
-        # next ones reconnect (tests/hardening/test_pg_restart.py).
+        # A connection broken by a database restart is detected before use and replaced, so
+        # a restart costs no failed request (tests/hardening/test_pg_restart.py).
+        pool_pre_ping=True,
         pool_recycle=1800,
     )
 
@@ -134,6 +127,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -154,81 +151,47 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# Safe methods change nothing but, at most, one audit record (a single INSERT, atomic on its
-# own), so they run without a transaction: BEGIN and COMMIT are two round trips of the four a
-# list request would otherwise make.
-_NO_TRANSACTION_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_AFTER_COMMIT = "energyapp.after_commit"
 
 
-def autocommit(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool, each statement committing on its own: no BEGIN/COMMIT round trips."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+def after_commit(
+    session: AsyncSession, *, on_commit: Callable[[], None], on_rollback: Callable[[], None]
+) -> None:
+    """Call ``on_commit`` once the request's transaction is committed, ``on_rollback`` if it is
+    not: for work that must not start before its rows exist (an answer's generation)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((on_commit, on_rollback))
 
 
-class SingleStatements:
-    """``async with SingleStatements(engine) as conn``: a pooled connection of ``engine`` (an
-    :func:`autocommit` one) for single-statement work, as ``async with engine.connect()``.
-
-    SQLAlchemy returns a connection at the end of ``async with`` in a task of its own behind
-    ``asyncio.shield``, so that a cancellation cannot interrupt the return half-way: a task and
-    two turns of the event loop, about 40-50 µs on this VM, three times per answer. With
-    asyncpg in autocommit mode the return does no I/O at all (there is no transaction to roll
-    back), so it cannot be interrupted and is awaited directly. Other drivers (aiosqlite runs
-    its rollback in a thread) keep SQLAlchemy's shielded return.
-    """
-
-    __slots__ = ("_conn", "_shielded")
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._conn = engine.connect()
-        self._shielded = (
-            engine.dialect.driver != "asyncpg"
-            or engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
-        )
-
-    async def __aenter__(self) -> AsyncConnection:
-        return await self._conn.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._conn.closed:  # closed early (POST /chat before a slow step): nothing to return
-            return
-        if self._shielded:
-            await self._conn.__aexit__(None, None, None)
-        else:
-            await self._conn.close()
-
-
-def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(autocommit(engine))
+def _settle(session: AsyncSession, *, committed: bool) -> None:
+    for on_commit, on_rollback in session.info.pop(_AFTER_COMMIT, ()):
+        (on_commit if committed else on_rollback)()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Request-scoped session; commits when the handler succeeds, rolls back otherwise (unless
-    the error is an ``AppError`` with ``keep_changes``: the failure itself must be recorded).
-    GET/HEAD/OPTIONS get a session in autocommit mode.
+    """One transactional session per request: committed when the handler succeeds, rolled back
+    otherwise (unless the error is an ``AppError`` with ``keep_changes``: the failure itself
+    must be recorded, e.g. a failed login).
 
-    Streaming handlers must not keep this open for a whole answer: they close it once access is
-    checked, and the answer opens short transactions (or single autocommit statements) of its
-    own on ``request.app.state.engine``.
+    A streaming handler's session is committed and closed when the handler returns, before the
+    answer streams (``scope="function"`` below); the answer then writes through short sessions
+    of its own (``app.state.sessionmaker``).
     """
-    state = request.app.state
-    no_transaction = request.method in _NO_TRANSACTION_METHODS
-    maker: async_sessionmaker[AsyncSession] = (
-        state.autocommit_sessionmaker if no_transaction else state.sessionmaker
-    )
-    async with maker() as session:
+    async with request.app.state.sessionmaker() as session:
         try:
             yield session
-            # In autocommit mode every statement has committed itself: only ORM changes still
-            # waiting for a flush need the commit.
-            if not no_transaction or session.new or session.dirty or session.deleted:
-                await session.commit()
+            await session.commit()
         except BaseException as exc:
-            if getattr(exc, "keep_changes", False):
-                await session.commit()
-            else:
-                await session.rollback()
+            committed = False
+            try:
+                if getattr(exc, "keep_changes", False):
+                    await session.commit()
+                    committed = True
+                else:
+                    await session.rollback()
+            finally:
+                _settle(session, committed=committed)
             raise
+        _settle(session, committed=True)
 
 
 # scope="function": commit (or roll back) as soon as the handler returns, before the response

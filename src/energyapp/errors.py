@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +45,15 @@ class AppError(Exception):
         self.status_code = status_code or self.status_code
         self.headers = headers or {}
         super().__init__(self.detail)
+
+
+_E = TypeVar("_E", bound=AppError)
+
+
+def kept(error: _E) -> _E:
+    """Mark an error so the request's database changes are committed before it is returned."""
+    error.keep_changes = True
+    return error
 
 
 class BadRequest(AppError):

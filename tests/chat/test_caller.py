@@ -1,6 +1,5 @@
-"""``POST /chat`` checks its caller on its own Core connection (no request session): the same
-refusals as every other route, nothing stored when refused, and the connection back in the pool
-before the answer streams."""
+"""``POST /chat`` checks its caller as every route does: the same refusals, nothing stored when
+refused, and the request's connection back in the pool before the answer streams."""
 
 from __future__ import annotations
 
@@ -72,11 +71,13 @@ async def test_the_request_connection_is_back_before_the_answer_streams(
     headers = await auth_headers(await make_user())
     async with live_app() as (base, app):
         engine: AsyncEngine = app.state.engine
+        # On PostgreSQL the chat runtime's ownership lock holds one connection for the app's life.
+        idle = engine.pool.checkedout()  # type: ignore[attr-defined]
         _response, stream = await open_chat(http, base, headers)
         events: list[Event] = []
         await read_until(stream, events, "token")
         # Mid-answer: the request's connection went back to the pool, and the answer holds
         # none between its saves.
-        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert engine.pool.checkedout() == idle  # type: ignore[attr-defined]
         events.extend([event async for event in stream])
     assert named(events, "done")[0]["status"] == "complete"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.chat import generation
+from energyapp.chat import runner
 from energyapp.chat import service as chat_service
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
@@ -182,7 +182,7 @@ async def test_final_save_is_retried_while_the_database_is_away(
         await real(*args, **kwargs)
 
     monkeypatch.setattr(chat_service, "finish_answer", flaky)
-    monkeypatch.setattr(generation, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.01, 0.01))
     headers = await auth_headers(await make_user())
     async with live_app() as (base, _app):
         saved = await _chat(http, base, headers)

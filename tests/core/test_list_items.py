@@ -1,5 +1,5 @@
-"""The list endpoints write plain rows straight to JSON: every page must be byte for byte what the
-route's ``response_model`` makes of the same rows loaded as ORM objects (fields, order, types,
+"""The list endpoints select plain rows and their ``response_model`` serialises them: every page
+must be what the schema makes of the same rows loaded as ORM objects (fields, order, types,
 formats), and walking ``next_cursor`` must return every row once, in the documented order."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from energyapp.admin.schemas import AdminConversationOut, AdminMessageOut, Admin
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, MessageOut
-from energyapp.core.pagination import json_page
 from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -41,11 +40,11 @@ async def _pages(
 
 
 def _assert_pages_match(pages: list[dict[str, Any]], expected: Sequence[BaseModel]) -> None:
-    """Pages of 2 hold ``expected`` in order; each body equals the model-serialised page."""
+    """Pages of 2 hold ``expected`` in order, each item as its schema serialises it."""
     assert len(pages) == max(1, (len(expected) + 1) // 2)
     for number, page in enumerate(pages):
         models = expected[number * 2 : number * 2 + 2]
-        assert page["body"] == json_page(models, page["next_cursor"]).body
+        assert page["items"] == [model.model_dump(mode="json") for model in models]
         assert (page["next_cursor"] is None) == (number == len(pages) - 1)
 
 

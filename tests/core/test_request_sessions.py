@@ -1,45 +1,46 @@
-"""Which requests run in a transaction: writes do, safe methods run statement by statement (two
-round trips fewer per request), and ``POST /chat`` has no request session at all."""
+"""Every request runs in one transaction that the session dependency commits or rolls back:
+a GET that reads twice sees one snapshot, and a failed request leaves nothing half-written."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
-from energyapp.db import SessionDep, get_session
+from energyapp.auth.models import User
+from energyapp.db import SessionDep
+from energyapp.errors import Conflict
+from tests.conftest import UserFactory
 
 
 @pytest.fixture
 def probed(app: FastAPI) -> FastAPI:
-    async def isolation(session: SessionDep) -> dict[str, object]:
-        connection = await session.connection()
-        sync = connection.sync_connection
-        assert sync is not None
-        return {"isolation": sync.get_execution_options().get("isolation_level")}
+    async def in_transaction(session: SessionDep) -> dict[str, object]:
+        first = await session.scalar(select(func.count()).select_from(User))
+        return {"in_transaction": session.in_transaction(), "users": first}
 
-    app.router.add_api_route("/_probe", isolation, methods=["GET", "POST"])
+    async def write_then_fail(session: SessionDep) -> None:
+        session.add(User(email="medio@alvaradomazzei.cl", full_name="A medias", password_hash="x"))
+        await session.flush()
+        raise Conflict("Falla a propósito.", code="probe_failed")
+
+    app.router.add_api_route("/_probe", in_transaction, methods=["GET", "POST"])
+    app.router.add_api_route("/_probe/fail", write_then_fail, methods=["POST"])
     return app
 
 
-async def test_safe_methods_run_without_a_transaction(
-    probed: FastAPI, client: httpx.AsyncClient
+async def test_reads_and_writes_run_in_a_transaction(
+    probed: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:
-    assert (await client.get("/_probe")).json() == {"isolation": "AUTOCOMMIT"}
-    assert (await client.post("/_probe")).json() == {"isolation": None}  # the engine's default
+    await make_user()
+    for method in ("GET", "POST"):
+        response = await client.request(method, "/_probe")
+        assert response.json() == {"in_transaction": True, "users": 1}
 
 
-def test_chat_route_has_no_request_session() -> None:
-    """``POST /chat`` checks its caller and stores the question on one Core connection in
-    autocommit mode (chat.deps.get_chat_caller); a request session would be a second one."""
-    from energyapp.chat.deps import get_chat_caller
-    from energyapp.chat.router import router
-
-    chat = next(r for r in router.routes if getattr(r, "path", None) == "/chat")
-    pending = list(chat.dependant.dependencies)  # type: ignore[attr-defined]
-    calls = []
-    while pending:
-        dependency = pending.pop()
-        calls.append(dependency.call)
-        pending.extend(dependency.dependencies)
-    assert get_chat_caller in calls and get_session not in calls
+async def test_a_failed_request_is_rolled_back(probed: FastAPI, client: httpx.AsyncClient) -> None:
+    response = await client.post("/_probe/fail")
+    assert response.status_code == 409 and response.json()["code"] == "probe_failed"
+    async with probed.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 0

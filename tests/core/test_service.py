@@ -5,9 +5,7 @@ import logging
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
-from starlette.routing import Match
 
 from energyapp.logging import JsonFormatter
 
@@ -72,14 +70,6 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert [tag["name"] for tag in schema["tags"]] == tags
     used = {tag for path in schema["paths"].values() for op in path.values() for tag in op["tags"]}
     assert used == set(tags)  # every group of endpoints has its place
-
-
-def test_the_answers_route_is_matched_first(app: FastAPI) -> None:
-    """Routes are matched one by one in order (tens of µs to pass them all): ``POST /chat``
-    comes first, before any other group of API routes."""
-    scope = {"type": "http", "method": "POST", "path": "/chat", "root_path": "", "headers": []}
-    api_routes = [r for r in app.router.routes if getattr(r, "path", None) is None]  # included
-    assert api_routes[0].matches(scope)[0] is Match.FULL
 
 
 async def test_metrics_exposes_request_counters(client: httpx.AsyncClient) -> None:

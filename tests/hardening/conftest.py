@@ -12,13 +12,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from energyapp.auth.deps import get_current_user
 from energyapp.auth.models import User
-from energyapp.chat.deps import get_chat_caller
 from tests.conftest import HeadersFactory, UserFactory
 
 ROLES = ("admin", "supervisor", "trabajador")
-# The dependencies that check a caller's credentials (both through auth.deps._checked):
-# ``POST /chat`` checks them on its own Core connection instead of the request session.
-AUTHENTICATING = (get_current_user, get_chat_caller)
+# The dependency that checks a caller's credentials, on every authenticated route.
+AUTHENTICATING = (get_current_user,)
 
 
 @dataclass

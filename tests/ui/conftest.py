@@ -32,10 +32,10 @@ from playwright.sync_api import (
 )
 
 from energyapp.auth import service as auth_service
+from energyapp.auth.demo import seed_demo
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
-from energyapp.core.seed import seed_demo
 from energyapp.db import create_engine, create_sessionmaker
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
 from energyapp.admin import service
 from energyapp.admin.deps import ScopedConversation
@@ -17,7 +17,6 @@ from energyapp.admin.schemas import (
     AdminUserUpdate,
     AuditEventOut,
     ReassignRequest,
-    Role,
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
@@ -26,18 +25,18 @@ from energyapp.conversations.models import Conversation
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    Item,
     Page,
     PageDep,
-    json_items_page,
-    json_page,
 )
+from energyapp.core.roles import Role
 from energyapp.db import SessionDep, utcnow
 
 # Every route answers 403 to a trabajador before anything else is looked at.
 router = APIRouter(
     prefix="/admin",
     tags=["admin"],
-    dependencies=[Depends(require_roles("admin", "supervisor"))],
+    dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
 )
 
 
@@ -66,12 +65,12 @@ async def list_users(
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="Correo o nombre.")] = None,
     role: Role | None = None,
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """Users in scope, most recently active first."""
     items, next_cursor = await service.list_users(
         session, viewer, page, query=(q or "").strip() or None, role=role
     )
-    return json_items_page(items, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.patch("/users/{user_id}", response_model=AdminUserOut)
@@ -94,12 +93,12 @@ async def list_conversations(
     page: PageDep,
     request: Request,
     user_id: uuid.UUID | None = None,
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """Conversations in scope (of one user with ``user_id``), most recently updated first."""
     items, next_cursor = await service.list_conversations(
         session, viewer, page, user_id=user_id, request=request
     )
-    return json_items_page(items, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=Page[AdminMessageOut])
@@ -109,14 +108,14 @@ async def list_messages(
     session: SessionDep,
     page: PageDep,
     request: Request,
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """Messages of a conversation in scope, oldest first (opening it is audited)."""
     items, next_cursor = await conversations_service.list_messages(
         session, conversation.id, page, service.MESSAGE_LIST_COLUMNS
     )
     if page.cursor is None:
-        await service.record_conversation_view(session, viewer, conversation, request)
-    return json_items_page(items, next_cursor)
+        service.record_conversation_view(session, viewer, conversation, request)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post("/conversations/{conversation_id}/reassign", response_model=AdminConversationOut)
@@ -141,25 +140,10 @@ async def list_audit(
     page: PageDep,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """The audit trail, newest first (admins only)."""
-    rows, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
-    items = [
-        AuditEventOut(
-            id=event.id,
-            created_at=event.created_at,
-            actor_id=event.actor_id,
-            actor_email=email,
-            action=event.action,
-            target_type=event.target_type,
-            target_id=event.target_id,
-            ip=event.ip,
-            user_agent=event.user_agent,
-            details=event.details,
-        )
-        for event, email in rows
-    ]
-    return json_page(items, next_cursor)
+    items, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/usage", response_model=UsageReport)

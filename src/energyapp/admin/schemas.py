@@ -9,8 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from energyapp.conversations.schemas import MessageOut
-
-Role = Literal["admin", "supervisor", "trabajador"]
+from energyapp.core.roles import Role
 
 
 class AdminUserOut(BaseModel):
@@ -19,7 +18,7 @@ class AdminUserOut(BaseModel):
     id: uuid.UUID
     email: str
     full_name: str
-    role: str
+    role: Role
     is_active: bool
     totp_enabled: bool
     created_at: datetime

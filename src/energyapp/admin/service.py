@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -16,15 +15,11 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Date,
-    String,
-    Uuid,
-    bindparam,
     cast,
     func,
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -34,32 +29,25 @@ from energyapp.admin.schemas import (
     AdminMessageOut,
     AdminUserOut,
     AdminUserUpdate,
+    AuditEventOut,
     UsageItem,
     UsageReport,
     UsageTotals,
 )
 from energyapp.audit import service as audit_service
-from energyapp.audit.models import AuditEvent
+from energyapp.audit.models import AUDIT_EVENTS
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import USERS, User
+from energyapp.conversations import counters
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
-from energyapp.core.direct import DirectStatement
-from energyapp.core.pagination import (
-    Item,
-    PageRequest,
-    build_page,
-    fetch_page,
-    item_columns,
-    keyset,
-    keyset_shape,
-    page_params,
-)
+from energyapp.core import search
+from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
+from energyapp.core.roles import Role
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
 AUDIT_CURSOR = "admin.audit"
-TIME_KEY = (datetime, uuid.UUID)
 USAGE_MAX_DAYS = 366
 
 USER_LIST_COLUMNS = item_columns(AdminUserOut, USERS)
@@ -70,48 +58,26 @@ CONVERSATION_LIST_COLUMNS = item_columns(
     owner_full_name=USERS.c.full_name,
 )
 MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, MESSAGES)
+AUDIT_LIST_COLUMNS = item_columns(AuditEventOut, AUDIT_EVENTS, actor_email=USERS.c.email)
 
 
 def user_scope(viewer: User) -> ColumnElement[bool]:
     """The users ``viewer`` may see (a condition on the ``users`` table, so it serves ORM and
     plain-row queries alike)."""
-    return _scope(viewer.role == "admin", viewer.id)
+    return _scope(viewer.role == Role.ADMIN, viewer.id)
 
 
-def _bound_scope(sees_everyone: bool) -> ColumnElement[bool]:
-    """:func:`user_scope` in a statement built once: the viewer's id is the ``viewer_id``
-    parameter (``_scope_params``)."""
-    return _scope(sees_everyone, bindparam("viewer_id", type_=Uuid))
-
-
-def _scope(sees_everyone: bool, viewer_id: Any) -> ColumnElement[bool]:
+def _scope(sees_everyone: bool, viewer_id: uuid.UUID) -> ColumnElement[bool]:
     # Administrators see everyone; a supervisor sees the workers and themselves.
     if sees_everyone:
         return true()
-    return or_(USERS.c.role == "trabajador", USERS.c.id == viewer_id)
-
-
-def _scope_params(viewer: User, page: PageRequest, after: list[Any] | None) -> dict[str, Any]:
-    return {"viewer_id": viewer.id, **page_params(after, page.limit)}
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return or_(USERS.c.role == Role.TRABAJADOR, USERS.c.id == viewer_id)
 
 
 # --- users -------------------------------------------------------------------------------------
 
 
 _USER_ORDER = (USERS.c.last_active_at, USERS.c.id)
-
-
-@functools.cache
-def _user_page(sees_everyone: bool, one_role: bool, after: bool) -> DirectStatement:
-    stmt = select(*USER_LIST_COLUMNS).where(_bound_scope(sees_everyone))
-    if one_role:
-        stmt = stmt.where(USERS.c.role == bindparam("role", type_=String))
-    return DirectStatement(keyset_shape(stmt, _USER_ORDER, after=after, descending=True))
 
 
 async def list_users(
@@ -123,22 +89,12 @@ async def list_users(
     role: str | None = None,
 ) -> tuple[list[Item], str | None]:
     """Users in scope (``AdminUserOut`` fields), most recently active first."""
-    u = USERS.c
-    after = page.after(USER_CURSOR, TIME_KEY)
-    key = ("last_active_at", "id")
-    if query:  # a search: built for each request
-        pattern = _like_pattern(query)
-        stmt = select(*USER_LIST_COLUMNS).where(
-            user_scope(viewer),
-            or_(u.email.ilike(pattern, escape="\\"), u.full_name.ilike(pattern, escape="\\")),
-        )
-        if role is not None:
-            stmt = stmt.where(u.role == role)
-        stmt = keyset(stmt, _USER_ORDER, after, descending=True, limit=page.limit)
-        return await fetch_page(session, stmt, page, USER_CURSOR, key)
-    params = {"role": role, **_scope_params(viewer, page, after)}
-    statement = _user_page(viewer.role == "admin", role is not None, after is not None)
-    return await fetch_page(session, statement, page, USER_CURSOR, key, params)
+    stmt = select(*USER_LIST_COLUMNS).where(user_scope(viewer))
+    if query:
+        stmt = stmt.where(search.any_contains((USERS.c.email, USERS.c.full_name), query))
+    if role is not None:
+        stmt = stmt.where(USERS.c.role == role)
+    return await fetch_page(session, stmt, _USER_ORDER, page, USER_CURSOR, descending=True)
 
 
 def _user_not_found() -> NotFound:
@@ -186,13 +142,13 @@ async def update_user(
             "No puede desactivar su propia cuenta. Pida a otro administrador que lo haga.",
             code="cannot_deactivate_self",
         )
-    stays_admin = new_role == "admin" and new_active
-    if target.role == "admin" and target.is_active and not stays_admin:
+    stays_admin = new_role == Role.ADMIN and new_active
+    if target.role == Role.ADMIN and target.is_active and not stays_admin:
         # Lock the active admins so two concurrent demotions cannot both pass this check.
         admins = (
             await session.scalars(
                 select(User.id)
-                .where(User.role == "admin", User.is_active.is_(True), User.id != target.id)
+                .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != target.id)
                 .with_for_update()
             )
         ).all()
@@ -252,19 +208,6 @@ async def get_conversation_in_scope(
     return (row[0], row[1], row[2])
 
 
-@functools.cache
-def _conversation_page(sees_everyone: bool, one_user: bool, after: bool) -> DirectStatement:
-    c = CONVERSATIONS.c
-    stmt = (
-        select(*CONVERSATION_LIST_COLUMNS)
-        .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
-        .where(_bound_scope(sees_everyone))
-    )
-    if one_user:
-        stmt = stmt.where(c.user_id == bindparam("owner_id", type_=Uuid))
-    return DirectStatement(keyset_shape(stmt, (c.updated_at, c.id), after=after, descending=True))
-
-
 async def list_conversations(
     session: AsyncSession,
     viewer: User,
@@ -279,18 +222,23 @@ async def list_conversations(
     Opening another user's list (the first page) is audited; later pages need the cursor that
     page returned (signed), so they are covered by that event.
     """
-    after = page.after(CONVERSATION_CURSOR, TIME_KEY)
-    params = {"owner_id": user_id, **_scope_params(viewer, page, after)}
-    statement = _conversation_page(viewer.role == "admin", user_id is not None, after is not None)
+    c = CONVERSATIONS.c
+    stmt = (
+        select(*CONVERSATION_LIST_COLUMNS)
+        .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
+        .where(user_scope(viewer))
+    )
+    if user_id is not None:
+        stmt = stmt.where(c.user_id == user_id)
     items, next_cursor = await fetch_page(
-        session, statement, page, CONVERSATION_CURSOR, ("updated_at", "id"), params
+        session, stmt, (c.updated_at, c.id), page, CONVERSATION_CURSOR, descending=True
     )
     if user_id is not None and not items:
         # Rows found prove the user is in scope (the query filters on it); an empty page must
         # still tell an unknown or out-of-scope user (404) from one without conversations.
         await check_user_in_scope(session, viewer, user_id)
     if page.cursor is None and user_id != viewer.id:
-        await audit_service.record_read(
+        audit_service.record(
             session,
             "conversations.listed",
             actor_id=viewer.id,
@@ -301,12 +249,12 @@ async def list_conversations(
     return items, next_cursor
 
 
-async def record_conversation_view(
+def record_conversation_view(
     session: AsyncSession, viewer: User, conversation: Conversation, request: Request | None
 ) -> None:
     """Audit an admin or supervisor reading someone else's conversation."""
     if conversation.user_id != viewer.id:
-        await audit_service.record_read(
+        audit_service.record(
             session,
             "conversation.viewed",
             actor_id=viewer.id,
@@ -341,22 +289,8 @@ async def reassign_conversation(
         )
     previous_owner = conversation.user_id
     if previous_owner != target.id:
-        count = conversation.message_count
-        await session.execute(
-            update(User)
-            .where(User.id == previous_owner)
-            .values(
-                conversation_count=User.conversation_count - 1,
-                message_count=User.message_count - count,
-            )
-        )
-        await session.execute(
-            update(User)
-            .where(User.id == target.id)
-            .values(
-                conversation_count=User.conversation_count + 1,
-                message_count=User.message_count + count,
-            )
+        await counters.conversation_moved(
+            session, previous_owner, target.id, conversation.message_count
         )
         conversation.user_id = target.id
         audit_service.record(
@@ -374,8 +308,6 @@ async def reassign_conversation(
 
 # --- audit trail -------------------------------------------------------------------------------
 
-AuditRow = tuple[AuditEvent, str | None]
-
 
 async def list_audit(
     session: AsyncSession,
@@ -383,22 +315,19 @@ async def list_audit(
     *,
     actor_id: uuid.UUID | None = None,
     action: str | None = None,
-) -> tuple[list[AuditRow], str | None]:
-    """The audit trail, newest first."""
-    stmt: Any = select(AuditEvent, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
-    if actor_id is not None:
-        stmt = stmt.where(AuditEvent.actor_id == actor_id)
-    if action is not None:
-        stmt = stmt.where(AuditEvent.action == action)
-    stmt = keyset(
-        stmt,
-        (AuditEvent.created_at, AuditEvent.id),
-        page.after(AUDIT_CURSOR, TIME_KEY),
-        descending=True,
-        limit=page.limit,
+) -> tuple[list[Item], str | None]:
+    """The audit trail (``AuditEventOut`` fields), newest first."""
+    a = AUDIT_EVENTS.c
+    stmt = select(*AUDIT_LIST_COLUMNS).select_from(
+        AUDIT_EVENTS.outerjoin(USERS, USERS.c.id == a.actor_id)
     )
-    rows: list[AuditRow] = [(r[0], r[1]) for r in await session.execute(stmt)]
-    return build_page(rows, page, AUDIT_CURSOR, lambda r: (r[0].created_at, r[0].id))
+    if actor_id is not None:
+        stmt = stmt.where(a.actor_id == actor_id)
+    if action is not None:
+        stmt = stmt.where(a.action == action)
+    return await fetch_page(
+        session, stmt, (a.created_at, a.id), page, AUDIT_CURSOR, descending=True
+    )
 
 
 # --- usage -------------------------------------------------------------------------------------
@@ -432,7 +361,7 @@ async def usage_report(
     in_range = (Message.created_at >= start, Message.created_at < end)
 
     def scoped(stmt: Any) -> Any:
-        if viewer.role == "admin":
+        if viewer.role == Role.ADMIN:
             return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
         return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(viewer))
 

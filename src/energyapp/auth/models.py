@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,25 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from energyapp.core.roles import Role, role_check
 from energyapp.db import Base, UTCDateTime, new_id, utcnow
-
-ROLES = ("admin", "supervisor", "trabajador")
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The authenticated user as ``POST /chat`` needs them. A plain record: building the ORM
-    ``User`` (its instance state, an event per column) cost about 60 µs per answer."""
-
-    id: uuid.UUID
-    role: str
-    last_active_at: datetime
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'supervisor', 'trabajador')", name="role_valid"),
+        CheckConstraint(role_check(), name="role_valid"),
         Index("ix_users_last_active", "last_active_at", "id"),
         Index("ix_users_role_last_active", "role", "last_active_at", "id"),
     )
@@ -47,7 +36,16 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20), default="trabajador")
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            native_enum=False,
+            create_constraint=False,  # the named check constraint above
+            length=20,
+            values_callable=lambda roles: [role.value for role in roles],
+        ),
+        default=Role.TRABAJADOR,
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -56,7 +54,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Denormalised counters for the admin list (kept by the services that add/remove rows).
+    # Denormalised counters for the admin list; conversations/counters.py is their only writer.
     conversation_count: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
 

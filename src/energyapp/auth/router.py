@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 
 from energyapp.auth import service, sessions, two_factor
-from energyapp.auth.deps import AdminUser, CurrentUser, RateLimiterDep, SettingsDep
+from energyapp.auth.deps import AdminUser, CurrentUser
 from energyapp.auth.schemas import (
     ChangePasswordRequest,
     CodeRequest,
@@ -26,6 +26,7 @@ from energyapp.auth.schemas import (
     Verify2FARequest,
 )
 from energyapp.config import Settings
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.db import SessionDep
 
 router = APIRouter(tags=["auth"])

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from energyapp.auth.models import User
 from energyapp.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from energyapp.config import Settings
+from energyapp.core.roles import Role
 
 # Login accepts any length up to this (policy applies to new passwords only); the body limit
 # still bounds it, and argon2 hashes the whole string whatever its length.
@@ -95,7 +96,7 @@ class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     full_name: str
-    role: str
+    role: Role
     totp_enabled: bool
     can_change_password: bool
     can_setup_2fa: bool

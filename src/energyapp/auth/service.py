@@ -7,7 +7,7 @@ raise errors with ``keep_changes`` so the request's transaction is committed any
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import email_validator
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit
 from energyapp.auth import throttle
-from energyapp.auth.models import ROLES, AuthSession, User
+from energyapp.auth.models import AuthSession, User
 from energyapp.auth.passwords import check_new_password
 from energyapp.auth.security import (
     hash_password,
@@ -28,28 +28,21 @@ from energyapp.auth.security import (
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
+from energyapp.core.roles import ROLE_VALUES, Role
 from energyapp.db import utcnow
 from energyapp.errors import (
-    AppError,
     Conflict,
     Forbidden,
     NotFound,
     Unprocessable,
+    kept,
 )
-
-_E = TypeVar("_E", bound=AppError)
 
 
 async def affected_rows(session: AsyncSession, statement: Executable) -> int:
     """Run an UPDATE/DELETE and return how many rows it changed (for compare-and-set)."""
     result = cast(CursorResult[Any], await session.execute(statement))
     return result.rowcount
-
-
-def kept(error: _E) -> _E:
-    """Mark an error so the request's database changes are committed before it is returned."""
-    error.keep_changes = True
-    return error
 
 
 def normalize_email(email: str) -> str:
@@ -70,10 +63,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def create_user(
-    session: AsyncSession, *, email: str, password: str, full_name: str, role: str = "trabajador"
+    session: AsyncSession, *, email: str, password: str, full_name: str, role: str = Role.TRABAJADOR
 ) -> User:
     """Create an account (the caller validated the password policy). 409 if the email exists."""
-    if role not in ROLES:
+    if role not in ROLE_VALUES:
         raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
     if await get_user_by_email(session, email) is not None:
         raise Conflict("Ya existe una cuenta con ese correo.", code="email_taken")
@@ -81,7 +74,7 @@ async def create_user(
         email=normalize_email(email),
         full_name=full_name.strip(),
         password_hash=await hash_password(password),
-        role=role,
+        role=Role(role),
     )
     session.add(user)
     try:
@@ -107,12 +100,12 @@ async def revoke_all_sessions(
 
 
 async def set_role(session: AsyncSession, email: str, role: str) -> User:
-    if role not in ROLES:
+    if role not in ROLE_VALUES:
         raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
     user = await get_user_by_email(session, email)
     if user is None:
         raise NotFound("No existe una cuenta con ese correo.")
-    user.role = role
+    user.role = Role(role)
     return user
 
 

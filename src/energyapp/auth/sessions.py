@@ -24,7 +24,6 @@ from energyapp.auth.security import (
 from energyapp.auth.service import (
     affected_rows,
     get_user_by_email,
-    kept,
     normalize_email,
     revoke_all_sessions,
 )
@@ -32,7 +31,7 @@ from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip, user_agent
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import new_id, utcnow
-from energyapp.errors import Forbidden, Unauthorized
+from energyapp.errors import Forbidden, Unauthorized, kept
 
 CHALLENGE_SECONDS = 300
 INVALID_CREDENTIALS = "Correo o contraseña incorrectos."

@@ -20,7 +20,6 @@ from energyapp.auth.service import (
     affected_rows,
     confirm_password,
     email_domain,
-    kept,
     revoke_all_sessions,
 )
 from energyapp.auth.sessions import IssuedTokens, open_session
@@ -28,7 +27,7 @@ from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
-from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized
+from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized, kept
 
 MAX_CHALLENGE_ATTEMPTS = 5
 

@@ -7,25 +7,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import service as chat_service
-from energyapp.chat.generation import ChatEngine
+from energyapp.chat.engine import ChatEngine
 from energyapp.chat.live import LocalLiveAnswers
+from energyapp.chat.ownership import RuntimeOwnership, ownership_for
 from energyapp.chat.queue import LocalQueue
 from energyapp.config import Settings
 
 logger = logging.getLogger("energyapp.chat")
 
 
-async def recover(app: FastAPI) -> int:
+async def recover(
+    sessionmaker: async_sessionmaker[AsyncSession], ownership: RuntimeOwnership
+) -> int:
     """Answers a crash left ``streaming`` become ``interrupted``, so no spinner waits forever.
 
-    The in-process queue and registry mean one app process owns every live answer, so any
-    ``streaming`` row at start-up belongs to a process that is gone.
+    Only the owner of the chat runtime does this (``chat/ownership.py``): while another live
+    process owns it, the ``streaming`` rows are its answers, being written now.
     """
-    async with app.state.sessionmaker() as session:
+    if not await ownership.acquire():
+        logger.warning(
+            "another app process owns the chat runtime of this database: crash recovery left to it"
+        )
+        return 0
+    async with sessionmaker.begin() as session:
         count = await chat_service.recover_interrupted(session)
-        await session.commit()
     if count:
         logger.warning("marked %d unfinished answers as interrupted", count)
     return count
@@ -34,8 +42,9 @@ async def recover(app: FastAPI) -> int:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    ownership = ownership_for(app.state.engine)
     try:
-        await recover(app)
+        await recover(app.state.sessionmaker, ownership)
     except Exception as exc:  # the database may be down: /health reports it, chat retries
         logger.warning("crash recovery skipped: %s", type(exc).__name__)
     queue = LocalQueue(
@@ -44,9 +53,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_queue=settings.max_queue,
         max_per_user=settings.max_active_per_user,
     )
-    engine = ChatEngine(settings, app.state.engine, app.state.llm_http, queue, LocalLiveAnswers())
+    engine = ChatEngine(
+        settings, app.state.sessionmaker, app.state.llm_http, queue, LocalLiveAnswers()
+    )
     app.state.chat = engine
     try:
         yield
     finally:
         await engine.shutdown()
+        await ownership.release()

@@ -30,8 +30,7 @@ class LiveAnswer:
         "stop_reason",
         "saving_end",
         "task",
-        "_waiters",
-        "_end_waiters",
+        "_changed",
     )
 
     def __init__(
@@ -54,8 +53,7 @@ class LiveAnswer:
         self.stop_reason: str | None = None  # "user" or "shutdown" when cancelled on purpose
         self.saving_end = False  # the generation is over and its end is being saved
         self.task: asyncio.Task[None] | None = None
-        self._waiters: list[asyncio.Future[bool]] = []
-        self._end_waiters: list[asyncio.Future[bool]] = []  # woken by the end, not by tokens
+        self._changed = asyncio.Event()
 
     @property
     def text(self) -> str:
@@ -64,6 +62,14 @@ class LiveAnswer:
     @property
     def finished(self) -> bool:
         return self.final is not None
+
+    @property
+    def status(self) -> str | None:
+        """The status the answer ended with, once finished."""
+        for name, data in self.final or ():
+            if name == "done":
+                return str(data["status"])
+        return None
 
     def publish(self, piece: str) -> None:
         self.parts.append(piece)
@@ -82,63 +88,19 @@ class LiveAnswer:
         self.position = None
         self.final = events
         self._wake()
-        self._wake_end()
 
     def close(self) -> None:
         self.closed = True
         self._wake()
-        self._wake_end()
 
-    async def wait(self, seconds: float) -> bool:
-        """Wait for anything new; False on timeout. Each watcher has its own future, so a
-        watcher that goes away cancels nothing shared."""
-        return await _wait(self._waiters, seconds)
-
-    async def wait_for_end(self, seconds: float) -> bool:
-        """Wait until the answer finishes (or is closed), ignoring new tokens; False on timeout.
-        A watcher holding tokens back to send them together stops holding at the end."""
-        if self.final is not None or self.closed:
-            return True
-        return await _wait(self._end_waiters, seconds)
+    async def wait(self) -> None:
+        """Wait for anything new (a token, a position, the end, the title)."""
+        await self._changed.wait()
 
     def _wake(self) -> None:
-        if self._waiters:
-            waiters, self._waiters = self._waiters, []
-            _resolve(waiters)
-
-    def _wake_end(self) -> None:
-        if self._end_waiters:
-            waiters, self._end_waiters = self._end_waiters, []
-            _resolve(waiters)
-
-
-async def _wait(waiters: list[asyncio.Future[bool]], seconds: float) -> bool:
-    """Wait on a future of our own that news resolves with True and a timer with False: no
-    ``asyncio.timeout`` (its context manager reschedules and cancels the whole task, several
-    times the cost of a timer, and a stream waits a few times per answer)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[bool] = loop.create_future()
-    waiters.append(future)
-    timer = loop.call_later(seconds, _expire, future)
-    try:
-        return await future
-    finally:
-        timer.cancel()
-        if not future.done():  # the watcher itself was cancelled (its client left)
-            future.cancel()
-        if future in waiters:  # not woken (timed out, cancelled): a wake would clear it
-            waiters.remove(future)
-
-
-def _expire(future: asyncio.Future[bool]) -> None:
-    if not future.done():
-        future.set_result(False)
-
-
-def _resolve(waiters: list[asyncio.Future[bool]]) -> None:
-    for future in waiters:
-        if not future.done():
-            future.set_result(True)
+        # Every watcher waiting now wakes; later ones wait on a fresh event.
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
 class LiveAnswers(Protocol):

@@ -1,46 +1,33 @@
-"""Chat persistence: short transactions on the messages of an answer, crash recovery, quotas.
+"""Chat persistence: starting an answer, saving it as it grows and ends, crash recovery, quotas.
 
-Every function takes the connection (or session) explicitly and never commits: the caller owns
-the transaction. The generation works on Core connections of ``app.state.engine``, one short
-transaction per step; the request handlers use their request session.
+Every function takes the session explicitly and never commits: the caller owns the transaction.
+A request starts an answer in its own session (:func:`start_chat`); the generation then writes
+through short sessions of its own.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Insert,
-    Integer,
-    Text,
-    Update,
-    Uuid,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from energyapp.auth.models import USERS, Caller, User
+from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
-from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
-from energyapp.conversations.service import ConversationRef
-from energyapp.core.direct import DirectStatement
-from energyapp.db import UTCDateTime, new_id, utcnow
-from energyapp.errors import NotFound
+from energyapp.config import Settings
+from energyapp.conversations import counters
+from energyapp.conversations import service as conversations_service
+from energyapp.conversations.models import Conversation, Message
+from energyapp.db import new_id, utcnow
+from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
 # "Last active" is shown to administrators at minute resolution: a user chatting every few
-# seconds does not need a write per message.
+# seconds does not need a write of that column per message.
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
 HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far fewer
 
@@ -50,195 +37,138 @@ class StartedChat:
     conversation_id: uuid.UUID
     user_message_id: uuid.UUID
     assistant_message_id: uuid.UUID
+    new_conversation: bool
     title_pending: bool
 
 
-# Statements built once (building one costs about a quarter of running it); the values are
-# passed at execution. On asyncpg, in autocommit mode (the answer's own writes, and the start
-# on the request's connection), they run straight on the driver (core/direct.py).
-_ANSWER_ID = MESSAGES.c.id == bindparam("b_id", type_=Uuid)
-_SAVE_PROGRESS = DirectStatement(
-    update(MESSAGES)
-    .where(_ANSWER_ID)
-    .values(
-        content=bindparam("b_content", type_=Text),
-        updated_at=bindparam("b_now", type_=UTCDateTime),
-    )
-)
-_FINISH_ANSWER = DirectStatement(
-    update(MESSAGES)
-    .where(_ANSWER_ID)
-    .values(
-        content=bindparam("b_content", type_=Text),
-        status=bindparam("b_status", type_=Text),
-        error_code=bindparam("b_error_code", type_=Text),
-        prompt_tokens=bindparam("b_prompt_tokens", type_=Integer),
-        completion_tokens=bindparam("b_completion_tokens", type_=Integer),
-        duration_ms=bindparam("b_duration_ms", type_=Integer),
-        first_token_ms=bindparam("b_first_token_ms", type_=Integer),
-        updated_at=bindparam("b_now", type_=UTCDateTime),
-    )
-)
-_SAVE_AUTO_TITLE = DirectStatement(
-    update(CONVERSATIONS)
-    .where(
-        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
-        CONVERSATIONS.c.title_source == "pending",
-    )
-    .values(title=bindparam("b_title", type_=Text), title_source="auto")
-)
-_HISTORY = (
-    select(MESSAGES.c.role, MESSAGES.c.content)
-    .where(
-        MESSAGES.c.conversation_id == bindparam("b_conversation"),
-        MESSAGES.c.id < bindparam("b_before"),
-        MESSAGES.c.role.in_(("user", "assistant")),
-        MESSAGES.c.content != "",
-    )
-    .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
-    .limit(HISTORY_LIMIT)
-)
+def clean_message(raw: str, settings: Settings) -> str:
+    """The message without surrounding blanks; 422 when empty, 413 when too long."""
+    message = raw.strip()
+    if not message:
+        raise Unprocessable("El mensaje está vacío.", code="message_empty")
+    if len(message) > settings.max_message_chars:
+        raise PayloadTooLarge(
+            f"El mensaje es demasiado largo ({len(message)} caracteres; el máximo es "
+            f"{settings.max_message_chars}). Divídalo en partes.",
+            code="message_too_long",
+        )
+    return message
 
 
-@functools.cache
-def _start_statements(
-    new_conversation: bool, touch_user: bool
-) -> tuple[Insert | Update, Insert, Insert, Update]:
-    """The writes that start an answer, sharing one set of ``s_*`` parameters: the
-    conversation (created or counted), the question, the empty answer, the owner's counters."""
-    now = bindparam("s_now", type_=UTCDateTime)
-    if new_conversation:
-        conversation: Insert | Update = insert(CONVERSATIONS).values(
-            id=bindparam("s_conversation", type_=Uuid),
-            user_id=bindparam("s_user", type_=Uuid),
-            title=bindparam("s_title", type_=Text),
-            title_source="pending",
-            pinned=False,
-            archived=False,
-            message_count=2,
-            created_at=now,
-            updated_at=now,
-        )
-    else:
-        conversation = (
-            update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == bindparam("s_conversation", type_=Uuid))
-            .values(message_count=CONVERSATIONS.c.message_count + 2, updated_at=now)
-        )
-    common = {
-        "conversation_id": bindparam("s_conversation", type_=Uuid),
-        "user_id": bindparam("s_user", type_=Uuid),
-        "updated_at": now,
-    }
-    # One single-row INSERT per message: a multi-row VALUES statement is not cacheable by
-    # SQLAlchemy and would be compiled again for every answer (measured: 1.7 ms each time).
-    question = insert(MESSAGES).values(
-        **common,
-        id=bindparam("s_question", type_=Uuid),
-        role="user",
-        content=bindparam("s_message", type_=Text),
-        status="complete",
-        created_at=now,
+async def conversation_for(
+    session: AsyncSession, user: User, conversation_id: uuid.UUID | None
+) -> Conversation | None:
+    """The caller's conversation to continue (404 when missing or someone else's), or None to
+    start a new one."""
+    if conversation_id is None:
+        return None
+    return await conversations_service.get_owned_conversation(session, user, conversation_id)
+
+
+async def check_quota(session: AsyncSession, user: User, settings: Settings) -> None:
+    """429 ``quota_exceeded`` once the user's role has used its daily tokens."""
+    quota = settings.daily_token_quota.get(user.role)
+    if quota is None:
+        return
+    start, reset = quota_day_bounds()
+    if await tokens_used_since(session, user.id, start) < quota:
+        return
+    seconds = max(1, int((reset - utcnow()).total_seconds()))
+    raise AppError(
+        f"Alcanzó su cuota diaria de {quota:,} tokens. Se renueva el "
+        f"{reset.strftime('%d-%m-%Y a las %H:%M')} (hora de Chile).".replace(",", "."),
+        code="quota_exceeded",
+        status_code=429,
+        headers={"Retry-After": str(seconds), "X-Quota-Reset": reset.isoformat()},
     )
-    answer = insert(MESSAGES).values(
-        **common,
-        id=bindparam("s_answer", type_=Uuid),
-        role="assistant",
-        content="",
-        status="streaming",
-        model=bindparam("s_model", type_=Text),
-        created_at=bindparam("s_answer_created", type_=UTCDateTime),
-    )
-    counters: dict[str, Any] = {
-        "message_count": USERS.c.message_count + 2,
-        "conversation_count": USERS.c.conversation_count + int(new_conversation),
-        "updated_at": now,  # explicit: column defaults are not applied inside a CTE
-    }
-    if touch_user:
-        counters["last_active_at"] = now
-    owner = update(USERS).where(USERS.c.id == bindparam("s_user", type_=Uuid)).values(**counters)
-    return conversation, question, answer, owner
 
 
 async def start_chat(
-    conn: AsyncConnection,
-    user: Caller,
-    conversation: ConversationRef | None,
+    session: AsyncSession,
+    user: User,
+    conversation: Conversation | None,
     message: str,
     model: str,
 ) -> StartedChat:
     """Store the user's message and an empty ``streaming`` answer (creating the conversation
-    when there is none), keep the counters right and mark the user active.
-
-    On PostgreSQL the three writes are one statement (data-modifying CTEs): one round trip,
-    atomic without BEGIN/COMMIT, so ``conn`` may be in autocommit mode. On SQLite they run one
-    after the other and ``conn`` must be in a transaction.
-    """
+    when there is none), keep the counters right and mark the user active."""
     now = utcnow()
-    question_id, answer_id = new_id(), new_id()
-    conversation_id = new_id() if conversation is None else conversation.id
-    # The row is written anyway; last_active_at only moves at minute resolution so that most
-    # of these updates leave its index alone (PostgreSQL HOT updates).
-    touch = now - user.last_active_at >= LAST_ACTIVE_RESOLUTION
-    params = {
-        "s_now": now,
-        "s_conversation": conversation_id,
-        "s_user": user.id,
-        "s_title": provisional_title(message),
-        "s_question": question_id,
-        "s_message": message,
-        "s_answer": answer_id,
-        "s_answer_created": now + timedelta(microseconds=1),
-        "s_model": model,
-    }
-    if starts_in_one_statement(conn.dialect):
-        await _single_statement(conversation is None, touch).execute(conn, params)
-    else:
-        for statement in _start_statements(conversation is None, touch):
-            await conn.execute(statement, params)
-    return StartedChat(
-        conversation_id=conversation_id,
-        user_message_id=question_id,
-        assistant_message_id=answer_id,
-        title_pending=conversation is None or conversation.title_source == "pending",
-    )
-
-
-def starts_in_one_statement(dialect: Dialect) -> bool:
-    """Whether :func:`start_chat` is one atomic statement on this database (so its connection
-    may be in autocommit mode) or several that need the caller's transaction."""
-    return dialect.name == "postgresql"
-
-
-@functools.cache
-def _single_statement(new_conversation: bool, touch_user: bool) -> DirectStatement:
-    conversation_write, question, answer, owner = _start_statements(new_conversation, touch_user)
-    return DirectStatement(
-        owner.add_cte(
-            conversation_write.cte("conversation_write"),
-            question.cte("new_question"),
-            answer.cte("new_answer"),
+    new_conversation = conversation is None
+    if conversation is None:
+        conversation = Conversation(
+            id=new_id(),
+            user_id=user.id,
+            title=provisional_title(message),
+            title_source="pending",
+            created_at=now,
+            updated_at=now,
         )
+        session.add(conversation)
+        await session.flush()
+        await counters.conversation_created(session, user.id)
+    else:
+        conversation.updated_at = now
+    # Explicit ids and times: the answer sorts right after its question.
+    question = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        user_id=user.id,
+        role="user",
+        content=message,
+        status="complete",
+        created_at=now,
+    )
+    answer = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        user_id=user.id,
+        role="assistant",
+        content="",
+        status="streaming",
+        model=model,
+        created_at=now + timedelta(microseconds=1),
+    )
+    session.add_all([question, answer])
+    await session.flush()
+    await counters.messages_added(session, conversation.id, user.id, 2)
+    if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
+        user.last_active_at = now
+    return StartedChat(
+        conversation_id=conversation.id,
+        user_message_id=question.id,
+        assistant_message_id=answer.id,
+        new_conversation=new_conversation,
+        title_pending=conversation.title_source == "pending",
     )
 
 
 async def history(
-    conn: AsyncConnection, conversation_id: uuid.UUID, before_id: uuid.UUID
+    session: AsyncSession, conversation_id: uuid.UUID, before_id: uuid.UUID
 ) -> list[tuple[str, str]]:
     """The conversation before ``before_id`` (the new question), oldest first, as
     (role, content); empty and failed answers are left out."""
-    result = await conn.execute(
-        _HISTORY, {"b_conversation": conversation_id, "b_before": before_id}
+    rows = await session.execute(
+        select(Message.role, Message.content)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.id < before_id,
+            Message.role.in_(("user", "assistant")),
+            Message.content != "",
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(HISTORY_LIMIT)
     )
-    return [(role, content) for role, content in reversed(result.all())]
+    return [(role, content) for role, content in reversed(rows.all())]
 
 
-async def save_progress(conn: AsyncConnection, answer_id: uuid.UUID, text: str) -> None:
-    await _SAVE_PROGRESS.execute(conn, {"b_id": answer_id, "b_content": text, "b_now": utcnow()})
+async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:
+    await session.execute(
+        update(Message).where(Message.id == answer_id).values(content=text, updated_at=utcnow())
+    )
 
 
 async def finish_answer(
-    conn: AsyncConnection,
+    session: AsyncSession,
     answer_id: uuid.UUID,
     *,
     status: str,
@@ -249,25 +179,30 @@ async def finish_answer(
     duration_ms: int,
     first_token_ms: int | None,
 ) -> None:
-    await _FINISH_ANSWER.execute(
-        conn,
-        {
-            "b_id": answer_id,
-            "b_content": text,
-            "b_status": status,
-            "b_error_code": error_code,
-            "b_prompt_tokens": prompt_tokens,
-            "b_completion_tokens": completion_tokens,
-            "b_duration_ms": duration_ms,
-            "b_first_token_ms": first_token_ms,
-            "b_now": utcnow(),
-        },
+    await session.execute(
+        update(Message)
+        .where(Message.id == answer_id)
+        .values(
+            content=text,
+            status=status,
+            error_code=error_code,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            duration_ms=duration_ms,
+            first_token_ms=first_token_ms,
+            updated_at=utcnow(),
+        )
     )
 
 
-async def save_auto_title(conn: AsyncConnection, conversation_id: uuid.UUID, title: str) -> bool:
+async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
-    return bool(await _SAVE_AUTO_TITLE.execute(conn, {"b_id": conversation_id, "b_title": title}))
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.title_source == "pending")
+        .values(title=title, title_source="auto")
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def recover_interrupted(session: AsyncSession) -> int:
@@ -304,16 +239,16 @@ def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def tokens_used_since(conn: AsyncConnection, user_id: uuid.UUID, since: datetime) -> int:
+async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
     """Prompt plus completion tokens (as Ollama counted them) of the user's answers."""
-    total = await conn.scalar(
+    total = await session.scalar(
         select(
-            func.coalesce(func.sum(MESSAGES.c.prompt_tokens), 0)
-            + func.coalesce(func.sum(MESSAGES.c.completion_tokens), 0)
+            func.coalesce(func.sum(Message.prompt_tokens), 0)
+            + func.coalesce(func.sum(Message.completion_tokens), 0)
         ).where(
-            MESSAGES.c.user_id == user_id,
-            MESSAGES.c.created_at >= since,
-            MESSAGES.c.role == "assistant",
+            Message.user_id == user_id,
+            Message.created_at >= since,
+            Message.role == "assistant",
         )
     )
     return int(total or 0)

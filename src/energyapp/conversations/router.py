@@ -15,7 +15,7 @@ from energyapp.conversations.schemas import (
     ConversationUpdate,
     MessageOut,
 )
-from energyapp.core.pagination import Page, PageDep, json_items_page
+from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -36,12 +36,12 @@ async def list_conversations(
     page: PageDep,
     q: SearchQuery = None,
     archived: bool = False,
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """The caller's conversations: pinned first, then most recently updated."""
     items, next_cursor = await service.list_conversations(
         session, user, page, query=(q or "").strip() or None, archived=archived
     )
-    return json_items_page(items, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
@@ -77,10 +77,10 @@ async def delete_conversation(
 @router.get("/{conversation_id}/messages", response_model=Page[MessageOut])
 async def list_messages(
     conversation: OwnedConversation, session: SessionDep, page: PageDep
-) -> Response:
+) -> dict[str, list[Item] | str | None]:
     """Messages oldest first."""
     items, next_cursor = await service.list_messages(session, conversation.id, page)
-    return json_items_page(items, next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(

@@ -2,52 +2,35 @@
 
 from __future__ import annotations
 
-import functools
-import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Uuid,
     and_,
-    bindparam,
     delete,
     func,
     literal_column,
     or_,
     select,
-    update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
+from energyapp.conversations import counters
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
-from energyapp.core.direct import DirectStatement
-from energyapp.core.pagination import (
-    Item,
-    PageRequest,
-    fetch_page,
-    item_columns,
-    keyset,
-    keyset_shape,
-    page_params,
-)
-from energyapp.db import utcnow
+from energyapp.core import search
+from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.errors import NotFound
 
 DEFAULT_TITLE = "Nueva conversación"
-SEARCH_MAX_TERMS = 8
 
 CONVERSATION_CURSOR = "conversations"
-CONVERSATION_KEY = (bool, type(utcnow()), uuid.UUID)
 MESSAGE_CURSOR = "messages"
-MESSAGE_KEY = (type(utcnow()), uuid.UUID)
 
 CONVERSATION_LIST_COLUMNS = item_columns(ConversationOut, CONVERSATIONS)
 MESSAGE_LIST_COLUMNS = item_columns(MessageOut, MESSAGES)
@@ -67,32 +50,6 @@ async def get_owned_conversation(
     return conversation
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationRef:
-    """What starting an answer needs of an existing conversation."""
-
-    id: uuid.UUID
-    title_source: str
-
-
-_OWNED_CONVERSATION = DirectStatement(
-    select(CONVERSATIONS.c.id, CONVERSATIONS.c.title_source).where(
-        CONVERSATIONS.c.id == bindparam("b_id", type_=Uuid),
-        CONVERSATIONS.c.user_id == bindparam("b_user", type_=Uuid),
-    )
-)
-
-
-async def owned_conversation_ref(
-    conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
-) -> ConversationRef:
-    """:func:`get_owned_conversation` for ``POST /chat``, on a Core connection (no session)."""
-    row = await _OWNED_CONVERSATION.first(conn, {"b_id": conversation_id, "b_user": user_id})
-    if row is None:
-        raise _conversation_not_found()
-    return ConversationRef(id=row["id"], title_source=row["title_source"])
-
-
 def _conversation_not_found() -> NotFound:
     return NotFound("No se encontró la conversación.")
 
@@ -107,12 +64,8 @@ async def create_conversation(
         title_source="user" if title else "pending",
     )
     session.add(conversation)
-    await session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(conversation_count=User.conversation_count + 1)
-    )
     await session.flush()
+    await counters.conversation_created(session, user.id)
     return conversation
 
 
@@ -134,33 +87,19 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
             )
         )
         return or_(in_title, in_messages)
-    terms = query.split()[:SEARCH_MAX_TERMS]
-    clauses = []
-    for term in terms:
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
-        clauses.append(
+    conversation_ids = select(Message.conversation_id)
+    return and_(
+        *(
             or_(
-                Conversation.title.ilike(pattern, escape="\\"),
-                Conversation.id.in_(
-                    select(Message.conversation_id).where(
-                        Message.content.ilike(pattern, escape="\\")
-                    )
-                ),
+                search.contains(Conversation.title, term),
+                Conversation.id.in_(conversation_ids.where(search.contains(Message.content, term))),
             )
+            for term in search.terms(query)
         )
-    return and_(*clauses)
+    )
 
 
 _CONVERSATION_ORDER = (CONVERSATIONS.c.pinned, CONVERSATIONS.c.updated_at, CONVERSATIONS.c.id)
-
-
-@functools.cache
-def _conversation_page(archived: bool, after: bool) -> DirectStatement:
-    c = CONVERSATIONS.c
-    stmt = select(*CONVERSATION_LIST_COLUMNS).where(
-        c.user_id == bindparam("owner_id", type_=Uuid), c.archived.is_(archived)
-    )
-    return DirectStatement(keyset_shape(stmt, _CONVERSATION_ORDER, after=after, descending=True))
 
 
 async def list_conversations(
@@ -173,18 +112,13 @@ async def list_conversations(
 ) -> tuple[list[Item], str | None]:
     """The caller's conversations (``ConversationOut`` fields): pinned first, then most
     recently updated."""
-    after = page.after(CONVERSATION_CURSOR, CONVERSATION_KEY)
-    key = ("pinned", "updated_at", "id")
-    if query:  # a search is planned around its terms: built for each request
-        c = CONVERSATIONS.c
-        stmt = select(*CONVERSATION_LIST_COLUMNS).where(
-            c.user_id == user.id, c.archived.is_(archived), search_condition(session, query)
-        )
-        stmt = keyset(stmt, _CONVERSATION_ORDER, after, descending=True, limit=page.limit)
-        return await fetch_page(session, stmt, page, CONVERSATION_CURSOR, key)
-    params = {"owner_id": user.id, **page_params(after, page.limit)}
-    statement = _conversation_page(archived, after is not None)
-    return await fetch_page(session, statement, page, CONVERSATION_CURSOR, key, params)
+    c = CONVERSATIONS.c
+    stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
+    if query:
+        stmt = stmt.where(search_condition(session, query))
+    return await fetch_page(
+        session, stmt, _CONVERSATION_ORDER, page, CONVERSATION_CURSOR, descending=True
+    )
 
 
 def update_conversation(conversation: Conversation, changes: ConversationUpdate) -> Conversation:
@@ -219,14 +153,7 @@ async def delete_conversation(
     if row is None:
         raise _conversation_not_found()
     owner_id, message_count, title = row
-    await session.execute(
-        update(User)
-        .where(User.id == owner_id)
-        .values(
-            conversation_count=User.conversation_count - 1,
-            message_count=User.message_count - message_count,
-        )
-    )
+    await counters.conversation_deleted(session, owner_id, message_count)
     audit_service.record(
         session,
         "conversation.deleted",
@@ -247,17 +174,11 @@ async def list_messages(
 ) -> tuple[list[Item], str | None]:
     """Messages of a conversation, oldest first, as ``columns`` (``MessageOut`` fields unless
     the caller shows more)."""
-    after = page.after(MESSAGE_CURSOR, MESSAGE_KEY)
-    params = {"conversation_id": conversation_id, **page_params(after, page.limit)}
-    statement = _message_page(tuple(columns), after is not None)
-    return await fetch_page(session, statement, page, MESSAGE_CURSOR, ("created_at", "id"), params)
-
-
-@functools.cache
-def _message_page(columns: tuple[ColumnElement[Any], ...], after: bool) -> DirectStatement:
     m = MESSAGES.c
-    stmt = select(*columns).where(m.conversation_id == bindparam("conversation_id", type_=Uuid))
-    return DirectStatement(keyset_shape(stmt, (m.created_at, m.id), after=after, descending=False))
+    stmt = select(*columns).where(m.conversation_id == conversation_id)
+    return await fetch_page(
+        session, stmt, (m.created_at, m.id), page, MESSAGE_CURSOR, descending=False
+    )
 
 
 async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Message]:

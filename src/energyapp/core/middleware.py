@@ -270,7 +270,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def header_value(scope: dict[str, Any], name: str) -> str | None:
-    return _header(scope, name.lower().encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from energyapp.auth.deps import SettingsDep
+from energyapp.core.deps import SettingsDep
 
 router = APIRouter(tags=["service"])
 

@@ -1,4 +1,4 @@
-"""Demo accounts for development and demos (idempotent)."""
+"""Demo accounts for development and demos (idempotent): `energyapp seed-demo` and `dev`."""
 
 from __future__ import annotations
 

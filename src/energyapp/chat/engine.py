@@ -1,0 +1,156 @@
+"""The chat engine: answers are owned by the app, not by the request that asked for them.
+
+A request stores the question and an empty answer in its own transaction and, once that is
+committed, the engine runs the generation in the background (``chat/runner.py``): it waits
+for a slot in the fair queue, streams from Ollama into a :class:`LiveAnswer` that any number of
+watchers follow, and saves the answer as it grows and ends. Closing a tab never stops an
+answer; only ``stop`` or a shutdown does. After a good first answer the conversation gets an
+automatic title (``chat/titles.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.auth.models import User
+from energyapp.chat import runner
+from energyapp.chat import service as chat_service
+from energyapp.chat.live import LiveAnswer, LiveAnswers
+from energyapp.chat.queue import GenerationQueue
+from energyapp.config import Settings
+from energyapp.db import after_commit
+from energyapp.llm.catalog import ModelCatalog
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What the generation of one answer needs to know."""
+
+    answer_id: uuid.UUID
+    user_message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    message: str
+    model: str
+    title_pending: bool
+    new_conversation: bool  # nothing before the question: no history to read
+    requested_at: float  # time.perf_counter() when the request asked for it
+
+
+class ChatEngine:
+    """Starts, stops and finishes answers; one per app (``app.state.chat``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        http: aiohttp.ClientSession,
+        queue: GenerationQueue,
+        live: LiveAnswers,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.http = http
+        self.queue = queue
+        self.live = live
+        self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
+        self.closing = False
+        # Whose conversation each Ollama server evaluated last (an answer's id; None for a
+        # title asked of an excerpt): what its prompt cache holds, for titles.
+        self.last_prompt: dict[str, uuid.UUID | None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(
+        self,
+        session: AsyncSession,
+        user: User,
+        conversation_id: uuid.UUID | None,
+        message: str,
+        model: str,
+    ) -> LiveAnswer:
+        """Check the conversation (404) and the quota (429), reserve a place in the queue
+        (429/503), and store the question and an empty answer in the request's transaction.
+        The generation starts once that transaction is committed."""
+        requested_at = time.perf_counter()
+        conversation = await chat_service.conversation_for(session, user, conversation_id)
+        await chat_service.check_quota(session, user, self.settings)
+        self.queue.admit(user.id)
+        try:
+            started = await chat_service.start_chat(session, user, conversation, message, model)
+        except BaseException:
+            self.queue.leave(user.id)
+            raise
+        job = Job(
+            answer_id=started.assistant_message_id,
+            user_message_id=started.user_message_id,
+            conversation_id=started.conversation_id,
+            user_id=user.id,
+            message=message,
+            model=model,
+            title_pending=started.title_pending,
+            new_conversation=started.new_conversation,
+            requested_at=requested_at,
+        )
+        answer = LiveAnswer(job.answer_id, job.conversation_id, job.user_id, job.user_message_id)
+        self.live.add(answer)
+        after_commit(
+            session,
+            on_commit=lambda: self._begin(answer, job),
+            on_rollback=lambda: self._abandon(answer, job),
+        )
+        return answer
+
+    def _begin(self, answer: LiveAnswer, job: Job) -> None:
+        answer.task = self.spawn(runner.run_generation(self, answer, job))
+
+    def _abandon(self, answer: LiveAnswer, job: Job) -> None:
+        """The request failed after :meth:`submit`: nothing was stored, nothing runs."""
+        self.queue.leave(job.user_id)
+        self.close(answer)
+
+    async def stop(self, answer: LiveAnswer, reason: str = "user") -> None:
+        """Stop an answer; its text so far is kept (``stopped``, or ``interrupted`` when the
+        app shuts down). Returns once it is saved."""
+        task = answer.task
+        if task is None or task.done() or answer.finished:
+            return
+        # Cancel only a generation still under way, and only once: once it is over, a cancel
+        # would interrupt the save of its end, and a second stop (another tab, a double click)
+        # only waits for the first.
+        if not answer.saving_end and answer.stop_reason is None:
+            answer.stop_reason = reason
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        """Save every running answer as ``interrupted`` with its text; drop pending titles."""
+        self.closing = True
+        answers = self.live.running()
+        await asyncio.gather(*(self.stop(a, "shutdown") for a in answers), return_exceptions=True)
+        pending = [t for t in self._tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=grace_seconds)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` in the background, kept until it ends (and cancelled at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def close(self, answer: LiveAnswer) -> None:
+        """Nothing more will be published for ``answer``."""
+        answer.close()
+        self.live.release(answer.id)

@@ -1,0 +1,235 @@
+"""The generation of one answer, from its place in the queue to its saved end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from energyapp.chat import prompt, titles
+from energyapp.chat import service as chat_service
+from energyapp.chat.live import LiveAnswer
+from energyapp.core.metrics import (
+    GENERATIONS_FINISHED,
+    GENERATIONS_RUNNING,
+    LLM_ERRORS,
+    LLM_FIRST_TOKEN,
+    QUEUE_WAIT,
+    TIME_TO_FIRST_TOKEN,
+    TOKENS_GENERATED,
+)
+from energyapp.llm import client as llm
+
+if TYPE_CHECKING:
+    from energyapp.chat.engine import ChatEngine, Job
+
+logger = logging.getLogger("energyapp.chat")
+
+SAVE_INTERVAL = 1.0  # seconds between saves of a growing answer (no per-token writes)
+# The end of an answer is the one write worth waiting for: a database restart takes seconds.
+FINAL_SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Outcome:
+    """How a generation ended, as it will be saved and told to the watchers."""
+
+    status: str = "complete"
+    error: Event | None = None
+    stats: llm.ChatStats = field(default_factory=llm.ChatStats)
+    first_token_ms: int | None = None
+    asked: list[dict[str, str]] | None = None  # the prompt sent, for a follow-up title
+
+
+def error_event(code: str, detail: str) -> Event:
+    return "error", {"detail": detail, "code": code}
+
+
+def describe_llm_error(exc: llm.LLMError, model: str, token_timeout: float) -> tuple[str, str, str]:
+    """(final status, event code, Spanish detail) for a failure talking to Ollama."""
+    kept = " Su mensaje y el texto recibido hasta ahora quedaron guardados."
+    if exc.code == llm.UNAVAILABLE:
+        return (
+            "error",
+            "llm_unavailable",
+            "El servicio del modelo (Ollama) no está disponible en este momento. Intente de "
+            "nuevo en unos minutos o avise al administrador." + kept,
+        )
+    if exc.code == llm.MODEL_MISSING:
+        return (
+            "error",
+            "model_missing",
+            f"El modelo «{model}» no está instalado en el servidor. Un administrador debe "
+            f"ejecutar: ollama pull {model}",
+        )
+    if exc.code == llm.TIMEOUT:
+        return (
+            "interrupted",
+            "llm_error",
+            f"El modelo dejó de responder (sin texto nuevo en {token_timeout:g} s)." + kept,
+        )
+    if exc.code == llm.DISCONNECTED:
+        return (
+            "interrupted",
+            "llm_error",
+            "Se perdió la conexión con el servicio del modelo a mitad de la respuesta." + kept,
+        )
+    if exc.status_code == 503:
+        return (
+            "error",
+            "llm_error",
+            "El servicio del modelo está saturado. Intente de nuevo en unos segundos." + kept,
+        )
+    return ("error", "llm_error", "El servicio del modelo respondió con un error." + kept)
+
+
+async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> None:
+    """Wait for a slot, stream the answer, and save how it ended; a stop or a shutdown ends it
+    early with its text kept."""
+    outcome = Outcome()
+    server: str | None = None
+    try:
+        try:
+            queued_at = time.perf_counter()
+            server = await engine.queue.acquire(job.user_id, answer.set_position)
+            QUEUE_WAIT.observe(time.perf_counter() - queued_at)
+            answer.set_position(None)
+            GENERATIONS_RUNNING.inc()
+            await _stream(engine, answer, job, server, outcome)
+        except asyncio.CancelledError:
+            if answer.stop_reason is None:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            _stopped(answer, outcome)
+        except llm.LLMError as exc:
+            status, code, detail = describe_llm_error(
+                exc, job.model, engine.settings.llm_token_timeout
+            )
+            outcome.status, outcome.error = status, error_event(code, detail)
+            LLM_ERRORS.labels(code).inc()
+            logger.warning("generation failed", extra={"code": exc.code, "error": exc.message})
+        except Exception:
+            logger.exception("generation crashed")
+            outcome.status = "error"
+            outcome.error = error_event(
+                "internal_error",
+                "Ocurrió un error interno durante la respuesta. El texto recibido quedó guardado.",
+            )
+    finally:
+        if server is not None:
+            engine.queue.release(server, job.user_id)
+            GENERATIONS_RUNNING.dec()
+        engine.queue.leave(job.user_id)
+    answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
+    await _finish(engine, answer, job, outcome)
+
+
+def _stopped(answer: LiveAnswer, outcome: Outcome) -> None:
+    if answer.stop_reason == "user":
+        outcome.status = "stopped"
+        return
+    outcome.status = "interrupted"
+    outcome.error = error_event(
+        "app_shutdown",
+        "El servidor se reinició durante la respuesta. El texto recibido quedó guardado.",
+    )
+
+
+async def _stream(
+    engine: ChatEngine, answer: LiveAnswer, job: Job, server: str, outcome: Outcome
+) -> None:
+    """Ask ``server`` and publish the answer as it comes, saving it every ``SAVE_INTERVAL``."""
+    settings = engine.settings
+    past: list[tuple[str, str]] = []
+    if not job.new_conversation:
+        async with engine.sessionmaker() as session:
+            past = await chat_service.history(session, job.conversation_id, job.user_message_id)
+    outcome.asked = prompt.build_messages(settings, past, job.message)
+    payload = llm.chat_payload(
+        job.model,
+        outcome.asked,
+        options=prompt.chat_options(settings),
+        keep_alive=settings.keep_alive,
+    )
+    engine.last_prompt[server] = answer.id
+    last_save = time.monotonic()
+    asked_at = time.perf_counter()
+    pieces = llm.stream_chat(
+        engine.http,
+        server,
+        payload,
+        token_timeout=settings.llm_token_timeout,
+        stats=outcome.stats,
+    )
+    async with contextlib.aclosing(pieces):
+        async for piece in pieces:
+            if outcome.first_token_ms is None:
+                now = time.perf_counter()
+                outcome.first_token_ms = int((now - job.requested_at) * 1000)
+                TIME_TO_FIRST_TOKEN.observe(now - job.requested_at)
+                LLM_FIRST_TOKEN.observe(now - asked_at)
+            answer.publish(piece)
+            if time.monotonic() - last_save >= SAVE_INTERVAL:
+                last_save = time.monotonic()
+                async with engine.sessionmaker.begin() as session:
+                    await chat_service.save_progress(session, answer.id, answer.text)
+
+
+async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Outcome) -> None:
+    """Save the end (retried while the database is briefly away), tell the watchers, and ask
+    for a title when the conversation still needs one."""
+    duration_ms = int((time.perf_counter() - job.requested_at) * 1000)
+    text = answer.text
+    completed = outcome.status == "complete"
+    stats = outcome.stats
+    await _save_end(
+        engine,
+        answer,
+        status=outcome.status,
+        text=text,
+        error_code=outcome.error[1]["code"] if outcome.error else None,
+        prompt_tokens=stats.prompt_tokens if completed else None,
+        completion_tokens=stats.completion_tokens if completed else None,
+        duration_ms=duration_ms,
+        first_token_ms=outcome.first_token_ms,
+    )
+    GENERATIONS_FINISHED.labels(outcome.status).inc()
+    if completed:
+        TOKENS_GENERATED.inc(stats.completion_tokens)
+    done = {
+        "assistant_message_id": str(answer.id),
+        "status": outcome.status,
+        "prompt_tokens": stats.prompt_tokens if completed else None,
+        "completion_tokens": stats.completion_tokens if completed else None,
+        "duration_ms": duration_ms,
+    }
+    answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
+    if completed and job.title_pending and text and not engine.closing:
+        engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
+    else:
+        engine.close(answer)
+
+
+async def _save_end(engine: ChatEngine, answer: LiveAnswer, **end: Any) -> None:
+    for attempt, delay in enumerate((*FINAL_SAVE_RETRY_DELAYS, None)):
+        try:
+            async with engine.sessionmaker.begin() as session:
+                await chat_service.finish_answer(session, answer.id, **end)
+            return
+        except Exception:
+            if delay is None or engine.closing:
+                # Still down: the crash recovery marks it interrupted (with the text saved
+                # so far) at the next start.
+                logger.exception("could not save the end of an answer")
+                return
+            logger.warning(
+                "saving the end of an answer failed; retrying", extra={"attempt": attempt + 1}
+            )
+            await asyncio.sleep(delay)
