@@ -146,10 +146,6 @@ class Settings(BaseSettings):
         urls = self.ollama_urls or [self.ollama_url]
         return [u.rstrip("/") for u in urls]
 
-    @property
-    def is_production(self) -> bool:
-        return self.env == "production"
-
 
 def format_validation_error(exc: ValidationError) -> str:
     lines = []

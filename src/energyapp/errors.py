@@ -56,10 +56,6 @@ def kept(error: _E) -> _E:
     return error
 
 
-class BadRequest(AppError):
-    pass
-
-
 class Unauthorized(AppError):
     status_code = 401
     code = "not_authenticated"

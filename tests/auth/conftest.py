@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
@@ -70,4 +71,4 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 
 
 def code_now(secret: str, offset: int = 0) -> str:
-    return totp.code_at(secret, totp.current_step() + offset)
+    return pyotp.TOTP(secret).generate_otp(totp.current_step() + offset)

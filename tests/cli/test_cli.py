@@ -17,11 +17,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
+from energyapp.auth.models import User
 from energyapp.cli import app as cli_app
 from energyapp.config import get_settings
-from tests.conftest import PG_ADMIN_URL
+from energyapp.conversations.models import Conversation, Message
+from tests.conftest import PG_ADMIN_URL, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "energyapp.cli"]
@@ -115,10 +119,62 @@ def test_every_command_has_help() -> None:
         ["create-user"],
         ["set-role"],
         ["deactivate-user"],
+        ["db", "reconcile-counters"],
     ):
         result = runner.invoke(cli_app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
+
+
+def test_serve_refuses_several_workers(cli_env: dict[str, str]) -> None:
+    """The queue and the live answers live in one process's memory: a second worker would hand
+    out the same slots and lose answers, so `serve --workers 2` stops before serving."""
+    result = run_cli(["serve", "--workers", "2", "--port", str(_free_port())], cli_env)
+    assert result.returncode == 2
+    assert "--workers mayor que 1 aún no es posible" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_reconcile_counters_repairs_broken_counters(
+    cli_env: dict[str, str],
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+) -> None:
+    owner, other = await make_user(), await make_user()
+    async with sessionmaker() as session:
+        conversation = Conversation(user_id=owner.id, title="Cuentas")
+        session.add(conversation)
+        await session.flush()
+        session.add_all(
+            Message(conversation_id=conversation.id, user_id=owner.id, role=role, content="x")
+            for role in ("user", "assistant", "user")
+        )
+        # Every counter wrong, as a bug or a hand-edited row would leave them.
+        await session.execute(update(Conversation).values(message_count=40))
+        await session.execute(
+            update(User).where(User.id == owner.id).values(conversation_count=0, message_count=7)
+        )
+        await session.execute(update(User).where(User.id == other.id).values(conversation_count=5))
+        await session.commit()
+    result = await asyncio.to_thread(
+        run_cli, ["db", "reconcile-counters"], cli_env | {"ENERGYAPP_DB_URL": db_url}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 usuarios y 1 conversaciones estaban desfasados" in result.stdout
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Conversation.message_count)) == 3
+        counts = {
+            row.id: (row.conversation_count, row.message_count)
+            for row in await session.execute(
+                select(User.id, User.conversation_count, User.message_count)
+            )
+        }
+    assert counts == {owner.id: (1, 3), other.id: (0, 0)}
+    again = await asyncio.to_thread(
+        run_cli, ["db", "reconcile-counters"], cli_env | {"ENERGYAPP_DB_URL": db_url}
+    )
+    assert "0 usuarios y 0 conversaciones" in again.stdout
 
 
 def test_serve_freezes_what_start_up_imported(

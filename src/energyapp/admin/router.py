@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from energyapp.admin import service
+from energyapp.admin import usage as usage_service
 from energyapp.admin.deps import ScopedConversation
 from energyapp.admin.schemas import (
     AdminConversationOut,
@@ -158,6 +159,6 @@ async def usage(
     """Prompt/completion tokens and messages per day or per user (last 30 days by default)."""
     to_date = to or utcnow().date()
     from_date = from_ or to_date - timedelta(days=29)
-    return await service.usage_report(
+    return await usage_service.usage_report(
         session, viewer, from_date=from_date, to_date=to_date, group_by=group_by, limit=limit
     )

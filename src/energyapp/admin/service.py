@@ -9,14 +9,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
-    cast,
-    func,
     or_,
     select,
     true,
@@ -30,16 +26,13 @@ from energyapp.admin.schemas import (
     AdminUserOut,
     AdminUserUpdate,
     AuditEventOut,
-    UsageItem,
-    UsageReport,
-    UsageTotals,
 )
 from energyapp.audit import service as audit_service
 from energyapp.audit.models import AUDIT_EVENTS
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import USERS, User
 from energyapp.conversations import counters
-from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
+from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.roles import Role
@@ -48,7 +41,6 @@ from energyapp.errors import Conflict, NotFound, Unprocessable
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
 AUDIT_CURSOR = "admin.audit"
-USAGE_MAX_DAYS = 366
 
 USER_LIST_COLUMNS = item_columns(AdminUserOut, USERS)
 CONVERSATION_LIST_COLUMNS = item_columns(
@@ -327,85 +319,4 @@ async def list_audit(
         stmt = stmt.where(a.action == action)
     return await fetch_page(
         session, stmt, (a.created_at, a.id), page, AUDIT_CURSOR, descending=True
-    )
-
-
-# --- usage -------------------------------------------------------------------------------------
-
-
-async def usage_report(
-    session: AsyncSession,
-    viewer: User,
-    *,
-    from_date: date,
-    to_date: date,
-    group_by: Literal["user", "day"],
-    limit: int,
-) -> UsageReport:
-    """Tokens and messages caused by users in scope between two UTC days (inclusive).
-
-    ``group_by=day`` gives one item per day with activity; ``group_by=user`` the ``limit``
-    heaviest users by tokens. ``totals`` always covers everyone in scope.
-    """
-    if to_date < from_date:
-        raise Unprocessable("La fecha final es anterior a la inicial.", code="invalid_range")
-    if (to_date - from_date).days >= USAGE_MAX_DAYS:
-        raise Unprocessable(
-            f"El período admite como máximo {USAGE_MAX_DAYS} días.", code="invalid_range"
-        )
-    start = datetime.combine(from_date, time.min, tzinfo=UTC)
-    end = datetime.combine(to_date + timedelta(days=1), time.min, tzinfo=UTC)
-    prompt = func.coalesce(func.sum(Message.prompt_tokens), 0)
-    completion = func.coalesce(func.sum(Message.completion_tokens), 0)
-    count = func.count(Message.id)
-    in_range = (Message.created_at >= start, Message.created_at < end)
-
-    def scoped(stmt: Any) -> Any:
-        if viewer.role == Role.ADMIN:
-            return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
-        return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(viewer))
-
-    total_row = (await session.execute(scoped(select(prompt, completion, count)))).one()
-    items: list[UsageItem] = []
-    if group_by == "day":
-        day: ColumnElement[Any]
-        if session.get_bind().dialect.name == "postgresql":
-            day = cast(func.timezone("UTC", Message.created_at), Date)
-        else:
-            day = func.date(Message.created_at)
-        stmt = scoped(select(day.label("day"), prompt, completion, count)).group_by(day)
-        for row in (await session.execute(stmt.order_by(day))).all():
-            day_value = row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0]))
-            items.append(
-                UsageItem(
-                    day=day_value, prompt_tokens=row[1], completion_tokens=row[2], messages=row[3]
-                )
-            )
-    else:
-        tokens = prompt + completion
-        stmt = (
-            scoped(select(Message.user_id, User.email, User.full_name, prompt, completion, count))
-            .group_by(Message.user_id, User.email, User.full_name)
-            .order_by(tokens.desc(), count.desc(), Message.user_id)
-            .limit(limit)
-        )
-        for row in (await session.execute(stmt)).all():
-            items.append(
-                UsageItem(
-                    user_id=row[0],
-                    email=row[1],
-                    full_name=row[2],
-                    prompt_tokens=row[3],
-                    completion_tokens=row[4],
-                    messages=row[5],
-                )
-            )
-    return UsageReport(
-        from_date=from_date,
-        to_date=to_date,
-        group_by=group_by,
-        items=items,
-        totals=UsageTotals(
-            prompt_tokens=total_row[0], completion_tokens=total_row[1], messages=total_row[2]
-        ),
     )

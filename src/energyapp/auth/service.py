@@ -58,10 +58,6 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
-
-
 async def create_user(
     session: AsyncSession, *, email: str, password: str, full_name: str, role: str = Role.TRABAJADOR
 ) -> User:

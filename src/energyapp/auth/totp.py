@@ -65,11 +65,6 @@ def matching_step(secret: str, code: str, *, now: datetime | None = None) -> int
     return None
 
 
-def code_at(secret: str, step: int) -> str:
-    code: str = pyotp.TOTP(secret).generate_otp(step)
-    return code
-
-
 def new_recovery_codes() -> list[str]:
     """Ten codes shaped ``abcd-efgh-jkmn-pqrs``."""
     codes = []

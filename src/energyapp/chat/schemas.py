@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from energyapp.conversations.models import MessageStatus
 
 
 class ChatRequest(BaseModel):
@@ -38,4 +39,4 @@ class ModelsOut(BaseModel):
 
 class StopOut(BaseModel):
     assistant_message_id: uuid.UUID
-    status: Literal["complete", "streaming", "stopped", "interrupted", "error"]
+    status: MessageStatus

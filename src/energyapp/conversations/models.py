@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import (
     Boolean,
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from energyapp.db import Base, UTCDateTime, new_id, utcnow
 
-MESSAGE_STATUSES = ("complete", "streaming", "stopped", "interrupted", "error")
+# How an answer stands; "streaming" while it is being generated.
+MessageStatus = Literal["complete", "streaming", "stopped", "interrupted", "error"]
 
 
 class Conversation(Base):

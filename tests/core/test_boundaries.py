@@ -1,0 +1,46 @@
+"""The layout's rules that a reader relies on: ``core/`` imports no domain, and the removed
+shortcuts around SQLAlchemy, FastAPI and Starlette stay removed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "energyapp"
+DOMAINS = ("admin", "audit", "auth", "chat", "conversations", "health", "llm")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_core_imports_no_domain() -> None:
+    for path in sorted((SRC / "core").glob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            assert not (parts[0] == "energyapp" and len(parts) > 1 and parts[1] in DOMAINS), (
+                f"{path.name} imports {name}"
+            )
+
+
+def test_no_shortcut_under_the_libraries_comes_back() -> None:
+    removed = ("DirectStatement", "SingleStatements", "DirectChatRoute", "_chat_body")
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        for name in removed:
+            assert name not in text, f"{name} in {path.relative_to(SRC)}"
+        # Nothing reaches the driver connection under SQLAlchemy.
+        assert "driver_connection" not in text and "dbapi_connection" not in text, path
+
+
+def test_modules_stay_small() -> None:
+    for path in SRC.rglob("*.py"):
+        lines = len(path.read_text().splitlines())
+        assert lines <= 420, f"{path.relative_to(SRC)} has {lines} lines"
