@@ -1,7 +1,9 @@
-// Entry point: loads the public config, restores the session, routes by location hash.
+// Entry point: loads the public config, restores the session, draws the screen for each address.
+// Views navigate through router.js; nothing imports this module.
 import { api, hasStoredSession, refresh, setSessionLostHandler, logout } from "./api.js";
 import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff } from "./state.js";
+import { navigate, loginFirst, startRouter } from "./router.js";
 import { renderLogin, renderRegister } from "./views/login.js";
 import { renderChat } from "./views/chat.js";
 import { renderConfig } from "./views/config.js";
@@ -10,19 +12,7 @@ import { renderAdmin } from "./views/admin.js";
 const root = document.getElementById("app");
 let teardown = null;
 
-export function navigate(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-export async function signedIn(user) {
-  state.user = user || (await api("/auth/me"));
-  const wanted = sessionStorage.getItem("energyapp.after-login");
-  sessionStorage.removeItem("energyapp.after-login");
-  navigate(wanted && !wanted.startsWith("#/login") ? wanted : "#/chat");
-}
-
-export async function signOut() {
+async function signOut() {
   await logout().catch(() => {});
   state.user = null;
   navigate("#/login");
@@ -45,10 +35,7 @@ async function route() {
     root.appendChild(name === "login" ? renderLogin() : renderRegister());
     return;
   }
-  if (!state.user) {
-    sessionStorage.setItem("energyapp.after-login", location.hash);
-    return navigate("#/login");
-  }
+  if (!state.user) return loginFirst();
   if (name === "admin" && !isStaff()) return navigate("#/chat");
   const main = h("main", { id: "main", tabindex: "-1" });
   clear(root);
@@ -120,8 +107,7 @@ async function boot() {
       state.user = null;
     }
   }
-  window.addEventListener("hashchange", route);
-  await route();
+  await startRouter(route);
   document.documentElement.dataset.ready = "1";
 }
 

@@ -3,7 +3,7 @@ import { api, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
 import { state, emailDomain } from "../state.js";
 import { currentTheme, setTheme } from "../theme.js";
-import { navigate } from "../app.js";
+import { navigate } from "../router.js";
 
 export function renderConfig(main) {
   const inner = h("div", { class: "page-inner" }, h("h1", { text: "Configuración" }));

@@ -2,7 +2,7 @@
 import { api, storeTokens, ApiError } from "../api.js";
 import { h } from "../dom.js";
 import { state } from "../state.js";
-import { signedIn, navigate } from "../app.js";
+import { navigate, afterLogin } from "../router.js";
 
 const DEMO = [
   ["Admin", "admin@example.com", "admin123"],
@@ -37,6 +37,13 @@ function showError(box, message) {
   box.hidden = !message;
 }
 
+/** Keep the tokens and the user, then go where the login was asked for. */
+function signedIn(data) {
+  storeTokens(data);
+  state.user = data.user;
+  afterLogin();
+}
+
 export function renderLogin() {
   const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   const email = h("input", { class: "input", id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
@@ -64,8 +71,7 @@ export function renderLogin() {
         wrap.querySelector("#totp-code")?.focus();
         return;
       }
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
       password.select();
@@ -121,8 +127,7 @@ function twoFactorStep(challenge) {
     setBusy(form, true);
     try {
       const data = await api("/auth/verify-2fa", { method: "POST", auth: false, body: { challenge_token: challenge, code: value } });
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
       code.select();
@@ -165,8 +170,7 @@ export function renderRegister() {
     try {
       await api("/auth/register", { method: "POST", auth: false, body: { full_name: name.value.trim(), email: email.value.trim(), password: password.value } });
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
     } finally {
