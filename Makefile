@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Front-end checks (eslint, tsc): pinned in package-lock.json, installed like the venv.
+NODE_BIN := node_modules/.bin
+NODE_STAMP := node_modules/.installed
 export PYTHONDONTWRITEBYTECODE = 1
 
 .PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres test-tools clean
@@ -16,12 +19,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
 run: install
 	$(BIN)/energyapp dev
 
-lint: install
+lint: install $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(NODE_BIN)/eslint static/js
+	$(NODE_BIN)/tsc --noEmit -p jsconfig.json
 
 typecheck: install
 	$(BIN)/mypy
@@ -49,4 +58,4 @@ test-tools:
 test: test-tools lint typecheck security test-sqlite test-postgres
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,7 @@ command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
 command -v logrotate >/dev/null || need_apt+=(logrotate)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 

@@ -1,12 +1,40 @@
+// @ts-check
 // API client: access token in memory only, refresh token in localStorage (see docs/security.md).
 // A 401 triggers one silent refresh and one retry; a failed refresh ends the session.
 
 const REFRESH_KEY = "energyapp.refresh";
+/** @type {string | null} */
 let accessToken = null;
+/** @type {Promise<boolean> | null} */
 let refreshing = null;
+/** @type {() => void} */
 let onSessionLost = () => {};
 
+/**
+ * @typedef {object} ApiOptions
+ * @property {string} [method] GET unless given
+ * @property {unknown} [body] sent as JSON
+ * @property {boolean} [auth] send the bearer token (the default); false for the public endpoints
+ * @property {AbortSignal} [signal]
+ * @property {Record<string, string>} [headers]
+ */
+
+/** @typedef {{ access_token: string, refresh_token: string }} Tokens */
+
+/**
+ * One page of a list endpoint; `next_cursor` asks for the next one.
+ * @template T
+ * @typedef {{ items: T[], next_cursor: string | null }} Page
+ */
+
+/** An error answer of the API, or no answer at all (status 0), with its Spanish message. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, 0 when the server could not be reached
+   * @param {string} code the `code` of the error body
+   * @param {string} detail a message for the user
+   * @param {number | null} [retryAfter] seconds, from Retry-After
+   */
   constructor(status, code, detail, retryAfter = null) {
     super(detail);
     this.status = status;
@@ -16,6 +44,24 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The message of an API error, or `fallback` for anything else thrown.
+ * @param {unknown} err
+ * @param {string} [fallback]
+ */
+export function errorDetail(err, fallback = "") {
+  return (err instanceof ApiError && err.detail) || fallback;
+}
+
+/**
+ * Whether `err` is the end of a request cancelled with an AbortController.
+ * @param {unknown} err
+ */
+export function isAbort(err) {
+  return err instanceof Error && err.name === "AbortError";
+}
+
+/** @param {() => void} fn called when the session ends without the user asking (refresh refused) */
 export function setSessionLostHandler(fn) {
   onSessionLost = fn;
 }
@@ -24,6 +70,7 @@ export function hasStoredSession() {
   return Boolean(localStorage.getItem(REFRESH_KEY));
 }
 
+/** @param {Tokens} data */
 export function storeTokens(data) {
   accessToken = data.access_token;
   localStorage.setItem(REFRESH_KEY, data.refresh_token);
@@ -38,7 +85,9 @@ export function currentRefreshToken() {
   return localStorage.getItem(REFRESH_KEY);
 }
 
+/** @param {Response} response */
 async function errorFrom(response) {
+  /** @type {{ detail?: unknown, code?: string }} */
   let body = {};
   try {
     body = await response.json();
@@ -52,6 +101,7 @@ async function errorFrom(response) {
   return new ApiError(response.status, body.code || "error", detail, retry ? Number(retry) : null);
 }
 
+/** @returns {Promise<boolean>} */
 async function doRefresh() {
   const token = localStorage.getItem(REFRESH_KEY);
   if (!token) return false;
@@ -70,7 +120,10 @@ async function doRefresh() {
   return true;
 }
 
-/** Refresh once for every caller waiting at the same time (and across tabs via Web Locks). */
+/**
+ * Refresh once for every caller waiting at the same time (and across tabs via Web Locks).
+ * @returns {Promise<boolean>} whether a new access token was obtained
+ */
 export function refresh() {
   if (!refreshing) {
     const run = () => doRefresh().catch(() => false);
@@ -82,9 +135,15 @@ export function refresh() {
   return refreshing;
 }
 
-/** fetch() with the bearer token, one silent refresh on 401, and Spanish errors. */
+/**
+ * fetch() with the bearer token, one silent refresh on 401, and Spanish errors.
+ * @param {string} path
+ * @param {ApiOptions} [options]
+ * @returns {Promise<Response>} a successful response; anything else throws an ApiError
+ */
 export async function apiFetch(path, { method = "GET", body, auth = true, signal, headers = {} } = {}) {
   const build = () => {
+    /** @type {Record<string, string>} */
     const all = { ...headers };
     if (body !== undefined) all["Content-Type"] = "application/json";
     if (auth && accessToken) all.Authorization = `Bearer ${accessToken}`;
@@ -95,7 +154,7 @@ export async function apiFetch(path, { method = "GET", body, auth = true, signal
   try {
     response = await fetch(path, build());
   } catch (err) {
-    if (err.name === "AbortError") throw err;
+    if (isAbort(err)) throw err;
     throw new ApiError(0, "network", "No hay conexión con el servidor. Revise su red e intente de nuevo.");
   }
   if (response.status === 401 && auth) {
@@ -112,6 +171,12 @@ export async function apiFetch(path, { method = "GET", body, auth = true, signal
   return response;
 }
 
+/**
+ * The answer's JSON (its shape is the endpoint's: callers name it), its text, or null on 204.
+ * @param {string} path
+ * @param {ApiOptions} [options]
+ * @returns {Promise<any>}
+ */
 export async function api(path, options = {}) {
   const response = await apiFetch(path, options);
   if (response.status === 204) return null;
@@ -119,10 +184,14 @@ export async function api(path, options = {}) {
   return type.includes("json") ? response.json() : response.text();
 }
 
+/**
+ * A query string ("?a=1&b=x", or "" when empty) of the parameters that have a value.
+ * @param {Record<string, string | number | null | undefined>} params
+ */
 export function qs(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") search.set(key, value);
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
   }
   const text = search.toString();
   return text ? `?${text}` : "";

@@ -1,28 +1,20 @@
-// Entry point: loads the public config, restores the session, routes by location hash.
+// @ts-check
+// Entry point: loads the public config, restores the session, draws the screen for each address.
+// Views navigate through router.js; nothing imports this module.
 import { api, hasStoredSession, refresh, setSessionLostHandler, logout } from "./api.js";
 import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
-import { state, isStaff } from "./state.js";
+import { state, isStaff, signedInUser } from "./state.js";
+import { navigate, loginFirst, startRouter } from "./router.js";
 import { renderLogin, renderRegister } from "./views/login.js";
 import { renderChat } from "./views/chat.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
 
-const root = document.getElementById("app");
+const root = /** @type {HTMLElement} */ (document.getElementById("app"));
+/** @type {(() => void) | null} what the current screen undoes when it is left */
 let teardown = null;
 
-export function navigate(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-export async function signedIn(user) {
-  state.user = user || (await api("/auth/me"));
-  const wanted = sessionStorage.getItem("energyapp.after-login");
-  sessionStorage.removeItem("energyapp.after-login");
-  navigate(wanted && !wanted.startsWith("#/login") ? wanted : "#/chat");
-}
-
-export async function signOut() {
+async function signOut() {
   await logout().catch(() => {});
   state.user = null;
   navigate("#/login");
@@ -45,10 +37,7 @@ async function route() {
     root.appendChild(name === "login" ? renderLogin() : renderRegister());
     return;
   }
-  if (!state.user) {
-    sessionStorage.setItem("energyapp.after-login", location.hash);
-    return navigate("#/login");
-  }
+  if (!state.user) return loginFirst();
   if (name === "admin" && !isStaff()) return navigate("#/chat");
   const main = h("main", { id: "main", tabindex: "-1" });
   clear(root);
@@ -58,17 +47,19 @@ async function route() {
   else teardown = renderChat(main, params[0] || null);
 }
 
+/** @param {string} active the route name whose tab is marked current */
 function header(active) {
   const tabs = [["chat", "Chat"], ["config", "Config"]];
   if (isStaff()) tabs.push(["admin", "Admin"]);
-  const user = state.user;
+  const user = signedInUser();
+  const firstItem = h("button", { type: "button", class: "menu-item", role: "menuitem", onclick: () => navigate("#/config") }, "Configuración");
   const menu = h("div", { class: "menu", role: "menu", hidden: true, id: "profile-menu" },
     h("div", { class: "menu-head" },
       h("strong", { text: user.full_name }),
       h("span", { class: "muted small", text: user.email }),
       h("div", {}, h("span", { class: "role-badge", text: ROLE_LABELS[user.role] || user.role })),
     ),
-    h("button", { type: "button", class: "menu-item", role: "menuitem", onclick: () => navigate("#/config") }, "Configuración"),
+    firstItem,
     h("button", { type: "button", class: "menu-item", role: "menuitem", "data-action": "logout", onclick: signOut }, icon("logout"), "Cerrar sesión"),
   );
   const button = h("button", { type: "button", class: "profile-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "profile-menu", "aria-label": `Menú de perfil de ${user.full_name}` },
@@ -76,10 +67,10 @@ function header(active) {
     h("span", { class: "profile-name", text: user.full_name }),
     icon("chevron"),
   );
-  const toggle = (open) => {
+  const toggle = (/** @type {boolean} */ open) => {
     menu.hidden = !open;
     button.setAttribute("aria-expanded", String(open));
-    if (open) menu.querySelector(".menu-item").focus();
+    if (open) firstItem.focus();
   };
   button.addEventListener("click", () => toggle(menu.hidden));
   menu.addEventListener("keydown", (event) => {
@@ -89,7 +80,7 @@ function header(active) {
     }
   });
   document.addEventListener("click", (event) => {
-    if (!menu.hidden && !event.target.closest(".profile")) toggle(false);
+    if (!menu.hidden && !(event.target instanceof Element && event.target.closest(".profile"))) toggle(false);
   });
   return h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/chat", "aria-label": "EnergyApp, ir al chat" }, h("img", { src: "/static/logo.svg", alt: "" }), h("span", { text: "EnergyApp" })),
@@ -120,8 +111,7 @@ async function boot() {
       state.user = null;
     }
   }
-  window.addEventListener("hashchange", route);
-  await route();
+  await startRouter(route);
   document.documentElement.dataset.ready = "1";
 }
 

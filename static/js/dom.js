@@ -1,13 +1,28 @@
+// @ts-check
 // Small DOM helpers. Text always goes in through textContent; HTML only through markdown.js.
+/** @import { Role } from "./state.js" */
 
+/** @typedef {Node | string | number | false | null | undefined} Leaf */
+/** @typedef {Leaf | Leaf[]} Child an array is spread (deeper ones too; a typedef cannot nest itself) */
+
+/**
+ * A new element. Attributes: `class`, `text` (its textContent), `dataset` (an object),
+ * `on<event>` (a listener), true (present), null/undefined/false (absent), anything else as a
+ * string. Children: nodes, text, arrays of them; null, undefined and false are skipped.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown> | null} [attrs]
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = value;
+    if (key === "class") el.className = String(value);
+    else if (key === "text") el.textContent = String(value);
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
   }
@@ -15,6 +30,10 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * @param {Element} el
+ * @param {Child[]} children
+ */
 function append(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
@@ -44,6 +63,9 @@ const ICONS = {
   download: "M12 4v11M7 10l5 5 5-5M4 20h16",
 };
 
+/** @typedef {keyof typeof ICONS} IconName */
+
+/** @param {IconName} name */
 export function icon(name) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", "icon");
@@ -55,6 +77,13 @@ export function icon(name) {
   return svg;
 }
 
+/**
+ * A button showing only an icon, named for screen readers by `label` (also its tooltip).
+ * @param {IconName} name
+ * @param {string} label
+ * @param {(event: MouseEvent) => void} onclick
+ * @param {Record<string, unknown>} [extra] more attributes, as for h()
+ */
 export function iconButton(name, label, onclick, extra = {}) {
   return h("button", { type: "button", class: "icon-btn", "aria-label": label, title: label, onclick, ...extra }, icon(name));
 }
@@ -62,6 +91,7 @@ export function iconButton(name, label, onclick, extra = {}) {
 const rtf = new Intl.RelativeTimeFormat("es-CL", { numeric: "auto" });
 const dateFmt = new Intl.DateTimeFormat("es-CL", { dateStyle: "medium", timeStyle: "short" });
 
+/** @param {string | null | undefined} iso */
 export function timeAgo(iso) {
   if (!iso) return "nunca";
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
@@ -73,22 +103,35 @@ export function timeAgo(iso) {
   return dateFmt.format(new Date(iso));
 }
 
+/** @param {string | null | undefined} iso */
 export function formatDate(iso) {
   return iso ? dateFmt.format(new Date(iso)) : "—";
 }
 
+/**
+ * @param {string} message
+ * @param {"info" | "error"} [kind]
+ */
 export function toast(message, kind = "info") {
-  const box = document.getElementById("toasts");
+  const box = /** @type {HTMLElement} */ (document.getElementById("toasts"));
   const el = h("div", { class: `toast ${kind === "error" ? "toast-error" : ""}`, text: message });
   box.appendChild(el);
   setTimeout(() => el.remove(), 4200);
 }
 
-/** A modal <dialog>; resolves with the value given to close(value), or null when cancelled. */
+/**
+ * A modal <dialog>; resolves with the value given to close(value), or null when cancelled.
+ * @template T
+ * @param {string} title
+ * @param {(close: (value: T | null) => void) => Node} build the dialog's content
+ * @returns {Promise<T | null>}
+ */
 export function openDialog(title, build) {
   return new Promise((resolve) => {
     const dialog = h("dialog", { "aria-label": title });
+    /** @type {T | null} */
     let result = null;
+    /** @param {T | null} value */
     const close = (value) => {
       result = value;
       dialog.close();
@@ -104,8 +147,16 @@ export function openDialog(title, build) {
   });
 }
 
+/**
+ * A yes/no question; resolves true only when confirmed.
+ * @param {string} title
+ * @param {string} message
+ * @param {string} [confirmLabel]
+ * @param {boolean} [danger] a red confirm button
+ * @returns {Promise<boolean>}
+ */
 export function confirmDialog(title, message, confirmLabel = "Confirmar", danger = false) {
-  return openDialog(title, (close) =>
+  return openDialog(title, (/** @type {(value: boolean) => void} */ close) =>
     h("div", {},
       h("p", { text: message }),
       h("div", { class: "dialog-actions" },
@@ -116,13 +167,20 @@ export function confirmDialog(title, message, confirmLabel = "Confirmar", danger
   ).then((value) => value === true);
 }
 
+/** @param {string | null | undefined} name */
 export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
   return ((parts[0]?.[0] || "?") + (parts[1]?.[0] || "")).toUpperCase();
 }
 
+/** @type {Record<Role, string>} */
 export const ROLE_LABELS = { admin: "Administrador", supervisor: "Supervisor", trabajador: "Trabajador" };
 
+/**
+ * @template {Element} E
+ * @param {E} el
+ * @returns {E} el, now empty
+ */
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;

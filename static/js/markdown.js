@@ -1,3 +1,4 @@
+// @ts-check
 // Model and user text → sanitized HTML. Every string passes DOMPurify; links only http(s)/mailto.
 import { Marked } from "../vendor/marked/marked.esm.js";
 import DOMPurify from "../vendor/dompurify/purify.es.mjs";
@@ -24,17 +25,20 @@ hljs.registerAliases(["ts"], { languageName: "typescript" });
 hljs.registerAliases(["sh", "shell"], { languageName: "bash" });
 hljs.registerAliases(["html"], { languageName: "xml" });
 
+/** @type {Record<string, string>} */
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+const escapeHtml = (/** @type {string} */ text) => String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 
 // Raw HTML written by the model or a user is shown as text, never interpreted (as ChatGPT does).
 const marked = new Marked({
   gfm: true,
   breaks: true,
   renderer: {
+    /** @param {{ text: string }} token */
     html(token) {
       return escapeHtml(token.text);
     },
+    /** @param {{ text?: string }} token */
     image(token) {
       return escapeHtml(token.text || "");
     },
@@ -42,7 +46,7 @@ const marked = new Marked({
 });
 const SAFE_URL = /^(https?:|mailto:)/i;
 
-DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
   if (node.tagName === "A") {
     const href = node.getAttribute("href") || "";
     if (!SAFE_URL.test(href.trim())) node.removeAttribute("href");
@@ -59,7 +63,11 @@ const PURIFY = {
   ALLOW_DATA_ATTR: false,
 };
 
-/** Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons. */
+/**
+ * Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons.
+ * @param {Element} target
+ * @param {string | null | undefined} text
+ */
 export function renderMarkdown(target, text) {
   const html = marked.parse(String(text ?? ""), { async: false });
   const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
@@ -67,6 +75,7 @@ export function renderMarkdown(target, text) {
   for (const code of target.querySelectorAll("pre > code")) decorateCode(code);
 }
 
+/** @param {Element} code a <code> inside a <pre> */
 function decorateCode(code) {
   const match = /language-([\w+-]+)/.exec(code.className || "");
   const lang = match && hljs.getLanguage(match[1]) ? match[1] : null;
@@ -79,17 +88,18 @@ function decorateCode(code) {
     /* leave the plain text */
   }
   const label = lang || (match ? match[1] : "código");
-  const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm copy-btn", "aria-label": "Copiar código" }, icon("copy"), "Copiar");
+  const copyText = document.createTextNode("Copiar");
+  const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm copy-btn", "aria-label": "Copiar código" }, icon("copy"), copyText);
   copy.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(code.textContent);
-      copy.lastChild.textContent = "Copiado";
+      copyText.textContent = "Copiado";
     } catch {
-      copy.lastChild.textContent = "No se pudo copiar";
+      copyText.textContent = "No se pudo copiar";
     }
     setTimeout(() => {
-      copy.lastChild.textContent = "Copiar";
+      copyText.textContent = "Copiar";
     }, 1500);
   });
-  code.parentElement.prepend(h("div", { class: "code-bar" }, h("span", { text: label }), copy));
+  code.parentElement?.prepend(h("div", { class: "code-bar" }, h("span", { text: label }), copy));
 }

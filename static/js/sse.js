@@ -1,7 +1,15 @@
+// @ts-check
 // Server-Sent Events over fetch(): EventSource cannot POST or send an Authorization header.
 
-/** Yield {event, data} from a text/event-stream Response body, data parsed as JSON. */
+/** @typedef {{ event: string, data: any }} ServerEvent `data` parsed as JSON when it is JSON */
+
+/**
+ * Yield {event, data} from a text/event-stream Response body, data parsed as JSON.
+ * @param {Response} response
+ * @returns {AsyncGenerator<ServerEvent>}
+ */
 export async function* readEvents(response) {
+  if (!response.body) throw new TypeError("the event stream has no body");
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   try {
@@ -24,6 +32,10 @@ export async function* readEvents(response) {
   }
 }
 
+/**
+ * @param {string} block the lines of one event
+ * @returns {ServerEvent | null}
+ */
 function parseBlock(block) {
   let event = "message";
   const data = [];

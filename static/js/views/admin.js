@@ -1,16 +1,63 @@
+// @ts-check
 // Admin panel: users, per-user conversations, read-only viewer, reassignment, usage, audit.
-import { api, qs } from "../api.js";
+import { api, errorDetail, qs } from "../api.js";
 import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
-import { state } from "../state.js";
+import { signedInUser } from "../state.js";
 import { drawUsageChart } from "./usage_chart.js";
+/** @import { Page } from "../api.js" */
+/** @import { Role } from "../state.js" */
+/** @import { UsageItem } from "./usage_chart.js" */
+
+/**
+ * A row of the users table (`AdminUserOut`).
+ * @typedef {object} AdminUser
+ * @property {string} id
+ * @property {string} email
+ * @property {string} full_name
+ * @property {Role} role
+ * @property {boolean} is_active
+ * @property {boolean} totp_enabled
+ * @property {string | null} last_active_at
+ * @property {number} conversation_count
+ * @property {number} message_count
+ */
+
+/**
+ * A conversation of another user (`AdminConversationOut`, the fields shown here).
+ * @typedef {object} AdminConversation
+ * @property {string} id
+ * @property {string} title
+ * @property {string} user_id the owner
+ * @property {string} updated_at
+ * @property {number} message_count
+ */
+
+/**
+ * @typedef {object} AuditEvent
+ * @property {string} created_at
+ * @property {string | null} actor_id
+ * @property {string | null} actor_email
+ * @property {string} action
+ * @property {string | null} target_type
+ * @property {string | null} target_id
+ * @property {string | null} ip
+ */
+
+/** @typedef {{ role: string, content: string, created_at: string }} AdminMessage */
 
 const PAGE = 25;
+/** @type {Map<string, string>} titles seen in a user's list, for the viewer's heading */
 const convTitles = new Map();
 
+/**
+ * @param {HTMLElement} main
+ * @param {string[]} params what follows #/admin/ in the address
+ * @returns {() => void} what to undo when the screen is left
+ */
 export function renderAdmin(main, params) {
   const [section = "usuarios", id] = params;
-  const isAdmin = state.user.role === "admin";
+  const isAdmin = signedInUser().role === "admin";
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"]];
@@ -32,12 +79,17 @@ export function renderAdmin(main, params) {
   return () => cleanup();
 }
 
+/** @param {unknown} err */
 function errorBox(err) {
-  return h("div", { class: "alert alert-error", role: "alert", text: err.detail || "No se pudo cargar la información." });
+  return h("div", { class: "alert alert-error", role: "alert", text: errorDetail(err, "No se pudo cargar la información.") });
 }
 
-/** Keyset pager: keeps the cursors of the pages visited so "Anterior" works. */
+/**
+ * Keyset pager: keeps the cursors of the pages visited so "Anterior" works.
+ * @param {(cursor: string | null) => Promise<string | null>} load shows a page, returns the next one's cursor
+ */
 function pager(load) {
+  /** @type {(string | null)[]} */
   const cursors = [null];
   let index = 0;
   const prev = h("button", { type: "button", class: "btn btn-sm", text: "Anterior" });
@@ -58,6 +110,10 @@ function pager(load) {
   return { el, reset: () => { cursors.length = 1; index = 0; return go(); } };
 }
 
+/**
+ * @param {HTMLElement} body
+ * @param {boolean} isAdmin
+ */
 function usersTable(body, isAdmin) {
   const search = h("input", { class: "input", type: "search", id: "user-search", placeholder: "Buscar por nombre o correo", "aria-label": "Buscar usuarios" });
   const role = h("select", { class: "input", id: "role-filter", "aria-label": "Filtrar por rol" },
@@ -69,8 +125,9 @@ function usersTable(body, isAdmin) {
     h("thead", {}, h("tr", {}, [["Nombre"], ["Correo"], ["Rol"], ["Estado"], ["2FA"], ["Actividad", "Última actividad"], ["Conv.", "Conversaciones"], ["Msj.", "Mensajes"], ["Acciones"]].map(([t, full]) => h("th", { scope: "col", title: full, "aria-label": full, text: t })))),
     tbody));
   const status = h("div");
-  const load = async (cursor) => {
+  const load = async (/** @type {string | null} */ cursor) => {
     try {
+      /** @type {Page<AdminUser>} */
       const page = await api(`/admin/users${qs({ limit: PAGE, cursor, q: search.value.trim(), role: role.value })}`);
       clear(status);
       clear(tbody);
@@ -83,18 +140,24 @@ function usersTable(body, isAdmin) {
     }
   };
   const pg = pager(load);
-  let timer = null;
+  /** @type {number | undefined} */
+  let timer;
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 250); });
   role.addEventListener("change", () => pg.reset());
   body.append(h("div", { class: "toolbar" }, search, role), status, table, pg.el);
   pg.reset();
 }
 
+/**
+ * @param {AdminUser} user
+ * @param {boolean} isAdmin
+ * @param {() => void} reload after a change
+ */
 function userRow(user, isAdmin, reload) {
   const cell = h("div", { class: "cell-actions" },
     h("a", { class: "btn btn-sm", href: `#/admin/usuario/${encodeURIComponent(user.id)}`, "aria-label": `Ver conversaciones de ${user.full_name}` }, icon("eye"), "Ver"));
   const actions = h("td", {}, cell);
-  if (isAdmin && user.id !== state.user.id) {
+  if (isAdmin && user.id !== signedInUser().id) {
     const manage = h("button", { type: "button", class: "btn btn-sm", "data-action": "manage", "aria-label": `Gestionar la cuenta de ${user.full_name}`, text: "Gestionar" });
     manage.addEventListener("click", async () => {
       const action = await manageDialog(user);
@@ -115,9 +178,12 @@ function userRow(user, isAdmin, reload) {
   );
 }
 
-/** Admin-only account actions; resolves with the action chosen (then confirmed) or null. */
+/**
+ * Admin-only account actions; resolves with the action chosen (then confirmed) or null.
+ * @param {AdminUser} user
+ */
 function manageDialog(user) {
-  return openDialog("Gestionar cuenta", (close) => {
+  return openDialog("Gestionar cuenta", (/** @type {(action: string | null) => void} */ close) => {
     const role = h("select", { class: "input", id: "manage-role" },
       Object.entries(ROLE_LABELS).map(([v, l]) => h("option", { value: v, text: l, selected: v === user.role })));
     const saveRole = h("button", { type: "button", class: "btn btn-primary", text: "Cambiar rol" });
@@ -134,11 +200,16 @@ function manageDialog(user) {
   });
 }
 
+/**
+ * Confirm and apply an action of manageDialog(); resolves whether something changed.
+ * @param {AdminUser} user
+ * @param {string} action "role:<role>", "deactivate", "activate" or "reset2fa"
+ */
 async function adminAction(user, action) {
   let question;
   let request;
   if (action.startsWith("role:")) {
-    const role = action.slice(5);
+    const role = /** @type {Role} */ (action.slice(5));
     question = `¿Cambiar el rol de ${user.full_name} a ${ROLE_LABELS[role]}?`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { role } });
   } else if (action === "deactivate" || action === "activate") {
@@ -155,11 +226,15 @@ async function adminAction(user, action) {
     toast("Cambio guardado.");
     return true;
   } catch (err) {
-    toast(err.detail || "No se pudo aplicar el cambio.", "error");
+    toast(errorDetail(err, "No se pudo aplicar el cambio."), "error");
     return false;
   }
 }
 
+/**
+ * @param {HTMLElement} body
+ * @param {string} userId
+ */
 function userDetail(body, userId) {
   const heading = h("h2", { text: "Conversaciones del usuario" });
   const tbody = h("tbody");
@@ -171,8 +246,9 @@ function userDetail(body, userId) {
       h("thead", {}, h("tr", {}, ["Título", "Mensajes", "Actualizada", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
       tbody)),
   );
-  const load = async (cursor) => {
+  const load = async (/** @type {string | null} */ cursor) => {
     try {
+      /** @type {Page<AdminConversation>} */
       const page = await api(`/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`);
       clear(status);
       clear(tbody);
@@ -201,21 +277,28 @@ function userDetail(body, userId) {
   pg.reset();
 }
 
+/**
+ * @param {AdminConversation} conv
+ * @returns {Promise<boolean>} whether it was reassigned
+ */
 async function reassignDialog(conv) {
+  /** @type {AdminUser[]} */
   const users = [];
   try {
+    /** @type {string | null} */
     let cursor = null;
     for (let i = 0; i < 10; i += 1) {
+      /** @type {Page<AdminUser>} */
       const page = await api(`/admin/users${qs({ limit: 200, cursor })}`);
       users.push(...page.items.filter((u) => u.is_active && u.id !== conv.user_id));
       cursor = page.next_cursor;
       if (!cursor) break;
     }
   } catch (err) {
-    toast(err.detail || "No se pudo cargar la lista de usuarios.", "error");
+    toast(errorDetail(err, "No se pudo cargar la lista de usuarios."), "error");
     return false;
   }
-  const result = await openDialog("Reasignar conversación", (close) => {
+  const result = await openDialog("Reasignar conversación", (/** @type {(conv: AdminConversation | null) => void} */ close) => {
     const select = h("select", { class: "input", id: "reassign-user", required: true },
       h("option", { value: "", text: "Elija un usuario…" }),
       users.map((u) => h("option", { value: u.id, text: `${u.full_name} (${u.email})` })));
@@ -239,7 +322,7 @@ async function reassignDialog(conv) {
       try {
         close(await api(`/admin/conversations/${encodeURIComponent(conv.id)}/reassign`, { method: "POST", body: { user_id: select.value } }));
       } catch (err) {
-        error.textContent = err.detail;
+        error.textContent = errorDetail(err);
         error.hidden = false;
       }
     });
@@ -249,6 +332,10 @@ async function reassignDialog(conv) {
   return Boolean(result);
 }
 
+/**
+ * @param {HTMLElement} body
+ * @param {string} convId
+ */
 async function conversationViewer(body, convId) {
   const viewer = h("div", { class: "viewer", id: "admin-viewer", "aria-label": "Mensajes (solo lectura)" });
   body.append(
@@ -258,9 +345,11 @@ async function conversationViewer(body, convId) {
     viewer,
   );
   try {
+    /** @type {string | null} */
     let cursor = null;
     let count = 0;
     for (let i = 0; i < 20; i += 1) {
+      /** @type {Page<AdminMessage>} */
       const page = await api(`/admin/conversations/${encodeURIComponent(convId)}/messages${qs({ limit: 200, cursor })}`);
       for (const m of page.items) {
         count += 1;
@@ -280,6 +369,10 @@ async function conversationViewer(body, convId) {
   }
 }
 
+/**
+ * @param {HTMLElement} body
+ * @returns {() => void} removes the chart
+ */
 function usage(body) {
   const chart = h("div", { class: "chart", id: "usage-chart", role: "img", "aria-label": "Tokens por día, últimos 30 días" });
   const summary = h("p", { class: "muted" });
@@ -294,8 +387,9 @@ function usage(body) {
   let destroyChart = () => {};
   const to = new Date();
   const from = new Date(to.getTime() - 29 * 86400000);
-  const day = (d) => d.toISOString().slice(0, 10);
+  const day = (/** @type {Date} */ d) => d.toISOString().slice(0, 10);
   api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "day" })}`).then((data) => {
+    /** @type {UsageItem[]} */
     const rows = Array.isArray(data) ? data : data.items || [];
     const total = rows.reduce((sum, r) => sum + (r.prompt_tokens || 0) + (r.completion_tokens || 0), 0);
     summary.textContent = `${total.toLocaleString("es-CL")} tokens en el período.`;
@@ -303,7 +397,9 @@ function usage(body) {
   }).catch((err) => chart.replaceChildren(errorBox(err)));
   const fmt = new Intl.NumberFormat("es-CL");
   api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "user", limit: 20 })}`).then((data) => {
-    const rows = (data.items || []).slice().sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
+    /** @type {UsageItem[]} */
+    const items = data.items || [];
+    const rows = items.slice().sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
     if (!rows.length) perUser.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Sin uso en el período." })));
     for (const r of rows) {
       perUser.appendChild(h("tr", {},
@@ -314,12 +410,14 @@ function usage(body) {
   return () => destroyChart();
 }
 
+/** @param {HTMLElement} body */
 function audit(body) {
   const action = h("input", { class: "input", id: "audit-action", placeholder: "Filtrar por acción (p. ej. login)", "aria-label": "Filtrar por acción" });
   const tbody = h("tbody");
   const status = h("div");
-  const load = async (cursor) => {
+  const load = async (/** @type {string | null} */ cursor) => {
     try {
+      /** @type {Page<AuditEvent>} */
       const page = await api(`/admin/audit${qs({ limit: PAGE, cursor, action: action.value.trim() })}`);
       clear(status);
       clear(tbody);
@@ -340,7 +438,8 @@ function audit(body) {
     }
   };
   const pg = pager(load);
-  let timer = null;
+  /** @type {number | undefined} */
+  let timer;
   action.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 300); });
   body.append(h("div", { class: "toolbar" }, action), status,
     h("div", { class: "table-wrap" }, h("table", { class: "data", id: "audit-table" },

@@ -1,16 +1,44 @@
+// @ts-check
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
-import { api, apiFetch, qs, ApiError } from "../api.js";
+import { api, apiFetch, qs, ApiError, errorDetail, isAbort } from "../api.js";
 import { readEvents } from "../sse.js";
 import { h, icon, iconButton, toast, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
-import { state } from "../state.js";
+import { state, signedInUser } from "../state.js";
 import { Sidebar } from "./sidebar.js";
+/** @import { Page } from "../api.js" */
+
+/**
+ * A stored message (`MessageOut`, the fields shown here).
+ * @typedef {object} Message
+ * @property {string} id
+ * @property {string} role "user" or "assistant"
+ * @property {string} content
+ * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
+ * @property {number | null} [completion_tokens]
+ */
+
+/**
+ * An answer on screen and the stream that fills it.
+ * @typedef {object} AnswerView
+ * @property {HTMLElement} el
+ * @property {Element} body where the Markdown is drawn
+ * @property {Element} status "generando…", the queue position, an error
+ * @property {Element} meta the final status, copy button, token count
+ * @property {string} content the text so far
+ * @property {string} [id] the message's id, known once `meta` arrives for a new answer
+ * @property {boolean} [reattached] a stream opened again after a reload
+ */
+
+/** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
 
 const STREAM_KEY = "energyapp.streaming";
 const MODEL_KEY = "energyapp.model";
 const NOTE_REAL = "EnergyApp responde con un modelo local; verifique la información importante.";
 const NOTE_STAND_IN = "Modo de demostración: responde un Ollama de reemplazo con texto sintético, no un modelo real.";
-let modelsRequest = null; // GET /models once per page load (a reload shows a model pulled since)
+/** @typedef {{ default_model: string, models: ModelChoice[] }} ModelsAnswer GET /models (`ModelsOut`) */
+/** @type {Promise<ModelsAnswer> | null} GET /models once per page load (a reload shows a model pulled since) */
+let modelsRequest = null;
 const EXAMPLES = [
   ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
   ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
@@ -18,12 +46,18 @@ const EXAMPLES = [
   ["Escribe código", "Escribe una función en Python que calcule el consumo mensual promedio a partir de una lista de lecturas."],
 ];
 
+/** @type {Record<string, string>} */
 const STATUS_LABELS = {
   stopped: "Respuesta detenida",
   interrupted: "Respuesta interrumpida",
   error: "Respuesta con error",
 };
 
+/**
+ * @param {HTMLElement} main
+ * @param {string | null} conversationId null for a new conversation
+ * @returns {() => void} what to undo when the screen is left
+ */
 export function renderChat(main, conversationId) {
   const saved = readStreaming();
   if (!conversationId && saved?.conversation_id) {
@@ -34,6 +68,7 @@ export function renderChat(main, conversationId) {
   return () => view.destroy();
 }
 
+/** @returns {{ conversation_id: string, assistant_message_id: string } | null} the answer streaming when the page was left */
 function readStreaming() {
   try {
     return JSON.parse(sessionStorage.getItem(STREAM_KEY) || "null");
@@ -43,10 +78,30 @@ function readStreaming() {
 }
 
 class ChatView {
+  // Made by buildComposer().
+  /** @type {HTMLTextAreaElement} */ input;
+  /** @type {HTMLSpanElement} */ counter;
+  /** @type {HTMLButtonElement} */ sendBtn;
+  /** @type {HTMLButtonElement} */ stopBtn;
+  /** @type {HTMLSpanElement} */ modelSlot;
+  /** @type {HTMLParagraphElement} */ note;
+  /** @type {HTMLDivElement} */ composerWrap;
+  /** @type {() => void} */ updateComposer;
+  // Set by loadModels() once GET /models answers.
+  /** @type {ModelChoice[] | undefined} */ models;
+  /** @type {string | undefined} */ defaultModel;
+  /** @type {string | undefined} */ model;
+
+  /**
+   * @param {HTMLElement} main
+   * @param {string | null} conversationId
+   */
   constructor(main, conversationId) {
     this.conversationId = conversationId;
+    /** @type {Set<AbortController>} */
     this.controllers = new Set();
-    this.active = null; // the answer being generated: {id, el, ...}
+    /** @type {AnswerView | null} the answer being generated */
+    this.active = null;
     this.destroyed = false;
     this.sidebar = new Sidebar({
       activeId: conversationId,
@@ -59,32 +114,30 @@ class ChatView {
       onDeleted: (id) => {
         if (id === this.conversationId) location.hash = "#/chat";
       },
+      onTitle: (title) => this.setHeadTitle(title),
     });
-    this.sidebar.onTitle = (title) => this.setHeadTitle(title);
     this.inner = h("div", { class: "messages-inner" });
     this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
     this.headTitle = h("span", { class: "title", text: "EnergyApp" });
     this.buildComposer();
-    this.root = h("div", { class: "chat" },
-      this.sidebar.el,
-      h("section", { class: "chat-main", "aria-label": "Conversación" },
-        h("div", { class: "chat-head" },
-          iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
-          this.headTitle,
-        ),
-        this.scroller,
-        this.composerWrap,
+    const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
+      h("div", { class: "chat-head" },
+        iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
+        this.headTitle,
       ),
+      this.scroller,
+      this.composerWrap,
     );
+    this.root = h("div", { class: "chat" }, this.sidebar.el, chatMain);
     main.appendChild(this.root);
     // On a phone the sidebar is a drawer: a tap outside or Escape closes it.
-    this.root.querySelector(".chat-main").addEventListener("pointerdown", (event) => {
-      if (this.root.classList.contains("sidebar-open") && !event.target.closest(".chat-head")) this.closeSidebar();
+    chatMain.addEventListener("pointerdown", (event) => {
+      if (this.root.classList.contains("sidebar-open") && !(event.target instanceof Element && event.target.closest(".chat-head"))) this.closeSidebar();
     });
     this.sidebar.el.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.closeSidebar();
     });
-    if (conversationId) this.loadConversation();
+    if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
   }
 
@@ -105,6 +158,7 @@ class ChatView {
     if (open) this.sidebar.search.focus();
   }
 
+  /** @param {string | null} title null for a conversation not saved yet */
   setHeadTitle(title) {
     this.headTitle.textContent = title || "Nueva conversación";
     document.title = title ? `${title} · EnergyApp` : "EnergyApp LLM";
@@ -177,10 +231,10 @@ class ChatView {
     this.models = missing ? [{ name: data.default_model, missing: true }, ...data.models] : data.models;
     this.defaultModel = data.default_model;
     const stored = localStorage.getItem(MODEL_KEY);
-    this.model = data.models.some((m) => m.name === stored) ? stored : data.default_model;
+    this.model = stored !== null && data.models.some((m) => m.name === stored) ? stored : data.default_model;
     clear(this.modelSlot);
     if (this.models.length > 1) {
-      const label = (m) => (m.missing ? `${m.name} (no disponible)` : m.stand_in ? `${m.name} (reemplazo)` : m.name);
+      const label = (/** @type {ModelChoice} */ m) => (m.missing ? `${m.name} (no disponible)` : m.stand_in ? `${m.name} (reemplazo)` : m.name);
       const select = h("select", { class: "model-select", id: "model-select", "aria-label": "Modelo" },
         this.models.map((m) => h("option", { value: m.name, text: label(m) })));
       select.value = this.model;
@@ -197,13 +251,16 @@ class ChatView {
   }
 
   showModelNote() {
-    const chosen = this.models?.find((m) => m.name === this.model);
+    /** @type {ModelChoice[]} */
+    const models = this.models ?? [];
+    const chosen = models.find((m) => m.name === this.model);
     // A default that is not pulled would be asked of the same server as the models offered.
-    const standIn = chosen?.missing ? this.models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
+    const standIn = chosen?.missing ? models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
     this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
     this.note.classList.toggle("stand-in", standIn);
   }
 
+  /** @param {boolean} on */
   setGenerating(on) {
     this.stopBtn.hidden = !on;
     this.sendBtn.hidden = on;
@@ -214,7 +271,7 @@ class ChatView {
   showWelcome() {
     this.setHeadTitle(null);
     clear(this.inner);
-    const name = (state.user.full_name || "").split(" ")[0];
+    const name = (signedInUser().full_name || "").split(" ")[0];
     this.inner.appendChild(h("div", { class: "welcome", id: "welcome" },
       h("img", { src: "/static/logo.svg", alt: "" }),
       h("h2", { text: name ? `Hola, ${name}. ¿En qué le ayudo hoy?` : "¿En qué le ayudo hoy?" }),
@@ -232,8 +289,8 @@ class ChatView {
     ));
   }
 
-  async loadConversation() {
-    const id = this.conversationId;
+  /** @param {string} id */
+  async loadConversation(id) {
     clear(this.inner);
     this.inner.appendChild(h("p", { class: "list-status", text: "Cargando conversación…" }));
     try {
@@ -245,7 +302,10 @@ class ChatView {
       this.setHeadTitle(conv.title);
       clear(this.inner);
       if (!messages.length) this.showWelcome();
-      for (const message of messages) this.appendMessage(message);
+      for (const message of messages) {
+        if (message.role === "user") this.appendQuestion(message.content, message.id);
+        else this.appendAnswer(message);
+      }
       this.scrollToEnd(true);
       const saved = readStreaming();
       const live = messages.filter((m) => m.role === "assistant" && m.status === "streaming");
@@ -260,17 +320,24 @@ class ChatView {
       const notFound = err instanceof ApiError && err.status === 404;
       this.inner.appendChild(h("div", { class: "welcome" },
         h("h2", { text: notFound ? "Conversación no encontrada" : "No se pudo cargar la conversación" }),
-        h("p", { class: "muted", text: notFound ? "No existe o no tiene acceso a ella." : err.detail || "" }),
+        h("p", { class: "muted", text: notFound ? "No existe o no tiene acceso a ella." : errorDetail(err) }),
         h("a", { class: "btn", href: "#/chat", text: "Ir a una conversación nueva" }),
       ));
       if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
     }
   }
 
+  /**
+   * @param {string} id
+   * @returns {Promise<Message[]>} oldest first, up to 50 pages
+   */
   async fetchMessages(id) {
+    /** @type {Message[]} */
     const all = [];
+    /** @type {string | null} */
     let cursor = null;
     for (let page = 0; page < 50; page += 1) {
+      /** @type {Page<Message>} */
       const data = await api(`/conversations/${encodeURIComponent(id)}/messages${qs({ limit: 200, cursor })}`);
       all.push(...data.items);
       cursor = data.next_cursor;
@@ -279,14 +346,24 @@ class ChatView {
     return all;
   }
 
-  appendMessage(message) {
+  /**
+   * @param {string} content
+   * @param {string} [id] none for a question just sent
+   */
+  appendQuestion(content, id) {
     document.getElementById("welcome")?.remove();
-    if (message.role === "user") {
-      const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user" } },
-        h("div", { class: "bubble", text: message.content }));
-      this.inner.appendChild(el);
-      return { el };
-    }
+    const el = h("div", { class: "msg msg-user", dataset: { id: id || "", role: "user" } },
+      h("div", { class: "bubble", text: content }));
+    this.inner.appendChild(el);
+    return el;
+  }
+
+  /**
+   * @param {Pick<Message, "content" | "status"> & Partial<Message>} message no id for an answer just asked for
+   * @returns {AnswerView}
+   */
+  appendAnswer(message) {
+    document.getElementById("welcome")?.remove();
     const body = h("div", { class: "md" });
     const status = h("div", { class: "status-slot" });
     const meta = h("div", { class: "msg-meta" });
@@ -295,12 +372,18 @@ class ChatView {
       h("div", { class: "body" }, body, status, meta),
     );
     this.inner.appendChild(el);
+    /** @type {AnswerView} */
     const view = { el, body, status, meta, content: message.content || "", id: message.id };
     renderMarkdown(body, view.content);
     this.finishMeta(view, message.status, message);
     return view;
   }
 
+  /**
+   * @param {AnswerView} view
+   * @param {string} status
+   * @param {{ completion_tokens?: number | null }} [info]
+   */
   finishMeta(view, status, info = {}) {
     view.el.dataset.status = status || "";
     clear(view.meta);
@@ -321,11 +404,20 @@ class ChatView {
     if (info.completion_tokens) view.meta.appendChild(h("span", { text: `${info.completion_tokens} tokens` }));
   }
 
+  /**
+   * @param {AnswerView} view
+   * @param {string} text none to clear it
+   */
   showStatus(view, text) {
     clear(view.status);
     if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
   }
 
+  /**
+   * @param {AnswerView} view
+   * @param {string} detail
+   * @param {(() => void) | null} retry what "Reintentar" does; no button without it
+   */
   showError(view, detail, retry) {
     clear(view.status);
     const box = h("div", { class: "msg-error", role: "alert" }, h("span", { text: detail }));
@@ -340,34 +432,50 @@ class ChatView {
   }
 
   // ---------- streaming ----------
+  /** @param {string} text */
   async send(text) {
-    const question = this.appendMessage({ role: "user", content: text });
-    const view = this.appendMessage({ role: "assistant", content: "", status: "streaming" });
+    const question = this.appendQuestion(text);
+    const view = this.appendAnswer({ content: "", status: "streaming" });
     this.scrollToEnd(true);
+    /** @type {{ message: string, conversation_id?: string, model?: string }} */
     const body = { message: text };
     if (this.conversationId) body.conversation_id = this.conversationId;
     if (this.model && this.model !== this.defaultModel) body.model = this.model;
-    await this.runStream(view, () => apiFetch("/chat", { method: "POST", body, signal: view.controller.signal, headers: { Accept: "text/event-stream" } }), () => {
+    await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
       if (!view.id) {
-        question.el.remove();
+        question.remove();
         view.el.remove();
       }
       this.send(text);
     });
   }
 
+  /**
+   * Follow an answer still being generated, from the start of its text.
+   * @param {{ id?: string }} message no id: the answer never got one, nothing to follow
+   */
   async reattach(message) {
-    const view = [...this.inner.querySelectorAll(".msg-assistant")].map((el) => el).find((el) => el.dataset.id === message.id);
-    if (!view) return;
-    const target = { el: view, body: view.querySelector(".md"), status: view.querySelector(".status-slot"), meta: view.querySelector(".msg-meta"), content: "", id: message.id, reattached: true };
-    await this.runStream(target, () => apiFetch(`/chat/${encodeURIComponent(message.id)}/stream`, { signal: target.controller.signal, headers: { Accept: "text/event-stream" } }), () => this.reattach(message));
+    const { id } = message;
+    const answers = /** @type {NodeListOf<HTMLElement>} */ (this.inner.querySelectorAll(".msg-assistant"));
+    const el = [...answers].find((node) => node.dataset.id === id);
+    if (!el || !id) return;
+    const part = (/** @type {string} */ selector) => /** @type {Element} */ (el.querySelector(selector));
+    /** @type {AnswerView} */
+    const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
+    await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }), () => this.reattach(message));
   }
 
+  /**
+   * Show the events of an answer's stream as they come.
+   * @param {AnswerView} view
+   * @param {(signal: AbortSignal) => Promise<Response>} open the request that answers with the stream
+   * @param {() => void} retry what "Reintentar" does after an error
+   */
   async runStream(view, open, retry) {
-    view.controller = new AbortController();
-    this.controllers.add(view.controller);
+    const controller = new AbortController();
+    this.controllers.add(controller);
     this.active = view;
     this.setGenerating(true);
     this.showStatus(view, "generando…");
@@ -379,7 +487,7 @@ class ChatView {
       this.scrollToEnd();
     };
     try {
-      const response = await open();
+      const response = await open(controller.signal);
       for await (const { event, data } of readEvents(response)) {
         if (this.destroyed) return;
         if (event === "meta") this.onMeta(view, data);
@@ -415,21 +523,25 @@ class ChatView {
         this.showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
       }
     } catch (err) {
-      if (err.name === "AbortError" || this.destroyed) return;
+      if (isAbort(err) || this.destroyed) return;
       this.showStatus(view, "");
       this.finishMeta(view, "error", {});
-      let detail = err.detail || "No se pudo enviar el mensaje.";
-      if (err.retryAfter) detail += ` Intente de nuevo en ${err.retryAfter} s.`;
+      const apiError = err instanceof ApiError ? err : null;
+      let detail = errorDetail(err, "No se pudo enviar el mensaje.");
+      if (apiError?.retryAfter) detail += ` Intente de nuevo en ${apiError.retryAfter} s.`;
       this.showError(view, detail, retry);
-      if (err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
+      if (apiError?.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
     } finally {
-      this.controllers.delete(view.controller);
+      this.controllers.delete(controller);
       this.release(view);
       if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
     }
   }
 
-  /** The answer is over (the stream may stay open a moment for the title): free the composer. */
+  /**
+   * The answer is over (the stream may stay open a moment for the title): free the composer.
+   * @param {AnswerView} view
+   */
   release(view) {
     if (this.active === view) {
       this.active = null;
@@ -437,6 +549,10 @@ class ChatView {
     }
   }
 
+  /**
+   * @param {AnswerView} view
+   * @param {{ conversation_id: string, assistant_message_id: string }} data
+   */
   onMeta(view, data) {
     view.id = data.assistant_message_id;
     view.el.dataset.id = data.assistant_message_id;
@@ -459,7 +575,9 @@ class ChatView {
     try {
       await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });
     } catch (err) {
-      if (err.status !== 404 && err.status !== 409) toast(err.detail || "No se pudo detener la respuesta.", "error");
+      // 404 or 409: the answer ended meanwhile, nothing left to stop.
+      const ended = err instanceof ApiError && (err.status === 404 || err.status === 409);
+      if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
     } finally {
       this.stopBtn.disabled = false;
     }

@@ -1,14 +1,21 @@
+// @ts-check
 // Config: profile, password change, 2FA, theme, close all sessions.
-import { api, forgetTokens } from "../api.js";
+import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
-import { state, emailDomain } from "../state.js";
+import { state, emailDomain, signedInUser } from "../state.js";
 import { currentTheme, setTheme } from "../theme.js";
-import { navigate } from "../app.js";
+import { navigate } from "../router.js";
+/** @import { User } from "../state.js" */
+/** @import { Theme } from "../theme.js" */
 
+/**
+ * @param {HTMLElement} main
+ * @returns {() => void} what to undo when the screen is left
+ */
 export function renderConfig(main) {
   const inner = h("div", { class: "page-inner" }, h("h1", { text: "Configuración" }));
   main.appendChild(h("div", { class: "page" }, inner));
-  const user = state.user;
+  const user = signedInUser();
   inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
@@ -19,12 +26,13 @@ export function renderConfig(main) {
   return () => {};
 }
 
+/** @param {User} user */
 function profileCard(user) {
   const nameValue = h("span", { text: user.full_name });
   const edit = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Editar nombre" }, icon("edit"), "Editar");
   const nameCell = h("dd", { class: "name-cell" }, nameValue, edit);
   edit.addEventListener("click", () => {
-    const input = h("input", { class: "input", id: "profile-name", value: state.user.full_name, maxlength: 200, "aria-label": "Nombre completo" });
+    const input = h("input", { class: "input", id: "profile-name", value: signedInUser().full_name, maxlength: 200, "aria-label": "Nombre completo" });
     const save = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Guardar" });
     const cancel = h("button", { type: "button", class: "btn btn-sm", text: "Cancelar" });
     const form = h("form", { class: "inline-form" }, input, save, cancel);
@@ -35,15 +43,17 @@ function profileCard(user) {
       const value = input.value.trim();
       if (!value) return toast("El nombre no puede quedar vacío.", "error");
       try {
+        /** @type {User} */
         const updated = await api("/auth/me", { method: "PATCH", body: { full_name: value } });
-        state.user = { ...state.user, ...updated };
-        nameValue.textContent = state.user.full_name;
-        document.querySelector(".profile-name").textContent = state.user.full_name;
-        document.querySelector(".menu-head strong").textContent = state.user.full_name;
+        const fresh = { ...signedInUser(), ...updated };
+        state.user = fresh;
+        nameValue.textContent = fresh.full_name;
+        /** @type {Element} */ (document.querySelector(".profile-name")).textContent = fresh.full_name;
+        /** @type {Element} */ (document.querySelector(".menu-head strong")).textContent = fresh.full_name;
         toast("Nombre actualizado.");
         restore();
       } catch (err) {
-        toast(err.detail || "No se pudo guardar el nombre.", "error");
+        toast(errorDetail(err, "No se pudo guardar el nombre."), "error");
       }
     });
     nameCell.replaceChildren(form);
@@ -62,7 +72,9 @@ function profileCard(user) {
 }
 
 function themeCard() {
-  const buttons = [["light", "Claro"], ["dark", "Oscuro"]].map(([value, label]) => {
+  /** @type {[Theme, string][]} */
+  const choices = [["light", "Claro"], ["dark", "Oscuro"]];
+  const buttons = choices.map(([value, label]) => {
     const btn = h("button", { type: "button", class: "btn", "data-theme-choice": value, "aria-pressed": String(currentTheme() === value), text: label });
     btn.addEventListener("click", () => {
       setTheme(value);
@@ -77,11 +89,19 @@ function themeCard() {
   );
 }
 
+/**
+ * A labelled input.
+ * @param {string} id
+ * @param {string} label
+ * @param {Record<string, unknown>} [attrs] more attributes of the input, as for h()
+ * @returns {[HTMLDivElement, HTMLInputElement]} the field's box and its input
+ */
 function field(id, label, attrs = {}) {
   const input = h("input", { class: "input", id, ...attrs });
   return [h("div", { class: "field" }, h("label", { for: id, text: label }), input), input];
 }
 
+/** @param {User} user */
 function passwordCard(user) {
   const card = h("section", { class: "card", "aria-labelledby": "pass-h" }, h("h2", { id: "pass-h", text: "Cambiar contraseña" }));
   const allowed = user.can_change_password ?? state.config.password_change_domains.includes(emailDomain(user.email));
@@ -96,7 +116,7 @@ function passwordCard(user) {
   const form = h("form", { novalidate: true }, msg, f1, f2, f3, h("button", { type: "submit", class: "btn btn-primary", text: "Cambiar contraseña" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const show = (text, ok) => {
+    const show = (/** @type {string} */ text, /** @type {boolean} */ ok) => {
       msg.textContent = text;
       msg.className = `alert ${ok ? "alert-info" : "alert-error"}`;
       msg.hidden = false;
@@ -108,13 +128,14 @@ function passwordCard(user) {
       form.reset();
       show("Contraseña cambiada. Las demás sesiones se cerraron.", true);
     } catch (err) {
-      show(err.detail, false);
+      show(errorDetail(err), false);
     }
   });
   card.appendChild(form);
   return card;
 }
 
+/** @param {User} user */
 function twoFactorCard(user) {
   const card = h("section", { class: "card", "aria-labelledby": "tfa-h" }, h("h2", { id: "tfa-h", text: "Verificación en dos pasos (2FA)" }));
   const body = h("div");
@@ -129,6 +150,7 @@ function twoFactorCard(user) {
   return card;
 }
 
+/** @param {HTMLElement} body */
 function showEnabled(body) {
   clear(body);
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
@@ -139,17 +161,18 @@ function showEnabled(body) {
     event.preventDefault();
     try {
       await api("/auth/disable-2fa", { method: "POST", body: { password: password.value, code: code.value.trim() } });
-      state.user.totp_enabled = false;
+      signedInUser().totp_enabled = false;
       toast("Verificación en dos pasos desactivada.");
       showSetupStart(body);
     } catch (err) {
-      msg.textContent = err.detail;
+      msg.textContent = errorDetail(err);
       msg.hidden = false;
     }
   });
   body.append(h("p", { text: "La verificación en dos pasos está activada: al iniciar sesión se le pedirá un código de su aplicación autenticadora." }), form);
 }
 
+/** @param {HTMLElement} body */
 function showSetupStart(body) {
   clear(body);
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
@@ -161,13 +184,17 @@ function showSetupStart(body) {
       const data = await api("/auth/setup-2fa", { method: "POST", body: { password: password.value } });
       showSetupConfirm(body, data);
     } catch (err) {
-      msg.textContent = err.detail;
+      msg.textContent = errorDetail(err);
       msg.hidden = false;
     }
   });
   body.append(h("p", { text: "Proteja su cuenta con un código de 6 dígitos de una aplicación autenticadora (Google Authenticator, Microsoft Authenticator, Aegis…)." }), form);
 }
 
+/**
+ * @param {HTMLElement} body
+ * @param {{ secret: string, qr_svg: string }} data the answer of /auth/setup-2fa
+ */
 function showSetupConfirm(body, data) {
   clear(body);
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
@@ -179,10 +206,10 @@ function showSetupConfirm(body, data) {
     event.preventDefault();
     try {
       const result = await api("/auth/setup-2fa/confirm", { method: "POST", body: { code: code.value.trim() } });
-      state.user.totp_enabled = true;
+      signedInUser().totp_enabled = true;
       showRecoveryCodes(body, result.recovery_codes || []);
     } catch (err) {
-      msg.textContent = err.detail;
+      msg.textContent = errorDetail(err);
       msg.hidden = false;
     }
   });
@@ -197,6 +224,10 @@ function showSetupConfirm(body, data) {
   );
 }
 
+/**
+ * @param {HTMLElement} body
+ * @param {string[]} codes
+ */
 function showRecoveryCodes(body, codes) {
   clear(body);
   const text = codes.join("\n");
@@ -219,7 +250,7 @@ function sessionsCard() {
     try {
       await api("/auth/logout-all", { method: "POST" });
     } catch (err) {
-      toast(err.detail || "No se pudieron cerrar las sesiones.", "error");
+      toast(errorDetail(err, "No se pudieron cerrar las sesiones."), "error");
       return;
     }
     forgetTokens();
@@ -233,6 +264,7 @@ function sessionsCard() {
   );
 }
 
+/** @param {string} svg */
 function qrSource(svg) {
   const text = String(svg || "");
   return text.startsWith("data:image/") ? text : `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;

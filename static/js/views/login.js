@@ -1,8 +1,14 @@
+// @ts-check
 // Login (with demo quick access and the 2FA step) and registration.
 import { api, storeTokens, ApiError } from "../api.js";
 import { h } from "../dom.js";
 import { state } from "../state.js";
-import { signedIn, navigate } from "../app.js";
+import { navigate, afterLogin } from "../router.js";
+/** @import { Tokens } from "../api.js" */
+/** @import { User } from "../state.js" */
+/** @import { Child } from "../dom.js" */
+
+/** @typedef {Tokens & { user: User }} SignedIn the answer of /auth/login, /auth/verify-2fa */
 
 const DEMO = [
   ["Admin", "admin@example.com", "admin123"],
@@ -10,6 +16,7 @@ const DEMO = [
   ["Supervisor", "supervisor@example.com", "supervisor123"],
 ];
 
+/** @param {...Child} children */
 function card(...children) {
   return h("div", { class: "auth-wrap" },
     h("main", { id: "main", class: "auth-card" },
@@ -19,6 +26,7 @@ function card(...children) {
   );
 }
 
+/** @param {unknown} err */
 export function loginMessage(err) {
   if (!(err instanceof ApiError)) return "No se pudo iniciar sesión. Intente de nuevo.";
   if (err.code === "too_many_attempts" && err.retryAfter) {
@@ -28,13 +36,32 @@ export function loginMessage(err) {
   return err.detail;
 }
 
+/**
+ * @param {HTMLFormElement} form
+ * @param {boolean} busy
+ */
 function setBusy(form, busy) {
-  for (const el of form.querySelectorAll("button, input")) el.disabled = busy;
+  const controls = /** @type {NodeListOf<HTMLButtonElement | HTMLInputElement>} */ (form.querySelectorAll("button, input"));
+  for (const el of controls) el.disabled = busy;
 }
 
+/**
+ * @param {HTMLElement} box
+ * @param {string} message hidden when empty
+ */
 function showError(box, message) {
   box.textContent = message;
   box.hidden = !message;
+}
+
+/**
+ * Keep the tokens and the user, then go where the login was asked for.
+ * @param {SignedIn} data
+ */
+function signedIn(data) {
+  storeTokens(data);
+  state.user = data.user;
+  afterLogin();
 }
 
 export function renderLogin() {
@@ -60,12 +87,12 @@ export function renderLogin() {
     try {
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
       if (data.requires_2fa) {
-        wrap.querySelector(".auth-card").replaceChildren(...twoFactorStep(data.challenge_token).childNodes);
-        wrap.querySelector("#totp-code")?.focus();
+        const authCard = /** @type {Element} */ (wrap.querySelector(".auth-card"));
+        authCard.replaceChildren(...twoFactorStep(data.challenge_token).childNodes);
+        /** @type {HTMLElement | null} */ (authCard.querySelector("#totp-code"))?.focus();
         return;
       }
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
       password.select();
@@ -102,16 +129,18 @@ export function renderLogin() {
   return wrap;
 }
 
+/** @param {string} challenge the token that stands for the password already checked */
 function twoFactorStep(challenge) {
   const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   const code = h("input", { class: "input code-input", id: "totp-code", name: "code", inputmode: "text", autocomplete: "one-time-code", maxlength: 32, required: true, "aria-describedby": "totp-hint" });
+  const back = h("a", { href: "#/login", "data-action": "back", text: "Volver" });
   const form = h("form", { novalidate: true },
     h("h2", { text: "Verificación en dos pasos" }),
     h("p", { class: "hint", id: "totp-hint", text: "Ingrese el código de 6 dígitos de su aplicación autenticadora, o uno de sus códigos de recuperación." }),
     error,
     h("div", { class: "field" }, h("label", { for: "totp-code", text: "Código" }), code),
     h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Verificar" }),
-    h("p", { class: "auth-foot" }, h("a", { href: "#/login", "data-action": "back", text: "Volver" })),
+    h("p", { class: "auth-foot" }, back),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -121,8 +150,7 @@ function twoFactorStep(challenge) {
     setBusy(form, true);
     try {
       const data = await api("/auth/verify-2fa", { method: "POST", auth: false, body: { challenge_token: challenge, code: value } });
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
       code.select();
@@ -130,7 +158,7 @@ function twoFactorStep(challenge) {
       setBusy(form, false);
     }
   });
-  form.querySelector("[data-action=back]").addEventListener("click", (event) => {
+  back.addEventListener("click", (event) => {
     event.preventDefault();
     navigate("#/login");
   });
@@ -165,8 +193,7 @@ export function renderRegister() {
     try {
       await api("/auth/register", { method: "POST", auth: false, body: { full_name: name.value.trim(), email: email.value.trim(), password: password.value } });
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
-      storeTokens(data);
-      await signedIn(data.user);
+      signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
     } finally {

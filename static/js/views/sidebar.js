@@ -1,28 +1,53 @@
+// @ts-check
 // Conversation sidebar: newest first, infinite scroll, search, rename inline, pin, archive, delete.
-import { api, qs } from "../api.js";
+import { api, errorDetail, qs } from "../api.js";
 import { h, icon, iconButton, confirmDialog, toast, clear } from "../dom.js";
+/** @import { Page } from "../api.js" */
 
 const PAGE = 30;
 
+/**
+ * A conversation of the list (`ConversationOut`, the fields shown here).
+ * @typedef {object} Conversation
+ * @property {string} id
+ * @property {string} title
+ * @property {boolean} pinned
+ * @property {boolean} archived
+ * @property {string} updated_at
+ */
+
+/** @typedef {Partial<Pick<Conversation, "title" | "pinned" | "archived">>} ConversationChanges */
+
+/**
+ * What the chat hears from the sidebar.
+ * @typedef {object} SidebarOptions
+ * @property {string | null} activeId the conversation shown beside it
+ * @property {(id: string) => void} onSelect a conversation was picked
+ * @property {() => void} onNew "Nueva conversación"
+ * @property {(id: string) => void} onDeleted a conversation was deleted
+ * @property {(title: string) => void} onTitle the shown conversation was renamed
+ */
+
 export class Sidebar {
-  constructor({ activeId, onSelect, onNew, onDeleted }) {
+  /** @param {SidebarOptions} options */
+  constructor({ activeId, onSelect, onNew, onDeleted, onTitle }) {
     this.activeId = activeId;
     this.onSelect = onSelect;
     this.onNew = onNew;
     this.onDeleted = onDeleted;
+    this.onTitle = onTitle;
+    /** @type {Conversation[]} */
     this.items = [];
+    /** @type {string | null} */
     this.cursor = null;
     this.done = false;
     this.loading = false;
     this.query = "";
     this.archived = false;
     this.generation = 0;
-    this.build();
-  }
-
-  build() {
     this.search = h("input", { class: "input", type: "search", id: "conv-search", placeholder: "Buscar conversaciones", "aria-label": "Buscar conversaciones", autocomplete: "off" });
-    let timer = null;
+    /** @type {number | undefined} */
+    let timer;
     this.search.addEventListener("input", () => {
       clearTimeout(timer);
       timer = setTimeout(() => this.reload(this.search.value.trim()), 250);
@@ -53,6 +78,7 @@ export class Sidebar {
     this.observer.disconnect();
   }
 
+  /** @param {string} query */
   async reload(query) {
     this.query = query;
     this.items = [];
@@ -70,6 +96,7 @@ export class Sidebar {
     const generation = this.generation;
     this.status.textContent = "Cargando…";
     try {
+      /** @type {Page<Conversation>} */
       const page = await api(`/conversations${qs({ limit: PAGE, cursor: this.cursor, q: this.query, archived: this.archived ? "true" : null })}`);
       if (generation !== this.generation) return;
       this.items.push(...page.items);
@@ -77,7 +104,7 @@ export class Sidebar {
       this.done = !page.next_cursor;
       this.render();
     } catch (err) {
-      if (generation === this.generation) this.status.textContent = err.detail || "No se pudo cargar el historial.";
+      if (generation === this.generation) this.status.textContent = errorDetail(err, "No se pudo cargar el historial.");
     } finally {
       if (generation === this.generation) this.loading = false;
     }
@@ -112,6 +139,7 @@ export class Sidebar {
     this.observer.observe(this.sentinel);
   }
 
+  /** @param {Conversation} conv */
   row(conv) {
     const title = conv.title || "Nueva conversación";
     const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(conv.id)}`, "aria-current": conv.id === this.activeId ? "page" : null },
@@ -131,13 +159,17 @@ export class Sidebar {
     return item;
   }
 
+  /**
+   * @param {HTMLLIElement} item the conversation's row, replaced by the title's input
+   * @param {Conversation} conv
+   */
   rename(item, conv) {
     const input = h("input", { class: "input conv-rename", value: conv.title || "", "aria-label": "Nuevo título", maxlength: 200 });
     item.replaceChildren(input);
     input.focus();
     input.select();
     let finished = false;
-    const finish = async (save) => {
+    const finish = async (/** @type {boolean} */ save) => {
       if (finished) return;
       finished = true;
       const value = input.value.trim();
@@ -151,20 +183,27 @@ export class Sidebar {
     input.addEventListener("blur", () => finish(true));
   }
 
+  /**
+   * @param {Conversation} conv
+   * @param {ConversationChanges} changes
+   * @param {string} [message] a toast once saved
+   */
   async patch(conv, changes, message) {
     try {
+      /** @type {Conversation} */
       const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
       else Object.assign(conv, updated);
       this.render();
       if (message) toast(message);
-      if (conv.id === this.activeId && updated.title) this.onTitle?.(updated.title);
+      if (conv.id === this.activeId && updated.title) this.onTitle(updated.title);
     } catch (err) {
-      toast(err.detail || "No se pudo guardar el cambio.", "error");
+      toast(errorDetail(err, "No se pudo guardar el cambio."), "error");
       this.render();
     }
   }
 
+  /** @param {Conversation} conv */
   async remove(conv) {
     const ok = await confirmDialog("Eliminar conversación", `¿Eliminar «${conv.title || "Nueva conversación"}» y todos sus mensajes? Esta acción no se puede deshacer.`, "Eliminar", true);
     if (!ok) return;
@@ -175,16 +214,20 @@ export class Sidebar {
       toast("Conversación eliminada.");
       this.onDeleted(conv.id);
     } catch (err) {
-      toast(err.detail || "No se pudo eliminar.", "error");
+      toast(errorDetail(err, "No se pudo eliminar."), "error");
     }
   }
 
+  /** @param {string} id */
   setActive(id) {
     this.activeId = id;
     this.render();
   }
 
-  /** A conversation created or updated by the chat: move it to the top. */
+  /**
+   * A conversation created or updated by the chat: move it to the top.
+   * @param {Pick<Conversation, "id" | "title" | "updated_at">} conv
+   */
   upsert(conv) {
     const existing = this.items.find((c) => c.id === conv.id);
     if (existing) {
@@ -196,6 +239,10 @@ export class Sidebar {
     this.render();
   }
 
+  /**
+   * @param {string | null} id
+   * @param {string} title
+   */
   setTitle(id, title) {
     const existing = this.items.find((c) => c.id === id);
     if (existing) {
