@@ -116,8 +116,8 @@ async def login(
     found = await get_user_by_email(session, email)
     user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
     # End the read transaction before the deliberately slow argon2 check: a login must not hold a
-    # pooled connection for it, or a burst of logins starves every other request of connections
-    # (measured by bench/load.py: 503 db_unavailable). Nothing was written yet.
+    # pooled connection for it, or a burst of logins starves every other request of connections.
+    # Nothing was written yet.
     await session.rollback()
     valid, new_hash = await verify_password(password, stored_hash)
     user = await session.get(User, user_id) if user_id is not None else None
@@ -150,24 +150,29 @@ async def login(
             )
         )
     if user.totp_enabled and user.totp_secret:
-        now = utcnow()
-        # Spent or expired challenges of this user are of no further use.
-        await session.execute(
-            delete(LoginChallenge).where(
-                LoginChallenge.user_id == user.id,
-                or_(LoginChallenge.expires_at <= now, LoginChallenge.used_at.is_not(None)),
-            )
-        )
-        raw = new_opaque_token()
-        session.add(
-            LoginChallenge(
-                user_id=user.id,
-                token_hash=sha256_hex(raw),
-                expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
-            )
-        )
-        return IssuedChallenge(raw, CHALLENGE_SECONDS)
+        return await _challenge(session, user)
     return await open_session(session, settings, request, user, method="password")
+
+
+async def _challenge(session: AsyncSession, user: User) -> IssuedChallenge:
+    """The second step of a login with 2FA: a single-use, short-lived challenge."""
+    now = utcnow()
+    # Spent or expired challenges of this user are of no further use.
+    await session.execute(
+        delete(LoginChallenge).where(
+            LoginChallenge.user_id == user.id,
+            or_(LoginChallenge.expires_at <= now, LoginChallenge.used_at.is_not(None)),
+        )
+    )
+    raw = new_opaque_token()
+    session.add(
+        LoginChallenge(
+            user_id=user.id,
+            token_hash=sha256_hex(raw),
+            expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
+        )
+    )
+    return IssuedChallenge(raw, CHALLENGE_SECONDS)
 
 
 def _refresh_refused(detail: str, code: str) -> Unauthorized:

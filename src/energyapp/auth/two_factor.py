@@ -6,6 +6,8 @@ concurrent requests cannot reuse what one of them spent."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,6 +92,23 @@ def _dead_challenge() -> Unauthorized:
     )
 
 
+async def _live_challenge(session: AsyncSession, token: str, now: datetime) -> Any:
+    """The challenge row of ``token``, unless it is unknown, spent, expired or out of tries."""
+    challenge = (
+        await session.execute(
+            LoginChallenge.__table__.select().where(LoginChallenge.token_hash == sha256_hex(token))
+        )
+    ).first()
+    if (
+        challenge is None
+        or challenge.used_at is not None
+        or challenge.expires_at <= now
+        or challenge.attempts >= MAX_CHALLENGE_ATTEMPTS
+    ):
+        raise _dead_challenge()
+    return challenge
+
+
 async def verify_login(
     session: AsyncSession,
     settings: Settings,
@@ -101,20 +120,7 @@ async def verify_login(
 ) -> IssuedTokens:
     """The second step of a login: a TOTP code or a recovery code against a live challenge."""
     now = utcnow()
-    challenge = (
-        await session.execute(
-            LoginChallenge.__table__.select().where(
-                LoginChallenge.token_hash == sha256_hex(challenge_token)
-            )
-        )
-    ).first()
-    if (
-        challenge is None
-        or challenge.used_at is not None
-        or challenge.expires_at <= now
-        or challenge.attempts >= MAX_CHALLENGE_ATTEMPTS
-    ):
-        raise _dead_challenge()
+    challenge = await _live_challenge(session, challenge_token, now)
     ip = client_ip(request, settings.trusted_proxies)
     guard = throttle.Throttle(limiter, settings, throttle.TWO_FACTOR)
     await guard.before_attempt(account=str(challenge.user_id), ip=ip)
