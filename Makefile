@@ -29,6 +29,7 @@ run: install
 lint: install $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/vulture src --min-confidence 70
 	$(NODE_BIN)/eslint static/js
 	$(NODE_BIN)/tsc --noEmit -p jsconfig.json
 

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        del file_secret_settings  # no secrets directory: secrets come from .env or the environment
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=_settings_file())
         return (init_settings, env_settings, dotenv_settings, yaml_source)
 
