@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -170,8 +171,9 @@ async def test_final_save_is_retried_while_the_database_is_away(
     sessionmaker: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The end of an answer is saved even when the first attempts fail (a database restart);
-    when every attempt fails the row stays ``streaming`` for the crash recovery."""
+    """The end of an answer is saved however long the database stays away while the process
+    runs (its whole text is in memory); only a shutdown gives up, leaving the row ``streaming``
+    for the next start's crash recovery."""
     real = chat_service.finish_answer
     failures = {"left": 2}
 
@@ -182,15 +184,24 @@ async def test_final_save_is_retried_while_the_database_is_away(
         await real(*args, **kwargs)
 
     monkeypatch.setattr(chat_service, "finish_answer", flaky)
-    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.02))
     headers = await auth_headers(await make_user())
-    async with live_app() as (base, _app):
+    async with live_app() as (base, app):
         saved = await _chat(http, base, headers)
-        failures["left"] = 10
+        failures["left"] = 30  # far more tries than a fixed number of retries would make
+        stubborn = await _chat(http, base, headers)
+        stubborn_id = stubborn[0][1]["assistant_message_id"]
+        for _ in range(200):  # the client heard ``done`` at once; the save lands later
+            if (await load_message(sessionmaker, stubborn_id)).status == "complete":
+                break
+            await asyncio.sleep(0.05)
+        failures["left"] = 10**9
         lost = await _chat(http, base, headers)
-    answer = await load_message(sessionmaker, saved[0][1]["assistant_message_id"])
-    assert named(saved, "done")[0]["status"] == "complete"
-    assert answer.status == "complete" and answer.content == text_of(saved)
+        await app.state.chat.shutdown()
+    for events in (saved, stubborn):
+        answer = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+        assert named(events, "done")[0]["status"] == "complete"
+        assert answer.status == "complete" and answer.content == text_of(events)
     assert named(lost, "done")[0]["status"] == "complete"  # the client still gets its answer
     unsaved = await load_message(sessionmaker, lost[0][1]["assistant_message_id"])
     assert unsaved.status == "streaming"

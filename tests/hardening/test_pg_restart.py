@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -22,9 +23,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from energyapp.core.migrate import upgrade
+from energyapp.llm.fake_server import FakeConfig
 from energyapp.main import create_app
 from tests.conftest import make_settings
-from tests.llm.stand_in import free_port, stand_in
+from tests.llm.stand_in import free_port, serve, stand_in
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
@@ -178,8 +180,6 @@ async def test_restart_during_traffic(cluster: Cluster, ollama_url: str) -> None
                     if response.status_code == 200:
                         for line in response.text.splitlines():
                             if line.startswith("data: ") and "user_message_id" in line:
-                                import json
-
                                 questions.add(json.loads(line[6:])["user_message_id"])
                                 break
                     await asyncio.sleep(0.02)
@@ -226,3 +226,88 @@ async def test_restart_during_traffic(cluster: Cluster, ollama_url: str) -> None
         finally:
             await conn.close()
         assert left == 0
+
+
+async def test_answers_streaming_through_a_restart_are_all_saved(cluster: Cluster) -> None:
+    """PostgreSQL restarted while 10 answers stream: each client gets its whole answer and every
+    answer is saved ``complete`` with that text (its end is retried until the database is back;
+    a progress save that fails is only logged)."""
+    await _prepare(cluster)
+    config = FakeConfig(tokens_per_second=12, answer_tokens=48, seed=3)
+    async with stand_in(config) as (ollama_url, _fake):
+        settings = make_settings(
+            cluster.url,
+            ollama_url=ollama_url,
+            chat_rate_limit_per_minute=100_000,
+            max_active_per_user=10,
+            ollama_max_parallel=10,
+        )
+        app = create_app(settings)
+        async with serve(app, lifespan="on") as base, httpx.AsyncClient(timeout=60) as http:
+            email, password = "diez@alvaradomazzei.cl", "Clave-muy-segura-2026"
+            document = {"email": email, "password": password, "full_name": "Diez"}
+            assert (await http.post(f"{base}/auth/register", json=document)).status_code == 201
+            login = await http.post(
+                f"{base}/auth/login", json={"email": email, "password": password}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            started = asyncio.Event()
+            opened: list[str] = []
+
+            async def chat() -> tuple[str, str, str]:
+                answer_id, text, status = "", "", ""
+                request = http.build_request(
+                    "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+                )
+                response = await http.send(request, stream=True)
+                assert response.status_code == 200
+                name = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        if name == "meta":
+                            answer_id = data["assistant_message_id"]
+                            opened.append(answer_id)
+                            if len(opened) == 10:
+                                started.set()
+                        elif name == "token":
+                            text += data["content"]
+                        elif name == "done":
+                            status = data["status"]
+                            break
+                await response.aclose()
+                return answer_id, text, status
+
+            tasks = [asyncio.create_task(chat()) for _ in range(10)]
+            await asyncio.wait_for(started.wait(), 20)
+            await asyncio.sleep(1.5)  # every answer is under way, some progress saved
+            # Down for longer than a save interval, and across the answers' ends (~4 s).
+            await asyncio.to_thread(cluster.pg_ctl, "stop", "-m", "fast")
+            await asyncio.sleep(3)
+            await asyncio.to_thread(cluster.pg_ctl, "start")
+            results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+            # The ends that met the outage are saved once the database is back.
+            conn = await asyncpg.connect(cluster.url)
+            try:
+                for _ in range(100):
+                    left = await conn.fetchval(
+                        "SELECT count(*) FROM messages WHERE status = 'streaming'"
+                    )
+                    if left == 0:
+                        break
+                    await asyncio.sleep(0.2)
+                rows = {
+                    str(r["id"]): (r["status"], r["content"])
+                    for r in await conn.fetch(
+                        "SELECT id, status, content FROM messages WHERE role = 'assistant'"
+                    )
+                }
+            finally:
+                await conn.close()
+    assert len(results) == 10
+    for answer_id, text, status in results:
+        assert status == "complete", (answer_id, status)
+        assert len(text) > 100
+        assert rows[answer_id] == ("complete", text), answer_id

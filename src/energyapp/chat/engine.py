@@ -81,19 +81,22 @@ class ChatEngine:
         (429/503), and store the question and an empty answer in the request's transaction.
         The generation starts once that transaction is committed."""
         requested_at = time.perf_counter()
+        # Read now: a failed flush expires the ORM instance, and reading it again would need
+        # the database that just failed.
+        user_id = user.id
         conversation = await chat_service.conversation_for(session, user, conversation_id)
         await chat_service.check_quota(session, user, self.settings)
-        self.queue.admit(user.id)
+        self.queue.admit(user_id)
         try:
             started = await chat_service.start_chat(session, user, conversation, message, model)
         except BaseException:
-            self.queue.leave(user.id)
+            self.queue.leave(user_id)
             raise
         job = Job(
             answer_id=started.assistant_message_id,
             user_message_id=started.user_message_id,
             conversation_id=started.conversation_id,
-            user_id=user.id,
+            user_id=user_id,
             message=message,
             model=model,
             title_pending=started.title_pending,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("energyapp.chat")
 
 SAVE_INTERVAL = 1.0  # seconds between saves of a growing answer (no per-token writes)
-# The end of an answer is the one write worth waiting for: a database restart takes seconds.
-FINAL_SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+# The end of an answer is the one write worth waiting for: its whole text is in memory, and a
+# database restart takes seconds. It is retried, waiting longer each time up to the last delay,
+# for as long as the process runs.
+FINAL_SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 Event = tuple[str, dict[str, Any]]
 
@@ -178,58 +181,79 @@ async def _stream(
             answer.publish(piece)
             if time.monotonic() - last_save >= SAVE_INTERVAL:
                 last_save = time.monotonic()
-                async with engine.sessionmaker.begin() as session:
-                    await chat_service.save_progress(session, answer.id, answer.text)
+                await _save_progress(engine, answer)
+
+
+async def _save_progress(engine: ChatEngine, answer: LiveAnswer) -> None:
+    """Save the text so far; while the database is away the answer goes on (its end carries the
+    whole text), so a failure here is only logged."""
+    try:
+        async with engine.sessionmaker.begin() as session:
+            await chat_service.save_progress(session, answer.id, answer.text)
+    except Exception as exc:
+        logger.warning("saving an answer's progress failed", extra={"error": type(exc).__name__})
 
 
 async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Outcome) -> None:
-    """Save the end (retried while the database is briefly away), tell the watchers, and ask
-    for a title when the conversation still needs one."""
+    """Save the end, tell the watchers, and ask for a title when the conversation still needs
+    one. Normally the end is saved before the watchers hear of it, so a client that reloads at
+    ``done`` reads the saved answer; while the database is away they hear of it at once, without
+    a title, and the save is retried for as long as the process runs."""
     duration_ms = int((time.perf_counter() - job.requested_at) * 1000)
     text = answer.text
     completed = outcome.status == "complete"
     stats = outcome.stats
-    await _save_end(
-        engine,
-        answer,
-        status=outcome.status,
-        text=text,
-        error_code=outcome.error[1]["code"] if outcome.error else None,
-        prompt_tokens=stats.prompt_tokens if completed else None,
-        completion_tokens=stats.completion_tokens if completed else None,
-        duration_ms=duration_ms,
-        first_token_ms=outcome.first_token_ms,
-    )
+    end = {
+        "status": outcome.status,
+        "text": text,
+        "error_code": outcome.error[1]["code"] if outcome.error else None,
+        "prompt_tokens": stats.prompt_tokens if completed else None,
+        "completion_tokens": stats.completion_tokens if completed else None,
+        "duration_ms": duration_ms,
+        "first_token_ms": outcome.first_token_ms,
+    }
+    saved = await _save_end(engine, answer, end)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
         TOKENS_GENERATED.inc(stats.completion_tokens)
     done = {
         "assistant_message_id": str(answer.id),
         "status": outcome.status,
-        "prompt_tokens": stats.prompt_tokens if completed else None,
-        "completion_tokens": stats.completion_tokens if completed else None,
+        "prompt_tokens": end["prompt_tokens"],
+        "completion_tokens": end["completion_tokens"],
         "duration_ms": duration_ms,
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
-    if completed and job.title_pending and text and not engine.closing:
+    if not saved:
+        answer.close()  # no title for now: the watchers' streams end at ``done``
+        await _save_end_until_it_holds(engine, answer, end)
+    elif completed and job.title_pending and text and not engine.closing:
         engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
-    else:
-        engine.close(answer)
+        return
+    engine.close(answer)
 
 
-async def _save_end(engine: ChatEngine, answer: LiveAnswer, **end: Any) -> None:
-    for attempt, delay in enumerate((*FINAL_SAVE_RETRY_DELAYS, None)):
-        try:
-            async with engine.sessionmaker.begin() as session:
-                await chat_service.finish_answer(session, answer.id, **end)
-            return
-        except Exception:
-            if delay is None or engine.closing:
-                # Still down: the crash recovery marks it interrupted (with the text saved
-                # so far) at the next start.
-                logger.exception("could not save the end of an answer")
-                return
-            logger.warning(
-                "saving the end of an answer failed; retrying", extra={"attempt": attempt + 1}
-            )
-            await asyncio.sleep(delay)
+async def _save_end(engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]) -> bool:
+    try:
+        async with engine.sessionmaker.begin() as session:
+            await chat_service.finish_answer(session, answer.id, **end)
+    except Exception as exc:
+        logger.warning("saving the end of an answer failed", extra={"error": type(exc).__name__})
+        return False
+    return True
+
+
+async def _save_end_until_it_holds(
+    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]
+) -> bool:
+    """Retry the save of the end, waiting longer each time, until it holds or the process
+    stops (the next start's crash recovery then marks the answer interrupted, with the text
+    saved so far)."""
+    for attempt in itertools.count():
+        if engine.closing:
+            logger.error("could not save the end of an answer before the shutdown")
+            return False
+        await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
+        if await _save_end(engine, answer, end):
+            return True
+    return False  # unreachable: the loop above only ends by returning
