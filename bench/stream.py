@@ -153,8 +153,10 @@ class Load:
     seconds: float = 0.0
     ttfts: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    phases: list[float] = field(default_factory=list)  # answers/s of each phase added
 
     def add(self, other: Load) -> None:
+        self.phases.append(other.completed / other.seconds)
         self.completed += other.completed
         self.errors += other.errors
         self.seconds += other.seconds
@@ -734,9 +736,11 @@ def print_report(
 
 def answers_line(load: Load) -> str:
     rate = load.completed / load.seconds if load.seconds else 0.0
+    phases = ", ".join(f"{phase:.0f}" for phase in load.phases)
     return (
-        f"{rate:.0f} answers/s ({load.completed} in {load.seconds:.1f} s), {load.errors} errors, "
-        f"TTFT p50 {pct(load.ttfts, 0.5):.1f} ms p99 {pct(load.ttfts, 0.99):.1f} ms"
+        f"{rate:.0f} answers/s ({load.completed} in {load.seconds:.1f} s; phases {phases}), "
+        f"{load.errors} errors, TTFT p50 {pct(load.ttfts, 0.5):.1f} ms p99 "
+        f"{pct(load.ttfts, 0.99):.1f} ms"
     )
 
 
