@@ -1,1 +1,2 @@
-"""Benchmarks: each prints its figures and the hardware; results go to docs/performance.md."""
+"""Benchmarks: each prints its figures and the hardware, and keeps its report in
+bench/results/ (not committed); the current figures are in docs/performance.md."""

@@ -1,6 +1,6 @@
 """Fill a separate PostgreSQL database with an organisation-sized data set for the list benchmarks.
 
-    .venv/bin/python bench/generate_data.py \
+    .venv/bin/python -m bench.generate_data \
         --db-url postgresql://postgres@127.0.0.1:5432/energyapp_bench \
         --users 10000 --conversations 200000 --messages 5000000
 

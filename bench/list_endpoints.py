@@ -1,7 +1,7 @@
 """Latency of the list endpoints at scale, at the first page and deep in each list.
 
-    .venv/bin/python bench/generate_data.py          # once: fills energyapp_bench
-    .venv/bin/python bench/list_endpoints.py --requests 300
+    .venv/bin/python -m bench.generate_data          # once: fills energyapp_bench
+    .venv/bin/python -m bench.list_endpoints --requests 300
 
 Starts the app with uvicorn (a subprocess, one worker, access log off) on the bench database,
 mints access tokens for an admin, a supervisor and the heavy trabajador (sessions inserted
@@ -10,8 +10,9 @@ request of each row (first and deep page) over a block of requests, then times N
 requests per row, interleaved across the rows, from an HTTP client on the same machine (so the
 figures include HTTP, authentication, the query and JSON). Prints p50/p95/p99/max in ms, a
 calibration loop's CPU time before and after (the VM's speed drifts), the hardware, and
-EXPLAIN (ANALYZE, BUFFERS) of every list query as the app really sends it (captured from an
-in-process instance of the app).
+EXPLAIN (ANALYZE, BUFFERS) of every list query as the app really sends it (captured with
+SQLAlchemy's ``before_cursor_execute`` event from an in-process instance of the app). The
+report is printed and kept in ``bench/results/`` (not committed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +28,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,14 +37,12 @@ import psutil
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 
+from bench.generate_data import ADMIN_EMAIL, HEAVY_EMAIL, SUPERVISOR_EMAIL
+from bench.stream import hardware, recorded
 from energyapp.auth.security import create_access_token
 from energyapp.config import Settings, load_settings
-from energyapp.core.direct import DirectStatement
 from energyapp.db import utcnow
 from energyapp.main import create_app
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_data import ADMIN_EMAIL, HEAVY_EMAIL, SUPERVISOR_EMAIL  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 PORT = 8765
@@ -76,24 +73,6 @@ def calibration_ms() -> float:
     for i in range(1_000_000):
         total += i
     return (time.process_time() - start) * 1000
-
-
-def hardware() -> str:
-    model = "?"
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo", encoding="utf-8") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
-    return (
-        f"nproc={os.cpu_count()}  cpu={model}  ram={mem_kb / 1024 / 1024:.1f} GiB  "
-        f"python={platform.python_version()}  load={os.getloadavg()}"
-    )
 
 
 async def mint_tokens(db_url: str, settings: Settings) -> dict[str, tuple[uuid.UUID, str]]:
@@ -391,21 +370,11 @@ async def explain(
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         captured.append((statement, parameters))
 
-    # Lists run as DirectStatements on asyncpg (core/direct.py), outside SQLAlchemy's cursor
-    # events: their SQL and arguments are captured where they are bound.
-    bind = DirectStatement._args
-
-    def capture_direct(compiled: Any, params: Any) -> list[Any]:
-        bound = bind(compiled, params)
-        captured.append((compiled.sql, bound))
-        return bound
-
     query_times: list[tuple[str, list[float]]] = []
     conn = await asyncpg.connect(args.db_url)
     try:
         async with LifespanManager(app):
             event.listen(app.state.engine.sync_engine, "before_cursor_execute", capture)
-            DirectStatement._args = staticmethod(capture_direct)  # type: ignore[method-assign]
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 for title, url, params in queries:
@@ -414,9 +383,10 @@ async def explain(
                     captured.clear()
                     (await client.get(url, params=params, headers=headers)).raise_for_status()
                     print(f"\n=== {title}")
-                    for statement, parameters in captured:
-                        if not is_list_query(statement):
-                            continue
+                    lists = [(sql, values) for sql, values in captured if is_list_query(sql)]
+                    if not lists:
+                        print("    (no list query went through SQLAlchemy's engine)")
+                    for statement, parameters in lists:
                         plan = await conn.fetch(
                             "EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters
                         )
@@ -430,7 +400,6 @@ async def explain(
                             timings.append((time.perf_counter() - start) * 1000)
                         query_times.append((title, timings))
     finally:
-        DirectStatement._args = staticmethod(bind)  # type: ignore[method-assign]
         await conn.close()
     print(f"\nThe list query alone (asyncpg, prepared, {args.requests} runs), ms:")
     print(f"{'endpoint':<52} {'p50':>7} {'p99':>7}")
@@ -463,8 +432,9 @@ def main() -> None:
         log_level="WARNING",
         fake_ollama_autostart=False,
     )
-    print(hardware())
-    asyncio.run(measure(args, settings))
+    with recorded("list_endpoints"):
+        print(f"hardware: {hardware()}; load (1/5/15 min) {os.getloadavg()}")
+        asyncio.run(measure(args, settings))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Load test: N simulated users log in, list, read and chat against the stand-in Ollama for a
-bounded time, then every accepted message is checked in the database.
+bounded time, then every accepted message is checked in the database. The report is printed
+and kept in ``bench/results/`` (not committed).
 
     .venv/bin/python -m bench.load --users 200 --seconds 60
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.stream import PG_ADMIN, free_port, hardware, pct, pg, wait_http
+from bench.stream import PG_ADMIN, free_port, hardware, pct, pg, recorded, wait_http
 
 PASSWORD = "Carga-contrasena-2026"  # a bench-only account on a throwaway database
 # The designed answers to overload: any 429 (rate limit, one answer at a time per user, login
@@ -300,7 +301,8 @@ def main() -> int:
             asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
 
     report = build_report(args, stats, elapsed, check)
-    print_report(report)
+    with recorded("load"):
+        print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False))
     failed = (

@@ -1,16 +1,27 @@
-"""Streaming benchmark: the stand-in Ollama called directly vs the same answers through
-``POST /chat`` (authentication, queue, persistence), in one run.
+"""Streaming benchmark: the stand-in Ollama called directly and the same answers through
+``POST /chat`` of one or more checkouts of the app, in one run.
 
-    .venv/bin/python bench/stream.py [--seconds 10] [--concurrency 50] [--ttft-samples 200]
+    .venv/bin/python -m bench.stream                  # this checkout
+    .venv/bin/python -m bench.stream . /work/base     # A/B: this checkout and another one
+        [--seconds 10] [--concurrency 50] [--ttft-samples 200] [--rounds 2] [--starts 3]
 
-Starts a throwaway PostgreSQL database (dropped at the end), the stand-in with 64-token answers
-(as fast as it can) and the app (``energyapp serve``, one process) with the queue and per-user
-limits raised; then measures time to first token at one stream, throughput at N concurrent
-streams, the app's memory idle and under load and its start-up time, and checks that every
-answer the clients saw finish is ``complete`` in the database.
+Starts the stand-in (this checkout's; 64-token answers, as fast as it can) and, for each
+checkout, a throwaway PostgreSQL database migrated and filled with users by that checkout's own
+code, and its app (``python -m energyapp.cli serve`` with ``PYTHONPATH=<checkout>/src``, cwd
+there, one process, this interpreter and its packages) with the queue and per-user limits
+raised. Then, for the stand-in and every app:
+
+- start to healthy: each app is started ``--starts`` times, the apps taking turns;
+- time to first token at one stream, in blocks of 20 requests, the targets taking turns, so that
+  all of them meet the same moments of a machine whose speed drifts;
+- answers per second at ``--concurrency`` streams, ``--rounds`` phases of ``--seconds`` each,
+  the apps' order swapped every round;
+- the app's memory idle and under load, its CPU per answer, and whether every answer the client
+  saw finish is stored ``complete`` in its database.
 
 The client is a few lines of raw asyncio HTTP/1.1 so that it costs as little CPU as possible:
-both paths are measured with the same client.
+every target is measured with the same client. The report is printed and kept in
+``bench/results/`` (not committed).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import platform
@@ -30,18 +42,24 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 import asyncpg
 import httpx
 import psutil
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+RESULTS = Path(os.environ.get("ENERGYAPP_BENCH_RESULTS", ROOT / "bench" / "results"))
 PG_ADMIN = os.environ.get("ENERGYAPP_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SECRET = secrets.token_urlsafe(48)
+# Shared with the processes that make each checkout's users (``--prepare``).
+SECRET = os.environ.get("ENERGYAPP_BENCH_SECRET") or secrets.token_urlsafe(48)
 MODEL = "qwen2.5:3b-instruct"
+BLOCK = 20  # one-stream requests in a row per target before the next target's turn
+MB = 10**6  # the unit of the memory bounds (issue 5, issue 20)
 
 
 def free_port() -> int:
@@ -58,7 +76,6 @@ class Result:
     ok: bool
     ttft: float = 0.0
     total: float = 0.0
-    answer_id: str | None = None
 
 
 async def stream_once(
@@ -87,9 +104,7 @@ async def stream_once(
                 if not seen.startswith(b"HTTP/1.1 200"):
                     return Result(False)
             if ttft and last in seen:
-                total = time.perf_counter() - started
-                answer_id = None
-                return Result(True, ttft, total, answer_id)
+                return Result(True, ttft, time.perf_counter() - started)
     finally:
         writer.close()
 
@@ -138,6 +153,15 @@ class Load:
     seconds: float = 0.0
     ttfts: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    phases: list[float] = field(default_factory=list)  # answers/s of each phase added
+
+    def add(self, other: Load) -> None:
+        self.phases.append(other.completed / other.seconds)
+        self.completed += other.completed
+        self.errors += other.errors
+        self.seconds += other.seconds
+        self.ttfts += other.ttfts
+        self.cpu_seconds += other.cpu_seconds
 
 
 async def sequential_ttft(target: Target, samples: int, pause: float = 0.0) -> list[float]:
@@ -245,6 +269,25 @@ async def make_users(db_url: str, count: int) -> list[str]:
     return tokens
 
 
+def prepare(db_url: str, users: int) -> None:
+    """``--prepare``: migrate ``db_url`` and make its users with the code on ``PYTHONPATH``; the
+    tokens go to stdout as JSON."""
+    from energyapp.core.migrate import upgrade
+
+    upgrade(db_url)
+    print(json.dumps(asyncio.run(make_users(db_url, users))))
+
+
+def checkout_env(checkout: Path, **extra: str) -> dict[str, str]:
+    """An environment in which ``import energyapp`` imports ``checkout``'s app."""
+    return dict(
+        os.environ,
+        PYTHONPATH=str(checkout / "src"),
+        ENERGYAPP_BENCH_SECRET=SECRET,
+        **extra,
+    )
+
+
 async def answer_statuses(db_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(db_url)
     try:
@@ -260,7 +303,7 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
     """Poll ``url`` every 10 ms until it answers 200; the seconds that took."""
     started = time.perf_counter()
     # One client for every poll: ``httpx.get`` builds a client (and its TLS context) per call,
-    # about 90 ms of CPU here, which made each poll late and took a core from the app starting.
+    # enough CPU to delay each poll and to slow down the app that is starting.
     with httpx.Client(timeout=0.5) as client:
         while time.perf_counter() - started < timeout:
             if proc is not None and proc.poll() is not None:
@@ -296,7 +339,7 @@ async def histogram_totals(port: int) -> dict[str, float]:
 
 def hardware() -> str:
     model = "?"
-    with open("/proc/cpuinfo") as cpuinfo:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
         for line in cpuinfo:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
@@ -308,16 +351,55 @@ def hardware() -> str:
     )
 
 
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def recorded(name: str) -> Iterator[Path]:
+    """Print to the terminal and to ``bench/results/<name>-<UTC time>.txt``, which starts with
+    the command, the time and the commit."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    path = RESULTS / f"{name}-{now:%Y-%m-%d-%H%M%S}.txt"
+    with (
+        path.open("w", encoding="utf-8") as file,
+        contextlib.redirect_stdout(_Tee(sys.stdout, file)),
+    ):
+        command = " ".join([f"bench/{name}.py", *sys.argv[1:]])
+        print(f"$ {command}   # {now:%Y-%m-%dT%H:%M:%SZ}, at {revision(ROOT)}")
+        yield path
+    print(f"(kept in {path})", file=sys.stderr)
+
+
+def revision(checkout: Path) -> str:
+    """The commit of ``checkout``, with ``-dirty`` when its tracked files have changed."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "?"
+
+
 @contextlib.contextmanager
 def bench_database(prefix: str) -> Iterator[str]:
-    """A throwaway PostgreSQL database with the app's schema, dropped at the end; its URL."""
+    """A new, empty PostgreSQL database, dropped at the end; its URL."""
     db_name = f"{prefix}_{secrets.token_hex(4)}"
     db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}?sslmode=disable"
     asyncio.run(pg(f'CREATE DATABASE "{db_name}"'))
     try:
-        from energyapp.core.migrate import upgrade
-
-        upgrade(db_url)
         yield db_url
     finally:
         asyncio.run(pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
@@ -389,150 +471,276 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+# --- one app under test ----------------------------------------------------------------------
+
+
+@dataclass
+class App:
+    """One checkout's app and what was measured of it."""
+
+    name: str
+    checkout: Path
+    db_url: str
+    tokens: list[str]
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    rss: RssSampler | None = None
+    starts: list[float] = field(default_factory=list)
+    idle: int = 0
+    ttft: list[float] = field(default_factory=list)
+    sequential_cpu: float = 0.0
+    split: dict[str, float] = field(default_factory=dict)
+    load: Load = field(default_factory=Load)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def start(self, stand_in_port: int, pool_size: int) -> None:
+        """(Re)start the app; records the seconds to a healthy ``/health``."""
+        self.stop()
+        self.port = free_port()
+        env = checkout_env(
+            self.checkout,
+            **app_env(
+                self.db_url,
+                stand_in_port,
+                ENERGYAPP_DB_POOL_SIZE=str(pool_size),
+                ENERGYAPP_DB_MAX_OVERFLOW="20",
+            ),
+        )
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "energyapp.cli", "serve", "--port", str(self.port)],
+            env=env,
+            cwd=self.checkout,
+        )
+        wait_http(f"http://127.0.0.1:{self.port}/health", 30, self.proc)
+        self.starts.append(time.perf_counter() - started)
+        self.rss = RssSampler(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_all([self.proc])
+            self.proc = None
+
+    def target(self) -> ThroughApp:
+        return ThroughApp(self.port, self.tokens)
+
+    @property
+    def sampler(self) -> RssSampler:
+        assert self.rss is not None, "the app is not running"
+        return self.rss
+
+
+def turns(apps: list[App], round_: int) -> list[App]:
+    """The apps in the order of this round: swapped every round."""
+    return apps if round_ % 2 == 0 else apps[::-1]
+
+
+@dataclass
+class Run:
+    direct_ttft: list[float] = field(default_factory=list)
+    direct_load: Load = field(default_factory=Load)
+
+
+async def measure(
+    args: argparse.Namespace, apps: list[App], stand_in: RssSampler, port: int
+) -> Run:
+    run = Run()
+    direct = Direct(port)
+    pause = args.pause_ms / 1000
+    await sequential_ttft(direct, BLOCK)  # warm-up of every path
+    for app in apps:
+        await sequential_ttft(app.target(), BLOCK)
+        app.idle = app.sampler.now()
+
+    before = {
+        app.name: (app.sampler.cpu_seconds(), await histogram_totals(app.port)) for app in apps
+    }
+    for block in range(-(-args.ttft_samples // BLOCK)):
+        samples = min(BLOCK, args.ttft_samples - block * BLOCK)
+        run.direct_ttft += await sequential_ttft(direct, samples, pause)
+        for app in turns(apps, block):
+            app.ttft += await sequential_ttft(app.target(), samples, pause)
+    await asyncio.sleep(0.5)  # the last automatic titles
+    for app in apps:
+        cpu, split = before[app.name]
+        app.sequential_cpu = (app.sampler.cpu_seconds() - cpu) / args.ttft_samples
+        after = await histogram_totals(app.port)
+        app.split = {k: after[k] - split.get(k, 0.0) for k in after}
+
+    for round_ in range(args.rounds):
+        cpu = stand_in.cpu_seconds()
+        load = await concurrent_load(direct, args.concurrency, args.seconds)
+        load.cpu_seconds = stand_in.cpu_seconds() - cpu
+        run.direct_load.add(load)
+        for app in turns(apps, round_):
+            await asyncio.sleep(1.0)  # the previous phase's last saves and titles
+            spy = None
+            if args.profile and round_ == 0 and app is apps[0]:
+                pid = app.sampler.process.pid
+                spy = start_py_spy(pid, args.profile, args.seconds, args.profile_rate)
+            cpu = app.sampler.cpu_seconds()
+            load = await concurrent_load(app.target(), args.concurrency, args.seconds, app.rss)
+            load.cpu_seconds = app.sampler.cpu_seconds() - cpu
+            app.load.add(load)
+            if spy is not None:
+                spy.wait(timeout=60)
+    return run
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "checkouts",
+        nargs="*",
+        type=Path,
+        default=[ROOT],
+        help="checkouts of the app to measure (default: this one)",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of a load phase")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--ttft-samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="load phases per target")
+    parser.add_argument("--starts", type=int, default=3, help="starts per app")
     parser.add_argument("--answer-tokens", type=int, default=64)
-    parser.add_argument("--pause-ms", type=float, default=0.0)
     parser.add_argument(
-        "--profile", metavar="SVG", help="record the app with py-spy during the /chat load phase"
+        "--db-pool-size",
+        type=int,
+        default=25,
+        help="ENERGYAPP_DB_POOL_SIZE of each app (overflow 20): two apps at 50 streams stay "
+        "under PostgreSQL's default of 100 connections",
+    )
+    parser.add_argument("--pause-ms", type=float, default=0.0, help="between one-stream requests")
+    parser.add_argument(
+        "--profile", metavar="SVG", help="py-spy of the first app during its first load phase"
     )
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--skip-direct", action="store_true", help="only the /chat path")
+    parser.add_argument("--prepare", nargs=2, metavar=("DB_URL", "USERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare:
+        prepare(args.prepare[0], int(args.prepare[1]))
+        return
+    checkouts = [Path(c).resolve() for c in args.checkouts]
+    for checkout in checkouts:
+        if not (checkout / "src" / "energyapp").is_dir():
+            parser.error(f"{checkout} is not a checkout of this project (no src/energyapp)")
 
-    procs: list[subprocess.Popen[bytes]] = []
-    with bench_database("energyapp_bench") as db_url:
-        try:
-            tokens = asyncio.run(make_users(db_url, args.concurrency))
-            stand_in, fake_port = start_stand_in(args.answer_tokens)
-            procs.append(stand_in)
-            app_port = free_port()
-            env = app_env(
-                db_url,
-                fake_port,
-                # Enough pooled connections for 50 streams: overflow connections are closed on
-                # return, and a new asyncpg connection costs a handshake and cold statement caches.
-                ENERGYAPP_DB_POOL_SIZE=str(max(10, args.concurrency)),
-                ENERGYAPP_DB_MAX_OVERFLOW="20",
+    with contextlib.ExitStack() as stack:
+        apps = []
+        for index, checkout in enumerate(checkouts):
+            db_url = stack.enter_context(bench_database("energyapp_bench_stream"))
+            # This file, by its path: ``-m bench.stream`` in the other checkout would be its own.
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    Path(__file__).resolve(),
+                    "--prepare",
+                    db_url,
+                    str(args.concurrency),
+                ],
+                env=checkout_env(checkout),
+                cwd=checkout,
+                stdout=subprocess.PIPE,
+                check=True,
             )
-            started = time.perf_counter()
-            app = subprocess.Popen(  # stops the run early when the app exits at start-up
-                [str(BIN / "energyapp"), "serve", "--port", str(app_port)], env=env, cwd=ROOT
-            )
-            procs.append(app)
-            wait_http(f"http://127.0.0.1:{app_port}/health", 30, app)
-            startup = time.perf_counter() - started
-            rss = RssSampler(app.pid)
-            fake_cpu = RssSampler(procs[0].pid)
-
-            direct = Direct(fake_port)
-            through = ThroughApp(app_port, tokens)
-
-            async def run() -> dict[str, object]:
-                await sequential_ttft(direct, 20)  # warm-up of both paths
-                await sequential_ttft(through, 20)
-                idle = rss.now()
-                pause = args.pause_ms / 1000
-                ttft_direct = await sequential_ttft(direct, args.ttft_samples, pause)
-                cpu_before = rss.cpu_seconds()
-                split_before = await histogram_totals(app_port)
-                ttft_app = await sequential_ttft(through, args.ttft_samples, pause)
-                split_after = await histogram_totals(app_port)
-                await asyncio.sleep(0.5)  # the last title
-                sequential_cpu = (rss.cpu_seconds() - cpu_before) / args.ttft_samples
-                load_direct = Load(seconds=1.0, ttfts=[0.0])
-                if not args.skip_direct:
-                    fake_before = fake_cpu.cpu_seconds()
-                    load_direct = await concurrent_load(direct, args.concurrency, args.seconds)
-                    load_direct.cpu_seconds = fake_cpu.cpu_seconds() - fake_before
-                spy = None
-                if args.profile:
-                    spy = start_py_spy(app.pid, args.profile, args.seconds, args.profile_rate)
-                cpu_before = rss.cpu_seconds()
-                load_app = await concurrent_load(through, args.concurrency, args.seconds, rss)
-                load_app.cpu_seconds = rss.cpu_seconds() - cpu_before
-                if spy is not None:
-                    spy.wait(timeout=60)
-                return {
-                    "idle": idle,
-                    "sequential_cpu": sequential_cpu,
-                    "ttft_direct": ttft_direct,
-                    "ttft_app": ttft_app,
-                    "split": {k: split_after[k] - split_before.get(k, 0.0) for k in split_after},
-                    "load_direct": load_direct,
-                    "load_app": load_app,
-                }
-
-            try:
-                import uvloop
-
-                results = uvloop.run(run())
-            except ImportError:
-                results = asyncio.run(run())
-            time.sleep(1.0)  # let the last answers' final saves land
-            statuses = asyncio.run(answer_statuses(db_url))
-            print_report(args, startup, rss, results, statuses)
-        finally:
-            stop_all(procs)
+            name = chr(ord("A") + index)
+            apps.append(App(name, checkout, db_url, json.loads(done.stdout)))
+        stand_in_proc, stand_in_port = start_stand_in(args.answer_tokens)
+        stack.callback(stop_all, [stand_in_proc])
+        for app in apps:
+            stack.callback(app.stop)
+        load_before = os.getloadavg()
+        for round_ in range(args.starts):
+            for app in turns(apps, round_):
+                app.start(stand_in_port, args.db_pool_size)
+        stand_in = RssSampler(stand_in_proc.pid)
+        run = uvloop.run(measure(args, apps, stand_in, stand_in_port))
+        time.sleep(1.0)  # let the last answers' final saves land
+        for app in apps:
+            app.stop()  # and its pooled connections closed
+            app.statuses = asyncio.run(answer_statuses(app.db_url))
+        with recorded("stream"):
+            print_report(args, apps, run, load_before)
 
 
 def print_report(
-    args: argparse.Namespace,
-    startup: float,
-    rss: RssSampler,
-    r: dict[str, object],
-    statuses: dict[str, int],
+    args: argparse.Namespace, apps: list[App], run: Run, load_before: tuple[float, ...]
 ) -> None:
-    ttft_direct: list[float] = r["ttft_direct"]  # type: ignore[assignment]
-    ttft_app: list[float] = r["ttft_app"]  # type: ignore[assignment]
-    load_direct: Load = r["load_direct"]  # type: ignore[assignment]
-    load_app: Load = r["load_app"]  # type: ignore[assignment]
-    idle: int = r["idle"]  # type: ignore[assignment]
-    mib = 2**20
-    warm = 20 + args.ttft_samples  # answers before the load phase, all complete
+    direct_p50 = pct(run.direct_ttft, 0.5)
     print(f"hardware: {hardware()}; PostgreSQL {asyncio.run(pg_version())}")
-    print(f"load on the machine now (1/5/15 min): {os.getloadavg()}")
-    print(f"answers: {args.answer_tokens} tokens, stand-in as fast as it can")
-    print(f"start to healthy /health: {startup:.2f} s")
+    print(f"load on the machine (1/5/15 min): before {load_before}, after {os.getloadavg()}")
     print(
-        "TTFT one stream, p50/p90 ms: "
-        f"direct {pct(ttft_direct, 0.5):.2f}/{pct(ttft_direct, 0.9):.2f}"
-        f"  via /chat {pct(ttft_app, 0.5):.2f}/{pct(ttft_app, 0.9):.2f}"
-        f"  overhead p50 {pct(ttft_app, 0.5) - pct(ttft_direct, 0.5):.2f} ms"
-        f"  (mean {statistics.mean(ttft_app) * 1000 - statistics.mean(ttft_direct) * 1000:.2f})"
+        f"answers: {args.answer_tokens} tokens, stand-in as fast as it can; one stream: "
+        f"{args.ttft_samples} answers per target in blocks of {BLOCK}; {args.concurrency} "
+        f"streams: {args.rounds} phases of {args.seconds:g} s per target; database pool "
+        f"{args.db_pool_size} + 20 per app"
     )
-    split: dict[str, float] = r["split"]  # type: ignore[assignment]
-    means = [split[f"{name}_sum"] / max(1.0, split[f"{name}_count"]) * 1000 for name in SPLIT]
     print(
-        f"  inside the app, mean ms: handler to first token {means[0]:.2f} = waiting for a slot "
-        f"{means[1]:.2f} + request to Ollama until its first token {means[2]:.2f} + the rest "
-        f"{means[0] - means[1] - means[2]:.2f} (/metrics)"
+        f"stand-in directly: TTFT p50/p90 {direct_p50:.2f}/{pct(run.direct_ttft, 0.9):.2f} ms; "
+        f"{answers_line(run.direct_load)}"
     )
-    for name, load in (("direct", load_direct), ("via /chat", load_app)):
+    if run.direct_load.completed:
+        per_answer = run.direct_load.cpu_seconds / run.direct_load.completed * 1000
+        print(f"  stand-in CPU per direct answer: {per_answer:.2f} ms (calibration)")
+    rows = []
+    for app in apps:
+        print(f"\n{app.name} = {app.checkout} at {revision(app.checkout)}")
+        starts = ", ".join(f"{s:.2f}" for s in app.starts)
+        start = statistics.median(app.starts)
+        print(f"  start to healthy /health: median {start:.2f} s ({starts})")
+        overhead = pct(app.ttft, 0.5) - direct_p50
+        mean = (statistics.mean(app.ttft) - statistics.mean(run.direct_ttft)) * 1000
         print(
-            f"{args.concurrency} concurrent streams, {name}: {load.completed / load.seconds:.0f} "
-            f"answers/s ({load.completed} in {load.seconds:.1f} s), {load.errors} errors, "
-            f"TTFT p50 {pct(load.ttfts, 0.5):.1f} ms p99 {pct(load.ttfts, 0.99):.1f} ms"
+            f"  TTFT one stream via /chat, p50/p90 {pct(app.ttft, 0.5):.2f}/"
+            f"{pct(app.ttft, 0.9):.2f} ms: overhead p50 {overhead:.2f} ms (mean {mean:.2f})"
         )
-    sequential_cpu: float = r["sequential_cpu"]  # type: ignore[assignment]
-    print(f"app CPU per answer, one stream at a time: {sequential_cpu * 1000:.2f} ms")
-    if load_direct.completed:
-        per_direct = load_direct.cpu_seconds / load_direct.completed * 1000
-        print(f"stand-in CPU per direct answer: {per_direct:.2f} ms (calibration)")
-    if load_app.completed:
-        per_answer = load_app.cpu_seconds / load_app.completed * 1000
+        means = [
+            app.split[f"{name}_sum"] / max(1.0, app.split[f"{name}_count"]) * 1000 for name in SPLIT
+        ]
         print(
-            f"app CPU during the /chat load: {load_app.cpu_seconds:.1f} s, {per_answer:.2f} ms per "
-            f"answer (one core would sustain about {1000 / per_answer:.0f} answers/s)"
+            f"  inside the app, mean ms: handler to first token {means[0]:.2f} = waiting for a "
+            f"slot {means[1]:.2f} + request to Ollama until its first token {means[2]:.2f} + the "
+            f"rest {means[0] - means[1] - means[2]:.2f} (/metrics)"
         )
-    print(f"app RSS: idle {idle / mib:.0f} MiB, peak under load {rss.peak / mib:.0f} MiB")
-    complete = statuses.get("complete", 0)
+        print(f"  {answers_line(app.load)}")
+        if app.load.completed:
+            per_answer = app.load.cpu_seconds / app.load.completed * 1000
+            print(
+                f"  app CPU per answer: {app.sequential_cpu * 1000:.2f} ms one stream at a time, "
+                f"{per_answer:.2f} ms under load (one core: about {1000 / per_answer:.0f} "
+                "answers/s)"
+            )
+        peak = app.sampler.peak
+        print(f"  RSS: idle {app.idle / MB:.0f} MB, peak under load {peak / MB:.0f} MB")
+        expected = BLOCK + args.ttft_samples + app.load.completed  # warm-up, one stream, load
+        complete = app.statuses.get("complete", 0)
+        verdict = "OK" if complete >= expected and len(app.statuses) == 1 else "MISMATCH"
+        print(
+            f"  database after the run: {app.statuses} (expected >= {expected} complete: {verdict})"
+        )
+        throughput = app.load.completed / app.load.seconds if app.load.seconds else 0.0
+        rows.append(
+            f"| {app.name} `{revision(app.checkout)}` | {overhead:.2f} ms | {throughput:.0f} | "
+            f"{app.idle / MB:.0f} MB | {peak / MB:.0f} MB | {start:.2f} s | "
+            f"{app.load.errors} | {verdict} |"
+        )
+        if app is not apps[0] and apps[0].load.completed:
+            share = throughput / (apps[0].load.completed / apps[0].load.seconds) * 100
+            print(f"  answers/s at {args.concurrency} streams: {share:.0f} % of A's")
     print(
-        f"database after the run: {statuses} (expected >= {warm + load_app.completed} complete;"
-        f" {'OK' if complete >= warm + load_app.completed and len(statuses) == 1 else 'MISMATCH'})"
+        "\n| app | TTFT overhead p50 | answers/s at "
+        f"{args.concurrency} streams | idle RSS | load RSS | start to healthy | errors | database |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def answers_line(load: Load) -> str:
+    rate = load.completed / load.seconds if load.seconds else 0.0
+    phases = ", ".join(f"{phase:.0f}" for phase in load.phases)
+    return (
+        f"{rate:.0f} answers/s ({load.completed} in {load.seconds:.1f} s; phases {phases}), "
+        f"{load.errors} errors, TTFT p50 {pct(load.ttfts, 0.5):.1f} ms p99 "
+        f"{pct(load.ttfts, 0.99):.1f} ms"
     )
 
 

@@ -1,27 +1,39 @@
 """The benchmark tools still run: each once, tiny, against the real stand-in and PostgreSQL.
 
 They measure nothing here (their figures come from full runs, docs/performance.md); these runs
-catch a tool broken by a change in the app it drives, such as the floor relay, which reuses
-the app's own statements and functions.
+catch a tool broken by a change in the app it drives.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get(
+    "ENERGYAPP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 pytestmark = pytest.mark.postgres_only  # the tools make throwaway PostgreSQL databases
 
 
-def run_tool(*args: str) -> str:
+def run_tool(results: Path, *args: str) -> str:
+    """``python -m <args>`` from the repository; its reports go to ``results``."""
     done = subprocess.run(
         [sys.executable, "-m", *args],
         cwd=ROOT,
+        env=dict(
+            os.environ, ENERGYAPP_BENCH_RESULTS=str(results), ENERGYAPP_BENCH_PG_URL=PG_ADMIN_URL
+        ),
         capture_output=True,
         text=True,
         timeout=300,
@@ -31,35 +43,54 @@ def run_tool(*args: str) -> str:
     return done.stdout
 
 
-def test_floor_measures_the_app_the_relay_and_the_stand_in() -> None:
+def test_stream_measures_two_checkouts_in_one_run(tmp_path: Path) -> None:
     out = run_tool(
-        "bench.floor", "--rounds", "3", "--ttft-samples", "3", "--seconds", "0.5",
-        "--concurrency", "4",
+        tmp_path, "bench.stream", ".", ".", "--ttft-samples", "5", "--seconds", "0.5",
+        "--concurrency", "4", "--starts", "1",
     )  # fmt: skip
-    assert "rounds: 3; stand-in directly: TTFT p50" in out
-    assert "app (POST /chat): TTFT p50" in out and "floor relay: TTFT p50" in out
-    assert "app - floor, paired by round: median" in out
-    for name in ("stand-in alone", "app", "floor relay"):
-        line = next(ln for ln in out.splitlines() if f"concurrent streams, {name}:" in ln)
-        assert " 0 errors; CPU per answer: " in line, line
+    assert "stand-in directly: TTFT p50/p90" in out
+    assert out.count("start to healthy /health: median") == 2
+    assert "answers/s at 4 streams: " in out  # B as a share of A
+    rows = [line for line in out.splitlines() if line.startswith(("| A ", "| B "))]
+    assert len(rows) == 2 and all(row.endswith("| 0 | OK |") for row in rows), rows
+    (report,) = tmp_path.iterdir()
+    assert report.name.startswith("stream-") and report.read_text().endswith(rows[1] + "\n")
 
 
-def test_ttft_ab_compares_two_checkouts() -> None:
-    out = run_tool("bench.ttft_ab", ".", ".", "--rounds", "3")
-    assert "rounds: 3;" in out and "B - A, paired by round: median" in out
-
-
-def test_ttft_ab_in_blocks_and_under_load() -> None:
+def test_load_checks_every_answer_in_the_database(tmp_path: Path) -> None:
     out = run_tool(
-        "bench.ttft_ab", ".", ".", "--rounds", "2", "--block", "3", "--load-rounds", "2",
-        "--concurrency", "4", "--load-seconds", "0.3",
+        tmp_path, "bench.load", "--users", "3", "--ramp", "0.5", "--seconds", "2",
+        "--think", "0.1", "0.3",
     )  # fmt: skip
-    assert "rounds: 2 of 3 requests in a row per target" in out
-    assert "2 bursts of 4 streams" in out
-    assert "B - A, CPU per answer, paired by burst: median" in out
+    report = json.loads(out[out.index("\n{") :])
+    assert report["unexpected_errors"] == 0
+    assert (
+        report["database_check"]["questions_stored"]
+        == report["database_check"]["questions_accepted"]
+    )
 
 
-def test_startup_times_two_checkouts() -> None:
-    out = run_tool("bench.startup", ".", ".", "--runs", "1")
-    assert "B - A, paired by run: median" in out
-    assert out.count(": median ") == 3
+def test_list_endpoints_on_a_small_generated_data_set(tmp_path: Path) -> None:
+    db_url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/energyapp_bench_test_{secrets.token_hex(4)}"
+    try:
+        run_tool(
+            tmp_path, "bench.generate_data", "--db-url", db_url, "--users", "200",
+            "--conversations", "300", "--messages", "3000", "--heavy-conversations", "60",
+            "--heavy-messages", "600",
+        )  # fmt: skip
+        out = run_tool(
+            tmp_path, "bench.list_endpoints", "--db-url", db_url, "--requests", "3",
+            "--limit", "5",
+        )  # fmt: skip
+    finally:
+        asyncio.run(drop_database(db_url.rsplit("/", 1)[1]))
+    assert len(re.findall(r"^GET /.+ (first|deep) +\d", out, re.MULTILINE)) == 14, out
+    assert out.count("\n=== GET ") == 14  # the EXPLAIN of each row's list query
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
