@@ -27,6 +27,9 @@ from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, create_sessionmaker, utcnow
 from energyapp.main import create_app
 from energyapp.models import Base
+from tests import log_scan
+
+log_scan.install()
 
 TEST_DB = os.environ.get("ENERGYAPP_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(
@@ -37,6 +40,22 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 def pytest_report_header() -> str:
     return f"energyapp test database: {TEST_DB}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any log line written during it holds a password, a token or a TOTP
+    secret (``tests/log_scan.py``)."""
+    found = log_scan.leaks(log_scan.LINES, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"log scan: {len(log_scan.LINES)} log lines, {len(log_scan.PASSWORDS)} passwords, "
+            f"{len(log_scan.TOTP_SECRETS)} TOTP secrets checked; {len(found)} leaks"
+        )
+        for leak in found[:20]:
+            reporter.write_line(f"  LEAK: {leak}", red=True)
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -84,7 +103,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "ollama_url": "http://127.0.0.1:9",  # nothing listens: tests that chat start a stand-in
         "fake_ollama_autostart": False,
-        "log_level": "WARNING",
+        "log_level": "INFO",  # every line is written, so the log scan sees it (log_scan.py)
     }
     values.update(overrides)
     return load_settings(**values)

@@ -111,9 +111,10 @@ def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) 
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # A connection broken by a database restart is detected before use and replaced, so
-        # a restart costs no failed request (tests/hardening/test_pg_restart.py).
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout. A connection broken by a
+        # database restart fails once, which makes SQLAlchemy invalidate the whole pool: that
+        # request gets 503 db_unavailable and the next ones reconnect
+        # (tests/hardening/test_pg_restart.py).
         pool_recycle=1800,
     )
 

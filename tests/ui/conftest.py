@@ -37,6 +37,7 @@ from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, create_sessionmaker
+from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 
 CHROMIUM = "/usr/bin/chromium"
@@ -198,7 +199,7 @@ def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "ENERGYAPP_ENV": "test",
         "ENERGYAPP_DB_URL": ui_db_url,
         "ENERGYAPP_SECRET_KEY": TEST_SECRET,
-        "ENERGYAPP_LOG_LEVEL": "WARNING",
+        "ENERGYAPP_LOG_LEVEL": "INFO",  # every line written, for the log scan (tests/log_scan.py)
         "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
         "ENERGYAPP_DEMO_QUICK_ACCESS": "true",
         "ENERGYAPP_MAX_MESSAGE_CHARS": "500",
@@ -245,6 +246,9 @@ def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        app_log = logs / "app.log"
+        if app_log.exists():
+            log_scan.LINES.extend(app_log.read_text(errors="replace").splitlines())
 
 
 @pytest.fixture(autouse=True)

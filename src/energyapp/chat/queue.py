@@ -44,6 +44,9 @@ class GenerationQueue(Protocol):
         """Give back a slot taken by :meth:`acquire` for ``user_id`` (background work passes
         the ``on_preempt`` it acquired with)."""
 
+    def waiting(self) -> int:
+        """Answers of users waiting for a slot."""
+
 
 @dataclass(eq=False)
 class _Ticket:
@@ -140,6 +143,9 @@ class LocalQueue:
         if user_id is not None:
             self._running_user -= 1
         self._dispatch()
+
+    def waiting(self) -> int:
+        return sum(len(q) for q in self._by_user.values())
 
     # --- internals ---------------------------------------------------------------------------
 

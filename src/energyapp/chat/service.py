@@ -2,7 +2,8 @@
 
 Every function takes the session explicitly and never commits: the caller owns the transaction.
 A request starts an answer in its own session (:func:`start_chat`); the generation then writes
-through short sessions of its own.
+through short sessions of its own. The writes of an answer are Core statements on the tables:
+rows that no loaded instance needs to follow, written without the ORM's unit of work.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
@@ -20,7 +21,7 @@ from energyapp.chat.prompt import provisional_title
 from energyapp.config import Settings
 from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
-from energyapp.conversations.models import Conversation, Message
+from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.db import new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
@@ -94,51 +95,42 @@ async def start_chat(
     when there is none), keep the counters right and mark the user active."""
     now = utcnow()
     new_conversation = conversation is None
+    conversation_id = new_id() if conversation is None else conversation.id
     if conversation is None:
-        conversation = Conversation(
-            id=new_id(),
-            user_id=user.id,
-            title=provisional_title(message),
-            title_source="pending",
-            created_at=now,
-            updated_at=now,
+        await session.execute(
+            insert(CONVERSATIONS).values(
+                id=conversation_id,
+                user_id=user.id,
+                title=provisional_title(message),
+                title_source="pending",
+                created_at=now,
+                updated_at=now,
+                **counters.first_messages(2),
+            )
         )
-        session.add(conversation)
-        await session.flush()
-        await counters.conversation_created(session, user.id)
-    else:
-        conversation.updated_at = now
-    # Explicit ids and times: the answer sorts right after its question.
-    question = Message(
-        id=new_id(),
-        conversation_id=conversation.id,
-        user_id=user.id,
-        role="user",
-        content=message,
-        status="complete",
-        created_at=now,
+    question_id, answer_id = new_id(), new_id()
+    turn = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
+    await session.execute(
+        insert(MESSAGES),
+        [
+            {**turn, "id": question_id, "role": "user", "content": message, "model": None,
+             "status": "complete", "created_at": now},
+            # The answer sorts right after its question.
+            {**turn, "id": answer_id, "role": "assistant", "content": "", "model": model,
+             "status": "streaming", "created_at": now + timedelta(microseconds=1)},
+        ],
+    )  # fmt: skip
+    await counters.messages_added(
+        session, conversation_id, user.id, 2, at=now, new_conversation=new_conversation
     )
-    answer = Message(
-        id=new_id(),
-        conversation_id=conversation.id,
-        user_id=user.id,
-        role="assistant",
-        content="",
-        status="streaming",
-        model=model,
-        created_at=now + timedelta(microseconds=1),
-    )
-    session.add_all([question, answer])
-    await session.flush()
-    await counters.messages_added(session, conversation.id, user.id, 2)
     if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
         user.last_active_at = now
     return StartedChat(
-        conversation_id=conversation.id,
-        user_message_id=question.id,
-        assistant_message_id=answer.id,
+        conversation_id=conversation_id,
+        user_message_id=question_id,
+        assistant_message_id=answer_id,
         new_conversation=new_conversation,
-        title_pending=conversation.title_source == "pending",
+        title_pending=conversation is None or conversation.title_source == "pending",
     )
 
 
@@ -163,7 +155,7 @@ async def history(
 
 async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:
     await session.execute(
-        update(Message).where(Message.id == answer_id).values(content=text, updated_at=utcnow())
+        update(MESSAGES).where(MESSAGES.c.id == answer_id).values(content=text, updated_at=utcnow())
     )
 
 
@@ -180,8 +172,8 @@ async def finish_answer(
     first_token_ms: int | None,
 ) -> None:
     await session.execute(
-        update(Message)
-        .where(Message.id == answer_id)
+        update(MESSAGES)
+        .where(MESSAGES.c.id == answer_id)
         .values(
             content=text,
             status=status,
@@ -198,8 +190,8 @@ async def finish_answer(
 async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
     result = await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.title_source == "pending")
+        update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.title_source == "pending")
         .values(title=title, title_source="auto")
     )
     return bool(getattr(result, "rowcount", 0))

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from energyapp.auth.models import User
-from energyapp.conversations.models import Conversation, Message
+from energyapp.auth.models import USERS, User
+from energyapp.conversations.models import CONVERSATIONS, Conversation, Message
 
 
 async def conversation_created(session: AsyncSession, owner_id: uuid.UUID) -> None:
@@ -25,15 +26,31 @@ async def conversation_created(session: AsyncSession, owner_id: uuid.UUID) -> No
 
 
 async def messages_added(
-    session: AsyncSession, conversation_id: uuid.UUID, owner_id: uuid.UUID, count: int
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    count: int,
+    *,
+    at: datetime,
+    new_conversation: bool = False,
 ) -> None:
-    """``count`` messages were stored in a conversation of ``owner_id``."""
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(message_count=Conversation.message_count + count)
-    )
-    await _move_user(session, owner_id, conversations=0, messages=count)
+    """``count`` messages were stored at ``at`` in a conversation of ``owner_id``. The
+    conversation's ``updated_at`` follows its messages, so it moves here too. A conversation
+    created with them (``new_conversation``) was inserted with :func:`first_messages` already
+    counted."""
+    if not new_conversation:
+        await session.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == conversation_id)
+            .values(message_count=CONVERSATIONS.c.message_count + count, updated_at=at)
+        )
+    await _move_user(session, owner_id, conversations=int(new_conversation), messages=count)
+
+
+def first_messages(count: int) -> dict[str, int]:
+    """The counter of a conversation inserted together with its first ``count`` messages
+    (then reported with :func:`messages_added` and ``new_conversation=True``)."""
+    return {"message_count": count}
 
 
 async def conversation_deleted(
@@ -54,12 +71,14 @@ async def conversation_moved(
 async def _move_user(
     session: AsyncSession, user_id: uuid.UUID, *, conversations: int, messages: int
 ) -> None:
+    # Core statements on the tables: relative updates that no loaded instance needs to follow
+    # (the lists read the counters from the database).
     await session.execute(
-        update(User)
-        .where(User.id == user_id)
+        update(USERS)
+        .where(USERS.c.id == user_id)
         .values(
-            conversation_count=User.conversation_count + conversations,
-            message_count=User.message_count + messages,
+            conversation_count=USERS.c.conversation_count + conversations,
+            message_count=USERS.c.message_count + messages,
         )
     )
 

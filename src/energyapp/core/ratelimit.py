@@ -1,7 +1,10 @@
 """Rate limits behind one small interface: in-process by default, Redis when
 ``ENERGYAPP_REDIS_URL`` is set so several workers and hosts share the counts.
 
-Built on the ``limits`` library (moving window), with its async memory or Redis storage."""
+Built on the ``limits`` library (moving window). In process it uses the library's synchronous
+memory storage, whose calls do no I/O: its asyncio variant expires old entries by walking every
+key with a thread hop each, after every hit, which made each chat message cost several times
+the CPU of the rest of its request."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits import strategies as sync_strategies
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
+from limits.util import WindowStats
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,31 @@ class LimitState:
     retry_after: int  # seconds until one more hit is allowed (0 when allowed)
 
 
+class _InProcessWindow:
+    """The synchronous moving-window limiter behind the async strategy's interface."""
+
+    def __init__(self) -> None:
+        self._strategy = sync_strategies.MovingWindowRateLimiter(MemoryStorage())
+
+    async def hit(self, item: RateLimitItemPerSecond, *identifiers: str) -> bool:
+        return self._strategy.hit(item, *identifiers)
+
+    async def test(self, item: RateLimitItemPerSecond, *identifiers: str) -> bool:
+        return self._strategy.test(item, *identifiers)
+
+    async def get_window_stats(
+        self, item: RateLimitItemPerSecond, *identifiers: str
+    ) -> WindowStats:
+        return self._strategy.get_window_stats(item, *identifiers)
+
+    async def clear(self, item: RateLimitItemPerSecond, *identifiers: str) -> None:
+        self._strategy.clear(item, *identifiers)
+
+
 class RateLimiter:
     """``hit`` counts one event against ``(name, key)``; ``check`` only looks."""
 
-    def __init__(self, strategy: MovingWindowRateLimiter) -> None:
+    def __init__(self, strategy: MovingWindowRateLimiter | _InProcessWindow) -> None:
         self._strategy = strategy
 
     @classmethod
@@ -32,7 +59,7 @@ class RateLimiter:
         if redis_url:
             uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
             return cls(MovingWindowRateLimiter(RedisStorage(uri, implementation="redispy")))
-        return cls(MovingWindowRateLimiter(MemoryStorage()))
+        return cls(_InProcessWindow())
 
     @staticmethod
     def _item(limit: int, window_seconds: int) -> RateLimitItemPerSecond:
