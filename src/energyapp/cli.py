@@ -74,7 +74,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Revisión destino")
 
     settings = _settings()
     try:
-        upgrade(settings.db_url, revision)
+        upgrade(settings.db_url, revision, settings)
     except DatabaseUrlError as exc:
         raise _fail(str(exc), 2) from None
     except Exception as exc:
