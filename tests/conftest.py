@@ -8,6 +8,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,23 +77,33 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway, migrated database for this test run."""
+@contextmanager
+def empty_database(directory: Path) -> Iterator[str]:
+    """The URL of a new, empty database of the kind under test, dropped afterwards."""
     if TEST_DB == "postgres":
         name = f"energyapp_test_{secrets.token_hex(4)}"
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
         base = PG_ADMIN_URL.rsplit("/", 1)[0]
-        url = f"{base}/{name}"
         try:
-            upgrade(url)
-            yield url
+            yield f"{base}/{name}"
         finally:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
-        path = Path(tmp_path_factory.mktemp("db")) / "test.db"
-        url = f"sqlite:///{path}"
+        yield f"sqlite:///{directory / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway, migrated database for this test run."""
+    with empty_database(tmp_path_factory.mktemp("db")) as url:
         upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def scratch_db_url(tmp_path: Path) -> Iterator[str]:
+    """A database of its own, not migrated: for tests that walk the migrations."""
+    with empty_database(tmp_path) as url:
         yield url
 
 

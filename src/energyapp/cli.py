@@ -27,6 +27,8 @@ with collector_paused():  # the imports of every command, `serve` first (core/st
 app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
 db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="Claves que cifran los secretos guardados.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
 
@@ -74,7 +76,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Revisión destino")
 
     settings = _settings()
     try:
-        upgrade(settings.db_url, revision)
+        upgrade(settings.db_url, revision, settings)
     except DatabaseUrlError as exc:
         raise _fail(str(exc), 2) from None
     except Exception as exc:
@@ -92,6 +94,33 @@ def reconcile_counters() -> None:
         f"Contadores recalculados: {fixed.users} usuarios y {fixed.conversations} "
         "conversaciones estaban desfasados."
     )
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored TOTP secret under the current key (ENERGYAPP_DATA_KEY, or the
+    key derived from ENERGYAPP_SECRET_KEY); the keys in ENERGYAPP_PREVIOUS_DATA_KEYS only
+    decrypt. Safe to repeat and to run while the app serves."""
+    from energyapp.auth import totp_secrets
+
+    keyring = _settings().data_keyring
+
+    async def _rotate(session: AsyncSession) -> totp_secrets.Rotation:
+        return await totp_secrets.rotate(session, keyring)
+
+    done = _with_session(_rotate)
+    typer.echo(
+        f"Clave actual {keyring.current_id}: {done.resealed} secretos de 2FA re-cifrados, "
+        f"{done.already_current} ya estaban con ella."
+    )
+    if done.unreadable:
+        ids = ", ".join(sorted(done.unreadable))
+        raise _fail(
+            f"{sum(done.unreadable.values())} secretos de 2FA no se pudieron descifrar (clave "
+            f"{ids}): agregue la clave que los cifró a ENERGYAPP_PREVIOUS_DATA_KEYS y repita; si "
+            "ya está, el valor fue alterado o copiado de otra cuenta. Mientras tanto, esos "
+            "usuarios entran con un código de recuperación o un administrador restablece su 2FA."
+        )
 
 
 @app.command("seed-demo")

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,12 +19,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from energyapp.core import crypto
 from energyapp.core.roles import Role
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_BYTES = 32
+_NEW_DATA_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class SettingsError(Exception):
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     # --- core ---
     env: Literal["development", "production", "test"] = "development"
     secret_key: str = DEV_SECRET_KEY
+    # Seals the TOTP secrets at rest (core/crypto.py); unset: derived from secret_key.
+    data_key: SecretStr | None = None
+    previous_data_keys: list[SecretStr] = Field(default_factory=list)
     db_url: str = "sqlite:///data/energyapp.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=500)
@@ -128,6 +133,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"origen inválido {origin!r}: debe empezar con http:// o https://")
         return [o.rstrip("/") for o in value]
 
+    @field_validator("data_key", mode="before")
+    @classmethod
+    def _empty_data_key_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_key")
+    @classmethod
+    def _data_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_data_key(value)
+        return value
+
+    @field_validator("previous_data_keys")
+    @classmethod
+    def _previous_data_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            _check_data_key(key)
+        return value
+
     @model_validator(mode="after")
     def _production_secret(self) -> Settings:
         if self.env == "production":
@@ -137,15 +161,42 @@ class Settings(BaseSettings):
                     "ENERGYAPP_SECRET_KEY vacía, por defecto o de menos de 32 bytes: en producción "
                     "genere una con: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
                 )
+            if self.data_key is not None:
+                raw = crypto.decode_key(self.data_key.get_secret_value())
+                if len(set(raw)) < crypto.MIN_DISTINCT_KEY_BYTES:
+                    raise ValueError(
+                        "ENERGYAPP_DATA_KEY parece escrita a mano, no generada: en producción "
+                        f"genere una con: {_NEW_DATA_KEY}"
+                    )
             if "*" in self.allowed_origins:
                 raise ValueError("ENERGYAPP_ALLOWED_ORIGINS no puede contener '*' en producción")
         return self
+
+    @property
+    def data_keyring(self) -> crypto.Keyring:
+        """The keys that seal and open secrets at rest (cached per configuration)."""
+        return crypto.keyring(
+            self.data_key.get_secret_value() if self.data_key else None,
+            tuple(k.get_secret_value() for k in self.previous_data_keys),
+            self.secret_key,
+        )
 
     @property
     def llm_urls(self) -> list[str]:
         """Every Ollama server to use; ``ollama_urls`` wins over the single ``ollama_url``."""
         urls = self.ollama_urls or [self.ollama_url]
         return [u.rstrip("/") for u in urls]
+
+
+def _check_data_key(key: SecretStr) -> None:
+    try:
+        crypto.decode_key(key.get_secret_value())
+    except ValueError as exc:
+        # The message says what is wrong with the key, never what the key is.
+        raise ValueError(
+            f"clave de datos inválida ({exc}): debe ser de {crypto.KEY_BYTES} bytes en base64url; "
+            f"genere una con: {_NEW_DATA_KEY}"
+        ) from None
 
 
 def format_validation_error(exc: ValidationError) -> str:

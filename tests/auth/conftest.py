@@ -10,11 +10,14 @@ import httpx
 import pyotp
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
-from energyapp.auth import totp
+from energyapp.auth import totp, totp_secrets
+from energyapp.auth.models import User
+from energyapp.config import Settings
+from energyapp.core.crypto import Keyring
 from energyapp.main import create_app
 from tests.conftest import make_settings
 
@@ -22,6 +25,7 @@ PASSWORD = "Contrasena-segura-1"
 LoginFn = Callable[..., Awaitable[dict[str, Any]]]
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 AuditFn = Callable[..., Awaitable[list[AuditEvent]]]
+EnableTotpFn = Callable[[User], Awaitable[str]]
 
 
 @pytest.fixture
@@ -64,6 +68,31 @@ def audit_events(sessionmaker: async_sessionmaker[AsyncSession]) -> AuditFn:
             return list((await session.execute(query)).scalars())
 
     return _events
+
+
+async def store_totp_secret(
+    sessionmaker: async_sessionmaker[AsyncSession], user: User, keyring: Keyring
+) -> str:
+    """Turn 2FA on for a user directly, a new secret sealed with ``keyring`` as the app stores
+    it; return the secret."""
+    secret = totp.new_secret()
+    sealed = totp_secrets.seal(keyring, user.id, secret)
+    async with sessionmaker() as session:
+        await session.execute(
+            update(User).where(User.id == user.id).values(totp_enabled=True, totp_secret=sealed)
+        )
+        await session.commit()
+    return secret
+
+
+@pytest.fixture
+def enable_totp(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> EnableTotpFn:
+    """``store_totp_secret`` with the app's keys."""
+
+    async def _enable(user: User) -> str:
+        return await store_totp_secret(sessionmaker, user, settings.data_keyring)
+
+    return _enable
 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:

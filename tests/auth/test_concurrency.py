@@ -8,12 +8,11 @@ import asyncio
 import uuid
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.auth import totp
 from energyapp.auth.models import LoginChallenge, User
-from tests.auth.conftest import PASSWORD, LoginFn, bearer, code_now
+from tests.auth.conftest import PASSWORD, EnableTotpFn, LoginFn, bearer, code_now
 from tests.conftest import UserFactory
 
 
@@ -35,17 +34,9 @@ async def test_concurrent_refreshes_with_one_token_let_at_most_one_through(
             assert me.status_code == 401
 
 
-async def _two_factor_user(
-    make_user: UserFactory, sessionmaker: async_sessionmaker[AsyncSession]
-) -> tuple[User, str]:
-    secret = totp.new_secret()
+async def _two_factor_user(make_user: UserFactory, enable_totp: EnableTotpFn) -> tuple[User, str]:
     user = await make_user(email=f"c-{uuid.uuid4().hex[:6]}@inacapmail.cl")
-    async with sessionmaker() as session:
-        await session.execute(
-            update(User).where(User.id == user.id).values(totp_enabled=True, totp_secret=secret)
-        )
-        await session.commit()
-    return user, secret
+    return user, await enable_totp(user)
 
 
 async def _challenge(client: httpx.AsyncClient, email: str) -> str:
@@ -57,9 +48,9 @@ async def _challenge(client: httpx.AsyncClient, email: str) -> str:
 async def test_one_totp_code_opens_one_session_even_in_parallel(
     client: httpx.AsyncClient,
     make_user: UserFactory,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    enable_totp: EnableTotpFn,
 ) -> None:
-    user, secret = await _two_factor_user(make_user, sessionmaker)
+    user, secret = await _two_factor_user(make_user, enable_totp)
     challenges = [await _challenge(client, user.email) for _ in range(3)]
     code = code_now(secret)
     responses = await asyncio.gather(
@@ -75,8 +66,9 @@ async def test_parallel_guesses_cannot_exceed_five_per_challenge(
     client: httpx.AsyncClient,
     make_user: UserFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
+    enable_totp: EnableTotpFn,
 ) -> None:
-    user, secret = await _two_factor_user(make_user, sessionmaker)
+    user, secret = await _two_factor_user(make_user, enable_totp)
     challenge = await _challenge(client, user.email)
     right = code_now(secret)
     wrong = "000000" if right != "000000" else "111111"

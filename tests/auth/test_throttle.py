@@ -10,12 +10,8 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.auth import totp
-from energyapp.auth.models import User
-from tests.auth.conftest import PASSWORD, ClientFactory, code_now
+from tests.auth.conftest import PASSWORD, ClientFactory, EnableTotpFn, code_now
 from tests.conftest import HeadersFactory, UserFactory
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -111,15 +107,10 @@ async def test_unknown_accounts_are_throttled_like_known_ones(
 async def test_2fa_codes_are_throttled_per_account(
     make_client: ClientFactory,
     make_user: UserFactory,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    enable_totp: EnableTotpFn,
 ) -> None:
-    secret = totp.new_secret()
     user = await make_user(email="t2fa@inacapmail.cl")
-    async with sessionmaker() as session:
-        await session.execute(
-            update(User).where(User.id == user.id).values(totp_enabled=True, totp_secret=secret)
-        )
-        await session.commit()
+    secret = await enable_totp(user)
     right = code_now(secret)
     wrong = "000000" if right != "000000" else "111111"
     async with make_client(login_max_failures_per_account=2, login_window_seconds=900) as c:

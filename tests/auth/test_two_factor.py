@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.auth import totp
+from energyapp.auth import totp, totp_secrets
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
+from energyapp.config import Settings
 from tests.auth.conftest import PASSWORD, AuditFn, bearer, code_now
 from tests.conftest import HeadersFactory, UserFactory
 
@@ -83,6 +84,7 @@ async def test_setup_returns_secret_uri_and_qr(
     auth_headers: HeadersFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
     audit_events: AuditFn,
+    settings: Settings,
 ) -> None:
     user = await make_user(email="qr@inacapmail.cl")
     headers = await auth_headers(user)
@@ -100,7 +102,11 @@ async def test_setup_returns_secret_uri_and_qr(
     # Pending until confirmed: login still needs no code.
     async with sessionmaker() as session:
         row = await session.get(User, user.id)
-        assert row is not None and row.totp_enabled is False and row.totp_secret == body["secret"]
+        assert row is not None and row.totp_enabled is False and row.totp_secret is not None
+    assert (
+        totp_secrets.open_sealed(settings.data_keyring, user.id, row.totp_secret)
+        == (body["secret"])
+    )
     me = await client.get("/auth/me", headers=headers)
     assert me.json()["totp_enabled"] is False
     assert len(await audit_events("2fa_setup_started")) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import secrets
 import socket
@@ -16,16 +17,22 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pyotp
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
+from energyapp.auth import totp_secrets
 from energyapp.auth.models import User
 from energyapp.cli import app as cli_app
 from energyapp.config import get_settings
 from energyapp.conversations.models import Conversation, Message
-from tests.conftest import PG_ADMIN_URL, UserFactory
+from energyapp.core import crypto
+from energyapp.main import create_app
+from tests.auth.conftest import store_totp_secret
+from tests.conftest import PG_ADMIN_URL, TEST_SECRET, UserFactory, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "energyapp.cli"]
@@ -120,6 +127,7 @@ def test_every_command_has_help() -> None:
         ["set-role"],
         ["deactivate-user"],
         ["db", "reconcile-counters"],
+        ["keys", "rotate"],
     ):
         result = runner.invoke(cli_app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
@@ -306,3 +314,116 @@ def test_dev_command_serves_health_with_demo_accounts(cli_env: dict[str, str]) -
         httpx.get(f"{ollama_url}/api/version", timeout=2)
     assert "admin@example.com" in output
     assert "trabajador@example.com" in output and "supervisor@example.com" in output
+
+
+# --- energyapp keys rotate ------------------------------------------------------------------
+
+
+def _keys_env(
+    cli_env: dict[str, str], db_url: str, data_key: str, previous: tuple[str, ...] = ()
+) -> dict[str, str]:
+    return cli_env | {
+        "ENERGYAPP_DB_URL": db_url,
+        "ENERGYAPP_SECRET_KEY": TEST_SECRET,
+        "ENERGYAPP_DATA_KEY": data_key,
+        "ENERGYAPP_PREVIOUS_DATA_KEYS": json.dumps(list(previous)),
+    }
+
+
+async def _stored_secrets(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[Any, str]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(User.id, User.totp_secret).where(User.totp_secret.is_not(None))
+        )
+        return {user_id: str(value) for user_id, value in rows}
+
+
+async def test_keys_rotate_reseals_every_secret_under_the_new_key(
+    cli_env: dict[str, str],
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+) -> None:
+    old, new = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    users = [await make_user(email=f"rota-{i}@inacapmail.cl") for i in range(3)]
+    old_keyring = make_settings(db_url, data_key=old).data_keyring
+    codes = {u.id: await store_totp_secret(sessionmaker, u, old_keyring) for u in users[:2]}
+    # One sealed before any data key was set: under the key derived from the secret key.
+    codes[users[2].id] = await store_totp_secret(
+        sessionmaker, users[2], make_settings(db_url).data_keyring
+    )
+    env = _keys_env(cli_env, db_url, new, previous=(old,))
+    result = await asyncio.to_thread(run_cli, ["keys", "rotate"], env)
+    assert result.returncode == 0, result.stderr
+    new_only = crypto.Keyring(crypto.decode_key(new))
+    assert f"Clave actual {new_only.current_id}: 3 secretos de 2FA re-cifrados" in result.stdout
+    assert old not in result.stdout + result.stderr and new not in result.stdout + result.stderr
+    stored = await _stored_secrets(sessionmaker)
+    for user_id, secret in codes.items():
+        assert stored[user_id].startswith(f"v1:{new_only.current_id}:")
+        assert totp_secrets.open_sealed(new_only, user_id, stored[user_id]) == secret
+
+    # 2FA keeps working for everyone with the new key alone.
+    application = create_app(make_settings(db_url, data_key=new))
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            for user in users:
+                login = await c.post(
+                    "/auth/login", json={"email": user.email, "password": "Contrasena-segura-1"}
+                )
+                verified = await c.post(
+                    "/auth/verify-2fa",
+                    json={
+                        "challenge_token": login.json()["challenge_token"],
+                        "code": pyotp.TOTP(codes[user.id]).now(),
+                    },
+                )
+                assert verified.status_code == 200, verified.text
+
+    again = await asyncio.to_thread(run_cli, ["keys", "rotate"], env)
+    assert again.returncode == 0, again.stderr
+    assert "0 secretos de 2FA re-cifrados, 3 ya estaban" in again.stdout
+    assert await _stored_secrets(sessionmaker) == stored
+
+
+async def test_keys_rotate_names_the_keys_it_lacks(
+    cli_env: dict[str, str],
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+) -> None:
+    lost_key = secrets.token_urlsafe(32)
+    lost = make_settings(db_url, data_key=lost_key).data_keyring
+    stranded, fine = await make_user(), await make_user()
+    await store_totp_secret(sessionmaker, stranded, lost)
+    await store_totp_secret(sessionmaker, fine, make_settings(db_url).data_keyring)
+    before = await _stored_secrets(sessionmaker)
+    env = _keys_env(cli_env, db_url, secrets.token_urlsafe(32))
+    result = await asyncio.to_thread(run_cli, ["keys", "rotate"], env)
+    assert result.returncode == 1
+    assert "1 secretos de 2FA re-cifrados" in result.stdout
+    assert f"1 secretos de 2FA no se pudieron descifrar (clave {lost.current_id})" in result.stderr
+    assert "ENERGYAPP_PREVIOUS_DATA_KEYS" in result.stderr and "Traceback" not in result.stderr
+    after = await _stored_secrets(sessionmaker)
+    assert after[stranded.id] == before[stranded.id]  # left for when its key is supplied
+    assert after[fine.id] != before[fine.id]
+
+
+def test_an_invalid_data_key_stops_with_its_name(cli_env: dict[str, str]) -> None:
+    result = run_cli(["keys", "rotate"], cli_env | {"ENERGYAPP_DATA_KEY": "clave-demasiado-corta"})
+    assert result.returncode == 2
+    assert "ENERGYAPP_DATA_KEY" in result.stderr and "token_urlsafe(32)" in result.stderr
+    assert "clave-demasiado-corta" not in result.stderr  # a key is never echoed
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_a_typed_data_key(cli_env: dict[str, str]) -> None:
+    env = cli_env | {
+        "ENERGYAPP_ENV": "production",
+        "ENERGYAPP_SECRET_KEY": secrets.token_urlsafe(48),
+        "ENERGYAPP_DATA_KEY": "A" * 43,
+    }
+    result = run_cli(["keys", "rotate"], env)
+    assert result.returncode == 2
+    assert "ENERGYAPP_DATA_KEY" in result.stderr and "Traceback" not in result.stderr

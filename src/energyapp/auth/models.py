@@ -47,7 +47,8 @@ class User(Base):
         default=Role.TRABAJADOR,
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Sealed with the data keyring, never in clear (auth/totp_secrets.py).
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Highest TOTP time step accepted so far: a code at or below it is a replay.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)

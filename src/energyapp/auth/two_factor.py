@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
-from energyapp.auth import throttle, totp
+from energyapp.auth import throttle, totp, totp_secrets
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
 from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
@@ -27,6 +27,7 @@ from energyapp.auth.service import (
 from energyapp.auth.sessions import IssuedTokens, open_session
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
+from energyapp.core.crypto import Keyring
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
 from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized, kept
@@ -34,12 +35,13 @@ from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized, kept
 MAX_CHALLENGE_ATTEMPTS = 5
 
 
-async def accept_totp(session: AsyncSession, user: User, code: str) -> bool:
+async def accept_totp(session: AsyncSession, keyring: Keyring, user: User, code: str) -> bool:
     """True once per time step: a valid code whose step is not newer than the last accepted one
     is a replay and fails."""
-    if not user.totp_secret:
+    secret = totp_secrets.secret_of(keyring, user)
+    if secret is None:
         return False
-    step = totp.matching_step(user.totp_secret, code)
+    step = totp.matching_step(secret, code)
     if step is None:
         return False
     result = await affected_rows(
@@ -73,13 +75,15 @@ async def use_recovery_code(session: AsyncSession, user_id: uuid.UUID, code: str
     return result == 1
 
 
-async def check_second_factor(session: AsyncSession, user: User, code: str) -> str | None:
+async def check_second_factor(
+    session: AsyncSession, keyring: Keyring, user: User, code: str
+) -> str | None:
     """``"totp"`` or ``"recovery_code"`` when ``code`` is accepted (and now spent), else None."""
     if not (user.totp_enabled and user.totp_secret):
         return None
     code = "".join(code.split())
     if totp.is_totp_format(code):
-        return "totp" if await accept_totp(session, user, code) else None
+        return "totp" if await accept_totp(session, keyring, user, code) else None
     if await use_recovery_code(session, user.id, code):
         return "recovery_code"
     return None
@@ -139,7 +143,7 @@ async def verify_login(
         raise _dead_challenge()
     user = await session.get(User, challenge.user_id)
     assert user is not None  # the challenge row cascades with its user
-    method = await check_second_factor(session, user, code)
+    method = await check_second_factor(session, settings.data_keyring, user, code)
     if method is None:
         await guard.failed(ip=ip)
         audit.record_account_event(
@@ -194,7 +198,7 @@ async def start_setup(
         )
     await confirm_password(session, settings, limiter, request, user, password)
     secret = totp.new_secret()
-    user.totp_secret = secret
+    user.totp_secret = totp_secrets.seal(settings.data_keyring, user.id, secret)
     user.totp_last_step = None
     audit.record_account_event(session, "2fa_setup_started", user.id, request)
     uri = totp.provisioning_uri(secret, user.email)
@@ -215,10 +219,11 @@ async def _check_code_throttled(
     guard = throttle.Throttle(limiter, settings, throttle.TWO_FACTOR)
     await guard.before_attempt(account=str(user.id), ip=ip)
     code = "".join(code.split())
+    keyring = settings.data_keyring
     if allow_recovery:
-        accepted = await check_second_factor(session, user, code) is not None
+        accepted = await check_second_factor(session, keyring, user, code) is not None
     else:
-        accepted = totp.is_totp_format(code) and await accept_totp(session, user, code)
+        accepted = totp.is_totp_format(code) and await accept_totp(session, keyring, user, code)
     if not accepted:
         await guard.failed(ip=ip)
         audit.record_account_event(session, "2fa_code_failed", user.id, request)
