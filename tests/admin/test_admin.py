@@ -227,12 +227,15 @@ async def test_viewing_messages_is_audited(
     assert [m["content"] for m in rest.json()["items"]] == ["tres"]
     await client.get(f"/admin/conversations/{mine.id}/messages", headers=headers)
 
+    # Every page of someone else's conversation is recorded, the first one and each
+    # continuation; reading one's own is not.
     events = await _events(sessionmaker, "conversation.viewed")
-    assert len(events) == 1
-    assert events[0].actor_id == supervisor.id
-    assert events[0].target_id == str(theirs.id)
-    assert events[0].details == {"owner_id": str(worker.id)}
-    assert events[0].ip is not None
+    assert [(e.actor_id, e.target_id) for e in events] == [(supervisor.id, str(theirs.id))] * 2
+    assert [e.details for e in events] == [
+        {"owner_id": str(worker.id), "continuation": False},
+        {"owner_id": str(worker.id), "continuation": True},
+    ]
+    assert all(e.ip is not None for e in events)
 
 
 async def test_reassign_moves_counters_and_audits(

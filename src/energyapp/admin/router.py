@@ -21,7 +21,6 @@ from energyapp.admin.schemas import (
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
-from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
@@ -110,12 +109,11 @@ async def list_messages(
     page: PageDep,
     request: Request,
 ) -> dict[str, list[Item] | str | None]:
-    """Messages of a conversation in scope, oldest first (opening it is audited)."""
-    items, next_cursor = await conversations_service.list_messages(
-        session, conversation.id, page, service.MESSAGE_LIST_COLUMNS
+    """Messages of a conversation in scope, oldest first (every page of someone else's
+    conversation is audited)."""
+    items, next_cursor = await service.list_conversation_messages(
+        session, viewer, conversation, page, request=request
     )
-    if page.cursor is None:
-        service.record_conversation_view(session, viewer, conversation, request)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -136,14 +134,16 @@ async def reassign_conversation(
 
 @router.get("/audit", response_model=Page[AuditEventOut])
 async def list_audit(
-    _admin: AdminUser,
+    admin: AdminUser,
     session: SessionDep,
     page: PageDep,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, list[Item] | str | None]:
     """The audit trail, newest first (admins only)."""
-    items, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
+    items, next_cursor = await service.list_audit(
+        session, admin, page, actor_id=actor_id, action=action
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
