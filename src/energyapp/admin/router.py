@@ -22,6 +22,7 @@ from energyapp.admin.schemas import (
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
 from energyapp.conversations.models import Conversation
+from energyapp.core import dates
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -157,8 +158,9 @@ async def usage(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> UsageReport:
     """Prompt/completion tokens and messages per day or per user (last 30 days by default)."""
-    to_date = to or utcnow().date()
-    from_date = from_ or to_date - timedelta(days=29)
+    # Bounded first: the defaults and the report's day arithmetic cannot overflow.
+    to_date = dates.bounded_day(to, "to") or utcnow().date()
+    from_date = dates.bounded_day(from_, "from") or to_date - timedelta(days=29)
     return await usage_service.usage_report(
         session, viewer, from_date=from_date, to_date=to_date, group_by=group_by, limit=limit
     )
