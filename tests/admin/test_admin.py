@@ -227,12 +227,15 @@ async def test_viewing_messages_is_audited(
     assert [m["content"] for m in rest.json()["items"]] == ["tres"]
     await client.get(f"/admin/conversations/{mine.id}/messages", headers=headers)
 
+    # Every page of someone else's conversation is recorded, the first one and each
+    # continuation; reading one's own is not.
     events = await _events(sessionmaker, "conversation.viewed")
-    assert len(events) == 1
-    assert events[0].actor_id == supervisor.id
-    assert events[0].target_id == str(theirs.id)
-    assert events[0].details == {"owner_id": str(worker.id)}
-    assert events[0].ip is not None
+    assert [(e.actor_id, e.target_id) for e in events] == [(supervisor.id, str(theirs.id))] * 2
+    assert [e.details for e in events] == [
+        {"owner_id": str(worker.id), "continuation": False},
+        {"owner_id": str(worker.id), "continuation": True},
+    ]
+    assert all(e.ip is not None for e in events)
 
 
 async def test_reassign_moves_counters_and_audits(
@@ -539,6 +542,42 @@ async def test_usage_by_day_and_user_within_scope(
     ):
         bad = await client.get("/admin/usage", params=params, headers=sup_headers)
         assert bad.status_code == 422, params
+
+
+async def test_usage_dates_are_bounded(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    """The ends of the ``date`` range overflowed the report's day arithmetic (a 500): every day
+    a request names lies between 2000-01-01 and a year after today, else 422 ``invalid_date``."""
+    headers = await auth_headers(await make_user("admin"))
+    today = utcnow().date()
+    out_of_range = ("9999-12-31", "0001-01-01", "0001-01-04", "1999-12-31")
+    far = (today + timedelta(days=367)).isoformat()
+    for params in (
+        *({"to": day} for day in out_of_range),
+        *({"from": day} for day in out_of_range),
+        {"from": "0001-01-01", "to": "9999-12-31"},
+        {"from": today.isoformat(), "to": far},
+        {"to": far, "group_by": "user"},
+    ):
+        response = await client.get("/admin/usage", params=params, headers=headers)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["code"] == "invalid_date", params
+        assert "01-01-2000" in response.json()["detail"], params
+    # Not a date at all (year 10000, month 13): the generic validation error, still not a 500.
+    for day in ("10000-01-01", "2026-13-01"):
+        response = await client.get("/admin/usage", params={"to": day}, headers=headers)
+        assert response.status_code == 422 and response.json()["code"] == "validation_error"
+    for params in (
+        {"from": "2000-01-01", "to": "2000-12-31"},
+        {
+            "from": (today + timedelta(days=1)).isoformat(),
+            "to": (today + timedelta(366)).isoformat(),
+        },
+        {"to": "2000-01-01"},  # the default start (29 days earlier) is not a parameter
+    ):
+        response = await client.get("/admin/usage", params=params, headers=headers)
+        assert response.status_code == 200, (params, response.text)
 
 
 async def test_search_and_counts_do_not_leak(

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from energyapp.auth.deps import get_current_user
 from energyapp.auth.models import User
 from tests.conftest import HeadersFactory, UserFactory
+from tests.conversations.conftest import make_conversation as make_conversation
 
 ROLES = ("admin", "supervisor", "trabajador")
 # The dependency that checks a caller's credentials, on every authenticated route.
@@ -78,4 +79,19 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
             if method in ("HEAD", "OPTIONS"):
                 continue
             found.append(Endpoint(method, str(context.path), _needs_user(dependant)))
+    return found
+
+
+def list_operations(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every operation whose 200 answer is a page (``items``, ``next_cursor``)."""
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    found = []
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            content = operation["responses"].get("200", {}).get("content", {})
+            ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+            properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+            if {"items", "next_cursor"} <= set(properties):
+                found.append((method.upper(), path))
     return found

@@ -14,23 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.conversations.models import Conversation, Message
 from tests.conftest import HeadersFactory, UserFactory
+from tests.hardening.conftest import list_operations
 
 CONFORMANCE = [checks.response_schema_conformance, checks.content_type_conformance]
-
-
-def _list_operations(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path) of every operation whose 200 answer is a page (``items``, ``next_cursor``)."""
-    spec = app.openapi()
-    schemas = spec["components"]["schemas"]
-    found = []
-    for path, methods in spec["paths"].items():
-        for method, operation in methods.items():
-            content = operation["responses"].get("200", {}).get("content", {})
-            ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
-            properties = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
-            if {"items", "next_cursor"} <= set(properties):
-                found.append((method.upper(), path))
-    return found
 
 
 async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -> Conversation:
@@ -84,7 +70,7 @@ async def test_every_list_page_conforms_to_its_schema(
             "/admin/conversations", params={"user_id": str(worker.id)}, headers=headers
         )
     schema = schemathesis.openapi.from_dict(app.openapi())
-    operations = _list_operations(app)
+    operations = list_operations(app)
     assert len(operations) >= 6, operations
     for method, path in operations:
         operation = schema[path][method]

@@ -21,8 +21,8 @@ from energyapp.admin.schemas import (
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
-from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation
+from energyapp.core import dates
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -110,12 +110,11 @@ async def list_messages(
     page: PageDep,
     request: Request,
 ) -> dict[str, list[Item] | str | None]:
-    """Messages of a conversation in scope, oldest first (opening it is audited)."""
-    items, next_cursor = await conversations_service.list_messages(
-        session, conversation.id, page, service.MESSAGE_LIST_COLUMNS
+    """Messages of a conversation in scope, oldest first (every page of someone else's
+    conversation is audited)."""
+    items, next_cursor = await service.list_conversation_messages(
+        session, viewer, conversation, page, request=request
     )
-    if page.cursor is None:
-        service.record_conversation_view(session, viewer, conversation, request)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -136,14 +135,16 @@ async def reassign_conversation(
 
 @router.get("/audit", response_model=Page[AuditEventOut])
 async def list_audit(
-    _admin: AdminUser,
+    admin: AdminUser,
     session: SessionDep,
     page: PageDep,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, list[Item] | str | None]:
     """The audit trail, newest first (admins only)."""
-    items, next_cursor = await service.list_audit(session, page, actor_id=actor_id, action=action)
+    items, next_cursor = await service.list_audit(
+        session, admin, page, actor_id=actor_id, action=action
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -157,8 +158,9 @@ async def usage(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> UsageReport:
     """Prompt/completion tokens and messages per day or per user (last 30 days by default)."""
-    to_date = to or utcnow().date()
-    from_date = from_ or to_date - timedelta(days=29)
+    # Bounded first: the defaults and the report's day arithmetic cannot overflow.
+    to_date = dates.bounded_day(to, "to") or utcnow().date()
+    from_date = dates.bounded_day(from_, "from") or to_date - timedelta(days=29)
     return await usage_service.usage_report(
         session, viewer, from_date=from_date, to_date=to_date, group_by=group_by, limit=limit
     )

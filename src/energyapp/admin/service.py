@@ -32,6 +32,7 @@ from energyapp.audit.models import AUDIT_EVENTS
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import USERS, User
 from energyapp.conversations import counters
+from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
@@ -40,6 +41,7 @@ from energyapp.errors import Conflict, NotFound, Unprocessable
 
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
+MESSAGE_CURSOR = "admin.messages"
 AUDIT_CURSOR = "admin.audit"
 
 USER_LIST_COLUMNS = item_columns(AdminUserOut, USERS)
@@ -86,7 +88,16 @@ async def list_users(
         stmt = stmt.where(search.any_contains((USERS.c.email, USERS.c.full_name), query))
     if role is not None:
         stmt = stmt.where(USERS.c.role == role)
-    return await fetch_page(session, stmt, _USER_ORDER, page, USER_CURSOR, descending=True)
+    return await fetch_page(
+        session,
+        stmt,
+        _USER_ORDER,
+        page,
+        USER_CURSOR,
+        descending=True,
+        viewer_id=viewer.id,
+        context={"q": query, "role": role},
+    )
 
 
 def _user_not_found() -> NotFound:
@@ -212,7 +223,8 @@ async def list_conversations(
     fields), newest first.
 
     Opening another user's list (the first page) is audited; later pages need the cursor that
-    page returned (signed), so they are covered by that event.
+    page returned (signed and bound to the viewer and ``user_id``), so they are covered by that
+    event.
     """
     c = CONVERSATIONS.c
     stmt = (
@@ -223,7 +235,14 @@ async def list_conversations(
     if user_id is not None:
         stmt = stmt.where(c.user_id == user_id)
     items, next_cursor = await fetch_page(
-        session, stmt, (c.updated_at, c.id), page, CONVERSATION_CURSOR, descending=True
+        session,
+        stmt,
+        (c.updated_at, c.id),
+        page,
+        CONVERSATION_CURSOR,
+        descending=True,
+        viewer_id=viewer.id,
+        context={"user_id": user_id},
     )
     if user_id is not None and not items:
         # Rows found prove the user is in scope (the query filters on it); an empty page must
@@ -241,10 +260,23 @@ async def list_conversations(
     return items, next_cursor
 
 
-def record_conversation_view(
-    session: AsyncSession, viewer: User, conversation: Conversation, request: Request | None
-) -> None:
-    """Audit an admin or supervisor reading someone else's conversation."""
+async def list_conversation_messages(
+    session: AsyncSession,
+    viewer: User,
+    conversation: Conversation,
+    page: PageRequest,
+    *,
+    request: Request | None,
+) -> tuple[list[Item], str | None]:
+    """Messages of a conversation in scope (``AdminMessageOut`` fields), oldest first.
+
+    Every page of someone else's conversation is audited (``conversation.viewed``, with
+    ``details.continuation`` true after the first page): reading any part of it leaves a trace,
+    whatever cursor the request carries.
+    """
+    items, next_cursor = await conversations_service.list_messages(
+        session, viewer, conversation.id, page, name=MESSAGE_CURSOR, columns=MESSAGE_LIST_COLUMNS
+    )
     if conversation.user_id != viewer.id:
         audit_service.record(
             session,
@@ -253,8 +285,12 @@ def record_conversation_view(
             request=request,
             target_type="conversation",
             target_id=conversation.id,
-            details={"owner_id": str(conversation.user_id)},
+            details={
+                "owner_id": str(conversation.user_id),
+                "continuation": page.cursor is not None,
+            },
         )
+    return items, next_cursor
 
 
 async def reassign_conversation(
@@ -303,6 +339,7 @@ async def reassign_conversation(
 
 async def list_audit(
     session: AsyncSession,
+    viewer: User,
     page: PageRequest,
     *,
     actor_id: uuid.UUID | None = None,
@@ -318,5 +355,12 @@ async def list_audit(
     if action is not None:
         stmt = stmt.where(a.action == action)
     return await fetch_page(
-        session, stmt, (a.created_at, a.id), page, AUDIT_CURSOR, descending=True
+        session,
+        stmt,
+        (a.created_at, a.id),
+        page,
+        AUDIT_CURSOR,
+        descending=True,
+        viewer_id=viewer.id,
+        context={"actor_id": actor_id, "action": action},
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from energyapp.auth.models import User
 from energyapp.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from energyapp.config import Settings
+from energyapp.core import text
 from energyapp.core.roles import Role
 
 # Login accepts any length up to this (policy applies to new passwords only); the body limit
@@ -32,33 +33,25 @@ class LoginRequest(_Body):
 
 
 def clean_full_name(value: str) -> str:
-    """Collapse whitespace; refuse control characters and an empty result."""
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-        raise ValueError("contiene caracteres de control")
-    value = " ".join(value.split())
-    if not value:
+    """The name rule of :mod:`energyapp.core.text` (no control or invisible characters), then
+    whitespace collapsed; refuses an empty result."""
+    name = " ".join(text.check_visible(value, "el nombre").split())
+    if not name:
         raise ValueError("no puede estar vacío")
-    return value
+    return name
+
+
+FullName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_full_name)]
 
 
 class RegisterRequest(_Body):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
-    full_name: str = Field(min_length=1, max_length=200)
-
-    @field_validator("full_name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return clean_full_name(value)
+    full_name: FullName
 
 
 class ProfileUpdate(_Body):
-    full_name: str = Field(min_length=1, max_length=200)
-
-    @field_validator("full_name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return clean_full_name(value)
+    full_name: FullName
 
 
 class Verify2FARequest(_Body):

@@ -21,6 +21,7 @@ from energyapp.audit import service as audit
 from energyapp.auth import throttle
 from energyapp.auth.models import AuthSession, User
 from energyapp.auth.passwords import check_new_password
+from energyapp.auth.schemas import clean_full_name
 from energyapp.auth.security import (
     hash_password,
     verify_password,
@@ -61,14 +62,19 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 async def create_user(
     session: AsyncSession, *, email: str, password: str, full_name: str, role: str = Role.TRABAJADOR
 ) -> User:
-    """Create an account (the caller validated the password policy). 409 if the email exists."""
+    """Create an account (the caller validated the password policy). 409 if the email exists;
+    422 when the name breaks the name rule (the CLI's names take the API's rule too)."""
     if role not in ROLE_VALUES:
         raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
+    try:
+        name = clean_full_name(full_name)
+    except ValueError as exc:
+        raise Unprocessable(f"Nombre completo: {exc}.") from None
     if await get_user_by_email(session, email) is not None:
         raise Conflict("Ya existe una cuenta con ese correo.", code="email_taken")
     user = User(
         email=normalize_email(email),
-        full_name=full_name.strip(),
+        full_name=name,
         password_hash=await hash_password(password),
         role=Role(role),
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from energyapp.config import Settings
+from energyapp.core import text
 
 # Spanish text runs at about 3.5-4 characters per token with the Qwen tokenizer; counting 3
 # over-estimates on purpose so the prompt never overflows num_ctx. Each message also costs a
@@ -109,18 +110,25 @@ _STRIP = " \t\r\n\"'«»“”‘’`*#.:;,-_"
 
 
 def clean_title(raw: str) -> str | None:
-    """The model's title cut to at most 6 words, without quotes, prefixes or trailing dots."""
+    """The model's title cut to at most 6 words, without quotes, prefixes or trailing dots, nor
+    the characters no label may hold (:mod:`energyapp.core.text`)."""
     line = next((ln for ln in raw.strip().splitlines() if ln.strip()), "")
+    line = text.without_invisible(line)
     line = re.sub(r"^(t[ií]tulo)\s*:\s*", "", line.strip(_STRIP), flags=re.IGNORECASE)
     words = line.strip(_STRIP).split()[:TITLE_MAX_WORDS]
-    title = " ".join(words).strip(_STRIP)
-    return title[:200] or None
+    return _label(" ".join(words).strip(_STRIP)) or None
 
 
 def provisional_title(message: str) -> str:
-    """The first words of the first message, until the model names the conversation."""
-    words = message.split()
+    """The first words of the first message, until the model names the conversation (a label:
+    what no label may hold is left out, the message itself keeps it)."""
+    words = text.without_invisible(message).split()
     title = " ".join(words[:PROVISIONAL_TITLE_WORDS])
     if len(words) > PROVISIONAL_TITLE_WORDS:
         title += "…"
-    return title[:200] or "Nueva conversación"
+    return _label(title) or "Nueva conversación"
+
+
+def _label(title: str) -> str:
+    # Cutting at 200 may leave an emoji's joiner last, where the rule no longer allows it.
+    return text.without_invisible(title[:200]).strip()

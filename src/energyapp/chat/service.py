@@ -22,6 +22,7 @@ from energyapp.config import Settings
 from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
+from energyapp.core import dates
 from energyapp.db import new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
@@ -77,7 +78,7 @@ async def check_quota(session: AsyncSession, user: User, settings: Settings) -> 
     seconds = max(1, int((reset - utcnow()).total_seconds()))
     raise AppError(
         f"Alcanzó su cuota diaria de {quota:,} tokens. Se renueva el "
-        f"{reset.strftime('%d-%m-%Y a las %H:%M')} (hora de Chile).".replace(",", "."),
+        f"{reset.strftime(f'{dates.DAY_FORMAT} a las %H:%M')} (hora de Chile).".replace(",", "."),
         code="quota_exceeded",
         status_code=429,
         headers={"Retry-After": str(seconds), "X-Quota-Reset": reset.isoformat()},

@@ -76,10 +76,10 @@ async def delete_conversation(
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessageOut])
 async def list_messages(
-    conversation: OwnedConversation, session: SessionDep, page: PageDep
+    conversation: OwnedConversation, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> dict[str, list[Item] | str | None]:
     """Messages oldest first."""
-    items, next_cursor = await service.list_messages(session, conversation.id, page)
+    items, next_cursor = await service.list_messages(session, user, conversation.id, page)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from energyapp.core import text
+
 TITLE_MAX = 200
 
 
 def clean_title(value: str) -> str:
-    """1 to 200 characters after trimming, no control characters (they break the sidebar and
-    the exported file names)."""
+    """1 to 200 characters after trimming, and the name rule of :mod:`energyapp.core.text` (no
+    control or invisible characters: they break the sidebar and the exported file names)."""
     title = value.strip()
     if not title:
         raise ValueError("el título no puede estar vacío")
     if len(title) > TITLE_MAX:
         raise ValueError(f"el título admite como máximo {TITLE_MAX} caracteres")
-    if any(
-        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and not _joins_emoji(title, i)
-        for i, ch in enumerate(title)
-    ):
-        raise ValueError("el título no puede contener caracteres de control ni saltos de línea")
-    return title
-
-
-_ZWJ = "\u200d"
-
-
-def _joins_emoji(text: str, index: int) -> bool:
-    """A zero-width joiner inside an emoji sequence (👩‍👩‍👧), the one invisible character a
-    person types on purpose: allowed between two symbols, refused anywhere else."""
-    if text[index] != _ZWJ or index == 0 or index == len(text) - 1:
-        return False
-    before = unicodedata.category(text[index - 1])
-    return before in ("So", "Sk", "Mn") and unicodedata.category(text[index + 1]) == "So"
+    return text.check_visible(title, "el título")
 
 
 Title = Annotated[str, AfterValidator(clean_title)]

@@ -117,7 +117,14 @@ async def list_conversations(
     if query:
         stmt = stmt.where(search_condition(session, query))
     return await fetch_page(
-        session, stmt, _CONVERSATION_ORDER, page, CONVERSATION_CURSOR, descending=True
+        session,
+        stmt,
+        _CONVERSATION_ORDER,
+        page,
+        CONVERSATION_CURSOR,
+        descending=True,
+        viewer_id=user.id,
+        context={"q": query, "archived": archived},
     )
 
 
@@ -168,16 +175,27 @@ async def delete_conversation(
 
 async def list_messages(
     session: AsyncSession,
+    viewer: User,
     conversation_id: uuid.UUID,
     page: PageRequest,
+    *,
+    name: str = MESSAGE_CURSOR,
     columns: tuple[ColumnElement[Any], ...] = MESSAGE_LIST_COLUMNS,
 ) -> tuple[list[Item], str | None]:
-    """Messages of a conversation, oldest first, as ``columns`` (``MessageOut`` fields unless
-    the caller shows more)."""
+    """Messages of a conversation ``viewer`` may read, oldest first, as ``columns``
+    (``MessageOut`` fields unless the caller shows more); the cursor is bound to the list
+    ``name``, the viewer and the conversation."""
     m = MESSAGES.c
     stmt = select(*columns).where(m.conversation_id == conversation_id)
     return await fetch_page(
-        session, stmt, (m.created_at, m.id), page, MESSAGE_CURSOR, descending=False
+        session,
+        stmt,
+        (m.created_at, m.id),
+        page,
+        name,
+        descending=False,
+        viewer_id=viewer.id,
+        context={"conversation_id": conversation_id},
     )
 
 

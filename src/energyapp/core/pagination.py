@@ -5,9 +5,13 @@ total order. The next page starts strictly after the last row's key: rows added 
 shift the pages already served (no row twice, none skipped), and a deep page costs the same as
 the first one (an index range scan, no OFFSET).
 
-The cursor is opaque to clients: base64url of the list's name and the last key, signed with an
-HMAC of the app's secret, so a tampered or foreign cursor is refused with 422 ``invalid_cursor``
-instead of silently paging from somewhere else.
+The cursor is opaque to clients: base64url of the last key and an HMAC (the app's secret) over
+that key and the list's *binding*: the list's name, the viewer, the parent object and every
+filter. A cursor is therefore valid only on the request that could have produced it: tampered,
+foreign or replayed onto another list, another conversation, other filters or another viewer, it
+is refused with 422 ``invalid_cursor`` instead of silently paging from somewhere else. The
+binding is not carried in the cursor (nothing about the filters leaks, and the size does not grow
+with a search text); the request supplies it again and the MAC checks it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -41,6 +45,8 @@ T = TypeVar("T")
 # One list item as read from the database: output field name -> column value.
 Item = dict[str, Any]
 KeyType = type[bool] | type[int] | type[str] | type[datetime] | type[uuid.UUID]
+# A value a list is bound to: a parent's id or a filter (None when the filter is not used).
+ContextValue = str | int | bool | uuid.UUID | datetime | None
 
 
 class Page(BaseModel, Generic[T]):
@@ -89,24 +95,38 @@ def _load(value: Any, kind: KeyType) -> Any:
     return value
 
 
+def cursor_binding(name: str, viewer_id: uuid.UUID, context: Mapping[str, ContextValue]) -> bytes:
+    """What a cursor is valid for, canonically: the list ``name``, the viewer, and ``context``
+    (the parent object and every filter, normalised as the query uses them)."""
+    document = {
+        "list": name,
+        "viewer": viewer_id.hex,
+        "context": {key: _dump(value) for key, value in context.items()},
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
 @dataclass(frozen=True)
 class PageRequest:
-    """``limit`` and the decoded position of a list request (``after`` is None on page one)."""
+    """``limit`` and the cursor of a list request (``after`` decodes it; None on page one)."""
 
     limit: int
     cursor: str | None
     secret: bytes
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self.secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, binding: bytes, payload: bytes) -> bytes:
+        # The binding is canonical JSON (no raw NUL), so the separator keeps the two apart.
+        message = binding + b"\x00" + payload
+        return hmac.new(self.secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def encode(self, name: str, key: Sequence[Any]) -> str:
-        payload = json.dumps([name, [_dump(v) for v in key]], separators=(",", ":")).encode()
-        raw = self._mac(payload) + payload
+    def encode(self, binding: bytes, key: Sequence[Any]) -> str:
+        """The cursor of the page after ``key``, valid only for ``binding``."""
+        payload = json.dumps([_dump(v) for v in key], separators=(",", ":")).encode()
+        raw = self._mac(binding, payload) + payload
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    def after(self, name: str, types: Sequence[KeyType]) -> list[Any] | None:
-        """The key the page starts after, checked against the list ``name`` and key types."""
+    def after(self, binding: bytes, types: Sequence[KeyType]) -> list[Any] | None:
+        """The key the page starts after, checked against ``binding`` and the key types."""
         if self.cursor is None:
             return None
         try:
@@ -114,13 +134,13 @@ class PageRequest:
         except (binascii.Error, ValueError):
             raise _invalid() from None
         mac, payload = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
-        if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
+        if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, self._mac(binding, payload)):
             raise _invalid()
         try:
-            cursor_name, values = json.loads(payload)
+            values = json.loads(payload)
         except (ValueError, TypeError):
             raise _invalid() from None
-        if cursor_name != name or not isinstance(values, list) or len(values) != len(types):
+        if not isinstance(values, list) or len(values) != len(types):
             raise _invalid()
         return [_load(v, t) for v, t in zip(values, types, strict=True)]
 
@@ -182,13 +202,13 @@ def _beyond(
 
 
 def build_page(
-    rows: Sequence[T], page: PageRequest, name: str, key: Any
+    rows: Sequence[T], page: PageRequest, binding: bytes, key: Any
 ) -> tuple[list[T], str | None]:
     """Cut the extra row and make the cursor from the last row's key (``key(row)``)."""
     items = list(rows[: page.limit])
     if len(rows) <= page.limit or not items:
         return items, None
-    return items, page.encode(name, key(items[-1]))
+    return items, page.encode(binding, key(items[-1]))
 
 
 def item_columns(
@@ -214,17 +234,25 @@ async def fetch_page(
     name: str,
     *,
     descending: bool,
+    viewer_id: uuid.UUID,
+    context: Mapping[str, ContextValue],
 ) -> tuple[list[Item], str | None]:
     """One page of ``stmt`` (a select of :func:`item_columns`) in the order of ``columns``, the
-    sort key, whose last one is unique. Every list runs through here: the cursor names the list
-    (``name``) and carries the last item's key."""
-    after = page.after(name, [_key_type(column) for column in columns])
+    sort key, whose last one is unique. Every list runs through here.
+
+    The cursor carries the last item's key and is bound to the list ``name``, the viewer and
+    ``context``: the parent object (a conversation id, a user filter) and *every* filter that
+    narrows ``stmt``, each under its own name, ``None`` when unused. A cursor from any other
+    binding is 422 ``invalid_cursor``, so a later page cannot be reached without the first one.
+    """
+    binding = cursor_binding(name, viewer_id, context)
+    after = page.after(binding, [_key_type(column) for column in columns])
     result = await session.execute(
         keyset(stmt, columns, after, descending=descending, limit=page.limit)
     )
     rows = [dict(row) for row in result.mappings()]
     keys = [column.key for column in columns]
-    return build_page(rows, page, name, lambda item: [item[key] for key in keys])
+    return build_page(rows, page, binding, lambda item: [item[key] for key in keys])
 
 
 def _key_type(column: InstrumentedAttribute[Any] | ColumnElement[Any]) -> KeyType:

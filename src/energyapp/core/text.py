@@ -1,0 +1,62 @@
+"""The one rule for the characters of names and labels people read.
+
+A person's name and a conversation's title are shown in the sidebar, the admin panel, the audit
+trail and exported file names. Control characters (Unicode category Cc: NUL, tab, newline, the
+C1 range), format characters (Cf: the bidi overrides and isolates U+202A-U+202E and
+U+2066-U+2069, zero-width space, non-joiner and joiner, word joiner, BOM, soft hyphen, tags) and
+the line and paragraph separators (Zl, Zp) are invisible or move the text around them:
+"Juan \\u202enimda" is displayed "Juan admin". A name or label refuses them all, with one
+exception: a zero-width joiner between two symbols, inside an emoji sequence (👩‍👩‍👧), the one
+invisible character a person types on purpose.
+
+Free text is not a label: a chat message keeps whatever the person sent (the UI renders it as
+text; NUL and lone surrogates are refused in every field by the JSON guard), and a label made
+from it (a conversation's provisional title, the model's title) drops the characters this rule
+refuses (:func:`without_invisible`) instead of failing the chat.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_ZWJ = "\u200d"
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    """A zero-width joiner between two symbols (an emoji sequence): allowed; anywhere else (a
+    joiner between letters hides a spoofed word) refused."""
+    if text[index] != _ZWJ or index == 0 or index == len(text) - 1:
+        return False
+    before = unicodedata.category(text[index - 1])
+    return before in ("So", "Sk", "Mn") and unicodedata.category(text[index + 1]) == "So"
+
+
+def _invisible(text: str, index: int) -> bool:
+    return unicodedata.category(text[index]) in INVISIBLE_CATEGORIES and not _joins_emoji(
+        text, index
+    )
+
+
+def has_invisible(text: str) -> bool:
+    """Whether ``text`` holds a character a name or label may not."""
+    return any(_invisible(text, i) for i in range(len(text)))
+
+
+def check_visible(text: str, subject: str) -> str:
+    """``text`` unchanged, or ``ValueError`` (a Spanish message about ``subject``, e.g. "el
+    nombre") when it holds a character a name or label may not. For pydantic validators."""
+    if has_invisible(text):
+        raise ValueError(
+            f"{subject} no puede contener caracteres de control ni invisibles (saltos de línea, "
+            "tabulaciones, marcas de dirección del texto, espacios de ancho cero)"
+        )
+    return text
+
+
+def without_invisible(text: str) -> str:
+    """``text`` without the characters a name or label may not hold (whitespace among them
+    becomes a space), for labels made from free text."""
+    return "".join(
+        (" " if ch.isspace() else "") if _invisible(text, i) else ch for i, ch in enumerate(text)
+    )
