@@ -30,10 +30,14 @@ _SECURITY_HEADERS = [
 ]
 # Swagger UI and ReDoc load their own scripts; the strict CSP applies to everything else.
 _CSP_EXEMPT = ("/docs", "/redoc")
+# Tokens, profiles, conversations, errors: no answer of the app may be kept by a browser or a
+# proxy (ASVS 8.2.1). The UI's files under /static hold nothing private and stay cacheable.
+_NO_STORE = (b"cache-control", b"no-store")
+_STATIC_PREFIX = "/static/"
 
 
 class RequestContextMiddleware:
-    """Request id, access log line, metrics and security headers for every HTTP request."""
+    """Request id, access log line, metrics, security and cache headers for every HTTP request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,6 +61,9 @@ class RequestContextMiddleware:
                 headers.extend(_SECURITY_HEADERS)
                 if not path.startswith(_CSP_EXEMPT):
                     headers.append((b"content-security-policy", CSP.encode()))
+                if not path.startswith(_STATIC_PREFIX):
+                    headers = [h for h in headers if h[0].lower() != _NO_STORE[0]]
+                    headers.append(_NO_STORE)
                 message["headers"] = headers
                 _observe(scope, status_holder[0], time.perf_counter() - start)
             await send(message)
