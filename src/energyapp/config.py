@@ -7,6 +7,7 @@ environment variables < keyword arguments (tests).
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,8 @@ DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_BYTES = 32
 _NEW_DATA_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# RFC 6750's b64token: what fits in "Authorization: Bearer <token>" as Prometheus sends it.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
 
 class SettingsError(Exception):
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # --- what the app exposes besides the API ---
+    # None: on in development and test, off in production.
+    docs_enabled: bool | None = None
+    metrics_token: SecretStr | None = None
+    metrics_allow_loopback: bool = True
 
     # --- logging ---
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -152,6 +161,20 @@ class Settings(BaseSettings):
             _check_data_key(key)
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value().strip() if value is not None else ""
+        if not token:
+            return None
+        if len(token) < MIN_SECRET_BYTES or not _BEARER_TOKEN.fullmatch(token):
+            # The token itself is never part of the message.
+            raise ValueError(
+                "debe tener al menos 32 caracteres entre letras, dígitos y - . _ ~ + / =; "
+                "genere uno con: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return SecretStr(token)
+
     @model_validator(mode="after")
     def _production_secret(self) -> Settings:
         if self.env == "production":
@@ -180,6 +203,14 @@ class Settings(BaseSettings):
             tuple(k.get_secret_value() for k in self.previous_data_keys),
             self.secret_key,
         )
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served (``docs_enabled``, else not in
+        production)."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.env != "production"
 
     @property
     def llm_urls(self) -> list[str]:

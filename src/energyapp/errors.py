@@ -10,7 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -200,42 +206,111 @@ _DISK_FULL_MARKERS = (
 )
 _READ_ONLY_MARKERS = ("readonly database", "read-only file system", "read only file system")
 
+_STORAGE_FULL = (
+    507,
+    "storage_full",
+    "El servidor se quedó sin espacio en disco y no pudo guardar los datos. "
+    "Avise al administrador.",
+)
+_STORAGE_READ_ONLY = (
+    503,
+    "storage_read_only",
+    "La base de datos está en modo de solo lectura y no pudo guardar los datos. "
+    "Avise al administrador.",
+)
+_CONFLICT = (409, "conflict", "Los datos chocan con otros que ya existen o cambiaron. Recargue.")
+_INVALID_DATA = (
+    422,
+    "invalid_data",
+    "Los datos enviados no son válidos o exceden el largo permitido.",
+)
+_DB_UNAVAILABLE = (
+    503,
+    "db_unavailable",
+    "La base de datos no está disponible en este momento. Intente de nuevo en unos segundos.",
+)
+_DB_BUSY = (
+    503,
+    "db_busy",
+    "La base de datos está ocupada en este momento. Intente de nuevo en unos segundos.",
+)
+# PostgreSQL SQLSTATE (class or full code) or SQLite result-code name, first match wins.
+_BY_DB_STATE: tuple[tuple[tuple[str, ...], tuple[int, str, str]], ...] = (
+    (("53100", "SQLITE_FULL"), _STORAGE_FULL),
+    (("25006", "SQLITE_READONLY"), _STORAGE_READ_ONLY),
+    (("23", "SQLITE_CONSTRAINT"), _CONFLICT),
+    (("22", "SQLITE_TOOBIG", "SQLITE_MISMATCH"), _INVALID_DATA),
+    # The connection is gone or refused: the server stops, restarts or is full of clients.
+    (
+        ("08", "57P01", "57P02", "57P03", "53300", "SQLITE_CANTOPEN", "SQLITE_IOERR"),
+        _DB_UNAVAILABLE,
+    ),
+    # The statement lost a race or waited too long; the same request may well succeed again.
+    (("40", "55P03", "57014", "SQLITE_BUSY", "SQLITE_LOCKED"), _DB_BUSY),
+)
+
+
+def _db_state(exc: BaseException) -> str:
+    """PostgreSQL's SQLSTATE or SQLite's result-code name of the error SQLAlchemy wraps."""
+    orig = getattr(exc, "orig", None)
+    for attribute in ("sqlstate", "sqlite_errorname"):
+        value = getattr(orig, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _connection_lost(exc: BaseException, state: str) -> bool:
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if isinstance(exc, OSError | SQLAlchemyTimeoutError | InterfaceError):
+        return True
+    if isinstance(getattr(exc, "orig", None), OSError):
+        return True
+    # A driver that names no code for a failed connection (psycopg, aiosqlite's thread).
+    return isinstance(exc, OperationalError) and not state
+
 
 def classify_db_error(exc: BaseException) -> tuple[int, str, str]:
-    """(status, code, Spanish detail) for an exception raised by the database layer."""
+    """(status, code, Spanish detail) for an exception raised by the database layer.
+
+    Only a database that cannot be reached (or is too busy right now) is a 503; a value the
+    database refuses is the client's 4xx, and any other database error is a bug: 500.
+    """
     text = " ".join(str(e) for e in (exc, getattr(exc, "orig", None)) if e is not None).lower()
     if any(marker in text for marker in _DISK_FULL_MARKERS):
-        return (
-            507,
-            "storage_full",
-            "El servidor se quedó sin espacio en disco y no pudo guardar los datos. "
-            "Avise al administrador.",
-        )
+        return _STORAGE_FULL
     if any(marker in text for marker in _READ_ONLY_MARKERS):
-        return (
-            503,
-            "storage_read_only",
-            "La base de datos está en modo de solo lectura y no pudo guardar los datos. "
-            "Avise al administrador.",
-        )
+        return _STORAGE_READ_ONLY
+    state = _db_state(exc)
+    if state:
+        for prefixes, answer in _BY_DB_STATE:
+            if state.startswith(prefixes):
+                return answer
     if isinstance(exc, IntegrityError):
-        return 409, "conflict", "Los datos chocan con otros que ya existen o cambiaron. Recargue."
+        return _CONFLICT
     if isinstance(exc, DataError):
-        detail = "Los datos enviados no son válidos o exceden el largo permitido."
-        return 422, "invalid_data", detail
-    return (
-        503,
-        "db_unavailable",
-        "La base de datos no está disponible en este momento. Intente de nuevo en unos segundos.",
-    )
+        return _INVALID_DATA
+    if _connection_lost(exc, state):
+        return _DB_UNAVAILABLE
+    return 500, *_STATUS_DEFAULTS[500]
 
 
-async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+async def _db_error_handler(request: Request, exc: Exception) -> JSONResponse:
     status, code, detail = classify_db_error(exc)
-    logger.warning(
-        "database error",
-        extra={"path": request.url.path, "error": type(exc).__name__, "error_code": code},
-    )
+    if status == 500:
+        logger.error("unexpected database error on %s", request.url.path, exc_info=exc)
+    else:
+        # Keys containing "code" are redacted from log lines (2FA codes): "db_state", "outcome".
+        logger.warning(
+            "database error",
+            extra={
+                "path": request.url.path,
+                "error": type(exc).__name__,
+                "db_state": _db_state(exc),
+                "outcome": code,
+            },
+        )
     headers = {"Retry-After": "5"} if status == 503 else None
     return error_response(status, code, detail, headers)
 
@@ -250,10 +325,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(OperationalError, _db_unavailable_handler)
-    app.add_exception_handler(DBAPIError, _db_unavailable_handler)
-    app.add_exception_handler(SQLAlchemyTimeoutError, _db_unavailable_handler)
-    app.add_exception_handler(OSError, _db_unavailable_handler)
+    app.add_exception_handler(OperationalError, _db_error_handler)
+    app.add_exception_handler(DBAPIError, _db_error_handler)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _db_error_handler)
+    app.add_exception_handler(OSError, _db_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)
 
 

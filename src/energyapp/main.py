@@ -64,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, to_file=settings.log_to_file, log_file=settings.log_file)
+    docs = settings.api_docs_enabled
     app = FastAPI(
         title="EnergyApp LLM",
         version=__version__,
@@ -71,6 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         openapi_tags=OPENAPI_TAGS,
+        # The API's documentation and schema: off in production unless docs_enabled says so.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -85,3 +85,38 @@ def test_db_url_sslmode_is_translated() -> None:
 def test_unknown_db_scheme_is_refused() -> None:
     with pytest.raises(DatabaseUrlError):
         normalize_db_url("mysql://u@h/db")
+
+
+@pytest.mark.parametrize(
+    "token", ["corto-123", "x" * 31, "con espacios " + "x" * 32, "ñ" * 40, "x" * 32 + "\x00"]
+)
+def test_weak_or_malformed_metrics_token_is_refused(token: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(metrics_token=token)
+    message = str(info.value)
+    assert "ENERGYAPP_METRICS_TOKEN" in message and "token_urlsafe" in message
+    assert token not in message
+
+
+def test_metrics_token_is_trimmed_and_hidden() -> None:
+    token = "Abc-_.~+/" + "z" * 30 + "=="
+    settings = load_settings(metrics_token=f"  {token}\n")
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == token
+    assert token not in repr(settings) and token not in settings.model_dump_json()
+    assert load_settings(metrics_token=" ").metrics_token is None
+
+
+@pytest.mark.parametrize(
+    ("env", "docs_enabled", "served"),
+    [
+        ("production", None, False),
+        ("production", True, True),
+        ("development", None, True),
+        ("test", None, True),
+        ("test", False, False),
+    ],
+)
+def test_api_docs_default_by_environment(env: str, docs_enabled: bool | None, served: bool) -> None:
+    settings = load_settings(env=env, secret_key="s" * 40, docs_enabled=docs_enabled)
+    assert settings.api_docs_enabled is served

@@ -25,6 +25,7 @@ DEPLOY = REPO / "deploy"
 SCRIPTS = REPO / "scripts"
 ENERGYAPP_BIN = Path(sys.executable).parent / "energyapp"
 PROD_SECRET = "deploy-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+METRICS_TOKEN = "deploy-test-metrics-token-0123456789-abcdef"
 CHAT_RATE_LIMIT = 4  # per user and minute, low so that the fail2ban test can reach a 429 on /chat
 TOKENS_PER_SECOND = 25
 ANSWER_TOKENS = 24
@@ -149,6 +150,7 @@ def running_app(db_url: str, ollama: Server, workdir: Path) -> Iterator[Server]:
         **os.environ,
         "ENERGYAPP_ENV": "production",
         "ENERGYAPP_SECRET_KEY": PROD_SECRET,
+        "ENERGYAPP_METRICS_TOKEN": METRICS_TOKEN,
         "ENERGYAPP_DB_URL": socket_db_url(db_url),
         "ENERGYAPP_OLLAMA_URL": ollama.url,
         "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",

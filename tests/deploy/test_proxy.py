@@ -1,5 +1,6 @@
-"""The app behind a real Caddy started from deploy/Caddyfile: headers, /metrics hidden, streamed
-answers in pieces, the smoke test script, and fail2ban reading the access log Caddy writes."""
+"""The app behind a real Caddy started from deploy/Caddyfile: headers, caching, /metrics and the API
+docs hidden, streamed answers in pieces, the smoke test script, and fail2ban reading the access log
+Caddy writes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from energyapp.core.middleware import CSP
 from tests.conftest import UserFactory
 from tests.deploy.conftest import (
     DEPLOY,
+    METRICS_TOKEN,
     SCRIPTS,
     Proxy,
     Server,
@@ -75,16 +77,24 @@ def _log_entries(access_log: Path, at_least: int) -> list[dict[str, Any]]:
 
 async def test_security_headers_and_compression(caddy: Proxy) -> None:
     async with httpx.AsyncClient(base_url=caddy.url) as client:
-        page = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+        page = await client.get("/static/js/app.js", headers={"Accept-Encoding": "gzip"})
+        api = await client.get("/config/public", headers={"Accept-Encoding": "gzip"})
         missing = await client.get("/no-such-page")
-    assert page.status_code == 200
+        # Production: the API's documentation and schema are not served.
+        docs = [await client.get(path) for path in ("/docs", "/redoc", "/openapi.json")]
+    assert page.status_code == 200 and api.status_code == 200
     assert page.headers["content-encoding"] == "gzip"
-    for response in (page, missing):
+    for response in (page, api, missing, *docs):
         assert response.headers.get_list("content-security-policy") == [CSP]
         assert response.headers["strict-transport-security"].startswith("max-age=31536000")
         assert response.headers.get_list("x-content-type-options") == ["nosniff"]
         assert response.headers["referrer-policy"] == "no-referrer"
         assert "server" not in response.headers
+    # Nothing the app answers is stored, except the UI's static files.
+    for response in (api, missing, *docs):
+        assert response.headers.get_list("cache-control") == ["no-store"]
+    assert "no-store" not in page.headers.get("cache-control", "")
+    assert [response.status_code for response in docs] == [404, 404, 404]
 
 
 async def test_app_down_answers_503_in_the_app_error_shape(tmp_path: Path) -> None:
@@ -117,6 +127,14 @@ async def test_metrics_are_not_served_publicly(caddy: Proxy, app_server: Server)
         direct = await client.get(f"{app_server.url}/metrics")
         assert direct.status_code == 200
         assert "# HELP" in direct.text
+        # Were Caddy's rule gone, the app itself would refuse what Caddy relays...
+        relayed = {"X-Forwarded-For": "203.0.113.7"}
+        response = await client.get(f"{app_server.url}/metrics", headers=relayed)
+        assert response.status_code == 401 and "# HELP" not in response.text
+        # ...unless it carries the metrics token, as a Prometheus elsewhere would.
+        token = {**relayed, "Authorization": f"Bearer {METRICS_TOKEN}"}
+        response = await client.get(f"{app_server.url}/metrics", headers=token)
+        assert response.status_code == 200 and "# HELP" in response.text
         for path in ("/metrics", "/metrics/", "/metrics?format=text", "/%6Detrics", "/metrics/x"):
             response = await client.get(f"{caddy.url}{path}")
             assert response.status_code == 404, path

@@ -24,9 +24,10 @@ from energyapp.config import Settings
 from tests.conftest import HeadersFactory, UserFactory
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 
-# Routes that answer without an access token, each for a reason: health and metrics (metrics is
-# kept off the public site by Caddy), the UI redirect, and the auth steps that carry their own
-# credential (password, challenge, refresh token).
+# Routes that answer without an access token, each for a reason: health, the UI redirect, and
+# the routes that carry their own credential: metrics (the metrics token or a direct local
+# connection, tests/hardening/test_exposure.py) and the auth steps (password, challenge, refresh
+# token).
 PUBLIC = {
     "GET /",
     "GET /health",

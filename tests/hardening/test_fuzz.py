@@ -1,13 +1,16 @@
 """Property-based fuzzing of the whole API from its OpenAPI schema (schemathesis), as each role.
 
 Every generated request must get a documented status (never a 5xx), with the documented content
-type and a body matching the response schema. ``make test`` runs a few examples per operation and
-role; ``make fuzz`` (``ENERGYAPP_FUZZ_EXAMPLES``) runs many more.
+type, a body matching the response schema and ``Cache-Control: no-store``. Every generated JSON
+body is also sent again in another encoding ``json.loads`` would decode (a UTF-8 BOM, UTF-16,
+UTF-32), which must be refused with 400 ``invalid_encoding``. ``make test`` runs a few examples
+per operation and role; ``make fuzz`` (``ENERGYAPP_FUZZ_EXAMPLES``) runs many more.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -43,13 +46,26 @@ from tests.hardening.conftest import ROLES, Actor
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("ENERGYAPP_FUZZ_EXAMPLES", "4"))
+
+
+def not_stored(_ctx: Any, response: schemathesis.Response, _case: Case) -> bool | None:
+    """No answer of the API may be kept by a browser or a proxy (ASVS 8.2.1)."""
+    sent = response.headers.get("cache-control")
+    if sent != ["no-store"]:
+        raise AssertionError(f"Cache-Control {sent!r}, expected exactly ['no-store']")
+    return None
+
+
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_schema_conformance,
     checks.response_headers_conformance,
+    not_stored,
 ]
+# What json.loads(bytes) decodes besides BOM-less UTF-8; the app refuses all of them.
+OTHER_ENCODINGS = ("utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le")
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +226,23 @@ def _runner(
         ):
             headers = driver.fresh_headers(actor.user)
         case.validate_response(response, checks=CHECKS)
+        if "json" in kwargs:
+            _assert_other_encoding_refused(
+                driver, kwargs, data.draw(st.sampled_from(OTHER_ENCODINGS))
+            )
 
     return run  # type: ignore[no-any-return]
+
+
+def _assert_other_encoding_refused(driver: _Driver, kwargs: dict[str, Any], encoding: str) -> None:
+    """The same request with its JSON body in ``encoding``: refused before any route reads it."""
+    again = {key: value for key, value in kwargs.items() if key != "json"}
+    again["content"] = json.dumps(kwargs["json"]).encode(encoding)
+    response = driver.request(**again)
+    context = f"{kwargs['method']} {kwargs['url']} in {encoding}: {response.status_code}"
+    assert response.status_code == 400, f"{context} {response.text[:300]}"
+    assert response.json()["code"] == "invalid_encoding", context
+    assert response.headers.get_list("cache-control") == ["no-store"], context
 
 
 @pytest.mark.parametrize("role", ROLES)

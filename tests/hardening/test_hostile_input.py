@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Message
+from energyapp.core.middleware import MAX_JSON_DEPTH
 from tests.conftest import make_settings
 from tests.hardening.conftest import Actor
 from tests.hardening.corpus import REFUSED, STORABLE, long_text
@@ -291,10 +292,16 @@ async def test_malformed_bodies(
         "json array": (b"[1, 2, 3]", 422, None),
         "json string": (b'"hola"', 422, None),
         "empty": (b"", 422, None),
+        # The outer object and MAX_JSON_DEPTH - 1 arrays: as deep as accepted, then validated.
         "moderately nested value": (
-            b'{"title": ' + b"[" * 500 + b"]" * 500 + b', "message": {"a": {"b": [1]}}}',
+            b'{"title": ' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"}",
             422,
             None,
+        ),
+        "one level too deep": (
+            b'{"title": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}",
+            400,
+            "json_too_deep",
         ),
     }
     for name, (body, status, code) in bodies.items():

@@ -102,8 +102,5 @@ async def export_conversation(
     return Response(
         content=body.encode(),
         media_type=f"{media_type}; charset=utf-8",
-        headers={
-            "Content-Disposition": export.content_disposition(conversation, format),
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": export.content_disposition(conversation, format)},
     )

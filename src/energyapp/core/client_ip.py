@@ -27,3 +27,22 @@ def client_ip(request: Request, trusted_proxies: list[str]) -> str:
 
 def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")[:300]
+
+
+# Headers a reverse proxy adds: a request carrying one was relayed for someone else.
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def is_direct_local(request: Request) -> bool:
+    """True for a connection from this machine's loopback interface that relays no one else's
+    request (Caddy, on the same host, always adds X-Forwarded-For)."""
+    peer = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_loopback:
+        return False
+    return not any(name in request.headers for name in _FORWARDING_HEADERS)

@@ -30,10 +30,14 @@ _SECURITY_HEADERS = [
 ]
 # Swagger UI and ReDoc load their own scripts; the strict CSP applies to everything else.
 _CSP_EXEMPT = ("/docs", "/redoc")
+# Tokens, profiles, conversations, errors: no answer of the app may be kept by a browser or a
+# proxy (ASVS 8.2.1). The UI's files under /static hold nothing private and stay cacheable.
+_NO_STORE = (b"cache-control", b"no-store")
+_STATIC_PREFIX = "/static/"
 
 
 class RequestContextMiddleware:
-    """Request id, access log line, metrics and security headers for every HTTP request."""
+    """Request id, access log line, metrics, security and cache headers for every HTTP request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,6 +61,9 @@ class RequestContextMiddleware:
                 headers.extend(_SECURITY_HEADERS)
                 if not path.startswith(_CSP_EXEMPT):
                     headers.append((b"content-security-policy", CSP.encode()))
+                if not path.startswith(_STATIC_PREFIX):
+                    headers = [h for h in headers if h[0].lower() != _NO_STORE[0]]
+                    headers.append(_NO_STORE)
                 message["headers"] = headers
                 _observe(scope, status_holder[0], time.perf_counter() - start)
             await send(message)
@@ -157,7 +164,8 @@ _JSON_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class JsonTextGuardMiddleware:
-    """Refuse JSON bodies and query strings whose text no database can store, with a clean 4xx.
+    """Refuse, with a clean 4xx, JSON bodies the app would mishandle (not BOM-less UTF-8, nested
+    too deep, text no database can store) and query strings carrying a NUL.
 
     Runs inside ``BodySizeLimitMiddleware``, so the body it buffers is already bounded. The body
     is then replayed to the app unchanged; later ``receive`` calls (disconnect detection of a
@@ -188,7 +196,7 @@ class JsonTextGuardMiddleware:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        problem = _json_text_problem(body)
+        problem = _json_text_problem(body, content_type)
         if problem is not None:
             status, code, detail = problem
             await error_response(status, code, detail)(scope, receive, send)
@@ -205,56 +213,79 @@ class JsonTextGuardMiddleware:
         await self.app(scope, replay, send)
 
 
-# Far below the recursion limit that makes json.loads fail on deep nesting.
-_FAST_PATH_MAX_BRACKETS = 64
+# Deeper than any request body of the API needs (serde_json's default): checked on the parsed
+# document, so the limit does not depend on how deep the stack already is when the app parses it.
+MAX_JSON_DEPTH = 128
+_INVALID_ENCODING = (
+    400,
+    "invalid_encoding",
+    "El cuerpo de la solicitud debe ser JSON codificado en UTF-8, sin BOM.",
+)
+_TOO_DEEP = (400, "json_too_deep", "El JSON enviado tiene demasiados niveles de anidación.")
+_FORBIDDEN_CHARACTERS = (
+    422,
+    "invalid_characters",
+    "El texto contiene caracteres de control o Unicode inválido (p. ej., el carácter nulo).",
+)
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
 
 
-def _json_text_problem(body: bytes) -> tuple[int, str, str] | None:
+def _json_text_problem(body: bytes, content_type: str) -> tuple[int, str, str] | None:
     """(status, code, detail) when the body cannot be accepted as text, None otherwise.
 
     Malformed JSON is left to the app (its 422 names the position); only what the app would
-    mishandle is decided here: bytes that are not UTF-8, nesting too deep to parse, and
+    mishandle is decided here: bytes that are not BOM-less UTF-8, nesting too deep to parse, and
     characters no database stores.
     """
     if not body:
         return None
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return 400, "invalid_encoding", "El cuerpo de la solicitud no es texto UTF-8 válido."
-    if "\\u" not in text and text.count("[") + text.count("{") < _FAST_PATH_MAX_BRACKETS:
+    text = _utf8_json_text(body, content_type)
+    if text is None:
+        return _INVALID_ENCODING
+    if "\\u" not in text and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         # NUL and lone surrogates can only arrive as \u escapes (raw ones are not UTF-8 or not
-        # JSON), and so few brackets cannot nest deeply: no need to parse the body twice.
+        # JSON), and so few brackets cannot nest too deeply: no need to parse the body twice.
         return None
     try:
         document = json.loads(text)
     except RecursionError:
-        return 400, "json_too_deep", "El JSON enviado tiene demasiados niveles de anidación."
+        return _TOO_DEEP
     except ValueError:
         return None
-    if _has_forbidden_text(document):
-        return (
-            422,
-            "invalid_characters",
-            "El texto contiene caracteres de control o Unicode inválido (p. ej., el carácter "
-            "nulo).",
-        )
-    return None
+    return _document_problem(document)
 
 
-def _has_forbidden_text(document: Any) -> bool:
-    pending = [document]
+def _utf8_json_text(body: bytes, content_type: str) -> str | None:
+    """The body's text when it is BOM-less UTF-8, the only encoding the guard reads.
+
+    The app parses the raw bytes with ``json.loads``, which would also take a UTF-8 BOM, UTF-16
+    or UTF-32 (told apart by the NUL bytes of the first characters). Refusing all of these, and a
+    declared charset other than UTF-8, means the app decodes exactly the text checked here.
+    """
+    declared = _CHARSET.search(content_type)
+    if declared and declared.group(1).lower() not in ("utf-8", "utf8"):
+        return None
+    if json.detect_encoding(body) != "utf-8":
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _document_problem(document: Any) -> tuple[int, str, str] | None:
+    pending: list[tuple[Any, int]] = [(document, 0)]
     while pending:
-        value = pending.pop()
+        value, depth = pending.pop()
         if isinstance(value, str):
             if _FORBIDDEN_TEXT.search(value):
-                return True
-        elif isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
+                return _FORBIDDEN_CHARACTERS
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return _TOO_DEEP
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return None
 
 
 async def _bad_text(scope: Scope, receive: Receive, send: Send) -> None:

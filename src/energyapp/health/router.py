@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from energyapp import __version__
 from energyapp.core.metrics import REGISTRY
+from energyapp.health.deps import require_metrics_access
 from energyapp.llm.client import ollama_available
 
 router = APIRouter(tags=["service"])
@@ -64,6 +65,7 @@ async def health(request: Request, response: Response) -> Health:
     return Health(status=status, db=db, ollama=ollama, version=__version__)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 async def metrics() -> Response:
+    """Prometheus' text format, for the metrics token or a direct local connection."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
