@@ -25,6 +25,7 @@ from asgi_lifespan import LifespanManager
 from energyapp.core.migrate import upgrade
 from energyapp.llm.fake_server import FakeConfig
 from energyapp.main import create_app
+from tests.chat.conftest import sse_events
 from tests.conftest import make_settings
 from tests.llm.stand_in import free_port, serve, stand_in
 
@@ -261,22 +262,17 @@ async def test_answers_streaming_through_a_restart_are_all_saved(cluster: Cluste
                 )
                 response = await http.send(request, stream=True)
                 assert response.status_code == 200
-                name = ""
-                async for line in response.aiter_lines():
-                    if line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        data = json.loads(line[6:])
-                        if name == "meta":
-                            answer_id = data["assistant_message_id"]
-                            opened.append(answer_id)
-                            if len(opened) == 10:
-                                started.set()
-                        elif name == "token":
-                            text += data["content"]
-                        elif name == "done":
-                            status = data["status"]
-                            break
+                async for name, data in sse_events(response):
+                    if name == "meta":
+                        answer_id = data["assistant_message_id"]
+                        opened.append(answer_id)
+                        if len(opened) == 10:
+                            started.set()
+                    elif name == "token":
+                        text += data["content"]
+                    elif name == "done":
+                        status = data["status"]
+                        break
                 await response.aclose()
                 return answer_id, text, status
 
