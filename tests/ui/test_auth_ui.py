@@ -103,10 +103,13 @@ def test_two_factor_setup_then_login_with_code_and_recovery_code(
     secret = page.locator("#totp-secret").inner_text().strip()
     expect(page.locator(".qr img")).to_be_visible()
     totp = pyotp.TOTP(secret)
+    profile_2fa = page.locator("dt:text-is('Verificación en dos pasos') + dd")
+    expect(profile_2fa).to_have_text("Desactivada")
     page.fill("#tfa-code", totp.now())
     page.click("text=Activar")
     codes = page.locator("#recovery-codes li")
     expect(codes).to_have_count(10)
+    expect(profile_2fa).to_have_text("Activada")  # at once, without a reload
     recovery = codes.first.inner_text().strip()
     page.click("text=Ya los guardé")
     expect(page.locator("text=Desactivar 2FA")).to_be_visible()
