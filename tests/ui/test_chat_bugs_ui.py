@@ -1,6 +1,6 @@
 """The chat's failure paths (issue 26's bugs): a failed answer keeps its error and offers
-"Reintentar", the composer warns while Ollama is down, "Nueva conversación" always resets, and
-a refused message explains itself once."""
+"Reintentar", the composer warns while Ollama is down, "Nueva conversación" always resets, a
+refused message explains itself once, and focus lands on the next control after every action."""
 
 from __future__ import annotations
 
@@ -144,3 +144,58 @@ def test_new_conversation_resets_after_a_refused_first_message(
     expect(page.locator(".msg-user")).to_have_count(0)
     expect(page.locator(ANSWER)).to_have_count(0)
     expect(page.locator("#composer-input")).to_be_focused()
+
+
+def test_detener_hands_the_focus_to_the_composer(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Escribe un texto muy largo")
+    expect(page.locator(f"{ANSWER} .md").last).not_to_be_empty()
+    page.get_by_role("button", name="Detener").click()
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
+    expect(page.locator("#composer-input")).to_be_focused()
+
+
+def test_rename_keeps_the_focus_on_the_row(page: Page, live_app: LiveApp) -> None:
+    user = _login_new_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Balance de marzo", [("user", "Hola")])
+    page.reload()
+    row = page.locator(".conv-item").first
+    row.locator(".conv-link").focus()
+    row.locator("button[aria-label^=Renombrar]").click()
+    page.fill(".conv-rename", "Balance de abril")
+    page.keyboard.press("Enter")
+    expect(page.locator(".conv-title").first).to_have_text("Balance de abril")
+    rename = page.locator(".conv-item").first.locator("button[aria-label^=Renombrar]")
+    expect(rename).to_be_focused()
+
+    rename.click()
+    page.fill(".conv-rename", "No se guarda")
+    page.keyboard.press("Escape")
+    expect(page.locator(".conv-title").first).to_have_text("Balance de abril")
+    expect(
+        page.locator(".conv-item").first.locator("button[aria-label^=Renombrar]")
+    ).to_be_focused()
+
+
+def test_the_delete_dialog_returns_the_focus(page: Page, live_app: LiveApp) -> None:
+    user = _login_new_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Más antigua", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Más nueva", [("user", "Hola")])
+    page.reload()
+    expect(page.locator(".conv-title")).to_have_text(["Más nueva", "Más antigua"])
+
+    first = page.locator(".conv-item").first
+    first.locator(".conv-link").focus()
+    first.locator("button[aria-label^=Eliminar]").click()
+    page.locator("dialog button", has_text="Cancelar").click()
+    expect(page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]")).to_be_focused()
+
+    page.keyboard.press("Enter")  # the focused delete button opens the dialog again
+    page.locator("dialog button", has_text="Eliminar").click()
+    expect(page.locator(".conv-title")).to_have_text(["Más antigua"])
+    expect(page.locator(".conv-item .conv-link")).to_be_focused()
+
+    page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]").click()
+    page.locator("dialog button", has_text="Eliminar").click()
+    expect(page.locator(".conv-item")).to_have_count(0)
+    expect(page.locator("#new-chat")).to_be_focused()

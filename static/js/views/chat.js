@@ -646,6 +646,8 @@ class ChatView {
       if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
     } finally {
       this.stopBtn.disabled = false;
+      // The button is hidden once the answer ends: the next action is a new message.
+      if (!this.destroyed) this.input.focus();
     }
   }
 }
