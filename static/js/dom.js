@@ -138,8 +138,11 @@ export function openDialog(title, build) {
     };
     dialog.appendChild(h("h2", { text: title }));
     dialog.appendChild(build(close));
+    // Back to the control that opened it, when it is still there (the caller may move it on).
+    const opener = document.activeElement;
     dialog.addEventListener("close", () => {
       dialog.remove();
+      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
       resolve(result);
     });
     document.body.appendChild(dialog);

@@ -204,6 +204,7 @@ async def test_messages_oldest_first_with_fields(
         "role",
         "content",
         "status",
+        "error_code",
         "model",
         "created_at",
         "prompt_tokens",
@@ -211,7 +212,32 @@ async def test_messages_oldest_first_with_fields(
     }
     assert items[1]["model"] == "llama3.1:8b"
     assert (items[1]["prompt_tokens"], items[1]["completion_tokens"]) == (10, 20)
-    assert items[0]["status"] == "complete"
+    assert items[0]["status"] == "complete" and items[1]["error_code"] is None
+
+
+async def test_a_failed_answer_lists_its_error_code(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The web UI explains a failed answer when its conversation is opened again."""
+    user = await make_user()
+    headers = await auth_headers(user)
+    conversation = await make_conversation(user, messages=["pregunta", "respuesta"])
+    async with sessionmaker.begin() as session:
+        answer = (
+            await session.execute(
+                select(Message).where(
+                    Message.conversation_id == conversation.id, Message.role == "assistant"
+                )
+            )
+        ).scalar_one()
+        answer.status, answer.error_code = "error", "llm_unavailable"
+    response = await client.get(f"/conversations/{conversation.id}/messages", headers=headers)
+    answer_out = response.json()["items"][1]
+    assert (answer_out["status"], answer_out["error_code"]) == ("error", "llm_unavailable")
 
 
 async def test_delete_cascades_counts_and_audits(

@@ -5,6 +5,7 @@ following ENERGYAPP_TEST_DB); each test gets a fresh browser context."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -41,6 +42,7 @@ from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 
 CHROMIUM = "/usr/bin/chromium"
+DEAD_OLLAMA = "http://127.0.0.1:9"  # nothing listens there: connections are refused
 ROOT = Path(__file__).resolve().parents[2]
 # The README's pictures are rewritten only on request (ENERGYAPP_UPDATE_SCREENSHOTS=1); a plain
 # test run still takes every screenshot, into a scratch folder, so the flow stays tested.
@@ -162,8 +164,9 @@ class LiveApp:
         return _arun(_create())
 
 
-@pytest.fixture(scope="session")
-def ui_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _database(tmp: Path) -> Iterator[str]:
+    """A migrated database of its own (SQLite or PostgreSQL, following ENERGYAPP_TEST_DB)."""
     if TEST_DB == "postgres":
         name = f"energyapp_ui_{secrets.token_hex(4)}"
         _arun(_pg_admin(f'CREATE DATABASE "{name}"'))
@@ -174,15 +177,14 @@ def ui_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             _arun(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"
+        url = f"sqlite:///{tmp / 'ui.db'}"
         _run(upgrade, url)
         yield url
 
 
-@pytest.fixture(scope="session")
-def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    async def _seed() -> None:
-        engine = create_engine(ui_db_url)
+def _seed(db_url: str) -> None:
+    async def _seed_demo() -> None:
+        engine = create_engine(db_url)
         try:
             async with create_sessionmaker(engine)() as session:
                 await seed_demo(session)
@@ -190,20 +192,67 @@ def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         finally:
             await engine.dispose()
 
-    _arun(_seed())
-    logs = tmp_path_factory.mktemp("ui-logs")
-    procs: list[subprocess.Popen[bytes]] = []
-    ollama_url = None
+    _arun(_seed_demo())
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def _serve(db_url: str, ollama_url: str, logs: Path) -> Iterator[str]:
+    """The app under uvicorn on ``db_url``, asking Ollama at ``ollama_url``; yields its base URL.
+    Its log joins the log scan (tests/log_scan.py) when it stops."""
     env = {
         **os.environ,
         "ENERGYAPP_ENV": "test",
-        "ENERGYAPP_DB_URL": ui_db_url,
+        "ENERGYAPP_DB_URL": db_url,
         "ENERGYAPP_SECRET_KEY": TEST_SECRET,
         "ENERGYAPP_LOG_LEVEL": "INFO",  # every line written, for the log scan (tests/log_scan.py)
         "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
         "ENERGYAPP_DEMO_QUICK_ACCESS": "true",
         "ENERGYAPP_MAX_MESSAGE_CHARS": "500",
+        "ENERGYAPP_OLLAMA_URL": ollama_url,
     }
+    port = _free_port()
+    app_log = logs / "app.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "energyapp.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=app_log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base}/config/public", proc)
+        yield base
+    finally:
+        _stop([proc])
+        if app_log.exists():
+            log_scan.LINES.extend(app_log.read_text(errors="replace").splitlines())
+
+
+@pytest.fixture(scope="session")
+def ui_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _database(tmp_path_factory.mktemp("ui")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    _seed(ui_db_url)
+    logs = tmp_path_factory.mktemp("ui-logs")
+    procs: list[subprocess.Popen[bytes]] = []
+    ollama_url = None
     try:
         if importlib.util.find_spec("energyapp.llm.fake_server") is not None:
             port = _free_port()
@@ -220,35 +269,20 @@ def live_app(ui_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 )
             )  # fmt: skip
             _wait_http(f"{ollama_url}/api/version", procs[-1])
-            env["ENERGYAPP_OLLAMA_URL"] = ollama_url
-        else:
-            env["ENERGYAPP_OLLAMA_URL"] = "http://127.0.0.1:9"
-        port = _free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable, "-m", "uvicorn", "energyapp.main:create_app", "--factory",
-                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=(logs / "app.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/config/public", procs[-1])
-        yield LiveApp(base_url=base, db_url=ui_db_url, ollama_url=ollama_url)
+        with _serve(ui_db_url, ollama_url or DEAD_OLLAMA, logs) as base:
+            yield LiveApp(base_url=base, db_url=ui_db_url, ollama_url=ollama_url)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        app_log = logs / "app.log"
-        if app_log.exists():
-            log_scan.LINES.extend(app_log.read_text(errors="replace").splitlines())
+        _stop(procs)
+
+
+@pytest.fixture(scope="module")
+def dead_ollama_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """A second app, on a database of its own, whose Ollama never answers (nothing listens at
+    its address): every answer fails with ``llm_unavailable`` and /health says so."""
+    with _database(tmp_path_factory.mktemp("ui-dead")) as db_url:
+        _seed(db_url)
+        with _serve(db_url, DEAD_OLLAMA, tmp_path_factory.mktemp("ui-dead-logs")) as base:
+            yield LiveApp(base_url=base, db_url=db_url, ollama_url=None)
 
 
 @pytest.fixture(autouse=True)

@@ -60,6 +60,8 @@ def test_wrong_password_shows_spanish_error(page: Page, live_app: LiveApp) -> No
     alert = page.locator(".alert-error")
     expect(alert).to_be_visible()
     assert "incorrect" in alert.inner_text().lower()
+    # Ready for the next try: the password is focused (and selected), not <body>.
+    expect(page.locator("#login-password")).to_be_focused()
 
 
 def test_session_survives_reload_with_token_in_memory_only(page: Page, live_app: LiveApp) -> None:
@@ -103,10 +105,13 @@ def test_two_factor_setup_then_login_with_code_and_recovery_code(
     secret = page.locator("#totp-secret").inner_text().strip()
     expect(page.locator(".qr img")).to_be_visible()
     totp = pyotp.TOTP(secret)
+    profile_2fa = page.locator("dt:text-is('Verificación en dos pasos') + dd")
+    expect(profile_2fa).to_have_text("Desactivada")
     page.fill("#tfa-code", totp.now())
     page.click("text=Activar")
     codes = page.locator("#recovery-codes li")
     expect(codes).to_have_count(10)
+    expect(profile_2fa).to_have_text("Activada")  # at once, without a reload
     recovery = codes.first.inner_text().strip()
     page.click("text=Ya los guardé")
     expect(page.locator("text=Desactivar 2FA")).to_be_visible()
@@ -120,6 +125,7 @@ def test_two_factor_setup_then_login_with_code_and_recovery_code(
     page.fill("#totp-code", "000000" if totp.now() != "000000" else "111111")
     page.click("button[type=submit]")
     expect(page.locator(".alert-error")).to_be_visible()
+    expect(page.locator("#totp-code")).to_be_focused()
     # The next time step is within the accepted window and was never used.
     page.fill("#totp-code", totp.at(time.time() + 30))
     page.click("button[type=submit]")

@@ -61,6 +61,10 @@ class MessageOut(BaseModel):
     role: str
     content: str
     status: str
+    # Why an answer failed (``llm_unavailable``, ``model_missing``, ``llm_error``,
+    # ``app_shutdown``, ``app_restarted``, ``internal_error``; docs/chat.md), null otherwise: the
+    # UI explains it in Spanish when the conversation is opened again.
+    error_code: str | None
     model: str | None
     created_at: datetime
     prompt_tokens: int | None

@@ -5,6 +5,7 @@ import { readEvents } from "../sse.js";
 import { h, icon, iconButton, toast, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { state, signedInUser } from "../state.js";
+import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
 /** @import { Page } from "../api.js" */
 
@@ -15,6 +16,8 @@ import { Sidebar } from "./sidebar.js";
  * @property {string} role "user" or "assistant"
  * @property {string} content
  * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
+ * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
+ * @property {string | null} [model]
  * @property {number | null} [completion_tokens]
  */
 
@@ -45,6 +48,32 @@ const EXAMPLES = [
   ["Resume un texto", "Resume en 5 puntos las ventajas de la energía solar para una empresa mediana."],
   ["Escribe código", "Escribe una función en Python que calcule el consumo mensual promedio a partir de una lista de lecturas."],
 ];
+
+// An answer that failed, explained when its conversation is opened again (the stream's own
+// `error` event says it live). Keys: `messages.error_code`, docs/chat.md.
+/** @type {Record<string, string>} */
+const ERROR_TEXTS = {
+  llm_unavailable: "El servicio del modelo (Ollama) no estaba disponible. Puede reintentar cuando vuelva.",
+  llm_error: "El servicio del modelo respondió con un error.",
+  internal_error: "Ocurrió un error interno durante la respuesta.",
+  app_shutdown: "El servidor se reinició durante la respuesta.",
+  app_restarted: "El servidor se reinició durante la respuesta.",
+};
+const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
+const MODEL_DOWN = "El servicio del modelo no está disponible en este momento: sus mensajes no se podrán responder hasta que vuelva.";
+const HEALTH_EVERY_MS = 30_000;
+
+/**
+ * The Spanish explanation of a stored answer that failed.
+ * @param {Pick<Message, "error_code" | "model">} message
+ */
+function storedError(message) {
+  if (message.error_code === "model_missing") {
+    const model = message.model ? `«${message.model}» ` : "";
+    return `El modelo ${model}no está instalado en el servidor; un administrador debe descargarlo con ollama pull.`;
+  }
+  return (message.error_code && ERROR_TEXTS[message.error_code]) || ERROR_FALLBACK;
+}
 
 /** @type {Record<string, string>} */
 const STATUS_LABELS = {
@@ -85,6 +114,7 @@ class ChatView {
   /** @type {HTMLButtonElement} */ stopBtn;
   /** @type {HTMLSpanElement} */ modelSlot;
   /** @type {HTMLParagraphElement} */ note;
+  /** @type {HTMLParagraphElement} */ modelWarning;
   /** @type {HTMLDivElement} */ composerWrap;
   /** @type {() => void} */ updateComposer;
   // Set by loadModels() once GET /models answers.
@@ -109,10 +139,11 @@ class ChatView {
       onNew: () => {
         sessionStorage.removeItem(STREAM_KEY);
         this.closeSidebar();
-        location.hash = "#/chat";
+        // Also when the address is already #/chat (a first message refused before `meta`).
+        navigate("#/chat");
       },
       onDeleted: (id) => {
-        if (id === this.conversationId) location.hash = "#/chat";
+        if (id === this.conversationId) navigate("#/chat");
       },
       onTitle: (title) => this.setHeadTitle(title),
     });
@@ -139,10 +170,13 @@ class ChatView {
     });
     if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
+    this.checkModelService();
+    this.healthTimer = setInterval(() => this.checkModelService(), HEALTH_EVERY_MS);
   }
 
   destroy() {
     this.destroyed = true;
+    clearInterval(this.healthTimer);
     for (const controller of this.controllers) controller.abort();
     this.sidebar.destroy();
   }
@@ -205,7 +239,8 @@ class ChatView {
       this.send(text);
     });
     this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
-    this.composerWrap = h("div", { class: "composer-wrap" }, form, this.note);
+    this.modelWarning = h("p", { class: "alert alert-warn composer-warning", id: "model-warning", role: "status", hidden: true, text: MODEL_DOWN });
+    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, form, this.note);
     update();
     this.loadModels();
     queueMicrotask(() => this.input.focus());
@@ -248,6 +283,20 @@ class ChatView {
       this.modelSlot.appendChild(h("span", { class: "model-name", id: "model-name", title: "Modelo", text: this.model }));
     }
     this.showModelNote();
+  }
+
+  /** Warn above the composer while `GET /health` says Ollama is down (asked every 30 s). */
+  async checkModelService() {
+    let health;
+    try {
+      health = await api("/health", { auth: false });
+    } catch {
+      return; // the app itself is unreachable: sending says so
+    }
+    if (this.destroyed) return;
+    const down = health.ollama === "unavailable";
+    this.modelWarning.hidden = !down;
+    if (!down && !this.models) this.loadModels();
   }
 
   showModelNote() {
@@ -302,9 +351,16 @@ class ChatView {
       this.setHeadTitle(conv.title);
       clear(this.inner);
       if (!messages.length) this.showWelcome();
+      let question = "";
       for (const message of messages) {
-        if (message.role === "user") this.appendQuestion(message.content, message.id);
-        else this.appendAnswer(message);
+        if (message.role === "user") {
+          question = message.content;
+          this.appendQuestion(message.content, message.id);
+          continue;
+        }
+        const view = this.appendAnswer(message);
+        const asked = question;
+        if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
       }
       this.scrollToEnd(true);
       const saved = readStreaming();
@@ -421,7 +477,9 @@ class ChatView {
   showError(view, detail, retry) {
     clear(view.status);
     const box = h("div", { class: "msg-error", role: "alert" }, h("span", { text: detail }));
-    if (retry) box.appendChild(h("button", { type: "button", class: "btn btn-sm", onclick: () => { box.remove(); retry(); } }, icon("retry"), "Reintentar"));
+    // Used once; the explanation stays with the answer it explains.
+    const button = h("button", { type: "button", class: "btn btn-sm", onclick: () => { button.remove(); retry?.(); } }, icon("retry"), "Reintentar");
+    if (retry) box.appendChild(button);
     view.status.appendChild(box);
   }
 
@@ -464,22 +522,28 @@ class ChatView {
     const part = (/** @type {string} */ selector) => /** @type {Element} */ (el.querySelector(selector));
     /** @type {AnswerView} */
     const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
-    await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }), () => this.reattach(message));
+    const previous = el.previousElementSibling;
+    const question = previous?.classList.contains("msg-user") ? previous.textContent || "" : "";
+    await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }),
+      () => this.reattach(message), question ? () => this.send(question) : null);
   }
 
   /**
    * Show the events of an answer's stream as they come.
    * @param {AnswerView} view
    * @param {(signal: AbortSignal) => Promise<Response>} open the request that answers with the stream
-   * @param {() => void} retry what "Reintentar" does after an error
+   * @param {() => void} retry what "Reintentar" does when the request fails
+   * @param {(() => void) | null} [askAgain] what it does when the answer failed (an `error` event, a
+   *   `done` with status error): the same question again; `retry` unless given
    */
-  async runStream(view, open, retry) {
+  async runStream(view, open, retry, askAgain = retry) {
     const controller = new AbortController();
     this.controllers.add(controller);
     this.active = view;
     this.setGenerating(true);
     this.showStatus(view, "generando…");
     let finished = false;
+    let failed = false; // an `error` event is shown: the `done` that follows keeps it
     let scheduled = false;
     const paint = () => {
       scheduled = false;
@@ -507,15 +571,19 @@ class ChatView {
           finished = true;
           paint();
           this.release(view);
-          this.showStatus(view, "");
           this.finishMeta(view, data.status, data);
+          if (failed) continue;
+          this.showStatus(view, "");
           if (data.status === "interrupted") this.showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
+          else if (data.status === "error") this.showError(view, ERROR_FALLBACK, askAgain);
         } else if (event === "error") {
           finished = true;
+          failed = true;
           paint();
           this.release(view);
           this.finishMeta(view, "error", {});
-          this.showError(view, data.detail || "Ocurrió un error al generar la respuesta.", retry);
+          this.showError(view, data.detail || ERROR_FALLBACK, askAgain);
+          if (data.code === "llm_unavailable") this.modelWarning.hidden = false;
         }
       }
       if (!finished) {
@@ -526,11 +594,9 @@ class ChatView {
       if (isAbort(err) || this.destroyed) return;
       this.showStatus(view, "");
       this.finishMeta(view, "error", {});
-      const apiError = err instanceof ApiError ? err : null;
-      let detail = errorDetail(err, "No se pudo enviar el mensaje.");
-      if (apiError?.retryAfter) detail += ` Intente de nuevo en ${apiError.retryAfter} s.`;
-      this.showError(view, detail, retry);
-      if (apiError?.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
+      // The server's message already says when to try again (rate limit, quota, busy).
+      this.showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
+      if (err instanceof ApiError && err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
     } finally {
       this.controllers.delete(controller);
       this.release(view);
@@ -580,6 +646,8 @@ class ChatView {
       if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
     } finally {
       this.stopBtn.disabled = false;
+      // The button is hidden once the answer ends: the next action is a new message.
+      if (!this.destroyed) this.input.focus();
     }
   }
 }

@@ -65,10 +65,25 @@ function profileCard(user) {
       h("dt", { text: "Nombre" }), nameCell,
       h("dt", { text: "Correo" }), h("dd", { text: user.email }),
       h("dt", { text: "Rol" }), h("dd", { text: ROLE_LABELS[user.role] || user.role }),
-      h("dt", { text: "Verificación en dos pasos" }), h("dd", { text: user.totp_enabled ? "Activada" : "Desactivada" }),
+      h("dt", { text: "Verificación en dos pasos" }), h("dd", { id: "profile-2fa", text: twoFactorLabel(user.totp_enabled) }),
       h("dt", { text: "Cuenta creada" }), h("dd", { text: formatDate(user.created_at) }),
     ),
   );
+}
+
+/** @param {boolean} enabled */
+function twoFactorLabel(enabled) {
+  return enabled ? "Activada" : "Desactivada";
+}
+
+/**
+ * 2FA turned on or off: the signed-in user and the profile card follow at once.
+ * @param {boolean} enabled
+ */
+function setTwoFactor(enabled) {
+  signedInUser().totp_enabled = enabled;
+  const cell = document.getElementById("profile-2fa");
+  if (cell) cell.textContent = twoFactorLabel(enabled);
 }
 
 function themeCard() {
@@ -161,7 +176,7 @@ function showEnabled(body) {
     event.preventDefault();
     try {
       await api("/auth/disable-2fa", { method: "POST", body: { password: password.value, code: code.value.trim() } });
-      signedInUser().totp_enabled = false;
+      setTwoFactor(false);
       toast("Verificación en dos pasos desactivada.");
       showSetupStart(body);
     } catch (err) {
@@ -206,7 +221,7 @@ function showSetupConfirm(body, data) {
     event.preventDefault();
     try {
       const result = await api("/auth/setup-2fa/confirm", { method: "POST", body: { code: code.value.trim() } });
-      signedInUser().totp_enabled = true;
+      setTwoFactor(true);
       showRecoveryCodes(body, result.recovery_codes || []);
     } catch (err) {
       msg.textContent = errorDetail(err);

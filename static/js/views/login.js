@@ -95,6 +95,8 @@ export function renderLogin() {
       signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
+      setBusy(form, false); // a disabled field cannot take the focus
+      password.focus();
       password.select();
     } finally {
       setBusy(form, false);
@@ -153,6 +155,8 @@ function twoFactorStep(challenge) {
       signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
+      setBusy(form, false); // a disabled field cannot take the focus
+      code.focus();
       code.select();
     } finally {
       setBusy(form, false);

@@ -60,9 +60,10 @@ export class Sidebar {
     this.list = h("ul", { class: "conv-list", "aria-label": "Conversaciones" });
     this.status = h("li", { class: "list-status", "aria-live": "polite" });
     this.sentinel = h("li", { class: "sentinel", "aria-hidden": "true" });
+    this.newButton = h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación");
     this.el = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Historial de conversaciones" },
       h("div", { class: "sidebar-top" },
-        h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación"),
+        this.newButton,
         this.search,
         h("label", { class: "archived-toggle", for: "show-archived" }, archivedBox, "Ver archivadas"),
       ),
@@ -150,10 +151,10 @@ export class Sidebar {
     const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}`, dataset: { id: conv.id } },
       link,
       h("div", { class: "conv-actions" },
-        iconButton("edit", `Renombrar «${title}»`, () => this.rename(item, conv)),
+        iconButton("edit", `Renombrar «${title}»`, () => this.rename(item, conv), { "data-action": "rename" }),
         iconButton("pin", conv.pinned ? "Desfijar" : "Fijar", () => this.patch(conv, { pinned: !conv.pinned }), { "aria-pressed": String(Boolean(conv.pinned)) }),
         iconButton("archive", conv.archived ? "Desarchivar" : "Archivar", () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.")),
-        iconButton("trash", `Eliminar «${title}»`, () => this.remove(conv)),
+        iconButton("trash", `Eliminar «${title}»`, () => this.remove(conv), { "data-action": "delete" }),
       ),
     );
     return item;
@@ -169,18 +170,20 @@ export class Sidebar {
     input.focus();
     input.select();
     let finished = false;
-    const finish = async (/** @type {boolean} */ save) => {
+    const finish = async (/** @type {boolean} */ save, /** @type {boolean} */ keyboard) => {
       if (finished) return;
       finished = true;
       const value = input.value.trim();
       if (save && value && value !== conv.title) await this.patch(conv, { title: value });
       else this.render();
+      // Enter or Escape: back to the rename button (a blur means focus went elsewhere already).
+      if (keyboard) this.focusInRow(conv.id, "[data-action=rename]");
     };
     input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") finish(true);
-      if (event.key === "Escape") finish(false);
+      if (event.key === "Enter") finish(true, true);
+      if (event.key === "Escape") finish(false, true);
     });
-    input.addEventListener("blur", () => finish(true));
+    input.addEventListener("blur", () => finish(true, false));
   }
 
   /**
@@ -206,16 +209,44 @@ export class Sidebar {
   /** @param {Conversation} conv */
   async remove(conv) {
     const ok = await confirmDialog("Eliminar conversación", `¿Eliminar «${conv.title || "Nueva conversación"}» y todos sus mensajes? Esta acción no se puede deshacer.`, "Eliminar", true);
-    if (!ok) return;
+    if (!ok) {
+      this.focusInRow(conv.id, "[data-action=delete]");
+      return;
+    }
     try {
       await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "DELETE" });
+      const shown = this.shownIds();
+      const index = shown.indexOf(conv.id);
       this.items = this.items.filter((c) => c.id !== conv.id);
       this.render();
       toast("Conversación eliminada.");
+      // The row that took its place, the one above when it was the last, or "Nueva conversación".
+      const next = shown.filter((id) => id !== conv.id)[Math.min(index, shown.length - 2)];
+      if (next) this.focusInRow(next, ".conv-link");
+      else this.newButton.focus();
       this.onDeleted(conv.id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar."), "error");
+      this.focusInRow(conv.id, "[data-action=delete]");
     }
+  }
+
+  /** @returns {string[]} the ids of the rows, in the order shown (pinned first) */
+  shownIds() {
+    const rows = /** @type {NodeListOf<HTMLElement>} */ (this.list.querySelectorAll(".conv-item"));
+    return [...rows].map((row) => row.dataset.id || "");
+  }
+
+  /**
+   * Focus a control of a conversation's row. Its actions show only while the row has the
+   * focus (or the pointer), so the link takes it first.
+   * @param {string} id
+   * @param {string} selector
+   */
+  focusInRow(id, selector) {
+    const row = this.list.querySelector(`.conv-item[data-id="${CSS.escape(id)}"]`);
+    /** @type {HTMLElement | null} */ (row?.querySelector(".conv-link") ?? null)?.focus();
+    /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null)?.focus();
   }
 
   /** @param {string} id */
