@@ -6,11 +6,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import uuid6
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import CursorResult, DateTime, Executable, MetaData, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -150,6 +150,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+async def affected_rows(session: AsyncSession, statement: Executable) -> int:
+    """Run an UPDATE/DELETE and return how many rows it changed (for compare-and-set)."""
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount
 
 
 _AFTER_COMMIT = "energyapp.after_commit"

@@ -7,14 +7,11 @@ raise errors with ``keep_changes`` so the request's transaction is committed any
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
 
 import email_validator
 from sqlalchemy import select
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
@@ -38,12 +35,6 @@ from energyapp.errors import (
     Unprocessable,
     kept,
 )
-
-
-async def affected_rows(session: AsyncSession, statement: Executable) -> int:
-    """Run an UPDATE/DELETE and return how many rows it changed (for compare-and-set)."""
-    result = cast(CursorResult[Any], await session.execute(statement))
-    return result.rowcount
 
 
 def normalize_email(email: str) -> str:

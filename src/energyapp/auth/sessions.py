@@ -22,7 +22,6 @@ from energyapp.auth.security import (
     verify_password,
 )
 from energyapp.auth.service import (
-    affected_rows,
     get_user_by_email,
     normalize_email,
     revoke_all_sessions,
@@ -30,7 +29,7 @@ from energyapp.auth.service import (
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip, user_agent
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import new_id, utcnow
+from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import Forbidden, Unauthorized, kept
 
 CHALLENGE_SECONDS = 300

@@ -19,7 +19,6 @@ from energyapp.auth import throttle, totp, totp_secrets
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
 from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
-    affected_rows,
     confirm_password,
     email_domain,
     revoke_all_sessions,
@@ -29,7 +28,7 @@ from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.crypto import Keyring
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.db import utcnow
+from energyapp.db import affected_rows, utcnow
 from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized, kept
 
 MAX_CHALLENGE_ATTEMPTS = 5

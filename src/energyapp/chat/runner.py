@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -245,15 +244,14 @@ async def _save_end(engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any])
 
 async def _save_end_until_it_holds(
     engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]
-) -> bool:
+) -> None:
     """Retry the save of the end, waiting longer each time, until it holds or the process
     stops (the next start's crash recovery then marks the answer interrupted, with the text
     saved so far)."""
-    for attempt in itertools.count():
-        if engine.closing:
-            logger.error("could not save the end of an answer before the shutdown")
-            return False
+    attempt = 0
+    while not engine.closing:
         await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
         if await _save_end(engine, answer, end):
-            return True
-    return False  # unreachable: the loop above only ends by returning
+            return
+        attempt += 1
+    logger.error("could not save the end of an answer before the shutdown")

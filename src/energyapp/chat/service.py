@@ -23,7 +23,7 @@ from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.core import dates
-from energyapp.db import new_id, utcnow
+from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
@@ -190,22 +190,23 @@ async def finish_answer(
 
 async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
-    result = await session.execute(
+    saved = await affected_rows(
+        session,
         update(CONVERSATIONS)
         .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.title_source == "pending")
-        .values(title=title, title_source="auto")
+        .values(title=title, title_source="auto"),
     )
-    return bool(getattr(result, "rowcount", 0))
+    return saved > 0
 
 
 async def recover_interrupted(session: AsyncSession) -> int:
     """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept)."""
-    result = await session.execute(
+    return await affected_rows(
+        session,
         update(Message)
         .where(Message.status == "streaming")
-        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow())
+        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def owned_answer(session: AsyncSession, user: User, answer_id: uuid.UUID) -> Message:

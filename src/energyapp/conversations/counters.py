@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import USERS, User
 from energyapp.conversations.models import CONVERSATIONS, Conversation, Message
+from energyapp.db import affected_rows
 
 
 async def conversation_created(session: AsyncSession, owner_id: uuid.UUID) -> None:
@@ -96,11 +97,12 @@ async def reconcile(session: AsyncSession) -> Reconciled:
         .where(Message.conversation_id == Conversation.id)
         .scalar_subquery()
     )
-    fixed_conversations = await session.execute(
+    fixed_conversations = await affected_rows(
+        session,
         update(Conversation)
         .where(Conversation.message_count != per_conversation)
         .values(message_count=per_conversation)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     conversations_of = (
         select(func.count(Conversation.id)).where(Conversation.user_id == User.id).scalar_subquery()
@@ -110,14 +112,11 @@ async def reconcile(session: AsyncSession) -> Reconciled:
         .where(Conversation.user_id == User.id)
         .scalar_subquery()
     )
-    fixed_users = await session.execute(
+    fixed_users = await affected_rows(
+        session,
         update(User)
         .where((User.conversation_count != conversations_of) | (User.message_count != messages_of))
         .values(conversation_count=conversations_of, message_count=messages_of)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return Reconciled(users=_rowcount(fixed_users), conversations=_rowcount(fixed_conversations))
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
+    return Reconciled(users=fixed_users, conversations=fixed_conversations)
