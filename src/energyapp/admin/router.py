@@ -16,7 +16,6 @@ from energyapp.admin.schemas import (
     AdminMessageOut,
     AdminUserOut,
     AdminUserUpdate,
-    AuditEventOut,
     ReassignRequest,
     UsageReport,
 )
@@ -131,21 +130,6 @@ async def reassign_conversation(
         session, viewer, conversation_id, body.user_id, request=request
     )
     return _conversation_out(*row)
-
-
-@router.get("/audit", response_model=Page[AuditEventOut])
-async def list_audit(
-    admin: AdminUser,
-    session: SessionDep,
-    page: PageDep,
-    actor_id: uuid.UUID | None = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, list[Item] | str | None]:
-    """The audit trail, newest first (admins only)."""
-    items, next_cursor = await service.list_audit(
-        session, admin, page, actor_id=actor_id, action=action
-    )
-    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/usage", response_model=UsageReport)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,19 +57,6 @@ class ReassignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: uuid.UUID
-
-
-class AuditEventOut(BaseModel):
-    id: uuid.UUID
-    created_at: datetime
-    actor_id: uuid.UUID | None
-    actor_email: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    ip: str | None
-    user_agent: str | None
-    details: dict[str, Any] | None
 
 
 class UsageItem(BaseModel):

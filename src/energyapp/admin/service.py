@@ -25,10 +25,8 @@ from energyapp.admin.schemas import (
     AdminMessageOut,
     AdminUserOut,
     AdminUserUpdate,
-    AuditEventOut,
 )
 from energyapp.audit import service as audit_service
-from energyapp.audit.models import AUDIT_EVENTS
 from energyapp.auth import service as auth_service
 from energyapp.auth.models import USERS, User
 from energyapp.conversations import counters
@@ -42,7 +40,6 @@ from energyapp.errors import Conflict, NotFound, Unprocessable
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
 MESSAGE_CURSOR = "admin.messages"
-AUDIT_CURSOR = "admin.audit"
 
 USER_LIST_COLUMNS = item_columns(AdminUserOut, USERS)
 CONVERSATION_LIST_COLUMNS = item_columns(
@@ -52,7 +49,6 @@ CONVERSATION_LIST_COLUMNS = item_columns(
     owner_full_name=USERS.c.full_name,
 )
 MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, MESSAGES)
-AUDIT_LIST_COLUMNS = item_columns(AuditEventOut, AUDIT_EVENTS, actor_email=USERS.c.email)
 
 
 def user_scope(viewer: User) -> ColumnElement[bool]:
@@ -222,9 +218,9 @@ async def list_conversations(
     """Conversations in scope (of one user when ``user_id`` is given, ``AdminConversationOut``
     fields), newest first.
 
-    Opening another user's list (the first page) is audited; later pages need the cursor that
-    page returned (signed and bound to the viewer and ``user_id``), so they are covered by that
-    event.
+    Opening another user's list (the first page) is audited once per viewer and user per
+    ten minutes (``audit_service.record_once``); later pages need the cursor that page returned
+    (signed and bound to the viewer and ``user_id``), so they are covered by that event.
     """
     c = CONVERSATIONS.c
     stmt = (
@@ -249,11 +245,12 @@ async def list_conversations(
         # still tell an unknown or out-of-scope user (404) from one without conversations.
         await check_user_in_scope(session, viewer, user_id)
     if page.cursor is None and user_id != viewer.id:
-        audit_service.record(
+        await audit_service.record_once(
             session,
             "conversations.listed",
             actor_id=viewer.id,
             request=request,
+            filters={},
             target_type="user" if user_id else None,
             target_id=user_id,
         )
@@ -332,35 +329,3 @@ async def reassign_conversation(
         )
         await session.flush()
     return await get_conversation_in_scope(session, viewer, conversation_id)
-
-
-# --- audit trail -------------------------------------------------------------------------------
-
-
-async def list_audit(
-    session: AsyncSession,
-    viewer: User,
-    page: PageRequest,
-    *,
-    actor_id: uuid.UUID | None = None,
-    action: str | None = None,
-) -> tuple[list[Item], str | None]:
-    """The audit trail (``AuditEventOut`` fields), newest first."""
-    a = AUDIT_EVENTS.c
-    stmt = select(*AUDIT_LIST_COLUMNS).select_from(
-        AUDIT_EVENTS.outerjoin(USERS, USERS.c.id == a.actor_id)
-    )
-    if actor_id is not None:
-        stmt = stmt.where(a.actor_id == actor_id)
-    if action is not None:
-        stmt = stmt.where(a.action == action)
-    return await fetch_page(
-        session,
-        stmt,
-        (a.created_at, a.id),
-        page,
-        AUDIT_CURSOR,
-        descending=True,
-        viewer_id=viewer.id,
-        context={"actor_id": actor_id, "action": action},
-    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,7 @@ from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
-QUOTA_TIMEZONE = ZoneInfo("America/Santiago")
+QUOTA_TIMEZONE = dates.LOCAL_TIMEZONE
 # "Last active" is shown to administrators at minute resolution: a user chatting every few
 # seconds does not need a write of that column per message.
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)

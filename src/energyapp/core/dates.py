@@ -8,7 +8,8 @@ installation kept data) to a year after today, anything else a 422 ``invalid_dat
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from energyapp.errors import Unprocessable
 
@@ -36,3 +37,17 @@ def bounded_day(value: date | None, parameter: str) -> date | None:
             code="invalid_date",
         )
     return value
+
+# The company's clock: days and times a person reads or names are Santiago's.
+LOCAL_TIMEZONE = ZoneInfo("America/Santiago")
+MOMENT_FORMAT = "%d-%m-%Y %H:%M"
+
+
+def local_moment(moment: datetime) -> str:
+    """``moment`` as a person reads it: dd-mm-aaaa HH:MM in Santiago."""
+    return moment.astimezone(LOCAL_TIMEZONE).strftime(MOMENT_FORMAT)
+
+
+def local_day_start(day: date) -> datetime:
+    """The instant a Santiago calendar day begins (an aware datetime)."""
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TIMEZONE)

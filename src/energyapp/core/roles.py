@@ -12,6 +12,13 @@ class Role(StrEnum):
     TRABAJADOR = "trabajador"
 
 
+# How a person reads each role (the same words as the UI's ROLE_LABELS).
+ROLE_LABELS: dict[str, str] = {
+    Role.ADMIN: "Administrador",
+    Role.SUPERVISOR: "Supervisor",
+    Role.TRABAJADOR: "Trabajador",
+}
+
 ROLE_VALUES: tuple[str, ...] = tuple(role.value for role in Role)
 
 

@@ -1,0 +1,111 @@
+"""HTTP routes of the audit trail (admins see everything, supervisors their scope)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from energyapp.admin import audit_views, csv_export
+from energyapp.admin.audit_schemas import AuditAction, AuditEventOut, AuditFilters, Outcome
+from energyapp.audit import labels
+from energyapp.auth.deps import AdminOrSupervisor, require_roles
+from energyapp.core import dates
+from energyapp.core.pagination import Page, PageDep
+from energyapp.core.roles import Role
+from energyapp.db import SessionDep
+
+router = APIRouter(
+    prefix="/admin/audit",
+    tags=["admin"],
+    dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
+)
+
+_OUTCOME_NAMES = {"success": "Exitosa", "failure": "Fallida"}
+
+
+def audit_filters(
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Nombre o correo de quien actúa o del afectado."),
+    ] = None,
+    action: Annotated[str | None, Query(max_length=64, description="Código de la acción.")] = None,
+    from_: Annotated[
+        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
+    ] = None,
+    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
+    outcome: Outcome | None = None,
+) -> AuditFilters:
+    return audit_views.check_filters(
+        AuditFilters(
+            q=(q or "").strip() or None,
+            action=action or None,
+            from_date=from_,
+            to_date=to,
+            outcome=outcome,
+        )
+    )
+
+
+AuditFiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
+
+
+@router.get("", response_model=Page[AuditEventOut])
+async def list_audit(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    filters: AuditFiltersDep,
+    request: Request,
+) -> dict[str, list[AuditEventOut] | str | None]:
+    """The audit trail in scope, newest first, each event with its Spanish label."""
+    items, next_cursor = await audit_views.list_audit(
+        session, viewer, page, filters, request=request
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/actions", response_model=list[AuditAction])
+async def list_actions() -> list[AuditAction]:
+    """The actions the trail can be filtered by, with their Spanish names."""
+    return [AuditAction(code=code, name=name) for code, name in labels.ACTION_NAMES.items()]
+
+
+@router.get("/export.csv", response_class=Response)
+async def export_audit(
+    viewer: AdminOrSupervisor, session: SessionDep, filters: AuditFiltersDep, request: Request
+) -> Response:
+    """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago)."""
+    events = await audit_views.export_audit(session, viewer, filters, request=request)
+    header = (
+        "Fecha",
+        "Persona",
+        "Correo",
+        "Acción",
+        "Resultado",
+        "Objeto",
+        "Correo del objeto",
+        "IP",
+        "Código",
+        "Id del evento",
+        "Id del objeto",
+    )
+    rows = (
+        (
+            dates.local_moment(e.created_at),
+            e.actor_name,
+            e.actor_email,
+            e.label,
+            _OUTCOME_NAMES[e.outcome],
+            e.target_name,
+            e.target_email,
+            e.ip,
+            e.action,
+            e.id,
+            e.target_id,
+        )
+        for e in events
+    )
+    return csv_export.response("auditoria", header, rows)

@@ -1,0 +1,190 @@
+"""What an audit event means, in Spanish, for the person who reads the trail.
+
+The stored event keeps its stable code (``conversation.viewed``) and raw ids; this module turns
+them into a sentence naming the object ("Vio la conversación «Presupuesto» de Juan Pérez").
+Names are resolved by the caller (one query per page) and passed in as :class:`Names`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from energyapp.core.roles import ROLE_LABELS
+
+# Every action code and its name in the filter list, in the order the list shows them.
+ACTION_NAMES: dict[str, str] = {
+    "login": "Inicio de sesión",
+    "login_failed": "Inicio de sesión fallido",
+    "logout": "Cierre de sesión",
+    "logout_all": "Cierre de todas las sesiones",
+    "refresh_token_reused": "Reutilización de un token de sesión",
+    "register": "Creación de cuenta",
+    "profile_updated": "Cambio de perfil",
+    "password_changed": "Cambio de contraseña",
+    "password_check_failed": "Contraseña actual incorrecta",
+    "2fa_setup_started": "Inicio de configuración de 2FA",
+    "2fa_enabled": "Activación de 2FA",
+    "2fa_disabled": "Desactivación de 2FA",
+    "2fa_code_failed": "Código de 2FA incorrecto",
+    "2fa_reset": "Restablecimiento de 2FA",
+    "user.role_changed": "Cambio de rol",
+    "user.activated": "Activación de cuenta",
+    "user.deactivated": "Desactivación de cuenta",
+    "conversations.listed": "Consulta de conversaciones de otro usuario",
+    "conversation.viewed": "Lectura de una conversación ajena",
+    "conversation.reassigned": "Reasignación de conversación",
+    "conversation.deleted": "Eliminación de conversación",
+    "audit.listed": "Consulta de la auditoría",
+    "audit.exported": "Exportación de la auditoría",
+    "usage.exported": "Exportación del reporte de uso",
+}
+
+# Actions that record something that did not succeed (the "Resultado: fallido" filter).
+FAILURE_ACTIONS = frozenset(
+    {"login_failed", "password_check_failed", "2fa_code_failed", "refresh_token_reused"}
+)
+
+_LOGIN_FAILURES = {
+    "invalid_credentials": "contraseña incorrecta o cuenta inexistente",
+    "account_disabled": "cuenta desactivada",
+    "invalid_2fa_code": "código de verificación incorrecto",
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    full_name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Names:
+    """The people (by id text) and conversations (id text -> title, owner id) of a page."""
+
+    people: Mapping[str, Person] = field(default_factory=dict)
+    conversations: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def person(self, user_id: Any) -> str:
+        found = self.people.get(str(user_id)) if user_id else None
+        return found.full_name if found else "un usuario eliminado"
+
+    def conversation(self, conversation_id: Any, details: Mapping[str, Any]) -> tuple[str, str]:
+        """«title» and the owner's name; a deleted conversation keeps its title in details."""
+        found = self.conversations.get(str(conversation_id))
+        if found is not None:
+            return f"«{found[0] or 'Sin título'}»", self.person(found[1])
+        title = details.get("title")
+        owner = self.person(details.get("owner_id"))
+        return (f"«{title}»" if title else "una conversación eliminada"), owner
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: Mapping[str, Any]
+
+
+def _role(value: Any) -> str:
+    return ROLE_LABELS.get(str(value), str(value))
+
+
+def _login_failed(event: EventFacts, names: Names) -> str:
+    reason = _LOGIN_FAILURES.get(str(event.details.get("reason")), "motivo desconocido")
+    return f"Falló el inicio de sesión ({reason})"
+
+
+def _role_changed(event: EventFacts, names: Names) -> str:
+    details = event.details
+    return (
+        f"Cambió el rol de {names.person(event.target_id)} de {_role(details.get('from'))} "
+        f"a {_role(details.get('to'))}"
+    )
+
+
+def _listed(event: EventFacts, names: Names) -> str:
+    if event.target_type == "user":
+        return f"Revisó la lista de conversaciones de {names.person(event.target_id)}"
+    return "Revisó la lista de conversaciones de todos los usuarios"
+
+
+def _viewed(event: EventFacts, names: Names) -> str:
+    title, owner = names.conversation(event.target_id, event.details)
+    return f"Vio la conversación {title} de {owner}"
+
+
+def _reassigned(event: EventFacts, names: Names) -> str:
+    title, _owner = names.conversation(event.target_id, event.details)
+    source = names.person(event.details.get("from_user_id"))
+    return f"Reasignó {title} de {source} a {names.person(event.details.get('to_user_id'))}"
+
+
+def _deleted(event: EventFacts, names: Names) -> str:
+    title, owner = names.conversation(event.target_id, event.details)
+    return f"Eliminó la conversación {title} de {owner}"
+
+
+def _exported(event: EventFacts, names: Names) -> str:
+    return f"Exportó la auditoría ({event.details.get('rows', 0)} eventos)"
+
+
+def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
+    return lambda event, names: text.format(user=names.person(event.target_id))
+
+
+_SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
+    "login_failed": _login_failed,
+    "user.role_changed": _role_changed,
+    "conversations.listed": _listed,
+    "conversation.viewed": _viewed,
+    "conversation.reassigned": _reassigned,
+    "conversation.deleted": _deleted,
+    "audit.exported": _exported,
+    "user.activated": _on_user("Activó la cuenta de {user}"),
+    "user.deactivated": _on_user("Desactivó la cuenta de {user}"),
+    "2fa_reset": _on_user("Restableció la verificación en dos pasos de {user}"),
+}
+_FIXED = {
+    "login": "Inició sesión",
+    "logout": "Cerró sesión",
+    "logout_all": "Cerró todas sus sesiones",
+    "refresh_token_reused": "Se reutilizó un token de sesión ya usado: la sesión se cerró",
+    "register": "Creó su cuenta",
+    "profile_updated": "Actualizó su perfil",
+    "password_changed": "Cambió su contraseña",
+    "password_check_failed": "Falló la verificación de su contraseña actual",
+    "2fa_setup_started": "Comenzó a configurar la verificación en dos pasos",
+    "2fa_enabled": "Activó la verificación en dos pasos",
+    "2fa_disabled": "Desactivó la verificación en dos pasos",
+    "2fa_code_failed": "Ingresó un código de verificación incorrecto",
+    "audit.listed": "Revisó la auditoría",
+    "usage.exported": "Exportó el reporte de uso",
+}
+
+
+def describe(event: EventFacts, names: Names) -> str:
+    """The event as one Spanish sentence, the actor being its implicit subject."""
+    sentence = _SENTENCES.get(event.action)
+    if sentence is not None:
+        return sentence(event, names)
+    return _FIXED.get(event.action, f"Acción «{event.action}»")
+
+
+def outcome(action: str) -> str:
+    """``failure`` for the actions that record something refused, else ``success``."""
+    return "failure" if action in FAILURE_ACTIONS else "success"
+
+
+def user_ids_named(event: EventFacts, actor_id: Any) -> set[str]:
+    """The user ids :func:`describe` may name for ``event`` (to resolve in one query)."""
+    ids = {str(actor_id)} if actor_id else set()
+    if event.target_type == "user" and event.target_id:
+        ids.add(event.target_id)
+    for key in ("owner_id", "from_user_id", "to_user_id"):
+        value = event.details.get(key)
+        if isinstance(value, str):
+            ids.add(value)
+    return ids
