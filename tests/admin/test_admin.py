@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import AuthSession, User
 from energyapp.conversations.models import Message
+from energyapp.core import dates
 from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -499,17 +500,22 @@ async def test_usage_by_day_and_user_within_scope(
     worker = await make_user("trabajador")
     await make_conversation(worker, messages=["p", "r", "p", "r"], tokens=(100, 50))
     await make_conversation(admin, messages=["p", "r"], tokens=(1000, 500))
-    today = utcnow().date()
+    today = dates.local_today()  # the report's days are Santiago's
 
     as_admin = await client.get(
         "/admin/usage", params={"group_by": "user"}, headers=await auth_headers(admin)
     )
     assert as_admin.status_code == 200
     report = as_admin.json()
-    assert report["totals"] == {"prompt_tokens": 1200, "completion_tokens": 600, "messages": 6}
+    assert report["totals"] == {
+        "prompt_tokens": 1200,
+        "completion_tokens": 600,
+        "messages": 6,
+        "answers": 3,
+    }
     assert [i["user_id"] for i in report["items"]] == [str(admin.id), str(worker.id)]
     assert report["items"][1]["email"] == worker.email
-    assert report["items"][1]["messages"] == 4
+    assert (report["items"][1]["messages"], report["items"][1]["answers"]) == (4, 2)
     assert report["to"] == today.isoformat()
     assert report["from"] == (today - timedelta(days=29)).isoformat()
 
@@ -519,6 +525,7 @@ async def test_usage_by_day_and_user_within_scope(
         "prompt_tokens": 200,
         "completion_tokens": 100,
         "messages": 4,
+        "answers": 2,
     }
     day_items = by_day.json()["items"]
     assert sum(i["messages"] for i in day_items) == 4

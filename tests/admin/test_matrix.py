@@ -129,7 +129,10 @@ LISTS = {
     "/admin/users": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/admin/conversations": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/admin/usage": {"admin": 200, "supervisor": 200, "trabajador": 403},
-    "/admin/audit": {"admin": 200, "supervisor": 403, "trabajador": 403},
+    "/admin/audit": {"admin": 200, "supervisor": 200, "trabajador": 403},
+    "/admin/audit/export.csv": {"admin": 200, "supervisor": 200, "trabajador": 403},
+    "/admin/audit/actions": {"admin": 200, "supervisor": 200, "trabajador": 403},
+    "/admin/usage/export.csv": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/conversations": {"admin": 200, "supervisor": 200, "trabajador": 200},
 }
 
@@ -162,6 +165,10 @@ ALL_ENDPOINTS = [
     ("GET", "/admin/conversations/{cid}/messages"),
     ("POST", "/admin/conversations/{cid}/reassign"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/audit/actions"),
+    ("GET", "/admin/audit/export.csv"),
+    ("GET", "/admin/conversations/{cid}"),
+    ("GET", "/admin/usage/export.csv"),
     ("GET", "/admin/usage"),
 ]
 

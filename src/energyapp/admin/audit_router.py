@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -31,6 +32,7 @@ def audit_filters(
         str | None,
         Query(max_length=200, description="Nombre o correo de quien actúa o del afectado."),
     ] = None,
+    actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64, description="Código de la acción.")] = None,
     from_: Annotated[
         date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
@@ -41,6 +43,7 @@ def audit_filters(
     return audit_views.check_filters(
         AuditFilters(
             q=(q or "").strip() or None,
+            actor_id=actor_id,
             action=action or None,
             from_date=from_,
             to_date=to,

@@ -44,6 +44,7 @@ class AuditFilters(BaseModel):
     """The filters of the trail (and of its CSV export)."""
 
     q: str | None = None
+    actor_id: uuid.UUID | None = None
     action: str | None = None
     from_date: date | None = None
     to_date: date | None = None

@@ -83,6 +83,8 @@ def _filtered(viewer: User, filters: AuditFilters) -> Select[Any]:
                 ),
             )
         )
+    if filters.actor_id:
+        stmt = stmt.where(_a.actor_id == filters.actor_id)
     if filters.action:
         stmt = stmt.where(_a.action == filters.action)
     if filters.outcome == "failure":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,7 +30,7 @@ from energyapp.core.pagination import (
     PageDep,
 )
 from energyapp.core.roles import Role
-from energyapp.db import SessionDep, utcnow
+from energyapp.db import SessionDep
 
 # Every route answers 403 to a trabajador before anything else is looked at.
 router = APIRouter(
@@ -101,6 +101,17 @@ async def list_conversations(
     return {"items": items, "next_cursor": next_cursor}
 
 
+@router.get("/conversations/{conversation_id}", response_model=AdminConversationOut)
+async def get_conversation(
+    conversation_id: uuid.UUID, viewer: AdminOrSupervisor, session: SessionDep
+) -> AdminConversationOut:
+    """One conversation in scope with its owner (the viewer's heading; not audited: no
+    message is read)."""
+    return _conversation_out(
+        *await service.get_conversation_in_scope(session, viewer, conversation_id)
+    )
+
+
 @router.get("/conversations/{conversation_id}/messages", response_model=Page[AdminMessageOut])
 async def list_messages(
     conversation: ScopedConversation,
@@ -136,15 +147,15 @@ async def reassign_conversation(
 async def usage(
     viewer: AdminOrSupervisor,
     session: SessionDep,
-    from_: Annotated[date | None, Query(alias="from", description="Día inicial (UTC).")] = None,
-    to: Annotated[date | None, Query(description="Día final, incluido (UTC).")] = None,
+    from_: Annotated[
+        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
+    ] = None,
+    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
     group_by: Literal["user", "day"] = "day",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> UsageReport:
-    """Prompt/completion tokens and messages per day or per user (last 30 days by default)."""
-    # Bounded first: the defaults and the report's day arithmetic cannot overflow.
-    to_date = dates.bounded_day(to, "to") or utcnow().date()
-    from_date = dates.bounded_day(from_, "from") or to_date - timedelta(days=29)
+    """Tokens, messages and answers per day or per user (last 30 days by default)."""
+    from_date, to_date = dates.day_range(from_, to)
     return await usage_service.usage_report(
         session, viewer, from_date=from_date, to_date=to_date, group_by=group_by, limit=limit
     )

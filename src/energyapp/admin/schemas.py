@@ -69,12 +69,14 @@ class UsageItem(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     messages: int
+    answers: int  # the assistant's messages among ``messages``
 
 
 class UsageTotals(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     messages: int
+    answers: int
 
 
 class UsageReport(BaseModel):

@@ -1,17 +1,28 @@
-"""The usage report of the admin panel: tokens and answers per day or per user, in scope."""
+"""The usage report of the admin panel: tokens and answers per day, per user, or per user and
+day, for the users in the viewer's scope.
+
+Days are Santiago calendar days (what a person in the company calls "el 3 de noviembre").
+PostgreSQL converts each message's time to Santiago in the query; SQLite has no time zones, so
+it groups by UTC hour and the hours are folded into Santiago days here (Chile's offsets are
+whole hours, so an hour never straddles two local days).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Date, cast, func, select
+from sqlalchemy import ColumnElement, Date, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.admin.schemas import UsageItem, UsageReport, UsageTotals
 from energyapp.admin.service import user_scope
 from energyapp.auth.models import User
 from energyapp.conversations.models import Message
+from energyapp.core import dates
 from energyapp.core.roles import Role
 from energyapp.errors import Unprocessable
 
@@ -20,6 +31,64 @@ USAGE_MAX_DAYS = 366
 _PROMPT = func.coalesce(func.sum(Message.prompt_tokens), 0)
 _COMPLETION = func.coalesce(func.sum(Message.completion_tokens), 0)
 _COUNT = func.count(Message.id)
+_ANSWERS = func.coalesce(func.sum(case((Message.role == "assistant", 1), else_=0)), 0)
+_SUMS = (_PROMPT, _COMPLETION, _COUNT, _ANSWERS)
+
+
+@dataclass
+class Sums:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    messages: int = 0
+    answers: int = 0
+
+    def add(self, row: Iterable[Any]) -> None:
+        prompt, completion, messages, answers = (int(v) for v in row)
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.messages += messages
+        self.answers += answers
+
+
+@dataclass(frozen=True)
+class Period:
+    """A checked range of Santiago days (both ends included) and the users in scope."""
+
+    viewer: User
+    from_date: date
+    to_date: date
+
+    def scoped(self, stmt: Any) -> Any:
+        start = dates.local_day_start(self.from_date)
+        end = dates.local_day_start(self.to_date + timedelta(days=1))
+        in_range = (Message.created_at >= start, Message.created_at < end)
+        if self.viewer.role == Role.ADMIN:
+            return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
+        return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(self.viewer))
+
+
+def period(viewer: User, from_date: date, to_date: date) -> Period:
+    """The period, or 422 ``invalid_range`` when it is reversed or longer than a year."""
+    if to_date < from_date:
+        raise Unprocessable("La fecha final es anterior a la inicial.", code="invalid_range")
+    if (to_date - from_date).days >= USAGE_MAX_DAYS:
+        raise Unprocessable(
+            f"El período admite como máximo {USAGE_MAX_DAYS} días.", code="invalid_range"
+        )
+    return Period(viewer, from_date, to_date)
+
+
+def _bucket(session: AsyncSession) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(dates.LOCAL_TIMEZONE.key, Message.created_at), Date)
+    return func.strftime("%Y-%m-%d %H:00:00", Message.created_at)
+
+
+def _local_day(bucket: Any) -> date:
+    if isinstance(bucket, date) and not isinstance(bucket, datetime):
+        return bucket
+    moment = datetime.fromisoformat(str(bucket)).replace(tzinfo=UTC)
+    return moment.astimezone(dates.LOCAL_TIMEZONE).date()
 
 
 async def usage_report(
@@ -31,73 +100,69 @@ async def usage_report(
     group_by: Literal["user", "day"],
     limit: int,
 ) -> UsageReport:
-    """Tokens and messages caused by users in scope between two UTC days (inclusive).
+    """Tokens, messages and answers caused by users in scope between two Santiago days.
 
     ``group_by=day`` gives one item per day with activity; ``group_by=user`` the ``limit``
     heaviest users by tokens. ``totals`` always covers everyone in scope.
     """
-    if to_date < from_date:
-        raise Unprocessable("La fecha final es anterior a la inicial.", code="invalid_range")
-    if (to_date - from_date).days >= USAGE_MAX_DAYS:
-        raise Unprocessable(
-            f"El período admite como máximo {USAGE_MAX_DAYS} días.", code="invalid_range"
-        )
-    start = datetime.combine(from_date, time.min, tzinfo=UTC)
-    end = datetime.combine(to_date + timedelta(days=1), time.min, tzinfo=UTC)
-    in_range = (Message.created_at >= start, Message.created_at < end)
-
-    def scoped(stmt: Any) -> Any:
-        if viewer.role == Role.ADMIN:
-            return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
-        return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(viewer))
-
-    total = (await session.execute(scoped(select(_PROMPT, _COMPLETION, _COUNT)))).one()
+    span = period(viewer, from_date, to_date)
+    total = Sums()
+    total.add((await session.execute(span.scoped(select(*_SUMS)))).one())
     if group_by == "day":
-        items = await _by_day(session, scoped)
+        items = await _by_day(session, span)
     else:
-        items = await _by_user(session, scoped, limit)
+        items = await _by_user(session, span, limit)
     return UsageReport(
         from_date=from_date,
         to_date=to_date,
         group_by=group_by,
         items=items,
-        totals=UsageTotals(prompt_tokens=total[0], completion_tokens=total[1], messages=total[2]),
+        totals=UsageTotals(**vars(total)),
     )
 
 
-async def _by_day(session: AsyncSession, scoped: Any) -> list[UsageItem]:
-    day: ColumnElement[Any]
-    if session.get_bind().dialect.name == "postgresql":
-        day = cast(func.timezone("UTC", Message.created_at), Date)
-    else:
-        day = func.date(Message.created_at)
-    stmt = scoped(select(day.label("day"), _PROMPT, _COMPLETION, _COUNT)).group_by(day)
-    return [
-        UsageItem(
-            day=row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0])),
-            prompt_tokens=row[1],
-            completion_tokens=row[2],
-            messages=row[3],
-        )
-        for row in (await session.execute(stmt.order_by(day))).all()
-    ]
+async def _by_day(session: AsyncSession, span: Period) -> list[UsageItem]:
+    bucket = _bucket(session)
+    days: dict[date, Sums] = defaultdict(Sums)
+    for row in (await session.execute(span.scoped(select(bucket, *_SUMS)).group_by(bucket))).all():
+        days[_local_day(row[0])].add(row[1:])
+    return [UsageItem(day=day, **vars(days[day])) for day in sorted(days)]
 
 
-async def _by_user(session: AsyncSession, scoped: Any, limit: int) -> list[UsageItem]:
+async def _by_user(session: AsyncSession, span: Period, limit: int) -> list[UsageItem]:
     stmt = (
-        scoped(select(Message.user_id, User.email, User.full_name, _PROMPT, _COMPLETION, _COUNT))
+        span.scoped(select(Message.user_id, User.email, User.full_name, *_SUMS))
         .group_by(Message.user_id, User.email, User.full_name)
         .order_by((_PROMPT + _COMPLETION).desc(), _COUNT.desc(), Message.user_id)
         .limit(limit)
     )
     return [
-        UsageItem(
-            user_id=row[0],
-            email=row[1],
-            full_name=row[2],
-            prompt_tokens=row[3],
-            completion_tokens=row[4],
-            messages=row[5],
-        )
+        UsageItem(user_id=row[0], email=row[1], full_name=row[2], **_sums(row[3:]))
         for row in (await session.execute(stmt)).all()
     ]
+
+
+def _sums(row: Iterable[Any]) -> dict[str, int]:
+    sums = Sums()
+    sums.add(row)
+    return vars(sums)
+
+
+async def usage_by_user_and_day(session: AsyncSession, span: Period) -> list[UsageItem]:
+    """One item per user and Santiago day with activity, by day then heaviest user first (the
+    CSV export)."""
+    bucket = _bucket(session)
+    stmt = span.scoped(
+        select(bucket, Message.user_id, User.email, User.full_name, *_SUMS)
+    ).group_by(bucket, Message.user_id, User.email, User.full_name)
+    cells: dict[tuple[date, Any], Sums] = defaultdict(Sums)
+    people: dict[Any, tuple[str | None, str | None]] = {}
+    for row in (await session.execute(stmt)).all():
+        cells[(_local_day(row[0]), row[1])].add(row[4:])
+        people[row[1]] = (row[2], row[3])
+    items = [
+        UsageItem(day=day, user_id=uid, email=people[uid][0], full_name=people[uid][1], **vars(s))
+        for (day, uid), s in cells.items()
+    ]
+    items.sort(key=lambda i: (i.day, -(i.prompt_tokens + i.completion_tokens), str(i.user_id)))
+    return items

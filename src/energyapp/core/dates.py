@@ -38,6 +38,7 @@ def bounded_day(value: date | None, parameter: str) -> date | None:
         )
     return value
 
+
 # The company's clock: days and times a person reads or names are Santiago's.
 LOCAL_TIMEZONE = ZoneInfo("America/Santiago")
 MOMENT_FORMAT = "%d-%m-%Y %H:%M"
@@ -51,3 +52,18 @@ def local_moment(moment: datetime) -> str:
 def local_day_start(day: date) -> datetime:
     """The instant a Santiago calendar day begins (an aware datetime)."""
     return datetime.combine(day, time.min, tzinfo=LOCAL_TIMEZONE)
+
+
+def local_today() -> date:
+    """Today in Santiago."""
+    return datetime.now(LOCAL_TIMEZONE).date()
+
+
+def day_range(
+    from_day: date | None, to_day: date | None, *, default_days: int = 30
+) -> tuple[date, date]:
+    """A report's range from optional ``from``/``to`` parameters, both bounded first (so the
+    defaults' arithmetic cannot overflow): by default the ``default_days`` ending today."""
+    end = bounded_day(to_day, "to") or local_today()
+    start = bounded_day(from_day, "from") or end - timedelta(days=default_days - 1)
+    return start, end

@@ -1,0 +1,72 @@
+"""The usage report as a CSV download (admins: everyone; supervisors: their scope)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from energyapp.admin import csv_export
+from energyapp.admin import usage as usage_service
+from energyapp.audit import service as audit_service
+from energyapp.auth.deps import AdminOrSupervisor, require_roles
+from energyapp.core import dates
+from energyapp.core.roles import Role
+from energyapp.db import SessionDep
+
+router = APIRouter(
+    prefix="/admin/usage",
+    tags=["admin"],
+    dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
+)
+
+USAGE_HEADER = (
+    "Día",
+    "Nombre",
+    "Correo",
+    "Respuestas",
+    "Mensajes",
+    "Tokens de entrada",
+    "Tokens generados",
+    "Tokens en total",
+)
+
+
+@router.get("/export.csv", response_class=Response)
+async def export_usage(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    request: Request,
+    from_: Annotated[
+        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
+    ] = None,
+    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
+) -> Response:
+    """Tokens and answers per user and Santiago day (UTF-8 with BOM, days dd-mm-aaaa);
+    the download is audited."""
+    from_date, to_date = dates.day_range(from_, to)
+    span = usage_service.period(viewer, from_date, to_date)
+    items = await usage_service.usage_by_user_and_day(session, span)
+    audit_service.record(
+        session,
+        "usage.exported",
+        actor_id=viewer.id,
+        request=request,
+        details={"from": from_date.isoformat(), "to": to_date.isoformat(), "rows": len(items)},
+    )
+    rows = (
+        (
+            i.day.strftime(dates.DAY_FORMAT) if i.day else "",
+            i.full_name,
+            i.email,
+            i.answers,
+            i.messages,
+            i.prompt_tokens,
+            i.completion_tokens,
+            i.prompt_tokens + i.completion_tokens,
+        )
+        for i in items
+    )
+    return csv_export.response("uso", USAGE_HEADER, rows)
