@@ -89,9 +89,41 @@ export function iconButton(name, label, onclick, extra = {}) {
 }
 
 const rtf = new Intl.RelativeTimeFormat("es-CL", { numeric: "auto" });
-const dateFmt = new Intl.DateTimeFormat("es-CL", { dateStyle: "medium", timeStyle: "short" });
+// Every date a person reads: dd-mm-aaaa (and HH:MM) on Santiago's clock, whatever the device's zone.
+export const TIME_ZONE = "America/Santiago";
+const dayFmt = new Intl.DateTimeFormat("es-CL", { timeZone: TIME_ZONE, day: "2-digit", month: "2-digit", year: "numeric" });
+const timeFmt = new Intl.DateTimeFormat("es-CL", { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
-/** @param {string | null | undefined} iso */
+/** @param {Date} date dd-mm-aaaa in Santiago */
+export function formatDay(date) {
+  const parts = Object.fromEntries(dayFmt.formatToParts(date).map((p) => [p.type, p.value]));
+  return `${parts.day}-${parts.month}-${parts.year}`;
+}
+
+/** @param {string} key a calendar day "aaaa-mm-dd" (no time, no zone) as dd-mm-aaaa */
+export function formatDayKey(key) {
+  const [y, m, d] = key.slice(0, 10).split("-");
+  return `${d}-${m}-${y}`;
+}
+
+/**
+ * "dd-mm-aaaa" typed by a person as "aaaa-mm-dd" for the API; null when empty, undefined when
+ * it is not a real day.
+ * @param {string} text
+ * @returns {string | null | undefined}
+ */
+export function parseDay(text) {
+  const value = text.trim();
+  if (!value) return null;
+  const match = /^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$/.exec(value);
+  if (!match) return undefined;
+  const [d, m, y] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
+  return date.toISOString().slice(0, 10);
+}
+
+/** @param {string | null | undefined} iso "nunca" when there is no moment */
 export function timeAgo(iso) {
   if (!iso) return "nunca";
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
@@ -100,12 +132,14 @@ export function timeAgo(iso) {
   if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");
   if (abs < 86400) return rtf.format(Math.round(seconds / 3600), "hour");
   if (abs < 86400 * 30) return rtf.format(Math.round(seconds / 86400), "day");
-  return dateFmt.format(new Date(iso));
+  return formatDay(new Date(iso));
 }
 
-/** @param {string | null | undefined} iso */
+/** @param {string | null | undefined} iso dd-mm-aaaa HH:MM in Santiago */
 export function formatDate(iso) {
-  return iso ? dateFmt.format(new Date(iso)) : "—";
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return `${formatDay(date)} ${timeFmt.format(date)}`;
 }
 
 /**

@@ -70,6 +70,7 @@ async def test_users_list_scope_order_and_counters(
         "totp_enabled",
         "created_at",
         "last_active_at",
+        "last_login_at",
         "conversation_count",
         "message_count",
     }

@@ -421,3 +421,17 @@ async def test_conversation_heading_names_its_owner_in_scope(
     assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
     # Reading the heading reads no message: nothing is recorded.
     assert await _actions(sessionmaker, "conversation.viewed") == []
+
+
+async def test_last_login_is_null_until_the_first_sign_in(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    admin, _supervisor, juan, luis = await _people(make_user)
+    headers = await auth_headers(admin)
+    ok = await client.post("/auth/login", json={"email": juan.email, "password": PASSWORD})
+    assert ok.status_code == 200
+    users = {
+        u["id"]: u for u in (await client.get("/admin/users", headers=headers)).json()["items"]
+    }
+    assert users[str(luis.id)]["last_login_at"] is None
+    assert users[str(juan.id)]["last_login_at"] is not None

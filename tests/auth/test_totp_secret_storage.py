@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth import totp, totp_secrets
@@ -153,18 +153,22 @@ async def _insert_clear_secret(url: str, secret: str) -> uuid.UUID:
     engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session:
-            user = User(
-                email=f"antiguo-{uuid.uuid4().hex[:6]}@inacapmail.cl",
-                full_name="Antiguo",
-                password_hash="x",
-                totp_enabled=True,
-                totp_secret=secret,
+            # A Core insert names only the columns given or defaulted, so columns added by later
+            # revisions (absent from this old schema) stay out of the statement.
+            user_id = uuid.uuid4()
+            await session.execute(
+                insert(USERS).values(
+                    id=user_id,
+                    email=f"antiguo-{uuid.uuid4().hex[:6]}@inacapmail.cl",
+                    full_name="Antiguo",
+                    password_hash="x",
+                    totp_enabled=True,
+                    totp_secret=secret,
+                )
             )
-            session.add(user)
-            await session.flush()
-            session.add(AuthSession(user_id=user.id, expires_at=utcnow() + timedelta(days=1)))
+            session.add(AuthSession(user_id=user_id, expires_at=utcnow() + timedelta(days=1)))
             await session.commit()
-            return user.id
+            return user_id
     finally:
         await engine.dispose()
 

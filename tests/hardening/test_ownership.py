@@ -23,7 +23,7 @@ from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 from tests.llm.stand_in import stand_in
 
-ADMIN_ONLY = ("/admin/users/{user_id}", "/admin/users/{user_id}/reset-2fa", "/admin/audit")
+ADMIN_ONLY = ("/admin/users/{user_id}", "/admin/users/{user_id}/reset-2fa")
 
 
 @pytest.fixture

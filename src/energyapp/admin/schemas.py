@@ -23,6 +23,7 @@ class AdminUserOut(BaseModel):
     totp_enabled: bool
     created_at: datetime
     last_active_at: datetime
+    last_login_at: datetime | None  # null: never signed in
     conversation_count: int
     message_count: int
 

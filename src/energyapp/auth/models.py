@@ -55,6 +55,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Null until the first sign-in (the admin panel shows "nunca"). No Python-side default, so
+    # an insert names the column only when it is set.
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Denormalised counters for the admin list; conversations/counters.py is their only writer.
     conversation_count: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -82,7 +82,7 @@ async def open_session(
     )
     session.add(auth_session)
     refresh = _add_refresh_token(session, settings, auth_session, now)
-    user.last_active_at = now
+    user.last_active_at = user.last_login_at = now
     access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
     audit.record_account_event(
         session,
@@ -233,7 +233,7 @@ async def refresh(
         raise _refresh_refused("Su cuenta está desactivada.", "account_disabled")
     new_raw = _add_refresh_token(session, settings, auth_session, now)
     auth_session.last_used_at = now
-    user.last_active_at = now
+    user.last_active_at = user.last_login_at = now
     access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
     return IssuedTokens(access, new_raw, expires_in, user)
 
