@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -21,20 +22,31 @@ def test_supervisor_reassigns_a_worker_conversation(page: Page, live_app: LiveAp
     page.fill("#user-search", source["email"])
     row = page.locator(f"tr[data-user-id='{source['id']}']")
     expect(row).to_be_visible()
-    expect(row.locator("td").nth(5)).to_have_text("recién")
+    # Never signed in: "nunca", not the time the account was created.
+    expect(row.locator("td").nth(5)).to_have_text("nunca")
     # A supervisor cannot change roles or deactivate: no account management.
     expect(row.locator("[data-action=manage]")).to_have_count(0)
     row.locator("a", has_text="Ver").click()
     conv_row = page.locator("#user-conversations tbody tr", has_text="Plan de mantención")
     conv_row.locator("[data-action=reassign]").click()
+    # The picker searches; only users in the supervisor's scope: no admin, not the owner.
+    page.fill("#reassign-search", "Trabajador")
     expect(page.locator(f"#reassign-user option[value='{target['id']}']")).to_be_attached()
     options = page.locator("#reassign-user option").all_inner_texts()
     assert any(target["email"] in o for o in options)
-    # Only users in the supervisor's scope: no admin, not the current owner.
-    assert not any(admin["email"] in o for o in options)
     assert not any(source["email"] in o for o in options)
+    page.fill("#reassign-search", admin["email"])
+    expect(page.locator("#reassign-user option")).to_have_text(["Nadie coincide con la búsqueda."])
+    page.fill("#reassign-search", target["email"])
+    expect(page.locator("#reassign-user option")).to_have_count(1)
     page.select_option("#reassign-user", target["id"])
     page.locator("dialog button[type=submit]").click()
+    # The confirmation names the conversation, its owner and the new one.
+    confirm = page.locator("#reassign-confirm")
+    expect(confirm).to_contain_text("«Plan de mantención»")
+    expect(confirm).to_contain_text(f"De: Origen Trabajador ({source['email']})")
+    expect(confirm).to_contain_text(f"A: Destino Trabajador ({target['email']})")
+    page.locator("[data-action=confirm-reassign]").click()
     expect(page.locator(".toast")).to_have_text("Conversación reasignada.")
     expect(page.locator("#user-conversations tbody")).not_to_contain_text("Plan de mantención")
 
@@ -42,6 +54,9 @@ def test_supervisor_reassigns_a_worker_conversation(page: Page, live_app: LiveAp
     expect(page.locator("#user-conversations tbody")).to_contain_text("Plan de mantención")
     page.locator("#user-conversations a", has_text="Ver mensajes").click()
     expect(page.locator("#admin-viewer .bubble")).to_have_text("Hola")
+    expect(page.locator("#viewer-heading")).to_have_text(
+        f"«Plan de mantención», conversación de Destino Trabajador ({target['email']})"
+    )
 
 
 def test_worker_cannot_reach_admin_data_by_url(page: Page, live_app: LiveApp) -> None:
@@ -95,12 +110,22 @@ def test_admin_sees_audit_usage_and_user_actions(page: Page, live_app: LiveApp) 
     expect(page.locator("#usage-users tbody tr").first).to_be_visible()
     page.click("a.btn:text('Auditoría')")
     expect(page.locator("#audit-table tbody tr").first).to_be_visible()
-    expect(page.locator("#audit-table")).to_contain_text("login")
+    expect(page.locator("#audit-table")).to_contain_text("Inició sesión")
+    expect(page.locator("#audit-table")).to_contain_text(
+        "Cambió el rol de Para Desactivar de Trabajador a Supervisor"
+    )
 
 
-def test_supervisor_has_no_audit_tab(page: Page, live_app: LiveApp) -> None:
+def test_supervisor_audit_tab_shows_only_its_scope(page: Page, live_app: LiveApp) -> None:
     user = live_app.create_user(role="supervisor", full_name="Super Visora")
+    other_admin = live_app.create_user(role="admin", full_name="Administradora Ajena")
+    with httpx.Client(base_url=live_app.base_url) as http:
+        http.post(
+            "/auth/login", json={"email": other_admin["email"], "password": other_admin["password"]}
+        )
     login(page, live_app.base_url, user["email"], user["password"])
     page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
-    expect(page.locator(".admin-tabs a")).to_have_text(["Usuarios", "Uso"])
-    expect(page.locator("#audit-table")).to_have_count(0)
+    expect(page.locator(".admin-tabs a")).to_have_text(["Usuarios", "Uso", "Auditoría"])
+    expect(page.locator("#audit-table tbody tr").first).to_be_visible()
+    expect(page.locator("#audit-table")).to_contain_text("Super Visora")
+    expect(page.locator("#audit-table")).not_to_contain_text("Administradora Ajena")

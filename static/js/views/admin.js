@@ -1,13 +1,16 @@
 // @ts-check
-// Admin panel: users, per-user conversations, read-only viewer, reassignment, usage, audit.
+// Admin panel: users, per-user conversations, read-only viewer, reassignment; usage and audit
+// live in admin_usage.js and admin_audit.js.
 import { api, errorDetail, qs } from "../api.js";
 import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
-import { drawUsageChart } from "./usage_chart.js";
+import { PAGE, errorBox, pager } from "./admin_common.js";
+import { renderAudit } from "./admin_audit.js";
+import { renderUsage } from "./admin_usage.js";
+import { reassignDialog } from "./admin_reassign.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
-/** @import { UsageItem } from "./usage_chart.js" */
 
 /**
  * A row of the users table (`AdminUserOut`).
@@ -19,6 +22,7 @@ import { drawUsageChart } from "./usage_chart.js";
  * @property {boolean} is_active
  * @property {boolean} totp_enabled
  * @property {string | null} last_active_at
+ * @property {string | null} last_login_at null: never signed in
  * @property {number} conversation_count
  * @property {number} message_count
  */
@@ -29,26 +33,14 @@ import { drawUsageChart } from "./usage_chart.js";
  * @property {string} id
  * @property {string} title
  * @property {string} user_id the owner
+ * @property {string} owner_full_name
+ * @property {string} owner_email
  * @property {string} updated_at
  * @property {number} message_count
  */
 
-/**
- * @typedef {object} AuditEvent
- * @property {string} created_at
- * @property {string | null} actor_id
- * @property {string | null} actor_email
- * @property {string} action
- * @property {string | null} target_type
- * @property {string | null} target_id
- * @property {string | null} ip
- */
-
 /** @typedef {{ role: string, content: string, created_at: string }} AdminMessage */
 
-const PAGE = 25;
-/** @type {Map<string, string>} titles seen in a user's list, for the viewer's heading */
-const convTitles = new Map();
 
 /**
  * @param {HTMLElement} main
@@ -60,8 +52,7 @@ export function renderAdmin(main, params) {
   const isAdmin = signedInUser().role === "admin";
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
-  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"]];
-  if (isAdmin) tabs.push(["auditoria", "Auditoría"]);
+  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"]];
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -73,41 +64,10 @@ export function renderAdmin(main, params) {
   let cleanup = () => {};
   if (section === "usuario" && id) userDetail(body, id);
   else if (section === "conversacion" && id) conversationViewer(body, id);
-  else if (section === "uso") cleanup = usage(body);
-  else if (section === "auditoria" && isAdmin) audit(body);
+  else if (section === "uso") cleanup = renderUsage(body);
+  else if (section === "auditoria") renderAudit(body);
   else usersTable(body, isAdmin);
   return () => cleanup();
-}
-
-/** @param {unknown} err */
-function errorBox(err) {
-  return h("div", { class: "alert alert-error", role: "alert", text: errorDetail(err, "No se pudo cargar la información.") });
-}
-
-/**
- * Keyset pager: keeps the cursors of the pages visited so "Anterior" works.
- * @param {(cursor: string | null) => Promise<string | null>} load shows a page, returns the next one's cursor
- */
-function pager(load) {
-  /** @type {(string | null)[]} */
-  const cursors = [null];
-  let index = 0;
-  const prev = h("button", { type: "button", class: "btn btn-sm", text: "Anterior" });
-  const next = h("button", { type: "button", class: "btn btn-sm", text: "Siguiente" });
-  const label = h("span", { class: "muted small" });
-  const el = h("div", { class: "pager" }, label, prev, next);
-  const go = async () => {
-    prev.disabled = true;
-    next.disabled = true;
-    const nextCursor = await load(cursors[index]);
-    if (nextCursor && cursors.length === index + 1) cursors.push(nextCursor);
-    label.textContent = `Página ${index + 1}`;
-    prev.disabled = index === 0;
-    next.disabled = !nextCursor;
-  };
-  prev.addEventListener("click", () => { index -= 1; go(); });
-  next.addEventListener("click", () => { index += 1; go(); });
-  return { el, reset: () => { cursors.length = 1; index = 0; return go(); } };
 }
 
 /**
@@ -120,7 +80,7 @@ function usersTable(body, isAdmin) {
     h("option", { value: "", text: "Todos los roles" }),
     Object.entries(ROLE_LABELS).map(([v, l]) => h("option", { value: v, text: l })));
   const tbody = h("tbody");
-  const table = h("div", { class: "table-wrap" }, h("table", { class: "data", id: "users-table" },
+  const table = h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "users-table" },
     h("caption", { class: "sr-only", text: "Usuarios" }),
     h("thead", {}, h("tr", {}, [["Nombre"], ["Correo"], ["Rol"], ["Estado"], ["2FA"], ["Actividad", "Última actividad"], ["Conv.", "Conversaciones"], ["Msj.", "Mensajes"], ["Acciones"]].map(([t, full]) => h("th", { scope: "col", title: full, "aria-label": full, text: t })))),
     tbody));
@@ -156,7 +116,7 @@ function usersTable(body, isAdmin) {
 function userRow(user, isAdmin, reload) {
   const cell = h("div", { class: "cell-actions" },
     h("a", { class: "btn btn-sm", href: `#/admin/usuario/${encodeURIComponent(user.id)}`, "aria-label": `Ver conversaciones de ${user.full_name}` }, icon("eye"), "Ver"));
-  const actions = h("td", {}, cell);
+  const actions = h("td", { "data-label": "Acciones" }, cell);
   if (isAdmin && user.id !== signedInUser().id) {
     const manage = h("button", { type: "button", class: "btn btn-sm", "data-action": "manage", "aria-label": `Gestionar la cuenta de ${user.full_name}`, text: "Gestionar" });
     manage.addEventListener("click", async () => {
@@ -166,14 +126,17 @@ function userRow(user, isAdmin, reload) {
     cell.appendChild(manage);
   }
   return h("tr", { dataset: { userId: user.id } },
-    h("td", { class: "wrap", text: user.full_name }),
-    h("td", { text: user.email }),
-    h("td", { text: ROLE_LABELS[user.role] || user.role }),
-    h("td", {}, h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}`, text: user.is_active ? "Activo" : "Inactivo" })),
-    h("td", { text: user.totp_enabled ? "Sí" : "No" }),
-    h("td", { title: formatDate(user.last_active_at), text: timeAgo(user.last_active_at) }),
-    h("td", { text: String(user.conversation_count ?? 0) }),
-    h("td", { text: String(user.message_count ?? 0) }),
+    h("td", { class: "wrap", "data-label": "Nombre", text: user.full_name }),
+    h("td", { class: "wrap", "data-label": "Correo", text: user.email }),
+    h("td", { "data-label": "Rol", text: ROLE_LABELS[user.role] || user.role }),
+    h("td", { "data-label": "Estado" }, h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}`, text: user.is_active ? "Activo" : "Inactivo" })),
+    h("td", { "data-label": "2FA", text: user.totp_enabled ? "Sí" : "No" }),
+    // An account that never signed in has no activity to tell, whatever its creation time.
+    user.last_login_at
+      ? h("td", { "data-label": "Actividad", title: formatDate(user.last_active_at), text: timeAgo(user.last_active_at) })
+      : h("td", { "data-label": "Actividad", title: "Nunca ha iniciado sesión", text: "nunca" }),
+    h("td", { "data-label": "Conversaciones", text: String(user.conversation_count ?? 0) }),
+    h("td", { "data-label": "Mensajes", text: String(user.message_count ?? 0) }),
     actions,
   );
 }
@@ -242,7 +205,7 @@ function userDetail(body, userId) {
   body.append(
     h("p", {}, h("a", { href: "#/admin/usuarios", text: "← Volver a usuarios" })),
     heading, status,
-    h("div", { class: "table-wrap" }, h("table", { class: "data", id: "user-conversations" },
+    h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "user-conversations" },
       h("thead", {}, h("tr", {}, ["Título", "Mensajes", "Actualizada", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
       tbody)),
   );
@@ -253,17 +216,19 @@ function userDetail(body, userId) {
       clear(status);
       clear(tbody);
       if (!page.items.length) tbody.appendChild(h("tr", {}, h("td", { colspan: 4, class: "muted", text: "Este usuario no tiene conversaciones." })));
+      else heading.textContent = `Conversaciones de ${page.items[0].owner_full_name} (${page.items[0].owner_email})`;
       for (const conv of page.items) {
-        convTitles.set(conv.id, conv.title);
         const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
         reassign.addEventListener("click", async () => {
-          if (await reassignDialog(conv)) pg.reset();
+          if (!(await reassignDialog(conv))) return;
+          toast("Conversación reasignada.");
+          pg.reset();
         });
         tbody.appendChild(h("tr", { dataset: { convId: conv.id } },
-          h("td", { class: "wrap", text: conv.title || "Sin título" }),
-          h("td", { text: String(conv.message_count ?? "") }),
-          h("td", { title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
-          h("td", {}, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)),
+          h("td", { class: "wrap", "data-label": "Título", text: conv.title || "Sin título" }),
+          h("td", { "data-label": "Mensajes", text: String(conv.message_count ?? "") }),
+          h("td", { "data-label": "Actualizada", title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
+          h("td", { "data-label": "Acciones" }, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)),
         ));
       }
       return page.next_cursor;
@@ -278,72 +243,21 @@ function userDetail(body, userId) {
 }
 
 /**
- * @param {AdminConversation} conv
- * @returns {Promise<boolean>} whether it was reassigned
- */
-async function reassignDialog(conv) {
-  /** @type {AdminUser[]} */
-  const users = [];
-  try {
-    /** @type {string | null} */
-    let cursor = null;
-    for (let i = 0; i < 10; i += 1) {
-      /** @type {Page<AdminUser>} */
-      const page = await api(`/admin/users${qs({ limit: 200, cursor })}`);
-      users.push(...page.items.filter((u) => u.is_active && u.id !== conv.user_id));
-      cursor = page.next_cursor;
-      if (!cursor) break;
-    }
-  } catch (err) {
-    toast(errorDetail(err, "No se pudo cargar la lista de usuarios."), "error");
-    return false;
-  }
-  const result = await openDialog("Reasignar conversación", (/** @type {(conv: AdminConversation | null) => void} */ close) => {
-    const select = h("select", { class: "input", id: "reassign-user", required: true },
-      h("option", { value: "", text: "Elija un usuario…" }),
-      users.map((u) => h("option", { value: u.id, text: `${u.full_name} (${u.email})` })));
-    const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
-    const form = h("form", { method: "dialog" },
-      h("p", {}, "Conversación: ", h("strong", { text: conv.title || "Sin título" })),
-      error,
-      h("div", { class: "field" }, h("label", { for: "reassign-user", text: "Nuevo dueño" }), select,
-        h("span", { class: "hint", text: "Solo aparecen los usuarios activos a los que usted puede reasignar." })),
-      h("div", { class: "dialog-actions" },
-        h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cancelar" }),
-        h("button", { type: "submit", class: "btn btn-primary", text: "Reasignar" })),
-    );
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (!select.value) {
-        error.textContent = "Elija un usuario.";
-        error.hidden = false;
-        return;
-      }
-      try {
-        close(await api(`/admin/conversations/${encodeURIComponent(conv.id)}/reassign`, { method: "POST", body: { user_id: select.value } }));
-      } catch (err) {
-        error.textContent = errorDetail(err);
-        error.hidden = false;
-      }
-    });
-    return form;
-  });
-  if (result) toast("Conversación reasignada.");
-  return Boolean(result);
-}
-
-/**
  * @param {HTMLElement} body
  * @param {string} convId
  */
 async function conversationViewer(body, convId) {
   const viewer = h("div", { class: "viewer", id: "admin-viewer", "aria-label": "Mensajes (solo lectura)" });
+  const heading = h("h2", { id: "viewer-heading", text: "Conversación" });
   body.append(
     h("p", {}, h("button", { type: "button", class: "btn btn-sm", onclick: () => history.back(), text: "← Volver" })),
-    h("h2", { text: convTitles.get(convId) || "Conversación" }),
+    heading,
     h("p", { class: "hint", text: "Vista de solo lectura. Su acceso queda registrado en la auditoría." }),
     viewer,
   );
+  api(`/admin/conversations/${encodeURIComponent(convId)}`).then((/** @type {AdminConversation} */ conv) => {
+    heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
+  }).catch(() => {});  // the messages below report the error
   try {
     /** @type {string | null} */
     let cursor = null;
@@ -367,83 +281,4 @@ async function conversationViewer(body, convId) {
   } catch (err) {
     viewer.replaceChildren(errorBox(err));
   }
-}
-
-/**
- * @param {HTMLElement} body
- * @returns {() => void} removes the chart
- */
-function usage(body) {
-  const chart = h("div", { class: "chart", id: "usage-chart", role: "img", "aria-label": "Tokens por día, últimos 30 días" });
-  const summary = h("p", { class: "muted" });
-  const perUser = h("tbody");
-  body.append(
-    h("section", { class: "card" }, h("h2", { text: "Tokens por día (últimos 30 días)" }), summary, chart),
-    h("section", { class: "card" }, h("h2", { text: "Usuarios con más uso (30 días)" }),
-      h("div", { class: "table-wrap" }, h("table", { class: "data", id: "usage-users" },
-        h("thead", {}, h("tr", {}, ["Usuario", "Correo", "Mensajes", "Tokens de entrada", "Tokens generados"].map((t) => h("th", { scope: "col", text: t })))),
-        perUser))),
-  );
-  let destroyChart = () => {};
-  const to = new Date();
-  const from = new Date(to.getTime() - 29 * 86400000);
-  const day = (/** @type {Date} */ d) => d.toISOString().slice(0, 10);
-  api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "day" })}`).then((data) => {
-    /** @type {UsageItem[]} */
-    const rows = Array.isArray(data) ? data : data.items || [];
-    const total = rows.reduce((sum, r) => sum + (r.prompt_tokens || 0) + (r.completion_tokens || 0), 0);
-    summary.textContent = `${total.toLocaleString("es-CL")} tokens en el período.`;
-    destroyChart = drawUsageChart(chart, rows, from, 30);
-  }).catch((err) => chart.replaceChildren(errorBox(err)));
-  const fmt = new Intl.NumberFormat("es-CL");
-  api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "user", limit: 20 })}`).then((data) => {
-    /** @type {UsageItem[]} */
-    const items = data.items || [];
-    const rows = items.slice().sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
-    if (!rows.length) perUser.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Sin uso en el período." })));
-    for (const r of rows) {
-      perUser.appendChild(h("tr", {},
-        h("td", { class: "wrap", text: r.full_name || "—" }), h("td", { text: r.email || "—" }),
-        h("td", { text: fmt.format(r.messages || 0) }), h("td", { text: fmt.format(r.prompt_tokens || 0) }), h("td", { text: fmt.format(r.completion_tokens || 0) })));
-    }
-  }).catch((err) => perUser.appendChild(h("tr", {}, h("td", { colspan: 5 }, errorBox(err)))));
-  return () => destroyChart();
-}
-
-/** @param {HTMLElement} body */
-function audit(body) {
-  const action = h("input", { class: "input", id: "audit-action", placeholder: "Filtrar por acción (p. ej. login)", "aria-label": "Filtrar por acción" });
-  const tbody = h("tbody");
-  const status = h("div");
-  const load = async (/** @type {string | null} */ cursor) => {
-    try {
-      /** @type {Page<AuditEvent>} */
-      const page = await api(`/admin/audit${qs({ limit: PAGE, cursor, action: action.value.trim() })}`);
-      clear(status);
-      clear(tbody);
-      if (!page.items.length) tbody.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Sin registros." })));
-      for (const e of page.items) {
-        tbody.appendChild(h("tr", {},
-          h("td", { title: formatDate(e.created_at), text: timeAgo(e.created_at) }),
-          h("td", { text: e.actor_email || e.actor_id || "—" }),
-          h("td", { text: e.action }),
-          h("td", { class: "wrap", text: [e.target_type, e.target_id].filter(Boolean).join(" ") || "—" }),
-          h("td", { text: e.ip || "—" }),
-        ));
-      }
-      return page.next_cursor;
-    } catch (err) {
-      status.replaceChildren(errorBox(err));
-      return null;
-    }
-  };
-  const pg = pager(load);
-  /** @type {number | undefined} */
-  let timer;
-  action.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 300); });
-  body.append(h("div", { class: "toolbar" }, action), status,
-    h("div", { class: "table-wrap" }, h("table", { class: "data", id: "audit-table" },
-      h("thead", {}, h("tr", {}, ["Cuándo", "Quién", "Acción", "Objeto", "IP"].map((t) => h("th", { scope: "col", text: t })))),
-      tbody)), pg.el);
-  pg.reset();
 }

@@ -1,0 +1,81 @@
+// @ts-check
+// Pieces shared by the admin screens: the keyset pager, the error box, CSV downloads, day inputs.
+import { apiFetch, errorDetail } from "../api.js";
+import { h, toast, parseDay } from "../dom.js";
+
+export const PAGE = 25;
+
+/** @param {unknown} err */
+export function errorBox(err) {
+  return h("div", { class: "alert alert-error", role: "alert", text: errorDetail(err, "No se pudo cargar la información.") });
+}
+
+/**
+ * Keyset pager: keeps the cursors of the pages visited so "Anterior" works.
+ * @param {(cursor: string | null) => Promise<string | null>} load shows a page, returns the next one's cursor
+ */
+export function pager(load) {
+  /** @type {(string | null)[]} */
+  const cursors = [null];
+  let index = 0;
+  const prev = h("button", { type: "button", class: "btn btn-sm", text: "Anterior" });
+  const next = h("button", { type: "button", class: "btn btn-sm", text: "Siguiente" });
+  const label = h("span", { class: "muted small" });
+  const el = h("div", { class: "pager" }, label, prev, next);
+  const go = async () => {
+    prev.disabled = true;
+    next.disabled = true;
+    const nextCursor = await load(cursors[index]);
+    if (nextCursor && cursors.length === index + 1) cursors.push(nextCursor);
+    label.textContent = `Página ${index + 1}`;
+    prev.disabled = index === 0;
+    next.disabled = !nextCursor;
+  };
+  prev.addEventListener("click", () => { index -= 1; go(); });
+  next.addEventListener("click", () => { index += 1; go(); });
+  return { el, reset: () => { cursors.length = 1; index = 0; return go(); } };
+}
+
+/**
+ * Download a CSV the API builds (with the session's token), under the name the server gives.
+ * @param {string} path
+ * @param {string} fallbackName
+ */
+export async function downloadCsv(path, fallbackName) {
+  try {
+    const response = await apiFetch(path, { headers: { Accept: "text/csv" } });
+    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    toast("Descarga lista.");
+  } catch (err) {
+    toast(errorDetail(err, "No se pudo descargar el archivo."), "error");
+  }
+}
+
+/**
+ * A day typed as dd-mm-aaaa (es-CL), whatever the browser's own locale.
+ * @param {string} id
+ * @param {string} label
+ */
+export function dayInput(id, label) {
+  return h("input", { class: "input input-day", id, type: "text", inputmode: "numeric", placeholder: "dd-mm-aaaa", "aria-label": label, maxlength: 10, autocomplete: "off" });
+}
+
+/**
+ * The ISO days of two day inputs, or a Spanish message when one is not a date.
+ * @param {HTMLInputElement} from
+ * @param {HTMLInputElement} to
+ * @returns {{ from: string | null, to: string | null } | string}
+ */
+export function readRange(from, to) {
+  const start = parseDay(from.value);
+  const end = parseDay(to.value);
+  if (start === undefined || end === undefined) return "Escriba las fechas como dd-mm-aaaa, por ejemplo 09-11-2026.";
+  if (start && end && end < start) return "La fecha «hasta» es anterior a la fecha «desde».";
+  return { from: start, to: end };
+}
