@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.conversations.models import Conversation
+from energyapp.core import dates
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import list_operations
@@ -75,6 +76,7 @@ async def world(
     }
     headers = {name: await auth_headers(user) for name, user in people.items()}
     parents = (str(first.id), str(second.id))
+    today = dates.local_today().isoformat()
     cases = {
         "/conversations": ListCase(
             "worker", "worker2", filters={"q": "tarifa", "archived": "true"}
@@ -88,7 +90,16 @@ async def world(
             "supervisor", "admin", parents=parents
         ),
         "/admin/audit": ListCase(
-            "admin", "admin2", filters={"actor_id": str(admin.id), "action": "prueba.cursor"}
+            "admin",
+            "admin2",
+            filters={
+                "actor_id": str(admin.id),
+                "action": "prueba.cursor",
+                "q": "Persona Admin",
+                "from": today,
+                "to": today,
+                "outcome": "success",
+            },
         ),
     }
     return World(headers, cases, own, (first, second))
