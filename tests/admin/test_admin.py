@@ -10,21 +10,13 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import AuthSession, User
 from energyapp.conversations.models import Message
 from energyapp.core import dates
 from energyapp.db import utcnow
+from tests.admin.conftest import audit_events as _events
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
-
-
-async def _events(sessionmaker: async_sessionmaker[AsyncSession], action: str) -> list[AuditEvent]:
-    async with sessionmaker() as session:
-        rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.created_at)
-        )
-        return list(rows.all())
 
 
 async def _reload(sessionmaker: async_sessionmaker[AsyncSession], user: User) -> User:

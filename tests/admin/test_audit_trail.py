@@ -16,18 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
 from energyapp.conversations.models import Message
+from tests.admin.conftest import audit_events
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 
 PASSWORD = "Contrasena-segura-1"
-
-
-async def _actions(sessionmaker: async_sessionmaker[AsyncSession], action: str) -> list[AuditEvent]:
-    async with sessionmaker() as session:
-        rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.created_at)
-        )
-        return list(rows.all())
 
 
 async def _age_events(sessionmaker: async_sessionmaker[AsyncSession], minutes: int) -> None:
@@ -227,7 +220,7 @@ async def test_browsing_a_list_is_recorded_once_per_viewer_list_and_filter(
         await client.get("/admin/conversations", params={"user_id": str(juan.id)}, headers=headers)
     await client.get("/admin/conversations", params={"user_id": str(luis.id)}, headers=headers)
     await client.get("/admin/conversations", params={"user_id": str(juan.id)}, headers=sup_headers)
-    listed = await _actions(sessionmaker, "conversations.listed")
+    listed = await audit_events(sessionmaker, "conversations.listed")
     assert sorted((e.actor_id == admin.id, e.target_id) for e in listed) == sorted(
         [(True, str(juan.id)), (True, str(luis.id)), (False, str(juan.id))]
     )
@@ -235,19 +228,19 @@ async def test_browsing_a_list_is_recorded_once_per_viewer_list_and_filter(
     for _ in range(3):
         await _trail(client, headers, outcome="failure")
     await _trail(client, headers, outcome="success")
-    assert len(await _actions(sessionmaker, "audit.listed")) == 2
+    assert len(await audit_events(sessionmaker, "audit.listed")) == 2
 
     # Message views are always recorded, however often.
     for _ in range(3):
         await client.get(f"/admin/conversations/{conversation.id}/messages", headers=headers)
-    assert len(await _actions(sessionmaker, "conversation.viewed")) == 3
+    assert len(await audit_events(sessionmaker, "conversation.viewed")) == 3
 
     # Ten minutes later the same list is recorded again.
     await _age_events(sessionmaker, 11)
     await client.get("/admin/conversations", params={"user_id": str(juan.id)}, headers=headers)
     await _trail(client, headers, outcome="failure")
-    assert len(await _actions(sessionmaker, "conversations.listed")) == 4
-    assert len(await _actions(sessionmaker, "audit.listed")) == 3
+    assert len(await audit_events(sessionmaker, "conversations.listed")) == 4
+    assert len(await audit_events(sessionmaker, "audit.listed")) == 3
     labels = {e["label"] for e in await _trail(client, headers, action="conversations.listed")}
     assert "Revisó la lista de conversaciones de Juan Pérez" in labels
 
@@ -278,11 +271,11 @@ async def test_csv_export_parses_back_and_is_audited(
     assert login["Correo"] == juan.email
     assert login["Resultado"] == "Exitosa" and rows[0]["Resultado"] == "Fallida"
     assert re.fullmatch(r"\d{2}-\d{2}-\d{4} \d{2}:\d{2}", login["Fecha"])
-    stored = (await _actions(sessionmaker, "login"))[0].created_at
+    stored = (await audit_events(sessionmaker, "login"))[0].created_at
     local = stored.astimezone(ZoneInfo("America/Santiago"))
     assert login["Fecha"] == local.strftime("%d-%m-%Y %H:%M")  # day first, Santiago's clock
 
-    exported = await _actions(sessionmaker, "audit.exported")
+    exported = await audit_events(sessionmaker, "audit.exported")
     assert len(exported) == 1
     assert exported[0].actor_id == admin.id
     assert exported[0].details == {
@@ -388,7 +381,7 @@ async def test_usage_csv_per_user_and_santiago_day_within_scope(
     assert _parse_csv(
         await client.get("/admin/usage/export.csv", headers=await auth_headers(admin))
     )
-    exported = await _actions(sessionmaker, "usage.exported")
+    exported = await audit_events(sessionmaker, "usage.exported")
     assert [e.actor_id for e in exported] == [admin.id, supervisor.id, admin.id]
     reversed_range = await client.get(
         "/admin/usage/export.csv",
@@ -420,7 +413,7 @@ async def test_conversation_heading_names_its_owner_in_scope(
     hidden = await client.get(f"/admin/conversations/{admins.id}", headers=sup_headers)
     assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
     # Reading the heading reads no message: nothing is recorded.
-    assert await _actions(sessionmaker, "conversation.viewed") == []
+    assert await audit_events(sessionmaker, "conversation.viewed") == []
 
 
 async def test_last_login_is_null_until_the_first_sign_in(

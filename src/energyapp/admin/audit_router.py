@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,10 +33,8 @@ def audit_filters(
     ] = None,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64, description="Código de la acción.")] = None,
-    from_: Annotated[
-        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
-    ] = None,
-    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
+    from_: dates.FromDay = None,
+    to: dates.ToDay = None,
     outcome: Outcome | None = None,
 ) -> AuditFilters:
     return audit_views.check_filters(

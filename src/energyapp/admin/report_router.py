@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from energyapp.admin import csv_export
@@ -39,10 +36,8 @@ async def export_usage(
     viewer: AdminOrSupervisor,
     session: SessionDep,
     request: Request,
-    from_: Annotated[
-        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
-    ] = None,
-    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
+    from_: dates.FromDay = None,
+    to: dates.ToDay = None,
 ) -> Response:
     """Tokens and answers per user and Santiago day (UTF-8 with BOM, days dd-mm-aaaa);
     the download is audited."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -147,10 +146,8 @@ async def reassign_conversation(
 async def usage(
     viewer: AdminOrSupervisor,
     session: SessionDep,
-    from_: Annotated[
-        date | None, Query(alias="from", description="Día inicial (hora de Santiago).")
-    ] = None,
-    to: Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")] = None,
+    from_: dates.FromDay = None,
+    to: dates.ToDay = None,
     group_by: Literal["user", "day"] = "day",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> UsageReport:

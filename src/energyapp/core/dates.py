@@ -9,7 +9,10 @@ installation kept data) to a year after today, anything else a 422 ``invalid_dat
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from fastapi import Query
 
 from energyapp.errors import Unprocessable
 
@@ -67,3 +70,8 @@ def day_range(
     end = bounded_day(to_day, "to") or local_today()
     start = bounded_day(from_day, "from") or end - timedelta(days=default_days - 1)
     return start, end
+
+
+# The ``from``/``to`` query parameters of every report over a range of Santiago days.
+FromDay = Annotated[date | None, Query(alias="from", description="Día inicial (hora de Santiago).")]
+ToDay = Annotated[date | None, Query(description="Día final, incluido (hora de Santiago).")]

@@ -2,10 +2,10 @@
 // Admin panel: users, per-user conversations, read-only viewer, reassignment; usage and audit
 // live in admin_usage.js and admin_audit.js.
 import { api, errorDetail, qs } from "../api.js";
-import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog, clear } from "../dom.js";
+import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
-import { PAGE, errorBox, pager } from "./admin_common.js";
+import { PAGE, errorBox, pagedTable } from "./admin_common.js";
 import { renderAudit } from "./admin_audit.js";
 import { renderUsage } from "./admin_usage.js";
 import { reassignDialog } from "./admin_reassign.js";
@@ -85,21 +85,11 @@ function usersTable(body, isAdmin) {
     h("thead", {}, h("tr", {}, [["Nombre"], ["Correo"], ["Rol"], ["Estado"], ["2FA"], ["Actividad", "Última actividad"], ["Conv.", "Conversaciones"], ["Msj.", "Mensajes"], ["Acciones"]].map(([t, full]) => h("th", { scope: "col", title: full, "aria-label": full, text: t })))),
     tbody));
   const status = h("div");
-  const load = async (/** @type {string | null} */ cursor) => {
-    try {
-      /** @type {Page<AdminUser>} */
-      const page = await api(`/admin/users${qs({ limit: PAGE, cursor, q: search.value.trim(), role: role.value })}`);
-      clear(status);
-      clear(tbody);
-      if (!page.items.length) tbody.appendChild(h("tr", {}, h("td", { colspan: 9, class: "muted", text: "No hay usuarios que coincidan." })));
-      for (const user of page.items) tbody.appendChild(userRow(user, isAdmin, () => pg.reset()));
-      return page.next_cursor;
-    } catch (err) {
-      status.replaceChildren(errorBox(err));
-      return null;
-    }
-  };
-  const pg = pager(load);
+  const pg = pagedTable({
+    tbody, status, columns: 9, empty: "No hay usuarios que coincidan.",
+    path: (cursor) => `/admin/users${qs({ limit: PAGE, cursor, q: search.value.trim(), role: role.value })}`,
+    rows: (/** @type {AdminUser} */ user) => userRow(user, isAdmin, () => pg.reset()),
+  });
   /** @type {number | undefined} */
   let timer;
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 250); });
@@ -209,35 +199,27 @@ function userDetail(body, userId) {
       h("thead", {}, h("tr", {}, ["Título", "Mensajes", "Actualizada", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
       tbody)),
   );
-  const load = async (/** @type {string | null} */ cursor) => {
-    try {
-      /** @type {Page<AdminConversation>} */
-      const page = await api(`/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`);
-      clear(status);
-      clear(tbody);
-      if (!page.items.length) tbody.appendChild(h("tr", {}, h("td", { colspan: 4, class: "muted", text: "Este usuario no tiene conversaciones." })));
-      else heading.textContent = `Conversaciones de ${page.items[0].owner_full_name} (${page.items[0].owner_email})`;
-      for (const conv of page.items) {
-        const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
-        reassign.addEventListener("click", async () => {
-          if (!(await reassignDialog(conv))) return;
-          toast("Conversación reasignada.");
-          pg.reset();
-        });
-        tbody.appendChild(h("tr", { dataset: { convId: conv.id } },
-          h("td", { class: "wrap", "data-label": "Título", text: conv.title || "Sin título" }),
-          h("td", { "data-label": "Mensajes", text: String(conv.message_count ?? "") }),
-          h("td", { "data-label": "Actualizada", title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
-          h("td", { "data-label": "Acciones" }, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)),
-        ));
-      }
-      return page.next_cursor;
-    } catch (err) {
-      status.replaceChildren(errorBox(err));
-      return null;
-    }
-  };
-  const pg = pager(load);
+  const pg = pagedTable({
+    tbody, status, columns: 4, empty: "Este usuario no tiene conversaciones.",
+    path: (cursor) => `/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`,
+    loaded: (/** @type {Page<AdminConversation>} */ page) => {
+      const owner = page.items[0];
+      if (owner) heading.textContent = `Conversaciones de ${owner.owner_full_name} (${owner.owner_email})`;
+    },
+    rows: (/** @type {AdminConversation} */ conv) => {
+      const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
+      reassign.addEventListener("click", async () => {
+        if (!(await reassignDialog(conv))) return;
+        toast("Conversación reasignada.");
+        pg.reset();
+      });
+      return h("tr", { dataset: { convId: conv.id } },
+        h("td", { class: "wrap", "data-label": "Título", text: conv.title || "Sin título" }),
+        h("td", { "data-label": "Mensajes", text: String(conv.message_count ?? "") }),
+        h("td", { "data-label": "Actualizada", title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
+        h("td", { "data-label": "Acciones" }, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)));
+    },
+  });
   body.appendChild(pg.el);
   pg.reset();
 }

@@ -1,9 +1,8 @@
 // @ts-check
 // Audit trail screen: Spanish sentences, filters (person, action, days, outcome), details, CSV.
 import { api, qs } from "../api.js";
-import { h, formatDate, clear } from "../dom.js";
-import { PAGE, errorBox, pager, downloadCsv, dayInput, readRange } from "./admin_common.js";
-/** @import { Page } from "../api.js" */
+import { h, formatDate } from "../dom.js";
+import { PAGE, errorBox, pagedTable, downloadCsv, dayInput, readRange } from "./admin_common.js";
 
 /**
  * An event of `GET /admin/audit` (`AuditEventOut`).
@@ -50,23 +49,14 @@ export function renderAudit(body) {
     }
     return { q: person.value.trim(), action: action.value, outcome: outcome.value, from: range.from, to: range.to };
   };
-  const load = async (/** @type {string | null} */ cursor) => {
-    const chosen = filters();
-    if (!chosen) return null;
-    try {
-      /** @type {Page<AuditEvent>} */
-      const page = await api(`/admin/audit${qs({ limit: PAGE, cursor, ...chosen })}`);
-      clear(status);
-      clear(tbody);
-      if (!page.items.length) tbody.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "No hay registros que coincidan." })));
-      for (const event of page.items) tbody.append(...eventRows(event));
-      return page.next_cursor;
-    } catch (err) {
-      status.replaceChildren(errorBox(err));
-      return null;
-    }
-  };
-  const pg = pager(load);
+  const pg = pagedTable({
+    tbody, status, columns: 5, empty: "No hay registros que coincidan.",
+    path: (cursor) => {
+      const chosen = filters();
+      return chosen && `/admin/audit${qs({ limit: PAGE, cursor, ...chosen })}`;
+    },
+    rows: (/** @type {AuditEvent} */ event) => eventRows(event),
+  });
   /** @type {number | undefined} */
   let timer;
   const later = () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 300); };

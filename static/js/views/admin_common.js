@@ -1,7 +1,8 @@
 // @ts-check
 // Pieces shared by the admin screens: the keyset pager, the error box, CSV downloads, day inputs.
-import { apiFetch, errorDetail } from "../api.js";
-import { h, toast, parseDay } from "../dom.js";
+import { api, apiFetch, errorDetail } from "../api.js";
+import { h, toast, parseDay, clear } from "../dom.js";
+/** @import { Page } from "../api.js" */
 
 export const PAGE = 25;
 
@@ -34,6 +35,39 @@ export function pager(load) {
   prev.addEventListener("click", () => { index -= 1; go(); });
   next.addEventListener("click", () => { index += 1; go(); });
   return { el, reset: () => { cursors.length = 1; index = 0; return go(); } };
+}
+
+/**
+ * A keyset pager over a table: each page of `path(cursor)` (null: do not load, the caller said
+ * why in `status`) replaces `tbody`'s rows with `rows(item)` for each item, or one `empty` row.
+ * @template T
+ * @param {object} spec
+ * @param {HTMLElement} spec.tbody
+ * @param {HTMLElement} spec.status where a load error is shown
+ * @param {number} spec.columns
+ * @param {string} spec.empty
+ * @param {(cursor: string | null) => string | null} spec.path
+ * @param {(item: T) => HTMLElement | HTMLElement[]} spec.rows
+ * @param {(page: Page<T>) => void} [spec.loaded]
+ */
+export function pagedTable(spec) {
+  return pager(async (cursor) => {
+    const path = spec.path(cursor);
+    if (path === null) return null;
+    try {
+      /** @type {Page<T>} */
+      const page = await api(path);
+      clear(spec.status);
+      clear(spec.tbody);
+      if (!page.items.length) spec.tbody.appendChild(h("tr", {}, h("td", { colspan: spec.columns, class: "muted", text: spec.empty })));
+      for (const item of page.items) spec.tbody.append(...[spec.rows(item)].flat());
+      spec.loaded?.(page);
+      return page.next_cursor;
+    } catch (err) {
+      spec.status.replaceChildren(errorBox(err));
+      return null;
+    }
+  });
 }
 
 /**
