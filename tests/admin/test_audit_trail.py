@@ -428,3 +428,21 @@ async def test_last_login_is_null_until_the_first_sign_in(
     }
     assert users[str(luis.id)]["last_login_at"] is None
     assert users[str(juan.id)]["last_login_at"] is not None
+
+
+async def test_exports_are_rate_limited_per_person(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    admin, supervisor, _juan, _luis = await _people(make_user)
+    headers = await auth_headers(admin)
+    for i in range(10):
+        url = "/admin/audit/export.csv" if i % 2 else "/admin/usage/export.csv"
+        assert (await client.get(url, headers=headers)).status_code == 200
+    refused = await client.get("/admin/audit/export.csv", headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert "Espere" in refused.json()["detail"]
+    assert int(refused.headers["retry-after"]) >= 1
+    # Someone else still may.
+    other = await client.get("/admin/usage/export.csv", headers=await auth_headers(supervisor))
+    assert other.status_code == 200

@@ -13,6 +13,7 @@ from energyapp.admin.audit_schemas import AuditAction, AuditEventOut, AuditFilte
 from energyapp.audit import labels
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates
+from energyapp.core.deps import RateLimiterDep
 from energyapp.core.pagination import Page, PageDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
@@ -75,9 +76,14 @@ async def list_actions() -> list[AuditAction]:
 
 @router.get("/export.csv", response_class=Response)
 async def export_audit(
-    viewer: AdminOrSupervisor, session: SessionDep, filters: AuditFiltersDep, request: Request
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    filters: AuditFiltersDep,
+    request: Request,
+    limiter: RateLimiterDep,
 ) -> Response:
     """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago)."""
+    await csv_export.check_rate(limiter, viewer.id)
     events = await audit_views.export_audit(session, viewer, filters, request=request)
     header = (
         "Fecha",

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Iterable, Sequence
 
 from starlette.responses import Response
 
 from energyapp.core import dates
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
+from energyapp.errors import TooManyRequests
 
 BOM = "\ufeff"
 DELIMITER = ";"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# An export reads up to thousands of rows: a person gets a few a minute, not a loop.
+EXPORTS_PER_MINUTE = 10
 
 
 def _cell(value: object) -> str:
@@ -45,3 +50,17 @@ def response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]])
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'},
     )
+
+
+async def check_rate(limiter: RateLimiter, user_id: uuid.UUID) -> None:
+    """429 ``rate_limited`` beyond :data:`EXPORTS_PER_MINUTE` exports per person (all kinds)."""
+    state = await limiter.hit(
+        "admin.export", str(user_id), limit=EXPORTS_PER_MINUTE, window_seconds=60
+    )
+    if not state.allowed:
+        raise TooManyRequests(
+            f"Pidió demasiadas exportaciones seguidas. Espere {state.retry_after} s e intente "
+            "de nuevo.",
+            code="rate_limited",
+            retry_after=state.retry_after,
+        )

@@ -10,6 +10,7 @@ from energyapp.admin import usage as usage_service
 from energyapp.audit import service as audit_service
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates
+from energyapp.core.deps import RateLimiterDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
 
@@ -36,11 +37,13 @@ async def export_usage(
     viewer: AdminOrSupervisor,
     session: SessionDep,
     request: Request,
+    limiter: RateLimiterDep,
     from_: dates.FromDay = None,
     to: dates.ToDay = None,
 ) -> Response:
     """Tokens and answers per user and Santiago day (UTF-8 with BOM, days dd-mm-aaaa);
     the download is audited."""
+    await csv_export.check_rate(limiter, viewer.id)
     from_date, to_date = dates.day_range(from_, to)
     span = usage_service.period(viewer, from_date, to_date)
     items = await usage_service.usage_by_user_and_day(session, span)
