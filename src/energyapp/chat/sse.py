@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pydantic_core
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -82,5 +83,18 @@ async def finished_stream(
     yield event("done", done)
 
 
-def sse_response(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    return EventSourceResponse(events, ping=PING_INTERVAL, sep="\n")
+# When the server stops, a stream that reads the shared broker gets this long to tell its client
+# to re-attach through another process (``reconnect``) before it is cut.
+SHUTDOWN_GRACE = 3.0
+
+
+def sse_response(
+    events: AsyncIterator[ServerSentEvent], closing: anyio.Event | None = None
+) -> EventSourceResponse:
+    return EventSourceResponse(
+        events,
+        ping=PING_INTERVAL,
+        sep="\n",
+        shutdown_event=closing,
+        shutdown_grace_period=SHUTDOWN_GRACE if closing is not None else 0,
+    )
