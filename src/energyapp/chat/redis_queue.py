@@ -143,10 +143,11 @@ return granted
 """
 )
 
-# KEYS: q:users, q:u:<user> ARGV: user, ticket
+# KEYS: q:users, q:u:<user> ARGV: user, ticket, channel (every waiting answer's place may change)
 _ENQUEUE = """
 redis.call('RPUSH', KEYS[2], ARGV[2])
 if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
+redis.call('PUBLISH', ARGV[3], 'queue')
 return 1
 """
 
@@ -363,7 +364,7 @@ class RedisQueue:
             await self._redis.rpush(self._keys.queue_background, waiter.ticket)
             return
         keys = [self._keys.queue_users, self._keys.queued_by(waiter.user_id)]
-        await self._enqueue(keys=keys, args=[str(waiter.user_id), waiter.ticket])
+        await self._enqueue(keys=keys, args=[str(waiter.user_id), waiter.ticket, self._keys.events])
 
     async def _give_up(self, waiter: _Waiter) -> None:
         user = str(waiter.user_id) if waiter.user_id is not None else ""

@@ -1,0 +1,194 @@
+"""The chat broker on a real Redis: two app instances (each its own broker, lease and queue,
+served over real HTTP) share one chat runtime: re-attach, stop, fairness, Redis away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.llm.fake_server import FakeOllama
+from tests.chat.conftest import (
+    Event,
+    LiveApp,
+    collect,
+    load_message,
+    named,
+    open_chat,
+    read_until,
+    sse_events,
+    text_of,
+)
+from tests.conftest import HeadersFactory, UserFactory
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the shared Redis, removed afterwards."""
+    name = f"test-{uuid.uuid4().hex[:8]}:"
+    yield name
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(f"{name}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def broker(prefix: str, **extra: Any) -> dict[str, Any]:
+    return {"redis_url": REDIS_URL, "redis_prefix": prefix, **extra}
+
+
+@contextlib.asynccontextmanager
+async def two_apps(live_app: LiveApp, **settings: Any) -> AsyncIterator[tuple[str, str]]:
+    async with live_app(**settings) as (base_a, _), live_app(**settings) as (base_b, _):
+        yield base_a, base_b
+
+
+async def test_an_answer_started_on_one_process_is_followed_and_stopped_on_another(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    prefix: str,
+) -> None:
+    fake[1].config.tokens_per_second = 40
+    fake[1].config.answer_tokens = 400
+    headers = await auth_headers(await make_user())
+    async with two_apps(live_app, **broker(prefix)) as (base_a, base_b):
+        response, stream = await open_chat(http, base_a, headers)
+        events: list[Event] = []
+        while len(text_of(events)) < 20:
+            events.append(await anext(stream))
+        answer_id = events[0][1]["assistant_message_id"]
+
+        # B replays the whole text so far, then follows live, with stream ids for resuming.
+        async with http.stream(
+            "GET", f"{base_b}/chat/{answer_id}/stream", headers=headers
+        ) as follower:
+            assert follower.status_code == 200
+            seen: list[Event] = []
+            lines = follower.aiter_lines()
+            ids: list[str] = []
+            b_stream = _events_with_ids(lines, ids)
+            while len(text_of(seen)) <= len(text_of(events)) + 10:
+                seen.append(await anext(b_stream))
+            assert text_of(seen).startswith(text_of(events))
+
+            # Resuming after an event id gives only what came after it.
+            async with http.stream(
+                "GET",
+                f"{base_b}/chat/{answer_id}/stream",
+                headers={**headers, "Last-Event-ID": ids[0]},
+            ) as resumed:
+                resumed_stream = sse_events(resumed)
+                resumed_events = [await anext(resumed_stream) for _ in range(2)]
+            assert resumed_events[0][0] == "meta"
+            assert resumed_events[1][0] == "token"
+
+            # A stop sent to B stops the generation on A.
+            stop = await http.post(f"{base_b}/chat/{answer_id}/stop", headers=headers)
+            assert stop.status_code == 200 and stop.json()["status"] == "stopped"
+            async for event in b_stream:
+                seen.append(event)
+        await read_until(stream, events, "done")
+        await response.aclose()
+
+    assert named(seen, "done")[0]["status"] == "stopped"
+    assert named(events, "done")[0]["status"] == "stopped"
+    saved = await load_message(sessionmaker, answer_id)
+    assert saved.status == "stopped"
+    assert saved.content == text_of(seen) == text_of(events)
+    assert 0 < len(saved.content) < 400 * 3
+
+
+async def _events_with_ids(lines: AsyncIterator[str], ids: list[str]) -> AsyncIterator[Event]:
+    import json
+
+    name = "message"
+    async for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("id: "):
+            ids.append(line[4:])
+        elif line.startswith("data: "):
+            yield name, json.loads(line[6:])
+
+
+async def test_users_on_two_processes_are_served_round_robin(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    prefix: str,
+) -> None:
+    """One slot for everyone: Ana's three answers and Beto's one, sent through two processes,
+    are served Ana, Ana, Beto, Ana — not in the order they were sent."""
+    fake[1].config.tokens_per_second = 50
+    fake[1].config.answer_tokens = 20
+    ana = await auth_headers(await make_user())
+    beto = await auth_headers(await make_user())
+    settings = broker(prefix, max_active_per_user=3, ollama_max_parallel=1)
+    finished: list[str] = []
+    positions: dict[str, list[int]] = {}
+
+    async def ask(base: str, headers: dict[str, str], name: str, queued: bool) -> None:
+        response, stream = await open_chat(http, base, headers, message=name)
+        events: list[Event] = []
+        # Sent in order: the next one is sent once this one is running or in the queue.
+        await read_until(stream, events, "queue" if queued else "token")
+        started.set()
+        await read_until(stream, events, "done")
+        await response.aclose()
+        positions[name] = [data["position"] for data in named(events, "queue")]
+        assert named(events, "done")[0]["status"] == "complete"
+        finished.append(name)
+
+    async with two_apps(live_app, **settings) as (base_a, base_b):
+        tasks = []
+        for base, headers, name in [
+            (base_a, ana, "ana1"),
+            (base_b, ana, "ana2"),
+            (base_a, ana, "ana3"),
+            (base_b, beto, "beto1"),
+        ]:
+            started = asyncio.Event()
+            tasks.append(asyncio.create_task(ask(base, headers, name, name != "ana1")))
+            await started.wait()
+        await asyncio.gather(*tasks)
+
+    assert finished == ["ana1", "ana2", "beto1", "ana3"]
+    assert positions["ana1"] == []
+    assert positions["ana2"][0] == 1
+    assert positions["beto1"][0] == 2  # ahead of ana3, which was sent before it
+    assert positions["ana3"][:2] == [2, 3]  # moved back when Beto arrived
+
+
+async def test_with_redis_away_chat_says_so_and_the_rest_works(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    headers = await auth_headers(await make_user())
+    async with live_app(redis_url="redis://127.0.0.1:9/0") as (base, _):
+        response = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=headers)
+        listed = await http.get(f"{base}/conversations", headers=headers)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "broker_unavailable" and "intente de nuevo" in body["detail"]
+    assert int(response.headers["Retry-After"]) > 0
+    assert listed.status_code == 200 and listed.json()["items"] == []  # nothing half-written
