@@ -85,6 +85,9 @@ _DISPATCH = (
     _LUA_ALIVE
     + """
 local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if not alive(prefix, t) then redis.call('HDEL', KEYS[3], t) end
+end
 local servers = {}
 for i = 4, #KEYS do
   purge_set(prefix, KEYS[i])
@@ -208,6 +211,9 @@ class RedisQueue:
         self._dispatch_script = redis.register_script(_DISPATCH)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._withdraw = redis.register_script(_WITHDRAW)
+        # Held while what this process holds changes in Redis, and while the heartbeat writes
+        # it again: a heartbeat never writes back a slot or an admission just given back.
+        self.lock = asyncio.Lock()
         self._admissions: dict[uuid.UUID, list[str]] = {}
         self._waiters: dict[str, _Waiter] = {}
         self._held: list[_Held] = []
@@ -235,16 +241,17 @@ class RedisQueue:
         self._admissions.setdefault(user_id, []).append(member)
 
     async def leave(self, user_id: uuid.UUID) -> None:
-        members = self._admissions.get(user_id)
-        if not members:
-            return
-        member = members.pop()
-        if not members:
-            del self._admissions[user_id]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.srem(self._keys.admitted, member)
-            pipe.srem(self._keys.admitted_by(user_id), member)
-            await pipe.execute()
+        async with self.lock:
+            members = self._admissions.get(user_id)
+            if not members:
+                return
+            member = members.pop()
+            if not members:
+                del self._admissions[user_id]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.srem(self._keys.admitted, member)
+                pipe.srem(self._keys.admitted_by(user_id), member)
+                await pipe.execute()
 
     # --- slots -------------------------------------------------------------------------------
 
@@ -267,7 +274,12 @@ class RedisQueue:
             server = await waiter.future
         except asyncio.CancelledError:
             self._waiters.pop(ticket, None)
-            await asyncio.shield(self._give_up(waiter))
+            granted = waiter.future.done() and not waiter.future.cancelled()
+            if granted:  # granted as it was cancelled: give the slot back
+                self._held.append(_Held(ticket, waiter.future.result(), None))
+                await asyncio.shield(self.release(waiter.future.result(), waiter.user_id))
+            else:
+                await asyncio.shield(self._give_up(waiter))
             raise
         except BaseException:
             self._waiters.pop(ticket, None)
@@ -282,8 +294,9 @@ class RedisQueue:
         for held in self._held:
             mine = on_preempt is None or held.on_preempt is on_preempt
             if held.server == server and kind in held.ticket and mine:
-                self._held.remove(held)
-                await self._redis.srem(self._keys.slots(server), held.ticket)
+                async with self.lock:
+                    self._held.remove(held)
+                    await self._redis.srem(self._keys.slots(server), held.ticket)
                 await self.dispatch()
                 return
 
