@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -276,13 +276,11 @@ class RedisBroker:
                 yield sse.event("error", data)
                 return
             for _key, entries in batches:
-                for entry_id, fields in entries:
-                    cursor = entry_id
-                    name = fields["e"]
-                    if name == "end":
+                cursor = entries[-1][0]
+                for event in _coalesced(entries):
+                    if event is None:
                         return
-                    if name != "open":
-                        yield ServerSentEvent(data=fields["d"], event=name, id=cursor, sep="\n")
+                    yield event
 
     async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
         key = self.keys.stream(answer_id)
@@ -386,6 +384,29 @@ class RedisBroker:
             pipe.xadd(key, {"e": "done", "d": _json(done)})
             await pipe.execute()
         await self._end_stream(key)
+
+
+def _coalesced(entries: list[tuple[str, dict[str, str]]]) -> Iterator[ServerSentEvent | None]:
+    """The events of a batch of stream entries, consecutive tokens joined into one (a late
+    watcher gets the text so far in one piece); None at the end of the answer."""
+    text: list[str] = []
+    last_token = ""
+    for entry_id, fields in entries:
+        name = fields["e"]
+        if name == "token":
+            text.append(pydantic_core.from_json(fields["d"])["content"])
+            last_token = entry_id
+            continue
+        if text:
+            yield sse.token_event("".join(text), last_token)
+            text = []
+        if name == "end":
+            yield None
+            return
+        if name != "open":
+            yield ServerSentEvent(data=fields["d"], event=name, id=entry_id, sep="\n")
+    if text:
+        yield sse.token_event("".join(text), last_token)
 
 
 def _json(data: Mapping[str, object]) -> str:

@@ -23,6 +23,11 @@ def event(name: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(data=pydantic_core.to_json(data).decode(), event=name, sep="\n")
 
 
+def token_event(text: str, event_id: str | None = None) -> ServerSentEvent:
+    data = pydantic_core.to_json({"content": text}).decode()
+    return ServerSentEvent(data=data, event="token", id=event_id, sep="\n")
+
+
 def meta_event(answer_id: str, conversation_id: str, user_message_id: str) -> ServerSentEvent:
     return event(
         "meta",
@@ -58,7 +63,7 @@ async def follow(
             text = "".join(parts[cursor:])
             cursor = len(parts)
             sent = True
-            yield event("token", {"content": text})
+            yield token_event(text)
         if answer.final is not None and not sent_final:
             sent_final = sent = True
             for name, data in answer.final:
