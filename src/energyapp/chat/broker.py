@@ -49,7 +49,7 @@ class Broker(Protocol):
     async def abandon(self, answer_id: uuid.UUID) -> None:
         """The request that claimed ``answer`` failed: it was never stored."""
 
-    def follow(
+    async def follow(
         self,
         answer_id: uuid.UUID,
         first: ServerSentEvent,
@@ -58,8 +58,8 @@ class Broker(Protocol):
         running: bool = True,
     ) -> AsyncIterator[ServerSentEvent] | None:
         """The events of a live answer from the start (or after ``last_event_id``), or None
-        when no process is generating it. ``running``: the database says it is being
-        written."""
+        when no process is generating it (nor keeps its events after ``last_event_id``).
+        ``running``: the database says it is being written."""
 
     async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
         """Stop an answer that another process generates; its final status, or None."""
@@ -92,7 +92,7 @@ class LocalBroker:
     async def abandon(self, answer_id: uuid.UUID) -> None:
         return None
 
-    def follow(
+    async def follow(
         self,
         answer_id: uuid.UUID,
         first: ServerSentEvent,

@@ -134,7 +134,7 @@ class ChatEngine:
         self.live.release(answer.id)
         self.spawn(self.broker.abandon(answer.id))
 
-    def follow(
+    async def follow(
         self,
         answer_id: uuid.UUID,
         first: ServerSentEvent,
@@ -144,7 +144,7 @@ class ChatEngine:
     ) -> AsyncIterator[ServerSentEvent] | None:
         """The events of a live answer, from whichever process generates it; None when no
         process does (the saved answer is then the whole story)."""
-        return self.broker.follow(answer_id, first, last_event_id, closing, running)
+        return await self.broker.follow(answer_id, first, last_event_id, closing, running)
 
     async def stop_answer(self, answer_id: uuid.UUID) -> str | None:
         """Stop an answer wherever it runs; its final status, or None when nothing runs it."""

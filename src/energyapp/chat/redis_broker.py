@@ -239,7 +239,7 @@ class RedisBroker:
             await self.redis.hdel(self.keys.owner, str(answer_id))
             await self.redis.delete(self.keys.stream(answer_id))
 
-    def follow(
+    async def follow(
         self,
         answer_id: uuid.UUID,
         first: ServerSentEvent,
@@ -248,7 +248,13 @@ class RedisBroker:
         running: bool = True,
     ) -> AsyncIterator[ServerSentEvent] | None:
         if not running:
-            return None
+            # Finished: a client resuming after an event id gets the rest from the stream while
+            # it is kept (a whole replay would repeat what it has).
+            try:
+                if not last_event_id or not await self.redis.exists(self.keys.stream(answer_id)):
+                    return None
+            except (RedisError, OSError):
+                return None
         return self._read(answer_id, first, last_event_id, closing)
 
     async def _read(

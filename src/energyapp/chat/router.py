@@ -60,7 +60,7 @@ async def chat(
     answer = await engine.submit(session, user, body.conversation_id, message, model)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     closing = anyio.Event()
-    events = engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
+    events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
     return sse.sse_response(events, closing)
 
 
@@ -83,7 +83,8 @@ async def reattach(
     question_id = await chat_service.question_of(session, saved)
     first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(question_id))
     closing = anyio.Event()
-    live = engine.follow(saved.id, first, last_event_id, closing, saved.status == "streaming")
+    running = saved.status == "streaming"
+    live = await engine.follow(saved.id, first, last_event_id, closing, running)
     if live is not None:
         return sse.sse_response(live, closing)
     done = {

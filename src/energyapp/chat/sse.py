@@ -84,7 +84,8 @@ async def finished_stream(
     """The events of an answer no longer live: its saved text, then ``done``."""
     yield first
     if text:
-        yield event("token", {"content": text})
+        # The whole text: it replaces what a resuming client has (nothing to append it to).
+        yield event("token", {"content": text, "replace": True})
     yield event("done", done)
 
 

@@ -560,7 +560,7 @@ class ChatView {
         else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
         else if (event === "token") {
           // A re-attached stream starts with the whole text so far as one token event.
-          view.content += data.content;
+          view.content = data.replace ? data.content : view.content + data.content;
           this.showStatus(view, "generando…");
           if (!scheduled) {
             scheduled = true;
