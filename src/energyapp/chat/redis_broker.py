@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pydantic_core
@@ -343,37 +343,36 @@ class RedisBroker:
     # --- crash recovery ----------------------------------------------------------------------
 
     async def _recover(self) -> None:
-        """Answers whose process died become ``interrupted`` (one process does it per round)."""
+        """Answers whose process died become ``interrupted`` (one process does it per round),
+        and the ownership records of dead processes are dropped."""
         interval_ms = int(self.lease_seconds / 3 * 1000)
         if not await self.redis.set(self.keys.recovery_lock, "1", nx=True, px=interval_ms):
             return
         assert self._engine is not None
+        owners: dict[str, str] = await self.redis.hgetall(self.keys.owner)
+        alive = {p for p in set(owners.values()) if await self.redis.exists(self.keys.lease(p))}
         async with self._engine.sessionmaker() as session:
             streaming = await chat_service.streaming_answers(session)
-        if not streaming:
-            return
-        names = [str(answer_id) for answer_id in streaming]
-        owners = cast(list[str | None], await self.redis.hmget(self.keys.owner, names))
-        dead = [
-            uuid.UUID(name)
-            for name, owner in zip(names, owners, strict=True)
-            if not await self._alive(name, owner)
-        ]
-        if not dead:
-            return
-        async with self._engine.sessionmaker.begin() as session:
-            count = await chat_service.interrupt_answers(session, dead)
-        for answer_id in dead:
-            await self._end_orphan(answer_id)
-        logger.warning("marked %d answers of stopped processes as interrupted", count)
+        dead = []
+        for answer_id in streaming:
+            owner = owners.get(str(answer_id))
+            if owner not in alive and not (owner is None and await self._unclaimed_yet(answer_id)):
+                dead.append(answer_id)
+        if dead:
+            async with self._engine.sessionmaker.begin() as session:
+                count = await chat_service.interrupt_answers(session, dead)
+            for answer_id in dead:
+                await self._end_orphan(answer_id)
+            logger.warning("marked %d answers of stopped processes as interrupted", count)
+        stale = [answer for answer, owner in owners.items() if owner not in alive]
+        if stale:
+            await self.redis.hdel(self.keys.owner, *stale)
 
-    async def _alive(self, name: str, owner: str | None) -> bool:
-        if owner is not None:
-            return bool(await self.redis.exists(self.keys.lease(owner)))
-        # No owner recorded (Redis lost its data): wait one lease for the owner's heartbeat to
-        # write it again before deciding that nobody writes the answer.
+    async def _unclaimed_yet(self, answer_id: uuid.UUID) -> bool:
+        """No owner recorded (Redis lost its data): wait one lease for the owner's heartbeat to
+        write it again before deciding that nobody writes the answer."""
         now = time.time()
-        key = self.keys.orphan(name)
+        key = self.keys.orphan(answer_id)
         ttl = int(self.lease_seconds * 4)
         seen = await self.redis.set(key, str(now), nx=True, ex=ttl, get=True)
         return seen is None or now - float(seen) < self.lease_seconds
