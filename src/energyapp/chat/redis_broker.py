@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pydantic_core
@@ -349,7 +349,7 @@ class RedisBroker:
         if not await self.redis.set(self.keys.recovery_lock, "1", nx=True, px=interval_ms):
             return
         assert self._engine is not None
-        owners: dict[str, str] = await self.redis.hgetall(self.keys.owner)
+        owners = cast(dict[str, str], await self.redis.hgetall(self.keys.owner))
         alive = {p for p in set(owners.values()) if await self.redis.exists(self.keys.lease(p))}
         async with self._engine.sessionmaker() as session:
             streaming = await chat_service.streaming_answers(session)
