@@ -8,7 +8,7 @@ NODE_BIN := node_modules/.bin
 NODE_STAMP := node_modules/.installed
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres test-tools clean
+.PHONY: install run test lint typecheck security fuzz test-sqlite test-postgres test-broker test-tools clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ requerido")'
@@ -53,10 +53,14 @@ test-sqlite: install
 test-postgres: install
 	ENERGYAPP_TEST_DB=postgres $(BIN)/pytest -q
 
+# The chat suite again with every app sharing its chat runtime through the Redis broker.
+test-broker: install
+	ENERGYAPP_TEST_DB=postgres ENERGYAPP_TEST_BROKER=redis $(BIN)/pytest -q tests/chat
+
 test-tools:
 	bash scripts/install_test_tools.sh
 
-test: test-tools lint typecheck security test-sqlite test-postgres
+test: test-tools lint typecheck security test-sqlite test-postgres test-broker
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

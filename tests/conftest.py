@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -37,10 +38,15 @@ PG_ADMIN_URL = os.environ.get(
     "ENERGYAPP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# ENERGYAPP_TEST_BROKER=redis: every app of the run shares its chat runtime through the Redis
+# broker (``make test-broker``), under a key prefix of the run's own.
+TEST_BROKER = os.environ.get("ENERGYAPP_TEST_BROKER", "local")
+TEST_REDIS_URL = os.environ.get("ENERGYAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+TEST_REDIS_PREFIX = f"test-run-{secrets.token_hex(4)}:"
 
 
 def pytest_report_header() -> str:
-    return f"energyapp test database: {TEST_DB}"
+    return f"energyapp test database: {TEST_DB}, chat broker: {TEST_BROKER}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -57,9 +63,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"  LEAK: {leak}", red=True)
     if found:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if TEST_BROKER == "redis":
+        client = redis.Redis.from_url(TEST_REDIS_URL)
+        keys = list(client.scan_iter(f"{TEST_REDIS_PREFIX}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if TEST_BROKER == "redis":
+        local = pytest.mark.skip(reason="the in-process chat runtime (runs in the other passes)")
+        for item in items:
+            if "local_broker" in item.keywords:
+                item.add_marker(local)
     if TEST_DB != "postgres":
         skip = pytest.mark.skip(
             reason="needs PostgreSQL (runs in the ENERGYAPP_TEST_DB=postgres pass)"
@@ -116,6 +133,8 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "fake_ollama_autostart": False,
         "log_level": "INFO",  # every line is written, so the log scan sees it (log_scan.py)
     }
+    if TEST_BROKER == "redis":
+        values.update(redis_url=TEST_REDIS_URL, redis_prefix=TEST_REDIS_PREFIX)
     values.update(overrides)
     return load_settings(**values)
 

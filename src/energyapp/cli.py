@@ -225,12 +225,13 @@ def serve(
         import uvicorn
 
         import energyapp.main  # noqa: F401 - imported here for uvicorn, with the collector paused
+        from energyapp.core.stopping import GracefulServer
     # What the imports made lives as long as the process: keep it out of every later full
     # collection, which would otherwise pause the event loop to scan it again and again.
     gc.freeze()
 
     settings = _settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         "energyapp.main:create_app",
         factory=True,
         host=host or settings.host,
@@ -241,6 +242,9 @@ def serve(
         access_log=False,  # the app's middleware writes the access line, with the request id
         timeout_graceful_shutdown=30,
     )
+    # Behind Caddy with other instances (the broker on): leave the pool before stopping.
+    delay = settings.shutdown_delay if settings.redis_url else 0.0
+    GracefulServer(config, shutdown_delay=delay).run()
 
 
 @app.command("fake-ollama")

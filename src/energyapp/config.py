@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
     redis_url: str | None = None
+    # The chat broker (chat/redis_broker.py), used when redis_url is set: every process sharing
+    # this prefix on that Redis shares one chat runtime.
+    redis_prefix: str = Field(default="energyapp:", min_length=1, max_length=64)
+    broker_lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
+    answer_stream_ttl_seconds: int = Field(default=300, ge=10, le=86_400)
+    # SIGTERM with the broker: running answers may finish for this long before being interrupted.
+    drain_timeout: float = Field(default=120.0, ge=0.0, le=3600.0)
+    # SIGTERM with the broker: /health answers 503 this long before the process stops listening.
+    shutdown_delay: float = Field(default=3.0, ge=0.0, le=60.0)
     demo_quick_access: bool = True
 
     # --- LLM / chat ---

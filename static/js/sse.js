@@ -1,7 +1,10 @@
 // @ts-check
 // Server-Sent Events over fetch(): EventSource cannot POST or send an Authorization header.
 
-/** @typedef {{ event: string, data: any }} ServerEvent `data` parsed as JSON when it is JSON */
+/**
+ * @typedef {{ event: string, data: any, id: string }} ServerEvent `data` parsed as JSON when it is
+ *   JSON; `id` the event's id ("" when it has none): with the shared broker, where to resume from
+ */
 
 /**
  * Yield {event, data} from a text/event-stream Response body, data parsed as JSON.
@@ -38,6 +41,7 @@ export async function* readEvents(response) {
  */
 function parseBlock(block) {
   let event = "message";
+  let id = "";
   const data = [];
   for (const line of block.split("\n")) {
     if (!line || line.startsWith(":")) continue; // keep-alive comment
@@ -47,12 +51,43 @@ function parseBlock(block) {
     if (value.startsWith(" ")) value = value.slice(1);
     if (field === "event") event = value;
     else if (field === "data") data.push(value);
+    else if (field === "id") id = value;
   }
   if (!data.length) return null;
   const raw = data.join("\n");
   try {
-    return { event, data: JSON.parse(raw) };
+    return { event, data: JSON.parse(raw), id };
   } catch {
-    return { event, data: raw };
+    return { event, data: raw, id };
+  }
+}
+
+const MAX_MOVES = 5; // re-opens in a row after `reconnect`
+
+/**
+ * The events of an answer's stream, followed through a server restart: when the server says
+ * `reconnect` (it stops for an update; the answer goes on in another process), the stream is
+ * opened again with `reopen(lastId)`, which resumes after the last event received.
+ * @param {Response} response
+ * @param {(lastId: string) => Promise<Response> | null} reopen null: nothing to re-open
+ * @returns {AsyncGenerator<ServerEvent>}
+ */
+export async function* followAnswer(response, reopen) {
+  let lastId = "";
+  for (let moves = 0; ; moves += 1) {
+    let moved = false;
+    for await (const item of readEvents(response)) {
+      if (item.id) lastId = item.id;
+      if (item.event === "reconnect") {
+        moved = true;
+        break;
+      }
+      yield item;
+    }
+    if (!moved || moves >= MAX_MOVES) return;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const next = reopen(lastId);
+    if (!next) return;
+    response = await next;
   }
 }

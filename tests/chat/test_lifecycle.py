@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, load_message, named, sse_events, text_of
 from tests.conftest import HeadersFactory, UserFactory
+
+pytestmark = pytest.mark.local_broker  # crash recovery by start-up ownership
 
 
 async def test_start_up_marks_unfinished_answers_interrupted(

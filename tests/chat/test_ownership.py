@@ -5,6 +5,7 @@ first one's answers alone."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from energyapp.chat.ownership import ownership_for
@@ -12,6 +13,8 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import Event, LiveApp, load_message, named, open_chat, read_until
 from tests.conftest import HeadersFactory, UserFactory
+
+pytestmark = pytest.mark.local_broker  # crash recovery by start-up ownership
 
 
 async def test_ownership_is_held_by_one_at_a_time(engine: AsyncEngine) -> None:

@@ -31,14 +31,14 @@ async def test_first_free_server_then_round_robin_and_titles_last() -> None:
         await asyncio.sleep(0)
     assert queue.waiting() == 3
     assert positions == {"title": [], "a3": [1], "a4": [2, 3], "b1": [2]}
-    queue.release("http://b", alice)
+    await queue.release("http://b", alice)
     await asyncio.sleep(0)
-    queue.release("http://a", alice)
+    await queue.release("http://a", alice)
     await asyncio.sleep(0)
     assert order == ["a3@http://b", "b1@http://a"]
-    queue.release("http://a", bob)
+    await queue.release("http://a", bob)
     await asyncio.sleep(0)
-    queue.release("http://b", alice)
+    await queue.release("http://b", alice)
     await asyncio.sleep(0)
     assert order[2:] == ["a4@http://a", "title@http://b"]
     await asyncio.gather(*tasks)
@@ -57,23 +57,23 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert bob_positions == [2, 1] and queue.waiting() == 1
-    queue.release("http://a", alice)
+    await queue.release("http://a", alice)
     assert await bob_task == "http://a"
 
 
-def test_admission_limits() -> None:
+async def test_admission_limits() -> None:
     queue = LocalQueue(["http://a"], slots_per_server=1, max_queue=2, max_per_user=1)
     users = [uuid.uuid4() for _ in range(4)]
-    queue.admit(users[0])
+    await queue.admit(users[0])
     with pytest.raises(TooManyRequests) as too_many:
-        queue.admit(users[0])
+        await queue.admit(users[0])
     assert too_many.value.code == "generation_in_progress"
-    queue.admit(users[1])
+    await queue.admit(users[1])
     with pytest.raises(ServiceUnavailable) as busy:
-        queue.admit(users[2])
+        await queue.admit(users[2])
     assert busy.value.code == "busy" and "Retry-After" in busy.value.headers
-    queue.leave(users[0])
-    queue.admit(users[2])
+    await queue.leave(users[0])
+    await queue.admit(users[2])
 
 
 async def test_a_waiting_answer_preempts_background_work() -> None:
@@ -81,14 +81,18 @@ async def test_a_waiting_answer_preempts_background_work() -> None:
     alice = uuid.uuid4()
     preempted: list[str] = []
 
-    def title_gives_way() -> None:
+    def title_gives_way() -> None:  # like a title: it gives the slot back soon after
         preempted.append("title")
-        queue.release("http://a", None, on_preempt=title_gives_way)
+        background.add(
+            asyncio.ensure_future(queue.release("http://a", None, on_preempt=title_gives_way))
+        )
+
+    background: set[asyncio.Future[None]] = set()
 
     assert await queue.acquire(None, on_preempt=title_gives_way) == "http://a"
     assert await asyncio.wait_for(queue.acquire(alice), timeout=1) == "http://a"
     assert preempted == ["title"]
     # Released background work is not preempted again, and a free slot preempts nothing.
-    queue.release("http://a", alice)
+    await queue.release("http://a", alice)
     assert await queue.acquire(alice) == "http://a"
     assert preempted == ["title"]

@@ -190,10 +190,10 @@ def test_serve_freezes_what_start_up_imported(
 ) -> None:
     """`serve` hands uvicorn an app whose modules are imported already, with the collector on
     and the imports' objects frozen out of its full passes (core/startup.py)."""
-    import uvicorn
+    from energyapp.core.stopping import GracefulServer
 
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(GracefulServer, "run", lambda self: calls.append((self.config.app,)))
     for key in ("ENERGYAPP_DB_URL", "ENERGYAPP_CONFIG_FILE", "ENERGYAPP_LOG_LEVEL"):
         monkeypatch.setenv(key, cli_env[key])
     get_settings.cache_clear()

@@ -12,23 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sse_starlette import ServerSentEvent
 
 from energyapp.auth.models import User
 from energyapp.chat import runner
 from energyapp.chat import service as chat_service
+from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
-from energyapp.chat.queue import GenerationQueue
 from energyapp.config import Settings
 from energyapp.db import after_commit
 from energyapp.llm.catalog import ModelCatalog
+
+logger = logging.getLogger("energyapp.chat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +59,14 @@ class ChatEngine:
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
         http: aiohttp.ClientSession,
-        queue: GenerationQueue,
+        broker: Broker,
         live: LiveAnswers,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.http = http
-        self.queue = queue
+        self.broker = broker
+        self.queue = broker.queue
         self.live = live
         self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
         self.closing = False
@@ -86,11 +92,11 @@ class ChatEngine:
         user_id = user.id
         conversation = await chat_service.conversation_for(session, user, conversation_id)
         await chat_service.check_quota(session, user, self.settings)
-        self.queue.admit(user_id)
+        await self.queue.admit(user_id)
         try:
             started = await chat_service.start_chat(session, user, conversation, message, model)
         except BaseException:
-            self.queue.leave(user_id)
+            await self.queue.leave(user_id)
             raise
         job = Job(
             answer_id=started.assistant_message_id,
@@ -104,6 +110,11 @@ class ChatEngine:
             requested_at=requested_at,
         )
         answer = LiveAnswer(job.answer_id, job.conversation_id, job.user_id, job.user_message_id)
+        try:
+            await self.broker.claim(answer)
+        except BaseException:
+            await self.queue.leave(user_id)
+            raise
         self.live.add(answer)
         after_commit(
             session,
@@ -114,11 +125,36 @@ class ChatEngine:
 
     def _begin(self, answer: LiveAnswer, job: Job) -> None:
         answer.task = self.spawn(runner.run_generation(self, answer, job))
+        self.broker.publish(answer)
 
     def _abandon(self, answer: LiveAnswer, job: Job) -> None:
         """The request failed after :meth:`submit`: nothing was stored, nothing runs."""
-        self.queue.leave(job.user_id)
-        self.close(answer)
+        self.spawn(self.queue.leave(job.user_id))
+        answer.close()
+        self.live.release(answer.id)
+        self.spawn(self.broker.abandon(answer.id))
+
+    async def follow(
+        self,
+        answer_id: uuid.UUID,
+        first: ServerSentEvent,
+        last_event_id: str | None = None,
+        closing: anyio.Event | None = None,
+        running: bool = True,
+    ) -> AsyncIterator[ServerSentEvent] | None:
+        """The events of a live answer, from whichever process generates it; None when no
+        process does (the saved answer is then the whole story)."""
+        return await self.broker.follow(answer_id, first, last_event_id, closing, running)
+
+    async def stop_answer(self, answer_id: uuid.UUID) -> str | None:
+        """Stop an answer wherever it runs; its final status, or None when nothing runs it."""
+        live = self.live.get(answer_id)
+        if live is not None and not live.finished:
+            await self.stop(live)
+            return live.status
+        if live is not None:
+            return live.status
+        return await self.broker.stop_elsewhere(answer_id)
 
     async def stop(self, answer: LiveAnswer, reason: str = "user") -> None:
         """Stop an answer; its text so far is kept (``stopped``, or ``interrupted`` when the
@@ -136,8 +172,14 @@ class ChatEngine:
             await asyncio.shield(task)
 
     async def shutdown(self, grace_seconds: float = 10.0) -> None:
-        """Save every running answer as ``interrupted`` with its text; drop pending titles."""
+        """Save every running answer as ``interrupted`` with its text; drop pending titles.
+
+        With a shared broker the other processes take the new answers and the clients
+        re-attach through them, so the running answers first get ``drain_timeout`` to finish.
+        """
         self.closing = True
+        if self.broker.shared:
+            await self._drain(self.settings.drain_timeout)
         answers = self.live.running()
         await asyncio.gather(*(self.stop(a, "shutdown") for a in answers), return_exceptions=True)
         pending = [t for t in self._tasks if not t.done()]
@@ -153,7 +195,14 @@ class ChatEngine:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def _drain(self, seconds: float) -> None:
+        tasks = [a.task for a in self.live.running() if a.task is not None]
+        if tasks:
+            logger.info("draining %d answers before stopping", len(tasks))
+            await asyncio.wait(tasks, timeout=seconds)
+
     def close(self, answer: LiveAnswer) -> None:
         """Nothing more will be published for ``answer``."""
         answer.close()
         self.live.release(answer.id)
+        self.spawn(self.broker.disown(answer.id))

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import service as chat_service
+from energyapp.chat.broker import Broker, LocalBroker
 from energyapp.chat.engine import ChatEngine
 from energyapp.chat.live import LocalLiveAnswers
-from energyapp.chat.ownership import RuntimeOwnership, ownership_for
+from energyapp.chat.ownership import RuntimeOwnership, SoleOwnership, ownership_for
 from energyapp.chat.queue import LocalQueue
+from energyapp.chat.redis_broker import RedisBroker
 from energyapp.config import Settings
 
 logger = logging.getLogger("energyapp.chat")
@@ -39,26 +42,47 @@ async def recover(
     return count
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    ownership = ownership_for(app.state.engine)
-    try:
-        await recover(app.state.sessionmaker, ownership)
-    except Exception as exc:  # the database may be down: /health reports it, chat retries
-        logger.warning("crash recovery skipped: %s", type(exc).__name__)
+def make_broker(settings: Settings) -> Broker:
+    """The Redis broker when ``redis_url`` is set, else the in-process one."""
+    if settings.redis_url:
+        client = Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=10,
+            health_check_interval=30,
+            decode_responses=True,
+        )
+        return RedisBroker(settings, client)
     queue = LocalQueue(
         settings.llm_urls,
         slots_per_server=settings.ollama_max_parallel,
         max_queue=settings.max_queue,
         max_per_user=settings.max_active_per_user,
     )
+    return LocalBroker(queue)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    broker = make_broker(settings)
+    # With the shared broker, crash recovery goes by lease (chat/redis_broker.py): no process
+    # touches at start-up an answer that another live process writes.
+    ownership: RuntimeOwnership = SoleOwnership()
+    if not broker.shared:
+        ownership = ownership_for(app.state.engine)
+        try:
+            await recover(app.state.sessionmaker, ownership)
+        except Exception as exc:  # the database may be down: /health reports it, chat retries
+            logger.warning("crash recovery skipped: %s", type(exc).__name__)
     engine = ChatEngine(
-        settings, app.state.sessionmaker, app.state.llm_http, queue, LocalLiveAnswers()
+        settings, app.state.sessionmaker, app.state.llm_http, broker, LocalLiveAnswers()
     )
+    await broker.start(engine)
     app.state.chat = engine
     try:
         yield
     finally:
         await engine.shutdown()
+        await broker.close()
         await ownership.release()

@@ -20,11 +20,38 @@ PositionCallback = Callable[[int | None], None]
 PreemptCallback = Callable[[], None]
 
 
+def in_progress_error() -> TooManyRequests:
+    return TooManyRequests(
+        "Ya tiene una respuesta en curso. Espere a que termine o deténgala antes de "
+        "enviar otro mensaje.",
+        code="generation_in_progress",
+        retry_after=5,
+    )
+
+
+def busy_error() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "El asistente está atendiendo a muchas personas en este momento. Intente de "
+        "nuevo en un minuto.",
+        code="busy",
+        retry_after=30,
+    )
+
+
+def broker_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "El servicio de coordinación del chat no está disponible en este momento. Su mensaje "
+        "no se envió; intente de nuevo en unos segundos. El historial sigue disponible.",
+        code="broker_unavailable",
+        retry_after=10,
+    )
+
+
 class GenerationQueue(Protocol):
-    def admit(self, user_id: uuid.UUID) -> None:
+    async def admit(self, user_id: uuid.UUID) -> None:
         """Reserve a place for one more answer of ``user_id`` or raise 429/503."""
 
-    def leave(self, user_id: uuid.UUID) -> None:
+    async def leave(self, user_id: uuid.UUID) -> None:
         """Give back the place reserved by :meth:`admit` (the answer ended)."""
 
     async def acquire(
@@ -38,7 +65,7 @@ class GenerationQueue(Protocol):
         a user's answer that finds no free slot calls its ``on_preempt`` (the work must then
         give its slot back promptly)."""
 
-    def release(
+    async def release(
         self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
     ) -> None:
         """Give back a slot taken by :meth:`acquire` for ``user_id`` (background work passes
@@ -79,25 +106,15 @@ class LocalQueue:
 
     # --- admission ---------------------------------------------------------------------------
 
-    def admit(self, user_id: uuid.UUID) -> None:
+    async def admit(self, user_id: uuid.UUID) -> None:
         if self._reserved.get(user_id, 0) >= self._max_per_user:
-            raise TooManyRequests(
-                "Ya tiene una respuesta en curso. Espere a que termine o deténgala antes de "
-                "enviar otro mensaje.",
-                code="generation_in_progress",
-                retry_after=5,
-            )
+            raise in_progress_error()
         if self._reserved_total - self._running_user >= self._max_queue:
-            raise ServiceUnavailable(
-                "El asistente está atendiendo a muchas personas en este momento. Intente de "
-                "nuevo en un minuto.",
-                code="busy",
-                retry_after=30,
-            )
+            raise busy_error()
         self._reserved[user_id] = self._reserved.get(user_id, 0) + 1
         self._reserved_total += 1
 
-    def leave(self, user_id: uuid.UUID) -> None:
+    async def leave(self, user_id: uuid.UUID) -> None:
         count = self._reserved.get(user_id, 0)
         if count <= 1:
             self._reserved.pop(user_id, None)
@@ -129,13 +146,18 @@ class LocalQueue:
         except asyncio.CancelledError:
             if ticket.future.done() and not ticket.future.cancelled():
                 # granted as we were cancelled
-                self.release(ticket.future.result(), user_id, on_preempt)
+                self._release(ticket.future.result(), user_id, on_preempt)
             else:
                 self._discard(ticket)
             raise
 
-    def release(
+    async def release(
         self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+    ) -> None:
+        self._release(server, user_id, on_preempt)
+
+    def _release(
+        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None
     ) -> None:
         if on_preempt is not None:
             self._preemptible.pop(on_preempt, None)

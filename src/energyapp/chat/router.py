@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+import anyio
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentUser
@@ -20,6 +22,8 @@ from energyapp.db import SessionDep
 from energyapp.errors import TooManyRequests
 
 router = APIRouter(tags=["chat"])
+
+STREAM_ID = r"^\d{1,20}-\d{1,20}$"  # a Redis Stream entry id
 
 _SSE_DOC = {
     "content": {"text/event-stream": {}},
@@ -55,7 +59,9 @@ async def chat(
     model = await engine.catalog.resolve(body.model)
     answer = await engine.submit(session, user, body.conversation_id, message, model)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
-    return sse.sse_response(sse.follow(answer, first))
+    closing = anyio.Event()
+    events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
+    return sse.sse_response(events, closing)
 
 
 @router.get(
@@ -64,15 +70,23 @@ async def chat(
     responses={200: _SSE_DOC},
 )
 async def reattach(
-    assistant_message_id: uuid.UUID, user: CurrentUser, session: SessionDep, engine: ChatEngineDep
+    assistant_message_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    engine: ChatEngineDep,
+    last_event_id: Annotated[str | None, Header(max_length=64, pattern=STREAM_ID)] = None,
 ) -> EventSourceResponse:
-    """Follow an answer again (another tab, a reload): its text so far, then live."""
+    """Follow an answer again (another tab, a reload, another app process): its text so far,
+    then live. With ``Last-Event-ID`` (the ``id:`` of the last event received, sent when the
+    shared broker is on), only what came after it."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
     question_id = await chat_service.question_of(session, saved)
     first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(question_id))
-    live = engine.live.get(saved.id)
+    closing = anyio.Event()
+    running = saved.status == "streaming"
+    live = await engine.follow(saved.id, first, last_event_id, closing, running)
     if live is not None:
-        return sse.sse_response(sse.follow(live, first))
+        return sse.sse_response(live, closing)
     done = {
         "assistant_message_id": str(saved.id),
         "status": saved.status,
@@ -89,11 +103,11 @@ async def stop(
 ) -> StopOut:
     """Stop an answer being generated; the text so far is kept with status ``stopped``."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
-    live = engine.live.get(saved.id)
-    if live is None or live.finished:
+    if saved.status != "streaming":
         return StopOut(assistant_message_id=saved.id, status=saved.status)
-    await engine.stop(live)  # returns once the end is saved, in a transaction of its own
-    return StopOut(assistant_message_id=saved.id, status=live.status or saved.status)
+    # Returns once the end is saved (by whichever process generates the answer).
+    status = await engine.stop_answer(saved.id)
+    return StopOut(assistant_message_id=saved.id, status=status or saved.status)
 
 
 @router.get("/models", response_model=ModelsOut)

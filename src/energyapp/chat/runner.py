@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from energyapp.core.metrics import (
     TIME_TO_FIRST_TOKEN,
     TOKENS_GENERATED,
 )
+from energyapp.errors import AppError
 from energyapp.llm import client as llm
 
 if TYPE_CHECKING:
@@ -117,6 +119,9 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
             outcome.status, outcome.error = status, error_event(code, detail)
             LLM_ERRORS.labels(code).inc()
             logger.warning("generation failed", extra={"code": exc.code, "error": exc.message})
+        except AppError as exc:  # the shared queue is unreachable (broker_unavailable)
+            outcome.status, outcome.error = "error", error_event(exc.code, exc.detail)
+            logger.warning("generation not started", extra={"code": exc.code})
         except Exception:
             logger.exception("generation crashed")
             outcome.status = "error"
@@ -126,11 +131,19 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
             )
     finally:
         if server is not None:
-            engine.queue.release(server, job.user_id)
             GENERATIONS_RUNNING.dec()
-        engine.queue.leave(job.user_id)
+            await _give_back(engine.queue.release(server, job.user_id))
+        await _give_back(engine.queue.leave(job.user_id))
     answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
     await _finish(engine, answer, job, outcome)
+
+
+async def _give_back(work: Awaitable[None]) -> None:
+    """Give a slot or a place back; with the shared broker away, the lease gives it back."""
+    try:
+        await work
+    except Exception as exc:
+        logger.warning("giving back a queue place failed", extra={"error": type(exc).__name__})
 
 
 def _stopped(answer: LiveAnswer, outcome: Outcome) -> None:

@@ -208,6 +208,24 @@ async def recover_interrupted(session: AsyncSession) -> int:
     )
 
 
+async def streaming_answers(session: AsyncSession, limit: int = 500) -> list[uuid.UUID]:
+    """Answers being written now, or left ``streaming`` by a process that died."""
+    rows = await session.scalars(
+        select(Message.id).where(Message.status == "streaming").limit(limit)
+    )
+    return list(rows)
+
+
+async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) -> int:
+    """The answers of a process that died become ``interrupted`` (their saved text kept)."""
+    return await affected_rows(
+        session,
+        update(Message)
+        .where(Message.id.in_(answer_ids), Message.status == "streaming")
+        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
+    )
+
+
 async def owned_answer(session: AsyncSession, user: User, answer_id: uuid.UUID) -> Message:
     """An assistant message in one of the caller's conversations, or 404."""
     answer = await session.scalar(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pydantic_core
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -20,6 +21,11 @@ PING_INTERVAL = 15
 
 def event(name: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(data=pydantic_core.to_json(data).decode(), event=name, sep="\n")
+
+
+def token_event(text: str, event_id: str | None = None) -> ServerSentEvent:
+    data = pydantic_core.to_json({"content": text}).decode()
+    return ServerSentEvent(data=data, event="token", id=event_id, sep="\n")
 
 
 def meta_event(answer_id: str, conversation_id: str, user_message_id: str) -> ServerSentEvent:
@@ -57,7 +63,7 @@ async def follow(
             text = "".join(parts[cursor:])
             cursor = len(parts)
             sent = True
-            yield event("token", {"content": text})
+            yield token_event(text)
         if answer.final is not None and not sent_final:
             sent_final = sent = True
             for name, data in answer.final:
@@ -78,9 +84,23 @@ async def finished_stream(
     """The events of an answer no longer live: its saved text, then ``done``."""
     yield first
     if text:
-        yield event("token", {"content": text})
+        # The whole text: it replaces what a resuming client has (nothing to append it to).
+        yield event("token", {"content": text, "replace": True})
     yield event("done", done)
 
 
-def sse_response(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    return EventSourceResponse(events, ping=PING_INTERVAL, sep="\n")
+# When the server stops, a stream that reads the shared broker gets this long to tell its client
+# to re-attach through another process (``reconnect``) before it is cut.
+SHUTDOWN_GRACE = 3.0
+
+
+def sse_response(
+    events: AsyncIterator[ServerSentEvent], closing: anyio.Event | None = None
+) -> EventSourceResponse:
+    return EventSourceResponse(
+        events,
+        ping=PING_INTERVAL,
+        sep="\n",
+        shutdown_event=closing,
+        shutdown_grace_period=SHUTDOWN_GRACE if closing is not None else 0,
+    )

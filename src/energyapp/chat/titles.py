@@ -111,5 +111,5 @@ async def _title_request(
             TITLES_PREEMPTED.inc()
         finally:
             if server is not None:
-                engine.queue.release(server, None, on_preempt=preempt)
+                await engine.queue.release(server, None, on_preempt=preempt)
     return None

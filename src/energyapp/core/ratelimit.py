@@ -8,6 +8,7 @@ the CPU of the rest of its request."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import MemoryStorage
 from limits.util import WindowStats
+
+logger = logging.getLogger("energyapp.ratelimit")
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,57 @@ class _InProcessWindow:
         self._strategy.clear(item, *identifiers)
 
 
+class _RedisWindow:
+    """The Redis limiter, falling back to this process's own counts while Redis is away: the
+    limits still hold per process, and login, history and admin keep working."""
+
+    def __init__(self, uri: str) -> None:
+        self._redis = MovingWindowRateLimiter(RedisStorage(uri, implementation="redispy"))
+        self._fallback = _InProcessWindow()
+
+    def _pick(self, failed: Exception | None = None) -> MovingWindowRateLimiter | _InProcessWindow:
+        if failed is not None:
+            logger.warning("rate limits: Redis unreachable", extra={"error": type(failed).__name__})
+        return self._fallback
+
+    async def hit(self, item: RateLimitItemPerSecond, *identifiers: str) -> bool:
+        try:
+            return await self._redis.hit(item, *identifiers)
+        except Exception as exc:
+            return await self._pick(exc).hit(item, *identifiers)
+
+    async def test(self, item: RateLimitItemPerSecond, *identifiers: str) -> bool:
+        try:
+            return await self._redis.test(item, *identifiers)
+        except Exception as exc:
+            return await self._pick(exc).test(item, *identifiers)
+
+    async def get_window_stats(
+        self, item: RateLimitItemPerSecond, *identifiers: str
+    ) -> WindowStats:
+        try:
+            return await self._redis.get_window_stats(item, *identifiers)
+        except Exception as exc:
+            return await self._pick(exc).get_window_stats(item, *identifiers)
+
+    async def clear(self, item: RateLimitItemPerSecond, *identifiers: str) -> None:
+        try:
+            await self._redis.clear(item, *identifiers)
+        except Exception as exc:
+            await self._pick(exc).clear(item, *identifiers)
+
+
 class RateLimiter:
     """``hit`` counts one event against ``(name, key)``; ``check`` only looks."""
 
-    def __init__(self, strategy: MovingWindowRateLimiter | _InProcessWindow) -> None:
+    def __init__(self, strategy: _RedisWindow | _InProcessWindow) -> None:
         self._strategy = strategy
 
     @classmethod
     def from_url(cls, redis_url: str | None) -> RateLimiter:
         if redis_url:
             uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-            return cls(MovingWindowRateLimiter(RedisStorage(uri, implementation="redispy")))
+            return cls(_RedisWindow(uri))
         return cls(_InProcessWindow())
 
     @staticmethod

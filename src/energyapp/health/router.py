@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from energyapp import __version__
 from energyapp.core.metrics import REGISTRY
+from energyapp.core.stopping import stopping
 from energyapp.health.deps import require_metrics_access
 from energyapp.llm.client import ollama_available
 
@@ -57,7 +58,7 @@ async def health(request: Request, response: Response) -> Health:
     except Exception:
         db = "error"
     ollama = await _ollama_status(request)
-    if db == "error":
+    if db == "error" or stopping():  # stopping: Caddy takes this instance out of the pool
         response.status_code = 503
         status: Literal["ok", "degraded", "error"] = "error"
     else:

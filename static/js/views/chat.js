@@ -1,7 +1,7 @@
 // @ts-check
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
 import { api, apiFetch, qs, ApiError, errorDetail, isAbort } from "../api.js";
-import { readEvents } from "../sse.js";
+import { followAnswer } from "../sse.js";
 import { h, icon, iconButton, toast, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { state, signedInUser } from "../state.js";
@@ -552,13 +552,15 @@ class ChatView {
     };
     try {
       const response = await open(controller.signal);
-      for await (const { event, data } of readEvents(response)) {
+      const resume = (/** @type {string} */ lastId) => view.id ? apiFetch(`/chat/${encodeURIComponent(view.id)}/stream`,
+        { signal: controller.signal, headers: { Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) } }) : null;
+      for await (const { event, data } of followAnswer(response, resume)) {
         if (this.destroyed) return;
         if (event === "meta") this.onMeta(view, data);
         else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
         else if (event === "token") {
           // A re-attached stream starts with the whole text so far as one token event.
-          view.content += data.content;
+          view.content = data.replace ? data.content : view.content + data.content;
           this.showStatus(view, "generando…");
           if (!scheduled) {
             scheduled = true;

@@ -1,0 +1,110 @@
+"""What the chat engine shares with the other app processes, behind one small interface.
+
+:class:`LocalBroker` is the embedded default (one process, no Redis): the queue is in memory
+and watchers follow the answer object itself. :class:`energyapp.chat.redis_broker.RedisBroker`
+shares the queue, each answer's events, stop and crash recovery through Redis, so any process
+on any host can serve any client. The engine, the routers and the services cannot tell which
+one runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from sse_starlette import ServerSentEvent
+
+from energyapp.chat import sse
+from energyapp.chat.live import LiveAnswer
+from energyapp.chat.queue import GenerationQueue
+
+if TYPE_CHECKING:
+    from energyapp.chat.engine import ChatEngine
+
+
+class Broker(Protocol):
+    @property
+    def queue(self) -> GenerationQueue: ...
+
+    @property
+    def shared(self) -> bool:
+        """Several processes: drain on shutdown instead of interrupting."""
+
+    async def start(self, engine: ChatEngine) -> None:
+        """Start the background work (heartbeat, listener, crash recovery)."""
+
+    async def close(self) -> None: ...
+
+    async def claim(self, answer: LiveAnswer) -> None:
+        """This process will generate ``answer`` (called before its rows are committed)."""
+
+    def publish(self, answer: LiveAnswer) -> None:
+        """The generation of ``answer`` starts: make its events visible to every watcher."""
+
+    async def disown(self, answer_id: uuid.UUID) -> None:
+        """``answer`` is over."""
+
+    async def abandon(self, answer_id: uuid.UUID) -> None:
+        """The request that claimed ``answer`` failed: it was never stored."""
+
+    async def follow(
+        self,
+        answer_id: uuid.UUID,
+        first: ServerSentEvent,
+        last_event_id: str | None,
+        closing: anyio.Event | None,
+        running: bool = True,
+    ) -> AsyncIterator[ServerSentEvent] | None:
+        """The events of a live answer from the start (or after ``last_event_id``), or None
+        when no process is generating it (nor keeps its events after ``last_event_id``).
+        ``running``: the database says it is being written."""
+
+    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+        """Stop an answer that another process generates; its final status, or None."""
+
+
+class LocalBroker:
+    """One process: the engine's own registry is the whole truth."""
+
+    shared = False
+
+    def __init__(self, queue: GenerationQueue) -> None:
+        self.queue = queue
+        self._engine: ChatEngine | None = None
+
+    async def start(self, engine: ChatEngine) -> None:
+        self._engine = engine
+
+    async def close(self) -> None:
+        return None
+
+    async def claim(self, answer: LiveAnswer) -> None:
+        return None
+
+    def publish(self, answer: LiveAnswer) -> None:
+        return None
+
+    async def disown(self, answer_id: uuid.UUID) -> None:
+        return None
+
+    async def abandon(self, answer_id: uuid.UUID) -> None:
+        return None
+
+    async def follow(
+        self,
+        answer_id: uuid.UUID,
+        first: ServerSentEvent,
+        last_event_id: str | None,
+        closing: anyio.Event | None,
+        running: bool = True,
+    ) -> AsyncIterator[ServerSentEvent] | None:
+        # One process: a reload replays the answer from the start, from the answer object.
+        del last_event_id, closing, running
+        assert self._engine is not None
+        live = self._engine.live.get(answer_id)
+        return sse.follow(live, first) if live is not None else None
+
+    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+        return None

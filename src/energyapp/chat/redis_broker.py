@@ -1,0 +1,418 @@
+"""The chat broker on Redis: several app processes and hosts share one chat runtime.
+
+- **Queue and slots**: :class:`energyapp.chat.redis_queue.RedisQueue`.
+- **Leases**: each process keeps ``lease:<process id>`` alive with a heartbeat every third of
+  ``broker_lease_seconds``; whatever it holds counts only while that key exists.
+- **Events**: the process generating an answer copies its events (``queue``, ``token``,
+  ``error``, ``done``, ``title``) into the Redis Stream ``ans:<answer id>`` (one entry per
+  batch of tokens, trimmed, expiring ``answer_stream_ttl_seconds`` after the end). A watcher on
+  any process reads it from the start or after its SSE ``Last-Event-ID``; the entry id is the
+  event's ``id:``.
+- **Stop**: ``stop <answer id>`` on the ``events`` channel; the owner stops it.
+- **Crash recovery**: ``owner`` maps each live answer to its process. Every few seconds one
+  process (the holder of a short lock) marks ``interrupted`` the ``streaming`` answers whose
+  owner's lease has expired, and ends their streams so their watchers hear it.
+
+PostgreSQL stays the record: with Redis away, running answers finish and are saved; new ones
+are refused with 503 ``broker_unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import pydantic_core
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sse_starlette import ServerSentEvent
+
+from energyapp.chat import service as chat_service
+from energyapp.chat import sse
+from energyapp.chat.live import LiveAnswer
+from energyapp.chat.queue import broker_unavailable
+from energyapp.chat.redis_queue import RedisQueue
+from energyapp.config import Settings
+
+if TYPE_CHECKING:
+    from energyapp.chat.engine import ChatEngine
+
+logger = logging.getLogger("energyapp.chat")
+
+STREAM_MAXLEN = 4096  # entries per answer (tokens arrive in batches, so far more tokens)
+STREAM_LIVE_TTL = 24 * 3600  # a safety net: a live answer's stream outlives no answer
+TICK_SECONDS = 1.0  # dispatch and queue positions when a notification was missed
+STOP_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerKeys:
+    """The names of the broker's Redis keys, under a prefix shared by every process."""
+
+    prefix: str
+    process: str
+
+    @property
+    def admitted(self) -> str:
+        return f"{self.prefix}admitted"
+
+    def admitted_by(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}adm:{user_id}"
+
+    @property
+    def queue_users(self) -> str:
+        return f"{self.prefix}q:users"
+
+    def queued_by(self, user_id: uuid.UUID) -> str:
+        return self.queued_by_name(str(user_id))
+
+    def queued_by_name(self, user: str) -> str:
+        return f"{self.prefix}q:u:{user}"
+
+    @property
+    def queue_background(self) -> str:
+        return f"{self.prefix}q:bg"
+
+    @property
+    def granted(self) -> str:
+        return f"{self.prefix}granted"
+
+    def slots(self, server: str) -> str:
+        return f"{self.prefix}slots:{server}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    def lease(self, process: str) -> str:
+        return f"{self.prefix}lease:{process}"
+
+    @property
+    def owner(self) -> str:
+        return f"{self.prefix}owner"
+
+    def stream(self, answer_id: uuid.UUID | str) -> str:
+        return f"{self.prefix}ans:{answer_id}"
+
+    def orphan(self, answer_id: uuid.UUID | str) -> str:
+        return f"{self.prefix}orphan:{answer_id}"
+
+    @property
+    def recovery_lock(self) -> str:
+        return f"{self.prefix}recovery"
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class RedisBroker:
+    """One per app process (``ChatEngine.broker``)."""
+
+    shared = True
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        """``redis`` must decode responses (``decode_responses=True``)."""
+        assert settings.redis_url
+        self._settings = settings
+        self.redis = redis
+        self.keys = BrokerKeys(settings.redis_prefix, process_id())
+        self.lease_seconds = settings.broker_lease_seconds
+        self.queue = RedisQueue(
+            redis,
+            self.keys,
+            settings.llm_urls,
+            slots_per_server=settings.ollama_max_parallel,
+            max_queue=settings.max_queue,
+            max_per_user=settings.max_active_per_user,
+        )
+        self._engine: ChatEngine | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._mirrors: set[asyncio.Task[None]] = set()
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def start(self, engine: ChatEngine) -> None:
+        self._engine = engine
+        with contextlib.suppress(RedisError, OSError):  # the heartbeat retries
+            await self._heartbeat()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._every(TICK_SECONDS, self._tick)),
+            loop.create_task(self._every(self.lease_seconds / 3, self._heartbeat)),
+            loop.create_task(self._every(self.lease_seconds / 3, self._recover)),
+            loop.create_task(self._listen()),
+        ]
+
+    async def close(self) -> None:
+        if self._mirrors:  # the last events of answers that ended during the shutdown
+            await asyncio.wait(self._mirrors, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.delete(self.keys.lease(self.keys.process))
+        await self.redis.aclose()
+
+    async def _every(self, seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except (RedisError, OSError) as exc:
+                logger.warning("broker: Redis unreachable", extra={"error": type(exc).__name__})
+            except Exception:
+                logger.exception("broker background work failed")
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease and write again what this process holds (a restarted Redis lost it)."""
+        engine = self._engine
+        async with self.queue.lock, self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.lease(self.keys.process), "1", px=int(self.lease_seconds * 1000))
+            for key, members in self.queue.members().items():
+                pipe.sadd(key, *members)
+            for answer in engine.live.running() if engine is not None else ():
+                pipe.hset(self.keys.owner, str(answer.id), self.keys.process)
+            await pipe.execute()
+        await self.queue.requeue_lost()
+
+    async def _tick(self) -> None:
+        if self.queue.waiting() or self.queue.members():
+            await self.queue.dispatch()
+            await self.queue.check_waiters()
+
+    # --- ownership and events ----------------------------------------------------------------
+
+    async def claim(self, answer: LiveAnswer) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.keys.owner, str(answer.id), self.keys.process)
+                pipe.xadd(self.keys.stream(answer.id), {"e": "open"})
+                pipe.expire(self.keys.stream(answer.id), STREAM_LIVE_TTL)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise broker_unavailable() from exc
+
+    def publish(self, answer: LiveAnswer) -> None:
+        task = asyncio.get_running_loop().create_task(self._mirror(answer))
+        self._mirrors.add(task)
+        task.add_done_callback(self._mirrors.discard)
+
+    async def _mirror(self, answer: LiveAnswer) -> None:
+        """Copy the answer's events to its stream until it is closed."""
+        key = self.keys.stream(answer.id)
+        try:
+            async for event in sse.follow(answer):
+                await self.redis.xadd(
+                    key,
+                    {"e": event.event or "message", "d": str(event.data)},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            await self._end_stream(key)
+        except (RedisError, OSError) as exc:
+            # The generation goes on and is saved; watchers hear ``broker_unavailable``.
+            logger.warning("broker: events of an answer lost", extra={"error": type(exc).__name__})
+
+    async def _end_stream(self, key: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"e": "end"}, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.expire(key, self._settings.answer_stream_ttl_seconds)
+            await pipe.execute()
+
+    async def disown(self, answer_id: uuid.UUID) -> None:
+        with contextlib.suppress(RedisError, OSError):  # recovery only acts on dead leases
+            await self.redis.hdel(self.keys.owner, str(answer_id))
+
+    async def abandon(self, answer_id: uuid.UUID) -> None:
+        """The request that claimed ``answer_id`` failed: nothing was stored."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.hdel(self.keys.owner, str(answer_id))
+            await self.redis.delete(self.keys.stream(answer_id))
+
+    async def follow(
+        self,
+        answer_id: uuid.UUID,
+        first: ServerSentEvent,
+        last_event_id: str | None,
+        closing: anyio.Event | None,
+        running: bool = True,
+    ) -> AsyncIterator[ServerSentEvent] | None:
+        if not running:
+            # Finished: a client resuming after an event id gets the rest from the stream while
+            # it is kept (a whole replay would repeat what it has).
+            try:
+                if not last_event_id or not await self.redis.exists(self.keys.stream(answer_id)):
+                    return None
+            except (RedisError, OSError):
+                return None
+        return self._read(answer_id, first, last_event_id, closing)
+
+    async def _read(
+        self,
+        answer_id: uuid.UUID,
+        first: ServerSentEvent,
+        last_event_id: str | None,
+        closing: anyio.Event | None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        yield first
+        key = self.keys.stream(answer_id)
+        cursor = last_event_id or "0-0"
+        while True:
+            if closing is not None and closing.is_set():
+                # This process stops: the client re-attaches through another one.
+                yield ServerSentEvent(data="{}", event="reconnect", retry=500, sep="\n")
+                return
+            try:
+                batches: Any = await self.redis.xread({key: cursor}, count=256, block=1000)
+                if not batches and not await self.redis.exists(key):
+                    return  # expired: the saved answer is in the database
+            except (RedisError, OSError):
+                error = broker_unavailable()
+                data = {"detail": error.detail, "code": error.code}
+                yield sse.event("error", data)
+                return
+            for _key, entries in batches:
+                cursor = entries[-1][0]
+                for event in _coalesced(entries):
+                    if event is None:
+                        return
+                    yield event
+
+    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+        key = self.keys.stream(answer_id)
+        try:
+            if not await self.redis.exists(key):
+                return None
+            await self.redis.publish(self.keys.events, f"stop {answer_id}")
+            return await self._final_status(key)
+        except (RedisError, OSError) as exc:
+            raise broker_unavailable() from exc
+
+    async def _final_status(self, key: str) -> str | None:
+        cursor = "0-0"
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            batches: Any = await self.redis.xread({key: cursor}, count=256, block=1000)
+            for _key, entries in batches:
+                for entry_id, fields in entries:
+                    cursor = entry_id
+                    if fields["e"] == "done":
+                        status = pydantic_core.from_json(fields["d"]).get("status")
+                        return str(status) if status else None
+        return None
+
+    # --- notifications -----------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Grants, queue changes, preemptions and stops, from every process."""
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.keys.events)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            await self._on_message(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("broker: listener reconnects", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1.0)
+
+    async def _on_message(self, text: str) -> None:
+        kind, _, arg = text.partition(" ")
+        if kind in ("grant", "queue"):
+            await self.queue.check_waiters()
+        elif kind == "preempt":
+            self.queue.preempt(arg)
+        elif kind == "stop" and self._engine is not None:
+            with contextlib.suppress(ValueError):
+                live = self._engine.live.get(uuid.UUID(arg))
+                if live is not None and not live.finished:
+                    self._engine.spawn(self._engine.stop(live))
+
+    # --- crash recovery ----------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Answers whose process died become ``interrupted`` (one process does it per round),
+        and the ownership records of dead processes are dropped."""
+        interval_ms = int(self.lease_seconds / 3 * 1000)
+        if not await self.redis.set(self.keys.recovery_lock, "1", nx=True, px=interval_ms):
+            return
+        assert self._engine is not None
+        owners = cast(dict[str, str], await self.redis.hgetall(self.keys.owner))
+        alive = {p for p in set(owners.values()) if await self.redis.exists(self.keys.lease(p))}
+        async with self._engine.sessionmaker() as session:
+            streaming = await chat_service.streaming_answers(session)
+        dead = []
+        for answer_id in streaming:
+            owner = owners.get(str(answer_id))
+            if owner not in alive and not (owner is None and await self._unclaimed_yet(answer_id)):
+                dead.append(answer_id)
+        if dead:
+            async with self._engine.sessionmaker.begin() as session:
+                count = await chat_service.interrupt_answers(session, dead)
+            for answer_id in dead:
+                await self._end_orphan(answer_id)
+            logger.warning("marked %d answers of stopped processes as interrupted", count)
+        stale = [answer for answer, owner in owners.items() if owner not in alive]
+        if stale:
+            await self.redis.hdel(self.keys.owner, *stale)
+
+    async def _unclaimed_yet(self, answer_id: uuid.UUID) -> bool:
+        """No owner recorded (Redis lost its data): wait one lease for the owner's heartbeat to
+        write it again before deciding that nobody writes the answer."""
+        now = time.time()
+        key = self.keys.orphan(answer_id)
+        ttl = int(self.lease_seconds * 4)
+        seen = await self.redis.set(key, str(now), nx=True, ex=ttl, get=True)
+        return seen is None or now - float(seen) < self.lease_seconds
+
+    async def _end_orphan(self, answer_id: uuid.UUID) -> None:
+        key = self.keys.stream(answer_id)
+        detail = (
+            "El servidor que escribía esta respuesta se detuvo. El texto recibido quedó guardado."
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(self.keys.owner, str(answer_id))
+            pipe.xadd(key, {"e": "error", "d": _json({"detail": detail, "code": "app_restarted"})})
+            done = {"assistant_message_id": str(answer_id), "status": "interrupted"}
+            pipe.xadd(key, {"e": "done", "d": _json(done)})
+            await pipe.execute()
+        await self._end_stream(key)
+
+
+def _coalesced(entries: list[tuple[str, dict[str, str]]]) -> Iterator[ServerSentEvent | None]:
+    """The events of a batch of stream entries, consecutive tokens joined into one (a late
+    watcher gets the text so far in one piece); None at the end of the answer."""
+    text: list[str] = []
+    last_token = ""
+    for entry_id, fields in entries:
+        name = fields["e"]
+        if name == "token":
+            text.append(pydantic_core.from_json(fields["d"])["content"])
+            last_token = entry_id
+            continue
+        if text:
+            yield sse.token_event("".join(text), last_token)
+            text = []
+        if name == "end":
+            yield None
+            return
+        if name != "open":
+            yield ServerSentEvent(data=fields["d"], event=name, id=entry_id, sep="\n")
+    if text:
+        yield sse.token_event("".join(text), last_token)
+
+
+def _json(data: Mapping[str, object]) -> str:
+    return pydantic_core.to_json(data).decode()
