@@ -49,11 +49,16 @@ async def chat(
     engine: ChatEngineDep,
 ) -> EventSourceResponse:
     """Send a message and stream the answer (Server-Sent Events). The answer goes on and is
-    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``."""
-    message = chat_service.clean_message(body.message, settings)
+    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``.
+
+    ``parent_message_id`` places the message in the conversation's tree (an edit is a new
+    question under the same answer as the one edited), ``regenerate`` asks again the question
+    it names; without them the message continues the current branch."""
+    message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
     await _check_rate(limiter, user, settings)
     model = await engine.catalog.resolve(body.model)
-    answer = await engine.submit(session, user, body.conversation_id, message, model)
+    turn = chat_service.Turn(body.parent_message_id, body.regenerate)
+    answer = await engine.submit(session, user, body.conversation_id, message, model, turn)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     return sse.sse_response(sse.follow(answer, first))
 
@@ -68,8 +73,7 @@ async def reattach(
 ) -> EventSourceResponse:
     """Follow an answer again (another tab, a reload): its text so far, then live."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
-    question_id = await chat_service.question_of(session, saved)
-    first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(question_id))
+    first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(saved.parent_id))
     live = engine.live.get(saved.id)
     if live is not None:
         return sse.sse_response(sse.follow(live, first))
