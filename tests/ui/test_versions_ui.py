@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.ui.conftest import LiveApp, login
+from tests.ui.conftest import LiveApp, login, quick_login
 
 pytestmark = pytest.mark.browser
 
@@ -170,3 +170,21 @@ def test_export_branch_or_every_version(page: Page, live_app: LiveApp) -> None:
         assert stamp.utcoffset() == stamp.astimezone(CHILE).utcoffset()
         assert message["created_at"].endswith(("-03:00", "-04:00"))
     expect(page.get_by_text("Conversación exportada.").last).to_be_visible()
+
+
+def test_admin_viewer_shows_the_owners_branch_and_its_versions(
+    page: Page, live_app: LiveApp
+) -> None:
+    owner = live_app.create_user(full_name="Dueña Versiones")
+    conv = live_app.create_conversation(
+        owner["id"],
+        "Con versiones",
+        [("user", "Pregunta editada"), ("assistant", "Respuesta")],
+        versions={0: ["Pregunta original"]},
+    )
+    quick_login(page, live_app.base_url, "admin")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/conversacion/{conv}")
+    viewer = page.locator("#admin-viewer")
+    expect(viewer.locator(".bubble")).to_have_text(["Pregunta editada"])
+    expect(viewer.locator(".msg-user .msg-meta")).to_contain_text("versión 2 de 2")
+    expect(viewer.locator(".msg-assistant .msg-meta")).not_to_contain_text("versión")
