@@ -56,6 +56,7 @@ def test_regenerate_edit_and_version_navigation(page: Page, live_app: LiveApp) -
         re.compile(r"^60 tokens · \d+(,\d)? tokens/s$")
     )
     expect(answer.locator(".versions")).to_have_count(0)
+    expect(page.get_by_role("button", name="Exportar")).to_be_visible()  # a conversation now
     first_id = answer.get_attribute("data-id")
 
     # Regenerar: a second answer to the same question, with ‹ 2/2 ›.

@@ -394,9 +394,7 @@ class ChatView {
   renderMessages(messages) {
     clear(this.inner);
     if (!messages.length) this.showWelcome();
-    const id = /** @type {string} */ (this.conversationId);
-    this.inner.prepend(h("div", { class: "conv-tools" },
-      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
+    this.addExportButton();
     let question = "";
     for (const message of messages) {
       if (message.role === "user") {
@@ -408,6 +406,14 @@ class ChatView {
       const asked = question;
       if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
     }
+  }
+
+  /** "Exportar" above the conversation, once it exists. */
+  addExportButton() {
+    const id = this.conversationId;
+    if (!id || document.getElementById("export-btn")) return;
+    this.inner.prepend(h("div", { class: "conv-tools" },
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
   }
 
   /**
@@ -832,6 +838,7 @@ class ChatView {
       // Update the address without re-rendering the view (no hashchange event).
       history.replaceState(null, "", `#/chat/${encodeURIComponent(data.conversation_id)}`);
       this.sidebar.setActive(data.conversation_id);
+      this.addExportButton();
     }
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString() });
