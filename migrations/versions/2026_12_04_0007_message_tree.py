@@ -1,4 +1,4 @@
-"""Messages form a tree: messages.parent_id, conversations.current_leaf_id
+"""Messages form a tree: messages.parent_id, conversations.current_leaf_id and has_versions
 
 Revision ID: 0007_message_tree
 Revises: 0004_totp_sealed
@@ -6,7 +6,8 @@ Create Date: 2026-12-04 16:30:00+00:00
 
 Every existing conversation becomes a single-branch tree: each message's parent is the message
 stored just before it (by ``created_at``, then ``id``, the order the history was shown in), and
-the conversation's current branch ends at its last message. The downgrade drops both columns and
+the conversation's current branch ends at its last message, and none has versions yet. The
+downgrade drops both columns and
 keeps every message: versions made since then are shown one after another, in creation order.
 """
 
@@ -46,6 +47,10 @@ def upgrade() -> None:
     # with their conversation (ON DELETE CASCADE), so a parent never disappears alone.
     op.add_column("messages", sa.Column("parent_id", sa.Uuid(), nullable=True))
     op.add_column("conversations", sa.Column("current_leaf_id", sa.Uuid(), nullable=True))
+    op.add_column(
+        "conversations",
+        sa.Column("has_versions", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.execute(_LINK_PARENTS)
     op.execute(_CURRENT_LEAVES)
     op.create_index("ix_messages_parent", "messages", ["parent_id"])
@@ -55,5 +60,6 @@ def downgrade() -> None:
     op.drop_index("ix_messages_parent", table_name="messages")
     # Plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): a batch rebuild of either table
     # would drop it first, and with foreign keys on that cascades into the messages.
+    op.drop_column("conversations", "has_versions")
     op.drop_column("conversations", "current_leaf_id")
     op.drop_column("messages", "parent_id")

@@ -79,6 +79,7 @@ async def test_edit_regenerate_and_switch_branches(
         cid = first["conversation_id"]
         second = await _ask(http, base, headers, message="Segunda pregunta", conversation_id=cid)
         assert await _counts(sessionmaker, cid, user.id) == (4, 4, 4)
+        assert not (await load_conversation(sessionmaker, cid)).has_versions
 
         # Regenerate: a new answer to the same question; the model sees the branch up to it.
         again = await _ask(
@@ -105,6 +106,7 @@ async def test_edit_regenerate_and_switch_branches(
         ]
         assert [len(m["sibling_ids"]) for m in branch[:3]] == [1, 1, 1]
         assert await _counts(sessionmaker, cid, user.id) == (5, 5, 5)
+        assert (await load_conversation(sessionmaker, cid)).has_versions
 
         # Edit the second question: a sibling question under the first answer.
         edited = await _ask(

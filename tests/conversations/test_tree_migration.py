@@ -117,6 +117,8 @@ def test_existing_conversations_become_single_branch_trees(scratch_db_url: str) 
     parents = {_id(row[0]): _id(row[1]) for row in rows}
     # Time order, then id for the two stored in the same instant (4 before 5).
     assert parents == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[1], ids[3]: ids[2], ids[4]: ids[3]}
+    rows = asyncio.run(_run(url, sa.text("SELECT has_versions FROM conversations")))
+    assert [bool(row[0]) for row in rows] == [False, False]
     rows = asyncio.run(_run(url, sa.text("SELECT id, current_leaf_id FROM conversations")))
     leaves = {_id(row[0]): _id(row[1]) for row in rows}
     assert leaves[empty_id] is None

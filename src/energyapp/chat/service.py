@@ -114,6 +114,9 @@ async def start_chat(
     conversation_id = new_id() if conversation is None else conversation.id
     parent_id, question = await _place(session, conversation, turn)
     question_id, answer_id = question.id if question else new_id(), new_id()
+    if conversation is not None and not conversation.has_versions:
+        under = question_id if question else parent_id
+        conversation.has_versions = await tree.has_children(session, conversation.id, under)
     if conversation is None:
         await session.execute(
             insert(CONVERSATIONS).values(
@@ -196,17 +199,19 @@ async def history(
 ) -> list[tuple[str, str]]:
     """The branch that leads to ``before_id`` (the question asked), oldest first, as
     (role, content): other versions are not part of it; empty answers are left out."""
-    branch = (await tree.current_branch(session, conversation_id, before_id))[1][:-1]
-    rows = await session.execute(
-        select(Message.role, Message.content)
-        .where(
-            Message.id.in_(branch[-HISTORY_LIMIT:]),
-            Message.role.in_(("user", "assistant")),
-            Message.content != "",
-        )
-        .order_by(Message.created_at, Message.id)
+    stmt = select(Message.role, Message.content).where(
+        Message.role.in_(("user", "assistant")), Message.content != ""
     )
-    return [(role, content) for role, content in rows.all()]
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and conversation.has_versions:
+        branch = (await tree.load_tree(session, conversation_id)).branch(before_id)[:-1]
+        stmt = stmt.where(Message.id.in_(branch[-HISTORY_LIMIT:]))
+    else:  # one branch: every message before the question
+        stmt = stmt.where(Message.conversation_id == conversation_id, Message.id < before_id)
+    rows = await session.execute(
+        stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(HISTORY_LIMIT)
+    )
+    return [(role, content) for role, content in reversed(rows.all())]
 
 
 async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:

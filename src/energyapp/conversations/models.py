@@ -49,6 +49,9 @@ class Conversation(Base):
     # ``Message.parent_id``; docs/chat.md). No foreign key: the two tables would refer to each
     # other. Null only for a conversation without messages.
     current_leaf_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # Some message has versions (an edit or a regenerated answer): only then is the branch
+    # shown a subset of the messages, read through the tree. It never goes back to false.
+    has_versions: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

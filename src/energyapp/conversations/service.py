@@ -187,10 +187,10 @@ async def list_messages(
     versions, :mod:`energyapp.conversations.tree`); the cursor is bound to the list ``name``,
     the viewer and the conversation."""
     m = MESSAGES.c
-    branch_tree, branch = await tree.current_branch(
-        session, conversation.id, conversation.current_leaf_id
-    )
-    stmt = select(*columns).where(m.conversation_id == conversation.id, m.id.in_(branch))
+    stmt = select(*columns).where(m.conversation_id == conversation.id)
+    branch_tree, branch = await tree.branch_of(session, conversation)
+    if branch is not None:
+        stmt = stmt.where(m.id.in_(branch))
     items, next_cursor = await fetch_page(
         session,
         stmt,
@@ -210,9 +210,7 @@ async def export_messages(
     """The messages of one conversation for its export, oldest first: the current branch, or
     every version when ``whole_tree``."""
     stmt = select(Message).where(Message.conversation_id == conversation.id)
-    if not whole_tree:
-        branch = (
-            await tree.current_branch(session, conversation.id, conversation.current_leaf_id)
-        )[1]
+    branch = None if whole_tree else (await tree.branch_of(session, conversation))[1]
+    if branch is not None:
         stmt = stmt.where(Message.id.in_(branch))
     return (await session.scalars(stmt.order_by(Message.created_at, Message.id))).all()

@@ -8,7 +8,8 @@ is that message and its ancestors. Versions of a message are its siblings, oldes
 
 The tree is read as a skeleton (id, parent, creation time) of the whole conversation: a few
 bytes per message, cheap for the hundreds a conversation holds, and the same SQL on SQLite and
-PostgreSQL.
+PostgreSQL. A conversation without versions (``has_versions`` false, nearly all of them) skips
+it: its branch is every message, read as before.
 """
 
 from __future__ import annotations
@@ -79,17 +80,37 @@ async def load_tree(session: AsyncSession, conversation_id: uuid.UUID) -> Tree:
     return Tree(Node(r.id, r.parent_id, r.role, r.created_at) for r in rows)
 
 
-async def current_branch(
-    session: AsyncSession, conversation_id: uuid.UUID, leaf_id: uuid.UUID | None
-) -> tuple[Tree, list[uuid.UUID]]:
-    """The tree and the ids of the branch ending at ``leaf_id``, first message first."""
-    tree = await load_tree(session, conversation_id)
-    return tree, tree.branch(leaf_id)
+async def branch_of(
+    session: AsyncSession, conversation: Conversation
+) -> tuple[Tree | None, list[uuid.UUID] | None]:
+    """The tree and the ids of the current branch, first message first; (None, None) for a
+    conversation without versions, whose branch is every message."""
+    if not conversation.has_versions:
+        return None, None
+    tree = await load_tree(session, conversation.id)
+    return tree, tree.branch(conversation.current_leaf_id)
 
 
-def with_versions(items: Sequence[Item], tree: Tree) -> list[Item]:
-    """List items (dicts with ``id``) with ``sibling_ids``: the versions of each message."""
-    return [{**item, "sibling_ids": tree.siblings(item["id"])} for item in items]
+def with_versions(items: Sequence[Item], tree: Tree | None) -> list[Item]:
+    """List items (dicts with ``id``) with ``sibling_ids``: the versions of each message (only
+    itself without a tree)."""
+    return [
+        {**item, "sibling_ids": tree.siblings(item["id"]) if tree else [item["id"]]}
+        for item in items
+    ]
+
+
+async def has_children(
+    session: AsyncSession, conversation_id: uuid.UUID, parent_id: uuid.UUID | None
+) -> bool:
+    """Whether a message (None: the conversation itself) already has a child, so that a new one
+    there is another version."""
+    m = MESSAGES.c
+    where = m.parent_id == parent_id if parent_id is not None else m.parent_id.is_(None)
+    found = await session.scalar(
+        select(m.id).where(m.conversation_id == conversation_id, where).limit(1)
+    )
+    return found is not None
 
 
 async def switch_branch(
