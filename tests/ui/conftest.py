@@ -171,6 +171,7 @@ class LiveApp:
                         parent = rows[-1].id
                     session.add_all(rows)
                     conv.current_leaf_id = parent
+                    conv.has_versions = bool(versions)
                     conv.message_count = len(rows)
                     user = await session.get(User, owner)
                     assert user is not None
