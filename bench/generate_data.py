@@ -14,7 +14,9 @@ Shape of the data (chosen so the benchmark can go deep in every list):
   ``--heavy-conversations`` conversations (deep pages of ``GET /conversations``);
 - conversations spread over the other users; one conversation of the heavy user has
   ``--heavy-messages`` messages (deep pages of ``GET /conversations/{id}/messages``);
-- messages alternate user / assistant, with tokens and Spanish text from a word pool;
+- messages alternate user / assistant, with tokens and Spanish text from a word pool, each
+  conversation one branch (no versions: ``parent_id`` the message before, ``current_leaf_id``
+  the last one);
 - the denormalised counters (``users.conversation_count``, ``users.message_count``,
   ``conversations.message_count``) match the rows.
 """
@@ -154,12 +156,15 @@ async def load(args: argparse.Namespace) -> None:
             start = now - timedelta(seconds=rng.randint(3600, 360 * 86_400) + count * step * 6)
             conv_id = uuid7_at(start, rng)
             moment = start
+            parent = None  # one branch: each message follows the one before
             for k in range(count):
                 moment += timedelta(seconds=rng.randint(step, step * 6), microseconds=k)
                 assistant = k % 2 == 1
+                message_id = uuid7_at(moment, rng)
                 msg_rows.append(
                     (
-                        uuid7_at(moment, rng),
+                        message_id,
+                        parent,
                         conv_id,
                         user_ids[owner],
                         "assistant" if assistant else "user",
@@ -173,6 +178,7 @@ async def load(args: argparse.Namespace) -> None:
                         moment,
                     )
                 )
+                parent = message_id
             updated = moment
             title = " ".join(rng.choices(WORDS, k=rng.randint(2, 7))).capitalize()[:200]
             conv_rows.append(
@@ -184,6 +190,7 @@ async def load(args: argparse.Namespace) -> None:
                     rng.random() < 0.02,
                     rng.random() < 0.05,
                     count,
+                    parent,
                     start,
                     updated,
                 )
@@ -239,6 +246,7 @@ async def load(args: argparse.Namespace) -> None:
 
 MSG_COLUMNS = [
     "id",
+    "parent_id",
     "conversation_id",
     "user_id",
     "role",
@@ -273,6 +281,7 @@ CONV_COLUMNS = [
     "pinned",
     "archived",
     "message_count",
+    "current_leaf_id",
     "created_at",
     "updated_at",
 ]

@@ -26,6 +26,7 @@ from tests.auth.conftest import PASSWORD, ClientFactory, EnableTotpFn, code_now
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 
 BEFORE = "0003_conv"  # the last revision that stored secrets in clear
+SEALED = "0004_totp_sealed"
 
 
 class _Records(logging.Handler):
@@ -205,10 +206,11 @@ def test_the_migration_seals_clear_secrets_once_and_its_downgrade_opens_them(
 
     # Run again over a table it already sealed (a version table put back by hand, a restored
     # copy of the users table): only the clear secret is sealed, the other one stays as it was.
+    # Only this revision runs again: the later ones are not meant to run twice.
     command.stamp(alembic_config(url), BEFORE)
     second_clear = totp.new_secret()
     second = asyncio.run(_insert_clear_secret(url, second_clear))
-    upgrade(url, "head", settings)
+    upgrade(url, SEALED, settings)
     stored, sessions = asyncio.run(_secrets_and_sessions(url))
     assert stored[first] == sealed
     assert totp_secrets.open_sealed(keyring, second, str(stored[second])) == second_clear

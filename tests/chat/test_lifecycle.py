@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
@@ -30,9 +31,14 @@ async def test_start_up_marks_unfinished_answers_interrupted(
         session.add(conversation)
         await session.flush()
         question = Message(
-            conversation_id=conversation.id, user_id=user.id, role="user", content="¿Y?"
+            id=uuid.uuid4(),
+            conversation_id=conversation.id,
+            user_id=user.id,
+            role="user",
+            content="¿Y?",
         )
         left = Message(
+            parent_id=question.id,
             conversation_id=conversation.id,
             user_id=user.id,
             role="assistant",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,10 +43,14 @@ def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> Convers
         async with sessionmaker() as session:
             session.add(conversation)
             await session.flush()
+            parent_id = None  # one branch: each message follows the one before
             for i, text in enumerate(messages):
                 assistant = i % 2 == 1
+                message_id = uuid.uuid4()
                 session.add(
                     Message(
+                        id=message_id,
+                        parent_id=parent_id,
                         conversation_id=conversation.id,
                         user_id=user.id,
                         role="assistant" if assistant else "user",
@@ -56,6 +61,8 @@ def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> Convers
                         created_at=base + timedelta(seconds=i),
                     )
                 )
+                parent_id = message_id
+            conversation.current_leaf_id = parent_id
             await session.execute(
                 update(User)
                 .where(User.id == user.id)

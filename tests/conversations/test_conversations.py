@@ -199,6 +199,9 @@ async def test_messages_oldest_first_with_fields(
     items = response.json()["items"]
     assert [m["content"] for m in items] == ["pregunta", "respuesta", "otra"]
     assert [m["role"] for m in items] == ["user", "assistant", "user"]
+    # One branch: each message follows the one before and is its only version.
+    assert [m["parent_id"] for m in items] == [None, items[0]["id"], items[1]["id"]]
+    assert [m["sibling_ids"] for m in items] == [[m["id"]] for m in items]
     assert set(items[1]) == {
         "id",
         "role",
@@ -209,6 +212,10 @@ async def test_messages_oldest_first_with_fields(
         "created_at",
         "prompt_tokens",
         "completion_tokens",
+        "duration_ms",
+        "first_token_ms",
+        "parent_id",
+        "sibling_ids",
     }
     assert items[1]["model"] == "llama3.1:8b"
     assert (items[1]["prompt_tokens"], items[1]["completion_tokens"]) == (10, 20)
@@ -367,7 +374,8 @@ async def test_export_markdown_and_json(
     assert js.headers["content-disposition"].startswith("attachment; ")
     assert js.headers["content-disposition"].split(";")[1].strip().endswith('.json"')
     document = json.loads(js.content)
-    assert document["format"] == "energyapp.conversation.v1"
+    assert document["format"] == "energyapp.conversation.v2"
+    assert document["scope"] == "branch"
     assert document["conversation"]["id"] == str(conversation.id)
     assert [m["content"] for m in document["messages"]] == ["Hola", "Buenos días", "Gracias"]
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
@@ -111,13 +113,26 @@ async def test_message_walk_while_appending(
 
     async def append(count: int) -> list[str]:
         ids = []
+        leaf = conversation.current_leaf_id
         for i in range(count):
             async with sessionmaker() as session:
                 message = Message(
-                    conversation_id=conversation.id, user_id=user.id, role="user", content=f"n{i}"
+                    id=uuid.uuid4(),
+                    parent_id=leaf,
+                    conversation_id=conversation.id,
+                    user_id=user.id,
+                    role="user",
+                    content=f"n{i}",
                 )
                 session.add(message)
+                # Each one continues the current branch, as a chat does.
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation.id)
+                    .values(current_leaf_id=message.id)
+                )
                 await session.commit()
+                leaf = message.id
                 ids.append(str(message.id))
             await asyncio.sleep(0)
         return ids

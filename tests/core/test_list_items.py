@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.admin.schemas import AdminConversationOut, AdminMessageOut, AdminUserOut
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
-from energyapp.conversations.schemas import ConversationOut, MessageOut
+from energyapp.conversations.schemas import BranchMessageOut, ConversationOut, MessageOut
 from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -86,13 +86,13 @@ async def test_conversation_and_message_pages_equal_model_output(
 
     messages = select(Message).where(Message.conversation_id == chat.id)
     messages = messages.order_by(Message.created_at, Message.id)
-    own = await _loaded(sessionmaker, messages, lambda row: MessageOut.model_validate(row[0]))
+    own = await _loaded(sessionmaker, messages, lambda row: _in_branch(BranchMessageOut, row[0]))
     assert [m.model for m in own] == [None, "llama3.1:8b", None, "llama3.1:8b"]
     url = f"/conversations/{chat.id}/messages"
     _assert_pages_match(await _pages(client, url, headers), own)
 
     admin_headers = await auth_headers(await make_user("admin"))
-    seen = await _loaded(sessionmaker, messages, lambda row: AdminMessageOut.model_validate(row[0]))
+    seen = await _loaded(sessionmaker, messages, lambda row: _in_branch(AdminMessageOut, row[0]))
     url = f"/admin/conversations/{chat.id}/messages"
     _assert_pages_match(await _pages(client, url, admin_headers), seen)
 
@@ -150,6 +150,14 @@ async def test_admin_pages_equal_model_output(
         )
         pages = await _pages(client, "/admin/conversations", headers, user_id=str(one.id))
         _assert_pages_match(pages, expected)
+
+
+def _in_branch(schema: type[BranchMessageOut], message: Message) -> BaseModel:
+    """A message of a one-branch conversation as a list shows it: its only version is itself."""
+    fields = MessageOut.model_validate(message).model_dump()
+    return schema.model_validate(
+        {**fields, "sibling_ids": [message.id], "user_id": message.user_id}
+    )
 
 
 def _admin_conversation(row: Any) -> AdminConversationOut:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +38,7 @@ from energyapp.auth.demo import seed_demo
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
-from energyapp.db import create_engine, create_sessionmaker
+from energyapp.db import create_engine, create_sessionmaker, utcnow
 from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 
@@ -130,8 +131,16 @@ class LiveApp:
         user_id = _arun(_create())
         return {"id": user_id, "email": email, "password": password, "full_name": full_name}
 
-    def create_conversation(self, user_id: str, title: str, messages: list[tuple[str, str]]) -> str:
-        """Insert a conversation with (role, content) messages straight into the database."""
+    def create_conversation(
+        self,
+        user_id: str,
+        title: str,
+        messages: list[tuple[str, str]],
+        versions: dict[int, list[str]] | None = None,
+    ) -> str:
+        """Insert a conversation with (role, content) messages straight into the database, as
+        one branch; ``versions`` gives message ``i`` older versions (siblings) with those texts,
+        the branch shown going through ``messages[i]``."""
 
         async def _create() -> str:
             engine = create_engine(self.db_url)
@@ -141,21 +150,33 @@ class LiveApp:
                     conv = Conversation(user_id=owner, title=title, title_source="user")
                     session.add(conv)
                     await session.flush()
-                    for role, content in messages:
-                        session.add(
-                            Message(
-                                conversation_id=conv.id,
-                                user_id=owner if role == "user" else None,
-                                role=role,
-                                content=content,
-                                status="complete",
+                    start = utcnow() - timedelta(minutes=len(messages) + 1)
+                    parent: uuid.UUID | None = None
+                    rows: list[Message] = []
+                    for i, (role, content) in enumerate(messages):
+                        texts = [*(versions or {}).get(i, []), content]
+                        for n, text in enumerate(texts):
+                            rows.append(
+                                Message(
+                                    id=uuid.uuid4(),
+                                    parent_id=parent,
+                                    conversation_id=conv.id,
+                                    user_id=owner if role == "user" else None,
+                                    role=role,
+                                    content=text,
+                                    status="complete",
+                                    created_at=start + timedelta(minutes=i, seconds=n),
+                                )
                             )
-                        )
-                    conv.message_count = len(messages)
+                        parent = rows[-1].id
+                    session.add_all(rows)
+                    conv.current_leaf_id = parent
+                    conv.has_versions = bool(versions)
+                    conv.message_count = len(rows)
                     user = await session.get(User, owner)
                     assert user is not None
                     user.conversation_count += 1
-                    user.message_count += len(messages)
+                    user.message_count += len(rows)
                     await session.commit()
                     return str(conv.id)
             finally:

@@ -33,6 +33,7 @@ def promedio_mensual(lecturas: list[tuple[str, float]]) -> float:
 
 > Consejo: revise primero que no falten días; un mes incompleto baja el promedio.
 """
+OLDER_QUESTION = "¿Cómo calculo el consumo mensual?"
 OTHER_TITLES = [
     "Correo al equipo de mantención",
     "Resumen normativa eléctrica",
@@ -51,8 +52,12 @@ def test_screenshots(browser: Browser, live_app: LiveApp, watch: Watch) -> None:
     user = live_app.create_user(full_name="Camila Rojas", email="camila.rojas@alvaradomazzei.cl")
     for title in OTHER_TITLES:
         live_app.create_conversation(user["id"], title, [("user", title), ("assistant", "Listo.")])
+    # The question was edited once and the answer regenerated: both show "‹ 2/2 ›".
     conv = live_app.create_conversation(
-        user["id"], "Consumo promedio mensual", [("user", QUESTION), ("assistant", ANSWER)]
+        user["id"],
+        "Consumo promedio mensual",
+        [("user", QUESTION), ("assistant", ANSWER)],
+        versions={0: [OLDER_QUESTION], 1: ["Sume las lecturas y divida por 12."]},
     )
     for width, height, suffix in ((1280, 800, ""), (375, 760, "-mobile")):
         context = browser.new_context(
@@ -67,6 +72,7 @@ def test_screenshots(browser: Browser, live_app: LiveApp, watch: Watch) -> None:
         login(page, live_app.base_url, user["email"], user["password"])
         page.goto(f"{live_app.base_url}/static/index.html#/chat/{conv}")
         expect(page.locator(".md pre")).to_be_visible()
+        expect(page.locator(".version-count")).to_have_text(["2/2", "2/2"])
         _shot(page, f"chat-light{suffix}")
         page.goto(f"{live_app.base_url}/static/index.html#/config")
         page.click("[data-theme-choice=dark]")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from energyapp.conversations.schemas import MessageOut
+from energyapp.conversations.schemas import BranchMessageOut
 from energyapp.core.roles import Role
 
 
@@ -49,7 +49,7 @@ class AdminConversationOut(BaseModel):
     archived: bool
 
 
-class AdminMessageOut(MessageOut):
+class AdminMessageOut(BranchMessageOut):
     # Who caused the message (kept when the conversation changes owner).
     user_id: uuid.UUID | None
 

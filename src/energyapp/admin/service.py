@@ -22,7 +22,6 @@ from starlette.requests import Request
 
 from energyapp.admin.schemas import (
     AdminConversationOut,
-    AdminMessageOut,
     AdminUserOut,
     AdminUserUpdate,
 )
@@ -32,6 +31,7 @@ from energyapp.auth.models import USERS, User
 from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
+from energyapp.conversations.schemas import MessageOut
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.roles import Role
@@ -48,7 +48,9 @@ CONVERSATION_LIST_COLUMNS = item_columns(
     owner_email=USERS.c.email,
     owner_full_name=USERS.c.full_name,
 )
-MESSAGE_LIST_COLUMNS = item_columns(AdminMessageOut, MESSAGES)
+# ``AdminMessageOut``: the message's columns and who caused it (``sibling_ids`` is added by
+# the list itself).
+MESSAGE_LIST_COLUMNS = (*item_columns(MessageOut, MESSAGES), MESSAGES.c.user_id)
 
 
 def user_scope(viewer: User) -> ColumnElement[bool]:
@@ -265,14 +267,15 @@ async def list_conversation_messages(
     *,
     request: Request | None,
 ) -> tuple[list[Item], str | None]:
-    """Messages of a conversation in scope (``AdminMessageOut`` fields), oldest first.
+    """The current branch of a conversation in scope (``AdminMessageOut`` fields), oldest first,
+    with each message's versions (``sibling_ids``).
 
     Every page of someone else's conversation is audited (``conversation.viewed``, with
     ``details.continuation`` true after the first page): reading any part of it leaves a trace,
     whatever cursor the request carries.
     """
     items, next_cursor = await conversations_service.list_messages(
-        session, viewer, conversation.id, page, name=MESSAGE_CURSOR, columns=MESSAGE_LIST_COLUMNS
+        session, viewer, conversation, page, name=MESSAGE_CURSOR, columns=MESSAGE_LIST_COLUMNS
     )
     if conversation.user_id != viewer.id:
         audit_service.record(

@@ -82,6 +82,7 @@ class ChatEngine:
         conversation_id: uuid.UUID | None,
         message: str,
         model: str,
+        turn: chat_service.Turn = chat_service.NEXT_TURN,
     ) -> LiveAnswer:
         """Check the conversation (404) and the quota (429), reserve a place in the queue
         (429/503), and store the question and an empty answer in the request's transaction.
@@ -94,7 +95,9 @@ class ChatEngine:
         await chat_service.check_quota(session, user, self.settings)
         await self.queue.admit(user_id)
         try:
-            started = await chat_service.start_chat(session, user, conversation, message, model)
+            started = await chat_service.start_chat(
+                session, user, conversation, message, model, turn
+            )
         except BaseException:
             await self.queue.leave(user_id)
             raise
@@ -103,7 +106,7 @@ class ChatEngine:
             user_message_id=started.user_message_id,
             conversation_id=started.conversation_id,
             user_id=user_id,
-            message=message,
+            message=started.message,
             model=model,
             title_pending=started.title_pending,
             new_conversation=started.new_conversation,

@@ -53,11 +53,16 @@ async def chat(
     engine: ChatEngineDep,
 ) -> EventSourceResponse:
     """Send a message and stream the answer (Server-Sent Events). The answer goes on and is
-    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``."""
-    message = chat_service.clean_message(body.message, settings)
+    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``.
+
+    ``parent_message_id`` places the message in the conversation's tree (an edit is a new
+    question under the same answer as the one edited), ``regenerate`` asks again the question
+    it names; without them the message continues the current branch."""
+    message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
     await _check_rate(limiter, user, settings)
     model = await engine.catalog.resolve(body.model)
-    answer = await engine.submit(session, user, body.conversation_id, message, model)
+    turn = chat_service.Turn(body.parent_message_id, body.regenerate)
+    answer = await engine.submit(session, user, body.conversation_id, message, model, turn)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     closing = anyio.Event()
     events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
@@ -80,8 +85,7 @@ async def reattach(
     then live. With ``Last-Event-ID`` (the ``id:`` of the last event received, sent when the
     shared broker is on), only what came after it."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
-    question_id = await chat_service.question_of(session, saved)
-    first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(question_id))
+    first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(saved.parent_id))
     closing = anyio.Event()
     running = saved.status == "streaming"
     live = await engine.follow(saved.id, first, last_event_id, closing, running)

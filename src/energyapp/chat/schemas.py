@@ -12,9 +12,21 @@ from energyapp.conversations.models import MessageStatus
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(description="El mensaje del usuario (no vacío).")
+    message: str = Field(
+        default="", description="El mensaje del usuario (no vacío, salvo al regenerar)."
+    )
     conversation_id: uuid.UUID | None = Field(
         default=None, description="Conversación existente; sin ella se crea una nueva."
+    )
+    parent_message_id: uuid.UUID | None = Field(
+        default=None,
+        description="Responder como hijo de este mensaje (una respuesta, o con regenerate la "
+        "pregunta); el UUID nulo crea un primer mensaje nuevo. Sin él, el mensaje sigue la rama "
+        "actual.",
+    )
+    regenerate: bool = Field(
+        default=False,
+        description="Una respuesta nueva a la pregunta parent_message_id (message va vacío).",
     )
     model: str | None = Field(default=None, max_length=200, description="Modelo de Ollama.")
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
 from energyapp.config import Settings
-from energyapp.conversations import counters
+from energyapp.conversations import counters, tree
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.core import dates
@@ -34,12 +34,25 @@ HISTORY_LIMIT = 200  # newest messages read to build a prompt; num_ctx keeps far
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """Where a request puts its message in the conversation's tree (docs/chat.md)."""
+
+    # None: after the current branch's last message; tree.NO_PARENT: a new first message.
+    parent_message_id: uuid.UUID | None = None
+    regenerate: bool = False  # a new answer to the question ``parent_message_id``
+
+
+NEXT_TURN = Turn()
+
+
+@dataclass(frozen=True, slots=True)
 class StartedChat:
     conversation_id: uuid.UUID
     user_message_id: uuid.UUID
     assistant_message_id: uuid.UUID
     new_conversation: bool
     title_pending: bool
+    message: str  # the question answered (the stored one when regenerating)
 
 
 def clean_message(raw: str, settings: Settings) -> str:
@@ -90,12 +103,19 @@ async def start_chat(
     conversation: Conversation | None,
     message: str,
     model: str,
+    turn: Turn = NEXT_TURN,
 ) -> StartedChat:
-    """Store the user's message and an empty ``streaming`` answer (creating the conversation
-    when there is none), keep the counters right and mark the user active."""
+    """Store the user's message (none when regenerating) and an empty ``streaming`` answer
+    where ``turn`` says (creating the conversation when there is none), make that branch the
+    current one, keep the counters right and mark the user active."""
     now = utcnow()
     new_conversation = conversation is None
     conversation_id = new_id() if conversation is None else conversation.id
+    parent_id, question = await _place(session, conversation, turn)
+    question_id, answer_id = question.id if question else new_id(), new_id()
+    if conversation is not None and not conversation.has_versions:
+        under = question_id if question else parent_id
+        conversation.has_versions = await tree.has_children(session, conversation.id, under)
     if conversation is None:
         await session.execute(
             insert(CONVERSATIONS).values(
@@ -105,23 +125,26 @@ async def start_chat(
                 title_source="pending",
                 created_at=now,
                 updated_at=now,
+                current_leaf_id=answer_id,
                 **counters.first_messages(2),
             )
         )
-    question_id, answer_id = new_id(), new_id()
-    turn = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
-    await session.execute(
-        insert(MESSAGES),
-        [
-            {**turn, "id": question_id, "role": "user", "content": message, "model": None,
-             "status": "complete", "created_at": now},
-            # The answer sorts right after its question.
-            {**turn, "id": answer_id, "role": "assistant", "content": "", "model": model,
-             "status": "streaming", "created_at": now + timedelta(microseconds=1)},
-        ],
-    )  # fmt: skip
+    else:
+        conversation.current_leaf_id = answer_id
+    turn_values = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
+    rows = [
+        # The answer sorts right after its question.
+        {**turn_values, "id": answer_id, "parent_id": question_id, "role": "assistant",
+         "content": "", "model": model, "status": "streaming",
+         "created_at": now + timedelta(microseconds=1)},
+    ]  # fmt: skip
+    if question is None:
+        rows.insert(0, {**turn_values, "id": question_id, "parent_id": parent_id, "role": "user",
+                        "content": message, "model": None, "status": "complete",
+                        "created_at": now})  # fmt: skip
+    await session.execute(insert(MESSAGES), rows)
     await counters.messages_added(
-        session, conversation_id, user.id, 2, at=now, new_conversation=new_conversation
+        session, conversation_id, user.id, len(rows), at=now, new_conversation=new_conversation
     )
     if now - user.last_active_at >= LAST_ACTIVE_RESOLUTION:
         user.last_active_at = now
@@ -131,24 +154,61 @@ async def start_chat(
         assistant_message_id=answer_id,
         new_conversation=new_conversation,
         title_pending=conversation is None or conversation.title_source == "pending",
+        message=question.content if question else message,
     )
+
+
+async def _place(
+    session: AsyncSession, conversation: Conversation | None, turn: Turn
+) -> tuple[uuid.UUID | None, Message | None]:
+    """(parent of the new question, None) or, when regenerating, (None, the question answered
+    again). 404 when the message named is not in this conversation, 422 when it cannot take
+    that kind of child."""
+    if conversation is None:
+        if turn.parent_message_id is not None or turn.regenerate:
+            raise Unprocessable(
+                "Para editar o regenerar indique la conversación.", code="conversation_required"
+            )
+        return None, None
+    if turn.parent_message_id is None:
+        if turn.regenerate:
+            raise Unprocessable(
+                "Para regenerar indique la pregunta a responder de nuevo.", code="parent_required"
+            )
+        return conversation.current_leaf_id, None
+    if turn.parent_message_id == tree.NO_PARENT and not turn.regenerate:
+        return None, None
+    parent = await session.scalar(
+        select(Message).where(
+            Message.id == turn.parent_message_id, Message.conversation_id == conversation.id
+        )
+    )
+    if parent is None:
+        raise NotFound("No se encontró el mensaje en esta conversación.", code="message_not_found")
+    if turn.regenerate != (parent.role == "user"):
+        raise Unprocessable(
+            "Se regenera la respuesta a una pregunta, y un mensaje nuevo sigue a una respuesta.",
+            code="invalid_parent",
+        )
+    return (None, parent) if turn.regenerate else (parent.id, None)
 
 
 async def history(
     session: AsyncSession, conversation_id: uuid.UUID, before_id: uuid.UUID
 ) -> list[tuple[str, str]]:
-    """The conversation before ``before_id`` (the new question), oldest first, as
-    (role, content); empty and failed answers are left out."""
+    """The branch that leads to ``before_id`` (the question asked), oldest first, as
+    (role, content): other versions are not part of it; empty answers are left out."""
+    stmt = select(Message.role, Message.content).where(
+        Message.role.in_(("user", "assistant")), Message.content != ""
+    )
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is not None and conversation.has_versions:
+        branch = (await tree.load_tree(session, conversation_id)).branch(before_id)[:-1]
+        stmt = stmt.where(Message.id.in_(branch[-HISTORY_LIMIT:]))
+    else:  # one branch: every message before the question
+        stmt = stmt.where(Message.conversation_id == conversation_id, Message.id < before_id)
     rows = await session.execute(
-        select(Message.role, Message.content)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.id < before_id,
-            Message.role.in_(("user", "assistant")),
-            Message.content != "",
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(HISTORY_LIMIT)
+        stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(HISTORY_LIMIT)
     )
     return [(role, content) for role, content in reversed(rows.all())]
 
@@ -263,17 +323,3 @@ async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: da
         )
     )
     return int(total or 0)
-
-
-async def question_of(session: AsyncSession, answer: Message) -> uuid.UUID | None:
-    """The user message an answer replies to (the one just before it)."""
-    return await session.scalar(
-        select(Message.id)
-        .where(
-            Message.conversation_id == answer.conversation_id,
-            Message.role == "user",
-            Message.id < answer.id,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from energyapp.conversations.models import Conversation, Message
 from energyapp.conversations.schemas import ConversationExport, ConversationOut, MessageOut
+from energyapp.core import dates
 from energyapp.db import utcnow
 
 ROLE_LABELS = {"user": "Usuario", "assistant": "Asistente", "system": "Sistema"}
@@ -21,35 +25,94 @@ STATUS_NOTES = {
 }
 
 
+EXPORT_TIMEZONE = ZoneInfo("America/Santiago")
+ExportScope = Literal["branch", "tree"]
+
+
 def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """dd-mm-aaaa HH:MM, Chile's time (the company's)."""
+    return moment.astimezone(EXPORT_TIMEZONE).strftime(f"{dates.DAY_FORMAT} %H:%M")
 
 
-def to_markdown(conversation: Conversation, messages: Sequence[Message]) -> str:
+def _version_notes(messages: Sequence[Message]) -> dict[uuid.UUID, str]:
+    """ " · versión k de n" for each message with siblings among ``messages``."""
+    siblings: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    for message in messages:
+        siblings.setdefault(message.parent_id, []).append(message.id)
+    return {
+        message_id: f" · versión {number} de {len(group)}"
+        for group in siblings.values()
+        if len(group) > 1
+        for number, message_id in enumerate(group, start=1)
+    }
+
+
+def _depth_first(messages: Sequence[Message]) -> list[Message]:
+    """Every version followed by what was asked below it, so each branch reads in order."""
+    children: dict[uuid.UUID | None, list[Message]] = {}
+    for message in messages:
+        children.setdefault(message.parent_id, []).append(message)
+    known = {m.id for m in messages}
+    ordered: list[Message] = []
+    stack = [m for m in reversed(messages) if m.parent_id is None or m.parent_id not in known]
+    while stack:
+        message = stack.pop()
+        ordered.append(message)
+        stack.extend(reversed(children.get(message.id, [])))
+    return ordered
+
+
+def to_markdown(
+    conversation: Conversation, messages: Sequence[Message], scope: ExportScope = "branch"
+) -> str:
+    """The conversation as Markdown; with ``scope`` "tree" every version, each followed by the
+    branch that grows from it."""
+    what = "todas las versiones" if scope == "tree" else "rama actual"
     lines = [
         f"# {conversation.title}",
         "",
-        f"_Creada el {_stamp(conversation.created_at)} · exportada el {_stamp(utcnow())} · "
-        f"{len(messages)} mensajes_",
+        f"_Creada el {_stamp(conversation.created_at)} · exportada el {_stamp(utcnow())} "
+        f"(hora de Chile) · {len(messages)} mensajes · {what}_",
         "",
     ]
-    for message in messages:
+    notes = _version_notes(messages)
+    for message in _depth_first(messages) if scope == "tree" else messages:
         heading = ROLE_LABELS.get(message.role, message.role)
         if message.role == "assistant" and message.model:
             heading += f" ({message.model})"
         note = STATUS_NOTES.get(message.status)
-        suffix = f" · {note}" if note else ""
+        suffix = notes.get(message.id, "") + (f" · {note}" if note else "")
         lines += [f"## {heading} · {_stamp(message.created_at)}{suffix}", "", message.content, ""]
     return "\n".join(lines)
 
 
-def to_json(conversation: Conversation, messages: Sequence[Message]) -> str:
+def to_json(
+    conversation: Conversation, messages: Sequence[Message], scope: ExportScope = "branch"
+) -> str:
+    """The conversation as JSON; times are ISO 8601 with Chile's offset."""
     document = ConversationExport(
-        exported_at=utcnow(),
+        exported_at=utcnow().astimezone(EXPORT_TIMEZONE),
+        scope=scope,
+        current_leaf_id=conversation.current_leaf_id,
         conversation=ConversationOut.model_validate(conversation),
         messages=[MessageOut.model_validate(m) for m in messages],
     )
-    return document.model_dump_json(indent=2)
+    return _in_chile(document).model_dump_json(indent=2)
+
+
+def _in_chile(document: ConversationExport) -> ConversationExport:
+    local = EXPORT_TIMEZONE
+    conversation = document.conversation.model_copy(
+        update={
+            "created_at": document.conversation.created_at.astimezone(local),
+            "updated_at": document.conversation.updated_at.astimezone(local),
+        }
+    )
+    messages = [
+        m.model_copy(update={"created_at": m.created_at.astimezone(local)})
+        for m in document.messages
+    ]
+    return document.model_copy(update={"conversation": conversation, "messages": messages})
 
 
 def content_disposition(conversation: Conversation, extension: str) -> str:

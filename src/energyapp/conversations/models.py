@@ -45,6 +45,13 @@ class Conversation(Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The last message of the branch shown and continued (messages form a tree through
+    # ``Message.parent_id``; docs/chat.md). No foreign key: the two tables would refer to each
+    # other. Null only for a conversation without messages.
+    current_leaf_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # Some message has versions (an edit or a regenerated answer): only then is the branch
+    # shown a subset of the messages, read through the tree. It never goes back to false.
+    has_versions: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -61,6 +68,7 @@ class Message(Base):
         Index("ix_messages_status", "status"),
         Index("ix_messages_user_created", "user_id", "created_at"),
         Index("ix_messages_created", "created_at"),
+        Index("ix_messages_parent", "parent_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -71,6 +79,10 @@ class Message(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # The message this one follows (its question for an answer, the answer before for a
+    # question); null for a first message. Always in the same conversation, and deleted only
+    # with it, so it has no foreign key (see migration 0007).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="complete")

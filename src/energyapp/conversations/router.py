@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from energyapp.auth.deps import CurrentUser
-from energyapp.conversations import export, service
+from energyapp.conversations import export, service, tree
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.conversations.schemas import (
+    BranchMessageOut,
+    BranchSwitch,
     ConversationCreate,
     ConversationOut,
     ConversationUpdate,
-    MessageOut,
 )
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
@@ -74,13 +75,23 @@ async def delete_conversation(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{conversation_id}/messages", response_model=Page[MessageOut])
+@router.get("/{conversation_id}/messages", response_model=Page[BranchMessageOut])
 async def list_messages(
     conversation: OwnedConversation, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> dict[str, list[Item] | str | None]:
-    """Messages oldest first."""
-    items, next_cursor = await service.list_messages(session, user, conversation.id, page)
+    """The current branch, oldest first; ``sibling_ids`` lists each message's versions."""
+    items, next_cursor = await service.list_messages(session, user, conversation, page)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.put("/{conversation_id}/branch", status_code=status.HTTP_204_NO_CONTENT)
+async def switch_branch(
+    body: BranchSwitch, conversation: OwnedConversation, session: SessionDep
+) -> Response:
+    """Show another version of a message (‹ ›): the branch through it becomes the current one,
+    down to its newest answer, and the next message continues it."""
+    await tree.switch_branch(session, conversation, body.message_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(
@@ -92,13 +103,16 @@ async def export_conversation(
     conversation: OwnedConversation,
     session: SessionDep,
     format: Annotated[Literal["md", "json"], Query(description="md o json")] = "md",
+    scope: Annotated[
+        export.ExportScope, Query(description="branch (la rama actual) o tree (todas)")
+    ] = "branch",
 ) -> Response:
-    """The whole conversation as a file to download."""
-    messages = await service.all_messages(session, conversation.id)
+    """The conversation as a file to download: the current branch, or every version."""
+    messages = await service.export_messages(session, conversation, whole_tree=scope == "tree")
     if format == "json":
-        body, media_type = export.to_json(conversation, messages), "application/json"
+        body, media_type = export.to_json(conversation, messages, scope), "application/json"
     else:
-        body, media_type = export.to_markdown(conversation, messages), "text/markdown"
+        body, media_type = export.to_markdown(conversation, messages, scope), "text/markdown"
     return Response(
         content=body.encode(),
         media_type=f"{media_type}; charset=utf-8",

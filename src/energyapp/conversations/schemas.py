@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from energyapp.core import text
 
@@ -58,6 +58,8 @@ class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    # The message this one follows (null for a first message): messages form a tree.
+    parent_id: uuid.UUID | None
     role: str
     content: str
     status: str
@@ -69,12 +71,37 @@ class MessageOut(BaseModel):
     created_at: datetime
     prompt_tokens: int | None
     completion_tokens: int | None
+    # From the request to the end of the answer, and to its first token (milliseconds); the
+    # UI shows the speed as completion_tokens over the time between the two.
+    duration_ms: int | None
+    first_token_ms: int | None
+
+
+class BranchMessageOut(MessageOut):
+    """A message of the conversation's current branch, with its versions."""
+
+    sibling_ids: list[uuid.UUID] = Field(
+        description="Las versiones de este mensaje (él incluido), de la más antigua a la más "
+        "nueva: otras preguntas editadas o respuestas regeneradas en el mismo punto."
+    )
+
+
+class BranchSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: uuid.UUID = Field(
+        description="La versión a mostrar; la rama sigue hasta su respuesta más reciente."
+    )
 
 
 class ConversationExport(BaseModel):
-    """The JSON export: the conversation and every message, oldest first."""
+    """The JSON export: the conversation and its messages (the current branch or every
+    version), oldest first; ``parent_id`` links them into the tree."""
 
-    format: Literal["energyapp.conversation.v1"] = "energyapp.conversation.v1"
+    format: Literal["energyapp.conversation.v2"] = "energyapp.conversation.v2"
+    scope: Literal["branch", "tree"]
+    # The last message of the branch shown in the app (null without messages).
+    current_leaf_id: uuid.UUID | None
     exported_at: datetime
     conversation: ConversationOut
     messages: list[MessageOut]

@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.conversations import counters
+from energyapp.conversations import counters, tree
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
 from energyapp.core import search
@@ -176,18 +176,22 @@ async def delete_conversation(
 async def list_messages(
     session: AsyncSession,
     viewer: User,
-    conversation_id: uuid.UUID,
+    conversation: Conversation,
     page: PageRequest,
     *,
     name: str = MESSAGE_CURSOR,
     columns: tuple[ColumnElement[Any], ...] = MESSAGE_LIST_COLUMNS,
 ) -> tuple[list[Item], str | None]:
-    """Messages of a conversation ``viewer`` may read, oldest first, as ``columns``
-    (``MessageOut`` fields unless the caller shows more); the cursor is bound to the list
-    ``name``, the viewer and the conversation."""
+    """The current branch of a conversation ``viewer`` may read, oldest first, as ``columns``
+    (``MessageOut`` fields unless the caller shows more) plus ``sibling_ids`` (each message's
+    versions, :mod:`energyapp.conversations.tree`); the cursor is bound to the list ``name``,
+    the viewer and the conversation."""
     m = MESSAGES.c
-    stmt = select(*columns).where(m.conversation_id == conversation_id)
-    return await fetch_page(
+    stmt = select(*columns).where(m.conversation_id == conversation.id)
+    branch_tree, branch = await tree.branch_of(session, conversation)
+    if branch is not None:
+        stmt = stmt.where(m.id.in_(branch))
+    items, next_cursor = await fetch_page(
         session,
         stmt,
         (m.created_at, m.id),
@@ -195,15 +199,18 @@ async def list_messages(
         name,
         descending=False,
         viewer_id=viewer.id,
-        context={"conversation_id": conversation_id},
+        context={"conversation_id": conversation.id},
     )
+    return tree.with_versions(items, branch_tree), next_cursor
 
 
-async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> Sequence[Message]:
-    """Every message of one conversation, oldest first (for the export)."""
-    stmt = (
-        select(Message)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.created_at, Message.id)
-    )
-    return (await session.scalars(stmt)).all()
+async def export_messages(
+    session: AsyncSession, conversation: Conversation, *, whole_tree: bool
+) -> Sequence[Message]:
+    """The messages of one conversation for its export, oldest first: the current branch, or
+    every version when ``whole_tree``."""
+    stmt = select(Message).where(Message.conversation_id == conversation.id)
+    branch = None if whole_tree else (await tree.branch_of(session, conversation))[1]
+    if branch is not None:
+        stmt = stmt.where(Message.id.in_(branch))
+    return (await session.scalars(stmt.order_by(Message.created_at, Message.id))).all()

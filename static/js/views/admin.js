@@ -39,7 +39,7 @@ import { reassignDialog } from "./admin_reassign.js";
  * @property {number} message_count
  */
 
-/** @typedef {{ role: string, content: string, created_at: string }} AdminMessage */
+/** @typedef {{ id: string, role: string, content: string, created_at: string, sibling_ids: string[] }} AdminMessage the current branch, with each message's versions */
 
 
 /**
@@ -225,6 +225,15 @@ function userDetail(body, userId) {
 }
 
 /**
+ * " · versión 2 de 3" for a message with versions (the viewer shows the owner's current branch).
+ * @param {AdminMessage} m
+ */
+function versionNote(m) {
+  const count = m.sibling_ids?.length ?? 0;
+  return count > 1 ? ` · versión ${m.sibling_ids.indexOf(m.id) + 1} de ${count}` : "";
+}
+
+/**
  * @param {HTMLElement} body
  * @param {string} convId
  */
@@ -234,7 +243,7 @@ async function conversationViewer(body, convId) {
   body.append(
     h("p", {}, h("button", { type: "button", class: "btn btn-sm", onclick: () => history.back(), text: "← Volver" })),
     heading,
-    h("p", { class: "hint", text: "Vista de solo lectura. Su acceso queda registrado en la auditoría." }),
+    h("p", { class: "hint", text: "Vista de solo lectura de las versiones que el usuario tiene a la vista. Su acceso queda registrado en la auditoría." }),
     viewer,
   );
   api(`/admin/conversations/${encodeURIComponent(convId)}`).then((/** @type {AdminConversation} */ conv) => {
@@ -254,7 +263,7 @@ async function conversationViewer(body, convId) {
         else renderMarkdown(md, m.content);
         viewer.appendChild(h("div", { class: `msg msg-${m.role === "user" ? "user" : "assistant"}` },
           m.role === "user" ? null : h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-          h("div", { class: m.role === "user" ? "" : "body" }, md, h("div", { class: "msg-meta", text: formatDate(m.created_at) }))));
+          h("div", { class: m.role === "user" ? "" : "body" }, md, h("div", { class: "msg-meta", text: formatDate(m.created_at) + versionNote(m) }))));
       }
       cursor = page.next_cursor;
       if (!cursor) break;

@@ -7,6 +7,8 @@ import { renderMarkdown } from "../markdown.js";
 import { state, signedInUser } from "../state.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
+import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
+import { exportConversation } from "./export.js";
 /** @import { Page } from "../api.js" */
 
 /**
@@ -19,6 +21,17 @@ import { Sidebar } from "./sidebar.js";
  * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
  * @property {string | null} [model]
  * @property {number | null} [completion_tokens]
+ * @property {number | null} [duration_ms] from the request to the end
+ * @property {number | null} [first_token_ms] from the request to the first token
+ * @property {string} [created_at]
+ * @property {string | null} [parent_id] the message it follows (its question, for an answer)
+ * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
+ */
+
+/**
+ * Where a message goes in the conversation's tree (docs/chat.md): under `parent` (an edit),
+ * or a new answer to the question `regenerate`; neither: after the branch shown.
+ * @typedef {{ parent?: string, regenerate?: string }} Turn
  */
 
 /**
@@ -31,6 +44,9 @@ import { Sidebar } from "./sidebar.js";
  * @property {string} content the text so far
  * @property {string} [id] the message's id, known once `meta` arrives for a new answer
  * @property {boolean} [reattached] a stream opened again after a reload
+ * @property {HTMLElement} [question] the question it answers, when asked here
+ * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
+ * @property {string[]} [siblings] its versions
  */
 
 /** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
@@ -349,19 +365,7 @@ class ChatView {
       ]);
       if (this.destroyed) return;
       this.setHeadTitle(conv.title);
-      clear(this.inner);
-      if (!messages.length) this.showWelcome();
-      let question = "";
-      for (const message of messages) {
-        if (message.role === "user") {
-          question = message.content;
-          this.appendQuestion(message.content, message.id);
-          continue;
-        }
-        const view = this.appendAnswer(message);
-        const asked = question;
-        if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
-      }
+      this.renderMessages(messages);
       this.scrollToEnd(true);
       const saved = readStreaming();
       const live = messages.filter((m) => m.role === "assistant" && m.status === "streaming");
@@ -384,6 +388,151 @@ class ChatView {
   }
 
   /**
+   * The branch shown: each message with its versions and details.
+   * @param {Message[]} messages
+   */
+  renderMessages(messages) {
+    clear(this.inner);
+    if (!messages.length) this.showWelcome();
+    this.addExportButton();
+    let question = "";
+    for (const message of messages) {
+      if (message.role === "user") {
+        question = message.content;
+        this.appendQuestion(message);
+        continue;
+      }
+      const view = this.appendAnswer(message);
+      const asked = question;
+      if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
+    }
+  }
+
+  /** "Exportar" above the conversation, once it exists. */
+  addExportButton() {
+    const id = this.conversationId;
+    if (!id || document.getElementById("export-btn")) return;
+    this.inner.prepend(h("div", { class: "conv-tools" },
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
+  }
+
+  /**
+   * Draw the current branch again (after a new version or a switch between versions).
+   * @param {{ index: number, which: "prev" | "next" }} [focus] the version button to focus after
+   */
+  async showBranch(focus) {
+    const id = this.conversationId;
+    if (!id) return;
+    let messages;
+    try {
+      messages = await this.fetchMessages(id);
+    } catch (err) {
+      toast(errorDetail(err, "No se pudo cargar la conversación."), "error");
+      return;
+    }
+    if (this.destroyed || id !== this.conversationId || this.active) return;
+    this.renderMessages(messages);
+    if (!focus) return;
+    const el = this.inner.querySelectorAll(".msg")[focus.index];
+    const buttons = [...(el?.querySelectorAll(".versions button") ?? [])].map((b) => /** @type {HTMLButtonElement} */ (b));
+    const preferred = buttons.find((b) => b.classList.contains(`version-${focus.which}`) && !b.disabled);
+    (preferred ?? buttons.find((b) => !b.disabled))?.focus();
+  }
+
+  /**
+   * Show another version of a message (‹ ›); the server remembers the choice.
+   * @param {HTMLElement} el the message
+   * @param {string} id the version to show
+   * @param {"prev" | "next"} which the button used
+   */
+  async pickVersion(el, id, which) {
+    if (this.busy()) return;
+    const index = [...this.inner.querySelectorAll(".msg")].indexOf(el);
+    try {
+      await api(`/conversations/${encodeURIComponent(/** @type {string} */ (this.conversationId))}/branch`, { method: "PUT", body: { message_id: id } });
+    } catch (err) {
+      toast(errorDetail(err, "No se pudo mostrar esa versión."), "error");
+      return;
+    }
+    await this.showBranch({ index, which });
+  }
+
+  /** True (and says so) while an answer is being generated: versions wait for it. */
+  busy() {
+    if (!this.active) return false;
+    toast("Espere a que termine la respuesta en curso.", "error");
+    return true;
+  }
+
+  /**
+   * Remove a message and everything shown after it (a new version replaces that part).
+   * @param {Element} el
+   */
+  cutFrom(el) {
+    while (el.nextElementSibling) el.nextElementSibling.remove();
+    el.remove();
+  }
+
+  /**
+   * "Editar": the question becomes a field in place; sending it makes a new branch.
+   * @param {HTMLElement} el the question
+   */
+  editQuestion(el) {
+    if (this.busy() || el.querySelector(".edit-form")) return;
+    const bubble = /** @type {HTMLElement} */ (el.querySelector(".bubble"));
+    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
+    const original = bubble.textContent || "";
+    const max = state.config.max_message_chars;
+    const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, maxlength: max });
+    field.value = original;
+    const restore = () => {
+      form.remove();
+      bubble.hidden = false;
+      meta.hidden = false;
+      /** @type {HTMLElement | null} */ (meta.querySelector(".edit-btn"))?.focus();
+    };
+    const form = h("form", { class: "edit-form" },
+      field,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn btn-sm", onclick: restore, text: "Cancelar" }),
+        h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" }),
+      ),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = field.value;
+      if (!text.trim() || text.length > max || this.busy()) return;
+      if (text.trim() === original.trim()) return restore();
+      const parent = el.dataset.parent || NO_PARENT;
+      this.cutFrom(el);
+      this.send(text, { parent });
+    });
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") restore();
+      else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    bubble.hidden = true;
+    meta.hidden = true;
+    el.querySelector(".user-col")?.appendChild(form);
+    field.focus();
+  }
+
+  /**
+   * "Regenerar": a new answer to the same question, shown in place of this one.
+   * @param {AnswerView} view
+   */
+  regenerate(view) {
+    const questionId = view.el.dataset.parent;
+    const question = view.el.previousElementSibling;
+    if (this.busy() || !questionId || !(question instanceof HTMLElement)) return;
+    this.cutFrom(view.el);
+    this.ask(question, { regenerate: questionId });
+  }
+
+  /**
    * @param {string} id
    * @returns {Promise<Message[]>} oldest first, up to 50 pages
    */
@@ -403,15 +552,34 @@ class ChatView {
   }
 
   /**
-   * @param {string} content
-   * @param {string} [id] none for a question just sent
+   * @param {Pick<Message, "content"> & Partial<Message>} message no id for a question just sent
    */
-  appendQuestion(content, id) {
+  appendQuestion(message) {
     document.getElementById("welcome")?.remove();
-    const el = h("div", { class: "msg msg-user", dataset: { id: id || "", role: "user" } },
-      h("div", { class: "bubble", text: content }));
+    const meta = h("div", { class: "msg-meta" });
+    const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
+      h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
     this.inner.appendChild(el);
+    this.questionMeta(el, message);
     return el;
+  }
+
+  /**
+   * Under a question: its versions, "Editar" (once it is saved) and its time.
+   * @param {HTMLElement} el
+   * @param {Partial<Message>} message
+   */
+  questionMeta(el, message) {
+    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
+    clear(meta);
+    const id = el.dataset.id;
+    if (id) {
+      meta.append(
+        versionNav(id, message.sibling_ids, (target, which) => this.pickVersion(el, target, which)) || "",
+        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", onclick: () => this.editQuestion(el) }, icon("edit"), "Editar"),
+      );
+    }
+    meta.append(messageTime(message.created_at));
   }
 
   /**
@@ -423,13 +591,13 @@ class ChatView {
     const body = h("div", { class: "md" });
     const status = h("div", { class: "status-slot" });
     const meta = h("div", { class: "msg-meta" });
-    const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "" } },
+    const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "", parent: message.parent_id || "" } },
       h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
       h("div", { class: "body" }, body, status, meta),
     );
     this.inner.appendChild(el);
     /** @type {AnswerView} */
-    const view = { el, body, status, meta, content: message.content || "", id: message.id };
+    const view = { el, body, status, meta, content: message.content || "", id: message.id, siblings: message.sibling_ids };
     renderMarkdown(body, view.content);
     this.finishMeta(view, message.status, message);
     return view;
@@ -438,7 +606,7 @@ class ChatView {
   /**
    * @param {AnswerView} view
    * @param {string} status
-   * @param {{ completion_tokens?: number | null }} [info]
+   * @param {Partial<Message>} [info] the stored answer, or the stream's `done`
    */
   finishMeta(view, status, info = {}) {
     view.el.dataset.status = status || "";
@@ -457,7 +625,13 @@ class ChatView {
       });
       view.meta.appendChild(copy);
     }
-    if (info.completion_tokens) view.meta.appendChild(h("span", { text: `${info.completion_tokens} tokens` }));
+    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.regenerate(view)));
+    const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.pickVersion(view.el, target, which)) : null;
+    if (nav) view.meta.appendChild(nav);
+    view.meta.appendChild(messageTime(info.created_at));
+    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
+    const stats = answerStats(info, measured);
+    if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
   }
 
   /**
@@ -490,24 +664,48 @@ class ChatView {
   }
 
   // ---------- streaming ----------
-  /** @param {string} text */
-  async send(text) {
-    const question = this.appendQuestion(text);
+  /**
+   * @param {string} text
+   * @param {Turn} [turn] an edit: under which answer (NO_PARENT for a new first question)
+   */
+  async send(text, turn = {}) {
+    const answers = this.inner.querySelectorAll(".msg-assistant");
+    const after = /** @type {HTMLElement | undefined} */ (answers[answers.length - 1]);
+    const parent = turn.parent ?? after?.dataset.id ?? "";
+    const question = this.appendQuestion({ content: text, parent_id: parent === NO_PARENT ? null : parent });
+    await this.ask(question, turn, text);
+  }
+
+  /**
+   * Ask for an answer to `question` and stream it below.
+   * @param {HTMLElement} question
+   * @param {Turn} turn
+   * @param {string} [text] the new question's text (none when regenerating)
+   */
+  async ask(question, turn, text = "") {
     const view = this.appendAnswer({ content: "", status: "streaming" });
+    view.question = question;
     this.scrollToEnd(true);
-    /** @type {{ message: string, conversation_id?: string, model?: string }} */
-    const body = { message: text };
+    /** @type {{ message?: string, conversation_id?: string, model?: string, parent_message_id?: string, regenerate?: boolean }} */
+    const body = turn.regenerate ? { parent_message_id: turn.regenerate, regenerate: true } : { message: text };
+    if (turn.parent) body.parent_message_id = turn.parent;
     if (this.conversationId) body.conversation_id = this.conversationId;
     if (this.model && this.model !== this.defaultModel) body.model = this.model;
-    await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
+    const status = await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
+      if (turn.regenerate) {
+        view.el.remove(); // a failed version stays reachable with ‹ ›
+        return this.ask(question, turn);
+      }
       if (!view.id) {
         question.remove();
         view.el.remove();
       }
-      this.send(text);
+      this.send(text, view.id ? {} : turn);
     });
+    // A new version: draw the branch again, with its ‹ › between versions.
+    if (status === "complete" && (turn.parent || turn.regenerate)) await this.showBranch();
   }
 
   /**
@@ -523,7 +721,7 @@ class ChatView {
     /** @type {AnswerView} */
     const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
     const previous = el.previousElementSibling;
-    const question = previous?.classList.contains("msg-user") ? previous.textContent || "" : "";
+    const question = previous?.classList.contains("msg-user") ? previous.querySelector(".bubble")?.textContent || "" : "";
     await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }),
       () => this.reattach(message), question ? () => this.send(question) : null);
   }
@@ -535,6 +733,7 @@ class ChatView {
    * @param {() => void} retry what "Reintentar" does when the request fails
    * @param {(() => void) | null} [askAgain] what it does when the answer failed (an `error` event, a
    *   `done` with status error): the same question again; `retry` unless given
+   * @returns {Promise<string | null>} how the answer ended (`done`'s status), null if unknown
    */
   async runStream(view, open, retry, askAgain = retry) {
     const controller = new AbortController();
@@ -543,6 +742,8 @@ class ChatView {
     this.setGenerating(true);
     this.showStatus(view, "generando…");
     let finished = false;
+    /** @type {string | null} */
+    let ended = null;
     let failed = false; // an `error` event is shown: the `done` that follows keeps it
     let scheduled = false;
     const paint = () => {
@@ -555,12 +756,13 @@ class ChatView {
       const resume = (/** @type {string} */ lastId) => view.id ? apiFetch(`/chat/${encodeURIComponent(view.id)}/stream`,
         { signal: controller.signal, headers: { Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) } }) : null;
       for await (const { event, data } of followAnswer(response, resume)) {
-        if (this.destroyed) return;
+        if (this.destroyed) return null;
         if (event === "meta") this.onMeta(view, data);
         else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
         else if (event === "token") {
           // A re-attached stream starts with the whole text so far as one token event.
           view.content = data.replace ? data.content : view.content + data.content;
+          view.firstTokenAt ??= performance.now();
           this.showStatus(view, "generando…");
           if (!scheduled) {
             scheduled = true;
@@ -571,6 +773,7 @@ class ChatView {
           this.sidebar.setTitle(this.conversationId, data.title);
         } else if (event === "done") {
           finished = true;
+          ended = data.status;
           paint();
           this.release(view);
           this.finishMeta(view, data.status, data);
@@ -593,7 +796,7 @@ class ChatView {
         this.showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
       }
     } catch (err) {
-      if (isAbort(err) || this.destroyed) return;
+      if (isAbort(err) || this.destroyed) return null;
       this.showStatus(view, "");
       this.finishMeta(view, "error", {});
       // The server's message already says when to try again (rate limit, quota, busy).
@@ -604,6 +807,7 @@ class ChatView {
       this.release(view);
       if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
     }
+    return failed ? "error" : ended;
   }
 
   /**
@@ -619,11 +823,16 @@ class ChatView {
 
   /**
    * @param {AnswerView} view
-   * @param {{ conversation_id: string, assistant_message_id: string }} data
+   * @param {{ conversation_id: string, assistant_message_id: string, user_message_id: string }} data
    */
   onMeta(view, data) {
     view.id = data.assistant_message_id;
     view.el.dataset.id = data.assistant_message_id;
+    view.el.dataset.parent = data.user_message_id;
+    if (view.question && !view.question.dataset.id) {
+      view.question.dataset.id = data.user_message_id;
+      this.questionMeta(view.question, { parent_id: view.question.dataset.parent });
+    }
     const isNew = !this.conversationId;
     this.conversationId = data.conversation_id;
     sessionStorage.setItem(STREAM_KEY, JSON.stringify({ conversation_id: data.conversation_id, assistant_message_id: data.assistant_message_id }));
@@ -631,6 +840,7 @@ class ChatView {
       // Update the address without re-rendering the view (no hashchange event).
       history.replaceState(null, "", `#/chat/${encodeURIComponent(data.conversation_id)}`);
       this.sidebar.setActive(data.conversation_id);
+      this.addExportButton();
     }
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString() });
