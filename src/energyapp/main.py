@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from energyapp import __version__
+from energyapp.admin.policy_router import router as admin_policy_router
 from energyapp.admin.router import router as admin_router
 from energyapp.auth import maintenance as auth_maintenance
 from energyapp.auth.router import router as auth_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.include_router(admin_policy_router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

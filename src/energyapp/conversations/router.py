@@ -5,16 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from energyapp.auth.deps import CurrentUser
-from energyapp.conversations import export, service
+from energyapp.conversations import export, export_zip, retention, service
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.conversations.schemas import (
     ConversationCreate,
     ConversationOut,
     ConversationUpdate,
+    ExpiringConversation,
     MessageOut,
+    RetentionNotice,
 )
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 
@@ -50,6 +54,44 @@ async def create_conversation(
 ) -> ConversationOut:
     conversation = await service.create_conversation(session, user, body.title)
     return ConversationOut.model_validate(conversation)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def export_all(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    request: Request,
+) -> StreamingResponse:
+    """Every conversation of the caller as one ZIP of Markdown and JSON files (audited)."""
+    spool = await export_zip.export_all(session, settings, limiter, request, user)
+    return StreamingResponse(
+        export_zip.chunks(spool),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{export_zip.FILENAME}"'},
+    )
+
+
+@router.get("/retention", response_model=RetentionNotice)
+async def retention_notice(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> RetentionNotice:
+    """The caller's retention policy and the conversations it will delete soon."""
+    notice = await retention.notice_for(session, settings, user)
+    return RetentionNotice(
+        retention_days=notice.retention_days,
+        warning_days=notice.warning_days,
+        expiring_count=notice.expiring_count,
+        expiring=[
+            ExpiringConversation(id=id_, title=title, deleted_from=at)
+            for id_, title, at in notice.expiring
+        ],
+    )
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)

@@ -9,6 +9,7 @@ installation kept data) to a year after today, anything else a 422 ``invalid_dat
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from energyapp.errors import Unprocessable
 
@@ -16,6 +17,13 @@ EARLIEST_DAY = date(2000, 1, 1)
 DAYS_AHEAD = 366
 # How a day is written in a message a person reads (es-CL).
 DAY_FORMAT = "%d-%m-%Y"
+# The company's clock: the day a person reads is the day in Santiago.
+LOCAL_TIMEZONE = ZoneInfo("America/Santiago")
+
+
+def local_day(moment: datetime) -> str:
+    """``moment`` as the day a person in Chile reads (dd-mm-aaaa in America/Santiago)."""
+    return moment.astimezone(LOCAL_TIMEZONE).strftime(DAY_FORMAT)
 
 
 def latest_day() -> date:
