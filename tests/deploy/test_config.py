@@ -238,7 +238,9 @@ def test_retention_service_is_hardened(tmp_path: Path) -> None:
         ["systemd-analyze", "security", "--offline=true", units / "energyapp-retention.service"],
         timeout=60,
     )
-    match = re.search(r"Overall exposure level for energyapp-retention\.service: ([\d.]+)", result.stdout)
+    match = re.search(
+        r"Overall exposure level for energyapp-retention\.service: ([\d.]+)", result.stdout
+    )
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.5, result.stdout
 

@@ -34,11 +34,8 @@ async def needs_setup(session: AsyncSession, user: User) -> bool:
 
 async def role_policies(session: AsyncSession) -> dict[Role, bool]:
     """Every role with whether it requires 2FA (a role never set does not)."""
-    stored = dict(
-        (await session.execute(select(Role2FAPolicy.role, Role2FAPolicy.require_2fa)))
-        .tuples()
-        .all()
-    )
+    rows = await session.execute(select(Role2FAPolicy.role, Role2FAPolicy.require_2fa))
+    stored: dict[str, bool] = dict(rows.all())
     return {role: bool(stored.get(role.value, False)) for role in Role}
 
 
