@@ -5,6 +5,7 @@ import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDi
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
 import { drawUsageChart } from "./usage_chart.js";
+import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 /** @import { UsageItem } from "./usage_chart.js" */
@@ -18,6 +19,7 @@ import { drawUsageChart } from "./usage_chart.js";
  * @property {Role} role
  * @property {boolean} is_active
  * @property {boolean} totp_enabled
+ * @property {boolean} require_2fa set by an admin: set up at the next login
  * @property {string | null} last_active_at
  * @property {number} conversation_count
  * @property {number} message_count
@@ -145,6 +147,7 @@ function usersTable(body, isAdmin) {
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 250); });
   role.addEventListener("change", () => pg.reset());
   body.append(h("div", { class: "toolbar" }, search, role), status, table, pg.el);
+  if (isAdmin) body.appendChild(twoFactorPolicyCard());
   pg.reset();
 }
 
@@ -170,7 +173,7 @@ function userRow(user, isAdmin, reload) {
     h("td", { text: user.email }),
     h("td", { text: ROLE_LABELS[user.role] || user.role }),
     h("td", {}, h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}`, text: user.is_active ? "Activo" : "Inactivo" })),
-    h("td", { text: user.totp_enabled ? "Sí" : "No" }),
+    h("td", { text: user.totp_enabled ? "Sí" : user.require_2fa ? "Exigida" : "No" }),
     h("td", { title: formatDate(user.last_active_at), text: timeAgo(user.last_active_at) }),
     h("td", { text: String(user.conversation_count ?? 0) }),
     h("td", { text: String(user.message_count ?? 0) }),
@@ -192,6 +195,7 @@ function manageDialog(user) {
       h("p", {}, h("strong", { text: user.full_name }), h("br"), h("span", { class: "muted", text: user.email })),
       h("div", { class: "field" }, h("label", { for: "manage-role", text: "Rol" }), h("div", { class: "inline-form" }, role, saveRole)),
       h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn", "data-action": "require2fa", onclick: () => close(user.require_2fa ? "unrequire2fa" : "require2fa"), text: user.require_2fa ? "Dejar de exigir 2FA" : "Exigir 2FA" }),
         user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
         h("button", { type: "button", class: `btn ${user.is_active ? "btn-danger" : ""}`, "data-action": user.is_active ? "deactivate" : "activate", onclick: () => close(user.is_active ? "deactivate" : "activate"), text: user.is_active ? "Desactivar cuenta" : "Activar cuenta" }),
         h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cerrar" }),
@@ -203,7 +207,7 @@ function manageDialog(user) {
 /**
  * Confirm and apply an action of manageDialog(); resolves whether something changed.
  * @param {AdminUser} user
- * @param {string} action "role:<role>", "deactivate", "activate" or "reset2fa"
+ * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa" or "reset2fa"
  */
 async function adminAction(user, action) {
   let question;
@@ -216,6 +220,10 @@ async function adminAction(user, action) {
     const active = action === "activate";
     question = active ? `¿Activar la cuenta de ${user.full_name}?` : `¿Desactivar la cuenta de ${user.full_name}? Sus sesiones se cerrarán de inmediato.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { is_active: active } });
+  } else if (action === "require2fa" || action === "unrequire2fa") {
+    const required = action === "require2fa";
+    question = required ? `¿Exigir la verificación en dos pasos a ${user.full_name}? Deberá configurarla en su próximo inicio de sesión.` : `¿Dejar de exigir la verificación en dos pasos a ${user.full_name}?`;
+    request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { require_2fa: required } });
   } else if (action === "reset2fa") {
     question = `¿Restablecer la verificación en dos pasos de ${user.full_name}? Deberá configurarla de nuevo.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}/reset-2fa`, { method: "POST" });
