@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import inspect, text
 
@@ -18,13 +19,13 @@ USER = uuid.uuid4()
 CONVERSATION = uuid.uuid4()
 
 
-async def _sql(url: str, *statements: str) -> list[list[tuple[object, ...]]]:
+async def _sql(url: str, *statements: str, **params: object) -> list[list[tuple[object, ...]]]:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             results = []
             for statement in statements:
-                result = await conn.execute(text(statement))
+                result = await conn.execute(text(statement), params)
                 results.append([tuple(r) for r in result.all()] if result.returns_rows else [])
             return results
     finally:
@@ -56,20 +57,23 @@ def _hex(value: uuid.UUID, url: str) -> str:
 def test_upgrade_keeps_rows_with_defaults_and_downgrade_restores(scratch_db_url: str) -> None:
     url = scratch_db_url
     upgrade(url, BEFORE)
-    user, conversation = _hex(USER, url), _hex(CONVERSATION, url)
-    now = "'2026-11-30 10:00:00+00:00'"
+    ids = {"user": _hex(USER, url), "conversation": _hex(CONVERSATION, url)}
+    moment = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    now = moment.isoformat(" ") if url.startswith("sqlite") else moment  # as each driver takes it
+    ids |= {"challenge": _hex(uuid.uuid4(), url), "now": now}
     asyncio.run(
         _sql(
             url,
             "INSERT INTO users (id, email, full_name, password_hash, role, is_active, "
             "totp_enabled, created_at, updated_at, last_active_at, conversation_count, "
-            f"message_count) VALUES ('{user}', 'a@alvaradomazzei.cl', 'A', 'x', 'trabajador', "
-            f"true, false, {now}, {now}, {now}, 1, 0)",
+            "message_count) VALUES (:user, 'a@alvaradomazzei.cl', 'A', 'x', 'trabajador', "
+            "true, false, :now, :now, :now, 1, 0)",
             "INSERT INTO login_challenges (id, user_id, token_hash, created_at, expires_at, "
-            f"attempts) VALUES ('{_hex(uuid.uuid4(), url)}', '{user}', 'h', {now}, {now}, 0)",
+            "attempts) VALUES (:challenge, :user, 'h', :now, :now, 0)",
             "INSERT INTO conversations (id, user_id, title, title_source, pinned, archived, "
-            f"message_count, created_at, updated_at) VALUES ('{conversation}', '{user}', 'T', "
-            f"'user', false, false, 0, {now}, {now})",
+            "message_count, created_at, updated_at) VALUES (:conversation, :user, 'T', "
+            "'user', false, false, 0, :now, :now)",
+            **ids,
         )
     )
 
@@ -90,9 +94,10 @@ def test_upgrade_keeps_rows_with_defaults_and_downgrade_restores(scratch_db_url:
         _sql(
             url,
             "INSERT INTO legal_holds (conversation_id, reason, created_at) "
-            f"VALUES ('{conversation}', 'Juicio', {now})",
+            "VALUES (:conversation, 'Juicio', :now)",
             "INSERT INTO role_2fa_policies (role, require_2fa, updated_at) "
-            f"VALUES ('trabajador', true, {now})",
+            "VALUES ('trabajador', true, :now)",
+            **ids,
         )
     )
 
