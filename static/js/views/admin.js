@@ -6,6 +6,7 @@ import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
 import { drawUsageChart } from "./usage_chart.js";
 import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
+import { legalHoldPanel } from "./legal_hold.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 /** @import { UsageItem } from "./usage_chart.js" */
@@ -352,6 +353,7 @@ async function conversationViewer(body, convId) {
     h("p", { class: "hint", text: "Vista de solo lectura. Su acceso queda registrado en la auditoría." }),
     viewer,
   );
+  if (signedInUser().role === "admin") body.insertBefore(legalHoldPanel(convId), viewer);
   try {
     /** @type {string | null} */
     let cursor = null;
