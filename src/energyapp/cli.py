@@ -228,7 +228,6 @@ def retention_run(
     allows for their owner's role (never those on legal hold), in small batches; one audit
     event. With --dry-run, list them and delete nothing."""
     from energyapp.conversations import retention
-    from energyapp.core.dates import local_day
 
     settings = _settings()
     if not settings.retention_days:
@@ -240,10 +239,7 @@ def retention_run(
             count = 0
             async for item in retention.expired(session, settings):
                 count += 1
-                typer.echo(
-                    f"{item.id}  {local_day(item.last_message_at)}  {item.owner_email}  "
-                    f"{item.message_count} mensajes  «{item.title}»"
-                )
+                typer.echo(item.describe())
             return count
 
         count = _with_session(_preview)

@@ -23,6 +23,7 @@ from energyapp.auth.models import USERS, User
 from energyapp.config import Settings
 from energyapp.conversations import counters, legal_hold
 from energyapp.conversations.models import CONVERSATIONS
+from energyapp.core.dates import local_day
 from energyapp.core.roles import Role
 from energyapp.db import utcnow
 
@@ -54,6 +55,13 @@ class Expired:
     title: str
     last_message_at: datetime
     message_count: int
+
+    def describe(self) -> str:
+        """One line of ``--dry-run``: id, last message (dd-mm-aaaa, Santiago), owner, title."""
+        return (
+            f"{self.id}  {local_day(self.last_message_at)}  {self.owner_email}  "
+            f"{self.message_count} mensajes  «{self.title}»"
+        )
 
 
 async def _expired_page(
