@@ -145,9 +145,11 @@ step "systemd units"
 install_file 0644 deploy/energyapp.service /etc/systemd/system/energyapp.service
 install_file 0644 deploy/energyapp-backup.service /etc/systemd/system/energyapp-backup.service
 install_file 0644 deploy/energyapp-backup.timer /etc/systemd/system/energyapp-backup.timer
+install_file 0644 deploy/energyapp-retention.service /etc/systemd/system/energyapp-retention.service
+install_file 0644 deploy/energyapp-retention.timer /etc/systemd/system/energyapp-retention.timer
 install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
 systemctl daemon-reload
-systemctl enable --now energyapp.service energyapp-backup.timer
+systemctl enable --now energyapp.service energyapp-backup.timer energyapp-retention.timer
 
 step "Caddy for https://$domain"
 printf 'ENERGYAPP_DOMAIN=%s\n' "$domain" >/etc/caddy/energyapp.env

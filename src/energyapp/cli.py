@@ -18,7 +18,7 @@ from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
     import typer
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from energyapp.config import Settings, SettingsError, get_settings
     from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
@@ -29,6 +29,8 @@ db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Claves que cifran los secretos guardados.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+retention_app = typer.Typer(help="Retención de conversaciones.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 
 T = TypeVar("T")
 
@@ -47,15 +49,26 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``fn`` in one transaction, committed when it returns."""
+
+    async def _one(sessionmaker: async_sessionmaker[AsyncSession]) -> T:
+        async with sessionmaker() as session:
+            result = await fn(session)
+            await session.commit()
+            return result
+
+    return _with_sessionmaker(_one)
+
+
+def _with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run ``fn`` with a sessionmaker on the configured database (for work in many
+    transactions), turning the expected failures into a message and an exit code."""
     settings = _settings()
 
     async def _run() -> T:
         engine = create_engine(settings.db_url)
         try:
-            async with create_sessionmaker(engine)() as session:
-                result = await fn(session)
-                await session.commit()
-                return result
+            return await fn(create_sessionmaker(engine))
         finally:
             await engine.dispose()
 
@@ -202,6 +215,44 @@ def prune() -> None:
         f"Eliminadas: {pruned.sessions} sesiones terminadas, {pruned.refresh_tokens} tokens de "
         f"renovación vencidos y {pruned.login_challenges} desafíos de inicio de sesión vencidos "
         f"(de hace más de {settings.auth_retention_days} días)."
+    )
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Solo mostrar lo que se eliminaría")
+    ] = False,
+) -> None:
+    """Delete the conversations whose last message is older than ENERGYAPP_RETENTION_DAYS
+    allows for their owner's role (never those on legal hold), in small batches; one audit
+    event. With --dry-run, list them and delete nothing."""
+    from energyapp.conversations import retention
+
+    settings = _settings()
+    if not settings.retention_days:
+        typer.echo("Retención desactivada (ENERGYAPP_RETENTION_DAYS vacío): no se elimina nada.")
+        return
+    if dry_run:
+
+        async def _preview(session: AsyncSession) -> int:
+            count = 0
+            async for item in retention.expired(session, settings):
+                count += 1
+                typer.echo(item.describe())
+            return count
+
+        count = _with_session(_preview)
+        typer.echo(f"Simulación: se eliminarían {count} conversaciones. No se eliminó nada.")
+        return
+
+    async def _run(sessionmaker: async_sessionmaker[AsyncSession]) -> retention.RunSummary:
+        return await retention.run(sessionmaker, settings)
+
+    done = _with_sessionmaker(_run)
+    typer.echo(
+        f"Eliminadas {done.conversations} conversaciones ({done.messages} mensajes) en "
+        f"{done.batches} lotes."
     )
 
 

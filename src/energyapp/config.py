@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     shutdown_delay: float = Field(default=3.0, ge=0.0, le=60.0)
     demo_quick_access: bool = True
 
+    # --- retention and export (conversations/retention.py, conversations/export_zip.py) ---
+    retention_days: dict[Role, int] = Field(default_factory=dict)
+    retention_warning_days: int = Field(default=7, ge=0, le=365)
+    retention_batch_size: int = Field(default=200, ge=1, le=10_000)
+    export_zip_per_hour: int = Field(default=5, ge=1, le=1000)
+
     # --- LLM / chat ---
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_urls: list[str] = Field(default_factory=list)
@@ -142,6 +148,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [d.strip().lower().lstrip("@") for d in value if d.strip()]
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_days(cls, value: dict[Role, int]) -> dict[Role, int]:
+        if any(not 1 <= days <= 36_500 for days in value.values()):
+            raise ValueError("cada rol admite de 1 a 36500 días (omita el rol para no borrar)")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from energyapp import __version__
 from energyapp.admin.audit_router import router as admin_audit_router
+from energyapp.admin.policy_router import router as admin_policy_router
 from energyapp.admin.report_router import router as admin_report_router
 from energyapp.admin.router import router as admin_router
 from energyapp.auth import maintenance as auth_maintenance
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(admin_audit_router)
     app.include_router(admin_report_router)
+    app.include_router(admin_policy_router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -1,8 +1,15 @@
 """Import every model so Alembic and tests see the whole metadata."""
 
 from energyapp.audit.models import AuditEvent
-from energyapp.auth.models import AuthSession, LoginChallenge, RecoveryCode, RefreshToken, User
-from energyapp.conversations.models import Conversation, Message
+from energyapp.auth.models import (
+    AuthSession,
+    LoginChallenge,
+    RecoveryCode,
+    RefreshToken,
+    Role2FAPolicy,
+    User,
+)
+from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
 
 __all__ = [
@@ -10,9 +17,11 @@ __all__ = [
     "AuthSession",
     "Base",
     "Conversation",
+    "LegalHold",
     "LoginChallenge",
     "Message",
     "RecoveryCode",
     "RefreshToken",
+    "Role2FAPolicy",
     "User",
 ]

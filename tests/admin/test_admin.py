@@ -60,6 +60,7 @@ async def test_users_list_scope_order_and_counters(
         "role",
         "is_active",
         "totp_enabled",
+        "require_2fa",
         "created_at",
         "last_active_at",
         "last_login_at",

@@ -128,6 +128,7 @@ def test_every_command_has_help() -> None:
         ["deactivate-user"],
         ["db", "reconcile-counters"],
         ["keys", "rotate"],
+        ["retention", "run"],
     ):
         result = runner.invoke(cli_app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)

@@ -23,7 +23,13 @@ from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, ru
 pytestmark = pytest.mark.deploy
 
 SHELL_SCRIPTS = sorted([*SCRIPTS.glob("*.sh"), *DEPLOY.glob("*.sh")])
-UNITS = ["energyapp.service", "energyapp-backup.service", "energyapp-backup.timer"]
+UNITS = [
+    "energyapp.service",
+    "energyapp-backup.service",
+    "energyapp-backup.timer",
+    "energyapp-retention.service",
+    "energyapp-retention.timer",
+]
 
 
 def _adapted(domain: str = "energyapp.example.org") -> dict[str, Any]:
@@ -208,6 +214,35 @@ def test_service_runs_loopback_as_its_own_user_and_stops_gracefully() -> None:
     timer = _directives("energyapp-backup.timer")
     assert timer["Persistent"] == ["true"]
     assert timer["OnCalendar"][0].startswith("*-*-* ")
+
+
+def test_retention_runs_daily_as_the_app_user() -> None:
+    service = _directives("energyapp-retention.service")
+    assert service["ExecStart"] == ["/opt/energyapp/.venv/bin/energyapp retention run"]
+    assert service["Type"] == ["oneshot"]
+    assert service["User"] == ["energyapp"]
+    assert service["EnvironmentFile"] == ["/opt/energyapp/.env"]
+    assert service["ProtectSystem"] == ["strict"]
+    timer = _directives("energyapp-retention.timer")
+    assert timer["Persistent"] == ["true"]
+    assert timer["OnCalendar"][0].startswith("*-*-* ")
+    deploy = (REPO / "scripts" / "deploy.sh").read_text()
+    enabled = [line for line in deploy.splitlines() if "systemctl enable --now" in line]
+    assert any("energyapp-retention.timer" in line for line in enabled), enabled
+
+
+def test_retention_service_is_hardened(tmp_path: Path) -> None:
+    need("systemd-analyze")
+    units = _units_with_paths(tmp_path)
+    result = run(
+        ["systemd-analyze", "security", "--offline=true", units / "energyapp-retention.service"],
+        timeout=60,
+    )
+    match = re.search(
+        r"Overall exposure level for energyapp-retention\.service: ([\d.]+)", result.stdout
+    )
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.5, result.stdout
 
 
 def _logrotate_config(tmp_path: Path) -> tuple[Path, Path]:

@@ -35,6 +35,8 @@ PUBLIC = {
     "GET /config/public",  # what the login screen shows before anyone logs in
     "POST /auth/login",
     "POST /auth/verify-2fa",
+    "POST /auth/required-2fa/start",  # the setup challenge of a required-2FA login
+    "POST /auth/required-2fa/confirm",
     "POST /auth/refresh",
     "POST /auth/logout",
     "POST /auth/register",

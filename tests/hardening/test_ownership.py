@@ -23,7 +23,12 @@ from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 from tests.llm.stand_in import stand_in
 
-ADMIN_ONLY = ("/admin/users/{user_id}", "/admin/users/{user_id}/reset-2fa")
+ADMIN_ONLY = (
+    "/admin/users/{user_id}",
+    "/admin/users/{user_id}/reset-2fa",
+    "/admin/two-factor/roles/{role}",
+    "/admin/conversations/{conversation_id}/legal-hold",
+)
 
 
 @pytest.fixture
@@ -70,6 +75,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "conversation_id": str(target.conversation_id),
         "assistant_message_id": str(target.answer_id),
         "user_id": str(target.owner.id),
+        "role": target.owner.role,
     }
     url = endpoint.path
     for name, value in values.items():
@@ -79,6 +85,8 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "PATCH /conversations/{conversation_id}": {"title": "robada"},
         "POST /admin/conversations/{conversation_id}/reassign": {"user_id": None},
         "PATCH /admin/users/{user_id}": {"role": "trabajador", "is_active": False},
+        "PUT /admin/two-factor/roles/{role}": {"require_2fa": True},
+        "PUT /admin/conversations/{conversation_id}/legal-hold": {"reason": "robada"},
     }
     return url, bodies.get(str(endpoint), {} if endpoint.method in ("POST", "PATCH") else None)
 

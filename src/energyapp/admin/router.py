@@ -80,7 +80,7 @@ async def update_user(
     session: SessionDep,
     request: Request,
 ) -> AdminUserOut:
-    """Change role or active state (admins only)."""
+    """Change role, active state or whether 2FA is required (admins only)."""
     user = await service.update_user(session, actor, user_id, body, request=request)
     return AdminUserOut.model_validate(user)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from energyapp.conversations.schemas import BranchMessageOut
+from energyapp.core import text
 from energyapp.core.roles import Role
 
 
@@ -21,6 +22,7 @@ class AdminUserOut(BaseModel):
     role: Role
     is_active: bool
     totp_enabled: bool
+    require_2fa: bool
     created_at: datetime
     last_active_at: datetime
     last_login_at: datetime | None  # null: never signed in
@@ -33,6 +35,7 @@ class AdminUserUpdate(BaseModel):
 
     role: Role | None = None
     is_active: bool | None = None
+    require_2fa: bool | None = None
 
 
 class AdminConversationOut(BaseModel):
@@ -58,6 +61,39 @@ class ReassignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: uuid.UUID
+
+
+class RolePolicyOut(BaseModel):
+    role: Role
+    require_2fa: bool
+
+
+class RolePolicyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_2fa: bool
+
+
+def _clean_reason(value: str) -> str:
+    reason = " ".join(text.check_visible(value, "el motivo").split())
+    if not reason:
+        raise ValueError("el motivo no puede estar vacío")
+    return reason
+
+
+class LegalHoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_clean_reason)]
+
+
+class LegalHoldOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    conversation_id: uuid.UUID
+    reason: str
+    created_at: datetime
+    created_by: uuid.UUID | None
 
 
 class UsageItem(BaseModel):

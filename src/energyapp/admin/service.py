@@ -27,6 +27,7 @@ from energyapp.admin.schemas import (
 )
 from energyapp.audit import service as audit_service
 from energyapp.auth import service as auth_service
+from energyapp.auth import two_factor_policy
 from energyapp.auth.models import USERS, User
 from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
@@ -131,7 +132,8 @@ async def update_user(
     *,
     request: Request | None,
 ) -> User:
-    """Change a user's role or active state (admins only), keeping at least one active admin.
+    """Change a user's role, active state or 2FA requirement (admins only), keeping at least
+    one active admin.
 
     Deactivation closes every session of the user at once; each change is audited.
     """
@@ -182,6 +184,10 @@ async def update_user(
         target.is_active = new_active
         if not new_active:
             await auth_service.revoke_all_sessions(session, target.id, "deactivated")
+    if changes.require_2fa is not None:
+        two_factor_policy.set_user_requirement(
+            session, actor, target, changes.require_2fa, request=request
+        )
     await session.flush()
     return target
 

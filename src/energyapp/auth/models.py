@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +53,8 @@ class User(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Highest TOTP time step accepted so far: a code at or below it is a replay.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Set by an admin: the next login leads through 2FA setup (auth/required_2fa.py).
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -115,6 +118,21 @@ class LoginChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # "verify": the code step of a 2FA login; "setup": 2FA is required but not yet set up.
+    purpose: Mapped[str] = mapped_column(String(16), default="verify", server_default="verify")
+
+
+class Role2FAPolicy(Base):
+    """Whether everyone with a role must use 2FA (a role without a row does not)."""
+
+    __tablename__ = "role_2fa_policies"
+
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    require_2fa: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
 
 class RecoveryCode(Base):

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
-from energyapp.auth import service, sessions, two_factor
+from energyapp.auth import required_2fa, service, sessions, two_factor
 from energyapp.auth.deps import AdminUser, CurrentUser
 from energyapp.auth.schemas import (
     ChangePasswordRequest,
@@ -19,9 +19,13 @@ from energyapp.auth.schemas import (
     RecoveryCodes,
     RefreshRequest,
     RegisterRequest,
+    RequiredSetupDone,
+    SetupConfirmRequest,
+    SetupTokenRequest,
     TokenPair,
     TwoFactorChallenge,
     TwoFactorSetup,
+    TwoFactorSetupChallenge,
     UserOut,
     Verify2FARequest,
 )
@@ -41,23 +45,55 @@ def _pair(tokens: sessions.IssuedTokens, settings: Settings) -> TokenPair:
     )
 
 
-@router.post("/auth/login", response_model=TokenPair | TwoFactorChallenge)
+@router.post("/auth/login", response_model=TokenPair | TwoFactorChallenge | TwoFactorSetupChallenge)
 async def login(
     body: LoginRequest,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
-) -> TokenPair | TwoFactorChallenge:
-    """Email and password → the tokens, or a 2FA challenge for accounts with 2FA."""
+) -> TokenPair | TwoFactorChallenge | TwoFactorSetupChallenge:
+    """Email and password → the tokens, a 2FA challenge for accounts with 2FA, or a setup
+    challenge for accounts required to use 2FA that have not set it up."""
     result = await sessions.login(
         session, settings, limiter, request, email=body.email, password=body.password
     )
     if isinstance(result, sessions.IssuedChallenge):
+        if result.purpose == required_2fa.SETUP:
+            return TwoFactorSetupChallenge(
+                setup_token=result.challenge_token, expires_in=result.expires_in
+            )
         return TwoFactorChallenge(
             challenge_token=result.challenge_token, expires_in=result.expires_in
         )
     return _pair(result, settings)
+
+
+@router.post("/auth/required-2fa/start")
+async def start_required_2fa(
+    body: SetupTokenRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> TwoFactorSetup:
+    """Login of a user required to use 2FA: a new secret, its URI and QR code."""
+    pending = await required_2fa.start(session, settings, request, setup_token=body.setup_token)
+    return TwoFactorSetup(
+        secret=pending.secret, otpauth_uri=pending.otpauth_uri, qr_svg=pending.qr_svg
+    )
+
+
+@router.post("/auth/required-2fa/confirm")
+async def confirm_required_2fa(
+    body: SetupConfirmRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> RequiredSetupDone:
+    """The first code turns 2FA on and signs in; the recovery codes are shown only now."""
+    done = await required_2fa.confirm(
+        session, settings, limiter, request, setup_token=body.setup_token, code=body.code
+    )
+    pair = _pair(done.tokens, settings)
+    return RequiredSetupDone(**pair.model_dump(), recovery_codes=done.recovery_codes)
 
 
 @router.post("/auth/verify-2fa")

@@ -59,6 +59,15 @@ class Verify2FARequest(_Body):
     code: str = Field(min_length=1, max_length=64)
 
 
+class SetupTokenRequest(_Body):
+    setup_token: str = Field(min_length=1, max_length=200)
+
+
+class SetupConfirmRequest(_Body):
+    setup_token: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=64)
+
+
 class RefreshRequest(_Body):
     refresh_token: str = Field(min_length=1, max_length=200)
 
@@ -126,6 +135,14 @@ class TwoFactorChallenge(BaseModel):
     expires_in: int
 
 
+class TwoFactorSetupChallenge(BaseModel):
+    """The login's answer for a user required to use 2FA who has not set it up yet."""
+
+    requires_2fa_setup: Literal[True] = True
+    setup_token: str
+    expires_in: int
+
+
 class TwoFactorSetup(BaseModel):
     secret: str
     otpauth_uri: str
@@ -133,4 +150,10 @@ class TwoFactorSetup(BaseModel):
 
 
 class RecoveryCodes(BaseModel):
+    recovery_codes: list[str]
+
+
+class RequiredSetupDone(TokenPair):
+    """Tokens of the new session and the recovery codes (shown only in this answer)."""
+
     recovery_codes: list[str]

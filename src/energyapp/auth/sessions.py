@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
-from energyapp.auth import throttle
+from energyapp.auth import throttle, two_factor_policy
 from energyapp.auth.models import AuthSession, LoginChallenge, RefreshToken, User
 from energyapp.auth.security import (
     create_access_token,
@@ -48,6 +48,8 @@ class IssuedTokens:
 class IssuedChallenge:
     challenge_token: str
     expires_in: int
+    # "verify": enter a code; "setup": 2FA is required and must be set up first.
+    purpose: str = "verify"
 
 
 def _add_refresh_token(
@@ -150,11 +152,16 @@ async def login(
         )
     if user.totp_enabled and user.totp_secret:
         return await _challenge(session, user)
+    if await two_factor_policy.needs_setup(session, user):
+        return await _challenge(session, user, purpose="setup")
     return await open_session(session, settings, request, user, method="password")
 
 
-async def _challenge(session: AsyncSession, user: User) -> IssuedChallenge:
-    """The second step of a login with 2FA: a single-use, short-lived challenge."""
+async def _challenge(
+    session: AsyncSession, user: User, *, purpose: str = "verify"
+) -> IssuedChallenge:
+    """The second step of a login with 2FA (or of one that must set 2FA up first): a
+    single-use, short-lived challenge."""
     now = utcnow()
     # Spent or expired challenges of this user are of no further use.
     await session.execute(
@@ -169,9 +176,10 @@ async def _challenge(session: AsyncSession, user: User) -> IssuedChallenge:
             user_id=user.id,
             token_hash=sha256_hex(raw),
             expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
+            purpose=purpose,
         )
     )
-    return IssuedChallenge(raw, CHALLENGE_SECONDS)
+    return IssuedChallenge(raw, CHALLENGE_SECONDS, purpose)
 
 
 def _refresh_refused(detail: str, code: str) -> Unauthorized:
@@ -231,6 +239,13 @@ async def refresh(
         raise _refresh_refused("Su sesión expiró. Inicie sesión de nuevo.", "session_expired")
     if not user.is_active:
         raise _refresh_refused("Su cuenta está desactivada.", "account_disabled")
+    if await two_factor_policy.needs_setup(session, user):
+        # Rolled back with the request: the token is not spent, the session stays open.
+        raise Forbidden(
+            "Un administrador exige la verificación en dos pasos para su cuenta. Inicie sesión "
+            "de nuevo para configurarla.",
+            code="2fa_setup_required",
+        )
     new_raw = _add_refresh_token(session, settings, auth_session, now)
     auth_session.last_used_at = now
     user.last_active_at = user.last_login_at = now

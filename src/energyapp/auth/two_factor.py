@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
-from energyapp.auth import throttle, totp, totp_secrets
+from energyapp.auth import throttle, totp, totp_secrets, two_factor_policy
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
 from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
@@ -95,8 +95,11 @@ def _dead_challenge() -> Unauthorized:
     )
 
 
-async def _live_challenge(session: AsyncSession, token: str, now: datetime) -> Any:
-    """The challenge row of ``token``, unless it is unknown, spent, expired or out of tries."""
+async def live_challenge(
+    session: AsyncSession, token: str, now: datetime, *, purpose: str = "verify"
+) -> Any:
+    """The challenge row of ``token``, unless it is unknown, of another purpose, spent, expired
+    or out of tries."""
     challenge = (
         await session.execute(
             LoginChallenge.__table__.select().where(LoginChallenge.token_hash == sha256_hex(token))
@@ -104,12 +107,43 @@ async def _live_challenge(session: AsyncSession, token: str, now: datetime) -> A
     ).first()
     if (
         challenge is None
+        or challenge.purpose != purpose
         or challenge.used_at is not None
         or challenge.expires_at <= now
         or challenge.attempts >= MAX_CHALLENGE_ATTEMPTS
     ):
         raise _dead_challenge()
     return challenge
+
+
+async def count_attempt(session: AsyncSession, challenge_id: uuid.UUID) -> None:
+    """Spend one of the challenge's tries (atomically: concurrent tries cannot exceed five)."""
+    counted = await affected_rows(
+        session,
+        update(LoginChallenge)
+        .where(
+            LoginChallenge.id == challenge_id,
+            LoginChallenge.used_at.is_(None),
+            LoginChallenge.attempts < MAX_CHALLENGE_ATTEMPTS,
+        )
+        .values(attempts=LoginChallenge.attempts + 1)
+        .execution_options(synchronize_session=False),
+    )
+    if counted != 1:
+        raise _dead_challenge()
+
+
+async def spend_challenge(session: AsyncSession, challenge_id: uuid.UUID, now: datetime) -> None:
+    """Mark the challenge used; a concurrent request that spent it first wins."""
+    spent = await affected_rows(
+        session,
+        update(LoginChallenge)
+        .where(LoginChallenge.id == challenge_id, LoginChallenge.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False),
+    )
+    if spent != 1:
+        raise _dead_challenge()
 
 
 async def verify_login(
@@ -123,23 +157,11 @@ async def verify_login(
 ) -> IssuedTokens:
     """The second step of a login: a TOTP code or a recovery code against a live challenge."""
     now = utcnow()
-    challenge = await _live_challenge(session, challenge_token, now)
+    challenge = await live_challenge(session, challenge_token, now)
     ip = client_ip(request, settings.trusted_proxies)
     guard = throttle.Throttle(limiter, settings, throttle.TWO_FACTOR)
     await guard.before_attempt(account=str(challenge.user_id), ip=ip)
-    counted = await affected_rows(
-        session,
-        update(LoginChallenge)
-        .where(
-            LoginChallenge.id == challenge.id,
-            LoginChallenge.used_at.is_(None),
-            LoginChallenge.attempts < MAX_CHALLENGE_ATTEMPTS,
-        )
-        .values(attempts=LoginChallenge.attempts + 1)
-        .execution_options(synchronize_session=False),
-    )
-    if counted != 1:
-        raise _dead_challenge()
+    await count_attempt(session, challenge.id)
     user = await session.get(User, challenge.user_id)
     assert user is not None  # the challenge row cascades with its user
     method = await check_second_factor(session, settings.data_keyring, user, code)
@@ -154,15 +176,7 @@ async def verify_login(
         )
         raise kept(Unauthorized("El código no es correcto.", code="invalid_code"))
     await guard.succeeded(account=str(user.id))
-    spent = await affected_rows(
-        session,
-        update(LoginChallenge)
-        .where(LoginChallenge.id == challenge.id, LoginChallenge.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False),
-    )
-    if spent != 1:
-        raise _dead_challenge()
+    await spend_challenge(session, challenge.id, now)
     if not user.is_active:
         raise Forbidden(
             "Su cuenta está desactivada. Contacte a un administrador.", code="account_disabled"
@@ -204,7 +218,7 @@ async def start_setup(
     return secret, uri, totp.qr_svg(uri)
 
 
-async def _check_code_throttled(
+async def check_code_throttled(
     session: AsyncSession,
     settings: Settings,
     limiter: RateLimiter,
@@ -230,7 +244,7 @@ async def _check_code_throttled(
     await guard.succeeded(account=str(user.id))
 
 
-async def _replace_recovery_codes(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+async def replace_recovery_codes(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     codes = totp.new_recovery_codes()
     session.add_all(
@@ -257,11 +271,11 @@ async def confirm_setup(
             "Primero inicie la configuración de la verificación en dos pasos.",
             code="2fa_setup_not_started",
         )
-    await _check_code_throttled(
+    await check_code_throttled(
         session, settings, limiter, request, user, code, allow_recovery=False
     )
     user.totp_enabled = True
-    codes = await _replace_recovery_codes(session, user.id)
+    codes = await replace_recovery_codes(session, user.id)
     audit.record_account_event(session, "2fa_enabled", user.id, request)
     return codes
 
@@ -288,10 +302,14 @@ async def disable(
     _require_self_service(settings, user)
     if not user.totp_enabled:
         raise Conflict("La verificación en dos pasos no está activa.", code="2fa_not_enabled")
+    if await two_factor_policy.is_required(session, user):
+        raise Conflict(
+            "Un administrador exige la verificación en dos pasos para su cuenta: no se puede "
+            "desactivar.",
+            code="2fa_required",
+        )
     await confirm_password(session, settings, limiter, request, user, password)
-    await _check_code_throttled(
-        session, settings, limiter, request, user, code, allow_recovery=True
-    )
+    await check_code_throttled(session, settings, limiter, request, user, code, allow_recovery=True)
     await _clear(session, user)
     audit.record_account_event(session, "2fa_disabled", user.id, request)
 

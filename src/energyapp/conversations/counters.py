@@ -61,6 +61,14 @@ async def conversation_deleted(
     await _move_user(session, owner_id, conversations=-1, messages=-message_count)
 
 
+async def conversations_deleted(
+    session: AsyncSession, owner_id: uuid.UUID, conversations: int, messages: int
+) -> None:
+    """``conversations`` conversations of ``owner_id`` holding ``messages`` messages in all were
+    deleted (the retention run deletes in batches)."""
+    await _move_user(session, owner_id, conversations=-conversations, messages=-messages)
+
+
 async def conversation_moved(
     session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID, message_count: int
 ) -> None:

@@ -115,11 +115,16 @@ def _in_chile(document: ConversationExport) -> ConversationExport:
     return document.model_copy(update={"conversation": conversation, "messages": messages})
 
 
+def ascii_slug(text: str, limit: int = 80) -> str:
+    """``text`` as a lower-case ASCII file name stem (accents dropped, other signs to ``-``)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", folded).strip("-").lower()[:limit].strip("-")
+
+
 def content_disposition(conversation: Conversation, extension: str) -> str:
     """``attachment`` with an ASCII file name and the exact UTF-8 one (RFC 6266 / 5987)."""
     stem = f"conversacion-{conversation.title}"
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    ascii_stem = re.sub(r"[^A-Za-z0-9]+", "-", ascii_stem).strip("-").lower()[:80] or "conversacion"
+    ascii_stem = ascii_slug(stem) or "conversacion"
     utf8_stem = re.sub(r'[\\/:*?"<>|\s]+', "-", stem).strip("-")[:120]
     return (
         f'attachment; filename="{ascii_stem}.{extension}"; '

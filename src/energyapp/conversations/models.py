@@ -96,6 +96,22 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class LegalHold(Base):
+    """A conversation an admin placed on legal hold: kept whatever the retention policy."""
+
+    __tablename__ = "legal_holds"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+
 # The tables themselves, for Core statements (lists, the chat's writes).
 CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+LEGAL_HOLDS: Table = LegalHold.__table__  # type: ignore[assignment]

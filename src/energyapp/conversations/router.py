@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from energyapp.auth.deps import CurrentUser
-from energyapp.conversations import export, service, tree
+from energyapp.conversations import export, export_zip, retention, service, tree
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.conversations.schemas import (
     BranchMessageOut,
@@ -15,7 +16,10 @@ from energyapp.conversations.schemas import (
     ConversationCreate,
     ConversationOut,
     ConversationUpdate,
+    ExpiringConversation,
+    RetentionNotice,
 )
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 
@@ -51,6 +55,44 @@ async def create_conversation(
 ) -> ConversationOut:
     conversation = await service.create_conversation(session, user, body.title)
     return ConversationOut.model_validate(conversation)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def export_all(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    request: Request,
+) -> StreamingResponse:
+    """Every conversation of the caller as one ZIP of Markdown and JSON files (audited)."""
+    spool = await export_zip.export_all(session, settings, limiter, request, user)
+    return StreamingResponse(
+        export_zip.chunks(spool),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{export_zip.FILENAME}"'},
+    )
+
+
+@router.get("/retention", response_model=RetentionNotice)
+async def retention_notice(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> RetentionNotice:
+    """The caller's retention policy and the conversations it will delete soon."""
+    notice = await retention.notice_for(session, settings, user)
+    return RetentionNotice(
+        retention_days=notice.retention_days,
+        warning_days=notice.warning_days,
+        expiring_count=notice.expiring_count,
+        expiring=[
+            ExpiringConversation(id=id_, title=title, deleted_from=at)
+            for id_, title, at in notice.expiring
+        ],
+    )
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)

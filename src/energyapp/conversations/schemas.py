@@ -105,3 +105,18 @@ class ConversationExport(BaseModel):
     exported_at: datetime
     conversation: ConversationOut
     messages: list[MessageOut]
+
+
+class ExpiringConversation(BaseModel):
+    id: uuid.UUID
+    title: str
+    deleted_from: datetime = Field(description="From this moment the retention run deletes it")
+
+
+class RetentionNotice(BaseModel):
+    """The caller's retention policy (``null``: kept forever) and what it deletes soon."""
+
+    retention_days: int | None
+    warning_days: int
+    expiring_count: int
+    expiring: list[ExpiringConversation]

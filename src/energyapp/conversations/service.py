@@ -20,12 +20,12 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.conversations import counters, tree
+from energyapp.conversations import counters, legal_hold, tree
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
-from energyapp.errors import NotFound
+from energyapp.errors import Conflict, NotFound
 
 DEFAULT_TITLE = "Nueva conversación"
 
@@ -149,15 +149,22 @@ async def delete_conversation(
     """Delete a conversation with its messages (FK cascade), keep the owner's counters in step
     and audit the deletion."""
     # DELETE ... RETURNING reads the counter under the row lock, so a message counted by a
-    # concurrent chat turn is not lost from the owner's total.
+    # concurrent chat turn is not lost from the owner's total. A conversation on legal hold
+    # stays (the condition holds even against a hold placed meanwhile).
     row = (
         await session.execute(
             delete(Conversation)
-            .where(Conversation.id == conversation.id)
+            .where(Conversation.id == conversation.id, ~legal_hold.is_held_condition())
             .returning(Conversation.user_id, Conversation.message_count, Conversation.title)
         )
     ).first()
     if row is None:
+        if await legal_hold.get_hold(session, conversation.id) is not None:
+            raise Conflict(
+                "Esta conversación está bajo retención legal y no se puede eliminar. Consulte a "
+                "un administrador.",
+                code="conversation_on_hold",
+            )
         raise _conversation_not_found()
     owner_id, message_count, title = row
     await counters.conversation_deleted(session, owner_id, message_count)

@@ -22,6 +22,11 @@ DAYS_AHEAD = 366
 DAY_FORMAT = "%d-%m-%Y"
 
 
+def local_day(moment: datetime) -> str:
+    """``moment`` as the day a person in Chile reads (dd-mm-aaaa in America/Santiago)."""
+    return moment.astimezone(LOCAL_TIMEZONE).strftime(DAY_FORMAT)
+
+
 def latest_day() -> date:
     """The last day a request may name: a year after today (UTC)."""
     return datetime.now(UTC).date() + timedelta(days=DAYS_AHEAD)

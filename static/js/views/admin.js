@@ -9,6 +9,8 @@ import { PAGE, errorBox, pagedTable } from "./admin_common.js";
 import { renderAudit } from "./admin_audit.js";
 import { renderUsage } from "./admin_usage.js";
 import { reassignDialog } from "./admin_reassign.js";
+import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
+import { legalHoldPanel } from "./legal_hold.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -21,6 +23,7 @@ import { reassignDialog } from "./admin_reassign.js";
  * @property {Role} role
  * @property {boolean} is_active
  * @property {boolean} totp_enabled
+ * @property {boolean} require_2fa set by an admin: set up at the next login
  * @property {string | null} last_active_at
  * @property {string | null} last_login_at null: never signed in
  * @property {number} conversation_count
@@ -95,6 +98,7 @@ function usersTable(body, isAdmin) {
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => pg.reset(), 250); });
   role.addEventListener("change", () => pg.reset());
   body.append(h("div", { class: "toolbar" }, search, role), status, table, pg.el);
+  if (isAdmin) body.appendChild(twoFactorPolicyCard());
   pg.reset();
 }
 
@@ -120,7 +124,7 @@ function userRow(user, isAdmin, reload) {
     h("td", { class: "wrap", "data-label": "Correo", text: user.email }),
     h("td", { "data-label": "Rol", text: ROLE_LABELS[user.role] || user.role }),
     h("td", { "data-label": "Estado" }, h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}`, text: user.is_active ? "Activo" : "Inactivo" })),
-    h("td", { "data-label": "2FA", text: user.totp_enabled ? "Sí" : "No" }),
+    h("td", { "data-label": "2FA", text: user.totp_enabled ? "Sí" : user.require_2fa ? "Exigida" : "No" }),
     // An account that never signed in has no activity to tell, whatever its creation time.
     user.last_login_at
       ? h("td", { "data-label": "Actividad", title: formatDate(user.last_active_at), text: timeAgo(user.last_active_at) })
@@ -145,6 +149,7 @@ function manageDialog(user) {
       h("p", {}, h("strong", { text: user.full_name }), h("br"), h("span", { class: "muted", text: user.email })),
       h("div", { class: "field" }, h("label", { for: "manage-role", text: "Rol" }), h("div", { class: "inline-form" }, role, saveRole)),
       h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "btn", "data-action": "require2fa", onclick: () => close(user.require_2fa ? "unrequire2fa" : "require2fa"), text: user.require_2fa ? "Dejar de exigir 2FA" : "Exigir 2FA" }),
         user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
         h("button", { type: "button", class: `btn ${user.is_active ? "btn-danger" : ""}`, "data-action": user.is_active ? "deactivate" : "activate", onclick: () => close(user.is_active ? "deactivate" : "activate"), text: user.is_active ? "Desactivar cuenta" : "Activar cuenta" }),
         h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cerrar" }),
@@ -156,7 +161,7 @@ function manageDialog(user) {
 /**
  * Confirm and apply an action of manageDialog(); resolves whether something changed.
  * @param {AdminUser} user
- * @param {string} action "role:<role>", "deactivate", "activate" or "reset2fa"
+ * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa" or "reset2fa"
  */
 async function adminAction(user, action) {
   let question;
@@ -169,6 +174,10 @@ async function adminAction(user, action) {
     const active = action === "activate";
     question = active ? `¿Activar la cuenta de ${user.full_name}?` : `¿Desactivar la cuenta de ${user.full_name}? Sus sesiones se cerrarán de inmediato.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { is_active: active } });
+  } else if (action === "require2fa" || action === "unrequire2fa") {
+    const required = action === "require2fa";
+    question = required ? `¿Exigir la verificación en dos pasos a ${user.full_name}? Deberá configurarla en su próximo inicio de sesión.` : `¿Dejar de exigir la verificación en dos pasos a ${user.full_name}?`;
+    request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { require_2fa: required } });
   } else if (action === "reset2fa") {
     question = `¿Restablecer la verificación en dos pasos de ${user.full_name}? Deberá configurarla de nuevo.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}/reset-2fa`, { method: "POST" });
@@ -249,6 +258,7 @@ async function conversationViewer(body, convId) {
   api(`/admin/conversations/${encodeURIComponent(convId)}`).then((/** @type {AdminConversation} */ conv) => {
     heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
   }).catch(() => {});  // the messages below report the error
+  if (signedInUser().role === "admin") body.insertBefore(legalHoldPanel(convId), viewer);
   try {
     /** @type {string | null} */
     let cursor = null;

@@ -4,11 +4,12 @@ import { api, storeTokens, ApiError } from "../api.js";
 import { h } from "../dom.js";
 import { state } from "../state.js";
 import { navigate, afterLogin } from "../router.js";
+import { requiredSetupStep } from "./required_2fa.js";
 /** @import { Tokens } from "../api.js" */
 /** @import { User } from "../state.js" */
 /** @import { Child } from "../dom.js" */
 
-/** @typedef {Tokens & { user: User }} SignedIn the answer of /auth/login, /auth/verify-2fa */
+/** @typedef {Tokens & { user: User }} SignedIn the answer of /auth/login, /auth/verify-2fa, /auth/required-2fa/confirm */
 
 const DEMO = [
   ["Admin", "admin@example.com", "admin123"],
@@ -86,6 +87,11 @@ export function renderLogin() {
     setBusy(form, true);
     try {
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
+      if (data.requires_2fa_setup) {
+        const authCard = /** @type {Element} */ (wrap.querySelector(".auth-card"));
+        authCard.replaceChildren(authCard.children[0], requiredSetupStep(data.setup_token, signedIn));
+        return;
+      }
       if (data.requires_2fa) {
         const authCard = /** @type {Element} */ (wrap.querySelector(".auth-card"));
         authCard.replaceChildren(...twoFactorStep(data.challenge_token).childNodes);

@@ -2,6 +2,7 @@
 // Conversation sidebar: newest first, infinite scroll, search, rename inline, pin, archive, delete.
 import { api, errorDetail, qs } from "../api.js";
 import { h, icon, iconButton, confirmDialog, toast, clear } from "../dom.js";
+import { retentionNotice } from "./retention_notice.js";
 /** @import { Page } from "../api.js" */
 
 const PAGE = 30;
@@ -67,6 +68,7 @@ export class Sidebar {
         this.search,
         h("label", { class: "archived-toggle", for: "show-archived" }, archivedBox, "Ver archivadas"),
       ),
+      retentionNotice(),
       this.list,
     );
     this.observer = new IntersectionObserver((entries) => {
