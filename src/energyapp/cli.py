@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import urlparse
 
+from energyapp.core.multiproc import prepare_metrics_dir, remove_metrics_dir
 from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
@@ -211,16 +212,24 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Puerto")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
 ) -> None:
-    """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001)."""
-    if workers > 1:
-        # The fair queue and the registry of live answers live in one process's memory: two
-        # processes would each hand out the same slots and lose each other's answers.
+    """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001). Several workers
+    need ENERGYAPP_REDIS_URL: the chat queue and the live answers are then shared through Redis."""
+    settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        # Without Redis the fair queue and the registry of live answers live in one process's
+        # memory: two processes would each hand out the same slots and lose each other's answers.
         raise _fail(
-            "--workers mayor que 1 aún no es posible: la cola de respuestas y las respuestas en "
-            "curso viven en la memoria de un solo proceso, y varios procesos se quitarían los "
-            "turnos y perderían respuestas. Use --workers 1 (docs/deployment.md).",
+            "--workers mayor que 1 requiere Redis: sin ENERGYAPP_REDIS_URL la cola de respuestas y "
+            "las respuestas en curso viven en la memoria de un solo proceso, y varios procesos se "
+            "quitarían los turnos y perderían respuestas. Configure ENERGYAPP_REDIS_URL o use "
+            "--workers 1 (docs/deployment.md).",
             2,
         )
+    metrics_dir = None
+    if workers > 1 or settings.redis_url:
+        # Before anything imports prometheus_client (core/multiproc.py says why).
+        metrics_dir, created = prepare_metrics_dir()
+        metrics_dir = metrics_dir if created else None
     with collector_paused():
         import uvicorn
 
@@ -228,19 +237,21 @@ def serve(
     # What the imports made lives as long as the process: keep it out of every later full
     # collection, which would otherwise pause the event loop to scan it again and again.
     gc.freeze()
-
-    settings = _settings()
-    uvicorn.run(
-        "energyapp.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
-        log_config=None,
-        access_log=False,  # the app's middleware writes the access line, with the request id
-        timeout_graceful_shutdown=30,
-    )
+    try:
+        uvicorn.run(
+            "energyapp.main:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
+            log_config=None,
+            access_log=False,  # the app's middleware writes the access line, with the request id
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            remove_metrics_dir(metrics_dir)
 
 
 @app.command("fake-ollama")

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+from tests.multiproc import (
+    Server,
+    free_port,
+    running_fake_ollama,
+    start,
+    stop,
+    wait_until_up,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -27,8 +32,6 @@ ENERGYAPP_BIN = Path(sys.executable).parent / "energyapp"
 PROD_SECRET = "deploy-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 METRICS_TOKEN = "deploy-test-metrics-token-0123456789-abcdef"
 CHAT_RATE_LIMIT = 4  # per user and minute, low so that the fail2ban test can reach a 429 on /chat
-TOKENS_PER_SECOND = 25
-ANSWER_TOKENS = 24
 
 
 def need(*tools: str) -> None:
@@ -57,87 +60,10 @@ def run(
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{url}: the process exited {proc.returncode}\n{log.read_text()[-3000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {timeout} s\n{log.read_text()[-3000:]}")
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def start(args: list[str | Path], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    try:
-        return subprocess.Popen(  # noqa: S603 - our own servers
-            [str(a) for a in args],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **kwargs,  # type: ignore[call-overload]
-        )
-    finally:
-        handle.close()
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 def socket_db_url(db_url: str) -> str:
     """The URL form scripts/deploy.sh writes: local socket, no password (peer in production)."""
     url = make_url(db_url)
     return f"postgresql://{url.username}@/{url.database}?host=/var/run/postgresql"
-
-
-@contextmanager
-def running_fake_ollama(
-    workdir: Path, tokens_per_second: float = TOKENS_PER_SECOND, answer_tokens: int = ANSWER_TOKENS
-) -> Iterator[Server]:
-    log = workdir / "fake-ollama.log"
-    port = free_port()
-    args: list[str | Path] = [
-        sys.executable,
-        "-m",
-        "energyapp.llm.fake_server",
-        "--port",
-        str(port),
-    ]
-    args += ["--tokens-per-second", str(tokens_per_second), "--answer-tokens", str(answer_tokens)]
-    proc = start(args, log)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/api/version", proc, log)
-        yield Server(proc, port, log)
-    finally:
-        stop(proc)
 
 
 @contextmanager

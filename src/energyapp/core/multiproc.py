@@ -1,0 +1,39 @@
+"""The directory where several worker processes keep their Prometheus values.
+
+Kept apart from core/metrics.py on purpose: prometheus-client decides between in-memory and
+file-backed values when it is first imported, so ``energyapp serve`` must set the directory up
+before anything imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> tuple[Path, bool]:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory for this server's workers, and say
+    whether it was created here (and so is to be removed at exit).
+
+    A directory given in the environment (the systemd template sets one under ``/run``) is
+    emptied: values a previous run left would otherwise be added to this run's. Otherwise a
+    fresh temporary directory is used.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for leftover in path.glob("*.db"):
+            leftover.unlink()
+        return path, False
+    path = Path(tempfile.mkdtemp(prefix="energyapp-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path, True
+
+
+def remove_metrics_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
