@@ -106,19 +106,15 @@ def app_server(
         yield server
 
 
-def derived_caddyfile(upstream_port: int, access_log: Path) -> str:
-    """deploy/Caddyfile with only what a test must change: the upstream port and the log path
-    (the site address comes from ENERGYAPP_DOMAIN, as in production), plus global options that
-    keep this Caddy from touching the machine's own (no admin endpoint; its state goes to
-    a temporary XDG_CONFIG_HOME)."""
+def derived_caddyfile(access_log: Path) -> str:
+    """deploy/Caddyfile with only what a test must change: the log path (the site address and the
+    upstreams come from ENERGYAPP_DOMAIN and ENERGYAPP_UPSTREAMS, as in production), plus global
+    options that keep this Caddy from touching the machine's own (no admin endpoint; its state
+    goes to a temporary XDG_CONFIG_HOME)."""
     text = (DEPLOY / "Caddyfile").read_text()
-    for old, new in (
-        ("reverse_proxy 127.0.0.1:8001", f"reverse_proxy 127.0.0.1:{upstream_port}"),
-        ("/var/log/caddy/energyapp-access.log", str(access_log)),
-    ):
-        assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
-        text = text.replace(old, new)
-    return "{\n\tadmin off\n}\n\n" + text
+    old = "/var/log/caddy/energyapp-access.log"
+    assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
+    return "{\n\tadmin off\n}\n\n" + text.replace(old, str(access_log))
 
 
 @dataclass
@@ -126,17 +122,21 @@ class Proxy(Server):
     access_log: Path
 
 
-@pytest.fixture(scope="module")
-def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+@contextmanager
+def running_caddy(
+    upstream_ports: list[int], workdir: Path, ready_path: str = "/health"
+) -> Iterator[Proxy]:
+    """A real Caddy from deploy/Caddyfile on a free port, in front of ``upstream_ports``; ready
+    once ``ready_path`` answers through it."""
     need("caddy")
-    workdir = tmp_path_factory.mktemp("caddy")
     access_log = workdir / "access.log"
     config = workdir / "Caddyfile"
-    config.write_text(derived_caddyfile(app_server.port, access_log))
+    config.write_text(derived_caddyfile(access_log))
     port = free_port()
     env = {
         **os.environ,
         "ENERGYAPP_DOMAIN": f"http://127.0.0.1:{port}",
+        "ENERGYAPP_UPSTREAMS": " ".join(f"127.0.0.1:{p}" for p in upstream_ports),
         "HOME": str(workdir),
         "XDG_CONFIG_HOME": str(workdir / "config"),
         "XDG_DATA_HOME": str(workdir / "data"),
@@ -144,7 +144,13 @@ def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
     log = workdir / "caddy.log"
     proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+        wait_until_up(f"http://127.0.0.1:{port}{ready_path}", proc, log)
         yield Proxy(proc, port, log, access_log)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with running_caddy([app_server.port], tmp_path_factory.mktemp("caddy")) as proxy:
+        yield proxy
