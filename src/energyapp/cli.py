@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import os
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import urlparse
 
-from energyapp.core.multiproc import prepare_metrics_dir, remove_metrics_dir
+from energyapp.core.multiproc import multiprocess_metrics
 from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
@@ -225,11 +226,14 @@ def serve(
             "--workers 1 (docs/deployment.md).",
             2,
         )
-    metrics_dir = None
-    if workers > 1 or settings.redis_url:
-        # Before anything imports prometheus_client (core/multiproc.py says why).
-        metrics_dir, created = prepare_metrics_dir()
-        metrics_dir = metrics_dir if created else None
+    with contextlib.ExitStack() as stack:
+        if workers > 1 or settings.redis_url:
+            # Before anything imports prometheus_client (core/multiproc.py says why).
+            stack.enter_context(multiprocess_metrics())
+        _run_uvicorn(settings, host, port, workers)
+
+
+def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     with collector_paused():
         import uvicorn
 
@@ -237,21 +241,17 @@ def serve(
     # What the imports made lives as long as the process: keep it out of every later full
     # collection, which would otherwise pause the event loop to scan it again and again.
     gc.freeze()
-    try:
-        uvicorn.run(
-            "energyapp.main:create_app",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers,
-            proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
-            log_config=None,
-            access_log=False,  # the app's middleware writes the access line, with the request id
-            timeout_graceful_shutdown=30,
-        )
-    finally:
-        if metrics_dir is not None:
-            remove_metrics_dir(metrics_dir)
+    uvicorn.run(
+        "energyapp.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
+        log_config=None,
+        access_log=False,  # the app's middleware writes the access line, with the request id
+        timeout_graceful_shutdown=30,
+    )
 
 
 @app.command("fake-ollama")

@@ -23,8 +23,10 @@ HEALTH = 'energyapp_http_requests_total{method="GET",route="/health",status="200
 
 
 def _health_count(path: Path) -> float:
-    """/health requests counted in one worker's file."""
+    """/health requests counted in one worker's file (none yet: a worker still starting)."""
     total = 0.0
+    if not path.exists():
+        return total
     for metric in MultiProcessCollector.merge([str(path)], accumulate=True):
         for sample in metric.samples:
             if (
@@ -141,3 +143,35 @@ def _wait_replaced(serve: psutil.Process, workers: set[int], victim: int, metric
             return new.pop()
         time.sleep(0.1)
     pytest.fail(f"the killed worker was not replaced and forgotten: {os.listdir(metrics_dir)}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_removes_the_metrics_dir_it_made(db_url: str, tmp_path: Path, workers: int) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, `serve` makes a temporary directory and removes it on
+    SIGTERM, also with one worker, whose uvicorn ends by re-raising the signal."""
+    port = free_port()
+    with claimed_redis_db() as redis_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env |= {
+            "ENERGYAPP_DB_URL": db_url,
+            "ENERGYAPP_REDIS_URL": redis_url,
+            "ENERGYAPP_FAKE_OLLAMA_AUTOSTART": "false",
+            "ENERGYAPP_LOG_LEVEL": "WARNING",
+            "TMPDIR": str(tmp_path),
+        }
+        args: list[str | Path] = [ENERGYAPP_BIN, "serve", "--port", str(port)]
+        log = tmp_path / "serve.log"
+        proc = start([*args, "--workers", str(workers)], log, cwd=tmp_path, env=env)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+            made = list(tmp_path.glob("energyapp-metrics-*"))
+            assert len(made) == 1 and list(made[0].glob("counter_*.db")), made
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(40)
+        finally:
+            stop(proc)
+    # One worker: killed by the re-raised SIGTERM, as systemd expects; several: the supervisor
+    # returns.
+    assert status == (-signal.SIGTERM if workers == 1 else 0), log.read_text()[-2000:]
+    assert not made[0].exists()

@@ -7,10 +7,14 @@ before anything imports it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -35,5 +39,25 @@ def prepare_metrics_dir() -> tuple[Path, bool]:
     return path, True
 
 
-def remove_metrics_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+@contextlib.contextmanager
+def multiprocess_metrics() -> Iterator[None]:
+    """For the time of a server: the metrics directory set up (``prepare_metrics_dir``) and, when
+    created here, removed at the end, including when uvicorn ends its graceful shutdown by
+    re-raising SIGTERM (which would otherwise kill the process before any ``finally``)."""
+    path, created = prepare_metrics_dir()
+    if not created:
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _remove_then_carry_on(signum: int, _frame: FrameType | None) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, _remove_then_carry_on)
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
