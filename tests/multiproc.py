@@ -29,10 +29,12 @@ by ``pytest_plugins`` in tests/conftest.py and need ``ENERGYAPP_TEST_DB=postgres
         a.wait_exit()
         cluster.restart(a)            # a new process on the same port, waits for /health
 
-``Instance.terminate()`` sends SIGTERM to the process (uvicorn's graceful shutdown, and the
-chat engine's drain), ``Instance.kill()`` SIGKILL; ``Instance.log`` holds its output, which
-``Cluster.logs()`` gathers for an assertion message. ``Cluster.redis_url`` and ``Cluster.ollama``
-are there for tests that look at Redis or the stand-in directly.
+Each instance writes its Prometheus files to ``<workdir>/metrics-<port>`` (what
+``energyapp@<port>`` gets under /run). ``Instance.terminate()`` sends SIGTERM to the process
+(uvicorn's graceful shutdown, and the chat engine's drain), ``Instance.kill()`` SIGKILL;
+``Instance.log`` holds its output, which ``Cluster.logs()`` gathers for an assertion message.
+``Cluster.redis_url`` and ``Cluster.ollama`` are there for tests that look at Redis or the
+stand-in directly.
 """
 
 from __future__ import annotations
@@ -198,7 +200,10 @@ class Cluster:
         log = self.workdir / f"instance-{port}.log"
         args: list[str | Path] = [ENERGYAPP_BIN, "serve", "--host", "127.0.0.1"]
         args += ["--port", str(port)]
-        proc = start(args, log, cwd=self.workdir, env=self.env)
+        # Each instance's own metrics directory, as the systemd template gives it (kept after a
+        # kill, for a test to look at; emptied when an instance starts on the port again).
+        env = self.env | {"PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"metrics-{port}")}
+        proc = start(args, log, cwd=self.workdir, env=env)
         instance = Instance(proc, port, log)
         try:
             wait_until_up(f"{instance.url}/health", proc, log)
