@@ -48,7 +48,7 @@ instance_ports() {
     return
   fi
   systemctl list-units --plain --no-legend --state=active "$service@*.service" |
-    awk '{print $1}' | sed -nE "s/^$service@([0-9]+)\.service$/\1/p"
+    awk '{print $1}' | sed -nE "s/^$service@([0-9]+)\.service$/\1/p" | sort -n
 }
 mapfile -t ports < <(instance_ports)
 ((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"

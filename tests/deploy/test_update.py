@@ -129,7 +129,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     for tool, script in (("python", "exit 0"), ("energyapp", "[ ! -e break-migration ] || exit 3")):
         (app / ".venv" / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (app / ".venv" / "bin" / tool).chmod(0o755)
-    ports = [free_port(), free_port()]
+    ports = sorted([free_port(), free_port()])  # update.sh goes through them in order
     systemctl = bin_dir / "systemctl"
     systemctl.write_text(SYSTEMCTL.format(state=state, app=app))
     systemctl.chmod(0o755)
