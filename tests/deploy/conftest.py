@@ -4,10 +4,13 @@ and is killed with its group; every wait is bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,10 +127,11 @@ class Proxy(Server):
 
 @contextmanager
 def running_caddy(
-    upstream_ports: list[int], workdir: Path, ready_path: str = "/health"
+    upstream_ports: list[int], workdir: Path, ready_path: str | None = "/health"
 ) -> Iterator[Proxy]:
     """A real Caddy from deploy/Caddyfile on a free port, in front of ``upstream_ports``; ready
-    once ``ready_path`` answers through it."""
+    once ``ready_path`` answers through it (``None``: once it accepts connections, for a Caddy
+    with no upstream up, which holds every request for lb_try_duration)."""
     need("caddy")
     access_log = workdir / "access.log"
     config = workdir / "Caddyfile"
@@ -144,10 +148,24 @@ def running_caddy(
     log = workdir / "caddy.log"
     proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}{ready_path}", proc, log)
+        if ready_path is None:
+            _wait_listening(port, proc, log)
+        else:
+            wait_until_up(f"http://127.0.0.1:{port}{ready_path}", proc, log)
         yield Proxy(proc, port, log, access_log)
     finally:
         stop(proc)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"caddy exited {proc.returncode}\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"caddy did not listen on {port} within 30 s\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

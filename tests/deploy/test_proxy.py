@@ -96,7 +96,7 @@ async def test_security_headers_and_compression(caddy: Proxy) -> None:
 async def test_app_down_answers_503_in_the_app_error_shape(tmp_path: Path) -> None:
     """While the app restarts, Caddy answers for it: JSON the UI can show, same headers (after
     trying for lb_try_duration to reach an instance)."""
-    with running_caddy([free_port()], tmp_path, ready_path="/") as proxy:
+    with running_caddy([free_port()], tmp_path, ready_path=None) as proxy:
         async with httpx.AsyncClient(timeout=30) as client:
             response = await client.post(f"{proxy.url}/auth/login", json={})
     assert response.status_code == 503
