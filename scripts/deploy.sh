@@ -13,6 +13,8 @@
 #   --with-ollama     install Ollama with its official installer and pull the model
 #   --no-firewall     leave UFW alone
 #   --ssh-port N      SSH port to keep open (default 22)
+#   --instances N     app instances on this host, energyapp@8001 ... energyapp@(8000+N)
+#                     (default: ENERGYAPP_INSTANCES, or 2); they share Redis and PostgreSQL
 # The application is installed where this checkout is (normally /opt/energyapp).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,6 +27,7 @@ demo=false
 with_ollama=false
 firewall=true
 ssh_port=22
+instances=${ENERGYAPP_INSTANCES:-2}
 app_user=energyapp
 db_name=energyapp
 backup_dir=/srv/backups/energyapp
@@ -37,7 +40,8 @@ while (($#)); do
     --with-ollama) with_ollama=true; shift ;;
     --no-firewall) firewall=false; shift ;;
     --ssh-port) ssh_port=$2; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    --instances) instances=$2; shift 2 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -45,6 +49,11 @@ done
 ((EUID == 0)) || die "run as root (sudo $0 ...)"
 [[ -n $domain ]] || die "--domain is required (e.g. --domain energyapp.alvaradomazzei.cl)"
 [[ $domain =~ ^[A-Za-z0-9.-]+$ ]] || die "--domain must be a plain host name"
+if ! [[ $instances =~ ^[0-9]+$ ]] || ((instances < 1 || instances > 16)); then
+  die "--instances must be a number from 1 to 16"
+fi
+ports=()
+for ((i = 1; i <= instances; i++)); do ports+=($((8000 + i))); done
 # shellcheck source=/dev/null
 . /etc/os-release
 [[ ${ID:-} == ubuntu && ${VERSION_ID:-} == 24.04 ]] ||
@@ -62,7 +71,8 @@ install_file() { # install_file MODE SRC DEST: copy with /opt/energyapp rewritte
 
 step "system packages"
 export DEBIAN_FRONTEND=noninteractive
-packages=(python3 python3-venv git curl postgresql postgresql-client caddy fail2ban ufw logrotate)
+packages=(python3 python3-venv git curl postgresql postgresql-client redis-server caddy fail2ban ufw
+  logrotate)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -89,6 +99,15 @@ pg() { runuser -u postgres -- psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 "$@"; }
 [[ $(pg -c "SELECT 1 FROM pg_database WHERE datname = '$db_name'") == 1 ]] ||
   pg -c "CREATE DATABASE \"$db_name\" OWNER \"$app_user\" ENCODING 'UTF8' TEMPLATE template0"
 
+step "Redis (loopback, bounded, never evicting: deploy/redis-energyapp.conf)"
+install -m 0644 -o root -g root deploy/redis-energyapp.conf /etc/redis/energyapp.conf
+# Included last, so the kit's settings win over the distribution's.
+grep -qxF 'include /etc/redis/energyapp.conf' /etc/redis/redis.conf ||
+  printf '\n# EnergyApp LLM (scripts/deploy.sh)\ninclude /etc/redis/energyapp.conf\n' >>/etc/redis/redis.conf
+systemctl enable redis-server
+systemctl restart redis-server
+redis_url=redis://127.0.0.1:6379/0
+
 step "Python environment"
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
@@ -111,6 +130,8 @@ ENERGYAPP_DB_URL=postgresql://$app_user@/$db_name?host=/var/run/postgresql
 ENERGYAPP_HOST=127.0.0.1
 ENERGYAPP_PORT=8001
 ENERGYAPP_OLLAMA_URL=http://127.0.0.1:11434
+# Shared by every instance (and host): the chat queue, live answers and rate limits.
+ENERGYAPP_REDIS_URL=$redis_url
 ENERGYAPP_FAKE_OLLAMA_AUTOSTART=false
 ENERGYAPP_DEMO_QUICK_ACCESS=$demo
 ENERGYAPP_LOG_TO_FILE=true
@@ -120,7 +141,13 @@ ENV
   log "new .env with a fresh secret key"
 else
   grep -q '^ENERGYAPP_SECRET_KEY=.\{32,\}' .env || die ".env exists but has no ENERGYAPP_SECRET_KEY of 32+ characters"
-  log ".env kept as it is"
+  if ! grep -q '^ENERGYAPP_REDIS_URL=' .env; then
+    # Several instances share their chat runtime through Redis: the only line ever added.
+    printf '# Added by scripts/deploy.sh: several instances share the chat runtime through Redis.\nENERGYAPP_REDIS_URL=%s\n' "$redis_url" >>.env
+    log ".env kept; ENERGYAPP_REDIS_URL added"
+  else
+    log ".env kept as it is"
+  fi
 fi
 chown "root:$app_user" .env
 chmod 0640 .env
@@ -141,18 +168,35 @@ if $with_ollama; then
   ollama pull "${model:-qwen2.5:3b-instruct}"
 fi
 
-step "systemd units"
-install_file 0644 deploy/energyapp.service /etc/systemd/system/energyapp.service
+step "systemd units: ${#ports[@]} instances (${ports[*]})"
+# The single energyapp.service of earlier versions gives way to the instances.
+if [[ -f /etc/systemd/system/energyapp.service ]]; then
+  systemctl disable --now energyapp.service || true
+  rm -f /etc/systemd/system/energyapp.service
+fi
+install_file 0644 deploy/energyapp@.service /etc/systemd/system/energyapp@.service
+install_file 0644 deploy/energyapp.target /etc/systemd/system/energyapp.target
 install_file 0644 deploy/energyapp-backup.service /etc/systemd/system/energyapp-backup.service
 install_file 0644 deploy/energyapp-backup.timer /etc/systemd/system/energyapp-backup.timer
 install_file 0644 deploy/energyapp-retention.service /etc/systemd/system/energyapp-retention.service
 install_file 0644 deploy/energyapp-retention.timer /etc/systemd/system/energyapp-retention.timer
 install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
 systemctl daemon-reload
-systemctl enable --now energyapp.service energyapp-backup.timer energyapp-retention.timer
+# Instances beyond the requested number (a re-run with fewer) are stopped and disabled.
+for unit in $(systemctl list-units --plain --no-legend --all 'energyapp@*.service' | awk '{print $1}'); do
+  port=${unit#energyapp@}
+  port=${port%.service}
+  [[ " ${ports[*]} " == *" $port "* ]] || systemctl disable --now "$unit" || true
+done
+systemctl enable energyapp.target energyapp-backup.timer energyapp-retention.timer
+for port in "${ports[@]}"; do
+  systemctl enable --now "energyapp@$port.service"
+done
+systemctl start energyapp.target energyapp-backup.timer energyapp-retention.timer
 
 step "Caddy for https://$domain"
-printf 'ENERGYAPP_DOMAIN=%s\n' "$domain" >/etc/caddy/energyapp.env
+upstreams=$(printf '127.0.0.1:%s ' "${ports[@]}")
+printf 'ENERGYAPP_DOMAIN=%s\nENERGYAPP_UPSTREAMS=%s\n' "$domain" "${upstreams% }" >/etc/caddy/energyapp.env
 if [[ -f /etc/caddy/Caddyfile ]] && ! cmp -s deploy/Caddyfile /etc/caddy/Caddyfile; then
   cp /etc/caddy/Caddyfile "/etc/caddy/Caddyfile.before-energyapp.$(date +%s)"
 fi
@@ -162,7 +206,8 @@ else
   install -m 0644 deploy/Caddyfile /etc/caddy/Caddyfile
 fi
 install -d -m 0755 -o caddy -g caddy /var/log/caddy
-ENERGYAPP_DOMAIN=$domain caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null
+ENERGYAPP_DOMAIN=$domain ENERGYAPP_UPSTREAMS=${upstreams% } \
+  caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null
 systemctl enable caddy
 systemctl restart caddy
 
@@ -183,11 +228,14 @@ if $firewall; then
 fi
 
 step "health"
-for _ in $(seq 1 30); do
-  curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null 2>&1 && break
-  sleep 1
+for port in "${ports[@]}"; do
+  for _ in $(seq 1 30); do
+    curl -fsS --max-time 3 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  curl -fsS --max-time 3 "http://127.0.0.1:$port/health" ||
+    die "instance $port does not answer: journalctl -u energyapp@$port -n 50"
+  echo
 done
-curl -fsS --max-time 3 http://127.0.0.1:8001/health || die "the app does not answer: journalctl -u energyapp -n 50"
-echo
 log "installed. Next: create the first admin: cd $app_dir && sudo -u $app_user .venv/bin/energyapp create-user --role admin"
 log "then check the public site: $app_dir/scripts/smoke_test.sh https://$domain"

@@ -6,9 +6,9 @@
 #       Production: check DUMP, stop the app, keep the current database as
 #       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by ROLE, migrate, start the
 #       app and check /health. If anything fails the old database is put back and the app restarted.
-#       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp, DIR=/opt/energyapp. As root it
-#       talks to PostgreSQL as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to
-#       use another server.
+#       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
+#       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
+#       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
 #
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
@@ -20,7 +20,7 @@ source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 db=energyapp
 owner=energyapp
-service=energyapp
+service=energyapp.target
 app_dir=/opt/energyapp
 into=""
 assume_yes=false

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Update a running EnergyApp LLM: back up the database, pull, install, migrate, restart, check
-# /health; if the new version does not come up healthy, put the previous code back, restart it and
-# exit non-zero.
+# Update a running EnergyApp LLM: back up the database, pull, install, migrate, then restart the
+# instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again before the next
+# stops, so the others keep serving (Caddy skips the one restarting; it drains its answers first).
+# If an instance does not come up healthy, put the previous code back, restart every instance the
+# same way and exit non-zero.
 #
 #   sudo /opt/energyapp/scripts/update.sh [--ref REF] [--no-backup]
 #
 # REF: what to deploy (default: the tracked branch's upstream, e.g. origin/main; a tag such as
 # v1.4.0 works too). The database is not rolled back automatically (migrations are written to be
 # compatible with the previous release); the backup taken first is there for scripts/restore.sh.
-# ENERGYAPP_SERVICE, ENERGYAPP_USER, ENERGYAPP_HEALTH_URL and UPDATE_HEALTH_WAIT (seconds) override
-# the defaults (energyapp, energyapp, http://127.0.0.1:8001/health, 60).
+# ENERGYAPP_SERVICE (template name, default energyapp), ENERGYAPP_USER (energyapp),
+# ENERGYAPP_INSTANCE_PORTS (default: the running energyapp@<port> units), UPDATE_HEALTH_WAIT
+# (seconds an instance has to become healthy, 60) and UPDATE_SETTLE_SECONDS (pause after each, so
+# Caddy's health check sees it back before the next one stops; 3) override the defaults.
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -20,14 +24,14 @@ ref=""
 backup=true
 service=${ENERGYAPP_SERVICE:-energyapp}
 app_user=${ENERGYAPP_USER:-energyapp}
-health_url=${ENERGYAPP_HEALTH_URL:-http://127.0.0.1:8001/health}
 health_wait=${UPDATE_HEALTH_WAIT:-60}
+settle=${UPDATE_SETTLE_SECONDS:-3}
 
 while (($#)); do
   case $1 in
     --ref) ref=$2; shift 2 ;;
     --no-backup) backup=false; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -37,17 +41,41 @@ cd "$app_dir"
 git diff --quiet HEAD -- || die "local changes in $app_dir: commit or discard them first (git status)"
 previous=$(git rev-parse HEAD)
 
-healthy() {
+# The ports of the instances to restart: given, or those of the running energyapp@<port> units.
+instance_ports() {
+  if [[ -n ${ENERGYAPP_INSTANCE_PORTS:-} ]]; then
+    printf '%s\n' "$ENERGYAPP_INSTANCE_PORTS" | tr ' ' '\n' | grep .
+    return
+  fi
+  systemctl list-units --plain --no-legend --state=active "$service@*.service" |
+    awk '{print $1}' | sed -nE "s/^$service@([0-9]+)\.service$/\1/p" | sort -n
+}
+mapfile -t ports < <(instance_ports)
+((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"
+
+healthy() { # healthy PORT: wait until that instance answers /health ok or degraded
   local deadline=$((SECONDS + health_wait)) body
   while ((SECONDS < deadline)); do
-    if body=$(curl -fsS --max-time 3 "$health_url" 2>/dev/null) &&
+    if body=$(curl -fsS --max-time 3 "http://127.0.0.1:$1/health" 2>/dev/null) &&
       [[ $body == *'"status":"ok"'* || $body == *'"status":"degraded"'* ]]; then
-      log "healthy: $body"
+      log "$service@$1 healthy: $body"
       return 0
     fi
     sleep 1
   done
+  log "$service@$1 not healthy after ${health_wait} s"
   return 1
+}
+# One instance at a time: the others serve meanwhile, and a release that does not come up stops
+# the update at the first instance, the rest still running the previous code.
+restart_instances() {
+  local port
+  for port in "${ports[@]}"; do
+    log "restarting $service@$port"
+    systemctl restart "$service@$port"
+    healthy "$port" || return 1
+    sleep "$settle"
+  done
 }
 install_and_migrate() {
   .venv/bin/python -m pip install --quiet -e .
@@ -77,11 +105,10 @@ rollback() {
   log "the new version failed: rolling the code back to $(git log -1 --format=%h "$previous")"
   git reset --quiet --hard "$previous"
   .venv/bin/python -m pip install --quiet -e . || true
-  systemctl restart "$service" || true
-  if healthy; then
-    log "rolled back; the previous version is serving again. See: journalctl -u $service -n 100"
+  if restart_instances; then
+    log "rolled back; the previous version is serving again. See: journalctl -u '$service@*' -n 100"
   else
-    log "the previous version is not healthy either: journalctl -u $service -n 100"
+    log "the previous version is not healthy either: journalctl -u '$service@*' -n 100"
     [[ -z ${dump:-} ]] || log "database backup taken before the update: $dump (scripts/restore.sh)"
   fi
   exit 1
@@ -94,7 +121,6 @@ else
   git checkout --quiet --detach "$new"
 fi
 install_and_migrate
-systemctl restart "$service"
-healthy || false
+restart_instances
 trap - ERR
 log "updated to $(git log -1 --format='%h %s')"

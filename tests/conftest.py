@@ -33,6 +33,9 @@ from tests import log_scan
 
 log_scan.install()
 
+# The harness of several real app processes (tests/multiproc.py): `start_cluster`, `cluster`.
+pytest_plugins = ("tests.multiproc",)
+
 TEST_DB = os.environ.get("ENERGYAPP_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(
     "ENERGYAPP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import os
@@ -11,9 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlparse
 
+from energyapp.core.multiproc import multiprocess_metrics
 from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
@@ -262,16 +264,27 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Puerto")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
 ) -> None:
-    """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001)."""
-    if workers > 1:
-        # The fair queue and the registry of live answers live in one process's memory: two
-        # processes would each hand out the same slots and lose each other's answers.
+    """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001). Several workers
+    need ENERGYAPP_REDIS_URL: the chat queue and the live answers are then shared through Redis."""
+    settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        # Without Redis the fair queue and the registry of live answers live in one process's
+        # memory: two processes would each hand out the same slots and lose each other's answers.
         raise _fail(
-            "--workers mayor que 1 aún no es posible: la cola de respuestas y las respuestas en "
-            "curso viven en la memoria de un solo proceso, y varios procesos se quitarían los "
-            "turnos y perderían respuestas. Use --workers 1 (docs/deployment.md).",
+            "--workers mayor que 1 requiere Redis: sin ENERGYAPP_REDIS_URL la cola de respuestas y "
+            "las respuestas en curso viven en la memoria de un solo proceso, y varios procesos se "
+            "quitarían los turnos y perderían respuestas. Configure ENERGYAPP_REDIS_URL o use "
+            "--workers 1 (docs/deployment.md).",
             2,
         )
+    with contextlib.ExitStack() as stack:
+        if workers > 1 or settings.redis_url:
+            # Before anything imports prometheus_client (core/multiproc.py says why).
+            stack.enter_context(multiprocess_metrics())
+        _run_uvicorn(settings, host, port, workers)
+
+
+def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     with collector_paused():
         import uvicorn
 
@@ -280,21 +293,22 @@ def serve(
     # What the imports made lives as long as the process: keep it out of every later full
     # collection, which would otherwise pause the event loop to scan it again and again.
     gc.freeze()
-
-    settings = _settings()
-    config = uvicorn.Config(
-        "energyapp.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        proxy_headers=False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
-        log_config=None,
-        access_log=False,  # the app's middleware writes the access line, with the request id
-        timeout_graceful_shutdown=30,
-    )
-    # Behind Caddy with other instances (the broker on): leave the pool before stopping.
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "proxy_headers": False,  # the app trusts X-Forwarded-For only from trusted_proxies itself
+        "log_config": None,
+        "access_log": False,  # the app's middleware writes the access line, with the request id
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers > 1:  # uvicorn's supervisor: several workers on one port
+        uvicorn.run("energyapp.main:create_app", workers=workers, **options)
+        return
+    # One process per instance (energyapp@.service): with the broker, leave Caddy's pool before
+    # stopping (core/stopping.py).
     delay = settings.shutdown_delay if settings.redis_url else 0.0
+    config = uvicorn.Config("energyapp.main:create_app", **options)
     GracefulServer(config, shutdown_delay=delay).run()
 
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # SIGTERM with the broker: running answers may finish for this long before being interrupted.
     drain_timeout: float = Field(default=120.0, ge=0.0, le=3600.0)
     # SIGTERM with the broker: /health answers 503 this long before the process stops listening.
-    shutdown_delay: float = Field(default=3.0, ge=0.0, le=60.0)
+    shutdown_delay: float = Field(default=5.0, ge=0.0, le=60.0)
     demo_quick_access: bool = True
 
     # --- retention and export (conversations/retention.py, conversations/export_zip.py) ---

@@ -21,6 +21,7 @@ from energyapp.chat import lifecycle as chat_lifecycle
 from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
+from energyapp.core import metrics
 from energyapp.core.middleware import (
     BodySizeLimitMiddleware,
     JsonTextGuardMiddleware,
@@ -47,6 +48,7 @@ OPENAPI_TAGS = [
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    metrics.forget_dead_workers()
     engine = create_engine(
         settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
@@ -62,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await app.state.llm_http.close()
         await engine.dispose()
+        metrics.forget_this_worker()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -135,12 +135,14 @@ def test_every_command_has_help() -> None:
         assert "Usage" in result.output
 
 
-def test_serve_refuses_several_workers(cli_env: dict[str, str]) -> None:
-    """The queue and the live answers live in one process's memory: a second worker would hand
-    out the same slots and lose answers, so `serve --workers 2` stops before serving."""
+def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) -> None:
+    """Without Redis the queue and the live answers live in one process's memory: a second
+    worker would hand out the same slots and lose answers, so `serve --workers 2` stops before
+    serving. (With ENERGYAPP_REDIS_URL it serves: tests/cli/test_serve_workers.py.)"""
     result = run_cli(["serve", "--workers", "2", "--port", str(_free_port())], cli_env)
     assert result.returncode == 2
-    assert "--workers mayor que 1 aún no es posible" in result.stderr
+    assert "--workers mayor que 1 requiere Redis" in result.stderr
+    assert "ENERGYAPP_REDIS_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -4,9 +4,9 @@ and is killed with its group; every wait is bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+from tests.multiproc import (
+    Server,
+    free_port,
+    running_fake_ollama,
+    start,
+    stop,
+    wait_until_up,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -27,8 +35,6 @@ ENERGYAPP_BIN = Path(sys.executable).parent / "energyapp"
 PROD_SECRET = "deploy-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 METRICS_TOKEN = "deploy-test-metrics-token-0123456789-abcdef"
 CHAT_RATE_LIMIT = 4  # per user and minute, low so that the fail2ban test can reach a 429 on /chat
-TOKENS_PER_SECOND = 25
-ANSWER_TOKENS = 24
 
 
 def need(*tools: str) -> None:
@@ -57,87 +63,10 @@ def run(
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{url}: the process exited {proc.returncode}\n{log.read_text()[-3000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {timeout} s\n{log.read_text()[-3000:]}")
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def start(args: list[str | Path], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    try:
-        return subprocess.Popen(  # noqa: S603 - our own servers
-            [str(a) for a in args],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **kwargs,  # type: ignore[call-overload]
-        )
-    finally:
-        handle.close()
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 def socket_db_url(db_url: str) -> str:
     """The URL form scripts/deploy.sh writes: local socket, no password (peer in production)."""
     url = make_url(db_url)
     return f"postgresql://{url.username}@/{url.database}?host=/var/run/postgresql"
-
-
-@contextmanager
-def running_fake_ollama(
-    workdir: Path, tokens_per_second: float = TOKENS_PER_SECOND, answer_tokens: int = ANSWER_TOKENS
-) -> Iterator[Server]:
-    log = workdir / "fake-ollama.log"
-    port = free_port()
-    args: list[str | Path] = [
-        sys.executable,
-        "-m",
-        "energyapp.llm.fake_server",
-        "--port",
-        str(port),
-    ]
-    args += ["--tokens-per-second", str(tokens_per_second), "--answer-tokens", str(answer_tokens)]
-    proc = start(args, log)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/api/version", proc, log)
-        yield Server(proc, port, log)
-    finally:
-        stop(proc)
 
 
 @contextmanager
@@ -180,19 +109,15 @@ def app_server(
         yield server
 
 
-def derived_caddyfile(upstream_port: int, access_log: Path) -> str:
-    """deploy/Caddyfile with only what a test must change: the upstream port and the log path
-    (the site address comes from ENERGYAPP_DOMAIN, as in production), plus global options that
-    keep this Caddy from touching the machine's own (no admin endpoint; its state goes to
-    a temporary XDG_CONFIG_HOME)."""
+def derived_caddyfile(access_log: Path) -> str:
+    """deploy/Caddyfile with only what a test must change: the log path (the site address and the
+    upstreams come from ENERGYAPP_DOMAIN and ENERGYAPP_UPSTREAMS, as in production), plus global
+    options that keep this Caddy from touching the machine's own (no admin endpoint; its state
+    goes to a temporary XDG_CONFIG_HOME)."""
     text = (DEPLOY / "Caddyfile").read_text()
-    for old, new in (
-        ("reverse_proxy 127.0.0.1:8001", f"reverse_proxy 127.0.0.1:{upstream_port}"),
-        ("/var/log/caddy/energyapp-access.log", str(access_log)),
-    ):
-        assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
-        text = text.replace(old, new)
-    return "{\n\tadmin off\n}\n\n" + text
+    old = "/var/log/caddy/energyapp-access.log"
+    assert old in text, f"deploy/Caddyfile no longer contains {old!r}"
+    return "{\n\tadmin off\n}\n\n" + text.replace(old, str(access_log))
 
 
 @dataclass
@@ -200,17 +125,22 @@ class Proxy(Server):
     access_log: Path
 
 
-@pytest.fixture(scope="module")
-def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+@contextmanager
+def running_caddy(
+    upstream_ports: list[int], workdir: Path, ready_path: str | None = "/health"
+) -> Iterator[Proxy]:
+    """A real Caddy from deploy/Caddyfile on a free port, in front of ``upstream_ports``; ready
+    once ``ready_path`` answers through it (``None``: once it accepts connections, for a Caddy
+    with no upstream up, which holds every request for lb_try_duration)."""
     need("caddy")
-    workdir = tmp_path_factory.mktemp("caddy")
     access_log = workdir / "access.log"
     config = workdir / "Caddyfile"
-    config.write_text(derived_caddyfile(app_server.port, access_log))
+    config.write_text(derived_caddyfile(access_log))
     port = free_port()
     env = {
         **os.environ,
         "ENERGYAPP_DOMAIN": f"http://127.0.0.1:{port}",
+        "ENERGYAPP_UPSTREAMS": " ".join(f"127.0.0.1:{p}" for p in upstream_ports),
         "HOME": str(workdir),
         "XDG_CONFIG_HOME": str(workdir / "config"),
         "XDG_DATA_HOME": str(workdir / "data"),
@@ -218,7 +148,27 @@ def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
     log = workdir / "caddy.log"
     proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+        if ready_path is None:
+            _wait_listening(port, proc, log)
+        else:
+            wait_until_up(f"http://127.0.0.1:{port}{ready_path}", proc, log)
         yield Proxy(proc, port, log, access_log)
     finally:
         stop(proc)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"caddy exited {proc.returncode}\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"caddy did not listen on {port} within 30 s\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with running_caddy([app_server.port], tmp_path_factory.mktemp("caddy")) as proxy:
+        yield proxy

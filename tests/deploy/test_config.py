@@ -24,18 +24,20 @@ pytestmark = pytest.mark.deploy
 
 SHELL_SCRIPTS = sorted([*SCRIPTS.glob("*.sh"), *DEPLOY.glob("*.sh")])
 UNITS = [
-    "energyapp.service",
+    "energyapp@.service",
+    "energyapp.target",
     "energyapp-backup.service",
     "energyapp-backup.timer",
     "energyapp-retention.service",
     "energyapp-retention.timer",
 ]
+INSTANCE = "energyapp@8001.service"  # what systemd-analyze checks of the template
 
 
-def _adapted(domain: str = "energyapp.example.org") -> dict[str, Any]:
+def _adapted(domain: str = "energyapp.example.org", **env: str) -> dict[str, Any]:
     result = run(
         ["caddy", "adapt", "--adapter", "caddyfile", "--config", DEPLOY / "Caddyfile"],
-        env={"ENERGYAPP_DOMAIN": domain, "PATH": "/usr/bin:/bin"},
+        env={"ENERGYAPP_DOMAIN": domain, "PATH": "/usr/bin:/bin", **env},
         check=True,
     )
     config: dict[str, Any] = json.loads(result.stdout)
@@ -85,7 +87,8 @@ def test_caddyfile_adapts_to_the_intended_site() -> None:
 
     handlers = _handlers(server)
     proxy = next(h for h in handlers if h["handler"] == "reverse_proxy")
-    assert proxy["upstreams"] == [{"dial": "127.0.0.1:8001"}]
+    # Without ENERGYAPP_UPSTREAMS: the two instances scripts/deploy.sh installs by default.
+    assert proxy["upstreams"] == [{"dial": "127.0.0.1:8001"}, {"dial": "127.0.0.1:8002"}]
     assert proxy["flush_interval"] == -1
 
     encode = next(h for h in handlers if h["handler"] == "encode")
@@ -118,6 +121,24 @@ def _routes(node: Any) -> list[dict[str, Any]]:
         for value in node:
             found.extend(_routes(value))
     return found
+
+
+def test_caddyfile_balances_every_instance_with_health_checks() -> None:
+    need("caddy")
+    upstreams = "127.0.0.1:8001 127.0.0.1:8002 127.0.0.1:8003"
+    server = _adapted(ENERGYAPP_UPSTREAMS=upstreams)["apps"]["http"]["servers"]["srv0"]
+    proxy = next(h for h in _handlers(server) if h["handler"] == "reverse_proxy")
+    assert [u["dial"] for u in proxy["upstreams"]] == upstreams.split()
+    active = proxy["health_checks"]["active"]
+    assert active["uri"] == "/health"
+    assert active["expect_status"] == 2  # any 2xx: "degraded" is 200, draining is 503
+    assert active["interval"] <= 5_000_000_000 and active["timeout"] <= active["interval"]
+    assert proxy["health_checks"]["passive"]["fail_duration"] > 0
+    balancing = proxy["load_balancing"]
+    assert balancing["selection_policy"] == {"policy": "least_conn"}
+    assert balancing["try_duration"] >= 5_000_000_000
+    assert 0 < balancing["try_interval"] < balancing["try_duration"]
+    assert proxy["flush_interval"] == -1
 
 
 def test_caddyfile_domain_defaults_to_production() -> None:
@@ -161,13 +182,15 @@ def _units_with_paths(tmp_path: Path) -> Path:
     for name in UNITS:
         text = (DEPLOY / name).read_text().replace("/opt/energyapp", str(app))
         (units / name).write_text(text)
+    (units / INSTANCE).write_text((units / "energyapp@.service").read_text())
     return units
 
 
 def test_systemd_units_verify(tmp_path: Path) -> None:
     need("systemd-analyze")
     units = _units_with_paths(tmp_path)
-    result = run(["systemd-analyze", "verify", *(units / n for n in UNITS)], timeout=60)
+    checked = [INSTANCE, *(n for n in UNITS if n != "energyapp@.service")]
+    result = run(["systemd-analyze", "verify", *(units / n for n in checked)], timeout=60)
     assert result.returncode == 0, result.stderr
     # Unknown keys and bad values are only warnings for systemd: none may appear.
     assert result.stderr.strip() == "", result.stderr
@@ -176,10 +199,10 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
 def test_systemd_service_is_hardened(tmp_path: Path) -> None:
     need("systemd-analyze")
     units = _units_with_paths(tmp_path)
-    result = run(
-        ["systemd-analyze", "security", "--offline=true", units / "energyapp.service"], timeout=60
+    result = run(["systemd-analyze", "security", "--offline=true", units / INSTANCE], timeout=60)
+    match = re.search(
+        r"Overall exposure level for energyapp@8001\.service: ([\d.]+)", result.stdout
     )
-    match = re.search(r"Overall exposure level for energyapp\.service: ([\d.]+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0, result.stdout  # systemd calls < 2 "OK"; default is 9.6
 
@@ -194,16 +217,21 @@ def _directives(name: str) -> dict[str, list[str]]:
 
 
 def test_service_runs_loopback_as_its_own_user_and_stops_gracefully() -> None:
-    unit = _directives("energyapp.service")
+    unit = _directives("energyapp@.service")
     exec_start = unit["ExecStart"][0]
     assert exec_start.startswith("/opt/energyapp/.venv/bin/energyapp serve ")
-    assert "--host 127.0.0.1 --port 8001" in exec_start
+    assert "--host 127.0.0.1 --port %i" in exec_start  # energyapp@8001 listens on 8001
+    assert unit["PartOf"] == ["energyapp.target"] and unit["WantedBy"] == ["energyapp.target"]
     assert unit["User"] == ["energyapp"]
     assert unit["EnvironmentFile"] == ["/opt/energyapp/.env"]
     assert unit["Restart"] == ["always"]
     assert unit["KillSignal"] == ["SIGTERM"]
-    # uvicorn waits up to 30 s for open requests, then the app saves the answers in flight.
-    assert int(unit["TimeoutStopSec"][0]) >= 60
+    # Draining lets running answers finish for up to drain_timeout (120 s) before the exit.
+    assert int(unit["TimeoutStopSec"][0]) >= 150
+    # Each instance's own, emptied directory for its workers' metrics.
+    assert unit["RuntimeDirectory"] == ["energyapp-%i"]
+    assert "PROMETHEUS_MULTIPROC_DIR=/run/energyapp-%i/metrics" in unit["Environment"]
+    assert _directives("energyapp.target")["WantedBy"] == ["multi-user.target"]
     assert unit["ProtectSystem"] == ["strict"]
     assert unit["ReadWritePaths"] == ["/opt/energyapp/data /opt/energyapp/logs"]
     for key in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):

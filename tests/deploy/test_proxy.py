@@ -5,7 +5,6 @@ Caddy writes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import time
@@ -26,15 +25,12 @@ from tests.deploy.conftest import (
     SCRIPTS,
     Proxy,
     Server,
-    derived_caddyfile,
     free_port,
     need,
     run,
     running_app,
+    running_caddy,
     running_fake_ollama,
-    start,
-    stop,
-    wait_until_up,
 )
 
 pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
@@ -98,21 +94,11 @@ async def test_security_headers_and_compression(caddy: Proxy) -> None:
 
 
 async def test_app_down_answers_503_in_the_app_error_shape(tmp_path: Path) -> None:
-    """While the app restarts, Caddy answers for it: JSON the UI can show, same headers."""
-    need("caddy")
-    config = tmp_path / "Caddyfile"
-    config.write_text(derived_caddyfile(free_port(), tmp_path / "access.log"))
-    port = free_port()
-    env = {**os.environ, "ENERGYAPP_DOMAIN": f"http://127.0.0.1:{port}", "HOME": str(tmp_path)}
-    env["XDG_CONFIG_HOME"] = env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    log = tmp_path / "caddy.log"
-    proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/", proc, log)
-        async with httpx.AsyncClient() as client:
-            response = await client.post(f"http://127.0.0.1:{port}/auth/login", json={})
-    finally:
-        stop(proc)
+    """While the app restarts, Caddy answers for it: JSON the UI can show, same headers (after
+    trying for lb_try_duration to reach an instance)."""
+    with running_caddy([free_port()], tmp_path, ready_path=None) as proxy:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(f"{proxy.url}/auth/login", json={})
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
     assert response.headers.get_list("content-security-policy") == [CSP]

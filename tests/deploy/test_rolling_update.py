@@ -1,5 +1,5 @@
 """A rolling update under load: two app instances (`energyapp serve`, production mode) sharing
-PostgreSQL and the Redis chat broker, behind a real Caddy with active health checks; 20 clients
+PostgreSQL and the Redis chat broker, behind a real Caddy from deploy/Caddyfile; 20 clients
 chat through Caddy while each instance in turn gets SIGTERM, drains and starts again. No request
 fails, every answer is stored `complete`, and every client got its whole answer (following the
 `reconnect` hint through the other instance, as the web UI does)."""
@@ -10,8 +10,8 @@ import asyncio
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +28,13 @@ from tests.deploy.conftest import (
     ENERGYAPP_BIN,
     METRICS_TOKEN,
     PROD_SECRET,
+    running_caddy,
+    socket_db_url,
+)
+from tests.multiproc import (
     Server,
     free_port,
-    need,
     running_fake_ollama,
-    socket_db_url,
     start,
     stop,
     wait_until_up,
@@ -70,30 +72,6 @@ class Instance:
     def stop(self) -> None:
         if self.server is not None:
             stop(self.server.proc, timeout=90)  # SIGTERM: drain, then exit
-
-
-@contextmanager
-def caddy_in_front(ports: list[int], workdir: Path) -> Iterator[str]:
-    need("caddy")
-    port = free_port()
-    upstreams = " ".join(f"127.0.0.1:{p}" for p in ports)
-    config = workdir / "Caddyfile"
-    config.write_text(
-        "{\n\tadmin off\n\tauto_https off\n}\n\n"
-        f"http://127.0.0.1:{port} {{\n"
-        f"\treverse_proxy {upstreams} {{\n"
-        "\t\tlb_policy round_robin\n\t\tlb_try_duration 15s\n\t\tlb_try_interval 100ms\n"
-        "\t\thealth_uri /health\n\t\thealth_interval 1s\n\t\thealth_timeout 2s\n"
-        "\t\tflush_interval -1\n\t}\n}\n"
-    )
-    env = {**os.environ, "HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data")}
-    log = workdir / "caddy.log"
-    proc = start(["caddy", "run", "--adapter", "caddyfile", "--config", config], log, env=env)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
 
 
 @dataclass
@@ -215,7 +193,8 @@ async def test_a_rolling_restart_under_load_loses_nothing(
             for instance in instances:
                 instance.start()
             try:
-                with caddy_in_front([i.port for i in instances], tmp_path) as base:
+                with running_caddy([i.port for i in instances], tmp_path) as proxy:
+                    base = proxy.url
                     tally = Tally()
                     finished = asyncio.Event()
                     timeout = httpx.Timeout(30.0)
@@ -228,7 +207,7 @@ async def test_a_rolling_restart_under_load_loses_nothing(
                         for instance in instances:  # one at a time, as scripts/update.sh does
                             await asyncio.to_thread(instance.stop)
                             await asyncio.to_thread(instance.start)
-                            await asyncio.sleep(2.5)  # Caddy's health check sees it back
+                            await asyncio.sleep(4.5)  # Caddy's health check sees it back
                         finished.set()
                         await asyncio.wait_for(asyncio.gather(*clients), 120)
             finally:

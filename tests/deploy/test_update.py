@@ -1,6 +1,7 @@
 """scripts/update.sh in a sandbox: a real git origin and checkout, `systemctl` replaced by a shim
-that (re)starts a tiny /health server from the checkout. A good release is deployed; a release
-that does not come up healthy is rolled back to the previous commit, which serves again."""
+that (re)starts a tiny /health server from the checkout for each instance (energyapp@<port>). A
+good release is deployed one instance at a time, the others serving meanwhile; a release that does
+not come up healthy is rolled back to the previous commit, which serves again."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.deploy.conftest import SCRIPTS, free_port, need, run
@@ -37,21 +41,36 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 
 SYSTEMCTL = """\
 #!/usr/bin/env bash
-# Test stand-in for systemctl: restart/start/stop the health server of the checkout.
+# Test stand-in for systemctl: start/stop/restart the health server of the checkout for one
+# instance (energyapp@<port>), and list the running ones. Each restart records whether every
+# other instance was answering at that moment.
 set -euo pipefail
 state={state}
+if [[ $1 == list-units ]]; then
+  for pid_file in "$state"/pid-*; do
+    [[ -e $pid_file ]] && echo "energyapp@${{pid_file##*-}}.service loaded active running EnergyApp"
+  done
+  exit 0
+fi
+port=${{2#energyapp@}}
 case $1 in
   stop | restart)
-    if [[ -f $state/pid ]]; then
-      kill "$(cat "$state/pid")" 2>/dev/null || true
-      rm -f "$state/pid"
+    others=up
+    for pid_file in "$state"/pid-*; do
+      other=${{pid_file##*-}}
+      [[ $other == "$port" ]] && continue
+      curl -fsS --max-time 2 "http://127.0.0.1:$other/health" >/dev/null 2>&1 || others=down
+    done
+    echo "$1 $2 others-$others $(date +%s.%N)" >>"$state/calls"
+    if [[ -f $state/pid-$port ]]; then
+      kill "$(cat "$state/pid-$port")" 2>/dev/null || true
+      rm -f "$state/pid-$port"
     fi
     sleep 0.2
     ;;&
   start | restart)
-    echo "$1 $2" >>"$state/calls"
-    setsid python3 {app}/serve_health.py {port} >>"$state/server.log" 2>&1 </dev/null &
-    echo $! >"$state/pid"
+    setsid python3 {app}/serve_health.py "$port" >>"$state/server-$port.log" 2>&1 </dev/null &
+    echo $! >"$state/pid-$port"
     ;;
 esac
 """
@@ -70,8 +89,22 @@ def _commit(work: Path, version: str) -> str:
     return _git(work, "rev-parse", "HEAD")
 
 
+Sandbox = dict[str, Any]
+
+
+def _wait_answering(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    pytest.fail(f"the stand-in instance on {port} did not start")
+
+
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[dict[str, Path | int]]:
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     need("git")
     if os.geteuid() != 0:
         pytest.skip("update.sh runs as root (CI runs as root)")
@@ -96,50 +129,67 @@ def sandbox(tmp_path: Path) -> Iterator[dict[str, Path | int]]:
     for tool, script in (("python", "exit 0"), ("energyapp", "[ ! -e break-migration ] || exit 3")):
         (app / ".venv" / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (app / ".venv" / "bin" / tool).chmod(0o755)
-    port = free_port()
+    ports = sorted([free_port(), free_port()])  # update.sh goes through them in order
     systemctl = bin_dir / "systemctl"
-    systemctl.write_text(SYSTEMCTL.format(state=state, app=app, port=port))
+    systemctl.write_text(SYSTEMCTL.format(state=state, app=app))
     systemctl.chmod(0o755)
-    run([systemctl, "start", "energyapp"], check=True)
+    for port in ports:
+        run([systemctl, "start", f"energyapp@{port}"], check=True)
+    for port in ports:
+        _wait_answering(port)
     try:
-        yield {"work": work, "app": app, "state": state, "bin": bin_dir, "port": port}
+        yield {"work": work, "app": app, "state": state, "bin": bin_dir, "ports": ports}
     finally:
-        pid_file = state / "pid"
-        if pid_file.exists():
+        for pid_file in state.glob("pid-*"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
-def _update(box: dict[str, Path | int], *args: str) -> subprocess.CompletedProcess[str]:
+def _update(box: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PATH": f"{box['bin']}:{os.environ['PATH']}",
         "ENERGYAPP_USER": "root",
-        "ENERGYAPP_HEALTH_URL": f"http://127.0.0.1:{box['port']}/health",
         "UPDATE_HEALTH_WAIT": "10",
+        "UPDATE_SETTLE_SECONDS": "0.5",
     }
     app = box["app"]
     assert isinstance(app, Path)
     return run([app / "scripts" / "update.sh", "--no-backup", *args], env=env, timeout=90)
 
 
-def test_update_deploys_a_healthy_release_and_rolls_back_a_broken_one(
-    sandbox: dict[str, Path | int],
+def _restarts(state: Path) -> list[tuple[str, str, float]]:
+    """(unit, whether the other instances were up, when) of every restart, in order."""
+    calls = [line.split() for line in (state / "calls").read_text().splitlines()]
+    return [(unit, others, float(at)) for verb, unit, others, at in calls if verb == "restart"]
+
+
+def test_update_restarts_instances_one_at_a_time_and_rolls_back_a_broken_one(
+    sandbox: Sandbox,
 ) -> None:
-    work, app, state = sandbox["work"], sandbox["app"], sandbox["state"]
-    assert isinstance(work, Path) and isinstance(app, Path) and isinstance(state, Path)
+    work, app, state, ports = sandbox["work"], sandbox["app"], sandbox["state"], sandbox["ports"]
+    units = [f"energyapp@{port}" for port in ports]
 
     good = _commit(work, "1.1")
     result = _update(sandbox)
     assert result.returncode == 0, result.stderr
     assert _git(app, "rev-parse", "HEAD") == good
-    assert '"version":"1.1"' in result.stderr  # the health answer of the new release
-    assert "updated to" in result.stderr
+    # Each instance in turn, the next only once the previous answered healthy with the new
+    # release, and every restart while the other instance was serving.
+    restarts = _restarts(state)
+    assert [unit for unit, _, _ in restarts] == units
+    assert all(others == "others-up" for _, others, _ in restarts), restarts
+    log = result.stderr
+    assert log.index(f"restarting {units[0]}") < log.index(f"{units[0]} healthy")
+    assert log.index(f"{units[0]} healthy") < log.index(f"restarting {units[1]}")
+    assert log.count('"version":"1.1"') == 2  # the health answer of the new release, twice
+    assert "updated to" in log
 
     again = _update(sandbox)
     assert again.returncode == 0 and "already at" in again.stderr
 
     _commit(work, "broken")
+    (state / "calls").unlink()
     failed = _update(sandbox)
     assert failed.returncode == 1, failed.stderr
     assert "rolling the code back" in failed.stderr
@@ -147,12 +197,11 @@ def test_update_deploys_a_healthy_release_and_rolls_back_a_broken_one(
     assert _git(app, "rev-parse", "HEAD") == good
     assert (app / "VERSION").read_text() == "1.1\n"
     assert _git(app, "status", "--porcelain") == ""
-    # The old release answers again after the rollback restart.
-    assert '"version":"1.1"' in failed.stderr.split("rolling the code back")[1]
-    assert (state / "calls").read_text().splitlines()[-2:] == [
-        "restart energyapp",
-        "restart energyapp",
-    ]
+    # The broken release stopped at the first instance (the second kept serving the old one);
+    # the rollback restarted both, one at a time, and the old release answers again.
+    assert [unit for unit, _, _ in _restarts(state)] == [units[0], *units]
+    assert all(others == "others-up" for _, others, _ in _restarts(state))
+    assert failed.stderr.split("rolling the code back")[1].count('"version":"1.1"') == 2
 
     fixed = _commit(work, "1.2")
     final = _update(sandbox)
@@ -169,7 +218,7 @@ def test_update_deploys_a_healthy_release_and_rolls_back_a_broken_one(
     assert not (app / "break-migration").exists()
 
 
-def test_update_refuses_local_changes(sandbox: dict[str, Path | int]) -> None:
+def test_update_refuses_local_changes(sandbox: Sandbox) -> None:
     app = sandbox["app"]
     assert isinstance(app, Path)
     (app / "VERSION").write_text("edited on the server\n")

@@ -1,0 +1,82 @@
+"""What ``/health`` checks: the database, the model servers, Redis, and whether this process is
+draining (stopping for an update, so the load balancer must send its work elsewhere)."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import redis.asyncio as redis
+from fastapi import FastAPI
+from redis.exceptions import RedisError
+from sqlalchemy import text
+
+from energyapp.core.stopping import stopping
+from energyapp.llm.client import ollama_available
+
+_CACHE_SECONDS = 5.0
+_REDIS_TIMEOUT_SECONDS = 1.0
+
+DbState = Literal["ok", "error"]
+OllamaState = Literal["ok", "unavailable"]
+RedisState = Literal["ok", "down"]
+
+
+async def db_status(app: FastAPI) -> DbState:
+    try:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return "error"
+    return "ok"
+
+
+async def ollama_status(app: FastAPI) -> OllamaState:
+    """Whether any configured Ollama answers; asked at most every few seconds."""
+    state = app.state
+    cached: tuple[float, bool] | None = getattr(state, "ollama_health_cache", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > _CACHE_SECONDS:
+        ok = False
+        for url in state.settings.llm_urls:
+            if await ollama_available(state.llm_http, url):
+                ok = True
+                break
+        cached = (now, ok)
+        state.ollama_health_cache = cached
+    return "ok" if cached[1] else "unavailable"
+
+
+async def _redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+        socket_timeout=_REDIS_TIMEOUT_SECONDS,
+    )
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def redis_status(app: FastAPI) -> RedisState | None:
+    """``None`` when no Redis is configured (the embedded default); otherwise whether it answers a
+    PING, asked at most every few seconds."""
+    url: str | None = app.state.settings.redis_url
+    if not url:
+        return None
+    cached: tuple[float, bool] | None = getattr(app.state, "redis_health_cache", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > _CACHE_SECONDS:
+        cached = (now, await _redis_answers(url))
+        app.state.redis_health_cache = cached
+    return "ok" if cached[1] else "down"
+
+
+def is_draining(app: FastAPI) -> bool:
+    """True once this process stops taking new work (SIGTERM, ``core/stopping.py``; or
+    ``app.state.draining``): ``/health`` then answers 503 so that Caddy sends requests to the
+    other instances while this one finishes its answers."""
+    return stopping() or bool(getattr(app.state, "draining", False))

@@ -1,0 +1,77 @@
+"""/health with Redis configured (up or down) and while the process drains, against a real Redis
+and a real stand-in Ollama."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from energyapp.main import create_app
+from tests.conftest import make_settings
+from tests.llm.stand_in import free_port, stand_in
+from tests.multiproc import claimed_redis_db
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    with claimed_redis_db() as url:
+        yield url
+
+
+@pytest.fixture
+async def ollama_url() -> AsyncIterator[str]:
+    async with stand_in() as (url, _fake):
+        yield url
+
+
+async def _health(db_url: str, ollama_url: str, **overrides: Any) -> tuple[int, dict[str, Any]]:
+    app = create_app(make_settings(db_url, ollama_url=ollama_url, **overrides))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/health")
+    return response.status_code, response.json()
+
+
+async def test_without_redis_nothing_is_reported_about_it(db_url: str, ollama_url: str) -> None:
+    status, body = await _health(db_url, ollama_url)
+    assert status == 200
+    assert body == body | {"status": "ok", "db": "ok", "ollama": "ok", "redis": None}
+    assert body["draining"] is False
+
+
+async def test_redis_up_is_ok(db_url: str, ollama_url: str, redis_url: str) -> None:
+    status, body = await _health(db_url, ollama_url, redis_url=redis_url)
+    assert status == 200
+    assert body["redis"] == "ok" and body["status"] == "ok", body
+
+
+async def test_redis_down_degrades_but_keeps_serving(db_url: str, ollama_url: str) -> None:
+    """Nothing listens on the port: Redis is ``down`` and the app ``degraded``, still 200 (the
+    load balancer keeps sending logins, history and admin to it)."""
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    status, body = await _health(db_url, ollama_url, redis_url=down)
+    assert status == 200
+    assert body["redis"] == "down" and body["status"] == "degraded", body
+    assert body["db"] == "ok" and body["ollama"] == "ok"
+
+
+async def test_draining_answers_503(db_url: str, ollama_url: str) -> None:
+    """The chat engine sets ``app.state.draining`` on SIGTERM: from then on /health says so with
+    a 503, which takes the instance out of Caddy's rotation."""
+    app = create_app(make_settings(db_url, ollama_url=ollama_url))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            before = await client.get("/health")
+            app.state.draining = True
+            during = await client.get("/health")
+    assert before.status_code == 200 and before.json()["draining"] is False
+    assert during.status_code == 503
+    body = during.json()
+    assert body["draining"] is True and body["status"] == "draining"
+    assert body["db"] == "ok"
