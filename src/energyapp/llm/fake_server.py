@@ -24,8 +24,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from energyapp.llm.client import STAND_IN_FAMILY
 from energyapp.llm import cpu_server
+from energyapp.llm.client import STAND_IN_FAMILY
 from energyapp.llm.cpu_server import CpuConfig, CpuModel
 
 logger = logging.getLogger("energyapp.fake_ollama")
