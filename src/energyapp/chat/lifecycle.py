@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
 from energyapp.chat.live import LocalLiveAnswers
 from energyapp.chat.ownership import RuntimeOwnership, ownership_for
 from energyapp.chat.queue import LocalQueue
 from energyapp.config import Settings
+from energyapp.llm import client as llm
 
 logger = logging.getLogger("energyapp.chat")
 
@@ -39,6 +41,22 @@ async def recover(
     return count
 
 
+async def warm_up(engine: ChatEngine, server: str) -> None:
+    """Load the default model on ``server`` with the options every request uses (a load costs
+    seconds on a CPU server; keep_alive then keeps it loaded)."""
+    settings = engine.settings
+    try:
+        await llm.warm_up(
+            engine.http,
+            server,
+            settings.ollama_model,
+            options=prompt.chat_options(settings),
+            keep_alive=settings.keep_alive,
+        )
+    except llm.LLMError as exc:
+        logger.warning("model warm-up failed", extra={"code": exc.code, "error": exc.message})
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -57,6 +75,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings, app.state.sessionmaker, app.state.llm_http, queue, LocalLiveAnswers()
     )
     app.state.chat = engine
+    if settings.ollama_warm_up:
+        for server in settings.llm_urls:
+            engine.spawn(warm_up(engine, server))
     try:
         yield
     finally:

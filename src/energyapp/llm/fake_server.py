@@ -164,6 +164,9 @@ class FakeOllama:
         if request is None:
             await _send_json(send, 400, {"error": "invalid character in request body"})
             return
+        if not chat and not request.get("prompt") and self.cpu is None:  # only loads the model
+            await _send_json(send, 200, {"model": request.get("model"), "done": True})
+            return
         if cfg.keep_requests:
             cfg.requests.append(request)
             del cfg.requests[: -cfg.keep_requests]
