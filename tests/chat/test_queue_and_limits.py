@@ -75,7 +75,7 @@ async def test_no_title_is_started_while_a_user_waits(
     words of her message (no request that Bob would preempt, nor one that would evict his
     conversation later); Bob's title, with nobody waiting, is the next turn of his
     conversation."""
-    fake[1].config.tokens_per_second = 200
+    fake[1].config.tokens_per_second = 40
     fake[1].config.answer_tokens = 10
     alice = await auth_headers(await make_user())
     bob = await auth_headers(await make_user())
@@ -83,8 +83,10 @@ async def test_no_title_is_started_while_a_user_waits(
     async with live_app(ollama_max_parallel=1) as (base, _app):
         first, first_stream = await open_chat(http, base, alice, message="Primera de Alicia")
         second, second_stream = await open_chat(http, base, bob, message="Pregunta de Roberto")
+        b: Events = []
+        await read_until(second_stream, b, "queue")  # Bob waits for Alice's answer
         a = [e async for e in first_stream]
-        b = [e async for e in second_stream]
+        b.extend([e async for e in second_stream])
     assert named(a, "title") == [{"title": "Primera de Alicia"}]
     assert named(b, "title") and named(b, "title")[0]["title"] != "Pregunta de Roberto"
     requests = fake[1].config.requests
