@@ -130,8 +130,15 @@ class LiveApp:
         user_id = _arun(_create())
         return {"id": user_id, "email": email, "password": password, "full_name": full_name}
 
-    def create_conversation(self, user_id: str, title: str, messages: list[tuple[str, str]]) -> str:
-        """Insert a conversation with (role, content) messages straight into the database."""
+    def create_conversation(
+        self,
+        user_id: str,
+        title: str,
+        messages: list[tuple[str, str]],
+        first_token_ms: int | None = None,
+    ) -> str:
+        """Insert a conversation with (role, content) messages straight into the database;
+        answers waited ``first_token_ms`` for their first token."""
 
         async def _create() -> str:
             engine = create_engine(self.db_url)
@@ -149,6 +156,7 @@ class LiveApp:
                                 role=role,
                                 content=content,
                                 status="complete",
+                                first_token_ms=first_token_ms if role == "assistant" else None,
                             )
                         )
                     conv.message_count = len(messages)

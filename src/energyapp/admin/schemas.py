@@ -82,6 +82,9 @@ class UsageItem(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     messages: int
+    # group_by=day: the average wait for the first token of that day's answers (ms), None when
+    # no answer got one.
+    avg_first_token_ms: float | None = None
 
 
 class UsageTotals(BaseModel):

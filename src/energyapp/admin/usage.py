@@ -20,6 +20,7 @@ USAGE_MAX_DAYS = 366
 _PROMPT = func.coalesce(func.sum(Message.prompt_tokens), 0)
 _COMPLETION = func.coalesce(func.sum(Message.completion_tokens), 0)
 _COUNT = func.count(Message.id)
+_FIRST_TOKEN = func.avg(Message.first_token_ms)  # answers only: questions have none
 
 
 async def usage_report(
@@ -71,13 +72,15 @@ async def _by_day(session: AsyncSession, scoped: Any) -> list[UsageItem]:
         day = cast(func.timezone("UTC", Message.created_at), Date)
     else:
         day = func.date(Message.created_at)
-    stmt = scoped(select(day.label("day"), _PROMPT, _COMPLETION, _COUNT)).group_by(day)
+    stmt = scoped(select(day.label("day"), _PROMPT, _COMPLETION, _COUNT, _FIRST_TOKEN))
+    stmt = stmt.group_by(day)
     return [
         UsageItem(
             day=row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0])),
             prompt_tokens=row[1],
             completion_tokens=row[2],
             messages=row[3],
+            avg_first_token_ms=None if row[4] is None else round(float(row[4]), 1),
         )
         for row in (await session.execute(stmt.order_by(day))).all()
     ]

@@ -377,8 +377,13 @@ function usage(body) {
   const chart = h("div", { class: "chart", id: "usage-chart", role: "img", "aria-label": "Tokens por día, últimos 30 días" });
   const summary = h("p", { class: "muted" });
   const perUser = h("tbody");
+  const waits = h("tbody");
   body.append(
     h("section", { class: "card" }, h("h2", { text: "Tokens por día (últimos 30 días)" }), summary, chart),
+    h("section", { class: "card" }, h("h2", { text: "Espera promedio del primer token por día" }),
+      h("div", { class: "table-wrap" }, h("table", { class: "data", id: "usage-first-token" },
+        h("thead", {}, h("tr", {}, ["Día", "Espera promedio"].map((t) => h("th", { scope: "col", text: t })))),
+        waits))),
     h("section", { class: "card" }, h("h2", { text: "Usuarios con más uso (30 días)" }),
       h("div", { class: "table-wrap" }, h("table", { class: "data", id: "usage-users" },
         h("thead", {}, h("tr", {}, ["Usuario", "Correo", "Mensajes", "Tokens de entrada", "Tokens generados"].map((t) => h("th", { scope: "col", text: t })))),
@@ -394,6 +399,14 @@ function usage(body) {
     const total = rows.reduce((sum, r) => sum + (r.prompt_tokens || 0) + (r.completion_tokens || 0), 0);
     summary.textContent = `${total.toLocaleString("es-CL")} tokens en el período.`;
     destroyChart = drawUsageChart(chart, rows, from, 30);
+    const waited = rows.filter((r) => r.avg_first_token_ms != null).reverse();
+    if (!waited.length) waits.appendChild(h("tr", {}, h("td", { colspan: 2, class: "muted", text: "Sin respuestas en el período." })));
+    for (const r of waited) {
+      const [y, m, d] = String(r.day).split("-");  // a calendar day: no time zone to apply
+      const seconds = (r.avg_first_token_ms || 0) / 1000;
+      waits.appendChild(h("tr", {}, h("td", { text: `${d}-${m}-${y}` }),
+        h("td", { text: `${seconds.toLocaleString("es-CL", { maximumFractionDigits: 1 })} s` })));
+    }
   }).catch((err) => chart.replaceChildren(errorBox(err)));
   const fmt = new Intl.NumberFormat("es-CL");
   api(`/admin/usage${qs({ from: day(from), to: day(to), group_by: "user", limit: 20 })}`).then((data) => {

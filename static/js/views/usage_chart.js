@@ -12,6 +12,7 @@ import uPlot from "../../vendor/uplot/uPlot.esm.js";
  * @property {number} prompt_tokens
  * @property {number} completion_tokens
  * @property {number} messages
+ * @property {number | null} [avg_first_token_ms] with group_by=day: average wait for the first token
  */
 
 // The vendored uPlot build ships no type declarations: the little of its API used here.
