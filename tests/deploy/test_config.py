@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from energyapp.core.middleware import CSP
 from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, run
@@ -418,8 +419,6 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
 def test_the_ollama_drop_in_matches_the_app_settings() -> None:
     """Ollama's slots, context and keep-alive are the app's: another num_ctx would reload the
     model at every request, and the app's queue hands out exactly OLLAMA_NUM_PARALLEL slots."""
-    import yaml
-
     drop_in = (DEPLOY / "ollama-energyapp.conf").read_text(encoding="utf-8")
     ollama = dict(re.findall(r'^Environment="(OLLAMA_\w+)=([^"]*)"$', drop_in, re.MULTILINE))
     settings = yaml.safe_load((REPO / "config" / "settings.yaml").read_text(encoding="utf-8"))
