@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.office                    # this checkout
     .venv/bin/python -m bench.office /work/base .       # A/B: another checkout, then this one
         [--users 6] [--turns 5] [--think 20] [--answer-tokens 120] [--speed 10]
-        [--slots 1 4 6] [--seed 1]
+        [--slots 1 4 6] [--seed 1] [--ollama-parallel N]
 
 For each slot count and each checkout, in one run: a throwaway PostgreSQL database with the
 users (made by that checkout's code, ``bench/stream.py --prepare``), the stand-in Ollama of this
@@ -15,7 +15,9 @@ tokens), an exponential pause of mean ``--think`` seconds, the next question. Ev
 every pause is the same for every checkout and slot count (``--seed``).
 
 Printed per checkout and slot count: time to first token (from the request to the first token,
-p50 and p95, in the server's seconds: wall time times ``--speed``), the share of prompt tokens
+p50 and p95, in the server's seconds: wall time times ``--speed``), the answer's whole time
+(p50, to its last token: busy slots share the CPU, so more slots stream each answer slower),
+the share of prompt tokens
 the model evaluated (the rest came from the slots' caches), the model's loads and reloads, the
 model requests per answer (titles included) and the title requests per conversation (the
 stand-in counts both: an app's answers are streamed, its titles are not). The report is printed
@@ -84,6 +86,7 @@ class Run:
     checkout: str
     slots: int
     ttft: list[float] = field(default_factory=list)  # server seconds
+    total: list[float] = field(default_factory=list)  # request to the answer's end
     answers: int = 0
     failed: int = 0
     stats: dict[str, int] = field(default_factory=dict)
@@ -120,9 +123,11 @@ async def converse(
                     elif event == "done":
                         status = data.get("status")
                         break
+        ended = time.perf_counter() - started
         if status == "complete" and first is not None:
             run.answers += 1
             run.ttft.append(first * speed)
+            run.total.append(ended * speed)
         else:
             run.failed += 1
 
@@ -191,7 +196,8 @@ def measure(checkout: Path, slots: int, people: list[Person], args: argparse.Nam
     with contextlib.ExitStack() as stack:
         db_url = stack.enter_context(bench_database("energyapp_bench_office"))
         tokens = prepare_users(checkout, db_url, len(people))
-        stand_in, stand_in_port = start_stand_in(slots, args.answer_tokens, args)
+        cache_slots = args.ollama_parallel or slots
+        stand_in, stand_in_port = start_stand_in(cache_slots, args.answer_tokens, args)
         stack.callback(stop_all, [stand_in])
         app, port = start_app(checkout, db_url, stand_in_port, slots)
         stack.callback(stop_all, [app])
@@ -220,13 +226,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def row(name: str, run: Run, users: int) -> str:
+def row(name: str, run: Run, users: int, ollama_parallel: int = 0) -> str:
     s = run.stats
+    slots_note = f" (Ollama {ollama_parallel})" if ollama_parallel else ""
     evaluated = s["prompt_tokens_evaluated"] / max(1, s["prompt_tokens_sent"])
     per_answer = s["requests"] / max(1, run.answers)
     titles = s["unstreamed"] / max(1, users)
     return (
-        f"| {name} | {run.slots} | {pct(run.ttft, 0.5):.1f} | {pct(run.ttft, 0.95):.1f} | "
+        f"| {name} | {run.slots}{slots_note} | "
+        f"{pct(run.ttft, 0.5):.1f} | {pct(run.ttft, 0.95):.1f} | {pct(run.total, 0.5):.0f} | "
         f"{evaluated:.0%} | {s['loads']} / {s['reloads']} | {per_answer:.2f} | {titles:.1f} | "
         f"{run.answers} / {run.failed} | {s['cancelled']} |"
     )
@@ -243,6 +251,13 @@ def main() -> None:
     parser.add_argument("--load-s", type=float, default=4.0)
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 4, 6])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ollama-parallel",
+        type=int,
+        default=0,
+        help="the stand-in's slots (OLLAMA_NUM_PARALLEL) when not --slots: more prompt caches "
+        "than answers at once",
+    )
     args = parser.parse_args()
     checkouts = [Path(c).resolve() for c in args.checkouts]
     for checkout in checkouts:
@@ -254,7 +269,7 @@ def main() -> None:
         for index, checkout in enumerate(checkouts):
             name = chr(ord("A") + index)
             runs.append((name, measure(checkout, slots, people, args)))
-            print(row(name, runs[-1][1], args.users), file=sys.stderr)
+            print(row(name, runs[-1][1], args.users, args.ollama_parallel), file=sys.stderr)
     with recorded("office"):
         for index, checkout in enumerate(checkouts):
             print(f"{chr(ord('A') + index)} = {checkout} at {revision(checkout)}")
@@ -264,12 +279,13 @@ def main() -> None:
             "(60 prompt tok/s, 10 tok/s, 4 s load); times in server seconds\n"
         )
         print(
-            "| app | slots | TTFT p50 s | TTFT p95 s | prompt evaluated | loads / reloads | "
+            "| app | slots | TTFT p50 s | TTFT p95 s | answer p50 s | prompt evaluated | "
+            "loads / reloads | "
             "requests per answer | titles per conversation | answers / failed | cancelled |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, run in runs:
-            print(row(name, run, args.users))
+            print(row(name, run, args.users, args.ollama_parallel))
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def test_office_runs_a_tiny_office_on_the_cpu_stand_in(tmp_path: Path) -> None:
     )  # fmt: skip
     (row,) = [line for line in out.splitlines() if line.startswith("| A ")]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[1] == "2" and cells[8] == "4 / 0", row  # two slots; every answer complete
-    assert float(cells[2]) > 0 and cells[4].endswith("%")
+    assert cells[1] == "2" and cells[9] == "4 / 0", row  # two slots; every answer complete
+    assert float(cells[2]) > 0 and cells[5].endswith("%")
     (report,) = tmp_path.iterdir()
     assert report.name.startswith("office-") and row in report.read_text()
