@@ -254,7 +254,7 @@ class CpuModel:
         gone = asyncio.Event()
         watcher = asyncio.create_task(watch_disconnect(receive, gone))
         try:
-            await self._answer(send, request, prompt, num_ctx, count, gone)
+            await self._answer(send, request, prompt, num_ctx, count, gone, chat=chat)
         except (Cancelled, OSError):  # OSError: uvicorn's send to a closed connection
             self.runner.stats.cancelled += 1
         finally:
@@ -268,6 +268,8 @@ class CpuModel:
         num_ctx: int,
         count: int,
         gone: asyncio.Event,
+        *,
+        chat: bool,
     ) -> None:
         runner = self.runner
         timing = Timing(runner.config.speed)
@@ -287,15 +289,13 @@ class CpuModel:
             timing.evaluated = await runner.evaluate(slot, prompt, gone)
             timing.prompt_s = (time.perf_counter() - before) * runner.config.speed
             tokens = answer_tokens(self._rng, self._words, count)
-            emit = _emitter(send, str(request.get("model")), streamed, request)
+            model = str(request.get("model"))
+            emit = _emitter(send, model, streamed, chat=chat)
             text = await self._generation(slot, tokens, gone, emit)
             slot.cache += END_OF_TURN
             runner.stats.completion_tokens += len(tokens)
-            final = _final_line(str(request.get("model")), "messages" in request, timing, tokens)
-            if not streamed:
-                final["message" if "messages" in request else "response"] = (
-                    {"role": "assistant", "content": text} if "messages" in request else text
-                )
+            # Streamed, the text went token by token; unstreamed, it is all in the one line.
+            final = _final_line(model, chat, timing, tokens, "" if streamed else text)
             await emit(json.dumps(final, ensure_ascii=False, separators=(",", ":")), False)
         finally:
             await runner.release(slot)
@@ -319,11 +319,10 @@ class CpuModel:
 
 
 def _emitter(
-    send: Send, model: str, streamed: bool, request: dict[str, Any]
+    send: Send, model: str, streamed: bool, *, chat: bool
 ) -> Callable[[str, bool], Awaitable[None]]:
     """Sends a token (a JSON string) or the final line; the status line leaves with the first
     (or, unstreamed, only the final line is sent)."""
-    chat = "messages" in request
     started = False
     prefix = f'{{"model":{json.dumps(model)},"created_at":"{_now()}",' + (
         '"message":{"role":"assistant","content":' if chat else '"response":'
@@ -348,10 +347,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _final_line(model: str, chat: bool, timing: Timing, tokens: list[str]) -> dict[str, Any]:
+def _final_line(
+    model: str, chat: bool, timing: Timing, tokens: list[str], text: str
+) -> dict[str, Any]:
     total = (time.perf_counter() - timing.started) * timing.speed
     data: dict[str, Any] = {"model": model, "created_at": _now()}
-    data["message" if chat else "response"] = {"role": "assistant", "content": ""} if chat else ""
+    data["message" if chat else "response"] = (
+        {"role": "assistant", "content": text} if chat else text
+    )
     ns = 1_000_000_000
     data.update(
         done=True,
