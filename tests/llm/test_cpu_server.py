@@ -186,8 +186,8 @@ async def test_generation_stops_at_the_next_token_when_the_client_leaves(
 
 
 async def test_busy_slots_share_the_cpu(http: aiohttp.ClientSession) -> None:
-    """Two answers at once on two slots take about as long as the two one after the other on
-    one slot: the CPU is shared, not doubled."""
+    """Two answers at once on two slots take as long as the two one after the other: the CPU
+    is shared, not doubled."""
     config = FakeConfig(
         answer_tokens=20, cpu=CpuConfig(prompt_tps=1000, gen_tps=20, load_s=0, speed=10)
     )
@@ -202,8 +202,10 @@ async def test_busy_slots_share_the_cpu(http: aiohttp.ClientSession) -> None:
         started = time.monotonic()
         await asyncio.gather(_ask(http, url, [_user("una")]), _ask(http, url, [_user("otra")]))
         together = time.monotonic() - started
-    assert alone >= 0.09  # 20 tokens at 20/s, ten times faster
-    assert together >= 1.7 * alone, (alone, together)
+    # 20 tokens at 20/s, ten times faster: 0.1 s alone; two at once share the CPU, so they
+    # need 0.2 s (each alone would be done in 0.1 s if the slots did not share it).
+    assert alone >= 0.095, alone
+    assert together >= 0.19, (alone, together)
 
 
 async def test_unstreamed_answer_and_the_instant_mode_has_no_stats(
