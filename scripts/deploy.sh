@@ -132,6 +132,7 @@ ENERGYAPP_PORT=8001
 ENERGYAPP_OLLAMA_URL=http://127.0.0.1:11434
 # Shared by every instance (and host): the chat queue, live answers and rate limits.
 ENERGYAPP_REDIS_URL=$redis_url
+ENERGYAPP_OLLAMA_MAX_PARALLEL=6
 ENERGYAPP_FAKE_OLLAMA_AUTOSTART=false
 ENERGYAPP_DEMO_QUICK_ACCESS=$demo
 ENERGYAPP_LOG_TO_FILE=true
@@ -163,7 +164,10 @@ fi
 if $with_ollama; then
   step "Ollama"
   command -v ollama >/dev/null || curl -fsSL https://ollama.com/install.sh | sh
-  systemctl enable --now ollama
+  install_file 0644 deploy/ollama-energyapp.conf /etc/systemd/system/ollama.service.d/energyapp.conf
+  systemctl daemon-reload
+  systemctl enable ollama
+  systemctl restart ollama
   model=$(grep -E '^ollama_model:' config/settings.yaml | awk '{print $2}')
   ollama pull "${model:-qwen2.5:3b-instruct}"
 fi

@@ -336,9 +336,21 @@ def fake_ollama(
     ] = None,
     busy: Annotated[bool, typer.Option(help="Responde 503 (cola de Ollama llena)")] = False,
     model: Annotated[list[str] | None, typer.Option(help="Modelo ofrecido (repetible)")] = None,
+    cpu: Annotated[bool, typer.Option(help="Servidor CPU simulado: slots y caché")] = False,
+    prompt_tps: Annotated[float, typer.Option(help="--cpu: tokens de prompt/s")] = 60.0,
+    gen_tps: Annotated[float, typer.Option(help="--cpu: tokens generados/s")] = 10.0,
+    load_s: Annotated[float, typer.Option(help="--cpu: segundos de carga")] = 4.0,
+    parallel: Annotated[int, typer.Option(help="--cpu: slots (OLLAMA_NUM_PARALLEL)")] = 1,
+    speed: Annotated[float, typer.Option(help="--cpu: divide todos los tiempos")] = 1.0,
 ) -> None:
-    """Serve a stand-in Ollama (synthetic answers) for tests, benchmarks and demos."""
+    """Serve a stand-in Ollama (synthetic answers) for tests, benchmarks and demos; with
+    ``--cpu``, a timed CPU server with slots and prompt caches (``llm/cpu_server.py``)."""
+    from energyapp.llm.cpu_server import CpuConfig
     from energyapp.llm.fake_server import DEFAULT_MODELS, FakeConfig, run
+
+    if min(prompt_tps, gen_tps, speed, parallel) <= 0:
+        raise _fail("--prompt-tps, --gen-tps, --speed y --parallel deben ser positivos", 2)
+    timed = CpuConfig(prompt_tps, gen_tps, load_s, parallel, speed) if cpu else None
 
     config = FakeConfig(
         tokens_per_second=tokens_per_second,
@@ -350,6 +362,7 @@ def fake_ollama(
         malformed_after_tokens=malformed_after_tokens,
         busy=busy,
         models=tuple(model) if model else DEFAULT_MODELS,
+        cpu=timed,
     )
     run(config, host, port)
 

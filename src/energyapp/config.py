@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     num_ctx: int = Field(default=4096, ge=256)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     keep_alive: str = "30m"
+    ollama_warm_up: bool = True
     llm_connect_timeout: float = Field(default=5.0, gt=0)
     llm_token_timeout: float = Field(default=120.0, gt=0)
     title_num_predict: int = Field(default=24, ge=1)

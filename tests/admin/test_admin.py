@@ -545,6 +545,29 @@ async def test_usage_by_day_and_user_within_scope(
         assert bad.status_code == 422, params
 
 
+async def test_usage_by_day_has_the_average_wait_for_the_first_token(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_user("admin")
+    await make_conversation(admin, messages=["p", "r", "p", "r", "p", "r"], tokens=(10, 5))
+    async with sessionmaker.begin() as session:
+        answers = (await session.scalars(select(Message).where(Message.role == "assistant"))).all()
+        for answer, wait in zip(answers, (1200, 2500, None), strict=True):
+            answer.first_token_ms = wait  # an answer that failed before its first token: None
+    headers = await auth_headers(admin)
+    by_day = await client.get("/admin/usage", params={"group_by": "day"}, headers=headers)
+    (today,) = by_day.json()["items"]
+    assert today["avg_first_token_ms"] == 1850.0
+    past = await client.get(
+        "/admin/usage", params={"from": "2020-01-01", "to": "2020-01-31"}, headers=headers
+    )
+    assert past.json()["items"] == []
+
+
 async def test_usage_dates_are_bounded(
     client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
 ) -> None:

@@ -94,3 +94,16 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def test_office_runs_a_tiny_office_on_the_cpu_stand_in(tmp_path: Path) -> None:
+    out = run_tool(
+        tmp_path, "bench.office", ".", "--users", "2", "--turns", "2", "--think", "2",
+        "--answer-tokens", "5", "--speed", "50", "--load-s", "1", "--slots", "2",
+    )  # fmt: skip
+    (row,) = [line for line in out.splitlines() if line.startswith("| A ")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "2" and cells[9] == "4 / 0", row  # two slots; every answer complete
+    assert float(cells[2]) > 0 and cells[5].endswith("%")
+    (report,) = tmp_path.iterdir()
+    assert report.name.startswith("office-") and row in report.read_text()

@@ -28,6 +28,44 @@ def test_history_is_trimmed_from_the_oldest(db_url: str) -> None:
     assert used <= settings.num_ctx - prompt.answer_reserve(settings.num_ctx)
 
 
+def _conversation(turns: int) -> list[tuple[str, str]]:
+    history = []
+    for i in range(turns):
+        history.append(("user", f"pregunta {i} " + "x" * 60))
+        history.append(("assistant", f"respuesta {i} " + "y" * 60))
+    return history
+
+
+def test_history_is_trimmed_in_blocks_so_the_prefix_stays_the_same(db_url: str) -> None:
+    """Once a conversation outgrows num_ctx, dropping only what no longer fits would change
+    the prompt's start at every turn (and the model would read it all again); cut in blocks,
+    the same start serves many turns in a row, and every prompt still fits."""
+    settings = _settings(db_url, num_ctx=1024, system_prompt="Sistema.")
+    starts = []
+    for turns in range(1, 60):
+        messages = prompt.build_messages(settings, _conversation(turns), "¿Y ahora?")
+        used = sum(prompt.estimate_tokens(m["content"]) for m in messages)
+        assert used <= settings.num_ctx - prompt.answer_reserve(settings.num_ctx)
+        assert messages[1]["role"] == "user"
+        starts.append(messages[1]["content"])
+    changes = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)
+    trimmed_turns = sum(1 for s in starts if not s.startswith("pregunta 0 "))
+    assert trimmed_turns > 30  # the conversation did outgrow the context
+    assert changes <= trimmed_turns // 4, starts  # each start kept for several turns
+    # Taken one message at a time, the start would move at nearly every turn.
+    assert prompt.kept_from(["user", "assistant"] * 3, [10] * 6, 30, block=1) == 4
+
+
+def test_kept_from_cuts_at_block_starts_and_falls_back_for_a_huge_exchange() -> None:
+    roles = ["user", "assistant"] * 4
+    # Block starts at 0 and at the first user turn at or past 40 tokens (index 4).
+    assert prompt.kept_from(roles, [10] * 8, 80, block=40) == 0
+    assert prompt.kept_from(roles, [10] * 8, 70, block=40) == 4  # not 2: the next block
+    assert prompt.kept_from(roles, [10] * 8, 10, block=40) == 8  # nothing fits: no history
+    # The last exchange alone is bigger than a block: cut where it fits.
+    assert prompt.kept_from(roles, [10, 10, 10, 10, 10, 10, 30, 30], 65, block=40) == 6
+
+
 def test_everything_fits_when_short(db_url: str) -> None:
     settings = _settings(db_url)
     history = [("user", "hola"), ("assistant", "¿en qué ayudo?")]
@@ -55,9 +93,6 @@ def test_a_title_that_would_not_fit_the_context_is_not_a_follow_up(db_url: str) 
     asked = prompt.build_messages(settings, [], "pregunta")
     assert prompt.title_follow_up(settings, asked, "y" * 600) is not None
     assert prompt.title_follow_up(settings, asked, "y" * 1500) is None
-    excerpt = prompt.title_messages("pregunta", "y" * 5000)
-    assert excerpt[0] == {"role": "system", "content": prompt.TITLE_SYSTEM_PROMPT}
-    assert sum(prompt.estimate_tokens(m["content"]) for m in excerpt) < 512
 
 
 def test_titles_are_cleaned_and_cut_to_six_words() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from energyapp.core.middleware import CSP
 from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, run
@@ -476,3 +477,19 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
     assert banned, status
     assert banned.group(1).split() == ["198.51.100.10"], status
     assert [line for line in actions.splitlines() if line.startswith("+")] == ["+198.51.100.10"]
+
+
+def test_the_ollama_drop_in_matches_the_app_settings() -> None:
+    """Ollama's slots, context and keep-alive are the app's: another num_ctx would reload the
+    model at every request, and the app's queue hands out exactly OLLAMA_NUM_PARALLEL slots."""
+    drop_in = (DEPLOY / "ollama-energyapp.conf").read_text(encoding="utf-8")
+    ollama = dict(re.findall(r'^Environment="(OLLAMA_\w+)=([^"]*)"$', drop_in, re.MULTILINE))
+    settings = yaml.safe_load((REPO / "config" / "settings.yaml").read_text(encoding="utf-8"))
+    env_written = (SCRIPTS / "deploy.sh").read_text(encoding="utf-8")
+    parallel = re.search(r"^ENERGYAPP_OLLAMA_MAX_PARALLEL=(\d+)$", env_written, re.MULTILINE)
+    assert parallel is not None
+    assert ollama["OLLAMA_NUM_PARALLEL"] == parallel.group(1)
+    assert ollama["OLLAMA_CONTEXT_LENGTH"] == str(settings["num_ctx"])
+    assert ollama["OLLAMA_KEEP_ALIVE"] == settings["keep_alive"]
+    assert int(ollama["OLLAMA_MAX_QUEUE"]) >= int(parallel.group(1))
+    assert "ollama.service.d/energyapp.conf" in env_written

@@ -137,10 +137,12 @@ class LiveApp:
         title: str,
         messages: list[tuple[str, str]],
         versions: dict[int, list[str]] | None = None,
+        first_token_ms: int | None = None,
     ) -> str:
         """Insert a conversation with (role, content) messages straight into the database, as
         one branch; ``versions`` gives message ``i`` older versions (siblings) with those texts,
-        the branch shown going through ``messages[i]``."""
+        the branch shown going through ``messages[i]``; answers waited ``first_token_ms`` for
+        their first token."""
 
         async def _create() -> str:
             engine = create_engine(self.db_url)
@@ -165,6 +167,7 @@ class LiveApp:
                                     role=role,
                                     content=text,
                                     status="complete",
+                                    first_token_ms=first_token_ms if role == "assistant" else None,
                                     created_at=start + timedelta(minutes=i, seconds=n),
                                 )
                             )

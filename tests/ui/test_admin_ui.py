@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -90,6 +93,9 @@ def test_worker_cannot_reach_admin_data_by_url(page: Page, live_app: LiveApp) ->
 
 def test_admin_sees_audit_usage_and_user_actions(page: Page, live_app: LiveApp) -> None:
     worker = live_app.create_user(full_name="Para Desactivar")
+    live_app.create_conversation(
+        worker["id"], "Consumo", [("user", "Hola"), ("assistant", "Buenas")], first_token_ms=2400
+    )
     quick_login(page, live_app.base_url, "admin")
     page.goto(f"{live_app.base_url}/static/index.html#/admin/usuarios")
     page.fill("#user-search", worker["email"])
@@ -108,6 +114,8 @@ def test_admin_sees_audit_usage_and_user_actions(page: Page, live_app: LiveApp) 
     page.click("a.btn:text('Uso')")
     expect(page.locator("#usage-chart canvas")).to_be_visible()
     expect(page.locator("#usage-users tbody tr").first).to_be_visible()
+    today = datetime.now(ZoneInfo("America/Santiago")).strftime("%d-%m-%Y")  # Santiago days
+    expect(page.locator("#usage-first-token tbody tr").first).to_have_text(f"{today}2,4 s")
     page.click("a.btn:text('Auditoría')")
     expect(page.locator("#audit-table tbody tr").first).to_be_visible()
     expect(page.locator("#audit-table")).to_contain_text("Inició sesión")

@@ -107,6 +107,9 @@ class UsageItem(BaseModel):
     completion_tokens: int
     messages: int
     answers: int  # the assistant's messages among ``messages``
+    # group_by=day: the average wait for the first token of that day's answers (ms), None when
+    # no answer got one.
+    avg_first_token_ms: float | None = None
 
 
 class UsageTotals(BaseModel):

@@ -91,6 +91,14 @@ def _local_day(bucket: Any) -> date:
     return moment.astimezone(dates.LOCAL_TIMEZONE).date()
 
 
+# The wait for the first token, summed and counted (answers only: questions have none), so
+# that hourly buckets fold into Santiago days before the average is taken.
+_FIRST_TOKEN = (
+    func.coalesce(func.sum(Message.first_token_ms), 0),
+    func.count(Message.first_token_ms),
+)
+
+
 async def usage_report(
     session: AsyncSession,
     viewer: User,
@@ -124,9 +132,22 @@ async def usage_report(
 async def _by_day(session: AsyncSession, span: Period) -> list[UsageItem]:
     bucket = _bucket(session)
     days: dict[date, Sums] = defaultdict(Sums)
-    for row in (await session.execute(span.scoped(select(bucket, *_SUMS)).group_by(bucket))).all():
-        days[_local_day(row[0])].add(row[1:])
-    return [UsageItem(day=day, **vars(days[day])) for day in sorted(days)]
+    waits: dict[date, list[int]] = defaultdict(lambda: [0, 0])  # ms summed, answers counted
+    stmt = span.scoped(select(bucket, *_SUMS, *_FIRST_TOKEN)).group_by(bucket)
+    for row in (await session.execute(stmt)).all():
+        day = _local_day(row[0])
+        days[day].add(row[1 : 1 + len(_SUMS)])
+        waits[day][0] += int(row[-2])
+        waits[day][1] += int(row[-1])
+    return [
+        UsageItem(day=day, avg_first_token_ms=_average(waits[day]), **vars(days[day]))
+        for day in sorted(days)
+    ]
+
+
+def _average(wait: list[int]) -> float | None:
+    total, count = wait
+    return round(total / count, 1) if count else None
 
 
 async def _by_user(session: AsyncSession, span: Period, limit: int) -> list[UsageItem]:

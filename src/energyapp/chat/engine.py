@@ -70,9 +70,6 @@ class ChatEngine:
         self.live = live
         self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
         self.closing = False
-        # Whose conversation each Ollama server evaluated last (an answer's id; None for a
-        # title asked of an excerpt): what its prompt cache holds, for titles.
-        self.last_prompt: dict[str, uuid.UUID | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(

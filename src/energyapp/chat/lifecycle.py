@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.broker import Broker, LocalBroker
 from energyapp.chat.engine import ChatEngine
@@ -18,6 +19,7 @@ from energyapp.chat.ownership import RuntimeOwnership, SoleOwnership, ownership_
 from energyapp.chat.queue import LocalQueue
 from energyapp.chat.redis_broker import RedisBroker
 from energyapp.config import Settings
+from energyapp.llm import client as llm
 
 logger = logging.getLogger("energyapp.chat")
 
@@ -40,6 +42,22 @@ async def recover(
     if count:
         logger.warning("marked %d unfinished answers as interrupted", count)
     return count
+
+
+async def warm_up(engine: ChatEngine, server: str) -> None:
+    """Load the default model on ``server`` with the options every request uses (a load costs
+    seconds on a CPU server; keep_alive then keeps it loaded)."""
+    settings = engine.settings
+    try:
+        await llm.warm_up(
+            engine.http,
+            server,
+            settings.ollama_model,
+            options=prompt.chat_options(settings),
+            keep_alive=settings.keep_alive,
+        )
+    except llm.LLMError as exc:
+        logger.warning("model warm-up failed", extra={"code": exc.code, "error": exc.message})
 
 
 def make_broker(settings: Settings) -> Broker:
@@ -80,6 +98,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     await broker.start(engine)
     app.state.chat = engine
+    if settings.ollama_warm_up:
+        for server in settings.llm_urls:
+            engine.spawn(warm_up(engine, server))
     try:
         yield
     finally:

@@ -8,26 +8,23 @@ from typing import Any
 
 from energyapp.config import Settings
 from energyapp.core import text
+from energyapp.core.metrics import PROMPT_TOKENS_EVALUATED, PROMPT_TOKENS_SENT
+from energyapp.llm import client as llm
 
 # Spanish text runs at about 3.5-4 characters per token with the Qwen tokenizer; counting 3
 # over-estimates on purpose so the prompt never overflows num_ctx. Each message also costs a
 # few template tokens.
 CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 8
+_TURN = "<|im_start|>\n<|im_end|>\n"  # around each message, with its role
+_ANSWER_START = "<|im_start|>assistant\n"
 TITLE_MAX_WORDS = 6
 PROVISIONAL_TITLE_WORDS = 6
-_TITLE_SOURCE_CHARS = 1200
 
 # Asked as the next turn of the conversation itself (see title_follow_up).
 TITLE_INSTRUCTION = (
     "Escribe un título breve para esta conversación: como máximo 6 palabras y en español. "
     "Responde solo con el título: sin comillas, sin punto final y sin explicaciones."
-)
-# Asked of an excerpt, when the conversation is no longer in the server's prompt cache.
-TITLE_SYSTEM_PROMPT = (
-    "Genera un título breve, de como máximo 6 palabras y en español, que resuma la "
-    "conversación. Responde solo con el título: sin comillas, sin punto final y sin "
-    "explicaciones."
 )
 
 
@@ -43,31 +40,66 @@ def answer_reserve(num_ctx: int) -> int:
 def build_messages(
     settings: Settings, history: Sequence[tuple[str, str]], message: str
 ) -> list[dict[str, str]]:
-    """System prompt, then as much of the history (newest first kept) as fits ``num_ctx``,
-    then the new message. ``history`` is oldest first, as (role, content)."""
+    """System prompt, then the history that fits ``num_ctx`` (trimmed in blocks, see
+    :func:`kept_from`), then the new message. ``history`` is oldest first, as (role, content)."""
     system = {"role": "system", "content": settings.system_prompt}
-    budget = (
-        settings.num_ctx
-        - answer_reserve(settings.num_ctx)
-        - estimate_tokens(settings.system_prompt)
-        - estimate_tokens(message)
-    )
-    kept: list[dict[str, str]] = []
-    for role, content in reversed(history):
-        cost = estimate_tokens(content)
-        if cost > budget:
-            break
-        budget -= cost
-        kept.append({"role": role, "content": content})
-    kept.reverse()
-    # The model expects turns to start with the user: drop a leading orphan answer.
-    while kept and kept[0]["role"] != "user":
-        kept.pop(0)
+    room = settings.num_ctx - answer_reserve(settings.num_ctx) - estimate_tokens(system["content"])
+    costs = [estimate_tokens(content) for _, content in history]
+    roles = [role for role, _ in history]
+    start = kept_from(roles, costs, room - estimate_tokens(message), block=max(1, room // 2))
+    kept = [{"role": role, "content": content} for role, content in history[start:]]
     return [system, *kept, {"role": "user", "content": message}]
 
 
+def kept_from(roles: Sequence[str], costs: Sequence[int], budget: int, *, block: int) -> int:
+    """Where the kept history starts: a user's turn, with what follows within ``budget``.
+
+    Dropping only what no longer fits would change the prompt's start at every turn once a
+    conversation outgrows ``num_ctx``, and the model server would read the whole prompt again
+    each time (its cache reuses only a common prefix). So the history is cut at block starts:
+    the first user turn at or past each multiple of ``block`` tokens counted from the
+    conversation's beginning. They do not move as the conversation grows, so the same start
+    serves turn after turn until what follows it outgrows the budget, then the next block
+    start does (dropping about ``block`` tokens at once).
+    """
+    total = sum(costs)
+    before = 0  # the cost of history[:i]
+    mark = 0  # the next multiple of ``block`` a block start must reach
+    fallback = len(roles)  # nothing fits: no history
+    for i, (role, cost) in enumerate(zip(roles, costs, strict=True)):
+        if role == "user":
+            fits = total - before <= budget
+            if before >= mark:
+                if fits:
+                    return i
+                mark = (before // block + 1) * block
+            elif fits and fallback == len(roles):
+                fallback = i  # a single exchange longer than a block: cut where it fits
+        before += cost
+    return fallback
+
+
 def chat_options(settings: Settings) -> dict[str, Any]:
+    """The options of every request (answers, titles, the warm-up): Ollama reloads the model,
+    and every slot loses its cache, when a request's ``num_ctx`` differs from the loaded one."""
     return {"num_ctx": settings.num_ctx, "temperature": settings.temperature}
+
+
+def sent_tokens(messages: Sequence[dict[str, str]]) -> int:
+    """The prompt's tokens as the model reads it (Qwen's ChatML template, 4 characters a token):
+    what the user's request costs whatever the server's cache saves. ``estimate_tokens`` counts
+    3 on purpose, to never overflow ``num_ctx``; this count is for usage and metrics."""
+    chars = sum(len(m["role"]) + len(m["content"]) + len(_TURN) for m in messages)
+    return -(-(chars + len(_ANSWER_START)) // 4)
+
+
+def record_prompt(messages: Sequence[dict[str, str]], stats: llm.ChatStats) -> int:
+    """Count a finished request's prompt in the metrics (sent; evaluated, as Ollama reports
+    ``prompt_eval_count`` without the cached part); returns the tokens sent."""
+    sent = sent_tokens(messages)
+    PROMPT_TOKENS_SENT.inc(sent)
+    PROMPT_TOKENS_EVALUATED.inc(min(stats.prompt_tokens, sent))
+    return sent
 
 
 def title_follow_up(
@@ -93,17 +125,6 @@ def title_follow_up(
     ]
     needed = sum(estimate_tokens(m["content"]) for m in messages) + settings.title_num_predict
     return messages if needed <= settings.num_ctx else None
-
-
-def title_messages(question: str, answer: str) -> list[dict[str, str]]:
-    """The title request on its own: an excerpt of the first exchange."""
-    excerpt = (
-        f"Pregunta: {question[:_TITLE_SOURCE_CHARS]}\n\nRespuesta: {answer[:_TITLE_SOURCE_CHARS]}"
-    )
-    return [
-        {"role": "system", "content": TITLE_SYSTEM_PROMPT},
-        {"role": "user", "content": excerpt},
-    ]
 
 
 _STRIP = " \t\r\n\"'«»“”‘’`*#.:;,-_"

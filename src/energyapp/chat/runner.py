@@ -173,7 +173,6 @@ async def _stream(
         options=prompt.chat_options(settings),
         keep_alive=settings.keep_alive,
     )
-    engine.last_prompt[server] = answer.id
     last_save = time.monotonic()
     asked_at = time.perf_counter()
     pieces = llm.stream_chat(
@@ -215,11 +214,13 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
     text = answer.text
     completed = outcome.status == "complete"
     stats = outcome.stats
+    # Usage and quotas count the whole prompt sent, not what the server's cache saved.
+    sent = prompt.record_prompt(outcome.asked, stats) if completed and outcome.asked else None
     end = {
         "status": outcome.status,
         "text": text,
         "error_code": outcome.error[1]["code"] if outcome.error else None,
-        "prompt_tokens": stats.prompt_tokens if completed else None,
+        "prompt_tokens": sent,
         "completion_tokens": stats.completion_tokens if completed else None,
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,

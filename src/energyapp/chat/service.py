@@ -247,6 +247,15 @@ async def finish_answer(
     )
 
 
+async def title_pending(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Whether the conversation still waits for its automatic title (none was given meanwhile,
+    by a person or by an earlier answer's title)."""
+    source = await session.scalar(
+        select(CONVERSATIONS.c.title_source).where(CONVERSATIONS.c.id == conversation_id)
+    )
+    return source == "pending"
+
+
 async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, title: str) -> bool:
     """Name a conversation unless a person named it meanwhile (``title_source`` "user")."""
     saved = await affected_rows(

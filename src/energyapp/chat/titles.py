@@ -1,23 +1,32 @@
-"""Automatic titles: a short request after a conversation's first good answer.
+"""Automatic titles, designed for the model server's prompt cache.
 
-A title only runs when no user's answer is waiting for a slot, and gives its slot up as soon
-as one arrives (titles never delay an answer); it then waits for the next quiet moment, a few
-times at most. When the server's last prompt was this answer's, the title is asked as the
-next turn of the conversation (:func:`prompt.title_follow_up`: the model reads only the
-instruction and the conversation stays in its prompt cache); otherwise, of an excerpt.
+On a CPU server a prompt the model has not just read costs seconds, and each request of another
+conversation may evict someone's conversation from its slot (``docs/performance.md``). So a
+conversation's title is, at most once:
+
+- asked as the next turn of the conversation right after its first good answer
+  (:func:`prompt.title_follow_up`): the slot that answered still holds the conversation, the
+  model reads only the instruction, and the user's next message finds the conversation there;
+- or, when that cannot be cheap — a user's answer is waiting, no slot is free at once, or the
+  conversation no longer fits ``num_ctx`` — the first words of the first message, with no
+  request at all.
+
+A title never waits for a slot, so no waiting user would preempt it; a user who arrives while
+it runs still does (the queue's preemption), and the conversation then keeps its first words:
+no second attempt competes with users' answers. Only a failure of the model server (an error,
+not a preemption) leaves the title pending for the conversation's next answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
-from energyapp.core.metrics import TITLES_PREEMPTED
+from energyapp.core.metrics import TITLE_REQUESTS, TITLES_PREEMPTED
 from energyapp.llm import client as llm
 
 if TYPE_CHECKING:
@@ -26,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("energyapp.chat")
 
 TITLE_TIMEOUT = 120.0
-TITLE_ATTEMPTS = 5  # a title given up for users' answers this many times keeps the first words
+FREE_SLOT_WAIT = 0.05  # seconds a title waits for a slot the answer has just given back
 
 
 async def write_title(
@@ -39,13 +48,18 @@ async def write_title(
     """Name the conversation of ``answer`` (unless a person named it meanwhile), tell its
     watchers, and close the answer."""
     try:
-        raw = await _title_request(engine, _payloads(engine, answer, job, text, asked))
-        title = prompt.clean_title(raw) if raw is not None else None
-        if title:
-            async with engine.sessionmaker.begin() as session:
-                saved = await chat_service.save_auto_title(session, job.conversation_id, title)
-            if saved:
-                answer.set_title(title)
+        async with engine.sessionmaker() as session:
+            # An earlier answer's title may have been given since this question was asked.
+            pending = await chat_service.title_pending(session, job.conversation_id)
+        if not pending:
+            return
+        title = await _title(engine, job, asked, text)
+        if title is None:
+            title = prompt.provisional_title(job.message)
+        async with engine.sessionmaker.begin() as session:
+            saved = await chat_service.save_auto_title(session, job.conversation_id, title)
+        if saved:
+            answer.set_title(title)
     except llm.LLMError as exc:
         logger.info("automatic title failed", extra={"code": exc.code})
     except asyncio.CancelledError:
@@ -56,36 +70,18 @@ async def write_title(
         engine.close(answer)
 
 
-def _payloads(
-    engine: ChatEngine,
-    answer: LiveAnswer,
-    job: Job,
-    text: str,
-    asked: list[dict[str, str]] | None,
-) -> Callable[[str], dict[str, Any]]:
-    """The title request for a server: a follow-up when its cache holds this conversation."""
+async def _title(
+    engine: ChatEngine, job: Job, asked: list[dict[str, str]] | None, text: str
+) -> str | None:
+    """The model's title as a follow-up of the conversation, or None when it would not be
+    cheap or was preempted (the caller keeps the first words)."""
     settings = engine.settings
+    messages = prompt.title_follow_up(settings, asked, text) if asked is not None else None
+    if messages is None or engine.queue.waiting():
+        return None
     options = prompt.chat_options(settings)
     options.update(num_predict=settings.title_num_predict, temperature=0.2)
-
-    def payload_for(server: str) -> dict[str, Any]:
-        messages = None
-        if asked is not None and engine.last_prompt.get(server) == answer.id:
-            messages = prompt.title_follow_up(settings, asked, text)
-        if messages is None:
-            messages = prompt.title_messages(job.message, text)
-            engine.last_prompt[server] = None
-        return llm.chat_payload(
-            job.model, messages, options=options, keep_alive=settings.keep_alive, stream=False
-        )
-
-    return payload_for
-
-
-async def _title_request(
-    engine: ChatEngine, payload_for: Callable[[str], dict[str, Any]]
-) -> str | None:
-    """The model's raw title, or None when it was preempted every time it tried."""
+    payload = llm.chat_payload(job.model, messages, options=options, keep_alive=settings.keep_alive)
     task = asyncio.current_task()
     assert task is not None
     preempted = False
@@ -95,21 +91,22 @@ async def _title_request(
         preempted = True
         task.cancel()
 
-    for _ in range(TITLE_ATTEMPTS):
-        server: str | None = None
-        try:
-            server = await engine.queue.acquire(None, on_preempt=preempt)
-            raw, _stats = await llm.chat_once(
-                engine.http, server, payload_for(server), read_timeout=TITLE_TIMEOUT
-            )
-            return raw
-        except asyncio.CancelledError:
-            if not preempted:
-                raise
-            task.uncancel()
-            preempted = False
-            TITLES_PREEMPTED.inc()
-        finally:
-            if server is not None:
-                await engine.queue.release(server, None, on_preempt=preempt)
-    return None
+    try:
+        server = await asyncio.wait_for(
+            engine.queue.acquire(None, on_preempt=preempt), FREE_SLOT_WAIT
+        )
+    except TimeoutError:
+        return None  # every slot is busy: no title that would wait for (or evict) a user
+    TITLE_REQUESTS.inc()
+    try:
+        raw, stats = await llm.chat_once(engine.http, server, payload, read_timeout=TITLE_TIMEOUT)
+        prompt.record_prompt(messages, stats)
+    except asyncio.CancelledError:
+        if not preempted:
+            raise
+        task.uncancel()
+        TITLES_PREEMPTED.inc()
+        return None
+    finally:
+        await engine.queue.release(server, None, on_preempt=preempt)
+    return prompt.clean_title(raw)

@@ -57,6 +57,23 @@ TITLES_PREEMPTED = Counter(
     "Automatic-title requests that gave their slot up to a user's answer.",
     registry=REGISTRY,
 )
+TITLE_REQUESTS = Counter(
+    "energyapp_title_requests_total",
+    "Automatic-title requests sent to the model (titles from the first words send none).",
+    registry=REGISTRY,
+)
+# What the model server's prompt cache saves: the prompts sent, as the model reads them, and the
+# part it evaluated (Ollama's prompt_eval_count leaves the cached prefix out).
+PROMPT_TOKENS_SENT = Counter(
+    "energyapp_llm_prompt_tokens_sent_total",
+    "Prompt tokens sent to the model (estimated at 4 characters a token).",
+    registry=REGISTRY,
+)
+PROMPT_TOKENS_EVALUATED = Counter(
+    "energyapp_llm_prompt_tokens_evaluated_total",
+    "Prompt tokens the model evaluated (not found in its prompt cache).",
+    registry=REGISTRY,
+)
 TIME_TO_FIRST_TOKEN = Histogram(
     "energyapp_time_to_first_token_seconds",
     "From the request to the first token streamed.",

@@ -263,6 +263,32 @@ async def chat_once(
     return text, final or ChatStats()
 
 
+async def warm_up(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    model: str,
+    *,
+    options: dict[str, Any],
+    keep_alive: str | None,
+    wait_s: float = 300.0,
+) -> None:
+    """Load ``model`` with ``options`` (a ``/api/generate`` without a prompt only loads it), so
+    that the first user does not pay the load; raises :class:`LLMError`."""
+    payload: dict[str, Any] = {"model": model, "options": options, "stream": False}
+    if keep_alive is not None:
+        payload["keep_alive"] = keep_alive
+    try:
+        async with session.post(
+            f"{base_url}/api/generate", json=payload, timeout=_timeout(session, wait_s)
+        ) as response:
+            body = await response.read()
+            status = response.status
+    except _CLIENT_ERRORS as exc:
+        raise _failure(exc, base_url, wait_s) from None
+    if status != 200:
+        raise _status_error(status, body)
+
+
 async def _get(session: aiohttp.ClientSession, url: str, wait_s: float) -> tuple[int, bytes]:
     timeout = aiohttp.ClientTimeout(total=wait_s)
     async with session.get(url, timeout=timeout) as response:

@@ -24,7 +24,9 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from energyapp.llm import cpu_server
 from energyapp.llm.client import STAND_IN_FAMILY
+from energyapp.llm.cpu_server import CpuConfig, CpuModel
 
 logger = logging.getLogger("energyapp.fake_ollama")
 
@@ -63,6 +65,7 @@ class FakeConfig:
     requests: list[dict[str, Any]] = field(default_factory=list)  # the last bodies received
     keep_requests: int = 0
     evaluated: list[int] = field(default_factory=list)  # prompt tokens read, per generation
+    cpu: CpuConfig | None = None  # a timed CPU server with slots (cpu_server.py) instead
 
 
 def _now() -> str:
@@ -95,6 +98,7 @@ class FakeOllama:
         self._rng = random.Random(self.config.seed)  # noqa: S311 - not for security
         self.active_streams = 0
         self._cached = ""  # the last prompt read, as laid out for the model, and its answer
+        self.cpu = CpuModel(self.config.cpu, self._rng, _WORDS) if self.config.cpu else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -117,7 +121,9 @@ class FakeOllama:
         elif path == "/api/show" and method == "POST":
             await self._show(send, body)
         elif path in ("/api/chat", "/api/generate") and method == "POST":
-            await self._generate(send, body, chat=path == "/api/chat")
+            await self._generate(send, body, chat=path == "/api/chat", receive=receive)
+        elif path == "/stats" and self.cpu is not None:
+            await self.cpu.stats(send)
         else:
             await _send(send, 404, b"404 page not found", [(b"content-type", b"text/plain")])
 
@@ -152,11 +158,14 @@ class FakeOllama:
             },
         )
 
-    async def _generate(self, send: Send, body: bytes, *, chat: bool) -> None:
+    async def _generate(self, send: Send, body: bytes, *, chat: bool, receive: Receive) -> None:
         cfg = self.config
         request = _json_or_none(body)
         if request is None:
             await _send_json(send, 400, {"error": "invalid character in request body"})
+            return
+        if not chat and not request.get("prompt") and self.cpu is None:  # only loads the model
+            await _send_json(send, 200, {"model": request.get("model"), "done": True})
             return
         if cfg.keep_requests:
             cfg.requests.append(request)
@@ -172,6 +181,9 @@ class FakeOllama:
         count = cfg.answer_tokens
         if isinstance(options.get("num_predict"), int) and options["num_predict"] > 0:
             count = min(count, options["num_predict"])
+        if self.cpu is not None:
+            await self.cpu.generate(receive, send, request, chat=chat, count=count)
+            return
         words = [self._rng.choice(_WORDS) for _ in range(count)]
         tokens = [(w.capitalize() if i == 0 else " " + w) for i, w in enumerate(words)]
         if tokens:
@@ -344,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--busy", action="store_true")
     parser.add_argument("--model", action="append", dest="models", default=None)
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when it exits")
+    cpu_server.add_arguments(parser)
     return parser
 
 
@@ -358,6 +371,7 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         malformed_after_tokens=args.malformed_after_tokens,
         busy=args.busy,
         models=tuple(args.models) if args.models else DEFAULT_MODELS,
+        cpu=cpu_server.config_from_args(args),
     )
 
 

@@ -32,10 +32,15 @@ export function renderUsage(body) {
   const chart = h("div", { class: "chart", id: "usage-chart", role: "img", "aria-label": "Tokens por día del período" });
   const summary = h("p", { class: "muted", id: "usage-summary" });
   const perUser = h("tbody");
+  const waits = h("tbody");
   const form = h("form", { class: "toolbar", id: "usage-range" },
     h("label", { class: "inline-label" }, "Desde", fromInput), h("label", { class: "inline-label" }, "Hasta", toInput), apply, exportButton);
   body.append(form, status,
     h("section", { class: "card" }, h("h2", { text: "Tokens y respuestas por día" }), summary, chart),
+    h("section", { class: "card" }, h("h2", { text: "Espera promedio del primer token por día" }),
+      h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "usage-first-token" },
+        h("thead", {}, h("tr", {}, ["Día", "Espera promedio"].map((t) => h("th", { scope: "col", text: t })))),
+        waits))),
     h("section", { class: "card" }, h("h2", { text: "Usuarios con más uso" }),
       h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "usage-users" },
         h("thead", {}, h("tr", {}, ["Usuario", "Correo", "Respuestas", "Tokens de entrada", "Tokens generados"].map((t) => h("th", { scope: "col", text: t })))),
@@ -58,6 +63,7 @@ export function renderUsage(body) {
     destroyChart = () => {};
     clear(chart);
     clear(perUser);
+    clear(waits);
     try {
       /** @type {[UsageReport, UsageReport]} */
       const [byDay, byUser] = await Promise.all([
@@ -68,6 +74,13 @@ export function renderUsage(body) {
       const t = byDay.totals;
       summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${fmt.format(t.prompt_tokens + t.completion_tokens)} tokens y ${fmt.format(t.answers)} respuestas.`;
       destroyChart = drawUsageChart(chart, byDay.items, chosen.from, days);
+      const waited = byDay.items.filter((r) => r.avg_first_token_ms != null).reverse();
+      if (!waited.length) waits.appendChild(h("tr", {}, h("td", { colspan: 2, class: "muted", text: "Sin respuestas en el período." })));
+      for (const r of waited) {
+        const seconds = (r.avg_first_token_ms || 0) / 1000;
+        waits.appendChild(h("tr", {}, h("td", { "data-label": "Día", text: formatDayKey(String(r.day)) }),
+          h("td", { "data-label": "Espera promedio", text: `${seconds.toLocaleString("es-CL", { maximumFractionDigits: 1 })} s` })));
+      }
       if (!byUser.items.length) perUser.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Sin uso en el período." })));
       for (const r of byUser.items) {
         perUser.appendChild(h("tr", {},

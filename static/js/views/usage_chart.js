@@ -14,6 +14,7 @@ import { formatDayKey } from "../dom.js";
  * @property {number} completion_tokens
  * @property {number} messages
  * @property {number} answers
+ * @property {number | null} [avg_first_token_ms] with group_by=day: average wait for the first token
  */
 
 // The vendored uPlot build ships no type declarations: the little of its API used here.
