@@ -39,6 +39,14 @@ ACTION_NAMES: dict[str, str] = {
     "audit.listed": "Consulta de la auditoría",
     "audit.exported": "Exportación de la auditoría",
     "usage.exported": "Exportación del reporte de uso",
+    "user.2fa_required": "2FA exigida a un usuario",
+    "user.2fa_requirement_removed": "2FA dejó de exigirse a un usuario",
+    "role.2fa_required": "2FA exigida a un rol",
+    "role.2fa_requirement_removed": "2FA dejó de exigirse a un rol",
+    "conversation.legal_hold": "Retención legal de una conversación",
+    "conversation.legal_hold_released": "Fin de una retención legal",
+    "conversations.exported": "Descarga de todas sus conversaciones",
+    "retention.run": "Eliminación por política de retención",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -131,6 +139,35 @@ def _exported(event: EventFacts, names: Names) -> str:
     return f"Exportó la auditoría ({event.details.get('rows', 0)} eventos)"
 
 
+def _hold(event: EventFacts, names: Names) -> str:
+    title, owner = names.conversation(event.target_id, event.details)
+    reason = event.details.get("reason")
+    return f"Puso la conversación {title} de {owner} en retención legal" + (
+        f" (motivo: {reason})" if reason else ""
+    )
+
+
+def _hold_released(event: EventFacts, names: Names) -> str:
+    title, owner = names.conversation(event.target_id, event.details)
+    return f"Levantó la retención legal de la conversación {title} de {owner}"
+
+
+def _on_role(text: str) -> Callable[[EventFacts, Names], str]:
+    return lambda event, names: text.format(role=_role(event.target_id))
+
+
+def _retention_run(event: EventFacts, names: Names) -> str:
+    details = event.details
+    return (
+        f"La política de retención eliminó {details.get('conversations', 0)} conversaciones "
+        f"({details.get('messages', 0)} mensajes)"
+    )
+
+
+def _zip_exported(event: EventFacts, names: Names) -> str:
+    return f"Descargó todas sus conversaciones ({event.details.get('conversations', 0)})"
+
+
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(user=names.person(event.target_id))
 
@@ -146,6 +183,18 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "user.activated": _on_user("Activó la cuenta de {user}"),
     "user.deactivated": _on_user("Desactivó la cuenta de {user}"),
     "2fa_reset": _on_user("Restableció la verificación en dos pasos de {user}"),
+    "user.2fa_required": _on_user("Exigió la verificación en dos pasos a {user}"),
+    "user.2fa_requirement_removed": _on_user(
+        "Dejó de exigir la verificación en dos pasos a {user}"
+    ),
+    "role.2fa_required": _on_role("Exigió la verificación en dos pasos al rol {role}"),
+    "role.2fa_requirement_removed": _on_role(
+        "Dejó de exigir la verificación en dos pasos al rol {role}"
+    ),
+    "conversation.legal_hold": _hold,
+    "conversation.legal_hold_released": _hold_released,
+    "conversations.exported": _zip_exported,
+    "retention.run": _retention_run,
 }
 _FIXED = {
     "login": "Inició sesión",
