@@ -102,3 +102,27 @@ async def test_admission_limits_count_every_process(redis: Redis) -> None:
     assert busy.value.code == "busy"
     await a.leave(ana)
     await b.admit(carla)
+
+
+async def test_slots_given_back_at_once_are_all_given_back(redis: Redis) -> None:
+    """Two answers of one process ending together: both slots are free again (none leaks)."""
+    a = await process(redis, "a", slots_per_server=2)
+    users = [uuid.uuid4(), uuid.uuid4()]
+    for user in users:
+        assert await a.acquire(user) == SERVER
+    await asyncio.gather(*(a.release(SERVER, user) for user in users))
+    assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
+    assert a.members() == {}
+
+
+async def test_the_heartbeat_sync_removes_what_a_failed_give_back_left(redis: Redis) -> None:
+    a = await process(redis, "a")
+    user = uuid.uuid4()
+    await a.admit(user)
+    await a.sync()
+    key = f"{redis.prefix}adm:{user}"  # type: ignore[attr-defined]
+    assert await redis.scard(key) == 1
+    a._admissions.clear()  # given back here while Redis was away: still counted there
+    await a.sync()
+    assert await redis.scard(key) == 0
+    assert await redis.scard(f"{redis.prefix}admitted") == 0  # type: ignore[attr-defined]

@@ -23,6 +23,8 @@ from energyapp.llm import client as llm
 
 logger = logging.getLogger("energyapp.chat")
 
+REDIS_MAX_CONNECTIONS = 4000  # per process; Redis accepts 10,000 clients by default
+
 
 async def recover(
     sessionmaker: async_sessionmaker[AsyncSession], ownership: RuntimeOwnership
@@ -69,6 +71,9 @@ def make_broker(settings: Settings) -> Broker:
             socket_timeout=10,
             health_check_interval=30,
             decode_responses=True,
+            # Every watcher of an answer holds a connection while it waits (XREAD BLOCK): far
+            # more than redis-py's default of 100 at a few dozen streams per process.
+            max_connections=REDIS_MAX_CONNECTIONS,
         )
         return RedisBroker(settings, client)
     queue = LocalQueue(

@@ -176,13 +176,13 @@ class RedisBroker:
     async def _heartbeat(self) -> None:
         """Renew the lease and write again what this process holds (a restarted Redis lost it)."""
         engine = self._engine
-        async with self.queue.lock, self.redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(self.keys.lease(self.keys.process), "1", px=int(self.lease_seconds * 1000))
-            for key, members in self.queue.members().items():
-                pipe.sadd(key, *members)
             for answer in engine.live.running() if engine is not None else ():
                 pipe.hset(self.keys.owner, str(answer.id), self.keys.process)
             await pipe.execute()
+        async with self.queue.lock:
+            await self.queue.sync()
         await self.queue.requeue_lost()
 
     async def _tick(self) -> None:

@@ -7,9 +7,10 @@ server, background work (titles) only when no user waits and preempted when one 
 Everything a process holds in Redis (an admission, a place in the queue, a slot) is a member
 named ``<process id>|<kind>|<random>``; it counts only while the process's lease key
 (``lease:<process id>``, refreshed by :class:`energyapp.chat.redis_broker.RedisBroker`'s
-heartbeat) exists. The scripts below drop the members of a dead process whenever they run, so
-a process that dies gives its slots back when its lease expires, never later. The heartbeat
-also writes a live process's members again, which heals a Redis restart.
+heartbeat) exists. The scripts (``chat/redis_scripts.py``) drop the members of a dead process
+whenever they run, so a process that dies gives its slots back when its lease expires, never
+later. The heartbeat (:meth:`RedisQueue.sync`) also writes a live process's members again, which
+heals a Redis restart, and removes those it gave back while Redis was away.
 
 Keys (under the broker's prefix): ``admitted`` and ``adm:<user>`` (sets of admissions),
 ``q:users`` (list: users with waiting answers, in serving order), ``q:u:<user>`` (list: that
@@ -36,135 +37,13 @@ from energyapp.chat.queue import (
     busy_error,
     in_progress_error,
 )
+from energyapp.chat.redis_scripts import ADMIT, DISPATCH, ENQUEUE, WITHDRAW
 from energyapp.core.metrics import GENERATIONS_QUEUED
 
 if TYPE_CHECKING:
     from energyapp.chat.redis_broker import BrokerKeys
 
 logger = logging.getLogger("energyapp.chat")
-
-# Shared by the scripts: a member counts only while its process's lease exists.
-_LUA_ALIVE = """
-local function alive(prefix, member)
-  local proc = string.match(member, '^([^|]+)|')
-  return proc ~= nil and redis.call('EXISTS', prefix .. 'lease:' .. proc) == 1
-end
-local function purge_set(prefix, key)
-  for _, m in ipairs(redis.call('SMEMBERS', key)) do
-    if not alive(prefix, m) then redis.call('SREM', key, m) end
-  end
-end
-"""
-
-# KEYS: admitted, adm:<user>, slots:<server>... ARGV: prefix, member, max_per_user, max_queue
-_ADMIT = (
-    _LUA_ALIVE
-    + """
-local prefix = ARGV[1]
-purge_set(prefix, KEYS[1])
-purge_set(prefix, KEYS[2])
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 1 end
-local running = 0
-for i = 3, #KEYS do
-  purge_set(prefix, KEYS[i])
-  for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-    if string.find(m, '|u|', 1, true) then running = running + 1 end
-  end
-end
-if redis.call('SCARD', KEYS[1]) - running >= tonumber(ARGV[4]) then return 2 end
-redis.call('SADD', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[2])
-return 0
-"""
-)
-
-# KEYS: q:users, q:bg, granted, slots:<server>... ARGV: prefix, capacity, channel
-# Grants free slots to waiting tickets, users first in round-robin order; when a user waits and
-# no slot is free, asks a background holder to give its slot back.
-_DISPATCH = (
-    _LUA_ALIVE
-    + """
-local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
-  if not alive(prefix, t) then redis.call('HDEL', KEYS[3], t) end
-end
-local servers = {}
-for i = 4, #KEYS do
-  purge_set(prefix, KEYS[i])
-  servers[#servers + 1] = KEYS[i]
-end
-local function free_slot()
-  for _, key in ipairs(servers) do
-    if redis.call('SCARD', key) < capacity then return key end
-  end
-  return nil
-end
-local function next_user_ticket()
-  while redis.call('LLEN', KEYS[1]) > 0 do
-    local user = redis.call('LINDEX', KEYS[1], 0)
-    local ukey = prefix .. 'q:u:' .. user
-    local ticket = redis.call('LPOP', ukey)
-    if redis.call('LLEN', ukey) == 0 then
-      redis.call('LPOP', KEYS[1])
-    else
-      redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
-    end
-    if ticket and alive(prefix, ticket) then return ticket end
-  end
-  return nil
-end
-local function next_background_ticket()
-  while true do
-    local ticket = redis.call('LPOP', KEYS[2])
-    if not ticket then return nil end
-    if alive(prefix, ticket) then return ticket end
-  end
-end
-local granted = 0
-while true do
-  local slot = free_slot()
-  if not slot then break end
-  local ticket = next_user_ticket()
-  if not ticket then ticket = next_background_ticket() end
-  if not ticket then break end
-  redis.call('SADD', slot, ticket)
-  redis.call('HSET', KEYS[3], ticket, string.sub(slot, #prefix + 7))
-  granted = granted + 1
-end
-if granted > 0 then redis.call('PUBLISH', channel, 'grant') end
-if redis.call('LLEN', KEYS[1]) > 0 and not free_slot() then
-  for _, key in ipairs(servers) do
-    for _, m in ipairs(redis.call('SMEMBERS', key)) do
-      if string.find(m, '|b|', 1, true) then
-        redis.call('PUBLISH', channel, 'preempt ' .. m)
-        return granted
-      end
-    end
-  end
-end
-return granted
-"""
-)
-
-# KEYS: q:users, q:u:<user> ARGV: user, ticket, channel (every waiting answer's place may change)
-_ENQUEUE = """
-redis.call('RPUSH', KEYS[2], ARGV[2])
-if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', ARGV[3], 'queue')
-return 1
-"""
-
-# KEYS: q:users, q:u:<user> (or q:bg twice), granted ARGV: user ('' for background), ticket
-# Returns the server granted meanwhile (the caller must give it back), or false.
-_WITHDRAW = """
-redis.call('LREM', KEYS[2], 0, ARGV[2])
-if ARGV[1] ~= '' and redis.call('LLEN', KEYS[2]) == 0 then
-  redis.call('LREM', KEYS[1], 0, ARGV[1])
-end
-local server = redis.call('HGET', KEYS[3], ARGV[2])
-if server then redis.call('HDEL', KEYS[3], ARGV[2]) end
-return server
-"""
 
 
 @dataclass(eq=False)
@@ -207,14 +86,15 @@ class RedisQueue:
         self._capacity = slots_per_server
         self._max_queue = max_queue
         self._max_per_user = max_per_user
-        self._admit = redis.register_script(_ADMIT)
-        self._dispatch_script = redis.register_script(_DISPATCH)
-        self._enqueue = redis.register_script(_ENQUEUE)
-        self._withdraw = redis.register_script(_WITHDRAW)
+        self._admit = redis.register_script(ADMIT)
+        self._dispatch_script = redis.register_script(DISPATCH)
+        self._enqueue = redis.register_script(ENQUEUE)
+        self._withdraw = redis.register_script(WITHDRAW)
         # Held while what this process holds changes in Redis, and while the heartbeat writes
         # it again: a heartbeat never writes back a slot or an admission just given back.
         self.lock = asyncio.Lock()
         self._admissions: dict[uuid.UUID, list[str]] = {}
+        self._touched: set[uuid.UUID] = set()  # users whose admissions the heartbeat checks
         self._waiters: dict[str, _Waiter] = {}
         self._held: list[_Held] = []
 
@@ -239,6 +119,7 @@ class RedisQueue:
         if refused == 2:
             raise busy_error()
         self._admissions.setdefault(user_id, []).append(member)
+        self._touched.add(user_id)
 
     async def leave(self, user_id: uuid.UUID) -> None:
         async with self.lock:
@@ -248,10 +129,15 @@ class RedisQueue:
             member = members.pop()
             if not members:
                 del self._admissions[user_id]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.srem(self._keys.admitted, member)
-                pipe.srem(self._keys.admitted_by(user_id), member)
-                await pipe.execute()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.srem(self._keys.admitted, member)
+                    pipe.srem(self._keys.admitted_by(user_id), member)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:  # the next heartbeat's sync removes it
+                logger.warning(
+                    "leaving the shared queue failed", extra={"error": type(exc).__name__}
+                )
 
     # --- slots -------------------------------------------------------------------------------
 
@@ -291,14 +177,16 @@ class RedisQueue:
         self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
     ) -> None:
         kind = "|u|" if user_id is not None else "|b|"
-        for held in self._held:
-            mine = on_preempt is None or held.on_preempt is on_preempt
-            if held.server == server and kind in held.ticket and mine:
-                async with self.lock:
+        async with self.lock:  # chosen and removed at once: two releases never pick the same
+            for held in self._held:
+                mine = on_preempt is None or held.on_preempt is on_preempt
+                if held.server == server and kind in held.ticket and mine:
                     self._held.remove(held)
                     await self._redis.srem(self._keys.slots(server), held.ticket)
-                await self.dispatch()
+                    break
+            else:
                 return
+        await self.dispatch()
 
     def waiting(self) -> int:
         return sum(1 for w in self._waiters.values() if w.user_id is not None)
@@ -342,6 +230,29 @@ class RedisQueue:
                 held.asked = True
                 held.on_preempt()
                 return
+
+    async def sync(self) -> None:
+        """Write again what this process holds (a restarted Redis lost it) and remove what it
+        holds no longer (a give-back that failed while Redis was away): run by the heartbeat,
+        under :attr:`lock`."""
+        held = self.members()
+        keys = [self._keys.admitted, *self._slot_keys()]
+        keys += [self._keys.admitted_by(user_id) for user_id in self._touched]
+        mine = f"{self._keys.process}|"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.smembers(key)
+            present = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, members in zip(keys, present, strict=True):
+                wanted = set(held.get(key, ()))
+                stale = [m for m in members if m.startswith(mine) and m not in wanted]
+                if stale:
+                    pipe.srem(key, *stale)
+                if wanted - members:
+                    pipe.sadd(key, *(wanted - members))
+            await pipe.execute()
+        self._touched = set(self._admissions)
 
     def members(self) -> dict[str, list[str]]:
         """What this process holds, by key: written again by each heartbeat (a restarted Redis
