@@ -22,7 +22,11 @@ from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
 from energyapp.conversations import counters
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
-from energyapp.conversations.schemas import ConversationOut, ConversationUpdate, MessageOut
+from energyapp.conversations.schemas import (
+    ConversationListItem,
+    ConversationUpdate,
+    MessageOut,
+)
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.errors import NotFound
@@ -32,7 +36,13 @@ DEFAULT_TITLE = "Nueva conversación"
 CONVERSATION_CURSOR = "conversations"
 MESSAGE_CURSOR = "messages"
 
-CONVERSATION_LIST_COLUMNS = item_columns(ConversationOut, CONVERSATIONS)
+# An answer of the conversation is being generated (served by ix_messages_status).
+RUNNING = (
+    select(MESSAGES.c.id)
+    .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.status == "streaming")
+    .exists()
+)
+CONVERSATION_LIST_COLUMNS = item_columns(ConversationListItem, CONVERSATIONS, running=RUNNING)
 MESSAGE_LIST_COLUMNS = item_columns(MessageOut, MESSAGES)
 
 
@@ -74,8 +84,9 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
 
     PostgreSQL: full-text search with the Spanish configuration (stemming, stop words), served by
     the GIN indexes on ``to_tsvector('spanish', ...)``; the query accepts web-search syntax
-    ("frase exacta", -excluir, o). SQLite: every word must appear (case-insensitive for ASCII)
-    in the title or in some message.
+    ("frase exacta", -excluir, o). The Spanish stemmer lower-cases and drops acute accents, so
+    "MANTENCIÓN" and "mantencion" are one word. SQLite: every word must appear in the title or
+    in some message, ignoring case and accents (:func:`energyapp.core.search.contains`).
     """
     if session.get_bind().dialect.name == "postgresql":
         spanish: ColumnElement[str] = literal_column("'spanish'")
@@ -110,7 +121,7 @@ async def list_conversations(
     query: str | None = None,
     archived: bool = False,
 ) -> tuple[list[Item], str | None]:
-    """The caller's conversations (``ConversationOut`` fields): pinned first, then most
+    """The caller's conversations (``ConversationListItem`` fields): pinned first, then most
     recently updated."""
     c = CONVERSATIONS.c
     stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
