@@ -66,7 +66,10 @@ def test_chat_has_no_violations(axe_page: Page, live_app: LiveApp, theme: str) -
     conv = live_app.create_conversation(
         user["id"],
         "Plan de mantención",
-        [("user", "¿Qué es **kWh**?"), ("assistant", "Un kilovatio hora.\n\n```python\nx = 1\n```")],
+        [
+            ("user", "¿Qué es **kWh**?"),
+            ("assistant", "Un kilovatio hora.\n\n```python\nx = 1\n```"),
+        ],
     )
     axe_page.goto(f"{live_app.base_url}/#/chat/{conv}")
     expect(axe_page.locator(".msg-assistant .md")).to_contain_text("kilovatio")
@@ -85,9 +88,7 @@ def test_chat_has_no_violations(axe_page: Page, live_app: LiveApp, theme: str) -
     assert_no_violations(axe_page, theme, "chat en teléfono, historial abierto")
 
 
-def test_config_and_admin_have_no_violations(
-    axe_page: Page, live_app: LiveApp, theme: str
-) -> None:
+def test_config_and_admin_have_no_violations(axe_page: Page, live_app: LiveApp, theme: str) -> None:
     worker = live_app.create_user(full_name="Óscar Núñez")
     conv = live_app.create_conversation(worker["id"], "Tarifas", [("user", "Hola")])
     quick_login(axe_page, live_app.base_url, "admin")

@@ -149,7 +149,7 @@ def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) 
     with page.expect_download() as download:
         row_action(page.locator(".conv-item").first, "Exportar en Markdown")
     assert download.value.suggested_filename == "conversacion-primera.md"
-    assert "¿Cuál es la tarifa?" in open(download.value.path(), encoding="utf-8").read()
+    assert "¿Cuál es la tarifa?" in download.value.path().read_text(encoding="utf-8")
     with page.expect_download() as download:
         row_action(page.locator(".conv-item").first, "Exportar en JSON")
     assert download.value.suggested_filename == "conversacion-primera.json"
@@ -268,4 +268,3 @@ def test_the_running_note_goes_when_the_answer_ends(page: Page, slow_app: LiveAp
     _send(page, "Ahora otra")
     expect(page.locator(".msg-user .bubble")).to_have_text("Ahora otra")
     expect(page.locator(".msg-assistant").last).not_to_be_empty()
-

@@ -78,4 +78,3 @@ def any_contains(columns: tuple[Any, ...], text: str) -> ColumnElement[bool]:
 def terms(query: str) -> list[str]:
     """The words of a search, at most :data:`MAX_TERMS`."""
     return query.split()[:MAX_TERMS]
-
