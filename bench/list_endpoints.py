@@ -166,6 +166,21 @@ async def scenarios(db_url: str, tokens: dict[str, tuple[uuid.UUID, str]]) -> li
             int(counts["heavy"] * deep),
             filters={"user_id": str(heavy_id)},
         ),
+        # Searches ignore case and accents (core/search.py): the first page of each.
+        Scenario(
+            "GET /conversations?q=MANTENCIÓN",
+            "trabajador",
+            "/conversations",
+            0,
+            filters={"q": "MANTENCIÓN"},
+        ),
+        Scenario(
+            "GET /admin/users?q=PRUEBÁ 00042 (admin)",
+            "admin",
+            "/admin/users",
+            0,
+            filters={"q": "PRUEBÁ 00042"},
+        ),
     ]
 
 
