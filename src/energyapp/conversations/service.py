@@ -36,11 +36,10 @@ DEFAULT_TITLE = "Nueva conversación"
 CONVERSATION_CURSOR = "conversations"
 MESSAGE_CURSOR = "messages"
 
-# An answer of the conversation is being generated (served by ix_messages_status).
-RUNNING = (
-    select(MESSAGES.c.id)
-    .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.status == "streaming")
-    .exists()
+# An answer of the conversation is being generated. Uncorrelated: the few streaming answers are
+# read once through ix_messages_status (a hashed subplan), not probed per listed conversation.
+RUNNING = CONVERSATIONS.c.id.in_(
+    select(MESSAGES.c.conversation_id).where(MESSAGES.c.status == "streaming")
 )
 CONVERSATION_LIST_COLUMNS = item_columns(ConversationListItem, CONVERSATIONS, running=RUNNING)
 MESSAGE_LIST_COLUMNS = item_columns(MessageOut, MESSAGES)
