@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     delete,
+    exists,
     func,
     literal_column,
     or_,
@@ -91,22 +92,25 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
         spanish: ColumnElement[str] = literal_column("'spanish'")
         tsquery = func.websearch_to_tsquery(spanish, query)
         in_title = func.to_tsvector(spanish, Conversation.title).op("@@")(tsquery)
-        in_messages = Conversation.id.in_(
-            select(Message.conversation_id).where(
-                func.to_tsvector(spanish, Message.content).op("@@")(tsquery)
-            )
+        return or_(
+            in_title, _has_message(func.to_tsvector(spanish, Message.content).op("@@")(tsquery))
         )
-        return or_(in_title, in_messages)
-    conversation_ids = select(Message.conversation_id)
     return and_(
         *(
             or_(
                 search.contains(Conversation.title, term),
-                Conversation.id.in_(conversation_ids.where(search.contains(Message.content, term))),
+                _has_message(search.contains(Message.content, term)),
             )
             for term in search.terms(query)
         )
     )
+
+
+def _has_message(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some message of the conversation meets ``condition``. Correlated: a frequent word stops
+    after the page's first matches in list order (an ``IN`` over every matching message took
+    40 s at 2 M messages); for a rare one PostgreSQL picks the hashed GIN lookup itself."""
+    return exists().where(Message.conversation_id == Conversation.id, condition)
 
 
 _CONVERSATION_ORDER = (CONVERSATIONS.c.pinned, CONVERSATIONS.c.updated_at, CONVERSATIONS.c.id)
