@@ -20,15 +20,17 @@ from sqlalchemy.types import String
 MAX_TERMS = 8
 
 # Accented letters and what they fold to (one character each, same position).
-_ACCENTED = "ÁÀÂÄÃÅáàâäãåÉÈÊËéèêëÍÌÎÏíìîïÓÒÔÖÕóòôöõÚÙÛÜúùûüÑñÇçÝýÿ"
-_PLAIN = "aaaaaaaaaaaaeeeeeeeeiiiiiiiioooooooooouuuuuuuunnccyyy"
+# Applied after lower case: half the table to scan per character (PostgreSQL's translate scans
+# it linearly), which keeps the admin user search near a plain ILIKE.
+_ACCENTED = "áàâäãåéèêëíìîïóòôöõúùûüñçýÿ"
+_PLAIN = "aaaaaaeeeeiiiiooooouuuuncyy"
 _FOLD_TABLE = str.maketrans(_ACCENTED, _PLAIN)
 SQLITE_FOLD_FUNCTION = "energyapp_fold"
 
 
 def fold(text: str) -> str:
     """``text`` without accents and in lower case, as :func:`folded` does in SQL."""
-    return text.translate(_FOLD_TABLE).lower()
+    return text.lower().translate(_FOLD_TABLE)
 
 
 def _sqlite_fold(value: object) -> object:
@@ -51,7 +53,7 @@ class folded(FunctionElement[str]):  # noqa: N801 (reads as SQL, like func.lower
 @compiles(folded, "postgresql")
 def _folded_postgresql(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"lower(translate({column}, '{_ACCENTED}', '{_PLAIN}'))"
+    return f"translate(lower({column}), '{_ACCENTED}', '{_PLAIN}')"
 
 
 @compiles(folded)
