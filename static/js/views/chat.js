@@ -330,9 +330,11 @@ class ChatView {
    */
   showRunningElsewhere(running) {
     const other = running.find((c) => c.id !== this.conversationId) ?? null;
+    const shown = this.elsewhere;
     this.elsewhere = other && !this.active ? other : null;
     this.runningNote.hidden = !this.elsewhere;
-    if (this.elsewhere) {
+    // Rewritten only when it changes: a live region repeats what it is given.
+    if (this.elsewhere && (this.elsewhere.id !== shown?.id || this.elsewhere.title !== shown?.title)) {
       this.runningNote.replaceChildren(
         `Hay una respuesta en curso en «${this.elsewhere.title || "Nueva conversación"}». Podrá enviar otro mensaje cuando termine. `,
         h("a", { href: `#/chat/${encodeURIComponent(this.elsewhere.id)}`, text: "Ver la respuesta" }),
