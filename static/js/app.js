@@ -62,9 +62,11 @@ function header(active) {
     firstItem,
     h("button", { type: "button", class: "menu-item", role: "menuitem", "data-action": "logout", onclick: signOut }, icon("logout"), "Cerrar sesión"),
   );
-  const button = h("button", { type: "button", class: "profile-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "profile-menu", "aria-label": `Menú de perfil de ${user.full_name}` },
+  const button = h("button", { type: "button", class: "profile-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "profile-menu" },
     h("span", { class: "avatar", "aria-hidden": "true", text: initials(user.full_name) }),
+    // Named by what it shows (the name), so a voice command with the visible text finds it.
     h("span", { class: "profile-name", text: user.full_name }),
+    h("span", { class: "sr-only", text: ", menú de perfil" }),
     icon("chevron"),
   );
   const toggle = (/** @type {boolean} */ open) => {

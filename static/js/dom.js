@@ -61,6 +61,8 @@ const ICONS = {
   chevron: "M6 9l6 6 6-6",
   eye: "M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12zM12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6z",
   download: "M12 4v11M7 10l5 5 5-5M4 20h16",
+  more: "M5 11h2v2H5zM11 11h2v2h-2zM17 11h2v2h-2z",
+  keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M8 14h8",
 };
 
 /** @typedef {keyof typeof ICONS} IconName */

@@ -69,7 +69,9 @@ async def test_create_get_and_list(
         "message_count",
         "pinned",
         "archived",
+        "running",
     }
+    assert listed.json()["items"][0]["running"] is False
     assert await _user_counters(sessionmaker, user) == (2, 0)
 
 

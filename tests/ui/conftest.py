@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Locator,
     Page,
     expect,
     sync_playwright,
@@ -387,3 +389,10 @@ def quick_login(page: Page, base_url: str, role: str) -> None:
     page.goto(f"{base_url}/")
     page.click(f"[data-quick={role}]")
     page.wait_for_selector(".topbar")
+
+
+def row_action(row: Locator, action: str) -> None:
+    """Choose ``action`` in a sidebar row's "Más acciones" menu."""
+    row.hover()
+    row.get_by_role("button", name=re.compile("^Más acciones")).click()
+    row.page.get_by_role("menuitem", name=action, exact=True).click()

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.ui.conftest import LiveApp, login
+from tests.ui.conftest import LiveApp, login, row_action
 
 pytestmark = pytest.mark.browser
 
@@ -161,20 +161,20 @@ def test_rename_keeps_the_focus_on_the_row(page: Page, live_app: LiveApp) -> Non
     page.reload()
     row = page.locator(".conv-item").first
     row.locator(".conv-link").focus()
-    row.locator("button[aria-label^=Renombrar]").click()
+    row_action(row, "Renombrar")
     page.fill(".conv-rename", "Balance de abril")
     page.keyboard.press("Enter")
     expect(page.locator(".conv-title").first).to_have_text("Balance de abril")
-    rename = page.locator(".conv-item").first.locator("button[aria-label^=Renombrar]")
-    expect(rename).to_be_focused()
+    more = page.locator(".conv-item").first.locator("[data-action=more]")
+    expect(more).to_be_focused()
 
-    rename.click()
+    page.keyboard.press("Enter")  # opens the menu on its first item, "Renombrar"
+    expect(page.get_by_role("menuitem", name="Renombrar")).to_be_focused()
+    page.keyboard.press("Enter")
     page.fill(".conv-rename", "No se guarda")
     page.keyboard.press("Escape")
     expect(page.locator(".conv-title").first).to_have_text("Balance de abril")
-    expect(
-        page.locator(".conv-item").first.locator("button[aria-label^=Renombrar]")
-    ).to_be_focused()
+    expect(page.locator(".conv-item").first.locator("[data-action=more]")).to_be_focused()
 
 
 def test_the_delete_dialog_returns_the_focus(page: Page, live_app: LiveApp) -> None:
@@ -186,16 +186,17 @@ def test_the_delete_dialog_returns_the_focus(page: Page, live_app: LiveApp) -> N
 
     first = page.locator(".conv-item").first
     first.locator(".conv-link").focus()
-    first.locator("button[aria-label^=Eliminar]").click()
+    row_action(first, "Eliminar")
     page.locator("dialog button", has_text="Cancelar").click()
-    expect(page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]")).to_be_focused()
+    expect(page.locator(".conv-item").first.locator("[data-action=more]")).to_be_focused()
 
-    page.keyboard.press("Enter")  # the focused delete button opens the dialog again
+    page.keyboard.press("ArrowUp")  # the focused menu button: ArrowUp opens it on its last item
+    page.keyboard.press("Enter")
     page.locator("dialog button", has_text="Eliminar").click()
     expect(page.locator(".conv-title")).to_have_text(["Más antigua"])
     expect(page.locator(".conv-item .conv-link")).to_be_focused()
 
-    page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]").click()
+    row_action(page.locator(".conv-item").first, "Eliminar")
     page.locator("dialog button", has_text="Eliminar").click()
     expect(page.locator(".conv-item")).to_have_count(0)
     expect(page.locator("#new-chat")).to_be_focused()

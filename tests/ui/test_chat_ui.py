@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.ui.conftest import LiveApp, login
+from tests.ui.conftest import LiveApp, login, row_action
 
 pytestmark = pytest.mark.browser
 
@@ -124,17 +124,14 @@ def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: Live
     _login_new_worker(page, live_app)
     _send(page, "Primera conversación de prueba")
     expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
-    item = page.locator(".conv-item").first
-    item.hover()
-    item.locator("button[aria-label^=Renombrar]").click()
+    row_action(page.locator(".conv-item").first, "Renombrar")
     page.fill(".conv-rename", "Informe mensual")
     page.keyboard.press("Enter")
     expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
     page.reload()
     expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
 
-    page.locator(".conv-item").first.hover()
-    page.locator(".conv-item").first.locator("button[aria-label=Fijar]").click()
+    row_action(page.locator(".conv-item").first, "Fijar")
     expect(page.locator(".conv-group").first).to_have_text("Fijadas")
 
     page.fill("#conv-search", "no-existe-zzz")
@@ -143,14 +140,12 @@ def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: Live
     expect(page.locator(".conv-title")).to_have_text(["Informe mensual"])
     page.fill("#conv-search", "")
 
-    page.locator(".conv-item").first.hover()
-    page.locator(".conv-item").first.locator("button[aria-label=Archivar]").click()
+    row_action(page.locator(".conv-item").first, "Archivar")
     expect(page.locator(".conv-item")).to_have_count(0)
     page.check("#show-archived")
     expect(page.locator(".conv-title")).to_have_text(["Informe mensual"])
 
-    page.locator(".conv-item").first.hover()
-    page.locator(".conv-item").first.locator("button[aria-label^=Eliminar]").click()
+    row_action(page.locator(".conv-item").first, "Eliminar")
     page.locator("dialog button", has_text="Eliminar").click()
     # The open conversation is gone: back to a new, empty one.
     expect(page.locator("#welcome")).to_be_visible()

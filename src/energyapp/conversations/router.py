@@ -14,6 +14,7 @@ from energyapp.conversations.schemas import (
     BranchMessageOut,
     BranchSwitch,
     ConversationCreate,
+    ConversationListItem,
     ConversationOut,
     ConversationUpdate,
     ExpiringConversation,
@@ -29,12 +30,15 @@ SearchQuery = Annotated[
     str | None,
     Query(
         max_length=200,
-        description="Busca en títulos y mensajes (búsqueda de texto completo en español).",
+        description=(
+            "Busca en títulos y mensajes (búsqueda de texto completo en español; "
+            "no distingue mayúsculas ni tildes)."
+        ),
     ),
 ]
 
 
-@router.get("", response_model=Page[ConversationOut])
+@router.get("", response_model=Page[ConversationListItem])
 async def list_conversations(
     user: CurrentUser,
     session: SessionDep,
@@ -42,7 +46,8 @@ async def list_conversations(
     q: SearchQuery = None,
     archived: bool = False,
 ) -> dict[str, list[Item] | str | None]:
-    """The caller's conversations: pinned first, then most recently updated."""
+    """The caller's conversations: pinned first, then most recently updated; ``running`` is
+    true while one of its answers is being generated."""
     items, next_cursor = await service.list_conversations(
         session, user, page, query=(q or "").strip() or None, archived=archived
     )

@@ -54,6 +54,12 @@ class ConversationOut(BaseModel):
     archived: bool
 
 
+class ConversationListItem(ConversationOut):
+    """A conversation of the sidebar: ``running`` while one of its answers is being generated."""
+
+    running: bool
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,12 +1,64 @@
-"""Text search conditions shared by every list that takes a search box (``q``)."""
+"""Text search conditions shared by every list that takes a search box (``q``).
+
+Searches ignore case and accents ("MANTENCIÓN", "mantencion" and "Mantención" find the same):
+both sides are *folded* by :func:`fold` in Python and by :func:`folded` in SQL, which apply the
+same table, so both databases agree. SQLite gets the SQL function ``energyapp_fold`` from
+:func:`register_sqlite_functions` (the engine installs it on every connection); PostgreSQL folds
+with its built-in ``translate`` and ``lower``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
 
 MAX_TERMS = 8
+
+# Accented letters and what they fold to (one character each, same position).
+# Applied after lower case: half the table to scan per character (PostgreSQL's translate scans
+# it linearly), which keeps the admin user search near a plain ILIKE.
+_ACCENTED = "áàâäãåéèêëíìîïóòôöõúùûüñçýÿ"
+_PLAIN = "aaaaaaeeeeiiiiooooouuuuncyy"
+_FOLD_TABLE = str.maketrans(_ACCENTED, _PLAIN)
+SQLITE_FOLD_FUNCTION = "energyapp_fold"
+
+
+def fold(text: str) -> str:
+    """``text`` without accents and in lower case, as :func:`folded` does in SQL."""
+    return text.lower().translate(_FOLD_TABLE)
+
+
+def _sqlite_fold(value: object) -> object:
+    return fold(value) if isinstance(value, str) else value
+
+
+def register_sqlite_functions(dbapi_conn: Any) -> None:
+    """Install ``energyapp_fold`` on a SQLite DB-API connection."""
+    dbapi_conn.create_function(SQLITE_FOLD_FUNCTION, 1, _sqlite_fold, deterministic=True)
+
+
+class folded(FunctionElement[str]):  # noqa: N801 (reads as SQL, like func.lower)
+    """SQL: a text expression folded like :func:`fold`."""
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(folded, "postgresql")
+def _folded_postgresql(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"translate(lower({column}), '{_ACCENTED}', '{_PLAIN}')"
+
+
+@compiles(folded)
+def _folded_default(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
 
 
 def like_pattern(text: str) -> str:
@@ -16,8 +68,8 @@ def like_pattern(text: str) -> str:
 
 
 def contains(column: ColumnElement[Any] | Any, text: str) -> ColumnElement[bool]:
-    """``column`` contains ``text``, case-insensitively (for ASCII on SQLite)."""
-    condition: ColumnElement[bool] = column.ilike(like_pattern(text), escape="\\")
+    """``column`` contains ``text``, ignoring case and accents."""
+    condition: ColumnElement[bool] = folded(column).like(like_pattern(fold(text)), escape="\\")
     return condition
 
 

@@ -7,6 +7,7 @@ import { renderMarkdown } from "../markdown.js";
 import { state, signedInUser } from "../state.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
+import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
 import { exportConversation } from "./export.js";
 /** @import { Page } from "../api.js" */
@@ -131,6 +132,7 @@ class ChatView {
   /** @type {HTMLSpanElement} */ modelSlot;
   /** @type {HTMLParagraphElement} */ note;
   /** @type {HTMLParagraphElement} */ modelWarning;
+  /** @type {HTMLParagraphElement} */ runningNote;
   /** @type {HTMLDivElement} */ composerWrap;
   /** @type {() => void} */ updateComposer;
   // Set by loadModels() once GET /models answers.
@@ -149,28 +151,35 @@ class ChatView {
     /** @type {AnswerView | null} the answer being generated */
     this.active = null;
     this.destroyed = false;
+    /** @type {{ id: string, title: string } | null} an answer running in another conversation */
+    this.elsewhere = null;
+    const startNew = () => {
+      // An answer running here goes on (the server keeps generating); the new screen links to it.
+      sessionStorage.removeItem(STREAM_KEY);
+      this.closeSidebar();
+      // Also when the address is already #/chat (a first message refused before `meta`).
+      navigate("#/chat");
+    };
     this.sidebar = new Sidebar({
       activeId: conversationId,
       onSelect: () => this.closeSidebar(),
-      onNew: () => {
-        sessionStorage.removeItem(STREAM_KEY);
-        this.closeSidebar();
-        // Also when the address is already #/chat (a first message refused before `meta`).
-        navigate("#/chat");
-      },
+      onNew: startNew,
       onDeleted: (id) => {
         if (id === this.conversationId) navigate("#/chat");
       },
       onTitle: (title) => this.setHeadTitle(title),
+      onRunning: (running) => this.showRunningElsewhere(running),
     });
+    this.removeShortcuts = installShortcuts({ onNew: startNew });
     this.inner = h("div", { class: "messages-inner" });
     this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
-    this.headTitle = h("span", { class: "title", text: "EnergyApp" });
+    this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     this.buildComposer();
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" },
         iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
         this.headTitle,
+        iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
       this.scroller,
       this.composerWrap,
@@ -193,6 +202,7 @@ class ChatView {
   destroy() {
     this.destroyed = true;
     clearInterval(this.healthTimer);
+    this.removeShortcuts();
     for (const controller of this.controllers) controller.abort();
     this.sidebar.destroy();
   }
@@ -236,7 +246,7 @@ class ChatView {
       const length = this.input.value.length;
       this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
       this.counter.classList.toggle("over", length > max);
-      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active);
+      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active || this.elsewhere);
     };
     this.updateComposer = update;
     this.input.addEventListener("input", update);
@@ -244,19 +254,23 @@ class ChatView {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
+      } else if (event.key === "Escape" && this.active) {
+        event.preventDefault();
+        this.stop();
       }
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = this.input.value;
-      if (!text.trim() || text.length > max || this.active) return;
+      if (!text.trim() || text.length > max || this.active || this.elsewhere) return;
       this.input.value = "";
       update();
       this.send(text);
     });
     this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
     this.modelWarning = h("p", { class: "alert alert-warn composer-warning", id: "model-warning", role: "status", hidden: true, text: MODEL_DOWN });
-    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, form, this.note);
+    this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
+    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, this.runningNote, form, this.note);
     update();
     this.loadModels();
     queueMicrotask(() => this.input.focus());
@@ -323,6 +337,26 @@ class ChatView {
     const standIn = chosen?.missing ? models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
     this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
     this.note.classList.toggle("stand-in", standIn);
+  }
+
+  /**
+   * Say above the composer that an answer of another conversation is running (one at a time),
+   * with a link to it, and hold the send button until it ends.
+   * @param {{ id: string, title: string }[]} running from the sidebar's refresh
+   */
+  showRunningElsewhere(running) {
+    const other = running.find((c) => c.id !== this.conversationId) ?? null;
+    const shown = this.elsewhere;
+    this.elsewhere = other && !this.active ? other : null;
+    this.runningNote.hidden = !this.elsewhere;
+    // Rewritten only when it changes: a live region repeats what it is given.
+    if (this.elsewhere && (this.elsewhere.id !== shown?.id || this.elsewhere.title !== shown?.title)) {
+      this.runningNote.replaceChildren(
+        `Hay una respuesta en curso en «${this.elsewhere.title || "Nueva conversación"}». Podrá enviar otro mensaje cuando termine. `,
+        h("a", { href: `#/chat/${encodeURIComponent(this.elsewhere.id)}`, text: "Ver la respuesta" }),
+      );
+    }
+    this.updateComposer();
   }
 
   /** @param {boolean} on */
@@ -817,7 +851,9 @@ class ChatView {
   release(view) {
     if (this.active === view) {
       this.active = null;
-      if (!this.destroyed) this.setGenerating(false);
+      if (this.destroyed) return;
+      this.setGenerating(false);
+      if (this.conversationId) this.sidebar.markRunning(this.conversationId, false);
     }
   }
 
@@ -843,7 +879,8 @@ class ChatView {
       this.addExportButton();
     }
     const title = this.headTitle.textContent;
-    this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString() });
+    this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
+    this.sidebar.announce();
   }
 
   async stop() {

@@ -1,11 +1,20 @@
 // @ts-check
-// Conversation sidebar: newest first, infinite scroll, search, rename inline, pin, archive, delete.
-import { api, errorDetail, qs } from "../api.js";
-import { h, icon, iconButton, confirmDialog, toast, clear } from "../dom.js";
+// Conversation sidebar: newest first in day groups, infinite scroll, search, a running
+// indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, export,
+// delete) in one "Más acciones" menu.
+import { api, apiFetch, errorDetail, qs } from "../api.js";
+import { h, icon, confirmDialog, toast, clear } from "../dom.js";
+import { menuButton } from "../menu.js";
+import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
 /** @import { Page } from "../api.js" */
 
 const PAGE = 30;
+// How often the list is asked again for running answers (faster while one runs), and the
+// channel that tells the other tabs an answer started or ended.
+const REFRESH_MS = 30_000;
+const REFRESH_RUNNING_MS = 5_000;
+const CHANNEL = "energyapp.conversations";
 
 /**
  * A conversation of the list (`ConversationOut`, the fields shown here).
@@ -15,6 +24,7 @@ const PAGE = 30;
  * @property {boolean} pinned
  * @property {boolean} archived
  * @property {string} updated_at
+ * @property {boolean} [running] one of its answers is being generated
  */
 
 /** @typedef {Partial<Pick<Conversation, "title" | "pinned" | "archived">>} ConversationChanges */
@@ -27,12 +37,14 @@ const PAGE = 30;
  * @property {() => void} onNew "Nueva conversación"
  * @property {(id: string) => void} onDeleted a conversation was deleted
  * @property {(title: string) => void} onTitle the shown conversation was renamed
+ * @property {(running: Conversation[]) => void} onRunning the list was refreshed: these have an answer running
  */
 
 export class Sidebar {
   /** @param {SidebarOptions} options */
-  constructor({ activeId, onSelect, onNew, onDeleted, onTitle }) {
+  constructor({ activeId, onSelect, onNew, onDeleted, onTitle, onRunning }) {
     this.activeId = activeId;
+    this.onRunning = onRunning;
     this.onSelect = onSelect;
     this.onNew = onNew;
     this.onDeleted = onDeleted;
@@ -74,11 +86,72 @@ export class Sidebar {
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadMore();
     }, { root: this.list, rootMargin: "120px" });
+    this.channel = "BroadcastChannel" in window ? new BroadcastChannel(CHANNEL) : null;
+    if (this.channel) this.channel.onmessage = () => this.refresh();
+    this.onFocus = () => this.refresh();
+    window.addEventListener("focus", this.onFocus);
+    /** @type {number | undefined} */
+    this.timer = undefined;
     this.reload("");
   }
 
   destroy() {
     this.observer.disconnect();
+    this.channel?.close();
+    window.removeEventListener("focus", this.onFocus);
+    clearTimeout(this.timer);
+  }
+
+  /** Tell the other tabs an answer started or ended: their lists ask again. */
+  announce() {
+    this.channel?.postMessage("changed");
+  }
+
+  scheduleRefresh() {
+    clearTimeout(this.timer);
+    const running = this.items.some((c) => c.running);
+    this.timer = setTimeout(() => this.refresh(), running ? REFRESH_RUNNING_MS : REFRESH_MS);
+    // After the caller's constructor, which builds what the callback fills.
+    const runningNow = this.items.filter((c) => c.running);
+    queueMicrotask(() => this.onRunning(runningNow));
+  }
+
+  /**
+   * Ask the list again (up to what is loaded) for running answers and new conversations,
+   * without disturbing a rename or an open menu.
+   */
+  async refresh() {
+    const busy = document.activeElement?.closest(".conv-rename, [role=menu]");
+    if (this.loading || (busy && this.list.contains(busy))) {
+      this.scheduleRefresh();
+      return;
+    }
+    const generation = this.generation;
+    const limit = Math.min(Math.max(this.items.length, PAGE), 200);
+    try {
+      /** @type {Page<Conversation>} */
+      const page = await api(`/conversations${qs({ limit, q: this.query, archived: this.archived ? "true" : null })}`);
+      if (generation !== this.generation) return;
+      if (this.items.length <= limit) {
+        this.items = page.items;
+        this.cursor = page.next_cursor;
+        this.done = !page.next_cursor;
+      }
+      this.render();
+    } catch {
+      if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
+    }
+  }
+
+  /**
+   * @param {string} id
+   * @param {boolean} running
+   */
+  markRunning(id, running) {
+    const conv = this.items.find((c) => c.id === id);
+    if (conv) conv.running = running;
+    this.render();
+    this.announce();
   }
 
   /** @param {string} query */
@@ -122,15 +195,19 @@ export class Sidebar {
   }
 
   render() {
+    const focused = this.focusedControl();
     clear(this.list);
     const pinned = this.items.filter((c) => c.pinned);
-    const rest = this.items.filter((c) => !c.pinned);
     if (pinned.length) {
       this.list.appendChild(h("li", { class: "conv-group", text: "Fijadas" }));
       for (const c of pinned) this.list.appendChild(this.row(c));
     }
-    if (rest.length && pinned.length) this.list.appendChild(h("li", { class: "conv-group", text: this.archived ? "Archivadas" : "Recientes" }));
-    for (const c of rest) this.list.appendChild(this.row(c));
+    let group = "";
+    for (const c of this.items.filter((conv) => !conv.pinned)) {
+      const name = dayGroup(c.updated_at);
+      if (name !== group) this.list.appendChild(h("li", { class: "conv-group", text: (group = name) }));
+      this.list.appendChild(this.row(c));
+    }
     if (!this.items.length && this.done) {
       this.status.textContent = this.query ? "Sin resultados para su búsqueda." : this.archived ? "No hay conversaciones archivadas." : "Aún no hay conversaciones.";
     } else {
@@ -140,6 +217,16 @@ export class Sidebar {
     this.list.appendChild(this.sentinel);
     this.observer.disconnect();
     this.observer.observe(this.sentinel);
+    if (focused) this.focusInRow(focused.id, focused.selector);
+    this.scheduleRefresh();
+  }
+
+  /** @returns {{ id: string, selector: string } | null} the row control with the focus, to give it back after a render */
+  focusedControl() {
+    const active = document.activeElement;
+    const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest(".conv-item") : null;
+    if (!(row instanceof HTMLElement) || !row.dataset.id) return null;
+    return { id: row.dataset.id, selector: active?.classList.contains("conv-link") ? ".conv-link" : "[data-action=more]" };
   }
 
   /** @param {Conversation} conv */
@@ -148,18 +235,79 @@ export class Sidebar {
     const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(conv.id)}`, "aria-current": conv.id === this.activeId ? "page" : null },
       conv.pinned ? icon("pin") : null,
       h("span", { class: "conv-title", text: title }),
+      conv.running ? h("span", { class: "conv-running", title: "Respuesta en curso" }, h("span", { class: "sr-only", text: "(respuesta en curso)" })) : null,
     );
     link.addEventListener("click", () => this.onSelect(conv.id));
-    const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}`, dataset: { id: conv.id } },
+    const more = menuButton(icon("more"), `Más acciones para «${title}»`, () => this.actions(item, conv), { tabindex: "-1", "data-action": "more" });
+    const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}${conv.running ? " running" : ""}`, dataset: { id: conv.id } },
       link,
-      h("div", { class: "conv-actions" },
-        iconButton("edit", `Renombrar «${title}»`, () => this.rename(item, conv), { "data-action": "rename" }),
-        iconButton("pin", conv.pinned ? "Desfijar" : "Fijar", () => this.patch(conv, { pinned: !conv.pinned }), { "aria-pressed": String(Boolean(conv.pinned)) }),
-        iconButton("archive", conv.archived ? "Desarchivar" : "Archivar", () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.")),
-        iconButton("trash", `Eliminar «${title}»`, () => this.remove(conv), { "data-action": "delete" }),
-      ),
+      h("div", { class: "conv-actions" }, more.wrap),
     );
+    // One tab stop per row: arrows move between rows and to the row's menu button.
+    link.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        this.moveFocus(conv.id, event.key === "ArrowDown" ? 1 : -1);
+      } else if (event.key === "ArrowRight") {
+        event.preventDefault();
+        more.button.focus();
+      } else if (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey)) {
+        event.preventDefault();
+        more.open();
+      }
+    });
+    more.button.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowLeft") link.focus();
+    });
     return item;
+  }
+
+  /**
+   * @param {string} id the row the focus is in
+   * @param {number} step 1 for the next row, -1 for the previous one
+   */
+  moveFocus(id, step) {
+    const ids = this.shownIds();
+    const next = ids[ids.indexOf(id) + step];
+    if (next) this.focusInRow(next, ".conv-link");
+  }
+
+  /**
+   * The entries of a row's "Más acciones" menu.
+   * @param {HTMLLIElement} item
+   * @param {Conversation} conv
+   * @returns {import("../menu.js").MenuEntry[]}
+   */
+  actions(item, conv) {
+    return [
+      { label: "Renombrar", action: "rename", run: () => this.rename(item, conv) },
+      { label: conv.pinned ? "Desfijar" : "Fijar", action: "pin", run: () => this.patch(conv, { pinned: !conv.pinned }) },
+      { label: conv.archived ? "Desarchivar" : "Archivar", action: "archive", run: () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.") },
+      { label: "Exportar en Markdown", action: "export-md", run: () => this.download(conv, "md") },
+      { label: "Exportar en JSON", action: "export-json", run: () => this.download(conv, "json") },
+      { label: "Eliminar", action: "delete", danger: true, run: () => this.remove(conv) },
+    ];
+  }
+
+  /**
+   * Download the conversation's export (it needs the session's token: fetched, then saved).
+   * @param {Conversation} conv
+   * @param {"md" | "json"} format
+   */
+  async download(conv, format) {
+    try {
+      const response = await apiFetch(`/conversations/${encodeURIComponent(conv.id)}/export${qs({ format })}`);
+      const disposition = response.headers.get("Content-Disposition") || "";
+      const name = /filename="([^"]+)"/.exec(disposition)?.[1] || `conversacion.${format}`;
+      const url = URL.createObjectURL(await response.blob());
+      const link = h("a", { href: url, download: name, hidden: true });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (err) {
+      toast(errorDetail(err, "No se pudo exportar la conversación."), "error");
+    }
   }
 
   /**
@@ -178,8 +326,8 @@ export class Sidebar {
       const value = input.value.trim();
       if (save && value && value !== conv.title) await this.patch(conv, { title: value });
       else this.render();
-      // Enter or Escape: back to the rename button (a blur means focus went elsewhere already).
-      if (keyboard) this.focusInRow(conv.id, "[data-action=rename]");
+      // Enter or Escape: back to the row's menu (a blur means focus went elsewhere already).
+      if (keyboard) this.focusInRow(conv.id, "[data-action=more]");
     };
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter") finish(true, true);
@@ -212,7 +360,7 @@ export class Sidebar {
   async remove(conv) {
     const ok = await confirmDialog("Eliminar conversación", `¿Eliminar «${conv.title || "Nueva conversación"}» y todos sus mensajes? Esta acción no se puede deshacer.`, "Eliminar", true);
     if (!ok) {
-      this.focusInRow(conv.id, "[data-action=delete]");
+      this.focusInRow(conv.id, "[data-action=more]");
       return;
     }
     try {
@@ -229,7 +377,7 @@ export class Sidebar {
       this.onDeleted(conv.id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar."), "error");
-      this.focusInRow(conv.id, "[data-action=delete]");
+      this.focusInRow(conv.id, "[data-action=more]");
     }
   }
 
@@ -259,7 +407,7 @@ export class Sidebar {
 
   /**
    * A conversation created or updated by the chat: move it to the top.
-   * @param {Pick<Conversation, "id" | "title" | "updated_at">} conv
+   * @param {Pick<Conversation, "id" | "title" | "updated_at" | "running">} conv
    */
   upsert(conv) {
     const existing = this.items.find((c) => c.id === conv.id);

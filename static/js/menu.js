@@ -1,0 +1,83 @@
+// @ts-check
+// A menu button (WAI-ARIA APG "menu button" pattern): the button opens a role="menu" list of
+// role="menuitem" buttons; arrows, Home and End move between them, Escape closes and returns to
+// the button, Tab or a click elsewhere closes.
+import { h } from "./dom.js";
+
+/**
+ * One entry of the menu.
+ * @typedef {object} MenuEntry
+ * @property {string} label its visible text (and accessible name)
+ * @property {() => void} run what choosing it does (after the menu closes)
+ * @property {string} [action] its `data-action`, for tests and focus targets
+ * @property {boolean} [danger]
+ */
+
+let counter = 0;
+
+/**
+ * @param {Node} content what the button shows (an icon)
+ * @param {string} label its accessible name
+ * @param {() => MenuEntry[]} entries read when the menu opens (labels can depend on state)
+ * @param {Record<string, unknown>} [extra] more attributes for the button, as for h()
+ * @returns {{ wrap: HTMLElement, button: HTMLButtonElement, open: () => void }}
+ */
+export function menuButton(content, label, entries, extra = {}) {
+  counter += 1;
+  const id = `menu-${counter}`;
+  const menu = h("div", { class: "menu popup-menu", role: "menu", id, "aria-label": label, hidden: true });
+  const button = h("button", { type: "button", class: "icon-btn", "aria-label": label, title: label, "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": id, ...extra }, content);
+  const wrap = h("div", { class: "menu-wrap" }, button, menu);
+  const items = () => /** @type {HTMLButtonElement[]} */ ([...menu.querySelectorAll("[role=menuitem]")]);
+  /** @param {MouseEvent} event */
+  const outside = (event) => {
+    if (!(event.target instanceof Node && wrap.contains(event.target))) close(false);
+  };
+  /** @param {boolean} refocus */
+  const close = (refocus) => {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    document.removeEventListener("pointerdown", outside, true);
+    if (refocus) button.focus();
+  };
+  const open = (last = false) => {
+    menu.replaceChildren(...entries().map((entry) => h("button", {
+      type: "button", role: "menuitem", tabindex: "-1",
+      class: `menu-item${entry.danger ? " danger" : ""}`, "data-action": entry.action,
+      onclick: () => {
+        close(true);
+        entry.run();
+      },
+    }, entry.label)));
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    document.addEventListener("pointerdown", outside, true);
+    const all = items();
+    all[last ? all.length - 1 : 0]?.focus();
+  };
+  button.addEventListener("click", () => (menu.hidden ? open() : close(true)));
+  button.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      open(event.key === "ArrowUp");
+    }
+  });
+  menu.addEventListener("keydown", (event) => {
+    const all = items();
+    const index = all.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
+    /** @type {Record<string, number>} */
+    const moves = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: all.length - 1 };
+    if (event.key in moves) {
+      event.preventDefault();
+      all[(moves[event.key] + all.length) % all.length]?.focus();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close(true);
+    } else if (event.key === "Tab") {
+      close(false);
+    }
+  });
+  return { wrap, button, open: () => open() };
+}

@@ -1,0 +1,270 @@
+"""The sidebar and the chat's keyboard: day groups, the "Más acciones" menu, accent-insensitive
+search, the running indicator in every tab, a new conversation during an answer, shortcuts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import update
+
+from energyapp.conversations.models import Conversation
+from energyapp.db import create_engine, create_sessionmaker
+from tests.ui.conftest import (
+    LiveApp,
+    _arun,
+    _database,
+    _free_port,
+    _seed,
+    _serve,
+    _stop,
+    _wait_http,
+    login,
+    row_action,
+)
+
+pytestmark = pytest.mark.browser
+
+SANTIAGO = ZoneInfo("America/Santiago")
+RUNNING = ".conv-item.running"
+
+
+@pytest.fixture(scope="module")
+def slow_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """An app whose stand-in Ollama answers slowly (about 12 s an answer), so a test can act
+    while an answer runs."""
+    logs = tmp_path_factory.mktemp("ui-slow-logs")
+    port = _free_port()
+    ollama = subprocess.Popen(
+        [
+            sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
+            "--tokens-per-second", "5", "--answer-tokens", "60", "--model", "qwen2.5:3b-instruct",
+        ],
+        stdout=(logs / "ollama.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        ollama_url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{ollama_url}/api/version", ollama)
+        with _database(tmp_path_factory.mktemp("ui-slow")) as db_url:
+            _seed(db_url)
+            with _serve(db_url, ollama_url, logs) as base:
+                yield LiveApp(base_url=base, db_url=db_url, ollama_url=ollama_url)
+    finally:
+        _stop([ollama])
+
+
+def _login_worker(page: Page, app: LiveApp) -> dict[str, str]:
+    user = app.create_user(full_name="Sara Sidebar")
+    login(page, app.base_url, user["email"], user["password"])
+    return user
+
+
+def _send(page: Page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.keyboard.press("Enter")
+
+
+def _first_tokens(page: Page) -> None:
+    expect(page.locator(".msg-assistant .md").last).not_to_be_empty()
+
+
+def _set_updated(app: LiveApp, conversation_id: str, when: datetime) -> None:
+    async def _update() -> None:
+        engine = create_engine(app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == uuid.UUID(conversation_id))
+                    .values(updated_at=when)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_update())
+
+
+def _santiago_noon(days_ago: int) -> datetime:
+    day = datetime.now(SANTIAGO).date() - timedelta(days=days_ago)
+    return datetime.combine(day, time(12), SANTIAGO).astimezone(UTC)
+
+
+def test_conversations_are_grouped_by_santiago_day(page: Page, live_app: LiveApp) -> None:
+    user = _login_worker(page, live_app)
+    ages = {"Hoy": 0, "Ayer": 1, "Hace tres días": 3, "Hace un mes": 30}
+    for title, days in ages.items():
+        conv = live_app.create_conversation(user["id"], title, [("user", "Hola")])
+        if days:
+            _set_updated(live_app, conv, _santiago_noon(days))
+    page.reload()
+    expect(page.locator(".conv-group")).to_have_text(
+        ["Hoy", "Ayer", "Últimos 7 días", "Anteriores"]
+    )
+    expect(page.locator(".conv-title")).to_have_text(list(ages))
+    # A pinned conversation leaves its day for "Fijadas", above them all.
+    row_action(page.locator(".conv-item", has_text="Hace un mes"), "Fijar")
+    expect(page.locator(".conv-group")).to_have_text(["Fijadas", "Hoy", "Ayer", "Últimos 7 días"])
+
+
+def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Primera", [("user", "¿Cuál es la tarifa?")])
+    page.reload()
+    first, second = page.locator(".conv-link").nth(0), page.locator(".conv-link").nth(1)
+    expect(page.locator(".conv-title")).to_have_text(["Primera", "Segunda"])
+    # A row is one tab stop: Tab goes from one conversation to the next.
+    first.focus()
+    page.keyboard.press("Tab")
+    expect(second).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(first).to_be_focused()
+    # → reaches the row's menu button, which opens a menu of every action.
+    page.keyboard.press("ArrowRight")
+    more = page.get_by_role("button", name="Más acciones para «Primera»")
+    expect(more).to_be_focused()
+    expect(more).to_have_attribute("aria-haspopup", "menu")
+    page.keyboard.press("Enter")
+    expect(more).to_have_attribute("aria-expanded", "true")
+    items = page.get_by_role("menu").get_by_role("menuitem")
+    expect(items).to_have_text(
+        ["Renombrar", "Fijar", "Archivar", "Exportar en Markdown", "Exportar en JSON", "Eliminar"]
+    )
+    expect(items.first).to_be_focused()
+    page.keyboard.press("ArrowUp")  # wraps to the last item
+    expect(items.last).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("menu")).to_be_hidden()
+    expect(more).to_be_focused()
+    expect(more).to_have_attribute("aria-expanded", "false")
+
+    with page.expect_download() as download:
+        row_action(page.locator(".conv-item").first, "Exportar en Markdown")
+    assert download.value.suggested_filename == "conversacion-primera.md"
+    assert "¿Cuál es la tarifa?" in download.value.path().read_text(encoding="utf-8")
+    with page.expect_download() as download:
+        row_action(page.locator(".conv-item").first, "Exportar en JSON")
+    assert download.value.suggested_filename == "conversacion-primera.json"
+
+
+def test_search_ignores_case_and_accents(page: Page, live_app: LiveApp) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Plan de MANTENCIÓN", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Otra", [("user", "la mantencion del transformador")])
+    live_app.create_conversation(user["id"], "Nada que ver", [("user", "tarifas")])
+    page.reload()
+    expect(page.locator(".conv-item")).to_have_count(3)
+    for spelling in ("mantencion", "MANTENCIÓN", "Mantención"):
+        page.fill("#conv-search", spelling)
+        expect(page.locator(".conv-title")).to_have_text(["Otra", "Plan de MANTENCIÓN"])
+        page.fill("#conv-search", "")
+        expect(page.locator(".conv-item")).to_have_count(3)
+
+
+def test_shortcuts_and_their_help_dialog(page: Page, live_app: LiveApp) -> None:
+    user = _login_worker(page, live_app)
+    conv = live_app.create_conversation(user["id"], "Abierta", [("user", "Hola")])
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    expect(page.locator("h1")).to_have_text("Abierta")
+    page.keyboard.press("Control+/")
+    dialog = page.get_by_role("dialog", name="Atajos de teclado")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Ctrl + Shift + O")
+    expect(dialog).to_contain_text("Detener la respuesta en curso")
+    dialog.get_by_role("button", name="Cerrar").click()
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Atajos de teclado").click()
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    page.locator("#composer-input").focus()
+    page.keyboard.press("Control+Shift+O")
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    expect(page.locator("h1")).to_have_text("Nueva conversación")
+
+
+def test_escape_in_the_composer_stops_the_answer(page: Page, slow_app: LiveApp) -> None:
+    _login_worker(page, slow_app)
+    _send(page, "Escribe un texto largo")
+    _first_tokens(page)
+    expect(page.locator("#composer-input")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "stopped")
+
+
+def test_running_indicator_in_every_tab(
+    page: Page, context: BrowserContext, slow_app: LiveApp
+) -> None:
+    user = _login_worker(page, slow_app)
+    slow_app.create_conversation(user["id"], "Anterior", [("user", "Hola")])
+    other = context.new_page()
+    other.goto(f"{slow_app.base_url}/#/chat")
+    expect(other.locator(".conv-item")).to_have_count(1)
+
+    _send(page, "Explica la tarifa BT1")
+    _first_tokens(page)
+    expect(page.locator(RUNNING)).to_have_count(1)
+    expect(page.locator(f"{RUNNING} .sr-only")).to_have_text("(respuesta en curso)")
+    # The other tab hears of it at once, and opening the conversation there follows the answer.
+    expect(other.locator(RUNNING)).to_have_count(1)
+    other.locator(f"{RUNNING} .conv-link").click()
+    expect(other.locator(".msg-assistant").last).to_have_attribute("data-status", "streaming")
+    expect(other.locator("#stop-btn")).to_be_visible()
+
+    expect(page.locator(".msg-assistant").last).to_have_attribute(
+        "data-status", "complete", timeout=30_000
+    )
+    expect(page.locator(RUNNING)).to_have_count(0)
+    expect(other.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    expect(other.locator(RUNNING)).to_have_count(0)
+    other.close()
+
+
+def test_new_conversation_during_an_answer_links_to_it(page: Page, slow_app: LiveApp) -> None:
+    _login_worker(page, slow_app)
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    answer_url = page.url
+    page.get_by_role("button", name="Nueva conversación", exact=True).click()
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    # The answer goes on: the sidebar shows it running and the composer says so, with a link.
+    expect(page.locator(RUNNING)).to_have_count(1)
+    note = page.locator("#running-note")
+    expect(note).to_contain_text("Hay una respuesta en curso")
+    page.fill("#composer-input", "Otra pregunta")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    note.get_by_role("link", name="Ver la respuesta").click()
+    assert page.url == answer_url
+    expect(page.locator(".msg-user .bubble")).to_have_text("Explica la tarifa AT4")
+    expect(page.locator(".msg-assistant").last).to_have_attribute(
+        "data-status", "complete", timeout=30_000
+    )
+    assert len(page.locator(".msg-assistant .md").last.inner_text()) > 100
+    expect(page.locator(RUNNING)).to_have_count(0)
+    expect(note).to_be_hidden()
+
+
+def test_the_running_note_goes_when_the_answer_ends(page: Page, slow_app: LiveApp) -> None:
+    _login_worker(page, slow_app)
+    _send(page, "Explica la potencia contratada")
+    _first_tokens(page)
+    page.keyboard.press("Control+Shift+O")
+    note = page.locator("#running-note")
+    expect(note).to_be_visible()
+    # Nobody watches the answer here; the list asks again while one runs and frees the composer.
+    expect(note).to_be_hidden(timeout=30_000)
+    expect(page.locator(RUNNING)).to_have_count(0)
+    _send(page, "Ahora otra")
+    expect(page.locator(".msg-user .bubble")).to_have_text("Ahora otra")
+    expect(page.locator(".msg-assistant").last).not_to_be_empty()
