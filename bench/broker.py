@@ -18,8 +18,8 @@ directly and the set-ups taking turns), answers per second at ``--concurrency`` 
 (after start and one warm-up answer) and under load (peak), the Redis commands per answer of
 ``b`` and ``c`` (``INFO commandstats`` around ``--redis-answers`` answers; an idle window as
 long gives the background), and whether every answer the client saw finish is stored
-``complete``. Then it prints the bounds of issue 21 (met/missed) and keeps the report in
-``bench/results/``. The helpers (client, stand-in, database, users) are bench/stream.py's.
+``complete``. It prints the bounds of issue 21 (met/missed); the report is kept in
+``bench/results/``. The client, stand-in, databases and users are bench/stream.py's.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 import uvloop
 
+from bench.broker_report import print_report
 from bench.stream import (
     BLOCK,
-    MB,
     ROOT,
     Direct,
     Load,
@@ -49,15 +49,11 @@ from bench.stream import (
     RssSampler,
     ThroughApp,
     answer_statuses,
-    answers_line,
     app_env,
     bench_database,
     checkout_env,
     concurrent_load,
     free_port,
-    hardware,
-    pct,
-    pg_version,
     recorded,
     sequential_ttft,
     start_py_spy,
@@ -71,15 +67,20 @@ RUN_ID = secrets.token_hex(4)
 
 class RoundRobin(ThroughApp):
     """``POST /chat`` spread across the ports of a set-up's processes: request ``i`` goes to
-    ``ports[i % len(ports)]``."""
+    ``ports[i % len(ports)]``. A stream without ``done`` after ``timeout`` s fails (counted in
+    ``stalled``) instead of holding the run up."""
 
-    def __init__(self, ports: list[int], tokens: list[str]) -> None:
+    def __init__(self, ports: list[int], tokens: list[str], timeout: float) -> None:
         super().__init__(ports[0], tokens)
-        self.ports = ports
+        self.ports, self.timeout, self.stalled = ports, timeout, 0
 
     async def once(self, i: int) -> Result:
         self.port = self.ports[i % len(self.ports)]
-        return await super().once(i)
+        try:
+            return await asyncio.wait_for(super().once(i), self.timeout)
+        except TimeoutError:
+            self.stalled += 1
+            return Result(False)
 
 
 @dataclass
@@ -95,13 +96,16 @@ class SetUp:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     samplers: list[RssSampler] = field(default_factory=list)
+    client: RoundRobin | None = None
     idle: list[int] = field(default_factory=list)
     ttft: list[float] = field(default_factory=list)
+    failed_one_stream: int = 0
     load: Load = field(default_factory=Load)
     seen: int = 0  # answers the client saw finish
     commands: Counter[str] = field(default_factory=Counter)
     command_answers: int = 0
     command_seconds: float = 0.0
+    slots_left: int = 0  # generation slots still held in Redis once idle (should be 0)
     statuses: dict[str, int] = field(default_factory=dict)
 
     def start(self, args: argparse.Namespace, stand_in_port: int) -> None:
@@ -124,13 +128,15 @@ class SetUp:
             wait_http(f"http://127.0.0.1:{port}/health", 30, proc)
             self.ports.append(port)
             self.samplers.append(RssSampler(proc.pid))
+        self.client = RoundRobin(self.ports, self.tokens, args.stream_timeout)
 
     def stop(self) -> None:
         stop_all(self.procs)
         self.procs = []
 
     def target(self) -> RoundRobin:
-        return RoundRobin(self.ports, self.tokens)
+        assert self.client is not None, "the set-up is not running"
+        return self.client
 
     @property
     def peaks(self) -> list[int]:
@@ -173,6 +179,17 @@ async def fixed_answers(target: ThroughApp, answers: int, concurrency: int) -> i
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return finished
+
+
+async def one_stream(setup: SetUp, samples: int) -> None:
+    """``samples`` requests one at a time; the time to first token of those that finish."""
+    target = setup.target()
+    for i in range(samples):
+        result = await target.once(i)
+        setup.failed_one_stream += not result.ok
+        setup.seen += result.ok
+        if result.ok:
+            setup.ttft.append(result.ttft)
 
 
 async def commandstats(client: aioredis.Redis) -> Counter[str]:
@@ -225,8 +242,7 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
         samples = min(BLOCK, args.ttft_samples - block * BLOCK)
         run.direct_ttft += await sequential_ttft(direct, samples)
         for setup in rotated(setups, block):
-            setup.ttft += await sequential_ttft(setup.target(), samples)
-            setup.seen += samples
+            await one_stream(setup, samples)
     for round_ in range(args.rounds):
         for setup in rotated(setups, round_):
             await asyncio.sleep(1.0)  # the previous phase's last saves and titles
@@ -245,7 +261,22 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
                 spy.wait(timeout=60)
     await asyncio.sleep(1.0)
     run.background = await redis_commands(args, [s for s in setups if s.redis_prefix])
+    await asyncio.sleep(1.0)
+    await count_slots_left(args.redis_db, setups)
     return run
+
+
+async def count_slots_left(redis_db: int, setups: list[SetUp]) -> None:
+    """The members of each Redis set-up's ``slots:<server>`` sets with nothing running: slots
+    never given back (each one a generation fewer for that Ollama server)."""
+    client = aioredis.Redis(host="127.0.0.1", port=6379, db=redis_db)
+    try:
+        for setup in setups:
+            if setup.redis_prefix is not None:
+                async for key in client.scan_iter(match=f"{setup.redis_prefix}slots:*"):
+                    setup.slots_left += int(await client.scard(key))
+    finally:
+        await client.aclose()
 
 
 async def drop_keys(redis_db: int, prefixes: list[str]) -> None:
@@ -259,101 +290,6 @@ async def drop_keys(redis_db: int, prefixes: list[str]) -> None:
         await client.aclose()
 
 
-# --- the report ------------------------------------------------------------------------------
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
-def rate(load: Load) -> float:
-    return load.completed / load.seconds if load.seconds else 0.0
-
-
-def print_setups(args: argparse.Namespace, setups: list[SetUp], direct_p50: float) -> None:
-    for s in setups:
-        print(f"\n{s.name}: {s.label} ({s.processes} process{'es' if s.processes > 1 else ''})")
-        print(
-            f"  TTFT one stream p50/p95 {pct(s.ttft, 0.5):.2f}/{pct(s.ttft, 0.95):.2f} ms; "
-            f"over the stand-in directly p50 {pct(s.ttft, 0.5) - direct_p50:.2f} ms"
-        )
-        print(f"  {args.concurrency} streams: {answers_line(s.load)}")
-        if s.load.completed:
-            per_answer = s.load.cpu_seconds / s.load.completed * 1000
-            print(f"  app CPU per answer under load (all its processes): {per_answer:.2f} ms")
-        idle = ", ".join(f"{rss / MB:.1f}" for rss in s.idle)
-        peak = ", ".join(f"{rss / MB:.0f}" for rss in s.peaks)
-        print(f"  RSS per process: idle {idle} MB; peak under load {peak} MB")
-        complete = s.statuses.get("complete", 0)
-        ok = complete >= s.seen and set(s.statuses) == {"complete"}
-        print(
-            f"  database: {s.statuses}; the client saw {s.seen} answers finish: "
-            f"{'OK' if ok else 'MISMATCH'}"
-        )
-
-
-def print_commands(setups: list[SetUp], background: Counter[str]) -> None:
-    if not setups:
-        return
-    longest = max(s.command_seconds for s in setups)
-    noise = sum(background.values())
-    print(
-        f"\nRedis commands (INFO commandstats, whole server; commands run inside Lua scripts "
-        f"count too). Background in an idle window of {longest:.1f} s: {noise} commands "
-        f"({', '.join(f'{n} {c}' for n, c in background.most_common(5)) or 'none'})"
-    )
-    for s in setups:
-        total = sum(s.commands.values())
-        answers = max(1, s.command_answers)
-        top = ", ".join(
-            f"{name} {calls / answers:.1f}" for name, calls in s.commands.most_common(8)
-        )
-        net = (total - noise * s.command_seconds / longest) / answers if longest else 0.0
-        print(
-            f"  {s.name}: {total / answers:.1f} commands per answer ({total} for "
-            f"{s.command_answers} answers in {s.command_seconds:.1f} s; {net:.1f} without the "
-            f"background); top per answer: {top}"
-        )
-
-
-def print_report(
-    args: argparse.Namespace, setups: list[SetUp], run: Run, load_before: tuple[float, ...]
-) -> None:
-    a, b, c = setups
-    direct_p50 = pct(run.direct_ttft, 0.5)
-    print(
-        f"hardware: {hardware()}; PostgreSQL {asyncio.run(pg_version())}; Redis db {args.redis_db}"
-    )
-    print(f"load on the machine (1/5/15 min): before {load_before}, after {os.getloadavg()}")
-    print(
-        f"answers: {args.answer_tokens} tokens, stand-in as fast as it can; one stream: "
-        f"{args.ttft_samples} answers per target in blocks of {BLOCK}; {args.concurrency} "
-        f"streams: {args.rounds} phases of {args.seconds:g} s per set-up; database pool "
-        f"{args.db_pool_size} + {args.db_max_overflow} per process"
-    )
-    print(f"stand-in directly: TTFT p50/p95 {direct_p50:.2f}/{pct(run.direct_ttft, 0.95):.2f} ms")
-    print_setups(args, setups, direct_p50)
-    print_commands([b, c], run.background)
-
-    scale = rate(c.load) / rate(b.load) if rate(b.load) else 0.0
-    extra_p50 = pct(b.ttft, 0.5) - pct(a.ttft, 0.5)
-    extra_p95 = pct(b.ttft, 0.95) - pct(a.ttft, 0.95)
-    idle_max = max(rss for s in setups for rss in s.idle) / MB
-    print("\nbounds (issue 21):")
-    print(
-        f"  answers/s at {args.concurrency} streams, 2 processes ≥ 1.5 × 1 process (c / b): "
-        f"{rate(c.load):.0f} / {rate(b.load):.0f} = {scale:.2f} × → {verdict(scale >= 1.5)}"
-    )
-    print(
-        f"  TTFT overhead with Redis ≤ 2 ms more than in-process (b − a, p50): "
-        f"{extra_p50:.2f} ms (p95 {extra_p95:.2f} ms) → {verdict(extra_p50 <= 2.0)}"
-    )
-    print(
-        f"  memory per process ≤ 120 MB idle: largest {idle_max:.1f} MB → "
-        f"{verdict(idle_max <= 120)}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of a load phase")
@@ -362,6 +298,12 @@ def main() -> None:
     parser.add_argument("--ttft-samples", type=int, default=200)
     parser.add_argument("--redis-answers", type=int, default=200, help="for commands per answer")
     parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument(
+        "--stream-timeout",
+        type=float,
+        default=30.0,
+        help="seconds before a stream counts as stalled (an error)",
+    )
     parser.add_argument("--redis-db", type=int, default=7, help="Redis database number")
     parser.add_argument(
         "--db-pool-size",
