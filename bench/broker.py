@@ -3,7 +3,7 @@ two processes, in one run, against the stand-in Ollama (64-token answers, as fas
 
     .venv/bin/python -m bench.broker
         [--seconds 10] [--rounds 3] [--concurrency 50] [--ttft-samples 200]
-        [--redis-answers 200] [--redis-db 7] [--profile /tmp/broker.svg]
+        [--redis-answers 200] [--redis-streams 1] [--redis-db 7] [--profile /tmp/broker.svg]
 
 Set-ups, each with its own throwaway PostgreSQL database and its own Redis key prefix:
 
@@ -16,10 +16,11 @@ It measures time to first token at one stream (blocks of 20 requests, the stand-
 directly and the set-ups taking turns), answers per second at ``--concurrency`` streams
 (``--rounds`` phases per set-up, the order rotated every round), each app process's RSS idle
 (after start and one warm-up answer) and under load (peak), the Redis commands per answer of
-``b`` and ``c`` (``INFO commandstats`` around ``--redis-answers`` answers; an idle window as
-long gives the background), and whether every answer the client saw finish is stored
-``complete``. It prints the bounds of issue 21 (met/missed); the report is kept in
-``bench/results/``. The client, stand-in, databases and users are bench/stream.py's.
+``b`` and ``c`` (``INFO commandstats`` around ``--redis-answers`` answers at ``--redis-streams``
+streams, before the load; an idle window as long gives the background), and whether every
+answer the client saw finish is stored ``complete``. It prints the bounds of issue 21
+(met/missed); the report is kept in ``bench/results/``. The client, stand-in, databases and
+users are bench/stream.py's.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ async def redis_commands(args: argparse.Namespace, setups: list[SetUp]) -> Count
         for setup in setups:
             before = await commandstats(client)
             started = time.perf_counter()
-            finished = await fixed_answers(setup.target(), args.redis_answers, args.concurrency)
+            finished = await fixed_answers(setup.target(), args.redis_answers, args.redis_streams)
             await asyncio.sleep(0.5)  # the last saves and titles
             setup.command_seconds = time.perf_counter() - started
             setup.commands = await commandstats(client) - before
@@ -243,6 +244,8 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
         run.direct_ttft += await sequential_ttft(direct, samples)
         for setup in rotated(setups, block):
             await one_stream(setup, samples)
+    # Before the load, which leaves answers waiting (and polling) when slots leak.
+    run.background = await redis_commands(args, [s for s in setups if s.redis_prefix])
     for round_ in range(args.rounds):
         for setup in rotated(setups, round_):
             await asyncio.sleep(1.0)  # the previous phase's last saves and titles
@@ -260,7 +263,6 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
             if spy is not None:
                 spy.wait(timeout=60)
     await asyncio.sleep(1.0)
-    run.background = await redis_commands(args, [s for s in setups if s.redis_prefix])
     await asyncio.sleep(1.0)
     await count_slots_left(args.redis_db, setups)
     return run
@@ -303,6 +305,9 @@ def main() -> None:
         type=float,
         default=30.0,
         help="seconds before a stream counts as stalled (an error)",
+    )
+    parser.add_argument(
+        "--redis-streams", type=int, default=1, help="concurrent streams for commands per answer"
     )
     parser.add_argument("--redis-db", type=int, default=7, help="Redis database number")
     parser.add_argument(
