@@ -106,6 +106,12 @@ def print_report(
         f"  answers/s at {args.concurrency} streams, 2 processes ≥ 1.5 × 1 process (c / b): "
         f"{rate(c.load):.0f} / {rate(b.load):.0f} = {scale:.2f} × → {verdict(scale >= 1.5)}"
     )
+    broken = [s.name for s in (b, c) if s.target().stalled or s.slots_left]
+    if broken:
+        print(
+            f"    (not a measure of the broker's cost: {' and '.join(broken)} stalled streams or "
+            "leaked generation slots)"
+        )
     print(
         f"  TTFT overhead with Redis ≤ 2 ms more than in-process (b − a, p50): "
         f"{extra_p50:.2f} ms (p95 {extra_p95:.2f} ms) → {verdict(extra_p50 <= 2.0)}"
