@@ -57,6 +57,23 @@ def test_stream_measures_two_checkouts_in_one_run(tmp_path: Path) -> None:
     assert report.name.startswith("stream-") and report.read_text().endswith(rows[1] + "\n")
 
 
+def test_broker_measures_three_set_ups_in_one_run(tmp_path: Path) -> None:
+    out = run_tool(
+        tmp_path, "bench.broker", "--ttft-samples", "3", "--seconds", "0.5", "--rounds", "1",
+        "--concurrency", "4", "--redis-answers", "8",
+    )  # fmt: skip
+    assert out.count(": OK; not complete: none") == 3, out  # every answer stored complete
+    assert re.search(r"^c: Redis broker \(2 processes\)$", out, re.MULTILINE)
+    assert re.search(r"RSS per process: idle [\d.]+, [\d.]+ MB", out)  # c's two processes
+    per_answer = re.findall(r"^  [bc]: ([\d.]+) commands per answer \(\d+ for 8 answers", out, re.M)
+    assert len(per_answer) == 2 and all(float(n) > 0 for n in per_answer), out
+    assert "evalsha" in out  # the broker's scripts, among the top commands
+    bounds = re.findall(r" → (met|MISSED)$", out, re.MULTILINE)
+    assert len(bounds) == 3, out
+    (report,) = tmp_path.iterdir()
+    assert report.name.startswith("broker-") and "bounds (issue 21):" in report.read_text()
+
+
 def test_load_checks_every_answer_in_the_database(tmp_path: Path) -> None:
     out = run_tool(
         tmp_path, "bench.load", "--users", "3", "--ramp", "0.5", "--seconds", "2",
