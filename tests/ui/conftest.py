@@ -140,11 +140,13 @@ class LiveApp:
         messages: list[tuple[str, str]],
         versions: dict[int, list[str]] | None = None,
         first_token_ms: int | None = None,
+        last_error: str | None = None,
     ) -> str:
         """Insert a conversation with (role, content) messages straight into the database, as
         one branch; ``versions`` gives message ``i`` older versions (siblings) with those texts,
         the branch shown going through ``messages[i]``; answers waited ``first_token_ms`` for
-        their first token."""
+        their first token; ``last_error``: the last message is an answer that failed with that
+        error code."""
 
         async def _create() -> str:
             engine = create_engine(self.db_url)
@@ -174,6 +176,8 @@ class LiveApp:
                                 )
                             )
                         parent = rows[-1].id
+                    if last_error is not None:
+                        rows[-1].status, rows[-1].error_code = "error", last_error
                     session.add_all(rows)
                     conv.current_leaf_id = parent
                     conv.has_versions = bool(versions)

@@ -59,6 +59,12 @@ def test_screenshots(browser: Browser, live_app: LiveApp, watch: Watch) -> None:
         [("user", QUESTION), ("assistant", ANSWER)],
         versions={0: [OLDER_QUESTION], 1: ["Sume las lecturas y divida por 12."]},
     )
+    failed = live_app.create_conversation(
+        user["id"],
+        "Informe de consumo de noviembre",
+        [("user", "Resume el informe de consumo de noviembre en tres puntos."), ("assistant", "")],
+        last_error="llm_unavailable",
+    )
     for width, height, suffix in ((1280, 800, ""), (375, 760, "-mobile")):
         context = browser.new_context(
             viewport={"width": width, "height": height}, locale="es-CL", color_scheme="light"
@@ -74,6 +80,9 @@ def test_screenshots(browser: Browser, live_app: LiveApp, watch: Watch) -> None:
         expect(page.locator(".md pre")).to_be_visible()
         expect(page.locator(".version-count")).to_have_text(["2/2", "2/2"])
         _shot(page, f"chat-light{suffix}")
+        page.goto(f"{live_app.base_url}/static/index.html#/chat/{failed}")
+        expect(page.get_by_role("button", name="Reintentar", exact=True)).to_be_visible()
+        _shot(page, f"chat-error{suffix}")
         page.goto(f"{live_app.base_url}/static/index.html#/config")
         page.click("[data-theme-choice=dark]")
         _shot(page, f"config-dark{suffix}")
@@ -91,6 +100,6 @@ def test_screenshots(browser: Browser, live_app: LiveApp, watch: Watch) -> None:
         expect(page.locator("#users-table tbody tr").first).to_be_visible()
         _shot(page, f"admin{suffix}")
         context.close()
-    for name in ("login", "chat-light", "chat-dark", "config", "admin"):
+    for name in ("login", "chat-light", "chat-error", "chat-dark", "config", "admin"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
     watch.assert_clean()
