@@ -5,6 +5,7 @@ back when its lease expires, and admission limits count every process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -126,3 +127,29 @@ async def test_the_heartbeat_sync_removes_what_a_failed_give_back_left(redis: Re
     await a.sync()
     assert await redis.scard(key) == 0
     assert await redis.scard(f"{redis.prefix}admitted") == 0  # type: ignore[attr-defined]
+
+
+async def test_a_waiter_cancelled_while_its_grant_is_taken_gives_the_slot_back(
+    redis: Redis,
+) -> None:
+    """A title waits at most a moment for a slot; cancelled just as another task takes its
+    grant, the slot still comes back (no leak, no crash)."""
+    a = await process(redis, "a")
+    user = uuid.uuid4()
+    assert await a.acquire(user) == SERVER
+    title = asyncio.create_task(a.acquire(None))
+    await asyncio.sleep(0.05)
+    await a.release(SERVER, user)  # dispatch grants the slot to the title's ticket
+    checking = asyncio.create_task(a.check_waiters())
+    title.cancel()
+    await asyncio.gather(checking, return_exceptions=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await title
+    if title.cancelled():
+        for _ in range(20):
+            await a.dispatch()
+            await a.check_waiters()
+        assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
+    else:
+        await a.release(title.result(), None)
+        assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]

@@ -210,16 +210,21 @@ class RedisQueue:
             pipe.hmget(self._keys.granted, tickets)
             pipe.lrange(self._keys.queue_users, 0, -1)
             granted, users = await pipe.execute()
+        given_back = False
         for ticket, server in zip(tickets, granted, strict=True):
-            waiter = self._waiters.get(ticket)
-            if server is None or waiter is None:
+            if server is None or ticket not in self._waiters:
                 continue
             if await self._redis.hdel(self._keys.granted, ticket):
-                del self._waiters[ticket]
-                if not waiter.future.done():
+                # Its acquire may have been cancelled during the await (a title that would
+                # not wait): then the slot is given back here, where the grant was taken.
+                waiter = self._waiters.pop(ticket, None)
+                if waiter is not None and not waiter.future.done():
                     waiter.future.set_result(server)
-                else:  # cancelled as it was granted
+                else:
                     await self._redis.srem(self._keys.slots(server), ticket)
+                    given_back = True
+        if given_back:
+            await self.dispatch()
         await self._renumber(list(users))
 
     def preempt(self, holder: str) -> None:
