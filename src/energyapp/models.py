@@ -1,11 +1,15 @@
 """Import every model so Alembic and tests see the whole metadata."""
 
+from energyapp.apikeys.models import ApiKey, ApiKeyAddress, ApiUsage
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import AuthSession, LoginChallenge, RecoveryCode, RefreshToken, User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import Base
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyAddress",
+    "ApiUsage",
     "AuditEvent",
     "AuthSession",
     "Base",

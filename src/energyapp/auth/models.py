@@ -52,6 +52,8 @@ class User(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Highest TOTP time step accepted so far: a code at or below it is a replay.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # An administrator's switch: off, the user can neither create nor use API keys.
+    api_keys_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
