@@ -5,6 +5,7 @@ import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDi
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
 import { drawUsageChart } from "./usage_chart.js";
+import { adminApiKeys } from "./admin_api_keys.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 /** @import { UsageItem } from "./usage_chart.js" */
@@ -60,7 +61,7 @@ export function renderAdmin(main, params) {
   const isAdmin = signedInUser().role === "admin";
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
-  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"]];
+  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["claves", "Claves de API"]];
   if (isAdmin) tabs.push(["auditoria", "Auditoría"]);
   inner.append(
     h("h1", { text: "Administración" }),
@@ -74,6 +75,7 @@ export function renderAdmin(main, params) {
   if (section === "usuario" && id) userDetail(body, id);
   else if (section === "conversacion" && id) conversationViewer(body, id);
   else if (section === "uso") cleanup = usage(body);
+  else if (section === "claves") adminApiKeys(body);
   else if (section === "auditoria" && isAdmin) audit(body);
   else usersTable(body, isAdmin);
   return () => cleanup();
