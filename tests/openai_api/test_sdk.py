@@ -92,6 +92,9 @@ async def test_models_and_completions_streamed_and_not(
     ]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+    async with live_app() as (base, _app):
+        listed = (await http.get(f"{base}/api-keys", headers=headers)).json()["items"]
+    assert (listed[0]["requests_30d"], listed[0]["tokens_30d"]) == (2, 2 * whole.usage.total_tokens)
 
 
 async def test_store_keeps_a_conversation_titled_after_the_key(

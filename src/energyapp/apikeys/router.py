@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request
 
 from energyapp.apikeys import service
+from energyapp.apikeys.models import ApiKey
 from energyapp.apikeys.schemas import (
     AdminApiKeyOut,
     ApiAccessOut,
@@ -21,6 +22,13 @@ from energyapp.core.deps import SettingsDep
 from energyapp.db import SessionDep
 
 router = APIRouter(tags=["api-keys"])
+
+
+def _key_out(key: ApiKey, usage: dict[uuid.UUID, tuple[int, int]]) -> ApiKeyOut:
+    requests, tokens = usage.get(key.id, (0, 0))
+    out = ApiKeyOut.model_validate(key)
+    out.requests_30d, out.tokens_30d = requests, tokens
+    return out
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
@@ -47,7 +55,8 @@ async def list_keys(user: CurrentUser, session: SessionDep) -> ApiKeyList:
     """The caller's keys (never the secret) and how many are active."""
     keys = await service.list_own_keys(session, user)
     active = await service.active_key_count(session, user.id)
-    return ApiKeyList(items=[ApiKeyOut.model_validate(k) for k in keys], active=active)
+    usage = await service.usage_by_key(session, [k.id for k in keys])
+    return ApiKeyList(items=[_key_out(k, usage) for k in keys], active=active)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
@@ -63,8 +72,9 @@ async def revoke_key(
 async def admin_list_keys(viewer: AdminOrSupervisor, session: SessionDep) -> list[AdminApiKeyOut]:
     """Keys of the users in the caller's scope (admins: everyone's), newest first."""
     rows = await service.list_keys_in_scope(session, viewer)
+    usage = await service.usage_by_key(session, [key.id for key, _email in rows])
     return [
-        AdminApiKeyOut(**ApiKeyOut.model_validate(key).model_dump(), owner_email=email,
+        AdminApiKeyOut(**_key_out(key, usage).model_dump(), owner_email=email,
                        user_id=key.user_id)
         for key, email in rows
     ]  # fmt: skip

@@ -41,6 +41,8 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    requests_30d: int = Field(default=0, description="Respuestas de la API en 30 días.")
+    tokens_30d: int = Field(default=0, description="Tokens de la API en 30 días.")
 
 
 class ApiKeyCreated(BaseModel):

@@ -172,6 +172,28 @@ async def set_api_access(
     return target
 
 
+USAGE_WINDOW = timedelta(days=30)
+
+
+async def usage_by_key(
+    session: AsyncSession, key_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """(answers, tokens) of each key over the last 30 days, from ``api_usage``: the API's
+    usage, apart from the web UI's."""
+    if not key_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            ApiUsage.key_id,
+            func.count(ApiUsage.id),
+            func.coalesce(func.sum(ApiUsage.prompt_tokens + ApiUsage.completion_tokens), 0),
+        )
+        .where(ApiUsage.key_id.in_(key_ids), ApiUsage.created_at >= utcnow() - USAGE_WINDOW)
+        .group_by(ApiUsage.key_id)
+    )
+    return {key_id: (int(count), int(tokens)) for key_id, count, tokens in rows}
+
+
 def invalid_key() -> Unauthorized:
     return Unauthorized(
         "La clave de API no es válida, fue revocada o expiró. Cree una nueva en Configuración.",

@@ -5,7 +5,7 @@ import { h, icon, iconButton, toast, confirmDialog, clear } from "../dom.js";
 
 /**
  * @typedef {{ id: string, name: string, prefix: string, created_at: string, expires_at: string,
- *   last_used_at: string | null, revoked_at: string | null }} ApiKey
+ *   last_used_at: string | null, revoked_at: string | null, requests_30d: number, tokens_30d: number }} ApiKey
  */
 
 const dayFmt = new Intl.DateTimeFormat("es-CL", { day: "2-digit", month: "2-digit", year: "numeric", timeZone: "America/Santiago" });
@@ -13,6 +13,12 @@ const dayFmt = new Intl.DateTimeFormat("es-CL", { day: "2-digit", month: "2-digi
 /** dd-mm-aaaa, Chilean time. @param {string | null | undefined} iso */
 export function day(iso) {
   return iso ? dayFmt.format(new Date(iso)).replaceAll("/", "-") : "—";
+}
+
+/** Answers and tokens of the API over 30 days. @param {ApiKey} key */
+export function usageText(key) {
+  const tokens = key.tokens_30d.toLocaleString("es-CL");
+  return `${key.requests_30d} ${key.requests_30d === 1 ? "respuesta" : "respuestas"}, ${tokens} tokens`;
 }
 
 /** @param {ApiKey} key */
@@ -110,11 +116,12 @@ async function loadKeys(list, summary) {
       h("td", { text: day(key.created_at) }),
       h("td", { text: key.last_used_at ? day(key.last_used_at) : "nunca" }),
       h("td", { text: day(key.expires_at) }),
+      h("td", { class: "key-usage", text: usageText(key) }),
       h("td", { class: "key-state", text: keyState(key) }),
       h("td", {}, revoke));
   });
   list.appendChild(h("div", { class: "table-wrap" }, h("table", { class: "data", id: "api-keys-table" },
-    h("thead", {}, h("tr", {}, ...["Nombre", "Prefijo", "Creada", "Último uso", "Vence", "Estado", ""].map((t) => h("th", { text: t })))),
+    h("thead", {}, h("tr", {}, ...["Nombre", "Prefijo", "Creada", "Último uso", "Vence", "Uso (30 días)", "Estado", ""].map((t) => h("th", { text: t })))),
     h("tbody", {}, ...rows))));
 }
 
