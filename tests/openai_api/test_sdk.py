@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.apikeys.models import ApiUsage
+from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
@@ -92,6 +93,9 @@ async def test_models_and_completions_streamed_and_not(
     ]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+        actions = list(await session.scalars(select(AuditEvent.action)))
+    # Four calls from one address: its first use is audited, once.
+    assert sorted(actions) == ["api_key_created", "api_key_new_ip"]
     async with live_app() as (base, _app):
         listed = (await http.get(f"{base}/api-keys", headers=headers)).json()["items"]
     assert (listed[0]["requests_30d"], listed[0]["tokens_30d"]) == (2, 2 * whole.usage.total_tokens)
@@ -232,6 +236,43 @@ async def test_a_client_that_leaves_mid_stream_frees_the_slot(
     assert answer.usage is not None and answer.usage.completion_tokens == 4
     statuses = [u.status for u in await _usage(sessionmaker)]
     assert statuses == ["stopped", "complete"]
+
+
+async def test_a_non_streamed_client_that_leaves_frees_the_slot(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    fake[1].config.tokens_per_second = 5
+    fake[1].config.answer_tokens = 200
+    headers = await auth_headers(await make_user())
+    async with live_app(ollama_max_parallel=1, max_active_per_user=1) as (base, _app):
+        key = await _key(http, base, headers, "Planilla")
+        impatient = openai.AsyncOpenAI(
+            base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=0.8
+        )
+        with pytest.raises(openai.APITimeoutError):
+            await impatient.chat.completions.create(
+                model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Larga"}]
+            )
+        fake[1].config.tokens_per_second = 0
+        fake[1].config.answer_tokens = 4
+        client = _client(base, key)
+        for _ in range(30):
+            try:
+                answer = await client.chat.completions.create(
+                    model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Corta"}]
+                )
+                break
+            except openai.RateLimitError:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the abandoned answer kept its place")
+    assert answer.choices[0].message.content
+    assert [u.status for u in await _usage(sessionmaker)] == ["stopped", "complete"]
 
 
 async def test_errors_in_openai_shape(

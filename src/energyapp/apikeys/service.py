@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
@@ -240,7 +241,11 @@ async def _mark_used(session: AsyncSession, key: ApiKey, request: Request, now: 
     seen = await session.get(ApiKeyAddress, (key.id, ip))
     if seen is not None:
         return
-    session.add(ApiKeyAddress(key_id=key.id, ip=ip, first_seen_at=now))
+    try:
+        async with session.begin_nested():  # two first uses at once: one of them records it
+            session.add(ApiKeyAddress(key_id=key.id, ip=ip, first_seen_at=now))
+    except IntegrityError:
+        return
     audit.record(
         session,
         "api_key_new_ip",
