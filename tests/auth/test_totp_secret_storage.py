@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,7 @@ from tests.auth.conftest import PASSWORD, ClientFactory, EnableTotpFn, code_now
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 
 BEFORE = "0003_conv"  # the last revision that stored secrets in clear
+AFTER = "0004_totp_sealed"  # the revision that seals them
 
 
 class _Records(logging.Handler):
@@ -149,22 +151,38 @@ async def test_a_tampered_value_does_not_open(
 
 async def _insert_clear_secret(url: str, secret: str) -> uuid.UUID:
     """What a database of the previous version holds: a user with 2FA on and a secret in clear,
-    and one of their login sessions."""
+    and one of their login sessions. Written through the tables as that version has them (the
+    models may have columns added by later revisions)."""
+
+    def insert(conn: sa.Connection) -> uuid.UUID:
+        meta = sa.MetaData()
+        users = sa.Table("users", meta, autoload_with=conn)
+        auth_sessions = sa.Table("auth_sessions", meta, autoload_with=conn)
+        user_id, now = uuid.uuid4(), utcnow()
+
+        def key(value: uuid.UUID) -> uuid.UUID | str:
+            return value if conn.dialect.name == "postgresql" else value.hex
+
+        conn.execute(
+            users.insert().values(
+                id=key(user_id), email=f"antiguo-{user_id.hex[:6]}@inacapmail.cl",
+                full_name="Antiguo", password_hash="x", role="trabajador", is_active=True,
+                totp_enabled=True, totp_secret=secret, created_at=now, updated_at=now,
+                last_active_at=now, conversation_count=0, message_count=0,
+            )
+        )  # fmt: skip
+        conn.execute(
+            auth_sessions.insert().values(
+                id=key(uuid.uuid4()), user_id=key(user_id), created_at=now,
+                expires_at=now + timedelta(days=1), last_used_at=now,
+            )
+        )  # fmt: skip
+        return user_id
+
     engine = create_engine(url)
     try:
-        async with create_sessionmaker(engine)() as session:
-            user = User(
-                email=f"antiguo-{uuid.uuid4().hex[:6]}@inacapmail.cl",
-                full_name="Antiguo",
-                password_hash="x",
-                totp_enabled=True,
-                totp_secret=secret,
-            )
-            session.add(user)
-            await session.flush()
-            session.add(AuthSession(user_id=user.id, expires_at=utcnow() + timedelta(days=1)))
-            await session.commit()
-            return user.id
+        async with engine.begin() as conn:
+            return await conn.run_sync(insert)
     finally:
         await engine.dispose()
 
@@ -191,7 +209,7 @@ def test_the_migration_seals_clear_secrets_once_and_its_downgrade_opens_them(
     first_clear = totp.new_secret()
     first = asyncio.run(_insert_clear_secret(url, first_clear))
 
-    upgrade(url, "head", settings)
+    upgrade(url, AFTER, settings)
     stored, sessions = asyncio.run(_secrets_and_sessions(url))
     sealed = stored[first]
     assert sealed is not None and sealed.startswith(f"v1:{keyring.current_id}:")
@@ -204,7 +222,7 @@ def test_the_migration_seals_clear_secrets_once_and_its_downgrade_opens_them(
     command.stamp(alembic_config(url), BEFORE)
     second_clear = totp.new_secret()
     second = asyncio.run(_insert_clear_secret(url, second_clear))
-    upgrade(url, "head", settings)
+    upgrade(url, AFTER, settings)
     stored, sessions = asyncio.run(_secrets_and_sessions(url))
     assert stored[first] == sealed
     assert totp_secrets.open_sealed(keyring, second, str(stored[second])) == second_clear
