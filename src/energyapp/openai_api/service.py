@@ -169,11 +169,13 @@ async def finish(engine: ChatEngine, completion: Completion) -> None:
     completion.finished = True
     user_id = completion.caller.user.id
     with anyio.CancelScope(shield=True):
+        # Recorded before the place is given back: the user's next request, admitted only
+        # then, finds these tokens in its quota check.
+        if completion.asked:
+            await _record(engine.sessionmaker, completion)
         if completion.server is not None:
             await _give_back(engine.queue.release(completion.server, user_id))
         await _give_back(engine.queue.leave(user_id))
-        if completion.asked:
-            await _record(engine.sessionmaker, completion)
 
 
 async def _give_back(work: Awaitable[None]) -> None:
