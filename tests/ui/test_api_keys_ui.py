@@ -63,3 +63,37 @@ def test_create_copy_once_and_revoke(
         f"{live_app.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}
     )
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def _key_of(base_url: str, email: str, password: str, name: str) -> str:
+    login = httpx.post(f"{base_url}/auth/login", json={"email": email, "password": password})
+    token = login.json()["access_token"]
+    created = httpx.post(
+        f"{base_url}/api-keys", json={"name": name}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert created.status_code == 201, created.text
+    key: str = created.json()["key"]
+    return key
+
+
+def test_supervisor_sees_and_revokes_only_keys_in_scope(page: Page, live_app: LiveApp) -> None:
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    supervisor = live_app.create_user("supervisor")
+    _key_of(live_app.base_url, admin["email"], admin["password"], "Clave del admin")
+    worker_key = _key_of(live_app.base_url, worker["email"], worker["password"], "Clave obrera")
+    login(page, live_app.base_url, supervisor["email"], supervisor["password"])
+    page.click("nav.tabs a:text('Admin')")
+    page.click("a:text('Claves de API')")
+    row = page.locator("#admin-api-keys tbody tr", has_text=worker["email"])
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Clave obrera")
+    expect(page.locator("#admin-api-keys")).not_to_contain_text("Clave del admin")
+    expect(page.locator("#admin-api-keys")).not_to_contain_text(admin["email"])
+    page.click(f"button[aria-label='Revocar la clave Clave obrera de {worker['email']}']")
+    page.click("dialog button:text('Revocar')")
+    expect(row).to_contain_text("Revocada el")
+    refused = httpx.get(
+        f"{live_app.base_url}/v1/models", headers={"Authorization": f"Bearer {worker_key}"}
+    )
+    assert refused.status_code == 401
