@@ -102,5 +102,5 @@ def test_supervisor_has_no_audit_tab(page: Page, live_app: LiveApp) -> None:
     user = live_app.create_user(role="supervisor", full_name="Super Visora")
     login(page, live_app.base_url, user["email"], user["password"])
     page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
-    expect(page.locator(".admin-tabs a")).to_have_text(["Usuarios", "Uso"])
+    expect(page.locator(".admin-tabs a")).to_have_text(["Usuarios", "Uso", "Claves de API"])
     expect(page.locator("#audit-table")).to_have_count(0)

@@ -15,11 +15,18 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from energyapp.errors import AppError, classify_db_error, describe_validation_errors
+from energyapp.errors import (
+    ERROR_RESPONSES,
+    AppError,
+    ErrorBody,
+    classify_db_error,
+    describe_validation_errors,
+)
 
 logger = logging.getLogger("energyapp.openai_api")
 
@@ -33,6 +40,27 @@ _TYPES = {
     413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
+}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    """Shape of every ``/v1`` error."""
+
+    error: OpenAIErrorDetail
+
+
+# For OpenAPI: the ``/v1`` routes answer in OpenAI's shape; the body guards in front of every
+# route (size, encoding, invisible characters) refuse a request before it reaches them, in the
+# app's ``{"detail", "code"}``.
+OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorBody | ErrorBody} for status in ERROR_RESPONSES
 }
 
 

@@ -21,7 +21,7 @@ from energyapp.errors import AppError, NotFound, ServiceUnavailable
 from energyapp.llm import client as llm
 from energyapp.openai_api import service
 from energyapp.openai_api.deps import ApiCallerDep
-from energyapp.openai_api.errors import OpenAIRoute
+from energyapp.openai_api.errors import OPENAI_ERROR_RESPONSES, OpenAIRoute
 from energyapp.openai_api.schemas import (
     AnswerMessage,
     ChatCompletion,
@@ -32,7 +32,9 @@ from energyapp.openai_api.schemas import (
     Usage,
 )
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(
+    prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERROR_RESPONSES
+)
 
 
 @router.get("/models", response_model=ModelList)
