@@ -125,6 +125,15 @@ class Settings(BaseSettings):
     llm_token_timeout: float = Field(default=120.0, gt=0)
     title_num_predict: int = Field(default=24, ge=1)
     daily_token_quota: dict[Role, int] = Field(default_factory=dict)
+
+    # --- OpenAI-compatible API (/v1) and personal API keys ---
+    api_keys_roles: list[Role] = Field(
+        default_factory=lambda: [Role.ADMIN, Role.SUPERVISOR, Role.TRABAJADOR]
+    )
+    api_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)
+    api_max_keys_per_user: int = Field(default=20, ge=1, le=1000)
+    # Invalid keys from one address in 15 minutes before it gets 429 (and fail2ban's attention).
+    api_invalid_keys_per_ip: int = Field(default=20, ge=1, le=100_000)
     system_prompt: str = (
         "Eres el asistente de EnergyApp, una plataforma privada de la empresa. "
         "Responde en español de Chile, de forma clara, breve y correcta."

@@ -15,6 +15,7 @@ from energyapp.admin.audit_router import router as admin_audit_router
 from energyapp.admin.policy_router import router as admin_policy_router
 from energyapp.admin.report_router import router as admin_report_router
 from energyapp.admin.router import router as admin_router
+from energyapp.apikeys.router import router as apikeys_router
 from energyapp.auth import maintenance as auth_maintenance
 from energyapp.auth.router import router as auth_router
 from energyapp.chat import lifecycle as chat_lifecycle
@@ -34,6 +35,7 @@ from energyapp.errors import ERROR_RESPONSES, install_error_handlers
 from energyapp.health.router import router as health_router
 from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
+from energyapp.openai_api.router import router as openai_router
 
 STATIC_DIR = PROJECT_ROOT / "static"
 OPENAPI_TAGS = [
@@ -42,6 +44,8 @@ OPENAPI_TAGS = [
     {"name": "conversations", "description": "Historial de conversaciones."},
     {"name": "chat", "description": "Mensajes y respuestas del modelo (Server-Sent Events)."},
     {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
+    {"name": "api-keys", "description": "Claves de API personales para la API /v1."},
+    {"name": "openai", "description": "API compatible con OpenAI (con clave de API)."},
 ]
 
 
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_audit_router)
     app.include_router(admin_report_router)
     app.include_router(admin_policy_router)
+    app.include_router(apikeys_router)
+    app.include_router(openai_router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

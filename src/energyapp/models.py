@@ -1,5 +1,6 @@
 """Import every model so Alembic and tests see the whole metadata."""
 
+from energyapp.apikeys.models import ApiKey, ApiKeyAddress, ApiUsage
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import (
     AuthSession,
@@ -13,6 +14,9 @@ from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyAddress",
+    "ApiUsage",
     "AuditEvent",
     "AuthSession",
     "Base",

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import (
     Boolean,
@@ -20,7 +21,6 @@ from sqlalchemy import (
     String,
     Uuid,
     column,
-    insert,
     select,
     table,
     update,
@@ -178,7 +178,34 @@ async def test_a_tampered_value_does_not_open(
 
 async def _insert_clear_secret(url: str, secret: str) -> uuid.UUID:
     """What a database of the previous version holds: a user with 2FA on and a secret in clear,
-    and one of their login sessions."""
+    and one of their login sessions. Written through the tables as that version has them (the
+    models may have columns added by later revisions)."""
+
+    def insert(conn: sa.Connection) -> uuid.UUID:
+        meta = sa.MetaData()
+        users = sa.Table("users", meta, autoload_with=conn)
+        auth_sessions = sa.Table("auth_sessions", meta, autoload_with=conn)
+        user_id, now = uuid.uuid4(), utcnow()
+
+        def key(value: uuid.UUID) -> uuid.UUID | str:
+            return value if conn.dialect.name == "postgresql" else value.hex
+
+        conn.execute(
+            users.insert().values(
+                id=key(user_id), email=f"antiguo-{user_id.hex[:6]}@inacapmail.cl",
+                full_name="Antiguo", password_hash="x", role="trabajador", is_active=True,
+                totp_enabled=True, totp_secret=secret, created_at=now, updated_at=now,
+                last_active_at=now, conversation_count=0, message_count=0,
+            )
+        )  # fmt: skip
+        conn.execute(
+            auth_sessions.insert().values(
+                id=key(uuid.uuid4()), user_id=key(user_id), created_at=now,
+                expires_at=now + timedelta(days=1), last_used_at=now,
+            )
+        )  # fmt: skip
+        return user_id
+
     engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session:

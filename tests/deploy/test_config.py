@@ -392,6 +392,10 @@ def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: 
         _caddy_line("203.0.113.7", "/chatbot", 429): False,
         _caddy_line("203.0.113.8", "/conversations", 429): False,
         _caddy_line("203.0.113.9", "/auth/refresh", 204): False,
+        _caddy_line("203.0.113.10", "/v1/chat/completions", 401): True,
+        _caddy_line("203.0.113.11", "/v1/chat/completions", 429): False,
+        _caddy_line("203.0.113.12", "/v1/models", 200): False,
+        _caddy_line("203.0.113.13", "/api-keys?x=/v1/", 401): False,
     }
     log = tmp_path / "access.log"
     log.write_text("\n".join(lines) + "\n")
@@ -405,7 +409,7 @@ def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: 
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert f"Lines: {len(lines)} lines, 0 ignored, 4 matched, 6 missed" in result.stdout
+    assert f"Lines: {len(lines)} lines, 0 ignored, 5 matched, 9 missed" in result.stdout
     assert f'[{len(lines)}] "ts":{{EPOCH}}' in result.stdout
     matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
     for line, is_failure in lines.items():

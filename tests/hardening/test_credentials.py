@@ -40,6 +40,10 @@ PUBLIC = {
     "POST /auth/refresh",
     "POST /auth/logout",
     "POST /auth/register",
+    # The OpenAI-compatible API takes a personal API key instead (tests/openai_api).
+    "GET /v1/models",
+    "POST /v1/chat/completions",
+    *(f"{method} /v1/{{path:path}}" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
 }
 
 

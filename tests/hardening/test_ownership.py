@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,9 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.apikeys.models import ApiKey
 from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
+from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeConfig
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
@@ -28,6 +31,7 @@ ADMIN_ONLY = (
     "/admin/users/{user_id}/reset-2fa",
     "/admin/two-factor/roles/{role}",
     "/admin/conversations/{conversation_id}/legal-hold",
+    "/admin/users/{user_id}/api-access",
 )
 
 
@@ -48,6 +52,7 @@ class Owned:
     owner: User
     conversation_id: uuid.UUID
     answer_id: uuid.UUID
+    key_id: uuid.UUID
 
 
 async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) -> Owned:
@@ -66,8 +71,13 @@ async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) ->
             model="qwen2.5:3b-instruct",
         )
         session.add(answer)
+        key = ApiKey(
+            user_id=owner.id, name="Privada", prefix="ea_abcde", digest=uuid.uuid4().hex * 2,
+            expires_at=utcnow() + timedelta(days=90),
+        )  # fmt: skip
+        session.add(key)
         await session.commit()
-        return Owned(owner, conversation.id, answer.id)
+        return Owned(owner, conversation.id, answer.id, key.id)
 
 
 def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
@@ -76,6 +86,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "assistant_message_id": str(target.answer_id),
         "user_id": str(target.owner.id),
         "role": target.owner.role,
+        "key_id": str(target.key_id),
     }
     url = endpoint.path
     for name, value in values.items():
@@ -98,13 +109,17 @@ async def _snapshot(
         conversation = await session.get(Conversation, target.conversation_id)
         answer = await session.get(Message, target.answer_id)
         owner = await session.get(User, target.owner.id)
+        key = await session.get(ApiKey, target.key_id)
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
             .where(Message.conversation_id == target.conversation_id)
         )
     assert conversation is not None and answer is not None and owner is not None
+    assert key is not None
     return (
+        key.revoked_at,
+        owner.api_keys_enabled,
         conversation.user_id,
         conversation.title,
         conversation.archived,

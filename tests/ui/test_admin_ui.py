@@ -133,7 +133,9 @@ def test_supervisor_audit_tab_shows_only_its_scope(page: Page, live_app: LiveApp
         )
     login(page, live_app.base_url, user["email"], user["password"])
     page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
-    expect(page.locator(".admin-tabs a")).to_have_text(["Usuarios", "Uso", "Auditoría"])
+    expect(page.locator(".admin-tabs a")).to_have_text(
+        ["Usuarios", "Uso", "Auditoría", "Claves de API"]
+    )
     expect(page.locator("#audit-table tbody tr").first).to_be_visible()
     expect(page.locator("#audit-table")).to_contain_text("Super Visora")
     expect(page.locator("#audit-table")).not_to_contain_text("Administradora Ajena")

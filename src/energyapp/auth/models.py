@@ -55,6 +55,8 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # Set by an admin: the next login leads through 2FA setup (auth/required_2fa.py).
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An administrator's switch: off, the user can neither create nor use API keys.
+    api_keys_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

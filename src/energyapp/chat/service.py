@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
 from energyapp.config import Settings
@@ -320,8 +321,9 @@ def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
-    """Prompt plus completion tokens (as Ollama counted them) of the user's answers."""
-    total = await session.scalar(
+    """Prompt plus completion tokens (as Ollama counted them) of the user's answers: the
+    stored ones, and the API's answers that were not stored (``api_usage``)."""
+    in_messages = await session.scalar(
         select(
             func.coalesce(func.sum(Message.prompt_tokens), 0)
             + func.coalesce(func.sum(Message.completion_tokens), 0)
@@ -331,4 +333,13 @@ async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: da
             Message.role == "assistant",
         )
     )
-    return int(total or 0)
+    from_api = await session.scalar(
+        select(
+            func.coalesce(func.sum(API_USAGE.c.prompt_tokens + API_USAGE.c.completion_tokens), 0)
+        ).where(
+            API_USAGE.c.user_id == user_id,
+            API_USAGE.c.created_at >= since,
+            API_USAGE.c.message_id.is_(None),  # a stored answer counts as its message
+        )
+    )
+    return int(in_messages or 0) + int(from_api or 0)

@@ -11,6 +11,7 @@ import { renderUsage } from "./admin_usage.js";
 import { reassignDialog } from "./admin_reassign.js";
 import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 import { legalHoldPanel } from "./legal_hold.js";
+import { adminApiKeys } from "./admin_api_keys.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -55,7 +56,7 @@ export function renderAdmin(main, params) {
   const isAdmin = signedInUser().role === "admin";
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
-  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"]];
+  const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -69,6 +70,7 @@ export function renderAdmin(main, params) {
   else if (section === "conversacion" && id) conversationViewer(body, id);
   else if (section === "uso") cleanup = renderUsage(body);
   else if (section === "auditoria") renderAudit(body);
+  else if (section === "claves") adminApiKeys(body);
   else usersTable(body, isAdmin);
   return () => cleanup();
 }

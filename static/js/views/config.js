@@ -1,11 +1,13 @@
 // @ts-check
-// Config: profile, password change, 2FA, theme, download of all conversations, close all sessions.
+// Config: profile, password change, 2FA, API keys, theme, download of all conversations, close
+// all sessions.
 import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
 import { state, emailDomain, signedInUser } from "../state.js";
 import { currentTheme, setTheme } from "../theme.js";
 import { navigate } from "../router.js";
 import { exportCard } from "./export_card.js";
+import { apiKeysCard } from "./api_keys.js";
 /** @import { User } from "../state.js" */
 /** @import { Theme } from "../theme.js" */
 
@@ -21,6 +23,7 @@ export function renderConfig(main) {
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
   inner.appendChild(exportCard());
+  inner.appendChild(apiKeysCard());
   inner.appendChild(sessionsCard());
   api("/auth/me").then((fresh) => {
     state.user = fresh;

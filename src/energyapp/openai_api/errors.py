@@ -1,0 +1,104 @@
+"""OpenAI's error shape, for the ``/v1`` routes only.
+
+``/v1`` routes use :class:`OpenAIRoute`, which renders every failure of the route (its
+dependencies included) as ``{"error": {"message", "type", "code"}}`` with the status and
+headers (``Retry-After``) the app's own error carries. The rest of the app keeps its
+``{"detail", "code"}`` format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from energyapp.errors import (
+    ERROR_RESPONSES,
+    AppError,
+    ErrorBody,
+    classify_db_error,
+    describe_validation_errors,
+)
+
+logger = logging.getLogger("energyapp.openai_api")
+
+# OpenAI's ``type`` for each status its clients tell apart (the SDK picks its exception by the
+# status; the type is for people reading the body).
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    """Shape of every ``/v1`` error."""
+
+    error: OpenAIErrorDetail
+
+
+# For OpenAPI: the ``/v1`` routes answer in OpenAI's shape; the body guards in front of every
+# route (size, encoding, invisible characters) refuse a request before it reaches them, in the
+# app's ``{"detail", "code"}``.
+OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorBody | ErrorBody} for status in ERROR_RESPONSES
+}
+
+
+def openai_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def render(exc: Exception) -> JSONResponse:
+    """The OpenAI-shaped answer for any exception a ``/v1`` route raises."""
+    if isinstance(exc, AppError):
+        return openai_error(exc.status_code, exc.code, exc.detail, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        # OpenAI answers 400 to a body it cannot use.
+        return openai_error(400, "invalid_request", describe_validation_errors(exc.errors()))
+    if isinstance(exc, StarletteHTTPException):
+        headers = dict(exc.headers) if exc.headers else None
+        return openai_error(exc.status_code, "http_error", "Error en la solicitud.", headers)
+    status, code, detail = classify_db_error(exc)
+    if status == 500:
+        logger.error("unexpected error on /v1", exc_info=exc)
+        return openai_error(500, "internal_error", detail)
+    return openai_error(status, code, detail, {"Retry-After": "5"} if status == 503 else None)
+
+
+class OpenAIRoute(APIRoute):
+    """A route whose errors take OpenAI's shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def _handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                return render(exc)
+
+        return _handle

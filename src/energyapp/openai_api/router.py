@@ -1,0 +1,164 @@
+"""The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+Authenticated by personal API keys only; errors in OpenAI's shape (``openai_api/errors.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pydantic_core
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from energyapp.chat import runner
+from energyapp.chat.deps import ChatEngineDep
+from energyapp.chat.engine import ChatEngine
+from energyapp.core.deps import RateLimiterDep, SettingsDep
+from energyapp.errors import AppError, NotFound, ServiceUnavailable
+from energyapp.llm import client as llm
+from energyapp.openai_api import service
+from energyapp.openai_api.deps import ApiCallerDep
+from energyapp.openai_api.errors import OPENAI_ERROR_RESPONSES, OpenAIRoute
+from energyapp.openai_api.schemas import (
+    AnswerMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    ModelCard,
+    ModelList,
+    Usage,
+)
+
+router = APIRouter(
+    prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERROR_RESPONSES
+)
+
+
+@router.get("/models", response_model=ModelList)
+async def models(_caller: ApiCallerDep, settings: SettingsDep, engine: ChatEngineDep) -> ModelList:
+    """The models Ollama offers, the default first."""
+    names = [m.name for m in await engine.catalog.available()]
+    ordered = [settings.ollama_model, *(n for n in names if n != settings.ollama_model)]
+    return ModelList(data=[ModelCard(id=name) for name in ordered])
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    caller: ApiCallerDep,
+    limiter: RateLimiterDep,
+    engine: ChatEngineDep,
+    request: Request,
+) -> ChatCompletion | EventSourceResponse:
+    """One answer, streamed as OpenAI's ``chat.completion.chunk`` events then ``[DONE]``
+    (``stream: true``), or whole as a ``chat.completion``."""
+    completion = await service.admit(engine, limiter, caller, body)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return EventSourceResponse(
+            _chunks(engine, completion, include_usage),
+            ping=15,
+            sep="\n",
+            background=BackgroundTask(service.finish, engine, completion),
+        )
+    try:
+        text = await _whole_answer(engine, completion, request)
+    finally:
+        await service.finish(engine, completion)
+    return ChatCompletion(
+        id=completion.id,
+        created=completion.created,
+        model=completion.model,
+        choices=[
+            Choice(message=AnswerMessage(content=text), finish_reason=completion.finish_reason)
+        ],
+        usage=Usage(**completion.usage()),
+    )
+
+
+async def _whole_answer(
+    engine: ChatEngine, completion: service.Completion, request: Request
+) -> str:
+    """The whole text; the generation stops (and its slot is freed) if the client leaves."""
+    pieces: list[str] = []
+    failures: list[AppError] = []
+
+    async def collect() -> None:
+        try:
+            async for piece in service.generate(engine, completion):
+                pieces.append(piece)
+        except llm.LLMError as exc:
+            failures.append(_llm_failure(exc, completion.model, engine))
+        except AppError as exc:  # the shared queue is unreachable
+            failures.append(exc)
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        scope = group.cancel_scope
+        group.start_soon(collect)
+        # The body is read: the next message is the client's disconnect.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+    if failures:
+        raise failures[0]
+    return "".join(pieces)
+
+
+def _llm_failure(exc: llm.LLMError, model: str, engine: ChatEngine) -> AppError:
+    _status, code, detail = runner.describe_llm_error(exc, model, engine.settings.llm_token_timeout)
+    if code == "model_missing":
+        return NotFound(detail, code="model_not_found")
+    return ServiceUnavailable(detail, code=code, retry_after=30)
+
+
+def _chunk(completion: service.Completion, delta: dict[str, str], finish: str | None) -> str:
+    return _json({
+        "id": completion.id, "object": "chat.completion.chunk", "created": completion.created,
+        "model": completion.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    })  # fmt: skip
+
+
+def _json(data: object) -> str:
+    return pydantic_core.to_json(data).decode()
+
+
+async def _chunks(
+    engine: ChatEngine, completion: service.Completion, include_usage: bool
+) -> AsyncIterator[ServerSentEvent]:
+    """OpenAI's stream: a first chunk with the role, one per piece, one with the finish
+    reason, the usage when asked, then ``[DONE]``. A failure after the start is an ``error``
+    event, as OpenAI sends it."""
+    yield ServerSentEvent(data=_chunk(completion, {"role": "assistant", "content": ""}, None))
+    try:
+        async for piece in service.generate(engine, completion):
+            yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None))
+    except (llm.LLMError, AppError) as exc:
+        failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion.model, engine)
+        error = {"message": failure.detail, "type": "server_error", "code": failure.code}
+        yield ServerSentEvent(data=_json({"error": error}))
+        return
+    yield ServerSentEvent(data=_chunk(completion, {}, completion.finish_reason))
+    if include_usage:
+        yield ServerSentEvent(data=_json({
+            "id": completion.id, "object": "chat.completion.chunk",
+            "created": completion.created, "model": completion.model, "choices": [],
+            "usage": completion.usage(),
+        }))  # fmt: skip
+    yield ServerSentEvent(data="[DONE]")
+
+
+@router.api_route(
+    "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def unknown(path: str) -> None:
+    """Any other ``/v1`` path: OpenAI's 404."""
+    raise NotFound(f"No existe la ruta /v1/{path[:100]} en esta API.", code="unknown_url")

@@ -1,0 +1,263 @@
+"""Chat completions for the ``/v1`` API: the same queue, limits and quotas as the web UI.
+
+Unlike a web answer, an API answer belongs to its request: it is generated while the client
+listens, and a client that goes away stops it and frees its slot. It is not stored unless the
+request says ``store: true``; its token counts always are (``api_usage``), so daily quotas and
+the usage reports see API answers too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.apikeys import service as keys_service
+from energyapp.auth.models import User
+from energyapp.chat import prompt
+from energyapp.chat import service as chat_service
+from energyapp.chat.engine import ChatEngine
+from energyapp.config import Settings
+from energyapp.core.ratelimit import RateLimiter
+from energyapp.errors import AppError, NotFound, PayloadTooLarge, TooManyRequests
+from energyapp.llm import client as llm
+from energyapp.openai_api.deps import ApiCaller
+from energyapp.openai_api.schemas import ChatCompletionRequest
+
+logger = logging.getLogger("energyapp.openai_api")
+
+TITLE_MAX = 200
+
+
+@dataclass
+class Completion:
+    """One admitted request: what to ask, and how it went."""
+
+    caller: ApiCaller
+    model: str
+    messages: list[dict[str, str]]
+    options: dict[str, Any]
+    store: bool
+    id: str = field(default_factory=lambda: "chatcmpl-" + secrets.token_hex(12))
+    created: int = field(default_factory=lambda: int(time.time()))
+    text: str = ""
+    status: str = "complete"
+    stats: llm.ChatStats = field(default_factory=llm.ChatStats)
+    server: str | None = None  # the Ollama server whose slot the answer holds
+    asked: bool = False  # Ollama was asked: there is usage to record
+    finished: bool = False
+
+    @property
+    def finish_reason(self) -> str:
+        return "length" if self.stats.done_reason == "length" else "stop"
+
+    def usage(self) -> dict[str, int]:
+        prompt_tokens, completion_tokens = self.counted_tokens()
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+    def counted_tokens(self) -> tuple[int, int]:
+        """Ollama's counts; for an answer cut short (no final counts), an estimate, so the
+        quota still sees it."""
+        if self.status == "complete":
+            return self.stats.prompt_tokens, self.stats.completion_tokens
+        asked = sum(prompt.estimate_tokens(m["content"]) for m in self.messages)
+        return asked, prompt.estimate_tokens(self.text) if self.text else 0
+
+
+def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[dict[str, str]]:
+    """The request's messages as Ollama takes them; the server's system prompt first when the
+    request brings none. 400 without a user message, 413 beyond the context window."""
+    messages = [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        for m in body.messages
+    ]
+    if not any(m["role"] == "user" and m["content"].strip() for m in messages):
+        raise AppError("La solicitud no tiene ningún mensaje del usuario.", code="no_user_message")
+    limit = settings.num_ctx * prompt.CHARS_PER_TOKEN
+    size = sum(len(m["content"]) for m in messages)
+    if size > limit:
+        raise PayloadTooLarge(
+            f"Los mensajes suman {size} caracteres; el modelo admite unos {limit}. Acorte la "
+            "conversación o divídala.",
+            code="context_length_exceeded",
+        )
+    if messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": settings.system_prompt})
+    return messages
+
+
+def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
+    options = prompt.chat_options(settings)
+    if body.temperature is not None:
+        options["temperature"] = body.temperature
+    limit = body.max_completion_tokens or body.max_tokens
+    if limit is not None:
+        options["num_predict"] = limit
+    if stop := body.stop_words():
+        options["stop"] = stop
+    return options
+
+
+async def _check_user_rate(limiter: RateLimiter, settings: Settings, user: User) -> None:
+    """The web UI's per-user message limit, shared with it."""
+    state = await limiter.hit(
+        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
+    )
+    if not state.allowed:
+        raise TooManyRequests(
+            f"Envió demasiados mensajes seguidos. Espere {state.retry_after} s e intente de nuevo.",
+            code="rate_limited",
+            retry_after=state.retry_after,
+        )
+
+
+async def _resolve_model(engine: ChatEngine, name: str | None) -> str:
+    try:
+        return await engine.catalog.resolve(name)
+    except AppError as exc:
+        if exc.code != "unknown_model":
+            raise
+        raise NotFound(
+            f"El modelo «{name}» no existe en este servidor. Consulte GET /v1/models.",
+            code="model_not_found",
+        ) from None
+
+
+async def admit(
+    engine: ChatEngine,
+    limiter: RateLimiter,
+    caller: ApiCaller,
+    body: ChatCompletionRequest,
+) -> Completion:
+    """Check the request, the user's rate limit and daily quota, and reserve a place in the
+    fair queue (429/503 as for the web UI). The caller must :func:`finish` afterwards."""
+    settings = engine.settings
+    messages = _ollama_messages(settings, body)
+    model = await _resolve_model(engine, body.model)
+    await _check_user_rate(limiter, settings, caller.user)
+    async with engine.sessionmaker() as session:
+        await chat_service.check_quota(session, caller.user, settings)
+    await engine.queue.admit(caller.user.id)
+    return Completion(
+        caller=caller,
+        model=model,
+        messages=messages,
+        options=_options(settings, body),
+        store=body.store,
+    )
+
+
+async def finish(engine: ChatEngine, completion: Completion) -> None:
+    """Give back the slot and the place :func:`admit` reserved and record the usage, once,
+    whichever path gets here first (the end of the answer, or the response's background task
+    when the client left before it started). Shielded: a client that left cancels the
+    response's tasks, and this must still run."""
+    if completion.finished:
+        return
+    completion.finished = True
+    user_id = completion.caller.user.id
+    with anyio.CancelScope(shield=True):
+        # Recorded before the place is given back: the user's next request, admitted only
+        # then, finds these tokens in its quota check.
+        if completion.asked:
+            await _record(engine.sessionmaker, completion)
+        if completion.server is not None:
+            await _give_back(engine.queue.release(completion.server, user_id))
+        await _give_back(engine.queue.leave(user_id))
+
+
+async def _give_back(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception as exc:  # the shared broker away: its lease gives the place back
+        logger.warning("giving back a queue place failed", extra={"error": type(exc).__name__})
+
+
+async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[str]:
+    """Wait for a slot and yield the answer's pieces. Closing the iterator early (a client
+    that left) closes the connection to Ollama, which stops the generation; the slot and the
+    place are given back and the usage recorded either way."""
+    completion.status = "stopped"
+    try:
+        completion.server = await engine.queue.acquire(completion.caller.user.id)
+        completion.asked = True
+        pieces = llm.stream_chat(
+            engine.http,
+            completion.server,
+            llm.chat_payload(
+                completion.model,
+                completion.messages,
+                options=completion.options,
+                keep_alive=engine.settings.keep_alive,
+            ),
+            token_timeout=engine.settings.llm_token_timeout,
+            stats=completion.stats,
+        )
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                completion.text += piece
+                yield piece
+        completion.status = "complete"
+    except llm.LLMError:
+        completion.status = "error"
+        raise
+    finally:
+        await finish(engine, completion)
+
+
+async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Completion) -> None:
+    """Save the usage (and the conversation with ``store``); a failure is logged, never
+    raised: the answer has already been given."""
+    try:
+        async with sessionmaker.begin() as session:
+            message_id = await _store(session, completion) if completion.store else None
+            prompt_tokens, completion_tokens = completion.counted_tokens()
+            keys_service.record_usage(
+                session,
+                completion.caller.key_id,
+                completion.caller.user.id,
+                model=completion.model,
+                status=completion.status,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                message_id=message_id,
+            )
+    except Exception as exc:
+        logger.warning("recording an API answer failed", extra={"error": type(exc).__name__})
+
+
+async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | None:
+    """The last user message and the answer, as a new conversation titled "API: <key name>"
+    (the counters kept right by the chat service)."""
+    user = await session.get(User, completion.caller.user.id)
+    if user is None:
+        return None
+    question = next(m["content"] for m in reversed(completion.messages) if m["role"] == "user")
+    started = await chat_service.start_chat(session, user, None, question, completion.model)
+    title = f"API: {completion.caller.key_name}"[:TITLE_MAX]
+    await chat_service.save_auto_title(session, started.conversation_id, title)
+    prompt_tokens, completion_tokens = completion.counted_tokens()
+    await chat_service.finish_answer(
+        session,
+        started.assistant_message_id,
+        status=completion.status,
+        text=completion.text,
+        error_code=None if completion.status == "complete" else "api_" + completion.status,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        duration_ms=int((time.time() - completion.created) * 1000),
+        first_token_ms=None,
+    )
+    return started.assistant_message_id
