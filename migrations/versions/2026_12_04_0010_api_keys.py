@@ -20,10 +20,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("api_keys_enabled", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
+    # A plain ALTER on both databases: a batch rebuild of ``users`` on SQLite would drop the
+    # table that other tables refer to.
+    op.add_column(
+        "users",
+        sa.Column("api_keys_enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -89,5 +91,6 @@ def downgrade() -> None:
     op.drop_table("api_key_addresses")
     op.drop_index("ix_api_keys_user_created", table_name="api_keys")
     op.drop_table("api_keys")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("api_keys_enabled")
+    # A plain ALTER (SQLite 3.35+ drops columns itself): rebuilding ``users`` on SQLite would
+    # drop the table others refer to.
+    op.drop_column("users", "api_keys_enabled")

@@ -15,14 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Integer,
-    String,
-    Uuid,
-    column,
     select,
-    table,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,22 +30,6 @@ from tests.auth.conftest import PASSWORD, ClientFactory, EnableTotpFn, code_now
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 
 BEFORE = "0003_conv"  # the last revision that stored secrets in clear
-OLD_USERS = table(
-    "users",
-    column("id", Uuid()),
-    column("email", String()),
-    column("full_name", String()),
-    column("password_hash", String()),
-    column("role", String()),
-    column("is_active", Boolean()),
-    column("totp_enabled", Boolean()),
-    column("totp_secret", String()),
-    column("created_at", DateTime(timezone=True)),
-    column("updated_at", DateTime(timezone=True)),
-    column("last_active_at", DateTime(timezone=True)),
-    column("conversation_count", Integer()),
-    column("message_count", Integer()),
-)
 # The revision under test: later ones would not survive the re-run after a stamp below.
 SEALED = "0004_totp_sealed"
 
@@ -208,30 +185,8 @@ async def _insert_clear_secret(url: str, secret: str) -> uuid.UUID:
 
     engine = create_engine(url)
     try:
-        async with create_sessionmaker(engine)() as session:
-            # The columns of that version only (the model has grown since).
-            user_id = uuid.uuid4()
-            now = utcnow()
-            await session.execute(
-                insert(OLD_USERS).values(
-                    id=user_id,
-                    email=f"antiguo-{uuid.uuid4().hex[:6]}@inacapmail.cl",
-                    full_name="Antiguo",
-                    password_hash="x",
-                    role="trabajador",
-                    is_active=True,
-                    totp_enabled=True,
-                    totp_secret=secret,
-                    created_at=now,
-                    updated_at=now,
-                    last_active_at=now,
-                    conversation_count=0,
-                    message_count=0,
-                )
-            )
-            session.add(AuthSession(user_id=user_id, expires_at=now + timedelta(days=1)))
-            await session.commit()
-            return user_id
+        async with engine.begin() as conn:
+            return await conn.run_sync(insert)
     finally:
         await engine.dispose()
 

@@ -58,7 +58,7 @@ async def test_zip_holds_markdown_and_json_of_every_own_conversation(
         assert markdown.startswith(f"# {titles[n]}")
         assert f"pregunta {n}" in markdown and f"respuesta {n}" in markdown
         document = json.loads(archive.read(f"{entry['file']}.json"))
-        assert document["format"] == "energyapp.conversation.v1"
+        assert document["format"] == "energyapp.conversation.v2"
         assert document["conversation"]["id"] == entry["id"]
         assert [m["content"] for m in document["messages"]] == [f"pregunta {n}", f"respuesta {n}"]
     everything = b"".join(archive.read(n) for n in names)

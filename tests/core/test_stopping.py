@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from sse_starlette.sse import AppStatus
 
 from energyapp.core import stopping
 from energyapp.core.stopping import GracefulServer
@@ -19,6 +20,9 @@ def fresh() -> Iterator[None]:
     stopping._stopping.clear()
     yield
     stopping._stopping.clear()
+    # uvicorn's exit handler, as sse-starlette patches it, marks every later stream of this
+    # process as shutting down: undo it for the tests that follow.
+    AppStatus.should_exit = False
 
 
 def test_sigterm_waits_the_delay_and_sigint_does_not(fresh: None) -> None:

@@ -256,8 +256,10 @@ def test_retention_runs_daily_as_the_app_user() -> None:
     assert timer["Persistent"] == ["true"]
     assert timer["OnCalendar"][0].startswith("*-*-* ")
     deploy = (REPO / "scripts" / "deploy.sh").read_text()
-    enabled = [line for line in deploy.splitlines() if "systemctl enable --now" in line]
+    enabled = [line for line in deploy.splitlines() if "systemctl enable" in line]
+    started = [line for line in deploy.splitlines() if "systemctl start" in line]
     assert any("energyapp-retention.timer" in line for line in enabled), enabled
+    assert any("energyapp-retention.timer" in line for line in started), started
 
 
 def test_retention_service_is_hardened(tmp_path: Path) -> None:
