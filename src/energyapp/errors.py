@@ -167,6 +167,37 @@ def error_response(
     )
 
 
+# The OpenAI-compatible API answers in OpenAI's error shape (openai_api/errors.py), also when
+# a guard in front of every route (size, encoding) refuses the request.
+OPENAI_PATH_PREFIX = "/v1/"
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    kind = OPENAI_ERROR_TYPES.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def error_response_for(path: str, status_code: int, code: str, detail: str) -> JSONResponse:
+    """The error in the shape the client of ``path`` reads."""
+    if path.startswith(OPENAI_PATH_PREFIX):
+        return openai_error(status_code, code, detail)
+    return error_response(status_code, code, detail)
+
+
 def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
     parts: list[str] = []
     for err in list(errors)[:5]:

@@ -319,6 +319,19 @@ async def test_errors_in_openai_shape(
         with pytest.raises(openai.RateLimitError) as throttled:
             await wrong.models.list()
         assert throttled.value.code == "too_many_invalid_keys"
+        # The guards in front of every route (size, encoding) answer /v1 in OpenAI's shape too.
+        key_header = {"Authorization": f"Bearer {client.api_key}"}
+        huge = await http.post(
+            f"{base}/v1/chat/completions", content=b"x" * 1_100_000, headers=key_header
+        )
+        assert huge.status_code == 413
+        assert huge.json()["error"]["code"] == "payload_too_large"
+        latin1 = await http.post(
+            f"{base}/v1/chat/completions",
+            content='{"model": "ñ"}'.encode("latin-1"),
+            headers={**key_header, "Content-Type": "application/json"},
+        )
+        assert latin1.status_code in (400, 422) and "error" in latin1.json()
         # The rest of the app keeps its own error format.
         web = await http.get(f"{base}/conversations")
         assert web.status_code == 401 and set(web.json()) == {"detail", "code"}

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyapp.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from energyapp.errors import error_response
+from energyapp.errors import error_response_for
 from energyapp.logging import request_id_var
 
 access_logger = logging.getLogger("energyapp.access")
@@ -148,11 +148,12 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, status: int) -> None:
+    path = scope.get("path", "")
     if status == 400:
-        response = error_response(400, "bad_request", "Cabecera Content-Length inválida.")
+        response = error_response_for(path, 400, "bad_request", "Cabecera Content-Length inválida.")
     else:
-        response = error_response(
-            413, "payload_too_large", "La solicitud es demasiado grande para ser procesada."
+        response = error_response_for(
+            path, 413, "payload_too_large", "La solicitud es demasiado grande para ser procesada."
         )
     await response(scope, receive, send)
 
@@ -199,7 +200,8 @@ class JsonTextGuardMiddleware:
         problem = _json_text_problem(body, content_type)
         if problem is not None:
             status, code, detail = problem
-            await error_response(status, code, detail)(scope, receive, send)
+            response = error_response_for(scope.get("path", ""), status, code, detail)
+            await response(scope, receive, send)
             return
         replayed = False
 
@@ -289,8 +291,11 @@ def _document_problem(document: Any) -> tuple[int, str, str] | None:
 
 
 async def _bad_text(scope: Scope, receive: Receive, send: Send) -> None:
-    response = error_response(
-        422, "invalid_characters", "La dirección contiene caracteres no permitidos (carácter nulo)."
+    response = error_response_for(
+        scope.get("path", ""),
+        422,
+        "invalid_characters",
+        "La dirección contiene caracteres no permitidos (carácter nulo).",
     )
     await response(scope, receive, send)
 

@@ -23,24 +23,15 @@ from starlette.responses import Response
 from energyapp.errors import (
     ERROR_RESPONSES,
     AppError,
-    ErrorBody,
     classify_db_error,
     describe_validation_errors,
+    openai_error,
 )
 
 logger = logging.getLogger("energyapp.openai_api")
 
 # OpenAI's ``type`` for each status its clients tell apart (the SDK picks its exception by the
 # status; the type is for people reading the body).
-_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
 
 
 class OpenAIErrorDetail(BaseModel):
@@ -56,20 +47,11 @@ class OpenAIErrorBody(BaseModel):
     error: OpenAIErrorDetail
 
 
-# For OpenAPI: the ``/v1`` routes answer in OpenAI's shape; the body guards in front of every
-# route (size, encoding, invisible characters) refuse a request before it reaches them, in the
-# app's ``{"detail", "code"}``.
+# For OpenAPI: the ``/v1`` routes answer in OpenAI's shape, and so do the body guards in front
+# of every route (size, encoding, invisible characters: ``errors.error_response_for``).
 OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorBody | ErrorBody} for status in ERROR_RESPONSES
+    status: {"model": OpenAIErrorBody} for status in ERROR_RESPONSES
 }
-
-
-def openai_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def render(exc: Exception) -> JSONResponse:
