@@ -44,8 +44,10 @@ pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 CLIENTS = 20
-ANSWER_TOKENS = 40
-TOKENS_PER_SECOND = 20  # two seconds an answer: every restart meets answers half written
+# Eight seconds an answer, longer than the instance's pause before it stops listening
+# (shutdown_delay, 5 s): every restart meets answers half written, which then move.
+ANSWER_TOKENS = 160
+TOKENS_PER_SECOND = 20
 
 
 @pytest.fixture
