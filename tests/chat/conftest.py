@@ -53,11 +53,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[Event]:
+async def sse_events(
+    response: httpx.Response, ids: list[str] | None = None
+) -> AsyncIterator[Event]:
+    """The (event, data) pairs of a stream; ``ids`` collects the events' ``id:`` fields (where
+    a client resumes from with ``Last-Event-ID``)."""
     name = "message"
     async for line in response.aiter_lines():
         if line.startswith("event: "):
             name = line[7:]
+        elif line.startswith("id: ") and ids is not None:
+            ids.append(line[4:])
         elif line.startswith("data: "):
             yield name, json.loads(line[6:])
 

@@ -85,9 +85,8 @@ async def test_an_answer_started_on_one_process_is_followed_and_stopped_on_anoth
         ) as follower:
             assert follower.status_code == 200
             seen: list[Event] = []
-            lines = follower.aiter_lines()
             ids: list[str] = []
-            b_stream = _events_with_ids(lines, ids)
+            b_stream = sse_events(follower, ids)
             while len(text_of(seen)) <= len(text_of(events)) + 10:
                 seen.append(await anext(b_stream))
             assert text_of(seen).startswith(text_of(events))
@@ -117,19 +116,6 @@ async def test_an_answer_started_on_one_process_is_followed_and_stopped_on_anoth
     assert saved.status == "stopped"
     assert saved.content == text_of(seen) == text_of(events)
     assert 0 < len(saved.content) < 400 * 3
-
-
-async def _events_with_ids(lines: AsyncIterator[str], ids: list[str]) -> AsyncIterator[Event]:
-    import json
-
-    name = "message"
-    async for line in lines:
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("id: "):
-            ids.append(line[4:])
-        elif line.startswith("data: "):
-            yield name, json.loads(line[6:])
 
 
 async def test_users_on_two_processes_are_served_round_robin(
@@ -320,7 +306,7 @@ async def test_sigterm_drains_and_the_client_re_attaches_through_another_process
             stream=True,
         )
         ids: list[str] = []
-        stream = _events_with_ids(response.aiter_lines(), ids)
+        stream = sse_events(response, ids)
         first: list[Event] = []
         while len(first) < 10:
             first.append(await anext(stream))

@@ -7,7 +7,6 @@ fails, every answer is stored `complete`, and every client got its whole answer 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.config import Settings
 from energyapp.conversations.models import Message
+from tests.chat.conftest import sse_events
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.deploy.conftest import (
     ENERGYAPP_BIN,
@@ -83,22 +83,11 @@ class Tally:
     moved: int = 0  # streams that followed a `reconnect`
 
 
-async def events(response: httpx.Response, last_id: list[str]) -> AsyncIterator[tuple[str, dict]]:
-    name = "message"
-    async for line in response.aiter_lines():
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("id: "):
-            last_id[0] = line[4:]
-        elif line.startswith("data: "):
-            yield name, json.loads(line[6:])
-
-
 async def one_answer(
     http: httpx.AsyncClient, base: str, headers: dict[str, str], tally: Tally
 ) -> None:
     """Ask, read the stream, and follow `reconnect` hints the way the web UI does."""
-    last_id = [""]
+    ids: list[str] = []
     answer_id = ""
     text: list[str] = []
     request = http.build_request(
@@ -116,7 +105,7 @@ async def one_answer(
                 )
                 return
             moved = False
-            async for name, data in events(response, last_id):
+            async for name, data in sse_events(response, ids):
                 if name == "meta":
                     answer_id = data["assistant_message_id"]
                 elif name == "token":
@@ -138,7 +127,7 @@ async def one_answer(
             return
         tally.moved += 1
         await asyncio.sleep(0.3)
-        resume = {**headers, "Last-Event-ID": last_id[0]} if last_id[0] else headers
+        resume = {**headers, "Last-Event-ID": ids[-1]} if ids else headers
         request = http.build_request("GET", f"{base}/chat/{answer_id}/stream", headers=resume)
     tally.failures.append(f"{answer_id}: too many reconnects")
 
