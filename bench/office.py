@@ -3,16 +3,17 @@
     .venv/bin/python -m bench.office                    # this checkout
     .venv/bin/python -m bench.office /work/base .       # A/B: another checkout, then this one
         [--users 6] [--turns 5] [--think 20] [--answer-tokens 120] [--speed 10]
-        [--slots 1 4 6] [--seed 1] [--ollama-parallel N]
+        [--slots 1 4 6] [--seed 1] [--ollama-parallel N] [--hold 30]
 
 For each slot count and each checkout, in one run: a throwaway PostgreSQL database with the
 users (made by that checkout's code, ``bench/stream.py --prepare``), the stand-in Ollama of this
 checkout in ``--cpu`` mode (60 prompt tokens/s, 10 generated tokens/s, 4 s to load, ``--parallel``
 slots, every time divided by ``--speed``) and that checkout's app with ``ollama_max_parallel``
-set to the same slot count. Then ``--users`` people each hold one conversation of ``--turns``
-turns: a Spanish question of 15-60 words, the answer read to its end (``--answer-tokens``
-tokens), an exponential pause of mean ``--think`` seconds, the next question. Every person and
-every pause is the same for every checkout and slot count (``--seed``).
+set to the same slot count and ``slot_hold_seconds`` to ``--hold`` (server seconds, sped up like
+everything else; a checkout without slot affinity ignores it). Then ``--users`` people each hold
+one conversation of ``--turns`` turns: a Spanish question of 15-60 words, the answer read to its
+end (``--answer-tokens`` tokens), an exponential pause of mean ``--think`` seconds, the next
+question. Every person and every pause is the same for every checkout and slot count (``--seed``).
 
 Printed per checkout and slot count: time to first token (from the request to the first token,
 p50 and p95, in the server's seconds: wall time times ``--speed``), the answer's whole time
@@ -156,11 +157,13 @@ def start_stand_in(
 
 
 def start_app(
-    checkout: Path, db_url: str, stand_in: int, slots: int
+    checkout: Path, db_url: str, stand_in: int, slots: int, args: argparse.Namespace
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = checkout_env(checkout, **app_env(db_url, stand_in))
     env.update(
+        # the app's own clock runs at the server's: the slot hold is sped up too
+        ENERGYAPP_SLOT_HOLD_SECONDS=str(args.hold / args.speed),
         ENERGYAPP_OLLAMA_MAX_PARALLEL=str(slots),
         ENERGYAPP_MAX_ACTIVE_PER_USER="1",
         ENERGYAPP_LLM_TOKEN_TIMEOUT="600",
@@ -199,7 +202,7 @@ def measure(checkout: Path, slots: int, people: list[Person], args: argparse.Nam
         cache_slots = args.ollama_parallel or slots
         stand_in, stand_in_port = start_stand_in(cache_slots, args.answer_tokens, args)
         stack.callback(stop_all, [stand_in])
-        app, port = start_app(checkout, db_url, stand_in_port, slots)
+        app, port = start_app(checkout, db_url, stand_in_port, slots, args)
         stack.callback(stop_all, [app])
         time.sleep(args.load_s / args.speed + 0.5)  # a warm-up at start-up, if any, is over
 
@@ -251,6 +254,9 @@ def main() -> None:
     parser.add_argument("--load-s", type=float, default=4.0)
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 4, 6])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--hold", type=float, default=30.0, help="the app's slot_hold_seconds, server seconds"
+    )
     parser.add_argument(
         "--ollama-parallel",
         type=int,

@@ -81,6 +81,7 @@ def make_broker(settings: Settings) -> Broker:
         slots_per_server=settings.ollama_max_parallel,
         max_queue=settings.max_queue,
         max_per_user=settings.max_active_per_user,
+        hold=settings.slot_hold_seconds,
     )
     return LocalBroker(queue)
 

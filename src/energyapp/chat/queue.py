@@ -7,12 +7,14 @@ in-process one when several app processes use the same Ollama servers.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from energyapp.chat.slots import SlotCaches
 from energyapp.core.metrics import GENERATIONS_QUEUED
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
@@ -59,17 +61,24 @@ class GenerationQueue(Protocol):
         user_id: uuid.UUID | None,
         on_position: PositionCallback | None = None,
         on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> str:
         """Wait for a slot; returns the Ollama URL to use. ``user_id=None`` is background work
         (titles): it only gets a slot when no user's answer is waiting, and while it holds one,
         a user's answer that finds no free slot calls its ``on_preempt`` (the work must then
-        give its slot back promptly)."""
+        give its slot back promptly). ``affinity`` names the conversation, whose prompt cache
+        the scheduling follows (``chat/slots.py``); background work with an ``affinity`` only
+        gets the slot that holds that conversation."""
 
     async def release(
-        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+        self,
+        server: str,
+        user_id: uuid.UUID | None,
+        on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> None:
-        """Give back a slot taken by :meth:`acquire` for ``user_id`` (background work passes
-        the ``on_preempt`` it acquired with)."""
+        """Give back a slot taken by :meth:`acquire` for ``user_id`` (with the ``on_preempt``
+        and ``affinity`` it acquired with)."""
 
     def waiting(self) -> int:
         """Answers of users waiting for a slot."""
@@ -79,6 +88,8 @@ class GenerationQueue(Protocol):
 class _Ticket:
     user_id: uuid.UUID | None
     on_position: PositionCallback | None
+    key: str | None = None
+    since: float = field(default_factory=time.monotonic)
     future: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -89,11 +100,19 @@ class LocalQueue:
     """In-process queue for one app process."""
 
     def __init__(
-        self, servers: list[str], *, slots_per_server: int, max_queue: int, max_per_user: int
+        self,
+        servers: list[str],
+        *,
+        slots_per_server: int,
+        max_queue: int,
+        max_per_user: int,
+        hold: float = 0.0,
     ) -> None:
         if not servers:
             raise ValueError("at least one Ollama server is needed")
         self._free: dict[str, int] = dict.fromkeys(servers, slots_per_server)
+        self._caches = SlotCaches(servers, slots_per_server, hold)
+        self._timer: asyncio.TimerHandle | None = None
         self._max_queue = max_queue
         self._max_per_user = max_per_user
         self._by_user: OrderedDict[uuid.UUID, deque[_Ticket]] = OrderedDict()
@@ -130,38 +149,46 @@ class LocalQueue:
         user_id: uuid.UUID | None,
         on_position: PositionCallback | None = None,
         on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> str:
-        server = self._free_server()
-        if server is not None and not self._by_user and (user_id or not self._background):
-            return self._granted(self._take(server, user_id), on_preempt)
-        ticket = _Ticket(user_id, on_position)
+        ticket = _Ticket(user_id, on_position, affinity)
         if user_id is None:
             self._background.append(ticket)
         else:
             self._by_user.setdefault(user_id, deque()).append(ticket)
-            self._renumber()
+        self._dispatch()
+        if user_id is not None and not ticket.future.done():
             self._preempt_background()
         try:
             return self._granted(await ticket.future, on_preempt)
         except asyncio.CancelledError:
             if ticket.future.done() and not ticket.future.cancelled():
                 # granted as we were cancelled
-                self._release(ticket.future.result(), user_id, on_preempt)
+                self._release(ticket.future.result(), user_id, on_preempt, affinity)
             else:
                 self._discard(ticket)
             raise
 
     async def release(
-        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+        self,
+        server: str,
+        user_id: uuid.UUID | None,
+        on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> None:
-        self._release(server, user_id, on_preempt)
+        self._release(server, user_id, on_preempt, affinity)
 
     def _release(
-        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None
+        self,
+        server: str,
+        user_id: uuid.UUID | None,
+        on_preempt: PreemptCallback | None,
+        affinity: str | None,
     ) -> None:
         if on_preempt is not None:
             self._preemptible.pop(on_preempt, None)
         self._free[server] += 1
+        self._caches.vacate(server, affinity, time.monotonic())
         if user_id is not None:
             self._running_user -= 1
         self._dispatch()
@@ -191,38 +218,88 @@ class LocalQueue:
                 return server
         return None
 
-    def _take(self, server: str, user_id: uuid.UUID | None) -> str:
+    def _take(self, server: str, ticket: _Ticket) -> str:
         self._free[server] -= 1
-        if user_id is not None:
+        self._caches.occupy(server, ticket.key)
+        if ticket.user_id is not None:
             self._running_user += 1
         return server
 
     def _dispatch(self) -> None:
-        changed = False
-        while (server := self._free_server()) is not None:
-            ticket = self._next_ticket()
-            if ticket is None:
-                break
-            changed = changed or ticket.user_id is not None
-            ticket.future.set_result(self._take(server, ticket.user_id))
-        if changed:
-            self._renumber()
+        now = time.monotonic()
+        while (choice := self._choose(now)) is not None:
+            ticket, server = choice
+            self._remove(ticket)
+            ticket.future.set_result(self._take(server, ticket))
+        self._renumber()
+        self._schedule(now)
 
-    def _next_ticket(self) -> _Ticket | None:
-        while self._by_user:
-            user_id, tickets = next(iter(self._by_user.items()))
-            ticket = tickets.popleft()
-            if tickets:
-                self._by_user.move_to_end(user_id)  # round-robin: this user goes last
-            else:
-                del self._by_user[user_id]
-            if not ticket.future.done():
-                return ticket
-        while self._background:
-            ticket = self._background.popleft()
-            if not ticket.future.done():
-                return ticket
-        return None
+    def _choose(self, now: float) -> tuple[_Ticket, str] | None:
+        """The next answer to send and where (``chat/slots.py``): a cached conversation first,
+        then the round-robin head, unless that would evict a held slot."""
+        free = [server for server, count in self._free.items() if count > 0]
+        if not free:
+            return None
+        caches = self._caches
+        order = self._fair_order()
+        if not order:
+            for ticket in self._background:
+                if ticket.future.done():
+                    continue
+                server = free[0] if ticket.key is None else caches.holding(ticket.key, free)
+                if server is not None:
+                    return ticket, server
+            return None
+        overdue = any(now - ticket.since >= caches.hold for ticket in order)
+        if not overdue:
+            for ticket in order:
+                if (server := caches.holding(ticket.key, free)) is not None:
+                    return ticket, server
+        head = order[0]
+        if (server := caches.holding(head.key, free)) is not None:
+            return head, server
+        if not overdue:
+            free = [server for server in free if caches.evictable(server, now)]
+        server = caches.best_victim(free)
+        return (head, server) if server is not None else None
+
+    def _schedule(self, now: float) -> None:
+        """Dispatch again when a held slot or a waiting answer's patience runs out."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        order = self._fair_order()
+        free = [server for server, count in self._free.items() if count > 0]
+        if not order or not free:
+            return
+        times = [ticket.since + self._caches.hold for ticket in order]
+        times += [t for server in free if (t := self._caches.expires(server)) is not None]
+        later = [t for t in times if t > now]
+        if later:
+            delay = min(later) - now + 0.001
+            self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)
+
+    def _fair_order(self) -> list[_Ticket]:
+        """Waiting answers in round-robin order across users."""
+        queues = [[t for t in q if not t.future.done()] for q in self._by_user.values()]
+        order: list[_Ticket] = []
+        depth = 0
+        while any(depth < len(q) for q in queues):
+            order += [q[depth] for q in queues if depth < len(q)]
+            depth += 1
+        return order
+
+    def _remove(self, ticket: _Ticket) -> None:
+        """Take a ticket about to be served out of the queue; its user goes last."""
+        if ticket.user_id is None:
+            self._background.remove(ticket)
+            return
+        tickets = self._by_user[ticket.user_id]
+        tickets.remove(ticket)
+        if tickets:
+            self._by_user.move_to_end(ticket.user_id)  # round-robin: this user goes last
+        else:
+            del self._by_user[ticket.user_id]
 
     def _discard(self, ticket: _Ticket) -> None:
         if ticket.user_id is None:
@@ -234,26 +311,15 @@ class LocalQueue:
             tickets.remove(ticket)
             if not tickets:
                 del self._by_user[ticket.user_id]
-            self._renumber()
+            self._dispatch()  # a held head may have left: the next one may go
 
     def _renumber(self) -> None:
-        """The order in which waiting answers will be served (round-robin across users), and
-        a position update to every waiting answer whose place changed."""
-        queues = list(self._by_user.values())
-        position = 0
-        depth = 0
-        while True:
-            served_any = False
-            for tickets in queues:
-                if depth < len(tickets):
-                    served_any = True
-                    position += 1
-                    ticket = tickets[depth]
-                    if ticket.position != position:
-                        ticket.position = position
-                        if ticket.on_position is not None:
-                            ticket.on_position(position)
-            if not served_any:
-                break
-            depth += 1
-        GENERATIONS_QUEUED.set(position)
+        """A position update to every waiting answer whose place (in the round-robin order)
+        changed."""
+        order = self._fair_order()
+        for position, ticket in enumerate(order, start=1):
+            if ticket.position != position:
+                ticket.position = position
+                if ticket.on_position is not None:
+                    ticket.on_position(position)
+        GENERATIONS_QUEUED.set(len(order))

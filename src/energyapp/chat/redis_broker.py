@@ -134,6 +134,7 @@ class RedisBroker:
             slots_per_server=settings.ollama_max_parallel,
             max_queue=settings.max_queue,
             max_per_user=settings.max_active_per_user,
+            hold=settings.slot_hold_seconds,
         )
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -156,6 +157,7 @@ class RedisBroker:
     async def close(self) -> None:
         if self._mirrors:  # the last events of answers that ended during the shutdown
             await asyncio.wait(self._mirrors, timeout=5)
+        self.queue.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -51,6 +51,7 @@ class _Waiter:
     ticket: str
     user_id: uuid.UUID | None
     on_position: PositionCallback | None
+    affinity: str | None = None
     future: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -62,6 +63,7 @@ class _Held:
     ticket: str
     server: str
     on_preempt: PreemptCallback | None
+    affinity: str | None = None  # the conversation whose cache its slot holds
     asked: bool = False  # asked to give its slot back (once)
 
 
@@ -77,9 +79,14 @@ class RedisQueue:
         slots_per_server: int,
         max_queue: int,
         max_per_user: int,
+        hold: float = 0.0,
     ) -> None:
         if not servers:
             raise ValueError("at least one Ollama server is needed")
+        self._hold_ms = int(hold * 1000)
+        self._tinfo = f"{keys.prefix}tinfo"  # ticket -> when it started waiting, conversation
+        self._wake: asyncio.TimerHandle | None = None
+        self._waking: set[asyncio.Task[None]] = set()
         self._redis = redis
         self._keys = keys
         self._servers = servers
@@ -146,9 +153,10 @@ class RedisQueue:
         user_id: uuid.UUID | None,
         on_position: PositionCallback | None = None,
         on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> str:
         ticket = self._member("u" if user_id is not None else "b")
-        waiter = _Waiter(ticket, user_id, on_position)
+        waiter = _Waiter(ticket, user_id, on_position, affinity)
         self._waiters[ticket] = waiter
         try:
             try:
@@ -162,24 +170,31 @@ class RedisQueue:
             self._waiters.pop(ticket, None)
             granted = waiter.future.done() and not waiter.future.cancelled()
             if granted:  # granted as it was cancelled: give the slot back
-                self._held.append(_Held(ticket, waiter.future.result(), None))
-                await asyncio.shield(self.release(waiter.future.result(), waiter.user_id))
+                self._held.append(_Held(ticket, waiter.future.result(), None, affinity))
+                await asyncio.shield(
+                    self.release(waiter.future.result(), waiter.user_id, affinity=affinity)
+                )
             else:
                 await asyncio.shield(self._give_up(waiter))
             raise
         except BaseException:
             self._waiters.pop(ticket, None)
             raise
-        self._held.append(_Held(ticket, server, on_preempt))
+        self._held.append(_Held(ticket, server, on_preempt, affinity))
         return server
 
     async def release(
-        self, server: str, user_id: uuid.UUID | None, on_preempt: PreemptCallback | None = None
+        self,
+        server: str,
+        user_id: uuid.UUID | None,
+        on_preempt: PreemptCallback | None = None,
+        affinity: str | None = None,
     ) -> None:
         kind = "|u|" if user_id is not None else "|b|"
         async with self.lock:  # chosen and removed at once: two releases never pick the same
             for held in self._held:
                 mine = on_preempt is None or held.on_preempt is on_preempt
+                mine = mine and (affinity is None or held.affinity == affinity)
                 if held.server == server and kind in held.ticket and mine:
                     self._held.remove(held)
                     await self._redis.srem(self._keys.slots(server), held.ticket)
@@ -195,10 +210,42 @@ class RedisQueue:
 
     async def dispatch(self) -> None:
         keys = [self._keys.queue_users, self._keys.queue_background, self._keys.granted]
-        keys += self._slot_keys()
-        await self._dispatch_script(
-            keys=keys, args=[self._keys.prefix, self._capacity, self._keys.events]
-        )
+        keys += [self._tinfo, *self._slot_keys()]
+        args: list[str | int] = [
+            self._keys.prefix,
+            self._capacity,
+            self._keys.events,
+            self._hold_ms,
+        ]
+        _, wake_ms = await self._dispatch_script(keys=keys, args=args)
+        if int(wake_ms) >= 0:  # a held slot or a waiting answer's patience runs out then
+            self._wake_in(int(wake_ms) / 1000)
+
+    def _wake_in(self, delay: float) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = asyncio.get_running_loop().call_later(delay + 0.001, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        task = asyncio.ensure_future(self._dispatch_and_check())
+        self._waking.add(task)
+        task.add_done_callback(self._waking.discard)
+
+    async def _dispatch_and_check(self) -> None:
+        try:
+            await self.dispatch()
+            await self.check_waiters()
+        except (RedisError, OSError) as exc:  # the heartbeat dispatches again
+            logger.warning(
+                "dispatching the shared queue failed", extra={"error": type(exc).__name__}
+            )
+
+    def close(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+        for task in self._waking:
+            task.cancel()
 
     async def check_waiters(self) -> None:
         """Hand the slots granted to this process's tickets over, and tell the others their
@@ -289,15 +336,15 @@ class RedisQueue:
         return self._keys.queued_by(user_id)
 
     async def _enqueue_ticket(self, waiter: _Waiter) -> None:
-        if waiter.user_id is None:
-            await self._redis.rpush(self._keys.queue_background, waiter.ticket)
-            return
-        keys = [self._keys.queue_users, self._keys.queued_by(waiter.user_id)]
-        await self._enqueue(keys=keys, args=[str(waiter.user_id), waiter.ticket, self._keys.events])
+        user = str(waiter.user_id) if waiter.user_id is not None else ""
+        keys = [self._keys.queue_users, self._user_key(waiter.user_id), self._tinfo]
+        args = [user, waiter.ticket, self._keys.events, waiter.affinity or ""]
+        await self._enqueue(keys=keys, args=args)
 
     async def _give_up(self, waiter: _Waiter) -> None:
         user = str(waiter.user_id) if waiter.user_id is not None else ""
         keys = [self._keys.queue_users, self._user_key(waiter.user_id), self._keys.granted]
+        keys.append(self._tinfo)
         try:
             server = await self._withdraw(keys=keys, args=[user, waiter.ticket])
             if server is not None:

@@ -43,85 +43,251 @@ return 0
 """
 )
 
-# KEYS: q:users, q:bg, granted, slots:<server>... ARGV: prefix, capacity, channel
-# Grants free slots to waiting tickets, users first in round-robin order; when a user waits and
-# no slot is free, asks a background holder to give its slot back.
+# Slot-affine dispatch (chat/slots.py has the same rules in Python, and their reasons).
+# KEYS: q:users, q:bg, granted, tinfo, slots:<server>...
+# ARGV: prefix, capacity, channel, hold (ms)
+# Grants free slots to waiting tickets: users first (a ticket whose conversation sits in an idle
+# slot before the round-robin head, unless someone waited `hold`; the head never evicts a slot
+# held for its conversation's reader while its server is busy), background work only on the slot
+# that holds its conversation. Each server's slots ("lines", hash lines:<server>, field i =
+# holder TAB idle-since-ms TAB conversation) follow what Ollama's caches hold; a holder that is
+# no longer in the server's slot set gave its slot back (or died): the line is idle from now.
+# When a user waits and no slot is free, asks a background holder to give its slot back.
+# Returns {granted, ms until the next dispatch is worth running or -1}.
 DISPATCH = (
     _LUA_ALIVE
-    + """
+    + r"""
 local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local hold = tonumber(ARGV[4])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not alive(prefix, t) then redis.call('HDEL', KEYS[3], t) end
 end
 local servers = {}
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   purge_set(prefix, KEYS[i])
-  servers[#servers + 1] = KEYS[i]
-end
-local function free_slot()
-  for _, key in ipairs(servers) do
-    if redis.call('SCARD', key) < capacity then return key end
-  end
-  return nil
-end
-local function next_user_ticket()
-  while redis.call('LLEN', KEYS[1]) > 0 do
-    local user = redis.call('LINDEX', KEYS[1], 0)
-    local ukey = prefix .. 'q:u:' .. user
-    local ticket = redis.call('LPOP', ukey)
-    if redis.call('LLEN', ukey) == 0 then
-      redis.call('LPOP', KEYS[1])
-    else
-      redis.call('LMOVE', KEYS[1], KEYS[1], 'LEFT', 'RIGHT')
+  local name = string.sub(KEYS[i], #prefix + 7)
+  local s = {skey = KEYS[i], name = name, lkey = prefix .. 'lines:' .. name, lines = {}}
+  for j = 1, capacity do
+    local line = {holder = '', idle = 0, key = ''}
+    local v = redis.call('HGET', s.lkey, tostring(j))
+    if v then
+      local h, idle, key = string.match(v, '^([^\t]*)\t([^\t]*)\t(.*)$')
+      line = {holder = h, idle = tonumber(idle), key = key}
     end
-    if ticket and alive(prefix, ticket) then return ticket end
+    if line.holder ~= '' and redis.call('SISMEMBER', s.skey, line.holder) == 0 then
+      line.holder, line.idle, s.dirty = '', now, true
+    end
+    s.lines[j] = line
+  end
+  servers[#servers + 1] = s
+end
+local function free_servers()
+  local out = {}
+  for _, s in ipairs(servers) do
+    if redis.call('SCARD', s.skey) < capacity then out[#out + 1] = s end
+  end
+  return out
+end
+local function holding(key, list)
+  if key == '' then return nil end
+  for _, s in ipairs(list) do
+    for _, ln in ipairs(s.lines) do
+      if ln.holder == '' and ln.key == key then return s end
+    end
   end
   return nil
 end
-local function next_background_ticket()
+local function victim(s)
+  local best = nil
+  for _, ln in ipairs(s.lines) do
+    if ln.holder == '' and (best == nil or ln.idle < best.idle) then best = ln end
+  end
+  return best
+end
+local function evictable(s)
+  local v = victim(s)
+  if v == nil then return false end
+  if v.key == '' or now - v.idle >= hold then return true end
+  for _, ln in ipairs(s.lines) do
+    if ln.holder ~= '' then return false end
+  end
+  return true
+end
+local function best_victim(list)
+  local best, at = nil, nil
+  for _, s in ipairs(list) do
+    local v = victim(s)
+    if v and (at == nil or v.idle < at) then best, at = s, v.idle end
+  end
+  return best
+end
+local function info(ticket)
+  local v = redis.call('HGET', KEYS[4], ticket)
+  if not v then return now, '' end
+  local since, key = string.match(v, '^([^\t]*)\t(.*)$')
+  return tonumber(since), key
+end
+local function grant(ticket, s, key)
+  redis.call('SADD', s.skey, ticket)
+  redis.call('HSET', KEYS[3], ticket, s.name)
+  redis.call('HDEL', KEYS[4], ticket)
+  local line = nil
+  if key ~= '' then
+    for _, ln in ipairs(s.lines) do
+      if ln.holder == '' and ln.key == key then line = ln; break end
+    end
+  end
+  line = line or victim(s)
+  if line then line.holder, line.key, s.dirty = ticket, key, true end
+end
+local function fair_order()
+  local queues = {}
+  for _, user in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    local ukey = prefix .. 'q:u:' .. user
+    local live = {}
+    for _, t in ipairs(redis.call('LRANGE', ukey, 0, -1)) do
+      if alive(prefix, t) then
+        live[#live + 1] = t
+      else
+        redis.call('LREM', ukey, 0, t)
+        redis.call('HDEL', KEYS[4], t)
+      end
+    end
+    if #live == 0 then redis.call('LREM', KEYS[1], 0, user) end
+    queues[#queues + 1] = {user = user, tickets = live}
+  end
+  local order, depth = {}, 1
   while true do
-    local ticket = redis.call('LPOP', KEYS[2])
-    if not ticket then return nil end
-    if alive(prefix, ticket) then return ticket end
+    local more = false
+    for _, q in ipairs(queues) do
+      local t = q.tickets[depth]
+      if t then
+        more = true
+        local since, key = info(t)
+        order[#order + 1] = {ticket = t, user = q.user, since = since, key = key}
+      end
+    end
+    if not more then break end
+    depth = depth + 1
+  end
+  return order
+end
+local function serve_background(free)
+  for _, t in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    if not alive(prefix, t) then
+      redis.call('LREM', KEYS[2], 0, t)
+      redis.call('HDEL', KEYS[4], t)
+    else
+      local _, key = info(t)
+      local s = free[1]
+      if key ~= '' then s = holding(key, free) end
+      if s then
+        redis.call('LREM', KEYS[2], 1, t)
+        grant(t, s, key)
+        return true
+      end
+    end
+  end
+  return false
+end
+local granted, wake = 0, -1
+while true do
+  local free = free_servers()
+  if #free == 0 then break end
+  local order = fair_order()
+  if #order == 0 then
+    if not serve_background(free) then break end
+    granted = granted + 1
+  else
+    local overdue = false
+    for _, e in ipairs(order) do
+      if now - e.since >= hold then overdue = true; break end
+    end
+    local chosen, s = nil, nil
+    if not overdue then
+      for _, e in ipairs(order) do
+        s = holding(e.key, free)
+        if s then chosen = e; break end
+      end
+    end
+    if not chosen then
+      s = holding(order[1].key, free)
+      if not s then
+        local candidates = free
+        if not overdue then
+          candidates = {}
+          for _, f in ipairs(free) do
+            if evictable(f) then candidates[#candidates + 1] = f end
+          end
+        end
+        s = best_victim(candidates)
+      end
+      if s then chosen = order[1] end
+    end
+    if not chosen then
+      local at = nil
+      for _, e in ipairs(order) do
+        if e.since + hold > now and (at == nil or e.since + hold < at) then at = e.since + hold end
+      end
+      for _, f in ipairs(free) do
+        local v = victim(f)
+        if v and v.key ~= '' and v.idle + hold > now and (at == nil or v.idle + hold < at) then
+          at = v.idle + hold
+        end
+      end
+      if at then wake = at - now end
+      break
+    end
+    local ukey = prefix .. 'q:u:' .. chosen.user
+    redis.call('LREM', ukey, 1, chosen.ticket)
+    redis.call('LREM', KEYS[1], 0, chosen.user)
+    if redis.call('LLEN', ukey) > 0 then redis.call('RPUSH', KEYS[1], chosen.user) end
+    grant(chosen.ticket, s, chosen.key)
+    granted = granted + 1
   end
 end
-local granted = 0
-while true do
-  local slot = free_slot()
-  if not slot then break end
-  local ticket = next_user_ticket()
-  if not ticket then ticket = next_background_ticket() end
-  if not ticket then break end
-  redis.call('SADD', slot, ticket)
-  redis.call('HSET', KEYS[3], ticket, string.sub(slot, #prefix + 7))
-  granted = granted + 1
+for _, s in ipairs(servers) do
+  if s.dirty then
+    for j, ln in ipairs(s.lines) do
+      redis.call('HSET', s.lkey, tostring(j), ln.holder .. '\t' .. ln.idle .. '\t' .. ln.key)
+    end
+  end
 end
 if granted > 0 then redis.call('PUBLISH', channel, 'grant') end
-if redis.call('LLEN', KEYS[1]) > 0 and not free_slot() then
-  for _, key in ipairs(servers) do
-    for _, m in ipairs(redis.call('SMEMBERS', key)) do
+if redis.call('LLEN', KEYS[1]) > 0 and #free_servers() == 0 then
+  for _, s in ipairs(servers) do
+    for _, m in ipairs(redis.call('SMEMBERS', s.skey)) do
       if string.find(m, '|b|', 1, true) then
         redis.call('PUBLISH', channel, 'preempt ' .. m)
-        return granted
+        return {granted, wake}
       end
     end
   end
 end
-return granted
+return {granted, wake}
 """
 )
 
-# KEYS: q:users, q:u:<user> ARGV: user, ticket, channel (every waiting answer's place may change)
-ENQUEUE = """
+# KEYS: q:users, q:u:<user> (or q:bg), tinfo ARGV: user ('' for background), ticket, channel,
+# conversation ('' for none). The ticket's wait starts now (Redis's clock, for every process).
+ENQUEUE = r"""
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('HSET', KEYS[3], ARGV[2], now .. '\t' .. ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[2])
-if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', ARGV[3], 'queue')
+if ARGV[1] ~= '' then
+  if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
+  redis.call('PUBLISH', ARGV[3], 'queue')  -- every waiting answer's place may change
+end
 return 1
 """
 
-# KEYS: q:users, q:u:<user> (or q:bg twice), granted ARGV: user ('' for background), ticket
-# Returns the server granted meanwhile (the caller must give it back), or false.
+# KEYS: q:users, q:u:<user> (or q:bg twice), granted, tinfo ARGV: user ('' for background),
+# ticket. Returns the server granted meanwhile (the caller must give it back), or false.
 WITHDRAW = """
+redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 if ARGV[1] ~= '' and redis.call('LLEN', KEYS[2]) == 0 then
   redis.call('LREM', KEYS[1], 0, ARGV[1])

@@ -97,10 +97,11 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     early with its text kept."""
     outcome = Outcome()
     server: str | None = None
+    affinity = str(job.conversation_id)  # the slot scheduling follows the conversation's cache
     try:
         try:
             queued_at = time.perf_counter()
-            server = await engine.queue.acquire(job.user_id, answer.set_position)
+            server = await engine.queue.acquire(job.user_id, answer.set_position, affinity=affinity)
             QUEUE_WAIT.observe(time.perf_counter() - queued_at)
             answer.set_position(None)
             GENERATIONS_RUNNING.inc()
@@ -132,7 +133,7 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     finally:
         if server is not None:
             GENERATIONS_RUNNING.dec()
-            await _give_back(engine.queue.release(server, job.user_id))
+            await _give_back(engine.queue.release(server, job.user_id, affinity=affinity))
         await _give_back(engine.queue.leave(job.user_id))
     answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
     await _finish(engine, answer, job, outcome)

@@ -85,6 +85,7 @@ async def _title(
     task = asyncio.current_task()
     assert task is not None
     preempted = False
+    affinity = str(job.conversation_id)  # only the slot that holds the conversation
 
     def preempt() -> None:
         nonlocal preempted
@@ -93,7 +94,7 @@ async def _title(
 
     try:
         server = await asyncio.wait_for(
-            engine.queue.acquire(None, on_preempt=preempt), FREE_SLOT_WAIT
+            engine.queue.acquire(None, on_preempt=preempt, affinity=affinity), FREE_SLOT_WAIT
         )
     except TimeoutError:
         return None  # every slot is busy: no title that would wait for (or evict) a user
@@ -108,5 +109,5 @@ async def _title(
         TITLES_PREEMPTED.inc()
         return None
     finally:
-        await engine.queue.release(server, None, on_preempt=preempt)
+        await engine.queue.release(server, None, on_preempt=preempt, affinity=affinity)
     return prompt.clean_title(raw)
