@@ -11,12 +11,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
 from energyapp.chat.queue import GenerationQueue, LocalQueue
 from energyapp.chat.redis_broker import BrokerKeys
 from energyapp.chat.redis_queue import RedisQueue
+from tests.chat.conftest import LiveApp, collect, named
+from tests.conftest import HeadersFactory, UserFactory
 
 A, B = "http://a", "http://b"
 Factory = Callable[..., Awaitable[GenerationQueue]]
@@ -153,3 +156,50 @@ async def test_a_title_only_takes_the_slot_that_holds_its_conversation(
     elsewhere.cancel()
     own = asyncio.create_task(queue.acquire(None, affinity="a"))
     assert await got(own) == A
+
+
+async def test_the_shared_queue_wakes_itself_when_a_hold_runs_out() -> None:
+    """No broker pump here: only the queue's own timer (from the dispatch script's answer) can
+    serve the waiting answer once the held slot's time is up."""
+    client = Redis.from_url("redis://127.0.0.1:6379/14", decode_responses=True)
+    prefix = f"test-affinity-{uuid.uuid4().hex[:8]}:"
+    keys = BrokerKeys(prefix, "p1")
+    await client.set(keys.lease("p1"), "1", px=60_000)
+    queue = RedisQueue(
+        client, keys, [A], slots_per_server=2, max_queue=10, max_per_user=5, hold=0.3
+    )
+    try:
+        await busy_and_held(queue)
+        started = time.monotonic()
+        carol = asyncio.create_task(queue.acquire(uuid.uuid4(), affinity="c"))
+        assert await got(carol, 3.0) == A
+        assert time.monotonic() - started >= 0.25
+    finally:
+        queue.close()
+        found = [key async for key in client.scan_iter(f"{prefix}*")]
+        if found:
+            await client.delete(*found)
+        await client.aclose()
+
+
+@pytest.mark.local_broker  # reads the in-process queue's picture of the slots
+async def test_the_app_schedules_each_answer_by_its_conversation(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    conversations = []
+    async with live_app(ollama_max_parallel=2) as (base, app):
+        for _ in range(2):
+            headers = await auth_headers(await make_user())
+            async with http.stream(
+                "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+            ) as response:
+                events = await collect(response)
+            conversations.append(named(events, "meta")[0]["conversation_id"])
+        await asyncio.sleep(0.2)  # the automatic titles, which follow their conversation
+        queue = app.state.chat.queue
+        assert isinstance(queue, LocalQueue)
+        held = next(iter(queue.cached().values()))
+    assert sorted(key for key in held if key) == sorted(conversations)

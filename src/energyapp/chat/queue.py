@@ -196,6 +196,12 @@ class LocalQueue:
     def waiting(self) -> int:
         return sum(len(q) for q in self._by_user.values())
 
+    def cached(self) -> dict[str, list[str | None]]:
+        """The conversation each slot of each server is believed to hold (diagnostics)."""
+        return {
+            server: [line.key for line in lines] for server, lines in self._caches.lines.items()
+        }
+
     # --- internals ---------------------------------------------------------------------------
 
     def _granted(self, server: str, on_preempt: PreemptCallback | None) -> str:
