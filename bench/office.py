@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.office                    # this checkout
     .venv/bin/python -m bench.office /work/base .       # A/B: another checkout, then this one
         [--users 6] [--turns 5] [--think 20] [--answer-tokens 120] [--speed 10]
-        [--slots 1 4 6] [--seed 1] [--ollama-parallel N] [--hold 30]
+        [--slots 1 4 6] [--seed 1] [--ollama-parallel N] [--hold 60]
 
 For each slot count and each checkout, in one run: a throwaway PostgreSQL database with the
 users (made by that checkout's code, ``bench/stream.py --prepare``), the stand-in Ollama of this
@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 4, 6])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--hold", type=float, default=30.0, help="the app's slot_hold_seconds, server seconds"
+        "--hold", type=float, default=60.0, help="the app's slot_hold_seconds, server seconds"
     )
     parser.add_argument(
         "--ollama-parallel",

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # Slot-affine scheduling (chat/slots.py): while the server is busy, an idle slot holding a
     # conversation is kept for it this long after its answer, and this is also the most an
     # answer waits because of affinity before plain round-robin serves it. 0 turns it off.
-    slot_hold_seconds: float = Field(default=30.0, ge=0.0, le=600.0)
+    slot_hold_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
     max_active_per_user: int = Field(default=1, ge=1, le=1000)
     chat_rate_limit_per_minute: int = Field(default=20, ge=1, le=100_000)
     max_message_chars: int = Field(default=8000, ge=1, le=200_000)
