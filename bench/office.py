@@ -64,6 +64,7 @@ _VOCABULARY = (  # noqa: SIM905 - reads as the sentence it is
 
 @dataclass
 class Person:
+    name: str
     questions: list[str]
     pauses: list[float]  # server seconds before each question
 
@@ -71,12 +72,13 @@ class Person:
 def workload(users: int, turns: int, think: float, seed: int) -> list[Person]:
     rng = random.Random(seed)  # noqa: S311 - a workload, not a secret
     people = []
-    for _ in range(users):
+    for index in range(users):
         questions = [
             " ".join(rng.choice(_VOCABULARY) for _ in range(rng.randint(15, 60))).capitalize() + "?"
             for _ in range(turns)
         ]
-        people.append(Person(questions, [rng.expovariate(1 / think) for _ in range(turns)]))
+        pauses = [rng.expovariate(1 / think) for _ in range(turns)]
+        people.append(Person(f"p{index + 1}", questions, pauses))
     return people
 
 
@@ -87,6 +89,7 @@ class Run:
     checkout: str
     slots: int
     ttft: list[float] = field(default_factory=list)  # server seconds
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # (TTFT, "person/turn")
     total: list[float] = field(default_factory=list)  # request to the answer's end
     answers: int = 0
     failed: int = 0
@@ -99,7 +102,7 @@ async def converse(
 ) -> None:
     conversation: str | None = None
     headers = {"Authorization": f"Bearer {token}"}
-    for pause, question in zip(person.pauses, person.questions, strict=True):
+    for turn, (pause, question) in enumerate(zip(person.pauses, person.questions, strict=True)):
         await asyncio.sleep(pause / speed)
         body: dict[str, str] = {"message": question}
         if conversation:
@@ -128,6 +131,7 @@ async def converse(
         if status == "complete" and first is not None:
             run.answers += 1
             run.ttft.append(first * speed)
+            run.slowest.append((first * speed, f"{person.name}/{turn + 1}"))
             run.total.append(ended * speed)
         else:
             run.failed += 1
@@ -292,6 +296,10 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, run in runs:
             print(row(name, run, args.users, args.ollama_parallel))
+        print("\nThe five slowest first tokens (server s, person/turn):")
+        for name, run in runs:
+            slowest = ", ".join(f"{t:.0f} {who}" for t, who in sorted(run.slowest)[-5:][::-1])
+            print(f"- {name}, {run.slots} slots: {slowest}")
 
 
 if __name__ == "__main__":
