@@ -144,6 +144,7 @@ class Browser:
                 "image_generation": False,
                 "code_interpreter": False,
                 "web_search": False,
+                "memory": True,  # its default: memories are on for every user
             },
             "variables": {"{{USER_LANGUAGE}}": "es-CL", "{{USER_LOCATION}}": "Unknown"},
             "model_item": model_item,
