@@ -22,7 +22,9 @@ What one turn sends, read from Open WebUI 0.12.4's own front end (``Chat.svelte`
 
 The server then asks the model for the title at once (beside the answer, from the first
 message), and after the answer for the tags and the follow-up questions, each an unstreamed
-``/api/chat`` request with Open WebUI's default prompt template and the chat model.
+``/api/chat`` request with Open WebUI's default prompt template and the chat model. Every chat
+request also carries the definitions of its 30 built-in tools (native function calling, its
+default), which the stand-in does not render into the prompt (docs/performance.md).
 """
 
 from __future__ import annotations
