@@ -40,6 +40,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import openwebui
 from bench.stream import (
     ROOT,
     app_env,
@@ -95,6 +96,7 @@ class Run:
     failed: int = 0
     stats: dict[str, int] = field(default_factory=dict)
     wall: float = 0.0
+    events: dict[str, int] = field(default_factory=dict)  # Open WebUI's task results received
 
 
 async def converse(
@@ -228,6 +230,33 @@ def measure(checkout: Path, slots: int, people: list[Person], args: argparse.Nam
     return run
 
 
+def measure_openwebui(
+    venv: Path, slots: int, people: list[Person], args: argparse.Namespace
+) -> Run:
+    """The same people through Open WebUI on a stand-in of ``slots`` slots (bench/openwebui.py)."""
+    run = Run(str(venv), slots)
+    with contextlib.ExitStack() as stack:
+        stand_in, stand_in_port = start_stand_in(
+            args.ollama_parallel or slots, args.answer_tokens, args
+        )
+        stack.callback(stop_all, [stand_in])
+        model = openwebui.first_model(stand_in_port)
+        base = stack.enter_context(openwebui.serving(venv, stand_in_port, model))
+        jobs = [{"questions": p.questions, "pauses": p.pauses} for p in people]
+        driven = openwebui.drive(venv, base, model, jobs, args.speed)
+        time.sleep(60 / args.speed)  # tags and follow-ups still running
+        run.stats = stand_in_stats(stand_in_port)
+    run.ttft = [t * args.speed for t in driven.ttft]
+    run.total = [t * args.speed for t in driven.total]
+    run.answers, run.failed, run.wall, run.events = (
+        driven.answers,
+        driven.failed,
+        driven.wall,
+        driven.events,
+    )
+    return run
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values) or [float("nan")]
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -268,11 +297,26 @@ def main() -> None:
         help="the stand-in's slots (OLLAMA_NUM_PARALLEL) when not --slots: more prompt caches "
         "than answers at once",
     )
+    parser.add_argument(
+        "--openwebui",
+        metavar="VENV",
+        help=f"also measure the Open WebUI installed in VENV (default ${openwebui.VENV_VARIABLE}; "
+        "bench/openwebui.py)",
+    )
+    parser.add_argument("--openwebui-only", action="store_true", help="no checkout of the app")
     args = parser.parse_args()
     checkouts = [Path(c).resolve() for c in args.checkouts]
     for checkout in checkouts:
         if not (checkout / "src" / "energyapp").is_dir():
             parser.error(f"{checkout} is not a checkout of this project (no src/energyapp)")
+    venv, skipped = openwebui.find(args.openwebui)
+    if skipped:
+        print(skipped, file=sys.stderr)
+        if args.openwebui_only:
+            return
+    owui = f"Open WebUI {openwebui.version(venv)}" if venv else ""
+    if args.openwebui_only:
+        checkouts = []
     people = workload(args.users, args.turns, args.think, args.seed)
     runs: list[tuple[str, Run]] = []
     for slots in args.slots:
@@ -280,9 +324,14 @@ def main() -> None:
             name = chr(ord("A") + index)
             runs.append((name, measure(checkout, slots, people, args)))
             print(row(name, runs[-1][1], args.users, args.ollama_parallel), file=sys.stderr)
+        if venv:
+            runs.append((owui, measure_openwebui(venv, slots, people, args)))
+            print(row(owui, runs[-1][1], args.users, args.ollama_parallel), file=sys.stderr)
     with recorded("office"):
         for index, checkout in enumerate(checkouts):
             print(f"{chr(ord('A') + index)} = {checkout} at {revision(checkout)}")
+        if venv:
+            print(f"{owui} = {venv}, driven as its browser drives it (bench/openwebui.py)")
         print(
             f"{args.users} users x {args.turns} turns, think {args.think:g} s, "
             f"{args.answer_tokens}-token answers, stand-in --cpu --speed {args.speed:g} "
@@ -299,7 +348,20 @@ def main() -> None:
         print("\nThe five slowest first tokens (server s, person/turn):")
         for name, run in runs:
             slowest = ", ".join(f"{t:.0f} {who}" for t, who in sorted(run.slowest)[-5:][::-1])
-            print(f"- {name}, {run.slots} slots: {slowest}")
+            if slowest:  # the app's runs (Open WebUI's client reports only its totals)
+                print(f"- {name}, {run.slots} slots: {slowest}")
+        notes = [(name, run) for name, run in runs if run.events]
+        if notes:
+            print(
+                "\nOpen WebUI's 'titles per conversation' counts all its unstreamed task requests "
+                "(titles, tags, follow-ups); what its people received:"
+            )
+        for name, run in notes:
+            print(
+                f"- {name}, {run.slots} slots: {run.events['titles']} titles, "
+                f"{run.events['follow_ups']} follow-up sets, {run.events['tags']} tag sets (tags "
+                "are announced only when the model answers JSON, which the stand-in does not)"
+            )
 
 
 if __name__ == "__main__":

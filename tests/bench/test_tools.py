@@ -125,3 +125,35 @@ def test_office_runs_a_tiny_office_on_the_cpu_stand_in(tmp_path: Path) -> None:
     assert float(cells[2]) > 0 and cells[5].endswith("%")
     (report,) = tmp_path.iterdir()
     assert report.name.startswith("office-") and row in report.read_text()
+
+
+def test_office_says_when_open_webui_is_not_installed(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ENERGYAPP_BENCH_OPENWEBUI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.office", "--openwebui-only", "--openwebui", str(tmp_path)],
+        cwd=ROOT,
+        env=dict(env, ENERGYAPP_BENCH_RESULTS=str(tmp_path / "results")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Open WebUI skipped: {tmp_path}/bin/open-webui does not exist" in done.stderr
+    assert not (tmp_path / "results").exists()  # nothing measured, no report
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ENERGYAPP_BENCH_OPENWEBUI"),
+    reason="Open WebUI is not installed here (ENERGYAPP_BENCH_OPENWEBUI, bench/openwebui.py)",
+)
+def test_office_drives_open_webui_like_its_browser(tmp_path: Path) -> None:
+    out = run_tool(
+        tmp_path, "bench.office", "--openwebui-only", "--users", "2", "--turns", "2",
+        "--think", "2", "--answer-tokens", "5", "--speed", "50", "--load-s", "1", "--slots", "2",
+    )  # fmt: skip
+    (row,) = [line for line in out.splitlines() if line.startswith("| Open WebUI ")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "2" and cells[9] == "4 / 0", row  # every answer complete
+    # Two titles, two tag sets and four follow-up sets for two conversations of two turns.
+    assert cells[7] == "3.00" and cells[8] == "4.0", row
