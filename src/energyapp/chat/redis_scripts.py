@@ -15,9 +15,11 @@ local function alive(prefix, member)
   return leases[proc]
 end
 local function purge_set(prefix, key)
+  local live = {}
   for _, m in ipairs(redis.call('SMEMBERS', key)) do
-    if not alive(prefix, m) then redis.call('SREM', key, m) end
+    if alive(prefix, m) then live[m] = true else redis.call('SREM', key, m) end
   end
+  return live
 end
 """
 
@@ -66,17 +68,20 @@ for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
 end
 local servers = {}
 for i = 5, #KEYS do
-  purge_set(prefix, KEYS[i])
+  local holders = purge_set(prefix, KEYS[i])
   local name = string.sub(KEYS[i], #prefix + 7)
   local s = {skey = KEYS[i], name = name, lkey = prefix .. 'lines:' .. name, lines = {}}
+  local stored = {}
+  local flat = redis.call('HGETALL', s.lkey)
+  for j = 1, #flat, 2 do stored[flat[j]] = flat[j + 1] end
   for j = 1, capacity do
     local line = {holder = '', idle = 0, key = ''}
-    local v = redis.call('HGET', s.lkey, tostring(j))
+    local v = stored[tostring(j)]
     if v then
       local h, idle, key = string.match(v, '^([^\t]*)\t([^\t]*)\t(.*)$')
       line = {holder = h, idle = tonumber(idle), key = key}
     end
-    if line.holder ~= '' and redis.call('SISMEMBER', s.skey, line.holder) == 0 then
+    if line.holder ~= '' and not holders[line.holder] then
       line.holder, line.idle, s.dirty = '', now, true
     end
     s.lines[j] = line
@@ -250,9 +255,12 @@ while true do
 end
 for _, s in ipairs(servers) do
   if s.dirty then
+    local fields = {}
     for j, ln in ipairs(s.lines) do
-      redis.call('HSET', s.lkey, tostring(j), ln.holder .. '\t' .. ln.idle .. '\t' .. ln.key)
+      fields[#fields + 1] = tostring(j)
+      fields[#fields + 1] = ln.holder .. '\t' .. ln.idle .. '\t' .. ln.key
     end
+    redis.call('HSET', s.lkey, unpack(fields))
   end
 end
 if granted > 0 then redis.call('PUBLISH', channel, 'grant') end
