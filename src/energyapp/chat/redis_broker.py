@@ -151,6 +151,7 @@ class RedisBroker:
             loop.create_task(self._every(self.lease_seconds / 3, self._heartbeat)),
             loop.create_task(self._every(self.lease_seconds / 3, self._recover)),
             loop.create_task(self._listen()),
+            loop.create_task(self.queue.watch()),
         ]
 
     async def close(self) -> None:
@@ -186,7 +187,7 @@ class RedisBroker:
         await self.queue.requeue_lost()
 
     async def _tick(self) -> None:
-        if self.queue.waiting() or self.queue.members():
+        if self.queue.has_waiters():  # the others' waiters are their processes' business
             await self.queue.dispatch()
             await self.queue.check_waiters()
 
@@ -331,7 +332,7 @@ class RedisBroker:
     async def _on_message(self, text: str) -> None:
         kind, _, arg = text.partition(" ")
         if kind in ("grant", "queue"):
-            await self.queue.check_waiters()
+            self.queue.notify()
         elif kind == "preempt":
             self.queue.preempt(arg)
         elif kind == "stop" and self._engine is not None:

@@ -46,9 +46,7 @@ return 0
 # KEYS: q:users, q:bg, granted, slots:<server>... ARGV: prefix, capacity, channel
 # Grants free slots to waiting tickets, users first in round-robin order; when a user waits and
 # no slot is free, asks a background holder to give its slot back.
-DISPATCH = (
-    _LUA_ALIVE
-    + """
+_DISPATCH_BODY = """
 local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not alive(prefix, t) then redis.call('HDEL', KEYS[3], t) end
@@ -109,24 +107,54 @@ if redis.call('LLEN', KEYS[1]) > 0 and not free_slot() then
 end
 return granted
 """
+DISPATCH = _LUA_ALIVE + _DISPATCH_BODY
+
+# DISPATCH's KEYS and ARGV, then ARGV: user ('' for background), ticket
+# Queues the ticket and runs DISPATCH (unchanged: the same rules decide) in the same round
+# trip; returns the server when the ticket got a slot at once (its grant taken back here), else
+# false: the ticket waits, and its place is announced.
+ENQUEUE_AND_DISPATCH = (
+    _LUA_ALIVE
+    + """
+local user, ticket = ARGV[#ARGV - 1], ARGV[#ARGV]
+local queue = KEYS[2]
+if user ~= '' then
+  queue = ARGV[1] .. 'q:u:' .. user
+  redis.call('RPUSH', queue, ticket)
+  if redis.call('LLEN', queue) == 1 then redis.call('RPUSH', KEYS[1], user) end
+else
+  redis.call('RPUSH', queue, ticket)
+end
+local function dispatch()
+"""
+    + _DISPATCH_BODY
+    + """
+end
+dispatch()
+local server = redis.call('HGET', KEYS[3], ticket)
+if server then
+  redis.call('HDEL', KEYS[3], ticket)
+  return server
+end
+if user ~= '' then redis.call('PUBLISH', ARGV[3], 'queue') end
+return false
+"""
 )
 
-# KEYS: q:users, q:u:<user> ARGV: user, ticket, channel (every waiting answer's place may change)
-ENQUEUE = """
-redis.call('RPUSH', KEYS[2], ARGV[2])
-if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', ARGV[3], 'queue')
-return 1
-"""
-
-# KEYS: q:users, q:u:<user> (or q:bg twice), granted ARGV: user ('' for background), ticket
-# Returns the server granted meanwhile (the caller must give it back), or false.
+# KEYS: q:users, q:u:<user> (or q:bg twice), granted, slots:<server>... ARGV: user ('' for
+# background), ticket, channel
+# Takes the ticket out of the queue and gives back the slot it was granted meanwhile (even when
+# ENQUEUE_AND_DISPATCH took the grant back as the caller was cancelled): returns 1 when it gave
+# one back (the caller dispatches it), else tells the others that the queue changed, 0.
 WITHDRAW = """
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 if ARGV[1] ~= '' and redis.call('LLEN', KEYS[2]) == 0 then
   redis.call('LREM', KEYS[1], 0, ARGV[1])
 end
-local server = redis.call('HGET', KEYS[3], ARGV[2])
-if server then redis.call('HDEL', KEYS[3], ARGV[2]) end
-return server
+redis.call('HDEL', KEYS[3], ARGV[2])
+for i = 4, #KEYS do
+  if redis.call('SREM', KEYS[i], ARGV[2]) == 1 then return 1 end
+end
+redis.call('PUBLISH', ARGV[3], 'queue')
+return 0
 """
