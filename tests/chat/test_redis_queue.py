@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from energyapp.chat.redis_broker import BrokerKeys
+from energyapp.chat.redis_broker import BrokerKeys, _to_its_end
 from energyapp.chat.redis_queue import RedisQueue, _Waiter
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
@@ -269,3 +269,24 @@ async def test_a_release_and_a_leave_cut_short_by_a_cancel_still_give_back(redis
     await a.sync()
     assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
     assert await redis.scard(f"{redis.prefix}adm:{user}") == 0  # type: ignore[attr-defined]
+
+
+async def test_a_watcher_that_leaves_during_a_blocking_read_keeps_the_connection(
+    redis: Redis,
+) -> None:
+    """A client that goes away while its watcher waits on ``XREAD BLOCK`` (every answer's
+    client leaves at ``done``): the read ends on its own and its connection is used again,
+    instead of being dropped and opened again (TCP, HELLO, SELECT) for the next command."""
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        before = await client.client_id()
+        key = f"{redis.prefix}ans:left"  # type: ignore[attr-defined]
+        read = asyncio.create_task(_to_its_end(client.xread({key: "$"}, block=200)))
+        await asyncio.sleep(0.05)
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
+        await asyncio.sleep(0.3)  # the block ends
+        assert await client.client_id() == before
+    finally:
+        await client.aclose()

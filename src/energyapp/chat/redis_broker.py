@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -274,7 +274,7 @@ class RedisBroker:
                 yield ServerSentEvent(data="{}", event="reconnect", retry=500, sep="\n")
                 return
             try:
-                batches: Any = await self.redis.xread({key: cursor}, count=256, block=1000)
+                batches = await _to_its_end(self.redis.xread({key: cursor}, count=256, block=1000))
                 if not batches and not await self.redis.exists(key):
                     return  # expired: the saved answer is in the database
             except (RedisError, OSError):
@@ -284,7 +284,7 @@ class RedisBroker:
                 return
             for _key, entries in batches:
                 cursor = entries[-1][0]
-                for event in _coalesced(entries):
+                for event in sse.stream_entries(entries):
                     if event is None:
                         return
                     yield event
@@ -392,28 +392,13 @@ class RedisBroker:
         await self._end_stream(key)
 
 
-def _coalesced(entries: list[tuple[str, dict[str, str]]]) -> Iterator[ServerSentEvent | None]:
-    """The events of a batch of stream entries, consecutive tokens joined into one (a late
-    watcher gets the text so far in one piece); None at the end of the answer."""
-    text: list[str] = []
-    last_token = ""
-    for entry_id, fields in entries:
-        name = fields["e"]
-        if name == "token":
-            text.append(pydantic_core.from_json(fields["d"])["content"])
-            last_token = entry_id
-            continue
-        if text:
-            yield sse.token_event("".join(text), last_token)
-            text = []
-        if name == "end":
-            yield None
-            return
-        if name != "open":
-            yield ServerSentEvent(data=fields["d"], event=name, id=entry_id, sep="\n")
-    if text:
-        yield sse.token_event("".join(text), last_token)
-
-
 def _json(data: Mapping[str, object]) -> str:
     return pydantic_core.to_json(data).decode()
+
+
+async def _to_its_end(read: Awaitable[Any]) -> Any:
+    """A blocking read left to finish (data, or its block's end) when its watcher goes away:
+    cancelled, redis-py would drop its connection and the next command open one again."""
+    task = asyncio.ensure_future(read)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.shield(task)
