@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from energyapp.chat.redis_broker import BrokerKeys
-from energyapp.chat.redis_queue import RedisQueue
+from energyapp.chat.redis_broker import BrokerKeys, _to_its_end
+from energyapp.chat.redis_queue import RedisQueue, _Waiter
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -153,3 +153,140 @@ async def test_a_waiter_cancelled_while_its_grant_is_taken_gives_the_slot_back(
     else:
         await a.release(title.result(), None)
         assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
+
+
+async def test_a_free_slot_is_granted_and_taken_in_the_same_round_trip(redis: Redis) -> None:
+    """Nobody waits: joining the queue and the dispatch are one script, which also takes the
+    grant back; nothing is left to read back, nobody is told of a queue change."""
+    a = await process(redis, "a", slots_per_server=2)
+    prefix = redis.prefix  # type: ignore[attr-defined]
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(f"{prefix}events")
+        await pubsub.get_message(timeout=1.0)  # the subscription itself
+        assert await a.acquire(uuid.uuid4()) == SERVER
+        assert await a.acquire(None) == SERVER  # background work too, when nobody waits
+        announced = []
+        while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2):
+            announced.append(message["data"])
+    assert "queue" not in announced
+    assert await redis.scard(f"{prefix}slots:{SERVER}") == 2
+    assert await redis.hlen(f"{prefix}granted") == 0
+    assert await redis.llen(f"{prefix}q:users") == 0
+    assert await redis.llen(f"{prefix}q:bg") == 0
+    assert not a.has_waiters()
+
+
+async def test_a_newcomer_does_not_take_a_slot_freed_before_a_waiter_of_another_process(
+    redis: Redis,
+) -> None:
+    """A slot comes free (here: its holder's lease expires) while a user of process b waits:
+    a newcomer on process c joins the queue behind her instead of taking the slot."""
+    dead = await process(redis, "dead", lease_ms=500)
+    b = await process(redis, "b")
+    c = await process(redis, "c")
+    assert await dead.acquire(uuid.uuid4()) == SERVER
+    beatriz = uuid.uuid4()
+    waiting = asyncio.create_task(b.acquire(beatriz))
+    await asyncio.sleep(0.7)  # the holder's lease is gone: its slot counts no more
+    newcomer = asyncio.create_task(c.acquire(uuid.uuid4()))
+    assert await granted(b, waiting) == SERVER
+    for _ in range(5):
+        await c.dispatch()
+        await c.check_waiters()
+    assert not newcomer.done()  # behind the waiter, whose slot it is
+    await b.release(SERVER, beatriz)  # someone waits: the release dispatches the slot
+    assert await granted(c, newcomer) == SERVER
+
+
+async def test_a_slot_taken_at_once_by_a_waiter_that_gives_up_comes_back(redis: Redis) -> None:
+    """Cancelled just as its script took a free slot (a title that would not wait): giving
+    up also gives that slot back."""
+    a = await process(redis, "a")
+    waiter = _Waiter(a._member("b"), None, None)
+    assert await a._enqueue_ticket(waiter) == SERVER
+    await a._give_up(waiter)
+    assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
+    assert await a.acquire(uuid.uuid4()) == SERVER
+
+
+async def test_announcements_are_checked_once_per_burst_by_the_waiting_process(
+    redis: Redis,
+) -> None:
+    a = await process(redis, "a")
+    b = await process(redis, "b")
+    checks = 0
+    check_waiters = b.check_waiters
+
+    async def counted() -> None:
+        nonlocal checks
+        checks += 1
+        await check_waiters()
+
+    b.check_waiters = counted  # type: ignore[method-assign]
+    watcher = asyncio.create_task(b.watch())
+    try:
+        b.notify()  # nobody of b waits: nothing to check
+        await asyncio.sleep(0.05)
+        assert checks == 0
+        user = uuid.uuid4()
+        assert await a.acquire(user) == SERVER
+        waiting = asyncio.create_task(b.acquire(uuid.uuid4()))
+        await asyncio.sleep(0.1)
+        checks = 0
+        await a.release(SERVER, user)  # dispatches the slot to b's waiter
+        for _ in range(5):
+            b.notify()
+        assert (await asyncio.wait_for(waiting, 2.0)) == SERVER
+        assert checks == 1
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def test_a_release_and_a_leave_cut_short_by_a_cancel_still_give_back(redis: Redis) -> None:
+    """A title preempted (or an answer stopped) while its release waits for the queue's lock:
+    the slot and the admission still come back, instead of being written again by every
+    heartbeat."""
+    a = await process(redis, "a")
+    user = uuid.uuid4()
+    await a.admit(user)
+    assert await a.acquire(user) == SERVER
+    async with a.lock:  # the heartbeat's sync holds it
+        releasing = asyncio.create_task(a.release(SERVER, user))
+        leaving = asyncio.create_task(a.leave(user))
+        await asyncio.sleep(0.05)
+        releasing.cancel()
+        leaving.cancel()
+    for task in (releasing, leaving):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for _ in range(20):  # the shielded give-backs finish on their own
+        if not a.members():
+            break
+        await asyncio.sleep(0.05)
+    assert a.members() == {}
+    await a.sync()
+    assert await redis.scard(f"{redis.prefix}slots:{SERVER}") == 0  # type: ignore[attr-defined]
+    assert await redis.scard(f"{redis.prefix}adm:{user}") == 0  # type: ignore[attr-defined]
+
+
+async def test_a_watcher_that_leaves_during_a_blocking_read_keeps_the_connection(
+    redis: Redis,
+) -> None:
+    """A client that goes away while its watcher waits on ``XREAD BLOCK`` (every answer's
+    client leaves at ``done``): the read ends on its own and its connection is used again,
+    instead of being dropped and opened again (TCP, HELLO, SELECT) for the next command."""
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        before = await client.client_id()
+        key = f"{redis.prefix}ans:left"  # type: ignore[attr-defined]
+        read = asyncio.create_task(_to_its_end(client.xread({key: "$"}, block=200)))
+        await asyncio.sleep(0.05)
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
+        await asyncio.sleep(0.3)  # the block ends
+        assert await client.client_id() == before
+    finally:
+        await client.aclose()

@@ -203,3 +203,21 @@ async def test_the_app_schedules_each_answer_by_its_conversation(
         assert isinstance(queue, LocalQueue)
         held = next(iter(queue.cached().values()))
     assert sorted(key for key in held if key) == sorted(conversations)
+
+
+async def test_a_busy_server_keeps_one_idle_slot_not_several(make_queue: Factory) -> None:
+    """Three slots: "x" is being answered, "a" and then "b" were answered. A newcomer takes the
+    slot idle the longest ("a"), and the one kept for "b" still goes to "b" first."""
+    queue = await make_queue([A], 3, 30.0)
+    for key in ("x", "a", "b"):
+        assert await queue.acquire(uuid.uuid4(), affinity=key) == A
+    await queue.release(A, uuid.uuid4(), affinity="a")
+    await asyncio.sleep(0.01)
+    await queue.release(A, uuid.uuid4(), affinity="b")
+    carol = asyncio.create_task(queue.acquire(uuid.uuid4(), affinity="c"))
+    assert await got(carol) == A
+    dave = asyncio.create_task(queue.acquire(uuid.uuid4(), affinity="d"))
+    assert await still_waiting(dave), "the last idle slot of a busy server was not kept"
+    bob = asyncio.create_task(queue.acquire(uuid.uuid4(), affinity="b"))
+    assert await got(bob) == A
+    dave.cancel()

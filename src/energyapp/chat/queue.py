@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from energyapp.chat.slots import SlotCaches
+from energyapp.chat.slots import SlotCaches, announce, fair_order
 from energyapp.core.metrics import GENERATIONS_QUEUED
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
@@ -287,13 +287,7 @@ class LocalQueue:
 
     def _fair_order(self) -> list[_Ticket]:
         """Waiting answers in round-robin order across users."""
-        queues = [[t for t in q if not t.future.done()] for q in self._by_user.values()]
-        order: list[_Ticket] = []
-        depth = 0
-        while any(depth < len(q) for q in queues):
-            order += [q[depth] for q in queues if depth < len(q)]
-            depth += 1
-        return order
+        return fair_order([[t for t in q if not t.future.done()] for q in self._by_user.values()])
 
     def _remove(self, ticket: _Ticket) -> None:
         """Take a ticket about to be served out of the queue; its user goes last."""
@@ -323,9 +317,5 @@ class LocalQueue:
         """A position update to every waiting answer whose place (in the round-robin order)
         changed."""
         order = self._fair_order()
-        for position, ticket in enumerate(order, start=1):
-            if ticket.position != position:
-                ticket.position = position
-                if ticket.on_position is not None:
-                    ticket.on_position(position)
+        announce(order)
         GENERATIONS_QUEUED.set(len(order))

@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -152,6 +152,7 @@ class RedisBroker:
             loop.create_task(self._every(self.lease_seconds / 3, self._heartbeat)),
             loop.create_task(self._every(self.lease_seconds / 3, self._recover)),
             loop.create_task(self._listen()),
+            loop.create_task(self.queue.watch()),
         ]
 
     async def close(self) -> None:
@@ -188,7 +189,7 @@ class RedisBroker:
         await self.queue.requeue_lost()
 
     async def _tick(self) -> None:
-        if self.queue.waiting() or self.queue.members():
+        if self.queue.has_waiters():  # the others' waiters are their processes' business
             await self.queue.dispatch()
             await self.queue.check_waiters()
 
@@ -275,7 +276,7 @@ class RedisBroker:
                 yield ServerSentEvent(data="{}", event="reconnect", retry=500, sep="\n")
                 return
             try:
-                batches: Any = await self.redis.xread({key: cursor}, count=256, block=1000)
+                batches = await _to_its_end(self.redis.xread({key: cursor}, count=256, block=1000))
                 if not batches and not await self.redis.exists(key):
                     return  # expired: the saved answer is in the database
             except (RedisError, OSError):
@@ -285,7 +286,7 @@ class RedisBroker:
                 return
             for _key, entries in batches:
                 cursor = entries[-1][0]
-                for event in _coalesced(entries):
+                for event in sse.stream_entries(entries):
                     if event is None:
                         return
                     yield event
@@ -333,7 +334,7 @@ class RedisBroker:
     async def _on_message(self, text: str) -> None:
         kind, _, arg = text.partition(" ")
         if kind in ("grant", "queue"):
-            await self.queue.check_waiters()
+            self.queue.notify()
         elif kind == "preempt":
             self.queue.preempt(arg)
         elif kind == "stop" and self._engine is not None:
@@ -393,28 +394,13 @@ class RedisBroker:
         await self._end_stream(key)
 
 
-def _coalesced(entries: list[tuple[str, dict[str, str]]]) -> Iterator[ServerSentEvent | None]:
-    """The events of a batch of stream entries, consecutive tokens joined into one (a late
-    watcher gets the text so far in one piece); None at the end of the answer."""
-    text: list[str] = []
-    last_token = ""
-    for entry_id, fields in entries:
-        name = fields["e"]
-        if name == "token":
-            text.append(pydantic_core.from_json(fields["d"])["content"])
-            last_token = entry_id
-            continue
-        if text:
-            yield sse.token_event("".join(text), last_token)
-            text = []
-        if name == "end":
-            yield None
-            return
-        if name != "open":
-            yield ServerSentEvent(data=fields["d"], event=name, id=entry_id, sep="\n")
-    if text:
-        yield sse.token_event("".join(text), last_token)
-
-
 def _json(data: Mapping[str, object]) -> str:
     return pydantic_core.to_json(data).decode()
+
+
+async def _to_its_end(read: Awaitable[Any]) -> Any:
+    """A blocking read left to finish (data, or its block's end) when its watcher goes away:
+    cancelled, redis-py would drop its connection and the next command open one again."""
+    task = asyncio.ensure_future(read)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.shield(task)

@@ -15,8 +15,12 @@ heals a Redis restart, and removes those it gave back while Redis was away.
 Keys (under the broker's prefix): ``admitted`` and ``adm:<user>`` (sets of admissions),
 ``q:users`` (list: users with waiting answers, in serving order), ``q:u:<user>`` (list: that
 user's waiting tickets), ``q:bg`` (list: waiting background tickets), ``granted`` (hash:
-ticket → server), ``slots:<server>`` (set: holders of a slot). Grants, queue changes and
-preemptions are announced on the ``events`` channel.
+ticket → server), ``slots:<server>`` (set: holders of a slot), ``tinfo`` (hash: waiting ticket →
+since when, conversation) and ``lines:<server>`` (hash: which conversation each of the server's
+slots holds, for slot-affine scheduling: ``chat/slots.py``). A ticket joins the queue and
+the dispatch script runs in the same round trip, which also takes back a grant made to it at
+once. Grants, queue changes and preemptions are announced on the ``events`` channel; only
+processes with waiters act on them.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from energyapp.chat.queue import (
     busy_error,
     in_progress_error,
 )
-from energyapp.chat.redis_scripts import ADMIT, DISPATCH, ENQUEUE, WITHDRAW
+from energyapp.chat.redis_scripts import ADMIT, DISPATCH, ENQUEUE_AND_DISPATCH, RELEASE, WITHDRAW
+from energyapp.chat.slots import Alarm, announce, fair_order
 from energyapp.core.metrics import GENERATIONS_QUEUED
 
 if TYPE_CHECKING:
@@ -84,9 +89,8 @@ class RedisQueue:
         if not servers:
             raise ValueError("at least one Ollama server is needed")
         self._hold_ms = int(hold * 1000)
-        self._tinfo = f"{keys.prefix}tinfo"  # ticket -> when it started waiting, conversation
-        self._wake: asyncio.TimerHandle | None = None
-        self._waking: set[asyncio.Task[None]] = set()
+        self._tinfo = f"{keys.prefix}tinfo"
+        self._alarm = Alarm(self._wake)  # dispatch again when a hold or a patience runs out
         self._redis = redis
         self._keys = keys
         self._servers = servers
@@ -95,8 +99,9 @@ class RedisQueue:
         self._max_per_user = max_per_user
         self._admit = redis.register_script(ADMIT)
         self._dispatch_script = redis.register_script(DISPATCH)
-        self._enqueue = redis.register_script(ENQUEUE)
+        self._enqueue_and_dispatch = redis.register_script(ENQUEUE_AND_DISPATCH)
         self._withdraw = redis.register_script(WITHDRAW)
+        self._release_script = redis.register_script(RELEASE)
         # Held while what this process holds changes in Redis, and while the heartbeat writes
         # it again: a heartbeat never writes back a slot or an admission just given back.
         self.lock = asyncio.Lock()
@@ -104,6 +109,7 @@ class RedisQueue:
         self._touched: set[uuid.UUID] = set()  # users whose admissions the heartbeat checks
         self._waiters: dict[str, _Waiter] = {}
         self._held: list[_Held] = []
+        self._changed = asyncio.Event()  # a grant or a queue change was announced
 
     def _member(self, kind: str) -> str:
         return f"{self._keys.process}|{kind}|{uuid.uuid4().hex}"
@@ -129,6 +135,11 @@ class RedisQueue:
         self._touched.add(user_id)
 
     async def leave(self, user_id: uuid.UUID) -> None:
+        # Shielded: a leave cut short (a stop or a preemption cancelling the caller while it
+        # waits for the lock) would leave a place that the heartbeat keeps writing again.
+        await asyncio.shield(self._leave(user_id))
+
+    async def _leave(self, user_id: uuid.UUID) -> None:
         async with self.lock:
             members = self._admissions.get(user_id)
             if not members:
@@ -160,20 +171,20 @@ class RedisQueue:
         self._waiters[ticket] = waiter
         try:
             try:
-                await self._enqueue_ticket(waiter)
-                await self.dispatch()
-                await self.check_waiters()
+                server = await self._enqueue_ticket(waiter)
+                if server is None:  # waits: its place, and a grant announced meanwhile
+                    await self.check_waiters()
             except (RedisError, OSError) as exc:
                 raise broker_unavailable() from exc
-            server = await waiter.future
+            if server is None:
+                server = await waiter.future
+            else:  # granted at once, and taken back in the same round trip
+                del self._waiters[ticket]
         except asyncio.CancelledError:
             self._waiters.pop(ticket, None)
             granted = waiter.future.done() and not waiter.future.cancelled()
-            if granted:  # granted as it was cancelled: give the slot back
-                self._held.append(_Held(ticket, waiter.future.result(), None, affinity))
-                await asyncio.shield(
-                    self.release(waiter.future.result(), waiter.user_id, affinity=affinity)
-                )
+            if granted:  # granted as it was cancelled: give that very slot back
+                await asyncio.shield(self._give_back(waiter.future.result(), ticket))
             else:
                 await asyncio.shield(self._give_up(waiter))
             raise
@@ -190,6 +201,16 @@ class RedisQueue:
         on_preempt: PreemptCallback | None = None,
         affinity: str | None = None,
     ) -> None:
+        # Shielded, like leave: a slot still listed as held is never given back.
+        await asyncio.shield(self._release(server, user_id, on_preempt, affinity))
+
+    async def _release(
+        self,
+        server: str,
+        user_id: uuid.UUID | None,
+        on_preempt: PreemptCallback | None,
+        affinity: str | None,
+    ) -> None:
         kind = "|u|" if user_id is not None else "|b|"
         async with self.lock:  # chosen and removed at once: two releases never pick the same
             for held in self._held:
@@ -197,55 +218,39 @@ class RedisQueue:
                 mine = mine and (affinity is None or held.affinity == affinity)
                 if held.server == server and kind in held.ticket and mine:
                     self._held.remove(held)
-                    await self._redis.srem(self._keys.slots(server), held.ticket)
+                    someone_waits = await self._free(server, held.ticket)
                     break
             else:
                 return
-        await self.dispatch()
+        if someone_waits:
+            await self.dispatch()
 
     def waiting(self) -> int:
         return sum(1 for w in self._waiters.values() if w.user_id is not None)
 
+    def has_waiters(self) -> bool:
+        """This process waits for a slot (for a user's answer or for background work)."""
+        return bool(self._waiters)
+
     # --- called by the broker ----------------------------------------------------------------
 
-    async def dispatch(self) -> None:
+    def _dispatch_call(self) -> tuple[list[str], list[str | int]]:
+        """The KEYS and ARGV of the dispatch script."""
         keys = [self._keys.queue_users, self._keys.queue_background, self._keys.granted]
         keys += [self._tinfo, *self._slot_keys()]
-        args: list[str | int] = [
-            self._keys.prefix,
-            self._capacity,
-            self._keys.events,
-            self._hold_ms,
-        ]
+        return keys, [self._keys.prefix, self._capacity, self._keys.events, self._hold_ms]
+
+    async def dispatch(self) -> None:
+        keys, args = self._dispatch_call()
         _, wake_ms = await self._dispatch_script(keys=keys, args=args)
-        if int(wake_ms) >= 0:  # a held slot or a waiting answer's patience runs out then
-            self._wake_in(int(wake_ms) / 1000)
+        self._alarm.set(wake_ms)
 
-    def _wake_in(self, delay: float) -> None:
-        if self._wake is not None:
-            self._wake.cancel()
-        self._wake = asyncio.get_running_loop().call_later(delay + 0.001, self._woken)
-
-    def _woken(self) -> None:
-        self._wake = None
-        task = asyncio.ensure_future(self._dispatch_and_check())
-        self._waking.add(task)
-        task.add_done_callback(self._waking.discard)
-
-    async def _dispatch_and_check(self) -> None:
-        try:
-            await self.dispatch()
-            await self.check_waiters()
-        except (RedisError, OSError) as exc:  # the heartbeat dispatches again
-            logger.warning(
-                "dispatching the shared queue failed", extra={"error": type(exc).__name__}
-            )
+    async def _wake(self) -> None:
+        await self.dispatch()
+        await self.check_waiters()
 
     def close(self) -> None:
-        if self._wake is not None:
-            self._wake.cancel()
-        for task in self._waking:
-            task.cancel()
+        self._alarm.close()
 
     async def check_waiters(self) -> None:
         """Hand the slots granted to this process's tickets over, and tell the others their
@@ -257,22 +262,40 @@ class RedisQueue:
             pipe.hmget(self._keys.granted, tickets)
             pipe.lrange(self._keys.queue_users, 0, -1)
             granted, users = await pipe.execute()
-        given_back = False
-        for ticket, server in zip(tickets, granted, strict=True):
-            if server is None or ticket not in self._waiters:
-                continue
-            if await self._redis.hdel(self._keys.granted, ticket):
-                # Its acquire may have been cancelled during the await (a title that would
-                # not wait): then the slot is given back here, where the grant was taken.
-                waiter = self._waiters.pop(ticket, None)
-                if waiter is not None and not waiter.future.done():
-                    waiter.future.set_result(server)
-                else:
-                    await self._redis.srem(self._keys.slots(server), ticket)
-                    given_back = True
-        if given_back:
-            await self.dispatch()
+        ready = [
+            (ticket, server)
+            for ticket, server in zip(tickets, granted, strict=True)
+            if server is not None and ticket in self._waiters
+        ]
+        if ready:
+            # Whoever deletes a grant takes it (another check of this process may run too).
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for ticket, _server in ready:
+                    pipe.hdel(self._keys.granted, ticket)
+                taken = await pipe.execute()
+            given_back = False
+            for (ticket, server), mine in zip(ready, taken, strict=True):
+                if mine:
+                    given_back |= not await self._hand_over(ticket, server)
+            if given_back:
+                await self.dispatch()
         await self._renumber(list(users))
+
+    def notify(self) -> None:
+        """A grant or a queue change was announced: :meth:`watch` checks this process's
+        waiters once per burst of announcements, not once per announcement."""
+        if self._waiters:
+            self._changed.set()
+
+    async def watch(self) -> None:
+        """Check the waiters after announcements, for as long as the process runs."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()  # announced during the check: one more check
+            try:
+                await self.check_waiters()
+            except Exception as exc:  # the broker's tick checks again
+                logger.warning("checking the queue failed", extra={"error": type(exc).__name__})
 
     def preempt(self, holder: str) -> None:
         """A user waits and this process's background work ``holder`` has a slot: ask it to
@@ -326,7 +349,9 @@ class RedisQueue:
                 pipe.hexists(self._keys.granted, waiter.ticket)
                 place, granted = await pipe.execute()
             if place is None and not granted and not waiter.future.done():
-                await self._enqueue_ticket(waiter)
+                server = await self._enqueue_ticket(waiter)
+                if server is not None and not await self._hand_over(waiter.ticket, server):
+                    await self.dispatch()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -335,23 +360,46 @@ class RedisQueue:
             return self._keys.queue_background
         return self._keys.queued_by(user_id)
 
-    async def _enqueue_ticket(self, waiter: _Waiter) -> None:
-        user = str(waiter.user_id) if waiter.user_id is not None else ""
-        keys = [self._keys.queue_users, self._user_key(waiter.user_id), self._tinfo]
-        args = [user, waiter.ticket, self._keys.events, waiter.affinity or ""]
-        await self._enqueue(keys=keys, args=args)
+    async def _enqueue_ticket(self, waiter: _Waiter) -> str | None:
+        """Join the queue and dispatch, in one round trip: the server when the ticket got a
+        slot at once, else None (it waits; a later dispatch grants it)."""
+        keys, args = self._dispatch_call()
+        args += [waiter.affinity or "", str(waiter.user_id or ""), waiter.ticket]
+        server, wake_ms = await self._enqueue_and_dispatch(keys=keys, args=args)
+        self._alarm.set(wake_ms)
+        return str(server) if server is not None else None
+
+    async def _hand_over(self, ticket: str, server: str) -> bool:
+        """Give the slot granted to ``ticket`` to its waiter; False when that waiter is gone
+        (its acquire was cancelled meanwhile, e.g. a title that would not wait): the slot is
+        then given back here, where the grant was taken."""
+        waiter = self._waiters.pop(ticket, None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(server)
+            return True
+        await self._redis.srem(self._keys.slots(server), ticket)
+        return False
+
+    async def _free(self, server: str, ticket: str) -> bool:
+        """Give ``ticket``'s slot back; whether anyone waits (then the caller dispatches it).
+        Nobody waits: nothing to grant, and a ticket queued after these reads is dispatched by
+        its own process, which then finds this slot free."""
+        keys = [self._keys.slots(server), f"{self._keys.prefix}lines:{server}"]
+        keys += [self._keys.queue_users, self._keys.queue_background]
+        return bool(await self._release_script(keys=keys, args=[ticket]))
+
+    async def _give_back(self, server: str, ticket: str) -> None:
+        if await self._free(server, ticket):
+            await self.dispatch()
 
     async def _give_up(self, waiter: _Waiter) -> None:
         user = str(waiter.user_id) if waiter.user_id is not None else ""
         keys = [self._keys.queue_users, self._user_key(waiter.user_id), self._keys.granted]
-        keys.append(self._tinfo)
+        keys += [self._tinfo, *self._slot_keys()]
         try:
-            server = await self._withdraw(keys=keys, args=[user, waiter.ticket])
-            if server is not None:
-                await self._redis.srem(self._keys.slots(server), waiter.ticket)
+            # Also gives back a slot granted meanwhile, by dispatch or taken at once.
+            if await self._withdraw(keys=keys, args=[user, waiter.ticket, self._keys.events]):
                 await self.dispatch()
-            else:
-                await self._redis.publish(self._keys.events, "queue")
         except Exception as exc:  # the lease makes what is left count no more
             logger.warning("leaving the shared queue failed", extra={"error": type(exc).__name__})
 
@@ -364,16 +412,6 @@ class RedisQueue:
             for user in users:
                 pipe.lrange(self._keys.queued_by_name(user), 0, -1)
             queues: list[list[str]] = list(await pipe.execute())
-        position = 0
-        depth = 0
-        while any(depth < len(q) for q in queues):
-            for tickets in queues:
-                if depth < len(tickets):
-                    position += 1
-                    waiter = mine.get(tickets[depth])
-                    if waiter is not None and waiter.position != position:
-                        waiter.position = position
-                        if waiter.on_position is not None:
-                            waiter.on_position(position)
-            depth += 1
-        GENERATIONS_QUEUED.set(position)
+        order = fair_order(queues)
+        announce([mine.get(ticket) for ticket in order])
+        GENERATIONS_QUEUED.set(len(order))

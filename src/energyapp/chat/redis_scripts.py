@@ -56,9 +56,7 @@ return 0
 # no longer in the server's slot set gave its slot back (or died): the line is idle from now.
 # When a user waits and no slot is free, asks a background holder to give its slot back.
 # Returns {granted, ms until the next dispatch is worth running or -1}.
-DISPATCH = (
-    _LUA_ALIVE
-    + r"""
+_DISPATCH_BODY = r"""
 local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local hold = tonumber(ARGV[4])
 local clock = redis.call('TIME')
@@ -115,10 +113,11 @@ local function evictable(s)
   local v = victim(s)
   if v == nil then return false end
   if v.key == '' or now - v.idle >= hold then return true end
+  local idle, busy = 0, 0
   for _, ln in ipairs(s.lines) do
-    if ln.holder ~= '' then return false end
+    if ln.holder == '' then idle = idle + 1 else busy = busy + 1 end
   end
-  return true
+  return idle > 1 or busy == 0
 end
 local function best_victim(list)
   local best, at = nil, nil
@@ -276,31 +275,77 @@ if redis.call('LLEN', KEYS[1]) > 0 and #free_servers() == 0 then
 end
 return {granted, wake}
 """
+DISPATCH = _LUA_ALIVE + _DISPATCH_BODY
+
+# DISPATCH's KEYS and ARGV, then ARGV: conversation ('' for none), user ('' for background),
+# ticket. Queues the ticket (its wait starts now, on Redis's clock, the same for every process)
+# and runs DISPATCH in the same round trip; returns {the server when the ticket got a slot at
+# once (its grant taken back here) or false, DISPATCH's wake-up in ms or -1}. A ticket that
+# waits has its place announced.
+ENQUEUE_AND_DISPATCH = (
+    _LUA_ALIVE
+    + r"""
+local affinity, user, ticket = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local clock = redis.call('TIME')
+redis.call('HSET', KEYS[4], ticket,
+  (tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)) .. '\t' .. affinity)
+local queue = KEYS[2]
+if user ~= '' then
+  queue = ARGV[1] .. 'q:u:' .. user
+  redis.call('RPUSH', queue, ticket)
+  if redis.call('LLEN', queue) == 1 then redis.call('RPUSH', KEYS[1], user) end
+else
+  redis.call('RPUSH', queue, ticket)
+end
+local function dispatch()
+"""
+    + _DISPATCH_BODY
+    + """
+end
+local result = dispatch()
+local server = redis.call('HGET', KEYS[3], ticket)
+if server then
+  redis.call('HDEL', KEYS[3], ticket)
+  return {server, result[2]}
+end
+if user ~= '' then redis.call('PUBLISH', ARGV[3], 'queue') end
+return {false, result[2]}
+"""
 )
 
-# KEYS: q:users, q:u:<user> (or q:bg), tinfo ARGV: user ('' for background), ticket, channel,
-# conversation ('' for none). The ticket's wait starts now (Redis's clock, for every process).
-ENQUEUE = r"""
+# KEYS: slots:<server>, lines:<server>, q:users, q:bg ARGV: ticket
+# Gives the slot back and marks the slot's line idle from now (the hold counts from the end of
+# the answer); returns whether anyone waits (then the caller dispatches).
+RELEASE = r"""
+redis.call('SREM', KEYS[1], ARGV[1])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-redis.call('HSET', KEYS[3], ARGV[2], now .. '\t' .. ARGV[4])
-redis.call('RPUSH', KEYS[2], ARGV[2])
-if ARGV[1] ~= '' then
-  if redis.call('LLEN', KEYS[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-  redis.call('PUBLISH', ARGV[3], 'queue')  -- every waiting answer's place may change
+local flat = redis.call('HGETALL', KEYS[2])
+for j = 1, #flat, 2 do
+  local h, key = string.match(flat[j + 1], '^([^\t]*)\t[^\t]*\t(.*)$')
+  if h == ARGV[1] then
+    redis.call('HSET', KEYS[2], flat[j], '\t' .. now .. '\t' .. key)
+    break
+  end
 end
-return 1
+return redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
 """
 
-# KEYS: q:users, q:u:<user> (or q:bg twice), granted, tinfo ARGV: user ('' for background),
-# ticket. Returns the server granted meanwhile (the caller must give it back), or false.
+# KEYS: q:users, q:u:<user> (or q:bg twice), granted, tinfo, slots:<server>... ARGV: user (''
+# for background), ticket, channel
+# Takes the ticket out of the queue and gives back the slot it was granted meanwhile (even when
+# ENQUEUE_AND_DISPATCH took the grant back as the caller was cancelled): returns 1 when it gave
+# one back (the caller dispatches it), else tells the others that the queue changed, 0.
 WITHDRAW = """
 redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 if ARGV[1] ~= '' and redis.call('LLEN', KEYS[2]) == 0 then
   redis.call('LREM', KEYS[1], 0, ARGV[1])
 end
-local server = redis.call('HGET', KEYS[3], ARGV[2])
-if server then redis.call('HDEL', KEYS[3], ARGV[2]) end
-return server
+redis.call('HDEL', KEYS[3], ARGV[2])
+for i = 5, #KEYS do
+  if redis.call('SREM', KEYS[i], ARGV[2]) == 1 then return 1 end
+end
+redis.call('PUBLISH', ARGV[3], 'queue')
+return 0
 """

@@ -9,10 +9,12 @@ many as its slots, so it can follow which conversation each slot holds ("lines" 
 
 - **a hit first**: a waiting answer whose conversation sits in an idle slot goes before the
   others (it costs the model a few dozen prompt tokens instead of the whole history);
-- **a held slot**: while the server is busy with other answers, an idle slot that holds a
-  conversation is not handed to another one for ``hold`` seconds after it went idle, so that the
-  person reading that answer finds the conversation still cached when they reply. Busy slots
-  share the CPU, so the server does not write fewer tokens while one slot rests.
+- **a held slot**: while the server is busy with other answers and has a single idle slot,
+  that slot is not handed to another conversation for ``hold`` seconds after it went idle, so
+  that the person reading that answer finds the conversation still cached when they reply. Busy
+  slots share the CPU, so the server does not write fewer tokens while one slot rests. With
+  several idle slots a newcomer takes the one idle the longest: a nearly idle server never keeps
+  slots while someone waits.
 
 **The bound** (fairness): once an answer has waited ``hold`` seconds, affinity stops for the
 whole queue until it is served: the queue is plain round-robin again, no hit passes it, and it may
@@ -24,7 +26,14 @@ The same rules run in Lua for the shared queue (``chat/redis_scripts.py``).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+logger = logging.getLogger("energyapp.chat")
 
 
 @dataclass
@@ -65,7 +74,10 @@ class SlotCaches:
             return False
         if line.key is None or now - line.idle_since >= self.hold:
             return True
-        return not any(other.busy for other in self.lines[server])  # never leave a server idle
+        lines = self.lines[server]
+        if sum(not other.busy for other in lines) > 1:  # one slot is kept, not several
+            return True
+        return not any(other.busy for other in lines)  # never leave a server idle
 
     def best_victim(self, servers: list[str]) -> str | None:
         """The server whose victim slot is the cheapest to lose: empty, or idle the longest."""
@@ -91,3 +103,64 @@ class SlotCaches:
         line = line or next((ln for ln in lines if ln.busy), None)
         if line is not None:
             line.busy, line.idle_since = False, now
+
+
+class Alarm:
+    """Runs ``work`` once when the earliest hold or patience the queue reported runs out (each
+    new report replaces the last: it was computed from the newest state)."""
+
+    def __init__(self, work: Callable[[], Awaitable[None]]) -> None:
+        self._work = work
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def set(self, delay_ms: int | None) -> None:
+        """Ring in ``delay_ms`` (None or negative: nothing to wait for)."""
+        if delay_ms is None or int(delay_ms) < 0:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(int(delay_ms) / 1000, self._ring)
+
+    def _ring(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self._run())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self) -> None:
+        try:
+            await self._work()
+        except Exception as exc:  # the broker's tick dispatches again
+            logger.warning("dispatching the queue failed", extra={"error": type(exc).__name__})
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._running:
+            task.cancel()
+
+
+class Waiting(Protocol):
+    position: int | None
+    on_position: Callable[[int | None], None] | None
+
+
+def announce(order: Sequence[Waiting | None]) -> None:
+    """Tell each waiting answer in ``order`` (None: another process's) its place, if it
+    changed."""
+    for position, waiter in enumerate(order, start=1):
+        if waiter is not None and waiter.position != position:
+            waiter.position = position
+            if waiter.on_position is not None:
+                waiter.on_position(position)
+
+
+def fair_order(queues: list[list[T]]) -> list[T]:
+    """Waiting answers in round-robin order: every user's first, then every user's second..."""
+    order: list[T] = []
+    depth = 0
+    while any(depth < len(q) for q in queues):
+        order += [q[depth] for q in queues if depth < len(q)]
+        depth += 1
+    return order

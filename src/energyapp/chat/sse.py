@@ -7,7 +7,7 @@ whatever the client does (``chat/engine.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -76,6 +76,30 @@ async def follow(
         if answer.closed:
             return
         await answer.wait()
+
+
+def stream_entries(entries: list[tuple[str, dict[str, str]]]) -> Iterator[ServerSentEvent | None]:
+    """The events of a batch of an answer's Redis Stream entries (``chat/redis_broker.py``),
+    consecutive tokens joined into one (a late watcher gets the text so far in one piece); None
+    at the end of the answer."""
+    text: list[str] = []
+    last_token = ""
+    for entry_id, fields in entries:
+        name = fields["e"]
+        if name == "token":
+            text.append(pydantic_core.from_json(fields["d"])["content"])
+            last_token = entry_id
+            continue
+        if text:
+            yield token_event("".join(text), last_token)
+            text = []
+        if name == "end":
+            yield None
+            return
+        if name != "open":
+            yield ServerSentEvent(data=fields["d"], event=name, id=entry_id, sep="\n")
+    if text:
+        yield token_event("".join(text), last_token)
 
 
 async def finished_stream(

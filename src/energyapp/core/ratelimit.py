@@ -26,7 +26,6 @@ logger = logging.getLogger("energyapp.ratelimit")
 @dataclass(frozen=True)
 class LimitState:
     allowed: bool
-    remaining: int
     retry_after: int  # seconds until one more hit is allowed (0 when allowed)
 
 
@@ -124,6 +123,8 @@ class RateLimiter:
     async def _state(
         self, item: RateLimitItemPerSecond, name: str, key: str, allowed: bool
     ) -> LimitState:
+        if allowed:  # the common case: no second look at the window (a round trip on Redis)
+            return LimitState(allowed=True, retry_after=0)
         stats = await self._strategy.get_window_stats(item, name, key)
-        retry = 0 if allowed else max(1, math.ceil(stats.reset_time - time.time()))
-        return LimitState(allowed=allowed, remaining=stats.remaining, retry_after=retry)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        return LimitState(allowed=False, retry_after=retry)
