@@ -114,9 +114,9 @@ class Settings(BaseSettings):
     ollama_model: str = "qwen2.5:3b-instruct"
     ollama_max_parallel: int = Field(default=1, ge=1, le=64)
     max_queue: int = Field(default=50, ge=1, le=100_000)
-    # Slot-affine scheduling (chat/slots.py): while the server is busy, an idle slot holding a
-    # conversation is kept for it this long after its answer, and this is also the most an
-    # answer waits because of affinity before plain round-robin serves it. 0 turns it off.
+    # Slot-affine scheduling (chat/slots.py): a busy server keeps its one idle slot for the
+    # conversation it holds this long after its answer, and this is also the most an answer
+    # waits because of affinity before plain round-robin serves it. 0 turns it off.
     slot_hold_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
     max_active_per_user: int = Field(default=1, ge=1, le=1000)
     chat_rate_limit_per_minute: int = Field(default=20, ge=1, le=100_000)

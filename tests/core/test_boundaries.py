@@ -44,3 +44,10 @@ def test_modules_stay_small() -> None:
     for path in SRC.rglob("*.py"):
         lines = len(path.read_text().splitlines())
         assert lines <= 420, f"{path.relative_to(SRC)} has {lines} lines"
+
+
+def test_the_performance_document_stays_a_current_state() -> None:
+    """docs/performance.md holds the current figures and their commands, not a diary."""
+    doc = SRC.parents[1] / "docs" / "performance.md"
+    lines = len(doc.read_text().splitlines())
+    assert lines <= 250, f"docs/performance.md has {lines} lines"

@@ -129,7 +129,7 @@ local function best_victim(list)
 end
 local function info(ticket)
   local v = redis.call('HGET', KEYS[4], ticket)
-  if not v then return now, '' end
+  if not v then return 0, '' end  -- lost (a restarted Redis): as if it had waited long
   local since, key = string.match(v, '^([^\t]*)\t(.*)$')
   return tonumber(since), key
 end
