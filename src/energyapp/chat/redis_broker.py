@@ -89,6 +89,13 @@ class BrokerKeys:
     def slots(self, server: str) -> str:
         return f"{self.prefix}slots:{server}"
 
+    def lines(self, server: str) -> str:  # the conversation each slot holds (chat/slots.py)
+        return f"{self.prefix}lines:{server}"
+
+    @property
+    def tickets(self) -> str:  # waiting ticket -> since when, conversation
+        return f"{self.prefix}tinfo"
+
     @property
     def events(self) -> str:
         return f"{self.prefix}events"

@@ -89,7 +89,6 @@ class RedisQueue:
         if not servers:
             raise ValueError("at least one Ollama server is needed")
         self._hold_ms = int(hold * 1000)
-        self._tinfo = f"{keys.prefix}tinfo"
         self._alarm = Alarm(self._wake)  # dispatch again when a hold or a patience runs out
         self._redis = redis
         self._keys = keys
@@ -237,7 +236,7 @@ class RedisQueue:
     def _dispatch_call(self) -> tuple[list[str], list[str | int]]:
         """The KEYS and ARGV of the dispatch script."""
         keys = [self._keys.queue_users, self._keys.queue_background, self._keys.granted]
-        keys += [self._tinfo, *self._slot_keys()]
+        keys += [self._keys.tickets, *self._slot_keys()]
         return keys, [self._keys.prefix, self._capacity, self._keys.events, self._hold_ms]
 
     async def dispatch(self) -> None:
@@ -384,7 +383,7 @@ class RedisQueue:
         """Give ``ticket``'s slot back; whether anyone waits (then the caller dispatches it).
         Nobody waits: nothing to grant, and a ticket queued after these reads is dispatched by
         its own process, which then finds this slot free."""
-        keys = [self._keys.slots(server), f"{self._keys.prefix}lines:{server}"]
+        keys = [self._keys.slots(server), self._keys.lines(server)]
         keys += [self._keys.queue_users, self._keys.queue_background]
         return bool(await self._release_script(keys=keys, args=[ticket]))
 
@@ -395,7 +394,7 @@ class RedisQueue:
     async def _give_up(self, waiter: _Waiter) -> None:
         user = str(waiter.user_id) if waiter.user_id is not None else ""
         keys = [self._keys.queue_users, self._user_key(waiter.user_id), self._keys.granted]
-        keys += [self._tinfo, *self._slot_keys()]
+        keys += [self._keys.tickets, *self._slot_keys()]
         try:
             # Also gives back a slot granted meanwhile, by dispatch or taken at once.
             if await self._withdraw(keys=keys, args=[user, waiter.ticket, self._keys.events]):

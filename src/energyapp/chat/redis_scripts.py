@@ -2,6 +2,14 @@
 atomic across processes (admission, the round-robin dispatch of free slots, joining and leaving
 the queue), each one round trip."""
 
+# Redis's clock in milliseconds: the same for every process, so waits and holds compare.
+_LUA_CLOCK = """
+local function clock_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 # Shared by the scripts: a member counts only while its process's lease exists (looked up once
 # per process and script run: the sets hold many members of few processes).
 _LUA_ALIVE = """
@@ -59,8 +67,7 @@ return 0
 _DISPATCH_BODY = r"""
 local prefix, capacity, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local hold = tonumber(ARGV[4])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = clock_ms()
 for _, t in ipairs(redis.call('HKEYS', KEYS[3])) do
   if not alive(prefix, t) then redis.call('HDEL', KEYS[3], t) end
 end
@@ -275,7 +282,7 @@ if redis.call('LLEN', KEYS[1]) > 0 and #free_servers() == 0 then
 end
 return {granted, wake}
 """
-DISPATCH = _LUA_ALIVE + _DISPATCH_BODY
+DISPATCH = _LUA_CLOCK + _LUA_ALIVE + _DISPATCH_BODY
 
 # DISPATCH's KEYS and ARGV, then ARGV: conversation ('' for none), user ('' for background),
 # ticket. Queues the ticket (its wait starts now, on Redis's clock, the same for every process)
@@ -283,12 +290,11 @@ DISPATCH = _LUA_ALIVE + _DISPATCH_BODY
 # once (its grant taken back here) or false, DISPATCH's wake-up in ms or -1}. A ticket that
 # waits has its place announced.
 ENQUEUE_AND_DISPATCH = (
-    _LUA_ALIVE
+    _LUA_CLOCK
+    + _LUA_ALIVE
     + r"""
 local affinity, user, ticket = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
-local clock = redis.call('TIME')
-redis.call('HSET', KEYS[4], ticket,
-  (tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)) .. '\t' .. affinity)
+redis.call('HSET', KEYS[4], ticket, clock_ms() .. '\t' .. affinity)
 local queue = KEYS[2]
 if user ~= '' then
   queue = ARGV[1] .. 'q:u:' .. user
@@ -316,10 +322,11 @@ return {false, result[2]}
 # KEYS: slots:<server>, lines:<server>, q:users, q:bg ARGV: ticket
 # Gives the slot back and marks the slot's line idle from now (the hold counts from the end of
 # the answer); returns whether anyone waits (then the caller dispatches).
-RELEASE = r"""
+RELEASE = (
+    _LUA_CLOCK
+    + r"""
 redis.call('SREM', KEYS[1], ARGV[1])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = clock_ms()
 local flat = redis.call('HGETALL', KEYS[2])
 for j = 1, #flat, 2 do
   local h, key = string.match(flat[j + 1], '^([^\t]*)\t[^\t]*\t(.*)$')
@@ -330,6 +337,7 @@ for j = 1, #flat, 2 do
 end
 return redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
 """
+)
 
 # KEYS: q:users, q:u:<user> (or q:bg twice), granted, tinfo, slots:<server>... ARGV: user (''
 # for background), ticket, channel
