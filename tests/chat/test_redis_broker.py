@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.core.redis import async_redis
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
     Event,
@@ -41,7 +41,7 @@ async def prefix() -> AsyncIterator[str]:
     """A key prefix of this test's own on the shared Redis, removed afterwards."""
     name = f"test-{uuid.uuid4().hex[:8]}:"
     yield name
-    client = Redis.from_url(REDIS_URL)
+    client = async_redis(REDIS_URL)
     try:
         keys = [key async for key in client.scan_iter(f"{name}*")]
         if keys:
@@ -340,7 +340,7 @@ async def private_redis() -> AsyncIterator[tuple[str, Callable[[], Awaitable[Non
     url = f"redis://127.0.0.1:{port}/0"
 
     async def up() -> None:
-        client = Redis.from_url(url)
+        client = async_redis(url)
         try:
             for _ in range(100):
                 with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from energyapp.chat.redis_broker import BrokerKeys, _to_its_end
 from energyapp.chat.redis_queue import RedisQueue, _Waiter
+from energyapp.core.redis import async_redis
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -22,7 +23,7 @@ SERVER = "http://ollama-a"
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    client = async_redis(REDIS_URL, decode_responses=True)
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     client.prefix = prefix  # type: ignore[attr-defined]
     yield client
@@ -277,7 +278,7 @@ async def test_a_watcher_that_leaves_during_a_blocking_read_keeps_the_connection
     """A client that goes away while its watcher waits on ``XREAD BLOCK`` (every answer's
     client leaves at ``done``): the read ends on its own and its connection is used again,
     instead of being dropped and opened again (TCP, HELLO, SELECT) for the next command."""
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    client = async_redis(REDIS_URL, decode_responses=True)
     try:
         before = await client.client_id()
         key = f"{redis.prefix}ans:left"  # type: ignore[attr-defined]

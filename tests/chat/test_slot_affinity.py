@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from energyapp.chat.queue import GenerationQueue, LocalQueue
 from energyapp.chat.redis_broker import BrokerKeys
 from energyapp.chat.redis_queue import RedisQueue
+from energyapp.core.redis import async_redis
 from tests.chat.conftest import LiveApp, collect, named
 from tests.conftest import HeadersFactory, UserFactory
 
@@ -38,9 +38,10 @@ async def make_queue(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
 
         yield local
         return
-    client = Redis.from_url("redis://127.0.0.1:6379/14", decode_responses=True)
+    client = async_redis("redis://127.0.0.1:6379/14", decode_responses=True)
     prefix = f"test-affinity-{uuid.uuid4().hex[:8]}:"
     pumps: list[asyncio.Task[Any]] = []
+    queues: list[RedisQueue] = []
 
     async def shared(servers: list[str], slots: int, hold: float) -> GenerationQueue:
         keys = BrokerKeys(prefix, "p1")
@@ -56,12 +57,15 @@ async def make_queue(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
                 await asyncio.sleep(0.02)
 
         pumps.append(asyncio.create_task(pump()))
+        queues.append(queue)
         return queue
 
     yield shared
     for task in pumps:
         task.cancel()
     await asyncio.gather(*pumps, return_exceptions=True)
+    for queue in queues:
+        queue.close()  # its alarm
     keys = [key async for key in client.scan_iter(f"{prefix}*")]
     if keys:
         await client.delete(*keys)
@@ -161,7 +165,7 @@ async def test_a_title_only_takes_the_slot_that_holds_its_conversation(
 async def test_the_shared_queue_wakes_itself_when_a_hold_runs_out() -> None:
     """No broker pump here: only the queue's own timer (from the dispatch script's answer) can
     serve the waiting answer once the held slot's time is up."""
-    client = Redis.from_url("redis://127.0.0.1:6379/14", decode_responses=True)
+    client = async_redis("redis://127.0.0.1:6379/14", decode_responses=True)
     prefix = f"test-affinity-{uuid.uuid4().hex[:8]}:"
     keys = BrokerKeys(prefix, "p1")
     await client.set(keys.lease("p1"), "1", px=60_000)

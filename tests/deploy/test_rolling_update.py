@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.config import Settings
 from energyapp.conversations.models import Message
+from energyapp.core.redis import async_redis
 from tests.chat.conftest import sse_events
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.deploy.conftest import (
@@ -148,7 +148,7 @@ async def client(
 async def broker_prefix() -> AsyncIterator[str]:
     prefix = f"test-rolling-{secrets.token_hex(4)}:"
     yield prefix
-    redis = Redis.from_url(REDIS_URL)
+    redis = async_redis(REDIS_URL)
     keys = [key async for key in redis.scan_iter(f"{prefix}*")]
     if keys:
         await redis.delete(*keys)

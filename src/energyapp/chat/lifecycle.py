@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import prompt
@@ -19,6 +18,7 @@ from energyapp.chat.ownership import RuntimeOwnership, SoleOwnership, ownership_
 from energyapp.chat.queue import LocalQueue
 from energyapp.chat.redis_broker import RedisBroker
 from energyapp.config import Settings
+from energyapp.core.redis import async_redis
 from energyapp.llm import client as llm
 
 logger = logging.getLogger("energyapp.chat")
@@ -65,11 +65,8 @@ async def warm_up(engine: ChatEngine, server: str) -> None:
 def make_broker(settings: Settings) -> Broker:
     """The Redis broker when ``redis_url`` is set, else the in-process one."""
     if settings.redis_url:
-        client = Redis.from_url(
+        client = async_redis(
             settings.redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=10,
-            health_check_interval=30,
             decode_responses=True,
             # Every watcher of an answer holds a connection while it waits (XREAD BLOCK): far
             # more than redis-py's default of 100 at a few dozen streams per process.

@@ -92,10 +92,9 @@ async def _title(
         preempted = True
         task.cancel()
 
-    try:
-        server = await asyncio.wait_for(
-            engine.queue.acquire(None, on_preempt=preempt, affinity=affinity), FREE_SLOT_WAIT
-        )
+    try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+        async with asyncio.timeout(FREE_SLOT_WAIT):
+            server = await engine.queue.acquire(None, on_preempt=preempt, affinity=affinity)
     except TimeoutError:
         return None  # every slot is busy: no title that would wait for (or evict) a user
     TITLE_REQUESTS.inc()

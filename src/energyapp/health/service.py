@@ -3,14 +3,15 @@ draining (stopping for an update, so the load balancer must send its work elsewh
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Literal
 
-import redis.asyncio as redis
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
+from energyapp.core.redis import async_redis
 from energyapp.core.stopping import stopping
 from energyapp.llm.client import ollama_available
 
@@ -48,14 +49,11 @@ async def ollama_status(app: FastAPI) -> OllamaState:
 
 
 async def _redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(
-        url,
-        socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
-        socket_timeout=_REDIS_TIMEOUT_SECONDS,
-    )
+    client = async_redis(url, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS)
     try:
-        return bool(await client.ping())
-    except (RedisError, OSError):
+        async with asyncio.timeout(_REDIS_TIMEOUT_SECONDS):
+            return bool(await client.ping())
+    except (RedisError, OSError):  # OSError includes the timeout's TimeoutError
         return False
     finally:
         await client.aclose()

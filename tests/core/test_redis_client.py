@@ -1,0 +1,51 @@
+"""The app's Redis client never loses a cancellation (core/redis.py explains how a client with a
+socket timeout does on Python 3.11), and the chat broker and the health check use it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from energyapp.chat.lifecycle import make_broker
+from energyapp.chat.redis_broker import RedisBroker
+from energyapp.config import Settings
+from energyapp.core.redis import async_redis
+from tests.conftest import TEST_REDIS_URL
+
+ROUNDS = 150
+
+
+async def test_a_task_talking_to_redis_stops_when_cancelled() -> None:
+    client = async_redis(TEST_REDIS_URL, decode_responses=True)
+    rng = random.Random(7)
+    lost = 0
+
+    async def busy() -> None:
+        while True:
+            await client.get("energyapp-test-cancel")
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.get("energyapp-test-cancel").lrange("energyapp-test-cancel-list", 0, -1)
+                await pipe.execute()
+            await asyncio.sleep(0)
+
+    try:
+        for _ in range(ROUNDS):
+            task = asyncio.create_task(busy())
+            await asyncio.sleep(rng.random() * 0.004)  # lands anywhere in a command
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2)
+            if not done:
+                lost += 1
+                task.cancel()  # the cancellation was lost: ask again to clean up
+                await asyncio.wait([task], timeout=2)
+    finally:
+        await client.aclose()
+    assert lost == 0, f"{lost} of {ROUNDS} cancellations were lost"
+
+
+def test_the_broker_talks_to_redis_through_that_client(settings: Settings) -> None:
+    broker = make_broker(settings.model_copy(update={"redis_url": TEST_REDIS_URL}))
+    assert isinstance(broker, RedisBroker)
+    options = broker.redis.connection_pool.connection_kwargs
+    assert options["socket_timeout"] is None
+    assert options["socket_keepalive"] is True
