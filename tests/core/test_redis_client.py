@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 
 from energyapp.chat.lifecycle import make_broker
 from energyapp.chat.redis_broker import RedisBroker
@@ -43,9 +44,18 @@ async def test_a_task_talking_to_redis_stops_when_cancelled() -> None:
     assert lost == 0, f"{lost} of {ROUNDS} cancellations were lost"
 
 
-def test_the_broker_talks_to_redis_through_that_client(settings: Settings) -> None:
+async def test_the_broker_talks_to_redis_through_that_client(settings: Settings) -> None:
     broker = make_broker(settings.model_copy(update={"redis_url": TEST_REDIS_URL}))
     assert isinstance(broker, RedisBroker)
     options = broker.redis.connection_pool.connection_kwargs
     assert options["socket_timeout"] is None
-    assert options["socket_keepalive"] is True
+    # The kernel bounds what the socket timeout no longer does (a partitioned peer).
+    connection = await broker.redis.connection_pool.get_connection()
+    try:
+        sock = connection._writer.get_extra_info("socket")  # type: ignore[union-attr]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.SOL_TCP, socket.TCP_USER_TIMEOUT) == 10_000
+        assert sock.getsockopt(socket.SOL_TCP, socket.TCP_KEEPIDLE) == 10
+    finally:
+        await broker.redis.connection_pool.release(connection)
+        await broker.redis.aclose()

@@ -7,24 +7,42 @@ runtime cancels tasks that talk to Redis all the time: a stop, a title preempted
 watcher that leaves, a drain. A lost cancellation leaves such a task running, e.g. an answer the
 user stopped. ``tests/core/test_redis_client.py`` fails on a client that loses them.
 
-What stays bounded without it: connecting (``socket_connect_timeout``, built on
-``asyncio.timeout``); a dead peer, found by TCP keepalive and by the PING of a connection idle for
-``health_check_interval``; a refused or reset connection fails at once. A command that needs its
-own bound says so with ``asyncio.timeout``.
+What stays bounded without it, by the kernel instead: connecting (``socket_connect_timeout``,
+built on ``asyncio.timeout``); a refused or reset connection fails at once; a peer gone behind a
+network partition, by ``TCP_USER_TIMEOUT`` (sent data unacknowledged for 10 s closes the
+connection) and TCP keepalive (a reply that never comes: 10 s idle, then 3 probes 3 s apart).
+What is left unbounded: a Redis whose host answers TCP but whose process never replies (stopped).
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from redis.asyncio import Redis
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 HEALTH_CHECK_SECONDS = 30
+# Linux names; a platform without one simply goes without that bound.
+_TCP_OPTIONS = {
+    "TCP_USER_TIMEOUT": 10_000,
+    "TCP_KEEPIDLE": 10,
+    "TCP_KEEPINTVL": 3,
+    "TCP_KEEPCNT": 3,
+}
+KEEPALIVE_OPTIONS = {
+    getattr(socket, name): value for name, value in _TCP_OPTIONS.items() if hasattr(socket, name)
+}
 
 
 def async_redis(url: str, **options: Any) -> Redis:
     """A client for ``url``; ``options`` go to redis-py (e.g. ``decode_responses``)."""
     options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options.setdefault("health_check_interval", HEALTH_CHECK_SECONDS)
-    return Redis.from_url(url, socket_timeout=None, socket_keepalive=True, **options)
+    return Redis.from_url(
+        url,
+        socket_timeout=None,
+        socket_keepalive=True,
+        socket_keepalive_options=KEEPALIVE_OPTIONS,
+        **options,
+    )
