@@ -11,7 +11,6 @@ automatic title (``chat/titles.py``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -168,8 +167,9 @@ class ChatEngine:
         if not answer.saving_end and answer.stop_reason is None:
             answer.stop_reason = reason
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(task)
+        # Waits for the end whichever way the task ends, and never swallows a cancel of the
+        # caller itself (suppressing CancelledError around the await would).
+        await asyncio.wait({task})
 
     async def shutdown(self, grace_seconds: float = 10.0) -> None:
         """Save every running answer as ``interrupted`` with its text; drop pending titles.
