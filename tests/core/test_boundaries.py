@@ -4,6 +4,7 @@ shortcuts around SQLAlchemy, FastAPI and Starlette stay removed."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "energyapp"
@@ -51,3 +52,21 @@ def test_the_performance_document_stays_a_current_state() -> None:
     doc = SRC.parents[1] / "docs" / "performance.md"
     lines = len(doc.read_text().splitlines())
     assert lines <= 250, f"docs/performance.md has {lines} lines"
+
+
+def test_nothing_waits_in_a_way_that_loses_a_cancellation() -> None:
+    """On Python 3.11 ``asyncio.wait_for`` loses a cancel that lands as its awaitable completes,
+    and so does redis-py under a ``socket_timeout`` (core/redis.py): bounds use
+    ``asyncio.timeout``, and async Redis clients come from ``core.redis.async_redis``."""
+    factory = SRC / "core" / "redis.py"
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            called = ast.unparse(node.func)
+            where = f"{path.relative_to(SRC)}:{node.lineno}"
+            assert called != "asyncio.wait_for", f"asyncio.wait_for in {where}"
+            if path != factory:
+                assert not re.search(r"(^|\.)(Redis|StrictRedis)(\.from_url)?$", called), (
+                    f"a Redis client built in {where}, not through core.redis.async_redis"
+                )
