@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from energyapp.conversations.models import Message
@@ -174,3 +174,41 @@ def test_usage_chart_reads_es_cl_days(page: Page, live_app: LiveApp) -> None:
     axis_days = (chart.get_attribute("data-axis-days") or "").split()
     assert axis_days and axis_days[0] == "01-10-2026"
     assert all(re.fullmatch(r"\d{2}-10-2026", d) for d in axis_days), axis_days
+
+
+def test_a_slow_answer_to_an_older_filter_never_replaces_a_newer_one(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The list asked for with "desde" alone answers last, after the one with both days: the
+    table keeps the newer answer (before the fix it showed the older one's rows)."""
+    worker = live_app.create_user(full_name="Tomás Lento")
+    with httpx.Client(base_url=live_app.base_url) as http:
+        http.post("/auth/login", json={"email": worker["email"], "password": worker["password"]})
+    held: list[Route] = []
+
+    def hold_the_older(route: Route) -> None:
+        url = route.request.url
+        if "from=2020-01-01" in url and "to=" not in url:
+            held.append(route)  # answered only when the test says so
+        else:
+            route.continue_()
+
+    quick_login(page, live_app.base_url, "admin")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
+    page.fill("#audit-person", "Tomás Lento")
+    rows = page.locator("#audit-table tbody tr:not(.audit-details)")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(worker["email"])
+    page.route("**/admin/audit?*", hold_the_older)
+    page.fill("#audit-from", "01-01-2020")
+    page.locator("#audit-from").dispatch_event("change")
+    page.fill("#audit-to", "31-01-2020")
+    page.locator("#audit-to").dispatch_event("change")
+    tbody = page.locator("#audit-table tbody")
+    expect(tbody).to_contain_text("No hay registros que coincidan.")
+    assert held, "the older list was not asked for"
+    for route in held:
+        with page.expect_request_finished(lambda r, url=route.request.url: r.url == url):
+            route.continue_()
+    page.wait_for_timeout(300)  # the page reads and would render the late answer meanwhile
+    assert tbody.inner_text().strip() == "No hay registros que coincidan."

@@ -12,8 +12,10 @@ export function errorBox(err) {
 }
 
 /**
- * Keyset pager: keeps the cursors of the pages visited so "Anterior" works.
- * @param {(cursor: string | null) => Promise<string | null>} load shows a page, returns the next one's cursor
+ * Keyset pager: keeps the cursors of the pages visited so "Anterior" works. Only the latest load
+ * may show its page: a slow answer to an older filter or page never replaces a newer one.
+ * @param {(cursor: string | null, current: () => boolean) => Promise<string | null>} load shows a
+ *   page while `current()` holds, returns the next one's cursor
  */
 export function pager(load) {
   /** @type {(string | null)[]} */
@@ -23,10 +25,13 @@ export function pager(load) {
   const next = h("button", { type: "button", class: "btn btn-sm", text: "Siguiente" });
   const label = h("span", { class: "muted small" });
   const el = h("div", { class: "pager" }, label, prev, next);
+  let latest = 0;
   const go = async () => {
+    const mine = ++latest;
     prev.disabled = true;
     next.disabled = true;
-    const nextCursor = await load(cursors[index]);
+    const nextCursor = await load(cursors[index], () => mine === latest);
+    if (mine !== latest) return;
     if (nextCursor && cursors.length === index + 1) cursors.push(nextCursor);
     label.textContent = `Página ${index + 1}`;
     prev.disabled = index === 0;
@@ -51,12 +56,13 @@ export function pager(load) {
  * @param {(page: Page<T>) => void} [spec.loaded]
  */
 export function pagedTable(spec) {
-  return pager(async (cursor) => {
+  return pager(async (cursor, current) => {
     const path = spec.path(cursor);
     if (path === null) return null;
     try {
       /** @type {Page<T>} */
       const page = await api(path);
+      if (!current()) return null;
       clear(spec.status);
       clear(spec.tbody);
       if (!page.items.length) spec.tbody.appendChild(h("tr", {}, h("td", { colspan: spec.columns, class: "muted", text: spec.empty })));
@@ -64,7 +70,7 @@ export function pagedTable(spec) {
       spec.loaded?.(page);
       return page.next_cursor;
     } catch (err) {
-      spec.status.replaceChildren(errorBox(err));
+      if (current()) spec.status.replaceChildren(errorBox(err));
       return null;
     }
   });
