@@ -6,6 +6,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.no_database
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "energyapp"
 DOMAINS = ("admin", "audit", "auth", "chat", "conversations", "health", "llm")
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.deploy.conftest import SCRIPTS, free_port, need, run
 
-pytestmark = pytest.mark.deploy
+pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
 HEALTH_SERVER = """\
 import http.server, sys

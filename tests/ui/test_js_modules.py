@@ -56,6 +56,8 @@ def test_import_pattern() -> None:
 import Default, * as all from '../two.js';
 import "./three.js";
 import {
+
+pytestmark = pytest.mark.no_database
   d,
 } from "./four.js";
 export { e } from "./five.js";
