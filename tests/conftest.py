@@ -198,14 +198,14 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture(autouse=True)
 async def _empty_database(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Every table emptied after the test, children first. DELETE, not TRUNCATE, on PostgreSQL
+    too: a test leaves a few rows, and TRUNCATE (new files for every table and index) took about
+    0.2 s per test there, against a few milliseconds."""
     yield
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
-            for table in tables:
-                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+        for table in tables:
+            await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
 
 
 @pytest.fixture
