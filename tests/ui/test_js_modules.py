@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 STATIC = Path(__file__).resolve().parents[2] / "static"
 JS = STATIC / "js"
 MODULES = sorted(JS.rglob("*.js"))
@@ -56,8 +58,6 @@ def test_import_pattern() -> None:
 import Default, * as all from '../two.js';
 import "./three.js";
 import {
-
-pytestmark = pytest.mark.no_database
   d,
 } from "./four.js";
 export { e } from "./five.js";
