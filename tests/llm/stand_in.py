@@ -68,8 +68,9 @@ async def serve(
 async def stand_in(config: FakeConfig | None = None) -> AsyncIterator[tuple[str, FakeOllama]]:
     fake = FakeOllama(config or FakeConfig(tokens_per_second=0, answer_tokens=16))
     # Like uvicorn's send after a disconnect, the stand-in's stream keeps pacing out tokens
-    # nobody reads: at the end of a test, waiting for it to finish proves nothing.
-    async with serve(fake, graceful_shutdown=0) as url:
+    # nobody reads: at the end of a test, waiting for it to finish proves nothing (0.1 s, not
+    # 0: with 0, uvicorn logs a timeout error even when nothing is left running).
+    async with serve(fake, graceful_shutdown=0.1) as url:
         yield url, fake
 
 
