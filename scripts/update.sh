@@ -12,8 +12,9 @@
 # compatible with the previous release); the backup taken first is there for scripts/restore.sh.
 # ENERGYAPP_SERVICE (template name, default energyapp), ENERGYAPP_USER (energyapp),
 # ENERGYAPP_INSTANCE_PORTS (default: the running energyapp@<port> units), UPDATE_HEALTH_WAIT
-# (seconds an instance has to become healthy, 60) and UPDATE_SETTLE_SECONDS (pause after each, so
-# Caddy's health check sees it back before the next one stops; 3) override the defaults.
+# (seconds an instance has to become healthy, 60, asked every UPDATE_HEALTH_POLL_SECONDS, 1) and
+# UPDATE_SETTLE_SECONDS (pause after each, so Caddy's health check sees it back before the next
+# one stops; 3) override the defaults.
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,13 +26,14 @@ backup=true
 service=${ENERGYAPP_SERVICE:-energyapp}
 app_user=${ENERGYAPP_USER:-energyapp}
 health_wait=${UPDATE_HEALTH_WAIT:-60}
+health_poll=${UPDATE_HEALTH_POLL_SECONDS:-1}
 settle=${UPDATE_SETTLE_SECONDS:-3}
 
 while (($#)); do
   case $1 in
     --ref) ref=$2; shift 2 ;;
     --no-backup) backup=false; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -61,7 +63,7 @@ healthy() { # healthy PORT: wait until that instance answers /health ok or degra
       log "$service@$1 healthy: $body"
       return 0
     fi
-    sleep 1
+    sleep "$health_poll"
   done
   log "$service@$1 not healthy after ${health_wait} s"
   return 1

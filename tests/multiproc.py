@@ -84,10 +84,12 @@ def start(args: list[str | Path], log: Path, **kwargs: object) -> subprocess.Pop
         handle.close()
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    """SIGTERM to the process group, SIGKILL after ``timeout``."""
+def stop(
+    proc: subprocess.Popen[bytes], timeout: float = 15, sig: signal.Signals = signal.SIGTERM
+) -> None:
+    """``sig`` (SIGTERM) to the process group, SIGKILL after ``timeout``."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -134,7 +136,9 @@ def running_fake_ollama(
         wait_until_up(f"http://127.0.0.1:{port}/api/version", proc, log)
         yield Server(proc, port, log)
     finally:
-        stop(proc)
+        # Its streams keep pacing out tokens nobody reads once the app has left, and uvicorn's
+        # graceful shutdown would wait for the longest (up to the 15 s before SIGKILL).
+        stop(proc, timeout=2)
 
 
 @contextmanager
@@ -240,8 +244,18 @@ class Cluster:
         )
 
     def stop_all(self) -> None:
-        for instance in self.instances:
-            stop(instance.proc)
+        """The end of a test: every instance told at once, with SIGINT. That is uvicorn's
+        graceful shutdown and the answers' drain without the pause for Caddy that SIGTERM starts
+        first (``shutdown_delay``, 5 s an instance); tests about that pause use ``terminate()``."""
+        running = [i.proc for i in self.instances if i.proc.poll() is None]
+        for proc in running:
+            os.killpg(proc.pid, signal.SIGINT)
+        for proc in running:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
 
 
 def cluster_env(

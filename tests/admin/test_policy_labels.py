@@ -9,6 +9,8 @@ import pytest
 
 from energyapp.audit.labels import ACTION_NAMES, EventFacts, Names, Person, describe
 
+pytestmark = pytest.mark.no_database
+
 ANA = "7d0e3b9c-1111-4c1e-9a52-3f1e2b7c9a10"
 LUIS = "7d0e3b9c-2222-4c1e-9a52-3f1e2b7c9a10"
 CONV = "2b0b8f7e-1f7c-4bde-9d50-6a3c3d1c8e11"

@@ -10,6 +10,8 @@ import pytest
 from energyapp.chat.queue import LocalQueue
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
+pytestmark = pytest.mark.no_database
+
 
 async def test_first_free_server_then_round_robin_and_titles_last() -> None:
     queue = LocalQueue(["http://a", "http://b"], slots_per_server=1, max_queue=10, max_per_user=5)

@@ -17,6 +17,8 @@ from energyapp.chat.redis_queue import RedisQueue, _Waiter
 from energyapp.core.redis import async_redis
 from energyapp.errors import ServiceUnavailable, TooManyRequests
 
+pytestmark = pytest.mark.no_database
+
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SERVER = "http://ollama-a"
 

@@ -9,10 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from sse_starlette import ServerSentEvent
 
 from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
+
+pytestmark = pytest.mark.no_database
 
 META = sse.meta_event("a", "c", "q")
 

@@ -7,6 +7,10 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.no_database
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "energyapp"
 DOMAINS = ("admin", "audit", "auth", "chat", "conversations", "health", "llm")
 

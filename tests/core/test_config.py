@@ -7,6 +7,8 @@ import pytest
 from energyapp.config import DEV_SECRET_KEY, SettingsError, load_settings
 from energyapp.db import DatabaseUrlError, normalize_db_url
 
+pytestmark = pytest.mark.no_database
+
 
 def test_precedence_yaml_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "settings.yaml"

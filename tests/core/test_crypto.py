@@ -11,6 +11,8 @@ import pytest
 from energyapp.config import SettingsError, load_settings
 from energyapp.core import crypto
 
+pytestmark = pytest.mark.no_database
+
 CONTEXT = b"users.totp_secret:1"
 
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from energyapp.config import Settings
+
+pytestmark = pytest.mark.no_database
 
 ROOT = Path(__file__).resolve().parents[2]
 

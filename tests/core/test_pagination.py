@@ -10,6 +10,8 @@ import pytest
 from energyapp.core.pagination import ContextValue, PageRequest, cursor_binding
 from energyapp.errors import Unprocessable
 
+pytestmark = pytest.mark.no_database
+
 VIEWER = uuid.uuid4()
 PARENT = uuid.uuid4()
 

@@ -6,6 +6,8 @@ import pytest
 
 from energyapp.core.ratelimit import RateLimiter
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_limit_blocks_then_recovers(backend: str) -> None:

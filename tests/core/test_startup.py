@@ -10,6 +10,8 @@ import pytest
 
 from energyapp.core.startup import collector_paused
 
+pytestmark = pytest.mark.no_database
+
 
 def test_the_collector_is_off_inside_and_back_on_after() -> None:
     assert gc.isenabled()

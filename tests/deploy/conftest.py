@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def running_app(db_url: str, ollama: Server, workdir: Path) -> Iterator[Server]:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
         yield Server(proc, port, log)
     finally:
-        stop(proc)
+        # SIGINT: the graceful shutdown without SIGTERM's 5 s pause for Caddy, which a test
+        # about stopping sends itself.
+        stop(proc, sig=signal.SIGINT)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import yaml
 from energyapp.core.middleware import CSP
 from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, run
 
-pytestmark = pytest.mark.deploy
+pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
 SHELL_SCRIPTS = sorted([*SCRIPTS.glob("*.sh"), *DEPLOY.glob("*.sh")])
 UNITS = [

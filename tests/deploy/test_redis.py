@@ -13,7 +13,7 @@ import redis
 from tests.deploy.conftest import DEPLOY, SCRIPTS, need
 from tests.multiproc import free_port, start, stop
 
-pytestmark = pytest.mark.deploy
+pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
 DEBIAN_CONF = Path("/etc/redis/redis.conf")
 

@@ -35,11 +35,18 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Serve ``app`` over real HTTP on a free port; yields its base URL."""
+async def serve(
+    app: Any, *, lifespan: str = "off", graceful_shutdown: float = 1
+) -> AsyncIterator[str]:
+    """Serve ``app`` over real HTTP on a free port; yields its base URL. On exit, requests still
+    running get ``graceful_shutdown`` seconds before they are cancelled."""
     sock = free_socket()
     config = uvicorn.Config(
-        app, log_level="warning", lifespan=lifespan, access_log=False, timeout_graceful_shutdown=1
+        app,
+        log_level="warning",
+        lifespan=lifespan,
+        access_log=False,
+        timeout_graceful_shutdown=graceful_shutdown,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -60,7 +67,10 @@ async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def stand_in(config: FakeConfig | None = None) -> AsyncIterator[tuple[str, FakeOllama]]:
     fake = FakeOllama(config or FakeConfig(tokens_per_second=0, answer_tokens=16))
-    async with serve(fake) as url:
+    # Like uvicorn's send after a disconnect, the stand-in's stream keeps pacing out tokens
+    # nobody reads: at the end of a test, waiting for it to finish proves nothing (0.1 s, not
+    # 0: with 0, uvicorn logs a timeout error even when nothing is left running).
+    async with serve(fake, graceful_shutdown=0.1) as url:
         yield url, fake
 
 

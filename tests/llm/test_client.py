@@ -13,6 +13,8 @@ import pytest
 from energyapp.llm import client as llm
 from tests.llm.stand_in import free_port, serve
 
+pytestmark = pytest.mark.no_database
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

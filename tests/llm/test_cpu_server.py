@@ -21,6 +21,8 @@ from energyapp.llm.cpu_server import BATCH, CpuConfig, render, token_count
 from energyapp.llm.fake_server import FakeConfig, FakeOllama
 from tests.llm.stand_in import stand_in
 
+pytestmark = pytest.mark.no_database
+
 MODEL = "qwen2.5:3b-instruct"
 SYSTEM = {"role": "system", "content": "Eres un asistente de la empresa. " * 8}
 

@@ -16,6 +16,8 @@ from energyapp.llm import client as llm
 from energyapp.llm.fake_server import STAND_IN_VERSION, FakeOllama
 from tests.llm.stand_in import free_port, wait_until_up
 
+pytestmark = pytest.mark.no_database
+
 MODEL = "qwen2.5:3b-instruct"
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 STATIC = Path(__file__).resolve().parents[2] / "static"
 JS = STATIC / "js"
 MODULES = sorted(JS.rglob("*.js"))
