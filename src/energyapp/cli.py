@@ -302,6 +302,7 @@ def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers
         "log_config": None,
         "access_log": False,  # the app's middleware writes the access line, with the request id
         "timeout_graceful_shutdown": 30,
+        "ws": "none",  # no WebSocket route: uvicorn would otherwise load a WebSocket library
     }
     if workers > 1:  # uvicorn's supervisor: several workers on one port
         uvicorn.run("energyapp.main:create_app", workers=workers, **options)

@@ -10,7 +10,6 @@ import secrets
 from datetime import UTC, datetime
 
 import pyotp
-import segno
 
 ISSUER = "EnergyApp"
 STEP_SECONDS = 30
@@ -36,6 +35,10 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """A standalone SVG document (usable as an ``<img>`` data URL, no script, no HTML)."""
+    # Imported here: only enrolment draws a QR code, and segno with its XML writers would
+    # otherwise sit in every process's memory (about 1 MB) from start-up on.
+    import segno
+
     buffer = io.BytesIO()
     segno.make(uri, error="m", micro=False).save(
         buffer, kind="svg", xmldecl=False, svgns=True, scale=5, border=2

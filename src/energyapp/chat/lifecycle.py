@@ -16,9 +16,7 @@ from energyapp.chat.engine import ChatEngine
 from energyapp.chat.live import LocalLiveAnswers
 from energyapp.chat.ownership import RuntimeOwnership, SoleOwnership, ownership_for
 from energyapp.chat.queue import LocalQueue
-from energyapp.chat.redis_broker import RedisBroker
 from energyapp.config import Settings
-from energyapp.core.redis import async_redis
 from energyapp.llm import client as llm
 
 logger = logging.getLogger("energyapp.chat")
@@ -65,6 +63,11 @@ async def warm_up(engine: ChatEngine, server: str) -> None:
 def make_broker(settings: Settings) -> Broker:
     """The Redis broker when ``redis_url`` is set, else the in-process one."""
     if settings.redis_url:
+        # Imported here: the Redis broker and redis-py with it cost every process about 6 MB,
+        # which the in-process app (no redis_url) would otherwise carry for nothing.
+        from energyapp.chat.redis_broker import RedisBroker
+        from energyapp.core.redis import async_redis
+
         client = async_redis(
             settings.redis_url,
             decode_responses=True,

@@ -8,10 +8,8 @@ import time
 from typing import Literal
 
 from fastapi import FastAPI
-from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from energyapp.core.redis import async_redis
 from energyapp.core.stopping import stopping
 from energyapp.llm.client import ollama_available
 
@@ -49,6 +47,11 @@ async def ollama_status(app: FastAPI) -> OllamaState:
 
 
 async def _redis_answers(url: str) -> bool:
+    # Imported here: only an app with redis_url asks, and the in-process one never loads redis-py.
+    from redis.exceptions import RedisError
+
+    from energyapp.core.redis import async_redis
+
     client = async_redis(url, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS)
     try:
         async with asyncio.timeout(_REDIS_TIMEOUT_SECONDS):
