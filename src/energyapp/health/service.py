@@ -52,7 +52,7 @@ async def _redis_answers(url: str) -> bool:
 
     from energyapp.core.redis import async_redis
 
-    client = async_redis(url, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS)
+    client = async_redis(url)  # the timeout below bounds the connect and the PING together
     try:
         async with asyncio.timeout(_REDIS_TIMEOUT_SECONDS):
             return bool(await client.ping())
