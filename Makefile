@@ -47,15 +47,19 @@ FUZZ_EXAMPLES ?= 300
 fuzz: install
 	ENERGYAPP_TEST_DB=sqlite ENERGYAPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/hardening/test_fuzz.py
 
+# Each pass runs on this many pytest-xdist workers (processes, each with its own database and
+# Redis keys): most tests wait on real servers, so three share two cores well.
+TEST_WORKERS ?= 3
+
 test-sqlite: install
-	ENERGYAPP_TEST_DB=sqlite $(BIN)/pytest -q
+	ENERGYAPP_TEST_DB=sqlite $(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test-postgres: install
-	ENERGYAPP_TEST_DB=postgres $(BIN)/pytest -q
+	ENERGYAPP_TEST_DB=postgres $(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The chat suite again with every app sharing its chat runtime through the Redis broker.
 test-broker: install
-	ENERGYAPP_TEST_DB=postgres ENERGYAPP_TEST_BROKER=redis $(BIN)/pytest -q tests/chat
+	ENERGYAPP_TEST_DB=postgres ENERGYAPP_TEST_BROKER=redis $(BIN)/pytest -q -n $(TEST_WORKERS) tests/chat
 
 test-tools:
 	bash scripts/install_test_tools.sh

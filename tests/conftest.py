@@ -52,20 +52,53 @@ def pytest_report_header() -> str:
     return f"energyapp test database: {TEST_DB}, chat broker: {TEST_BROKER}"
 
 
+# The log scans of the xdist workers (``make test`` runs each pass on several), each reported by
+# its worker when it stops; the controller reports them all.
+_WORKER_SCANS: list[dict[str, Any]] = []
+
+
+def _log_scan() -> dict[str, Any]:
+    found = log_scan.leaks(log_scan.LINES, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
+    return {
+        "lines": len(log_scan.LINES),
+        "passwords": len(log_scan.PASSWORDS),
+        "totp_secrets": len(log_scan.TOTP_SECRETS),
+        "leaks": found,
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """An xdist worker stopped: keep its log scan (none when it crashed before its end)."""
+    scan = getattr(node, "workeroutput", {}).get("log_scan")
+    if scan is not None:
+        _WORKER_SCANS.append(scan)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when any log line written during it holds a password, a token or a TOTP
-    secret (``tests/log_scan.py``)."""
-    found = log_scan.leaks(log_scan.LINES, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"log scan: {len(log_scan.LINES)} log lines, {len(log_scan.PASSWORDS)} passwords, "
-            f"{len(log_scan.TOTP_SECRETS)} TOTP secrets checked; {len(found)} leaks"
-        )
-        for leak in found[:20]:
-            reporter.write_line(f"  LEAK: {leak}", red=True)
-    if found:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    secret (``tests/log_scan.py``). Each process scans its own lines against the secrets it
+    handled (a test's app logs in the process that runs the test); an xdist worker hands its
+    result to the controller, which reports and judges them all."""
+    scan = _log_scan()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput["log_scan"] = scan
+    else:
+        scans = _WORKER_SCANS or [scan]
+        found = [leak for s in scans for leak in s["leaks"]]
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"log scan: {sum(s['lines'] for s in scans)} log lines, "
+                f"{sum(s['passwords'] for s in scans)} passwords, "
+                f"{sum(s['totp_secrets'] for s in scans)} TOTP secrets checked in "
+                f"{len(scans)} process(es); {len(found)} leaks"
+            )
+            for leak in found[:20]:
+                reporter.write_line(f"  LEAK: {leak}", red=True)
+        if found:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if TEST_BROKER == "redis":
         client = redis.Redis.from_url(TEST_REDIS_URL)
         keys = list(client.scan_iter(f"{TEST_REDIS_PREFIX}*"))

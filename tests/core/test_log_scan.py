@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pyotp
+import pytest
 
 from energyapp.logging import JsonFormatter
 from tests import log_scan
 from tests.conftest import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_scan_finds_passwords_tokens_and_totp_secrets() -> None:
@@ -48,3 +55,37 @@ async def test_a_login_is_logged_without_its_password(
     written = log_scan.LINES[before:]
     assert any("/auth/login" in line for line in written)
     assert not log_scan.leaks(written, {password}, ())
+
+
+@pytest.mark.no_database
+@pytest.mark.parametrize("workers", [0, 2], ids=["one process", "two xdist workers"])
+def test_a_leak_logged_in_any_worker_fails_the_whole_run(tmp_path: Path, workers: int) -> None:
+    """``make test`` runs each pass on several xdist workers: a leak in any of them must fail
+    the run, reported by the controller (a worker's own exit status would be lost)."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_sessionfinish, pytest_testnodedown  # noqa: F401\n"
+    )
+    (tmp_path / "test_leak.py").write_text(
+        "import pytest\n"
+        "from tests import log_scan\n\n"
+        "@pytest.mark.parametrize('n', range(6))\n"
+        "def test_logs(n):\n"
+        "    line = 'tried admin123' if n == 5 else 'ok'\n"
+        "    log_scan.LINES.append('{\"msg\": \"' + line + '\"}')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENERGYAPP_TEST_DB": "sqlite"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    run = subprocess.run(
+        [*command, "-n", str(workers), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "6 passed" in run.stdout, run.stdout + run.stderr
+    processes = "2 process(es)" if workers else "1 process(es)"
+    assert "log scan: 6 log lines, " in run.stdout
+    assert f"checked in {processes}; 1 leaks" in run.stdout
+    assert "LEAK: a password" in run.stdout
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout

@@ -139,6 +139,8 @@ def test_sidebar_rename_pin_archive_delete_and_search(page: Page, live_app: Live
     page.fill("#conv-search", "Informe")
     expect(page.locator(".conv-title")).to_have_text(["Informe mensual"])
     page.fill("#conv-search", "")
+    # The list is reloaded for the cleared search (a menu opened before that would go with it).
+    expect(page.locator(".conv-list")).not_to_have_attribute("aria-busy", "true")
 
     row_action(page.locator(".conv-item").first, "Archivar")
     expect(page.locator(".conv-item")).to_have_count(0)

@@ -63,6 +63,8 @@ export class Sidebar {
     let timer;
     this.search.addEventListener("input", () => {
       clearTimeout(timer);
+      // The list is about to change: assistive technology (and a script) can wait for it.
+      this.list.setAttribute("aria-busy", "true");
       timer = setTimeout(() => this.reload(this.search.value.trim()), 250);
     });
     const archivedBox = h("input", { type: "checkbox", id: "show-archived" });
@@ -170,6 +172,7 @@ export class Sidebar {
     if (this.loading || this.done) return;
     this.loading = true;
     const generation = this.generation;
+    this.list.setAttribute("aria-busy", "true");
     this.status.textContent = "Cargando…";
     try {
       /** @type {Page<Conversation>} */
@@ -182,7 +185,10 @@ export class Sidebar {
     } catch (err) {
       if (generation === this.generation) this.status.textContent = errorDetail(err, "No se pudo cargar el historial.");
     } finally {
-      if (generation === this.generation) this.loading = false;
+      if (generation === this.generation) {
+        this.loading = false;
+        this.list.removeAttribute("aria-busy");
+      }
     }
     // Fill a tall screen: keep loading while the sentinel is still visible.
     if (!this.done && generation === this.generation) requestAnimationFrame(() => this.checkSentinel());
