@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import psutil
 import redis.asyncio as aioredis
 import uvloop
 
@@ -107,6 +108,7 @@ class SetUp:
     command_answers: int = 0
     command_seconds: float = 0.0
     slots_left: int = 0  # generation slots still held in Redis once idle (should be 0)
+    machine_seconds: float = 0.0  # CPU time of the whole machine during the load phases
     statuses: dict[str, int] = field(default_factory=dict)
 
     def start(self, args: argparse.Namespace, stand_in_port: int) -> None:
@@ -253,11 +255,13 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
             if args.profile and round_ == 0 and setup.name == "b":
                 spy = start_py_spy(setup.procs[0].pid, args.profile, args.seconds, 100)
             cpu = sum(sampler.cpu_seconds() for sampler in setup.samplers)
+            machine = machine_busy_seconds()
             samplers = [asyncio.create_task(sampler.run()) for sampler in setup.samplers]
             load = await concurrent_load(setup.target(), args.concurrency, args.seconds)
             for task in samplers:
                 task.cancel()
             load.cpu_seconds = sum(s.cpu_seconds() for s in setup.samplers) - cpu
+            setup.machine_seconds += machine_busy_seconds() - machine
             setup.load.add(load)
             setup.seen += load.completed
             if spy is not None:
@@ -266,6 +270,13 @@ async def measure(args: argparse.Namespace, setups: list[SetUp], stand_in_port: 
     await asyncio.sleep(1.0)
     await count_slots_left(args.redis_db, setups)
     return run
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (all processes)."""
+    times = psutil.cpu_times()
+    busy = ("user", "nice", "system", "irq", "softirq")  # guest time is inside user
+    return float(sum(getattr(times, name, 0.0) for name in busy))
 
 
 async def count_slots_left(redis_db: int, setups: list[SetUp]) -> None:

@@ -23,6 +23,11 @@ def rate(load: Load) -> float:
     return load.completed / load.seconds if load.seconds else 0.0
 
 
+def machine_per_answer(setup: SetUp) -> float:
+    """Seconds of CPU the whole machine spent per answer during the set-up's load phases."""
+    return setup.machine_seconds / setup.load.completed if setup.load.completed else 0.0
+
+
 def print_setups(args: argparse.Namespace, setups: list[SetUp], direct_p50: float) -> None:
     for s in setups:
         print(f"\n{s.name}: {s.label} ({s.processes} process{'es' if s.processes > 1 else ''})")
@@ -37,7 +42,12 @@ def print_setups(args: argparse.Namespace, setups: list[SetUp], direct_p50: floa
         )
         if s.load.completed:
             per_answer = s.load.cpu_seconds / s.load.completed * 1000
+            machine = machine_per_answer(s) * 1000
             print(f"  app CPU per answer under load (all its processes): {per_answer:.2f} ms")
+            print(
+                f"  the machine's CPU per answer under load (app, client, stand-in, PostgreSQL, "
+                f"Redis): {machine:.2f} ms, {machine - per_answer:.2f} ms of it outside the app"
+            )
         idle = ", ".join(f"{rss / MB:.1f}" for rss in s.idle)
         peak = ", ".join(f"{rss / MB:.0f}" for rss in s.peaks)
         print(f"  RSS per process: idle {idle} MB; peak under load {peak} MB")
@@ -106,6 +116,15 @@ def print_report(
         f"  answers/s at {args.concurrency} streams, 2 processes ≥ 1.5 × 1 process (c / b): "
         f"{rate(c.load):.0f} / {rate(b.load):.0f} = {scale:.2f} × → {verdict(scale >= 1.5)}"
     )
+    cores = os.cpu_count() or 1
+    if machine_per_answer(c) and rate(b.load):
+        # Every process shares the machine's cores: c cannot answer faster than they allow.
+        ceiling = cores / machine_per_answer(c)
+        print(
+            f"    the machine's ceiling for c: {cores} cores / {machine_per_answer(c) * 1000:.2f} "
+            f"ms of CPU per answer = {ceiling:.0f} answers/s, so c / b ≤ "
+            f"{ceiling / rate(b.load):.2f} here"
+        )
     broken = [s.name for s in (b, c) if s.target().stalled or s.slots_left]
     if broken:
         print(
