@@ -3,6 +3,7 @@ search, the running indicator in every tab, a new conversation during an answer,
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -268,3 +269,29 @@ def test_the_running_note_goes_when_the_answer_ends(page: Page, slow_app: LiveAp
     _send(page, "Ahora otra")
     expect(page.locator(".msg-user .bubble")).to_have_text("Ahora otra")
     expect(page.locator(".msg-assistant").last).not_to_be_empty()
+
+
+def test_an_open_row_menu_outlives_the_answer_that_ends_under_it(
+    page: Page, slow_app: LiveApp
+) -> None:
+    """The end of an answer (and its title) redraws the list; while a row's menu is open that
+    waits until the menu closes, instead of sweeping the menu away under the pointer."""
+    _login_worker(page, slow_app)
+    _send(page, "Explica la potencia contratada")
+    _first_tokens(page)
+    expect(page.locator(RUNNING)).to_have_count(1)
+    row = page.locator(".conv-item").first
+    row.hover()
+    row.get_by_role("button", name=re.compile("^Más acciones")).click()
+    rename = page.get_by_role("menuitem", name="Renombrar", exact=True)
+    expect(rename).to_be_focused()
+    expect(page.locator(".msg-assistant").last).to_have_attribute(
+        "data-status", "complete", timeout=30_000
+    )
+    page.wait_for_timeout(500)  # the title, if any, arrives right after the end
+    expect(rename).to_be_visible()
+    expect(rename).to_be_focused()
+    expect(page.locator(RUNNING)).to_have_count(1)  # drawn once the menu closes
+    page.keyboard.press("Escape")
+    expect(page.locator(RUNNING)).to_have_count(0)
+    expect(row.get_by_role("button", name=re.compile("^Más acciones"))).to_be_focused()

@@ -73,6 +73,11 @@ export class Sidebar {
       this.reload(this.query);
     });
     this.list = h("ul", { class: "conv-list", "aria-label": "Conversaciones" });
+    // A change that arrived while a row was in use (see update()) is drawn once it no longer is.
+    this.pendingRender = false;
+    this.list.addEventListener("focusout", () => setTimeout(() => {
+      if (this.pendingRender && !this.interacting()) this.render();
+    }));
     this.status = h("li", { class: "list-status", "aria-live": "polite" });
     this.sentinel = h("li", { class: "sentinel", "aria-hidden": "true" });
     this.newButton = h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación");
@@ -123,8 +128,7 @@ export class Sidebar {
    * without disturbing a rename or an open menu.
    */
   async refresh() {
-    const busy = document.activeElement?.closest(".conv-rename, [role=menu]");
-    if (this.loading || (busy && this.list.contains(busy))) {
+    if (this.loading || this.interacting()) {
       this.scheduleRefresh();
       return;
     }
@@ -139,7 +143,7 @@ export class Sidebar {
         this.cursor = page.next_cursor;
         this.done = !page.next_cursor;
       }
-      this.render();
+      this.update();
     } catch {
       if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
@@ -152,7 +156,7 @@ export class Sidebar {
   markRunning(id, running) {
     const conv = this.items.find((c) => c.id === id);
     if (conv) conv.running = running;
-    this.render();
+    this.update();
     this.announce();
   }
 
@@ -200,7 +204,24 @@ export class Sidebar {
     if (s.top < list.bottom + 120) this.loadMore();
   }
 
+  /** Whether the person is using a row: its menu is open or its title is being edited. */
+  interacting() {
+    const rename = document.activeElement?.closest(".conv-rename");
+    return Boolean(this.list.querySelector("[role=menu]:not([hidden])") || (rename && this.list.contains(rename)));
+  }
+
+  /**
+   * Draw a change the person did not make here (an answer that starts or ends, a title, another
+   * tab's changes): at once, or, while they use a row, once they are done, so that an open menu
+   * or a title being edited is never swept away under them.
+   */
+  update() {
+    if (this.interacting()) this.pendingRender = true;
+    else this.render();
+  }
+
   render() {
+    this.pendingRender = false;
     const focused = this.focusedControl();
     clear(this.list);
     const pinned = this.items.filter((c) => c.pinned);
@@ -423,7 +444,7 @@ export class Sidebar {
     } else if (!this.query && !this.archived) {
       this.items.unshift({ pinned: false, archived: false, ...conv });
     }
-    this.render();
+    this.update();
   }
 
   /**
@@ -434,7 +455,7 @@ export class Sidebar {
     const existing = this.items.find((c) => c.id === id);
     if (existing) {
       existing.title = title;
-      this.render();
+      this.update();
     }
   }
 }
