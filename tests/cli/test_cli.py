@@ -55,6 +55,8 @@ def run_cli(
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment with a SQLite file of its own: for commands that stop before they
+    reach the database, and for ``dev`` (what `make run` runs, on SQLite by design)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
     env["ENERGYAPP_DB_URL"] = f"sqlite:///{tmp_path}/cli.db"
     env["ENERGYAPP_LOG_LEVEL"] = "WARNING"
@@ -63,12 +65,19 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_db_upgrade_seed_and_user_admin(cli_env: dict[str, str]) -> None:
-    assert run_cli(["db", "upgrade"], cli_env).returncode == 0
-    first = run_cli(["seed-demo"], cli_env)
+@pytest.fixture
+def cli_db_env(cli_env: dict[str, str], scratch_db_url: str) -> dict[str, str]:
+    """The CLI's environment with an empty database of the kind under test: the PostgreSQL
+    pass runs the administration commands against PostgreSQL, as production does."""
+    return cli_env | {"ENERGYAPP_DB_URL": scratch_db_url}
+
+
+def test_db_upgrade_seed_and_user_admin(cli_db_env: dict[str, str]) -> None:
+    assert run_cli(["db", "upgrade"], cli_db_env).returncode == 0
+    first = run_cli(["seed-demo"], cli_db_env)
     assert first.returncode == 0, first.stderr
     assert "admin@example.com" in first.stdout and "creada" in first.stdout
-    again = run_cli(["seed-demo"], cli_env)
+    again = run_cli(["seed-demo"], cli_db_env)
     assert again.returncode == 0 and "ya existía" in again.stdout  # idempotent
 
     created = run_cli(
@@ -81,7 +90,7 @@ def test_db_upgrade_seed_and_user_admin(cli_env: dict[str, str]) -> None:
             "--role",
             "supervisor",
         ],
-        cli_env,
+        cli_db_env,
         stdin="Clave-muy-segura-9\nClave-muy-segura-9\n",
     )
     assert created.returncode == 0, created.stderr
@@ -90,32 +99,34 @@ def test_db_upgrade_seed_and_user_admin(cli_env: dict[str, str]) -> None:
 
     duplicate = run_cli(
         ["create-user", "--email", "ana@alvaradomazzei.cl", "--full-name", "Ana"],
-        cli_env,
+        cli_db_env,
         stdin="Clave-muy-segura-9\nClave-muy-segura-9\n",
     )
     assert duplicate.returncode == 1 and "Ya existe" in duplicate.stderr
 
-    assert run_cli(["set-role", "ana@alvaradomazzei.cl", "admin"], cli_env).returncode == 0
-    bad_role = run_cli(["set-role", "ana@alvaradomazzei.cl", "jefe"], cli_env)
+    assert run_cli(["set-role", "ana@alvaradomazzei.cl", "admin"], cli_db_env).returncode == 0
+    bad_role = run_cli(["set-role", "ana@alvaradomazzei.cl", "jefe"], cli_db_env)
     assert bad_role.returncode == 1 and "Rol desconocido" in bad_role.stderr
-    missing = run_cli(["deactivate-user", "nadie@alvaradomazzei.cl"], cli_env)
+    missing = run_cli(["deactivate-user", "nadie@alvaradomazzei.cl"], cli_db_env)
     assert missing.returncode == 1
-    assert run_cli(["deactivate-user", "ana@alvaradomazzei.cl"], cli_env).returncode == 0
+    assert run_cli(["deactivate-user", "ana@alvaradomazzei.cl"], cli_db_env).returncode == 0
 
 
-def test_prune_reports_what_it_deleted(cli_env: dict[str, str]) -> None:
-    assert run_cli(["db", "upgrade"], cli_env).returncode == 0
-    result = run_cli(["prune"], cli_env | {"ENERGYAPP_AUTH_RETENTION_DAYS": "7"})
+def test_prune_reports_what_it_deleted(cli_db_env: dict[str, str]) -> None:
+    assert run_cli(["db", "upgrade"], cli_db_env).returncode == 0
+    result = run_cli(["prune"], cli_db_env | {"ENERGYAPP_AUTH_RETENTION_DAYS": "7"})
     assert result.returncode == 0, result.stderr
     assert "Eliminadas: 0 sesiones terminadas" in result.stdout
     assert "más de 7 días" in result.stdout
 
 
+@pytest.mark.no_database
 def test_create_user_never_takes_password_from_argv(cli_env: dict[str, str]) -> None:
     result = run_cli(["create-user", "--password", "x"], cli_env)
     assert result.returncode != 0
 
 
+@pytest.mark.no_database
 def test_every_command_has_help() -> None:
     runner = CliRunner()
     for args in (
@@ -135,6 +146,7 @@ def test_every_command_has_help() -> None:
         assert "Usage" in result.output
 
 
+@pytest.mark.no_database
 def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) -> None:
     """Without Redis the queue and the live answers live in one process's memory: a second
     worker would hand out the same slots and lose answers, so `serve --workers 2` stops before
@@ -188,6 +200,7 @@ async def test_reconcile_counters_repairs_broken_counters(
     assert "0 usuarios y 0 conversaciones" in again.stdout
 
 
+@pytest.mark.no_database
 def test_serve_freezes_what_start_up_imported(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,6 +226,7 @@ def test_serve_freezes_what_start_up_imported(
         get_settings.cache_clear()
 
 
+@pytest.mark.no_database
 def test_bad_setting_stops_with_its_name(cli_env: dict[str, str]) -> None:
     env = dict(cli_env, ENERGYAPP_PORT="ochenta")
     result = run_cli(["db", "upgrade"], env)
@@ -221,6 +235,7 @@ def test_bad_setting_stops_with_its_name(cli_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.no_database
 def test_production_refuses_default_secret(cli_env: dict[str, str]) -> None:
     env = dict(cli_env, ENERGYAPP_ENV="production")
     result = run_cli(["serve"], env)
@@ -281,6 +296,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.no_database
 def test_dev_command_serves_health_with_demo_accounts(cli_env: dict[str, str]) -> None:
     """What `make run` runs: migrate, seed, serve; /health answers and the demo users exist."""
     port = _free_port()
@@ -413,6 +429,7 @@ async def test_keys_rotate_names_the_keys_it_lacks(
     assert after[fine.id] != before[fine.id]
 
 
+@pytest.mark.no_database
 def test_an_invalid_data_key_stops_with_its_name(cli_env: dict[str, str]) -> None:
     result = run_cli(["keys", "rotate"], cli_env | {"ENERGYAPP_DATA_KEY": "clave-demasiado-corta"})
     assert result.returncode == 2
@@ -421,6 +438,7 @@ def test_an_invalid_data_key_stops_with_its_name(cli_env: dict[str, str]) -> Non
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.no_database
 def test_production_refuses_a_typed_data_key(cli_env: dict[str, str]) -> None:
     env = cli_env | {
         "ENERGYAPP_ENV": "production",
