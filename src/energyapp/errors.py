@@ -130,6 +130,7 @@ _STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "No tiene permiso para realizar esta acción."),
     404: ("not_found", "No se encontró el recurso solicitado."),
     405: ("method_not_allowed", "Método HTTP no permitido para esta ruta."),
+    409: ("conflict", "El recurso ya existe o cambió mientras tanto."),
     413: ("payload_too_large", "La solicitud es demasiado grande."),
     415: ("unsupported_media_type", "Tipo de contenido no soportado: envíe JSON."),
     422: ("validation_error", "Los datos enviados no son válidos."),

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from energyapp.errors import ERROR_RESPONSES, AppError
 from energyapp.logging import JsonFormatter
 
 
@@ -70,6 +71,24 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert [tag["name"] for tag in schema["tags"]] == tags
     used = {tag for path in schema["paths"].values() for op in path.values() for tag in op["tags"]}
     assert used == set(tags)  # every group of endpoints has its place
+
+
+async def test_every_error_the_api_raises_is_documented(client: httpx.AsyncClient) -> None:
+    """Each status of the app's error classes is in the OpenAPI responses of the routes (409,
+    e.g. a user's key limit on ``POST /api-keys``, was once left out: a schema-conformance fuzz
+    run found it)."""
+
+    def kinds(cls: type[AppError]) -> list[type[AppError]]:
+        return [cls, *(k for sub in cls.__subclasses__() for k in kinds(sub))]
+
+    raised = {kind.status_code for kind in kinds(AppError)[1:]}
+    assert raised <= set(ERROR_RESPONSES)
+    schema = (await client.get("/openapi.json")).json()
+    documented = schema["paths"]["/api-keys"]["post"]["responses"]
+    assert {str(status) for status in raised} <= set(documented)
+    assert documented["409"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
 
 
 async def test_metrics_exposes_request_counters(client: httpx.AsyncClient) -> None:
