@@ -22,7 +22,8 @@ _INLINE_SECRETS = re.compile(
     r"((?:password|passwd|secret|token|refresh_token|access_token|code)[\"']?\s*[:=]\s*[\"']?)"
     r"[^\s\"',&}]+"
 )
-_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# uvicorn adds ``color_message``: its message again, with terminal colour codes.
+_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 REDACTED = "[redactado]"
 
 

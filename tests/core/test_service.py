@@ -108,6 +108,17 @@ def test_json_logs_redact_secrets() -> None:
     assert data["headers"]["accept"] == "json"
 
 
+@pytest.mark.no_database
+def test_log_lines_carry_no_terminal_colour_codes() -> None:
+    # uvicorn logs "Started server process [%d]" with a ``color_message`` extra holding ANSI
+    # escapes: a JSON line for journald or a log shipper must not carry them.
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started %d", (7,), None)
+    record.color_message = "Started \x1b[36m%d\x1b[0m"
+    line = JsonFormatter().format(record)
+    assert "color_message" not in line and "\\u001b" not in line
+    assert json.loads(line)["msg"] == "Started 7"
+
+
 @pytest.mark.postgres_only
 async def test_postgres_uses_spanish_fts_index(engine: object) -> None:
     async with engine.connect() as conn:  # type: ignore[attr-defined]
