@@ -10,16 +10,12 @@ from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentUser
-from energyapp.auth.models import User
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
-from energyapp.config import Settings
 from energyapp.core.deps import RateLimiterDep, SettingsDep
-from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep
-from energyapp.errors import TooManyRequests
 
 router = APIRouter(tags=["chat"])
 
@@ -29,18 +25,6 @@ _SSE_DOC = {
     "content": {"text/event-stream": {}},
     "description": "Eventos: meta, queue, token, title, done, error.",
 }
-
-
-async def _check_rate(limiter: RateLimiter, user: User, settings: Settings) -> None:
-    state = await limiter.hit(
-        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Envió demasiados mensajes seguidos. Espere {state.retry_after} s e intente de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
 
 
 @router.post("/chat", response_class=EventSourceResponse, responses={200: _SSE_DOC})
@@ -59,7 +43,7 @@ async def chat(
     question under the same answer as the one edited), ``regenerate`` asks again the question
     it names; without them the message continues the current branch."""
     message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
-    await _check_rate(limiter, user, settings)
+    await chat_service.check_rate(limiter, user, settings)
     model = await engine.catalog.resolve(body.model)
     turn = chat_service.Turn(body.parent_message_id, body.regenerate)
     answer = await engine.submit(session, user, body.conversation_id, message, model, turn)

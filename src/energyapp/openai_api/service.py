@@ -27,7 +27,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
 from energyapp.config import Settings
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.errors import AppError, NotFound, PayloadTooLarge, TooManyRequests
+from energyapp.errors import AppError, NotFound, PayloadTooLarge
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
 from energyapp.openai_api.schemas import ChatCompletionRequest
@@ -110,19 +110,6 @@ def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     return options
 
 
-async def _check_user_rate(limiter: RateLimiter, settings: Settings, user: User) -> None:
-    """The web UI's per-user message limit, shared with it."""
-    state = await limiter.hit(
-        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Envió demasiados mensajes seguidos. Espere {state.retry_after} s e intente de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
-
-
 async def _resolve_model(engine: ChatEngine, name: str | None) -> str:
     try:
         return await engine.catalog.resolve(name)
@@ -146,7 +133,7 @@ async def admit(
     settings = engine.settings
     messages = _ollama_messages(settings, body)
     model = await _resolve_model(engine, body.model)
-    await _check_user_rate(limiter, settings, caller.user)
+    await chat_service.check_rate(limiter, caller.user, settings)
     async with engine.sessionmaker() as session:
         await chat_service.check_quota(session, caller.user, settings)
     await engine.queue.admit(caller.user.id)
