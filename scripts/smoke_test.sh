@@ -60,6 +60,9 @@ status=$(request GET /health)
 health=$(json "$work/body" 'd["status"]')
 [[ $health == ok || $health == degraded ]] || fail "status $health"
 ok "$health (db $(json "$work/body" 'd["db"]'), ollama $(json "$work/body" 'd["ollama"]'))"
+if [[ $(json "$work/body" 'd.get("ollama_stand_in", False)') == True ]]; then
+  echo "WARNING: the model server is the project's STAND-IN Ollama: answers are synthetic" >&2
+fi
 
 step="login"
 EMAIL=$email PASSWORD=$password python3 -c 'import json, os

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 
 from energyapp.main import create_app
 from tests.conftest import make_settings
-from tests.llm.stand_in import free_port, stand_in
+from tests.llm.stand_in import free_port, serve, stand_in
 from tests.multiproc import claimed_redis_db
 
 
@@ -42,6 +42,26 @@ async def test_without_redis_nothing_is_reported_about_it(db_url: str, ollama_ur
     assert status == 200
     assert body == body | {"status": "ok", "db": "ok", "ollama": "ok", "redis": None}
     assert body["draining"] is False
+    assert body["ollama_stand_in"] is True  # the stand-in says so: its answers are synthetic
+
+
+async def _real_ollama(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers ``/api/version`` as a real Ollama does."""
+    assert scope["path"] == "/api/version"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b'{"version":"0.13.2"}'})
+
+
+async def test_a_real_ollama_is_not_called_a_stand_in(db_url: str) -> None:
+    async with serve(_real_ollama) as url:
+        status, body = await _health(db_url, url)
+    assert status == 200 and body["ollama"] == "ok" and body["ollama_stand_in"] is False
+
+
+async def test_no_ollama_is_unavailable_and_no_stand_in(db_url: str) -> None:
+    status, body = await _health(db_url, f"http://127.0.0.1:{free_port()}")
+    assert status == 200 and body["status"] == "degraded"
+    assert body["ollama"] == "unavailable" and body["ollama_stand_in"] is False
 
 
 async def test_redis_up_is_ok(db_url: str, ollama_url: str, redis_url: str) -> None:

@@ -78,7 +78,7 @@ async def wait_until_up(url: str, *, attempts: int = 600) -> None:
     """Wait for a stand-in started as a process to answer, as the app would probe it."""
     async with llm.new_session(connect_timeout=1) as probe:
         for _ in range(attempts):
-            if await llm.ollama_available(probe, url, wait_s=0.2):
+            if await llm.ollama_version(probe, url, wait_s=0.2) is not None:
                 return
             await asyncio.sleep(0.05)
     raise AssertionError("the stand-in did not start")

@@ -93,7 +93,7 @@ async def test_unreachable_server(http: aiohttp.ClientSession) -> None:
     with pytest.raises(llm.LLMError) as err2:
         await llm.list_models(http, url)
     assert err2.value.code == llm.UNAVAILABLE
-    assert await llm.ollama_available(http, url) is False
+    assert await llm.ollama_version(http, url) is None
 
 
 async def test_tags_and_non_streamed_chat(http: aiohttp.ClientSession) -> None:

@@ -43,7 +43,7 @@ async def test_says_it_is_a_stand_in(
     assert missing.status_code == 404 and "not found" in missing.json()["error"]
     models = await llm.list_models(http, url)
     assert [m.name for m in models] == [MODEL]
-    assert await llm.ollama_available(http, url)
+    assert await llm.ollama_version(http, url) == STAND_IN_VERSION
 
 
 async def test_streams_ndjson_with_final_statistics(

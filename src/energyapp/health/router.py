@@ -20,6 +20,8 @@ class Health(BaseModel):
     status: Literal["ok", "degraded", "draining", "error"]
     db: service.DbState
     ollama: service.OllamaState
+    # The model server answering is the project's stand-in: answers are synthetic, not a model's.
+    ollama_stand_in: bool = False
     redis: service.RedisState | None = None
     draining: bool = False
     version: str
@@ -40,7 +42,7 @@ async def health(request: Request, response: Response) -> Health:
     not, or while this process drains before stopping (the load balancer then skips it)."""
     app = request.app
     db = await service.db_status(app)
-    ollama = await service.ollama_status(app)
+    ollama, stand_in = await service.ollama_status(app)
     redis = await service.redis_status(app)
     draining = service.is_draining(app)
     status: Literal["ok", "degraded", "draining", "error"] = "ok"
@@ -53,7 +55,13 @@ async def health(request: Request, response: Response) -> Health:
     if status in ("error", "draining"):
         response.status_code = 503
     return Health(
-        status=status, db=db, ollama=ollama, redis=redis, draining=draining, version=__version__
+        status=status,
+        db=db,
+        ollama=ollama,
+        ollama_stand_in=stand_in,
+        redis=redis,
+        draining=draining,
+        version=__version__,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from energyapp.core.stopping import stopping
-from energyapp.llm.client import ollama_available
+from energyapp.llm.client import STAND_IN_VERSION, ollama_version
 
 _CACHE_SECONDS = 5.0
 _REDIS_TIMEOUT_SECONDS = 1.0
@@ -30,20 +30,24 @@ async def db_status(app: FastAPI) -> DbState:
     return "ok"
 
 
-async def ollama_status(app: FastAPI) -> OllamaState:
-    """Whether any configured Ollama answers; asked at most every few seconds."""
+async def ollama_status(app: FastAPI) -> tuple[OllamaState, bool]:
+    """Whether any configured Ollama answers, and whether the first one that does is the
+    project's stand-in (synthetic answers); asked at most every few seconds."""
     state = app.state
-    cached: tuple[float, bool] | None = getattr(state, "ollama_health_cache", None)
+    cached: tuple[float, OllamaState, bool] | None = getattr(state, "ollama_health_cache", None)
     now = time.monotonic()
     if cached is None or now - cached[0] > _CACHE_SECONDS:
-        ok = False
-        for url in state.settings.llm_urls:
-            if await ollama_available(state.llm_http, url):
-                ok = True
-                break
-        cached = (now, ok)
+        cached = (now, *await _ask_ollama(app))
         state.ollama_health_cache = cached
-    return "ok" if cached[1] else "unavailable"
+    return cached[1], cached[2]
+
+
+async def _ask_ollama(app: FastAPI) -> tuple[OllamaState, bool]:
+    for url in app.state.settings.llm_urls:
+        version = await ollama_version(app.state.llm_http, url)
+        if version is not None:
+            return "ok", version == STAND_IN_VERSION
+    return "unavailable", False
 
 
 async def _redis_answers(url: str) -> bool:

@@ -25,6 +25,8 @@ _DEFAULT_WAIT = 5.0
 # The family the project's stand-in Ollama gives its models (``details.families`` of
 # ``/api/tags``): how the app, and through it the web UI, tells synthetic answers from a model's.
 STAND_IN_FAMILY = "stand-in"
+# What the stand-in answers on ``/api/version``: how ``/health`` tells it from a real Ollama.
+STAND_IN_VERSION = "0.0.0-energyapp-stand-in"
 
 
 class LLMError(Exception):
@@ -325,12 +327,18 @@ async def list_models(session: aiohttp.ClientSession, base_url: str) -> list[Mod
     return models
 
 
-async def ollama_available(
+async def ollama_version(
     session: aiohttp.ClientSession, base_url: str, wait_s: float = 1.5
-) -> bool:
-    """True when an Ollama server (real or stand-in) answers ``/api/version``."""
+) -> str | None:
+    """The version an Ollama server (real or stand-in) reports on ``/api/version``; None when
+    nothing answers there."""
     try:
-        status, _ = await _get(session, f"{base_url.rstrip('/')}/api/version", wait_s)
+        status, body = await _get(session, f"{base_url.rstrip('/')}/api/version", wait_s)
     except _CLIENT_ERRORS:
-        return False
-    return status == 200
+        return None
+    if status != 200:
+        return None
+    try:
+        return str(json.loads(body)["version"])
+    except (ValueError, KeyError, TypeError):
+        return ""  # something answers, without a version

@@ -25,12 +25,11 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from energyapp.llm import cpu_server
-from energyapp.llm.client import STAND_IN_FAMILY
+from energyapp.llm.client import STAND_IN_FAMILY, STAND_IN_VERSION
 from energyapp.llm.cpu_server import CpuConfig, CpuModel
 
 logger = logging.getLogger("energyapp.fake_ollama")
 
-STAND_IN_VERSION = "0.0.0-energyapp-stand-in"
 DEFAULT_MODELS = ("qwen2.5:3b-instruct",)
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 _WORDS = (  # noqa: SIM905 - reads as the sentence it is
