@@ -64,12 +64,9 @@ async def active_key_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 
 
 async def _hold_owner(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Hold the owner's row until the transaction ends, so that creations sent together count
-    the keys one after another. An UPDATE takes the row lock on PostgreSQL and the write lock on
-    SQLite, where ``SELECT ... FOR UPDATE`` takes none."""
-    await session.execute(
-        update(USERS).where(USERS.c.id == user_id).values(api_keys_enabled=USERS.c.api_keys_enabled)
-    )
+    """Lock the owner's row until the transaction ends, so that creations sent together count
+    the keys one after another (on SQLite the engine makes it the database's write lock)."""
+    await session.execute(select(USERS.c.id).where(USERS.c.id == user_id).with_for_update())
 
 
 async def create_key(
