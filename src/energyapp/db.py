@@ -10,7 +10,7 @@ from typing import Annotated, Any, cast
 
 import uuid6
 from fastapi import Depends, Request
-from sqlalchemy import CursorResult, DateTime, Executable, MetaData, event
+from sqlalchemy import CursorResult, DateTime, Executable, Join, MetaData, Table, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -101,6 +101,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     search.register_sqlite_functions(dbapi_conn)
 
 
+def _sqlite_lock_for_update(
+    _conn: Any, cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
+) -> None:
+    """Give ``SELECT ... FOR UPDATE`` its PostgreSQL meaning on SQLite, which drops the clause.
+
+    The driver opens a transaction only at the first write, so the rows such a select read
+    could change before the caller wrote (two demotions of the last two admins both passed, two
+    reassignments of one conversation both moved its counters). A write that changes nothing,
+    run just before the select, opens the transaction and takes SQLite's write lock there: the
+    other writers wait (up to the busy timeout), then read what this one committed. In a
+    transaction that already wrote, the lock is held already and the write is a no-op."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is None or getattr(compiled.statement, "_for_update_arg", None) is None:
+        return
+    froms = compiled.statement.get_final_froms()
+    table = froms[0] if froms else None
+    while isinstance(table, Join):
+        table = table.left
+    if isinstance(table, Table):
+        cursor.execute(f'UPDATE "{table.name}" SET rowid = rowid WHERE 0')  # noqa: S608 - our table
+
+
 def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     url = normalize_db_url(raw_url)
     if url.get_backend_name() == "sqlite":
@@ -109,6 +131,7 @@ def create_engine(raw_url: str, *, pool_size: int = 10, max_overflow: int = 20) 
             url, poolclass=NullPool if url.database == ":memory:" else None
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "before_cursor_execute", _sqlite_lock_for_update)
         return engine
     return create_async_engine(
         url,

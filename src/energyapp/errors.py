@@ -140,7 +140,7 @@ _STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
     507: ("storage_full", "El servidor se quedó sin espacio para guardar los datos."),
 }
 
-_VALIDATION_MESSAGES = {
+VALIDATION_MESSAGES = {
     "missing": "es obligatorio",
     "string_too_short": "es demasiado corto",
     "string_too_long": "es demasiado largo",
@@ -157,6 +157,10 @@ _VALIDATION_MESSAGES = {
     "string_type": "debe ser texto",
     "model_attributes_type": "debe ser un objeto JSON",
     "dict_type": "debe ser un objeto JSON",
+    "date_parsing": "no es una fecha válida (use AAAA-MM-DD)",
+    "date_from_datetime_parsing": "no es una fecha válida (use AAAA-MM-DD)",
+    "date_from_datetime_inexact": "no es una fecha válida (use AAAA-MM-DD)",
+    "date_type": "no es una fecha válida (use AAAA-MM-DD)",
 }
 
 
@@ -205,10 +209,12 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "solicitud"
         err_type = str(err.get("type", ""))
-        msg = _VALIDATION_MESSAGES.get(err_type)
-        if msg is None or err_type == "value_error":
+        msg = VALIDATION_MESSAGES.get(err_type, "no es válido")
+        if err_type == "value_error":
+            # The app's own validators raise ValueError with a Spanish message; the parser's
+            # other errors carry English text in their context, which a person never reads.
             ctx_error = (err.get("ctx") or {}).get("error")
-            msg = str(ctx_error) if ctx_error else (msg or "no es válido")
+            msg = str(ctx_error) if ctx_error else msg
         parts.append(f"{field}: {msg}")
     return "Datos inválidos: " + "; ".join(parts) + "."
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import AuthSession, User
@@ -619,3 +619,69 @@ async def test_search_and_counts_do_not_leak(
     users = (await client.get("/admin/users", headers=headers)).json()["items"]
     me = next(u for u in users if u["id"] == str(supervisor.id))
     assert (me["conversation_count"], me["message_count"]) == (0, 0)
+
+
+async def test_two_admins_demoting_each_other_leave_one_admin(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The last-admin rule locks the active admins: two demotions sent together cannot both
+    pass (they did on SQLite, where ``SELECT ... FOR UPDATE`` locked nothing)."""
+    for _ in range(3):
+        async with sessionmaker() as session:  # the survivor of the last round steps down
+            await session.execute(update(User).values(role="trabajador"))
+            await session.commit()
+        first, second = await make_user("admin"), await make_user("admin")
+        answers = await asyncio.gather(
+            client.patch(
+                f"/admin/users/{second.id}",
+                json={"role": "trabajador"},
+                headers=await auth_headers(first),
+            ),
+            client.patch(
+                f"/admin/users/{first.id}",
+                json={"role": "trabajador"},
+                headers=await auth_headers(second),
+            ),
+        )
+        # The loser is refused by the rule, as the deadlock's victim (PostgreSQL: db_busy), or
+        # as no admin any more when its request starts after the winner's.
+        codes = sorted(r.json()["code"] if r.status_code != 200 else "ok" for r in answers)
+        assert codes in (["last_admin", "ok"], ["db_busy", "ok"], ["forbidden", "ok"]), codes
+        roles = [(await _reload(sessionmaker, user)).role for user in (first, second)]
+        assert sorted(roles) == ["admin", "trabajador"]
+
+
+async def test_one_conversation_reassigned_twice_at_once_keeps_the_counters(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The conversation row is locked while it moves: each reassignment moves the counters
+    from the owner it found, so the owners' counts always add up."""
+    admin = await make_user("admin")
+    headers = await auth_headers(admin)
+    for _ in range(3):
+        owner, one, other = [await make_user() for _ in range(3)]
+        conversation = await make_conversation(owner, "compartida", messages=["a", "b", "c"])
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"/admin/conversations/{conversation.id}/reassign",
+                    json={"user_id": str(target.id)},
+                    headers=headers,
+                )
+                for target in (one, other)
+            )
+        )
+        # Both are served, one after the other (PostgreSQL answered the second 404: the row it
+        # had waited for no longer matched the owner it had joined).
+        assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+        people = [await _reload(sessionmaker, user) for user in (owner, one, other)]
+        assert sum(p.conversation_count for p in people) == 1
+        assert sum(p.message_count for p in people) == 3
+        assert min(p.conversation_count for p in people) == 0

@@ -215,6 +215,27 @@ async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
     assert event.ip == "127.0.0.1"
 
 
+async def test_a_forwarded_address_with_a_zone_is_not_a_client_address(
+    client: httpx.AsyncClient, make_user: UserFactory, audit_events: AuditFn, login: LoginFn
+) -> None:
+    """An IPv6 zone (``fe80::1%eth0``) names an interface of the host that wrote it, and its text
+    is unbounded: it was stored as the client's address, so a long one broke the login on
+    PostgreSQL (422, the failure not audited) and not on SQLite."""
+    await make_user(email="zona@alvaradomazzei.cl")
+    zoned = "fe80::1%" + "x" * 80
+    failed = await client.post(
+        "/auth/login",
+        json={"email": "zona@alvaradomazzei.cl", "password": "incorrecta-1"},
+        headers={"X-Forwarded-For": zoned},
+    )
+    assert (failed.status_code, failed.json()["code"]) == (401, "invalid_credentials")
+    await login("zona@alvaradomazzei.cl", **{"X-Forwarded-For": f"203.0.113.9, {zoned}"})
+    (event,) = await audit_events("login_failed")
+    assert event.ip == "127.0.0.1"
+    (event,) = await audit_events("login")
+    assert event.ip == "127.0.0.1"
+
+
 async def test_login_body_with_extra_fields_or_bad_types_is_422(
     client: httpx.AsyncClient,
 ) -> None:

@@ -1,14 +1,16 @@
 """Password change: only for allowed domains, needs the current password, ends every other
-session (their access tokens too), never switches 2FA off."""
+session (their access tokens too) and every login still waiting for its second step, never
+switches 2FA off."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
-from tests.auth.conftest import PASSWORD, AuditFn, LoginFn, bearer
+from tests.auth.conftest import PASSWORD, AuditFn, EnableTotpFn, LoginFn, bearer, code_now
 from tests.conftest import HeadersFactory, UserFactory
 
 NEW_PASSWORD = "Faro-del-sur-2031"
@@ -59,6 +61,41 @@ async def test_change_password_ends_the_other_sessions_only(
     new = await client.post("/auth/login", json={"email": user.email, "password": NEW_PASSWORD})
     assert new.json()["requires_2fa"] is True
     assert len(await audit_events("password_changed")) == 1
+
+
+@pytest.mark.parametrize("second_step", ["verify", "setup"])
+async def test_change_password_ends_logins_waiting_for_their_second_step(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    enable_totp: EnableTotpFn,
+    second_step: str,
+) -> None:
+    """A login challenge stands for the password just checked: someone who had the old password
+    and stopped at the second step (a 2FA code, or the setup an admin requires) cannot finish
+    that login once the owner has changed the password."""
+    user = await make_user(email=f"pendiente-{second_step}@inacapmail.cl", require_2fa=True)
+    owner = await auth_headers(user)
+    secret = await enable_totp(user) if second_step == "verify" else None
+    started = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert started.status_code == 200, started.text
+    token = started.json()["challenge_token" if secret else "setup_token"]
+
+    assert (await _change(client, owner, PASSWORD, NEW_PASSWORD)).status_code == 204
+
+    if secret is not None:
+        finished = await client.post(
+            "/auth/verify-2fa", json={"challenge_token": token, "code": code_now(secret)}
+        )
+    else:
+        finished = await client.post("/auth/required-2fa/start", json={"setup_token": token})
+    assert finished.status_code == 401, finished.text
+    assert finished.json()["code"] == "challenge_invalid"
+    # The owner still works, and signs in with the new password.
+    assert (await client.get("/auth/me", headers=owner)).status_code == 200
+    again = await client.post("/auth/login", json={"email": user.email, "password": NEW_PASSWORD})
+    assert again.status_code == 200
+    assert again.json().get("requires_2fa" if secret else "requires_2fa_setup") is True
 
 
 async def test_change_password_rules(

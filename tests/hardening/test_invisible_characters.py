@@ -1,6 +1,7 @@
 """Names and labels people read refuse control and invisible characters (Unicode Cc, Cf, Zl,
-Zp; a joiner inside an emoji sequence aside), through every way one is written: registration,
-profile, conversation create and rename, the CLI's account creation."""
+Zp, and the letters that draw nothing; a joiner inside an emoji sequence aside) and must show
+something, through every way one is written: registration, profile, conversation create and
+rename, API key names, the CLI's account creation."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ INVISIBLE = {
     "tab": "Juan\tPérez",
     "line separator": "Juan\u2028Pérez",
     "paragraph separator": "Juan\u2029Pérez",
+    # Letters and symbols that draw nothing: a name of them looks empty, one inside a word
+    # splits it ("ad min").
+    "hangul filler": "ad\u3164min",
+    "halfwidth hangul filler": "\uffa0\uffa0",
+    "hangul jamo fillers": "Juan\u115f\u1160",
+    "braille blank": "\u2800\u2800\u2800",
+}
+# Marks with no letter to sit on: nothing shows.
+BLANK = {
+    "variation selectors": "\ufe0f\ufe0f",
+    "combining grapheme joiner": "\u034f\u034f",
+    "khmer inherent vowels": "\u17b4\u17b5",
+    "accents on a space": "\u0301 \u0308",
 }
 FAMILY = "\U0001f469\u200d\U0001f469\u200d\U0001f467"  # 👩‍👩‍👧, joined by ZWJ
 VISIBLE = (
@@ -51,14 +65,17 @@ VISIBLE = (
     "Ана Иванова",
     f"Familia {FAMILY}",
     "Zoë ⚡ 李",
+    "Zoe\u0308 (acento combinado)",
+    "Equipo \u2764\ufe0f 1\ufe0f\u20e3",
+    "한국 지사",
 )
 
 
-def _assert_refused(response: httpx.Response, context: str) -> None:
+def _assert_refused(response: httpx.Response, context: str, reason: str) -> None:
     assert response.status_code == 422, f"{context}: {response.status_code} {response.text}"
     body = response.json()
     assert body["code"] == "validation_error", context
-    assert "caracteres de control ni invisibles" in body["detail"], context
+    assert reason in body["detail"], context
 
 
 async def test_every_name_and_title_refuses_invisible_characters(
@@ -67,7 +84,11 @@ async def test_every_name_and_title_refuses_invisible_characters(
     headers = actors["trabajador"].headers
     created = await client.post("/conversations", json={"title": "inicial"}, headers=headers)
     conversation = f"/conversations/{created.json()['id']}"
-    for name, value in INVISIBLE.items():
+    refusals = {
+        name: (value, "caracteres de control ni invisibles") for name, value in INVISIBLE.items()
+    }
+    refusals.update({name: (value, "algún carácter visible") for name, value in BLANK.items()})
+    for name, (value, reason) in refusals.items():
         writes = (
             ("PATCH", "/auth/me", {"full_name": value}, headers),
             ("POST", "/conversations", {"title": value}, headers),
@@ -82,10 +103,11 @@ async def test_every_name_and_title_refuses_invisible_characters(
                 },
                 {},
             ),
+            ("POST", "/api-keys", {"name": value}, headers),
         )
         for method, url, body, request_headers in writes:
             response = await client.request(method, url, json=body, headers=request_headers)
-            _assert_refused(response, f"{method} {url} {name}")
+            _assert_refused(response, f"{method} {url} {name}", reason)
     me = await client.get("/auth/me", headers=headers)
     assert me.json()["full_name"] == actors["trabajador"].user.full_name
     stored = await client.get(conversation, headers=headers)

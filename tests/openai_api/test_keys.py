@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.apikeys.models import ApiKey
 from energyapp.audit.models import AuditEvent
+from energyapp.config import Settings
 from tests.conftest import HeadersFactory, UserFactory
 from tests.openai_api.conftest import KeyFactory
 
@@ -60,6 +62,28 @@ async def test_expiry_bounds_and_name_checks(
     assert too_long.status_code == 422 and too_long.json()["code"] == "validation_error"
     blank = await client.post("/api-keys", json={"name": "   "}, headers=headers)
     assert blank.status_code == 422
+
+
+async def test_the_key_limit_holds_under_concurrent_creations(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    settings: Settings,
+) -> None:
+    """Every key has its own per-minute limit, so the number of keys bounds a person's API
+    throughput: requests sent together at the limit all counted the same keys and all passed."""
+    headers = await auth_headers(await make_user())
+    limit = settings.api_max_keys_per_user
+    for i in range(limit - 1):
+        created = await client.post("/api-keys", json={"name": f"Clave {i}"}, headers=headers)
+        assert created.status_code == 201
+    together = await asyncio.gather(
+        *(client.post("/api-keys", json={"name": f"Junta {i}"}, headers=headers) for i in range(6))
+    )
+    assert sorted(r.status_code for r in together) == [201] + [409] * 5
+    assert {r.json()["code"] for r in together if r.status_code == 409} == {"api_keys_limit"}
+    listed = await client.get("/api-keys", headers=headers)
+    assert listed.json()["active"] == limit
 
 
 async def test_revoking_and_audit(

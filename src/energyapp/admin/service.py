@@ -206,9 +206,14 @@ def _conversation_select() -> Any:
 async def get_conversation_in_scope(
     session: AsyncSession, viewer: User, conversation_id: uuid.UUID, *, lock: bool = False
 ) -> ConversationRow:
-    stmt = _conversation_select().where(Conversation.id == conversation_id, user_scope(viewer))
     if lock:
-        stmt = stmt.with_for_update(of=Conversation)
+        # The row alone, then the join: PostgreSQL re-checks a locked row that changed while it
+        # waited against the rows it had joined, so a conversation reassigned meanwhile looked
+        # missing (404) instead of being read with its new owner.
+        await session.execute(
+            select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+        )
+    stmt = _conversation_select().where(Conversation.id == conversation_id, user_scope(viewer))
     row = (await session.execute(stmt)).first()
     if row is None:
         raise NotFound("No se encontró la conversación.")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 
 import email_validator
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
 from energyapp.auth import throttle
-from energyapp.auth.models import AuthSession, User
+from energyapp.auth.models import AuthSession, LoginChallenge, User
 from energyapp.auth.passwords import check_new_password
 from energyapp.auth.schemas import clean_full_name
 from energyapp.auth.security import (
@@ -210,7 +210,8 @@ async def change_password(
     current_password: str,
     new_password: str,
 ) -> None:
-    """New password for an allowed-domain account; every other session is closed (2FA stays)."""
+    """New password for an allowed-domain account; every other session is closed, and so is
+    every login still waiting for its second step (2FA stays)."""
     if email_domain(user.email) not in settings.password_change_domains:
         raise Forbidden(
             "Su cuenta no permite cambiar la contraseña aquí. Contacte a un administrador.",
@@ -224,4 +225,7 @@ async def change_password(
         )
     user.password_hash = await hash_password(new_password)
     await revoke_all_sessions(session, user.id, "password_changed", keep=current_session_id)
+    # A login challenge stands for the password it was given for: whoever held the old one must
+    # not finish a login begun with it (a 2FA code, or enrolling their own authenticator).
+    await session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
     audit.record_account_event(session, "password_changed", user.id, request)

@@ -19,9 +19,14 @@ def client_ip(request: Request, trusted_proxies: list[str]) -> str:
         if candidate in trusted_proxies:
             continue
         try:
-            return str(ipaddress.ip_address(candidate))
+            address = ipaddress.ip_address(candidate)
         except ValueError:
             return peer
+        # A zone ("fe80::1%eth0") names an interface of the host that wrote it, not a client,
+        # and its text is unbounded: only a plain address is a client's (at most 39 characters).
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            return peer
+        return str(address)
     return peer
 
 

@@ -5,9 +5,11 @@ trail and exported file names. Control characters (Unicode category Cc: NUL, tab
 C1 range), format characters (Cf: the bidi overrides and isolates U+202A-U+202E and
 U+2066-U+2069, zero-width space, non-joiner and joiner, word joiner, BOM, soft hyphen, tags) and
 the line and paragraph separators (Zl, Zp) are invisible or move the text around them:
-"Juan \\u202enimda" is displayed "Juan admin". A name or label refuses them all, with one
-exception: a zero-width joiner between two symbols, inside an emoji sequence (👩‍👩‍👧), the one
-invisible character a person types on purpose.
+"Juan \\u202enimda" is displayed "Juan admin". So are the letters that draw nothing (the Hangul
+fillers, the blank Braille pattern). A name or label refuses them all, with one exception: a
+zero-width joiner between two symbols, inside an emoji sequence (👩‍👩‍👧), the one invisible
+character a person types on purpose. It must also show something: text of combining marks
+(variation selectors, accents with no letter) and spaces alone is refused.
 
 Free text is not a label: a chat message keeps whatever the person sent (the UI renders it as
 text; NUL and lone surrogates are refused in every field by the JSON guard), and a label made
@@ -20,6 +22,12 @@ from __future__ import annotations
 import unicodedata
 
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Letters and symbols that draw nothing (the Hangul fillers, which Unicode marks default
+# ignorable, and the blank Braille pattern): a name of them looks empty, one inside a word
+# splits it. Korean text written today never needs them.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Marks draw only on the character before them: text of marks and spaces shows nothing.
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
 _ZWJ = "\u200d"
 
 
@@ -33,9 +41,15 @@ def _joins_emoji(text: str, index: int) -> bool:
 
 
 def _invisible(text: str, index: int) -> bool:
+    if text[index] in BLANK_CHARACTERS:
+        return True
     return unicodedata.category(text[index]) in INVISIBLE_CATEGORIES and not _joins_emoji(
         text, index
     )
+
+
+def _shows_something(text: str) -> bool:
+    return any(not ch.isspace() and unicodedata.category(ch) not in _MARK_CATEGORIES for ch in text)
 
 
 def has_invisible(text: str) -> bool:
@@ -49,8 +63,10 @@ def check_visible(text: str, subject: str) -> str:
     if has_invisible(text):
         raise ValueError(
             f"{subject} no puede contener caracteres de control ni invisibles (saltos de línea, "
-            "tabulaciones, marcas de dirección del texto, espacios de ancho cero)"
+            "tabulaciones, marcas de dirección del texto, espacios de ancho cero o de relleno)"
         )
+    if text and not _shows_something(text):
+        raise ValueError(f"{subject} debe tener algún carácter visible (una letra, un número)")
     return text
 
 

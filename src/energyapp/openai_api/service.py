@@ -27,7 +27,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
 from energyapp.config import Settings
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.errors import AppError, NotFound, PayloadTooLarge
+from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
 from energyapp.openai_api.schemas import ChatCompletionRequest
@@ -45,7 +45,7 @@ class Completion:
     model: str
     messages: list[dict[str, str]]
     options: dict[str, Any]
-    store: bool
+    question: str | None  # the question ``store: true`` keeps; None: nothing is stored
     id: str = field(default_factory=lambda: "chatcmpl-" + secrets.token_hex(12))
     created: int = field(default_factory=lambda: int(time.time()))
     text: str = ""
@@ -98,6 +98,19 @@ def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[di
     return messages
 
 
+def _stored_question(settings: Settings, messages: list[dict[str, str]]) -> str:
+    """The last user message, which ``store: true`` keeps as a conversation's question: by the
+    rules of a message sent from the web (400 blank, 413 over ``max_message_chars``)."""
+    last = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    try:
+        return chat_service.clean_message(last, settings)
+    except Unprocessable as exc:
+        raise AppError(
+            "El último mensaje del usuario está vacío y no se puede guardar (store).",
+            code=exc.code,
+        ) from None
+
+
 def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     options = prompt.chat_options(settings)
     if body.temperature is not None:
@@ -132,6 +145,7 @@ async def admit(
     fair queue (429/503 as for the web UI). The caller must :func:`finish` afterwards."""
     settings = engine.settings
     messages = _ollama_messages(settings, body)
+    question = _stored_question(settings, messages) if body.store else None
     model = await _resolve_model(engine, body.model)
     await chat_service.check_rate(limiter, caller.user, settings)
     async with engine.sessionmaker() as session:
@@ -142,7 +156,7 @@ async def admit(
         model=model,
         messages=messages,
         options=_options(settings, body),
-        store=body.store,
+        question=question,
     )
 
 
@@ -209,7 +223,7 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Co
     raised: the answer has already been given."""
     try:
         async with sessionmaker.begin() as session:
-            message_id = await _store(session, completion) if completion.store else None
+            message_id = await _store(session, completion) if completion.question else None
             prompt_tokens, completion_tokens = completion.counted_tokens()
             keys_service.record_usage(
                 session,
@@ -229,10 +243,11 @@ async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | N
     """The last user message and the answer, as a new conversation titled "API: <key name>"
     (the counters kept right by the chat service)."""
     user = await session.get(User, completion.caller.user.id)
-    if user is None:
+    if user is None or completion.question is None:
         return None
-    question = next(m["content"] for m in reversed(completion.messages) if m["role"] == "user")
-    started = await chat_service.start_chat(session, user, None, question, completion.model)
+    started = await chat_service.start_chat(
+        session, user, None, completion.question, completion.model
+    )
     title = f"API: {completion.caller.key_name}"[:TITLE_MAX]
     await chat_service.save_auto_title(session, started.conversation_id, title)
     prompt_tokens, completion_tokens = completion.counted_tokens()

@@ -1,0 +1,74 @@
+"""``store: true`` keeps the last user message as a conversation's question: by the same rules as
+a message sent from the web (not blank, at most ``max_message_chars``), refused before the model
+is asked, in OpenAI's error shape; without ``store`` only the context window limits it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.apikeys.models import ApiUsage
+from energyapp.config import Settings
+from energyapp.conversations.models import Conversation, Message
+from tests.conftest import HeadersFactory, UserFactory, make_settings
+from tests.llm.stand_in import stand_in
+
+
+@pytest.fixture
+async def ollama_url() -> AsyncIterator[str]:
+    async with stand_in() as (url, _fake):
+        yield url
+
+
+@pytest.fixture
+def settings(db_url: str, ollama_url: str) -> Settings:
+    return make_settings(db_url, ollama_url=ollama_url, max_message_chars=100)
+
+
+async def _count(sessionmaker: async_sessionmaker[AsyncSession], model: Any) -> int:
+    async with sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_stored_question_follows_the_rules_of_the_web(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    headers = await auth_headers(await make_user())
+    created = await client.post("/api-keys", json={"name": "n8n"}, headers=headers)
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    earlier = [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Hola."}]
+    refused = {
+        "blank": ([*earlier, {"role": "user", "content": " \n "}], 400, "message_empty"),
+        "too long": ([{"role": "user", "content": "palabra " * 13}], 413, "message_too_long"),
+    }
+    for name, (messages, status, code) in refused.items():
+        response = await client.post(
+            "/v1/chat/completions", json={"messages": messages, "store": True}, headers=key
+        )
+        assert response.status_code == status, (name, response.text)
+        error = response.json()["error"]
+        assert error["code"] == code and error["message"], name
+    assert await _count(sessionmaker, Conversation) == 0
+    assert await _count(sessionmaker, ApiUsage) == 0  # refused before the model was asked
+
+    # Not stored, the same long question is only the context window's business.
+    long = [{"role": "user", "content": "palabra " * 13}]
+    answered = await client.post("/v1/chat/completions", json={"messages": long}, headers=key)
+    assert answered.status_code == 200, answered.text
+    stored = await client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "  Resuma  "}], "store": True},
+        headers=key,
+    )
+    assert stored.status_code == 200, stored.text
+    async with sessionmaker() as session:
+        questions = list(await session.scalars(select(Message).where(Message.role == "user")))
+    assert [m.content for m in questions] == ["Resuma"]
