@@ -347,6 +347,11 @@ async def test_admin_resets_2fa_of_a_user_who_lost_the_phone(
     admin_headers = await auth_headers(admin)
     missing = await client.post(f"/admin/users/{uuid.uuid4()}/reset-2fa", headers=admin_headers)
     assert missing.status_code == 404
+    # Not one's own: it would skip the password and the code that disable-2fa asks for.
+    own = await client.post(f"/admin/users/{admin.id}/reset-2fa", headers=admin_headers)
+    assert own.status_code == 409 and own.json()["code"] == "cannot_reset_own_2fa"
+    assert (await client.get("/auth/me", headers=admin_headers)).status_code == 200
+    assert await audit_events("2fa_reset") == []
     response = await client.post(url, headers=admin_headers)
     assert response.status_code == 204
     # The user's open sessions are closed; a login needs only the password now.

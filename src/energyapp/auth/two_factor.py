@@ -317,7 +317,17 @@ async def disable(
 async def admin_reset(
     session: AsyncSession, request: Request, admin: User, user_id: uuid.UUID
 ) -> User:
-    """An admin removes a user's 2FA (lost phone); the user's sessions are closed too."""
+    """An admin removes a user's 2FA (lost phone); the user's sessions are closed too. Not
+    their own: that would turn off, without the password and a code, the second step that
+    guards their account (whoever holds a stolen session could then log in with the password
+    alone, or enrol their own phone where 2FA is required)."""
+    if user_id == admin.id:
+        raise Conflict(
+            "No puede restablecer su propia verificación en dos pasos. Desactívela en "
+            "«Configuración» con su contraseña y un código, o pida a otro administrador que la "
+            "restablezca.",
+            code="cannot_reset_own_2fa",
+        )
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No existe ese usuario.", code="user_not_found")
