@@ -145,7 +145,6 @@ VALIDATION_MESSAGES = {
     "string_too_short": "es demasiado corto",
     "string_too_long": "es demasiado largo",
     "extra_forbidden": "no está permitido",
-    "json_invalid": "JSON inválido",
     "uuid_parsing": "no es un identificador válido",
     "int_parsing": "debe ser un número entero",
     "less_than_equal": "es demasiado grande",
@@ -209,6 +208,9 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "solicitud"
         err_type = str(err.get("type", ""))
+        if err_type == "json_invalid":  # its place is a character position, not a field
+            parts.append("el cuerpo de la solicitud no es JSON válido")
+            continue
         msg = VALIDATION_MESSAGES.get(err_type, "no es válido")
         if err_type == "value_error":
             # The app's own validators raise ValueError with a Spanish message; the parser's

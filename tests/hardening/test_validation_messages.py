@@ -96,3 +96,19 @@ async def test_a_day_that_is_no_date_says_how_to_write_one(
                 "detail": "Datos inválidos: from: no es una fecha válida (use AAAA-MM-DD).",
                 "code": "validation_error",
             }, (url, value)
+
+
+async def test_a_body_that_is_no_json_is_named_as_such(
+    client: httpx.AsyncClient, actors: dict[str, Actor]
+) -> None:
+    # The parser places a JSON error at a character position ("1"): not a field a person knows.
+    response = await client.post(
+        "/conversations",
+        content=b'{"title": ',
+        headers={**actors["trabajador"].headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "Datos inválidos: el cuerpo de la solicitud no es JSON válido.",
+        "code": "validation_error",
+    }
