@@ -100,6 +100,7 @@ def settings(db_url: str, ollama_url: str) -> Settings:
         db_url,
         ollama_url=ollama_url,
         chat_rate_limit_per_minute=100_000,
+        write_rate_limit_per_minute=100_000,
         login_max_failures_per_ip=100_000,
         login_max_failures_per_account=100_000,
         max_active_per_user=100,

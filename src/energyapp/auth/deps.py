@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from energyapp.auth.models import AuthSession, User
 from energyapp.auth.security import decode_access_token
 from energyapp.config import Settings
-from energyapp.core.deps import SettingsDep
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep, utcnow
-from energyapp.errors import Forbidden, Unauthorized
+from energyapp.errors import Forbidden, TooManyRequests, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
@@ -66,6 +66,29 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def limit_changes(
+    request: Request, user: CurrentUser, limiter: RateLimiterDep, settings: SettingsDep
+) -> None:
+    """429 ``rate_limited`` past ``write_rate_limit_per_minute`` changes by one person (the
+    chat and the ``/v1`` API have limits of their own); reads are not counted."""
+    if request.method in _READS:
+        return
+    state = await limiter.hit(
+        "writes", str(user.id), limit=settings.write_rate_limit_per_minute, window_seconds=60
+    )
+    if not state.allowed:
+        raise TooManyRequests(
+            f"Hizo demasiados cambios seguidos. Espere {state.retry_after} s e intente de nuevo.",
+            code="rate_limited",
+            retry_after=state.retry_after,
+        )
+
+
+ChangesLimited = Depends(limit_changes)
 
 
 def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 
 from energyapp.auth import required_2fa, service, sessions, two_factor
-from energyapp.auth.deps import AdminUser, CurrentUser
+from energyapp.auth.deps import AdminUser, ChangesLimited, CurrentUser
 from energyapp.auth.schemas import (
     ChangePasswordRequest,
     CodeRequest,
@@ -143,7 +143,7 @@ async def me(user: CurrentUser, settings: SettingsDep) -> UserOut:
     return UserOut.of(user, settings)
 
 
-@router.patch("/auth/me")
+@router.patch("/auth/me", dependencies=[ChangesLimited])
 async def update_me(
     body: ProfileUpdate,
     user: CurrentUser,
