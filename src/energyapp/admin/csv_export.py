@@ -18,7 +18,6 @@ from starlette.responses import Response
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
-from energyapp.errors import TooManyRequests
 
 BOM = "\ufeff"
 DELIMITER = ";"
@@ -54,13 +53,7 @@ def response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]])
 
 async def check_rate(limiter: RateLimiter, user_id: uuid.UUID) -> None:
     """429 ``rate_limited`` beyond :data:`EXPORTS_PER_MINUTE` exports per person (all kinds)."""
-    state = await limiter.hit(
-        "admin.export", str(user_id), limit=EXPORTS_PER_MINUTE, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Pidió demasiadas exportaciones seguidas. Espere {state.retry_after} s e intente "
-            "de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
+    await limiter.enforce(
+        "admin.export", str(user_id), limit=EXPORTS_PER_MINUTE, window_seconds=60,
+        detail="Pidió demasiadas exportaciones seguidas. Espere {seconds} s e intente de nuevo.",
+    )  # fmt: skip

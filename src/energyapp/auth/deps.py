@@ -16,7 +16,7 @@ from energyapp.config import Settings
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep, utcnow
-from energyapp.errors import Forbidden, TooManyRequests, Unauthorized
+from energyapp.errors import Forbidden, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
@@ -77,15 +77,10 @@ async def limit_changes(
     chat and the ``/v1`` API have limits of their own); reads are not counted."""
     if request.method in _READS:
         return
-    state = await limiter.hit(
-        "writes", str(user.id), limit=settings.write_rate_limit_per_minute, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Hizo demasiados cambios seguidos. Espere {state.retry_after} s e intente de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
+    await limiter.enforce(
+        "writes", str(user.id), limit=settings.write_rate_limit_per_minute, window_seconds=60,
+        detail="Hizo demasiados cambios seguidos. Espere {seconds} s e intente de nuevo.",
+    )  # fmt: skip
 
 
 ChangesLimited = Depends(limit_changes)

@@ -25,7 +25,7 @@ from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import affected_rows, new_id, utcnow
-from energyapp.errors import AppError, NotFound, PayloadTooLarge, TooManyRequests, Unprocessable
+from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = dates.LOCAL_TIMEZONE
@@ -84,15 +84,10 @@ async def conversation_for(
 async def check_rate(limiter: RateLimiter, user: User, settings: Settings) -> None:
     """429 ``rate_limited`` past the user's messages per minute (the web UI and the API share
     the count)."""
-    state = await limiter.hit(
-        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Envió demasiados mensajes seguidos. Espere {state.retry_after} s e intente de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
+    await limiter.enforce(
+        "chat", str(user.id), limit=settings.chat_rate_limit_per_minute, window_seconds=60,
+        detail="Envió demasiados mensajes seguidos. Espere {seconds} s e intente de nuevo.",
+    )  # fmt: skip
 
 
 async def check_quota(session: AsyncSession, user: User, settings: Settings) -> None:

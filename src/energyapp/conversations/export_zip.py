@@ -26,7 +26,6 @@ from energyapp.conversations import export, service
 from energyapp.conversations.models import Conversation
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
-from energyapp.errors import TooManyRequests
 
 SPOOL_BYTES = 8 * 1024 * 1024
 PAGE = 50
@@ -35,15 +34,11 @@ FILENAME = "conversaciones-energyapp.zip"
 
 
 async def _check_rate(limiter: RateLimiter, settings: Settings, user: User) -> None:
-    state = await limiter.hit(
-        "export_zip", str(user.id), limit=settings.export_zip_per_hour, window_seconds=3600
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            "Ya descargó sus conversaciones varias veces en la última hora. Intente más tarde.",
-            code="export_rate_limited",
-            retry_after=state.retry_after,
-        )
+    await limiter.enforce(
+        "export_zip", str(user.id), limit=settings.export_zip_per_hour, window_seconds=3600,
+        detail="Ya descargó sus conversaciones varias veces en la última hora. Intente más tarde.",
+        code="export_rate_limited",
+    )  # fmt: skip
 
 
 def _entry_stem(number: int, conversation: Conversation) -> str:

@@ -20,6 +20,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import MemoryStorage
 from limits.util import WindowStats
 
+from energyapp.errors import TooManyRequests
+
 logger = logging.getLogger("energyapp.ratelimit")
 
 
@@ -111,6 +113,26 @@ class RateLimiter:
         item = self._item(limit, window_seconds)
         allowed = await self._strategy.hit(item, name, key)
         return await self._state(item, name, key, allowed)
+
+    async def enforce(
+        self,
+        name: str,
+        key: str,
+        *,
+        limit: int,
+        window_seconds: int,
+        detail: str,
+        code: str = "rate_limited",
+    ) -> None:
+        """Count one event; past the limit, 429 ``code`` with ``Retry-After`` and ``detail``
+        (Spanish; ``{seconds}`` in it becomes the wait)."""
+        state = await self.hit(name, key, limit=limit, window_seconds=window_seconds)
+        if not state.allowed:
+            raise TooManyRequests(
+                detail.format(seconds=state.retry_after),
+                code=code,
+                retry_after=state.retry_after,
+            )
 
     async def check(self, name: str, key: str, *, limit: int, window_seconds: int) -> LimitState:
         item = self._item(limit, window_seconds)

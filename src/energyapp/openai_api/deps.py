@@ -63,16 +63,10 @@ async def _check_address(limiter: RateLimiter, settings: Settings, ip: str) -> N
 
 
 async def _check_key_rate(limiter: RateLimiter, settings: Settings, key_id: uuid.UUID) -> None:
-    state = await limiter.hit(
-        "api", str(key_id), limit=settings.api_rate_limit_per_minute, window_seconds=60
-    )
-    if not state.allowed:
-        raise TooManyRequests(
-            f"Demasiadas solicitudes con esta clave. Espere {state.retry_after} s e intente "
-            "de nuevo.",
-            code="rate_limited",
-            retry_after=state.retry_after,
-        )
+    await limiter.enforce(
+        "api", str(key_id), limit=settings.api_rate_limit_per_minute, window_seconds=60,
+        detail="Demasiadas solicitudes con esta clave. Espere {seconds} s e intente de nuevo.",
+    )  # fmt: skip
 
 
 async def get_api_caller(
