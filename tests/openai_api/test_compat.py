@@ -1,0 +1,37 @@
+"""What real OpenAI clients send beyond the basics, driven by the official ``openai`` SDK against
+the app under uvicorn and the stand-in Ollama."""
+
+from __future__ import annotations
+
+import httpx
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.chat.conftest import LiveApp
+from tests.conftest import HeadersFactory, UserFactory
+from tests.openai_api.conftest import new_key, sdk_client
+
+DEFAULT_MODEL = "qwen2.5:3b-instruct"
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hola"}]
+
+
+async def test_an_answer_cut_by_the_token_limit_ends_with_length(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Corto"))
+        cut = await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, max_completion_tokens=3
+        )
+        assert cut.choices[0].finish_reason == "length"
+        assert cut.usage is not None and cut.usage.completion_tokens == 3
+        stream = await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, max_tokens=3, stream=True
+        )
+        reasons = [c.choices[0].finish_reason async for c in stream if c.choices]
+        assert reasons[-1] == "length" and reasons[:-1] == [None] * (len(reasons) - 1)
+        whole = await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
+        assert whole.choices[0].finish_reason == "stop"
