@@ -4,8 +4,11 @@ the app under uvicorn and the stand-in Ollama."""
 from __future__ import annotations
 
 import httpx
+import openai
+import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
 from tests.openai_api.conftest import new_key, sdk_client
@@ -35,3 +38,25 @@ async def test_an_answer_cut_by_the_token_limit_ends_with_length(
         assert reasons[-1] == "length" and reasons[:-1] == [None] * (len(reasons) - 1)
         whole = await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
         assert whole.choices[0].finish_reason == "stop"
+
+
+async def test_a_model_is_retrieved_by_its_id(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.models = (DEFAULT_MODEL, "hf.co/owner/otro:Q4_K_M")
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Modelos"))
+        default = await client.models.retrieve(DEFAULT_MODEL)
+        assert (default.id, default.object) == (DEFAULT_MODEL, "model")
+        other = await client.models.retrieve("hf.co/owner/otro:Q4_K_M")
+        assert other.id == "hf.co/owner/otro:Q4_K_M"
+        with pytest.raises(openai.NotFoundError) as missing:
+            await client.models.retrieve("no-existe:7b")
+        assert missing.value.code == "model_not_found"
+        with pytest.raises(openai.AuthenticationError):
+            await sdk_client(base, "ea_" + "x" * 43).models.retrieve(DEFAULT_MODEL)

@@ -45,6 +45,13 @@ async def models(_caller: ApiCallerDep, settings: SettingsDep, engine: ChatEngin
     return ModelList(data=[ModelCard(id=name) for name in ordered])
 
 
+@router.get("/models/{model:path}", response_model=ModelCard)
+async def retrieve_model(model: str, _caller: ApiCallerDep, engine: ChatEngineDep) -> ModelCard:
+    """One model by its id (``client.models.retrieve``); 404 ``model_not_found``. The path
+    takes the whole rest: Ollama's names may hold a ``/`` (``hf.co/owner/name:tag``)."""
+    return ModelCard(id=await service.resolve_model(engine, model))
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,

@@ -110,7 +110,8 @@ def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     return options
 
 
-async def _resolve_model(engine: ChatEngine, name: str | None) -> str:
+async def resolve_model(engine: ChatEngine, name: str | None) -> str:
+    """The model's name: the default, or one Ollama offers (404 ``model_not_found``)."""
     try:
         return await engine.catalog.resolve(name)
     except AppError as exc:
@@ -132,7 +133,7 @@ async def admit(
     fair queue (429/503 as for the web UI). The caller must :func:`finish` afterwards."""
     settings = engine.settings
     messages = _ollama_messages(settings, body)
-    model = await _resolve_model(engine, body.model)
+    model = await resolve_model(engine, body.model)
     await chat_service.check_rate(limiter, caller.user, settings)
     async with engine.sessionmaker() as session:
         await chat_service.check_quota(session, caller.user, settings)
