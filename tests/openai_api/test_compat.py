@@ -1,5 +1,6 @@
 """What real OpenAI clients send beyond the basics, driven by the official ``openai`` SDK against
-the app under uvicorn and the stand-in Ollama."""
+the app under uvicorn and the stand-in Ollama: model retrieval, the sampling and output-format
+parameters, the ones the API cannot honour, and the finish reason of a cut answer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp
@@ -60,3 +62,51 @@ async def test_a_model_is_retrieved_by_its_id(
         assert missing.value.code == "model_not_found"
         with pytest.raises(openai.AuthenticationError):
             await sdk_client(base, "ea_" + "x" * 43).models.retrieve(DEFAULT_MODEL)
+
+
+async def test_sampling_and_output_format_reach_ollama(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Opciones"))
+        await client.chat.completions.create(
+            model=DEFAULT_MODEL,
+            messages=HELLO,
+            temperature=0,
+            top_p=0.5,
+            seed=42,
+            frequency_penalty=0.3,
+            presence_penalty=-0.2,
+            response_format={"type": "json_object"},
+        )
+        sent = fake[1].config.requests[-1]
+        options = {name: sent["options"].get(name) for name in ("temperature", "top_p", "seed")}
+        assert options == {"temperature": 0, "top_p": 0.5, "seed": 42}
+        assert (sent["options"]["frequency_penalty"], sent["options"]["presence_penalty"]) == (
+            0.3,
+            -0.2,
+        )
+        assert sent["format"] == "json"
+
+        # Structured output: the answer follows the schema.
+        schema: dict[str, object] = {"type": "object", "properties": {"kwh": {"type": "number"}}}
+        structured: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": "lectura", "schema": schema, "strict": True},
+        }
+        await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, response_format=structured
+        )
+        assert fake[1].config.requests[-1]["format"] == schema
+
+        await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, response_format={"type": "text"}
+        )
+        assert "format" not in fake[1].config.requests[-1]
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, top_p=1.5)

@@ -46,6 +46,7 @@ class Completion:
     messages: list[dict[str, str]]
     options: dict[str, Any]
     store: bool
+    output_format: str | dict[str, Any] | None = None
     id: str = field(default_factory=lambda: "chatcmpl-" + secrets.token_hex(12))
     created: int = field(default_factory=lambda: int(time.time()))
     text: str = ""
@@ -100,8 +101,10 @@ def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[di
 
 def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     options = prompt.chat_options(settings)
-    if body.temperature is not None:
-        options["temperature"] = body.temperature
+    # OpenAI's sampling parameters are Ollama options of the same name.
+    for name in ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty"):
+        if (value := getattr(body, name)) is not None:
+            options[name] = value
     limit = body.max_completion_tokens or body.max_tokens
     if limit is not None:
         options["num_predict"] = limit
@@ -144,6 +147,7 @@ async def admit(
         messages=messages,
         options=_options(settings, body),
         store=body.store,
+        output_format=body.response_format.format_for_ollama() if body.response_format else None,
     )
 
 
@@ -189,6 +193,7 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
                 completion.messages,
                 options=completion.options,
                 keep_alive=engine.settings.keep_alive,
+                output_format=completion.output_format,
             ),
             token_timeout=engine.settings.llm_token_timeout,
             stats=completion.stats,
