@@ -7,9 +7,12 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from openai.types.shared_params import ResponseFormatJSONSchema
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.apikeys.models import ApiUsage
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
@@ -110,3 +113,41 @@ async def test_sampling_and_output_format_reach_ollama(
         assert "format" not in fake[1].config.requests[-1]
         with pytest.raises(openai.BadRequestError):
             await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, top_p=1.5)
+
+
+async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    tools: list[ChatCompletionToolParam] = [
+        {"type": "function", "function": {"name": "medir", "parameters": {}}}
+    ]
+    headers = await auth_headers(await make_user())
+    async with live_app(max_active_per_user=1) as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Agente"))
+        refused: list[tuple[str | None, object]] = []
+        for extra in ({"n": 2}, {"logprobs": True}, {"tools": tools}, {"tools": tools, "n": 1}):
+            with pytest.raises(openai.BadRequestError) as error:
+                await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, **extra)
+            assert error.value.code == "unsupported_parameter"
+            assert isinstance(error.value.body, dict) and error.value.body["message"]
+            refused.append((error.value.param, error.value.body["type"]))
+        assert refused == [
+            ("n", "invalid_request_error"),
+            ("logprobs", "invalid_request_error"),
+            ("tools", "invalid_request_error"),
+            ("tools", "invalid_request_error"),
+        ]
+        assert fake[1].config.requests == []  # Ollama was never asked
+        # What the API can honour still works, and no refused request kept a queue place.
+        answer = await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, n=1, logprobs=False, tools=tools,
+            tool_choice="none",
+        )  # fmt: skip
+        assert len(answer.choices) == 1 and answer.choices[0].message.content
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(ApiUsage)) == 1

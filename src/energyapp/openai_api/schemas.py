@@ -78,6 +78,12 @@ class ChatCompletionRequest(BaseModel):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     response_format: ResponseFormat | None = None
+    # Read only to refuse what the API cannot honour (service.refuse_unsupported): ignoring
+    # them would hand the client an answer that silently lacks what it asked for.
+    n: int | None = Field(default=None, ge=1, le=128)
+    logprobs: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
     store: bool = False
 

@@ -30,6 +30,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.errors import AppError, NotFound, PayloadTooLarge
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
+from energyapp.openai_api.errors import UnsupportedParameter
 from energyapp.openai_api.schemas import ChatCompletionRequest
 
 logger = logging.getLogger("energyapp.openai_api")
@@ -113,6 +114,26 @@ def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     return options
 
 
+def _refuse_unsupported(body: ChatCompletionRequest) -> None:
+    """400 ``unsupported_parameter`` for what the API cannot give (several choices, token
+    probabilities, tool calls) rather than an answer that silently lacks it."""
+    if body.n is not None and body.n > 1:
+        raise UnsupportedParameter(
+            "n",
+            "Esta API entrega una sola respuesta por solicitud: use n=1 (o no lo envíe) y "
+            "repita la solicitud si necesita otra.",
+        )
+    if body.logprobs:
+        raise UnsupportedParameter(
+            "logprobs", "Esta API no entrega las probabilidades de los tokens: quite logprobs."
+        )
+    if body.tools and body.tool_choice != "none":
+        raise UnsupportedParameter(
+            "tools",
+            'Esta API no admite llamadas a herramientas: quite tools (o envíe tool_choice="none").',
+        )
+
+
 async def resolve_model(engine: ChatEngine, name: str | None) -> str:
     """The model's name: the default, or one Ollama offers (404 ``model_not_found``)."""
     try:
@@ -135,6 +156,7 @@ async def admit(
     """Check the request, the user's rate limit and daily quota, and reserve a place in the
     fair queue (429/503 as for the web UI). The caller must :func:`finish` afterwards."""
     settings = engine.settings
+    _refuse_unsupported(body)
     messages = _ollama_messages(settings, body)
     model = await resolve_model(engine, body.model)
     await chat_service.check_rate(limiter, caller.user, settings)
