@@ -142,6 +142,20 @@ async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
             ("tools", "invalid_request_error"),
             ("tools", "invalid_request_error"),
         ]
+        # An image the text model could not see, in the second message.
+        image: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": "Eres breve."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "¿Qué medidor es?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            ]},
+        ]  # fmt: skip
+        with pytest.raises(openai.BadRequestError) as unseen:
+            await client.chat.completions.create(model=DEFAULT_MODEL, messages=image)
+        assert (unseen.value.code, unseen.value.param) == (
+            "unsupported_parameter",
+            "messages[1].content",
+        )
         assert fake[1].config.requests == []  # Ollama was never asked
         # What the API can honour still works, and no refused request kept a queue place.
         answer = await client.chat.completions.create(

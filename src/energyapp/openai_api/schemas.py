@@ -31,6 +31,13 @@ class ChatMessage(BaseModel):
             return self.content
         return "".join(part.text or "" for part in self.content if part.type == "text")
 
+    def unreadable_part(self) -> str | None:
+        """The type of the first part the model cannot read (an image, audio, a file), if any;
+        an assistant's ``refusal`` part is no input and is skipped."""
+        if isinstance(self.content, str) or self.content is None:
+            return None
+        return next((p.type for p in self.content if p.type not in ("text", "refusal")), None)
+
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")

@@ -116,7 +116,15 @@ def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
 
 def _refuse_unsupported(body: ChatCompletionRequest) -> None:
     """400 ``unsupported_parameter`` for what the API cannot give (several choices, token
-    probabilities, tool calls) rather than an answer that silently lacks it."""
+    probabilities, tool calls, images or audio to read) rather than an answer that silently
+    lacks it."""
+    for index, message in enumerate(body.messages):
+        if kind := message.unreadable_part():
+            raise UnsupportedParameter(
+                f"messages[{index}].content",
+                f"El modelo solo lee texto: el mensaje {index} trae una parte «{kind}» que no "
+                "podría ver. Quítela o descríbala con texto.",
+            )
     if body.n is not None and body.n > 1:
         raise UnsupportedParameter(
             "n",
