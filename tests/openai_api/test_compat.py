@@ -165,3 +165,30 @@ async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
         assert len(answer.choices) == 1 and answer.choices[0].message.content
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(ApiUsage)) == 1
+
+
+async def test_a_refused_answer_says_truthfully_what_was_kept(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.busy = True  # Ollama answers 503 to every generation
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Saturado"))
+        with pytest.raises(openai.InternalServerError) as whole:
+            await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
+        assert whole.value.status_code == 503 and whole.value.response.headers["Retry-After"]
+        stream = await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, stream=True
+        )
+        with pytest.raises(openai.APIError) as streamed:
+            _chunks = [chunk async for chunk in stream]
+        with pytest.raises(openai.InternalServerError) as stored:
+            await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, store=True)
+    # Nothing of an unstored request is kept, so the message must not say it was.
+    assert "saturado" in whole.value.message and "guardad" not in whole.value.message
+    assert "saturado" in streamed.value.message and "guardad" not in streamed.value.message
+    assert "quedaron guardados" in stored.value.message
