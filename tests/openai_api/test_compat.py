@@ -192,3 +192,36 @@ async def test_a_refused_answer_says_truthfully_what_was_kept(
     assert "saturado" in whole.value.message and "guardad" not in whole.value.message
     assert "saturado" in streamed.value.message and "guardad" not in streamed.value.message
     assert "quedaron guardados" in stored.value.message
+
+
+async def test_a_refused_answer_costs_no_quota(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Ollama refused (saturated): nothing was read or written, so nothing is counted, as for a
+    failed web answer; a script retrying through a busy spell keeps its daily quota."""
+    fake[1].config.busy = True
+    headers = await auth_headers(await make_user())
+    # A quota below one request's prompt (the server's system prompt and "Hola").
+    async with live_app(daily_token_quota={"trabajador": 60}) as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Reintentos"))
+        for store in (False, False, True):
+            with pytest.raises(openai.InternalServerError):
+                await client.chat.completions.create(
+                    model=DEFAULT_MODEL, messages=HELLO, store=store
+                )
+        fake[1].config.busy = False
+        answer = await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
+        assert answer.choices[0].message.content
+    async with sessionmaker() as session:
+        used = list(await session.scalars(select(ApiUsage).order_by(ApiUsage.created_at)))
+    assert [(u.status, u.prompt_tokens + u.completion_tokens) for u in used][:3] == [
+        ("error", 0),
+        ("error", 0),
+        ("error", 0),
+    ]
+    assert used[3].status == "complete" and used[3].completion_tokens == 16

@@ -71,9 +71,12 @@ class Completion:
 
     def counted_tokens(self) -> tuple[int, int]:
         """Ollama's counts; for an answer cut short (no final counts), an estimate, so the
-        quota still sees it."""
+        quota still sees it. A failure before any text (Ollama away, saturated, or failing at
+        once) counts nothing, as a failed answer in the web UI."""
         if self.status == "complete":
             return self.stats.prompt_tokens, self.stats.completion_tokens
+        if self.status == "error" and not self.text:
+            return 0, 0
         asked = sum(prompt.estimate_tokens(m["content"]) for m in self.messages)
         return asked, prompt.estimate_tokens(self.text) if self.text else 0
 
