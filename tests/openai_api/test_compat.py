@@ -225,3 +225,31 @@ async def test_a_refused_answer_costs_no_quota(
         ("error", 0),
     ]
     assert used[3].status == "complete" and used[3].completion_tokens == 16
+
+
+async def test_text_parts_and_the_developer_role_reach_ollama(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    headers = await auth_headers(await make_user())
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "developer", "content": [
+            {"type": "text", "text": "Responde en español."},
+            {"type": "text", "text": "Sé breve."},
+        ]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Compara la demanda"},
+            {"type": "text", "text": "de enero y febrero."},
+        ]},
+    ]  # fmt: skip
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Partes"))
+        await client.chat.completions.create(model=DEFAULT_MODEL, messages=messages)
+    # The developer's instructions stand for the server's system prompt; parts stay apart.
+    assert fake[1].config.requests[-1]["messages"] == [
+        {"role": "system", "content": "Responde en español.\nSé breve."},
+        {"role": "user", "content": "Compara la demanda\nde enero y febrero."},
+    ]

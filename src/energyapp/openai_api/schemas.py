@@ -24,12 +24,13 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
-        """The message's text (the text parts of a multi-part content, joined)."""
+        """The message's text: the text parts of a multi-part content, one per line (joined
+        bare, the last word of one part would run into the first of the next)."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+        return "\n".join(part.text or "" for part in self.content if part.type == "text")
 
     def unreadable_part(self) -> str | None:
         """The type of the first part the model cannot read (an image, audio, a file), if any;
