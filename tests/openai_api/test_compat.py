@@ -191,6 +191,9 @@ async def test_a_refused_answer_says_truthfully_what_was_kept(
     # Nothing of an unstored request is kept, so the message must not say it was.
     assert "saturado" in whole.value.message and "guardad" not in whole.value.message
     assert "saturado" in streamed.value.message and "guardad" not in streamed.value.message
+    # The error event has the documented shape, as every /v1 error.
+    assert isinstance(streamed.value.body, dict)
+    assert set(streamed.value.body) == {"message", "type", "param", "code"}
     assert "quedaron guardados" in stored.value.message
 
 

@@ -152,7 +152,12 @@ async def _chunks(
             yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None))
     except (llm.LLMError, AppError) as exc:
         failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion, engine)
-        error = {"message": failure.detail, "type": "server_error", "code": failure.code}
+        error = {
+            "message": failure.detail,
+            "type": "server_error",
+            "param": None,
+            "code": failure.code,
+        }
         yield ServerSentEvent(data=_json({"error": error}))
         return
     yield ServerSentEvent(data=_chunk(completion, {}, completion.finish_reason))
