@@ -256,3 +256,24 @@ async def test_text_parts_and_the_developer_role_reach_ollama(
         {"role": "system", "content": "Responde en español.\nSé breve."},
         {"role": "user", "content": "Compara la demanda\nde enero y febrero."},
     ]
+
+
+async def test_a_model_named_without_its_tag_is_its_latest(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """Ollama lists ``mistral`` as ``mistral:latest`` and answers to either name; a client
+    configured with ``mistral`` must not get a 404."""
+    fake[1].config.models = (DEFAULT_MODEL, "mistral:latest")
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Sin etiqueta"))
+        answer = await client.chat.completions.create(model="mistral", messages=HELLO)
+        assert answer.model == "mistral:latest"
+        assert fake[1].config.requests[-1]["model"] == "mistral:latest"
+        assert (await client.models.retrieve("mistral")).id == "mistral:latest"
+        with pytest.raises(openai.NotFoundError):
+            await client.chat.completions.create(model="mistral:7b", messages=HELLO)
