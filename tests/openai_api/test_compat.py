@@ -130,7 +130,9 @@ async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
     async with live_app(max_active_per_user=1) as (base, _app):
         client = sdk_client(base, await new_key(http, base, headers, "Agente"))
         refused: list[tuple[str | None, object]] = []
-        for extra in ({"n": 2}, {"logprobs": True}, {"tools": tools}, {"tools": tools, "n": 1}):
+        legacy = {"functions": [{"name": "medir", "parameters": {}}]}
+        cases = ({"n": 2}, {"logprobs": True}, {"tools": tools}, {"tools": tools, "n": 1}, legacy)
+        for extra in cases:
             with pytest.raises(openai.BadRequestError) as error:
                 await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, **extra)
             assert error.value.code == "unsupported_parameter"
@@ -141,6 +143,7 @@ async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
             ("logprobs", "invalid_request_error"),
             ("tools", "invalid_request_error"),
             ("tools", "invalid_request_error"),
+            ("functions", "invalid_request_error"),
         ]
         # An image the text model could not see, in the second message.
         image: list[ChatCompletionMessageParam] = [

@@ -92,6 +92,8 @@ class ChatCompletionRequest(BaseModel):
     logprobs: bool | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None  # tools' deprecated predecessor
+    function_call: str | dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
     store: bool = False
 

@@ -138,11 +138,16 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
         raise UnsupportedParameter(
             "logprobs", "Esta API no entrega las probabilidades de los tokens: quite logprobs."
         )
-    if body.tools and body.tool_choice != "none":
-        raise UnsupportedParameter(
-            "tools",
-            'Esta API no admite llamadas a herramientas: quite tools (o envíe tool_choice="none").',
-        )
+    for name, given, choice in (
+        ("tools", body.tools, body.tool_choice),
+        ("functions", body.functions, body.function_call),
+    ):
+        if given and choice != "none":
+            raise UnsupportedParameter(
+                name,
+                f"Esta API no admite llamadas a herramientas: quite {name} (o pida que no se "
+                'usen con "none").',
+            )
 
 
 async def resolve_model(engine: ChatEngine, name: str | None) -> str:
