@@ -42,6 +42,7 @@ PUBLIC = {
     "POST /auth/register",
     # The OpenAI-compatible API takes a personal API key instead (tests/openai_api).
     "GET /v1/models",
+    "GET /v1/models/{model:path}",
     "POST /v1/chat/completions",
     *(f"{method} /v1/{{path:path}}" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
 }

@@ -73,9 +73,11 @@ async def test_generate_endpoint_and_num_predict(
     async with raw.stream("POST", f"{url}/api/generate", json=body) as response:
         lines = [json.loads(line) async for line in response.aiter_lines() if line]
     assert "".join(line["response"] for line in lines).count(" ") == 2
-    assert lines[-1]["eval_count"] == 3
+    # As Ollama: an answer cut by num_predict says so.
+    assert (lines[-1]["eval_count"], lines[-1]["done_reason"]) == (3, "length")
     once = await raw.post(f"{url}/api/chat", json=dict(_payload(num_predict=4), stream=False))
     assert once.json()["done"] is True and len(once.json()["message"]["content"].split()) == 4
+    assert once.json()["done_reason"] == "length"
 
 
 async def test_failure_modes(http: aiohttp.ClientSession, fake: tuple[str, FakeOllama]) -> None:

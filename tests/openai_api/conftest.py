@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
+import openai
 import pytest
 
 from tests.chat.conftest import fake, http, live_app
@@ -27,3 +28,16 @@ def make_key() -> KeyFactory:
         return created
 
     return _make
+
+
+async def new_key(http: httpx.AsyncClient, base: str, headers: dict[str, str], name: str) -> str:
+    """A new key of the user behind ``headers``, on the app served at ``base``."""
+    response = await http.post(f"{base}/api-keys", json={"name": name}, headers=headers)
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def sdk_client(base: str, key: str) -> openai.AsyncOpenAI:
+    """The official SDK pointed at the app served at ``base``, without retries."""
+    return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=20)

@@ -19,19 +19,9 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
+from tests.openai_api.conftest import new_key, sdk_client
 
 DEFAULT_MODEL = "qwen2.5:3b-instruct"
-
-
-async def _key(http: httpx.AsyncClient, base: str, headers: dict[str, str], name: str) -> str:
-    response = await http.post(f"{base}/api-keys", json={"name": name}, headers=headers)
-    assert response.status_code == 201, response.text
-    key: str = response.json()["key"]
-    return key
-
-
-def _client(base: str, key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=20)
 
 
 async def _usage(sessionmaker: async_sessionmaker[AsyncSession]) -> list[ApiUsage]:
@@ -50,7 +40,7 @@ async def test_models_and_completions_streamed_and_not(
     fake[1].config.models = ("otro:1b", DEFAULT_MODEL)
     headers = await auth_headers(await make_user())
     async with live_app() as (base, _app):
-        client = _client(base, await _key(http, base, headers, "Script"))
+        client = sdk_client(base, await new_key(http, base, headers, "Script"))
         models = await client.models.list()
         assert [m.id for m in models.data] == [DEFAULT_MODEL, "otro:1b"]
 
@@ -111,7 +101,7 @@ async def test_store_keeps_a_conversation_titled_after_the_key(
     user = await make_user()
     headers = await auth_headers(user)
     async with live_app() as (base, _app):
-        client = _client(base, await _key(http, base, headers, "n8n"))
+        client = sdk_client(base, await new_key(http, base, headers, "n8n"))
         answer = await client.chat.completions.create(
             model=DEFAULT_MODEL,
             messages=[{"role": "user", "content": "Resuma el informe"}],
@@ -149,10 +139,10 @@ async def test_revoked_key_and_deactivated_owner_are_refused(
         key_id = revoked.json()["id"]
         assert (await http.delete(f"{base}/api-keys/{key_id}", headers=headers)).status_code == 200
         with pytest.raises(openai.AuthenticationError) as refused:
-            await _client(base, revoked.json()["key"]).models.list()
+            await sdk_client(base, revoked.json()["key"]).models.list()
         assert refused.value.code == "invalid_api_key"
 
-        kept = _client(base, await _key(http, base, headers, "B"))
+        kept = sdk_client(base, await new_key(http, base, headers, "B"))
         await kept.models.list()
         deactivated = await http.patch(
             f"{base}/admin/users/{user.id}", json={"is_active": False}, headers=admin
@@ -167,7 +157,7 @@ async def test_revoked_key_and_deactivated_owner_are_refused(
         # An admin requires 2FA of an owner who has not set it up: the key stops working.
         enrolled_later = await make_user()
         later = await auth_headers(enrolled_later)
-        needs_2fa = _client(base, await _key(http, base, later, "D"))
+        needs_2fa = sdk_client(base, await new_key(http, base, later, "D"))
         await needs_2fa.models.list()
         required = await http.patch(
             f"{base}/admin/users/{enrolled_later.id}", json={"require_2fa": True}, headers=admin
@@ -180,9 +170,9 @@ async def test_revoked_key_and_deactivated_owner_are_refused(
         # Web access tokens are not API keys, and API keys are not access tokens.
         web_token = headers["Authorization"].removeprefix("Bearer ")
         with pytest.raises(openai.AuthenticationError):
-            await _client(base, web_token).models.list()
+            await sdk_client(base, web_token).models.list()
         other = await auth_headers(await make_user())
-        key = await _key(http, base, other, "C")
+        key = await new_key(http, base, other, "C")
         on_web = await http.get(f"{base}/conversations", headers={"Authorization": f"Bearer {key}"})
         assert on_web.status_code == 401 and on_web.json()["code"]
 
@@ -195,7 +185,7 @@ async def test_quota_is_shared_with_the_web_and_counts_unstored_answers(
 ) -> None:
     headers = await auth_headers(await make_user())
     async with live_app(daily_token_quota={"trabajador": 20}) as (base, _app):
-        client = _client(base, await _key(http, base, headers, "Cuota"))
+        client = sdk_client(base, await new_key(http, base, headers, "Cuota"))
         await client.chat.completions.create(
             model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Hola"}]
         )
@@ -223,8 +213,8 @@ async def test_a_client_that_leaves_mid_stream_frees_the_slot(
     fake[1].config.answer_tokens = 200  # 40 s if nobody stopped it
     headers = await auth_headers(await make_user())
     async with live_app(ollama_max_parallel=1, max_active_per_user=1) as (base, _app):
-        key = await _key(http, base, headers, "Editor")
-        client = _client(base, key)
+        key = await new_key(http, base, headers, "Editor")
+        client = sdk_client(base, key)
         stream = await client.chat.completions.create(
             model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Larga"}], stream=True
         )
@@ -263,7 +253,7 @@ async def test_a_non_streamed_client_that_leaves_frees_the_slot(
     fake[1].config.answer_tokens = 200
     headers = await auth_headers(await make_user())
     async with live_app(ollama_max_parallel=1, max_active_per_user=1) as (base, _app):
-        key = await _key(http, base, headers, "Planilla")
+        key = await new_key(http, base, headers, "Planilla")
         impatient = openai.AsyncOpenAI(
             base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=0.8
         )
@@ -273,7 +263,7 @@ async def test_a_non_streamed_client_that_leaves_frees_the_slot(
             )
         fake[1].config.tokens_per_second = 0
         fake[1].config.answer_tokens = 4
-        client = _client(base, key)
+        client = sdk_client(base, key)
         for _ in range(30):
             try:
                 answer = await client.chat.completions.create(
@@ -296,7 +286,7 @@ async def test_errors_in_openai_shape(
 ) -> None:
     headers = await auth_headers(await make_user())
     async with live_app(num_ctx=256, api_invalid_keys_per_ip=3) as (base, _app):
-        client = _client(base, await _key(http, base, headers, "Errores"))
+        client = sdk_client(base, await new_key(http, base, headers, "Errores"))
         with pytest.raises(openai.NotFoundError) as missing:
             await client.chat.completions.create(
                 model="no-existe:7b", messages=[{"role": "user", "content": "Hola"}]
@@ -312,7 +302,7 @@ async def test_errors_in_openai_shape(
         unknown = await http.get(f"{base}/v1/nada")
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_url"
         # Invalid keys from one address: 401 each, then 429 for a while.
-        wrong = _client(base, "ea_" + "x" * 43)
+        wrong = sdk_client(base, "ea_" + "x" * 43)
         for _ in range(3):
             with pytest.raises(openai.AuthenticationError):
                 await wrong.models.list()

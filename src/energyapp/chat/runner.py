@@ -54,9 +54,12 @@ def error_event(code: str, detail: str) -> Event:
     return "error", {"detail": detail, "code": code}
 
 
-def describe_llm_error(exc: llm.LLMError, model: str, token_timeout: float) -> tuple[str, str, str]:
-    """(final status, event code, Spanish detail) for a failure talking to Ollama."""
-    kept = " Su mensaje y el texto recibido hasta ahora quedaron guardados."
+def describe_llm_error(
+    exc: llm.LLMError, model: str, token_timeout: float, *, saved: bool = True
+) -> tuple[str, str, str]:
+    """(final status, event code, Spanish detail) for a failure talking to Ollama; ``saved``:
+    the question and the text so far are kept (always on the web, only with ``store`` on /v1)."""
+    kept = " Su mensaje y el texto recibido hasta ahora quedaron guardados." if saved else ""
     if exc.code == llm.UNAVAILABLE:
         return (
             "error",

@@ -45,12 +45,15 @@ class ModelCatalog:
         return models
 
     async def resolve(self, name: str | None) -> str:
-        """The model to use: the default (without asking the servers), or one they offer
-        (422 ``unknown_model`` otherwise)."""
+        """The model to use: the default (without asking the servers), or one they offer, a
+        name without a tag standing for its ``:latest`` as in Ollama (``llama3`` is listed as
+        ``llama3:latest``); 422 ``unknown_model`` otherwise."""
         if name is None or name == self.default_model:
             return self.default_model
-        if name in {model.name for model in await self.available()}:
-            return name
+        offered = {model.name for model in await self.available()}
+        for candidate in (name, f"{name}:latest"):
+            if candidate in offered:
+                return candidate
         raise Unprocessable(
             f"El modelo «{name}» no está disponible. Consulte la lista en /models.",
             code="unknown_model",

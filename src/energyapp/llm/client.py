@@ -116,10 +116,14 @@ def chat_payload(
     options: dict[str, Any] | None = None,
     keep_alive: str | None = None,
     stream: bool = True,
+    output_format: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``output_format``: Ollama's ``format``, ``"json"`` or a JSON schema the answer follows."""
     payload: dict[str, Any] = {"model": model, "messages": list(messages), "stream": stream}
     if options:
         payload["options"] = options
+    if output_format is not None:
+        payload["format"] = output_format
     if keep_alive is not None:
         payload["keep_alive"] = keep_alive
     return payload

@@ -180,6 +180,8 @@ class FakeOllama:
         count = cfg.answer_tokens
         if isinstance(options.get("num_predict"), int) and options["num_predict"] > 0:
             count = min(count, options["num_predict"])
+        # As Ollama: an answer cut by num_predict ends with done_reason "length".
+        done_reason = "length" if count < cfg.answer_tokens else "stop"
         if self.cpu is not None:
             await self.cpu.generate(receive, send, request, chat=chat, count=count)
             return
@@ -197,12 +199,14 @@ class FakeOllama:
                 reading + cfg.first_token_delay_ms / 1000 + _spacing(cfg) * len(tokens)
             )
             text = "".join(tokens)
-            final = _final(model, chat, text, prompt_tokens, len(tokens), started)
+            final = _final(model, chat, text, prompt_tokens, len(tokens), started, done_reason)
             await _send_json(send, 200, final)
             return
         self.active_streams += 1
         try:
-            await self._stream(send, model, chat, tokens, prompt_tokens, started, reading)
+            await self._stream(
+                send, model, chat, tokens, prompt_tokens, started, reading, done_reason
+            )
         finally:
             self.active_streams -= 1
 
@@ -215,6 +219,7 @@ class FakeOllama:
         prompt_tokens: int,
         started: int,
         reading: float = 0.0,
+        done_reason: str = "stop",
     ) -> None:
         cfg = self.config
         responded = False
@@ -247,7 +252,7 @@ class FakeOllama:
             await emit((prefix + json.dumps(token, ensure_ascii=False) + suffix).encode())
             if spacing:
                 await asyncio.sleep(spacing)
-        final = _final(model, chat, "", prompt_tokens, len(tokens), started)
+        final = _final(model, chat, "", prompt_tokens, len(tokens), started, done_reason)
         last = json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         await emit(last, False)
 
@@ -292,7 +297,13 @@ def _prompt_tokens(request: dict[str, Any], *, chat: bool) -> int:
 
 
 def _final(
-    model: str, chat: bool, text: str, prompt_tokens: int, eval_count: int, started: int
+    model: str,
+    chat: bool,
+    text: str,
+    prompt_tokens: int,
+    eval_count: int,
+    started: int,
+    done_reason: str = "stop",
 ) -> dict[str, Any]:
     total = max(1, time.perf_counter_ns() - started)
     data: dict[str, Any] = {"model": model, "created_at": _now()}
@@ -302,7 +313,7 @@ def _final(
         data["response"] = text
     data.update(
         done=True,
-        done_reason="stop",
+        done_reason=done_reason,
         total_duration=total,
         load_duration=1000,
         prompt_eval_count=prompt_tokens,

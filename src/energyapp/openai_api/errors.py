@@ -54,10 +54,22 @@ OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class UnsupportedParameter(AppError):
+    """A request parameter the API cannot honour: OpenAI's 400 ``unsupported_parameter``, with
+    the parameter's name in ``param``."""
+
+    code = "unsupported_parameter"
+
+    def __init__(self, param: str, detail: str) -> None:
+        super().__init__(detail)
+        self.param = param
+
+
 def render(exc: Exception) -> JSONResponse:
     """The OpenAI-shaped answer for any exception a ``/v1`` route raises."""
     if isinstance(exc, AppError):
-        return openai_error(exc.status_code, exc.code, exc.detail, exc.headers)
+        param = exc.param if isinstance(exc, UnsupportedParameter) else None
+        return openai_error(exc.status_code, exc.code, exc.detail, exc.headers, param)
     if isinstance(exc, RequestValidationError):
         # OpenAI answers 400 to a body it cannot use.
         return openai_error(400, "invalid_request", describe_validation_errors(exc.errors()))

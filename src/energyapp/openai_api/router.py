@@ -45,6 +45,13 @@ async def models(_caller: ApiCallerDep, settings: SettingsDep, engine: ChatEngin
     return ModelList(data=[ModelCard(id=name) for name in ordered])
 
 
+@router.get("/models/{model:path}", response_model=ModelCard)
+async def retrieve_model(model: str, _caller: ApiCallerDep, engine: ChatEngineDep) -> ModelCard:
+    """One model by its id (``client.models.retrieve``); 404 ``model_not_found``. The path
+    takes the whole rest: Ollama's names may hold a ``/`` (``hf.co/owner/name:tag``)."""
+    return ModelCard(id=await service.resolve_model(engine, model))
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -95,7 +102,7 @@ async def _whole_answer(
             async for piece in service.generate(engine, completion):
                 pieces.append(piece)
         except llm.LLMError as exc:
-            failures.append(_llm_failure(exc, completion.model, engine))
+            failures.append(_llm_failure(exc, completion, engine))
         except AppError as exc:  # the shared queue is unreachable
             failures.append(exc)
         scope.cancel()
@@ -112,8 +119,10 @@ async def _whole_answer(
     return "".join(pieces)
 
 
-def _llm_failure(exc: llm.LLMError, model: str, engine: ChatEngine) -> AppError:
-    _status, code, detail = runner.describe_llm_error(exc, model, engine.settings.llm_token_timeout)
+def _llm_failure(exc: llm.LLMError, completion: service.Completion, engine: ChatEngine) -> AppError:
+    _status, code, detail = runner.describe_llm_error(
+        exc, completion.model, engine.settings.llm_token_timeout, saved=completion.store
+    )
     if code == "model_missing":
         return NotFound(detail, code="model_not_found")
     return ServiceUnavailable(detail, code=code, retry_after=30)
@@ -142,8 +151,13 @@ async def _chunks(
         async for piece in service.generate(engine, completion):
             yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None))
     except (llm.LLMError, AppError) as exc:
-        failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion.model, engine)
-        error = {"message": failure.detail, "type": "server_error", "code": failure.code}
+        failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion, engine)
+        error = {
+            "message": failure.detail,
+            "type": "server_error",
+            "param": None,
+            "code": failure.code,
+        }
         yield ServerSentEvent(data=_json({"error": error}))
         return
     yield ServerSentEvent(data=_chunk(completion, {}, completion.finish_reason))

@@ -3,7 +3,7 @@ way OpenAI's API ignores them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,18 +24,50 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
-        """The message's text (the text parts of a multi-part content, joined)."""
+        """The message's text: the text parts of a multi-part content, one per line (joined
+        bare, the last word of one part would run into the first of the next)."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+        return "\n".join(part.text or "" for part in self.content if part.type == "text")
+
+    def unreadable_part(self) -> str | None:
+        """The type of the first part the model cannot read (an image, audio, a file), if any;
+        an assistant's ``refusal`` part is no input and is skipped."""
+        if isinstance(self.content, str) or self.content is None:
+            return None
+        return next((p.type for p in self.content if p.type not in ("text", "refusal")), None)
 
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     include_usage: bool = False
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, max_length=64)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``; Ollama's ``format`` does the same (``format_for_ollama``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def format_for_ollama(self) -> str | dict[str, Any] | None:
+        """``"json"`` for JSON mode, the schema itself for structured output, None for text."""
+        if self.type == "text":
+            return None
+        if self.type == "json_schema" and self.json_schema and self.json_schema.schema_:
+            return self.json_schema.schema_
+        return "json"
 
 
 class ChatCompletionRequest(BaseModel):
@@ -49,6 +81,19 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32_768)
     stop: str | list[str] | None = Field(default=None)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    response_format: ResponseFormat | None = None
+    # Read only to refuse what the API cannot honour (service.refuse_unsupported): ignoring
+    # them would hand the client an answer that silently lacks what it asked for.
+    n: int | None = Field(default=None, ge=1, le=128)
+    logprobs: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None  # tools' deprecated predecessor
+    function_call: str | dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
     store: bool = False
 

@@ -30,6 +30,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
+from energyapp.openai_api.errors import UnsupportedParameter
 from energyapp.openai_api.schemas import ChatCompletionRequest
 
 logger = logging.getLogger("energyapp.openai_api")
@@ -46,6 +47,7 @@ class Completion:
     messages: list[dict[str, str]]
     options: dict[str, Any]
     question: str | None  # the question ``store: true`` keeps; None: nothing is stored
+    output_format: str | dict[str, Any] | None = None
     id: str = field(default_factory=lambda: "chatcmpl-" + secrets.token_hex(12))
     created: int = field(default_factory=lambda: int(time.time()))
     text: str = ""
@@ -69,11 +71,19 @@ class Completion:
 
     def counted_tokens(self) -> tuple[int, int]:
         """Ollama's counts; for an answer cut short (no final counts), an estimate, so the
-        quota still sees it."""
+        quota still sees it. A failure before any text (Ollama away, saturated, or failing at
+        once) counts nothing, as a failed answer in the web UI."""
         if self.status == "complete":
             return self.stats.prompt_tokens, self.stats.completion_tokens
+        if self.status == "error" and not self.text:
+            return 0, 0
         asked = sum(prompt.estimate_tokens(m["content"]) for m in self.messages)
         return asked, prompt.estimate_tokens(self.text) if self.text else 0
+
+    @property
+    def store(self) -> bool:
+        """The answer is kept as a conversation (``store: true``)."""
+        return self.question is not None
 
 
 def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[dict[str, str]]:
@@ -113,8 +123,10 @@ def _stored_question(settings: Settings, messages: list[dict[str, str]]) -> str:
 
 def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     options = prompt.chat_options(settings)
-    if body.temperature is not None:
-        options["temperature"] = body.temperature
+    # OpenAI's sampling parameters are Ollama options of the same name.
+    for name in ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty"):
+        if (value := getattr(body, name)) is not None:
+            options[name] = value
     limit = body.max_completion_tokens or body.max_tokens
     if limit is not None:
         options["num_predict"] = limit
@@ -123,7 +135,41 @@ def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
     return options
 
 
-async def _resolve_model(engine: ChatEngine, name: str | None) -> str:
+def _refuse_unsupported(body: ChatCompletionRequest) -> None:
+    """400 ``unsupported_parameter`` for what the API cannot give (several choices, token
+    probabilities, tool calls, images or audio to read) rather than an answer that silently
+    lacks it."""
+    for index, message in enumerate(body.messages):
+        if kind := message.unreadable_part():
+            raise UnsupportedParameter(
+                f"messages[{index}].content",
+                f"El modelo solo lee texto: el mensaje {index} trae una parte «{kind}» que no "
+                "podría ver. Quítela o descríbala con texto.",
+            )
+    if body.n is not None and body.n > 1:
+        raise UnsupportedParameter(
+            "n",
+            "Esta API entrega una sola respuesta por solicitud: use n=1 (o no lo envíe) y "
+            "repita la solicitud si necesita otra.",
+        )
+    if body.logprobs:
+        raise UnsupportedParameter(
+            "logprobs", "Esta API no entrega las probabilidades de los tokens: quite logprobs."
+        )
+    for name, given, choice in (
+        ("tools", body.tools, body.tool_choice),
+        ("functions", body.functions, body.function_call),
+    ):
+        if given and choice != "none":
+            raise UnsupportedParameter(
+                name,
+                f"Esta API no admite llamadas a herramientas: quite {name} (o pida que no se "
+                'usen con "none").',
+            )
+
+
+async def resolve_model(engine: ChatEngine, name: str | None) -> str:
+    """The model's name: the default, or one Ollama offers (404 ``model_not_found``)."""
     try:
         return await engine.catalog.resolve(name)
     except AppError as exc:
@@ -144,9 +190,10 @@ async def admit(
     """Check the request, the user's rate limit and daily quota, and reserve a place in the
     fair queue (429/503 as for the web UI). The caller must :func:`finish` afterwards."""
     settings = engine.settings
+    _refuse_unsupported(body)
     messages = _ollama_messages(settings, body)
     question = _stored_question(settings, messages) if body.store else None
-    model = await _resolve_model(engine, body.model)
+    model = await resolve_model(engine, body.model)
     await chat_service.check_rate(limiter, caller.user, settings)
     async with engine.sessionmaker() as session:
         await chat_service.check_quota(session, caller.user, settings)
@@ -157,6 +204,7 @@ async def admit(
         messages=messages,
         options=_options(settings, body),
         question=question,
+        output_format=body.response_format.format_for_ollama() if body.response_format else None,
     )
 
 
@@ -202,6 +250,7 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
                 completion.messages,
                 options=completion.options,
                 keep_alive=engine.settings.keep_alive,
+                output_format=completion.output_format,
             ),
             token_timeout=engine.settings.llm_token_timeout,
             stats=completion.stats,
