@@ -280,3 +280,23 @@ async def test_a_model_named_without_its_tag_is_its_latest(
         assert (await client.models.retrieve("mistral")).id == "mistral:latest"
         with pytest.raises(openai.NotFoundError):
             await client.chat.completions.create(model="mistral:7b", messages=HELLO)
+
+
+async def test_a_context_overflow_is_openais_400(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """Clients recognise an overflow by OpenAI's 400 ``context_length_exceeded`` (the SDK's
+    ``BadRequestError``); nothing reaches Ollama."""
+    headers = await auth_headers(await make_user())
+    async with live_app(num_ctx=256) as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Largo"))
+        long: list[ChatCompletionMessageParam] = [{"role": "user", "content": "energía " * 400}]
+        with pytest.raises(openai.BadRequestError) as overflow:
+            await client.chat.completions.create(model=DEFAULT_MODEL, messages=long)
+        assert overflow.value.status_code == 400
+        assert overflow.value.code == "context_length_exceeded"
+        assert fake[1].config.requests == []

@@ -27,7 +27,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
 from energyapp.config import Settings
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
+from energyapp.errors import AppError, NotFound, Unprocessable
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
 from energyapp.openai_api.errors import UnsupportedParameter
@@ -98,7 +98,9 @@ def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[di
     limit = settings.num_ctx * prompt.CHARS_PER_TOKEN
     size = sum(len(m["content"]) for m in messages)
     if size > limit:
-        raise PayloadTooLarge(
+        # 400, as OpenAI answers it: clients (the SDK's BadRequestError, LangChain, LiteLLM)
+        # recognise a context overflow by that status and this code.
+        raise AppError(
             f"Los mensajes suman {size} caracteres; el modelo admite unos {limit}. Acorte la "
             "conversación o divídala.",
             code="context_length_exceeded",
