@@ -195,6 +195,8 @@ async def test_quota_is_shared_with_the_web_and_counts_unstored_answers(
             )
         assert exhausted.value.code == "quota_exceeded"
         assert int(exhausted.value.response.headers["Retry-After"]) > 0
+        # The quota renews tomorrow: the SDK must not retry on its own.
+        assert exhausted.value.response.headers["x-should-retry"] == "false"
         web = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=headers)
         assert web.status_code == 429 and web.json()["code"] == "quota_exceeded"
 

@@ -104,7 +104,12 @@ async def check_quota(session: AsyncSession, user: User, settings: Settings) -> 
         f"{reset.strftime(f'{dates.DAY_FORMAT} a las %H:%M')} (hora de Chile).".replace(",", "."),
         code="quota_exceeded",
         status_code=429,
-        headers={"Retry-After": str(seconds), "X-Quota-Reset": reset.isoformat()},
+        # x-should-retry: OpenAI's SDKs otherwise retry a 429 at once, twice, to no avail.
+        headers={
+            "Retry-After": str(seconds),
+            "X-Quota-Reset": reset.isoformat(),
+            "x-should-retry": "false",
+        },
     )
 
 
