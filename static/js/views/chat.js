@@ -775,6 +775,9 @@ class ChatView {
     this.active = view;
     this.setGenerating(true);
     this.showStatus(view, "generando…");
+    // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
+    // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
+    if (document.activeElement === document.body) this.input.focus();
     let finished = false;
     /** @type {string | null} */
     let ended = null;

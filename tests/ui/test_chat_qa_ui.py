@@ -1,0 +1,63 @@
+"""Defects found by an exploratory pass over the chat as a person uses it: where the focus goes
+after Regenerar, an edit or Reintentar; the title of a conversation whose first answer was
+stopped; the "model down" band once the model answers; the phone's drawer and composer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
+
+from tests.ui.conftest import LiveApp, Watch, login
+
+pytestmark = pytest.mark.browser
+
+ANSWER = ".msg-assistant"
+HEALTH = re.compile(r".*/health$")
+
+
+def _login_new_worker(page: Page, live_app: LiveApp) -> dict[str, str]:
+    user = live_app.create_user(full_name="Quintina Calidad")
+    login(page, live_app.base_url, user["email"], user["password"])
+    return user
+
+
+def _send(page: Page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.keyboard.press("Enter")
+
+
+def _answered(page: Page) -> None:
+    """The last answer is complete and its stream read to the end (title included)."""
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    page.wait_for_function("() => sessionStorage.getItem('energyapp.streaming') === null")
+    expect(page.locator("#send-btn")).to_be_visible()
+
+
+def test_regenerate_and_edit_by_keyboard_keep_the_focus_off_the_body(
+    page: Page, live_app: LiveApp
+) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Primera pregunta")
+    _answered(page)
+    composer = page.locator("#composer-input")
+
+    # "Regenerar" is removed with the answer it replaces: the focus goes to the composer.
+    page.locator(ANSWER).last.get_by_role("button", name="Regenerar").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#stop-btn")).to_be_visible()
+    expect(composer).to_be_focused()
+    _answered(page)
+
+    # Editar, then Enter: the field is gone once sent; the composer has the focus, so Esc stops.
+    page.locator(".msg-user").last.get_by_role("button", name="Editar").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("textbox", name="Editar mensaje")).to_be_focused()
+    page.keyboard.press("End")
+    page.keyboard.type(", con más detalle")
+    page.keyboard.press("Enter")
+    expect(page.locator("#stop-btn")).to_be_visible()
+    expect(composer).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
