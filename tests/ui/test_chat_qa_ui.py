@@ -61,3 +61,19 @@ def test_regenerate_and_edit_by_keyboard_keep_the_focus_off_the_body(
     expect(composer).to_be_focused()
     page.keyboard.press("Escape")
     expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
+
+
+def test_a_stopped_first_answer_shows_the_conversations_name(
+    page: Page, live_app: LiveApp
+) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Cómo bajar el consumo eléctrico de noche")
+    expect(page.locator(f"{ANSWER} .md").last).not_to_be_empty()
+    page.get_by_role("button", name="Detener").click()
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
+    # The server named it after the question's first words; no `title` event comes for a
+    # stopped answer, so the screen asks for it instead of keeping "Nueva conversación".
+    named = re.compile(r"^Cómo bajar el consumo")
+    expect(page.locator("h1.title")).to_have_text(named)
+    expect(page.locator(".conv-item.active .conv-title")).to_have_text(named)
+    expect(page).to_have_title(re.compile(r"^Cómo bajar el consumo .* · EnergyApp$"))

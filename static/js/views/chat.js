@@ -48,6 +48,7 @@ import { exportConversation } from "./export.js";
  * @property {HTMLElement} [question] the question it answers, when asked here
  * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
  * @property {string[]} [siblings] its versions
+ * @property {boolean} [titled] a `title` event came with it
  */
 
 /** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
@@ -717,6 +718,7 @@ class ChatView {
    * @param {string} [text] the new question's text (none when regenerating)
    */
   async ask(question, turn, text = "") {
+    const isNew = !this.conversationId;
     const view = this.appendAnswer({ content: "", status: "streaming" });
     view.question = question;
     this.scrollToEnd(true);
@@ -740,6 +742,24 @@ class ChatView {
     });
     // A new version: draw the branch again, with its ‹ › between versions.
     if (status === "complete" && (turn.parent || turn.regenerate)) await this.showBranch();
+    if (isNew && view.id && !view.titled) await this.showSavedTitle();
+  }
+
+  /**
+   * A first answer that was stopped or failed gets no `title` event, but the server already
+   * named the conversation after its question: show that name instead of "Nueva conversación".
+   */
+  async showSavedTitle() {
+    const id = this.conversationId;
+    if (!id) return;
+    try {
+      const conv = await api(`/conversations/${encodeURIComponent(id)}`);
+      if (this.destroyed || id !== this.conversationId || !conv.title) return;
+      this.setHeadTitle(conv.title);
+      this.sidebar.setTitle(id, conv.title);
+    } catch {
+      /* the list's next refresh shows it */
+    }
   }
 
   /**
@@ -806,6 +826,7 @@ class ChatView {
             requestAnimationFrame(paint);
           }
         } else if (event === "title") {
+          view.titled = true;
           this.setHeadTitle(data.title);
           this.sidebar.setTitle(this.conversationId, data.title);
         } else if (event === "done") {
