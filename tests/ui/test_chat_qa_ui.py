@@ -77,3 +77,27 @@ def test_a_stopped_first_answer_shows_the_conversations_name(
     expect(page.locator("h1.title")).to_have_text(named)
     expect(page.locator(".conv-item.active .conv-title")).to_have_text(named)
     expect(page).to_have_title(re.compile(r"^Cómo bajar el consumo .* · EnergyApp$"))
+
+
+def test_the_model_down_band_goes_once_the_model_answers(page: Page, live_app: LiveApp) -> None:
+    asked: list[str] = []
+
+    def down_first(route: Route) -> None:
+        asked.append(route.request.url)
+        if len(asked) == 1:  # Ollama was down when the screen opened; it is back since
+            body = {"status": "degraded", "db": "ok", "ollama": "unavailable", "version": "t"}
+            route.fulfill(json=body)
+        else:
+            route.continue_()
+
+    page.route(HEALTH, down_first)
+    _login_new_worker(page, live_app)
+    warning = page.locator("#model-warning")
+    expect(warning).to_be_visible()
+    _send(page, "Hola")
+    # An answer streaming is proof enough: the band (checked again only every 30 s) goes now.
+    expect(page.locator(f"{ANSWER} .md").last).not_to_be_empty()
+    expect(warning).to_be_hidden()
+    expect(page.locator("#model-select")).to_be_visible()  # the picker /models failed to fill
+    _answered(page)
+    assert len(asked) == 1

@@ -325,9 +325,14 @@ class ChatView {
       return; // the app itself is unreachable: sending says so
     }
     if (this.destroyed) return;
-    const down = health.ollama === "unavailable";
-    this.modelWarning.hidden = !down;
-    if (!down && !this.models) this.loadModels();
+    if (health.ollama === "unavailable") this.modelWarning.hidden = false;
+    else this.modelServiceBack();
+  }
+
+  /** The model answers again (a token came): no band saying it is down, and its picker back. */
+  modelServiceBack() {
+    this.modelWarning.hidden = true;
+    if (!this.models) this.loadModels();
   }
 
   showModelNote() {
@@ -821,6 +826,7 @@ class ChatView {
           view.content = data.replace ? data.content : view.content + data.content;
           view.firstTokenAt ??= performance.now();
           this.showStatus(view, "generando…");
+          if (!this.modelWarning.hidden) this.modelServiceBack();
           if (!scheduled) {
             scheduled = true;
             requestAnimationFrame(paint);
