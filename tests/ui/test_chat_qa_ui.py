@@ -101,3 +101,43 @@ def test_the_model_down_band_goes_once_the_model_answers(page: Page, live_app: L
     expect(page.locator("#model-select")).to_be_visible()  # the picker /models failed to fill
     _answered(page)
     assert len(asked) == 1
+
+
+def test_phone_drawer_leaves_the_tab_order_when_closed_and_composer_fits(
+    browser: Browser, live_app: LiveApp, watch: Watch
+) -> None:
+    user = live_app.create_user(full_name="Teresa Teléfono")
+    live_app.create_conversation(user["id"], "Consumo de febrero", [("user", "Hola")])
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="es-CL")
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+        login(page, live_app.base_url, user["email"], user["password"])
+        # Two stand-in models: the picker shows "… (reemplazo)"; the send button stays inside
+        # the composer instead of being cut off at the screen's edge.
+        expect(page.locator("#model-select")).to_be_visible()
+        composer = page.locator(".composer").bounding_box()
+        send = page.locator("#send-btn").bounding_box()
+        assert composer and send
+        assert send["x"] + send["width"] <= composer["x"] + composer["width"]
+
+        # Closed, the drawer's controls are neither shown nor reachable with Tab.
+        menu = page.get_by_role("button", name="Abrir historial")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(page.locator("#conv-search")).to_be_hidden()
+        page.get_by_role("button", name=re.compile(r"menú de perfil")).focus()
+        page.keyboard.press("Tab")
+        expect(menu).to_be_focused()
+
+        # Opened, the search has the focus; Escape closes it and gives the focus back.
+        page.keyboard.press("Enter")
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        expect(page.locator("#conv-search")).to_be_focused()
+        expect(page.locator(".conv-link", has_text="Consumo de febrero")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(menu).to_be_focused()
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(page.locator("#conv-search")).to_be_hidden()
+    finally:
+        context.close()
+    watch.assert_clean()

@@ -176,9 +176,10 @@ class ChatView {
     this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     this.buildComposer();
+    this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" },
-        iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
+        this.drawerBtn,
         this.headTitle,
         iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
@@ -192,7 +193,10 @@ class ChatView {
       if (this.root.classList.contains("sidebar-open") && !(event.target instanceof Element && event.target.closest(".chat-head"))) this.closeSidebar();
     });
     this.sidebar.el.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") this.closeSidebar();
+      if (event.key !== "Escape" || !this.sidebar.el.classList.contains("open")) return;
+      this.closeSidebar();
+      // The closed drawer cannot hold the focus: back to the button that opened it.
+      this.drawerBtn.focus();
     });
     if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
@@ -211,11 +215,13 @@ class ChatView {
   closeSidebar() {
     this.sidebar.el.classList.remove("open");
     this.root?.classList.remove("sidebar-open");
+    this.drawerBtn.setAttribute("aria-expanded", "false");
   }
 
   toggleSidebar() {
     const open = this.sidebar.el.classList.toggle("open");
     this.root.classList.toggle("sidebar-open", open);
+    this.drawerBtn.setAttribute("aria-expanded", String(open));
     if (open) this.sidebar.search.focus();
   }
 
