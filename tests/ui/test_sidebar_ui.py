@@ -295,3 +295,29 @@ def test_an_open_row_menu_outlives_the_answer_that_ends_under_it(
     page.keyboard.press("Escape")
     expect(page.locator(RUNNING)).to_have_count(0)
     expect(row.get_by_role("button", name=re.compile("^Más acciones"))).to_be_focused()
+
+
+def test_versions_wait_for_an_answer_running_in_another_conversation(
+    page: Page, slow_app: LiveApp
+) -> None:
+    user = _login_worker(page, slow_app)
+    other = slow_app.create_conversation(
+        user["id"], "Tarifa BT1", [("user", "¿Qué es BT1?"), ("assistant", "Una tarifa.")]
+    )
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    expect(page.locator("#running-note")).to_be_visible()
+    answer = page.locator(".msg-assistant").last
+    answer_id = answer.get_attribute("data-id")
+    # Regenerar and an edit are held, with a word why, instead of wiping the answer shown and
+    # then being refused by the server (one answer at a time per person).
+    answer.get_by_role("button", name="Regenerar").click()
+    expect(page.locator(".toast")).to_contain_text("Espere a que termine la respuesta en curso")
+    page.locator(".msg-user").get_by_role("button", name="Editar").click()
+    expect(page.locator(".msg-user .edit-input")).to_have_count(0)
+    expect(page.locator(".msg-user .bubble")).to_have_text("¿Qué es BT1?")
+    expect(page.locator(".msg-assistant")).to_have_count(1)
+    expect(answer).to_have_attribute("data-id", str(answer_id))
+    expect(answer.locator(".md")).to_have_text("Una tarifa.")
+    expect(page.locator(".msg-error")).to_have_count(0)

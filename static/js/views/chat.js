@@ -503,9 +503,13 @@ class ChatView {
     await this.showBranch({ index, which });
   }
 
-  /** True (and says so) while an answer is being generated: versions wait for it. */
+  /**
+   * True (and says so) while an answer is being generated, here or in another conversation
+   * (one at a time per person): versions wait for it, rather than removing what they would
+   * replace and then being refused.
+   */
   busy() {
-    if (!this.active) return false;
+    if (!this.active && !this.elsewhere) return false;
     toast("Espere a que termine la respuesta en curso.", "error");
     return true;
   }
