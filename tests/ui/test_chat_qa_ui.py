@@ -141,3 +141,34 @@ def test_phone_drawer_leaves_the_tab_order_when_closed_and_composer_fits(
     finally:
         context.close()
     watch.assert_clean()
+
+
+def test_a_draft_waits_in_its_conversation_while_another_is_looked_at(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_new_worker(page, live_app)
+    other = live_app.create_conversation(
+        user["id"], "Consumo de marzo", [("user", "Hola"), ("assistant", "Hola, ¿en qué le ayudo?")]
+    )
+    page.reload()
+    composer = page.locator("#composer-input")
+    page.fill("#composer-input", "Pregunta larga a medio escribir\nsobre la tarifa")
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    expect(page.locator("h1.title")).to_have_text("Consumo de marzo")
+    expect(composer).to_have_value("")
+    page.fill("#composer-input", "Otra a medias")
+
+    page.get_by_role("button", name="Nueva conversación", exact=True).click()
+    expect(composer).to_have_value("Pregunta larga a medio escribir\nsobre la tarifa")
+    expect(page.locator("#composer-counter")).to_have_text("47 / 500")
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    expect(composer).to_have_value("Otra a medias")
+
+    # Sent, it is no draft any more.
+    page.keyboard.press("Enter")
+    expect(page.locator(".msg-user .bubble").last).to_have_text("Otra a medias")
+    _answered(page)
+    page.get_by_role("button", name="Nueva conversación", exact=True).click()
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    expect(page.locator(".msg-user .bubble").last).to_have_text("Otra a medias")
+    expect(composer).to_have_value("")

@@ -10,6 +10,7 @@ import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
 import { exportConversation } from "./export.js";
+import { readDraft, saveDraft } from "./drafts.js";
 /** @import { Page } from "../api.js" */
 
 /**
@@ -249,7 +250,9 @@ class ChatView {
         this.sendBtn,
       ),
     );
+    this.input.value = readDraft(signedInUser().id, this.conversationId);
     const update = () => {
+      saveDraft(signedInUser().id, this.conversationId, this.input.value);
       const length = this.input.value.length;
       this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
       this.counter.classList.toggle("over", length > max);
