@@ -321,3 +321,34 @@ def test_versions_wait_for_an_answer_running_in_another_conversation(
     expect(answer).to_have_attribute("data-id", str(answer_id))
     expect(answer.locator(".md")).to_have_text("Una tarifa.")
     expect(page.locator(".msg-error")).to_have_count(0)
+
+
+def test_opening_a_search_result_or_an_archived_one_keeps_the_list(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Plan de mantención", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Mantención de transformadores", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Tarifas", [("user", "Hola")])
+    page.reload()
+    search = page.locator("#conv-search")
+    search.fill("mantención")
+    expect(page.locator(".conv-item")).to_have_count(2)
+    # Each result opened keeps the search, so the next one is one click away.
+    for title in ("Plan de mantención", "Mantención de transformadores"):
+        page.locator(".conv-link", has_text=title).click()
+        expect(page.locator("h1.title")).to_have_text(title)
+        expect(search).to_have_value("mantención")
+        expect(page.locator(".conv-item")).to_have_count(2)
+        expect(page.locator(".conv-item.active .conv-title")).to_have_text(title)
+    # "Nueva conversación" starts from the whole list.
+    page.get_by_role("button", name="Nueva conversación", exact=True).click()
+    expect(search).to_have_value("")
+    expect(page.locator(".conv-item")).to_have_count(3)
+
+    row_action(page.locator(".conv-item", has_text="Tarifas"), "Archivar")
+    page.check("#show-archived")
+    page.locator(".conv-link", has_text="Tarifas").click()
+    expect(page.locator("h1.title")).to_have_text("Tarifas")
+    expect(page.locator("#show-archived")).to_be_checked()
+    expect(page.locator(".conv-title")).to_have_text(["Tarifas"])
