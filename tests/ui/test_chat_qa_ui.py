@@ -172,3 +172,18 @@ def test_a_draft_waits_in_its_conversation_while_another_is_looked_at(
     page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
     expect(page.locator(".msg-user .bubble").last).to_have_text("Otra a medias")
     expect(composer).to_have_value("")
+
+
+def test_detener_before_the_answer_has_an_id_still_stops_it(page: Page, live_app: LiveApp) -> None:
+    _login_new_worker(page, live_app)
+    held: list[Route] = []
+    page.route("**/chat", lambda route: held.append(route))  # it waits, as on a busy server
+    _send(page, "Una pregunta larga")
+    page.wait_for_function("() => document.querySelector('#stop-btn:not([hidden])')")
+    assert len(held) == 1
+    page.keyboard.press("Escape")  # the composer has the focus: Esc is "Detener"
+    held[0].continue_()
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "stopped")
+    expect(answer.locator(".pill")).to_have_text("Respuesta detenida")
+    expect(page.locator("#composer-input")).to_be_focused()

@@ -50,6 +50,7 @@ import { readDraft, saveDraft } from "./drafts.js";
  * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
  * @property {string[]} [siblings] its versions
  * @property {boolean} [titled] a `title` event came with it
+ * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
  */
 
 /** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
@@ -924,11 +925,18 @@ class ChatView {
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
     this.sidebar.announce();
+    if (view.stopWanted) this.stop();
   }
 
   async stop() {
     const view = this.active;
-    if (!view?.id) return;
+    if (!view) return;
+    if (!view.id) {
+      // Asked for before `meta`: nothing to name yet; done as soon as it is known.
+      view.stopWanted = true;
+      this.input.focus();
+      return;
+    }
     this.stopBtn.disabled = true;
     try {
       await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });
