@@ -352,3 +352,20 @@ def test_opening_a_search_result_or_an_archived_one_keeps_the_list(
     expect(page.locator("h1.title")).to_have_text("Tarifas")
     expect(page.locator("#show-archived")).to_be_checked()
     expect(page.locator(".conv-title")).to_have_text(["Tarifas"])
+
+
+def test_who_signs_in_after_a_sign_out_mid_answer_starts_on_a_new_chat(
+    page: Page, slow_app: LiveApp
+) -> None:
+    _login_worker(page, slow_app)
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    page.get_by_role("button", name=re.compile("menú de perfil")).click()
+    page.click("[data-action=logout]")
+    expect(page.locator("#login-email")).to_be_visible()
+    # The first person's answer still runs; the next one is not sent to it (a 404 for them).
+    other = slow_app.create_user(full_name="Otra Persona")
+    login(page, slow_app.base_url, other["email"], other["password"])
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    expect(page.get_by_text("Conversación no encontrada")).to_have_count(0)

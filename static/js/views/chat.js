@@ -117,6 +117,11 @@ export function renderChat(main, conversationId) {
   return () => view.destroy();
 }
 
+/** Sign-out: the answer left streaming is not followed again on this page. */
+export function forgetStreamingAnswer() {
+  sessionStorage.removeItem(STREAM_KEY);
+}
+
 /** @returns {{ conversation_id: string, assistant_message_id: string } | null} the answer streaming when the page was left */
 function readStreaming() {
   try {
