@@ -63,9 +63,7 @@ def test_regenerate_and_edit_by_keyboard_keep_the_focus_off_the_body(
     expect(page.locator(ANSWER).last).to_have_attribute("data-status", "stopped")
 
 
-def test_a_stopped_first_answer_shows_the_conversations_name(
-    page: Page, live_app: LiveApp
-) -> None:
+def test_a_stopped_first_answer_shows_the_conversations_name(page: Page, live_app: LiveApp) -> None:
     _login_new_worker(page, live_app)
     _send(page, "Cómo bajar el consumo eléctrico de noche")
     expect(page.locator(f"{ANSWER} .md").last).not_to_be_empty()
