@@ -185,3 +185,36 @@ def test_detener_before_the_answer_has_an_id_still_stops_it(page: Page, live_app
     expect(answer).to_have_attribute("data-status", "stopped")
     expect(answer.locator(".pill")).to_have_text("Respuesta detenida")
     expect(page.locator("#composer-input")).to_be_focused()
+
+
+PAGE_ANSWER = (
+    "Aquí tiene la página:\n\n"
+    '<div class="tarjeta">\n  <h2>Consumo</h2>\n</div>\n\n'
+    "| Mes | Consumo (kWh) |\n|:----|----:|\n| Enero | 1.234 |\n| Febrero | 987 |"
+)
+
+
+def _open_answer(page: Page, live_app: LiveApp, answer: str) -> None:
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"], "Página", [("user", "Hazme una página"), ("assistant", answer)]
+    )
+    page.goto(f"{live_app.base_url}/static/index.html#/chat/{conv}")
+    expect(page.locator(f"{ANSWER} .md")).to_contain_text("Aquí tiene la página")
+
+
+def test_html_written_without_a_code_fence_keeps_its_lines(page: Page, live_app: LiveApp) -> None:
+    _open_answer(page, live_app, PAGE_ANSWER)
+    body = page.locator(f"{ANSWER} .md")
+    # Shown as text (never as elements), line by line and indented as the model wrote it.
+    assert '<div class="tarjeta">\n  <h2>Consumo</h2>\n</div>' in body.inner_text()
+    assert body.locator("div, h2").count() == 0
+
+
+def test_a_tables_column_alignment_is_kept(page: Page, live_app: LiveApp) -> None:
+    _open_answer(page, live_app, PAGE_ANSWER)
+    cells = page.locator(f"{ANSWER} .md td")
+    expect(cells).to_have_count(4)
+    align = "e => getComputedStyle(e).textAlign"
+    assert cells.nth(1).evaluate(align) in ("right", "-webkit-right")  # the kWh, right-aligned
+    assert cells.nth(0).evaluate(align) in ("left", "start", "-webkit-left")
