@@ -218,3 +218,25 @@ def test_a_tables_column_alignment_is_kept(page: Page, live_app: LiveApp) -> Non
     align = "e => getComputedStyle(e).textAlign"
     assert cells.nth(1).evaluate(align) in ("right", "-webkit-right")  # the kWh, right-aligned
     assert cells.nth(0).evaluate(align) in ("left", "start", "-webkit-left")
+
+
+def test_the_generating_status_is_not_drawn_anew_for_every_token(
+    page: Page, live_app: LiveApp
+) -> None:
+    _login_new_worker(page, live_app)
+    _send(page, "Una respuesta larga")
+    expect(page.locator(f"{ANSWER} .md").last).not_to_be_empty()
+    # A role="status" element is announced when it appears: once, not again with every token.
+    page.evaluate(
+        """() => {
+            window.statusDrawn = 0;
+            new MutationObserver((changes) => {
+                for (const change of changes)
+                    for (const node of change.addedNodes)
+                        if (node instanceof Element && node.matches("[role=status]"))
+                            window.statusDrawn += 1;
+            }).observe(document.querySelector("#messages"), { childList: true, subtree: true });
+        }"""
+    )
+    _answered(page)
+    assert page.evaluate("window.statusDrawn") == 0

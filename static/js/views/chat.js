@@ -698,6 +698,9 @@ class ChatView {
    * @param {string} text none to clear it
    */
   showStatus(view, text) {
+    // Unchanged (each token says "generando…" again): a status region drawn anew is announced
+    // anew by a screen reader, so it stays as it is.
+    if (text && view.status.querySelector(".status-pill")?.textContent === text) return;
     clear(view.status);
     if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
   }
