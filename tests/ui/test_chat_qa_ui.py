@@ -1,6 +1,8 @@
 """Defects found by an exploratory pass over the chat as a person uses it: where the focus goes
 after Regenerar, an edit or Reintentar; the title of a conversation whose first answer was
-stopped; the "model down" band once the model answers; the phone's drawer and composer."""
+stopped; the "model down" band once the model answers; the phone's drawer and composer; a
+draft kept per conversation; Detener before `meta`; raw HTML and table alignment in answers;
+the status region not drawn anew for every token."""
 
 from __future__ import annotations
 
