@@ -6,7 +6,7 @@ import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
 import { renderLogin, renderRegister } from "./views/login.js";
-import { renderChat } from "./views/chat.js";
+import { renderChat, forgetStreamingAnswer } from "./views/chat.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
 
@@ -17,6 +17,8 @@ let teardown = null;
 async function signOut() {
   await logout().catch(() => {});
   state.user = null;
+  // An answer left running is this person's: whoever signs in next here must not be sent to it.
+  forgetStreamingAnswer();
   navigate("#/login");
 }
 

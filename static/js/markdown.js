@@ -34,8 +34,10 @@ const marked = new Marked({
   gfm: true,
   breaks: true,
   renderer: {
-    /** @param {{ text: string }} token */
+    /** @param {{ text: string, block?: boolean }} token */
     html(token) {
+      // A block of HTML (a page the model wrote without a code fence) keeps its lines and indents.
+      if (token.block) return `<p class="raw-html">${escapeHtml(token.text.replace(/\n+$/, ""))}</p>\n`;
       return escapeHtml(token.text);
     },
     /** @param {{ text?: string }} token */
@@ -59,7 +61,7 @@ DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
 
 const PURIFY = {
   ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span"],
-  ALLOWED_ATTR: ["href", "title", "class"],
+  ALLOWED_ATTR: ["href", "title", "class", "align"], // align: a table column's, from marked
   ALLOW_DATA_ATTR: false,
 };
 

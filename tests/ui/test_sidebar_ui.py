@@ -295,3 +295,77 @@ def test_an_open_row_menu_outlives_the_answer_that_ends_under_it(
     page.keyboard.press("Escape")
     expect(page.locator(RUNNING)).to_have_count(0)
     expect(row.get_by_role("button", name=re.compile("^Más acciones"))).to_be_focused()
+
+
+def test_versions_wait_for_an_answer_running_in_another_conversation(
+    page: Page, slow_app: LiveApp
+) -> None:
+    user = _login_worker(page, slow_app)
+    other = slow_app.create_conversation(
+        user["id"], "Tarifa BT1", [("user", "¿Qué es BT1?"), ("assistant", "Una tarifa.")]
+    )
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    expect(page.locator("#running-note")).to_be_visible()
+    answer = page.locator(".msg-assistant").last
+    answer_id = answer.get_attribute("data-id")
+    # Regenerar and an edit are held, with a word why, instead of wiping the answer shown and
+    # then being refused by the server (one answer at a time per person).
+    answer.get_by_role("button", name="Regenerar").click()
+    expect(page.locator(".toast")).to_contain_text("Espere a que termine la respuesta en curso")
+    page.locator(".msg-user").get_by_role("button", name="Editar").click()
+    expect(page.locator(".msg-user .edit-input")).to_have_count(0)
+    expect(page.locator(".msg-user .bubble")).to_have_text("¿Qué es BT1?")
+    expect(page.locator(".msg-assistant")).to_have_count(1)
+    expect(answer).to_have_attribute("data-id", str(answer_id))
+    expect(answer.locator(".md")).to_have_text("Una tarifa.")
+    expect(page.locator(".msg-error")).to_have_count(0)
+
+
+def test_opening_a_search_result_or_an_archived_one_keeps_the_list(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Plan de mantención", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Mantención de transformadores", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Tarifas", [("user", "Hola")])
+    page.reload()
+    search = page.locator("#conv-search")
+    search.fill("mantención")
+    expect(page.locator(".conv-item")).to_have_count(2)
+    # Each result opened keeps the search, so the next one is one click away.
+    for title in ("Plan de mantención", "Mantención de transformadores"):
+        page.locator(".conv-link", has_text=title).click()
+        expect(page.locator("h1.title")).to_have_text(title)
+        expect(search).to_have_value("mantención")
+        expect(page.locator(".conv-item")).to_have_count(2)
+        expect(page.locator(".conv-item.active .conv-title")).to_have_text(title)
+    # "Nueva conversación" starts from the whole list.
+    page.get_by_role("button", name="Nueva conversación", exact=True).click()
+    expect(search).to_have_value("")
+    expect(page.locator(".conv-item")).to_have_count(3)
+
+    row_action(page.locator(".conv-item", has_text="Tarifas"), "Archivar")
+    page.check("#show-archived")
+    page.locator(".conv-link", has_text="Tarifas").click()
+    expect(page.locator("h1.title")).to_have_text("Tarifas")
+    expect(page.locator("#show-archived")).to_be_checked()
+    expect(page.locator(".conv-title")).to_have_text(["Tarifas"])
+
+
+def test_who_signs_in_after_a_sign_out_mid_answer_starts_on_a_new_chat(
+    page: Page, slow_app: LiveApp
+) -> None:
+    _login_worker(page, slow_app)
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    page.get_by_role("button", name=re.compile("menú de perfil")).click()
+    page.click("[data-action=logout]")
+    expect(page.locator("#login-email")).to_be_visible()
+    # The first person's answer still runs; the next one is not sent to it (a 404 for them).
+    other = slow_app.create_user(full_name="Otra Persona")
+    login(page, slow_app.base_url, other["email"], other["password"])
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    expect(page.get_by_text("Conversación no encontrada")).to_have_count(0)

@@ -10,6 +10,7 @@ import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
 import { exportConversation } from "./export.js";
+import { readDraft, saveDraft } from "./drafts.js";
 /** @import { Page } from "../api.js" */
 
 /**
@@ -48,6 +49,8 @@ import { exportConversation } from "./export.js";
  * @property {HTMLElement} [question] the question it answers, when asked here
  * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
  * @property {string[]} [siblings] its versions
+ * @property {boolean} [titled] a `title` event came with it
+ * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
  */
 
 /** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
@@ -114,6 +117,11 @@ export function renderChat(main, conversationId) {
   return () => view.destroy();
 }
 
+/** Sign-out: the answer left streaming is not followed again on this page. */
+export function forgetStreamingAnswer() {
+  sessionStorage.removeItem(STREAM_KEY);
+}
+
 /** @returns {{ conversation_id: string, assistant_message_id: string } | null} the answer streaming when the page was left */
 function readStreaming() {
   try {
@@ -175,9 +183,10 @@ class ChatView {
     this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     this.buildComposer();
+    this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" },
-        iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar" }),
+        this.drawerBtn,
         this.headTitle,
         iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
@@ -191,7 +200,10 @@ class ChatView {
       if (this.root.classList.contains("sidebar-open") && !(event.target instanceof Element && event.target.closest(".chat-head"))) this.closeSidebar();
     });
     this.sidebar.el.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") this.closeSidebar();
+      if (event.key !== "Escape" || !this.sidebar.el.classList.contains("open")) return;
+      this.closeSidebar();
+      // The closed drawer cannot hold the focus: back to the button that opened it.
+      this.drawerBtn.focus();
     });
     if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
@@ -210,11 +222,13 @@ class ChatView {
   closeSidebar() {
     this.sidebar.el.classList.remove("open");
     this.root?.classList.remove("sidebar-open");
+    this.drawerBtn.setAttribute("aria-expanded", "false");
   }
 
   toggleSidebar() {
     const open = this.sidebar.el.classList.toggle("open");
     this.root.classList.toggle("sidebar-open", open);
+    this.drawerBtn.setAttribute("aria-expanded", String(open));
     if (open) this.sidebar.search.focus();
   }
 
@@ -242,7 +256,9 @@ class ChatView {
         this.sendBtn,
       ),
     );
+    this.input.value = readDraft(signedInUser().id, this.conversationId);
     const update = () => {
+      saveDraft(signedInUser().id, this.conversationId, this.input.value);
       const length = this.input.value.length;
       this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
       this.counter.classList.toggle("over", length > max);
@@ -324,9 +340,14 @@ class ChatView {
       return; // the app itself is unreachable: sending says so
     }
     if (this.destroyed) return;
-    const down = health.ollama === "unavailable";
-    this.modelWarning.hidden = !down;
-    if (!down && !this.models) this.loadModels();
+    if (health.ollama === "unavailable") this.modelWarning.hidden = false;
+    else this.modelServiceBack();
+  }
+
+  /** The model answers again (a token came): no band saying it is down, and its picker back. */
+  modelServiceBack() {
+    this.modelWarning.hidden = true;
+    if (!this.models) this.loadModels();
   }
 
   showModelNote() {
@@ -491,9 +512,13 @@ class ChatView {
     await this.showBranch({ index, which });
   }
 
-  /** True (and says so) while an answer is being generated: versions wait for it. */
+  /**
+   * True (and says so) while an answer is being generated, here or in another conversation
+   * (one at a time per person): versions wait for it, rather than removing what they would
+   * replace and then being refused.
+   */
   busy() {
-    if (!this.active) return false;
+    if (!this.active && !this.elsewhere) return false;
     toast("Espere a que termine la respuesta en curso.", "error");
     return true;
   }
@@ -673,6 +698,9 @@ class ChatView {
    * @param {string} text none to clear it
    */
   showStatus(view, text) {
+    // Unchanged (each token says "generando…" again): a status region drawn anew is announced
+    // anew by a screen reader, so it stays as it is.
+    if (text && view.status.querySelector(".status-pill")?.textContent === text) return;
     clear(view.status);
     if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
   }
@@ -717,6 +745,7 @@ class ChatView {
    * @param {string} [text] the new question's text (none when regenerating)
    */
   async ask(question, turn, text = "") {
+    const isNew = !this.conversationId;
     const view = this.appendAnswer({ content: "", status: "streaming" });
     view.question = question;
     this.scrollToEnd(true);
@@ -740,6 +769,24 @@ class ChatView {
     });
     // A new version: draw the branch again, with its ‹ › between versions.
     if (status === "complete" && (turn.parent || turn.regenerate)) await this.showBranch();
+    if (isNew && view.id && !view.titled) await this.showSavedTitle();
+  }
+
+  /**
+   * A first answer that was stopped or failed gets no `title` event, but the server already
+   * named the conversation after its question: show that name instead of "Nueva conversación".
+   */
+  async showSavedTitle() {
+    const id = this.conversationId;
+    if (!id) return;
+    try {
+      const conv = await api(`/conversations/${encodeURIComponent(id)}`);
+      if (this.destroyed || id !== this.conversationId || !conv.title) return;
+      this.setHeadTitle(conv.title);
+      this.sidebar.setTitle(id, conv.title);
+    } catch {
+      /* the list's next refresh shows it */
+    }
   }
 
   /**
@@ -775,6 +822,9 @@ class ChatView {
     this.active = view;
     this.setGenerating(true);
     this.showStatus(view, "generando…");
+    // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
+    // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
+    if (document.activeElement === document.body) this.input.focus();
     let finished = false;
     /** @type {string | null} */
     let ended = null;
@@ -798,11 +848,13 @@ class ChatView {
           view.content = data.replace ? data.content : view.content + data.content;
           view.firstTokenAt ??= performance.now();
           this.showStatus(view, "generando…");
+          if (!this.modelWarning.hidden) this.modelServiceBack();
           if (!scheduled) {
             scheduled = true;
             requestAnimationFrame(paint);
           }
         } else if (event === "title") {
+          view.titled = true;
           this.setHeadTitle(data.title);
           this.sidebar.setTitle(this.conversationId, data.title);
         } else if (event === "done") {
@@ -881,11 +933,18 @@ class ChatView {
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
     this.sidebar.announce();
+    if (view.stopWanted) this.stop();
   }
 
   async stop() {
     const view = this.active;
-    if (!view?.id) return;
+    if (!view) return;
+    if (!view.id) {
+      // Asked for before `meta`: nothing to name yet; done as soon as it is known.
+      view.stopWanted = true;
+      this.input.focus();
+      return;
+    }
     this.stopBtn.disabled = true;
     try {
       await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });

@@ -15,6 +15,13 @@ const PAGE = 30;
 const REFRESH_MS = 30_000;
 const REFRESH_RUNNING_MS = 5_000;
 const CHANNEL = "energyapp.conversations";
+/**
+ * The search and "Ver archivadas" of the list a row was picked from: the next screen's list (the
+ * conversation opened) starts from them, so the other results stay at hand. Any other way to a
+ * screen ("Nueva conversación", a reload) starts from the whole list.
+ * @type {{ query: string, archived: boolean } | null}
+ */
+let carried = null;
 
 /**
  * A conversation of the list (`ConversationOut`, the fields shown here).
@@ -55,8 +62,10 @@ export class Sidebar {
     this.cursor = null;
     this.done = false;
     this.loading = false;
-    this.query = "";
-    this.archived = false;
+    const start = carried ?? { query: "", archived: false };
+    carried = null;
+    this.query = start.query;
+    this.archived = start.archived;
     this.generation = 0;
     this.search = h("input", { class: "input", type: "search", id: "conv-search", placeholder: "Buscar conversaciones", "aria-label": "Buscar conversaciones", autocomplete: "off" });
     /** @type {number | undefined} */
@@ -67,7 +76,8 @@ export class Sidebar {
       this.list.setAttribute("aria-busy", "true");
       timer = setTimeout(() => this.reload(this.search.value.trim()), 250);
     });
-    const archivedBox = h("input", { type: "checkbox", id: "show-archived" });
+    this.search.value = start.query;
+    const archivedBox = h("input", { type: "checkbox", id: "show-archived", checked: start.archived });
     archivedBox.addEventListener("change", () => {
       this.archived = archivedBox.checked;
       this.reload(this.query);
@@ -99,7 +109,7 @@ export class Sidebar {
     window.addEventListener("focus", this.onFocus);
     /** @type {number | undefined} */
     this.timer = undefined;
-    this.reload("");
+    this.reload(start.query);
   }
 
   destroy() {
@@ -264,7 +274,11 @@ export class Sidebar {
       h("span", { class: "conv-title", text: title }),
       conv.running ? h("span", { class: "conv-running", title: "Respuesta en curso" }, h("span", { class: "sr-only", text: "(respuesta en curso)" })) : null,
     );
-    link.addEventListener("click", () => this.onSelect(conv.id));
+    link.addEventListener("click", (event) => {
+      // A click that opens another tab leaves this screen as it is.
+      if (!(event.ctrlKey || event.metaKey || event.shiftKey || event.altKey)) carried = { query: this.query, archived: this.archived };
+      this.onSelect(conv.id);
+    });
     const more = menuButton(icon("more"), `Más acciones para «${title}»`, () => this.actions(item, conv), { tabindex: "-1", "data-action": "more" });
     const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}${conv.running ? " running" : ""}`, dataset: { id: conv.id } },
       link,
