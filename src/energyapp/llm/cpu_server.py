@@ -34,16 +34,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import Receive, Send
 
+from energyapp.llm import asgi_io
+
 CHARS_PER_TOKEN = 4
 BATCH = 512  # llama.cpp's default n_batch: a cancel is noticed between two batches
 END_OF_TURN = "<|im_end|>"
-_NDJSON = [(b"content-type", b"application/x-ndjson")]
-_JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
 
 @dataclass
@@ -238,7 +237,7 @@ class CpuModel:
         self._words = words
 
     async def stats(self, send: Send) -> None:
-        await _send_json(send, 200, asdict(self.runner.stats))
+        await asgi_io.send_json(send, 200, asdict(self.runner.stats))
 
     async def generate(
         self, receive: Receive, send: Send, request: dict[str, Any], *, chat: bool, count: int
@@ -249,7 +248,7 @@ class CpuModel:
         model = str(request.get("model"))
         if not prompt:
             loaded = await self.runner.ensure_loaded(num_ctx)
-            await _send_json(send, 200, _loaded_line(model, chat, loaded))
+            await asgi_io.send_json(send, 200, _loaded_line(model, chat, loaded))
             return
         gone = asyncio.Event()
         watcher = asyncio.create_task(watch_disconnect(receive, gone))
@@ -282,7 +281,7 @@ class CpuModel:
             slot, timing.load_s = await runner.acquire(prompt, num_ctx)
         except QueueFull:
             runner.stats.rejected += 1
-            await _send_json(send, 503, {"error": "server busy, please try again."})
+            await asgi_io.send_json(send, 503, {"error": "server busy, please try again."})
             return
         try:
             before = time.perf_counter()
@@ -324,7 +323,7 @@ def _emitter(
     """Sends a token (a JSON string) or the final line; the status line leaves with the first
     (or, unstreamed, only the final line is sent)."""
     started = False
-    prefix = f'{{"model":{json.dumps(model)},"created_at":"{_now()}",' + (
+    prefix = f'{{"model":{json.dumps(model)},"created_at":"{asgi_io.now()}",' + (
         '"message":{"role":"assistant","content":' if chat else '"response":'
     )
     suffix = '},"done":false}\n' if chat else ',"done":false}\n'
@@ -335,7 +334,7 @@ def _emitter(
             return
         if not started:
             started = True
-            headers = _NDJSON if streamed else _JSON
+            headers = asgi_io.NDJSON if streamed else asgi_io.JSON
             await send({"type": "http.response.start", "status": 200, "headers": headers})
         body = prefix + data + suffix if token else data + ("\n" if streamed else "")
         await send({"type": "http.response.body", "body": body.encode(), "more_body": token})
@@ -343,15 +342,11 @@ def _emitter(
     return emit
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _final_line(
     model: str, chat: bool, timing: Timing, tokens: list[str], text: str
 ) -> dict[str, Any]:
     total = (time.perf_counter() - timing.started) * timing.speed
-    data: dict[str, Any] = {"model": model, "created_at": _now()}
+    data: dict[str, Any] = {"model": model, "created_at": asgi_io.now()}
     data["message" if chat else "response"] = (
         {"role": "assistant", "content": text} if chat else text
     )
@@ -370,16 +365,10 @@ def _final_line(
 
 
 def _loaded_line(model: str, chat: bool, loaded_s: float) -> dict[str, Any]:
-    data: dict[str, Any] = {"model": model, "created_at": _now()}
+    data: dict[str, Any] = {"model": model, "created_at": asgi_io.now()}
     data["message" if chat else "response"] = {"role": "assistant", "content": ""} if chat else ""
     data.update(done=True, done_reason="load", load_duration=int(loaded_s * 1_000_000_000))
     return data
-
-
-async def _send_json(send: Send, status: int, data: dict[str, Any]) -> None:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    await send({"type": "http.response.start", "status": status, "headers": _JSON})
-    await send({"type": "http.response.body", "body": body})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,12 +19,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from energyapp.llm import cpu_server
+from energyapp.llm import asgi_io, cpu_server
 from energyapp.llm.client import STAND_IN_FAMILY, STAND_IN_VERSION
 from energyapp.llm.cpu_server import CpuConfig, CpuModel
 
@@ -39,8 +38,6 @@ _WORDS = (  # noqa: SIM905 - reads as the sentence it is
     "cada una de las subestaciones de la región"
 ).split()
 _CHARS_PER_TOKEN = 4
-_NDJSON = [(b"content-type", b"application/x-ndjson")]
-_JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
 
 @dataclass
@@ -65,10 +62,6 @@ class FakeConfig:
     keep_requests: int = 0
     evaluated: list[int] = field(default_factory=list)  # prompt tokens read, per generation
     cpu: CpuConfig | None = None  # a timed CPU server with slots (cpu_server.py) instead
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _model_entry(name: str) -> dict[str, Any]:
@@ -107,16 +100,18 @@ class FakeOllama:
             return
         path: str = scope["path"]
         method: str = scope["method"]
-        body = await _read_body(receive) if method == "POST" else b""
+        body = await asgi_io.read_body(receive) if method == "POST" else b""
         if path == "/api/version" or path == "/":
             if path == "/":
-                await _send(send, 200, b"Ollama is running (stand-in)", [])
+                await asgi_io.send_bytes(send, 200, b"Ollama is running (stand-in)", [])
                 return
-            await _send_json(send, 200, {"version": STAND_IN_VERSION})
+            await asgi_io.send_json(send, 200, {"version": STAND_IN_VERSION})
         elif path == "/api/tags":
-            await _send_json(send, 200, {"models": [_model_entry(m) for m in self.config.models]})
+            await asgi_io.send_json(
+                send, 200, {"models": [_model_entry(m) for m in self.config.models]}
+            )
         elif path == "/api/ps":
-            await _send_json(send, 200, {"models": []})
+            await asgi_io.send_json(send, 200, {"models": []})
         elif path == "/api/show" and method == "POST":
             await self._show(send, body)
         elif path in ("/api/chat", "/api/generate") and method == "POST":
@@ -124,7 +119,9 @@ class FakeOllama:
         elif path == "/stats" and self.cpu is not None:
             await self.cpu.stats(send)
         else:
-            await _send(send, 404, b"404 page not found", [(b"content-type", b"text/plain")])
+            await asgi_io.send_bytes(
+                send, 404, b"404 page not found", [(b"content-type", b"text/plain")]
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -136,13 +133,13 @@ class FakeOllama:
                 return
 
     async def _show(self, send: Send, body: bytes) -> None:
-        request = _json_or_none(body)
+        request = asgi_io.json_or_none(body)
         name = (request or {}).get("model") or (request or {}).get("name")
         if name not in self.config.models:
-            await _send_json(send, 404, {"error": f"model '{name}' not found"})
+            await asgi_io.send_json(send, 404, {"error": f"model '{name}' not found"})
             return
         entry = _model_entry(str(name))
-        await _send_json(
+        await asgi_io.send_json(
             send,
             200,
             {
@@ -159,22 +156,22 @@ class FakeOllama:
 
     async def _generate(self, send: Send, body: bytes, *, chat: bool, receive: Receive) -> None:
         cfg = self.config
-        request = _json_or_none(body)
+        request = asgi_io.json_or_none(body)
         if request is None:
-            await _send_json(send, 400, {"error": "invalid character in request body"})
+            await asgi_io.send_json(send, 400, {"error": "invalid character in request body"})
             return
         if not chat and not request.get("prompt") and self.cpu is None:  # only loads the model
-            await _send_json(send, 200, {"model": request.get("model"), "done": True})
+            await asgi_io.send_json(send, 200, {"model": request.get("model"), "done": True})
             return
         if cfg.keep_requests:
             cfg.requests.append(request)
             del cfg.requests[: -cfg.keep_requests]
         model = request.get("model")
         if model not in cfg.models:
-            await _send_json(send, 404, {"error": f"model '{model}' not found"})
+            await asgi_io.send_json(send, 404, {"error": f"model '{model}' not found"})
             return
         if cfg.busy:
-            await _send_json(send, 503, {"error": BUSY_MESSAGE})
+            await asgi_io.send_json(send, 503, {"error": BUSY_MESSAGE})
             return
         options = request.get("options") or {}
         count = cfg.answer_tokens
@@ -200,7 +197,7 @@ class FakeOllama:
             )
             text = "".join(tokens)
             final = _final(model, chat, text, prompt_tokens, len(tokens), started, done_reason)
-            await _send_json(send, 200, final)
+            await asgi_io.send_json(send, 200, final)
             return
         self.active_streams += 1
         try:
@@ -230,12 +227,14 @@ class FakeOllama:
                 # As Go's net/http sends Ollama's: the status line and the headers leave with
                 # the first line of the body (after the prompt is read), not before it.
                 responded = True
-                await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": asgi_io.NDJSON}
+                )
             await send({"type": "http.response.body", "body": body, "more_body": more})
 
         await self._delay(reading + cfg.first_token_delay_ms / 1000)
         spacing = _spacing(cfg)
-        created = _now()
+        created = asgi_io.now()
         prefix = f'{{"model":{json.dumps(model)},"created_at":"{created}",' + (
             '"message":{"role":"assistant","content":' if chat else '"response":'
         )
@@ -306,7 +305,7 @@ def _final(
     done_reason: str = "stop",
 ) -> dict[str, Any]:
     total = max(1, time.perf_counter_ns() - started)
-    data: dict[str, Any] = {"model": model, "created_at": _now()}
+    data: dict[str, Any] = {"model": model, "created_at": asgi_io.now()}
     if chat:
         data["message"] = {"role": "assistant", "content": text}
     else:
@@ -322,34 +321,6 @@ def _final(
         eval_duration=total - total // 10,
     )
     return data
-
-
-def _json_or_none(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body) if body else {}
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(send: Send, status: int, data: dict[str, Any]) -> None:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    await _send(send, status, body, _JSON)
 
 
 def build_parser() -> argparse.ArgumentParser:
