@@ -242,3 +242,19 @@ def test_the_generating_status_is_not_drawn_anew_for_every_token(
     )
     _answered(page)
     assert page.evaluate("window.statusDrawn") == 0
+
+
+def test_a_screen_reader_hears_when_the_answer_ends(page: Page, live_app: LiveApp) -> None:
+    """The answer's text is not a live region (token by token it would be noise): a polite
+    status says once that it ended, complete or stopped."""
+    _login_new_worker(page, live_app)
+    announcer = page.locator("#answer-announcer")
+    expect(announcer).to_have_attribute("role", "status")
+    _send(page, "Una pregunta")
+    _answered(page)
+    expect(announcer).to_have_text("Respuesta completa.")
+    _send(page, "Otra pregunta")
+    expect(page.locator("#stop-btn")).to_be_visible()
+    expect(announcer).to_have_text("")  # cleared while the next answer is written
+    page.locator("#stop-btn").click()
+    expect(announcer).to_have_text("Respuesta detenida.")

@@ -80,6 +80,8 @@ const ERROR_TEXTS = {
   app_restarted: "El servidor se reinició durante la respuesta.",
 };
 const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
+/** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
+const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
 const MODEL_DOWN = "El servicio del modelo no está disponible en este momento: sus mensajes no se podrán responder hasta que vuelva.";
 const HEALTH_EVERY_MS = 30_000;
 
@@ -286,7 +288,10 @@ class ChatView {
     this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
     this.modelWarning = h("p", { class: "alert alert-warn composer-warning", id: "model-warning", role: "status", hidden: true, text: MODEL_DOWN });
     this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
-    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, this.runningNote, form, this.note);
+    // What a screen reader hears when an answer ends (the answer's own text is not a live region:
+    // read token by token it would be noise).
+    this.announcer = h("p", { class: "sr-only", id: "answer-announcer", role: "status" });
+    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, this.runningNote, form, this.note, this.announcer);
     update();
     this.loadModels();
     queueMicrotask(() => this.input.focus());
@@ -822,6 +827,7 @@ class ChatView {
     this.active = view;
     this.setGenerating(true);
     this.showStatus(view, "generando…");
+    this.announce(""); // the last answer's end is old news
     // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
     // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
     if (document.activeElement === document.body) this.input.focus();
@@ -865,6 +871,7 @@ class ChatView {
           this.finishMeta(view, data.status, data);
           if (failed) continue;
           this.showStatus(view, "");
+          this.announce(ENDED_TEXTS[data.status] ?? "");
           if (data.status === "interrupted") this.showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
           else if (data.status === "error") this.showError(view, ERROR_FALLBACK, askAgain);
         } else if (event === "error") {
@@ -894,6 +901,17 @@ class ChatView {
       if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
     }
     return failed ? "error" : ended;
+  }
+
+  /**
+   * Say `text` through the polite status region; the same words twice are announced twice.
+   * @param {string} text
+   */
+  announce(text) {
+    const region = this.announcer;
+    if (!region) return;
+    region.textContent = "";
+    if (text) setTimeout(() => { region.textContent = text; }, 50);
   }
 
   /**
