@@ -22,8 +22,10 @@ from energyapp.logging import JsonFormatter
 LINES: list[str] = []
 PASSWORDS: set[str] = {password for _email, password, _name, _role in DEMO_ACCOUNTS}
 TOTP_SECRETS: set[str] = set()
-# A password shorter than this is no evidence of anything when found in a line.
+# A password shorter than this, or of fewer different characters (hostile-input tests send
+# "x" * 12 as a password and "x" * 600 as an id), is no evidence of anything found in a line.
 MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_CHARACTERS = 4
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 _installed = False
@@ -65,7 +67,11 @@ def install() -> None:
 
 def leaks(lines: Iterable[str], passwords: Iterable[str], totp_secrets: Iterable[str]) -> list[str]:
     """The lines that contain a password, a JWT or a TOTP secret, each with what it holds."""
-    passwords = [p for p in passwords if len(p) >= MIN_PASSWORD_LENGTH]
+    passwords = [
+        p
+        for p in passwords
+        if len(p) >= MIN_PASSWORD_LENGTH and len(set(p)) >= MIN_PASSWORD_CHARACTERS
+    ]
     totp_secrets = list(totp_secrets)
     found = []
     for line in lines:

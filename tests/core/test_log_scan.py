@@ -34,6 +34,10 @@ def test_the_scan_finds_passwords_tokens_and_totp_secrets() -> None:
     ]
     found = log_scan.leaks(lines, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
     assert [leak.split(":", 1)[0] for leak in found] == ["a JWT", "a password", "a TOTP secret"]
+    # A password of one repeated letter is no evidence in a line of hostile input.
+    repeated = ['{"msg": "GET /conversations/' + "x" * 600 + '"}']
+    assert log_scan.leaks(repeated, {"x" * 12, "admin123"}, ()) == []
+    assert log_scan.leaks(['{"msg": "tried xyzw1234"}'], {"xyzw1234"}, ()) != []
 
 
 def test_every_formatted_line_is_kept() -> None:
