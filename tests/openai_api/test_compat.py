@@ -300,3 +300,26 @@ async def test_a_context_overflow_is_openais_400(
         assert overflow.value.status_code == 400
         assert overflow.value.code == "context_length_exceeded"
         assert fake[1].config.requests == []
+
+
+async def test_more_stop_sequences_than_openai_takes_are_refused(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """Four at most, as OpenAI: a fifth was dropped without a word."""
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Paradas"))
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=DEFAULT_MODEL, messages=HELLO, stop=["a", "b", "c", "d", "e"]
+            )
+        assert refused.value.code == "invalid_request"
+        assert fake[1].config.requests == []
+        await client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=HELLO, stop=["a", "b", "c", "d"]
+        )
+        assert fake[1].config.requests[-1]["options"]["stop"] == ["a", "b", "c", "d"]

@@ -3,7 +3,7 @@ way OpenAI's API ignores them."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,7 +80,8 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32_768)
-    stop: str | list[str] | None = Field(default=None)
+    # At most 4 sequences, as OpenAI accepts (a fifth is a 400 there too, not silently dropped).
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = Field(default=None)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
@@ -101,7 +102,7 @@ class ChatCompletionRequest(BaseModel):
         if self.stop is None:
             return []
         words = [self.stop] if isinstance(self.stop, str) else self.stop
-        return [w[:100] for w in words[:4]]
+        return [w[:100] for w in words]
 
 
 class Usage(BaseModel):
