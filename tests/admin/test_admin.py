@@ -588,6 +588,8 @@ async def test_usage_dates_are_bounded(
         assert response.status_code == 422, (params, response.text)
         assert response.json()["code"] == "invalid_date", params
         assert "01-01-2000" in response.json()["detail"], params
+        # Named as the usage and audit pages name them (the API's "from"/"to" are English).
+        assert "«desde»" in response.json()["detail"] or "«hasta»" in response.json()["detail"]
     # Not a date at all (year 10000, month 13): the generic validation error, still not a 500.
     for day in ("10000-01-01", "2026-13-01"):
         response = await client.get("/admin/usage", params={"to": day}, headers=headers)

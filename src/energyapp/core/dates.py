@@ -72,8 +72,8 @@ def day_range(
 ) -> tuple[date, date]:
     """A report's range from optional ``from``/``to`` parameters, both bounded first (so the
     defaults' arithmetic cannot overflow): by default the ``default_days`` ending today."""
-    end = bounded_day(to_day, "to") or local_today()
-    start = bounded_day(from_day, "from") or end - timedelta(days=default_days - 1)
+    end = bounded_day(to_day, "hasta") or local_today()
+    start = bounded_day(from_day, "desde") or end - timedelta(days=default_days - 1)
     return start, end
 
 
