@@ -258,3 +258,23 @@ def test_a_screen_reader_hears_when_the_answer_ends(page: Page, live_app: LiveAp
     expect(announcer).to_have_text("")  # cleared while the next answer is written
     page.locator("#stop-btn").click()
     expect(announcer).to_have_text("Respuesta detenida.")
+
+
+def test_an_edit_past_the_limit_is_kept_whole_and_not_sent(page: Page, live_app: LiveApp) -> None:
+    """The edit box had maxlength: a long paste was cut without a word. It now keeps all of it,
+    counts it like the composer, and Enviar waits until it fits."""
+    _login_new_worker(page, live_app)
+    _send(page, "Pregunta corta")
+    _answered(page)
+    limit = page.evaluate(
+        "() => import('/static/js/state.js').then((m) => m.state.config.max_message_chars)"
+    )
+    page.locator(".msg-user").last.get_by_role("button", name="Editar").click()
+    field = page.get_by_role("textbox", name="Editar mensaje")
+    field.fill("a" * (limit + 5))
+    assert len(field.input_value()) == limit + 5
+    send = page.locator(".edit-form button[type=submit]")
+    expect(send).to_be_disabled()
+    expect(page.locator("#edit-counter")).to_have_class(re.compile(r"\bover\b"))
+    field.fill("Pregunta corregida")
+    expect(send).to_be_enabled()

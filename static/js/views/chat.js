@@ -547,8 +547,19 @@ class ChatView {
     const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
     const original = bubble.textContent || "";
     const max = state.config.max_message_chars;
-    const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, maxlength: max });
+    // No maxlength: a paste past the limit would be cut without a word; the counter says so.
+    const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": "edit-counter" });
     field.value = original;
+    const counter = h("span", { class: "counter", id: "edit-counter", "aria-live": "polite" });
+    const submit = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" });
+    const update = () => {
+      const length = field.value.length;
+      counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
+      counter.classList.toggle("over", length > max);
+      submit.disabled = !field.value.trim() || length > max;
+    };
+    field.addEventListener("input", update);
+    update();
     const restore = () => {
       form.remove();
       bubble.hidden = false;
@@ -558,8 +569,9 @@ class ChatView {
     const form = h("form", { class: "edit-form" },
       field,
       h("div", { class: "dialog-actions" },
+        counter,
         h("button", { type: "button", class: "btn btn-sm", onclick: restore, text: "Cancelar" }),
-        h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" }),
+        submit,
       ),
     );
     form.addEventListener("submit", (event) => {
