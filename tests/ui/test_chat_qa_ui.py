@@ -164,8 +164,9 @@ def test_a_draft_waits_in_its_conversation_while_another_is_looked_at(
     page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
     expect(composer).to_have_value("Otra a medias")
 
-    # Sent, it is no draft any more.
-    page.keyboard.press("Enter")
+    # Sent (once the conversation is drawn), it is no draft any more.
+    expect(page.locator(".msg-user .bubble").last).to_have_text("Hola")
+    composer.press("Enter")
     expect(page.locator(".msg-user .bubble").last).to_have_text("Otra a medias")
     _answered(page)
     page.get_by_role("button", name="Nueva conversación", exact=True).click()
@@ -174,12 +175,54 @@ def test_a_draft_waits_in_its_conversation_while_another_is_looked_at(
     expect(composer).to_have_value("")
 
 
+def test_nothing_is_sent_into_a_conversation_still_loading(page: Page, live_app: LiveApp) -> None:
+    """A draft comes back the moment its conversation opens: Enter then sent it, and the
+    conversation drawn a moment later swept the question and its answer off the screen."""
+    user = _login_new_worker(page, live_app)
+    other = live_app.create_conversation(
+        user["id"], "Tarifas", [("user", "Hola"), ("assistant", "Hola, ¿en qué le ayudo?")]
+    )
+    page.reload()
+    held: list[Route] = []
+    holding = [True]
+    page.route(
+        re.compile(r".*/conversations/[^/?]+/messages.*"),
+        lambda route: held.append(route) if holding[0] else route.continue_(),
+    )
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(f"{request.method} {request.url}"))
+    page.locator(f".conv-item[data-id='{other}'] .conv-link").click()
+    composer = page.locator("#composer-input")
+    composer.fill("¿Y en invierno?")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    composer.press("Enter")
+    for _ in range(400):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held and not [url for url in asked if url.startswith("POST") and url.endswith("/chat")]
+    expect(composer).to_have_value("¿Y en invierno?")  # nothing lost
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    expect(page.locator(".msg-user .bubble").last).to_have_text("Hola")
+    expect(page.locator("#send-btn")).to_be_enabled()
+    composer.press("Enter")
+    expect(page.locator(".msg-user .bubble").last).to_have_text("¿Y en invierno?")
+    _answered(page)
+    expect(page.locator(".msg-user .bubble")).to_have_count(2)
+
+
 def test_detener_before_the_answer_has_an_id_still_stops_it(page: Page, live_app: LiveApp) -> None:
     _login_new_worker(page, live_app)
     held: list[Route] = []
     page.route("**/chat", lambda route: held.append(route))  # it waits, as on a busy server
     _send(page, "Una pregunta larga")
     page.wait_for_function("() => document.querySelector('#stop-btn:not([hidden])')")
+    for _ in range(400):  # the button shows before the request reaches the route
+        if held:
+            break
+        page.wait_for_timeout(25)
     assert len(held) == 1
     page.keyboard.press("Escape")  # the composer has the focus: Esc is "Detener"
     held[0].continue_()

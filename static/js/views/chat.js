@@ -163,6 +163,9 @@ class ChatView {
     this.destroyed = false;
     /** @type {{ id: string, title: string } | null} an answer running in another conversation */
     this.elsewhere = null;
+    // Until its messages are drawn, nothing is sent into the conversation: drawing them would
+    // sweep away the question just sent (a draft can be sent the moment the view opens).
+    this.loading = Boolean(conversationId);
     const startNew = () => {
       // An answer running here goes on (the server keeps generating); the new screen links to it.
       sessionStorage.removeItem(STREAM_KEY);
@@ -264,7 +267,7 @@ class ChatView {
       const length = this.input.value.length;
       this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
       this.counter.classList.toggle("over", length > max);
-      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active || this.elsewhere);
+      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active || this.elsewhere || this.loading);
     };
     this.updateComposer = update;
     this.input.addEventListener("input", update);
@@ -280,7 +283,7 @@ class ChatView {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = this.input.value;
-      if (!text.trim() || text.length > max || this.active || this.elsewhere) return;
+      if (!text.trim() || text.length > max || this.active || this.elsewhere || this.loading) return;
       this.input.value = "";
       update();
       this.send(text);
@@ -416,6 +419,8 @@ class ChatView {
 
   /** @param {string} id */
   async loadConversation(id) {
+    this.loading = true;
+    this.updateComposer?.();
     clear(this.inner);
     this.inner.appendChild(h("p", { class: "list-status", text: "Cargando conversación…" }));
     try {
@@ -444,6 +449,9 @@ class ChatView {
         h("a", { class: "btn", href: "#/chat", text: "Ir a una conversación nueva" }),
       ));
       if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
+    } finally {
+      this.loading = false;
+      this.updateComposer?.();
     }
   }
 
