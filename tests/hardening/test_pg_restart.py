@@ -131,6 +131,7 @@ async def test_restart_during_traffic(cluster: Cluster, ollama_url: str) -> None
         cluster.url,
         ollama_url=ollama_url,
         chat_rate_limit_per_minute=100_000,
+        write_rate_limit_per_minute=100_000,  # traffic, not a person
         max_active_per_user=5,
     )
     app = create_app(settings)
@@ -240,6 +241,7 @@ async def test_answers_streaming_through_a_restart_are_all_saved(cluster: Cluste
             cluster.url,
             ollama_url=ollama_url,
             chat_rate_limit_per_minute=100_000,
+            write_rate_limit_per_minute=100_000,
             max_active_per_user=10,
             ollama_max_parallel=10,
         )
