@@ -235,11 +235,15 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
     return error_response(422, "validation_error", describe_validation_errors(exc.errors()))
 
 
-async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, detail = _STATUS_DEFAULTS.get(exc.status_code, ("http_error", "Error en la solicitud."))
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, detail, headers)
+    # Under /v1 in OpenAI's shape, also for a path no route matches (one with a line break).
+    response = error_response_for(request.url.path, exc.status_code, code, detail)
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 # SQLite and PostgreSQL words for "the disk is full" and "this database is read-only".

@@ -323,3 +323,14 @@ async def test_more_stop_sequences_than_openai_takes_are_refused(
             model=DEFAULT_MODEL, messages=HELLO, stop=["a", "b", "c", "d"]
         )
         assert fake[1].config.requests[-1]["options"]["stop"] == ["a", "b", "c", "d"]
+
+
+async def test_a_v1_path_no_route_matches_answers_in_openais_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    """A line break keeps ``/v1/models/{model}`` from matching (found by the fuzzer): the 404
+    still comes in OpenAI's shape, as every ``/v1`` error."""
+    response = await client.get("/v1/models/a%0Ab")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert (await client.get("/conversations/a%0Ab/x")).json()["code"] == "not_found"
