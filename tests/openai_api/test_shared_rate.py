@@ -8,6 +8,7 @@ import pytest
 
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
+from tests.openai_api.conftest import new_key, sdk_client
 
 DEFAULT_MODEL = "qwen2.5:3b-instruct"
 
@@ -20,11 +21,7 @@ async def test_the_web_and_the_api_share_one_message_rate(
 ) -> None:
     headers = await auth_headers(await make_user())
     async with live_app(chat_rate_limit_per_minute=2, max_active_per_user=5) as (base, _app):
-        created = await http.post(f"{base}/api-keys", json={"name": "Ritmo"}, headers=headers)
-        assert created.status_code == 201, created.text
-        client = openai.AsyncOpenAI(
-            base_url=f"{base}/v1", api_key=created.json()["key"], max_retries=0, timeout=20
-        )
+        client = sdk_client(base, await new_key(http, base, headers, "Ritmo"))
         web = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=headers)
         assert web.status_code == 200
         await client.chat.completions.create(
