@@ -369,3 +369,62 @@ def test_who_signs_in_after_a_sign_out_mid_answer_starts_on_a_new_chat(
     expect(page.locator("#welcome")).to_be_visible()
     assert page.url.endswith("#/chat")
     expect(page.get_by_text("Conversación no encontrada")).to_have_count(0)
+
+
+# Holds back the chat stream's `title` event until the test releases it, as a slow network would:
+# the server saves the automatic title and sends it, and a rename is saved before it arrives.
+HOLD_TITLE = """
+(() => {
+  const realFetch = window.fetch;
+  window.__titleHeld = false;
+  window.__streamDone = false;
+  let release = () => {};
+  const released = new Promise((resolve) => (release = resolve));
+  window.__releaseTitle = () => release();
+  window.fetch = async (input, init) => {
+    const response = await realFetch(input, init);
+    const url = new URL(typeof input === "string" ? input : input.url, location.href);
+    if (init?.method !== "POST" || url.pathname !== "/chat" || !response.body) return response;
+    const decoder = new TextDecoder();
+    const encoder = new TextEncoder();
+    const body = response.body.pipeThrough(new TransformStream({
+      async transform(chunk, controller) {
+        const text = decoder.decode(chunk, { stream: true });
+        const at = text.indexOf("event: title");
+        if (at < 0 || window.__titleHeld) return controller.enqueue(encoder.encode(text));
+        controller.enqueue(encoder.encode(text.slice(0, at)));
+        window.__titleHeld = true;
+        await released;
+        controller.enqueue(encoder.encode(text.slice(at)));
+      },
+      flush() { window.__streamDone = true; },
+    }));
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+})();
+"""
+
+
+def test_a_rename_wins_over_an_automatic_title_that_arrives_after_it(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The server keeps a person's name over the model's (it saves an automatic title only while
+    none was given), and the page must too: a `title` event that arrives after the rename was
+    saved does not put the model's title back in the list or the header."""
+    page.add_init_script(HOLD_TITLE)
+    _login_worker(page, live_app)
+    _send(page, "Primera conversación de prueba")
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    page.wait_for_function("() => window.__titleHeld")  # saved on the server, not yet shown here
+    row_action(page.locator(".conv-item").first, "Renombrar")
+    page.fill(".conv-rename", "Informe mensual")
+    page.keyboard.press("Enter")
+    expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+    expect(page.locator("h1.title")).to_have_text("Informe mensual")
+    page.evaluate("() => window.__releaseTitle()")
+    page.wait_for_function("() => window.__streamDone")
+    page.wait_for_timeout(300)  # the held event is read and handled after the stream's end
+    expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+    expect(page.locator("h1.title")).to_have_text("Informe mensual")
+    page.reload()
+    expect(page.locator(".conv-title").first).to_have_text("Informe mensual")

@@ -881,8 +881,7 @@ class ChatView {
           }
         } else if (event === "title") {
           view.titled = true;
-          this.setHeadTitle(data.title);
-          this.sidebar.setTitle(this.conversationId, data.title);
+          if (this.sidebar.autoTitle(this.conversationId, data.title)) this.setHeadTitle(data.title);
         } else if (event === "done") {
           finished = true;
           ended = data.status;

@@ -28,6 +28,7 @@ let carried = null;
  * @typedef {object} Conversation
  * @property {string} id
  * @property {string} title
+ * @property {string} [title_source] "user" once a person named it
  * @property {boolean} pinned
  * @property {boolean} archived
  * @property {string} updated_at
@@ -471,5 +472,21 @@ export class Sidebar {
       existing.title = title;
       this.update();
     }
+  }
+
+  /**
+   * The model named a conversation. A name the person gave it meanwhile wins: the server keeps
+   * theirs (it saves an automatic title only while none was given), but the answer's `title`
+   * event can still arrive after their rename was saved.
+   * @param {string | null} id
+   * @param {string} title
+   * @returns {boolean} whether the automatic title was taken
+   */
+  autoTitle(id, title) {
+    const existing = this.items.find((c) => c.id === id);
+    if (existing?.title_source === "user") return false;
+    if (existing) existing.title_source = "auto";
+    this.setTitle(id, title);
+    return true;
   }
 }
