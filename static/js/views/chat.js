@@ -11,6 +11,7 @@ import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
 import { exportConversation } from "./export.js";
 import { readDraft, saveDraft } from "./drafts.js";
+import { ModelService } from "./chat/models.js";
 /** @import { Page } from "../api.js" */
 
 /**
@@ -53,15 +54,7 @@ import { readDraft, saveDraft } from "./drafts.js";
  * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
  */
 
-/** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
-
 const STREAM_KEY = "energyapp.streaming";
-const MODEL_KEY = "energyapp.model";
-const NOTE_REAL = "EnergyApp responde con un modelo local; verifique la información importante.";
-const NOTE_STAND_IN = "Modo de demostración: responde un Ollama de reemplazo con texto sintético, no un modelo real.";
-/** @typedef {{ default_model: string, models: ModelChoice[] }} ModelsAnswer GET /models (`ModelsOut`) */
-/** @type {Promise<ModelsAnswer> | null} GET /models once per page load (a reload shows a model pulled since) */
-let modelsRequest = null;
 const EXAMPLES = [
   ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
   ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
@@ -82,8 +75,6 @@ const ERROR_TEXTS = {
 const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
 /** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
 const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
-const MODEL_DOWN = "El servicio del modelo no está disponible en este momento: sus mensajes no se podrán responder hasta que vuelva.";
-const HEALTH_EVERY_MS = 30_000;
 
 /**
  * The Spanish explanation of a stored answer that failed.
@@ -139,16 +130,9 @@ class ChatView {
   /** @type {HTMLSpanElement} */ counter;
   /** @type {HTMLButtonElement} */ sendBtn;
   /** @type {HTMLButtonElement} */ stopBtn;
-  /** @type {HTMLSpanElement} */ modelSlot;
-  /** @type {HTMLParagraphElement} */ note;
-  /** @type {HTMLParagraphElement} */ modelWarning;
   /** @type {HTMLParagraphElement} */ runningNote;
   /** @type {HTMLDivElement} */ composerWrap;
   /** @type {() => void} */ updateComposer;
-  // Set by loadModels() once GET /models answers.
-  /** @type {ModelChoice[] | undefined} */ models;
-  /** @type {string | undefined} */ defaultModel;
-  /** @type {string | undefined} */ model;
 
   /**
    * @param {HTMLElement} main
@@ -161,6 +145,7 @@ class ChatView {
     /** @type {AnswerView | null} the answer being generated */
     this.active = null;
     this.destroyed = false;
+    this.models = new ModelService();
     /** @type {{ id: string, title: string } | null} an answer running in another conversation */
     this.elsewhere = null;
     // Until its messages are drawn, nothing is sent into the conversation: drawing them would
@@ -212,13 +197,12 @@ class ChatView {
     });
     if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
-    this.checkModelService();
-    this.healthTimer = setInterval(() => this.checkModelService(), HEALTH_EVERY_MS);
+    this.models.watchHealth();
   }
 
   destroy() {
     this.destroyed = true;
-    clearInterval(this.healthTimer);
+    this.models.destroy();
     this.removeShortcuts();
     for (const controller of this.controllers) controller.abort();
     this.sidebar.destroy();
@@ -253,7 +237,7 @@ class ChatView {
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
       this.input,
       h("div", { class: "composer-row" },
-        this.modelSlot = h("span", { class: "model-slot" }),
+        this.models.slot,
         h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
         h("span", { class: "spacer" }),
         this.counter,
@@ -288,84 +272,14 @@ class ChatView {
       update();
       this.send(text);
     });
-    this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
-    this.modelWarning = h("p", { class: "alert alert-warn composer-warning", id: "model-warning", role: "status", hidden: true, text: MODEL_DOWN });
     this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
     // What a screen reader hears when an answer ends (the answer's own text is not a live region:
     // read token by token it would be noise).
     this.announcer = h("p", { class: "sr-only", id: "answer-announcer", role: "status" });
-    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, this.runningNote, form, this.note, this.announcer);
+    this.composerWrap = h("div", { class: "composer-wrap" }, this.models.warning, this.runningNote, form, this.models.note, this.announcer);
     update();
-    this.loadModels();
+    this.models.load();
     queueMicrotask(() => this.input.focus());
-  }
-
-  // ---------- models ----------
-  /** The model picker (several models) or name (one), and the stand-in's label wherever it answers. */
-  async loadModels() {
-    modelsRequest ??= api("/models").catch((err) => {
-      modelsRequest = null; // Ollama down: try again on the next screen; the chat reports the error
-      throw err;
-    });
-    let data;
-    try {
-      data = await modelsRequest;
-    } catch {
-      return;
-    }
-    if (this.destroyed || !data.models.length) return;
-    // The default model not pulled: still shown (a message to it explains what to run), with
-    // the ones that are offered beside it to pick from.
-    const missing = !data.models.some((m) => m.name === data.default_model);
-    this.models = missing ? [{ name: data.default_model, missing: true }, ...data.models] : data.models;
-    this.defaultModel = data.default_model;
-    const stored = localStorage.getItem(MODEL_KEY);
-    this.model = stored !== null && data.models.some((m) => m.name === stored) ? stored : data.default_model;
-    clear(this.modelSlot);
-    if (this.models.length > 1) {
-      const label = (/** @type {ModelChoice} */ m) => (m.missing ? `${m.name} (no disponible)` : m.stand_in ? `${m.name} (reemplazo)` : m.name);
-      const select = h("select", { class: "model-select", id: "model-select", "aria-label": "Modelo" },
-        this.models.map((m) => h("option", { value: m.name, text: label(m) })));
-      select.value = this.model;
-      select.addEventListener("change", () => {
-        this.model = select.value;
-        localStorage.setItem(MODEL_KEY, select.value);
-        this.showModelNote();
-      });
-      this.modelSlot.appendChild(select);
-    } else {
-      this.modelSlot.appendChild(h("span", { class: "model-name", id: "model-name", title: "Modelo", text: this.model }));
-    }
-    this.showModelNote();
-  }
-
-  /** Warn above the composer while `GET /health` says Ollama is down (asked every 30 s). */
-  async checkModelService() {
-    let health;
-    try {
-      health = await api("/health", { auth: false });
-    } catch {
-      return; // the app itself is unreachable: sending says so
-    }
-    if (this.destroyed) return;
-    if (health.ollama === "unavailable") this.modelWarning.hidden = false;
-    else this.modelServiceBack();
-  }
-
-  /** The model answers again (a token came): no band saying it is down, and its picker back. */
-  modelServiceBack() {
-    this.modelWarning.hidden = true;
-    if (!this.models) this.loadModels();
-  }
-
-  showModelNote() {
-    /** @type {ModelChoice[]} */
-    const models = this.models ?? [];
-    const chosen = models.find((m) => m.name === this.model);
-    // A default that is not pulled would be asked of the same server as the models offered.
-    const standIn = chosen?.missing ? models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
-    this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
-    this.note.classList.toggle("stand-in", standIn);
   }
 
   /**
@@ -778,7 +692,7 @@ class ChatView {
     const body = turn.regenerate ? { parent_message_id: turn.regenerate, regenerate: true } : { message: text };
     if (turn.parent) body.parent_message_id = turn.parent;
     if (this.conversationId) body.conversation_id = this.conversationId;
-    if (this.model && this.model !== this.defaultModel) body.model = this.model;
+    if (this.models.requested) body.model = this.models.requested;
     const status = await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
@@ -874,7 +788,7 @@ class ChatView {
           view.content = data.replace ? data.content : view.content + data.content;
           view.firstTokenAt ??= performance.now();
           this.showStatus(view, "generando…");
-          if (!this.modelWarning.hidden) this.modelServiceBack();
+          this.models.answered();
           if (!scheduled) {
             scheduled = true;
             requestAnimationFrame(paint);
@@ -900,7 +814,7 @@ class ChatView {
           this.release(view);
           this.finishMeta(view, "error", {});
           this.showError(view, data.detail || ERROR_FALLBACK, askAgain);
-          if (data.code === "llm_unavailable") this.modelWarning.hidden = false;
+          if (data.code === "llm_unavailable") this.models.down();
         }
       }
       if (!finished) {
