@@ -1,6 +1,6 @@
 // @ts-check
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
-import { api, apiFetch, qs, ApiError, errorDetail, isAbort } from "../api.js";
+import { api, apiFetch, ApiError, errorDetail, isAbort } from "../api.js";
 import { followAnswer } from "../sse.js";
 import { h, icon, iconButton, toast, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
@@ -8,28 +8,12 @@ import { state, signedInUser } from "../state.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
-import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
-import { exportConversation } from "./export.js";
+import { NO_PARENT } from "./versions.js";
 import { readDraft, saveDraft } from "./drafts.js";
 import { ModelService } from "./chat/models.js";
-/** @import { Page } from "../api.js" */
-
-/**
- * A stored message (`MessageOut`, the fields shown here).
- * @typedef {object} Message
- * @property {string} id
- * @property {string} role "user" or "assistant"
- * @property {string} content
- * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
- * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
- * @property {string | null} [model]
- * @property {number | null} [completion_tokens]
- * @property {number | null} [duration_ms] from the request to the end
- * @property {number | null} [first_token_ms] from the request to the first token
- * @property {string} [created_at]
- * @property {string | null} [parent_id] the message it follows (its question, for an answer)
- * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
- */
+import { ERROR_FALLBACK, MessageList, cutFrom, fetchMessages, showError, showStatus, storedError } from "./chat/messages.js";
+import { editQuestion } from "./chat/edit.js";
+/** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
  * Where a message goes in the conversation's tree (docs/chat.md): under `parent` (an edit),
@@ -37,63 +21,9 @@ import { ModelService } from "./chat/models.js";
  * @typedef {{ parent?: string, regenerate?: string }} Turn
  */
 
-/**
- * An answer on screen and the stream that fills it.
- * @typedef {object} AnswerView
- * @property {HTMLElement} el
- * @property {Element} body where the Markdown is drawn
- * @property {Element} status "generando…", the queue position, an error
- * @property {Element} meta the final status, copy button, token count
- * @property {string} content the text so far
- * @property {string} [id] the message's id, known once `meta` arrives for a new answer
- * @property {boolean} [reattached] a stream opened again after a reload
- * @property {HTMLElement} [question] the question it answers, when asked here
- * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
- * @property {string[]} [siblings] its versions
- * @property {boolean} [titled] a `title` event came with it
- * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
- */
-
 const STREAM_KEY = "energyapp.streaming";
-const EXAMPLES = [
-  ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
-  ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
-  ["Resume un texto", "Resume en 5 puntos las ventajas de la energía solar para una empresa mediana."],
-  ["Escribe código", "Escribe una función en Python que calcule el consumo mensual promedio a partir de una lista de lecturas."],
-];
-
-// An answer that failed, explained when its conversation is opened again (the stream's own
-// `error` event says it live). Keys: `messages.error_code`, docs/chat.md.
-/** @type {Record<string, string>} */
-const ERROR_TEXTS = {
-  llm_unavailable: "El servicio del modelo (Ollama) no estaba disponible. Puede reintentar cuando vuelva.",
-  llm_error: "El servicio del modelo respondió con un error.",
-  internal_error: "Ocurrió un error interno durante la respuesta.",
-  app_shutdown: "El servidor se reinició durante la respuesta.",
-  app_restarted: "El servidor se reinició durante la respuesta.",
-};
-const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
 /** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
 const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
-
-/**
- * The Spanish explanation of a stored answer that failed.
- * @param {Pick<Message, "error_code" | "model">} message
- */
-function storedError(message) {
-  if (message.error_code === "model_missing") {
-    const model = message.model ? `«${message.model}» ` : "";
-    return `El modelo ${model}no está instalado en el servidor; un administrador debe descargarlo con ollama pull.`;
-  }
-  return (message.error_code && ERROR_TEXTS[message.error_code]) || ERROR_FALLBACK;
-}
-
-/** @type {Record<string, string>} */
-const STATUS_LABELS = {
-  stopped: "Respuesta detenida",
-  interrupted: "Respuesta interrumpida",
-  error: "Respuesta con error",
-};
 
 /**
  * @param {HTMLElement} main
@@ -169,8 +99,11 @@ class ChatView {
       onRunning: (running) => this.showRunningElsewhere(running),
     });
     this.removeShortcuts = installShortcuts({ onNew: startNew });
-    this.inner = h("div", { class: "messages-inner" });
-    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
+    this.list = new MessageList({
+      pickVersion: (el, id, which) => this.pickVersion(el, id, which),
+      editQuestion: (el) => editQuestion(el, () => this.busy(), (text, parent) => this.send(text, { parent })),
+      regenerate: (view) => this.regenerate(view),
+    });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     this.buildComposer();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
@@ -180,7 +113,7 @@ class ChatView {
         this.headTitle,
         iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
-      this.scroller,
+      this.list.scroller,
       this.composerWrap,
     );
     this.root = h("div", { class: "chat" }, this.sidebar.el, chatMain);
@@ -312,40 +245,27 @@ class ChatView {
   // ---------- rendering ----------
   showWelcome() {
     this.setHeadTitle(null);
-    clear(this.inner);
-    const name = (signedInUser().full_name || "").split(" ")[0];
-    this.inner.appendChild(h("div", { class: "welcome", id: "welcome" },
-      h("img", { src: "/static/logo.svg", alt: "" }),
-      h("h2", { text: name ? `Hola, ${name}. ¿En qué le ayudo hoy?` : "¿En qué le ayudo hoy?" }),
-      h("p", { class: "muted", text: "Sus conversaciones quedan en el servidor de la empresa. Pruebe con uno de estos ejemplos:" }),
-      h("div", { class: "examples" },
-        EXAMPLES.map(([title, prompt]) => h("button", {
-          type: "button", class: "example",
-          onclick: () => {
-            this.input.value = prompt;
-            this.updateComposer();
-            this.input.focus();
-          },
-        }, h("strong", { text: title }), h("span", { text: prompt }))),
-      ),
-    ));
+    this.list.showWelcome((prompt) => {
+      this.input.value = prompt;
+      this.updateComposer();
+      this.input.focus();
+    });
   }
 
   /** @param {string} id */
   async loadConversation(id) {
     this.loading = true;
     this.updateComposer?.();
-    clear(this.inner);
-    this.inner.appendChild(h("p", { class: "list-status", text: "Cargando conversación…" }));
+    this.list.showLoading();
     try {
       const [conv, messages] = await Promise.all([
         api(`/conversations/${encodeURIComponent(id)}`),
-        this.fetchMessages(id),
+        fetchMessages(id),
       ]);
       if (this.destroyed) return;
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
-      this.scrollToEnd(true);
+      this.list.scrollToEnd(true);
       const saved = readStreaming();
       const live = messages.filter((m) => m.role === "assistant" && m.status === "streaming");
       if (saved && saved.conversation_id === id && !live.some((m) => m.id === saved.assistant_message_id)) {
@@ -355,13 +275,7 @@ class ChatView {
       for (const message of live) this.reattach(message);
     } catch (err) {
       if (this.destroyed) return;
-      clear(this.inner);
-      const notFound = err instanceof ApiError && err.status === 404;
-      this.inner.appendChild(h("div", { class: "welcome" },
-        h("h2", { text: notFound ? "Conversación no encontrada" : "No se pudo cargar la conversación" }),
-        h("p", { class: "muted", text: notFound ? "No existe o no tiene acceso a ella." : errorDetail(err) }),
-        h("a", { class: "btn", href: "#/chat", text: "Ir a una conversación nueva" }),
-      ));
+      const notFound = this.list.showLoadError(err);
       if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
     } finally {
       this.loading = false;
@@ -374,28 +288,20 @@ class ChatView {
    * @param {Message[]} messages
    */
   renderMessages(messages) {
-    clear(this.inner);
+    clear(this.list.inner);
     if (!messages.length) this.showWelcome();
-    this.addExportButton();
+    this.list.addExportButton(this.conversationId);
     let question = "";
     for (const message of messages) {
       if (message.role === "user") {
         question = message.content;
-        this.appendQuestion(message);
+        this.list.appendQuestion(message);
         continue;
       }
-      const view = this.appendAnswer(message);
+      const view = this.list.appendAnswer(message);
       const asked = question;
-      if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
+      if (message.status === "error") showError(view, storedError(message), asked ? () => this.send(asked) : null);
     }
-  }
-
-  /** "Exportar" above the conversation, once it exists. */
-  addExportButton() {
-    const id = this.conversationId;
-    if (!id || document.getElementById("export-btn")) return;
-    this.inner.prepend(h("div", { class: "conv-tools" },
-      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
   }
 
   /**
@@ -407,18 +313,14 @@ class ChatView {
     if (!id) return;
     let messages;
     try {
-      messages = await this.fetchMessages(id);
+      messages = await fetchMessages(id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo cargar la conversación."), "error");
       return;
     }
     if (this.destroyed || id !== this.conversationId || this.active) return;
     this.renderMessages(messages);
-    if (!focus) return;
-    const el = this.inner.querySelectorAll(".msg")[focus.index];
-    const buttons = [...(el?.querySelectorAll(".versions button") ?? [])].map((b) => /** @type {HTMLButtonElement} */ (b));
-    const preferred = buttons.find((b) => b.classList.contains(`version-${focus.which}`) && !b.disabled);
-    (preferred ?? buttons.find((b) => !b.disabled))?.focus();
+    if (focus) this.list.focusVersions(focus.index, focus.which);
   }
 
   /**
@@ -429,7 +331,7 @@ class ChatView {
    */
   async pickVersion(el, id, which) {
     if (this.busy()) return;
-    const index = [...this.inner.querySelectorAll(".msg")].indexOf(el);
+    const index = [...this.list.inner.querySelectorAll(".msg")].indexOf(el);
     try {
       await api(`/conversations/${encodeURIComponent(/** @type {string} */ (this.conversationId))}/branch`, { method: "PUT", body: { message_id: id } });
     } catch (err) {
@@ -451,74 +353,6 @@ class ChatView {
   }
 
   /**
-   * Remove a message and everything shown after it (a new version replaces that part).
-   * @param {Element} el
-   */
-  cutFrom(el) {
-    while (el.nextElementSibling) el.nextElementSibling.remove();
-    el.remove();
-  }
-
-  /**
-   * "Editar": the question becomes a field in place; sending it makes a new branch.
-   * @param {HTMLElement} el the question
-   */
-  editQuestion(el) {
-    if (this.busy() || el.querySelector(".edit-form")) return;
-    const bubble = /** @type {HTMLElement} */ (el.querySelector(".bubble"));
-    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
-    const original = bubble.textContent || "";
-    const max = state.config.max_message_chars;
-    // No maxlength: a paste past the limit would be cut without a word; the counter says so.
-    const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": "edit-counter" });
-    field.value = original;
-    const counter = h("span", { class: "counter", id: "edit-counter", "aria-live": "polite" });
-    const submit = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" });
-    const update = () => {
-      const length = field.value.length;
-      counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
-      counter.classList.toggle("over", length > max);
-      submit.disabled = !field.value.trim() || length > max;
-    };
-    field.addEventListener("input", update);
-    update();
-    const restore = () => {
-      form.remove();
-      bubble.hidden = false;
-      meta.hidden = false;
-      /** @type {HTMLElement | null} */ (meta.querySelector(".edit-btn"))?.focus();
-    };
-    const form = h("form", { class: "edit-form" },
-      field,
-      h("div", { class: "dialog-actions" },
-        counter,
-        h("button", { type: "button", class: "btn btn-sm", onclick: restore, text: "Cancelar" }),
-        submit,
-      ),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = field.value;
-      if (!text.trim() || text.length > max || this.busy()) return;
-      if (text.trim() === original.trim()) return restore();
-      const parent = el.dataset.parent || NO_PARENT;
-      this.cutFrom(el);
-      this.send(text, { parent });
-    });
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") restore();
-      else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    bubble.hidden = true;
-    meta.hidden = true;
-    el.querySelector(".user-col")?.appendChild(form);
-    field.focus();
-  }
-
-  /**
    * "Regenerar": a new answer to the same question, shown in place of this one.
    * @param {AnswerView} view
    */
@@ -526,142 +360,8 @@ class ChatView {
     const questionId = view.el.dataset.parent;
     const question = view.el.previousElementSibling;
     if (this.busy() || !questionId || !(question instanceof HTMLElement)) return;
-    this.cutFrom(view.el);
+    cutFrom(view.el);
     this.ask(question, { regenerate: questionId });
-  }
-
-  /**
-   * @param {string} id
-   * @returns {Promise<Message[]>} oldest first, up to 50 pages
-   */
-  async fetchMessages(id) {
-    /** @type {Message[]} */
-    const all = [];
-    /** @type {string | null} */
-    let cursor = null;
-    for (let page = 0; page < 50; page += 1) {
-      /** @type {Page<Message>} */
-      const data = await api(`/conversations/${encodeURIComponent(id)}/messages${qs({ limit: 200, cursor })}`);
-      all.push(...data.items);
-      cursor = data.next_cursor;
-      if (!cursor) break;
-    }
-    return all;
-  }
-
-  /**
-   * @param {Pick<Message, "content"> & Partial<Message>} message no id for a question just sent
-   */
-  appendQuestion(message) {
-    document.getElementById("welcome")?.remove();
-    const meta = h("div", { class: "msg-meta" });
-    const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
-      h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
-    this.inner.appendChild(el);
-    this.questionMeta(el, message);
-    return el;
-  }
-
-  /**
-   * Under a question: its versions, "Editar" (once it is saved) and its time.
-   * @param {HTMLElement} el
-   * @param {Partial<Message>} message
-   */
-  questionMeta(el, message) {
-    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
-    clear(meta);
-    const id = el.dataset.id;
-    if (id) {
-      meta.append(
-        versionNav(id, message.sibling_ids, (target, which) => this.pickVersion(el, target, which)) || "",
-        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", onclick: () => this.editQuestion(el) }, icon("edit"), "Editar"),
-      );
-    }
-    meta.append(messageTime(message.created_at));
-  }
-
-  /**
-   * @param {Pick<Message, "content" | "status"> & Partial<Message>} message no id for an answer just asked for
-   * @returns {AnswerView}
-   */
-  appendAnswer(message) {
-    document.getElementById("welcome")?.remove();
-    const body = h("div", { class: "md" });
-    const status = h("div", { class: "status-slot" });
-    const meta = h("div", { class: "msg-meta" });
-    const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "", parent: message.parent_id || "" } },
-      h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-      h("div", { class: "body" }, body, status, meta),
-    );
-    this.inner.appendChild(el);
-    /** @type {AnswerView} */
-    const view = { el, body, status, meta, content: message.content || "", id: message.id, siblings: message.sibling_ids };
-    renderMarkdown(body, view.content);
-    this.finishMeta(view, message.status, message);
-    return view;
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} status
-   * @param {Partial<Message>} [info] the stored answer, or the stream's `done`
-   */
-  finishMeta(view, status, info = {}) {
-    view.el.dataset.status = status || "";
-    clear(view.meta);
-    if (status === "streaming") return;
-    if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
-    if (view.content) {
-      const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
-      copy.addEventListener("click", async () => {
-        try {
-          await navigator.clipboard.writeText(view.content);
-          toast("Respuesta copiada.");
-        } catch {
-          toast("No se pudo copiar.", "error");
-        }
-      });
-      view.meta.appendChild(copy);
-    }
-    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.regenerate(view)));
-    const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.pickVersion(view.el, target, which)) : null;
-    if (nav) view.meta.appendChild(nav);
-    view.meta.appendChild(messageTime(info.created_at));
-    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
-    const stats = answerStats(info, measured);
-    if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} text none to clear it
-   */
-  showStatus(view, text) {
-    // Unchanged (each token says "generando…" again): a status region drawn anew is announced
-    // anew by a screen reader, so it stays as it is.
-    if (text && view.status.querySelector(".status-pill")?.textContent === text) return;
-    clear(view.status);
-    if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} detail
-   * @param {(() => void) | null} retry what "Reintentar" does; no button without it
-   */
-  showError(view, detail, retry) {
-    clear(view.status);
-    const box = h("div", { class: "msg-error", role: "alert" }, h("span", { text: detail }));
-    // Used once; the explanation stays with the answer it explains.
-    const button = h("button", { type: "button", class: "btn btn-sm", onclick: () => { button.remove(); retry?.(); } }, icon("retry"), "Reintentar");
-    if (retry) box.appendChild(button);
-    view.status.appendChild(box);
-  }
-
-  scrollToEnd(force = false) {
-    const s = this.scroller;
-    const near = s.scrollHeight - s.scrollTop - s.clientHeight < 160;
-    if (force || near) s.scrollTop = s.scrollHeight;
   }
 
   // ---------- streaming ----------
@@ -670,10 +370,10 @@ class ChatView {
    * @param {Turn} [turn] an edit: under which answer (NO_PARENT for a new first question)
    */
   async send(text, turn = {}) {
-    const answers = this.inner.querySelectorAll(".msg-assistant");
+    const answers = this.list.inner.querySelectorAll(".msg-assistant");
     const after = /** @type {HTMLElement | undefined} */ (answers[answers.length - 1]);
     const parent = turn.parent ?? after?.dataset.id ?? "";
-    const question = this.appendQuestion({ content: text, parent_id: parent === NO_PARENT ? null : parent });
+    const question = this.list.appendQuestion({ content: text, parent_id: parent === NO_PARENT ? null : parent });
     await this.ask(question, turn, text);
   }
 
@@ -685,9 +385,9 @@ class ChatView {
    */
   async ask(question, turn, text = "") {
     const isNew = !this.conversationId;
-    const view = this.appendAnswer({ content: "", status: "streaming" });
+    const view = this.list.appendAnswer({ content: "", status: "streaming" });
     view.question = question;
-    this.scrollToEnd(true);
+    this.list.scrollToEnd(true);
     /** @type {{ message?: string, conversation_id?: string, model?: string, parent_message_id?: string, regenerate?: boolean }} */
     const body = turn.regenerate ? { parent_message_id: turn.regenerate, regenerate: true } : { message: text };
     if (turn.parent) body.parent_message_id = turn.parent;
@@ -734,7 +434,7 @@ class ChatView {
    */
   async reattach(message) {
     const { id } = message;
-    const answers = /** @type {NodeListOf<HTMLElement>} */ (this.inner.querySelectorAll(".msg-assistant"));
+    const answers = /** @type {NodeListOf<HTMLElement>} */ (this.list.inner.querySelectorAll(".msg-assistant"));
     const el = [...answers].find((node) => node.dataset.id === id);
     if (!el || !id) return;
     const part = (/** @type {string} */ selector) => /** @type {Element} */ (el.querySelector(selector));
@@ -760,7 +460,7 @@ class ChatView {
     this.controllers.add(controller);
     this.active = view;
     this.setGenerating(true);
-    this.showStatus(view, "generando…");
+    showStatus(view, "generando…");
     this.announce(""); // the last answer's end is old news
     // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
     // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
@@ -773,7 +473,7 @@ class ChatView {
     const paint = () => {
       scheduled = false;
       renderMarkdown(view.body, view.content);
-      this.scrollToEnd();
+      this.list.scrollToEnd();
     };
     try {
       const response = await open(controller.signal);
@@ -782,12 +482,12 @@ class ChatView {
       for await (const { event, data } of followAnswer(response, resume)) {
         if (this.destroyed) return null;
         if (event === "meta") this.onMeta(view, data);
-        else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
+        else if (event === "queue") showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
         else if (event === "token") {
           // A re-attached stream starts with the whole text so far as one token event.
           view.content = data.replace ? data.content : view.content + data.content;
           view.firstTokenAt ??= performance.now();
-          this.showStatus(view, "generando…");
+          showStatus(view, "generando…");
           this.models.answered();
           if (!scheduled) {
             scheduled = true;
@@ -801,32 +501,32 @@ class ChatView {
           ended = data.status;
           paint();
           this.release(view);
-          this.finishMeta(view, data.status, data);
+          this.list.finishMeta(view, data.status, data);
           if (failed) continue;
-          this.showStatus(view, "");
+          showStatus(view, "");
           this.announce(ENDED_TEXTS[data.status] ?? "");
-          if (data.status === "interrupted") this.showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
-          else if (data.status === "error") this.showError(view, ERROR_FALLBACK, askAgain);
+          if (data.status === "interrupted") showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
+          else if (data.status === "error") showError(view, ERROR_FALLBACK, askAgain);
         } else if (event === "error") {
           finished = true;
           failed = true;
           paint();
           this.release(view);
-          this.finishMeta(view, "error", {});
-          this.showError(view, data.detail || ERROR_FALLBACK, askAgain);
+          this.list.finishMeta(view, "error", {});
+          showError(view, data.detail || ERROR_FALLBACK, askAgain);
           if (data.code === "llm_unavailable") this.models.down();
         }
       }
       if (!finished) {
         paint();
-        this.showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
+        showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
       }
     } catch (err) {
       if (isAbort(err) || this.destroyed) return null;
-      this.showStatus(view, "");
-      this.finishMeta(view, "error", {});
+      showStatus(view, "");
+      this.list.finishMeta(view, "error", {});
       // The server's message already says when to try again (rate limit, quota, busy).
-      this.showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
+      showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
       if (err instanceof ApiError && err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
     } finally {
       this.controllers.delete(controller);
@@ -870,7 +570,7 @@ class ChatView {
     view.el.dataset.parent = data.user_message_id;
     if (view.question && !view.question.dataset.id) {
       view.question.dataset.id = data.user_message_id;
-      this.questionMeta(view.question, { parent_id: view.question.dataset.parent });
+      this.list.questionMeta(view.question, { parent_id: view.question.dataset.parent });
     }
     const isNew = !this.conversationId;
     this.conversationId = data.conversation_id;
@@ -879,7 +579,7 @@ class ChatView {
       // Update the address without re-rendering the view (no hashchange event).
       history.replaceState(null, "", `#/chat/${encodeURIComponent(data.conversation_id)}`);
       this.sidebar.setActive(data.conversation_id);
-      this.addExportButton();
+      this.list.addExportButton(this.conversationId);
     }
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
