@@ -2,17 +2,16 @@
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
 import { api, apiFetch, ApiError, errorDetail, isAbort } from "../api.js";
 import { followAnswer } from "../sse.js";
-import { h, icon, iconButton, toast, clear } from "../dom.js";
+import { h, iconButton, toast, clear } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
-import { state, signedInUser } from "../state.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT } from "./versions.js";
-import { readDraft, saveDraft } from "./drafts.js";
 import { ModelService } from "./chat/models.js";
 import { ERROR_FALLBACK, MessageList, cutFrom, fetchMessages, showError, showStatus, storedError } from "./chat/messages.js";
 import { editQuestion } from "./chat/edit.js";
+import { Composer } from "./chat/composer.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
@@ -55,15 +54,6 @@ function readStreaming() {
 }
 
 class ChatView {
-  // Made by buildComposer().
-  /** @type {HTMLTextAreaElement} */ input;
-  /** @type {HTMLSpanElement} */ counter;
-  /** @type {HTMLButtonElement} */ sendBtn;
-  /** @type {HTMLButtonElement} */ stopBtn;
-  /** @type {HTMLParagraphElement} */ runningNote;
-  /** @type {HTMLDivElement} */ composerWrap;
-  /** @type {() => void} */ updateComposer;
-
   /**
    * @param {HTMLElement} main
    * @param {string | null} conversationId
@@ -76,8 +66,6 @@ class ChatView {
     this.active = null;
     this.destroyed = false;
     this.models = new ModelService();
-    /** @type {{ id: string, title: string } | null} an answer running in another conversation */
-    this.elsewhere = null;
     // Until its messages are drawn, nothing is sent into the conversation: drawing them would
     // sweep away the question just sent (a draft can be sent the moment the view opens).
     this.loading = Boolean(conversationId);
@@ -96,7 +84,7 @@ class ChatView {
         if (id === this.conversationId) navigate("#/chat");
       },
       onTitle: (title) => this.setHeadTitle(title),
-      onRunning: (running) => this.showRunningElsewhere(running),
+      onRunning: (running) => this.composer.showRunningElsewhere(running),
     });
     this.removeShortcuts = installShortcuts({ onNew: startNew });
     this.list = new MessageList({
@@ -105,7 +93,14 @@ class ChatView {
       regenerate: (view) => this.regenerate(view),
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
-    this.buildComposer();
+    this.composer = new Composer({
+      conversationId: () => this.conversationId,
+      generating: () => Boolean(this.active),
+      loading: () => this.loading,
+      send: (text) => this.send(text),
+      stop: () => this.stop(),
+    }, this.models);
+    this.models.load();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" },
@@ -114,7 +109,7 @@ class ChatView {
         iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
       this.list.scroller,
-      this.composerWrap,
+      this.composer.wrap,
     );
     this.root = h("div", { class: "chat" }, this.sidebar.el, chatMain);
     main.appendChild(this.root);
@@ -160,102 +155,16 @@ class ChatView {
     document.title = title ? `${title} · EnergyApp` : "EnergyApp LLM";
   }
 
-  // ---------- composer ----------
-  buildComposer() {
-    const max = state.config.max_message_chars;
-    this.input = h("textarea", { id: "composer-input", rows: 1, placeholder: "Escriba su mensaje…", "aria-label": "Mensaje", "aria-describedby": "composer-counter composer-help" });
-    this.counter = h("span", { class: "counter", id: "composer-counter", "aria-live": "polite" });
-    this.sendBtn = h("button", { type: "submit", class: "btn btn-primary", id: "send-btn", "aria-label": "Enviar mensaje" }, icon("send"), h("span", { class: "sr-only", text: "Enviar" }));
-    this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => this.stop() }, icon("stop"), "Detener");
-    const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
-      this.input,
-      h("div", { class: "composer-row" },
-        this.models.slot,
-        h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
-        h("span", { class: "spacer" }),
-        this.counter,
-        this.stopBtn,
-        this.sendBtn,
-      ),
-    );
-    this.input.value = readDraft(signedInUser().id, this.conversationId);
-    const update = () => {
-      saveDraft(signedInUser().id, this.conversationId, this.input.value);
-      const length = this.input.value.length;
-      this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
-      this.counter.classList.toggle("over", length > max);
-      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active || this.elsewhere || this.loading);
-    };
-    this.updateComposer = update;
-    this.input.addEventListener("input", update);
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      } else if (event.key === "Escape" && this.active) {
-        event.preventDefault();
-        this.stop();
-      }
-    });
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = this.input.value;
-      if (!text.trim() || text.length > max || this.active || this.elsewhere || this.loading) return;
-      this.input.value = "";
-      update();
-      this.send(text);
-    });
-    this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
-    // What a screen reader hears when an answer ends (the answer's own text is not a live region:
-    // read token by token it would be noise).
-    this.announcer = h("p", { class: "sr-only", id: "answer-announcer", role: "status" });
-    this.composerWrap = h("div", { class: "composer-wrap" }, this.models.warning, this.runningNote, form, this.models.note, this.announcer);
-    update();
-    this.models.load();
-    queueMicrotask(() => this.input.focus());
-  }
-
-  /**
-   * Say above the composer that an answer of another conversation is running (one at a time),
-   * with a link to it, and hold the send button until it ends.
-   * @param {{ id: string, title: string }[]} running from the sidebar's refresh
-   */
-  showRunningElsewhere(running) {
-    const other = running.find((c) => c.id !== this.conversationId) ?? null;
-    const shown = this.elsewhere;
-    this.elsewhere = other && !this.active ? other : null;
-    this.runningNote.hidden = !this.elsewhere;
-    // Rewritten only when it changes: a live region repeats what it is given.
-    if (this.elsewhere && (this.elsewhere.id !== shown?.id || this.elsewhere.title !== shown?.title)) {
-      this.runningNote.replaceChildren(
-        `Hay una respuesta en curso en «${this.elsewhere.title || "Nueva conversación"}». Podrá enviar otro mensaje cuando termine. `,
-        h("a", { href: `#/chat/${encodeURIComponent(this.elsewhere.id)}`, text: "Ver la respuesta" }),
-      );
-    }
-    this.updateComposer();
-  }
-
-  /** @param {boolean} on */
-  setGenerating(on) {
-    this.stopBtn.hidden = !on;
-    this.sendBtn.hidden = on;
-    this.updateComposer();
-  }
-
   // ---------- rendering ----------
   showWelcome() {
     this.setHeadTitle(null);
-    this.list.showWelcome((prompt) => {
-      this.input.value = prompt;
-      this.updateComposer();
-      this.input.focus();
-    });
+    this.list.showWelcome((prompt) => this.composer.fill(prompt));
   }
 
   /** @param {string} id */
   async loadConversation(id) {
     this.loading = true;
-    this.updateComposer?.();
+    this.composer.update();
     this.list.showLoading();
     try {
       const [conv, messages] = await Promise.all([
@@ -279,7 +188,7 @@ class ChatView {
       if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
     } finally {
       this.loading = false;
-      this.updateComposer?.();
+      this.composer.update();
     }
   }
 
@@ -347,7 +256,7 @@ class ChatView {
    * replace and then being refused.
    */
   busy() {
-    if (!this.active && !this.elsewhere) return false;
+    if (!this.active && !this.composer.elsewhere) return false;
     toast("Espere a que termine la respuesta en curso.", "error");
     return true;
   }
@@ -459,12 +368,12 @@ class ChatView {
     const controller = new AbortController();
     this.controllers.add(controller);
     this.active = view;
-    this.setGenerating(true);
+    this.composer.setGenerating(true);
     showStatus(view, "generando…");
-    this.announce(""); // the last answer's end is old news
+    this.composer.announce(""); // the last answer's end is old news
     // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
     // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
-    if (document.activeElement === document.body) this.input.focus();
+    if (document.activeElement === document.body) this.composer.input.focus();
     let finished = false;
     /** @type {string | null} */
     let ended = null;
@@ -504,7 +413,7 @@ class ChatView {
           this.list.finishMeta(view, data.status, data);
           if (failed) continue;
           showStatus(view, "");
-          this.announce(ENDED_TEXTS[data.status] ?? "");
+          this.composer.announce(ENDED_TEXTS[data.status] ?? "");
           if (data.status === "interrupted") showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
           else if (data.status === "error") showError(view, ERROR_FALLBACK, askAgain);
         } else if (event === "error") {
@@ -537,17 +446,6 @@ class ChatView {
   }
 
   /**
-   * Say `text` through the polite status region; the same words twice are announced twice.
-   * @param {string} text
-   */
-  announce(text) {
-    const region = this.announcer;
-    if (!region) return;
-    region.textContent = "";
-    if (text) setTimeout(() => { region.textContent = text; }, 50);
-  }
-
-  /**
    * The answer is over (the stream may stay open a moment for the title): free the composer.
    * @param {AnswerView} view
    */
@@ -555,7 +453,7 @@ class ChatView {
     if (this.active === view) {
       this.active = null;
       if (this.destroyed) return;
-      this.setGenerating(false);
+      this.composer.setGenerating(false);
       if (this.conversationId) this.sidebar.markRunning(this.conversationId, false);
     }
   }
@@ -593,10 +491,10 @@ class ChatView {
     if (!view.id) {
       // Asked for before `meta`: nothing to name yet; done as soon as it is known.
       view.stopWanted = true;
-      this.input.focus();
+      this.composer.input.focus();
       return;
     }
-    this.stopBtn.disabled = true;
+    this.composer.stopBtn.disabled = true;
     try {
       await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });
     } catch (err) {
@@ -604,9 +502,9 @@ class ChatView {
       const ended = err instanceof ApiError && (err.status === 404 || err.status === 409);
       if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
     } finally {
-      this.stopBtn.disabled = false;
+      this.composer.stopBtn.disabled = false;
       // The button is hidden once the answer ends: the next action is a new message.
-      if (!this.destroyed) this.input.focus();
+      if (!this.destroyed) this.composer.input.focus();
     }
   }
 }
