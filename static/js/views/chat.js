@@ -1,17 +1,20 @@
 // @ts-check
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
-import { api, apiFetch, ApiError, errorDetail, isAbort } from "../api.js";
-import { followAnswer } from "../sse.js";
+// This module lays the screen out and holds the conversation shown: loading it, its versions,
+// asking (a new question, an edit, Regenerar). Its parts live in chat/: models.js (the model
+// picker and the model-service band), messages.js (the messages' DOM), edit.js ("Editar"),
+// composer.js (field, draft, Enviar/Detener) and stream.js (an answer's events, Detener, reload).
+import { api, apiFetch, errorDetail } from "../api.js";
 import { h, iconButton, toast, clear } from "../dom.js";
-import { renderMarkdown } from "../markdown.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT } from "./versions.js";
 import { ModelService } from "./chat/models.js";
-import { ERROR_FALLBACK, MessageList, cutFrom, fetchMessages, showError, showStatus, storedError } from "./chat/messages.js";
+import { MessageList, cutFrom, fetchMessages, showError, storedError } from "./chat/messages.js";
 import { editQuestion } from "./chat/edit.js";
 import { Composer } from "./chat/composer.js";
+import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
@@ -19,10 +22,6 @@ import { Composer } from "./chat/composer.js";
  * or a new answer to the question `regenerate`; neither: after the branch shown.
  * @typedef {{ parent?: string, regenerate?: string }} Turn
  */
-
-const STREAM_KEY = "energyapp.streaming";
-/** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
-const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
 
 /**
  * @param {HTMLElement} main
@@ -39,20 +38,6 @@ export function renderChat(main, conversationId) {
   return () => view.destroy();
 }
 
-/** Sign-out: the answer left streaming is not followed again on this page. */
-export function forgetStreamingAnswer() {
-  sessionStorage.removeItem(STREAM_KEY);
-}
-
-/** @returns {{ conversation_id: string, assistant_message_id: string } | null} the answer streaming when the page was left */
-function readStreaming() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STREAM_KEY) || "null");
-  } catch {
-    return null;
-  }
-}
-
 class ChatView {
   /**
    * @param {HTMLElement} main
@@ -60,18 +45,16 @@ class ChatView {
    */
   constructor(main, conversationId) {
     this.conversationId = conversationId;
-    /** @type {Set<AbortController>} */
-    this.controllers = new Set();
-    /** @type {AnswerView | null} the answer being generated */
-    this.active = null;
     this.destroyed = false;
+    /** @type {AnswerStreams} */
+    this.streams = new AnswerStreams(this);
     this.models = new ModelService();
     // Until its messages are drawn, nothing is sent into the conversation: drawing them would
     // sweep away the question just sent (a draft can be sent the moment the view opens).
     this.loading = Boolean(conversationId);
     const startNew = () => {
       // An answer running here goes on (the server keeps generating); the new screen links to it.
-      sessionStorage.removeItem(STREAM_KEY);
+      forgetStreamingAnswer();
       this.closeSidebar();
       // Also when the address is already #/chat (a first message refused before `meta`).
       navigate("#/chat");
@@ -93,12 +76,13 @@ class ChatView {
       regenerate: (view) => this.regenerate(view),
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
+    /** @type {Composer} */
     this.composer = new Composer({
       conversationId: () => this.conversationId,
-      generating: () => Boolean(this.active),
+      generating: () => Boolean(this.streams.active),
       loading: () => this.loading,
       send: (text) => this.send(text),
-      stop: () => this.stop(),
+      stop: () => this.streams.stop(),
     }, this.models);
     this.models.load();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
@@ -132,7 +116,7 @@ class ChatView {
     this.destroyed = true;
     this.models.destroy();
     this.removeShortcuts();
-    for (const controller of this.controllers) controller.abort();
+    this.streams.abort();
     this.sidebar.destroy();
   }
 
@@ -175,17 +159,11 @@ class ChatView {
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
       this.list.scrollToEnd(true);
-      const saved = readStreaming();
-      const live = messages.filter((m) => m.role === "assistant" && m.status === "streaming");
-      if (saved && saved.conversation_id === id && !live.some((m) => m.id === saved.assistant_message_id)) {
-        const found = messages.find((m) => m.id === saved.assistant_message_id);
-        if (!found || found.status !== "streaming") sessionStorage.removeItem(STREAM_KEY);
-      }
-      for (const message of live) this.reattach(message);
+      this.streams.resume(id, messages);
     } catch (err) {
       if (this.destroyed) return;
       const notFound = this.list.showLoadError(err);
-      if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
+      if (notFound && readStreaming()?.conversation_id === id) forgetStreamingAnswer();
     } finally {
       this.loading = false;
       this.composer.update();
@@ -227,7 +205,7 @@ class ChatView {
       toast(errorDetail(err, "No se pudo cargar la conversación."), "error");
       return;
     }
-    if (this.destroyed || id !== this.conversationId || this.active) return;
+    if (this.destroyed || id !== this.conversationId || this.streams.active) return;
     this.renderMessages(messages);
     if (focus) this.list.focusVersions(focus.index, focus.which);
   }
@@ -256,7 +234,7 @@ class ChatView {
    * replace and then being refused.
    */
   busy() {
-    if (!this.active && !this.composer.elsewhere) return false;
+    if (!this.streams.active && !this.composer.elsewhere) return false;
     toast("Espere a que termine la respuesta en curso.", "error");
     return true;
   }
@@ -273,7 +251,7 @@ class ChatView {
     this.ask(question, { regenerate: questionId });
   }
 
-  // ---------- streaming ----------
+  // ---------- asking ----------
   /**
    * @param {string} text
    * @param {Turn} [turn] an edit: under which answer (NO_PARENT for a new first question)
@@ -302,7 +280,7 @@ class ChatView {
     if (turn.parent) body.parent_message_id = turn.parent;
     if (this.conversationId) body.conversation_id = this.conversationId;
     if (this.models.requested) body.model = this.models.requested;
-    const status = await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
+    const status = await this.streams.run(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
       if (turn.regenerate) {
@@ -338,173 +316,21 @@ class ChatView {
   }
 
   /**
-   * Follow an answer still being generated, from the start of its text.
-   * @param {{ id?: string }} message no id: the answer never got one, nothing to follow
+   * The server saved the question and started its answer: the conversation exists (a new one
+   * gets its address) and shows as running in the list.
+   * @param {string} id
    */
-  async reattach(message) {
-    const { id } = message;
-    const answers = /** @type {NodeListOf<HTMLElement>} */ (this.list.inner.querySelectorAll(".msg-assistant"));
-    const el = [...answers].find((node) => node.dataset.id === id);
-    if (!el || !id) return;
-    const part = (/** @type {string} */ selector) => /** @type {Element} */ (el.querySelector(selector));
-    /** @type {AnswerView} */
-    const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
-    const previous = el.previousElementSibling;
-    const question = previous?.classList.contains("msg-user") ? previous.querySelector(".bubble")?.textContent || "" : "";
-    await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }),
-      () => this.reattach(message), question ? () => this.send(question) : null);
-  }
-
-  /**
-   * Show the events of an answer's stream as they come.
-   * @param {AnswerView} view
-   * @param {(signal: AbortSignal) => Promise<Response>} open the request that answers with the stream
-   * @param {() => void} retry what "Reintentar" does when the request fails
-   * @param {(() => void) | null} [askAgain] what it does when the answer failed (an `error` event, a
-   *   `done` with status error): the same question again; `retry` unless given
-   * @returns {Promise<string | null>} how the answer ended (`done`'s status), null if unknown
-   */
-  async runStream(view, open, retry, askAgain = retry) {
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    this.active = view;
-    this.composer.setGenerating(true);
-    showStatus(view, "generando…");
-    this.composer.announce(""); // the last answer's end is old news
-    // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
-    // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
-    if (document.activeElement === document.body) this.composer.input.focus();
-    let finished = false;
-    /** @type {string | null} */
-    let ended = null;
-    let failed = false; // an `error` event is shown: the `done` that follows keeps it
-    let scheduled = false;
-    const paint = () => {
-      scheduled = false;
-      renderMarkdown(view.body, view.content);
-      this.list.scrollToEnd();
-    };
-    try {
-      const response = await open(controller.signal);
-      const resume = (/** @type {string} */ lastId) => view.id ? apiFetch(`/chat/${encodeURIComponent(view.id)}/stream`,
-        { signal: controller.signal, headers: { Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) } }) : null;
-      for await (const { event, data } of followAnswer(response, resume)) {
-        if (this.destroyed) return null;
-        if (event === "meta") this.onMeta(view, data);
-        else if (event === "queue") showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
-        else if (event === "token") {
-          // A re-attached stream starts with the whole text so far as one token event.
-          view.content = data.replace ? data.content : view.content + data.content;
-          view.firstTokenAt ??= performance.now();
-          showStatus(view, "generando…");
-          this.models.answered();
-          if (!scheduled) {
-            scheduled = true;
-            requestAnimationFrame(paint);
-          }
-        } else if (event === "title") {
-          view.titled = true;
-          if (this.sidebar.autoTitle(this.conversationId, data.title)) this.setHeadTitle(data.title);
-        } else if (event === "done") {
-          finished = true;
-          ended = data.status;
-          paint();
-          this.release(view);
-          this.list.finishMeta(view, data.status, data);
-          if (failed) continue;
-          showStatus(view, "");
-          this.composer.announce(ENDED_TEXTS[data.status] ?? "");
-          if (data.status === "interrupted") showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
-          else if (data.status === "error") showError(view, ERROR_FALLBACK, askAgain);
-        } else if (event === "error") {
-          finished = true;
-          failed = true;
-          paint();
-          this.release(view);
-          this.list.finishMeta(view, "error", {});
-          showError(view, data.detail || ERROR_FALLBACK, askAgain);
-          if (data.code === "llm_unavailable") this.models.down();
-        }
-      }
-      if (!finished) {
-        paint();
-        showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
-      }
-    } catch (err) {
-      if (isAbort(err) || this.destroyed) return null;
-      showStatus(view, "");
-      this.list.finishMeta(view, "error", {});
-      // The server's message already says when to try again (rate limit, quota, busy).
-      showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
-      if (err instanceof ApiError && err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
-    } finally {
-      this.controllers.delete(controller);
-      this.release(view);
-      if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
-    }
-    return failed ? "error" : ended;
-  }
-
-  /**
-   * The answer is over (the stream may stay open a moment for the title): free the composer.
-   * @param {AnswerView} view
-   */
-  release(view) {
-    if (this.active === view) {
-      this.active = null;
-      if (this.destroyed) return;
-      this.composer.setGenerating(false);
-      if (this.conversationId) this.sidebar.markRunning(this.conversationId, false);
-    }
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {{ conversation_id: string, assistant_message_id: string, user_message_id: string }} data
-   */
-  onMeta(view, data) {
-    view.id = data.assistant_message_id;
-    view.el.dataset.id = data.assistant_message_id;
-    view.el.dataset.parent = data.user_message_id;
-    if (view.question && !view.question.dataset.id) {
-      view.question.dataset.id = data.user_message_id;
-      this.list.questionMeta(view.question, { parent_id: view.question.dataset.parent });
-    }
+  answerStarted(id) {
     const isNew = !this.conversationId;
-    this.conversationId = data.conversation_id;
-    sessionStorage.setItem(STREAM_KEY, JSON.stringify({ conversation_id: data.conversation_id, assistant_message_id: data.assistant_message_id }));
+    this.conversationId = id;
     if (isNew) {
       // Update the address without re-rendering the view (no hashchange event).
-      history.replaceState(null, "", `#/chat/${encodeURIComponent(data.conversation_id)}`);
-      this.sidebar.setActive(data.conversation_id);
+      history.replaceState(null, "", `#/chat/${encodeURIComponent(id)}`);
+      this.sidebar.setActive(id);
       this.list.addExportButton(this.conversationId);
     }
     const title = this.headTitle.textContent;
-    this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
+    this.sidebar.upsert({ id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
     this.sidebar.announce();
-    if (view.stopWanted) this.stop();
-  }
-
-  async stop() {
-    const view = this.active;
-    if (!view) return;
-    if (!view.id) {
-      // Asked for before `meta`: nothing to name yet; done as soon as it is known.
-      view.stopWanted = true;
-      this.composer.input.focus();
-      return;
-    }
-    this.composer.stopBtn.disabled = true;
-    try {
-      await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });
-    } catch (err) {
-      // 404 or 409: the answer ended meanwhile, nothing left to stop.
-      const ended = err instanceof ApiError && (err.status === 404 || err.status === 409);
-      if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
-    } finally {
-      this.composer.stopBtn.disabled = false;
-      // The button is hidden once the answer ends: the next action is a new message.
-      if (!this.destroyed) this.composer.input.focus();
-    }
   }
 }
