@@ -6,7 +6,8 @@ import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
 import { renderLogin, renderRegister } from "./views/login.js";
-import { renderChat, forgetStreamingAnswer } from "./views/chat.js";
+import { renderChat } from "./views/chat.js";
+import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
 

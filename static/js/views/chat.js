@@ -1,108 +1,27 @@
 // @ts-check
 // Chat screen: sidebar + conversation + composer, with streamed answers that survive reloads.
-import { api, apiFetch, qs, ApiError, errorDetail, isAbort } from "../api.js";
-import { followAnswer } from "../sse.js";
-import { h, icon, iconButton, toast, clear } from "../dom.js";
-import { renderMarkdown } from "../markdown.js";
-import { state, signedInUser } from "../state.js";
+// This module lays the screen out and holds the conversation shown: loading it, its versions,
+// asking (a new question, an edit, Regenerar). Its parts live in chat/: models.js (the model
+// picker and the model-service band), messages.js (the messages' DOM), edit.js ("Editar"),
+// composer.js (field, draft, Enviar/Detener) and stream.js (an answer's events, Detener, reload).
+import { api, apiFetch, errorDetail } from "../api.js";
+import { h, iconButton, toast, clear } from "../dom.js";
 import { navigate } from "../router.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
-import { NO_PARENT, answerStats, messageAction, messageTime, versionNav } from "./versions.js";
-import { exportConversation } from "./export.js";
-import { readDraft, saveDraft } from "./drafts.js";
-/** @import { Page } from "../api.js" */
-
-/**
- * A stored message (`MessageOut`, the fields shown here).
- * @typedef {object} Message
- * @property {string} id
- * @property {string} role "user" or "assistant"
- * @property {string} content
- * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
- * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
- * @property {string | null} [model]
- * @property {number | null} [completion_tokens]
- * @property {number | null} [duration_ms] from the request to the end
- * @property {number | null} [first_token_ms] from the request to the first token
- * @property {string} [created_at]
- * @property {string | null} [parent_id] the message it follows (its question, for an answer)
- * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
- */
+import { NO_PARENT } from "./versions.js";
+import { ModelService } from "./chat/models.js";
+import { MessageList, cutFrom, fetchMessages, showError, storedError } from "./chat/messages.js";
+import { editQuestion } from "./chat/edit.js";
+import { Composer } from "./chat/composer.js";
+import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
+/** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
  * Where a message goes in the conversation's tree (docs/chat.md): under `parent` (an edit),
  * or a new answer to the question `regenerate`; neither: after the branch shown.
  * @typedef {{ parent?: string, regenerate?: string }} Turn
  */
-
-/**
- * An answer on screen and the stream that fills it.
- * @typedef {object} AnswerView
- * @property {HTMLElement} el
- * @property {Element} body where the Markdown is drawn
- * @property {Element} status "generando…", the queue position, an error
- * @property {Element} meta the final status, copy button, token count
- * @property {string} content the text so far
- * @property {string} [id] the message's id, known once `meta` arrives for a new answer
- * @property {boolean} [reattached] a stream opened again after a reload
- * @property {HTMLElement} [question] the question it answers, when asked here
- * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
- * @property {string[]} [siblings] its versions
- * @property {boolean} [titled] a `title` event came with it
- * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
- */
-
-/** @typedef {{ name: string, stand_in?: boolean, missing?: boolean }} ModelChoice */
-
-const STREAM_KEY = "energyapp.streaming";
-const MODEL_KEY = "energyapp.model";
-const NOTE_REAL = "EnergyApp responde con un modelo local; verifique la información importante.";
-const NOTE_STAND_IN = "Modo de demostración: responde un Ollama de reemplazo con texto sintético, no un modelo real.";
-/** @typedef {{ default_model: string, models: ModelChoice[] }} ModelsAnswer GET /models (`ModelsOut`) */
-/** @type {Promise<ModelsAnswer> | null} GET /models once per page load (a reload shows a model pulled since) */
-let modelsRequest = null;
-const EXAMPLES = [
-  ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
-  ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
-  ["Resume un texto", "Resume en 5 puntos las ventajas de la energía solar para una empresa mediana."],
-  ["Escribe código", "Escribe una función en Python que calcule el consumo mensual promedio a partir de una lista de lecturas."],
-];
-
-// An answer that failed, explained when its conversation is opened again (the stream's own
-// `error` event says it live). Keys: `messages.error_code`, docs/chat.md.
-/** @type {Record<string, string>} */
-const ERROR_TEXTS = {
-  llm_unavailable: "El servicio del modelo (Ollama) no estaba disponible. Puede reintentar cuando vuelva.",
-  llm_error: "El servicio del modelo respondió con un error.",
-  internal_error: "Ocurrió un error interno durante la respuesta.",
-  app_shutdown: "El servidor se reinició durante la respuesta.",
-  app_restarted: "El servidor se reinició durante la respuesta.",
-};
-const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
-/** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
-const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
-const MODEL_DOWN = "El servicio del modelo no está disponible en este momento: sus mensajes no se podrán responder hasta que vuelva.";
-const HEALTH_EVERY_MS = 30_000;
-
-/**
- * The Spanish explanation of a stored answer that failed.
- * @param {Pick<Message, "error_code" | "model">} message
- */
-function storedError(message) {
-  if (message.error_code === "model_missing") {
-    const model = message.model ? `«${message.model}» ` : "";
-    return `El modelo ${model}no está instalado en el servidor; un administrador debe descargarlo con ollama pull.`;
-  }
-  return (message.error_code && ERROR_TEXTS[message.error_code]) || ERROR_FALLBACK;
-}
-
-/** @type {Record<string, string>} */
-const STATUS_LABELS = {
-  stopped: "Respuesta detenida",
-  interrupted: "Respuesta interrumpida",
-  error: "Respuesta con error",
-};
 
 /**
  * @param {HTMLElement} main
@@ -119,56 +38,23 @@ export function renderChat(main, conversationId) {
   return () => view.destroy();
 }
 
-/** Sign-out: the answer left streaming is not followed again on this page. */
-export function forgetStreamingAnswer() {
-  sessionStorage.removeItem(STREAM_KEY);
-}
-
-/** @returns {{ conversation_id: string, assistant_message_id: string } | null} the answer streaming when the page was left */
-function readStreaming() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STREAM_KEY) || "null");
-  } catch {
-    return null;
-  }
-}
-
 class ChatView {
-  // Made by buildComposer().
-  /** @type {HTMLTextAreaElement} */ input;
-  /** @type {HTMLSpanElement} */ counter;
-  /** @type {HTMLButtonElement} */ sendBtn;
-  /** @type {HTMLButtonElement} */ stopBtn;
-  /** @type {HTMLSpanElement} */ modelSlot;
-  /** @type {HTMLParagraphElement} */ note;
-  /** @type {HTMLParagraphElement} */ modelWarning;
-  /** @type {HTMLParagraphElement} */ runningNote;
-  /** @type {HTMLDivElement} */ composerWrap;
-  /** @type {() => void} */ updateComposer;
-  // Set by loadModels() once GET /models answers.
-  /** @type {ModelChoice[] | undefined} */ models;
-  /** @type {string | undefined} */ defaultModel;
-  /** @type {string | undefined} */ model;
-
   /**
    * @param {HTMLElement} main
    * @param {string | null} conversationId
    */
   constructor(main, conversationId) {
     this.conversationId = conversationId;
-    /** @type {Set<AbortController>} */
-    this.controllers = new Set();
-    /** @type {AnswerView | null} the answer being generated */
-    this.active = null;
     this.destroyed = false;
-    /** @type {{ id: string, title: string } | null} an answer running in another conversation */
-    this.elsewhere = null;
+    /** @type {AnswerStreams} */
+    this.streams = new AnswerStreams(this);
+    this.models = new ModelService();
     // Until its messages are drawn, nothing is sent into the conversation: drawing them would
     // sweep away the question just sent (a draft can be sent the moment the view opens).
     this.loading = Boolean(conversationId);
     const startNew = () => {
       // An answer running here goes on (the server keeps generating); the new screen links to it.
-      sessionStorage.removeItem(STREAM_KEY);
+      forgetStreamingAnswer();
       this.closeSidebar();
       // Also when the address is already #/chat (a first message refused before `meta`).
       navigate("#/chat");
@@ -181,13 +67,24 @@ class ChatView {
         if (id === this.conversationId) navigate("#/chat");
       },
       onTitle: (title) => this.setHeadTitle(title),
-      onRunning: (running) => this.showRunningElsewhere(running),
+      onRunning: (running) => this.composer.showRunningElsewhere(running),
     });
     this.removeShortcuts = installShortcuts({ onNew: startNew });
-    this.inner = h("div", { class: "messages-inner" });
-    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
+    this.list = new MessageList({
+      pickVersion: (el, id, which) => this.pickVersion(el, id, which),
+      editQuestion: (el) => editQuestion(el, () => this.busy(), (text, parent) => this.send(text, { parent })),
+      regenerate: (view) => this.regenerate(view),
+    });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
-    this.buildComposer();
+    /** @type {Composer} */
+    this.composer = new Composer({
+      conversationId: () => this.conversationId,
+      generating: () => Boolean(this.streams.active),
+      loading: () => this.loading,
+      send: (text) => this.send(text),
+      stop: () => this.streams.stop(),
+    }, this.models);
+    this.models.load();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" },
@@ -195,8 +92,8 @@ class ChatView {
         this.headTitle,
         iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
       ),
-      this.scroller,
-      this.composerWrap,
+      this.list.scroller,
+      this.composer.wrap,
     );
     this.root = h("div", { class: "chat" }, this.sidebar.el, chatMain);
     main.appendChild(this.root);
@@ -212,15 +109,14 @@ class ChatView {
     });
     if (conversationId) this.loadConversation(conversationId);
     else this.showWelcome();
-    this.checkModelService();
-    this.healthTimer = setInterval(() => this.checkModelService(), HEALTH_EVERY_MS);
+    this.models.watchHealth();
   }
 
   destroy() {
     this.destroyed = true;
-    clearInterval(this.healthTimer);
+    this.models.destroy();
     this.removeShortcuts();
-    for (const controller of this.controllers) controller.abort();
+    this.streams.abort();
     this.sidebar.destroy();
   }
 
@@ -243,215 +139,34 @@ class ChatView {
     document.title = title ? `${title} · EnergyApp` : "EnergyApp LLM";
   }
 
-  // ---------- composer ----------
-  buildComposer() {
-    const max = state.config.max_message_chars;
-    this.input = h("textarea", { id: "composer-input", rows: 1, placeholder: "Escriba su mensaje…", "aria-label": "Mensaje", "aria-describedby": "composer-counter composer-help" });
-    this.counter = h("span", { class: "counter", id: "composer-counter", "aria-live": "polite" });
-    this.sendBtn = h("button", { type: "submit", class: "btn btn-primary", id: "send-btn", "aria-label": "Enviar mensaje" }, icon("send"), h("span", { class: "sr-only", text: "Enviar" }));
-    this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => this.stop() }, icon("stop"), "Detener");
-    const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
-      this.input,
-      h("div", { class: "composer-row" },
-        this.modelSlot = h("span", { class: "model-slot" }),
-        h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
-        h("span", { class: "spacer" }),
-        this.counter,
-        this.stopBtn,
-        this.sendBtn,
-      ),
-    );
-    this.input.value = readDraft(signedInUser().id, this.conversationId);
-    const update = () => {
-      saveDraft(signedInUser().id, this.conversationId, this.input.value);
-      const length = this.input.value.length;
-      this.counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
-      this.counter.classList.toggle("over", length > max);
-      this.sendBtn.disabled = !this.input.value.trim() || length > max || Boolean(this.active || this.elsewhere || this.loading);
-    };
-    this.updateComposer = update;
-    this.input.addEventListener("input", update);
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      } else if (event.key === "Escape" && this.active) {
-        event.preventDefault();
-        this.stop();
-      }
-    });
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = this.input.value;
-      if (!text.trim() || text.length > max || this.active || this.elsewhere || this.loading) return;
-      this.input.value = "";
-      update();
-      this.send(text);
-    });
-    this.note = h("p", { class: "composer-note", id: "composer-note", text: NOTE_REAL });
-    this.modelWarning = h("p", { class: "alert alert-warn composer-warning", id: "model-warning", role: "status", hidden: true, text: MODEL_DOWN });
-    this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
-    // What a screen reader hears when an answer ends (the answer's own text is not a live region:
-    // read token by token it would be noise).
-    this.announcer = h("p", { class: "sr-only", id: "answer-announcer", role: "status" });
-    this.composerWrap = h("div", { class: "composer-wrap" }, this.modelWarning, this.runningNote, form, this.note, this.announcer);
-    update();
-    this.loadModels();
-    queueMicrotask(() => this.input.focus());
-  }
-
-  // ---------- models ----------
-  /** The model picker (several models) or name (one), and the stand-in's label wherever it answers. */
-  async loadModels() {
-    modelsRequest ??= api("/models").catch((err) => {
-      modelsRequest = null; // Ollama down: try again on the next screen; the chat reports the error
-      throw err;
-    });
-    let data;
-    try {
-      data = await modelsRequest;
-    } catch {
-      return;
-    }
-    if (this.destroyed || !data.models.length) return;
-    // The default model not pulled: still shown (a message to it explains what to run), with
-    // the ones that are offered beside it to pick from.
-    const missing = !data.models.some((m) => m.name === data.default_model);
-    this.models = missing ? [{ name: data.default_model, missing: true }, ...data.models] : data.models;
-    this.defaultModel = data.default_model;
-    const stored = localStorage.getItem(MODEL_KEY);
-    this.model = stored !== null && data.models.some((m) => m.name === stored) ? stored : data.default_model;
-    clear(this.modelSlot);
-    if (this.models.length > 1) {
-      const label = (/** @type {ModelChoice} */ m) => (m.missing ? `${m.name} (no disponible)` : m.stand_in ? `${m.name} (reemplazo)` : m.name);
-      const select = h("select", { class: "model-select", id: "model-select", "aria-label": "Modelo" },
-        this.models.map((m) => h("option", { value: m.name, text: label(m) })));
-      select.value = this.model;
-      select.addEventListener("change", () => {
-        this.model = select.value;
-        localStorage.setItem(MODEL_KEY, select.value);
-        this.showModelNote();
-      });
-      this.modelSlot.appendChild(select);
-    } else {
-      this.modelSlot.appendChild(h("span", { class: "model-name", id: "model-name", title: "Modelo", text: this.model }));
-    }
-    this.showModelNote();
-  }
-
-  /** Warn above the composer while `GET /health` says Ollama is down (asked every 30 s). */
-  async checkModelService() {
-    let health;
-    try {
-      health = await api("/health", { auth: false });
-    } catch {
-      return; // the app itself is unreachable: sending says so
-    }
-    if (this.destroyed) return;
-    if (health.ollama === "unavailable") this.modelWarning.hidden = false;
-    else this.modelServiceBack();
-  }
-
-  /** The model answers again (a token came): no band saying it is down, and its picker back. */
-  modelServiceBack() {
-    this.modelWarning.hidden = true;
-    if (!this.models) this.loadModels();
-  }
-
-  showModelNote() {
-    /** @type {ModelChoice[]} */
-    const models = this.models ?? [];
-    const chosen = models.find((m) => m.name === this.model);
-    // A default that is not pulled would be asked of the same server as the models offered.
-    const standIn = chosen?.missing ? models.some((m) => m.stand_in) : Boolean(chosen?.stand_in);
-    this.note.textContent = standIn ? NOTE_STAND_IN : NOTE_REAL;
-    this.note.classList.toggle("stand-in", standIn);
-  }
-
-  /**
-   * Say above the composer that an answer of another conversation is running (one at a time),
-   * with a link to it, and hold the send button until it ends.
-   * @param {{ id: string, title: string }[]} running from the sidebar's refresh
-   */
-  showRunningElsewhere(running) {
-    const other = running.find((c) => c.id !== this.conversationId) ?? null;
-    const shown = this.elsewhere;
-    this.elsewhere = other && !this.active ? other : null;
-    this.runningNote.hidden = !this.elsewhere;
-    // Rewritten only when it changes: a live region repeats what it is given.
-    if (this.elsewhere && (this.elsewhere.id !== shown?.id || this.elsewhere.title !== shown?.title)) {
-      this.runningNote.replaceChildren(
-        `Hay una respuesta en curso en «${this.elsewhere.title || "Nueva conversación"}». Podrá enviar otro mensaje cuando termine. `,
-        h("a", { href: `#/chat/${encodeURIComponent(this.elsewhere.id)}`, text: "Ver la respuesta" }),
-      );
-    }
-    this.updateComposer();
-  }
-
-  /** @param {boolean} on */
-  setGenerating(on) {
-    this.stopBtn.hidden = !on;
-    this.sendBtn.hidden = on;
-    this.updateComposer();
-  }
-
   // ---------- rendering ----------
   showWelcome() {
     this.setHeadTitle(null);
-    clear(this.inner);
-    const name = (signedInUser().full_name || "").split(" ")[0];
-    this.inner.appendChild(h("div", { class: "welcome", id: "welcome" },
-      h("img", { src: "/static/logo.svg", alt: "" }),
-      h("h2", { text: name ? `Hola, ${name}. ¿En qué le ayudo hoy?` : "¿En qué le ayudo hoy?" }),
-      h("p", { class: "muted", text: "Sus conversaciones quedan en el servidor de la empresa. Pruebe con uno de estos ejemplos:" }),
-      h("div", { class: "examples" },
-        EXAMPLES.map(([title, prompt]) => h("button", {
-          type: "button", class: "example",
-          onclick: () => {
-            this.input.value = prompt;
-            this.updateComposer();
-            this.input.focus();
-          },
-        }, h("strong", { text: title }), h("span", { text: prompt }))),
-      ),
-    ));
+    this.list.showWelcome((prompt) => this.composer.fill(prompt));
   }
 
   /** @param {string} id */
   async loadConversation(id) {
     this.loading = true;
-    this.updateComposer?.();
-    clear(this.inner);
-    this.inner.appendChild(h("p", { class: "list-status", text: "Cargando conversación…" }));
+    this.composer.update();
+    this.list.showLoading();
     try {
       const [conv, messages] = await Promise.all([
         api(`/conversations/${encodeURIComponent(id)}`),
-        this.fetchMessages(id),
+        fetchMessages(id),
       ]);
       if (this.destroyed) return;
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
-      this.scrollToEnd(true);
-      const saved = readStreaming();
-      const live = messages.filter((m) => m.role === "assistant" && m.status === "streaming");
-      if (saved && saved.conversation_id === id && !live.some((m) => m.id === saved.assistant_message_id)) {
-        const found = messages.find((m) => m.id === saved.assistant_message_id);
-        if (!found || found.status !== "streaming") sessionStorage.removeItem(STREAM_KEY);
-      }
-      for (const message of live) this.reattach(message);
+      this.list.scrollToEnd(true);
+      this.streams.resume(id, messages);
     } catch (err) {
       if (this.destroyed) return;
-      clear(this.inner);
-      const notFound = err instanceof ApiError && err.status === 404;
-      this.inner.appendChild(h("div", { class: "welcome" },
-        h("h2", { text: notFound ? "Conversación no encontrada" : "No se pudo cargar la conversación" }),
-        h("p", { class: "muted", text: notFound ? "No existe o no tiene acceso a ella." : errorDetail(err) }),
-        h("a", { class: "btn", href: "#/chat", text: "Ir a una conversación nueva" }),
-      ));
-      if (notFound && readStreaming()?.conversation_id === id) sessionStorage.removeItem(STREAM_KEY);
+      const notFound = this.list.showLoadError(err);
+      if (notFound && readStreaming()?.conversation_id === id) forgetStreamingAnswer();
     } finally {
       this.loading = false;
-      this.updateComposer?.();
+      this.composer.update();
     }
   }
 
@@ -460,28 +175,20 @@ class ChatView {
    * @param {Message[]} messages
    */
   renderMessages(messages) {
-    clear(this.inner);
+    clear(this.list.inner);
     if (!messages.length) this.showWelcome();
-    this.addExportButton();
+    this.list.addExportButton(this.conversationId);
     let question = "";
     for (const message of messages) {
       if (message.role === "user") {
         question = message.content;
-        this.appendQuestion(message);
+        this.list.appendQuestion(message);
         continue;
       }
-      const view = this.appendAnswer(message);
+      const view = this.list.appendAnswer(message);
       const asked = question;
-      if (message.status === "error") this.showError(view, storedError(message), asked ? () => this.send(asked) : null);
+      if (message.status === "error") showError(view, storedError(message), asked ? () => this.send(asked) : null);
     }
-  }
-
-  /** "Exportar" above the conversation, once it exists. */
-  addExportButton() {
-    const id = this.conversationId;
-    if (!id || document.getElementById("export-btn")) return;
-    this.inner.prepend(h("div", { class: "conv-tools" },
-      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
   }
 
   /**
@@ -493,18 +200,14 @@ class ChatView {
     if (!id) return;
     let messages;
     try {
-      messages = await this.fetchMessages(id);
+      messages = await fetchMessages(id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo cargar la conversación."), "error");
       return;
     }
-    if (this.destroyed || id !== this.conversationId || this.active) return;
+    if (this.destroyed || id !== this.conversationId || this.streams.active) return;
     this.renderMessages(messages);
-    if (!focus) return;
-    const el = this.inner.querySelectorAll(".msg")[focus.index];
-    const buttons = [...(el?.querySelectorAll(".versions button") ?? [])].map((b) => /** @type {HTMLButtonElement} */ (b));
-    const preferred = buttons.find((b) => b.classList.contains(`version-${focus.which}`) && !b.disabled);
-    (preferred ?? buttons.find((b) => !b.disabled))?.focus();
+    if (focus) this.list.focusVersions(focus.index, focus.which);
   }
 
   /**
@@ -515,7 +218,7 @@ class ChatView {
    */
   async pickVersion(el, id, which) {
     if (this.busy()) return;
-    const index = [...this.inner.querySelectorAll(".msg")].indexOf(el);
+    const index = [...this.list.inner.querySelectorAll(".msg")].indexOf(el);
     try {
       await api(`/conversations/${encodeURIComponent(/** @type {string} */ (this.conversationId))}/branch`, { method: "PUT", body: { message_id: id } });
     } catch (err) {
@@ -531,77 +234,9 @@ class ChatView {
    * replace and then being refused.
    */
   busy() {
-    if (!this.active && !this.elsewhere) return false;
+    if (!this.streams.active && !this.composer.elsewhere) return false;
     toast("Espere a que termine la respuesta en curso.", "error");
     return true;
-  }
-
-  /**
-   * Remove a message and everything shown after it (a new version replaces that part).
-   * @param {Element} el
-   */
-  cutFrom(el) {
-    while (el.nextElementSibling) el.nextElementSibling.remove();
-    el.remove();
-  }
-
-  /**
-   * "Editar": the question becomes a field in place; sending it makes a new branch.
-   * @param {HTMLElement} el the question
-   */
-  editQuestion(el) {
-    if (this.busy() || el.querySelector(".edit-form")) return;
-    const bubble = /** @type {HTMLElement} */ (el.querySelector(".bubble"));
-    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
-    const original = bubble.textContent || "";
-    const max = state.config.max_message_chars;
-    // No maxlength: a paste past the limit would be cut without a word; the counter says so.
-    const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": "edit-counter" });
-    field.value = original;
-    const counter = h("span", { class: "counter", id: "edit-counter", "aria-live": "polite" });
-    const submit = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" });
-    const update = () => {
-      const length = field.value.length;
-      counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
-      counter.classList.toggle("over", length > max);
-      submit.disabled = !field.value.trim() || length > max;
-    };
-    field.addEventListener("input", update);
-    update();
-    const restore = () => {
-      form.remove();
-      bubble.hidden = false;
-      meta.hidden = false;
-      /** @type {HTMLElement | null} */ (meta.querySelector(".edit-btn"))?.focus();
-    };
-    const form = h("form", { class: "edit-form" },
-      field,
-      h("div", { class: "dialog-actions" },
-        counter,
-        h("button", { type: "button", class: "btn btn-sm", onclick: restore, text: "Cancelar" }),
-        submit,
-      ),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = field.value;
-      if (!text.trim() || text.length > max || this.busy()) return;
-      if (text.trim() === original.trim()) return restore();
-      const parent = el.dataset.parent || NO_PARENT;
-      this.cutFrom(el);
-      this.send(text, { parent });
-    });
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") restore();
-      else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    bubble.hidden = true;
-    meta.hidden = true;
-    el.querySelector(".user-col")?.appendChild(form);
-    field.focus();
   }
 
   /**
@@ -612,154 +247,20 @@ class ChatView {
     const questionId = view.el.dataset.parent;
     const question = view.el.previousElementSibling;
     if (this.busy() || !questionId || !(question instanceof HTMLElement)) return;
-    this.cutFrom(view.el);
+    cutFrom(view.el);
     this.ask(question, { regenerate: questionId });
   }
 
-  /**
-   * @param {string} id
-   * @returns {Promise<Message[]>} oldest first, up to 50 pages
-   */
-  async fetchMessages(id) {
-    /** @type {Message[]} */
-    const all = [];
-    /** @type {string | null} */
-    let cursor = null;
-    for (let page = 0; page < 50; page += 1) {
-      /** @type {Page<Message>} */
-      const data = await api(`/conversations/${encodeURIComponent(id)}/messages${qs({ limit: 200, cursor })}`);
-      all.push(...data.items);
-      cursor = data.next_cursor;
-      if (!cursor) break;
-    }
-    return all;
-  }
-
-  /**
-   * @param {Pick<Message, "content"> & Partial<Message>} message no id for a question just sent
-   */
-  appendQuestion(message) {
-    document.getElementById("welcome")?.remove();
-    const meta = h("div", { class: "msg-meta" });
-    const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
-      h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
-    this.inner.appendChild(el);
-    this.questionMeta(el, message);
-    return el;
-  }
-
-  /**
-   * Under a question: its versions, "Editar" (once it is saved) and its time.
-   * @param {HTMLElement} el
-   * @param {Partial<Message>} message
-   */
-  questionMeta(el, message) {
-    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
-    clear(meta);
-    const id = el.dataset.id;
-    if (id) {
-      meta.append(
-        versionNav(id, message.sibling_ids, (target, which) => this.pickVersion(el, target, which)) || "",
-        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", onclick: () => this.editQuestion(el) }, icon("edit"), "Editar"),
-      );
-    }
-    meta.append(messageTime(message.created_at));
-  }
-
-  /**
-   * @param {Pick<Message, "content" | "status"> & Partial<Message>} message no id for an answer just asked for
-   * @returns {AnswerView}
-   */
-  appendAnswer(message) {
-    document.getElementById("welcome")?.remove();
-    const body = h("div", { class: "md" });
-    const status = h("div", { class: "status-slot" });
-    const meta = h("div", { class: "msg-meta" });
-    const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "", parent: message.parent_id || "" } },
-      h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-      h("div", { class: "body" }, body, status, meta),
-    );
-    this.inner.appendChild(el);
-    /** @type {AnswerView} */
-    const view = { el, body, status, meta, content: message.content || "", id: message.id, siblings: message.sibling_ids };
-    renderMarkdown(body, view.content);
-    this.finishMeta(view, message.status, message);
-    return view;
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} status
-   * @param {Partial<Message>} [info] the stored answer, or the stream's `done`
-   */
-  finishMeta(view, status, info = {}) {
-    view.el.dataset.status = status || "";
-    clear(view.meta);
-    if (status === "streaming") return;
-    if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
-    if (view.content) {
-      const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
-      copy.addEventListener("click", async () => {
-        try {
-          await navigator.clipboard.writeText(view.content);
-          toast("Respuesta copiada.");
-        } catch {
-          toast("No se pudo copiar.", "error");
-        }
-      });
-      view.meta.appendChild(copy);
-    }
-    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.regenerate(view)));
-    const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.pickVersion(view.el, target, which)) : null;
-    if (nav) view.meta.appendChild(nav);
-    view.meta.appendChild(messageTime(info.created_at));
-    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
-    const stats = answerStats(info, measured);
-    if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} text none to clear it
-   */
-  showStatus(view, text) {
-    // Unchanged (each token says "generando…" again): a status region drawn anew is announced
-    // anew by a screen reader, so it stays as it is.
-    if (text && view.status.querySelector(".status-pill")?.textContent === text) return;
-    clear(view.status);
-    if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {string} detail
-   * @param {(() => void) | null} retry what "Reintentar" does; no button without it
-   */
-  showError(view, detail, retry) {
-    clear(view.status);
-    const box = h("div", { class: "msg-error", role: "alert" }, h("span", { text: detail }));
-    // Used once; the explanation stays with the answer it explains.
-    const button = h("button", { type: "button", class: "btn btn-sm", onclick: () => { button.remove(); retry?.(); } }, icon("retry"), "Reintentar");
-    if (retry) box.appendChild(button);
-    view.status.appendChild(box);
-  }
-
-  scrollToEnd(force = false) {
-    const s = this.scroller;
-    const near = s.scrollHeight - s.scrollTop - s.clientHeight < 160;
-    if (force || near) s.scrollTop = s.scrollHeight;
-  }
-
-  // ---------- streaming ----------
+  // ---------- asking ----------
   /**
    * @param {string} text
    * @param {Turn} [turn] an edit: under which answer (NO_PARENT for a new first question)
    */
   async send(text, turn = {}) {
-    const answers = this.inner.querySelectorAll(".msg-assistant");
+    const answers = this.list.inner.querySelectorAll(".msg-assistant");
     const after = /** @type {HTMLElement | undefined} */ (answers[answers.length - 1]);
     const parent = turn.parent ?? after?.dataset.id ?? "";
-    const question = this.appendQuestion({ content: text, parent_id: parent === NO_PARENT ? null : parent });
+    const question = this.list.appendQuestion({ content: text, parent_id: parent === NO_PARENT ? null : parent });
     await this.ask(question, turn, text);
   }
 
@@ -771,15 +272,15 @@ class ChatView {
    */
   async ask(question, turn, text = "") {
     const isNew = !this.conversationId;
-    const view = this.appendAnswer({ content: "", status: "streaming" });
+    const view = this.list.appendAnswer({ content: "", status: "streaming" });
     view.question = question;
-    this.scrollToEnd(true);
+    this.list.scrollToEnd(true);
     /** @type {{ message?: string, conversation_id?: string, model?: string, parent_message_id?: string, regenerate?: boolean }} */
     const body = turn.regenerate ? { parent_message_id: turn.regenerate, regenerate: true } : { message: text };
     if (turn.parent) body.parent_message_id = turn.parent;
     if (this.conversationId) body.conversation_id = this.conversationId;
-    if (this.model && this.model !== this.defaultModel) body.model = this.model;
-    const status = await this.runStream(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
+    if (this.models.requested) body.model = this.models.requested;
+    const status = await this.streams.run(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
       // After `meta` the failed question and answer are in the history: keep them.
       if (turn.regenerate) {
@@ -815,184 +316,21 @@ class ChatView {
   }
 
   /**
-   * Follow an answer still being generated, from the start of its text.
-   * @param {{ id?: string }} message no id: the answer never got one, nothing to follow
+   * The server saved the question and started its answer: the conversation exists (a new one
+   * gets its address) and shows as running in the list.
+   * @param {string} id
    */
-  async reattach(message) {
-    const { id } = message;
-    const answers = /** @type {NodeListOf<HTMLElement>} */ (this.inner.querySelectorAll(".msg-assistant"));
-    const el = [...answers].find((node) => node.dataset.id === id);
-    if (!el || !id) return;
-    const part = (/** @type {string} */ selector) => /** @type {Element} */ (el.querySelector(selector));
-    /** @type {AnswerView} */
-    const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
-    const previous = el.previousElementSibling;
-    const question = previous?.classList.contains("msg-user") ? previous.querySelector(".bubble")?.textContent || "" : "";
-    await this.runStream(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }),
-      () => this.reattach(message), question ? () => this.send(question) : null);
-  }
-
-  /**
-   * Show the events of an answer's stream as they come.
-   * @param {AnswerView} view
-   * @param {(signal: AbortSignal) => Promise<Response>} open the request that answers with the stream
-   * @param {() => void} retry what "Reintentar" does when the request fails
-   * @param {(() => void) | null} [askAgain] what it does when the answer failed (an `error` event, a
-   *   `done` with status error): the same question again; `retry` unless given
-   * @returns {Promise<string | null>} how the answer ended (`done`'s status), null if unknown
-   */
-  async runStream(view, open, retry, askAgain = retry) {
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    this.active = view;
-    this.setGenerating(true);
-    this.showStatus(view, "generando…");
-    this.announce(""); // the last answer's end is old news
-    // The button that asked (Regenerar, Editar's Enviar, Reintentar) is gone with what it
-    // replaced: the focus goes to the composer, where Esc stops the answer, not to <body>.
-    if (document.activeElement === document.body) this.input.focus();
-    let finished = false;
-    /** @type {string | null} */
-    let ended = null;
-    let failed = false; // an `error` event is shown: the `done` that follows keeps it
-    let scheduled = false;
-    const paint = () => {
-      scheduled = false;
-      renderMarkdown(view.body, view.content);
-      this.scrollToEnd();
-    };
-    try {
-      const response = await open(controller.signal);
-      const resume = (/** @type {string} */ lastId) => view.id ? apiFetch(`/chat/${encodeURIComponent(view.id)}/stream`,
-        { signal: controller.signal, headers: { Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) } }) : null;
-      for await (const { event, data } of followAnswer(response, resume)) {
-        if (this.destroyed) return null;
-        if (event === "meta") this.onMeta(view, data);
-        else if (event === "queue") this.showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
-        else if (event === "token") {
-          // A re-attached stream starts with the whole text so far as one token event.
-          view.content = data.replace ? data.content : view.content + data.content;
-          view.firstTokenAt ??= performance.now();
-          this.showStatus(view, "generando…");
-          if (!this.modelWarning.hidden) this.modelServiceBack();
-          if (!scheduled) {
-            scheduled = true;
-            requestAnimationFrame(paint);
-          }
-        } else if (event === "title") {
-          view.titled = true;
-          if (this.sidebar.autoTitle(this.conversationId, data.title)) this.setHeadTitle(data.title);
-        } else if (event === "done") {
-          finished = true;
-          ended = data.status;
-          paint();
-          this.release(view);
-          this.finishMeta(view, data.status, data);
-          if (failed) continue;
-          this.showStatus(view, "");
-          this.announce(ENDED_TEXTS[data.status] ?? "");
-          if (data.status === "interrupted") this.showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
-          else if (data.status === "error") this.showError(view, ERROR_FALLBACK, askAgain);
-        } else if (event === "error") {
-          finished = true;
-          failed = true;
-          paint();
-          this.release(view);
-          this.finishMeta(view, "error", {});
-          this.showError(view, data.detail || ERROR_FALLBACK, askAgain);
-          if (data.code === "llm_unavailable") this.modelWarning.hidden = false;
-        }
-      }
-      if (!finished) {
-        paint();
-        this.showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
-      }
-    } catch (err) {
-      if (isAbort(err) || this.destroyed) return null;
-      this.showStatus(view, "");
-      this.finishMeta(view, "error", {});
-      // The server's message already says when to try again (rate limit, quota, busy).
-      this.showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
-      if (err instanceof ApiError && err.status === 404 && view.reattached) sessionStorage.removeItem(STREAM_KEY);
-    } finally {
-      this.controllers.delete(controller);
-      this.release(view);
-      if (finished && readStreaming()?.assistant_message_id === view.id) sessionStorage.removeItem(STREAM_KEY);
-    }
-    return failed ? "error" : ended;
-  }
-
-  /**
-   * Say `text` through the polite status region; the same words twice are announced twice.
-   * @param {string} text
-   */
-  announce(text) {
-    const region = this.announcer;
-    if (!region) return;
-    region.textContent = "";
-    if (text) setTimeout(() => { region.textContent = text; }, 50);
-  }
-
-  /**
-   * The answer is over (the stream may stay open a moment for the title): free the composer.
-   * @param {AnswerView} view
-   */
-  release(view) {
-    if (this.active === view) {
-      this.active = null;
-      if (this.destroyed) return;
-      this.setGenerating(false);
-      if (this.conversationId) this.sidebar.markRunning(this.conversationId, false);
-    }
-  }
-
-  /**
-   * @param {AnswerView} view
-   * @param {{ conversation_id: string, assistant_message_id: string, user_message_id: string }} data
-   */
-  onMeta(view, data) {
-    view.id = data.assistant_message_id;
-    view.el.dataset.id = data.assistant_message_id;
-    view.el.dataset.parent = data.user_message_id;
-    if (view.question && !view.question.dataset.id) {
-      view.question.dataset.id = data.user_message_id;
-      this.questionMeta(view.question, { parent_id: view.question.dataset.parent });
-    }
+  answerStarted(id) {
     const isNew = !this.conversationId;
-    this.conversationId = data.conversation_id;
-    sessionStorage.setItem(STREAM_KEY, JSON.stringify({ conversation_id: data.conversation_id, assistant_message_id: data.assistant_message_id }));
+    this.conversationId = id;
     if (isNew) {
       // Update the address without re-rendering the view (no hashchange event).
-      history.replaceState(null, "", `#/chat/${encodeURIComponent(data.conversation_id)}`);
-      this.sidebar.setActive(data.conversation_id);
-      this.addExportButton();
+      history.replaceState(null, "", `#/chat/${encodeURIComponent(id)}`);
+      this.sidebar.setActive(id);
+      this.list.addExportButton(this.conversationId);
     }
     const title = this.headTitle.textContent;
-    this.sidebar.upsert({ id: data.conversation_id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
+    this.sidebar.upsert({ id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
     this.sidebar.announce();
-    if (view.stopWanted) this.stop();
-  }
-
-  async stop() {
-    const view = this.active;
-    if (!view) return;
-    if (!view.id) {
-      // Asked for before `meta`: nothing to name yet; done as soon as it is known.
-      view.stopWanted = true;
-      this.input.focus();
-      return;
-    }
-    this.stopBtn.disabled = true;
-    try {
-      await api(`/chat/${encodeURIComponent(view.id)}/stop`, { method: "POST" });
-    } catch (err) {
-      // 404 or 409: the answer ended meanwhile, nothing left to stop.
-      const ended = err instanceof ApiError && (err.status === 404 || err.status === 409);
-      if (!ended) toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
-    } finally {
-      this.stopBtn.disabled = false;
-      // The button is hidden once the answer ends: the next action is a new message.
-      if (!this.destroyed) this.input.focus();
-    }
   }
 }

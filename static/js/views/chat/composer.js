@@ -1,0 +1,129 @@
+// @ts-check
+// The composer: the message field with its counter and draft, Enviar / Detener, the band saying
+// an answer runs in another conversation, and what a screen reader hears when an answer ends.
+import { h, icon } from "../../dom.js";
+import { state, signedInUser } from "../../state.js";
+import { readDraft, saveDraft } from "../drafts.js";
+/** @import { ModelService } from "./models.js" */
+
+/**
+ * What the composer asks of the chat screen.
+ * @typedef {object} ComposerHost
+ * @property {() => string | null} conversationId the conversation its draft belongs to
+ * @property {() => boolean} generating an answer of this conversation is being generated
+ * @property {() => boolean} loading the conversation's messages are not drawn yet
+ * @property {(text: string) => void} send
+ * @property {() => void} stop "Detener", or Esc in the field
+ */
+
+export class Composer {
+  /**
+   * @param {ComposerHost} host
+   * @param {ModelService} models its picker, note and band are shown with the composer
+   */
+  constructor(host, models) {
+    this.host = host;
+    this.max = state.config.max_message_chars;
+    /** @type {{ id: string, title: string } | null} an answer running in another conversation */
+    this.elsewhere = null;
+    this.input = h("textarea", { id: "composer-input", rows: 1, placeholder: "Escriba su mensaje…", "aria-label": "Mensaje", "aria-describedby": "composer-counter composer-help" });
+    this.counter = h("span", { class: "counter", id: "composer-counter", "aria-live": "polite" });
+    this.sendBtn = h("button", { type: "submit", class: "btn btn-primary", id: "send-btn", "aria-label": "Enviar mensaje" }, icon("send"), h("span", { class: "sr-only", text: "Enviar" }));
+    this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => host.stop() }, icon("stop"), "Detener");
+    const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
+      this.input,
+      h("div", { class: "composer-row" },
+        models.slot,
+        h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
+        h("span", { class: "spacer" }),
+        this.counter,
+        this.stopBtn,
+        this.sendBtn,
+      ),
+    );
+    this.input.value = readDraft(signedInUser().id, host.conversationId());
+    this.input.addEventListener("input", () => this.update());
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      } else if (event.key === "Escape" && host.generating()) {
+        event.preventDefault();
+        host.stop();
+      }
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = this.input.value;
+      if (!text.trim() || text.length > this.max || this.blocked()) return;
+      this.input.value = "";
+      this.update();
+      host.send(text);
+    });
+    this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
+    // What a screen reader hears when an answer ends (the answer's own text is not a live region:
+    // read token by token it would be noise).
+    this.announcer = h("p", { class: "sr-only", id: "answer-announcer", role: "status" });
+    this.wrap = h("div", { class: "composer-wrap" }, models.warning, this.runningNote, form, models.note, this.announcer);
+    this.update();
+    queueMicrotask(() => this.input.focus());
+  }
+
+  /** Nothing can be sent now: an answer runs (here or elsewhere), or the messages are not drawn yet. */
+  blocked() {
+    return Boolean(this.host.generating() || this.elsewhere || this.host.loading());
+  }
+
+  /** Keep the draft, count the characters and allow Enviar when the text can be sent. */
+  update() {
+    saveDraft(signedInUser().id, this.host.conversationId(), this.input.value);
+    const length = this.input.value.length;
+    this.counter.textContent = `${length.toLocaleString("es-CL")} / ${this.max.toLocaleString("es-CL")}`;
+    this.counter.classList.toggle("over", length > this.max);
+    this.sendBtn.disabled = !this.input.value.trim() || length > this.max || this.blocked();
+  }
+
+  /** @param {string} text put in the field to be sent (an example of the welcome) */
+  fill(text) {
+    this.input.value = text;
+    this.update();
+    this.input.focus();
+  }
+
+  /** @param {boolean} on an answer is being generated: Detener instead of Enviar */
+  setGenerating(on) {
+    this.stopBtn.hidden = !on;
+    this.sendBtn.hidden = on;
+    this.update();
+  }
+
+  /**
+   * Say above the composer that an answer of another conversation is running (one at a time),
+   * with a link to it, and hold the send button until it ends.
+   * @param {{ id: string, title: string }[]} running from the sidebar's refresh
+   */
+  showRunningElsewhere(running) {
+    const other = running.find((c) => c.id !== this.host.conversationId()) ?? null;
+    const shown = this.elsewhere;
+    this.elsewhere = other && !this.host.generating() ? other : null;
+    this.runningNote.hidden = !this.elsewhere;
+    // Rewritten only when it changes: a live region repeats what it is given.
+    if (this.elsewhere && (this.elsewhere.id !== shown?.id || this.elsewhere.title !== shown?.title)) {
+      this.runningNote.replaceChildren(
+        `Hay una respuesta en curso en «${this.elsewhere.title || "Nueva conversación"}». Podrá enviar otro mensaje cuando termine. `,
+        h("a", { href: `#/chat/${encodeURIComponent(this.elsewhere.id)}`, text: "Ver la respuesta" }),
+      );
+    }
+    this.update();
+  }
+
+  /**
+   * Say `text` through the polite status region; the same words twice are announced twice.
+   * @param {string} text
+   */
+  announce(text) {
+    const region = this.announcer;
+    region.textContent = "";
+    if (text) setTimeout(() => { region.textContent = text; }, 50);
+  }
+}

@@ -1,0 +1,300 @@
+// @ts-check
+// The conversation on screen: the welcome, each question's bubble and each answer (Markdown,
+// status pill, error with "Reintentar"), and under them their details and actions.
+import { api, qs, errorDetail, ApiError } from "../../api.js";
+import { h, icon, toast, clear } from "../../dom.js";
+import { renderMarkdown } from "../../markdown.js";
+import { signedInUser } from "../../state.js";
+import { answerStats, messageAction, messageTime, versionNav } from "../versions.js";
+import { exportConversation } from "../export.js";
+/** @import { Page } from "../../api.js" */
+
+/**
+ * A stored message (`MessageOut`, the fields shown here).
+ * @typedef {object} Message
+ * @property {string} id
+ * @property {string} role "user" or "assistant"
+ * @property {string} content
+ * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
+ * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
+ * @property {string | null} [model]
+ * @property {number | null} [completion_tokens]
+ * @property {number | null} [duration_ms] from the request to the end
+ * @property {number | null} [first_token_ms] from the request to the first token
+ * @property {string} [created_at]
+ * @property {string | null} [parent_id] the message it follows (its question, for an answer)
+ * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
+ */
+
+/**
+ * An answer on screen and the stream that fills it.
+ * @typedef {object} AnswerView
+ * @property {HTMLElement} el
+ * @property {Element} body where the Markdown is drawn
+ * @property {Element} status "generando…", the queue position, an error
+ * @property {Element} meta the final status, copy button, token count
+ * @property {string} content the text so far
+ * @property {string} [id] the message's id, known once `meta` arrives for a new answer
+ * @property {boolean} [reattached] a stream opened again after a reload
+ * @property {HTMLElement} [question] the question it answers, when asked here
+ * @property {number} [firstTokenAt] performance.now() at its first token, when streamed here
+ * @property {string[]} [siblings] its versions
+ * @property {boolean} [titled] a `title` event came with it
+ * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
+ */
+
+/**
+ * What the buttons under the messages do.
+ * @typedef {object} MessageActions
+ * @property {(el: HTMLElement, id: string, which: "prev" | "next") => void} pickVersion ‹ ›: show version `id` of `el`
+ * @property {(el: HTMLElement) => void} editQuestion "Editar"
+ * @property {(view: AnswerView) => void} regenerate "Regenerar"
+ */
+
+const EXAMPLES = [
+  ["Explica un concepto", "¿Qué es la eficiencia energética y cómo se mide en una planta industrial?"],
+  ["Redacta un correo", "Redacta un correo formal para solicitar una reunión con el equipo de mantenimiento."],
+  ["Resume un texto", "Resume en 5 puntos las ventajas de la energía solar para una empresa mediana."],
+  ["Escribe código", "Escribe una función en Python que calcule el consumo mensual promedio a partir de una lista de lecturas."],
+];
+
+// An answer that failed, explained when its conversation is opened again (the stream's own
+// `error` event says it live). Keys: `messages.error_code`, docs/chat.md.
+/** @type {Record<string, string>} */
+const ERROR_TEXTS = {
+  llm_unavailable: "El servicio del modelo (Ollama) no estaba disponible. Puede reintentar cuando vuelva.",
+  llm_error: "El servicio del modelo respondió con un error.",
+  internal_error: "Ocurrió un error interno durante la respuesta.",
+  app_shutdown: "El servidor se reinició durante la respuesta.",
+  app_restarted: "El servidor se reinició durante la respuesta.",
+};
+export const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
+
+/**
+ * The Spanish explanation of a stored answer that failed.
+ * @param {Pick<Message, "error_code" | "model">} message
+ */
+export function storedError(message) {
+  if (message.error_code === "model_missing") {
+    const model = message.model ? `«${message.model}» ` : "";
+    return `El modelo ${model}no está instalado en el servidor; un administrador debe descargarlo con ollama pull.`;
+  }
+  return (message.error_code && ERROR_TEXTS[message.error_code]) || ERROR_FALLBACK;
+}
+
+/** @type {Record<string, string>} */
+const STATUS_LABELS = {
+  stopped: "Respuesta detenida",
+  interrupted: "Respuesta interrumpida",
+  error: "Respuesta con error",
+};
+
+export class MessageList {
+  /** @param {MessageActions} actions */
+  constructor(actions) {
+    this.actions = actions;
+    this.inner = h("div", { class: "messages-inner" });
+    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
+  }
+
+  /** @param {(prompt: string) => void} pick an example was chosen: its text goes to the composer */
+  showWelcome(pick) {
+    clear(this.inner);
+    const name = (signedInUser().full_name || "").split(" ")[0];
+    this.inner.appendChild(h("div", { class: "welcome", id: "welcome" },
+      h("img", { src: "/static/logo.svg", alt: "" }),
+      h("h2", { text: name ? `Hola, ${name}. ¿En qué le ayudo hoy?` : "¿En qué le ayudo hoy?" }),
+      h("p", { class: "muted", text: "Sus conversaciones quedan en el servidor de la empresa. Pruebe con uno de estos ejemplos:" }),
+      h("div", { class: "examples" },
+        EXAMPLES.map(([title, prompt]) => h("button", { type: "button", class: "example", onclick: () => pick(prompt) },
+          h("strong", { text: title }), h("span", { text: prompt }))),
+      ),
+    ));
+  }
+
+  showLoading() {
+    clear(this.inner);
+    this.inner.appendChild(h("p", { class: "list-status", text: "Cargando conversación…" }));
+  }
+
+  /**
+   * The conversation could not be opened: why, and a way out.
+   * @param {unknown} err
+   * @returns {boolean} whether it does not exist (or is out of reach)
+   */
+  showLoadError(err) {
+    clear(this.inner);
+    const notFound = err instanceof ApiError && err.status === 404;
+    this.inner.appendChild(h("div", { class: "welcome" },
+      h("h2", { text: notFound ? "Conversación no encontrada" : "No se pudo cargar la conversación" }),
+      h("p", { class: "muted", text: notFound ? "No existe o no tiene acceso a ella." : errorDetail(err) }),
+      h("a", { class: "btn", href: "#/chat", text: "Ir a una conversación nueva" }),
+    ));
+    return notFound;
+  }
+
+  /**
+   * "Exportar" above the conversation, once it exists.
+   * @param {string | null} id
+   */
+  addExportButton(id) {
+    if (!id || document.getElementById("export-btn")) return;
+    this.inner.prepend(h("div", { class: "conv-tools" },
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
+  }
+
+  /**
+   * Focus a version button of the `index`th message, drawn again after a switch.
+   * @param {number} index
+   * @param {"prev" | "next"} which the button used, when it can still be used
+   */
+  focusVersions(index, which) {
+    const el = this.inner.querySelectorAll(".msg")[index];
+    const buttons = [...(el?.querySelectorAll(".versions button") ?? [])].map((b) => /** @type {HTMLButtonElement} */ (b));
+    const preferred = buttons.find((b) => b.classList.contains(`version-${which}`) && !b.disabled);
+    (preferred ?? buttons.find((b) => !b.disabled))?.focus();
+  }
+
+  scrollToEnd(force = false) {
+    const s = this.scroller;
+    const near = s.scrollHeight - s.scrollTop - s.clientHeight < 160;
+    if (force || near) s.scrollTop = s.scrollHeight;
+  }
+
+  /**
+   * @param {Pick<Message, "content"> & Partial<Message>} message no id for a question just sent
+   */
+  appendQuestion(message) {
+    document.getElementById("welcome")?.remove();
+    const meta = h("div", { class: "msg-meta" });
+    const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
+      h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
+    this.inner.appendChild(el);
+    this.questionMeta(el, message);
+    return el;
+  }
+
+  /**
+   * Under a question: its versions, "Editar" (once it is saved) and its time.
+   * @param {HTMLElement} el
+   * @param {Partial<Message>} message
+   */
+  questionMeta(el, message) {
+    const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
+    clear(meta);
+    const id = el.dataset.id;
+    if (id) {
+      meta.append(
+        versionNav(id, message.sibling_ids, (target, which) => this.actions.pickVersion(el, target, which)) || "",
+        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", onclick: () => this.actions.editQuestion(el) }, icon("edit"), "Editar"),
+      );
+    }
+    meta.append(messageTime(message.created_at));
+  }
+
+  /**
+   * @param {Pick<Message, "content" | "status"> & Partial<Message>} message no id for an answer just asked for
+   * @returns {AnswerView}
+   */
+  appendAnswer(message) {
+    document.getElementById("welcome")?.remove();
+    const body = h("div", { class: "md" });
+    const status = h("div", { class: "status-slot" });
+    const meta = h("div", { class: "msg-meta" });
+    const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "", parent: message.parent_id || "" } },
+      h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
+      h("div", { class: "body" }, body, status, meta),
+    );
+    this.inner.appendChild(el);
+    /** @type {AnswerView} */
+    const view = { el, body, status, meta, content: message.content || "", id: message.id, siblings: message.sibling_ids };
+    renderMarkdown(body, view.content);
+    this.finishMeta(view, message.status, message);
+    return view;
+  }
+
+  /**
+   * @param {AnswerView} view
+   * @param {string} status
+   * @param {Partial<Message>} [info] the stored answer, or the stream's `done`
+   */
+  finishMeta(view, status, info = {}) {
+    view.el.dataset.status = status || "";
+    clear(view.meta);
+    if (status === "streaming") return;
+    if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
+    if (view.content) {
+      const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(view.content);
+          toast("Respuesta copiada.");
+        } catch {
+          toast("No se pudo copiar.", "error");
+        }
+      });
+      view.meta.appendChild(copy);
+    }
+    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.actions.regenerate(view)));
+    const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.actions.pickVersion(view.el, target, which)) : null;
+    if (nav) view.meta.appendChild(nav);
+    view.meta.appendChild(messageTime(info.created_at));
+    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
+    const stats = answerStats(info, measured);
+    if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
+  }
+}
+
+/**
+ * @param {AnswerView} view
+ * @param {string} text none to clear it
+ */
+export function showStatus(view, text) {
+  // Unchanged (each token says "generando…" again): a status region drawn anew is announced
+  // anew by a screen reader, so it stays as it is.
+  if (text && view.status.querySelector(".status-pill")?.textContent === text) return;
+  clear(view.status);
+  if (text) view.status.appendChild(h("div", { class: "status-pill", role: "status" }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text })));
+}
+
+/**
+ * @param {AnswerView} view
+ * @param {string} detail
+ * @param {(() => void) | null} retry what "Reintentar" does; no button without it
+ */
+export function showError(view, detail, retry) {
+  clear(view.status);
+  const box = h("div", { class: "msg-error", role: "alert" }, h("span", { text: detail }));
+  // Used once; the explanation stays with the answer it explains.
+  const button = h("button", { type: "button", class: "btn btn-sm", onclick: () => { button.remove(); retry?.(); } }, icon("retry"), "Reintentar");
+  if (retry) box.appendChild(button);
+  view.status.appendChild(box);
+}
+
+/**
+ * Remove a message and everything shown after it (a new version replaces that part).
+ * @param {Element} el
+ */
+export function cutFrom(el) {
+  while (el.nextElementSibling) el.nextElementSibling.remove();
+  el.remove();
+}
+
+/**
+ * @param {string} id
+ * @returns {Promise<Message[]>} oldest first, up to 50 pages
+ */
+export async function fetchMessages(id) {
+  /** @type {Message[]} */
+  const all = [];
+  /** @type {string | null} */
+  let cursor = null;
+  for (let page = 0; page < 50; page += 1) {
+    /** @type {Page<Message>} */
+    const data = await api(`/conversations/${encodeURIComponent(id)}/messages${qs({ limit: 200, cursor })}`);
+    all.push(...data.items);
+    cursor = data.next_cursor;
+    if (!cursor) break;
+  }
+  return all;
+}
