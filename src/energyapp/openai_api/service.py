@@ -170,17 +170,31 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
             )
 
 
+def _model_not_found(name: str | None) -> NotFound:
+    return NotFound(
+        f"El modelo «{name}» no existe en este servidor. Consulte GET /v1/models.",
+        code="model_not_found",
+    )
+
+
 async def resolve_model(engine: ChatEngine, name: str | None) -> str:
-    """The model's name: the default, or one Ollama offers (404 ``model_not_found``)."""
+    """The model's name: the default (not asked for: a default Ollama lacks fails when the
+    answer starts, with the same 404), or one Ollama offers (404 ``model_not_found``)."""
     try:
         return await engine.catalog.resolve(name)
     except AppError as exc:
         if exc.code != "unknown_model":
             raise
-        raise NotFound(
-            f"El modelo «{name}» no existe en este servidor. Consulte GET /v1/models.",
-            code="model_not_found",
-        ) from None
+        raise _model_not_found(name) from None
+
+
+async def offered_model(engine: ChatEngine, name: str) -> str:
+    """As :func:`resolve_model`, but the default too must be offered: what ``GET /v1/models``
+    lists, ``GET /v1/models/{model}`` finds."""
+    resolved = await resolve_model(engine, name)
+    if resolved not in {model.name for model in await engine.catalog.available()}:
+        raise _model_not_found(name)
+    return resolved
 
 
 async def admit(
