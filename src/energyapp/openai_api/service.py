@@ -284,24 +284,37 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
 
 
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Completion) -> None:
-    """Save the usage (and the conversation with ``store``); a failure is logged, never
-    raised: the answer has already been given."""
+    """Save the usage, with ``store`` in the transaction that keeps the conversation. Should
+    keeping it fail, that transaction leaves nothing behind and the usage is saved alone: the
+    quota must see the answer all the same (were the failed commit in fact done, the answer
+    would count twice, never zero times). A failure is logged, never raised: the answer has
+    already been given."""
+    if completion.question is not None:
+        try:
+            async with sessionmaker.begin() as session:
+                _add_usage(session, completion, await _store(session, completion))
+            return
+        except Exception as exc:
+            logger.warning("storing an API answer failed", extra={"error": type(exc).__name__})
     try:
         async with sessionmaker.begin() as session:
-            message_id = await _store(session, completion) if completion.question else None
-            prompt_tokens, completion_tokens = completion.counted_tokens()
-            keys_service.record_usage(
-                session,
-                completion.caller.key_id,
-                completion.caller.user.id,
-                model=completion.model,
-                status=completion.status,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                message_id=message_id,
-            )
+            _add_usage(session, completion, None)
     except Exception as exc:
         logger.warning("recording an API answer failed", extra={"error": type(exc).__name__})
+
+
+def _add_usage(session: AsyncSession, completion: Completion, message_id: uuid.UUID | None) -> None:
+    prompt_tokens, completion_tokens = completion.counted_tokens()
+    keys_service.record_usage(
+        session,
+        completion.caller.key_id,
+        completion.caller.user.id,
+        model=completion.model,
+        status=completion.status,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        message_id=message_id,
+    )
 
 
 async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | None:
