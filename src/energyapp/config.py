@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # waits because of affinity before plain round-robin serves it. 0 turns it off.
     slot_hold_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
     max_active_per_user: int = Field(default=1, ge=1, le=1000)
+    # Live answers a person follows at once by re-attaching (tabs, reloads), on every process
+    # together, before 429 too_many_streams (chat/watchers.py).
+    max_streams_per_user: int = Field(default=10, ge=1, le=1000)
     chat_rate_limit_per_minute: int = Field(default=20, ge=1, le=100_000)
     # Changes per user per minute outside the chat (conversations, keys, profile, admin
     # actions) before 429: more than a person clicks, a wall for a runaway script.

@@ -221,6 +221,8 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
             # other errors carry English text in their context, which a person never reads.
             ctx_error = (err.get("ctx") or {}).get("error")
             msg = str(ctx_error) if ctx_error else msg
+        elif err_type == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
+            msg = "no puede estar vacío"
         parts.append(f"{field}: {msg}")
     return "Datos inválidos: " + "; ".join(parts) + "."
 

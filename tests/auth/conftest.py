@@ -101,3 +101,24 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 
 def code_now(secret: str, offset: int = 0) -> str:
     return pyotp.TOTP(secret).generate_otp(totp.current_step() + offset)
+
+
+async def start_second_step(client: httpx.AsyncClient, email: str) -> str:
+    """Log in with the password and stop there: the 2FA challenge token, or the setup token of
+    an account an admin requires to set 2FA up."""
+    started = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert started.status_code == 200, started.text
+    body = started.json()
+    return str(body["challenge_token"] if body.get("requires_2fa") else body["setup_token"])
+
+
+async def finish_second_step(
+    client: httpx.AsyncClient, token: str, secret: str | None
+) -> httpx.Response:
+    """The next step of a login begun by ``start_second_step``: a code from ``secret``, or the
+    start of the required setup when there is no secret."""
+    if secret is not None:
+        return await client.post(
+            "/auth/verify-2fa", json={"challenge_token": token, "code": code_now(secret)}
+        )
+    return await client.post("/auth/required-2fa/start", json={"setup_token": token})

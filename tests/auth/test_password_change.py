@@ -10,7 +10,15 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
-from tests.auth.conftest import PASSWORD, AuditFn, EnableTotpFn, LoginFn, bearer, code_now
+from tests.auth.conftest import (
+    PASSWORD,
+    AuditFn,
+    EnableTotpFn,
+    LoginFn,
+    bearer,
+    finish_second_step,
+    start_second_step,
+)
 from tests.conftest import HeadersFactory, UserFactory
 
 NEW_PASSWORD = "Faro-del-sur-2031"
@@ -77,18 +85,11 @@ async def test_change_password_ends_logins_waiting_for_their_second_step(
     user = await make_user(email=f"pendiente-{second_step}@inacapmail.cl", require_2fa=True)
     owner = await auth_headers(user)
     secret = await enable_totp(user) if second_step == "verify" else None
-    started = await client.post("/auth/login", json={"email": user.email, "password": PASSWORD})
-    assert started.status_code == 200, started.text
-    token = started.json()["challenge_token" if secret else "setup_token"]
+    token = await start_second_step(client, user.email)
 
     assert (await _change(client, owner, PASSWORD, NEW_PASSWORD)).status_code == 204
 
-    if secret is not None:
-        finished = await client.post(
-            "/auth/verify-2fa", json={"challenge_token": token, "code": code_now(secret)}
-        )
-    else:
-        finished = await client.post("/auth/required-2fa/start", json={"setup_token": token})
+    finished = await finish_second_step(client, token, secret)
     assert finished.status_code == 401, finished.text
     assert finished.json()["code"] == "challenge_invalid"
     # The owner still works, and signs in with the new password.

@@ -21,7 +21,14 @@ from energyapp.auth import service as auth_service
 from energyapp.auth.models import AuthSession, RefreshToken, User
 from energyapp.auth.security import decode_access_token, sha256_hex
 from energyapp.config import Settings
-from tests.auth.conftest import AuditFn, LoginFn, bearer
+from tests.auth.conftest import (
+    AuditFn,
+    EnableTotpFn,
+    LoginFn,
+    bearer,
+    finish_second_step,
+    start_second_step,
+)
 from tests.conftest import TEST_SECRET, HeadersFactory, UserFactory
 
 
@@ -189,6 +196,31 @@ async def test_logout_all_ends_every_session(
     assert (await client.get("/auth/me", headers=bearer(theirs))).status_code == 200
     assert len(await audit_events("logout_all")) == 1
     assert (await client.post("/auth/logout-all")).status_code == 401
+
+
+@pytest.mark.parametrize("second_step", ["verify", "setup"])
+async def test_logout_all_ends_logins_waiting_for_their_second_step(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    enable_totp: EnableTotpFn,
+    second_step: str,
+) -> None:
+    """Whoever stopped at the second step with the password (a 2FA code, or the setup an admin
+    requires) cannot finish that login after the owner closed every session; someone else's
+    pending login is not touched."""
+    user, stranger = [await make_user(require_2fa=True) for _ in range(2)]
+    owner = await auth_headers(user)
+    secrets = [await enable_totp(u) if second_step == "verify" else None for u in (user, stranger)]
+
+    pending = await start_second_step(client, user.email)
+    theirs = await start_second_step(client, stranger.email)
+    assert (await client.post("/auth/logout-all", headers=owner)).status_code == 204
+
+    refused = await finish_second_step(client, pending, secrets[0])
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "challenge_invalid"
+    assert (await finish_second_step(client, theirs, secrets[1])).status_code == 200
 
 
 async def test_deactivation_refuses_a_still_valid_access_token(

@@ -223,3 +223,18 @@ async def test_unstreamed_answer_and_the_instant_mode_has_no_stats(
         assert (await _stats(url))["unstreamed"] == 1
     instant_url, _ = fake
     assert (await raw.get(f"{instant_url}/stats")).status_code == 404
+
+
+async def test_an_answer_cut_by_num_predict_ends_with_length(
+    http: aiohttp.ClientSession, raw: httpx.AsyncClient
+) -> None:
+    """As Ollama and the instant mode: "length" when num_predict cut the answer (the /v1 API
+    turns it into finish_reason "length"), "stop" when the answer ended by itself."""
+    async with stand_in(_cpu(parallel=1)) as (url, _):
+        _, cut = await _ask(http, url, [_user("Hola")], num_predict=3)
+        assert (cut.completion_tokens, cut.done_reason) == (3, "length")
+        _, whole = await _ask(http, url, [_user("Hola")], num_predict=50)
+        assert (whole.completion_tokens, whole.done_reason) == (8, "stop")
+        payload = llm.chat_payload(MODEL, [_user("Hola")], options={"num_predict": 2})
+        once = await raw.post(f"{url}/api/chat", json=dict(payload, stream=False))
+        assert (once.json()["eval_count"], once.json()["done_reason"]) == (2, "length")

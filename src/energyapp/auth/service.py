@@ -92,6 +92,12 @@ async def revoke_all_sessions(
         auth_session.revoked_reason = reason
 
 
+async def end_pending_logins(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Drop every login challenge of a user: a login still waiting for its second step (a 2FA
+    code, or the setup an admin requires) can no longer be finished."""
+    await session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user_id))
+
+
 async def set_role(session: AsyncSession, email: str, role: str) -> User:
     if role not in ROLE_VALUES:
         raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
@@ -227,5 +233,5 @@ async def change_password(
     await revoke_all_sessions(session, user.id, "password_changed", keep=current_session_id)
     # A login challenge stands for the password it was given for: whoever held the old one must
     # not finish a login begun with it (a 2FA code, or enrolling their own authenticator).
-    await session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
+    await end_pending_logins(session, user.id)
     audit.record_account_event(session, "password_changed", user.id, request)

@@ -22,6 +22,7 @@ from energyapp.auth.security import (
     verify_password,
 )
 from energyapp.auth.service import (
+    end_pending_logins,
     get_user_by_email,
     normalize_email,
     revoke_all_sessions,
@@ -277,5 +278,8 @@ async def logout(session: AsyncSession, request: Request, raw_token: str) -> Non
 
 
 async def logout_all(session: AsyncSession, request: Request, user: User) -> None:
+    """End every session of the user, and every login of theirs still waiting for its second
+    step: whoever stopped there with the password must start again."""
     await revoke_all_sessions(session, user.id, "logout_all")
+    await end_pending_logins(session, user.id)
     audit.record_account_event(session, "logout_all", user.id, request)

@@ -21,6 +21,7 @@ from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
     confirm_password,
     email_domain,
+    end_pending_logins,
     revoke_all_sessions,
 )
 from energyapp.auth.sessions import IssuedTokens, open_session
@@ -285,7 +286,7 @@ async def _clear(session: AsyncSession, user: User) -> None:
     user.totp_secret = None
     user.totp_last_step = None
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    await session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
+    await end_pending_logins(session, user.id)
 
 
 async def disable(

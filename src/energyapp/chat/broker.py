@@ -4,7 +4,7 @@
 and watchers follow the answer object itself. :class:`energyapp.chat.redis_broker.RedisBroker`
 shares the queue, each answer's events, stop and crash recovery through Redis, so any process
 on any host can serve any client. The engine, the routers and the services cannot tell which
-one runs.
+one runs. Each carries its count of the streams people have open (``chat/watchers.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sse_starlette import ServerSentEvent
 from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import GenerationQueue
+from energyapp.chat.watchers import Watchers
 
 if TYPE_CHECKING:
     from energyapp.chat.engine import ChatEngine
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 class Broker(Protocol):
     @property
     def queue(self) -> GenerationQueue: ...
+
+    @property
+    def watchers(self) -> Watchers:
+        """The count of the answer streams each person has open (``chat/watchers.py``)."""
 
     @property
     def shared(self) -> bool:
@@ -70,8 +75,9 @@ class LocalBroker:
 
     shared = False
 
-    def __init__(self, queue: GenerationQueue) -> None:
+    def __init__(self, queue: GenerationQueue, watchers: Watchers) -> None:
         self.queue = queue
+        self.watchers = watchers
         self._engine: ChatEngine | None = None
 
     async def start(self, engine: ChatEngine) -> None:

@@ -16,6 +16,7 @@ from energyapp.chat.engine import ChatEngine
 from energyapp.chat.live import LocalLiveAnswers
 from energyapp.chat.ownership import RuntimeOwnership, SoleOwnership, ownership_for
 from energyapp.chat.queue import LocalQueue
+from energyapp.chat.watchers import LocalWatchers
 from energyapp.config import Settings
 from energyapp.llm import client as llm
 
@@ -83,7 +84,7 @@ def make_broker(settings: Settings) -> Broker:
         max_per_user=settings.max_active_per_user,
         hold=settings.slot_hold_seconds,
     )
-    return LocalBroker(queue)
+    return LocalBroker(queue, LocalWatchers(settings.max_streams_per_user))
 
 
 @asynccontextmanager

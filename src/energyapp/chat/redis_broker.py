@@ -41,6 +41,7 @@ from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
 from energyapp.chat.redis_queue import RedisQueue
+from energyapp.chat.redis_watchers import RedisWatchers
 from energyapp.config import Settings
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class RedisBroker:
             max_per_user=settings.max_active_per_user,
             hold=settings.slot_hold_seconds,
         )
+        self.watchers = RedisWatchers(redis, self.keys, settings.max_streams_per_user)
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._mirrors: set[asyncio.Task[None]] = set()
@@ -194,6 +196,7 @@ class RedisBroker:
         async with self.queue.lock:
             await self.queue.sync()
         await self.queue.requeue_lost()
+        await self.watchers.sync()
 
     async def _tick(self) -> None:
         if self.queue.has_waiters():  # the others' waiters are their processes' business

@@ -44,6 +44,7 @@ from energyapp.chat.queue import (
 from energyapp.chat.redis_scripts import ADMIT, DISPATCH, ENQUEUE_AND_DISPATCH, RELEASE, WITHDRAW
 from energyapp.chat.slots import Alarm, announce, fair_order
 from energyapp.core.metrics import GENERATIONS_QUEUED
+from energyapp.core.redis import write_back
 
 if TYPE_CHECKING:
     from energyapp.chat.redis_broker import BrokerKeys
@@ -312,20 +313,7 @@ class RedisQueue:
         held = self.members()
         keys = [self._keys.admitted, *self._slot_keys()]
         keys += [self._keys.admitted_by(user_id) for user_id in self._touched]
-        mine = f"{self._keys.process}|"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.smembers(key)
-            present = await pipe.execute()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, members in zip(keys, present, strict=True):
-                wanted = set(held.get(key, ()))
-                stale = [m for m in members if m.startswith(mine) and m not in wanted]
-                if stale:
-                    pipe.srem(key, *stale)
-                if wanted - members:
-                    pipe.sadd(key, *(wanted - members))
-            await pipe.execute()
+        await write_back(self._redis, keys, held, f"{self._keys.process}|")
         self._touched = set(self._admissions)
 
     def members(self) -> dict[str, list[str]]:

@@ -1,6 +1,7 @@
-"""The Lua scripts of the shared queue (``chat/redis_queue.py``): the decisions that must be
-atomic across processes (admission, the round-robin dispatch of free slots, joining and leaving
-the queue), each one round trip."""
+"""The Lua scripts of the shared queue (``chat/redis_queue.py``) and of the cap on open streams
+(``chat/redis_watchers.py``): the decisions that must be atomic across processes (admission,
+the round-robin dispatch of free slots, joining and leaving the queue, opening a stream), each
+one round trip."""
 
 # Redis's clock in milliseconds: the same for every process, so waits and holds compare.
 _LUA_CLOCK = """
@@ -357,3 +358,16 @@ end
 redis.call('PUBLISH', ARGV[3], 'queue')
 return 0
 """
+
+# KEYS: watch:<user>  ARGV: prefix, member, limit
+# One more open stream of the user unless the live ones (of processes whose lease exists) reach
+# the limit: 1 refused, 0 counted.
+OPEN_WATCH = (
+    _LUA_ALIVE
+    + """
+purge_set(ARGV[1], KEYS[1])
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
+redis.call('SADD', KEYS[1], ARGV[2])
+return 0
+"""
+)

@@ -67,14 +67,16 @@ async def reattach(
 ) -> EventSourceResponse:
     """Follow an answer again (another tab, a reload, another app process): its text so far,
     then live. With ``Last-Event-ID`` (the ``id:`` of the last event received, sent when the
-    shared broker is on), only what came after it."""
+    shared broker is on), only what came after it. A person follows at most
+    ``max_streams_per_user`` live answers at once (429 ``too_many_streams``)."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
     first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(saved.parent_id))
     closing = anyio.Event()
     running = saved.status == "streaming"
     live = await engine.follow(saved.id, first, last_event_id, closing, running)
     if live is not None:
-        return sse.sse_response(live, closing)
+        watch = await engine.broker.watchers.open(user.id)
+        return sse.sse_response(live, closing, watch)
     done = {
         "assistant_message_id": str(saved.id),
         "status": saved.status,

@@ -13,8 +13,10 @@ from typing import Any
 import anyio
 import pydantic_core
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from energyapp.chat.live import LiveAnswer
+from energyapp.chat.watchers import Watch, counted
 
 PING_INTERVAL = 15
 
@@ -119,12 +121,20 @@ SHUTDOWN_GRACE = 3.0
 
 
 def sse_response(
-    events: AsyncIterator[ServerSentEvent], closing: anyio.Event | None = None
+    events: AsyncIterator[ServerSentEvent],
+    closing: anyio.Event | None = None,
+    watch: Watch | None = None,
 ) -> EventSourceResponse:
+    """The stream of ``events``; ``watch`` (a counted stream, ``chat/watchers.py``) ends with
+    it: when the events end, fail or the client leaves, or, should the events never be read
+    (a HEAD request), once the response is over."""
+    if watch is not None:
+        events = counted(events, watch)
     return EventSourceResponse(
         events,
         ping=PING_INTERVAL,
         sep="\n",
         shutdown_event=closing,
         shutdown_grace_period=SHUTDOWN_GRACE if closing is not None else 0,
+        background=BackgroundTask(watch.end) if watch is not None else None,
     )

@@ -17,6 +17,7 @@ What is left unbounded: a Redis whose host answers TCP but whose process never r
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -46,3 +47,24 @@ def async_redis(url: str, **options: Any) -> Redis:
         socket_keepalive_options=KEEPALIVE_OPTIONS,
         **options,
     )
+
+
+async def write_back(
+    redis: Redis, keys: list[str], held: Mapping[str, Collection[str]], mine: str
+) -> None:
+    """Make the members of the sets ``keys`` that start with ``mine`` (a process's) exactly
+    those in ``held``: what the process holds is written again (a restarted Redis lost it), and
+    what it gave back while Redis was away is removed. Two round trips."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.smembers(key)
+        present: list[set[str]] = await pipe.execute()
+    async with redis.pipeline(transaction=False) as pipe:
+        for key, members in zip(keys, present, strict=True):
+            wanted = set(held.get(key, ()))
+            stale = [m for m in members if m.startswith(mine) and m not in wanted]
+            if stale:
+                pipe.srem(key, *stale)
+            if wanted - members:
+                pipe.sadd(key, *(wanted - members))
+        await pipe.execute()

@@ -240,8 +240,17 @@ class CpuModel:
         await asgi_io.send_json(send, 200, asdict(self.runner.stats))
 
     async def generate(
-        self, receive: Receive, send: Send, request: dict[str, Any], *, chat: bool, count: int
+        self,
+        receive: Receive,
+        send: Send,
+        request: dict[str, Any],
+        *,
+        chat: bool,
+        count: int,
+        done_reason: str,
     ) -> None:
+        """Answer ``count`` tokens, then the final line with ``done_reason`` ("length" when
+        num_predict cut the answer, as Ollama says)."""
         options = request.get("options") or {}
         num_ctx = int(options.get("num_ctx") or self.runner.config.num_ctx)
         prompt = render(request, chat=chat)
@@ -253,7 +262,9 @@ class CpuModel:
         gone = asyncio.Event()
         watcher = asyncio.create_task(watch_disconnect(receive, gone))
         try:
-            await self._answer(send, request, prompt, num_ctx, count, gone, chat=chat)
+            await self._answer(
+                send, request, prompt, num_ctx, count, gone, chat=chat, done_reason=done_reason
+            )
         except (Cancelled, OSError):  # OSError: uvicorn's send to a closed connection
             self.runner.stats.cancelled += 1
         finally:
@@ -269,6 +280,7 @@ class CpuModel:
         gone: asyncio.Event,
         *,
         chat: bool,
+        done_reason: str,
     ) -> None:
         runner = self.runner
         timing = Timing(runner.config.speed)
@@ -294,7 +306,8 @@ class CpuModel:
             slot.cache += END_OF_TURN
             runner.stats.completion_tokens += len(tokens)
             # Streamed, the text went token by token; unstreamed, it is all in the one line.
-            final = _final_line(model, chat, timing, tokens, "" if streamed else text)
+            shown = "" if streamed else text
+            final = _final_line(model, chat, timing, tokens, shown, done_reason)
             await emit(json.dumps(final, ensure_ascii=False, separators=(",", ":")), False)
         finally:
             await runner.release(slot)
@@ -343,7 +356,7 @@ def _emitter(
 
 
 def _final_line(
-    model: str, chat: bool, timing: Timing, tokens: list[str], text: str
+    model: str, chat: bool, timing: Timing, tokens: list[str], text: str, done_reason: str
 ) -> dict[str, Any]:
     total = (time.perf_counter() - timing.started) * timing.speed
     data: dict[str, Any] = {"model": model, "created_at": asgi_io.now()}
@@ -353,7 +366,7 @@ def _final_line(
     ns = 1_000_000_000
     data.update(
         done=True,
-        done_reason="stop",
+        done_reason=done_reason,
         total_duration=int(total * ns),
         load_duration=int(timing.load_s * ns),
         prompt_eval_count=timing.evaluated,

@@ -180,7 +180,9 @@ class FakeOllama:
         # As Ollama: an answer cut by num_predict ends with done_reason "length".
         done_reason = "length" if count < cfg.answer_tokens else "stop"
         if self.cpu is not None:
-            await self.cpu.generate(receive, send, request, chat=chat, count=count)
+            await self.cpu.generate(
+                receive, send, request, chat=chat, count=count, done_reason=done_reason
+            )
             return
         words = [self._rng.choice(_WORDS) for _ in range(count)]
         tokens = [(w.capitalize() if i == 0 else " " + w) for i, w in enumerate(words)]

@@ -9,7 +9,7 @@ headers (``Retry-After``) the app's own error carries. The rest of the app keeps
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -71,8 +71,10 @@ def render(exc: Exception) -> JSONResponse:
         param = exc.param if isinstance(exc, UnsupportedParameter) else None
         return openai_error(exc.status_code, exc.code, exc.detail, exc.headers, param)
     if isinstance(exc, RequestValidationError):
-        # OpenAI answers 400 to a body it cannot use.
-        return openai_error(400, "invalid_request", describe_validation_errors(exc.errors()))
+        # OpenAI answers 400 to a body it cannot use, naming the field in ``param``.
+        errors = exc.errors()
+        detail = describe_validation_errors(errors)
+        return openai_error(400, "invalid_request", detail, param=_field_of(errors))
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers) if exc.headers else None
         return openai_error(exc.status_code, "http_error", "Error en la solicitud.", headers)
@@ -81,6 +83,15 @@ def render(exc: Exception) -> JSONResponse:
         logger.error("unexpected error on /v1", exc_info=exc)
         return openai_error(500, "internal_error", detail)
     return openai_error(status, code, detail, {"Retry-After": "5"} if status == 503 else None)
+
+
+def _field_of(errors: Sequence[Any]) -> str | None:
+    """The request field the first error is about (``model``, ``temperature``), for OpenAI's
+    ``param``; None when it is not a field of the body (JSON that does not parse)."""
+    loc = tuple(errors[0].get("loc", ())) if errors else ()
+    if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str):
+        return loc[1]
+    return None
 
 
 class OpenAIRoute(APIRoute):

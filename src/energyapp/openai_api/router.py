@@ -39,17 +39,19 @@ router = APIRouter(
 
 @router.get("/models", response_model=ModelList)
 async def models(_caller: ApiCallerDep, settings: SettingsDep, engine: ChatEngineDep) -> ModelList:
-    """The models Ollama offers, the default first."""
+    """The models the Ollama servers offer, the default first when they have it (as the web
+    picker, nothing they lack is listed); 503 ``llm_unavailable`` when none answers."""
     names = [m.name for m in await engine.catalog.available()]
-    ordered = [settings.ollama_model, *(n for n in names if n != settings.ollama_model)]
-    return ModelList(data=[ModelCard(id=name) for name in ordered])
+    names.sort(key=lambda name: name != settings.ollama_model)  # stable: the rest keep order
+    return ModelList(data=[ModelCard(id=name) for name in names])
 
 
 @router.get("/models/{model:path}", response_model=ModelCard)
 async def retrieve_model(model: str, _caller: ApiCallerDep, engine: ChatEngineDep) -> ModelCard:
-    """One model by its id (``client.models.retrieve``); 404 ``model_not_found``. The path
-    takes the whole rest: Ollama's names may hold a ``/`` (``hf.co/owner/name:tag``)."""
-    return ModelCard(id=await service.resolve_model(engine, model))
+    """One model the servers offer, by its id (``client.models.retrieve``); 404
+    ``model_not_found``. The path takes the whole rest: Ollama's names may hold a ``/``
+    (``hf.co/owner/name:tag``)."""
+    return ModelCard(id=await service.offered_model(engine, model))
 
 
 @router.post(
@@ -128,12 +130,19 @@ def _llm_failure(exc: llm.LLMError, completion: service.Completion, engine: Chat
     return ServiceUnavailable(detail, code=code, retry_after=30)
 
 
-def _chunk(completion: service.Completion, delta: dict[str, str], finish: str | None) -> str:
-    return _json({
+def _chunk(
+    completion: service.Completion, delta: dict[str, str], finish: str | None, include_usage: bool
+) -> str:
+    """One ``chat.completion.chunk``; with ``include_usage``, ``usage: null`` as OpenAI sends
+    on every chunk but the last (the one with the counts)."""
+    chunk: dict[str, object] = {
         "id": completion.id, "object": "chat.completion.chunk", "created": completion.created,
         "model": completion.model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-    })  # fmt: skip
+    }  # fmt: skip
+    if include_usage:
+        chunk["usage"] = None
+    return _json(chunk)
 
 
 def _json(data: object) -> str:
@@ -146,10 +155,11 @@ async def _chunks(
     """OpenAI's stream: a first chunk with the role, one per piece, one with the finish
     reason, the usage when asked, then ``[DONE]``. A failure after the start is an ``error``
     event, as OpenAI sends it."""
-    yield ServerSentEvent(data=_chunk(completion, {"role": "assistant", "content": ""}, None))
+    start = {"role": "assistant", "content": ""}
+    yield ServerSentEvent(data=_chunk(completion, start, None, include_usage))
     try:
         async for piece in service.generate(engine, completion):
-            yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None))
+            yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None, include_usage))
     except (llm.LLMError, AppError) as exc:
         failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion, engine)
         error = {
@@ -160,7 +170,8 @@ async def _chunks(
         }
         yield ServerSentEvent(data=_json({"error": error}))
         return
-    yield ServerSentEvent(data=_chunk(completion, {}, completion.finish_reason))
+    end = _chunk(completion, {}, completion.finish_reason, include_usage)
+    yield ServerSentEvent(data=end)
     if include_usage:
         yield ServerSentEvent(data=_json({
             "id": completion.id, "object": "chat.completion.chunk",

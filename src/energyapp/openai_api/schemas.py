@@ -74,7 +74,9 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    model: str | None = Field(default=None, max_length=200)
+    # Omitted or null: the default model; an empty name is a malformed request (400), not a
+    # model that does not exist (404).
+    model: str | None = Field(default=None, min_length=1, max_length=200)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

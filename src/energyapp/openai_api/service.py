@@ -170,17 +170,31 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
             )
 
 
+def _model_not_found(name: str | None) -> NotFound:
+    return NotFound(
+        f"El modelo «{name}» no existe en este servidor. Consulte GET /v1/models.",
+        code="model_not_found",
+    )
+
+
 async def resolve_model(engine: ChatEngine, name: str | None) -> str:
-    """The model's name: the default, or one Ollama offers (404 ``model_not_found``)."""
+    """The model's name: the default (not asked for: a default Ollama lacks fails when the
+    answer starts, with the same 404), or one Ollama offers (404 ``model_not_found``)."""
     try:
         return await engine.catalog.resolve(name)
     except AppError as exc:
         if exc.code != "unknown_model":
             raise
-        raise NotFound(
-            f"El modelo «{name}» no existe en este servidor. Consulte GET /v1/models.",
-            code="model_not_found",
-        ) from None
+        raise _model_not_found(name) from None
+
+
+async def offered_model(engine: ChatEngine, name: str) -> str:
+    """As :func:`resolve_model`, but the default too must be offered: what ``GET /v1/models``
+    lists, ``GET /v1/models/{model}`` finds."""
+    resolved = await resolve_model(engine, name)
+    if resolved not in {model.name for model in await engine.catalog.available()}:
+        raise _model_not_found(name)
+    return resolved
 
 
 async def admit(
@@ -270,24 +284,37 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
 
 
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Completion) -> None:
-    """Save the usage (and the conversation with ``store``); a failure is logged, never
-    raised: the answer has already been given."""
+    """Save the usage, with ``store`` in the transaction that keeps the conversation. Should
+    keeping it fail, that transaction leaves nothing behind and the usage is saved alone: the
+    quota must see the answer all the same (were the failed commit in fact done, the answer
+    would count twice, never zero times). A failure is logged, never raised: the answer has
+    already been given."""
+    if completion.question is not None:
+        try:
+            async with sessionmaker.begin() as session:
+                _add_usage(session, completion, await _store(session, completion))
+            return
+        except Exception as exc:
+            logger.warning("storing an API answer failed", extra={"error": type(exc).__name__})
     try:
         async with sessionmaker.begin() as session:
-            message_id = await _store(session, completion) if completion.question else None
-            prompt_tokens, completion_tokens = completion.counted_tokens()
-            keys_service.record_usage(
-                session,
-                completion.caller.key_id,
-                completion.caller.user.id,
-                model=completion.model,
-                status=completion.status,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                message_id=message_id,
-            )
+            _add_usage(session, completion, None)
     except Exception as exc:
         logger.warning("recording an API answer failed", extra={"error": type(exc).__name__})
+
+
+def _add_usage(session: AsyncSession, completion: Completion, message_id: uuid.UUID | None) -> None:
+    prompt_tokens, completion_tokens = completion.counted_tokens()
+    keys_service.record_usage(
+        session,
+        completion.caller.key_id,
+        completion.caller.user.id,
+        model=completion.model,
+        status=completion.status,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        message_id=message_id,
+    )
 
 
 async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | None:
