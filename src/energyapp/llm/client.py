@@ -98,10 +98,12 @@ def parse_chat_line(line: bytes | str) -> tuple[str, ChatStats | None]:
         raise LLMError(LLM_ERROR, str(data["error"]))
     message = data.get("message")
     holder = message if isinstance(message, dict) else data
-    text = holder.get("content" if holder is message else "response") or ""
+    # A NUL (which a model can write, escaped as \u0000) is dropped: PostgreSQL cannot store it
+    # in text, and the answer, its title or a stored /v1 conversation would fail to save.
+    text = str(holder.get("content" if holder is message else "response") or "").replace("\x00", "")
     if not data.get("done"):
-        return str(text), None
-    return str(text), ChatStats(
+        return text, None
+    return text, ChatStats(
         prompt_tokens=int(data.get("prompt_eval_count") or 0),
         completion_tokens=int(data.get("eval_count") or 0),
         total_duration_ns=int(data.get("total_duration") or 0),
