@@ -158,7 +158,7 @@ async def revoke_key(
             request=request,
             target_type="api_key",
             target_id=key.id,
-            details={"owner_id": str(key.user_id), "prefix": key.prefix},
+            details={"owner_id": str(key.user_id), "name": key.name, "prefix": key.prefix},
         )
     return key
 
@@ -267,7 +267,7 @@ async def _mark_used(session: AsyncSession, key: ApiKey, request: Request, now: 
         request=request,
         target_type="api_key",
         target_id=key.id,
-        details={"prefix": key.prefix},
+        details={"name": key.name, "prefix": key.prefix},
     )
 
 
