@@ -38,19 +38,21 @@ export function adminApiKeys(body) {
         }
         await load();
       });
+      // At phone widths each key is a card whose cells say what they are (cards-on-phone).
       tbody.appendChild(h("tr", { "data-key-id": key.id },
-        h("td", { text: key.owner_email }),
-        h("td", { class: "wrap", text: key.name }),
-        h("td", {}, h("code", { text: `${key.prefix}…` })),
-        h("td", { text: day(key.created_at) }),
-        h("td", { text: key.last_used_at ? day(key.last_used_at) : "nunca" }),
-        h("td", { text: day(key.expires_at) }),
-        h("td", { text: usageText(key) }),
-        h("td", {}, revoke)));
+        h("td", { class: "wrap", "data-label": "Usuario", text: key.owner_email }),
+        h("td", { class: "wrap", "data-label": "Nombre", text: key.name }),
+        h("td", { "data-label": "Prefijo" }, h("code", { text: `${key.prefix}…` })),
+        h("td", { "data-label": "Creada", text: day(key.created_at) }),
+        h("td", { "data-label": "Último uso", text: key.last_used_at ? day(key.last_used_at) : "nunca" }),
+        h("td", { "data-label": "Vence", text: day(key.expires_at) }),
+        h("td", { "data-label": "Uso (30 días)", text: usageText(key) }),
+        h("td", { "data-label": "Acciones" }, revoke)));
     }
   };
-  body.append(status, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "admin-api-keys" },
-    h("thead", {}, h("tr", {}, ["Usuario", "Nombre", "Prefijo", "Creada", "Último uso", "Vence", "Uso (30 días)", ""].map((t) => h("th", { scope: "col", text: t })))),
+  body.append(status, h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "admin-api-keys" },
+    h("caption", { class: "sr-only", text: "Claves de API" }),
+    h("thead", {}, h("tr", {}, ["Usuario", "Nombre", "Prefijo", "Creada", "Último uso", "Vence", "Uso (30 días)", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
     tbody)));
   load();
 }
