@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from energyapp.audit.labels import EventFacts, Names, describe
 from tests.conftest import HeadersFactory, UserFactory
 
 
@@ -24,3 +26,22 @@ async def test_users_list_tells_whose_api_keys_an_admin_turned_off(
         assert [u["api_keys_enabled"] for u in listed.json()["items"]] == [False]
     patched = await client.patch(f"/admin/users/{worker.id}", json={}, headers=admin_h)
     assert patched.json()["api_keys_enabled"] is False
+
+
+@pytest.mark.no_database
+@pytest.mark.parametrize(
+    ("facts", "sentence"),
+    [
+        (EventFacts("audit.exported", None, None, {"rows": 1}), "Exportó la auditoría (1 evento)"),
+        (
+            EventFacts("retention.run", None, None, {"conversations": 1, "messages": 1}),
+            "La política de retención eliminó 1 conversación (1 mensaje)",
+        ),
+        (
+            EventFacts("retention.run", None, None, {"conversations": 2, "messages": 0}),
+            "La política de retención eliminó 2 conversaciones (0 mensajes)",
+        ),
+    ],
+)
+def test_counts_in_the_trail_agree_with_their_number(facts: EventFacts, sentence: str) -> None:
+    assert describe(facts, Names()) == sentence

@@ -44,9 +44,7 @@ def test_admin_turns_a_persons_api_access_off_and_on(page: Page, live_app: LiveA
     expect(page.locator(".toast")).to_have_text("Cambio guardado.")
     # The list is read again: the dialog now offers to give the access back.
     row.locator("[data-action=manage]").click()
-    expect(page.locator("dialog [data-action=api-access]")).to_have_text(
-        "Devolver acceso a la API"
-    )
+    expect(page.locator("dialog [data-action=api-access]")).to_have_text("Devolver acceso a la API")
     page.locator("dialog [data-action=api-access]").click()
     page.locator("dialog button", has_text="Confirmar").click()
     expect(page.locator(".toast").last).to_have_text("Cambio guardado.")

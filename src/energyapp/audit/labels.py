@@ -140,8 +140,13 @@ def _deleted(event: EventFacts, names: Names) -> str:
     return f"Eliminó la conversación {title} de {owner}"
 
 
+def _count(value: Any, one: str, many: str) -> str:
+    """The count with its noun: "1 evento", "3 eventos"."""
+    return f"{value} {one if value == 1 else many}"
+
+
 def _exported(event: EventFacts, names: Names) -> str:
-    return f"Exportó la auditoría ({event.details.get('rows', 0)} eventos)"
+    return f"Exportó la auditoría ({_count(event.details.get('rows', 0), 'evento', 'eventos')})"
 
 
 def _hold(event: EventFacts, names: Names) -> str:
@@ -163,10 +168,9 @@ def _on_role(text: str) -> Callable[[EventFacts, Names], str]:
 
 def _retention_run(event: EventFacts, names: Names) -> str:
     details = event.details
-    return (
-        f"La política de retención eliminó {details.get('conversations', 0)} conversaciones "
-        f"({details.get('messages', 0)} mensajes)"
-    )
+    conversations = _count(details.get("conversations", 0), "conversación", "conversaciones")
+    messages = _count(details.get("messages", 0), "mensaje", "mensajes")
+    return f"La política de retención eliminó {conversations} ({messages})"
 
 
 def _zip_exported(event: EventFacts, names: Names) -> str:
