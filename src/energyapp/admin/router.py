@@ -19,6 +19,7 @@ from energyapp.admin.schemas import (
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
+from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations.models import Conversation
 from energyapp.core import dates
 from energyapp.core.pagination import (
@@ -81,9 +82,13 @@ async def update_user(
     actor: AdminUser,
     session: SessionDep,
     request: Request,
+    engine: ChatEngineDep,
 ) -> AdminUserOut:
-    """Change role, active state or whether 2FA is required (admins only)."""
+    """Change role, active state or whether 2FA is required (admins only); a deactivated
+    account's running and queued answers stop."""
     user = await service.update_user(session, actor, user_id, body, request=request)
+    if body.is_active is False:
+        await engine.stop_answers_of(session, user.id)
     return AdminUserOut.model_validate(user)
 
 
