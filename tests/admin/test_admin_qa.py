@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.apikeys.models import ApiKey
 from energyapp.audit.labels import EventFacts, Names, describe
+from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 
 
@@ -85,3 +91,53 @@ async def test_a_malformed_body_does_not_pass_the_role_check(
             else:
                 assert response.status_code == 403, (path, role, response.text)
                 assert response.json()["code"] == "forbidden"
+
+
+async def test_every_api_key_in_scope_can_be_reached_from_the_panel(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The list stopped at the newest 500 keys: an older one could not be seen nor revoked.
+    admin = await auth_headers(await make_user("admin"))
+    supervisor = await auth_headers(await make_user("supervisor"))
+    oldest = await make_user("trabajador", full_name="Zoila Antigüedad")
+    busy = await make_user("trabajador", full_name="Bruno Scripts")
+    chief = await make_user("admin", full_name="Zoila Jefa")
+    now = utcnow()
+    async with sessionmaker() as session:
+        for owner, count, start in ((oldest, 1, 900), (chief, 1, 800), (busy, 510, 0)):
+            session.add_all(
+                ApiKey(
+                    user_id=owner.id,
+                    name=f"clave {i}",
+                    prefix="ea_test",
+                    digest=secrets.token_hex(32),
+                    created_at=now - timedelta(minutes=start + i),
+                    expires_at=now + timedelta(days=30),
+                )
+                for i in range(count)
+            )
+        await session.commit()
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await client.get(
+            "/admin/api-keys", params={"limit": 200, "cursor": cursor}, headers=admin
+        )
+        assert page.status_code == 200, page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len({k["id"] for k in seen}) == 512
+    assert seen[-1]["owner_full_name"] == "Zoila Antigüedad"
+    found = await client.get("/admin/api-keys", params={"q": "ANTIGUEDAD"}, headers=admin)
+    assert [k["owner_email"] for k in found.json()["items"]] == [oldest.email]
+    # Search and scope together: the supervisor does not find the admin named Zoila.
+    found = await client.get("/admin/api-keys", params={"q": "zoila"}, headers=supervisor)
+    assert [k["owner_email"] for k in found.json()["items"]] == [oldest.email]
+    too_many = await client.get("/admin/api-keys", params={"limit": 201}, headers=admin)
+    assert too_many.status_code == 422
