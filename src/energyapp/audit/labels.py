@@ -248,11 +248,16 @@ _FIXED = {
 
 
 def describe(event: EventFacts, names: Names) -> str:
-    """The event as one Spanish sentence, the actor being its implicit subject."""
+    """The event as one Spanish sentence, the actor being its implicit subject (or the server's
+    console, for what ``energyapp`` commands did)."""
     sentence = _SENTENCES.get(event.action)
     if sentence is not None:
-        return sentence(event, names)
-    return _FIXED.get(event.action, f"Acción «{event.action}»")
+        text = sentence(event, names)
+    else:
+        text = _FIXED.get(event.action, f"Acción «{event.action}»")
+    if event.details.get("via") == "console":
+        return f"{text} (desde la consola del servidor)"
+    return text
 
 
 def outcome(action: str) -> str:
