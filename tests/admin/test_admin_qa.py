@@ -141,3 +141,30 @@ async def test_every_api_key_in_scope_can_be_reached_from_the_panel(
     assert [k["owner_email"] for k in found.json()["items"]] == [oldest.email]
     too_many = await client.get("/admin/api-keys", params={"limit": 201}, headers=admin)
     assert too_many.status_code == 422
+
+
+async def test_one_user_in_scope_for_the_page_heading(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    # The user page named its person only from their first conversation: someone without any
+    # read "Conversaciones del usuario".
+    admin = await make_user("admin")
+    supervisor = await make_user("supervisor")
+    worker = await make_user("trabajador", full_name="Nora Sinconversaciones")
+    for viewer, target, status in (
+        (admin, worker, 200),
+        (admin, supervisor, 200),
+        (supervisor, worker, 200),
+        (supervisor, supervisor, 200),
+        (supervisor, admin, 404),
+    ):
+        response = await client.get(f"/admin/users/{target.id}", headers=await auth_headers(viewer))
+        assert response.status_code == status, response.text
+        if status == 200:
+            assert response.json()["full_name"] == target.full_name
+        else:
+            assert response.json()["code"] == "user_not_found"
+    missing = await client.get(f"/admin/users/{uuid.uuid4()}", headers=await auth_headers(admin))
+    assert missing.status_code == 404 and missing.json()["code"] == "user_not_found"
+    refused = await client.get(f"/admin/users/{admin.id}", headers=await auth_headers(worker))
+    assert refused.status_code == 403

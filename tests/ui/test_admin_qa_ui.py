@@ -114,3 +114,17 @@ def test_usage_failed_load_leaves_no_totals_of_the_previous_period(
     page.click("#usage-range button[type=submit]")
     expect(page.locator("[role=alert]")).to_contain_text("La fecha «desde» debe estar entre")
     expect(summary).to_have_text("")
+
+
+def test_the_page_of_someone_without_conversations_names_them(
+    page: Page, live_app: LiveApp
+) -> None:
+    worker = live_app.create_user(full_name="Nora Recién Llegada")
+    quick_login(page, live_app.base_url, "supervisor")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/usuario/{worker['id']}")
+    expect(page.locator("#user-conversations tbody")).to_have_text(
+        "Este usuario no tiene conversaciones."
+    )
+    expect(page.locator("h2")).to_have_text(
+        f"Conversaciones de Nora Recién Llegada ({worker['email']})"
+    )

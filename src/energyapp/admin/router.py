@@ -19,6 +19,7 @@ from energyapp.admin.schemas import (
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
+from energyapp.auth.models import User
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations.models import Conversation
 from energyapp.core import dates
@@ -73,6 +74,12 @@ async def list_users(
         session, viewer, page, query=(q or "").strip() or None, role=role
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/users/{user_id}", response_model=AdminUserOut)
+async def get_user(user_id: uuid.UUID, viewer: AdminOrSupervisor, session: SessionDep) -> User:
+    """One user in scope (404 ``user_not_found`` otherwise): the heading of their page."""
+    return await service.get_user_in_scope(session, viewer, user_id)
 
 
 @router.patch("/users/{user_id}", response_model=AdminUserOut)

@@ -219,10 +219,6 @@ function userDetail(body, userId) {
   const pg = pagedTable({
     tbody, status, columns: 4, empty: "Este usuario no tiene conversaciones.",
     path: (cursor) => `/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`,
-    loaded: (/** @type {Page<AdminConversation>} */ page) => {
-      const owner = page.items[0];
-      if (owner) heading.textContent = `Conversaciones de ${owner.owner_full_name} (${owner.owner_email})`;
-    },
     rows: (/** @type {AdminConversation} */ conv) => {
       const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
       reassign.addEventListener("click", async () => {
@@ -238,6 +234,10 @@ function userDetail(body, userId) {
     },
   });
   body.appendChild(pg.el);
+  // The heading names the person even when they have no conversation yet.
+  api(`/admin/users/${encodeURIComponent(userId)}`).then((/** @type {AdminUser} */ user) => {
+    heading.textContent = `Conversaciones de ${user.full_name} (${user.email})`;
+  }).catch(() => {});  // the list below reports the error
   pg.reset();
 }
 
