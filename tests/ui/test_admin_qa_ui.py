@@ -8,7 +8,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.conftest import LiveApp, Watch, login, quick_login
+from energyapp.admin import service as admin_service
+from energyapp.core.roles import Role
+from energyapp.db import create_engine, create_sessionmaker
+from tests.ui.conftest import LiveApp, Watch, _arun, login, quick_login
 
 pytestmark = pytest.mark.browser
 
@@ -127,4 +130,31 @@ def test_the_page_of_someone_without_conversations_names_them(
     )
     expect(page.locator("h2")).to_have_text(
         f"Conversaciones de Nora Recién Llegada ({worker['email']})"
+    )
+
+
+def test_the_trail_says_the_servers_console_acted(page: Page, live_app: LiveApp) -> None:
+    worker = live_app.create_user(full_name="Consuelo Consola")
+
+    async def _promote() -> None:
+        engine = create_engine(live_app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await admin_service.change_from_console(
+                    session, worker["email"], role=Role.SUPERVISOR
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_promote())
+    quick_login(page, live_app.base_url, "admin")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
+    page.fill("#audit-person", "Consuelo Consola")
+    row = page.locator("#audit-table tbody tr:not(.audit-details)")
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-label=Quién]")).to_have_text("Consola del servidor")
+    expect(row.locator(".audit-label")).to_have_text(
+        "Cambió el rol de Consuelo Consola de Trabajador a Supervisor "
+        "(desde la consola del servidor)"
     )
