@@ -168,3 +168,21 @@ async def test_one_user_in_scope_for_the_page_heading(
     assert missing.status_code == 404 and missing.json()["code"] == "user_not_found"
     refused = await client.get(f"/admin/users/{admin.id}", headers=await auth_headers(worker))
     assert refused.status_code == 403
+
+
+async def test_a_missing_user_reads_the_same_on_every_admin_route(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    headers = await auth_headers(await make_user("admin"))
+    missing = uuid.uuid4()
+    answers = [
+        await client.patch(f"/admin/users/{missing}", json={}, headers=headers),
+        await client.get(f"/admin/users/{missing}", headers=headers),
+        await client.put(
+            f"/admin/users/{missing}/api-access", json={"enabled": True}, headers=headers
+        ),
+        await client.post(f"/admin/users/{missing}/reset-2fa", headers=headers),
+    ]
+    assert {(r.status_code, r.json()["code"], r.json()["detail"]) for r in answers} == {
+        (404, "user_not_found", "No se encontró el usuario.")
+    }
