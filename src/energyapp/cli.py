@@ -181,22 +181,27 @@ def set_role(
     email: Annotated[str, typer.Argument()],
     role: Annotated[str, typer.Argument(help="admin, supervisor o trabajador")],
 ) -> None:
-    """Change the role of an account."""
-    from energyapp.auth import service as auth_service
+    """Change the role of an account (audited; the last active admin keeps the role)."""
+    from energyapp.admin import service as admin_service
+    from energyapp.core.roles import ROLE_VALUES, Role
+
+    if role not in ROLE_VALUES:
+        raise _fail(f"Rol desconocido: {role}.")
 
     async def _set(session: AsyncSession) -> str:
-        return (await auth_service.set_role(session, email, role)).role
+        return (await admin_service.change_from_console(session, email, role=Role(role))).role
 
     typer.echo(f"{email}: rol {_with_session(_set)}")
 
 
 @app.command("deactivate-user")
 def deactivate_user(email: Annotated[str, typer.Argument()]) -> None:
-    """Deactivate an account (never deleted) and close its sessions."""
-    from energyapp.auth import service as auth_service
+    """Deactivate an account (never deleted) and close its sessions (audited; the last active
+    admin stays)."""
+    from energyapp.admin import service as admin_service
 
     async def _deactivate(session: AsyncSession) -> None:
-        await auth_service.set_active(session, email, False)
+        await admin_service.change_from_console(session, email, is_active=False)
 
     _with_session(_deactivate)
     typer.echo(f"{email}: desactivada; sus sesiones fueron cerradas.")

@@ -61,6 +61,7 @@ async def test_users_list_scope_order_and_counters(
         "is_active",
         "totp_enabled",
         "require_2fa",
+        "api_keys_enabled",
         "created_at",
         "last_active_at",
         "last_login_at",

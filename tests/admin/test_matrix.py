@@ -160,6 +160,7 @@ ALL_ENDPOINTS = [
     ("GET", "/conversations/{cid}/messages"),
     ("GET", "/conversations/{cid}/export"),
     ("GET", "/admin/users"),
+    ("GET", "/admin/users/{uid}"),
     ("PATCH", "/admin/users/{uid}"),
     ("GET", "/admin/conversations"),
     ("GET", "/admin/conversations/{cid}/messages"),

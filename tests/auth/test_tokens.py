@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.auth import service as auth_service
+from energyapp.admin import service as admin_service
 from energyapp.auth.models import AuthSession, RefreshToken, User
 from energyapp.auth.security import decode_access_token, sha256_hex
 from energyapp.config import Settings
@@ -233,7 +233,7 @@ async def test_deactivation_refuses_a_still_valid_access_token(
     tokens = await login(user.email)
     assert (await client.get("/auth/me", headers=bearer(tokens))).status_code == 200
     async with sessionmaker() as session:
-        await auth_service.set_active(session, user.email, False)
+        await admin_service.change_from_console(session, user.email, is_active=False)
         await session.commit()
     assert (await client.get("/auth/me", headers=bearer(tokens))).status_code == 401
     assert (await _refresh(client, tokens["refresh_token"])).status_code == 401

@@ -4,17 +4,21 @@ can never be reached without its first one (and the audit the first one records)
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.apikeys.models import ApiKey
 from energyapp.audit.models import AuditEvent
 from energyapp.conversations.models import Conversation
 from energyapp.core import dates
+from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import list_operations
@@ -66,6 +70,16 @@ async def world(
             AuditEvent(action="prueba.cursor", actor_id=admin.id, target_type="user")
             for _ in range(3)
         )
+        session.add_all(
+            ApiKey(
+                user_id=worker.id,
+                name=f"Clave {n}",
+                prefix="ea_abcde",
+                digest=secrets.token_hex(32),
+                expires_at=utcnow() + timedelta(days=90),
+            )
+            for n in range(3)
+        )
         await session.commit()
     people = {
         "admin": admin,
@@ -89,6 +103,7 @@ async def world(
         "/admin/conversations/{conversation_id}/messages": ListCase(
             "supervisor", "admin", parents=parents
         ),
+        "/admin/api-keys": ListCase("supervisor", "admin", filters={"q": "persona"}),
         "/admin/audit": ListCase(
             "admin",
             "admin2",

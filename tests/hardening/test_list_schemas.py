@@ -4,6 +4,8 @@ publishes (schemathesis' response-schema check)."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +14,9 @@ from fastapi import FastAPI
 from schemathesis import checks
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.apikeys.models import ApiKey
 from energyapp.conversations.models import Conversation, Message
+from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
 from tests.hardening.conftest import list_operations
 
@@ -47,6 +51,17 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
                     ),
                 ]
             )
+        # Keys for the admin panel's key list (two pages).
+        session.add_all(
+            ApiKey(
+                user_id=owner_id,
+                name=f"Clave {n}",
+                prefix="ea_abcde",
+                digest=secrets.token_hex(32),
+                expires_at=utcnow() + timedelta(days=90),
+            )
+            for n in range(2)
+        )
         await session.commit()
     return conversations[0]
 

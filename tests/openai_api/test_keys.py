@@ -121,7 +121,7 @@ async def test_scope_in_the_admin_panel(
     admin_key = await make_key(client, admin, name="Del admin")
     worker_key = await make_key(client, worker, name="Del trabajador")
 
-    seen = (await client.get("/admin/api-keys", headers=supervisor)).json()
+    seen = (await client.get("/admin/api-keys", headers=supervisor)).json()["items"]
     assert [k["name"] for k in seen] == ["Del trabajador"]
     refused = await client.delete(f"/admin/api-keys/{admin_key['id']}", headers=supervisor)
     assert refused.status_code == 404
@@ -130,7 +130,7 @@ async def test_scope_in_the_admin_panel(
     async with sessionmaker() as session:
         admins = await session.get(ApiKey, uuid.UUID(admin_key["id"]))
         assert admins is not None and admins.revoked_at is None
-    everyone = (await client.get("/admin/api-keys", headers=admin)).json()
+    everyone = (await client.get("/admin/api-keys", headers=admin)).json()["items"]
     assert {k["name"] for k in everyone} == {"Del admin", "Del trabajador"}
     assert (await client.get("/admin/api-keys", headers=worker)).status_code == 403
 

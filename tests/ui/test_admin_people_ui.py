@@ -156,7 +156,7 @@ def test_usage_chart_reads_es_cl_days(page: Page, live_app: LiveApp) -> None:
     page.fill("#usage-to", "31-10-2026")
     page.click("#usage-range button[type=submit]")
     expect(page.locator("#usage-summary")).to_have_text(
-        "Del 01-10-2026 al 31-10-2026: 1.500 tokens y 1 respuestas."
+        "Del 01-10-2026 al 31-10-2026: 1.500 tokens y 1 respuesta."
     )
     expect(page.locator("#usage-users tbody")).to_contain_text("Ursula Uso")
     # The legend follows the cursor: day 9 of the range (index 8) reads 09-10-2026.

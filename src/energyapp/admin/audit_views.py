@@ -1,7 +1,8 @@
 """The audit trail as people read it: filtered, scoped, labelled in Spanish, exported as CSV.
 
 Scope: an administrator sees every event; a supervisor sees the events about its scope, those
-whose actor is in scope or whose object is a user in scope or a conversation of one.
+whose actor is in scope or whose object is a user in scope, a conversation of one or an API key
+of one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.requests import Request
 
 from energyapp.admin.audit_schemas import AuditEventOut, AuditFilters, AuditRow
 from energyapp.admin.service import user_scope
+from energyapp.apikeys.models import API_KEYS
 from energyapp.audit import labels
 from energyapp.audit import service as audit_service
 from energyapp.audit.models import AUDIT_EVENTS
@@ -60,10 +62,17 @@ def _scope(viewer: User) -> ColumnElement[bool]:
         .where(user_scope(viewer))
         .correlate(None)
     )
+    keys = (
+        select(_id_text(API_KEYS.c.id))
+        .join(USERS, USERS.c.id == API_KEYS.c.user_id)
+        .where(user_scope(viewer))
+        .correlate(None)
+    )
     return or_(
         and_(_a.actor_id.is_not(None), user_scope(viewer)),
         _targets_user_among(select(USERS.c.id).where(user_scope(viewer))),
         and_(_a.target_type == "conversation", _id_text(_a.target_id).in_(conversations)),
+        and_(_a.target_type == "api_key", _id_text(_a.target_id).in_(keys)),
     )
 
 

@@ -19,6 +19,8 @@ from energyapp.admin.schemas import (
     UsageReport,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
+from energyapp.auth.models import User
+from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations.models import Conversation
 from energyapp.core import dates
 from energyapp.core.pagination import (
@@ -29,6 +31,7 @@ from energyapp.core.pagination import (
     PageDep,
 )
 from energyapp.core.roles import Role
+from energyapp.core.routing import CallerFirstRoute
 from energyapp.db import SessionDep
 
 # Every route answers 403 to a trabajador before anything else is looked at.
@@ -36,6 +39,7 @@ router = APIRouter(
     prefix="/admin",
     tags=["admin"],
     dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
+    route_class=CallerFirstRoute,
 )
 
 
@@ -72,6 +76,12 @@ async def list_users(
     return {"items": items, "next_cursor": next_cursor}
 
 
+@router.get("/users/{user_id}", response_model=AdminUserOut)
+async def get_user(user_id: uuid.UUID, viewer: AdminOrSupervisor, session: SessionDep) -> User:
+    """One user in scope (404 ``user_not_found`` otherwise): the heading of their page."""
+    return await service.get_user_in_scope(session, viewer, user_id)
+
+
 @router.patch("/users/{user_id}", response_model=AdminUserOut)
 async def update_user(
     user_id: uuid.UUID,
@@ -79,9 +89,13 @@ async def update_user(
     actor: AdminUser,
     session: SessionDep,
     request: Request,
+    engine: ChatEngineDep,
 ) -> AdminUserOut:
-    """Change role, active state or whether 2FA is required (admins only)."""
+    """Change role, active state or whether 2FA is required (admins only); a deactivated
+    account's running and queued answers stop."""
     user = await service.update_user(session, actor, user_id, body, request=request)
+    if body.is_active is False:
+        await engine.stop_answers_of(session, user.id)
     return AdminUserOut.model_validate(user)
 
 

@@ -23,6 +23,7 @@ class AdminUserOut(BaseModel):
     is_active: bool
     totp_enabled: bool
     require_2fa: bool
+    api_keys_enabled: bool  # false: an admin turned this person's API keys off
     created_at: datetime
     last_active_at: datetime
     last_login_at: datetime | None  # null: never signed in

@@ -138,58 +138,96 @@ async def update_user(
     Deactivation closes every session of the user at once; each change is audited.
     """
     target = await get_user_in_scope(session, actor, user_id, lock=True)
-    new_role = changes.role if changes.role is not None else target.role
-    new_active = changes.is_active if changes.is_active is not None else target.is_active
-    if target.id == actor.id and not new_active:
+    if target.id == actor.id and changes.is_active is False:
         raise Conflict(
             "No puede desactivar su propia cuenta. Pida a otro administrador que lo haga.",
             code="cannot_deactivate_self",
         )
-    stays_admin = new_role == Role.ADMIN and new_active
-    if target.role == Role.ADMIN and target.is_active and not stays_admin:
-        # Lock the active admins so two concurrent demotions cannot both pass this check.
-        admins = (
-            await session.scalars(
-                select(User.id)
-                .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != target.id)
-                .with_for_update()
-            )
-        ).all()
-        if not admins:
-            raise Conflict(
-                "No se puede quitar el rol ni desactivar al último administrador activo. "
-                "Designe antes a otro administrador.",
-                code="last_admin",
-            )
-    if new_role != target.role:
-        audit_service.record(
-            session,
-            "user.role_changed",
-            actor_id=actor.id,
-            request=request,
-            target_type="user",
-            target_id=target.id,
-            details={"from": target.role, "to": new_role},
-        )
-        target.role = new_role
-    if new_active != target.is_active:
-        audit_service.record(
-            session,
-            "user.activated" if new_active else "user.deactivated",
-            actor_id=actor.id,
-            request=request,
-            target_type="user",
-            target_id=target.id,
-        )
-        target.is_active = new_active
-        if not new_active:
-            await auth_service.revoke_all_sessions(session, target.id, "deactivated")
+    await _change_account(
+        session, target, changes.role, changes.is_active, actor_id=actor.id, request=request
+    )
     if changes.require_2fa is not None:
         two_factor_policy.set_user_requirement(
             session, actor, target, changes.require_2fa, request=request
         )
     await session.flush()
     return target
+
+
+async def change_from_console(
+    session: AsyncSession, email: str, *, role: Role | None = None, is_active: bool | None = None
+) -> User:
+    """``energyapp set-role`` and ``deactivate-user``: the panel's rules (the last active admin
+    stays) and its trail, with no actor and ``details.via = "console"``."""
+    found = await auth_service.get_user_by_email(session, email)
+    if found is None:
+        raise NotFound("No existe una cuenta con ese correo.", code="user_not_found")
+    target = await session.scalar(select(User).where(User.id == found.id).with_for_update())
+    assert target is not None  # found a moment ago, in this transaction
+    await _change_account(session, target, role, is_active, actor_id=None, request=None)
+    await session.flush()
+    return target
+
+
+async def _change_account(
+    session: AsyncSession,
+    target: User,
+    role: Role | None,
+    is_active: bool | None,
+    *,
+    actor_id: uuid.UUID | None,
+    request: Request | None,
+) -> None:
+    """Apply a role or active-state change: last active admin kept, audited, sessions closed on
+    deactivation. No actor: the server's console."""
+    new_role = role if role is not None else target.role
+    new_active = is_active if is_active is not None else target.is_active
+    stays_admin = new_role == Role.ADMIN and new_active
+    if target.role == Role.ADMIN and target.is_active and not stays_admin:
+        await _keep_an_active_admin(session, target)
+    via = {} if actor_id else {"via": "console"}
+    if new_role != target.role:
+        audit_service.record(
+            session,
+            "user.role_changed",
+            actor_id=actor_id,
+            request=request,
+            target_type="user",
+            target_id=target.id,
+            details={"from": target.role, "to": new_role, **via},
+        )
+        target.role = new_role
+    if new_active != target.is_active:
+        audit_service.record(
+            session,
+            "user.activated" if new_active else "user.deactivated",
+            actor_id=actor_id,
+            request=request,
+            target_type="user",
+            target_id=target.id,
+            details=via or None,
+        )
+        target.is_active = new_active
+        if not new_active:
+            await auth_service.revoke_all_sessions(session, target.id, "deactivated")
+
+
+async def _keep_an_active_admin(session: AsyncSession, target: User) -> None:
+    """409 ``last_admin`` unless another admin is active. The active admins are locked so two
+    concurrent demotions cannot both pass this check."""
+    admins = (
+        await session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != target.id)
+            .with_for_update()
+        )
+    ).all()
+    if not admins:
+        raise Conflict(
+            "No se puede quitar el rol ni desactivar al último administrador activo. "
+            "Designe antes a otro administrador.",
+            code="last_admin",
+        )
 
 
 # --- conversations -----------------------------------------------------------------------------

@@ -16,7 +16,11 @@ class ApiKey(Base):
     (to recognise it in a list)."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (Index("ix_api_keys_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_api_keys_user_created", "user_id", "created_at"),
+        # The admin panel's list, newest first (keyset pages on created_at, id).
+        Index("ix_api_keys_created", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

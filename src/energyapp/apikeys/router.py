@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from energyapp.apikeys import service
 from energyapp.apikeys.models import ApiKey
@@ -19,9 +20,11 @@ from energyapp.apikeys.schemas import (
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, CurrentUser
 from energyapp.core.deps import SettingsDep
+from energyapp.core.pagination import Item, Page, PageDep
+from energyapp.core.routing import CallerFirstRoute
 from energyapp.db import SessionDep
 
-router = APIRouter(tags=["api-keys"])
+router = APIRouter(tags=["api-keys"], route_class=CallerFirstRoute)
 
 
 def _key_out(key: ApiKey, usage: dict[uuid.UUID, tuple[int, int]]) -> ApiKeyOut:
@@ -68,16 +71,23 @@ async def revoke_key(
     return ApiKeyOut.model_validate(key)
 
 
-@router.get("/admin/api-keys", response_model=list[AdminApiKeyOut], tags=["admin"])
-async def admin_list_keys(viewer: AdminOrSupervisor, session: SessionDep) -> list[AdminApiKeyOut]:
+@router.get("/admin/api-keys", response_model=Page[AdminApiKeyOut], tags=["admin"])
+async def admin_list_keys(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Nombre o correo del dueño, o nombre.")
+    ] = None,
+) -> dict[str, list[Item] | str | None]:
     """Keys of the users in the caller's scope (admins: everyone's), newest first."""
-    rows = await service.list_keys_in_scope(session, viewer)
-    usage = await service.usage_by_key(session, [key.id for key, _email in rows])
-    return [
-        AdminApiKeyOut(**_key_out(key, usage).model_dump(), owner_email=email,
-                       user_id=key.user_id)
-        for key, email in rows
-    ]  # fmt: skip
+    items, next_cursor = await service.list_keys_in_scope(
+        session, viewer, page, query=(q or "").strip() or None
+    )
+    usage = await service.usage_by_key(session, [item["id"] for item in items])
+    for item in items:
+        item["requests_30d"], item["tokens_30d"] = usage.get(item["id"], (0, 0))
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.delete("/admin/api-keys/{key_id}", response_model=ApiKeyOut, tags=["admin"])

@@ -61,6 +61,7 @@ class ApiKeyList(BaseModel):
 class AdminApiKeyOut(ApiKeyOut):
     user_id: uuid.UUID
     owner_email: str
+    owner_full_name: str
 
 
 class ApiAccessUpdate(BaseModel):

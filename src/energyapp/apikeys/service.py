@@ -24,7 +24,9 @@ from energyapp.audit import service as audit
 from energyapp.auth import two_factor_policy
 from energyapp.auth.models import USERS, User
 from energyapp.config import Settings
+from energyapp.core import search
 from energyapp.core.client_ip import client_ip
+from energyapp.core.pagination import Item, PageRequest, fetch_page
 from energyapp.db import utcnow
 from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized
 
@@ -123,17 +125,38 @@ async def list_own_keys(session: AsyncSession, user: User) -> list[ApiKey]:
     return list(rows)
 
 
-async def list_keys_in_scope(session: AsyncSession, viewer: User) -> list[tuple[ApiKey, str]]:
-    """Every key of the users ``viewer`` may administer, with the owner's e-mail, newest
-    first (at most 500)."""
-    rows = await session.execute(
-        select(ApiKey, USERS.c.email)
-        .join(USERS, USERS.c.id == ApiKey.user_id)
+ADMIN_KEY_CURSOR = "admin.api_keys"
+_ADMIN_KEY_COLUMNS = (
+    *(API_KEYS.c[name] for name in ("id", "user_id", "name", "prefix", "created_at")),
+    *(API_KEYS.c[name] for name in ("expires_at", "last_used_at", "revoked_at")),
+    USERS.c.email.label("owner_email"),
+    USERS.c.full_name.label("owner_full_name"),
+)
+
+
+async def list_keys_in_scope(
+    session: AsyncSession, viewer: User, page: PageRequest, *, query: str | None
+) -> tuple[list[Item], str | None]:
+    """One page of the keys of the users ``viewer`` may administer, with their owner, newest
+    first; ``query`` narrows to an owner's name or e-mail or a key's name."""
+    stmt = (
+        select(*_ADMIN_KEY_COLUMNS)
+        .select_from(API_KEYS.join(USERS, USERS.c.id == API_KEYS.c.user_id))
         .where(admin_service.user_scope(viewer))
-        .order_by(ApiKey.created_at.desc())
-        .limit(500)
     )
-    return [(key, email) for key, email in rows]
+    if query:
+        columns = (USERS.c.email, USERS.c.full_name, API_KEYS.c.name)
+        stmt = stmt.where(search.any_contains(columns, query))
+    return await fetch_page(
+        session,
+        stmt,
+        (API_KEYS.c.created_at, API_KEYS.c.id),
+        page,
+        ADMIN_KEY_CURSOR,
+        descending=True,
+        viewer_id=viewer.id,
+        context={"q": query},
+    )
 
 
 async def revoke_key(
@@ -158,7 +181,7 @@ async def revoke_key(
             request=request,
             target_type="api_key",
             target_id=key.id,
-            details={"owner_id": str(key.user_id), "prefix": key.prefix},
+            details={"owner_id": str(key.user_id), "name": key.name, "prefix": key.prefix},
         )
     return key
 
@@ -267,7 +290,7 @@ async def _mark_used(session: AsyncSession, key: ApiKey, request: Request, now: 
         request=request,
         target_type="api_key",
         target_id=key.id,
-        details={"prefix": key.prefix},
+        details={"name": key.name, "prefix": key.prefix},
     )
 
 

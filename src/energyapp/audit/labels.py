@@ -47,6 +47,11 @@ ACTION_NAMES: dict[str, str] = {
     "conversation.legal_hold_released": "Fin de una retención legal",
     "conversations.exported": "Descarga de todas sus conversaciones",
     "retention.run": "Eliminación por política de retención",
+    "api_key_created": "Creación de clave de API",
+    "api_key_revoked": "Revocación de clave de API",
+    "api_key_new_ip": "Uso de clave de API desde una IP nueva",
+    "api_keys_enabled": "Habilitación de claves de API",
+    "api_keys_disabled": "Deshabilitación de claves de API",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -135,8 +140,13 @@ def _deleted(event: EventFacts, names: Names) -> str:
     return f"Eliminó la conversación {title} de {owner}"
 
 
+def _count(value: Any, one: str, many: str) -> str:
+    """The count with its noun: "1 evento", "3 eventos"."""
+    return f"{value} {one if value == 1 else many}"
+
+
 def _exported(event: EventFacts, names: Names) -> str:
-    return f"Exportó la auditoría ({event.details.get('rows', 0)} eventos)"
+    return f"Exportó la auditoría ({_count(event.details.get('rows', 0), 'evento', 'eventos')})"
 
 
 def _hold(event: EventFacts, names: Names) -> str:
@@ -158,14 +168,32 @@ def _on_role(text: str) -> Callable[[EventFacts, Names], str]:
 
 def _retention_run(event: EventFacts, names: Names) -> str:
     details = event.details
-    return (
-        f"La política de retención eliminó {details.get('conversations', 0)} conversaciones "
-        f"({details.get('messages', 0)} mensajes)"
-    )
+    conversations = _count(details.get("conversations", 0), "conversación", "conversaciones")
+    messages = _count(details.get("messages", 0), "mensaje", "mensajes")
+    return f"La política de retención eliminó {conversations} ({messages})"
 
 
 def _zip_exported(event: EventFacts, names: Names) -> str:
     return f"Descargó todas sus conversaciones ({event.details.get('conversations', 0)})"
+
+
+def _key(details: Mapping[str, Any]) -> str:
+    # The name came with the creation event (and with revocations since it was added there).
+    name, prefix = details.get("name"), f"{details.get('prefix', '')}…"
+    return f"«{name}» ({prefix})" if name else prefix
+
+
+def _key_created(event: EventFacts, names: Names) -> str:
+    return f"Creó la clave de API {_key(event.details)}"
+
+
+def _key_revoked(event: EventFacts, names: Names) -> str:
+    owner = names.person(event.details.get("owner_id"))
+    return f"Revocó la clave de API {_key(event.details)} de {owner}"
+
+
+def _key_new_ip(event: EventFacts, names: Names) -> str:
+    return f"Usó la clave de API {_key(event.details)} desde una dirección IP nueva"
 
 
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
@@ -195,6 +223,11 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "conversation.legal_hold_released": _hold_released,
     "conversations.exported": _zip_exported,
     "retention.run": _retention_run,
+    "api_key_created": _key_created,
+    "api_key_revoked": _key_revoked,
+    "api_key_new_ip": _key_new_ip,
+    "api_keys_enabled": _on_user("Habilitó las claves de API de {user}"),
+    "api_keys_disabled": _on_user("Deshabilitó las claves de API de {user}"),
 }
 _FIXED = {
     "login": "Inició sesión",
@@ -215,11 +248,16 @@ _FIXED = {
 
 
 def describe(event: EventFacts, names: Names) -> str:
-    """The event as one Spanish sentence, the actor being its implicit subject."""
+    """The event as one Spanish sentence, the actor being its implicit subject (or the server's
+    console, for what ``energyapp`` commands did)."""
     sentence = _SENTENCES.get(event.action)
     if sentence is not None:
-        return sentence(event, names)
-    return _FIXED.get(event.action, f"Acción «{event.action}»")
+        text = sentence(event, names)
+    else:
+        text = _FIXED.get(event.action, f"Acción «{event.action}»")
+    if event.details.get("via") == "console":
+        return f"{text} (desde la consola del servidor)"
+    return text
 
 
 def outcome(action: str) -> str:

@@ -31,7 +31,6 @@ from energyapp.db import utcnow
 from energyapp.errors import (
     Conflict,
     Forbidden,
-    NotFound,
     Unprocessable,
     kept,
 )
@@ -96,26 +95,6 @@ async def end_pending_logins(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Drop every login challenge of a user: a login still waiting for its second step (a 2FA
     code, or the setup an admin requires) can no longer be finished."""
     await session.execute(delete(LoginChallenge).where(LoginChallenge.user_id == user_id))
-
-
-async def set_role(session: AsyncSession, email: str, role: str) -> User:
-    if role not in ROLE_VALUES:
-        raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
-    user = await get_user_by_email(session, email)
-    if user is None:
-        raise NotFound("No existe una cuenta con ese correo.")
-    user.role = Role(role)
-    return user
-
-
-async def set_active(session: AsyncSession, email: str, active: bool) -> User:
-    user = await get_user_by_email(session, email)
-    if user is None:
-        raise NotFound("No existe una cuenta con ese correo.")
-    user.is_active = active
-    if not active:
-        await revoke_all_sessions(session, user.id, "deactivated")
-    return user
 
 
 # --- registration and profile -------------------------------------------------------------

@@ -331,7 +331,7 @@ async def admin_reset(
         )
     user = await session.get(User, user_id)
     if user is None:
-        raise NotFound("No existe ese usuario.", code="user_not_found")
+        raise NotFound("No se encontró el usuario.", code="user_not_found")
     was_enabled = user.totp_enabled
     await _clear(session, user)
     await revoke_all_sessions(session, user.id, "2fa_reset")

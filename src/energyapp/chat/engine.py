@@ -155,6 +155,27 @@ class ChatEngine:
             return live.status
         return await self.broker.stop_elsewhere(answer_id)
 
+    async def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """Once the request's transaction is committed, stop every answer being generated or
+        queued for ``user_id``, wherever it runs (a deactivated account gets nothing more)."""
+        answer_ids = await chat_service.streaming_answers_of(session, user_id)
+        if answer_ids:
+            after_commit(
+                session,
+                on_commit=lambda: self._stop_each(answer_ids),
+                on_rollback=lambda: None,
+            )
+
+    def _stop_each(self, answer_ids: list[uuid.UUID]) -> None:
+        for answer_id in answer_ids:
+            self.spawn(self._stop_quietly(answer_id))
+
+    async def _stop_quietly(self, answer_id: uuid.UUID) -> None:
+        try:
+            await self.stop_answer(answer_id)
+        except Exception as exc:  # the shared broker away: the answer ends on its own
+            logger.warning("stopping an answer failed", extra={"error": type(exc).__name__})
+
     async def stop(self, answer: LiveAnswer, reason: str = "user") -> None:
         """Stop an answer; its text so far is kept (``stopped``, or ``interrupted`` when the
         app shuts down). Returns once it is saved."""

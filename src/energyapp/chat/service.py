@@ -327,6 +327,18 @@ async def owned_answer(session: AsyncSession, user: User, answer_id: uuid.UUID) 
     return answer
 
 
+async def streaming_answers_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The answers being generated (or waiting for a slot) for what ``user_id`` asked."""
+    rows = await session.scalars(
+        select(Message.id).where(
+            Message.user_id == user_id,
+            Message.role == "assistant",
+            Message.status == "streaming",
+        )
+    )
+    return list(rows)
+
+
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Start and end (next reset) of today's quota day."""
     local = (now or utcnow()).astimezone(QUOTA_TIMEZONE)

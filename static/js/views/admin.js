@@ -25,6 +25,7 @@ import { adminApiKeys } from "./admin_api_keys.js";
  * @property {boolean} is_active
  * @property {boolean} totp_enabled
  * @property {boolean} require_2fa set by an admin: set up at the next login
+ * @property {boolean} api_keys_enabled false: an admin turned the person's API keys off
  * @property {string | null} last_active_at
  * @property {string | null} last_login_at null: never signed in
  * @property {number} conversation_count
@@ -153,6 +154,7 @@ function manageDialog(user) {
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn", "data-action": "require2fa", onclick: () => close(user.require_2fa ? "unrequire2fa" : "require2fa"), text: user.require_2fa ? "Dejar de exigir 2FA" : "Exigir 2FA" }),
         user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
+        h("button", { type: "button", class: "btn", "data-action": "api-access", onclick: () => close(user.api_keys_enabled ? "api-off" : "api-on"), text: user.api_keys_enabled ? "Quitar acceso a la API" : "Devolver acceso a la API" }),
         h("button", { type: "button", class: `btn ${user.is_active ? "btn-danger" : ""}`, "data-action": user.is_active ? "deactivate" : "activate", onclick: () => close(user.is_active ? "deactivate" : "activate"), text: user.is_active ? "Desactivar cuenta" : "Activar cuenta" }),
         h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cerrar" }),
       ),
@@ -163,7 +165,7 @@ function manageDialog(user) {
 /**
  * Confirm and apply an action of manageDialog(); resolves whether something changed.
  * @param {AdminUser} user
- * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa" or "reset2fa"
+ * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa", "reset2fa", "api-off" or "api-on"
  */
 async function adminAction(user, action) {
   let question;
@@ -180,6 +182,10 @@ async function adminAction(user, action) {
     const required = action === "require2fa";
     question = required ? `¿Exigir la verificación en dos pasos a ${user.full_name}? Deberá configurarla en su próximo inicio de sesión.` : `¿Dejar de exigir la verificación en dos pasos a ${user.full_name}?`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { require_2fa: required } });
+  } else if (action === "api-off" || action === "api-on") {
+    const enabled = action === "api-on";
+    question = enabled ? `¿Devolver el acceso a la API a ${user.full_name}? Sus claves vigentes volverán a funcionar.` : `¿Quitar el acceso a la API a ${user.full_name}? Sus claves de API dejarán de funcionar de inmediato y no podrá crear otras.`;
+    request = () => api(`/admin/users/${encodeURIComponent(user.id)}/api-access`, { method: "PUT", body: { enabled } });
   } else if (action === "reset2fa") {
     question = `¿Restablecer la verificación en dos pasos de ${user.full_name}? Deberá configurarla de nuevo.`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}/reset-2fa`, { method: "POST" });
@@ -213,10 +219,6 @@ function userDetail(body, userId) {
   const pg = pagedTable({
     tbody, status, columns: 4, empty: "Este usuario no tiene conversaciones.",
     path: (cursor) => `/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`,
-    loaded: (/** @type {Page<AdminConversation>} */ page) => {
-      const owner = page.items[0];
-      if (owner) heading.textContent = `Conversaciones de ${owner.owner_full_name} (${owner.owner_email})`;
-    },
     rows: (/** @type {AdminConversation} */ conv) => {
       const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
       reassign.addEventListener("click", async () => {
@@ -232,6 +234,10 @@ function userDetail(body, userId) {
     },
   });
   body.appendChild(pg.el);
+  // The heading names the person even when they have no conversation yet.
+  api(`/admin/users/${encodeURIComponent(userId)}`).then((/** @type {AdminUser} */ user) => {
+    heading.textContent = `Conversaciones de ${user.full_name} (${user.email})`;
+  }).catch(() => {});  // the list below reports the error
   pg.reset();
 }
 

@@ -85,6 +85,17 @@ export function renderAudit(body) {
 }
 
 /**
+ * Who acted when no person did: the server's commands, the daily retention task, or someone
+ * not signed in (a failed login).
+ * @param {AuditEvent} event
+ */
+function nobody(event) {
+  if (event.details?.via === "console") return "Consola del servidor";
+  if (event.action === "retention.run") return "Tarea automática";
+  return "Sin sesión";
+}
+
+/**
  * The event's row and its hidden details row (raw code and ids).
  * @param {AuditEvent} event
  * @returns {HTMLTableRowElement[]}
@@ -107,7 +118,7 @@ function eventRows(event) {
   });
   const who = event.actor_name
     ? [h("span", { text: event.actor_name }), h("br"), h("span", { class: "muted small", text: event.actor_email || "" })]
-    : h("span", { class: "muted", text: "Sin sesión" });
+    : h("span", { class: "muted", text: nobody(event) });
   const failed = event.outcome === "failure";
   const row = h("tr", { dataset: { eventId: event.id, action: event.action } },
     h("td", { "data-label": "Cuándo", text: formatDate(event.created_at) }),

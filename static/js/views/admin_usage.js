@@ -10,6 +10,16 @@ import { drawUsageChart } from "./usage_chart.js";
 
 const fmt = new Intl.NumberFormat("es-CL");
 
+/**
+ * "1 respuesta", "1.500 respuestas".
+ * @param {number} n
+ * @param {string} one
+ * @param {string} many
+ */
+function count(n, one, many) {
+  return `${fmt.format(n)} ${n === 1 ? one : many}`;
+}
+
 /** Today in Santiago, "aaaa-mm-dd". */
 function todayKey() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
@@ -61,6 +71,8 @@ export function renderUsage(body) {
     if (!chosen) return;
     destroyChart();
     destroyChart = () => {};
+    // Nothing of the previous period stays on screen: a failed load must not leave its totals.
+    clear(summary);
     clear(chart);
     clear(perUser);
     clear(waits);
@@ -72,7 +84,7 @@ export function renderUsage(body) {
       ]);
       const days = Math.round((Date.parse(chosen.to) - Date.parse(chosen.from)) / 86400000) + 1;
       const t = byDay.totals;
-      summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${fmt.format(t.prompt_tokens + t.completion_tokens)} tokens y ${fmt.format(t.answers)} respuestas.`;
+      summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${count(t.prompt_tokens + t.completion_tokens, "token", "tokens")} y ${count(t.answers, "respuesta", "respuestas")}.`;
       destroyChart = drawUsageChart(chart, byDay.items, chosen.from, days);
       const waited = byDay.items.filter((r) => r.avg_first_token_ms != null).reverse();
       if (!waited.length) waits.appendChild(h("tr", {}, h("td", { colspan: 2, class: "muted", text: "Sin respuestas en el período." })));
