@@ -18,15 +18,11 @@ from energyapp.auth import two_factor_policy
 from energyapp.auth.deps import AdminUser, require_roles
 from energyapp.conversations import legal_hold
 from energyapp.core.roles import Role
-from energyapp.core.routing import CallerFirstRoute
 from energyapp.db import SessionDep
 from energyapp.errors import NotFound
 
 router = APIRouter(
-    prefix="/admin",
-    tags=["admin"],
-    dependencies=[Depends(require_roles(Role.ADMIN))],
-    route_class=CallerFirstRoute,
+    prefix="/admin", tags=["admin"], dependencies=[Depends(require_roles(Role.ADMIN))]
 )
 
 

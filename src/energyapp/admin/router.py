@@ -31,7 +31,6 @@ from energyapp.core.pagination import (
     PageDep,
 )
 from energyapp.core.roles import Role
-from energyapp.core.routing import CallerFirstRoute
 from energyapp.db import SessionDep
 
 # Every route answers 403 to a trabajador before anything else is looked at.
@@ -39,7 +38,6 @@ router = APIRouter(
     prefix="/admin",
     tags=["admin"],
     dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
-    route_class=CallerFirstRoute,
 )
 
 

@@ -21,10 +21,9 @@ from energyapp.apikeys.schemas import (
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, CurrentUser
 from energyapp.core.deps import SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
-from energyapp.core.routing import CallerFirstRoute
 from energyapp.db import SessionDep
 
-router = APIRouter(tags=["api-keys"], route_class=CallerFirstRoute)
+router = APIRouter(tags=["api-keys"])
 
 
 def _key_out(key: ApiKey, usage: dict[uuid.UUID, tuple[int, int]]) -> ApiKeyOut:
