@@ -141,12 +141,13 @@ class LiveApp:
         versions: dict[int, list[str]] | None = None,
         first_token_ms: int | None = None,
         last_error: str | None = None,
+        days_ago: int = 0,
     ) -> str:
         """Insert a conversation with (role, content) messages straight into the database, as
         one branch; ``versions`` gives message ``i`` older versions (siblings) with those texts,
         the branch shown going through ``messages[i]``; answers waited ``first_token_ms`` for
         their first token; ``last_error``: the last message is an answer that failed with that
-        error code."""
+        error code; ``days_ago``: written that many days ago."""
 
         async def _create() -> str:
             engine = create_engine(self.db_url)
@@ -156,7 +157,7 @@ class LiveApp:
                     conv = Conversation(user_id=owner, title=title, title_source="user")
                     session.add(conv)
                     await session.flush()
-                    start = utcnow() - timedelta(minutes=len(messages) + 1)
+                    start = utcnow() - timedelta(days=days_ago, minutes=len(messages) + 1)
                     parent: uuid.UUID | None = None
                     rows: list[Message] = []
                     for i, (role, content) in enumerate(messages):
