@@ -180,6 +180,29 @@ class Settings(BaseSettings):
             raise ValueError("cada rol admite de 1 a 36500 días (omita el rol para no borrar)")
         return value
 
+    @field_validator("ollama_url", "ollama_urls")
+    @classmethod
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if not re.match(r"https?://[^/\s]", url):
+                raise ValueError(  # never the URL itself: it may carry a password
+                    "una URL de Ollama debe empezar con http:// o https://, "
+                    "p. ej. http://127.0.0.1:11434"
+                )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"(rediss?|unix)://", value):
+            # The URL may hold a password: it is never part of the message.
+            raise ValueError(
+                "debe empezar con redis://, rediss:// o unix://, p. ej. redis://127.0.0.1:6379/0"
+            )
+        return value
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:

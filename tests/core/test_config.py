@@ -208,3 +208,28 @@ def test_the_example_dotenv_gives_a_working_development_setup(
     assert settings.data_key is None
     monkeypatch.setenv("ENERGYAPP_ENV", "production")
     assert "ENERGYAPP_SECRET_KEY vacía" in _refusal()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "form"),
+    [
+        ("ENERGYAPP_OLLAMA_URL", "localhost:11434", "http://"),
+        ("ENERGYAPP_OLLAMA_URLS", '["http://a:11434", "b:11434"]', "http://"),
+        ("ENERGYAPP_REDIS_URL", "localhost:6379", "redis://"),
+        ("ENERGYAPP_REDIS_URL", ":s3cr3t@10.0.0.1:6379/0", "redis://"),
+    ],
+)
+def test_a_url_without_its_scheme_is_refused(
+    variable: str, value: str, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis URL without redis:// stopped start-up with a traceback; an Ollama URL without
+    http:// started an app whose every answer failed."""
+    monkeypatch.setenv(variable, value)
+    message = _refusal()
+    assert f"({variable})" in message and form in message
+    assert value not in message and "s3cr3t" not in message
+
+
+def test_an_empty_redis_url_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYAPP_REDIS_URL", " ")
+    assert load_settings().redis_url is None
