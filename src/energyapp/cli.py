@@ -25,7 +25,7 @@ with collector_paused():  # the imports of every command, `serve` first (core/st
     from energyapp.llm import cli as stand_in_cli
 
 app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
-db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=True)
+db_app = typer.Typer(help="Base de datos: migraciones y contadores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Claves que cifran los secretos guardados.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -314,6 +314,10 @@ def _check_can_serve(settings: Settings, host: str | None, port: int | None) -> 
         problem = preflight.log_file_problem(settings.log_file)
     if problem is not None:
         raise _fail(problem, 2)
+    with collector_paused():
+        from energyapp.core.migrate import schema_problem
+    if (problem := schema_problem(settings.db_url)) is not None:
+        raise _fail(problem, 2)
 
 
 def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
@@ -352,8 +356,8 @@ app.command("fake-ollama")(stand_in_cli.fake_ollama)
 def dev() -> None:
     """What `make run` does: migrate, seed the demo accounts, ensure a model server, serve."""
     settings = _settings()
-    _check_can_serve(settings, None, None)  # before anything starts, the stand-in included
     db_upgrade("head")
+    _check_can_serve(settings, None, None)  # before anything starts, the stand-in included
     seed_demo()
     stand_in = None
     if settings.fake_ollama_autostart and not any(

@@ -183,6 +183,7 @@ def test_serve_freezes_what_start_up_imported(
     and the imports' objects frozen out of its full passes (core/startup.py)."""
     from energyapp.core.stopping import GracefulServer
 
+    assert run_cli(["db", "upgrade"], cli_env).returncode == 0  # serve refuses a bare database
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(GracefulServer, "run", lambda self: calls.append((self.config.app,)))
     for key in ("ENERGYAPP_DB_URL", "ENERGYAPP_CONFIG_FILE", "ENERGYAPP_LOG_LEVEL"):

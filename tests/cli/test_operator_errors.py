@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
@@ -190,3 +190,37 @@ def test_dev_says_when_the_stand_in_could_not_start(cli_env: dict[str, str]) -> 
     assert dev.health["ollama"] == "unavailable" and dev.health["ollama_stand_in"] is False
     assert "no se pudo iniciar el Ollama de reemplazo" in dev.output
     assert "SINTÉTICAS" not in dev.output and "Traceback" not in dev.output
+
+
+def test_serve_refuses_a_database_it_cannot_serve(cli_db_env: dict[str, str]) -> None:
+    """Never migrated, or behind this release (a pull without `energyapp db upgrade`): the app
+    started with /health green and answered 500 wherever a table or column was missing. A
+    database ahead of the release (the previous release after a rollback) is served."""
+    port = str(free_port())
+    bare = run_cli(["serve", "--port", port], cli_db_env)
+    _refused(bare, 2, "no tiene las tablas de EnergyApp", "`energyapp db upgrade`")
+    assert run_cli(["db", "upgrade", "0005_last_login"], cli_db_env).returncode == 0
+    behind = run_cli(["serve", "--port", port], cli_db_env)
+    _refused(behind, 2, "está en la revisión 0005_last_login", "`energyapp db upgrade`")
+
+
+async def test_a_database_ahead_of_the_release_is_served(db_url: str) -> None:
+    """update.sh's rollback runs the previous release on the schema the new one migrated."""
+    from energyapp.core.migrate import schema_problem
+    from energyapp.db import create_engine
+
+    assert await asyncio.to_thread(schema_problem, db_url) is None  # at head
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            before = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        try:
+            assert await asyncio.to_thread(schema_problem, db_url) is None
+        finally:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE alembic_version SET version_num = :v"), {"v": before}
+                )
+    finally:
+        await engine.dispose()

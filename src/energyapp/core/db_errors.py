@@ -16,7 +16,7 @@ def describe_db_error(exc: BaseException, db_url: str, *, migrating: bool = Fals
     """What went wrong reaching ``db_url`` and what to do, or ``None`` when ``exc`` is not a
     database failure. Never shows the URL's password. While ``migrating``, a missing table is
     the migration's own failure, not a reason to migrate."""
-    where = _shown(db_url)
+    where = shown_url(db_url)
     if isinstance(exc, OSError):
         return (
             f"no se pudo conectar a la base de datos {where} ({exc}): ¿está en marcha y es "
@@ -44,7 +44,8 @@ def describe_db_error(exc: BaseException, db_url: str, *, migrating: bool = Fals
     return f"error de la base de datos {where}: {detail}"
 
 
-def _shown(db_url: str) -> str:
+def shown_url(db_url: str) -> str:
+    """``db_url`` as it may be shown: its password masked."""
     try:
         return make_url(db_url.strip()).render_as_string(hide_password=True)
     except Exception:  # an unparseable URL is reported before anything connects
