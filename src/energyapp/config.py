@@ -306,9 +306,13 @@ def _check_data_key(key: SecretStr) -> None:
         ) from None
 
 
-# ENERGYAPP_* variables that are not settings yet may sit in .env (systemd loads it as the
-# environment too). A setting that a release removes goes here, so old .env files still load.
-_NOT_SETTINGS = frozenset({"config_file"})
+# ENERGYAPP_* names that are no settings yet may sit in .env: the settings file's path (systemd
+# loads .env as the environment too) and the deployment kit's own variables (Caddy's domain and
+# upstreams, deploy.sh's and update.sh's). A setting a release removes goes here too, so that
+# an old .env still loads.
+_NOT_SETTINGS = frozenset(
+    {"config_file", "domain", "upstreams", "instances", "instance_ports", "service", "user"}
+)
 _PREFIX = "energyapp_"
 _UNPARSED = re.compile(r'field "(\w+)" from source "(\w+)"')
 

@@ -154,12 +154,12 @@ def test_a_misspelt_key_in_the_settings_file_is_refused(
 
 
 def test_a_misspelt_variable_in_dotenv_is_refused(workdir: Path) -> None:
-    # Other programs' variables and ENERGYAPP_CONFIG_FILE (systemd loads .env as environment
-    # too) are no typo.
+    # Other programs' variables, ENERGYAPP_CONFIG_FILE (systemd loads .env as environment too)
+    # and the deployment kit's variables are no typo.
     dotenv = workdir / ".env"
     dotenv.write_text(
         "PGHOST=/var/run/postgresql\nENERGYAPP_CONFIG_FILE=config/settings.yaml\n"
-        "ENERGYAPP_MAX_QUEUE=9\n"
+        "ENERGYAPP_DOMAIN=energyapp.alvaradomazzei.cl\nENERGYAPP_MAX_QUEUE=9\n"
     )
     assert load_settings().max_queue == 9
     dotenv.write_text("ENERGYAPP_OLAMA_URL=http://10.0.0.5:11434\n")
