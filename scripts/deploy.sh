@@ -168,8 +168,10 @@ if $with_ollama; then
   systemctl daemon-reload
   systemctl enable ollama
   systemctl restart ollama
-  model=$(grep -E '^ollama_model:' config/settings.yaml | awk '{print $2}')
-  ollama pull "${model:-qwen2.5:3b-instruct}"
+  # The model the app asks for, wherever it is set (a grep of settings.yaml missed .env, and
+  # under pipefail a file without the line stopped this script without a word).
+  model=$(app_setting "$app_dir" "$app_user" ollama_model)
+  ollama pull "$model"
 fi
 
 step "systemd units: ${#ports[@]} instances (${ports[*]})"

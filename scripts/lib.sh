@@ -32,3 +32,11 @@ dotenv_get() {
     fi
   done <"$file"
 }
+
+# A setting as the app installed in DIR reads it (defaults < config/settings.yaml < DIR/.env),
+# printed by the app itself as USER: `app_setting /opt/energyapp energyapp ollama_model`.
+app_setting() {
+  local dir=$1 user=$2 name=$3
+  (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/python" -c \
+    'import sys; from energyapp.config import get_settings; print(getattr(get_settings(), sys.argv[1]))' "$name")
+}

@@ -76,13 +76,17 @@ exists=$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")
 old="${db}_pre_restore_$(date -u +%Y%m%d%H%M%S)"
 if ! $assume_yes; then
   printf 'This replaces database "%s" with %s (the current one is kept as "%s").\n' "$db" "$dump" "$old" >&2
-  read -r -p "Type the database name to go on: " answer
+  read -r -p "Type the database name to go on: " answer ||
+    die "cancelled: no answer (no terminal?); --yes skips the question"
   [[ $answer == "$db" ]] || die "cancelled"
 fi
 
 swapped=false
 created=false
 rollback() {
+  # set -E hands this trap to subshells too: a failure in one must not roll back there and then
+  # again here, where the database dropped "as the new one" would be the live one put back.
+  ((BASH_SUBSHELL == 0)) || exit 1
   trap - ERR
   log "restore failed: putting the previous database back"
   # Only what this run made is dropped: never the live database.

@@ -48,6 +48,7 @@ request() {
   local method=$1 path=$2 body=${3:-}
   local args=(-sS -o "$work/body" -w '%{http_code}' --max-time 30 -X "$method" -H @"$work/headers")
   [[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data-binary @"$body")
+  : >"$work/body"
   curl "${args[@]}" "$url$path" || true
 }
 
@@ -56,6 +57,7 @@ umask 077
 
 step="health"
 status=$(request GET /health)
+[[ $status != 000 ]] || fail "no answer from $url (is the app running? is the URL right?)"
 [[ $status == 200 ]] || fail "GET /health answered $status: $(head -c 300 "$work/body")"
 health=$(json "$work/body" 'd["status"]')
 [[ $health == ok || $health == degraded ]] || fail "status $health"

@@ -82,7 +82,7 @@ restart_instances() {
 install_and_migrate() {
   .venv/bin/python -m pip install --quiet -e .
   .venv/bin/python -m compileall -q src migrations >/dev/null
-  (cd "$app_dir" && runuser -u "$app_user" -- .venv/bin/energyapp db upgrade)
+  runuser -u "$app_user" -- .venv/bin/energyapp db upgrade
 }
 
 if $backup; then
@@ -103,6 +103,8 @@ log "updating $(git log -1 --format=%h "$previous") -> $(git log -1 --format=%h 
 git log --oneline "$previous..$new" | head -20 >&2 || true
 
 rollback() {
+  # set -E hands this trap to subshells too: roll back once, here, not also inside one.
+  ((BASH_SUBSHELL == 0)) || exit 1
   trap - ERR
   log "the new version failed: rolling the code back to $(git log -1 --format=%h "$previous")"
   git reset --quiet --hard "$previous"

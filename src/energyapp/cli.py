@@ -5,30 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib.util
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlparse
 
 from energyapp.core.multiproc import multiprocess_metrics
 from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
     import typer
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from energyapp.config import Settings, SettingsError, get_settings
+    from energyapp.core import preflight
+    from energyapp.core.db_errors import describe_db_error
     from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
     from energyapp.errors import AppError
     from energyapp.llm import cli as stand_in_cli
 
 app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
-db_app = typer.Typer(help="Migraciones de la base de datos.", no_args_is_help=True)
+db_app = typer.Typer(help="Base de datos: migraciones y contadores.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Claves que cifran los secretos guardados.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -81,8 +78,8 @@ def _with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession]], Awaitabl
         raise _fail(exc.detail) from None
     except DatabaseUrlError as exc:
         raise _fail(str(exc), 2) from None
-    except OSError as exc:
-        raise _fail(f"no se pudo conectar a la base de datos: {exc}") from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise _fail(describe_db_error(exc, settings.db_url) or str(exc)) from None
 
 
 @db_app.command("upgrade")
@@ -96,7 +93,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Revisión destino")
     except DatabaseUrlError as exc:
         raise _fail(str(exc), 2) from None
     except Exception as exc:
-        raise _fail(f"la migración falló: {exc}") from None
+        problem = describe_db_error(exc, settings.db_url, migrating=True)
+        raise _fail(problem or f"la migración falló: {exc}") from None
     typer.echo("Base de datos al día.")
 
 
@@ -156,24 +154,46 @@ def create_user(
     email: Annotated[str, typer.Option(prompt="Correo")],
     full_name: Annotated[str, typer.Option("--full-name", prompt="Nombre completo")],
     role: Annotated[str, typer.Option(help="admin, supervisor o trabajador")] = "trabajador",
+    any_domain: Annotated[
+        bool, typer.Option("--any-domain", help="Aceptar un dominio fuera de los permitidos")
+    ] = False,
 ) -> None:
-    """Create an account. The password is asked for on the terminal, never taken from argv."""
+    """Create an account with an address of ENERGYAPP_REGISTRATION_DOMAINS (any domain with
+    --any-domain). The password is asked for on the terminal, never taken from argv."""
     from energyapp.auth import service as auth_service
-
-    password: str = typer.prompt("Contraseña", hide_input=True, confirmation_prompt=True)
     from energyapp.auth.passwords import password_problem
 
-    problem = password_problem(password, email=email)
+    domains = None if any_domain else _settings().registration_domains
+    try:  # everything typed is checked before the password is asked for
+        address = auth_service.registration_email(email, domains)
+        auth_service.checked_account_fields(full_name, role)
+    except AppError as exc:
+        hint = (
+            " Para crearla de todos modos: --any-domain."
+            if exc.code == "domain_not_allowed"
+            else ""
+        )
+        raise _fail(exc.detail + hint, 2) from None
+    password = _ask_new_password()
+    problem = password_problem(password, email=address)
     if problem is not None:
         raise _fail(problem, 2)
 
     async def _create(session: AsyncSession) -> str:
         user = await auth_service.create_user(
-            session, email=email, password=password, full_name=full_name, role=role
+            session, email=address, password=password, full_name=full_name, role=role
         )
         return user.email
 
     typer.echo(f"Cuenta creada: {_with_session(_create)} ({role})")
+
+
+def _ask_new_password() -> str:
+    password: str = typer.prompt("Contraseña", hide_input=True)
+    again: str = typer.prompt("Repita la contraseña", hide_input=True)
+    if password != again:
+        raise _fail("las dos contraseñas no coinciden: no se creó la cuenta.", 2)
+    return password
 
 
 @app.command("set-role")
@@ -267,8 +287,10 @@ def retention_run(
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Interfaz (por defecto, la configurada)")] = None,
-    port: Annotated[int | None, typer.Option(help="Puerto")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+    port: Annotated[int | None, typer.Option(help="Puerto", min=1, max=65535)] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=32, help="Procesos (más de 1 requiere ENERGYAPP_REDIS_URL)")
+    ] = 1,
 ) -> None:
     """Serve the app with uvicorn (production: behind Caddy on 127.0.0.1:8001). Several workers
     need ENERGYAPP_REDIS_URL: the chat queue and the live answers are then shared through Redis."""
@@ -283,11 +305,24 @@ def serve(
             "--workers 1 (docs/deployment.md).",
             2,
         )
+    _check_can_serve(settings, host, port)
     with contextlib.ExitStack() as stack:
         if workers > 1 or settings.redis_url:
             # Before anything imports prometheus_client (core/multiproc.py says why).
             stack.enter_context(multiprocess_metrics())
         _run_uvicorn(settings, host, port, workers)
+
+
+def _check_can_serve(settings: Settings, host: str | None, port: int | None) -> None:
+    problem = preflight.port_problem(host or settings.host, port or settings.port)
+    if problem is None and settings.log_to_file:
+        problem = preflight.log_file_problem(settings.log_file)
+    if problem is not None:
+        raise _fail(problem, 2)
+    with collector_paused():
+        from energyapp.core.migrate import schema_problem
+    if (problem := schema_problem(settings.db_url)) is not None:
+        raise _fail(problem, 2)
 
 
 def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
@@ -322,57 +357,18 @@ def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers
 app.command("fake-ollama")(stand_in_cli.fake_ollama)
 
 
-def _ollama_answers(url: str) -> bool:
-    import httpx  # only `energyapp dev` probes; `serve` does not pay for the import
-
-    try:
-        return httpx.get(f"{url}/api/version", timeout=1.5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _start_stand_in(settings: Settings) -> subprocess.Popen[bytes] | None:
-    if importlib.util.find_spec("energyapp.llm.fake_server") is None:
-        typer.echo(
-            "AVISO: no hay Ollama en "
-            f"{settings.ollama_url} y el Ollama de reemplazo aún no está disponible: "
-            "el chat no podrá responder."
-        )
-        return None
-    port = urlparse(settings.ollama_url).port or settings.fake_ollama_port
-    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "energyapp.llm.fake_server",
-            "--port",
-            str(port),
-            # uvicorn re-raises SIGTERM after its shutdown, so `finally` below may never run:
-            # the stand-in watches this process and exits with it.
-            "--parent-pid",
-            str(os.getpid()),
-        ]
-    )
-    for _ in range(50):
-        if _ollama_answers(settings.ollama_url):
-            break
-        time.sleep(0.1)
-    typer.echo(
-        "AVISO: no respondió ningún Ollama; se inició el Ollama DE REEMPLAZO (stand-in) en "
-        f"{settings.ollama_url}. Las respuestas son SINTÉTICAS, no de un modelo real."
-    )
-    return proc
-
-
 @app.command("dev")
 def dev() -> None:
     """What `make run` does: migrate, seed the demo accounts, ensure a model server, serve."""
     settings = _settings()
     db_upgrade("head")
+    _check_can_serve(settings, None, None)  # before anything starts, the stand-in included
     seed_demo()
     stand_in = None
-    if not any(_ollama_answers(url) for url in settings.llm_urls):
-        stand_in = _start_stand_in(settings) if settings.fake_ollama_autostart else None
+    if settings.fake_ollama_autostart and not any(
+        stand_in_cli.ollama_answers(url) for url in settings.llm_urls
+    ):
+        stand_in = stand_in_cli.start_stand_in(settings.llm_urls[0], settings.fake_ollama_port)
     typer.echo(f"EnergyApp LLM en http://{settings.host}:{settings.port}/  (Ctrl+C para salir)")
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, through the handler that was
     # installed before it started: make that handler unwind, so the stand-in is stopped too.

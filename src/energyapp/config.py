@@ -6,12 +6,15 @@ environment variables < keyword arguments (tests).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -19,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 from energyapp.core import crypto
 from energyapp.core.roles import Role
@@ -176,6 +180,29 @@ class Settings(BaseSettings):
             raise ValueError("cada rol admite de 1 a 36500 días (omita el rol para no borrar)")
         return value
 
+    @field_validator("ollama_url", "ollama_urls")
+    @classmethod
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if not re.match(r"https?://[^/\s]", url):
+                raise ValueError(  # never the URL itself: it may carry a password
+                    "una URL de Ollama debe empezar con http:// o https://, "
+                    "p. ej. http://127.0.0.1:11434"
+                )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"(rediss?|unix)://", value):
+            # The URL may hold a password: it is never part of the message.
+            raise ValueError(
+                "debe empezar con redis://, rediss:// o unix://, p. ej. redis://127.0.0.1:6379/0"
+            )
+        return value
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
@@ -183,6 +210,13 @@ class Settings(BaseSettings):
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"origen inválido {origin!r}: debe empezar con http:// o https://")
         return [o.rstrip("/") for o in value]
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_secret_key_is_unset(cls, value: Any) -> Any:
+        # `.env.example` has an empty ENERGYAPP_SECRET_KEY=: in development that means "unset"
+        # (an empty key cannot sign a token: every login failed); production refuses it below.
+        return DEV_SECRET_KEY if isinstance(value, str) and not value.strip() else value
 
     @field_validator("data_key", mode="before")
     @classmethod
@@ -272,6 +306,68 @@ def _check_data_key(key: SecretStr) -> None:
         ) from None
 
 
+# ENERGYAPP_* names that are no settings yet may sit in .env: the settings file's path (systemd
+# loads .env as the environment too) and the deployment kit's own variables (Caddy's domain and
+# upstreams, deploy.sh's and update.sh's). A setting a release removes goes here too, so that
+# an old .env still loads.
+_NOT_SETTINGS = frozenset(
+    {"config_file", "domain", "upstreams", "instances", "instance_ports", "service", "user"}
+)
+_PREFIX = "energyapp_"
+_UNPARSED = re.compile(r'field "(\w+)" from source "(\w+)"')
+
+
+def _check_setting_files() -> None:
+    """Refuse what pydantic-settings would pass over in silence: an ``ENERGYAPP_CONFIG_FILE``
+    that does not exist, and a key of the settings file or ``ENERGYAPP_*`` key of ``.env`` that
+    is no setting (a typo would otherwise leave the default in force without a word)."""
+    path = _settings_file()
+    if "ENERGYAPP_CONFIG_FILE" in os.environ and not path.is_file():
+        raise SettingsError(f"ENERGYAPP_CONFIG_FILE: no existe el archivo {path}")
+    unknown: list[str] = []
+    if path.is_file():
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if data is not None and not isinstance(data, dict):
+            raise SettingsError(f"{path}: debe contener líneas «clave: valor», una por ajuste")
+        unknown += [_unknown(str(key), str(key), path) for key in data or {} if not _known(key)]
+    env_file = Path(".env")
+    if env_file.is_file():
+        for key in dotenv_values(env_file):
+            name = key.lower()
+            if name.startswith(_PREFIX) and not _known(name.removeprefix(_PREFIX)):
+                unknown.append(_unknown(key, name.removeprefix(_PREFIX), env_file.resolve()))
+    if unknown:
+        raise SettingsError(
+            "Configuración inválida:\n"
+            + "\n".join(unknown)
+            + "\nLos ajustes válidos están en docs/configuration.md."
+        )
+
+
+def _known(key: object) -> bool:
+    name = str(key).lower()
+    return name in Settings.model_fields or name in _NOT_SETTINGS
+
+
+def _unknown(key: str, name: str, where: Path) -> str:
+    close = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1)
+    hint = f" (¿quiso decir {close[0]}?)" if close else ""
+    return f"  - {key}: no es un ajuste, en {where}{hint}"
+
+
+def _unparsed(message: str) -> str:
+    match = _UNPARSED.search(message)
+    if match is None:
+        return f"Configuración inválida: {message}"
+    name, source = match.groups()
+    where = ".env" if source.startswith("DotEnv") else "variable de entorno"
+    return (
+        f"Configuración inválida:\n  - {name} (ENERGYAPP_{name.upper()}, {where}): no es JSON; "
+        "las listas y los mapas se escriben en JSON, p. ej. "
+        "ENERGYAPP_ALLOWED_ORIGINS='[\"https://a.cl\"]'"
+    )
+
+
 def format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -285,9 +381,14 @@ def format_validation_error(exc: ValidationError) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning any error into a SettingsError that names the setting."""
     try:
+        _check_setting_files()
         return Settings(**overrides)
+    except SettingsError:
+        raise
     except ValidationError as exc:
         raise SettingsError(format_validation_error(exc)) from None
+    except SourceError as exc:  # a list or a map in a variable, not written in JSON
+        raise SettingsError(_unparsed(str(exc))) from None
     except Exception as exc:  # a malformed YAML or .env file
         raise SettingsError(
             f"No se pudo leer la configuración ({_settings_file()}): {exc}"

@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pyotp
 import pytest
+import typer
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,44 +28,9 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.core import crypto
 from energyapp.main import create_app
 from tests.auth.conftest import store_totp_secret
+from tests.cli.conftest import ROOT, run_cli, running_dev
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET, UserFactory, make_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "energyapp.cli"]
-
-
-def run_cli(
-    args: list[str], env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        CLI + args,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=env.get("_CWD", str(ROOT)),
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """The CLI's environment with a SQLite file of its own: for commands that stop before they
-    reach the database, and for ``dev`` (what `make run` runs, on SQLite by design)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    env["ENERGYAPP_DB_URL"] = f"sqlite:///{tmp_path}/cli.db"
-    env["ENERGYAPP_LOG_LEVEL"] = "WARNING"
-    env["_CWD"] = str(tmp_path)  # no stray .env from the checkout
-    env["ENERGYAPP_CONFIG_FILE"] = str(ROOT / "config" / "settings.yaml")
-    return env
-
-
-@pytest.fixture
-def cli_db_env(cli_env: dict[str, str], scratch_db_url: str) -> dict[str, str]:
-    """The CLI's environment with an empty database of the kind under test: the PostgreSQL
-    pass runs the administration commands against PostgreSQL, as production does."""
-    return cli_env | {"ENERGYAPP_DB_URL": scratch_db_url}
+from tests.multiproc import free_port
 
 
 def test_db_upgrade_seed_and_user_admin(cli_db_env: dict[str, str]) -> None:
@@ -126,24 +87,38 @@ def test_create_user_never_takes_password_from_argv(cli_env: dict[str, str]) -> 
     assert result.returncode != 0
 
 
+def command_paths() -> list[list[str]]:
+    """Every command of `energyapp`, as the words that name it (``["db", "upgrade"]``)."""
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        subcommands: dict[str, Any] = getattr(command, "commands", {})  # a group's
+        for name, sub in subcommands.items():
+            walk(sub, [*path, name])
+        if not subcommands:
+            paths.append(path)
+
+    walk(typer.main.get_command(cli_app), [])
+    return paths
+
+
 @pytest.mark.no_database
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for args in (
-        [],
-        ["serve"],
-        ["db", "upgrade"],
-        ["seed-demo"],
-        ["create-user"],
-        ["set-role"],
-        ["deactivate-user"],
-        ["db", "reconcile-counters"],
-        ["keys", "rotate"],
-        ["retention", "run"],
-    ):
+    paths = command_paths()
+    assert ["serve"] in paths and ["db", "upgrade"] in paths and ["fake-ollama"] in paths
+    for args in [[], *paths]:
         result = runner.invoke(cli_app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
+
+
+@pytest.mark.no_database
+def test_the_readme_lists_every_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("Command line: `energyapp ", 1)[1].split("` (each with", 1)[0]
+    names = {name.strip() for name in listed.replace("\n", " ").split("|")}
+    assert names == {" ".join(path) for path in command_paths()}
 
 
 @pytest.mark.no_database
@@ -151,7 +126,7 @@ def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) ->
     """Without Redis the queue and the live answers live in one process's memory: a second
     worker would hand out the same slots and lose answers, so `serve --workers 2` stops before
     serving. (With ENERGYAPP_REDIS_URL it serves: tests/cli/test_serve_workers.py.)"""
-    result = run_cli(["serve", "--workers", "2", "--port", str(_free_port())], cli_env)
+    result = run_cli(["serve", "--workers", "2", "--port", str(free_port())], cli_env)
     assert result.returncode == 2
     assert "--workers mayor que 1 requiere Redis" in result.stderr
     assert "ENERGYAPP_REDIS_URL" in result.stderr
@@ -208,6 +183,7 @@ def test_serve_freezes_what_start_up_imported(
     and the imports' objects frozen out of its full passes (core/startup.py)."""
     from energyapp.core.stopping import GracefulServer
 
+    assert run_cli(["db", "upgrade"], cli_env).returncode == 0  # serve refuses a bare database
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(GracefulServer, "run", lambda self: calls.append((self.config.app,)))
     for key in ("ENERGYAPP_DB_URL", "ENERGYAPP_CONFIG_FILE", "ENERGYAPP_LOG_LEVEL"):
@@ -289,50 +265,22 @@ def test_psycopg2_url_form_works_against_real_postgres(
     assert asyncio.run(count()) == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.no_database
 def test_dev_command_serves_health_with_demo_accounts(cli_env: dict[str, str]) -> None:
     """What `make run` runs: migrate, seed, serve; /health answers and the demo users exist."""
-    port = _free_port()
-    ollama_url = f"http://127.0.0.1:{_free_port()}"
-    env = dict(cli_env, ENERGYAPP_PORT=str(port), ENERGYAPP_OLLAMA_URL=ollama_url)
-    proc = subprocess.Popen(
-        [*CLI, "dev"],
-        env=env,
-        cwd=env["_CWD"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                body = response.json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        assert body is not None, "the dev server never answered /health"
-        assert body["db"] == "ok"
+    ollama_url = f"http://127.0.0.1:{free_port()}"
+    env = dict(cli_env, ENERGYAPP_PORT=str(free_port()), ENERGYAPP_OLLAMA_URL=ollama_url)
+    with running_dev(env) as dev:
+        assert dev.health is not None, "the dev server never answered /health"
+        assert dev.health["db"] == "ok"
         # No Ollama answered, so the stand-in was started and is labelled as such.
-        assert body["ollama"] == "ok"
+        assert dev.health["ollama"] == "ok"
         assert httpx.get(f"{ollama_url}/api/version", timeout=2).status_code == 200
-    finally:
-        proc.terminate()
-        output, _ = proc.communicate(timeout=60)
-    assert "SINTÉTICAS" in output
+    assert "SINTÉTICAS" in dev.output
     with pytest.raises(httpx.HTTPError):  # stopping the app stopped the stand-in too
         httpx.get(f"{ollama_url}/api/version", timeout=2)
-    assert "admin@example.com" in output
-    assert "trabajador@example.com" in output and "supervisor@example.com" in output
+    assert "admin@example.com" in dev.output
+    assert "trabajador@example.com" in dev.output and "supervisor@example.com" in dev.output
 
 
 # --- energyapp keys rotate ------------------------------------------------------------------

@@ -9,6 +9,8 @@ from energyapp.db import DatabaseUrlError, normalize_db_url
 
 pytestmark = pytest.mark.no_database
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_precedence_yaml_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "settings.yaml"
@@ -122,3 +124,112 @@ def test_metrics_token_is_trimmed_and_hidden() -> None:
 def test_api_docs_default_by_environment(env: str, docs_enabled: bool | None, served: bool) -> None:
     settings = load_settings(env=env, secret_key="s" * 40, docs_enabled=docs_enabled)
     assert settings.api_docs_enabled is served
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory of its own (and so its own .env), with the checkout's settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(ROOT / "config" / "settings.yaml"))
+    return tmp_path
+
+
+def _refusal() -> str:
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    return str(info.value)
+
+
+def test_a_misspelt_key_in_the_settings_file_is_refused(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo must not leave the default in force without a word."""
+    cfg = workdir / "settings.yaml"
+    cfg.write_text("max_queu: 200\nMAX_ACTIVE_PER_USER: 2\nnada_que_ver: 1\n")
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(cfg))
+    message = _refusal()
+    assert f"max_queu: no es un ajuste, en {cfg} (¿quiso decir max_queue?)" in message
+    assert "nada_que_ver: no es un ajuste" in message
+    assert "MAX_ACTIVE_PER_USER" not in message  # keys are read case-insensitively
+
+
+def test_a_misspelt_variable_in_dotenv_is_refused(workdir: Path) -> None:
+    # Other programs' variables, ENERGYAPP_CONFIG_FILE (systemd loads .env as environment too)
+    # and the deployment kit's variables are no typo.
+    dotenv = workdir / ".env"
+    dotenv.write_text(
+        "PGHOST=/var/run/postgresql\nENERGYAPP_CONFIG_FILE=config/settings.yaml\n"
+        "ENERGYAPP_DOMAIN=energyapp.alvaradomazzei.cl\nENERGYAPP_MAX_QUEUE=9\n"
+    )
+    assert load_settings().max_queue == 9
+    dotenv.write_text("ENERGYAPP_OLAMA_URL=http://10.0.0.5:11434\n")
+    message = _refusal()
+    assert "ENERGYAPP_OLAMA_URL: no es un ajuste" in message
+    assert "¿quiso decir ollama_url?" in message
+
+
+def test_a_named_settings_file_must_exist(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(workdir / "setings.yaml"))
+    assert _refusal() == f"ENERGYAPP_CONFIG_FILE: no existe el archivo {workdir}/setings.yaml"
+
+
+def test_a_settings_file_that_is_no_mapping_is_refused(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = workdir / "settings.yaml"
+    cfg.write_text("- max_queue\n- 5\n")
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(cfg))
+    assert _refusal().startswith(f"{cfg}: debe contener líneas «clave: valor»")
+
+
+@pytest.mark.parametrize("in_dotenv", [False, True])
+def test_a_list_variable_that_is_not_json_is_named(
+    in_dotenv: bool, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "could not read config/settings.yaml": the variable, where it is, and the form."""
+    if in_dotenv:
+        (workdir / ".env").write_text("ENERGYAPP_ALLOWED_ORIGINS=https://a.cl\n")
+    else:
+        monkeypatch.setenv("ENERGYAPP_ALLOWED_ORIGINS", "https://a.cl")
+    message = _refusal()
+    where = ".env" if in_dotenv else "variable de entorno"
+    assert f"allowed_origins (ENERGYAPP_ALLOWED_ORIGINS, {where}): no es JSON" in message
+    assert "settings.yaml" not in message
+
+
+def test_the_example_dotenv_gives_a_working_development_setup(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: copy .env.example to .env. Its empty ENERGYAPP_SECRET_KEY= is "unset" in
+    development (an empty key signs no token: every login was a 500); production refuses it."""
+    (workdir / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8"))
+    settings = load_settings()
+    assert settings.secret_key == DEV_SECRET_KEY
+    assert settings.data_key is None
+    monkeypatch.setenv("ENERGYAPP_ENV", "production")
+    assert "ENERGYAPP_SECRET_KEY vacía" in _refusal()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "form"),
+    [
+        ("ENERGYAPP_OLLAMA_URL", "localhost:11434", "http://"),
+        ("ENERGYAPP_OLLAMA_URLS", '["http://a:11434", "b:11434"]', "http://"),
+        ("ENERGYAPP_REDIS_URL", "localhost:6379", "redis://"),
+        ("ENERGYAPP_REDIS_URL", ":s3cr3t@10.0.0.1:6379/0", "redis://"),
+    ],
+)
+def test_a_url_without_its_scheme_is_refused(
+    variable: str, value: str, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis URL without redis:// stopped start-up with a traceback; an Ollama URL without
+    http:// started an app whose every answer failed."""
+    monkeypatch.setenv(variable, value)
+    message = _refusal()
+    assert f"({variable})" in message and form in message
+    assert value not in message and "s3cr3t" not in message
+
+
+def test_an_empty_redis_url_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYAPP_REDIS_URL", " ")
+    assert load_settings().redis_url is None

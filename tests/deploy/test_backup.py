@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
-from collections.abc import AsyncIterator
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -107,6 +110,38 @@ def _backup(db_url: str, backup_dir: Path, *extra: str) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture
+async def live_dump(
+    db_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    scratch_db: str,
+    tmp_path: Path,
+) -> Path:
+    """A dump of the test data, and ``scratch_db`` playing the live database: restored from
+    that dump, then changed after it (its messages deleted)."""
+    need("pg_dump", "pg_restore", "psql")
+    await _fill(sessionmaker, make_user)
+    dump = _backup(db_url, tmp_path / "backups")
+    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
+    await _execute(_url_for(scratch_db), "DELETE FROM messages")
+    assert (await _counts(_url_for(scratch_db)))["messages"] == 0
+    return dump
+
+
+async def _assert_live_untouched(name: str) -> None:
+    """The live database as ``live_dump`` left it, and no renamed copy left beside it."""
+    assert await _counts(_url_for(name)) == {"users": 3, "conversations": 6, "messages": 0}
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        leftovers = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1", f"{name}_pre_restore%"
+        )
+    finally:
+        await conn.close()
+    assert leftovers == 0
+
+
 async def test_backup_and_restore_into_a_new_database_keep_every_row(
     db_url: str,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -192,24 +227,12 @@ async def test_restore_refuses_a_damaged_dump(tmp_path: Path, scratch_db: str) -
 
 
 async def test_production_restore_swaps_databases_and_keeps_the_old_one(
-    db_url: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    make_user: UserFactory,
-    scratch_db: str,
-    tmp_path: Path,
+    db_url: str, scratch_db: str, live_dump: Path
 ) -> None:
     """The operator's path (restore.sh without --into), with the app service left out: the live
     database is renamed aside, a fresh one is restored from the dump."""
-    need("pg_dump", "pg_restore", "psql")
-    await _fill(sessionmaker, make_user)
     expected = await _counts(db_url)
-    dump = _backup(db_url, tmp_path / "backups")
-
-    # The "live" database: restored from the same dump, then changed after the backup.
-    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
-    await _execute(_url_for(scratch_db), "DELETE FROM messages")
-    assert (await _counts(_url_for(scratch_db)))["messages"] == 0
-
+    dump = live_dump
     result = run(
         [
             SCRIPTS / "restore.sh",
@@ -258,33 +281,78 @@ async def test_the_production_url_forms_work_over_the_local_socket(
 
 
 async def test_a_failed_production_restore_puts_the_live_database_back(
-    db_url: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    make_user: UserFactory,
-    scratch_db: str,
-    tmp_path: Path,
+    scratch_db: str, live_dump: Path
 ) -> None:
-    need("pg_dump", "pg_restore", "psql")
-    await _fill(sessionmaker, make_user)
-    dump = _backup(db_url, tmp_path / "backups")
-    run([SCRIPTS / "restore.sh", "--into", _url_for(scratch_db), dump], env=_env(), check=True)
-    await _execute(_url_for(scratch_db), "DELETE FROM messages")  # the live data differs
-
     # The new database cannot be created (no such owner): the live one must come back untouched.
     result = run(
         [SCRIPTS / "restore.sh", "--yes", "--no-service", "--db", scratch_db]
-        + ["--owner", "no_such_role", dump],
+        + ["--owner", "no_such_role", live_dump],
         timeout=120,
         env=_env(),
     )
     assert result.returncode != 0
     assert "putting the previous database back" in result.stderr
-    assert await _counts(_url_for(scratch_db)) == {"users": 3, "conversations": 6, "messages": 0}
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    await _assert_live_untouched(scratch_db)
+
+
+@pytest.fixture
+def app_dir_with_failing_migration() -> Iterator[Path]:
+    """An app directory whose `energyapp db upgrade` fails, readable by the database owner the
+    restore runs it as (pytest's own temporary directories are root's alone)."""
+    if os.geteuid() != 0:
+        pytest.skip("restore.sh runs the migration through runuser, as root (CI runs as root)")
+    app_dir = Path(tempfile.mkdtemp(prefix="energyapp-restore-"))
     try:
-        leftovers = await conn.fetchval(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE $1", f"{scratch_db}_pre_restore%"
-        )
+        app_dir.chmod(0o755)
+        tool = app_dir / ".venv" / "bin" / "energyapp"
+        tool.parent.mkdir(parents=True)
+        tool.write_text('#!/bin/sh\necho "la migración falló: columna duplicada" >&2\nexit 3\n')
+        for path in (app_dir / ".venv", tool.parent):
+            path.chmod(0o755)
+        tool.chmod(0o755)
+        yield app_dir
     finally:
-        await conn.close()
-    assert leftovers == 0
+        shutil.rmtree(app_dir, ignore_errors=True)
+
+
+async def test_a_failed_migration_after_a_restore_keeps_the_live_database(
+    scratch_db: str, live_dump: Path, tmp_path: Path, app_dir_with_failing_migration: Path
+) -> None:
+    """The migration runs in a subshell, which inherits the ERR trap: the rollback ran there
+    (new database dropped, live one renamed back) and then again in the script, where the
+    database it dropped "as the new one" was the live one just put back."""
+    need("runuser")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "systemctl.calls"
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >>{calls}\n')
+    (bin_dir / "systemctl").chmod(0o755)
+
+    result = run(
+        [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db, "--owner", "postgres"]
+        + ["--service", "energyapp-test.target", "--app-dir", app_dir_with_failing_migration]
+        + [live_dump],
+        timeout=120,
+        env={**_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert result.returncode != 0
+    assert "la migración falló" in result.stderr
+    assert result.stderr.count("putting the previous database back") == 1, result.stderr
+    await _assert_live_untouched(scratch_db)
+    assert calls.read_text().splitlines() == [
+        "stop energyapp-test.target",
+        "start energyapp-test.target",
+    ]
+
+
+async def test_restore_without_an_answer_changes_nothing(scratch_db: str, live_dump: Path) -> None:
+    """Run without a terminal and without --yes (a cron line, a pipe): no answer is no, said so."""
+    result = run(
+        [SCRIPTS / "restore.sh", "--no-service", "--db", scratch_db, "--owner", "postgres"]
+        + [live_dump],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "cancelled" in result.stderr and "--yes" in result.stderr
+    await _assert_live_untouched(scratch_db)

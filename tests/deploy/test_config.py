@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -499,3 +500,35 @@ def test_the_ollama_drop_in_matches_the_app_settings() -> None:
     assert ollama["OLLAMA_KEEP_ALIVE"] == settings["keep_alive"]
     assert int(ollama["OLLAMA_MAX_QUEUE"]) >= int(parallel.group(1))
     assert "ollama.service.d/energyapp.conf" in env_written
+
+
+def test_deploy_pulls_the_model_the_app_asks_for(tmp_path: Path) -> None:
+    """deploy.sh read the model with a grep of config/settings.yaml: an ENERGYAPP_OLLAMA_MODEL in
+    .env was ignored (the app then asked Ollama for a model never pulled), and a settings file
+    without the line stopped the script without a word (pipefail). It asks the app instead."""
+    if os.geteuid() != 0:
+        pytest.skip("app_setting runs the app through runuser, as root (CI runs as root)")
+    deploy = (SCRIPTS / "deploy.sh").read_text(encoding="utf-8")
+    assert 'model=$(app_setting "$app_dir" "$app_user" ollama_model)' in deploy
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / ".venv").symlink_to(Path(sys.executable).parents[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
+
+    def model(**extra: str) -> str:
+        result = run(
+            ["bash", "-c", 'source "$1"; app_setting "$2" root ollama_model']
+            + ["_", SCRIPTS / "lib.sh", app],
+            env=env | extra,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert model() == "qwen2.5:3b-instruct"  # config/settings.yaml's
+    (app / ".env").write_text("ENERGYAPP_OLLAMA_MODEL=llama3.2:1b\n")
+    assert model() == "llama3.2:1b"
+    (app / ".env").unlink()
+    bare = tmp_path / "settings.yaml"
+    bare.write_text("max_queue: 5\n")
+    assert model(ENERGYAPP_CONFIG_FILE=str(bare)) == "qwen2.5:3b-instruct"  # the default

@@ -211,12 +211,15 @@ def test_update_restarts_instances_one_at_a_time_and_rolls_back_a_broken_one(
     assert final.returncode == 0, final.stderr
     assert _git(app, "rev-parse", "HEAD") == fixed
 
-    # A failing migration (inside a function of the script) rolls back too.
+    # A failing migration (inside a function of the script, in a subshell) rolls back too, once:
+    # the instances, which never stopped, are restarted on the previous code one time each.
     (work / "break-migration").write_text("")
     _commit(work, "1.3")
+    (state / "calls").unlink()
     migration = _update(sandbox)
     assert migration.returncode == 1, migration.stderr
-    assert "rolling the code back" in migration.stderr
+    assert migration.stderr.count("rolling the code back") == 1, migration.stderr
+    assert [unit for unit, _, _ in _restarts(state)] == units
     assert _git(app, "rev-parse", "HEAD") == fixed
     assert not (app / "break-migration").exists()
 

@@ -54,19 +54,14 @@ async def create_user(
 ) -> User:
     """Create an account (the caller validated the password policy). 409 if the email exists;
     422 when the name breaks the name rule (the CLI's names take the API's rule too)."""
-    if role not in ROLE_VALUES:
-        raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
-    try:
-        name = clean_full_name(full_name)
-    except ValueError as exc:
-        raise Unprocessable(f"Nombre completo: {exc}.") from None
+    name, checked_role = checked_account_fields(full_name, role)
     if await get_user_by_email(session, email) is not None:
         raise Conflict("Ya existe una cuenta con ese correo.", code="email_taken")
     user = User(
         email=normalize_email(email),
         full_name=name,
         password_hash=await hash_password(password),
-        role=Role(role),
+        role=checked_role,
     )
     session.add(user)
     try:
@@ -74,6 +69,16 @@ async def create_user(
     except IntegrityError:  # a concurrent registration of the same address won the race
         raise Conflict("Ya existe una cuenta con ese correo.", code="email_taken") from None
     return user
+
+
+def checked_account_fields(full_name: str, role: str) -> tuple[str, Role]:
+    """The cleaned full name and the role of a new account; 422 naming the one that is wrong."""
+    if role not in ROLE_VALUES:
+        raise Unprocessable(f"Rol desconocido: {role}.", code="invalid_role")
+    try:
+        return clean_full_name(full_name), Role(role)
+    except ValueError as exc:
+        raise Unprocessable(f"Nombre completo: {exc}.") from None
 
 
 async def revoke_all_sessions(
@@ -100,8 +105,9 @@ async def end_pending_logins(session: AsyncSession, user_id: uuid.UUID) -> None:
 # --- registration and profile -------------------------------------------------------------
 
 
-def registration_email(raw: str, allowed_domains: list[str]) -> str:
-    """The normalised address if it is a plain address of an allowed domain.
+def registration_email(raw: str, allowed_domains: list[str] | None) -> str:
+    """The normalised address if it is a plain address of an allowed domain (of any domain
+    when ``allowed_domains`` is ``None``: an account an administrator creates on purpose).
 
     Only ASCII is accepted (no look-alike letters, no IDN), no quoted local part, no IP literal;
     the domain must equal an allowed one exactly (no sub-domain, no suffix trick)."""
@@ -123,7 +129,7 @@ def registration_email(raw: str, allowed_domains: list[str]) -> str:
     except email_validator.EmailNotValidError:
         raise Unprocessable("El correo no es una dirección válida.", code="invalid_email") from None
     domain = parsed.ascii_domain.lower()
-    if domain not in allowed_domains:
+    if allowed_domains is not None and domain not in allowed_domains:
         listed = ", ".join(f"@{d}" for d in allowed_domains)
         raise Forbidden(
             f"Solo se pueden registrar correos de estos dominios: {listed}.",

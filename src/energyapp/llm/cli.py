@@ -1,9 +1,14 @@
 """`energyapp fake-ollama`: the stand-in Ollama from the command line (registered in
-``energyapp/cli.py``)."""
+``energyapp/cli.py``), and how `energyapp dev` starts it when no Ollama answers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from typing import Annotated
+from urllib.parse import urlparse
 
 import typer
 
@@ -61,3 +66,58 @@ def fake_ollama(
         cpu=timed,
     )
     run(config, host, port)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def ollama_answers(url: str, timeout: float = 1.5) -> bool:
+    """Whether an Ollama (or the stand-in) answers at ``url``."""
+    import httpx  # only `energyapp dev` probes; `serve` does not pay for the import
+
+    try:
+        return httpx.get(f"{url}/api/version", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_stand_in(url: str, default_port: int) -> subprocess.Popen[bytes] | None:
+    """Start the stand-in Ollama for ``url`` (`energyapp dev`, when no Ollama answers) and say
+    so; ``None``, with a warning, when it cannot serve there: ``url`` is another machine, or
+    its port is taken by something that is not an Ollama."""
+    parsed = urlparse(url)
+    if parsed.hostname not in _LOOPBACK:
+        typer.echo(
+            f"AVISO: no respondió ningún Ollama en {url}, que no es de este equipo: no se inicia "
+            "el Ollama de reemplazo y el chat no podrá responder."
+        )
+        return None
+    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "energyapp.llm.fake_server",
+            "--port",
+            str(parsed.port or default_port),
+            # uvicorn re-raises SIGTERM after its shutdown, so the caller's `finally` may never
+            # run: the stand-in watches this process and exits with it.
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+    )
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ollama_answers(url, timeout=0.5):
+            typer.echo(
+                "AVISO: no respondió ningún Ollama; se inició el Ollama DE REEMPLAZO (stand-in) "
+                f"en {url}. Las respuestas son SINTÉTICAS, no de un modelo real."
+            )
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    proc.wait(timeout=10)
+    typer.echo(
+        f"AVISO: no se pudo iniciar el Ollama de reemplazo en {url} (¿otro programa usa el "
+        "puerto?): el chat no podrá responder. Libere el puerto o configure ENERGYAPP_OLLAMA_URL."
+    )
+    return None

@@ -1,0 +1,52 @@
+"""A database failure told to the person who runs a command: one line saying what to do."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+# PostgreSQL's SQLSTATE codes (asyncpg) and SQLite's messages for the same situations.
+_NO_DATABASE = {"3D000"}
+_REFUSED = {"28000", "28P01"}
+_NO_TABLE = {"42P01"}
+_NO_COLUMN = {"42703"}
+
+
+def describe_db_error(exc: BaseException, db_url: str, *, migrating: bool = False) -> str | None:
+    """What went wrong reaching ``db_url`` and what to do, or ``None`` when ``exc`` is not a
+    database failure. Never shows the URL's password. While ``migrating``, a missing table is
+    the migration's own failure, not a reason to migrate."""
+    where = shown_url(db_url)
+    if isinstance(exc, OSError):
+        return (
+            f"no se pudo conectar a la base de datos {where} ({exc}): ¿está en marcha y es "
+            "correcta ENERGYAPP_DB_URL?"
+        )
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
+    code = getattr(orig, "sqlstate", None)
+    if code in _NO_DATABASE:
+        return f"la base de datos {where} no existe ({detail}): créela o corrija ENERGYAPP_DB_URL"
+    if code in _REFUSED:
+        return (
+            f"PostgreSQL rechazó la conexión a {where} ({detail}): corrija el usuario o la "
+            "contraseña de ENERGYAPP_DB_URL"
+        )
+    if not migrating and (code in _NO_TABLE or detail.startswith("no such table")):
+        return (
+            f"la base de datos {where} no tiene las tablas de EnergyApp ({detail}): ejecute "
+            "`energyapp db upgrade` (o corrija ENERGYAPP_DB_URL si no es esta)"
+        )
+    if not migrating and (code in _NO_COLUMN or detail.startswith("no such column")):
+        return f"la base de datos {where} no está al día ({detail}): ejecute `energyapp db upgrade`"
+    return f"error de la base de datos {where}: {detail}"
+
+
+def shown_url(db_url: str) -> str:
+    """``db_url`` as it may be shown: its password masked."""
+    try:
+        return make_url(db_url.strip()).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is reported before anything connects
+        return "(ENERGYAPP_DB_URL)"
