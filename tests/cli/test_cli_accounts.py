@@ -12,9 +12,7 @@ from energyapp.audit.labels import EventFacts, Names, Person, describe
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
 from energyapp.db import create_engine, create_sessionmaker
-from tests.cli.test_cli import cli_db_env, cli_env, run_cli
-
-__all__ = ["cli_db_env", "cli_env"]  # the fixtures these tests use
+from tests.cli.conftest import run_cli
 
 
 async def _trail(db_url: str) -> list[tuple[AuditEvent, str]]:
