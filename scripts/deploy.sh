@@ -97,7 +97,9 @@ pg() { runuser -u postgres -- psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 "$@"; }
 [[ $(pg -c "SELECT 1 FROM pg_roles WHERE rolname = '$app_user'") == 1 ]] ||
   pg -c "CREATE ROLE \"$app_user\" LOGIN"
 [[ $(pg -c "SELECT 1 FROM pg_database WHERE datname = '$db_name'") == 1 ]] ||
-  pg -c "CREATE DATABASE \"$db_name\" OWNER \"$app_user\" ENCODING 'UTF8' TEMPLATE template0"
+  # LOCALE C.UTF-8 whatever the cluster's: in a "C" database lower() leaves Á as it is, and the
+  # search that ignores accents and capitals (core/search.py) would miss "GONZÁLEZ".
+  pg -c "CREATE DATABASE \"$db_name\" OWNER \"$app_user\" ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0"
 
 step "Redis (loopback, bounded, never evicting: deploy/redis-energyapp.conf)"
 install -m 0644 -o root -g root deploy/redis-energyapp.conf /etc/redis/energyapp.conf

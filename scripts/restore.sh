@@ -104,7 +104,8 @@ if [[ $exists == 1 ]]; then
   swapped=true
   log "previous database kept as $old"
 fi
-sql "CREATE DATABASE \"$db\" OWNER \"$owner\""
+# As deploy.sh creates it (LOCALE C.UTF-8: lower() folds accented capitals, which search needs).
+sql "CREATE DATABASE \"$db\" OWNER \"$owner\" ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0"
 created=true
 pg pg_restore --no-owner --no-privileges --role="$owner" --exit-on-error --single-transaction \
   --dbname="$db" <"$dump"

@@ -532,3 +532,14 @@ def test_deploy_pulls_the_model_the_app_asks_for(tmp_path: Path) -> None:
     bare = tmp_path / "settings.yaml"
     bare.write_text("max_queue: 5\n")
     assert model(ENERGYAPP_CONFIG_FILE=str(bare)) == "qwen2.5:3b-instruct"  # the default
+
+
+def test_every_database_the_kit_creates_folds_accented_capitals() -> None:
+    # A database created with the cluster's locale may be "C", where lower('Á') is 'Á': the
+    # search that ignores accents and capitals would miss "GONZÁLEZ". (This machine's cluster is
+    # C.UTF-8, so only the statements themselves can show it.)
+    for script in ("deploy.sh", "restore.sh"):
+        statements = re.findall(r"CREATE DATABASE [^\n]*", (SCRIPTS / script).read_text())
+        assert statements, script
+        for statement in statements:
+            assert "ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0" in statement, statement
