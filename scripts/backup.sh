@@ -27,7 +27,8 @@ done
 if ! [[ $keep_days =~ ^[0-9]+$ ]] || ((keep_days < 1)); then
   die "--keep-days must be a whole number >= 1"
 fi
-url=$(libpq_url "$db_url")
+libpq_connect "$db_url"
+url=$LIBPQ_URL
 
 umask 077
 mkdir -p -- "$dir"

@@ -8,14 +8,28 @@ die() {
 }
 
 # ENERGYAPP_DB_URL accepts SQLAlchemy spellings (postgresql+asyncpg://, postgres://, ...);
-# libpq (pg_dump, psql) only understands postgresql://.
-libpq_url() {
-  local url=$1
+# libpq (pg_dump, psql) only understands postgresql://. Sets LIBPQ_URL to the URL for libpq,
+# without its password, which goes to PGPASSWORD instead (percent-decoded): a command line is
+# visible to every user of the machine (ps), the environment only to the same user.
+libpq_connect() {
+  local url=$1 rest userinfo password
   case $url in
     postgres://* | postgresql://* | postgresql+*://*) ;;
     *) die "not a PostgreSQL URL: ${url%%:*}:// (backups and restores need PostgreSQL)" ;;
   esac
-  printf 'postgresql://%s\n' "${url#*://}"
+  rest=${url#*://}
+  if [[ $rest == *@* ]]; then
+    userinfo=${rest%%@*}
+    if [[ $userinfo == *:* ]]; then
+      password=${userinfo#*:}
+      password=${password//\\/\\\\} # a backslash is the password's own, not an escape
+      PGPASSWORD=$(printf '%b' "${password//%/\\x}")
+      export PGPASSWORD
+      rest="${userinfo%%:*}@${rest#*@}"
+    fi
+  fi
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  LIBPQ_URL="postgresql://$rest"
 }
 
 # Value of KEY in a dotenv file (KEY=value lines; no shell evaluation of the file).

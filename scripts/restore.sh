@@ -51,7 +51,8 @@ tables=$(pg_restore --list <"$dump" | grep -c ' TABLE DATA ') || die "$dump is n
 log "archive holds data for $tables tables"
 
 if [[ -n $into ]]; then
-  url=$(libpq_url "$into")
+  libpq_connect "$into"
+  url=$LIBPQ_URL
   existing=$(psql --no-psqlrc -Atq --dbname="$url" -c \
     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r' AND n.nspname = 'public'")

@@ -543,3 +543,38 @@ def test_every_database_the_kit_creates_folds_accented_capitals() -> None:
         assert statements, script
         for statement in statements:
             assert "ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0" in statement, statement
+
+
+@pytest.mark.parametrize(
+    ("url", "libpq", "password"),
+    [
+        (
+            "postgresql+asyncpg://app:p%40ss%3Aw%25rd@db:5432/energyapp",
+            "postgresql://app@db:5432/energyapp",
+            "p@ss:w%rd",
+        ),
+        ("postgres://app:back\\slash@db/energyapp", "postgresql://app@db/energyapp", "back\\slash"),
+        ("postgresql://bob@db/energyapp", "postgresql://bob@db/energyapp", None),
+        ("postgresql:///energyapp", "postgresql:///energyapp", None),
+    ],
+)
+def test_backups_give_libpq_the_password_in_its_environment_not_its_command_line(
+    url: str, libpq: str, password: str | None
+) -> None:
+    # pg_dump's and psql's command lines are visible to every user of the machine (ps).
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    result = run(
+        [
+            "bash",
+            "-c",
+            'source "$1"; libpq_connect "$2"; printf "%s\\n%s" "$LIBPQ_URL" "${PGPASSWORD-none}"',
+        ]
+        + ["_", SCRIPTS / "lib.sh", url],
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n") == [libpq, password or "none"]
+    for script in ("backup.sh", "restore.sh"):
+        text = (SCRIPTS / script).read_text(encoding="utf-8")
+        assert "libpq_connect" in text and "$(libpq_url" not in text, script
