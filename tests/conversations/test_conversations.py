@@ -385,6 +385,32 @@ async def test_export_markdown_and_json(
     assert bad.status_code == 422
 
 
+async def test_markdown_export_closes_a_code_block_left_open(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # An answer stopped in the middle of its code used to leave the block open, and every later
+    # message of the file read as code.
+    user = await make_user()
+    headers = await auth_headers(user)
+    cut = "Así se lee el medidor:\n\n```python\nfor fila in lecturas:\n    print(fila"
+    whole = "| Mes | kWh |\n|---|---|\n| Enero | 120 |\n\n````md\n```\ninterior\n```\n````"
+    conversation = await make_conversation(
+        user, "Código", messages=["¿Cómo leo el medidor?", cut, "¿Y en una tabla?", whole]
+    )
+    md = await client.get(f"/conversations/{conversation.id}/export", headers=headers)
+    sections = md.text.split("\n## ")
+    assert [s.split(" ·")[0] for s in sections[1:]] == [
+        "Usuario", "Asistente (llama3.1:8b)", "Usuario", "Asistente (llama3.1:8b)"
+    ]  # fmt: skip
+    assert sections[2].rstrip().endswith("print(fila\n```")
+    assert sections[4].rstrip().endswith("interior\n```\n````")  # closed: left as it is
+    fences = [line for line in md.text.splitlines() if line.startswith(("```", "~~~"))]
+    assert fences == ["```python", "```", "````md", "```", "```", "````"]
+
+
 async def test_unauthenticated_and_bad_ids(
     client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
 ) -> None:
