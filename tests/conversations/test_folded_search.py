@@ -130,3 +130,23 @@ async def test_conversation_search_folds_before_stemming(
     ):
         assert await _ids(client, "/conversations", query, headers) == both, query
     assert await _ids(client, "/conversations", "ELÉCTRICA", headers) == {str(accented.id)}
+
+
+async def test_quotes_group_words_on_both_databases(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # Web-search quotes (docs: "frase exacta") found nothing on SQLite, which looked for the
+    # quote characters themselves.
+    user = await make_user()
+    headers = await auth_headers(user)
+    wanted = await make_conversation(user, "Tarifa del año nuevo", messages=["Hola", "Ok."])
+    other = await make_conversation(user, "Otra tarifa", messages=["Hola", "Ok."])
+    assert await _ids(client, "/conversations", '"año nuevo"', headers) == {str(wanted.id)}
+    # A quote left open (typing in progress) is no word either.
+    assert await _ids(client, "/conversations", '"tarifa', headers) == {
+        str(wanted.id),
+        str(other.id),
+    }
