@@ -18,6 +18,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("energyapp.errors")
@@ -365,6 +366,18 @@ async def _db_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, detail, headers)
 
 
+async def _stale_data_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A row the request read was deleted before its change was written (another tab deleted
+    the conversation being renamed): the person reloads, nothing was written."""
+    logger.warning("row gone before its update", extra={"path": request.url.path})
+    return error_response(
+        409,
+        "stale_data",
+        "Lo que intentaba cambiar se eliminó mientras tanto (quizás en otra pestaña). Vuelva a "
+        "cargar la página.",
+    )
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s", request.url.path, exc_info=exc)
     code, detail = _STATUS_DEFAULTS[500]
@@ -375,6 +388,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(StaleDataError, _stale_data_handler)
     app.add_exception_handler(OperationalError, _db_error_handler)
     app.add_exception_handler(DBAPIError, _db_error_handler)
     app.add_exception_handler(SQLAlchemyTimeoutError, _db_error_handler)

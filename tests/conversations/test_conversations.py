@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
@@ -385,6 +386,32 @@ async def test_export_markdown_and_json(
     assert bad.status_code == 422
 
 
+async def test_markdown_export_closes_a_code_block_left_open(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # An answer stopped in the middle of its code used to leave the block open, and every later
+    # message of the file read as code.
+    user = await make_user()
+    headers = await auth_headers(user)
+    cut = "Así se lee el medidor:\n\n```python\nfor fila in lecturas:\n    print(fila"
+    whole = "| Mes | kWh |\n|---|---|\n| Enero | 120 |\n\n````md\n```\ninterior\n```\n````"
+    conversation = await make_conversation(
+        user, "Código", messages=["¿Cómo leo el medidor?", cut, "¿Y en una tabla?", whole]
+    )
+    md = await client.get(f"/conversations/{conversation.id}/export", headers=headers)
+    sections = md.text.split("\n## ")
+    assert [s.split(" ·")[0] for s in sections[1:]] == [
+        "Usuario", "Asistente (llama3.1:8b)", "Usuario", "Asistente (llama3.1:8b)"
+    ]  # fmt: skip
+    assert sections[2].rstrip().endswith("print(fila\n```")
+    assert sections[4].rstrip().endswith("interior\n```\n````")  # closed: left as it is
+    fences = [line for line in md.text.splitlines() if line.startswith(("```", "~~~"))]
+    assert fences == ["```python", "```", "````md", "```", "```", "````"]
+
+
 async def test_unauthenticated_and_bad_ids(
     client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
 ) -> None:
@@ -412,3 +439,31 @@ async def test_conversation_rows_survive_only_for_owner(
         )
     assert count == 1
     assert await _user_counters(sessionmaker, user) == (1, 4)
+
+
+@pytest.mark.postgres_only
+async def test_rename_while_another_tab_deletes_is_a_clear_conflict(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The rename reads the conversation, then waits on the row lock of a deletion (another tab)
+    # that commits meanwhile: its UPDATE finds no row. That was a 500.
+    user = await make_user()
+    headers = await auth_headers(user)
+    conversation = await make_conversation(user, "Borrada en otra pestaña", messages=["a", "b"])
+    async with sessionmaker() as other_tab:
+        await other_tab.execute(delete(Conversation).where(Conversation.id == conversation.id))
+        rename = asyncio.create_task(
+            client.patch(
+                f"/conversations/{conversation.id}", json={"title": "Nuevo"}, headers=headers
+            )
+        )
+        await asyncio.sleep(0.5)  # the rename is waiting on the row lock
+        assert not rename.done()
+        await other_tab.commit()
+    response = await rename
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "stale_data"

@@ -100,3 +100,53 @@ async def test_user_search_folds_enye_and_acute_together(
     headers = await auth_headers(admin)
     user = await make_user(full_name="Jorge Ñúñez")
     assert await _ids(client, "/admin/users", "nunez", headers) == {str(user.id)}
+
+
+async def test_conversation_search_folds_before_stemming(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # PostgreSQL's Spanish stemmer stems "información" to "inform" but leaves "informacion"
+    # whole, and keeps "ü": a worker who types without accents (or with them, on text written
+    # without) found nothing. Both databases must find both spellings.
+    user = await make_user()
+    headers = await auth_headers(user)
+    accented = await make_conversation(
+        user, "Instalación eléctrica", messages=["¿Dónde está la información del cigüeñal?", "Ok."]
+    )
+    plain = await make_conversation(
+        user, "Instalacion nueva", messages=["Pido informacion del ciguenal", "Ok."]
+    )
+    both = {str(accented.id), str(plain.id)}
+    for query in (
+        "instalacion",
+        "INSTALACIÓN",
+        "información",
+        "INFORMACION",
+        "ciguenal",
+        "CIGÜEÑAL",
+    ):
+        assert await _ids(client, "/conversations", query, headers) == both, query
+    assert await _ids(client, "/conversations", "ELÉCTRICA", headers) == {str(accented.id)}
+
+
+async def test_quotes_group_words_on_both_databases(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # Web-search quotes (docs: "frase exacta") found nothing on SQLite, which looked for the
+    # quote characters themselves.
+    user = await make_user()
+    headers = await auth_headers(user)
+    wanted = await make_conversation(user, "Tarifa del año nuevo", messages=["Hola", "Ok."])
+    other = await make_conversation(user, "Otra tarifa", messages=["Hola", "Ok."])
+    assert await _ids(client, "/conversations", '"año nuevo"', headers) == {str(wanted.id)}
+    # A quote left open (typing in progress) is no word either.
+    assert await _ids(client, "/conversations", '"tarifa', headers) == {
+        str(wanted.id),
+        str(other.id),
+    }

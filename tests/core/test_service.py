@@ -5,8 +5,11 @@ import logging
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.conversations import service
+from energyapp.conversations.models import Conversation
 from energyapp.errors import ERROR_RESPONSES, AppError
 from energyapp.logging import JsonFormatter
 
@@ -127,3 +130,19 @@ async def test_postgres_uses_spanish_fts_index(engine: object) -> None:
         )
         names = {r[0] for r in rows}
     assert "ix_messages_content_fts" in names
+
+
+@pytest.mark.postgres_only
+async def test_conversation_search_uses_the_folded_fts_indexes(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The search's expressions must be the indexes' own (migrations 0001 and 0012): were the
+    # folding table or the query to drift from them, every search would read every message.
+    async with sessionmaker() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        stmt = select(Conversation.id).where(service.search_condition(session, "Información"))
+        sql = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = "\n".join(str(row[0]) for row in await session.execute(text(f"EXPLAIN {sql}")))
+    # (A title is checked on the caller's few conversations, read through their own index.)
+    assert "ix_messages_content_fts" in plan, plan
+    assert "ix_messages_content_folded_fts" in plan, plan

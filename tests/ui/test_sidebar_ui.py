@@ -147,13 +147,19 @@ def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) 
     expect(more).to_be_focused()
     expect(more).to_have_attribute("aria-expanded", "false")
 
+    # The file keeps the title as written, under the same name as the chat's "Exportar" gives
+    # it (the menu used to save the server's ASCII fallback: "conversacion-mantencion-...").
+    live_app.create_conversation(
+        user["id"], "Mantención año 2026", [("user", "¿Cuál es la tarifa?")]
+    )
+    page.reload()
     with page.expect_download() as download:
         row_action(page.locator(".conv-item").first, "Exportar en Markdown")
-    assert download.value.suggested_filename == "conversacion-primera.md"
+    assert download.value.suggested_filename == "conversacion-Mantención-año-2026.md"
     assert "¿Cuál es la tarifa?" in download.value.path().read_text(encoding="utf-8")
     with page.expect_download() as download:
         row_action(page.locator(".conv-item").first, "Exportar en JSON")
-    assert download.value.suggested_filename == "conversacion-primera.json"
+    assert download.value.suggested_filename == "conversacion-Mantención-año-2026.json"
 
 
 def test_search_ignores_case_and_accents(page: Page, live_app: LiveApp) -> None:

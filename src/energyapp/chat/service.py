@@ -339,6 +339,18 @@ async def streaming_answers_of(session: AsyncSession, user_id: uuid.UUID) -> lis
     return list(rows)
 
 
+async def streaming_answers_in(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The answers of one conversation being generated (or waiting for a slot)."""
+    rows = await session.scalars(
+        select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.status == "streaming"
+        )
+    )
+    return list(rows)
+
+
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Start and end (next reset) of today's quota day."""
     local = (now or utcnow()).astimezone(QUOTA_TIMEZONE)

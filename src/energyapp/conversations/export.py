@@ -82,8 +82,30 @@ def to_markdown(
             heading += f" ({message.model})"
         note = STATUS_NOTES.get(message.status)
         suffix = notes.get(message.id, "") + (f" · {note}" if note else "")
-        lines += [f"## {heading} · {_stamp(message.created_at)}{suffix}", "", message.content, ""]
+        body = closed_fences(message.content)
+        lines += [f"## {heading} · {_stamp(message.created_at)}{suffix}", "", body, ""]
     return "\n".join(lines)
+
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def closed_fences(text: str) -> str:
+    """``text`` with a code block it leaves open closed: an answer stopped or cut off in the
+    middle of its code would otherwise turn every message after it into code."""
+    opened: str | None = None
+    for line in text.splitlines():
+        fence = _FENCE.match(line)
+        if fence is None:
+            continue
+        marks = fence.group(1)
+        if opened is None:
+            # An info string after backticks holds none (CommonMark): ```a``` is inline code.
+            if marks[0] != "`" or "`" not in line[fence.end() :]:
+                opened = marks
+        elif marks[0] == opened[0] and len(marks) >= len(opened) and not line.strip(marks[0] + " "):
+            opened = None
+    return text if opened is None else f"{text}\n{opened}"
 
 
 def to_json(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from energyapp.auth.deps import CurrentUser
+from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations import export, export_zip, retention, service, tree
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.conversations.schemas import (
@@ -116,8 +117,14 @@ async def update_conversation(
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_conversation(
-    conversation: OwnedConversation, user: CurrentUser, session: SessionDep, request: Request
+    conversation: OwnedConversation,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    engine: ChatEngineDep,
 ) -> Response:
+    """Delete a conversation; an answer it is generating stops."""
+    await engine.stop_answers_in(session, conversation.id)
     await service.delete_conversation(session, conversation, actor=user, request=request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -82,18 +82,19 @@ async def create_conversation(
 def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
     """Conversations whose title or any message matches ``query``.
 
-    PostgreSQL: full-text search with the Spanish configuration (stemming, stop words), served by
-    the GIN indexes on ``to_tsvector('spanish', ...)``; the query accepts web-search syntax
-    ("frase exacta", -excluir, o). The Spanish stemmer lower-cases and drops acute accents, so
-    "MANTENCIÓN" and "mantencion" are one word. SQLite: every word must appear in the title or
-    in some message, ignoring case and accents (:func:`energyapp.core.search.contains`).
+    PostgreSQL: full-text search with the Spanish configuration (stemming, stop words); the query
+    accepts web-search syntax ("frase exacta", -excluir, o). The stemmer stems an accented word
+    and its plain spelling apart ("información" -> ``inform``, "informacion" -> ``informacion``)
+    and keeps "ü" and "ñ", so the text matches as written or folded (:mod:`energyapp.core.search`):
+    each way has its GIN index (migrations 0001 and 0012). SQLite: every word must appear in the
+    title or in some message, ignoring case and accents (:func:`energyapp.core.search.contains`).
     """
     if session.get_bind().dialect.name == "postgresql":
-        spanish: ColumnElement[str] = literal_column("'spanish'")
-        tsquery = func.websearch_to_tsquery(spanish, query)
-        in_title = func.to_tsvector(spanish, Conversation.title).op("@@")(tsquery)
+        as_written = func.websearch_to_tsquery(_SPANISH, query)
+        as_folded = func.websearch_to_tsquery(_SPANISH, search.fold(query))
         return or_(
-            in_title, _has_message(func.to_tsvector(spanish, Message.content).op("@@")(tsquery))
+            _full_text(Conversation.title, as_written, as_folded),
+            _has_message(_full_text(Message.content, as_written, as_folded)),
         )
     return and_(
         *(
@@ -103,6 +104,21 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
             )
             for term in search.terms(query)
         )
+    )
+
+
+_SPANISH: ColumnElement[str] = literal_column("'spanish'")
+
+
+def _full_text(
+    column: Any, as_written: ColumnElement[Any], as_folded: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """``column`` matches the query as written or, both folded, as folded (the expressions of
+    the full-text indexes)."""
+    folded_text = search.folded(column)
+    return or_(
+        func.to_tsvector(_SPANISH, column).op("@@")(as_written),
+        func.to_tsvector(_SPANISH, folded_text).op("@@")(as_folded),
     )
 
 

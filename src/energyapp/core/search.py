@@ -78,5 +78,6 @@ def any_contains(columns: tuple[Any, ...], text: str) -> ColumnElement[bool]:
 
 
 def terms(query: str) -> list[str]:
-    """The words of a search, at most :data:`MAX_TERMS`."""
-    return query.split()[:MAX_TERMS]
+    """The words of a search, at most :data:`MAX_TERMS`. Double quotes only group words (as in
+    a web search), so they are not part of any word: ``"año nuevo"`` looks for año and nuevo."""
+    return query.replace('"', " ").split()[:MAX_TERMS]

@@ -40,12 +40,22 @@ export async function exportConversation(conversationId) {
   });
   if (!choice) return;
   try {
-    const response = await apiFetch(`/conversations/${encodeURIComponent(conversationId)}/export${qs(choice)}`);
-    download(await response.blob(), fileName(response.headers.get("Content-Disposition"), choice.format));
+    await downloadExport(conversationId, choice);
     toast("Conversación exportada.");
   } catch (err) {
     toast(errorDetail(err, "No se pudo exportar la conversación."), "error");
   }
+}
+
+/**
+ * Download a conversation's export under the name the server gave it (the chat's "Exportar"
+ * and the sidebar's menu save the same file under the same name).
+ * @param {string} conversationId
+ * @param {Partial<ExportChoice> & { format: "md" | "json" }} choice
+ */
+export async function downloadExport(conversationId, choice) {
+  const response = await apiFetch(`/conversations/${encodeURIComponent(conversationId)}/export${qs(choice)}`);
+  download(await response.blob(), fileName(response.headers.get("Content-Disposition"), choice.format));
 }
 
 /**

@@ -2,11 +2,12 @@
 // Conversation sidebar: newest first in day groups, infinite scroll, search, a running
 // indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, export,
 // delete) in one "Más acciones" menu.
-import { api, apiFetch, errorDetail, qs } from "../api.js";
+import { api, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
+import { downloadExport } from "./export.js";
 /** @import { Page } from "../api.js" */
 
 const PAGE = 30;
@@ -338,15 +339,7 @@ export class Sidebar {
    */
   async download(conv, format) {
     try {
-      const response = await apiFetch(`/conversations/${encodeURIComponent(conv.id)}/export${qs({ format })}`);
-      const disposition = response.headers.get("Content-Disposition") || "";
-      const name = /filename="([^"]+)"/.exec(disposition)?.[1] || `conversacion.${format}`;
-      const url = URL.createObjectURL(await response.blob());
-      const link = h("a", { href: url, download: name, hidden: true });
-      document.body.appendChild(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
+      await downloadExport(conv.id, { format });
     } catch (err) {
       toast(errorDetail(err, "No se pudo exportar la conversación."), "error");
     }
