@@ -221,6 +221,8 @@ def test_model_picker_and_stand_in_label(page: Page, live_app: LiveApp) -> None:
 
     page.reload()
     expect(page.locator("#model-select")).to_have_value("llama3.2:1b")
+    # Nothing is sent until the conversation's messages are drawn (the picker may come first).
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
     page.locator("#model-select").select_option("qwen2.5:3b-instruct")
     with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
         _send(page, "Y ahora con el modelo por defecto")
