@@ -313,12 +313,17 @@ def serve(
         _run_uvicorn(settings, host, port, workers)
 
 
-def _check_can_serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _check_can_serve(
+    settings: Settings, host: str | None, port: int | None, *, schema: bool = True
+) -> None:
+    """Port, log file and (unless the caller has just migrated) the database's schema."""
     problem = preflight.port_problem(host or settings.host, port or settings.port)
     if problem is None and settings.log_to_file:
         problem = preflight.log_file_problem(settings.log_file)
     if problem is not None:
         raise _fail(problem, 2)
+    if not schema:
+        return
     with collector_paused():
         from energyapp.core.migrate import schema_problem
     if (problem := schema_problem(settings.db_url)) is not None:
@@ -362,7 +367,8 @@ def dev() -> None:
     """What `make run` does: migrate, seed the demo accounts, ensure a model server, serve."""
     settings = _settings()
     db_upgrade("head")
-    _check_can_serve(settings, None, None)  # before anything starts, the stand-in included
+    # Before anything starts, the stand-in included; the schema is the one just migrated.
+    _check_can_serve(settings, None, None, schema=False)
     seed_demo()
     stand_in = None
     if settings.fake_ollama_autostart and not any(

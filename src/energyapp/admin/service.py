@@ -159,11 +159,11 @@ async def change_from_console(
 ) -> User:
     """``energyapp set-role`` and ``deactivate-user``: the panel's rules (the last active admin
     stays) and its trail, with no actor and ``details.via = "console"``."""
-    found = await auth_service.get_user_by_email(session, email)
-    if found is None:
+    target = await session.scalar(
+        select(User).where(User.email == auth_service.normalize_email(email)).with_for_update()
+    )
+    if target is None:
         raise NotFound("No existe una cuenta con ese correo.", code="user_not_found")
-    target = await session.scalar(select(User).where(User.id == found.id).with_for_update())
-    assert target is not None  # found a moment ago, in this transaction
     await _change_account(session, target, role, is_active, actor_id=None, request=None)
     await session.flush()
     return target

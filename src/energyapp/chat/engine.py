@@ -158,12 +158,13 @@ class ChatEngine:
     async def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop every answer being generated or
         queued for ``user_id``, wherever it runs (a deactivated account gets nothing more)."""
-        self._stop_after_commit(session, await chat_service.streaming_answers_of(session, user_id))
+        answer_ids = await chat_service.streaming_answers(session, user_id=user_id)
+        self._stop_after_commit(session, answer_ids)
 
     async def stop_answers_in(self, session: AsyncSession, conversation_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop the answers of a conversation
         being deleted: nobody can read them any more, and they would hold a model slot."""
-        answer_ids = await chat_service.streaming_answers_in(session, conversation_id)
+        answer_ids = await chat_service.streaming_answers(session, conversation_id=conversation_id)
         self._stop_after_commit(session, answer_ids)
 
     def _stop_after_commit(self, session: AsyncSession, answer_ids: list[uuid.UUID]) -> None:

@@ -293,12 +293,21 @@ async def recover_interrupted(session: AsyncSession) -> int:
     )
 
 
-async def streaming_answers(session: AsyncSession, limit: int = 500) -> list[uuid.UUID]:
-    """Answers being written now, or left ``streaming`` by a process that died."""
-    rows = await session.scalars(
-        select(Message.id).where(Message.status == "streaming").limit(limit)
-    )
-    return list(rows)
+async def streaming_answers(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
+    limit: int = 500,
+) -> list[uuid.UUID]:
+    """Answers being written or waiting for a slot (or left ``streaming`` by a process that
+    died), optionally only those asked by ``user_id`` or in ``conversation_id``."""
+    stmt = select(Message.id).where(Message.status == "streaming")
+    if user_id is not None:
+        stmt = stmt.where(Message.user_id == user_id, Message.role == "assistant")
+    if conversation_id is not None:
+        stmt = stmt.where(Message.conversation_id == conversation_id)
+    return list(await session.scalars(stmt.limit(limit)))
 
 
 async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) -> int:
@@ -325,30 +334,6 @@ async def owned_answer(session: AsyncSession, user: User, answer_id: uuid.UUID) 
     if answer is None:
         raise NotFound("No se encontró la respuesta.")
     return answer
-
-
-async def streaming_answers_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
-    """The answers being generated (or waiting for a slot) for what ``user_id`` asked."""
-    rows = await session.scalars(
-        select(Message.id).where(
-            Message.user_id == user_id,
-            Message.role == "assistant",
-            Message.status == "streaming",
-        )
-    )
-    return list(rows)
-
-
-async def streaming_answers_in(
-    session: AsyncSession, conversation_id: uuid.UUID
-) -> list[uuid.UUID]:
-    """The answers of one conversation being generated (or waiting for a slot)."""
-    rows = await session.scalars(
-        select(Message.id).where(
-            Message.conversation_id == conversation_id, Message.status == "streaming"
-        )
-    )
-    return list(rows)
 
 
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
