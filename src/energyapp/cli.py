@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
+import multiprocessing
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -324,10 +326,20 @@ def _check_can_serve(
         raise _fail(problem, 2)
     if not schema:
         return
-    with collector_paused():
-        from energyapp.core.migrate import schema_problem
-    if (problem := schema_problem(settings.db_url)) is not None:
+    # In a child process: the check loads Alembic and every migration script, some 10 MB the
+    # server would otherwise keep for as long as it runs (bench/stream.py's idle RSS).
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as child:
+        problem = child.submit(_schema_problem, settings.db_url).result()
+    if problem is not None:
         raise _fail(problem, 2)
+
+
+def _schema_problem(db_url: str) -> str | None:
+    from energyapp.core.migrate import schema_problem
+
+    return schema_problem(db_url)
 
 
 def _run_uvicorn(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
