@@ -177,11 +177,11 @@ async def test_final_save_is_retried_while_the_database_is_away(
     real = chat_service.finish_answer
     failures = {"left": 2}
 
-    async def flaky(*args: Any, **kwargs: Any) -> None:
+    async def flaky(*args: Any, **kwargs: Any) -> bool:
         if failures["left"]:
             failures["left"] -= 1
             raise OSError("connection refused")
-        await real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(chat_service, "finish_answer", flaky)
     monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01, 0.02))

@@ -290,10 +290,10 @@ async def test_a_stop_while_the_end_is_being_saved_waits_for_it(
     real = chat_service.finish_answer
     saving, resume = asyncio.Event(), asyncio.Event()
 
-    async def slow_save(*args: Any, **kwargs: Any) -> None:
+    async def slow_save(*args: Any, **kwargs: Any) -> bool:
         saving.set()
         await resume.wait()
-        await real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(chat_service, "finish_answer", slow_save)
     headers = await auth_headers(await make_user())
@@ -336,11 +336,11 @@ async def test_two_stops_at_once_cancel_the_answer_once(
     real = chat_service.finish_answer
     cancelling: list[int] = []
 
-    async def recording_save(*args: Any, **kwargs: Any) -> None:
+    async def recording_save(*args: Any, **kwargs: Any) -> bool:
         task = asyncio.current_task()
         assert task is not None
         cancelling.append(task.cancelling())
-        await real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(chat_service, "finish_answer", recording_save)
     headers = await auth_headers(await make_user())

@@ -45,7 +45,6 @@ class Job:
     user_id: uuid.UUID
     message: str
     model: str
-    title_pending: bool
     new_conversation: bool  # nothing before the question: no history to read
     requested_at: float  # time.perf_counter() when the request asked for it
 
@@ -104,7 +103,6 @@ class ChatEngine:
             user_id=user_id,
             message=started.message,
             model=model,
-            title_pending=started.title_pending,
             new_conversation=started.new_conversation,
             requested_at=requested_at,
         )

@@ -229,7 +229,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,
     }
-    saved = await _save_end(engine, answer, end)
+    pending_title = await _save_end(engine, answer, end)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
         TOKENS_GENERATED.inc(stats.completion_tokens)
@@ -241,23 +241,24 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
-    if not saved:
+    if pending_title is None:
         answer.close()  # no title for now: the watchers' streams end at ``done``
         await _save_end_until_it_holds(engine, answer, end)
-    elif completed and job.title_pending and text and not engine.closing:
+    elif completed and pending_title and text and not engine.closing:
         engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
         return
     engine.close(answer)
 
 
-async def _save_end(engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]) -> bool:
+async def _save_end(engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]) -> bool | None:
+    """Whether the conversation still waits for its automatic title, once the end is saved;
+    None when it could not be saved."""
     try:
         async with engine.sessionmaker.begin() as session:
-            await chat_service.finish_answer(session, answer.id, **end)
+            return await chat_service.finish_answer(session, answer.id, **end)
     except Exception as exc:
         logger.warning("saving the end of an answer failed", extra={"error": type(exc).__name__})
-        return False
-    return True
+        return None
 
 
 async def _save_end_until_it_holds(
@@ -269,7 +270,7 @@ async def _save_end_until_it_holds(
     attempt = 0
     while not engine.closing:
         await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
-        if await _save_end(engine, answer, end):
+        if await _save_end(engine, answer, end) is not None:
             return
         attempt += 1
     logger.error("could not save the end of an answer before the shutdown")

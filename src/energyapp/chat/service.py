@@ -53,7 +53,6 @@ class StartedChat:
     user_message_id: uuid.UUID
     assistant_message_id: uuid.UUID
     new_conversation: bool
-    title_pending: bool
     message: str  # the question answered (the stored one when regenerating)
 
 
@@ -169,7 +168,6 @@ async def start_chat(
         user_message_id=question_id,
         assistant_message_id=answer_id,
         new_conversation=new_conversation,
-        title_pending=conversation is None or conversation.title_source == "pending",
         message=question.content if question else message,
     )
 
@@ -246,8 +244,16 @@ async def finish_answer(
     completion_tokens: int | None,
     duration_ms: int,
     first_token_ms: int | None,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Save how an answer ended. Returns whether its conversation still waits for its
+    automatic title (none was given meanwhile, by a person or by an earlier answer's title),
+    read by the same statement: the title writer need not ask again."""
+    title_source = (
+        select(CONVERSATIONS.c.title_source)
+        .where(CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
+        .scalar_subquery()
+    )
+    source: str | None = await session.scalar(
         update(MESSAGES)
         .where(MESSAGES.c.id == answer_id)
         .values(
@@ -260,14 +266,7 @@ async def finish_answer(
             first_token_ms=first_token_ms,
             updated_at=utcnow(),
         )
-    )
-
-
-async def title_pending(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
-    """Whether the conversation still waits for its automatic title (none was given meanwhile,
-    by a person or by an earlier answer's title)."""
-    source = await session.scalar(
-        select(CONVERSATIONS.c.title_source).where(CONVERSATIONS.c.id == conversation_id)
+        .returning(title_source)
     )
     return source == "pending"
 

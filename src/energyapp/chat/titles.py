@@ -46,13 +46,9 @@ async def write_title(
     asked: list[dict[str, str]] | None,
 ) -> None:
     """Name the conversation of ``answer`` (unless a person named it meanwhile), tell its
-    watchers, and close the answer."""
+    watchers, and close the answer. The caller checked, when it saved the answer's end, that
+    the conversation still waits for its title."""
     try:
-        async with engine.sessionmaker() as session:
-            # An earlier answer's title may have been given since this question was asked.
-            pending = await chat_service.title_pending(session, job.conversation_id)
-        if not pending:
-            return
         title = await _title(engine, job, asked, text)
         if title is None:
             title = prompt.provisional_title(job.message)
