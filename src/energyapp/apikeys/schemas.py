@@ -16,7 +16,7 @@ NAME_MAX = 100
 
 def clean_name(value: str) -> str:
     """1 to 100 characters after trimming, with no control or invisible characters."""
-    name = value.strip()
+    name = text.nfc(value).strip()
     if not name:
         raise ValueError("el nombre está vacío")
     if len(name) > NAME_MAX:

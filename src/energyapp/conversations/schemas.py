@@ -16,7 +16,7 @@ TITLE_MAX = 200
 def clean_title(value: str) -> str:
     """1 to 200 characters after trimming, and the name rule of :mod:`energyapp.core.text` (no
     control or invisible characters: they break the sidebar and the exported file names)."""
-    title = value.strip()
+    title = text.nfc(value).strip()
     if not title:
         raise ValueError("el título no puede estar vacío")
     if len(title) > TITLE_MAX:

@@ -30,6 +30,7 @@ from energyapp.conversations.schemas import (
 )
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
+from energyapp.core.text import nfc
 from energyapp.errors import Conflict, NotFound
 
 DEFAULT_TITLE = "Nueva conversación"
@@ -88,7 +89,9 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
     and keeps "ü" and "ñ", so the text matches as written or folded (:mod:`energyapp.core.search`):
     each way has its GIN index (migrations 0001 and 0012). SQLite: every word must appear in the
     title or in some message, ignoring case and accents (:func:`energyapp.core.search.contains`).
+    The query is brought to NFC first, as stored text is (:func:`energyapp.core.text.nfc`).
     """
+    query = nfc(query)
     if session.get_bind().dialect.name == "postgresql":
         as_written = func.websearch_to_tsquery(_SPANISH, query)
         as_folded = func.websearch_to_tsquery(_SPANISH, search.fold(query))

@@ -17,6 +17,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
+from energyapp.core.text import nfc
+
 MAX_TERMS = 8
 
 # Accented letters and what they fold to (one character each, same position).
@@ -29,8 +31,9 @@ SQLITE_FOLD_FUNCTION = "energyapp_fold"
 
 
 def fold(text: str) -> str:
-    """``text`` without accents and in lower case, as :func:`folded` does in SQL."""
-    return text.lower().translate(_FOLD_TABLE)
+    """``text`` without accents and in lower case, as :func:`folded` does in SQL. Composed
+    first (NFC, :func:`energyapp.core.text.nfc`): a decomposed "a" + U+0301 folds like "á"."""
+    return nfc(text).lower().translate(_FOLD_TABLE)
 
 
 def _sqlite_fold(value: object) -> object:
