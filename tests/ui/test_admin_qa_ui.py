@@ -180,3 +180,30 @@ def test_the_viewer_of_a_long_conversation_says_more_exists_and_loads_it(
     expect(messages).to_have_count(4_004, timeout=30_000)
     expect(messages.last).to_contain_text("Mensaje 4004")
     expect(more).to_have_text("")
+
+
+PLACEHOLDER_FITS = """() => {
+  const input = document.querySelector("#key-search");
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return { text: context.measureText(input.placeholder).width, room };
+}"""
+
+
+@pytest.mark.parametrize("width", [360, 375])
+def test_the_key_search_placeholder_reads_whole_on_a_phone(
+    browser: Browser, live_app: LiveApp, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 760}, locale="es-CL")
+    try:
+        page = context.new_page()
+        login(page, live_app.base_url, "admin@example.com", "admin123")
+        page.goto(f"{live_app.base_url}/static/index.html#/admin/claves")
+        expect(page.locator("#key-search")).to_be_visible()
+        fit = page.evaluate(PLACEHOLDER_FITS)
+        assert fit["text"] <= fit["room"], fit
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
