@@ -5,6 +5,7 @@ import { api, errorDetail, qs } from "../api.js";
 import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
+import { plural } from "../plural.js";
 import { PAGE, errorBox, pagedTable } from "./admin_common.js";
 import { renderAudit } from "./admin_audit.js";
 import { renderUsage } from "./admin_usage.js";
@@ -299,7 +300,7 @@ async function conversationViewer(body, convId) {
     if (!count) viewer.appendChild(h("p", { class: "muted", text: "La conversación no tiene mensajes." }));
     if (cursor) {
       more.append(
-        h("p", { class: "hint", text: `Se muestran los primeros ${count.toLocaleString("es-CL")} mensajes; la conversación tiene más. Pulse «Cargar más mensajes» para ver los siguientes.` }),
+        h("p", { class: "hint", text: `Se muestran los primeros ${plural(count, "mensaje", "mensajes")}; la conversación tiene más. Pulse «Cargar más mensajes» para ver los siguientes.` }),
         h("button", { type: "button", class: "btn", id: "viewer-load-more", onclick: () => { void loadBatch(); }, text: "Cargar más mensajes" }),
       );
     }
