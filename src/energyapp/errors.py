@@ -154,6 +154,8 @@ VALIDATION_MESSAGES = {
     "literal_error": "no es un valor permitido",
     "enum": "no es un valor permitido",
     "bool_parsing": "debe ser verdadero o falso",
+    "bool_type": "debe ser verdadero o falso",
+    "int_type": "debe ser un número entero",
     "string_type": "debe ser texto",
     "model_attributes_type": "debe ser un objeto JSON",
     "dict_type": "debe ser un objeto JSON",

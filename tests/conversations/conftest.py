@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -75,3 +76,12 @@ def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> Convers
         return conversation
 
     return _make
+
+
+async def search_ids(
+    client: httpx.AsyncClient, path: str, q: str, headers: dict[str, str]
+) -> set[str]:
+    """The ids a list (``/conversations``, ``/admin/users``) answers for the search ``q``."""
+    response = await client.get(path, params={"q": q}, headers=headers)
+    assert response.status_code == 200, response.text
+    return {item["id"] for item in response.json()["items"]}

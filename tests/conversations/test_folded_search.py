@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.conversations.models import Message
 from energyapp.core import search
 from tests.conftest import HeadersFactory, UserFactory
-from tests.conversations.conftest import ConversationFactory
+from tests.conversations.conftest import ConversationFactory, search_ids
 
 SPELLINGS = ("MANTENCIÓN", "mantencion", "Mantención", "mantención", "MANTENCION")
 
@@ -18,12 +18,6 @@ SPELLINGS = ("MANTENCIÓN", "mantencion", "Mantención", "mantención", "MANTENC
 def test_fold_drops_case_and_accents() -> None:
     assert {search.fold(s) for s in SPELLINGS} == {"mantencion"}
     assert search.fold("GONZÁLEZ Muñoz, Pingüino Ñandú") == "gonzalez munoz, pinguino nandu"
-
-
-async def _ids(client: httpx.AsyncClient, path: str, q: str, headers: dict[str, str]) -> set[str]:
-    response = await client.get(path, params={"q": q}, headers=headers)
-    assert response.status_code == 200, response.text
-    return {item["id"] for item in response.json()["items"]}
 
 
 async def test_conversation_search_ignores_case_and_accents(
@@ -41,9 +35,9 @@ async def test_conversation_search_ignores_case_and_accents(
     await make_conversation(user, "Otra cosa", messages=["mantener la calma"])
     expected = {str(by_title.id), str(by_message.id)}
     for spelling in SPELLINGS:
-        assert await _ids(client, "/conversations", spelling, headers) == expected, spelling
+        assert await search_ids(client, "/conversations", spelling, headers) == expected, spelling
     # Accents in the query fold too, on a word stored without them.
-    assert await _ids(client, "/conversations", "CUÁNDO", headers) == {str(by_message.id)}
+    assert await search_ids(client, "/conversations", "CUÁNDO", headers) == {str(by_message.id)}
 
 
 async def test_admin_user_search_ignores_case_and_accents(
@@ -56,10 +50,10 @@ async def test_admin_user_search_ignores_case_and_accents(
     await make_user(full_name="Luis Pérez")
     expected = {str(accented.id), str(plain.id)}
     for spelling in ("GONZÁLEZ", "gonzalez", "González", "GONZALEZ"):
-        assert await _ids(client, "/admin/users", spelling, headers) == expected, spelling
-    assert await _ids(client, "/admin/users", "MUNOZ", headers) == {str(accented.id)}
+        assert await search_ids(client, "/admin/users", spelling, headers) == expected, spelling
+    assert await search_ids(client, "/admin/users", "MUNOZ", headers) == {str(accented.id)}
     # LIKE's wildcards stay literal after folding.
-    assert await _ids(client, "/admin/users", "%", headers) == set()
+    assert await search_ids(client, "/admin/users", "%", headers) == set()
 
 
 async def test_list_says_which_conversation_is_running(
@@ -99,7 +93,7 @@ async def test_user_search_folds_enye_and_acute_together(
     admin = await make_user("admin")
     headers = await auth_headers(admin)
     user = await make_user(full_name="Jorge Ñúñez")
-    assert await _ids(client, "/admin/users", "nunez", headers) == {str(user.id)}
+    assert await search_ids(client, "/admin/users", "nunez", headers) == {str(user.id)}
 
 
 async def test_conversation_search_folds_before_stemming(
@@ -128,8 +122,8 @@ async def test_conversation_search_folds_before_stemming(
         "ciguenal",
         "CIGÜEÑAL",
     ):
-        assert await _ids(client, "/conversations", query, headers) == both, query
-    assert await _ids(client, "/conversations", "ELÉCTRICA", headers) == {str(accented.id)}
+        assert await search_ids(client, "/conversations", query, headers) == both, query
+    assert await search_ids(client, "/conversations", "ELÉCTRICA", headers) == {str(accented.id)}
 
 
 async def test_quotes_group_words_on_both_databases(
@@ -144,9 +138,9 @@ async def test_quotes_group_words_on_both_databases(
     headers = await auth_headers(user)
     wanted = await make_conversation(user, "Tarifa del año nuevo", messages=["Hola", "Ok."])
     other = await make_conversation(user, "Otra tarifa", messages=["Hola", "Ok."])
-    assert await _ids(client, "/conversations", '"año nuevo"', headers) == {str(wanted.id)}
+    assert await search_ids(client, "/conversations", '"año nuevo"', headers) == {str(wanted.id)}
     # A quote left open (typing in progress) is no word either.
-    assert await _ids(client, "/conversations", '"tarifa', headers) == {
+    assert await search_ids(client, "/conversations", '"tarifa', headers) == {
         str(wanted.id),
         str(other.id),
     }

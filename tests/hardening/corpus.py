@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# Text a person could legitimately type (or paste): must be stored exactly as sent, and only
-# ever rendered as text by the UI.
+# Text a person could legitimately type (or paste): must be stored as sent (composed to NFC),
+# and only ever rendered as text by the UI.
 STORABLE: dict[str, str] = {
     "script tag": "<script>alert(document.cookie)</script>",
     "img onerror": '<img src=x onerror="alert(1)">',

@@ -1,4 +1,5 @@
-"""Hostile text in every text field: stored exactly or refused with a clean 4xx, never a 500."""
+"""Hostile text in every text field: stored exactly (composed to NFC, ``core.text.nfc``) or
+refused with a clean 4xx, never a 500."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Message
 from energyapp.core.middleware import MAX_JSON_DEPTH
+from energyapp.core.text import nfc
 from tests.conftest import make_settings
 from tests.hardening.conftest import Actor
 from tests.hardening.corpus import REFUSED, STORABLE, long_text
@@ -110,7 +112,7 @@ async def test_conversation_titles(client: httpx.AsyncClient, actors: dict[str, 
                 stored = await client.get(
                     f"/conversations/{response.json()['id']}", headers=headers
                 )
-                assert stored.json()["title"] == payload.strip(), context
+                assert stored.json()["title"] == nfc(payload.strip()), context
             else:
                 assert response.status_code == 422, context
     # Markup, scripts and look-alikes are a person's text: accepted and kept as typed.
@@ -139,7 +141,7 @@ async def test_export_of_hostile_titles_is_an_attachment(
             assert disposition.isascii() and "\r" not in disposition and "\n" not in disposition
             assert not response.headers["content-type"].startswith("text/html")
             if fmt == "json":
-                assert response.json()["conversation"]["title"] == payload.strip()
+                assert response.json()["conversation"]["title"] == nfc(payload.strip())
 
 
 async def test_full_names(client: httpx.AsyncClient, actors: dict[str, Actor]) -> None:
@@ -153,7 +155,7 @@ async def test_full_names(client: httpx.AsyncClient, actors: dict[str, Actor]) -
             assert_refused_characters(response, context)
         elif response.is_success:
             me = await client.get("/auth/me", headers=headers)
-            assert me.json()["full_name"] == " ".join(payload.split()), context
+            assert me.json()["full_name"] == nfc(" ".join(payload.split())), context
         else:
             assert response.status_code == 422, context
     response = await send(
@@ -176,7 +178,7 @@ async def test_registration_fields(
         elif response.status_code == 201:
             async with sessionmaker() as session:
                 user = await session.scalar(select(User).where(User.email == email))
-            assert user is not None and user.full_name == " ".join(payload.split()), name
+            assert user is not None and user.full_name == nfc(" ".join(payload.split())), name
         # Passwords are secrets, never displayed: any text is hashed or refused, never a 500.
         document = {
             "email": f"clave-{uuid.uuid4().hex[:8]}@alvaradomazzei.cl",
@@ -263,7 +265,7 @@ async def test_chat_messages_stored_verbatim(
         assert events[-1][0] in ("done", "title"), name
         async with sessionmaker() as session:
             question = await session.get(Message, uuid.UUID(meta["user_message_id"]))
-        assert question is not None and question.content == payload.strip(), name
+        assert question is not None and question.content == nfc(payload.strip()), name
 
 
 @pytest.mark.parametrize(

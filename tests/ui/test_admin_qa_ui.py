@@ -158,3 +158,52 @@ def test_the_trail_says_the_servers_console_acted(page: Page, live_app: LiveApp)
         "Cambió el rol de Consuelo Consola de Trabajador a Supervisor "
         "(desde la consola del servidor)"
     )
+
+
+def test_the_viewer_of_a_long_conversation_says_more_exists_and_loads_it(
+    page: Page, live_app: LiveApp
+) -> None:
+    # The viewer drew 20 pages of 200 messages and stopped without a word: the admin took the
+    # first 4 000 messages for the whole conversation.
+    worker = live_app.create_user(full_name="Larga Conversación")
+    turns = [("user" if i % 2 == 0 else "assistant", f"Mensaje {i + 1}") for i in range(4_004)]
+    conv_id = live_app.create_conversation(worker["id"], "Bitácora", turns)
+    quick_login(page, live_app.base_url, "admin")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/conversacion/{conv_id}")
+    messages = page.locator("#admin-viewer .msg")
+    more = page.locator("#viewer-more")
+    expect(more).to_contain_text(
+        "Se muestran los primeros 4.000 mensajes; la conversación tiene más.", timeout=30_000
+    )
+    expect(messages).to_have_count(4_000)
+    more.get_by_role("button", name="Cargar más mensajes").click()
+    expect(messages).to_have_count(4_004, timeout=30_000)
+    expect(messages.last).to_contain_text("Mensaje 4004")
+    expect(more).to_have_text("")
+
+
+PLACEHOLDER_FITS = """() => {
+  const input = document.querySelector("#key-search");
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return { text: context.measureText(input.placeholder).width, room };
+}"""
+
+
+@pytest.mark.parametrize("width", [360, 375])
+def test_the_key_search_placeholder_reads_whole_on_a_phone(
+    browser: Browser, live_app: LiveApp, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 760}, locale="es-CL")
+    try:
+        page = context.new_page()
+        login(page, live_app.base_url, "admin@example.com", "admin123")
+        page.goto(f"{live_app.base_url}/static/index.html#/admin/claves")
+        expect(page.locator("#key-search")).to_be_visible()
+        fit = page.evaluate(PLACEHOLDER_FITS)
+        assert fit["text"] <= fit["room"], fit
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()

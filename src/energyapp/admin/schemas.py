@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from energyapp.conversations.schemas import BranchMessageOut
 from energyapp.core import text
@@ -35,8 +35,8 @@ class AdminUserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    is_active: bool | None = None
-    require_2fa: bool | None = None
+    is_active: StrictBool | None = None
+    require_2fa: StrictBool | None = None
 
 
 class AdminConversationOut(BaseModel):
@@ -72,7 +72,7 @@ class RolePolicyOut(BaseModel):
 class RolePolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    require_2fa: bool
+    require_2fa: StrictBool
 
 
 def _clean_reason(value: str) -> str:

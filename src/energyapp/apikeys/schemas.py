@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from energyapp.apikeys.service import MAX_DAYS
 from energyapp.core import text
@@ -16,7 +16,7 @@ NAME_MAX = 100
 
 def clean_name(value: str) -> str:
     """1 to 100 characters after trimming, with no control or invisible characters."""
-    name = value.strip()
+    name = text.nfc(value).strip()
     if not name:
         raise ValueError("el nombre está vacío")
     if len(name) > NAME_MAX:
@@ -28,7 +28,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=400), AfterValidator(clean_name)]
-    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=MAX_DAYS)
 
 
 class ApiKeyOut(BaseModel):
@@ -67,7 +67,7 @@ class AdminApiKeyOut(ApiKeyOut):
 class ApiAccessUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: StrictBool
 
 
 class ApiAccessOut(BaseModel):

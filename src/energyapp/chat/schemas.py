@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from energyapp.conversations.models import MessageStatus
 
@@ -24,7 +24,7 @@ class ChatRequest(BaseModel):
         "pregunta); el UUID nulo crea un primer mensaje nuevo. Sin él, el mensaje sigue la rama "
         "actual.",
     )
-    regenerate: bool = Field(
+    regenerate: StrictBool = Field(
         default=False,
         description="Una respuesta nueva a la pregunta parent_message_id (message va vacío).",
     )

@@ -24,6 +24,7 @@ from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
+from energyapp.core.text import nfc
 from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
@@ -57,8 +58,9 @@ class StartedChat:
 
 
 def clean_message(raw: str, settings: Settings) -> str:
-    """The message without surrounding blanks; 422 when empty, 413 when too long."""
-    message = raw.strip()
+    """The message without surrounding blanks, in NFC (``core.text.nfc``: one form for what is
+    stored and searched); 422 when empty, 413 when too long."""
+    message = nfc(raw.strip())
     if not message:
         raise Unprocessable("El mensaje está vacío.", code="message_empty")
     if len(message) > settings.max_message_chars:

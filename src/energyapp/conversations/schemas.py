@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from energyapp.core import text
 
@@ -16,7 +16,7 @@ TITLE_MAX = 200
 def clean_title(value: str) -> str:
     """1 to 200 characters after trimming, and the name rule of :mod:`energyapp.core.text` (no
     control or invisible characters: they break the sidebar and the exported file names)."""
-    title = value.strip()
+    title = text.nfc(value).strip()
     if not title:
         raise ValueError("el título no puede estar vacío")
     if len(title) > TITLE_MAX:
@@ -37,8 +37,8 @@ class ConversationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
-    pinned: bool | None = None
-    archived: bool | None = None
+    pinned: StrictBool | None = None
+    archived: StrictBool | None = None
 
 
 class ConversationOut(BaseModel):

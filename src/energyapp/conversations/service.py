@@ -15,6 +15,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -30,6 +31,7 @@ from energyapp.conversations.schemas import (
 )
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
+from energyapp.core.text import nfc
 from energyapp.errors import Conflict, NotFound
 
 DEFAULT_TITLE = "Nueva conversación"
@@ -80,10 +82,22 @@ async def create_conversation(
 
 
 def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
-    """Conversations whose title or any message matches ``query``.
+    """Conversations whose title or messages match ``query`` and hold none of its excluded words
+    (``-palabra``, ``-"frase"``: :func:`energyapp.core.search.split_exclusions`) in their title
+    or any message. The query is brought to NFC first, as stored text is
+    (:func:`energyapp.core.text.nfc`)."""
+    wanted, excluded = search.split_exclusions(nfc(query))
+    conditions = [~_matches(session, part) for part in excluded]
+    if wanted.strip():
+        conditions.insert(0, _matches(session, wanted))
+    return and_(true(), *conditions)
+
+
+def _matches(session: AsyncSession, query: str) -> ColumnElement[bool]:
+    """Conversations whose title or any message matches ``query`` (no exclusions).
 
     PostgreSQL: full-text search with the Spanish configuration (stemming, stop words); the query
-    accepts web-search syntax ("frase exacta", -excluir, o). The stemmer stems an accented word
+    accepts web-search syntax ("frase exacta", o). The stemmer stems an accented word
     and its plain spelling apart ("información" -> ``inform``, "informacion" -> ``informacion``)
     and keeps "ü" and "ñ", so the text matches as written or folded (:mod:`energyapp.core.search`):
     each way has its GIN index (migrations 0001 and 0012). SQLite: every word must appear in the
@@ -97,13 +111,14 @@ def search_condition(session: AsyncSession, query: str) -> ColumnElement[bool]:
             _has_message(_full_text(Message.content, as_written, as_folded)),
         )
     return and_(
+        true(),
         *(
             or_(
                 search.contains(Conversation.title, term),
                 _has_message(search.contains(Message.content, term)),
             )
             for term in search.terms(query)
-        )
+        ),
     )
 
 

@@ -9,6 +9,7 @@ with its built-in ``translate`` and ``lower``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
@@ -16,6 +17,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
+
+from energyapp.core.text import nfc
 
 MAX_TERMS = 8
 
@@ -29,8 +32,9 @@ SQLITE_FOLD_FUNCTION = "energyapp_fold"
 
 
 def fold(text: str) -> str:
-    """``text`` without accents and in lower case, as :func:`folded` does in SQL."""
-    return text.lower().translate(_FOLD_TABLE)
+    """``text`` without accents and in lower case, as :func:`folded` does in SQL. Composed
+    first (NFC, :func:`energyapp.core.text.nfc`): a decomposed "a" + U+0301 folds like "á"."""
+    return nfc(text).lower().translate(_FOLD_TABLE)
 
 
 def _sqlite_fold(value: object) -> object:
@@ -75,6 +79,26 @@ def contains(column: ColumnElement[Any] | Any, text: str) -> ColumnElement[bool]
 
 def any_contains(columns: tuple[Any, ...], text: str) -> ColumnElement[bool]:
     return or_(*(contains(column, text) for column in columns))
+
+
+# A word or a quoted phrase (left open while typing), with the "-" that excludes it when the "-"
+# starts the word: "e-mail" is one word, not "e" without "mail".
+_TOKEN = re.compile(r'(-?)("[^"]*"?|[^\s"]+)')
+
+
+def split_exclusions(query: str) -> tuple[str, list[str]]:
+    """The query without its excluded parts, and those parts (web-search syntax: ``-palabra``,
+    ``-"frase"``), at most :data:`MAX_TERMS`. An excluded part rules out a whole conversation
+    (title or any message), which one full-text query over each message alone cannot say."""
+    wanted: list[str] = []
+    excluded: list[str] = []
+    for match in _TOKEN.finditer(query):
+        minus, token = match.groups()
+        if not minus:
+            wanted.append(token)
+        elif token.strip('" '):
+            excluded.append(token)
+    return " ".join(wanted), excluded[:MAX_TERMS]
 
 
 def terms(query: str) -> list[str]:

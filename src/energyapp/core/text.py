@@ -15,6 +15,13 @@ Free text is not a label: a chat message keeps whatever the person sent (the UI 
 text; NUL and lone surrogates are refused in every field by the JSON guard), and a label made
 from it (a conversation's provisional title, the model's title) drops the characters this rule
 refuses (:func:`without_invisible`) instead of failing the chat.
+
+One form for what is stored and searched (:func:`nfc`): an accented letter can arrive composed
+("á", U+00E1, what most keyboards send) or decomposed ("a" + U+0301, what macOS file names and
+some of its input methods send). Both draw the same, but compare, fold and stem differently, so a
+search typed one way missed text stored the other way. Messages, titles, names, labels and search
+terms are brought to NFC where they enter: the label cleaners, ``chat.service.clean_message``, the
+search (``core.search``), and the model's titles (:func:`without_invisible`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Marks draw only on the character before them: text of marks and spaces shows nothing.
 _MARK_CATEGORIES = frozenset({"Mn", "Me"})
 _ZWJ = "\u200d"
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normalization form C (composed: "a" + U+0301 becomes "á")."""
+    return unicodedata.normalize("NFC", text)
 
 
 def _joins_emoji(text: str, index: int) -> bool:
@@ -58,8 +70,10 @@ def has_invisible(text: str) -> bool:
 
 
 def check_visible(text: str, subject: str) -> str:
-    """``text`` unchanged, or ``ValueError`` (a Spanish message about ``subject``, e.g. "el
-    nombre") when it holds a character a name or label may not. For pydantic validators."""
+    """``text`` in NFC (:func:`nfc`), or ``ValueError`` (a Spanish message about ``subject``,
+    e.g. "el nombre") when it holds a character a name or label may not. For pydantic
+    validators."""
+    text = nfc(text)
     if has_invisible(text):
         raise ValueError(
             f"{subject} no puede contener caracteres de control ni invisibles (saltos de línea, "
@@ -72,7 +86,8 @@ def check_visible(text: str, subject: str) -> str:
 
 def without_invisible(text: str) -> str:
     """``text`` without the characters a name or label may not hold (whitespace among them
-    becomes a space), for labels made from free text."""
+    becomes a space), for labels made from free text; in NFC (:func:`nfc`)."""
+    text = nfc(text)
     return "".join(
         (" " if ch.isspace() else "") if _invisible(text, i) else ch for i, ch in enumerate(text)
     )

@@ -5,6 +5,7 @@ import { api, errorDetail, qs } from "../api.js";
 import { h, icon, toast, timeAgo, formatDate, ROLE_LABELS, openDialog, confirmDialog } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { signedInUser } from "../state.js";
+import { plural } from "../plural.js";
 import { PAGE, errorBox, pagedTable } from "./admin_common.js";
 import { renderAudit } from "./admin_audit.js";
 import { renderUsage } from "./admin_usage.js";
@@ -250,6 +251,11 @@ function versionNote(m) {
   return count > 1 ? ` · versión ${m.sibling_ids.indexOf(m.id) + 1} de ${count}` : "";
 }
 
+// The viewer reads 200 messages a request and draws at most 20 requests (4 000 messages) before
+// it asks the admin to load more.
+const VIEWER_PAGE_SIZE = 200;
+const VIEWER_BATCH_PAGES = 20;
+
 /**
  * @param {HTMLElement} body
  * @param {string} convId
@@ -267,27 +273,50 @@ async function conversationViewer(body, convId) {
     heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
   }).catch(() => {});  // the messages below report the error
   if (signedInUser().role === "admin") body.insertBefore(legalHoldPanel(convId), viewer);
-  try {
-    /** @type {string | null} */
-    let cursor = null;
-    let count = 0;
-    for (let i = 0; i < 20; i += 1) {
-      /** @type {Page<AdminMessage>} */
-      const page = await api(`/admin/conversations/${encodeURIComponent(convId)}/messages${qs({ limit: 200, cursor })}`);
-      for (const m of page.items) {
-        count += 1;
-        const md = h("div", { class: m.role === "user" ? "bubble" : "md" });
-        if (m.role === "user") md.textContent = m.content;
-        else renderMarkdown(md, m.content);
-        viewer.appendChild(h("div", { class: `msg msg-${m.role === "user" ? "user" : "assistant"}` },
-          m.role === "user" ? null : h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-          h("div", { class: m.role === "user" ? "" : "body" }, md, h("div", { class: "msg-meta", text: formatDate(m.created_at) + versionNote(m) }))));
+  // Drawn a batch at a time (a long conversation would freeze the page); what is left waits for
+  // the admin's click, and the page says so.
+  const more = h("div", { class: "viewer-more", id: "viewer-more", "aria-live": "polite" });
+  body.appendChild(more);
+  /** @type {string | null} */
+  let cursor = null;
+  let count = 0;
+  const loadBatch = async () => {
+    more.replaceChildren();
+    try {
+      for (let i = 0; i < VIEWER_BATCH_PAGES; i += 1) {
+        /** @type {Page<AdminMessage>} */
+        const page = await api(`/admin/conversations/${encodeURIComponent(convId)}/messages${qs({ limit: VIEWER_PAGE_SIZE, cursor })}`);
+        for (const m of page.items) {
+          count += 1;
+          viewer.appendChild(viewerMessage(m));
+        }
+        cursor = page.next_cursor;
+        if (!cursor) break;
       }
-      cursor = page.next_cursor;
-      if (!cursor) break;
+    } catch (err) {
+      more.replaceChildren(errorBox(err));
+      return;
     }
     if (!count) viewer.appendChild(h("p", { class: "muted", text: "La conversación no tiene mensajes." }));
-  } catch (err) {
-    viewer.replaceChildren(errorBox(err));
-  }
+    if (cursor) {
+      more.append(
+        h("p", { class: "hint", text: `Se muestran los primeros ${plural(count, "mensaje", "mensajes")}; la conversación tiene más. Pulse «Cargar más mensajes» para ver los siguientes.` }),
+        h("button", { type: "button", class: "btn", id: "viewer-load-more", onclick: () => { void loadBatch(); }, text: "Cargar más mensajes" }),
+      );
+    }
+  };
+  await loadBatch();
+}
+
+/**
+ * One message of the read-only viewer.
+ * @param {AdminMessage} m
+ */
+function viewerMessage(m) {
+  const md = h("div", { class: m.role === "user" ? "bubble" : "md" });
+  if (m.role === "user") md.textContent = m.content;
+  else renderMarkdown(md, m.content);
+  return h("div", { class: `msg msg-${m.role === "user" ? "user" : "assistant"}` },
+    m.role === "user" ? null : h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
+    h("div", { class: m.role === "user" ? "" : "body" }, md, h("div", { class: "msg-meta", text: formatDate(m.created_at) + versionNote(m) })));
 }

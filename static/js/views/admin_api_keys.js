@@ -14,7 +14,7 @@ import { day, usageText } from "./api_keys.js";
 
 /** @param {HTMLElement} body */
 export function adminApiKeys(body) {
-  const search = h("input", { class: "input", type: "search", id: "key-search", placeholder: "Buscar por persona o nombre de la clave", "aria-label": "Buscar claves de API", maxlength: 200 });
+  const search = h("input", { class: "input", type: "search", id: "key-search", placeholder: "Buscar por persona o clave", "aria-label": "Buscar claves de API por persona (nombre o correo) o por nombre de la clave", maxlength: 200 });
   const tbody = h("tbody");
   const status = h("div");
   const pg = pagedTable({

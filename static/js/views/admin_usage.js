@@ -4,21 +4,10 @@ import { api, qs } from "../api.js";
 import { h, clear, formatDayKey, TIME_ZONE } from "../dom.js";
 import { errorBox, downloadCsv, dayInput, readRange } from "./admin_common.js";
 import { drawUsageChart } from "./usage_chart.js";
+import { formatCount, plural } from "../plural.js";
 /** @import { UsageItem } from "./usage_chart.js" */
 
 /** @typedef {{ from: string, to: string, items: UsageItem[], totals: { prompt_tokens: number, completion_tokens: number, messages: number, answers: number } }} UsageReport */
-
-const fmt = new Intl.NumberFormat("es-CL");
-
-/**
- * "1 respuesta", "1.500 respuestas".
- * @param {number} n
- * @param {string} one
- * @param {string} many
- */
-function count(n, one, many) {
-  return `${fmt.format(n)} ${n === 1 ? one : many}`;
-}
 
 /** Today in Santiago, "aaaa-mm-dd". */
 function todayKey() {
@@ -84,7 +73,7 @@ export function renderUsage(body) {
       ]);
       const days = Math.round((Date.parse(chosen.to) - Date.parse(chosen.from)) / 86400000) + 1;
       const t = byDay.totals;
-      summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${count(t.prompt_tokens + t.completion_tokens, "token", "tokens")} y ${count(t.answers, "respuesta", "respuestas")}.`;
+      summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${plural(t.prompt_tokens + t.completion_tokens, "token", "tokens")} y ${plural(t.answers, "respuesta", "respuestas")}.`;
       destroyChart = drawUsageChart(chart, byDay.items, chosen.from, days);
       const waited = byDay.items.filter((r) => r.avg_first_token_ms != null).reverse();
       if (!waited.length) waits.appendChild(h("tr", {}, h("td", { colspan: 2, class: "muted", text: "Sin respuestas en el período." })));
@@ -97,8 +86,8 @@ export function renderUsage(body) {
       for (const r of byUser.items) {
         perUser.appendChild(h("tr", {},
           h("td", { class: "wrap", "data-label": "Usuario", text: r.full_name || "—" }), h("td", { "data-label": "Correo", text: r.email || "—" }),
-          h("td", { "data-label": "Respuestas", text: fmt.format(r.answers || 0) }), h("td", { "data-label": "Tokens de entrada", text: fmt.format(r.prompt_tokens || 0) }),
-          h("td", { "data-label": "Tokens generados", text: fmt.format(r.completion_tokens || 0) })));
+          h("td", { "data-label": "Respuestas", text: formatCount(r.answers || 0) }), h("td", { "data-label": "Tokens de entrada", text: formatCount(r.prompt_tokens || 0) }),
+          h("td", { "data-label": "Tokens generados", text: formatCount(r.completion_tokens || 0) })));
       }
     } catch (err) {
       status.replaceChildren(errorBox(err));

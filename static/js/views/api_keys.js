@@ -2,6 +2,7 @@
 // Config: "Claves de API", the user's personal keys for the OpenAI-compatible API (/v1).
 import { api, errorDetail } from "../api.js";
 import { h, icon, iconButton, toast, confirmDialog, clear } from "../dom.js";
+import { plural } from "../plural.js";
 
 /**
  * @typedef {{ id: string, name: string, prefix: string, created_at: string, expires_at: string,
@@ -17,8 +18,7 @@ export function day(iso) {
 
 /** Answers and tokens of the API over 30 days. @param {ApiKey} key */
 export function usageText(key) {
-  const tokens = key.tokens_30d.toLocaleString("es-CL");
-  return `${key.requests_30d} ${key.requests_30d === 1 ? "respuesta" : "respuestas"}, ${tokens} tokens`;
+  return `${plural(key.requests_30d, "respuesta", "respuestas")}, ${plural(key.tokens_30d, "token", "tokens")}`;
 }
 
 /** @param {ApiKey} key */
@@ -92,7 +92,7 @@ async function loadKeys(list, summary) {
     list.appendChild(h("p", { class: "alert alert-error", text: errorDetail(err, "No se pudieron cargar las claves.") }));
     return;
   }
-  summary.textContent = data.active === 1 ? "Tiene 1 clave activa. Cambiar su contraseña no revoca sus claves." : `Tiene ${data.active} claves activas. Cambiar su contraseña no revoca sus claves.`;
+  summary.textContent = `Tiene ${plural(data.active, "clave activa", "claves activas")}. Cambiar su contraseña no revoca sus claves.`;
   clear(list);
   if (!data.items.length) {
     list.appendChild(h("p", { class: "muted", text: "Aún no tiene claves de API." }));

@@ -2,6 +2,7 @@
 // Login (with demo quick access and the 2FA step) and registration.
 import { api, storeTokens, ApiError } from "../api.js";
 import { h } from "../dom.js";
+import { plural } from "../plural.js";
 import { state } from "../state.js";
 import { navigate, afterLogin } from "../router.js";
 import { requiredSetupStep } from "./required_2fa.js";
@@ -32,7 +33,7 @@ export function loginMessage(err) {
   if (!(err instanceof ApiError)) return "No se pudo iniciar sesión. Intente de nuevo.";
   if (err.code === "too_many_attempts" && err.retryAfter) {
     const minutes = Math.ceil(err.retryAfter / 60);
-    return `${err.detail} Podrá intentarlo de nuevo en ${minutes} ${minutes === 1 ? "minuto" : "minutos"}.`;
+    return `${err.detail} Podrá intentarlo de nuevo en ${plural(minutes, "minuto", "minutos")}.`;
   }
   return err.detail;
 }

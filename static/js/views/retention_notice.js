@@ -3,6 +3,7 @@
 // deleted soon (GET /conversations/retention). Hidden when nothing is about to be deleted.
 import { api } from "../api.js";
 import { h } from "../dom.js";
+import { plural } from "../plural.js";
 
 /** Days as a person in Chile reads them: dd-mm-aaaa in America/Santiago. */
 const dayFmt = new Intl.DateTimeFormat("es-CL", { timeZone: "America/Santiago", day: "2-digit", month: "2-digit", year: "numeric" });
@@ -26,7 +27,7 @@ export function retentionNotice() {
     if (!notice.expiring_count) return;
     const n = notice.expiring_count;
     box.append(
-      h("strong", { text: n === 1 ? "1 conversación se eliminará pronto" : `${n} conversaciones se eliminarán pronto` }),
+      h("strong", { text: `${plural(n, "conversación se eliminará", "conversaciones se eliminarán")} pronto` }),
       h("div", { text: `Por la política de la empresa, las conversaciones sin mensajes nuevos en ${notice.retention_days} días se eliminan. Escriba en ellas o descárguelas desde Config para conservarlas.` }),
       h("ul", {}, notice.expiring.map((c) => h("li", { text: `«${c.title}»: desde el ${localDay(c.deleted_from)}` }))),
     );

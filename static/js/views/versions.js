@@ -2,6 +2,7 @@
 // Per-message details and versions: the time, an answer's tokens and speed, "‹ 2/3 ›" between
 // the versions of a message (edits of a question, regenerated answers; docs/chat.md).
 import { h, icon } from "../dom.js";
+import { plural } from "../plural.js";
 
 /** The parent_message_id of a new first message (an edit of the first question). */
 export const NO_PARENT = "00000000-0000-0000-0000-000000000000";
@@ -44,7 +45,7 @@ export function answerStats(info, streamedMs = null) {
   const writing = streamedMs ?? (info.duration_ms != null && info.first_token_ms != null ? info.duration_ms - info.first_token_ms : null);
   if (tokens) {
     const speed = writing && writing > 0 ? ` · ${decimal.format(tokens / (writing / 1000))} tokens/s` : "";
-    return `${tokens.toLocaleString("es-CL")} tokens${speed}`;
+    return `${plural(tokens, "token", "tokens")}${speed}`;
   }
   return info.duration_ms ? `${decimal.format(info.duration_ms / 1000)} s` : "";
 }
