@@ -17,11 +17,11 @@ keep_days=${BACKUP_KEEP_DAYS:-14}
 
 while (($#)); do
   case $1 in
-    --dir) dir=$2; shift 2 ;;
-    --db-url) db_url=$2; shift 2 ;;
-    --keep-days) keep_days=$2; shift 2 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    --dir) need_value "$@"; dir=$2; shift 2 ;;
+    --db-url) need_value "$@"; db_url=$2; shift 2 ;;
+    --keep-days) need_value "$@"; keep_days=$2; shift 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
 if ! [[ $keep_days =~ ^[0-9]+$ ]] || ((keep_days < 1)); then

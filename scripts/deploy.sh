@@ -34,15 +34,15 @@ backup_dir=/srv/backups/energyapp
 
 while (($#)); do
   case $1 in
-    --domain) domain=$2; shift 2 ;;
-    --email) email=$2; shift 2 ;;
+    --domain) need_value "$@"; domain=$2; shift 2 ;;
+    --email) need_value "$@"; email=$2; shift 2 ;;
     --demo) demo=true; shift ;;
     --with-ollama) with_ollama=true; shift ;;
     --no-firewall) firewall=false; shift ;;
-    --ssh-port) ssh_port=$2; shift 2 ;;
-    --instances) instances=$2; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    --ssh-port) need_value "$@"; ssh_port=$2; shift 2 ;;
+    --instances) need_value "$@"; instances=$2; shift 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
 
@@ -52,6 +52,8 @@ done
 if ! [[ $instances =~ ^[0-9]+$ ]] || ((instances < 1 || instances > 16)); then
   die "--instances must be a number from 1 to 16"
 fi
+# Checked now, not by deploy/ufw.sh at the very end, after everything else was installed.
+is_port "$ssh_port" || die "--ssh-port must be a port number (1 to 65535)"
 ports=()
 for ((i = 1; i <= instances; i++)); do ports+=($((8000 + i))); done
 # shellcheck source=/dev/null

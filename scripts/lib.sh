@@ -7,6 +7,45 @@ die() {
   exit 1
 }
 
+# The calling script's header (the comment block after the shebang, up to the first line that is
+# not a comment), without the comment marks: what --help prints.
+script_help() {
+  sed -nE '2,${/^#/!q; s/^# ?//; p}' "$0"
+}
+
+# A mistake in the command line: say it, show the script's synopsis (the header lines that run
+# it, "[sudo] .../NAME ...", and their continuation lines), exit 2.
+usage_error() {
+  local name line show=false
+  name=$(basename -- "$0")
+  log "ERROR: $*"
+  {
+    echo "usage:"
+    while IFS= read -r line; do
+      [[ $line == '#'* ]] || break
+      if [[ $line =~ ^\#\ +(sudo\ )?[^\ ]*/$name( |$) ]]; then
+        show=true
+      elif ! [[ $line =~ ^\#\ {5,}\[ ]]; then
+        show=false
+      fi
+      if $show; then printf '%s\n' "${line#\#}"; fi
+    done <"$0"
+    echo "($name --help says more)"
+  } >&2
+  exit 2
+}
+
+# In an option loop, `--name) need_value "$@"; var=$2; shift 2 ;;`: an option given last, or
+# followed by another option instead of its value, is a usage error naming it (under `set -u`,
+# $2 would otherwise stop the script with bash's "unbound variable"). No value the kit takes
+# (names, paths, URLs, numbers, git refs) starts with "-".
+need_value() {
+  if (($# < 2)) || [[ $2 == -* ]]; then usage_error "$1 needs a value"; fi
+}
+
+# Whether $1 is a TCP port number (1 to 65535).
+is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535)); }
+
 # ENERGYAPP_DB_URL accepts SQLAlchemy spellings (postgresql+asyncpg://, postgres://, ...);
 # libpq (pg_dump, psql) only understands postgresql://. Sets LIBPQ_URL to the URL for libpq,
 # without its password, which goes to PGPASSWORD instead (percent-decoded): a command line is

@@ -13,6 +13,7 @@
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
 #       without touching the running app.
+
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -28,19 +29,19 @@ dump=""
 
 while (($#)); do
   case $1 in
-    --db) db=$2; shift 2 ;;
-    --owner) owner=$2; shift 2 ;;
-    --service) service=$2; shift 2 ;;
+    --db) need_value "$@"; db=$2; shift 2 ;;
+    --owner) need_value "$@"; owner=$2; shift 2 ;;
+    --service) need_value "$@"; service=$2; shift 2 ;;
     --no-service) service=""; shift ;;
-    --app-dir) app_dir=$2; shift 2 ;;
-    --into) into=$2; shift 2 ;;
+    --app-dir) need_value "$@"; app_dir=$2; shift 2 ;;
+    --into) need_value "$@"; into=$2; shift 2 ;;
     --yes | -y) assume_yes=true; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
-    -*) die "unknown option: $1 (see --help)" ;;
-    *) [[ -z $dump ]] || die "only one DUMP"; dump=$1; shift ;;
+    -h | --help) script_help; exit 0 ;;
+    -*) usage_error "unknown option: $1" ;;
+    *) [[ -z $dump ]] || usage_error "only one DUMP"; dump=$1; shift ;;
   esac
 done
-[[ -n $dump ]] || die "usage: restore.sh [options] DUMP (see --help)"
+[[ -n $dump ]] || usage_error "DUMP is missing"
 [[ -r $dump ]] || die "cannot read $dump"
 [[ $db =~ ^[a-z_][a-z0-9_]*$ ]] || die "--db must be a plain lower-case name"
 [[ $owner =~ ^[a-z_][a-z0-9_]*$ ]] || die "--owner must be a plain lower-case name"

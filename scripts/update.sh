@@ -15,6 +15,7 @@
 # (seconds an instance has to become healthy, 60, asked every UPDATE_HEALTH_POLL_SECONDS, 1) and
 # UPDATE_SETTLE_SECONDS (pause after each, so Caddy's health check sees it back before the next
 # one stops; 3) override the defaults.
+
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -31,10 +32,10 @@ settle=${UPDATE_SETTLE_SECONDS:-3}
 
 while (($#)); do
   case $1 in
-    --ref) ref=$2; shift 2 ;;
+    --ref) need_value "$@"; ref=$2; shift 2 ;;
     --no-backup) backup=false; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
 ((EUID == 0)) || die "run as root (sudo $0)"
