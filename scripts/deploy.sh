@@ -206,20 +206,12 @@ systemctl start energyapp.target energyapp-backup.timer energyapp-retention.time
 
 step "Caddy for https://$domain"
 upstreams=$(printf '127.0.0.1:%s ' "${ports[@]}")
-printf 'ENERGYAPP_DOMAIN=%s\nENERGYAPP_UPSTREAMS=%s\n' "$domain" "${upstreams% }" >/etc/caddy/energyapp.env
-if [[ -f /etc/caddy/Caddyfile ]] && ! cmp -s deploy/Caddyfile /etc/caddy/Caddyfile; then
-  cp /etc/caddy/Caddyfile "/etc/caddy/Caddyfile.before-energyapp.$(date +%s)"
-fi
-if [[ -n $email ]]; then
-  printf '{\n\temail %s\n}\n\n' "$email" | cat - deploy/Caddyfile >/etc/caddy/Caddyfile
-else
-  install -m 0644 deploy/Caddyfile /etc/caddy/Caddyfile
-fi
 install -d -m 0755 -o caddy -g caddy /var/log/caddy
-ENERGYAPP_DOMAIN=$domain ENERGYAPP_UPSTREAMS=${upstreams% } \
-  caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null
+# Validated before it replaces anything; a reload keeps serving, and if Caddy cannot apply the
+# new configuration it goes on with the one it has.
+install_caddy_config /etc/caddy deploy/Caddyfile "$domain" "${upstreams% }" "$email"
 systemctl enable caddy
-systemctl restart caddy
+systemctl reload-or-restart caddy
 
 step "fail2ban and logrotate"
 touch /var/log/caddy/energyapp-access.log

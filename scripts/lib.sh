@@ -93,3 +93,30 @@ app_setting() {
   (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/python" -c \
     'import sys; from energyapp.config import get_settings; print(getattr(get_settings(), sys.argv[1]))' "$name")
 }
+
+# install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`
+# option first when EMAIL is given) and the environment file it reads (ENERGYAPP_DOMAIN,
+# ENERGYAPP_UPSTREAMS) become DIR/Caddyfile and DIR/energyapp.env only once `caddy validate`
+# accepts them together: a bad candidate stops here and the working configuration stays as it
+# was. A different previous Caddyfile is kept as Caddyfile.before-energyapp.<time>.
+install_caddy_config() {
+  local dir=$1 src=$2 domain=$3 upstreams=$4 email=${5:-} candidate candidate_env
+  candidate=$(mktemp "$dir/.Caddyfile.candidate.XXXXXX")
+  candidate_env=$(mktemp "$dir/.energyapp.env.candidate.XXXXXX")
+  {
+    if [[ -n $email ]]; then printf '{\n\temail %s\n}\n\n' "$email"; fi
+    cat -- "$src"
+  } >"$candidate"
+  printf 'ENERGYAPP_DOMAIN=%s\nENERGYAPP_UPSTREAMS=%s\n' "$domain" "$upstreams" >"$candidate_env"
+  chmod 0644 "$candidate" "$candidate_env"
+  if ! ENERGYAPP_DOMAIN=$domain ENERGYAPP_UPSTREAMS=$upstreams \
+    caddy validate --config "$candidate" --adapter caddyfile >/dev/null; then
+    rm -f -- "$candidate" "$candidate_env"
+    die "caddy validate refused the new configuration (above): $dir/Caddyfile is left as it was"
+  fi
+  if [[ -f $dir/Caddyfile ]] && ! cmp -s "$candidate" "$dir/Caddyfile"; then
+    cp -p -- "$dir/Caddyfile" "$dir/Caddyfile.before-energyapp.$(date +%s)"
+  fi
+  mv -f -- "$candidate_env" "$dir/energyapp.env"
+  mv -f -- "$candidate" "$dir/Caddyfile"
+}
