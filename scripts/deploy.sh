@@ -231,13 +231,8 @@ fi
 
 step "health"
 for port in "${ports[@]}"; do
-  for _ in $(seq 1 30); do
-    curl -fsS --max-time 3 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 1
-  done
-  curl -fsS --max-time 3 "http://127.0.0.1:$port/health" ||
-    die "instance $port does not answer: journalctl -u energyapp@$port -n 50"
-  echo
+  wait_healthy "energyapp@$port" "$port" 60 1 ||
+    die "instance $port is not healthy: journalctl -u energyapp@$port -n 50"
 done
 log "installed. Next: create the first admin: cd $app_dir && sudo -u $app_user .venv/bin/energyapp create-user --role admin"
 log "then check the public site: $app_dir/scripts/smoke_test.sh https://$domain"

@@ -46,6 +46,35 @@ need_value() {
 # Whether $1 is a TCP port number (1 to 65535).
 is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535)); }
 
+# instance_ports TEMPLATE SYSTEMCTL-ARGS...: the ports of the app instances (TEMPLATE@<port>.service)
+# that `systemctl SYSTEMCTL-ARGS` lists in its first column, sorted; ENERGYAPP_INSTANCE_PORTS
+# (space-separated) instead when it is set.
+instance_ports() {
+  local template=$1
+  shift
+  if [[ -n ${ENERGYAPP_INSTANCE_PORTS:-} ]]; then
+    printf '%s\n' "$ENERGYAPP_INSTANCE_PORTS" | tr ' ' '\n' | grep .
+    return
+  fi
+  systemctl "$@" | awk '{print $1}' | sed -nE "s/^$template@([0-9]+)\.service$/\1/p" | sort -n
+}
+
+# wait_healthy NAME PORT SECONDS POLL: wait up to SECONDS, asking every POLL, until the instance
+# NAME on PORT answers /health with status ok or degraded (a draining one answers 503).
+wait_healthy() {
+  local name=$1 port=$2 deadline=$((SECONDS + $3)) poll=$4 body
+  while ((SECONDS < deadline)); do
+    if body=$(curl -fsS --max-time 3 "http://127.0.0.1:$port/health" 2>/dev/null) &&
+      [[ $body == *'"status":"ok"'* || $body == *'"status":"degraded"'* ]]; then
+      log "$name healthy: $body"
+      return 0
+    fi
+    sleep "$poll"
+  done
+  log "$name not healthy after $3 s"
+  return 1
+}
+
 # ENERGYAPP_DB_URL accepts SQLAlchemy spellings (postgresql+asyncpg://, postgres://, ...);
 # libpq (pg_dump, psql) only understands postgresql://. Sets LIBPQ_URL to the URL for libpq,
 # without its password, which goes to PGPASSWORD instead (percent-decoded): a command line is

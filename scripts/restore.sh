@@ -5,7 +5,9 @@
 #                           [--app-dir DIR] DUMP
 #       Production: check DUMP, stop the app, keep the current database as
 #       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by ROLE, migrate, start the
-#       app and check /health. If anything fails the old database is put back and the app restarted.
+#       app and check /health on each of its instances (the energyapp@<port> units UNIT starts, or
+#       the ports in ENERGYAPP_INSTANCE_PORTS), each given RESTORE_HEALTH_WAIT seconds (60). If
+#       anything fails the old database is put back and the app restarted.
 #       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
 #       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
 #       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
@@ -26,6 +28,8 @@ app_dir=/opt/energyapp
 into=""
 assume_yes=false
 dump=""
+template=${ENERGYAPP_SERVICE:-energyapp}
+health_wait=${RESTORE_HEALTH_WAIT:-60}
 
 while (($#)); do
   case $1 in
@@ -74,6 +78,14 @@ pg() {
 sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
 service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
 
+ports=()
+if [[ -n $service ]]; then
+  # Known before anything changes: a unit that starts no instance is refused, not found out after.
+  mapfile -t ports < <(instance_ports "$template" list-dependencies --plain "$service")
+  ((${#ports[@]})) ||
+    die "$service starts no $template@<port> instance to check (ENERGYAPP_INSTANCE_PORTS lists them)"
+fi
+
 exists=$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")
 old="${db}_pre_restore_$(date -u +%Y%m%d%H%M%S)"
 if ! $assume_yes; then
@@ -119,11 +131,9 @@ if [[ -x $app_dir/.venv/bin/energyapp && -n $service ]]; then
 fi
 if [[ -n $service ]]; then
   service_ctl start
-  for _ in $(seq 1 30); do
-    curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null 2>&1 && break
-    sleep 1
+  for port in "${ports[@]}"; do
+    wait_healthy "$template@$port" "$port" "$health_wait" 1
   done
-  curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null || false
 fi
 trap - ERR
 log "done. When you are satisfied, remove the old copy: sudo -u postgres dropdb $old"

@@ -45,30 +45,10 @@ git diff --quiet HEAD -- || die "local changes in $app_dir: commit or discard th
 previous=$(git rev-parse HEAD)
 
 # The ports of the instances to restart: given, or those of the running energyapp@<port> units.
-instance_ports() {
-  if [[ -n ${ENERGYAPP_INSTANCE_PORTS:-} ]]; then
-    printf '%s\n' "$ENERGYAPP_INSTANCE_PORTS" | tr ' ' '\n' | grep .
-    return
-  fi
-  systemctl list-units --plain --no-legend --state=active "$service@*.service" |
-    awk '{print $1}' | sed -nE "s/^$service@([0-9]+)\.service$/\1/p" | sort -n
-}
-mapfile -t ports < <(instance_ports)
+mapfile -t ports < <(instance_ports "$service" list-units --plain --no-legend --state=active "$service@*.service")
 ((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"
 
-healthy() { # healthy PORT: wait until that instance answers /health ok or degraded
-  local deadline=$((SECONDS + health_wait)) body
-  while ((SECONDS < deadline)); do
-    if body=$(curl -fsS --max-time 3 "http://127.0.0.1:$1/health" 2>/dev/null) &&
-      [[ $body == *'"status":"ok"'* || $body == *'"status":"degraded"'* ]]; then
-      log "$service@$1 healthy: $body"
-      return 0
-    fi
-    sleep "$health_poll"
-  done
-  log "$service@$1 not healthy after ${health_wait} s"
-  return 1
-}
+healthy() { wait_healthy "$service@$1" "$1" "$health_wait" "$health_poll"; }
 # One instance at a time: the others serve meanwhile, and a release that does not come up stops
 # the update at the first instance, the rest still running the previous code.
 restart_instances() {
