@@ -75,16 +75,17 @@ wait_healthy() {
   return 1
 }
 
+# Whether a database URL is PostgreSQL's, in any spelling the app accepts.
+is_postgresql_url() { [[ $1 == postgres://* || $1 == postgresql://* || $1 == postgresql+*://* ]]; }
+
 # ENERGYAPP_DB_URL accepts SQLAlchemy spellings (postgresql+asyncpg://, postgres://, ...);
 # libpq (pg_dump, psql) only understands postgresql://. Sets LIBPQ_URL to the URL for libpq,
 # without its password, which goes to PGPASSWORD instead (percent-decoded): a command line is
 # visible to every user of the machine (ps), the environment only to the same user.
 libpq_connect() {
   local url=$1 rest userinfo password
-  case $url in
-    postgres://* | postgresql://* | postgresql+*://*) ;;
-    *) die "not a PostgreSQL URL: ${url%%:*}:// (backups and restores need PostgreSQL)" ;;
-  esac
+  is_postgresql_url "$url" ||
+    die "not a PostgreSQL URL: ${url%%:*}:// (backups and restores need PostgreSQL)"
   rest=${url#*://}
   if [[ $rest == *@* ]]; then
     userinfo=${rest%%@*}
@@ -98,6 +99,25 @@ libpq_connect() {
   fi
   # shellcheck disable=SC2034 # read by the scripts that source this file
   LIBPQ_URL="postgresql://$rest"
+}
+
+# Whether a libpq URL (LIBPQ_URL) goes to this host's Unix socket: no host, or a host that is a
+# directory (postgresql://app@/energyapp?host=/var/run/postgresql, as deploy.sh writes it).
+pg_url_is_socket() {
+  local rest=${1#postgresql://} authority
+  authority=${rest%%/*}
+  authority=${authority##*@}
+  if [[ $rest =~ [?\&]host=([^\&]*) ]]; then
+    authority=${BASH_REMATCH[1]}
+  fi
+  [[ -z $authority || $authority == /* || $authority == %2[Ff]* ]]
+}
+
+# A libpq URL without its user name (libpq then connects as the system user running it).
+pg_url_without_user() {
+  local rest=${1#postgresql://} authority
+  authority=${rest%%/*}
+  printf 'postgresql://%s%s\n' "${authority#*@}" "${rest:${#authority}}"
 }
 
 # Value of KEY in a dotenv file (KEY=value lines; no shell evaluation of the file).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Update a running EnergyApp LLM: back up the database, pull, install, migrate, then restart the
+# Update a running EnergyApp LLM: back up the database the app uses, pull, install, migrate, then restart the
 # instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again before the next
 # stops, so the others keep serving (Caddy skips the one restarting; it drains its answers first).
 # If an instance does not come up healthy, put the previous code back, restart every instance the
@@ -67,8 +67,15 @@ install_and_migrate() {
 }
 
 if $backup; then
+  # The database the app uses (its .env, config/settings.yaml or default, as the app reads them):
+  # on a host sharing another's PostgreSQL, the shared one, not this host's unused local one.
+  db_url=$(app_setting "$app_dir" "$app_user" db_url)
+  is_postgresql_url "$db_url" ||
+    die "the app's database is ${db_url%%:*}:..., not PostgreSQL: this host has none for" \
+      "scripts/backup.sh to back up (update with --no-backup)"
   log "backup before updating"
-  dump=$(runuser -u postgres -- env BACKUP_DB_URL=postgresql:///energyapp "$app_dir/scripts/backup.sh")
+  # In the environment, not on a command line: the URL may hold a password (ps shows arguments).
+  dump=$(BACKUP_DB_URL=$db_url runuser -u postgres -- "$app_dir/scripts/backup.sh")
   log "backup: $dump"
 fi
 
