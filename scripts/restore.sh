@@ -11,6 +11,8 @@
 #       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
 #       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
 #       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
+#       Without PGHOST, a database other than the one the app in DIR uses (another host's shared
+#       PostgreSQL, another name) is refused before anything changes.
 #
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
@@ -77,6 +79,26 @@ pg() {
 }
 sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
 service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
+
+# The database the app installed in DIR uses, when it is: on a host sharing another host's
+# PostgreSQL, swapping this host's unused local database would "succeed" and restore nothing the
+# app sees. (PGHOST set: the operator has chosen the server.)
+if [[ -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
+  app_db=$(app_setting "$app_dir" "$owner" db_url)
+  is_postgresql_url "$app_db" ||
+    die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here to restore into"
+  libpq_connect "$app_db"
+  if ! pg_url_is_socket "$LIBPQ_URL"; then
+    app_server=${LIBPQ_URL#postgresql://}
+    app_server=${app_server%%/*}
+    die "the app in $app_dir uses the PostgreSQL on ${app_server##*@}, not this host's: restore" \
+      "there, or give PGHOST/PGPORT/PGUSER for it"
+  fi
+  app_db_name=${LIBPQ_URL#postgresql://*/}
+  app_db_name=${app_db_name%%\?*}
+  [[ $app_db_name == "$db" ]] ||
+    die "the app in $app_dir uses the database \"$app_db_name\", not \"$db\": give --db $app_db_name"
+fi
 
 ports=()
 if [[ -n $service ]]; then

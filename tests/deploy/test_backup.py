@@ -300,9 +300,10 @@ async def test_a_failed_production_restore_puts_the_live_database_back(
 
 
 @contextmanager
-def _app_dir(migration: str) -> Iterator[Path]:
-    """An app directory whose `energyapp db upgrade` is the shell code MIGRATION, readable by the
-    database owner the restore runs it as (pytest's own temporary directories are root's alone)."""
+def _app_dir(migration: str, app_db_url: str | None = None) -> Iterator[Path]:
+    """An app directory whose `energyapp db upgrade` is the shell code MIGRATION (and whose
+    settings, when APP_DB_URL is given, name that database), readable by the database owner the
+    restore runs it as (pytest's own temporary directories are root's alone)."""
     if os.geteuid() != 0:
         pytest.skip("restore.sh runs the migration through runuser, as root (CI runs as root)")
     app_dir = Path(tempfile.mkdtemp(prefix="energyapp-restore-"))
@@ -311,9 +312,13 @@ def _app_dir(migration: str) -> Iterator[Path]:
         tool = app_dir / ".venv" / "bin" / "energyapp"
         tool.parent.mkdir(parents=True)
         tool.write_text(f"#!/bin/sh\n{migration}\n")
+        tool.chmod(0o755)
+        if app_db_url is not None:  # what `python -c ...get_settings().db_url` prints
+            python = tool.parent / "python"
+            python.write_text(f"#!/bin/sh\necho '{app_db_url}'\n")
+            python.chmod(0o755)
         for path in (app_dir / ".venv", tool.parent):
             path.chmod(0o755)
-        tool.chmod(0o755)
         yield app_dir
     finally:
         shutil.rmtree(app_dir, ignore_errors=True)
@@ -424,3 +429,47 @@ async def test_restore_without_an_answer_changes_nothing(scratch_db: str, live_d
     assert result.returncode != 0
     assert "cancelled" in result.stderr and "--yes" in result.stderr
     await _assert_live_untouched(scratch_db)
+
+
+@pytest.mark.parametrize(
+    ("app_db_url", "refusal"),
+    [
+        (
+            "postgresql+asyncpg://energyapp:s3cr3tpw@10.0.0.1/{db}?sslmode=require",
+            "uses the PostgreSQL on 10.0.0.1, not this host's",
+        ),
+        ("postgresql://energyapp@/energyapp?host=/var/run/postgresql", "give --db energyapp"),
+        ("sqlite:///data/energyapp.db", "uses sqlite:..., not PostgreSQL"),
+    ],
+)
+async def test_restore_refuses_a_database_the_app_does_not_use(
+    scratch_db: str, live_dump: Path, tmp_path: Path, app_db_url: str, refusal: str
+) -> None:
+    """On a host sharing another host's PostgreSQL, restore.sh swapped the unused local database,
+    restarted the instances and reported success: the app, on the shared one, saw nothing of it."""
+    need("runuser")
+    env, calls = _systemctl(tmp_path, [free_port()])
+    env.pop("PGHOST")  # as the operator runs it: this host's socket, as postgres
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    with _app_dir("exit 0", app_db_url.format(db=scratch_db)) as app_dir:
+        args += ["--owner", "postgres", "--app-dir", app_dir, "--no-service", live_dump]
+        result = run(args, timeout=120, env=env)
+    assert result.returncode == 1
+    assert refusal in result.stderr, result.stderr
+    assert "s3cr3tpw" not in result.stderr
+    await _assert_live_untouched(scratch_db)
+    assert not calls.exists()
+
+
+async def test_restore_goes_on_into_the_database_the_app_uses(
+    db_url: str, scratch_db: str, live_dump: Path, tmp_path: Path
+) -> None:
+    need("runuser")
+    env = {k: v for k, v in _env().items() if k != "PGHOST"}
+    app_db_url = f"postgresql://energyapp@/{scratch_db}?host=/var/run/postgresql"
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    with _app_dir("exit 0", app_db_url) as app_dir:
+        args += ["--owner", "postgres", "--app-dir", app_dir, "--no-service", live_dump]
+        result = run(args, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert await _counts(_url_for(scratch_db)) == await _counts(db_url)
