@@ -59,6 +59,25 @@ instance_ports() {
   systemctl "$@" | awk '{print $1}' | sed -nE "s/^$template@([0-9]+)\.service$/\1/p" | sort -n
 }
 
+# check_ports PORT...: stop unless each is a port number (ENERGYAPP_INSTANCE_PORTS is the one way
+# a non-number gets here: "8001,8002" would restart "energyapp@8001,8002" halfway through).
+check_ports() {
+  local port
+  for port in "$@"; do
+    is_port "$port" ||
+      die "\"$port\" is not a port (ENERGYAPP_INSTANCE_PORTS: port numbers separated by spaces)"
+  done
+}
+
+# check_seconds NAME VALUE [fraction]: stop, naming the setting NAME, unless VALUE is a whole
+# number of seconds (with "fraction", or a decimal one, which sleep takes). Checked up front:
+# bash's arithmetic on "1m" would stop an update halfway, between the new code and the restarts.
+check_seconds() {
+  local pattern='^[0-9]+$'
+  if [[ ${3:-} == fraction ]]; then pattern='^[0-9]+(\.[0-9]+)?$'; fi
+  [[ $2 =~ $pattern ]] || die "$1 must be a number of seconds, not \"$2\""
+}
+
 # wait_healthy NAME PORT SECONDS POLL: wait up to SECONDS, asking every POLL, until the instance
 # NAME on PORT answers /health with status ok or degraded (a draining one answers 503).
 wait_healthy() {

@@ -51,6 +51,7 @@ done
 [[ -r $dump ]] || die "cannot read $dump"
 [[ $db =~ ^[a-z_][a-z0-9_]*$ ]] || die "--db must be a plain lower-case name"
 [[ $owner =~ ^[a-z_][a-z0-9_]*$ ]] || die "--owner must be a plain lower-case name"
+check_seconds RESTORE_HEALTH_WAIT "$health_wait"
 
 # Reads the dump from stdin so that the postgres user needs no access to the file.
 log "checking $dump"
@@ -106,6 +107,7 @@ if [[ -n $service ]]; then
   mapfile -t ports < <(instance_ports "$template" list-dependencies --plain "$service")
   ((${#ports[@]})) ||
     die "$service starts no $template@<port> instance to check (ENERGYAPP_INSTANCE_PORTS lists them)"
+  check_ports "${ports[@]}"
 fi
 
 exists=$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")

@@ -39,6 +39,9 @@ while (($#)); do
   esac
 done
 ((EUID == 0)) || die "run as root (sudo $0)"
+check_seconds UPDATE_HEALTH_WAIT "$health_wait"
+check_seconds UPDATE_HEALTH_POLL_SECONDS "$health_poll" fraction
+check_seconds UPDATE_SETTLE_SECONDS "$settle" fraction
 cd "$app_dir"
 
 git diff --quiet HEAD -- || die "local changes in $app_dir: commit or discard them first (git status)"
@@ -47,6 +50,7 @@ previous=$(git rev-parse HEAD)
 # The ports of the instances to restart: given, or those of the running energyapp@<port> units.
 mapfile -t ports < <(instance_ports "$service" list-units --plain --no-legend --state=active "$service@*.service")
 ((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"
+check_ports "${ports[@]}"
 
 healthy() { wait_healthy "$service@$1" "$1" "$health_wait" "$health_poll"; }
 # One instance at a time: the others serve meanwhile, and a release that does not come up stops

@@ -98,6 +98,12 @@ def test_bad_numbers_stop_before_anything_runs(tmp_path: Path) -> None:
         _assert_usage_error(ufw, "--ssh-port must be a port number", DEPLOY / "ufw.sh")
     smoke = run([SCRIPTS / "smoke_test.sh", "--timeout", "3m", "http://x"], env=env, timeout=30)
     _assert_usage_error(smoke, "--timeout must be a whole number", SCRIPTS / "smoke_test.sh")
+    dump = tmp_path / "energyapp.dump"
+    dump.write_bytes(b"PGDMP")
+    restore = run([SCRIPTS / "restore.sh", "--yes", dump], env={**env, "RESTORE_HEALTH_WAIT": "1m"})
+    assert restore.returncode == 1
+    assert 'RESTORE_HEALTH_WAIT must be a number of seconds, not "1m"' in restore.stderr
+    assert "checking" not in restore.stderr, restore.stderr
     if os.geteuid() != 0:
         pytest.skip("deploy.sh checks its options after refusing a non-root user")
     # deploy.sh handed the SSH port to deploy/ufw.sh only at its very end, after installing

@@ -264,3 +264,28 @@ def test_update_refuses_to_back_up_a_database_that_is_not_postgresql(sandbox: Sa
     assert "--no-backup" in result.stderr
     assert git(app, "rev-parse", "HEAD") == before
     assert not (sandbox["state"] / "calls").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "refusal"),
+    [
+        ("UPDATE_HEALTH_WAIT", "1m", 'UPDATE_HEALTH_WAIT must be a number of seconds, not "1m"'),
+        ("UPDATE_SETTLE_SECONDS", "3s", "UPDATE_SETTLE_SECONDS must be a number of seconds"),
+        ("ENERGYAPP_INSTANCE_PORTS", "{0},{1}", '"{0},{1}" is not a port'),
+    ],
+)
+def test_update_refuses_bad_settings_before_changing_anything(
+    sandbox: Sandbox, setting: str, value: str, refusal: str
+) -> None:
+    """A number of seconds bash cannot count with ("1m") stopped the update between the new code
+    and the restarts, with bash's own error; ports joined by commas restarted a unit named
+    energyapp@8001,8002. Both now stop it before anything changes, saying which setting."""
+    work, app, state = sandbox["work"], sandbox["app"], sandbox["state"]
+    first, second = sandbox["ports"]
+    before = git(app, "rev-parse", "HEAD")
+    release(work, "1.1")
+    result = update(sandbox, **{setting: value.format(first, second)})
+    assert result.returncode == 1
+    assert refusal.format(first, second) in result.stderr, result.stderr
+    assert git(app, "rev-parse", "HEAD") == before
+    assert not (state / "calls").exists()
