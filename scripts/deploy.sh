@@ -190,7 +190,6 @@ install_file 0644 deploy/energyapp-backup.service /etc/systemd/system/energyapp-
 install_file 0644 deploy/energyapp-backup.timer /etc/systemd/system/energyapp-backup.timer
 install_file 0644 deploy/energyapp-retention.service /etc/systemd/system/energyapp-retention.service
 install_file 0644 deploy/energyapp-retention.timer /etc/systemd/system/energyapp-retention.timer
-install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
 systemctl daemon-reload
 # Instances beyond the requested number (a re-run with fewer) are stopped and disabled.
 for unit in $(systemctl list-units --plain --no-legend --all 'energyapp@*.service' | awk '{print $1}'); do
@@ -210,6 +209,10 @@ install -d -m 0755 -o caddy -g caddy /var/log/caddy
 # Validated before it replaces anything; a reload keeps serving, and if Caddy cannot apply the
 # new configuration it goes on with the one it has.
 install_caddy_config /etc/caddy deploy/Caddyfile "$domain" "${upstreams% }" "$email"
+# Only now that /etc/caddy/energyapp.env exists: Caddy's unit cannot start without the file it
+# names, so the drop-in installed before a refused candidate would break Caddy's next start.
+install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
+systemctl daemon-reload
 systemctl enable caddy
 systemctl reload-or-restart caddy
 

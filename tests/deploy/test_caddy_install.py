@@ -101,8 +101,16 @@ def test_a_candidate_caddy_refuses_replaces_nothing(
 def test_deploy_installs_the_caddyfile_only_through_the_validation() -> None:
     deploy = (SCRIPTS / "deploy.sh").read_text()
     step = deploy[deploy.index('step "Caddy for') : deploy.index('step "fail2ban')]
+    step = "\n".join(line for line in step.splitlines() if not line.lstrip().startswith("#"))
     # Nothing else writes /etc/caddy, and Caddy is told only after the install.
     assert re.findall(r"/etc/caddy\S*", step) == ["/etc/caddy"], step
-    assert step.index("install_caddy_config /etc/caddy deploy/Caddyfile") < step.index(
-        "systemctl reload-or-restart caddy"
-    )
+    order = [
+        "install_caddy_config /etc/caddy deploy/Caddyfile",
+        # The drop-in names /etc/caddy/energyapp.env, which a refused candidate never writes:
+        # installed earlier, it would keep Caddy from starting again.
+        "deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf",
+        "systemctl daemon-reload",
+        "systemctl reload-or-restart caddy",
+    ]
+    assert [step.index(line) for line in order] == sorted(step.index(line) for line in order)
+    assert deploy.count("caddy-energyapp.conf") == 1
