@@ -34,8 +34,8 @@ fi
 if [[ -z $db_url ]]; then
   app_env="$(dirname "$(readlink -f "$0")")/../.env"
   if [[ -e $app_env && ! -r $app_env ]]; then
-    die "cannot read $app_env to find the app's database (ENERGYAPP_DB_URL): run as root," \
-      "through \`systemctl start energyapp-backup\`, or give --db-url"
+    die "ENERGYAPP_DB_URL is not set (the backup unit passes the app's .env) and $app_env" \
+      "cannot be read to find the app's database: give --db-url, or run as root"
   fi
   db_url=$(dotenv_get "$app_env" ENERGYAPP_DB_URL)
   db_url=${db_url:-postgresql:///energyapp}
