@@ -46,8 +46,8 @@ need_value() {
 # Whether $1 is a TCP port number (1 to 65535).
 is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535)); }
 
-# instance_ports TEMPLATE SYSTEMCTL-ARGS...: the ports of the app instances (TEMPLATE@<port>.service)
-# that `systemctl SYSTEMCTL-ARGS` lists in its first column, sorted; ENERGYAPP_INSTANCE_PORTS
+# instance_ports TEMPLATE SYSTEMCTL-ARGS...: the ports of the app instances
+# (TEMPLATE@<port>.service) that `systemctl SYSTEMCTL-ARGS` lists in its first column, sorted; ENERGYAPP_INSTANCE_PORTS
 # (space-separated) instead when it is set.
 instance_ports() {
   local template=$1

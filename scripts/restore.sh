@@ -11,8 +11,8 @@
 #       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
 #       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
 #       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
-#       Without PGHOST, a database other than the one the app in DIR uses (another host's shared
-#       PostgreSQL, another name) is refused before anything changes.
+#       Without PGHOST or --no-service, a database other than the one the app in DIR uses
+#       (another host's shared PostgreSQL, another name) is refused before anything changes.
 #
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
@@ -81,13 +81,15 @@ pg() {
 sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
 service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
 
-# The database the app installed in DIR uses, when it is: on a host sharing another host's
-# PostgreSQL, swapping this host's unused local database would "succeed" and restore nothing the
-# app sees. (PGHOST set: the operator has chosen the server.)
-if [[ -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
+# The app's restore (the app stopped and started around it): the database must be the one the app
+# installed in DIR uses, when it is there. On a host sharing another host's PostgreSQL, swapping
+# this host's unused local database would "succeed" and restore nothing the app sees. (PGHOST
+# set: the operator has chosen the server; --no-service: the app is not involved.)
+if [[ -n $service && -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
   app_db=$(app_setting "$app_dir" "$owner" db_url)
   is_postgresql_url "$app_db" ||
-    die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here to restore into"
+    die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here" \
+      "to restore into"
   libpq_connect "$app_db"
   if ! pg_url_is_socket "$LIBPQ_URL"; then
     app_server=${LIBPQ_URL#postgresql://}
@@ -98,7 +100,8 @@ if [[ -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
   app_db_name=${LIBPQ_URL#postgresql://*/}
   app_db_name=${app_db_name%%\?*}
   [[ $app_db_name == "$db" ]] ||
-    die "the app in $app_dir uses the database \"$app_db_name\", not \"$db\": give --db $app_db_name"
+    die "the app in $app_dir uses the database \"$app_db_name\", not \"$db\":" \
+      "give --db $app_db_name"
 fi
 
 ports=()
@@ -106,7 +109,8 @@ if [[ -n $service ]]; then
   # Known before anything changes: a unit that starts no instance is refused, not found out after.
   mapfile -t ports < <(instance_ports "$template" list-dependencies --plain "$service")
   ((${#ports[@]})) ||
-    die "$service starts no $template@<port> instance to check (ENERGYAPP_INSTANCE_PORTS lists them)"
+    die "$service starts no $template@<port> instance to check" \
+      "(ENERGYAPP_INSTANCE_PORTS lists them)"
   check_ports "${ports[@]}"
 fi
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Update a running EnergyApp LLM: back up the database the app uses, pull, install, migrate, then restart the
-# instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again before the next
-# stops, so the others keep serving (Caddy skips the one restarting; it drains its answers first).
-# If an instance does not come up healthy, put the previous code back, restart every instance the
-# same way and exit non-zero.
+# Update a running EnergyApp LLM: back up the database the app uses, pull, install, migrate, then
+# restart the instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again
+# before the next stops, so the others keep serving (Caddy skips the one restarting; it drains its
+# answers first). If an instance does not come up healthy, put the previous code back, restart
+# every instance the same way and exit non-zero.
 #
 #   sudo /opt/energyapp/scripts/update.sh [--ref REF] [--no-backup]
 #
@@ -48,7 +48,8 @@ git diff --quiet HEAD -- || die "local changes in $app_dir: commit or discard th
 previous=$(git rev-parse HEAD)
 
 # The ports of the instances to restart: given, or those of the running energyapp@<port> units.
-mapfile -t ports < <(instance_ports "$service" list-units --plain --no-legend --state=active "$service@*.service")
+mapfile -t ports < <(instance_ports "$service" list-units --plain --no-legend --state=active \
+  "$service@*.service")
 ((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"
 check_ports "${ports[@]}"
 
