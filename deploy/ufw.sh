@@ -6,18 +6,20 @@
 #
 #   deploy/ufw.sh [--ssh-port N] [--dry-run]
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$(readlink -f "$0")")/../scripts/lib.sh"
 
 ssh_port=${SSH_PORT:-22}
 dry=()
 while (($#)); do
   case $1 in
-    --ssh-port) ssh_port=$2; shift 2 ;;
+    --ssh-port) need_value "$@"; ssh_port=$2; shift 2 ;;
     --dry-run) dry=(--dry-run); shift ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
-[[ $ssh_port =~ ^[0-9]+$ ]] || { echo "--ssh-port must be a number" >&2; exit 2; }
+is_port "$ssh_port" || usage_error "--ssh-port must be a port number (1 to 65535)"
 
 ufw() { command ufw "${dry[@]}" "$@"; }
 

@@ -34,15 +34,15 @@ backup_dir=/srv/backups/energyapp
 
 while (($#)); do
   case $1 in
-    --domain) domain=$2; shift 2 ;;
-    --email) email=$2; shift 2 ;;
+    --domain) need_value "$@"; domain=$2; shift 2 ;;
+    --email) need_value "$@"; email=$2; shift 2 ;;
     --demo) demo=true; shift ;;
     --with-ollama) with_ollama=true; shift ;;
     --no-firewall) firewall=false; shift ;;
-    --ssh-port) ssh_port=$2; shift 2 ;;
-    --instances) instances=$2; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    --ssh-port) need_value "$@"; ssh_port=$2; shift 2 ;;
+    --instances) need_value "$@"; instances=$2; shift 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
 
@@ -52,6 +52,8 @@ done
 if ! [[ $instances =~ ^[0-9]+$ ]] || ((instances < 1 || instances > 16)); then
   die "--instances must be a number from 1 to 16"
 fi
+# Checked now, not by deploy/ufw.sh at the very end, after everything else was installed.
+is_port "$ssh_port" || die "--ssh-port must be a port number (1 to 65535)"
 ports=()
 for ((i = 1; i <= instances; i++)); do ports+=($((8000 + i))); done
 # shellcheck source=/dev/null
@@ -188,7 +190,6 @@ install_file 0644 deploy/energyapp-backup.service /etc/systemd/system/energyapp-
 install_file 0644 deploy/energyapp-backup.timer /etc/systemd/system/energyapp-backup.timer
 install_file 0644 deploy/energyapp-retention.service /etc/systemd/system/energyapp-retention.service
 install_file 0644 deploy/energyapp-retention.timer /etc/systemd/system/energyapp-retention.timer
-install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
 systemctl daemon-reload
 # Instances beyond the requested number (a re-run with fewer) are stopped and disabled.
 for unit in $(systemctl list-units --plain --no-legend --all 'energyapp@*.service' | awk '{print $1}'); do
@@ -204,20 +205,16 @@ systemctl start energyapp.target energyapp-backup.timer energyapp-retention.time
 
 step "Caddy for https://$domain"
 upstreams=$(printf '127.0.0.1:%s ' "${ports[@]}")
-printf 'ENERGYAPP_DOMAIN=%s\nENERGYAPP_UPSTREAMS=%s\n' "$domain" "${upstreams% }" >/etc/caddy/energyapp.env
-if [[ -f /etc/caddy/Caddyfile ]] && ! cmp -s deploy/Caddyfile /etc/caddy/Caddyfile; then
-  cp /etc/caddy/Caddyfile "/etc/caddy/Caddyfile.before-energyapp.$(date +%s)"
-fi
-if [[ -n $email ]]; then
-  printf '{\n\temail %s\n}\n\n' "$email" | cat - deploy/Caddyfile >/etc/caddy/Caddyfile
-else
-  install -m 0644 deploy/Caddyfile /etc/caddy/Caddyfile
-fi
 install -d -m 0755 -o caddy -g caddy /var/log/caddy
-ENERGYAPP_DOMAIN=$domain ENERGYAPP_UPSTREAMS=${upstreams% } \
-  caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null
+# Validated before it replaces anything; a reload keeps serving, and if Caddy cannot apply the
+# new configuration it goes on with the one it has.
+install_caddy_config /etc/caddy deploy/Caddyfile "$domain" "${upstreams% }" "$email"
+# Only now that /etc/caddy/energyapp.env exists: Caddy's unit cannot start without the file it
+# names, so the drop-in installed before a refused candidate would break Caddy's next start.
+install_file 0644 deploy/caddy-energyapp.conf /etc/systemd/system/caddy.service.d/energyapp.conf
+systemctl daemon-reload
 systemctl enable caddy
-systemctl restart caddy
+systemctl reload-or-restart caddy
 
 step "fail2ban and logrotate"
 touch /var/log/caddy/energyapp-access.log
@@ -237,13 +234,8 @@ fi
 
 step "health"
 for port in "${ports[@]}"; do
-  for _ in $(seq 1 30); do
-    curl -fsS --max-time 3 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 1
-  done
-  curl -fsS --max-time 3 "http://127.0.0.1:$port/health" ||
-    die "instance $port does not answer: journalctl -u energyapp@$port -n 50"
-  echo
+  wait_healthy "energyapp@$port" "$port" 60 1 ||
+    die "instance $port is not healthy: journalctl -u energyapp@$port -n 50"
 done
 log "installed. Next: create the first admin: cd $app_dir && sudo -u $app_user .venv/bin/energyapp create-user --role admin"
 log "then check the public site: $app_dir/scripts/smoke_test.sh https://$domain"

@@ -5,14 +5,19 @@
 #                           [--app-dir DIR] DUMP
 #       Production: check DUMP, stop the app, keep the current database as
 #       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by ROLE, migrate, start the
-#       app and check /health. If anything fails the old database is put back and the app restarted.
+#       app and check /health on each of its instances (the energyapp@<port> units UNIT starts, or
+#       the ports in ENERGYAPP_INSTANCE_PORTS), each given RESTORE_HEALTH_WAIT seconds (60). If
+#       anything fails the old database is put back and the app restarted.
 #       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
 #       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
 #       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
+#       Without PGHOST or --no-service, a database other than the one the app in DIR uses
+#       (another host's shared PostgreSQL, another name) is refused before anything changes.
 #
 #   scripts/restore.sh --into URL DUMP
 #       Restore DUMP into the existing, empty database at URL (a drill, or to look at old data)
 #       without touching the running app.
+
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,25 +30,28 @@ app_dir=/opt/energyapp
 into=""
 assume_yes=false
 dump=""
+template=${ENERGYAPP_SERVICE:-energyapp}
+health_wait=${RESTORE_HEALTH_WAIT:-60}
 
 while (($#)); do
   case $1 in
-    --db) db=$2; shift 2 ;;
-    --owner) owner=$2; shift 2 ;;
-    --service) service=$2; shift 2 ;;
+    --db) need_value "$@"; db=$2; shift 2 ;;
+    --owner) need_value "$@"; owner=$2; shift 2 ;;
+    --service) need_value "$@"; service=$2; shift 2 ;;
     --no-service) service=""; shift ;;
-    --app-dir) app_dir=$2; shift 2 ;;
-    --into) into=$2; shift 2 ;;
+    --app-dir) need_value "$@"; app_dir=$2; shift 2 ;;
+    --into) need_value "$@"; into=$2; shift 2 ;;
     --yes | -y) assume_yes=true; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
-    -*) die "unknown option: $1 (see --help)" ;;
-    *) [[ -z $dump ]] || die "only one DUMP"; dump=$1; shift ;;
+    -h | --help) script_help; exit 0 ;;
+    -*) usage_error "unknown option: $1" ;;
+    *) [[ -z $dump ]] || usage_error "only one DUMP"; dump=$1; shift ;;
   esac
 done
-[[ -n $dump ]] || die "usage: restore.sh [options] DUMP (see --help)"
+[[ -n $dump ]] || usage_error "DUMP is missing"
 [[ -r $dump ]] || die "cannot read $dump"
 [[ $db =~ ^[a-z_][a-z0-9_]*$ ]] || die "--db must be a plain lower-case name"
 [[ $owner =~ ^[a-z_][a-z0-9_]*$ ]] || die "--owner must be a plain lower-case name"
+check_seconds RESTORE_HEALTH_WAIT "$health_wait"
 
 # Reads the dump from stdin so that the postgres user needs no access to the file.
 log "checking $dump"
@@ -72,6 +80,39 @@ pg() {
 }
 sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
 service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
+
+# The app's restore (the app stopped and started around it): the database must be the one the app
+# installed in DIR uses, when it is there. On a host sharing another host's PostgreSQL, swapping
+# this host's unused local database would "succeed" and restore nothing the app sees. (PGHOST
+# set: the operator has chosen the server; --no-service: the app is not involved.)
+if [[ -n $service && -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
+  app_db=$(app_setting "$app_dir" "$owner" db_url)
+  is_postgresql_url "$app_db" ||
+    die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here" \
+      "to restore into"
+  libpq_connect "$app_db"
+  if ! pg_url_is_socket "$LIBPQ_URL"; then
+    app_server=${LIBPQ_URL#postgresql://}
+    app_server=${app_server%%/*}
+    die "the app in $app_dir uses the PostgreSQL on ${app_server##*@}, not this host's: restore" \
+      "there, or give PGHOST/PGPORT/PGUSER for it"
+  fi
+  app_db_name=${LIBPQ_URL#postgresql://*/}
+  app_db_name=${app_db_name%%\?*}
+  [[ $app_db_name == "$db" ]] ||
+    die "the app in $app_dir uses the database \"$app_db_name\", not \"$db\":" \
+      "give --db $app_db_name"
+fi
+
+ports=()
+if [[ -n $service ]]; then
+  # Known before anything changes: a unit that starts no instance is refused, not found out after.
+  mapfile -t ports < <(instance_ports "$template" list-dependencies --plain "$service")
+  ((${#ports[@]})) ||
+    die "$service starts no $template@<port> instance to check" \
+      "(ENERGYAPP_INSTANCE_PORTS lists them)"
+  check_ports "${ports[@]}"
+fi
 
 exists=$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")
 old="${db}_pre_restore_$(date -u +%Y%m%d%H%M%S)"
@@ -118,11 +159,9 @@ if [[ -x $app_dir/.venv/bin/energyapp && -n $service ]]; then
 fi
 if [[ -n $service ]]; then
   service_ctl start
-  for _ in $(seq 1 30); do
-    curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null 2>&1 && break
-    sleep 1
+  for port in "${ports[@]}"; do
+    wait_healthy "$template@$port" "$port" "$health_wait" 1
   done
-  curl -fsS --max-time 3 http://127.0.0.1:8001/health >/dev/null || false
 fi
 trap - ERR
 log "done. When you are satisfied, remove the old copy: sudo -u postgres dropdb $old"

@@ -8,6 +8,8 @@
 # which exists only after `energyapp seed-demo`). Use an account without 2FA.
 # Exit status 0 when every step passed; otherwise non-zero, with "FAILED: <step>" on stderr.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 keep=false
 chat_timeout=180
@@ -15,13 +17,14 @@ url=""
 while (($#)); do
   case $1 in
     --keep) keep=true; shift ;;
-    --timeout) chat_timeout=$2; shift 2 ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
-    -*) echo "unknown option: $1" >&2; exit 2 ;;
-    *) url=${1%/}; shift ;;
+    --timeout) need_value "$@"; chat_timeout=$2; shift 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    -*) usage_error "unknown option: $1" ;;
+    *) [[ -z $url ]] || usage_error "only one URL"; url=${1%/}; shift ;;
   esac
 done
-[[ -n $url ]] || { echo "usage: smoke_test.sh [--keep] [--timeout SECONDS] URL" >&2; exit 2; }
+[[ -n $url ]] || usage_error "URL is missing"
+[[ $chat_timeout =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout must be a whole number of seconds"
 email=${SMOKE_EMAIL:-trabajador@example.com}
 password=${SMOKE_PASSWORD:-worker123}
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Update a running EnergyApp LLM: back up the database, pull, install, migrate, then restart the
-# instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again before the next
-# stops, so the others keep serving (Caddy skips the one restarting; it drains its answers first).
-# If an instance does not come up healthy, put the previous code back, restart every instance the
-# same way and exit non-zero.
+# Update a running EnergyApp LLM: back up the database the app uses, pull, install, migrate, then
+# restart the instances (energyapp@8001, energyapp@8002, ...) one at a time, each healthy again
+# before the next stops, so the others keep serving (Caddy skips the one restarting; it drains its
+# answers first). If an instance does not come up healthy, put the previous code back, restart
+# every instance the same way and exit non-zero.
 #
 #   sudo /opt/energyapp/scripts/update.sh [--ref REF] [--no-backup]
 #
@@ -15,6 +15,7 @@
 # (seconds an instance has to become healthy, 60, asked every UPDATE_HEALTH_POLL_SECONDS, 1) and
 # UPDATE_SETTLE_SECONDS (pause after each, so Caddy's health check sees it back before the next
 # one stops; 3) override the defaults.
+
 # -E: the ERR trap (the rollback) also fires for failures inside functions.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -31,43 +32,28 @@ settle=${UPDATE_SETTLE_SECONDS:-3}
 
 while (($#)); do
   case $1 in
-    --ref) ref=$2; shift 2 ;;
+    --ref) need_value "$@"; ref=$2; shift 2 ;;
     --no-backup) backup=false; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    -h | --help) script_help; exit 0 ;;
+    *) usage_error "unknown option: $1" ;;
   esac
 done
 ((EUID == 0)) || die "run as root (sudo $0)"
+check_seconds UPDATE_HEALTH_WAIT "$health_wait"
+check_seconds UPDATE_HEALTH_POLL_SECONDS "$health_poll" fraction
+check_seconds UPDATE_SETTLE_SECONDS "$settle" fraction
 cd "$app_dir"
 
 git diff --quiet HEAD -- || die "local changes in $app_dir: commit or discard them first (git status)"
 previous=$(git rev-parse HEAD)
 
 # The ports of the instances to restart: given, or those of the running energyapp@<port> units.
-instance_ports() {
-  if [[ -n ${ENERGYAPP_INSTANCE_PORTS:-} ]]; then
-    printf '%s\n' "$ENERGYAPP_INSTANCE_PORTS" | tr ' ' '\n' | grep .
-    return
-  fi
-  systemctl list-units --plain --no-legend --state=active "$service@*.service" |
-    awk '{print $1}' | sed -nE "s/^$service@([0-9]+)\.service$/\1/p" | sort -n
-}
-mapfile -t ports < <(instance_ports)
+mapfile -t ports < <(instance_ports "$service" list-units --plain --no-legend --state=active \
+  "$service@*.service")
 ((${#ports[@]})) || die "no running $service@<port> instance found (ENERGYAPP_INSTANCE_PORTS lists them)"
+check_ports "${ports[@]}"
 
-healthy() { # healthy PORT: wait until that instance answers /health ok or degraded
-  local deadline=$((SECONDS + health_wait)) body
-  while ((SECONDS < deadline)); do
-    if body=$(curl -fsS --max-time 3 "http://127.0.0.1:$1/health" 2>/dev/null) &&
-      [[ $body == *'"status":"ok"'* || $body == *'"status":"degraded"'* ]]; then
-      log "$service@$1 healthy: $body"
-      return 0
-    fi
-    sleep "$health_poll"
-  done
-  log "$service@$1 not healthy after ${health_wait} s"
-  return 1
-}
+healthy() { wait_healthy "$service@$1" "$1" "$health_wait" "$health_poll"; }
 # One instance at a time: the others serve meanwhile, and a release that does not come up stops
 # the update at the first instance, the rest still running the previous code.
 restart_instances() {
@@ -86,8 +72,15 @@ install_and_migrate() {
 }
 
 if $backup; then
+  # The database the app uses (its .env, config/settings.yaml or default, as the app reads them):
+  # on a host sharing another's PostgreSQL, the shared one, not this host's unused local one.
+  db_url=$(app_setting "$app_dir" "$app_user" db_url)
+  is_postgresql_url "$db_url" ||
+    die "the app's database is ${db_url%%:*}:..., not PostgreSQL: this host has none for" \
+      "scripts/backup.sh to back up (update with --no-backup)"
   log "backup before updating"
-  dump=$(runuser -u postgres -- env BACKUP_DB_URL=postgresql:///energyapp "$app_dir/scripts/backup.sh")
+  # In the environment, not on a command line: the URL may hold a password (ps shows arguments).
+  dump=$(BACKUP_DB_URL=$db_url runuser -u postgres -- "$app_dir/scripts/backup.sh")
   log "backup: $dump"
 fi
 

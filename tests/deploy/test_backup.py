@@ -9,8 +9,10 @@ import secrets
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.conversations.models import Conversation, Message
 from tests.conftest import PG_ADMIN_URL, UserFactory
 from tests.deploy.conftest import ENERGYAPP_BIN, SCRIPTS, need, run, socket_db_url
+from tests.deploy.test_update import HEALTH_SERVER
+from tests.multiproc import free_port, start, stop, wait_until_up
 
 pytestmark = [pytest.mark.deploy, pytest.mark.postgres_only]
 
@@ -295,9 +299,10 @@ async def test_a_failed_production_restore_puts_the_live_database_back(
     await _assert_live_untouched(scratch_db)
 
 
-@pytest.fixture
-def app_dir_with_failing_migration() -> Iterator[Path]:
-    """An app directory whose `energyapp db upgrade` fails, readable by the database owner the
+@contextmanager
+def _app_dir(migration: str, app_db_url: str | None = None) -> Iterator[Path]:
+    """An app directory whose `energyapp db upgrade` is the shell code MIGRATION (and whose
+    settings, when APP_DB_URL is given, name that database), readable by the database owner the
     restore runs it as (pytest's own temporary directories are root's alone)."""
     if os.geteuid() != 0:
         pytest.skip("restore.sh runs the migration through runuser, as root (CI runs as root)")
@@ -306,13 +311,42 @@ def app_dir_with_failing_migration() -> Iterator[Path]:
         app_dir.chmod(0o755)
         tool = app_dir / ".venv" / "bin" / "energyapp"
         tool.parent.mkdir(parents=True)
-        tool.write_text('#!/bin/sh\necho "la migración falló: columna duplicada" >&2\nexit 3\n')
+        tool.write_text(f"#!/bin/sh\n{migration}\n")
+        tool.chmod(0o755)
+        if app_db_url is not None:  # what `python -c ...get_settings().db_url` prints
+            python = tool.parent / "python"
+            python.write_text(f"#!/bin/sh\necho '{app_db_url}'\n")
+            python.chmod(0o755)
         for path in (app_dir / ".venv", tool.parent):
             path.chmod(0o755)
-        tool.chmod(0o755)
         yield app_dir
     finally:
         shutil.rmtree(app_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def app_dir_with_failing_migration() -> Iterator[Path]:
+    with _app_dir('echo "la migración falló: columna duplicada" >&2; exit 3') as app_dir:
+        yield app_dir
+
+
+def _systemctl(tmp_path: Path, instance_ports: list[int]) -> tuple[dict[str, str], Path]:
+    """A stand-in systemctl on PATH that records its calls and lists the instances
+    energyapp@<port> under any target (as `systemctl list-dependencies` does)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "systemctl.calls"
+    units = "".join(f"  energyapp@{port}.service\\n" for port in instance_ports)
+    (bin_dir / "systemctl").write_text(
+        f'#!/bin/sh\necho "$@" >>{calls}\n'
+        f'[ "$1" != list-dependencies ] || printf "%s\\n{units}" "$3"\n'
+    )
+    (bin_dir / "systemctl").chmod(0o755)
+    return {**_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"}, calls
+
+
+def _service_calls(calls: Path) -> list[str]:
+    return [c for c in calls.read_text().splitlines() if not c.startswith("list-dependencies")]
 
 
 async def test_a_failed_migration_after_a_restore_keeps_the_live_database(
@@ -322,27 +356,66 @@ async def test_a_failed_migration_after_a_restore_keeps_the_live_database(
     (new database dropped, live one renamed back) and then again in the script, where the
     database it dropped "as the new one" was the live one just put back."""
     need("runuser")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls = tmp_path / "systemctl.calls"
-    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >>{calls}\n')
-    (bin_dir / "systemctl").chmod(0o755)
+    env, calls = _systemctl(tmp_path, [free_port()])
 
     result = run(
         [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db, "--owner", "postgres"]
         + ["--service", "energyapp-test.target", "--app-dir", app_dir_with_failing_migration]
         + [live_dump],
         timeout=120,
-        env={**_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        env=env,
     )
     assert result.returncode != 0
     assert "la migración falló" in result.stderr
     assert result.stderr.count("putting the previous database back") == 1, result.stderr
     await _assert_live_untouched(scratch_db)
-    assert calls.read_text().splitlines() == [
-        "stop energyapp-test.target",
-        "start energyapp-test.target",
-    ]
+    assert _service_calls(calls) == ["stop energyapp-test.target", "start energyapp-test.target"]
+
+
+async def test_a_production_restore_checks_every_instance(
+    db_url: str, scratch_db: str, live_dump: Path, tmp_path: Path
+) -> None:
+    """restore.sh asked /health of 127.0.0.1:8001 only: with several instances (energyapp@8001,
+    energyapp@8002, ...) one that never came back up on the restored database went unnoticed.
+    Every instance the target starts is checked, and one that is not healthy rolls back."""
+    need("runuser", "curl")
+    up, down = sorted([free_port(), free_port()])  # checked in this order
+    env, calls = _systemctl(tmp_path, [up, down])
+    env["RESTORE_HEALTH_WAIT"] = "3"
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    with ExitStack() as servers, _app_dir("exit 0") as app_dir:
+        args += ["--app-dir", app_dir, live_dump]
+        servers.enter_context(_health_server(up, tmp_path))
+
+        failed = run(args, timeout=120, env=env)
+        assert failed.returncode != 0
+        assert f"energyapp@{up} healthy" in failed.stderr, failed.stderr
+        assert f"energyapp@{down} not healthy after 3 s" in failed.stderr
+        assert "putting the previous database back" in failed.stderr
+        await _assert_live_untouched(scratch_db)
+
+        servers.enter_context(_health_server(down, tmp_path))
+        restored = run(args, timeout=120, env=env)
+        assert restored.returncode == 0, restored.stderr
+        for port in (up, down):
+            assert f"energyapp@{port} healthy" in restored.stderr
+        assert await _counts(_url_for(scratch_db)) == await _counts(db_url)
+    stop_, start_ = "stop energyapp-test.target", "start energyapp-test.target"
+    # The failed run: stop, start, and the rollback's start; then the good run.
+    assert _service_calls(calls) == [stop_, start_, start_, stop_, start_]
+
+
+@contextmanager
+def _health_server(port: int, tmp_path: Path) -> Iterator[None]:
+    """A stand-in instance answering /health ok on PORT."""
+    code = HEALTH_SERVER.format(version="restored")
+    proc = start([sys.executable, "-c", code, str(port)], tmp_path / f"health-{port}.log")
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc, tmp_path / f"health-{port}.log")
+        yield
+    finally:
+        stop(proc)
 
 
 async def test_restore_without_an_answer_changes_nothing(scratch_db: str, live_dump: Path) -> None:
@@ -356,3 +429,54 @@ async def test_restore_without_an_answer_changes_nothing(scratch_db: str, live_d
     assert result.returncode != 0
     assert "cancelled" in result.stderr and "--yes" in result.stderr
     await _assert_live_untouched(scratch_db)
+
+
+@pytest.mark.parametrize(
+    ("app_db_url", "refusal"),
+    [
+        (
+            "postgresql+asyncpg://energyapp:s3cr3tpw@10.0.0.1/{db}?sslmode=require",
+            "uses the PostgreSQL on 10.0.0.1, not this host's",
+        ),
+        ("postgresql://energyapp@/energyapp?host=/var/run/postgresql", "give --db energyapp"),
+        ("sqlite:///data/energyapp.db", "uses sqlite:..., not PostgreSQL"),
+    ],
+)
+async def test_restore_refuses_a_database_the_app_does_not_use(
+    scratch_db: str, live_dump: Path, tmp_path: Path, app_db_url: str, refusal: str
+) -> None:
+    """On a host sharing another host's PostgreSQL, restore.sh swapped the unused local database,
+    restarted the instances and reported success: the app, on the shared one, saw nothing of it."""
+    need("runuser")
+    env, calls = _systemctl(tmp_path, [free_port()])
+    env.pop("PGHOST")  # as the operator runs it: this host's socket, as postgres
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    with _app_dir("exit 0", app_db_url.format(db=scratch_db)) as app_dir:
+        result = run([*args, "--app-dir", app_dir, live_dump], timeout=120, env=env)
+        assert result.returncode == 1
+        assert refusal in result.stderr, result.stderr
+        assert "s3cr3tpw" not in result.stderr
+        assert not calls.exists()
+        await _assert_live_untouched(scratch_db)
+        # Not the app's restore: the operator's own choice of database, as before.
+        aside = run([*args, "--no-service", "--app-dir", app_dir, live_dump], env=env)
+    assert aside.returncode == 0, aside.stderr
+    assert "previous database kept as" in aside.stderr
+
+
+async def test_restore_goes_on_into_the_database_the_app_uses(
+    db_url: str, scratch_db: str, live_dump: Path, tmp_path: Path
+) -> None:
+    need("runuser")
+    port = free_port()
+    env, calls = _systemctl(tmp_path, [port])
+    env.pop("PGHOST")
+    app_db_url = f"postgresql://energyapp@/{scratch_db}?host=/var/run/postgresql"
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    with _app_dir("exit 0", app_db_url) as app_dir, _health_server(port, tmp_path):
+        result = run([*args, "--app-dir", app_dir, live_dump], timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert await _counts(_url_for(scratch_db)) == await _counts(db_url)
+    assert _service_calls(calls) == ["stop energyapp-test.target", "start energyapp-test.target"]

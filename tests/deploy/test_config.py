@@ -246,6 +246,18 @@ def test_service_runs_loopback_as_its_own_user_and_stops_gracefully() -> None:
     assert timer["OnCalendar"][0].startswith("*-*-* ")
 
 
+def test_the_backup_unit_backs_up_the_database_the_app_uses() -> None:
+    """The unit pinned BACKUP_DB_URL=postgresql:///energyapp: on a host sharing another host's
+    PostgreSQL it dumped the unused local database every night, and Requires=postgresql.service
+    failed it where there is none. It hands backup.sh the app's .env instead (read by systemd,
+    as the postgres user cannot) and only orders itself after a local PostgreSQL."""
+    backup = _directives("energyapp-backup.service")
+    assert backup["EnvironmentFile"] == ["-/opt/energyapp/.env"]
+    assert not any("BACKUP_DB_URL" in value for value in backup["Environment"])
+    assert "Requires" not in backup
+    assert "postgresql.service" in backup["Wants"][0] and "postgresql.service" in backup["After"][0]
+
+
 def test_retention_runs_daily_as_the_app_user() -> None:
     service = _directives("energyapp-retention.service")
     assert service["ExecStart"] == ["/opt/energyapp/.venv/bin/energyapp retention run"]

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,17 +77,17 @@ esac
 """
 
 
-def _git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str) -> str:
     return run(["git", "-C", cwd, *args], check=True, timeout=30).stdout.strip()
 
 
-def _commit(work: Path, version: str) -> str:
+def release(work: Path, version: str) -> str:
     (work / "serve_health.py").write_text(HEALTH_SERVER.format(version=version))
     (work / "VERSION").write_text(version + "\n")
-    _git(work, "add", "-A")
-    _git(work, "commit", "-qm", f"release {version}")
-    _git(work, "push", "-q", "origin", "HEAD:main")
-    return _git(work, "rev-parse", "HEAD")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", f"release {version}")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    return git(work, "rev-parse", "HEAD")
 
 
 Sandbox = dict[str, Any]
@@ -103,30 +104,34 @@ def _wait_answering(port: int) -> None:
     pytest.fail(f"the stand-in instance on {port} did not start")
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+@contextlib.contextmanager
+def update_sandbox(base: Path) -> Iterator[Sandbox]:
+    """A git origin, a checkout of it installed in BASE/app with two running instances, and the
+    stand-in systemctl on BASE/bin."""
     need("git")
     if os.geteuid() != 0:
         pytest.skip("update.sh runs as root (CI runs as root)")
     origin, work, app, state, bin_dir = (
-        tmp_path / n for n in ("origin.git", "work", "app", "state", "bin")
+        base / n for n in ("origin.git", "work", "app", "state", "bin")
     )
     state.mkdir()
     bin_dir.mkdir()
     run(["git", "init", "-q", "--bare", "-b", "main", origin], check=True)
     run(["git", "clone", "-q", origin, work], check=True)
-    _git(work, "config", "user.email", "ci@example.com")
-    _git(work, "config", "user.name", "CI")
+    git(work, "config", "user.email", "ci@example.com")
+    git(work, "config", "user.name", "CI")
     (work / "scripts").mkdir()
-    for name in ("update.sh", "lib.sh"):
+    for name in ("update.sh", "backup.sh", "lib.sh"):
         shutil.copy(SCRIPTS / name, work / "scripts" / name)
     (work / ".gitignore").write_text(".venv/\n")
-    _commit(work, "1.0")
+    release(work, "1.0")
     run(["git", "clone", "-q", origin, app], check=True)
-    # The installed virtualenv: pip and the migrations succeed without doing anything here.
+    # The installed virtualenv: pip and the migrations succeed without doing anything here; the
+    # app's settings (python -c, scripts/lib.sh's app_setting) are read by the real app.
     (app / ".venv" / "bin").mkdir(parents=True)
+    python = f'[ "$1" != -c ] || exec {sys.executable} "$@"\nexit 0'
     # `energyapp db upgrade` fails in a release that ships a file named break-migration.
-    for tool, script in (("python", "exit 0"), ("energyapp", "[ ! -e break-migration ] || exit 3")):
+    for tool, script in (("python", python), ("energyapp", "[ ! -e break-migration ] || exit 3")):
         (app / ".venv" / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (app / ".venv" / "bin" / tool).chmod(0o755)
     ports = sorted([free_port(), free_port()])  # update.sh goes through them in order
@@ -145,9 +150,19 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
-def _update(box: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    with update_sandbox(tmp_path) as box:
+        yield box
+
+
+def update(
+    box: Sandbox, *args: str, backup: bool = False, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
+    """scripts/update.sh of the sandbox (with --no-backup unless BACKUP), as root."""
     env = {
-        **os.environ,
+        # The app's settings come from the sandbox's .env alone, not from this test run.
+        **{k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")},
         "PATH": f"{box['bin']}:{os.environ['PATH']}",
         "ENERGYAPP_USER": "root",
         # The stand-in instances answer within a second: a broken release is given 5 s,
@@ -155,10 +170,12 @@ def _update(box: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
         "UPDATE_HEALTH_WAIT": "5",
         "UPDATE_HEALTH_POLL_SECONDS": "0.2",
         "UPDATE_SETTLE_SECONDS": "0.5",
+        **env_extra,
     }
     app = box["app"]
     assert isinstance(app, Path)
-    return run([app / "scripts" / "update.sh", "--no-backup", *args], env=env, timeout=90)
+    no_backup = [] if backup else ["--no-backup"]
+    return run([app / "scripts" / "update.sh", *no_backup, *args], env=env, timeout=90)
 
 
 def _restarts(state: Path) -> list[tuple[str, str, float]]:
@@ -173,10 +190,10 @@ def test_update_restarts_instances_one_at_a_time_and_rolls_back_a_broken_one(
     work, app, state, ports = sandbox["work"], sandbox["app"], sandbox["state"], sandbox["ports"]
     units = [f"energyapp@{port}" for port in ports]
 
-    good = _commit(work, "1.1")
-    result = _update(sandbox)
+    good = release(work, "1.1")
+    result = update(sandbox)
     assert result.returncode == 0, result.stderr
-    assert _git(app, "rev-parse", "HEAD") == good
+    assert git(app, "rev-parse", "HEAD") == good
     # Each instance in turn, the next only once the previous answered healthy with the new
     # release, and every restart while the other instance was serving.
     restarts = _restarts(state)
@@ -188,39 +205,39 @@ def test_update_restarts_instances_one_at_a_time_and_rolls_back_a_broken_one(
     assert log.count('"version":"1.1"') == 2  # the health answer of the new release, twice
     assert "updated to" in log
 
-    again = _update(sandbox)
+    again = update(sandbox)
     assert again.returncode == 0 and "already at" in again.stderr
 
-    _commit(work, "broken")
+    release(work, "broken")
     (state / "calls").unlink()
-    failed = _update(sandbox)
+    failed = update(sandbox)
     assert failed.returncode == 1, failed.stderr
     assert "rolling the code back" in failed.stderr
     assert "the previous version is serving again" in failed.stderr
-    assert _git(app, "rev-parse", "HEAD") == good
+    assert git(app, "rev-parse", "HEAD") == good
     assert (app / "VERSION").read_text() == "1.1\n"
-    assert _git(app, "status", "--porcelain") == ""
+    assert git(app, "status", "--porcelain") == ""
     # The broken release stopped at the first instance (the second kept serving the old one);
     # the rollback restarted both, one at a time, and the old release answers again.
     assert [unit for unit, _, _ in _restarts(state)] == [units[0], *units]
     assert all(others == "others-up" for _, others, _ in _restarts(state))
     assert failed.stderr.split("rolling the code back")[1].count('"version":"1.1"') == 2
 
-    fixed = _commit(work, "1.2")
-    final = _update(sandbox)
+    fixed = release(work, "1.2")
+    final = update(sandbox)
     assert final.returncode == 0, final.stderr
-    assert _git(app, "rev-parse", "HEAD") == fixed
+    assert git(app, "rev-parse", "HEAD") == fixed
 
     # A failing migration (inside a function of the script, in a subshell) rolls back too, once:
     # the instances, which never stopped, are restarted on the previous code one time each.
     (work / "break-migration").write_text("")
-    _commit(work, "1.3")
+    release(work, "1.3")
     (state / "calls").unlink()
-    migration = _update(sandbox)
+    migration = update(sandbox)
     assert migration.returncode == 1, migration.stderr
     assert migration.stderr.count("rolling the code back") == 1, migration.stderr
     assert [unit for unit, _, _ in _restarts(state)] == units
-    assert _git(app, "rev-parse", "HEAD") == fixed
+    assert git(app, "rev-parse", "HEAD") == fixed
     assert not (app / "break-migration").exists()
 
 
@@ -228,6 +245,47 @@ def test_update_refuses_local_changes(sandbox: Sandbox) -> None:
     app = sandbox["app"]
     assert isinstance(app, Path)
     (app / "VERSION").write_text("edited on the server\n")
-    result = _update(sandbox)
+    result = update(sandbox)
     assert result.returncode == 1
     assert "local changes" in result.stderr
+
+
+def test_update_refuses_to_back_up_a_database_that_is_not_postgresql(sandbox: Sandbox) -> None:
+    """The backup took the local `energyapp` database whatever the app used. Where the app's
+    database (here its .env's) is not PostgreSQL, this host has none to back up: said so, and
+    nothing is changed."""
+    work, app = sandbox["work"], sandbox["app"]
+    (app / ".env").write_text("ENERGYAPP_DB_URL=sqlite:///data/energyapp.db\n")
+    before = git(app, "rev-parse", "HEAD")
+    release(work, "1.1")
+    result = update(sandbox, backup=True)
+    assert result.returncode == 1
+    assert "the app's database is sqlite:..., not PostgreSQL" in result.stderr, result.stderr
+    assert "--no-backup" in result.stderr
+    assert git(app, "rev-parse", "HEAD") == before
+    assert not (sandbox["state"] / "calls").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "refusal"),
+    [
+        ("UPDATE_HEALTH_WAIT", "1m", 'UPDATE_HEALTH_WAIT must be a number of seconds, not "1m"'),
+        ("UPDATE_SETTLE_SECONDS", "3s", "UPDATE_SETTLE_SECONDS must be a number of seconds"),
+        ("ENERGYAPP_INSTANCE_PORTS", "{0},{1}", '"{0},{1}" is not a port'),
+    ],
+)
+def test_update_refuses_bad_settings_before_changing_anything(
+    sandbox: Sandbox, setting: str, value: str, refusal: str
+) -> None:
+    """A number of seconds bash cannot count with ("1m") stopped the update between the new code
+    and the restarts, with bash's own error; ports joined by commas restarted a unit named
+    energyapp@8001,8002. Both now stop it before anything changes, saying which setting."""
+    work, app, state = sandbox["work"], sandbox["app"], sandbox["state"]
+    first, second = sandbox["ports"]
+    before = git(app, "rev-parse", "HEAD")
+    release(work, "1.1")
+    result = update(sandbox, **{setting: value.format(first, second)})
+    assert result.returncode == 1
+    assert refusal.format(first, second) in result.stderr, result.stderr
+    assert git(app, "rev-parse", "HEAD") == before
+    assert not (state / "calls").exists()
