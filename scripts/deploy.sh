@@ -49,6 +49,10 @@ done
 ((EUID == 0)) || die "run as root (sudo $0 ...)"
 [[ -n $domain ]] || die "--domain is required (e.g. --domain energyapp.alvaradomazzei.cl)"
 [[ $domain =~ ^[A-Za-z0-9.-]+$ ]] || die "--domain must be a plain host name"
+# Written into the Caddyfile's global options: a space, a brace or a line break would add
+# directives of the caller's choosing that `caddy validate` might well accept.
+[[ -z $email || $email =~ ^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$ ]] ||
+  die "--email must be a plain address (name@host)"
 if ! [[ $instances =~ ^[0-9]+$ ]] || ((instances < 1 || instances > 16)); then
   die "--instances must be a number from 1 to 16"
 fi

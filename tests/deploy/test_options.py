@@ -112,3 +112,11 @@ def test_bad_numbers_stop_before_anything_runs(tmp_path: Path) -> None:
     assert deploy.returncode == 1, deploy.stderr
     assert "--ssh-port must be a port number" in deploy.stderr
     assert "STUB" not in deploy.stderr and "==> " not in deploy.stderr, deploy.stderr
+    # The address goes into the Caddyfile's global options: a line break there adds directives.
+    for email in ("ops@x.example.org\n\tadmin 0.0.0.0:2019", "a b@x.org", "ops@x.org}"):
+        deploy = run(
+            [SCRIPTS / "deploy.sh", "--domain", "x.example.org", "--email", email], env=env
+        )
+        assert deploy.returncode == 1, deploy.stderr
+        assert "--email must be a plain address" in deploy.stderr
+        assert "STUB" not in deploy.stderr and "==> " not in deploy.stderr, deploy.stderr
