@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
@@ -461,9 +461,32 @@ async def test_rename_while_another_tab_deletes_is_a_clear_conflict(
                 f"/conversations/{conversation.id}", json={"title": "Nuevo"}, headers=headers
             )
         )
-        await asyncio.sleep(0.5)  # the rename is waiting on the row lock
+        await _until_waiting_on_a_lock(sessionmaker)
         assert not rename.done()
         await other_tab.commit()
     response = await rename
     assert response.status_code == 409, response.text
     assert response.json()["code"] == "stale_data"
+
+
+async def _until_waiting_on_a_lock(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Until another connection waits on a row lock (PostgreSQL's pg_stat_activity, read in a
+    fresh transaction each time: it is a snapshot per transaction); on SQLite, which cannot
+    show it, half a second. A fixed sleep on PostgreSQL let the deletion commit first on a
+    loaded machine, and the rename then found nothing (404)."""
+    async with sessionmaker() as probe:
+        if probe.get_bind().dialect.name != "postgresql":
+            await asyncio.sleep(0.5)
+            return
+    for _ in range(400):
+        async with sessionmaker() as probe:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("nothing waited on the row lock within 10 s")
