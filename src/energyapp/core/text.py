@@ -19,6 +19,7 @@ refuses (:func:`without_invisible`) instead of failing the chat.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
@@ -29,6 +30,9 @@ BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Marks draw only on the character before them: text of marks and spaces shows nothing.
 _MARK_CATEGORIES = frozenset({"Mn", "Me"})
 _ZWJ = "\u200d"
+# NUL can be stored by SQLite but not by PostgreSQL, and a lone surrogate cannot be encoded as
+# UTF-8 at all: no database stores them.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _joins_emoji(text: str, index: int) -> bool:
@@ -76,3 +80,8 @@ def without_invisible(text: str) -> str:
     return "".join(
         (" " if ch.isspace() else "") if _invisible(text, i) else ch for i, ch in enumerate(text)
     )
+
+
+def storable(text: str) -> str:
+    """``text`` without the characters no database stores (:data:`UNSTORABLE`)."""
+    return UNSTORABLE.sub("", text)
