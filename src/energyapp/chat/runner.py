@@ -118,6 +118,9 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
             if current is not None:
                 current.uncancel()
             _stopped(answer, outcome)
+        except _MarkedStopped:  # by energyapp deactivate-user (chat_service.mark_answers_stopped)
+            answer.stop_reason = "user"
+            _stopped(answer, outcome)
         except llm.LLMError as exc:
             status, code, detail = describe_llm_error(
                 exc, job.model, engine.settings.llm_token_timeout
@@ -198,17 +201,23 @@ async def _stream(
             answer.publish(piece)
             if time.monotonic() - last_save >= SAVE_INTERVAL:
                 last_save = time.monotonic()
-                await _save_progress(engine, answer)
+                if not await _save_progress(engine, answer):
+                    raise _MarkedStopped
 
 
-async def _save_progress(engine: ChatEngine, answer: LiveAnswer) -> None:
-    """Save the text so far; while the database is away the answer goes on (its end carries the
-    whole text), so a failure here is only logged."""
+class _MarkedStopped(Exception):
+    """The answer's row was marked ``stopped`` from outside this process."""
+
+
+async def _save_progress(engine: ChatEngine, answer: LiveAnswer) -> bool:
+    """Save the text so far; False when the row says the answer must stop. While the database
+    is away the answer goes on (its end carries the whole text), so a failure is only logged."""
     try:
         async with engine.sessionmaker.begin() as session:
-            await chat_service.save_progress(session, answer.id, answer.text)
+            return await chat_service.save_progress(session, answer.id, answer.text)
     except Exception as exc:
         logger.warning("saving an answer's progress failed", extra={"error": type(exc).__name__})
+        return True
 
 
 async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Outcome) -> None:
