@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.apikeys.models import ApiUsage
+from energyapp.chat.request_answers import AnswerStopped, RequestAnswers
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp
 from tests.chat.test_redis_broker import broker, prefix, two_apps
@@ -90,3 +92,24 @@ async def test_deactivation_stops_the_api_answers_of_the_account(
         used = list(await session.scalars(select(ApiUsage)))
     # The streamed answer counts as stopped; the queued one was never asked of Ollama.
     assert [(u.status, u.completion_tokens > 0) for u in used] == [("stopped", True)]
+
+
+@pytest.mark.no_database
+async def test_a_stopped_answer_starts_nothing_more() -> None:
+    """A step that could finish without yielding (a free slot, a buffered piece) is not even
+    started once the answer is stopped: a cancel would never reach it."""
+    answers = RequestAnswers()
+    owner = uuid.uuid4()
+    started: list[str] = []
+
+    async def free_slot() -> str:
+        started.append("slot")
+        return "http://ollama"
+
+    with answers.hold(owner) as held:
+        assert await held.wait(free_slot()) == "http://ollama"
+        assert answers.stop_all_of(owner) == 1
+        with pytest.raises(AnswerStopped):
+            await held.wait(free_slot())
+    assert started == ["slot"]
+    assert answers.stop_all_of(owner) == 0  # let go once the answer is over

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Iterator
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -37,12 +37,14 @@ class RequestAnswer:
         if self._waiting is not None:
             self._waiting.cancel()
 
-    async def wait(self, step: Awaitable[_T]) -> _T:
-        """``await step``, unless the answer is stopped first or meanwhile (``AnswerStopped``)."""
+    async def wait(self, step: Coroutine[Any, Any, _T]) -> _T:
+        """``await step``, unless the answer is stopped first (``step`` is then not started: it
+        could finish without ever yielding to a cancel) or meanwhile (``AnswerStopped``)."""
+        if self.stopped:
+            step.close()
+            raise AnswerStopped
         with anyio.CancelScope() as scope:
             self._waiting = scope
-            if self.stopped:
-                scope.cancel()
             try:
                 return await step
             finally:
@@ -55,10 +57,14 @@ class RequestAnswer:
         async with contextlib.aclosing(pieces):
             while True:
                 try:
-                    piece = await self.wait(anext(pieces))
+                    piece = await self.wait(_next(pieces))
                 except StopAsyncIteration:
                     return
                 yield piece
+
+
+async def _next(pieces: AsyncGenerator[str, None]) -> str:
+    return await anext(pieces)
 
 
 class RequestAnswers:
