@@ -8,6 +8,7 @@ import contextlib
 import gc
 import multiprocessing
 import signal
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -218,15 +219,19 @@ def set_role(
 
 @app.command("deactivate-user")
 def deactivate_user(email: Annotated[str, typer.Argument()]) -> None:
-    """Deactivate an account (never deleted) and close its sessions (audited; the last active
-    admin stays)."""
+    """Deactivate an account (never deleted), close its sessions and stop its answers (audited;
+    the last active admin stays). Repeating it stops what still runs (chat/console.py)."""
     from energyapp.admin import service as admin_service
+    from energyapp.chat import console
+    from energyapp.chat import service as chat_service
 
-    async def _deactivate(session: AsyncSession) -> None:
-        await admin_service.change_from_console(session, email, is_active=False)
+    async def _deactivate(session: AsyncSession) -> tuple[uuid.UUID, int]:
+        user = await admin_service.change_from_console(session, email, is_active=False)
+        return user.id, await chat_service.mark_answers_stopped(session, user.id)
 
-    _with_session(_deactivate)
+    user_id, marked = _with_session(_deactivate)
     typer.echo(f"{email}: desactivada; sus sesiones fueron cerradas.")
+    typer.echo(asyncio.run(console.tell_the_app(_settings(), user_id, marked)))
 
 
 @app.command("prune")

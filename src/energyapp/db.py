@@ -6,11 +6,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import uuid6
 from fastapi import Depends, Request
-from sqlalchemy import CursorResult, DateTime, Executable, Join, MetaData, Table, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Executable,
+    Join,
+    MetaData,
+    Select,
+    Table,
+    event,
+)
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -101,6 +110,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     search.register_sqlite_functions(dbapi_conn)
 
 
+# The execution option that marks a locking select (set by :func:`for_update`): SQLite drops
+# ``FOR UPDATE``, so its hook below reads this public marker instead of the statement.
+FOR_UPDATE_OPTION = "energyapp_for_update"
+
+_Locking = TypeVar("_Locking", bound=Select[Any])
+_Model = TypeVar("_Model")
+
+
+def for_update(stmt: _Locking) -> _Locking:
+    """``stmt`` as ``SELECT ... FOR UPDATE``, locking on every backend: the way the services
+    lock rows (``tests/core/test_boundaries.py`` finds any other ``with_for_update``)."""
+    return stmt.with_for_update().execution_options(**{FOR_UPDATE_OPTION: True})
+
+
+async def get_for_update(session: AsyncSession, model: type[_Model], key: Any) -> _Model | None:
+    """``session.get`` with the row locked (as :func:`for_update`)."""
+    return await session.get(
+        model, key, with_for_update=True, execution_options={FOR_UPDATE_OPTION: True}
+    )
+
+
 def _sqlite_lock_for_update(
     _conn: Any, cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
 ) -> None:
@@ -111,9 +141,11 @@ def _sqlite_lock_for_update(
     reassignments of one conversation both moved its counters). A write that changes nothing,
     run just before the select, opens the transaction and takes SQLite's write lock there: the
     other writers wait (up to the busy timeout), then read what this one committed. In a
-    transaction that already wrote, the lock is held already and the write is a no-op."""
+    transaction that already wrote, the lock is held already and the write is a no-op. The
+    select is known by the execution option :func:`for_update` sets (public API, unlike the
+    statement's own lock attribute)."""
     compiled = getattr(context, "compiled", None)
-    if compiled is None or getattr(compiled.statement, "_for_update_arg", None) is None:
+    if compiled is None or not context.execution_options.get(FOR_UPDATE_OPTION):
         return
     froms = compiled.statement.get_final_froms()
     table = froms[0] if froms else None

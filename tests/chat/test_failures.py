@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import runner
 from energyapp.chat import service as chat_service
+from energyapp.llm import fake_server
 from energyapp.llm.fake_server import FakeOllama
+from tests import log_scan
 from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
 from tests.conftest import HeadersFactory, UserFactory
 from tests.llm.stand_in import free_port, wait_until_up
@@ -205,3 +207,51 @@ async def test_final_save_is_retried_while_the_database_is_away(
     assert named(lost, "done")[0]["status"] == "complete"  # the client still gets its answer
     unsaved = await load_message(sessionmaker, lost[0][1]["assistant_message_id"])
     assert unsaved.status == "streaming"
+
+
+async def test_an_end_the_database_refuses_is_saved_as_an_error_once(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that reports an absurd token count (past PostgreSQL's integer, past SQLite's 64
+    bits) makes the end's values a refusal, not an outage: retrying it would loop until the
+    shutdown. The end is saved once more as ``error``/``internal_error`` with the whole text
+    and no counts, one error line says so (type and SQLSTATE, not the text), and it stops."""
+    real_final = fake_server._final
+
+    def absurd_count(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return real_final(*args, **kwargs) | {"eval_count": 10**20}
+
+    monkeypatch.setattr(fake_server, "_final", absurd_count)
+    real_finish = chat_service.finish_answer
+    tries: list[str] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        tries.append(kwargs["status"])
+        await real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(chat_service, "finish_answer", counted)
+    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01,))
+    headers = await auth_headers(await make_user())
+    logged = len(log_scan.LINES)
+    async with live_app() as (base, _app):
+        events = await _chat(http, base, headers)
+        answer_id = events[0][1]["assistant_message_id"]
+        for _ in range(100):
+            if (await load_message(sessionmaker, answer_id)).status != "streaming":
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a retry loop would go on trying meanwhile
+        assert tries == ["complete", "error"]
+    assert named(events, "done")[0]["status"] == "complete"
+    answer = await load_message(sessionmaker, answer_id)
+    assert (answer.status, answer.error_code) == ("error", "internal_error")
+    assert answer.content == text_of(events) and answer.completion_tokens is None
+    about = [line for line in log_scan.LINES[logged:] if answer.content[:20] in line]
+    refused = [line for line in log_scan.LINES[logged:] if "refused the end" in line]
+    assert len(refused) == 1 and "saved as error" in refused[0] and not about

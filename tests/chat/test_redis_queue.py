@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from energyapp.chat.redis_broker import BrokerKeys, _to_its_end
+from energyapp.chat.redis_broker import _to_its_end
+from energyapp.chat.redis_keys import BrokerKeys
 from energyapp.chat.redis_queue import RedisQueue, _Waiter
 from energyapp.core.redis import async_redis
 from energyapp.errors import ServiceUnavailable, TooManyRequests

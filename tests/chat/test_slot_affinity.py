@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from energyapp.chat.queue import GenerationQueue, LocalQueue
-from energyapp.chat.redis_broker import BrokerKeys
+from energyapp.chat.redis_keys import BrokerKeys
 from energyapp.chat.redis_queue import RedisQueue
 from energyapp.core.redis import async_redis
 from tests.chat.conftest import LiveApp, collect, named

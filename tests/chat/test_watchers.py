@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from energyapp.chat.redis_broker import BrokerKeys
+from energyapp.chat.redis_keys import BrokerKeys
 from energyapp.chat.redis_watchers import RedisWatchers
 from energyapp.core.redis import async_redis
 from energyapp.errors import TooManyRequests

@@ -74,3 +74,14 @@ def test_nothing_waits_in_a_way_that_loses_a_cancellation() -> None:
                 assert not re.search(r"(^|\.)(Redis|StrictRedis)(\.from_url)?$", called), (
                     f"a Redis client built in {where}, not through core.redis.async_redis"
                 )
+
+
+def test_rows_are_locked_through_the_public_helper() -> None:
+    """``db.for_update``/``db.get_for_update`` mark a locking select with an execution option,
+    which SQLite's lock hook reads; a bare ``with_for_update`` elsewhere would lock nothing on
+    SQLite, and SQLAlchemy's private ``_for_update_arg`` is no API to read."""
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        assert "_for_update_arg" not in text, path
+        if path.name != "db.py":
+            assert "with_for_update" not in text, path.relative_to(SRC)

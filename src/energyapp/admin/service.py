@@ -36,6 +36,7 @@ from energyapp.conversations.schemas import MessageOut
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.roles import Role
+from energyapp.db import for_update
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
 USER_CURSOR = "admin.users"
@@ -108,7 +109,7 @@ async def get_user_in_scope(
 ) -> User:
     stmt = select(User).where(User.id == user_id, user_scope(viewer))
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = for_update(stmt)
     user = await session.scalar(stmt)
     if user is None:
         raise _user_not_found()
@@ -160,7 +161,7 @@ async def change_from_console(
     """``energyapp set-role`` and ``deactivate-user``: the panel's rules (the last active admin
     stays) and its trail, with no actor and ``details.via = "console"``."""
     target = await session.scalar(
-        select(User).where(User.email == auth_service.normalize_email(email)).with_for_update()
+        for_update(select(User).where(User.email == auth_service.normalize_email(email)))
     )
     if target is None:
         raise NotFound("No existe una cuenta con ese correo.", code="user_not_found")
@@ -217,9 +218,11 @@ async def _keep_an_active_admin(session: AsyncSession, target: User) -> None:
     concurrent demotions cannot both pass this check."""
     admins = (
         await session.scalars(
-            select(User.id)
-            .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != target.id)
-            .with_for_update()
+            for_update(
+                select(User.id).where(
+                    User.role == Role.ADMIN, User.is_active.is_(True), User.id != target.id
+                )
+            )
         )
     ).all()
     if not admins:
@@ -249,7 +252,7 @@ async def get_conversation_in_scope(
         # waited against the rows it had joined, so a conversation reassigned meanwhile looked
         # missing (404) instead of being read with its new owner.
         await session.execute(
-            select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+            for_update(select(Conversation.id).where(Conversation.id == conversation_id))
         )
     stmt = _conversation_select().where(Conversation.id == conversation_id, user_scope(viewer))
     row = (await session.execute(stmt)).first()

@@ -27,7 +27,7 @@ from energyapp.config import Settings
 from energyapp.core import search
 from energyapp.core.client_ip import client_ip
 from energyapp.core.pagination import Item, PageRequest, fetch_page
-from energyapp.db import utcnow
+from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 KEY_MARK = "ea_"
@@ -68,7 +68,7 @@ async def active_key_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 async def _hold_owner(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Lock the owner's row until the transaction ends, so that creations sent together count
     the keys one after another (on SQLite the engine makes it the database's write lock)."""
-    await session.execute(select(USERS.c.id).where(USERS.c.id == user_id).with_for_update())
+    await session.execute(for_update(select(USERS.c.id).where(USERS.c.id == user_id)))
 
 
 async def create_key(
@@ -169,7 +169,7 @@ async def revoke_key(
         stmt = stmt.join(USERS, USERS.c.id == ApiKey.user_id).where(admin_service.user_scope(actor))
     else:
         stmt = stmt.where(ApiKey.user_id == actor.id)
-    key = await session.scalar(stmt.with_for_update())
+    key = await session.scalar(for_update(stmt))
     if key is None:
         raise NotFound("No se encontró la clave de API.", code="api_key_not_found")
     if key.revoked_at is None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from energyapp.audit import service as audit
 from energyapp.auth.models import Role2FAPolicy, User
 from energyapp.core.roles import Role
-from energyapp.db import utcnow
+from energyapp.db import get_for_update, utcnow
 
 
 async def role_requires(session: AsyncSession, role: str) -> bool:
@@ -43,7 +43,7 @@ async def set_role_policy(
     session: AsyncSession, actor: User, role: Role, required: bool, *, request: Request | None
 ) -> None:
     """Require 2FA (or stop requiring it) for everyone with ``role``; audited when it changes."""
-    policy = await session.get(Role2FAPolicy, role.value, with_for_update=True)
+    policy = await get_for_update(session, Role2FAPolicy, role.value)
     if policy is None:
         if not required:
             return

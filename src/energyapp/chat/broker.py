@@ -69,6 +69,10 @@ class Broker(Protocol):
     async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
         """Stop an answer that another process generates; its final status, or None."""
 
+    async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
+        """Ask the other processes to stop every answer they generate for ``user_id`` (the
+        API's too, which no database row names)."""
+
 
 class LocalBroker:
     """One process: the engine's own registry is the whole truth."""
@@ -113,4 +117,7 @@ class LocalBroker:
         return sse.follow(live, first) if live is not None else None
 
     async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+        return None
+
+    async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
         return None

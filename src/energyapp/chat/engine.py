@@ -28,6 +28,7 @@ from energyapp.chat import runner
 from energyapp.chat import service as chat_service
 from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
+from energyapp.chat.request_answers import RequestAnswers
 from energyapp.config import Settings
 from energyapp.db import after_commit
 from energyapp.llm.catalog import ModelCatalog
@@ -67,6 +68,7 @@ class ChatEngine:
         self.queue = broker.queue
         self.live = live
         self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
+        self.requests = RequestAnswers()  # the API's answers, owned by their requests
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -155,9 +157,33 @@ class ChatEngine:
 
     async def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop every answer being generated or
-        queued for ``user_id``, wherever it runs (a deactivated account gets nothing more)."""
+        queued for ``user_id``, wherever it runs, the API's too (a deactivated account gets
+        nothing more)."""
         answer_ids = await chat_service.streaming_answers(session, user_id=user_id)
-        self._stop_after_commit(session, answer_ids)
+        after_commit(
+            session,
+            on_commit=lambda: self._stop_everywhere(user_id, answer_ids),
+            on_rollback=lambda: None,
+        )
+
+    def _stop_everywhere(self, user_id: uuid.UUID, answer_ids: list[uuid.UUID]) -> None:
+        self._stop_each(answer_ids)
+        self.stop_here_answers_of(user_id)
+        self.spawn(self._stop_elsewhere_answers_of(user_id))
+
+    def stop_here_answers_of(self, user_id: uuid.UUID) -> None:
+        """Stop what this process generates for ``user_id``: its web answers (``stopped``, the
+        text kept) and its API answers (``chat/request_answers.py``)."""
+        for answer in self.live.running():
+            if answer.user_id == user_id:
+                self.spawn(self.stop(answer))
+        self.requests.stop_all_of(user_id)
+
+    async def _stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
+        try:
+            await self.broker.stop_elsewhere_answers_of(user_id)
+        except Exception as exc:  # the shared broker away: the answers end on their own
+            logger.warning("stopping a user's answers failed", extra={"error": type(exc).__name__})
 
     async def stop_answers_in(self, session: AsyncSession, conversation_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop the answers of a conversation

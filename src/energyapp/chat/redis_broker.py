@@ -8,7 +8,8 @@
   batch of tokens, trimmed, expiring ``answer_stream_ttl_seconds`` after the end). A watcher on
   any process reads it from the start or after its SSE ``Last-Event-ID``; the entry id is the
   event's ``id:``.
-- **Stop**: ``stop <answer id>`` on the ``events`` channel; the owner stops it.
+- **Stop**: ``stop <answer id>`` on the ``events`` channel; the owner stops it. ``stop-user
+  <user id>``: every process stops that person's answers, the API's too (deactivation).
 - **Crash recovery**: ``owner`` maps each live answer to its process. Every few seconds one
   process (the holder of a short lock) marks ``interrupted`` the ``streaming`` answers whose
   owner's lease has expired, and ends their streams so their watchers hear it.
@@ -22,12 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -40,6 +38,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
+from energyapp.chat.redis_keys import STOP_USER, BrokerKeys, announce_stop_of, process_id
 from energyapp.chat.redis_queue import RedisQueue
 from energyapp.chat.redis_watchers import RedisWatchers
 from energyapp.config import Settings
@@ -53,74 +52,6 @@ STREAM_MAXLEN = 4096  # entries per answer (tokens arrive in batches, so far mor
 STREAM_LIVE_TTL = 24 * 3600  # a safety net: a live answer's stream outlives no answer
 TICK_SECONDS = 1.0  # dispatch and queue positions when a notification was missed
 STOP_WAIT_SECONDS = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerKeys:
-    """The names of the broker's Redis keys, under a prefix shared by every process."""
-
-    prefix: str
-    process: str
-
-    @property
-    def admitted(self) -> str:
-        return f"{self.prefix}admitted"
-
-    def admitted_by(self, user_id: uuid.UUID) -> str:
-        return f"{self.prefix}adm:{user_id}"
-
-    @property
-    def queue_users(self) -> str:
-        return f"{self.prefix}q:users"
-
-    def queued_by(self, user_id: uuid.UUID) -> str:
-        return self.queued_by_name(str(user_id))
-
-    def queued_by_name(self, user: str) -> str:
-        return f"{self.prefix}q:u:{user}"
-
-    @property
-    def queue_background(self) -> str:
-        return f"{self.prefix}q:bg"
-
-    @property
-    def granted(self) -> str:
-        return f"{self.prefix}granted"
-
-    def slots(self, server: str) -> str:
-        return f"{self.prefix}slots:{server}"
-
-    def lines(self, server: str) -> str:  # the conversation each slot holds (chat/slots.py)
-        return f"{self.prefix}lines:{server}"
-
-    @property
-    def tickets(self) -> str:  # waiting ticket -> since when, conversation
-        return f"{self.prefix}tinfo"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}events"
-
-    def lease(self, process: str) -> str:
-        return f"{self.prefix}lease:{process}"
-
-    @property
-    def owner(self) -> str:
-        return f"{self.prefix}owner"
-
-    def stream(self, answer_id: uuid.UUID | str) -> str:
-        return f"{self.prefix}ans:{answer_id}"
-
-    def orphan(self, answer_id: uuid.UUID | str) -> str:
-        return f"{self.prefix}orphan:{answer_id}"
-
-    @property
-    def recovery_lock(self) -> str:
-        return f"{self.prefix}recovery"
-
-
-def process_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class RedisBroker:
@@ -311,6 +242,12 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             raise broker_unavailable() from exc
 
+    async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
+        try:
+            await announce_stop_of(self.redis, self.keys, user_id)
+        except (RedisError, OSError) as exc:
+            raise broker_unavailable() from exc
+
     async def _final_status(self, key: str) -> str | None:
         cursor = "0-0"
         deadline = time.monotonic() + STOP_WAIT_SECONDS
@@ -347,6 +284,9 @@ class RedisBroker:
             self.queue.notify()
         elif kind == "preempt":
             self.queue.preempt(arg)
+        elif kind == STOP_USER and self._engine is not None:
+            with contextlib.suppress(ValueError):
+                self._engine.stop_here_answers_of(uuid.UUID(arg))
         elif kind == "stop" and self._engine is not None:
             with contextlib.suppress(ValueError):
                 live = self._engine.live.get(uuid.UUID(arg))

@@ -47,7 +47,7 @@ from energyapp.core.metrics import GENERATIONS_QUEUED
 from energyapp.core.redis import write_back
 
 if TYPE_CHECKING:
-    from energyapp.chat.redis_broker import BrokerKeys
+    from energyapp.chat.redis_keys import BrokerKeys
 
 logger = logging.getLogger("energyapp.chat")
 

@@ -27,7 +27,7 @@ from energyapp.chat.watchers import LocalWatchers, Watch, too_many_streams
 from energyapp.core.redis import write_back
 
 if TYPE_CHECKING:
-    from energyapp.chat.redis_broker import BrokerKeys
+    from energyapp.chat.redis_keys import BrokerKeys
 
 logger = logging.getLogger("energyapp.chat")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from energyapp.chat import prompt, titles
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
+from energyapp.core.db_errors import refused_values, sqlstate
 from energyapp.core.metrics import (
     GENERATIONS_FINISHED,
     GENERATIONS_RUNNING,
@@ -22,6 +23,7 @@ from energyapp.core.metrics import (
     TIME_TO_FIRST_TOKEN,
     TOKENS_GENERATED,
 )
+from energyapp.core.text import storable
 from energyapp.errors import AppError
 from energyapp.llm import client as llm
 
@@ -116,6 +118,9 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
             if current is not None:
                 current.uncancel()
             _stopped(answer, outcome)
+        except _MarkedStopped:  # by energyapp deactivate-user (chat_service.mark_answers_stopped)
+            answer.stop_reason = "user"
+            _stopped(answer, outcome)
         except llm.LLMError as exc:
             status, code, detail = describe_llm_error(
                 exc, job.model, engine.settings.llm_token_timeout
@@ -196,17 +201,23 @@ async def _stream(
             answer.publish(piece)
             if time.monotonic() - last_save >= SAVE_INTERVAL:
                 last_save = time.monotonic()
-                await _save_progress(engine, answer)
+                if not await _save_progress(engine, answer):
+                    raise _MarkedStopped
 
 
-async def _save_progress(engine: ChatEngine, answer: LiveAnswer) -> None:
-    """Save the text so far; while the database is away the answer goes on (its end carries the
-    whole text), so a failure here is only logged."""
+class _MarkedStopped(Exception):
+    """The answer's row was marked ``stopped`` from outside this process."""
+
+
+async def _save_progress(engine: ChatEngine, answer: LiveAnswer) -> bool:
+    """Save the text so far; False when the row says the answer must stop. While the database
+    is away the answer goes on (its end carries the whole text), so a failure is only logged."""
     try:
         async with engine.sessionmaker.begin() as session:
-            await chat_service.save_progress(session, answer.id, answer.text)
+            return await chat_service.save_progress(session, answer.id, answer.text)
     except Exception as exc:
         logger.warning("saving an answer's progress failed", extra={"error": type(exc).__name__})
+        return True
 
 
 async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Outcome) -> None:
@@ -229,7 +240,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,
     }
-    pending_title = await _save_end(engine, answer, end)
+    saved = await _save_end(engine, answer, end)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
         TOKENS_GENERATED.inc(stats.completion_tokens)
@@ -241,36 +252,76 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
-    if pending_title is None:
+    if isinstance(saved, Exception):
         answer.close()  # no title for now: the watchers' streams end at ``done``
-        await _save_end_until_it_holds(engine, answer, end)
-    elif completed and pending_title and text and not engine.closing:
+        await _save_end_until_it_holds(engine, answer, end, saved)
+    elif completed and saved and text and not engine.closing:
         engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
         return
     engine.close(answer)
 
 
-async def _save_end(engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]) -> bool | None:
-    """Whether the conversation still waits for its automatic title, once the end is saved;
-    None when it could not be saved."""
+async def _save_end(
+    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]
+) -> bool | Exception:
+    """Save the end of an answer: once it holds, whether its conversation still waits for its
+    automatic title; else what failed."""
     try:
         async with engine.sessionmaker.begin() as session:
             return await chat_service.finish_answer(session, answer.id, **end)
     except Exception as exc:
-        logger.warning("saving the end of an answer failed", extra={"error": type(exc).__name__})
-        return None
+        return exc
+
+
+def _salvaged(end: dict[str, Any]) -> dict[str, Any]:
+    """What surely can be saved of an end the database refused: the text without the
+    characters no database stores, no counts or timings (a number out of range is the other
+    refusal a value can meet), and the status ``error`` with ``internal_error``: the saved
+    answer is no longer exactly the one generated."""
+    return end | {
+        "status": "error",
+        "text": storable(end["text"]),
+        "error_code": "internal_error",
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "duration_ms": None,
+        "first_token_ms": None,
+    }
 
 
 async def _save_end_until_it_holds(
-    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]
+    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any], failure: Exception | None
 ) -> None:
-    """Retry the save of the end, waiting longer each time, until it holds or the process
-    stops (the next start's crash recovery then marks the answer interrupted, with the text
-    saved so far)."""
+    """Retry the save of the end while the database is away (a lost connection, a restart),
+    waiting longer each time, until it holds or the process stops (the next start's crash
+    recovery then marks the answer interrupted, with the text saved so far).
+
+    A refusal of the values themselves (``db_errors.refused_values``: a number out of range, a
+    character the database cannot store, a constraint) would fail forever: the end is then
+    saved once more as :func:`_salvaged`, and one error line says what happened (the error's
+    type and SQLSTATE, never its message, which holds the text). Should that be refused too,
+    the answer is left to the crash recovery."""
     attempt = 0
-    while not engine.closing:
-        await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
-        if await _save_end(engine, answer, end) is not None:
+    while failure is not None:
+        if refused_values(failure):
+            salvage = await _save_end(engine, answer, _salvaged(end))
+            logger.error(
+                "the database refused the end of an answer: "
+                + (
+                    "left for the crash recovery"
+                    if isinstance(salvage, Exception)
+                    else "saved as error"
+                ),
+                extra={"error": type(failure).__name__, "sqlstate": sqlstate(failure)},
+            )
             return
+        logger.warning(
+            "saving the end of an answer failed", extra={"error": type(failure).__name__}
+        )
+        if engine.closing:
+            logger.error("could not save the end of an answer before the shutdown")
+            return
+        await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
         attempt += 1
-    logger.error("could not save the end of an answer before the shutdown")
+        saved = await _save_end(engine, answer, end)
+        failure = saved if isinstance(saved, Exception) else None

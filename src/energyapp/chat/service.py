@@ -229,9 +229,32 @@ async def history(
     return [(role, content) for role, content in reversed(rows.all())]
 
 
-async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> None:
-    await session.execute(
-        update(MESSAGES).where(MESSAGES.c.id == answer_id).values(content=text, updated_at=utcnow())
+async def save_progress(session: AsyncSession, answer_id: uuid.UUID, text: str) -> bool:
+    """Save the text so far; False when the answer was marked ``stopped`` from outside the
+    process that generates it (:func:`mark_answers_stopped`) or deleted: it must stop."""
+    saved = await affected_rows(
+        session,
+        update(MESSAGES)
+        .where(MESSAGES.c.id == answer_id, MESSAGES.c.status != "stopped")
+        .values(content=text, updated_at=utcnow()),
+    )
+    return saved > 0
+
+
+async def mark_answers_stopped(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Mark ``stopped`` the answers being written or queued for ``user_id``: the way a process
+    that runs no chat runtime (``energyapp deactivate-user``) stops them through the database.
+    The process generating one sees the mark at its next progress save (within a second of
+    text) and stops it there, saving its whole text; a queued one stops once it has a slot."""
+    return await affected_rows(
+        session,
+        update(MESSAGES)
+        .where(
+            MESSAGES.c.user_id == user_id,
+            MESSAGES.c.role == "assistant",
+            MESSAGES.c.status == "streaming",
+        )
+        .values(status="stopped", updated_at=utcnow()),
     )
 
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from energyapp.audit import service as audit
 from energyapp.auth.models import User
 from energyapp.conversations.models import CONVERSATIONS, LEGAL_HOLDS, Conversation, LegalHold
-from energyapp.db import utcnow
+from energyapp.db import get_for_update, utcnow
 from energyapp.errors import NotFound
 
 
@@ -39,7 +39,7 @@ async def place_hold(
     request: Request | None,
 ) -> LegalHold:
     """Put ``conversation`` on hold (or change the reason of its hold); audited."""
-    hold = await session.get(LegalHold, conversation.id, with_for_update=True)
+    hold = await get_for_update(session, LegalHold, conversation.id)
     if hold is not None and hold.reason == reason:
         return hold
     previous = hold.reason if hold else None
@@ -71,7 +71,7 @@ async def release_hold(
     session: AsyncSession, actor: User, conversation: Conversation, *, request: Request | None
 ) -> None:
     """End the hold: the conversation follows the retention policy again; audited."""
-    hold = await session.get(LegalHold, conversation.id, with_for_update=True)
+    hold = await get_for_update(session, LegalHold, conversation.id)
     if hold is None:
         raise NotFound("La conversación no está bajo retención legal.", code="hold_not_found")
     await session.delete(hold)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 # PostgreSQL's SQLSTATE codes (asyncpg) and SQLite's messages for the same situations.
 _NO_DATABASE = {"3D000"}
@@ -50,3 +50,25 @@ def shown_url(db_url: str) -> str:
         return make_url(db_url.strip()).render_as_string(hide_password=True)
     except Exception:  # an unparseable URL is reported before anything connects
         return "(ENERGYAPP_DB_URL)"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a failed statement (``None`` on SQLite and for other errors)."""
+    code = getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
+    return code if isinstance(code, str) else None
+
+
+def refused_values(exc: BaseException) -> bool:
+    """Whether the database (or its driver) refused the values of a write: retrying the same
+    write fails the same way. PostgreSQL says so with SQLSTATE class 22 (data exception: a
+    number out of range, a NUL in text) or 23 (a constraint); SQLAlchemy with ``DataError`` or
+    ``IntegrityError``, or with a ``StatementError`` that never reached the database (a value its
+    type refused); SQLite's driver raises ``ValueError`` (a lone surrogate) or ``OverflowError``
+    (an integer past 64 bits) before sending anything. A lost connection, a database starting
+    up or shutting down, a busy SQLite file or a pool timeout are not refusals: they pass."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        code = sqlstate(exc)
+        return isinstance(exc, DataError | IntegrityError) or (code or "")[:2] in ("22", "23")
+    return isinstance(exc, StatementError | ValueError | OverflowError)

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyapp.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from energyapp.core.text import UNSTORABLE
 from energyapp.errors import error_response_for
 from energyapp.logging import request_id_var
 
@@ -158,9 +159,8 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, status: int) ->
     await response(scope, receive, send)
 
 
-# NUL can be stored by SQLite but not by PostgreSQL, and a lone surrogate cannot be encoded as
-# UTF-8 at all: both are refused at the door, the same way on every backend and every field.
-_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+# What no database stores (NUL, lone surrogates) is refused at the door, the same way on every
+# backend and every field.
 _JSON_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -280,7 +280,7 @@ def _document_problem(document: Any) -> tuple[int, str, str] | None:
     while pending:
         value, depth = pending.pop()
         if isinstance(value, str):
-            if _FORBIDDEN_TEXT.search(value):
+            if UNSTORABLE.search(value):
                 return _FORBIDDEN_CHARACTERS
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:

@@ -26,6 +26,7 @@ search (``core.search``), and the model's titles (:func:`without_invisible`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
@@ -36,6 +37,9 @@ BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Marks draw only on the character before them: text of marks and spaces shows nothing.
 _MARK_CATEGORIES = frozenset({"Mn", "Me"})
 _ZWJ = "\u200d"
+# NUL can be stored by SQLite but not by PostgreSQL, and a lone surrogate cannot be encoded as
+# UTF-8 at all: no database stores them.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def nfc(text: str) -> str:
@@ -91,3 +95,8 @@ def without_invisible(text: str) -> str:
     return "".join(
         (" " if ch.isspace() else "") if _invisible(text, i) else ch for i, ch in enumerate(text)
     )
+
+
+def storable(text: str) -> str:
+    """``text`` without the characters no database stores (:data:`UNSTORABLE`)."""
+    return UNSTORABLE.sub("", text)

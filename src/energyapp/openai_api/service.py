@@ -25,9 +25,10 @@ from energyapp.auth.models import User
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
+from energyapp.chat.request_answers import AnswerStopped
 from energyapp.config import Settings
 from energyapp.core.ratelimit import RateLimiter
-from energyapp.errors import AppError, NotFound, Unprocessable
+from energyapp.errors import AppError, NotFound, Unauthorized, Unprocessable
 from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
 from energyapp.openai_api.errors import UnsupportedParameter
@@ -252,30 +253,39 @@ async def _give_back(work: Awaitable[None]) -> None:
 
 async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[str]:
     """Wait for a slot and yield the answer's pieces. Closing the iterator early (a client
-    that left) closes the connection to Ollama, which stops the generation; the slot and the
-    place are given back and the usage recorded either way."""
+    that left) closes the connection to Ollama, which stops the generation; so does the
+    deactivation of the owner's account (``engine.stop_answers_of``), which ends it with 401
+    ``api_access_disabled``. The slot and the place are given back and the usage recorded
+    either way."""
     completion.status = "stopped"
+    user_id = completion.caller.user.id
     try:
-        completion.server = await engine.queue.acquire(completion.caller.user.id)
-        completion.asked = True
-        pieces = llm.stream_chat(
-            engine.http,
-            completion.server,
-            llm.chat_payload(
-                completion.model,
-                completion.messages,
-                options=completion.options,
-                keep_alive=engine.settings.keep_alive,
-                output_format=completion.output_format,
-            ),
-            token_timeout=engine.settings.llm_token_timeout,
-            stats=completion.stats,
-        )
-        async with contextlib.aclosing(pieces):
-            async for piece in pieces:
-                completion.text += piece
-                yield piece
+        with engine.requests.hold(user_id) as held:
+            completion.server = await held.wait(engine.queue.acquire(user_id))
+            completion.asked = True
+            pieces = llm.stream_chat(
+                engine.http,
+                completion.server,
+                llm.chat_payload(
+                    completion.model,
+                    completion.messages,
+                    options=completion.options,
+                    keep_alive=engine.settings.keep_alive,
+                    output_format=completion.output_format,
+                ),
+                token_timeout=engine.settings.llm_token_timeout,
+                stats=completion.stats,
+            )
+            async with contextlib.aclosing(held.follow(pieces)) as followed:
+                async for piece in followed:
+                    completion.text += piece
+                    yield piece
         completion.status = "complete"
+    except AnswerStopped:
+        raise Unauthorized(
+            "La cuenta dueña de esta clave fue desactivada: la respuesta se detuvo.",
+            code="api_access_disabled",
+        ) from None
     except llm.LLMError:
         completion.status = "error"
         raise

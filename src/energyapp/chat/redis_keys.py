@@ -1,0 +1,90 @@
+"""The names of the chat broker's Redis keys and channel (``chat/redis_broker.py``), and the
+one message a process that runs no chat runtime sends: ``energyapp deactivate-user`` asking
+every app process to stop a person's answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+# On the ``events`` channel: every process stops the answers it generates for that user.
+STOP_USER = "stop-user"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerKeys:
+    """The names of the broker's Redis keys, under a prefix shared by every process."""
+
+    prefix: str
+    process: str
+
+    @property
+    def admitted(self) -> str:
+        return f"{self.prefix}admitted"
+
+    def admitted_by(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}adm:{user_id}"
+
+    @property
+    def queue_users(self) -> str:
+        return f"{self.prefix}q:users"
+
+    def queued_by(self, user_id: uuid.UUID) -> str:
+        return self.queued_by_name(str(user_id))
+
+    def queued_by_name(self, user: str) -> str:
+        return f"{self.prefix}q:u:{user}"
+
+    @property
+    def queue_background(self) -> str:
+        return f"{self.prefix}q:bg"
+
+    @property
+    def granted(self) -> str:
+        return f"{self.prefix}granted"
+
+    def slots(self, server: str) -> str:
+        return f"{self.prefix}slots:{server}"
+
+    def lines(self, server: str) -> str:  # the conversation each slot holds (chat/slots.py)
+        return f"{self.prefix}lines:{server}"
+
+    @property
+    def tickets(self) -> str:  # waiting ticket -> since when, conversation
+        return f"{self.prefix}tinfo"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    def lease(self, process: str) -> str:
+        return f"{self.prefix}lease:{process}"
+
+    @property
+    def owner(self) -> str:
+        return f"{self.prefix}owner"
+
+    def stream(self, answer_id: uuid.UUID | str) -> str:
+        return f"{self.prefix}ans:{answer_id}"
+
+    def orphan(self, answer_id: uuid.UUID | str) -> str:
+        return f"{self.prefix}orphan:{answer_id}"
+
+    @property
+    def recovery_lock(self) -> str:
+        return f"{self.prefix}recovery"
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def announce_stop_of(redis: Redis, keys: BrokerKeys, user_id: uuid.UUID) -> int:
+    """Ask every app process to stop the answers of ``user_id`` (web and API); how many
+    processes listened."""
+    listeners: int = await redis.publish(keys.events, f"{STOP_USER} {user_id}")
+    return listeners
