@@ -4,6 +4,9 @@ replayed over real HTTP line by line, as Ollama sends them."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import aiohttp
 import pytest
 
 from energyapp.llm import client as llm
+from energyapp.logging import JsonFormatter
 from tests.llm.stand_in import free_port, serve
 
 pytestmark = pytest.mark.no_database
@@ -94,6 +98,24 @@ async def test_unreachable_server(http: aiohttp.ClientSession) -> None:
         await llm.list_models(http, url)
     assert err2.value.code == llm.UNAVAILABLE
     assert await llm.ollama_version(http, url) is None
+
+
+async def test_a_url_password_never_reaches_a_log_line(http: aiohttp.ClientSession) -> None:
+    # An Ollama behind a proxy with basic auth: the failure names the server, and the runner
+    # logs that message ("generation failed"); the password must not be in the line.
+    url = f"http://ollama:Pr0xy-S3cret%40x@127.0.0.1:{free_port()}"
+    with pytest.raises(llm.LLMError) as err:
+        await _collect(http, url, llm.ChatStats())
+    record = logging.LogRecord("energyapp.chat.runner", logging.WARNING, __file__, 1, "%s", (
+        err.value.message,), None)  # fmt: skip
+    record.error = err.value.message
+    try:
+        raise RuntimeError("could not connect to redis://:p@ss-w0rd@10.0.0.5:6379/0")
+    except RuntimeError:
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter().format(record)
+    assert "Pr0xy" not in line and "p@ss" not in line and "w0rd" not in line
+    assert "http://ollama:[redactado]@127.0.0.1:" in json.loads(line)["error"]
 
 
 async def test_tags_and_non_streamed_chat(http: aiohttp.ClientSession) -> None:
