@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     retention_warning_days: int = Field(default=7, ge=0, le=365)
     retention_batch_size: int = Field(default=200, ge=1, le=10_000)
     export_zip_per_hour: int = Field(default=5, ge=1, le=1000)
+    conversation_exports_per_minute: int = Field(default=20, ge=1, le=100_000)
 
     # --- LLM / chat ---
     ollama_url: str = "http://127.0.0.1:11434"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
+from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -384,6 +385,30 @@ async def test_export_markdown_and_json(
 
     bad = await client.get(f"/conversations/{conversation.id}/export?format=pdf", headers=headers)
     assert bad.status_code == 422
+
+
+async def test_conversation_exports_are_limited_per_person(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # Each file is built whole in memory (with scope=tree, every version): unlimited downloads
+    # were a cheap way for one account to keep the server busy.
+    user, other = await make_user(), await make_user()
+    headers, other_headers = await auth_headers(user), await auth_headers(other)
+    conversation = await make_conversation(user, "Larga", messages=["Hola", "Buenos días"])
+    url = f"/conversations/{conversation.id}/export?scope=tree"
+    for _ in range(settings.conversation_exports_per_minute):
+        assert (await client.get(url, headers=headers)).status_code == 200
+    refused = await client.get(url, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) > 0
+    own = await make_conversation(other, "Otra", messages=["Hola"])
+    allowed = await client.get(f"/conversations/{own.id}/export", headers=other_headers)
+    assert allowed.status_code == 200
 
 
 async def test_markdown_export_closes_a_code_block_left_open(

@@ -156,12 +156,16 @@ async def switch_branch(
 async def export_conversation(
     conversation: OwnedConversation,
     session: SessionDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     format: Annotated[Literal["md", "json"], Query(description="md o json")] = "md",
     scope: Annotated[
         export.ExportScope, Query(description="branch (la rama actual) o tree (todas)")
     ] = "branch",
 ) -> Response:
-    """The conversation as a file to download: the current branch, or every version."""
+    """The conversation as a file to download: the current branch, or every version (at most
+    ``conversation_exports_per_minute`` a minute per person, 429 ``rate_limited`` beyond)."""
+    await export.check_rate(limiter, settings, conversation.user_id)
     messages = await service.export_messages(session, conversation, whole_tree=scope == "tree")
     if format == "json":
         body, media_type = export.to_json(conversation, messages, scope), "application/json"
