@@ -44,13 +44,23 @@ async def list_conversations(
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     q: SearchQuery = None,
     archived: bool = False,
 ) -> dict[str, list[Item] | str | None]:
     """The caller's conversations: pinned first, then most recently updated; ``running`` is
-    true while one of its answers is being generated."""
+    true while one of its answers is being generated. A search (``q``) counts against
+    ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond)."""
+    query = (q or "").strip() or None
+    if query is not None:
+        await limiter.enforce(
+            "conversation.search", str(user.id), limit=settings.search_rate_limit_per_minute,
+            window_seconds=60,
+            detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
+        )  # fmt: skip
     items, next_cursor = await service.list_conversations(
-        session, user, page, query=(q or "").strip() or None, archived=archived
+        session, user, page, query=query, archived=archived
     )
     return {"items": items, "next_cursor": next_cursor}
 
