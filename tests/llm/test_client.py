@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from energyapp.llm import cli as stand_in_cli
 from energyapp.llm import client as llm
 from energyapp.logging import JsonFormatter
 from tests.llm.stand_in import free_port, serve
@@ -145,3 +146,13 @@ def test_malformed_line_is_an_error() -> None:
     with pytest.raises(llm.LLMError) as err:
         llm.parse_chat_line(b'{"model": "x", "message": {"content": "ro')
     assert err.value.code == llm.LLM_ERROR
+
+
+def test_energyapp_dev_names_an_ollama_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `energyapp dev` says which Ollama did not answer; a URL with basic auth is named without
+    # its password (the settings' own errors never show the URL for the same reason).
+    assert stand_in_cli.start_stand_in("http://ollama:Pr0xy-S3cret@192.0.2.1:11434", 11434) is None
+    said = capsys.readouterr().out
+    assert "192.0.2.1:11434" in said and "Pr0xy" not in said
