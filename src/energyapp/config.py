@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     retention_warning_days: int = Field(default=7, ge=0, le=365)
     retention_batch_size: int = Field(default=200, ge=1, le=10_000)
     export_zip_per_hour: int = Field(default=5, ge=1, le=1000)
+    conversation_exports_per_minute: int = Field(default=20, ge=1, le=100_000)
 
     # --- LLM / chat ---
     ollama_url: str = "http://127.0.0.1:11434"
@@ -130,6 +131,9 @@ class Settings(BaseSettings):
     # Changes per user per minute outside the chat (conversations, keys, profile, admin
     # actions) before 429: more than a person clicks, a wall for a runaway script.
     write_rate_limit_per_minute: int = Field(default=120, ge=1, le=100_000)
+    # Searches of one's conversations per user per minute (a full-text search of every message
+    # can take a second of the database's time) before 429.
+    search_rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     max_message_chars: int = Field(default=8000, ge=1, le=200_000)
     num_ctx: int = Field(default=4096, ge=256)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)

@@ -22,6 +22,10 @@ _INLINE_SECRETS = re.compile(
     r"((?:password|passwd|secret|token|refresh_token|access_token|code)[\"']?\s*[:=]\s*[\"']?)"
     r"[^\s\"',&}]+"
 )
+# The password of a URL's user information (an Ollama URL behind a proxy with basic auth, a
+# database or Redis URL in an error): up to the last "@" before the host, so an unencoded "@"
+# in the password leaks nothing either.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*):[^\s/]*@")
 # uvicorn adds ``color_message``: its message again, with terminal colour codes.
 _STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 REDACTED = "[redactado]"
@@ -44,7 +48,7 @@ def redact_text(text: str) -> str:
         prefix = match.group(1) or match.group(2) or ""
         return prefix + REDACTED
 
-    return _INLINE_SECRETS.sub(_sub, text)
+    return _URL_PASSWORD.sub(rf"\1:{REDACTED}@", _INLINE_SECRETS.sub(_sub, text))
 
 
 class JsonFormatter(logging.Formatter):

@@ -90,6 +90,25 @@ async def test_unknown_email_and_wrong_password_fail_alike(
     }
 
 
+async def test_a_password_typed_as_the_email_is_not_kept_in_the_audit_trail(
+    client: httpx.AsyncClient, make_user: UserFactory, audit_events: AuditFn
+) -> None:
+    # A common slip: the password typed into the email field (then the email into the
+    # password's). What was typed is kept for an unknown account only when it is an address.
+    await make_user(email="bea@alvaradomazzei.cl")
+    for typed in ("Invierno#2025", "mi clave secreta", "Clave@2025", "  Tr0ub4dor&3  "):
+        failed = await client.post("/auth/login", json={"email": typed, "password": "x"})
+        assert failed.status_code == 401
+    await client.post("/auth/login", json={"email": "Nadie@Inacapmail.cl", "password": "x"})
+    events = await audit_events("login_failed")
+    kept = [e.details for e in events]
+    assert len(kept) == 5
+    assert all("invierno" not in str(d).lower() and "clave" not in str(d).lower() for d in kept)
+    assert all("tr0ub4dor" not in str(d).lower() for d in kept)
+    assert [d["email"] for d in kept] == [None, None, None, None, "nadie@inacapmail.cl"]
+    assert {d["reason"] for d in kept} == {"invalid_credentials"}
+
+
 async def test_timing_of_unknown_email_is_close_to_wrong_password(
     client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:

@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from energyapp.auth.deps import get_current_user, limit_changes
 from energyapp.config import Settings
+from energyapp.main import create_app
 from tests.conftest import HeadersFactory, UserFactory, make_settings
+from tests.hardening.conftest import depends_on
+
+# A signed-in person's changes not counted by the change limit, each for a reason.
+LIMITED_OTHERWISE = {
+    "POST /chat": "chat_rate_limit_per_minute",
+    "POST /chat/{assistant_message_id}/stop": "stops only the caller's own running answer",
+    "POST /auth/setup-2fa": "the password check's throttle",
+    "POST /auth/setup-2fa/confirm": "the 2FA code throttle",
+    "POST /auth/disable-2fa": "the password and 2FA code throttles",
+    "POST /auth/change-password": "the password check's throttle",
+    "POST /auth/logout-all": "ends the caller's sessions, this one included",
+}
 
 
 @pytest.fixture
@@ -60,3 +75,20 @@ async def test_admin_actions_count_too(
         for role in ("supervisor", "trabajador", "supervisor", "trabajador")
     ]
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.no_database
+def test_every_change_by_a_signed_in_person_is_limited() -> None:
+    # POST /admin/users/{id}/reset-2fa, an admin action declared in the auth router, escaped the
+    # limit every other admin action has; a new route must not.
+    app = create_app(make_settings("sqlite:///:memory:"))  # routes only: nothing is started
+    unlimited = {
+        f"{method} {context.path}"
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods or ()
+        if method not in ("GET", "HEAD", "OPTIONS")
+        and depends_on(context.dependant, (get_current_user,))
+        and not depends_on(context.dependant, (limit_changes,))
+    }
+    assert unlimited == set(LIMITED_OTHERWISE)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
+from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -330,6 +331,30 @@ async def test_search_titles_and_messages(
     assert too_long.status_code == 422
 
 
+async def test_searches_are_limited_per_person(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    # A search of every message can take a second of the database's time (docs: 900-1000 ms
+    # at worst on PostgreSQL); unlimited, one script could hold the connection pool.
+    user, other = await make_user(), await make_user()
+    headers, other_headers = await auth_headers(user), await auth_headers(other)
+    for n in range(settings.search_rate_limit_per_minute):
+        searched = await client.get("/conversations", params={"q": f"t{n}"}, headers=headers)
+        assert searched.status_code == 200
+    refused = await client.get("/conversations", params={"q": "otra"}, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) > 0
+    # The sidebar without a search, and other people's searches, go on.
+    assert (await client.get("/conversations", headers=headers)).status_code == 200
+    assert (await client.get("/conversations", params={"q": " "}, headers=headers)).is_success
+    other_search = await client.get("/conversations", params={"q": "x"}, headers=other_headers)
+    assert other_search.status_code == 200
+
+
 @pytest.mark.postgres_only
 async def test_search_uses_spanish_stemming(
     client: httpx.AsyncClient,
@@ -384,6 +409,30 @@ async def test_export_markdown_and_json(
 
     bad = await client.get(f"/conversations/{conversation.id}/export?format=pdf", headers=headers)
     assert bad.status_code == 422
+
+
+async def test_conversation_exports_are_limited_per_person(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # Each file is built whole in memory (with scope=tree, every version): unlimited downloads
+    # were a cheap way for one account to keep the server busy.
+    user, other = await make_user(), await make_user()
+    headers, other_headers = await auth_headers(user), await auth_headers(other)
+    conversation = await make_conversation(user, "Larga", messages=["Hola", "Buenos días"])
+    url = f"/conversations/{conversation.id}/export?scope=tree"
+    for _ in range(settings.conversation_exports_per_minute):
+        assert (await client.get(url, headers=headers)).status_code == 200
+    refused = await client.get(url, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) > 0
+    own = await make_conversation(other, "Otra", messages=["Hola"])
+    allowed = await client.get(f"/conversations/{own.id}/export", headers=other_headers)
+    assert allowed.status_code == 200
 
 
 async def test_markdown_export_closes_a_code_block_left_open(

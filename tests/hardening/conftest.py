@@ -36,14 +36,19 @@ async def actors(make_user: UserFactory, auth_headers: HeadersFactory) -> dict[s
     return result
 
 
-def _needs_user(dependant: Dependant) -> bool:
+def depends_on(dependant: Dependant, calls: tuple[object, ...]) -> bool:
+    """Whether one of ``calls`` is among the dependencies of ``dependant``, at any depth."""
     pending = list(dependant.dependencies)
     while pending:
         dep = pending.pop()
-        if dep.call in AUTHENTICATING:
+        if dep.call in calls:
             return True
         pending.extend(dep.dependencies)
     return False
+
+
+def _needs_user(dependant: Dependant) -> bool:
+    return depends_on(dependant, AUTHENTICATING)
 
 
 @dataclass(frozen=True)

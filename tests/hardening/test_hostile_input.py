@@ -57,6 +57,7 @@ def settings(db_url: str, ollama_url: str) -> Settings:
         chat_rate_limit_per_minute=100_000,
         login_max_failures_per_ip=100_000,
         login_max_failures_per_account=100_000,
+        conversation_exports_per_minute=100_000,
     )
 
 

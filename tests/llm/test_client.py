@@ -4,13 +4,18 @@ replayed over real HTTP line by line, as Ollama sends them."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from energyapp.llm import cli as stand_in_cli
 from energyapp.llm import client as llm
+from energyapp.logging import JsonFormatter
 from tests.llm.stand_in import free_port, serve
 
 pytestmark = pytest.mark.no_database
@@ -96,6 +101,24 @@ async def test_unreachable_server(http: aiohttp.ClientSession) -> None:
     assert await llm.ollama_version(http, url) is None
 
 
+async def test_a_url_password_never_reaches_a_log_line(http: aiohttp.ClientSession) -> None:
+    # An Ollama behind a proxy with basic auth: the failure names the server, and the runner
+    # logs that message ("generation failed"); the password must not be in the line.
+    url = f"http://ollama:Pr0xy-S3cret%40x@127.0.0.1:{free_port()}"
+    with pytest.raises(llm.LLMError) as err:
+        await _collect(http, url, llm.ChatStats())
+    record = logging.LogRecord("energyapp.chat.runner", logging.WARNING, __file__, 1, "%s", (
+        err.value.message,), None)  # fmt: skip
+    record.error = err.value.message
+    try:
+        raise RuntimeError("could not connect to redis://:p@ss-w0rd@10.0.0.5:6379/0")
+    except RuntimeError:
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter().format(record)
+    assert "Pr0xy" not in line and "p@ss" not in line and "w0rd" not in line
+    assert "http://ollama:[redactado]@127.0.0.1:" in json.loads(line)["error"]
+
+
 async def test_tags_and_non_streamed_chat(http: aiohttp.ClientSession) -> None:
     routes = {"/api/tags": (200, "tags.json"), "/api/chat": (200, "chat_once.json")}
     async with serve(_replay(routes)) as url:
@@ -123,3 +146,13 @@ def test_malformed_line_is_an_error() -> None:
     with pytest.raises(llm.LLMError) as err:
         llm.parse_chat_line(b'{"model": "x", "message": {"content": "ro')
     assert err.value.code == llm.LLM_ERROR
+
+
+def test_energyapp_dev_names_an_ollama_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `energyapp dev` says which Ollama did not answer; a URL with basic auth is named without
+    # its password (the settings' own errors never show the URL for the same reason).
+    assert stand_in_cli.start_stand_in("http://ollama:Pr0xy-S3cret@192.0.2.1:11434", 11434) is None
+    said = capsys.readouterr().out
+    assert "192.0.2.1:11434" in said and "Pr0xy" not in said

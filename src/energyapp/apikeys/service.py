@@ -34,6 +34,8 @@ KEY_MARK = "ea_"
 PREFIX_LENGTH = 8  # "ea_" and five characters of the secret: enough to tell keys apart
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
+# GET /api-keys shows every key in force and this many of the revoked or expired ones.
+ENDED_KEYS_SHOWN = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +120,18 @@ async def create_key(
 
 
 async def list_own_keys(session: AsyncSession, user: User) -> list[ApiKey]:
-    """The caller's keys (revoked ones too), newest first."""
-    rows = await session.scalars(
-        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc())
-    )
-    return list(rows)
+    """The caller's keys in force (at most ``api_max_keys_per_user``) and the newest
+    :data:`ENDED_KEYS_SHOWN` revoked or expired ones, newest first.
+
+    Ended keys pile up for as long as someone creates and revokes keys; listing every one made
+    the answer, and the usage look-up's ``IN`` list, grow without bound (past 32 767 ids
+    PostgreSQL refuses the query)."""
+    in_force = (ApiKey.revoked_at.is_(None)) & (ApiKey.expires_at > utcnow())
+    own = select(ApiKey).where(ApiKey.user_id == user.id)
+    newest = (ApiKey.created_at.desc(), ApiKey.id.desc())
+    active = await session.scalars(own.where(in_force))
+    ended = await session.scalars(own.where(~in_force).order_by(*newest).limit(ENDED_KEYS_SHOWN))
+    return sorted([*active, *ended], key=lambda key: (key.created_at, key.id), reverse=True)
 
 
 ADMIN_KEY_CURSOR = "admin.api_keys"

@@ -248,7 +248,10 @@ async def change_password(
 
 
 @router.post(
-    "/admin/users/{user_id}/reset-2fa", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"]
+    "/admin/users/{user_id}/reset-2fa",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["admin"],
+    dependencies=[ChangesLimited],  # an admin action, counted like the others
 )
 async def reset_2fa(
     user_id: uuid.UUID, admin: AdminUser, request: Request, session: SessionDep

@@ -5,6 +5,7 @@ A session is one ``auth_sessions`` row; access tokens carry its id (``sid``) and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,9 @@ from energyapp.errors import Forbidden, Unauthorized, kept
 
 CHALLENGE_SECONDS = 300
 INVALID_CREDENTIALS = "Correo o contraseña incorrectos."
+# What a failed login typed as its email is audited only when it has an address's shape: a
+# password typed into the email field (a common slip) must not land in the trail in clear.
+_ADDRESS_SHAPE = re.compile(r"[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ async def open_session(
     return IssuedTokens(access, refresh, expires_in, user)
 
 
+def _attempted_email(email: str) -> str | None:
+    """The (normalised) email a failed login typed, or None when it is no address: then it may
+    well be the password."""
+    return email[:320] if _ADDRESS_SHAPE.fullmatch(email) else None
+
+
 async def login(
     session: AsyncSession,
     settings: Settings,
@@ -132,7 +142,7 @@ async def login(
             request=request,
             target_type="user",
             target_id=user.id if user else None,
-            details={"email": email[:320], "reason": "invalid_credentials"},
+            details={"email": _attempted_email(email), "reason": "invalid_credentials"},
         )
         raise kept(Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials"))
     await guard.succeeded(account=email)

@@ -11,9 +11,11 @@ from typing import Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
 from energyapp.conversations.schemas import ConversationExport, ConversationOut, MessageOut
 from energyapp.core import dates
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
 
 ROLE_LABELS = {"user": "Usuario", "assistant": "Asistente", "system": "Sistema"}
@@ -27,6 +29,17 @@ STATUS_NOTES = {
 
 EXPORT_TIMEZONE = ZoneInfo("America/Santiago")
 ExportScope = Literal["branch", "tree"]
+
+
+async def check_rate(limiter: RateLimiter, settings: Settings, user_id: uuid.UUID) -> None:
+    """429 ``rate_limited`` beyond ``conversation_exports_per_minute`` files a minute: each is
+    built whole in memory (every version of every message with ``scope=tree``)."""
+    await limiter.enforce(
+        "conversation.export", str(user_id), limit=settings.conversation_exports_per_minute,
+        window_seconds=60,
+        detail="Descargó demasiadas conversaciones seguidas. Espere {seconds} s y vuelva a "
+        "intentarlo.",
+    )  # fmt: skip
 
 
 def _stamp(moment: datetime) -> str:

@@ -44,13 +44,23 @@ async def list_conversations(
     user: CurrentUser,
     session: SessionDep,
     page: PageDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     q: SearchQuery = None,
     archived: bool = False,
 ) -> dict[str, list[Item] | str | None]:
     """The caller's conversations: pinned first, then most recently updated; ``running`` is
-    true while one of its answers is being generated."""
+    true while one of its answers is being generated. A search (``q``) counts against
+    ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond)."""
+    query = (q or "").strip() or None
+    if query is not None:
+        await limiter.enforce(
+            "conversation.search", str(user.id), limit=settings.search_rate_limit_per_minute,
+            window_seconds=60,
+            detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
+        )  # fmt: skip
     items, next_cursor = await service.list_conversations(
-        session, user, page, query=(q or "").strip() or None, archived=archived
+        session, user, page, query=query, archived=archived
     )
     return {"items": items, "next_cursor": next_cursor}
 
@@ -156,12 +166,16 @@ async def switch_branch(
 async def export_conversation(
     conversation: OwnedConversation,
     session: SessionDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     format: Annotated[Literal["md", "json"], Query(description="md o json")] = "md",
     scope: Annotated[
         export.ExportScope, Query(description="branch (la rama actual) o tree (todas)")
     ] = "branch",
 ) -> Response:
-    """The conversation as a file to download: the current branch, or every version."""
+    """The conversation as a file to download: the current branch, or every version (at most
+    ``conversation_exports_per_minute`` a minute per person, 429 ``rate_limited`` beyond)."""
+    await export.check_rate(limiter, settings, conversation.user_id)
     messages = await service.export_messages(session, conversation, whole_tree=scope == "tree")
     if format == "json":
         body, media_type = export.to_json(conversation, messages, scope), "application/json"

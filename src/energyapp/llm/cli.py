@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 import typer
 
+from energyapp.logging import redact_text
+
 
 def fake_ollama(
     host: Annotated[str, typer.Option(help="Interfaz")] = "127.0.0.1",
@@ -86,9 +88,10 @@ def start_stand_in(url: str, default_port: int) -> subprocess.Popen[bytes] | Non
     so; ``None``, with a warning, when it cannot serve there: ``url`` is another machine, or
     its port is taken by something that is not an Ollama."""
     parsed = urlparse(url)
+    shown = redact_text(url)  # a URL with basic auth is named without its password
     if parsed.hostname not in _LOOPBACK:
         typer.echo(
-            f"AVISO: no respondió ningún Ollama en {url}, que no es de este equipo: no se inicia "
+            f"AVISO: no respondió ningún Ollama en {shown}, que no es de este equipo: no se inicia "
             "el Ollama de reemplazo y el chat no podrá responder."
         )
         return None
@@ -110,14 +113,14 @@ def start_stand_in(url: str, default_port: int) -> subprocess.Popen[bytes] | Non
         if ollama_answers(url, timeout=0.5):
             typer.echo(
                 "AVISO: no respondió ningún Ollama; se inició el Ollama DE REEMPLAZO (stand-in) "
-                f"en {url}. Las respuestas son SINTÉTICAS, no de un modelo real."
+                f"en {shown}. Las respuestas son SINTÉTICAS, no de un modelo real."
             )
             return proc
         time.sleep(0.1)
     proc.terminate()
     proc.wait(timeout=10)
     typer.echo(
-        f"AVISO: no se pudo iniciar el Ollama de reemplazo en {url} (¿otro programa usa el "
+        f"AVISO: no se pudo iniciar el Ollama de reemplazo en {shown} (¿otro programa usa el "
         "puerto?): el chat no podrá responder. Libere el puerto o configure ENERGYAPP_OLLAMA_URL."
     )
     return None
