@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +17,7 @@ from energyapp.chat import runner
 from energyapp.chat import service as chat_service
 from energyapp.llm import fake_server
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.logging import JsonFormatter
 from tests import log_scan
 from tests.chat.conftest import LiveApp, collect, load_message, named, sse_events, text_of
 from tests.conftest import HeadersFactory, UserFactory
@@ -98,6 +101,30 @@ async def test_busy_ollama_and_unreachable_ollama(
     question = await load_message(sessionmaker, down[0][1]["user_message_id"])
     answer = await load_message(sessionmaker, down[0][1]["assistant_message_id"])
     assert question.status == "complete" and answer.status == "error"
+
+
+async def test_a_failure_logs_its_code_readably(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The operator reads which failure it was: under the key ``code`` (redacted: a key of that
+    name may be someone's one-time code) every warning read ``"[redactado]"``."""
+    headers = await auth_headers(await make_user())
+    chat_logger = logging.getLogger("energyapp.chat")
+    async with live_app(ollama_url=f"http://127.0.0.1:{free_port()}") as (base, _app):
+        chat_logger.addHandler(caplog.handler)  # the app's logging does not propagate
+        try:
+            await _chat(http, base, headers)
+        finally:
+            chat_logger.removeHandler(caplog.handler)
+    lines = [json.loads(JsonFormatter().format(record)) for record in caplog.records]
+    failed = [
+        line for line in lines if line["msg"] in ("generation failed", "model warm-up failed")
+    ]
+    assert failed and all(line["reason"] == "llm_unavailable" for line in failed), lines
 
 
 async def test_silent_ollama_times_out_as_interrupted(

@@ -58,7 +58,7 @@ async def warm_up(engine: ChatEngine, server: str) -> None:
             keep_alive=settings.keep_alive,
         )
     except llm.LLMError as exc:
-        logger.warning("model warm-up failed", extra={"code": exc.code, "error": exc.message})
+        logger.warning("model warm-up failed", extra={"reason": exc.code, "error": exc.message})
 
 
 def make_broker(settings: Settings) -> Broker:

@@ -127,10 +127,10 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
             )
             outcome.status, outcome.error = status, error_event(code, detail)
             LLM_ERRORS.labels(code).inc()
-            logger.warning("generation failed", extra={"code": exc.code, "error": exc.message})
+            logger.warning("generation failed", extra={"reason": exc.code, "error": exc.message})
         except AppError as exc:  # the shared queue is unreachable (broker_unavailable)
             outcome.status, outcome.error = "error", error_event(exc.code, exc.detail)
-            logger.warning("generation not started", extra={"code": exc.code})
+            logger.warning("generation not started", extra={"reason": exc.code})
         except Exception:
             logger.exception("generation crashed")
             outcome.status = "error"

@@ -57,7 +57,7 @@ async def write_title(
         if saved:
             answer.set_title(title)
     except llm.LLMError as exc:
-        logger.info("automatic title failed", extra={"code": exc.code})
+        logger.info("automatic title failed", extra={"reason": exc.code})
     except asyncio.CancelledError:
         raise
     except Exception:
