@@ -49,7 +49,10 @@ async def test_refresh_rotates_and_keeps_the_session(
         await session.execute(
             update(User)
             .where(User.id == user.id)
-            .values(last_active_at=datetime(2026, 1, 1, tzinfo=UTC))
+            .values(
+                last_active_at=datetime(2026, 1, 1, tzinfo=UTC),
+                last_login_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
         )
         await session.commit()
     response = await _refresh(client, first["refresh_token"])
@@ -63,6 +66,8 @@ async def test_refresh_rotates_and_keeps_the_session(
         row = await session.get(User, user.id)
         assert row is not None and row.last_active_at.year == datetime.now(UTC).year
         assert row.last_active_at > datetime(2026, 1, 2, tzinfo=UTC)
+        # A refresh is activity, not a sign-in: the admin panel's last login stays put.
+        assert row.last_login_at == datetime(2026, 1, 1, tzinfo=UTC)
         old = (
             await session.execute(
                 select(RefreshToken).where(

@@ -259,7 +259,7 @@ async def refresh(
         )
     new_raw = _add_refresh_token(session, settings, auth_session, now)
     auth_session.last_used_at = now
-    user.last_active_at = user.last_login_at = now
+    user.last_active_at = now  # activity, not a sign-in: last_login_at stays
     access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)
     return IssuedTokens(access, new_raw, expires_in, user)
 
