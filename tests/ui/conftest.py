@@ -89,7 +89,9 @@ def _free_port() -> int:
         return port
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
+def _wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    # 20 s was once too short for the app's start (imports, migrations checked, the first
+    # connection) on a two-core machine running three test workers and a browser each.
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
