@@ -1,0 +1,60 @@
+"""Defects found by an accessibility pass of the chat as a keyboard-only user, a screen-reader
+user and a phone user would meet them: what live regions say while a message is typed, who
+wrote each message, the profile menu by keyboard, where the focus goes in Configuración, the
+copy buttons' feedback, the touch targets and row actions on a phone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import LiveApp, login
+
+pytestmark = pytest.mark.browser
+
+# Records what a screen reader would hear: the text of every live region (aria-live, role
+# status or alert) each time something inside it changes.
+LISTEN = """() => {
+    window.heard = [];
+    const live = "[aria-live]:not([aria-live=off]), [role=status], [role=alert], [role=log]";
+    new MutationObserver((changes) => {
+        for (const change of changes) {
+            const { target } = change;
+            const node = target instanceof Element ? target : target.parentElement;
+            const region = node && node.closest(live);
+            if (region) window.heard.push(region.textContent.trim());
+        }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def _heard(page: Page) -> list[str]:
+    heard: list[str] = page.evaluate("() => window.heard.filter(Boolean)")
+    return heard
+
+
+def _login_new_worker(page: Page, live_app: LiveApp) -> dict[str, str]:
+    user = live_app.create_user(full_name="Lectora Pantalla")
+    login(page, live_app.base_url, user["email"], user["password"])
+    return user
+
+
+def test_typing_a_message_is_not_announced_key_by_key(page: Page, live_app: LiveApp) -> None:
+    """The "12 / 500" counter was a live region: a screen reader read it after every key.
+    The field describes itself with it; only crossing the limit is said, once."""
+    _login_new_worker(page, live_app)
+    composer = page.locator("#composer-input")
+    expect(composer).to_be_focused()
+    page.evaluate(LISTEN)
+    page.keyboard.type("Hola, ¿cómo se mide la eficiencia?")
+    expect(page.locator("#composer-counter")).to_have_text("34 / 500")
+    assert _heard(page) == []
+    composer.fill("a" * 499)
+    page.keyboard.type("bcd")
+    expect(page.locator("#composer-counter")).to_have_text("502 / 500")
+    assert _heard(page) == ["El mensaje supera el límite de 500 caracteres."]
+    for _ in range(3):
+        page.keyboard.press("Backspace")
+    expect(page.locator("#send-btn")).to_be_enabled()
+    assert _heard(page) == ["El mensaje supera el límite de 500 caracteres."]
+    expect(composer).to_have_attribute("aria-describedby", "composer-counter composer-help")
