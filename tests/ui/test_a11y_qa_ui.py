@@ -58,3 +58,22 @@ def test_typing_a_message_is_not_announced_key_by_key(page: Page, live_app: Live
     expect(page.locator("#send-btn")).to_be_enabled()
     assert _heard(page) == ["El mensaje supera el límite de 500 caracteres."]
     expect(composer).to_have_attribute("aria-describedby", "composer-counter composer-help")
+
+
+def test_a_screen_reader_hears_who_wrote_each_message(page: Page, live_app: LiveApp) -> None:
+    """Only the bubble's colour and the logo told a question from an answer: each message now
+    starts with a heading that says who wrote it (and lets a screen reader jump between them)."""
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"], "Turnos", [("user", "¿Quién está de turno?"), ("assistant", "El equipo B.")]
+    )
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    expect(page.locator(".msg-assistant .md")).to_have_text("El equipo B.")
+    page.fill("#composer-input", "¿Y mañana?")
+    page.keyboard.press("Enter")
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    headings = page.locator("#messages").get_by_role("heading", level=2)
+    expect(headings).to_have_text(["Usted dijo:", "EnergyApp respondió:"] * 2)
+    # Each heading is read just before its message's text.
+    expect(page.locator("#messages")).to_contain_text("Usted dijo:¿Quién está de turno?")
+    expect(page.locator("#messages")).to_contain_text("EnergyApp respondió:El equipo B.")
