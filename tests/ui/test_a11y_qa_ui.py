@@ -77,3 +77,37 @@ def test_a_screen_reader_hears_who_wrote_each_message(page: Page, live_app: Live
     # Each heading is read just before its message's text.
     expect(page.locator("#messages")).to_contain_text("Usted dijo:¿Quién está de turno?")
     expect(page.locator("#messages")).to_contain_text("EnergyApp respondió:El equipo B.")
+
+
+def test_the_profile_menu_works_as_a_menu_by_keyboard(page: Page, live_app: LiveApp) -> None:
+    """The profile menu said role="menu" but took no arrow keys, stayed open when Tab left it
+    (its items were tab stops of their own) and Escape on its button did nothing: it now
+    follows the menu button pattern of the rows' "Más acciones", up to signing out."""
+    _login_new_worker(page, live_app)
+    button = page.locator(".profile-btn")
+    menu = page.locator("#profile-menu")
+    settings = menu.get_by_role("menuitem", name="Configuración")
+    sign_out = menu.get_by_role("menuitem", name="Cerrar sesión")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(settings).to_be_focused()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("ArrowDown")
+    expect(sign_out).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(settings).to_be_focused()
+    page.keyboard.press("End")
+    expect(sign_out).to_be_focused()
+    page.keyboard.press("Tab")  # leaves the menu: it closes
+    expect(menu).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    button.focus()
+    page.keyboard.press("ArrowUp")  # opens on the last item
+    expect(sign_out).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(button).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("#login-email")).to_be_visible()
