@@ -111,3 +111,20 @@ def test_the_profile_menu_works_as_a_menu_by_keyboard(page: Page, live_app: Live
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(page.locator("#login-email")).to_be_visible()
+
+
+def test_the_focus_on_detener_stays_in_the_composer_when_the_answer_ends(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A keyboard user waiting on "Detener" lost the focus to <body> when the answer ended by
+    itself (the button is hidden then): it goes to the message field."""
+    _login_new_worker(page, live_app)
+    page.fill("#composer-input", "Una pregunta")
+    page.keyboard.press("Enter")
+    stop = page.get_by_role("button", name="Detener")
+    page.keyboard.press("Tab")  # the model picker
+    page.keyboard.press("Tab")
+    expect(stop).to_be_focused()
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    expect(stop).to_be_hidden()
+    expect(page.locator("#composer-input")).to_be_focused()

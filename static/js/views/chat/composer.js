@@ -122,9 +122,14 @@ export class Composer {
 
   /** @param {boolean} on an answer is being generated: Detener instead of Enviar */
   setGenerating(on) {
+    // The button that goes may hold the focus (Detener when the answer ends by itself): it
+    // goes to the field, not to <body>.
+    const leaving = on ? this.sendBtn : this.stopBtn;
+    const focused = document.activeElement === leaving;
     this.stopBtn.hidden = !on;
     this.sendBtn.hidden = on;
     this.update();
+    if (focused) this.input.focus();
   }
 
   /**
