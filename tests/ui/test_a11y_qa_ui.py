@@ -6,7 +6,7 @@ copy buttons' feedback, the touch targets and row actions on a phone."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.ui.conftest import LiveApp, login
 
@@ -128,3 +128,25 @@ def test_the_focus_on_detener_stays_in_the_composer_when_the_answer_ends(
     expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
     expect(stop).to_be_hidden()
     expect(page.locator("#composer-input")).to_be_focused()
+
+
+def test_copying_a_code_block_is_announced(
+    page: Page, context: BrowserContext, live_app: LiveApp
+) -> None:
+    """«Copiar código» showed «Copiado» only to the eye (its aria-label kept the name): a screen
+    reader heard nothing. The outcome is now said through the toasts' status region."""
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app.base_url)
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"], "Código", [("user", "Un ejemplo"), ("assistant", "```python\nx = 1\n```")]
+    )
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    copy = page.get_by_role("button", name="Copiar código")
+    expect(copy).to_be_visible()
+    page.evaluate(LISTEN)
+    copy.focus()
+    page.keyboard.press("Enter")
+    expect(copy).to_have_text("Copiado")
+    assert page.evaluate("() => navigator.clipboard.readText()") == "x = 1\n"
+    expect(page.locator("#toasts")).to_have_text("Código copiado.")
+    assert _heard(page) == ["Código copiado."]
