@@ -5,6 +5,11 @@ copy buttons' feedback, the touch targets and row actions on a phone."""
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
+
+import pyotp
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -150,3 +155,50 @@ def test_copying_a_code_block_is_announced(
     assert page.evaluate("() => navigator.clipboard.readText()") == "x = 1\n"
     expect(page.locator("#toasts")).to_have_text("Código copiado.")
     assert _heard(page) == ["Código copiado."]
+
+
+def test_configuracion_keeps_the_focus_through_its_steps(page: Page, live_app: LiveApp) -> None:
+    """Each step of the name edit and of 2FA replaced the control that had the focus, which
+    fell to <body>: a keyboard user started again from the top of the page every time. Each
+    step now hands the focus on (its field, its first button, or its explanation)."""
+    user = live_app.create_user(
+        email=f"teclado{secrets.token_hex(3)}@inacapmail.cl", full_name="Nombre Antiguo"
+    )
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/#/config")
+    edit = page.get_by_role("button", name="Editar nombre")
+    edit.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#profile-name")).to_be_focused()
+    page.keyboard.type(" Cambiado")
+    page.keyboard.press("Escape")  # cancels
+    expect(edit).to_be_focused()
+    expect(page.locator(".profile-name")).to_have_text("Nombre Antiguo")
+    page.keyboard.press("Enter")
+    page.keyboard.press("End")
+    page.keyboard.type(" Nuevo")
+    page.keyboard.press("Enter")  # saves
+    expect(page.locator(".profile-name")).to_have_text("Nombre Antiguo Nuevo")
+    expect(edit).to_be_focused()
+
+    page.locator("#tfa-pass").focus()
+    page.keyboard.type(user["password"])
+    page.keyboard.press("Enter")
+    code = page.locator("#tfa-code")
+    expect(code).to_be_focused()
+    expect(code).to_have_accessible_description(re.compile("Ingrese esta clave"))
+    totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().strip())
+    page.keyboard.type(totp.now())
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Copiar códigos")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Ya los guardé")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("La verificación en dos pasos está activada")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#tfa-off-pass")).to_be_focused()
+    page.keyboard.type(user["password"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(totp.at(time.time() + 30))  # the code just used is refused again
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Proteja su cuenta con un código")).to_be_focused()
