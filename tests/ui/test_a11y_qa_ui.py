@@ -11,9 +11,10 @@ import time
 
 import pyotp
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.ui.conftest import LiveApp, login
+from tests.ui.conftest import LiveApp, Watch, login
+from tests.ui.test_layout_ui import NO_OVERFLOW
 
 pytestmark = pytest.mark.browser
 
@@ -202,3 +203,55 @@ def test_configuracion_keeps_the_focus_through_its_steps(page: Page, live_app: L
     page.keyboard.type(totp.at(time.time() + 30))  # the code just used is refused again
     page.keyboard.press("Enter")
     expect(page.get_by_text("Proteja su cuenta con un código")).to_be_focused()
+
+
+# Every control shown, smaller than 44 px in either direction.
+TOUCH_TARGETS = """() => [...document.querySelectorAll(
+        "#main :is(button, a, select, input:not([type=checkbox])), header :is(button, a)")]
+    .filter((el) => el.checkVisibility({ visibilityProperty: true }))
+    .map((el) => {
+        const box = el.getBoundingClientRect();
+        return { name: el.getAttribute("aria-label") || el.textContent.trim() || el.id,
+                 width: Math.round(box.width), height: Math.round(box.height) };
+    })
+    .filter((t) => t.height < 44 || t.width < 44)"""
+
+
+def test_on_a_phone_every_control_is_a_44_px_touch_target(
+    browser: Browser, live_app: LiveApp, watch: Watch
+) -> None:
+    """On a touch screen the icon buttons were 28 to 34 px (the drawer's, the rows' "Más
+    acciones", ‹ ›), the message actions 30 px and the model picker 22 px high; and a row's
+    "Más acciones" showed only under a hovering pointer, which a phone has not: only the open
+    conversation could be renamed or deleted."""
+    user = live_app.create_user(full_name="Tomás Táctil")
+    conv = live_app.create_conversation(
+        user["id"],
+        "Medidores",
+        [("user", "¿Cómo leo el medidor?"), ("assistant", "Así:\n\n```bash\nleer --todo\n```")],
+        versions={1: ["Una versión anterior"]},
+    )
+    live_app.create_conversation(user["id"], "Otra conversación", [("user", "Hola")])
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, locale="es-CL", has_touch=True, is_mobile=True
+    )
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+        login(page, live_app.base_url, user["email"], user["password"])
+        page.goto(f"{live_app.base_url}/#/chat/{conv}")
+        expect(page.locator(".msg-assistant .md")).to_contain_text("leer --todo")
+        expect(page.locator("#model-select")).to_be_visible()
+        assert page.evaluate(TOUCH_TARGETS) == []
+        page.get_by_role("button", name="Abrir historial").tap()
+        other = page.locator(".conv-item", has_text="Otra conversación")
+        more = other.get_by_role("button", name="Más acciones para «Otra conversación»")
+        expect(more).to_be_visible()
+        assert page.evaluate(TOUCH_TARGETS) == []
+        more.tap()
+        expect(page.get_by_role("menuitem", name="Renombrar")).to_be_visible()
+        assert page.evaluate(TOUCH_TARGETS) == []
+        assert page.evaluate(NO_OVERFLOW)
+    finally:
+        context.close()
+    watch.assert_clean()
