@@ -255,3 +255,42 @@ def test_on_a_phone_every_control_is_a_44_px_touch_target(
     finally:
         context.close()
     watch.assert_clean()
+
+
+def test_the_phone_drawer_is_modal_while_open(
+    browser: Browser, live_app: LiveApp, watch: Watch
+) -> None:
+    """Tab out of the open drawer went on into the conversation behind it, to "Abrir historial"
+    and the messages that the drawer covers, and a screen reader read them as if shown. While
+    the drawer is open the conversation is now inert; a tap on it still closes the drawer."""
+    user = live_app.create_user(full_name="Teodoro Teléfono")
+    live_app.create_conversation(user["id"], "Consumo de marzo", [("user", "Hola")])
+    context = browser.new_context(viewport={"width": 375, "height": 667}, locale="es-CL")
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+        login(page, live_app.base_url, user["email"], user["password"])
+        drawer = page.get_by_role("button", name="Abrir historial")
+        drawer.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#conv-search")).to_be_focused()
+        page.locator(".conv-link", has_text="Consumo de marzo").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => !document.activeElement.closest('.chat-main')")
+        expect(page.locator(".composer-wrap")).to_have_js_property("inert", True)
+        expect(drawer).to_have_attribute("aria-expanded", "true")
+
+        page.mouse.click(350, 400)  # on the dimmed conversation
+        expect(drawer).to_have_attribute("aria-expanded", "false")
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        expect(page.locator(".composer-wrap")).to_have_js_property("inert", False)
+        drawer.click()
+        expect(page.locator("#sidebar")).to_be_in_viewport()
+        help_box = page.get_by_role("button", name="Atajos de teclado").bounding_box()
+        assert help_box
+        page.mouse.click(help_box["x"] + 5, help_box["y"] + 5)  # beside the drawer: closes it
+        expect(drawer).to_have_attribute("aria-expanded", "false")
+        expect(page.get_by_role("dialog")).to_have_count(0)
+    finally:
+        context.close()
+    watch.assert_clean()
