@@ -5,9 +5,11 @@ copy buttons' feedback, the touch targets and row actions on a phone."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
+from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -37,6 +39,21 @@ LISTEN = """() => {
 def _heard(page: Page) -> list[str]:
     heard: list[str] = page.evaluate("() => window.heard.filter(Boolean)")
     return heard
+
+
+@contextlib.contextmanager
+def _phone(browser: Browser, watch: Watch, touch: bool) -> Iterator[Page]:
+    """A page of its own on a 375 x 667 phone, with a touch screen or not."""
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, locale="es-CL", has_touch=touch, is_mobile=touch
+    )
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+        yield page
+    finally:
+        context.close()
+    watch.assert_clean()
 
 
 def _login_new_worker(page: Page, live_app: LiveApp) -> dict[str, str]:
@@ -232,12 +249,7 @@ def test_on_a_phone_every_control_is_a_44_px_touch_target(
         versions={1: ["Una versión anterior"]},
     )
     live_app.create_conversation(user["id"], "Otra conversación", [("user", "Hola")])
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667}, locale="es-CL", has_touch=True, is_mobile=True
-    )
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+    with _phone(browser, watch, touch=True) as page:
         login(page, live_app.base_url, user["email"], user["password"])
         page.goto(f"{live_app.base_url}/#/chat/{conv}")
         expect(page.locator(".msg-assistant .md")).to_contain_text("leer --todo")
@@ -252,9 +264,6 @@ def test_on_a_phone_every_control_is_a_44_px_touch_target(
         expect(page.get_by_role("menuitem", name="Renombrar")).to_be_visible()
         assert page.evaluate(TOUCH_TARGETS) == []
         assert page.evaluate(NO_OVERFLOW)
-    finally:
-        context.close()
-    watch.assert_clean()
 
 
 def test_the_phone_drawer_is_modal_while_open(
@@ -265,10 +274,7 @@ def test_the_phone_drawer_is_modal_while_open(
     the drawer is open the conversation is now inert; a tap on it still closes the drawer."""
     user = live_app.create_user(full_name="Teodoro Teléfono")
     live_app.create_conversation(user["id"], "Consumo de marzo", [("user", "Hola")])
-    context = browser.new_context(viewport={"width": 375, "height": 667}, locale="es-CL")
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+    with _phone(browser, watch, touch=False) as page:
         login(page, live_app.base_url, user["email"], user["password"])
         drawer = page.get_by_role("button", name="Abrir historial")
         drawer.focus()
@@ -291,6 +297,3 @@ def test_the_phone_drawer_is_modal_while_open(
         page.mouse.click(help_box["x"] + 5, help_box["y"] + 5)  # beside the drawer: closes it
         expect(drawer).to_have_attribute("aria-expanded", "false")
         expect(page.get_by_role("dialog")).to_have_count(0)
-    finally:
-        context.close()
-    watch.assert_clean()
