@@ -297,3 +297,28 @@ def test_the_phone_drawer_is_modal_while_open(
         page.mouse.click(help_box["x"] + 5, help_box["y"] + 5)  # beside the drawer: closes it
         expect(drawer).to_have_attribute("aria-expanded", "false")
         expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_with_the_on_screen_keyboard_open_the_composer_and_the_conversation_fit(
+    browser: Browser, live_app: LiveApp, watch: Watch
+) -> None:
+    """With a phone's keyboard open the page is 350 px high (the viewport asks to be resized
+    above the keyboard, not covered by it): a message of a few lines grew the field to 220 px
+    and, with the note under it, pushed the send button off the screen and squeezed the
+    conversation to nothing."""
+    user = live_app.create_user(full_name="Tecla Virtual")
+    conv = live_app.create_conversation(
+        user["id"], "Turnos", [("user", "Hola"), ("assistant", "Un kilovatio hora. " * 30)]
+    )
+    with _phone(browser, watch, touch=True) as page:
+        login(page, live_app.base_url, user["email"], user["password"])
+        page.goto(f"{live_app.base_url}/#/chat/{conv}")
+        expect(page.locator(".msg-assistant .md")).to_contain_text("kilovatio")
+        viewport = page.locator("meta[name=viewport]")
+        expect(viewport).to_have_attribute("content", re.compile(r"resizes-content"))
+        page.set_viewport_size({"width": 375, "height": 350})
+        page.locator("#composer-input").fill("Una línea\n" * 6)
+        expect(page.locator("#send-btn")).to_be_in_viewport(ratio=1)
+        assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight")
+        messages = page.locator("#messages").bounding_box()
+        assert messages and messages["height"] >= 60
