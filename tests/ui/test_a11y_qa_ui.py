@@ -322,3 +322,24 @@ def test_with_the_on_screen_keyboard_open_the_composer_and_the_conversation_fit(
         assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight")
         messages = page.locator("#messages").bounding_box()
         assert messages and messages["height"] >= 60
+
+
+def test_a_long_conversation_scrolls_with_the_keyboard(page: Page, live_app: LiveApp) -> None:
+    """The messages' scroller had tabindex="-1": with no control in view (a long answer) the
+    keyboard could not scroll back through it. It is now a named tab stop after the header."""
+    user = _login_new_worker(page, live_app)
+    long_answer = "\n\n".join(f"Párrafo {n}: " + "texto de la respuesta " * 12 for n in range(40))
+    conv = live_app.create_conversation(
+        user["id"], "Informe", [("user", "Un informe largo"), ("assistant", long_answer)]
+    )
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    messages = page.get_by_role("region", name="Mensajes")
+    expect(messages).to_contain_text("Párrafo 39")
+    page.wait_for_function("() => document.querySelector('#messages').scrollTop > 0")
+    page.get_by_role("button", name="Atajos de teclado").focus()
+    page.keyboard.press("Tab")
+    expect(messages).to_be_focused()
+    page.keyboard.press("Home")
+    page.wait_for_function("() => document.querySelector('#messages').scrollTop === 0")
+    page.keyboard.press("PageDown")
+    page.wait_for_function("() => document.querySelector('#messages').scrollTop > 0")

@@ -99,7 +99,9 @@ export class MessageList {
   constructor(actions) {
     this.actions = actions;
     this.inner = h("div", { class: "messages-inner" });
-    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
+    // A tab stop of its own: a long answer with no control in view can be scrolled with the
+    // arrows and Page Up/Down. Not a live region (an answer token by token would be noise).
+    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "0", role: "region", "aria-label": "Mensajes" }, this.inner);
   }
 
   /** @param {(prompt: string) => void} pick an example was chosen: its text goes to the composer */
