@@ -343,3 +343,25 @@ def test_a_long_conversation_scrolls_with_the_keyboard(page: Page, live_app: Liv
     page.wait_for_function("() => document.querySelector('#messages').scrollTop === 0")
     page.keyboard.press("PageDown")
     page.wait_for_function("() => document.querySelector('#messages').scrollTop > 0")
+
+
+def test_switching_versions_says_which_version_is_shown(page: Page, live_app: LiveApp) -> None:
+    """After ‹ or › the focus lands on the button of the message drawn again, inside a group
+    named only "Versiones": the "2/3" beside it was never read. The group now says it."""
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"],
+        "Versiones",
+        [("user", "Pregunta"), ("assistant", "Respuesta nueva")],
+        versions={1: ["Respuesta vieja"]},
+    )
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    answer = page.locator(".msg-assistant")
+    expect(answer.locator(".md")).to_have_text("Respuesta nueva")
+    expect(answer.get_by_role("group", name="Versión 2 de 2")).to_be_visible()
+    answer.get_by_role("button", name="Versión anterior").focus()
+    page.keyboard.press("Enter")
+    expect(answer.locator(".md")).to_have_text("Respuesta vieja")
+    focused_group = page.locator(".versions:focus-within")
+    expect(focused_group).to_have_accessible_name("Versión 1 de 2")
+    expect(page.get_by_role("button", name="Versión siguiente")).to_be_focused()
