@@ -29,12 +29,16 @@ function parseHash() {
   return { name: parts[0] || "chat", params: parts.slice(1) };
 }
 
+/** @type {Record<string, string>} each screen's name in the window's title (the chat names its conversation) */
+const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", config: "Configuración", admin: "Administración" };
+
 async function route() {
   const { name, params } = parseHash();
   if (teardown) {
     teardown();
     teardown = null;
   }
+  document.title = SCREEN_TITLES[name] ? `${SCREEN_TITLES[name]} · EnergyApp` : "EnergyApp LLM";
   if (name === "login" || name === "registro") {
     if (state.user) return navigate("#/chat");
     clear(root);
@@ -49,6 +53,13 @@ async function route() {
   if (name === "config") teardown = renderConfig(main);
   else if (name === "admin") teardown = renderAdmin(main, params);
   else teardown = renderChat(main, params[0] || null);
+  // The control that led here is gone with the last screen: the focus goes to the new one's
+  // heading (the chat gives it to the message field), so a screen reader says where it is.
+  const heading = name === "chat" ? null : main.querySelector("h1");
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
 }
 
 /** @param {string} active the route name whose tab is marked current */

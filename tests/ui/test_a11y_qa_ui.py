@@ -365,3 +365,23 @@ def test_switching_versions_says_which_version_is_shown(page: Page, live_app: Li
     focused_group = page.locator(".versions:focus-within")
     expect(focused_group).to_have_accessible_name("Versión 1 de 2")
     expect(page.get_by_role("button", name="Versión siguiente")).to_be_focused()
+
+
+def test_a_new_screen_gets_its_title_and_the_focus(page: Page, live_app: LiveApp) -> None:
+    """Configuración chosen by keyboard left the focus on <body> (its menu item was gone with
+    the old screen) and the window's title still named the conversation left behind."""
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(user["id"], "Turnos", [("user", "Hola")])
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    expect(page).to_have_title("Turnos · EnergyApp")
+    page.locator(".profile-btn").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # Configuración
+    expect(page.get_by_role("heading", name="Configuración", level=1)).to_be_focused()
+    expect(page).to_have_title("Configuración · EnergyApp")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Editar nombre")).to_be_focused()
+    page.get_by_role("link", name="Chat", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#composer-input")).to_be_focused()
+    expect(page).to_have_title("EnergyApp LLM")
