@@ -385,3 +385,24 @@ def test_a_new_screen_gets_its_title_and_the_focus(page: Page, live_app: LiveApp
     page.keyboard.press("Enter")
     expect(page.locator("#composer-input")).to_be_focused()
     expect(page).to_have_title("EnergyApp LLM")
+
+
+def test_two_questions_edited_at_once_each_describe_their_own_count(
+    page: Page, live_app: LiveApp
+) -> None:
+    """Every edit box pointed to id "edit-counter": with two questions open in Editar, the
+    second field was described by the first one's count."""
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"],
+        "Dos preguntas",
+        [("user", "Uno"), ("assistant", "R1"), ("user", "Pregunta dos"), ("assistant", "R2")],
+    )
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    expect(page.locator(".msg-assistant")).to_have_count(2)
+    for question in page.locator(".msg-user").all():
+        question.get_by_role("button", name="Editar").click()
+    fields = page.get_by_role("textbox", name="Editar mensaje")
+    expect(fields).to_have_count(2)
+    expect(fields.nth(0)).to_have_accessible_description("3 / 500")
+    expect(fields.nth(1)).to_have_accessible_description("12 / 500")

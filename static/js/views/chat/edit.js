@@ -7,6 +7,8 @@ import { NO_PARENT } from "../versions.js";
 import { cutFrom } from "./messages.js";
 import { CharCounter } from "./composer.js";
 
+let edits = 0; // each open edit's counter has an id of its own (several questions can be edited)
+
 /**
  * @param {HTMLElement} el the question
  * @param {() => boolean} busy true (and says so) while an answer is being generated: not now
@@ -20,9 +22,11 @@ export function editQuestion(el, busy, send) {
   const original = bubble.textContent || "";
   const max = state.config.max_message_chars;
   // No maxlength: a paste past the limit would be cut without a word; the counter says so.
-  const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": "edit-counter" });
+  edits += 1;
+  const counterId = `edit-counter-${edits}`;
+  const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": counterId });
   field.value = original;
-  const counter = new CharCounter("edit-counter", max);
+  const counter = new CharCounter(counterId, max);
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" });
   const update = () => {
     const over = counter.show(field.value.length);
