@@ -68,6 +68,7 @@ def test_typing_a_message_is_not_announced_key_by_key(page: Page, live_app: Live
     _login_new_worker(page, live_app)
     composer = page.locator("#composer-input")
     expect(composer).to_be_focused()
+    expect(page.locator(".list-status")).to_have_text("Aún no hay conversaciones.")  # loaded
     page.evaluate(LISTEN)
     page.keyboard.type("Hola, ¿cómo se mide la eficiencia?")
     expect(page.locator("#composer-counter")).to_have_text("34 / 500")
@@ -406,3 +407,19 @@ def test_two_questions_edited_at_once_each_describe_their_own_count(
     expect(fields).to_have_count(2)
     expect(fields.nth(0)).to_have_accessible_description("3 / 500")
     expect(fields.nth(1)).to_have_accessible_description("12 / 500")
+
+
+def test_the_lists_refresh_does_not_repeat_its_status(page: Page, live_app: LiveApp) -> None:
+    """The list is drawn again on every refresh (a window focus, every 30 s): its polite status
+    was written again each time, and a screen reader heard "Aún no hay conversaciones." (or
+    "Sin resultados para su búsqueda.") over and over."""
+    _login_new_worker(page, live_app)
+    status = page.locator(".list-status")
+    expect(status).to_have_text("Aún no hay conversaciones.")
+    page.evaluate(LISTEN)
+    for _ in range(3):
+        with page.expect_response(lambda r: "/conversations?" in r.url):
+            page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    page.wait_for_timeout(300)  # the answers are drawn
+    assert _heard(page) == []
+    expect(status).to_have_text("Aún no hay conversaciones.")
