@@ -143,6 +143,7 @@ def test_the_focus_on_detener_stays_in_the_composer_when_the_answer_ends(
     """A keyboard user waiting on "Detener" lost the focus to <body> when the answer ended by
     itself (the button is hidden then): it goes to the message field."""
     _login_new_worker(page, live_app)
+    expect(page.locator("#model-select")).to_be_visible()  # a tab stop between field and button
     page.fill("#composer-input", "Una pregunta")
     page.keyboard.press("Enter")
     stop = page.get_by_role("button", name="Detener")
