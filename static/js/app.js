@@ -5,6 +5,7 @@ import { api, hasStoredSession, refresh, setSessionLostHandler, logout } from ".
 import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
+import { menuKeys, menuItem } from "./menu.js";
 import { renderLogin, renderRegister } from "./views/login.js";
 import { renderChat } from "./views/chat.js";
 import { forgetStreamingAnswer } from "./views/chat/stream.js";
@@ -28,12 +29,16 @@ function parseHash() {
   return { name: parts[0] || "chat", params: parts.slice(1) };
 }
 
+/** @type {Record<string, string>} each screen's name in the window's title (the chat names its conversation) */
+const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", config: "Configuración", admin: "Administración" };
+
 async function route() {
   const { name, params } = parseHash();
   if (teardown) {
     teardown();
     teardown = null;
   }
+  document.title = SCREEN_TITLES[name] ? `${SCREEN_TITLES[name]} · EnergyApp` : "EnergyApp LLM";
   if (name === "login" || name === "registro") {
     if (state.user) return navigate("#/chat");
     clear(root);
@@ -48,6 +53,13 @@ async function route() {
   if (name === "config") teardown = renderConfig(main);
   else if (name === "admin") teardown = renderAdmin(main, params);
   else teardown = renderChat(main, params[0] || null);
+  // The control that led here is gone with the last screen: the focus goes to the new one's
+  // heading (the chat gives it to the message field), so a screen reader says where it is.
+  const heading = name === "chat" ? null : main.querySelector("h1");
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
 }
 
 /** @param {string} active the route name whose tab is marked current */
@@ -55,15 +67,12 @@ function header(active) {
   const tabs = [["chat", "Chat"], ["config", "Config"]];
   if (isStaff()) tabs.push(["admin", "Admin"]);
   const user = signedInUser();
-  const firstItem = h("button", { type: "button", class: "menu-item", role: "menuitem", onclick: () => navigate("#/config") }, "Configuración");
-  const menu = h("div", { class: "menu", role: "menu", hidden: true, id: "profile-menu" },
+  const menu = h("div", { class: "menu", role: "menu", hidden: true, id: "profile-menu", "aria-label": "Menú de perfil" },
     h("div", { class: "menu-head" },
       h("strong", { text: user.full_name }),
       h("span", { class: "muted small", text: user.email }),
       h("div", {}, h("span", { class: "role-badge", text: ROLE_LABELS[user.role] || user.role })),
     ),
-    firstItem,
-    h("button", { type: "button", class: "menu-item", role: "menuitem", "data-action": "logout", onclick: signOut }, icon("logout"), "Cerrar sesión"),
   );
   const button = h("button", { type: "button", class: "profile-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": "profile-menu" },
     h("span", { class: "avatar", "aria-hidden": "true", text: initials(user.full_name) }),
@@ -72,28 +81,19 @@ function header(active) {
     h("span", { class: "sr-only", text: ", menú de perfil" }),
     icon("chevron"),
   );
-  const toggle = (/** @type {boolean} */ open) => {
-    menu.hidden = !open;
-    button.setAttribute("aria-expanded", String(open));
-    if (open) firstItem.focus();
-  };
-  button.addEventListener("click", () => toggle(menu.hidden));
-  menu.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      toggle(false);
-      button.focus();
-    }
-  });
-  document.addEventListener("click", (event) => {
-    if (!menu.hidden && !(event.target instanceof Element && event.target.closest(".profile"))) toggle(false);
-  });
+  const profile = h("div", { class: "profile" }, button, menu);
+  const { close } = menuKeys(button, menu, profile);
+  menu.append(
+    menuItem(close, () => navigate("#/config"), {}, "Configuración"),
+    menuItem(close, signOut, { "data-action": "logout" }, icon("logout"), "Cerrar sesión"),
+  );
   return h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/chat", "aria-label": "EnergyApp, ir al chat" }, h("img", { src: "/static/logo.svg", alt: "" }), h("span", { text: "EnergyApp" })),
     h("nav", { class: "tabs", "aria-label": "Secciones" },
       tabs.map(([id, label]) => h("a", { class: "tab", href: `#/${id}`, "aria-current": id === active ? "page" : null, text: label })),
     ),
     h("div", { class: "spacer" }),
-    h("div", { class: "profile" }, button, menu),
+    profile,
   );
 }
 

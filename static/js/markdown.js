@@ -15,7 +15,7 @@ import java from "../vendor/highlight/languages/java.min.js";
 import c from "../vendor/highlight/languages/c.min.js";
 import cpp from "../vendor/highlight/languages/cpp.min.js";
 import yaml from "../vendor/highlight/languages/yaml.min.js";
-import { h, icon } from "./dom.js";
+import { h, icon, toast } from "./dom.js";
 
 const LANGS = { python, javascript, typescript, bash, sql, json, xml, css, java, c, cpp, yaml };
 for (const [name, lang] of Object.entries(LANGS)) hljs.registerLanguage(name, lang);
@@ -93,11 +93,15 @@ function decorateCode(code) {
   const copyText = document.createTextNode("Copiar");
   const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm copy-btn", "aria-label": "Copiar código" }, icon("copy"), copyText);
   copy.addEventListener("click", async () => {
+    // The button's name stays "Copiar código": the outcome is said through the status toasts,
+    // as for "Copiar" under an answer.
     try {
       await navigator.clipboard.writeText(code.textContent);
       copyText.textContent = "Copiado";
+      toast("Código copiado.");
     } catch {
       copyText.textContent = "No se pudo copiar";
+      toast("No se pudo copiar.", "error");
     }
     setTimeout(() => {
       copyText.textContent = "Copiar";

@@ -1,7 +1,8 @@
 // @ts-check
 // A menu button (WAI-ARIA APG "menu button" pattern): the button opens a role="menu" list of
 // role="menuitem" buttons; arrows, Home and End move between them, Escape closes and returns to
-// the button, Tab or a click elsewhere closes.
+// the button, Tab or a click elsewhere closes. menuButton() builds one (the sidebar's rows);
+// menuKeys() gives a menu built elsewhere (the profile's) the same behaviour.
 import { h } from "./dom.js";
 
 /**
@@ -28,6 +29,39 @@ export function menuButton(content, label, entries, extra = {}) {
   const menu = h("div", { class: "menu popup-menu", role: "menu", id, "aria-label": label, hidden: true });
   const button = h("button", { type: "button", class: "icon-btn", "aria-label": label, title: label, "aria-haspopup": "menu", "aria-expanded": "false", "aria-controls": id, ...extra }, content);
   const wrap = h("div", { class: "menu-wrap" }, button, menu);
+  const { open, close } = menuKeys(button, menu, wrap, () => menu.replaceChildren(...entries().map((entry) =>
+    menuItem(close, entry.run, { class: `menu-item${entry.danger ? " danger" : ""}`, "data-action": entry.action }, entry.label))));
+  return { wrap, button, open: () => open() };
+}
+
+/**
+ * One item of a menu: choosing it closes the menu (the focus back on its button), then acts.
+ * @param {(refocus: boolean) => void} close the menu's, from menuKeys()
+ * @param {() => void} run
+ * @param {Record<string, unknown>} attrs more attributes, as for h()
+ * @param {...import("./dom.js").Child} content
+ */
+export function menuItem(close, run, attrs, ...content) {
+  return h("button", {
+    type: "button", role: "menuitem", tabindex: "-1", class: "menu-item", ...attrs,
+    onclick: () => {
+      close(true);
+      run();
+    },
+  }, ...content);
+}
+
+/**
+ * The menu button's behaviour, for a button and its role="menu" (hidden, inside `wrap` with the
+ * button): opening, closing, the keys, a press elsewhere.
+ * @param {HTMLButtonElement} button
+ * @param {HTMLElement} menu
+ * @param {HTMLElement} wrap a press outside it closes the menu
+ * @param {() => void} [fill] draws the items before each opening
+ * @returns {{ open: (last?: boolean) => void, close: (refocus: boolean) => void }} open: on its
+ *   first (or last) item; close: the focus back on the button when `refocus`
+ */
+export function menuKeys(button, menu, wrap, fill = () => {}) {
   const items = () => /** @type {HTMLButtonElement[]} */ ([...menu.querySelectorAll("[role=menuitem]")]);
   /** @param {MouseEvent} event */
   const outside = (event) => {
@@ -42,14 +76,7 @@ export function menuButton(content, label, entries, extra = {}) {
     if (refocus) button.focus();
   };
   const open = (last = false) => {
-    menu.replaceChildren(...entries().map((entry) => h("button", {
-      type: "button", role: "menuitem", tabindex: "-1",
-      class: `menu-item${entry.danger ? " danger" : ""}`, "data-action": entry.action,
-      onclick: () => {
-        close(true);
-        entry.run();
-      },
-    }, entry.label)));
+    fill();
     menu.hidden = false;
     button.setAttribute("aria-expanded", "true");
     document.addEventListener("pointerdown", outside, true);
@@ -79,5 +106,5 @@ export function menuButton(content, label, entries, extra = {}) {
       close(false);
     }
   });
-  return { wrap, button, open: () => open() };
+  return { open, close };
 }

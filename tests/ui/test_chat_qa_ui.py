@@ -318,6 +318,6 @@ def test_an_edit_past_the_limit_is_kept_whole_and_not_sent(page: Page, live_app:
     assert len(field.input_value()) == limit + 5
     send = page.locator(".edit-form button[type=submit]")
     expect(send).to_be_disabled()
-    expect(page.locator("#edit-counter")).to_have_class(re.compile(r"\bover\b"))
+    expect(page.locator(".edit-form .counter")).to_have_class(re.compile(r"\bover\b"))
     field.fill("Pregunta corregida")
     expect(send).to_be_enabled()

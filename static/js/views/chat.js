@@ -86,21 +86,26 @@ class ChatView {
     }, this.models);
     this.models.load();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
+    const helpBtn = iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" });
+    // What the open drawer covers (all but the title, which stays the page's heading).
+    this.covered = [this.drawerBtn, helpBtn, this.list.scroller, this.composer.wrap];
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
-      h("div", { class: "chat-head" },
-        this.drawerBtn,
-        this.headTitle,
-        iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" }),
-      ),
+      h("div", { class: "chat-head" }, this.drawerBtn, this.headTitle, helpBtn),
       this.list.scroller,
       this.composer.wrap,
     );
     this.root = h("div", { class: "chat" }, this.sidebar.el, chatMain);
     main.appendChild(this.root);
-    // On a phone the sidebar is a drawer: a tap outside or Escape closes it.
-    chatMain.addEventListener("pointerdown", (event) => {
-      if (this.root.classList.contains("sidebar-open") && !(event.target instanceof Element && event.target.closest(".chat-head"))) this.closeSidebar();
+    // On a phone the sidebar is a drawer: a tap outside or Escape closes it. While it is open
+    // the conversation behind it is inert (the drawer is modal): Tab cannot reach what it
+    // covers, a screen reader does not read it as shown, and a tap there lands on the root.
+    this.root.addEventListener("pointerdown", (event) => {
+      if (this.root.classList.contains("sidebar-open") && !(event.target instanceof Node && this.sidebar.el.contains(event.target))) this.closeSidebar();
     });
+    // A window widened past the phone's width shows the sidebar beside the chat: no drawer.
+    this.wide = matchMedia("(min-width: 821px)");
+    this.onWide = () => this.closeSidebar();
+    this.wide.addEventListener("change", this.onWide);
     this.sidebar.el.addEventListener("keydown", (event) => {
       if (event.key !== "Escape" || !this.sidebar.el.classList.contains("open")) return;
       this.closeSidebar();
@@ -114,6 +119,7 @@ class ChatView {
 
   destroy() {
     this.destroyed = true;
+    this.wide.removeEventListener("change", this.onWide);
     this.models.destroy();
     this.removeShortcuts();
     this.streams.abort();
@@ -121,16 +127,21 @@ class ChatView {
   }
 
   closeSidebar() {
-    this.sidebar.el.classList.remove("open");
-    this.root?.classList.remove("sidebar-open");
-    this.drawerBtn.setAttribute("aria-expanded", "false");
+    this.showDrawer(false);
   }
 
   toggleSidebar() {
-    const open = this.sidebar.el.classList.toggle("open");
-    this.root.classList.toggle("sidebar-open", open);
-    this.drawerBtn.setAttribute("aria-expanded", String(open));
+    const open = !this.sidebar.el.classList.contains("open");
+    this.showDrawer(open);
     if (open) this.sidebar.search.focus();
+  }
+
+  /** @param {boolean} open */
+  showDrawer(open) {
+    this.sidebar.el.classList.toggle("open", open);
+    this.root?.classList.toggle("sidebar-open", open);
+    for (const el of this.covered ?? []) el.inert = open;
+    this.drawerBtn.setAttribute("aria-expanded", String(open));
   }
 
   /** @param {string | null} title null for a conversation not saved yet */

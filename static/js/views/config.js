@@ -41,8 +41,15 @@ function profileCard(user) {
     const save = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Guardar" });
     const cancel = h("button", { type: "button", class: "btn btn-sm", text: "Cancelar" });
     const form = h("form", { class: "inline-form" }, input, save, cancel);
-    const restore = () => nameCell.replaceChildren(nameValue, edit);
+    // Back to "Editar": the field and its buttons are gone, the focus must not fall to <body>.
+    const restore = () => {
+      nameCell.replaceChildren(nameValue, edit);
+      edit.focus();
+    };
     cancel.addEventListener("click", restore);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") restore();
+    });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const value = input.value.trim();
@@ -165,13 +172,18 @@ function twoFactorCard(user) {
     body.appendChild(h("p", { class: "muted", text: `La verificación en dos pasos por cuenta propia está disponible solo para cuentas ${state.config.self_service_2fa_domains.map((d) => "@" + d).join(", ") || "autorizadas"}. Si la necesita, solicítela al administrador.` }));
     return card;
   }
-  if (user.totp_enabled) showEnabled(body);
-  else showSetupStart(body);
+  if (user.totp_enabled) showEnabled(body, false);
+  else showSetupStart(body, false);
   return card;
 }
 
-/** @param {HTMLElement} body */
-function showEnabled(body) {
+/**
+ * Each step of 2FA replaces the one before, with the control that had the focus: the next
+ * step takes it (its first field, or its explanation).
+ * @param {HTMLElement} body
+ * @param {boolean} focus the step follows one the person took here
+ */
+function showEnabled(body, focus) {
   clear(body);
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   const [f1, password] = field("tfa-off-pass", "Contraseña", { type: "password", autocomplete: "current-password" });
@@ -183,17 +195,22 @@ function showEnabled(body) {
       await api("/auth/disable-2fa", { method: "POST", body: { password: password.value, code: code.value.trim() } });
       setTwoFactor(false);
       toast("Verificación en dos pasos desactivada.");
-      showSetupStart(body);
+      showSetupStart(body, true);
     } catch (err) {
       msg.textContent = errorDetail(err);
       msg.hidden = false;
     }
   });
-  body.append(h("p", { text: "La verificación en dos pasos está activada: al iniciar sesión se le pedirá un código de su aplicación autenticadora." }), form);
+  const intro = h("p", { tabindex: "-1", text: "La verificación en dos pasos está activada: al iniciar sesión se le pedirá un código de su aplicación autenticadora." });
+  body.append(intro, form);
+  if (focus) intro.focus();
 }
 
-/** @param {HTMLElement} body */
-function showSetupStart(body) {
+/**
+ * @param {HTMLElement} body
+ * @param {boolean} focus as for showEnabled()
+ */
+function showSetupStart(body, focus) {
   clear(body);
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   const [f1, password] = field("tfa-pass", "Confirme su contraseña", { type: "password", autocomplete: "current-password" });
@@ -208,7 +225,9 @@ function showSetupStart(body) {
       msg.hidden = false;
     }
   });
-  body.append(h("p", { text: "Proteja su cuenta con un código de 6 dígitos de una aplicación autenticadora (Google Authenticator, Microsoft Authenticator, Aegis…)." }), form);
+  const intro = h("p", { tabindex: "-1", text: "Proteja su cuenta con un código de 6 dígitos de una aplicación autenticadora (Google Authenticator, Microsoft Authenticator, Aegis…)." });
+  body.append(intro, form);
+  if (focus) intro.focus();
 }
 
 /**
@@ -220,7 +239,8 @@ function showSetupConfirm(body, data) {
   const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   // The QR is an SVG produced by the server; shown as an <img> data URL so no markup is injected.
   const qr = h("div", { class: "qr" }, h("img", { src: qrSource(data.qr_svg), alt: "Código QR para la aplicación autenticadora" }));
-  const [f1, code] = field("tfa-code", "Código de 6 dígitos", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, class: "input code-input" });
+  // The field takes the focus: it points to the key to type when the QR cannot be scanned.
+  const [f1, code] = field("tfa-code", "Código de 6 dígitos", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, class: "input code-input", "aria-describedby": "totp-key" });
   const form = h("form", { novalidate: true }, msg, f1, h("button", { type: "submit", class: "btn btn-primary", text: "Activar" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -239,9 +259,10 @@ function showSetupConfirm(body, data) {
       h("li", { text: "Escriba el código de 6 dígitos que muestra la aplicación." }),
     ),
     qr,
-    h("p", { class: "hint" }, "¿No puede escanear? Ingrese esta clave: ", h("span", { class: "secret", id: "totp-secret", text: data.secret })),
+    h("p", { class: "hint", id: "totp-key" }, "¿No puede escanear? Ingrese esta clave: ", h("span", { class: "secret", id: "totp-secret", text: data.secret })),
     form,
   );
+  code.focus();
 }
 
 /**
@@ -254,12 +275,13 @@ function showRecoveryCodes(body, codes) {
   const copy = h("button", { type: "button", class: "btn" }, icon("copy"), "Copiar códigos");
   copy.addEventListener("click", () => navigator.clipboard.writeText(text).then(() => toast("Códigos copiados.")).catch(() => toast("No se pudo copiar.", "error")));
   const done = h("button", { type: "button", class: "btn btn-primary", text: "Ya los guardé" });
-  done.addEventListener("click", () => showEnabled(body));
+  done.addEventListener("click", () => showEnabled(body, true));
   body.append(
     h("div", { class: "alert alert-warn", role: "alert", text: "2FA activada. Guarde estos códigos de recuperación en un lugar seguro: cada uno sirve una sola vez y no se volverán a mostrar." }),
     h("ul", { class: "codes", id: "recovery-codes" }, codes.map((c) => h("li", { text: c }))),
     h("div", { class: "toolbar" }, copy, done),
   );
+  copy.focus();
 }
 
 function sessionsCard() {

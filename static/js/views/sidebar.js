@@ -189,7 +189,7 @@ export class Sidebar {
     this.loading = true;
     const generation = this.generation;
     this.list.setAttribute("aria-busy", "true");
-    this.status.textContent = "Cargando…";
+    this.say("Cargando…");
     try {
       /** @type {Page<Conversation>} */
       const page = await api(`/conversations${qs({ limit: PAGE, cursor: this.cursor, q: this.query, archived: this.archived ? "true" : null })}`);
@@ -199,7 +199,7 @@ export class Sidebar {
       this.done = !page.next_cursor;
       this.render();
     } catch (err) {
-      if (generation === this.generation) this.status.textContent = errorDetail(err, "No se pudo cargar el historial.");
+      if (generation === this.generation) this.say(errorDetail(err, "No se pudo cargar el historial."));
     } finally {
       if (generation === this.generation) {
         this.loading = false;
@@ -248,9 +248,9 @@ export class Sidebar {
       this.list.appendChild(this.row(c));
     }
     if (!this.items.length && this.done) {
-      this.status.textContent = this.query ? "Sin resultados para su búsqueda." : this.archived ? "No hay conversaciones archivadas." : "Aún no hay conversaciones.";
+      this.say(this.query ? "Sin resultados para su búsqueda." : this.archived ? "No hay conversaciones archivadas." : "Aún no hay conversaciones.");
     } else {
-      this.status.textContent = this.done ? "" : "Cargando…";
+      this.say(this.done ? "" : "Cargando…");
     }
     this.list.appendChild(this.status);
     this.list.appendChild(this.sentinel);
@@ -258,6 +258,16 @@ export class Sidebar {
     this.observer.observe(this.sentinel);
     if (focused) this.focusInRow(focused.id, focused.selector);
     this.scheduleRefresh();
+  }
+
+  /**
+   * Write the list's status (a polite live region) only when it changes: the list is drawn
+   * again on every refresh (every 30 s, 5 s while an answer runs), and the same words written
+   * again are announced again.
+   * @param {string} text
+   */
+  say(text) {
+    if (this.status.textContent !== text) this.status.textContent = text;
   }
 
   /** @returns {{ id: string, selector: string } | null} the row control with the focus, to give it back after a render */

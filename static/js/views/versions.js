@@ -64,9 +64,11 @@ export function versionNav(id, siblings, pick) {
       type: "button", class: `icon-btn version-${which}`, "aria-label": label, title: label, disabled: target < 0 || target >= siblings.length,
       onclick: () => pick(siblings[target], which),
     }, h("span", { "aria-hidden": "true", text: which === "prev" ? "‹" : "›" }));
-  return h("span", { class: "versions", role: "group", "aria-label": "Versiones" },
+  // The group says which version is shown: the focus lands in a new group after a switch,
+  // and a screen reader reads its name, where "2/3" alone was never heard.
+  return h("span", { class: "versions", role: "group", "aria-label": `Versión ${index + 1} de ${siblings.length}` },
     button("prev", index - 1, "Versión anterior"),
-    h("span", { class: "version-count", text: `${index + 1}/${siblings.length}` }),
+    h("span", { class: "version-count", "aria-hidden": "true", text: `${index + 1}/${siblings.length}` }),
     button("next", index + 1, "Versión siguiente"),
   );
 }

@@ -16,6 +16,38 @@ import { readDraft, saveDraft } from "../drafts.js";
  * @property {() => void} stop "Detener", or Esc in the field
  */
 
+/**
+ * "12 / 500" beside a message field. It is no live region (a screen reader would read it after
+ * every key): the field points to it with aria-describedby, and only crossing the limit is said.
+ */
+export class CharCounter {
+  /**
+   * @param {string} id the count's id, for the field's aria-describedby
+   * @param {number} max
+   */
+  constructor(id, max) {
+    this.max = max;
+    this.count = h("span", { class: "counter", id });
+    this.alert = h("span", { class: "sr-only", role: "status" });
+    this.el = h("span", {}, this.count, this.alert);
+    /** @type {boolean | null} */
+    this.over = null;
+  }
+
+  /**
+   * @param {number} length the text's length now
+   * @returns {boolean} whether it is past the limit
+   */
+  show(length) {
+    const over = length > this.max;
+    this.count.textContent = `${length.toLocaleString("es-CL")} / ${this.max.toLocaleString("es-CL")}`;
+    this.count.classList.toggle("over", over);
+    if (over !== this.over) this.alert.textContent = over ? `El mensaje supera el límite de ${this.max.toLocaleString("es-CL")} caracteres.` : "";
+    this.over = over;
+    return over;
+  }
+}
+
 export class Composer {
   /**
    * @param {ComposerHost} host
@@ -27,7 +59,7 @@ export class Composer {
     /** @type {{ id: string, title: string } | null} an answer running in another conversation */
     this.elsewhere = null;
     this.input = h("textarea", { id: "composer-input", rows: 1, placeholder: "Escriba su mensaje…", "aria-label": "Mensaje", "aria-describedby": "composer-counter composer-help" });
-    this.counter = h("span", { class: "counter", id: "composer-counter", "aria-live": "polite" });
+    this.counter = new CharCounter("composer-counter", this.max);
     this.sendBtn = h("button", { type: "submit", class: "btn btn-primary", id: "send-btn", "aria-label": "Enviar mensaje" }, icon("send"), h("span", { class: "sr-only", text: "Enviar" }));
     this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => host.stop() }, icon("stop"), "Detener");
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
@@ -36,7 +68,7 @@ export class Composer {
         models.slot,
         h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
         h("span", { class: "spacer" }),
-        this.counter,
+        this.counter.el,
         this.stopBtn,
         this.sendBtn,
       ),
@@ -77,10 +109,8 @@ export class Composer {
   /** Keep the draft, count the characters and allow Enviar when the text can be sent. */
   update() {
     saveDraft(signedInUser().id, this.host.conversationId(), this.input.value);
-    const length = this.input.value.length;
-    this.counter.textContent = `${length.toLocaleString("es-CL")} / ${this.max.toLocaleString("es-CL")}`;
-    this.counter.classList.toggle("over", length > this.max);
-    this.sendBtn.disabled = !this.input.value.trim() || length > this.max || this.blocked();
+    const over = this.counter.show(this.input.value.length);
+    this.sendBtn.disabled = !this.input.value.trim() || over || this.blocked();
   }
 
   /** @param {string} text put in the field to be sent (an example of the welcome) */
@@ -92,9 +122,14 @@ export class Composer {
 
   /** @param {boolean} on an answer is being generated: Detener instead of Enviar */
   setGenerating(on) {
+    // The button that goes may hold the focus (Detener when the answer ends by itself): it
+    // goes to the field, not to <body>.
+    const leaving = on ? this.sendBtn : this.stopBtn;
+    const focused = document.activeElement === leaving;
     this.stopBtn.hidden = !on;
     this.sendBtn.hidden = on;
     this.update();
+    if (focused) this.input.focus();
   }
 
   /**

@@ -5,6 +5,9 @@ import { h } from "../../dom.js";
 import { state } from "../../state.js";
 import { NO_PARENT } from "../versions.js";
 import { cutFrom } from "./messages.js";
+import { CharCounter } from "./composer.js";
+
+let edits = 0; // each open edit's counter has an id of its own (several questions can be edited)
 
 /**
  * @param {HTMLElement} el the question
@@ -19,15 +22,15 @@ export function editQuestion(el, busy, send) {
   const original = bubble.textContent || "";
   const max = state.config.max_message_chars;
   // No maxlength: a paste past the limit would be cut without a word; the counter says so.
-  const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": "edit-counter" });
+  edits += 1;
+  const counterId = `edit-counter-${edits}`;
+  const field = h("textarea", { class: "edit-input", "aria-label": "Editar mensaje", rows: 3, "aria-describedby": counterId });
   field.value = original;
-  const counter = h("span", { class: "counter", id: "edit-counter", "aria-live": "polite" });
+  const counter = new CharCounter(counterId, max);
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar" });
   const update = () => {
-    const length = field.value.length;
-    counter.textContent = `${length.toLocaleString("es-CL")} / ${max.toLocaleString("es-CL")}`;
-    counter.classList.toggle("over", length > max);
-    submit.disabled = !field.value.trim() || length > max;
+    const over = counter.show(field.value.length);
+    submit.disabled = !field.value.trim() || over;
   };
   field.addEventListener("input", update);
   update();
@@ -40,7 +43,7 @@ export function editQuestion(el, busy, send) {
   const form = h("form", { class: "edit-form" },
     field,
     h("div", { class: "dialog-actions" },
-      counter,
+      counter.el,
       h("button", { type: "button", class: "btn btn-sm", onclick: restore, text: "Cancelar" }),
       submit,
     ),

@@ -89,12 +89,19 @@ const STATUS_LABELS = {
   error: "Respuesta con error",
 };
 
+// Who wrote each message, for a screen reader (the bubbles and the logo say it only to the eye);
+// headings, so that it can also jump from message to message.
+const QUESTION_HEADING = "Usted dijo:";
+const ANSWER_HEADING = "EnergyApp respondió:";
+
 export class MessageList {
   /** @param {MessageActions} actions */
   constructor(actions) {
     this.actions = actions;
     this.inner = h("div", { class: "messages-inner" });
-    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "-1" }, this.inner);
+    // A tab stop of its own: a long answer with no control in view can be scrolled with the
+    // arrows and Page Up/Down. Not a live region (an answer token by token would be noise).
+    this.scroller = h("div", { class: "messages", id: "messages", tabindex: "0", role: "region", "aria-label": "Mensajes" }, this.inner);
   }
 
   /** @param {(prompt: string) => void} pick an example was chosen: its text goes to the composer */
@@ -168,6 +175,7 @@ export class MessageList {
     document.getElementById("welcome")?.remove();
     const meta = h("div", { class: "msg-meta" });
     const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
+      h("h2", { class: "sr-only", text: QUESTION_HEADING }),
       h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
     this.inner.appendChild(el);
     this.questionMeta(el, message);
@@ -203,7 +211,7 @@ export class MessageList {
     const meta = h("div", { class: "msg-meta" });
     const el = h("div", { class: "msg msg-assistant", dataset: { id: message.id || "", role: "assistant", status: message.status || "", parent: message.parent_id || "" } },
       h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-      h("div", { class: "body" }, body, status, meta),
+      h("div", { class: "body" }, h("h2", { class: "sr-only", text: ANSWER_HEADING }), body, status, meta),
     );
     this.inner.appendChild(el);
     /** @type {AnswerView} */
