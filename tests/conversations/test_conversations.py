@@ -520,13 +520,8 @@ async def test_rename_while_another_tab_deletes_is_a_clear_conflict(
 
 async def _until_waiting_on_a_lock(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Until another connection waits on a row lock (PostgreSQL's pg_stat_activity, read in a
-    fresh transaction each time: it is a snapshot per transaction); on SQLite, which cannot
-    show it, half a second. A fixed sleep on PostgreSQL let the deletion commit first on a
-    loaded machine, and the rename then found nothing (404)."""
-    async with sessionmaker() as probe:
-        if probe.get_bind().dialect.name != "postgresql":
-            await asyncio.sleep(0.5)
-            return
+    fresh transaction each time: it is a snapshot per transaction). A fixed sleep let the
+    deletion commit first on a loaded machine, and the rename then found nothing (404)."""
     for _ in range(400):
         async with sessionmaker() as probe:
             waiting = await probe.scalar(

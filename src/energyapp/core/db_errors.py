@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+
+from energyapp.errors import classify_db_error
 
 # PostgreSQL's SQLSTATE codes (asyncpg) and SQLite's messages for the same situations.
 _NO_DATABASE = {"3D000"}
@@ -60,15 +62,15 @@ def sqlstate(exc: BaseException) -> str | None:
 
 def refused_values(exc: BaseException) -> bool:
     """Whether the database (or its driver) refused the values of a write: retrying the same
-    write fails the same way. PostgreSQL says so with SQLSTATE class 22 (data exception: a
-    number out of range, a NUL in text) or 23 (a constraint); SQLAlchemy with ``DataError`` or
-    ``IntegrityError``, or with a ``StatementError`` that never reached the database (a value its
-    type refused); SQLite's driver raises ``ValueError`` (a lone surrogate) or ``OverflowError``
-    (an integer past 64 bits) before sending anything. A lost connection, a database starting
-    up or shutting down, a busy SQLite file or a pool timeout are not refusals: they pass."""
+    write fails the same way. For a database error that is what the API answers as a client's
+    4xx (:func:`energyapp.errors.classify_db_error`: a constraint, or a data exception such as a
+    number out of range or a NUL in text); a ``StatementError`` that never reached the database
+    (a value its type refused), or SQLite's driver refusing before sending anything
+    (``ValueError`` for a lone surrogate, ``OverflowError`` past 64 bits), is one too. A lost
+    connection, a database starting up or shutting down, a busy SQLite file or a pool timeout
+    are not refusals: they pass."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return False
-        code = sqlstate(exc)
-        return isinstance(exc, DataError | IntegrityError) or (code or "")[:2] in ("22", "23")
+        return classify_db_error(exc)[1] in ("conflict", "invalid_data")
     return isinstance(exc, StatementError | ValueError | OverflowError)
