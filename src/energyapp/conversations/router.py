@@ -54,11 +54,7 @@ async def list_conversations(
     ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond)."""
     query = (q or "").strip() or None
     if query is not None:
-        await limiter.enforce(
-            "conversation.search", str(user.id), limit=settings.search_rate_limit_per_minute,
-            window_seconds=60,
-            detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
-        )  # fmt: skip
+        await service.check_search_rate(limiter, settings, user.id)
     items, next_cursor = await service.list_conversations(
         session, user, page, query=query, archived=archived
     )
