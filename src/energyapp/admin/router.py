@@ -93,7 +93,7 @@ async def update_user(
     account's running and queued answers stop."""
     user = await service.update_user(session, actor, user_id, body, request=request)
     if body.is_active is False:
-        await engine.stop_answers_of(session, user.id)
+        engine.stop_answers_of(session, user.id)
     return AdminUserOut.model_validate(user)
 
 

@@ -155,19 +155,17 @@ class ChatEngine:
             return live.status
         return await self.broker.stop_elsewhere(answer_id)
 
-    async def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+    def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop every answer being generated or
         queued for ``user_id``, wherever it runs, the API's too (a deactivated account gets
-        nothing more)."""
-        answer_ids = await chat_service.streaming_answers(session, user_id=user_id)
+        nothing more): here, and through the broker on every other process."""
         after_commit(
             session,
-            on_commit=lambda: self._stop_everywhere(user_id, answer_ids),
+            on_commit=lambda: self._stop_everywhere(user_id),
             on_rollback=lambda: None,
         )
 
-    def _stop_everywhere(self, user_id: uuid.UUID, answer_ids: list[uuid.UUID]) -> None:
-        self._stop_each(answer_ids)
+    def _stop_everywhere(self, user_id: uuid.UUID) -> None:
         self.stop_here_answers_of(user_id)
         self.spawn(self._stop_elsewhere_answers_of(user_id))
 

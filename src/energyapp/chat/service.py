@@ -320,15 +320,12 @@ async def recover_interrupted(session: AsyncSession) -> int:
 async def streaming_answers(
     session: AsyncSession,
     *,
-    user_id: uuid.UUID | None = None,
     conversation_id: uuid.UUID | None = None,
     limit: int = 500,
 ) -> list[uuid.UUID]:
     """Answers being written or waiting for a slot (or left ``streaming`` by a process that
-    died), optionally only those asked by ``user_id`` or in ``conversation_id``."""
+    died), optionally only those in ``conversation_id``."""
     stmt = select(Message.id).where(Message.status == "streaming")
-    if user_id is not None:
-        stmt = stmt.where(Message.user_id == user_id, Message.role == "assistant")
     if conversation_id is not None:
         stmt = stmt.where(Message.conversation_id == conversation_id)
     return list(await session.scalars(stmt.limit(limit)))
