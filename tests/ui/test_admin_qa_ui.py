@@ -43,7 +43,12 @@ def test_admin_turns_a_persons_api_access_off_and_on(page: Page, live_app: LiveA
     expect(page.locator("dialog")).to_contain_text(
         "¿Quitar el acceso a la API a Iván Integraciones? Sus claves de API dejarán de funcionar"
     )
-    page.locator("dialog button", has_text="Confirmar").click()
+    # The list is read again after the change; a dialog opened before that shows the old state.
+    with page.expect_response(
+        lambda r: "/admin/users?" in r.url and r.request.method == "GET"
+    ) as reloaded:
+        page.locator("dialog button", has_text="Confirmar").click()
+    assert reloaded.value.ok
     expect(page.locator(".toast")).to_have_text("Cambio guardado.")
     # The list is read again: the dialog now offers to give the access back.
     row.locator("[data-action=manage]").click()
