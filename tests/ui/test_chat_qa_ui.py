@@ -321,3 +321,64 @@ def test_an_edit_past_the_limit_is_kept_whole_and_not_sent(page: Page, live_app:
     expect(page.locator(".edit-form .counter")).to_have_class(re.compile(r"\bover\b"))
     field.fill("Pregunta corregida")
     expect(send).to_be_enabled()
+
+
+def test_a_list_answered_after_sign_out_breaks_nothing_and_stops_there(
+    page: Page, live_app: LiveApp, watch: Watch
+) -> None:
+    """Found by CI: the sidebar's list, answered before the person signed out but read after,
+    refreshed the composer for a user who was gone ("no user is signed in" thrown in the page).
+    And the sidebar left behind kept asking for the list."""
+    page.clock.install()
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(re.compile(r".*/conversations\?.*"), hold_the_first)
+    _login_new_worker(page, live_app)
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the sidebar asked for no list"
+    answer = held[0].fetch()  # the server answers while the person is still signed in
+    assert answer.status == 200
+    page.click(".profile-btn")
+    page.click("[data-action=logout]")
+    expect(page.locator("#login-email")).to_be_visible()
+    with page.expect_event("requestfinished"):
+        held[0].fulfill(response=answer)  # and the page reads it once they are gone
+    page.wait_for_timeout(300)  # the answer is read and drawn after its request ends
+    assert watch.errors == []
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.clock.run_for(61_000)
+    page.wait_for_timeout(300)
+    assert [url for url in asked if "/conversations" in url] == []
+    expect(page.locator("#login-email")).to_be_visible()
+
+
+def test_a_list_that_fails_to_load_is_not_asked_again_every_frame(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A failed first page of the sidebar was asked again at the next frame, and again: sixty
+    requests a second for as long as the server failed. It is asked again at the next refresh."""
+    asked: list[str] = []
+
+    def failing(route: Route) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=503, json={"detail": "No disponible.", "code": "unavailable"})
+
+    page.clock.install()
+    page.route(re.compile(r".*/conversations\?.*"), failing)
+    _login_new_worker(page, live_app)
+    expect(page.locator("#sidebar")).to_contain_text("No disponible.")
+    page.wait_for_timeout(1000)
+    assert len(asked) == 1
+    page.unroute(re.compile(r".*/conversations\?.*"))
+    page.clock.run_for(31_000)  # the refresh: the list comes back
+    expect(page.locator("#sidebar")).to_contain_text("Aún no hay conversaciones.")

@@ -55,7 +55,10 @@ import { adminApiKeys } from "./admin_api_keys.js";
  */
 export function renderAdmin(main, params) {
   const [section = "usuarios", id] = params;
-  const isAdmin = signedInUser().role === "admin";
+  // Read once: a table row drawn after the admin signed out (a search's answer that was still
+  // on its way) must not ask for a user who is gone.
+  const me = signedInUser();
+  const isAdmin = me.role === "admin";
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
@@ -69,19 +72,21 @@ export function renderAdmin(main, params) {
   inner.appendChild(body);
   let cleanup = () => {};
   if (section === "usuario" && id) userDetail(body, id);
-  else if (section === "conversacion" && id) conversationViewer(body, id);
+  else if (section === "conversacion" && id) conversationViewer(body, id, isAdmin);
   else if (section === "uso") cleanup = renderUsage(body);
   else if (section === "auditoria") renderAudit(body);
   else if (section === "claves") adminApiKeys(body);
-  else usersTable(body, isAdmin);
+  else cleanup = usersTable(body, isAdmin, me.id);
   return () => cleanup();
 }
 
 /**
  * @param {HTMLElement} body
  * @param {boolean} isAdmin
+ * @param {string} myId the signed-in admin's, whose own row offers no "Gestionar"
+ * @returns {() => void} what to undo when the screen is left
  */
-function usersTable(body, isAdmin) {
+function usersTable(body, isAdmin, myId) {
   const search = h("input", { class: "input", type: "search", id: "user-search", placeholder: "Buscar por nombre o correo", "aria-label": "Buscar usuarios" });
   const role = h("select", { class: "input", id: "role-filter", "aria-label": "Filtrar por rol" },
     h("option", { value: "", text: "Todos los roles" }),
@@ -95,7 +100,7 @@ function usersTable(body, isAdmin) {
   const pg = pagedTable({
     tbody, status, columns: 9, empty: "No hay usuarios que coincidan.",
     path: (cursor) => `/admin/users${qs({ limit: PAGE, cursor, q: search.value.trim(), role: role.value })}`,
-    rows: (/** @type {AdminUser} */ user) => userRow(user, isAdmin, () => pg.reset()),
+    rows: (/** @type {AdminUser} */ user) => userRow(user, isAdmin && user.id !== myId, () => pg.reset()),
   });
   /** @type {number | undefined} */
   let timer;
@@ -104,18 +109,19 @@ function usersTable(body, isAdmin) {
   body.append(h("div", { class: "toolbar" }, search, role), status, table, pg.el);
   if (isAdmin) body.appendChild(twoFactorPolicyCard());
   pg.reset();
+  return () => clearTimeout(timer);
 }
 
 /**
  * @param {AdminUser} user
- * @param {boolean} isAdmin
+ * @param {boolean} manageable the admin may manage this account (not their own)
  * @param {() => void} reload after a change
  */
-function userRow(user, isAdmin, reload) {
+function userRow(user, manageable, reload) {
   const cell = h("div", { class: "cell-actions" },
     h("a", { class: "btn btn-sm", href: `#/admin/usuario/${encodeURIComponent(user.id)}`, "aria-label": `Ver conversaciones de ${user.full_name}` }, icon("eye"), "Ver"));
   const actions = h("td", { "data-label": "Acciones" }, cell);
-  if (isAdmin && user.id !== signedInUser().id) {
+  if (manageable) {
     const manage = h("button", { type: "button", class: "btn btn-sm", "data-action": "manage", "aria-label": `Gestionar la cuenta de ${user.full_name}`, text: "Gestionar" });
     manage.addEventListener("click", async () => {
       const action = await manageDialog(user);
@@ -259,8 +265,9 @@ const VIEWER_BATCH_PAGES = 20;
 /**
  * @param {HTMLElement} body
  * @param {string} convId
+ * @param {boolean} isAdmin only an admin sees the legal hold
  */
-async function conversationViewer(body, convId) {
+async function conversationViewer(body, convId, isAdmin) {
   const viewer = h("div", { class: "viewer", id: "admin-viewer", "aria-label": "Mensajes (solo lectura)" });
   const heading = h("h2", { id: "viewer-heading", text: "Conversación" });
   body.append(
@@ -272,7 +279,7 @@ async function conversationViewer(body, convId) {
   api(`/admin/conversations/${encodeURIComponent(convId)}`).then((/** @type {AdminConversation} */ conv) => {
     heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
   }).catch(() => {});  // the messages below report the error
-  if (signedInUser().role === "admin") body.insertBefore(legalHoldPanel(convId), viewer);
+  if (isAdmin) body.insertBefore(legalHoldPanel(convId), viewer);
   // Drawn a batch at a time (a long conversation would freeze the page); what is left waits for
   // the admin's click, and the page says so.
   const more = h("div", { class: "viewer-more", id: "viewer-more", "aria-live": "polite" });

@@ -57,11 +57,14 @@ function profileCard(user) {
       try {
         /** @type {User} */
         const updated = await api("/auth/me", { method: "PATCH", body: { full_name: value } });
-        const fresh = { ...signedInUser(), ...updated };
-        state.user = fresh;
-        nameValue.textContent = fresh.full_name;
-        /** @type {Element} */ (document.querySelector(".profile-name")).textContent = fresh.full_name;
-        /** @type {Element} */ (document.querySelector(".menu-head strong")).textContent = fresh.full_name;
+        // Signed out while the name was on its way: nobody is left to update.
+        if (!state.user) return;
+        state.user = { ...state.user, ...updated };
+        nameValue.textContent = updated.full_name;
+        for (const selector of [".profile-name", ".menu-head strong"]) {
+          const label = document.querySelector(selector);
+          if (label) label.textContent = updated.full_name;
+        }
         toast("Nombre actualizado.");
         restore();
       } catch (err) {
@@ -93,7 +96,7 @@ function twoFactorLabel(enabled) {
  * @param {boolean} enabled
  */
 function setTwoFactor(enabled) {
-  signedInUser().totp_enabled = enabled;
+  if (state.user) state.user.totp_enabled = enabled;  // nobody, if signed out meanwhile
   const cell = document.getElementById("profile-2fa");
   if (cell) cell.textContent = twoFactorLabel(enabled);
 }

@@ -111,10 +111,12 @@ export class Sidebar {
     window.addEventListener("focus", this.onFocus);
     /** @type {number | undefined} */
     this.timer = undefined;
+    this.destroyed = false;
     this.reload(start.query);
   }
 
   destroy() {
+    this.destroyed = true;
     this.observer.disconnect();
     this.channel?.close();
     window.removeEventListener("focus", this.onFocus);
@@ -128,6 +130,8 @@ export class Sidebar {
 
   scheduleRefresh() {
     clearTimeout(this.timer);
+    // A list that came back after the chat was left (or its person signed out) asks no more.
+    if (this.destroyed) return;
     const running = this.items.some((c) => c.running);
     this.timer = setTimeout(() => this.refresh(), running ? REFRESH_RUNNING_MS : REFRESH_MS);
     // After the caller's constructor, which builds what the callback fills.
@@ -140,6 +144,7 @@ export class Sidebar {
    * without disturbing a rename or an open menu.
    */
   async refresh() {
+    if (this.destroyed) return;
     if (this.loading || this.interacting()) {
       this.scheduleRefresh();
       return;
@@ -185,9 +190,10 @@ export class Sidebar {
   }
 
   async loadMore() {
-    if (this.loading || this.done) return;
+    if (this.loading || this.done || this.destroyed) return;
     this.loading = true;
     const generation = this.generation;
+    let loaded = false;
     this.list.setAttribute("aria-busy", "true");
     this.say("Cargando…");
     try {
@@ -198,16 +204,22 @@ export class Sidebar {
       this.cursor = page.next_cursor;
       this.done = !page.next_cursor;
       this.render();
+      loaded = true;
     } catch (err) {
-      if (generation === this.generation) this.say(errorDetail(err, "No se pudo cargar el historial."));
+      if (generation === this.generation) {
+        this.say(errorDetail(err, "No se pudo cargar el historial."));
+        this.scheduleRefresh();
+      }
     } finally {
       if (generation === this.generation) {
         this.loading = false;
         this.list.removeAttribute("aria-busy");
       }
     }
-    // Fill a tall screen: keep loading while the sentinel is still visible.
-    if (!this.done && generation === this.generation) requestAnimationFrame(() => this.checkSentinel());
+    // Fill a tall screen: keep loading while the sentinel is still visible. Not after a failure
+    // (the next frame would ask again at once, sixty times a second while the server is away):
+    // the next refresh or scroll asks again.
+    if (loaded && !this.done && generation === this.generation) requestAnimationFrame(() => this.checkSentinel());
   }
 
   checkSentinel() {

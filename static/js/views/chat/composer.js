@@ -55,6 +55,9 @@ export class Composer {
    */
   constructor(host, models) {
     this.host = host;
+    // Read once: the drafts belong to whoever opened this chat, also for an update that comes
+    // after they signed out (an answer's end).
+    this.userId = signedInUser().id;
     this.max = state.config.max_message_chars;
     /** @type {{ id: string, title: string } | null} an answer running in another conversation */
     this.elsewhere = null;
@@ -73,7 +76,7 @@ export class Composer {
         this.sendBtn,
       ),
     );
-    this.input.value = readDraft(signedInUser().id, host.conversationId());
+    this.input.value = readDraft(this.userId, host.conversationId());
     this.input.addEventListener("input", () => this.update());
     this.input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -108,7 +111,7 @@ export class Composer {
 
   /** Keep the draft, count the characters and allow Enviar when the text can be sent. */
   update() {
-    saveDraft(signedInUser().id, this.host.conversationId(), this.input.value);
+    saveDraft(this.userId, this.host.conversationId(), this.input.value);
     const over = this.counter.show(this.input.value.length);
     this.sendBtn.disabled = !this.input.value.trim() || over || this.blocked();
   }

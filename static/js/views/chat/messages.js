@@ -98,6 +98,8 @@ export class MessageList {
   /** @param {MessageActions} actions */
   constructor(actions) {
     this.actions = actions;
+    // Read once: the welcome can be drawn after a load that ends when the person signed out.
+    this.firstName = (signedInUser().full_name || "").split(" ")[0];
     this.inner = h("div", { class: "messages-inner" });
     // A tab stop of its own: a long answer with no control in view can be scrolled with the
     // arrows and Page Up/Down. Not a live region (an answer token by token would be noise).
@@ -107,7 +109,7 @@ export class MessageList {
   /** @param {(prompt: string) => void} pick an example was chosen: its text goes to the composer */
   showWelcome(pick) {
     clear(this.inner);
-    const name = (signedInUser().full_name || "").split(" ")[0];
+    const name = this.firstName;
     this.inner.appendChild(h("div", { class: "welcome", id: "welcome" },
       h("img", { src: "/static/logo.svg", alt: "" }),
       h("h2", { text: name ? `Hola, ${name}. ¿En qué le ayudo hoy?` : "¿En qué le ayudo hoy?" }),
