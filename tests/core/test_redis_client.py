@@ -1,5 +1,6 @@
 """The app's Redis client never loses a cancellation (core/redis.py explains how a client with a
-socket timeout does on Python 3.11), and the chat broker and the health check use it."""
+socket timeout does on Python 3.11), replaces a connection a Redis restart killed, and the chat
+broker, the rate limits and the health check use it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import socket
 from energyapp.chat.lifecycle import make_broker
 from energyapp.chat.redis_broker import RedisBroker
 from energyapp.config import Settings
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.redis import async_redis
 from tests.conftest import TEST_REDIS_URL
+from tests.private_redis import private_redis
 
 ROUNDS = 150
 
@@ -59,3 +62,32 @@ async def test_the_broker_talks_to_redis_through_that_client(settings: Settings)
     finally:
         await broker.redis.connection_pool.release(connection)
         await broker.redis.aclose()
+
+
+async def test_every_connection_left_from_before_a_redis_restart_works_after_it() -> None:
+    """Found by CI: after a restart each pooled connection failed its next command (redis-py's
+    ``from_url`` retries nothing), so the chat refused questions as ``broker_unavailable``."""
+    async with private_redis() as (url, restart):
+        client = async_redis(url, decode_responses=True)
+        try:
+            # Three connections in the pool, all of them dead once the server restarts.
+            await asyncio.gather(*(client.blpop([f"wait{n}"], timeout=0.2) for n in range(3)))
+            assert len(client.connection_pool._available_connections) == 3
+            await restart()
+            assert await asyncio.gather(*(client.incr(f"n{n}") for n in range(3))) == [1, 1, 1]
+        finally:
+            await client.aclose()
+
+
+async def test_the_rate_limits_count_in_redis_again_right_after_a_restart() -> None:
+    async with private_redis() as (url, restart):
+        limiter = RateLimiter.from_url(url)
+        check = async_redis(url, decode_responses=True)
+        try:
+            await limiter.hit("chat", "ana", limit=5, window_seconds=60)
+            await restart()
+            await limiter.hit("chat", "ana", limit=5, window_seconds=60)
+            # Counted in the new server, not in this process's fallback.
+            assert await check.keys("*chat*ana*") != []
+        finally:
+            await check.aclose()

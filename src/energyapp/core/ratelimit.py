@@ -56,8 +56,19 @@ class _RedisWindow:
     """The Redis limiter, falling back to this process's own counts while Redis is away: the
     limits still hold per process, and login, history and admin keep working."""
 
-    def __init__(self, uri: str) -> None:
-        self._redis = MovingWindowRateLimiter(RedisStorage(uri, implementation="redispy"))
+    def __init__(self, url: str) -> None:
+        # The app's client settings (a dead connection replaced, the kernel's bounds), not the
+        # library's bare ``from_url``. Imported here: an app without Redis never loads redis-py.
+        from energyapp.core.redis import async_redis
+
+        pool = async_redis(url).connection_pool
+        # limits types its options as scalars, yet takes a pool (its ``use_basic`` pops it).
+        storage = RedisStorage(
+            f"async+{url}",
+            implementation="redispy",
+            connection_pool=pool,  # type: ignore[arg-type]
+        )
+        self._redis = MovingWindowRateLimiter(storage)
         self._fallback = _InProcessWindow()
 
     def _pick(self, failed: Exception | None = None) -> MovingWindowRateLimiter | _InProcessWindow:
@@ -101,8 +112,7 @@ class RateLimiter:
     @classmethod
     def from_url(cls, redis_url: str | None) -> RateLimiter:
         if redis_url:
-            uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-            return cls(_RedisWindow(uri))
+            return cls(_RedisWindow(redis_url.removeprefix("async+")))
         return cls(_InProcessWindow())
 
     @staticmethod

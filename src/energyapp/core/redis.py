@@ -12,6 +12,13 @@ built on ``asyncio.timeout``); a refused or reset connection fails at once; a pe
 network partition, by ``TCP_USER_TIMEOUT`` (sent data unacknowledged for 10 s closes the
 connection) and TCP keepalive (a reply that never comes: 10 s idle, then 3 probes 3 s apart).
 What is left unbounded: a Redis whose host answers TCP but whose process never replies (stopped).
+
+A command that fails on a dead connection is sent again on a new one, twice at most, after a short
+wait. ``Redis.from_url`` sets no retry (the constructor's default of three is lost on that path),
+so after a Redis restart every connection left in the pool failed its next command: for minutes
+the chat refused questions with ``broker_unavailable`` and the rate limits fell back to counting
+per process. A command whose reply was lost may run twice; the app's scripts and set writes are
+idempotent, and a rate-limit hit counted twice is the worst case.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 HEALTH_CHECK_SECONDS = 30
+RETRIES = 2  # one is a new connection in place of a dead one; two ride out a restart's blink
 # Linux names; a platform without one simply goes without that bound.
 _TCP_OPTIONS = {
     "TCP_USER_TIMEOUT": 10_000,
@@ -40,6 +50,8 @@ def async_redis(url: str, **options: Any) -> Redis:
     """A client for ``url``; ``options`` go to redis-py (e.g. ``decode_responses``)."""
     options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options.setdefault("health_check_interval", HEALTH_CHECK_SECONDS)
+    # On connection and timeout errors (the default), after up to 100 ms, then up to 200 ms.
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES))
     return Redis.from_url(
         url,
         socket_timeout=None,
