@@ -10,13 +10,15 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat.redis_broker import RedisBroker
+from energyapp.chat.redis_keys import BrokerKeys
 from energyapp.core.redis import async_redis
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
@@ -32,6 +34,7 @@ from tests.chat.conftest import (
 )
 from tests.conftest import TEST_SECRET, HeadersFactory, UserFactory
 from tests.llm.stand_in import free_port
+from tests.private_redis import private_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -330,41 +333,6 @@ async def test_sigterm_drains_and_the_client_re_attaches_through_another_process
     assert saved.completion_tokens == 120
 
 
-@contextlib.asynccontextmanager
-async def private_redis() -> AsyncIterator[tuple[str, Callable[[], Awaitable[None]]]]:
-    """A Redis server of this test's own (so it can be restarted): ``(url, restart)``."""
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--loglevel", "warning"]
-    processes = [await asyncio.create_subprocess_exec(*command)]
-    url = f"redis://127.0.0.1:{port}/0"
-
-    async def up() -> None:
-        client = async_redis(url)
-        try:
-            for _ in range(100):
-                with contextlib.suppress(Exception):
-                    if await client.ping():
-                        return
-                await asyncio.sleep(0.05)
-            raise AssertionError("redis-server did not start")
-        finally:
-            await client.aclose()
-
-    async def restart() -> None:
-        processes[-1].kill()
-        await processes[-1].wait()
-        processes.append(await asyncio.create_subprocess_exec(*command))
-        await up()
-
-    await up()
-    try:
-        yield url, restart
-    finally:
-        processes[-1].kill()
-        await processes[-1].wait()
-
-
 async def test_a_redis_restart_mid_answer_loses_nothing(
     live_app: LiveApp,
     http: httpx.AsyncClient,
@@ -401,7 +369,92 @@ async def test_a_redis_restart_mid_answer_loses_nothing(
 
     saved = await load_message(sessionmaker, answer_id)
     assert saved.status == "complete" and saved.completion_tokens == 90
-    # The watcher was told why its stream ended (or it followed to the end).
+    # The watcher followed to the end (the title may come after `done`), or was told why its
+    # stream ended: Redis unreachable, or a stream lost for long (it re-attaches then).
     last = events[-1]
-    assert last[0] == "done" or (last[0] == "error" and last[1]["code"] == "broker_unavailable")
+    assert (
+        named(events, "done")
+        or last[0] == "reconnect"
+        or (last[0] == "error" and last[1]["code"] == "broker_unavailable")
+    ), [name for name, _ in events[-3:]]
     assert named(after_events, "done")[0]["status"] == "complete"
+
+
+async def test_a_stream_lost_mid_answer_is_followed_again_once_it_is_written_again(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    prefix: str,
+) -> None:
+    """A restarted Redis loses an answer's stream. Its watcher found no stream within a second
+    and ended quietly, as if the answer had ended long ago: no `done`, no reason."""
+    fake[1].config.tokens_per_second = 0.6  # the next token after more than a second
+    fake[1].config.answer_tokens = 3
+    headers = await auth_headers(await make_user())
+    redis = async_redis(REDIS_URL)
+    try:
+        async with live_app(**broker(prefix)) as (base, _):
+            response, stream = await open_chat(http, base, headers)
+            events: list[Event] = []
+            await read_until(stream, events, "token")
+            answer_id = events[0][1]["assistant_message_id"]
+            assert await redis.delete(BrokerKeys(prefix, "").stream(uuid.UUID(answer_id))) == 1
+            async for event in stream:
+                events.append(event)
+            await response.aclose()
+    finally:
+        await redis.aclose()
+    saved = await load_message(sessionmaker, answer_id)
+    assert named(events, "done")[0]["status"] == "complete" == saved.status
+    assert text_of(events) == saved.content  # nothing was written while it was gone
+
+
+async def test_redis_losing_its_data_during_a_recovery_round_interrupts_no_running_answer(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the restart test under load: the recovery read the owners, Redis restarted, and
+    then the owners' leases were missing, so the live answer was marked ``interrupted``. Here
+    the data goes after each of the round's first commands in turn."""
+    fake[1].config.tokens_per_second = 2
+    fake[1].config.answer_tokens = 100
+    headers = await auth_headers(await make_user())
+    wiper = async_redis(REDIS_URL)
+    try:
+        async with live_app(**broker(prefix, broker_lease_seconds=60)) as (base, app):
+            response, stream = await open_chat(http, base, headers)
+            events: list[Event] = []
+            await read_until(stream, events, "token")
+            answer_id = events[0][1]["assistant_message_id"]
+            redis_broker: RedisBroker = app.state.chat.broker
+            sent = redis_broker.redis.execute_command
+            for wipe_after in (1, 2, 3):
+                await wiper.delete(redis_broker.keys.recovery_lock)
+                count = 0
+
+                async def command(*args: Any, **options: Any) -> Any:
+                    nonlocal count
+                    result = await sent(*args, **options)
+                    count += 1
+                    if count == wipe_after:  # noqa: B023 (read while this round runs)
+                        keys = [key async for key in wiper.scan_iter(f"{prefix}*")]
+                        await wiper.delete(*keys)
+                    return result
+
+                monkeypatch.setattr(redis_broker.redis, "execute_command", command)
+                await redis_broker._recover()
+                monkeypatch.setattr(redis_broker.redis, "execute_command", sent)
+                await redis_broker._heartbeat()  # writes the owner and the lease again
+                assert (await load_message(sessionmaker, answer_id)).status == "streaming"
+            await response.aclose()
+    finally:
+        await wiper.aclose()

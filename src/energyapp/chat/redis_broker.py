@@ -40,6 +40,7 @@ from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
 from energyapp.chat.redis_keys import STOP_USER, BrokerKeys, announce_stop_of, process_id
 from energyapp.chat.redis_queue import RedisQueue
+from energyapp.chat.redis_scripts import OWNERS
 from energyapp.chat.redis_watchers import RedisWatchers
 from energyapp.config import Settings
 
@@ -52,6 +53,8 @@ STREAM_MAXLEN = 4096  # entries per answer (tokens arrive in batches, so far mor
 STREAM_LIVE_TTL = 24 * 3600  # a safety net: a live answer's stream outlives no answer
 TICK_SECONDS = 1.0  # dispatch and queue positions when a notification was missed
 STOP_WAIT_SECONDS = 30.0
+LOST_STREAM_WAIT_SECONDS = 10.0
+_RECONNECT = ServerSentEvent(data="{}", event="reconnect", retry=500, sep="\n")
 
 
 class RedisBroker:
@@ -76,6 +79,7 @@ class RedisBroker:
             hold=settings.slot_hold_seconds,
         )
         self.watchers = RedisWatchers(redis, self.keys, settings.max_streams_per_user)
+        self._owners = redis.register_script(OWNERS)
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._mirrors: set[asyncio.Task[None]] = set()
@@ -211,20 +215,30 @@ class RedisBroker:
         yield first
         key = self.keys.stream(answer_id)
         cursor = last_event_id or "0-0"
+        missing_since: float | None = None
         while True:
             if closing is not None and closing.is_set():
                 # This process stops: the client re-attaches through another one.
-                yield ServerSentEvent(data="{}", event="reconnect", retry=500, sep="\n")
+                yield _RECONNECT
                 return
             try:
                 batches = await _to_its_end(self.redis.xread({key: cursor}, count=256, block=1000))
-                if not batches and not await self.redis.exists(key):
-                    return  # expired: the saved answer is in the database
+                lost = not batches and not await self.redis.exists(key)
             except (RedisError, OSError):
-                error = broker_unavailable()
-                data = {"detail": error.detail, "code": error.code}
-                yield sse.event("error", data)
+                yield _unavailable()
                 return
+            if lost:
+                # Gone before its end was read: a restarted Redis lost it. The owner's next
+                # event writes it again (or the recovery its end, if the owner died), so it is
+                # waited for. A long wait (the model reading a long prompt, or an owner whose
+                # copy gave up) sends the client back through the database: it re-attaches, and
+                # an answer that ended meanwhile is read as saved.
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since > LOST_STREAM_WAIT_SECONDS:
+                    yield _RECONNECT
+                    return
+                continue
+            missing_since = None
             for _key, entries in batches:
                 cursor = entries[-1][0]
                 for event in sse.stream_entries(entries):
@@ -302,14 +316,16 @@ class RedisBroker:
         if not await self.redis.set(self.keys.recovery_lock, "1", nx=True, px=interval_ms):
             return
         assert self._engine is not None
-        owners = cast(dict[str, str], await self.redis.hgetall(self.keys.owner))
-        alive = {p for p in set(owners.values()) if await self.redis.exists(self.keys.lease(p))}
+        # Read at one instant: a Redis restart between reading the owners and their leases made
+        # every owner look dead, and their running answers were marked interrupted.
+        owners = await self._owners(keys=[self.keys.owner], args=[self.keys.prefix])
+        live, stale = (set(cast(list[str], answers)) for answers in owners)
         async with self._engine.sessionmaker() as session:
             streaming = await chat_service.streaming_answers(session)
         dead = []
         for answer_id in streaming:
-            owner = owners.get(str(answer_id))
-            if owner not in alive and not (owner is None and await self._unclaimed_yet(answer_id)):
+            key = str(answer_id)
+            if key in stale or (key not in live and not await self._unclaimed_yet(answer_id)):
                 dead.append(answer_id)
         if dead:
             async with self._engine.sessionmaker.begin() as session:
@@ -317,7 +333,6 @@ class RedisBroker:
             for answer_id in dead:
                 await self._end_orphan(answer_id)
             logger.warning("marked %d answers of stopped processes as interrupted", count)
-        stale = [answer for answer, owner in owners.items() if owner not in alive]
         if stale:
             await self.redis.hdel(self.keys.owner, *stale)
 
@@ -342,6 +357,11 @@ class RedisBroker:
             pipe.xadd(key, {"e": "done", "d": _json(done)})
             await pipe.execute()
         await self._end_stream(key)
+
+
+def _unavailable() -> ServerSentEvent:
+    error = broker_unavailable()
+    return sse.event("error", {"detail": error.detail, "code": error.code})
 
 
 def _json(data: Mapping[str, object]) -> str:

@@ -371,3 +371,22 @@ redis.call('SADD', KEYS[1], ARGV[2])
 return 0
 """
 )
+
+# The crash recovery's view of the answers' owners, at one instant: KEYS[1] the owner hash
+# (answer -> process), ARGV[1] the prefix. Returns {answers whose owner's lease exists, answers
+# whose owner's lease is gone}.
+OWNERS = (
+    _LUA_ALIVE
+    + """
+local live, stale = {}, {}
+local owners = redis.call('HGETALL', KEYS[1])
+for i = 1, #owners, 2 do
+  if alive(ARGV[1], owners[i + 1] .. '|') then
+    table.insert(live, owners[i])
+  else
+    table.insert(stale, owners[i])
+  end
+end
+return {live, stale}
+"""
+)
