@@ -131,8 +131,9 @@ class Settings(BaseSettings):
     # Changes per user per minute outside the chat (conversations, keys, profile, admin
     # actions) before 429: more than a person clicks, a wall for a runaway script.
     write_rate_limit_per_minute: int = Field(default=120, ge=1, le=100_000)
-    # Searches of one's conversations per user per minute (a full-text search of every message
-    # can take a second of the database's time) before 429.
+    # Searches per user per minute before 429, every list with ``q`` together: one's
+    # conversations (a full-text search of every message can take a second of the database's
+    # time) and the admin panel's users, audit trail and API keys.
     search_rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     max_message_chars: int = Field(default=8000, ge=1, le=200_000)
     num_ctx: int = Field(default=4096, ge=256)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
+from energyapp.conversations.models import Conversation, Message
 from tests.conversations.conftest import make_conversation
 
-__all__ = ["audit_events", "make_conversation"]
+__all__ = ["audit_events", "make_conversation", "move_messages"]
 
 
 async def audit_events(
@@ -20,3 +23,23 @@ async def audit_events(
             select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.created_at)
         )
         return list(rows.all())
+
+
+async def move_messages(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    conversation: Conversation,
+    *moments: datetime,
+) -> None:
+    """Date the conversation's messages, oldest first, ``moments`` in turn (the last one for
+    the messages left)."""
+    async with sessionmaker() as session:
+        messages = (
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.created_at)
+            )
+        ).all()
+        for i, message in enumerate(messages):
+            message.created_at = moments[min(i, len(moments) - 1)]
+        await session.commit()

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
-from energyapp.conversations.models import Message
-from tests.admin.conftest import audit_events
+from tests.admin.conftest import audit_events, move_messages
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 
@@ -340,19 +339,8 @@ async def test_usage_csv_per_user_and_santiago_day_within_scope(
     await make_conversation(luis, messages=["p", "r"], tokens=(10, 5))
     await make_conversation(admin, messages=["p", "r"], tokens=(1000, 500))
     # Juan's first exchange at 02:30 UTC on 10-10-2026: 09-10-2026 in Santiago (UTC-3).
-    async with sessionmaker() as session:
-        messages = (
-            await session.scalars(
-                select(Message)
-                .where(Message.conversation_id == juans.id)
-                .order_by(Message.created_at)
-            )
-        ).all()
-        for message in messages[:2]:
-            message.created_at = datetime(2026, 10, 10, 2, 30, tzinfo=UTC)
-        for message in messages[2:]:
-            message.created_at = datetime(2026, 10, 10, 15, 0, tzinfo=UTC)
-        await session.commit()
+    first, later = datetime(2026, 10, 10, 2, 30, tzinfo=UTC), datetime(2026, 10, 10, 15, tzinfo=UTC)
+    await move_messages(sessionmaker, juans, first, first, later)
 
     params = {"from": "2026-10-01", "to": "2026-10-31"}
     as_admin = _parse_csv(

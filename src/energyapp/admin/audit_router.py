@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from energyapp.admin import audit_views, csv_export
+from energyapp.admin import service as admin_service
 from energyapp.admin.audit_schemas import AuditAction, AuditEventOut, AuditFilters, Outcome
 from energyapp.audit import labels
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates
-from energyapp.core.deps import RateLimiterDep
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Page, PageDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
@@ -60,8 +61,12 @@ async def list_audit(
     page: PageDep,
     filters: AuditFiltersDep,
     request: Request,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
 ) -> dict[str, list[AuditEventOut] | str | None]:
-    """The audit trail in scope, newest first, each event with its Spanish label."""
+    """The audit trail in scope, newest first, each event with its Spanish label; a search
+    (``q``) counts against ``search_rate_limit_per_minute``."""
+    await admin_service.check_search_rate(limiter, settings, viewer, filters.q)
     items, next_cursor = await audit_views.list_audit(
         session, viewer, page, filters, request=request
     )
@@ -81,9 +86,12 @@ async def export_audit(
     filters: AuditFiltersDep,
     request: Request,
     limiter: RateLimiterDep,
+    settings: SettingsDep,
 ) -> Response:
-    """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago)."""
+    """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago); a
+    search (``q``) counts against ``search_rate_limit_per_minute`` too."""
     await csv_export.check_rate(limiter, viewer.id)
+    await admin_service.check_search_rate(limiter, settings, viewer, filters.q)
     events = await audit_views.export_audit(session, viewer, filters, request=request)
     header = (
         "Fecha",

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from energyapp.admin import csv_export
 from energyapp.admin.audit_schemas import AuditEventOut, AuditFilters, AuditRow
 from energyapp.admin.service import user_scope
 from energyapp.apikeys.models import API_KEYS
@@ -30,8 +31,6 @@ from energyapp.core.roles import Role
 from energyapp.errors import Unprocessable
 
 AUDIT_CURSOR = "admin.audit"
-# A CSV export holds at most this many events: a longer trail is exported by date ranges.
-EXPORT_MAX_ROWS = 20_000
 _NAME_BATCH = 500
 
 _a = AUDIT_EVENTS.c
@@ -218,18 +217,13 @@ async def export_audit(
 ) -> list[AuditEventOut]:
     """Every event in scope matching ``filters``, newest first, labelled; the export is audited.
 
-    More than :data:`EXPORT_MAX_ROWS` events is a 422 ``export_too_large``.
+    More than ``csv_export.MAX_ROWS`` events is a 422 ``export_too_large``.
     """
     stmt = _filtered(viewer, filters).order_by(_a.created_at.desc(), _a.id.desc())
-    rows = [
-        dict(row) for row in (await session.execute(stmt.limit(EXPORT_MAX_ROWS + 1))).mappings()
-    ]
-    if len(rows) > EXPORT_MAX_ROWS:
-        raise Unprocessable(
-            f"La exportación admite como máximo {EXPORT_MAX_ROWS:,} eventos".replace(",", ".")
-            + ". Acote el rango de fechas o agregue filtros.",
-            code="export_too_large",
-        )
+    most = csv_export.MAX_ROWS
+    rows = [dict(row) for row in (await session.execute(stmt.limit(most + 1))).mappings()]
+    if len(rows) > most:
+        raise csv_export.too_large("eventos", "Acote el rango de fechas o agregue filtros.")
     names = await _names(session, rows)
     audit_service.record(
         session,

@@ -18,12 +18,16 @@ from starlette.responses import Response
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
+from energyapp.errors import Unprocessable
 
 BOM = "\ufeff"
 DELIMITER = ";"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # An export reads up to thousands of rows: a person gets a few a minute, not a loop.
 EXPORTS_PER_MINUTE = 10
+# Rows of one file, either kind: the file is built whole in memory on the event loop (20 000
+# usage rows took 0.2 s and 35 MB there; 100 000 took 1.3 s, every other request waiting).
+MAX_ROWS = 20_000
 
 
 def _cell(value: object) -> str:
@@ -48,6 +52,14 @@ def response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]])
         render(header, rows).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'},
+    )
+
+
+def too_large(rows: str, advice: str) -> Unprocessable:
+    """The 422 ``export_too_large`` of a file that would pass :data:`MAX_ROWS` ``rows``."""
+    most = f"{MAX_ROWS:,}".replace(",", ".")
+    return Unprocessable(
+        f"La exportación admite como máximo {most} {rows}. {advice}", code="export_too_large"
     )
 
 

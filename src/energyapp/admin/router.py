@@ -23,6 +23,7 @@ from energyapp.auth.models import User
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations.models import Conversation
 from energyapp.core import dates
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -64,13 +65,16 @@ async def list_users(
     viewer: AdminOrSupervisor,
     session: SessionDep,
     page: PageDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=200, description="Correo o nombre.")] = None,
     role: Role | None = None,
 ) -> dict[str, list[Item] | str | None]:
-    """Users in scope, most recently active first."""
-    items, next_cursor = await service.list_users(
-        session, viewer, page, query=(q or "").strip() or None, role=role
-    )
+    """Users in scope, most recently active first; a search (``q``) counts against
+    ``search_rate_limit_per_minute``."""
+    query = (q or "").strip() or None
+    await service.check_search_rate(limiter, settings, viewer, query)
+    items, next_cursor = await service.list_users(session, viewer, page, query=query, role=role)
     return {"items": items, "next_cursor": next_cursor}
 
 

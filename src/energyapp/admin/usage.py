@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Date, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from energyapp.admin import csv_export
 from energyapp.admin.schemas import UsageItem, UsageReport, UsageTotals
 from energyapp.admin.service import user_scope
 from energyapp.auth.models import User
@@ -171,16 +172,25 @@ def _sums(row: Iterable[Any]) -> dict[str, int]:
 
 async def usage_by_user_and_day(session: AsyncSession, span: Period) -> list[UsageItem]:
     """One item per user and Santiago day with activity, by day then heaviest user first (the
-    CSV export)."""
+    CSV export). More than ``csv_export.MAX_ROWS`` items is a 422 ``export_too_large``, said
+    as soon as the first one too many is read (SQLite's hours fold into days as they come)."""
     bucket = _bucket(session)
     stmt = span.scoped(
         select(bucket, Message.user_id, User.email, User.full_name, *_SUMS)
     ).group_by(bucket, Message.user_id, User.email, User.full_name)
     cells: dict[tuple[date, Any], Sums] = defaultdict(Sums)
     people: dict[Any, tuple[str | None, str | None]] = {}
-    for row in (await session.execute(stmt)).all():
-        cells[(_local_day(row[0]), row[1])].add(row[4:])
-        people[row[1]] = (row[2], row[3])
+    result = await session.stream(stmt)
+    try:
+        async for row in result:
+            cells[(_local_day(row[0]), row[1])].add(row[4:])
+            people[row[1]] = (row[2], row[3])
+            if len(cells) > csv_export.MAX_ROWS:
+                raise csv_export.too_large(
+                    "filas (una por persona y día con actividad)", "Acote el rango de fechas."
+                )
+    finally:
+        await result.close()
     items = [
         UsageItem(day=day, user_id=uid, email=people[uid][0], full_name=people[uid][1], **vars(s))
         for (day, uid), s in cells.items()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from energyapp.admin import service as admin_service
 from energyapp.apikeys import service
 from energyapp.apikeys.models import ApiKey
 from energyapp.apikeys.schemas import (
@@ -19,7 +20,7 @@ from energyapp.apikeys.schemas import (
     ApiKeyOut,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, CurrentUser
-from energyapp.core.deps import SettingsDep
+from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 
@@ -75,14 +76,17 @@ async def admin_list_keys(
     viewer: AdminOrSupervisor,
     session: SessionDep,
     page: PageDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     q: Annotated[
         str | None, Query(max_length=200, description="Nombre o correo del dueño, o nombre.")
     ] = None,
 ) -> dict[str, list[Item] | str | None]:
-    """Keys of the users in the caller's scope (admins: everyone's), newest first."""
-    items, next_cursor = await service.list_keys_in_scope(
-        session, viewer, page, query=(q or "").strip() or None
-    )
+    """Keys of the users in the caller's scope (admins: everyone's), newest first; a search
+    (``q``) counts against ``search_rate_limit_per_minute``."""
+    query = (q or "").strip() or None
+    await admin_service.check_search_rate(limiter, settings, viewer, query)
+    items, next_cursor = await service.list_keys_in_scope(session, viewer, page, query=query)
     usage = await service.usage_by_key(session, [item["id"] for item in items])
     for item in items:
         item["requests_30d"], item["tokens_30d"] = usage.get(item["id"], (0, 0))

@@ -151,9 +151,10 @@ _CONVERSATION_ORDER = (CONVERSATIONS.c.pinned, CONVERSATIONS.c.updated_at, CONVE
 
 async def check_search_rate(limiter: RateLimiter, settings: Settings, user_id: uuid.UUID) -> None:
     """429 ``rate_limited`` beyond ``search_rate_limit_per_minute`` searches a minute (every page
-    counted): one search of every message can cost a second of the database's time."""
+    counted): one search of every message can cost a second of the database's time. The admin
+    panel's searches count here too (``admin.service.check_search_rate``)."""
     await limiter.enforce(
-        "conversation.search", str(user_id), limit=settings.search_rate_limit_per_minute,
+        "search", str(user_id), limit=settings.search_rate_limit_per_minute,
         window_seconds=60,
         detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
     )  # fmt: skip
