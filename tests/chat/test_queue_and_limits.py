@@ -121,7 +121,11 @@ async def test_a_title_gives_its_slot_to_a_user_answer(
         first, first_stream = await open_chat(http, base, alice, message="Primera de Alicia")
         a: Events = []
         await read_until(first_stream, a, "done")
-        await asyncio.sleep(0.2)  # the title request is now running on the only slot
+        # The title holds the only slot (not a fixed sleep: under load it starts later, and
+        # Bob would then find the slot free and the title never tried).
+        async with asyncio.timeout(10):
+            while TITLE_REQUESTS._value.get() == requests_before:
+                await asyncio.sleep(0.02)
         asked = time.monotonic()
         second, second_stream = await open_chat(http, base, bob, message="Pregunta de Roberto")
         b: Events = []
