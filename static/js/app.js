@@ -92,7 +92,6 @@ function header(active) {
     h("nav", { class: "tabs", "aria-label": "Secciones" },
       tabs.map(([id, label]) => h("a", { class: "tab", href: `#/${id}`, "aria-current": id === active ? "page" : null, text: label })),
     ),
-    h("div", { class: "spacer" }),
     profile,
   );
 }
