@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.conftest import LiveApp, Watch, admin_screens, login
+from tests.ui.conftest import LiveApp, Watch, admin_screens, login, quick_login
 
 pytestmark = pytest.mark.browser
 
@@ -113,6 +115,35 @@ def test_no_admin_screen_scrolls_sideways_at_320_px(
             expect(page.locator(ready).first).to_be_visible()
             page.wait_for_timeout(300)
             assert page.evaluate(NO_SIDEWAYS), f"{route} scrolls sideways: {page.evaluate(WIDE)}"
+    finally:
+        context.close()
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
+def test_configuracion_reads_the_same_everywhere_and_the_top_bar_fits_320_px(
+    browser: Browser, live_app: LiveApp, watch: Watch, touch: bool
+) -> None:
+    # A touch screen makes every control of the top bar at least 44 px (pointer: coarse). Not
+    # is_mobile: a mobile viewport would zoom out to fit a page too wide instead of scrolling.
+    context = browser.new_context(
+        viewport={"width": 320, "height": 640}, locale="es-CL", has_touch=touch
+    )
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+        quick_login(page, live_app.base_url, "admin")
+        tabs = page.get_by_role("navigation", name="Secciones").get_by_role("link")
+        expect(tabs).to_have_text(["Chat", "Configuración", "Admin"])
+        tabs.nth(1).click()
+        expect(page.get_by_role("heading", name="Configuración", level=1)).to_be_focused()
+        expect(tabs.nth(1)).to_have_attribute("aria-current", "page")
+        profile = page.get_by_role("button", name=re.compile("menú de perfil"))
+        for control in [*tabs.all(), profile]:
+            expect(control).to_be_in_viewport(ratio=1)
+        assert page.evaluate(NO_OVERFLOW), f"the top bar is too wide: {page.evaluate(WIDE)}"
+        profile.click()
+        expect(page.get_by_role("menuitem", name="Configuración")).to_be_visible()
     finally:
         context.close()
     watch.assert_clean()
