@@ -64,7 +64,7 @@ async function route() {
 
 /** @param {string} active the route name whose tab is marked current */
 function header(active) {
-  const tabs = [["chat", "Chat"], ["config", "Config"]];
+  const tabs = [["chat", "Chat"], ["config", "Configuración"]];
   if (isStaff()) tabs.push(["admin", "Admin"]);
   const user = signedInUser();
   const menu = h("div", { class: "menu", role: "menu", hidden: true, id: "profile-menu", "aria-label": "Menú de perfil" },
@@ -92,7 +92,6 @@ function header(active) {
     h("nav", { class: "tabs", "aria-label": "Secciones" },
       tabs.map(([id, label]) => h("a", { class: "tab", href: `#/${id}`, "aria-current": id === active ? "page" : null, text: label })),
     ),
-    h("div", { class: "spacer" }),
     profile,
   );
 }

@@ -196,6 +196,34 @@ class LiveApp:
 
         return _arun(_create())
 
+    def create_api_key(self, user: dict[str, str], name: str) -> str:
+        """A key ``user`` creates through the API; its id."""
+        with httpx.Client(base_url=self.base_url) as http:
+            tokens = http.post(
+                "/auth/login", json={"email": user["email"], "password": user["password"]}
+            ).json()
+            created = http.post(
+                "/api-keys",
+                json={"name": name},
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            )
+            assert created.status_code == 201, created.text
+            key_id: str = created.json()["id"]
+            return key_id
+
+
+def admin_screens(user_id: str, conversation_id: str) -> dict[str, str]:
+    """Every admin screen, by its address after ``#/admin/`` (the person's page and the viewer
+    for these ids), and what it shows once drawn: for the tests that visit them all."""
+    return {
+        "usuarios": "#users-table tbody tr[data-user-id]",
+        "uso": "#main canvas, #main table",
+        "auditoria": "#main table tbody tr",
+        "claves": "#admin-api-keys tbody tr",
+        f"usuario/{user_id}": "#user-conversations tbody tr",
+        f"conversacion/{conversation_id}": "#admin-viewer .msg",
+    }
+
 
 @contextlib.contextmanager
 def _database(tmp: Path) -> Iterator[str]:

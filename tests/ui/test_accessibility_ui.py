@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.conftest import ROOT, LiveApp, Watch, login, quick_login
+from tests.ui.conftest import ROOT, LiveApp, Watch, admin_screens, login, quick_login
 
 pytestmark = pytest.mark.browser
 
@@ -95,14 +95,7 @@ def test_config_and_admin_have_no_violations(axe_page: Page, live_app: LiveApp, 
     axe_page.goto(f"{live_app.base_url}/#/config")
     expect(axe_page.locator("#main h1")).to_be_visible()
     assert_no_violations(axe_page, theme, "config")
-    views = {
-        "usuarios": "#user-search",
-        "uso": "#main canvas, #main table",
-        "auditoria": "#main table",
-        f"usuario/{worker['id']}": "#user-conversations",
-        f"conversacion/{conv}": "#admin-viewer .msg",
-    }
-    for route, ready in views.items():
+    for route, ready in admin_screens(worker["id"], conv).items():
         axe_page.goto(f"{live_app.base_url}/#/admin/{route}")
         expect(axe_page.locator(ready).first).to_be_visible()
         assert_no_violations(axe_page, theme, f"admin/{route}")

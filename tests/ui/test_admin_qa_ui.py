@@ -4,7 +4,6 @@ load)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -14,22 +13,6 @@ from energyapp.db import create_engine, create_sessionmaker
 from tests.ui.conftest import LiveApp, Watch, _arun, login, quick_login
 
 pytestmark = pytest.mark.browser
-
-
-def _key_for(live_app: LiveApp, user: dict[str, str], name: str) -> str:
-    """A key the user creates through the API; its id."""
-    with httpx.Client(base_url=live_app.base_url) as http:
-        tokens = http.post(
-            "/auth/login", json={"email": user["email"], "password": user["password"]}
-        ).json()
-        created = http.post(
-            "/api-keys",
-            json={"name": name},
-            headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        )
-        assert created.status_code == 201, created.text
-        key_id: str = created.json()["id"]
-        return key_id
 
 
 def test_admin_turns_a_persons_api_access_off_and_on(page: Page, live_app: LiveApp) -> None:
@@ -76,7 +59,7 @@ def test_keys_tab_on_a_phone_shows_cards_with_the_revoke_button(
     browser: Browser, live_app: LiveApp, watch: Watch
 ) -> None:
     worker = live_app.create_user(full_name="Fernanda Teléfono")
-    key_id = _key_for(live_app, worker, "Planilla de turnos del mes de noviembre")
+    key_id = live_app.create_api_key(worker, "Planilla de turnos del mes de noviembre")
     context = browser.new_context(viewport={"width": 375, "height": 760}, locale="es-CL")
     try:
         page = context.new_page()
@@ -102,7 +85,7 @@ def test_keys_table_names_its_action_column_and_finds_a_persons_keys(
     page: Page, live_app: LiveApp
 ) -> None:
     worker = live_app.create_user(full_name="Óscar Búsqueda")
-    key_id = _key_for(live_app, worker, "Informe semanal")
+    key_id = live_app.create_api_key(worker, "Informe semanal")
     quick_login(page, live_app.base_url, "admin")
     page.goto(f"{live_app.base_url}/static/index.html#/admin/claves")
     expect(page.locator("#admin-api-keys thead th").last).to_have_text("Acciones")

@@ -1,4 +1,5 @@
-"""Config, "Claves de API": create (shown once, copied), list, revoke; the admin panel's tab."""
+"""Configuración, "Claves de API": create (shown once, copied), list, revoke; the admin
+panel's tab."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_create_copy_once_and_revoke(
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app.base_url)
     user = live_app.create_user()
     login(page, live_app.base_url, user["email"], user["password"])
-    page.click("nav.tabs a:text('Config')")
+    page.click("nav.tabs a:text('Configuración')")
     card = page.locator("#api-keys-card")
     expect(card.locator("h2")).to_have_text("Claves de API")
     expect(card).to_contain_text("Aún no tiene claves de API.")

@@ -27,7 +27,7 @@ def test_quick_access_logs_in_each_role(
 ) -> None:
     quick_login(page, live_app.base_url, role)
     tabs = page.locator("nav.tabs a")
-    expected = ["Chat", "Config", "Admin"] if has_admin else ["Chat", "Config"]
+    expected = ["Chat", "Configuración", "Admin"] if has_admin else ["Chat", "Configuración"]
     expect(tabs).to_have_text(expected)
     page.click(".profile-btn")
     expect(page.locator(".menu-head strong")).to_have_text(name)
@@ -91,7 +91,7 @@ def test_register_allowed_and_refused_domain(page: Page, live_app: LiveApp) -> N
     page.fill("#reg-email", f"nueva{time.monotonic_ns()}@inacapmail.cl")
     page.click("button[type=submit]")
     expect(page.locator(".profile-name")).to_have_text("Estudiante Nueva")
-    expect(page.locator("nav.tabs a")).to_have_text(["Chat", "Config"])
+    expect(page.locator("nav.tabs a")).to_have_text(["Chat", "Configuración"])
 
 
 def test_two_factor_setup_then_login_with_code_and_recovery_code(

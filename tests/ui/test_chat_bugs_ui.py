@@ -104,7 +104,7 @@ def test_the_warning_is_rechecked_and_cleared_and_the_polling_stops(
     # Left for the config screen: no more checks.
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
-    page.click("nav.tabs a:text('Config')")
+    page.click("nav.tabs a:text('Configuración')")
     expect(page.get_by_role("heading", name="Configuración", exact=True)).to_be_visible()
     page.clock.run_for(95_000)
     page.wait_for_timeout(300)

@@ -1,4 +1,5 @@
-"""Config screen: profile name, theme remembered, password rules by domain, close all sessions."""
+"""Configuración screen: profile name, theme remembered, password rules by domain, close all
+sessions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.browser
 def test_profile_name_and_theme_are_kept(page: Page, live_app: LiveApp) -> None:
     user = live_app.create_user(full_name="Nombre Antiguo")
     login(page, live_app.base_url, user["email"], user["password"])
-    page.click("nav.tabs a:text('Config')")
+    page.click("nav.tabs a:text('Configuración')")
     page.click("button[aria-label='Editar nombre']")
     page.fill("#profile-name", "Nombre Nuevo")
     page.keyboard.press("Enter")
@@ -29,7 +30,7 @@ def test_profile_name_and_theme_are_kept(page: Page, live_app: LiveApp) -> None:
 def test_password_change_only_for_inacapmail(page: Page, live_app: LiveApp) -> None:
     company = live_app.create_user()
     login(page, live_app.base_url, company["email"], company["password"])
-    page.click("nav.tabs a:text('Config')")
+    page.click("nav.tabs a:text('Configuración')")
     expect(page.locator("#password-explained")).to_contain_text("@alvaradomazzei.cl")
     expect(page.locator("#pw-current")).to_have_count(0)
     expect(page.locator("#tfa-pass")).to_have_count(0)
@@ -38,7 +39,7 @@ def test_password_change_only_for_inacapmail(page: Page, live_app: LiveApp) -> N
 
     student = live_app.create_user(email="alumna.clave@inacapmail.cl")
     login(page, live_app.base_url, student["email"], student["password"])
-    page.click("nav.tabs a:text('Config')")
+    page.click("nav.tabs a:text('Configuración')")
     page.fill("#pw-current", student["password"])
     page.fill("#pw-new", "Otra-clave-nueva-77")
     page.fill("#pw-repeat", "Otra-clave-distinta")
@@ -63,7 +64,7 @@ def test_close_all_sessions_ends_other_tabs(
     try:
         other_page = other.new_page()
         login(other_page, live_app.base_url, user["email"], user["password"])
-        page.click("nav.tabs a:text('Config')")
+        page.click("nav.tabs a:text('Configuración')")
         page.click("#logout-all")
         page.locator("dialog button", has_text="Cerrar todas").click()
         expect(page.locator("#login-email")).to_be_visible()

@@ -1,5 +1,5 @@
 """Retention in the browser: an admin places a conversation on legal hold from the viewer (with
-a reason) and releases it; a user downloads all their conversations as a ZIP from Config."""
+a reason) and releases it; a user downloads all their conversations as a ZIP from Configuración."""
 
 from __future__ import annotations
 

@@ -115,6 +115,34 @@ def test_conversations_are_grouped_by_santiago_day(page: Page, live_app: LiveApp
     expect(page.locator(".conv-group")).to_have_text(["Fijadas", "Hoy", "Ayer", "Últimos 7 días"])
 
 
+def test_day_labels_name_groups_and_the_list_items_are_the_conversations(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A screen reader counted "Hoy" and "Ayer" among the conversations (they were items of the
+    list); each day is now a group named by its heading, around a list of its conversations."""
+    user = _login_worker(page, live_app)
+    ages = {"Hoy": ("Uno", "Dos"), "Ayer": ("Tres",)}
+    for days, titles in enumerate(ages.values()):
+        for title in reversed(titles):
+            conv = live_app.create_conversation(user["id"], title, [("user", "Hola")])
+            if days:
+                _set_updated(live_app, conv, _santiago_noon(days))
+    page.reload()
+    sidebar = page.get_by_role("complementary", name="Historial de conversaciones")
+    expect(sidebar.get_by_role("listitem")).to_have_count(3)
+    expect(sidebar.get_by_role("listitem").get_by_role("link")).to_have_text(["Uno", "Dos", "Tres"])
+    for label, titles in ages.items():
+        group = sidebar.get_by_role("group", name=label, exact=True)
+        expect(group.get_by_role("heading", name=label, exact=True)).to_be_visible()
+        expect(group.get_by_role("listitem").get_by_role("link")).to_have_text(list(titles))
+    # ↑/↓ still go from row to row, across the days.
+    page.get_by_role("link", name="Dos").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("link", name="Tres")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_role("link", name="Dos")).to_be_focused()
+
+
 def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) -> None:
     user = _login_worker(page, live_app)
     live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])

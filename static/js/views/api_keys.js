@@ -1,5 +1,5 @@
 // @ts-check
-// Config: "Claves de API", the user's personal keys for the OpenAI-compatible API (/v1).
+// Configuración: "Claves de API", the user's personal keys for the OpenAI-compatible API (/v1).
 import { api, errorDetail } from "../api.js";
 import { h, icon, iconButton, toast, confirmDialog, clear } from "../dom.js";
 import { plural } from "../plural.js";

@@ -1,5 +1,5 @@
 // @ts-check
-// Config: profile, password change, 2FA, API keys, theme, download of all conversations, close
+// Configuración: profile, password change, 2FA, API keys, theme, download of all conversations, close
 // all sessions.
 import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";

@@ -1,5 +1,5 @@
 // @ts-check
-// Config: download every conversation as one ZIP of Markdown and JSON files.
+// Configuración: download every conversation as one ZIP of Markdown and JSON files.
 import { apiFetch, errorDetail } from "../api.js";
 import { h, icon, toast } from "../dom.js";
 

@@ -28,7 +28,7 @@ export function retentionNotice() {
     const n = notice.expiring_count;
     box.append(
       h("strong", { text: `${plural(n, "conversación se eliminará", "conversaciones se eliminarán")} pronto` }),
-      h("div", { text: `Por la política de la empresa, las conversaciones sin mensajes nuevos en ${notice.retention_days} días se eliminan. Escriba en ellas o descárguelas desde Config para conservarlas.` }),
+      h("div", { text: `Por la política de la empresa, las conversaciones sin mensajes nuevos en ${notice.retention_days} días se eliminan. Escriba en ellas o descárguelas desde Configuración para conservarlas.` }),
       h("ul", {}, notice.expiring.map((c) => h("li", { text: `«${c.title}»: desde el ${localDay(c.deleted_from)}` }))),
     );
     box.hidden = false;

@@ -84,14 +84,16 @@ export class Sidebar {
       this.archived = archivedBox.checked;
       this.reload(this.query);
     });
-    this.list = h("ul", { class: "conv-list", "aria-label": "Conversaciones" });
+    // The scroller of the day groups: each day (or "Fijadas") is a group named by its heading,
+    // with a list of its conversations, so a screen reader counts conversations, not days.
+    this.list = h("div", { class: "conv-list" });
     // A change that arrived while a row was in use (see update()) is drawn once it no longer is.
     this.pendingRender = false;
     this.list.addEventListener("focusout", () => setTimeout(() => {
       if (this.pendingRender && !this.interacting()) this.render();
     }));
-    this.status = h("li", { class: "list-status", "aria-live": "polite" });
-    this.sentinel = h("li", { class: "sentinel", "aria-hidden": "true" });
+    this.status = h("div", { class: "list-status", "aria-live": "polite" });
+    this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
     this.newButton = h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación");
     this.el = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Historial de conversaciones" },
       h("div", { class: "sidebar-top" },
@@ -248,16 +250,13 @@ export class Sidebar {
     this.pendingRender = false;
     const focused = this.focusedControl();
     clear(this.list);
-    const pinned = this.items.filter((c) => c.pinned);
-    if (pinned.length) {
-      this.list.appendChild(h("li", { class: "conv-group", text: "Fijadas" }));
-      for (const c of pinned) this.list.appendChild(this.row(c));
-    }
+    /** @type {HTMLUListElement | null} the list of the group being drawn */
+    let rows = null;
     let group = "";
-    for (const c of this.items.filter((conv) => !conv.pinned)) {
-      const name = dayGroup(c.updated_at);
-      if (name !== group) this.list.appendChild(h("li", { class: "conv-group", text: (group = name) }));
-      this.list.appendChild(this.row(c));
+    for (const c of [...this.items.filter((conv) => conv.pinned), ...this.items.filter((conv) => !conv.pinned)]) {
+      const name = c.pinned ? "Fijadas" : dayGroup(c.updated_at);
+      if (!rows || name !== group) rows = this.group((group = name));
+      rows.appendChild(this.row(c));
     }
     if (!this.items.length && this.done) {
       this.say(this.query ? "Sin resultados para su búsqueda." : this.archived ? "No hay conversaciones archivadas." : "Aún no hay conversaciones.");
@@ -270,6 +269,21 @@ export class Sidebar {
     this.observer.observe(this.sentinel);
     if (focused) this.focusInRow(focused.id, focused.selector);
     this.scheduleRefresh();
+  }
+
+  /**
+   * Start a group of rows ("Fijadas", "Hoy", ...): a group named by its heading, around a list.
+   * @param {string} name
+   * @returns {HTMLUListElement} the group's list, for its rows
+   */
+  group(name) {
+    const id = `conv-group-${this.list.querySelectorAll(".conv-group").length + 1}`;
+    const rows = h("ul", { class: "conv-rows" });
+    this.list.appendChild(h("div", { role: "group", "aria-labelledby": id },
+      h("h2", { class: "conv-group", id, text: name }),
+      rows,
+    ));
+    return rows;
   }
 
   /**
