@@ -139,27 +139,12 @@ pg_url_without_user() {
   printf 'postgresql://%s%s\n' "${authority#*@}" "${rest:${#authority}}"
 }
 
-# Value of KEY in a dotenv file (KEY=value lines; no shell evaluation of the file).
-dotenv_get() {
-  local file=$1 key=$2 line
-  [[ -r $file ]] || return 0
-  while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line == "$key="* ]]; then
-      line=${line#"$key="}
-      line=${line%\"}
-      line=${line#\"}
-      printf '%s\n' "$line"
-      return 0
-    fi
-  done <"$file"
-}
-
-# A setting as the app installed in DIR reads it (defaults < config/settings.yaml < DIR/.env),
-# printed by the app itself as USER: `app_setting /opt/energyapp energyapp ollama_model`.
+# A setting as the app installed in DIR reads it (defaults < its settings file < DIR/.env <
+# ENERGYAPP_* variables), printed by the app itself as USER (`energyapp settings get`), never
+# re-read here from one of those sources: `app_setting /opt/energyapp energyapp ollama_model`.
 app_setting() {
   local dir=$1 user=$2 name=$3
-  (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/python" -c \
-    'import sys; from energyapp.config import get_settings; print(getattr(get_settings(), sys.argv[1]))' "$name")
+  (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/energyapp" settings get "$name")
 }
 
 # install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`
