@@ -33,14 +33,21 @@ def _settings_file(base: Path, db_url: str) -> Path:
     return path
 
 
+@pytest.mark.parametrize("named_in", ["environment", ".env"])
 def test_backup_by_hand_dumps_the_database_of_the_settings_file(
-    db_url: str, shared_base: Path
+    db_url: str, shared_base: Path, named_in: str
 ) -> None:
+    """The settings file is named by ENERGYAPP_CONFIG_FILE in the environment or in the .env
+    (where the units see it too: the app run by hand read the default file without it)."""
     url = make_url(db_url)
     tcp_url = f"postgresql://{url.username}@127.0.0.1:{url.port or 5432}/{url.database}"
     settings = _settings_file(shared_base, tcp_url)
-    app = app_copy(shared_base, ENV_WITHOUT_DB)
-    env = backup_env(shared_base) | {"ENERGYAPP_CONFIG_FILE": str(settings)}
+    env = backup_env(shared_base)
+    if named_in == ".env":
+        app = app_copy(shared_base, ENV_WITHOUT_DB + f"ENERGYAPP_CONFIG_FILE={settings}\n")
+    else:
+        app = app_copy(shared_base, ENV_WITHOUT_DB)
+        env["ENERGYAPP_CONFIG_FILE"] = str(settings)
 
     result = run([app / "scripts" / "backup.sh"], env=env, timeout=120)
 
