@@ -148,18 +148,10 @@ ENERGYAPP_LOG_FILE=logs/energyapp.log
 ENV
   )
   log "new .env with a fresh secret key"
-else
-  grep -q '^ENERGYAPP_SECRET_KEY=.\{32,\}' .env || die ".env exists but has no ENERGYAPP_SECRET_KEY of 32+ characters"
-  if ! grep -q '^ENERGYAPP_REDIS_URL=' .env; then
-    # Several instances share their chat runtime through Redis: the only line ever added.
-    printf '# Added by scripts/deploy.sh: several instances share the chat runtime through Redis.\nENERGYAPP_REDIS_URL=%s\n' "$redis_url" >>.env
-    log ".env kept; ENERGYAPP_REDIS_URL added"
-  else
-    log ".env kept as it is"
-  fi
 fi
 chown "root:$app_user" .env
 chmod 0640 .env
+check_kept_env "$app_dir" "$app_user" "$redis_url"
 
 app() { (cd "$app_dir" && runuser -u "$app_user" -- "$app_dir/.venv/bin/energyapp" "$@"); }
 step "database migrations"

@@ -147,6 +147,29 @@ app_setting() {
   (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/energyapp" settings get "$name")
 }
 
+# check_kept_env DIR USER REDIS_URL: DIR/.env, never rewritten (its secret key, and so every
+# session, survive a re-run of deploy.sh), checked through the app run as USER, which reads it
+# with its other sources (the settings file, ENERGYAPP_* variables); a grep of .env missed those.
+# The app must run in production, where it refuses a weak or default secret key itself; and
+# ENERGYAPP_REDIS_URL=REDIS_URL is added only when no source sets redis_url (added over a Redis
+# the settings file names, it would have moved the host onto a chat runtime of its own).
+check_kept_env() {
+  local dir=$1 user=$2 redis_url=$3 env
+  env=$(app_setting "$dir" "$user" env) ||
+    die "the app in $dir cannot read its settings (above): correct $dir/.env or the settings file"
+  [[ $env == production ]] ||
+    die "the app in $dir runs with env=$env: a server needs ENERGYAPP_ENV=production (in" \
+      "$dir/.env), where the app refuses a weak secret key"
+  if [[ -n $(app_setting "$dir" "$user" redis_url) ]]; then
+    log "the app's settings: production, with Redis"
+    return
+  fi
+  # Several instances share their chat runtime through Redis: the only line ever added.
+  printf '# Added by scripts/deploy.sh: several instances share the chat runtime through Redis.\nENERGYAPP_REDIS_URL=%s\n' \
+    "$redis_url" >>"$dir/.env"
+  log "ENERGYAPP_REDIS_URL added to $dir/.env"
+}
+
 # install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`
 # option first when EMAIL is given) and the environment file it reads (ENERGYAPP_DOMAIN,
 # ENERGYAPP_UPSTREAMS) become DIR/Caddyfile and DIR/energyapp.env only once `caddy validate`
