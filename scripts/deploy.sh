@@ -164,7 +164,12 @@ fi
 if $with_ollama; then
   step "Ollama"
   command -v ollama >/dev/null || curl -fsSL https://ollama.com/install.sh | sh
-  install_file 0644 deploy/ollama-energyapp.conf /etc/systemd/system/ollama.service.d/energyapp.conf
+  # With the app's own num_ctx, keep_alive and ollama_max_parallel, wherever they are set: the
+  # file's copies of the defaults made Ollama reload the model for an app whose num_ctx differed.
+  drop_in=$(mktemp)
+  ollama_drop_in deploy/ollama-energyapp.conf "$app_dir" "$app_user" >"$drop_in"
+  install_file 0644 "$drop_in" /etc/systemd/system/ollama.service.d/energyapp.conf
+  rm -f -- "$drop_in"
   systemctl daemon-reload
   systemctl enable ollama
   systemctl restart ollama

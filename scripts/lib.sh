@@ -170,6 +170,22 @@ check_kept_env() {
   log "ENERGYAPP_REDIS_URL added to $dir/.env"
 }
 
+# ollama_drop_in SRC DIR USER: Ollama's drop-in SRC (deploy/ollama-energyapp.conf) with the values
+# that must be the app's taken from the app in DIR, run as USER: OLLAMA_NUM_PARALLEL =
+# ollama_max_parallel, OLLAMA_CONTEXT_LENGTH = num_ctx, OLLAMA_KEEP_ALIVE = keep_alive.
+ollama_drop_in() {
+  local src=$1 dir=$2 user=$3 parallel num_ctx keep_alive
+  parallel=$(app_setting "$dir" "$user" ollama_max_parallel)
+  num_ctx=$(app_setting "$dir" "$user" num_ctx)
+  keep_alive=$(app_setting "$dir" "$user" keep_alive)
+  # Written into a systemd line: a duration (30m, 1h30m, -1) and nothing else.
+  [[ $keep_alive =~ ^-?[0-9][0-9a-z.]*$ ]] ||
+    die "keep_alive \"$keep_alive\" is no duration Ollama takes (30m, 1h, -1)"
+  sed -E -e "s/^(Environment=\"OLLAMA_NUM_PARALLEL=)[^\"]*/\1$parallel/" \
+    -e "s/^(Environment=\"OLLAMA_CONTEXT_LENGTH=)[^\"]*/\1$num_ctx/" \
+    -e "s/^(Environment=\"OLLAMA_KEEP_ALIVE=)[^\"]*/\1$keep_alive/" -- "$src"
+}
+
 # install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`
 # option first when EMAIL is given) and the environment file it reads (ENERGYAPP_DOMAIN,
 # ENERGYAPP_UPSTREAMS) become DIR/Caddyfile and DIR/energyapp.env only once `caddy validate`

@@ -1,16 +1,19 @@
-"""scripts/deploy.sh keeps an existing .env and checks it through the app (scripts/lib.sh's
-check_kept_env), which also reads the settings file. It grepped the .env alone: a Redis named in
-the settings file got a local one added over it in .env (which wins), moving the host onto a chat
-runtime of its own, and a secret key given elsewhere stopped the script."""
+"""scripts/deploy.sh takes the app's settings from the app, which reads the settings file, .env
+and the environment. It keeps an existing .env and checks it through the app (scripts/lib.sh's
+check_kept_env): it grepped the .env alone, so a Redis named in the settings file got a local one
+added over it in .env (which wins), moving the host onto a chat runtime of its own, and a secret
+key given elsewhere stopped the script. Ollama's drop-in gets the app's num_ctx, keep_alive and
+ollama_max_parallel (ollama_drop_in): it was installed with copies of their defaults."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import ENERGYAPP_BIN, PROD_SECRET, SCRIPTS, run
+from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, PROD_SECRET, SCRIPTS, run
 
 pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
@@ -80,3 +83,44 @@ def test_an_env_the_app_would_not_run_in_production_stops_deploy(
     assert code == 1
     assert refusal in stderr, stderr
     assert (app / ".env").read_text() == dotenv
+
+
+def _drop_in(app: Path) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
+    result = run(
+        ["bash", "-c", 'source "$1"; ollama_drop_in "$2" "$3" root']
+        + ["_", SCRIPTS / "lib.sh", DEPLOY / "ollama-energyapp.conf", app],
+        env=env,
+        timeout=60,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _ollama_values(text: str) -> dict[str, str]:
+    return dict(re.findall(r'^Environment="(OLLAMA_\w+)=([^"]*)"$', text, re.MULTILINE))
+
+
+def test_ollama_gets_the_apps_own_context_slots_and_keep_alive(app: Path, tmp_path: Path) -> None:
+    deploy = (SCRIPTS / "deploy.sh").read_text(encoding="utf-8")
+    assert 'ollama_drop_in deploy/ollama-energyapp.conf "$app_dir" "$app_user"' in deploy
+    assert "install_file 0644 deploy/ollama-energyapp.conf" not in deploy
+    settings = tmp_path / "host.yaml"
+    settings.write_text("num_ctx: 8192\nkeep_alive: 1h\n")
+    dotenv = f"ENERGYAPP_CONFIG_FILE={settings}\nENERGYAPP_OLLAMA_MAX_PARALLEL=3\n"
+    (app / ".env").write_text(dotenv)
+
+    code, out, err = _drop_in(app)
+
+    assert code == 0, err
+    source = (DEPLOY / "ollama-energyapp.conf").read_text(encoding="utf-8")
+    assert _ollama_values(out) == _ollama_values(source) | {
+        "OLLAMA_NUM_PARALLEL": "3",
+        "OLLAMA_CONTEXT_LENGTH": "8192",
+        "OLLAMA_KEEP_ALIVE": "1h",
+    }
+    unchanged = [line for line in source.splitlines() if "OLLAMA_" not in line]
+    assert [line for line in out.splitlines() if "OLLAMA_" not in line] == unchanged
+    (app / ".env").write_text(dotenv + 'ENERGYAPP_KEEP_ALIVE="30m\nEnvironment=X=1"\n')
+    code, out, err = _drop_in(app)
+    assert code == 1 and out == ""
+    assert "is no duration Ollama takes" in err
