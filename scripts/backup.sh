@@ -54,7 +54,11 @@ app_db_url() {
   [[ -n $url ]] || die "the app in $app_dir did not say which database it uses (above): no backup"
   printf '%s\n' "$url"
 }
-[[ -n $db_url ]] || db_url=$(app_db_url)
+if [[ -z $db_url ]]; then
+  db_url=$(app_db_url)
+  is_postgresql_url "$db_url" ||
+    die "the app in $app_dir uses ${db_url%%:*}:..., not PostgreSQL: no database to back up here"
+fi
 libpq_connect "$db_url"
 url=$LIBPQ_URL
 # Peer authentication lets a system user in as its own role only: the unit's postgres could not

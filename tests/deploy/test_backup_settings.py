@@ -83,6 +83,11 @@ def test_backup_without_the_app_or_with_bad_settings_takes_nothing(shared_base: 
     assert result.returncode == 1
     assert "max_queue (ENERGYAPP_MAX_QUEUE)" in result.stderr, result.stderr
     assert "did not say which database it uses" in result.stderr
+    # The settings' database (config/settings.yaml's SQLite here) is the app's: not PostgreSQL.
+    (app / ".env").write_text(ENV_WITHOUT_DB)
+    result = run([app / "scripts" / "backup.sh"], env=backup_env(shared_base), timeout=60)
+    assert result.returncode == 1
+    assert f"the app in {app} uses sqlite:..., not PostgreSQL" in result.stderr, result.stderr
     (app / ".venv").unlink()
     result = run([app / "scripts" / "backup.sh"], env=backup_env(shared_base), timeout=60)
     assert result.returncode == 1
