@@ -46,6 +46,10 @@ app_db_url() {
     die "no app in $app_dir ($tool is missing) to say which database it uses: give --db-url"
   if [[ ${BACKUP_DOTENV_LOADED:-} == yes ]]; then
     workdir=$(mktemp -d)
+    # A relative settings file is the app's directory's, as for the app's units (WorkingDirectory).
+    if [[ -n ${ENERGYAPP_CONFIG_FILE:-} && $ENERGYAPP_CONFIG_FILE != /* ]]; then
+      export ENERGYAPP_CONFIG_FILE=$app_dir/$ENERGYAPP_CONFIG_FILE
+    fi
   elif [[ -e $app_dir/.env && ! -r $app_dir/.env ]]; then
     die "$app_dir/.env cannot be read to find the app's database: run as root, or give --db-url"
   fi

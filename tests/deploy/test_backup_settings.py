@@ -55,16 +55,19 @@ def test_backup_by_hand_dumps_the_database_of_the_settings_file(
     assert dumped_database(Path(result.stdout.strip())) == url.database
 
 
+@pytest.mark.parametrize("path", ["absolute", "relative"])
 def test_the_backup_unit_dumps_the_database_of_the_settings_file(
-    db_url: str, shared_base: Path
+    db_url: str, shared_base: Path, path: str
 ) -> None:
     """As the unit runs it: as postgres, the .env (which names the settings file) out of its
-    reach and loaded into the environment by systemd, the database on this host's socket."""
+    reach and loaded into the environment by systemd, the database on this host's socket. A
+    relative settings file is the app directory's, as for the app's units."""
     name = make_url(db_url).database
     settings = _settings_file(
         shared_base, f"postgresql://energyapp@/{name}?host=/var/run/postgresql"
     )
-    dotenv = ENV_WITHOUT_DB + f"ENERGYAPP_CONFIG_FILE={settings}\n"
+    named = settings if path == "absolute" else "../settings.yaml"
+    dotenv = ENV_WITHOUT_DB + f"ENERGYAPP_CONFIG_FILE={named}\n"
     app = app_copy(shared_base, dotenv)
     (app / ".env").chmod(0o600)
     app_runnable_by_postgres(app)
