@@ -154,13 +154,14 @@ app_setting() {
 # ENERGYAPP_REDIS_URL=REDIS_URL is added only when no source sets redis_url (added over a Redis
 # the settings file names, it would have moved the host onto a chat runtime of its own).
 check_kept_env() {
-  local dir=$1 user=$2 redis_url=$3 env
+  local dir=$1 user=$2 redis_url=$3 env app_redis
   env=$(app_setting "$dir" "$user" env) ||
     die "the app in $dir cannot read its settings (above): correct $dir/.env or the settings file"
   [[ $env == production ]] ||
     die "the app in $dir runs with env=$env: a server needs ENERGYAPP_ENV=production (in" \
       "$dir/.env), where the app refuses a weak secret key"
-  if [[ -n $(app_setting "$dir" "$user" redis_url) ]]; then
+  app_redis=$(app_setting "$dir" "$user" redis_url) || die "the app cannot say its redis_url (above)"
+  if [[ -n $app_redis ]]; then
     log "the app's settings: production, with Redis"
     return
   fi
