@@ -148,18 +148,10 @@ ENERGYAPP_LOG_FILE=logs/energyapp.log
 ENV
   )
   log "new .env with a fresh secret key"
-else
-  grep -q '^ENERGYAPP_SECRET_KEY=.\{32,\}' .env || die ".env exists but has no ENERGYAPP_SECRET_KEY of 32+ characters"
-  if ! grep -q '^ENERGYAPP_REDIS_URL=' .env; then
-    # Several instances share their chat runtime through Redis: the only line ever added.
-    printf '# Added by scripts/deploy.sh: several instances share the chat runtime through Redis.\nENERGYAPP_REDIS_URL=%s\n' "$redis_url" >>.env
-    log ".env kept; ENERGYAPP_REDIS_URL added"
-  else
-    log ".env kept as it is"
-  fi
 fi
 chown "root:$app_user" .env
 chmod 0640 .env
+check_kept_env "$app_dir" "$app_user" "$redis_url"
 
 app() { (cd "$app_dir" && runuser -u "$app_user" -- "$app_dir/.venv/bin/energyapp" "$@"); }
 step "database migrations"
@@ -172,7 +164,12 @@ fi
 if $with_ollama; then
   step "Ollama"
   command -v ollama >/dev/null || curl -fsSL https://ollama.com/install.sh | sh
-  install_file 0644 deploy/ollama-energyapp.conf /etc/systemd/system/ollama.service.d/energyapp.conf
+  # With the app's own num_ctx, keep_alive and ollama_max_parallel, wherever they are set: the
+  # file's copies of the defaults made Ollama reload the model for an app whose num_ctx differed.
+  drop_in=$(mktemp)
+  ollama_drop_in deploy/ollama-energyapp.conf "$app_dir" "$app_user" >"$drop_in"
+  install_file 0644 "$drop_in" /etc/systemd/system/ollama.service.d/energyapp.conf
+  rm -f -- "$drop_in"
   systemctl daemon-reload
   systemctl enable ollama
   systemctl restart ollama

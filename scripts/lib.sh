@@ -139,27 +139,52 @@ pg_url_without_user() {
   printf 'postgresql://%s%s\n' "${authority#*@}" "${rest:${#authority}}"
 }
 
-# Value of KEY in a dotenv file (KEY=value lines; no shell evaluation of the file).
-dotenv_get() {
-  local file=$1 key=$2 line
-  [[ -r $file ]] || return 0
-  while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line == "$key="* ]]; then
-      line=${line#"$key="}
-      line=${line%\"}
-      line=${line#\"}
-      printf '%s\n' "$line"
-      return 0
-    fi
-  done <"$file"
-}
-
-# A setting as the app installed in DIR reads it (defaults < config/settings.yaml < DIR/.env),
-# printed by the app itself as USER: `app_setting /opt/energyapp energyapp ollama_model`.
+# A setting as the app installed in DIR reads it (defaults < its settings file < DIR/.env <
+# ENERGYAPP_* variables), printed by the app itself as USER (`energyapp settings get`), never
+# re-read here from one of those sources: `app_setting /opt/energyapp energyapp ollama_model`.
 app_setting() {
   local dir=$1 user=$2 name=$3
-  (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/python" -c \
-    'import sys; from energyapp.config import get_settings; print(getattr(get_settings(), sys.argv[1]))' "$name")
+  (cd "$dir" && runuser -u "$user" -- "$dir/.venv/bin/energyapp" settings get "$name")
+}
+
+# check_kept_env DIR USER REDIS_URL: DIR/.env, never rewritten (its secret key, and so every
+# session, survive a re-run of deploy.sh), checked through the app run as USER, which reads it
+# with its other sources (the settings file, ENERGYAPP_* variables); a grep of .env missed those.
+# The app must run in production, where it refuses a weak or default secret key itself; and
+# ENERGYAPP_REDIS_URL=REDIS_URL is added only when no source sets redis_url (added over a Redis
+# the settings file names, it would have moved the host onto a chat runtime of its own).
+check_kept_env() {
+  local dir=$1 user=$2 redis_url=$3 env app_redis
+  env=$(app_setting "$dir" "$user" env) ||
+    die "the app in $dir cannot read its settings (above): correct $dir/.env or the settings file"
+  [[ $env == production ]] ||
+    die "the app in $dir runs with env=$env: a server needs ENERGYAPP_ENV=production (in" \
+      "$dir/.env), where the app refuses a weak secret key"
+  app_redis=$(app_setting "$dir" "$user" redis_url) || die "the app cannot say its redis_url (above)"
+  if [[ -n $app_redis ]]; then
+    log "the app's settings: production, with Redis"
+    return
+  fi
+  # Several instances share their chat runtime through Redis: the only line ever added.
+  printf '# Added by scripts/deploy.sh: several instances share the chat runtime through Redis.\nENERGYAPP_REDIS_URL=%s\n' \
+    "$redis_url" >>"$dir/.env"
+  log "ENERGYAPP_REDIS_URL added to $dir/.env"
+}
+
+# ollama_drop_in SRC DIR USER: Ollama's drop-in SRC (deploy/ollama-energyapp.conf) with the values
+# that must be the app's taken from the app in DIR, run as USER: OLLAMA_NUM_PARALLEL =
+# ollama_max_parallel, OLLAMA_CONTEXT_LENGTH = num_ctx, OLLAMA_KEEP_ALIVE = keep_alive.
+ollama_drop_in() {
+  local src=$1 dir=$2 user=$3 parallel num_ctx keep_alive
+  parallel=$(app_setting "$dir" "$user" ollama_max_parallel)
+  num_ctx=$(app_setting "$dir" "$user" num_ctx)
+  keep_alive=$(app_setting "$dir" "$user" keep_alive)
+  # Written into a systemd line: a duration (30m, 1h30m, -1) and nothing else.
+  [[ $keep_alive =~ ^-?[0-9][0-9a-z.]*$ ]] ||
+    die "keep_alive \"$keep_alive\" is no duration Ollama takes (30m, 1h, -1)"
+  sed -E -e "s/^(Environment=\"OLLAMA_NUM_PARALLEL=)[^\"]*/\1$parallel/" \
+    -e "s/^(Environment=\"OLLAMA_CONTEXT_LENGTH=)[^\"]*/\1$num_ctx/" \
+    -e "s/^(Environment=\"OLLAMA_KEEP_ALIVE=)[^\"]*/\1$keep_alive/" -- "$src"
 }
 
 # install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`

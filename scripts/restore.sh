@@ -85,7 +85,7 @@ service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
 # installed in DIR uses, when it is there. On a host sharing another host's PostgreSQL, swapping
 # this host's unused local database would "succeed" and restore nothing the app sees. (PGHOST
 # set: the operator has chosen the server; --no-service: the app is not involved.)
-if [[ -n $service && -x $app_dir/.venv/bin/python && -z ${PGHOST:-} ]]; then
+if [[ -n $service && -x $app_dir/.venv/bin/energyapp && -z ${PGHOST:-} ]]; then
   app_db=$(app_setting "$app_dir" "$owner" db_url)
   is_postgresql_url "$app_db" ||
     die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here" \

@@ -26,6 +26,7 @@ with collector_paused():  # the imports of every command, `serve` first (core/st
     from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
     from energyapp.errors import AppError
     from energyapp.llm import cli as stand_in_cli
+    from energyapp.settings_cli import settings_app
 
 app = typer.Typer(help="EnergyApp LLM: servidor, base de datos y cuentas.", no_args_is_help=True)
 db_app = typer.Typer(help="Base de datos: migraciones y contadores.", no_args_is_help=True)
@@ -34,6 +35,7 @@ keys_app = typer.Typer(help="Claves que cifran los secretos guardados.", no_args
 app.add_typer(keys_app, name="keys")
 retention_app = typer.Typer(help="Retención de conversaciones.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
+app.add_typer(settings_app, name="settings")
 
 T = TypeVar("T")
 

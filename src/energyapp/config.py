@@ -40,8 +40,21 @@ class SettingsError(Exception):
     """Raised with a human-readable message when the configuration cannot be loaded."""
 
 
+def _named_settings_file() -> str | None:
+    """ENERGYAPP_CONFIG_FILE from the environment, else from ``.env``: the app's units see the
+    .env's line in their environment (systemd's EnvironmentFile), a command run by hand or by a
+    deployment script does not, and read another file (another database) without it."""
+    if "ENERGYAPP_CONFIG_FILE" in os.environ:
+        return os.environ["ENERGYAPP_CONFIG_FILE"]
+    env_file = Path(".env")
+    try:
+        return dotenv_values(env_file).get("ENERGYAPP_CONFIG_FILE") if env_file.is_file() else None
+    except OSError:  # an unreadable .env: refused when the settings read it
+        return None
+
+
 def _settings_file() -> Path:
-    return Path(os.environ.get("ENERGYAPP_CONFIG_FILE", str(DEFAULT_SETTINGS_FILE)))
+    return Path(_named_settings_file() or DEFAULT_SETTINGS_FILE)
 
 
 class Settings(BaseSettings):
@@ -327,7 +340,7 @@ def _check_setting_files() -> None:
     that does not exist, and a key of the settings file or ``ENERGYAPP_*`` key of ``.env`` that
     is no setting (a typo would otherwise leave the default in force without a word)."""
     path = _settings_file()
-    if "ENERGYAPP_CONFIG_FILE" in os.environ and not path.is_file():
+    if _named_settings_file() is not None and not path.is_file():
         raise SettingsError(f"ENERGYAPP_CONFIG_FILE: no existe el archivo {path}")
     unknown: list[str] = []
     if path.is_file():

@@ -173,6 +173,26 @@ def test_a_named_settings_file_must_exist(workdir: Path, monkeypatch: pytest.Mon
     assert _refusal() == f"ENERGYAPP_CONFIG_FILE: no existe el archivo {workdir}/setings.yaml"
 
 
+def test_the_settings_file_named_in_dotenv_is_read(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The units see the .env's ENERGYAPP_CONFIG_FILE in their environment (systemd); a command
+    run by hand or by a deployment script (`energyapp db upgrade` in update.sh) read the default
+    file instead, and with it another database."""
+    monkeypatch.delenv("ENERGYAPP_CONFIG_FILE")
+    cfg = workdir / "host.yaml"
+    cfg.write_text("max_queue: 7\n")
+    (workdir / ".env").write_text(f"ENERGYAPP_CONFIG_FILE={cfg}\n")
+    assert load_settings().max_queue == 7
+    other = workdir / "other.yaml"
+    other.write_text("max_queue: 8\n")
+    monkeypatch.setenv("ENERGYAPP_CONFIG_FILE", str(other))  # the environment still wins
+    assert load_settings().max_queue == 8
+    monkeypatch.delenv("ENERGYAPP_CONFIG_FILE")
+    cfg.unlink()
+    assert _refusal() == f"ENERGYAPP_CONFIG_FILE: no existe el archivo {cfg}"
+
+
 def test_a_settings_file_that_is_no_mapping_is_refused(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,3 +178,73 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
 def caddy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     with running_caddy([app_server.port], tmp_path_factory.mktemp("caddy")) as proxy:
         yield proxy
+
+
+@pytest.fixture
+def shared_base() -> Iterator[Path]:
+    """A directory the postgres user can read (pytest's temporary ones are root's alone), with
+    backups/ owned by postgres as deploy.sh makes /srv/backups/energyapp."""
+    need("pg_dump", "pg_restore", "runuser")
+    if os.geteuid() != 0:
+        pytest.skip("the backup runs as postgres through runuser, as root (CI runs as root)")
+    base = Path(tempfile.mkdtemp(prefix="energyapp-host2-"))
+    try:
+        base.chmod(0o755)
+        (base / "backups").mkdir()
+        shutil.chown(base / "backups", "postgres", "postgres")
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def app_copy(base: Path, env_text: str) -> Path:
+    """scripts/backup.sh installed in BASE/app, next to an .env holding ENV_TEXT and the app
+    (this run's virtualenv), which says what its settings are."""
+    app = base / "app"
+    (app / "scripts").mkdir(parents=True)
+    for name in ("backup.sh", "lib.sh"):
+        shutil.copy(SCRIPTS / name, app / "scripts" / name)
+    (app / ".venv").symlink_to(ENERGYAPP_BIN.parents[1])
+    (app / ".env").write_text(env_text)
+    return app
+
+
+def backup_env(base: Path) -> dict[str, str]:
+    """The environment of a backup that finds the database through the app alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "ENERGYAPP_"))}
+    return {**env, "BACKUP_DIR": str(base / "backups")}
+
+
+def backup_as_postgres(app: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """APP's backup.sh as the unit runs it: as postgres, over this host's socket (no PG*)."""
+    return run(
+        ["runuser", "-u", "postgres", "--", app / "scripts" / "backup.sh"],
+        env={k: v for k, v in env.items() if not k.startswith("PG")},
+        timeout=120,
+    )
+
+
+def dumped_database(dump: Path) -> str:
+    """The name of the database DUMP was taken from."""
+    listing = run(["pg_restore", "--list", dump], check=True).stdout
+    assert " TABLE DATA public alembic_version " in listing
+    match = re.search(r"^;\s+dbname: (\S+)$", listing, flags=re.MULTILINE)
+    assert match, listing
+    return match.group(1)
+
+
+def app_runnable_by_postgres(app: Path) -> None:
+    """Give APP (an ``app_copy``) an `energyapp` the postgres user can run, as the backup unit
+    does: this run's, or, where postgres cannot reach this run's interpreter (a pyenv under
+    /root), the system's python of the same version on this run's packages and sources."""
+    if run(["runuser", "-u", "postgres", "--", ENERGYAPP_BIN, "--help"]).returncode == 0:
+        return
+    python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not python.exists():
+        pytest.skip(f"the postgres user cannot run {ENERGYAPP_BIN}, and there is no {python}")
+    (app / ".venv").unlink()
+    tool = app / ".venv" / "bin" / "energyapp"
+    tool.parent.mkdir(parents=True)
+    code = "import site, sys; site.addsitedir(sys.argv.pop(1)); import energyapp.cli as c; c.app()"
+    tool.write_text(f"#!/bin/sh\nexec {python} -c '{code}' {site.getsitepackages()[0]} \"$@\"\n")
+    tool.chmod(0o755)

@@ -311,12 +311,10 @@ def _app_dir(migration: str, app_db_url: str | None = None) -> Iterator[Path]:
         app_dir.chmod(0o755)
         tool = app_dir / ".venv" / "bin" / "energyapp"
         tool.parent.mkdir(parents=True)
-        tool.write_text(f"#!/bin/sh\n{migration}\n")
+        # `energyapp settings get db_url` prints APP_DB_URL; `energyapp db upgrade` migrates.
+        settings = f"[ \"$1\" != settings ] || exec echo '{app_db_url}'" if app_db_url else ""
+        tool.write_text(f"#!/bin/sh\n{settings}\n{migration}\n")
         tool.chmod(0o755)
-        if app_db_url is not None:  # what `python -c ...get_settings().db_url` prints
-            python = tool.parent / "python"
-            python.write_text(f"#!/bin/sh\necho '{app_db_url}'\n")
-            python.chmod(0o755)
         for path in (app_dir / ".venv", tool.parent):
             path.chmod(0o755)
         yield app_dir

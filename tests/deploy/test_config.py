@@ -250,10 +250,12 @@ def test_the_backup_unit_backs_up_the_database_the_app_uses() -> None:
     """The unit pinned BACKUP_DB_URL=postgresql:///energyapp: on a host sharing another host's
     PostgreSQL it dumped the unused local database every night, and Requires=postgresql.service
     failed it where there is none. It hands backup.sh the app's .env instead (read by systemd,
-    as the postgres user cannot) and only orders itself after a local PostgreSQL."""
+    as the postgres user cannot), says so, so that backup.sh asks the app from a directory
+    without that file (scripts/backup.sh), and only orders itself after a local PostgreSQL."""
     backup = _directives("energyapp-backup.service")
     assert backup["EnvironmentFile"] == ["-/opt/energyapp/.env"]
     assert not any("BACKUP_DB_URL" in value for value in backup["Environment"])
+    assert "BACKUP_DOTENV_LOADED=yes" in " ".join(backup["Environment"]).split()
     assert "Requires" not in backup
     assert "postgresql.service" in backup["Wants"][0] and "postgresql.service" in backup["After"][0]
 

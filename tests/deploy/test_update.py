@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deploy.conftest import SCRIPTS, free_port, need, run
+from tests.deploy.conftest import ENERGYAPP_BIN, SCRIPTS, free_port, need, run
 
 pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
@@ -127,11 +126,12 @@ def update_sandbox(base: Path) -> Iterator[Sandbox]:
     release(work, "1.0")
     run(["git", "clone", "-q", origin, app], check=True)
     # The installed virtualenv: pip and the migrations succeed without doing anything here; the
-    # app's settings (python -c, scripts/lib.sh's app_setting) are read by the real app.
+    # app's settings (`energyapp settings get`, scripts/lib.sh's app_setting) are read by the
+    # real app. `energyapp db upgrade` fails in a release that ships a file named break-migration.
     (app / ".venv" / "bin").mkdir(parents=True)
-    python = f'[ "$1" != -c ] || exec {sys.executable} "$@"\nexit 0'
-    # `energyapp db upgrade` fails in a release that ships a file named break-migration.
-    for tool, script in (("python", python), ("energyapp", "[ ! -e break-migration ] || exit 3")):
+    energyapp = f'[ "$1" != settings ] || exec {ENERGYAPP_BIN} "$@"\n'
+    energyapp += "[ ! -e break-migration ] || exit 3"
+    for tool, script in (("python", "exit 0"), ("energyapp", energyapp)):
         (app / ".venv" / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (app / ".venv" / "bin" / tool).chmod(0o755)
     ports = sorted([free_port(), free_port()])  # update.sh goes through them in order
