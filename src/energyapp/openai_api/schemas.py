@@ -77,7 +77,9 @@ class ChatCompletionRequest(BaseModel):
     # Omitted or null: the default model; an empty name is a malformed request (400), not a
     # model that does not exist (404).
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    stream: bool = False
+    # Null is the default (false), as OpenAI's spec has these booleans nullable: a client
+    # that sends every optional field, set or not, must not get a 400.
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
@@ -98,7 +100,7 @@ class ChatCompletionRequest(BaseModel):
     functions: list[dict[str, Any]] | None = None  # tools' deprecated predecessor
     function_call: str | dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
-    store: bool = False
+    store: bool | None = None
 
     def stop_words(self) -> list[str]:
         if self.stop is None:

@@ -1,0 +1,40 @@
+"""What a client sees on the wire, byte for byte, beyond what the SDK smooths over: requests
+that send every optional field (null when unset), and the stream's framing as OpenAI sends it."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.conversations.models import Conversation
+from tests.chat.conftest import LiveApp
+from tests.conftest import HeadersFactory, UserFactory
+from tests.openai_api.conftest import new_key
+
+DEFAULT_MODEL = "qwen2.5:3b-instruct"
+HELLO = [{"role": "user", "content": "Hola"}]
+
+
+async def test_booleans_sent_as_null_take_their_default(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """OpenAI's spec has ``stream`` and ``store`` as nullable booleans: a client that writes
+    every field of its request type (``"stream": null``) gets a whole, unstored answer."""
+    headers = await auth_headers(await make_user())
+    async with live_app() as (base, _app):
+        key = await new_key(http, base, headers, "Nulos")
+        response = await http.post(
+            f"{base}/v1/chat/completions",
+            json={"model": DEFAULT_MODEL, "messages": HELLO, "stream": None, "store": None},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["object"] == "chat.completion"
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
