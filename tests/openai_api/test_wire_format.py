@@ -38,3 +38,30 @@ async def test_booleans_sent_as_null_take_their_default(
     assert response.json()["object"] == "chat.completion"
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+
+
+async def test_a_stream_is_framed_with_line_feeds_as_openais(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    """``data: {...}`` then a blank line, LF only: hand-written clients (a browser script, a
+    shell loop) split the stream on ``\\n\\n`` and compare a line with ``data: [DONE]``."""
+    headers = await auth_headers(await make_user())
+    payload = {"model": DEFAULT_MODEL, "messages": HELLO, "stream": True, "max_tokens": 3}
+    async with live_app() as (base, _app):
+        key = await new_key(http, base, headers, "Bytes")
+        async with http.stream(
+            "POST",
+            f"{base}/v1/chat/completions",
+            json=payload,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response:
+            assert response.status_code == 200
+            raw = (await response.aread()).decode()
+    assert "\r" not in raw
+    events = raw.split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    assert len(events) > 3
+    assert all(event.startswith('data: {"id":"chatcmpl-') for event in events[:-2])
