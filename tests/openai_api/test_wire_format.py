@@ -4,13 +4,14 @@ that send every optional field (null when unset), and the stream's framing as Op
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.conversations.models import Conversation
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
-from tests.openai_api.conftest import new_key
+from tests.openai_api.conftest import KeyFactory, new_key
 
 DEFAULT_MODEL = "qwen2.5:3b-instruct"
 HELLO = [{"role": "user", "content": "Hola"}]
@@ -65,3 +66,36 @@ async def test_a_stream_is_framed_with_line_feeds_as_openais(
     assert events[-2:] == ["data: [DONE]", ""]
     assert len(events) > 3
     assert all(event.startswith('data: {"id":"chatcmpl-') for event in events[:-2])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("messages", [], "Datos inválidos: messages: debe traer entre 1 y 500 mensajes."),
+        (
+            "stop",
+            ["a", "b", "c", "d", "e"],
+            "Datos inválidos: stop: admite hasta 4 secuencias; quite 1.",
+        ),
+    ],
+)
+async def test_a_count_out_of_bounds_is_described_with_its_limit(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_key: KeyFactory,
+    field: str,
+    value: list[object],
+    message: str,
+) -> None:
+    """400 naming the field and the limit, as OpenAI's ("array too long"), not the parser's
+    "no es válido" or a line per member of ``stop``'s union."""
+    key = (await make_key(client, await auth_headers(await make_user())))["key"]
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": DEFAULT_MODEL, "messages": HELLO, field: value},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["message"]) == (field, "invalid_request", message)
