@@ -3,6 +3,8 @@ that send every optional field (null when unset), and the stream's framing as Op
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -99,3 +101,34 @@ async def test_a_count_out_of_bounds_is_described_with_its_limit(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["param"], error["code"], error["message"]) == (field, "invalid_request", message)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+async def test_json_sent_without_its_content_type_is_told_so(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_key: KeyFactory,
+    content_type: str | None,
+) -> None:
+    """``curl -d`` without ``-H``, or ``requests.post(data=json.dumps(...))``: the body is a
+    JSON object, but unread as one; the 400 says which header is missing rather than that
+    the body "must be a JSON object"."""
+    key = (await make_key(client, await auth_headers(await make_user())))["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    body = json.dumps({"model": DEFAULT_MODEL, "messages": HELLO}).encode()
+    response = await client.post("/v1/chat/completions", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == (None, "invalid_request")
+    assert "Content-Type: application/json" in error["message"]
+    not_an_object = await client.post(
+        "/v1/chat/completions",
+        json=[{"model": DEFAULT_MODEL}],
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert not_an_object.json()["error"]["message"] == (
+        "Datos inválidos: solicitud: debe ser un objeto JSON."
+    )
