@@ -17,7 +17,7 @@ from energyapp.chat import runner
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.engine import ChatEngine
 from energyapp.core.deps import RateLimiterDep, SettingsDep
-from energyapp.errors import AppError, NotFound, ServiceUnavailable
+from energyapp.errors import AppError, NotFound, ServiceUnavailable, openai_error_body
 from energyapp.llm import client as llm
 from energyapp.openai_api import service
 from energyapp.openai_api.deps import ApiCallerDep
@@ -164,13 +164,7 @@ async def _chunks(
             yield _chunk(completion, {"content": piece}, None, include_usage)
     except (llm.LLMError, AppError) as exc:
         failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion, engine)
-        error = {
-            "message": failure.detail,
-            "type": "server_error",
-            "param": None,
-            "code": failure.code,
-        }
-        yield _json({"error": error})
+        yield _json(openai_error_body(failure.status_code, failure.code, failure.detail))
         return
     end = _chunk(completion, {}, completion.finish_reason, include_usage)
     yield end
