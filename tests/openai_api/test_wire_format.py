@@ -132,3 +132,36 @@ async def test_json_sent_without_its_content_type_is_told_so(
     assert not_an_object.json()["error"]["message"] == (
         "Datos inválidos: solicitud: debe ser un objeto JSON."
     )
+
+
+async def test_every_chunk_of_a_stream_names_the_same_completion(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+) -> None:
+    """Clients merge chunks by ``id`` and read the role from the first: one id, one
+    ``created``, the model; the role first, then text only; a request it cannot honour is a
+    400 before any stream starts, not an error event after a 200."""
+    headers = await auth_headers(await make_user())
+    payload = {
+        "model": DEFAULT_MODEL,
+        "messages": HELLO,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    async with live_app() as (base, _app):
+        auth = {"Authorization": f"Bearer {await new_key(http, base, headers, 'Trozos')}"}
+        url = f"{base}/v1/chat/completions"
+        async with http.stream("POST", url, json=payload, headers=auth) as response:
+            lines = [line async for line in response.aiter_lines() if line]
+        refused = await http.post(url, json={**payload, "n": 2}, headers=auth)
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert len({(c["id"], c["created"], c["model"], c["object"]) for c in chunks}) == 1
+    assert chunks[0]["id"].startswith("chatcmpl-") and chunks[0]["model"] == DEFAULT_MODEL
+    assert chunks[0]["object"] == "chat.completion.chunk"
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(set(c["choices"][0]["delta"]) == {"content"} for c in chunks[1:-2])
+    assert (chunks[-2]["choices"][0]["finish_reason"], chunks[-1]["choices"]) == ("stop", [])
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "n"
