@@ -79,19 +79,27 @@ async def test_a_stream_is_framed_with_line_feeds_as_openais(
             ["a", "b", "c", "d", "e"],
             "Datos inválidos: stop: admite hasta 4 secuencias; quite 1.",
         ),
+        ("temperature", 2.5, "Datos inválidos: temperature: debe ser como máximo 2.0."),
+        ("top_p", -0.1, "Datos inválidos: top_p: debe ser como mínimo 0.0."),
+        ("max_tokens", 0, "Datos inválidos: max_tokens: debe ser como mínimo 1."),
+        (
+            "max_completion_tokens",
+            100_000,
+            "Datos inválidos: max_completion_tokens: debe ser como máximo 32768.",
+        ),
     ],
 )
-async def test_a_count_out_of_bounds_is_described_with_its_limit(
+async def test_a_value_out_of_bounds_is_described_with_its_bound(
     client: httpx.AsyncClient,
     make_user: UserFactory,
     auth_headers: HeadersFactory,
     make_key: KeyFactory,
     field: str,
-    value: list[object],
+    value: object,
     message: str,
 ) -> None:
-    """400 naming the field and the limit, as OpenAI's ("array too long"), not the parser's
-    "no es válido" or a line per member of ``stop``'s union."""
+    """400 naming the field and the bound, as OpenAI's ("Expected a value <= 2"), not the
+    parser's "es demasiado grande", "no es válido" or a line per member of ``stop``'s union."""
     key = (await make_key(client, await auth_headers(await make_user())))["key"]
     response = await client.post(
         "/v1/chat/completions",

@@ -82,7 +82,7 @@ def render(exc: Exception, content_type: str = "") -> JSONResponse:
         errors = exc.errors()
         if _unread_json(errors, content_type):
             return openai_error(400, "invalid_request", NOT_JSON)
-        detail = describe_validation_errors(errors)
+        detail = describe_validation_errors(_with_bounds(errors))
         return openai_error(400, "invalid_request", detail, param=_field_of(errors))
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers) if exc.headers else None
@@ -92,6 +92,23 @@ def render(exc: Exception, content_type: str = "") -> JSONResponse:
         logger.error("unexpected error on /v1", exc_info=exc)
         return openai_error(500, "internal_error", detail)
     return openai_error(status, code, detail, {"Retry-After": "5"} if status == 503 else None)
+
+
+_BOUNDS = {"less_than_equal": ("le", "como máximo"), "greater_than_equal": ("ge", "como mínimo")}
+
+
+def _with_bounds(errors: Sequence[Any]) -> list[Any]:
+    """A number out of range says its bound ("temperature: debe ser como máximo 2.0"), as
+    OpenAI's "Expected a value <= 2": a script's author fixes it without the reference."""
+    described = []
+    for error in errors:
+        bound = _BOUNDS.get(error.get("type"))
+        ctx = error.get("ctx") or {}
+        if bound is not None and bound[0] in ctx:
+            ctx = {"error": f"debe ser {bound[1]} {ctx[bound[0]]}"}
+            error = {**error, "type": "value_error", "ctx": ctx}
+        described.append(error)
+    return described
 
 
 def _unread_json(errors: Sequence[Any], content_type: str) -> bool:
