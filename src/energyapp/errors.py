@@ -188,6 +188,17 @@ OPENAI_ERROR_TYPES = {
 }
 
 
+def openai_error_body(
+    status: int, code: str, message: str, param: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    """OpenAI's ``{"error": {...}}``, its ``type`` told by the status: the body of a ``/v1``
+    error response, and the data of the event that ends a stream which failed."""
+    kind = OPENAI_ERROR_TYPES.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 def openai_error(
     status: int,
     code: str,
@@ -195,10 +206,7 @@ def openai_error(
     headers: dict[str, str] | None = None,
     param: str | None = None,
 ) -> JSONResponse:
-    kind = OPENAI_ERROR_TYPES.get(
-        status, "server_error" if status >= 500 else "invalid_request_error"
-    )
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    body = openai_error_body(status, code, message, param)
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 

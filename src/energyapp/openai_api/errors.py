@@ -65,15 +65,24 @@ class UnsupportedParameter(AppError):
         self.param = param
 
 
-def render(exc: Exception) -> JSONResponse:
-    """The OpenAI-shaped answer for any exception a ``/v1`` route raises."""
+NOT_JSON = (
+    "El cuerpo no se leyó como JSON: envíelo con la cabecera «Content-Type: application/json» "
+    '(en curl, -H "Content-Type: application/json"; en Python, requests.post(..., json=...)).'
+)
+
+
+def render(exc: Exception, content_type: str = "") -> JSONResponse:
+    """The OpenAI-shaped answer for any exception a ``/v1`` route raises; ``content_type``
+    is the request's, for a body that was not read as JSON."""
     if isinstance(exc, AppError):
         param = exc.param if isinstance(exc, UnsupportedParameter) else None
         return openai_error(exc.status_code, exc.code, exc.detail, exc.headers, param)
     if isinstance(exc, RequestValidationError):
         # OpenAI answers 400 to a body it cannot use, naming the field in ``param``.
         errors = exc.errors()
-        detail = describe_validation_errors(errors)
+        if _unread_json(errors, content_type):
+            return openai_error(400, "invalid_request", NOT_JSON)
+        detail = describe_validation_errors(_with_bounds(errors))
         return openai_error(400, "invalid_request", detail, param=_field_of(errors))
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers) if exc.headers else None
@@ -83,6 +92,33 @@ def render(exc: Exception) -> JSONResponse:
         logger.error("unexpected error on /v1", exc_info=exc)
         return openai_error(500, "internal_error", detail)
     return openai_error(status, code, detail, {"Retry-After": "5"} if status == 503 else None)
+
+
+_BOUNDS = {"less_than_equal": ("le", "como máximo"), "greater_than_equal": ("ge", "como mínimo")}
+
+
+def _with_bounds(errors: Sequence[Any]) -> list[Any]:
+    """A number out of range says its bound ("temperature: debe ser como máximo 2.0"), as
+    OpenAI's "Expected a value <= 2": a script's author fixes it without the reference."""
+    described = []
+    for error in errors:
+        bound = _BOUNDS.get(error.get("type"))
+        ctx = error.get("ctx") or {}
+        if bound is not None and bound[0] in ctx:
+            ctx = {"error": f"debe ser {bound[1]} {ctx[bound[0]]}"}
+            error = {**error, "type": "value_error", "ctx": ctx}
+        described.append(error)
+    return described
+
+
+def _unread_json(errors: Sequence[Any], content_type: str) -> bool:
+    """The body came without a JSON ``Content-Type`` (curl's ``-d`` alone, ``requests``'
+    ``data=``), so FastAPI left it as bytes: "must be an object" would describe JSON the
+    client did send as an object."""
+    first = errors[0] if errors else {}
+    whole_body = tuple(first.get("loc", ())) == ("body",) and first.get("type") != "missing"
+    media = content_type.partition(";")[0].strip().lower()
+    return whole_body and not (media == "application/json" or media.endswith("+json"))
 
 
 def _field_of(errors: Sequence[Any]) -> str | None:
@@ -104,6 +140,6 @@ class OpenAIRoute(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:
-                return render(exc)
+                return render(exc, request.headers.get("content-type", ""))
 
         return _handle

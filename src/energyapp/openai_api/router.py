@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 import anyio
 import pydantic_core
 from fastapi import APIRouter, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from energyapp.chat import runner
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.engine import ChatEngine
 from energyapp.core.deps import RateLimiterDep, SettingsDep
-from energyapp.errors import AppError, NotFound, ServiceUnavailable
+from energyapp.errors import AppError, NotFound, ServiceUnavailable, openai_error_body
 from energyapp.llm import client as llm
 from energyapp.openai_api import service
 from energyapp.openai_api.deps import ApiCallerDep
@@ -151,34 +151,30 @@ def _json(data: object) -> str:
 
 async def _chunks(
     engine: ChatEngine, completion: service.Completion, include_usage: bool
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[str]:
     """OpenAI's stream: a first chunk with the role, one per piece, one with the finish
     reason, the usage when asked, then ``[DONE]``. A failure after the start is an ``error``
-    event, as OpenAI sends it."""
+    event, as OpenAI sends it. Each is an event's data, framed by the response with LF as
+    OpenAI's (a ``ServerSentEvent`` brings its own CRLF, and a client that splits events on
+    two LFs never sees one end)."""
     start = {"role": "assistant", "content": ""}
-    yield ServerSentEvent(data=_chunk(completion, start, None, include_usage))
+    yield _chunk(completion, start, None, include_usage)
     try:
         async for piece in service.generate(engine, completion):
-            yield ServerSentEvent(data=_chunk(completion, {"content": piece}, None, include_usage))
+            yield _chunk(completion, {"content": piece}, None, include_usage)
     except (llm.LLMError, AppError) as exc:
         failure = exc if isinstance(exc, AppError) else _llm_failure(exc, completion, engine)
-        error = {
-            "message": failure.detail,
-            "type": "server_error",
-            "param": None,
-            "code": failure.code,
-        }
-        yield ServerSentEvent(data=_json({"error": error}))
+        yield _json(openai_error_body(failure.status_code, failure.code, failure.detail))
         return
     end = _chunk(completion, {}, completion.finish_reason, include_usage)
-    yield ServerSentEvent(data=end)
+    yield end
     if include_usage:
-        yield ServerSentEvent(data=_json({
+        yield _json({
             "id": completion.id, "object": "chat.completion.chunk",
             "created": completion.created, "model": completion.model, "choices": [],
             "usage": completion.usage(),
-        }))  # fmt: skip
-    yield ServerSentEvent(data="[DONE]")
+        })  # fmt: skip
+    yield "[DONE]"
 
 
 @router.api_route(

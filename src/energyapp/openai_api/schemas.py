@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_MESSAGES = 500
+MAX_STOP = 4  # sequences, as OpenAI accepts (a fifth is a 400 there too, not silently dropped)
 
 
 class ContentPart(BaseModel):
@@ -77,13 +78,14 @@ class ChatCompletionRequest(BaseModel):
     # Omitted or null: the default model; an empty name is a malformed request (400), not a
     # model that does not exist (404).
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    stream: bool = False
+    # Null is the default (false), as OpenAI's spec has these booleans nullable: a client
+    # that sends every optional field, set or not, must not get a 400.
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32_768)
-    # At most 4 sequences, as OpenAI accepts (a fifth is a 400 there too, not silently dropped).
-    stop: str | Annotated[list[str], Field(max_length=4)] | None = Field(default=None)
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOP)] | None = Field(default=None)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
@@ -98,7 +100,24 @@ class ChatCompletionRequest(BaseModel):
     functions: list[dict[str, Any]] | None = None  # tools' deprecated predecessor
     function_call: str | dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
-    store: bool = False
+    store: bool | None = None
+
+    # The counts are checked before the types with a message that names the limit: the
+    # parser's own would read "messages: no es válido", or for ``stop``, one line per member
+    # of its union ("stop.str: debe ser texto; stop.list[str]: no es válido").
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _count_messages(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_MESSAGES:
+            raise ValueError(f"debe traer entre 1 y {MAX_MESSAGES} mensajes")
+        return value
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _count_stop(cls, value: Any) -> Any:
+        if isinstance(value, list) and len(value) > MAX_STOP:
+            raise ValueError(f"admite hasta {MAX_STOP} secuencias; quite {len(value) - MAX_STOP}")
+        return value
 
     def stop_words(self) -> list[str]:
         if self.stop is None:
