@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     )
     api_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)
     api_max_keys_per_user: int = Field(default=20, ge=1, le=1000)
-    # Invalid keys from one address in 15 minutes before it gets 429 (and fail2ban's attention).
+    # Invalid keys from one address in 15 minutes before further invalid ones get 429 (and
+    # fail2ban's attention); valid keys from that address keep working.
     api_invalid_keys_per_ip: int = Field(default=20, ge=1, le=100_000)
     system_prompt: str = (
         "Eres el asistente de EnergyApp, una plataforma privada de la empresa. "

@@ -39,27 +39,20 @@ class ApiCaller:
 async def _refuse_invalid(
     limiter: RateLimiter, settings: Settings, ip: str, error: AppError
 ) -> AppError:
-    await limiter.hit(
-        "api_invalid_key", ip, limit=settings.api_invalid_keys_per_ip,
-        window_seconds=INVALID_KEY_WINDOW,
-    )  # fmt: skip
-    # The address only: never the key. fail2ban reads the 401s in Caddy's access log.
+    """Count one invalid key against the address: ``error`` (a 401) within the limit, 429
+    ``too_many_invalid_keys`` past it. The address only is logged, never the key; fail2ban
+    reads the 401s in Caddy's access log."""
+    try:
+        await limiter.enforce(
+            "api_invalid_key", ip, limit=settings.api_invalid_keys_per_ip,
+            window_seconds=INVALID_KEY_WINDOW, code="too_many_invalid_keys",
+            detail="Demasiadas claves de API inválidas desde su dirección. Espere {seconds} s.",
+        )  # fmt: skip
+    except TooManyRequests as throttled:
+        logger.warning("API keys refused: too many invalid keys", extra={"ip": ip})
+        return throttled
     logger.warning("invalid API key", extra={"ip": ip, "outcome": error.code})
     return error
-
-
-async def _check_address(limiter: RateLimiter, settings: Settings, ip: str) -> None:
-    state = await limiter.check(
-        "api_invalid_key", ip, limit=settings.api_invalid_keys_per_ip,
-        window_seconds=INVALID_KEY_WINDOW,
-    )  # fmt: skip
-    if not state.allowed:
-        logger.warning("API keys refused: too many invalid keys", extra={"ip": ip})
-        raise TooManyRequests(
-            f"Demasiadas claves de API inválidas desde su dirección. Espere {state.retry_after} s.",
-            code="too_many_invalid_keys",
-            retry_after=state.retry_after,
-        )
 
 
 async def _check_key_rate(limiter: RateLimiter, settings: Settings, key_id: uuid.UUID) -> None:
@@ -76,9 +69,12 @@ async def get_api_caller(
     credentials: BearerCredentials,
 ) -> ApiCaller:
     """401 for a missing or invalid key (counted per address; 429 once too many), 429 once the
-    key's own rate limit is spent."""
+    key's own rate limit is spent.
+
+    The key is checked before the address's count: many clients may share one address (an
+    office behind NAT), and one of them sending a revoked key in a loop must not lock the
+    others' valid keys out. There is no ceiling that skips the lookup (docs/api.md)."""
     ip = client_ip(request, settings.trusted_proxies)
-    await _check_address(limiter, settings, ip)
     if credentials is None or not credentials.credentials:
         raise await _refuse_invalid(limiter, settings, ip, keys_service.invalid_key())
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
