@@ -219,9 +219,12 @@ async def test_final_save_is_retried_while_the_database_is_away(
         saved = await _chat(http, base, headers)
         failures["left"] = 30  # far more tries than a fixed number of retries would make
         stubborn = await _chat(http, base, headers)
-        stubborn_id = stubborn[0][1]["assistant_message_id"]
-        for _ in range(200):  # the client heard ``done`` at once; the save lands later
-            if (await load_message(sessionmaker, stubborn_id)).status == "complete":
+        # The client heard ``done`` at once; the saves land later. Both are waited for: the
+        # first one's retries share the failures, and could still be going when the second
+        # landed (found by CI: the failures below then kept it from ever landing).
+        ids = [events[0][1]["assistant_message_id"] for events in (saved, stubborn)]
+        for _ in range(200):
+            if all([(await load_message(sessionmaker, i)).status == "complete" for i in ids]):
                 break
             await asyncio.sleep(0.05)
         failures["left"] = 10**9
