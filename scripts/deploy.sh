@@ -222,7 +222,11 @@ touch /var/log/caddy/energyapp-access.log
 chown caddy:caddy /var/log/caddy/energyapp-access.log
 install -m 0644 deploy/fail2ban/filter.d/energyapp.conf /etc/fail2ban/filter.d/energyapp.conf
 install -m 0644 deploy/fail2ban/jail.d/energyapp.local /etc/fail2ban/jail.d/energyapp.local
-install_file 0644 deploy/logrotate /etc/logrotate.d/energyapp
+# For the file the app writes, wherever its log_file points (re-run after changing it).
+rotate_conf=$(mktemp)
+logrotate_config deploy/logrotate "$app_dir" "$app_user" >"$rotate_conf"
+install_file 0644 "$rotate_conf" /etc/logrotate.d/energyapp
+rm -f -- "$rotate_conf"
 fail2ban-client -t >/dev/null
 logrotate -d /etc/logrotate.d/energyapp 2>/dev/null
 systemctl enable fail2ban

@@ -187,6 +187,23 @@ ollama_drop_in() {
     -e "s/^(Environment=\"OLLAMA_KEEP_ALIVE=)[^\"]*/\1$keep_alive/" -- "$src"
 }
 
+# logrotate_config SRC DIR USER: the logrotate file SRC (deploy/logrotate) for the log file the app
+# in DIR, run as USER, writes: its log_file, relative to DIR (the unit's working directory) unless
+# absolute. A fixed logs/*.log missed a log_file in data/ or in a folder of logs/, which then grew
+# forever. A path logrotate would read as several, or as a pattern, is refused.
+logrotate_config() {
+  local src=$1 dir=$2 user=$3 log_file path
+  log_file=$(app_setting "$dir" "$user" log_file) || die "the app cannot say its log_file (above)"
+  [[ -n $log_file ]] || die "the app's log_file is empty: set ENERGYAPP_LOG_FILE (docs/configuration.md)"
+  if [[ $log_file == /* ]]; then path=$log_file; else path=$dir/$log_file; fi
+  path=$(realpath -m -- "$path")
+  [[ $path =~ ^/[A-Za-z0-9._/+-]+$ ]] ||
+    die "log_file \"$log_file\": logrotate needs a plain path (letters, digits, . _ - + /), no" \
+      "spaces or patterns: correct ENERGYAPP_LOG_FILE"
+  # The one line that names what to rotate: "<path> {".
+  sed -E "s#^/[^[:space:]]* \{\$#$path {#" -- "$src"
+}
+
 # install_caddy_config DIR SRC DOMAIN UPSTREAMS [EMAIL]: the Caddyfile SRC (with a global `email`
 # option first when EMAIL is given) and the environment file it reads (ENERGYAPP_DOMAIN,
 # ENERGYAPP_UPSTREAMS) become DIR/Caddyfile and DIR/energyapp.env only once `caddy validate`

@@ -2,15 +2,18 @@
 # Restore a backup made by scripts/backup.sh.
 #
 #   sudo scripts/restore.sh [--yes] [--db NAME] [--owner ROLE] [--service UNIT | --no-service]
-#                           [--app-dir DIR] DUMP
+#                           [--app-dir DIR] [--app-user USER] DUMP
 #       Production: check DUMP, stop the app, keep the current database as
-#       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by ROLE, migrate, start the
+#       NAME_pre_restore_<time>, restore DUMP into a fresh NAME owned by the PostgreSQL role ROLE,
+#       migrate (the app run as the system user USER, as its units run it), start the
 #       app and check /health on each of its instances (the energyapp@<port> units UNIT starts, or
 #       the ports in ENERGYAPP_INSTANCE_PORTS), each given RESTORE_HEALTH_WAIT seconds (60). If
 #       anything fails the old database is put back and the app restarted.
 #       Defaults: NAME=energyapp, ROLE=energyapp, UNIT=energyapp.target (every instance on this
-#       host; stop the other hosts' by hand), DIR=/opt/energyapp. As root it talks to PostgreSQL
-#       as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use another server.
+#       host; stop the other hosts' by hand), DIR=/opt/energyapp, USER=ENERGYAPP_USER or energyapp
+#       (as scripts/update.sh; ROLE needs no system account of its name). As root it talks to
+#       PostgreSQL as the postgres user over the local socket; set PGHOST/PGPORT/PGUSER to use
+#       another server.
 #       Without PGHOST or --no-service, a database other than the one the app in DIR uses
 #       (another host's shared PostgreSQL, another name) is refused before anything changes.
 #
@@ -27,6 +30,7 @@ db=energyapp
 owner=energyapp
 service=energyapp.target
 app_dir=/opt/energyapp
+app_user=${ENERGYAPP_USER:-energyapp}
 into=""
 assume_yes=false
 dump=""
@@ -40,6 +44,7 @@ while (($#)); do
     --service) need_value "$@"; service=$2; shift 2 ;;
     --no-service) service=""; shift ;;
     --app-dir) need_value "$@"; app_dir=$2; shift 2 ;;
+    --app-user) need_value "$@"; app_user=$2; shift 2 ;;
     --into) need_value "$@"; into=$2; shift 2 ;;
     --yes | -y) assume_yes=true; shift ;;
     -h | --help) script_help; exit 0 ;;
@@ -81,12 +86,20 @@ pg() {
 sql() { pg psql --no-psqlrc -Atq -v ON_ERROR_STOP=1 --dbname=postgres -c "$1"; }
 service_ctl() { [[ -z $service ]] || systemctl "$1" "$service"; }
 
+# The app runs as USER (its settings, the migration): a missing account is found out now, not
+# after the live database has been renamed aside.
+if [[ -n $service && -x $app_dir/.venv/bin/energyapp ]]; then
+  id -u -- "$app_user" >/dev/null 2>&1 ||
+    die "no system user \"$app_user\" to run the app in $app_dir as: give --app-user (or" \
+      "ENERGYAPP_USER), the user its units run as"
+fi
+
 # The app's restore (the app stopped and started around it): the database must be the one the app
 # installed in DIR uses, when it is there. On a host sharing another host's PostgreSQL, swapping
 # this host's unused local database would "succeed" and restore nothing the app sees. (PGHOST
 # set: the operator has chosen the server; --no-service: the app is not involved.)
 if [[ -n $service && -x $app_dir/.venv/bin/energyapp && -z ${PGHOST:-} ]]; then
-  app_db=$(app_setting "$app_dir" "$owner" db_url)
+  app_db=$(app_setting "$app_dir" "$app_user" db_url)
   is_postgresql_url "$app_db" ||
     die "the app in $app_dir uses ${app_db%%:*}:..., not PostgreSQL: there is nothing here" \
       "to restore into"
@@ -155,7 +168,7 @@ log "restored $dump into $db"
 
 if [[ -x $app_dir/.venv/bin/energyapp && -n $service ]]; then
   log "applying migrations (a dump from an older version is brought up to date)"
-  (cd "$app_dir" && runuser -u "$owner" -- "$app_dir/.venv/bin/energyapp" db upgrade)
+  (cd "$app_dir" && runuser -u "$app_user" -- "$app_dir/.venv/bin/energyapp" db upgrade)
 fi
 if [[ -n $service ]]; then
   service_ctl start

@@ -60,15 +60,18 @@ async def scratch_db() -> AsyncIterator[str]:
     try:
         yield name
     finally:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            rows = await conn.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{name}%"
-            )
-            for row in rows:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _drop_databases("datname LIKE $1", f"{name}%")
+
+
+async def _drop_databases(where: str, value: str) -> None:
+    """Drop the databases matching WHERE (a condition on pg_database, with VALUE as $1)."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        rows = await conn.fetch(f"SELECT datname FROM pg_database WHERE {where}", value)  # noqa: S608
+        for row in rows:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def _fill(sessionmaker: async_sessionmaker[AsyncSession], make_user: UserFactory) -> None:
@@ -358,7 +361,8 @@ async def test_a_failed_migration_after_a_restore_keeps_the_live_database(
 
     result = run(
         [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db, "--owner", "postgres"]
-        + ["--service", "energyapp-test.target", "--app-dir", app_dir_with_failing_migration]
+        + ["--app-user", "postgres", "--service", "energyapp-test.target"]
+        + ["--app-dir", app_dir_with_failing_migration]
         + [live_dump],
         timeout=120,
         env=env,
@@ -381,7 +385,7 @@ async def test_a_production_restore_checks_every_instance(
     env, calls = _systemctl(tmp_path, [up, down])
     env["RESTORE_HEALTH_WAIT"] = "3"
     args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
-    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    args += ["--owner", "postgres", "--app-user", "postgres", "--service", "energyapp-test.target"]
     with ExitStack() as servers, _app_dir("exit 0") as app_dir:
         args += ["--app-dir", app_dir, live_dump]
         servers.enter_context(_health_server(up, tmp_path))
@@ -449,7 +453,7 @@ async def test_restore_refuses_a_database_the_app_does_not_use(
     env, calls = _systemctl(tmp_path, [free_port()])
     env.pop("PGHOST")  # as the operator runs it: this host's socket, as postgres
     args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
-    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    args += ["--owner", "postgres", "--app-user", "postgres", "--service", "energyapp-test.target"]
     with _app_dir("exit 0", app_db_url.format(db=scratch_db)) as app_dir:
         result = run([*args, "--app-dir", app_dir, live_dump], timeout=120, env=env)
         assert result.returncode == 1
@@ -472,9 +476,61 @@ async def test_restore_goes_on_into_the_database_the_app_uses(
     env.pop("PGHOST")
     app_db_url = f"postgresql://energyapp@/{scratch_db}?host=/var/run/postgresql"
     args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
-    args += ["--owner", "postgres", "--service", "energyapp-test.target"]
+    args += ["--owner", "postgres", "--app-user", "postgres", "--service", "energyapp-test.target"]
     with _app_dir("exit 0", app_db_url) as app_dir, _health_server(port, tmp_path):
         result = run([*args, "--app-dir", app_dir, live_dump], timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert await _counts(_url_for(scratch_db)) == await _counts(db_url)
     assert _service_calls(calls) == ["stop energyapp-test.target", "start energyapp-test.target"]
+
+
+@pytest.fixture
+async def role_without_account() -> AsyncIterator[str]:
+    """A PostgreSQL role with no system account of its name, dropped afterwards with the
+    databases it owns."""
+    name = f"energyapp_role_{secrets.token_hex(4)}"
+    await _execute(PG_ADMIN_URL, f'CREATE ROLE "{name}" LOGIN')
+    try:
+        yield name
+    finally:
+        await _drop_databases("datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)", name)
+        await _execute(PG_ADMIN_URL, f'DROP ROLE IF EXISTS "{name}"')
+
+
+async def test_restore_runs_the_app_as_its_system_user_not_as_the_role(
+    role_without_account: str, db_url: str, scratch_db: str, live_dump: Path, tmp_path: Path
+) -> None:
+    """restore.sh ran the app (its settings, the migration) as the system user named by --owner,
+    the database role: a role with no system account of its name stopped the restore. The app now
+    runs as ENERGYAPP_USER (or --app-user), as in scripts/update.sh."""
+    need("runuser")
+    assert run(["id", "-u", role_without_account]).returncode != 0
+    port = free_port()
+    env, calls = _systemctl(tmp_path, [port])
+    env.pop("PGHOST")  # this host's socket: the app's settings are asked for, as the app user
+    app_db_url = f"postgresql://energyapp@/{scratch_db}?host=/var/run/postgresql"
+    args: list[str | Path] = [SCRIPTS / "restore.sh", "--yes", "--db", scratch_db]
+    args += ["--owner", role_without_account, "--service", "energyapp-test.target"]
+    with _app_dir('echo "migrating as $(id -un)" >&2', app_db_url) as app_dir:
+        args += ["--app-dir", app_dir, live_dump]
+        missing = run(args, timeout=120, env={**env, "ENERGYAPP_USER": "no_such_user"})
+        assert missing.returncode == 1
+        assert 'no system user "no_such_user"' in missing.stderr, missing.stderr
+        assert not calls.exists()
+        await _assert_live_untouched(scratch_db)
+
+        with _health_server(port, tmp_path):
+            result = run(args, timeout=120, env={**env, "ENERGYAPP_USER": "postgres"})
+    assert result.returncode == 0, result.stderr
+    assert "migrating as postgres" in result.stderr
+    assert await _counts(_url_for(scratch_db)) == await _counts(db_url)
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        owner = await conn.fetchval(
+            "SELECT r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+            " WHERE d.datname = $1",
+            scratch_db,
+        )
+    finally:
+        await conn.close()
+    assert owner == role_without_account

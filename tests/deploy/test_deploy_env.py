@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, PROD_SECRET, SCRIPTS, run
+from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, PROD_SECRET, SCRIPTS, need, run
 
 pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
@@ -30,15 +30,20 @@ def app(tmp_path: Path) -> Path:
     return app
 
 
-def _check(app: Path) -> tuple[int, str]:
+def _lib(function: str, *args: str | Path) -> tuple[int, str, str]:
+    """scripts/lib.sh's FUNCTION run with ARGS, away from this run's ENERGYAPP_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
     result = run(
-        ["bash", "-c", 'source "$1"; check_kept_env "$2" root "$3"']
-        + ["_", SCRIPTS / "lib.sh", app, LOCAL_REDIS],
+        ["bash", "-c", f'source "$1"; shift; {function} "$@"', "_", SCRIPTS / "lib.sh", *args],
         env=env,
         timeout=60,
     )
-    return result.returncode, result.stderr
+    return result.returncode, result.stdout, result.stderr
+
+
+def _check(app: Path) -> tuple[int, str]:
+    code, _out, err = _lib("check_kept_env", app, "root", LOCAL_REDIS)
+    return code, err
 
 
 def test_deploy_checks_the_kept_env_through_the_app() -> None:
@@ -86,14 +91,7 @@ def test_an_env_the_app_would_not_run_in_production_stops_deploy(
 
 
 def _drop_in(app: Path) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYAPP_")}
-    result = run(
-        ["bash", "-c", 'source "$1"; ollama_drop_in "$2" "$3" root']
-        + ["_", SCRIPTS / "lib.sh", DEPLOY / "ollama-energyapp.conf", app],
-        env=env,
-        timeout=60,
-    )
-    return result.returncode, result.stdout, result.stderr
+    return _lib("ollama_drop_in", DEPLOY / "ollama-energyapp.conf", app, "root")
 
 
 def _ollama_values(text: str) -> dict[str, str]:
@@ -124,3 +122,40 @@ def test_ollama_gets_the_apps_own_context_slots_and_keep_alive(app: Path, tmp_pa
     code, out, err = _drop_in(app)
     assert code == 1 and out == ""
     assert "is no duration Ollama takes" in err
+
+
+def _logrotate_config(app: Path) -> tuple[int, str, str]:
+    return _lib("logrotate_config", DEPLOY / "logrotate", app, "root")
+
+
+def test_logrotate_rotates_the_log_file_the_app_writes(app: Path, tmp_path: Path) -> None:
+    """deploy/logrotate named logs/*.log: a log_file in data/ or in a folder of logs/, which the
+    unit can write, was never rotated. deploy.sh now writes the rule for the app's own path."""
+    need("logrotate")
+    deploy = (SCRIPTS / "deploy.sh").read_text(encoding="utf-8")
+    assert 'logrotate_config deploy/logrotate "$app_dir" "$app_user"' in deploy
+    assert "install_file 0644 deploy/logrotate" not in deploy
+    (app / ".env").write_text("ENERGYAPP_LOG_TO_FILE=true\nENERGYAPP_LOG_FILE=data/app/x.log\n")
+    log_file = app / "data" / "app" / "x.log"
+    log_file.parent.mkdir(parents=True)
+    log_file.write_text("before rotation\n")
+
+    code, out, err = _logrotate_config(app)
+
+    assert code == 0, err
+    assert f"\n{log_file} {{\n" in out, out
+    source = (DEPLOY / "logrotate").read_text(encoding="utf-8")
+    assert len(out.splitlines()) == len(source.splitlines())
+    config = tmp_path / "logrotate.conf"
+    config.write_text(out.replace("energyapp energyapp", "root root"))
+    run(["logrotate", "-f", "-s", tmp_path / "state", config], check=True)
+    rotated = [p.name for p in log_file.parent.iterdir() if p != log_file]
+    assert len(rotated) == 1 and rotated[0].startswith("x.log-"), rotated
+
+
+@pytest.mark.parametrize("log_file", ["logs/my app.log", "logs/*.log", "/var/log/a.log {\nx"])
+def test_a_log_file_logrotate_would_misread_stops_deploy(app: Path, log_file: str) -> None:
+    (app / ".env").write_text(f'ENERGYAPP_LOG_FILE="{log_file}"\n')
+    code, out, err = _logrotate_config(app)
+    assert code == 1 and out == ""
+    assert "logrotate needs a plain path" in err, err
