@@ -15,10 +15,11 @@ What is left unbounded: a Redis whose host answers TCP but whose process never r
 
 A command that fails on a dead connection is sent again on a new one, twice at most, after a short
 wait. ``Redis.from_url`` sets no retry (the constructor's default of three is lost on that path),
-so after a Redis restart every connection left in the pool failed its next command: for minutes
-the chat refused questions with ``broker_unavailable`` and the rate limits fell back to counting
-per process. A command whose reply was lost may run twice; the app's scripts and set writes are
-idempotent, and a rate-limit hit counted twice is the worst case.
+so after a Redis restart each connection left in the pool failed its next command: questions
+were refused with ``broker_unavailable`` and the rate limits counted per process until every
+stale connection had failed once. A command whose connection broke after Redis ran it but before
+its reply came (a narrow window) runs twice: the queue's scripts and set writes are idempotent;
+at worst a stream entry is written twice or a rate-limit hit counted twice.
 """
 
 from __future__ import annotations
