@@ -221,6 +221,7 @@ step "fail2ban and logrotate"
 touch /var/log/caddy/energyapp-access.log
 chown caddy:caddy /var/log/caddy/energyapp-access.log
 install -m 0644 deploy/fail2ban/filter.d/energyapp.conf /etc/fail2ban/filter.d/energyapp.conf
+install -m 0644 deploy/fail2ban/filter.d/energyapp-api.conf /etc/fail2ban/filter.d/energyapp-api.conf
 install -m 0644 deploy/fail2ban/jail.d/energyapp.local /etc/fail2ban/jail.d/energyapp.local
 # For the file the app writes, wherever its log_file points (re-run after changing it).
 rotate_conf=$(mktemp)

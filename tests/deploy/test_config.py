@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ import yaml
 
 from energyapp.core.middleware import CSP
 from tests.deploy.conftest import DEPLOY, ENERGYAPP_BIN, REPO, SCRIPTS, need, run
+
+FAIL2BAN_FILTERS = ("energyapp.conf", "energyapp-api.conf")  # filter.d, installed by deploy.sh
 
 pytestmark = [pytest.mark.deploy, pytest.mark.no_database]
 
@@ -349,7 +352,8 @@ def test_fail2ban_jail_and_filter_load(tmp_path: Path) -> None:
         old.unlink()  # only our jail: the distribution's sshd jail needs a journal or auth.log
     log = tmp_path / "access.log"
     log.write_text("")
-    shutil.copy(DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf", conf / "filter.d")
+    for name in FAIL2BAN_FILTERS:
+        shutil.copy(DEPLOY / "fail2ban" / "filter.d" / name, conf / "filter.d")
     jail = (DEPLOY / "fail2ban" / "jail.d" / "energyapp.local").read_text()
     assert "logpath  = /var/log/caddy/energyapp-access.log" in jail
     (conf / "jail.d" / "energyapp.local").write_text(
@@ -361,6 +365,8 @@ def test_fail2ban_jail_and_filter_load(tmp_path: Path) -> None:
     dump = run(["fail2ban-client", "-c", conf, "-d"], timeout=60, check=True).stdout
     assert "['add', 'energyapp', 'auto']" in dump
     assert "['set', 'energyapp', 'maxretry', 10]" in dump
+    assert "['add', 'energyapp-api', 'auto']" in dump
+    assert "['set', 'energyapp-api', 'maxretry', 100]" in dump
     assert "'banaction'" not in dump or "ufw" in dump
 
 
@@ -409,28 +415,30 @@ def test_fail2ban_filter_cannot_be_fooled_by_client_controlled_fields(tmp_path: 
         _caddy_line("203.0.113.7", "/chatbot", 429): False,
         _caddy_line("203.0.113.8", "/conversations", 429): False,
         _caddy_line("203.0.113.9", "/auth/refresh", 204): False,
-        _caddy_line("203.0.113.10", "/v1/chat/completions", 401): True,
+        # The API's invalid keys are the other filter's (below), not this one's.
+        _caddy_line("203.0.113.10", "/v1/chat/completions", 401): False,
         _caddy_line("203.0.113.11", "/v1/chat/completions", 429): False,
         _caddy_line("203.0.113.12", "/v1/models", 200): False,
         _caddy_line("203.0.113.13", "/api-keys?x=/v1/", 401): False,
     }
+    assert _matched(tmp_path, "energyapp.conf", lines) == lines
+    api = {line: "/v1/chat/completions" in line and '"status":401' in line for line in lines}
+    assert sum(api.values()) == 1
+    assert _matched(tmp_path, "energyapp-api.conf", lines) == api
+
+
+def _matched(tmp_path: Path, name: str, lines: Collection[str]) -> dict[str, bool]:
+    """Whether the filter ``name`` counts each line as a failure (every line's time read)."""
     log = tmp_path / "access.log"
     log.write_text("\n".join(lines) + "\n")
     result = run(
-        [
-            "fail2ban-regex",
-            "--print-all-matched",
-            log,
-            DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf",
-        ],
+        ["fail2ban-regex", "--print-all-matched", log, DEPLOY / "fail2ban" / "filter.d" / name],
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert f"Lines: {len(lines)} lines, 0 ignored, 5 matched, 9 missed" in result.stdout
     assert f'[{len(lines)}] "ts":{{EPOCH}}' in result.stdout
     matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
-    for line, is_failure in lines.items():
-        assert (line in matched) is is_failure, line
+    return {line: line in matched for line in lines}
 
 
 def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None:
@@ -442,15 +450,19 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
     shutil.copytree("/etc/fail2ban", conf)
     for old in conf.glob("jail.d/*"):
         old.unlink()
-    shutil.copy(DEPLOY / "fail2ban" / "filter.d" / "energyapp.conf", conf / "filter.d")
-    log, bans = tmp_path / "access.log", tmp_path / "bans"
+    for name in FAIL2BAN_FILTERS:
+        shutil.copy(DEPLOY / "fail2ban" / "filter.d" / name, conf / "filter.d")
+    log, bans, api_bans = tmp_path / "access.log", tmp_path / "bans", tmp_path / "api-bans"
     (conf / "fail2ban.local").write_text(
         f"[Definition]\nlogtarget = {tmp_path / 'fail2ban.log'}\ndbfile = :memory:\n"
         f"socket = {tmp_path / 'f2b.sock'}\npidfile = {tmp_path / 'f2b.pid'}\n"
     )
     jail = (DEPLOY / "fail2ban" / "jail.d" / "energyapp.local").read_text()
     jail = jail.replace("/var/log/caddy/energyapp-access.log", str(log))
-    jail = jail.replace("banaction = ufw", f"action = dummy[target={bans}]")
+    logins, _, keys = jail.partition("[energyapp-api]")
+    logins = logins.replace("banaction = ufw", f"action = dummy[target={bans}]")
+    keys = keys.replace("banaction = ufw", f"action = dummy[target={api_bans}]")
+    jail = f"{logins}[energyapp-api]{keys}"
     assert "ignoreip = 127.0.0.1/8 ::1" in jail
     jail = jail.replace("ignoreip = 127.0.0.1/8 ::1", "ignoreip =")
     (conf / "jail.d" / "energyapp.local").write_text(jail)
@@ -466,6 +478,12 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
     # Failures older than findtime (10 minutes) do not count.
     for i in range(10):
         lines.append(_caddy_line("198.51.100.13", "/auth/login", 401, ts=now - 3600 + i))
+    # Invalid API keys: a script with a revoked key every minute (and 99 in all) bans nobody;
+    # 100 ban that address, from the API's jail.
+    for i in range(99):
+        lines.append(_caddy_line("198.51.100.20", "/v1/chat/completions", 401, ts=now - 99 + i))
+    for i in range(100):
+        lines.append(_caddy_line("198.51.100.21", "/v1/models", 401, ts=now - 100 + i))
     log.write_text("\n".join(sorted(lines, key=lambda line: json.loads(line)["ts"])) + "\n")
 
     client = ["fail2ban-client", "-c", conf]
@@ -479,14 +497,16 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
         deadline = time.monotonic() + 30
         status = ""
         while time.monotonic() < deadline:
-            result = run([*client, "status", "energyapp"], timeout=10)
-            status = result.stdout
-            if "198.51.100.10" in status:
+            status = run([*client, "status", "energyapp"], timeout=10).stdout
+            api_status = run([*client, "status", "energyapp-api"], timeout=10).stdout
+            if "198.51.100.10" in status and "198.51.100.21" in api_status:
                 break
             time.sleep(0.2)
         time.sleep(0.5)  # let the last lines be read before judging what was not banned
         status = run([*client, "status", "energyapp"], timeout=10, check=True).stdout
+        api_status = run([*client, "status", "energyapp-api"], timeout=10, check=True).stdout
         actions = bans.read_text()  # the dummy action's record; it is removed on stop
+        api_actions = api_bans.read_text()
     finally:
         run([*client, "stop"], timeout=20)
         try:
@@ -498,6 +518,9 @@ def test_fail2ban_bans_after_the_threshold_and_only_then(tmp_path: Path) -> None
     assert banned, status
     assert banned.group(1).split() == ["198.51.100.10"], status
     assert [line for line in actions.splitlines() if line.startswith("+")] == ["+198.51.100.10"]
+    api_banned = re.search(r"Banned IP list:\s*(.*)", api_status)
+    assert api_banned and api_banned.group(1).split() == ["198.51.100.21"], api_status
+    assert [line for line in api_actions.splitlines() if line.startswith("+")] == ["+198.51.100.21"]
 
 
 def test_the_ollama_drop_in_matches_the_app_settings() -> None:
