@@ -42,6 +42,9 @@ fi
 # (the .env) missed one set in the settings file, and the backup took another database.
 app_db_url() {
   local tool=$app_dir/.venv/bin/energyapp workdir=$app_dir url
+  if [[ ${BACKUP_DOTENV_LOADED:-} != yes && -e $app_dir/.env && ! -r $app_dir/.env ]]; then
+    die "$app_dir/.env cannot be read to find the app's database: run as root, or give --db-url"
+  fi
   [[ -x $tool ]] ||
     die "no app in $app_dir ($tool is missing) to say which database it uses: give --db-url"
   if [[ ${BACKUP_DOTENV_LOADED:-} == yes ]]; then
@@ -50,8 +53,6 @@ app_db_url() {
     if [[ -n ${ENERGYAPP_CONFIG_FILE:-} && $ENERGYAPP_CONFIG_FILE != /* ]]; then
       export ENERGYAPP_CONFIG_FILE=$app_dir/$ENERGYAPP_CONFIG_FILE
     fi
-  elif [[ -e $app_dir/.env && ! -r $app_dir/.env ]]; then
-    die "$app_dir/.env cannot be read to find the app's database: run as root, or give --db-url"
   fi
   url=$(cd "$workdir" && "$tool" settings get db_url) || url=""
   [[ $workdir == "$app_dir" ]] || rmdir -- "$workdir"
