@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from energyapp.admin import audit_views, csv_export
-from energyapp.admin import service as admin_service
 from energyapp.admin.audit_schemas import AuditAction, AuditEventOut, AuditFilters, Outcome
 from energyapp.audit import labels
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
-from energyapp.core import dates
+from energyapp.core import dates, search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Page, PageDep
 from energyapp.core.roles import Role
@@ -66,7 +65,7 @@ async def list_audit(
 ) -> dict[str, list[AuditEventOut] | str | None]:
     """The audit trail in scope, newest first, each event with its Spanish label; a search
     (``q``) counts against ``search_rate_limit_per_minute``."""
-    await admin_service.check_search_rate(limiter, settings, viewer, filters.q)
+    await search.check_rate(limiter, settings, viewer.id, filters.q)
     items, next_cursor = await audit_views.list_audit(
         session, viewer, page, filters, request=request
     )
@@ -91,7 +90,7 @@ async def export_audit(
     """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago); a
     search (``q``) counts against ``search_rate_limit_per_minute`` too."""
     await csv_export.check_rate(limiter, viewer.id)
-    await admin_service.check_search_rate(limiter, settings, viewer, filters.q)
+    await search.check_rate(limiter, settings, viewer.id, filters.q)
     events = await audit_views.export_audit(session, viewer, filters, request=request)
     header = (
         "Fecha",

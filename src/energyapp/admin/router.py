@@ -22,7 +22,7 @@ from energyapp.auth.deps import AdminOrSupervisor, AdminUser, require_roles
 from energyapp.auth.models import User
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations.models import Conversation
-from energyapp.core import dates
+from energyapp.core import dates, search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import (
     DEFAULT_LIMIT,
@@ -73,7 +73,7 @@ async def list_users(
     """Users in scope, most recently active first; a search (``q``) counts against
     ``search_rate_limit_per_minute``."""
     query = (q or "").strip() or None
-    await service.check_search_rate(limiter, settings, viewer, query)
+    await search.check_rate(limiter, settings, viewer.id, query)
     items, next_cursor = await service.list_users(session, viewer, page, query=query, role=role)
     return {"items": items, "next_cursor": next_cursor}
 

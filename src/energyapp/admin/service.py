@@ -29,14 +29,12 @@ from energyapp.audit import service as audit_service
 from energyapp.auth import service as auth_service
 from energyapp.auth import two_factor_policy
 from energyapp.auth.models import USERS, User
-from energyapp.config import Settings
 from energyapp.conversations import counters
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.conversations.schemas import MessageOut
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
-from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.roles import Role
 from energyapp.db import for_update
 from energyapp.errors import Conflict, NotFound, Unprocessable
@@ -68,16 +66,6 @@ def _scope(sees_everyone: bool, viewer_id: uuid.UUID) -> ColumnElement[bool]:
     if sees_everyone:
         return true()
     return or_(USERS.c.role == Role.TRABAJADOR, USERS.c.id == viewer_id)
-
-
-async def check_search_rate(
-    limiter: RateLimiter, settings: Settings, viewer: User, query: str | None
-) -> None:
-    """A search of the panel (``query`` given: users, audit trail, API keys) counts against the
-    viewer's ``search_rate_limit_per_minute`` together with their conversation searches (429
-    ``rate_limited`` beyond, every page counted); a list without a search is not counted."""
-    if query:
-        await conversations_service.check_search_rate(limiter, settings, viewer.id)
 
 
 # --- users -------------------------------------------------------------------------------------

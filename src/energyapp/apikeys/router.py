@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from energyapp.admin import service as admin_service
 from energyapp.apikeys import service
 from energyapp.apikeys.models import ApiKey
 from energyapp.apikeys.schemas import (
@@ -20,6 +19,7 @@ from energyapp.apikeys.schemas import (
     ApiKeyOut,
 )
 from energyapp.auth.deps import AdminOrSupervisor, AdminUser, CurrentUser
+from energyapp.core import search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
@@ -85,7 +85,7 @@ async def admin_list_keys(
     """Keys of the users in the caller's scope (admins: everyone's), newest first; a search
     (``q``) counts against ``search_rate_limit_per_minute``."""
     query = (q or "").strip() or None
-    await admin_service.check_search_rate(limiter, settings, viewer, query)
+    await search.check_rate(limiter, settings, viewer.id, query)
     items, next_cursor = await service.list_keys_in_scope(session, viewer, page, query=query)
     usage = await service.usage_by_key(session, [item["id"] for item in items])
     for item in items:

@@ -21,6 +21,7 @@ from energyapp.conversations.schemas import (
     ExpiringConversation,
     RetentionNotice,
 )
+from energyapp.core import search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
@@ -53,8 +54,7 @@ async def list_conversations(
     true while one of its answers is being generated. A search (``q``) counts against
     ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond)."""
     query = (q or "").strip() or None
-    if query is not None:
-        await service.check_search_rate(limiter, settings, user.id)
+    await search.check_rate(limiter, settings, user.id, query)
     items, next_cursor = await service.list_conversations(
         session, user, page, query=query, archived=archived
     )

@@ -22,7 +22,6 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.config import Settings
 from energyapp.conversations import counters, legal_hold, tree
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import (
@@ -32,7 +31,6 @@ from energyapp.conversations.schemas import (
 )
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
-from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.text import nfc
 from energyapp.errors import Conflict, NotFound
 
@@ -147,17 +145,6 @@ def _has_message(condition: ColumnElement[bool]) -> ColumnElement[bool]:
 
 
 _CONVERSATION_ORDER = (CONVERSATIONS.c.pinned, CONVERSATIONS.c.updated_at, CONVERSATIONS.c.id)
-
-
-async def check_search_rate(limiter: RateLimiter, settings: Settings, user_id: uuid.UUID) -> None:
-    """429 ``rate_limited`` beyond ``search_rate_limit_per_minute`` searches a minute (every page
-    counted): one search of every message can cost a second of the database's time. The admin
-    panel's searches count here too (``admin.service.check_search_rate``)."""
-    await limiter.enforce(
-        "search", str(user_id), limit=settings.search_rate_limit_per_minute,
-        window_seconds=60,
-        detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
-    )  # fmt: skip
 
 
 async def list_conversations(

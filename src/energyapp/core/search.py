@@ -10,6 +10,7 @@ with its built-in ``translate`` and ``lower``.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
@@ -18,6 +19,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
+from energyapp.config import Settings
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.text import nfc
 
 MAX_TERMS = 8
@@ -105,3 +108,20 @@ def terms(query: str) -> list[str]:
     """The words of a search, at most :data:`MAX_TERMS`. Double quotes only group words (as in
     a web search), so they are not part of any word: ``"año nuevo"`` looks for año and nuevo."""
     return query.replace('"', " ").split()[:MAX_TERMS]
+
+
+async def check_rate(
+    limiter: RateLimiter, settings: Settings, user_id: uuid.UUID, query: str | None
+) -> None:
+    """A search (``query`` not blank) counts against the person's
+    ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond, every page counted); a list
+    without one is not counted. One budget for every search: the conversations and the admin
+    panel's users, audit trail and API keys. One search of every message can cost a second of
+    the database's time."""
+    if not (query and query.strip()):
+        return
+    await limiter.enforce(
+        "search", str(user_id), limit=settings.search_rate_limit_per_minute,
+        window_seconds=60,
+        detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
+    )  # fmt: skip
