@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import pydantic_core
 
+from energyapp.core.text import storable
+
 # Codes are stable: the chat domain turns them into statuses and Spanish messages.
 UNAVAILABLE = "llm_unavailable"  # nothing answers at the URL (refused, DNS, connect timeout)
 MODEL_MISSING = "model_missing"  # 404 from Ollama: the model is not pulled
@@ -98,9 +100,9 @@ def parse_chat_line(line: bytes | str) -> tuple[str, ChatStats | None]:
         raise LLMError(LLM_ERROR, str(data["error"]))
     message = data.get("message")
     holder = message if isinstance(message, dict) else data
-    # A NUL (which a model can write, escaped as \u0000) is dropped: PostgreSQL cannot store it
-    # in text, and the answer, its title or a stored /v1 conversation would fail to save.
-    text = str(holder.get("content" if holder is message else "response") or "").replace("\x00", "")
+    # What no database stores is dropped (core.text.storable): a NUL, which a model can write
+    # escaped as \u0000, would fail the save of the answer, its title or a /v1 conversation.
+    text = storable(str(holder.get("content" if holder is message else "response") or ""))
     if not data.get("done"):
         return text, None
     return text, ChatStats(
