@@ -148,6 +148,7 @@ def start_stand_in(
             *(sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port)),
             *("--cpu", "--parallel", str(slots), "--speed", str(args.speed)),
             *("--load-s", str(args.load_s)),
+            *(("--batching",) if args.batching else ()),
             *("--answer-tokens", str(answer_tokens)),
         ],
         cwd=ROOT,
@@ -288,6 +289,9 @@ def main() -> None:
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 4, 6])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--batching", action="store_true", help="the stand-in shares the CPU as Ollama's batches"
+    )
+    parser.add_argument(
         "--hold", type=float, default=60.0, help="the app's slot_hold_seconds, server seconds"
     )
     parser.add_argument(
@@ -334,7 +338,8 @@ def main() -> None:
             print(f"{owui} = {venv}, driven as its browser drives it (bench/openwebui.py)")
         print(
             f"{args.users} users x {args.turns} turns, think {args.think:g} s, "
-            f"{args.answer_tokens}-token answers, stand-in --cpu --speed {args.speed:g} "
+            f"{args.answer_tokens}-token answers, stand-in --cpu --speed {args.speed:g}"
+            f"{' --batching' if args.batching else ''} "
             "(60 prompt tok/s, 10 tok/s, 4 s load); times in server seconds\n"
         )
         print(

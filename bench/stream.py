@@ -280,12 +280,9 @@ def prepare(db_url: str, users: int) -> None:
 
 def checkout_env(checkout: Path, **extra: str) -> dict[str, str]:
     """An environment in which ``import energyapp`` imports ``checkout``'s app."""
-    return dict(
-        os.environ,
-        PYTHONPATH=str(checkout / "src"),
-        ENERGYAPP_BENCH_SECRET=SECRET,
-        **extra,
-    )
+    # ``extra`` may be a copy of the environment (``app_env``), PYTHONPATH included.
+    env = {**os.environ, "ENERGYAPP_BENCH_SECRET": SECRET, **extra}
+    return {**env, "PYTHONPATH": str(checkout / "src")}
 
 
 async def answer_statuses(db_url: str) -> dict[str, int]:

@@ -26,13 +26,16 @@ PG_ADMIN_URL = os.environ.get(
 pytestmark = pytest.mark.postgres_only  # the tools make throwaway PostgreSQL databases
 
 
-def run_tool(results: Path, *args: str) -> str:
+def run_tool(results: Path, *args: str, **env: str) -> str:
     """``python -m <args>`` from the repository; its reports go to ``results``."""
     done = subprocess.run(
         [sys.executable, "-m", *args],
         cwd=ROOT,
         env=dict(
-            os.environ, ENERGYAPP_BENCH_RESULTS=str(results), ENERGYAPP_BENCH_PG_URL=PG_ADMIN_URL
+            os.environ,
+            ENERGYAPP_BENCH_RESULTS=str(results),
+            ENERGYAPP_BENCH_PG_URL=PG_ADMIN_URL,
+            **env,
         ),
         capture_output=True,
         text=True,
@@ -115,10 +118,13 @@ async def drop_database(name: str) -> None:
 
 
 def test_office_runs_a_tiny_office_on_the_cpu_stand_in(tmp_path: Path) -> None:
+    # A PYTHONPATH of the caller's (a worktree's) is replaced by each checkout's, not a crash.
     out = run_tool(
         tmp_path, "bench.office", ".", "--users", "2", "--turns", "2", "--think", "2",
-        "--answer-tokens", "5", "--speed", "50", "--load-s", "1", "--slots", "2",
+        "--answer-tokens", "5", "--speed", "50", "--load-s", "1", "--slots", "2", "--batching",
+        PYTHONPATH=str(ROOT / "src"),
     )  # fmt: skip
+    assert "stand-in --cpu --speed 50 --batching" in out
     (row,) = [line for line in out.splitlines() if line.startswith("| A ")]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "2" and cells[9] == "4 / 0", row  # two slots; every answer complete

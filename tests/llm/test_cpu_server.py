@@ -238,3 +238,36 @@ async def test_an_answer_cut_by_num_predict_ends_with_length(
         payload = llm.chat_payload(MODEL, [_user("Hola")], options={"num_predict": 2})
         once = await raw.post(f"{url}/api/chat", json=dict(payload, stream=False))
         assert (once.json()["eval_count"], once.json()["done_reason"]) == (2, "length")
+
+
+@pytest.mark.parametrize("batching", [False, True])
+async def test_a_prompt_beside_a_writer_waits_as_ollamas_batches_make_it(
+    http: aiohttp.ClientSession, batching: bool
+) -> None:
+    """A long prompt read while another slot writes. Shared per slot, it takes twice its own
+    time; decoded in Ollama's batches (``--batching``), its own time plus one token per step
+    (each batch also holds the writer's next token)."""
+    cpu = CpuConfig(prompt_tps=2000, gen_tps=50, load_s=0, speed=1, parallel=2, batching=batching)
+    async with stand_in(FakeConfig(answer_tokens=100, seed=3, cpu=cpu)) as (url, _):
+        writing = asyncio.Event()
+        payload = llm.chat_payload(MODEL, [_user("escribe")], options={"num_ctx": 4096})
+
+        async def writer() -> None:
+            async for _ in llm.stream_chat(
+                http, url, payload, token_timeout=30, stats=llm.ChatStats()
+            ):
+                writing.set()
+
+        task = asyncio.create_task(writer())
+        await writing.wait()
+        # 2,000 tokens: 1 s alone (four batches); the writer has 2 s of tokens left.
+        long = llm.chat_payload(MODEL, [_user("x" * 7996)], options={"num_ctx": 4096})
+        started = time.monotonic()
+        async for _ in llm.stream_chat(http, url, long, token_timeout=30, stats=llm.ChatStats()):
+            break
+        first_token = time.monotonic() - started
+        await task
+    if batching:
+        assert 0.95 <= first_token < 1.5, first_token  # 1 s plus 4 writer tokens (0.08 s)
+    else:
+        assert first_token >= 1.9, first_token

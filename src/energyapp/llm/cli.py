@@ -44,6 +44,9 @@ def fake_ollama(
     load_s: Annotated[float, typer.Option(help="--cpu: segundos de carga")] = 4.0,
     parallel: Annotated[int, typer.Option(help="--cpu: slots (OLLAMA_NUM_PARALLEL)")] = 1,
     speed: Annotated[float, typer.Option(help="--cpu: divide todos los tiempos")] = 1.0,
+    batching: Annotated[
+        bool, typer.Option(help="--cpu: la CPU se reparte por lotes, como en Ollama")
+    ] = False,
 ) -> None:
     """Serve a stand-in Ollama (synthetic answers) for tests, benchmarks and demos; with
     ``--cpu``, a timed CPU server with slots and prompt caches (``llm/cpu_server.py``)."""
@@ -53,7 +56,9 @@ def fake_ollama(
     if min(prompt_tps, gen_tps, speed, parallel) <= 0:
         typer.echo("--prompt-tps, --gen-tps, --speed y --parallel deben ser positivos", err=True)
         raise typer.Exit(2)
-    timed = CpuConfig(prompt_tps, gen_tps, load_s, parallel, speed) if cpu else None
+    timed = (
+        CpuConfig(prompt_tps, gen_tps, load_s, parallel, speed, batching=batching) if cpu else None
+    )
 
     config = FakeConfig(
         tokens_per_second=tokens_per_second,

@@ -12,6 +12,11 @@ in what order, with which prefix and options) can be measured without the model:
 - a request with another ``num_ctx`` waits for the runner to be idle, then reloads the model
   (``load_s``) and every cache is lost;
 - busy slots share the CPU: each step takes as long as it would alone times the busy slots;
+  or, with ``batching``, as Ollama's runner schedules them: it decodes one batch at a time
+  holding every busy slot's next step (up to :data:`BATCH` prompt tokens, or one generated
+  token), so a step lasts as long as all of them together. Beside three writing slots, a
+  prompt batch of 512 tokens then takes its own time plus three tokens' (not four times its
+  own), and the writers wait for it. The CPU spent is the same; who waits differs;
 - a client that disconnects stops its request between two prompt batches or at the next
   generated token;
 - every time is divided by ``speed`` (a benchmark of an hour runs in minutes); the durations
@@ -33,7 +38,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from starlette.types import Receive, Send
@@ -54,6 +59,7 @@ class CpuConfig:
     speed: float = 1.0  # every time is divided by this
     num_ctx: int = 4096  # when a request sets none (OLLAMA_CONTEXT_LENGTH)
     max_queue: int = 512  # requests waiting for a slot before 503 (OLLAMA_MAX_QUEUE)
+    batching: bool = False  # steps share the CPU as Ollama's batches do (see the docstring)
 
 
 @dataclass
@@ -77,6 +83,7 @@ class Slot:
     cache: str = ""  # the rendered sequence its KV cache holds
     busy: bool = False
     used_at: int = 0  # for ties: the least recently used slot goes first
+    step: float = 0.0  # server seconds of its current step, alone (0: none yet)
 
 
 class Cancelled(Exception):
@@ -127,10 +134,15 @@ class Runner:
         self._clock = itertools.count(1)
         self._waiting = 0
 
-    async def work(self, server_seconds: float) -> None:
-        """Spend ``server_seconds`` of a lone slot's CPU time, shared with the busy slots."""
-        busy = max(1, sum(slot.busy for slot in self.slots))
-        await asyncio.sleep(server_seconds * busy / self.config.speed)
+    async def work(self, slot: Slot, server_seconds: float) -> None:
+        """One step of ``slot``, ``server_seconds`` long alone, with the busy slots' (see
+        the module's docstring; Ollama's runner: ``processBatch``, one ``Decode`` a step)."""
+        slot.step = server_seconds
+        if self.config.batching:
+            lasts = sum(s.step for s in self.slots if s.busy and s is not slot) + server_seconds
+        else:
+            lasts = server_seconds * max(1, sum(s.busy for s in self.slots))
+        await asyncio.sleep(lasts / self.config.speed)
 
     async def acquire(self, prompt: str, num_ctx: int) -> tuple[Slot, float]:
         """Wait for a slot (reloading the model for another ``num_ctx``); the slot and the
@@ -157,7 +169,7 @@ class Runner:
             self._waiting -= 1
 
     async def release(self, slot: Slot) -> None:
-        slot.busy = False
+        slot.busy, slot.step = False, 0.0
         slot.used_at = next(self._clock)
         assert self._changed is not None
         async with self._changed:
@@ -196,7 +208,7 @@ class Runner:
             if gone.is_set():
                 raise Cancelled
             batch = min(BATCH, todo - done)
-            await self.work(batch / self.config.prompt_tps)
+            await self.work(slot, batch / self.config.prompt_tps)
             done += batch
             self.stats.prompt_tokens_evaluated += batch
             slot.cache = prompt[: (shared + done) * CHARS_PER_TOKEN]
@@ -321,7 +333,7 @@ class CpuModel:
     ) -> str:
         text = ""
         for token in tokens:
-            await self.runner.work(1 / self.runner.config.gen_tps)
+            await self.runner.work(slot, 1 / self.runner.config.gen_tps)
             if gone.is_set():
                 raise Cancelled
             text += token
@@ -388,27 +400,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The CPU mode's options on the stand-in's command line."""
     defaults = CpuConfig()
     parser.add_argument("--cpu", action="store_true", help="a timed CPU server with slots")
-    parser.add_argument("--prompt-tps", type=float, default=defaults.prompt_tps)
-    parser.add_argument("--gen-tps", type=float, default=defaults.gen_tps)
-    parser.add_argument("--load-s", type=float, default=defaults.load_s)
-    parser.add_argument("--parallel", type=int, default=defaults.parallel)
-    parser.add_argument("--speed", type=float, default=defaults.speed)
-    parser.add_argument("--num-ctx", type=int, default=defaults.num_ctx)
-    parser.add_argument("--max-queue", type=int, default=defaults.max_queue)
+    for name in ("prompt_tps", "gen_tps", "load_s", "parallel", "speed", "num_ctx", "max_queue"):
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    parser.add_argument(
+        "--batching", action="store_true", help="steps share the CPU as Ollama's batches do"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> CpuConfig | None:
     if not args.cpu:
         return None
-    config = CpuConfig(
-        prompt_tps=args.prompt_tps,
-        gen_tps=args.gen_tps,
-        load_s=args.load_s,
-        parallel=args.parallel,
-        speed=args.speed,
-        num_ctx=args.num_ctx,
-        max_queue=args.max_queue,
-    )
+    config = CpuConfig(**{f.name: getattr(args, f.name) for f in fields(CpuConfig)})
     if min(config.prompt_tps, config.gen_tps, config.speed, config.parallel) <= 0:
         raise SystemExit("--prompt-tps, --gen-tps, --speed y --parallel deben ser positivos")
     return config
