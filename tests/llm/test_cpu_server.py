@@ -268,6 +268,6 @@ async def test_a_prompt_beside_a_writer_waits_as_ollamas_batches_make_it(
         first_token = time.monotonic() - started
         await task
     if batching:
-        assert 0.95 <= first_token < 1.5, first_token  # 1 s plus 4 writer tokens (0.08 s)
+        assert 0.95 <= first_token < 1.7, first_token  # 1 s and 4 writer tokens (0.08 s)
     else:
         assert first_token >= 1.9, first_token
