@@ -85,7 +85,8 @@ async def test_a_link_sets_a_new_password_and_ends_every_session(
     user = await make_user(email="olvido@alvaradomazzei.cl", full_name="Olga Vidal")
     phone, laptop = await login(user.email), await login(user.email)
     lines_before = len(log_scan.LINES)
-    link = await _issue(client, await auth_headers(admin), user.id)
+    admin_headers = await auth_headers(admin)
+    link = await _issue(client, admin_headers, user.id)
     token = link["token"]
     assert link["path"] == f"/#/restablecer/{token}"
     assert len(token) >= 43  # 32 random bytes
@@ -111,6 +112,16 @@ async def test_a_link_sets_a_new_password_and_ends_every_session(
     (used,) = await audit_events("password_reset")
     assert (used.actor_id, used.target_id) == (user.id, str(user.id))
     assert used.details == issued.details == {"link_id": issued.details["link_id"]}
+    trail = await client.get("/admin/audit", headers=admin_headers)
+    labels = {e["action"]: (e["label"], e["action_name"]) for e in trail.json()["items"]}
+    assert labels["password_reset_link_created"] == (
+        "Creó un enlace para restablecer la contraseña de Olga Vidal",
+        "Enlace para restablecer contraseña",
+    )
+    assert labels["password_reset"] == (
+        "Restableció su contraseña con un enlace de un administrador",
+        "Contraseña restablecida con un enlace",
+    )
     # Only the token's hash is stored, and no log line holds the token.
     async with sessionmaker() as session:
         row = await session.scalar(select(PasswordReset))
