@@ -58,11 +58,14 @@ _WORKER_SCANS: list[dict[str, Any]] = []
 
 
 def _log_scan() -> dict[str, Any]:
-    found = log_scan.leaks(log_scan.LINES, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
+    found = log_scan.leaks(
+        log_scan.LINES, log_scan.PASSWORDS, log_scan.TOTP_SECRETS, log_scan.TOKENS
+    )
     return {
         "lines": len(log_scan.LINES),
         "passwords": len(log_scan.PASSWORDS),
         "totp_secrets": len(log_scan.TOTP_SECRETS),
+        "tokens": len(log_scan.TOKENS),
         "leaks": found,
     }
 
@@ -92,7 +95,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(
                 f"log scan: {sum(s['lines'] for s in scans)} log lines, "
                 f"{sum(s['passwords'] for s in scans)} passwords, "
-                f"{sum(s['totp_secrets'] for s in scans)} TOTP secrets checked in "
+                f"{sum(s['totp_secrets'] for s in scans)} TOTP secrets, "
+                f"{sum(s.get('tokens', 0) for s in scans)} tokens checked in "
                 f"{len(scans)} process(es); {len(found)} leaks"
             )
             for leak in found[:20]:

@@ -9,21 +9,24 @@ import gc
 import multiprocessing
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from energyapp.core.multiproc import multiprocess_metrics
 from energyapp.core.startup import collector_paused
 
 with collector_paused():  # the imports of every command, `serve` first (core/startup.py)
     import typer
-    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from energyapp.config import Settings, SettingsError, get_settings
+    from energyapp.auth import cli as auth_cli
+    from energyapp.cli_session import fail as _fail
+    from energyapp.cli_session import settings_or_exit as _settings
+    from energyapp.cli_session import with_session as _with_session
+    from energyapp.cli_session import with_sessionmaker as _with_sessionmaker
+    from energyapp.config import Settings
     from energyapp.core import preflight
     from energyapp.core.db_errors import describe_db_error
-    from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
+    from energyapp.db import DatabaseUrlError
     from energyapp.errors import AppError
     from energyapp.llm import cli as stand_in_cli
     from energyapp.settings_cli import settings_app
@@ -36,55 +39,8 @@ app.add_typer(keys_app, name="keys")
 retention_app = typer.Typer(help="Retención de conversaciones.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
 app.add_typer(settings_app, name="settings")
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``fn`` in one transaction, committed when it returns."""
-
-    async def _one(sessionmaker: async_sessionmaker[AsyncSession]) -> T:
-        async with sessionmaker() as session:
-            result = await fn(session)
-            await session.commit()
-            return result
-
-    return _with_sessionmaker(_one)
-
-
-def _with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    """Run ``fn`` with a sessionmaker on the configured database (for work in many
-    transactions), turning the expected failures into a message and an exit code."""
-    settings = _settings()
-
-    async def _run() -> T:
-        engine = create_engine(settings.db_url)
-        try:
-            return await fn(create_sessionmaker(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(_run())
-    except AppError as exc:
-        raise _fail(exc.detail) from None
-    except DatabaseUrlError as exc:
-        raise _fail(str(exc), 2) from None
-    except (OSError, SQLAlchemyError) as exc:
-        raise _fail(describe_db_error(exc, settings.db_url) or str(exc)) from None
+app.command("reset-password")(auth_cli.reset_password)
+app.command("reset-2fa")(auth_cli.reset_2fa)
 
 
 @db_app.command("upgrade")

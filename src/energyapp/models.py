@@ -5,6 +5,7 @@ from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import (
     AuthSession,
     LoginChallenge,
+    PasswordReset,
     RecoveryCode,
     RefreshToken,
     Role2FAPolicy,
@@ -24,6 +25,7 @@ __all__ = [
     "LegalHold",
     "LoginChallenge",
     "Message",
+    "PasswordReset",
     "RecoveryCode",
     "RefreshToken",
     "Role2FAPolicy",

@@ -7,6 +7,7 @@ import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
 import { menuKeys, menuItem } from "./menu.js";
 import { renderLogin, renderRegister } from "./views/login.js";
+import { renderResetPassword } from "./views/reset_password.js";
 import { renderChat } from "./views/chat.js";
 import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
@@ -30,7 +31,7 @@ function parseHash() {
 }
 
 /** @type {Record<string, string>} each screen's name in the window's title (the chat names its conversation) */
-const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", config: "Configuración", admin: "Administración" };
+const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", restablecer: "Restablecer contraseña", config: "Configuración", admin: "Administración" };
 
 async function route() {
   const { name, params } = parseHash();
@@ -39,6 +40,12 @@ async function route() {
     teardown = null;
   }
   document.title = SCREEN_TITLES[name] ? `${SCREEN_TITLES[name]} · EnergyApp` : "EnergyApp LLM";
+  if (name === "restablecer") {
+    // Open signed in or not: the link names its own account, which the page shows.
+    clear(root);
+    root.appendChild(renderResetPassword(params[0]));
+    return;
+  }
   if (name === "login" || name === "registro") {
     if (state.user) return navigate("#/chat");
     clear(root);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -26,14 +27,22 @@ def test_the_scan_finds_passwords_tokens_and_totp_secrets() -> None:
     )
     secret = pyotp.random_base32()
     assert secret in log_scan.TOTP_SECRETS  # recorded as it was made
+    opaque = secrets.token_urlsafe(32)  # a refresh, challenge or password-reset token
+    assert opaque in log_scan.TOKENS
     lines = [
         '{"msg": "login ok", "email": "a@alvaradomazzei.cl"}',
         f'{{"msg": "debug {token}"}}',
         '{"msg": "tried admin123 for admin@example.com"}',
         f'{{"msg": "secret {secret}"}}',
+        f'{{"msg": "POST /auth/password-reset", "body": "{opaque}"}}',
     ]
-    found = log_scan.leaks(lines, log_scan.PASSWORDS, log_scan.TOTP_SECRETS)
-    assert [leak.split(":", 1)[0] for leak in found] == ["a JWT", "a password", "a TOTP secret"]
+    found = log_scan.leaks(lines, log_scan.PASSWORDS, log_scan.TOTP_SECRETS, log_scan.TOKENS)
+    assert [leak.split(":", 1)[0] for leak in found] == [
+        "a JWT",
+        "a password",
+        "a TOTP secret",
+        "an opaque token",
+    ]
     # A password of one repeated letter is no evidence in a line of hostile input.
     repeated = ['{"msg": "GET /conversations/' + "x" * 600 + '"}']
     assert log_scan.leaks(repeated, {"x" * 12, "admin123"}, ()) == []

@@ -40,6 +40,9 @@ PUBLIC = {
     "POST /auth/refresh",
     "POST /auth/logout",
     "POST /auth/register",
+    # The one-time link an administrator handed over is the credential (auth/recovery.py).
+    "POST /auth/password-reset/check",
+    "POST /auth/password-reset",
     # The OpenAI-compatible API takes a personal API key instead (tests/openai_api).
     "GET /v1/models",
     "GET /v1/models/{model:path}",

@@ -30,6 +30,7 @@ from tests.llm.stand_in import stand_in
 ADMIN_ONLY = (
     "PATCH /admin/users/{user_id}",
     "POST /admin/users/{user_id}/reset-2fa",
+    "POST /admin/users/{user_id}/password-reset",
     "PUT /admin/two-factor/roles/{role}",
     "GET /admin/conversations/{conversation_id}/legal-hold",
     "PUT /admin/conversations/{conversation_id}/legal-hold",

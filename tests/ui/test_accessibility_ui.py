@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests import log_scan
 from tests.ui.conftest import ROOT, LiveApp, Watch, admin_screens, login, quick_login
 
 pytestmark = pytest.mark.browser
@@ -54,6 +56,27 @@ def test_login_has_no_violations(axe_page: Page, live_app: LiveApp, theme: str) 
     axe_page.goto(f"{live_app.base_url}/#/login")
     expect(axe_page.locator("#login-email")).to_be_visible()
     assert_no_violations(axe_page, theme, "login")
+
+
+def test_password_reset_page_has_no_violations(
+    axe_page: Page, live_app: LiveApp, theme: str
+) -> None:
+    person = live_app.create_user(full_name="Rita Restablece")
+    with httpx.Client(base_url=live_app.base_url) as http:
+        admin = {"email": "admin@example.com", "password": "admin123"}
+        tokens = http.post("/auth/login", json=admin).json()
+        link = http.post(
+            f"/admin/users/{person['id']}/password-reset",
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        ).json()
+    log_scan.TOKENS.add(link["token"])
+    axe_page.goto(f"{live_app.base_url}{link['path']}")
+    expect(axe_page.locator("#reset-password")).to_be_visible()
+    assert_no_violations(axe_page, theme, "password reset")
+    axe_page.goto(f"{live_app.base_url}/#/login")
+    axe_page.get_by_text("¿Olvidó su contraseña?").click()
+    expect(axe_page.locator(".auth-forgot p")).to_be_visible()
+    assert_no_violations(axe_page, theme, "login, forgotten password")
 
 
 def test_chat_has_no_violations(axe_page: Page, live_app: LiveApp, theme: str) -> None:

@@ -160,11 +160,7 @@ async def change_from_console(
 ) -> User:
     """``energyapp set-role`` and ``deactivate-user``: the panel's rules (the last active admin
     stays) and its trail, with no actor and ``details.via = "console"``."""
-    target = await session.scalar(
-        for_update(select(User).where(User.email == auth_service.normalize_email(email)))
-    )
-    if target is None:
-        raise NotFound("No existe una cuenta con ese correo.", code="user_not_found")
+    target = await auth_service.account_for_console(session, email)
     await _change_account(session, target, role, is_active, actor_id=None, request=None)
     await session.flush()
     return target

@@ -24,6 +24,8 @@ ACTION_NAMES: dict[str, str] = {
     "profile_updated": "Cambio de perfil",
     "password_changed": "Cambio de contraseña",
     "password_check_failed": "Contraseña actual incorrecta",
+    "password_reset_link_created": "Enlace para restablecer contraseña",
+    "password_reset": "Contraseña restablecida con un enlace",
     "2fa_setup_started": "Inicio de configuración de 2FA",
     "2fa_enabled": "Activación de 2FA",
     "2fa_disabled": "Desactivación de 2FA",
@@ -211,6 +213,9 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "user.activated": _on_user("Activó la cuenta de {user}"),
     "user.deactivated": _on_user("Desactivó la cuenta de {user}"),
     "2fa_reset": _on_user("Restableció la verificación en dos pasos de {user}"),
+    "password_reset_link_created": _on_user(
+        "Creó un enlace para restablecer la contraseña de {user}"
+    ),
     "user.2fa_required": _on_user("Exigió la verificación en dos pasos a {user}"),
     "user.2fa_requirement_removed": _on_user(
         "Dejó de exigir la verificación en dos pasos a {user}"
@@ -238,6 +243,7 @@ _FIXED = {
     "profile_updated": "Actualizó su perfil",
     "password_changed": "Cambió su contraseña",
     "password_check_failed": "Falló la verificación de su contraseña actual",
+    "password_reset": "Restableció su contraseña con un enlace de un administrador",
     "2fa_setup_started": "Comenzó a configurar la verificación en dos pasos",
     "2fa_enabled": "Activó la verificación en dos pasos",
     "2fa_disabled": "Desactivó la verificación en dos pasos",

@@ -157,3 +157,30 @@ class RequiredSetupDone(TokenPair):
     """Tokens of the new session and the recovery codes (shown only in this answer)."""
 
     recovery_codes: list[str]
+
+
+# --- account recovery (auth/recovery.py) ---------------------------------------------------
+
+
+class ResetTokenRequest(_Body):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordResetRequest(_Body):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=1, max_length=_LOGIN_PASSWORD_MAX, description=_POLICY)
+
+
+class ResetLinkAccount(BaseModel):
+    """Whose password a link sets, for its page to say."""
+
+    email: str
+    full_name: str
+
+
+class ResetLinkOut(BaseModel):
+    """A new link, shown once: hand ``path`` (after the server's address) to the person."""
+
+    token: str
+    path: str = Field(description="/#/restablecer/<token>: the token stays in the fragment.")
+    expires_at: datetime

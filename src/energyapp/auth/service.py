@@ -27,10 +27,11 @@ from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.roles import ROLE_VALUES, Role
-from energyapp.db import utcnow
+from energyapp.db import for_update, utcnow
 from energyapp.errors import (
     Conflict,
     Forbidden,
+    NotFound,
     Unprocessable,
     kept,
 )
@@ -47,6 +48,16 @@ def email_domain(email: str) -> str:
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == normalize_email(email)))
     return result.scalar_one_or_none()
+
+
+async def account_for_console(session: AsyncSession, email: str) -> User:
+    """The account an ``energyapp`` command names by email, its row locked; 404 if none."""
+    user = await session.scalar(
+        for_update(select(User).where(User.email == normalize_email(email)))
+    )
+    if user is None:
+        raise NotFound("No existe una cuenta con ese correo.", code="user_not_found")
+    return user
 
 
 async def create_user(

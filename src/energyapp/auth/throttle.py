@@ -1,4 +1,5 @@
-"""Brute-force throttling of logins, 2FA codes, password checks and registrations.
+"""Brute-force throttling of logins, 2FA codes, password checks, registrations and
+password-reset links.
 
 Counts live in the shared ``RateLimiter`` (in-process, or Redis when ``ENERGYAPP_REDIS_URL`` is
 set), in moving windows of ``login_window_seconds``: nothing is locked forever, the window passes.
@@ -21,6 +22,7 @@ from energyapp.errors import TooManyRequests
 LOGIN = "auth-login"
 TWO_FACTOR = "auth-2fa"
 REGISTER = "auth-register"
+RESET_LINK = "auth-reset-link"
 
 
 def _too_many(state: LimitState) -> TooManyRequests:
@@ -72,8 +74,19 @@ class Throttle:
 
 async def before_registration(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
     """Every registration attempt from an IP counts (successes too): 429 past the limit."""
+    await _count_every_attempt(limiter, settings, REGISTER, ip)
+
+
+async def before_password_reset(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
+    """Every use or check of a password-reset link from an IP counts, as registrations do."""
+    await _count_every_attempt(limiter, settings, RESET_LINK, ip)
+
+
+async def _count_every_attempt(
+    limiter: RateLimiter, settings: Settings, name: str, ip: str
+) -> None:
     state = await limiter.hit(
-        REGISTER,
+        name,
         ip,
         limit=settings.login_max_failures_per_ip,
         window_seconds=settings.login_window_seconds,

@@ -19,6 +19,7 @@ from energyapp.auth import throttle, totp, totp_secrets, two_factor_policy
 from energyapp.auth.models import LoginChallenge, RecoveryCode, User
 from energyapp.auth.security import sha256_hex
 from energyapp.auth.service import (
+    account_for_console,
     confirm_password,
     email_domain,
     end_pending_logins,
@@ -332,16 +333,30 @@ async def admin_reset(
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No se encontró el usuario.", code="user_not_found")
+    return await _reset(session, user, actor_id=admin.id, request=request)
+
+
+async def reset_from_console(session: AsyncSession, email: str) -> User:
+    """``energyapp reset-2fa``: the admin reset, with no actor and ``details.via = "console"``
+    in the trail."""
+    user = await account_for_console(session, email)
+    return await _reset(session, user, actor_id=None, request=None)
+
+
+async def _reset(
+    session: AsyncSession, user: User, *, actor_id: uuid.UUID | None, request: Request | None
+) -> User:
     was_enabled = user.totp_enabled
     await _clear(session, user)
     await revoke_all_sessions(session, user.id, "2fa_reset")
+    via = {} if actor_id else {"via": "console"}
     audit.record(
         session,
         "2fa_reset",
-        actor_id=admin.id,
+        actor_id=actor_id,
         request=request,
         target_type="user",
         target_id=user.id,
-        details={"was_enabled": was_enabled},
+        details={"was_enabled": was_enabled, **via},
     )
     return user

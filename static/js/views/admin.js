@@ -13,6 +13,7 @@ import { reassignDialog } from "./admin_reassign.js";
 import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 import { legalHoldPanel } from "./legal_hold.js";
 import { adminApiKeys } from "./admin_api_keys.js";
+import { resetLinkDialog } from "./admin_reset_link.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -125,7 +126,8 @@ function userRow(user, manageable, reload) {
     const manage = h("button", { type: "button", class: "btn btn-sm", "data-action": "manage", "aria-label": `Gestionar la cuenta de ${user.full_name}`, text: "Gestionar" });
     manage.addEventListener("click", async () => {
       const action = await manageDialog(user);
-      if (action && (await adminAction(user, action))) reload();
+      if (action === "reset-link") await resetLinkDialog(user);
+      else if (action && (await adminAction(user, action))) reload();
     });
     cell.appendChild(manage);
   }
@@ -146,7 +148,8 @@ function userRow(user, manageable, reload) {
 }
 
 /**
- * Admin-only account actions; resolves with the action chosen (then confirmed) or null.
+ * Admin-only account actions; resolves with the action chosen (then confirmed, or for
+ * "reset-link" shown by resetLinkDialog) or null.
  * @param {AdminUser} user
  */
 function manageDialog(user) {
@@ -161,6 +164,7 @@ function manageDialog(user) {
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn", "data-action": "require2fa", onclick: () => close(user.require_2fa ? "unrequire2fa" : "require2fa"), text: user.require_2fa ? "Dejar de exigir 2FA" : "Exigir 2FA" }),
         user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
+        user.is_active ? h("button", { type: "button", class: "btn", "data-action": "reset-link", onclick: () => close("reset-link"), text: "Crear enlace para restablecer contraseña" }) : null,
         h("button", { type: "button", class: "btn", "data-action": "api-access", onclick: () => close(user.api_keys_enabled ? "api-off" : "api-on"), text: user.api_keys_enabled ? "Quitar acceso a la API" : "Devolver acceso a la API" }),
         h("button", { type: "button", class: `btn ${user.is_active ? "btn-danger" : ""}`, "data-action": user.is_active ? "deactivate" : "activate", onclick: () => close(user.is_active ? "deactivate" : "activate"), text: user.is_active ? "Desactivar cuenta" : "Activar cuenta" }),
         h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cerrar" }),

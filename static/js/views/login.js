@@ -1,5 +1,6 @@
 // @ts-check
-// Login (with demo quick access and the 2FA step) and registration.
+// Login (with demo quick access and the 2FA step) and registration; the card, the busy state
+// and the error box are shared with the password-reset page (reset_password.js).
 import { api, storeTokens, ApiError } from "../api.js";
 import { h } from "../dom.js";
 import { plural } from "../plural.js";
@@ -18,8 +19,18 @@ const DEMO = [
   ["Supervisor", "supervisor@example.com", "supervisor123"],
 ];
 
+const LOGIN_NOTICE = "energyapp.login-notice";
+
+/**
+ * A message the next login screen shows once (the password-reset page's success).
+ * @param {string} message
+ */
+export function setLoginNotice(message) {
+  sessionStorage.setItem(LOGIN_NOTICE, message);
+}
+
 /** @param {...Child} children */
-function card(...children) {
+export function authCard(...children) {
   return h("div", { class: "auth-wrap" },
     h("main", { id: "main", class: "auth-card" },
       h("div", { class: "auth-brand" }, h("img", { src: "/static/logo.svg", alt: "" }), h("h1", { text: "EnergyApp" })),
@@ -42,7 +53,7 @@ export function loginMessage(err) {
  * @param {HTMLFormElement} form
  * @param {boolean} busy
  */
-function setBusy(form, busy) {
+export function setBusy(form, busy) {
   const controls = /** @type {NodeListOf<HTMLButtonElement | HTMLInputElement>} */ (form.querySelectorAll("button, input"));
   for (const el of controls) el.disabled = busy;
 }
@@ -51,7 +62,7 @@ function setBusy(form, busy) {
  * @param {HTMLElement} box
  * @param {string} message hidden when empty
  */
-function showError(box, message) {
+export function showError(box, message) {
   box.textContent = message;
   box.hidden = !message;
 }
@@ -68,16 +79,19 @@ function signedIn(data) {
 
 export function renderLogin() {
   const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const notice = sessionStorage.getItem(LOGIN_NOTICE);
+  sessionStorage.removeItem(LOGIN_NOTICE);
   const email = h("input", { class: "input", id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
   const password = h("input", { class: "input", id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const form = h("form", { novalidate: true },
     h("h2", { text: "Iniciar sesión" }),
+    notice ? h("div", { class: "alert alert-info", role: "status", id: "login-notice", text: notice }) : null,
     error,
     h("div", { class: "field" }, h("label", { for: "login-email", text: "Correo" }), email),
     h("div", { class: "field" }, h("label", { for: "login-password", text: "Contraseña" }), password),
     h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Entrar" }),
   );
-  const wrap = card(form);
+  const wrap = authCard(form);
 
   async function submit() {
     showError(error, "");
@@ -89,14 +103,14 @@ export function renderLogin() {
     try {
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
       if (data.requires_2fa_setup) {
-        const authCard = /** @type {Element} */ (wrap.querySelector(".auth-card"));
-        authCard.replaceChildren(authCard.children[0], requiredSetupStep(data.setup_token, signedIn));
+        const box = /** @type {Element} */ (wrap.querySelector(".auth-card"));
+        box.replaceChildren(box.children[0], requiredSetupStep(data.setup_token, signedIn));
         return;
       }
       if (data.requires_2fa) {
-        const authCard = /** @type {Element} */ (wrap.querySelector(".auth-card"));
-        authCard.replaceChildren(...twoFactorStep(data.challenge_token).childNodes);
-        /** @type {HTMLElement | null} */ (authCard.querySelector("#totp-code"))?.focus();
+        const box = /** @type {Element} */ (wrap.querySelector(".auth-card"));
+        box.replaceChildren(...twoFactorStep(data.challenge_token).childNodes);
+        /** @type {HTMLElement | null} */ (box.querySelector("#totp-code"))?.focus();
         return;
       }
       signedIn(data);
@@ -129,6 +143,11 @@ export function renderLogin() {
       ),
     ));
   }
+  // No email is sent: an administrator hands over a one-time link (reset_password.js).
+  form.appendChild(h("details", { class: "auth-forgot" },
+    h("summary", { text: "¿Olvidó su contraseña?" }),
+    h("p", { class: "hint", text: "Pida a un administrador un enlace para restablecerla. La aplicación no envía correos: el administrador le entregará el enlace personalmente." }),
+  ));
   const domains = state.config.registration_domains.map((d) => `@${d}`).join(" o ");
   form.appendChild(h("p", { class: "auth-foot" },
     "¿No tiene cuenta? ", h("a", { href: "#/registro", text: "Regístrese" }),
@@ -212,5 +231,5 @@ export function renderRegister() {
     }
   });
   queueMicrotask(() => name.focus());
-  return card(form);
+  return authCard(form);
 }
