@@ -109,3 +109,29 @@ def test_the_login_tells_how_to_recover_a_forgotten_password(page: Page, live_ap
     expect(page.locator(".alert-error")).to_have_text(
         "Abra de nuevo el enlace que le entregó el administrador."
     )
+
+
+def test_a_link_opened_where_someone_is_signed_in_ends_with_the_login(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The admin opens the link in their own browser: once the password is set, this browser's
+    session ends too and the login says what happened (it went to the admin's chat before)."""
+    person = live_app.create_user(full_name="Ana Mismo Navegador")
+    quick_login(page, live_app.base_url, "admin")
+    _manage(page, live_app, person)
+    page.locator("dialog [data-action=reset-link]").click()
+    url = page.locator("dialog #reset-link-url").inner_text()
+    log_scan.TOKENS.add(url.rsplit("/", 1)[1])
+    log_scan.PASSWORDS.add(NEW_PASSWORD)
+    page.locator("dialog button", has_text="Listo").click()
+    page.goto(url)
+    expect(page.locator("#reset-account")).to_contain_text("Ana Mismo Navegador")
+    page.fill("#reset-password", NEW_PASSWORD)
+    page.fill("#reset-password-again", NEW_PASSWORD)
+    with page.expect_response(lambda r: r.url.endswith("/auth/logout")):
+        page.click("button[type=submit]")
+    expect(page.locator("#login-notice")).to_have_text(
+        "Su contraseña fue restablecida. Inicie sesión con la nueva."
+    )
+    login(page, live_app.base_url, person["email"], NEW_PASSWORD)
+    expect(page.locator(".profile-name")).to_have_text("Ana Mismo Navegador")

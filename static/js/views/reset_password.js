@@ -1,9 +1,11 @@
 // @ts-check
 // The page of a one-time password-reset link (#/restablecer/<token>) an administrator handed
 // over: says whose account it is, takes the new password twice, then goes to the login.
-import { api, ApiError } from "../api.js";
+import { api, ApiError, logout } from "../api.js";
 import { h } from "../dom.js";
 import { navigate } from "../router.js";
+import { state } from "../state.js";
+import { forgetStreamingAnswer } from "./chat/stream.js";
 import { authCard, setBusy, showError, setLoginNotice } from "./login.js";
 
 /** @type {string | null} the link's token, kept here once it is out of the address bar */
@@ -65,6 +67,13 @@ export function renderResetPassword(token) {
     try {
       await api("/auth/password-reset", { method: "POST", auth: false, body: { token: held, new_password: password.value } });
       heldToken = null;
+      if (state.user) {
+        // Whoever is signed in here (the person, whose sessions just ended, or someone else)
+        // leaves: the next step is signing in with the new password.
+        await logout().catch(() => {});
+        state.user = null;
+        forgetStreamingAnswer();
+      }
       setLoginNotice("Su contraseña fue restablecida. Inicie sesión con la nueva.");
       navigate("#/login");
     } catch (err) {
