@@ -119,8 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_credentials=False,
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            # Last-Event-ID: the UI resumes a stream with it (GET /chat/{id}/stream).
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+            # What the UI reads from an answer: the wait after a 429/503, an export's file name.
+            expose_headers=["Retry-After", "Content-Disposition", "X-Request-ID"],
             max_age=600,
         )
     app.add_middleware(JsonTextGuardMiddleware)
