@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyapp.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from energyapp.core.text import UNSTORABLE
-from energyapp.errors import error_response_for
+from energyapp.errors import error_response_for, unhandled_error_response
 from energyapp.logging import request_id_var
 
 access_logger = logging.getLogger("energyapp.access")
@@ -54,8 +54,12 @@ class RequestContextMiddleware:
         status_holder = [500]
         path: str = scope["path"]
 
+        started = False
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -71,6 +75,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise  # a stream that failed midway: nothing else can be sent
+            # Answered here, not by Starlette's handler outside this middleware, which would
+            # send it without the headers above and log it without the request id.
+            await unhandled_error_response(path, exc)(scope, receive, send_wrapper)
         finally:
             elapsed_ms = (time.perf_counter() - start) * 1000
             access_logger.info(
