@@ -60,3 +60,31 @@ async def test_the_headers_the_ui_reads_are_exposed(cross_origin: httpx.AsyncCli
 async def test_another_origin_gets_no_cors_headers(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"Origin": "https://otro.example.com"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "origin", "requested"),
+    [
+        ("/conversations", "https://otro.example.com", "authorization"),
+        ("/conversations", ORIGIN, "x-otra-cabecera"),
+        ("/v1/chat/completions", "https://otro.example.com", "authorization"),
+    ],
+)
+async def test_a_refused_preflight_is_an_error_in_the_apps_shape(
+    client: httpx.AsyncClient, path: str, origin: str, requested: str
+) -> None:
+    """Starlette refused a preflight in plain text ("Disallowed CORS origin")."""
+    response = await client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+    assert response.status_code == 400
+    body = response.json()
+    error = body["error"] if path.startswith("/v1/") else body
+    assert error["code"] == "cors_refused"
+    assert "CORS" in error["detail" if error is body else "message"]
+    assert response.headers["Cache-Control"] == "no-store"

@@ -10,6 +10,8 @@ import secrets
 import time
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyapp.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -91,6 +93,33 @@ class RequestContextMiddleware:
                 extra={"status": status_holder[0], "duration_ms": round(elapsed_ms, 2)},
             )
             request_id_var.reset(token)
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, a refused preflight answered in the app's error shape (it is plain text
+    there: "Disallowed CORS origin")."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        if (
+            headers is None
+            or scope["method"] != "OPTIONS"
+            or "origin" not in headers
+            or "access-control-request-method" not in headers
+        ):
+            await super().__call__(scope, receive, send)
+            return
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code != 200:
+            refused = error_response_for(scope["path"], 400, "cors_refused", _CORS_REFUSED)
+            for name, value in response.headers.items():
+                if name not in ("content-length", "content-type"):
+                    refused.headers[name] = value
+            response = refused
+        await response(scope, receive, send)
+
+
+_CORS_REFUSED = "Solicitud entre orígenes no permitida (CORS): origen, método o cabeceras."
 
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:
