@@ -388,10 +388,15 @@ async def _stale_data_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def unhandled_error_response(path: str, exc: BaseException) -> JSONResponse:
+    """A bug: logged with its traceback, a 500 in the shape of ``path``'s client. Answered in
+    ``RequestContextMiddleware`` (its headers, its request id); Starlette's runs outside it."""
+    logger.error("unhandled error on %s", path, exc_info=exc)
+    return error_response_for(path, 500, *_STATUS_DEFAULTS[500])
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error on %s", request.url.path, exc_info=exc)
-    code, detail = _STATUS_DEFAULTS[500]
-    return error_response(500, code, detail)
+    return unhandled_error_response(request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -27,6 +26,7 @@ from energyapp.conversations.router import router as conversations_router
 from energyapp.core import metrics
 from energyapp.core.middleware import (
     BodySizeLimitMiddleware,
+    CorsMiddleware,
     JsonTextGuardMiddleware,
     RequestContextMiddleware,
 )
@@ -116,11 +116,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: request context wraps everything, including CORS and size refusals.
     if settings.allowed_origins:
         app.add_middleware(
-            CORSMiddleware,
+            CorsMiddleware,
             allow_origins=settings.allowed_origins,
             allow_credentials=False,
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            # Last-Event-ID: the UI resumes a stream with it (GET /chat/{id}/stream).
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+            # What the UI reads from an answer: the wait after a 429/503, an export's file name.
+            expose_headers=["Retry-After", "Content-Disposition", "X-Request-ID"],
             max_age=600,
         )
     app.add_middleware(JsonTextGuardMiddleware)

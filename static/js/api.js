@@ -101,18 +101,28 @@ async function errorFrom(response) {
   return new ApiError(response.status, body.code || "error", detail, retry ? Number(retry) : null);
 }
 
-/** @returns {Promise<boolean>} */
+/**
+ * @returns {Promise<boolean>} false when the server refused the token (it is forgotten)
+ * @throws {ApiError} when the server could not answer (down, restarting, no network): the token
+ *   is kept for the next try, since an outage says nothing about the session
+ */
 async function doRefresh() {
   const token = localStorage.getItem(REFRESH_KEY);
   if (!token) return false;
-  const response = await fetch("/auth/refresh", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: token }),
-  });
+  let response;
+  try {
+    response = await fetch("/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: token }),
+    });
+  } catch {
+    throw new ApiError(0, "network", "No hay conexión con el servidor. Revise su red e intente de nuevo.");
+  }
   if (!response.ok) {
     // Another tab may have rotated the token meanwhile: then the stored one differs, use it.
     if (localStorage.getItem(REFRESH_KEY) !== token) return doRefresh();
+    if (response.status >= 500 || response.status === 429) throw await errorFrom(response);
     forgetTokens();
     return false;
   }
@@ -123,10 +133,11 @@ async function doRefresh() {
 /**
  * Refresh once for every caller waiting at the same time (and across tabs via Web Locks).
  * @returns {Promise<boolean>} whether a new access token was obtained
+ * @throws {ApiError} when the server could not answer (the session is kept)
  */
 export function refresh() {
   if (!refreshing) {
-    const run = () => doRefresh().catch(() => false);
+    const run = () => doRefresh();
     const locked = navigator.locks ? navigator.locks.request("energyapp-refresh", run) : run();
     refreshing = Promise.resolve(locked).finally(() => {
       refreshing = null;

@@ -115,7 +115,8 @@ async function boot() {
   } catch {
     /* keep defaults: the login screen still works without quick access */
   }
-  if (hasStoredSession() && (await refresh())) {
+  // Unreachable server: the login screen, the stored session kept for the next reload.
+  if (hasStoredSession() && (await refresh().catch(() => false))) {
     try {
       state.user = await api("/auth/me");
     } catch {

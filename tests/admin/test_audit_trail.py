@@ -327,6 +327,53 @@ async def test_supervisors_see_only_events_about_their_scope(
     assert await _trail(client, sup_headers, q="Otro Admin") == []
 
 
+async def test_a_demoted_admins_past_acts_on_what_is_out_of_scope_stay_hidden(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    """An admin demoted to worker is in a supervisor's scope from then on, and so were all of
+    its events as an admin: the supervisor read "Vio la conversación «Despidos 2027» de Gerente
+    General", the title and owner of a conversation it gets 404 for. An event about a user, a
+    conversation or an API key out of scope stays hidden whoever its actor is now."""
+    admin, supervisor, juan, _luis = await _people(make_user)
+    boss = await make_user("admin", full_name="Gerente General")
+    secret = await make_conversation(boss, "Despidos 2027", messages=["hola"])
+    ours = await make_conversation(juan, "Informe", messages=["hola"])
+    former = await make_user("admin", full_name="Ex Admin")
+    former_headers = await auth_headers(former)
+    for conversation in (secret, ours):
+        url = f"/admin/conversations/{conversation.id}/messages"
+        assert (await client.get(url, headers=former_headers)).status_code == 200
+    users = "/admin/users"
+    listed = await client.get(
+        "/admin/conversations", params={"user_id": str(boss.id)}, headers=former_headers
+    )
+    assert listed.status_code == 200
+    await client.patch(f"{users}/{boss.id}", json={"require_2fa": True}, headers=former_headers)
+    await client.patch(
+        f"{users}/{former.id}", json={"role": "trabajador"}, headers=await auth_headers(admin)
+    )
+
+    sup_headers = await auth_headers(supervisor)
+    seen = await _trail(client, sup_headers, actor_id=str(former.id))
+    assert {(e["action"], e["target_id"]) for e in seen} == {
+        ("conversation.viewed", str(ours.id)),  # a worker's: in scope through the object
+    }
+    assert all("Despidos" not in e["label"] and "Gerente" not in e["label"] for e in seen)
+    assert (
+        await client.get(f"/admin/conversations/{secret.id}", headers=sup_headers)
+    ).status_code == 404
+    # The demotion itself is about a user now in scope.
+    demoted = await _trail(client, sup_headers, action="user.role_changed")
+    assert [e["target_id"] for e in demoted] == [str(former.id)]
+    # An admin still sees all of it.
+    everything = await _trail(client, await auth_headers(admin), actor_id=str(former.id))
+    actions = {e["action"] for e in everything}
+    assert actions >= {"conversation.viewed", "conversations.listed", "user.2fa_required"}
+
+
 async def test_usage_csv_per_user_and_santiago_day_within_scope(
     client: httpx.AsyncClient,
     make_user: UserFactory,

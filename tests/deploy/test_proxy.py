@@ -125,6 +125,12 @@ async def test_metrics_are_not_served_publicly(caddy: Proxy, app_server: Server)
             response = await client.get(f"{caddy.url}{path}")
             assert response.status_code == 404, path
             assert "# HELP" not in response.text, path
+            # The app's 404 for an unknown path, not an empty answer that tells it apart.
+            assert response.json() == {
+                "detail": "No se encontró el recurso solicitado.",
+                "code": "not_found",
+            }, path
+            assert response.headers["content-type"] == "application/json", path
 
 
 async def test_a_streamed_answer_arrives_in_pieces(caddy: Proxy, make_user: UserFactory) -> None:

@@ -19,6 +19,7 @@ from energyapp.conversations.models import Message
 from energyapp.core.middleware import MAX_JSON_DEPTH
 from energyapp.core.text import nfc
 from tests.conftest import make_settings
+from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import Actor
 from tests.hardening.corpus import REFUSED, STORABLE, long_text
 from tests.llm.stand_in import stand_in
@@ -215,6 +216,28 @@ async def test_login_fields(client: httpx.AsyncClient, actors: dict[str, Actor])
             response = await send(client, "POST", "/auth/login", body)
             assert_clean(response, f"login {name}")
             assert response.status_code in (401, 422, 429), f"login {name}"
+
+
+async def test_last_event_ids_beyond_a_redis_stream_id(
+    client: httpx.AsyncClient, actors: dict[str, Actor], make_conversation: ConversationFactory
+) -> None:
+    """A stream entry id is two 64-bit numbers. Twenty digits past 2**64 - 1 passed the header's
+    pattern and Redis refused the read (of a live answer, or one whose events it still keeps):
+    the client got an "unavailable" error event instead of the 422 any other malformed id gets."""
+    worker = actors["trabajador"]
+    conversation = await make_conversation(worker.user, messages=["Hola", "Buenos días"])
+    listed = await client.get(f"/conversations/{conversation.id}/messages", headers=worker.headers)
+    answer_id = listed.json()["items"][-1]["id"]
+    url = f"/chat/{answer_id}/stream"
+    for value in ("18446744073709551616-0", "0-18446744073709551616", "99999999999999999999-1"):
+        refused = await client.get(url, headers={**worker.headers, "Last-Event-ID": value})
+        assert refused.status_code == 422, value
+        assert refused.json()["code"] == "validation_error"
+        assert "last-event-id" in refused.json()["detail"]
+    largest = "18446744073709551615-18446744073709551615"
+    accepted = await client.get(url, headers={**worker.headers, "Last-Event-ID": largest})
+    assert accepted.status_code == 200
+    assert "Buenos días" in accepted.text
 
 
 async def test_search_queries(client: httpx.AsyncClient, actors: dict[str, Actor]) -> None:

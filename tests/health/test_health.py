@@ -95,3 +95,17 @@ async def test_draining_answers_503(db_url: str, ollama_url: str) -> None:
     body = during.json()
     assert body["draining"] is True and body["status"] == "draining"
     assert body["db"] == "ok"
+
+
+async def test_head_answers_what_get_answers_without_a_body(db_url: str, ollama_url: str) -> None:
+    """Uptime monitors often probe with HEAD; it was 405, so such a monitor saw the site down
+    while it served. Under uvicorn, as deployed: GET's status and headers, no body."""
+    app = create_app(make_settings(db_url, ollama_url=ollama_url))
+    async with serve(app, lifespan="on") as url, httpx.AsyncClient() as client:
+        up = await client.head(f"{url}/health")
+        app.state.draining = True
+        draining = await client.head(f"{url}/health")
+    assert up.status_code == 200 and up.content == b""
+    assert up.headers["content-type"] == "application/json"
+    assert up.headers["cache-control"] == "no-store"
+    assert draining.status_code == 503 and draining.content == b""

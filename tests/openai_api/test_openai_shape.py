@@ -111,3 +111,30 @@ async def test_usage_is_null_on_every_chunk_but_the_last_when_asked(
     assert all("usage" in chunk and chunk["usage"] is None for chunk in asked[:-1])
     assert asked[-1]["choices"] == [] and asked[-1]["usage"]["total_tokens"] > 0
     assert all("usage" not in chunk for chunk in plain)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("PUT", "/v1/chat/completions", "POST"),
+        ("DELETE", "/v1/models", "GET"),
+        ("POST", "/v1/models", "GET"),
+        ("PATCH", f"/v1/models/{DEFAULT_MODEL}", "GET"),
+    ],
+)
+async def test_a_method_a_route_does_not_take_is_405_not_an_unknown_url(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    """docs/api.md: 405 ``method_not_allowed`` for a method the route does not take. The
+    catch-all for other ``/v1`` paths answered 404 ``unknown_url`` ("No existe la ruta
+    /v1/chat/completions") for a GET to the chat route, which sends a person debugging a
+    client looking for a typo in a path that is right."""
+    response = await client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.headers["Allow"] == allowed
+    # A path that exists nowhere is still OpenAI's 404, whatever the method.
+    unknown = await client.request(method, "/v1/chat/nada")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_url"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.ui.conftest import LiveApp, login, quick_login
 
@@ -139,3 +140,49 @@ def test_two_factor_setup_then_login_with_code_and_recovery_code(
     page.fill("#totp-code", recovery)
     page.click("button[type=submit]")
     expect(page.locator(".topbar")).to_be_visible()
+
+
+def _error(status: int, code: str, detail: str) -> Callable[[Route], None]:
+    """A route handler answering the app's error ``{"detail", "code"}`` with ``status``."""
+    body = json.dumps({"detail": detail, "code": code})
+
+    def answer(route: Route) -> None:
+        route.fulfill(status=status, body=body, headers={"Content-Type": "application/json"})
+
+    return answer
+
+
+def test_a_refresh_the_server_cannot_answer_keeps_the_session(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A refresh met by an outage (the app restarting behind Caddy's 503, the database away, the
+    network gone) threw the refresh token away, as if the server had refused it: a reload or an
+    expired access token during a restart signed the person out. Only a refusal does now."""
+    quick_login(page, live_app.base_url, "trabajador")
+    stored = page.evaluate("localStorage.getItem('energyapp.refresh')")
+    unavailable = _error(503, "service_unavailable", "EnergyApp no está disponible.")
+    page.route("**/auth/refresh", unavailable)
+    page.reload()
+    expect(page.locator("#login-email")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('energyapp.refresh')") == stored
+    page.unroute("**/auth/refresh")
+    page.reload()  # the service is back: the same session goes on
+    expect(page.locator(".profile-name")).to_have_text("Trabajador Demo")
+    page.wait_for_load_state("networkidle")  # the sidebar's first page is in
+    stored = page.evaluate("localStorage.getItem('energyapp.refresh')")  # rotated by the reload
+    # In the app, an expired access token whose refresh meets the outage: the person stays in.
+    page.route("**/auth/refresh", unavailable)
+    page.route("**/conversations?*", _error(401, "token_expired", "Su sesión expiró."))
+    with page.expect_response("**/auth/refresh"):
+        page.evaluate("window.dispatchEvent(new Event('focus'))")  # the sidebar asks again
+    page.wait_for_timeout(300)  # what follows the failed refresh, had it signed out
+    expect(page.locator("#login-email")).to_have_count(0)
+    expect(page.locator(".profile-name")).to_have_text("Trabajador Demo")
+    assert page.evaluate("localStorage.getItem('energyapp.refresh')") == stored
+    page.unroute("**/conversations?*")
+    # A refusal still ends the session.
+    page.unroute("**/auth/refresh")
+    page.route("**/auth/refresh", _error(401, "invalid_refresh_token", "Sesión no válida."))
+    page.reload()
+    expect(page.locator("#login-email")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('energyapp.refresh')") is None

@@ -2,7 +2,7 @@
 
 Scope: an administrator sees every event; a supervisor sees the events about its scope, those
 whose actor is in scope or whose object is a user in scope, a conversation of one or an API key
-of one.
+of one, and none whose object is a user, a conversation or an API key out of scope.
 """
 
 from __future__ import annotations
@@ -55,24 +55,29 @@ def _targets_user_among(users: Select[Any]) -> ColumnElement[bool]:
 def _scope(viewer: User) -> ColumnElement[bool]:
     if viewer.role == Role.ADMIN:
         return true()
-    conversations = (
-        select(_id_text(CONVERSATIONS.c.id))
-        .join(USERS, USERS.c.id == CONVERSATIONS.c.user_id)
-        .where(user_scope(viewer))
-        .correlate(None)
+    return and_(_about(viewer, user_scope(viewer)), ~_about(viewer, ~user_scope(viewer), False))
+
+
+def _about(viewer: User, users: ColumnElement[bool], by_actor: bool = True) -> ColumnElement[bool]:
+    """Events whose object is a user ``users`` selects, a conversation or an API key of one
+    (or, with ``by_actor``, whose actor is one). Never NULL, so it can be negated: an event
+    about something out of scope stays hidden, whoever its actor is now (a demoted admin)."""
+    owned = (
+        select(_id_text(table.c.id)).join(USERS, USERS.c.id == table.c.user_id).where(users)
+        for table in (CONVERSATIONS, API_KEYS)
     )
-    keys = (
-        select(_id_text(API_KEYS.c.id))
-        .join(USERS, USERS.c.id == API_KEYS.c.user_id)
-        .where(user_scope(viewer))
-        .correlate(None)
-    )
-    return or_(
-        and_(_a.actor_id.is_not(None), user_scope(viewer)),
-        _targets_user_among(select(USERS.c.id).where(user_scope(viewer))),
-        and_(_a.target_type == "conversation", _id_text(_a.target_id).in_(conversations)),
-        and_(_a.target_type == "api_key", _id_text(_a.target_id).in_(keys)),
-    )
+    ids = (select(_id_text(USERS.c.id)).where(users), *owned)
+    about = [
+        and_(
+            func.coalesce(_a.target_type, "") == kind,
+            _a.target_id.is_not(None),
+            _id_text(_a.target_id).in_(found.correlate(None)),
+        )
+        for kind, found in zip(("user", "conversation", "api_key"), ids, strict=True)
+    ]
+    if by_actor:
+        about.append(and_(_a.actor_id.is_not(None), users))
+    return or_(*about)
 
 
 def _filtered(viewer: User, filters: AuditFilters) -> Select[Any]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header
+from pydantic import AfterValidator
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentUser
@@ -20,6 +21,14 @@ from energyapp.db import SessionDep
 router = APIRouter(tags=["chat"])
 
 STREAM_ID = r"^\d{1,20}-\d{1,20}$"  # a Redis Stream entry id
+_STREAM_ID_PART_MAX = 2**64 - 1  # each part of one; Redis refuses a read after a larger one
+
+
+def _stream_id(value: str | None) -> str | None:
+    if value is not None and any(int(part) > _STREAM_ID_PART_MAX for part in value.split("-")):
+        raise ValueError("no es válido")
+    return value
+
 
 _SSE_DOC = {
     "content": {"text/event-stream": {}},
@@ -63,7 +72,9 @@ async def reattach(
     user: CurrentUser,
     session: SessionDep,
     engine: ChatEngineDep,
-    last_event_id: Annotated[str | None, Header(max_length=64, pattern=STREAM_ID)] = None,
+    last_event_id: Annotated[
+        str | None, Header(max_length=64, pattern=STREAM_ID), AfterValidator(_stream_id)
+    ] = None,
 ) -> EventSourceResponse:
     """Follow an answer again (another tab, a reload, another app process): its text so far,
     then live. With ``Last-Event-ID`` (the ``id:`` of the last event received, sent when the

@@ -10,11 +10,13 @@ import secrets
 import time
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyapp.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from energyapp.core.text import UNSTORABLE
-from energyapp.errors import error_response_for
+from energyapp.errors import error_response_for, unhandled_error_response
 from energyapp.logging import request_id_var
 
 access_logger = logging.getLogger("energyapp.access")
@@ -54,8 +56,12 @@ class RequestContextMiddleware:
         status_holder = [500]
         path: str = scope["path"]
 
+        started = False
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -71,6 +77,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise  # a stream that failed midway: nothing else can be sent
+            # Answered here, not by Starlette's handler outside this middleware, which would
+            # send it without the headers above and log it without the request id.
+            await unhandled_error_response(path, exc)(scope, receive, send_wrapper)
         finally:
             elapsed_ms = (time.perf_counter() - start) * 1000
             access_logger.info(
@@ -81,6 +93,33 @@ class RequestContextMiddleware:
                 extra={"status": status_holder[0], "duration_ms": round(elapsed_ms, 2)},
             )
             request_id_var.reset(token)
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, a refused preflight answered in the app's error shape (it is plain text
+    there: "Disallowed CORS origin")."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        if (
+            headers is None
+            or scope["method"] != "OPTIONS"
+            or "origin" not in headers
+            or "access-control-request-method" not in headers
+        ):
+            await super().__call__(scope, receive, send)
+            return
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code != 200:
+            refused = error_response_for(scope["path"], 400, "cors_refused", _CORS_REFUSED)
+            for name, value in response.headers.items():
+                if name not in ("content-length", "content-type"):
+                    refused.headers[name] = value
+            response = refused
+        await response(scope, receive, send)
+
+
+_CORS_REFUSED = "Solicitud entre orígenes no permitida (CORS): origen, método o cabeceras."
 
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:

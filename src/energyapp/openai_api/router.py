@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 import anyio
 import pydantic_core
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
+from starlette.routing import Match
 
 from energyapp.chat import runner
 from energyapp.chat.deps import ChatEngineDep
@@ -180,6 +182,16 @@ async def _chunks(
 @router.api_route(
     "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
-async def unknown(path: str) -> None:
-    """Any other ``/v1`` path: OpenAI's 404."""
+async def unknown(path: str, request: Request) -> None:
+    """Any other ``/v1`` path: OpenAI's 404; a method one of the routes above does not take:
+    405 with ``Allow`` (this catch-all matches every path, so the router's own 405 never came)."""
+    for route in router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL and isinstance(route, APIRoute):
+            allowed = ", ".join(sorted(route.methods or ()))
+            raise AppError(
+                "Método HTTP no permitido para esta ruta.",
+                code="method_not_allowed",
+                status_code=405,
+                headers={"Allow": allowed},
+            )
     raise NotFound(f"No existe la ruta /v1/{path[:100]} en esta API.", code="unknown_url")
