@@ -158,7 +158,7 @@ step "database migrations"
 app db upgrade
 if $demo; then
   step "demo accounts (known passwords: remove them before real use)"
-  app seed-demo
+  app seed-demo --in-production
 fi
 
 if $with_ollama; then

@@ -99,10 +99,21 @@ def keys_rotate() -> None:
 
 
 @app.command("seed-demo")
-def seed_demo() -> None:
-    """Create the demo accounts (admin, trabajador, supervisor) if missing. Idempotent."""
+def seed_demo(
+    in_production: Annotated[
+        bool, typer.Option("--in-production", help="También con ENERGYAPP_ENV=production")
+    ] = False,
+) -> None:
+    """Create the demo accounts (admin, trabajador, supervisor) if missing. Idempotent. Their
+    passwords are public: refused in production unless ``--in-production`` (deploy.sh --demo)."""
     from energyapp.auth.demo import DEMO_ACCOUNTS
     from energyapp.auth.demo import seed_demo as _seed
+
+    if _settings().env == "production" and not in_production:
+        raise _fail(
+            "ENERGYAPP_ENV=production: las cuentas demo tienen contraseñas públicas "
+            "(admin@example.com / admin123). Para una demostración agregue --in-production."
+        )
 
     created = _with_session(_seed)
     for email, password, _name, role in DEMO_ACCOUNTS:
@@ -341,6 +352,10 @@ app.command("fake-ollama")(stand_in_cli.fake_ollama)
 def dev() -> None:
     """What `make run` does: migrate, seed the demo accounts, ensure a model server, serve."""
     settings = _settings()
+    if settings.env == "production":
+        raise _fail(
+            "energyapp dev es para desarrollo (cuentas demo, modelo simulado): use energyapp serve"
+        )
     db_upgrade("head")
     # Before anything starts, the stand-in included; the schema is the one just migrated.
     _check_can_serve(settings, None, None, schema=False)

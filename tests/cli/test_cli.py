@@ -220,6 +220,22 @@ def test_production_refuses_default_secret(cli_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_production_refuses_demo_accounts_unless_asked(cli_db_env: dict[str, str]) -> None:
+    """The demo passwords are public: in production, seed-demo needs --in-production (what
+    deploy.sh --demo passes) and dev (what `make run` runs) is refused."""
+    env = dict(cli_db_env, ENERGYAPP_ENV="production", ENERGYAPP_SECRET_KEY=TEST_SECRET)
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    refused = run_cli(["seed-demo"], env)
+    assert refused.returncode == 1, refused.stdout
+    assert "--in-production" in refused.stderr and "Traceback" not in refused.stderr
+    dev = run_cli(["dev"], env)
+    assert dev.returncode == 1 and "energyapp serve" in dev.stderr
+    asked = run_cli(["seed-demo", "--in-production"], env)
+    assert asked.returncode == 0, asked.stderr
+    assert "admin@example.com" in asked.stdout and "creada" in asked.stdout
+    assert "creada" not in refused.stdout  # nothing was created before
+
+
 @pytest.fixture
 def scratch_pg_db() -> Iterator[str]:
     name = f"energyapp_cli_{secrets.token_hex(4)}"
