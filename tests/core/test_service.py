@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import httpx
 import pytest
@@ -56,6 +57,18 @@ async def test_request_id_and_security_headers(client: httpx.AsyncClient) -> Non
     assert response.headers["x-request-id"] == "abc123"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "sent", ['a" "remote_ip":"10.0.0.9', "dos palabras", "x" * 65, "ñandú", "a\tb"]
+)
+async def test_a_request_id_that_is_no_id_is_replaced(client: httpx.AsyncClient, sent: str) -> None:
+    """Only an id-like X-Request-ID (letters, digits, . _ : -, up to 64) is the client's; any
+    other gets one of the app's, so the logs hold no quotes, spaces or look-alike fields."""
+    response = await client.get("/health", headers={"X-Request-ID": sent.encode()})
+    assert re.fullmatch(r"[0-9a-f]{16}", response.headers["x-request-id"]), response.headers
+    kept = await client.get("/health", headers={"X-Request-ID": "web-2026.12.05:0a1B"})
+    assert kept.headers["x-request-id"] == "web-2026.12.05:0a1B"
 
 
 async def test_oversized_body_is_refused_before_reading(client: httpx.AsyncClient) -> None:

@@ -37,6 +37,9 @@ _CSP_EXEMPT = ("/docs", "/redoc")
 # proxy (ASVS 8.2.1). The UI's files under /static hold nothing private and stay cacheable.
 _NO_STORE = (b"cache-control", b"no-store")
 _STATIC_PREFIX = "/static/"
+# A client's own X-Request-ID is kept (to find its requests in the logs) when it looks like an
+# id: no spaces, quotes or other characters that would make log lines ambiguous to read or grep.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestContextMiddleware:
@@ -50,7 +53,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and len(incoming) <= 64 else secrets.token_hex(8)
+        if incoming and _CLIENT_REQUEST_ID.fullmatch(incoming):
+            request_id = incoming
+        else:
+            request_id = secrets.token_hex(8)
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status_holder = [500]
