@@ -263,6 +263,8 @@ def describe(event: EventFacts, names: Names) -> str:
         text = _FIXED.get(event.action, f"Acción «{event.action}»")
     if event.details.get("via") == "console":
         return f"{text} (desde la consola del servidor)"
+    if event.details.get("via") == "email":
+        return f"{text} (pedido por la persona, enviado por correo)"
     return text
 
 

@@ -42,6 +42,7 @@ class IssuedLink:
     token: str
     expires_at: datetime
     user: User
+    link_id: uuid.UUID
 
     @property
     def path(self) -> str:
@@ -72,19 +73,25 @@ async def issue_link(
     user = await get_for_update(session, User, user_id)
     if user is None:
         raise NotFound("No se encontró el usuario.", code="user_not_found")
-    return await _issue(session, user, actor_id=admin.id, request=request)
+    return await issue(session, user, actor_id=admin.id, request=request)
 
 
 async def issue_from_console(session: AsyncSession, email: str) -> IssuedLink:
     """``energyapp reset-password``: a link with no actor (``details.via = "console"``)."""
     user = await account_for_console(session, email)
-    return await _issue(session, user, actor_id=None, request=None)
+    return await issue(session, user, actor_id=None, request=None, via="console")
 
 
-async def _issue(
-    session: AsyncSession, user: User, *, actor_id: uuid.UUID | None, request: Request | None
+async def issue(
+    session: AsyncSession,
+    user: User,
+    *,
+    actor_id: uuid.UUID | None,
+    request: Request | None,
+    via: str | None = None,
 ) -> IssuedLink:
-    """A new link for ``user`` (whose row the caller locked), replacing every earlier one."""
+    """A new link for ``user`` (whose row the caller locked), replacing every earlier one;
+    ``via`` (``console``, ``email``) is recorded in the audit row of a link with no actor."""
     if not user.is_active:
         raise Conflict(
             "La cuenta está desactivada: actívela antes de crear un enlace.",
@@ -102,7 +109,7 @@ async def _issue(
     )
     session.add(link)
     await session.flush()
-    via = {} if actor_id else {"via": "console"}
+    via_detail = {"via": via} if via else {}
     audit.record(
         session,
         "password_reset_link_created",
@@ -110,9 +117,9 @@ async def _issue(
         request=request,
         target_type="user",
         target_id=user.id,
-        details={"link_id": str(link.id), **via},
+        details={"link_id": str(link.id), **via_detail},
     )
-    return IssuedLink(token, link.expires_at, user)
+    return IssuedLink(token, link.expires_at, user, link.id)
 
 
 async def _usable_link(session: AsyncSession, token: str) -> tuple[PasswordReset, User]:

@@ -143,18 +143,58 @@ export function renderLogin() {
       ),
     ));
   }
-  // No email is sent: an administrator hands over a one-time link (reset_password.js).
-  form.appendChild(h("details", { class: "auth-forgot" },
-    h("summary", { text: "¿Olvidó su contraseña?" }),
-    h("p", { class: "hint", text: "Pida a un administrador un enlace para restablecerla. La aplicación no envía correos: el administrador le entregará el enlace personalmente." }),
-  ));
+  // Its own form, after the login's (forms do not nest).
+  form.after(forgotPassword(email));
   const domains = state.config.registration_domains.map((d) => `@${d}`).join(" o ");
-  form.appendChild(h("p", { class: "auth-foot" },
+  form.parentElement?.append(h("p", { class: "auth-foot" },
     "¿No tiene cuenta? ", h("a", { href: "#/registro", text: "Regístrese" }),
     domains ? h("span", { class: "muted small", text: ` (solo correos ${domains})` }) : null,
   ));
   queueMicrotask(() => email.focus());
   return wrap;
+}
+
+/**
+ * "¿Olvidó su contraseña?": with mail on, a field and "Enviar enlace" (the same answer whether
+ * or not the address has an account); without it, an administrator hands over the link.
+ * @param {HTMLInputElement} loginEmail its address, if typed, fills the field
+ */
+function forgotPassword(loginEmail) {
+  const box = h("details", { class: "auth-forgot" }, h("summary", { text: "¿Olvidó su contraseña?" }));
+  if (!state.config.mail_enabled) {
+    box.append(h("p", { class: "hint", text: "Pida a un administrador un enlace para restablecerla. La aplicación no envía correos: el administrador le entregará el enlace personalmente." }));
+    return box;
+  }
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const sent = h("div", { class: "alert alert-info", role: "status", id: "forgot-sent", hidden: true });
+  const address = h("input", { class: "input", id: "forgot-email", name: "email", type: "email", autocomplete: "username", required: true });
+  const form = h("form", { novalidate: true },
+    h("p", { class: "hint", text: "Ingrese el correo de su cuenta y le enviaremos un enlace para elegir una contraseña nueva." }),
+    error, sent,
+    h("div", { class: "field" }, h("label", { for: "forgot-email", text: "Correo" }), address),
+    h("button", { type: "submit", class: "btn btn-block", text: "Enviar enlace" }),
+  );
+  box.append(form);
+  box.addEventListener("toggle", () => {
+    if (box.open && !address.value) address.value = loginEmail.value.trim();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, "");
+    sent.hidden = true;
+    if (!address.value.trim()) return showError(error, "Ingrese su correo.");
+    setBusy(form, true);
+    try {
+      const data = await api("/auth/password-reset/request", { method: "POST", auth: false, body: { email: address.value.trim() } });
+      sent.textContent = data.detail;
+      sent.hidden = false;
+    } catch (err) {
+      showError(error, loginMessage(err));
+    } finally {
+      setBusy(form, false);
+    }
+  });
+  return box;
 }
 
 /** @param {string} challenge the token that stands for the password already checked */
