@@ -42,3 +42,48 @@ def test_forgot_password_emails_a_link_that_sets_a_new_one(
         f"Nueva contraseña para Olivia Olvido ({person['email']})."
     )
     set_new_password(page, app.base_url, person, NEW_PASSWORD)
+
+
+def test_a_registration_signs_in_after_the_emailed_link(
+    page: Page, mail_app: tuple[LiveApp, MailServer]
+) -> None:
+    app, mail = mail_app
+    email, password = "vera.ui@inacapmail.cl", "Temuco-araucarias-58"
+    log_scan.PASSWORDS.add(password)
+    page.goto(f"{app.base_url}/#/registro")
+    page.fill("#reg-name", "Vera Navegador")
+    page.fill("#reg-email", email)
+    page.fill("#reg-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator("#register-done")).to_contain_text(
+        f"Cuenta creada. Le enviamos un correo a {email} con un enlace para confirmar"
+    )
+    mail.wait_for(email)
+
+    page.goto(f"{app.base_url}/#/login")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error").first).to_have_text(
+        "Falta confirmar su correo: abra el enlace que le enviamos al registrarse. "
+        "Si no lo encuentra, pida uno nuevo."
+    )
+    page.get_by_role("button", name="Reenviar enlace").click()
+    expect(page.locator("#resend-sent")).to_contain_text("le enviamos un enlace nuevo")
+    token = link_token(mail.wait_for(email, count=2)[-1])
+    log_scan.TOKENS.add(token)
+
+    page.goto(f"{app.base_url}/#/verificar/{token}")
+    expect(page.locator("#login-notice")).to_have_text(
+        "Su correo fue confirmado. Ya puede iniciar sesión."
+    )
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".profile-name")).to_have_text("Vera Navegador")
+    # The token left the address bar on the way.
+    page.goto(f"{app.base_url}/#/verificar/{token}")
+    expect(page.locator(".alert-error")).to_have_text(
+        "El enlace de verificación ya no es válido. Inicie sesión para pedir uno nuevo."
+    )
+    assert page.url.endswith("#/verificar")

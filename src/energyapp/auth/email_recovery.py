@@ -27,12 +27,11 @@ ACCEPTED = (
 )
 
 
-def mail_disabled() -> Conflict:
-    return Conflict(
-        "Este servidor no envía correos. Pida a un administrador un enlace para restablecer "
-        "su contraseña.",
-        code="mail_disabled",
-    )
+def mail_disabled(
+    detail: str = "Este servidor no envía correos. Pida a un administrador un enlace para "
+    "restablecer su contraseña.",
+) -> Conflict:
+    return Conflict(detail, code="mail_disabled")
 
 
 async def request_reset(

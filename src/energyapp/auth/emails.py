@@ -12,11 +12,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from fastapi import BackgroundTasks
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
 
-from energyapp.auth.models import PasswordReset
-from energyapp.core import mail, metrics
+from energyapp.auth.models import EmailVerification, PasswordReset
+from energyapp.core import mail
 from energyapp.core.mail_settings import MailSettings
 
 logger = logging.getLogger("energyapp.auth.emails")
@@ -33,6 +35,18 @@ El enlace sirve una sola vez. Si usted no lo pidió, ignore este correo: su cont
 
 EnergyApp
 """
+VERIFY_SUBJECT = "EnergyApp: confirme su correo"
+VERIFY_TEXT = """Hola, {name}:
+
+Se creó una cuenta de EnergyApp con este correo ({email}). Para confirmar que es suyo y poder
+iniciar sesión, abra este enlace dentro de las próximas {hours} horas:
+
+{url}
+
+Si usted no creó la cuenta, ignore este correo: sin confirmar, nadie puede usarla.
+
+EnergyApp
+"""
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Outgoing:
     subject: str
     text: str
     link_id: uuid.UUID
+    link_model: type[PasswordReset] | type[EmailVerification] = PasswordReset
 
 
 def reset_email(
@@ -55,6 +70,14 @@ def reset_email(
     return Outgoing("password_reset", to, RESET_SUBJECT, text, link_id)
 
 
+def verification_email(
+    settings: MailSettings, *, to: str, name: str, path: str, hours: int, link_id: uuid.UUID
+) -> Outgoing:
+    url = f"{settings.public_url}{path}"
+    text = VERIFY_TEXT.format(name=name, email=to, hours=hours, url=url)
+    return Outgoing("email_verification", to, VERIFY_SUBJECT, text, link_id, EmailVerification)
+
+
 async def deliver(
     sessionmaker: async_sessionmaker[AsyncSession], settings: MailSettings, email: Outgoing
 ) -> None:
@@ -62,6 +85,10 @@ async def deliver(
     try:
         await mail.send(settings, email.to, email.subject, email.text)
     except mail.MailError as exc:
+        # Imported here: the CLI reaches this module (through the login), and must not load
+        # the metrics before `serve` has set up their multiprocess directory.
+        from energyapp.core import metrics
+
         metrics.MAIL_FAILURES.labels(kind=email.kind).inc()
         # Neither the address nor the link: the link id is enough to find the audit row.
         logger.warning(
@@ -69,7 +96,16 @@ async def deliver(
             extra={"kind": email.kind, "error": str(exc), "link_id": str(email.link_id)},
         )
         async with sessionmaker() as session:
-            await session.execute(delete(PasswordReset).where(PasswordReset.id == email.link_id))
+            model = email.link_model
+            await session.execute(delete(model).where(model.id == email.link_id))
             await session.commit()
         return
     logger.info("email sent", extra={"kind": email.kind, "link_id": str(email.link_id)})
+
+
+def send_later(
+    background: BackgroundTasks, request: Request, settings: MailSettings, email: Outgoing | None
+) -> None:
+    """Send ``email`` (if any) once the answer is out, which is after the session's commit."""
+    if email is not None:
+        background.add_task(deliver, request.app.state.sessionmaker, settings, email)

@@ -78,6 +78,5 @@ async def request_reset_email(
     """Email a one-time link (24 h) to the address's active account, if there is one: the same
     202 either way. 409 ``mail_disabled`` when the server sends no email."""
     outgoing = await email_recovery.request_reset(session, settings, limiter, request, body.email)
-    if outgoing is not None:  # sent after the session's commit, once the answer is out
-        background.add_task(emails.deliver, request.app.state.sessionmaker, settings, outgoing)
+    emails.send_later(background, request, settings, outgoing)
     return EmailAccepted(detail=email_recovery.ACCEPTED)

@@ -197,3 +197,7 @@ class EmailAccepted(BaseModel):
     """The same answer whether or not an account has that address."""
 
     detail: str
+
+
+class VerifyEmailRequest(_Body):
+    token: str = Field(min_length=1, max_length=200)

@@ -75,12 +75,12 @@ class Throttle:
 
 async def before_registration(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
     """Every registration attempt from an IP counts (successes too): 429 past the limit."""
-    await _count_every_attempt(limiter, settings, REGISTER, ip)
+    await count_every_attempt(limiter, settings, REGISTER, ip)
 
 
 async def before_password_reset(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
     """Every use or check of a password-reset link from an IP counts, as registrations do."""
-    await _count_every_attempt(limiter, settings, RESET_LINK, ip)
+    await count_every_attempt(limiter, settings, RESET_LINK, ip)
 
 
 async def before_email_request(
@@ -89,7 +89,7 @@ async def before_email_request(
     """Every request for an email (a reset link, a verification link) counts per IP and per
     address, whether or not an account has it: 429 past either limit, the same for any
     address, so it tells nothing about which ones exist."""
-    await _count_every_attempt(limiter, settings, name, ip)
+    await count_every_attempt(limiter, settings, name, ip)
     state = await limiter.hit(
         f"{name}-address",
         account_key(email),
@@ -100,9 +100,7 @@ async def before_email_request(
         raise _too_many(state)
 
 
-async def _count_every_attempt(
-    limiter: RateLimiter, settings: Settings, name: str, ip: str
-) -> None:
+async def count_every_attempt(limiter: RateLimiter, settings: Settings, name: str, ip: str) -> None:
     state = await limiter.hit(
         name,
         ip,
