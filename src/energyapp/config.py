@@ -25,6 +25,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as SourceError
 
 from energyapp.core import crypto
+from energyapp.core.mail_settings import MailSettings
 from energyapp.core.roles import Role
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def _settings_file() -> Path:
     return Path(_named_settings_file() or DEFAULT_SETTINGS_FILE)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, MailSettings):  # the SMTP fields: core/mail_settings.py
     model_config = SettingsConfigDict(
         env_prefix="ENERGYAPP_",
         env_file=".env",

@@ -19,6 +19,7 @@ from energyapp.auth import maintenance as auth_maintenance
 from energyapp.auth.deps import ChangesLimited
 from energyapp.auth.recovery_router import router as recovery_router
 from energyapp.auth.router import router as auth_router
+from energyapp.auth.verification_router import router as verification_router
 from energyapp.chat import lifecycle as chat_lifecycle
 from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public_config_router)
     app.include_router(auth_router)
     app.include_router(recovery_router)
+    app.include_router(verification_router)
     # The chat and /v1 count messages and requests with limits of their own; these count changes.
     app.include_router(conversations_router, dependencies=[ChangesLimited])
     app.include_router(chat_router)

@@ -8,6 +8,7 @@ import { navigate, loginFirst, startRouter } from "./router.js";
 import { menuKeys, menuItem } from "./menu.js";
 import { renderLogin, renderRegister } from "./views/login.js";
 import { renderResetPassword } from "./views/reset_password.js";
+import { renderVerifyEmail } from "./views/verify_email.js";
 import { renderChat } from "./views/chat.js";
 import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
@@ -31,7 +32,7 @@ function parseHash() {
 }
 
 /** @type {Record<string, string>} each screen's name in the window's title (the chat names its conversation) */
-const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", restablecer: "Restablecer contraseña", config: "Configuración", admin: "Administración" };
+const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", restablecer: "Restablecer contraseña", verificar: "Confirmar correo", config: "Configuración", admin: "Administración" };
 
 async function route() {
   const { name, params } = parseHash();
@@ -44,6 +45,11 @@ async function route() {
     // Open signed in or not: the link names its own account, which the page shows.
     clear(root);
     root.appendChild(renderResetPassword(params[0]));
+    return;
+  }
+  if (name === "verificar") {
+    clear(root);
+    root.appendChild(renderVerifyEmail(params[0]));
     return;
   }
   if (name === "login" || name === "registro") {

@@ -25,6 +25,7 @@
  * @property {number} max_message_chars
  * @property {string[]} self_service_2fa_domains
  * @property {string[]} password_change_domains
+ * @property {boolean} mail_enabled the server emails links (password reset, address verification)
  */
 
 /** @type {{ user: User | null, config: PublicConfig }} */
@@ -36,6 +37,7 @@ export const state = {
     max_message_chars: 8000,
     self_service_2fa_domains: [],
     password_change_domains: [],
+    mail_enabled: false,
   },
 };
 

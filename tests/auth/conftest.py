@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ from energyapp.config import Settings
 from energyapp.core.crypto import Keyring
 from energyapp.main import create_app
 from tests.conftest import make_settings
+from tests.mail_server import MailServer, running_mail_server
 
 PASSWORD = "Contrasena-segura-1"
 LoginFn = Callable[..., Awaitable[dict[str, Any]]]
@@ -122,3 +124,27 @@ async def finish_second_step(
             "/auth/verify-2fa", json={"challenge_token": token, "code": code_now(secret)}
         )
     return await client.post("/auth/required-2fa/start", json={"setup_token": token})
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on a free local port, keeping what it receives."""
+    with running_mail_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def mail_client(
+    make_client: ClientFactory, mail_server: MailServer
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that sends its emails to ``mail_server``, from an address of its own."""
+    async with make_client(**mail_server.settings()) as c:
+        yield own_address(c)
+
+
+def own_address(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``client`` seen by the app as a random address of its own (X-Forwarded-For from the
+    trusted loopback): rate-limit counts in Redis outlive an app, and are shared by every run
+    within their window."""
+    client.headers["X-Forwarded-For"] = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.7"
+    return client

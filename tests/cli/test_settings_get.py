@@ -38,6 +38,7 @@ def test_a_setting_is_printed_as_the_app_resolves_it(
     assert json.loads(_get("registration_domains", env)) == ["alvaradomazzei.cl", "inacapmail.cl"]
     token = "t" * 40
     assert _get("metrics_token", env | {"ENERGYAPP_METRICS_TOKEN": token}) == "**********"
+    assert _get("smtp_password", env | {"ENERGYAPP_SMTP_PASSWORD": token}) == "**********"
 
 
 def test_an_unknown_name_or_a_bad_setting_prints_nothing(cli_env: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ async def test_public_config_exposes_only_ui_settings(client: httpx.AsyncClient)
         "max_message_chars": 8000,
         "self_service_2fa_domains": ["inacapmail.cl"],
         "password_change_domains": ["inacapmail.cl"],
+        "mail_enabled": False,
     }
     assert "default-src 'self'" in response.headers["content-security-policy"]
 

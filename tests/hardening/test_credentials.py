@@ -43,6 +43,11 @@ PUBLIC = {
     # The one-time link an administrator handed over is the credential (auth/recovery.py).
     "POST /auth/password-reset/check",
     "POST /auth/password-reset",
+    # Asks for a link by email; the answer is the same for any address (auth/email_recovery.py).
+    "POST /auth/password-reset/request",
+    # The emailed verification link is the credential; a resend answers alike for any address.
+    "POST /auth/verify-email",
+    "POST /auth/verify-email/resend",
     # The OpenAI-compatible API takes a personal API key instead (tests/openai_api).
     "GET /v1/models",
     "GET /v1/models/{model:path}",

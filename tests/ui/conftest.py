@@ -43,6 +43,7 @@ from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, create_sessionmaker, utcnow
 from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
+from tests.mail_server import MailServer, running_mail_server
 
 CHROMIUM = "/usr/bin/chromium"
 DEAD_OLLAMA = "http://127.0.0.1:9"  # nothing listens there: connections are refused
@@ -266,9 +267,16 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def _serve(db_url: str, ollama_url: str, logs: Path) -> Iterator[str]:
-    """The app under uvicorn on ``db_url``, asking Ollama at ``ollama_url``; yields its base URL.
-    Its log joins the log scan (tests/log_scan.py) when it stops."""
+def _serve(
+    db_url: str,
+    ollama_url: str,
+    logs: Path,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[str]:
+    """The app under uvicorn on ``db_url``, asking Ollama at ``ollama_url`` (and with the
+    ``ENERGYAPP_*`` variables of ``extra_env``); yields its base URL. Its log joins the log scan
+    (tests/log_scan.py) when it stops."""
     env = {
         **os.environ,
         "ENERGYAPP_ENV": "test",
@@ -279,8 +287,9 @@ def _serve(db_url: str, ollama_url: str, logs: Path) -> Iterator[str]:
         "ENERGYAPP_DEMO_QUICK_ACCESS": "true",
         "ENERGYAPP_MAX_MESSAGE_CHARS": "500",
         "ENERGYAPP_OLLAMA_URL": ollama_url,
+        **(extra_env or {}),
     }
-    port = _free_port()
+    port = port or _free_port()
     app_log = logs / "app.log"
     proc = subprocess.Popen(
         [
@@ -344,6 +353,20 @@ def dead_ollama_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAp
         _seed(db_url)
         with _serve(db_url, DEAD_OLLAMA, tmp_path_factory.mktemp("ui-dead-logs")) as base:
             yield LiveApp(base_url=base, db_url=db_url, ollama_url=None)
+
+
+@pytest.fixture(scope="module")
+def mail_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveApp, MailServer]]:
+    """A second app, on a database of its own, that sends its emails to a real SMTP server
+    of the test's (tests/mail_server.py); its links point at the app itself."""
+    with running_mail_server() as mail, _database(tmp_path_factory.mktemp("ui-mail")) as db_url:
+        port = _free_port()
+        env = {f"ENERGYAPP_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+               for k, v in mail.settings().items()}  # fmt: skip
+        env["ENERGYAPP_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        logs = tmp_path_factory.mktemp("ui-mail-logs")
+        with _serve(db_url, DEAD_OLLAMA, logs, env, port=port) as base:
+            yield LiveApp(base_url=base, db_url=db_url, ollama_url=None), mail
 
 
 @pytest.fixture(autouse=True)
@@ -418,6 +441,18 @@ def login(page: Page, base_url: str, email: str, password: str) -> None:
     page.fill("#login-password", password)
     page.click("button[type=submit]")
     page.wait_for_selector("#main .chat, #main .page")
+
+
+def set_new_password(page: Page, base_url: str, person: dict[str, str], new_password: str) -> None:
+    """On an open reset page: set ``new_password``, then sign in with it as ``person``."""
+    page.fill("#reset-password", new_password)
+    page.fill("#reset-password-again", new_password)
+    page.click("button[type=submit]")
+    expect(page.locator("#login-notice")).to_have_text(
+        "Su contraseña fue restablecida. Inicie sesión con la nueva."
+    )
+    login(page, base_url, person["email"], new_password)
+    expect(page.locator(".profile-name")).to_have_text(person["full_name"])
 
 
 def quick_login(page: Page, base_url: str, role: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests import log_scan
+from tests.mail_server import MailServer
 from tests.ui.conftest import ROOT, LiveApp, Watch, admin_screens, login, quick_login
 
 pytestmark = pytest.mark.browser
@@ -122,3 +123,26 @@ def test_config_and_admin_have_no_violations(axe_page: Page, live_app: LiveApp, 
         axe_page.goto(f"{live_app.base_url}/#/admin/{route}")
         expect(axe_page.locator(ready).first).to_be_visible()
         assert_no_violations(axe_page, theme, f"admin/{route}")
+
+
+def test_the_email_forms_have_no_violations(
+    axe_page: Page, mail_app: tuple[LiveApp, MailServer], theme: str
+) -> None:
+    """With mail on: the login's "Enviar enlace", its "Reenviar enlace", the verification page."""
+    app, _mail = mail_app
+    axe_page.goto(f"{app.base_url}/#/login")
+    axe_page.get_by_text("¿Olvidó su contraseña?").click()
+    expect(axe_page.locator("#forgot-email")).to_be_visible()
+    assert_no_violations(axe_page, theme, "login, email a reset link")
+    email, password = f"axe-{theme}@inacapmail.cl", "Rancagua-cobre-2026"
+    log_scan.PASSWORDS.add(password)
+    body = {"email": email, "password": password, "full_name": "Axe Correo"}
+    assert httpx.post(f"{app.base_url}/auth/register", json=body).status_code == 201
+    axe_page.fill("#login-email", email)
+    axe_page.fill("#login-password", password)
+    axe_page.click("button[type=submit]")
+    expect(axe_page.get_by_role("button", name="Reenviar enlace")).to_be_visible()
+    assert_no_violations(axe_page, theme, "login, address not confirmed")
+    axe_page.goto(f"{app.base_url}/#/verificar/{'x' * 43}")
+    expect(axe_page.locator(".alert-error")).to_be_visible()
+    assert_no_violations(axe_page, theme, "verification page")

@@ -26,6 +26,7 @@ ACTION_NAMES: dict[str, str] = {
     "password_check_failed": "Contraseña actual incorrecta",
     "password_reset_link_created": "Enlace para restablecer contraseña",
     "password_reset": "Contraseña restablecida con un enlace",
+    "email_verified": "Correo verificado",
     "2fa_setup_started": "Inicio de configuración de 2FA",
     "2fa_enabled": "Activación de 2FA",
     "2fa_disabled": "Desactivación de 2FA",
@@ -64,6 +65,7 @@ FAILURE_ACTIONS = frozenset(
 _LOGIN_FAILURES = {
     "invalid_credentials": "contraseña incorrecta o cuenta inexistente",
     "account_disabled": "cuenta desactivada",
+    "email_not_verified": "correo sin confirmar",
     "invalid_2fa_code": "código de verificación incorrecto",
 }
 
@@ -244,6 +246,7 @@ _FIXED = {
     "password_changed": "Cambió su contraseña",
     "password_check_failed": "Falló la verificación de su contraseña actual",
     "password_reset": "Restableció su contraseña con un enlace de un administrador",
+    "email_verified": "Confirmó su correo con el enlace que recibió",
     "2fa_setup_started": "Comenzó a configurar la verificación en dos pasos",
     "2fa_enabled": "Activó la verificación en dos pasos",
     "2fa_disabled": "Desactivó la verificación en dos pasos",
@@ -263,6 +266,8 @@ def describe(event: EventFacts, names: Names) -> str:
         text = _FIXED.get(event.action, f"Acción «{event.action}»")
     if event.details.get("via") == "console":
         return f"{text} (desde la consola del servidor)"
+    if event.details.get("via") == "email":
+        return f"{text} (pedido por la persona, enviado por correo)"
     return text
 
 

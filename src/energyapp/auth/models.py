@@ -63,6 +63,10 @@ class User(Base):
     # Null until the first sign-in (the admin panel shows "nunca"). No Python-side default, so
     # an insert names the column only when it is set.
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the person proved owning the address (auth/verification.py). Accounts an admin, the
+    # console or the seed create count as verified at creation; a self-registration leaves it
+    # null, and with mail on such an account cannot sign in until its emailed link is opened.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     # Denormalised counters for the admin list; conversations/counters.py is their only writer.
     conversation_count: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -149,21 +153,33 @@ class RecoveryCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-class PasswordReset(Base):
-    """A one-time link an administrator hands to a person who cannot sign in (auth/recovery.py).
-    Only the token's SHA-256 is stored; the token itself is shown once, to the administrator."""
-
-    __tablename__ = "password_resets"
+class OneTimeLink:
+    """The columns of a one-time link sent to or handed to a person (auth/links.py): only the
+    token's SHA-256 is stored; it expires, and is spent once."""
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # The administrator who issued it; null when it came from the server's console.
-    created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class PasswordReset(OneTimeLink, Base):
+    """A link that sets a new password (auth/recovery.py): handed over by an administrator, or
+    emailed to a person who asked for it (auth/email_recovery.py)."""
+
+    __tablename__ = "password_resets"
+
+    # The administrator who issued it; null when it came from the console or by email.
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+
+class EmailVerification(OneTimeLink, Base):
+    """A link proving that a self-registered person owns the address (auth/verification.py)."""
+
+    __tablename__ = "email_verifications"

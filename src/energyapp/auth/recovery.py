@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
-from energyapp.auth import throttle
+from energyapp.auth import links, throttle
 from energyapp.auth.models import PasswordReset, User
 from energyapp.auth.passwords import check_new_password
-from energyapp.auth.security import hash_password, new_opaque_token, sha256_hex
+from energyapp.auth.security import hash_password
 from energyapp.auth.service import account_for_console, end_pending_logins, revoke_all_sessions
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.roles import Role
-from energyapp.db import affected_rows, get_for_update, utcnow
+from energyapp.db import get_for_update, utcnow
 from energyapp.errors import AppError, Conflict, Forbidden, NotFound
 
 # How long a link works. A module constant, not a setting: a day covers "hand it over in
@@ -42,6 +41,7 @@ class IssuedLink:
     token: str
     expires_at: datetime
     user: User
+    link_id: uuid.UUID
 
     @property
     def path(self) -> str:
@@ -72,37 +72,34 @@ async def issue_link(
     user = await get_for_update(session, User, user_id)
     if user is None:
         raise NotFound("No se encontró el usuario.", code="user_not_found")
-    return await _issue(session, user, actor_id=admin.id, request=request)
+    return await issue(session, user, actor_id=admin.id, request=request)
 
 
 async def issue_from_console(session: AsyncSession, email: str) -> IssuedLink:
     """``energyapp reset-password``: a link with no actor (``details.via = "console"``)."""
     user = await account_for_console(session, email)
-    return await _issue(session, user, actor_id=None, request=None)
+    return await issue(session, user, actor_id=None, request=None, via="console")
 
 
-async def _issue(
-    session: AsyncSession, user: User, *, actor_id: uuid.UUID | None, request: Request | None
+async def issue(
+    session: AsyncSession,
+    user: User,
+    *,
+    actor_id: uuid.UUID | None,
+    request: Request | None,
+    via: str | None = None,
 ) -> IssuedLink:
-    """A new link for ``user`` (whose row the caller locked), replacing every earlier one."""
+    """A new link for ``user`` (whose row the caller locked), replacing every earlier one;
+    ``via`` (``console``, ``email``) is recorded in the audit row of a link with no actor."""
     if not user.is_active:
         raise Conflict(
             "La cuenta está desactivada: actívela antes de crear un enlace.",
             code="account_disabled",
         )
-    await session.execute(delete(PasswordReset).where(PasswordReset.user_id == user.id))
-    now = utcnow()
-    token = new_opaque_token()  # 32 bytes from ``secrets``
-    link = PasswordReset(
-        user_id=user.id,
-        token_hash=sha256_hex(token),
-        created_by=actor_id,
-        created_at=now,
-        expires_at=now + timedelta(hours=RESET_LINK_HOURS),
+    token, link = await links.replace(
+        session, PasswordReset, user, RESET_LINK_HOURS, created_by=actor_id
     )
-    session.add(link)
-    await session.flush()
-    via = {} if actor_id else {"via": "console"}
+    via_detail = {"via": via} if via else {}
     audit.record(
         session,
         "password_reset_link_created",
@@ -110,26 +107,14 @@ async def _issue(
         request=request,
         target_type="user",
         target_id=user.id,
-        details={"link_id": str(link.id), **via},
+        details={"link_id": str(link.id), **via_detail},
     )
-    return IssuedLink(token, link.expires_at, user)
+    return IssuedLink(token, link.expires_at, user, link.id)
 
 
 async def _usable_link(session: AsyncSession, token: str) -> tuple[PasswordReset, User]:
     """The unspent, unexpired link of an active account behind ``token``; 400 otherwise."""
-    row = (
-        await session.execute(
-            select(PasswordReset, User)
-            .join(User, User.id == PasswordReset.user_id)
-            .where(PasswordReset.token_hash == sha256_hex(token))
-        )
-    ).first()
-    if row is None:
-        raise _link_invalid()
-    link, user = row
-    if link.used_at is not None or link.expires_at <= utcnow() or not user.is_active:
-        raise _link_invalid()
-    return link, user
+    return await links.usable(session, PasswordReset, token, _link_invalid)
 
 
 async def check_link(
@@ -157,16 +142,11 @@ async def reset_password(
     # Checked before the link is spent: a refused password leaves it usable.
     check_new_password(new_password, email=user.email)
     new_hash = await hash_password(new_password)  # slow: before the link's row is locked
-    spent = await affected_rows(
-        session,
-        update(PasswordReset)
-        .where(PasswordReset.id == link.id, PasswordReset.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False),
-    )
-    if spent != 1:  # a simultaneous use spent it first
-        raise _link_invalid()
+    await links.spend(session, PasswordReset, link, _link_invalid)
     user.password_hash = new_hash
+    if user.email_verified_at is None:
+        # The link reached this person: by email from their mailbox, or from an administrator.
+        user.email_verified_at = utcnow()
     await revoke_all_sessions(session, user.id, "password_reset")
     await end_pending_logins(session, user.id)
     audit.record_account_event(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from energyapp.auth import recovery
+from energyapp.auth import email_recovery, emails, recovery
 from energyapp.auth.deps import AdminUser, ChangesLimited
 from energyapp.auth.schemas import (
+    EmailAccepted,
+    EmailRequest,
     PasswordResetRequest,
     ResetLinkAccount,
     ResetLinkOut,
@@ -62,3 +64,19 @@ async def reset_password(
         session, settings, limiter, request, token=body.token, new_password=body.new_password
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/auth/password-reset/request", status_code=status.HTTP_202_ACCEPTED)
+async def request_reset_email(
+    body: EmailRequest,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> EmailAccepted:
+    """Email a one-time link (24 h) to the address's active account, if there is one: the same
+    202 either way. 409 ``mail_disabled`` when the server sends no email."""
+    outgoing = await email_recovery.request_reset(session, settings, limiter, request, body.email)
+    emails.send_later(background, request, settings, outgoing)
+    return EmailAccepted(detail=email_recovery.ACCEPTED)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from energyapp.auth import required_2fa, service, sessions, two_factor
+from energyapp.auth import emails, required_2fa, service, sessions, two_factor, verification
 from energyapp.auth.deps import AdminUser, ChangesLimited, CurrentUser
 from energyapp.auth.schemas import (
     ChangePasswordRequest,
@@ -160,12 +160,14 @@ async def update_me(
 async def register(
     body: RegisterRequest,
     request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> UserOut:
-    """Create a ``trabajador`` account for an address of an allowed domain."""
-    user = await service.register(
+    """Create a ``trabajador`` account for an address of an allowed domain. With mail on, the
+    account signs in only after opening the link emailed to the address."""
+    user, outgoing = await verification.register(
         session,
         settings,
         limiter,
@@ -174,6 +176,7 @@ async def register(
         password=body.password,
         full_name=body.full_name,
     )
+    emails.send_later(background, request, settings, outgoing)
     return UserOut.of(user, settings)
 
 

@@ -184,3 +184,20 @@ class ResetLinkOut(BaseModel):
     token: str
     path: str = Field(description="/#/restablecer/<token>: the token stays in the fragment.")
     expires_at: datetime
+
+
+# --- emails (auth/email_recovery.py) -------------------------------------------------------
+
+
+class EmailRequest(_Body):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class EmailAccepted(BaseModel):
+    """The same answer whether or not an account has that address."""
+
+    detail: str
+
+
+class VerifyEmailRequest(_Body):
+    token: str = Field(min_length=1, max_length=200)

@@ -149,25 +149,17 @@ def registration_email(raw: str, allowed_domains: list[str] | None) -> str:
     return f"{parsed.local_part.lower()}@{domain}"
 
 
-async def register(
-    session: AsyncSession,
-    settings: Settings,
-    limiter: RateLimiter,
-    request: Request,
-    *,
-    email: str,
-    password: str,
-    full_name: str,
-) -> User:
-    """Self-service account (role ``trabajador``) for the allowed domains."""
+async def check_registration(
+    settings: Settings, limiter: RateLimiter, request: Request, *, email: str, password: str
+) -> str:
+    """The checks of a self-service registration (throttled per IP, an allowed domain, the
+    password policy); the normalised address. The account itself: ``verification.register``."""
     await throttle.before_registration(
         limiter, settings, ip=client_ip(request, settings.trusted_proxies)
     )
     address = registration_email(email, settings.registration_domains)
     check_new_password(password, email=address)
-    user = await create_user(session, email=address, password=password, full_name=full_name)
-    audit.record_account_event(session, "register", user.id, request)
-    return user
+    return address
 
 
 async def update_profile(

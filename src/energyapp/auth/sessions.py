@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
-from energyapp.auth import throttle, two_factor_policy
+from energyapp.auth import throttle, two_factor_policy, verification
 from energyapp.auth.models import AuthSession, LoginChallenge, RefreshToken, User
 from energyapp.auth.security import (
     create_access_token,
@@ -148,19 +148,23 @@ async def login(
     await guard.succeeded(account=email)
     if new_hash is not None:
         user.password_hash = new_hash
+    # Only now, after the right password: the status tells nothing to whoever lacks it.
+    refusal = None
     if not user.is_active:
+        refusal = Forbidden(
+            "Su cuenta está desactivada. Contacte a un administrador.", code="account_disabled"
+        )
+    elif verification.needs_verification(settings, user):
+        refusal = verification.not_verified()
+    if refusal is not None:
         audit.record_account_event(
             session,
             "login_failed",
             user.id,
             request,
-            details={"email": email, "reason": "account_disabled"},
+            details={"email": email, "reason": refusal.code},
         )
-        raise kept(
-            Forbidden(
-                "Su cuenta está desactivada. Contacte a un administrador.", code="account_disabled"
-            )
-        )
+        raise kept(refusal)
     if user.totp_enabled and user.totp_secret:
         return await _challenge(session, user)
     if await two_factor_policy.needs_setup(session, user):

@@ -23,6 +23,7 @@ LOGIN = "auth-login"
 TWO_FACTOR = "auth-2fa"
 REGISTER = "auth-register"
 RESET_LINK = "auth-reset-link"
+RESET_EMAIL = "auth-reset-email"
 
 
 def _too_many(state: LimitState) -> TooManyRequests:
@@ -74,17 +75,32 @@ class Throttle:
 
 async def before_registration(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
     """Every registration attempt from an IP counts (successes too): 429 past the limit."""
-    await _count_every_attempt(limiter, settings, REGISTER, ip)
+    await count_every_attempt(limiter, settings, REGISTER, ip)
 
 
 async def before_password_reset(limiter: RateLimiter, settings: Settings, *, ip: str) -> None:
     """Every use or check of a password-reset link from an IP counts, as registrations do."""
-    await _count_every_attempt(limiter, settings, RESET_LINK, ip)
+    await count_every_attempt(limiter, settings, RESET_LINK, ip)
 
 
-async def _count_every_attempt(
-    limiter: RateLimiter, settings: Settings, name: str, ip: str
+async def before_email_request(
+    limiter: RateLimiter, settings: Settings, name: str, *, ip: str, email: str
 ) -> None:
+    """Every request for an email (a reset link, a verification link) counts per IP and per
+    address, whether or not an account has it: 429 past either limit, the same for any
+    address, so it tells nothing about which ones exist."""
+    await count_every_attempt(limiter, settings, name, ip)
+    state = await limiter.hit(
+        f"{name}-address",
+        account_key(email),
+        limit=settings.login_max_failures_per_account,
+        window_seconds=settings.login_window_seconds,
+    )
+    if not state.allowed:
+        raise _too_many(state)
+
+
+async def count_every_attempt(limiter: RateLimiter, settings: Settings, name: str, ip: str) -> None:
     state = await limiter.hit(
         name,
         ip,

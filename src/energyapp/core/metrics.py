@@ -106,6 +106,12 @@ GENERATIONS_FINISHED = Counter(
 LLM_ERRORS = Counter(
     "energyapp_llm_errors_total", "Errors talking to Ollama, by code.", ["code"], registry=REGISTRY
 )
+MAIL_FAILURES = Counter(
+    "energyapp_mail_failures_total",
+    "Emails the SMTP relay did not take, by kind (password_reset, email_verification).",
+    ["kind"],
+    registry=REGISTRY,
+)
 
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
 

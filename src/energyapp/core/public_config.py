@@ -16,6 +16,8 @@ class PublicConfig(BaseModel):
     max_message_chars: int
     self_service_2fa_domains: list[str]
     password_change_domains: list[str]
+    # The login offers "send me a link" by email, else says to ask an administrator.
+    mail_enabled: bool
 
 
 @router.get("/config/public", response_model=PublicConfig)
@@ -27,4 +29,5 @@ async def public_config(settings: SettingsDep) -> PublicConfig:
         max_message_chars=settings.max_message_chars,
         self_service_2fa_domains=settings.self_service_2fa_domains,
         password_change_domains=settings.password_change_domains,
+        mail_enabled=settings.mail_enabled,
     )

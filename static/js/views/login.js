@@ -83,10 +83,11 @@ export function renderLogin() {
   sessionStorage.removeItem(LOGIN_NOTICE);
   const email = h("input", { class: "input", id: "login-email", name: "email", type: "email", autocomplete: "username", required: true });
   const password = h("input", { class: "input", id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const resend = resendLink(email);
   const form = h("form", { novalidate: true },
     h("h2", { text: "Iniciar sesión" }),
     notice ? h("div", { class: "alert alert-info", role: "status", id: "login-notice", text: notice }) : null,
-    error,
+    error, resend.box,
     h("div", { class: "field" }, h("label", { for: "login-email", text: "Correo" }), email),
     h("div", { class: "field" }, h("label", { for: "login-password", text: "Contraseña" }), password),
     h("button", { type: "submit", class: "btn btn-primary btn-block", text: "Entrar" }),
@@ -95,6 +96,7 @@ export function renderLogin() {
 
   async function submit() {
     showError(error, "");
+    resend.box.hidden = true;
     if (!email.value.trim() || !password.value) {
       showError(error, "Ingrese su correo y su contraseña.");
       return;
@@ -116,6 +118,7 @@ export function renderLogin() {
       signedIn(data);
     } catch (err) {
       showError(error, loginMessage(err));
+      if (err instanceof ApiError && err.code === "email_not_verified") resend.offer();
       setBusy(form, false); // a disabled field cannot take the focus
       password.focus();
       password.select();
@@ -143,18 +146,87 @@ export function renderLogin() {
       ),
     ));
   }
-  // No email is sent: an administrator hands over a one-time link (reset_password.js).
-  form.appendChild(h("details", { class: "auth-forgot" },
-    h("summary", { text: "¿Olvidó su contraseña?" }),
-    h("p", { class: "hint", text: "Pida a un administrador un enlace para restablecerla. La aplicación no envía correos: el administrador le entregará el enlace personalmente." }),
-  ));
+  // Its own form, after the login's (forms do not nest).
+  form.after(forgotPassword(email));
   const domains = state.config.registration_domains.map((d) => `@${d}`).join(" o ");
-  form.appendChild(h("p", { class: "auth-foot" },
+  form.parentElement?.append(h("p", { class: "auth-foot" },
     "¿No tiene cuenta? ", h("a", { href: "#/registro", text: "Regístrese" }),
     domains ? h("span", { class: "muted small", text: ` (solo correos ${domains})` }) : null,
   ));
   queueMicrotask(() => email.focus());
   return wrap;
+}
+
+/**
+ * "Reenviar enlace" under the login's error for an account whose address is not confirmed yet.
+ * @param {HTMLInputElement} loginEmail the address the link is sent to
+ */
+function resendLink(loginEmail) {
+  const sent = h("p", { class: "hint", role: "status", id: "resend-sent", hidden: true });
+  const button = h("button", { type: "button", class: "btn btn-sm", "data-action": "resend-verification", text: "Reenviar enlace" });
+  const box = h("div", { class: "field", hidden: true }, button, sent);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const data = await api("/auth/verify-email/resend", { method: "POST", auth: false, body: { email: loginEmail.value.trim() } });
+      sent.textContent = data.detail;
+    } catch (err) {
+      sent.textContent = loginMessage(err);
+    } finally {
+      sent.hidden = false;
+      button.disabled = false;
+    }
+  });
+  return {
+    box,
+    offer() {
+      sent.hidden = true;
+      box.hidden = false;
+    },
+  };
+}
+
+/**
+ * "¿Olvidó su contraseña?": with mail on, a field and "Enviar enlace" (the same answer whether
+ * or not the address has an account); without it, an administrator hands over the link.
+ * @param {HTMLInputElement} loginEmail its address, if typed, fills the field
+ */
+function forgotPassword(loginEmail) {
+  const box = h("details", { class: "auth-forgot" }, h("summary", { text: "¿Olvidó su contraseña?" }));
+  if (!state.config.mail_enabled) {
+    box.append(h("p", { class: "hint", text: "Pida a un administrador un enlace para restablecerla. La aplicación no envía correos: el administrador le entregará el enlace personalmente." }));
+    return box;
+  }
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
+  const sent = h("div", { class: "alert alert-info", role: "status", id: "forgot-sent", hidden: true });
+  const address = h("input", { class: "input", id: "forgot-email", name: "email", type: "email", autocomplete: "username", required: true });
+  const form = h("form", { novalidate: true },
+    h("p", { class: "hint", text: "Ingrese el correo de su cuenta y le enviaremos un enlace para elegir una contraseña nueva." }),
+    error, sent,
+    h("div", { class: "field" }, h("label", { for: "forgot-email", text: "Correo" }), address),
+    h("button", { type: "submit", class: "btn btn-block", text: "Enviar enlace" }),
+  );
+  box.append(form);
+  box.addEventListener("toggle", () => {
+    if (box.open && !address.value) address.value = loginEmail.value.trim();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, "");
+    sent.hidden = true;
+    if (!address.value.trim()) return showError(error, "Ingrese su correo.");
+    setBusy(form, true);
+    try {
+      const data = await api("/auth/password-reset/request", { method: "POST", auth: false, body: { email: address.value.trim() } });
+      sent.textContent = data.detail;
+      sent.hidden = false;
+    } catch (err) {
+      showError(error, loginMessage(err));
+    } finally {
+      setBusy(form, false);
+    }
+  });
+  return box;
 }
 
 /** @param {string} challenge the token that stands for the password already checked */
@@ -198,7 +270,7 @@ function twoFactorStep(challenge) {
 export function renderRegister() {
   const domains = state.config.registration_domains;
   const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
-  const ok = h("div", { class: "alert alert-info", role: "status", hidden: true });
+  const ok = h("div", { class: "alert alert-info", role: "status", id: "register-done", hidden: true });
   const name = h("input", { class: "input", id: "reg-name", name: "full_name", autocomplete: "name", required: true, maxlength: 200 });
   const email = h("input", { class: "input", id: "reg-email", name: "email", type: "email", autocomplete: "email", required: true, "aria-describedby": "reg-email-hint" });
   const password = h("input", { class: "input", id: "reg-password", name: "password", type: "password", autocomplete: "new-password", required: true, minlength: 8, maxlength: 128, "aria-describedby": "reg-pass-hint" });
@@ -222,6 +294,13 @@ export function renderRegister() {
     setBusy(form, true);
     try {
       await api("/auth/register", { method: "POST", auth: false, body: { full_name: name.value.trim(), email: email.value.trim(), password: password.value } });
+      if (state.config.mail_enabled) {
+        // The account signs in once the emailed link proves the address.
+        ok.textContent = `Cuenta creada. Le enviamos un correo a ${email.value.trim()} con un enlace para confirmar su dirección: ábralo para poder iniciar sesión (revise también la carpeta de spam).`;
+        ok.hidden = false;
+        password.value = "";
+        return;
+      }
       const data = await api("/auth/login", { method: "POST", auth: false, body: { email: email.value.trim(), password: password.value } });
       signedIn(data);
     } catch (err) {

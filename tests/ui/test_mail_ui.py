@@ -1,0 +1,89 @@
+"""Email in the browser, against an app that sends to a real SMTP server: a person who forgot
+the password asks the login for a link, opens the one that arrives, sets a new password and
+signs in with it."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests import log_scan
+from tests.mail_server import MailServer, link_token
+from tests.ui.conftest import LiveApp, set_new_password
+
+pytestmark = pytest.mark.browser
+
+NEW_PASSWORD = "Chiloe-palafitos-31"
+
+
+def test_forgot_password_emails_a_link_that_sets_a_new_one(
+    page: Page, mail_app: tuple[LiveApp, MailServer]
+) -> None:
+    app, mail = mail_app
+    person = app.create_user(full_name="Olivia Olvido")
+    log_scan.PASSWORDS.add(NEW_PASSWORD)
+    page.goto(f"{app.base_url}/")
+    page.fill("#login-email", person["email"])
+    page.get_by_text("¿Olvidó su contraseña?").click()
+    expect(page.locator("#forgot-email")).to_have_value(person["email"])
+    page.get_by_role("button", name="Enviar enlace").click()
+    expect(page.locator("#forgot-sent")).to_have_text(
+        "Si existe una cuenta activa con ese correo, le enviamos un enlace para restablecer la "
+        "contraseña. Revise su bandeja de entrada (y la carpeta de spam)."
+    )
+    (message,) = mail.wait_for(person["email"])
+    token = link_token(message)
+    log_scan.TOKENS.add(token)  # the server's log is scanned for it at the end of the run
+    body = message.get_body(("plain",))
+    assert body is not None and f"{app.base_url}/#/restablecer/{token}" in body.get_content()
+
+    page.goto(f"{app.base_url}/#/restablecer/{token}")
+    expect(page.locator("#reset-account")).to_have_text(
+        f"Nueva contraseña para Olivia Olvido ({person['email']})."
+    )
+    set_new_password(page, app.base_url, person, NEW_PASSWORD)
+
+
+def test_a_registration_signs_in_after_the_emailed_link(
+    page: Page, mail_app: tuple[LiveApp, MailServer]
+) -> None:
+    app, mail = mail_app
+    email, password = "vera.ui@inacapmail.cl", "Temuco-araucarias-58"
+    log_scan.PASSWORDS.add(password)
+    page.goto(f"{app.base_url}/#/registro")
+    page.fill("#reg-name", "Vera Navegador")
+    page.fill("#reg-email", email)
+    page.fill("#reg-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator("#register-done")).to_contain_text(
+        f"Cuenta creada. Le enviamos un correo a {email} con un enlace para confirmar"
+    )
+    mail.wait_for(email)
+
+    page.goto(f"{app.base_url}/#/login")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-error").first).to_have_text(
+        "Falta confirmar su correo: abra el enlace que le enviamos al registrarse. "
+        "Si no lo encuentra, pida uno nuevo."
+    )
+    page.get_by_role("button", name="Reenviar enlace").click()
+    expect(page.locator("#resend-sent")).to_contain_text("le enviamos un enlace nuevo")
+    token = link_token(mail.wait_for(email, count=2)[-1])
+    log_scan.TOKENS.add(token)
+
+    page.goto(f"{app.base_url}/#/verificar/{token}")
+    expect(page.locator("#login-notice")).to_have_text(
+        "Su correo fue confirmado. Ya puede iniciar sesión."
+    )
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".profile-name")).to_have_text("Vera Navegador")
+    # The token left the address bar on the way.
+    page.goto(f"{app.base_url}/#/verificar/{token}")
+    expect(page.locator(".alert-error")).to_have_text(
+        "El enlace de verificación ya no es válido. Inicie sesión para pedir uno nuevo."
+    )
+    assert page.url.endswith("#/verificar")
