@@ -102,17 +102,30 @@ def test_caddyfile_adapts_to_the_intended_site() -> None:
     assert "application/json*" in types
     assert not [t for t in types if t.startswith(("text/*", "text/event-stream"))], types
 
-    headers = next(h for h in handlers if h["handler"] == "headers")["response"]
-    assert headers["deferred"] is True
+    # The security headers (the site's deferred one; /metrics has its own Content-Type).
+    headers = next(
+        h["response"]
+        for h in handlers
+        if h["handler"] == "headers" and h.get("response", {}).get("deferred")
+    )
     assert headers["set"]["Content-Security-Policy"] == [CSP]
     assert headers["set"]["Strict-Transport-Security"][0].startswith("max-age=31536000")
     assert headers["set"]["X-Content-Type-Options"] == ["nosniff"]
     assert headers["set"]["Referrer-Policy"] == ["no-referrer"]
 
-    metrics = next(
-        r for r in _routes(server) if r.get("match") and "/metrics" in r["match"][0].get("path", [])
-    )
-    assert metrics["handle"] == [{"handler": "static_response", "status_code": 404}]
+    # The app's own 404 (JSON), from Caddy: the header and the response are two routes.
+    metrics = [
+        handler
+        for r in _routes(server)
+        if r.get("match") and "/metrics" in r["match"][0].get("path", [])
+        for handler in r["handle"]
+    ]
+    # Braces escaped from Caddy's placeholders; served unescaped (tests/deploy/test_proxy.py).
+    body = '\\{"detail":"No se encontró el recurso solicitado.","code":"not_found"\\}'
+    assert metrics == [
+        {"handler": "headers", "response": {"set": {"Content-Type": ["application/json"]}}},
+        {"handler": "static_response", "status_code": 404, "body": body},
+    ]
 
 
 def _routes(node: Any) -> list[dict[str, Any]]:
