@@ -119,7 +119,7 @@ async def test_a_link_sets_a_new_password_and_ends_every_session(
         "Enlace para restablecer contraseña",
     )
     assert labels["password_reset"] == (
-        "Restableció su contraseña con un enlace de un administrador",
+        "Restableció su contraseña con un enlace de un solo uso",
         "Contraseña restablecida con un enlace",
     )
     # Only the token's hash is stored, and no log line holds the token.

@@ -69,6 +69,19 @@ async def test_the_emailed_link_sets_a_new_password(
     assert '"kind": "password_reset"' in logged  # the sending itself is logged
 
 
+async def test_with_mail_a_spent_link_says_to_ask_for_one_at_the_login(
+    mail_client: httpx.AsyncClient,
+) -> None:
+    """No administrator is needed for a new link when the server sends email."""
+    checked = await mail_client.post("/auth/password-reset/check", json={"token": "x" * 43})
+    assert checked.status_code == 400
+    assert checked.json() == {
+        "detail": "El enlace ya no es válido: pida uno nuevo con «¿Olvidó su contraseña?» al "
+        "iniciar sesión.",
+        "code": "reset_link_invalid",
+    }
+
+
 async def test_unknown_and_deactivated_addresses_get_the_same_answer_and_no_email(
     mail_client: httpx.AsyncClient,
     mail_server: MailServer,

@@ -245,7 +245,7 @@ _FIXED = {
     "profile_updated": "Actualizó su perfil",
     "password_changed": "Cambió su contraseña",
     "password_check_failed": "Falló la verificación de su contraseña actual",
-    "password_reset": "Restableció su contraseña con un enlace de un administrador",
+    "password_reset": "Restableció su contraseña con un enlace de un solo uso",
     "email_verified": "Confirmó su correo con el enlace que recibió",
     "2fa_setup_started": "Comenzó a configurar la verificación en dos pasos",
     "2fa_enabled": "Activó la verificación en dos pasos",

@@ -10,8 +10,10 @@ and in request bodies, never in a path a log would keep."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -48,10 +50,13 @@ class IssuedLink:
         return f"{RESET_PAGE}{self.token}"
 
 
-def _link_invalid() -> AppError:
+def _link_invalid(mail_enabled: bool = False) -> AppError:
+    # With mail on, the person can ask for a new link at the login without an administrator.
+    where = (
+        "con «¿Olvidó su contraseña?» al iniciar sesión" if mail_enabled else "a un administrador"
+    )
     return AppError(
-        "El enlace ya no es válido: pida uno nuevo a un administrador.",
-        code="reset_link_invalid",
+        f"El enlace ya no es válido: pida uno nuevo {where}.", code="reset_link_invalid"
     )
 
 
@@ -112,9 +117,15 @@ async def issue(
     return IssuedLink(token, link.expires_at, user, link.id)
 
 
-async def _usable_link(session: AsyncSession, token: str) -> tuple[PasswordReset, User]:
+async def _usable_link(
+    session: AsyncSession, settings: Settings, token: str
+) -> tuple[PasswordReset, User]:
     """The unspent, unexpired link of an active account behind ``token``; 400 otherwise."""
-    return await links.usable(session, PasswordReset, token, _link_invalid)
+    return await links.usable(session, PasswordReset, token, _invalid_for(settings))
+
+
+def _invalid_for(settings: Settings) -> Callable[[], AppError]:
+    return partial(_link_invalid, settings.mail_enabled)
 
 
 async def check_link(
@@ -122,7 +133,7 @@ async def check_link(
 ) -> User:
     """Whose account a link is for (so the page can say it), or 400 ``reset_link_invalid``."""
     await _count_attempt(settings, limiter, request)
-    return (await _usable_link(session, token))[1]
+    return (await _usable_link(session, settings, token))[1]
 
 
 async def reset_password(
@@ -138,11 +149,11 @@ async def reset_password(
     self-service changes). The link is spent, every session of the account and every login
     waiting for its second step end; 2FA stays as it was."""
     await _count_attempt(settings, limiter, request)
-    link, user = await _usable_link(session, token)
+    link, user = await _usable_link(session, settings, token)
     # Checked before the link is spent: a refused password leaves it usable.
     check_new_password(new_password, email=user.email)
     new_hash = await hash_password(new_password)  # slow: before the link's row is locked
-    await links.spend(session, PasswordReset, link, _link_invalid)
+    await links.spend(session, PasswordReset, link, _invalid_for(settings))
     user.password_hash = new_hash
     if user.email_verified_at is None:
         # The link reached this person: by email from their mailbox, or from an administrator.
