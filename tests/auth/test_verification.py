@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import EmailVerification, User
 from energyapp.auth.verification import RESENT
+from energyapp.conversations.models import Conversation
 from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, utcnow
 from tests import log_scan
@@ -173,11 +174,16 @@ async def test_a_relay_that_is_down_leaves_the_account_to_ask_again(
 
 
 async def _age(sessionmaker: async_sessionmaker[AsyncSession], email: str, hours: int) -> None:
+    """Make the account ``hours`` old, and its verification links as if sent at registration."""
+    created = utcnow() - timedelta(hours=hours)
     async with sessionmaker() as session:
+        user_id = await session.scalar(
+            update(User).where(User.email == email).values(created_at=created).returning(User.id)
+        )
         await session.execute(
-            update(User)
-            .where(User.email == email)
-            .values(created_at=utcnow() - timedelta(hours=hours))
+            update(EmailVerification)
+            .where(EmailVerification.user_id == user_id)
+            .values(created_at=created, expires_at=created + timedelta(hours=48))
         )
         await session.commit()
 
@@ -201,6 +207,33 @@ async def test_a_stale_unverified_account_gives_its_address_up(
     assert replacing.details == {"replaced_unverified_user": squat.json()["id"]}
     assert (await _verify(mail_client, link_token(mail_server.to(email)[-1]))).status_code == 204
     assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
+
+
+async def test_an_unverified_account_with_a_live_link_or_given_data_keeps_its_address(
+    mail_client: httpx.AsyncClient,
+    mail_server: MailServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Old and never verified, but its owner asked for a new link an hour ago, or an
+    administrator gave it a role or a conversation: a registration does not delete it."""
+    resent, promoted, given = (f"{who}@alvaradomazzei.cl" for who in ("tarde", "jefa", "heredera"))
+    for email in (resent, promoted, given):
+        squat = await mail_client.post("/auth/register", json=_body(email, "Ocupa-la-direccion-1"))
+        assert squat.status_code == 201
+        await _age(sessionmaker, email, 49)
+    assert (await _resend(mail_client, resent)).status_code == 202
+    async with sessionmaker() as session:
+        await session.execute(update(User).where(User.email == promoted).values(role="supervisor"))
+        owner = await session.scalar(select(User).where(User.email == given))
+        assert owner is not None
+        session.add(Conversation(user_id=owner.id, title="Traspasada"))
+        owner.conversation_count = 1
+        await session.commit()
+    for email in (resent, promoted, given):
+        taken = await mail_client.post("/auth/register", json=_body(email))
+        assert (taken.status_code, taken.json()["code"]) == (409, "email_taken"), email
+    assert (await _verify(mail_client, link_token(mail_server.to(resent)[-1]))).status_code == 204
+    assert (await _login(mail_client, resent, "Ocupa-la-direccion-1")).status_code == 200
 
 
 async def test_a_fresh_squatter_is_undone_by_a_password_reset(
