@@ -22,7 +22,7 @@ from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, utcnow
 from tests import log_scan
 from tests.auth.conftest import PASSWORD, AuditFn, ClientFactory, LoginFn, own_address
-from tests.conftest import UserFactory
+from tests.conftest import HeadersFactory, UserFactory
 from tests.mail_server import MailServer, free_port, link_token
 
 GOOD_PASSWORD = "Tren-de-cobre-42"
@@ -249,6 +249,36 @@ async def test_a_fresh_squatter_is_undone_by_a_password_reset(
     assert (await mail_client.post("/auth/password-reset", json=reset)).status_code == 204
     assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
     assert (await _login(mail_client, email, "Ocupa-la-direccion-1")).status_code == 401
+
+
+async def test_an_admin_sees_and_vouches_for_an_unverified_address(
+    mail_client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    audit_events: AuditFn,
+) -> None:
+    """The admin API shows the address is unconfirmed; an admin (not a supervisor) marks it
+    confirmed, audited, and the person then signs in; a confirmation is never taken back."""
+    email = "buzon.lleno@alvaradomazzei.cl"
+    registered = await mail_client.post("/auth/register", json=_body(email))
+    user_url = f"/admin/users/{registered.json()['id']}"
+    admin, supervisor = await make_user("admin"), await make_user("supervisor")
+    as_admin = await auth_headers(admin)
+    shown = await mail_client.get(user_url, headers=as_admin)
+    assert shown.json()["email_verified_at"] is None
+    vouch = {"email_verified": True}
+    refused = await mail_client.patch(user_url, json=vouch, headers=await auth_headers(supervisor))
+    assert refused.status_code == 403
+    assert (await _login(mail_client, email, GOOD_PASSWORD)).json() == NOT_VERIFIED
+    undo = await mail_client.patch(user_url, json={"email_verified": False}, headers=as_admin)
+    assert undo.status_code == 422
+    vouched = await mail_client.patch(user_url, json=vouch, headers=as_admin)
+    assert vouched.status_code == 200 and vouched.json()["email_verified_at"] is not None
+    again = await mail_client.patch(user_url, json=vouch, headers=as_admin)
+    assert again.json()["email_verified_at"] == vouched.json()["email_verified_at"]
+    (event,) = await audit_events("user.email_verified")
+    assert (event.actor_id, event.target_id) == (admin.id, registered.json()["id"])
+    assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
 
 
 def test_the_migration_counts_existing_accounts_as_verified(scratch_db_url: str) -> None:
