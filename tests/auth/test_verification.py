@@ -281,6 +281,23 @@ async def test_an_admin_sees_and_vouches_for_an_unverified_address(
     assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
 
 
+async def test_a_name_typed_at_registration_stays_out_of_the_emails(
+    mail_client: httpx.AsyncClient, mail_server: MailServer
+) -> None:
+    """Whoever registers a colleague's address chooses the account's name: neither the
+    verification email nor a reset email of that unverified account carries it."""
+    email = "victima@alvaradomazzei.cl"
+    bait = "Soporte TI. Su cuenta será bloqueada: llame al +56 2 2999 9999 o visite https://x.cl"
+    registered = await mail_client.post("/auth/register", json={**_body(email), "full_name": bait})
+    assert registered.status_code == 201
+    asked = await mail_client.post("/auth/password-reset/request", json={"email": email})
+    assert asked.status_code == 202
+    verify_mail, reset_mail = mail_server.to(email)
+    for message in (verify_mail, reset_mail):
+        text_body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert text_body.startswith("Hola:\r\n") and "2999" not in text_body
+
+
 def test_the_migration_counts_existing_accounts_as_verified(scratch_db_url: str) -> None:
     upgrade(scratch_db_url, "0013_password_resets")
     user_id = "0b7e2a560f0d4c539a573f1f6a1d0001"

@@ -53,7 +53,7 @@ async def request_reset(
     return emails.reset_email(
         settings,
         to=user.email,
-        name=user.full_name,
+        name=user.full_name if user.email_verified_at else None,
         path=link.path,
         hours=recovery.RESET_LINK_HOURS,
         link_id=link.link_id,

@@ -24,7 +24,7 @@ from energyapp.core.mail_settings import MailSettings
 logger = logging.getLogger("energyapp.auth.emails")
 
 RESET_SUBJECT = "EnergyApp: restablecer su contraseña"
-RESET_TEXT = """Hola, {name}:
+RESET_TEXT = """{greeting}
 
 Alguien (probablemente usted) pidió restablecer la contraseña de su cuenta de EnergyApp
 ({email}). Para elegir una nueva, abra este enlace dentro de las próximas {hours} horas:
@@ -36,7 +36,7 @@ El enlace sirve una sola vez. Si usted no lo pidió, ignore este correo: su cont
 EnergyApp
 """
 VERIFY_SUBJECT = "EnergyApp: confirme su correo"
-VERIFY_TEXT = """Hola, {name}:
+VERIFY_TEXT = """{greeting}
 
 Se creó una cuenta de EnergyApp con este correo ({email}). Para confirmar que es suyo y poder
 iniciar sesión, abra este enlace dentro de las próximas {hours} horas:
@@ -62,19 +62,27 @@ class Outgoing:
     link_model: type[PasswordReset] | type[EmailVerification] = PasswordReset
 
 
+def _greeting(name: str | None) -> str:
+    # A name someone typed at registration is not the mailbox owner's word: it stays out of the
+    # email (else a squatter writes a line of their choosing in a mail from the company's relay).
+    return f"Hola, {name}:" if name else "Hola:"
+
+
 def reset_email(
-    settings: MailSettings, *, to: str, name: str, path: str, hours: int, link_id: uuid.UUID
+    settings: MailSettings, *, to: str, name: str | None, path: str, hours: int, link_id: uuid.UUID
 ) -> Outgoing:
+    """``name``: ``None`` unless the account's address is verified (see :func:`_greeting`)."""
     url = f"{settings.public_url}{path}"
-    text = RESET_TEXT.format(name=name, email=to, hours=hours, url=url)
+    text = RESET_TEXT.format(greeting=_greeting(name), email=to, hours=hours, url=url)
     return Outgoing("password_reset", to, RESET_SUBJECT, text, link_id)
 
 
 def verification_email(
-    settings: MailSettings, *, to: str, name: str, path: str, hours: int, link_id: uuid.UUID
+    settings: MailSettings, *, to: str, path: str, hours: int, link_id: uuid.UUID
 ) -> Outgoing:
+    """No name: the account is unverified, its name typed by whoever registered it."""
     url = f"{settings.public_url}{path}"
-    text = VERIFY_TEXT.format(name=name, email=to, hours=hours, url=url)
+    text = VERIFY_TEXT.format(greeting=_greeting(None), email=to, hours=hours, url=url)
     return Outgoing("email_verification", to, VERIFY_SUBJECT, text, link_id, EmailVerification)
 
 

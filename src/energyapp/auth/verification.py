@@ -55,7 +55,6 @@ async def _issue(session: AsyncSession, settings: Settings, user: User) -> email
     return emails.verification_email(
         settings,
         to=user.email,
-        name=user.full_name,
         path=f"{VERIFY_PAGE}{token}",
         hours=VERIFY_LINK_HOURS,
         link_id=link.id,
