@@ -1,15 +1,17 @@
 """The account emails (a password-reset link, an address-verification link) and their delivery.
 
-A request that sends one commits its rows first and answers; the email goes out afterwards
-(:func:`deliver`, run as the response's background task), so no transaction waits on the relay
-and a known address answers as fast as an unknown one. When the relay fails, the link it
-carried is deleted (nobody received it), the failure is logged without address or token and
-counted in ``energyapp_mail_failures_total``."""
+A registration commits its rows first and answers; the email goes out afterwards
+(:func:`deliver`, run as the response's background task), so no transaction waits on the relay.
+A request for an email by address (a reset, a new verification link) answers before even
+looking the address up (:func:`compose_later`), so a known address answers like an unknown one.
+When the relay fails, the link it carried is deleted (nobody received it), the failure is logged
+without address or token and counted in ``energyapp_mail_failures_total``."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import BackgroundTasks
@@ -109,6 +111,30 @@ async def deliver(
             await session.commit()
         return
     logger.info("email sent", extra={"kind": email.kind, "link_id": str(email.link_id)})
+
+
+# Finds the account an emailed request is about and issues its link, in a session of its own.
+Compose = Callable[[AsyncSession], Awaitable[Outgoing | None]]
+
+
+async def compose_and_deliver(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: MailSettings, compose: Compose
+) -> None:
+    """Run ``compose`` and commit, then send its email, if any."""
+    async with sessionmaker() as session:
+        email = await compose(session)
+        await session.commit()
+    if email is not None:
+        await deliver(sessionmaker, settings, email)
+
+
+def compose_later(
+    background: BackgroundTasks, request: Request, settings: MailSettings, compose: Compose
+) -> None:
+    """Look the address up, issue and send its link once the answer is out: a request for an
+    email (a reset, a new verification link) then does the same work and takes the same time
+    whether or not an account has the address (no lookup, no write, no commit of its own)."""
+    background.add_task(compose_and_deliver, request.app.state.sessionmaker, settings, compose)
 
 
 def send_later(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,10 +156,11 @@ async def verify(
 
 
 async def resend(
-    session: AsyncSession, settings: Settings, limiter: RateLimiter, request: Request, email: str
-) -> emails.Outgoing | None:
-    """A new link for the unverified active account of ``email``, if there is one (the same
-    202 either way); 409 ``mail_disabled``; 429 past the limits per IP and per address."""
+    settings: Settings, limiter: RateLimiter, request: Request, email: str
+) -> emails.Compose:
+    """What issues a new link for the unverified active account of ``email``, if there is one,
+    once the answer is out (the same 202 either way); 409 ``mail_disabled``; 429 past the
+    limits per IP and per address."""
     if not settings.mail_enabled:
         raise email_recovery.mail_disabled(
             "Este servidor no envía correos: su cuenta no necesita confirmar el correo."
@@ -166,6 +168,12 @@ async def resend(
     address = auth_service.normalize_email(email)
     ip = client_ip(request, settings.trusted_proxies)
     await throttle.before_email_request(limiter, settings, VERIFY_EMAIL, ip=ip, email=address)
+    return partial(_resent_email, settings=settings, address=address)
+
+
+async def _resent_email(
+    session: AsyncSession, *, settings: Settings, address: str
+) -> emails.Outgoing | None:
     user = await session.scalar(for_update(select(User).where(User.email == address)))
     if user is None or not user.is_active or user.email_verified_at is not None:
         return None
