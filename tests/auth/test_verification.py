@@ -119,6 +119,29 @@ async def test_resend_is_limited_per_address(
     assert codes == [202, 202, 429]
 
 
+async def test_a_link_works_once_at_once_and_only_for_its_own_kind(
+    mail_client: httpx.AsyncClient, mail_server: MailServer, audit_events: AuditFn
+) -> None:
+    """Two simultaneous openings of one verification link: one verifies, the other is refused;
+    a verification token is no reset token and a reset token no verification token."""
+    email = "doble@alvaradomazzei.cl"
+    assert (await mail_client.post("/auth/register", json=_body(email))).status_code == 201
+    asked = await mail_client.post("/auth/password-reset/request", json={"email": email})
+    assert asked.status_code == 202
+    verify_mail, reset_mail = mail_server.to(email)
+    verify_token, reset_token = link_token(verify_mail), link_token(reset_mail)
+    as_reset = {"token": verify_token, "new_password": GOOD_PASSWORD}
+    crossed = await mail_client.post("/auth/password-reset", json=as_reset)
+    assert crossed.status_code == 400 and crossed.json()["code"] == "reset_link_invalid"
+    crossed = await _verify(mail_client, reset_token)
+    assert crossed.status_code == 400 and crossed.json()["code"] == "verification_link_invalid"
+    both = await asyncio.gather(
+        _verify(mail_client, verify_token), _verify(mail_client, verify_token)
+    )
+    assert sorted(r.status_code for r in both) == [204, 400]
+    assert len(await audit_events("email_verified")) == 1
+
+
 async def test_an_expired_link_is_refused(
     mail_client: httpx.AsyncClient,
     mail_server: MailServer,
