@@ -65,6 +65,7 @@ async def test_users_list_scope_order_and_counters(
         "created_at",
         "last_active_at",
         "last_login_at",
+        "email_verified_at",
         "conversation_count",
         "message_count",
     }

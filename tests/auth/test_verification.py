@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import EmailVerification, User
 from energyapp.auth.verification import RESENT
+from energyapp.conversations.models import Conversation
 from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, utcnow
 from tests import log_scan
 from tests.auth.conftest import PASSWORD, AuditFn, ClientFactory, LoginFn, own_address
-from tests.conftest import UserFactory
+from tests.conftest import HeadersFactory, UserFactory
 from tests.mail_server import MailServer, free_port, link_token
 
 GOOD_PASSWORD = "Tren-de-cobre-42"
@@ -118,6 +119,29 @@ async def test_resend_is_limited_per_address(
     assert codes == [202, 202, 429]
 
 
+async def test_a_link_works_once_at_once_and_only_for_its_own_kind(
+    mail_client: httpx.AsyncClient, mail_server: MailServer, audit_events: AuditFn
+) -> None:
+    """Two simultaneous openings of one verification link: one verifies, the other is refused;
+    a verification token is no reset token and a reset token no verification token."""
+    email = "doble@alvaradomazzei.cl"
+    assert (await mail_client.post("/auth/register", json=_body(email))).status_code == 201
+    asked = await mail_client.post("/auth/password-reset/request", json={"email": email})
+    assert asked.status_code == 202
+    verify_mail, reset_mail = mail_server.to(email)
+    verify_token, reset_token = link_token(verify_mail), link_token(reset_mail)
+    as_reset = {"token": verify_token, "new_password": GOOD_PASSWORD}
+    crossed = await mail_client.post("/auth/password-reset", json=as_reset)
+    assert crossed.status_code == 400 and crossed.json()["code"] == "reset_link_invalid"
+    crossed = await _verify(mail_client, reset_token)
+    assert crossed.status_code == 400 and crossed.json()["code"] == "verification_link_invalid"
+    both = await asyncio.gather(
+        _verify(mail_client, verify_token), _verify(mail_client, verify_token)
+    )
+    assert sorted(r.status_code for r in both) == [204, 400]
+    assert len(await audit_events("email_verified")) == 1
+
+
 async def test_an_expired_link_is_refused(
     mail_client: httpx.AsyncClient,
     mail_server: MailServer,
@@ -173,11 +197,16 @@ async def test_a_relay_that_is_down_leaves_the_account_to_ask_again(
 
 
 async def _age(sessionmaker: async_sessionmaker[AsyncSession], email: str, hours: int) -> None:
+    """Make the account ``hours`` old, and its verification links as if sent at registration."""
+    created = utcnow() - timedelta(hours=hours)
     async with sessionmaker() as session:
+        user_id = await session.scalar(
+            update(User).where(User.email == email).values(created_at=created).returning(User.id)
+        )
         await session.execute(
-            update(User)
-            .where(User.email == email)
-            .values(created_at=utcnow() - timedelta(hours=hours))
+            update(EmailVerification)
+            .where(EmailVerification.user_id == user_id)
+            .values(created_at=created, expires_at=created + timedelta(hours=48))
         )
         await session.commit()
 
@@ -203,6 +232,33 @@ async def test_a_stale_unverified_account_gives_its_address_up(
     assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
 
 
+async def test_an_unverified_account_with_a_live_link_or_given_data_keeps_its_address(
+    mail_client: httpx.AsyncClient,
+    mail_server: MailServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Old and never verified, but its owner asked for a new link an hour ago, or an
+    administrator gave it a role or a conversation: a registration does not delete it."""
+    resent, promoted, given = (f"{who}@alvaradomazzei.cl" for who in ("tarde", "jefa", "heredera"))
+    for email in (resent, promoted, given):
+        squat = await mail_client.post("/auth/register", json=_body(email, "Ocupa-la-direccion-1"))
+        assert squat.status_code == 201
+        await _age(sessionmaker, email, 49)
+    assert (await _resend(mail_client, resent)).status_code == 202
+    async with sessionmaker() as session:
+        await session.execute(update(User).where(User.email == promoted).values(role="supervisor"))
+        owner = await session.scalar(select(User).where(User.email == given))
+        assert owner is not None
+        session.add(Conversation(user_id=owner.id, title="Traspasada"))
+        owner.conversation_count = 1
+        await session.commit()
+    for email in (resent, promoted, given):
+        taken = await mail_client.post("/auth/register", json=_body(email))
+        assert (taken.status_code, taken.json()["code"]) == (409, "email_taken"), email
+    assert (await _verify(mail_client, link_token(mail_server.to(resent)[-1]))).status_code == 204
+    assert (await _login(mail_client, resent, "Ocupa-la-direccion-1")).status_code == 200
+
+
 async def test_a_fresh_squatter_is_undone_by_a_password_reset(
     mail_client: httpx.AsyncClient, mail_server: MailServer
 ) -> None:
@@ -216,6 +272,53 @@ async def test_a_fresh_squatter_is_undone_by_a_password_reset(
     assert (await mail_client.post("/auth/password-reset", json=reset)).status_code == 204
     assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
     assert (await _login(mail_client, email, "Ocupa-la-direccion-1")).status_code == 401
+
+
+async def test_an_admin_sees_and_vouches_for_an_unverified_address(
+    mail_client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    audit_events: AuditFn,
+) -> None:
+    """The admin API shows the address is unconfirmed; an admin (not a supervisor) marks it
+    confirmed, audited, and the person then signs in; a confirmation is never taken back."""
+    email = "buzon.lleno@alvaradomazzei.cl"
+    registered = await mail_client.post("/auth/register", json=_body(email))
+    user_url = f"/admin/users/{registered.json()['id']}"
+    admin, supervisor = await make_user("admin"), await make_user("supervisor")
+    as_admin = await auth_headers(admin)
+    shown = await mail_client.get(user_url, headers=as_admin)
+    assert shown.json()["email_verified_at"] is None
+    vouch = {"email_verified": True}
+    refused = await mail_client.patch(user_url, json=vouch, headers=await auth_headers(supervisor))
+    assert refused.status_code == 403
+    assert (await _login(mail_client, email, GOOD_PASSWORD)).json() == NOT_VERIFIED
+    undo = await mail_client.patch(user_url, json={"email_verified": False}, headers=as_admin)
+    assert undo.status_code == 422
+    vouched = await mail_client.patch(user_url, json=vouch, headers=as_admin)
+    assert vouched.status_code == 200 and vouched.json()["email_verified_at"] is not None
+    again = await mail_client.patch(user_url, json=vouch, headers=as_admin)
+    assert again.json()["email_verified_at"] == vouched.json()["email_verified_at"]
+    (event,) = await audit_events("user.email_verified")
+    assert (event.actor_id, event.target_id) == (admin.id, registered.json()["id"])
+    assert (await _login(mail_client, email, GOOD_PASSWORD)).status_code == 200
+
+
+async def test_a_name_typed_at_registration_stays_out_of_the_emails(
+    mail_client: httpx.AsyncClient, mail_server: MailServer
+) -> None:
+    """Whoever registers a colleague's address chooses the account's name: neither the
+    verification email nor a reset email of that unverified account carries it."""
+    email = "victima@alvaradomazzei.cl"
+    bait = "Soporte TI. Su cuenta será bloqueada: llame al +56 2 2999 9999 o visite https://x.cl"
+    registered = await mail_client.post("/auth/register", json={**_body(email), "full_name": bait})
+    assert registered.status_code == 201
+    asked = await mail_client.post("/auth/password-reset/request", json={"email": email})
+    assert asked.status_code == 202
+    verify_mail, reset_mail = mail_server.to(email)
+    for message in (verify_mail, reset_mail):
+        text_body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert text_body.startswith("Hola:\r\n") and "2999" not in text_body
 
 
 def test_the_migration_counts_existing_accounts_as_verified(scratch_db_url: str) -> None:

@@ -39,6 +39,16 @@ def test_a_bad_value_names_its_setting(name: str, value: str) -> None:
         load_settings(**{**FULL, name: value})
 
 
+def test_production_takes_only_an_https_public_url() -> None:
+    strong = "x" * 8 + "Un-secreto-largo-de-verdad-2026-abc"
+    plain = {**FULL, "public_url": "http://energyapp.alvaradomazzei.cl"}
+    with pytest.raises(SettingsError, match="ENERGYAPP_PUBLIC_URL debe empezar con https://"):
+        load_settings(env="production", secret_key=strong, **plain)
+    assert load_settings(**plain).public_url == "http://energyapp.alvaradomazzei.cl"  # dev
+    https = load_settings(env="production", secret_key=strong, **FULL)
+    assert https.public_url == "https://energyapp.alvaradomazzei.cl"
+
+
 def test_the_password_comes_from_dotenv_and_stays_masked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

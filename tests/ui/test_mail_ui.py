@@ -4,6 +4,10 @@ signs in with it."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -87,3 +91,35 @@ def test_a_registration_signs_in_after_the_emailed_link(
         "El enlace de verificación ya no es válido. Inicie sesión para pedir uno nuevo."
     )
     assert page.url.endswith("#/verificar")
+
+
+def test_an_email_request_answers_before_touching_the_account(
+    mail_app: tuple[LiveApp, MailServer],
+) -> None:
+    """With the database's write lock held elsewhere, asking a link for an address that has an
+    account answers at once, like one that has none (before, only a known address waited on the
+    lock, or took a write and a commit longer: a measurable difference); the email follows once
+    the lock is released."""
+    app, mail = mail_app
+    person = app.create_user(full_name="Tomas Tiempo", email_verified_at=None)
+    path = app.db_url.split("///", 1)[1]
+    lock = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        with httpx.Client(base_url=app.base_url, timeout=30) as http:
+            for route in ("/auth/password-reset/request", "/auth/verify-email/resend"):
+                for email in (person["email"], "nadie@alvaradomazzei.cl"):
+                    started = time.monotonic()
+                    answered = http.post(route, json={"email": email})
+                    assert answered.status_code == 202
+                    assert time.monotonic() - started < 1.0, (route, email)
+    finally:
+        lock.rollback()
+        lock.close()
+    messages = mail.wait_for(person["email"], count=2)
+    assert sorted(m["Subject"] for m in messages) == [
+        "EnergyApp: confirme su correo",
+        "EnergyApp: restablecer su contraseña",
+    ]
+    for message in messages:
+        log_scan.TOKENS.add(link_token(message))

@@ -129,3 +129,35 @@ def test_a_link_opened_where_someone_is_signed_in_ends_with_the_login(
     )
     login(page, live_app.base_url, person["email"], NEW_PASSWORD)
     expect(page.locator(".profile-name")).to_have_text("Ana Mismo Navegador")
+
+
+def test_the_admin_sees_an_unconfirmed_address_and_confirms_it(
+    page: Page, live_app: LiveApp
+) -> None:
+    person = live_app.create_user(full_name="Berta Buzon", email_verified_at=None)
+    verified = live_app.create_user(full_name="Vero Verificada")
+    quick_login(page, live_app.base_url, "admin")
+    _manage(page, live_app, verified)
+    expect(page.locator("dialog .unverified-email")).to_have_count(0)
+    expect(page.locator("dialog [data-action=verify-email]")).to_have_count(0)
+    page.locator("dialog button", has_text="Cerrar").click()
+    _manage(page, live_app, person)
+    row = page.locator(f"tr[data-user-id='{person['id']}']")
+    expect(row.locator("td[data-label='Correo'] .unverified-email")).to_have_text(
+        "Correo sin confirmar"
+    )
+    expect(page.locator("dialog .unverified-email")).to_have_text("Correo sin confirmar")
+    page.locator("dialog [data-action=verify-email]").click()
+    expect(page.locator("dialog")).to_contain_text(
+        f"¿Dar por confirmado el correo {person['email']} de Berta Buzon?"
+    )
+    with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        page.locator("dialog button", has_text="Confirmar").click()
+    assert patched.value.status == 200
+    expect(page.locator(".toast")).to_have_text("Cambio guardado.")
+    expect(row.locator(".unverified-email")).to_have_count(0)
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/auditoria")
+    page.fill("#audit-person", "Berta Buzon")
+    expect(page.locator("#audit-table .audit-label").first).to_have_text(
+        "Dio por confirmado el correo de Berta Buzon"
+    )

@@ -27,6 +27,9 @@ class AdminUserOut(BaseModel):
     created_at: datetime
     last_active_at: datetime
     last_login_at: datetime | None  # null: never signed in
+    # Null: the address was never confirmed (a self-registration whose emailed link was not
+    # opened); with mail on, such an account cannot sign in.
+    email_verified_at: datetime | None
     conversation_count: int
     message_count: int
 
@@ -37,6 +40,8 @@ class AdminUserUpdate(BaseModel):
     role: Role | None = None
     is_active: StrictBool | None = None
     require_2fa: StrictBool | None = None
+    # Only true: an administrator vouches for the address (a mailbox that rejects the relay).
+    email_verified: Literal[True] | None = None
 
 
 class AdminConversationOut(BaseModel):

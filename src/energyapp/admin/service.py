@@ -36,7 +36,7 @@ from energyapp.conversations.schemas import MessageOut
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.roles import Role
-from energyapp.db import for_update
+from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
 USER_CURSOR = "admin.users"
@@ -133,8 +133,8 @@ async def update_user(
     *,
     request: Request | None,
 ) -> User:
-    """Change a user's role, active state or 2FA requirement (admins only), keeping at least
-    one active admin.
+    """Change a user's role, active state, 2FA requirement or mark the address verified
+    (admins only), keeping at least one active admin.
 
     Deactivation closes every session of the user at once; each change is audited.
     """
@@ -150,6 +150,16 @@ async def update_user(
     if changes.require_2fa is not None:
         two_factor_policy.set_user_requirement(
             session, actor, target, changes.require_2fa, request=request
+        )
+    if changes.email_verified and target.email_verified_at is None:
+        target.email_verified_at = utcnow()
+        audit_service.record(
+            session,
+            "user.email_verified",
+            actor_id=actor.id,
+            request=request,
+            target_type="user",
+            target_id=target.id,
         )
     await session.flush()
     return target

@@ -35,6 +35,7 @@ ACTION_NAMES: dict[str, str] = {
     "user.role_changed": "Cambio de rol",
     "user.activated": "Activación de cuenta",
     "user.deactivated": "Desactivación de cuenta",
+    "user.email_verified": "Correo confirmado por un administrador",
     "conversations.listed": "Consulta de conversaciones de otro usuario",
     "conversation.viewed": "Lectura de una conversación ajena",
     "conversation.reassigned": "Reasignación de conversación",
@@ -214,6 +215,7 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "audit.exported": _exported,
     "user.activated": _on_user("Activó la cuenta de {user}"),
     "user.deactivated": _on_user("Desactivó la cuenta de {user}"),
+    "user.email_verified": _on_user("Dio por confirmado el correo de {user}"),
     "2fa_reset": _on_user("Restableció la verificación en dos pasos de {user}"),
     "password_reset_link_created": _on_user(
         "Creó un enlace para restablecer la contraseña de {user}"

@@ -8,6 +8,8 @@ recovery's own (24 h, single use, only its SHA-256 stored), audited with ``via =
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -35,10 +37,11 @@ def mail_disabled(
 
 
 async def request_reset(
-    session: AsyncSession, settings: Settings, limiter: RateLimiter, request: Request, email: str
-) -> emails.Outgoing | None:
-    """The email to send once the request is committed, or ``None`` when no active account has
-    that address; 409 ``mail_disabled`` when the server sends no email, 429 past the limits."""
+    settings: Settings, limiter: RateLimiter, request: Request, email: str
+) -> emails.Compose:
+    """What finds the account and issues its link once the answer is out
+    (:func:`emails.compose_later`); 409 ``mail_disabled`` when the server sends no email, 429
+    past the limits."""
     if not settings.mail_enabled:
         raise mail_disabled()
     address = normalize_email(email)
@@ -46,6 +49,13 @@ async def request_reset(
     await throttle.before_email_request(
         limiter, settings, throttle.RESET_EMAIL, ip=ip, email=address
     )
+    return partial(_reset_email, settings=settings, request=request, address=address)
+
+
+async def _reset_email(
+    session: AsyncSession, *, settings: Settings, request: Request, address: str
+) -> emails.Outgoing | None:
+    """The email for the active account of ``address``, its link issued; ``None`` without one."""
     user = await session.scalar(for_update(select(User).where(User.email == address)))
     if user is None or not user.is_active:
         return None
@@ -53,7 +63,7 @@ async def request_reset(
     return emails.reset_email(
         settings,
         to=user.email,
-        name=user.full_name,
+        name=user.full_name if user.email_verified_at else None,
         path=link.path,
         hours=recovery.RESET_LINK_HOURS,
         link_id=link.link_id,

@@ -71,12 +71,11 @@ async def request_reset_email(
     body: EmailRequest,
     request: Request,
     background: BackgroundTasks,
-    session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> EmailAccepted:
     """Email a one-time link (24 h) to the address's active account, if there is one: the same
     202 either way. 409 ``mail_disabled`` when the server sends no email."""
-    outgoing = await email_recovery.request_reset(session, settings, limiter, request, body.email)
-    emails.send_later(background, request, settings, outgoing)
+    compose = await email_recovery.request_reset(settings, limiter, request, body.email)
+    emails.compose_later(background, request, settings, compose)
     return EmailAccepted(detail=email_recovery.ACCEPTED)

@@ -8,25 +8,28 @@ console or the seed create are verified at creation; an emailed password-reset l
 unverified account verifies it too (it reached the mailbox). With mail off nothing is asked.
 
 Squatting: an address held by an account that was never verified nor signed in, registered more
-than :data:`VERIFY_LINK_HOURS` ago, can be registered again: the stale account is deleted and
+than :data:`VERIFY_LINK_HOURS` ago, holding no link still usable and nothing an administrator
+gave it (a role, a conversation), can be registered again: the stale account is deleted and
 replaced. Within that time the owner takes the address back with "¿Olvidó su contraseña?"."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import delete, select
+from sqlalchemy import Exists, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
 from energyapp.auth import email_recovery, emails, links, throttle
 from energyapp.auth import service as auth_service
-from energyapp.auth.models import EmailVerification, User
+from energyapp.auth.models import EmailVerification, PasswordReset, User
 from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
+from energyapp.core.roles import Role
 from energyapp.db import for_update, utcnow
 from energyapp.errors import AppError, Forbidden
 
@@ -53,27 +56,38 @@ async def _issue(session: AsyncSession, settings: Settings, user: User) -> email
     return emails.verification_email(
         settings,
         to=user.email,
-        name=user.full_name,
         path=f"{VERIFY_PAGE}{token}",
         hours=VERIFY_LINK_HOURS,
         link_id=link.id,
     )
 
 
+def _live_link(model: type[links.Link], now: datetime) -> Exists:
+    # A link the account's owner may still open: replacing the account would void it.
+    return exists().where(model.user_id == User.id, model.used_at.is_(None), model.expires_at > now)
+
+
 async def replace_stale(
     session: AsyncSession, settings: Settings, address: str
 ) -> uuid.UUID | None:
     """Before a registration (mail on): delete the account holding ``address`` if it was never
-    verified nor signed in and its link's time is over, so the address's owner can register."""
+    verified nor signed in, registered long enough ago, holds no link still usable (a resent
+    verification link, a reset link) and nothing an administrator gave it (a role, a
+    conversation), so the address's owner can register."""
     if not settings.mail_enabled:
         return None
+    now = utcnow()
     stale = await session.scalar(
         for_update(
             select(User).where(
                 User.email == address,
                 User.email_verified_at.is_(None),
                 User.last_login_at.is_(None),
-                User.created_at < utcnow() - timedelta(hours=VERIFY_LINK_HOURS),
+                User.created_at < now - timedelta(hours=VERIFY_LINK_HOURS),
+                User.role == Role.TRABAJADOR,
+                User.conversation_count == 0,
+                ~_live_link(EmailVerification, now),
+                ~_live_link(PasswordReset, now),
             )
         )
     )
@@ -142,10 +156,11 @@ async def verify(
 
 
 async def resend(
-    session: AsyncSession, settings: Settings, limiter: RateLimiter, request: Request, email: str
-) -> emails.Outgoing | None:
-    """A new link for the unverified active account of ``email``, if there is one (the same
-    202 either way); 409 ``mail_disabled``; 429 past the limits per IP and per address."""
+    settings: Settings, limiter: RateLimiter, request: Request, email: str
+) -> emails.Compose:
+    """What issues a new link for the unverified active account of ``email``, if there is one,
+    once the answer is out (the same 202 either way); 409 ``mail_disabled``; 429 past the
+    limits per IP and per address."""
     if not settings.mail_enabled:
         raise email_recovery.mail_disabled(
             "Este servidor no envía correos: su cuenta no necesita confirmar el correo."
@@ -153,6 +168,12 @@ async def resend(
     address = auth_service.normalize_email(email)
     ip = client_ip(request, settings.trusted_proxies)
     await throttle.before_email_request(limiter, settings, VERIFY_EMAIL, ip=ip, email=address)
+    return partial(_resent_email, settings=settings, address=address)
+
+
+async def _resent_email(
+    session: AsyncSession, *, settings: Settings, address: str
+) -> emails.Outgoing | None:
     user = await session.scalar(for_update(select(User).where(User.email == address)))
     if user is None or not user.is_active or user.email_verified_at is not None:
         return None

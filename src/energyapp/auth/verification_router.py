@@ -31,12 +31,11 @@ async def resend_verification(
     body: EmailRequest,
     request: Request,
     background: BackgroundTasks,
-    session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> EmailAccepted:
     """A new link (48 h) for an unverified account of that address, if any: the same 202 either
     way. 409 ``mail_disabled`` when the server sends no email."""
-    outgoing = await verification.resend(session, settings, limiter, request, body.email)
-    emails.send_later(background, request, settings, outgoing)
+    compose = await verification.resend(settings, limiter, request, body.email)
+    emails.compose_later(background, request, settings, compose)
     return EmailAccepted(detail=verification.RESENT)

@@ -6,10 +6,10 @@ default it is off and every feature that needs it says so (``mail_disabled``).""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Self
 
 import email_validator
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 
 class MailSettings(BaseModel):
@@ -65,3 +65,15 @@ class MailSettings(BaseModel):
     def mail_enabled(self) -> bool:
         """Whether the app sends email: relay, sender and public address all set."""
         return bool(self.smtp_host and self.mail_from and self.public_url)
+
+    @model_validator(mode="after")
+    def _https_in_production(self) -> Self:
+        # The links in emails carry one-time tokens: over plain http anyone on the path reads
+        # them. ``env`` is a field of the Settings class this one is mixed into.
+        production = getattr(self, "env", None) == "production"
+        if production and self.public_url and not self.public_url.startswith("https://"):
+            raise ValueError(
+                "ENERGYAPP_PUBLIC_URL debe empezar con https:// en producción: los enlaces de "
+                "los correos llevan un código de un solo uso"
+            )
+        return self

@@ -30,6 +30,7 @@ import { resetLinkDialog } from "./admin_reset_link.js";
  * @property {boolean} api_keys_enabled false: an admin turned the person's API keys off
  * @property {string | null} last_active_at
  * @property {string | null} last_login_at null: never signed in
+ * @property {string | null} email_verified_at null: the address was never confirmed
  * @property {number} conversation_count
  * @property {number} message_count
  */
@@ -133,7 +134,7 @@ function userRow(user, manageable, reload) {
   }
   return h("tr", { dataset: { userId: user.id } },
     h("td", { class: "wrap", "data-label": "Nombre", text: user.full_name }),
-    h("td", { class: "wrap", "data-label": "Correo", text: user.email }),
+    h("td", { class: "wrap", "data-label": "Correo" }, user.email, " ", unverifiedBadge(user)),
     h("td", { "data-label": "Rol", text: ROLE_LABELS[user.role] || user.role }),
     h("td", { "data-label": "Estado" }, h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}`, text: user.is_active ? "Activo" : "Inactivo" })),
     h("td", { "data-label": "2FA", text: user.totp_enabled ? "Sí" : user.require_2fa ? "Exigida" : "No" }),
@@ -148,6 +149,15 @@ function userRow(user, manageable, reload) {
 }
 
 /**
+ * "Correo sin confirmar" next to an address never confirmed (with mail on, it cannot sign in).
+ * @param {AdminUser} user
+ */
+function unverifiedBadge(user) {
+  if (user.email_verified_at) return null;
+  return h("span", { class: "pill pill-off unverified-email", title: "La persona no ha abierto el enlace que confirma su correo", text: "Correo sin confirmar" });
+}
+
+/**
  * Admin-only account actions; resolves with the action chosen (then confirmed, or for
  * "reset-link" shown by resetLinkDialog) or null.
  * @param {AdminUser} user
@@ -159,10 +169,11 @@ function manageDialog(user) {
     const saveRole = h("button", { type: "button", class: "btn btn-primary", text: "Cambiar rol" });
     saveRole.addEventListener("click", () => close(role.value === user.role ? null : `role:${role.value}`));
     return h("div", {},
-      h("p", {}, h("strong", { text: user.full_name }), h("br"), h("span", { class: "muted", text: user.email })),
+      h("p", {}, h("strong", { text: user.full_name }), h("br"), h("span", { class: "muted", text: user.email }), " ", unverifiedBadge(user)),
       h("div", { class: "field" }, h("label", { for: "manage-role", text: "Rol" }), h("div", { class: "inline-form" }, role, saveRole)),
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn", "data-action": "require2fa", onclick: () => close(user.require_2fa ? "unrequire2fa" : "require2fa"), text: user.require_2fa ? "Dejar de exigir 2FA" : "Exigir 2FA" }),
+        user.email_verified_at ? null : h("button", { type: "button", class: "btn", "data-action": "verify-email", onclick: () => close("verify-email"), text: "Dar por confirmado el correo" }),
         user.totp_enabled ? h("button", { type: "button", class: "btn", "data-action": "reset2fa", onclick: () => close("reset2fa"), text: "Restablecer 2FA" }) : null,
         user.is_active ? h("button", { type: "button", class: "btn", "data-action": "reset-link", onclick: () => close("reset-link"), text: "Crear enlace para restablecer contraseña" }) : null,
         h("button", { type: "button", class: "btn", "data-action": "api-access", onclick: () => close(user.api_keys_enabled ? "api-off" : "api-on"), text: user.api_keys_enabled ? "Quitar acceso a la API" : "Devolver acceso a la API" }),
@@ -176,7 +187,7 @@ function manageDialog(user) {
 /**
  * Confirm and apply an action of manageDialog(); resolves whether something changed.
  * @param {AdminUser} user
- * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa", "reset2fa", "api-off" or "api-on"
+ * @param {string} action "role:<role>", "deactivate", "activate", "require2fa", "unrequire2fa", "verify-email", "reset2fa", "api-off" or "api-on"
  */
 async function adminAction(user, action) {
   let question;
@@ -193,6 +204,9 @@ async function adminAction(user, action) {
     const required = action === "require2fa";
     question = required ? `¿Exigir la verificación en dos pasos a ${user.full_name}? Deberá configurarla en su próximo inicio de sesión.` : `¿Dejar de exigir la verificación en dos pasos a ${user.full_name}?`;
     request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { require_2fa: required } });
+  } else if (action === "verify-email") {
+    question = `¿Dar por confirmado el correo ${user.email} de ${user.full_name}? Hágalo solo si sabe que es suyo (por ejemplo, si su buzón rechaza nuestros correos).`;
+    request = () => api(`/admin/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { email_verified: true } });
   } else if (action === "api-off" || action === "api-on") {
     const enabled = action === "api-on";
     question = enabled ? `¿Devolver el acceso a la API a ${user.full_name}? Sus claves vigentes volverán a funcionar.` : `¿Quitar el acceso a la API a ${user.full_name}? Sus claves de API dejarán de funcionar de inmediato y no podrá crear otras.`;
