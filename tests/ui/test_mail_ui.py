@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests import log_scan
+from tests.conftest import TEST_DB
 from tests.mail_server import MailServer, link_token
 from tests.ui.conftest import LiveApp, set_new_password
 
@@ -93,6 +94,9 @@ def test_a_registration_signs_in_after_the_emailed_link(
     assert page.url.endswith("#/verificar")
 
 
+@pytest.mark.skipif(
+    TEST_DB != "sqlite", reason="holds SQLite's write lock (the API is the same on PostgreSQL)"
+)
 def test_an_email_request_answers_before_touching_the_account(
     mail_app: tuple[LiveApp, MailServer],
 ) -> None:
@@ -112,7 +116,8 @@ def test_an_email_request_answers_before_touching_the_account(
                     started = time.monotonic()
                     answered = http.post(route, json={"email": email})
                     assert answered.status_code == 202
-                    assert time.monotonic() - started < 1.0, (route, email)
+                    # Waiting on the lock would take the busy timeout (10 s), then a 503.
+                    assert time.monotonic() - started < 5.0, (route, email)
     finally:
         lock.rollback()
         lock.close()
