@@ -63,6 +63,8 @@ const ICONS = {
   download: "M12 4v11M7 10l5 5 5-5M4 20h16",
   more: "M5 11h2v2H5zM11 11h2v2h-2zM17 11h2v2h-2z",
   keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M8 14h8",
+  attach: "M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.5 3.5 0 0 1 5 5L10 17.5a2 2 0 0 1-3-3l7.5-7.5",
+  file: "M6 3h8l4 4v14H6zM14 3v4h4M9 12h6M9 16h6",
 };
 
 /** @typedef {keyof typeof ICONS} IconName */

@@ -113,3 +113,12 @@ def test_provisional_title_is_the_first_words() -> None:
     assert prompt.provisional_title("uno dos tres cuatro cinco seis siete") == (
         "uno dos tres cuatro cinco seis…"
     )
+
+
+def test_provisional_title_leaves_attached_files_out() -> None:
+    attached = '\n\n<archivo nombre="informe.pdf">\nConsumo total 420 kWh\n</archivo>'
+    assert prompt.provisional_title("Resuma el informe" + attached) == "Resuma el informe"
+    # Nothing written (the API allows it; the web UI always writes a line): the file's name.
+    assert prompt.provisional_title(attached.lstrip()) == "informe.pdf"
+    # A question that only mentions the tag in its text is taken as written.
+    assert prompt.provisional_title("¿Qué es <archivo>?") == "¿Qué es <archivo>?"

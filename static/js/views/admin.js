@@ -14,6 +14,7 @@ import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 import { legalHoldPanel } from "./legal_hold.js";
 import { adminApiKeys } from "./admin_api_keys.js";
 import { resetLinkDialog } from "./admin_reset_link.js";
+import { questionBubble } from "./chat/attachments.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -338,9 +339,8 @@ async function conversationViewer(body, convId, isAdmin) {
  * @param {AdminMessage} m
  */
 function viewerMessage(m) {
-  const md = h("div", { class: m.role === "user" ? "bubble" : "md" });
-  if (m.role === "user") md.textContent = m.content;
-  else renderMarkdown(md, m.content);
+  const md = m.role === "user" ? questionBubble(m.content) : h("div", { class: "md" });
+  if (m.role !== "user") renderMarkdown(md, m.content);
   return h("div", { class: `msg msg-${m.role === "user" ? "user" : "assistant"}` },
     m.role === "user" ? null : h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
     h("div", { class: m.role === "user" ? "" : "body" }, md, h("div", { class: "msg-meta", text: formatDate(m.created_at) + versionNote(m) })));

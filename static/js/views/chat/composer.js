@@ -1,9 +1,12 @@
 // @ts-check
-// The composer: the message field with its counter and draft, Enviar / Detener, the band saying
-// an answer runs in another conversation, and what a screen reader hears when an answer ends.
-import { h, icon } from "../../dom.js";
+// The composer: the message field with its counter and draft, the files attached to it, Enviar /
+// Detener, the band saying an answer runs in another conversation, and what a screen reader hears
+// when an answer ends.
+import { h, icon, iconButton } from "../../dom.js";
 import { state, signedInUser } from "../../state.js";
 import { readDraft, saveDraft } from "../drafts.js";
+import { ACCEPT, MAX_FILES, AttachmentError, readAttachment } from "./attachments.js";
+/** @import { Attachment } from "./attachments.js" */
 /** @import { ModelService } from "./models.js" */
 
 /**
@@ -65,9 +68,24 @@ export class Composer {
     this.counter = new CharCounter("composer-counter", this.max);
     this.sendBtn = h("button", { type: "submit", class: "btn btn-primary", id: "send-btn", "aria-label": "Enviar mensaje" }, icon("send"), h("span", { class: "sr-only", text: "Enviar" }));
     this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => host.stop() }, icon("stop"), "Detener");
+    /** @type {Attachment[]} files going with the next question (not kept in the draft) */
+    this.attachments = [];
+    this.fileInput = h("input", { type: "file", id: "attach-input", accept: ACCEPT, multiple: true, hidden: true, tabindex: -1 });
+    this.fileInput.addEventListener("change", () => {
+      const files = [...(this.fileInput.files ?? [])];
+      this.fileInput.value = "";
+      void this.attach(files);
+    });
+    this.attachBtn = iconButton("attach", "Adjuntar archivo (texto o PDF)", () => this.fileInput.click(), { id: "attach-btn" });
+    this.fileList = h("ul", { class: "attachments", id: "attachments", "aria-label": "Archivos adjuntos", hidden: true });
+    this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
+      this.fileList,
       this.input,
+      this.fileError,
       h("div", { class: "composer-row" },
+        this.attachBtn,
+        this.fileInput,
         models.slot,
         h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
         h("span", { class: "spacer" }),
@@ -89,11 +107,25 @@ export class Composer {
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const text = this.input.value;
-      if (!text.trim() || text.length > this.max || this.blocked()) return;
+      const text = this.message();
+      if (!this.sendable() || this.blocked()) return;
       this.input.value = "";
+      this.attachments = [];
+      this.showFiles();
       this.update();
       host.send(text);
+    });
+    form.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer?.types.includes("Files")) return;
+      event.preventDefault();
+      form.classList.add("dropping");
+    });
+    form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+    form.addEventListener("drop", (event) => {
+      form.classList.remove("dropping");
+      if (!event.dataTransfer?.files.length) return;
+      event.preventDefault();
+      void this.attach([...event.dataTransfer.files]);
     });
     this.runningNote = h("p", { class: "alert alert-info composer-warning", id: "running-note", role: "status", hidden: true });
     // What a screen reader hears when an answer ends (the answer's own text is not a live region:
@@ -109,11 +141,71 @@ export class Composer {
     return Boolean(this.host.generating() || this.elsewhere || this.host.loading());
   }
 
-  /** Keep the draft, count the characters and allow Enviar when the text can be sent. */
+  /** What Enviar sends: the text written, then each attached file's block. */
+  message() {
+    const blocks = this.attachments.map((a) => a.block()).join("");
+    return blocks ? `${this.input.value.trim() || "Revise el archivo adjunto."}${blocks}` : this.input.value;
+  }
+
+  /** There is something to send and it fits the limit. */
+  sendable() {
+    const text = this.message();
+    return Boolean(text.trim()) && text.length <= this.max;
+  }
+
+  /** Keep the draft, count the characters (files included) and allow Enviar when it can be sent. */
   update() {
     saveDraft(this.userId, this.host.conversationId(), this.input.value);
-    const over = this.counter.show(this.input.value.length);
-    this.sendBtn.disabled = !this.input.value.trim() || over || this.blocked();
+    this.counter.show(this.message().length);
+    this.sendBtn.disabled = !this.sendable() || this.blocked();
+  }
+
+  /**
+   * Read files into attachments; say in the composer why one could not be.
+   * @param {File[]} files
+   */
+  async attach(files) {
+    /** @type {string[]} */
+    const problems = [];
+    for (const file of files) {
+      if (this.attachments.length >= MAX_FILES) {
+        problems.push(`Se pueden adjuntar hasta ${MAX_FILES} archivos por mensaje.`);
+        break;
+      }
+      try {
+        const attachment = await readAttachment(file);
+        const room = this.max - this.message().length;
+        if (attachment.block().length > room) {
+          problems.push(`«${attachment.name}» tiene ${attachment.text.length.toLocaleString("es-CL")} caracteres de texto y al mensaje le quedan ${Math.max(room, 0).toLocaleString("es-CL")} (el máximo es ${this.max.toLocaleString("es-CL")}). Adjunte un extracto.`);
+          continue;
+        }
+        this.attachments.push(attachment);
+      } catch (err) {
+        problems.push(err instanceof AttachmentError ? err.message : `«${file.name}» no se pudo leer.`);
+      }
+    }
+    this.fileError.textContent = problems.join(" ");
+    this.fileError.hidden = !problems.length;
+    this.showFiles();
+    this.update();
+    this.input.focus();
+  }
+
+  /** The attached files as removable chips above the field. */
+  showFiles() {
+    this.fileList.hidden = !this.attachments.length;
+    if (!this.attachments.length) this.fileError.hidden = true;
+    this.fileList.replaceChildren(...this.attachments.map((a, i) => h("li", { class: "attachment-chip" },
+      icon("file"),
+      h("span", { class: "attachment-name", text: a.name }),
+      h("span", { class: "hint small", text: `${a.text.length.toLocaleString("es-CL")} caracteres` }),
+      iconButton("close", `Quitar ${a.name}`, () => {
+        this.attachments.splice(i, 1);
+        this.showFiles();
+        this.update();
+        this.input.focus();
+      }),
+    )));
   }
 
   /** @param {string} text put in the field to be sent (an example of the welcome) */

@@ -6,6 +6,7 @@ import { state } from "../../state.js";
 import { NO_PARENT } from "../versions.js";
 import { cutFrom } from "./messages.js";
 import { CharCounter } from "./composer.js";
+import { questionContent } from "./attachments.js";
 
 let edits = 0; // each open edit's counter has an id of its own (several questions can be edited)
 
@@ -19,7 +20,7 @@ export function editQuestion(el, busy, send) {
   if (busy() || el.querySelector(".edit-form")) return;
   const bubble = /** @type {HTMLElement} */ (el.querySelector(".bubble"));
   const meta = /** @type {HTMLElement} */ (el.querySelector(".msg-meta"));
-  const original = bubble.textContent || "";
+  const original = questionContent(bubble);
   const max = state.config.max_message_chars;
   // No maxlength: a paste past the limit would be cut without a word; the counter says so.
   edits += 1;

@@ -7,6 +7,7 @@ import { renderMarkdown } from "../../markdown.js";
 import { signedInUser } from "../../state.js";
 import { answerStats, messageAction, messageTime, versionNav } from "../versions.js";
 import { exportConversation } from "../export.js";
+import { questionBubble } from "./attachments.js";
 /** @import { Page } from "../../api.js" */
 
 /**
@@ -178,7 +179,7 @@ export class MessageList {
     const meta = h("div", { class: "msg-meta" });
     const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
       h("h2", { class: "sr-only", text: QUESTION_HEADING }),
-      h("div", { class: "user-col" }, h("div", { class: "bubble", text: message.content }), meta));
+      h("div", { class: "user-col" }, questionBubble(message.content), meta));
     this.inner.appendChild(el);
     this.questionMeta(el, message);
     return el;
@@ -308,3 +309,4 @@ export async function fetchMessages(id) {
   }
   return all;
 }
+

@@ -7,6 +7,7 @@ import { followAnswer } from "../../sse.js";
 import { toast } from "../../dom.js";
 import { renderMarkdown } from "../../markdown.js";
 import { ERROR_FALLBACK, showError, showStatus } from "./messages.js";
+import { questionContent } from "./attachments.js";
 /** @import { AnswerView, Message, MessageList } from "./messages.js" */
 /** @import { Composer } from "./composer.js" */
 /** @import { ModelService } from "./models.js" */
@@ -88,7 +89,7 @@ export class AnswerStreams {
     /** @type {AnswerView} */
     const target = { el, body: part(".md"), status: part(".status-slot"), meta: part(".msg-meta"), content: "", id, reattached: true };
     const previous = el.previousElementSibling;
-    const question = previous?.classList.contains("msg-user") ? previous.querySelector(".bubble")?.textContent || "" : "";
+    const question = previous?.classList.contains("msg-user") ? questionContent(previous.querySelector(".bubble")) : "";
     await this.run(target, (signal) => apiFetch(`/chat/${encodeURIComponent(id)}/stream`, { signal, headers: { Accept: "text/event-stream" } }),
       () => this.reattach(message), question ? () => this.chat.send(question) : null);
   }

@@ -1,0 +1,193 @@
+// @ts-check
+// Files attached to a question. The browser reads them (text files as they are, PDFs through the
+// vendored pdf.js, loaded only when a PDF comes) and the question carries their text in
+// <archivo nombre="…">…</archivo> blocks after what the person wrote: the server, the history,
+// the export and the model see one plain message, and no uploaded file is ever parsed on the
+// server. The question's bubble shows each block as a closed "details" with the file's name.
+import { h, icon } from "../../dom.js";
+
+/** The largest file read at all (a PDF's text is far smaller than the file). */
+export const MAX_FILE_BYTES = 10 * 1024 * 1024;
+/** Files per question. */
+export const MAX_FILES = 3;
+
+const TEXT_EXTENSIONS = new Set([
+  "txt", "md", "markdown", "csv", "tsv", "json", "xml", "html", "htm", "log", "yaml", "yml", "ini",
+  "cfg", "conf", "toml", "sql", "py", "js", "mjs", "ts", "java", "c", "h", "cpp", "hpp", "cs",
+  "go", "rs", "php", "rb", "sh", "bat", "ps1", "r", "m", "tex", "srt", "vtt",
+]);
+/** For the file picker: what it offers first (any file can still be chosen and is checked). */
+export const ACCEPT = [...TEXT_EXTENSIONS].map((e) => `.${e}`).concat([".pdf", "text/*", "application/pdf"]).join(",");
+
+const BLOCK = /\n*<archivo nombre="([^"\n]{1,120})">\n([\s\S]*?)\n<\/archivo>/g;
+
+/** A file read and ready to go with the question. */
+export class Attachment {
+  /**
+   * @param {string} name
+   * @param {string} text
+   */
+  constructor(name, text) {
+    this.name = name;
+    this.text = text;
+  }
+
+  /** The block the question carries. */
+  block() {
+    return `\n\n<archivo nombre="${this.name}">\n${this.text}\n</archivo>`;
+  }
+}
+
+/** Why a file cannot be attached, in words for the person. */
+export class AttachmentError extends Error {}
+
+/**
+ * A file's name as the block can carry it: no quotes, angle brackets or line breaks, 120 at most.
+ * @param {string} name
+ */
+export function safeName(name) {
+  const clean = name.replace(/["<>\r\n\t]/g, "").trim().slice(0, 120);
+  return clean || "archivo";
+}
+
+/**
+ * Line ends as \n, no trailing spaces, at most one empty line in a row.
+ * @param {string} text
+ */
+function tidy(text) {
+  return text.replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
+}
+
+/** @param {string} name */
+function extension(name) {
+  const dot = name.lastIndexOf(".");
+  return dot < 0 ? "" : name.slice(dot + 1).toLowerCase();
+}
+
+/**
+ * Read one file into an attachment, or say why it cannot be.
+ * @param {File} file
+ * @returns {Promise<Attachment>}
+ */
+export async function readAttachment(file) {
+  const name = safeName(file.name);
+  if (file.size > MAX_FILE_BYTES) {
+    throw new AttachmentError(`«${name}» pesa más de 10 MB. Adjunte un archivo más pequeño o un extracto.`);
+  }
+  const ext = extension(file.name);
+  const isPdf = ext === "pdf" || file.type === "application/pdf";
+  const text = isPdf ? await pdfText(file, name) : await plainText(file, name, ext);
+  if (!text) {
+    throw new AttachmentError(isPdf
+      ? `«${name}» no tiene texto que leer (¿es una imagen escaneada?).`
+      : `«${name}» está vacío.`);
+  }
+  return new Attachment(name, text);
+}
+
+/**
+ * @param {File} file
+ * @param {string} name
+ * @param {string} ext
+ */
+async function plainText(file, name, ext) {
+  const texty = file.type.startsWith("text/") || /json|xml|yaml|csv|javascript|sql/.test(file.type);
+  if (!texty && !TEXT_EXTENSIONS.has(ext)) throw unsupported(name);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  // A NUL byte means a binary file whatever its name says (a .docx, an image renamed).
+  if (bytes.subarray(0, 8192).includes(0)) throw unsupported(name);
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // Spreadsheets saved on Windows in Spanish are often Latin-1.
+    text = new TextDecoder("windows-1252").decode(bytes);
+  }
+  return tidy(text.replace(/^\uFEFF/, ""));
+}
+
+/** @param {string} name */
+function unsupported(name) {
+  return new AttachmentError(`«${name}» no es un archivo de texto ni un PDF. Puede adjuntar texto (.txt, .md, .csv, código…) y PDF.`);
+}
+
+/**
+ * The text of every page, pages separated by an empty line.
+ * @param {File} file
+ * @param {string} name
+ */
+async function pdfText(file, name) {
+  /** @type {any} pdf.js has no types here (checkJs is off for the vendored code). */
+  const pdfjs = await import("../../../vendor/pdfjs/pdf.min.mjs");
+  pdfjs.GlobalWorkerOptions.workerSrc = new URL("../../../vendor/pdfjs/pdf.worker.min.mjs", import.meta.url).href;
+  /** @type {any} */
+  let doc;
+  try {
+    doc = await pdfjs.getDocument({ data: new Uint8Array(await file.arrayBuffer()), isEvalSupported: false, disableFontFace: true, useSystemFonts: false }).promise;
+  } catch (err) {
+    const locked = err && typeof err === "object" && "name" in err && err.name === "PasswordException";
+    throw new AttachmentError(locked ? `«${name}» está protegido con contraseña.` : `«${name}» no se pudo leer como PDF.`);
+  }
+  try {
+    const pages = [];
+    for (let n = 1; n <= doc.numPages; n++) {
+      const page = await doc.getPage(n);
+      const content = await page.getTextContent();
+      /** @type {string[]} */
+      const parts = [];
+      for (const item of content.items) {
+        if (typeof item.str !== "string") continue;
+        parts.push(item.str, item.hasEOL ? "\n" : "");
+      }
+      pages.push(parts.join(""));
+      page.cleanup();
+    }
+    return tidy(pages.join("\n\n"));
+  } finally {
+    doc.destroy();
+  }
+}
+
+/**
+ * A question as written and its attached files, for its bubble.
+ * @param {string} content
+ * @returns {{ text: string, files: { name: string, text: string }[] }}
+ */
+export function splitQuestion(content) {
+  /** @type {{ name: string, text: string }[]} */
+  const files = [];
+  const text = content.replace(BLOCK, (_m, name, body) => {
+    files.push({ name, text: body });
+    return "";
+  });
+  return { text: text.trim(), files };
+}
+
+/** Each bubble's question as sent: its text no longer is, once files are drawn in it. */
+const sent = new WeakMap();
+
+/**
+ * A question's bubble: what the person wrote, then each attached file closed under its name.
+ * @param {string} content the question as sent
+ */
+export function questionBubble(content) {
+  const { text, files } = splitQuestion(content);
+  const bubble = files.length
+    ? h("div", { class: "bubble" },
+      text ? h("div", { text }) : null,
+      ...files.map((f) => h("details", { class: "attached-file" },
+        h("summary", {}, icon("chevron"), icon("file"), h("span", { class: "attachment-name", text: f.name }),
+          h("span", { class: "hint small", text: ` · ${f.text.length.toLocaleString("es-CL")} caracteres` })),
+        h("pre", { class: "attached-text", text: f.text }))))
+    : h("div", { class: "bubble", text: content });
+  sent.set(bubble, content);
+  return bubble;
+}
+
+/**
+ * The question a bubble shows, as it was sent (files included), for Editar and Reintentar.
+ * @param {Element | null | undefined} bubble
+ */
+export function questionContent(bubble) {
+  return bubble ? sent.get(bubble) ?? bubble.textContent ?? "" : "";
+}
