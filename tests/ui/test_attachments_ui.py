@@ -4,7 +4,10 @@ that cannot be read, and ones that do not fit the message limit, are refused wit
 
 from __future__ import annotations
 
+import datetime
+import io
 import json
+import zipfile
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -90,22 +93,25 @@ def test_files_that_cannot_go_are_refused_with_the_reason(page: Page, live_app: 
     _sign_in(page, live_app)
     error = page.locator("#attach-error")
     _attach(page, "foto.png", "image/png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    expect(error).to_be_visible()
     expect(error).to_have_text(
-        "«foto.png» no es un archivo de texto ni un PDF."
-        " Puede adjuntar texto (.txt, .md, .csv, código…) y PDF."
+        "«foto.png» no es un archivo que se pueda leer. Puede adjuntar texto (.txt, .md, .csv,"
+        " código…), PDF, Word, Excel y PowerPoint."
     )
     # A binary file that calls itself text.
     _attach(page, "datos.txt", "text/plain", b"abc\x00def")
-    expect(error).to_contain_text("«datos.txt» no es un archivo de texto")
+    expect(error).to_contain_text("«datos.txt» no es un archivo que se pueda leer")
     _attach(page, "escaneo.pdf", "application/pdf", pdf_bytes([]))
     expect(error).to_have_text("«escaneo.pdf» no tiene texto que leer (¿es una imagen escaneada?).")
     _attach(page, "roto.pdf", "application/pdf", b"%PDF-1.4\nnada")
     expect(error).to_have_text("«roto.pdf» no se pudo leer como PDF.")
     # The UI test app allows 500 characters per message.
     _attach(page, "largo.txt", "text/plain", ("x" * 600).encode())
-    expect(error).to_contain_text(
-        "«largo.txt» tiene 600 caracteres de texto y al mensaje le quedan 500"
+    expect(error).to_have_text(
+        "«largo.txt» no cabe: su texto pasa de los 500 caracteres que le quedan al mensaje"
+        " (el máximo es 500). Adjunte un extracto."
     )
+    expect(error).to_be_visible()
     expect(page.locator("#attachments .attachment-chip")).to_have_count(0)
     expect(page.locator("#send-btn")).to_be_disabled()
 
@@ -123,3 +129,105 @@ def test_files_that_cannot_go_are_refused_with_the_reason(page: Page, live_app: 
 
 def _block(name: str, text: str) -> str:
     return f'\n\n<archivo nombre="{name}">\n{text}\n</archivo>'
+
+
+def office_zip(parts: dict[str, str]) -> bytes:
+    """An Office file (a ZIP of XML parts) holding only ``parts``: what the reader opens."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, xml in parts.items():
+            archive.writestr(name, xml)
+    return buffer.getvalue()
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+S = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+A = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+
+
+def _cell(text: str) -> str:
+    return f"<w:tc><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:tc>"
+
+
+DOCX = office_zip(
+    {
+        "word/document.xml": f"<w:document {W}><w:body>"
+        "<w:p><w:r><w:t>Informe </w:t></w:r><w:r><w:t>mensual</w:t></w:r></w:p>"
+        "<w:p><w:r><w:t>Planta</w:t><w:tab/><w:t>Norte</w:t><w:br/><w:t>Línea 2</w:t></w:r></w:p>"
+        f"<w:tbl><w:tr>{_cell('Mes')}{_cell('kWh')}</w:tr>"
+        f"<w:tr>{_cell('noviembre')}{_cell('420')}</w:tr></w:tbl>"
+        "</w:body></w:document>"
+    }
+)
+NOV_1 = (datetime.date(2026, 11, 1) - datetime.date(1899, 12, 30)).days
+XLSX = office_zip(
+    {
+        "xl/workbook.xml": f'<workbook {S} {R}><sheets><sheet name="Lecturas" sheetId="1"'
+        ' r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/'
+        'package/2006/relationships"><Relationship Id="rId1" Target="worksheets/sheet1.xml"'
+        ' Type="x"/></Relationships>',
+        "xl/sharedStrings.xml": f"<sst {S}><si><t>fecha</t></si><si><r><t>k</t></r><r><t>Wh</t>"
+        "</r></si></sst>",
+        "xl/styles.xml": f'<styleSheet {S}><numFmts count="1"><numFmt numFmtId="164"'
+        ' formatCode="dd/mm/yyyy;@"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
+        '<xf numFmtId="164"/></cellXfs></styleSheet>',
+        "xl/worksheets/sheet1.xml": f"<worksheet {S}><sheetData>"
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+        f'<row r="2"><c r="A2" s="1"><v>{NOV_1}</v></c><c r="B2"><v>12.5</v></c>'
+        '<c r="D2" t="inlineStr"><is><t>medidor; nuevo</t></is></c></row>'
+        "</sheetData></worksheet>",
+    }
+)
+PPTX = office_zip(
+    {
+        f"ppt/slides/slide{n}.xml": f"<p:sld xmlns:p='urn:p' {A}><a:p><a:r><a:t>Título {n}"
+        f"</a:t></a:r></a:p><a:p><a:r><a:t>Punto </a:t></a:r><a:r><a:t>{n}</a:t></a:r></a:p>"
+        "</p:sld>"
+        for n in (10, 2)
+    }
+)
+
+
+def test_word_excel_and_powerpoint_files_give_their_text(page: Page, live_app: LiveApp) -> None:
+    _sign_in(page, live_app)
+    _attach(page, "informe.docx", "application/octet-stream", DOCX)
+    _attach(page, "lecturas.xlsx", "application/octet-stream", XLSX)
+    _attach(page, "charla.pptx", "application/octet-stream", PPTX)
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(3)
+    with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
+        page.click("#send-btn")
+    content = json.loads(sent.value.post_data or "{}")["message"]
+    assert content == (
+        "Revise el archivo adjunto."
+        '\n\n<archivo nombre="informe.docx">\nInforme mensual\nPlanta\tNorte\nLínea 2\n'
+        "Mes | kWh\nnoviembre | 420\n</archivo>"
+        '\n\n<archivo nombre="lecturas.xlsx">\n## Hoja: Lecturas\nfecha;kWh\n'
+        "01-11-2026;12.5;;medidor nuevo\n</archivo>"
+        '\n\n<archivo nombre="charla.pptx">\n## Diapositiva 2\nTítulo 2\nPunto 2\n\n'
+        "## Diapositiva 10\nTítulo 10\nPunto 10\n</archivo>"
+    )
+
+
+def test_office_files_that_cannot_be_read_say_why(page: Page, live_app: LiveApp) -> None:
+    _sign_in(page, live_app)
+    error = page.locator("#attach-error")
+    _attach(page, "viejo.doc", "application/msword", b"\xd0\xcf\x11\xe0 binary")
+    expect(error).to_have_text(
+        "«viejo.doc» tiene un formato que no se puede leer aquí."
+        " Guárdelo como .docx o PDF y adjúntelo de nuevo."
+    )
+    _attach(page, "roto.xlsx", "application/octet-stream", b"PK not really a zip")
+    expect(error).to_have_text(
+        "«roto.xlsx» no se pudo leer (¿está dañado o protegido con contraseña?)."
+    )
+    # 21 MB of XML that packs into a few kilobytes: refused before it is unpacked.
+    bomb = office_zip({"word/document.xml": f"<w:document {W}>" + " " * 21_000_000})
+    assert len(bomb) < 100_000
+    _attach(page, "bomba.docx", "application/octet-stream", bomb)
+    expect(error).to_have_text(
+        "«bomba.docx» es demasiado grande para leerlo aquí. Adjunte un extracto."
+    )
+    expect(error).to_be_visible()
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(0)

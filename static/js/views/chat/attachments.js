@@ -1,10 +1,12 @@
 // @ts-check
 // Files attached to a question. The browser reads them (text files as they are, PDFs through the
-// vendored pdf.js, loaded only when a PDF comes) and the question carries their text in
+// vendored pdf.js, loaded only when a PDF comes, Word, Excel and PowerPoint files through
+// office.js) and the question carries their text in
 // <archivo nombre="…">…</archivo> blocks after what the person wrote: the server, the history,
 // the export and the model see one plain message, and no uploaded file is ever parsed on the
 // server. The question's bubble shows each block as a closed "details" with the file's name.
 import { h, icon } from "../../dom.js";
+import { OfficeError, docxText, pptxText, xlsxText } from "./office.js";
 
 /** The largest file read at all (a PDF's text is far smaller than the file). */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -16,8 +18,11 @@ const TEXT_EXTENSIONS = new Set([
   "cfg", "conf", "toml", "sql", "py", "js", "mjs", "ts", "java", "c", "h", "cpp", "hpp", "cs",
   "go", "rs", "php", "rb", "sh", "bat", "ps1", "r", "m", "tex", "srt", "vtt",
 ]);
+const OFFICE = { docx: docxText, xlsx: xlsxText, xlsm: xlsxText, pptx: pptxText };
+/** Older binary Office formats, and the format to save them in. */
+const LEGACY = { doc: "docx", xls: "xlsx", ppt: "pptx", odt: "docx", ods: "xlsx", odp: "pptx" };
 /** For the file picker: what it offers first (any file can still be chosen and is checked). */
-export const ACCEPT = [...TEXT_EXTENSIONS].map((e) => `.${e}`).concat([".pdf", "text/*", "application/pdf"]).join(",");
+export const ACCEPT = [...TEXT_EXTENSIONS, "pdf", ...Object.keys(OFFICE)].map((e) => `.${e}`).concat(["text/*", "application/pdf"]).join(",");
 
 const BLOCK = /\n*<archivo nombre="([^"\n]{1,120})">\n([\s\S]*?)\n<\/archivo>/g;
 
@@ -65,24 +70,49 @@ function extension(name) {
 }
 
 /**
- * Read one file into an attachment, or say why it cannot be.
+ * Read one file into an attachment, or say why it cannot be. Long documents are read only a
+ * little past `budget` characters: enough to know they do not fit.
  * @param {File} file
+ * @param {number} budget
  * @returns {Promise<Attachment>}
  */
-export async function readAttachment(file) {
+export async function readAttachment(file, budget) {
   const name = safeName(file.name);
   if (file.size > MAX_FILE_BYTES) {
     throw new AttachmentError(`«${name}» pesa más de 10 MB. Adjunte un archivo más pequeño o un extracto.`);
   }
   const ext = extension(file.name);
   const isPdf = ext === "pdf" || file.type === "application/pdf";
-  const text = isPdf ? await pdfText(file, name) : await plainText(file, name, ext);
+  let text;
+  if (isPdf) text = await pdfText(file, name, budget);
+  else if (ext in OFFICE) text = await officeText(file, name, ext, budget);
+  else if (ext in LEGACY) {
+    throw new AttachmentError(`«${name}» tiene un formato que no se puede leer aquí. Guárdelo como .${LEGACY[/** @type {keyof LEGACY} */ (ext)]} o PDF y adjúntelo de nuevo.`);
+  } else text = await plainText(file, name, ext);
   if (!text) {
     throw new AttachmentError(isPdf
       ? `«${name}» no tiene texto que leer (¿es una imagen escaneada?).`
-      : `«${name}» está vacío.`);
+      : `«${name}» no tiene texto.`);
   }
   return new Attachment(name, text);
+}
+
+/**
+ * @param {File} file
+ * @param {string} name
+ * @param {string} ext a key of OFFICE
+ * @param {number} budget
+ */
+async function officeText(file, name, ext, budget) {
+  const read = OFFICE[/** @type {keyof OFFICE} */ (ext)];
+  try {
+    return tidy(read(new Uint8Array(await file.arrayBuffer()), budget));
+  } catch (err) {
+    if (!(err instanceof OfficeError)) throw err;
+    throw new AttachmentError(err.message === "too big"
+      ? `«${name}» es demasiado grande para leerlo aquí. Adjunte un extracto.`
+      : `«${name}» no se pudo leer (¿está dañado o protegido con contraseña?).`);
+  }
 }
 
 /**
@@ -108,15 +138,16 @@ async function plainText(file, name, ext) {
 
 /** @param {string} name */
 function unsupported(name) {
-  return new AttachmentError(`«${name}» no es un archivo de texto ni un PDF. Puede adjuntar texto (.txt, .md, .csv, código…) y PDF.`);
+  return new AttachmentError(`«${name}» no es un archivo que se pueda leer. Puede adjuntar texto (.txt, .md, .csv, código…), PDF, Word, Excel y PowerPoint.`);
 }
 
 /**
- * The text of every page, pages separated by an empty line.
+ * The text of the pages, separated by an empty line, until past `budget` characters.
  * @param {File} file
  * @param {string} name
+ * @param {number} budget
  */
-async function pdfText(file, name) {
+async function pdfText(file, name, budget) {
   /** @type {any} pdf.js has no types here (checkJs is off for the vendored code). */
   const pdfjs = await import("../../../vendor/pdfjs/pdf.min.mjs");
   pdfjs.GlobalWorkerOptions.workerSrc = new URL("../../../vendor/pdfjs/pdf.worker.min.mjs", import.meta.url).href;
@@ -130,7 +161,8 @@ async function pdfText(file, name) {
   }
   try {
     const pages = [];
-    for (let n = 1; n <= doc.numPages; n++) {
+    let length = 0;
+    for (let n = 1; n <= doc.numPages && length <= budget; n++) {
       const page = await doc.getPage(n);
       const content = await page.getTextContent();
       /** @type {string[]} */
@@ -140,6 +172,7 @@ async function pdfText(file, name) {
         parts.push(item.str, item.hasEOL ? "\n" : "");
       }
       pages.push(parts.join(""));
+      length += pages[pages.length - 1].length + 2;
       page.cleanup();
     }
     return tidy(pages.join("\n\n"));

@@ -76,7 +76,7 @@ export class Composer {
       this.fileInput.value = "";
       void this.attach(files);
     });
-    this.attachBtn = iconButton("attach", "Adjuntar archivo (texto o PDF)", () => this.fileInput.click(), { id: "attach-btn" });
+    this.attachBtn = iconButton("attach", "Adjuntar archivo (texto, PDF, Word, Excel o PowerPoint)", () => this.fileInput.click(), { id: "attach-btn" });
     this.fileList = h("ul", { class: "attachments", id: "attachments", "aria-label": "Archivos adjuntos", hidden: true });
     this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
@@ -111,6 +111,7 @@ export class Composer {
       if (!this.sendable() || this.blocked()) return;
       this.input.value = "";
       this.attachments = [];
+      this.fileError.hidden = true;
       this.showFiles();
       this.update();
       host.send(text);
@@ -173,10 +174,10 @@ export class Composer {
         break;
       }
       try {
-        const attachment = await readAttachment(file);
         const room = this.max - this.message().length;
+        const attachment = await readAttachment(file, room);
         if (attachment.block().length > room) {
-          problems.push(`«${attachment.name}» tiene ${attachment.text.length.toLocaleString("es-CL")} caracteres de texto y al mensaje le quedan ${Math.max(room, 0).toLocaleString("es-CL")} (el máximo es ${this.max.toLocaleString("es-CL")}). Adjunte un extracto.`);
+          problems.push(`«${attachment.name}» no cabe: su texto pasa de los ${Math.max(room, 0).toLocaleString("es-CL")} caracteres que le quedan al mensaje (el máximo es ${this.max.toLocaleString("es-CL")}). Adjunte un extracto.`);
           continue;
         }
         this.attachments.push(attachment);
@@ -194,13 +195,13 @@ export class Composer {
   /** The attached files as removable chips above the field. */
   showFiles() {
     this.fileList.hidden = !this.attachments.length;
-    if (!this.attachments.length) this.fileError.hidden = true;
     this.fileList.replaceChildren(...this.attachments.map((a, i) => h("li", { class: "attachment-chip" },
       icon("file"),
       h("span", { class: "attachment-name", text: a.name }),
       h("span", { class: "hint small", text: `${a.text.length.toLocaleString("es-CL")} caracteres` }),
       iconButton("close", `Quitar ${a.name}`, () => {
         this.attachments.splice(i, 1);
+        this.fileError.hidden = true;
         this.showFiles();
         this.update();
         this.input.focus();
