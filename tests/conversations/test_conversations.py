@@ -461,6 +461,35 @@ async def test_markdown_export_closes_a_code_block_left_open(
     assert fences == ["```python", "```", "````md", "```", "```", "````"]
 
 
+async def test_markdown_export_shows_attached_files_as_code_blocks(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    # The web UI sends attached files as <archivo> blocks; a Markdown reader would take them for
+    # HTML (and may hide them). The export shows each under its name, in a block its text
+    # cannot close, and the JSON keeps the question as sent.
+    user = await make_user()
+    headers = await auth_headers(user)
+    question = (
+        "Resuma el informe"
+        '\n\n<archivo nombre="informe.md">\n# Informe\n```\ncódigo\n```\n</archivo>'
+        '\n\n<archivo nombre="datos.csv">\nmes;kwh\n</archivo>'
+    )
+    conversation = await make_conversation(user, "Adjuntos", messages=[question, "Listo."])
+    md = await client.get(f"/conversations/{conversation.id}/export", headers=headers)
+    assert (
+        "Resuma el informe\n\n**Archivo adjunto: informe.md**\n\n````\n# Informe\n```\n"
+        "código\n```\n````\n\n**Archivo adjunto: datos.csv**\n\n```\nmes;kwh\n```\n"
+    ) in md.text
+    assert "<archivo" not in md.text
+    as_json = await client.get(
+        f"/conversations/{conversation.id}/export", params={"format": "json"}, headers=headers
+    )
+    assert as_json.json()["messages"][0]["content"] == question
+
+
 async def test_unauthenticated_and_bad_ids(
     client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
 ) -> None:

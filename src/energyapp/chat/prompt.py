@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from energyapp.config import Settings
+from energyapp.conversations import attachments
 from energyapp.core import text
 from energyapp.core.metrics import PROMPT_TOKENS_EVALUATED, PROMPT_TOKENS_SENT
 from energyapp.llm import client as llm
@@ -140,17 +141,11 @@ def clean_title(raw: str) -> str | None:
     return _label(" ".join(words).strip(_STRIP)) or None
 
 
-# A file the web UI attached to a question (static/js/views/chat/attachments.js).
-_ATTACHED_FILE = re.compile(r'\n*<archivo nombre="([^"\n]{1,120})">\n')
-
-
 def provisional_title(message: str) -> str:
     """The first words of the first message, until the model names the conversation (a label:
     what no label may hold is left out, the message itself keeps it). Attached files are not
     words of it: only what was written counts, or the first file's name if nothing was."""
-    if attached := _ATTACHED_FILE.search(message):
-        message = message[: attached.start()].strip() or attached.group(1)
-    words = text.without_invisible(message).split()
+    words = text.without_invisible(attachments.written_part(message)).split()
     title = " ".join(words[:PROVISIONAL_TITLE_WORDS])
     if len(words) > PROVISIONAL_TITLE_WORDS:
         title += "…"

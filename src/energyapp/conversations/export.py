@@ -12,6 +12,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from energyapp.config import Settings
+from energyapp.conversations.attachments import as_markdown
 from energyapp.conversations.models import Conversation, Message
 from energyapp.conversations.schemas import ConversationExport, ConversationOut, MessageOut
 from energyapp.core import dates
@@ -95,7 +96,8 @@ def to_markdown(
             heading += f" ({message.model})"
         note = STATUS_NOTES.get(message.status)
         suffix = notes.get(message.id, "") + (f" · {note}" if note else "")
-        body = closed_fences(message.content)
+        content = as_markdown(message.content) if message.role == "user" else message.content
+        body = closed_fences(content)
         lines += [f"## {heading} · {_stamp(message.created_at)}{suffix}", "", body, ""]
     return "\n".join(lines)
 
