@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from energyapp.chat import prompt
 from energyapp.config import Settings
+from energyapp.core import tokens
 from tests.conftest import make_settings
 
 
@@ -24,8 +25,8 @@ def test_history_is_trimmed_from_the_oldest(db_url: str) -> None:
     assert 0 < len(kept) < 80
     assert kept[0]["role"] == "user"  # turns start with the user
     assert kept[-1]["content"].startswith("respuesta 39")  # the newest are kept
-    used = sum(prompt.estimate_tokens(m["content"]) for m in messages)
-    assert used <= settings.num_ctx - prompt.answer_reserve(settings.num_ctx)
+    used = sum(tokens.estimate_tokens(m["content"]) for m in messages)
+    assert used <= settings.num_ctx - tokens.answer_reserve(settings.num_ctx)
 
 
 def _conversation(turns: int) -> list[tuple[str, str]]:
@@ -44,8 +45,8 @@ def test_history_is_trimmed_in_blocks_so_the_prefix_stays_the_same(db_url: str) 
     starts = []
     for turns in range(1, 60):
         messages = prompt.build_messages(settings, _conversation(turns), "¿Y ahora?")
-        used = sum(prompt.estimate_tokens(m["content"]) for m in messages)
-        assert used <= settings.num_ctx - prompt.answer_reserve(settings.num_ctx)
+        used = sum(tokens.estimate_tokens(m["content"]) for m in messages)
+        assert used <= settings.num_ctx - tokens.answer_reserve(settings.num_ctx)
         assert messages[1]["role"] == "user"
         starts.append(messages[1]["content"])
     changes = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)

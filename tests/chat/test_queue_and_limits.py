@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import prompt
 from energyapp.core.metrics import REGISTRY, TITLE_REQUESTS, TITLES_PREEMPTED
+from energyapp.core.tokens import message_limit
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, named, open_chat, read_until, sse_events
 from tests.conftest import HeadersFactory, UserFactory
@@ -152,6 +153,15 @@ async def test_limits_and_their_status_codes(
     async with live_app(max_message_chars=50) as (base, _app):
         too_long = await http.post(f"{base}/chat", json={"message": "x" * 51}, headers=headers)
         assert too_long.status_code == 413 and too_long.json()["code"] == "message_too_long"
+    # A context too small for max_message_chars: the limit is what fits (not a prompt that
+    # Ollama would cut at its start).
+    async with live_app(num_ctx=1024, max_message_chars=8000) as (base, app):
+        limit = message_limit(app.state.settings)
+        too_long = await http.post(
+            f"{base}/chat", json={"message": "x" * (limit + 1)}, headers=headers
+        )
+        assert too_long.status_code == 413 and too_long.json()["code"] == "message_too_long"
+        assert f"el máximo es {limit})" in too_long.json()["detail"]
         empty = await http.post(f"{base}/chat", json={"message": "  \n\t "}, headers=headers)
         assert empty.status_code == 422 and empty.json()["code"] == "message_empty"
         missing = await http.post(f"{base}/chat", json={}, headers=headers)

@@ -10,13 +10,9 @@ from energyapp.config import Settings
 from energyapp.conversations import attachments
 from energyapp.core import text
 from energyapp.core.metrics import PROMPT_TOKENS_EVALUATED, PROMPT_TOKENS_SENT
+from energyapp.core.tokens import answer_reserve, estimate_tokens
 from energyapp.llm import client as llm
 
-# Spanish text runs at about 3.5-4 characters per token with the Qwen tokenizer; counting 3
-# over-estimates on purpose so the prompt never overflows num_ctx. Each message also costs a
-# few template tokens.
-CHARS_PER_TOKEN = 3
-TOKENS_PER_MESSAGE = 8
 _TURN = "<|im_start|>\n<|im_end|>\n"  # around each message, with its role
 _ANSWER_START = "<|im_start|>assistant\n"
 TITLE_MAX_WORDS = 6
@@ -27,15 +23,6 @@ TITLE_INSTRUCTION = (
     "Escribe un título breve para esta conversación: como máximo 6 palabras y en español. "
     "Responde solo con el título: sin comillas, sin punto final y sin explicaciones."
 )
-
-
-def estimate_tokens(text: str) -> int:
-    return len(text) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE
-
-
-def answer_reserve(num_ctx: int) -> int:
-    """Room kept free in the context for the answer itself."""
-    return min(1024, num_ctx // 4)
 
 
 def build_messages(

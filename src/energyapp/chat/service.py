@@ -25,6 +25,7 @@ from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.text import nfc
+from energyapp.core.tokens import message_limit
 from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
@@ -59,14 +60,15 @@ class StartedChat:
 
 def clean_message(raw: str, settings: Settings) -> str:
     """The message without surrounding blanks, in NFC (``core.text.nfc``: one form for what is
-    stored and searched); 422 when empty, 413 when too long."""
+    stored and searched); 422 when empty, 413 when longer than ``max_message_chars`` or than
+    what ``num_ctx`` holds (:func:`energyapp.core.tokens.message_limit`)."""
     message = nfc(raw.strip())
     if not message:
         raise Unprocessable("El mensaje está vacío.", code="message_empty")
-    if len(message) > settings.max_message_chars:
+    if len(message) > (limit := message_limit(settings)):
         raise PayloadTooLarge(
             f"El mensaje es demasiado largo ({len(message)} caracteres; el máximo es "
-            f"{settings.max_message_chars}). Divídalo en partes.",
+            f"{limit}). Divídalo en partes.",
             code="message_too_long",
         )
     return message

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from energyapp.core.deps import SettingsDep
+from energyapp.core.tokens import message_limit
 
 router = APIRouter(tags=["service"])
 
@@ -26,7 +27,7 @@ async def public_config(settings: SettingsDep) -> PublicConfig:
     return PublicConfig(
         demo_quick_access=settings.demo_quick_access,
         registration_domains=settings.registration_domains,
-        max_message_chars=settings.max_message_chars,
+        max_message_chars=message_limit(settings),
         self_service_2fa_domains=settings.self_service_2fa_domains,
         password_change_domains=settings.password_change_domains,
         mail_enabled=settings.mail_enabled,

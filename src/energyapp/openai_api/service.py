@@ -27,6 +27,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.engine import ChatEngine
 from energyapp.chat.request_answers import AnswerStopped
 from energyapp.config import Settings
+from energyapp.core import tokens
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.errors import AppError, NotFound, Unauthorized, Unprocessable
 from energyapp.llm import client as llm
@@ -78,8 +79,8 @@ class Completion:
             return self.stats.prompt_tokens, self.stats.completion_tokens
         if self.status == "error" and not self.text:
             return 0, 0
-        asked = sum(prompt.estimate_tokens(m["content"]) for m in self.messages)
-        return asked, prompt.estimate_tokens(self.text) if self.text else 0
+        asked = sum(tokens.estimate_tokens(m["content"]) for m in self.messages)
+        return asked, tokens.estimate_tokens(self.text) if self.text else 0
 
     @property
     def store(self) -> bool:
@@ -96,7 +97,7 @@ def _ollama_messages(settings: Settings, body: ChatCompletionRequest) -> list[di
     ]
     if not any(m["role"] == "user" and m["content"].strip() for m in messages):
         raise AppError("La solicitud no tiene ningún mensaje del usuario.", code="no_user_message")
-    limit = settings.num_ctx * prompt.CHARS_PER_TOKEN
+    limit = settings.num_ctx * tokens.CHARS_PER_TOKEN
     size = sum(len(m["content"]) for m in messages)
     if size > limit:
         # 400, as OpenAI answers it: clients (the SDK's BadRequestError, LangChain, LiteLLM)
