@@ -231,3 +231,30 @@ def test_office_files_that_cannot_be_read_say_why(page: Page, live_app: LiveApp)
     )
     expect(error).to_be_visible()
     expect(page.locator("#attachments .attachment-chip")).to_have_count(0)
+
+
+def test_a_file_pasted_or_dropped_is_attached(page: Page, live_app: LiveApp) -> None:
+    _sign_in(page, live_app)
+    page.locator("#composer-input").evaluate(
+        """field => {
+            const files = new DataTransfer();
+            const file = new File(["Marzo: 310 kWh"], "marzo.txt", { type: "text/plain" });
+            files.items.add(file);
+            const init = { clipboardData: files, bubbles: true, cancelable: true };
+            field.dispatchEvent(new ClipboardEvent("paste", init));
+        }"""
+    )
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(1)
+    expect(page.locator("#answer-announcer")).to_have_text("Adjuntado: marzo.txt.")
+    expect(page.locator("#composer-input")).to_have_value("")  # not pasted as text
+    page.locator("form.composer").evaluate(
+        """form => {
+            const files = new DataTransfer();
+            files.items.add(new File(["abril;290"], "abril.csv", { type: "text/csv" }));
+            const init = { dataTransfer: files, bubbles: true, cancelable: true };
+            form.dispatchEvent(new DragEvent("drop", init));
+        }"""
+    )
+    chips = page.locator("#attachments .attachment-chip")
+    expect(chips).to_have_count(2)
+    expect(chips.nth(1)).to_contain_text("abril.csv")

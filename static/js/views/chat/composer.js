@@ -116,6 +116,12 @@ export class Composer {
       this.update();
       host.send(text);
     });
+    // A file pasted into the field (copied in the file manager) is attached like a chosen one.
+    this.input.addEventListener("paste", (event) => {
+      if (!event.clipboardData?.files.length) return;
+      event.preventDefault();
+      void this.attach([...event.clipboardData.files]);
+    });
     form.addEventListener("dragover", (event) => {
       if (!event.dataTransfer?.types.includes("Files")) return;
       event.preventDefault();
@@ -168,6 +174,8 @@ export class Composer {
   async attach(files) {
     /** @type {string[]} */
     const problems = [];
+    /** @type {string[]} */
+    const added = [];
     for (const file of files) {
       if (this.attachments.length >= MAX_FILES) {
         problems.push(`Se pueden adjuntar hasta ${MAX_FILES} archivos por mensaje.`);
@@ -181,10 +189,12 @@ export class Composer {
           continue;
         }
         this.attachments.push(attachment);
+        added.push(attachment.name);
       } catch (err) {
         problems.push(err instanceof AttachmentError ? err.message : `«${file.name}» no se pudo leer.`);
       }
     }
+    if (added.length) this.announce(`Adjuntado: ${added.join(", ")}.`);
     this.fileError.textContent = problems.join(" ");
     this.fileError.hidden = !problems.length;
     this.showFiles();
