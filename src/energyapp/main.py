@@ -36,6 +36,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
 from energyapp.health.router import router as health_router
+from energyapp.instructions.router import router as instructions_router
 from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
 from energyapp.openai_api.router import router as openai_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_report_router)
     app.include_router(admin_policy_router, dependencies=[ChangesLimited])
     app.include_router(apikeys_router, dependencies=[ChangesLimited])
+    app.include_router(instructions_router, dependencies=[ChangesLimited])
     app.include_router(openai_router)
 
     @app.get("/", include_in_schema=False)

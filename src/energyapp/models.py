@@ -13,6 +13,7 @@ from energyapp.auth.models import (
 )
 from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
+from energyapp.instructions.models import CustomInstructions
 
 __all__ = [
     "ApiKey",
@@ -22,6 +23,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Conversation",
+    "CustomInstructions",
     "LegalHold",
     "LoginChallenge",
     "Message",

@@ -92,6 +92,18 @@ async def open_chat(
     return response, sse_events(response)
 
 
+async def ask(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str], **body: Any
+) -> dict[str, str]:
+    """``POST /chat`` read to its end, which must be ``complete``: the ``meta`` ids and the
+    answer's ``text``."""
+    async with http.stream("POST", f"{base}/chat", json=body, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        events = await collect(response)
+    assert named(events, "done")[0]["status"] == "complete"
+    return {**events[0][1], "text": text_of(events)}
+
+
 async def read_until(stream: AsyncIterator[Event], events: list[Event], name: str) -> None:
     """Append events from ``stream`` to ``events`` until one named ``name`` is among them."""
     while not named(events, name):

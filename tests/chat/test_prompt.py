@@ -5,6 +5,7 @@ from __future__ import annotations
 from energyapp.chat import prompt
 from energyapp.config import Settings
 from energyapp.core import tokens
+from energyapp.instructions.service import Instructions
 from tests.conftest import make_settings
 
 
@@ -65,6 +66,40 @@ def test_kept_from_cuts_at_block_starts_and_falls_back_for_a_huge_exchange() -> 
     assert prompt.kept_from(roles, [10] * 8, 10, block=40) == 8  # nothing fits: no history
     # The last exchange alone is bigger than a block: cut where it fits.
     assert prompt.kept_from(roles, [10, 10, 10, 10, 10, 10, 30, 30], 65, block=40) == 6
+
+
+def test_custom_instructions_lengthen_the_system_message_and_the_trimming_counts_them(
+    db_url: str,
+) -> None:
+    """The system message carries the conversation's instructions in a delimited block, and
+    the history kept is what fits beside that longer message."""
+    settings = _settings(db_url, num_ctx=2048, system_prompt="Sistema.")
+    history = _conversation(30)
+    instructions = Instructions("a" * 1000, "b" * 1000)  # the most a person may write
+    plain = prompt.build_messages(settings, history, "¿Y ahora?")
+    messages = prompt.build_messages(settings, history, "¿Y ahora?", instructions)
+    system = messages[0]["content"]
+    assert system == "\n".join(
+        [
+            "Sistema.",
+            "",
+            prompt.INSTRUCTIONS_OPEN,
+            prompt.ABOUT_HEADING,
+            "a" * 1000,
+            prompt.STYLE_HEADING,
+            "b" * 1000,
+            prompt.INSTRUCTIONS_CLOSE,
+        ]
+    )
+    used = sum(tokens.estimate_tokens(m["content"]) for m in messages)
+    assert used <= settings.num_ctx - tokens.answer_reserve(settings.num_ctx)
+    assert 2 < len(messages) < len(plain)  # less history beside the longer system message
+    assert messages[1]["role"] == "user" and messages[-2]["content"].startswith("respuesta 29")
+    only_style = prompt.system_content(settings, Instructions("", "Breve."))
+    assert prompt.ABOUT_HEADING not in only_style and only_style.endswith(
+        f"{prompt.STYLE_HEADING}\nBreve.\n{prompt.INSTRUCTIONS_CLOSE}"
+    )
+    assert prompt.system_content(settings, None) == "Sistema."
 
 
 def test_everything_fits_when_short(db_url: str) -> None:

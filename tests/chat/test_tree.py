@@ -17,20 +17,11 @@ from energyapp.conversations import counters
 from energyapp.conversations.models import Message
 from energyapp.conversations.tree import NO_PARENT
 from energyapp.llm.fake_server import FakeOllama
-from tests.chat.conftest import LiveApp, collect, load_conversation, named, text_of
+from tests.chat.conftest import LiveApp, load_conversation
+from tests.chat.conftest import ask as _ask
 from tests.conftest import HeadersFactory, UserFactory
 
 Asked = dict[str, str]  # meta of an answer, plus its text
-
-
-async def _ask(
-    http: httpx.AsyncClient, base: str, headers: dict[str, str], **body: Any
-) -> dict[str, str]:
-    async with http.stream("POST", f"{base}/chat", json=body, headers=headers) as response:
-        assert response.status_code == 200, await response.aread()
-        events = await collect(response)
-    assert named(events, "done")[0]["status"] == "complete"
-    return {**events[0][1], "text": text_of(events)}
 
 
 async def _branch(

@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.no_database
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "energyapp"
-DOMAINS = ("admin", "audit", "auth", "chat", "conversations", "health", "llm")
+DOMAINS = ("admin", "audit", "auth", "chat", "conversations", "health", "instructions", "llm")
 
 
 def _imports(path: Path) -> set[str]:

@@ -33,6 +33,7 @@ from energyapp.core.pagination import (
 )
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
+from energyapp.instructions.schemas import ConversationInstructionsOut, snapshot_out
 
 # Every route answers 403 to a trabajador before anything else is looked at.
 router = APIRouter(
@@ -141,6 +142,21 @@ async def list_messages(
         session, viewer, conversation, page, request=request
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/conversations/{conversation_id}/instructions", response_model=ConversationInstructionsOut
+)
+async def conversation_instructions(
+    conversation: ScopedConversation,
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    request: Request,
+) -> ConversationInstructionsOut:
+    """The owner's custom instructions this conversation keeps from its creation (null: none;
+    audited like its messages). A person's current instructions are theirs alone."""
+    kept = service.conversation_instructions(session, viewer, conversation, request=request)
+    return ConversationInstructionsOut(custom_instructions=snapshot_out(kept))
 
 
 @router.post("/conversations/{conversation_id}/reassign", response_model=AdminConversationOut)

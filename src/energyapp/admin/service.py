@@ -38,6 +38,7 @@ from energyapp.core.pagination import Item, PageRequest, fetch_page, item_column
 from energyapp.core.roles import Role
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
+from energyapp.instructions import service as instructions_service
 
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
@@ -335,6 +336,26 @@ async def list_conversation_messages(
     items, next_cursor = await conversations_service.list_messages(
         session, viewer, conversation, page, name=MESSAGE_CURSOR, columns=MESSAGE_LIST_COLUMNS
     )
+    _record_viewed(session, viewer, conversation, request, continuation=page.cursor is not None)
+    return items, next_cursor
+
+
+def conversation_instructions(
+    session: AsyncSession, viewer: User, conversation: Conversation, *, request: Request | None
+) -> instructions_service.Instructions | None:
+    """The custom instructions a conversation in scope keeps from its creation (part of the
+    conversation: audited as a reading of it, ``details.part`` "instructions")."""
+    _record_viewed(session, viewer, conversation, request, part="instructions")
+    return instructions_service.of_conversation(conversation)
+
+
+def _record_viewed(
+    session: AsyncSession,
+    viewer: User,
+    conversation: Conversation,
+    request: Request | None,
+    **details: object,
+) -> None:
     if conversation.user_id != viewer.id:
         audit_service.record(
             session,
@@ -343,12 +364,8 @@ async def list_conversation_messages(
             request=request,
             target_type="conversation",
             target_id=conversation.id,
-            details={
-                "owner_id": str(conversation.user_id),
-                "continuation": page.cursor is not None,
-            },
+            details={"owner_id": str(conversation.user_id), **details},
         )
-    return items, next_cursor
 
 
 async def reassign_conversation(

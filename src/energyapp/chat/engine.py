@@ -31,6 +31,7 @@ from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.request_answers import RequestAnswers
 from energyapp.config import Settings
 from energyapp.db import after_commit
+from energyapp.instructions import service as instructions_service
 from energyapp.llm.catalog import ModelCatalog
 
 logger = logging.getLogger("energyapp.chat")
@@ -48,6 +49,8 @@ class Job:
     model: str
     new_conversation: bool  # nothing before the question: no history to read
     requested_at: float  # time.perf_counter() when the request asked for it
+    # The conversation's custom instructions: the copy it took when created (docs/chat.md).
+    instructions: instructions_service.Instructions | None
 
 
 class ChatEngine:
@@ -93,8 +96,9 @@ class ChatEngine:
         await self.queue.admit(user_id)
         try:
             started = await chat_service.start_chat(
-                session, user, conversation, message, model, turn
+                session, user, conversation, message, model, turn, custom_instructions=True
             )
+            chat_service.check_fits(self.settings, started)
         except BaseException:
             await self.queue.leave(user_id)
             raise
@@ -107,6 +111,7 @@ class ChatEngine:
             model=model,
             new_conversation=started.new_conversation,
             requested_at=requested_at,
+            instructions=started.instructions,
         )
         answer = LiveAnswer(job.answer_id, job.conversation_id, job.user_id, job.user_message_id)
         try:

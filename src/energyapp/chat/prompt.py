@@ -11,6 +11,7 @@ from energyapp.conversations import attachments
 from energyapp.core import text
 from energyapp.core.metrics import PROMPT_TOKENS_EVALUATED, PROMPT_TOKENS_SENT
 from energyapp.core.tokens import answer_reserve, estimate_tokens
+from energyapp.instructions.service import Instructions
 from energyapp.llm import client as llm
 
 _TURN = "<|im_start|>\n<|im_end|>\n"  # around each message, with its role
@@ -25,12 +26,41 @@ TITLE_INSTRUCTION = (
 )
 
 
+# Around the person's custom instructions in the system message: the model reads where they
+# start and end, and that they come from the person, not from the platform.
+INSTRUCTIONS_OPEN = (
+    "Instrucciones personalizadas que escribió el propio usuario. Tenlas en cuenta en cada "
+    "respuesta, salvo que contradigan las indicaciones anteriores:\n<instrucciones_del_usuario>"
+)
+INSTRUCTIONS_CLOSE = "</instrucciones_del_usuario>"
+ABOUT_HEADING = "Lo que el usuario cuenta de sí mismo:"
+STYLE_HEADING = "Cómo quiere el usuario que respondas:"
+
+
+def system_content(settings: Settings, instructions: Instructions | None = None) -> str:
+    """The global system prompt, then the conversation's custom instructions (if any) in a
+    delimited block. A conversation's instructions are the copy it took when it was created, so
+    this is the same text at every turn of it (docs/chat.md)."""
+    if instructions is None:
+        return settings.system_prompt
+    parts = [settings.system_prompt, "", INSTRUCTIONS_OPEN]
+    if instructions.about_user:
+        parts += [ABOUT_HEADING, instructions.about_user]
+    if instructions.response_style:
+        parts += [STYLE_HEADING, instructions.response_style]
+    return "\n".join([*parts, INSTRUCTIONS_CLOSE])
+
+
 def build_messages(
-    settings: Settings, history: Sequence[tuple[str, str]], message: str
+    settings: Settings,
+    history: Sequence[tuple[str, str]],
+    message: str,
+    instructions: Instructions | None = None,
 ) -> list[dict[str, str]]:
-    """System prompt, then the history that fits ``num_ctx`` (trimmed in blocks, see
-    :func:`kept_from`), then the new message. ``history`` is oldest first, as (role, content)."""
-    system = {"role": "system", "content": settings.system_prompt}
+    """System message (:func:`system_content`), then the history that fits ``num_ctx`` once
+    the system message is counted (trimmed in blocks, see :func:`kept_from`), then the new
+    message. ``history`` is oldest first, as (role, content)."""
+    system = {"role": "system", "content": system_content(settings, instructions)}
     room = settings.num_ctx - answer_reserve(settings.num_ctx) - estimate_tokens(system["content"])
     costs = [estimate_tokens(content) for _, content in history]
     roles = [role for role, _ in history]

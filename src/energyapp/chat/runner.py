@@ -175,7 +175,7 @@ async def _stream(
     if not job.new_conversation:
         async with engine.sessionmaker() as session:
             past = await chat_service.history(session, job.conversation_id, job.user_message_id)
-    outcome.asked = prompt.build_messages(settings, past, job.message)
+    outcome.asked = prompt.build_messages(settings, past, job.message, job.instructions)
     payload = llm.chat_payload(
         job.model,
         outcome.asked,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
-from energyapp.chat.prompt import provisional_title
+from energyapp.chat.prompt import provisional_title, system_content
 from energyapp.config import Settings
 from energyapp.conversations import counters, tree
 from energyapp.conversations import service as conversations_service
@@ -28,6 +28,7 @@ from energyapp.core.text import nfc
 from energyapp.core.tokens import message_limit
 from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
+from energyapp.instructions import service as instructions_service
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = dates.LOCAL_TIMEZONE
@@ -56,6 +57,8 @@ class StartedChat:
     assistant_message_id: uuid.UUID
     new_conversation: bool
     message: str  # the question answered (the stored one when regenerating)
+    # The conversation's copy of the custom instructions (docs/chat.md), None: it has none.
+    instructions: instructions_service.Instructions | None
 
 
 def clean_message(raw: str, settings: Settings) -> str:
@@ -66,12 +69,24 @@ def clean_message(raw: str, settings: Settings) -> str:
     if not message:
         raise Unprocessable("El mensaje está vacío.", code="message_empty")
     if len(message) > (limit := message_limit(settings)):
-        raise PayloadTooLarge(
-            f"El mensaje es demasiado largo ({len(message)} caracteres; el máximo es "
-            f"{limit}). Divídalo en partes.",
-            code="message_too_long",
-        )
+        raise _too_long(len(message), limit)
     return message
+
+
+def check_fits(settings: Settings, started: StartedChat) -> None:
+    """413 (the request's transaction rolled back) when the question does not fit ``num_ctx``
+    beside the conversation's copy of the custom instructions, unknown to :func:`clean_message`."""
+    system = system_content(settings, started.instructions)
+    if started.instructions and len(started.message) > (limit := message_limit(settings, system)):
+        raise _too_long(len(started.message), limit, " con sus instrucciones personalizadas")
+
+
+def _too_long(length: int, limit: int, why: str = "") -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"El mensaje es demasiado largo ({length} caracteres; el máximo{why} es {limit}). "
+        "Divídalo en partes.",
+        code="message_too_long",
+    )
 
 
 async def conversation_for(
@@ -123,10 +138,14 @@ async def start_chat(
     message: str,
     model: str,
     turn: Turn = NEXT_TURN,
+    *,
+    custom_instructions: bool = False,
 ) -> StartedChat:
     """Store the user's message (none when regenerating) and an empty ``streaming`` answer
-    where ``turn`` says (creating the conversation when there is none), make that branch the
-    current one, keep the counters right and mark the user active."""
+    where ``turn`` says (creating the conversation when there is none: with
+    ``custom_instructions``, the web's, it keeps a copy of the user's instructions in force;
+    ``/v1`` never applies them), make that branch the current one, keep the counters right and
+    mark the user active."""
     now = utcnow()
     new_conversation = conversation is None
     conversation_id = new_id() if conversation is None else conversation.id
@@ -136,8 +155,10 @@ async def start_chat(
         under = question_id if question else parent_id
         conversation.has_versions = await tree.has_children(session, conversation.id, under)
     if conversation is None:
-        await session.execute(
-            insert(CONVERSATIONS).values(
+        kept = instructions_service.columns_in_force(user.id) if custom_instructions else {}
+        created = await session.execute(
+            insert(CONVERSATIONS)
+            .values(
                 id=conversation_id,
                 user_id=user.id,
                 title=provisional_title(message),
@@ -146,10 +167,17 @@ async def start_chat(
                 updated_at=now,
                 current_leaf_id=answer_id,
                 **counters.first_messages(2),
+                **kept,
+            )
+            .returning(
+                CONVERSATIONS.c.instructions_about_user,
+                CONVERSATIONS.c.instructions_response_style,
             )
         )
+        instructions = instructions_service.kept_in(*created.one())
     else:
         conversation.current_leaf_id = answer_id
+        instructions = instructions_service.of_conversation(conversation)
     turn_values = {"conversation_id": conversation_id, "user_id": user.id, "updated_at": now}
     rows = [
         # The answer sorts right after its question.
@@ -173,6 +201,7 @@ async def start_chat(
         assistant_message_id=answer_id,
         new_conversation=new_conversation,
         message=question.content if question else message,
+        instructions=instructions,
     )
 
 

@@ -18,6 +18,8 @@ from energyapp.conversations.schemas import ConversationExport, ConversationOut,
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
+from energyapp.instructions import service as instructions_service
+from energyapp.instructions.schemas import snapshot_out
 
 ROLE_LABELS = {"user": "Usuario", "assistant": "Asistente", "system": "Sistema"}
 STATUS_NOTES = {
@@ -89,6 +91,7 @@ def to_markdown(
         f"(hora de Chile) · {len(messages)} mensajes · {what}_",
         "",
     ]
+    lines += _instructions_markdown(conversation)
     notes = _version_notes(messages)
     for message in _depth_first(messages) if scope == "tree" else messages:
         heading = ROLE_LABELS.get(message.role, message.role)
@@ -100,6 +103,26 @@ def to_markdown(
         body = closed_fences(content)
         lines += [f"## {heading} · {_stamp(message.created_at)}{suffix}", "", body, ""]
     return "\n".join(lines)
+
+
+def _instructions_markdown(conversation: Conversation) -> list[str]:
+    """The custom instructions the conversation keeps, as a quote (the model read them)."""
+    kept = instructions_service.of_conversation(conversation)
+    if kept is None:
+        return []
+    lines = ["> **Instrucciones personalizadas** (vigentes al crear la conversación)"]
+    for label, value in (
+        (instructions_service.ABOUT_LABEL, kept.about_user),
+        (instructions_service.STYLE_LABEL, kept.response_style),
+    ):
+        if value:
+            lines += [
+                ">",
+                f"> _{label}_",
+                ">",
+                *(f"> {line}".rstrip() for line in value.split("\n")),
+            ]
+    return [*lines, ""]
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -132,6 +155,7 @@ def to_json(
         scope=scope,
         current_leaf_id=conversation.current_leaf_id,
         conversation=ConversationOut.model_validate(conversation),
+        custom_instructions=snapshot_out(instructions_service.of_conversation(conversation)),
         messages=[MessageOut.model_validate(m) for m in messages],
     )
     return _in_chile(document).model_dump_json(indent=2)

@@ -52,6 +52,10 @@ class Conversation(Base):
     # Some message has versions (an edit or a regenerated answer): only then is the branch
     # shown a subset of the messages, read through the tree. It never goes back to false.
     has_versions: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner's custom instructions in force when the conversation was created, kept for its
+    # whole life so the start of its prompt never changes (docs/chat.md); both null: none.
+    instructions_about_user: Mapped[str | None] = mapped_column(Text, default=None)
+    instructions_response_style: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from energyapp.core import text
+from energyapp.instructions.schemas import InstructionsSnapshotOut
 
 TITLE_MAX = 200
 
@@ -110,6 +111,9 @@ class ConversationExport(BaseModel):
     current_leaf_id: uuid.UUID | None
     exported_at: datetime
     conversation: ConversationOut
+    # The owner's custom instructions the conversation keeps from its creation (the model read
+    # them at every turn); null: none.
+    custom_instructions: InstructionsSnapshotOut | None = None
     messages: list[MessageOut]
 
 

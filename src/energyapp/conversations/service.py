@@ -33,6 +33,7 @@ from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.text import nfc
 from energyapp.errors import Conflict, NotFound
+from energyapp.instructions import service as instructions_service
 
 DEFAULT_TITLE = "Nueva conversación"
 
@@ -69,11 +70,14 @@ def _conversation_not_found() -> NotFound:
 async def create_conversation(
     session: AsyncSession, user: User, title: str | None = None
 ) -> Conversation:
-    """Create a conversation owned by ``user`` and keep the user's counter in step."""
+    """Create a conversation owned by ``user``, with the user's custom instructions in force
+    now (kept for its whole life), and keep the user's counter in step."""
     conversation = Conversation(
         user_id=user.id,
         title=title or DEFAULT_TITLE,
         title_source="user" if title else "pending",
+        # Read by the INSERT itself; expired after the flush, as a value the database wrote.
+        **instructions_service.columns_in_force(user.id),
     )
     session.add(conversation)
     await session.flush()

@@ -21,15 +21,16 @@ def answer_reserve(num_ctx: int) -> int:
     return min(1024, num_ctx // 4)
 
 
-def message_limit(settings: Settings) -> int:
+def message_limit(settings: Settings, system: str | None = None) -> int:
     """The longest message the chat takes: ``max_message_chars``, or less when ``num_ctx`` could
-    not hold it beside the system prompt and the answer's room. A longer prompt would not be
-    refused by Ollama: it cuts the prompt's start, the system prompt and the beginning of the
-    message (an attached document's first pages), and answers from what is left."""
+    not hold it beside the system message (``system``; the global prompt when None) and the
+    answer's room. A longer prompt would not be refused by Ollama: it cuts the prompt's start,
+    the system message and the beginning of the message (an attached document's first pages),
+    and answers from what is left."""
     room = (
         settings.num_ctx
         - answer_reserve(settings.num_ctx)
-        - estimate_tokens(settings.system_prompt)
+        - estimate_tokens(settings.system_prompt if system is None else system)
         - TOKENS_PER_MESSAGE
     )
     return max(1, min(settings.max_message_chars, room * CHARS_PER_TOKEN))

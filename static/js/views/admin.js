@@ -15,6 +15,7 @@ import { legalHoldPanel } from "./legal_hold.js";
 import { adminApiKeys } from "./admin_api_keys.js";
 import { resetLinkDialog } from "./admin_reset_link.js";
 import { questionBubble } from "./chat/attachments.js";
+import { keptInstructionsPanel } from "./instructions.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -299,6 +300,7 @@ async function conversationViewer(body, convId, isAdmin) {
     heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
   }).catch(() => {});  // the messages below report the error
   if (isAdmin) body.insertBefore(legalHoldPanel(convId), viewer);
+  body.insertBefore(keptInstructionsPanel(convId), viewer);
   // Drawn a batch at a time (a long conversation would freeze the page); what is left waits for
   // the admin's click, and the page says so.
   const more = h("div", { class: "viewer-more", id: "viewer-more", "aria-live": "polite" });

@@ -1,6 +1,6 @@
 // @ts-check
-// Configuración: profile, password change, 2FA, API keys, theme, download of all conversations, close
-// all sessions.
+// Configuración: profile, theme, custom instructions, password change, 2FA, API keys, download of all
+// conversations, close all sessions.
 import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
 import { state, emailDomain, signedInUser } from "../state.js";
@@ -8,6 +8,7 @@ import { currentTheme, setTheme } from "../theme.js";
 import { navigate } from "../router.js";
 import { exportCard } from "./export_card.js";
 import { apiKeysCard } from "./api_keys.js";
+import { instructionsCard } from "./instructions.js";
 /** @import { User } from "../state.js" */
 /** @import { Theme } from "../theme.js" */
 
@@ -20,6 +21,7 @@ export function renderConfig(main) {
   main.appendChild(h("div", { class: "page" }, inner));
   const user = signedInUser();
   inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
+  inner.appendChild(instructionsCard());
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
   inner.appendChild(exportCard());

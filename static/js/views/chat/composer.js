@@ -27,9 +27,11 @@ export class CharCounter {
   /**
    * @param {string} id the count's id, for the field's aria-describedby
    * @param {number} max
+   * @param {string} [subject] what is counted, as the alert names it past the limit
    */
-  constructor(id, max) {
+  constructor(id, max, subject = "El mensaje") {
     this.max = max;
+    this.subject = subject;
     this.count = h("span", { class: "counter", id });
     this.alert = h("span", { class: "sr-only", role: "status" });
     this.el = h("span", {}, this.count, this.alert);
@@ -45,7 +47,7 @@ export class CharCounter {
     const over = length > this.max;
     this.count.textContent = `${length.toLocaleString("es-CL")} / ${this.max.toLocaleString("es-CL")}`;
     this.count.classList.toggle("over", over);
-    if (over !== this.over) this.alert.textContent = over ? `El mensaje supera el límite de ${this.max.toLocaleString("es-CL")} caracteres.` : "";
+    if (over !== this.over) this.alert.textContent = over ? `${this.subject} supera el límite de ${this.max.toLocaleString("es-CL")} caracteres.` : "";
     this.over = over;
     return over;
   }
