@@ -63,8 +63,7 @@ class StartedChat:
 
 def clean_message(raw: str, settings: Settings) -> str:
     """The message without surrounding blanks, in NFC (``core.text.nfc``: one form for what is
-    stored and searched); 422 when empty, 413 when longer than ``max_message_chars`` or than
-    what ``num_ctx`` holds (:func:`energyapp.core.tokens.message_limit`)."""
+    stored and searched); 422 when empty, 413 when longer than ``core.tokens.message_limit``."""
     message = nfc(raw.strip())
     if not message:
         raise Unprocessable("El mensaje está vacío.", code="message_empty")
