@@ -7,6 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from energyapp.core.metrics import REGISTRY
 from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import Actor, endpoints
 
@@ -26,6 +27,11 @@ async def test_every_get_route_answers_head_as_get(app: FastAPI, client: httpx.A
             assert head.headers["www-authenticate"] == "Bearer"
 
 
+def _heads_counted() -> float:
+    labels = {"method": "HEAD", "route": "/conversations/{conversation_id}", "status": "200"}
+    return REGISTRY.get_sample_value("energyapp_http_requests_total", labels) or 0.0
+
+
 async def test_head_with_credentials_is_get_without_the_body(
     client: httpx.AsyncClient, actors: dict[str, Actor], make_conversation: ConversationFactory
 ) -> None:
@@ -42,12 +48,15 @@ async def test_head_with_credentials_is_get_without_the_body(
         (admin, "/admin/users"),
         (admin, "/admin/audit"),
     ]
+    counted = _heads_counted()
     for actor, url in cases:
         head = await client.head(url, headers=actor.headers)
         get = await client.get(url, headers=actor.headers)
         assert head.status_code == get.status_code == 200, (url, head.status_code)
         assert head.content == b"" and get.content != b"", url
         assert head.headers["content-type"] == get.headers["content-type"], url
+    # Counted as HEAD under the route's template, as a GET is under its own.
+    assert _heads_counted() == counted + 1
     # Someone else's conversation: the same 404 as GET, without its body.
     other = await client.head(f"/conversations/{conversation.id}", headers=admin.headers)
     assert other.status_code == 404 and other.content == b""

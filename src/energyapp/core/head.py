@@ -34,14 +34,18 @@ class HeadAsGetMiddleware:
             await self.app(scope, receive, send)
             return
         ended = False
+        inner = {**scope, "method": "GET", HEAD_KEY: True}
 
         async def headers_only(message: Message) -> None:
             nonlocal ended
             if message["type"] == "http.response.start":
+                # The matched route, for the metrics outside, which label by its template.
+                if "route" in inner:
+                    scope["route"] = inner["route"]
                 await send(message)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 ended = True
             elif message["type"] != "http.response.body" or not ended:
                 await send(message)
 
-        await self.app({**scope, "method": "GET", HEAD_KEY: True}, receive, headers_only)
+        await self.app(inner, receive, headers_only)
