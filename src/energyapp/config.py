@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as SourceError
 
-from energyapp.core import crypto
+from energyapp.core import crypto, session_settings
 from energyapp.core.mail_settings import MailSettings
 from energyapp.core.roles import Role
 
@@ -58,7 +58,7 @@ def _settings_file() -> Path:
     return Path(_named_settings_file() or DEFAULT_SETTINGS_FILE)
 
 
-class Settings(BaseSettings, MailSettings):  # the SMTP fields: core/mail_settings.py
+class Settings(BaseSettings, MailSettings, session_settings.SessionSettings):  # core/*_settings
     model_config = SettingsConfigDict(
         env_prefix="ENERGYAPP_",
         env_file=".env",

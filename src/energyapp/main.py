@@ -25,6 +25,7 @@ from energyapp.chat.router import router as chat_router
 from energyapp.config import PROJECT_ROOT, Settings, get_settings
 from energyapp.conversations.router import router as conversations_router
 from energyapp.core import metrics
+from energyapp.core.head import HeadAsGetMiddleware
 from energyapp.core.middleware import (
     BodySizeLimitMiddleware,
     CorsMiddleware,
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR, html=True), name="static")
 
     # Outermost last: request context wraps everything, including CORS and size refusals.
+    # Innermost, so that the others see a HEAD as it came: HEAD wherever GET (core/head.py).
+    app.add_middleware(HeadAsGetMiddleware)
     if settings.allowed_origins:
         app.add_middleware(
             CorsMiddleware,

@@ -186,3 +186,28 @@ def test_a_refresh_the_server_cannot_answer_keeps_the_session(
     page.reload()
     expect(page.locator("#login-email")).to_be_visible()
     assert page.evaluate("localStorage.getItem('energyapp.refresh')") is None
+
+
+def test_a_refresh_whose_answer_was_lost_keeps_the_session(page: Page, live_app: LiveApp) -> None:
+    """The server rotated the token but its answer never arrived (a mobile network drop, a proxy
+    timeout): the UI kept the old token, as after any network error, and tried it again later,
+    which the server took for theft and signed the person out. Within the grace the retry gets
+    a new pair (docs/security.md, "Retry of a lost answer")."""
+    quick_login(page, live_app.base_url, "trabajador")
+    page.wait_for_load_state("networkidle")  # the first refresh (of the login's token) is done
+    stored = page.evaluate("localStorage.getItem('energyapp.refresh')")
+    handled: list[int] = []
+
+    def lose_answer(route: Route) -> None:
+        handled.append(route.fetch().status)  # the server rotates the token...
+        route.abort("connectionreset")  # ...and the browser never hears of it
+
+    page.route("**/auth/refresh", lose_answer, times=1)
+    page.reload()
+    expect(page.locator("#login-email")).to_be_visible()  # no answer: the login shows
+    assert handled == [200]
+    assert page.evaluate("localStorage.getItem('energyapp.refresh')") == stored
+    page.reload()  # the same token again, a retry
+    expect(page.locator(".profile-name")).to_have_text("Trabajador Demo")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("localStorage.getItem('energyapp.refresh')") not in (None, stored)

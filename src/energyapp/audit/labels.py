@@ -20,6 +20,7 @@ ACTION_NAMES: dict[str, str] = {
     "logout": "Cierre de sesión",
     "logout_all": "Cierre de todas las sesiones",
     "refresh_token_reused": "Reutilización de un token de sesión",
+    "refresh_token_retried": "Renovación de sesión repetida",
     "register": "Creación de cuenta",
     "profile_updated": "Cambio de perfil",
     "password_changed": "Cambio de contraseña",
@@ -243,6 +244,10 @@ _FIXED = {
     "logout": "Cerró sesión",
     "logout_all": "Cerró todas sus sesiones",
     "refresh_token_reused": "Se reutilizó un token de sesión ya usado: la sesión se cerró",
+    "refresh_token_retried": (
+        "Repitió la renovación de su sesión (la respuesta anterior no llegó): se emitió un "
+        "token nuevo y el anterior quedó anulado"
+    ),
     "register": "Creó su cuenta",
     "profile_updated": "Actualizó su perfil",
     "password_changed": "Cambió su contraseña",

@@ -107,7 +107,13 @@ class RefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # idle limit of this token
+    # Set when the token is spent: by its rotation, or when a retry of its predecessor within
+    # the grace replaced it before it was ever used (auth/sessions.py).
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The token its rotation issued (moved on by each retry within the grace); None while
+    # unspent and for a token replaced unused, which therefore never earns a retry itself. No
+    # foreign key: rows are pruned independently, and a missing successor only means no grace.
+    replaced_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
 
 class LoginChallenge(Base):

@@ -6,6 +6,7 @@ A session is one ``auth_sessions`` row; access tokens carry its id (``sid``) and
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,12 +59,17 @@ class IssuedChallenge:
 
 
 def _add_refresh_token(
-    session: AsyncSession, settings: Settings, auth_session: AuthSession, now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    auth_session: AuthSession,
+    now: datetime,
+    token_id: uuid.UUID | None = None,
 ) -> str:
     raw = new_opaque_token()
     idle_limit = now + timedelta(days=settings.refresh_idle_days)
     session.add(
         RefreshToken(
+            id=token_id or new_id(),
             session_id=auth_session.id,
             token_hash=sha256_hex(raw),
             created_at=now,
@@ -201,13 +207,58 @@ def _refresh_refused(detail: str, code: str) -> Unauthorized:
     return Unauthorized(detail, code=code)
 
 
+async def _retry_within_grace(
+    session: AsyncSession,
+    settings: Settings,
+    token: RefreshToken,
+    successor_id: uuid.UUID,
+    now: datetime,
+) -> bool:
+    """Whether an already rotated token may be exchanged once more: it was rotated less than
+    ``refresh_reuse_grace_seconds`` ago and the token that rotation issued is still unused, so
+    whoever presents it most likely never received the answer. That unused successor is spent
+    here (it never earns a retry itself: ``replaced_by_id`` stays None) and the old token now
+    points to ``successor_id``, the token about to be issued.
+
+    Two compare-and-set UPDATEs make it safe under concurrency and across processes: of two
+    retries at once, or a retry racing the successor's own use, one wins and the other finds
+    the successor spent, which is the theft answer. docs/security.md explains why a thief
+    gains nothing lasting from the grace."""
+    grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+    previous = token.replaced_by_id
+    if previous is None or token.rotated_at is None or now - token.rotated_at >= grace:
+        return False
+    replaced = await affected_rows(
+        session,
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == previous,
+            RefreshToken.session_id == token.session_id,
+            RefreshToken.rotated_at.is_(None),
+        )
+        .values(rotated_at=now)
+        .execution_options(synchronize_session=False),
+    )
+    if replaced != 1:  # used (or replaced by a concurrent retry): two parties hold the family
+        return False
+    moved = await affected_rows(
+        session,
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.replaced_by_id == previous)
+        .values(replaced_by_id=successor_id)
+        .execution_options(synchronize_session=False),
+    )
+    return moved == 1
+
+
 async def refresh(
     session: AsyncSession, settings: Settings, request: Request, raw_token: str
 ) -> IssuedTokens:
     """Rotate a refresh token: the old one is spent, a new pair is returned.
 
     A token presented a second time means it was copied: the whole family (the session, and
-    with it every access token it issued) is revoked, for the thief and the victim alike."""
+    with it every access token it issued) is revoked, for the thief and the victim alike. Except
+    for a retry (:func:`_retry_within_grace`): the answer to the first use was lost."""
     now = utcnow()
     row = (
         await session.execute(
@@ -222,17 +273,19 @@ async def refresh(
     token, auth_session, user = row
     if auth_session.revoked_at is not None:
         raise _refresh_refused("Su sesión fue cerrada. Inicie sesión de nuevo.", "session_revoked")
-    if token.rotated_at is None:
+    successor_id = new_id()
+    retry = token.rotated_at is not None
+    if not retry:
         spent = await affected_rows(
             session,
             update(RefreshToken)
             .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=now)
+            .values(rotated_at=now, replaced_by_id=successor_id)
             .execution_options(synchronize_session=False),
         )
         reused = spent != 1  # a concurrent request spent it first
     else:
-        reused = True
+        reused = not await _retry_within_grace(session, settings, token, successor_id, now)
     if reused:
         auth_session.revoked_at = now
         auth_session.revoked_reason = "refresh_reuse"
@@ -261,7 +314,16 @@ async def refresh(
             "de nuevo para configurarla.",
             code="2fa_setup_required",
         )
-    new_raw = _add_refresh_token(session, settings, auth_session, now)
+    if retry:  # who got a pair by the grace: if it was a thief, the trail shows from where
+        audit.record(
+            session,
+            "refresh_token_retried",
+            actor_id=user.id,
+            request=request,
+            target_type="session",
+            target_id=auth_session.id,
+        )
+    new_raw = _add_refresh_token(session, settings, auth_session, now, successor_id)
     auth_session.last_used_at = now
     user.last_active_at = now  # activity, not a sign-in: last_login_at stays
     access, expires_in = create_access_token(settings, user.id, auth_session.id, now=now)

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from pydantic import AfterValidator
 from sse_starlette import EventSourceResponse
 
@@ -16,6 +16,7 @@ from energyapp.chat import sse
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.core.deps import RateLimiterDep, SettingsDep
+from energyapp.core.head import is_head
 from energyapp.db import SessionDep
 
 router = APIRouter(tags=["chat"])
@@ -69,6 +70,7 @@ async def chat(
 )
 async def reattach(
     assistant_message_id: uuid.UUID,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     engine: ChatEngineDep,
@@ -79,8 +81,11 @@ async def reattach(
     """Follow an answer again (another tab, a reload, another app process): its text so far,
     then live. With ``Last-Event-ID`` (the ``id:`` of the last event received, sent when the
     shared broker is on), only what came after it. A person follows at most
-    ``max_streams_per_user`` live answers at once (429 ``too_many_streams``)."""
+    ``max_streams_per_user`` live answers at once (429 ``too_many_streams``). A HEAD gets the
+    stream's headers once the answer is found, without following it (core/head.py)."""
     saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    if is_head(request):  # the stream's headers after the same checks, nothing followed
+        return sse.sse_response(sse.no_events())
     first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(saved.parent_id))
     closing = anyio.Event()
     running = saved.status == "streaming"

@@ -115,6 +115,13 @@ async def finished_stream(
     yield event("done", done)
 
 
+async def no_events() -> AsyncIterator[ServerSentEvent]:
+    """A stream that ends at once: what a HEAD of a stream gets (core/head.py)."""
+    nothing: tuple[ServerSentEvent, ...] = ()
+    for item in nothing:
+        yield item
+
+
 # When the server stops, a stream that reads the shared broker gets this long to tell its client
 # to re-attach through another process (``reconnect``) before it is cut.
 SHUTDOWN_GRACE = 3.0
@@ -126,8 +133,8 @@ def sse_response(
     watch: Watch | None = None,
 ) -> EventSourceResponse:
     """The stream of ``events``; ``watch`` (a counted stream, ``chat/watchers.py``) ends with
-    it: when the events end, fail or the client leaves, or, should the events never be read
-    (a HEAD request), once the response is over."""
+    it: when the events end, fail or the client leaves, or, should the events never be read,
+    once the response is over."""
     if watch is not None:
         events = counted(events, watch)
     return EventSourceResponse(

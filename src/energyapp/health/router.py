@@ -65,12 +65,6 @@ async def health(request: Request, response: Response) -> Health:
     )
 
 
-@router.head("/health", include_in_schema=False)
-async def health_head(request: Request, response: Response) -> Health:
-    """What GET answers, for monitors that probe with HEAD (the server sends no body)."""
-    return await health(request, response)
-
-
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 async def metrics() -> Response:
     """Prometheus' text format, for the metrics token or a direct local connection."""
