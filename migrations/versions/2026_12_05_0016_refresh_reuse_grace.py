@@ -1,7 +1,7 @@
 """Refresh-token retries: refresh_tokens.replaced_by_id
 
 Revision ID: 0016_refresh_reuse_grace
-Revises: 0014_email_verification
+Revises: 0015_custom_instructions
 Create Date: 2026-12-05 22:00:00+00:00
 
 A rotated refresh token remembers the token its rotation issued, so that presenting it again
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_refresh_reuse_grace"
-down_revision: str | None = "0014_email_verification"
+down_revision: str | None = "0015_custom_instructions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
