@@ -7,7 +7,7 @@ const REFRESH_KEY = "energyapp.refresh";
 let accessToken = null;
 /** @type {Promise<boolean> | null} */
 let refreshing = null;
-/** @type {() => void} */
+/** @type {(notice?: string) => void} */
 let onSessionLost = () => {};
 
 /**
@@ -61,9 +61,23 @@ export function isAbort(err) {
   return err instanceof Error && err.name === "AbortError";
 }
 
-/** @param {() => void} fn called when the session ends without the user asking (refresh refused) */
+/**
+ * @param {(notice?: string) => void} fn called when the session ends without the user asking
+ *   (refresh refused, or the server said so on an answer's stream), with what the login shows
+ */
 export function setSessionLostHandler(fn) {
   onSessionLost = fn;
+}
+
+/**
+ * The server ended the session (an answer's stream said `session_ended`): as when a refresh is
+ * refused, the tokens are forgotten and the login shows `notice`.
+ * @param {string} notice
+ */
+export function sessionEnded(notice) {
+  if (!accessToken && !hasStoredSession()) return; // this tab is signing out: nothing to say
+  forgetTokens();
+  onSessionLost(notice);
 }
 
 export function hasStoredSession() {
@@ -210,9 +224,9 @@ export function qs(params) {
 
 export async function logout() {
   const token = currentRefreshToken();
-  try {
-    if (token) await fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json", ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}) }, body: JSON.stringify({ refresh_token: token }) });
-  } finally {
-    forgetTokens();
-  }
+  const access = accessToken;
+  // Forgotten first: this tab's own answer streams, which the logout ends (`session_ended`),
+  // must not take it for a session ended elsewhere.
+  forgetTokens();
+  if (token) await fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json", ...(access ? { Authorization: `Bearer ${access}` } : {}) }, body: JSON.stringify({ refresh_token: token }) });
 }

@@ -6,7 +6,7 @@ import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
 import { menuKeys, menuItem } from "./menu.js";
-import { renderLogin, renderRegister } from "./views/login.js";
+import { renderLogin, renderRegister, setLoginNotice } from "./views/login.js";
 import { renderResetPassword } from "./views/reset_password.js";
 import { renderVerifyEmail } from "./views/verify_email.js";
 import { renderChat } from "./views/chat.js";
@@ -110,7 +110,8 @@ function header(active) {
 }
 
 async function boot() {
-  setSessionLostHandler(() => {
+  setSessionLostHandler((notice) => {
+    if (notice) setLoginNotice(notice);
     if (state.user) {
       state.user = null;
       navigate("#/login");

@@ -217,7 +217,11 @@ async def _change_account(
         )
         target.is_active = new_active
         if not new_active:
-            await auth_service.revoke_all_sessions(session, target.id, "deactivated")
+            # Not announced: the answers themselves stop (``engine.stop_answers_of``), and their
+            # streams end with them, saying so.
+            await auth_service.revoke_all_sessions(
+                session, target.id, "deactivated", announce=False
+            )
 
 
 async def _keep_an_active_admin(session: AsyncSession, target: User) -> None:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from energyapp.admin import service as admin_service
 from energyapp.apikeys.models import API_KEYS, ApiKey, ApiKeyAddress, ApiUsage
 from energyapp.audit import service as audit
+from energyapp.auth import service as auth_service
 from energyapp.auth import two_factor_policy
 from energyapp.auth.models import USERS, User
 from energyapp.config import Settings
@@ -183,6 +184,7 @@ async def revoke_key(
         raise NotFound("No se encontró la clave de API.", code="api_key_not_found")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        auth_service.announce_credentials_ended(session, key.user_id)
         audit.record(
             session,
             "api_key_revoked",
@@ -240,6 +242,16 @@ def invalid_key() -> Unauthorized:
         "La clave de API no es válida, fue revocada o expiró. Cree una nueva en Configuración.",
         code="invalid_api_key",
     )
+
+
+async def key_is_valid(session: AsyncSession, key_id: uuid.UUID) -> bool:
+    """Whether the key ``key_id`` is neither revoked nor expired."""
+    row = (
+        await session.execute(
+            select(ApiKey.revoked_at, ApiKey.expires_at).where(ApiKey.id == key_id)
+        )
+    ).first()
+    return row is not None and row.revoked_at is None and row.expires_at > utcnow()
 
 
 async def authenticate_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -66,6 +67,15 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def current_session_id(request: Request, _user: CurrentUser) -> uuid.UUID:
+    """The session behind the request's access token (checked with the user)."""
+    session_id: uuid.UUID = request.state.session_id
+    return session_id
+
+
+CurrentSessionId = Annotated[uuid.UUID, Depends(current_session_id)]
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -27,7 +27,7 @@ from energyapp.config import Settings
 from energyapp.core.client_ip import client_ip
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.core.roles import ROLE_VALUES, Role
-from energyapp.db import for_update, utcnow
+from energyapp.db import after_commit, for_update, utcnow
 from energyapp.errors import (
     Conflict,
     Forbidden,
@@ -92,10 +92,42 @@ def checked_account_fields(full_name: str, role: str) -> tuple[str, Role]:
         raise Unprocessable(f"Nombre completo: {exc}.") from None
 
 
+# The key of ``session.info`` under which the app (``chat/lifecycle.py``) sets what to call with
+# a person's id once a transaction that ended one of their sessions or API keys is committed.
+CREDENTIALS_ENDED = "energyapp.credentials_ended"
+
+
+def announce_credentials_ended(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Once the transaction is committed, tell the open answer streams of ``user_id`` (on every
+    app process) to check now whether their session or key still holds (``chat/revocation.py``).
+    A session with no listener (the console's) leaves it to their periodic check."""
+    listener = session.info.get(CREDENTIALS_ENDED)
+    if listener is not None:
+        after_commit(session, on_commit=lambda: listener(user_id), on_rollback=lambda: None)
+
+
+async def session_is_open(session: AsyncSession, session_id: uuid.UUID) -> bool:
+    """Whether the session ``session_id`` is neither revoked nor expired."""
+    row = (
+        await session.execute(
+            select(AuthSession.revoked_at, AuthSession.expires_at).where(
+                AuthSession.id == session_id
+            )
+        )
+    ).first()
+    return row is not None and row.revoked_at is None and row.expires_at > utcnow()
+
+
 async def revoke_all_sessions(
-    session: AsyncSession, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    reason: str,
+    *,
+    keep: uuid.UUID | None = None,
+    announce: bool = True,
 ) -> None:
-    """Close every open session of a user (optionally all but ``keep``)."""
+    """Close every open session of a user (optionally all but ``keep``); their open answer
+    streams end (``announce``: at once, else at their next periodic check)."""
     rows = await session.execute(
         select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     )
@@ -105,6 +137,8 @@ async def revoke_all_sessions(
             continue
         auth_session.revoked_at = now
         auth_session.revoked_reason = reason
+    if announce:
+        announce_credentials_ended(session, user_id)
 
 
 async def end_pending_logins(session: AsyncSession, user_id: uuid.UUID) -> None:

@@ -24,6 +24,7 @@ from energyapp.auth.security import (
     verify_password,
 )
 from energyapp.auth.service import (
+    announce_credentials_ended,
     end_pending_logins,
     get_user_by_email,
     normalize_email,
@@ -289,6 +290,7 @@ async def refresh(
     if reused:
         auth_session.revoked_at = now
         auth_session.revoked_reason = "refresh_reuse"
+        announce_credentials_ended(session, user.id)
         audit.record(
             session,
             "refresh_token_reused",
@@ -343,6 +345,7 @@ async def logout(session: AsyncSession, request: Request, raw_token: str) -> Non
         return
     row.revoked_at = utcnow()
     row.revoked_reason = "logout"
+    announce_credentials_ended(session, row.user_id)
     audit.record(
         session,
         "logout",

@@ -73,6 +73,10 @@ class Broker(Protocol):
         """Ask the other processes to stop every answer they generate for ``user_id`` (the
         API's too, which no database row names)."""
 
+    async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
+        """Ask the other processes to check now the credentials of ``user_id``'s open streams
+        (``chat/revocation.py``)."""
+
 
 class LocalBroker:
     """One process: the engine's own registry is the whole truth."""
@@ -120,4 +124,7 @@ class LocalBroker:
         return None
 
     async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
+        return None
+
+    async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
         return None

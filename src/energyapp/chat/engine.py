@@ -29,6 +29,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.request_answers import RequestAnswers
+from energyapp.chat.revocation import StreamGuards
 from energyapp.config import Settings
 from energyapp.db import after_commit
 from energyapp.instructions import service as instructions_service
@@ -72,6 +73,7 @@ class ChatEngine:
         self.live = live
         self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
         self.requests = RequestAnswers()  # the API's answers, owned by their requests
+        self.guards = StreamGuards()  # streams that end with their session or key
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -187,6 +189,20 @@ class ChatEngine:
             await self.broker.stop_elsewhere_answers_of(user_id)
         except Exception as exc:  # the shared broker away: the answers end on their own
             logger.warning("stopping a user's answers failed", extra={"error": type(exc).__name__})
+
+    def credentials_ended(self, user_id: uuid.UUID) -> None:
+        """A session or API key of ``user_id`` ended (committed): the streams it opened end,
+        here and, through the broker, on every other process (``chat/revocation.py``)."""
+        self.guards.wake(user_id)
+        self.spawn(self._announce_credentials_ended(user_id))
+
+    async def _announce_credentials_ended(self, user_id: uuid.UUID) -> None:
+        try:
+            await self.broker.announce_credentials_ended(user_id)
+        except Exception as exc:  # the shared broker away: the periodic checks find out
+            logger.warning(
+                "announcing ended credentials failed", extra={"error": type(exc).__name__}
+            )
 
     async def stop_answers_in(self, session: AsyncSession, conversation_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop the answers of a conversation

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.auth import service as auth_service
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.broker import Broker, LocalBroker
@@ -105,6 +106,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     await broker.start(engine)
     app.state.chat = engine
+    # The request's transactions that end a session or an API key tell the streams it opened.
+    app.state.sessionmaker.configure(
+        info={auth_service.CREDENTIALS_ENDED: engine.credentials_ended}
+    )
     if settings.ollama_warm_up:
         for server in settings.llm_urls:
             engine.spawn(warm_up(engine, server))

@@ -38,7 +38,13 @@ from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
-from energyapp.chat.redis_keys import STOP_USER, BrokerKeys, announce_stop_of, process_id
+from energyapp.chat.redis_keys import (
+    CREDENTIALS_ENDED,
+    STOP_USER,
+    BrokerKeys,
+    announce_stop_of,
+    process_id,
+)
 from energyapp.chat.redis_queue import RedisQueue
 from energyapp.chat.redis_scripts import OWNERS
 from energyapp.chat.redis_watchers import RedisWatchers
@@ -262,6 +268,9 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             raise broker_unavailable() from exc
 
+    async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
+        await self.redis.publish(self.keys.events, f"{CREDENTIALS_ENDED} {user_id}")
+
     async def _final_status(self, key: str) -> str | None:
         cursor = "0-0"
         deadline = time.monotonic() + STOP_WAIT_SECONDS
@@ -298,6 +307,9 @@ class RedisBroker:
             self.queue.notify()
         elif kind == "preempt":
             self.queue.preempt(arg)
+        elif kind == CREDENTIALS_ENDED and self._engine is not None:
+            with contextlib.suppress(ValueError):
+                self._engine.guards.wake(uuid.UUID(arg))
         elif kind == STOP_USER and self._engine is not None:
             with contextlib.suppress(ValueError):
                 self._engine.stop_here_answers_of(uuid.UUID(arg))

@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 
 # On the ``events`` channel: every process stops the answers it generates for that user.
 STOP_USER = "stop-user"
+# On the ``events`` channel: every process's streams of that user check their credential now.
+CREDENTIALS_ENDED = "creds"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Header, Request
 from pydantic import AfterValidator
 from sse_starlette import EventSourceResponse
 
-from energyapp.auth.deps import CurrentUser
+from energyapp.auth.deps import CurrentSessionId, CurrentUser
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
 from energyapp.chat.deps import ChatEngineDep
+from energyapp.chat.revocation import until_session_ends
 from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.head import is_head
@@ -41,13 +42,15 @@ _SSE_DOC = {
 async def chat(
     body: ChatRequest,
     user: CurrentUser,
+    session_id: CurrentSessionId,
     session: SessionDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
     engine: ChatEngineDep,
 ) -> EventSourceResponse:
     """Send a message and stream the answer (Server-Sent Events). The answer goes on and is
-    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``.
+    saved even if the client disconnects; re-attach with ``GET /chat/{id}/stream``. The stream
+    ends (``error`` ``session_ended``) when the session that opened it does.
 
     ``parent_message_id`` places the message in the conversation's tree (an edit is a new
     question under the same answer as the one edited), ``regenerate`` asks again the question
@@ -60,7 +63,8 @@ async def chat(
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     closing = anyio.Event()
     events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
-    return sse.sse_response(events, closing)
+    guarded = until_session_ends(engine, events, user.id, session_id)
+    return sse.sse_response(guarded, closing)
 
 
 @router.get(
@@ -72,6 +76,7 @@ async def reattach(
     assistant_message_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
+    session_id: CurrentSessionId,
     session: SessionDep,
     engine: ChatEngineDep,
     last_event_id: Annotated[
@@ -92,7 +97,8 @@ async def reattach(
     live = await engine.follow(saved.id, first, last_event_id, closing, running)
     if live is not None:
         watch = await engine.broker.watchers.open(user.id)
-        return sse.sse_response(live, closing, watch)
+        guarded = until_session_ends(engine, live, user.id, session_id)
+        return sse.sse_response(guarded, closing, watch)
     done = {
         "assistant_message_id": str(saved.id),
         "status": saved.status,

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.routing import Match
 
+from energyapp.apikeys import service as keys_service
 from energyapp.chat import runner
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.engine import ChatEngine
@@ -22,7 +23,7 @@ from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.errors import AppError, NotFound, ServiceUnavailable, openai_error_body
 from energyapp.llm import client as llm
 from energyapp.openai_api import service
-from energyapp.openai_api.deps import ApiCallerDep
+from energyapp.openai_api.deps import ApiCaller, ApiCallerDep
 from energyapp.openai_api.errors import OPENAI_ERROR_RESPONSES, OpenAIRoute
 from energyapp.openai_api.schemas import (
     AnswerMessage,
@@ -74,7 +75,7 @@ async def chat_completions(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(
-            _chunks(engine, completion, include_usage),
+            _until_key_ends(engine, caller, _chunks(engine, completion, include_usage)),
             ping=15,
             sep="\n",
             background=BackgroundTask(service.finish, engine, completion),
@@ -130,6 +131,26 @@ def _llm_failure(exc: llm.LLMError, completion: service.Completion, engine: Chat
     if code == "model_missing":
         return NotFound(detail, code="model_not_found")
     return ServiceUnavailable(detail, code=code, retry_after=30)
+
+
+KEY_ENDED = "api_key_revoked"
+KEY_ENDED_DETAIL = "La clave de API de esta solicitud fue revocada o venció: la respuesta se cortó."
+
+
+def _until_key_ends(
+    engine: ChatEngine, caller: ApiCaller, chunks: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """The stream until its key is revoked (or expires): then OpenAI's error event with code
+    ``api_key_revoked`` (``chat/revocation.py``). As when the client leaves, the answer stops
+    there; with ``store: true`` its text so far is kept."""
+    key_id = caller.key_id
+
+    async def holds() -> bool:
+        async with engine.sessionmaker() as session:
+            return await keys_service.key_is_valid(session, key_id)
+
+    final = _json(openai_error_body(401, KEY_ENDED, KEY_ENDED_DETAIL))
+    return engine.guards.guarded(chunks, caller.user.id, holds, final)
 
 
 def _chunk(

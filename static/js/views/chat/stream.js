@@ -2,7 +2,7 @@
 // An answer's stream: POST /chat or a re-attach after a reload, read as server-sent events
 // (sse.js) into the answer on screen, with its status pill; "Detener" and Esc; the answer left
 // streaming, remembered in sessionStorage so that a reload follows it again.
-import { api, apiFetch, ApiError, errorDetail, isAbort } from "../../api.js";
+import { api, apiFetch, ApiError, errorDetail, isAbort, sessionEnded } from "../../api.js";
 import { followAnswer } from "../../sse.js";
 import { toast } from "../../dom.js";
 import { renderMarkdown } from "../../markdown.js";
@@ -155,6 +155,11 @@ export class AnswerStreams {
           this.chat.composer.announce(ENDED_TEXTS[data.status] ?? "");
           if (data.status === "interrupted") showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
           else if (data.status === "error") showError(view, ERROR_FALLBACK, askAgain);
+        } else if (event === "error" && data.code === "session_ended") {
+          // The session that opened the stream ended (signed out elsewhere, password changed):
+          // the answer goes on in the server, and is followed again after signing in.
+          sessionEnded(data.detail);
+          return null;
         } else if (event === "error") {
           finished = true;
           failed = true;
