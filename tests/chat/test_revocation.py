@@ -199,7 +199,12 @@ async def reset_password(end: Ending) -> None:
 
 async def reuse_refresh_token(end: Ending) -> None:
     spent = {"refresh_token": end.tokens["refresh_token"]}
-    assert (await end.http.post(f"{end.base}/auth/refresh", json=spent)).status_code == 200
+    renewed = await end.http.post(f"{end.base}/auth/refresh", json=spent)
+    assert renewed.status_code == 200
+    # Its successor used: the old token replayed now is theft, not the retry of a lost answer
+    # that refresh_reuse_grace_seconds lets through.
+    successor = {"refresh_token": renewed.json()["refresh_token"]}
+    assert (await end.http.post(f"{end.base}/auth/refresh", json=successor)).status_code == 200
     again = await end.http.post(f"{end.base}/auth/refresh", json=spent)
     assert again.json()["code"] == "refresh_token_reused"
 
