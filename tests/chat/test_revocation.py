@@ -199,7 +199,11 @@ async def reset_password(end: Ending) -> None:
 
 async def reuse_refresh_token(end: Ending) -> None:
     spent = {"refresh_token": end.tokens["refresh_token"]}
-    assert (await end.http.post(f"{end.base}/auth/refresh", json=spent)).status_code == 200
+    rotated = await end.http.post(f"{end.base}/auth/refresh", json=spent)
+    assert rotated.status_code == 200
+    # The successor used: a replay is theft, not a retry within the grace.
+    successor = {"refresh_token": rotated.json()["refresh_token"]}
+    assert (await end.http.post(f"{end.base}/auth/refresh", json=successor)).status_code == 200
     again = await end.http.post(f"{end.base}/auth/refresh", json=spent)
     assert again.json()["code"] == "refresh_token_reused"
 
