@@ -9,7 +9,8 @@ security headers, CORS) see the HEAD as it came.
 
 A route whose GET would start something long-lived checks :func:`is_head` first: the chat's
 event stream (``GET /chat/{id}/stream``) answers a HEAD with the stream's headers after the same
-access checks, without following the answer (no broker subscription, no stream counted)."""
+access checks, without following the answer (no broker subscription, no stream counted), and
+the ZIP export (``GET /conversations/export``) answers without building, counting or auditing."""
 
 from __future__ import annotations
 
