@@ -114,7 +114,7 @@ async def test_the_console_deactivation_stops_the_answers_too(
         assert any("api_access_disabled" in line for line in rest), rest
     else:
         assert "Sin Redis (ENERGYAPP_REDIS_URL)" in done.stdout
-        assert "reinicie el servicio" in done.stdout
+        assert "se cortan en 15 s como máximo" in done.stdout
 
 
 @pytest.mark.no_database

@@ -232,18 +232,22 @@ async def test_a_password_change_or_reset_or_a_refresh_reuse_ends_the_stream(
 
 
 @pytest.mark.parametrize("where", ["one", "two"])
-async def test_revoking_an_api_key_ends_its_v1_stream_only(
+@pytest.mark.parametrize("ending", ["key_revoked", "keys_turned_off"])
+async def test_revoking_an_api_key_or_turning_keys_off_ends_the_v1_stream_only(
     live_app: LiveApp,
     http: httpx.AsyncClient,
     make_user: UserFactory,
     auth_headers: HeadersFactory,
     prefix: str,
     where: str,
+    ending: str,
 ) -> None:
-    """The revoked key's stream ends with OpenAI's error event (``api_key_revoked``); the web
-    session of the same person is not touched."""
+    """The key's stream ends with OpenAI's error event (``api_key_revoked``) when the key is
+    revoked, and when an admin turns its owner's keys off (the key row untouched: the check
+    asks whether the key would still be accepted); the person's web session is not touched."""
     user = await make_user()
     headers = await auth_headers(user)
+    admin = await auth_headers(await make_user("admin"))
     async with apps(live_app, where, prefix) as (streams, ends):
         created = await http.post(f"{streams}/api-keys", json={"name": "Script"}, headers=headers)
         assert created.status_code == 201, created.text
@@ -253,14 +257,18 @@ async def test_revoking_an_api_key_ends_its_v1_stream_only(
             assert v1.status_code == 200
             lines = v1.aiter_lines()
             chunks = [await anext(line async for line in lines if line.startswith("data: "))]
-            revoked = await http.delete(f"{ends}/api-keys/{created.json()['id']}", headers=headers)
-            assert revoked.status_code == 200, revoked.text
+            if ending == "key_revoked":
+                done = await http.delete(f"{ends}/api-keys/{created.json()['id']}", headers=headers)
+            else:
+                access = f"{ends}/admin/users/{user.id}/api-access"
+                done = await http.put(access, json={"enabled": False}, headers=admin)
+            assert done.status_code == 200, done.text
             chunks += [line async for line in lines if line.startswith("data: ")]
         assert (await http.get(f"{ends}/auth/me", headers=headers)).status_code == 200
+    assert "data: [DONE]" not in chunks
     last = json.loads(chunks[-1][6:])
     assert last["error"]["code"] == "api_key_revoked", chunks[-3:]
     assert last["error"]["type"] == "authentication_error"
-    assert "data: [DONE]" not in chunks
 
 
 async def test_without_a_notice_the_periodic_check_ends_the_stream(

@@ -48,3 +48,30 @@ async def test_a_failed_check_goes_on_and_a_check_that_fails_the_credential_ends
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
     assert closed.is_set() and not verdicts
+
+
+async def test_events_always_ready_do_not_starve_the_check() -> None:
+    # A fast answer read by a slow client (or one that reads slowly on purpose) always has its
+    # next event waiting: the notice must still be heard before the next event is handed out.
+    guards = StreamGuards()
+    guards.recheck_seconds = 3600
+    user = uuid.uuid4()
+    valid = True
+
+    async def holds() -> bool:
+        return valid
+
+    async def events() -> AsyncIterator[int]:
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    stream = guards.guarded(events(), user, holds, -1)
+    for _ in range(3):
+        assert await anext(stream) >= 0
+    valid = False
+    guards.wake(user)
+    assert await anext(stream) == -1
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)

@@ -91,3 +91,30 @@ async def test_empty_history_is_a_valid_zip_and_exports_are_limited(
 async def test_export_needs_a_session(client: httpx.AsyncClient) -> None:
     response = await client.get("/conversations/export")
     assert response.status_code == 401
+
+
+async def test_head_neither_builds_nor_counts_nor_audits_an_export(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A download manager asks HEAD before GET: that probe must not spend the hourly quota
+    (2 here) nor leave an export in the trail that never happened."""
+    owner = await make_user()
+    headers = await auth_headers(owner)
+    for _ in range(3):
+        head = await client.head("/conversations/export", headers=headers)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == "application/zip"
+    async with sessionmaker() as session:
+        exported = await session.scalar(
+            select(AuditEvent.id).where(
+                AuditEvent.action == "conversations.exported", AuditEvent.actor_id == owner.id
+            )
+        )
+    assert exported is None
+    assert (await client.get("/conversations/export", headers=headers)).status_code == 200
+    assert (await client.get("/conversations/export", headers=headers)).status_code == 200
+    # Spent: HEAD answers what GET would, still without counting.
+    assert (await client.head("/conversations/export", headers=headers)).status_code == 429

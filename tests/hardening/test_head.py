@@ -83,3 +83,12 @@ async def test_head_of_an_answer_stream_sends_its_headers_without_following_it(
     # The same checks as GET: someone else's answer is not found.
     intruder = await client.head(f"/chat/{answer_id}/stream", headers=actors["admin"].headers)
     assert intruder.status_code == 404
+
+
+async def test_a_405_allows_head_wherever_it_allows_get(client: httpx.AsyncClient) -> None:
+    get_only = await client.delete("/auth/me")
+    assert get_only.status_code == 405
+    assert get_only.headers["allow"] == "GET, HEAD"
+    post_only = await client.head("/auth/login")
+    assert post_only.status_code == 405
+    assert post_only.headers["allow"] == "POST"

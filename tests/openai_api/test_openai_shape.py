@@ -118,9 +118,9 @@ async def test_usage_is_null_on_every_chunk_but_the_last_when_asked(
     [
         ("GET", "/v1/chat/completions", "POST"),
         ("PUT", "/v1/chat/completions", "POST"),
-        ("DELETE", "/v1/models", "GET"),
-        ("POST", "/v1/models", "GET"),
-        ("PATCH", f"/v1/models/{DEFAULT_MODEL}", "GET"),
+        ("DELETE", "/v1/models", "GET, HEAD"),
+        ("POST", "/v1/models", "GET, HEAD"),
+        ("PATCH", f"/v1/models/{DEFAULT_MODEL}", "GET, HEAD"),
     ],
 )
 async def test_a_method_a_route_does_not_take_is_405_not_an_unknown_url(

@@ -204,6 +204,8 @@ async def set_api_access(
     target = await admin_service.get_user_in_scope(session, actor, user_id, lock=True)
     if target.api_keys_enabled != enabled:
         target.api_keys_enabled = enabled
+        if not enabled:  # their open /v1 streams end (chat/revocation.py)
+            auth_service.announce_credentials_ended(session, target.id)
         audit.record(
             session,
             "api_keys_enabled" if enabled else "api_keys_disabled",
@@ -244,14 +246,19 @@ def invalid_key() -> Unauthorized:
     )
 
 
-async def key_is_valid(session: AsyncSession, key_id: uuid.UUID) -> bool:
-    """Whether the key ``key_id`` is neither revoked nor expired."""
+async def key_is_valid(session: AsyncSession, settings: Settings, key_id: uuid.UUID) -> bool:
+    """Whether the key ``key_id`` would still be accepted: neither revoked nor expired, and its
+    owner may still use keys (active, keys not turned off, a role that allows them)."""
     row = (
         await session.execute(
-            select(ApiKey.revoked_at, ApiKey.expires_at).where(ApiKey.id == key_id)
+            select(ApiKey.revoked_at, ApiKey.expires_at, User)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.id == key_id)
         )
     ).first()
-    return row is not None and row.revoked_at is None and row.expires_at > utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return False
+    return may_use_keys(settings, row.User)
 
 
 async def authenticate_key(

@@ -7,8 +7,8 @@ app's processes.
   progress save, within a second of text, with or without Redis.
 - **API answers** (``/v1``) have no row to mark. With Redis, ``stop-user <id>`` on the broker's
   channel makes every process stop them at once (and the web ones too). Without Redis the app's
-  one process holds them in memory, which the console cannot reach: they run to their end (the
-  key is refused from the next request), and the message says how to cut them short.
+  one process holds them in memory, which the console cannot reach: their streams end at their
+  next periodic check (``chat/revocation.py``, 15 s at most), which finds the owner inactive.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from energyapp.core.redis import async_redis
 
 WITHOUT_REDIS = (
     "Sin Redis (ENERGYAPP_REDIS_URL), la consola no alcanza las respuestas de la API (/v1) en "
-    "curso: siguen hasta terminar, y su clave se rechaza desde la siguiente solicitud. Para "
-    "cortarlas ya, reinicie el servicio de la aplicación (se guardan como interrumpidas)."
+    "curso: se cortan en 15 s como máximo, y su clave se rechaza desde la siguiente solicitud."
 )
 
 
@@ -47,7 +46,7 @@ async def tell_the_app(settings: Settings, user_id: uuid.UUID, marked: int) -> s
     except (RedisError, OSError) as exc:
         return (
             f"{web} No se pudo avisar a la aplicación por Redis ({type(exc).__name__}): sus "
-            "respuestas de la API (/v1) en curso siguen hasta terminar. Repita el comando "
+            "respuestas de la API (/v1) en curso se cortan en 15 s como máximo. Repita el comando "
             "cuando Redis responda, o reinicie el servicio de la aplicación."
         )
     finally:

@@ -132,16 +132,21 @@ class _Check:
         getter = asyncio.ensure_future(queue.get())
         try:
             while True:
-                waiter = asyncio.ensure_future(self._woken.wait())
-                timeout = max(0.0, self._due - loop.time())
-                try:
-                    await asyncio.wait(
-                        {getter, waiter}, timeout=timeout, return_when="FIRST_COMPLETED"
-                    )
-                finally:
-                    waiter.cancel()
-                if getter.done():
-                    return getter.result()
+                # A check that is due goes first: events always ready (a fast answer, a slow
+                # reader) must not keep a stream from ever hearing that its credential ended.
+                if not self._woken.is_set() and loop.time() < self._due:
+                    waiter = asyncio.ensure_future(self._woken.wait())
+                    timeout = max(0.0, self._due - loop.time())
+                    try:
+                        await asyncio.wait(
+                            {getter, waiter}, timeout=timeout, return_when="FIRST_COMPLETED"
+                        )
+                    finally:
+                        waiter.cancel()
+                    if getter.done():
+                        return getter.result()
+                    if not self._woken.is_set() and loop.time() < self._due:
+                        continue
                 self._woken.clear()
                 self._due = loop.time() + self._period
                 if not await self._still_holds():

@@ -33,11 +33,15 @@ CHUNK = 64 * 1024
 FILENAME = "conversaciones-energyapp.zip"
 
 
-async def _check_rate(limiter: RateLimiter, settings: Settings, user: User) -> None:
+async def check_rate(
+    limiter: RateLimiter, settings: Settings, user: User, *, count: bool = True
+) -> None:
+    """429 ``export_rate_limited`` past ``export_zip_per_hour``; ``count=False``: a HEAD's
+    answer, which builds nothing and so spends nothing."""
     await limiter.enforce(
         "export_zip", str(user.id), limit=settings.export_zip_per_hour, window_seconds=3600,
         detail="Ya descargó sus conversaciones varias veces en la última hora. Intente más tarde.",
-        code="export_rate_limited",
+        code="export_rate_limited", count=count,
     )  # fmt: skip
 
 
@@ -82,7 +86,7 @@ async def export_all(
     session: AsyncSession, settings: Settings, limiter: RateLimiter, request: Request, user: User
 ) -> IO[bytes]:
     """The ZIP of every conversation of ``user`` (rewound, ready to stream); audited."""
-    await _check_rate(limiter, settings, user)
+    await check_rate(limiter, settings, user)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - streamed, then closed
     try:
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -23,6 +23,7 @@ from energyapp.conversations.schemas import (
 )
 from energyapp.core import search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
+from energyapp.core.head import is_head
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 
@@ -81,12 +82,15 @@ async def export_all(
     limiter: RateLimiterDep,
     request: Request,
 ) -> StreamingResponse:
-    """Every conversation of the caller as one ZIP of Markdown and JSON files (audited)."""
+    """Every conversation of the caller as one ZIP of Markdown and JSON files (audited). A
+    HEAD (a download manager's probe) gets the headers: nothing built, counted or audited."""
+    headers = {"Content-Disposition": f'attachment; filename="{export_zip.FILENAME}"'}
+    if is_head(request):
+        await export_zip.check_rate(limiter, settings, user, count=False)
+        return StreamingResponse(iter(()), media_type="application/zip", headers=headers)
     spool = await export_zip.export_all(session, settings, limiter, request, user)
     return StreamingResponse(
-        export_zip.chunks(spool),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{export_zip.FILENAME}"'},
+        export_zip.chunks(spool), media_type="application/zip", headers=headers
     )
 
 

@@ -5,14 +5,17 @@ double each operation in the OpenAPI schema. So one middleware, installed by ``c
 inside the others, passes a HEAD down as a GET (the handler, its checks and its side effects
 run once, as for a GET), forwards the response's status and headers and ends the body at once;
 whatever body the app still sends is dropped. The middlewares outside it (access log, metrics,
-security headers, CORS) see the HEAD as it came.
+security headers, CORS) see the HEAD as it came. It also makes a 405's ``Allow`` list HEAD
+wherever it lists GET.
 
 A route whose GET would start something long-lived checks :func:`is_head` first: the chat's
 event stream (``GET /chat/{id}/stream``) answers a HEAD with the stream's headers after the same
-access checks, without following the answer (no broker subscription, no stream counted)."""
+access checks, without following the answer (no broker subscription, no stream counted), and
+the ZIP export (``GET /conversations/export``) answers without building, counting or auditing."""
 
 from __future__ import annotations
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,8 +33,11 @@ class HeadAsGetMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, _allowing_head(send))
             return
         ended = False
         inner = {**scope, "method": "GET", HEAD_KEY: True}
@@ -49,3 +55,18 @@ class HeadAsGetMiddleware:
                 await send(message)
 
         await self.app(inner, receive, headers_only)
+
+
+def _allowing_head(send: Send) -> Send:
+    """A 405's ``Allow`` lists HEAD where it lists GET (routes declare GET only)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 405:
+            headers = MutableHeaders(scope=message)
+            allowed = [method.strip() for method in headers.get("allow", "").split(",")]
+            if "GET" in allowed and "HEAD" not in allowed:
+                allowed.insert(allowed.index("GET") + 1, "HEAD")
+                headers["allow"] = ", ".join(allowed)
+        await send(message)
+
+    return sending

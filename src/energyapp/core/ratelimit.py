@@ -133,10 +133,13 @@ class RateLimiter:
         window_seconds: int,
         detail: str,
         code: str = "rate_limited",
+        count: bool = True,
     ) -> None:
         """Count one event; past the limit, 429 ``code`` with ``Retry-After`` and ``detail``
-        (Spanish; ``{seconds}`` in it becomes the wait)."""
-        state = await self.hit(name, key, limit=limit, window_seconds=window_seconds)
+        (Spanish; ``{seconds}`` in it becomes the wait). ``count=False``: the same answer
+        without counting (a HEAD that does none of the work)."""
+        measure = self.hit if count else self.check
+        state = await measure(name, key, limit=limit, window_seconds=window_seconds)
         if not state.allowed:
             raise TooManyRequests(
                 detail.format(seconds=state.retry_after),

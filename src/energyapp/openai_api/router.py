@@ -140,14 +140,14 @@ KEY_ENDED_DETAIL = "La clave de API de esta solicitud fue revocada o venció: la
 def _until_key_ends(
     engine: ChatEngine, caller: ApiCaller, chunks: AsyncIterator[str]
 ) -> AsyncIterator[str]:
-    """The stream until its key is revoked (or expires): then OpenAI's error event with code
-    ``api_key_revoked`` (``chat/revocation.py``). As when the client leaves, the answer stops
-    there; with ``store: true`` its text so far is kept."""
+    """The stream until its key is revoked or expires, or its owner may no longer use keys:
+    then OpenAI's error event with code ``api_key_revoked`` (``chat/revocation.py``). As when
+    the client leaves, the answer stops there; with ``store: true`` its text so far is kept."""
     key_id = caller.key_id
 
     async def holds() -> bool:
         async with engine.sessionmaker() as session:
-            return await keys_service.key_is_valid(session, key_id)
+            return await keys_service.key_is_valid(session, engine.settings, key_id)
 
     final = _json(openai_error_body(401, KEY_ENDED, KEY_ENDED_DETAIL))
     return engine.guards.guarded(chunks, caller.user.id, holds, final)
