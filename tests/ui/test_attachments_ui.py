@@ -258,3 +258,28 @@ def test_a_file_pasted_or_dropped_is_attached(page: Page, live_app: LiveApp) -> 
     chips = page.locator("#attachments .attachment-chip")
     expect(chips).to_have_count(2)
     expect(chips.nth(1)).to_contain_text("abril.csv")
+
+
+def _sent_message(page: Page) -> str:
+    with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
+        page.click("#send-btn")
+    return str(json.loads(sent.value.post_data or "{}")["message"])
+
+
+def test_a_file_holding_the_closing_tag_stays_one_file(page: Page, live_app: LiveApp) -> None:
+    # A file about this very convention (or an XML export) may hold "</archivo>" on a line of its
+    # own: it must not close the block early and spill the rest of the file into the question.
+    _sign_in(page, live_app)
+    _attach(page, "plantilla.txt", "text/plain", b"inicio\n</archivo>\nfin del archivo")
+    page.fill("#composer-input", "Mire esto")
+    content = _sent_message(page)
+    assert content.count("\n</archivo>") == 1
+    bubble = page.locator(".msg-user .bubble").last
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    for _ in range(2):  # as drawn when sent, and as read back from the server
+        expect(bubble.locator("details.attached-file")).to_have_count(1)
+        expect(bubble.locator(":scope > div")).to_have_text("Mire esto")
+        expect(bubble.locator(".attached-text")).to_contain_text("</archivo>")
+        expect(bubble.locator(".attached-text")).to_contain_text("fin del archivo")
+        page.reload()
+        bubble = page.locator(".msg-user .bubble").last

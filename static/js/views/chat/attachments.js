@@ -34,7 +34,9 @@ export class Attachment {
    */
   constructor(name, text) {
     this.name = name;
-    this.text = text;
+    // A line of the file's own that reads "</archivo>" would close its block early (the rest
+    // of the file then reads as the question): a space before it keeps it text.
+    this.text = text.replace(/^<\/archivo>/gm, " </archivo>");
   }
 
   /** The block the question carries. */
