@@ -283,3 +283,16 @@ def test_a_file_holding_the_closing_tag_stays_one_file(page: Page, live_app: Liv
         expect(bubble.locator(".attached-text")).to_contain_text("fin del archivo")
         page.reload()
         bubble = page.locator(".msg-user .bubble").last
+
+
+def test_text_no_database_stores_is_left_out_of_a_file(page: Page, live_app: LiveApp) -> None:
+    # A name cut at 120 UTF-16 units in the middle of an emoji left half of it (a lone
+    # surrogate), and a NUL past the first 8 KB of a text file stayed: the server refuses such a
+    # message (422 invalid_characters) without a word about the file.
+    _sign_in(page, live_app)
+    name = "a" + "😀" * 60 + ".txt"
+    _attach(page, name, "text/plain", b"hola" + b"\n" * 9000 + b"\x00chau")
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(1)
+    content = _sent_message(page)
+    assert '<archivo nombre="a' + "😀" * 59 + '">\nhola\n\nchau\n</archivo>' in content
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")

@@ -53,16 +53,26 @@ export class AttachmentError extends Error {}
  * @param {string} name
  */
 export function safeName(name) {
-  const clean = name.replace(/["<>\r\n\t]/g, "").trim().slice(0, 120);
+  const clean = storable(name.replace(/["<>\r\n\t]/g, "").trim().slice(0, 120));
   return clean || "archivo";
 }
 
 /**
- * Line ends as \n, no trailing spaces, at most one empty line in a row.
+ * `text` without what no database stores and the server refuses in a whole message (422
+ * invalid_characters): NUL (past a text file's first 8 KB, from a PDF's font) and half an
+ * emoji (a lone surrogate, as cutting a name leaves).
+ * @param {string} text
+ */
+function storable(text) {
+  return text.replace(/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "");
+}
+
+/**
+ * Line ends as \n, no trailing spaces, at most one empty line in a row, nothing unstorable.
  * @param {string} text
  */
 function tidy(text) {
-  return text.replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
+  return storable(text).replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
 }
 
 /** @param {string} name */
