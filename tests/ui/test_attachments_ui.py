@@ -296,3 +296,27 @@ def test_text_no_database_stores_is_left_out_of_a_file(page: Page, live_app: Liv
     content = _sent_message(page)
     assert '<archivo nombre="a' + "😀" * 59 + '">\nhola\n\nchau\n</archivo>' in content
     expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+
+
+def test_word_text_in_nested_tables_and_content_controls_is_read(
+    page: Page, live_app: LiveApp
+) -> None:
+    # Word puts a table inside a cell, and wraps text in content controls (w:sdt: templates,
+    # forms, a table of contents): their text was left out without a word.
+    inner = f"<w:tbl><w:tr>{_cell('Turno')}{_cell('A')}</w:tr></w:tbl>"
+    docx = office_zip(
+        {
+            "word/document.xml": f"<w:document {W}><w:body>"
+            "<w:sdt><w:sdtContent><w:p><w:r><w:t>Portada</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+            f"<w:tbl><w:tr>{_cell('Planta')}<w:tc><w:p><w:r><w:t>Norte</w:t></w:r></w:p>{inner}"
+            "</w:tc></w:tr></w:tbl>"
+            "</w:body></w:document>"
+        }
+    )
+    _sign_in(page, live_app)
+    _attach(page, "ficha.docx", "application/octet-stream", docx)
+    content = _sent_message(page)
+    assert content == (
+        "Revise el archivo adjunto."
+        '\n\n<archivo nombre="ficha.docx">\nPortada\nPlanta | Norte Turno | A\n</archivo>'
+    )
