@@ -320,3 +320,28 @@ def test_word_text_in_nested_tables_and_content_controls_is_read(
         "Revise el archivo adjunto."
         '\n\n<archivo nombre="ficha.docx">\nPortada\nPlanta | Norte Turno | A\n</archivo>'
     )
+
+
+def test_on_a_phone_a_long_file_name_leaves_its_size_on_one_line(
+    page: Page, live_app: LiveApp
+) -> None:
+    # At 375 px the name took the summary's width and "· 131 caracteres" was squeezed into a
+    # column a few letters wide, many lines tall.
+    page.set_viewport_size({"width": 375, "height": 700})
+    _sign_in(page, live_app)
+    _attach(page, "informe_" + "muy_largo_" * 12 + ".txt", "text/plain", b"Consumo 420 kWh")
+    chip = page.locator("#attachments .attachment-chip")
+    expect(chip).to_have_count(1)
+    page.click("#send-btn")
+    summary = page.locator(".msg-user details.attached-file summary")
+    expect(summary).to_be_visible()
+    for where in (summary, chip):
+        if where is chip:
+            _attach(page, "otro_" + "muy_largo_" * 12 + ".txt", "text/plain", b"Otra nota")
+            expect(chip).to_have_count(1)
+        name = where.locator(".attachment-name").bounding_box()
+        size = where.locator(".hint").bounding_box()
+        assert name and size
+        assert size["height"] <= name["height"] * 1.2, (name, size)
+    expect(chip.get_by_role("button", name="Quitar otro_", exact=False)).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
