@@ -345,3 +345,48 @@ def test_on_a_phone_a_long_file_name_leaves_its_size_on_one_line(
         assert size["height"] <= name["height"] * 1.2, (name, size)
     expect(chip.get_by_role("button", name="Quitar otro_", exact=False)).to_be_in_viewport(ratio=1)
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+
+
+def test_enviar_waits_for_the_files_being_read(page: Page, live_app: LiveApp) -> None:
+    # A long PDF takes seconds to read: Enter pressed meanwhile sent the question without it,
+    # and the file then joined the next question. Two batches read at once also each took the
+    # room and the 3 files allowed as if alone.
+    _sign_in(page, live_app)
+    page.locator("form.composer").evaluate(
+        """form => {
+            window.releaseFiles = [];
+            const drop = (names) => {
+                const files = new DataTransfer();
+                for (const name of names) {
+                    const file = new File([`texto de ${name}`], name, { type: "text/plain" });
+                    const read = file.arrayBuffer.bind(file);
+                    file.arrayBuffer = () => new Promise((done) => window.releaseFiles.push(
+                        () => done(read())));
+                    files.items.add(file);
+                }
+                const init = { dataTransfer: files, bubbles: true, cancelable: true };
+                form.dispatchEvent(new DragEvent("drop", init));
+            };
+            drop(["a.txt", "b.txt"]);
+            drop(["c.txt", "d.txt"]);
+        }"""
+    )
+    expect(page.locator("#attach-reading")).to_have_text("Leyendo archivos…")
+    page.fill("#composer-input", "Compare")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    page.press("#composer-input", "Enter")
+    release = "() => { const next = window.releaseFiles.shift(); if (next) next(); return !!next; }"
+    more = (
+        "() => window.releaseFiles.length > 0 || document.querySelector('#attach-reading').hidden"
+    )
+    page.wait_for_function(more)
+    while page.evaluate(release):
+        page.wait_for_function(more)
+    expect(page.locator("#attach-reading")).to_be_hidden()
+    expect(page.locator(".msg-user")).to_have_count(0)  # Enter did not send without the files
+    expect(page.locator("#attach-error")).to_have_text(
+        "Se pueden adjuntar hasta 3 archivos por mensaje."
+    )
+    expect(page.locator("#send-btn")).to_be_enabled()
+    content = _sent_message(page)
+    assert [n for n in "abcd" if f'<archivo nombre="{n}.txt">' in content] == ["a", "b", "c"]
