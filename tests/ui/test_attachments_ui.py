@@ -390,3 +390,17 @@ def test_enviar_waits_for_the_files_being_read(page: Page, live_app: LiveApp) ->
     expect(page.locator("#send-btn")).to_be_enabled()
     content = _sent_message(page)
     assert [n for n in "abcd" if f'<archivo nombre="{n}.txt">' in content] == ["a", "b", "c"]
+
+
+def test_unicode_text_saved_by_excel_or_notepad_is_read(page: Page, live_app: LiveApp) -> None:
+    # "Texto Unicode" (Excel) and Notepad's "Unicode" are UTF-16 with a byte order mark: its
+    # NUL bytes made it "no es un archivo que se pueda leer".
+    _sign_in(page, live_app)
+    text = "mes\tkWh\r\nnoviembre\t420 ñ\r\n"
+    _attach(page, "consumo.txt", "text/plain", b"\xff\xfe" + text.encode("utf-16-le"))
+    _attach(page, "be.txt", "text/plain", b"\xfe\xff" + "señal".encode("utf-16-be"))
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(2)
+    content = _sent_message(page)
+    assert (
+        _block("consumo.txt", "mes\tkWh\nnoviembre\t420 ñ") + _block("be.txt", "señal") in content
+    )

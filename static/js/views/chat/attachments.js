@@ -136,6 +136,10 @@ async function plainText(file, name, ext) {
   const texty = file.type.startsWith("text/") || /json|xml|yaml|csv|javascript|sql/.test(file.type);
   if (!texty && !TEXT_EXTENSIONS.has(ext)) throw unsupported(name);
   const bytes = new Uint8Array(await file.arrayBuffer());
+  // Excel's and Notepad's "Unicode" text is UTF-16 with a byte order mark (NUL bytes between
+  // the letters): read as such, not taken for a binary file.
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? "utf-16le" : bytes[0] === 0xfe && bytes[1] === 0xff ? "utf-16be" : null;
+  if (utf16) return tidy(new TextDecoder(utf16).decode(bytes));
   // A NUL byte means a binary file whatever its name says (a .docx, an image renamed).
   if (bytes.subarray(0, 8192).includes(0)) throw unsupported(name);
   let text;
