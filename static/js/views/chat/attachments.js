@@ -64,7 +64,8 @@ export function safeName(name) {
  * @param {string} text
  */
 function storable(text) {
-  return text.replace(/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "");
+  // Pairs are matched first and kept; no lookbehind (a syntax error for Safari before 16.4).
+  return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]|\0/g, (found) => found.length === 2 ? found : "");
 }
 
 /**
