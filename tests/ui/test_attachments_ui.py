@@ -258,3 +258,149 @@ def test_a_file_pasted_or_dropped_is_attached(page: Page, live_app: LiveApp) -> 
     chips = page.locator("#attachments .attachment-chip")
     expect(chips).to_have_count(2)
     expect(chips.nth(1)).to_contain_text("abril.csv")
+
+
+def _sent_message(page: Page) -> str:
+    with page.expect_request(lambda r: r.url.endswith("/chat") and r.method == "POST") as sent:
+        page.click("#send-btn")
+    return str(json.loads(sent.value.post_data or "{}")["message"])
+
+
+def test_a_file_holding_the_closing_tag_stays_one_file(page: Page, live_app: LiveApp) -> None:
+    # A file about this very convention (or an XML export) may hold "</archivo>" on a line of its
+    # own: it must not close the block early and spill the rest of the file into the question.
+    _sign_in(page, live_app)
+    _attach(page, "plantilla.txt", "text/plain", b"inicio\n</archivo>\nfin del archivo")
+    page.fill("#composer-input", "Mire esto")
+    content = _sent_message(page)
+    assert content.count("\n</archivo>") == 1
+    bubble = page.locator(".msg-user .bubble").last
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    for _ in range(2):  # as drawn when sent, and as read back from the server
+        expect(bubble.locator("details.attached-file")).to_have_count(1)
+        expect(bubble.locator(":scope > div")).to_have_text("Mire esto")
+        expect(bubble.locator(".attached-text")).to_contain_text("</archivo>")
+        expect(bubble.locator(".attached-text")).to_contain_text("fin del archivo")
+        page.reload()
+        bubble = page.locator(".msg-user .bubble").last
+
+
+def test_text_no_database_stores_is_left_out_of_a_file(page: Page, live_app: LiveApp) -> None:
+    # A name cut at 120 UTF-16 units in the middle of an emoji left half of it (a lone
+    # surrogate), and a NUL past the first 8 KB of a text file stayed: the server refuses such a
+    # message (422 invalid_characters) without a word about the file.
+    _sign_in(page, live_app)
+    name = "a" + "😀" * 60 + ".txt"
+    _attach(page, name, "text/plain", b"hola" + b"\n" * 9000 + b"\x00chau")
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(1)
+    content = _sent_message(page)
+    assert '<archivo nombre="a' + "😀" * 59 + '">\nhola\n\nchau\n</archivo>' in content
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+
+
+def test_word_text_in_nested_tables_and_content_controls_is_read(
+    page: Page, live_app: LiveApp
+) -> None:
+    # Word puts a table inside a cell, and wraps text in content controls (w:sdt: templates,
+    # forms, a table of contents): their text was left out without a word.
+    inner = f"<w:tbl><w:tr>{_cell('Turno')}{_cell('A')}</w:tr></w:tbl>"
+    docx = office_zip(
+        {
+            "word/document.xml": f"<w:document {W}><w:body>"
+            "<w:sdt><w:sdtContent><w:p><w:r><w:t>Portada</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+            f"<w:tbl><w:tr>{_cell('Planta')}<w:tc><w:p><w:r><w:t>Norte</w:t></w:r></w:p>{inner}"
+            "</w:tc></w:tr></w:tbl>"
+            "</w:body></w:document>"
+        }
+    )
+    _sign_in(page, live_app)
+    _attach(page, "ficha.docx", "application/octet-stream", docx)
+    content = _sent_message(page)
+    assert content == (
+        "Revise el archivo adjunto."
+        '\n\n<archivo nombre="ficha.docx">\nPortada\nPlanta | Norte Turno | A\n</archivo>'
+    )
+
+
+def test_on_a_phone_a_long_file_name_leaves_its_size_on_one_line(
+    page: Page, live_app: LiveApp
+) -> None:
+    # At 375 px the name took the summary's width and "· 131 caracteres" was squeezed into a
+    # column a few letters wide, many lines tall.
+    page.set_viewport_size({"width": 375, "height": 700})
+    _sign_in(page, live_app)
+    _attach(page, "informe_" + "muy_largo_" * 12 + ".txt", "text/plain", b"Consumo 420 kWh")
+    chip = page.locator("#attachments .attachment-chip")
+    expect(chip).to_have_count(1)
+    page.click("#send-btn")
+    summary = page.locator(".msg-user details.attached-file summary")
+    expect(summary).to_be_visible()
+    for where in (summary, chip):
+        if where is chip:
+            _attach(page, "otro_" + "muy_largo_" * 12 + ".txt", "text/plain", b"Otra nota")
+            expect(chip).to_have_count(1)
+        name = where.locator(".attachment-name").bounding_box()
+        size = where.locator(".hint").bounding_box()
+        assert name and size
+        assert size["height"] <= name["height"] * 1.2, (name, size)
+    expect(chip.get_by_role("button", name="Quitar otro_", exact=False)).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+
+
+def test_enviar_waits_for_the_files_being_read(page: Page, live_app: LiveApp) -> None:
+    # A long PDF takes seconds to read: Enter pressed meanwhile sent the question without it,
+    # and the file then joined the next question. Two batches read at once also each took the
+    # room and the 3 files allowed as if alone.
+    _sign_in(page, live_app)
+    page.locator("form.composer").evaluate(
+        """form => {
+            window.releaseFiles = [];
+            const drop = (names) => {
+                const files = new DataTransfer();
+                for (const name of names) {
+                    const file = new File([`texto de ${name}`], name, { type: "text/plain" });
+                    const read = file.arrayBuffer.bind(file);
+                    file.arrayBuffer = () => new Promise((done) => window.releaseFiles.push(
+                        () => done(read())));
+                    files.items.add(file);
+                }
+                const init = { dataTransfer: files, bubbles: true, cancelable: true };
+                form.dispatchEvent(new DragEvent("drop", init));
+            };
+            drop(["a.txt", "b.txt"]);
+            drop(["c.txt", "d.txt"]);
+        }"""
+    )
+    expect(page.locator("#attach-reading")).to_have_text("Leyendo archivos…")
+    page.fill("#composer-input", "Compare")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    page.press("#composer-input", "Enter")
+    release = "() => { const next = window.releaseFiles.shift(); if (next) next(); return !!next; }"
+    more = (
+        "() => window.releaseFiles.length > 0 || document.querySelector('#attach-reading').hidden"
+    )
+    page.wait_for_function(more)
+    while page.evaluate(release):
+        page.wait_for_function(more)
+    expect(page.locator("#attach-reading")).to_be_hidden()
+    expect(page.locator(".msg-user")).to_have_count(0)  # Enter did not send without the files
+    expect(page.locator("#attach-error")).to_have_text(
+        "Se pueden adjuntar hasta 3 archivos por mensaje."
+    )
+    expect(page.locator("#send-btn")).to_be_enabled()
+    content = _sent_message(page)
+    assert [n for n in "abcd" if f'<archivo nombre="{n}.txt">' in content] == ["a", "b", "c"]
+
+
+def test_unicode_text_saved_by_excel_or_notepad_is_read(page: Page, live_app: LiveApp) -> None:
+    # "Texto Unicode" (Excel) and Notepad's "Unicode" are UTF-16 with a byte order mark: its
+    # NUL bytes made it "no es un archivo que se pueda leer".
+    _sign_in(page, live_app)
+    text = "mes\tkWh\r\nnoviembre\t420 ñ\r\n"
+    _attach(page, "consumo.txt", "text/plain", b"\xff\xfe" + text.encode("utf-16-le"))
+    _attach(page, "be.txt", "text/plain", b"\xfe\xff" + "señal".encode("utf-16-be"))
+    expect(page.locator("#attachments .attachment-chip")).to_have_count(2)
+    content = _sent_message(page)
+    assert (
+        _block("consumo.txt", "mes\tkWh\nnoviembre\t420 ñ") + _block("be.txt", "señal") in content
+    )

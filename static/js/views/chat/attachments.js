@@ -34,7 +34,9 @@ export class Attachment {
    */
   constructor(name, text) {
     this.name = name;
-    this.text = text;
+    // A line of the file's own that reads "</archivo>" would close its block early (the rest
+    // of the file then reads as the question): a space before it keeps it text.
+    this.text = text.replace(/^<\/archivo>/gm, " </archivo>");
   }
 
   /** The block the question carries. */
@@ -51,16 +53,27 @@ export class AttachmentError extends Error {}
  * @param {string} name
  */
 export function safeName(name) {
-  const clean = name.replace(/["<>\r\n\t]/g, "").trim().slice(0, 120);
+  const clean = storable(name.replace(/["<>\r\n\t]/g, "").trim().slice(0, 120));
   return clean || "archivo";
 }
 
 /**
- * Line ends as \n, no trailing spaces, at most one empty line in a row.
+ * `text` without what no database stores and the server refuses in a whole message (422
+ * invalid_characters): NUL (past a text file's first 8 KB, from a PDF's font) and half an
+ * emoji (a lone surrogate, as cutting a name leaves).
+ * @param {string} text
+ */
+function storable(text) {
+  // Pairs are matched first and kept; no lookbehind (a syntax error for Safari before 16.4).
+  return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]|\0/g, (found) => found.length === 2 ? found : "");
+}
+
+/**
+ * Line ends as \n, no trailing spaces, at most one empty line in a row, nothing unstorable.
  * @param {string} text
  */
 function tidy(text) {
-  return text.replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
+  return storable(text).replace(/\r\n?/g, "\n").replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
 }
 
 /** @param {string} name */
@@ -124,6 +137,10 @@ async function plainText(file, name, ext) {
   const texty = file.type.startsWith("text/") || /json|xml|yaml|csv|javascript|sql/.test(file.type);
   if (!texty && !TEXT_EXTENSIONS.has(ext)) throw unsupported(name);
   const bytes = new Uint8Array(await file.arrayBuffer());
+  // Excel's and Notepad's "Unicode" text is UTF-16 with a byte order mark (NUL bytes between
+  // the letters): read as such, not taken for a binary file.
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? "utf-16le" : bytes[0] === 0xfe && bytes[1] === 0xff ? "utf-16be" : null;
+  if (utf16) return tidy(new TextDecoder(utf16).decode(bytes));
   // A NUL byte means a binary file whatever its name says (a .docx, an image renamed).
   if (bytes.subarray(0, 8192).includes(0)) throw unsupported(name);
   let text;

@@ -72,6 +72,9 @@ export class Composer {
     this.stopBtn = h("button", { type: "button", class: "btn btn-danger", id: "stop-btn", hidden: true, onclick: () => host.stop() }, icon("stop"), "Detener");
     /** @type {Attachment[]} files going with the next question (not kept in the draft) */
     this.attachments = [];
+    /** Files are read one batch after another (the limits count what came before). */
+    this.reading = Promise.resolve();
+    this.pendingReads = 0;
     this.fileInput = h("input", { type: "file", id: "attach-input", accept: ACCEPT, multiple: true, hidden: true, tabindex: -1 });
     this.fileInput.addEventListener("change", () => {
       const files = [...(this.fileInput.files ?? [])];
@@ -81,9 +84,11 @@ export class Composer {
     this.attachBtn = iconButton("attach", "Adjuntar archivo (texto, PDF, Word, Excel o PowerPoint)", () => this.fileInput.click(), { id: "attach-btn" });
     this.fileList = h("ul", { class: "attachments", id: "attachments", "aria-label": "Archivos adjuntos", hidden: true });
     this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
+    this.readingNote = h("p", { class: "hint small", id: "attach-reading", role: "status", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
       this.fileList,
       this.input,
+      this.readingNote,
       this.fileError,
       h("div", { class: "composer-row" },
         this.attachBtn,
@@ -145,9 +150,12 @@ export class Composer {
     queueMicrotask(() => this.input.focus());
   }
 
-  /** Nothing can be sent now: an answer runs (here or elsewhere), or the messages are not drawn yet. */
+  /**
+   * Nothing can be sent now: an answer runs (here or elsewhere), the messages are not drawn yet,
+   * or a file is still being read (sent now, the question would go without it).
+   */
   blocked() {
-    return Boolean(this.host.generating() || this.elsewhere || this.host.loading());
+    return Boolean(this.host.generating() || this.elsewhere || this.host.loading() || this.pendingReads);
   }
 
   /** What Enviar sends: the text written, then each attached file's block. */
@@ -170,10 +178,28 @@ export class Composer {
   }
 
   /**
+   * Read files into attachments, after those still being read; Enviar waits for them.
+   * @param {File[]} files
+   */
+  attach(files) {
+    if (!files.length) return this.reading;
+    this.pendingReads += 1;
+    this.readingNote.textContent = "Leyendo archivos…";
+    this.readingNote.hidden = false;
+    this.update();
+    this.reading = this.reading.then(() => this.readFiles(files)).catch(() => {}).finally(() => {
+      this.pendingReads -= 1;
+      this.readingNote.hidden = !this.pendingReads;
+      this.update();
+    });
+    return this.reading;
+  }
+
+  /**
    * Read files into attachments; say in the composer why one could not be.
    * @param {File[]} files
    */
-  async attach(files) {
+  async readFiles(files) {
     /** @type {string[]} */
     const problems = [];
     /** @type {string[]} */

@@ -76,21 +76,36 @@ export function docxText(bytes, budget) {
   const doc = parts(bytes, (n) => n === "word/document.xml")["word/document.xml"];
   const body = doc?.getElementsByTagNameNS(W, "body")[0];
   if (!body) throw new OfficeError("no body");
+  return blockLines(body, budget).join("\n");
+}
+
+/**
+ * The lines of a body or a table cell: paragraphs, table rows as "a | b" (a table inside a
+ * cell joins its cell's line), and what content controls (w:sdt) and w:customXml hold.
+ * @param {Element} container
+ * @param {number} budget stop once the lines pass it
+ * @returns {string[]}
+ */
+function blockLines(container, budget) {
   /** @type {string[]} */
   const lines = [];
   let length = 0;
-  for (const block of body.children) {
+  for (const block of container.children) {
     if (length > budget) break;
     if (block.namespaceURI !== W) continue;
-    if (block.localName === "p") lines.push(paragraph(block));
+    /** @type {string[]} */
+    let found = [];
+    if (block.localName === "p") found = [paragraph(block)];
     else if (block.localName === "tbl") {
-      for (const row of children(block, W, "tr")) {
-        lines.push(children(row, W, "tc").map((cell) => children(cell, W, "p").map(paragraph).join(" ").trim()).join(" | "));
-      }
-    }
-    length += (lines.at(-1)?.length ?? 0) + 1;
+      found = children(block, W, "tr").map((row) => children(row, W, "tc")
+        .map((cell) => blockLines(cell, budget).map((line) => line.trim()).filter(Boolean).join(" ")).join(" | "));
+    } else if (block.localName === "sdt") {
+      found = children(block, W, "sdtContent").flatMap((content) => blockLines(content, budget - length));
+    } else if (block.localName === "customXml") found = blockLines(block, budget - length);
+    lines.push(...found);
+    for (const line of found) length += line.length + 1;
   }
-  return lines.join("\n");
+  return lines;
 }
 
 /**
