@@ -119,7 +119,7 @@ def test_files_that_cannot_go_are_refused_with_the_reason(page: Page, live_app: 
     note = "# Nota\n\nRevisar el tablero."
     _attach(page, "nota.md", "text/markdown", note.encode())
     expect(error).to_be_hidden()
-    sent = "Revise el archivo adjunto." + _block("nota.md", note)  # nothing written: a default line
+    sent = "Revise el archivo adjunto «nota.md»." + _block("nota.md", note)  # nothing written
     expect(page.locator("#composer-counter")).to_have_text(f"{len(sent)} / 500")
     expect(page.locator("#send-btn")).to_be_enabled()
     page.get_by_role("button", name="Quitar nota.md").click()
@@ -200,7 +200,7 @@ def test_word_excel_and_powerpoint_files_give_their_text(page: Page, live_app: L
         page.click("#send-btn")
     content = json.loads(sent.value.post_data or "{}")["message"]
     assert content == (
-        "Revise el archivo adjunto."
+        "Revise los archivos adjuntos «informe.docx», «lecturas.xlsx» y «charla.pptx»."
         '\n\n<archivo nombre="informe.docx">\nInforme mensual\nPlanta\tNorte\nLínea 2\n'
         "Mes | kWh\nnoviembre | 420\n</archivo>"
         '\n\n<archivo nombre="lecturas.xlsx">\n## Hoja: Lecturas\nfecha;kWh\n'
@@ -317,7 +317,7 @@ def test_word_text_in_nested_tables_and_content_controls_is_read(
     _attach(page, "ficha.docx", "application/octet-stream", docx)
     content = _sent_message(page)
     assert content == (
-        "Revise el archivo adjunto."
+        "Revise el archivo adjunto «ficha.docx»."
         '\n\n<archivo nombre="ficha.docx">\nPortada\nPlanta | Norte Turno | A\n</archivo>'
     )
 

@@ -158,10 +158,20 @@ export class Composer {
     return Boolean(this.host.generating() || this.elsewhere || this.host.loading() || this.pendingReads);
   }
 
-  /** What Enviar sends: the text written, then each attached file's block. */
+  /**
+   * What Enviar sends: the text written, then each attached file's block. Nothing written, a
+   * line naming the files: it is also the conversation's first title, which the model's may
+   * never replace (a conversation past num_ctx gets none), and one line for all would make
+   * every such conversation "Revise el archivo adjunto".
+   */
   message() {
     const blocks = this.attachments.map((a) => a.block()).join("");
-    return blocks ? `${this.input.value.trim() || "Revise el archivo adjunto."}${blocks}` : this.input.value;
+    if (!blocks) return this.input.value;
+    const names = this.attachments.map((a) => `«${a.name}»`);
+    const asked = names.length === 1
+      ? `Revise el archivo adjunto ${names[0]}.`
+      : `Revise los archivos adjuntos ${names.slice(0, -1).join(", ")} y ${names[names.length - 1]}.`;
+    return `${this.input.value.trim() || asked}${blocks}`;
   }
 
   /** There is something to send and it fits the limit. */
