@@ -148,9 +148,22 @@ async def test_a_question_must_fit_beside_the_conversations_instructions(
             settings, prompt.system_content(settings, Instructions(long_text, long_text))
         )
         assert with_them < plain
+
+        async def limit(conversation_id: str | None = None, who: dict[str, str] = headers) -> Any:
+            params = {"conversation_id": conversation_id} if conversation_id else {}
+            return await http.get(f"{base}/chat/limit", params=params, headers=who)
+
+        assert (await limit()).json() == {"max_message_chars": plain}
+        before = await _ask(http, base, headers, message="Antes de las instrucciones")
         await _save(
             http, base, headers, about_user=long_text, response_style=long_text, enabled=True
         )
+        # What the composer asks: a new conversation gets the limit beside the instructions in
+        # force, one created before keeps the room its copy (none) leaves.
+        assert (await limit()).json() == {"max_message_chars": with_them}
+        assert (await limit(before["conversation_id"])).json() == {"max_message_chars": plain}
+        stranger = await auth_headers(await make_user())
+        assert (await limit(before["conversation_id"], stranger)).status_code == 404
         message = "x" * (with_them + 1)
         refused = await http.post(f"{base}/chat", json={"message": message}, headers=headers)
         assert refused.status_code == 413, refused.text
@@ -160,8 +173,10 @@ async def test_a_question_must_fit_beside_the_conversations_instructions(
             "code": "message_too_long",
         }
         listed = await http.get(f"{base}/conversations", headers=headers)
-        assert listed.json()["items"] == []  # nothing half-written
+        # Nothing half-written: the refused question made no conversation.
+        assert [c["id"] for c in listed.json()["items"]] == [before["conversation_id"]]
         # Without them the same question goes.
         await _save(http, base, headers, about_user=long_text, response_style="", enabled=False)
+        assert (await limit()).json() == {"max_message_chars": plain}
         answered = await _ask(http, base, headers, message=message)
         assert answered["conversation_id"]

@@ -404,3 +404,22 @@ def test_unicode_text_saved_by_excel_or_notepad_is_read(page: Page, live_app: Li
     assert (
         _block("consumo.txt", "mes\tkWh\nnoviembre\t420 ñ") + _block("be.txt", "señal") in content
     )
+
+
+def test_the_composer_takes_the_conversations_own_limit(page: Page, live_app: LiveApp) -> None:
+    """Custom instructions take room in the model's context: the composer counts against the
+    limit the server gives for this conversation (GET /chat/limit), files included, instead of
+    letting a question through that the server would refuse with a 413 once sent."""
+    page.route(
+        "**/chat/limit*",
+        lambda route: route.fulfill(json={"max_message_chars": 300}),
+    )
+    with page.expect_request(lambda r: "/chat/limit" in r.url):
+        _sign_in(page, live_app)
+    counter = page.locator("#composer-counter")
+    expect(counter).to_have_text("0 / 300")
+    _attach(page, "largo.txt", "text/plain", ("y" * 400).encode())
+    expect(page.locator("#attach-error")).to_contain_text("(el máximo es 300)")
+    page.fill("#composer-input", "z" * 301)
+    expect(counter).to_have_text("301 / 300")
+    expect(page.locator("#send-btn")).to_be_disabled()

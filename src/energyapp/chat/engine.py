@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sse_starlette import ServerSentEvent
 
 from energyapp.auth.models import User
-from energyapp.chat import runner
+from energyapp.chat import limits, runner
 from energyapp.chat import service as chat_service
 from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
@@ -100,7 +100,7 @@ class ChatEngine:
             started = await chat_service.start_chat(
                 session, user, conversation, message, model, turn, custom_instructions=True
             )
-            chat_service.check_fits(self.settings, started)
+            limits.check_fits(self.settings, started)
         except BaseException:
             await self.queue.leave(user_id)
             raise

@@ -11,11 +11,11 @@ from pydantic import AfterValidator
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentSessionId, CurrentUser
+from energyapp.chat import limits, sse
 from energyapp.chat import service as chat_service
-from energyapp.chat import sse
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.revocation import until_session_ends
-from energyapp.chat.schemas import ChatRequest, ModelOut, ModelsOut, StopOut
+from energyapp.chat.schemas import ChatRequest, MessageLimitOut, ModelOut, ModelsOut, StopOut
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.head import is_head
 from energyapp.db import SessionDep
@@ -120,6 +120,20 @@ async def stop(
     # Returns once the end is saved (by whichever process generates the answer).
     status = await engine.stop_answer(saved.id)
     return StopOut(assistant_message_id=saved.id, status=status or saved.status)
+
+
+@router.get("/chat/limit", response_model=MessageLimitOut)
+async def message_limit(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    conversation_id: uuid.UUID | None = None,
+) -> MessageLimitOut:
+    """How long a question may be in ``conversation_id`` (404 when not the caller's), or in a
+    new conversation: ``max_message_chars`` or less, when the conversation's custom instructions
+    leave less room in ``num_ctx`` (chat/limits.py)."""
+    limit = await limits.limit_for(session, settings, user, conversation_id)
+    return MessageLimitOut(max_message_chars=limit)
 
 
 @router.get("/models", response_model=ModelsOut)

@@ -52,3 +52,9 @@ class ModelsOut(BaseModel):
 class StopOut(BaseModel):
     assistant_message_id: uuid.UUID
     status: MessageStatus
+
+
+class MessageLimitOut(BaseModel):
+    max_message_chars: int = Field(
+        description="Caracteres que admite una pregunta en esa conversación (o en una nueva)."
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
-from energyapp.chat.prompt import provisional_title, system_content
+from energyapp.chat.prompt import provisional_title
 from energyapp.config import Settings
 from energyapp.conversations import counters, tree
 from energyapp.conversations import service as conversations_service
@@ -68,19 +68,11 @@ def clean_message(raw: str, settings: Settings) -> str:
     if not message:
         raise Unprocessable("El mensaje está vacío.", code="message_empty")
     if len(message) > (limit := message_limit(settings)):
-        raise _too_long(len(message), limit)
+        raise too_long(len(message), limit)
     return message
 
 
-def check_fits(settings: Settings, started: StartedChat) -> None:
-    """413 (the request's transaction rolled back) when the question does not fit ``num_ctx``
-    beside the conversation's copy of the custom instructions, unknown to :func:`clean_message`."""
-    system = system_content(settings, started.instructions)
-    if started.instructions and len(started.message) > (limit := message_limit(settings, system)):
-        raise _too_long(len(started.message), limit, " con sus instrucciones personalizadas")
-
-
-def _too_long(length: int, limit: int, why: str = "") -> PayloadTooLarge:
+def too_long(length: int, limit: int, why: str = "") -> PayloadTooLarge:
     return PayloadTooLarge(
         f"El mensaje es demasiado largo ({length} caracteres; el máximo{why} es {limit}). "
         "Divídalo en partes.",

@@ -110,6 +110,14 @@ def columns_in_force(user_id: uuid.UUID) -> dict[str, ScalarSelect[str | None]]:
     }
 
 
+async def in_force(session: AsyncSession, user: User) -> Instructions | None:
+    """What a conversation ``user`` creates now would keep (as :func:`columns_in_force`)."""
+    row = await session.get(CustomInstructions, user.id)
+    if row is None or not row.enabled or not (row.about_user or row.response_style):
+        return None
+    return Instructions(row.about_user, row.response_style)
+
+
 def of_conversation(conversation: Conversation) -> Instructions | None:
     """The copy ``conversation`` took when it was created (None: it has none)."""
     return kept_in(conversation.instructions_about_user, conversation.instructions_response_style)

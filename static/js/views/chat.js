@@ -84,6 +84,7 @@ class ChatView {
       send: (text) => this.send(text),
       stop: () => this.streams.stop(),
     }, this.models);
+    void this.composer.loadLimit(conversationId);
     this.models.load();
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const helpBtn = iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" });

@@ -2,6 +2,7 @@
 // The composer: the message field with its counter and draft, the files attached to it, Enviar /
 // Detener, the band saying an answer runs in another conversation, and what a screen reader hears
 // when an answer ends.
+import { api } from "../../api.js";
 import { h, icon, iconButton } from "../../dom.js";
 import { state, signedInUser } from "../../state.js";
 import { readDraft, saveDraft } from "../drafts.js";
@@ -172,6 +173,26 @@ export class Composer {
       ? `Revise el archivo adjunto ${names[0]}.`
       : `Revise los archivos adjuntos ${names.slice(0, -1).join(", ")} y ${names[names.length - 1]}.`;
     return `${this.input.value.trim() || asked}${blocks}`;
+  }
+
+  /**
+   * How long a question may be here: the server counts the room the conversation's custom
+   * instructions take in the model's context (`GET /chat/limit`). Until it answers, or if it
+   * cannot, the limit without them stays (the server checks either way).
+   * @param {string | null} conversationId null: the conversation Enviar would create
+   */
+  async loadLimit(conversationId) {
+    const query = conversationId ? `?conversation_id=${encodeURIComponent(conversationId)}` : "";
+    try {
+      const { max_message_chars: max } = await api(`/chat/limit${query}`);
+      if (typeof max !== "number" || max < 1 || max === this.max) return;
+      this.max = max;
+      this.counter.max = max;
+      this.counter.over = null;
+      this.update();
+    } catch {
+      // The global limit stays.
+    }
   }
 
   /** There is something to send and it fits the limit. */
