@@ -169,9 +169,9 @@ export class Composer {
     const blocks = this.attachments.map((a) => a.block()).join("");
     if (!blocks) return this.input.value;
     const names = this.attachments.map((a) => `«${a.name}»`);
-    const asked = names.length === 1
-      ? `Revise el archivo adjunto ${names[0]}.`
-      : `Revise los archivos adjuntos ${names.slice(0, -1).join(", ")} y ${names[names.length - 1]}.`;
+    // No count is shown: the article and noun follow whether there are several (not plural()).
+    let asked = `Revise el archivo adjunto ${names[0]}.`;
+    if (names.length > 1) asked = `Revise los archivos adjuntos ${names.slice(0, -1).join(", ")} y ${names[names.length - 1]}.`;
     return `${this.input.value.trim() || asked}${blocks}`;
   }
 
