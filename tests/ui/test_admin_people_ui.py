@@ -112,6 +112,8 @@ def test_phone_admin_layout_shows_cards_with_actions(
         page.goto(f"{live_app.base_url}/static/index.html#/admin/usuarios")
         page.fill("#user-search", "Carla Tarjeta")
         card = page.locator(f"#users-table tr[data-user-id='{worker['id']}']")
+        # The search's own page drawn (the whole list drawn first is replaced): measured below.
+        expect(page.locator("#users-table tr[data-user-id]")).to_have_count(1)
         expect(card).to_be_visible()
         expect(page.locator("#users-table thead")).to_be_hidden()
         # A card: the cells stack (each one as wide as the row) and the actions are on screen.

@@ -52,8 +52,13 @@ def test_regenerate_and_edit_by_keyboard_keep_the_focus_off_the_body(
     expect(composer).to_be_focused()
     _answered(page)
 
+    # The regenerated answer's branch is drawn again once it is complete (its versions): wait for
+    # it, or the focus below lands on a button about to be replaced.
+    expect(page.locator(ANSWER).last.get_by_role("group", name="Versión 2 de 2")).to_be_visible()
     # Editar, then Enter: the field is gone once sent; the composer has the focus, so Esc stops.
-    page.locator(".msg-user").last.get_by_role("button", name="Editar").focus()
+    edit = page.locator(".msg-user").last.get_by_role("button", name="Editar")
+    edit.focus()
+    expect(edit).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("textbox", name="Editar mensaje")).to_be_focused()
     page.keyboard.press("End")
