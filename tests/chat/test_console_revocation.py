@@ -1,6 +1,7 @@
-"""A console command that ends a person's sessions (``reset-2fa``) tells the app's processes
-through Redis once committed (``chat/console.py``): their open streams end at once, as after
-the same change made on the web. (``reset-password`` ends nothing: it prints a link, and the
+"""A console command that ends a person's sessions (``reset-2fa``) or API keys (``set-role``
+to a role without them) tells the app's processes through Redis once committed
+(``chat/console.py``): their open streams end at once, as after the same change made on the
+web. (``reset-password`` ends nothing: it prints a link, and the
 sessions end when the link is used, on the web, which tells the streams itself.)
 
 The periodic check is set to an hour: without the notice the stream runs to its ``done``
@@ -22,21 +23,22 @@ from tests.chat.test_revocation import (
     HOUR,
     _recheck,
     assert_cut,
+    assert_v1_cut,
     bearer,
     login,
     slow_answers,
     started,
 )
 from tests.cli.conftest import cli_env, run_cli
-from tests.conftest import UserFactory
+from tests.conftest import HeadersFactory, UserFactory
 
 __all__ = ["cli_env", "prefix", "slow_answers"]
 
 
 @contextlib.asynccontextmanager
-async def redis_app(live_app: LiveApp, prefix: str) -> AsyncIterator[str]:
+async def redis_app(live_app: LiveApp, prefix: str, **extra: Any) -> AsyncIterator[str]:
     """One app process sharing its runtime through Redis, its periodic check an hour."""
-    settings: dict[str, Any] = {"max_active_per_user": 3, "drain_timeout": 0}
+    settings: dict[str, Any] = {"max_active_per_user": 3, "drain_timeout": 0, **extra}
     async with live_app(**broker(prefix), **settings) as (base, app):
         _recheck(app, HOUR)
         yield base
@@ -68,6 +70,31 @@ async def test_a_console_2fa_reset_ends_the_web_stream_at_once(
         assert "Aviso" not in done.stderr
         await asyncio.wait_for(assert_cut(stream, events, sessionmaker), timeout=30)
         await response.aclose()
+
+
+async def test_a_console_role_without_api_keys_ends_the_v1_stream_at_once(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    cli_env: dict[str, str],
+    db_url: str,
+    prefix: str,
+) -> None:
+    user = await make_user("supervisor")
+    headers = await auth_headers(user)
+    env = console_env(cli_env, db_url, prefix)
+    async with redis_app(live_app, prefix, api_keys_roles=["supervisor"]) as base:
+        created = await http.post(f"{base}/api-keys", json={"name": "Script"}, headers=headers)
+        assert created.status_code == 201, created.text
+
+        async def demote() -> None:
+            args = ["set-role", user.email, "trabajador"]
+            done = await asyncio.to_thread(run_cli, args, env)
+            assert done.returncode == 0, done.stderr
+            assert "Aviso" not in done.stderr
+
+        await asyncio.wait_for(assert_v1_cut(http, base, created.json()["key"], demote), 30)
 
 
 async def test_with_redis_away_the_command_still_succeeds_and_says_so(

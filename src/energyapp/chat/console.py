@@ -10,8 +10,8 @@ app's processes.
   one process holds them in memory, which the console cannot reach: their streams end at their
   next periodic check (``chat/revocation.py``, 15 s at most), which finds the owner inactive.
 
-Any other command that ends a person's sessions or API keys (``reset-2fa``) tells their
-streams as the web does: ``creds <id>`` through Redis once committed
+Any other command that ends a person's sessions or API keys (``reset-2fa``, ``set-role``) tells
+their streams as the web does: ``creds <id>`` through Redis once committed
 (:func:`announce_credentials_ended`, called by ``cli_session.with_session``); without Redis,
 the periodic check.
 """
