@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -125,6 +126,32 @@ def test_files_that_cannot_go_are_refused_with_the_reason(page: Page, live_app: 
     page.get_by_role("button", name="Quitar nota.md").click()
     expect(page.locator("#attachments .attachment-chip")).to_have_count(0)
     expect(page.locator("#send-btn")).to_be_disabled()
+
+
+def test_the_same_refusal_twice_is_announced_twice(page: Page, live_app: LiveApp) -> None:
+    """An alert whose text does not change is not read again: the same unreadable file chosen
+    twice said nothing the second time. The alert is emptied, then its text set again."""
+    _sign_in(page, live_app)
+    error = page.locator("#attach-error")
+    expect(error).to_be_attached()
+    page.evaluate(
+        """() => {
+        const el = document.getElementById("attach-error");
+        window.alertTexts = [];
+        new MutationObserver(() => window.alertTexts.push(el.textContent))
+          .observe(el, { childList: true, characterData: true, subtree: true });
+    }"""
+    )
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    _attach(page, "foto.png", "image/png", png)
+    refused = re.compile("^«foto.png» no es un archivo que se pueda leer")
+    expect(error).to_have_text(refused)
+    page.evaluate("window.alertTexts = []")
+    _attach(page, "foto.png", "image/png", png)
+    page.wait_for_function("() => window.alertTexts.some((text) => text !== '')")
+    texts = page.evaluate("window.alertTexts")
+    assert len(texts) == 2 and texts[0] == "" and refused.match(texts[1]), texts
+    expect(error).to_be_visible()
 
 
 def _block(name: str, text: str) -> str:
