@@ -195,15 +195,17 @@ XLSX = office_zip(
         "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/'
         'package/2006/relationships"><Relationship Id="rId1" Target="worksheets/sheet1.xml"'
         ' Type="x"/></Relationships>',
-        "xl/sharedStrings.xml": f"<sst {S}><si><t>fecha</t></si><si><r><t>k</t></r><r><t>Wh</t>"
-        "</r></si></sst>",
+        # A phonetic guide (<rPh>, furigana) is no cell text: "fecha", not "fechaフリガナ".
+        "xl/sharedStrings.xml": f"<sst {S}><si><t>fecha</t><rPh sb='0' eb='5'><t>フリガナ</t>"
+        "</rPh><phoneticPr fontId='1'/></si><si><r><t>k</t></r><r><t>Wh</t></r>"
+        "<rPh sb='0' eb='2'><t>キロ</t></rPh></si></sst>",
         "xl/styles.xml": f'<styleSheet {S}><numFmts count="1"><numFmt numFmtId="164"'
         ' formatCode="dd/mm/yyyy;@"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
         '<xf numFmtId="164"/></cellXfs></styleSheet>',
         "xl/worksheets/sheet1.xml": f"<worksheet {S}><sheetData>"
         '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
         f'<row r="2"><c r="A2" s="1"><v>{NOV_1}</v></c><c r="B2"><v>12.5</v></c>'
-        '<c r="D2" t="inlineStr"><is><t>medidor; nuevo</t></is></c></row>'
+        '<c r="D2" t="inlineStr"><is><t>medidor; nuevo</t><rPh><t>よみ</t></rPh></is></c></row>'
         "</sheetData></worksheet>",
     }
 )
