@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -11,9 +12,10 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.auth import service as auth_service
 from energyapp.config import Settings, SettingsError, get_settings
 from energyapp.core.db_errors import describe_db_error
-from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker
+from energyapp.db import DatabaseUrlError, create_engine, create_sessionmaker, settle
 from energyapp.errors import AppError
 
 T = TypeVar("T")
@@ -35,13 +37,23 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``fn`` in one transaction, committed when it returns."""
+    """Run ``fn`` in one transaction, committed when it returns. Sessions or API keys it ended
+    (``auth_service.announce_credentials_ended``) are announced to the app's processes, whose
+    streams of those people then end at once, when Redis is set (``chat/console.py``)."""
 
     async def _one(sessionmaker: async_sessionmaker[AsyncSession]) -> T:
-        async with sessionmaker() as session:
+        ended: set[uuid.UUID] = set()
+        async with sessionmaker(info={auth_service.CREDENTIALS_ENDED: ended.add}) as session:
             result = await fn(session)
             await session.commit()
-            return result
+            settle(session, committed=True)
+        if ended:
+            from energyapp.chat import console  # Redis only when something ended
+
+            warning = await console.announce_credentials_ended(settings_or_exit(), ended)
+            if warning:
+                typer.echo(f"Aviso: {warning}", err=True)
+        return result
 
     return with_sessionmaker(_one)
 

@@ -227,7 +227,10 @@ def after_commit(
     session.info.setdefault(_AFTER_COMMIT, []).append((on_commit, on_rollback))
 
 
-def _settle(session: AsyncSession, *, committed: bool) -> None:
+def settle(session: AsyncSession, *, committed: bool) -> None:
+    """Run what ``after_commit`` registered, once the transaction is committed or not: the
+    request's session dependency does it, and so must any other owner of a transaction that
+    commits (the console's, ``cli_session.py``)."""
     for on_commit, on_rollback in session.info.pop(_AFTER_COMMIT, ()):
         (on_commit if committed else on_rollback)()
 
@@ -254,9 +257,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 else:
                     await session.rollback()
             finally:
-                _settle(session, committed=committed)
+                settle(session, committed=committed)
             raise
-        _settle(session, committed=True)
+        settle(session, committed=True)
 
 
 # scope="function": commit (or roll back) as soon as the handler returns, before the response

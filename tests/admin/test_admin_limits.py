@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.admin import csv_export
+from energyapp.admin import audit_views, csv_export, usage
 from energyapp.config import Settings
 from energyapp.main import create_app
 from tests.admin.conftest import audit_events, move_messages
@@ -143,3 +143,48 @@ async def test_audit_export_refuses_more_events_than_the_cap(
     }
     filtered = {"action": "usage.exported", "q": "nadie"}
     assert (await client.get("/admin/audit/export.csv", params=filtered, headers=admin)).is_success
+
+
+@pytest.mark.parametrize(
+    ("path", "action", "builder"),
+    [
+        ("/admin/audit/export.csv", "audit.exported", (audit_views, "export_audit")),
+        ("/admin/usage/export.csv", "usage.exported", (usage, "usage_by_user_and_day")),
+    ],
+    ids=["audit", "usage"],
+)
+async def test_head_of_a_csv_export_neither_builds_nor_counts_nor_audits_it(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    action: str,
+    builder: tuple[object, str],
+) -> None:
+    """A download manager asks HEAD before GET: that probe got the file built, spent one of the
+    person's exports (2 a minute here) and left an export in the trail that never happened."""
+    monkeypatch.setattr(csv_export, "EXPORTS_PER_MINUTE", 2)
+    admin = await auth_headers(await make_user("admin"))
+    build = getattr(*builder)
+
+    async def unbuilt(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a HEAD built the file")
+
+    monkeypatch.setattr(*builder, unbuilt)
+    for _ in range(3):
+        head = await client.head(path, headers=admin)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == "text/csv; charset=utf-8"
+        assert head.headers["content-disposition"].endswith('.csv"')
+    assert await audit_events(sessionmaker, action) == []
+    monkeypatch.setattr(*builder, build)
+    got = await client.get(path, headers=admin)
+    assert got.status_code == 200, got.text
+    assert got.headers["content-disposition"] == head.headers["content-disposition"]
+    assert (await client.get(path, headers=admin)).status_code == 200
+    # Spent: HEAD answers what GET would, still without counting or auditing.
+    spent = await client.head(path, headers=admin)
+    assert spent.status_code == 429 and int(spent.headers["retry-after"]) > 0
+    assert len(await audit_events(sessionmaker, action)) == 2

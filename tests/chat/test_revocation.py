@@ -52,11 +52,11 @@ def slow_answers(fake: tuple[str, FakeOllama]) -> None:
 
 @contextlib.asynccontextmanager
 async def apps(
-    live_app: LiveApp, where: str, shared: str, recheck: float = HOUR
+    live_app: LiveApp, where: str, shared: str, recheck: float = HOUR, **extra: Any
 ) -> AsyncIterator[tuple[str, str]]:
     """(where the answers stream, where the session or key is ended): one process (with the
     run's broker), or two processes sharing Redis."""
-    settings: dict[str, Any] = {"max_active_per_user": 3, "drain_timeout": 0}
+    settings: dict[str, Any] = {"max_active_per_user": 3, "drain_timeout": 0, **extra}
     if where == "one":
         async with live_app(**settings) as (base, app):
             _recheck(app, recheck)
@@ -232,7 +232,7 @@ async def test_a_password_change_or_reset_or_a_refresh_reuse_ends_the_stream(
 
 
 @pytest.mark.parametrize("where", ["one", "two"])
-@pytest.mark.parametrize("ending", ["key_revoked", "keys_turned_off"])
+@pytest.mark.parametrize("ending", ["key_revoked", "keys_turned_off", "role_without_keys"])
 async def test_revoking_an_api_key_or_turning_keys_off_ends_the_v1_stream_only(
     live_app: LiveApp,
     http: httpx.AsyncClient,
@@ -243,28 +243,45 @@ async def test_revoking_an_api_key_or_turning_keys_off_ends_the_v1_stream_only(
     ending: str,
 ) -> None:
     """The key's stream ends with OpenAI's error event (``api_key_revoked``) when the key is
-    revoked, and when an admin turns its owner's keys off (the key row untouched: the check
-    asks whether the key would still be accepted); the person's web session is not touched."""
-    user = await make_user()
+    revoked, and when an admin turns its owner's keys off or gives them a role that may not
+    use keys (``api_keys_roles``; the key row untouched: the check asks whether the key would
+    still be accepted); the person's web session is not touched."""
+    user = await make_user("supervisor")
     headers = await auth_headers(user)
     admin = await auth_headers(await make_user("admin"))
-    async with apps(live_app, where, prefix) as (streams, ends):
+    roles = {"api_keys_roles": ["admin", "supervisor"]}
+    async with apps(live_app, where, prefix, **roles) as (streams, ends):
         created = await http.post(f"{streams}/api-keys", json={"name": "Script"}, headers=headers)
         assert created.status_code == 201, created.text
-        key = {"Authorization": f"Bearer {created.json()['key']}"}
-        url = f"{streams}/v1/chat/completions"
-        async with http.stream("POST", url, json={**ASK, "stream": True}, headers=key) as v1:
-            assert v1.status_code == 200
-            lines = v1.aiter_lines()
-            chunks = [await anext(line async for line in lines if line.startswith("data: "))]
+
+        async def end() -> None:
             if ending == "key_revoked":
                 done = await http.delete(f"{ends}/api-keys/{created.json()['id']}", headers=headers)
-            else:
+            elif ending == "keys_turned_off":
                 access = f"{ends}/admin/users/{user.id}/api-access"
                 done = await http.put(access, json={"enabled": False}, headers=admin)
+            else:
+                role = {"role": "trabajador"}
+                done = await http.patch(f"{ends}/admin/users/{user.id}", json=role, headers=admin)
             assert done.status_code == 200, done.text
-            chunks += [line async for line in lines if line.startswith("data: ")]
+
+        await assert_v1_cut(http, streams, created.json()["key"], end)
         assert (await http.get(f"{ends}/auth/me", headers=headers)).status_code == 200
+
+
+async def assert_v1_cut(
+    http: httpx.AsyncClient, base: str, secret: str, end: Callable[[], Awaitable[None]]
+) -> None:
+    """A ``/v1`` stream with ``secret``, then ``end()``: the stream ends with OpenAI's error
+    event ``api_key_revoked``, without ``[DONE]``."""
+    key = {"Authorization": f"Bearer {secret}"}
+    url = f"{base}/v1/chat/completions"
+    async with http.stream("POST", url, json={**ASK, "stream": True}, headers=key) as v1:
+        assert v1.status_code == 200
+        lines = v1.aiter_lines()
+        chunks = [await anext(line async for line in lines if line.startswith("data: "))]
+        await end()
+        chunks += [line async for line in lines if line.startswith("data: ")]
     assert "data: [DONE]" not in chunks
     last = json.loads(chunks[-1][6:])
     assert last["error"]["code"] == "api_key_revoked", chunks[-3:]

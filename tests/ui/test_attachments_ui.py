@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -127,6 +128,32 @@ def test_files_that_cannot_go_are_refused_with_the_reason(page: Page, live_app: 
     expect(page.locator("#send-btn")).to_be_disabled()
 
 
+def test_the_same_refusal_twice_is_announced_twice(page: Page, live_app: LiveApp) -> None:
+    """An alert whose text does not change is not read again: the same unreadable file chosen
+    twice said nothing the second time. The alert is emptied, then its text set again."""
+    _sign_in(page, live_app)
+    error = page.locator("#attach-error")
+    expect(error).to_be_attached()
+    page.evaluate(
+        """() => {
+        const el = document.getElementById("attach-error");
+        window.alertTexts = [];
+        new MutationObserver(() => window.alertTexts.push(el.textContent))
+          .observe(el, { childList: true, characterData: true, subtree: true });
+    }"""
+    )
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    _attach(page, "foto.png", "image/png", png)
+    refused = re.compile("^«foto.png» no es un archivo que se pueda leer")
+    expect(error).to_have_text(refused)
+    page.evaluate("window.alertTexts = []")
+    _attach(page, "foto.png", "image/png", png)
+    page.wait_for_function("() => window.alertTexts.some((text) => text !== '')")
+    texts = page.evaluate("window.alertTexts")
+    assert len(texts) == 2 and texts[0] == "" and refused.match(texts[1]), texts
+    expect(error).to_be_visible()
+
+
 def _block(name: str, text: str) -> str:
     return f'\n\n<archivo nombre="{name}">\n{text}\n</archivo>'
 
@@ -168,15 +195,17 @@ XLSX = office_zip(
         "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/'
         'package/2006/relationships"><Relationship Id="rId1" Target="worksheets/sheet1.xml"'
         ' Type="x"/></Relationships>',
-        "xl/sharedStrings.xml": f"<sst {S}><si><t>fecha</t></si><si><r><t>k</t></r><r><t>Wh</t>"
-        "</r></si></sst>",
+        # A phonetic guide (<rPh>, furigana) is no cell text: "fecha", not "fechaフリガナ".
+        "xl/sharedStrings.xml": f"<sst {S}><si><t>fecha</t><rPh sb='0' eb='5'><t>フリガナ</t>"
+        "</rPh><phoneticPr fontId='1'/></si><si><r><t>k</t></r><r><t>Wh</t></r>"
+        "<rPh sb='0' eb='2'><t>キロ</t></rPh></si></sst>",
         "xl/styles.xml": f'<styleSheet {S}><numFmts count="1"><numFmt numFmtId="164"'
         ' formatCode="dd/mm/yyyy;@"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
         '<xf numFmtId="164"/></cellXfs></styleSheet>',
         "xl/worksheets/sheet1.xml": f"<worksheet {S}><sheetData>"
         '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
         f'<row r="2"><c r="A2" s="1"><v>{NOV_1}</v></c><c r="B2"><v>12.5</v></c>'
-        '<c r="D2" t="inlineStr"><is><t>medidor; nuevo</t></is></c></row>'
+        '<c r="D2" t="inlineStr"><is><t>medidor; nuevo</t><rPh><t>よみ</t></rPh></is></c></row>'
         "</sheetData></worksheet>",
     }
 )

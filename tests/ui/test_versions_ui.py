@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.ui.conftest import LiveApp, login, quick_login
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 ANSWER = ".msg-assistant"
 QUESTION = ".msg-user"
 CHILE = ZoneInfo("America/Santiago")
+MESSAGES = re.compile(r".*/conversations/[^/]+/messages(\?.*)?$")
 
 
 def _login_new_worker(page: Page, live_app: LiveApp) -> dict[str, str]:
@@ -106,6 +107,53 @@ def test_regenerate_edit_and_version_navigation(page: Page, live_app: LiveApp) -
     question.get_by_role("textbox", name="Editar mensaje").press("Escape")
     expect(question.get_by_role("button", name="Editar")).to_be_focused()
     expect(page.locator(f"{QUESTION} .bubble")).to_have_text(["Primera pregunta"])
+
+
+def _regenerate_with_focus_on(page: Page, button: Locator, versions: str) -> None:
+    """Regenerar on the last answer; while it is written, the keyboard goes to ``button``
+    (another message's), and the branch drawn again (held until then) must give it back."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(MESSAGES, hold)
+    page.locator(ANSWER).last.get_by_role("button", name="Regenerar").click()
+    for _ in range(400):  # the answer is complete once its branch is asked for again
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the branch was not fetched again"
+    button.focus()
+    for route in held:
+        route.continue_()
+    page.unroute(MESSAGES)
+    expect(_versions(page.locator(ANSWER).last)).to_have_text(versions)
+    expect(button).to_be_focused()  # the replacement of the button: same message, same action
+
+
+def test_focus_stays_on_its_button_when_the_branch_is_drawn_again(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_new_worker(page, live_app)
+    conv = live_app.create_conversation(
+        user["id"],
+        "Dos preguntas",
+        [("user", "Primera"), ("assistant", "Uno"), ("user", "Segunda"), ("assistant", "Dos")],
+    )
+    page.goto(f"{live_app.base_url}/static/index.html#/chat/{conv}")
+    expect(page.locator(ANSWER)).to_have_count(2)
+    first_answer = page.locator(
+        f"{ANSWER}[data-id='{page.locator(ANSWER).first.get_attribute('data-id')}']"
+    )
+    first_question = page.locator(
+        f"{QUESTION}[data-id='{page.locator(QUESTION).first.get_attribute('data-id')}']"
+    )
+    _regenerate_with_focus_on(
+        page, first_answer.get_by_role("button", name="Copiar respuesta"), "2/2"
+    )
+    assert page.evaluate("document.activeElement.dataset.action") == "copy"
+    _regenerate_with_focus_on(page, first_question.get_by_role("button", name="Editar"), "3/3")
 
 
 def test_stopped_answer_shows_what_it_has(page: Page, live_app: LiveApp) -> None:

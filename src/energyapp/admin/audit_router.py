@@ -14,6 +14,7 @@ from energyapp.audit import labels
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates, search
 from energyapp.core.deps import RateLimiterDep, SettingsDep
+from energyapp.core.head import is_head
 from energyapp.core.pagination import Page, PageDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
@@ -25,6 +26,7 @@ router = APIRouter(
 )
 
 _OUTCOME_NAMES = {"success": "Exitosa", "failure": "Fallida"}
+AUDIT_FILE = "auditoria"
 
 
 def audit_filters(
@@ -88,9 +90,13 @@ async def export_audit(
     settings: SettingsDep,
 ) -> Response:
     """The filtered trail as CSV (UTF-8 with BOM, dates dd-mm-aaaa HH:MM in Santiago); a
-    search (``q``) counts against ``search_rate_limit_per_minute`` too."""
-    await csv_export.check_rate(limiter, viewer.id)
-    await search.check_rate(limiter, settings, viewer.id, filters.q)
+    search (``q``) counts against ``search_rate_limit_per_minute`` too. A HEAD gets the
+    headers (or the 429 a GET would get): nothing built, counted or audited."""
+    head = is_head(request)
+    await csv_export.check_rate(limiter, viewer.id, count=not head)
+    await search.check_rate(limiter, settings, viewer.id, filters.q, count=not head)
+    if head:
+        return csv_export.head_response(AUDIT_FILE)
     events = await audit_views.export_audit(session, viewer, filters, request=request)
     header = (
         "Fecha",
@@ -121,4 +127,4 @@ async def export_audit(
         )
         for e in events
     )
-    return csv_export.response("auditoria", header, rows)
+    return csv_export.response(AUDIT_FILE, header, rows)

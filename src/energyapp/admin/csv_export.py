@@ -13,7 +13,7 @@ import io
 import uuid
 from collections.abc import Iterable, Sequence
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
@@ -45,14 +45,25 @@ def render(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+MEDIA_TYPE = "text/csv; charset=utf-8"
+
+
+def _disposition(name: str) -> dict[str, str]:
     """A download named ``<name>-<dd-mm-aaaa>.csv`` (today in Santiago)."""
     today = utcnow().astimezone(dates.LOCAL_TIMEZONE).strftime(dates.DAY_FORMAT)
-    return Response(
-        render(header, rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'},
-    )
+    return {"Content-Disposition": f'attachment; filename="{name}-{today}.csv"'}
+
+
+def response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """The file, named ``<name>-<dd-mm-aaaa>.csv`` (today in Santiago)."""
+    body = render(header, rows).encode("utf-8")
+    return Response(body, media_type=MEDIA_TYPE, headers=_disposition(name))
+
+
+def head_response(name: str) -> StreamingResponse:
+    """A HEAD's answer (core/head.py): the file's type and name, nothing built (and so no
+    ``Content-Length``, which only the file would know)."""
+    return StreamingResponse(iter(()), media_type=MEDIA_TYPE, headers=_disposition(name))
 
 
 def too_large(rows: str, advice: str) -> Unprocessable:
@@ -63,9 +74,11 @@ def too_large(rows: str, advice: str) -> Unprocessable:
     )
 
 
-async def check_rate(limiter: RateLimiter, user_id: uuid.UUID) -> None:
-    """429 ``rate_limited`` beyond :data:`EXPORTS_PER_MINUTE` exports per person (all kinds)."""
+async def check_rate(limiter: RateLimiter, user_id: uuid.UUID, *, count: bool = True) -> None:
+    """429 ``rate_limited`` beyond :data:`EXPORTS_PER_MINUTE` exports per person (all kinds);
+    ``count=False``: a HEAD's answer, which builds nothing and so spends nothing."""
     await limiter.enforce(
         "admin.export", str(user_id), limit=EXPORTS_PER_MINUTE, window_seconds=60,
         detail="Pidió demasiadas exportaciones seguidas. Espere {seconds} s e intente de nuevo.",
+        count=count,
     )  # fmt: skip

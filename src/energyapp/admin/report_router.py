@@ -11,6 +11,7 @@ from energyapp.audit import service as audit_service
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates
 from energyapp.core.deps import RateLimiterDep
+from energyapp.core.head import is_head
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
 
@@ -20,6 +21,7 @@ router = APIRouter(
     dependencies=[Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))],
 )
 
+USAGE_FILE = "uso"
 USAGE_HEADER = (
     "Día",
     "Nombre",
@@ -42,10 +44,14 @@ async def export_usage(
     to: dates.ToDay = None,
 ) -> Response:
     """Tokens and answers per user and Santiago day (UTF-8 with BOM, days dd-mm-aaaa);
-    the download is audited."""
-    await csv_export.check_rate(limiter, viewer.id)
+    the download is audited. A HEAD gets the headers (or the 429 or 422 a GET would get for
+    its range): nothing built, counted or audited."""
+    head = is_head(request)
+    await csv_export.check_rate(limiter, viewer.id, count=not head)
     from_date, to_date = dates.day_range(from_, to)
     span = usage_service.period(viewer, from_date, to_date)
+    if head:
+        return csv_export.head_response(USAGE_FILE)
     items = await usage_service.usage_by_user_and_day(session, span)
     audit_service.record(
         session,
@@ -67,4 +73,4 @@ async def export_usage(
         )
         for i in items
     )
-    return csv_export.response("uso", USAGE_HEADER, rows)
+    return csv_export.response(USAGE_FILE, USAGE_HEADER, rows)

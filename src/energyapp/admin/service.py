@@ -205,6 +205,9 @@ async def _change_account(
             details={"from": target.role, "to": new_role, **via},
         )
         target.role = new_role
+        # A role outside ``api_keys_roles`` ends the person's /v1 streams: told at once (any
+        # change is told: the notice carries no authority, chat/revocation.py).
+        auth_service.announce_credentials_ended(session, target.id)
     if new_active != target.is_active:
         audit_service.record(
             session,

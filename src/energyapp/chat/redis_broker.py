@@ -42,6 +42,7 @@ from energyapp.chat.redis_keys import (
     CREDENTIALS_ENDED,
     STOP_USER,
     BrokerKeys,
+    announce_credentials_ended,
     announce_stop_of,
     process_id,
 )
@@ -269,7 +270,7 @@ class RedisBroker:
             raise broker_unavailable() from exc
 
     async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
-        await self.redis.publish(self.keys.events, f"{CREDENTIALS_ENDED} {user_id}")
+        await announce_credentials_ended(self.redis, self.keys, user_id)
 
     async def _final_status(self, key: str) -> str | None:
         cursor = "0-0"

@@ -1,6 +1,7 @@
 """The names of the chat broker's Redis keys and channel (``chat/redis_broker.py``), and the
-one message a process that runs no chat runtime sends: ``energyapp deactivate-user`` asking
-every app process to stop a person's answers."""
+messages a process that runs no chat runtime sends: ``energyapp deactivate-user`` asking every
+app process to stop a person's answers, and a console command that ended a person's sessions
+or API keys telling their streams to check now (``chat/console.py``)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,9 @@ async def announce_stop_of(redis: Redis, keys: BrokerKeys, user_id: uuid.UUID) -
     processes listened."""
     listeners: int = await redis.publish(keys.events, f"{STOP_USER} {user_id}")
     return listeners
+
+
+async def announce_credentials_ended(redis: Redis, keys: BrokerKeys, user_id: uuid.UUID) -> None:
+    """Every app process's streams of ``user_id`` check their session or key now
+    (``chat/revocation.py``)."""
+    await redis.publish(keys.events, f"{CREDENTIALS_ENDED} {user_id}")

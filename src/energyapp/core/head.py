@@ -11,7 +11,8 @@ wherever it lists GET.
 A route whose GET would start something long-lived checks :func:`is_head` first: the chat's
 event stream (``GET /chat/{id}/stream``) answers a HEAD with the stream's headers after the same
 access checks, without following the answer (no broker subscription, no stream counted), and
-the ZIP export (``GET /conversations/export``) answers without building, counting or auditing."""
+the ZIP export (``GET /conversations/export``) and the admin CSV exports answer without building,
+counting or auditing."""
 
 from __future__ import annotations
 

@@ -111,17 +111,23 @@ def terms(query: str) -> list[str]:
 
 
 async def check_rate(
-    limiter: RateLimiter, settings: Settings, user_id: uuid.UUID, query: str | None
+    limiter: RateLimiter,
+    settings: Settings,
+    user_id: uuid.UUID,
+    query: str | None,
+    *,
+    count: bool = True,
 ) -> None:
     """A search (``query`` not blank) counts against the person's
     ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond, every page counted); a list
-    without one is not counted. One budget for every search: the conversations and the admin
-    panel's users, audit trail and API keys. One search of every message can cost a second of
-    the database's time."""
+    without one is not counted, nor (``count=False``) a HEAD that searches nothing. One budget
+    for every search: the conversations and the admin panel's users, audit trail and API keys.
+    One search of every message can cost a second of the database's time."""
     if not (query and query.strip()):
         return
     await limiter.enforce(
         "search", str(user_id), limit=settings.search_rate_limit_per_minute,
         window_seconds=60,
         detail="Hizo demasiadas búsquedas seguidas. Espere {seconds} s e intente de nuevo.",
+        count=count,
     )  # fmt: skip

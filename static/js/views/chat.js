@@ -218,8 +218,12 @@ class ChatView {
       return;
     }
     if (this.destroyed || id !== this.conversationId || this.streams.active) return;
+    // Drawing the messages replaces their buttons: a keyboard user's focus there would fall
+    // to <body>. It goes back to the same button of the same message.
+    const spot = this.list.focusSpot();
     this.renderMessages(messages);
     if (focus) this.list.focusVersions(focus.index, focus.which);
+    else if (spot) this.list.refocus(spot);
   }
 
   /**

@@ -61,7 +61,7 @@ export function versionNav(id, siblings, pick) {
   const index = siblings.indexOf(id);
   const button = (/** @type {"prev" | "next"} */ which, /** @type {number} */ target, /** @type {string} */ label) =>
     h("button", {
-      type: "button", class: `icon-btn version-${which}`, "aria-label": label, title: label, disabled: target < 0 || target >= siblings.length,
+      type: "button", class: `icon-btn version-${which}`, dataset: { action: `version-${which}` }, "aria-label": label, title: label, disabled: target < 0 || target >= siblings.length,
       onclick: () => pick(siblings[target], which),
     }, h("span", { "aria-hidden": "true", text: which === "prev" ? "‹" : "›" }));
   // The group says which version is shown: the focus lands in a new group after a switch,
@@ -78,7 +78,8 @@ export function versionNav(id, siblings, pick) {
  * @param {import("../dom.js").IconName} name
  * @param {string} label
  * @param {() => void} onclick
+ * @param {string} [action] its `data-action`, by which the focus finds it again after a redraw
  */
-export function messageAction(name, label, onclick) {
-  return h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick }, icon(name), label);
+export function messageAction(name, label, onclick, action = name) {
+  return h("button", { type: "button", class: "btn btn-ghost btn-sm", dataset: { action }, onclick }, icon(name), label);
 }

@@ -85,6 +85,7 @@ export class Composer {
     this.attachBtn = iconButton("attach", "Adjuntar archivo (texto, PDF, Word, Excel o PowerPoint)", () => this.fileInput.click(), { id: "attach-btn" });
     this.fileList = h("ul", { class: "attachments", id: "attachments", "aria-label": "Archivos adjuntos", hidden: true });
     this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
+    this.fileErrorTurn = 0; // the latest showFileError: an older one's text comes too late
     this.readingNote = h("p", { class: "hint small", id: "attach-reading", role: "status", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
       this.fileList,
@@ -119,7 +120,7 @@ export class Composer {
       if (!this.sendable() || this.blocked()) return;
       this.input.value = "";
       this.attachments = [];
-      this.fileError.hidden = true;
+      this.showFileError("");
       this.showFiles();
       this.update();
       host.send(text);
@@ -254,11 +255,23 @@ export class Composer {
       }
     }
     if (added.length) this.announce(`Adjuntado: ${added.join(", ")}.`);
-    this.fileError.textContent = problems.join(" ");
-    this.fileError.hidden = !problems.length;
+    this.showFileError(problems.join(" "));
     this.showFiles();
     this.update();
     this.input.focus();
+  }
+
+  /**
+   * Say why files could not be attached; none: hide it. The alert is emptied and its text set
+   * a moment later, as `announce` does: the same words as last time (the same file chosen
+   * again) are announced again, where an alert whose text does not change is not.
+   * @param {string} text
+   */
+  showFileError(text) {
+    const turn = ++this.fileErrorTurn;
+    this.fileError.textContent = "";
+    this.fileError.hidden = !text;
+    if (text) setTimeout(() => { if (turn === this.fileErrorTurn) this.fileError.textContent = text; }, 50);
   }
 
   /** The attached files as removable chips above the field. */
@@ -270,7 +283,7 @@ export class Composer {
       h("span", { class: "hint small", text: `${a.text.length.toLocaleString("es-CL")} caracteres` }),
       iconButton("close", `Quitar ${a.name}`, () => {
         this.attachments.splice(i, 1);
-        this.fileError.hidden = true;
+        this.showFileError("");
         this.showFiles();
         this.update();
         this.input.focus();

@@ -45,6 +45,15 @@ import { questionBubble } from "./attachments.js";
  */
 
 /**
+ * Where the focus was among the messages (`MessageList.focusSpot`).
+ * @typedef {object} FocusSpot
+ * @property {string} id the message's id, empty outside a message
+ * @property {string} action the button's `data-action` ("copy", "edit", "regenerate",
+ *   "version-prev", "version-next"), empty for another element
+ * @property {string} elementId the element's id, if it has one
+ */
+
+/**
  * What the buttons under the messages do.
  * @typedef {object} MessageActions
  * @property {(el: HTMLElement, id: string, which: "prev" | "next") => void} pickVersion ‹ ›: show version `id` of `el`
@@ -165,6 +174,38 @@ export class MessageList {
     (preferred ?? buttons.find((b) => !b.disabled))?.focus();
   }
 
+  /**
+   * Where the focus is among the messages, to find it again once they are drawn anew: the
+   * message's id and which of its buttons (`data-action`), or only that it was in the list.
+   * @returns {FocusSpot | null} null when the focus is elsewhere
+   */
+  focusSpot() {
+    const focused = document.activeElement;
+    if (!(focused instanceof HTMLElement) || !this.inner.contains(focused)) return null;
+    const message = focused.closest(".msg");
+    return {
+      id: message instanceof HTMLElement ? message.dataset.id || "" : "",
+      action: focused.dataset.action || "",
+      elementId: focused.id,
+    };
+  }
+
+  /**
+   * Focus the spot again in the messages drawn anew: the same button of the same message, else
+   * another button of that message (a version arrow now disabled), else the same element (the
+   * export button), else the message list itself, never <body>.
+   * @param {FocusSpot} spot
+   */
+  refocus(spot) {
+    const message = [...this.inner.querySelectorAll(".msg")].find((el) => el instanceof HTMLElement && el.dataset.id === spot.id);
+    const buttons = [...(message?.querySelectorAll("button[data-action]") ?? [])]
+      .map((b) => /** @type {HTMLButtonElement} */ (b))
+      .filter((b) => !b.disabled && !b.closest("[hidden]"));
+    const same = spot.elementId ? document.getElementById(spot.elementId) : null;
+    const target = buttons.find((b) => b.dataset.action === spot.action) ?? buttons[0] ?? (same && this.inner.contains(same) ? same : this.scroller);
+    target.focus();
+  }
+
   scrollToEnd(force = false) {
     const s = this.scroller;
     const near = s.scrollHeight - s.scrollTop - s.clientHeight < 160;
@@ -197,7 +238,7 @@ export class MessageList {
     if (id) {
       meta.append(
         versionNav(id, message.sibling_ids, (target, which) => this.actions.pickVersion(el, target, which)) || "",
-        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", onclick: () => this.actions.editQuestion(el) }, icon("edit"), "Editar"),
+        h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", dataset: { action: "edit" }, onclick: () => this.actions.editQuestion(el) }, icon("edit"), "Editar"),
       );
     }
     meta.append(messageTime(message.created_at));
@@ -235,7 +276,7 @@ export class MessageList {
     if (status === "streaming") return;
     if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
     if (view.content) {
-      const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
+      const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta", dataset: { action: "copy" } }, icon("copy"), "Copiar");
       copy.addEventListener("click", async () => {
         try {
           await navigator.clipboard.writeText(view.content);
@@ -246,7 +287,7 @@ export class MessageList {
       });
       view.meta.appendChild(copy);
     }
-    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.actions.regenerate(view)));
+    if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.actions.regenerate(view), "regenerate"));
     const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.actions.pickVersion(view.el, target, which)) : null;
     if (nav) view.meta.appendChild(nav);
     view.meta.appendChild(messageTime(info.created_at));

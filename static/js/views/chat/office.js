@@ -143,6 +143,19 @@ function column(ref) {
 }
 
 /**
+ * The text of a string (a shared string's <si>, an inline string's <is>): its <t>, plain or in
+ * rich-text runs, without the phonetic guide (<rPh>: furigana over Japanese text) that Excel
+ * keeps beside it and shows only on request.
+ * @param {Element} item
+ */
+function stringText(item) {
+  return [...item.getElementsByTagNameNS(S, "t")]
+    .filter((t) => !(t.parentElement?.namespaceURI === S && t.parentElement.localName === "rPh"))
+    .map((t) => t.textContent)
+    .join("");
+}
+
+/**
  * A workbook's sheets as text, stopping once it passes `budget` characters.
  * @param {Uint8Array} bytes
  * @param {number} budget
@@ -153,8 +166,7 @@ export function xlsxText(bytes, budget) {
   if (!workbook) throw new OfficeError("no workbook");
   const targets = new Map([...(meta["xl/_rels/workbook.xml.rels"]?.getElementsByTagName("Relationship") ?? [])]
     .map((r) => [r.getAttribute("Id"), (r.getAttribute("Target") || "").replace(/^\/?(xl\/)?/, "xl/")]));
-  const shared = [...(meta["xl/sharedStrings.xml"]?.getElementsByTagNameNS(S, "si") ?? [])]
-    .map((si) => [...si.getElementsByTagNameNS(S, "t")].map((t) => t.textContent).join(""));
+  const shared = [...(meta["xl/sharedStrings.xml"]?.getElementsByTagNameNS(S, "si") ?? [])].map(stringText);
   const styles = meta["xl/styles.xml"];
   const custom = new Map([...(styles?.getElementsByTagNameNS(S, "numFmt") ?? [])]
     .map((f) => [Number(f.getAttribute("numFmtId")), f.getAttribute("formatCode") || ""]));
@@ -180,7 +192,7 @@ export function xlsxText(bytes, budget) {
         const raw = children(c, S, "v")[0]?.textContent ?? "";
         let value = raw;
         if (type === "s") value = shared[Number(raw)] ?? "";
-        else if (type === "inlineStr") value = [...c.getElementsByTagNameNS(S, "t")].map((t) => t.textContent).join("");
+        else if (type === "inlineStr") value = stringText(children(c, S, "is")[0] ?? c);
         else if (type === "b") value = raw === "1" ? "VERDADERO" : "FALSO";
         else if ((!type || type === "n") && raw && dateStyles[Number(c.getAttribute("s") || 0)]) value = excelDate(Number(raw));
         const ref = c.getAttribute("r");
