@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 import zipfile
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
@@ -25,10 +26,10 @@ def _url(conversation_id: object, message_id: object) -> str:
 
 async def _messages(
     client: httpx.AsyncClient, conversation: Conversation, headers: dict[str, str]
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     response = await client.get(f"/conversations/{conversation.id}/messages", headers=headers)
     assert response.status_code == 200, response.text
-    items: list[dict[str, object]] = response.json()["items"]
+    items: list[dict[str, Any]] = response.json()["items"]
     return items
 
 
@@ -77,10 +78,10 @@ async def test_rate_change_and_remove(
     items = await _messages(client, conversation, headers)
     feedback = {item["id"]: item["feedback"] for item in items}
     assert feedback[str(question)] is None
-    assert feedback[str(first)]["rating"] == "down"  # type: ignore[index]
-    assert feedback[str(first)]["comment"] == "No explica\nla unidad."  # type: ignore[index]
-    assert feedback[str(second)]["rating"] == "up"  # type: ignore[index]
-    assert feedback[str(second)]["comment"] is None  # type: ignore[index]
+    assert feedback[str(first)]["rating"] == "down"
+    assert feedback[str(first)]["comment"] == "No explica\nla unidad."
+    assert feedback[str(second)]["rating"] == "up"
+    assert feedback[str(second)]["comment"] is None
 
     # Changing the rating replaces it, the comment too; an empty comment is no comment.
     changed = await client.put(
@@ -89,7 +90,7 @@ async def test_rate_change_and_remove(
     assert changed.status_code == 200
     assert changed.json()["comment"] is None
     items = await _messages(client, conversation, headers)
-    assert items[1]["feedback"]["rating"] == "up"  # type: ignore[index]
+    assert items[1]["feedback"]["rating"] == "up"
     assert await _feedback_rows(sessionmaker) == 2
 
     removed = await client.delete(_url(conversation.id, first), headers=headers)
@@ -98,7 +99,7 @@ async def test_rate_change_and_remove(
     assert again.status_code == 204  # nothing left to remove: the same outcome
     items = await _messages(client, conversation, headers)
     assert items[1]["feedback"] is None
-    assert items[3]["feedback"]["rating"] == "up"  # type: ignore[index]
+    assert items[3]["feedback"]["rating"] == "up"
     assert await _feedback_rows(sessionmaker) == 1
 
 
@@ -125,7 +126,7 @@ async def test_comment_is_limited_to_1000_characters(
     assert "1000" in too_long.json()["detail"]
     # The refused change changed nothing.
     items = await _messages(client, conversation, headers)
-    assert items[1]["feedback"]["comment"] == "⚡" * 1000  # type: ignore[index]
+    assert items[1]["feedback"]["comment"] == "⚡" * 1000
     for body in (
         {"rating": "meh"},
         {"rating": "up", "stars": 5},
