@@ -36,6 +36,7 @@ from energyapp.core.public_config import router as public_config_router
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
+from energyapp.feedback.router import router as feedback_router
 from energyapp.health.router import router as health_router
 from energyapp.instructions.router import router as instructions_router
 from energyapp.llm import client as llm
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(verification_router)
     # The chat and /v1 count messages and requests with limits of their own; these count changes.
     app.include_router(conversations_router, dependencies=[ChangesLimited])
+    app.include_router(feedback_router, dependencies=[ChangesLimited])
     app.include_router(chat_router)
     app.include_router(admin_router, dependencies=[ChangesLimited])
     app.include_router(admin_audit_router)

@@ -13,6 +13,7 @@ from energyapp.auth.models import (
 )
 from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
+from energyapp.feedback.models import MessageFeedback
 from energyapp.instructions.models import CustomInstructions
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "LegalHold",
     "LoginChallenge",
     "Message",
+    "MessageFeedback",
     "PasswordReset",
     "RecoveryCode",
     "RefreshToken",

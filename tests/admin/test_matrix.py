@@ -133,6 +133,8 @@ LISTS = {
     "/admin/audit/export.csv": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/admin/audit/actions": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/admin/usage/export.csv": {"admin": 200, "supervisor": 200, "trabajador": 403},
+    "/admin/usage/ratings": {"admin": 200, "supervisor": 200, "trabajador": 403},
+    "/admin/usage/ratings/down": {"admin": 200, "supervisor": 200, "trabajador": 403},
     "/conversations": {"admin": 200, "supervisor": 200, "trabajador": 200},
 }
 
@@ -171,6 +173,10 @@ ALL_ENDPOINTS = [
     ("GET", "/admin/conversations/{cid}"),
     ("GET", "/admin/usage/export.csv"),
     ("GET", "/admin/usage"),
+    ("GET", "/admin/usage/ratings"),
+    ("GET", "/admin/usage/ratings/down"),
+    ("PUT", "/conversations/{cid}/messages/{cid}/feedback"),
+    ("DELETE", "/conversations/{cid}/messages/{cid}/feedback"),
 ]
 
 

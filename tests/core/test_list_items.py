@@ -21,6 +21,7 @@ from energyapp.conversations.schemas import (
     ConversationListItem,
     ConversationOut,
     MessageOut,
+    OwnMessageOut,
 )
 from energyapp.db import utcnow
 from tests.conftest import HeadersFactory, UserFactory
@@ -94,7 +95,7 @@ async def test_conversation_and_message_pages_equal_model_output(
 
     messages = select(Message).where(Message.conversation_id == chat.id)
     messages = messages.order_by(Message.created_at, Message.id)
-    own = await _loaded(sessionmaker, messages, lambda row: _in_branch(BranchMessageOut, row[0]))
+    own = await _loaded(sessionmaker, messages, lambda row: _in_branch(OwnMessageOut, row[0]))
     assert [m.model for m in own] == [None, "llama3.1:8b", None, "llama3.1:8b"]
     url = f"/conversations/{chat.id}/messages"
     _assert_pages_match(await _pages(client, url, headers), own)
@@ -164,7 +165,7 @@ def _in_branch(schema: type[BranchMessageOut], message: Message) -> BaseModel:
     """A message of a one-branch conversation as a list shows it: its only version is itself."""
     fields = MessageOut.model_validate(message).model_dump()
     return schema.model_validate(
-        {**fields, "sibling_ids": [message.id], "user_id": message.user_id}
+        {**fields, "sibling_ids": [message.id], "user_id": message.user_id, "feedback": None}
     )
 
 

@@ -12,13 +12,15 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.apikeys.models import ApiKey
 from energyapp.audit.models import AuditEvent
-from energyapp.conversations.models import Conversation
+from energyapp.conversations.models import Conversation, Message
 from energyapp.core import dates
 from energyapp.db import utcnow
+from energyapp.feedback.models import MessageFeedback
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import list_operations
@@ -80,6 +82,16 @@ async def world(
             )
             for n in range(3)
         )
+        # Two answers of the worker rated 👎, for the "Uso" tab's list.
+        answers = await session.scalars(
+            select(Message.id).where(
+                Message.conversation_id.in_((first.id, second.id)), Message.role == "assistant"
+            )
+        )
+        session.add_all(
+            MessageFeedback(message_id=answer, user_id=worker.id, rating="down")
+            for answer in answers.all()
+        )
         await session.commit()
     people = {
         "admin": admin,
@@ -91,6 +103,9 @@ async def world(
     headers = {name: await auth_headers(user) for name, user in people.items()}
     parents = (str(first.id), str(second.id))
     today = dates.local_today().isoformat()
+    # Not the defaults (the last 30 days up to today), so that dropping either changes the list.
+    recently = (dates.local_today() - timedelta(days=2)).isoformat()
+    tomorrow = (dates.local_today() + timedelta(days=1)).isoformat()
     cases = {
         "/conversations": ListCase(
             "worker", "worker2", filters={"q": "tarifa", "archived": "true"}
@@ -104,6 +119,9 @@ async def world(
             "supervisor", "admin", parents=parents
         ),
         "/admin/api-keys": ListCase("supervisor", "admin", filters={"q": "persona"}),
+        "/admin/usage/ratings/down": ListCase(
+            "supervisor", "admin", filters={"from": recently, "to": tomorrow}
+        ),
         "/admin/audit": ListCase(
             "admin",
             "admin2",

@@ -5,6 +5,7 @@ publishes (schemathesis' response-schema check)."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.apikeys.models import ApiKey
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
+from energyapp.feedback.models import MessageFeedback
 from tests.conftest import HeadersFactory, UserFactory
 from tests.hardening.conftest import list_operations
 
@@ -32,6 +34,7 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
         session.add_all(conversations)
         await session.flush()
         for conversation in conversations:
+            answer_id = uuid.uuid4()
             session.add_all(
                 [
                     Message(
@@ -41,6 +44,7 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
                         content="¿Qué es un kWh?",
                     ),
                     Message(
+                        id=answer_id,
                         conversation_id=conversation.id,
                         user_id=owner_id,
                         role="assistant",
@@ -50,6 +54,13 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
                         completion_tokens=7,
                     ),
                 ]
+            )
+            # Poorly rated answers for the "Uso" tab's list.
+            await session.flush()
+            session.add(
+                MessageFeedback(
+                    message_id=answer_id, user_id=owner_id, rating="down", comment="Mal"
+                )
             )
         # Keys for the admin panel's key list (two pages).
         session.add_all(

@@ -21,6 +21,7 @@ from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
+from energyapp.feedback.models import MessageFeedback
 from energyapp.llm.fake_server import FakeConfig
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
@@ -88,6 +89,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
     values = {
         "conversation_id": str(target.conversation_id),
         "assistant_message_id": str(target.answer_id),
+        "message_id": str(target.answer_id),
         "user_id": str(target.owner.id),
         "role": target.owner.role,
         "key_id": str(target.key_id),
@@ -102,6 +104,10 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "PATCH /admin/users/{user_id}": {"role": "trabajador", "is_active": False},
         "PUT /admin/two-factor/roles/{role}": {"require_2fa": True},
         "PUT /admin/conversations/{conversation_id}/legal-hold": {"reason": "robada"},
+        "PUT /conversations/{conversation_id}/messages/{message_id}/feedback": {
+            "rating": "down",
+            "comment": "robada",
+        },
     }
     return url, bodies.get(str(endpoint), {} if endpoint.method in ("POST", "PATCH") else None)
 
@@ -114,6 +120,7 @@ async def _snapshot(
         answer = await session.get(Message, target.answer_id)
         owner = await session.get(User, target.owner.id)
         key = await session.get(ApiKey, target.key_id)
+        rating = await session.get(MessageFeedback, target.answer_id)
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
@@ -132,6 +139,7 @@ async def _snapshot(
         owner.role,
         owner.is_active,
         count,
+        rating is None,
     )
 
 

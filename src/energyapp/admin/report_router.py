@@ -1,17 +1,20 @@
-"""The usage report as a CSV download (admins: everyone; supervisors: their scope)."""
+"""The usage report as a CSV download and the answers' ratings (admins: everyone; supervisors:
+their scope)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from energyapp.admin import csv_export
+from energyapp.admin import csv_export, ratings
 from energyapp.admin import usage as usage_service
+from energyapp.admin.schemas import PoorAnswerOut, RatingsReport
 from energyapp.audit import service as audit_service
 from energyapp.auth.deps import AdminOrSupervisor, require_roles
 from energyapp.core import dates
 from energyapp.core.deps import RateLimiterDep
 from energyapp.core.head import is_head
+from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
 
@@ -74,3 +77,32 @@ async def export_usage(
         for i in items
     )
     return csv_export.response(USAGE_FILE, USAGE_HEADER, rows)
+
+
+@router.get("/ratings", response_model=RatingsReport)
+async def ratings_by_day(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    from_: dates.FromDay = None,
+    to: dates.ToDay = None,
+) -> RatingsReport:
+    """👍 and 👎 given to answers per Santiago day (last 30 days by default), by the people in
+    scope."""
+    from_date, to_date = dates.day_range(from_, to)
+    return await ratings.ratings_by_day(session, usage_service.period(viewer, from_date, to_date))
+
+
+@router.get("/ratings/down", response_model=Page[PoorAnswerOut])
+async def poor_answers(
+    viewer: AdminOrSupervisor,
+    session: SessionDep,
+    page: PageDep,
+    from_: dates.FromDay = None,
+    to: dates.ToDay = None,
+) -> dict[str, list[Item] | str | None]:
+    """The answers rated 👎 in the period, newest rating first: who, when, the model, the
+    comment; each opens in the conversation viewer (whose reading is audited)."""
+    from_date, to_date = dates.day_range(from_, to)
+    span = usage_service.period(viewer, from_date, to_date)
+    items, next_cursor = await ratings.poor_answers(session, span, page)
+    return {"items": items, "next_cursor": next_cursor}

@@ -131,3 +131,37 @@ class UsageReport(BaseModel):
     group_by: Literal["user", "day"]
     items: list[UsageItem]
     totals: UsageTotals
+
+
+class RatingsDay(BaseModel):
+    """The answers rated on one Santiago day (a rating counts on the day it was last set)."""
+
+    day: date
+    up: int
+    down: int
+
+
+class RatingsTotals(BaseModel):
+    up: int
+    down: int
+
+
+class RatingsReport(BaseModel):
+    from_date: date = Field(serialization_alias="from")
+    to_date: date = Field(serialization_alias="to")
+    items: list[RatingsDay]
+    totals: RatingsTotals
+
+
+class PoorAnswerOut(BaseModel):
+    """An answer rated 👎: who rated it, when, the answer's model and the comment (the rater's
+    own words: render as text)."""
+
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    updated_at: datetime = Field(description="Cuándo se valoró (la última vez).")
+    user_id: uuid.UUID | None = Field(description="Quien la valoró (null: cuenta eliminada).")
+    full_name: str | None
+    email: str | None
+    model: str | None
+    comment: str | None

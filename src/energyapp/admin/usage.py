@@ -79,13 +79,16 @@ def period(viewer: User, from_date: date, to_date: date) -> Period:
     return Period(viewer, from_date, to_date)
 
 
-def _bucket(session: AsyncSession) -> ColumnElement[Any]:
+def day_bucket(session: AsyncSession, moment: Any = Message.created_at) -> ColumnElement[Any]:
+    """What to group ``moment`` (a UTC time column) by for Santiago days: the day itself on
+    PostgreSQL, the UTC hour on SQLite (folded into days by :func:`local_day`)."""
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.timezone(dates.LOCAL_TIMEZONE.key, Message.created_at), Date)
-    return func.strftime("%Y-%m-%d %H:00:00", Message.created_at)
+        return cast(func.timezone(dates.LOCAL_TIMEZONE.key, moment), Date)
+    return func.strftime("%Y-%m-%d %H:00:00", moment)
 
 
-def _local_day(bucket: Any) -> date:
+def local_day(bucket: Any) -> date:
+    """The Santiago day of a :func:`day_bucket` value."""
     if isinstance(bucket, date) and not isinstance(bucket, datetime):
         return bucket
     moment = datetime.fromisoformat(str(bucket)).replace(tzinfo=UTC)
@@ -131,12 +134,12 @@ async def usage_report(
 
 
 async def _by_day(session: AsyncSession, span: Period) -> list[UsageItem]:
-    bucket = _bucket(session)
+    bucket = day_bucket(session)
     days: dict[date, Sums] = defaultdict(Sums)
     waits: dict[date, list[int]] = defaultdict(lambda: [0, 0])  # ms summed, answers counted
     stmt = span.scoped(select(bucket, *_SUMS, *_FIRST_TOKEN)).group_by(bucket)
     for row in (await session.execute(stmt)).all():
-        day = _local_day(row[0])
+        day = local_day(row[0])
         days[day].add(row[1 : 1 + len(_SUMS)])
         waits[day][0] += int(row[-2])
         waits[day][1] += int(row[-1])
@@ -174,7 +177,7 @@ async def usage_by_user_and_day(session: AsyncSession, span: Period) -> list[Usa
     """One item per user and Santiago day with activity, by day then heaviest user first (the
     CSV export). More than ``csv_export.MAX_ROWS`` items is a 422 ``export_too_large``, said
     as soon as the first one too many is read (SQLite's hours fold into days as they come)."""
-    bucket = _bucket(session)
+    bucket = day_bucket(session)
     stmt = span.scoped(
         select(bucket, Message.user_id, User.email, User.full_name, *_SUMS)
     ).group_by(bucket, Message.user_id, User.email, User.full_name)
@@ -183,7 +186,7 @@ async def usage_by_user_and_day(session: AsyncSession, span: Period) -> list[Usa
     result = await session.stream(stmt)
     try:
         async for row in result:
-            cells[(_local_day(row[0]), row[1])].add(row[4:])
+            cells[(local_day(row[0]), row[1])].add(row[4:])
             people[row[1]] = (row[2], row[3])
             if len(cells) > csv_export.MAX_ROWS:
                 raise csv_export.too_large(

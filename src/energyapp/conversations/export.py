@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 from urllib.parse import quote
@@ -14,10 +14,16 @@ from zoneinfo import ZoneInfo
 from energyapp.config import Settings
 from energyapp.conversations.attachments import as_markdown
 from energyapp.conversations.models import Conversation, Message
-from energyapp.conversations.schemas import ConversationExport, ConversationOut, MessageOut
+from energyapp.conversations.schemas import (
+    ConversationExport,
+    ConversationOut,
+    ExportedMessageOut,
+)
 from energyapp.core import dates
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
+from energyapp.feedback.schemas import FeedbackOut
+from energyapp.feedback.service import Rating
 from energyapp.instructions import service as instructions_service
 from energyapp.instructions.schemas import snapshot_out
 
@@ -147,18 +153,34 @@ def closed_fences(text: str) -> str:
 
 
 def to_json(
-    conversation: Conversation, messages: Sequence[Message], scope: ExportScope = "branch"
+    conversation: Conversation,
+    messages: Sequence[Message],
+    scope: ExportScope = "branch",
+    ratings: Mapping[uuid.UUID, Rating] | None = None,
 ) -> str:
-    """The conversation as JSON; times are ISO 8601 with Chile's offset."""
+    """The conversation as JSON, each answer with the owner's rating in ``ratings`` (by
+    message id); times are ISO 8601 with Chile's offset."""
+    rated = ratings or {}
     document = ConversationExport(
         exported_at=utcnow().astimezone(EXPORT_TIMEZONE),
         scope=scope,
         current_leaf_id=conversation.current_leaf_id,
         conversation=ConversationOut.model_validate(conversation),
         custom_instructions=snapshot_out(instructions_service.of_conversation(conversation)),
-        messages=[MessageOut.model_validate(m) for m in messages],
+        messages=[_exported(m, rated.get(m.id)) for m in messages],
     )
     return _in_chile(document).model_dump_json(indent=2)
+
+
+def _exported(message: Message, rating: Rating | None) -> ExportedMessageOut:
+    out = ExportedMessageOut.model_validate(message)
+    if rating is not None:
+        out.feedback = FeedbackOut(
+            rating=rating.rating,
+            comment=rating.comment,
+            updated_at=rating.updated_at.astimezone(EXPORT_TIMEZONE),
+        )
+    return out
 
 
 def _in_chile(document: ConversationExport) -> ConversationExport:

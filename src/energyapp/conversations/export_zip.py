@@ -26,6 +26,7 @@ from energyapp.conversations import export, service
 from energyapp.conversations.models import Conversation
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
+from energyapp.feedback import service as feedback_service
 
 SPOOL_BYTES = 8 * 1024 * 1024
 PAGE = 50
@@ -63,12 +64,13 @@ async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile
         if after is not None:
             stmt = stmt.where(tuple_(Conversation.created_at, Conversation.id) > tuple_(*after))
         page = (await session.scalars(stmt)).all()
+        ratings = await feedback_service.ratings_in(session, user.id, (c.id for c in page))
         for conversation in page:
             # An archive keeps everything: every version of every message.
             messages = await service.export_messages(session, conversation, whole_tree=True)
             stem = _entry_stem(len(index) + 1, conversation)
             markdown = export.to_markdown(conversation, messages, "tree")
-            document = export.to_json(conversation, messages, "tree")
+            document = export.to_json(conversation, messages, "tree", ratings)
             await asyncio.to_thread(archive.writestr, f"{stem}.md", markdown)
             await asyncio.to_thread(archive.writestr, f"{stem}.json", document)
             index.append({"id": str(conversation.id), "title": conversation.title, "file": stem})

@@ -12,13 +12,13 @@ from energyapp.chat.deps import ChatEngineDep
 from energyapp.conversations import export, export_zip, retention, service, tree
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.conversations.schemas import (
-    BranchMessageOut,
     BranchSwitch,
     ConversationCreate,
     ConversationListItem,
     ConversationOut,
     ConversationUpdate,
     ExpiringConversation,
+    OwnMessageOut,
     RetentionNotice,
 )
 from energyapp.core import search
@@ -26,6 +26,7 @@ from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.head import is_head
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
+from energyapp.feedback import service as feedback_service
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -139,12 +140,14 @@ async def delete_conversation(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{conversation_id}/messages", response_model=Page[BranchMessageOut])
+@router.get("/{conversation_id}/messages", response_model=Page[OwnMessageOut])
 async def list_messages(
     conversation: OwnedConversation, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> dict[str, list[Item] | str | None]:
-    """The current branch, oldest first; ``sibling_ids`` lists each message's versions."""
+    """The current branch, oldest first; ``sibling_ids`` lists each message's versions,
+    ``feedback`` the caller's rating of each answer."""
     items, next_cursor = await service.list_messages(session, user, conversation, page)
+    items = await feedback_service.with_feedback(session, user, items)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -178,7 +181,11 @@ async def export_conversation(
     await export.check_rate(limiter, settings, conversation.user_id)
     messages = await service.export_messages(session, conversation, whole_tree=scope == "tree")
     if format == "json":
-        body, media_type = export.to_json(conversation, messages, scope), "application/json"
+        ratings = await feedback_service.ratings_of(
+            session, conversation.user_id, (m.id for m in messages if m.role == "assistant")
+        )
+        body = export.to_json(conversation, messages, scope, ratings)
+        media_type = "application/json"
     else:
         body, media_type = export.to_markdown(conversation, messages, scope), "text/markdown"
     return Response(

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from energyapp.core import text
+from energyapp.feedback.schemas import FeedbackOut
 from energyapp.instructions.schemas import InstructionsSnapshotOut
 
 TITLE_MAX = 200
@@ -93,6 +94,20 @@ class BranchMessageOut(MessageOut):
     )
 
 
+class OwnMessageOut(BranchMessageOut):
+    """A message of one's own conversation, with one's rating of it."""
+
+    feedback: FeedbackOut | None = Field(
+        description="Su valoración de esta respuesta (null: ninguna, o es una pregunta)."
+    )
+
+
+class ExportedMessageOut(MessageOut):
+    """A message in the JSON export, with the owner's rating of it (null: none)."""
+
+    feedback: FeedbackOut | None = None
+
+
 class BranchSwitch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -114,7 +129,7 @@ class ConversationExport(BaseModel):
     # The owner's custom instructions the conversation keeps from its creation (the model read
     # them at every turn); null: none.
     custom_instructions: InstructionsSnapshotOut | None = None
-    messages: list[MessageOut]
+    messages: list[ExportedMessageOut]
 
 
 class ExpiringConversation(BaseModel):

@@ -40,6 +40,9 @@ _ZWJ = "\u200d"
 # NUL can be stored by SQLite but not by PostgreSQL, and a lone surrogate cannot be encoded as
 # UTF-8 at all: no database stores them.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"\r\n?")
+# Unicode category Cc but the newline: C0 controls, DEL and the C1 range (a tab is a space).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def nfc(text: str) -> str:
@@ -100,3 +103,10 @@ def without_invisible(text: str) -> str:
 def storable(text: str) -> str:
     """``text`` without the characters no database stores (:data:`UNSTORABLE`)."""
     return UNSTORABLE.sub("", text)
+
+
+def multiline(raw: str) -> str:
+    """A person's few lines kept for others to read (custom instructions, an answer's rating
+    comment): one kind of line break, a tab as a space, the other control characters removed,
+    in NFC (:func:`nfc`), the surrounding blanks stripped."""
+    return nfc(_CONTROL.sub("", _LINE_BREAK.sub("\n", raw).replace("\t", " "))).strip()

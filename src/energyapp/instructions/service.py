@@ -10,7 +10,6 @@ sent the same system message as the first turn.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation
-from energyapp.core.text import nfc
+from energyapp.core.text import multiline
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Unprocessable
 from energyapp.instructions.models import CUSTOM_INSTRUCTIONS, CustomInstructions
@@ -28,10 +27,6 @@ from energyapp.instructions.models import CUSTOM_INSTRUCTIONS, CustomInstruction
 MAX_CHARS = 1000  # per text, counted in characters (code points) after cleaning
 ABOUT_LABEL = "¿Qué debería saber EnergyApp sobre usted?"
 STYLE_LABEL = "¿Cómo quiere que EnergyApp responda?"
-
-_LINE_BREAK = re.compile(r"\r\n?")
-# Unicode category Cc but the newline: C0 controls, DEL and the C1 range (a tab is a space).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +48,9 @@ class SavedInstructions:
 
 
 def clean_text(raw: str, label: str) -> str:
-    """``raw`` in NFC with one kind of line break, a tab as a space, the other control
-    characters removed and the surrounding blanks stripped; 422 ``instructions_too_long``
+    """``raw`` cleaned as :func:`energyapp.core.text.multiline`; 422 ``instructions_too_long``
     beyond :data:`MAX_CHARS` characters."""
-    text = _CONTROL.sub("", _LINE_BREAK.sub("\n", raw).replace("\t", " "))
-    text = nfc(text).strip()
+    text = multiline(raw)
     if len(text) > MAX_CHARS:
         raise Unprocessable(
             f"«{label}» admite como máximo {MAX_CHARS} caracteres; tiene {len(text)}. "

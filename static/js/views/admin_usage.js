@@ -1,9 +1,11 @@
 // @ts-check
-// "Uso": tokens and answers per day (chart) and per user (top users) for a chosen range, CSV.
+// "Uso": tokens and answers per day (chart) and per user (top users) for a chosen range, CSV,
+// and the answers' ratings (admin_ratings.js).
 import { api, qs } from "../api.js";
 import { h, clear, formatDayKey, TIME_ZONE } from "../dom.js";
 import { errorBox, downloadCsv, dayInput, readRange } from "./admin_common.js";
 import { drawUsageChart } from "./usage_chart.js";
+import { ratingsCards } from "./admin_ratings.js";
 import { formatCount, plural } from "../plural.js";
 /** @import { UsageItem } from "./usage_chart.js" */
 
@@ -32,6 +34,7 @@ export function renderUsage(body) {
   const summary = h("p", { class: "muted", id: "usage-summary" });
   const perUser = h("tbody");
   const waits = h("tbody");
+  const ratings = ratingsCards();
   const form = h("form", { class: "toolbar", id: "usage-range" },
     h("label", { class: "inline-label" }, "Desde", fromInput), h("label", { class: "inline-label" }, "Hasta", toInput), apply, exportButton);
   body.append(form, status,
@@ -43,7 +46,8 @@ export function renderUsage(body) {
     h("section", { class: "card" }, h("h2", { text: "Usuarios con más uso" }),
       h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "usage-users" },
         h("thead", {}, h("tr", {}, ["Usuario", "Correo", "Respuestas", "Tokens de entrada", "Tokens generados"].map((t) => h("th", { scope: "col", text: t })))),
-        perUser))));
+        perUser))),
+    ...ratings.el);
   let destroyChart = () => {};
 
   const range = () => {
@@ -65,12 +69,15 @@ export function renderUsage(body) {
     clear(chart);
     clear(perUser);
     clear(waits);
+    ratings.clear();
     try {
       /** @type {[UsageReport, UsageReport]} */
       const [byDay, byUser] = await Promise.all([
         api(`/admin/usage${qs({ ...chosen, group_by: "day" })}`),
         api(`/admin/usage${qs({ ...chosen, group_by: "user", limit: 20 })}`),
       ]);
+      // Once the period is known to be valid: its error is said once, above.
+      ratings.load(chosen);
       const days = Math.round((Date.parse(chosen.to) - Date.parse(chosen.from)) / 86400000) + 1;
       const t = byDay.totals;
       summary.textContent = `Del ${formatDayKey(chosen.from)} al ${formatDayKey(chosen.to)}: ${plural(t.prompt_tokens + t.completion_tokens, "token", "tokens")} y ${plural(t.answers, "respuesta", "respuestas")}.`;

@@ -74,6 +74,7 @@ class ChatView {
       pickVersion: (el, id, which) => this.pickVersion(el, id, which),
       editQuestion: (el) => editQuestion(el, () => this.busy(), (text, parent) => this.send(text, { parent })),
       regenerate: (view) => this.regenerate(view),
+      conversationId: () => this.conversationId,
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     /** @type {Composer} */

@@ -8,7 +8,9 @@ import { signedInUser } from "../../state.js";
 import { answerStats, messageAction, messageTime, versionNav } from "../versions.js";
 import { exportConversation } from "../export.js";
 import { questionBubble } from "./attachments.js";
+import { feedbackControls } from "./feedback.js";
 /** @import { Page } from "../../api.js" */
+/** @import { Feedback } from "./feedback.js" */
 
 /**
  * A stored message (`MessageOut`, the fields shown here).
@@ -25,6 +27,7 @@ import { questionBubble } from "./attachments.js";
  * @property {string} [created_at]
  * @property {string | null} [parent_id] the message it follows (its question, for an answer)
  * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
+ * @property {Feedback | null} [feedback] the caller's rating of an answer
  */
 
 /**
@@ -49,7 +52,7 @@ import { questionBubble } from "./attachments.js";
  * @typedef {object} FocusSpot
  * @property {string} id the message's id, empty outside a message
  * @property {string} action the button's `data-action` ("copy", "edit", "regenerate",
- *   "version-prev", "version-next"), empty for another element
+ *   "version-prev", "version-next", "rate-up", "rate-down", "comment"), empty for another element
  * @property {string} elementId the element's id, if it has one
  */
 
@@ -59,6 +62,7 @@ import { questionBubble } from "./attachments.js";
  * @property {(el: HTMLElement, id: string, which: "prev" | "next") => void} pickVersion ‹ ›: show version `id` of `el`
  * @property {(el: HTMLElement) => void} editQuestion "Editar"
  * @property {(view: AnswerView) => void} regenerate "Regenerar"
+ * @property {() => string | null} conversationId the conversation shown (for rating its answers)
  */
 
 const EXAMPLES = [
@@ -288,6 +292,8 @@ export class MessageList {
       view.meta.appendChild(copy);
     }
     if (view.id && view.el.dataset.parent) view.meta.appendChild(messageAction("retry", "Regenerar", () => this.actions.regenerate(view), "regenerate"));
+    const conversationId = this.actions.conversationId();
+    if (status === "complete" && view.id && conversationId) view.meta.appendChild(feedbackControls(conversationId, view.id, info.feedback));
     const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.actions.pickVersion(view.el, target, which)) : null;
     if (nav) view.meta.appendChild(nav);
     view.meta.appendChild(messageTime(info.created_at));

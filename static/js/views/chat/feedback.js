@@ -1,0 +1,133 @@
+// @ts-check
+// 👍/👎 under a finished answer ("Buena respuesta" / "Mala respuesta", toggle buttons) and the
+// optional comment the administrators read (docs/ui.md). Pressing the pressed one again removes
+// the rating; the saved rating comes back with the messages (`feedback`).
+import { api, errorDetail } from "../../api.js";
+import { h, icon, toast } from "../../dom.js";
+import { CharCounter } from "./composer.js";
+
+/** The longest comment, in characters (the API's `MAX_COMMENT_CHARS`). */
+export const MAX_COMMENT = 1000;
+
+/**
+ * The caller's rating of an answer (`FeedbackOut`).
+ * @typedef {object} Feedback
+ * @property {"up" | "down"} rating
+ * @property {string | null} comment
+ */
+
+const LABELS = { up: "Buena respuesta", down: "Mala respuesta" };
+let forms = 0; // each open form's counter has an id of its own
+
+/**
+ * The two buttons, and the comment form under them once a rating is chosen.
+ * @param {string} conversationId
+ * @param {string} messageId
+ * @param {Feedback | null | undefined} saved the rating stored, if any
+ */
+export function feedbackControls(conversationId, messageId, saved) {
+  const url = `/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/feedback`;
+  /** @type {Feedback | null} */
+  let current = saved ?? null;
+  /** @type {HTMLFormElement | null} */
+  let form = null;
+  const button = (/** @type {"up" | "down"} */ rating) =>
+    h("button", { type: "button", class: `icon-btn feedback-btn feedback-${rating}`, "aria-label": LABELS[rating], title: LABELS[rating], "aria-pressed": "false", dataset: { action: `rate-${rating}` }, onclick: () => choose(rating) },
+      icon(rating === "up" ? "thumbUp" : "thumbDown"));
+  const buttons = { up: button("up"), down: button("down") };
+  const comment = h("button", { type: "button", class: "btn btn-ghost btn-sm feedback-comment", dataset: { action: "comment" }, onclick: () => openForm() });
+  const group = h("span", { class: "feedback", role: "group", "aria-label": "Valore la respuesta" }, buttons.up, buttons.down, comment);
+
+  const show = () => {
+    for (const rating of /** @type {const} */ (["up", "down"])) buttons[rating].setAttribute("aria-pressed", String(current?.rating === rating));
+    comment.hidden = !current || Boolean(form);
+    comment.textContent = current?.comment ? "Editar comentario" : "Comentar";
+  };
+  /** @param {boolean} busy */
+  const setBusy = (busy) => {
+    buttons.up.disabled = busy;
+    buttons.down.disabled = busy;
+  };
+  const closeForm = () => {
+    form?.remove();
+    form = null;
+    show();
+  };
+
+  /** @param {"up" | "down"} rating */
+  async function choose(rating) {
+    const removing = current?.rating === rating;
+    setBusy(true);
+    try {
+      if (removing) {
+        await api(url, { method: "DELETE" });
+        current = null;
+        closeForm();
+        toast("Valoración quitada.");
+      } else {
+        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating, comment: null } }));
+        closeForm();
+        openForm();
+      }
+    } catch (err) {
+      toast(errorDetail(err, "No se pudo guardar la valoración."), "error");
+    } finally {
+      setBusy(false);
+      show();
+    }
+  }
+
+  function openForm() {
+    if (!current || form) return;
+    const rating = current.rating;
+    forms += 1;
+    const counterId = `feedback-counter-${forms}`;
+    const field = h("textarea", {
+      class: "input feedback-input", rows: 2, "aria-describedby": `${counterId} feedback-hint-${forms}`,
+      "aria-label": rating === "down" ? "¿Qué faltó o qué estuvo mal? (opcional)" : "¿Qué le sirvió? (opcional)",
+      placeholder: rating === "down" ? "¿Qué faltó o qué estuvo mal? (opcional)" : "¿Qué le sirvió? (opcional)",
+    });
+    field.value = current.comment ?? "";
+    // No maxlength: a paste past the limit would be cut without a word; the counter says so.
+    const counter = new CharCounter(counterId, MAX_COMMENT, "El comentario");
+    const send = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar comentario" });
+    const update = () => { send.disabled = counter.show(field.value.length); };
+    field.addEventListener("input", update);
+    const skip = () => {
+      closeForm();
+      buttons[rating].focus();
+    };
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") skip();
+    });
+    form = h("form", { class: "feedback-form" },
+      field,
+      h("p", { class: "hint small", id: `feedback-hint-${forms}`, text: "Lo leen los administradores de EnergyApp para mejorar el servicio." }),
+      h("div", { class: "dialog-actions" },
+        counter.el,
+        h("button", { type: "button", class: "btn btn-sm", onclick: skip, text: "Omitir" }),
+        send,
+      ),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (send.disabled || !current) return;
+      send.disabled = true;
+      try {
+        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating: current.rating, comment: field.value } }));
+        toast("Gracias por su comentario.");
+        skip();
+      } catch (err) {
+        toast(errorDetail(err, "No se pudo enviar el comentario."), "error");
+        update();
+      }
+    });
+    update();
+    group.after(form);
+    show();
+    field.focus();
+  }
+
+  show();
+  return group;
+}

@@ -1,0 +1,116 @@
+"""👍/👎 under the answers: a 👎 with a comment is kept and shown again after a reload, pressing
+the pressed button removes the rating, a streamed answer can be rated once finished, and the
+admin's "Uso" tab lists the poorly rated answer (its comment as text) with a link to the
+viewer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import LiveApp, login
+
+pytestmark = pytest.mark.browser
+
+COMMENT = "Citó una norma <b>inexistente</b> ⚡"
+
+
+def test_a_thumbs_down_with_a_comment_is_kept(page: Page, live_app: LiveApp) -> None:
+    worker = live_app.create_user(full_name="Juana Valora")
+    admin = live_app.create_user("admin")
+    conversation = live_app.create_conversation(
+        worker["id"],
+        "Normas eléctricas",
+        [
+            ("user", "¿Qué norma rige?"),
+            ("assistant", "La NCh 4/2003."),
+            ("user", "¿Y?"),
+            ("assistant", "Eso."),
+        ],
+    )
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    first = page.locator(".msg-assistant").first
+    good = first.get_by_role("button", name="Buena respuesta")
+    bad = first.get_by_role("button", name="Mala respuesta")
+    expect(bad).to_have_attribute("aria-pressed", "false")
+    expect(page.locator(".msg-user .feedback")).to_have_count(0)  # questions are not rated
+
+    bad.click()
+    expect(bad).to_have_attribute("aria-pressed", "true")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    field = first.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")
+    expect(field).to_be_focused()
+    field.fill("x" * 1001)
+    expect(first.locator(".counter")).to_have_class("counter over")
+    expect(first.get_by_role("button", name="Enviar comentario")).to_be_disabled()
+    field.fill(COMMENT)
+    # The emoji is one character, as the server counts it.
+    expect(first.locator(".counter")).to_have_text(f"{len(COMMENT)} / 1.000")
+    first.get_by_role("button", name="Enviar comentario").click()
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
+    expect(field).to_have_count(0)
+    expect(bad).to_be_focused()
+
+    # Another answer: 👍, the comment skipped, then pressed again: no rating.
+    last = page.locator(".msg-assistant").last
+    last.get_by_role("button", name="Buena respuesta").click()
+    last.get_by_role("button", name="Omitir").click()
+    expect(last.get_by_role("button", name="Buena respuesta")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    last.get_by_role("button", name="Buena respuesta").click()
+    expect(last.get_by_role("button", name="Buena respuesta")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    expect(page.locator("#toasts")).to_contain_text("Valoración quitada.")
+
+    page.reload()
+    first = page.locator(".msg-assistant").first
+    expect(first.get_by_role("button", name="Mala respuesta")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(first.get_by_role("button", name="Buena respuesta")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    expect(
+        page.locator(".msg-assistant").last.get_by_role("button", name="Buena respuesta")
+    ).to_have_attribute("aria-pressed", "false")
+    # The comment can be edited: the form opens with it.
+    first.get_by_role("button", name="Editar comentario").click()
+    expect(first.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_have_value(COMMENT)
+    first.get_by_role("button", name="Omitir").click()
+
+    # The admin's "Uso" tab lists it, the comment as text, with a link to the viewer.
+    page.evaluate("() => localStorage.clear()")
+    login(page, live_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{live_app.base_url}/#/admin/uso")
+    expect(page.locator("#ratings-summary")).to_contain_text("1 como mala")
+    row = page.locator("#ratings-poor tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-label=Comentario]")).to_have_text(COMMENT)
+    expect(row.locator("b")).to_have_count(0)
+    expect(row.locator("td[data-label=Persona]")).to_contain_text("Juana Valora")
+    row.get_by_role("link", name="Ver la conversación").click()
+    expect(page).to_have_url(re.compile(f"#/admin/conversacion/{conversation}$"))
+    expect(page.locator("#admin-viewer .msg")).to_have_count(4)
+    expect(page.locator("#admin-viewer .feedback")).to_have_count(0)  # staff do not rate
+
+
+def test_a_streamed_answer_is_rated_once_finished(page: Page, live_app: LiveApp) -> None:
+    worker = live_app.create_user()
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.fill("#composer-input", "Hola")
+    page.keyboard.press("Enter")
+    answer = page.locator(".msg-assistant").last
+    expect(answer).to_have_attribute("data-status", "complete", timeout=30_000)
+    good = answer.get_by_role("button", name="Buena respuesta")
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    answer.get_by_role("button", name="Omitir").click()
+    page.reload()
+    expect(
+        page.locator(".msg-assistant").last.get_by_role("button", name="Buena respuesta")
+    ).to_have_attribute("aria-pressed", "true")
