@@ -99,8 +99,17 @@ def kept_from(roles: Sequence[str], costs: Sequence[int], budget: int, *, block:
 
 def chat_options(settings: Settings) -> dict[str, Any]:
     """The options of every request (answers, titles, the warm-up): Ollama reloads the model,
-    and every slot loses its cache, when a request's ``num_ctx`` differs from the loaded one."""
+    and every slot loses its cache, when a request's ``num_ctx`` differs from the loaded one.
+    ``num_predict``, which each kind of request sets for itself, reloads nothing."""
     return {"num_ctx": settings.num_ctx, "temperature": settings.temperature}
+
+
+def answer_options(settings: Settings) -> dict[str, Any]:
+    """:func:`chat_options` with the answer's length cap: ``num_predict`` is the room the
+    prompt keeps for the answer (``answer_reserve``). Without it Ollama generates until the
+    model stops, shifting the context past ``num_ctx``: a small model caught in a loop holds
+    a slot for minutes. An answer it cuts ends with ``done_reason`` "length" (docs/chat.md)."""
+    return {**chat_options(settings), "num_predict": answer_reserve(settings.num_ctx)}
 
 
 def sent_tokens(messages: Sequence[dict[str, str]]) -> int:

@@ -52,6 +52,14 @@ class Outcome:
     asked: list[dict[str, str]] | None = None  # the prompt sent, for a follow-up title
 
 
+def finish_reason(outcome: Outcome) -> str | None:
+    """How a complete answer ended: "length" when ``num_predict`` cut it (Ollama's
+    ``done_reason``), else "stop"; None for an answer that did not end complete."""
+    if outcome.status != "complete":
+        return None
+    return "length" if outcome.stats.done_reason == "length" else "stop"
+
+
 def error_event(code: str, detail: str) -> Event:
     return "error", {"detail": detail, "code": code}
 
@@ -179,7 +187,7 @@ async def _stream(
     payload = llm.chat_payload(
         job.model,
         outcome.asked,
-        options=prompt.chat_options(settings),
+        options=prompt.answer_options(settings),
         keep_alive=settings.keep_alive,
     )
     last_save = time.monotonic()
@@ -235,6 +243,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "status": outcome.status,
         "text": text,
         "error_code": outcome.error[1]["code"] if outcome.error else None,
+        "finish_reason": finish_reason(outcome),
         "prompt_tokens": sent,
         "completion_tokens": stats.completion_tokens if completed else None,
         "duration_ms": duration_ms,
@@ -250,6 +259,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "prompt_tokens": end["prompt_tokens"],
         "completion_tokens": end["completion_tokens"],
         "duration_ms": duration_ms,
+        "finish_reason": end["finish_reason"],
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
     if isinstance(saved, Exception):
@@ -282,6 +292,7 @@ def _salvaged(end: dict[str, Any]) -> dict[str, Any]:
         "status": "error",
         "text": storable(end["text"]),
         "error_code": "internal_error",
+        "finish_reason": None,
         "prompt_tokens": None,
         "completion_tokens": None,
         "duration_ms": None,

@@ -315,7 +315,8 @@ class CpuModel:
             model = str(request.get("model"))
             emit = _emitter(send, model, streamed, chat=chat)
             text = await self._generation(slot, tokens, gone, emit)
-            slot.cache += END_OF_TURN
+            if done_reason != "length":  # a cut answer has no end marker: it can go on
+                slot.cache += END_OF_TURN
             runner.stats.completion_tokens += len(tokens)
             # Streamed, the text went token by token; unstreamed, it is all in the one line.
             shown = "" if streamed else text

@@ -18,6 +18,7 @@ import { questionBubble } from "./attachments.js";
  * @property {string} content
  * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
  * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
+ * @property {string | null} [finish_reason] a complete answer's end: "stop", or "length" when the length cap cut it
  * @property {string | null} [model]
  * @property {number | null} [completion_tokens]
  * @property {number | null} [duration_ms] from the request to the end
@@ -93,6 +94,8 @@ const STATUS_LABELS = {
 // Who wrote each message, for a screen reader (the bubbles and the logo say it only to the eye);
 // headings, so that it can also jump from message to message.
 const QUESTION_HEADING = "Usted dijo:";
+/** Under an answer the length cap cut (`finish_reason` "length", docs/chat.md). */
+export const CUT_TEXT = "La respuesta llegó al largo máximo.";
 const ANSWER_HEADING = "EnergyApp respondió:";
 
 export class MessageList {
@@ -234,6 +237,9 @@ export class MessageList {
     clear(view.meta);
     if (status === "streaming") return;
     if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
+    const cut = status === "complete" && info.finish_reason === "length";
+    view.el.dataset.finish = cut ? "length" : "";
+    if (cut) view.meta.appendChild(h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT })));
     if (view.content) {
       const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
       copy.addEventListener("click", async () => {
