@@ -68,9 +68,49 @@ def test_a_cut_answer_says_so_live_and_after_a_reload(page: Page, cut_app: LiveA
     page.keyboard.press("Enter")
     answer = page.locator(ANSWER).last
     expect(answer).to_have_attribute("data-status", "complete")
-    expect(answer.locator(".msg-cut")).to_have_text(CUT)
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
     _stream_over(page)
     page.reload()
     answer = page.locator(ANSWER).last
     expect(answer).to_have_attribute("data-status", "complete")
-    expect(answer.locator(".msg-cut")).to_have_text(CUT)
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+
+
+def test_continuar_writes_on_the_same_answer(page: Page, cut_app: LiveApp) -> None:
+    user = cut_app.create_user(full_name="Carlos Continuar")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _stream_over(page)
+    first = answer.locator(".md").inner_text()
+    answer_id = answer.get_attribute("data-id")
+
+    answer.get_by_role("button", name="Continuar").click()
+    # The same bubble grows, and is cut again (the stand-in writes more than the room).
+    expect(page.locator(ANSWER)).to_have_count(1)
+    expect(answer).to_have_attribute("data-status", "complete")
+    _stream_over(page)
+    grown = answer.locator(".md").inner_text()
+    assert grown.startswith(first.rstrip(".")[:40]) and len(grown) > len(first)
+    assert answer.get_attribute("data-id") == answer_id
+    expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
+
+    # Reloaded while a continuation is written: the whole answer is followed again.
+    answer.get_by_role("button", name="Continuar").click()
+    expect(answer).to_have_attribute("data-status", "streaming")
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _stream_over(page)
+    final = answer.locator(".md").inner_text()
+    assert final.startswith(grown[:40]) and len(final) > len(grown)
+
+    # A question below it: the answer above no longer offers "Continuar", its note stays.
+    page.fill("#composer-input", "Gracias")
+    page.keyboard.press("Enter")
+    expect(page.locator(ANSWER)).to_have_count(2)
+    expect(page.locator(ANSWER).first.get_by_role("button", name="Continuar")).to_have_count(0)
+    expect(page.locator(ANSWER).first.locator(".msg-cut")).to_contain_text(CUT)

@@ -36,6 +36,7 @@ from sse_starlette import ServerSentEvent
 
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
+from energyapp.chat.continuation import answer_closing
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
 from energyapp.chat.redis_keys import (
@@ -146,10 +147,16 @@ class RedisBroker:
 
     # --- ownership and events ----------------------------------------------------------------
 
-    async def claim(self, answer: LiveAnswer) -> None:
+    async def claim(self, answer: LiveAnswer, *, again: bool = False) -> None:
         try:
+            if again and await self.redis.hget(self.keys.owner, str(answer.id)) not in (
+                None,
+                self.keys.process,  # this process waited for its own to close
+            ):
+                raise answer_closing()  # its previous generation is still open elsewhere
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(self.keys.owner, str(answer.id), self.keys.process)
+                pipe.delete(self.keys.stream(answer.id))  # a continued answer's old events
                 pipe.xadd(self.keys.stream(answer.id), {"e": "open"})
                 pipe.expire(self.keys.stream(answer.id), STREAM_LIVE_TTL)
                 await pipe.execute()

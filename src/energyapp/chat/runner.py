@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from energyapp.chat import prompt, titles
+from energyapp.chat import continuation, prompt, titles
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
 from energyapp.core.db_errors import refused_values, sqlstate
@@ -183,7 +183,10 @@ async def _stream(
     if not job.new_conversation:
         async with engine.sessionmaker() as session:
             past = await chat_service.history(session, job.conversation_id, job.user_message_id)
-    outcome.asked = prompt.build_messages(settings, past, job.message, job.instructions)
+    answer_start = job.continued.text if job.continued is not None else ""
+    outcome.asked = prompt.build_messages(
+        settings, past, job.message, job.instructions, answer_start=answer_start
+    )
     payload = llm.chat_payload(
         job.model,
         outcome.asked,
@@ -249,6 +252,8 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,
     }
+    if job.continued is not None:
+        end = continuation.added_to(job.continued, end)
     saved = await _save_end(engine, answer, end)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
@@ -258,7 +263,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "status": outcome.status,
         "prompt_tokens": end["prompt_tokens"],
         "completion_tokens": end["completion_tokens"],
-        "duration_ms": duration_ms,
+        "duration_ms": end["duration_ms"],
         "finish_reason": end["finish_reason"],
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
@@ -266,7 +271,10 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         answer.close()  # no title for now: the watchers' streams end at ``done``
         await _save_end_until_it_holds(engine, answer, end, saved)
     elif completed and saved and text and not engine.closing:
-        engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
+        asked = outcome.asked
+        if job.continued is not None and asked:  # the title follows the whole answer
+            asked = asked[:-1]
+        engine.spawn(titles.write_title(engine, answer, job, text, asked))
         return
     engine.close(answer)
 

@@ -43,6 +43,10 @@ import { questionBubble } from "./attachments.js";
  * @property {string[]} [siblings] its versions
  * @property {boolean} [titled] a `title` event came with it
  * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
+ * @property {Partial<Message>} [info] what its details were last drawn from (the stored answer, or `done`)
+ * @property {Partial<Message>} [before] while "Continuar" writes on it: the answer as it was, shown
+ *   again if the request is refused; its stream's first token is then the whole text so far
+ * @property {boolean} [continued] "Continuar" wrote on it here: its speed is the server's (both parts)
  */
 
 /**
@@ -51,6 +55,7 @@ import { questionBubble } from "./attachments.js";
  * @property {(el: HTMLElement, id: string, which: "prev" | "next") => void} pickVersion ‹ ›: show version `id` of `el`
  * @property {(el: HTMLElement) => void} editQuestion "Editar"
  * @property {(view: AnswerView) => void} regenerate "Regenerar"
+ * @property {(view: AnswerView) => void} continueAnswer "Continuar", under the last answer the length cap cut
  */
 
 const EXAMPLES = [
@@ -179,6 +184,7 @@ export class MessageList {
    */
   appendQuestion(message) {
     document.getElementById("welcome")?.remove();
+    this.dropContinue();
     const meta = h("div", { class: "msg-meta" });
     const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
       h("h2", { class: "sr-only", text: QUESTION_HEADING }),
@@ -212,6 +218,7 @@ export class MessageList {
    */
   appendAnswer(message) {
     document.getElementById("welcome")?.remove();
+    this.dropContinue();
     const body = h("div", { class: "md" });
     const status = h("div", { class: "status-slot" });
     const meta = h("div", { class: "msg-meta" });
@@ -227,6 +234,11 @@ export class MessageList {
     return view;
   }
 
+  /** A message is added below: the answer above it can no longer be continued. */
+  dropContinue() {
+    for (const button of this.inner.querySelectorAll(".continue-btn")) button.remove();
+  }
+
   /**
    * @param {AnswerView} view
    * @param {string} status
@@ -236,10 +248,18 @@ export class MessageList {
     view.el.dataset.status = status || "";
     clear(view.meta);
     if (status === "streaming") return;
+    view.info = info;
     if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
     const cut = status === "complete" && info.finish_reason === "length";
     view.el.dataset.finish = cut ? "length" : "";
-    if (cut) view.meta.appendChild(h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT })));
+    if (cut) {
+      const note = h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT }));
+      // Only the last answer shown goes on: one below it would no longer be the end.
+      if (view.id && view.el === this.inner.lastElementChild) {
+        note.appendChild(h("button", { type: "button", class: "btn btn-sm continue-btn", onclick: () => this.actions.continueAnswer(view) }, icon("send"), "Continuar"));
+      }
+      view.meta.appendChild(note);
+    }
     if (view.content) {
       const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta" }, icon("copy"), "Copiar");
       copy.addEventListener("click", async () => {
@@ -256,7 +276,7 @@ export class MessageList {
     const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.actions.pickVersion(view.el, target, which)) : null;
     if (nav) view.meta.appendChild(nav);
     view.meta.appendChild(messageTime(info.created_at));
-    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
+    const measured = view.firstTokenAt !== undefined && !view.reattached && !view.continued ? performance.now() - view.firstTokenAt : null;
     const stats = answerStats(info, measured);
     if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
   }
