@@ -11,9 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat.live import LiveAnswer, LocalLiveAnswers
+from energyapp.chat.redis_broker import RedisBroker
+from energyapp.core.redis import async_redis
 from energyapp.core.tokens import answer_reserve
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
@@ -27,7 +30,10 @@ from tests.chat.conftest import (
     sse_events,
     text_of,
 )
-from tests.conftest import HeadersFactory, UserFactory
+from tests.chat.test_redis_queue import REDIS_URL, redis
+from tests.conftest import HeadersFactory, UserFactory, make_settings
+
+__all__ = ["redis"]  # the fixture
 
 NUM_CTX = 512
 CAP = answer_reserve(NUM_CTX)  # 128 tokens
@@ -249,3 +255,39 @@ async def test_a_continuation_is_not_forgotten_with_the_generation_before_it() -
     live.release(again.id)
     await asyncio.sleep(0.05)
     assert live.get(before.id) is None
+
+
+@pytest.mark.no_database
+async def test_a_continued_answer_s_redis_stream_starts_after_its_previous_one(
+    redis: Redis,
+) -> None:
+    """With the Redis broker, a continuation's events go to the answer's stream anew: the copy
+    of the previous generation's last events (and its end) must be over first, or a watcher
+    of the continuation would read an end at once."""
+    prefix = redis.prefix  # type: ignore[attr-defined]
+    settings = make_settings("sqlite+aiosqlite://", redis_url=REDIS_URL, redis_prefix=prefix)
+    broker = RedisBroker(settings, async_redis(REDIS_URL, decode_responses=True))
+    ids = [uuid.uuid4() for _ in range(4)]
+    try:
+        before = LiveAnswer(*ids)
+        await broker.claim(before)
+        broker.publish(before)
+        before.publish("Hola")
+        before.finish([("done", {"status": "complete"})])
+        before.close()
+        again = LiveAnswer(*ids)
+        again.publish("Hola")
+        await broker.claim(again, again=True)
+        broker.publish(again)
+        again.publish(" mundo")
+        again.finish([("done", {"status": "complete"})])
+        again.close()
+        for _ in range(50):
+            entries = await redis.xrange(broker.keys.stream(ids[0]))
+            if entries and entries[-1][1]["e"] == "end":
+                break
+            await asyncio.sleep(0.05)
+        assert [fields["e"] for _, fields in entries] == ["open", "token", "done", "end"]
+        assert json.loads(entries[1][1]["d"]) == {"content": "Hola mundo"}
+    finally:
+        await broker.close()
