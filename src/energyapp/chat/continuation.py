@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,11 @@ from energyapp.chat import engine as chat_engine  # a module: the engine's runne
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
+from energyapp.chat.schemas import ChatRequest
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations import tree
 from energyapp.conversations.models import MESSAGES, Conversation, Message
+from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import affected_rows, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 from energyapp.instructions import service as instructions_service
@@ -63,31 +66,36 @@ def answer_closing() -> Conflict:
     )
 
 
-def check_request(conversation_id: uuid.UUID | None, message: str, turn_given: bool) -> None:
-    """422 for a continuation that also names a conversation's place or a message."""
-    if conversation_id is None:
+def _checked(body: ChatRequest) -> tuple[uuid.UUID, uuid.UUID]:
+    """(conversation, answer) of a continuation; 422 without the conversation, or with a
+    message, a place in the tree or a model of its own."""
+    if body.conversation_id is None or body.continue_message_id is None:
         raise Unprocessable(
             "Para continuar una respuesta indique la conversación.", code="conversation_required"
         )
-    if message.strip() or turn_given:
+    given = body.parent_message_id is not None or body.regenerate or body.model is not None
+    if body.message.strip() or given:
         raise Unprocessable(
             "Para continuar una respuesta envíe solo la conversación y la respuesta.",
             code="invalid_continue",
         )
+    return body.conversation_id, body.continue_message_id
 
 
 async def submit(
     engine: ChatEngine,
     session: AsyncSession,
     user: User,
-    conversation_id: uuid.UUID,
-    answer_id: uuid.UUID,
-    requested_at: float,
+    limiter: RateLimiter,
+    body: ChatRequest,
 ) -> LiveAnswer:
-    """Check the answer (404/409) and the quota (429), reserve a place in the queue (429/503)
-    and reopen the answer in the request's transaction; its generation starts once that is
-    committed."""
+    """Check the request (422), the rate (429), the answer (404/409) and the quota (429),
+    reserve a place in the queue (429/503) and reopen the answer in the request's transaction;
+    its generation starts once that is committed."""
+    requested_at = time.perf_counter()
+    conversation_id, answer_id = _checked(body)
     settings = engine.settings
+    await chat_service.check_rate(limiter, user, settings)
     user_id = user.id
     conversation = await conversations_service.get_owned_conversation(
         session, user, conversation_id

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Request
 from pydantic import AfterValidator
-from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentSessionId, CurrentUser
-from energyapp.auth.models import User
 from energyapp.chat import continuation, limits, sse
 from energyapp.chat import service as chat_service
 from energyapp.chat.deps import ChatEngineDep
-from energyapp.chat.engine import ChatEngine
-from energyapp.chat.live import LiveAnswer
 from energyapp.chat.revocation import until_session_ends
 from energyapp.chat.schemas import ChatRequest, MessageLimitOut, ModelOut, ModelsOut, StopOut
-from energyapp.config import Settings
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.head import is_head
-from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import SessionDep
 
 router = APIRouter(tags=["chat"])
@@ -64,7 +57,7 @@ async def chat(
     it names; without them the message continues the current branch. ``continue_message_id``
     writes on an answer the length cap cut, in the same message (chat/continuation.py)."""
     if body.continue_message_id is not None:
-        answer = await _continue(body, user, session, limiter, settings, engine)
+        answer = await continuation.submit(engine, session, user, limiter, body)
     else:
         message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
         await chat_service.check_rate(limiter, user, settings)
@@ -76,24 +69,6 @@ async def chat(
     events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
     guarded = until_session_ends(engine, events, user.id, session_id)
     return sse.sse_response(guarded, closing)
-
-
-async def _continue(
-    body: ChatRequest,
-    user: User,
-    session: AsyncSession,
-    limiter: RateLimiter,
-    settings: Settings,
-    engine: ChatEngine,
-) -> LiveAnswer:
-    requested_at = time.perf_counter()
-    turn_given = body.parent_message_id is not None or body.regenerate or body.model is not None
-    continuation.check_request(body.conversation_id, body.message, turn_given)
-    assert body.conversation_id is not None and body.continue_message_id is not None
-    await chat_service.check_rate(limiter, user, settings)
-    return await continuation.submit(
-        engine, session, user, body.conversation_id, body.continue_message_id, requested_at
-    )
 
 
 @router.get(
