@@ -191,6 +191,11 @@ async def test_a_stopped_continuation_keeps_the_text_it_had(
             events.append(await anext(stream))
         assert text_of(events).startswith(asked["text"])
         assert (await load_message(sessionmaker, answer_id)).status == "streaming"
+        # One answer at a time, a continuation's too; and not the same one twice.
+        got, _, error = await _post(http, base, headers, **_continue(asked))
+        assert (got, error["code"]) == (409, "answer_streaming")
+        got, _, error = await _post(http, base, headers, message="Otra conversación")
+        assert (got, error["code"]) == (429, "generation_in_progress")
         # A re-attach (a reload) replays the whole answer, not only what the continuation added.
         async with http.stream("GET", f"{base}/chat/{answer_id}/stream", headers=headers) as r:
             replay: Events = []
