@@ -212,6 +212,7 @@ async def test_messages_oldest_first_with_fields(
         "content",
         "status",
         "error_code",
+        "finish_reason",
         "model",
         "created_at",
         "prompt_tokens",

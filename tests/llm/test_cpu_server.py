@@ -240,6 +240,22 @@ async def test_an_answer_cut_by_num_predict_ends_with_length(
         assert (once.json()["eval_count"], once.json()["done_reason"]) == (2, "length")
 
 
+async def test_a_cut_answer_continued_is_read_from_the_slots_cache(
+    http: aiohttp.ClientSession,
+) -> None:
+    """As Ollama's Qwen template, a last message of the assistant is left open and the answer
+    continues it; a cut answer has no end marker in its slot, so its continuation's prompt is
+    all there (``chat/continuation.py``)."""
+    first = [SYSTEM, _user("¿Cuánto consumió la planta en marzo?")]
+    opened = render({"messages": [*first, {"role": "assistant", "content": "En marzo"}]}, chat=True)
+    assert opened.endswith("<|im_end|>\n<|im_start|>assistant\nEn marzo")
+    async with stand_in(_cpu(parallel=1)) as (url, _):
+        text, cut = await _ask(http, url, first, num_predict=5)
+        assert cut.done_reason == "length" and cut.prompt_tokens > 20
+        _, more = await _ask(http, url, [*first, {"role": "assistant", "content": text}])
+        assert more.prompt_tokens == 1  # the last token of a prompt is always read
+
+
 @pytest.mark.parametrize("batching", [False, True])
 async def test_a_prompt_beside_a_writer_waits_as_ollamas_batches_make_it(
     http: aiohttp.ClientSession, batching: bool

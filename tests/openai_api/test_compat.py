@@ -334,3 +334,26 @@ async def test_a_v1_path_no_route_matches_answers_in_openais_shape(
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert (await client.get("/conversations/a%0Ab/x")).json()["code"] == "not_found"
+
+
+async def test_the_answer_room_caps_num_predict(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """Without max_tokens an answer is still capped at its room in num_ctx (answer_reserve:
+    Ollama's default is unbounded), and a larger max_tokens is clamped to it."""
+    headers = await auth_headers(await make_user())
+    async with live_app(num_ctx=512) as (base, _app):
+        client = sdk_client(base, await new_key(http, base, headers, "Tope"))
+        fake[1].config.answer_tokens = 200
+        free = await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
+        assert fake[1].config.requests[-1]["options"]["num_predict"] == 128
+        assert free.choices[0].finish_reason == "length"
+        assert free.usage is not None and free.usage.completion_tokens == 128
+        await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, max_tokens=5000)
+        assert fake[1].config.requests[-1]["options"]["num_predict"] == 128
+        await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO, max_tokens=7)
+        assert fake[1].config.requests[-1]["options"]["num_predict"] == 7

@@ -42,8 +42,11 @@ class Broker(Protocol):
 
     async def close(self) -> None: ...
 
-    async def claim(self, answer: LiveAnswer) -> None:
-        """This process will generate ``answer`` (called before its rows are committed)."""
+    async def claim(self, answer: LiveAnswer, *, again: bool = False) -> None:
+        """This process will generate ``answer`` (called before its rows are committed).
+        ``again``: an answer generated before, now continued (``chat/continuation.py``): its
+        events start anew, and 409 ``answer_closing`` while its previous generation is still
+        open somewhere (its title being written)."""
 
     def publish(self, answer: LiveAnswer) -> None:
         """The generation of ``answer`` starts: make its events visible to every watcher."""
@@ -94,7 +97,9 @@ class LocalBroker:
     async def close(self) -> None:
         return None
 
-    async def claim(self, answer: LiveAnswer) -> None:
+    async def claim(self, answer: LiveAnswer, *, again: bool = False) -> None:
+        # One process: the continuation checks this process's own registry.
+        del again
         return None
 
     def publish(self, answer: LiveAnswer) -> None:

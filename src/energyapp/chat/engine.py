@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
@@ -35,6 +35,9 @@ from energyapp.db import after_commit
 from energyapp.instructions import service as instructions_service
 from energyapp.llm.catalog import ModelCatalog
 
+if TYPE_CHECKING:
+    from energyapp.chat.continuation import Continued
+
 logger = logging.getLogger("energyapp.chat")
 
 
@@ -52,6 +55,8 @@ class Job:
     requested_at: float  # time.perf_counter() when the request asked for it
     # The conversation's custom instructions: the copy it took when created (docs/chat.md).
     instructions: instructions_service.Instructions | None
+    # The answer as it was before, when this generation continues it (chat/continuation.py).
+    continued: Continued | None = None
 
 
 class ChatEngine:
@@ -115,11 +120,20 @@ class ChatEngine:
             requested_at=requested_at,
             instructions=started.instructions,
         )
+        return await self.launch(session, job)
+
+    async def launch(self, session: AsyncSession, job: Job) -> LiveAnswer:
+        """The live answer of ``job``, whose place in the queue is reserved and whose rows the
+        request's transaction writes: its generation starts once that transaction is
+        committed. A continued answer starts with its text so far, which every watcher
+        (a re-attach too) gets first."""
         answer = LiveAnswer(job.answer_id, job.conversation_id, job.user_id, job.user_message_id)
+        if job.continued is not None and job.continued.text:
+            answer.publish(job.continued.text)
         try:
-            await self.broker.claim(answer)
+            await self.broker.claim(answer, again=job.continued is not None)
         except BaseException:
-            await self.queue.leave(user_id)
+            await self.queue.leave(job.user_id)
             raise
         self.live.add(answer)
         after_commit(

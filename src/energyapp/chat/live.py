@@ -132,6 +132,12 @@ class LocalLiveAnswers:
         return [a for a in self._answers.values() if not a.finished]
 
     def release(self, answer_id: uuid.UUID) -> None:
-        """Forget a closed answer after a short retention (re-attach then reads the database)."""
+        """Forget a closed answer after a short retention (re-attach then reads the database),
+        unless a continuation of it (``chat/continuation.py``) took its place meanwhile."""
+        answer = self._answers.get(answer_id)
         loop = asyncio.get_running_loop()
-        loop.call_later(self._retention, self._answers.pop, answer_id, None)
+        loop.call_later(self._retention, self._forget, answer_id, answer)
+
+    def _forget(self, answer_id: uuid.UUID, answer: LiveAnswer | None) -> None:
+        if answer is not None and self._answers.get(answer_id) is answer:
+            del self._answers[answer_id]

@@ -10,7 +10,12 @@ from energyapp.config import Settings
 from energyapp.conversations import attachments
 from energyapp.core import text
 from energyapp.core.metrics import PROMPT_TOKENS_EVALUATED, PROMPT_TOKENS_SENT
-from energyapp.core.tokens import answer_reserve, estimate_tokens
+from energyapp.core.tokens import (
+    CHARS_PER_TOKEN,
+    TOKENS_PER_MESSAGE,
+    answer_reserve,
+    estimate_tokens,
+)
 from energyapp.instructions.service import Instructions
 from energyapp.llm import client as llm
 
@@ -56,17 +61,45 @@ def build_messages(
     history: Sequence[tuple[str, str]],
     message: str,
     instructions: Instructions | None = None,
+    answer_start: str = "",
 ) -> list[dict[str, str]]:
     """System message (:func:`system_content`), then the history that fits ``num_ctx`` once
     the system message is counted (trimmed in blocks, see :func:`kept_from`), then the new
-    message. ``history`` is oldest first, as (role, content)."""
+    message. ``history`` is oldest first, as (role, content).
+
+    ``answer_start``: the text of an answer being continued (``chat/continuation.py``), sent
+    last as an assistant message, which Qwen's template leaves open so the model writes on from
+    it; it takes its room from the history's (its end only, when all of it does not fit)."""
     system = {"role": "system", "content": system_content(settings, instructions)}
     room = settings.num_ctx - answer_reserve(settings.num_ctx) - estimate_tokens(system["content"])
+    budget = room - estimate_tokens(message)
+    opened: list[dict[str, str]] = []
+    if answer_start:
+        started = kept_answer_start(answer_start, budget)
+        opened = [{"role": "assistant", "content": started}]
+        budget -= estimate_tokens(started)
     costs = [estimate_tokens(content) for _, content in history]
     roles = [role for role, _ in history]
-    start = kept_from(roles, costs, room - estimate_tokens(message), block=max(1, room // 2))
+    start = kept_from(roles, costs, budget, block=max(1, room // 2))
     kept = [{"role": role, "content": content} for role, content in history[start:]]
-    return [system, *kept, {"role": "user", "content": message}]
+    return [system, *kept, {"role": "user", "content": message}, *opened]
+
+
+def continuation_budget(settings: Settings, instructions: Instructions | None, message: str) -> int:
+    """The estimated tokens the prompt of a continuation has beside the system message and the
+    question, for the answer so far and the history."""
+    system = system_content(settings, instructions)
+    room = settings.num_ctx - answer_reserve(settings.num_ctx) - estimate_tokens(system)
+    return room - estimate_tokens(message)
+
+
+def kept_answer_start(text: str, budget: int) -> str:
+    """What the prompt keeps of an answer being continued: all of it when it fits ``budget``
+    (estimated tokens), else its end; empty when nothing does."""
+    if estimate_tokens(text) <= budget:
+        return text
+    chars = max(0, budget - TOKENS_PER_MESSAGE) * CHARS_PER_TOKEN
+    return text[len(text) - chars :] if chars else ""
 
 
 def kept_from(roles: Sequence[str], costs: Sequence[int], budget: int, *, block: int) -> int:
@@ -99,8 +132,17 @@ def kept_from(roles: Sequence[str], costs: Sequence[int], budget: int, *, block:
 
 def chat_options(settings: Settings) -> dict[str, Any]:
     """The options of every request (answers, titles, the warm-up): Ollama reloads the model,
-    and every slot loses its cache, when a request's ``num_ctx`` differs from the loaded one."""
+    and every slot loses its cache, when a request's ``num_ctx`` differs from the loaded one.
+    ``num_predict``, which each kind of request sets for itself, reloads nothing."""
     return {"num_ctx": settings.num_ctx, "temperature": settings.temperature}
+
+
+def answer_options(settings: Settings) -> dict[str, Any]:
+    """:func:`chat_options` with the answer's length cap: ``num_predict`` is the room the
+    prompt keeps for the answer (``answer_reserve``). Without it Ollama generates until the
+    model stops, shifting the context past ``num_ctx``: a small model caught in a loop holds
+    a slot for minutes. An answer it cuts ends with ``done_reason`` "length" (docs/chat.md)."""
+    return {**chat_options(settings), "num_predict": answer_reserve(settings.num_ctx)}
 
 
 def sent_tokens(messages: Sequence[dict[str, str]]) -> int:

@@ -36,6 +36,7 @@ from sse_starlette import ServerSentEvent
 
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
+from energyapp.chat.continuation import answer_closing
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
 from energyapp.chat.redis_keys import (
@@ -89,7 +90,7 @@ class RedisBroker:
         self._owners = redis.register_script(OWNERS)
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._mirrors: set[asyncio.Task[None]] = set()
+        self._mirrors: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         if self._mirrors:  # the last events of answers that ended during the shutdown
-            await asyncio.wait(self._mirrors, timeout=5)
+            await asyncio.wait(self._mirrors.values(), timeout=5)
         self.queue.close()
         for task in self._tasks:
             task.cancel()
@@ -147,10 +148,20 @@ class RedisBroker:
 
     # --- ownership and events ----------------------------------------------------------------
 
-    async def claim(self, answer: LiveAnswer) -> None:
+    async def claim(self, answer: LiveAnswer, *, again: bool = False) -> None:
         try:
+            if again and await self.redis.hget(self.keys.owner, str(answer.id)) not in (
+                None,
+                self.keys.process,  # this process waited for its own to close
+            ):
+                raise answer_closing()  # its previous generation is still open elsewhere
+            if again and (mirror := self._mirrors.get(answer.id)) is not None:
+                # Its previous generation's last events, and the end of its stream, are still
+                # being copied: the continuation's stream starts after them.
+                await asyncio.wait({mirror}, timeout=5)
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(self.keys.owner, str(answer.id), self.keys.process)
+                pipe.delete(self.keys.stream(answer.id))  # a continued answer's old events
                 pipe.xadd(self.keys.stream(answer.id), {"e": "open"})
                 pipe.expire(self.keys.stream(answer.id), STREAM_LIVE_TTL)
                 await pipe.execute()
@@ -159,8 +170,12 @@ class RedisBroker:
 
     def publish(self, answer: LiveAnswer) -> None:
         task = asyncio.get_running_loop().create_task(self._mirror(answer))
-        self._mirrors.add(task)
-        task.add_done_callback(self._mirrors.discard)
+        self._mirrors[answer.id] = task
+        task.add_done_callback(lambda _: self._mirrored(answer.id, task))
+
+    def _mirrored(self, answer_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        if self._mirrors.get(answer_id) is task:  # not a continuation's copy started since
+            del self._mirrors[answer_id]
 
     async def _mirror(self, answer: LiveAnswer) -> None:
         """Copy the answer's events to its stream until it is closed."""

@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from sse_starlette import EventSourceResponse
 
 from energyapp.auth.deps import CurrentSessionId, CurrentUser
-from energyapp.chat import limits, sse
+from energyapp.chat import continuation, limits, sse
 from energyapp.chat import service as chat_service
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.revocation import until_session_ends
@@ -54,12 +54,16 @@ async def chat(
 
     ``parent_message_id`` places the message in the conversation's tree (an edit is a new
     question under the same answer as the one edited), ``regenerate`` asks again the question
-    it names; without them the message continues the current branch."""
-    message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
-    await chat_service.check_rate(limiter, user, settings)
-    model = await engine.catalog.resolve(body.model)
-    turn = chat_service.Turn(body.parent_message_id, body.regenerate)
-    answer = await engine.submit(session, user, body.conversation_id, message, model, turn)
+    it names; without them the message continues the current branch. ``continue_message_id``
+    writes on an answer the length cap cut, in the same message (chat/continuation.py)."""
+    if body.continue_message_id is not None:
+        answer = await continuation.submit(engine, session, user, limiter, body)
+    else:
+        message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
+        await chat_service.check_rate(limiter, user, settings)
+        model = await engine.catalog.resolve(body.model)
+        turn = chat_service.Turn(body.parent_message_id, body.regenerate)
+        answer = await engine.submit(session, user, body.conversation_id, message, model, turn)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     closing = anyio.Event()
     events = await engine.follow(answer.id, first, closing=closing) or sse.follow(answer, first)
@@ -105,6 +109,7 @@ async def reattach(
         "prompt_tokens": saved.prompt_tokens,
         "completion_tokens": saved.completion_tokens,
         "duration_ms": saved.duration_ms,
+        "finish_reason": saved.finish_reason,
     }
     return sse.sse_response(sse.finished_stream(first, saved.content, done))
 

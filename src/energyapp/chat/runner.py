@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from energyapp.chat import prompt, titles
+from energyapp.chat import continuation, prompt, titles
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
 from energyapp.core.db_errors import refused_values, sqlstate
@@ -50,6 +50,14 @@ class Outcome:
     stats: llm.ChatStats = field(default_factory=llm.ChatStats)
     first_token_ms: int | None = None
     asked: list[dict[str, str]] | None = None  # the prompt sent, for a follow-up title
+
+
+def finish_reason(outcome: Outcome) -> str | None:
+    """How a complete answer ended: "length" when ``num_predict`` cut it (Ollama's
+    ``done_reason``), else "stop"; None for an answer that did not end complete."""
+    if outcome.status != "complete":
+        return None
+    return "length" if outcome.stats.done_reason == "length" else "stop"
 
 
 def error_event(code: str, detail: str) -> Event:
@@ -175,11 +183,14 @@ async def _stream(
     if not job.new_conversation:
         async with engine.sessionmaker() as session:
             past = await chat_service.history(session, job.conversation_id, job.user_message_id)
-    outcome.asked = prompt.build_messages(settings, past, job.message, job.instructions)
+    answer_start = job.continued.text if job.continued is not None else ""
+    outcome.asked = prompt.build_messages(
+        settings, past, job.message, job.instructions, answer_start=answer_start
+    )
     payload = llm.chat_payload(
         job.model,
         outcome.asked,
-        options=prompt.chat_options(settings),
+        options=prompt.answer_options(settings),
         keep_alive=settings.keep_alive,
     )
     last_save = time.monotonic()
@@ -235,11 +246,14 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "status": outcome.status,
         "text": text,
         "error_code": outcome.error[1]["code"] if outcome.error else None,
+        "finish_reason": finish_reason(outcome),
         "prompt_tokens": sent,
         "completion_tokens": stats.completion_tokens if completed else None,
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,
     }
+    if job.continued is not None:
+        end = continuation.added_to(job.continued, end)
     saved = await _save_end(engine, answer, end)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
@@ -249,14 +263,18 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "status": outcome.status,
         "prompt_tokens": end["prompt_tokens"],
         "completion_tokens": end["completion_tokens"],
-        "duration_ms": duration_ms,
+        "duration_ms": end["duration_ms"],
+        "finish_reason": end["finish_reason"],
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
     if isinstance(saved, Exception):
         answer.close()  # no title for now: the watchers' streams end at ``done``
         await _save_end_until_it_holds(engine, answer, end, saved)
     elif completed and saved and text and not engine.closing:
-        engine.spawn(titles.write_title(engine, answer, job, text, outcome.asked))
+        asked = outcome.asked
+        if job.continued is not None and asked:  # the title follows the whole answer
+            asked = asked[:-1]
+        engine.spawn(titles.write_title(engine, answer, job, text, asked))
         return
     engine.close(answer)
 
@@ -282,6 +300,7 @@ def _salvaged(end: dict[str, Any]) -> dict[str, Any]:
         "status": "error",
         "text": storable(end["text"]),
         "error_code": "internal_error",
+        "finish_reason": None,
         "prompt_tokens": None,
         "completion_tokens": None,
         "duration_ms": None,

@@ -29,6 +29,11 @@ class ChatRequest(BaseModel):
         description="Una respuesta nueva a la pregunta parent_message_id (message va vacío).",
     )
     model: str | None = Field(default=None, max_length=200, description="Modelo de Ollama.")
+    continue_message_id: uuid.UUID | None = Field(
+        default=None,
+        description="Continuar esta respuesta, cortada por el largo máximo (finish_reason "
+        '"length"): el texto nuevo se agrega a la misma respuesta. Va solo con conversation_id.',
+    )
 
 
 class ModelOut(BaseModel):

@@ -92,6 +92,9 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16), default="complete")
     model: Mapped[str | None] = mapped_column(String(100), default=None)
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How a complete answer ended: "stop" (the model ended it) or "length" (the length cap,
+    # ``num_predict``, cut it: it can be continued); null otherwise (docs/chat.md).
+    finish_reason: Mapped[str | None] = mapped_column(String(16), default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -75,6 +75,9 @@ class MessageOut(BaseModel):
     # ``app_shutdown``, ``app_restarted``, ``internal_error``; docs/chat.md), null otherwise: the
     # UI explains it in Spanish when the conversation is opened again.
     error_code: str | None
+    # A complete answer's end: "stop", or "length" when the length cap cut it (the UI says so
+    # and offers "Continuar", docs/chat.md); null for the others and for older answers.
+    finish_reason: str | None
     model: str | None
     created_at: datetime
     prompt_tokens: int | None

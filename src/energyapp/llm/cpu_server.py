@@ -19,8 +19,8 @@ in what order, with which prefix and options) can be measured without the model:
   own), and the writers wait for it. The CPU spent is the same; who waits differs;
 - a client that disconnects stops its request between two prompt batches or at the next
   generated token;
-- every time is divided by ``speed`` (a benchmark of an hour runs in minutes); the durations
-  of the final NDJSON line are in server time (multiplied back).
+- every time is divided by ``speed`` (a benchmark of an hour runs in minutes); the final
+  NDJSON line's durations are in server time (multiplied back).
 
 Tokenisation is approximate but consistent: a token is 4 characters of the rendered text
 (Spanish runs at about 3.5-4 with Qwen's tokenizer), for prompts and answers alike. The
@@ -104,8 +104,7 @@ def shared_tokens(cache: str, prompt: str) -> int:
 
 
 def render(request: dict[str, Any], *, chat: bool) -> str:
-    """The prompt as the model reads it (Qwen's ChatML template), ending where the answer
-    starts; empty for a request that only loads the model."""
+    """The prompt as the model reads it (:func:`chatml`); empty to only load the model."""
     if not chat:
         prompt = str(request.get("prompt") or "")
         system = str(request.get("system") or "")
@@ -114,12 +113,15 @@ def render(request: dict[str, Any], *, chat: bool) -> str:
         head = f"<|im_start|>system\n{system}{END_OF_TURN}\n" if system else ""
         return f"{head}<|im_start|>user\n{prompt}{END_OF_TURN}\n<|im_start|>assistant\n"
     messages = request.get("messages") or []
-    if not messages:
-        return ""
-    turns = (
-        f"<|im_start|>{m.get('role', '')}\n{m.get('content', '')}{END_OF_TURN}\n" for m in messages
-    )
-    return "".join(turns) + "<|im_start|>assistant\n"
+    return chatml(messages) if messages else ""
+
+
+def chatml(messages: Sequence[dict[str, Any]]) -> str:
+    """``messages`` in Qwen's ChatML layout, ending where the answer starts; a last message of
+    the assistant is left open, as Ollama's Qwen template does: the answer continues it."""
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}{END_OF_TURN}\n" for m in messages)
+    opened = messages and messages[-1].get("role") == "assistant"
+    return text[: -len(END_OF_TURN) - 1] if opened else text + "<|im_start|>assistant\n"
 
 
 class Runner:
@@ -261,8 +263,7 @@ class CpuModel:
         count: int,
         done_reason: str,
     ) -> None:
-        """Answer ``count`` tokens, then the final line with ``done_reason`` ("length" when
-        num_predict cut the answer, as Ollama says)."""
+        """``count`` tokens, then the final line with ``done_reason`` (as Ollama's)."""
         options = request.get("options") or {}
         num_ctx = int(options.get("num_ctx") or self.runner.config.num_ctx)
         prompt = render(request, chat=chat)
@@ -315,7 +316,8 @@ class CpuModel:
             model = str(request.get("model"))
             emit = _emitter(send, model, streamed, chat=chat)
             text = await self._generation(slot, tokens, gone, emit)
-            slot.cache += END_OF_TURN
+            if done_reason != "length":  # a cut answer has no end marker: it can go on
+                slot.cache += END_OF_TURN
             runner.stats.completion_tokens += len(tokens)
             # Streamed, the text went token by token; unstreamed, it is all in the one line.
             shown = "" if streamed else text

@@ -185,8 +185,9 @@ class FakeOllama:
             )
             return
         words = [self._rng.choice(_WORDS) for _ in range(count)]
-        tokens = [(w.capitalize() if i == 0 else " " + w) for i, w in enumerate(words)]
-        if tokens:
+        going_on = chat and (request.get("messages") or [{}])[-1].get("role") == "assistant"
+        tokens = [(" " + w if i or going_on else w.capitalize()) for i, w in enumerate(words)]
+        if tokens and done_reason != "length":  # a cut answer stops mid-sentence
             tokens[-1] += "."
         prompt_tokens = _prompt_tokens(request, chat=chat)
         started = time.perf_counter_ns()
@@ -282,11 +283,7 @@ def _layout(request: dict[str, Any], *, chat: bool) -> str:
     starts."""
     if not chat:
         return str(request.get("system", "")) + str(request.get("prompt", ""))
-    turns = (
-        f"<|im_start|>{m.get('role', '')}\n{m.get('content', '')}<|im_end|>\n"
-        for m in request.get("messages") or []
-    )
-    return "".join(turns) + "<|im_start|>assistant\n"
+    return cpu_server.chatml(request.get("messages") or [])
 
 
 def _prompt_tokens(request: dict[str, Any], *, chat: bool) -> int:

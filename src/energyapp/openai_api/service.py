@@ -126,14 +126,15 @@ def _stored_question(settings: Settings, messages: list[dict[str, str]]) -> str:
 
 
 def _options(settings: Settings, body: ChatCompletionRequest) -> dict[str, Any]:
-    options = prompt.chat_options(settings)
+    options = prompt.answer_options(settings)
     # OpenAI's sampling parameters are Ollama options of the same name.
     for name in ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty"):
         if (value := getattr(body, name)) is not None:
             options[name] = value
+    # The answer's room in num_ctx caps max_tokens too (finish_reason "length" past it).
     limit = body.max_completion_tokens or body.max_tokens
     if limit is not None:
-        options["num_predict"] = limit
+        options["num_predict"] = min(limit, options["num_predict"])
     if stop := body.stop_words():
         options["stop"] = stop
     return options
@@ -346,6 +347,7 @@ async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | N
         status=completion.status,
         text=completion.text,
         error_code=None if completion.status == "complete" else "api_" + completion.status,
+        finish_reason=completion.finish_reason if completion.status == "complete" else None,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         duration_ms=int((time.time() - completion.created) * 1000),

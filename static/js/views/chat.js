@@ -75,6 +75,7 @@ class ChatView {
       editQuestion: (el) => editQuestion(el, () => this.busy(), (text, parent) => this.send(text, { parent })),
       regenerate: (view) => this.regenerate(view),
       conversationId: () => this.conversationId,
+      continueAnswer: (view) => this.continueAnswer(view),
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
     /** @type {Composer} */
@@ -266,6 +267,22 @@ class ChatView {
     if (this.busy() || !questionId || !(question instanceof HTMLElement)) return;
     cutFrom(view.el);
     this.ask(question, { regenerate: questionId });
+  }
+
+  /**
+   * "Continuar": the server writes on the answer the length cap cut, in the same bubble.
+   * @param {AnswerView} view
+   */
+  continueAnswer(view) {
+    const id = view.id;
+    if (this.busy() || !id || !this.conversationId) return;
+    const body = { conversation_id: this.conversationId, continue_message_id: id };
+    view.before = view.info ?? { finish_reason: "length" };
+    view.continued = true;
+    this.list.finishMeta(view, "streaming");
+    // No "Reintentar" for a continuation that failed: the answer is no longer cut (Regenerar is).
+    void this.streams.run(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }),
+      () => this.continueAnswer(view), null);
   }
 
   // ---------- asking ----------

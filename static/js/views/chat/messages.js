@@ -20,6 +20,7 @@ import { feedbackControls } from "./feedback.js";
  * @property {string} content
  * @property {string} status "complete", "streaming", "stopped", "interrupted" or "error"
  * @property {string | null} [error_code] why it failed (docs/chat.md), null otherwise
+ * @property {string | null} [finish_reason] a complete answer's end: "stop", or "length" when the length cap cut it
  * @property {string | null} [model]
  * @property {number | null} [completion_tokens]
  * @property {number | null} [duration_ms] from the request to the end
@@ -45,6 +46,10 @@ import { feedbackControls } from "./feedback.js";
  * @property {string[]} [siblings] its versions
  * @property {boolean} [titled] a `title` event came with it
  * @property {boolean} [stopWanted] "Detener" (or Esc) before the answer had an id: stop it once it has
+ * @property {Partial<Message>} [info] what its details were last drawn from (the stored answer, or `done`)
+ * @property {Partial<Message>} [before] while "Continuar" writes on it: the answer as it was, shown
+ *   again if the request is refused; its stream's first token is then the whole text so far
+ * @property {boolean} [continued] "Continuar" wrote on it here: its speed is the server's (both parts)
  */
 
 /**
@@ -52,7 +57,7 @@ import { feedbackControls } from "./feedback.js";
  * @typedef {object} FocusSpot
  * @property {string} id the message's id, empty outside a message
  * @property {string} action the button's `data-action` ("copy", "edit", "regenerate",
- *   "version-prev", "version-next", "rate-up", "rate-down", "comment"), empty for another element
+ *   "version-prev", "version-next", "rate-up", "rate-down", "comment", "continue"), empty for another element
  * @property {string} elementId the element's id, if it has one
  */
 
@@ -63,6 +68,7 @@ import { feedbackControls } from "./feedback.js";
  * @property {(el: HTMLElement) => void} editQuestion "Editar"
  * @property {(view: AnswerView) => void} regenerate "Regenerar"
  * @property {() => string | null} conversationId the conversation shown (for rating its answers)
+ * @property {(view: AnswerView) => void} continueAnswer "Continuar", under the last answer the length cap cut
  */
 
 const EXAMPLES = [
@@ -106,6 +112,8 @@ const STATUS_LABELS = {
 // Who wrote each message, for a screen reader (the bubbles and the logo say it only to the eye);
 // headings, so that it can also jump from message to message.
 const QUESTION_HEADING = "Usted dijo:";
+/** Under an answer the length cap cut (`finish_reason` "length", docs/chat.md). */
+export const CUT_TEXT = "La respuesta llegó al largo máximo.";
 const ANSWER_HEADING = "EnergyApp respondió:";
 
 export class MessageList {
@@ -221,6 +229,7 @@ export class MessageList {
    */
   appendQuestion(message) {
     document.getElementById("welcome")?.remove();
+    this.dropContinue();
     const meta = h("div", { class: "msg-meta" });
     const el = h("div", { class: "msg msg-user", dataset: { id: message.id || "", role: "user", parent: message.parent_id || "" } },
       h("h2", { class: "sr-only", text: QUESTION_HEADING }),
@@ -254,6 +263,7 @@ export class MessageList {
    */
   appendAnswer(message) {
     document.getElementById("welcome")?.remove();
+    this.dropContinue();
     const body = h("div", { class: "md" });
     const status = h("div", { class: "status-slot" });
     const meta = h("div", { class: "msg-meta" });
@@ -269,6 +279,11 @@ export class MessageList {
     return view;
   }
 
+  /** A message is added below: the answer above it can no longer be continued. */
+  dropContinue() {
+    for (const button of this.inner.querySelectorAll(".continue-btn")) button.remove();
+  }
+
   /**
    * @param {AnswerView} view
    * @param {string} status
@@ -278,7 +293,18 @@ export class MessageList {
     view.el.dataset.status = status || "";
     clear(view.meta);
     if (status === "streaming") return;
+    view.info = info;
     if (STATUS_LABELS[status]) view.meta.appendChild(h("span", { class: "pill", text: STATUS_LABELS[status] }));
+    const cut = status === "complete" && info.finish_reason === "length";
+    view.el.dataset.finish = cut ? "length" : "";
+    if (cut) {
+      const note = h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT }));
+      // Only the last answer shown goes on: one below it would no longer be the end.
+      if (view.id && view.el === this.inner.lastElementChild) {
+        note.appendChild(h("button", { type: "button", class: "btn btn-sm continue-btn", dataset: { action: "continue" }, onclick: () => this.actions.continueAnswer(view) }, icon("send"), "Continuar"));
+      }
+      view.meta.appendChild(note);
+    }
     if (view.content) {
       const copy = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Copiar respuesta", dataset: { action: "copy" } }, icon("copy"), "Copiar");
       copy.addEventListener("click", async () => {
@@ -297,7 +323,7 @@ export class MessageList {
     const nav = view.id ? versionNav(view.id, view.siblings, (target, which) => this.actions.pickVersion(view.el, target, which)) : null;
     if (nav) view.meta.appendChild(nav);
     view.meta.appendChild(messageTime(info.created_at));
-    const measured = view.firstTokenAt !== undefined && !view.reattached ? performance.now() - view.firstTokenAt : null;
+    const measured = view.firstTokenAt !== undefined && !view.reattached && !view.continued ? performance.now() - view.firstTokenAt : null;
     const stats = answerStats(info, measured);
     if (stats) view.meta.appendChild(h("span", { class: "msg-stats", text: stats }));
   }

@@ -132,8 +132,9 @@ export class AnswerStreams {
         if (event === "meta") this.onMeta(view, data);
         else if (event === "queue") showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
         else if (event === "token") {
-          // A re-attached stream starts with the whole text so far as one token event.
-          view.content = data.replace ? data.content : view.content + data.content;
+          // A re-attached stream, and a continued answer's, start with the whole text so far.
+          view.content = data.replace || view.before ? data.content : view.content + data.content;
+          view.before = undefined;
           view.firstTokenAt ??= performance.now();
           showStatus(view, "generando…");
           this.chat.models.answered();
@@ -149,7 +150,8 @@ export class AnswerStreams {
           ended = data.status;
           paint();
           this.release(view);
-          this.chat.list.finishMeta(view, data.status, data);
+          // A continued answer keeps the time it was asked at.
+          this.chat.list.finishMeta(view, data.status, { created_at: view.info?.created_at, ...data });
           if (failed) continue;
           showStatus(view, "");
           this.chat.composer.announce(ENDED_TEXTS[data.status] ?? "");
@@ -177,6 +179,14 @@ export class AnswerStreams {
     } catch (err) {
       if (isAbort(err) || this.chat.destroyed) return null;
       showStatus(view, "");
+      if (view.before) {
+        // "Continuar" refused (its answer changed meanwhile, the quota, the queue): the
+        // answer stays as it was, and the server's reason is said.
+        this.chat.list.finishMeta(view, "complete", view.before);
+        view.before = undefined;
+        toast(errorDetail(err, "No se pudo continuar la respuesta."), "error");
+        return null;
+      }
       this.chat.list.finishMeta(view, "error", {});
       // The server's message already says when to try again (rate limit, quota, busy).
       showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);

@@ -1,0 +1,116 @@
+"""An answer cut by the length cap (``finish_reason`` "length", docs/chat.md) says so under it,
+live and after a reload; "Continuar" under the last one asks the server to go on with it, in
+the same bubble."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import (
+    LiveApp,
+    _database,
+    _free_port,
+    _seed,
+    _serve,
+    _stop,
+    _wait_http,
+    login,
+)
+
+pytestmark = pytest.mark.browser
+
+ANSWER = ".msg-assistant"
+CUT = "La respuesta llegó al largo máximo."
+NUM_CTX = 256  # the answer's room: 64 tokens; the stand-in writes 150
+
+
+@pytest.fixture(scope="module")
+def cut_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """An app on a database of its own whose stand-in Ollama writes longer answers than the
+    small num_ctx leaves room for: every answer is cut."""
+    logs = tmp_path_factory.mktemp("ui-length-logs")
+    port = _free_port()
+    ollama_url = f"http://127.0.0.1:{port}"
+    fake = subprocess.Popen(
+        [
+            sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
+            "--tokens-per-second", "60", "--answer-tokens", "150",
+            "--model", "qwen2.5:3b-instruct",
+        ],
+        stdout=(logs / "ollama.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_http(f"{ollama_url}/api/version", fake)
+        with _database(tmp_path_factory.mktemp("ui-length")) as db_url:
+            _seed(db_url)
+            env = {"ENERGYAPP_NUM_CTX": str(NUM_CTX)}
+            with _serve(db_url, ollama_url, logs, env) as base:
+                yield LiveApp(base_url=base, db_url=db_url, ollama_url=ollama_url)
+    finally:
+        _stop([fake])
+
+
+def _stream_over(page: Page) -> None:
+    page.wait_for_function("() => sessionStorage.getItem('energyapp.streaming') === null")
+    expect(page.locator("#send-btn")).to_be_visible()
+
+
+def test_a_cut_answer_says_so_live_and_after_a_reload(page: Page, cut_app: LiveApp) -> None:
+    user = cut_app.create_user(full_name="Laura Largo")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _stream_over(page)
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+
+
+def test_continuar_writes_on_the_same_answer(page: Page, cut_app: LiveApp) -> None:
+    user = cut_app.create_user(full_name="Carlos Continuar")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _stream_over(page)
+    first = answer.locator(".md").inner_text()
+    answer_id = answer.get_attribute("data-id")
+
+    answer.get_by_role("button", name="Continuar").click()
+    # The same bubble grows, and is cut again (the stand-in writes more than the room).
+    expect(page.locator(ANSWER)).to_have_count(1)
+    expect(answer).to_have_attribute("data-status", "complete")
+    _stream_over(page)
+    grown = answer.locator(".md").inner_text()
+    assert grown.startswith(first.rstrip(".")[:40]) and len(grown) > len(first)
+    assert answer.get_attribute("data-id") == answer_id
+    expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
+
+    # Reloaded while a continuation is written: the whole answer is followed again.
+    answer.get_by_role("button", name="Continuar").click()
+    expect(answer).to_have_attribute("data-status", "streaming")
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _stream_over(page)
+    final = answer.locator(".md").inner_text()
+    assert final.startswith(grown[:40]) and len(final) > len(grown)
+
+    # A question below it: the answer above no longer offers "Continuar", its note stays.
+    page.fill("#composer-input", "Gracias")
+    page.keyboard.press("Enter")
+    expect(page.locator(ANSWER)).to_have_count(2)
+    expect(page.locator(ANSWER).first.get_by_role("button", name="Continuar")).to_have_count(0)
+    expect(page.locator(ANSWER).first.locator(".msg-cut")).to_contain_text(CUT)
