@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 from sqlalchemy import update
 
 from energyapp.conversations.models import Conversation
@@ -386,6 +386,34 @@ def test_opening_a_search_result_or_an_archived_one_keeps_the_list(
     expect(page.locator("h1.title")).to_have_text("Tarifas")
     expect(page.locator("#show-archived")).to_be_checked()
     expect(page.locator(".conv-title")).to_have_text(["Tarifas"])
+
+
+def test_an_archive_saved_after_the_archived_list_was_asked_shows_in_it(
+    page: Page, live_app: LiveApp
+) -> None:
+    """Archivar, then "Ver archivadas" before the server saved the archive (a slow server):
+    the archived list was asked without it, so once the archive is saved the list is asked
+    again. Before, the saved archive only took the row out of the list shown, which lacked it,
+    and the archived conversation never appeared (seen in CI under load)."""
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Tarifas", [("user", "Hola")])
+    page.reload()
+    held: list[Route] = []
+    page.route(
+        "**/conversations/*",
+        lambda route: held.append(route) if route.request.method == "PATCH" else route.fallback(),
+    )
+    row_action(page.locator(".conv-item", has_text="Tarifas"), "Archivar")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the archive request was not sent"
+    page.check("#show-archived")
+    expect(page.locator(".list-status")).to_have_text("No hay conversaciones archivadas.")
+    held[0].continue_()
+    expect(page.locator(".conv-title")).to_have_text(["Tarifas"])
+    expect(page.locator(".list-status")).to_have_text("")
 
 
 def test_who_signs_in_after_a_sign_out_mid_answer_starts_on_a_new_chat(

@@ -413,9 +413,17 @@ export class Sidebar {
    * @param {string} [message] a toast once saved
    */
   async patch(conv, changes, message) {
+    const generation = this.generation;
     try {
       /** @type {Conversation} */
       const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
+      if (generation !== this.generation) {
+        // The list was asked again while this ran ("Ver archivadas", a search), maybe before
+        // the change was saved: asked once more, it shows the conversation where it now belongs.
+        void this.refresh();
+        if (message) toast(message);
+        return;
+      }
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
       else Object.assign(conv, updated);
       this.render();
