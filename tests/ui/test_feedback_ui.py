@@ -114,3 +114,27 @@ def test_a_streamed_answer_is_rated_once_finished(page: Page, live_app: LiveApp)
     expect(
         page.locator(".msg-assistant").last.get_by_role("button", name="Buena respuesta")
     ).to_have_attribute("aria-pressed", "true")
+
+
+def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
+    # While the request runs the buttons refuse presses without being disabled: a disabled
+    # button drops the focus to <body>, where a keyboard user would be left.
+    worker = live_app.create_user()
+    conversation = live_app.create_conversation(
+        worker["id"], "Normas", [("user", "¿Qué norma rige?"), ("assistant", "La NCh 4/2003.")]
+    )
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    answer = page.locator(".msg-assistant").first
+    bad = answer.get_by_role("button", name="Mala respuesta")
+    bad.focus()
+    page.keyboard.press("Enter")
+    expect(answer.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(bad).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Valoración quitada.")
+    expect(bad).to_have_attribute("aria-pressed", "false")
+    expect(bad).to_be_focused()
+    page.keyboard.press("Enter")  # and it still answers the keyboard: rated again
+    expect(bad).to_have_attribute("aria-pressed", "true")

@@ -43,10 +43,12 @@ export function feedbackControls(conversationId, messageId, saved) {
     comment.hidden = !current || Boolean(form);
     comment.textContent = current?.comment ? "Editar comentario" : "Comentar";
   };
-  /** @param {boolean} busy */
-  const setBusy = (busy) => {
-    buttons.up.disabled = busy;
-    buttons.down.disabled = busy;
+  let busy = false;
+  // aria-disabled, not disabled: a disabled button loses the focus (to <body>), and a keyboard
+  // user who pressed it would be left nowhere once the rating is saved or removed.
+  const setBusy = (/** @type {boolean} */ value) => {
+    busy = value;
+    for (const b of [buttons.up, buttons.down]) b.setAttribute("aria-disabled", String(value));
   };
   const closeForm = () => {
     form?.remove();
@@ -56,6 +58,7 @@ export function feedbackControls(conversationId, messageId, saved) {
 
   /** @param {"up" | "down"} rating */
   async function choose(rating) {
+    if (busy) return;
     const removing = current?.rating === rating;
     setBusy(true);
     try {
