@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.ui.conftest import LiveApp, login
 
@@ -116,16 +116,21 @@ def test_a_streamed_answer_is_rated_once_finished(page: Page, live_app: LiveApp)
     ).to_have_attribute("aria-pressed", "true")
 
 
-def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
-    # While the request runs the buttons refuse presses without being disabled: a disabled
-    # button drops the focus to <body>, where a keyboard user would be left.
+def _one_answer(page: Page, live_app: LiveApp) -> Locator:
+    """A worker's conversation of one question and its answer, opened: the answer."""
     worker = live_app.create_user()
     conversation = live_app.create_conversation(
         worker["id"], "Normas", [("user", "¿Qué norma rige?"), ("assistant", "La NCh 4/2003.")]
     )
     login(page, live_app.base_url, worker["email"], worker["password"])
     page.goto(f"{live_app.base_url}/#/chat/{conversation}")
-    answer = page.locator(".msg-assistant").first
+    return page.locator(".msg-assistant").first
+
+
+def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
+    # While the request runs the buttons refuse presses without being disabled: a disabled
+    # button drops the focus to <body>, where a keyboard user would be left.
+    answer = _one_answer(page, live_app)
     bad = answer.get_by_role("button", name="Mala respuesta")
     bad.focus()
     page.keyboard.press("Enter")
@@ -138,3 +143,17 @@ def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app
     expect(bad).to_be_focused()
     page.keyboard.press("Enter")  # and it still answers the keyboard: rated again
     expect(bad).to_have_attribute("aria-pressed", "true")
+
+
+def test_the_comment_counter_counts_as_the_server(page: Page, live_app: LiveApp) -> None:
+    # 1000 characters as the server counts them: code points in NFC, the ends trimmed. 600
+    # emoji (1200 UTF-16 units) and a trailing blank line fit.
+    answer = _one_answer(page, live_app)
+    answer.get_by_role("button", name="Buena respuesta").click()
+    field = answer.get_by_label("¿Qué le sirvió? (opcional)")
+    field.fill("😀" * 600 + "\n   ")
+    expect(answer.locator(".counter")).to_have_text("600 / 1.000")
+    answer.get_by_role("button", name="Enviar comentario").click()
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
+    answer.get_by_role("button", name="Editar comentario").click()
+    expect(field).to_have_value("😀" * 600)

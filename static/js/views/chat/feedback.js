@@ -5,6 +5,7 @@
 import { api, errorDetail } from "../../api.js";
 import { h, icon, toast } from "../../dom.js";
 import { CharCounter } from "./composer.js";
+import { instructionChars } from "../instructions.js";
 
 /** The longest comment, in characters (the API's `MAX_COMMENT_CHARS`). */
 export const MAX_COMMENT = 1000;
@@ -94,7 +95,9 @@ export function feedbackControls(conversationId, messageId, saved) {
     // No maxlength: a paste past the limit would be cut without a word; the counter says so.
     const counter = new CharCounter(counterId, MAX_COMMENT, "El comentario");
     const send = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar comentario" });
-    const update = () => { send.disabled = counter.show(field.value.length); };
+    // Counted as the server counts a comment, cleaned as custom instructions are: code points
+    // once in NFC and trimmed (an emoji is one character, not the two of String.length).
+    const update = () => { send.disabled = counter.show(instructionChars(field.value)); };
     field.addEventListener("input", update);
     const skip = () => {
       closeForm();
