@@ -157,3 +157,27 @@ def test_the_comment_counter_counts_as_the_server(page: Page, live_app: LiveApp)
     expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
     answer.get_by_role("button", name="Editar comentario").click()
     expect(field).to_have_value("😀" * 600)
+
+
+def test_a_comment_being_typed_survives_a_new_version(page: Page, live_app: LiveApp) -> None:
+    # A new version draws the branch again; a comment typed meanwhile under another answer
+    # comes back, its field focused, instead of being lost with the focus on "Copiar".
+    worker = live_app.create_user()
+    conversation = live_app.create_conversation(
+        worker["id"],
+        "Normas",
+        [("user", "¿Qué?"), ("assistant", "Eso."), ("user", "¿Y?"), ("assistant", "Aquello.")],
+    )
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    page.locator(".msg-assistant").last.get_by_role("button", name="Regenerar").click()
+    first = page.locator(".msg-assistant").first
+    first.get_by_role("button", name="Mala respuesta").click()
+    field = first.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")
+    field.press_sequentially("Citó mal")
+    last = page.locator(".msg-assistant").last
+    expect(last).to_have_attribute("data-status", "complete", timeout=30_000)
+    expect(last.locator(".versions")).to_have_count(1)  # drawn again
+    expect(field).to_be_focused()
+    expect(field).to_have_value("Citó mal")
+    expect(first.locator(".counter")).to_have_text("8 / 1.000")
