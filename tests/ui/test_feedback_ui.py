@@ -181,3 +181,28 @@ def test_a_comment_being_typed_survives_a_new_version(page: Page, live_app: Live
     expect(field).to_be_focused()
     expect(field).to_have_value("Citó mal")
     expect(first.locator(".counter")).to_have_text("8 / 1.000")
+
+
+def test_a_second_tab_choosing_the_same_rating_keeps_the_comment(
+    page: Page, live_app: LiveApp
+) -> None:
+    answer = _one_answer(page, live_app)
+    stale = page.context.new_page()  # a second tab, opened before the rating
+    stale.goto(page.url)
+    stale_bad = stale.locator(".msg-assistant").first.get_by_role("button", name="Mala respuesta")
+    expect(stale_bad).to_have_attribute("aria-pressed", "false")
+    answer.get_by_role("button", name="Mala respuesta").click()
+    answer.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)").fill("Inventó una norma")
+    answer.get_by_role("button", name="Enviar comentario").click()
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
+
+    stale_bad.click()
+    field = stale.locator(".msg-assistant").first.get_by_label(
+        "¿Qué faltó o qué estuvo mal? (opcional)"
+    )
+    expect(field).to_have_value("Inventó una norma")
+    page.reload()
+    page.locator(".msg-assistant").first.get_by_role("button", name="Editar comentario").click()
+    expect(page.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_have_value(
+        "Inventó una norma"
+    )

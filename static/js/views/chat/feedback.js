@@ -69,7 +69,9 @@ export function feedbackControls(conversationId, messageId, saved) {
         closeForm();
         toast("Valoración quitada.");
       } else {
-        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating, comment: null } }));
+        // No comment: the one saved stays if this rating is already saved (chosen in another
+        // tab this one had not seen), and the form opens with it.
+        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating } }));
         closeForm();
         openForm();
       }
