@@ -206,3 +206,25 @@ def test_a_second_tab_choosing_the_same_rating_keeps_the_comment(
     expect(page.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_have_value(
         "Inventó una norma"
     )
+
+
+def test_a_comment_refused_keeps_the_focus_on_enviar(page: Page, live_app: LiveApp) -> None:
+    answer = _one_answer(page, live_app)
+    answer.get_by_role("button", name="Buena respuesta").click()
+    answer.get_by_label("¿Qué le sirvió? (opcional)").fill("La norma citada")
+    page.route(
+        "**/feedback",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"detail": "Servicio no disponible.", "code": "unavailable"}',
+        ),
+    )
+    send = answer.get_by_role("button", name="Enviar comentario")
+    send.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Servicio no disponible.")
+    expect(send).to_be_focused()  # not <body>: sending again is one Enter away
+    page.unroute("**/feedback")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")

@@ -117,10 +117,14 @@ export function feedbackControls(conversationId, messageId, saved) {
         send,
       ),
     );
+    let sending = false;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (send.disabled || !current) return;
-      send.disabled = true;
+      if (sending || send.disabled || !current) return;
+      // aria-disabled while it is sent, as the rating buttons: a disabled Enviar would drop
+      // the focus to <body>, where a refusal would leave a keyboard user.
+      sending = true;
+      send.setAttribute("aria-disabled", "true");
       try {
         current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating: current.rating, comment: field.value } }));
         toast("Gracias por su comentario.");
@@ -128,6 +132,9 @@ export function feedbackControls(conversationId, messageId, saved) {
       } catch (err) {
         toast(errorDetail(err, "No se pudo enviar el comentario."), "error");
         update();
+      } finally {
+        sending = false;
+        send.removeAttribute("aria-disabled");
       }
     });
     update();
