@@ -137,6 +137,11 @@ def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app
     expect(answer.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_be_focused()
     page.keyboard.press("Escape")
     expect(bad).to_be_focused()
+    answer.get_by_role("button", name="Comentar").click()
+    answer.get_by_role("button", name="Enviar comentario").focus()
+    page.keyboard.press("Escape")  # from the form's buttons too
+    expect(answer.locator("textarea")).to_have_count(0)
+    expect(bad).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#toasts")).to_contain_text("Valoración quitada.")
     expect(bad).to_have_attribute("aria-pressed", "false")

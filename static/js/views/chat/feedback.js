@@ -105,9 +105,6 @@ export function feedbackControls(conversationId, messageId, saved) {
       closeForm();
       buttons[rating].focus();
     };
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") skip();
-    });
     form = h("form", { class: "feedback-form" },
       field,
       h("p", { class: "hint small", id: `feedback-hint-${forms}`, text: "Lo leen los administradores de EnergyApp para mejorar el servicio." }),
@@ -117,6 +114,10 @@ export function feedbackControls(conversationId, messageId, saved) {
         send,
       ),
     );
+    // Escape anywhere in the form (the field, Omitir, Enviar comentario) is Omitir.
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") skip();
+    });
     let sending = false;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
