@@ -284,3 +284,47 @@ async def test_json_export_holds_the_ratings(
         in_zip = json.loads(zipped.read(name))["messages"]
     assert in_zip[1]["feedback"]["comment"] == "Incompleta"
     assert in_zip[3]["feedback"] is None
+
+
+async def test_a_rating_chosen_again_without_comment_keeps_it(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Two tabs: one saved 👎 with a comment, the other had not seen it and chooses 👎 (the web
+    # sends no comment): the comment stays. Another rating, or a null comment, drops it.
+    ana = await make_user()
+    headers = await auth_headers(ana)
+    conversation = await make_conversation(ana, messages=["¿Qué es un kWh?", "Energía."])
+    _, answer = await _ids(sessionmaker, conversation)
+    url = _url(conversation.id, answer)
+    await client.put(url, json={"rating": "down", "comment": "Incompleta"}, headers=headers)
+    again = await client.put(url, json={"rating": "down"}, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["comment"] == "Incompleta"
+    assert (await _messages(client, conversation, headers))[1]["feedback"]["comment"] == (
+        "Incompleta"
+    )
+    other = await client.put(url, json={"rating": "up"}, headers=headers)
+    assert other.json()["comment"] is None
+    await client.put(url, json={"rating": "up", "comment": "Útil"}, headers=headers)
+    cleared = await client.put(url, json={"rating": "up", "comment": None}, headers=headers)
+    assert cleared.json()["comment"] is None
+
+    # A reassigned conversation: the new owner's same rating does not take over Ana's words.
+    await client.put(url, json={"rating": "down", "comment": "Solo de Ana"}, headers=headers)
+    bruno = await make_user()
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Conversation).where(Conversation.id == conversation.id).values(user_id=bruno.id)
+        )
+        await session.commit()
+    taken = await client.put(url, json={"rating": "down"}, headers=await auth_headers(bruno))
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["comment"] is None
+    async with sessionmaker() as session:
+        row = await session.get(MessageFeedback, answer)
+        assert row is not None
+        assert (row.user_id, row.comment) == (bruno.id, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.ui.conftest import LiveApp, login
 
@@ -114,3 +114,122 @@ def test_a_streamed_answer_is_rated_once_finished(page: Page, live_app: LiveApp)
     expect(
         page.locator(".msg-assistant").last.get_by_role("button", name="Buena respuesta")
     ).to_have_attribute("aria-pressed", "true")
+
+
+def _one_answer(page: Page, live_app: LiveApp) -> Locator:
+    """A worker's conversation of one question and its answer, opened: the answer."""
+    worker = live_app.create_user()
+    conversation = live_app.create_conversation(
+        worker["id"], "Normas", [("user", "¿Qué norma rige?"), ("assistant", "La NCh 4/2003.")]
+    )
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    return page.locator(".msg-assistant").first
+
+
+def test_a_rating_removed_with_the_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
+    # While the request runs the buttons refuse presses without being disabled: a disabled
+    # button drops the focus to <body>, where a keyboard user would be left.
+    answer = _one_answer(page, live_app)
+    bad = answer.get_by_role("button", name="Mala respuesta")
+    bad.focus()
+    page.keyboard.press("Enter")
+    expect(answer.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(bad).to_be_focused()
+    answer.get_by_role("button", name="Comentar").click()
+    answer.get_by_role("button", name="Enviar comentario").focus()
+    page.keyboard.press("Escape")  # from the form's buttons too
+    expect(answer.locator("textarea")).to_have_count(0)
+    expect(bad).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Valoración quitada.")
+    expect(bad).to_have_attribute("aria-pressed", "false")
+    expect(bad).to_be_focused()
+    page.keyboard.press("Enter")  # and it still answers the keyboard: rated again
+    expect(bad).to_have_attribute("aria-pressed", "true")
+
+
+def test_the_comment_counter_counts_as_the_server(page: Page, live_app: LiveApp) -> None:
+    # 1000 characters as the server counts them: code points in NFC, the ends trimmed. 600
+    # emoji (1200 UTF-16 units) and a trailing blank line fit.
+    answer = _one_answer(page, live_app)
+    answer.get_by_role("button", name="Buena respuesta").click()
+    field = answer.get_by_label("¿Qué le sirvió? (opcional)")
+    field.fill("😀" * 600 + "\n   ")
+    expect(answer.locator(".counter")).to_have_text("600 / 1.000")
+    answer.get_by_role("button", name="Enviar comentario").click()
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
+    answer.get_by_role("button", name="Editar comentario").click()
+    expect(field).to_have_value("😀" * 600)
+
+
+def test_a_comment_being_typed_survives_a_new_version(page: Page, live_app: LiveApp) -> None:
+    # A new version draws the branch again; a comment typed meanwhile under another answer
+    # comes back, its field focused, instead of being lost with the focus on "Copiar".
+    worker = live_app.create_user()
+    conversation = live_app.create_conversation(
+        worker["id"],
+        "Normas",
+        [("user", "¿Qué?"), ("assistant", "Eso."), ("user", "¿Y?"), ("assistant", "Aquello.")],
+    )
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    page.locator(".msg-assistant").last.get_by_role("button", name="Regenerar").click()
+    first = page.locator(".msg-assistant").first
+    first.get_by_role("button", name="Mala respuesta").click()
+    field = first.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")
+    field.press_sequentially("Citó mal")
+    last = page.locator(".msg-assistant").last
+    expect(last).to_have_attribute("data-status", "complete", timeout=30_000)
+    expect(last.locator(".versions")).to_have_count(1)  # drawn again
+    expect(field).to_be_focused()
+    expect(field).to_have_value("Citó mal")
+    expect(first.locator(".counter")).to_have_text("8 / 1.000")
+
+
+def test_a_second_tab_choosing_the_same_rating_keeps_the_comment(
+    page: Page, live_app: LiveApp
+) -> None:
+    answer = _one_answer(page, live_app)
+    stale = page.context.new_page()  # a second tab, opened before the rating
+    stale.goto(page.url)
+    stale_bad = stale.locator(".msg-assistant").first.get_by_role("button", name="Mala respuesta")
+    expect(stale_bad).to_have_attribute("aria-pressed", "false")
+    answer.get_by_role("button", name="Mala respuesta").click()
+    answer.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)").fill("Inventó una norma")
+    answer.get_by_role("button", name="Enviar comentario").click()
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")
+
+    stale_bad.click()
+    field = stale.locator(".msg-assistant").first.get_by_label(
+        "¿Qué faltó o qué estuvo mal? (opcional)"
+    )
+    expect(field).to_have_value("Inventó una norma")
+    page.reload()
+    page.locator(".msg-assistant").first.get_by_role("button", name="Editar comentario").click()
+    expect(page.get_by_label("¿Qué faltó o qué estuvo mal? (opcional)")).to_have_value(
+        "Inventó una norma"
+    )
+
+
+def test_a_comment_refused_keeps_the_focus_on_enviar(page: Page, live_app: LiveApp) -> None:
+    answer = _one_answer(page, live_app)
+    answer.get_by_role("button", name="Buena respuesta").click()
+    answer.get_by_label("¿Qué le sirvió? (opcional)").fill("La norma citada")
+    page.route(
+        "**/feedback",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"detail": "Servicio no disponible.", "code": "unavailable"}',
+        ),
+    )
+    send = answer.get_by_role("button", name="Enviar comentario")
+    send.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Servicio no disponible.")
+    expect(send).to_be_focused()  # not <body>: sending again is one Enter away
+    page.unroute("**/feedback")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text("Gracias por su comentario.")

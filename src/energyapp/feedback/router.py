@@ -26,9 +26,16 @@ async def rate_answer(
     """Rate a finished answer of one's own conversation (👍 ``up`` / 👎 ``down``, with an
     optional comment the administrators read), replacing any earlier rating. 404 when the
     conversation or message is missing or someone else's; 409 ``not_an_answer`` for a
-    question, ``answer_not_complete`` for an answer not finished."""
+    question, ``answer_not_complete`` for an answer not finished. Without ``comment``, one's
+    comment stays if the rating does not change."""
     saved = await service.rate_answer(
-        session, user, conversation, message_id, rating=body.rating, comment=body.comment
+        session,
+        user,
+        conversation,
+        message_id,
+        rating=body.rating,
+        comment=body.comment,
+        keep_comment="comment" not in body.model_fields_set,
     )
     return FeedbackOut(rating=body.rating, comment=saved.comment, updated_at=saved.updated_at)
 

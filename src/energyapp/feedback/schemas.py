@@ -18,7 +18,8 @@ class FeedbackIn(BaseModel):
         description=(
             f"Opcional, hasta {MAX_COMMENT_CHARS} caracteres tras quitar los espacios del "
             "principio y del final (más largo: 422 comment_too_long); vacío o null: sin "
-            "comentario. Reemplaza el anterior."
+            "comentario. Reemplaza el anterior; omitido: se conserva el suyo si la valoración "
+            "no cambia, si cambia queda sin comentario."
         ),
     )
 

@@ -86,16 +86,22 @@ async def rate_answer(
     *,
     rating: RatingValue,
     comment: str | None,
+    keep_comment: bool = False,
 ) -> Rating:
     """Set the caller's rating of one answer of their own ``conversation`` (replacing any
-    earlier one, its comment included)."""
-    text = clean_comment(comment)
+    earlier one, its comment included). ``keep_comment`` (no comment sent): the caller's own
+    comment stays when the rating is the one already saved, so a second tab that had not seen
+    it (and re-chooses it) does not wipe it; another rating, or someone else's row (a
+    reassigned conversation), starts without one."""
+    text = None if keep_comment else clean_comment(comment)
     await _rateable_answer(session, conversation, message_id)
     now = utcnow()
     row = await session.get(MessageFeedback, message_id)
     if row is None:
         row = MessageFeedback(message_id=message_id, created_at=now)
         session.add(row)
+    elif keep_comment and row.user_id == user.id and row.rating == rating:
+        text = row.comment
     row.user_id, row.rating, row.comment, row.updated_at = user.id, rating, text, now
     await session.flush()
     return Rating(rating, text, now)

@@ -5,6 +5,7 @@
 import { api, errorDetail } from "../../api.js";
 import { h, icon, toast } from "../../dom.js";
 import { CharCounter } from "./composer.js";
+import { instructionChars } from "../instructions.js";
 
 /** The longest comment, in characters (the API's `MAX_COMMENT_CHARS`). */
 export const MAX_COMMENT = 1000;
@@ -43,10 +44,12 @@ export function feedbackControls(conversationId, messageId, saved) {
     comment.hidden = !current || Boolean(form);
     comment.textContent = current?.comment ? "Editar comentario" : "Comentar";
   };
-  /** @param {boolean} busy */
-  const setBusy = (busy) => {
-    buttons.up.disabled = busy;
-    buttons.down.disabled = busy;
+  let busy = false;
+  // aria-disabled, not disabled: a disabled button loses the focus (to <body>), and a keyboard
+  // user who pressed it would be left nowhere once the rating is saved or removed.
+  const setBusy = (/** @type {boolean} */ value) => {
+    busy = value;
+    for (const b of [buttons.up, buttons.down]) b.setAttribute("aria-disabled", String(value));
   };
   const closeForm = () => {
     form?.remove();
@@ -56,6 +59,7 @@ export function feedbackControls(conversationId, messageId, saved) {
 
   /** @param {"up" | "down"} rating */
   async function choose(rating) {
+    if (busy) return;
     const removing = current?.rating === rating;
     setBusy(true);
     try {
@@ -65,7 +69,9 @@ export function feedbackControls(conversationId, messageId, saved) {
         closeForm();
         toast("Valoración quitada.");
       } else {
-        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating, comment: null } }));
+        // No comment: the one saved stays if this rating is already saved (chosen in another
+        // tab this one had not seen), and the form opens with it.
+        current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating } }));
         closeForm();
         openForm();
       }
@@ -91,15 +97,14 @@ export function feedbackControls(conversationId, messageId, saved) {
     // No maxlength: a paste past the limit would be cut without a word; the counter says so.
     const counter = new CharCounter(counterId, MAX_COMMENT, "El comentario");
     const send = h("button", { type: "submit", class: "btn btn-primary btn-sm", text: "Enviar comentario" });
-    const update = () => { send.disabled = counter.show(field.value.length); };
+    // Counted as the server counts a comment, cleaned as custom instructions are: code points
+    // once in NFC and trimmed (an emoji is one character, not the two of String.length).
+    const update = () => { send.disabled = counter.show(instructionChars(field.value)); };
     field.addEventListener("input", update);
     const skip = () => {
       closeForm();
       buttons[rating].focus();
     };
-    field.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") skip();
-    });
     form = h("form", { class: "feedback-form" },
       field,
       h("p", { class: "hint small", id: `feedback-hint-${forms}`, text: "Lo leen los administradores de EnergyApp para mejorar el servicio." }),
@@ -109,10 +114,18 @@ export function feedbackControls(conversationId, messageId, saved) {
         send,
       ),
     );
+    // Escape anywhere in the form (the field, Omitir, Enviar comentario) is Omitir.
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") skip();
+    });
+    let sending = false;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (send.disabled || !current) return;
-      send.disabled = true;
+      if (sending || send.disabled || !current) return;
+      // aria-disabled while it is sent, as the rating buttons: a disabled Enviar would drop
+      // the focus to <body>, where a refusal would leave a keyboard user.
+      sending = true;
+      send.setAttribute("aria-disabled", "true");
       try {
         current = /** @type {Feedback} */ (await api(url, { method: "PUT", body: { rating: current.rating, comment: field.value } }));
         toast("Gracias por su comentario.");
@@ -120,6 +133,9 @@ export function feedbackControls(conversationId, messageId, saved) {
       } catch (err) {
         toast(errorDetail(err, "No se pudo enviar el comentario."), "error");
         update();
+      } finally {
+        sending = false;
+        send.removeAttribute("aria-disabled");
       }
     });
     update();

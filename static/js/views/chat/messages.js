@@ -59,6 +59,7 @@ import { feedbackControls } from "./feedback.js";
  * @property {string} action the button's `data-action` ("copy", "edit", "regenerate",
  *   "version-prev", "version-next", "rate-up", "rate-down", "comment", "continue"), empty for another element
  * @property {string} elementId the element's id, if it has one
+ * @property {string | null} draft the text of the rating's comment form the focus was in
  */
 
 /**
@@ -195,17 +196,22 @@ export class MessageList {
     const focused = document.activeElement;
     if (!(focused instanceof HTMLElement) || !this.inner.contains(focused)) return null;
     const message = focused.closest(".msg");
+    // In the rating's comment form (the field, Omitir, Enviar): the form opens again with the
+    // words typed so far, which the redraw would otherwise throw away.
+    const form = focused.closest(".feedback-form");
     return {
       id: message instanceof HTMLElement ? message.dataset.id || "" : "",
-      action: focused.dataset.action || "",
+      action: form ? "comment" : focused.dataset.action || "",
       elementId: focused.id,
+      draft: form?.querySelector("textarea")?.value ?? null,
     };
   }
 
   /**
    * Focus the spot again in the messages drawn anew: the same button of the same message, else
    * another button of that message (a version arrow now disabled), else the same element (the
-   * export button), else the message list itself, never <body>.
+   * export button), else the message list itself, never <body>. A rating's comment form the
+   * focus was in opens again, with the words typed so far.
    * @param {FocusSpot} spot
    */
   refocus(spot) {
@@ -215,6 +221,15 @@ export class MessageList {
       .filter((b) => !b.disabled && !b.closest("[hidden]"));
     const same = spot.elementId ? document.getElementById(spot.elementId) : null;
     const target = buttons.find((b) => b.dataset.action === spot.action) ?? buttons[0] ?? (same && this.inner.contains(same) ? same : this.scroller);
+    if (spot.draft !== null && target.dataset.action === "comment") {
+      target.click(); // opens the form, its field focused
+      const field = message?.querySelector(".feedback-form textarea");
+      if (field instanceof HTMLTextAreaElement) {
+        field.value = spot.draft;
+        field.dispatchEvent(new Event("input")); // its counter
+        return;
+      }
+    }
     target.focus();
   }
 
