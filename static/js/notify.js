@@ -107,7 +107,12 @@ async function showNotification(userId, { conversationId, outcome, title }) {
   }
   // Signed out, or the tab seen again, while the title was on its way.
   if (state.user?.id !== userId || document.visibilityState !== "hidden") return;
-  const note = new Notification(name || "EnergyApp", { body: BODIES[outcome], tag: `energyapp-answer-${conversationId ?? "new"}`, lang: "es-CL" });
+  let note;
+  try {
+    note = new Notification(name || "EnergyApp", { body: BODIES[outcome], tag: `energyapp-answer-${conversationId ?? "new"}`, lang: "es-CL" });
+  } catch {
+    return; // Chrome on Android grants the permission but shows them only from a service worker
+  }
   shown.add(note);
   note.onclose = () => shown.delete(note);
   note.onclick = () => {
