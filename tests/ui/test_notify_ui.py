@@ -104,10 +104,26 @@ def _turn_on(page: Page) -> None:
     expect(switch).to_be_checked()
 
 
+def _answered_while_hidden(page: Page, text: str) -> None:
+    """On the chat: hide the tab, ask `text`, wait for the complete answer and its mark."""
+    _hide(page)
+    _send(page, text)
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    _stream_over(page)
+    expect(page).to_have_title(re.compile(r"^\(✓\) "))
+
+
 def _new_worker(page: Page, app: LiveApp, name: str = "Nora Notas") -> dict[str, str]:
     user = app.create_user(full_name=name)
     login(page, app.base_url, user["email"], user["password"])
     return user
+
+
+def _worker_with_conversation(page: Page, app: LiveApp, title: str) -> tuple[dict[str, str], str]:
+    """A new worker signed in, with one conversation named `title` (a question, an answer)."""
+    user = _new_worker(page, app)
+    conv = app.create_conversation(user["id"], title, [("user", "Hola"), ("assistant", "Hola.")])
+    return user, conv
 
 
 def test_a_hidden_tab_is_marked_when_its_answer_ends_and_unmarked_when_seen(
@@ -139,11 +155,8 @@ def test_one_notification_with_the_title_only_and_a_click_opens_the_conversation
     page: Page, live_app: LiveApp
 ) -> None:
     _prepare(page, "default")
-    user = _new_worker(page, live_app)
     title = "Turnos de mantención"
-    conv = live_app.create_conversation(
-        user["id"], title, [("user", "Hola"), ("assistant", "Hola.")]
-    )
+    user, conv = _worker_with_conversation(page, live_app, title)
     page.goto(f"{live_app.base_url}/#/config")
     expect(page.get_by_role("heading", name="Configuración", exact=True)).to_be_visible()
     assert page.evaluate("window.__permissionAsks") == 0  # never on page load
@@ -189,11 +202,8 @@ def test_two_tabs_following_the_answer_notify_once(
     context: BrowserContext, page: Page, live_app: LiveApp
 ) -> None:
     _prepare(page, "granted")
-    user = _new_worker(page, live_app)
     title = "Cálculo de tableros"
-    conv = live_app.create_conversation(
-        user["id"], title, [("user", "Hola"), ("assistant", "Hola.")]
-    )
+    _, conv = _worker_with_conversation(page, live_app, title)
     _turn_on(page)
     page.goto(f"{live_app.base_url}/#/chat/{conv}")
     expect(page.locator(".msg-user")).to_have_count(1)
@@ -271,10 +281,7 @@ def test_a_switch_turned_off_and_the_next_account_get_no_notification(
     page.evaluate("() => window.__notifications[0].onclick(new Event('click'))")
     page.wait_for_timeout(300)
     assert conv not in page.url
-    _send(page, "Segunda pregunta")
-    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
-    _stream_over(page)
-    expect(page).to_have_title(re.compile(r"^\(✓\) "))  # the mark is this tab's, for anyone
+    _answered_while_hidden(page, "Segunda pregunta")  # the mark is this tab's, for anyone
     assert len(_shown(page)) == 1
 
     # The first person back, switch turned off: nothing.
@@ -288,11 +295,7 @@ def test_a_switch_turned_off_and_the_next_account_get_no_notification(
     expect(switch).not_to_be_checked()
     assert page.evaluate("key => localStorage.getItem(key)", key) is None
     page.click("nav.tabs a:text('Chat')")
-    _hide(page)
-    _send(page, "Tercera pregunta")
-    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
-    _stream_over(page)
-    expect(page).to_have_title(re.compile(r"^\(✓\) "))
+    _answered_while_hidden(page, "Tercera pregunta")
     assert _shown(page) == []
 
 
@@ -340,10 +343,6 @@ def test_a_browser_that_refuses_page_notifications_still_marks_the_title(
     _new_worker(page, live_app)
     _turn_on(page)
     page.click("nav.tabs a:text('Chat')")
-    _hide(page)
-    _send(page, "¿Qué es la potencia reactiva?")
-    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
-    _stream_over(page)
-    expect(page).to_have_title(re.compile(r"^\(✓\) "))
+    _answered_while_hidden(page, "¿Qué es la potencia reactiva?")
     page.wait_for_timeout(500)  # the conversation's name asked for, the notification tried
     assert _shown(page) == []
