@@ -80,6 +80,17 @@ export function sessionEnded(notice) {
   onSessionLost(notice);
 }
 
+/**
+ * Call `fn` when another tab of this browser signs out or loses the session (the refresh token
+ * they share is removed).
+ * @param {() => void} fn
+ */
+export function onSessionGoneElsewhere(fn) {
+  window.addEventListener("storage", (event) => {
+    if ((event.key === REFRESH_KEY || event.key === null) && !event.newValue) fn();
+  });
+}
+
 export function hasStoredSession() {
   return Boolean(localStorage.getItem(REFRESH_KEY));
 }

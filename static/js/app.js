@@ -1,11 +1,13 @@
 // @ts-check
 // Entry point: loads the public config, restores the session, draws the screen for each address.
 // Views navigate through router.js; nothing imports this module.
-import { api, hasStoredSession, refresh, setSessionLostHandler, logout } from "./api.js";
+import { api, hasStoredSession, refresh, setSessionLostHandler, logout, onSessionGoneElsewhere } from "./api.js";
 import { h, icon, initials, ROLE_LABELS, clear } from "./dom.js";
 import { state, isStaff, signedInUser } from "./state.js";
 import { navigate, loginFirst, startRouter } from "./router.js";
 import { menuKeys, menuItem } from "./menu.js";
+import { setPageTitle } from "./page_title.js";
+import { forgetReadyNotices } from "./notify.js";
 import { renderLogin, renderRegister, setLoginNotice } from "./views/login.js";
 import { renderResetPassword } from "./views/reset_password.js";
 import { renderVerifyEmail } from "./views/verify_email.js";
@@ -21,8 +23,10 @@ let teardown = null;
 async function signOut() {
   await logout().catch(() => {});
   state.user = null;
-  // An answer left running is this person's: whoever signs in next here must not be sent to it.
+  // An answer left running is this person's: whoever signs in next here must not be sent to it,
+  // nor see its notification (or click it).
   forgetStreamingAnswer();
+  forgetReadyNotices();
   navigate("#/login");
 }
 
@@ -40,7 +44,7 @@ async function route() {
     teardown();
     teardown = null;
   }
-  document.title = SCREEN_TITLES[name] ? `${SCREEN_TITLES[name]} · EnergyApp` : "EnergyApp LLM";
+  setPageTitle(SCREEN_TITLES[name] ? `${SCREEN_TITLES[name]} · EnergyApp` : "EnergyApp LLM");
   if (name === "restablecer") {
     // Open signed in or not: the link names its own account, which the page shows.
     clear(root);
@@ -111,12 +115,14 @@ function header(active) {
 
 async function boot() {
   setSessionLostHandler((notice) => {
+    forgetReadyNotices();
     if (notice) setLoginNotice(notice);
     if (state.user) {
       state.user = null;
       navigate("#/login");
     }
   });
+  onSessionGoneElsewhere(forgetReadyNotices);
   try {
     Object.assign(state.config, await api("/config/public", { auth: false }));
   } catch {

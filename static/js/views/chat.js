@@ -7,6 +7,7 @@
 import { api, apiFetch, errorDetail } from "../api.js";
 import { h, iconButton, toast, clear } from "../dom.js";
 import { navigate } from "../router.js";
+import { setPageTitle } from "../page_title.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT } from "./versions.js";
@@ -45,6 +46,8 @@ class ChatView {
    */
   constructor(main, conversationId) {
     this.conversationId = conversationId;
+    /** @type {string | null} the conversation's name, null until it has one */
+    this.title = null;
     this.destroyed = false;
     /** @type {AnswerStreams} */
     this.streams = new AnswerStreams(this);
@@ -150,7 +153,8 @@ class ChatView {
   /** @param {string | null} title null for a conversation not saved yet */
   setHeadTitle(title) {
     this.headTitle.textContent = title || "Nueva conversación";
-    document.title = title ? `${title} · EnergyApp` : "EnergyApp LLM";
+    this.title = title;
+    setPageTitle(title ? `${title} · EnergyApp` : "EnergyApp LLM");
   }
 
   // ---------- rendering ----------

@@ -9,6 +9,8 @@ import { navigate } from "../router.js";
 import { exportCard } from "./export_card.js";
 import { apiKeysCard } from "./api_keys.js";
 import { instructionsCard } from "./instructions.js";
+import { readyNoticesCard } from "./notify_card.js";
+import { forgetReadyNotices } from "../notify.js";
 /** @import { User } from "../state.js" */
 /** @import { Theme } from "../theme.js" */
 
@@ -21,6 +23,7 @@ export function renderConfig(main) {
   main.appendChild(h("div", { class: "page" }, inner));
   const user = signedInUser();
   inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
+  inner.appendChild(readyNoticesCard(user.id));
   inner.appendChild(instructionsCard());
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
@@ -301,6 +304,7 @@ function sessionsCard() {
       return;
     }
     forgetTokens();
+    forgetReadyNotices();
     state.user = null;
     navigate("#/login");
   });

@@ -8,14 +8,18 @@ import { toast } from "../../dom.js";
 import { renderMarkdown } from "../../markdown.js";
 import { ERROR_FALLBACK, showError, showStatus } from "./messages.js";
 import { questionContent } from "./attachments.js";
+import { answerEnded } from "../../notify.js";
 /** @import { AnswerView, Message, MessageList } from "./messages.js" */
 /** @import { Composer } from "./composer.js" */
 /** @import { ModelService } from "./models.js" */
 /** @import { Sidebar } from "../sidebar.js" */
+/** @import { Outcome } from "../../notify.js" */
 
 const STREAM_KEY = "energyapp.streaming";
 /** What a screen reader hears when an answer ends well (a failure speaks through its alert). */
 const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuesta completa.", stopped: "Respuesta detenida." });
+/** How a `done` status reads in a hidden tab's title and notification (interrupted: an error). */
+const OUTCOMES = /** @type {Record<string, Outcome>} */ ({ complete: "complete", stopped: "stopped" });
 
 /** Sign-out, "Nueva conversación", an answer gone: the answer left streaming is not followed again. */
 export function forgetStreamingAnswer() {
@@ -35,6 +39,7 @@ export function readStreaming() {
  * The chat screen, as far as its answers' streams need it.
  * @typedef {object} StreamHost
  * @property {string | null} conversationId
+ * @property {string | null} title the conversation's name, null until it has one
  * @property {boolean} destroyed
  * @property {Composer} composer
  * @property {ModelService} models
@@ -118,6 +123,13 @@ export class AnswerStreams {
     let ended = null;
     let failed = false; // an `error` event is shown: the `done` that follows keeps it
     let scheduled = false;
+    let told = false;
+    // A hidden tab says the answer ended (its title, maybe a notification), once.
+    const tell = (/** @type {Outcome} */ outcome) => {
+      if (told) return;
+      told = true;
+      answerEnded({ conversationId: this.chat.conversationId, messageId: view.id ?? null, outcome, title: this.chat.title });
+    };
     const paint = () => {
       scheduled = false;
       renderMarkdown(view.body, view.content);
@@ -152,6 +164,7 @@ export class AnswerStreams {
           this.release(view);
           // A continued answer keeps the time it was asked at.
           this.chat.list.finishMeta(view, data.status, { created_at: view.info?.created_at, ...data });
+          tell(OUTCOMES[data.status] ?? "error");
           if (failed) continue;
           showStatus(view, "");
           this.chat.composer.announce(ENDED_TEXTS[data.status] ?? "");
@@ -169,12 +182,14 @@ export class AnswerStreams {
           this.release(view);
           this.chat.list.finishMeta(view, "error", {});
           showError(view, data.detail || ERROR_FALLBACK, askAgain);
+          tell("error");
           if (data.code === "llm_unavailable") this.chat.models.down();
         }
       }
       if (!finished) {
         paint();
         showError(view, "Se perdió la conexión con la respuesta. Puede reintentar para seguir viéndola.", () => this.reattach({ id: view.id }));
+        tell("error");
       }
     } catch (err) {
       if (isAbort(err) || this.chat.destroyed) return null;
@@ -190,6 +205,7 @@ export class AnswerStreams {
       this.chat.list.finishMeta(view, "error", {});
       // The server's message already says when to try again (rate limit, quota, busy).
       showError(view, errorDetail(err, "No se pudo enviar el mensaje."), retry);
+      tell("error");
       if (err instanceof ApiError && err.status === 404 && view.reattached) forgetStreamingAnswer();
     } finally {
       this.controllers.delete(controller);
