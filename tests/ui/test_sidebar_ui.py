@@ -433,6 +433,25 @@ def test_who_signs_in_after_a_sign_out_mid_answer_starts_on_a_new_chat(
     expect(page.get_by_text("Conversación no encontrada")).to_have_count(0)
 
 
+def test_who_signs_in_after_closing_every_session_mid_answer_starts_on_a_new_chat(
+    page: Page, slow_app: LiveApp
+) -> None:
+    """Cerrar todas las sesiones (Configuración) forgets the answer left running, as "Cerrar
+    sesión" does; before, the next person was sent to it and got "Conversación no encontrada"."""
+    _login_worker(page, slow_app)
+    _send(page, "Explica la tarifa AT4")
+    _first_tokens(page)
+    page.goto(f"{slow_app.base_url}/static/index.html#/config")
+    page.click("#logout-all")
+    page.get_by_role("button", name="Cerrar todas", exact=True).click()
+    expect(page.locator("#login-email")).to_be_visible()
+    other = slow_app.create_user(full_name="Otra Persona")
+    login(page, slow_app.base_url, other["email"], other["password"])
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.url.endswith("#/chat")
+    expect(page.get_by_text("Conversación no encontrada")).to_have_count(0)
+
+
 # Holds back the chat stream's `title` event until the test releases it, as a slow network would:
 # the server saves the automatic title and sends it, and a rename is saved before it arrives.
 HOLD_TITLE = """

@@ -11,6 +11,7 @@ import { apiKeysCard } from "./api_keys.js";
 import { instructionsCard } from "./instructions.js";
 import { readyNoticesCard } from "./notify_card.js";
 import { forgetReadyNotices } from "../notify.js";
+import { forgetStreamingAnswer } from "./chat/stream.js";
 /** @import { User } from "../state.js" */
 /** @import { Theme } from "../theme.js" */
 
@@ -304,6 +305,8 @@ function sessionsCard() {
       return;
     }
     forgetTokens();
+    // As "Cerrar sesión" (app.js): whoever signs in next here starts on a new chat.
+    forgetStreamingAnswer();
     forgetReadyNotices();
     state.user = null;
     navigate("#/login");
