@@ -96,6 +96,15 @@ export function answerEnded(ending) {
 }
 
 /**
+ * "Continuar" asks for more of an answer: its end is news again, though this browser already
+ * told the end of the text it continues (the same message, so the same key in NOTIFIED_KEY).
+ * @param {string} messageId
+ */
+export function answerContinued(messageId) {
+  if (localStorage.getItem(NOTIFIED_KEY) === messageId) localStorage.removeItem(NOTIFIED_KEY);
+}
+
+/**
  * @param {string} userId whose answer it is: a click after someone else signed in opens nothing
  * @param {{ conversationId: string | null, outcome: Outcome, title: string | null }} ending
  */

@@ -14,10 +14,12 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.chat import runner
 from energyapp.chat.live import LiveAnswer, LocalLiveAnswers
 from energyapp.chat.redis_broker import RedisBroker
 from energyapp.core.redis import async_redis
 from energyapp.core.tokens import answer_reserve
+from energyapp.llm import fake_server
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import (
     LiveApp,
@@ -30,10 +32,11 @@ from tests.chat.conftest import (
     sse_events,
     text_of,
 )
+from tests.chat.test_redis_broker import broker, prefix, two_apps
 from tests.chat.test_redis_queue import REDIS_URL, redis
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 
-__all__ = ["redis"]  # the fixture
+__all__ = ["prefix", "redis"]  # the fixtures
 
 NUM_CTX = 512
 CAP = answer_reserve(NUM_CTX)  # 128 tokens
@@ -296,3 +299,71 @@ async def test_a_continued_answer_s_redis_stream_starts_after_its_previous_one(
         assert json.loads(entries[1][1]["d"]) == {"content": "Hola mundo"}
     finally:
         await broker.close()
+
+
+async def test_a_continuation_on_another_process_is_stopped_from_the_first(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    prefix: str,
+) -> None:
+    """With the Redis broker, the process that wrote the answer keeps its closed generation a
+    moment: a stop sent there while another process writes the continuation stops that one
+    (before, it answered the old generation's status, and the continuation went on)."""
+    stand_in = fake[1]
+    headers = await auth_headers(await make_user())
+    async with two_apps(live_app, **broker(prefix, num_ctx=NUM_CTX)) as (base_a, base_b):
+        asked = await _cut_answer(http, base_a, headers, stand_in)
+        answer_id = asked["assistant_message_id"]
+        stand_in.config.tokens_per_second = 20
+        response, stream = await open_chat(http, base_b, headers, message="", **_continue(asked))
+        events: Events = []
+        while len(text_of(events)) <= len(asked["text"]) + 5:
+            events.append(await anext(stream))
+        stop = await http.post(f"{base_a}/chat/{answer_id}/stop", headers=headers)
+        assert stop.status_code == 200 and stop.json()["status"] == "stopped"
+        await read_until(stream, events, "done")
+        await response.aclose()
+    assert named(events, "done")[0]["status"] == "stopped"
+    saved = await load_message(sessionmaker, answer_id)
+    assert saved.status == "stopped" and saved.content.startswith(asked["text"])
+
+
+async def test_a_continuation_end_the_database_refuses_keeps_the_counts_it_had(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An end refused for its values is saved as an error without its counts: the answer's
+    earlier counts, saved and counted in usage and quotas, stay (before, they were wiped)."""
+    headers = await auth_headers(await make_user())
+    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01,))
+    async with live_app(num_ctx=NUM_CTX) as (base, _app):
+        asked = await _cut_answer(http, base, headers, fake[1])
+        answer_id = asked["assistant_message_id"]
+        before = await load_message(sessionmaker, answer_id)
+        real_final = fake_server._final
+        monkeypatch.setattr(
+            fake_server, "_final", lambda *a, **k: real_final(*a, **k) | {"eval_count": 10**20}
+        )
+        status, events, _ = await _post(http, base, headers, **_continue(asked))
+        assert status == 200
+        for _ in range(100):
+            after = await load_message(sessionmaker, answer_id)
+            if after.status != "streaming":
+                break
+            await asyncio.sleep(0.05)
+    assert (after.status, after.error_code) == ("error", "internal_error")
+    assert after.content == text_of(events) and after.content.startswith(asked["text"])
+    assert before.completion_tokens == CAP
+    assert (after.prompt_tokens, after.completion_tokens) == (
+        before.prompt_tokens,
+        before.completion_tokens,
+    )

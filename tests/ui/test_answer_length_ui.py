@@ -114,3 +114,33 @@ def test_continuar_writes_on_the_same_answer(page: Page, cut_app: LiveApp) -> No
     expect(page.locator(ANSWER)).to_have_count(2)
     expect(page.locator(ANSWER).first.get_by_role("button", name="Continuar")).to_have_count(0)
     expect(page.locator(ANSWER).first.locator(".msg-cut")).to_contain_text(CUT)
+
+
+def test_a_continuation_that_ends_in_a_hidden_tab_notifies_again(
+    page: Page, cut_app: LiveApp
+) -> None:
+    # The browser already told the end of the answer it continues (the same message): the
+    # continuation's end is told too.
+    from tests.ui.test_notify_ui import _hide, _prepare, _shown, _turn_on, _wait_shown
+
+    _prepare(page, "granted")
+    user = cut_app.create_user(full_name="Nina Notas")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    _turn_on(page)
+    page.goto(f"{cut_app.base_url}/#/chat")
+    _hide(page)
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    _wait_shown(page, 1)
+    _stream_over(page)
+    _hide(page, False)
+
+    _hide(page)
+    answer.get_by_role("button", name="Continuar").click()
+    expect(answer).to_have_attribute("data-status", "streaming")
+    expect(answer).to_have_attribute("data-status", "complete")
+    _stream_over(page)
+    page.wait_for_function("() => window.__notifications.length >= 2", timeout=5000)
+    assert [n["body"] for n in _shown(page)] == ["La respuesta está lista."] * 2

@@ -32,6 +32,7 @@ from energyapp.chat.request_answers import RequestAnswers
 from energyapp.chat.revocation import StreamGuards
 from energyapp.config import Settings
 from energyapp.db import after_commit
+from energyapp.errors import AppError
 from energyapp.instructions import service as instructions_service
 from energyapp.llm.catalog import ModelCatalog
 
@@ -172,9 +173,15 @@ class ChatEngine:
         if live is not None and not live.finished:
             await self.stop(live)
             return live.status
-        if live is not None:
-            return live.status
-        return await self.broker.stop_elsewhere(answer_id)
+        if live is None:
+            return await self.broker.stop_elsewhere(answer_id)
+        # A generation that ended here is kept a moment: its continuation (chat/continuation.py)
+        # may run in another process meanwhile; with the shared broker away, it cannot.
+        try:
+            elsewhere = await self.broker.stop_elsewhere(answer_id)
+        except AppError:
+            elsewhere = None
+        return elsewhere or live.status
 
     def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop every answer being generated or

@@ -269,7 +269,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
     if isinstance(saved, Exception):
         answer.close()  # no title for now: the watchers' streams end at ``done``
-        await _save_end_until_it_holds(engine, answer, end, saved)
+        await _save_end_until_it_holds(engine, answer, end, saved, job.continued)
     elif completed and saved and text and not engine.closing:
         asked = outcome.asked
         if job.continued is not None and asked:  # the title follows the whole answer
@@ -291,12 +291,13 @@ async def _save_end(
         return exc
 
 
-def _salvaged(end: dict[str, Any]) -> dict[str, Any]:
+def _salvaged(end: dict[str, Any], continued: continuation.Continued | None) -> dict[str, Any]:
     """What surely can be saved of an end the database refused: the text without the
     characters no database stores, no counts or timings (a number out of range is the other
-    refusal a value can meet), and the status ``error`` with ``internal_error``: the saved
-    answer is no longer exactly the one generated."""
-    return end | {
+    refusal a value can meet) but those a continued answer had, saved before and still counted
+    in usage and quotas, and the status ``error`` with ``internal_error``: the saved answer is
+    no longer exactly the one generated."""
+    salvaged = end | {
         "status": "error",
         "text": storable(end["text"]),
         "error_code": "internal_error",
@@ -306,10 +307,15 @@ def _salvaged(end: dict[str, Any]) -> dict[str, Any]:
         "duration_ms": None,
         "first_token_ms": None,
     }
+    return salvaged if continued is None else continuation.added_to(continued, salvaged)
 
 
 async def _save_end_until_it_holds(
-    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any], failure: Exception | None
+    engine: ChatEngine,
+    answer: LiveAnswer,
+    end: dict[str, Any],
+    failure: Exception | None,
+    continued: continuation.Continued | None = None,
 ) -> None:
     """Retry the save of the end while the database is away (a lost connection, a restart),
     waiting longer each time, until it holds or the process stops (the next start's crash
@@ -323,7 +329,7 @@ async def _save_end_until_it_holds(
     attempt = 0
     while failure is not None:
         if refused_values(failure):
-            salvage = await _save_end(engine, answer, _salvaged(end))
+            salvage = await _save_end(engine, answer, _salvaged(end, continued))
             logger.error(
                 "the database refused the end of an answer: "
                 + (

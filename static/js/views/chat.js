@@ -8,6 +8,7 @@ import { api, apiFetch, errorDetail } from "../api.js";
 import { h, iconButton, toast, clear } from "../dom.js";
 import { navigate } from "../router.js";
 import { setPageTitle } from "../page_title.js";
+import { answerContinued } from "../notify.js";
 import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT } from "./versions.js";
@@ -281,6 +282,7 @@ class ChatView {
     const id = view.id;
     if (this.busy() || !id || !this.conversationId) return;
     const body = { conversation_id: this.conversationId, continue_message_id: id };
+    answerContinued(id);
     view.before = view.info ?? { finish_reason: "length" };
     view.continued = true;
     this.list.finishMeta(view, "streaming");
