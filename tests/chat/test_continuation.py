@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.chat import runner
 from energyapp.chat.live import LiveAnswer, LocalLiveAnswers
 from energyapp.chat.redis_broker import RedisBroker
+from energyapp.chat.service import quota_day_bounds
+from energyapp.conversations.models import Message
 from energyapp.core.redis import async_redis
 from energyapp.core.tokens import answer_reserve
 from energyapp.llm import fake_server
@@ -171,6 +175,47 @@ async def test_continue_is_refused_where_it_does_not_apply(
             http, base, headers, conversation_id=cid, continue_message_id=last
         )
         assert (got, error["code"]) == (409, "not_cut")
+
+
+async def test_only_its_own_person_continues_an_answer_and_only_on_its_day(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    """A continuation's tokens go to its answer, which usage and the quota count by its person
+    and its day: yesterday's cut answer continued would escape today's quota, and an answer of a
+    conversation's earlier owner would be charged to them."""
+    user = await make_user()
+    headers = await auth_headers(user)
+    async with live_app(num_ctx=NUM_CTX) as (base, _app):
+        asked = await _cut_answer(http, base, headers, fake[1])
+        answer_id = uuid.UUID(asked["assistant_message_id"])
+        start, _ = quota_day_bounds()
+        async with sessionmaker() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == answer_id)
+                .values(created_at=start - timedelta(minutes=1))
+            )
+            await session.commit()
+        got, _, error = await _post(http, base, headers, **_continue(asked))
+        assert (got, error["code"]) == (409, "continue_too_late")
+
+        earlier_owner = await make_user()
+        async with sessionmaker() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == answer_id)
+                .values(created_at=start + timedelta(minutes=1), user_id=earlier_owner.id)
+            )
+            await session.commit()
+        got, _, error = await _post(http, base, headers, **_continue(asked))
+        assert (got, error["code"]) == (409, "answer_of_another")
+        message = await load_message(sessionmaker, str(answer_id))
+        assert (message.status, message.finish_reason) == ("complete", "length")
 
 
 async def test_a_stopped_continuation_keeps_the_text_it_had(

@@ -101,6 +101,7 @@ async def submit(
         session, user, conversation_id
     )
     answer = await _answer_in(session, conversation, answer_id)
+    _check_charged_today(answer, user)
     question = await _question_of(session, answer)
     instructions = instructions_service.of_conversation(conversation)
     budget = prompt.continuation_budget(settings, instructions, question.content)
@@ -134,6 +135,25 @@ async def submit(
         continued=continued,
     )
     return await engine.launch(session, job)
+
+
+def _check_charged_today(answer: Message, user: User) -> None:
+    """A continuation's tokens are added to its answer, which usage and the daily quota count
+    by its ``user_id`` and its ``created_at`` day: only the person it was written for (not a
+    conversation's later owner, after a reassignment) continues it, and only on the quota day
+    it was written (before, continuing yesterday's cut answer again and again escaped today's
+    quota). 409 otherwise: "Regenerar" asks a new answer, counted today."""
+    if answer.user_id != user.id:
+        raise Conflict(
+            "Esta respuesta se escribió para otra persona: use «Regenerar» para pedir una suya.",
+            code="answer_of_another",
+        )
+    if answer.created_at < chat_service.quota_day_bounds()[0]:
+        raise Conflict(
+            "Solo se puede continuar una respuesta del mismo día: use «Regenerar» para pedir "
+            "una nueva.",
+            code="continue_too_late",
+        )
 
 
 async def _closed(live: LiveAnswer | None) -> None:
