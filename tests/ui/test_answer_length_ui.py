@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
+from energyapp.chat.service import quota_day_bounds
+from energyapp.conversations.models import Message
+from energyapp.db import create_engine, create_sessionmaker
 from tests.ui.conftest import (
     LiveApp,
+    _arun,
     _database,
     _free_port,
     _seed,
@@ -144,3 +151,43 @@ def test_a_continuation_that_ends_in_a_hidden_tab_notifies_again(
     _stream_over(page)
     page.wait_for_function("() => window.__notifications.length >= 2", timeout=5000)
     assert [n["body"] for n in _shown(page)] == ["La respuesta está lista."] * 2
+
+
+def _written_yesterday(app: LiveApp, question_id: str, answer_id: str) -> None:
+    """The question and its answer moved to the minutes before today's quota day, in order."""
+
+    async def _update() -> None:
+        engine = create_engine(app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                start, _ = quota_day_bounds()
+                for message_id, minutes in ((question_id, 2), (answer_id, 1)):
+                    await session.execute(
+                        update(Message)
+                        .where(Message.id == uuid.UUID(message_id))
+                        .values(created_at=start - timedelta(minutes=minutes))
+                    )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_update())
+
+
+def test_an_answer_of_an_earlier_day_offers_no_continuar(page: Page, cut_app: LiveApp) -> None:
+    """The server continues only an answer of today's quota day (continue_too_late): an older
+    cut answer keeps its note, without a button that could only be refused."""
+    user = cut_app.create_user(full_name="Ayer Largo")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
+    _stream_over(page)
+    answer_id, question_id = answer.get_attribute("data-id"), answer.get_attribute("data-parent")
+    assert answer_id and question_id
+    _written_yesterday(cut_app, question_id, answer_id)
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    expect(answer.get_by_role("button", name="Continuar")).to_have_count(0)

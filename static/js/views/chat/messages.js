@@ -5,6 +5,7 @@ import { api, qs, errorDetail, ApiError } from "../../api.js";
 import { h, icon, toast, clear } from "../../dom.js";
 import { renderMarkdown } from "../../markdown.js";
 import { signedInUser } from "../../state.js";
+import { daysAgo } from "../../days.js";
 import { answerStats, messageAction, messageTime, versionNav } from "../versions.js";
 import { exportConversation } from "../export.js";
 import { questionBubble } from "./attachments.js";
@@ -314,8 +315,10 @@ export class MessageList {
     view.el.dataset.finish = cut ? "length" : "";
     if (cut) {
       const note = h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT }));
-      // Only the last answer shown goes on: one below it would no longer be the end.
-      if (view.id && view.el === this.inner.lastElementChild) {
+      // Only the last answer shown goes on: one below it would no longer be the end. Nor one
+      // of an earlier day (Santiago's, the quota's): the server refuses it (`continue_too_late`).
+      const earlier = info.created_at ? daysAgo(info.created_at) > 0 : false;
+      if (view.id && view.el === this.inner.lastElementChild && !earlier) {
         note.appendChild(h("button", { type: "button", class: "btn btn-sm continue-btn", dataset: { action: "continue" }, onclick: () => this.actions.continueAnswer(view) }, icon("send"), "Continuar"));
       }
       view.meta.appendChild(note);
