@@ -119,6 +119,13 @@ async def test_continue_writes_on_the_same_answer(
         assert after.prompt_tokens > 2 * before.prompt_tokens  # the answer so far was sent too
         assert before.duration_ms is not None and after.duration_ms is not None
         assert after.duration_ms >= before.duration_ms
+        # The ``done`` event carries the times as saved (both parts'), for the speed shown.
+        assert (done["duration_ms"], done["first_token_ms"]) == (
+            after.duration_ms,
+            after.first_token_ms,
+        )
+        assert before.first_token_ms is not None and after.first_token_ms is not None
+        assert after.first_token_ms >= before.first_token_ms
         conversation = await load_conversation(sessionmaker, asked["conversation_id"])
         assert conversation.message_count == 2
 

@@ -103,6 +103,8 @@ def test_continuar_writes_on_the_same_answer(page: Page, cut_app: LiveApp) -> No
     assert grown.startswith(first.rstrip(".")[:40]) and len(grown) > len(first)
     assert answer.get_attribute("data-id") == answer_id
     expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
+    # Its speed (both parts', from the server's times in ``done``) shows without a reload.
+    expect(answer.locator(".msg-stats")).to_contain_text("tokens/s")
 
     # Reloaded while a continuation is written: the whole answer is followed again.
     answer.get_by_role("button", name="Continuar").click()
@@ -114,6 +116,7 @@ def test_continuar_writes_on_the_same_answer(page: Page, cut_app: LiveApp) -> No
     _stream_over(page)
     final = answer.locator(".md").inner_text()
     assert final.startswith(grown[:40]) and len(final) > len(grown)
+    expect(answer.locator(".msg-stats")).to_contain_text("tokens/s")
 
     # A question below it: the answer above no longer offers "Continuar", its note stays.
     page.fill("#composer-input", "Gracias")

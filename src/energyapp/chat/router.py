@@ -109,6 +109,7 @@ async def reattach(
         "prompt_tokens": saved.prompt_tokens,
         "completion_tokens": saved.completion_tokens,
         "duration_ms": saved.duration_ms,
+        "first_token_ms": saved.first_token_ms,
         "finish_reason": saved.finish_reason,
     }
     return sse.sse_response(sse.finished_stream(first, saved.content, done))

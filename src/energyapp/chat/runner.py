@@ -264,6 +264,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "prompt_tokens": end["prompt_tokens"],
         "completion_tokens": end["completion_tokens"],
         "duration_ms": end["duration_ms"],
+        "first_token_ms": end["first_token_ms"],
         "finish_reason": end["finish_reason"],
     }
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
