@@ -223,6 +223,13 @@ async def test_only_its_own_person_continues_an_answer_and_only_on_its_day(
         assert (got, error["code"]) == (409, "answer_of_another")
         message = await load_message(sessionmaker, str(answer_id))
         assert (message.status, message.finish_reason) == ("complete", "length")
+        # The list tells which messages were written for the caller, so the UI offers no
+        # "Continuar" under an earlier owner's answer.
+        listed = await http.get(
+            f"{base}/conversations/{asked['conversation_id']}/messages", headers=headers
+        )
+        yours = {item["role"]: item["yours"] for item in listed.json()["items"]}
+        assert yours == {"user": True, "assistant": False}
 
 
 async def test_a_stopped_continuation_keeps_the_text_it_had(

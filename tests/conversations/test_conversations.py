@@ -222,6 +222,7 @@ async def test_messages_oldest_first_with_fields(
         "parent_id",
         "sibling_ids",
         "feedback",  # the caller's rating of the answer (tests/feedback)
+        "yours",  # written for the caller (tests/chat/test_continuation.py)
     }
     assert items[1]["model"] == "llama3.1:8b"
     assert (items[1]["prompt_tokens"], items[1]["completion_tokens"]) == (10, 20)

@@ -12,8 +12,9 @@ from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from energyapp.auth.models import User
 from energyapp.chat.service import quota_day_bounds
 from energyapp.conversations.models import Message
 from energyapp.db import create_engine, create_sessionmaker
@@ -194,3 +195,45 @@ def test_an_answer_of_an_earlier_day_offers_no_continuar(page: Page, cut_app: Li
     answer = page.locator(ANSWER).last
     expect(answer.locator(".msg-cut")).to_contain_text(CUT)
     expect(answer.get_by_role("button", name="Continuar")).to_have_count(0)
+
+
+def test_an_answer_written_for_an_earlier_owner_offers_no_continuar(
+    page: Page, cut_app: LiveApp
+) -> None:
+    """In a conversation an administrator reassigned, the earlier owner's cut answer is not
+    continued by the new one (answer_of_another): no button that could only be refused."""
+    user = cut_app.create_user(full_name="Nueva Dueña")
+    earlier = cut_app.create_user(full_name="Antiguo Dueño")
+    login(page, cut_app.base_url, user["email"], user["password"])
+    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
+    page.keyboard.press("Enter")
+    answer = page.locator(ANSWER).last
+    expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
+    _stream_over(page)
+    answer_id = answer.get_attribute("data-id")
+    assert answer_id
+    _written_for(cut_app, answer_id, earlier["email"])
+    page.reload()
+    answer = page.locator(ANSWER).last
+    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
+    expect(answer.get_by_role("button", name="Continuar")).to_have_count(0)
+
+
+def _written_for(app: LiveApp, answer_id: str, email: str) -> None:
+    """The answer marked as written for another person (as after a reassignment)."""
+
+    async def _update() -> None:
+        engine = create_engine(app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                other = (await session.execute(select(User.id).where(User.email == email))).one()
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == uuid.UUID(answer_id))
+                    .values(user_id=other.id)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_update())

@@ -145,8 +145,12 @@ async def list_messages(
     conversation: OwnedConversation, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> dict[str, list[Item] | str | None]:
     """The current branch, oldest first; ``sibling_ids`` lists each message's versions,
-    ``feedback`` the caller's rating of each answer."""
-    items, next_cursor = await service.list_messages(session, user, conversation, page)
+    ``feedback`` the caller's rating of each answer, ``yours`` whether it was written for the
+    caller (not for an earlier owner of a reassigned conversation)."""
+    columns = service.own_message_columns(user)
+    items, next_cursor = await service.list_messages(
+        session, user, conversation, page, columns=columns
+    )
     items = await feedback_service.with_feedback(session, user, items)
     return {"items": items, "next_cursor": next_cursor}
 

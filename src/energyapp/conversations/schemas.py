@@ -103,6 +103,10 @@ class OwnMessageOut(BranchMessageOut):
     feedback: FeedbackOut | None = Field(
         description="Su valoración de esta respuesta (null: ninguna, o es una pregunta)."
     )
+    yours: bool = Field(
+        description="Escrito para usted; false: para quien tenía esta conversación antes de que "
+        "se la reasignaran (una respuesta suya cortada no se continúa)."
+    )
 
 
 class ExportedMessageOut(MessageOut):

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    case,
     delete,
     exists,
     func,
@@ -258,6 +259,14 @@ async def list_messages(
         context={"conversation_id": conversation.id},
     )
     return tree.with_versions(items, branch_tree), next_cursor
+
+
+def own_message_columns(viewer: User) -> tuple[ColumnElement[Any], ...]:
+    """``MessageOut``'s columns and ``yours``: whether a message was written for ``viewer``
+    (false for an earlier owner's, in a conversation an administrator reassigned; their cut
+    answer is not continued, docs/chat.md)."""
+    yours = case((MESSAGES.c.user_id == viewer.id, True), else_=False).label("yours")
+    return (*MESSAGE_LIST_COLUMNS, yours)
 
 
 async def export_messages(

@@ -26,6 +26,7 @@ import { feedbackControls } from "./feedback.js";
  * @property {number | null} [completion_tokens]
  * @property {number | null} [duration_ms] from the request to the end
  * @property {number | null} [first_token_ms] from the request to the first token
+ * @property {boolean} [yours] written for the person signed in (false: for an earlier owner of the conversation)
  * @property {string} [created_at]
  * @property {string | null} [parent_id] the message it follows (its question, for an answer)
  * @property {string[]} [sibling_ids] its versions, oldest first (itself included)
@@ -318,7 +319,8 @@ export class MessageList {
       // Only the last answer shown goes on: one below it would no longer be the end. Nor one
       // of an earlier day (Santiago's, the quota's): the server refuses it (`continue_too_late`).
       const earlier = info.created_at ? daysAgo(info.created_at) > 0 : false;
-      if (view.id && view.el === this.inner.lastElementChild && !earlier) {
+      // Nor one written for an earlier owner of a reassigned conversation (`answer_of_another`).
+      if (view.id && view.el === this.inner.lastElementChild && !earlier && info.yours !== false) {
         note.appendChild(h("button", { type: "button", class: "btn btn-sm continue-btn", dataset: { action: "continue" }, onclick: () => this.actions.continueAnswer(view) }, icon("send"), "Continuar"));
       }
       view.meta.appendChild(note);
