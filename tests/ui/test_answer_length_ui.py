@@ -181,8 +181,15 @@ def _written_yesterday(app: LiveApp, question_id: str, answer_id: str) -> None:
 def test_an_answer_of_an_earlier_day_offers_no_continuar(page: Page, cut_app: LiveApp) -> None:
     """The server continues only an answer of today's quota day (continue_too_late): an older
     cut answer keeps its note, without a button that could only be refused."""
-    user = cut_app.create_user(full_name="Ayer Largo")
-    login(page, cut_app.base_url, user["email"], user["password"])
+    question_id, answer_id = _a_cut_answer(page, cut_app, "Ayer Largo")
+    _written_yesterday(cut_app, question_id, answer_id)
+    _no_continuar_after_a_reload(page)
+
+
+def _a_cut_answer(page: Page, app: LiveApp, name: str) -> tuple[str, str]:
+    """A new person's first answer, cut and offered "Continuar": its question's id and its."""
+    user = app.create_user(full_name=name)
+    login(page, app.base_url, user["email"], user["password"])
     page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
     page.keyboard.press("Enter")
     answer = page.locator(ANSWER).last
@@ -190,7 +197,10 @@ def test_an_answer_of_an_earlier_day_offers_no_continuar(page: Page, cut_app: Li
     _stream_over(page)
     answer_id, question_id = answer.get_attribute("data-id"), answer.get_attribute("data-parent")
     assert answer_id and question_id
-    _written_yesterday(cut_app, question_id, answer_id)
+    return question_id, answer_id
+
+
+def _no_continuar_after_a_reload(page: Page) -> None:
     page.reload()
     answer = page.locator(ANSWER).last
     expect(answer.locator(".msg-cut")).to_contain_text(CUT)
@@ -202,21 +212,10 @@ def test_an_answer_written_for_an_earlier_owner_offers_no_continuar(
 ) -> None:
     """In a conversation an administrator reassigned, the earlier owner's cut answer is not
     continued by the new one (answer_of_another): no button that could only be refused."""
-    user = cut_app.create_user(full_name="Nueva Dueña")
     earlier = cut_app.create_user(full_name="Antiguo Dueño")
-    login(page, cut_app.base_url, user["email"], user["password"])
-    page.fill("#composer-input", "Explíqueme la red eléctrica con detalle")
-    page.keyboard.press("Enter")
-    answer = page.locator(ANSWER).last
-    expect(answer.get_by_role("button", name="Continuar")).to_be_visible()
-    _stream_over(page)
-    answer_id = answer.get_attribute("data-id")
-    assert answer_id
+    _question_id, answer_id = _a_cut_answer(page, cut_app, "Nueva Dueña")
     _written_for(cut_app, answer_id, earlier["email"])
-    page.reload()
-    answer = page.locator(ANSWER).last
-    expect(answer.locator(".msg-cut")).to_contain_text(CUT)
-    expect(answer.get_by_role("button", name="Continuar")).to_have_count(0)
+    _no_continuar_after_a_reload(page)
 
 
 def _written_for(app: LiveApp, answer_id: str, email: str) -> None:
