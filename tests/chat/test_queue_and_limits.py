@@ -194,7 +194,7 @@ async def test_one_answer_at_a_time_and_full_queue(
         waiting, waiting_stream = await open_chat(http, base, users[1])
         queued: Events = []
         await read_until(waiting_stream, queued, "queue")
-        assert named(queued, "queue") == [{"position": 1}]
+        assert named(queued, "queue") == [{"position": 1, "wait_seconds": None}]
         full = await http.post(f"{base}/chat", json={"message": "Hola"}, headers=users[2])
         assert full.status_code == 503 and full.json()["code"] == "busy"
         assert int(full.headers["retry-after"]) >= 1

@@ -30,15 +30,15 @@ def _named(event: ServerSentEvent) -> tuple[str | None, Any]:
 
 async def test_follow_sends_positions_text_end_and_title() -> None:
     answer = _new()
-    answer.set_position(2)
+    answer.set_position(2, 95)
     stream = sse.follow(answer, META)
     assert await anext(stream) is META
-    assert _named(await anext(stream)) == ("queue", {"position": 2})
+    assert _named(await anext(stream)) == ("queue", {"position": 2, "wait_seconds": 95})
     waiting = asyncio.ensure_future(anext(stream))
     await asyncio.sleep(0.01)
     assert not waiting.done()  # nothing new: the loop waits (sse-starlette sends the pings)
     answer.set_position(1)
-    assert _named(await waiting) == ("queue", {"position": 1})
+    assert _named(await waiting) == ("queue", {"position": 1, "wait_seconds": None})
     answer.set_position(None)
     for piece in ("Hola", ",", " mundo"):
         answer.publish(piece)

@@ -194,11 +194,32 @@ def test_second_user_sees_queue_position(
         _send(page, "Primero en llegar")
         _wait_answer_longer_than(page, 0)
         _send(other, "Segundo en llegar")
-        expect(other.locator(".status-pill")).to_have_text("En cola: posición 1")
+        # With three answers ended on this app, the server's estimate follows (below).
+        expect(other.locator(".status-pill")).to_have_text(
+            re.compile(r"^En cola: posición 1( · espera estimada: .+ min)?$")
+        )
         expect(other.locator(ANSWER).last).to_have_attribute("data-status", "complete")
         expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
     finally:
         other_context.close()
+
+
+QUEUE_TEXTS = """async () => {
+  const { queueText } = await import("/static/js/views/chat/stream.js");
+  return [queueText(1, null), queueText(2, 45), queueText(3, 150), queueText(1, 0)];
+}"""
+
+
+def test_the_queue_tells_the_expected_wait(page: Page, live_app: LiveApp) -> None:
+    """A queued answer's place, and the wait the server expects there when it has measured
+    enough answers (`wait_seconds`, tests/chat/test_waits.py), in minutes."""
+    page.goto(f"{live_app.base_url}/static/index.html")
+    assert page.evaluate(QUEUE_TEXTS) == [
+        "En cola: posición 1",
+        "En cola: posición 2 · espera estimada: menos de 1 min",
+        "En cola: posición 3 · espera estimada: unos 3 min",
+        "En cola: posición 1 · espera estimada: menos de 1 min",
+    ]
 
 
 def test_model_picker_and_stand_in_label(page: Page, live_app: LiveApp) -> None:

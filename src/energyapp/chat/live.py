@@ -24,6 +24,7 @@ class LiveAnswer:
         "user_message_id",
         "parts",
         "position",
+        "wait_seconds",
         "title",
         "final",
         "closed",
@@ -46,6 +47,7 @@ class LiveAnswer:
         self.user_message_id = user_message_id
         self.parts: list[str] = []
         self.position: int | None = None  # place in the queue while waiting, None once running
+        self.wait_seconds: int | None = None  # the wait expected at that place (chat/waits.py)
         self.title: str | None = None
         # ("done", payload) or ("error", payload) then ("done", payload); set once finished.
         self.final: list[tuple[str, dict[str, Any]]] | None = None
@@ -75,9 +77,10 @@ class LiveAnswer:
         self.parts.append(piece)
         self._wake()
 
-    def set_position(self, position: int | None) -> None:
+    def set_position(self, position: int | None, wait_seconds: int | None = None) -> None:
         if position != self.position:
             self.position = position
+            self.wait_seconds = wait_seconds
             self._wake()
 
     def set_title(self, title: str) -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from energyapp.chat import continuation, prompt, titles
@@ -114,11 +115,16 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     try:
         try:
             queued_at = time.perf_counter()
-            server = await engine.queue.acquire(job.user_id, answer.set_position, affinity=affinity)
-            QUEUE_WAIT.observe(time.perf_counter() - queued_at)
+            server = await engine.queue.acquire(
+                job.user_id, partial(_queued, engine, answer), affinity=affinity
+            )
+            granted_at = time.perf_counter()
+            QUEUE_WAIT.observe(granted_at - queued_at)
             answer.set_position(None)
             GENERATIONS_RUNNING.inc()
             await _stream(engine, answer, job, server, outcome)
+            if outcome.status == "complete":
+                engine.slot_times.record(time.perf_counter() - granted_at)
         except asyncio.CancelledError:
             if answer.stop_reason is None:
                 raise
@@ -153,6 +159,11 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
         await _give_back(engine.queue.leave(job.user_id))
     answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
     await _finish(engine, answer, job, outcome)
+
+
+def _queued(engine: ChatEngine, answer: LiveAnswer, position: int | None) -> None:
+    """A new place in the queue, with the wait expected there."""
+    answer.set_position(position, engine.slot_times.wait_seconds(position))
 
 
 async def _give_back(work: Awaitable[None]) -> None:

@@ -59,7 +59,7 @@ async def follow(
         if not answer.finished and position is not None and position != sent_position:
             sent_position = position
             sent = True
-            yield event("queue", {"position": position})
+            yield event("queue", {"position": position, "wait_seconds": answer.wait_seconds})
         parts = answer.parts
         if cursor < len(parts):
             text = "".join(parts[cursor:])

@@ -21,6 +21,19 @@ const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuest
 /** How a `done` status reads in a hidden tab's title and notification (interrupted: an error). */
 const OUTCOMES = /** @type {Record<string, Outcome>} */ ({ complete: "complete", stopped: "stopped" });
 
+/**
+ * "En cola: posición 2 · espera estimada: unos 3 min" (the server's estimate, when it has one).
+ * @param {number} position 1: the next to be served
+ * @param {number | null | undefined} waitSeconds
+ * @returns {string}
+ */
+export function queueText(position, waitSeconds) {
+  const place = `En cola: posición ${position}`;
+  if (waitSeconds == null) return place;
+  const wait = waitSeconds < 60 ? "menos de 1 min" : `unos ${Math.round(waitSeconds / 60)} min`;
+  return `${place} · espera estimada: ${wait}`;
+}
+
 /** Sign-out, "Nueva conversación", an answer gone: the answer left streaming is not followed again. */
 export function forgetStreamingAnswer() {
   sessionStorage.removeItem(STREAM_KEY);
@@ -142,7 +155,7 @@ export class AnswerStreams {
       for await (const { event, data } of followAnswer(response, resume)) {
         if (this.chat.destroyed) return null;
         if (event === "meta") this.onMeta(view, data);
-        else if (event === "queue") showStatus(view, data.position > 0 ? `En cola: posición ${data.position}` : "generando…");
+        else if (event === "queue") showStatus(view, data.position > 0 ? queueText(data.position, data.wait_seconds) : "generando…");
         else if (event === "token") {
           // A re-attached stream, and a continued answer's, start with the whole text so far.
           view.content = data.replace || view.before ? data.content : view.content + data.content;
