@@ -235,6 +235,30 @@ async def test_viewing_messages_is_audited(
     assert all(e.ip is not None for e in events)
 
 
+async def test_a_head_on_someone_elses_messages_is_not_audited(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A HEAD (a link checker, a download manager's probe) gets the status a GET would, after
+    the same scope checks, and no body: no conversation was read, so the trail says none was."""
+    admin = await auth_headers(await make_user("admin"))
+    theirs = await make_conversation(await make_user("trabajador"), messages=["uno"])
+    base = f"/admin/conversations/{theirs.id}"
+    for path in (f"{base}/messages", f"{base}/instructions"):
+        head = await client.head(path, headers=admin)
+        assert (head.status_code, head.content) == (200, b"")
+    assert (
+        await client.head(f"/admin/conversations/{uuid.uuid4()}/messages", headers=admin)
+    ).status_code == 404
+    assert await _events(sessionmaker, "conversation.viewed") == []
+    for path in (f"{base}/messages", f"{base}/instructions"):
+        assert (await client.get(path, headers=admin)).status_code == 200
+    assert len(await _events(sessionmaker, "conversation.viewed")) == 2
+
+
 async def test_reassign_moves_counters_and_audits(
     client: httpx.AsyncClient,
     make_user: UserFactory,

@@ -34,6 +34,7 @@ from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.conversations.schemas import MessageOut
 from energyapp.core import search
+from energyapp.core.head import is_head
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.roles import Role
 from energyapp.db import for_update, utcnow
@@ -363,7 +364,8 @@ def _record_viewed(
     request: Request | None,
     **details: object,
 ) -> None:
-    if conversation.user_id != viewer.id:
+    # A HEAD's body is dropped (core/head.py): nothing was read, so nothing is recorded.
+    if conversation.user_id != viewer.id and not (request is not None and is_head(request)):
         audit_service.record(
             session,
             "conversation.viewed",

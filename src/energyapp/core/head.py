@@ -12,7 +12,8 @@ A route whose GET would start something long-lived checks :func:`is_head` first:
 event stream (``GET /chat/{id}/stream``) answers a HEAD with the stream's headers after the same
 access checks, without following the answer (no broker subscription, no stream counted), and
 the ZIP export (``GET /conversations/export``) and the admin CSV exports answer without building,
-counting or auditing."""
+counting or auditing, and a HEAD on someone else's messages or instructions in the admin viewer
+is not audited as a reading (``admin/service._record_viewed``)."""
 
 from __future__ import annotations
 
