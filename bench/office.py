@@ -97,6 +97,9 @@ class Run:
     stats: dict[str, int] = field(default_factory=dict)
     wall: float = 0.0
     events: dict[str, int] = field(default_factory=dict)  # Open WebUI's task results received
+    # (told, waited): the first wait a queue event told, and the time from it to the first
+    # token (slot wait and prompt reading), server seconds (chat/waits.py).
+    waits: list[tuple[float, float]] = field(default_factory=list)
 
 
 async def converse(
@@ -112,6 +115,7 @@ async def converse(
         started = time.perf_counter()
         first = None
         status = None
+        told: tuple[float, float] | None = None  # (wait told, when)
         async with client.stream("POST", f"{base}/chat", json=body, headers=headers) as response:
             if response.status_code != 200:
                 run.failed += 1
@@ -124,8 +128,13 @@ async def converse(
                     data = json.loads(line[6:])
                     if event == "meta":
                         conversation = data.get("conversation_id") or conversation
+                    elif event == "queue" and told is None and data.get("wait_seconds") is not None:
+                        told = (data["wait_seconds"], time.perf_counter())
                     elif event == "token" and first is None:
                         first = time.perf_counter() - started
+                        if told is not None:
+                            waited = time.perf_counter() - told[1]
+                            run.waits.append((told[0] * speed, waited * speed))
                     elif event == "done":
                         status = data.get("status")
                         break
@@ -263,6 +272,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def wait_accuracy(waits: list[tuple[float, float]]) -> str:
+    """How close the waits told were to the waits had."""
+    told = [t for t, _ in waits]
+    had = [w for _, w in waits]
+    errors = [abs(t - w) for t, w in waits]
+    within = sum(1 for t, w in waits if abs(t - w) <= max(30.0, 0.5 * w)) / len(waits)
+    return (
+        f"{len(waits)} told; told p50 {pct(told, 0.5):.0f}, waited p50 {pct(had, 0.5):.0f}; "
+        f"|told - waited| p50 {pct(errors, 0.5):.0f}, p95 {pct(errors, 0.95):.0f}; "
+        f"within 30 s or half the wait: {within:.0%}"
+    )
+
+
 def row(name: str, run: Run, users: int, ollama_parallel: int = 0) -> str:
     s = run.stats
     slots_note = f" (Ollama {ollama_parallel})" if ollama_parallel else ""
@@ -355,6 +377,14 @@ def main() -> None:
             slowest = ", ".join(f"{t:.0f} {who}" for t, who in sorted(run.slowest)[-5:][::-1])
             if slowest:  # the app's runs (Open WebUI's client reports only its totals)
                 print(f"- {name}, {run.slots} slots: {slowest}")
+        estimates = [(name, run) for name, run in runs if run.waits]
+        if estimates:
+            print(
+                "\nWaits for a slot told by queue events (the first one each answer got) against "
+                "the wait from it to the first token, which adds the prompt's reading (server s):"
+            )
+        for name, run in estimates:
+            print(f"- {name}, {run.slots} slots: {wait_accuracy(run.waits)}")
         notes = [(name, run) for name, run in runs if run.events]
         if notes:
             print(

@@ -196,7 +196,7 @@ def test_second_user_sees_queue_position(
         _send(other, "Segundo en llegar")
         # With three answers ended on this app, the server's estimate follows (below).
         expect(other.locator(".status-pill")).to_have_text(
-            re.compile(r"^En cola: posición 1( · espera estimada: .+ min)?$")
+            re.compile(r"^En cola: posición 1( · su turno en .+ min)?$")
         )
         expect(other.locator(ANSWER).last).to_have_attribute("data-status", "complete")
         expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
@@ -216,9 +216,9 @@ def test_the_queue_tells_the_expected_wait(page: Page, live_app: LiveApp) -> Non
     page.goto(f"{live_app.base_url}/static/index.html")
     assert page.evaluate(QUEUE_TEXTS) == [
         "En cola: posición 1",
-        "En cola: posición 2 · espera estimada: menos de 1 min",
-        "En cola: posición 3 · espera estimada: unos 3 min",
-        "En cola: posición 1 · espera estimada: menos de 1 min",
+        "En cola: posición 2 · su turno en menos de 1 min",
+        "En cola: posición 3 · su turno en unos 3 min",
+        "En cola: posición 1 · su turno en menos de 1 min",
     ]
 
 

@@ -30,7 +30,7 @@ from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.request_answers import RequestAnswers
 from energyapp.chat.revocation import StreamGuards
-from energyapp.chat.waits import SlotTimes
+from energyapp.chat.waits import QueueTimes
 from energyapp.config import Settings
 from energyapp.db import after_commit
 from energyapp.errors import AppError
@@ -80,7 +80,7 @@ class ChatEngine:
         self.live = live
         self.catalog = ModelCatalog(http, settings.llm_urls, settings.ollama_model)
         # The wait told to queued answers (``queue`` events), from this process's answers.
-        self.slot_times = SlotTimes(len(settings.llm_urls) * settings.ollama_max_parallel)
+        self.queue_times = QueueTimes()
         self.requests = RequestAnswers()  # the API's answers, owned by their requests
         self.guards = StreamGuards()  # streams that end with their session or key
         self.closing = False

@@ -8,12 +8,12 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from energyapp.chat import continuation, prompt, titles
 from energyapp.chat import service as chat_service
 from energyapp.chat.live import LiveAnswer
+from energyapp.chat.waits import QueuePlace
 from energyapp.core.db_errors import refused_values, sqlstate
 from energyapp.core.metrics import (
     GENERATIONS_FINISHED,
@@ -115,16 +115,13 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     try:
         try:
             queued_at = time.perf_counter()
-            server = await engine.queue.acquire(
-                job.user_id, partial(_queued, engine, answer), affinity=affinity
-            )
-            granted_at = time.perf_counter()
-            QUEUE_WAIT.observe(granted_at - queued_at)
+            place = QueuePlace(engine.queue_times, answer.set_position)
+            server = await engine.queue.acquire(job.user_id, place.moved, affinity=affinity)
+            place.granted()
+            QUEUE_WAIT.observe(time.perf_counter() - queued_at)
             answer.set_position(None)
             GENERATIONS_RUNNING.inc()
             await _stream(engine, answer, job, server, outcome)
-            if outcome.status == "complete":
-                engine.slot_times.record(time.perf_counter() - granted_at)
         except asyncio.CancelledError:
             if answer.stop_reason is None:
                 raise
@@ -159,11 +156,6 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
         await _give_back(engine.queue.leave(job.user_id))
     answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
     await _finish(engine, answer, job, outcome)
-
-
-def _queued(engine: ChatEngine, answer: LiveAnswer, position: int | None) -> None:
-    """A new place in the queue, with the wait expected there."""
-    answer.set_position(position, engine.slot_times.wait_seconds(position))
 
 
 async def _give_back(work: Awaitable[None]) -> None:

@@ -22,7 +22,8 @@ const ENDED_TEXTS = /** @type {Record<string, string>} */ ({ complete: "Respuest
 const OUTCOMES = /** @type {Record<string, Outcome>} */ ({ complete: "complete", stopped: "stopped" });
 
 /**
- * "En cola: posición 2 · espera estimada: unos 3 min" (the server's estimate, when it has one).
+ * "En cola: posición 2 · su turno en unos 3 min": the server's estimate of the wait for a slot,
+ * when it has one (reading the conversation comes after it, before the first word).
  * @param {number} position 1: the next to be served
  * @param {number | null | undefined} waitSeconds
  * @returns {string}
@@ -31,7 +32,7 @@ export function queueText(position, waitSeconds) {
   const place = `En cola: posición ${position}`;
   if (waitSeconds == null) return place;
   const wait = waitSeconds < 60 ? "menos de 1 min" : `unos ${Math.round(waitSeconds / 60)} min`;
-  return `${place} · espera estimada: ${wait}`;
+  return `${place} · su turno en ${wait}`;
 }
 
 /** Sign-out, "Nueva conversación", an answer gone: the answer left streaming is not followed again. */
