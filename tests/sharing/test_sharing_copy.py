@@ -1,4 +1,4 @@
-"""Shared links: "Continuar en mi cuenta", the audit trail, reassignment, the switch and the logs."""
+"""Shared links: "Continuar en mi cuenta", the audit trail, reassignment, the switch, the logs."""
 
 from __future__ import annotations
 
