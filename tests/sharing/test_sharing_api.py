@@ -76,8 +76,9 @@ async def test_owner_shares_and_another_account_reads_the_snapshot(
     assert again.json()["token"] == token  # the same link, a newer snapshot
     assert _texts(await _shared(client, token, reader))[-1] == "¿Y un MWh?"
 
-    # The owner's own readings are not counted.
+    # The owner's own readings are not counted, nor a link checker's HEAD.
     await _shared(client, token, owner)
+    assert (await client.head(f"/shared/{token}", headers=reader)).status_code == 200
     async with sessionmaker() as session:
         views = await session.scalar(select(SharedLink.view_count))
     assert views == 3

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from energyapp.auth.deps import CurrentUser
 from energyapp.conversations.deps import OwnedConversation
 from energyapp.core.deps import SettingsDep
+from energyapp.core.head import is_head
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 from energyapp.sharing import service
@@ -84,12 +85,13 @@ async def list_shares(
     "/shared/{token}", response_model=SharedConversationOut, dependencies=[SharedReadLimited]
 )
 async def read_shared(
-    token: Token, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    token: Token, user: CurrentUser, session: SessionDep, settings: SettingsDep, request: Request
 ) -> SharedConversationOut:
     """A conversation shared with a link: its title, who shared it and when, and the messages
     of the branch shared, as they were then. 404 ``shared_link_not_found`` for a link unknown
-    or no longer shared (at most ``shared_reads_per_minute`` a minute, 429 beyond)."""
-    view = await service.open_shared(session, settings, user, token)
+    or no longer shared (at most ``shared_reads_per_minute`` a minute, 429 beyond). A HEAD (a
+    link checker's probe) is no view."""
+    view = await service.open_shared(session, settings, user, token, count=not is_head(request))
     return SharedConversationOut(
         title=view.title,
         shared_by=view.shared_by,
