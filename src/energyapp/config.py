@@ -1,8 +1,5 @@
-"""Application settings.
-
-Precedence (lowest to highest): defaults < ``config/settings.yaml`` < ``.env`` < ``ENERGYAPP_*``
-environment variables < keyword arguments (tests).
-"""
+"""Application settings. Precedence (lowest to highest): defaults < ``config/settings.yaml`` <
+``.env`` < ``ENERGYAPP_*`` environment variables < keyword arguments (tests)."""
 
 from __future__ import annotations
 
@@ -24,9 +21,11 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as SourceError
 
-from energyapp.core import crypto, session_settings
+from energyapp.core import crypto
 from energyapp.core.mail_settings import MailSettings
 from energyapp.core.roles import Role
+from energyapp.core.session_settings import SessionSettings
+from energyapp.core.sharing_settings import SharingSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
@@ -58,7 +57,7 @@ def _settings_file() -> Path:
     return Path(_named_settings_file() or DEFAULT_SETTINGS_FILE)
 
 
-class Settings(BaseSettings, MailSettings, session_settings.SessionSettings):  # core/*_settings
+class Settings(BaseSettings, MailSettings, SessionSettings, SharingSettings):  # core/*_settings
     model_config = SettingsConfigDict(
         env_prefix="ENERGYAPP_",
         env_file=".env",

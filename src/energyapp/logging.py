@@ -26,6 +26,9 @@ _INLINE_SECRETS = re.compile(
 # database or Redis URL in an error): up to the last "@" before the host, so an unencoded "@"
 # in the password leaks nothing either.
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*):[^\s/]*@")
+# A shared conversation's link is its token (sharing/): the paths that carry it are logged
+# without it (the access log, uvicorn's).
+_SHARED_TOKEN = re.compile(r"(/shared/)[A-Za-z0-9_-]+")
 # uvicorn adds ``color_message``: its message again, with terminal colour codes.
 _STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 REDACTED = "[redactado]"
@@ -48,6 +51,7 @@ def redact_text(text: str) -> str:
         prefix = match.group(1) or match.group(2) or ""
         return prefix + REDACTED
 
+    text = _SHARED_TOKEN.sub(rf"\1{REDACTED}", text)
     return _URL_PASSWORD.sub(rf"\1:{REDACTED}@", _INLINE_SECRETS.sub(_sub, text))
 
 

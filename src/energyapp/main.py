@@ -42,6 +42,7 @@ from energyapp.instructions.router import router as instructions_router
 from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
 from energyapp.openai_api.router import router as openai_router
+from energyapp.sharing.router import router as sharing_router
 
 STATIC_DIR = PROJECT_ROOT / "static"
 OPENAPI_TAGS = [
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The chat and /v1 count messages and requests with limits of their own; these count changes.
     app.include_router(conversations_router, dependencies=[ChangesLimited])
     app.include_router(feedback_router, dependencies=[ChangesLimited])
+    app.include_router(sharing_router, dependencies=[ChangesLimited])
     app.include_router(chat_router)
     app.include_router(admin_router, dependencies=[ChangesLimited])
     app.include_router(admin_audit_router)

@@ -15,6 +15,7 @@ import { renderChat } from "./views/chat.js";
 import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
+import { renderShared } from "./views/shared.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 /** @type {(() => void) | null} what the current screen undoes when it is left */
@@ -36,7 +37,7 @@ function parseHash() {
 }
 
 /** @type {Record<string, string>} each screen's name in the window's title (the chat names its conversation) */
-const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", restablecer: "Restablecer contraseña", verificar: "Confirmar correo", config: "Configuración", admin: "Administración" };
+const SCREEN_TITLES = { login: "Iniciar sesión", registro: "Crear cuenta", restablecer: "Restablecer contraseña", verificar: "Confirmar correo", config: "Configuración", admin: "Administración", compartida: "Conversación compartida" };
 
 async function route() {
   const { name, params } = parseHash();
@@ -69,6 +70,7 @@ async function route() {
   root.appendChild(h("div", { class: "shell" }, header(name), main));
   if (name === "config") teardown = renderConfig(main);
   else if (name === "admin") teardown = renderAdmin(main, params);
+  else if (name === "compartida") teardown = renderShared(main, params[0]);
   else teardown = renderChat(main, params[0] || null);
   // The control that led here is gone with the last screen: the focus goes to the new one's
   // heading (the chat gives it to the message field), so a screen reader says where it is.

@@ -45,6 +45,7 @@ function append(el, children) {
 
 const ICONS = {
   plus: "M12 5v14M5 12h14",
+  share: "M18 2a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM6 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM18 16a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM8.6 13.5l6.8 4M15.4 6.5l-6.8 4",
   search: "M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM21 21l-5-5",
   edit: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
   pin: "M9 4h6l-1 6 4 3H6l4-3-1-6zM12 13v7",

@@ -21,6 +21,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.core import dates
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
+from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
 from tests.hardening.conftest import list_operations
@@ -92,6 +93,16 @@ async def world(
             MessageFeedback(message_id=answer, user_id=worker.id, rating="down")
             for answer in answers.all()
         )
+        # The worker's shared links ("Enlaces compartidos").
+        session.add_all(
+            SharedLink(
+                token=secrets.token_urlsafe(24),
+                conversation_id=conversation.id,
+                user_id=worker.id,
+                leaf_message_id=conversation.current_leaf_id,
+            )
+            for conversation in (first, second)
+        )
         await session.commit()
     people = {
         "admin": admin,
@@ -111,6 +122,7 @@ async def world(
             "worker", "worker2", filters={"q": "tarifa", "archived": "true"}
         ),
         "/conversations/{conversation_id}/messages": ListCase("worker", None, parents=parents),
+        "/shares": ListCase("worker", "worker2"),
         "/admin/users": ListCase("admin", "admin2", filters={"q": "persona", "role": "trabajador"}),
         "/admin/conversations": ListCase(
             "supervisor", "admin", filters={"user_id": str(worker.id)}

@@ -19,6 +19,7 @@ from energyapp.apikeys.models import ApiKey
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
+from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory
 from tests.hardening.conftest import list_operations
 
@@ -54,6 +55,15 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
                         completion_tokens=7,
                     ),
                 ]
+            )
+            # Shared links for "Enlaces compartidos" (two pages).
+            session.add(
+                SharedLink(
+                    token=secrets.token_urlsafe(24),
+                    conversation_id=conversation.id,
+                    user_id=owner_id,
+                    leaf_message_id=answer_id,
+                )
             )
             # Poorly rated answers for the "Uso" tab's list.
             await session.flush()

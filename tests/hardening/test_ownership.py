@@ -23,6 +23,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
 from energyapp.llm.fake_server import FakeConfig
+from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 from tests.llm.stand_in import stand_in
@@ -93,6 +94,9 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "user_id": str(target.owner.id),
         "role": target.owner.role,
         "key_id": str(target.key_id),
+        # A shared link's token is the capability itself (whoever holds it reads, as designed):
+        # without it, someone else's conversation is out of reach like any object.
+        "token": "enlace-que-no-le-dieron",
     }
     url = endpoint.path
     for name, value in values.items():
@@ -121,6 +125,7 @@ async def _snapshot(
         owner = await session.get(User, target.owner.id)
         key = await session.get(ApiKey, target.key_id)
         rating = await session.get(MessageFeedback, target.answer_id)
+        shared = await session.scalar(select(func.count()).select_from(SharedLink))
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
@@ -140,6 +145,7 @@ async def _snapshot(
         owner.is_active,
         count,
         rating is None,
+        shared,
     )
 
 

@@ -40,6 +40,7 @@ from energyapp.core.roles import Role
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 from energyapp.instructions import service as instructions_service
+from energyapp.sharing import service as sharing_service
 
 USER_CURSOR = "admin.users"
 CONVERSATION_CURSOR = "admin.conversations"
@@ -405,6 +406,7 @@ async def reassign_conversation(
             session, previous_owner, target.id, conversation.message_count
         )
         conversation.user_id = target.id
+        await sharing_service.forget_link(session, conversation.id)  # the new owner never shared
         audit_service.record(
             session,
             "conversation.reassigned",

@@ -41,6 +41,9 @@ ACTION_NAMES: dict[str, str] = {
     "conversation.viewed": "Lectura de una conversación ajena",
     "conversation.reassigned": "Reasignación de conversación",
     "conversation.deleted": "Eliminación de conversación",
+    "conversation.shared": "Enlace para compartir una conversación",
+    "conversation.unshared": "Fin de un enlace compartido",
+    "conversation.copied": "Copia de una conversación compartida",
     "audit.listed": "Consulta de la auditoría",
     "audit.exported": "Exportación de la auditoría",
     "usage.exported": "Exportación del reporte de uso",
@@ -146,6 +149,22 @@ def _deleted(event: EventFacts, names: Names) -> str:
     return f"Eliminó la conversación {title} de {owner}"
 
 
+def _shared(event: EventFacts, names: Names) -> str:
+    title, _owner = names.conversation(event.target_id, event.details)
+    verb = "Actualizó el enlace" if event.details.get("updated") else "Creó un enlace"
+    return f"{verb} para compartir la conversación {title}"
+
+
+def _unshared(event: EventFacts, names: Names) -> str:
+    title, _owner = names.conversation(event.target_id, event.details)
+    return f"Dejó de compartir la conversación {title}"
+
+
+def _copied(event: EventFacts, names: Names) -> str:
+    title, owner = names.conversation(event.target_id, event.details)
+    return f"Copió en su cuenta la conversación compartida {title} de {owner}"
+
+
 def _count(value: Any, one: str, many: str) -> str:
     """The count with its noun: "1 evento", "3 eventos"."""
     return f"{value} {one if value == 1 else many}"
@@ -213,6 +232,9 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "conversation.viewed": _viewed,
     "conversation.reassigned": _reassigned,
     "conversation.deleted": _deleted,
+    "conversation.shared": _shared,
+    "conversation.unshared": _unshared,
+    "conversation.copied": _copied,
     "audit.exported": _exported,
     "user.activated": _on_user("Activó la cuenta de {user}"),
     "user.deactivated": _on_user("Desactivó la cuenta de {user}"),

@@ -1,12 +1,13 @@
 // @ts-check
 // Configuración: profile, theme, custom instructions, password change, 2FA, API keys, download of all
-// conversations, close all sessions.
+// conversations, shared links, close all sessions.
 import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
 import { state, emailDomain, signedInUser } from "../state.js";
 import { currentTheme, setTheme } from "../theme.js";
 import { navigate } from "../router.js";
 import { exportCard } from "./export_card.js";
+import { sharedLinksCard } from "./share.js";
 import { apiKeysCard } from "./api_keys.js";
 import { instructionsCard } from "./instructions.js";
 import { readyNoticesCard } from "./notify_card.js";
@@ -29,6 +30,7 @@ export function renderConfig(main) {
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
   inner.appendChild(exportCard());
+  inner.appendChild(sharedLinksCard());
   inner.appendChild(apiKeysCard());
   inner.appendChild(sessionsCard());
   api("/auth/me").then((fresh) => {

@@ -8,6 +8,7 @@ import { signedInUser } from "../../state.js";
 import { daysAgo } from "../../days.js";
 import { answerStats, messageAction, messageTime, versionNav } from "../versions.js";
 import { exportConversation } from "../export.js";
+import { shareConversation } from "../share.js";
 import { questionBubble } from "./attachments.js";
 import { feedbackControls } from "./feedback.js";
 /** @import { Page } from "../../api.js" */
@@ -168,12 +169,13 @@ export class MessageList {
   }
 
   /**
-   * "Exportar" above the conversation, once it exists.
+   * "Compartir" and "Exportar" above the conversation, once it exists.
    * @param {string | null} id
    */
   addExportButton(id) {
     if (!id || document.getElementById("export-btn")) return;
     this.inner.prepend(h("div", { class: "conv-tools" },
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "share-btn", "aria-haspopup": "dialog", onclick: () => shareConversation(id) }, icon("share"), "Compartir"),
       h("button", { type: "button", class: "btn btn-ghost btn-sm", id: "export-btn", onclick: () => exportConversation(id) }, icon("download"), "Exportar")));
   }
 

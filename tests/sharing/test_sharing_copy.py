@@ -1,0 +1,177 @@
+"""Shared links: "Continuar en mi cuenta", the audit trail, reassignment, the switch, the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.audit.models import AuditEvent
+from energyapp.auth.models import User
+from energyapp.conversations.models import Conversation, Message
+from energyapp.main import create_app
+from energyapp.sharing.models import SharedLink
+from tests.conftest import HeadersFactory, UserFactory, make_settings
+from tests.conversations.conftest import ConversationFactory
+
+
+def _share(conversation_id: object) -> str:
+    return f"/conversations/{conversation_id}/share"
+
+
+async def test_copy_makes_a_conversation_the_reader_continues(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    ana, luis = await make_user(), await make_user()
+    owner, reader = await auth_headers(ana), await auth_headers(luis)
+    title = "T" * 200
+    conversation = await make_conversation(ana, title, ["¿kWh?", "Energía.", "¿Y?", "Eso."])
+    token = (await client.put(_share(conversation.id), headers=owner)).json()["token"]
+
+    copied = await client.post(f"/shared/{token}/copy", headers=reader)
+    assert copied.status_code == 201, copied.text
+    copy_id = copied.json()["conversation_id"]
+    opened = await client.get(f"/conversations/{copy_id}", headers=reader)
+    assert opened.status_code == 200
+    assert opened.json()["title"] == "T" * 192 + " (copia)"
+    assert opened.json()["message_count"] == 4
+    listed = (await client.get(f"/conversations/{copy_id}/messages", headers=reader)).json()
+    items = listed["items"]
+    assert [m["content"] for m in items] == ["¿kWh?", "Energía.", "¿Y?", "Eso."]
+    assert [m["role"] for m in items] == ["user", "assistant", "user", "assistant"]
+    assert all(m["sibling_ids"] == [m["id"]] for m in items)
+    assert items[0]["parent_id"] is None
+    assert [m["parent_id"] for m in items[1:]] == [m["id"] for m in items[:-1]]
+    assert (await client.get(f"/conversations/{copy_id}", headers=owner)).status_code == 404
+
+    async with sessionmaker() as session:
+        copy = await session.get(Conversation, uuid.UUID(copy_id))
+        assert copy is not None and str(copy.current_leaf_id) == items[-1]["id"]
+        assert copy.user_id == luis.id and not copy.has_versions
+        reader_row = await session.get(User, luis.id)
+        assert reader_row is not None
+        assert (reader_row.conversation_count, reader_row.message_count) == (1, 4)
+        rows = await session.scalars(select(Message).where(Message.conversation_id == copy.id))
+        copies = rows.all()
+        # Nothing generated, no usage: no tokens and no one who caused them.
+        assert all(m.prompt_tokens is None and m.completion_tokens is None for m in copies)
+        assert all(m.user_id is None for m in copies)
+        events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.created_at))).all()
+    actions = [(e.action, e.actor_id, e.target_id) for e in events]
+    assert ("conversation.shared", ana.id, str(conversation.id)) in actions
+    assert ("conversation.copied", luis.id, str(conversation.id)) in actions
+    assert all(token not in json.dumps(e.details) for e in events)
+
+    # The reader goes on in the copy: the next question follows its last answer.
+    async with sessionmaker() as session:
+        original = await session.get(Conversation, conversation.id)
+        assert original is not None and original.message_count == 4
+
+
+async def test_audit_labels_and_revocation_trail(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    ana = await make_user(full_name="Ana Soto")
+    owner = await auth_headers(ana)
+    admin = await auth_headers(await make_user("admin"))
+    conversation = await make_conversation(ana, "Tarifas", ["a", "b"])
+    await client.put(_share(conversation.id), headers=owner)
+    await client.put(_share(conversation.id), headers=owner)
+    await client.delete(_share(conversation.id), headers=owner)
+    trail = (await client.get("/admin/audit", headers=admin)).json()["items"]
+    labels = [e["label"] for e in trail if e["action"].startswith("conversation.")]
+    assert labels == [
+        "Dejó de compartir la conversación «Tarifas»",
+        "Actualizó el enlace para compartir la conversación «Tarifas»",
+        "Creó un enlace para compartir la conversación «Tarifas»",
+    ]
+
+
+async def test_reassignment_deletes_the_link(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    ana, luis = await make_user(), await make_user()
+    owner, reader = await auth_headers(ana), await auth_headers(luis)
+    admin = await auth_headers(await make_user("admin"))
+    conversation = await make_conversation(ana, messages=["a", "b"])
+    token = (await client.put(_share(conversation.id), headers=owner)).json()["token"]
+    moved = await client.post(
+        f"/admin/conversations/{conversation.id}/reassign",
+        json={"user_id": str(luis.id)},
+        headers=admin,
+    )
+    assert moved.status_code == 200, moved.text
+    assert (await client.get(f"/shared/{token}", headers=reader)).status_code == 404
+    assert (await client.get(_share(conversation.id), headers=reader)).status_code == 404
+    async with sessionmaker() as session:
+        assert await session.scalar(select(SharedLink.id)) is None
+
+
+async def test_access_log_leaves_the_token_out(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ana = await make_user()
+    owner = await auth_headers(ana)
+    conversation = await make_conversation(ana, messages=["a", "b"])
+    token = (await client.put(_share(conversation.id), headers=owner)).json()["token"]
+    handler = logging.getLogger("energyapp").handlers or logging.getLogger().handlers
+    formatter = next(h.formatter for h in handler if h.formatter is not None)
+    with caplog.at_level(logging.INFO, logger="energyapp.access"):
+        assert (await client.get(f"/shared/{token}", headers=owner)).status_code == 200
+    lines = [formatter.format(r) for r in caplog.records if r.name == "energyapp.access"]
+    assert any("/shared/[redactado]" in line for line in lines)
+    assert all(token not in line for line in lines)
+
+
+@pytest.fixture
+async def sharing_off(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings(db_url, sharing_enabled=False))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+async def test_sharing_disabled(
+    client: httpx.AsyncClient,
+    sharing_off: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    ana = await make_user()
+    owner, reader = await auth_headers(ana), await auth_headers(await make_user())
+    conversation = await make_conversation(ana, messages=["a", "b"])
+    token = (await client.put(_share(conversation.id), headers=owner)).json()["token"]
+    refused = await sharing_off.put(_share(conversation.id), headers=owner)
+    assert refused.status_code == 403 and refused.json()["code"] == "sharing_disabled"
+    for response in (
+        await sharing_off.get(f"/shared/{token}", headers=reader),
+        await sharing_off.post(f"/shared/{token}/copy", headers=reader),
+    ):
+        assert response.status_code == 404
+        assert response.json()["code"] == "shared_link_not_found"
+    # Turned on again, the link works again: nothing was deleted.
+    assert (await client.get(f"/shared/{token}", headers=reader)).status_code == 200
