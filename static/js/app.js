@@ -15,6 +15,7 @@ import { renderChat } from "./views/chat.js";
 import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
+import { announcementBand, stopAnnouncements } from "./views/announcements.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 /** @type {(() => void) | null} what the current screen undoes when it is left */
@@ -23,6 +24,7 @@ let teardown = null;
 async function signOut() {
   await logout().catch(() => {});
   state.user = null;
+  stopAnnouncements();
   // An answer left running is this person's: whoever signs in next here must not be sent to it,
   // nor see its notification (or click it).
   forgetStreamingAnswer();
@@ -66,7 +68,7 @@ async function route() {
   if (name === "admin" && !isStaff()) return navigate("#/chat");
   const main = h("main", { id: "main", tabindex: "-1" });
   clear(root);
-  root.appendChild(h("div", { class: "shell" }, header(name), main));
+  root.appendChild(h("div", { class: "shell" }, header(name), announcementBand(), main));
   if (name === "config") teardown = renderConfig(main);
   else if (name === "admin") teardown = renderAdmin(main, params);
   else teardown = renderChat(main, params[0] || null);
@@ -116,6 +118,7 @@ function header(active) {
 async function boot() {
   setSessionLostHandler((notice) => {
     forgetReadyNotices();
+    stopAnnouncements();
     if (notice) setLoginNotice(notice);
     if (state.user) {
       state.user = null;
