@@ -109,6 +109,8 @@ function row(a, edit, reload) {
 function announcementForm(reload) {
   /** @type {AdminAnnouncement | null} the one being edited */
   let editing = null;
+  let shownStart = "";
+  let shownEnd = "";
   const heading = h("h2", { id: "announcement-form-h", text: "Nuevo aviso" });
   const counter = new CharCounter("announcement-body-count", MAX_CHARS, "El aviso");
   const text = h("textarea", { class: "input", id: "announcement-body", rows: 3, placeholder: "Por ejemplo: El servicio se reiniciará hoy a las 18:00 por una actualización.", "aria-describedby": "announcement-body-count" });
@@ -142,8 +144,8 @@ function announcementForm(reload) {
     text.value = a.body;
     level.value = a.level;
     audience.value = a.audience;
-    starts.value = formatDate(a.starts_at);
-    ends.value = a.ends_at ? formatDate(a.ends_at) : "";
+    starts.value = shownStart = formatDate(a.starts_at);
+    ends.value = shownEnd = a.ends_at ? formatDate(a.ends_at) : "";
     msg.hidden = true;
     update();
     text.focus();
@@ -168,8 +170,10 @@ function announcementForm(reload) {
       return;
     }
     /** @type {Record<string, string | null>} */
-    const payload = { body: text.value, level: level.value, audience: audience.value, ends_at: end };
-    if (start || !editing) payload.starts_at = start;
+    const payload = { body: text.value, level: level.value, audience: audience.value };
+    // Editing: the dates only when retyped (the fields show them to the minute).
+    if (!editing || starts.value !== shownStart) payload.starts_at = start;
+    if (!editing || ends.value !== shownEnd) payload.ends_at = end;
     save.disabled = true;
     try {
       if (editing) await api(`/admin/announcements/${encodeURIComponent(editing.id)}`, { method: "PATCH", body: payload });
