@@ -18,6 +18,7 @@ with collector_paused():  # the imports of every command, `serve` first (core/st
     import typer
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from energyapp.announcements import cli as announcements_cli
     from energyapp.auth import cli as auth_cli
     from energyapp.cli_session import fail as _fail
     from energyapp.cli_session import settings_or_exit as _settings
@@ -41,6 +42,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(settings_app, name="settings")
 app.command("reset-password")(auth_cli.reset_password)
 app.command("reset-2fa")(auth_cli.reset_2fa)
+app.command("announce")(announcements_cli.announce)
 
 
 @db_app.command("upgrade")

@@ -14,6 +14,8 @@ from energyapp.admin.audit_router import router as admin_audit_router
 from energyapp.admin.policy_router import router as admin_policy_router
 from energyapp.admin.report_router import router as admin_report_router
 from energyapp.admin.router import router as admin_router
+from energyapp.announcements.admin_router import router as admin_announcements_router
+from energyapp.announcements.router import router as announcements_router
 from energyapp.apikeys.router import router as apikeys_router
 from energyapp.auth import maintenance as auth_maintenance
 from energyapp.auth.deps import ChangesLimited
@@ -51,6 +53,7 @@ OPENAPI_TAGS = [
     {"name": "conversations", "description": "Historial de conversaciones."},
     {"name": "chat", "description": "Mensajes y respuestas del modelo (Server-Sent Events)."},
     {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
+    {"name": "announcements", "description": "Avisos generales de los administradores."},
     {"name": "api-keys", "description": "Claves de API personales para la API /v1."},
     {"name": "openai", "description": "API compatible con OpenAI (con clave de API)."},
 ]
@@ -111,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_audit_router)
     app.include_router(admin_report_router)
     app.include_router(admin_policy_router, dependencies=[ChangesLimited])
+    app.include_router(admin_announcements_router, dependencies=[ChangesLimited])
+    app.include_router(announcements_router, dependencies=[ChangesLimited])
     app.include_router(apikeys_router, dependencies=[ChangesLimited])
     app.include_router(instructions_router, dependencies=[ChangesLimited])
     app.include_router(openai_router)

@@ -1,5 +1,6 @@
 """Import every model so Alembic and tests see the whole metadata."""
 
+from energyapp.announcements.models import Announcement, AnnouncementDismissal
 from energyapp.apikeys.models import ApiKey, ApiKeyAddress, ApiUsage
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import (
@@ -18,6 +19,8 @@ from energyapp.instructions.models import CustomInstructions
 from energyapp.sharing.models import SharedLink
 
 __all__ = [
+    "Announcement",
+    "AnnouncementDismissal",
     "ApiKey",
     "ApiKeyAddress",
     "ApiUsage",

@@ -16,6 +16,7 @@ import { forgetStreamingAnswer } from "./views/chat/stream.js";
 import { renderConfig } from "./views/config.js";
 import { renderAdmin } from "./views/admin.js";
 import { renderShared } from "./views/shared.js";
+import { announcementBand, stopAnnouncements } from "./views/announcements.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 /** @type {(() => void) | null} what the current screen undoes when it is left */
@@ -24,6 +25,7 @@ let teardown = null;
 async function signOut() {
   await logout().catch(() => {});
   state.user = null;
+  stopAnnouncements();
   // An answer left running is this person's: whoever signs in next here must not be sent to it,
   // nor see its notification (or click it).
   forgetStreamingAnswer();
@@ -67,7 +69,7 @@ async function route() {
   if (name === "admin" && !isStaff()) return navigate("#/chat");
   const main = h("main", { id: "main", tabindex: "-1" });
   clear(root);
-  root.appendChild(h("div", { class: "shell" }, header(name), main));
+  root.appendChild(h("div", { class: "shell" }, header(name), announcementBand(), main));
   if (name === "config") teardown = renderConfig(main);
   else if (name === "admin") teardown = renderAdmin(main, params);
   else if (name === "compartida") teardown = renderShared(main, params[0]);
@@ -118,6 +120,7 @@ function header(active) {
 async function boot() {
   setSessionLostHandler((notice) => {
     forgetReadyNotices();
+    stopAnnouncements();
     if (notice) setLoginNotice(notice);
     if (state.user) {
       state.user = null;

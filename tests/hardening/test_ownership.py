@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.announcements.models import Announcement, AnnouncementDismissal
 from energyapp.apikeys.models import ApiKey
 from energyapp.auth.models import User
 from energyapp.config import Settings
@@ -38,6 +39,9 @@ ADMIN_ONLY = (
     "PUT /admin/conversations/{conversation_id}/legal-hold",
     "DELETE /admin/conversations/{conversation_id}/legal-hold",
     "PUT /admin/users/{user_id}/api-access",
+    "PATCH /admin/announcements/{announcement_id}",
+    "POST /admin/announcements/{announcement_id}/end",
+    "DELETE /admin/announcements/{announcement_id}",
 )
 
 
@@ -59,6 +63,8 @@ class Owned:
     conversation_id: uuid.UUID
     answer_id: uuid.UUID
     key_id: uuid.UUID
+    # Not anyone's: one nobody sees yet (scheduled), so closing it is 404 for everyone.
+    announcement_id: uuid.UUID
 
 
 async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) -> Owned:
@@ -82,8 +88,12 @@ async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) ->
             expires_at=utcnow() + timedelta(days=90),
         )  # fmt: skip
         session.add(key)
+        announcement = Announcement(
+            body="Privado", level="info", audience="all", starts_at=utcnow() + timedelta(days=1)
+        )
+        session.add(announcement)
         await session.commit()
-        return Owned(owner, conversation.id, answer.id, key.id)
+        return Owned(owner, conversation.id, answer.id, key.id, announcement.id)
 
 
 def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
@@ -97,6 +107,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         # A shared link's token is the capability itself (whoever holds it reads, as designed):
         # without it, someone else's conversation is out of reach like any object.
         "token": "enlace-que-no-le-dieron",
+        "announcement_id": str(target.announcement_id),
     }
     url = endpoint.path
     for name, value in values.items():
@@ -126,14 +137,19 @@ async def _snapshot(
         key = await session.get(ApiKey, target.key_id)
         rating = await session.get(MessageFeedback, target.answer_id)
         shared = await session.scalar(select(func.count()).select_from(SharedLink))
+        announcement = await session.get(Announcement, target.announcement_id)
+        dismissals = await session.scalar(select(func.count()).select_from(AnnouncementDismissal))
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
             .where(Message.conversation_id == target.conversation_id)
         )
     assert conversation is not None and answer is not None and owner is not None
-    assert key is not None
+    assert key is not None and announcement is not None
     return (
+        announcement.body,
+        announcement.ends_at,
+        dismissals,
         key.revoked_at,
         owner.api_keys_enabled,
         conversation.user_id,

@@ -221,6 +221,7 @@ def admin_screens(user_id: str, conversation_id: str) -> dict[str, str]:
         "uso": "#main canvas, #main table",
         "auditoria": "#main table tbody tr",
         "claves": "#admin-api-keys tbody tr",
+        "avisos": "#announcement-form",
         f"usuario/{user_id}": "#user-conversations tbody tr",
         f"conversacion/{conversation_id}": "#admin-viewer .msg",
     }

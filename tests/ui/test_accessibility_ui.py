@@ -146,3 +146,26 @@ def test_the_email_forms_have_no_violations(
     axe_page.goto(f"{app.base_url}/#/verificar/{'x' * 43}")
     expect(axe_page.locator(".alert-error")).to_be_visible()
     assert_no_violations(axe_page, theme, "verification page")
+
+
+def test_the_announcements_band_has_no_violations(
+    axe_page: Page, live_app: LiveApp, theme: str
+) -> None:
+    """An info and a warning announcement under the header (contrast of both in both themes,
+    the "Cerrar aviso" buttons' names); deleted afterwards, the database being shared."""
+    admin = live_app.create_user("admin")
+    with httpx.Client(base_url=live_app.base_url) as http:
+        login_body = {"email": admin["email"], "password": admin["password"]}
+        token = http.post("/auth/login", json=login_body).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        ids = [
+            http.post("/admin/announcements", json={"body": body, "level": level}).json()["id"]
+            for body, level in (("Reinicio a las 18:00", "warning"), ("Nuevo modelo", "info"))
+        ]
+        try:
+            login(axe_page, live_app.base_url, admin["email"], admin["password"])
+            expect(axe_page.locator("#announcements .announcement")).to_have_count(2)
+            assert_no_violations(axe_page, theme, "avisos generales")
+        finally:
+            for announcement_id in ids:
+                http.delete(f"/admin/announcements/{announcement_id}")

@@ -60,6 +60,10 @@ ACTION_NAMES: dict[str, str] = {
     "api_key_new_ip": "Uso de clave de API desde una IP nueva",
     "api_keys_enabled": "Habilitación de claves de API",
     "api_keys_disabled": "Deshabilitación de claves de API",
+    "announcement.created": "Creación de un aviso general",
+    "announcement.updated": "Cambio de un aviso general",
+    "announcement.ended": "Término de un aviso general",
+    "announcement.deleted": "Eliminación de un aviso general",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -221,6 +225,10 @@ def _key_new_ip(event: EventFacts, names: Names) -> str:
     return f"Usó la clave de API {_key(event.details)} desde una dirección IP nueva"
 
 
+def _on_announcement(text: str) -> Callable[[EventFacts, Names], str]:
+    return lambda event, names: text.format(body=event.details.get("body", ""))
+
+
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(user=names.person(event.target_id))
 
@@ -260,6 +268,10 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "api_key_new_ip": _key_new_ip,
     "api_keys_enabled": _on_user("Habilitó las claves de API de {user}"),
     "api_keys_disabled": _on_user("Deshabilitó las claves de API de {user}"),
+    "announcement.created": _on_announcement("Publicó el aviso general «{body}»"),
+    "announcement.updated": _on_announcement("Cambió el aviso general «{body}»"),
+    "announcement.ended": _on_announcement("Terminó el aviso general «{body}»"),
+    "announcement.deleted": _on_announcement("Eliminó el aviso general «{body}»"),
 }
 _FIXED = {
     "login": "Inició sesión",

@@ -13,6 +13,7 @@ import { reassignDialog } from "./admin_reassign.js";
 import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 import { legalHoldPanel } from "./legal_hold.js";
 import { adminApiKeys } from "./admin_api_keys.js";
+import { adminAnnouncements } from "./admin_announcements.js";
 import { resetLinkDialog } from "./admin_reset_link.js";
 import { questionBubble } from "./chat/attachments.js";
 import { keptInstructionsPanel } from "./instructions.js";
@@ -66,6 +67,7 @@ export function renderAdmin(main, params) {
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
+  if (isAdmin) tabs.push(["avisos", "Avisos"]);
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -80,6 +82,7 @@ export function renderAdmin(main, params) {
   else if (section === "uso") cleanup = renderUsage(body);
   else if (section === "auditoria") renderAudit(body);
   else if (section === "claves") adminApiKeys(body);
+  else if (section === "avisos" && isAdmin) adminAnnouncements(body);
   else cleanup = usersTable(body, isAdmin, me.id);
   return () => cleanup();
 }

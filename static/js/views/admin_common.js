@@ -119,3 +119,30 @@ export function readRange(from, to) {
   if (start && end && end < start) return "La fecha «hasta» es anterior a la fecha «desde».";
   return { from: start, to: end };
 }
+
+/**
+ * A moment typed as dd-mm-aaaa HH:MM on Santiago's clock (the server reads a time without a
+ * zone as Santiago's).
+ * @param {string} id
+ * @param {string} label
+ */
+export function momentInput(id, label) {
+  return h("input", { class: "input input-moment", id, type: "text", inputmode: "numeric", placeholder: "dd-mm-aaaa HH:MM", "aria-label": label, title: label, maxlength: 16, autocomplete: "off" });
+}
+
+/**
+ * "dd-mm-aaaa HH:MM" as "aaaa-mm-ddTHH:MM" (no zone: Santiago's clock, as the server reads it);
+ * null when empty, undefined when it is not a real day and time.
+ * @param {string} text
+ * @returns {string | null | undefined}
+ */
+export function parseMoment(text) {
+  const value = text.trim();
+  if (!value) return null;
+  const match = /^(\S+)\s+(\d{1,2}):(\d{2})$/.exec(value);
+  if (!match) return undefined;
+  const day = parseDay(match[1]);
+  const [hour, minute] = [Number(match[2]), Number(match[3])];
+  if (!day || hour > 23 || minute > 59) return undefined;
+  return `${day}T${String(hour).padStart(2, "0")}:${match[3]}`;
+}

@@ -1,0 +1,1 @@
+"""Announcements ("Avisos generales"): what the administrators tell everyone signed in."""

@@ -1,0 +1,121 @@
+// @ts-check
+// "Avisos generales": the band under the header with the administrators' active announcements
+// for the signed-in person (GET /announcements), each with "Cerrar aviso", which closes it on
+// every device of theirs (POST /announcements/{id}/dismiss). Read on boot, when the tab is seen
+// again and every 60 s while it is visible; nothing while hidden or signed out. The text is
+// plain: set with textContent, never as HTML.
+import { api, errorDetail } from "../api.js";
+import { h, icon, toast } from "../dom.js";
+import { state } from "../state.js";
+
+/** @typedef {{ id: string, body: string, level: "info" | "warning", starts_at: string, ends_at: string | null }} Announcement */
+
+const POLL_MS = 60_000;
+const band = h("div", { class: "announcements", id: "announcements" });
+/** @type {Map<string, HTMLElement>} the items shown, by announcement id */
+const shown = new Map();
+/** @type {number | undefined} */
+let timer;
+let running = false;
+let generation = 0;
+
+/**
+ * The band, for the shell under the header; starts reading the announcements. Its items keep
+ * their place across screens; a warning already seen is no longer an alert (moving the band
+ * into the new screen must not announce it again).
+ * @returns {HTMLElement}
+ */
+export function announcementBand() {
+  for (const el of shown.values()) el.setAttribute("role", "status");
+  if (!running) {
+    running = true;
+    refresh();
+  }
+  return band;
+}
+
+/** Stop reading and empty the band (signed out: the next person must not see these). */
+export function stopAnnouncements() {
+  running = false;
+  generation += 1;
+  clearTimeout(timer);
+  shown.clear();
+  band.replaceChildren();
+}
+
+/** Read the announcements again now (the admin's tab, after a change). */
+export function refreshAnnouncements() {
+  if (running) refresh();
+}
+
+function schedule() {
+  clearTimeout(timer);
+  if (running && document.visibilityState === "visible") timer = setTimeout(refresh, POLL_MS);
+}
+
+async function refresh() {
+  if (!running || !state.user) return stopAnnouncements();
+  const mine = ++generation;
+  try {
+    /** @type {Announcement[]} */
+    const items = await api("/announcements");
+    if (mine === generation && running) show(items);
+  } catch {
+    /* keep what is shown: the next read tries again */
+  }
+  if (mine === generation) schedule();
+}
+
+/** @param {Announcement[]} items in the server's order (warnings first, then the newest) */
+function show(items) {
+  const ids = new Set(items.map((a) => a.id));
+  for (const [id, el] of shown) {
+    if (!ids.has(id)) {
+      el.remove();
+      shown.delete(id);
+    }
+  }
+  for (const a of items) {
+    let el = shown.get(a.id);
+    if (!el) {
+      el = item(a);
+      shown.set(a.id, el);
+    }
+    const text = /** @type {HTMLElement} */ (el.querySelector(".announcement-text"));
+    if (text.textContent !== a.body) text.textContent = a.body;
+    el.classList.toggle("announcement-warning", a.level === "warning");
+    band.appendChild(el); // in order
+  }
+}
+
+/** @param {Announcement} a */
+function item(a) {
+  const close = h("button", { type: "button", class: "icon-btn announcement-close", "aria-label": "Cerrar aviso", title: "Cerrar aviso" }, icon("close"));
+  const el = h("div", { class: "announcement", role: a.level === "warning" ? "alert" : "status", dataset: { announcementId: a.id } },
+    h("p", { class: "announcement-text" }),
+    close,
+  );
+  close.addEventListener("click", async () => {
+    close.disabled = true;
+    try {
+      await api(`/announcements/${encodeURIComponent(a.id)}/dismiss`, { method: "POST" });
+      const hadFocus = el.contains(document.activeElement);
+      el.remove();
+      shown.delete(a.id);
+      if (hadFocus) document.getElementById("main")?.focus();
+    } catch (err) {
+      close.disabled = false;
+      toast(errorDetail(err, "No se pudo cerrar el aviso."), "error");
+    }
+  });
+  return el;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!running) return;
+  if (document.visibilityState === "visible") refresh();
+  else {
+    generation += 1;
+    clearTimeout(timer);
+  }
+});

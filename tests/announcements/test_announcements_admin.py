@@ -1,0 +1,168 @@
+"""The admin's announcements: only admins write them (supervisors and workers 403), the text
+is validated as the server counts texts, the window and the limit of open ones hold, and every
+change is in the audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.announcements.models import Announcement
+from energyapp.announcements.service import MAX_OPEN
+from energyapp.audit.labels import ACTION_NAMES, EventFacts, Names, describe
+from energyapp.audit.models import AuditEvent
+from tests.announcements.conftest import ADMIN_LIST, announce
+from tests.conftest import HeadersFactory, UserFactory
+
+
+def _iso(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+@pytest.mark.parametrize("role", ["supervisor", "trabajador"])
+async def test_only_admins_reach_the_admin_routes(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory, role: str
+) -> None:
+    admin = await auth_headers(await make_user("admin"))
+    made = await announce(client, admin)
+    headers = await auth_headers(await make_user(role))
+    path = f"{ADMIN_LIST}/{made['id']}"
+    for method, url, body in (("GET", ADMIN_LIST, None), ("POST", ADMIN_LIST, {"body": "x"}),
+                              ("PATCH", path, {"body": "y"}), ("POST", f"{path}/end", None),
+                              ("DELETE", path, None)):  # fmt: skip
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 403, (method, url, response.text)
+        assert response.json()["code"] == "forbidden"
+    listed = (await client.get(ADMIN_LIST, headers=admin)).json()
+    assert [(a["body"], a["state"]) for a in listed] == [("Reinicio a las 18:00", "activo")]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("   \n\t ", "announcement_empty"),
+        ("x" * 501, "announcement_too_long"),
+    ],
+)
+async def test_text_is_checked_as_the_server_counts_it(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    body: str,
+    code: str,
+) -> None:
+    admin = await auth_headers(await make_user("admin"))
+    response = await client.post(ADMIN_LIST, json={"body": body}, headers=admin)
+    assert response.status_code == 422 and response.json()["code"] == code, response.text
+    # 500 characters after NFC and trimming: "e" + U+0301 is one "é".
+    made = await announce(client, admin, "  " + "e\u0301" * 500 + "  ")
+    assert made["body"] == "é" * 500
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Announcement.body)) == "é" * 500
+
+
+async def test_window_is_checked(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    admin = await auth_headers(await make_user("admin"))
+    start = _iso(timedelta(hours=2))
+    before = await client.post(
+        ADMIN_LIST,
+        json={"body": "Aviso", "starts_at": start, "ends_at": _iso(timedelta(hours=1))},
+        headers=admin,
+    )
+    assert before.status_code == 422 and before.json()["code"] == "ends_before_start"
+    past = await client.post(
+        ADMIN_LIST, json={"body": "Aviso", "ends_at": _iso(timedelta(minutes=-1))}, headers=admin
+    )
+    assert past.status_code == 422 and past.json()["code"] == "ends_in_past"
+    made = await announce(client, admin, starts_at=start)
+    assert made["state"] == "programado"
+    patched = await client.patch(
+        f"{ADMIN_LIST}/{made['id']}", json={"ends_at": _iso(timedelta(hours=1))}, headers=admin
+    )
+    assert patched.status_code == 422 and patched.json()["code"] == "ends_before_start"
+    # A time without a zone is Santiago's clock.
+    local = await announce(client, admin, starts_at="2099-01-15T18:00")
+    assert local["starts_at"].startswith("2099-01-15T21:00")  # UTC-3 in January
+
+
+async def test_end_now_and_delete(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    admin = await auth_headers(await make_user("admin"))
+    active = await announce(client, admin, "Activo")
+    scheduled = await announce(client, admin, "Programado", starts_at=_iso(timedelta(days=1)))
+    for made in (active, scheduled):
+        ended = await client.post(f"{ADMIN_LIST}/{made['id']}/end", headers=admin)
+        assert ended.status_code == 200 and ended.json()["state"] == "terminado", ended.text
+        again = await client.post(f"{ADMIN_LIST}/{made['id']}/end", headers=admin)
+        assert again.json()["ends_at"] == ended.json()["ends_at"]
+    gone = await client.delete(f"{ADMIN_LIST}/{active['id']}", headers=admin)
+    assert gone.status_code == 204
+    missing = await client.delete(f"{ADMIN_LIST}/{active['id']}", headers=admin)
+    assert missing.status_code == 404 and missing.json()["code"] == "announcement_not_found"
+    assert [a["body"] for a in (await client.get(ADMIN_LIST, headers=admin)).json()] == [
+        "Programado"
+    ]
+
+
+async def test_open_announcements_are_limited(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin_user = await make_user("admin")
+    async with sessionmaker() as session:
+        session.add_all(
+            Announcement(body=f"Aviso {i}", level="info", audience="all") for i in range(MAX_OPEN)
+        )
+        await session.commit()
+    admin = await auth_headers(admin_user)
+    refused = await client.post(ADMIN_LIST, json={"body": "Uno más"}, headers=admin)
+    assert refused.status_code == 409 and refused.json()["code"] == "too_many_announcements"
+    first = (await client.get(ADMIN_LIST, headers=admin)).json()[0]
+    await client.post(f"{ADMIN_LIST}/{first['id']}/end", headers=admin)
+    await announce(client, admin, "Uno más")
+
+
+async def test_changes_are_audited(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin_user = await make_user("admin")
+    admin = await auth_headers(admin_user)
+    made = await announce(client, admin, level="warning", audience="trabajador")
+    path = f"{ADMIN_LIST}/{made['id']}"
+    await client.patch(path, json={"body": "Reinicio a las 19:00"}, headers=admin)
+    await client.patch(path, json={"body": "Reinicio a las 19:00"}, headers=admin)  # no change
+    await client.post(f"{path}/end", headers=admin)
+    await client.delete(path, headers=admin)
+    async with sessionmaker() as session:
+        events = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.like("announcement.%"))
+                .order_by(AuditEvent.created_at, AuditEvent.id)
+            )
+        ).all()
+    assert [(e.action, e.actor_id, e.target_id) for e in events] == [
+        (action, admin_user.id, made["id"])
+        for action in ("announcement.created", "announcement.updated", "announcement.ended",
+                       "announcement.deleted")
+    ]  # fmt: skip
+    assert events[0].details == {
+        "body": "Reinicio a las 18:00", "level": "warning", "audience": "trabajador"
+    }  # fmt: skip
+    assert events[1].details == {"body": "Reinicio a las 19:00", "changed": ["body"]}
+    facts = EventFacts(events[3].action, "announcement", made["id"], events[3].details or {})
+    assert describe(facts, Names()) == "Eliminó el aviso general «Reinicio a las 19:00»"
+    assert all(e.action in ACTION_NAMES for e in events)

@@ -1,0 +1,186 @@
+""" "Avisos generales" in the browser: the band under the header shows the active announcements
+as text, "Cerrar aviso" closes one for good (after a reload, on another device), an admin
+publishes one in the "Avisos" tab and a worker sees it; supervisors see no tab."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import text
+
+from energyapp.db import create_engine
+from tests.ui.conftest import LiveApp, _arun, login
+
+pytestmark = pytest.mark.browser
+
+
+def _api(app: LiveApp, person: dict[str, str]) -> httpx.Client:
+    http = httpx.Client(base_url=app.base_url)
+    tokens = http.post(
+        "/auth/login", json={"email": person["email"], "password": person["password"]}
+    ).json()
+    http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    return http
+
+
+def _announce(app: LiveApp, admin: dict[str, str], body: str, **fields: Any) -> str:
+    http = _api(app, admin)
+    try:
+        made = http.post("/admin/announcements", json={"body": body, **fields})
+    finally:
+        http.close()
+    assert made.status_code == 201, made.text
+    announcement_id: str = made.json()["id"]
+    return announcement_id
+
+
+@pytest.fixture(autouse=True)
+def _no_announcements_left(live_app: LiveApp) -> Iterator[None]:
+    """The app's database is shared by every browser test: no other test (the README's
+    screenshots among them) may find a band these left."""
+
+    async def _delete() -> None:
+        engine = create_engine(live_app.db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DELETE FROM announcements"))
+        finally:
+            await engine.dispose()
+
+    _arun(_delete())
+    yield
+    _arun(_delete())
+
+
+def test_band_shows_text_inert_and_closing_holds(
+    page: Page, browser: Browser, live_app: LiveApp
+) -> None:
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    hostile = '<img src=x onerror="window.__pwned=1"> Reinicio a las 18:00'
+    _announce(live_app, admin, hostile, level="warning")
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    _announce(live_app, admin, "Solo supervisores", audience="supervisor")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_count(2)
+    expect(band.nth(0)).to_have_attribute("role", "alert")  # a warning, first
+    expect(band.nth(0).locator(".announcement-text")).to_have_text(hostile)
+    expect(band.nth(1)).to_have_attribute("role", "status")
+    expect(band.nth(1)).to_have_text("Nuevo modelo disponible")
+    assert page.locator("#announcements img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    # Under the header, above the screen.
+    header_box, band_box = page.locator(".topbar").bounding_box(), band.nth(0).bounding_box()
+    main_box = page.locator("#main").bounding_box()
+    assert header_box and band_box and main_box
+    assert header_box["y"] + header_box["height"] <= band_box["y"] < main_box["y"]
+
+    band.nth(0).get_by_role("button", name="Cerrar aviso").click()
+    expect(band).to_have_count(1)
+    page.reload()
+    expect(page.locator("#announcements .announcement")).to_have_text(["Nuevo modelo disponible"])
+    # Another device of the same person: closed there too.
+    other = browser.new_context(viewport={"width": 375, "height": 700}, locale="es-CL",
+                                color_scheme="dark")  # fmt: skip
+    try:
+        phone = other.new_page()
+        login(phone, live_app.base_url, worker["email"], worker["password"])
+        phone_band = phone.locator("#announcements .announcement")
+        expect(phone_band).to_have_text(["Nuevo modelo disponible"])
+        fits = "document.documentElement.scrollWidth <= window.innerWidth"
+        assert phone.evaluate(fits)
+    finally:
+        other.close()
+
+
+def test_band_follows_new_announcements_when_the_tab_is_seen_again(
+    page: Page, live_app: LiveApp
+) -> None:
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    expect(page.locator("#announcements .announcement")).to_have_count(0)
+    _announce(live_app, admin, "El servicio se reinicia a las 18:00", level="warning")
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', "
+        "{value: 'visible', configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    expect(page.locator("#announcements .announcement")).to_have_text(
+        ["El servicio se reinicia a las 18:00"]
+    )
+    page.locator(".profile-btn").click()
+    page.locator("[data-action=logout]").click()
+    page.wait_for_selector("#login-email")
+    expect(page.locator("#announcements")).to_have_count(0)
+
+
+def test_admin_publishes_edits_and_ends_in_the_tab(
+    page: Page, browser: Browser, live_app: LiveApp
+) -> None:
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    supervisor = live_app.create_user("supervisor")
+    login(page, live_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{live_app.base_url}/#/admin/avisos")
+    form = page.locator("#announcement-form")
+    expect(form).to_be_visible()
+    page.fill("#announcement-body", "  Mantención el sábado  ")
+    expect(page.locator("#announcement-body-count")).to_have_text("20 / 500")
+    page.fill("#announcement-body", "x" * 501)
+    expect(page.locator("#announcement-save")).to_be_disabled()
+    page.fill("#announcement-body", "Mantención el sábado")
+    page.select_option("#announcement-level", "warning")
+    page.fill("#announcement-ends", "31-12-2099 18:00")
+    page.click("#announcement-save")
+    row = page.locator("#announcements-table tbody tr[data-announcement-id]")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(0)).to_have_text("Mantención el sábado")
+    expect(row.locator("td").nth(1)).to_have_text("Importante")
+    expect(row.locator("td").nth(2)).to_have_text("Todos")
+    expect(row.locator("td").nth(3)).to_have_text("Activo")
+    expect(row.locator("td").nth(5)).to_have_text("31-12-2099 18:00")
+    # The admin sees it in the band too.
+    expect(page.locator("#announcements .announcement")).to_have_text(["Mantención el sábado"])
+
+    worker_context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="es-CL")
+    try:
+        worker_page = worker_context.new_page()
+        login(worker_page, live_app.base_url, worker["email"], worker["password"])
+        expect(worker_page.locator("#announcements .announcement")).to_have_text(
+            ["Mantención el sábado"]
+        )
+        # A bad date is refused in Spanish, before the server.
+        row.locator("[data-action=edit]").click()
+        page.fill("#announcement-ends", "31-02-2099 18:00")
+        page.click("#announcement-save")
+        expect(page.locator("#announcement-msg")).to_contain_text("dd-mm-aaaa HH:MM")
+        page.fill("#announcement-ends", "")
+        page.fill("#announcement-body", "Mantención el domingo")
+        page.click("#announcement-save")
+        expect(row.locator("td").nth(0)).to_have_text("Mantención el domingo")
+        expect(row.locator("td").nth(5)).to_have_text("Sin término")
+        row.locator("[data-action=end]").click()
+        expect(row.locator("td").nth(3)).to_have_text("Terminado")
+        worker_page.reload()
+        worker_page.wait_for_selector("#main .chat")
+        expect(worker_page.locator("#announcements .announcement")).to_have_count(0)
+        row.locator("[data-action=delete]").click()
+        page.locator("dialog button:text('Eliminar')").click()
+        expect(page.locator("#announcements-table tbody")).to_contain_text("No hay avisos.")
+    finally:
+        worker_context.close()
+
+    # Supervisors: no tab, and the address shows the users table.
+    page.locator(".profile-btn").click()
+    page.locator("[data-action=logout]").click()
+    login(page, live_app.base_url, supervisor["email"], supervisor["password"])
+    page.goto(f"{live_app.base_url}/#/admin/avisos")
+    expect(page.locator("#users-table")).to_be_visible()
+    expect(page.locator(".admin-tabs a:text('Avisos')")).to_have_count(0)
+    expect(page.locator("#announcement-form")).to_have_count(0)
