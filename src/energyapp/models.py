@@ -15,6 +15,7 @@ from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
 from energyapp.feedback.models import MessageFeedback
 from energyapp.instructions.models import CustomInstructions
+from energyapp.prompts.models import SavedPrompt
 
 __all__ = [
     "ApiKey",
@@ -33,5 +34,6 @@ __all__ = [
     "RecoveryCode",
     "RefreshToken",
     "Role2FAPolicy",
+    "SavedPrompt",
     "User",
 ]

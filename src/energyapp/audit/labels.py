@@ -57,6 +57,9 @@ ACTION_NAMES: dict[str, str] = {
     "api_key_new_ip": "Uso de clave de API desde una IP nueva",
     "api_keys_enabled": "Habilitación de claves de API",
     "api_keys_disabled": "Deshabilitación de claves de API",
+    "prompt.published": "Publicación de una indicación",
+    "prompt.updated": "Cambio de una indicación publicada",
+    "prompt.unpublished": "Eliminación de una indicación publicada",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -202,6 +205,10 @@ def _key_new_ip(event: EventFacts, names: Names) -> str:
     return f"Usó la clave de API {_key(event.details)} desde una dirección IP nueva"
 
 
+def _on_prompt(text: str) -> Callable[[EventFacts, Names], str]:
+    return lambda event, names: text.format(title=event.details.get("title", ""))
+
+
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(user=names.person(event.target_id))
 
@@ -238,6 +245,9 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "api_key_new_ip": _key_new_ip,
     "api_keys_enabled": _on_user("Habilitó las claves de API de {user}"),
     "api_keys_disabled": _on_user("Deshabilitó las claves de API de {user}"),
+    "prompt.published": _on_prompt("Publicó para todos la indicación «{title}»"),
+    "prompt.updated": _on_prompt("Cambió la indicación publicada «{title}»"),
+    "prompt.unpublished": _on_prompt("Eliminó la indicación publicada «{title}»"),
 }
 _FIXED = {
     "login": "Inició sesión",
