@@ -16,6 +16,7 @@ import { adminApiKeys } from "./admin_api_keys.js";
 import { resetLinkDialog } from "./admin_reset_link.js";
 import { questionBubble } from "./chat/attachments.js";
 import { keptInstructionsPanel } from "./instructions.js";
+import { adminPrompts } from "./prompts.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -66,6 +67,7 @@ export function renderAdmin(main, params) {
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
+  if (isAdmin) tabs.push(["indicaciones", "Indicaciones"]); // the published ones: admins only
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -80,6 +82,7 @@ export function renderAdmin(main, params) {
   else if (section === "uso") cleanup = renderUsage(body);
   else if (section === "auditoria") renderAudit(body);
   else if (section === "claves") adminApiKeys(body);
+  else if (section === "indicaciones" && isAdmin) adminPrompts(body);
   else cleanup = usersTable(body, isAdmin, me.id);
   return () => cleanup();
 }
