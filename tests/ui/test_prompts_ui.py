@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, expect
 from sqlalchemy import text
 
 from energyapp.db import create_engine
@@ -276,3 +276,40 @@ def test_the_shortcuts_dialog_lists_the_slash(page: Page, live_app: LiveApp) -> 
     page.get_by_role("button", name="Atajos de teclado").click()
     dialog = page.get_by_role("dialog", name="Atajos de teclado")
     expect(dialog).to_contain_text("Al comienzo del mensaje: indicaciones guardadas")
+
+
+NO_OVERFLOW = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def test_on_a_phone_in_the_dark_theme_the_list_fits(browser: Browser, live_app: LiveApp) -> None:
+    person = live_app.create_user("admin")
+    headers = _headers(live_app, person)
+    _save(live_app, headers, "/prompts", "Un título largo " * 4, "palabra" * 60)
+    _save(live_app, headers, "/prompts", "Resumen", SUMMARY)
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="es-CL")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_app.base_url}/")
+        page.evaluate("localStorage.setItem('energyapp.theme', 'dark')")
+        login(page, live_app.base_url, person["email"], person["password"])
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        page.locator("#composer-input").press("/")
+        popup = page.locator("#prompt-popup")
+        expect(popup.get_by_role("option")).to_have_count(2)
+        expect(popup).to_be_in_viewport(ratio=1)
+        expect(page.get_by_role("button", name="Indicaciones", exact=True)).to_be_in_viewport()
+        # The list is drawn on the theme's background, not the light one.
+        background = popup.evaluate("(el) => getComputedStyle(el).backgroundColor")
+        assert background == "rgb(23, 26, 31)", background
+        assert page.evaluate(NO_OVERFLOW)
+        page.screenshot(path="/tmp/energyapp-prompts-phone-dark.png")
+        for route in ("#/config", "#/admin/indicaciones"):
+            page.goto(f"{live_app.base_url}/static/index.html{route}")
+            page.wait_for_selector("#prompts-list li, #admin-prompts-status")
+            page.wait_for_timeout(300)
+            assert page.evaluate(NO_OVERFLOW), f"horizontal overflow at 375 px on {route}"
+        page.goto(f"{live_app.base_url}/static/index.html#/config")
+        page.locator("#prompts-list li").first.wait_for()
+        page.locator("#prompts-card").screenshot(path="/tmp/energyapp-prompts-card.png")
+    finally:
+        context.close()
