@@ -23,6 +23,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
 from energyapp.llm.fake_server import FakeConfig
+from energyapp.prompts.models import SavedPrompt
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
 from tests.llm.stand_in import stand_in
@@ -37,6 +38,8 @@ ADMIN_ONLY = (
     "PUT /admin/conversations/{conversation_id}/legal-hold",
     "DELETE /admin/conversations/{conversation_id}/legal-hold",
     "PUT /admin/users/{user_id}/api-access",
+    "PATCH /admin/prompts/{prompt_id}",
+    "DELETE /admin/prompts/{prompt_id}",
 )
 
 
@@ -58,6 +61,7 @@ class Owned:
     conversation_id: uuid.UUID
     answer_id: uuid.UUID
     key_id: uuid.UUID
+    prompt_id: uuid.UUID
 
 
 async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) -> Owned:
@@ -81,8 +85,10 @@ async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) ->
             expires_at=utcnow() + timedelta(days=90),
         )  # fmt: skip
         session.add(key)
+        prompt = SavedPrompt(user_id=owner.id, title="Privada", body="indicación privada")
+        session.add(prompt)
         await session.commit()
-        return Owned(owner, conversation.id, answer.id, key.id)
+        return Owned(owner, conversation.id, answer.id, key.id, prompt.id)
 
 
 def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
@@ -93,6 +99,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "user_id": str(target.owner.id),
         "role": target.owner.role,
         "key_id": str(target.key_id),
+        "prompt_id": str(target.prompt_id),
     }
     url = endpoint.path
     for name, value in values.items():
@@ -100,6 +107,8 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
     assert "{" not in url, f"unknown path parameter in {endpoint}"
     bodies: dict[str, Any] = {
         "PATCH /conversations/{conversation_id}": {"title": "robada"},
+        "PATCH /prompts/{prompt_id}": {"title": "robada"},
+        "PATCH /admin/prompts/{prompt_id}": {"title": "robada"},
         "POST /admin/conversations/{conversation_id}/reassign": {"user_id": None},
         "PATCH /admin/users/{user_id}": {"role": "trabajador", "is_active": False},
         "PUT /admin/two-factor/roles/{role}": {"require_2fa": True},
@@ -121,14 +130,16 @@ async def _snapshot(
         owner = await session.get(User, target.owner.id)
         key = await session.get(ApiKey, target.key_id)
         rating = await session.get(MessageFeedback, target.answer_id)
+        prompt = await session.get(SavedPrompt, target.prompt_id)
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
             .where(Message.conversation_id == target.conversation_id)
         )
     assert conversation is not None and answer is not None and owner is not None
-    assert key is not None
+    assert key is not None and prompt is not None
     return (
+        prompt.title,
         key.revoked_at,
         owner.api_keys_enabled,
         conversation.user_id,
