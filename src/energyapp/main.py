@@ -51,8 +51,8 @@ OPENAPI_TAGS = [
     {"name": "auth", "description": "Cuentas, sesiones y verificación en dos pasos."},
     {"name": "conversations", "description": "Historial de conversaciones."},
     {"name": "chat", "description": "Mensajes y respuestas del modelo (Server-Sent Events)."},
-    {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
     {"name": "prompts", "description": "Indicaciones guardadas para el cuadro del mensaje."},
+    {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
     {"name": "api-keys", "description": "Claves de API personales para la API /v1."},
     {"name": "openai", "description": "API compatible con OpenAI (con clave de API)."},
 ]

@@ -83,7 +83,7 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     schema = response.json()
     assert "/health" in schema["paths"]
     # The documentation reads in this order, whatever order the routes are matched in.
-    tags = ["service", "auth", "conversations", "chat", "admin", "api-keys", "openai"]
+    tags = ["service", "auth", "conversations", "chat", "prompts", "admin", "api-keys", "openai"]
     assert [tag["name"] for tag in schema["tags"]] == tags
     used = {tag for path in schema["paths"].values() for op in path.values() for tag in op["tags"]}
     assert used == set(tags)  # every group of endpoints has its place
