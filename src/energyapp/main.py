@@ -44,6 +44,8 @@ from energyapp.instructions.router import router as instructions_router
 from energyapp.llm import client as llm
 from energyapp.logging import configure_logging
 from energyapp.openai_api.router import router as openai_router
+from energyapp.prompts.router import admin_router as admin_prompts_router
+from energyapp.prompts.router import router as prompts_router
 from energyapp.sharing.router import router as sharing_router
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -52,6 +54,7 @@ OPENAPI_TAGS = [
     {"name": "auth", "description": "Cuentas, sesiones y verificación en dos pasos."},
     {"name": "conversations", "description": "Historial de conversaciones."},
     {"name": "chat", "description": "Mensajes y respuestas del modelo (Server-Sent Events)."},
+    {"name": "prompts", "description": "Indicaciones guardadas para el cuadro del mensaje."},
     {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
     {"name": "announcements", "description": "Avisos generales de los administradores."},
     {"name": "api-keys", "description": "Claves de API personales para la API /v1."},
@@ -118,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(announcements_router, dependencies=[ChangesLimited])
     app.include_router(apikeys_router, dependencies=[ChangesLimited])
     app.include_router(instructions_router, dependencies=[ChangesLimited])
+    app.include_router(prompts_router, dependencies=[ChangesLimited])
+    app.include_router(admin_prompts_router, dependencies=[ChangesLimited])
     app.include_router(openai_router)
 
     @app.get("/", include_in_schema=False)

@@ -16,6 +16,7 @@ from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
 from energyapp.feedback.models import MessageFeedback
 from energyapp.instructions.models import CustomInstructions
+from energyapp.prompts.models import SavedPrompt
 from energyapp.sharing.models import SharedLink
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "RefreshToken",
     "Role2FAPolicy",
     "SharedLink",
+    "SavedPrompt",
     "User",
 ]

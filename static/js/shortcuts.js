@@ -7,6 +7,7 @@ export const SHORTCUTS = [
   ["Enter", "Enviar el mensaje"],
   ["Shift + Enter", "Nueva línea en el mensaje"],
   ["Esc", "Detener la respuesta en curso (con el foco en el mensaje)"],
+  ["/", "Al comienzo del mensaje: indicaciones guardadas (↑ ↓ para elegir, Enter inserta, Esc cierra)"],
   ["Ctrl + Shift + O", "Nueva conversación"],
   ["Ctrl + /", "Mostrar los atajos de teclado"],
   ["↑ ↓", "Moverse entre las conversaciones del historial"],

@@ -162,11 +162,11 @@ async def test_admin_pages_equal_model_output(
 
 
 def _in_branch(schema: type[BranchMessageOut], message: Message) -> BaseModel:
-    """A message of a one-branch conversation as a list shows it: its only version is itself."""
+    """A message of a one-branch conversation as a list shows it: its only version is itself,
+    written for its owner (``yours``, in the owner's list)."""
     fields = MessageOut.model_validate(message).model_dump()
-    return schema.model_validate(
-        {**fields, "sibling_ids": [message.id], "user_id": message.user_id, "feedback": None}
-    )
+    extra = {"user_id": message.user_id, "feedback": None, "yours": True}
+    return schema.model_validate({**fields, "sibling_ids": [message.id], **extra})
 
 
 def _admin_conversation(row: Any) -> AdminConversationOut:

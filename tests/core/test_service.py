@@ -88,6 +88,7 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
         "auth",
         "conversations",
         "chat",
+        "prompts",
         "admin",
         "announcements",
         "api-keys",

@@ -24,6 +24,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
 from energyapp.llm.fake_server import FakeConfig
+from energyapp.prompts.models import SavedPrompt
 from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.hardening.conftest import Actor, Endpoint, endpoints
@@ -42,6 +43,8 @@ ADMIN_ONLY = (
     "PATCH /admin/announcements/{announcement_id}",
     "POST /admin/announcements/{announcement_id}/end",
     "DELETE /admin/announcements/{announcement_id}",
+    "PATCH /admin/prompts/{prompt_id}",
+    "DELETE /admin/prompts/{prompt_id}",
 )
 
 
@@ -65,6 +68,7 @@ class Owned:
     key_id: uuid.UUID
     # Not anyone's: one nobody sees yet (scheduled), so closing it is 404 for everyone.
     announcement_id: uuid.UUID
+    prompt_id: uuid.UUID
 
 
 async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) -> Owned:
@@ -92,8 +96,10 @@ async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) ->
             body="Privado", level="info", audience="all", starts_at=utcnow() + timedelta(days=1)
         )
         session.add(announcement)
+        prompt = SavedPrompt(user_id=owner.id, title="Privada", body="indicación privada")
+        session.add(prompt)
         await session.commit()
-        return Owned(owner, conversation.id, answer.id, key.id, announcement.id)
+        return Owned(owner, conversation.id, answer.id, key.id, announcement.id, prompt.id)
 
 
 def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
@@ -108,6 +114,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         # without it, someone else's conversation is out of reach like any object.
         "token": "enlace-que-no-le-dieron",
         "announcement_id": str(target.announcement_id),
+        "prompt_id": str(target.prompt_id),
     }
     url = endpoint.path
     for name, value in values.items():
@@ -115,6 +122,8 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
     assert "{" not in url, f"unknown path parameter in {endpoint}"
     bodies: dict[str, Any] = {
         "PATCH /conversations/{conversation_id}": {"title": "robada"},
+        "PATCH /prompts/{prompt_id}": {"title": "robada"},
+        "PATCH /admin/prompts/{prompt_id}": {"title": "robada"},
         "POST /admin/conversations/{conversation_id}/reassign": {"user_id": None},
         "PATCH /admin/users/{user_id}": {"role": "trabajador", "is_active": False},
         "PUT /admin/two-factor/roles/{role}": {"require_2fa": True},
@@ -139,17 +148,19 @@ async def _snapshot(
         shared = await session.scalar(select(func.count()).select_from(SharedLink))
         announcement = await session.get(Announcement, target.announcement_id)
         dismissals = await session.scalar(select(func.count()).select_from(AnnouncementDismissal))
+        prompt = await session.get(SavedPrompt, target.prompt_id)
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
             .where(Message.conversation_id == target.conversation_id)
         )
     assert conversation is not None and answer is not None and owner is not None
-    assert key is not None and announcement is not None
+    assert key is not None and announcement is not None and prompt is not None
     return (
         announcement.body,
         announcement.ends_at,
         dismissals,
+        prompt.title,
         key.revoked_at,
         owner.api_keys_enabled,
         conversation.user_id,

@@ -148,6 +148,7 @@ def test_the_focus_on_detener_stays_in_the_composer_when_the_answer_ends(
     page.keyboard.press("Enter")
     stop = page.get_by_role("button", name="Detener")
     page.keyboard.press("Tab")  # "Adjuntar archivo"
+    page.keyboard.press("Tab")  # "Indicaciones" (the saved prompts)
     page.keyboard.press("Tab")  # the model picker
     page.keyboard.press("Tab")
     expect(stop).to_be_focused()

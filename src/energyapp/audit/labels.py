@@ -64,6 +64,9 @@ ACTION_NAMES: dict[str, str] = {
     "announcement.updated": "Cambio de un aviso general",
     "announcement.ended": "Término de un aviso general",
     "announcement.deleted": "Eliminación de un aviso general",
+    "prompt.published": "Publicación de una indicación",
+    "prompt.updated": "Cambio de una indicación publicada",
+    "prompt.unpublished": "Eliminación de una indicación publicada",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -229,6 +232,10 @@ def _on_announcement(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(body=event.details.get("body", ""))
 
 
+def _on_prompt(text: str) -> Callable[[EventFacts, Names], str]:
+    return lambda event, names: text.format(title=event.details.get("title", ""))
+
+
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(user=names.person(event.target_id))
 
@@ -272,6 +279,9 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "announcement.updated": _on_announcement("Cambió el aviso general «{body}»"),
     "announcement.ended": _on_announcement("Terminó el aviso general «{body}»"),
     "announcement.deleted": _on_announcement("Eliminó el aviso general «{body}»"),
+    "prompt.published": _on_prompt("Publicó para todos la indicación «{title}»"),
+    "prompt.updated": _on_prompt("Cambió la indicación publicada «{title}»"),
+    "prompt.unpublished": _on_prompt("Eliminó la indicación publicada «{title}»"),
 }
 _FIXED = {
     "login": "Inició sesión",

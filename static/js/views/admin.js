@@ -17,6 +17,7 @@ import { adminAnnouncements } from "./admin_announcements.js";
 import { resetLinkDialog } from "./admin_reset_link.js";
 import { questionBubble } from "./chat/attachments.js";
 import { keptInstructionsPanel } from "./instructions.js";
+import { adminPrompts } from "./prompts.js";
 /** @import { Page } from "../api.js" */
 /** @import { Role } from "../state.js" */
 
@@ -68,6 +69,7 @@ export function renderAdmin(main, params) {
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
   if (isAdmin) tabs.push(["avisos", "Avisos"]);
+  if (isAdmin) tabs.push(["indicaciones", "Indicaciones"]); // the published ones: admins only
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -83,6 +85,7 @@ export function renderAdmin(main, params) {
   else if (section === "auditoria") renderAudit(body);
   else if (section === "claves") adminApiKeys(body);
   else if (section === "avisos" && isAdmin) adminAnnouncements(body);
+  else if (section === "indicaciones" && isAdmin) adminPrompts(body);
   else cleanup = usersTable(body, isAdmin, me.id);
   return () => cleanup();
 }

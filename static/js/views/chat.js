@@ -15,6 +15,8 @@ import { NO_PARENT } from "./versions.js";
 import { ModelService } from "./chat/models.js";
 import { MessageList, cutFrom, fetchMessages, showError, storedError } from "./chat/messages.js";
 import { editQuestion } from "./chat/edit.js";
+import { questionContent } from "./chat/attachments.js";
+import { saveQuestionAsPrompt } from "./prompts.js";
 import { Composer } from "./chat/composer.js";
 import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
@@ -77,6 +79,7 @@ class ChatView {
     this.list = new MessageList({
       pickVersion: (el, id, which) => this.pickVersion(el, id, which),
       editQuestion: (el) => editQuestion(el, () => this.busy(), (text, parent) => this.send(text, { parent })),
+      saveAsPrompt: (el) => void saveQuestionAsPrompt(questionContent(el.querySelector(".bubble"))),
       regenerate: (view) => this.regenerate(view),
       conversationId: () => this.conversationId,
       continueAnswer: (view) => this.continueAnswer(view),

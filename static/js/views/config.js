@@ -10,6 +10,7 @@ import { exportCard } from "./export_card.js";
 import { sharedLinksCard } from "./share.js";
 import { apiKeysCard } from "./api_keys.js";
 import { instructionsCard } from "./instructions.js";
+import { promptsCard } from "./prompts.js";
 import { readyNoticesCard } from "./notify_card.js";
 import { forgetReadyNotices } from "../notify.js";
 import { forgetStreamingAnswer } from "./chat/stream.js";
@@ -27,6 +28,7 @@ export function renderConfig(main) {
   inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
   inner.appendChild(readyNoticesCard(user.id));
   inner.appendChild(instructionsCard());
+  inner.appendChild(promptsCard());
   inner.appendChild(passwordCard(user));
   inner.appendChild(twoFactorCard(user));
   inner.appendChild(exportCard());

@@ -7,6 +7,7 @@ import { h, icon, iconButton } from "../../dom.js";
 import { state, signedInUser } from "../../state.js";
 import { readDraft, saveDraft } from "../drafts.js";
 import { ACCEPT, MAX_FILES, AttachmentError, readAttachment } from "./attachments.js";
+import { PromptPicker } from "./prompt_picker.js";
 /** @import { Attachment } from "./attachments.js" */
 /** @import { ModelService } from "./models.js" */
 
@@ -86,14 +87,18 @@ export class Composer {
     this.fileList = h("ul", { class: "attachments", id: "attachments", "aria-label": "Archivos adjuntos", hidden: true });
     this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
     this.fileErrorTurn = 0; // the latest showFileError: an older one's text comes too late
+    // "/" at the start of the empty field, or its button: the saved prompts (prompt_picker.js).
+    this.picker = new PromptPicker(this.input, () => this.update());
     this.readingNote = h("p", { class: "hint small", id: "attach-reading", role: "status", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
+      this.picker.popup,
       this.fileList,
       this.input,
       this.readingNote,
       this.fileError,
       h("div", { class: "composer-row" },
         this.attachBtn,
+        this.picker.button,
         this.fileInput,
         models.slot,
         h("span", { class: "hint small", id: "composer-help", text: "Enter envía · Shift+Enter nueva línea" }),
@@ -104,8 +109,12 @@ export class Composer {
       ),
     );
     this.input.value = readDraft(this.userId, host.conversationId());
-    this.input.addEventListener("input", () => this.update());
+    this.input.addEventListener("input", () => {
+      this.picker.onInput();
+      this.update();
+    });
     this.input.addEventListener("keydown", (event) => {
+      if (this.picker.handleKey(event)) return;
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
@@ -118,6 +127,7 @@ export class Composer {
       event.preventDefault();
       const text = this.message();
       if (!this.sendable() || this.blocked()) return;
+      this.picker.close();
       this.input.value = "";
       this.attachments = [];
       this.showFileError("");

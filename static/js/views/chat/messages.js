@@ -60,7 +60,8 @@ import { feedbackControls } from "./feedback.js";
  * @typedef {object} FocusSpot
  * @property {string} id the message's id, empty outside a message
  * @property {string} action the button's `data-action` ("copy", "edit", "regenerate",
- *   "version-prev", "version-next", "rate-up", "rate-down", "comment", "continue"), empty for another element
+ *   "version-prev", "version-next", "rate-up", "rate-down", "comment", "continue", "save-prompt"), empty
+ *   for another element
  * @property {string} elementId the element's id, if it has one
  * @property {string | null} draft the text of the rating's comment form the focus was in
  */
@@ -70,6 +71,7 @@ import { feedbackControls } from "./feedback.js";
  * @typedef {object} MessageActions
  * @property {(el: HTMLElement, id: string, which: "prev" | "next") => void} pickVersion ‹ ›: show version `id` of `el`
  * @property {(el: HTMLElement) => void} editQuestion "Editar"
+ * @property {(el: HTMLElement) => void} saveAsPrompt "Guardar como indicación"
  * @property {(view: AnswerView) => void} regenerate "Regenerar"
  * @property {() => string | null} conversationId the conversation shown (for rating its answers)
  * @property {(view: AnswerView) => void} continueAnswer "Continuar", under the last answer the length cap cut
@@ -259,7 +261,8 @@ export class MessageList {
   }
 
   /**
-   * Under a question: its versions, "Editar" (once it is saved) and its time.
+   * Under a question: its versions, "Editar" and "Guardar como indicación" (once it is saved)
+   * and its time.
    * @param {HTMLElement} el
    * @param {Partial<Message>} message
    */
@@ -271,6 +274,7 @@ export class MessageList {
       meta.append(
         versionNav(id, message.sibling_ids, (target, which) => this.actions.pickVersion(el, target, which)) || "",
         h("button", { type: "button", class: "btn btn-ghost btn-sm edit-btn", dataset: { action: "edit" }, onclick: () => this.actions.editQuestion(el) }, icon("edit"), "Editar"),
+        h("button", { type: "button", class: "btn btn-ghost btn-sm save-prompt-btn", dataset: { action: "save-prompt" }, onclick: () => this.actions.saveAsPrompt(el) }, icon("prompt"), "Guardar como indicación"),
       );
     }
     meta.append(messageTime(message.created_at));

@@ -1,0 +1,197 @@
+// @ts-check
+// The composer's list of saved prompts (docs/ui.md, "Indicaciones guardadas"): "/" typed into
+// the empty field, or the "Indicaciones" button, opens it; what follows the "/" filters it. It
+// follows the WAI-ARIA combobox pattern with the focus kept in the field: ↑ ↓ move the active
+// option (aria-activedescendant), Enter inserts it, Esc closes the list and keeps the text. A
+// chosen prompt replaces the "/…" text (or goes where the caret is) and nothing is sent.
+import { api, errorDetail } from "../../api.js";
+import { h, icon } from "../../dom.js";
+import { plural } from "../../plural.js";
+
+/**
+ * A saved prompt as `GET /prompts` gives it.
+ * @typedef {{ id: string, title: string, body: string, published: boolean, created_at: string,
+ *   updated_at: string }} SavedPrompt
+ */
+
+const LIST_ID = "prompt-list";
+const HOW_TO_CREATE = "Aún no tiene indicaciones guardadas. Créelas en Configuración → «Indicaciones guardadas», o con «Guardar como indicación» bajo una de sus preguntas.";
+
+/**
+ * Text without accents and in lower case ("Revisión" finds "revision"), as the server's
+ * `core.search.fold`.
+ * @param {string} text
+ */
+export function fold(text) {
+  return text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+/**
+ * Whether every word of `query` is in the prompt's title or body, ignoring case and accents.
+ * @param {SavedPrompt} prompt
+ * @param {string} query
+ */
+export function promptMatches(prompt, query) {
+  const text = fold(`${prompt.title}\n${prompt.body}`);
+  return fold(query).split(/\s+/).filter(Boolean).every((word) => text.includes(word));
+}
+
+export class PromptPicker {
+  /**
+   * @param {HTMLTextAreaElement} input the composer's field; the focus stays in it
+   * @param {() => void} changed the field's text was changed (count it, keep the draft)
+   */
+  constructor(input, changed) {
+    this.input = input;
+    this.changed = changed;
+    /** @type {SavedPrompt[] | null} null until loaded */
+    this.prompts = null;
+    /** @type {SavedPrompt[]} the options shown */
+    this.shown = [];
+    this.active = 0;
+    this.isOpen = false;
+    this.loadError = "";
+    this.list = h("ul", { role: "listbox", id: LIST_ID, class: "prompt-options", "aria-label": "Indicaciones guardadas" });
+    this.status = h("p", { class: "hint small prompt-status", id: "prompt-status", role: "status" });
+    this.popup = h("div", { class: "prompt-popup", id: "prompt-popup", hidden: true },
+      h("p", { class: "hint small prompt-help", text: "↑ ↓ para elegir · Enter inserta · Esc cierra" }),
+      this.list, this.status);
+    this.button = h("button", { type: "button", class: "icon-btn", id: "prompts-btn", "aria-label": "Indicaciones", title: "Indicaciones guardadas (o escriba / al comienzo del mensaje)", "aria-haspopup": "listbox", "aria-expanded": "false", "aria-controls": LIST_ID }, icon("prompt"));
+    this.button.addEventListener("click", () => {
+      if (this.isOpen) this.close();
+      else this.open();
+      this.input.focus();
+    });
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", LIST_ID);
+    input.addEventListener("focusout", (event) => {
+      // A click on an option keeps the focus (mousedown is cancelled); the button toggles it.
+      if (this.isOpen && event.relatedTarget !== this.button) this.close();
+    });
+  }
+
+  /** The field changed: "/" in the empty field opens the list, what follows filters it. */
+  onInput() {
+    const text = this.input.value;
+    if (!this.isOpen) {
+      if (text === "/") this.open();
+      return;
+    }
+    if (text.startsWith("/") && !text.includes("\n")) this.filter();
+    else this.close();
+  }
+
+  /** What filters the list: the text after a leading "/" (the button with other text: none). */
+  query() {
+    const text = this.input.value;
+    return text.startsWith("/") && !text.includes("\n") ? text.slice(1) : "";
+  }
+
+  open() {
+    this.isOpen = true;
+    this.popup.hidden = false;
+    this.button.setAttribute("aria-expanded", "true");
+    this.filter();
+    void this.load();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.popup.hidden = true;
+    this.button.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  /** Read the prompts again at each opening (one's own change in Configuración or a dialog). */
+  async load() {
+    try {
+      this.prompts = await api("/prompts");
+      this.loadError = "";
+    } catch (err) {
+      this.loadError = errorDetail(err, "No se pudieron cargar las indicaciones.");
+    }
+    if (this.isOpen) this.filter();
+  }
+
+  filter() {
+    const query = this.query();
+    const chosen = this.shown[this.active]?.id;
+    this.shown = (this.prompts ?? []).filter((p) => promptMatches(p, query));
+    this.active = Math.max(0, this.shown.findIndex((p) => p.id === chosen));
+    this.list.replaceChildren(...this.shown.map((p, i) => h("li", {
+      role: "option", id: `prompt-option-${i}`, class: "prompt-option", "aria-selected": "false", dataset: { id: p.id },
+      onmousedown: (/** @type {MouseEvent} */ event) => event.preventDefault(),
+      onclick: () => this.choose(p),
+      onpointermove: () => { if (this.active !== i) this.activate(i); },
+    },
+    h("span", { class: "prompt-option-title", text: p.title }),
+    p.published ? h("span", { class: "badge", text: "Publicada" }) : null,
+    h("span", { class: "prompt-option-body hint small", text: p.body }))));
+    this.list.hidden = !this.shown.length;
+    if (this.prompts === null) this.status.textContent = this.loadError || "Cargando indicaciones…";
+    else if (!this.prompts.length) this.status.textContent = this.loadError || HOW_TO_CREATE;
+    else if (!this.shown.length) this.status.textContent = `Ninguna indicación coincide con «${query}». Esc cierra la lista y deja el texto.`;
+    else this.status.textContent = plural(this.shown.length, "indicación", "indicaciones");
+    this.activate(this.active);
+  }
+
+  /** @param {number} index the option to mark active (aria-activedescendant) */
+  activate(index) {
+    this.active = index;
+    const options = [...this.list.children];
+    options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
+    const option = options[index];
+    if (option) {
+      this.input.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      this.input.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  /**
+   * A key in the field while the list is open; whether it was the list's (the composer then
+   * leaves it alone: Enter inserts instead of sending, Esc closes instead of stopping).
+   * @param {KeyboardEvent} event
+   */
+  handleKey(event) {
+    if (!this.isOpen || event.isComposing) return false;
+    const count = this.shown.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (count) this.activate((this.active + (event.key === "ArrowDown" ? 1 : count - 1)) % count);
+      return true;
+    }
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      const prompt = this.shown[this.active];
+      if (prompt) this.choose(prompt);
+      else this.close(); // nothing matched: the text stays, a second Enter sends it
+      return true;
+    }
+    if (event.key === "Escape") {
+      event.preventDefault();
+      this.close();
+      return true;
+    }
+    if (event.key === "Tab") this.close();
+    return false;
+  }
+
+  /**
+   * Put the prompt's text in the field: instead of the "/…" typed, else where the caret is;
+   * the caret goes after it. Nothing is sent.
+   * @param {SavedPrompt} prompt
+   */
+  choose(prompt) {
+    const input = this.input;
+    const replaceAll = input.value.startsWith("/") && !input.value.includes("\n");
+    const start = replaceAll ? 0 : input.selectionStart;
+    const end = replaceAll ? input.value.length : input.selectionEnd;
+    input.setRangeText(prompt.body, start, end, "end");
+    this.close();
+    input.focus();
+    this.changed();
+  }
+}
