@@ -130,6 +130,24 @@ async def test_open_announcements_are_limited(
     first = (await client.get(ADMIN_LIST, headers=admin)).json()[0]
     await client.post(f"{ADMIN_LIST}/{first['id']}/end", headers=admin)
     await announce(client, admin, "Uno más")
+    # Reopening the ended one (its end moved ahead, or removed) counts like creating one.
+    path = f"{ADMIN_LIST}/{first['id']}"
+    for reopen in ({"ends_at": None}, {"ends_at": _iso(timedelta(hours=1))}):
+        refused = await client.patch(path, json=reopen, headers=admin)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "too_many_announcements"
+    # Its text can still change, and it stays ended.
+    edited = await client.patch(path, json={"body": "Corregido"}, headers=admin)
+    assert edited.status_code == 200 and edited.json()["state"] == "terminado", edited.text
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Announcement.body).where(
+            Announcement.body == "Corregido", Announcement.ends_at.is_(None))) is None  # fmt: skip
+    await client.delete(path, headers=admin)
+    last = (await client.get(ADMIN_LIST, headers=admin)).json()[0]
+    await client.post(f"{ADMIN_LIST}/{last['id']}/end", headers=admin)
+    reopened = await client.patch(f"{ADMIN_LIST}/{last['id']}", json={"ends_at": None},
+                                  headers=admin)  # fmt: skip
+    assert reopened.status_code == 200 and reopened.json()["state"] == "activo", reopened.text
 
 
 async def test_changes_are_audited(

@@ -126,6 +126,17 @@ async def _count_open(session: AsyncSession, now: datetime) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def _check_room(session: AsyncSession, now: datetime) -> None:
+    """409 ``too_many_announcements`` when :data:`MAX_OPEN` are not yet ended (creating one,
+    or reopening an ended one)."""
+    if await _count_open(session, now) >= MAX_OPEN:
+        raise Conflict(
+            f"Ya hay {MAX_OPEN} avisos vigentes o programados. Termine o elimine alguno antes "
+            "de crear otro o de volver a abrir uno terminado.",
+            code="too_many_announcements",
+        )
+
+
 async def create(
     session: AsyncSession,
     actor_id: uuid.UUID | None,
@@ -149,12 +160,7 @@ async def create(
             "El término del aviso ya pasó: elija una fecha futura.", code="ends_in_past"
         )
     _check_window(start, end)
-    if await _count_open(session, now) >= MAX_OPEN:
-        raise Conflict(
-            f"Ya hay {MAX_OPEN} avisos vigentes o programados. Termine o elimine alguno antes "
-            "de crear otro.",
-            code="too_many_announcements",
-        )
+    await _check_room(session, now)
     announcement = Announcement(
         body=text, level=level, audience=audience, starts_at=start, ends_at=end,
         created_by=actor_id, created_at=now, updated_at=now,
@@ -186,7 +192,8 @@ async def update(
     request: Request | None = None,
 ) -> Announcement:
     """Change what ``changes.sent`` names; audited with the fields changed. A new text or level
-    deletes its dismissals: everyone in its audience sees it again."""
+    deletes its dismissals: everyone in its audience sees it again. Reopening an ended one (its
+    end moved ahead or removed) is 409 ``too_many_announcements`` past :data:`MAX_OPEN`."""
     a = announcement
     body = clean_body(changes.body) if changes.body is not None else a.body
     start = as_utc(changes.starts_at) if changes.starts_at is not None else a.starts_at
@@ -204,10 +211,13 @@ async def update(
     changed = [name for name, value in new.items() if getattr(a, name) != value]
     if not changed:
         return a
+    now = utcnow()
+    if state_of(a, now) == "terminado" and (end is None or end > now):
+        await _check_room(session, now)  # reopened: it counts again
     news_again = "body" in changed or "level" in changed
     for name in changed:
         setattr(a, name, new[name])
-    a.updated_at = utcnow()
+    a.updated_at = now
     if news_again:
         await session.execute(delete(DISMISSALS).where(DISMISSALS.c.announcement_id == a.id))
     await session.flush()
