@@ -1,6 +1,6 @@
 """ "Avisos generales" in the browser: the band under the header shows the active announcements
 as text, "Cerrar aviso" closes one for good (after a reload, on another device), an admin
-publishes one in the "Avisos" tab and a worker sees it; supervisors see no tab."""
+publishes one in the "Avisos generales" tab and a worker sees it; supervisors see no tab."""
 
 from __future__ import annotations
 
@@ -130,6 +130,8 @@ def test_admin_publishes_edits_and_ends_in_the_tab(
     page.goto(f"{live_app.base_url}/#/admin/avisos")
     form = page.locator("#announcement-form")
     expect(form).to_be_visible()
+    # Not "Avisos": Configuración's card of that name is the desktop notifications.
+    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Avisos generales")
     page.fill("#announcement-body", "  Mantención el sábado  ")
     expect(page.locator("#announcement-body-count")).to_have_text("20 / 500")
     page.fill("#announcement-body", "x" * 501)
@@ -182,5 +184,5 @@ def test_admin_publishes_edits_and_ends_in_the_tab(
     login(page, live_app.base_url, supervisor["email"], supervisor["password"])
     page.goto(f"{live_app.base_url}/#/admin/avisos")
     expect(page.locator("#users-table")).to_be_visible()
-    expect(page.locator(".admin-tabs a:text('Avisos')")).to_have_count(0)
+    expect(page.locator(".admin-tabs a:text('Avisos generales')")).to_have_count(0)
     expect(page.locator("#announcement-form")).to_have_count(0)

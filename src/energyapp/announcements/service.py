@@ -1,4 +1,4 @@
-"""Announcements: the administrators write them (the panel's "Avisos" tab, or ``energyapp
+"""Announcements: the administrators write them (the panel's "Avisos generales" tab, or ``energyapp
 announce`` on the server), everyone signed in reads the active ones meant for their role and
 closes them.
 
