@@ -186,3 +186,46 @@ def test_admin_publishes_edits_and_ends_in_the_tab(
     expect(page.locator("#users-table")).to_be_visible()
     expect(page.locator(".admin-tabs a:text('Avisos generales')")).to_have_count(0)
     expect(page.locator("#announcement-form")).to_have_count(0)
+
+
+_SEEN_AGAIN = (
+    "Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});"
+    "document.dispatchEvent(new Event('visibilitychange'))"
+)
+
+
+def test_band_reads_never_refresh_the_session(page: Page, live_app: LiveApp) -> None:
+    """The band reads on a timer, not because the person did something: when the access token
+    has expired it stops quietly (no refresh, which would keep an idle session alive forever,
+    and no "session ended"), and reads again once the tab has a new token."""
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_text(["Nuevo modelo disponible"])
+    refreshes: list[str] = []
+    reads: list[str] = []
+    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
+
+    def expired(route: Any) -> None:
+        reads.append(route.request.url)
+        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
+
+    page.route("**/announcements", expired)
+    page.evaluate(_SEEN_AGAIN)
+    page.wait_for_timeout(300)
+    assert len(reads) == 1
+    page.evaluate(_SEEN_AGAIN)  # stopped: no more reads until a new token
+    page.wait_for_timeout(300)
+    assert len(reads) == 1 and refreshes == []
+    expect(band).to_have_text(["Nuevo modelo disponible"])  # what was shown stays
+    expect(page.locator("#main .chat")).to_be_visible()  # still signed in, nothing said
+    assert page.evaluate("Boolean(localStorage.getItem('energyapp.refresh'))")
+
+    # The person's next request refreshes the session: the band reads again.
+    page.unroute("**/announcements", expired)
+    _announce(live_app, admin, "Mantención el sábado", level="warning")
+    page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    expect(band).to_have_text(["Mantención el sábado", "Nuevo modelo disponible"])
+    assert len(refreshes) == 1
