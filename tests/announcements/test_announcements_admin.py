@@ -87,6 +87,12 @@ async def test_window_is_checked(
         f"{ADMIN_LIST}/{made['id']}", json={"ends_at": _iso(timedelta(hours=1))}, headers=admin
     )
     assert patched.status_code == 422 and patched.json()["code"] == "ends_before_start"
+    # A start sent empty is now, as when creating one: the scheduled one shows at once.
+    started = await client.patch(f"{ADMIN_LIST}/{made['id']}", json={"starts_at": None},
+                                 headers=admin)  # fmt: skip
+    assert started.status_code == 200 and started.json()["state"] == "activo", started.text
+    moment = datetime.fromisoformat(started.json()["starts_at"])
+    assert abs(moment - datetime.now(UTC)) < timedelta(minutes=1)
     # A time without a zone is Santiago's clock.
     local = await announce(client, admin, starts_at="2099-01-15T18:00")
     assert local["starts_at"].startswith("2099-01-15T21:00")  # UTC-3 in January

@@ -229,3 +229,23 @@ def test_band_reads_never_refresh_the_session(page: Page, live_app: LiveApp) -> 
     page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
     expect(band).to_have_text(["Mantención el sábado", "Nuevo modelo disponible"])
     assert len(refreshes) == 1
+
+
+def test_clearing_the_start_when_editing_means_now(page: Page, live_app: LiveApp) -> None:
+    """The form says "vacío: ahora" for the start: editing, as creating."""
+    admin = live_app.create_user("admin")
+    login(page, live_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{live_app.base_url}/#/admin/avisos")
+    page.fill("#announcement-body", "Mantención el sábado")
+    page.fill("#announcement-starts", "31-12-2099 10:00")
+    page.click("#announcement-save")
+    row = page.locator("#announcements-table tbody tr[data-announcement-id]")
+    expect(row.locator("td").nth(3)).to_have_text("Programado")
+    expect(page.locator("#announcements .announcement")).to_have_count(0)
+    row.locator("[data-action=edit]").click()
+    expect(page.locator("#announcement-starts")).to_have_value("31-12-2099 10:00")
+    page.fill("#announcement-starts", "")
+    page.click("#announcement-save")
+    expect(row.locator("td").nth(3)).to_have_text("Activo")
+    expect(row.locator("td").nth(4)).not_to_contain_text("2099")
+    expect(page.locator("#announcements .announcement")).to_have_text(["Mantención el sábado"])

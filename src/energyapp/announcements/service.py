@@ -193,10 +193,13 @@ async def update(
 ) -> Announcement:
     """Change what ``changes.sent`` names; audited with the fields changed. A new text or level
     deletes its dismissals: everyone in its audience sees it again. Reopening an ended one (its
-    end moved ahead or removed) is 409 ``too_many_announcements`` past :data:`MAX_OPEN`."""
-    a = announcement
+    end moved ahead or removed) is 409 ``too_many_announcements`` past :data:`MAX_OPEN`. A start
+    sent as ``None`` is now, as when creating one."""
+    a, now = announcement, utcnow()
     body = clean_body(changes.body) if changes.body is not None else a.body
-    start = as_utc(changes.starts_at) if changes.starts_at is not None else a.starts_at
+    start = a.starts_at
+    if "starts_at" in changes.sent:
+        start = as_utc(changes.starts_at) if changes.starts_at is not None else now
     end = a.ends_at
     if "ends_at" in changes.sent:
         end = as_utc(changes.ends_at) if changes.ends_at is not None else None
@@ -211,7 +214,6 @@ async def update(
     changed = [name for name, value in new.items() if getattr(a, name) != value]
     if not changed:
         return a
-    now = utcnow()
     if state_of(a, now) == "terminado" and (end is None or end > now):
         await _check_room(session, now)  # reopened: it counts again
     news_again = "body" in changed or "level" in changed
