@@ -93,6 +93,16 @@ async def test_window_is_checked(
     assert started.status_code == 200 and started.json()["state"] == "activo", started.text
     moment = datetime.fromisoformat(started.json()["starts_at"])
     assert abs(moment - datetime.now(UTC)) < timedelta(minutes=1)
+    # At the ends of the calendar the shift to UTC overflows: a 422, not a 500.
+    for moment in ("9999-12-31T23:59", "0001-01-01T00:00:00+05:00"):
+        for response in (
+            await client.post(ADMIN_LIST, json={"body": "Aviso", "starts_at": moment},
+                              headers=admin),
+            await client.patch(f"{ADMIN_LIST}/{made['id']}", json={"ends_at": moment},
+                               headers=admin),
+        ):  # fmt: skip
+            assert response.status_code == 422, (moment, response.text)
+            assert response.json()["code"] == "invalid_date"
     # A time without a zone is Santiago's clock.
     local = await announce(client, admin, starts_at="2099-01-15T18:00")
     assert local["starts_at"].startswith("2099-01-15T21:00")  # UTC-3 in January

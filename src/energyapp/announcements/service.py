@@ -66,10 +66,17 @@ def clean_body(raw: str) -> str:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """An aware ``moment`` as is; a naive one read as Santiago's clock (what a person types)."""
+    """An aware ``moment`` as is; a naive one read as Santiago's clock (what a person types).
+    422 ``invalid_date`` at the ends of the calendar, where the shift to UTC overflows."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_TIMEZONE)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 9999 ahead of UTC, year 1 behind it
+        raise Unprocessable(
+            "La fecha del aviso está fuera del calendario: elija una fecha real.",
+            code="invalid_date",
+        ) from None
 
 
 def _check_window(starts_at: datetime, ends_at: datetime | None) -> None:
