@@ -249,3 +249,28 @@ def test_clearing_the_start_when_editing_means_now(page: Page, live_app: LiveApp
     expect(row.locator("td").nth(3)).to_have_text("Activo")
     expect(row.locator("td").nth(4)).not_to_contain_text("2099")
     expect(page.locator("#announcements .announcement")).to_have_text(["Mantención el sábado"])
+
+
+def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
+    """An item inserted into the page again is announced again by a screen reader: a warning
+    (role="alert") must be read out when it appears, not at every read of the band."""
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    _announce(live_app, admin, "Reinicio a las 18:00", level="warning")
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_count(2)
+    page.evaluate(
+        "window.__inserted = [];"
+        "new MutationObserver((changes) => { for (const c of changes) for (const n of"
+        " c.addedNodes) window.__inserted.push(n.textContent); })"
+        ".observe(document.getElementById('announcements'), {childList: true, subtree: true})"
+    )
+    page.evaluate(_SEEN_AGAIN)
+    _announce(live_app, admin, "Mantención el sábado")
+    page.evaluate(_SEEN_AGAIN)
+    expect(band).to_have_text(
+        ["Reinicio a las 18:00", "Mantención el sábado", "Nuevo modelo disponible"]
+    )
+    assert page.evaluate("window.__inserted") == ["Mantención el sábado"]

@@ -87,7 +87,7 @@ function show(items) {
       shown.delete(id);
     }
   }
-  for (const a of items) {
+  items.forEach((a, index) => {
     let el = shown.get(a.id);
     if (!el) {
       el = item(a);
@@ -96,8 +96,11 @@ function show(items) {
     const text = /** @type {HTMLElement} */ (el.querySelector(".announcement-text"));
     if (text.textContent !== a.body) text.textContent = a.body;
     el.classList.toggle("announcement-warning", a.level === "warning");
-    band.appendChild(el); // in order
-  }
+    // Moved only when out of place: an item inserted again is announced again (an alert
+    // every minute).
+    const there = band.children[index] ?? null;
+    if (there !== el) band.insertBefore(el, there);
+  });
 }
 
 /** @param {Announcement} a */
