@@ -274,3 +274,26 @@ def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
         ["Reinicio a las 18:00", "Mantención el sábado", "Nuevo modelo disponible"]
     )
     assert page.evaluate("window.__inserted") == ["Mantención el sábado"]
+
+
+def test_closing_by_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
+    """ "Cerrar aviso" by keyboard: the focus goes to the next item's button, then to the
+    screen (#main), never to <body>, even while the closing is on its way."""
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    _announce(live_app, admin, "Reinicio a las 18:00", level="warning")
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_count(2)
+    focused = (
+        "document.activeElement.closest('[data-announcement-id]')?.textContent"
+        " ?? document.activeElement.id"
+    )
+    band.nth(0).get_by_role("button", name="Cerrar aviso").focus()
+    page.keyboard.press("Enter")
+    expect(band).to_have_count(1)
+    assert page.evaluate(focused) == "Nuevo modelo disponible"
+    page.keyboard.press("Enter")
+    expect(band).to_have_count(0)
+    assert page.evaluate(focused) == "main"

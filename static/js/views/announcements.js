@@ -110,17 +110,21 @@ function item(a) {
     h("p", { class: "announcement-text" }),
     close,
   );
+  // aria-disabled while closing, not disabled: a disabled button loses the focus to <body>.
   close.addEventListener("click", async () => {
-    close.disabled = true;
+    if (close.getAttribute("aria-disabled") === "true") return;
+    close.setAttribute("aria-disabled", "true");
     try {
       await api(`/announcements/${encodeURIComponent(a.id)}/dismiss`, { method: "POST" });
       const hadFocus = el.contains(document.activeElement);
+      const next = /** @type {HTMLElement | null} */ ((el.nextElementSibling || el.previousElementSibling)?.querySelector(".announcement-close") ?? null);
       el.remove();
       shown.delete(a.id);
-      if (hadFocus) document.getElementById("main")?.focus();
+      if (hadFocus) (next || document.getElementById("main"))?.focus();
     } catch (err) {
-      close.disabled = false;
       toast(errorDetail(err, "No se pudo cerrar el aviso."), "error");
+    } finally {
+      close.removeAttribute("aria-disabled");
     }
   });
   return el;
