@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import text
 
 from energyapp.db import create_engine
@@ -251,9 +251,8 @@ def test_clearing_the_start_when_editing_means_now(page: Page, live_app: LiveApp
     expect(page.locator("#announcements .announcement")).to_have_text(["Mantención el sábado"])
 
 
-def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
-    """An item inserted into the page again is announced again by a screen reader: a warning
-    (role="alert") must be read out when it appears, not at every read of the band."""
+def _worker_sees_two(page: Page, live_app: LiveApp) -> tuple[dict[str, str], Locator]:
+    """A warning and an info shown to a worker signed in on ``page``: the admin, the band."""
     admin = live_app.create_user("admin")
     worker = live_app.create_user()
     _announce(live_app, admin, "Reinicio a las 18:00", level="warning")
@@ -261,6 +260,13 @@ def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
     login(page, live_app.base_url, worker["email"], worker["password"])
     band = page.locator("#announcements .announcement")
     expect(band).to_have_count(2)
+    return admin, band
+
+
+def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
+    """An item inserted into the page again is announced again by a screen reader: a warning
+    (role="alert") must be read out when it appears, not at every read of the band."""
+    admin, band = _worker_sees_two(page, live_app)
     page.evaluate(
         "window.__inserted = [];"
         "new MutationObserver((changes) => { for (const c of changes) for (const n of"
@@ -279,13 +285,7 @@ def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
 def test_closing_by_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
     """ "Cerrar aviso" by keyboard: the focus goes to the next item's button, then to the
     screen (#main), never to <body>, even while the closing is on its way."""
-    admin = live_app.create_user("admin")
-    worker = live_app.create_user()
-    _announce(live_app, admin, "Reinicio a las 18:00", level="warning")
-    _announce(live_app, admin, "Nuevo modelo disponible")
-    login(page, live_app.base_url, worker["email"], worker["password"])
-    band = page.locator("#announcements .announcement")
-    expect(band).to_have_count(2)
+    _admin, band = _worker_sees_two(page, live_app)
     focused = (
         "document.activeElement.closest('[data-announcement-id]')?.textContent"
         " ?? document.activeElement.id"
