@@ -94,6 +94,7 @@ def test_console_refuses_bad_announcements(cli_db_env: dict[str, str]) -> None:
         (["announce", "Hola", "--level", "rojo"], "'rojo' is not one of 'info', 'warning'"),
         (["announce", "Hola", "--audience", "jefes"], "'jefes' is not one of 'all', 'admin',"),
         (["announce", "--list", "--level", "rojo"], "Invalid value for '--level'"),
+        (["announce", "Hola", "--minutes", "9999999999"], "Invalid value for '--minutes'"),
         (["announce", "--end", "no-es-un-id"], "id de aviso no válido"),
         (["announce", "--end", "0190f1a2-0000-7000-8000-000000000000"], "No se encontró el aviso"),
     ):

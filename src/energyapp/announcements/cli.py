@@ -18,6 +18,8 @@ from energyapp.cli_session import fail, with_session
 from energyapp.core.dates import local_moment
 from energyapp.db import utcnow
 
+MAX_MINUTES = 366 * 24 * 60  # a year: far past it the end date overflows (a traceback)
+
 
 def _line(row: Announcement) -> str:
     ends = local_moment(row.ends_at) if row.ends_at else "sin término"
@@ -34,7 +36,12 @@ def announce(
     ] = None,
     level: Annotated[Level, typer.Option(help="Nivel")] = "info",
     minutes: Annotated[
-        int | None, typer.Option(min=1, help="Minutos que se muestra (omitido: sin término)")
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_MINUTES,
+            help="Minutos que se muestra, hasta un año (omitido: sin término)",
+        ),
     ] = None,
     audience: Annotated[Audience, typer.Option(help="Quiénes lo ven")] = "all",
     end: Annotated[str | None, typer.Option(help="Terminar ahora el aviso con este id")] = None,
