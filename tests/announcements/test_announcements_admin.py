@@ -103,6 +103,14 @@ async def test_window_is_checked(
         ):  # fmt: skip
             assert response.status_code == 422, (moment, response.text)
             assert response.json()["code"] == "invalid_date"
+    # Santiago's clock skips 00:00-00:59 on 6 September 2026 (summer time): refused, not saved
+    # an hour later than typed. The hour it repeats (3 April 2027, 23:xx) is its first time.
+    skipped = await client.post(ADMIN_LIST, json={"body": "Aviso", "starts_at": "2026-09-06T00:30"},
+                                headers=admin)  # fmt: skip
+    assert skipped.status_code == 422 and skipped.json()["code"] == "invalid_date", skipped.text
+    assert "00:30 del 06-09-2026 no existe" in skipped.json()["detail"]
+    twice = await announce(client, admin, starts_at="2027-04-03T23:30")
+    assert twice["starts_at"].startswith("2027-04-04T02:30")  # UTC-3, before the clock goes back
     # A time without a zone is Santiago's clock.
     local = await announce(client, admin, starts_at="2099-01-15T18:00")
     assert local["starts_at"].startswith("2099-01-15T21:00")  # UTC-3 in January

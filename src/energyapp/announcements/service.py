@@ -67,16 +67,25 @@ def clean_body(raw: str) -> str:
 
 def as_utc(moment: datetime) -> datetime:
     """An aware ``moment`` as is; a naive one read as Santiago's clock (what a person types).
-    422 ``invalid_date`` at the ends of the calendar, where the shift to UTC overflows."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TIMEZONE)
+    422 ``invalid_date`` at the ends of the calendar, where the shift to UTC overflows, and for
+    a Santiago time the clock skips (the hour lost when summer time starts)."""
+    typed = moment if moment.tzinfo is None else None
+    if typed is not None:
+        moment = typed.replace(tzinfo=LOCAL_TIMEZONE)
     try:
-        return moment.astimezone(UTC)
+        utc = moment.astimezone(UTC)
     except OverflowError:  # year 9999 ahead of UTC, year 1 behind it
         raise Unprocessable(
             "La fecha del aviso está fuera del calendario: elija una fecha real.",
             code="invalid_date",
         ) from None
+    if typed is not None and utc.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None) != typed:
+        raise Unprocessable(
+            f"La hora {typed:%H:%M} del {typed:%d-%m-%Y} no existe en Santiago: ese día el reloj "
+            "se adelanta una hora por el horario de verano. Elija otra hora.",
+            code="invalid_date",
+        )
+    return utc
 
 
 def _check_window(starts_at: datetime, ends_at: datetime | None) -> None:
