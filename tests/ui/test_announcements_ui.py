@@ -213,8 +213,9 @@ def test_band_reads_never_refresh_the_session(page: Page, live_app: LiveApp) -> 
         route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
 
     page.route("**/announcements", expired)
-    page.evaluate(_SEEN_AGAIN)
-    page.wait_for_timeout(300)
+    with page.expect_response("**/announcements"):
+        page.evaluate(_SEEN_AGAIN)
+    page.wait_for_timeout(300)  # what would have followed the 401: a refresh, a retry
     assert len(reads) == 1
     page.evaluate(_SEEN_AGAIN)  # stopped: no more reads until a new token
     page.wait_for_timeout(300)
