@@ -1,6 +1,7 @@
 // @ts-check
 // API client: access token in memory only, refresh token in localStorage (see docs/security.md).
-// A 401 triggers one silent refresh and one retry; a failed refresh ends the session.
+// A 401 triggers one silent refresh and one retry; a failed refresh ends the session. A
+// background read (`refresh: false`) never refreshes: it must not keep an idle session alive.
 
 const REFRESH_KEY = "energyapp.refresh";
 /** @type {string | null} */
@@ -9,12 +10,17 @@ let accessToken = null;
 let refreshing = null;
 /** @type {(notice?: string) => void} */
 let onSessionLost = () => {};
+/** @type {Set<() => void>} */
+const tokenListeners = new Set();
 
 /**
  * @typedef {object} ApiOptions
  * @property {string} [method] GET unless given
  * @property {unknown} [body] sent as JSON
  * @property {boolean} [auth] send the bearer token (the default); false for the public endpoints
+ * @property {boolean} [refresh] false for a read on a timer (not the person's doing): with no
+ *   valid access token it throws ApiError 401 `session_idle` instead of refreshing, and forgets
+ *   nothing (the person's next request refreshes; see onTokensStored)
  * @property {AbortSignal} [signal]
  * @property {Record<string, string>} [headers]
  */
@@ -99,7 +105,19 @@ export function hasStoredSession() {
 export function storeTokens(data) {
   accessToken = data.access_token;
   localStorage.setItem(REFRESH_KEY, data.refresh_token);
+  for (const fn of tokenListeners) fn();
 }
+
+/**
+ * Call `fn` whenever this tab gets a new access token (sign-in, or a refresh the person's
+ * requests caused): what a background read stopped by `session_idle` waits for.
+ * @param {() => void} fn
+ */
+export function onTokensStored(fn) {
+  tokenListeners.add(fn);
+}
+
+const sessionIdle = () => new ApiError(401, "session_idle", "La sesión espera una acción de la persona.");
 
 export function forgetTokens() {
   accessToken = null;
@@ -177,7 +195,7 @@ export function refresh() {
  * @param {ApiOptions} [options]
  * @returns {Promise<Response>} a successful response; anything else throws an ApiError
  */
-export async function apiFetch(path, { method = "GET", body, auth = true, signal, headers = {} } = {}) {
+export async function apiFetch(path, { method = "GET", body, auth = true, refresh: renew = true, signal, headers = {} } = {}) {
   const build = () => {
     /** @type {Record<string, string>} */
     const all = { ...headers };
@@ -185,7 +203,10 @@ export async function apiFetch(path, { method = "GET", body, auth = true, signal
     if (auth && accessToken) all.Authorization = `Bearer ${accessToken}`;
     return { method, headers: all, body: body === undefined ? undefined : JSON.stringify(body), signal };
   };
-  if (auth && !accessToken && hasStoredSession()) await refresh();
+  if (auth && !accessToken && hasStoredSession()) {
+    if (!renew) throw sessionIdle();
+    await refresh();
+  }
   let response;
   try {
     response = await fetch(path, build());
@@ -194,6 +215,7 @@ export async function apiFetch(path, { method = "GET", body, auth = true, signal
     throw new ApiError(0, "network", "No hay conexión con el servidor. Revise su red e intente de nuevo.");
   }
   if (response.status === 401 && auth) {
+    if (!renew) throw sessionIdle();
     if (await refresh()) {
       response = await fetch(path, build());
     }

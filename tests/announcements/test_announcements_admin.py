@@ -87,6 +87,30 @@ async def test_window_is_checked(
         f"{ADMIN_LIST}/{made['id']}", json={"ends_at": _iso(timedelta(hours=1))}, headers=admin
     )
     assert patched.status_code == 422 and patched.json()["code"] == "ends_before_start"
+    # A start sent empty is now, as when creating one: the scheduled one shows at once.
+    started = await client.patch(f"{ADMIN_LIST}/{made['id']}", json={"starts_at": None},
+                                 headers=admin)  # fmt: skip
+    assert started.status_code == 200 and started.json()["state"] == "activo", started.text
+    moment = datetime.fromisoformat(started.json()["starts_at"])
+    assert abs(moment - datetime.now(UTC)) < timedelta(minutes=1)
+    # At the ends of the calendar the shift to UTC overflows: a 422, not a 500.
+    for moment in ("9999-12-31T23:59", "0001-01-01T00:00:00+05:00"):
+        for response in (
+            await client.post(ADMIN_LIST, json={"body": "Aviso", "starts_at": moment},
+                              headers=admin),
+            await client.patch(f"{ADMIN_LIST}/{made['id']}", json={"ends_at": moment},
+                               headers=admin),
+        ):  # fmt: skip
+            assert response.status_code == 422, (moment, response.text)
+            assert response.json()["code"] == "invalid_date"
+    # Santiago's clock skips 00:00-00:59 on 6 September 2026 (summer time): refused, not saved
+    # an hour later than typed. The hour it repeats (3 April 2027, 23:xx) is its first time.
+    skipped = await client.post(ADMIN_LIST, json={"body": "Aviso", "starts_at": "2026-09-06T00:30"},
+                                headers=admin)  # fmt: skip
+    assert skipped.status_code == 422 and skipped.json()["code"] == "invalid_date", skipped.text
+    assert "00:30 del 06-09-2026 no existe" in skipped.json()["detail"]
+    twice = await announce(client, admin, starts_at="2027-04-03T23:30")
+    assert twice["starts_at"].startswith("2027-04-04T02:30")  # UTC-3, before the clock goes back
     # A time without a zone is Santiago's clock.
     local = await announce(client, admin, starts_at="2099-01-15T18:00")
     assert local["starts_at"].startswith("2099-01-15T21:00")  # UTC-3 in January
@@ -130,6 +154,24 @@ async def test_open_announcements_are_limited(
     first = (await client.get(ADMIN_LIST, headers=admin)).json()[0]
     await client.post(f"{ADMIN_LIST}/{first['id']}/end", headers=admin)
     await announce(client, admin, "Uno más")
+    # Reopening the ended one (its end moved ahead, or removed) counts like creating one.
+    path = f"{ADMIN_LIST}/{first['id']}"
+    for reopen in ({"ends_at": None}, {"ends_at": _iso(timedelta(hours=1))}):
+        refused = await client.patch(path, json=reopen, headers=admin)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "too_many_announcements"
+    # Its text can still change, and it stays ended.
+    edited = await client.patch(path, json={"body": "Corregido"}, headers=admin)
+    assert edited.status_code == 200 and edited.json()["state"] == "terminado", edited.text
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Announcement.body).where(
+            Announcement.body == "Corregido", Announcement.ends_at.is_(None))) is None  # fmt: skip
+    await client.delete(path, headers=admin)
+    last = (await client.get(ADMIN_LIST, headers=admin)).json()[0]
+    await client.post(f"{ADMIN_LIST}/{last['id']}/end", headers=admin)
+    reopened = await client.patch(f"{ADMIN_LIST}/{last['id']}", json={"ends_at": None},
+                                  headers=admin)  # fmt: skip
+    assert reopened.status_code == 200 and reopened.json()["state"] == "activo", reopened.text
 
 
 async def test_changes_are_audited(

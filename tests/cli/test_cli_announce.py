@@ -91,10 +91,20 @@ def test_console_refuses_bad_announcements(cli_db_env: dict[str, str]) -> None:
     for args, message in (
         (["announce", "   "], "Escriba el texto del aviso"),
         (["announce", "x" * 501], "como máximo 500"),
-        (["announce", "Hola", "--level", "rojo"], "nivel desconocido"),
+        (["announce", "Hola", "--level", "rojo"], "'rojo' is not one of 'info', 'warning'"),
+        (["announce", "Hola", "--audience", "jefes"], "'jefes' is not one of 'all', 'admin',"),
+        (["announce", "--list", "--level", "rojo"], "Invalid value for '--level'"),
+        (["announce", "Hola", "--minutes", "9999999999"], "Invalid value for '--minutes'"),
         (["announce", "--end", "no-es-un-id"], "id de aviso no válido"),
         (["announce", "--end", "0190f1a2-0000-7000-8000-000000000000"], "No se encontró el aviso"),
     ):
-        refused = run_cli(args, cli_db_env)
+        refused = run_cli(args, {**cli_db_env, "COLUMNS": "200"})
         assert refused.returncode != 0, args
         assert message in refused.stderr, (args, refused.stderr)
+
+
+def test_console_help_lists_levels_and_audiences(cli_db_env: dict[str, str]) -> None:
+    shown = run_cli(["announce", "--help"], {**cli_db_env, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "<info|warning>" in shown.stdout
+    assert "<all|admin|supervisor|trabajador>" in shown.stdout

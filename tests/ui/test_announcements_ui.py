@@ -1,6 +1,6 @@
 """ "Avisos generales" in the browser: the band under the header shows the active announcements
 as text, "Cerrar aviso" closes one for good (after a reload, on another device), an admin
-publishes one in the "Avisos" tab and a worker sees it; supervisors see no tab."""
+publishes one in the "Avisos generales" tab and a worker sees it; supervisors see no tab."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import text
 
 from energyapp.db import create_engine
@@ -130,6 +130,8 @@ def test_admin_publishes_edits_and_ends_in_the_tab(
     page.goto(f"{live_app.base_url}/#/admin/avisos")
     form = page.locator("#announcement-form")
     expect(form).to_be_visible()
+    # Not "Avisos": Configuración's card of that name is the desktop notifications.
+    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Avisos generales")
     page.fill("#announcement-body", "  Mantención el sábado  ")
     expect(page.locator("#announcement-body-count")).to_have_text("20 / 500")
     page.fill("#announcement-body", "x" * 501)
@@ -182,5 +184,117 @@ def test_admin_publishes_edits_and_ends_in_the_tab(
     login(page, live_app.base_url, supervisor["email"], supervisor["password"])
     page.goto(f"{live_app.base_url}/#/admin/avisos")
     expect(page.locator("#users-table")).to_be_visible()
-    expect(page.locator(".admin-tabs a:text('Avisos')")).to_have_count(0)
+    expect(page.locator(".admin-tabs a:text('Avisos generales')")).to_have_count(0)
     expect(page.locator("#announcement-form")).to_have_count(0)
+
+
+_SEEN_AGAIN = (
+    "Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});"
+    "document.dispatchEvent(new Event('visibilitychange'))"
+)
+
+
+def test_band_reads_never_refresh_the_session(page: Page, live_app: LiveApp) -> None:
+    """The band reads on a timer, not because the person did something: when the access token
+    has expired it stops quietly (no refresh, which would keep an idle session alive forever,
+    and no "session ended"), and reads again once the tab has a new token."""
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_text(["Nuevo modelo disponible"])
+    refreshes: list[str] = []
+    reads: list[str] = []
+    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
+
+    def expired(route: Any) -> None:
+        reads.append(route.request.url)
+        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
+
+    page.route("**/announcements", expired)
+    with page.expect_response("**/announcements"):
+        page.evaluate(_SEEN_AGAIN)
+    page.wait_for_timeout(300)  # what would have followed the 401: a refresh, a retry
+    assert len(reads) == 1
+    page.evaluate(_SEEN_AGAIN)  # stopped: no more reads until a new token
+    page.wait_for_timeout(300)
+    assert len(reads) == 1 and refreshes == []
+    expect(band).to_have_text(["Nuevo modelo disponible"])  # what was shown stays
+    expect(page.locator("#main .chat")).to_be_visible()  # still signed in, nothing said
+    assert page.evaluate("Boolean(localStorage.getItem('energyapp.refresh'))")
+
+    # The person's next request refreshes the session: the band reads again.
+    page.unroute("**/announcements", expired)
+    _announce(live_app, admin, "Mantención el sábado", level="warning")
+    page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    expect(band).to_have_text(["Mantención el sábado", "Nuevo modelo disponible"])
+    assert len(refreshes) == 1
+
+
+def test_clearing_the_start_when_editing_means_now(page: Page, live_app: LiveApp) -> None:
+    """The form says "vacío: ahora" for the start: editing, as creating."""
+    admin = live_app.create_user("admin")
+    login(page, live_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{live_app.base_url}/#/admin/avisos")
+    page.fill("#announcement-body", "Mantención el sábado")
+    page.fill("#announcement-starts", "31-12-2099 10:00")
+    page.click("#announcement-save")
+    row = page.locator("#announcements-table tbody tr[data-announcement-id]")
+    expect(row.locator("td").nth(3)).to_have_text("Programado")
+    expect(page.locator("#announcements .announcement")).to_have_count(0)
+    row.locator("[data-action=edit]").click()
+    expect(page.locator("#announcement-starts")).to_have_value("31-12-2099 10:00")
+    page.fill("#announcement-starts", "")
+    page.click("#announcement-save")
+    expect(row.locator("td").nth(3)).to_have_text("Activo")
+    expect(row.locator("td").nth(4)).not_to_contain_text("2099")
+    expect(page.locator("#announcements .announcement")).to_have_text(["Mantención el sábado"])
+
+
+def _worker_sees_two(page: Page, live_app: LiveApp) -> tuple[dict[str, str], Locator]:
+    """A warning and an info shown to a worker signed in on ``page``: the admin, the band."""
+    admin = live_app.create_user("admin")
+    worker = live_app.create_user()
+    _announce(live_app, admin, "Reinicio a las 18:00", level="warning")
+    _announce(live_app, admin, "Nuevo modelo disponible")
+    login(page, live_app.base_url, worker["email"], worker["password"])
+    band = page.locator("#announcements .announcement")
+    expect(band).to_have_count(2)
+    return admin, band
+
+
+def test_a_read_inserts_only_what_is_new(page: Page, live_app: LiveApp) -> None:
+    """An item inserted into the page again is announced again by a screen reader: a warning
+    (role="alert") must be read out when it appears, not at every read of the band."""
+    admin, band = _worker_sees_two(page, live_app)
+    page.evaluate(
+        "window.__inserted = [];"
+        "new MutationObserver((changes) => { for (const c of changes) for (const n of"
+        " c.addedNodes) window.__inserted.push(n.textContent); })"
+        ".observe(document.getElementById('announcements'), {childList: true, subtree: true})"
+    )
+    page.evaluate(_SEEN_AGAIN)
+    _announce(live_app, admin, "Mantención el sábado")
+    page.evaluate(_SEEN_AGAIN)
+    expect(band).to_have_text(
+        ["Reinicio a las 18:00", "Mantención el sábado", "Nuevo modelo disponible"]
+    )
+    assert page.evaluate("window.__inserted") == ["Mantención el sábado"]
+
+
+def test_closing_by_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> None:
+    """ "Cerrar aviso" by keyboard: the focus goes to the next item's button, then to the
+    screen (#main), never to <body>, even while the closing is on its way."""
+    _admin, band = _worker_sees_two(page, live_app)
+    focused = (
+        "document.activeElement.closest('[data-announcement-id]')?.textContent"
+        " ?? document.activeElement.id"
+    )
+    band.nth(0).get_by_role("button", name="Cerrar aviso").focus()
+    page.keyboard.press("Enter")
+    expect(band).to_have_count(1)
+    assert page.evaluate(focused) == "Nuevo modelo disponible"
+    page.keyboard.press("Enter")
+    expect(band).to_have_count(0)
+    assert page.evaluate(focused) == "main"

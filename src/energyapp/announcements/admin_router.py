@@ -1,4 +1,4 @@
-"""The administrators' announcements (the panel's "Avisos" tab): list, create, edit, end,
+"""The administrators' announcements (the panel's "Avisos generales" tab): list, create, edit, end,
 delete. Supervisors and workers get 403 on every route here; every change is audited."""
 
 from __future__ import annotations

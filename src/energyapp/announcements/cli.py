@@ -12,10 +12,13 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.announcements import service
-from energyapp.announcements.models import AUDIENCES, LEVELS, Announcement
+from energyapp.announcements.models import Announcement
+from energyapp.announcements.service import Audience, Level
 from energyapp.cli_session import fail, with_session
 from energyapp.core.dates import local_moment
 from energyapp.db import utcnow
+
+MAX_MINUTES = 366 * 24 * 60  # a year: far past it the end date overflows (a traceback)
 
 
 def _line(row: Announcement) -> str:
@@ -31,16 +34,23 @@ def announce(
     text: Annotated[
         str | None, typer.Argument(help="Texto del aviso (hasta 500 caracteres)")
     ] = None,
-    level: Annotated[str, typer.Option(help="info o warning")] = "info",
+    level: Annotated[Level, typer.Option(help="Nivel")] = "info",
     minutes: Annotated[
-        int | None, typer.Option(min=1, help="Minutos que se muestra (omitido: sin término)")
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_MINUTES,
+            help="Minutos que se muestra, hasta un año (omitido: sin término)",
+        ),
     ] = None,
-    audience: Annotated[str, typer.Option(help="all, admin, supervisor o trabajador")] = "all",
+    audience: Annotated[Audience, typer.Option(help="Quiénes lo ven")] = "all",
     end: Annotated[str | None, typer.Option(help="Terminar ahora el aviso con este id")] = None,
     list_: Annotated[bool, typer.Option("--list", help="Listar los avisos")] = False,
 ) -> None:
     """Publish TEXT to everyone signed in (or --audience), at once, for --minutes; --list shows
     the announcements with their ids, --end ID ends one now."""
+    # --level and --audience are choices (the Literal types): --help lists them, and any other
+    # value exits 2 before anything runs, --list and --end included.
     if list_:
         rows = with_session(service.list_all)
         for row in rows:
@@ -53,15 +63,11 @@ def announce(
         return
     if text is None:
         raise fail("escriba el texto del aviso, o use --list o --end ID.", 2)
-    if level not in LEVELS:
-        raise fail(f"nivel desconocido: {level} (info o warning).", 2)
-    if audience not in AUDIENCES:
-        raise fail(f"audiencia desconocida: {audience} ({', '.join(AUDIENCES)}).", 2)
     ends_at = utcnow() + timedelta(minutes=minutes) if minutes else None
 
     async def _create(session: AsyncSession) -> Announcement:
         return await service.create(
-            session, None, body=text, level=level, audience=audience, ends_at=ends_at,  # type: ignore[arg-type]
+            session, None, body=text, level=level, audience=audience, ends_at=ends_at,
         )  # fmt: skip
 
     typer.echo(f"Aviso publicado: {_line(with_session(_create))}")

@@ -55,12 +55,13 @@ class AnnouncementCreate(BaseModel):
 
 
 class AnnouncementUpdate(BaseModel):
-    """Only the fields sent change; ``ends_at: null`` removes the end."""
+    """Only the fields sent change; ``starts_at: null`` is now (as when creating one),
+    ``ends_at: null`` removes the end."""
 
     model_config = ConfigDict(extra="forbid")
 
     body: str | None = Field(default=None, max_length=4 * MAX_BODY_CHARS)
     level: Level | None = None
     audience: Audience | None = None
-    starts_at: datetime | None = Field(default=None, description=_WHEN)
-    ends_at: datetime | None = Field(default=None, description=_WHEN)
+    starts_at: datetime | None = Field(default=None, description=f"null: ahora. {_WHEN}")
+    ends_at: datetime | None = Field(default=None, description=f"null: sin término. {_WHEN}")

@@ -1,4 +1,4 @@
-"""Announcements: the administrators write them (the panel's "Avisos" tab, or ``energyapp
+"""Announcements: the administrators write them (the panel's "Avisos generales" tab, or ``energyapp
 announce`` on the server), everyone signed in reads the active ones meant for their role and
 closes them.
 
@@ -66,10 +66,26 @@ def clean_body(raw: str) -> str:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """An aware ``moment`` as is; a naive one read as Santiago's clock (what a person types)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TIMEZONE)
-    return moment.astimezone(UTC)
+    """An aware ``moment`` as is; a naive one read as Santiago's clock (what a person types).
+    422 ``invalid_date`` at the ends of the calendar, where the shift to UTC overflows, and for
+    a Santiago time the clock skips (the hour lost when summer time starts)."""
+    typed = moment if moment.tzinfo is None else None
+    if typed is not None:
+        moment = typed.replace(tzinfo=LOCAL_TIMEZONE)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # year 9999 ahead of UTC, year 1 behind it
+        raise Unprocessable(
+            "La fecha del aviso está fuera del calendario: elija una fecha real.",
+            code="invalid_date",
+        ) from None
+    if typed is not None and utc.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None) != typed:
+        raise Unprocessable(
+            f"La hora {typed:%H:%M} del {typed:%d-%m-%Y} no existe en Santiago: ese día el reloj "
+            "se adelanta una hora por el horario de verano. Elija otra hora.",
+            code="invalid_date",
+        )
+    return utc
 
 
 def _check_window(starts_at: datetime, ends_at: datetime | None) -> None:
@@ -126,6 +142,17 @@ async def _count_open(session: AsyncSession, now: datetime) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def _check_room(session: AsyncSession, now: datetime) -> None:
+    """409 ``too_many_announcements`` when :data:`MAX_OPEN` are not yet ended (creating one,
+    or reopening an ended one)."""
+    if await _count_open(session, now) >= MAX_OPEN:
+        raise Conflict(
+            f"Ya hay {MAX_OPEN} avisos vigentes o programados. Termine o elimine alguno antes "
+            "de crear otro o de volver a abrir uno terminado.",
+            code="too_many_announcements",
+        )
+
+
 async def create(
     session: AsyncSession,
     actor_id: uuid.UUID | None,
@@ -149,12 +176,7 @@ async def create(
             "El término del aviso ya pasó: elija una fecha futura.", code="ends_in_past"
         )
     _check_window(start, end)
-    if await _count_open(session, now) >= MAX_OPEN:
-        raise Conflict(
-            f"Ya hay {MAX_OPEN} avisos vigentes o programados. Termine o elimine alguno antes "
-            "de crear otro.",
-            code="too_many_announcements",
-        )
+    await _check_room(session, now)
     announcement = Announcement(
         body=text, level=level, audience=audience, starts_at=start, ends_at=end,
         created_by=actor_id, created_at=now, updated_at=now,
@@ -186,10 +208,14 @@ async def update(
     request: Request | None = None,
 ) -> Announcement:
     """Change what ``changes.sent`` names; audited with the fields changed. A new text or level
-    deletes its dismissals: everyone in its audience sees it again."""
-    a = announcement
+    deletes its dismissals: everyone in its audience sees it again. Reopening an ended one (its
+    end moved ahead or removed) is 409 ``too_many_announcements`` past :data:`MAX_OPEN`. A start
+    sent as ``None`` is now, as when creating one."""
+    a, now = announcement, utcnow()
     body = clean_body(changes.body) if changes.body is not None else a.body
-    start = as_utc(changes.starts_at) if changes.starts_at is not None else a.starts_at
+    start = a.starts_at
+    if "starts_at" in changes.sent:
+        start = as_utc(changes.starts_at) if changes.starts_at is not None else now
     end = a.ends_at
     if "ends_at" in changes.sent:
         end = as_utc(changes.ends_at) if changes.ends_at is not None else None
@@ -204,10 +230,12 @@ async def update(
     changed = [name for name, value in new.items() if getattr(a, name) != value]
     if not changed:
         return a
+    if state_of(a, now) == "terminado" and (end is None or end > now):
+        await _check_room(session, now)  # reopened: it counts again
     news_again = "body" in changed or "level" in changed
     for name in changed:
         setattr(a, name, new[name])
-    a.updated_at = utcnow()
+    a.updated_at = now
     if news_again:
         await session.execute(delete(DISMISSALS).where(DISMISSALS.c.announcement_id == a.id))
     await session.flush()

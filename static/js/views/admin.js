@@ -68,7 +68,7 @@ export function renderAdmin(main, params) {
   const inner = h("div", { class: "page-inner page-wide" });
   main.appendChild(h("div", { class: "page" }, inner));
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
-  if (isAdmin) tabs.push(["avisos", "Avisos"]);
+  if (isAdmin) tabs.push(["avisos", "Avisos generales"]); // Configuración's "Avisos" is the desktop notifications
   if (isAdmin) tabs.push(["indicaciones", "Indicaciones"]); // the published ones: admins only
   inner.append(
     h("h1", { text: "Administración" }),

@@ -1,5 +1,5 @@
 // @ts-check
-// Admin panel: the "Avisos" tab (admins only; the API refuses supervisors). The general
+// Admin panel: the "Avisos generales" tab (admins only; the API refuses supervisors). The general
 // announcements with their state, level, audience and dates (Santiago), a form to publish or
 // edit one (text with a live counter as the server counts it, dates as dd-mm-aaaa HH:MM),
 // "Terminar ahora" and "Eliminar" with confirmation. See views/announcements.js for the band.

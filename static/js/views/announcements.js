@@ -2,9 +2,12 @@
 // "Avisos generales": the band under the header with the administrators' active announcements
 // for the signed-in person (GET /announcements), each with "Cerrar aviso", which closes it on
 // every device of theirs (POST /announcements/{id}/dismiss). Read on boot, when the tab is seen
-// again and every 60 s while it is visible; nothing while hidden or signed out. The text is
-// plain: set with textContent, never as HTML.
-import { api, errorDetail } from "../api.js";
+// again and every 60 s while it is visible; nothing while hidden or signed out. These reads are
+// not the person's doing, so they never refresh the session (a visible tab left alone must
+// still reach refresh_idle_days): once the access token has expired they stop, until this
+// tab gets a new one (the person's next request refreshes it). The text is plain: set with
+// textContent, never as HTML.
+import { api, errorDetail, ApiError, onTokensStored } from "../api.js";
 import { h, icon, toast } from "../dom.js";
 import { state } from "../state.js";
 
@@ -17,6 +20,8 @@ const shown = new Map();
 /** @type {number | undefined} */
 let timer;
 let running = false;
+/** the access token expired under a read: wait for a new one (onTokensStored) */
+let idle = false;
 let generation = 0;
 
 /**
@@ -37,6 +42,7 @@ export function announcementBand() {
 /** Stop reading and empty the band (signed out: the next person must not see these). */
 export function stopAnnouncements() {
   running = false;
+  idle = false;
   generation += 1;
   clearTimeout(timer);
   shown.clear();
@@ -50,21 +56,27 @@ export function refreshAnnouncements() {
 
 function schedule() {
   clearTimeout(timer);
-  if (running && document.visibilityState === "visible") timer = setTimeout(refresh, POLL_MS);
+  if (running && !idle && document.visibilityState === "visible") timer = setTimeout(refresh, POLL_MS);
 }
 
 async function refresh() {
   if (!running || !state.user) return stopAnnouncements();
   const mine = ++generation;
+  idle = false;
   try {
     /** @type {Announcement[]} */
-    const items = await api("/announcements");
+    const items = await api("/announcements", { refresh: false });
     if (mine === generation && running) show(items);
-  } catch {
-    /* keep what is shown: the next read tries again */
+  } catch (err) {
+    // Keep what is shown: the next read tries again (after a new token, when it had expired).
+    if (err instanceof ApiError && err.code === "session_idle" && mine === generation) idle = true;
   }
   if (mine === generation) schedule();
 }
+
+onTokensStored(() => {
+  if (running && idle) refresh();
+});
 
 /** @param {Announcement[]} items in the server's order (warnings first, then the newest) */
 function show(items) {
@@ -75,7 +87,7 @@ function show(items) {
       shown.delete(id);
     }
   }
-  for (const a of items) {
+  items.forEach((a, index) => {
     let el = shown.get(a.id);
     if (!el) {
       el = item(a);
@@ -84,8 +96,11 @@ function show(items) {
     const text = /** @type {HTMLElement} */ (el.querySelector(".announcement-text"));
     if (text.textContent !== a.body) text.textContent = a.body;
     el.classList.toggle("announcement-warning", a.level === "warning");
-    band.appendChild(el); // in order
-  }
+    // Moved only when out of place: an item inserted again is announced again (an alert
+    // every minute).
+    const there = band.children[index] ?? null;
+    if (there !== el) band.insertBefore(el, there);
+  });
 }
 
 /** @param {Announcement} a */
@@ -95,24 +110,28 @@ function item(a) {
     h("p", { class: "announcement-text" }),
     close,
   );
+  // aria-disabled while closing, not disabled: a disabled button loses the focus to <body>.
   close.addEventListener("click", async () => {
-    close.disabled = true;
+    if (close.getAttribute("aria-disabled") === "true") return;
+    close.setAttribute("aria-disabled", "true");
     try {
       await api(`/announcements/${encodeURIComponent(a.id)}/dismiss`, { method: "POST" });
       const hadFocus = el.contains(document.activeElement);
+      const next = /** @type {HTMLElement | null} */ ((el.nextElementSibling || el.previousElementSibling)?.querySelector(".announcement-close") ?? null);
       el.remove();
       shown.delete(a.id);
-      if (hadFocus) document.getElementById("main")?.focus();
+      if (hadFocus) (next || document.getElementById("main"))?.focus();
     } catch (err) {
-      close.disabled = false;
       toast(errorDetail(err, "No se pudo cerrar el aviso."), "error");
+    } finally {
+      close.removeAttribute("aria-disabled");
     }
   });
   return el;
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!running) return;
+  if (!running || idle) return;
   if (document.visibilityState === "visible") refresh();
   else {
     generation += 1;
