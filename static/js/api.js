@@ -112,9 +112,11 @@ export function storeTokens(data) {
  * Call `fn` whenever this tab gets a new access token (sign-in, or a refresh the person's
  * requests caused): what a background read stopped by `session_idle` waits for.
  * @param {() => void} fn
+ * @returns {() => void} stops calling it
  */
 export function onTokensStored(fn) {
   tokenListeners.add(fn);
+  return () => tokenListeners.delete(fn);
 }
 
 const sessionIdle = () => new ApiError(401, "session_idle", "La sesión espera una acción de la persona.");

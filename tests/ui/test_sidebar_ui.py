@@ -204,6 +204,39 @@ def test_search_ignores_case_and_accents(page: Page, live_app: LiveApp) -> None:
         expect(page.locator(".conv-item")).to_have_count(3)
 
 
+def test_the_lists_own_reads_never_refresh_the_session(page: Page, live_app: LiveApp) -> None:
+    """The list asks again on a timer, on focus and for other tabs, not because the person did
+    something: with the access token expired it stops quietly (a refresh would keep an idle
+    session alive for ever), and asks again once the person's next request brings a token."""
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
+    page.reload()
+    expect(page.locator(".conv-title")).to_have_text(["Primera"])
+    refreshes: list[str] = []
+    reads: list[str] = []
+    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
+
+    def expired(route: Route) -> None:
+        reads.append(route.request.url)
+        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
+
+    page.route("**/conversations?*", expired)
+    with page.expect_response("**/conversations?*"):
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+    page.wait_for_timeout(300)  # what would have followed the 401: a refresh, a retry
+    page.evaluate("window.dispatchEvent(new Event('focus'))")
+    page.wait_for_timeout(300)
+    assert len(reads) == 2 and refreshes == []
+    expect(page.locator(".conv-title")).to_have_text(["Primera"])  # what was shown stays
+    assert page.evaluate("Boolean(localStorage.getItem('energyapp.refresh'))")
+
+    page.unroute("**/conversations?*", expired)
+    live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])
+    page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    expect(page.locator(".conv-title")).to_have_text(["Segunda", "Primera"])
+    assert len(refreshes) == 1
+
+
 def test_shortcuts_and_their_help_dialog(page: Page, live_app: LiveApp) -> None:
     user = _login_worker(page, live_app)
     conv = live_app.create_conversation(user["id"], "Abierta", [("user", "Hola")])

@@ -2,7 +2,7 @@
 // Conversation sidebar: newest first in day groups, infinite scroll, search, a running
 // indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, export,
 // delete) in one "Más acciones" menu.
-import { api, errorDetail, qs } from "../api.js";
+import { api, ApiError, errorDetail, onTokensStored, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { dayGroup } from "../days.js";
@@ -114,6 +114,15 @@ export class Sidebar {
     /** @type {number | undefined} */
     this.timer = undefined;
     this.destroyed = false;
+    // The list's own reads (timer, focus, other tabs) never refresh the session, which would
+    // keep an idle one alive for ever: with the access token expired they stop until the
+    // person's next request brings a new one.
+    this.idle = false;
+    this.stopWaiting = onTokensStored(() => {
+      if (!this.idle) return;
+      this.idle = false;
+      void this.refresh();
+    });
     this.reload(start.query);
   }
 
@@ -122,6 +131,7 @@ export class Sidebar {
     this.observer.disconnect();
     this.channel?.close();
     window.removeEventListener("focus", this.onFocus);
+    this.stopWaiting();
     clearTimeout(this.timer);
   }
 
@@ -155,7 +165,7 @@ export class Sidebar {
     const limit = Math.min(Math.max(this.items.length, PAGE), 200);
     try {
       /** @type {Page<Conversation>} */
-      const page = await api(`/conversations${qs({ limit, q: this.query, archived: this.archived ? "true" : null })}`);
+      const page = await api(`/conversations${qs({ limit, q: this.query, archived: this.archived ? "true" : null })}`, { refresh: false });
       if (generation !== this.generation) return;
       if (this.items.length <= limit) {
         this.items = page.items;
@@ -163,8 +173,9 @@ export class Sidebar {
         this.done = !page.next_cursor;
       }
       this.update();
-    } catch {
-      if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "session_idle") this.idle = true;
+      else if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
   }
 
