@@ -141,3 +141,26 @@ def test_stop_sharing_from_configuration(
     expect(dialog.locator("#share-status")).to_contain_text("Enlace actualizado")
     dialog.get_by_role("button", name="Dejar de compartir").click()
     expect(dialog.get_by_role("button", name="Crear enlace")).to_be_focused()
+
+
+def test_a_failed_answer_says_so_on_the_shared_page(
+    page: Page, context: BrowserContext, reader_page: Page, live_app: LiveApp
+) -> None:
+    """As in the chat, an answer that failed (or was stopped, or is being continued) carries
+    its pill: without it a failed answer is a blank bubble."""
+    owner = live_app.create_user()
+    reader = live_app.create_user()
+    conversation = live_app.create_conversation(
+        owner["id"],
+        "Caída",
+        [("user", "Hola"), ("assistant", "Bien.")] + [("user", "¿Y?"), ("assistant", "")],
+        last_error="llm_unavailable",
+    )
+    login(page, live_app.base_url, owner["email"], owner["password"])
+    url = _share_link(page, context, live_app, conversation)
+    login(reader_page, live_app.base_url, reader["email"], reader["password"])
+    reader_page.goto(url)
+    answers = reader_page.locator("#shared-messages .msg-assistant")
+    expect(answers).to_have_count(2)
+    expect(answers.nth(1).locator(".pill")).to_have_text("Respuesta con error")
+    expect(answers.nth(0).locator(".pill")).to_have_count(0)
