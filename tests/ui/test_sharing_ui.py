@@ -164,3 +164,39 @@ def test_a_failed_answer_says_so_on_the_shared_page(
     expect(answers).to_have_count(2)
     expect(answers.nth(1).locator(".pill")).to_have_text("Respuesta con error")
     expect(answers.nth(0).locator(".pill")).to_have_count(0)
+
+
+def test_copy_without_the_clipboard_leaves_the_link_selected(
+    page: Page, context: BrowserContext, live_app: LiveApp
+) -> None:
+    """Clipboard refused (Configuración, whose card shows titles, not links) or missing (a page
+    served over plain HTTP, where navigator.clipboard is undefined: the dialog): the link is
+    left selected in a field, to copy by hand, and the status says so."""
+    owner = live_app.create_user()
+    conversation = live_app.create_conversation(
+        owner["id"], "Presupuesto", [("user", "Hola"), ("assistant", "Hola, ¿en qué le ayudo?")]
+    )
+    login(page, live_app.base_url, owner["email"], owner["password"])
+    url = _share_link(page, context, live_app, conversation)
+    by_hand = "No se pudo copiar: el enlace quedó seleccionado para copiarlo a mano."
+    selected = "(el) => el.selectionStart === 0 && el.selectionEnd === el.value.length"
+
+    page.goto(f"{live_app.base_url}/#/config")
+    card = page.locator("section", has=page.get_by_role("heading", name="Enlaces compartidos"))
+    expect(card.get_by_role("link", name="Presupuesto")).to_be_visible()
+    page.evaluate("() => { navigator.clipboard.writeText = () => Promise.reject(new Error()); }")
+    card.get_by_role("button", name="Copiar el enlace de «Presupuesto»").click()
+    expect(card.locator("#shared-links-status")).to_have_text(by_hand)
+    field = card.get_by_role("textbox", name="Enlace de «Presupuesto»")
+    expect(field).to_have_value(url)
+    expect(field).to_be_focused()
+    assert field.evaluate(selected)
+
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    page.evaluate("() => Object.defineProperty(navigator, 'clipboard', { value: undefined })")
+    page.get_by_role("button", name="Compartir").click()
+    dialog = page.get_by_role("dialog", name="Compartir conversación")
+    dialog.get_by_role("button", name="Copiar enlace").click()
+    expect(dialog.locator("#share-status")).to_have_text(by_hand)
+    expect(dialog.get_by_label("Enlace", exact=True)).to_be_focused()
+    assert dialog.get_by_label("Enlace", exact=True).evaluate(selected)
