@@ -17,9 +17,11 @@ from tests.ui.conftest import LiveApp, Watch, login
 pytestmark = pytest.mark.browser
 
 HOSTILE = "Mire esto: <img src=x onerror=alert('shared')> y **negrita**"
+# In "usted", as the whole interface.
 EXPLAINED = (
     "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta "
-    "conversación tal como está ahora."
+    "conversación tal como está ahora. Los mensajes que agregue después no se verán hasta que "
+    "actualice el enlace."
 )
 
 

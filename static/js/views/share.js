@@ -23,7 +23,7 @@ import { plural } from "../plural.js";
  * @typedef {{ id: string, conversation_id: string, title: string, path: string, view_count: number, created_at: string, updated_at: string }} SharedLinkItem
  */
 
-export const SHARE_EXPLAINED = "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta conversación tal como está ahora. Los mensajes que agregues después no se verán hasta que actualices el enlace.";
+export const SHARE_EXPLAINED = "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta conversación tal como está ahora. Los mensajes que agregue después no se verán hasta que actualice el enlace.";
 
 /** @param {string} path */
 function fullUrl(path) {
