@@ -89,9 +89,13 @@ async def share(
         raise Forbidden(
             "Compartir conversaciones está desactivado en este servidor.", code="sharing_disabled"
         )
-    # Locked: two "Crear enlace" at once (two tabs) take turns instead of both inserting.
-    await session.execute(for_update(select(CONVERSATIONS.c.id).where(
+    # Locked: two "Crear enlace" at once (two tabs) take turns instead of both inserting. A
+    # reassignment or a deletion that held the lock first leaves nothing of the caller's to share
+    # (the link would name a sharer who no longer owns it, or no conversation at all).
+    owner_id = await session.scalar(for_update(select(CONVERSATIONS.c.user_id).where(
         CONVERSATIONS.c.id == conversation.id)))  # fmt: skip
+    if owner_id != user.id:
+        raise NotFound("No se encontró la conversación.")
     await session.refresh(conversation, ["current_leaf_id"])
     leaf = conversation.current_leaf_id
     if leaf is None:
