@@ -199,6 +199,35 @@ async def test_smoke_test_names_the_step_that_failed(caddy: Proxy, make_user: Us
     assert "head:" not in down.stderr  # no complaint about a body file never written
 
 
+async def test_access_log_leaves_a_shared_links_token_out(
+    caddy: Proxy, make_user: UserFactory, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A shared link's token is the capability to read a conversation: the app's log writes
+    /shared/[redactado] (logging.redact_text), and so must Caddy's, kept 14 days and read by
+    fail2ban."""
+    user = await make_user(password=PASSWORD)
+    before = len(_log_entries(caddy.access_log, 0))
+    async with httpx.AsyncClient(base_url=caddy.url, timeout=30) as client:
+        bearer = {"Authorization": f"Bearer {await _login(client, user.email)}"}
+        async with client.stream("POST", "/chat", json={"message": "Hola"}, headers=bearer) as r:
+            assert r.status_code == 200
+            await r.aread()
+        await _wait_answers_saved(sessionmaker)
+        listed = await client.get("/conversations", headers=bearer)
+        conversation_id = listed.json()["items"][0]["id"]
+        shared = await client.put(f"/conversations/{conversation_id}/share", headers=bearer)
+        token = shared.json()["token"]
+        assert (await client.get(f"/shared/{token}", headers=bearer)).status_code == 200
+        assert (await client.head(f"/shared/{token}?x=1", headers=bearer)).status_code == 200
+        copied = await client.post(f"/shared/{token}/copy", headers=bearer)
+        assert copied.status_code == 201
+    entries = _log_entries(caddy.access_log, before + 6)[before:]
+    uris = [e["request"]["uri"] for e in entries]
+    assert "/shared/[redactado]" in uris and "/shared/[redactado]/copy" in uris, uris
+    assert "/shared/[redactado]?x=1" in uris, uris
+    assert token not in caddy.access_log.read_text(), "Caddy must not log a shared link's token"
+
+
 def _is_failure(entry: dict[str, Any]) -> bool:
     uri, status = entry["request"]["uri"], entry["status"]
     return (uri.startswith("/auth/") and status in (401, 429)) or (

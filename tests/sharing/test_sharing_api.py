@@ -196,3 +196,16 @@ async def test_list_of_ones_own_links(
     assert item["conversation_id"] == str(second.id) and item["view_count"] == 0
     assert item["path"].startswith("/#/compartida/")
     assert (await client.get("/shares", headers=other)).json()["items"] == []
+
+
+async def test_a_token_that_cannot_be_one_reads_as_missing(
+    client: httpx.AsyncClient, make_user: UserFactory, auth_headers: HeadersFactory
+) -> None:
+    """Too long, a NUL byte (which PostgreSQL refuses), another alphabet: the same 404 as an
+    unknown token on both databases, never a 422 that describes the token's format."""
+    reader = await auth_headers(await make_user())
+    for token in ("a" * 65, "a" * 3000, "%00abc", "%C3%B1", "a%20b", "a.b"):
+        for method, path in (("GET", f"/shared/{token}"), ("POST", f"/shared/{token}/copy")):
+            response = await client.request(method, path, headers=reader)
+            assert response.status_code == 404, (method, token, response.text)
+            assert response.json() == {"detail": GONE, "code": "shared_link_not_found"}

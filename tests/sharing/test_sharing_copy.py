@@ -15,8 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
+from energyapp.config import Settings
+from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation, Message
+from energyapp.errors import NotFound
 from energyapp.main import create_app
+from energyapp.sharing import service as sharing_service
 from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.conversations.conftest import ConversationFactory
@@ -175,3 +179,41 @@ async def test_sharing_disabled(
         assert response.json()["code"] == "shared_link_not_found"
     # Turned on again, the link works again: nothing was deleted.
     assert (await client.get(f"/shared/{token}", headers=reader)).status_code == 200
+
+
+async def test_a_share_that_waited_for_a_reassignment_or_a_deletion_finds_nothing(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    """ "Crear enlace" checks ownership first, then waits for the conversation's row lock: a
+    reassignment (or a deletion) holding it commits first. The share must then find nothing of
+    the caller's (404), not give the new owner a link under the old owner's name (unreadable,
+    and kept by "Actualizar enlace") nor fail on a row gone (500)."""
+    ana, luis = await make_user(), await make_user()
+    owner = await auth_headers(ana)
+    admin = await auth_headers(await make_user("admin"))
+    moved = await make_conversation(ana, messages=["a", "b"])
+    deleted = await make_conversation(ana, messages=["a", "b"])
+    sessions = [sessionmaker(), sessionmaker()]
+    stale = []
+    for session, conversation in zip(sessions, (moved, deleted), strict=True):
+        # What the route's dependency loaded before the lock: the caller's conversation.
+        stale.append(
+            await conversations_service.get_owned_conversation(session, ana, conversation.id)
+        )
+        await session.commit()
+    reassigned = await client.post(
+        f"/admin/conversations/{moved.id}/reassign", json={"user_id": str(luis.id)}, headers=admin
+    )
+    assert reassigned.status_code == 200, reassigned.text
+    assert (await client.delete(f"/conversations/{deleted.id}", headers=owner)).status_code == 204
+    for session, conversation in zip(sessions, stale, strict=True):
+        with pytest.raises(NotFound):
+            await sharing_service.share(session, settings, ana, conversation, request=None)
+        await session.close()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(SharedLink.id)) is None

@@ -17,9 +17,11 @@ from tests.ui.conftest import LiveApp, Watch, login
 pytestmark = pytest.mark.browser
 
 HOSTILE = "Mire esto: <img src=x onerror=alert('shared')> y **negrita**"
+# In "usted", as the whole interface.
 EXPLAINED = (
     "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta "
-    "conversación tal como está ahora."
+    "conversación tal como está ahora. Los mensajes que agregue después no se verán hasta que "
+    "actualice el enlace."
 )
 
 
@@ -141,3 +143,62 @@ def test_stop_sharing_from_configuration(
     expect(dialog.locator("#share-status")).to_contain_text("Enlace actualizado")
     dialog.get_by_role("button", name="Dejar de compartir").click()
     expect(dialog.get_by_role("button", name="Crear enlace")).to_be_focused()
+
+
+def test_a_failed_answer_says_so_on_the_shared_page(
+    page: Page, context: BrowserContext, reader_page: Page, live_app: LiveApp
+) -> None:
+    """As in the chat, an answer that failed (or was stopped, or is being continued) carries
+    its pill: without it a failed answer is a blank bubble."""
+    owner = live_app.create_user()
+    reader = live_app.create_user()
+    conversation = live_app.create_conversation(
+        owner["id"],
+        "Caída",
+        [("user", "Hola"), ("assistant", "Bien.")] + [("user", "¿Y?"), ("assistant", "")],
+        last_error="llm_unavailable",
+    )
+    login(page, live_app.base_url, owner["email"], owner["password"])
+    url = _share_link(page, context, live_app, conversation)
+    login(reader_page, live_app.base_url, reader["email"], reader["password"])
+    reader_page.goto(url)
+    answers = reader_page.locator("#shared-messages .msg-assistant")
+    expect(answers).to_have_count(2)
+    expect(answers.nth(1).locator(".pill")).to_have_text("Respuesta con error")
+    expect(answers.nth(0).locator(".pill")).to_have_count(0)
+
+
+def test_copy_without_the_clipboard_leaves_the_link_selected(
+    page: Page, context: BrowserContext, live_app: LiveApp
+) -> None:
+    """Clipboard refused (Configuración, whose card shows titles, not links) or missing (a page
+    served over plain HTTP, where navigator.clipboard is undefined: the dialog): the link is
+    left selected in a field, to copy by hand, and the status says so."""
+    owner = live_app.create_user()
+    conversation = live_app.create_conversation(
+        owner["id"], "Presupuesto", [("user", "Hola"), ("assistant", "Hola, ¿en qué le ayudo?")]
+    )
+    login(page, live_app.base_url, owner["email"], owner["password"])
+    url = _share_link(page, context, live_app, conversation)
+    by_hand = "No se pudo copiar: el enlace quedó seleccionado para copiarlo a mano."
+    selected = "(el) => el.selectionStart === 0 && el.selectionEnd === el.value.length"
+
+    page.goto(f"{live_app.base_url}/#/config")
+    card = page.locator("section", has=page.get_by_role("heading", name="Enlaces compartidos"))
+    expect(card.get_by_role("link", name="Presupuesto")).to_be_visible()
+    page.evaluate("() => { navigator.clipboard.writeText = () => Promise.reject(new Error()); }")
+    card.get_by_role("button", name="Copiar el enlace de «Presupuesto»").click()
+    expect(card.locator("#shared-links-status")).to_have_text(by_hand)
+    field = card.get_by_role("textbox", name="Enlace de «Presupuesto»")
+    expect(field).to_have_value(url)
+    expect(field).to_be_focused()
+    assert field.evaluate(selected)
+
+    page.goto(f"{live_app.base_url}/#/chat/{conversation}")
+    page.evaluate("() => Object.defineProperty(navigator, 'clipboard', { value: undefined })")
+    page.get_by_role("button", name="Compartir").click()
+    dialog = page.get_by_role("dialog", name="Compartir conversación")
+    dialog.get_by_role("button", name="Copiar enlace").click()
+    expect(dialog.locator("#share-status")).to_have_text(by_hand)
+    expect(dialog.get_by_label("Enlace", exact=True)).to_be_focused()
+    assert dialog.get_by_label("Enlace", exact=True).evaluate(selected)

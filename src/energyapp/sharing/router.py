@@ -26,7 +26,9 @@ from energyapp.sharing.schemas import (
 
 router = APIRouter(tags=["conversations"])
 
-Token = Annotated[str, Path(max_length=64, description="El token del enlace.")]
+# Any text: one that cannot be a token reads as missing (404) in the service, never as a 422
+# that describes the token's format.
+Token = Annotated[str, Path(description="El token del enlace.")]
 
 
 def _share_out(link: SharedLink, current_leaf: object) -> ShareOut:

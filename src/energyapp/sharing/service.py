@@ -11,6 +11,7 @@ CASCADE``), reassigned (:func:`forget_link`), its sharer's account deactivated, 
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ from energyapp.sharing.models import SHARED_LINKS, SharedLink
 SHARED_PATH = "/#/compartida/"
 COPY_SUFFIX = " (copia)"
 LINK_CURSOR = "shared_links"
+# What secrets.token_urlsafe can make, within the column: anything else (too long, a NUL byte
+# PostgreSQL refuses, another alphabet) is no link, answered as one unknown.
+TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +89,13 @@ async def share(
         raise Forbidden(
             "Compartir conversaciones está desactivado en este servidor.", code="sharing_disabled"
         )
-    # Locked: two "Crear enlace" at once (two tabs) take turns instead of both inserting.
-    await session.execute(for_update(select(CONVERSATIONS.c.id).where(
+    # Locked: two "Crear enlace" at once (two tabs) take turns instead of both inserting. A
+    # reassignment or a deletion that held the lock first leaves nothing of the caller's to share
+    # (the link would name a sharer who no longer owns it, or no conversation at all).
+    owner_id = await session.scalar(for_update(select(CONVERSATIONS.c.user_id).where(
         CONVERSATIONS.c.id == conversation.id)))  # fmt: skip
+    if owner_id != user.id:
+        raise NotFound("No se encontró la conversación.")
     await session.refresh(conversation, ["current_leaf_id"])
     leaf = conversation.current_leaf_id
     if leaf is None:
@@ -159,7 +167,7 @@ async def open_shared(
     """The snapshot behind ``token`` for a signed-in ``viewer``: the title, the sharer's name and
     the branch's messages, oldest first. A reading by someone other than the sharer counts as a
     view (``count``). 404 ``shared_link_not_found`` as the module says."""
-    if not settings.sharing_enabled:
+    if not settings.sharing_enabled or TOKEN_FORMAT.fullmatch(token) is None:
         raise link_not_found()
     c, u = CONVERSATIONS.c, USERS.c
     row = (

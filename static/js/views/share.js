@@ -23,7 +23,7 @@ import { plural } from "../plural.js";
  * @typedef {{ id: string, conversation_id: string, title: string, path: string, view_count: number, created_at: string, updated_at: string }} SharedLinkItem
  */
 
-export const SHARE_EXPLAINED = "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta conversación tal como está ahora. Los mensajes que agregues después no se verán hasta que actualices el enlace.";
+export const SHARE_EXPLAINED = "Cualquier persona con una cuenta en EnergyApp que tenga el enlace podrá leer esta conversación tal como está ahora. Los mensajes que agregue después no se verán hasta que actualice el enlace.";
 
 /** @param {string} path */
 function fullUrl(path) {
@@ -31,14 +31,29 @@ function fullUrl(path) {
 }
 
 /**
- * Copy `url`, saying the outcome in `status` (a polite live region).
+ * Copy `url`, saying the outcome in `status` (a polite live region). Without the clipboard
+ * (permission denied, or a page served over plain HTTP, where `navigator.clipboard` is missing)
+ * the link is left selected in `field`, to copy by hand.
  * @param {string} url
  * @param {HTMLElement} status
+ * @param {() => HTMLInputElement} field the read-only field that shows the link
  */
-function copyLink(url, status) {
-  navigator.clipboard.writeText(url)
+function copyLink(url, status, field) {
+  /** @type {Promise<void>} */
+  let copying;
+  try {
+    copying = navigator.clipboard.writeText(url);
+  } catch (err) {
+    copying = Promise.reject(err);
+  }
+  copying
     .then(() => say(status, "Enlace copiado."))
-    .catch(() => say(status, "No se pudo copiar. Selecciónelo y cópielo a mano."));
+    .catch(() => {
+      const input = field();
+      input.focus();
+      input.select();
+      say(status, "No se pudo copiar: el enlace quedó seleccionado para copiarlo a mano.");
+    });
 }
 
 /**
@@ -107,7 +122,7 @@ export async function shareConversation(conversationId) {
           h("div", { class: "dialog-actions share-actions" },
             h("button", { type: "button", class: "btn btn-danger", id: "share-revoke", onclick: () => change("DELETE", "Se dejó de compartir. El enlace ya no funciona.", "share-create"), text: "Dejar de compartir" }),
             h("button", { type: "button", class: "btn", id: "share-update", onclick: () => change("PUT", "Enlace actualizado: muestra la conversación como está ahora.", "share-update"), text: "Actualizar enlace" }),
-            h("button", { type: "button", class: "btn btn-primary", id: "share-copy", onclick: () => copyLink(link, status) }, icon("copy"), "Copiar enlace"),
+            h("button", { type: "button", class: "btn btn-primary", id: "share-copy", onclick: () => copyLink(link, status, () => field) }, icon("copy"), "Copiar enlace"),
             closeButton));
       }
       if (focusId) document.getElementById(focusId)?.focus();
@@ -141,13 +156,23 @@ export function sharedLinksCard() {
   };
   /** @param {SharedLinkItem} item */
   const linkRow = (item) => {
+    /** @type {HTMLInputElement | null} */
+    let field = null;
+    // The card shows titles, not links: one that could not be copied is shown, to copy by hand.
+    const linkField = () => {
+      if (!field) {
+        field = h("input", { class: "input share-url", readonly: true, value: fullUrl(item.path), "aria-label": `Enlace de «${item.title}»` });
+        row.appendChild(field);
+      }
+      return field;
+    };
     const revoke = h("button", { type: "button", class: "btn btn-sm btn-danger", "aria-label": `Dejar de compartir «${item.title}»`, text: "Dejar de compartir" });
     const row = h("li", { class: "shared-link" },
       h("div", {},
         h("a", { href: `#/chat/${encodeURIComponent(item.conversation_id)}`, text: item.title }),
         h("div", { class: "hint small", text: `Compartida el ${formatDate(item.updated_at)} · ${plural(item.view_count, "visita", "visitas")}` })),
       h("div", { class: "cell-actions" },
-        h("button", { type: "button", class: "btn btn-sm", "aria-label": `Copiar el enlace de «${item.title}»`, onclick: () => copyLink(fullUrl(item.path), status) }, icon("copy"), "Copiar enlace"),
+        h("button", { type: "button", class: "btn btn-sm", "aria-label": `Copiar el enlace de «${item.title}»`, onclick: () => copyLink(fullUrl(item.path), status, linkField) }, icon("copy"), "Copiar enlace"),
         revoke));
     revoke.addEventListener("click", async () => {
       const sure = await confirmDialog("Dejar de compartir", `El enlace de «${item.title}» dejará de funcionar para quienes lo tengan.`, "Dejar de compartir", true);

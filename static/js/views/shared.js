@@ -8,6 +8,10 @@ import { navigate } from "../router.js";
 import { setPageTitle } from "../page_title.js";
 import { messageTime } from "./versions.js";
 import { questionBubble } from "./chat/attachments.js";
+import { STATUS_LABELS } from "./chat/messages.js";
+
+// An answer the owner is continuing ("Continuar") since it was shared: read as it stands now.
+const STREAMING_LABEL = "Respuesta en curso";
 
 /**
  * A shared conversation as its readers see it (`SharedConversationOut`).
@@ -83,7 +87,11 @@ function sharedMessage(message) {
   const body = h("div", { class: "md" });
   renderMarkdown(body, message.content);
   if (message.model) meta.append(h("span", { text: message.model }));
-  return h("div", { class: "msg msg-assistant" },
+  // As in the chat: a stopped, cut off or failed answer says so (an empty one is otherwise a
+  // blank bubble, a stopped one reads as complete).
+  const label = message.status === "streaming" ? STREAMING_LABEL : STATUS_LABELS[message.status];
+  if (label) meta.append(h("span", { class: "pill", text: label }));
+  return h("div", { class: "msg msg-assistant", "data-status": message.status },
     h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
     h("div", { class: "body" }, h("h2", { class: "sr-only", text: "Respuesta de EnergyApp:" }), body, meta));
 }

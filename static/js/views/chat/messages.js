@@ -109,7 +109,7 @@ export function storedError(message) {
 }
 
 /** @type {Record<string, string>} */
-const STATUS_LABELS = {
+export const STATUS_LABELS = {
   stopped: "Respuesta detenida",
   interrupted: "Respuesta interrumpida",
   error: "Respuesta con error",
