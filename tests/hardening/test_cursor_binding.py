@@ -96,7 +96,7 @@ async def world(
         # The worker's shared links ("Enlaces compartidos").
         session.add_all(
             SharedLink(
-                token=secrets.token_urlsafe(24),
+                token=secrets.token_urlsafe(32),
                 conversation_id=conversation.id,
                 user_id=worker.id,
                 leaf_message_id=conversation.current_leaf_id,

@@ -59,7 +59,7 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], owner_id: Any) -
             # Shared links for "Enlaces compartidos" (two pages).
             session.add(
                 SharedLink(
-                    token=secrets.token_urlsafe(24),
+                    token=secrets.token_urlsafe(32),
                     conversation_id=conversation.id,
                     user_id=owner_id,
                     leaf_message_id=answer_id,

@@ -57,7 +57,7 @@ async def test_owner_shares_and_another_account_reads_the_snapshot(
     assert created.status_code == 200, created.text
     link = created.json()
     token = link["token"]
-    assert len(token) == 32 and link["path"] == f"/#/compartida/{token}"
+    assert len(token) == 43 and link["path"] == f"/#/compartida/{token}"
     assert link["up_to_date"] is True and link["view_count"] == 0
 
     body = await _shared(client, token, reader)

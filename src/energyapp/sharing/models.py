@@ -24,7 +24,8 @@ class SharedLink(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    # secrets.token_urlsafe(24): whoever holds it (and an account) reads the snapshot.
+    # secrets.token_urlsafe(32), 43 characters, as every opaque token (the log scan looks for
+    # those): whoever holds it (and an account) reads the snapshot.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     # One link per conversation: sharing again moves the snapshot and keeps the token.
     conversation_id: Mapped[uuid.UUID] = mapped_column(

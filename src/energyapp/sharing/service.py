@@ -2,7 +2,7 @@
 branches, as it stands when shared; any signed-in, active account that has the link reads it,
 and may copy it into a conversation of its own ("Continuar en mi cuenta").
 
-The link is a capability (``secrets.token_urlsafe(24)``) that still needs an account: the
+The link is a capability (``secrets.token_urlsafe(32)``) that still needs an account: the
 content never leaves the platform's accounts. It reads as missing (404
 ``shared_link_not_found``) once revoked, with its conversation deleted (``ON DELETE
 CASCADE``), reassigned (:func:`forget_link`), its sharer's account deactivated, or with
@@ -120,7 +120,7 @@ async def share(
     updated = link is not None
     if link is None:
         link = SharedLink(
-            token=secrets.token_urlsafe(24),
+            token=secrets.token_urlsafe(32),
             conversation_id=conversation.id,
             user_id=user.id,
             created_at=now,
