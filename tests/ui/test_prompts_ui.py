@@ -153,6 +153,42 @@ def test_escape_keeps_the_text_and_a_click_inserts(page: Page, live_app: LiveApp
     assert sent == []
 
 
+def test_opened_by_the_button_what_is_typed_filters_and_is_replaced(
+    page: Page, live_app: LiveApp
+) -> None:
+    """Opened by the button over other text (or none), the words typed next filter the list,
+    as after a "/", and the chosen prompt replaces them; Esc leaves them."""
+    person = _person_with_prompts(live_app)
+    login(page, live_app.base_url, person["email"], person["password"])
+    sent = _chat_posts(page)
+    field = page.locator("#composer-input")
+    listbox = page.locator("#prompt-list")
+    button = page.get_by_role("button", name="Indicaciones", exact=True)
+    field.fill("Hola. ")
+    button.click()
+    expect(listbox.get_by_role("option")).to_have_count(2)
+    field.type("ORTO")
+    expect(page.locator("#prompt-popup")).to_be_visible()
+    expect(listbox.get_by_role("option")).to_have_count(1)
+    expect(listbox.get_by_role("option").first).to_contain_text("Revisión ortográfica")
+    field.press("Enter")
+    expect(field).to_have_value(f"Hola. {SPELLING}")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    # In the empty field too; Esc keeps what was typed, and a new line closes the list.
+    field.fill("")
+    button.click()
+    field.type("resu")
+    expect(listbox.get_by_role("option")).to_have_count(1)
+    field.press("Escape")
+    expect(page.locator("#prompt-popup")).to_be_hidden()
+    expect(field).to_have_value("resu")
+    button.click()
+    field.press("Shift+Enter")
+    expect(page.locator("#prompt-popup")).to_be_hidden()
+    page.wait_for_timeout(300)
+    assert sent == []
+
+
 def test_an_empty_list_says_how_to_create_one(page: Page, live_app: LiveApp) -> None:
     person = live_app.create_user()
     login(page, live_app.base_url, person["email"], person["password"])

@@ -3,7 +3,9 @@
 // the empty field, or the "Indicaciones" button, opens it; what follows the "/" filters it. It
 // follows the WAI-ARIA combobox pattern with the focus kept in the field: ↑ ↓ move the active
 // option (aria-activedescendant), Enter inserts it, Esc closes the list and keeps the text. A
-// chosen prompt replaces the "/…" text (or goes where the caret is) and nothing is sent.
+// chosen prompt replaces the "/…" text (or goes where the caret is) and nothing is sent. Opened
+// by the button over other text, what is typed next filters the list as after a "/" (the
+// chosen prompt replaces it); a new line, or the caret leaving it, closes the list.
 import { api, errorDetail } from "../../api.js";
 import { h, icon } from "../../dom.js";
 import { plural } from "../../plural.js";
@@ -51,6 +53,8 @@ export class PromptPicker {
     this.active = 0;
     this.isOpen = false;
     this.loadError = "";
+    /** Opened by the button over text not starting with "/": where the filter typed begins. */
+    this.anchor = /** @type {{ at: number, before: string } | null} */ (null);
     this.list = h("ul", { role: "listbox", id: LIST_ID, class: "prompt-options", "aria-label": "Indicaciones guardadas" });
     this.status = h("p", { class: "hint small prompt-status", id: "prompt-status", role: "status" });
     this.popup = h("div", { class: "prompt-popup", id: "prompt-popup", hidden: true },
@@ -59,7 +63,7 @@ export class PromptPicker {
     this.button = h("button", { type: "button", class: "icon-btn", id: "prompts-btn", "aria-label": "Indicaciones", title: "Indicaciones guardadas (o escriba / al comienzo del mensaje)", "aria-haspopup": "listbox", "aria-expanded": "false", "aria-controls": LIST_ID }, icon("prompt"));
     this.button.addEventListener("click", () => {
       if (this.isOpen) this.close();
-      else this.open();
+      else this.open(true);
       this.input.focus();
     });
     input.setAttribute("aria-autocomplete", "list");
@@ -77,17 +81,30 @@ export class PromptPicker {
       if (text === "/") this.open();
       return;
     }
-    if (text.startsWith("/") && !text.includes("\n")) this.filter();
+    if (this.anchor ? this.typed() !== null : text.startsWith("/") && !text.includes("\n")) this.filter();
     else this.close();
   }
 
-  /** What filters the list: the text after a leading "/" (the button with other text: none). */
+  /** What was typed since the button opened the list; null once it is no filter any more. */
+  typed() {
+    const { value, selectionStart: caret } = this.input;
+    const anchor = this.anchor;
+    if (!anchor || caret < anchor.at || value.slice(0, anchor.at) !== anchor.before) return null;
+    const typed = value.slice(anchor.at, caret);
+    return typed.includes("\n") ? null : typed;
+  }
+
+  /** What filters the list: the text after a leading "/", or typed since the button opened it. */
   query() {
+    if (this.anchor) return this.typed() ?? "";
     const text = this.input.value;
     return text.startsWith("/") && !text.includes("\n") ? text.slice(1) : "";
   }
 
-  open() {
+  /** @param {boolean} [byButton] the button opened it: over other text, what is typed filters */
+  open(byButton = false) {
+    const { value, selectionStart: at } = this.input;
+    this.anchor = byButton && !(value.startsWith("/") && !value.includes("\n")) ? { at, before: value.slice(0, at) } : null;
     this.isOpen = true;
     this.popup.hidden = false;
     this.button.setAttribute("aria-expanded", "true");
@@ -98,6 +115,7 @@ export class PromptPicker {
   close() {
     if (!this.isOpen) return;
     this.isOpen = false;
+    this.anchor = null;
     this.popup.hidden = true;
     this.button.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
@@ -180,14 +198,16 @@ export class PromptPicker {
   }
 
   /**
-   * Put the prompt's text in the field: instead of the "/…" typed, else where the caret is;
-   * the caret goes after it. Nothing is sent.
+   * Put the prompt's text in the field: instead of the "/…" typed (or of what was typed since
+   * the button opened the list), else where the caret is; the caret goes after it. Nothing is
+   * sent.
    * @param {SavedPrompt} prompt
    */
   choose(prompt) {
     const input = this.input;
-    const replaceAll = input.value.startsWith("/") && !input.value.includes("\n");
-    const start = replaceAll ? 0 : input.selectionStart;
+    const typedFrom = this.typed() !== null ? this.anchor?.at ?? null : null;
+    const replaceAll = typedFrom === null && input.value.startsWith("/") && !input.value.includes("\n");
+    const start = replaceAll ? 0 : typedFrom ?? input.selectionStart;
     const end = replaceAll ? input.value.length : input.selectionEnd;
     input.setRangeText(prompt.body, start, end, "end");
     this.close();
