@@ -271,6 +271,34 @@ def test_the_configuration_card_creates_edits_and_deletes(page: Page, live_app: 
     expect(card.locator("#prompts-status")).to_contain_text("Aún no tiene indicaciones")
 
 
+def test_the_focus_stays_in_the_card_after_editing_and_deleting(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The list is drawn again after a change: the focus goes to the edited prompt's Editar, to
+    the next prompt's Eliminar after a deletion, then to "Nueva indicación" (never <body>)."""
+    person = _person_with_prompts(live_app)
+    login(page, live_app.base_url, person["email"], person["password"])
+    page.click("nav.tabs a:text('Configuración')")
+    card = page.locator("#prompts-card")
+    expect(card.locator("#prompts-list li")).to_have_count(2)
+    card.get_by_role("button", name="Editar Resumen en puntos").click()
+    dialog = page.get_by_role("dialog", name="Editar indicación")
+    dialog.get_by_label("Texto de la indicación").fill("Resume en 3 puntos")
+    dialog.get_by_role("button", name="Guardar").click()
+    expect(card.locator("#prompts-list li").first).to_contain_text("Resume en 3 puntos")
+    expect(card.get_by_role("button", name="Editar Resumen en puntos")).to_be_focused()
+    for title, then in (
+        ("Resumen en puntos", "Eliminar Revisión ortográfica"),
+        ("Revisión ortográfica", "Nueva indicación"),
+    ):
+        card.get_by_role("button", name=f"Eliminar {title}").click()
+        page.get_by_role("dialog", name="Eliminar indicación").get_by_role(
+            "button", name="Eliminar"
+        ).click()
+        expect(card.get_by_role("button", name=f"Eliminar {title}")).to_have_count(0)
+        expect(card.get_by_role("button", name=then)).to_be_focused()
+
+
 def test_admins_publish_in_their_tab_and_others_do_not_see_it(
     page: Page, live_app: LiveApp
 ) -> None:
