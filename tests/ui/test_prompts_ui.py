@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 from sqlalchemy import text
 
 from energyapp.db import create_engine
@@ -187,6 +187,35 @@ def test_opened_by_the_button_what_is_typed_filters_and_is_replaced(
     expect(page.locator("#prompt-popup")).to_be_hidden()
     page.wait_for_timeout(300)
     assert sent == []
+
+
+def test_a_prompt_longer_than_the_limit_now_in_force_says_so(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A prompt saved before the limit shrank (custom instructions written since): the list
+    says so on it, and once inserted the counter is past the limit and Enviar is off."""
+    person = _person_with_prompts(live_app)
+
+    def shorter(route: Route) -> None:
+        answer = route.fetch().json()
+        route.fulfill(json={**answer, "max_message_chars": 40})
+
+    page.route("**/chat/limit*", shorter)
+    login(page, live_app.base_url, person["email"], person["password"])
+    field = page.locator("#composer-input")
+    expect(page.locator("#composer-counter")).to_have_text(re.compile(r"/ 40$"))
+    field.press("/")
+    options = page.locator("#prompt-list").get_by_role("option")
+    expect(options).to_have_count(2)
+    expect(options.nth(0)).not_to_contain_text("límite")  # 30 characters
+    expect(options.nth(1)).to_contain_text(
+        f"Tiene {len(SPELLING)} caracteres y el límite actual es 40"
+    )
+    field.press("ArrowDown")
+    field.press("Enter")
+    expect(field).to_have_value(SPELLING)
+    expect(page.locator("#composer-counter")).to_have_class(re.compile(r"\bover\b"))
+    expect(page.locator("#send-btn")).to_be_disabled()
 
 
 def test_an_empty_list_says_how_to_create_one(page: Page, live_app: LiveApp) -> None:

@@ -42,10 +42,12 @@ export class PromptPicker {
   /**
    * @param {HTMLTextAreaElement} input the composer's field; the focus stays in it
    * @param {() => void} changed the field's text was changed (count it, keep the draft)
+   * @param {() => number} limit the message's limit in force, as the composer counts it
    */
-  constructor(input, changed) {
+  constructor(input, changed, limit) {
     this.input = input;
     this.changed = changed;
+    this.limit = limit;
     /** @type {SavedPrompt[] | null} null until loaded */
     this.prompts = null;
     /** @type {SavedPrompt[]} the options shown */
@@ -134,6 +136,7 @@ export class PromptPicker {
 
   filter() {
     const query = this.query();
+    const max = this.limit();
     const chosen = this.shown[this.active]?.id;
     this.shown = (this.prompts ?? []).filter((p) => promptMatches(p, query));
     this.active = Math.max(0, this.shown.findIndex((p) => p.id === chosen));
@@ -145,7 +148,9 @@ export class PromptPicker {
     },
     h("span", { class: "prompt-option-title", text: p.title }),
     p.published ? h("span", { class: "badge", text: "Publicada" }) : null,
-    h("span", { class: "prompt-option-body hint small", text: p.body }))));
+    h("span", { class: "prompt-option-body hint small", text: p.body }),
+    // Saved before the limit shrank (custom instructions written since): said before sending.
+    p.body.length > max ? h("span", { class: "prompt-option-over small", text: `Tiene ${p.body.length.toLocaleString("es-CL")} caracteres y el límite actual es ${max.toLocaleString("es-CL")}: acórtela antes de enviar.` }) : null)));
     this.list.hidden = !this.shown.length;
     if (this.prompts === null) this.status.textContent = this.loadError || "Cargando indicaciones…";
     else if (!this.prompts.length) this.status.textContent = this.loadError || HOW_TO_CREATE;
