@@ -218,6 +218,31 @@ def test_a_prompt_longer_than_the_limit_now_in_force_says_so(
     expect(page.locator("#send-btn")).to_be_disabled()
 
 
+def test_markup_in_a_prompt_is_shown_as_text_and_the_popup_keeps_the_focus(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A title or body with markup is inert in the list (and in the field once inserted); a
+    press on the popup outside an option (its help line, its scroll bar) does not close it."""
+    person = live_app.create_user()
+    attack = "<img src=x onerror=\"window.__pwned = 1\">"
+    _save(live_app, _headers(live_app, person), "/prompts", attack, f"Cuerpo {attack}")
+    login(page, live_app.base_url, person["email"], person["password"])
+    field = page.locator("#composer-input")
+    field.press("/")
+    options = page.locator("#prompt-list").get_by_role("option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_contain_text(attack)
+    assert page.locator("#prompt-popup img").count() == 0
+    page.locator("#prompt-popup .prompt-help").click()
+    expect(page.locator("#prompt-popup")).to_be_visible()
+    expect(field).to_be_focused()
+    field.press("Enter")
+    expect(field).to_have_value(f"Cuerpo {attack}")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x]").count() == 0
+
+
 def test_an_empty_list_says_how_to_create_one(page: Page, live_app: LiveApp) -> None:
     person = live_app.create_user()
     login(page, live_app.base_url, person["email"], person["password"])

@@ -62,6 +62,9 @@ export class PromptPicker {
     this.popup = h("div", { class: "prompt-popup", id: "prompt-popup", hidden: true },
       h("p", { class: "hint small prompt-help", text: "↑ ↓ para elegir · Enter inserta · Esc cierra" }),
       this.list, this.status);
+    // A press anywhere on the popup (an option, its help line, the list's scroll bar) keeps the
+    // focus in the field, which would otherwise close the list on focusout.
+    this.popup.addEventListener("mousedown", (event) => event.preventDefault());
     this.button = h("button", { type: "button", class: "icon-btn", id: "prompts-btn", "aria-label": "Indicaciones", title: "Indicaciones guardadas (o escriba / al comienzo del mensaje)", "aria-haspopup": "listbox", "aria-expanded": "false", "aria-controls": LIST_ID }, icon("prompt"));
     this.button.addEventListener("click", () => {
       if (this.isOpen) this.close();
@@ -71,7 +74,7 @@ export class PromptPicker {
     input.setAttribute("aria-autocomplete", "list");
     input.setAttribute("aria-controls", LIST_ID);
     input.addEventListener("focusout", (event) => {
-      // A click on an option keeps the focus (mousedown is cancelled); the button toggles it.
+      // A press on the popup keeps the focus (mousedown is cancelled); the button toggles it.
       if (this.isOpen && event.relatedTarget !== this.button) this.close();
     });
   }
@@ -142,7 +145,6 @@ export class PromptPicker {
     this.active = Math.max(0, this.shown.findIndex((p) => p.id === chosen));
     this.list.replaceChildren(...this.shown.map((p, i) => h("li", {
       role: "option", id: `prompt-option-${i}`, class: "prompt-option", "aria-selected": "false", dataset: { id: p.id },
-      onmousedown: (/** @type {MouseEvent} */ event) => event.preventDefault(),
       onclick: () => this.choose(p),
       onpointermove: () => { if (this.active !== i) this.activate(i); },
     },
