@@ -205,7 +205,13 @@ async def update(
     title: str | None,
     body: str | None,
 ) -> SavedPrompt:
-    """Change the title and/or the body of ``row`` (already loaded in scope)."""
+    """Change the title and/or the body of ``row`` (already loaded in scope); 422
+    ``prompt_nothing_to_change`` when neither is given (a published one's audit row would
+    otherwise record a change that was none)."""
+    if title is None and body is None:
+        raise Unprocessable(
+            "Indique el título o el texto que cambia.", code="prompt_nothing_to_change"
+        )
     owner = None if row.user_id is None else actor
     clean = clean_title(title) if title is not None else None
     text = (
