@@ -101,6 +101,10 @@ async def test_changes_to_published_prompts_are_audited(
         f"{ADMIN_URL}/{prompt_id}", json={"title": "Acta breve"}, headers=admin
     )
     assert edited.status_code == 200, edited.text
+    # A change of nothing is refused, not recorded as a change.
+    for empty in ({}, {"title": None, "body": None}):
+        nothing = await client.patch(f"{ADMIN_URL}/{prompt_id}", json=empty, headers=admin)
+        assert nothing.status_code == 422 and nothing.json()["code"] == "prompt_nothing_to_change"
     assert (await client.delete(f"{ADMIN_URL}/{prompt_id}", headers=admin)).status_code == 204
     assert (await client.get("/prompts", headers=admin)).json() == []
     async with sessionmaker() as session:

@@ -27,7 +27,7 @@ class PromptCreate(BaseModel):
 
 
 class PromptUpdate(BaseModel):
-    """Only the fields sent change."""
+    """Only the fields sent change; at least one (422 prompt_nothing_to_change)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -32,6 +32,9 @@ from energyapp.prompts.models import SavedPrompt
 
 MAX_TITLE_CHARS = 80
 MAX_PROMPTS = 100  # per person, and for the published ones together
+# The published prompts' writers take this transaction-scoped PostgreSQL advisory lock (the
+# key space is shared by the database: a fixed key, "prompts!" in ASCII).
+PUBLISHED_LOCK_KEY = 0x70726F6D_70747321
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +120,14 @@ async def _check_title_free(
         )
 
 
-async def _lock_owner(session: AsyncSession, actor: User) -> None:
+async def _lock_owner(session: AsyncSession, actor: User, *, published: bool) -> None:
     # The writer's row locked first: two saves at once would both pass the count and the
-    # title checks. Published ones are locked through the admin writing them.
+    # title checks. Published ones belong to no row that every admin locks: on PostgreSQL an
+    # advisory lock held to the end of the transaction (two admins publishing one title at
+    # once got two); SQLite's locking select already serializes every writer.
     await session.execute(for_update(select(User.id).where(User.id == actor.id)))
+    if published and session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(PUBLISHED_LOCK_KEY)))
 
 
 async def visible_to(session: AsyncSession, user: User) -> list[PromptView]:
@@ -163,7 +170,7 @@ async def create(
     owner_id = None if owner is None else owner.id
     clean = clean_title(title)
     text = clean_body(body, await body_limit(session, settings, owner))
-    await _lock_owner(session, actor)
+    await _lock_owner(session, actor, published=publish)
     count = await session.scalar(
         select(func.count()).select_from(SavedPrompt).where(_owned_by(owner_id))
     )
@@ -198,13 +205,19 @@ async def update(
     title: str | None,
     body: str | None,
 ) -> SavedPrompt:
-    """Change the title and/or the body of ``row`` (already loaded in scope)."""
+    """Change the title and/or the body of ``row`` (already loaded in scope); 422
+    ``prompt_nothing_to_change`` when neither is given (a published one's audit row would
+    otherwise record a change that was none)."""
+    if title is None and body is None:
+        raise Unprocessable(
+            "Indique el título o el texto que cambia.", code="prompt_nothing_to_change"
+        )
     owner = None if row.user_id is None else actor
     clean = clean_title(title) if title is not None else None
     text = (
         clean_body(body, await body_limit(session, settings, owner)) if body is not None else None
     )
-    await _lock_owner(session, actor)
+    await _lock_owner(session, actor, published=row.user_id is None)
     if clean is not None:
         await _check_title_free(session, row.user_id, clean, but=row.id)
         row.title = clean

@@ -144,9 +144,28 @@ export function promptManager(scope, idPrefix) {
       status.textContent = errorDetail(err, "No se pudieron cargar las indicaciones.");
     }
   };
+  /**
+   * After the list is drawn again, the focus its buttons had (never <body>): button `which`
+   * (0 Editar, 1 Eliminar) of prompt `id`, else of the one now at `index` or the last, else
+   * "Nueva indicación".
+   * @param {string} id
+   * @param {number} index
+   * @param {number} which
+   */
+  const refocus = (id, index, which) => {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    const items = /** @type {HTMLElement[]} */ ([...list.children]);
+    const item = items.find((li) => li.dataset.id === id) ?? items[Math.min(index, items.length - 1)];
+    (item?.querySelectorAll("button")[which] ?? add).focus();
+  };
+  /** @param {string} id where prompt `id` is in the list shown */
+  const shownAt = (id) => [...list.children].findIndex((li) => li instanceof HTMLElement && li.dataset.id === id);
   /** @param {SavedPrompt} p */
   const edit = async (p) => {
+    const index = shownAt(p.id);
     if (await promptDialog(scope, p, "Editar indicación")) await load();
+    refocus(p.id, index, 0);
   };
   /** @param {SavedPrompt} p */
   const remove = async (p) => {
@@ -158,7 +177,9 @@ export function promptManager(scope, idPrefix) {
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar la indicación."), "error");
     }
+    const index = shownAt(p.id);
     await load();
+    refocus(p.id, index, 1);
   };
   add.addEventListener("click", async () => {
     if (await promptDialog(scope, { title: "", body: "" }, add.textContent || "")) await load();

@@ -88,7 +88,7 @@ export class Composer {
     this.fileError = h("p", { class: "attach-error small", id: "attach-error", role: "alert", hidden: true });
     this.fileErrorTurn = 0; // the latest showFileError: an older one's text comes too late
     // "/" at the start of the empty field, or its button: the saved prompts (prompt_picker.js).
-    this.picker = new PromptPicker(this.input, () => this.update());
+    this.picker = new PromptPicker(this.input, () => this.update(), () => this.max);
     this.readingNote = h("p", { class: "hint small", id: "attach-reading", role: "status", hidden: true });
     const form = h("form", { class: "composer", "aria-label": "Escribir mensaje" },
       this.picker.popup,

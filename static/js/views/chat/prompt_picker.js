@@ -3,7 +3,9 @@
 // the empty field, or the "Indicaciones" button, opens it; what follows the "/" filters it. It
 // follows the WAI-ARIA combobox pattern with the focus kept in the field: ↑ ↓ move the active
 // option (aria-activedescendant), Enter inserts it, Esc closes the list and keeps the text. A
-// chosen prompt replaces the "/…" text (or goes where the caret is) and nothing is sent.
+// chosen prompt replaces the "/…" text (or goes where the caret is) and nothing is sent. Opened
+// by the button over other text, what is typed next filters the list as after a "/" (the
+// chosen prompt replaces it); a new line, or the caret leaving it, closes the list.
 import { api, errorDetail } from "../../api.js";
 import { h, icon } from "../../dom.js";
 import { plural } from "../../plural.js";
@@ -40,10 +42,12 @@ export class PromptPicker {
   /**
    * @param {HTMLTextAreaElement} input the composer's field; the focus stays in it
    * @param {() => void} changed the field's text was changed (count it, keep the draft)
+   * @param {() => number} limit the message's limit in force, as the composer counts it
    */
-  constructor(input, changed) {
+  constructor(input, changed, limit) {
     this.input = input;
     this.changed = changed;
+    this.limit = limit;
     /** @type {SavedPrompt[] | null} null until loaded */
     this.prompts = null;
     /** @type {SavedPrompt[]} the options shown */
@@ -51,21 +55,26 @@ export class PromptPicker {
     this.active = 0;
     this.isOpen = false;
     this.loadError = "";
+    /** Opened by the button over text not starting with "/": where the filter typed begins. */
+    this.anchor = /** @type {{ at: number, before: string } | null} */ (null);
     this.list = h("ul", { role: "listbox", id: LIST_ID, class: "prompt-options", "aria-label": "Indicaciones guardadas" });
     this.status = h("p", { class: "hint small prompt-status", id: "prompt-status", role: "status" });
     this.popup = h("div", { class: "prompt-popup", id: "prompt-popup", hidden: true },
       h("p", { class: "hint small prompt-help", text: "↑ ↓ para elegir · Enter inserta · Esc cierra" }),
       this.list, this.status);
+    // A press anywhere on the popup (an option, its help line, the list's scroll bar) keeps the
+    // focus in the field, which would otherwise close the list on focusout.
+    this.popup.addEventListener("mousedown", (event) => event.preventDefault());
     this.button = h("button", { type: "button", class: "icon-btn", id: "prompts-btn", "aria-label": "Indicaciones", title: "Indicaciones guardadas (o escriba / al comienzo del mensaje)", "aria-haspopup": "listbox", "aria-expanded": "false", "aria-controls": LIST_ID }, icon("prompt"));
     this.button.addEventListener("click", () => {
       if (this.isOpen) this.close();
-      else this.open();
+      else this.open(true);
       this.input.focus();
     });
     input.setAttribute("aria-autocomplete", "list");
     input.setAttribute("aria-controls", LIST_ID);
     input.addEventListener("focusout", (event) => {
-      // A click on an option keeps the focus (mousedown is cancelled); the button toggles it.
+      // A press on the popup keeps the focus (mousedown is cancelled); the button toggles it.
       if (this.isOpen && event.relatedTarget !== this.button) this.close();
     });
   }
@@ -77,17 +86,30 @@ export class PromptPicker {
       if (text === "/") this.open();
       return;
     }
-    if (text.startsWith("/") && !text.includes("\n")) this.filter();
+    if (this.anchor ? this.typed() !== null : text.startsWith("/") && !text.includes("\n")) this.filter();
     else this.close();
   }
 
-  /** What filters the list: the text after a leading "/" (the button with other text: none). */
+  /** What was typed since the button opened the list; null once it is no filter any more. */
+  typed() {
+    const { value, selectionStart: caret } = this.input;
+    const anchor = this.anchor;
+    if (!anchor || caret < anchor.at || value.slice(0, anchor.at) !== anchor.before) return null;
+    const typed = value.slice(anchor.at, caret);
+    return typed.includes("\n") ? null : typed;
+  }
+
+  /** What filters the list: the text after a leading "/", or typed since the button opened it. */
   query() {
+    if (this.anchor) return this.typed() ?? "";
     const text = this.input.value;
     return text.startsWith("/") && !text.includes("\n") ? text.slice(1) : "";
   }
 
-  open() {
+  /** @param {boolean} [byButton] the button opened it: over other text, what is typed filters */
+  open(byButton = false) {
+    const { value, selectionStart: at } = this.input;
+    this.anchor = byButton && !(value.startsWith("/") && !value.includes("\n")) ? { at, before: value.slice(0, at) } : null;
     this.isOpen = true;
     this.popup.hidden = false;
     this.button.setAttribute("aria-expanded", "true");
@@ -98,6 +120,7 @@ export class PromptPicker {
   close() {
     if (!this.isOpen) return;
     this.isOpen = false;
+    this.anchor = null;
     this.popup.hidden = true;
     this.button.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
@@ -116,18 +139,20 @@ export class PromptPicker {
 
   filter() {
     const query = this.query();
+    const max = this.limit();
     const chosen = this.shown[this.active]?.id;
     this.shown = (this.prompts ?? []).filter((p) => promptMatches(p, query));
     this.active = Math.max(0, this.shown.findIndex((p) => p.id === chosen));
     this.list.replaceChildren(...this.shown.map((p, i) => h("li", {
       role: "option", id: `prompt-option-${i}`, class: "prompt-option", "aria-selected": "false", dataset: { id: p.id },
-      onmousedown: (/** @type {MouseEvent} */ event) => event.preventDefault(),
       onclick: () => this.choose(p),
       onpointermove: () => { if (this.active !== i) this.activate(i); },
     },
     h("span", { class: "prompt-option-title", text: p.title }),
     p.published ? h("span", { class: "badge", text: "Publicada" }) : null,
-    h("span", { class: "prompt-option-body hint small", text: p.body }))));
+    h("span", { class: "prompt-option-body hint small", text: p.body }),
+    // Saved before the limit shrank (custom instructions written since): said before sending.
+    p.body.length > max ? h("span", { class: "prompt-option-over small", text: `Tiene ${p.body.length.toLocaleString("es-CL")} caracteres y el límite actual es ${max.toLocaleString("es-CL")}: acórtela antes de enviar.` }) : null)));
     this.list.hidden = !this.shown.length;
     if (this.prompts === null) this.status.textContent = this.loadError || "Cargando indicaciones…";
     else if (!this.prompts.length) this.status.textContent = this.loadError || HOW_TO_CREATE;
@@ -180,14 +205,16 @@ export class PromptPicker {
   }
 
   /**
-   * Put the prompt's text in the field: instead of the "/…" typed, else where the caret is;
-   * the caret goes after it. Nothing is sent.
+   * Put the prompt's text in the field: instead of the "/…" typed (or of what was typed since
+   * the button opened the list), else where the caret is; the caret goes after it. Nothing is
+   * sent.
    * @param {SavedPrompt} prompt
    */
   choose(prompt) {
     const input = this.input;
-    const replaceAll = input.value.startsWith("/") && !input.value.includes("\n");
-    const start = replaceAll ? 0 : input.selectionStart;
+    const typedFrom = this.typed() !== null ? this.anchor?.at ?? null : null;
+    const replaceAll = typedFrom === null && input.value.startsWith("/") && !input.value.includes("\n");
+    const start = replaceAll ? 0 : typedFrom ?? input.selectionStart;
     const end = replaceAll ? input.value.length : input.selectionEnd;
     input.setRangeText(prompt.body, start, end, "end");
     this.close();
