@@ -130,8 +130,10 @@ async def test_users_on_two_processes_are_served_round_robin(
     prefix: str,
 ) -> None:
     """One slot for everyone: Ana's three answers and Beto's one, sent through two processes,
-    are served Ana, Ana, Beto, Ana — not in the order they were sent."""
-    fake[1].config.tokens_per_second = 50
+    are served Ana, Ana, Beto, Ana — not in the order they were sent. Each answer takes 2 s:
+    on a loaded machine (CI beside other work) sending the four took longer than a 0.4-s
+    answer, and Ana's first ended before Beto had asked."""
+    fake[1].config.tokens_per_second = 10
     fake[1].config.answer_tokens = 20
     ana = await auth_headers(await make_user())
     beto = await auth_headers(await make_user())
