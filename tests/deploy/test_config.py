@@ -88,7 +88,10 @@ def test_caddyfile_adapts_to_the_intended_site() -> None:
         "roll_keep": 14,
         "roll_keep_days": 14,
     }
-    assert config["logging"]["logs"]["log0"]["encoder"] == {"format": "json"}
+    # JSON (fail2ban reads it), a shared link's token written as [redactado] (test_proxy.py).
+    encoder = config["logging"]["logs"]["log0"]["encoder"]
+    assert (encoder["format"], encoder["wrap"]) == ("filter", {"format": "json"})
+    assert encoder["fields"]["request>uri"]["regexp"] == "^/shared/[^/?]*"
 
     handlers = _handlers(server)
     proxy = next(h for h in handlers if h["handler"] == "reverse_proxy")

@@ -173,8 +173,10 @@ def test_a_refresh_the_server_cannot_answer_keeps_the_session(
     # In the app, an expired access token whose refresh meets the outage: the person stays in.
     page.route("**/auth/refresh", unavailable)
     page.route("**/conversations?*", _error(401, "token_expired", "Su sesión expiró."))
+    # The person's own request (the sidebar's timed reads never refresh, test_sidebar_ui.py).
+    ask = "import('/static/js/api.js').then((m) => m.api('/conversations?limit=1')).catch(() => 0)"
     with page.expect_response("**/auth/refresh"):
-        page.evaluate("window.dispatchEvent(new Event('focus'))")  # the sidebar asks again
+        page.evaluate(ask)
     page.wait_for_timeout(300)  # what follows the failed refresh, had it signed out
     expect(page.locator("#login-email")).to_have_count(0)
     expect(page.locator(".profile-name")).to_have_text("Trabajador Demo")
