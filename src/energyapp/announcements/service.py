@@ -25,7 +25,7 @@ from energyapp.announcements.models import DISMISSALS, Announcement, Announcemen
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
 from energyapp.core.dates import LOCAL_TIMEZONE
-from energyapp.core.text import multiline
+from energyapp.core.text import multiline, within
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 
@@ -56,13 +56,7 @@ def clean_body(raw: str) -> str:
     text = multiline(raw)
     if not text:
         raise Unprocessable("Escriba el texto del aviso.", code="announcement_empty")
-    if len(text) > MAX_BODY_CHARS:
-        raise Unprocessable(
-            f"El aviso admite como máximo {MAX_BODY_CHARS} caracteres; tiene {len(text)}. "
-            "Acórtelo e intente de nuevo.",
-            code="announcement_too_long",
-        )
-    return text
+    return within(text, MAX_BODY_CHARS, "El aviso", "announcement_too_long")
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from energyapp.errors import Unprocessable
+
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # Letters and symbols that draw nothing (the Hangul fillers, which Unicode marks default
 # ignorable, and the blank Braille pattern): a name of them looks empty, one inside a word
@@ -110,3 +112,17 @@ def multiline(raw: str) -> str:
     comment): one kind of line break, a tab as a space, the other control characters removed,
     in NFC (:func:`nfc`), the surrounding blanks stripped."""
     return nfc(_CONTROL.sub("", _LINE_BREAK.sub("\n", raw).replace("\t", " "))).strip()
+
+
+def within(text: str, most: int, subject: str, code: str, *, why: str = "") -> str:
+    """``text`` when it has at most ``most`` characters (code points); else 422 ``code``, the
+    one message every free-text field gives: "<subject> admite como máximo <most>
+    caracteres<why>; tiene <n>. Acórtelo e intente de nuevo." (``why``, e.g. ", lo mismo que un
+    mensaje", says where the limit comes from)."""
+    if len(text) > most:
+        raise Unprocessable(
+            f"{subject} admite como máximo {most} caracteres{why}; tiene {len(text)}. "
+            "Acórtelo e intente de nuevo.",
+            code=code,
+        )
+    return text

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from energyapp.auth.models import User
 from energyapp.conversations.models import MESSAGES, Conversation
 from energyapp.core.pagination import Item
-from energyapp.core.text import multiline
+from energyapp.core.text import multiline, within
 from energyapp.db import for_update, utcnow
-from energyapp.errors import Conflict, NotFound, Unprocessable
+from energyapp.errors import Conflict, NotFound
 from energyapp.feedback.models import MESSAGE_FEEDBACK, MessageFeedback
 
 RatingValue = Literal["up", "down"]  # the column's check constraint
@@ -43,13 +43,7 @@ def clean_comment(raw: str | None) -> str | None:
     ``comment_too_long`` beyond :data:`MAX_COMMENT_CHARS` characters."""
     if raw is None:
         return None
-    text = multiline(raw)
-    if len(text) > MAX_COMMENT_CHARS:
-        raise Unprocessable(
-            f"El comentario admite como máximo {MAX_COMMENT_CHARS} caracteres; tiene "
-            f"{len(text)}. Acórtelo e intente de nuevo.",
-            code="comment_too_long",
-        )
+    text = within(multiline(raw), MAX_COMMENT_CHARS, "El comentario", "comment_too_long")
     return text or None
 
 

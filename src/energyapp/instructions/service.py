@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation
-from energyapp.core.text import multiline
+from energyapp.core.text import multiline, within
 from energyapp.db import for_update, utcnow
-from energyapp.errors import Unprocessable
 from energyapp.instructions.models import CUSTOM_INSTRUCTIONS, CustomInstructions
 
 MAX_CHARS = 1000  # per text, counted in characters (code points) after cleaning
@@ -50,14 +49,7 @@ class SavedInstructions:
 def clean_text(raw: str, label: str) -> str:
     """``raw`` cleaned as :func:`energyapp.core.text.multiline`; 422 ``instructions_too_long``
     beyond :data:`MAX_CHARS` characters."""
-    text = multiline(raw)
-    if len(text) > MAX_CHARS:
-        raise Unprocessable(
-            f"«{label}» admite como máximo {MAX_CHARS} caracteres; tiene {len(text)}. "
-            "Acórtelo e intente de nuevo.",
-            code="instructions_too_long",
-        )
-    return text
+    return within(multiline(raw), MAX_CHARS, f"«{label}»", "instructions_too_long")
 
 
 async def get_own(session: AsyncSession, user: User) -> SavedInstructions:

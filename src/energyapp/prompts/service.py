@@ -24,7 +24,7 @@ from energyapp.auth.models import User
 from energyapp.chat import limits as chat_limits
 from energyapp.config import Settings
 from energyapp.core.search import fold
-from energyapp.core.text import check_visible, nfc
+from energyapp.core.text import check_visible, nfc, within
 from energyapp.core.tokens import message_limit
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
@@ -64,13 +64,7 @@ def clean_title(raw: str) -> str:
         raise Unprocessable(f"{exc}.", code="prompt_title_invalid") from None
     if not title:
         raise Unprocessable("Escriba un título para la indicación.", code="prompt_title_invalid")
-    if len(title) > MAX_TITLE_CHARS:
-        raise Unprocessable(
-            f"El título admite como máximo {MAX_TITLE_CHARS} caracteres; tiene {len(title)}. "
-            "Acórtelo e intente de nuevo.",
-            code="prompt_title_invalid",
-        )
-    return title
+    return within(title, MAX_TITLE_CHARS, "El título", "prompt_title_invalid")
 
 
 def clean_body(raw: str, limit: int) -> str:
@@ -79,13 +73,7 @@ def clean_body(raw: str, limit: int) -> str:
     body = nfc(raw.strip())
     if not body:
         raise Unprocessable("Escriba el texto de la indicación.", code="prompt_body_empty")
-    if len(body) > limit:
-        raise Unprocessable(
-            f"El texto admite como máximo {limit} caracteres, lo mismo que un mensaje; tiene "
-            f"{len(body)}. Acórtelo e intente de nuevo.",
-            code="prompt_body_too_long",
-        )
-    return body
+    return within(body, limit, "El texto", "prompt_body_too_long", why=", lo mismo que un mensaje")
 
 
 async def body_limit(session: AsyncSession, settings: Settings, owner: User | None) -> int:
