@@ -1,7 +1,7 @@
 // @ts-check
 // API client: access token in memory only, refresh token in localStorage (see docs/security.md).
-// A 401 triggers one silent refresh and one retry; a failed refresh ends the session. A
-// background read (`refresh: false`) never refreshes: it must not keep an idle session alive.
+// A 401 triggers one silent refresh and one retry; a failed refresh ends the session. A read the
+// person did not cause (backgroundRead) never refreshes: it must not keep an idle session alive.
 
 const REFRESH_KEY = "energyapp.refresh";
 /** @type {string | null} */
@@ -10,17 +10,16 @@ let accessToken = null;
 let refreshing = null;
 /** @type {(notice?: string) => void} */
 let onSessionLost = () => {};
-/** @type {Set<() => void>} */
-const tokenListeners = new Set();
+/** @type {Set<() => void>} background reads stopped by an expired token, run again on the next one */
+const waiting = new Set();
 
 /**
  * @typedef {object} ApiOptions
  * @property {string} [method] GET unless given
  * @property {unknown} [body] sent as JSON
  * @property {boolean} [auth] send the bearer token (the default); false for the public endpoints
- * @property {boolean} [refresh] false for a read on a timer (not the person's doing): with no
- *   valid access token it throws ApiError 401 `session_idle` instead of refreshing, and forgets
- *   nothing (the person's next request refreshes; see onTokensStored)
+ * @property {boolean} [refresh] false: with no valid access token throw ApiError 401
+ *   `session_idle` instead of refreshing, forgetting nothing (backgroundRead's reads)
  * @property {AbortSignal} [signal]
  * @property {Record<string, string>} [headers]
  */
@@ -105,24 +104,16 @@ export function hasStoredSession() {
 export function storeTokens(data) {
   accessToken = data.access_token;
   localStorage.setItem(REFRESH_KEY, data.refresh_token);
-  for (const fn of tokenListeners) fn();
-}
-
-/**
- * Call `fn` whenever this tab gets a new access token (sign-in, or a refresh the person's
- * requests caused): what a background read stopped by `session_idle` waits for.
- * @param {() => void} fn
- * @returns {() => void} stops calling it
- */
-export function onTokensStored(fn) {
-  tokenListeners.add(fn);
-  return () => tokenListeners.delete(fn);
+  const due = [...waiting];
+  waiting.clear();
+  for (const again of due) again();
 }
 
 const sessionIdle = () => new ApiError(401, "session_idle", "La sesión espera una acción de la persona.");
 
 export function forgetTokens() {
   accessToken = null;
+  waiting.clear();
   localStorage.removeItem(REFRESH_KEY);
 }
 
@@ -242,6 +233,27 @@ export async function api(path, options = {}) {
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   return type.includes("json") ? response.json() : response.text();
+}
+
+/**
+ * A read the person did not cause (a timer, the tab's focus, another tab's news): the one kind
+ * of request that never refreshes the session, which would keep an idle one alive for ever (a
+ * visible tab left alone must still reach refresh_idle_days). Once the access token has expired
+ * it resolves to `undefined` and calls `again` once, when this tab next gets a new token (the
+ * person's next request refreshes it, or a sign-in); a caller that reads on a timer stops its
+ * timer meanwhile. Any other failure throws, as api() does.
+ * @param {string} path
+ * @param {() => void} again the same function each time (it is queued once)
+ * @returns {Promise<any>} the answer as api() gives it, or undefined while the session waits
+ */
+export async function backgroundRead(path, again) {
+  try {
+    return await api(path, { refresh: false });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === "session_idle")) throw err;
+    waiting.add(again);
+    return undefined;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
 // still reach refresh_idle_days): once the access token has expired they stop, until this
 // tab gets a new one (the person's next request refreshes it). The text is plain: set with
 // textContent, never as HTML.
-import { api, errorDetail, ApiError, onTokensStored } from "../api.js";
+import { api, backgroundRead, errorDetail } from "../api.js";
 import { h, icon, toast } from "../dom.js";
 import { state } from "../state.js";
 
@@ -20,7 +20,7 @@ const shown = new Map();
 /** @type {number | undefined} */
 let timer;
 let running = false;
-/** the access token expired under a read: wait for a new one (onTokensStored) */
+/** the access token expired under a read: it waits for a new one (backgroundRead) */
 let idle = false;
 let generation = 0;
 
@@ -64,19 +64,20 @@ async function refresh() {
   const mine = ++generation;
   idle = false;
   try {
-    /** @type {Announcement[]} */
-    const items = await api("/announcements", { refresh: false });
-    if (mine === generation && running) show(items);
-  } catch (err) {
-    // Keep what is shown: the next read tries again (after a new token, when it had expired).
-    if (err instanceof ApiError && err.code === "session_idle" && mine === generation) idle = true;
+    /** @type {Announcement[] | undefined} */
+    const items = await backgroundRead("/announcements", readAgain);
+    if (items === undefined) {
+      if (mine === generation) idle = true;
+    } else if (mine === generation && running) show(items);
+  } catch {
+    // Keep what is shown: the next read tries again.
   }
   if (mine === generation) schedule();
 }
 
-onTokensStored(() => {
+function readAgain() {
   if (running && idle) refresh();
-});
+}
 
 /** @param {Announcement[]} items in the server's order (warnings first, then the newest) */
 function show(items) {

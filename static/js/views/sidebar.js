@@ -2,7 +2,7 @@
 // Conversation sidebar: newest first in day groups, infinite scroll, search, a running
 // indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, export,
 // delete) in one "Más acciones" menu.
-import { api, ApiError, errorDetail, onTokensStored, qs } from "../api.js";
+import { api, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { dayGroup } from "../days.js";
@@ -114,15 +114,9 @@ export class Sidebar {
     /** @type {number | undefined} */
     this.timer = undefined;
     this.destroyed = false;
-    // The list's own reads (timer, focus, other tabs) never refresh the session, which would
-    // keep an idle one alive for ever: with the access token expired they stop until the
-    // person's next request brings a new one.
-    this.idle = false;
-    this.stopWaiting = onTokensStored(() => {
-      if (!this.idle) return;
-      this.idle = false;
-      void this.refresh();
-    });
+    // The list's own reads (timer, focus, other tabs) are background reads: with the access
+    // token expired they stop until the person's next request brings a new one.
+    this.again = () => void this.refresh();
     this.reload(start.query);
   }
 
@@ -131,7 +125,6 @@ export class Sidebar {
     this.observer.disconnect();
     this.channel?.close();
     window.removeEventListener("focus", this.onFocus);
-    this.stopWaiting();
     clearTimeout(this.timer);
   }
 
@@ -165,17 +158,16 @@ export class Sidebar {
     const limit = Math.min(Math.max(this.items.length, PAGE), 200);
     try {
       /** @type {Page<Conversation>} */
-      const page = await api(`/conversations${qs({ limit, q: this.query, archived: this.archived ? "true" : null })}`, { refresh: false });
-      if (generation !== this.generation) return;
+      const page = await backgroundRead(`/conversations${qs({ limit, q: this.query, archived: this.archived ? "true" : null })}`, this.again);
+      if (page === undefined || generation !== this.generation) return; // waiting for the person
       if (this.items.length <= limit) {
         this.items = page.items;
         this.cursor = page.next_cursor;
         this.done = !page.next_cursor;
       }
       this.update();
-    } catch (err) {
-      if (err instanceof ApiError && err.code === "session_idle") this.idle = true;
-      else if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
+    } catch {
+      if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
   }
 
