@@ -65,7 +65,8 @@ async def test_owner_shares_and_another_account_reads_the_snapshot(
     assert body["is_owner"] is False
     assert _texts(body) == ["¿Qué es un kWh?", "Una unidad de energía."]
     first = body["messages"][1]
-    assert set(first) == {"role", "content", "status", "created_at", "model"}
+    fields = {"role", "content", "status", "created_at", "model", "error_code", "finish_reason"}
+    assert set(first) == fields
     assert first["role"] == "assistant" and first["model"] == "llama3.1:8b"
 
     # A message added after sharing is not shown until the link is updated.

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
@@ -81,6 +81,55 @@ async def test_copy_makes_a_conversation_the_reader_continues(
     async with sessionmaker() as session:
         original = await session.get(Conversation, conversation.id)
         assert original is not None and original.message_count == 4
+
+
+async def test_a_failed_and_a_cut_answer_say_why_when_shared_and_copied(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The reader sees why an answer failed or was cut, as the owner does, and so does the
+    copy: without them a failed answer is an unexplained empty bubble, a cut one reads as
+    complete."""
+    ana, luis = await make_user(), await make_user()
+    owner, reader = await auth_headers(ana), await auth_headers(luis)
+    conversation = await make_conversation(ana, "Fallas", ["¿A?", "", "¿B?", "Larga…"])
+    async with sessionmaker.begin() as session:
+        answers = (
+            await session.scalars(
+                select(Message.id)
+                .where(Message.conversation_id == conversation.id, Message.role == "assistant")
+                .order_by(Message.created_at)
+            )
+        ).all()
+        await session.execute(
+            update(Message)
+            .where(Message.id == answers[0])
+            .values(status="error", error_code="llm_unavailable")
+        )
+        await session.execute(
+            update(Message).where(Message.id == answers[1]).values(finish_reason="length")
+        )
+    token = (await client.put(_share(conversation.id), headers=owner)).json()["token"]
+
+    shared = (await client.get(f"/shared/{token}", headers=reader)).json()["messages"]
+    expected = [
+        ("user", None, None),
+        ("error", "llm_unavailable", None),
+        ("user", None, None),
+        ("complete", None, "length"),
+    ]
+    got = [(m["status"] if m["role"] == "assistant" else m["role"], m["error_code"],
+            m["finish_reason"]) for m in shared]  # fmt: skip
+    assert got == expected
+
+    copy_id = (await client.post(f"/shared/{token}/copy", headers=reader)).json()["conversation_id"]
+    items = (await client.get(f"/conversations/{copy_id}/messages", headers=reader)).json()
+    got = [(m["status"] if m["role"] == "assistant" else m["role"], m["error_code"],
+            m["finish_reason"]) for m in items["items"]]  # fmt: skip
+    assert got == expected
 
 
 async def test_audit_labels_and_revocation_trail(

@@ -149,7 +149,7 @@ def test_a_failed_answer_says_so_on_the_shared_page(
     page: Page, context: BrowserContext, reader_page: Page, live_app: LiveApp
 ) -> None:
     """As in the chat, an answer that failed (or was stopped, or is being continued) carries
-    its pill: without it a failed answer is a blank bubble."""
+    its pill and, failed, the reason: without them a failed answer is a blank bubble."""
     owner = live_app.create_user()
     reader = live_app.create_user()
     conversation = live_app.create_conversation(
@@ -165,7 +165,12 @@ def test_a_failed_answer_says_so_on_the_shared_page(
     answers = reader_page.locator("#shared-messages .msg-assistant")
     expect(answers).to_have_count(2)
     expect(answers.nth(1).locator(".pill")).to_have_text("Respuesta con error")
+    # And why, as the owner reads it in the chat.
+    expect(answers.nth(1).locator(".msg-error")).to_have_text(
+        "El servicio del modelo (Ollama) no estaba disponible. Puede reintentar cuando vuelva."
+    )
     expect(answers.nth(0).locator(".pill")).to_have_count(0)
+    expect(answers.nth(0).locator(".msg-error, .msg-cut")).to_have_count(0)
 
 
 def test_copy_without_the_clipboard_leaves_the_link_selected(

@@ -41,6 +41,10 @@ class SharedMessageOut(BaseModel):
     status: str
     created_at: datetime
     model: str | None
+    error_code: str | None = Field(description="Por qué falló una respuesta (docs/chat.md).")
+    finish_reason: str | None = Field(
+        description='"length": el largo máximo cortó la respuesta; "stop": terminó.'
+    )
 
 
 class SharedConversationOut(BaseModel):

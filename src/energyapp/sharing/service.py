@@ -186,6 +186,7 @@ async def open_shared(
     messages = (
         await session.execute(
             select(m.role, m.content, m.status, m.created_at, m.model)
+            .add_columns(m.error_code, m.finish_reason)
             .where(m.conversation_id == link.conversation_id, m.id.in_(branch))
             .order_by(m.created_at, m.id)
         )
@@ -226,6 +227,7 @@ async def copy_shared(
              "parent_id": parent_id, "role": message.role, "content": message.content,
              # An answer continued since it was shared may be running: its copy ends here.
              "status": "interrupted" if message.status == "streaming" else message.status,
+             "error_code": message.error_code, "finish_reason": message.finish_reason,
              "model": message.model, "created_at": now + timedelta(microseconds=i),
              "updated_at": now}
         )  # fmt: skip

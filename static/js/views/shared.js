@@ -8,7 +8,7 @@ import { navigate } from "../router.js";
 import { setPageTitle } from "../page_title.js";
 import { messageTime } from "./versions.js";
 import { questionBubble } from "./chat/attachments.js";
-import { STATUS_LABELS } from "./chat/messages.js";
+import { CUT_TEXT, STATUS_LABELS, storedError } from "./chat/messages.js";
 
 // An answer the owner is continuing ("Continuar") since it was shared: read as it stands now.
 const STREAMING_LABEL = "Respuesta en curso";
@@ -20,7 +20,7 @@ const STREAMING_LABEL = "Respuesta en curso";
  * @property {string} shared_by the name of who shared it
  * @property {string} shared_at when the version shown was shared
  * @property {boolean} is_owner the reader is who shared it
- * @property {{ role: string, content: string, status: string, created_at: string, model: string | null }[]} messages
+ * @property {{ role: string, content: string, status: string, created_at: string, model: string | null, error_code: string | null, finish_reason: string | null }[]} messages
  */
 
 /**
@@ -91,7 +91,11 @@ function sharedMessage(message) {
   // blank bubble, a stopped one reads as complete).
   const label = message.status === "streaming" ? STREAMING_LABEL : STATUS_LABELS[message.status];
   if (label) meta.append(h("span", { class: "pill", text: label }));
+  // And why: the owner's reason for a failure, the cap for a cut (no alert: nothing happens now).
+  const why = message.status === "error" ? h("div", { class: "msg-error" }, h("span", { text: storedError(message) }))
+    : message.status === "complete" && message.finish_reason === "length" ? h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT }))
+      : null;
   return h("div", { class: "msg msg-assistant", "data-status": message.status },
     h("img", { class: "bot-avatar", src: "/static/logo.svg", alt: "" }),
-    h("div", { class: "body" }, h("h2", { class: "sr-only", text: "Respuesta de EnergyApp:" }), body, meta));
+    h("div", { class: "body" }, h("h2", { class: "sr-only", text: "Respuesta de EnergyApp:" }), body, why, meta));
 }
