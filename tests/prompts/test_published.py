@@ -101,6 +101,12 @@ async def test_changes_to_published_prompts_are_audited(
         f"{ADMIN_URL}/{prompt_id}", json={"title": "Acta breve"}, headers=admin
     )
     assert edited.status_code == 200, edited.text
+    # The same values again (a double click on "Guardar") change nothing and record nothing.
+    again = await client.patch(
+        f"{ADMIN_URL}/{prompt_id}", json={"title": "Acta breve", "body": "b"}, headers=admin
+    )
+    assert again.status_code == 200, again.text
+    assert again.json() == edited.json()
     # A change of nothing is refused, not recorded as a change.
     for empty in ({}, {"title": None, "body": None}):
         nothing = await client.patch(f"{ADMIN_URL}/{prompt_id}", json=empty, headers=admin)

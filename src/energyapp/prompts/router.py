@@ -50,8 +50,8 @@ async def update_prompt(
     settings: SettingsDep,
 ) -> PromptOut:
     """Change one's own prompt (404 for another person's or a published one)."""
-    row = await service.update(session, settings, user, prompt, title=body.title, body=body.body)
-    return _out(row)
+    await service.update(session, settings, user, prompt, title=body.title, body=body.body)
+    return _out(prompt)
 
 
 @router.delete("/{prompt_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -93,9 +93,9 @@ async def update_published(
     request: Request,
 ) -> PromptOut:
     """Change a published prompt; audited."""
-    row = await service.update(session, settings, admin, prompt, title=body.title, body=body.body)
-    service.audit_published(session, "prompt.updated", admin, row, request)
-    return _out(row)
+    if await service.update(session, settings, admin, prompt, title=body.title, body=body.body):
+        service.audit_published(session, "prompt.updated", admin, prompt, request)
+    return _out(prompt)
 
 
 @admin_router.delete("/{prompt_id}", status_code=status.HTTP_204_NO_CONTENT)

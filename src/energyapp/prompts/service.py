@@ -192,10 +192,11 @@ async def update(
     *,
     title: str | None,
     body: str | None,
-) -> SavedPrompt:
-    """Change the title and/or the body of ``row`` (already loaded in scope); 422
-    ``prompt_nothing_to_change`` when neither is given (a published one's audit row would
-    otherwise record a change that was none)."""
+) -> bool:
+    """Change the title and/or the body of ``row`` (already loaded in scope); whether anything
+    changed (the same values again change nothing, not even ``updated_at``: a published one's
+    audit row would record a change that was none); 422 ``prompt_nothing_to_change`` when
+    neither is given."""
     if title is None and body is None:
         raise Unprocessable(
             "Indique el título o el texto que cambia.", code="prompt_nothing_to_change"
@@ -205,6 +206,8 @@ async def update(
     text = (
         clean_body(body, await body_limit(session, settings, owner)) if body is not None else None
     )
+    if (clean is None or clean == row.title) and (text is None or text == row.body):
+        return False
     await _lock_owner(session, actor, published=row.user_id is None)
     if clean is not None:
         await _check_title_free(session, row.user_id, clean, but=row.id)
@@ -213,7 +216,7 @@ async def update(
         row.body = text
     row.updated_at = utcnow()
     await session.flush()
-    return row
+    return True
 
 
 async def delete(session: AsyncSession, row: SavedPrompt) -> None:
