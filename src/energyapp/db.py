@@ -19,6 +19,10 @@ from sqlalchemy import (
     Select,
     Table,
     event,
+    false,
+    func,
+    literal,
+    select,
 )
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -129,6 +133,17 @@ async def get_for_update(session: AsyncSession, model: type[_Model], key: Any) -
     return await session.get(
         model, key, with_for_update=True, execution_options={FOR_UPDATE_OPTION: True}
     )
+
+
+async def take_turns(session: AsyncSession, table: Table, key: int) -> None:
+    """Writers that count or look for rows of ``table`` before inserting one (a cap, a unique
+    name no constraint can express) take turns until the transaction ends. A row lock cannot
+    cover a row not yet inserted: on PostgreSQL a transaction-level advisory lock ``key`` (one
+    per kind of check); on SQLite the database's write lock, which :func:`for_update` takes."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        await session.execute(for_update(select(literal(1)).select_from(table).where(false())))
 
 
 def _sqlite_lock_for_update(

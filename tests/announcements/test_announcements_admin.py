@@ -4,17 +4,20 @@ change is in the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.announcements import service as announcements_service
 from energyapp.announcements.models import Announcement
 from energyapp.announcements.service import MAX_OPEN
 from energyapp.audit.labels import ACTION_NAMES, EventFacts, Names, describe
 from energyapp.audit.models import AuditEvent
+from energyapp.errors import Conflict
 from tests.announcements.conftest import ADMIN_LIST, announce
 from tests.conftest import HeadersFactory, UserFactory
 
@@ -208,3 +211,28 @@ async def test_changes_are_audited(
     facts = EventFacts(events[3].action, "announcement", made["id"], events[3].details or {})
     assert describe(facts, Names()) == "Eliminó el aviso general «Reinicio a las 19:00»"
     assert all(e.action in ACTION_NAMES for e in events)
+
+
+async def test_two_admins_announcing_at_once_never_pass_the_limit(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Both counted 19 open, both created one: 21. The second now waits for the first's
+    transaction, then counts 20."""
+    async with sessionmaker() as session:
+        session.add_all(
+            Announcement(body=f"Aviso {i}", level="info", audience="all")
+            for i in range(MAX_OPEN - 1)
+        )
+        await session.commit()
+    async with sessionmaker() as one, sessionmaker() as other:
+        await announcements_service.create(one, None, body="El vigésimo")
+        # The second admin's transaction started before the first one committed its row.
+        late = asyncio.create_task(announcements_service.create(other, None, body="Otro"))
+        await asyncio.sleep(0.3)
+        await one.commit()
+        with pytest.raises(Conflict) as refused:
+            await asyncio.wait_for(late, timeout=15)
+        assert refused.value.code == "too_many_announcements"
+        await other.rollback()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Announcement)) == MAX_OPEN

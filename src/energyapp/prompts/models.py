@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, String, Table, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from energyapp.db import Base, UTCDateTime, new_id, utcnow
@@ -31,3 +31,6 @@ class SavedPrompt(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+
+
+SAVED_PROMPTS: Table = SavedPrompt.__table__  # type: ignore[assignment]

@@ -26,9 +26,9 @@ from energyapp.config import Settings
 from energyapp.core.search import fold
 from energyapp.core.text import check_visible, nfc, within
 from energyapp.core.tokens import message_limit
-from energyapp.db import for_update, utcnow
+from energyapp.db import for_update, take_turns, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
-from energyapp.prompts.models import SavedPrompt
+from energyapp.prompts.models import SAVED_PROMPTS, SavedPrompt
 
 MAX_TITLE_CHARS = 80
 MAX_PROMPTS = 100  # per person, and for the published ones together
@@ -114,8 +114,8 @@ async def _lock_owner(session: AsyncSession, actor: User, *, published: bool) ->
     # advisory lock held to the end of the transaction (two admins publishing one title at
     # once got two); SQLite's locking select already serializes every writer.
     await session.execute(for_update(select(User.id).where(User.id == actor.id)))
-    if published and session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(PUBLISHED_LOCK_KEY)))
+    if published:
+        await take_turns(session, SAVED_PROMPTS, PUBLISHED_LOCK_KEY)
 
 
 async def visible_to(session: AsyncSession, user: User) -> list[PromptView]:
