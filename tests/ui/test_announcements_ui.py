@@ -4,6 +4,7 @@ publishes one in the "Avisos generales" tab and a worker sees it; supervisors se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -298,3 +299,33 @@ def test_closing_by_keyboard_keeps_the_focus(page: Page, live_app: LiveApp) -> N
     page.keyboard.press("Enter")
     expect(band).to_have_count(0)
     assert page.evaluate(focused) == "main"
+
+
+def test_an_info_become_a_warning_is_read_out_as_one(page: Page, live_app: LiveApp) -> None:
+    """An admin raises an info to a warning: the item comes back as an alert (a role changed
+    in place is not read out), once."""
+    admin, band = _worker_sees_two(page, live_app)
+    info = band.filter(has_text="Nuevo modelo disponible")
+    expect(info).to_have_attribute("role", "status")
+    announcement_id = info.get_attribute("data-announcement-id")
+    http = _api(live_app, admin)
+    try:
+        raised = http.patch(f"/admin/announcements/{announcement_id}", json={"level": "warning"})
+    finally:
+        http.close()
+    assert raised.status_code == 200, raised.text
+    page.evaluate(
+        "window.__inserted = [];"
+        "new MutationObserver((changes) => { for (const c of changes) for (const n of"
+        " c.addedNodes) window.__inserted.push(n.getAttribute('role') + ' ' + n.textContent); })"
+        ".observe(document.getElementById('announcements'), {childList: true})"
+    )
+    page.evaluate(_SEEN_AGAIN)
+    expect(info).to_have_attribute("role", "alert")
+    expect(info).to_have_class(re.compile(r"\bannouncement-warning\b"))
+    # A later read leaves it in place: read out once.
+    with page.expect_response(lambda r: r.url.endswith("/announcements")):
+        page.evaluate(_SEEN_AGAIN)
+    page.wait_for_timeout(300)
+    expect(band).to_have_count(2)
+    assert page.evaluate("window.__inserted") == ["alert Nuevo modelo disponible"]

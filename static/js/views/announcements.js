@@ -90,13 +90,19 @@ function show(items) {
   }
   items.forEach((a, index) => {
     let el = shown.get(a.id);
+    // A new level is news (the server forgot its dismissals): an info become a warning is
+    // inserted anew as an alert, the one way a screen reader reads it out; a role changed in
+    // place says nothing.
+    if (el && el.dataset.level !== a.level) {
+      el.remove();
+      el = undefined;
+    }
     if (!el) {
       el = item(a);
       shown.set(a.id, el);
     }
     const text = /** @type {HTMLElement} */ (el.querySelector(".announcement-text"));
     if (text.textContent !== a.body) text.textContent = a.body;
-    el.classList.toggle("announcement-warning", a.level === "warning");
     // Moved only when out of place: an item inserted again is announced again (an alert
     // every minute).
     const there = band.children[index] ?? null;
@@ -107,7 +113,8 @@ function show(items) {
 /** @param {Announcement} a */
 function item(a) {
   const close = h("button", { type: "button", class: "icon-btn announcement-close", "aria-label": "Cerrar aviso", title: "Cerrar aviso" }, icon("close"));
-  const el = h("div", { class: "announcement", role: a.level === "warning" ? "alert" : "status", dataset: { announcementId: a.id } },
+  const warning = a.level === "warning";
+  const el = h("div", { class: warning ? "announcement announcement-warning" : "announcement", role: warning ? "alert" : "status", dataset: { announcementId: a.id, level: a.level } },
     h("p", { class: "announcement-text" }),
     close,
   );
