@@ -91,6 +91,22 @@ def check_visible(text: str, subject: str) -> str:
     return text
 
 
+def short_label(raw: str, limit: int, *, subject: str, missing: str) -> str:
+    """A label a person names a thing of theirs with (a saved prompt's title, a folder's name):
+    ``raw`` without surrounding blanks, in NFC, 1 to ``limit`` visible characters
+    (:func:`check_visible`); else ``ValueError`` with a Spanish sentence (no final period):
+    ``missing`` when blank, else about ``subject`` ("El título")."""
+    label = check_visible(raw.strip(), subject)
+    if not label:
+        raise ValueError(missing)
+    if len(label) > limit:
+        raise ValueError(
+            f"{subject} admite como máximo {limit} caracteres; tiene {len(label)}. Acórtelo e "
+            "intente de nuevo"
+        )
+    return label
+
+
 def without_invisible(text: str) -> str:
     """``text`` without the characters a name or label may not hold (whitespace among them
     becomes a space), for labels made from free text; in NFC (:func:`nfc`)."""

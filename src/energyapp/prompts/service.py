@@ -24,7 +24,7 @@ from energyapp.auth.models import User
 from energyapp.chat import limits as chat_limits
 from energyapp.config import Settings
 from energyapp.core.search import fold
-from energyapp.core.text import check_visible, nfc
+from energyapp.core.text import nfc, short_label
 from energyapp.core.tokens import message_limit
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
@@ -57,20 +57,16 @@ def view(row: SavedPrompt) -> PromptView:
 
 def clean_title(raw: str) -> str:
     """``raw`` without surrounding blanks, in NFC, 1 to :data:`MAX_TITLE_CHARS` visible
-    characters (``core.text.check_visible``); else 422 ``prompt_title_invalid``."""
+    characters (``core.text.short_label``); else 422 ``prompt_title_invalid``."""
     try:
-        title = check_visible(raw.strip(), "El título")
+        return short_label(
+            raw,
+            MAX_TITLE_CHARS,
+            subject="El título",
+            missing="Escriba un título para la indicación",
+        )
     except ValueError as exc:
         raise Unprocessable(f"{exc}.", code="prompt_title_invalid") from None
-    if not title:
-        raise Unprocessable("Escriba un título para la indicación.", code="prompt_title_invalid")
-    if len(title) > MAX_TITLE_CHARS:
-        raise Unprocessable(
-            f"El título admite como máximo {MAX_TITLE_CHARS} caracteres; tiene {len(title)}. "
-            "Acórtelo e intente de nuevo.",
-            code="prompt_title_invalid",
-        )
-    return title
 
 
 def clean_body(raw: str, limit: int) -> str:
