@@ -3,7 +3,7 @@
 // with ?folder_id=), "Nueva carpeta", Renombrar and Eliminar in a folder's menu, and the dialog
 // "Mover a carpeta" that a conversation's menu opens (moveDialog).
 import { api, ApiError, errorDetail, qs } from "../api.js";
-import { h, icon, confirmDialog, openDialog, toast } from "../dom.js";
+import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { plural } from "../plural.js";
 /** @import { Page } from "../api.js" */
@@ -39,9 +39,7 @@ function nameDialog(folder) {
     const form = h("form", { class: "folder-form", novalidate: true },
       msg,
       h("div", { class: "field" }, h("label", { for: input.id, text: "Nombre de la carpeta" }), input),
-      h("div", { class: "dialog-actions" },
-        h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cancelar" }),
-        save),
+      dialogActions(close, save),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -91,9 +89,7 @@ export function moveDialog(folders, current, title) {
         ...folders.map((f) => option(f.id, f.name)),
       ),
       folders.length ? null : h("p", { class: "hint", text: "Aún no tiene carpetas: cree una con «Nueva carpeta», en la sección Carpetas del historial." }),
-      h("div", { class: "dialog-actions" },
-        h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cancelar" }),
-        h("button", { type: "submit", class: "btn btn-primary", text: "Mover" })),
+      dialogActions(close, h("button", { type: "submit", class: "btn btn-primary", text: "Mover" })),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
