@@ -121,6 +121,8 @@ export class FolderSection {
     this.open = new Map();
     /** @type {string | null} */
     this.activeId = null;
+    /** @type {string} what the rows show now, to draw them again only when it changed */
+    this.drawn = "";
     this.list = h("ul", { class: "folder-list", "aria-labelledby": "folders-heading" });
     this.status = h("p", { class: "folder-status", role: "status" });
     this.newButton = h("button", { type: "button", class: "btn btn-sm folder-new", id: "new-folder", onclick: () => this.create() }, icon("plus"), "Nueva carpeta");
@@ -178,11 +180,15 @@ export class FolderSection {
 
   render() {
     if (this.interacting()) return;
+    this.say(this.folders.length ? "" : "Aún no tiene carpetas.");
+    // A refresh that changed nothing leaves the rows (and the focus inside them) alone.
+    const drawn = JSON.stringify([this.folders, [...this.open], this.activeId]);
+    if (drawn === this.drawn) return;
+    this.drawn = drawn;
     const active = document.activeElement;
     const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest("[data-folder]") : null;
     const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: active?.classList.contains("folder-toggle") ? ".folder-toggle" : active?.matches("[data-action=folder-more]") ? "[data-action=folder-more]" : ".folder-toggle" } : null;
     this.list.replaceChildren(...this.folders.map((f) => this.folderItem(f)));
-    this.say(this.folders.length ? "" : "Aún no tiene carpetas.");
     if (focus) this.focusFolder(focus.id, focus.selector);
   }
 
