@@ -39,6 +39,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.errors import ERROR_RESPONSES, install_error_handlers
 from energyapp.feedback.router import router as feedback_router
+from energyapp.folders.router import router as folders_router
 from energyapp.health.router import router as health_router
 from energyapp.instructions.router import router as instructions_router
 from energyapp.llm import client as llm
@@ -55,6 +56,7 @@ OPENAPI_TAGS = [
     {"name": "conversations", "description": "Historial de conversaciones."},
     {"name": "chat", "description": "Mensajes y respuestas del modelo (Server-Sent Events)."},
     {"name": "prompts", "description": "Indicaciones guardadas para el cuadro del mensaje."},
+    {"name": "folders", "description": "Carpetas para agrupar las conversaciones."},
     {"name": "admin", "description": "Administración de usuarios, uso y auditoría."},
     {"name": "announcements", "description": "Avisos generales de los administradores."},
     {"name": "api-keys", "description": "Claves de API personales para la API /v1."},
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apikeys_router, dependencies=[ChangesLimited])
     app.include_router(instructions_router, dependencies=[ChangesLimited])
     app.include_router(prompts_router, dependencies=[ChangesLimited])
+    app.include_router(folders_router, dependencies=[ChangesLimited])
     app.include_router(admin_prompts_router, dependencies=[ChangesLimited])
     app.include_router(openai_router)
 

@@ -15,6 +15,7 @@ from energyapp.auth.models import (
 from energyapp.conversations.models import Conversation, LegalHold, Message
 from energyapp.db import Base
 from energyapp.feedback.models import MessageFeedback
+from energyapp.folders.models import Folder
 from energyapp.instructions.models import CustomInstructions
 from energyapp.prompts.models import SavedPrompt
 from energyapp.sharing.models import SharedLink
@@ -30,6 +31,7 @@ __all__ = [
     "Base",
     "Conversation",
     "CustomInstructions",
+    "Folder",
     "LegalHold",
     "LoginChallenge",
     "Message",

@@ -193,6 +193,17 @@ export function openDialog(title, build) {
 }
 
 /**
+ * The buttons under a dialog's form: "Cancelar" (closes it with null) and its submit button.
+ * @param {(value: null) => void} close the dialog's, from openDialog()
+ * @param {HTMLButtonElement} submit
+ */
+export function dialogActions(close, submit) {
+  return h("div", { class: "dialog-actions" },
+    h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cancelar" }),
+    submit);
+}
+
+/**
  * A yes/no question; resolves true only when confirmed.
  * @param {string} title
  * @param {string} message

@@ -71,6 +71,7 @@ async def test_create_get_and_list(
         "message_count",
         "pinned",
         "archived",
+        "folder_id",
         "running",
     }
     assert listed.json()["items"][0]["running"] is False

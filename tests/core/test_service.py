@@ -89,6 +89,7 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
         "conversations",
         "chat",
         "prompts",
+        "folders",
         "admin",
         "announcements",
         "api-keys",

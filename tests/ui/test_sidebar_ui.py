@@ -165,7 +165,15 @@ def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) 
     expect(more).to_have_attribute("aria-expanded", "true")
     items = page.get_by_role("menu").get_by_role("menuitem")
     expect(items).to_have_text(
-        ["Renombrar", "Fijar", "Archivar", "Exportar en Markdown", "Exportar en JSON", "Eliminar"]
+        [
+            "Renombrar",
+            "Fijar",
+            "Archivar",
+            "Mover a carpeta…",
+            "Exportar en Markdown",
+            "Exportar en JSON",
+            "Eliminar",
+        ]
     )
     expect(items.first).to_be_focused()
     page.keyboard.press("ArrowUp")  # wraps to the last item

@@ -405,7 +405,7 @@ async def reassign_conversation(
         await counters.conversation_moved(
             session, previous_owner, target.id, conversation.message_count
         )
-        conversation.user_id = target.id
+        conversations_service.leave_owner(conversation, target.id)  # and its folder
         await sharing_service.forget_link(session, conversation.id)  # the new owner never shared
         audit_service.record(
             session,

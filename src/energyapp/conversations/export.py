@@ -157,9 +157,10 @@ def to_json(
     messages: Sequence[Message],
     scope: ExportScope = "branch",
     ratings: Mapping[uuid.UUID, Rating] | None = None,
+    folder: str | None = None,
 ) -> str:
     """The conversation as JSON, each answer with the owner's rating in ``ratings`` (by
-    message id); times are ISO 8601 with Chile's offset."""
+    message id), and the name of its ``folder``; times are ISO 8601 with Chile's offset."""
     rated = ratings or {}
     document = ConversationExport(
         exported_at=utcnow().astimezone(EXPORT_TIMEZONE),
@@ -167,6 +168,7 @@ def to_json(
         current_leaf_id=conversation.current_leaf_id,
         conversation=ConversationOut.model_validate(conversation),
         custom_instructions=snapshot_out(instructions_service.of_conversation(conversation)),
+        folder=folder,
         messages=[_exported(m, rated.get(m.id)) for m in messages],
     )
     return _in_chile(document).model_dump_json(indent=2)

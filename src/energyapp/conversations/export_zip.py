@@ -27,6 +27,7 @@ from energyapp.conversations.models import Conversation
 from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import utcnow
 from energyapp.feedback import service as feedback_service
+from energyapp.folders import service as folders_service
 
 SPOOL_BYTES = 8 * 1024 * 1024
 PAGE = 50
@@ -46,13 +47,20 @@ async def check_rate(
     )  # fmt: skip
 
 
-def _entry_stem(number: int, conversation: Conversation) -> str:
+def _entry_stem(number: int, conversation: Conversation, folder: str | None) -> str:
+    """``conversaciones/[<folder>/]NNNN-<title>``: ASCII slugs only (no separator, no "..",
+    nothing a file system refuses); two folders with one slug share a directory, and the
+    number keeps every file apart."""
     slug = export.ascii_slug(conversation.title, 60) or "conversacion"
-    return f"conversaciones/{number:04d}-{slug}"
+    if folder is None:
+        return f"conversaciones/{number:04d}-{slug}"
+    directory = export.ascii_slug(folder, 60) or "carpeta"
+    return f"conversaciones/{directory}/{number:04d}-{slug}"
 
 
 async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile) -> int:
-    index: list[dict[str, str]] = []
+    index: list[dict[str, str | None]] = []
+    folders = await folders_service.names_of(session, user.id)
     after: tuple[object, uuid.UUID] | None = None
     while True:
         stmt = (
@@ -68,12 +76,16 @@ async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile
         for conversation in page:
             # An archive keeps everything: every version of every message.
             messages = await service.export_messages(session, conversation, whole_tree=True)
-            stem = _entry_stem(len(index) + 1, conversation)
+            folder = folders.get(conversation.folder_id) if conversation.folder_id else None
+            stem = _entry_stem(len(index) + 1, conversation, folder)
             markdown = export.to_markdown(conversation, messages, "tree")
-            document = export.to_json(conversation, messages, "tree", ratings)
+            document = export.to_json(conversation, messages, "tree", ratings, folder)
             await asyncio.to_thread(archive.writestr, f"{stem}.md", markdown)
             await asyncio.to_thread(archive.writestr, f"{stem}.json", document)
-            index.append({"id": str(conversation.id), "title": conversation.title, "file": stem})
+            index.append(
+                {"id": str(conversation.id), "title": conversation.title, "folder": folder,
+                 "file": stem}
+            )  # fmt: skip
             for row in (*messages, conversation):  # written: let the session forget them
                 session.expunge(row)
         if len(page) < PAGE:

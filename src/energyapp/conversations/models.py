@@ -34,6 +34,11 @@ class Conversation(Base):
         # One user's conversations in the admin panel, archived or not.
         Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
         Index("ix_conversations_updated", "updated_at", "id"),
+        # One folder's conversations in the sidebar, the same keyset as the whole list; it also
+        # serves the foreign key's ON DELETE SET NULL.
+        Index(
+            "ix_conversations_folder_list", "folder_id", "archived", "pinned", "updated_at", "id"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -44,6 +49,11 @@ class Conversation(Base):
     title_source: Mapped[str] = mapped_column(String(16), default="pending")
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner's folder (folders/), null: none. Always one of the owner's: a conversation that
+    # changes hands leaves it (``leave_owner``).
+    folder_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("folders.id", ondelete="SET NULL"), default=None
+    )
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # The last message of the branch shown and continued (messages form a tree through
     # ``Message.parent_id``; docs/chat.md). No foreign key: the two tables would refer to each

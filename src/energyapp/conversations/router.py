@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -27,6 +28,7 @@ from energyapp.core.head import is_head
 from energyapp.core.pagination import Item, Page, PageDep
 from energyapp.db import SessionDep
 from energyapp.feedback import service as feedback_service
+from energyapp.folders import service as folders_service
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -51,14 +53,19 @@ async def list_conversations(
     settings: SettingsDep,
     q: SearchQuery = None,
     archived: bool = False,
+    folder_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Solo las conversaciones de esta carpeta suya (GET /folders)."),
+    ] = None,
 ) -> dict[str, list[Item] | str | None]:
     """The caller's conversations: pinned first, then most recently updated; ``running`` is
-    true while one of its answers is being generated. A search (``q``) counts against
+    true while one of its answers is being generated; ``folder_id``: one folder's only (every
+    conversation otherwise, each with its ``folder_id``). A search (``q``) counts against
     ``search_rate_limit_per_minute`` (429 ``rate_limited`` beyond)."""
     query = (q or "").strip() or None
     await search.check_rate(limiter, settings, user.id, query)
     items, next_cursor = await service.list_conversations(
-        session, user, page, query=query, archived=archived
+        session, user, page, query=query, archived=archived, folder_id=folder_id
     )
     return {"items": items, "next_cursor": next_cursor}
 
@@ -121,7 +128,7 @@ async def get_conversation(conversation: OwnedConversation) -> ConversationOut:
 async def update_conversation(
     body: ConversationUpdate, conversation: OwnedConversation, session: SessionDep
 ) -> ConversationOut:
-    service.update_conversation(conversation, body)
+    await service.update_conversation(session, conversation, body)
     await session.flush()
     return ConversationOut.model_validate(conversation)
 
@@ -188,7 +195,9 @@ async def export_conversation(
         ratings = await feedback_service.ratings_of(
             session, conversation.user_id, (m.id for m in messages if m.role == "assistant")
         )
-        body = export.to_json(conversation, messages, scope, ratings)
+        folders = await folders_service.names_of(session, conversation.user_id)
+        folder = folders.get(conversation.folder_id) if conversation.folder_id else None
+        body = export.to_json(conversation, messages, scope, ratings, folder)
         media_type = "application/json"
     else:
         body, media_type = export.to_markdown(conversation, messages, scope), "text/markdown"

@@ -41,6 +41,11 @@ class ConversationUpdate(BaseModel):
     title: Title | None = None
     pinned: StrictBool | None = None
     archived: StrictBool | None = None
+    folder_id: uuid.UUID | None = Field(
+        default=None,
+        description="Mueve la conversación a una de sus carpetas; null: sin carpeta. Una "
+        "carpeta que no es suya: 404 folder_not_found.",
+    )
 
 
 class ConversationOut(BaseModel):
@@ -54,6 +59,7 @@ class ConversationOut(BaseModel):
     message_count: int
     pinned: bool
     archived: bool
+    folder_id: uuid.UUID | None = Field(description="Su carpeta (GET /folders); null: ninguna.")
 
 
 class ConversationListItem(ConversationOut):
@@ -136,6 +142,8 @@ class ConversationExport(BaseModel):
     # The owner's custom instructions the conversation keeps from its creation (the model read
     # them at every turn); null: none.
     custom_instructions: InstructionsSnapshotOut | None = None
+    # The name of the owner's folder holding it; null: none.
+    folder: str | None = None
     messages: list[ExportedMessageOut]
 
 

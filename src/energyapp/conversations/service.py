@@ -34,6 +34,7 @@ from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.text import nfc
 from energyapp.errors import Conflict, NotFound
+from energyapp.folders import service as folders_service
 from energyapp.instructions import service as instructions_service
 
 DEFAULT_TITLE = "Nueva conversación"
@@ -159,11 +160,16 @@ async def list_conversations(
     *,
     query: str | None = None,
     archived: bool = False,
+    folder_id: uuid.UUID | None = None,
 ) -> tuple[list[Item], str | None]:
     """The caller's conversations (``ConversationListItem`` fields): pinned first, then most
-    recently updated."""
+    recently updated; only those of one of the caller's folders with ``folder_id`` (404
+    ``folder_not_found`` for another person's), through ``ix_conversations_folder_list``."""
     c = CONVERSATIONS.c
     stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
+    if folder_id is not None:
+        await folders_service.get_folder(session, user.id, folder_id)
+        stmt = stmt.where(c.folder_id == folder_id)
     if query:
         stmt = stmt.where(search_condition(session, query))
     return await fetch_page(
@@ -174,12 +180,15 @@ async def list_conversations(
         CONVERSATION_CURSOR,
         descending=True,
         viewer_id=user.id,
-        context={"q": query, "archived": archived},
+        context={"q": query, "archived": archived, "folder_id": folder_id},
     )
 
 
-def update_conversation(conversation: Conversation, changes: ConversationUpdate) -> Conversation:
-    """Rename, pin or archive. A title set by a person is never replaced by the model's.
+async def update_conversation(
+    session: AsyncSession, conversation: Conversation, changes: ConversationUpdate
+) -> Conversation:
+    """Rename, pin, archive or move to one of the owner's folders (``folder_id`` sent, null:
+    none). A title set by a person is never replaced by the model's.
 
     Editing does not move the conversation in the list (``updated_at`` follows messages only).
     """
@@ -190,7 +199,16 @@ def update_conversation(conversation: Conversation, changes: ConversationUpdate)
         conversation.pinned = changes.pinned
     if changes.archived is not None:
         conversation.archived = changes.archived
+    if "folder_id" in changes.model_fields_set:
+        await folders_service.file_conversation(session, conversation, changes.folder_id)
     return conversation
+
+
+def leave_owner(conversation: Conversation, new_owner_id: uuid.UUID) -> None:
+    """Give ``conversation`` to another person: it leaves its folder, which was the previous
+    owner's (their folders are theirs alone)."""
+    conversation.user_id = new_owner_id
+    conversation.folder_id = None
 
 
 async def delete_conversation(

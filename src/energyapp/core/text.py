@@ -93,6 +93,20 @@ def check_visible(text: str, subject: str) -> str:
     return text
 
 
+def short_label(raw: str, limit: int, *, subject: str, missing: str, code: str) -> str:
+    """A label a person names a thing of theirs with (a saved prompt's title, a folder's name):
+    ``raw`` without surrounding blanks, in NFC, 1 to ``limit`` visible characters
+    (:func:`check_visible`, :func:`within`); else 422 ``code`` with a Spanish sentence:
+    ``missing`` (no final period) when blank, else about ``subject`` ("El título")."""
+    try:
+        label = check_visible(raw.strip(), subject)
+    except ValueError as exc:
+        raise Unprocessable(f"{exc}.", code=code) from None
+    if not label:
+        raise Unprocessable(f"{missing}.", code=code)
+    return within(label, limit, subject, code)
+
+
 def without_invisible(text: str) -> str:
     """``text`` without the characters a name or label may not hold (whitespace among them
     becomes a space), for labels made from free text; in NFC (:func:`nfc`)."""

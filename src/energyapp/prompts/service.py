@@ -24,7 +24,7 @@ from energyapp.auth.models import User
 from energyapp.chat import limits as chat_limits
 from energyapp.config import Settings
 from energyapp.core.search import fold
-from energyapp.core.text import check_visible, nfc, within
+from energyapp.core.text import nfc, short_label, within
 from energyapp.core.tokens import message_limit
 from energyapp.db import for_update, take_turns, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
@@ -57,14 +57,14 @@ def view(row: SavedPrompt) -> PromptView:
 
 def clean_title(raw: str) -> str:
     """``raw`` without surrounding blanks, in NFC, 1 to :data:`MAX_TITLE_CHARS` visible
-    characters (``core.text.check_visible``); else 422 ``prompt_title_invalid``."""
-    try:
-        title = check_visible(raw.strip(), "El título")
-    except ValueError as exc:
-        raise Unprocessable(f"{exc}.", code="prompt_title_invalid") from None
-    if not title:
-        raise Unprocessable("Escriba un título para la indicación.", code="prompt_title_invalid")
-    return within(title, MAX_TITLE_CHARS, "El título", "prompt_title_invalid")
+    characters (``core.text.short_label``); else 422 ``prompt_title_invalid``."""
+    return short_label(
+        raw,
+        MAX_TITLE_CHARS,
+        subject="El título",
+        missing="Escriba un título para la indicación",
+        code="prompt_title_invalid",
+    )
 
 
 def clean_body(raw: str, limit: int) -> str:

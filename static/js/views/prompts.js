@@ -3,7 +3,7 @@
 // that manages them (Configuración for one's own, the admin panel for the published ones), and
 // "Guardar como indicación" under a question. The composer inserts them (chat/prompt_picker.js).
 import { api, errorDetail } from "../api.js";
-import { h, iconButton, toast, confirmDialog, openDialog } from "../dom.js";
+import { h, iconButton, toast, confirmDialog, openDialog, dialogActions } from "../dom.js";
 import { state } from "../state.js";
 import { plural, formatCount } from "../plural.js";
 import { CharCounter } from "./chat/composer.js";
@@ -77,9 +77,7 @@ export async function promptDialog(scope, prompt, heading) {
       msg,
       h("div", { class: "field" }, h("label", { for: title.id, text: "Título" }), title, h("div", { class: "field-foot" }, titleCounter.el)),
       h("div", { class: "field" }, h("label", { for: body.id, text: "Texto de la indicación" }), body, h("div", { class: "field-foot" }, bodyCounter.el)),
-      h("div", { class: "dialog-actions" },
-        h("button", { type: "button", class: "btn", onclick: () => close(null), text: "Cancelar" }),
-        save),
+      dialogActions(close, save),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();

@@ -8,6 +8,7 @@ import { menuButton } from "../menu.js";
 import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
 import { downloadExport } from "./export.js";
+import { FolderSection, moveDialog } from "./folders.js";
 /** @import { Page } from "../api.js" */
 
 const PAGE = 30;
@@ -34,9 +35,10 @@ let carried = null;
  * @property {boolean} archived
  * @property {string} updated_at
  * @property {boolean} [running] one of its answers is being generated
+ * @property {string | null} [folder_id] the person's folder holding it
  */
 
-/** @typedef {Partial<Pick<Conversation, "title" | "pinned" | "archived">>} ConversationChanges */
+/** @typedef {Partial<Pick<Conversation, "title" | "pinned" | "archived" | "folder_id">>} ConversationChanges */
 
 /**
  * What the chat hears from the sidebar.
@@ -94,6 +96,15 @@ export class Sidebar {
     }));
     this.status = h("div", { class: "list-status", "aria-live": "polite" });
     this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+    // The list's own reads (timer, focus, other tabs) are background reads: with the access
+    // token expired they stop until the person's next request brings a new one.
+    this.again = () => void this.refresh();
+    this.folders = new FolderSection({
+      onSelect: (id) => this.onSelect(id),
+      onChanged: () => void this.refresh(),
+      again: this.again,
+    });
+    this.folders.activeId = activeId;
     this.newButton = h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación");
     this.el = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Historial de conversaciones" },
       h("div", { class: "sidebar-top" },
@@ -102,6 +113,7 @@ export class Sidebar {
         h("label", { class: "archived-toggle", for: "show-archived" }, archivedBox, "Ver archivadas"),
       ),
       retentionNotice(),
+      this.folders.el,
       this.list,
     );
     this.observer = new IntersectionObserver((entries) => {
@@ -114,10 +126,8 @@ export class Sidebar {
     /** @type {number | undefined} */
     this.timer = undefined;
     this.destroyed = false;
-    // The list's own reads (timer, focus, other tabs) are background reads: with the access
-    // token expired they stop until the person's next request brings a new one.
-    this.again = () => void this.refresh();
     this.reload(start.query);
+    void this.folders.load(false);
   }
 
   destroy() {
@@ -166,6 +176,8 @@ export class Sidebar {
         this.done = !page.next_cursor;
       }
       this.update();
+      // The folders' counts and open lists follow, as quietly.
+      void this.folders.load(true);
     } catch {
       if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
@@ -313,6 +325,7 @@ export class Sidebar {
     const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(conv.id)}`, "aria-current": conv.id === this.activeId ? "page" : null },
       conv.pinned ? icon("pin") : null,
       h("span", { class: "conv-title", text: title }),
+      this.folders.nameOf(conv.folder_id) ? h("span", { class: "conv-folder" }, h("span", { class: "sr-only", text: ", en la carpeta " }), this.folders.nameOf(conv.folder_id)) : null,
       conv.running ? h("span", { class: "conv-running", title: "Respuesta en curso" }, h("span", { class: "sr-only", text: "(respuesta en curso)" })) : null,
     );
     link.addEventListener("click", (event) => {
@@ -365,10 +378,28 @@ export class Sidebar {
       { label: "Renombrar", action: "rename", run: () => this.rename(item, conv) },
       { label: conv.pinned ? "Desfijar" : "Fijar", action: "pin", run: () => this.patch(conv, { pinned: !conv.pinned }) },
       { label: conv.archived ? "Desarchivar" : "Archivar", action: "archive", run: () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.") },
+      { label: "Mover a carpeta…", action: "move", run: () => this.move(conv) },
       { label: "Exportar en Markdown", action: "export-md", run: () => this.download(conv, "md") },
       { label: "Exportar en JSON", action: "export-json", run: () => this.download(conv, "json") },
       { label: "Eliminar", action: "delete", danger: true, run: () => this.remove(conv) },
     ];
+  }
+
+  /**
+   * "Mover a carpeta…": the dialog of the person's folders, then the move. The focus comes back
+   * to the row's menu button.
+   * @param {Conversation} conv
+   */
+  async move(conv) {
+    const title = conv.title || "Nueva conversación";
+    const target = await moveDialog(this.folders.folders, conv.folder_id ?? null, title);
+    if (target !== null) {
+      const name = this.folders.nameOf(target);
+      await this.patch(conv, { folder_id: target || null }, name ? `Conversación movida a «${name}».` : "La conversación quedó sin carpeta.");
+      await this.folders.load(false);
+      this.render();
+    }
+    this.focusInRow(conv.id, "[data-action=more]");
   }
 
   /**
@@ -484,6 +515,8 @@ export class Sidebar {
   /** @param {string} id */
   setActive(id) {
     this.activeId = id;
+    this.folders.activeId = id;
+    this.folders.render();
     this.render();
   }
 

@@ -1,0 +1,116 @@
+"""Folders in the browser: "Nueva carpeta", "Mover a carpeta…" in a conversation's menu, the
+folder opened as a disclosure with its conversations, renamed and deleted from its menu (the
+conversations stay), by mouse and keyboard, with the focus never on <body>; usable at 375 px."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import LiveApp, login, row_action
+
+pytestmark = pytest.mark.browser
+
+
+def _focus_is_not_body(page: Page) -> None:
+    assert page.evaluate("document.activeElement && document.activeElement !== document.body")
+
+
+def test_create_move_open_rename_and_delete_a_folder(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    live_app.create_conversation(user["id"], "Tarifa de invierno", [("user", "¿Tarifa?")])
+    live_app.create_conversation(user["id"], "Suelta", [("user", "Hola")])
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    expect(folders.get_by_role("heading", name="Carpetas")).to_be_visible()
+    expect(folders.locator(".folder-status")).to_have_text("Aún no tiene carpetas.")
+
+    page.get_by_role("button", name="Nueva carpeta").click()
+    dialog = page.get_by_role("dialog", name="Nueva carpeta")
+    dialog.get_by_label("Nombre de la carpeta").fill("  Mantención\n2026 ")
+    dialog.get_by_role("button", name="Crear carpeta").click()
+    toggle = folders.get_by_role("button", name=re.compile("^Mantención 2026"))
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_be_focused()
+    # A second folder with the same name, ignoring case and accents: the server's words.
+    page.get_by_role("button", name="Nueva carpeta").click()
+    dialog = page.get_by_role("dialog", name="Nueva carpeta")
+    dialog.get_by_label("Nombre de la carpeta").fill("MANTENCION 2026")
+    dialog.get_by_role("button", name="Crear carpeta").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("Ya tiene una carpeta llamada")
+    expect(dialog.get_by_label("Nombre de la carpeta")).to_be_focused()
+    dialog.get_by_role("button", name="Cancelar").click()
+    _focus_is_not_body(page)
+
+    row = page.locator(".conv-list .conv-item", has_text="Tarifa de invierno")
+    row_action(row, "Mover a carpeta…")
+    move = page.get_by_role("dialog", name="Mover a carpeta")
+    expect(move.get_by_role("radio", name="Sin carpeta")).to_be_checked()
+    move.get_by_role("radio", name="Mantención 2026").check()
+    move.get_by_role("button", name="Mover").click()
+    expect(page.locator(".toast").last).to_have_text("Conversación movida a «Mantención 2026».")
+    # The whole list keeps it, with its folder shown; the focus is back on its menu button.
+    expect(row.locator(".conv-folder")).to_have_text(re.compile("Mantención 2026$"))
+    expect(row.get_by_role("button", name=re.compile("^Más acciones"))).to_be_focused()
+    expect(toggle).to_contain_text("1")
+
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    items = folders.locator(".folder-items")
+    expect(items.get_by_role("link", name="Tarifa de invierno")).to_be_visible()
+    expect(items.get_by_role("link", name="Suelta")).to_have_count(0)
+    items.get_by_role("link", name="Tarifa de invierno").click()
+    expect(page.locator("h1.title")).to_have_text("Tarifa de invierno")
+
+    # Rename by keyboard from the folder's menu.
+    # The menu button shows once its row has the focus: Tab from the folder's button.
+    toggle.focus()
+    page.keyboard.press("Tab")
+    more = folders.get_by_role("button", name="Acciones de la carpeta «Mantención 2026»")
+    expect(more).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("menuitem", name="Renombrar")).to_be_focused()
+    page.keyboard.press("Enter")
+    rename = page.get_by_role("dialog", name="Renombrar carpeta")
+    rename.get_by_label("Nombre de la carpeta").fill("Taller")
+    page.keyboard.press("Enter")
+    renamed = folders.get_by_role("button", name="Acciones de la carpeta «Taller»")
+    expect(renamed).to_be_focused()
+    expect(row.locator(".conv-folder")).to_have_text(re.compile("Taller$"))
+
+    # Delete: the dialog says the conversations stay; they do, with no folder.
+    page.keyboard.press("Enter")
+    page.get_by_role("menuitem", name="Eliminar").click()
+    confirm = page.get_by_role("dialog", name="Eliminar carpeta")
+    expect(confirm).to_contain_text("no se eliminan: quedan sin carpeta")
+    confirm.get_by_role("button", name="Eliminar carpeta").click()
+    expect(folders.locator(".folder")).to_have_count(0)
+    expect(page.get_by_role("button", name="Nueva carpeta")).to_be_focused()
+    expect(row).to_be_visible()
+    expect(row.locator(".conv-folder")).to_have_count(0)
+
+
+def test_folders_fit_a_phone(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    live_app.create_conversation(user["id"], "En el teléfono", [("user", "Hola")])
+    page.set_viewport_size({"width": 375, "height": 740})
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.get_by_role("button", name="Abrir historial").click()
+    page.get_by_role("button", name="Nueva carpeta").click()
+    dialog = page.get_by_role("dialog", name="Nueva carpeta")
+    dialog.get_by_label("Nombre de la carpeta").fill("Una carpeta de nombre bastante largo, " * 1)
+    dialog.get_by_role("button", name="Crear carpeta").click()
+    toggle = page.locator(".folder-toggle")
+    expect(toggle).to_be_visible()
+    box = toggle.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 375
+    row = page.locator(".conv-list .conv-item", has_text="En el teléfono")
+    row_action(row, "Mover a carpeta…")
+    move = page.get_by_role("dialog", name="Mover a carpeta")
+    move.get_by_role("radio", name=re.compile("^Una carpeta")).check()
+    move.get_by_role("button", name="Mover").click()
+    expect(row.locator(".conv-folder")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375
