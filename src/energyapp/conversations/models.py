@@ -44,6 +44,10 @@ class Conversation(Base):
     title_source: Mapped[str] = mapped_column(String(16), default="pending")
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A temporary chat ("Chat temporal"): chosen at creation only, left out of its owner's lists,
+    # search and ZIP export, deleted ``temporary_chat_hours`` after ``updated_at`` (its last
+    # message) by the retention run, and read as missing by its owner from then on.
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # The last message of the branch shown and continued (messages form a tree through
     # ``Message.parent_id``; docs/chat.md). No foreign key: the two tables would refer to each

@@ -33,6 +33,11 @@ class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
+    temporary: StrictBool = Field(
+        default=False,
+        description="Un chat temporal: no aparece en el historial y se borra "
+        "temporary_chat_hours después del último mensaje.",
+    )
 
 
 class ConversationUpdate(BaseModel):
@@ -41,6 +46,11 @@ class ConversationUpdate(BaseModel):
     title: Title | None = None
     pinned: StrictBool | None = None
     archived: StrictBool | None = None
+    temporary: StrictBool | None = Field(
+        default=None,
+        description="false guarda un chat temporal en el historial; true solo vale al crear "
+        "la conversación (409 temporary_only_at_creation).",
+    )
 
 
 class ConversationOut(BaseModel):
@@ -54,6 +64,8 @@ class ConversationOut(BaseModel):
     message_count: int
     pinned: bool
     archived: bool
+    # A temporary chat: not listed, deleted temporary_chat_hours after its last message.
+    temporary: bool
 
 
 class ConversationListItem(ConversationOut):
