@@ -25,6 +25,7 @@ def test_toggle_ask_band_sidebar_and_save(page: Page, live_app: LiveApp) -> None
 
     toggle = page.get_by_role("button", name="Chat temporal")
     expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(toggle).to_have_accessible_description(BAND)  # heard before it is pressed
     expect(page.locator("#temporary-band")).to_be_hidden()
     toggle.focus()
     page.keyboard.press("Enter")  # keyboard first

@@ -20,8 +20,9 @@ export class TemporaryChat {
     this.chat = chat;
     /** Whether the conversation shown (or the one the first message creates) is temporary. */
     this.on = false;
-    this.toggle = h("button", { type: "button", class: "btn btn-ghost btn-sm temporary-toggle", id: "temporary-toggle", "aria-pressed": "false", onclick: () => this.setChosen(!this.on) }, "Chat temporal");
-    this.text = h("span", { class: "temporary-text", id: "temporary-text" });
+    this.toggle = h("button", { type: "button", class: "btn btn-ghost btn-sm temporary-toggle", id: "temporary-toggle", "aria-pressed": "false", "aria-describedby": "temporary-text", onclick: () => this.setChosen(!this.on) }, "Chat temporal");
+    // Also the toggle's description: a screen reader hears what it means before pressing it.
+    this.text = h("span", { class: "temporary-text", id: "temporary-text", text: bandText() });
     this.saveBtn = h("button", { type: "button", class: "btn btn-sm", id: "temporary-save", hidden: true, onclick: () => void this.save() }, "Guardar en el historial");
     this.band = h("div", { class: "alert alert-info temporary-band", id: "temporary-band", role: "note", hidden: true }, this.text, this.saveBtn);
     this.toggle.hidden = true; // until the empty screen offers it
