@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -19,7 +19,7 @@ import pytest
 import redis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import AuthSession, User
@@ -30,6 +30,8 @@ from energyapp.db import create_engine, create_sessionmaker, utcnow
 from energyapp.main import create_app
 from energyapp.models import Base
 from tests import log_scan
+
+_T = TypeVar("_T")
 
 log_scan.install()
 
@@ -199,6 +201,21 @@ def scratch_db_url(tmp_path: Path) -> Iterator[str]:
     """A database of its own, not migrated: for tests that walk the migrations."""
     with empty_database(tmp_path) as url:
         yield url
+
+
+def run_sync_on(url: str, work: Callable[[Connection], _T]) -> _T:
+    """``work`` in one transaction on the database at ``url`` (a migration test's reads and
+    writes between revisions)."""
+
+    async def _run() -> _T:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_run())
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:

@@ -231,14 +231,17 @@ def retention_run(
     ] = False,
 ) -> None:
     """Delete the conversations whose last message is older than ENERGYAPP_RETENTION_DAYS
-    allows for their owner's role (never those on legal hold), in small batches; one audit
-    event. With --dry-run, list them and delete nothing."""
+    allows for their owner's role, and the temporary chats past ENERGYAPP_TEMPORARY_CHAT_HOURS
+    (never those on legal hold), in small batches; one audit event. With --dry-run, list them
+    and delete nothing."""
     from energyapp.conversations import retention
 
     settings = _settings()
     if not settings.retention_days:
-        typer.echo("Retención desactivada (ENERGYAPP_RETENTION_DAYS vacío): no se elimina nada.")
-        return
+        typer.echo(
+            "Retención desactivada (ENERGYAPP_RETENTION_DAYS vacío): solo se eliminan los chats "
+            f"temporales de hace más de {settings.temporary_chat_hours} horas."
+        )
     if dry_run:
 
         async def _preview(session: AsyncSession) -> int:

@@ -26,6 +26,7 @@ from energyapp.core.mail_settings import MailSettings
 from energyapp.core.roles import Role
 from energyapp.core.session_settings import SessionSettings
 from energyapp.core.sharing_settings import SharingSettings
+from energyapp.core.temporary_chat_settings import TemporaryChatSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "settings.yaml"
@@ -57,7 +58,7 @@ def _settings_file() -> Path:
     return Path(_named_settings_file() or DEFAULT_SETTINGS_FILE)
 
 
-class Settings(BaseSettings, MailSettings, SessionSettings, SharingSettings):  # core/*_settings
+class Settings(BaseSettings, MailSettings, SessionSettings, SharingSettings, TemporaryChatSettings):
     model_config = SettingsConfigDict(
         env_prefix="ENERGYAPP_",
         env_file=".env",
@@ -82,8 +83,7 @@ class Settings(BaseSettings, MailSettings, SessionSettings, SharingSettings):  #
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
     # --- what the app exposes besides the API ---
-    # None: on in development and test, off in production.
-    docs_enabled: bool | None = None
+    docs_enabled: bool | None = None  # None: on in development and test, off in production
     metrics_token: SecretStr | None = None
     metrics_allow_loopback: bool = True
 

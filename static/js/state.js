@@ -26,6 +26,7 @@
  * @property {string[]} self_service_2fa_domains
  * @property {string[]} password_change_domains
  * @property {boolean} mail_enabled the server emails links (password reset, address verification)
+ * @property {number} temporary_chat_hours a temporary chat is deleted this long after its last message
  */
 
 /** @type {{ user: User | null, config: PublicConfig }} */
@@ -38,6 +39,7 @@ export const state = {
     self_service_2fa_domains: [],
     password_change_domains: [],
     mail_enabled: false,
+    temporary_chat_hours: 24,
   },
 };
 

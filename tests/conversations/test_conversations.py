@@ -64,6 +64,7 @@ async def test_create_get_and_list(
     assert listed.json()["next_cursor"] is None
     assert set(listed.json()["items"][0]) == {
         "id",
+        "temporary",
         "title",
         "title_source",
         "created_at",

@@ -124,6 +124,7 @@ async def test_policy_hold_dry_run_and_run_in_batches(
         "messages": 7,
         "batches": 2,
         "policy_days": {"trabajador": 30},
+        "temporary_chat_hours": 24,
     }
 
     # Released, the held conversation follows the policy at the next run.

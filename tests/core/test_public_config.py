@@ -16,6 +16,7 @@ async def test_public_config_exposes_only_ui_settings(client: httpx.AsyncClient)
         "self_service_2fa_domains": ["inacapmail.cl"],
         "password_change_domains": ["inacapmail.cl"],
         "mail_enabled": False,
+        "temporary_chat_hours": 24,
     }
     assert "default-src 'self'" in response.headers["content-security-policy"]
 

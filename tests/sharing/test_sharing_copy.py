@@ -252,7 +252,9 @@ async def test_a_share_that_waited_for_a_reassignment_or_a_deletion_finds_nothin
     for session, conversation in zip(sessions, (moved, deleted), strict=True):
         # What the route's dependency loaded before the lock: the caller's conversation.
         stale.append(
-            await conversations_service.get_owned_conversation(session, ana, conversation.id)
+            await conversations_service.get_owned_conversation(
+                session, ana, conversation.id, settings
+            )
         )
         await session.commit()
     reassigned = await client.post(

@@ -58,6 +58,7 @@ def _conversation_out(
         message_count=conversation.message_count,
         pinned=conversation.pinned,
         archived=conversation.archived,
+        temporary=conversation.temporary,
     )
 
 

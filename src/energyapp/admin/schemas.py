@@ -56,6 +56,9 @@ class AdminConversationOut(BaseModel):
     message_count: int
     pinned: bool
     archived: bool
+    # A temporary chat of its owner (the panel marks it "Temporal"): deleted
+    # temporary_chat_hours after its last message, seen here while it exists.
+    temporary: bool
 
 
 class AdminMessageOut(BranchMessageOut):

@@ -98,7 +98,7 @@ async def submit(
     await chat_service.check_rate(limiter, user, settings)
     user_id = user.id
     conversation = await conversations_service.get_owned_conversation(
-        session, user, conversation_id
+        session, user, conversation_id, settings
     )
     answer = await _answer_in(session, conversation, answer_id)
     _check_charged_today(answer, user)

@@ -32,6 +32,7 @@ from energyapp.chat.request_answers import RequestAnswers
 from energyapp.chat.revocation import StreamGuards
 from energyapp.chat.waits import QueueTimes
 from energyapp.config import Settings
+from energyapp.conversations import temporary
 from energyapp.db import after_commit
 from energyapp.errors import AppError
 from energyapp.instructions import service as instructions_service
@@ -102,7 +103,11 @@ class ChatEngine:
         # Read now: a failed flush expires the ORM instance, and reading it again would need
         # the database that just failed.
         user_id = user.id
-        conversation = await chat_service.conversation_for(session, user, conversation_id)
+        conversation = await chat_service.conversation_for(
+            session, user, conversation_id, self.settings
+        )
+        if conversation is not None and turn.temporary:
+            raise temporary.only_at_creation()
         await chat_service.check_quota(session, user, self.settings)
         await self.queue.admit(user_id)
         try:

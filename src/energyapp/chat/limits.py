@@ -33,7 +33,7 @@ async def limit_for(
 ) -> int:
     """The limit of a question in the caller's conversation (404 when not theirs), or in the
     conversation they would create now (their instructions in force)."""
-    conversation = await chat_service.conversation_for(session, user, conversation_id)
+    conversation = await chat_service.conversation_for(session, user, conversation_id, settings)
     if conversation is not None:
         return with_instructions(settings, instructions_service.of_conversation(conversation))
     return with_instructions(settings, await instructions_service.in_force(session, user))

@@ -62,7 +62,7 @@ async def chat(
         message = "" if body.regenerate else chat_service.clean_message(body.message, settings)
         await chat_service.check_rate(limiter, user, settings)
         model = await engine.catalog.resolve(body.model)
-        turn = chat_service.Turn(body.parent_message_id, body.regenerate)
+        turn = chat_service.Turn(body.parent_message_id, body.regenerate, body.temporary)
         answer = await engine.submit(session, user, body.conversation_id, message, model, turn)
     first = sse.meta_event(str(answer.id), str(answer.conversation_id), str(answer.user_message_id))
     closing = anyio.Event()

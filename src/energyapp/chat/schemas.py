@@ -29,6 +29,11 @@ class ChatRequest(BaseModel):
         description="Una respuesta nueva a la pregunta parent_message_id (message va vacío).",
     )
     model: str | None = Field(default=None, max_length=200, description="Modelo de Ollama.")
+    temporary: StrictBool = Field(
+        default=False,
+        description="Solo sin conversation_id: la conversación nueva es un chat temporal (no "
+        "aparece en el historial y se borra temporary_chat_hours después del último mensaje).",
+    )
     continue_message_id: uuid.UUID | None = Field(
         default=None,
         description="Continuar esta respuesta, cortada por el largo máximo (finish_reason "

@@ -45,6 +45,7 @@ class Turn:
     # None: after the current branch's last message; tree.NO_PARENT: a new first message.
     parent_message_id: uuid.UUID | None = None
     regenerate: bool = False  # a new answer to the question ``parent_message_id``
+    temporary: bool = False  # a new conversation is a temporary chat (conversations/temporary.py)
 
 
 NEXT_TURN = Turn()
@@ -81,13 +82,15 @@ def too_long(length: int, limit: int, why: str = "") -> PayloadTooLarge:
 
 
 async def conversation_for(
-    session: AsyncSession, user: User, conversation_id: uuid.UUID | None
+    session: AsyncSession, user: User, conversation_id: uuid.UUID | None, settings: Settings
 ) -> Conversation | None:
-    """The caller's conversation to continue (404 when missing or someone else's), or None to
-    start a new one."""
+    """The caller's conversation to continue (404 when missing, someone else's or an expired
+    temporary chat), or None to start a new one."""
     if conversation_id is None:
         return None
-    return await conversations_service.get_owned_conversation(session, user, conversation_id)
+    return await conversations_service.get_owned_conversation(
+        session, user, conversation_id, settings
+    )
 
 
 async def check_rate(limiter: RateLimiter, user: User, settings: Settings) -> None:
@@ -153,7 +156,9 @@ async def start_chat(
                 id=conversation_id,
                 user_id=user.id,
                 title=provisional_title(message),
-                title_source="pending",
+                # A temporary chat keeps its first words: no request to the model for its title.
+                title_source="auto" if turn.temporary else "pending",
+                temporary=turn.temporary,
                 created_at=now,
                 updated_at=now,
                 current_leaf_id=answer_id,

@@ -65,7 +65,7 @@ async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile
     while True:
         stmt = (
             select(Conversation)
-            .where(Conversation.user_id == user.id)
+            .where(Conversation.user_id == user.id, Conversation.temporary.is_(False))
             .order_by(Conversation.created_at, Conversation.id)
             .limit(PAGE)
         )

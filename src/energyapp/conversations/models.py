@@ -54,6 +54,10 @@ class Conversation(Base):
     folder_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("folders.id", ondelete="SET NULL"), default=None
     )
+    # A temporary chat ("Chat temporal"): chosen at creation only, left out of its owner's lists,
+    # search and ZIP export, deleted ``temporary_chat_hours`` after ``updated_at`` (its last
+    # message) by the retention run, and read as missing by its owner from then on.
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # The last message of the branch shown and continued (messages form a tree through
     # ``Message.parent_id``; docs/chat.md). No foreign key: the two tables would refer to each

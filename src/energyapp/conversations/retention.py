@@ -1,5 +1,6 @@
 """Retention: conversations whose last message is older than their owner's role allows
-(``settings.retention_days``) are deleted by ``energyapp retention run`` (a daily systemd timer),
+(``settings.retention_days``), and temporary chats past ``settings.temporary_chat_hours``
+(conversations/temporary.py), are deleted by ``energyapp retention run`` (a daily systemd timer),
 except those on legal hold. A conversation's ``updated_at`` is the time of its last message
 (``counters.messages_added`` moves it; renaming or pinning does not).
 
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.audit import service as audit
 from energyapp.auth.models import USERS, User
 from energyapp.config import Settings
-from energyapp.conversations import counters, legal_hold
+from energyapp.conversations import counters, legal_hold, temporary
 from energyapp.conversations.models import CONVERSATIONS
 from energyapp.core.dates import local_day
 from energyapp.core.roles import Role
@@ -29,23 +30,31 @@ from energyapp.db import utcnow
 
 NOTICE_LIMIT = 10
 
-Cutoffs = dict[Role, datetime]
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The moments before which a last message is too old: per role with a policy, and for a
+    temporary chat."""
+
+    by_role: dict[Role, datetime]
+    temporary: datetime
 
 
 def cutoffs(settings: Settings, now: datetime) -> Cutoffs:
-    """Per role with a policy, the moment before which a last message is too old."""
-    return {role: now - timedelta(days=days) for role, days in settings.retention_days.items()}
+    by_role = {role: now - timedelta(days=d) for role, d in settings.retention_days.items()}
+    return Cutoffs(by_role, temporary.cutoff(settings, now))
 
 
 def expired_condition(limits: Cutoffs) -> ColumnElement[bool]:
-    """Rows of ``conversations`` past their owner's policy and not on hold (no JOIN, so it
-    serves a DELETE too)."""
+    """Rows of ``conversations`` past their owner's policy or their life as a temporary chat,
+    and not on hold (no JOIN, so it serves a DELETE too)."""
     c = CONVERSATIONS.c
     by_role = [
         and_(c.updated_at < cutoff, c.user_id.in_(select(USERS.c.id).where(USERS.c.role == role)))
-        for role, cutoff in limits.items()
+        for role, cutoff in limits.by_role.items()
     ]
-    return and_(or_(false(), *by_role), ~legal_hold.is_held_condition())
+    expired = or_(false(), temporary.expired_condition(limits.temporary), *by_role)
+    return and_(expired, ~legal_hold.is_held_condition())
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ async def expired(
     """Every conversation the run would delete now, oldest first, read page by page."""
     limits = cutoffs(settings, now or utcnow())
     after = None
-    while limits:
+    while True:
         page = await _expired_page(session, limits, settings.retention_batch_size, after)
         for item in page:
             yield item
@@ -130,11 +139,12 @@ async def run(
     *,
     now: datetime | None = None,
 ) -> RunSummary:
-    """Delete every expired conversation not on hold, batch by batch; one summary audit event."""
+    """Delete every expired conversation (by policy, or a temporary chat past its life) not on
+    hold, batch by batch; one summary audit event."""
     limits = cutoffs(settings, now or utcnow())
     conversations = messages = batches = 0
     after = None
-    while limits:
+    while True:
         async with sessionmaker() as session, session.begin():
             page = await _expired_page(session, limits, settings.retention_batch_size, after)
             if not page:
@@ -155,6 +165,7 @@ async def run(
                 "messages": summary.messages,
                 "batches": summary.batches,
                 "policy_days": {role.value: days for role, days in settings.retention_days.items()},
+                "temporary_chat_hours": settings.temporary_chat_hours,
             },
         )
     return summary
@@ -179,7 +190,12 @@ async def notice_for(
         return Notice(days, warning, 0, [])
     limit = (now or utcnow()) - timedelta(days=days) + timedelta(days=warning)
     c = CONVERSATIONS.c
-    where = and_(c.user_id == user.id, c.updated_at < limit, ~legal_hold.is_held_condition())
+    where = and_(
+        c.user_id == user.id,
+        c.updated_at < limit,
+        c.temporary.is_(False),  # not listed anywhere; its banner tells its life
+        ~legal_hold.is_held_condition(),
+    )
     count = await session.scalar(select(func.count()).select_from(CONVERSATIONS).where(where))
     rows = await session.execute(
         select(c.id, c.title, c.updated_at)

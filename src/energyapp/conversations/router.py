@@ -74,7 +74,9 @@ async def list_conversations(
 async def create_conversation(
     body: ConversationCreate, user: CurrentUser, session: SessionDep
 ) -> ConversationOut:
-    conversation = await service.create_conversation(session, user, body.title)
+    conversation = await service.create_conversation(
+        session, user, body.title, is_temporary=body.temporary
+    )
     return ConversationOut.model_validate(conversation)
 
 

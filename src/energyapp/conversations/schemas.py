@@ -33,6 +33,11 @@ class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
+    temporary: StrictBool = Field(
+        default=False,
+        description="Un chat temporal: no aparece en el historial y se borra "
+        "temporary_chat_hours después del último mensaje.",
+    )
 
 
 class ConversationUpdate(BaseModel):
@@ -45,6 +50,11 @@ class ConversationUpdate(BaseModel):
         default=None,
         description="Mueve la conversación a una de sus carpetas; null: sin carpeta. Una "
         "carpeta que no es suya: 404 folder_not_found.",
+    )
+    temporary: StrictBool | None = Field(
+        default=None,
+        description="false guarda un chat temporal en el historial; true solo vale al crear "
+        "la conversación (409 temporary_only_at_creation).",
     )
 
 
@@ -60,6 +70,8 @@ class ConversationOut(BaseModel):
     pinned: bool
     archived: bool
     folder_id: uuid.UUID | None = Field(description="Su carpeta (GET /folders); null: ninguna.")
+    # A temporary chat: not listed, deleted temporary_chat_hours after its last message.
+    temporary: bool
 
 
 class ConversationListItem(ConversationOut):

@@ -23,7 +23,8 @@ from starlette.requests import Request
 
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import User
-from energyapp.conversations import counters, legal_hold, tree
+from energyapp.config import Settings
+from energyapp.conversations import counters, legal_hold, temporary, tree
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation, Message
 from energyapp.conversations.schemas import (
     ConversationListItem,
@@ -52,12 +53,15 @@ MESSAGE_LIST_COLUMNS = item_columns(MessageOut, MESSAGES)
 
 
 async def get_owned_conversation(
-    session: AsyncSession, user: User, conversation_id: uuid.UUID
+    session: AsyncSession, user: User, conversation_id: uuid.UUID, settings: Settings
 ) -> Conversation:
-    """The caller's conversation, or 404 whether it is missing or someone else's."""
+    """The caller's conversation, or 404 whether it is missing, someone else's or a temporary
+    chat past its life (even before the retention run deletes it)."""
     conversation = await session.scalar(
         select(Conversation).where(
-            Conversation.id == conversation_id, Conversation.user_id == user.id
+            Conversation.id == conversation_id,
+            Conversation.user_id == user.id,
+            ~temporary.expired_condition(temporary.cutoff(settings)),
         )
     )
     if conversation is None:
@@ -70,14 +74,16 @@ def _conversation_not_found() -> NotFound:
 
 
 async def create_conversation(
-    session: AsyncSession, user: User, title: str | None = None
+    session: AsyncSession, user: User, title: str | None = None, *, is_temporary: bool = False
 ) -> Conversation:
-    """Create a conversation owned by ``user``, with the user's custom instructions in force
-    now (kept for its whole life), and keep the user's counter in step."""
+    """Create a conversation owned by ``user`` (a temporary chat with ``is_temporary``: it never
+    asks the model for a title), with the user's custom instructions in force now (kept for its
+    whole life), and keep the user's counter in step."""
     conversation = Conversation(
         user_id=user.id,
         title=title or DEFAULT_TITLE,
-        title_source="user" if title else "pending",
+        title_source="user" if title else "auto" if is_temporary else "pending",
+        temporary=is_temporary,
         # Read by the INSERT itself; expired after the flush, as a value the database wrote.
         **instructions_service.columns_in_force(user.id),
     )
@@ -163,10 +169,13 @@ async def list_conversations(
     folder_id: uuid.UUID | None = None,
 ) -> tuple[list[Item], str | None]:
     """The caller's conversations (``ConversationListItem`` fields): pinned first, then most
-    recently updated; only those of one of the caller's folders with ``folder_id`` (404
-    ``folder_not_found`` for another person's), through ``ix_conversations_folder_list``."""
+    recently updated; never a temporary chat. Only those of one of the caller's folders with
+    ``folder_id`` (404 ``folder_not_found`` for another person's), through
+    ``ix_conversations_folder_list``."""
     c = CONVERSATIONS.c
-    stmt = select(*CONVERSATION_LIST_COLUMNS).where(c.user_id == user.id, c.archived.is_(archived))
+    stmt = select(*CONVERSATION_LIST_COLUMNS).where(
+        c.user_id == user.id, c.archived.is_(archived), c.temporary.is_(False)
+    )
     if folder_id is not None:
         await folders_service.get_folder(session, user.id, folder_id)
         stmt = stmt.where(c.folder_id == folder_id)
@@ -187,11 +196,22 @@ async def list_conversations(
 async def update_conversation(
     session: AsyncSession, conversation: Conversation, changes: ConversationUpdate
 ) -> Conversation:
-    """Rename, pin, archive or move to one of the owner's folders (``folder_id`` sent, null:
-    none). A title set by a person is never replaced by the model's.
+    """Rename, pin, archive, move to one of the owner's folders (``folder_id`` sent, null:
+    none), or save a temporary chat (``temporary: false``). A title set by a person is never
+    replaced by the model's. 409 for what a temporary chat does not take
+    (:func:`energyapp.conversations.temporary.check_change`).
 
     Editing does not move the conversation in the list (``updated_at`` follows messages only).
     """
+    temporary.check_change(
+        conversation,
+        temporary=changes.temporary,
+        pinned=changes.pinned,
+        archived=changes.archived,
+        filed=changes.folder_id is not None,
+    )
+    if changes.temporary is False:
+        conversation.temporary = False
     if changes.title is not None:
         conversation.title = changes.title
         conversation.title_source = "user"

@@ -19,6 +19,8 @@ class PublicConfig(BaseModel):
     password_change_domains: list[str]
     # The login offers "send me a link" by email, else says to ask an administrator.
     mail_enabled: bool
+    # "Chat temporal": hours after its last message a temporary chat is deleted (the banner).
+    temporary_chat_hours: int
 
 
 @router.get("/config/public", response_model=PublicConfig)
@@ -31,4 +33,5 @@ async def public_config(settings: SettingsDep) -> PublicConfig:
         self_service_2fa_domains=settings.self_service_2fa_domains,
         password_change_domains=settings.password_change_domains,
         mail_enabled=settings.mail_enabled,
+        temporary_chat_hours=settings.temporary_chat_hours,
     )

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from energyapp.audit import service as audit_service
 from energyapp.auth.models import USERS, User
 from energyapp.config import Settings
-from energyapp.conversations import counters, tree
+from energyapp.conversations import counters, temporary, tree
 from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import CONVERSATIONS, MESSAGES, Conversation
 from energyapp.conversations.schemas import TITLE_MAX
@@ -83,7 +83,8 @@ async def share(
     request: Request | None,
 ) -> SharedLink:
     """Share the branch of ``conversation`` shown now, or move an existing link's snapshot to
-    it (same token). 403 ``sharing_disabled``; 409 ``nothing_to_share`` for a conversation
+    it (same token). 403 ``sharing_disabled``; 409 ``conversation_temporary`` for a temporary
+    chat, ``nothing_to_share`` for a conversation
     without messages, ``answer_in_progress`` while an answer of that branch is written."""
     if not settings.sharing_enabled:
         raise Forbidden(
@@ -96,6 +97,8 @@ async def share(
         CONVERSATIONS.c.id == conversation.id)))  # fmt: skip
     if owner_id != user.id:
         raise NotFound("No se encontró la conversación.")
+    if conversation.temporary:
+        raise temporary.refused("compartir")
     await session.refresh(conversation, ["current_leaf_id"])
     leaf = conversation.current_leaf_id
     if leaf is None:

@@ -49,6 +49,7 @@ import { adminPrompts } from "./prompts.js";
  * @property {string} owner_email
  * @property {string} updated_at
  * @property {number} message_count
+ * @property {boolean} temporary a "Chat temporal" of its owner: shown while it exists, marked "Temporal"
  */
 
 /** @typedef {{ id: string, role: string, content: string, created_at: string, sibling_ids: string[] }} AdminMessage the current branch, with each message's versions */
@@ -260,7 +261,7 @@ function userDetail(body, userId) {
         pg.reset();
       });
       return h("tr", { dataset: { convId: conv.id } },
-        h("td", { class: "wrap", "data-label": "Título", text: conv.title || "Sin título" }),
+        h("td", { class: "wrap", "data-label": "Título" }, conv.title || "Sin título", conv.temporary ? [" ", temporaryPill()] : null),
         h("td", { "data-label": "Mensajes", text: String(conv.message_count ?? "") }),
         h("td", { "data-label": "Actualizada", title: formatDate(conv.updated_at), text: timeAgo(conv.updated_at) }),
         h("td", { "data-label": "Acciones" }, h("div", { class: "cell-actions" }, h("a", { class: "btn btn-sm", href: `#/admin/conversacion/${encodeURIComponent(conv.id)}` }, icon("eye"), "Ver mensajes"), reassign)));
@@ -272,6 +273,11 @@ function userDetail(body, userId) {
     heading.textContent = `Conversaciones de ${user.full_name} (${user.email})`;
   }).catch(() => {});  // the list below reports the error
   pg.reset();
+}
+
+/** The mark of a temporary chat: its owner does not see it in the history; it is deleted soon. */
+function temporaryPill() {
+  return h("span", { class: "pill", title: "Chat temporal: no aparece en el historial de su dueño y se borra después de su último mensaje.", text: "Temporal" });
 }
 
 /**
@@ -304,6 +310,7 @@ async function conversationViewer(body, convId, isAdmin) {
   );
   api(`/admin/conversations/${encodeURIComponent(convId)}`).then((/** @type {AdminConversation} */ conv) => {
     heading.textContent = `«${conv.title || "Sin título"}», conversación de ${conv.owner_full_name} (${conv.owner_email})`;
+    if (conv.temporary) heading.append(" ", temporaryPill());
   }).catch(() => {});  // the messages below report the error
   if (isAdmin) body.insertBefore(legalHoldPanel(convId), viewer);
   body.insertBefore(keptInstructionsPanel(convId), viewer);

@@ -3,7 +3,8 @@
 // This module lays the screen out and holds the conversation shown: loading it, its versions,
 // asking (a new question, an edit, Regenerar). Its parts live in chat/: models.js (the model
 // picker and the model-service band), messages.js (the messages' DOM), edit.js ("Editar"),
-// composer.js (field, draft, Enviar/Detener) and stream.js (an answer's events, Detener, reload).
+// composer.js (field, draft, Enviar/Detener), stream.js (an answer's events, Detener, reload) and
+// temporary.js ("Chat temporal": the toggle and the band).
 import { api, apiFetch, errorDetail } from "../api.js";
 import { h, iconButton, toast, clear } from "../dom.js";
 import { navigate } from "../router.js";
@@ -19,6 +20,7 @@ import { questionContent } from "./chat/attachments.js";
 import { saveQuestionAsPrompt } from "./prompts.js";
 import { Composer } from "./chat/composer.js";
 import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
+import { TemporaryChat } from "./chat/temporary.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
@@ -85,6 +87,11 @@ class ChatView {
       continueAnswer: (view) => this.continueAnswer(view),
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
+    this.temporary = new TemporaryChat({
+      conversationId: () => this.conversationId,
+      // Saved: now it is history, listed like any other.
+      saved: (conv) => this.sidebar.upsert({ id: conv.id, title: conv.title, updated_at: conv.updated_at, running: Boolean(this.streams.active) }),
+    });
     /** @type {Composer} */
     this.composer = new Composer({
       conversationId: () => this.conversationId,
@@ -98,9 +105,10 @@ class ChatView {
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const helpBtn = iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" });
     // What the open drawer covers (all but the title, which stays the page's heading).
-    this.covered = [this.drawerBtn, helpBtn, this.list.scroller, this.composer.wrap];
+    this.covered = [this.drawerBtn, helpBtn, this.temporary.el, this.list.scroller, this.composer.wrap];
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
       h("div", { class: "chat-head" }, this.drawerBtn, this.headTitle, helpBtn),
+      this.temporary.el,
       this.list.scroller,
       this.composer.wrap,
     );
@@ -123,7 +131,10 @@ class ChatView {
       this.drawerBtn.focus();
     });
     if (conversationId) this.loadConversation(conversationId);
-    else this.showWelcome();
+    else {
+      this.showWelcome();
+      this.temporary.offer();
+    }
     this.models.watchHealth();
   }
 
@@ -180,6 +191,7 @@ class ChatView {
       if (this.destroyed) return;
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
+      this.temporary.showFor(conv.temporary);
       this.list.scrollToEnd(true);
       this.streams.resume(id, messages);
     } catch (err) {
@@ -318,10 +330,11 @@ class ChatView {
     const view = this.list.appendAnswer({ content: "", status: "streaming" });
     view.question = question;
     this.list.scrollToEnd(true);
-    /** @type {{ message?: string, conversation_id?: string, model?: string, parent_message_id?: string, regenerate?: boolean }} */
+    /** @type {{ message?: string, conversation_id?: string, model?: string, parent_message_id?: string, regenerate?: boolean, temporary?: boolean }} */
     const body = turn.regenerate ? { parent_message_id: turn.regenerate, regenerate: true } : { message: text };
     if (turn.parent) body.parent_message_id = turn.parent;
     if (this.conversationId) body.conversation_id = this.conversationId;
+    else if (this.temporary.on) body.temporary = true;
     if (this.models.requested) body.model = this.models.requested;
     const status = await this.streams.run(view, (signal) => apiFetch("/chat", { method: "POST", body, signal, headers: { Accept: "text/event-stream" } }), () => {
       // Nothing was saved when the request failed before `meta`: replace the pair.
@@ -371,7 +384,9 @@ class ChatView {
       history.replaceState(null, "", `#/chat/${encodeURIComponent(id)}`);
       this.sidebar.setActive(id);
       this.list.addExportButton(this.conversationId);
+      this.temporary.showFor(this.temporary.on);
     }
+    if (this.temporary.on) return; // not in the history: the list does not show it
     const title = this.headTitle.textContent;
     this.sidebar.upsert({ id, title: isNew ? "Nueva conversación" : title, updated_at: new Date().toISOString(), running: true });
     this.sidebar.announce();
