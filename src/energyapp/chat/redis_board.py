@@ -68,7 +68,12 @@ class RedisBoard:
                 pipe.exists(self._keys.lease(process))
             alive = await pipe.execute()
         items: list[Work] = []
+        gone: list[str] = []
         for process, live in zip(processes, alive, strict=True):
             if live:
                 items += [Work.from_dict(data) for data in json.loads(fields[process])]
+            else:
+                gone.append(process)
+        if gone:  # processes that died (each start has a new id): their fields would pile up
+            await self._redis.hdel(self._keys.board, *gone)
         return items
