@@ -188,7 +188,8 @@ function queueBlock(queue) {
 function workRow(work) {
   const state = work.state === "writing" ? "Escribiendo" : work.position !== null ? `En espera (n.º ${work.position})` : "En espera";
   return h("tr", { dataset: { workId: work.id, state: work.state } },
-    h("td", { class: "wrap", "data-label": "Persona" }, work.full_name ?? (work.user_id ? "Cuenta eliminada" : "—"), work.email ? h("div", { class: "muted small", text: work.email }) : null),
+    // One block: as a card at 375 px, the name and the e-mail stay together on the right.
+    h("td", { class: "wrap", "data-label": "Persona" }, h("div", {}, work.full_name ?? (work.user_id ? "Cuenta eliminada" : "—"), work.email ? h("div", { class: "muted small", text: work.email }) : null)),
     h("td", { "data-label": "Rol", text: work.role ? ROLE_LABELS[work.role] : "—" }),
     h("td", { "data-label": "Tipo", text: KIND_LABELS[work.kind] || work.kind }),
     h("td", { "data-label": "Estado", text: state }),
