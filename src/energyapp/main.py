@@ -14,6 +14,7 @@ from energyapp.admin.audit_router import router as admin_audit_router
 from energyapp.admin.policy_router import router as admin_policy_router
 from energyapp.admin.report_router import router as admin_report_router
 from energyapp.admin.router import router as admin_router
+from energyapp.admin.status_router import router as admin_status_router
 from energyapp.announcements.admin_router import router as admin_announcements_router
 from energyapp.announcements.router import router as announcements_router
 from energyapp.apikeys.router import router as apikeys_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router, dependencies=[ChangesLimited])
     app.include_router(admin_audit_router)
     app.include_router(admin_report_router)
+    app.include_router(admin_status_router)
     app.include_router(admin_policy_router, dependencies=[ChangesLimited])
     app.include_router(admin_announcements_router, dependencies=[ChangesLimited])
     app.include_router(announcements_router, dependencies=[ChangesLimited])

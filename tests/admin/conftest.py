@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.conversations.models import Conversation, Message
+from tests.chat.conftest import fake, http, live_app
 from tests.conversations.conftest import make_conversation
 
-__all__ = ["audit_events", "make_conversation", "move_messages"]
+# The stand-in Ollama and the app over HTTP, for the status tab (test_status.py).
+__all__ = ["audit_events", "fake", "http", "live_app", "make_conversation", "move_messages"]
 
 
 async def audit_events(

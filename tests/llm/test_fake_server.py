@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import httpx
@@ -224,3 +225,35 @@ async def test_connection_is_reused_after_a_full_answer(
     assert connector is not None
     idle = connector._conns  # type: ignore[attr-defined]
     assert sum(len(connections) for connections in idle.values()) == 1
+
+
+async def test_ps_lists_the_models_a_generation_loaded(
+    http: aiohttp.ClientSession, raw: httpx.AsyncClient, fake: tuple[str, FakeOllama]
+) -> None:
+    """``GET /api/ps`` in Ollama's shape: empty until a generation loads the model, which then
+    stays for the request's keep_alive (Ollama's default 5 minutes); keep_alive 0 unloads it."""
+    url, _ = fake
+    assert (await raw.get(f"{url}/api/ps")).json() == {"models": []}
+    assert await llm.loaded_models(http, url) == []
+    payload = _payload(num_ctx=2048)
+    payload["keep_alive"] = "30m"
+    async with http.post(f"{url}/api/chat", json=payload) as response:
+        await response.read()
+    (entry,) = (await raw.get(f"{url}/api/ps")).json()["models"]
+    assert entry["name"] == entry["model"] == MODEL and entry["size"] > 0
+    assert entry["context_length"] == 2048 and entry["size_vram"] == 0
+    assert "stand-in" in entry["details"]["families"]
+    left = datetime.fromisoformat(entry["expires_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=29) < left <= timedelta(minutes=30)
+    (loaded,) = await llm.loaded_models(http, url) or []
+    assert loaded.name == MODEL and loaded.expires_at == entry["expires_at"]
+    payload["keep_alive"] = 0
+    async with http.post(f"{url}/api/chat", json=payload) as response:
+        await response.read()
+    assert (await raw.get(f"{url}/api/ps")).json() == {"models": []}
+
+
+async def test_loaded_models_of_a_server_that_does_not_answer(
+    http: aiohttp.ClientSession,
+) -> None:
+    assert await llm.loaded_models(http, f"http://127.0.0.1:{free_port()}") is None

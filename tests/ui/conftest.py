@@ -222,6 +222,7 @@ def admin_screens(user_id: str, conversation_id: str) -> dict[str, str]:
         "auditoria": "#main table tbody tr",
         "claves": "#admin-api-keys tbody tr",
         "avisos": "#announcement-form",
+        "estado": "#status-servers .status-server",
         f"usuario/{user_id}": "#user-conversations tbody tr",
         f"conversacion/{conversation_id}": "#admin-viewer .msg",
     }
@@ -354,6 +355,31 @@ def dead_ollama_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAp
         _seed(db_url)
         with _serve(db_url, DEAD_OLLAMA, tmp_path_factory.mktemp("ui-dead-logs")) as base:
             yield LiveApp(base_url=base, db_url=db_url, ollama_url=None)
+
+
+@pytest.fixture(scope="module")
+def slow_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """An app whose stand-in Ollama answers slowly (about 12 s an answer), so a test can act
+    while an answer runs."""
+    logs = tmp_path_factory.mktemp("ui-slow-logs")
+    port = _free_port()
+    ollama = subprocess.Popen(
+        [
+            sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
+            "--tokens-per-second", "5", "--answer-tokens", "60", "--model", "qwen2.5:3b-instruct",
+        ],
+        stdout=(logs / "ollama.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        ollama_url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{ollama_url}/api/version", ollama)
+        with _database(tmp_path_factory.mktemp("ui-slow")) as db_url:
+            _seed(db_url)
+            with _serve(db_url, ollama_url, logs) as base:
+                yield LiveApp(base_url=base, db_url=db_url, ollama_url=ollama_url)
+    finally:
+        _stop([ollama])
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,7 @@ search, the running indicator in every tab, a new conversation during an answer,
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,12 +17,6 @@ from energyapp.db import create_engine, create_sessionmaker
 from tests.ui.conftest import (
     LiveApp,
     _arun,
-    _database,
-    _free_port,
-    _seed,
-    _serve,
-    _stop,
-    _wait_http,
     login,
     row_action,
 )
@@ -34,31 +25,6 @@ pytestmark = pytest.mark.browser
 
 SANTIAGO = ZoneInfo("America/Santiago")
 RUNNING = ".conv-item.running"
-
-
-@pytest.fixture(scope="module")
-def slow_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """An app whose stand-in Ollama answers slowly (about 12 s an answer), so a test can act
-    while an answer runs."""
-    logs = tmp_path_factory.mktemp("ui-slow-logs")
-    port = _free_port()
-    ollama = subprocess.Popen(
-        [
-            sys.executable, "-m", "energyapp.llm.fake_server", "--port", str(port),
-            "--tokens-per-second", "5", "--answer-tokens", "60", "--model", "qwen2.5:3b-instruct",
-        ],
-        stdout=(logs / "ollama.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        ollama_url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{ollama_url}/api/version", ollama)
-        with _database(tmp_path_factory.mktemp("ui-slow")) as db_url:
-            _seed(db_url)
-            with _serve(db_url, ollama_url, logs) as base:
-                yield LiveApp(base_url=base, db_url=db_url, ollama_url=ollama_url)
-    finally:
-        _stop([ollama])
 
 
 def _login_worker(page: Page, app: LiveApp) -> dict[str, str]:

@@ -17,6 +17,7 @@ import anyio
 from sse_starlette import ServerSentEvent
 
 from energyapp.chat import sse
+from energyapp.chat.board import Work
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import GenerationQueue
 from energyapp.chat.watchers import Watchers
@@ -76,6 +77,9 @@ class Broker(Protocol):
         """Ask the other processes to stop every answer they generate for ``user_id`` (the
         API's too, which no database row names)."""
 
+    async def work(self) -> list[Work]:
+        """What every process sends through the queue now (``chat/board.py``)."""
+
     async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
         """Ask the other processes to check now the credentials of ``user_id``'s open streams
         (``chat/revocation.py``)."""
@@ -133,3 +137,7 @@ class LocalBroker:
 
     async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
         return None
+
+    async def work(self) -> list[Work]:
+        assert self._engine is not None
+        return self._engine.board.items()

@@ -26,6 +26,7 @@ from sse_starlette import ServerSentEvent
 from energyapp.auth.models import User
 from energyapp.chat import limits, runner
 from energyapp.chat import service as chat_service
+from energyapp.chat.board import Board
 from energyapp.chat.broker import Broker
 from energyapp.chat.live import LiveAnswer, LiveAnswers
 from energyapp.chat.request_answers import RequestAnswers
@@ -83,6 +84,7 @@ class ChatEngine:
         # The wait told to queued answers (``queue`` events), from this process's answers.
         self.queue_times = QueueTimes()
         self.requests = RequestAnswers()  # the API's answers, owned by their requests
+        self.board = Board()  # this process's work through the queue (admin/status.py)
         self.guards = StreamGuards()  # streams that end with their session or key
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()

@@ -36,9 +36,11 @@ from sse_starlette import ServerSentEvent
 
 from energyapp.chat import service as chat_service
 from energyapp.chat import sse
+from energyapp.chat.board import Work
 from energyapp.chat.continuation import answer_closing
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
+from energyapp.chat.redis_board import RedisBoard
 from energyapp.chat.redis_keys import (
     CREDENTIALS_ENDED,
     STOP_USER,
@@ -87,6 +89,7 @@ class RedisBroker:
             hold=settings.slot_hold_seconds,
         )
         self.watchers = RedisWatchers(redis, self.keys, settings.max_streams_per_user)
+        self.board = RedisBoard(redis, self.keys)
         self._owners = redis.register_script(OWNERS)
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -96,6 +99,7 @@ class RedisBroker:
 
     async def start(self, engine: ChatEngine) -> None:
         self._engine = engine
+        self.board.attach(engine.board)
         with contextlib.suppress(RedisError, OSError):  # the heartbeat retries
             await self._heartbeat()
         loop = asyncio.get_running_loop()
@@ -105,6 +109,7 @@ class RedisBroker:
             loop.create_task(self._every(self.lease_seconds / 3, self._recover)),
             loop.create_task(self._listen()),
             loop.create_task(self.queue.watch()),
+            loop.create_task(self.board.watch()),
         ]
 
     async def close(self) -> None:
@@ -116,6 +121,7 @@ class RedisBroker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self.keys.lease(self.keys.process))
+            await self.redis.hdel(self.keys.board, self.keys.process)
         await self.redis.aclose()
 
     async def _every(self, seconds: float, work: Callable[[], Awaitable[None]]) -> None:
@@ -140,6 +146,7 @@ class RedisBroker:
             await self.queue.sync()
         await self.queue.requeue_lost()
         await self.watchers.sync()
+        await self.board.publish()
 
     async def _tick(self) -> None:
         if self.queue.has_waiters():  # the others' waiters are their processes' business
@@ -286,6 +293,9 @@ class RedisBroker:
 
     async def announce_credentials_ended(self, user_id: uuid.UUID) -> None:
         await announce_credentials_ended(self.redis, self.keys, user_id)
+
+    async def work(self) -> list[Work]:
+        return await self.board.read()
 
     async def _final_status(self, key: str) -> str | None:
         cursor = "0-0"

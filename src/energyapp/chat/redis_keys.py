@@ -61,6 +61,10 @@ class BrokerKeys:
         return f"{self.prefix}tinfo"
 
     @property
+    def board(self) -> str:  # process -> its work through the queue (chat/redis_board.py)
+        return f"{self.prefix}board"
+
+    @property
     def events(self) -> str:
         return f"{self.prefix}events"
 

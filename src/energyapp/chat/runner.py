@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from energyapp.chat import continuation, prompt, titles
 from energyapp.chat import service as chat_service
+from energyapp.chat.board import Work, WorkKind
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.waits import QueuePlace
 from energyapp.core.db_errors import refused_values, sqlstate
@@ -114,14 +115,17 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     affinity = str(job.conversation_id)  # the slot scheduling follows the conversation's cache
     try:
         try:
-            queued_at = time.perf_counter()
-            place = QueuePlace(engine.queue_times, answer.set_position)
-            server = await engine.queue.acquire(job.user_id, place.moved, affinity=affinity)
-            place.granted()
-            QUEUE_WAIT.observe(time.perf_counter() - queued_at)
-            answer.set_position(None)
-            GENERATIONS_RUNNING.inc()
-            await _stream(engine, answer, job, server, outcome)
+            kind: WorkKind = "continuation" if job.continued is not None else "chat"
+            with engine.board.track(job.user_id, kind) as work:
+                queued_at = time.perf_counter()
+                place = QueuePlace(engine.queue_times, _told(engine, work, answer))
+                server = await engine.queue.acquire(job.user_id, place.moved, affinity=affinity)
+                place.granted()
+                engine.board.started(work)
+                QUEUE_WAIT.observe(time.perf_counter() - queued_at)
+                answer.set_position(None)
+                GENERATIONS_RUNNING.inc()
+                await _stream(engine, answer, job, server, outcome)
         except asyncio.CancelledError:
             if answer.stop_reason is None:
                 raise
@@ -156,6 +160,18 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
         await _give_back(engine.queue.leave(job.user_id))
     answer.saving_end = True  # from here on a stop waits for the end instead of cancelling
     await _finish(engine, answer, job, outcome)
+
+
+def _told(
+    engine: ChatEngine, work: Work, answer: LiveAnswer
+) -> Callable[[int | None, int | None], None]:
+    """A new place in the queue, for the answer's watchers and for the admins' board."""
+
+    def tell(position: int | None, wait_seconds: int | None) -> None:
+        engine.board.moved(work, position)
+        answer.set_position(position, wait_seconds)
+
+    return tell
 
 
 async def _give_back(work: Awaitable[None]) -> None:

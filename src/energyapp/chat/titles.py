@@ -88,21 +88,25 @@ async def _title(
         preempted = True
         task.cancel()
 
-    try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
-        async with asyncio.timeout(FREE_SLOT_WAIT):
-            server = await engine.queue.acquire(None, on_preempt=preempt, affinity=affinity)
-    except TimeoutError:
-        return None  # every slot is busy: no title that would wait for (or evict) a user
-    TITLE_REQUESTS.inc()
-    try:
-        raw, stats = await llm.chat_once(engine.http, server, payload, read_timeout=TITLE_TIMEOUT)
-        prompt.record_prompt(messages, stats)
-    except asyncio.CancelledError:
-        if not preempted:
-            raise
-        task.uncancel()
-        TITLES_PREEMPTED.inc()
-        return None
-    finally:
-        await engine.queue.release(server, None, on_preempt=preempt, affinity=affinity)
-    return prompt.clean_title(raw)
+    with engine.board.track(None, "title") as work:
+        try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+            async with asyncio.timeout(FREE_SLOT_WAIT):
+                server = await engine.queue.acquire(None, on_preempt=preempt, affinity=affinity)
+        except TimeoutError:
+            return None  # every slot is busy: no title that would wait for (or evict) a user
+        engine.board.started(work)
+        TITLE_REQUESTS.inc()
+        try:
+            raw, stats = await llm.chat_once(
+                engine.http, server, payload, read_timeout=TITLE_TIMEOUT
+            )
+            prompt.record_prompt(messages, stats)
+        except asyncio.CancelledError:
+            if not preempted:
+                raise
+            task.uncancel()
+            TITLES_PREEMPTED.inc()
+            return None
+        finally:
+            await engine.queue.release(server, None, on_preempt=preempt, affinity=affinity)
+        return prompt.clean_title(raw)

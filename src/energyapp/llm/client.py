@@ -350,3 +350,34 @@ async def ollama_version(
         return str(json.loads(body)["version"])
     except (ValueError, KeyError, TypeError):
         return ""  # something answers, without a version
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A model an Ollama server holds in memory (``GET /api/ps``)."""
+
+    name: str
+    size: int  # bytes in memory
+    expires_at: str | None  # when it unloads (RFC 3339, as Ollama says it)
+
+
+async def loaded_models(
+    session: aiohttp.ClientSession, base_url: str, wait_s: float = 1.5
+) -> list[LoadedModel] | None:
+    """The models a server holds in memory; None when it does not answer ``/api/ps``."""
+    try:
+        status, body = await _get(session, f"{base_url.rstrip('/')}/api/ps", wait_s)
+        entries = json.loads(body)["models"] if status == 200 else None
+    except (*_CLIENT_ERRORS, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(entries, list):
+        return None
+    return [
+        LoadedModel(
+            name=str(entry.get("name") or entry.get("model")),
+            size=int(entry.get("size") or 0),
+            expires_at=str(entry["expires_at"]) if entry.get("expires_at") else None,
+        )
+        for entry in entries
+        if isinstance(entry, dict)
+    ]

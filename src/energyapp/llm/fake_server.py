@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from energyapp.llm import asgi_io, cpu_server
 from energyapp.llm.client import STAND_IN_FAMILY, STAND_IN_VERSION
 from energyapp.llm.cpu_server import CpuConfig, CpuModel
+from energyapp.llm.fake_loaded import LoadedModels
 
 logger = logging.getLogger("energyapp.fake_ollama")
 
@@ -91,6 +92,7 @@ class FakeOllama:
         self.active_streams = 0
         self._cached = ""  # the last prompt read, as laid out for the model, and its answer
         self.cpu = CpuModel(self.config.cpu, self._rng, _WORDS) if self.config.cpu else None
+        self.loaded = LoadedModels()  # GET /api/ps (llm/fake_loaded.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,7 +113,8 @@ class FakeOllama:
                 send, 200, {"models": [_model_entry(m) for m in self.config.models]}
             )
         elif path == "/api/ps":
-            await asgi_io.send_json(send, 200, {"models": []})
+            loaded = [self.loaded.running(_model_entry(m)) for m in self.loaded.names()]
+            await asgi_io.send_json(send, 200, {"models": loaded})
         elif path == "/api/show" and method == "POST":
             await self._show(send, body)
         elif path in ("/api/chat", "/api/generate") and method == "POST":
@@ -160,6 +163,8 @@ class FakeOllama:
         if request is None:
             await asgi_io.send_json(send, 400, {"error": "invalid character in request body"})
             return
+        if request.get("model") in cfg.models:
+            self.loaded.touch(request["model"], request.get("keep_alive"), request.get("options"))
         if not chat and not request.get("prompt") and self.cpu is None:  # only loads the model
             await asgi_io.send_json(send, 200, {"model": request.get("model"), "done": True})
             return

@@ -9,6 +9,7 @@ the usage reports see API answers too.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -262,8 +263,10 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
     completion.status = "stopped"
     user_id = completion.caller.user.id
     try:
-        with engine.requests.hold(user_id) as held:
-            completion.server = await held.wait(engine.queue.acquire(user_id))
+        with engine.requests.hold(user_id) as held, engine.board.track(user_id, "api") as work:
+            moved = functools.partial(engine.board.moved, work)
+            completion.server = await held.wait(engine.queue.acquire(user_id, moved))
+            engine.board.started(work)
             completion.asked = True
             pieces = llm.stream_chat(
                 engine.http,

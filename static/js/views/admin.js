@@ -9,6 +9,7 @@ import { plural } from "../plural.js";
 import { PAGE, errorBox, pagedTable } from "./admin_common.js";
 import { renderAudit } from "./admin_audit.js";
 import { renderUsage } from "./admin_usage.js";
+import { renderStatus } from "./admin_status.js";
 import { reassignDialog } from "./admin_reassign.js";
 import { twoFactorPolicyCard } from "./admin_2fa_policy.js";
 import { legalHoldPanel } from "./legal_hold.js";
@@ -71,6 +72,7 @@ export function renderAdmin(main, params) {
   const tabs = [["usuarios", "Usuarios"], ["uso", "Uso"], ["auditoria", "Auditoría"], ["claves", "Claves de API"]];
   if (isAdmin) tabs.push(["avisos", "Avisos generales"]); // Configuración's "Avisos" is the desktop notifications
   if (isAdmin) tabs.push(["indicaciones", "Indicaciones"]); // the published ones: admins only
+  if (isAdmin) tabs.push(["estado", "Estado"]); // the model servers and who waits now
   inner.append(
     h("h1", { text: "Administración" }),
     h("nav", { class: "admin-tabs", "aria-label": "Secciones de administración" },
@@ -87,6 +89,7 @@ export function renderAdmin(main, params) {
   else if (section === "claves") adminApiKeys(body);
   else if (section === "avisos" && isAdmin) adminAnnouncements(body);
   else if (section === "indicaciones" && isAdmin) adminPrompts(body);
+  else if (section === "estado" && isAdmin) cleanup = renderStatus(body);
   else cleanup = usersTable(body, isAdmin, me.id);
   return () => cleanup();
 }

@@ -1,0 +1,92 @@
+"""What this process sends through the queue right now, for the admins' "Estado" tab
+(``admin/status.py``): who, which kind of work, since when, and its place in the queue or that
+it is being written. Never a message's content.
+
+The queue itself knows tickets, not people or kinds (and in Redis a running ticket is only a
+member of a slot set), so each place that waits for a slot (``runner.py``, ``titles.py``,
+``openai_api/service.py``) tracks its work here. With the Redis broker every process publishes
+its board (``chat/redis_board.py``) and the status reads them all; the positions are the shared
+queue's already (``RedisQueue._renumber``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+WorkKind = Literal["chat", "continuation", "api", "title"]
+
+
+@dataclass(eq=False)
+class Work:
+    """One answer (or title) waiting for a slot or being written."""
+
+    user_id: uuid.UUID | None  # None: background work (a title)
+    kind: WorkKind
+    since: float = field(default_factory=time.time)  # wall clock: compared across hosts
+    position: int | None = None  # place in the queue while waiting (1: next)
+    running: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["user_id"] = str(self.user_id) if self.user_id is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Work:
+        user = data.get("user_id")
+        return cls(
+            user_id=uuid.UUID(user) if user else None,
+            kind=data["kind"],
+            since=float(data["since"]),
+            position=data.get("position"),
+            running=bool(data.get("running")),
+            id=str(data["id"]),
+        )
+
+
+class Board:
+    """This process's work through the queue."""
+
+    def __init__(self) -> None:
+        self._work: dict[str, Work] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs after every change (the Redis board publishes then)."""
+        self._listeners.append(callback)
+
+    def items(self) -> list[Work]:
+        return list(self._work.values())
+
+    @contextmanager
+    def track(self, user_id: uuid.UUID | None, kind: WorkKind) -> Iterator[Work]:
+        """The work is on the board from the moment it asks for a slot until it ends."""
+        work = Work(user_id, kind)
+        self._work[work.id] = work
+        self._changed()
+        try:
+            yield work
+        finally:
+            del self._work[work.id]
+            self._changed()
+
+    def moved(self, work: Work, position: int | None) -> None:
+        """A new place in the queue (the queue's position callback)."""
+        if work.position != position:
+            work.position = position
+            self._changed()
+
+    def started(self, work: Work) -> None:
+        """The work got a slot: it is being written from now."""
+        work.position, work.running, work.since = None, True, time.time()
+        self._changed()
+
+    def _changed(self) -> None:
+        for callback in self._listeners:
+            callback()

@@ -1,0 +1,79 @@
+"""Every process's board (``chat/board.py``) in one Redis hash, ``board`` (field: the process
+id, value: its work as JSON), for the admins' "Estado" tab. A process writes its own field
+after each change (at most one write in flight, the latest state) and with each heartbeat; a
+field counts only while its process's lease exists, like everything the broker holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from energyapp.chat.board import Board, Work
+from energyapp.chat.queue import broker_unavailable
+from energyapp.chat.redis_keys import BrokerKeys
+
+logger = logging.getLogger("energyapp.chat")
+
+
+class RedisBoard:
+    """Publishes this process's board and reads every process's."""
+
+    def __init__(self, redis: Redis, keys: BrokerKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._board: Board | None = None
+        self._changed = asyncio.Event()
+
+    def attach(self, board: Board) -> None:
+        self._board = board
+        board.listen(self._changed.set)
+
+    async def publish(self) -> None:
+        """Write this process's field now (also the heartbeat's)."""
+        items = self._board.items() if self._board is not None else []
+        if items:
+            value = json.dumps([work.to_dict() for work in items])
+            await self._redis.hset(self._keys.board, self._keys.process, value)
+        else:
+            await self._redis.hdel(self._keys.board, self._keys.process)
+
+    async def watch(self) -> None:
+        """Publish after changes, once per burst, for as long as the process runs."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            try:
+                await self.publish()
+            except (RedisError, OSError) as exc:  # the heartbeat writes it again
+                logger.warning("publishing the board failed", extra={"error": type(exc).__name__})
+
+    async def read(self) -> list[Work]:
+        """The work of every process whose lease exists; 503 ``broker_unavailable`` when Redis
+        does not answer."""
+        try:
+            return await self._read()
+        except (RedisError, OSError) as exc:
+            raise broker_unavailable() from exc
+
+    async def _read(self) -> list[Work]:
+        raw = await self._redis.hgetall(self._keys.board)
+        fields = {str(process): str(value) for process, value in raw.items()}  # decoded already
+        processes = list(fields)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for process in processes:
+                pipe.exists(self._keys.lease(process))
+            alive = await pipe.execute()
+        items: list[Work] = []
+        gone: list[str] = []
+        for process, live in zip(processes, alive, strict=True):
+            if live:
+                items += [Work.from_dict(data) for data in json.loads(fields[process])]
+            else:
+                gone.append(process)
+        if gone:  # processes that died (each start has a new id): their fields would pile up
+            await self._redis.hdel(self._keys.board, *gone)
+        return items

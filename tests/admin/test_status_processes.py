@@ -1,0 +1,65 @@
+"""GET /admin/status with several app processes (the Redis broker): each process's answers,
+running and waiting, are seen from every process, in the shared queue's order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.chat.conftest import sse_events
+from tests.conftest import UserFactory
+from tests.multiproc import ClusterFactory
+
+pytestmark = pytest.mark.postgres_only
+
+PASSWORD = "Clave-de-prueba-42"
+
+
+async def test_every_process_sees_the_whole_queue(
+    start_cluster: ClusterFactory, make_user: UserFactory
+) -> None:
+    cluster = start_cluster(
+        2, env={"ENERGYAPP_OLLAMA_MAX_PARALLEL": "1"}, tokens_per_second=4, answer_tokens=60
+    )
+    first, second = cluster.instances
+    ana = await make_user(full_name="Ana Araya", password=PASSWORD)
+    beto = await make_user(full_name="Beto Bravo", password=PASSWORD)
+    cira = await make_user("supervisor", full_name="Cira Cruz", password=PASSWORD)
+    admin = await make_user("admin", password=PASSWORD)
+    asking = [(ana, first, "token"), (beto, second, "queue"), (cira, first, "queue")]
+    stops: list[tuple[str, dict[str, str]]] = []  # stopped at the end: no drain to wait for
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        for user, instance, wait_for in asking:
+            headers = await cluster.login(user.email, PASSWORD)
+            response = await stack.enter_async_context(
+                client.stream(
+                    "POST", f"{instance.url}/chat", json={"message": "Hola"}, headers=headers
+                )
+            )
+            assert response.status_code == 200
+            events = sse_events(response)
+            name, data = await anext(events)
+            stops.append((f"{instance.url}/chat/{data['assistant_message_id']}/stop", headers))
+            while name != wait_for:
+                name, data = await anext(events)
+        await asyncio.sleep(0.5)  # the last place is published (one Redis write)
+        headers = await cluster.login(admin.email, PASSWORD, via=1)
+        seen = [
+            (await client.get(f"{i.url}/admin/status", headers=headers)).json()["queue"]
+            for i in (first, second)
+        ]
+        for url, headers in stops:
+            assert (await client.post(url, headers=headers)).status_code == 200
+    for queue in seen:
+        assert queue["broker"] == "redis" and queue["available"], cluster.logs()
+        assert [_who(w) for w in queue["running"]] == [("Ana Araya", None)]
+        assert [_who(w) for w in queue["waiting"]] == [("Beto Bravo", 1), ("Cira Cruz", 2)]
+
+
+def _who(work: dict[str, Any]) -> tuple[str, int | None]:
+    return work["full_name"], work["position"]

@@ -1,0 +1,68 @@
+"""The board of what each process sends through the queue (chat/board.py) and its Redis copy
+(chat/redis_board.py): who, which kind, the place; a dead process's board counts no more."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from energyapp.chat.board import Board
+from energyapp.chat.redis_board import RedisBoard
+from energyapp.chat.redis_keys import BrokerKeys
+from tests.chat.test_redis_queue import redis  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.no_database
+
+
+def test_work_is_on_the_board_from_its_wait_to_its_end() -> None:
+    board = Board()
+    changes: list[int] = []
+    board.listen(lambda: changes.append(len(board.items())))
+    user = uuid.uuid4()
+    with board.track(user, "continuation") as work:
+        (listed,) = board.items()
+        assert listed is work and (work.user_id, work.kind) == (user, "continuation")
+        assert (work.running, work.position) == (False, None)
+        board.moved(work, 2)
+        board.moved(work, 2)  # the same place: nothing new to publish
+        board.moved(work, 1)
+        waited_since = work.since
+        board.started(work)
+        assert (work.running, work.position) == (True, None) and work.since >= waited_since
+    assert board.items() == [] and changes == [1, 1, 1, 1, 0]
+
+
+async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
+    redis,  # noqa: ANN001, F811 - the fixture of tests/chat/test_redis_queue.py
+) -> None:
+    prefix: str = redis.prefix
+    boards = {}
+    for name in ("alive", "dead"):
+        keys = BrokerKeys(prefix, name)
+        await redis.set(keys.lease(name), "1", px=60_000)
+        board, published = Board(), RedisBoard(redis, keys)
+        published.attach(board)
+        boards[name] = (board, published, keys)
+    alive_board, alive, keys = boards["alive"]
+    dead_board, dead, _ = boards["dead"]
+    user = uuid.uuid4()
+    with alive_board.track(user, "api") as work, dead_board.track(None, "title"):
+        alive_board.moved(work, 1)
+        await alive.publish()
+        await dead.publish()
+        assert {w.kind for w in await alive.read()} == {"api", "title"}
+        await redis.delete(keys.lease("dead"))  # its lease expired: it died
+        (seen,) = await alive.read()
+        assert (seen.user_id, seen.kind, seen.position, seen.id) == (user, "api", 1, work.id)
+        assert await redis.hkeys(keys.board) == ["alive"]
+    watcher = asyncio.create_task(alive.watch())  # publishes after the change: an empty board
+    try:
+        for _ in range(50):
+            if not await redis.hkeys(keys.board):
+                break
+            await asyncio.sleep(0.02)
+        assert await redis.hkeys(keys.board) == []
+    finally:
+        watcher.cancel()

@@ -1,0 +1,79 @@
+"""The admin tab "Estado": the stand-in labelled as such, a running and a waiting answer with
+their people, read again on its own every 10 s (an empty queue says so), admins only."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.ui.conftest import LiveApp, login
+
+pytestmark = pytest.mark.browser
+
+
+def _ask(browser: Browser, app: LiveApp, full_name: str) -> Page:
+    """A person of ``app``, in a browser of their own, who asks something."""
+    person = app.create_user(full_name=full_name)
+    page = browser.new_context().new_page()
+    login(page, app.base_url, person["email"], person["password"])
+    page.fill("#composer-input", "Explique la tarifa BT1")
+    page.keyboard.press("Enter")
+    return page
+
+
+def test_the_tab_shows_who_is_written_for_and_who_waits(
+    page: Page, browser: Browser, slow_app: LiveApp
+) -> None:
+    admin = slow_app.create_user("admin")
+    login(page, slow_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{slow_app.base_url}/#/admin/estado")
+    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Estado")
+    expect(page.locator(".stand-in-label")).to_have_text("Ollama de reemplazo (demostración)")
+    expect(page.locator(".status-server .pill-ok")).to_have_text("Responde")
+    expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
+
+    first = _ask(browser, slow_app, "Ana Araya")
+    expect(first.locator(".msg-assistant .md").last).not_to_be_empty()
+    second = _ask(browser, slow_app, "Beto Bravo")
+    page.click("#status-refresh")
+    rows = page.locator("#status-queue tbody tr")
+    expect(rows).to_have_count(2)
+    for row, name, state in (
+        (0, "Ana Araya", "Escribiendo"),
+        (1, "Beto Bravo", "En espera (n.º 1)"),
+    ):
+        cells = rows.nth(row)
+        expect(cells.locator("td[data-label=Persona]")).to_contain_text(name)
+        expect(cells.locator("td[data-label=Persona] .muted")).to_contain_text("@")
+        expect(cells.locator("td[data-label=Rol]")).to_have_text("Trabajador")
+        expect(cells.locator("td[data-label=Tipo]")).to_have_text("Chat")
+        expect(cells.locator("td[data-label=Estado]")).to_have_text(state)
+        expect(cells.locator("td[data-label=Desde]")).to_contain_text("hace ")
+    expect(page.locator("#status-queue caption")).to_have_text(
+        "Respuestas que se escriben y que esperan"
+    )
+    said = page.locator("#status-said")
+    expect(said).to_contain_text("Estado actualizado a las")
+    told = said.inner_text()
+    # The model the answer loaded is in the stand-in's memory.
+    expect(page.locator(".status-models li")).to_contain_text("qwen2.5:3b-instruct")
+
+    # Both answers stop; the tab sees it by itself at its next read (every 10 s).
+    for asker in (first, second):
+        asker.locator("#composer-input").focus()
+        asker.keyboard.press("Escape")
+    expect(page.locator("#status-empty")).to_have_text(
+        "No hay respuestas en curso.", timeout=25_000
+    )
+    # Nothing of the timed reads is announced: the live region still says the click's read.
+    expect(said).to_have_text(told)
+    first.context.close()
+    second.context.close()
+
+
+def test_supervisors_do_not_see_the_tab(page: Page, slow_app: LiveApp) -> None:
+    supervisor = slow_app.create_user("supervisor")
+    login(page, slow_app.base_url, supervisor["email"], supervisor["password"])
+    page.goto(f"{slow_app.base_url}/#/admin/uso")
+    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Uso")
+    expect(page.locator(".admin-tabs a:text('Estado')")).to_have_count(0)
