@@ -5,11 +5,16 @@ conversations stay), by mouse and keyboard, with the focus never on <body>; usab
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
-from tests.ui.conftest import LiveApp, login, row_action
+from energyapp.conversations.models import Conversation
+from energyapp.db import create_engine, create_sessionmaker
+from energyapp.folders.models import Folder
+from tests.ui.conftest import LiveApp, _arun, login, row_action
 
 pytestmark = pytest.mark.browser
 
@@ -114,3 +119,57 @@ def test_folders_fit_a_phone(page: Page, live_app: LiveApp) -> None:
     expect(row.locator(".conv-folder")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+
+
+def _file_into_new_folder(app: LiveApp, user_id: str, name: str, conversations: list[str]) -> None:
+    """A folder of ``user_id``'s holding ``conversations``, straight in the database."""
+
+    async def _write() -> None:
+        engine = create_engine(app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                folder = Folder(user_id=uuid.UUID(user_id), name=name)
+                session.add(folder)
+                await session.flush()
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id.in_([uuid.UUID(c) for c in conversations]))
+                    .values(folder_id=folder.id)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_write())
+
+
+def test_an_open_folder_read_again_keeps_what_ver_mas_showed(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    filed = [
+        live_app.create_conversation(user["id"], f"Informe {n:02d}", [("user", "Hola")])
+        for n in range(34)
+    ]
+    _file_into_new_folder(live_app, user["id"], "Informes", filed)
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Informes")).click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_count(30)
+    folders.get_by_role("button", name="Ver más").click()
+    expect(links).to_have_count(34)
+    focused = links.nth(32)
+    expect(focused).to_have_text("Informe 01")
+    focused.focus()
+    # Another tab renames a conversation of the folder; the list's quiet read (here on the
+    # tab's focus) reads the open folder again and draws its rows anew.
+    page.evaluate(
+        "([id]) => import('/static/js/api.js').then((m) => m.api(`/conversations/${id}`,"
+        " { method: 'PATCH', body: { title: 'Renombrado' } }))",
+        [filed[-1]],
+    )
+    with page.expect_response(re.compile(r"/conversations\?folder_id=")):
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+    expect(links.first).to_have_text("Renombrado")
+    expect(links).to_have_count(34)
+    expect(folders.get_by_role("button", name="Ver más")).to_have_count(0)
+    expect(folders.get_by_role("link", name="Informe 01")).to_be_focused()

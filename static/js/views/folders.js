@@ -10,6 +10,7 @@ import { plural } from "../plural.js";
 
 const MAX_NAME = 60;
 const PAGE = 30;
+const MAX_PAGE = 200;
 
 /**
  * A folder as `GET /folders` gives it.
@@ -168,7 +169,9 @@ export class FolderSection {
   async loadItems(id, quiet, more = false) {
     const shown = this.open.get(id);
     const cursor = more ? shown?.cursor : null;
-    const path = `/conversations${qs({ folder_id: id, limit: PAGE, cursor })}`;
+    // Read again, a folder keeps as many rows as "Ver más" had shown (up to the API's 200).
+    const limit = more ? PAGE : Math.min(Math.max(shown?.items.length ?? 0, PAGE), MAX_PAGE);
+    const path = `/conversations${qs({ folder_id: id, limit, cursor })}`;
     /** @type {Page<FolderConversation> | undefined} */
     const page = quiet ? await backgroundRead(path, this.again) : await api(path);
     if (page === undefined) return false; // waiting for the person's next request
@@ -191,9 +194,20 @@ export class FolderSection {
     this.drawn = drawn;
     const active = document.activeElement;
     const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest("[data-folder]") : null;
-    const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: active?.classList.contains("folder-toggle") ? ".folder-toggle" : active?.matches("[data-action=folder-more]") ? "[data-action=folder-more]" : ".folder-toggle" } : null;
+    const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: this.selectorOf(active) } : null;
     this.list.replaceChildren(...this.folders.map((f) => this.folderItem(f)));
     if (focus) this.focusFolder(focus.id, focus.selector);
+  }
+
+  /**
+   * What to focus again in a folder's row drawn anew: the same control, or the same
+   * conversation's link (the folder's button when it is gone).
+   * @param {Element | null} active
+   */
+  selectorOf(active) {
+    if (active?.matches("[data-action=folder-more]")) return "[data-action=folder-more]";
+    const href = active?.matches(".folder-items .conv-link") ? active.getAttribute("href") : null;
+    return href ? `.folder-items a[href="${CSS.escape(href)}"]` : ".folder-toggle";
   }
 
   /** @param {Folder} folder */
