@@ -173,3 +173,31 @@ def test_an_open_folder_read_again_keeps_what_ver_mas_showed(page: Page, live_ap
     expect(links).to_have_count(34)
     expect(folders.get_by_role("button", name="Ver más")).to_have_count(0)
     expect(folders.get_by_role("link", name="Informe 01")).to_be_focused()
+
+
+def test_an_open_folder_follows_a_conversation_archived_or_deleted_in_the_list(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = live_app.create_user()
+    filed = [
+        live_app.create_conversation(user["id"], title, [("user", "Hola")])
+        for title in ("Para archivar", "Para eliminar", "Se queda")
+    ]
+    _file_into_new_folder(live_app, user["id"], "Proyecto", filed)
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    toggle = folders.get_by_role("button", name=re.compile("^Proyecto"))
+    toggle.click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_count(3)
+    expect(toggle).to_contain_text("3")
+
+    row_action(page.locator(".conv-list .conv-item", has_text="Para eliminar"), "Eliminar")
+    page.get_by_role("dialog", name="Eliminar conversación").get_by_role(
+        "button", name="Eliminar"
+    ).click()
+    expect(links).to_have_text(["Se queda", "Para archivar"])  # no link to what is gone
+    expect(toggle).to_contain_text("2")
+    row_action(page.locator(".conv-list .conv-item", has_text="Para archivar"), "Archivar")
+    expect(links).to_have_text(["Se queda"])
+    expect(toggle).to_contain_text("1")

@@ -448,6 +448,9 @@ export class Sidebar {
    */
   async patch(conv, changes, message) {
     const generation = this.generation;
+    // A filed conversation archived or renamed changes its folder's count or rows ("Mover a
+    // carpeta…" reads the folders itself).
+    const folderFollows = Boolean(conv.folder_id) && !("folder_id" in changes);
     try {
       /** @type {Conversation} */
       const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
@@ -461,6 +464,7 @@ export class Sidebar {
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
       else Object.assign(conv, updated);
       this.render();
+      if (folderFollows) void this.folders.load(false);
       if (message) toast(message);
       if (conv.id === this.activeId && updated.title) this.onTitle(updated.title);
     } catch (err) {
@@ -482,6 +486,7 @@ export class Sidebar {
       const index = shown.indexOf(conv.id);
       this.items = this.items.filter((c) => c.id !== conv.id);
       this.render();
+      if (conv.folder_id) void this.folders.load(false); // its folder's count and rows follow
       toast("Conversación eliminada.");
       // The row that took its place, the one above when it was the last, or "Nueva conversación".
       const next = shown.filter((id) => id !== conv.id)[Math.min(index, shown.length - 2)];
