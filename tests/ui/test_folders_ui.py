@@ -14,7 +14,7 @@ from sqlalchemy import update
 from energyapp.conversations.models import Conversation
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.folders.models import Folder
-from tests.ui.conftest import LiveApp, _arun, login, row_action
+from tests.ui.conftest import LiveApp, _arun, login, row_action, watch_expired_reads
 
 pytestmark = pytest.mark.browser
 
@@ -201,3 +201,34 @@ def test_an_open_folder_follows_a_conversation_archived_or_deleted_in_the_list(
     row_action(page.locator(".conv-list .conv-item", has_text="Para archivar"), "Archivar")
     expect(links).to_have_text(["Se queda"])
     expect(toggle).to_contain_text("1")
+
+
+def test_an_open_folders_quiet_reads_never_refresh_the_session(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The folders are read again after each of the list's quiet reads: with the access token
+    expired they stop as the list does (no /auth/refresh) and ask again with the next token."""
+    user = live_app.create_user()
+    first = live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Abierta", [first])
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Abierta")).click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_text(["Primera"])
+    watched = watch_expired_reads(page)
+    for pattern in (re.compile(r"/conversations\?folder_id="), re.compile(r"/folders$")):
+        page.route(pattern, watched.answer)
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+        page.wait_for_timeout(500)  # what would have followed the 401: a refresh, a retry
+        page.unroute(pattern, watched.answer)
+    reads, refreshes = watched.reads, watched.refreshes
+    assert len(reads) == 2 and refreshes == []
+    assert "folder_id=" in reads[0] and reads[1].endswith("/folders")
+    expect(links).to_have_text(["Primera"])  # what was shown stays
+
+    second = live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Otra", [second])
+    page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    expect(folders.get_by_role("button", name=re.compile("^Otra"))).to_be_visible()
+    assert len(refreshes) == 1

@@ -28,6 +28,7 @@ from tests.ui.conftest import (
     _wait_http,
     login,
     row_action,
+    watch_expired_reads,
 )
 
 pytestmark = pytest.mark.browser
@@ -220,14 +221,8 @@ def test_the_lists_own_reads_never_refresh_the_session(page: Page, live_app: Liv
     live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
     page.reload()
     expect(page.locator(".conv-title")).to_have_text(["Primera"])
-    refreshes: list[str] = []
-    reads: list[str] = []
-    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
-
-    def expired(route: Route) -> None:
-        reads.append(route.request.url)
-        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
-
+    watched = watch_expired_reads(page)
+    reads, refreshes, expired = watched.reads, watched.refreshes, watched.answer
     page.route("**/conversations?*", expired)
     with page.expect_response("**/conversations?*"):
         page.evaluate("window.dispatchEvent(new Event('focus'))")
