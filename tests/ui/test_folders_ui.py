@@ -232,3 +232,26 @@ def test_an_open_folders_quiet_reads_never_refresh_the_session(
     page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
     expect(folders.get_by_role("button", name=re.compile("^Otra"))).to_be_visible()
     assert len(refreshes) == 1
+
+
+def test_a_folder_deleted_in_another_tab_leaves_the_list_when_opened(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = live_app.create_user()
+    inside = live_app.create_conversation(user["id"], "Dentro", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Borrada", [inside])
+    _file_into_new_folder(live_app, user["id"], "Queda", [])
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    gone = folders.get_by_role("button", name=re.compile("^Borrada"))
+    expect(gone).to_be_visible()
+    # Another tab deletes it (the same API, not this tab's section).
+    page.evaluate(
+        "() => import('/static/js/api.js').then(async (m) => {"
+        " const [f] = (await m.api('/folders')).filter((x) => x.name === 'Borrada');"
+        " await m.api(`/folders/${f.id}`, { method: 'DELETE' }); })"
+    )
+    gone.click()
+    expect(page.locator(".toast").last).to_contain_text("No existe esa carpeta")
+    expect(gone).to_have_count(0)
+    expect(folders.get_by_role("button", name=re.compile("^Queda"))).to_be_focused()

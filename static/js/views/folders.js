@@ -2,7 +2,7 @@
 // "Carpetas" in the sidebar: each folder a disclosure button that shows its conversations (read
 // with ?folder_id=), "Nueva carpeta", Renombrar and Eliminar in a folder's menu, and the dialog
 // "Mover a carpeta" that a conversation's menu opens (moveDialog).
-import { api, backgroundRead, errorDetail, qs } from "../api.js";
+import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { plural } from "../plural.js";
@@ -253,6 +253,7 @@ export class FolderSection {
       this.render();
     } catch (err) {
       toast(errorDetail(err, "No se pudo abrir la carpeta."), "error");
+      await this.forgetIfGone(err, id);
     }
   }
 
@@ -264,7 +265,32 @@ export class FolderSection {
       this.focusFolder(id, ".folder-items li:last-child a, .folder-toggle");
     } catch (err) {
       toast(errorDetail(err, "No se pudo cargar la carpeta."), "error");
+      await this.forgetIfGone(err, id);
     }
+  }
+
+  /**
+   * A folder deleted elsewhere (another tab): read the folders again, so it leaves the list,
+   * and put the focus where its row was (the next folder, or "Nueva carpeta").
+   * @param {unknown} err
+   * @param {string} id
+   * @returns {Promise<boolean>} whether it was gone
+   */
+  async forgetIfGone(err, id) {
+    if (!(err instanceof ApiError && err.code === "folder_not_found")) return false;
+    const index = this.folders.findIndex((f) => f.id === id);
+    this.open.delete(id);
+    await this.load(false);
+    this.onChanged();
+    this.focusNear(index);
+    return true;
+  }
+
+  /** @param {number} index where a folder's row was: the one now there, the last, or "Nueva carpeta" */
+  focusNear(index) {
+    const next = this.folders[Math.min(index, this.folders.length - 1)];
+    if (next) this.focusFolder(next.id, ".folder-toggle");
+    else this.newButton.focus();
   }
 
   async create() {
@@ -300,12 +326,10 @@ export class FolderSection {
       toast(`Carpeta «${folder.name}» eliminada; sus conversaciones quedaron sin carpeta.`);
       await this.load(false);
       this.onChanged();
-      const next = this.folders[Math.min(index, this.folders.length - 1)];
-      if (next) this.focusFolder(next.id, ".folder-toggle");
-      else this.newButton.focus();
+      this.focusNear(index);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar la carpeta."), "error");
-      this.focusFolder(folder.id, "[data-action=folder-more]");
+      if (!(await this.forgetIfGone(err, folder.id))) this.focusFolder(folder.id, "[data-action=folder-more]");
     }
   }
 
