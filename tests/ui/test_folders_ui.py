@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
-from energyapp.conversations.models import Conversation
+from energyapp.conversations.models import Conversation, Message
 from energyapp.db import create_engine, create_sessionmaker
 from energyapp.folders.models import Folder
 from tests.ui.conftest import LiveApp, _arun, login, row_action, watch_expired_reads
@@ -255,3 +255,50 @@ def test_a_folder_deleted_in_another_tab_leaves_the_list_when_opened(
     expect(page.locator(".toast").last).to_contain_text("No existe esa carpeta")
     expect(gone).to_have_count(0)
     expect(folders.get_by_role("button", name=re.compile("^Queda"))).to_be_focused()
+
+
+def test_while_an_answer_runs_the_folders_are_not_read_every_5_s(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The list asks every 5 s while an answer runs; the folders (and each open folder's page)
+    follow only when the list changed, or every 30 s."""
+    user = live_app.create_user()
+    running = live_app.create_conversation(
+        user["id"], "En curso", [("user", "Hola"), ("assistant", "Escribiendo")]
+    )
+    _file_into_new_folder(live_app, user["id"], "Abierta", [running])
+
+    async def _streaming() -> None:
+        engine = create_engine(live_app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.conversation_id == uuid.UUID(running), Message.role == "assistant"
+                    )
+                    .values(status="streaming")
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_streaming())
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Abierta")).click()
+    expect(folders.locator(".folder-items .conv-link")).to_have_text(["En curso"])
+    expect(page.locator(".conv-list .conv-item.running")).to_have_count(1)
+    lists: list[str] = []
+    folder_reads: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            (folder_reads if re.search(r"/folders$|folder_id=", r.url) else lists).append(r.url)
+            if re.search(r"/folders$|/conversations\?", r.url)
+            else None
+        ),
+    )
+    page.wait_for_timeout(11_000)
+    assert len(lists) >= 2  # the list's 5-s refreshes
+    assert folder_reads == []  # nothing changed: the folders wait for their 30 s

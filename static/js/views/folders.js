@@ -11,6 +11,8 @@ import { plural } from "../plural.js";
 const MAX_NAME = 60;
 const PAGE = 30;
 const MAX_PAGE = 200;
+// A timed refresh reads the folders at least this often, however still the list is.
+const REREAD_MS = 30_000;
 
 /**
  * A folder as `GET /folders` gives it.
@@ -124,6 +126,10 @@ export class FolderSection {
     this.activeId = null;
     /** @type {string} what the rows show now, to draw them again only when it changed */
     this.drawn = "";
+    /** @type {string | null} the list's rows at its last timed refresh (due) */
+    this.rows = null;
+    /** when the folders were last read */
+    this.readAt = 0;
     this.list = h("ul", { class: "folder-list", "aria-labelledby": "folders-heading" });
     this.status = h("p", { class: "folder-status", role: "status" });
     this.newButton = h("button", { type: "button", class: "btn btn-sm folder-new", id: "new-folder", onclick: () => this.create() }, icon("plus"), "Nueva carpeta");
@@ -132,6 +138,19 @@ export class FolderSection {
       this.list,
       this.status,
     );
+  }
+
+  /**
+   * Whether the list's timed refresh reads the folders too: when the rows it read changed (a
+   * conversation filed, archived, renamed, an answer saved) or 30 s have passed (another tab's
+   * folders). While an answer runs the list asks every 5 s; the folders, each open folder's
+   * page included, need not follow each time.
+   * @param {string} rows what the list read, as text
+   */
+  due(rows) {
+    const changed = this.rows !== null && rows !== this.rows;
+    this.rows = rows;
+    return changed || Date.now() - this.readAt >= REREAD_MS;
   }
 
   /** @param {string | null | undefined} id @returns {string | null} the folder's name */
@@ -145,6 +164,7 @@ export class FolderSection {
    * @param {boolean} quiet
    */
   async load(quiet) {
+    this.readAt = Date.now();
     try {
       /** @type {Folder[] | undefined} */
       const folders = quiet ? await backgroundRead("/folders", this.again) : await api("/folders");

@@ -148,7 +148,7 @@ export class Sidebar {
     // A list that came back after the chat was left (or its person signed out) asks no more.
     if (this.destroyed) return;
     const running = this.items.some((c) => c.running);
-    this.timer = setTimeout(() => this.refresh(), running ? REFRESH_RUNNING_MS : REFRESH_MS);
+    this.timer = setTimeout(() => this.refresh(true), running ? REFRESH_RUNNING_MS : REFRESH_MS);
     // After the caller's constructor, which builds what the callback fills.
     const runningNow = this.items.filter((c) => c.running);
     queueMicrotask(() => this.onRunning(runningNow));
@@ -157,8 +157,9 @@ export class Sidebar {
   /**
    * Ask the list again (up to what is loaded) for running answers and new conversations,
    * without disturbing a rename or an open menu.
+   * @param {boolean} [timed] on the list's timer: the folders follow only when due (FolderSection.due)
    */
-  async refresh() {
+  async refresh(timed = false) {
     if (this.destroyed) return;
     if (this.loading || this.interacting()) {
       this.scheduleRefresh();
@@ -177,7 +178,8 @@ export class Sidebar {
       }
       this.update();
       // The folders' counts and open lists follow, as quietly.
-      void this.folders.load(true);
+      const rows = JSON.stringify(this.items.map((c) => [c.id, c.folder_id, c.title, c.pinned, c.archived, c.updated_at]));
+      if (this.folders.due(rows) || !timed) void this.folders.load(true);
     } catch {
       if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
