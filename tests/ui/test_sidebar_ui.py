@@ -545,3 +545,18 @@ def test_a_rename_wins_over_an_automatic_title_that_arrives_after_it(
     expect(page.locator("h1.title")).to_have_text("Informe mensual")
     page.reload()
     expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+
+
+def test_archiving_a_row_puts_the_focus_on_the_row_that_takes_its_place(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Abajo", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Arriba", [("user", "Hola")])
+    page.reload()
+    expect(page.locator(".conv-title")).to_have_text(["Arriba", "Abajo"])
+    row_action(page.locator(".conv-item", has_text="Arriba"), "Archivar")
+    expect(page.locator(".conv-title")).to_have_text(["Abajo"])
+    expect(page.locator(".conv-item", has_text="Abajo").locator(".conv-link")).to_be_focused()
+    row_action(page.locator(".conv-item", has_text="Abajo"), "Archivar")
+    expect(page.get_by_role("button", name="Nueva conversación")).to_be_focused()

@@ -463,9 +463,12 @@ export class Sidebar {
         if (message) toast(message);
         return;
       }
+      const shown = this.shownIds();
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
       else Object.assign(conv, updated);
       this.render();
+      // Archived (or restored), its row left the list, and the focus with it.
+      if ("archived" in changes && (!document.activeElement || document.activeElement === document.body)) this.focusInstead(shown, conv.id);
       if (folderFollows) void this.folders.load(false);
       if (message) toast(message);
       if (conv.id === this.activeId && updated.title) this.onTitle(updated.title);
@@ -485,20 +488,29 @@ export class Sidebar {
     try {
       await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "DELETE" });
       const shown = this.shownIds();
-      const index = shown.indexOf(conv.id);
       this.items = this.items.filter((c) => c.id !== conv.id);
       this.render();
       if (conv.folder_id) void this.folders.load(false); // its folder's count and rows follow
       toast("Conversación eliminada.");
-      // The row that took its place, the one above when it was the last, or "Nueva conversación".
-      const next = shown.filter((id) => id !== conv.id)[Math.min(index, shown.length - 2)];
-      if (next) this.focusInRow(next, ".conv-link");
-      else this.newButton.focus();
+      this.focusInstead(shown, conv.id);
       this.onDeleted(conv.id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar."), "error");
       this.focusInRow(conv.id, "[data-action=more]");
     }
+  }
+
+  /**
+   * Focus the row that took the place of `id`'s, the one above when it was the last, or
+   * "Nueva conversación".
+   * @param {string[]} shown the rows' ids before `id`'s left (shownIds)
+   * @param {string} id
+   */
+  focusInstead(shown, id) {
+    const index = shown.indexOf(id);
+    const next = shown.filter((other) => other !== id)[Math.min(index, shown.length - 2)];
+    if (next) this.focusInRow(next, ".conv-link");
+    else this.newButton.focus();
   }
 
   /** @returns {string[]} the ids of the rows, in the order shown (pinned first) */
