@@ -5,18 +5,32 @@ while it was being filed."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
+from energyapp.conversations import service as conversations_service
 from energyapp.conversations.models import Conversation
-from energyapp.errors import Conflict
+from energyapp.conversations.schemas import ConversationUpdate
+from energyapp.errors import Conflict, NotFound
 from energyapp.folders import service
 from energyapp.folders.models import Folder
 from tests.conftest import UserFactory
 from tests.conversations.conftest import ConversationFactory
+
+
+async def _committed_folder(
+    sessionmaker: async_sessionmaker[AsyncSession], owner_id: uuid.UUID, name: str
+) -> uuid.UUID:
+    async with sessionmaker() as session:
+        owner = await session.get(User, owner_id)
+        assert owner is not None
+        folder_id = (await service.create(session, owner, name)).id
+        await session.commit()
+    return folder_id
 
 
 async def test_two_creations_of_one_name_at_once_get_one_folder_and_a_409(
@@ -50,11 +64,7 @@ async def test_a_folder_deleted_while_a_conversation_is_filed_waits_for_it(
 ) -> None:
     person = await make_user()
     conversation = await make_conversation(person)
-    async with sessionmaker() as session:
-        owner = await session.get(User, person.id)
-        assert owner is not None
-        folder_id = (await service.create(session, owner, "Efímera")).id
-        await session.commit()
+    folder_id = await _committed_folder(sessionmaker, person.id, "Efímera")
     async with sessionmaker() as filing, sessionmaker() as deleting:
         row = await filing.get(Conversation, conversation.id)
         assert row is not None
@@ -70,3 +80,29 @@ async def test_a_folder_deleted_while_a_conversation_is_filed_waits_for_it(
     async with sessionmaker() as session:
         stored = await session.get(Conversation, conversation.id)
         assert stored is not None and stored.folder_id is None
+
+
+async def test_a_conversation_reassigned_while_being_filed_stays_out_of_the_old_owners_folder(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_user: UserFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    ana, bea = await make_user(), await make_user()
+    conversation = await make_conversation(ana)
+    folder_id = await _committed_folder(sessionmaker, ana.id, "De Ana")
+    async with sessionmaker() as filing, sessionmaker() as reassigning:
+        # Ana's PATCH has loaded her conversation when an admin gives it to Bea.
+        row = await filing.get(Conversation, conversation.id)
+        assert row is not None
+        moved = await reassigning.get(Conversation, conversation.id)
+        assert moved is not None
+        conversations_service.leave_owner(moved, bea.id)
+        await reassigning.commit()
+        with pytest.raises(NotFound):
+            await conversations_service.update_conversation(
+                filing, row, ConversationUpdate(folder_id=folder_id)
+            )
+        await filing.rollback()
+    async with sessionmaker() as session:
+        stored = await session.get(Conversation, conversation.id)
+        assert stored is not None and stored.user_id == bea.id and stored.folder_id is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
+from energyapp.conversations.export_zip import folder_directories
 from energyapp.conversations.models import Conversation
 from energyapp.db import utcnow
 from energyapp.errors import NotFound
@@ -188,3 +190,16 @@ async def test_exports_name_the_folder(
     assert [e["folder"] for e in index] == ["../Informes/ 2026 ¿eléctricos?", "¿?", None]
     loose = json.loads(archive.read("conversaciones/0003-suelta.json"))
     assert loose["folder"] is None
+
+
+def test_the_zip_gives_each_folder_a_directory_of_its_own_that_windows_accepts() -> None:
+    # "a b" and "a/b" are two names but one slug, and "a-b-2" already has the next one; CON and
+    # Lpt1 are device names on Windows, which cannot make such a directory.
+    names = {uuid.uuid4(): name for name in ("a/b", "a b", "a-b-2", "CON", "Lpt1", "..", "nul")}
+    directory = {name: d for folder_id, d in folder_directories(names).items()
+                 for name in [names[folder_id]]}  # fmt: skip
+    assert len(set(directory.values())) == len(names)  # no two folders merged
+    assert directory["a b"] == "a-b" and directory["a/b"] == "a-b-3"  # by name, then a number
+    assert directory["a-b-2"] == "a-b-2" and directory[".."] == "carpeta"
+    assert directory["CON"] == "carpeta-con" and directory["Lpt1"] == "carpeta-lpt1"
+    assert directory["nul"] == "carpeta-nul"

@@ -31,6 +31,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Locator,
     Page,
+    Route,
     expect,
     sync_playwright,
 )
@@ -486,6 +487,29 @@ def quick_login(page: Page, base_url: str, role: str) -> None:
     page.goto(f"{base_url}/")
     page.click(f"[data-quick={role}]")
     page.wait_for_selector(".topbar")
+
+
+@dataclass
+class ExpiredReads:
+    """Watches a page for reads it does without being asked (a timer, the tab's focus): route
+    them to :meth:`answer`, which says the access token expired; ``refreshes`` lists every
+    ``/auth/refresh`` the page asked for meanwhile (a quiet read must ask none)."""
+
+    reads: list[str] = field(default_factory=list)
+    refreshes: list[str] = field(default_factory=list)
+
+    def answer(self, route: Route) -> None:
+        self.reads.append(route.request.url)
+        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
+
+
+def watch_expired_reads(page: Page) -> ExpiredReads:
+    watched = ExpiredReads()
+    page.on(
+        "request",
+        lambda r: watched.refreshes.append(r.url) if "/auth/refresh" in r.url else None,
+    )
+    return watched
 
 
 def row_action(row: Locator, action: str) -> None:

@@ -5,11 +5,16 @@ conversations stay), by mouse and keyboard, with the focus never on <body>; usab
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
-from tests.ui.conftest import LiveApp, login, row_action
+from energyapp.conversations.models import Conversation, Message
+from energyapp.db import create_engine, create_sessionmaker
+from energyapp.folders.models import Folder
+from tests.ui.conftest import LiveApp, _arun, login, row_action, watch_expired_reads
 
 pytestmark = pytest.mark.browser
 
@@ -114,3 +119,186 @@ def test_folders_fit_a_phone(page: Page, live_app: LiveApp) -> None:
     expect(row.locator(".conv-folder")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+
+
+def _file_into_new_folder(app: LiveApp, user_id: str, name: str, conversations: list[str]) -> None:
+    """A folder of ``user_id``'s holding ``conversations``, straight in the database."""
+
+    async def _write() -> None:
+        engine = create_engine(app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                folder = Folder(user_id=uuid.UUID(user_id), name=name)
+                session.add(folder)
+                await session.flush()
+                await session.execute(
+                    update(Conversation)
+                    .where(Conversation.id.in_([uuid.UUID(c) for c in conversations]))
+                    .values(folder_id=folder.id)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_write())
+
+
+def test_an_open_folder_read_again_keeps_what_ver_mas_showed(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    filed = [
+        live_app.create_conversation(user["id"], f"Informe {n:02d}", [("user", "Hola")])
+        for n in range(34)
+    ]
+    _file_into_new_folder(live_app, user["id"], "Informes", filed)
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Informes")).click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_count(30)
+    folders.get_by_role("button", name="Ver más").click()
+    expect(links).to_have_count(34)
+    focused = links.nth(32)
+    expect(focused).to_have_text("Informe 01")
+    focused.focus()
+    # Another tab renames a conversation of the folder; the list's quiet read (here on the
+    # tab's focus) reads the open folder again and draws its rows anew.
+    page.evaluate(
+        "([id]) => import('/static/js/api.js').then((m) => m.api(`/conversations/${id}`,"
+        " { method: 'PATCH', body: { title: 'Renombrado' } }))",
+        [filed[-1]],
+    )
+    with page.expect_response(re.compile(r"/conversations\?folder_id=")):
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+    expect(links.first).to_have_text("Renombrado")
+    expect(links).to_have_count(34)
+    expect(folders.get_by_role("button", name="Ver más")).to_have_count(0)
+    expect(folders.get_by_role("link", name="Informe 01")).to_be_focused()
+
+
+def test_an_open_folder_follows_a_conversation_archived_or_deleted_in_the_list(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = live_app.create_user()
+    filed = [
+        live_app.create_conversation(user["id"], title, [("user", "Hola")])
+        for title in ("Para archivar", "Para eliminar", "Se queda")
+    ]
+    _file_into_new_folder(live_app, user["id"], "Proyecto", filed)
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    toggle = folders.get_by_role("button", name=re.compile("^Proyecto"))
+    toggle.click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_count(3)
+    expect(toggle).to_contain_text("3")
+
+    row_action(page.locator(".conv-list .conv-item", has_text="Para eliminar"), "Eliminar")
+    page.get_by_role("dialog", name="Eliminar conversación").get_by_role(
+        "button", name="Eliminar"
+    ).click()
+    expect(links).to_have_text(["Se queda", "Para archivar"])  # no link to what is gone
+    expect(toggle).to_contain_text("2")
+    row_action(page.locator(".conv-list .conv-item", has_text="Para archivar"), "Archivar")
+    expect(links).to_have_text(["Se queda"])
+    expect(toggle).to_contain_text("1")
+
+
+def test_an_open_folders_quiet_reads_never_refresh_the_session(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The folders are read again after each of the list's quiet reads: with the access token
+    expired they stop as the list does (no /auth/refresh) and ask again with the next token."""
+    user = live_app.create_user()
+    first = live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Abierta", [first])
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Abierta")).click()
+    links = folders.locator(".folder-items .conv-link")
+    expect(links).to_have_text(["Primera"])
+    watched = watch_expired_reads(page)
+    for pattern in (re.compile(r"/conversations\?folder_id="), re.compile(r"/folders$")):
+        page.route(pattern, watched.answer)
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+        page.wait_for_timeout(500)  # what would have followed the 401: a refresh, a retry
+        page.unroute(pattern, watched.answer)
+    reads, refreshes = watched.reads, watched.refreshes
+    assert len(reads) == 2 and refreshes == []
+    assert "folder_id=" in reads[0] and reads[1].endswith("/folders")
+    expect(links).to_have_text(["Primera"])  # what was shown stays
+
+    second = live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Otra", [second])
+    page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    expect(folders.get_by_role("button", name=re.compile("^Otra"))).to_be_visible()
+    assert len(refreshes) == 1
+
+
+def test_a_folder_deleted_in_another_tab_leaves_the_list_when_opened(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = live_app.create_user()
+    inside = live_app.create_conversation(user["id"], "Dentro", [("user", "Hola")])
+    _file_into_new_folder(live_app, user["id"], "Borrada", [inside])
+    _file_into_new_folder(live_app, user["id"], "Queda", [])
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    gone = folders.get_by_role("button", name=re.compile("^Borrada"))
+    expect(gone).to_be_visible()
+    # Another tab deletes it (the same API, not this tab's section).
+    page.evaluate(
+        "() => import('/static/js/api.js').then(async (m) => {"
+        " const [f] = (await m.api('/folders')).filter((x) => x.name === 'Borrada');"
+        " await m.api(`/folders/${f.id}`, { method: 'DELETE' }); })"
+    )
+    gone.click()
+    expect(page.locator(".toast").last).to_contain_text("No existe esa carpeta")
+    expect(gone).to_have_count(0)
+    expect(folders.get_by_role("button", name=re.compile("^Queda"))).to_be_focused()
+
+
+def test_while_an_answer_runs_the_folders_are_not_read_every_5_s(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The list asks every 5 s while an answer runs; the folders (and each open folder's page)
+    follow only when the list changed, or every 30 s."""
+    user = live_app.create_user()
+    running = live_app.create_conversation(
+        user["id"], "En curso", [("user", "Hola"), ("assistant", "Escribiendo")]
+    )
+    _file_into_new_folder(live_app, user["id"], "Abierta", [running])
+
+    async def _streaming() -> None:
+        engine = create_engine(live_app.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.conversation_id == uuid.UUID(running), Message.role == "assistant"
+                    )
+                    .values(status="streaming")
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    _arun(_streaming())
+    login(page, live_app.base_url, user["email"], user["password"])
+    folders = page.locator("section.folders")
+    folders.get_by_role("button", name=re.compile("^Abierta")).click()
+    expect(folders.locator(".folder-items .conv-link")).to_have_text(["En curso"])
+    expect(page.locator(".conv-list .conv-item.running")).to_have_count(1)
+    lists: list[str] = []
+    folder_reads: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            (folder_reads if re.search(r"/folders$|folder_id=", r.url) else lists).append(r.url)
+            if re.search(r"/folders$|/conversations\?", r.url)
+            else None
+        ),
+    )
+    page.wait_for_timeout(11_000)
+    assert len(lists) >= 2  # the list's 5-s refreshes
+    assert folder_reads == []  # nothing changed: the folders wait for their 30 s

@@ -19,6 +19,7 @@ from tests.ui.conftest import (
     _arun,
     login,
     row_action,
+    watch_expired_reads,
 )
 
 pytestmark = pytest.mark.browser
@@ -186,14 +187,8 @@ def test_the_lists_own_reads_never_refresh_the_session(page: Page, live_app: Liv
     live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
     page.reload()
     expect(page.locator(".conv-title")).to_have_text(["Primera"])
-    refreshes: list[str] = []
-    reads: list[str] = []
-    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
-
-    def expired(route: Route) -> None:
-        reads.append(route.request.url)
-        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
-
+    watched = watch_expired_reads(page)
+    reads, refreshes, expired = watched.reads, watched.refreshes, watched.answer
     page.route("**/conversations?*", expired)
     with page.expect_response("**/conversations?*"):
         page.evaluate("window.dispatchEvent(new Event('focus'))")
@@ -516,3 +511,18 @@ def test_a_rename_wins_over_an_automatic_title_that_arrives_after_it(
     expect(page.locator("h1.title")).to_have_text("Informe mensual")
     page.reload()
     expect(page.locator(".conv-title").first).to_have_text("Informe mensual")
+
+
+def test_archiving_a_row_puts_the_focus_on_the_row_that_takes_its_place(
+    page: Page, live_app: LiveApp
+) -> None:
+    user = _login_worker(page, live_app)
+    live_app.create_conversation(user["id"], "Abajo", [("user", "Hola")])
+    live_app.create_conversation(user["id"], "Arriba", [("user", "Hola")])
+    page.reload()
+    expect(page.locator(".conv-title")).to_have_text(["Arriba", "Abajo"])
+    row_action(page.locator(".conv-item", has_text="Arriba"), "Archivar")
+    expect(page.locator(".conv-title")).to_have_text(["Abajo"])
+    expect(page.locator(".conv-item", has_text="Abajo").locator(".conv-link")).to_be_focused()
+    row_action(page.locator(".conv-item", has_text="Abajo"), "Archivar")
+    expect(page.get_by_role("button", name="Nueva conversación")).to_be_focused()

@@ -12,7 +12,7 @@ import json
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO
 
 from sqlalchemy import select, tuple_
@@ -25,6 +25,7 @@ from energyapp.config import Settings
 from energyapp.conversations import export, service
 from energyapp.conversations.models import Conversation
 from energyapp.core.ratelimit import RateLimiter
+from energyapp.core.search import fold
 from energyapp.db import utcnow
 from energyapp.feedback import service as feedback_service
 from energyapp.folders import service as folders_service
@@ -47,20 +48,44 @@ async def check_rate(
     )  # fmt: skip
 
 
-def _entry_stem(number: int, conversation: Conversation, folder: str | None) -> str:
-    """``conversaciones/[<folder>/]NNNN-<title>``: ASCII slugs only (no separator, no "..",
-    nothing a file system refuses); two folders with one slug share a directory, and the
-    number keeps every file apart."""
+# Names Windows keeps for devices: no file or directory may have them, whatever the case.
+_WINDOWS_RESERVED = frozenset(
+    ("con", "prn", "aux", "nul", *(f"{kind}{n}" for kind in ("com", "lpt") for n in range(1, 10)))
+)
+
+
+def folder_directories(names: Mapping[uuid.UUID, str]) -> dict[uuid.UUID, str]:
+    """One directory per folder, by id: its name's ASCII slug (no separator, no "..", nothing a
+    file system refuses; ``carpeta`` when nothing is left, ``carpeta-con`` for a name Windows
+    keeps for a device). Folders whose slugs are one get ``-2``, ``-3``… in name order, so
+    two folders never merge into one directory."""
+    taken: set[str] = set()
+    directories: dict[uuid.UUID, str] = {}
+    for folder_id, name in sorted(names.items(), key=lambda i: (fold(i[1]), i[1], str(i[0]))):
+        base = export.ascii_slug(name, 60) or "carpeta"
+        if base in _WINDOWS_RESERVED:
+            base = f"carpeta-{base}"
+        directory, n = base, 1
+        while directory in taken:
+            n += 1
+            directory = f"{base}-{n}"
+        taken.add(directory)
+        directories[folder_id] = directory
+    return directories
+
+
+def _entry_stem(number: int, conversation: Conversation, directory: str | None) -> str:
+    """``conversaciones/[<directory>/]NNNN-<title>`` (:func:`folder_directories`)."""
     slug = export.ascii_slug(conversation.title, 60) or "conversacion"
-    if folder is None:
+    if directory is None:
         return f"conversaciones/{number:04d}-{slug}"
-    directory = export.ascii_slug(folder, 60) or "carpeta"
     return f"conversaciones/{directory}/{number:04d}-{slug}"
 
 
 async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile) -> int:
     index: list[dict[str, str | None]] = []
     folders = await folders_service.names_of(session, user.id)
+    directories = folder_directories(folders)
     after: tuple[object, uuid.UUID] | None = None
     while True:
         stmt = (
@@ -76,8 +101,10 @@ async def _write_all(session: AsyncSession, user: User, archive: zipfile.ZipFile
         for conversation in page:
             # An archive keeps everything: every version of every message.
             messages = await service.export_messages(session, conversation, whole_tree=True)
-            folder = folders.get(conversation.folder_id) if conversation.folder_id else None
-            stem = _entry_stem(len(index) + 1, conversation, folder)
+            folder_id = conversation.folder_id
+            folder = folders.get(folder_id) if folder_id else None
+            directory = directories.get(folder_id) if folder_id else None
+            stem = _entry_stem(len(index) + 1, conversation, directory)
             markdown = export.to_markdown(conversation, messages, "tree")
             document = export.to_json(conversation, messages, "tree", ratings, folder)
             await asyncio.to_thread(archive.writestr, f"{stem}.md", markdown)

@@ -34,6 +34,7 @@ from energyapp.conversations.schemas import (
 from energyapp.core import search
 from energyapp.core.pagination import Item, PageRequest, fetch_page, item_columns
 from energyapp.core.text import nfc
+from energyapp.db import for_update
 from energyapp.errors import Conflict, NotFound
 from energyapp.folders import service as folders_service
 from energyapp.instructions import service as instructions_service
@@ -220,8 +221,20 @@ async def update_conversation(
     if changes.archived is not None:
         conversation.archived = changes.archived
     if "folder_id" in changes.model_fields_set:
+        await _lock_owner(session, conversation)
         await folders_service.file_conversation(session, conversation, changes.folder_id)
     return conversation
+
+
+async def _lock_owner(session: AsyncSession, conversation: Conversation) -> None:
+    # The row locked and its owner read again: an admin's reassignment committed since the
+    # request loaded it would otherwise see the new owner's conversation filed into a folder of
+    # the previous one (404, as for any conversation no longer the caller's).
+    owner = await session.scalar(
+        for_update(select(Conversation.user_id).where(Conversation.id == conversation.id))
+    )
+    if owner != conversation.user_id:
+        raise _conversation_not_found()
 
 
 def leave_owner(conversation: Conversation, new_owner_id: uuid.UUID) -> None:

@@ -2,7 +2,7 @@
 // "Carpetas" in the sidebar: each folder a disclosure button that shows its conversations (read
 // with ?folder_id=), "Nueva carpeta", Renombrar and Eliminar in a folder's menu, and the dialog
 // "Mover a carpeta" that a conversation's menu opens (moveDialog).
-import { api, backgroundRead, errorDetail, qs } from "../api.js";
+import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { plural } from "../plural.js";
@@ -10,6 +10,9 @@ import { plural } from "../plural.js";
 
 const MAX_NAME = 60;
 const PAGE = 30;
+const MAX_PAGE = 200;
+// A timed refresh reads the folders at least this often, however still the list is.
+const REREAD_MS = 30_000;
 
 /**
  * A folder as `GET /folders` gives it.
@@ -123,6 +126,10 @@ export class FolderSection {
     this.activeId = null;
     /** @type {string} what the rows show now, to draw them again only when it changed */
     this.drawn = "";
+    /** @type {string | null} the list's rows at its last timed refresh (due) */
+    this.rows = null;
+    /** when the folders were last read */
+    this.readAt = 0;
     this.list = h("ul", { class: "folder-list", "aria-labelledby": "folders-heading" });
     this.status = h("p", { class: "folder-status", role: "status" });
     this.newButton = h("button", { type: "button", class: "btn btn-sm folder-new", id: "new-folder", onclick: () => this.create() }, icon("plus"), "Nueva carpeta");
@@ -131,6 +138,19 @@ export class FolderSection {
       this.list,
       this.status,
     );
+  }
+
+  /**
+   * Whether the list's timed refresh reads the folders too: when the rows it read changed (a
+   * conversation filed, archived, renamed, an answer saved) or 30 s have passed (another tab's
+   * folders). While an answer runs the list asks every 5 s; the folders, each open folder's
+   * page included, need not follow each time.
+   * @param {string} rows what the list read, as text
+   */
+  due(rows) {
+    const changed = this.rows !== null && rows !== this.rows;
+    this.rows = rows;
+    return changed || Date.now() - this.readAt >= REREAD_MS;
   }
 
   /** @param {string | null | undefined} id @returns {string | null} the folder's name */
@@ -144,6 +164,7 @@ export class FolderSection {
    * @param {boolean} quiet
    */
   async load(quiet) {
+    this.readAt = Date.now();
     try {
       /** @type {Folder[] | undefined} */
       const folders = quiet ? await backgroundRead("/folders", this.again) : await api("/folders");
@@ -168,7 +189,9 @@ export class FolderSection {
   async loadItems(id, quiet, more = false) {
     const shown = this.open.get(id);
     const cursor = more ? shown?.cursor : null;
-    const path = `/conversations${qs({ folder_id: id, limit: PAGE, cursor })}`;
+    // Read again, a folder keeps as many rows as "Ver más" had shown (up to the API's 200).
+    const limit = more ? PAGE : Math.min(Math.max(shown?.items.length ?? 0, PAGE), MAX_PAGE);
+    const path = `/conversations${qs({ folder_id: id, limit, cursor })}`;
     /** @type {Page<FolderConversation> | undefined} */
     const page = quiet ? await backgroundRead(path, this.again) : await api(path);
     if (page === undefined) return false; // waiting for the person's next request
@@ -191,9 +214,20 @@ export class FolderSection {
     this.drawn = drawn;
     const active = document.activeElement;
     const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest("[data-folder]") : null;
-    const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: active?.classList.contains("folder-toggle") ? ".folder-toggle" : active?.matches("[data-action=folder-more]") ? "[data-action=folder-more]" : ".folder-toggle" } : null;
+    const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: this.selectorOf(active) } : null;
     this.list.replaceChildren(...this.folders.map((f) => this.folderItem(f)));
     if (focus) this.focusFolder(focus.id, focus.selector);
+  }
+
+  /**
+   * What to focus again in a folder's row drawn anew: the same control, or the same
+   * conversation's link (the folder's button when it is gone).
+   * @param {Element | null} active
+   */
+  selectorOf(active) {
+    if (active?.matches("[data-action=folder-more]")) return "[data-action=folder-more]";
+    const href = active?.matches(".folder-items .conv-link") ? active.getAttribute("href") : null;
+    return href ? `.folder-items a[href="${CSS.escape(href)}"]` : ".folder-toggle";
   }
 
   /** @param {Folder} folder */
@@ -239,6 +273,7 @@ export class FolderSection {
       this.render();
     } catch (err) {
       toast(errorDetail(err, "No se pudo abrir la carpeta."), "error");
+      await this.forgetIfGone(err, id);
     }
   }
 
@@ -250,7 +285,32 @@ export class FolderSection {
       this.focusFolder(id, ".folder-items li:last-child a, .folder-toggle");
     } catch (err) {
       toast(errorDetail(err, "No se pudo cargar la carpeta."), "error");
+      await this.forgetIfGone(err, id);
     }
+  }
+
+  /**
+   * A folder deleted elsewhere (another tab): read the folders again, so it leaves the list,
+   * and put the focus where its row was (the next folder, or "Nueva carpeta").
+   * @param {unknown} err
+   * @param {string} id
+   * @returns {Promise<boolean>} whether it was gone
+   */
+  async forgetIfGone(err, id) {
+    if (!(err instanceof ApiError && err.code === "folder_not_found")) return false;
+    const index = this.folders.findIndex((f) => f.id === id);
+    this.open.delete(id);
+    await this.load(false);
+    this.onChanged();
+    this.focusNear(index);
+    return true;
+  }
+
+  /** @param {number} index where a folder's row was: the one now there, the last, or "Nueva carpeta" */
+  focusNear(index) {
+    const next = this.folders[Math.min(index, this.folders.length - 1)];
+    if (next) this.focusFolder(next.id, ".folder-toggle");
+    else this.newButton.focus();
   }
 
   async create() {
@@ -286,12 +346,10 @@ export class FolderSection {
       toast(`Carpeta «${folder.name}» eliminada; sus conversaciones quedaron sin carpeta.`);
       await this.load(false);
       this.onChanged();
-      const next = this.folders[Math.min(index, this.folders.length - 1)];
-      if (next) this.focusFolder(next.id, ".folder-toggle");
-      else this.newButton.focus();
+      this.focusNear(index);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar la carpeta."), "error");
-      this.focusFolder(folder.id, "[data-action=folder-more]");
+      if (!(await this.forgetIfGone(err, folder.id))) this.focusFolder(folder.id, "[data-action=folder-more]");
     }
   }
 

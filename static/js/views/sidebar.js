@@ -148,7 +148,7 @@ export class Sidebar {
     // A list that came back after the chat was left (or its person signed out) asks no more.
     if (this.destroyed) return;
     const running = this.items.some((c) => c.running);
-    this.timer = setTimeout(() => this.refresh(), running ? REFRESH_RUNNING_MS : REFRESH_MS);
+    this.timer = setTimeout(() => this.refresh(true), running ? REFRESH_RUNNING_MS : REFRESH_MS);
     // After the caller's constructor, which builds what the callback fills.
     const runningNow = this.items.filter((c) => c.running);
     queueMicrotask(() => this.onRunning(runningNow));
@@ -157,8 +157,9 @@ export class Sidebar {
   /**
    * Ask the list again (up to what is loaded) for running answers and new conversations,
    * without disturbing a rename or an open menu.
+   * @param {boolean} [timed] on the list's timer: the folders follow only when due (FolderSection.due)
    */
-  async refresh() {
+  async refresh(timed = false) {
     if (this.destroyed) return;
     if (this.loading || this.interacting()) {
       this.scheduleRefresh();
@@ -177,7 +178,8 @@ export class Sidebar {
       }
       this.update();
       // The folders' counts and open lists follow, as quietly.
-      void this.folders.load(true);
+      const rows = JSON.stringify(this.items.map((c) => [c.id, c.folder_id, c.title, c.pinned, c.archived, c.updated_at]));
+      if (this.folders.due(rows) || !timed) void this.folders.load(true);
     } catch {
       if (generation === this.generation) this.scheduleRefresh(); // offline for a moment: try later
     }
@@ -448,6 +450,9 @@ export class Sidebar {
    */
   async patch(conv, changes, message) {
     const generation = this.generation;
+    // A filed conversation archived or renamed changes its folder's count or rows ("Mover a
+    // carpeta…" reads the folders itself).
+    const folderFollows = Boolean(conv.folder_id) && !("folder_id" in changes);
     try {
       /** @type {Conversation} */
       const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
@@ -458,9 +463,13 @@ export class Sidebar {
         if (message) toast(message);
         return;
       }
+      const shown = this.shownIds();
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
       else Object.assign(conv, updated);
       this.render();
+      // Archived (or restored), its row left the list, and the focus with it.
+      if ("archived" in changes && (!document.activeElement || document.activeElement === document.body)) this.focusInstead(shown, conv.id);
+      if (folderFollows) void this.folders.load(false);
       if (message) toast(message);
       if (conv.id === this.activeId && updated.title) this.onTitle(updated.title);
     } catch (err) {
@@ -479,19 +488,29 @@ export class Sidebar {
     try {
       await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "DELETE" });
       const shown = this.shownIds();
-      const index = shown.indexOf(conv.id);
       this.items = this.items.filter((c) => c.id !== conv.id);
       this.render();
+      if (conv.folder_id) void this.folders.load(false); // its folder's count and rows follow
       toast("Conversación eliminada.");
-      // The row that took its place, the one above when it was the last, or "Nueva conversación".
-      const next = shown.filter((id) => id !== conv.id)[Math.min(index, shown.length - 2)];
-      if (next) this.focusInRow(next, ".conv-link");
-      else this.newButton.focus();
+      this.focusInstead(shown, conv.id);
       this.onDeleted(conv.id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar."), "error");
       this.focusInRow(conv.id, "[data-action=more]");
     }
+  }
+
+  /**
+   * Focus the row that took the place of `id`'s, the one above when it was the last, or
+   * "Nueva conversación".
+   * @param {string[]} shown the rows' ids before `id`'s left (shownIds)
+   * @param {string} id
+   */
+  focusInstead(shown, id) {
+    const index = shown.indexOf(id);
+    const next = shown.filter((other) => other !== id)[Math.min(index, shown.length - 2)];
+    if (next) this.focusInRow(next, ".conv-link");
+    else this.newButton.focus();
   }
 
   /** @returns {string[]} the ids of the rows, in the order shown (pinned first) */
