@@ -54,6 +54,9 @@ async def _silent_server() -> AsyncIterator[str]:
         server.close()
 
 
+DEAD_WITH_PASSWORD = "http://ana:s3cr3t@127.0.0.1:9"
+
+
 async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     live_app: LiveApp,
     http: httpx.AsyncClient,
@@ -64,7 +67,7 @@ async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     admin = await auth_headers(await make_user("admin"))
     async with (
         _silent_server() as hung,
-        live_app(ollama_urls=[fake[0], hung, "http://127.0.0.1:9"], num_ctx=8192) as (base, _),
+        live_app(ollama_urls=[fake[0], hung, DEAD_WITH_PASSWORD], num_ctx=8192) as (base, _),
     ):
         assert (await http.get(f"{base}/auth/me", headers=admin)).status_code == 200
         started = time.perf_counter()
@@ -80,7 +83,9 @@ async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     assert isinstance(stand_in["loaded"], list)
     for server in (silent, dead):
         assert not server["reachable"] and not server["stand_in"] and server["loaded"] is None
-    assert (silent["url"], dead["url"]) == (hung, "http://127.0.0.1:9")
+    # A URL's password (basic auth in front of an Ollama) is never shown.
+    assert (silent["url"], dead["url"]) == (hung, "http://ana:[redactado]@127.0.0.1:9")
+    assert "s3cr3t" not in response.text
     body = response.json()
     assert body["database"] == "ok"
     assert body["redis"] == ("ok" if TEST_BROKER == "redis" else None)

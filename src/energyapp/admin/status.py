@@ -39,6 +39,7 @@ from energyapp.core.roles import Role
 from energyapp.errors import Forbidden, ServiceUnavailable
 from energyapp.health import service as health
 from energyapp.llm import client as llm
+from energyapp.logging import redact_text
 
 SERVER_WAIT_SECONDS = 1.0  # each question to a model server (they are asked together)
 
@@ -78,7 +79,7 @@ async def _server(http: aiohttp.ClientSession, settings: Settings, url: str) -> 
         llm.loaded_models(http, url, SERVER_WAIT_SECONDS),
     )
     return ModelServerOut(
-        url=url,
+        url=redact_text(url),  # http://user:password@host (a proxy's basic auth): no password
         reachable=version is not None,
         version=version or None,
         stand_in=version == llm.STAND_IN_VERSION,
