@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -66,3 +67,24 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         assert await redis.hkeys(keys.board) == []
     finally:
         watcher.cancel()
+
+
+async def test_a_host_whose_clock_is_off_still_shows_the_right_wait(
+    redis,  # noqa: ANN001, F811 - the fixture of tests/chat/test_redis_queue.py
+) -> None:
+    """The board's times are Redis's clock: a process on a host an hour ahead publishes work
+    that began 5 s ago, and a process on a host with the right time reads 5 s."""
+    prefix: str = redis.prefix
+    ahead_keys, right_keys = BrokerKeys(prefix, "ahead"), BrokerKeys(prefix, "right")
+    await redis.set(ahead_keys.lease("ahead"), "1", px=60_000)
+    board = Board()
+    ahead = RedisBoard(redis, ahead_keys, clock=lambda: time.time() + 3600)
+    right = RedisBoard(redis, right_keys)
+    ahead.attach(board)
+    for published in (ahead, right):
+        await published.sync_clock()
+    with board.track(uuid.uuid4(), "chat") as work:
+        work.since = time.time() + 3600 - 5  # what the host ahead's clock says
+        await ahead.publish()
+        (seen,) = await right.read()
+    assert 4 <= time.time() - seen.since <= 6

@@ -146,6 +146,7 @@ class RedisBroker:
             await self.queue.sync()
         await self.queue.requeue_lost()
         await self.watchers.sync()
+        await self.board.sync_clock()
         await self.board.publish()
 
     async def _tick(self) -> None:
