@@ -36,6 +36,9 @@ class RedisBoard:
         self._offset = 0.0  # Redis's clock minus this host's
         self._board: Board | None = None
         self._changed = asyncio.Event()
+        # One write at a time: the watcher's and the heartbeat's go on different connections,
+        # and an older state landing last would keep an ended answer on the board.
+        self._writing = asyncio.Lock()
 
     def attach(self, board: Board) -> None:
         self._board = board
@@ -49,14 +52,15 @@ class RedisBoard:
 
     async def publish(self) -> None:
         """Write this process's field now (also the heartbeat's)."""
-        items = self._board.items() if self._board is not None else []
-        if items:
-            value = json.dumps(
-                [{**work.to_dict(), "since": work.since + self._offset} for work in items]
-            )
-            await self._redis.hset(self._keys.board, self._keys.process, value)
-        else:
-            await self._redis.hdel(self._keys.board, self._keys.process)
+        async with self._writing:  # the state read once the write before has landed
+            items = self._board.items() if self._board is not None else []
+            if items:
+                value = json.dumps(
+                    [{**work.to_dict(), "since": work.since + self._offset} for work in items]
+                )
+                await self._redis.hset(self._keys.board, self._keys.process, value)
+            else:
+                await self._redis.hdel(self._keys.board, self._keys.process)
 
     async def watch(self) -> None:
         """Publish after changes, once per burst, for as long as the process runs."""
