@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 
+from energyapp.chat.redis_broker import RedisBroker
 from energyapp.llm.fake_server import FakeOllama
 from tests.chat.conftest import LiveApp, open_chat, read_until
+from tests.chat.test_redis_broker import broker, prefix  # noqa: F401 - prefix: the fixture
 from tests.conftest import HeadersFactory, UserFactory
 
 API_BODY = {"model": "qwen2.5:3b-instruct", "messages": [{"role": "user", "content": "Hola"}]}
@@ -118,3 +120,18 @@ async def test_an_api_client_that_leaves_takes_its_answer_off_the_board(
         with contextlib.suppress(asyncio.CancelledError):
             await writing
         assert _people(await _queue_until(http, status, admin, ())) == ()
+
+
+async def test_the_recovery_round_drops_a_dead_process_board(
+    live_app: LiveApp,
+    prefix: str,  # noqa: F811 - the fixture of tests/chat/test_redis_broker.py
+) -> None:
+    """A process that died (its lease gone) left its board behind: the broker's recovery round
+    deletes it, with no admin reading the status."""
+    async with live_app(**broker(prefix)) as (_, app):
+        redis_broker: RedisBroker = app.state.chat.broker
+        keys = redis_broker.keys
+        await redis_broker.redis.hset(keys.board, "died", "[]")
+        await redis_broker.redis.delete(keys.recovery_lock)
+        await redis_broker._recover()
+        assert "died" not in await redis_broker.redis.hkeys(keys.board)

@@ -80,7 +80,20 @@ class RedisBoard:
         except (RedisError, OSError) as exc:
             raise broker_unavailable() from exc
 
+    async def prune(self) -> None:
+        """Drop the fields of processes that died (the broker's recovery round), so they do
+        not wait for an admin's read to go."""
+        await self._live_fields()
+
     async def _read(self) -> list[Work]:
+        return [
+            Work.from_dict({**data, "since": float(data["since"]) - self._offset})
+            for value in (await self._live_fields()).values()
+            for data in json.loads(value)
+        ]
+
+    async def _live_fields(self) -> dict[str, str]:
+        """The fields of processes whose lease exists; the others' are deleted."""
         raw = await self._redis.hgetall(self._keys.board)
         fields = {str(process): str(value) for process, value in raw.items()}  # decoded already
         processes = list(fields)
@@ -88,16 +101,7 @@ class RedisBoard:
             for process in processes:
                 pipe.exists(self._keys.lease(process))
             alive = await pipe.execute()
-        items: list[Work] = []
-        gone: list[str] = []
-        for process, live in zip(processes, alive, strict=True):
-            if live:
-                items += [
-                    Work.from_dict({**data, "since": float(data["since"]) - self._offset})
-                    for data in json.loads(fields[process])
-                ]
-            else:
-                gone.append(process)
+        gone = [process for process, live in zip(processes, alive, strict=True) if not live]
         if gone:  # processes that died (each start has a new id): their fields would pile up
             await self._redis.hdel(self._keys.board, *gone)
-        return items
+        return {process: fields[process] for process in processes if process not in gone}
