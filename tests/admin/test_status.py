@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.admin.status import SERVER_WAIT_SECONDS
+from energyapp.apikeys.models import ApiUsage
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
@@ -54,6 +55,9 @@ async def _silent_server() -> AsyncIterator[str]:
         server.close()
 
 
+DEAD_WITH_PASSWORD = "http://ana:s3cr3t@127.0.0.1:9"
+
+
 async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     live_app: LiveApp,
     http: httpx.AsyncClient,
@@ -64,7 +68,7 @@ async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     admin = await auth_headers(await make_user("admin"))
     async with (
         _silent_server() as hung,
-        live_app(ollama_urls=[fake[0], hung, "http://127.0.0.1:9"], num_ctx=8192) as (base, _),
+        live_app(ollama_urls=[fake[0], hung, DEAD_WITH_PASSWORD], num_ctx=8192) as (base, _),
     ):
         assert (await http.get(f"{base}/auth/me", headers=admin)).status_code == 200
         started = time.perf_counter()
@@ -80,7 +84,9 @@ async def test_a_dead_and_a_hung_server_are_said_within_two_seconds(
     assert isinstance(stand_in["loaded"], list)
     for server in (silent, dead):
         assert not server["reachable"] and not server["stand_in"] and server["loaded"] is None
-    assert (silent["url"], dead["url"]) == (hung, "http://127.0.0.1:9")
+    # A URL's password (basic auth in front of an Ollama) is never shown.
+    assert (silent["url"], dead["url"]) == (hung, "http://ana:[redactado]@127.0.0.1:9")
+    assert "s3cr3t" not in response.text
     body = response.json()
     assert body["database"] == "ok"
     assert body["redis"] == ("ok" if TEST_BROKER == "redis" else None)
@@ -147,27 +153,29 @@ async def _answers(
     rows: list[tuple[str, str | None, int | None]],
     *,
     days_ago: int = 0,
-) -> None:
+) -> list[uuid.UUID]:
     """Answers (status, finish_reason, first_token_ms) in one conversation of ``user``."""
     moment = utcnow() - timedelta(days=days_ago)
     async with sessionmaker() as session:
         conversation = Conversation(user_id=user.id, title="Hoy", message_count=len(rows))
         session.add(conversation)
         await session.flush()
-        for status, finish_reason, first_token_ms in rows:
-            session.add(
-                Message(
-                    conversation_id=conversation.id,
-                    user_id=user.id,
-                    role="assistant",
-                    content="texto",
-                    status=status,
-                    finish_reason=finish_reason,
-                    first_token_ms=first_token_ms,
-                    created_at=moment,
-                )
+        answers = [
+            Message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                role="assistant",
+                content="texto",
+                status=status,
+                finish_reason=finish_reason,
+                first_token_ms=first_token_ms,
+                created_at=moment,
             )
+            for status, finish_reason, first_token_ms in rows
+        ]
+        session.add_all(answers)
         await session.commit()
+        return [answer.id for answer in answers]
 
 
 async def test_todays_answers_by_how_they_ended(
@@ -185,6 +193,22 @@ async def test_todays_answers_by_how_they_ended(
     rows += [("stopped", None, 200), ("streaming", None, None)]
     await _answers(sessionmaker, worker, rows)
     await _answers(sessionmaker, worker, [("complete", "stop", 9), ("error", None, 9)], days_ago=2)
+    # API answers kept with store: true are messages too; "Hoy" counts the web chat's alone.
+    key = await client.post(
+        "/api-keys", json={"name": "Script"}, headers=await auth_headers(worker)
+    )
+    stored = await _answers(sessionmaker, worker, [("complete", "stop", 7), ("error", None, None)])
+    async with sessionmaker.begin() as session:
+        for message_id in stored:
+            session.add(
+                ApiUsage(
+                    key_id=uuid.UUID(key.json()["id"]),
+                    user_id=worker.id,
+                    model="qwen2.5:3b-instruct",
+                    status="complete",
+                    message_id=message_id,
+                )
+            )
     admin = await auth_headers(await make_user("admin"))
     today = (await client.get("/admin/status", headers=admin)).json()["today"]
     assert (today["finished"], today["failed"], today["stopped"], today["cut"]) == (20, 2, 1, 1)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,54 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         assert await redis.hkeys(keys.board) == []
     finally:
         watcher.cancel()
+
+
+async def test_a_host_whose_clock_is_off_still_shows_the_right_wait(
+    redis,  # noqa: ANN001, F811 - the fixture of tests/chat/test_redis_queue.py
+) -> None:
+    """The board's times are Redis's clock: a process on a host an hour ahead publishes work
+    that began 5 s ago, and a process on a host with the right time reads 5 s."""
+    prefix: str = redis.prefix
+    ahead_keys, right_keys = BrokerKeys(prefix, "ahead"), BrokerKeys(prefix, "right")
+    await redis.set(ahead_keys.lease("ahead"), "1", px=60_000)
+    board = Board()
+    ahead = RedisBoard(redis, ahead_keys, clock=lambda: time.time() + 3600)
+    right = RedisBoard(redis, right_keys)
+    ahead.attach(board)
+    for published in (ahead, right):
+        await published.sync_clock()
+    with board.track(uuid.uuid4(), "chat") as work:
+        work.since = time.time() + 3600 - 5  # what the host ahead's clock says
+        await ahead.publish()
+        (seen,) = await right.read()
+    assert 4 <= time.time() - seen.since <= 6
+
+
+class _SlowWrites:
+    """Redis whose HSET takes a while to land (a busy connection)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._redis = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+    async def hset(self, *args: Any) -> Any:
+        await asyncio.sleep(0.1)
+        return await self._redis.hset(*args)
+
+
+async def test_an_older_board_never_lands_after_a_newer_one(
+    redis,  # noqa: ANN001, F811 - the fixture of tests/chat/test_redis_queue.py
+) -> None:
+    """The heartbeat publishes while an answer runs; the answer ends and the watcher publishes
+    the empty board before the heartbeat's write has landed: the board ends empty."""
+    keys = BrokerKeys(redis.prefix, "one")
+    board, published = Board(), RedisBoard(_SlowWrites(redis), keys)
+    published.attach(board)
+    with board.track(uuid.uuid4(), "chat"):
+        heartbeat = asyncio.create_task(published.publish())
+        await asyncio.sleep(0.02)
+    await published.publish()
+    await heartbeat
+    assert await redis.hkeys(keys.board) == []

@@ -3,6 +3,7 @@ the ways Ollama fails."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -257,3 +258,24 @@ async def test_loaded_models_of_a_server_that_does_not_answer(
     http: aiohttp.ClientSession,
 ) -> None:
     assert await llm.loaded_models(http, f"http://127.0.0.1:{free_port()}") is None
+
+
+async def test_loaded_models_of_a_server_whose_answer_is_malformed(
+    http: aiohttp.ClientSession,
+) -> None:
+    """A size that is no number is an answer not understood (None), never an exception: the
+    admins' status page would fail whole."""
+    body = b'{"models": [{"name": "m", "size": "mucho"}]}'
+
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        writer.write(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert await llm.loaded_models(http, f"http://127.0.0.1:{port}") is None
+    finally:
+        server.close()

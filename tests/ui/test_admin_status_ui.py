@@ -4,7 +4,7 @@ their people, read again on its own every 10 s (an empty queue says so), admins 
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.ui.conftest import LiveApp, login
 
@@ -77,3 +77,44 @@ def test_supervisors_do_not_see_the_tab(page: Page, slow_app: LiveApp) -> None:
     page.goto(f"{slow_app.base_url}/#/admin/uso")
     expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Uso")
     expect(page.locator(".admin-tabs a:text('Estado')")).to_have_count(0)
+
+
+def test_the_timed_reads_never_refresh_the_session_and_end_with_the_tab(
+    page: Page, live_app: LiveApp
+) -> None:
+    """Every 10 s the tab reads again on its own, not because the person did something: with
+    the access token expired it stops quietly (a refresh would keep an idle session alive for
+    ever) until a new token comes; once the person leaves the tab it reads no more."""
+    admin = live_app.create_user("admin")
+    page.clock.install()
+    login(page, live_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{live_app.base_url}/#/admin/estado")  # a new page: its token is refreshed
+    expect(page.locator("#status-stamp")).to_contain_text("se actualiza cada 10 segundos")
+    reads: list[str] = []
+    refreshes: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/admin/status" in r.url else None)
+    page.on("request", lambda r: refreshes.append(r.url) if "/auth/refresh" in r.url else None)
+    with page.expect_response("**/admin/status"):
+        page.clock.run_for(10_500)
+    assert len(reads) == 1
+
+    def expired(route: Route) -> None:
+        route.fulfill(status=401, json={"detail": "Token expirado.", "code": "token_expired"})
+
+    page.route("**/admin/status", expired)
+    with page.expect_response("**/admin/status"):
+        page.clock.run_for(10_500)
+    page.clock.run_for(30_000)
+    page.wait_for_timeout(300)
+    assert len(reads) == 2 and refreshes == []
+    expect(page.locator("#status-now")).to_contain_text("Escribiendo: 0")  # what was shown stays
+
+    page.unroute("**/admin/status", expired)
+    with page.expect_response("**/admin/status"):  # a new token: the tab reads again
+        page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
+    page.click(".admin-tabs a:text('Uso')")
+    expect(page.locator(".admin-tabs a[aria-current=page]")).to_have_text("Uso")
+    seen = len(reads)
+    page.clock.run_for(35_000)
+    page.wait_for_timeout(300)
+    assert len(reads) == seen

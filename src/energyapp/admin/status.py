@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 from fastapi import FastAPI
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.admin import usage
@@ -29,6 +29,7 @@ from energyapp.admin.status_schemas import (
     TodayOut,
     WorkOut,
 )
+from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
 from energyapp.chat.board import Work
 from energyapp.chat.engine import ChatEngine
@@ -39,6 +40,7 @@ from energyapp.core.roles import Role
 from energyapp.errors import Forbidden, ServiceUnavailable
 from energyapp.health import service as health
 from energyapp.llm import client as llm
+from energyapp.logging import redact_text
 
 SERVER_WAIT_SECONDS = 1.0  # each question to a model server (they are asked together)
 
@@ -78,7 +80,7 @@ async def _server(http: aiohttp.ClientSession, settings: Settings, url: str) -> 
         llm.loaded_models(http, url, SERVER_WAIT_SECONDS),
     )
     return ModelServerOut(
-        url=url,
+        url=redact_text(url),  # http://user:password@host (a proxy's basic auth): no password
         reachable=version is not None,
         version=version or None,
         stand_in=version == llm.STAND_IN_VERSION,
@@ -165,7 +167,7 @@ async def today(session: AsyncSession, viewer: User) -> TodayOut:
     their first token (average and 95th percentile)."""
     day = dates.local_today()
     span = usage.period(viewer, day, day)
-    answers = Message.role == "assistant"
+    answers = _web_answers()
     counts = (
         await session.execute(
             span.scoped(
@@ -193,6 +195,13 @@ async def today(session: AsyncSession, viewer: User) -> TodayOut:
 _STATUSES = (("complete",), ("error", "interrupted"), ("stopped",))
 
 
+def _web_answers() -> ColumnElement[bool]:
+    """The web chat's answers: an API answer kept with ``store: true`` is a message too, named
+    by its usage row."""
+    stored_by_api = exists().where(API_USAGE.c.message_id == Message.id)
+    return (Message.role == "assistant") & ~stored_by_api
+
+
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -204,7 +213,7 @@ async def _p95_first_token(session: AsyncSession, span: usage.Period, measured: 
         return None
     stmt = (
         span.scoped(select(Message.first_token_ms))
-        .where(Message.role == "assistant", Message.first_token_ms.is_not(None))
+        .where(_web_answers(), Message.first_token_ms.is_not(None))
         .order_by(Message.first_token_ms)
         .offset(math.ceil(0.95 * measured) - 1)
         .limit(1)

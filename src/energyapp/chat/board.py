@@ -27,7 +27,7 @@ class Work:
 
     user_id: uuid.UUID | None  # None: background work (a title)
     kind: WorkKind
-    since: float = field(default_factory=time.time)  # wall clock: compared across hosts
+    since: float = field(default_factory=time.time)  # wall clock (Redis's in redis_board.py)
     position: int | None = None  # place in the queue while waiting (1: next)
     running: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -146,6 +146,7 @@ class RedisBroker:
             await self.queue.sync()
         await self.queue.requeue_lost()
         await self.watchers.sync()
+        await self.board.sync_clock()
         await self.board.publish()
 
     async def _tick(self) -> None:
@@ -349,7 +350,7 @@ class RedisBroker:
 
     async def _recover(self) -> None:
         """Answers whose process died become ``interrupted`` (one process does it per round),
-        and the ownership records of dead processes are dropped."""
+        and the ownership records and boards of dead processes are dropped."""
         interval_ms = int(self.lease_seconds / 3 * 1000)
         if not await self.redis.set(self.keys.recovery_lock, "1", nx=True, px=interval_ms):
             return
@@ -373,6 +374,7 @@ class RedisBroker:
             logger.warning("marked %d answers of stopped processes as interrupted", count)
         if stale:
             await self.redis.hdel(self.keys.owner, *stale)
+        await self.board.prune()
 
     async def _unclaimed_yet(self, answer_id: uuid.UUID) -> bool:
         """No owner recorded (Redis lost its data): wait one lease for the owner's heartbeat to

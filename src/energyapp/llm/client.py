@@ -368,16 +368,16 @@ async def loaded_models(
     try:
         status, body = await _get(session, f"{base_url.rstrip('/')}/api/ps", wait_s)
         entries = json.loads(body)["models"] if status == 200 else None
+        if not isinstance(entries, list):
+            return None
+        return [  # a malformed entry (a size that is no number) is a malformed answer
+            LoadedModel(
+                name=str(entry.get("name") or entry.get("model")),
+                size=int(entry.get("size") or 0),
+                expires_at=str(entry["expires_at"]) if entry.get("expires_at") else None,
+            )
+            for entry in entries
+            if isinstance(entry, dict)
+        ]
     except (*_CLIENT_ERRORS, ValueError, KeyError, TypeError):
         return None
-    if not isinstance(entries, list):
-        return None
-    return [
-        LoadedModel(
-            name=str(entry.get("name") or entry.get("model")),
-            size=int(entry.get("size") or 0),
-            expires_at=str(entry["expires_at"]) if entry.get("expires_at") else None,
-        )
-        for entry in entries
-        if isinstance(entry, dict)
-    ]
