@@ -106,11 +106,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if found:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if TEST_BROKER == "redis":
-        client = redis.Redis.from_url(TEST_REDIS_URL)
-        keys = list(client.scan_iter(f"{TEST_REDIS_PREFIX}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        _forget_redis_keys(f"{TEST_REDIS_PREFIX}*")
+
+
+def _forget_redis_keys(pattern: str) -> None:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    keys = list(client.scan_iter(pattern))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 # What a test reaches a database through; a ``no_database`` test may use none of them.
@@ -260,6 +264,16 @@ async def _empty_database(engine: AsyncEngine) -> AsyncIterator[None]:
     async with engine.begin() as conn:
         for table in tables:
             await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_apart() -> Iterator[None]:
+    """In the broker pass the app's limiter counts in Redis under the run's prefix, where they
+    would outlive the test (every test signs in from the same address: a later one got 429):
+    forgotten after each test, as the in-process counts are with their app."""
+    yield
+    if TEST_BROKER == "redis":
+        _forget_redis_keys(f"{TEST_REDIS_PREFIX}limits*")
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
+    app.state.rate_limiter = RateLimiter.from_url(settings.redis_url, settings.redis_prefix)
     app.state.llm_http = llm.new_session(connect_timeout=settings.llm_connect_timeout)
     try:
         async with AsyncExitStack() as stack:

@@ -56,7 +56,7 @@ class _RedisWindow:
     """The Redis limiter, falling back to this process's own counts while Redis is away: the
     limits still hold per process, and login, history and admin keep working."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         # The app's client settings (a dead connection replaced, the kernel's bounds), not the
         # library's bare ``from_url``. Imported here: an app without Redis never loads redis-py.
         from energyapp.core.redis import async_redis
@@ -66,6 +66,9 @@ class _RedisWindow:
         storage = RedisStorage(
             f"async+{url}",
             implementation="redispy",
+            # The deployment's own counts: two apps on one Redis (or two test runs) no longer
+            # add up each other's logins under the library's shared "LIMITS" prefix.
+            key_prefix=f"{prefix}limits",
             connection_pool=pool,  # type: ignore[arg-type]
         )
         self._redis = MovingWindowRateLimiter(storage)
@@ -110,9 +113,11 @@ class RateLimiter:
         self._strategy = strategy
 
     @classmethod
-    def from_url(cls, redis_url: str | None) -> RateLimiter:
+    def from_url(cls, redis_url: str | None, prefix: str = "energyapp:") -> RateLimiter:
+        """Redis at ``redis_url`` (keys under ``prefix``, the app's ``redis_prefix``), else
+        this process's memory."""
         if redis_url:
-            return cls(_RedisWindow(redis_url.removeprefix("async+")))
+            return cls(_RedisWindow(redis_url.removeprefix("async+"), prefix))
         return cls(_InProcessWindow())
 
     @staticmethod
