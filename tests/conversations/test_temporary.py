@@ -137,6 +137,19 @@ async def test_expired_reads_as_missing_to_its_owner_and_marked_to_admins(
         "/chat", json={"message": "sigo", "conversation_id": str(old.id)}, headers=headers
     )
     assert continued.status_code == 404
+    # Its answers by id too (re-attach, stop), as an answer that does not exist.
+    for answer in (old.current_leaf_id, fresh.current_leaf_id):
+        followed = await client.get(f"/chat/{answer}/stream", headers=headers)
+        stopped = await client.post(f"/chat/{answer}/stop", headers=headers)
+        expected = 404 if answer == old.current_leaf_id else 200
+        assert (followed.status_code, stopped.status_code) == (expected, expected), answer
+    assert followed.status_code == 200 and "event: done" in followed.text
+    assert stopped.json()["status"] == "complete"
+    gone_answer = await client.get(f"/chat/{old.current_leaf_id}/stream", headers=headers)
+    assert gone_answer.json() == {
+        "detail": "No se encontró la respuesta.",
+        "code": "not_found",
+    }
 
     # Staff see both while they exist, marked (the sweep has not run).
     for viewer in (admin, boss):

@@ -61,12 +61,32 @@ async def get_owned_conversation(
         select(Conversation).where(
             Conversation.id == conversation_id,
             Conversation.user_id == user.id,
-            ~temporary.expired_condition(temporary.cutoff(settings)),
+            temporary.alive_condition(settings),
         )
     )
     if conversation is None:
         raise _conversation_not_found()
     return conversation
+
+
+async def get_owned_answer(
+    session: AsyncSession, user: User, answer_id: uuid.UUID, settings: Settings
+) -> Message:
+    """An assistant message in one of the caller's conversations, or 404 (also in a temporary
+    chat past its life, as :func:`get_owned_conversation` reads it)."""
+    answer = await session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.id == answer_id,
+            Message.role == "assistant",
+            Conversation.user_id == user.id,
+            temporary.alive_condition(settings),
+        )
+    )
+    if answer is None:
+        raise NotFound("No se encontró la respuesta.")
+    return answer
 
 
 def _conversation_not_found() -> NotFound:

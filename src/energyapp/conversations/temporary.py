@@ -32,6 +32,12 @@ def expired_condition(before: datetime) -> ColumnElement[bool]:
     return and_(c.temporary.is_(True), c.updated_at < before)
 
 
+def alive_condition(settings: Settings) -> ColumnElement[bool]:
+    """Rows of ``conversations`` their owner may still reach by id: not a temporary chat past
+    its life now."""
+    return ~expired_condition(cutoff(settings))
+
+
 def check_change(
     conversation: Conversation,
     *,
