@@ -225,3 +225,40 @@ async def test_the_hours_come_from_the_setting_and_the_public_config(
     assert settings.temporary_chat_hours == 24
     public = await client.get("/config/public")
     assert public.json()["temporary_chat_hours"] == 24
+
+
+async def test_a_temporary_chat_is_not_reassigned_until_its_owner_saves_it(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    ana, beto = await make_user(), await make_user()
+    headers = await auth_headers(ana)
+    admin = await auth_headers(await make_user(role="admin"))
+    temp = await make_conversation(ana, "Temporal", ["a", "b"], temporary=True)
+    path = f"/admin/conversations/{temp.id}/reassign"
+
+    refused = await client.post(path, json={"user_id": str(beto.id)}, headers=admin)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "conversation_temporary"
+    assert "no se puede reasignar" in refused.json()["detail"]
+    async with sessionmaker() as session:
+        kept = await session.get(Conversation, temp.id)
+        assert kept is not None and kept.user_id == ana.id
+        counts = {
+            u.id: (u.conversation_count, u.message_count)
+            for u in (await session.scalars(select(User).where(User.id.in_((ana.id, beto.id)))))
+        }
+        assert counts == {ana.id: (1, 2), beto.id: (0, 0)}
+    # To its owner, as it was: still there, still temporary.
+    mine = await client.get(f"/conversations/{temp.id}", headers=headers)
+    assert mine.status_code == 200 and mine.json()["temporary"] is True
+
+    saved = await client.patch(f"/conversations/{temp.id}", json={"temporary": False},
+                               headers=headers)  # fmt: skip
+    assert saved.status_code == 200
+    moved = await client.post(path, json={"user_id": str(beto.id)}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["temporary"] is False

@@ -95,6 +95,8 @@ def test_admin_sees_it_marked_and_a_phone_fits_the_band(
         staff.goto(f"{live_app.base_url}/#/admin/usuario/{user['id']}")
         row = staff.locator(f'#user-conversations tr[data-conv-id="{conversation_id}"]')
         expect(row).to_contain_text("Temporal")
+        expect(row.get_by_role("link", name="Ver mensajes")).to_be_visible()
+        expect(row.locator("[data-action=reassign]")).to_have_count(0)  # 409: not offered
         staff.goto(f"{live_app.base_url}/#/admin/conversacion/{conversation_id}")
         expect(staff.locator("#viewer-heading")).to_contain_text("Temporal")
         expect(staff.locator("#admin-viewer .msg").first).to_contain_text("Consulta reservada")

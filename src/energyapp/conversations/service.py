@@ -246,7 +246,10 @@ async def update_conversation(
 
 def leave_owner(conversation: Conversation, new_owner_id: uuid.UUID) -> None:
     """Give ``conversation`` to another person: it leaves its folder, which was the previous
-    owner's (their folders are theirs alone)."""
+    owner's (their folders are theirs alone). 409 ``conversation_temporary`` for a temporary
+    chat (:func:`energyapp.conversations.temporary.not_reassigned`)."""
+    if conversation.temporary:
+        raise temporary.not_reassigned()
     conversation.user_id = new_owner_id
     conversation.folder_id = None
 

@@ -71,3 +71,14 @@ def refused(what: str) -> Conflict:
         f"Un chat temporal no se puede {what}. Use «Guardar en el historial» primero.",
         code="conversation_temporary",
     )
+
+
+def not_reassigned() -> Conflict:
+    """409 ``conversation_temporary`` for a reassignment: the owner chose not to keep it, and a
+    new owner would neither see it in the list nor keep it past its life (a hold keeps it for
+    the record, not for someone to continue)."""
+    return Conflict(
+        "Un chat temporal no se puede reasignar: su dueño no lo guardó en el historial y se "
+        "borrará después de su último mensaje.",
+        code="conversation_temporary",
+    )
