@@ -43,6 +43,12 @@ def test_toggle_ask_band_sidebar_and_save(page: Page, live_app: LiveApp) -> None
     save = page.get_by_role("button", name="Guardar en el historial")
     expect(save).to_be_visible()
     expect(page.locator("#share-btn")).to_be_hidden()
+    # Regenerar draws the branch again, tools included: still no "Compartir".
+    page.locator(".msg-assistant").last.get_by_role("button", name="Regenerar").click()
+    expect(page.locator(".msg-assistant").last.locator(".versions")).to_have_count(1)
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    expect(page.locator("#export-btn")).to_be_visible()
+    expect(page.locator("#share-btn")).to_be_hidden()
     # Not in the history, not even after a reload (which keeps the chat open).
     expect(page.locator(".conv-item")).to_have_count(1)
     page.reload()

@@ -58,7 +58,8 @@ export class TemporaryChat {
     this.text.textContent = bandText();
     this.band.hidden = !this.on;
     this.saveBtn.hidden = !exists;
-    document.getElementById("share-btn")?.toggleAttribute("hidden", this.on);
+    // "Compartir" goes while the band shows: by a CSS rule (app.css), since drawing the messages
+    // again (Regenerar, ‹ ›) makes a new button.
   }
 
   async save() {
