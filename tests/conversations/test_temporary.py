@@ -262,3 +262,26 @@ async def test_a_temporary_chat_is_not_reassigned_until_its_owner_saves_it(
     moved = await client.post(path, json={"user_id": str(beto.id)}, headers=admin)
     assert moved.status_code == 200, moved.text
     assert moved.json()["temporary"] is False
+
+
+async def test_deleting_one_leaves_no_title_in_the_audit_trail(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    ana = await make_user(full_name="Ana Reservada")
+    headers = await auth_headers(ana)
+    admin = await auth_headers(await make_user(role="admin"))
+    temp = await make_conversation(ana, "Despido de Pérez", ["a", "b"], temporary=True)
+    assert (await client.delete(f"/conversations/{temp.id}", headers=headers)).status_code == 204
+
+    trail = await client.get(
+        "/admin/audit", params={"action": "conversation.deleted"}, headers=admin
+    )
+    [event] = trail.json()["items"]
+    assert event["label"] == "Eliminó un chat temporal de Ana Reservada"
+    assert event["details"] == {"owner_id": str(ana.id), "message_count": 2, "temporary": True}
+    exported = await client.get("/admin/audit/export.csv", headers=admin)
+    assert exported.status_code == 200 and "Ana Reservada" in exported.text
+    assert "Despido" not in trail.text + exported.text

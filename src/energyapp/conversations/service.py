@@ -266,7 +266,12 @@ async def delete_conversation(
         await session.execute(
             delete(Conversation)
             .where(Conversation.id == conversation.id, ~legal_hold.is_held_condition())
-            .returning(Conversation.user_id, Conversation.message_count, Conversation.title)
+            .returning(
+                Conversation.user_id,
+                Conversation.message_count,
+                Conversation.title,
+                Conversation.temporary,
+            )
         )
     ).first()
     if row is None:
@@ -277,8 +282,10 @@ async def delete_conversation(
                 code="conversation_on_hold",
             )
         raise _conversation_not_found()
-    owner_id, message_count, title = row
+    owner_id, message_count, title, is_temporary = row
     await counters.conversation_deleted(session, owner_id, message_count)
+    # A temporary chat's title is its first words: the trail must not keep what it was not.
+    named = {"temporary": True} if is_temporary else {"title": title}
     audit_service.record(
         session,
         "conversation.deleted",
@@ -286,7 +293,7 @@ async def delete_conversation(
         request=request,
         target_type="conversation",
         target_id=conversation.id,
-        details={"owner_id": str(owner_id), "message_count": message_count, "title": title},
+        details={"owner_id": str(owner_id), "message_count": message_count, **named},
     )
     session.expunge(conversation)
 
