@@ -6,6 +6,9 @@ import { api, errorDetail } from "../../api.js";
 import { h, toast } from "../../dom.js";
 import { state } from "../../state.js";
 
+/** A temporary chat's name where the browser or the desktop keeps one (its title is its first words). */
+export const TEMPORARY_NAME = "Chat temporal";
+
 /** The band's sentence, with the hours the server keeps a temporary chat. */
 export function bandText() {
   const hours = state.config.temporary_chat_hours;
