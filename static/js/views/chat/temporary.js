@@ -5,6 +5,7 @@
 import { api, errorDetail } from "../../api.js";
 import { h, toast } from "../../dom.js";
 import { state } from "../../state.js";
+import { plural } from "../../plural.js";
 
 /** A temporary chat's name where the browser or the desktop keeps one (its title is its first words). */
 export const TEMPORARY_NAME = "Chat temporal";
@@ -12,7 +13,7 @@ export const TEMPORARY_NAME = "Chat temporal";
 /** The band's sentence, with the hours the server keeps a temporary chat. */
 export function bandText() {
   const hours = state.config.temporary_chat_hours;
-  return `Chat temporal: no aparecerá en su historial y se borrará ${hours} ${hours === 1 ? "hora" : "horas"} después del último mensaje (los administradores pueden verlo mientras exista).`;
+  return `Chat temporal: no aparecerá en su historial y se borrará ${plural(hours, "hora", "horas")} después del último mensaje (los administradores pueden verlo mientras exista).`;
 }
 
 export class TemporaryChat {
