@@ -164,6 +164,8 @@ async def test_continue_is_refused_where_it_does_not_apply(
              422, "conversation_required"),
             (headers, {**_continue(asked), "message": "Y además"}, 422, "invalid_continue"),
             (headers, {**_continue(asked), "regenerate": True}, 422, "invalid_continue"),
+            # Temporary from its creation only: not ignored, as anything else asked.
+            (headers, {**_continue(asked), "temporary": True}, 422, "invalid_continue"),
         ]  # fmt: skip
         for who, body, status, code in refusals:
             got, _, error = await _post(http, base, who, **body)

@@ -137,6 +137,19 @@ async def test_expired_reads_as_missing_to_its_owner_and_marked_to_admins(
         "/chat", json={"message": "sigo", "conversation_id": str(old.id)}, headers=headers
     )
     assert continued.status_code == 404
+    # Its answers by id too (re-attach, stop), as an answer that does not exist.
+    for answer in (old.current_leaf_id, fresh.current_leaf_id):
+        followed = await client.get(f"/chat/{answer}/stream", headers=headers)
+        stopped = await client.post(f"/chat/{answer}/stop", headers=headers)
+        expected = 404 if answer == old.current_leaf_id else 200
+        assert (followed.status_code, stopped.status_code) == (expected, expected), answer
+    assert followed.status_code == 200 and "event: done" in followed.text
+    assert stopped.json()["status"] == "complete"
+    gone_answer = await client.get(f"/chat/{old.current_leaf_id}/stream", headers=headers)
+    assert gone_answer.json() == {
+        "detail": "No se encontró la respuesta.",
+        "code": "not_found",
+    }
 
     # Staff see both while they exist, marked (the sweep has not run).
     for viewer in (admin, boss):
@@ -212,3 +225,63 @@ async def test_the_hours_come_from_the_setting_and_the_public_config(
     assert settings.temporary_chat_hours == 24
     public = await client.get("/config/public")
     assert public.json()["temporary_chat_hours"] == 24
+
+
+async def test_a_temporary_chat_is_not_reassigned_until_its_owner_saves_it(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    ana, beto = await make_user(), await make_user()
+    headers = await auth_headers(ana)
+    admin = await auth_headers(await make_user(role="admin"))
+    temp = await make_conversation(ana, "Temporal", ["a", "b"], temporary=True)
+    path = f"/admin/conversations/{temp.id}/reassign"
+
+    refused = await client.post(path, json={"user_id": str(beto.id)}, headers=admin)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "conversation_temporary"
+    assert "no se puede reasignar" in refused.json()["detail"]
+    async with sessionmaker() as session:
+        kept = await session.get(Conversation, temp.id)
+        assert kept is not None and kept.user_id == ana.id
+        counts = {
+            u.id: (u.conversation_count, u.message_count)
+            for u in (await session.scalars(select(User).where(User.id.in_((ana.id, beto.id)))))
+        }
+        assert counts == {ana.id: (1, 2), beto.id: (0, 0)}
+    # To its owner, as it was: still there, still temporary.
+    mine = await client.get(f"/conversations/{temp.id}", headers=headers)
+    assert mine.status_code == 200 and mine.json()["temporary"] is True
+
+    saved = await client.patch(f"/conversations/{temp.id}", json={"temporary": False},
+                               headers=headers)  # fmt: skip
+    assert saved.status_code == 200
+    moved = await client.post(path, json={"user_id": str(beto.id)}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["temporary"] is False
+
+
+async def test_deleting_one_leaves_no_title_in_the_audit_trail(
+    client: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    make_conversation: ConversationFactory,
+) -> None:
+    ana = await make_user(full_name="Ana Reservada")
+    headers = await auth_headers(ana)
+    admin = await auth_headers(await make_user(role="admin"))
+    temp = await make_conversation(ana, "Despido de Pérez", ["a", "b"], temporary=True)
+    assert (await client.delete(f"/conversations/{temp.id}", headers=headers)).status_code == 204
+
+    trail = await client.get(
+        "/admin/audit", params={"action": "conversation.deleted"}, headers=admin
+    )
+    [event] = trail.json()["items"]
+    assert event["label"] == "Eliminó un chat temporal de Ana Reservada"
+    assert event["details"] == {"owner_id": str(ana.id), "message_count": 2, "temporary": True}
+    exported = await client.get("/admin/audit/export.csv", headers=admin)
+    assert exported.status_code == 200 and "Ana Reservada" in exported.text
+    assert "Despido" not in trail.text + exported.text

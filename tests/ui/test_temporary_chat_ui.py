@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.ui.conftest import LiveApp, login
+from tests.ui.test_notify_ui import ANSWER, _hide, _prepare, _shown, _turn_on, _wait_shown
 
 pytestmark = pytest.mark.browser
 
@@ -43,11 +44,21 @@ def test_toggle_ask_band_sidebar_and_save(page: Page, live_app: LiveApp) -> None
     save = page.get_by_role("button", name="Guardar en el historial")
     expect(save).to_be_visible()
     expect(page.locator("#share-btn")).to_be_hidden()
+    # The tab (and so the browser's history) is not named after its first words.
+    expect(page.locator("h1.title")).to_have_text("¿Qué potencia tiene un panel de…")
+    expect(page).to_have_title("Chat temporal · EnergyApp")
+    # Regenerar draws the branch again, tools included: still no "Compartir".
+    page.locator(".msg-assistant").last.get_by_role("button", name="Regenerar").click()
+    expect(page.locator(".msg-assistant").last.locator(".versions")).to_have_count(1)
+    expect(page.locator(".msg-assistant").last).to_have_attribute("data-status", "complete")
+    expect(page.locator("#export-btn")).to_be_visible()
+    expect(page.locator("#share-btn")).to_be_hidden()
     # Not in the history, not even after a reload (which keeps the chat open).
     expect(page.locator(".conv-item")).to_have_count(1)
     page.reload()
     expect(page.locator(".msg-user .bubble")).to_have_text("¿Qué potencia tiene un panel de 2 m²?")
     expect(page.locator("#temporary-band")).to_contain_text(BAND)
+    expect(page).to_have_title("Chat temporal · EnergyApp")
     expect(page.locator(".conv-item")).to_have_count(1)
     expect(page.locator(f'.conv-item[data-id="{kept}"]')).to_have_count(1)
 
@@ -58,6 +69,7 @@ def test_toggle_ask_band_sidebar_and_save(page: Page, live_app: LiveApp) -> None
     expect(page.locator(".conv-item")).to_have_count(2)
     expect(page.locator(f'.conv-item[data-id="{conversation_id}"]')).to_have_count(1)
     expect(page.locator("#share-btn")).to_be_visible()
+    expect(page).to_have_title("¿Qué potencia tiene un panel de… · EnergyApp")
     page.reload()
     expect(page.locator(".conv-item")).to_have_count(2)
     expect(page.locator("#temporary-band")).to_be_hidden()
@@ -95,8 +107,25 @@ def test_admin_sees_it_marked_and_a_phone_fits_the_band(
         staff.goto(f"{live_app.base_url}/#/admin/usuario/{user['id']}")
         row = staff.locator(f'#user-conversations tr[data-conv-id="{conversation_id}"]')
         expect(row).to_contain_text("Temporal")
+        expect(row.get_by_role("link", name="Ver mensajes")).to_be_visible()
+        expect(row.locator("[data-action=reassign]")).to_have_count(0)  # 409: not offered
         staff.goto(f"{live_app.base_url}/#/admin/conversacion/{conversation_id}")
         expect(staff.locator("#viewer-heading")).to_contain_text("Temporal")
         expect(staff.locator("#admin-viewer .msg").first).to_contain_text("Consulta reservada")
     finally:
         ctx.close()
+
+
+def test_a_notification_does_not_carry_its_first_words(page: Page, live_app: LiveApp) -> None:
+    _prepare(page, "granted")
+    user = live_app.create_user(full_name="Nina Notas")
+    login(page, live_app.base_url, user["email"], user["password"])
+    _turn_on(page)
+    page.goto(f"{live_app.base_url}/#/chat")
+    page.get_by_role("button", name="Chat temporal").click()
+    _hide(page)
+    page.fill("#composer-input", "Despido de Pérez: ¿cuánto le corresponde?")
+    page.keyboard.press("Enter")
+    expect(page.locator(ANSWER).last).to_have_attribute("data-status", "complete")
+    _wait_shown(page, 1)
+    assert [n["title"] for n in _shown(page)] == ["Chat temporal"]

@@ -402,10 +402,10 @@ async def reassign_conversation(
         )
     previous_owner = conversation.user_id
     if previous_owner != target.id:
+        conversations_service.leave_owner(conversation, target.id)  # its folder; 409 temporary
         await counters.conversation_moved(
             session, previous_owner, target.id, conversation.message_count
         )
-        conversations_service.leave_owner(conversation, target.id)  # and its folder
         await sharing_service.forget_link(session, conversation.id)  # the new owner never shared
         audit_service.record(
             session,

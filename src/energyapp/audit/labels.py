@@ -153,6 +153,8 @@ def _reassigned(event: EventFacts, names: Names) -> str:
 
 def _deleted(event: EventFacts, names: Names) -> str:
     title, owner = names.conversation(event.target_id, event.details)
+    if event.details.get("temporary"):  # no title kept (docs/conversations-and-admin.md)
+        return f"Eliminó un chat temporal de {owner}"
     return f"Eliminó la conversación {title} de {owner}"
 
 

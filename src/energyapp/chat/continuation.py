@@ -68,12 +68,18 @@ def answer_closing() -> Conflict:
 
 def _checked(body: ChatRequest) -> tuple[uuid.UUID, uuid.UUID]:
     """(conversation, answer) of a continuation; 422 without the conversation, or with a
-    message, a place in the tree or a model of its own."""
+    message, a place in the tree, a model of its own or ``temporary`` (a conversation is
+    temporary from its creation only)."""
     if body.conversation_id is None or body.continue_message_id is None:
         raise Unprocessable(
             "Para continuar una respuesta indique la conversación.", code="conversation_required"
         )
-    given = body.parent_message_id is not None or body.regenerate or body.model is not None
+    given = (
+        body.parent_message_id is not None
+        or body.regenerate
+        or body.model is not None
+        or body.temporary
+    )
     if body.message.strip() or given:
         raise Unprocessable(
             "Para continuar una respuesta envíe solo la conversación y la respuesta.",

@@ -16,6 +16,7 @@ from energyapp.chat import service as chat_service
 from energyapp.chat.deps import ChatEngineDep
 from energyapp.chat.revocation import until_session_ends
 from energyapp.chat.schemas import ChatRequest, MessageLimitOut, ModelOut, ModelsOut, StopOut
+from energyapp.conversations import service as conversations_service
 from energyapp.core.deps import RateLimiterDep, SettingsDep
 from energyapp.core.head import is_head
 from energyapp.db import SessionDep
@@ -83,6 +84,7 @@ async def reattach(
     session_id: CurrentSessionId,
     session: SessionDep,
     engine: ChatEngineDep,
+    settings: SettingsDep,
     last_event_id: Annotated[
         str | None, Header(max_length=64, pattern=STREAM_ID), AfterValidator(_stream_id)
     ] = None,
@@ -92,7 +94,9 @@ async def reattach(
     shared broker is on), only what came after it. A person follows at most
     ``max_streams_per_user`` live answers at once (429 ``too_many_streams``). A HEAD gets the
     stream's headers once the answer is found, without following it (core/head.py)."""
-    saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    saved = await conversations_service.get_owned_answer(
+        session, user, assistant_message_id, settings
+    )
     if is_head(request):  # the stream's headers after the same checks, nothing followed
         return sse.sse_response(sse.no_events())
     first = sse.meta_event(str(saved.id), str(saved.conversation_id), str(saved.parent_id))
@@ -117,10 +121,16 @@ async def reattach(
 
 @router.post("/chat/{assistant_message_id}/stop", response_model=StopOut)
 async def stop(
-    assistant_message_id: uuid.UUID, user: CurrentUser, session: SessionDep, engine: ChatEngineDep
+    assistant_message_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    engine: ChatEngineDep,
+    settings: SettingsDep,
 ) -> StopOut:
     """Stop an answer being generated; the text so far is kept with status ``stopped``."""
-    saved = await chat_service.owned_answer(session, user, assistant_message_id)
+    saved = await conversations_service.get_owned_answer(
+        session, user, assistant_message_id, settings
+    )
     if saved.status != "streaming":
         return StopOut(assistant_message_id=saved.id, status=saved.status)
     # Returns once the end is saved (by whichever process generates the answer).

@@ -370,22 +370,6 @@ async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) 
     )
 
 
-async def owned_answer(session: AsyncSession, user: User, answer_id: uuid.UUID) -> Message:
-    """An assistant message in one of the caller's conversations, or 404."""
-    answer = await session.scalar(
-        select(Message)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.id == answer_id,
-            Message.role == "assistant",
-            Conversation.user_id == user.id,
-        )
-    )
-    if answer is None:
-        raise NotFound("No se encontró la respuesta.")
-    return answer
-
-
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Start and end (next reset) of today's quota day."""
     local = (now or utcnow()).astimezone(QUOTA_TIMEZONE)

@@ -62,12 +62,32 @@ async def get_owned_conversation(
         select(Conversation).where(
             Conversation.id == conversation_id,
             Conversation.user_id == user.id,
-            ~temporary.expired_condition(temporary.cutoff(settings)),
+            temporary.alive_condition(settings),
         )
     )
     if conversation is None:
         raise _conversation_not_found()
     return conversation
+
+
+async def get_owned_answer(
+    session: AsyncSession, user: User, answer_id: uuid.UUID, settings: Settings
+) -> Message:
+    """An assistant message in one of the caller's conversations, or 404 (also in a temporary
+    chat past its life, as :func:`get_owned_conversation` reads it)."""
+    answer = await session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.id == answer_id,
+            Message.role == "assistant",
+            Conversation.user_id == user.id,
+            temporary.alive_condition(settings),
+        )
+    )
+    if answer is None:
+        raise NotFound("No se encontró la respuesta.")
+    return answer
 
 
 def _conversation_not_found() -> NotFound:
@@ -239,7 +259,10 @@ async def _lock_owner(session: AsyncSession, conversation: Conversation) -> None
 
 def leave_owner(conversation: Conversation, new_owner_id: uuid.UUID) -> None:
     """Give ``conversation`` to another person: it leaves its folder, which was the previous
-    owner's (their folders are theirs alone)."""
+    owner's (their folders are theirs alone). 409 ``conversation_temporary`` for a temporary
+    chat (:func:`energyapp.conversations.temporary.not_reassigned`)."""
+    if conversation.temporary:
+        raise temporary.not_reassigned()
     conversation.user_id = new_owner_id
     conversation.folder_id = None
 
@@ -256,7 +279,12 @@ async def delete_conversation(
         await session.execute(
             delete(Conversation)
             .where(Conversation.id == conversation.id, ~legal_hold.is_held_condition())
-            .returning(Conversation.user_id, Conversation.message_count, Conversation.title)
+            .returning(
+                Conversation.user_id,
+                Conversation.message_count,
+                Conversation.title,
+                Conversation.temporary,
+            )
         )
     ).first()
     if row is None:
@@ -267,8 +295,10 @@ async def delete_conversation(
                 code="conversation_on_hold",
             )
         raise _conversation_not_found()
-    owner_id, message_count, title = row
+    owner_id, message_count, title, is_temporary = row
     await counters.conversation_deleted(session, owner_id, message_count)
+    # A temporary chat's title is its first words: the trail must not keep what it was not.
+    named = {"temporary": True} if is_temporary else {"title": title}
     audit_service.record(
         session,
         "conversation.deleted",
@@ -276,7 +306,7 @@ async def delete_conversation(
         request=request,
         target_type="conversation",
         target_id=conversation.id,
-        details={"owner_id": str(owner_id), "message_count": message_count, "title": title},
+        details={"owner_id": str(owner_id), "message_count": message_count, **named},
     )
     session.expunge(conversation)
 

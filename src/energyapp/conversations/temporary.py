@@ -32,6 +32,12 @@ def expired_condition(before: datetime) -> ColumnElement[bool]:
     return and_(c.temporary.is_(True), c.updated_at < before)
 
 
+def alive_condition(settings: Settings) -> ColumnElement[bool]:
+    """Rows of ``conversations`` their owner may still reach by id: not a temporary chat past
+    its life now."""
+    return ~expired_condition(cutoff(settings))
+
+
 def check_change(
     conversation: Conversation,
     *,
@@ -63,5 +69,16 @@ def refused(what: str) -> Conflict:
     """409 ``conversation_temporary``: ``what`` is not done to a temporary chat."""
     return Conflict(
         f"Un chat temporal no se puede {what}. Use «Guardar en el historial» primero.",
+        code="conversation_temporary",
+    )
+
+
+def not_reassigned() -> Conflict:
+    """409 ``conversation_temporary`` for a reassignment: the owner chose not to keep it, and a
+    new owner would neither see it in the list nor keep it past its life (a hold keeps it for
+    the record, not for someone to continue)."""
+    return Conflict(
+        "Un chat temporal no se puede reasignar: su dueño no lo guardó en el historial y se "
+        "borrará después de su último mensaje.",
         code="conversation_temporary",
     )

@@ -257,8 +257,9 @@ function userDetail(body, userId) {
     tbody, status, columns: 4, empty: "Este usuario no tiene conversaciones.",
     path: (cursor) => `/admin/conversations${qs({ user_id: userId, limit: PAGE, cursor })}`,
     rows: (/** @type {AdminConversation} */ conv) => {
-      const reassign = h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
-      reassign.addEventListener("click", async () => {
+      // A temporary chat is not reassigned (409 conversation_temporary): no button for it.
+      const reassign = conv.temporary ? null : h("button", { type: "button", class: "btn btn-sm", "data-action": "reassign", text: "Reasignar" });
+      reassign?.addEventListener("click", async () => {
         if (!(await reassignDialog(conv))) return;
         toast("Conversación reasignada.");
         pg.reset();

@@ -20,7 +20,7 @@ import { questionContent } from "./chat/attachments.js";
 import { saveQuestionAsPrompt } from "./prompts.js";
 import { Composer } from "./chat/composer.js";
 import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
-import { TemporaryChat } from "./chat/temporary.js";
+import { TemporaryChat, TEMPORARY_NAME } from "./chat/temporary.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
@@ -90,7 +90,10 @@ class ChatView {
     this.temporary = new TemporaryChat({
       conversationId: () => this.conversationId,
       // Saved: now it is history, listed like any other.
-      saved: (conv) => this.sidebar.upsert({ id: conv.id, title: conv.title, updated_at: conv.updated_at, running: Boolean(this.streams.active) }),
+      saved: (conv) => {
+        this.sidebar.upsert({ id: conv.id, title: conv.title, updated_at: conv.updated_at, running: Boolean(this.streams.active) });
+        this.setHeadTitle(conv.title); // the tab is named after it now
+      },
     });
     /** @type {Composer} */
     this.composer = new Composer({
@@ -169,7 +172,18 @@ class ChatView {
   setHeadTitle(title) {
     this.headTitle.textContent = title || "Nueva conversación";
     this.title = title;
-    setPageTitle(title ? `${title} · EnergyApp` : "EnergyApp LLM");
+    const shown = this.shownName();
+    setPageTitle(shown ? `${shown} · EnergyApp` : "EnergyApp LLM");
+  }
+
+  /**
+   * The name the browser and the desktop keep (the tab's title, so its history; an answer's
+   * notification, maybe on a locked screen): a temporary chat's title is its first words, which
+   * must not outlive it there.
+   * @returns {string | null}
+   */
+  shownName() {
+    return this.temporary.on ? TEMPORARY_NAME : this.title;
   }
 
   // ---------- rendering ----------
@@ -189,9 +203,9 @@ class ChatView {
         fetchMessages(id),
       ]);
       if (this.destroyed) return;
+      this.temporary.showFor(conv.temporary); // first: it decides the tab's title
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
-      this.temporary.showFor(conv.temporary);
       this.list.scrollToEnd(true);
       this.streams.resume(id, messages);
     } catch (err) {

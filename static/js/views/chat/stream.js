@@ -54,6 +54,7 @@ export function readStreaming() {
  * @typedef {object} StreamHost
  * @property {string | null} conversationId
  * @property {string | null} title the conversation's name, null until it has one
+ * @property {() => string | null} shownName the name the browser and the desktop keep (a notification, the tab's title): "Chat temporal" for a temporary chat, whose title is its first words
  * @property {boolean} destroyed
  * @property {Composer} composer
  * @property {ModelService} models
@@ -142,7 +143,7 @@ export class AnswerStreams {
     const tell = (/** @type {Outcome} */ outcome) => {
       if (told) return;
       told = true;
-      answerEnded({ conversationId: this.chat.conversationId, messageId: view.id ?? null, outcome, title: this.chat.title });
+      answerEnded({ conversationId: this.chat.conversationId, messageId: view.id ?? null, outcome, title: this.chat.shownName() });
     };
     const paint = () => {
       scheduled = false;

@@ -5,11 +5,15 @@
 import { api, errorDetail } from "../../api.js";
 import { h, toast } from "../../dom.js";
 import { state } from "../../state.js";
+import { plural } from "../../plural.js";
+
+/** A temporary chat's name where the browser or the desktop keeps one (its title is its first words). */
+export const TEMPORARY_NAME = "Chat temporal";
 
 /** The band's sentence, with the hours the server keeps a temporary chat. */
 export function bandText() {
   const hours = state.config.temporary_chat_hours;
-  return `Chat temporal: no aparecerá en su historial y se borrará ${hours} ${hours === 1 ? "hora" : "horas"} después del último mensaje (los administradores pueden verlo mientras exista).`;
+  return `Chat temporal: no aparecerá en su historial y se borrará ${plural(hours, "hora", "horas")} después del último mensaje (los administradores pueden verlo mientras exista).`;
 }
 
 export class TemporaryChat {
@@ -58,7 +62,8 @@ export class TemporaryChat {
     this.text.textContent = bandText();
     this.band.hidden = !this.on;
     this.saveBtn.hidden = !exists;
-    document.getElementById("share-btn")?.toggleAttribute("hidden", this.on);
+    // "Compartir" goes while the band shows: by a CSS rule (app.css), since drawing the messages
+    // again (Regenerar, ‹ ›) makes a new button.
   }
 
   async save() {
