@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.apikeys.models import ApiKey
@@ -21,6 +21,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.core import dates
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
+from energyapp.folders.models import Folder
 from energyapp.sharing.models import SharedLink
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -69,6 +70,16 @@ async def world(
     await make_conversation(worker2, "Ajena")
     own = await make_conversation(supervisor, "Propia", texts)
     async with sessionmaker() as session:
+        # The worker's two tariffs filed in a folder ("Carpetas"), for the folder filter.
+        folder = Folder(user_id=worker.id, name="Tarifas")
+        session.add(folder)
+        await session.flush()
+        folder_id = str(folder.id)
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_((first.id, second.id)))
+            .values(folder_id=folder.id)
+        )
         session.add_all(
             AuditEvent(action="prueba.cursor", actor_id=admin.id, target_type="user")
             for _ in range(3)
@@ -119,7 +130,9 @@ async def world(
     tomorrow = (dates.local_today() + timedelta(days=1)).isoformat()
     cases = {
         "/conversations": ListCase(
-            "worker", "worker2", filters={"q": "tarifa", "archived": "true"}
+            "worker",
+            "worker2",
+            filters={"q": "tarifa", "archived": "true", "folder_id": folder_id},
         ),
         "/conversations/{conversation_id}/messages": ListCase("worker", None, parents=parents),
         "/shares": ListCase("worker", "worker2"),

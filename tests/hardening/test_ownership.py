@@ -23,6 +23,7 @@ from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.feedback.models import MessageFeedback
+from energyapp.folders.models import Folder
 from energyapp.llm.fake_server import FakeConfig
 from energyapp.prompts.models import SavedPrompt
 from energyapp.sharing.models import SharedLink
@@ -69,6 +70,7 @@ class Owned:
     # Not anyone's: one nobody sees yet (scheduled), so closing it is 404 for everyone.
     announcement_id: uuid.UUID
     prompt_id: uuid.UUID
+    folder_id: uuid.UUID
 
 
 async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) -> Owned:
@@ -98,8 +100,12 @@ async def _owned(sessionmaker: async_sessionmaker[AsyncSession], owner: User) ->
         session.add(announcement)
         prompt = SavedPrompt(user_id=owner.id, title="Privada", body="indicación privada")
         session.add(prompt)
+        folder = Folder(user_id=owner.id, name="Privada")
+        session.add(folder)
         await session.commit()
-        return Owned(owner, conversation.id, answer.id, key.id, announcement.id, prompt.id)
+        return Owned(
+            owner, conversation.id, answer.id, key.id, announcement.id, prompt.id, folder.id
+        )
 
 
 def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
@@ -115,6 +121,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "token": "enlace-que-no-le-dieron",
         "announcement_id": str(target.announcement_id),
         "prompt_id": str(target.prompt_id),
+        "folder_id": str(target.folder_id),
     }
     url = endpoint.path
     for name, value in values.items():
@@ -123,6 +130,7 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
     bodies: dict[str, Any] = {
         "PATCH /conversations/{conversation_id}": {"title": "robada"},
         "PATCH /prompts/{prompt_id}": {"title": "robada"},
+        "PATCH /folders/{folder_id}": {"name": "robada"},
         "PATCH /admin/prompts/{prompt_id}": {"title": "robada"},
         "POST /admin/conversations/{conversation_id}/reassign": {"user_id": None},
         "PATCH /admin/users/{user_id}": {"role": "trabajador", "is_active": False},
@@ -149,6 +157,7 @@ async def _snapshot(
         announcement = await session.get(Announcement, target.announcement_id)
         dismissals = await session.scalar(select(func.count()).select_from(AnnouncementDismissal))
         prompt = await session.get(SavedPrompt, target.prompt_id)
+        folder = await session.get(Folder, target.folder_id)
         count = await session.scalar(
             select(func.count())
             .select_from(Message)
@@ -156,7 +165,9 @@ async def _snapshot(
         )
     assert conversation is not None and answer is not None and owner is not None
     assert key is not None and announcement is not None and prompt is not None
+    assert folder is not None
     return (
+        folder.name,
         announcement.body,
         announcement.ends_at,
         dismissals,
