@@ -13,6 +13,8 @@ import { markPageTitle, clearPageMark } from "./page_title.js";
 const WANTED_KEY = "energyapp.notify-ready";
 /** The last answer a tab notified: the other tabs that followed it too stay silent. */
 const NOTIFIED_KEY = "energyapp.notified";
+/** How long the tab that told an answer's end keeps it claimed from the others. */
+const CLAIM_MS = 3000;
 
 /** @typedef {"complete" | "stopped" | "error"} Outcome how an answer ended, as the person hears it */
 
@@ -88,10 +90,15 @@ export function answerEnded(ending) {
   const show = () => showNotification(userId, ending);
   const { messageId } = ending;
   if (!messageId || !navigator.locks) return void show();
-  void navigator.locks.request("energyapp-notify", async () => {
-    if (localStorage.getItem(NOTIFIED_KEY) === messageId) return;
+  // The tabs that followed the answer end within moments of each other: the first to claim the
+  // answer's own lock tells it and holds the lock a while. The last-notified key alone was not
+  // enough: Chromium passes a localStorage write to the other tabs asynchronously, so a loaded
+  // machine let a second tab read the old value and notify again.
+  void navigator.locks.request(`energyapp-notify-${messageId}`, { ifAvailable: true }, async (lock) => {
+    if (!lock || localStorage.getItem(NOTIFIED_KEY) === messageId) return;
     localStorage.setItem(NOTIFIED_KEY, messageId);
     await show();
+    await new Promise((resolve) => setTimeout(resolve, CLAIM_MS));
   });
 }
 

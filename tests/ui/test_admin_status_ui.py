@@ -11,14 +11,17 @@ from tests.ui.conftest import LiveApp, login
 pytestmark = pytest.mark.browser
 
 
-def _ask(browser: Browser, app: LiveApp, full_name: str) -> Page:
-    """A person of ``app``, in a browser of their own, who asks something."""
+def _signed_in(browser: Browser, app: LiveApp, full_name: str) -> Page:
+    """A person of ``app``, signed in in a browser of their own."""
     person = app.create_user(full_name=full_name)
     page = browser.new_context().new_page()
     login(page, app.base_url, person["email"], person["password"])
+    return page
+
+
+def _ask(page: Page) -> None:
     page.fill("#composer-input", "Explique la tarifa BT1")
     page.keyboard.press("Enter")
-    return page
 
 
 def test_the_tab_shows_who_is_written_for_and_who_waits(
@@ -32,9 +35,13 @@ def test_the_tab_shows_who_is_written_for_and_who_waits(
     expect(page.locator(".status-server .pill-ok")).to_have_text("Responde")
     expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
 
-    first = _ask(browser, slow_app, "Ana Araya")
+    # Both signed in first: a sign-in on a loaded machine could outlast Ana's 12-s answer.
+    first = _signed_in(browser, slow_app, "Ana Araya")
+    second = _signed_in(browser, slow_app, "Beto Bravo")
+    _ask(first)
     expect(first.locator(".msg-assistant .md").last).not_to_be_empty()
-    second = _ask(browser, slow_app, "Beto Bravo")
+    _ask(second)
+    expect(second.locator(".msg-assistant").last).to_contain_text("En cola")
     page.click("#status-refresh")
     rows = page.locator("#status-queue tbody tr")
     expect(rows).to_have_count(2)
