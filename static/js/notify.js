@@ -15,6 +15,8 @@ const WANTED_KEY = "energyapp.notify-ready";
 const NOTIFIED_KEY = "energyapp.notified";
 /** How long the tab that told an answer's end keeps it claimed from the others. */
 const CLAIM_MS = 3000;
+/** @type {Map<string, () => void>} the answers this tab holds claimed, by id: their early release */
+const claims = new Map();
 
 /** @typedef {"complete" | "stopped" | "error"} Outcome how an answer ended, as the person hears it */
 
@@ -98,7 +100,11 @@ export function answerEnded(ending) {
     if (!lock || localStorage.getItem(NOTIFIED_KEY) === messageId) return;
     localStorage.setItem(NOTIFIED_KEY, messageId);
     await show();
-    await new Promise((resolve) => setTimeout(resolve, CLAIM_MS));
+    await new Promise((resolve) => {
+      claims.set(messageId, () => resolve(undefined));
+      setTimeout(resolve, CLAIM_MS);
+    });
+    claims.delete(messageId);
   });
 }
 
@@ -108,6 +114,7 @@ export function answerEnded(ending) {
  * @param {string} messageId
  */
 export function answerContinued(messageId) {
+  claims.get(messageId)?.(); // its next end is news, however soon it comes
   if (localStorage.getItem(NOTIFIED_KEY) === messageId) localStorage.removeItem(NOTIFIED_KEY);
 }
 
