@@ -419,6 +419,8 @@ def test_the_lists_refresh_does_not_repeat_its_status(page: Page, live_app: Live
     _login_new_worker(page, live_app)
     status = page.locator(".list-status")
     expect(status).to_have_text("Aún no hay conversaciones.")
+    # The folders are read beside the list: their first status is written once, before listening.
+    expect(page.locator(".folder-status")).to_have_text("Aún no tiene carpetas.")
     page.evaluate(LISTEN)
     for _ in range(3):
         with page.expect_response(lambda r: "/conversations?" in r.url):
