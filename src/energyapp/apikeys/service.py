@@ -68,12 +68,6 @@ async def active_key_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-async def _hold_owner(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Lock the owner's row until the transaction ends, so that creations sent together count
-    the keys one after another (on SQLite the engine makes it the database's write lock)."""
-    await session.execute(for_update(select(USERS.c.id).where(USERS.c.id == user_id)))
-
-
 async def create_key(
     session: AsyncSession,
     settings: Settings,
@@ -89,7 +83,7 @@ async def create_key(
             "Su cuenta no tiene habilitadas las claves de API. Pida acceso a un administrador.",
             code="api_keys_not_allowed",
         )
-    await _hold_owner(session, user.id)
+    await auth_service.hold_person(session, user.id)
     if await active_key_count(session, user.id) >= settings.api_max_keys_per_user:
         raise Conflict(
             f"Ya tiene {settings.api_max_keys_per_user} claves activas. Revoque una que no use "

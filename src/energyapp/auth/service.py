@@ -257,3 +257,10 @@ async def change_password(
     # not finish a login begun with it (a 2FA code, or enrolling their own authenticator).
     await end_pending_logins(session, user.id)
     audit.record_account_event(session, "password_changed", user.id, request)
+
+
+async def hold_person(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Lock the person's row until the transaction ends: their writes that count or look for
+    their own rows before inserting one (a cap, a name unique ignoring case) take turns (on
+    SQLite the engine makes it the database's write lock, ``db.for_update``)."""
+    await session.execute(for_update(select(User.id).where(User.id == user_id)))

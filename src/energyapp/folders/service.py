@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from energyapp.auth import service as auth_service
 from energyapp.auth.models import User
 from energyapp.conversations.models import CONVERSATIONS, Conversation
 from energyapp.core.search import fold
@@ -106,12 +107,6 @@ async def view_of(session: AsyncSession, user: User, folder: Folder) -> FolderVi
     return FolderView(folder.id, folder.name, count or 0, folder.created_at, folder.updated_at)
 
 
-async def _lock_owner(session: AsyncSession, user: User) -> None:
-    # The person's row locked first: two creations at once would both pass the count and the
-    # name checks (SQLite's locking select takes the database's write lock).
-    await session.execute(for_update(select(User.id).where(User.id == user.id)))
-
-
 async def _check_name_free(
     session: AsyncSession, user: User, name: str, but: uuid.UUID | None = None
 ) -> None:
@@ -130,7 +125,7 @@ async def create(session: AsyncSession, user: User, raw_name: str) -> Folder:
     """A new folder of ``user``'s. 409 ``folder_limit`` past :data:`MAX_FOLDERS`, 409
     ``folder_name_taken`` when one of theirs has the name already."""
     name = clean_name(raw_name)
-    await _lock_owner(session, user)
+    await auth_service.hold_person(session, user.id)  # the count and name checks take turns
     count = await session.scalar(
         select(func.count()).select_from(Folder).where(Folder.user_id == user.id)
     )
@@ -151,7 +146,7 @@ async def create(session: AsyncSession, user: User, raw_name: str) -> Folder:
 async def rename(session: AsyncSession, user: User, folder: Folder, raw_name: str) -> Folder:
     """Give ``folder`` (already loaded in scope) a new name, unique among ``user``'s."""
     name = clean_name(raw_name)
-    await _lock_owner(session, user)
+    await auth_service.hold_person(session, user.id)  # the count and name checks take turns
     await _check_name_free(session, user, name, but=folder.id)
     folder.name = name
     folder.updated_at = utcnow()

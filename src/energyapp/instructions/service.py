@@ -17,10 +17,11 @@ from datetime import datetime
 from sqlalchemy import ScalarSelect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from energyapp.auth import service as auth_service
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation
 from energyapp.core.text import multiline, within
-from energyapp.db import for_update, utcnow
+from energyapp.db import utcnow
 from energyapp.instructions.models import CUSTOM_INSTRUCTIONS, CustomInstructions
 
 MAX_CHARS = 1000  # per text, counted in characters (code points) after cleaning
@@ -68,7 +69,7 @@ async def save_own(
     about = clean_text(about_user, ABOUT_LABEL)
     style = clean_text(response_style, STYLE_LABEL)
     # The person's row locked first: two first saves at once would both insert.
-    await session.execute(for_update(select(User.id).where(User.id == user.id)))
+    await auth_service.hold_person(session, user.id)
     row = await session.get(CustomInstructions, user.id)
     if row is None:
         row = CustomInstructions(user_id=user.id)

@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.audit import service as audit
+from energyapp.auth import service as auth_service
 from energyapp.auth.models import User
 from energyapp.chat import limits as chat_limits
 from energyapp.config import Settings
 from energyapp.core.search import fold
 from energyapp.core.text import nfc, short_label, within
 from energyapp.core.tokens import message_limit
-from energyapp.db import for_update, take_turns, utcnow
+from energyapp.db import take_turns, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 from energyapp.prompts.models import SAVED_PROMPTS, SavedPrompt
 
@@ -113,7 +114,7 @@ async def _lock_owner(session: AsyncSession, actor: User, *, published: bool) ->
     # title checks. Published ones belong to no row that every admin locks: on PostgreSQL an
     # advisory lock held to the end of the transaction (two admins publishing one title at
     # once got two); SQLite's locking select already serializes every writer.
-    await session.execute(for_update(select(User.id).where(User.id == actor.id)))
+    await auth_service.hold_person(session, actor.id)
     if published:
         await take_turns(session, SAVED_PROMPTS, PUBLISHED_LOCK_KEY)
 
