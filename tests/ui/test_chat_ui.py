@@ -222,6 +222,40 @@ def test_the_queue_tells_the_expected_wait(page: Page, live_app: LiveApp) -> Non
     ]
 
 
+QUEUED_FOREVER = """() => {
+  const real = window.fetch;
+  window.fetch = (input, init) => {
+    if (!String(input).endsWith("/chat") || init?.method !== "POST") return real(input, init);
+    const body = new ReadableStream({
+      start(controller) {
+        const queue = JSON.stringify({ position: 2, wait_seconds: 150 });
+        controller.enqueue(new TextEncoder().encode(`event: queue\\ndata: ${queue}\\n\\n`));
+      },
+    });
+    const headers = { "Content-Type": "text/event-stream" };
+    return Promise.resolve(new Response(body, { headers }));
+  };
+}"""
+
+
+def test_a_queued_answers_expected_wait_counts_down(page: Page, live_app: LiveApp) -> None:
+    """The server tells the expected wait when the place in the queue changes, which may be
+    minutes apart: the text counts it down meanwhile, and says "en breve" once it has passed
+    (it stayed at "unos 3 min" for as long as the place did)."""
+    _login_new_worker(page, live_app)
+    page.clock.install()
+    page.evaluate(QUEUED_FOREVER)  # a place in the queue that never moves
+    _send(page, "¿Cuánto falta?")
+    pill = page.locator(".status-pill")
+    expect(pill).to_have_text("En cola: posición 2 · su turno en unos 3 min")
+    page.clock.run_for(60_000)
+    expect(pill).to_have_text("En cola: posición 2 · su turno en unos 2 min")
+    page.clock.run_for(40_000)
+    expect(pill).to_have_text("En cola: posición 2 · su turno en menos de 1 min")
+    page.clock.run_for(60_000)
+    expect(pill).to_have_text("En cola: posición 2 · su turno en breve")
+
+
 def test_model_picker_and_stand_in_label(page: Page, live_app: LiveApp) -> None:
     """The stand-in offers two models: the composer lets the user pick one (remembered), sends
     it with the message, and says plainly that the answers are synthetic."""

@@ -23,17 +23,23 @@ const OUTCOMES = /** @type {Record<string, Outcome>} */ ({ complete: "complete",
 
 /**
  * "En cola: posición 2 · su turno en unos 3 min": the server's estimate of the wait for a slot,
- * when it has one (reading the conversation comes after it, before the first word).
+ * when it has one (reading the conversation comes after it, before the first word), less what
+ * has been waited since it came: the server tells a new estimate only when the place changes.
  * @param {number} position 1: the next to be served
  * @param {number | null | undefined} waitSeconds
+ * @param {number} [waitedSeconds] since the estimate came; past it, the turn is "en breve"
  * @returns {string}
  */
-export function queueText(position, waitSeconds) {
+export function queueText(position, waitSeconds, waitedSeconds = 0) {
   const place = `En cola: posición ${position}`;
   if (waitSeconds == null) return place;
-  const wait = waitSeconds < 60 ? "menos de 1 min" : `unos ${Math.round(waitSeconds / 60)} min`;
+  const left = waitSeconds - waitedSeconds;
+  const wait = left < 0 ? "breve" : left < 60 ? "menos de 1 min" : `unos ${Math.round(left / 60)} min`;
   return `${place} · su turno en ${wait}`;
 }
+
+/** How often a queued answer's wait is counted down (its text changes once a minute at most). */
+const COUNTDOWN_MS = 5000;
 
 /** Sign-out, "Nueva conversación", an answer gone: the answer left streaming is not followed again. */
 export function forgetStreamingAnswer() {
@@ -139,6 +145,12 @@ export class AnswerStreams {
     let failed = false; // an `error` event is shown: the `done` that follows keeps it
     let scheduled = false;
     let told = false;
+    /** @type {{ position: number, wait: number | null | undefined, at: number } | null} */
+    let queued = null; // the last `queue` event while the answer waits for a slot
+    const showQueue = () => {
+      if (queued) showStatus(view, queueText(queued.position, queued.wait, (performance.now() - queued.at) / 1000));
+    };
+    const countdown = setInterval(showQueue, COUNTDOWN_MS);
     // A hidden tab says the answer ended (its title, maybe a notification), once.
     const tell = (/** @type {Outcome} */ outcome) => {
       if (told) return;
@@ -156,9 +168,13 @@ export class AnswerStreams {
         { signal: controller.signal, headers: { Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) } }) : null;
       for await (const { event, data } of followAnswer(response, resume)) {
         if (this.chat.destroyed) return null;
+        if (event !== "queue") queued = null; // the slot came, or the answer ended waiting
         if (event === "meta") this.onMeta(view, data);
-        else if (event === "queue") showStatus(view, data.position > 0 ? queueText(data.position, data.wait_seconds) : "generando…");
-        else if (event === "token") {
+        else if (event === "queue") {
+          queued = data.position > 0 ? { position: data.position, wait: data.wait_seconds, at: performance.now() } : null;
+          if (queued) showQueue();
+          else showStatus(view, "generando…");
+        } else if (event === "token") {
           // A re-attached stream, and a continued answer's, start with the whole text so far.
           view.content = data.replace || view.before ? data.content : view.content + data.content;
           view.before = undefined;
@@ -223,6 +239,7 @@ export class AnswerStreams {
       tell("error");
       if (err instanceof ApiError && err.status === 404 && view.reattached) forgetStreamingAnswer();
     } finally {
+      clearInterval(countdown);
       this.controllers.delete(controller);
       this.release(view);
       if (finished && readStreaming()?.assistant_message_id === view.id) forgetStreamingAnswer();
