@@ -7,11 +7,48 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.ui.conftest import LiveApp, login, quick_login
 
 pytestmark = pytest.mark.browser
+
+
+def test_a_slow_answer_to_an_older_search_does_not_replace_the_pickers_list(
+    page: Page, live_app: LiveApp
+) -> None:
+    """The reassignment picker searched as one types, and drew every answer as it came: on a
+    loaded server the answer to "Trabajador" came after the one to the admin's address, and the
+    list showed people the last search did not match (the clean-clone CI caught it)."""
+    source = live_app.create_user(full_name="Origen Lento")
+    live_app.create_user(full_name="Destino Lento")
+    admin = live_app.create_user(role="admin", full_name="Otra Admin")
+    live_app.create_conversation(source["id"], "Plan lento", [("user", "Hola")])
+    quick_login(page, live_app.base_url, "supervisor")
+    page.goto(f"{live_app.base_url}/static/index.html#/admin/usuario/{source['id']}")
+    page.locator("#user-conversations [data-action=reassign]").click()
+    expect(page.locator("#reassign-user option").first).to_be_attached()
+    held: list[Route] = []
+
+    def hold_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/admin/users?q=*", hold_first)
+    page.fill("#reassign-search", "Lento")
+    for _ in range(100):  # the search waits 250 ms after typing, then is held here
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.fill("#reassign-search", admin["email"])
+    options = page.locator("#reassign-user option")
+    expect(options).to_have_text(["Nadie coincide con la búsqueda."])
+    with page.expect_response(lambda r: "q=Lento" in r.url):
+        held[0].continue_()
+    page.wait_for_timeout(200)  # the late answer is read
+    expect(options).to_have_text(["Nadie coincide con la búsqueda."])
 
 
 def test_supervisor_reassigns_a_worker_conversation(page: Page, live_app: LiveApp) -> None:

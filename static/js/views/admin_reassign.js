@@ -32,10 +32,13 @@ export async function reassignDialog(conv) {
     const shown = new Map();
     const fail = (/** @type {string} */ text) => { error.textContent = text; error.hidden = false; };
 
+    let asked = 0;
     const find = async () => {
+      const mine = ++asked;
       try {
         /** @type {{ items: Candidate[] }} */
         const page = await api(`/admin/users${qs({ q: search.value.trim(), limit: SHOWN + 1 })}`);
+        if (mine !== asked) return; // a slow answer to an older search never replaces a newer one
         const users = page.items.filter((u) => u.is_active && u.id !== conv.user_id).slice(0, SHOWN);
         clear(select);
         shown.clear();
@@ -45,7 +48,7 @@ export async function reassignDialog(conv) {
         }
         if (!users.length) select.appendChild(h("option", { value: "", disabled: true, text: "Nadie coincide con la búsqueda." }));
       } catch (err) {
-        fail(errorDetail(err, "No se pudo cargar la lista de usuarios."));
+        if (mine === asked) fail(errorDetail(err, "No se pudo cargar la lista de usuarios."));
       }
     };
     /** @type {number | undefined} */
