@@ -259,3 +259,31 @@ def test_a_conversation_deleted_in_another_tab_leaves_its_folder_when_used(
     expect(toggle).to_contain_text("1")
     expect(page.locator(".conv-list .conv-item", has_text="Borrada")).to_have_count(0)
     expect(rows.first.locator(".conv-link")).to_be_focused()
+
+
+def test_the_header_follows_a_move_made_in_another_tab(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    conv = live_app.create_conversation(user["id"], "Bombas", [("user", "Hola")])
+    live_app.create_folder(user["id"], "Taller", [conv])
+    oficina = live_app.create_folder(user["id"], "Oficina", [])
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    expect(page.get_by_role("button", name="Carpeta: Taller")).to_be_visible()
+
+    # Another tab moves it to "Oficina"; back in this one, the list and the header follow.
+    body = f"{{ method: 'PATCH', body: {{ folder_id: '{oficina}' }} }}"
+    page.evaluate(f"{API}(`/conversations/{conv}`, {body}))")
+    page.evaluate("window.dispatchEvent(new Event('focus'))")
+    main_row = page.locator(".conv-list .conv-item", has_text="Bombas")
+    expect(main_row.locator(".conv-folder")).to_have_text(re.compile("Oficina$"))
+    expect(page.get_by_role("button", name="Carpeta: Oficina")).to_be_visible()
+    page.get_by_role("button", name="Acciones de la conversación").click()
+    expect(page.get_by_role("menuitem")).to_have_text(["Mover a carpeta…", "Quitar de «Oficina»"])
+
+    # Taken out of any folder there: the chip goes.
+    page.keyboard.press("Escape")
+    unfile = "{ method: 'PATCH', body: { folder_id: null } }"
+    page.evaluate(f"{API}(`/conversations/{conv}`, {unfile}))")
+    page.evaluate("window.dispatchEvent(new Event('focus'))")
+    expect(main_row.locator(".conv-folder")).to_have_count(0)
+    expect(page.locator("#head-folder")).to_be_hidden()

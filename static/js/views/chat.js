@@ -79,7 +79,7 @@ class ChatView {
         this.setHeadTitle(conv.title);
         this.folder.show(conv);
       },
-      onFolders: () => this.folder.draw(),
+      onFolders: () => this.folder.follow(),
       onRunning: (running) => this.composer.showRunningElsewhere(running),
     });
     this.removeShortcuts = installShortcuts({ onNew: startNew });

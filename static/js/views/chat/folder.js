@@ -41,7 +41,17 @@ export class HeaderFolder {
     if (this.conv) this.conv.title = title;
   }
 
-  /** Draw the chip again: after a move, or the folders read again (a name changed, one gone). */
+  /**
+   * The folders and the list were read again: a name changed, a folder gone, or the conversation
+   * moved in another tab (the list says where it is now).
+   */
+  follow() {
+    const listed = this.conv && this.sidebar.items.find((c) => c.id === this.conv?.id);
+    if (this.conv && listed) this.conv = { ...this.conv, folder_id: listed.folder_id ?? null };
+    this.draw();
+  }
+
+  /** Draw the chip again. */
   draw() {
     const name = this.sidebar.folders.nameOf(this.conv?.folder_id);
     this.chip.hidden = !name;
