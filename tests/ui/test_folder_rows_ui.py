@@ -287,3 +287,20 @@ def test_the_header_follows_a_move_made_in_another_tab(page: Page, live_app: Liv
     page.evaluate("window.dispatchEvent(new Event('focus'))")
     expect(main_row.locator(".conv-folder")).to_have_count(0)
     expect(page.locator("#head-folder")).to_be_hidden()
+
+
+def test_on_a_phone_the_headers_chip_shows_the_folders_name(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user()
+    title = "Un título muy largo para una conversación sobre bombas centrífugas"
+    conv = live_app.create_conversation(user["id"], title, [("user", "Hola")])
+    folder = "Proyectos de eficiencia energética del año"
+    live_app.create_folder(user["id"], folder, [conv])
+    page.set_viewport_size({"width": 375, "height": 667})
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    # "Carpeta:" is said, not shown: the little room left beside the title goes to the name.
+    chip = page.get_by_role("button", name=f"Carpeta: {folder}")
+    expect(chip).to_be_visible()
+    name = chip.locator(".folder-chip-name").bounding_box()
+    assert name and name["width"] >= 60
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -22,7 +22,7 @@ export class HeaderFolder {
     this.name = h("span", { class: "folder-chip-name" });
     this.chip = h("button", { type: "button", class: "folder-chip", id: "head-folder", hidden: true, title: "Mostrar la carpeta en el historial",
       onclick: () => { if (this.conv?.folder_id) reveal(this.conv.folder_id); } },
-    icon("folder"), h("span", { text: "Carpeta: " }), this.name);
+    icon("folder"), h("span", { class: "folder-chip-label", text: "Carpeta: " }), this.name);
     this.menu = menuButton(icon("more"), "Acciones de la conversación", () => this.entries(), { id: "head-more" });
     this.menu.wrap.hidden = true;
     this.el = h("div", { class: "head-folder" }, this.chip, this.menu.wrap);
