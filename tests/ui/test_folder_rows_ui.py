@@ -170,6 +170,8 @@ def test_the_chat_header_shows_the_folder_and_moves_the_conversation(
     move.get_by_role("radio", name="Taller").check()
     move.get_by_role("button", name="Mover").click()
     expect(page.get_by_role("button", name="Carpeta: Taller")).to_be_visible()
+    # Once the folders are read again (the toast comes after): a menu opened before is redrawn.
+    expect(page.locator(".toast").last).to_have_text("Conversación movida a «Taller».")
     page.locator(".folder-row", has=taller).get_by_role(
         "button", name="Acciones de la carpeta «Taller»"
     ).click()
