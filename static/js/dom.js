@@ -67,6 +67,7 @@ const ICONS = {
   attach: "M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.5 3.5 0 0 1 5 5L10 17.5a2 2 0 0 1-3-3l7.5-7.5",
   file: "M6 3h8l4 4v14H6zM14 3v4h4M9 12h6M9 16h6",
   prompt: "M6 3h12v18l-6-4-6 4zM9 8h6M9 11h4",
+  folder: "M3 6h6l2 2h10v11H3z",
   thumbUp: "M7 11v9H4v-9zM7 11l4-8a2 2 0 0 1 3 2l-1 5h6a2 2 0 0 1 2 2.3l-1.2 6.5a2 2 0 0 1-2 1.7H7",
   thumbDown: "M17 13V4h3v9zM17 13l-4 8a2 2 0 0 1-3-2l1-5H5a2 2 0 0 1-2-2.3l1.2-6.5a2 2 0 0 1 2-1.7H17",
 };

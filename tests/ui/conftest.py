@@ -35,6 +35,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from sqlalchemy import update
 
 from energyapp.auth import service as auth_service
 from energyapp.auth.demo import seed_demo
@@ -42,6 +43,7 @@ from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, create_sessionmaker, utcnow
+from energyapp.folders.models import Folder
 from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 from tests.mail_server import MailServer, running_mail_server
@@ -197,6 +199,28 @@ class LiveApp:
                 await engine.dispose()
 
         return _arun(_create())
+
+    def create_folder(self, user_id: str, name: str, conversations: list[str]) -> str:
+        """A folder of ``user_id``'s holding ``conversations``, straight in the database; its id."""
+
+        async def _write() -> str:
+            engine = create_engine(self.db_url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    folder = Folder(user_id=uuid.UUID(user_id), name=name)
+                    session.add(folder)
+                    await session.flush()
+                    await session.execute(
+                        update(Conversation)
+                        .where(Conversation.id.in_([uuid.UUID(c) for c in conversations]))
+                        .values(folder_id=folder.id)
+                    )
+                    await session.commit()
+                    return str(folder.id)
+            finally:
+                await engine.dispose()
+
+        return _arun(_write())
 
     def create_api_key(self, user: dict[str, str], name: str) -> str:
         """A key ``user`` creates through the API; its id."""
@@ -510,6 +534,18 @@ def watch_expired_reads(page: Page) -> ExpiredReads:
         lambda r: watched.refreshes.append(r.url) if "/auth/refresh" in r.url else None,
     )
     return watched
+
+
+# A sidebar row's "Más acciones" menu, in the whole list or an open folder.
+ROW_MENU = [
+    "Renombrar",
+    "Fijar",
+    "Archivar",
+    "Mover a carpeta…",
+    "Exportar en Markdown",
+    "Exportar en JSON",
+    "Eliminar",
+]
 
 
 def row_action(row: Locator, action: str) -> None:

@@ -169,3 +169,26 @@ def test_the_announcements_band_has_no_violations(
         finally:
             for announcement_id in ids:
                 http.delete(f"/admin/announcements/{announcement_id}")
+
+
+def test_an_open_folder_and_the_headers_folder_have_no_violations(
+    axe_page: Page, live_app: LiveApp, theme: str
+) -> None:
+    """An open folder's rows (the list's, with their menu), the header's "Carpeta: …" and its
+    menu "Acciones de la conversación", open."""
+    user = live_app.create_user(full_name="Fernanda Folder")
+    conv = live_app.create_conversation(user["id"], "Turnos", [("user", "Hola")])
+    live_app.create_folder(user["id"], "Mantención", [conv])
+    login(axe_page, live_app.base_url, user["email"], user["password"])
+    axe_page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    axe_page.get_by_role("button", name="Carpeta: Mantención").click()
+    row = axe_page.locator(".folder-items .conv-item")
+    expect(row).to_have_count(1)
+    row.hover()
+    row.get_by_role("button", name="Más acciones para «Turnos»").click()
+    expect(axe_page.get_by_role("menu")).to_be_visible()
+    assert_no_violations(axe_page, theme, "carpeta abierta, menú de una conversación")
+    axe_page.keyboard.press("Escape")
+    axe_page.get_by_role("button", name="Acciones de la conversación").click()
+    expect(axe_page.get_by_role("menuitem", name="Quitar de «Mantención»")).to_be_visible()
+    assert_no_violations(axe_page, theme, "carpeta en la cabecera, su menú")

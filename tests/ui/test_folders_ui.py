@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
-from energyapp.conversations.models import Conversation, Message
+from energyapp.conversations.models import Message
 from energyapp.db import create_engine, create_sessionmaker
-from energyapp.folders.models import Folder
 from tests.ui.conftest import LiveApp, _arun, login, row_action, watch_expired_reads
 
 pytestmark = pytest.mark.browser
@@ -121,35 +120,13 @@ def test_folders_fit_a_phone(page: Page, live_app: LiveApp) -> None:
     assert width <= 375
 
 
-def _file_into_new_folder(app: LiveApp, user_id: str, name: str, conversations: list[str]) -> None:
-    """A folder of ``user_id``'s holding ``conversations``, straight in the database."""
-
-    async def _write() -> None:
-        engine = create_engine(app.db_url)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                folder = Folder(user_id=uuid.UUID(user_id), name=name)
-                session.add(folder)
-                await session.flush()
-                await session.execute(
-                    update(Conversation)
-                    .where(Conversation.id.in_([uuid.UUID(c) for c in conversations]))
-                    .values(folder_id=folder.id)
-                )
-                await session.commit()
-        finally:
-            await engine.dispose()
-
-    _arun(_write())
-
-
 def test_an_open_folder_read_again_keeps_what_ver_mas_showed(page: Page, live_app: LiveApp) -> None:
     user = live_app.create_user()
     filed = [
         live_app.create_conversation(user["id"], f"Informe {n:02d}", [("user", "Hola")])
         for n in range(34)
     ]
-    _file_into_new_folder(live_app, user["id"], "Informes", filed)
+    live_app.create_folder(user["id"], "Informes", filed)
     login(page, live_app.base_url, user["email"], user["password"])
     folders = page.locator("section.folders")
     folders.get_by_role("button", name=re.compile("^Informes")).click()
@@ -183,7 +160,7 @@ def test_an_open_folder_follows_a_conversation_archived_or_deleted_in_the_list(
         live_app.create_conversation(user["id"], title, [("user", "Hola")])
         for title in ("Para archivar", "Para eliminar", "Se queda")
     ]
-    _file_into_new_folder(live_app, user["id"], "Proyecto", filed)
+    live_app.create_folder(user["id"], "Proyecto", filed)
     login(page, live_app.base_url, user["email"], user["password"])
     folders = page.locator("section.folders")
     toggle = folders.get_by_role("button", name=re.compile("^Proyecto"))
@@ -210,7 +187,7 @@ def test_an_open_folders_quiet_reads_never_refresh_the_session(
     expired they stop as the list does (no /auth/refresh) and ask again with the next token."""
     user = live_app.create_user()
     first = live_app.create_conversation(user["id"], "Primera", [("user", "Hola")])
-    _file_into_new_folder(live_app, user["id"], "Abierta", [first])
+    live_app.create_folder(user["id"], "Abierta", [first])
     login(page, live_app.base_url, user["email"], user["password"])
     folders = page.locator("section.folders")
     folders.get_by_role("button", name=re.compile("^Abierta")).click()
@@ -228,7 +205,7 @@ def test_an_open_folders_quiet_reads_never_refresh_the_session(
     expect(links).to_have_text(["Primera"])  # what was shown stays
 
     second = live_app.create_conversation(user["id"], "Segunda", [("user", "Hola")])
-    _file_into_new_folder(live_app, user["id"], "Otra", [second])
+    live_app.create_folder(user["id"], "Otra", [second])
     page.evaluate("import('/static/js/api.js').then((api) => api.refresh())")
     expect(folders.get_by_role("button", name=re.compile("^Otra"))).to_be_visible()
     assert len(refreshes) == 1
@@ -239,8 +216,8 @@ def test_a_folder_deleted_in_another_tab_leaves_the_list_when_opened(
 ) -> None:
     user = live_app.create_user()
     inside = live_app.create_conversation(user["id"], "Dentro", [("user", "Hola")])
-    _file_into_new_folder(live_app, user["id"], "Borrada", [inside])
-    _file_into_new_folder(live_app, user["id"], "Queda", [])
+    live_app.create_folder(user["id"], "Borrada", [inside])
+    live_app.create_folder(user["id"], "Queda", [])
     login(page, live_app.base_url, user["email"], user["password"])
     folders = page.locator("section.folders")
     gone = folders.get_by_role("button", name=re.compile("^Borrada"))
@@ -266,7 +243,7 @@ def test_while_an_answer_runs_the_folders_are_not_read_every_5_s(
     running = live_app.create_conversation(
         user["id"], "En curso", [("user", "Hola"), ("assistant", "Escribiendo")]
     )
-    _file_into_new_folder(live_app, user["id"], "Abierta", [running])
+    live_app.create_folder(user["id"], "Abierta", [running])
 
     async def _streaming() -> None:
         engine = create_engine(live_app.db_url)
@@ -287,7 +264,9 @@ def test_while_an_answer_runs_the_folders_are_not_read_every_5_s(
     login(page, live_app.base_url, user["email"], user["password"])
     folders = page.locator("section.folders")
     folders.get_by_role("button", name=re.compile("^Abierta")).click()
-    expect(folders.locator(".folder-items .conv-link")).to_have_text(["En curso"])
+    # The folder's row is the list's: the running dot too.
+    expect(folders.locator(".folder-items .conv-title")).to_have_text(["En curso"])
+    expect(folders.locator(".folder-items .conv-item.running")).to_have_count(1)
     expect(page.locator(".conv-list .conv-item.running")).to_have_count(1)
     lists: list[str] = []
     folder_reads: list[str] = []

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from energyapp.conversations.models import Conversation
 from energyapp.db import create_engine, create_sessionmaker
 from tests.ui.conftest import (
+    ROW_MENU,
     LiveApp,
     _arun,
     login,
@@ -131,17 +132,7 @@ def test_row_actions_menu_by_keyboard_and_export(page: Page, live_app: LiveApp) 
     page.keyboard.press("Enter")
     expect(more).to_have_attribute("aria-expanded", "true")
     items = page.get_by_role("menu").get_by_role("menuitem")
-    expect(items).to_have_text(
-        [
-            "Renombrar",
-            "Fijar",
-            "Archivar",
-            "Mover a carpeta…",
-            "Exportar en Markdown",
-            "Exportar en JSON",
-            "Eliminar",
-        ]
-    )
+    expect(items).to_have_text(ROW_MENU)
     expect(items.first).to_be_focused()
     page.keyboard.press("ArrowUp")  # wraps to the last item
     expect(items.last).to_be_focused()

@@ -3,8 +3,8 @@
 // This module lays the screen out and holds the conversation shown: loading it, its versions,
 // asking (a new question, an edit, Regenerar). Its parts live in chat/: models.js (the model
 // picker and the model-service band), messages.js (the messages' DOM), edit.js ("Editar"),
-// composer.js (field, draft, Enviar/Detener), stream.js (an answer's events, Detener, reload) and
-// temporary.js ("Chat temporal": the toggle and the band).
+// composer.js (field, draft, Enviar/Detener), stream.js (an answer's events, Detener, reload),
+// temporary.js ("Chat temporal": the toggle and the band) and folder.js (the header's folder).
 import { api, apiFetch, errorDetail } from "../api.js";
 import { h, iconButton, toast, clear } from "../dom.js";
 import { navigate } from "../router.js";
@@ -21,6 +21,7 @@ import { saveQuestionAsPrompt } from "./prompts.js";
 import { Composer } from "./chat/composer.js";
 import { AnswerStreams, forgetStreamingAnswer, readStreaming } from "./chat/stream.js";
 import { TemporaryChat, TEMPORARY_NAME } from "./chat/temporary.js";
+import { HeaderFolder } from "./chat/folder.js";
 /** @import { AnswerView, Message } from "./chat/messages.js" */
 
 /**
@@ -74,7 +75,11 @@ class ChatView {
       onDeleted: (id) => {
         if (id === this.conversationId) navigate("#/chat");
       },
-      onTitle: (title) => this.setHeadTitle(title),
+      onChanged: (conv) => {
+        this.setHeadTitle(conv.title);
+        this.folder.show(conv);
+      },
+      onFolders: () => this.folder.follow(),
       onRunning: (running) => this.composer.showRunningElsewhere(running),
     });
     this.removeShortcuts = installShortcuts({ onNew: startNew });
@@ -87,12 +92,17 @@ class ChatView {
       continueAnswer: (view) => this.continueAnswer(view),
     });
     this.headTitle = h("h1", { class: "title", text: "EnergyApp" });
+    this.folder = new HeaderFolder(this.sidebar, (folderId) => {
+      if (!this.wide.matches) this.showDrawer(true); // on a phone the sidebar is a drawer
+      void this.sidebar.folders.reveal(folderId);
+    });
     this.temporary = new TemporaryChat({
       conversationId: () => this.conversationId,
       // Saved: now it is history, listed like any other.
       saved: (conv) => {
         this.sidebar.upsert({ id: conv.id, title: conv.title, updated_at: conv.updated_at, running: Boolean(this.streams.active) });
         this.setHeadTitle(conv.title); // the tab is named after it now
+        this.folder.show(conv);
       },
     });
     /** @type {Composer} */
@@ -108,9 +118,9 @@ class ChatView {
     this.drawerBtn = iconButton("menu", "Abrir historial", () => this.toggleSidebar(), { class: "icon-btn only-mobile", "aria-controls": "sidebar", "aria-expanded": "false" });
     const helpBtn = iconButton("keyboard", HELP_TITLE, () => showShortcuts(), { class: "icon-btn help-btn" });
     // What the open drawer covers (all but the title, which stays the page's heading).
-    this.covered = [this.drawerBtn, helpBtn, this.temporary.el, this.list.scroller, this.composer.wrap];
+    this.covered = [this.drawerBtn, this.folder.el, helpBtn, this.temporary.el, this.list.scroller, this.composer.wrap];
     const chatMain = h("section", { class: "chat-main", "aria-label": "Conversación" },
-      h("div", { class: "chat-head" }, this.drawerBtn, this.headTitle, helpBtn),
+      h("div", { class: "chat-head" }, this.drawerBtn, this.headTitle, this.folder.el, helpBtn),
       this.temporary.el,
       this.list.scroller,
       this.composer.wrap,
@@ -172,6 +182,7 @@ class ChatView {
   setHeadTitle(title) {
     this.headTitle.textContent = title || "Nueva conversación";
     this.title = title;
+    this.folder?.setTitle(title || "");
     const shown = this.shownName();
     setPageTitle(shown ? `${shown} · EnergyApp` : "EnergyApp LLM");
   }
@@ -206,6 +217,7 @@ class ChatView {
       this.temporary.showFor(conv.temporary); // first: it decides the tab's title
       this.setHeadTitle(conv.title);
       this.renderMessages(messages);
+      this.folder.show(conv);
       this.list.scrollToEnd(true);
       this.streams.resume(id, messages);
     } catch (err) {
@@ -399,6 +411,8 @@ class ChatView {
       this.sidebar.setActive(id);
       this.list.addExportButton(this.conversationId);
       this.temporary.showFor(this.temporary.on);
+      const now = new Date().toISOString();
+      this.folder.show({ id, title: "", pinned: false, archived: false, updated_at: now, folder_id: null, temporary: this.temporary.on });
     }
     if (this.temporary.on) return; // not in the history: the list does not show it
     const title = this.headTitle.textContent;

@@ -1,12 +1,15 @@
 // @ts-check
 // "Carpetas" in the sidebar: each folder a disclosure button that shows its conversations (read
-// with ?folder_id=), "Nueva carpeta", Renombrar and Eliminar in a folder's menu, and the dialog
-// "Mover a carpeta" that a conversation's menu opens (moveDialog).
+// with ?folder_id=, drawn as the whole list's rows with the same menu: the sidebar's row()),
+// "Nueva carpeta", Renombrar and Eliminar in a folder's menu, and the dialog "Mover a carpeta"
+// that a conversation's menu opens (moveDialog).
 import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
 import { menuButton } from "../menu.js";
 import { plural } from "../plural.js";
+import { RowPlace } from "./conv_rows.js";
 /** @import { Page } from "../api.js" */
+/** @import { Conversation } from "./conv_rows.js" */
 
 const MAX_NAME = 60;
 const PAGE = 30;
@@ -22,20 +25,19 @@ const REREAD_MS = 30_000;
  * @property {number} conversation_count conversations not archived
  */
 
-/** @typedef {{ id: string, title: string }} FolderConversation */
-
 let dialogs = 0;
 
 /**
  * The dialog that names a folder (a new one, or `folder` renamed); resolves with the saved
  * folder, or null when cancelled. The server's refusal (a name taken, the 50 reached) is shown
- * in it, which stays open with the field selected.
+ * in it, which stays open with the field selected; a folder deleted meanwhile (another tab)
+ * closes it with that refusal.
  * @param {Folder | null} folder
- * @returns {Promise<Folder | null>}
+ * @returns {Promise<Folder | ApiError | null>}
  */
 function nameDialog(folder) {
   const n = ++dialogs;
-  return openDialog(folder ? "Renombrar carpeta" : "Nueva carpeta", (/** @type {(value: Folder | null) => void} */ close) => {
+  return openDialog(folder ? "Renombrar carpeta" : "Nueva carpeta", (/** @type {(value: Folder | ApiError | null) => void} */ close) => {
     const input = h("input", { class: "input", id: `folder-name-${n}`, name: "name", value: folder?.name ?? "", maxlength: MAX_NAME, autocomplete: "off", required: true });
     const msg = h("div", { class: "alert alert-error", role: "alert", hidden: true });
     const save = h("button", { type: "submit", class: "btn btn-primary", text: folder ? "Guardar" : "Crear carpeta" });
@@ -58,6 +60,10 @@ function nameDialog(folder) {
         const path = folder ? `/folders/${encodeURIComponent(folder.id)}` : "/folders";
         close(await api(path, { method: folder ? "PATCH" : "POST", body: { name: input.value } }));
       } catch (err) {
+        if (err instanceof ApiError && err.code === "folder_not_found") {
+          close(err);
+          return;
+        }
         msg.textContent = errorDetail(err, "No se pudo guardar la carpeta.");
         msg.hidden = false;
         save.disabled = false;
@@ -80,10 +86,12 @@ function nameDialog(folder) {
  */
 export function moveDialog(folders, current, title) {
   const n = ++dialogs;
+  // A folder deleted meanwhile (another tab) left the conversation in none.
+  const now = folders.some((f) => f.id === current) ? current : null;
   return openDialog("Mover a carpeta", (/** @type {(value: string | null) => void} */ close) => {
     /** @param {string} value @param {string} label */
     const option = (value, label) => h("label", { class: "folder-option" },
-      h("input", { type: "radio", name: `folder-choice-${n}`, value, checked: value === (current ?? "") }),
+      h("input", { type: "radio", name: `folder-choice-${n}`, value, checked: value === (now ?? "") }),
       h("span", { text: label }));
     const form = h("form", { class: "folder-form" },
       h("fieldset", { class: "folder-choices" },
@@ -98,7 +106,7 @@ export function moveDialog(folders, current, title) {
       event.preventDefault();
       const chosen = /** @type {HTMLInputElement | null} */ (form.querySelector("input[type=radio]:checked"));
       const value = chosen?.value ?? "";
-      close(value === (current ?? "") ? null : value);
+      close(value === (now ?? "") ? null : value);
     });
     queueMicrotask(() => /** @type {HTMLInputElement | null} */ (form.querySelector("input[type=radio]:checked"))?.focus());
     return form;
@@ -108,19 +116,21 @@ export function moveDialog(folders, current, title) {
 /**
  * The sidebar's "Carpetas" section.
  * @typedef {object} FolderOptions
- * @property {(id: string) => void} onSelect a conversation was picked in a folder
+ * @property {(conv: Conversation, place: RowPlace) => HTMLLIElement} row a conversation's row, as the whole list draws it
  * @property {() => void} onChanged the folders changed (names, one deleted): the list's labels follow
+ * @property {() => void} onLoaded the folders were read again
  * @property {() => void} again what a quiet read that met an expired session runs on the next token (backgroundRead)
  */
 export class FolderSection {
   /** @param {FolderOptions} options */
-  constructor({ onSelect, onChanged, again }) {
-    this.onSelect = onSelect;
+  constructor({ row, onChanged, onLoaded, again }) {
+    this.row = row;
     this.onChanged = onChanged;
+    this.onLoaded = onLoaded;
     this.again = again;
     /** @type {Folder[]} */
     this.folders = [];
-    /** @type {Map<string, { items: FolderConversation[], cursor: string | null }>} the open folders' conversations */
+    /** @type {Map<string, { items: Conversation[], cursor: string | null }>} the open folders' conversations */
     this.open = new Map();
     /** @type {string | null} */
     this.activeId = null;
@@ -174,7 +184,9 @@ export class FolderSection {
         if (!this.folders.some((f) => f.id === id)) this.open.delete(id);
         else if (!(await this.loadItems(id, quiet))) return;
       }
-      this.render();
+      // A quiet read leaves a row in use alone: the next read draws it.
+      if (!(quiet && this.interacting())) this.render();
+      this.onLoaded();
     } catch (err) {
       if (!quiet) this.say(errorDetail(err, "No se pudieron cargar las carpetas."));
     }
@@ -192,7 +204,7 @@ export class FolderSection {
     // Read again, a folder keeps as many rows as "Ver más" had shown (up to the API's 200).
     const limit = more ? PAGE : Math.min(Math.max(shown?.items.length ?? 0, PAGE), MAX_PAGE);
     const path = `/conversations${qs({ folder_id: id, limit, cursor })}`;
-    /** @type {Page<FolderConversation> | undefined} */
+    /** @type {Page<Conversation> | undefined} */
     const page = quiet ? await backgroundRead(path, this.again) : await api(path);
     if (page === undefined) return false; // waiting for the person's next request
     const items = more && shown ? [...shown.items, ...page.items] : page.items;
@@ -200,13 +212,19 @@ export class FolderSection {
     return true;
   }
 
-  /** Whether the person is using the section: a folder's menu is open. */
+  /** Whether the person is using the section: a menu is open, a conversation's title is being edited. */
   interacting() {
-    return Boolean(this.list.querySelector("[role=menu]:not([hidden])"));
+    const rename = document.activeElement?.closest(".conv-rename");
+    return Boolean(this.list.querySelector("[role=menu]:not([hidden])") || (rename && this.list.contains(rename)));
+  }
+
+  /** Draw the rows again even though nothing changed (a title's field to take away). */
+  redraw() {
+    this.drawn = "";
+    this.render();
   }
 
   render() {
-    if (this.interacting()) return;
     this.say(this.folders.length ? "" : "Aún no tiene carpetas.");
     // A refresh that changed nothing leaves the rows (and the focus inside them) alone.
     const drawn = JSON.stringify([this.folders, [...this.open], this.activeId]);
@@ -215,7 +233,7 @@ export class FolderSection {
     const active = document.activeElement;
     const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest("[data-folder]") : null;
     const focus = row instanceof HTMLElement ? { id: row.dataset.folder || "", selector: this.selectorOf(active) } : null;
-    this.list.replaceChildren(...this.folders.map((f) => this.folderItem(f)));
+    this.list.replaceChildren(...this.folders.map((f, index) => this.folderItem(f, index)));
     if (focus) this.focusFolder(focus.id, focus.selector);
   }
 
@@ -226,12 +244,17 @@ export class FolderSection {
    */
   selectorOf(active) {
     if (active?.matches("[data-action=folder-more]")) return "[data-action=folder-more]";
-    const href = active?.matches(".folder-items .conv-link") ? active.getAttribute("href") : null;
-    return href ? `.folder-items a[href="${CSS.escape(href)}"]` : ".folder-toggle";
+    const row = active?.closest(".folder-items .conv-item");
+    const id = row instanceof HTMLElement ? row.dataset.id : null;
+    if (!id) return ".folder-toggle";
+    return `.folder-items [data-id="${CSS.escape(id)}"] ${active?.matches(".conv-link") ? ".conv-link" : "[data-action=more]"}`;
   }
 
-  /** @param {Folder} folder */
-  folderItem(folder) {
+  /**
+   * @param {Folder} folder
+   * @param {number} index its place in the list: where the focus goes should it be gone
+   */
+  folderItem(folder, index) {
     const shown = this.open.get(folder.id);
     const itemsId = `folder-items-${folder.id}`;
     const toggle = h("button", { type: "button", class: "folder-toggle", "aria-expanded": shown ? "true" : "false", "aria-controls": itemsId, onclick: () => this.toggle(folder.id) },
@@ -247,11 +270,10 @@ export class FolderSection {
     ], { "data-action": "folder-more" });
     const items = h("ul", { class: "conv-rows folder-items", id: itemsId, hidden: !shown });
     if (shown) {
-      for (const c of shown.items) {
-        const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(c.id)}`, "aria-current": c.id === this.activeId ? "page" : null }, h("span", { class: "conv-title", text: c.title || "Nueva conversación" }));
-        link.addEventListener("click", () => this.onSelect(c.id));
-        items.appendChild(h("li", { class: `conv-item${c.id === this.activeId ? " active" : ""}` }, link));
-      }
+      // Emptied, the folder's own button stands for its rows; gone, a neighbour (focusNear).
+      const place = new RowPlace(this.list, `[data-folder="${CSS.escape(folder.id)}"] .folder-items .conv-item`,
+        () => this.focusFolder(folder.id, ".folder-toggle") || this.focusNear(index));
+      for (const c of shown.items) items.appendChild(this.row(c, place));
       if (!shown.items.length) items.appendChild(h("li", { class: "folder-empty", text: "Sin conversaciones. Use «Mover a carpeta» en el menú de una conversación." }));
       if (shown.cursor) items.appendChild(h("li", {}, h("button", { type: "button", class: "btn btn-sm", text: "Ver más", onclick: () => this.more(folder.id) })));
     }
@@ -268,13 +290,32 @@ export class FolderSection {
       this.render();
       return;
     }
+    await this.openFolder(id);
+  }
+
+  /**
+   * @param {string} id
+   * @returns {Promise<boolean>} whether it opened (a folder deleted elsewhere leaves the list)
+   */
+  async openFolder(id) {
     try {
       await this.loadItems(id, false);
       this.render();
+      return true;
     } catch (err) {
       toast(errorDetail(err, "No se pudo abrir la carpeta."), "error");
       await this.forgetIfGone(err, id);
+      return false;
     }
+  }
+
+  /**
+   * Show a folder's conversations (the chat header's "Carpeta: …"): opened if it was closed,
+   * the focus on its button.
+   * @param {string} id
+   */
+  async reveal(id) {
+    if (this.open.has(id) || (await this.openFolder(id))) this.focusFolder(id, ".folder-toggle");
   }
 
   /** @param {string} id */
@@ -315,7 +356,7 @@ export class FolderSection {
 
   async create() {
     const folder = await nameDialog(null);
-    if (!folder) return;
+    if (!folder || folder instanceof ApiError) return;
     toast(`Carpeta «${folder.name}» creada.`);
     await this.load(false);
     this.focusFolder(folder.id, ".folder-toggle");
@@ -324,6 +365,11 @@ export class FolderSection {
   /** @param {Folder} folder */
   async rename(folder) {
     const saved = await nameDialog(folder);
+    if (saved instanceof ApiError) {
+      toast(errorDetail(saved, "No se pudo guardar la carpeta."), "error");
+      await this.forgetIfGone(saved, folder.id);
+      return;
+    }
     if (saved) {
       await this.load(false);
       this.onChanged();
@@ -362,10 +408,15 @@ export class FolderSection {
     if (this.status.textContent !== text) this.status.textContent = text;
   }
 
-  /** @param {string} id @param {string} selector */
+  /**
+   * @param {string} id
+   * @param {string} selector
+   * @returns {boolean} whether the folder is there
+   */
   focusFolder(id, selector) {
     const row = this.list.querySelector(`[data-folder="${CSS.escape(id)}"]`);
     /** @type {HTMLElement | null} */ (row?.querySelector(".folder-toggle") ?? null)?.focus();
     /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null)?.focus();
+    return Boolean(row);
   }
 }

@@ -1,15 +1,17 @@
 // @ts-check
 // Conversation sidebar: newest first in day groups, infinite scroll, search, a running
-// indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, export,
-// delete) in one "Más acciones" menu.
-import { api, backgroundRead, errorDetail, qs } from "../api.js";
+// indicator kept fresh across tabs, and each row's actions (rename inline, pin, archive, move to
+// a folder, export, delete) in one "Más acciones" menu, the same in an open folder's rows
+// (conv_rows.js draws a row; the actions here keep both lists and the chat's header in step).
+import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
-import { menuButton } from "../menu.js";
 import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
 import { downloadExport } from "./export.js";
 import { FolderSection, moveDialog } from "./folders.js";
+import { MORE, RowPlace, conversationRow } from "./conv_rows.js";
 /** @import { Page } from "../api.js" */
+/** @import { Conversation } from "./conv_rows.js" */
 
 const PAGE = 30;
 // How often the list is asked again for running answers (faster while one runs), and the
@@ -25,19 +27,6 @@ const CHANNEL = "energyapp.conversations";
  */
 let carried = null;
 
-/**
- * A conversation of the list (`ConversationOut`, the fields shown here).
- * @typedef {object} Conversation
- * @property {string} id
- * @property {string} title
- * @property {string} [title_source] "user" once a person named it
- * @property {boolean} pinned
- * @property {boolean} archived
- * @property {string} updated_at
- * @property {boolean} [running] one of its answers is being generated
- * @property {string | null} [folder_id] the person's folder holding it
- */
-
 /** @typedef {Partial<Pick<Conversation, "title" | "pinned" | "archived" | "folder_id">>} ConversationChanges */
 
 /**
@@ -47,19 +36,20 @@ let carried = null;
  * @property {(id: string) => void} onSelect a conversation was picked
  * @property {() => void} onNew "Nueva conversación"
  * @property {(id: string) => void} onDeleted a conversation was deleted
- * @property {(title: string) => void} onTitle the shown conversation was renamed
+ * @property {(conv: Conversation) => void} onChanged the shown conversation was changed here (renamed, moved to a folder)
+ * @property {() => void} onFolders the folders were read again (names, some gone)
  * @property {(running: Conversation[]) => void} onRunning the list was refreshed: these have an answer running
  */
 
 export class Sidebar {
   /** @param {SidebarOptions} options */
-  constructor({ activeId, onSelect, onNew, onDeleted, onTitle, onRunning }) {
+  constructor({ activeId, onSelect, onNew, onDeleted, onChanged, onFolders, onRunning }) {
     this.activeId = activeId;
     this.onRunning = onRunning;
     this.onSelect = onSelect;
     this.onNew = onNew;
     this.onDeleted = onDeleted;
-    this.onTitle = onTitle;
+    this.onChanged = onChanged;
     /** @type {Conversation[]} */
     this.items = [];
     /** @type {string | null} */
@@ -100,12 +90,14 @@ export class Sidebar {
     // token expired they stop until the person's next request brings a new one.
     this.again = () => void this.refresh();
     this.folders = new FolderSection({
-      onSelect: (id) => this.onSelect(id),
+      row: (conv, place) => this.row(conv, place),
       onChanged: () => void this.refresh(),
+      onLoaded: onFolders,
       again: this.again,
     });
     this.folders.activeId = activeId;
     this.newButton = h("button", { type: "button", class: "btn btn-primary btn-block", id: "new-chat", onclick: () => this.onNew() }, icon("plus"), "Nueva conversación");
+    this.place = new RowPlace(this.list, ".conv-item", () => this.newButton.focus());
     this.el = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Historial de conversaciones" },
       h("div", { class: "sidebar-top" },
         this.newButton,
@@ -247,10 +239,10 @@ export class Sidebar {
     if (s.top < list.bottom + 120) this.loadMore();
   }
 
-  /** Whether the person is using a row: its menu is open or its title is being edited. */
+  /** Whether the person is using a row, here or in a folder: its menu is open or its title is being edited. */
   interacting() {
     const rename = document.activeElement?.closest(".conv-rename");
-    return Boolean(this.list.querySelector("[role=menu]:not([hidden])") || (rename && this.list.contains(rename)));
+    return Boolean(this.list.querySelector("[role=menu]:not([hidden])") || (rename && this.list.contains(rename)) || this.folders.interacting());
   }
 
   /**
@@ -284,7 +276,7 @@ export class Sidebar {
     this.list.appendChild(this.sentinel);
     this.observer.disconnect();
     this.observer.observe(this.sentinel);
-    if (focused) this.focusInRow(focused.id, focused.selector);
+    if (focused) this.place.focusInRow(focused.id, focused.selector);
     this.scheduleRefresh();
   }
 
@@ -318,90 +310,73 @@ export class Sidebar {
     const active = document.activeElement;
     const row = active instanceof HTMLElement && this.list.contains(active) ? active.closest(".conv-item") : null;
     if (!(row instanceof HTMLElement) || !row.dataset.id) return null;
-    return { id: row.dataset.id, selector: active?.classList.contains("conv-link") ? ".conv-link" : "[data-action=more]" };
-  }
-
-  /** @param {Conversation} conv */
-  row(conv) {
-    const title = conv.title || "Nueva conversación";
-    const link = h("a", { class: "conv-link", href: `#/chat/${encodeURIComponent(conv.id)}`, "aria-current": conv.id === this.activeId ? "page" : null },
-      conv.pinned ? icon("pin") : null,
-      h("span", { class: "conv-title", text: title }),
-      this.folders.nameOf(conv.folder_id) ? h("span", { class: "conv-folder" }, h("span", { class: "sr-only", text: ", en la carpeta " }), this.folders.nameOf(conv.folder_id)) : null,
-      conv.running ? h("span", { class: "conv-running", title: "Respuesta en curso" }, h("span", { class: "sr-only", text: "(respuesta en curso)" })) : null,
-    );
-    link.addEventListener("click", (event) => {
-      // A click that opens another tab leaves this screen as it is.
-      if (!(event.ctrlKey || event.metaKey || event.shiftKey || event.altKey)) carried = { query: this.query, archived: this.archived };
-      this.onSelect(conv.id);
-    });
-    const more = menuButton(icon("more"), `Más acciones para «${title}»`, () => this.actions(item, conv), { tabindex: "-1", "data-action": "more" });
-    const item = h("li", { class: `conv-item${conv.id === this.activeId ? " active" : ""}${conv.running ? " running" : ""}`, dataset: { id: conv.id } },
-      link,
-      h("div", { class: "conv-actions" }, more.wrap),
-    );
-    // One tab stop per row: arrows move between rows and to the row's menu button.
-    link.addEventListener("keydown", (event) => {
-      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-        event.preventDefault();
-        this.moveFocus(conv.id, event.key === "ArrowDown" ? 1 : -1);
-      } else if (event.key === "ArrowRight") {
-        event.preventDefault();
-        more.button.focus();
-      } else if (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey)) {
-        event.preventDefault();
-        more.open();
-      }
-    });
-    more.button.addEventListener("keydown", (event) => {
-      if (event.key === "ArrowLeft") link.focus();
-    });
-    return item;
+    return { id: row.dataset.id, selector: active?.classList.contains("conv-link") ? ".conv-link" : MORE };
   }
 
   /**
-   * @param {string} id the row the focus is in
-   * @param {number} step 1 for the next row, -1 for the previous one
+   * A conversation's row, in the whole list or (`place`) an open folder's: the same link, menu
+   * and keys, its actions' focus kept in the list the row is in.
+   * @param {Conversation} conv
+   * @param {RowPlace} [place]
+   * @returns {HTMLLIElement}
    */
-  moveFocus(id, step) {
-    const ids = this.shownIds();
-    const next = ids[ids.indexOf(id) + step];
-    if (next) this.focusInRow(next, ".conv-link");
+  row(conv, place = this.place) {
+    return conversationRow(conv, {
+      place,
+      active: conv.id === this.activeId,
+      folderName: place === this.place ? this.folders.nameOf(conv.folder_id) : null,
+      onOpen: (event) => {
+        // A click that opens another tab leaves this screen as it is.
+        if (!(event.ctrlKey || event.metaKey || event.shiftKey || event.altKey)) carried = { query: this.query, archived: this.archived };
+        this.onSelect(conv.id);
+      },
+      entries: (item) => this.actions(item, conv, place),
+    });
   }
 
   /**
    * The entries of a row's "Más acciones" menu.
    * @param {HTMLLIElement} item
    * @param {Conversation} conv
+   * @param {RowPlace} place
    * @returns {import("../menu.js").MenuEntry[]}
    */
-  actions(item, conv) {
+  actions(item, conv, place) {
     return [
-      { label: "Renombrar", action: "rename", run: () => this.rename(item, conv) },
-      { label: conv.pinned ? "Desfijar" : "Fijar", action: "pin", run: () => this.patch(conv, { pinned: !conv.pinned }) },
-      { label: conv.archived ? "Desarchivar" : "Archivar", action: "archive", run: () => this.patch(conv, { archived: !conv.archived }, conv.archived ? "Conversación restaurada." : "Conversación archivada.") },
-      { label: "Mover a carpeta…", action: "move", run: () => this.move(conv) },
+      { label: "Renombrar", action: "rename", run: () => this.rename(item, conv, place) },
+      { label: conv.pinned ? "Desfijar" : "Fijar", action: "pin", run: () => this.patch(conv, { pinned: !conv.pinned }, place) },
+      { label: conv.archived ? "Desarchivar" : "Archivar", action: "archive", run: () => this.patch(conv, { archived: !conv.archived }, place, conv.archived ? "Conversación restaurada." : "Conversación archivada.") },
+      { label: "Mover a carpeta…", action: "move", run: () => this.move(conv, place) },
       { label: "Exportar en Markdown", action: "export-md", run: () => this.download(conv, "md") },
       { label: "Exportar en JSON", action: "export-json", run: () => this.download(conv, "json") },
-      { label: "Eliminar", action: "delete", danger: true, run: () => this.remove(conv) },
+      { label: "Eliminar", action: "delete", danger: true, run: () => this.remove(conv, place) },
     ];
   }
 
   /**
    * "Mover a carpeta…": the dialog of the person's folders, then the move. The focus comes back
-   * to the row's menu button.
+   * to the row's menu button, or where the row was when it left `place` (its folder).
    * @param {Conversation} conv
+   * @param {RowPlace} place
    */
-  async move(conv) {
-    const title = conv.title || "Nueva conversación";
-    const target = await moveDialog(this.folders.folders, conv.folder_id ?? null, title);
-    if (target !== null) {
-      const name = this.folders.nameOf(target);
-      await this.patch(conv, { folder_id: target || null }, name ? `Conversación movida a «${name}».` : "La conversación quedó sin carpeta.");
-      await this.folders.load(false);
-      this.render();
-    }
-    this.focusInRow(conv.id, "[data-action=more]");
+  async move(conv, place) {
+    await this.folders.load(false); // the dialog lists the folders as they are now (other tabs)
+    const target = await moveDialog(this.folders.folders, conv.folder_id ?? null, conv.title || "Nueva conversación");
+    if (target === null) place.settle(place.shownIds(), conv.id, MORE);
+    else await this.file(conv, target || null, place);
+  }
+
+  /**
+   * Put `conv` in a folder (null: none); the focus back in `place` (settle).
+   * @param {Conversation} conv
+   * @param {string | null} target
+   * @param {RowPlace} place
+   */
+  async file(conv, target, place) {
+    const shown = place.shownIds();
+    const name = this.folders.nameOf(target);
+    await this.patch(conv, { folder_id: target }, place, name ? `Conversación movida a «${name}».` : "La conversación quedó sin carpeta.");
+    place.settle(shown, conv.id, MORE);
   }
 
   /**
@@ -420,8 +395,9 @@ export class Sidebar {
   /**
    * @param {HTMLLIElement} item the conversation's row, replaced by the title's input
    * @param {Conversation} conv
+   * @param {RowPlace} place
    */
-  rename(item, conv) {
+  rename(item, conv, place) {
     const input = h("input", { class: "input conv-rename", value: conv.title || "", "aria-label": "Nuevo título", maxlength: 200 });
     item.replaceChildren(input);
     input.focus();
@@ -430,11 +406,12 @@ export class Sidebar {
     const finish = async (/** @type {boolean} */ save, /** @type {boolean} */ keyboard) => {
       if (finished) return;
       finished = true;
+      const shown = place.shownIds();
       const value = input.value.trim();
-      if (save && value && value !== conv.title) await this.patch(conv, { title: value });
-      else this.render();
+      if (save && value && value !== conv.title) await this.patch(conv, { title: value }, place);
+      else this.redraw();
       // Enter or Escape: back to the row's menu (a blur means focus went elsewhere already).
-      if (keyboard) this.focusInRow(conv.id, "[data-action=more]");
+      if (keyboard) place.settle(shown, conv.id, MORE);
     };
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter") finish(true, true);
@@ -443,19 +420,29 @@ export class Sidebar {
     input.addEventListener("blur", () => finish(true, false));
   }
 
+  /** Both lists drawn again as they are (a rename's field gone). */
+  redraw() {
+    this.render();
+    this.folders.redraw();
+  }
+
   /**
+   * Save a change to a conversation from a row (in `place`) or the chat's header; the whole
+   * list, the folders (counts, open rows) and the header follow.
    * @param {Conversation} conv
    * @param {ConversationChanges} changes
+   * @param {RowPlace} place
    * @param {string} [message] a toast once saved
    */
-  async patch(conv, changes, message) {
+  async patch(conv, changes, place, message) {
     const generation = this.generation;
-    // A filed conversation archived or renamed changes its folder's count or rows ("Mover a
-    // carpeta…" reads the folders itself).
-    const folderFollows = Boolean(conv.folder_id) && !("folder_id" in changes);
+    // Filed before or after, its folder's count or rows change.
+    const folderFollows = Boolean(conv.folder_id) || "folder_id" in changes;
     try {
       /** @type {Conversation} */
       const updated = await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "PATCH", body: changes });
+      Object.assign(conv, updated);
+      if (conv.id === this.activeId) this.onChanged(updated);
       if (generation !== this.generation) {
         // The list was asked again while this ran ("Ver archivadas", a search), maybe before
         // the change was saved: asked once more, it shows the conversation where it now belongs.
@@ -463,72 +450,66 @@ export class Sidebar {
         if (message) toast(message);
         return;
       }
-      const shown = this.shownIds();
+      const shown = place.shownIds();
       if ("archived" in changes) this.items = this.items.filter((c) => c.id !== conv.id);
-      else Object.assign(conv, updated);
+      else Object.assign(this.items.find((c) => c.id === conv.id) ?? {}, updated);
       this.render();
-      // Archived (or restored), its row left the list, and the focus with it.
-      if ("archived" in changes && (!document.activeElement || document.activeElement === document.body)) this.focusInstead(shown, conv.id);
-      if (folderFollows) void this.folders.load(false);
+      if (folderFollows) await this.folders.load(false);
+      // Archived (or restored), its row left its list, and the focus with it.
+      const focus = document.activeElement;
+      if ("archived" in changes && (!focus || focus === document.body || this.el.contains(focus))) place.settle(shown, conv.id, MORE);
       if (message) toast(message);
-      if (conv.id === this.activeId && updated.title) this.onTitle(updated.title);
     } catch (err) {
       toast(errorDetail(err, "No se pudo guardar el cambio."), "error");
-      this.render();
+      await this.refused(err, conv, place);
     }
   }
 
-  /** @param {Conversation} conv */
-  async remove(conv) {
+  /** @param {Conversation} conv @param {RowPlace} place */
+  async remove(conv, place) {
     const ok = await confirmDialog("Eliminar conversación", `¿Eliminar «${conv.title || "Nueva conversación"}» y todos sus mensajes? Esta acción no se puede deshacer.`, "Eliminar", true);
     if (!ok) {
-      this.focusInRow(conv.id, "[data-action=more]");
+      place.focusInRow(conv.id, MORE);
       return;
     }
     try {
       await api(`/conversations/${encodeURIComponent(conv.id)}`, { method: "DELETE" });
-      const shown = this.shownIds();
-      this.items = this.items.filter((c) => c.id !== conv.id);
-      this.render();
-      if (conv.folder_id) void this.folders.load(false); // its folder's count and rows follow
       toast("Conversación eliminada.");
-      this.focusInstead(shown, conv.id);
+      await this.forget(conv, place);
       this.onDeleted(conv.id);
     } catch (err) {
       toast(errorDetail(err, "No se pudo eliminar."), "error");
-      this.focusInRow(conv.id, "[data-action=more]");
+      await this.refused(err, conv, place);
     }
   }
 
   /**
-   * Focus the row that took the place of `id`'s, the one above when it was the last, or
-   * "Nueva conversación".
-   * @param {string[]} shown the rows' ids before `id`'s left (shownIds)
-   * @param {string} id
+   * A change the server refused. A conversation (or folder) gone meanwhile, deleted in another
+   * tab, leaves the lists; otherwise they are drawn again as they were.
+   * @param {unknown} err
+   * @param {Conversation} conv
+   * @param {RowPlace} place
    */
-  focusInstead(shown, id) {
-    const index = shown.indexOf(id);
-    const next = shown.filter((other) => other !== id)[Math.min(index, shown.length - 2)];
-    if (next) this.focusInRow(next, ".conv-link");
-    else this.newButton.focus();
-  }
-
-  /** @returns {string[]} the ids of the rows, in the order shown (pinned first) */
-  shownIds() {
-    const rows = /** @type {NodeListOf<HTMLElement>} */ (this.list.querySelectorAll(".conv-item"));
-    return [...rows].map((row) => row.dataset.id || "");
+  async refused(err, conv, place) {
+    const code = err instanceof ApiError ? err.code : "";
+    if (code === "not_found") await this.forget(conv, place);
+    else if (code === "folder_not_found") await this.folders.load(false);
+    this.redraw();
+    if (code !== "not_found") place.settle(place.shownIds(), conv.id, MORE);
   }
 
   /**
-   * Focus a control of a conversation's row. Its actions show only while the row has the
-   * focus (or the pointer), so the link takes it first.
-   * @param {string} id
-   * @param {string} selector
+   * A conversation deleted (here or elsewhere) leaves both lists; the focus goes where its row
+   * was in `place`.
+   * @param {Conversation} conv
+   * @param {RowPlace} place
    */
-  focusInRow(id, selector) {
-    const row = this.list.querySelector(`.conv-item[data-id="${CSS.escape(id)}"]`);
-    /** @type {HTMLElement | null} */ (row?.querySelector(".conv-link") ?? null)?.focus();
-    /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null)?.focus();
+  async forget(conv, place) {
+    const shown = place.shownIds();
+    this.items = this.items.filter((c) => c.id !== conv.id);
+    this.render();
+    await this.folders.load(false); // its folder's count and rows follow
+    place.focusInstead(shown, conv.id);
   }
 
   /** @param {string} id */

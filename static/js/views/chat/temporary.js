@@ -6,6 +6,7 @@ import { api, errorDetail } from "../../api.js";
 import { h, toast } from "../../dom.js";
 import { state } from "../../state.js";
 import { plural } from "../../plural.js";
+/** @import { Conversation } from "../conv_rows.js" */
 
 /** A temporary chat's name where the browser or the desktop keeps one (its title is its first words). */
 export const TEMPORARY_NAME = "Chat temporal";
@@ -18,7 +19,7 @@ export function bandText() {
 
 export class TemporaryChat {
   /**
-   * @param {{ conversationId: () => string | null, saved: (conv: { id: string, title: string, updated_at: string }) => void }} chat
+   * @param {{ conversationId: () => string | null, saved: (conv: Conversation) => void }} chat
    */
   constructor(chat) {
     this.chat = chat;
