@@ -41,6 +41,14 @@ class WorkOut(BaseModel):
     state: Literal["writing", "waiting"]
     position: int | None  # place in the queue while waiting (1: next)
     seconds: int  # since it started writing, or since it began to wait
+    stoppable: bool  # an admin may stop it (POST /admin/status/work/{id}/stop); not a title
+
+
+class WorkStopOut(BaseModel):
+    """An answer an admin stopped."""
+
+    id: str
+    status: str  # how it ended: "stopped", or how it ended on its own meanwhile
 
 
 class QueueOut(BaseModel):

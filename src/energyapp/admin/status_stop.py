@@ -1,0 +1,58 @@
+"""``POST /admin/status/work/{id}/stop``: an admin stops an answer from the "Estado" tab.
+
+The work is found on the chat broker's board (``chat/board.py``: every process's, through Redis)
+by the id the tab shows, and stopped the way its owner's "Detener" stops it
+(``ChatEngine.stop_answer``, with the reason "admin"): a waiting answer leaves the queue, a
+running one gives its slot back; the web answer is saved ``stopped`` with ``stopped_by_admin``
+and its open streams end with that ``error``; an API answer fails with it. A title is not
+stopped: it already yields its slot to anyone who asks (``chat/titles.py``).
+
+Admins only, like the tab (supervisors do not see it). The stop is audited
+(``work.stopped``): whose answer, its kind and state, never its content.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from energyapp.admin.status_schemas import WorkStopOut
+from energyapp.audit import service as audit_service
+from energyapp.auth.models import User
+from energyapp.chat.engine import ChatEngine
+from energyapp.core.roles import Role
+from energyapp.errors import Conflict, Forbidden, NotFound
+
+
+def work_not_found() -> NotFound:
+    return NotFound("Esta respuesta ya terminó.", code="work_not_found")
+
+
+async def stop_work(
+    app: FastAPI, session: AsyncSession, admin: User, work_id: str, request: Request
+) -> WorkStopOut:
+    """Stop the work ``work_id`` of the board; 404 ``work_not_found`` once it ended, 409
+    ``work_not_stoppable`` for a title."""
+    if admin.role != Role.ADMIN:
+        raise Forbidden()
+    engine: ChatEngine = app.state.chat
+    work = next((w for w in await engine.broker.work() if w.id == work_id), None)
+    if work is None:
+        raise work_not_found()
+    if work.answer_id is None:
+        raise Conflict(
+            "Un título automático no se puede detener: cede su lugar a cualquier respuesta que "
+            "llegue.",
+            code="work_not_stoppable",
+        )
+    status = await engine.stop_answer(work.answer_id, reason="admin")
+    audit_service.record(
+        session,
+        "work.stopped",
+        actor_id=admin.id,
+        request=request,
+        target_type="user",
+        target_id=work.user_id,
+        details={"kind": work.kind, "state": "writing" if work.running else "waiting"},
+    )
+    return WorkStopOut(id=work.id, status=status or "stopped")

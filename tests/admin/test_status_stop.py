@@ -1,0 +1,125 @@
+"""POST /admin/status/work/{id}/stop: an admin stops an answer from the "Estado" tab. A running
+answer gives its slot to the next in line, a waiting one leaves the queue; each person's stream
+ends with ``stopped_by_admin`` and the answer is saved ``stopped`` with that code; the stop is
+audited; an ended one is 404 ``work_not_found``; only admins may stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.llm.fake_server import FakeOllama
+from tests.admin.conftest import audit_events
+from tests.chat.conftest import LiveApp, load_message, named, open_chat, read_until
+from tests.conftest import HeadersFactory, UserFactory
+
+
+async def _queue(http: httpx.AsyncClient, base: str, admin: dict[str, str]) -> dict[str, Any]:
+    response = await http.get(f"{base}/admin/status", headers=admin)
+    assert response.status_code == 200, response.text
+    queue: dict[str, Any] = response.json()["queue"]
+    return queue
+
+
+def _of(queue: dict[str, Any], full_name: str) -> dict[str, Any]:
+    (work,) = [w for w in queue["running"] + queue["waiting"] if w["full_name"] == full_name]
+    return work
+
+
+async def test_an_admin_stops_a_running_and_a_waiting_answer(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """One slot, a slow model: Ana writes, Beto and Cira wait. The admin stops Ana's answer
+    (Beto gets the slot) and Cira's (she leaves the queue)."""
+    fake[1].config.tokens_per_second = 4
+    fake[1].config.answer_tokens = 400
+    ana = await make_user(full_name="Ana Araya")
+    beto = await make_user(full_name="Beto Bravo")
+    cira = await make_user(full_name="Cira Cruz")
+    admin_user = await make_user("admin")
+    admin = await auth_headers(admin_user)
+    async with live_app(ollama_max_parallel=1) as (base, _):
+        first, ana_stream = await open_chat(http, base, await auth_headers(ana))
+        await read_until(ana_stream, ana_events := [], "token")
+        second, beto_stream = await open_chat(http, base, await auth_headers(beto))
+        await read_until(beto_stream, beto_events := [], "queue")
+        third, cira_stream = await open_chat(http, base, await auth_headers(cira))
+        await read_until(cira_stream, cira_events := [], "queue")
+        queue = await _queue(http, base, admin)
+        running, waiting = _of(queue, "Ana Araya"), _of(queue, "Cira Cruz")
+        assert running["state"] == "writing" and running["stoppable"]
+        assert (waiting["state"], waiting["position"], waiting["stoppable"]) == ("waiting", 2, True)
+
+        stopped = await http.post(f"{base}/admin/status/work/{running['id']}/stop", headers=admin)
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json() == {"id": running["id"], "status": "stopped"}
+        await read_until(ana_stream, ana_events, "done")
+        await read_until(beto_stream, beto_events, "token")  # the slot went to the next
+
+        stopped = await http.post(f"{base}/admin/status/work/{waiting['id']}/stop", headers=admin)
+        assert stopped.status_code == 200, stopped.text
+        await read_until(cira_stream, cira_events, "done")
+        queue = await _queue(http, base, admin)
+        assert [w["full_name"] for w in queue["running"] + queue["waiting"]] == ["Beto Bravo"]
+
+        again = await http.post(f"{base}/admin/status/work/{running['id']}/stop", headers=admin)
+        assert again.status_code == 404 and again.json()["code"] == "work_not_found"
+        for response in (first, second, third):
+            await response.aclose()
+    for events in (ana_events, cira_events):
+        (error,) = named(events, "error")
+        assert error == {
+            "code": "stopped_by_admin",
+            "detail": "Un administrador detuvo esta respuesta.",
+        }
+        assert named(events, "done")[0]["status"] == "stopped"
+        saved = await load_message(sessionmaker, events[0][1]["assistant_message_id"])
+        assert (saved.status, saved.error_code) == ("stopped", "stopped_by_admin")
+    assert not named(cira_events, "token")
+    trail = await audit_events(sessionmaker, "work.stopped")
+    assert [(e.actor_id, e.target_type, e.target_id) for e in trail] == [
+        (admin_user.id, "user", str(ana.id)),
+        (admin_user.id, "user", str(cira.id)),
+    ]
+    assert [e.details for e in trail] == [
+        {"kind": "chat", "state": "writing"},
+        {"kind": "chat", "state": "waiting"},
+    ]
+
+
+async def test_only_admins_stop_answers(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    fake: tuple[str, FakeOllama],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A supervisor or a worker gets 403 and the answer goes on; an unknown id is 404."""
+    fake[1].config.tokens_per_second = 4
+    fake[1].config.answer_tokens = 60
+    ana = await make_user(full_name="Ana Araya")
+    admin = await auth_headers(await make_user("admin"))
+    async with live_app(ollama_max_parallel=1) as (base, _):
+        response, stream = await open_chat(http, base, await auth_headers(ana))
+        await read_until(stream, events := [], "token")
+        work = _of(await _queue(http, base, admin), "Ana Araya")
+        url = f"{base}/admin/status/work/{work['id']}/stop"
+        for role in ("supervisor", "trabajador"):
+            refused = await http.post(url, headers=await auth_headers(await make_user(role)))
+            assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+        assert (await http.post(url, headers=await auth_headers(ana))).status_code == 403
+        assert (await http.post(url)).status_code == 401
+        unknown = await http.post(f"{base}/admin/status/work/{'0' * 32}/stop", headers=admin)
+        assert unknown.status_code == 404 and unknown.json()["code"] == "work_not_found"
+        await read_until(stream, events, "done")
+        await response.aclose()
+    assert named(events, "done")[0]["status"] == "complete" and not named(events, "error")
+    assert await audit_events(sessionmaker, "work.stopped") == []
