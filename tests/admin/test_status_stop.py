@@ -5,11 +5,20 @@ audited; an ended one is 404 ``work_not_found``; only admins may stop."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from types import SimpleNamespace
+from typing import Any, cast
+from unittest.mock import AsyncMock
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from energyapp.admin import status_stop
+from energyapp.audit.labels import ACTION_NAMES, EventFacts, Names, Person, describe
+from energyapp.chat.board import Work
+from energyapp.errors import AppError
 from energyapp.llm.fake_server import FakeOllama
 from tests.admin.conftest import audit_events
 from tests.chat.conftest import LiveApp, load_message, named, open_chat, read_until
@@ -123,3 +132,26 @@ async def test_only_admins_stop_answers(
         await response.aclose()
     assert named(events, "done")[0]["status"] == "complete" and not named(events, "error")
     assert await audit_events(sessionmaker, "work.stopped") == []
+
+
+async def test_a_title_is_not_stopped(make_user: UserFactory) -> None:
+    """A title yields its slot to anyone who asks already: 409 ``work_not_stoppable``."""
+    title = Work(None, "title", running=True)
+    engine = SimpleNamespace(broker=SimpleNamespace(work=AsyncMock(return_value=[title])))
+    app = cast(FastAPI, SimpleNamespace(state=SimpleNamespace(chat=engine)))
+    admin = await make_user("admin")
+    with pytest.raises(AppError) as refused:
+        await status_stop.stop_work(app, cast(AsyncSession, None), admin, title.id, cast(Any, None))
+    assert (refused.value.status_code, refused.value.code) == (409, "work_not_stoppable")
+
+
+def test_the_trail_says_whose_answer_was_stopped() -> None:
+    ana = str(uuid.uuid4())
+    names = Names(people={ana: Person("Ana Araya", "ana@alvaradomazzei.cl")})
+    for details, said in (
+        ({"kind": "chat", "state": "writing"}, "del chat de Ana Araya (mientras se escribía)"),
+        ({"kind": "api", "state": "waiting"}, "de la API de Ana Araya (en espera)"),
+    ):
+        event = EventFacts("work.stopped", "user", ana, details)
+        assert describe(event, names) == f"Detuvo una respuesta {said}"
+    assert ACTION_NAMES["work.stopped"] == "Detención de una respuesta desde Estado"
