@@ -49,8 +49,8 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         boards[name] = (board, published, keys)
     alive_board, alive, keys = boards["alive"]
     dead_board, dead, _ = boards["dead"]
-    user = uuid.uuid4()
-    with alive_board.track(user, "api") as work, dead_board.track(None, "title"):
+    user, request = uuid.uuid4(), uuid.uuid4()
+    with alive_board.track(user, "api", request) as work, dead_board.track(None, "title"):
         alive_board.moved(work, 1)
         await alive.publish()
         await dead.publish()
@@ -58,6 +58,7 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         await redis.delete(keys.lease("dead"))  # its lease expired: it died
         (seen,) = await alive.read()
         assert (seen.user_id, seen.kind, seen.position, seen.id) == (user, "api", 1, work.id)
+        assert seen.answer_id == request  # what stops it (admin/status_stop.py)
         assert await redis.hkeys(keys.board) == ["alive"]
     watcher = asyncio.create_task(alive.watch())  # publishes after the change: an empty board
     try:
