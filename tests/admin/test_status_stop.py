@@ -5,10 +5,11 @@ audited; an ended one is 404 ``work_not_found``; only admins may stop."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from types import SimpleNamespace
 from typing import Any, cast
-from unittest.mock import AsyncMock
+from unittest.mock import AsyncMock, MagicMock
 
 import httpx
 import pytest
@@ -155,3 +156,46 @@ def test_the_trail_says_whose_answer_was_stopped() -> None:
         event = EventFacts("work.stopped", "user", ana, details)
         assert describe(event, names) == f"Detuvo una respuesta {said}"
     assert ACTION_NAMES["work.stopped"] == "Detención de una respuesta desde Estado"
+
+
+def _stub_app(work: Work, stop_answer: Any) -> FastAPI:
+    engine = SimpleNamespace(
+        broker=SimpleNamespace(work=AsyncMock(return_value=[work])), stop_answer=stop_answer
+    )
+    return cast(FastAPI, SimpleNamespace(state=SimpleNamespace(chat=engine)))
+
+
+@pytest.mark.parametrize("ended", ["complete", "error", None])
+async def test_an_answer_that_ended_meanwhile_is_not_claimed_stopped(
+    make_user: UserFactory, ended: str | None
+) -> None:
+    """The answer ended on its own between the tab's read and the stop (or nothing runs it any
+    more): 404 ``work_not_found`` and no audit row saying it was stopped."""
+    work = Work(uuid.uuid4(), "chat", running=True, answer_id=uuid.uuid4())
+    app = _stub_app(work, AsyncMock(return_value=ended))
+    session = MagicMock()
+    with pytest.raises(AppError) as refused:
+        await status_stop.stop_work(app, session, await make_user("admin"), work.id, None)
+    assert (refused.value.status_code, refused.value.code) == (404, "work_not_found")
+    session.add.assert_not_called()
+
+
+async def test_two_admins_stopping_at_once_leave_one_audit_row(make_user: UserFactory) -> None:
+    """Two stops of the same answer at once (two admins, a double click): the first stops it
+    and is audited; the second is 404 ``work_not_found``, not a second "Detuvo"."""
+    work = Work(uuid.uuid4(), "chat", running=True, answer_id=uuid.uuid4())
+
+    async def stop_answer(answer_id: uuid.UUID, reason: str) -> str:
+        await asyncio.sleep(0.05)  # the save of the stopped answer
+        return "stopped"
+
+    app = _stub_app(work, stop_answer)
+    session = MagicMock()
+    admin = await make_user("admin")
+    results = await asyncio.gather(
+        status_stop.stop_work(app, session, admin, work.id, None),
+        status_stop.stop_work(app, session, admin, work.id, None),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, AppError) and r.code == "work_not_found" for r in results) == 1
+    assert session.add.call_count == 1

@@ -23,6 +23,9 @@ from energyapp.chat.engine import ChatEngine
 from energyapp.core.roles import Role
 from energyapp.errors import Conflict, Forbidden, NotFound
 
+# The works this process is stopping: a second stop of one meanwhile is not a second stop.
+_stopping: set[str] = set()
+
 
 def work_not_found() -> NotFound:
     return NotFound("Esta respuesta ya terminó.", code="work_not_found")
@@ -45,7 +48,15 @@ async def stop_work(
             "llegue.",
             code="work_not_stoppable",
         )
-    status = await engine.stop_answer(work.answer_id, reason="admin")
+    if work.id in _stopping:  # another admin (or a double click) is stopping it right now
+        raise work_not_found()
+    _stopping.add(work.id)
+    try:
+        status = await engine.stop_answer(work.answer_id, reason="admin")
+    finally:
+        _stopping.discard(work.id)
+    if status != "stopped" and work.kind != "api":  # it ended on its own meanwhile
+        raise work_not_found()
     audit_service.record(
         session,
         "work.stopped",
