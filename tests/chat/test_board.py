@@ -120,3 +120,27 @@ async def test_an_older_board_never_lands_after_a_newer_one(
     await published.publish()
     await heartbeat
     assert await redis.hkeys(keys.board) == []
+
+
+async def test_the_stop_notice_is_read_by_older_and_newer_processes() -> None:
+    """A rolling update: a person's stop is published as before (``stop <id>``), which a
+    process of the previous release still reads; an admin's carries its reason; a newer
+    process reads an old notice as the person's."""
+    from unittest.mock import AsyncMock, MagicMock
+
+    from energyapp.chat.redis_broker import RedisBroker
+
+    broker = object.__new__(RedisBroker)
+    broker.keys = BrokerKeys("t:", "p")
+    broker.redis = MagicMock(exists=AsyncMock(return_value=1), publish=AsyncMock())
+    broker._final_status = AsyncMock(return_value="stopped")  # type: ignore[method-assign]
+    answer = uuid.uuid4()
+    await broker.stop_elsewhere(answer)
+    await broker.stop_elsewhere(answer, "admin")
+    sent = [call.args[1] for call in broker.redis.publish.call_args_list]
+    assert sent == [f"stop {answer}", f"stop {answer} admin"]
+    engine = MagicMock()
+    broker._engine = engine
+    for text, reason in ((f"stop {answer}", "user"), (f"stop {answer} admin", "admin")):
+        await broker._on_message(text)
+        engine.stop_here.assert_called_with(answer, reason)

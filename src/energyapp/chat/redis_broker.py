@@ -8,8 +8,9 @@
   batch of tokens, trimmed, expiring ``answer_stream_ttl_seconds`` after the end). A watcher on
   any process reads it from the start or after its SSE ``Last-Event-ID``; the entry id is the
   event's ``id:``.
-- **Stop**: ``stop <answer id> <reason>`` on the ``events`` channel; the owner stops it. ``stop-user
-  <user id>``: every process stops that person's answers, the API's too (deactivation).
+- **Stop**: ``stop <answer id>`` (an admin's: ``stop <id> admin``) on the ``events`` channel;
+  the owner stops it. ``stop-user <user id>``: every process stops that person's answers, the
+  API's too (deactivation).
 - **Crash recovery**: ``owner`` maps each live answer to its process. Every few seconds one
   process (the holder of a short lock) marks ``interrupted`` the ``streaming`` answers whose
   owner's lease has expired, and ends their streams so their watchers hear it.
@@ -281,7 +282,9 @@ class RedisBroker:
         try:
             kept = await self.redis.exists(key)  # none for an API answer
             if kept or reason == "admin":
-                await self.redis.publish(self.keys.events, f"stop {answer_id} {reason}")
+                # A person's stop as before the reason existed: an older process reads it.
+                said = f" {reason}" if reason != "user" else ""
+                await self.redis.publish(self.keys.events, f"stop {answer_id}{said}")
             return await self._final_status(key) if kept else None
         except (RedisError, OSError) as exc:
             raise broker_unavailable() from exc
