@@ -199,3 +199,34 @@ async def test_two_admins_stopping_at_once_leave_one_audit_row(make_user: UserFa
     )
     assert sum(isinstance(r, AppError) and r.code == "work_not_found" for r in results) == 1
     assert session.add.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("shared", "stays", "said"),
+    [(True, False, "stopped"), (True, True, "stopping"), (False, False, None)],
+)
+async def test_an_api_answer_elsewhere_is_said_stopped_once_it_left_the_board(
+    make_user: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    shared: bool,
+    stays: bool,
+    said: str | None,
+) -> None:
+    """An API answer another process generates is only asked to stop (the notice has no
+    answer): the stop says ``stopped`` once it left the board, ``stopping`` while it is still
+    there; with no other process, an API answer nothing stops here has ended (404)."""
+    monkeypatch.setattr(status_stop, "STOP_CONFIRM_SECONDS", 0.3)
+    work = Work(uuid.uuid4(), "api", running=True, answer_id=uuid.uuid4())
+    app = _stub_app(work, AsyncMock(return_value=None))
+    engine = app.state.chat
+    engine.broker.shared = shared
+    engine.broker.work = AsyncMock(side_effect=[[work]] + [[work] if stays else []] * 100)
+    session = MagicMock()
+    admin = await make_user("admin")
+    if said is None:
+        with pytest.raises(AppError) as refused:
+            await status_stop.stop_work(app, session, admin, work.id, None)
+        assert refused.value.code == "work_not_found" and not session.add.called
+        return
+    out = await status_stop.stop_work(app, session, admin, work.id, None)
+    assert out.status == said and session.add.call_count == 1

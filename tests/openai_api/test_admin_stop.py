@@ -48,11 +48,13 @@ async def test_an_admin_stops_a_streaming_and_a_waiting_api_answer(
             ]
             (waiting,) = queue["waiting"]
             stop = f"{admin_on}/admin/status/work/{waiting['id']}/stop"
-            assert (await http.post(stop, headers=admin)).status_code == 200
+            said = await http.post(stop, headers=admin)
+            assert said.status_code == 200 and said.json()["status"] == "stopped", said.text
             waited = await asyncio.wait_for(queued, timeout=10)
             (running,) = queue["running"]
             stop = f"{admin_on}/admin/status/work/{running['id']}/stop"
-            assert (await http.post(stop, headers=admin)).status_code == 200
+            said = await http.post(stop, headers=admin)
+            assert said.status_code == 200 and said.json()["status"] == "stopped", said.text
             rest = await asyncio.wait_for(chunks_of(lines, 10**6), timeout=10)
         after = (await http.get(f"{admin_on}/admin/status", headers=admin)).json()["queue"]
     assert waited.status_code == 503 and waited.json()["error"]["code"] == "stopped_by_admin"

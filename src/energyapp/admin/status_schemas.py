@@ -48,7 +48,9 @@ class WorkStopOut(BaseModel):
     """An answer an admin stopped."""
 
     id: str
-    status: str  # how it ended: "stopped", or how it ended on its own meanwhile
+    # "stopped"; "stopping": an API answer another process generates was asked to stop and had
+    # not left the board after a few seconds (an older release there ignores the notice)
+    status: Literal["stopped", "stopping"]
 
 
 class QueueOut(BaseModel):

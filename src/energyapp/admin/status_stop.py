@@ -13,6 +13,9 @@ Admins only, like the tab (supervisors do not see it). The stop is audited
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +28,21 @@ from energyapp.errors import Conflict, Forbidden, NotFound
 
 # The works this process is stopping: a second stop of one meanwhile is not a second stop.
 _stopping: set[str] = set()
+
+
+# How long a stop waits to see an API answer another process generates leave the board.
+STOP_CONFIRM_SECONDS = 5.0
+
+
+async def _left_board(engine: ChatEngine, work_id: str) -> str:
+    """An API answer another process generates is only asked to stop (its events are not
+    kept): "stopped" once its work left the board, "stopping" if it is still there."""
+    deadline = time.monotonic() + STOP_CONFIRM_SECONDS
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        if all(w.id != work_id for w in await engine.broker.work()):
+            return "stopped"
+    return "stopping"
 
 
 def work_not_found() -> NotFound:
@@ -55,7 +73,9 @@ async def stop_work(
         status = await engine.stop_answer(work.answer_id, reason="admin")
     finally:
         _stopping.discard(work.id)
-    if status != "stopped" and work.kind != "api":  # it ended on its own meanwhile
+    if status is None and work.kind == "api" and engine.broker.shared:
+        status = await _left_board(engine, work.id)
+    if status not in ("stopped", "stopping"):  # it ended on its own meanwhile
         raise work_not_found()
     audit_service.record(
         session,
@@ -66,4 +86,4 @@ async def stop_work(
         target_id=work.user_id,
         details={"kind": work.kind, "state": "writing" if work.running else "waiting"},
     )
-    return WorkStopOut(id=work.id, status=status or "stopped")
+    return WorkStopOut(id=work.id, status=status)

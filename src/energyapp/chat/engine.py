@@ -180,14 +180,15 @@ class ChatEngine:
     async def stop_answer(self, answer_id: uuid.UUID, reason: str = "user") -> str | None:
         """Stop an answer wherever it runs (``reason``: "user", or "admin" from the "Estado"
         tab); its final status, or None when nothing runs it. An API answer (``answer_id`` its
-        request's, ``chat/request_answers.py``) is only asked to stop: None."""
+        request's, ``chat/request_answers.py``) stops at its next step: "stopped" here, None when
+        another process generates it (it is only asked to)."""
         live = self.live.get(answer_id)
         if live is not None and not live.finished:
             await self.stop(live, reason)
             return live.status
         if live is None:
             if self.requests.stop(answer_id, reason):
-                return None
+                return "stopped"
             return await self.broker.stop_elsewhere(answer_id, reason)
         # A generation that ended here is kept a moment: its continuation (chat/continuation.py)
         # may run in another process meanwhile; with the shared broker away, it cannot.

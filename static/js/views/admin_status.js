@@ -156,8 +156,9 @@ export function renderStatus(body) {
       return;
     }
     try {
-      await api(`/admin/status/work/${encodeURIComponent(work.id)}/stop`, { method: "POST" });
-      toast("Respuesta detenida.");
+      const done = await api(`/admin/status/work/${encodeURIComponent(work.id)}/stop`, { method: "POST" });
+      // "stopping": another server was asked to stop it and had not yet confirmed it
+      toast(done?.status === "stopping" ? "Se pidió detener la respuesta; puede tardar unos segundos." : "Respuesta detenida.");
     } catch (err) {
       toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
     }
