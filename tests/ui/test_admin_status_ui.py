@@ -101,7 +101,9 @@ def test_an_admin_stops_a_waiting_and_a_running_answer(
     expect(rows).to_have_count(2)
     waiting = rows.nth(1).get_by_role("button", name="Detener la respuesta de Beto Bravo")
     waiting.click()
-    expect(page.locator("dialog")).to_contain_text("que espera su turno para Beto Bravo")
+    expect(page.locator("dialog")).to_contain_text(
+        "¿Detener la respuesta del chat que espera su turno para Beto Bravo"
+    )
     page.click("dialog button:text('Cancelar')")
     expect(waiting).to_be_focused()
     expect(rows).to_have_count(2)
@@ -118,7 +120,9 @@ def test_an_admin_stops_a_waiting_and_a_running_answer(
     expect(second.locator(".msg-assistant").last).to_contain_text("Respuesta detenida")
 
     page.keyboard.press("Enter")  # the focused "Detener" of Ana's running answer
-    expect(page.locator("dialog")).to_contain_text("que se está escribiendo para Ana Araya")
+    expect(page.locator("dialog")).to_contain_text(
+        "¿Detener la respuesta del chat que se está escribiendo para Ana Araya"
+    )
     page.click("dialog button:text('Detener')")
     expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
     expect(page.locator("#status-refresh")).to_be_focused()

@@ -61,6 +61,9 @@ function until(iso) {
   return new Date(iso).getUTCFullYear() >= FOREVER_YEAR ? "sin plazo" : `hasta el ${formatDate(iso)}`;
 }
 
+/** Which answer the confirmation names (a title is not stopped). */
+const KIND_WORDS = /** @type {Record<string, string>} */ ({ chat: "del chat ", continuation: "continuada ", api: "de la API " });
+
 /**
  * @param {HTMLElement} body
  * @returns {() => void} stops the timed reads
@@ -150,7 +153,8 @@ export function renderStatus(body) {
     const index = [...now.querySelectorAll("button[data-action=stop-work]")].indexOf(button);
     const who = work.full_name ? `${work.full_name}${work.email ? ` (${work.email})` : ""}` : "una cuenta eliminada";
     const what = work.state === "writing" ? "que se está escribiendo" : "que espera su turno";
-    const question = `¿Detener la respuesta ${what} para ${who}? Lo escrito hasta ahora queda guardado y la persona verá «Un administrador detuvo esta respuesta.».`;
+    const kind = KIND_WORDS[work.kind] ?? "";
+    const question = `¿Detener la respuesta ${kind}${what} para ${who}? Lo escrito hasta ahora queda guardado y la persona verá «Un administrador detuvo esta respuesta.».`;
     if (!(await confirmDialog("Detener respuesta", question, "Detener", true))) {
       if (!button.isConnected) focusRow(index);  // a timed read drew the table again
       return;
