@@ -160,7 +160,8 @@ def test_the_trail_says_whose_answer_was_stopped() -> None:
 
 def _stub_app(work: Work, stop_answer: Any) -> FastAPI:
     engine = SimpleNamespace(
-        broker=SimpleNamespace(work=AsyncMock(return_value=[work])), stop_answer=stop_answer
+        broker=SimpleNamespace(work=AsyncMock(return_value=[work]), shared=False),
+        stop_answer=stop_answer,
     )
     return cast(FastAPI, SimpleNamespace(state=SimpleNamespace(chat=engine)))
 
@@ -205,18 +206,21 @@ async def test_two_admins_stopping_at_once_leave_one_audit_row(make_user: UserFa
     ("shared", "stays", "said"),
     [(True, False, "stopped"), (True, True, "stopping"), (False, False, None)],
 )
-async def test_an_api_answer_elsewhere_is_said_stopped_once_it_left_the_board(
+@pytest.mark.parametrize("kind", ["api", "chat"])
+async def test_an_answer_elsewhere_is_said_stopped_once_it_left_the_board(
     make_user: UserFactory,
     monkeypatch: pytest.MonkeyPatch,
+    kind: str,
     shared: bool,
     stays: bool,
     said: str | None,
 ) -> None:
-    """An API answer another process generates is only asked to stop (the notice has no
-    answer): the stop says ``stopped`` once it left the board, ``stopping`` while it is still
-    there; with no other process, an API answer nothing stops here has ended (404)."""
+    """An answer another process generates is only asked to stop: an API one's notice gets no
+    answer; a web one's gets none from a process of an older release (it ignores an admin's
+    notice). The stop says ``stopped`` once it left the board, ``stopping`` while it is still
+    there (not "ya terminó"); with no other process, an answer nothing stops here has ended."""
     monkeypatch.setattr(status_stop, "STOP_CONFIRM_SECONDS", 0.3)
-    work = Work(uuid.uuid4(), "api", running=True, answer_id=uuid.uuid4())
+    work = Work(uuid.uuid4(), cast(Any, kind), running=True, answer_id=uuid.uuid4())
     app = _stub_app(work, AsyncMock(return_value=None))
     engine = app.state.chat
     engine.broker.shared = shared

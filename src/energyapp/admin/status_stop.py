@@ -30,13 +30,14 @@ from energyapp.errors import Conflict, Forbidden, NotFound
 _stopping: set[str] = set()
 
 
-# How long a stop waits to see an API answer another process generates leave the board.
+# How long a stop waits to see an answer another process generates leave the board.
 STOP_CONFIRM_SECONDS = 5.0
 
 
 async def _left_board(engine: ChatEngine, work_id: str) -> str:
-    """An API answer another process generates is only asked to stop (its events are not
-    kept): "stopped" once its work left the board, "stopping" if it is still there."""
+    """An answer another process generates was asked to stop and said nothing back (an API
+    answer's events are not kept; an older release ignores an admin's notice): "stopped" once
+    its work left the board, "stopping" if it is still there."""
     deadline = time.monotonic() + STOP_CONFIRM_SECONDS
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
@@ -73,7 +74,7 @@ async def stop_work(
         status = await engine.stop_answer(work.answer_id, reason="admin")
     finally:
         _stopping.discard(work.id)
-    if status is None and work.kind == "api" and engine.broker.shared:
+    if status is None and engine.broker.shared:  # asked elsewhere, no answer back
         status = await _left_board(engine, work.id)
     if status not in ("stopped", "stopping"):  # it ended on its own meanwhile
         raise work_not_found()
