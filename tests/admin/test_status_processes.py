@@ -63,3 +63,46 @@ async def test_every_process_sees_the_whole_queue(
 
 def _who(work: dict[str, Any]) -> tuple[str, int | None]:
     return work["full_name"], work["position"]
+
+
+async def test_an_admin_stops_an_answer_another_process_writes(
+    start_cluster: ClusterFactory, make_user: UserFactory
+) -> None:
+    """Ana's answer is written by the first process; the admin, served by the second, stops it:
+    her stream ends with ``stopped_by_admin`` and the slot goes to Beto."""
+    cluster = start_cluster(
+        2, env={"ENERGYAPP_OLLAMA_MAX_PARALLEL": "1"}, tokens_per_second=4, answer_tokens=400
+    )
+    first, second = cluster.instances
+    ana = await make_user(full_name="Ana Araya", password=PASSWORD)
+    beto = await make_user(full_name="Beto Bravo", password=PASSWORD)
+    admin = await make_user("admin", password=PASSWORD)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        streams = []
+        for user, wait_for in ((ana, "token"), (beto, "queue")):
+            headers = await cluster.login(user.email, PASSWORD)
+            response = await stack.enter_async_context(
+                client.stream(
+                    "POST", f"{first.url}/chat", json={"message": "Hola"}, headers=headers
+                )
+            )
+            events = sse_events(response)
+            name, _ = await anext(events)
+            while name != wait_for:
+                name, _ = await anext(events)
+            streams.append(events)
+        await asyncio.sleep(0.5)  # the board is published (one Redis write)
+        headers = await cluster.login(admin.email, PASSWORD, via=1)
+        queue = (await client.get(f"{second.url}/admin/status", headers=headers)).json()["queue"]
+        (running,) = queue["running"]
+        url = f"{second.url}/admin/status/work/{running['id']}/stop"
+        stopped = await client.post(url, headers=headers)
+        ana_events = [event async for event in streams[0]]
+        name = ""
+        while name != "token":  # Beto's answer is written now
+            name, _ = await anext(streams[1])
+    assert stopped.status_code == 200, cluster.logs()
+    assert stopped.json()["status"] == "stopped"
+    assert [d["code"] for n, d in ana_events if n == "error"] == ["stopped_by_admin"]
+    assert [d["status"] for n, d in ana_events if n == "done"] == ["stopped"]

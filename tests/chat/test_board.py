@@ -49,8 +49,8 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         boards[name] = (board, published, keys)
     alive_board, alive, keys = boards["alive"]
     dead_board, dead, _ = boards["dead"]
-    user = uuid.uuid4()
-    with alive_board.track(user, "api") as work, dead_board.track(None, "title"):
+    user, request = uuid.uuid4(), uuid.uuid4()
+    with alive_board.track(user, "api", request) as work, dead_board.track(None, "title"):
         alive_board.moved(work, 1)
         await alive.publish()
         await dead.publish()
@@ -58,6 +58,7 @@ async def test_every_live_process_board_is_read_and_a_dead_one_is_dropped(
         await redis.delete(keys.lease("dead"))  # its lease expired: it died
         (seen,) = await alive.read()
         assert (seen.user_id, seen.kind, seen.position, seen.id) == (user, "api", 1, work.id)
+        assert seen.answer_id == request  # what stops it (admin/status_stop.py)
         assert await redis.hkeys(keys.board) == ["alive"]
     watcher = asyncio.create_task(alive.watch())  # publishes after the change: an empty board
     try:
@@ -119,3 +120,27 @@ async def test_an_older_board_never_lands_after_a_newer_one(
     await published.publish()
     await heartbeat
     assert await redis.hkeys(keys.board) == []
+
+
+async def test_the_stop_notice_is_read_by_older_and_newer_processes() -> None:
+    """A rolling update: a person's stop is published as before (``stop <id>``), which a
+    process of the previous release still reads; an admin's carries its reason; a newer
+    process reads an old notice as the person's."""
+    from unittest.mock import AsyncMock, MagicMock
+
+    from energyapp.chat.redis_broker import RedisBroker
+
+    broker = object.__new__(RedisBroker)
+    broker.keys = BrokerKeys("t:", "p")
+    broker.redis = MagicMock(exists=AsyncMock(return_value=1), publish=AsyncMock())
+    broker._final_status = AsyncMock(return_value="stopped")  # type: ignore[method-assign]
+    answer = uuid.uuid4()
+    await broker.stop_elsewhere(answer)
+    await broker.stop_elsewhere(answer, "admin")
+    sent = [call.args[1] for call in broker.redis.publish.call_args_list]
+    assert sent == [f"stop {answer}", f"stop {answer} admin"]
+    engine = MagicMock()
+    broker._engine = engine
+    for text, reason in ((f"stop {answer}", "user"), (f"stop {answer} admin", "admin")):
+        await broker._on_message(text)
+        engine.stop_here.assert_called_with(answer, reason)

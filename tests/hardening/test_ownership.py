@@ -46,6 +46,7 @@ ADMIN_ONLY = (
     "DELETE /admin/announcements/{announcement_id}",
     "PATCH /admin/prompts/{prompt_id}",
     "DELETE /admin/prompts/{prompt_id}",
+    "POST /admin/status/work/{work_id}/stop",
 )
 
 
@@ -122,6 +123,8 @@ def _fill(endpoint: Endpoint, target: Owned) -> tuple[str, Any]:
         "announcement_id": str(target.announcement_id),
         "prompt_id": str(target.prompt_id),
         "folder_id": str(target.folder_id),
+        # An answer on the "Estado" board: the route is for admins only (403 before any id).
+        "work_id": uuid.uuid4().hex,
     }
     url = endpoint.path
     for name, value in values.items():

@@ -31,7 +31,7 @@ ASK = {"model": "qwen2.5:3b-instruct", "messages": [{"role": "user", "content": 
 
 
 @contextlib.asynccontextmanager
-async def _apps(live_app: LiveApp, shared: str | None) -> AsyncIterator[tuple[str, str]]:
+async def apps_for(live_app: LiveApp, shared: str | None) -> AsyncIterator[tuple[str, str]]:
     """(where the answers run, where the admin deactivates): one process, or two on Redis."""
     settings: dict[str, Any] = {"max_active_per_user": 2}
     if shared is None:
@@ -42,7 +42,7 @@ async def _apps(live_app: LiveApp, shared: str | None) -> AsyncIterator[tuple[st
             yield base_b, base_a
 
 
-async def _chunks(lines: AsyncIterator[str], until: int) -> list[dict[str, Any]]:
+async def chunks_of(lines: AsyncIterator[str], until: int) -> list[dict[str, Any]]:
     chunks: list[dict[str, Any]] = []
     async for line in lines:
         if line.startswith("data: ") and line != "data: [DONE]":
@@ -50,6 +50,21 @@ async def _chunks(lines: AsyncIterator[str], until: int) -> list[dict[str, Any]]
             if len(chunks) >= until:
                 break
     return chunks
+
+
+@contextlib.asynccontextmanager
+async def streaming_and_waiting(
+    http: httpx.AsyncClient, url: str, key: dict[str, str]
+) -> AsyncIterator[tuple[AsyncIterator[str], list[dict[str, Any]], asyncio.Task[httpx.Response]]]:
+    """A streaming answer holding the slot (its lines, its first chunks) and a second answer
+    waiting for it (its request's task)."""
+    async with http.stream("POST", url, json={**ASK, "stream": True}, headers=key) as streamed:
+        assert streamed.status_code == 200
+        lines = streamed.aiter_lines()
+        first = await chunks_of(lines, 4)  # the role, then text: it holds the slot
+        queued = asyncio.create_task(http.post(url, json=ASK, headers=key))
+        await asyncio.sleep(0.3)  # the second one waits for the slot
+        yield lines, first, queued
 
 
 @pytest.mark.parametrize("broker_kind", ["local", "redis"])
@@ -67,21 +82,16 @@ async def test_deactivation_stops_the_api_answers_of_the_account(
     fake[1].config.answer_tokens = 500
     admin = await auth_headers(await make_user("admin"))
     leaving = await make_user()
-    async with _apps(live_app, prefix if broker_kind == "redis" else None) as (runs, admin_on):
+    async with apps_for(live_app, prefix if broker_kind == "redis" else None) as (runs, admin_on):
         secret = await new_key(http, runs, await auth_headers(leaving), "Script")
         key = {"Authorization": f"Bearer {secret}"}
         url = f"{runs}/v1/chat/completions"
-        async with http.stream("POST", url, json={**ASK, "stream": True}, headers=key) as streamed:
-            assert streamed.status_code == 200
-            lines = streamed.aiter_lines()
-            first = await _chunks(lines, 4)  # the role, then text: it holds the slot
-            queued = asyncio.create_task(http.post(url, json=ASK, headers=key))
-            await asyncio.sleep(0.3)  # the second one waits for the slot
+        async with streaming_and_waiting(http, url, key) as (lines, first, queued):
             off = await http.patch(
                 f"{admin_on}/admin/users/{leaving.id}", json={"is_active": False}, headers=admin
             )
             assert off.status_code == 200, off.text
-            rest = await asyncio.wait_for(_chunks(lines, 10**6), timeout=10)
+            rest = await asyncio.wait_for(chunks_of(lines, 10**6), timeout=10)
         waited = await asyncio.wait_for(queued, timeout=10)
     chunks = first + rest
     # The type a 401 has, as when the answer was not streamed (it was "server_error").

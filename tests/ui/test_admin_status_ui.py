@@ -1,5 +1,6 @@
 """The admin tab "Estado": the stand-in labelled as such, a running and a waiting answer with
-their people, read again on its own every 10 s (an empty queue says so), admins only."""
+their people, read again on its own every 10 s (an empty queue says so), "Detener" on a row
+(confirmed; the person is told), admins only."""
 
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ def _ask(page: Page) -> None:
     page.keyboard.press("Enter")
 
 
+def _ana_writes_and_beto_waits(browser: Browser, app: LiveApp) -> tuple[Page, Page]:
+    """Ana's answer is being written (one slot, about 12 s) and Beto's waits: their pages."""
+    # Both signed in first: a sign-in on a loaded machine could outlast Ana's 12-s answer.
+    first = _signed_in(browser, app, "Ana Araya")
+    second = _signed_in(browser, app, "Beto Bravo")
+    _ask(first)
+    expect(first.locator(".msg-assistant .md").last).not_to_be_empty()
+    _ask(second)
+    expect(second.locator(".msg-assistant").last).to_contain_text("En cola")
+    return first, second
+
+
 def test_the_tab_shows_who_is_written_for_and_who_waits(
     page: Page, browser: Browser, slow_app: LiveApp
 ) -> None:
@@ -35,13 +48,7 @@ def test_the_tab_shows_who_is_written_for_and_who_waits(
     expect(page.locator(".status-server .pill-ok")).to_have_text("Responde")
     expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
 
-    # Both signed in first: a sign-in on a loaded machine could outlast Ana's 12-s answer.
-    first = _signed_in(browser, slow_app, "Ana Araya")
-    second = _signed_in(browser, slow_app, "Beto Bravo")
-    _ask(first)
-    expect(first.locator(".msg-assistant .md").last).not_to_be_empty()
-    _ask(second)
-    expect(second.locator(".msg-assistant").last).to_contain_text("En cola")
+    first, second = _ana_writes_and_beto_waits(browser, slow_app)
     page.click("#status-refresh")
     rows = page.locator("#status-queue tbody tr")
     expect(rows).to_have_count(2)
@@ -74,6 +81,55 @@ def test_the_tab_shows_who_is_written_for_and_who_waits(
     )
     # Nothing of the timed reads is announced: the live region still says the click's read.
     expect(said).to_have_text(told)
+    first.context.close()
+    second.context.close()
+
+
+def test_an_admin_stops_a_waiting_and_a_running_answer(
+    page: Page, browser: Browser, slow_app: LiveApp
+) -> None:
+    """«Detener» asks first (Cancelar keeps the answer, the focus back on the button); once
+    confirmed the row goes, the focus moves to the next row's "Detener" (then "Actualizar"),
+    and each person reads that an admin stopped the answer."""
+    admin = slow_app.create_user("admin")
+    login(page, slow_app.base_url, admin["email"], admin["password"])
+    page.goto(f"{slow_app.base_url}/#/admin/estado")
+    expect(page.locator("#status-empty")).to_be_visible()
+    first, second = _ana_writes_and_beto_waits(browser, slow_app)
+    page.click("#status-refresh")
+    rows = page.locator("#status-queue tbody tr")
+    expect(rows).to_have_count(2)
+    waiting = rows.nth(1).get_by_role("button", name="Detener la respuesta de Beto Bravo")
+    waiting.click()
+    expect(page.locator("dialog")).to_contain_text(
+        "¿Detener la respuesta del chat que espera su turno para Beto Bravo"
+    )
+    page.click("dialog button:text('Cancelar')")
+    expect(waiting).to_be_focused()
+    expect(rows).to_have_count(2)
+
+    waiting.click()
+    page.click("dialog button:text('Detener')")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td[data-label=Persona]")).to_contain_text("Ana Araya")
+    expect(
+        rows.first.get_by_role("button", name="Detener la respuesta de Ana Araya")
+    ).to_be_focused()
+    told = "Un administrador detuvo esta respuesta."
+    expect(second.locator(".msg-assistant .msg-error").last).to_have_text(told)
+    expect(second.locator(".msg-assistant").last).to_contain_text("Respuesta detenida")
+
+    page.keyboard.press("Enter")  # the focused "Detener" of Ana's running answer
+    expect(page.locator("dialog")).to_contain_text(
+        "¿Detener la respuesta del chat que se está escribiendo para Ana Araya"
+    )
+    page.click("dialog button:text('Detener')")
+    expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
+    expect(page.locator("#status-refresh")).to_be_focused()
+    expect(first.locator(".msg-assistant .msg-error").last).to_have_text(told)
+    # Opened again, the stopped answer still says why.
+    first.reload()
+    expect(first.locator(".msg-assistant .msg-error").last).to_have_text(told)
     first.context.close()
     second.context.close()
 

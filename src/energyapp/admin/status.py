@@ -156,6 +156,7 @@ def _work_out(work: Work, people: dict[uuid.UUID, tuple[str, str, Role]], now: f
         state="writing" if work.running else "waiting",
         position=work.position,
         seconds=max(0, int(now - work.since)),
+        stoppable=work.answer_id is not None,
     )
 
 

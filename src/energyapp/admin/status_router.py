@@ -1,11 +1,15 @@
-"""``GET /admin/status``: the admins' "Estado" tab (supervisors and workers: 403)."""
+"""``GET /admin/status`` and ``POST /admin/status/work/{id}/stop``: the admins' "Estado" tab
+(supervisors and workers: 403)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 
 from energyapp.admin import status as status_service
-from energyapp.admin.status_schemas import StatusOut
+from energyapp.admin import status_stop
+from energyapp.admin.status_schemas import StatusOut, WorkStopOut
 from energyapp.auth.deps import AdminUser, require_roles
 from energyapp.core.roles import Role
 from energyapp.db import SessionDep
@@ -21,3 +25,16 @@ async def server_status(admin: AdminUser, session: SessionDep, request: Request)
     in every app process (who and since when, never what), today's answers, the database and
     Redis."""
     return await status_service.status(request.app, session, admin)
+
+
+@router.post("/status/work/{work_id}/stop", response_model=WorkStopOut)
+async def stop_work(
+    work_id: Annotated[str, Path(max_length=64)],
+    admin: AdminUser,
+    session: SessionDep,
+    request: Request,
+) -> WorkStopOut:
+    """Stop an answer written or waiting (``id`` of ``GET /admin/status``'s ``queue``): it ends
+    ``stopped`` with ``stopped_by_admin``, its slot or place given to the next; 404
+    ``work_not_found`` once it ended; 409 ``work_not_stoppable`` for a title. Audited."""
+    return await status_stop.stop_work(request.app, session, admin, work_id, request)

@@ -41,6 +41,16 @@ class WorkOut(BaseModel):
     state: Literal["writing", "waiting"]
     position: int | None  # place in the queue while waiting (1: next)
     seconds: int  # since it started writing, or since it began to wait
+    stoppable: bool  # an admin may stop it (POST /admin/status/work/{id}/stop); not a title
+
+
+class WorkStopOut(BaseModel):
+    """An answer an admin stopped."""
+
+    id: str
+    # "stopped"; "stopping": an API answer another process generates was asked to stop and had
+    # not left the board after a few seconds (an older release there ignores the notice)
+    status: Literal["stopped", "stopping"]
 
 
 class QueueOut(BaseModel):

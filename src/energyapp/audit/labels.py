@@ -67,6 +67,7 @@ ACTION_NAMES: dict[str, str] = {
     "prompt.published": "Publicación de una indicación",
     "prompt.updated": "Cambio de una indicación publicada",
     "prompt.unpublished": "Eliminación de una indicación publicada",
+    "work.stopped": "Detención de una respuesta desde Estado",
 }
 
 # Actions that record something that did not succeed (the "Resultado: fallido" filter).
@@ -238,6 +239,17 @@ def _on_prompt(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(title=event.details.get("title", ""))
 
 
+_WORK_KINDS = {"chat": "del chat", "continuation": "continuada", "api": "de la API"}
+
+
+def _work_stopped(event: EventFacts, names: Names) -> str:
+    kind = _WORK_KINDS.get(str(event.details.get("kind")), "")
+    state = "en espera" if event.details.get("state") == "waiting" else "mientras se escribía"
+    return f"Detuvo una respuesta {kind} de {names.person(event.target_id)} ({state})".replace(
+        "  ", " "
+    )
+
+
 def _on_user(text: str) -> Callable[[EventFacts, Names], str]:
     return lambda event, names: text.format(user=names.person(event.target_id))
 
@@ -284,6 +296,7 @@ _SENTENCES: dict[str, Callable[[EventFacts, Names], str]] = {
     "prompt.published": _on_prompt("Publicó para todos la indicación «{title}»"),
     "prompt.updated": _on_prompt("Cambió la indicación publicada «{title}»"),
     "prompt.unpublished": _on_prompt("Eliminó la indicación publicada «{title}»"),
+    "work.stopped": _work_stopped,
 }
 _FIXED = {
     "login": "Inició sesión",

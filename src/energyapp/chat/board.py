@@ -18,7 +18,19 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from energyapp.errors import ServiceUnavailable
+
 WorkKind = Literal["chat", "continuation", "api", "title"]
+
+# How an answer an admin stopped from the "Estado" tab ends (``admin/status_stop.py``): a web
+# answer is saved ``stopped`` with this ``error_code``, its stream gets this ``error`` event; an
+# API answer fails with it (503).
+STOPPED_BY_ADMIN = "stopped_by_admin"
+STOPPED_BY_ADMIN_DETAIL = "Un administrador detuvo esta respuesta."
+
+
+def stopped_by_admin() -> ServiceUnavailable:
+    return ServiceUnavailable(STOPPED_BY_ADMIN_DETAIL, code=STOPPED_BY_ADMIN)
 
 
 @dataclass(eq=False)
@@ -31,15 +43,20 @@ class Work:
     position: int | None = None  # place in the queue while waiting (1: next)
     running: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # What stops it (``ChatEngine.stop_answer``): the answer's message id for the web chat, its
+    # request's id for the API (``chat/request_answers.py``); None for a title, which already
+    # yields its slot to anyone who asks (``chat/titles.py``).
+    answer_id: uuid.UUID | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["user_id"] = str(self.user_id) if self.user_id is not None else None
+        data["answer_id"] = str(self.answer_id) if self.answer_id is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Work:
-        user = data.get("user_id")
+        user, answer = data.get("user_id"), data.get("answer_id")
         return cls(
             user_id=uuid.UUID(user) if user else None,
             kind=data["kind"],
@@ -47,6 +64,7 @@ class Work:
             position=data.get("position"),
             running=bool(data.get("running")),
             id=str(data["id"]),
+            answer_id=uuid.UUID(answer) if answer else None,
         )
 
 
@@ -65,9 +83,11 @@ class Board:
         return list(self._work.values())
 
     @contextmanager
-    def track(self, user_id: uuid.UUID | None, kind: WorkKind) -> Iterator[Work]:
+    def track(
+        self, user_id: uuid.UUID | None, kind: WorkKind, answer_id: uuid.UUID | None = None
+    ) -> Iterator[Work]:
         """The work is on the board from the moment it asks for a slot until it ends."""
-        work = Work(user_id, kind)
+        work = Work(user_id, kind, answer_id=answer_id)
         self._work[work.id] = work
         self._changed()
         try:

@@ -70,8 +70,9 @@ class Broker(Protocol):
         when no process is generating it (nor keeps its events after ``last_event_id``).
         ``running``: the database says it is being written."""
 
-    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
-        """Stop an answer that another process generates; its final status, or None."""
+    async def stop_elsewhere(self, answer_id: uuid.UUID, reason: str = "user") -> str | None:
+        """Stop an answer that another process generates; its final status, or None (an API
+        answer, whose events no stream keeps, is only asked to stop)."""
 
     async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:
         """Ask the other processes to stop every answer they generate for ``user_id`` (the
@@ -129,7 +130,7 @@ class LocalBroker:
         live = self._engine.live.get(answer_id)
         return sse.follow(live, first) if live is not None else None
 
-    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+    async def stop_elsewhere(self, answer_id: uuid.UUID, reason: str = "user") -> str | None:
         return None
 
     async def stop_elsewhere_answers_of(self, user_id: uuid.UUID) -> None:

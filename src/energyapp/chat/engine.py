@@ -177,21 +177,35 @@ class ChatEngine:
         process does (the saved answer is then the whole story)."""
         return await self.broker.follow(answer_id, first, last_event_id, closing, running)
 
-    async def stop_answer(self, answer_id: uuid.UUID) -> str | None:
-        """Stop an answer wherever it runs; its final status, or None when nothing runs it."""
+    async def stop_answer(self, answer_id: uuid.UUID, reason: str = "user") -> str | None:
+        """Stop an answer wherever it runs (``reason``: "user", or "admin" from the "Estado"
+        tab); its final status, or None when nothing runs it. An API answer (``answer_id`` its
+        request's, ``chat/request_answers.py``) stops at its next step: "stopped" here, None when
+        another process generates it (it is only asked to)."""
         live = self.live.get(answer_id)
         if live is not None and not live.finished:
-            await self.stop(live)
+            await self.stop(live, reason)
             return live.status
         if live is None:
-            return await self.broker.stop_elsewhere(answer_id)
+            if self.requests.stop(answer_id, reason):
+                return "stopped"
+            return await self.broker.stop_elsewhere(answer_id, reason)
         # A generation that ended here is kept a moment: its continuation (chat/continuation.py)
         # may run in another process meanwhile; with the shared broker away, it cannot.
         try:
-            elsewhere = await self.broker.stop_elsewhere(answer_id)
+            elsewhere = await self.broker.stop_elsewhere(answer_id, reason)
         except AppError:
             elsewhere = None
         return elsewhere or live.status
+
+    def stop_here(self, answer_id: uuid.UUID, reason: str) -> None:
+        """Another process asks to stop ``answer_id`` (the broker's ``stop`` notice): stop it
+        if this process generates it, a web answer or an API one."""
+        live = self.live.get(answer_id)
+        if live is not None and not live.finished:
+            self.spawn(self.stop(live, reason))
+        else:
+            self.requests.stop(answer_id, reason)
 
     def stop_answers_of(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Once the request's transaction is committed, stop every answer being generated or
@@ -260,8 +274,9 @@ class ChatEngine:
             logger.warning("stopping an answer failed", extra={"error": type(exc).__name__})
 
     async def stop(self, answer: LiveAnswer, reason: str = "user") -> None:
-        """Stop an answer; its text so far is kept (``stopped``, or ``interrupted`` when the
-        app shuts down). Returns once it is saved."""
+        """Stop an answer; its text so far is kept (``stopped``, with ``stopped_by_admin`` when
+        an admin stopped it, or ``interrupted`` when the app shuts down). Returns once it is
+        saved."""
         task = answer.task
         if task is None or task.done() or answer.finished:
             return

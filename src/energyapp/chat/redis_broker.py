@@ -8,8 +8,9 @@
   batch of tokens, trimmed, expiring ``answer_stream_ttl_seconds`` after the end). A watcher on
   any process reads it from the start or after its SSE ``Last-Event-ID``; the entry id is the
   event's ``id:``.
-- **Stop**: ``stop <answer id>`` on the ``events`` channel; the owner stops it. ``stop-user
-  <user id>``: every process stops that person's answers, the API's too (deactivation).
+- **Stop**: ``stop <answer id>`` (an admin's: ``stop <id> admin``) on the ``events`` channel;
+  the owner stops it. ``stop-user <user id>``: every process stops that person's answers, the
+  API's too (deactivation).
 - **Crash recovery**: ``owner`` maps each live answer to its process. Every few seconds one
   process (the holder of a short lock) marks ``interrupted`` the ``streaming`` answers whose
   owner's lease has expired, and ends their streams so their watchers hear it.
@@ -276,13 +277,15 @@ class RedisBroker:
                         return
                     yield event
 
-    async def stop_elsewhere(self, answer_id: uuid.UUID) -> str | None:
+    async def stop_elsewhere(self, answer_id: uuid.UUID, reason: str = "user") -> str | None:
         key = self.keys.stream(answer_id)
         try:
-            if not await self.redis.exists(key):
-                return None
-            await self.redis.publish(self.keys.events, f"stop {answer_id}")
-            return await self._final_status(key)
+            kept = await self.redis.exists(key)  # none for an API answer
+            if kept or reason == "admin":
+                # A person's stop as before the reason existed: an older process reads it.
+                said = f" {reason}" if reason != "user" else ""
+                await self.redis.publish(self.keys.events, f"stop {answer_id}{said}")
+            return await self._final_status(key) if kept else None
         except (RedisError, OSError) as exc:
             raise broker_unavailable() from exc
 
@@ -341,10 +344,9 @@ class RedisBroker:
             with contextlib.suppress(ValueError):
                 self._engine.stop_here_answers_of(uuid.UUID(arg))
         elif kind == "stop" and self._engine is not None:
+            answer, _, reason = arg.partition(" ")  # reason: "user" (or none, older), "admin"
             with contextlib.suppress(ValueError):
-                live = self._engine.live.get(uuid.UUID(arg))
-                if live is not None and not live.finished:
-                    self._engine.spawn(self._engine.stop(live))
+                self._engine.stop_here(uuid.UUID(answer), "admin" if reason == "admin" else "user")
 
     # --- crash recovery ----------------------------------------------------------------------
 

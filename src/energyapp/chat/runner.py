@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from energyapp.chat import continuation, prompt, titles
 from energyapp.chat import service as chat_service
-from energyapp.chat.board import Work, WorkKind
+from energyapp.chat.board import STOPPED_BY_ADMIN, STOPPED_BY_ADMIN_DETAIL, Work, WorkKind
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.waits import QueuePlace
 from energyapp.core.db_errors import refused_values, sqlstate
@@ -116,7 +116,7 @@ async def run_generation(engine: ChatEngine, answer: LiveAnswer, job: Job) -> No
     try:
         try:
             kind: WorkKind = "continuation" if job.continued is not None else "chat"
-            with engine.board.track(job.user_id, kind) as work:
+            with engine.board.track(job.user_id, kind, job.answer_id) as work:
                 queued_at = time.perf_counter()
                 place = QueuePlace(engine.queue_times, _told(engine, work, answer))
                 server = await engine.queue.acquire(job.user_id, place.moved, affinity=affinity)
@@ -183,8 +183,10 @@ async def _give_back(work: Awaitable[None]) -> None:
 
 
 def _stopped(answer: LiveAnswer, outcome: Outcome) -> None:
-    if answer.stop_reason == "user":
+    if answer.stop_reason in ("user", "admin"):
         outcome.status = "stopped"
+        if answer.stop_reason == "admin":  # the person is told who stopped it
+            outcome.error = error_event(STOPPED_BY_ADMIN, STOPPED_BY_ADMIN_DETAIL)
         return
     outcome.status = "interrupted"
     outcome.error = error_event(

@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from energyapp.chat.board import STOPPED_BY_ADMIN
 from energyapp.config import Settings
 from energyapp.conversations.attachments import as_markdown
 from energyapp.conversations.models import Conversation, Message
@@ -104,6 +105,8 @@ def to_markdown(
         if message.role == "assistant" and message.model:
             heading += f" ({message.model})"
         note = STATUS_NOTES.get(message.status)
+        if message.status == "stopped" and message.error_code == STOPPED_BY_ADMIN:
+            note = "respuesta detenida por un administrador"  # from "Estado"
         suffix = notes.get(message.id, "") + (f" · {note}" if note else "")
         content = as_markdown(message.content) if message.role == "user" else message.content
         body = closed_fences(content)

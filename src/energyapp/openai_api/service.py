@@ -25,6 +25,7 @@ from energyapp.apikeys import service as keys_service
 from energyapp.auth.models import User
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
+from energyapp.chat.board import stopped_by_admin
 from energyapp.chat.engine import ChatEngine
 from energyapp.chat.request_answers import AnswerStopped
 from energyapp.config import Settings
@@ -263,7 +264,10 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
     completion.status = "stopped"
     user_id = completion.caller.user.id
     try:
-        with engine.requests.hold(user_id) as held, engine.board.track(user_id, "api") as work:
+        with (
+            engine.requests.hold(user_id) as held,
+            engine.board.track(user_id, "api", held.id) as work,
+        ):
             moved = functools.partial(engine.board.moved, work)
             completion.server = await held.wait(engine.queue.acquire(user_id, moved))
             engine.board.started(work)
@@ -286,7 +290,9 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
                     completion.text += piece
                     yield piece
         completion.status = "complete"
-    except AnswerStopped:
+    except AnswerStopped as stopped:
+        if stopped.reason == "admin":
+            raise stopped_by_admin() from None
         raise Unauthorized(
             "La cuenta dueña de esta clave fue desactivada: la respuesta se detuvo.",
             code="api_access_disabled",

@@ -5,9 +5,11 @@
 // screen is shown; those reads are not the person's doing, so they go through backgroundRead
 // (they never refresh the session) and stop once the access token has expired, until this tab
 // gets a new one. "Actualizar" is the person's own read. Nothing is announced on a timed read:
-// only "Actualizar" says, politely, that it has read again.
-import { api, backgroundRead } from "../api.js";
-import { h, formatDate, ROLE_LABELS } from "../dom.js";
+// only "Actualizar" says, politely, that it has read again. "Detener" on a row stops that answer
+// (POST /admin/status/work/{id}/stop) after a confirmation; the table is read again and the focus
+// goes to the next row's "Detener" (or "Actualizar" when none is left).
+import { api, backgroundRead, errorDetail } from "../api.js";
+import { h, formatDate, ROLE_LABELS, confirmDialog, toast } from "../dom.js";
 import { errorBox } from "./admin_common.js";
 import { formatCount } from "../plural.js";
 /** @import { Role } from "../state.js" */
@@ -26,6 +28,7 @@ import { formatCount } from "../plural.js";
  * @property {"writing" | "waiting"} state
  * @property {number | null} position 1: next
  * @property {number} seconds since it started writing, or began to wait
+ * @property {boolean} stoppable an admin may stop it (not a title)
  */
 /** @typedef {{ available: boolean, broker: "local" | "redis", running: Work[], waiting: Work[], longest_wait_seconds: number | null, estimated_wait_seconds: number | null }} Queue */
 /** @typedef {{ day: string, finished: number, failed: number, stopped: number, cut: number, avg_first_token_ms: number | null, p95_first_token_ms: number | null }} Today */
@@ -57,6 +60,9 @@ function until(iso) {
   if (!iso) return "sin dato";
   return new Date(iso).getUTCFullYear() >= FOREVER_YEAR ? "sin plazo" : `hasta el ${formatDate(iso)}`;
 }
+
+/** Which answer the confirmation names (a title is not stopped). */
+const KIND_WORDS = /** @type {Record<string, string>} */ ({ chat: "del chat ", continuation: "continuada ", api: "de la API " });
 
 /**
  * @param {HTMLElement} body
@@ -90,8 +96,11 @@ export function renderStatus(body) {
     if (shown && !idle && document.visibilityState === "visible") timer = setTimeout(() => { void read(false); }, POLL_MS);
   };
   const again = () => { if (shown && idle) void read(false); };
-  /** @param {boolean} asked the person pressed "Actualizar" */
-  const read = async (asked) => {
+  /**
+   * @param {boolean} asked the person's own read ("Actualizar", or after "Detener")
+   * @param {boolean} [say] announce it (only "Actualizar": a stop says so itself)
+   */
+  const read = async (asked, say = asked) => {
     if (!shown) return;
     const mine = ++generation;
     clearTimeout(timer);
@@ -107,7 +116,7 @@ export function renderStatus(body) {
       lastError = "";
       status.replaceChildren();
       show(data);
-      if (asked) said.textContent = `Estado actualizado a las ${stamp.dataset.time}.`;
+      if (say) said.textContent = `Estado actualizado a las ${stamp.dataset.time}.`;
     } catch (err) {
       if (mine !== generation || !shown) return;
       // The same failure again is not said again (a timed read every 10 s).
@@ -123,8 +132,42 @@ export function renderStatus(body) {
     stamp.dataset.time = time;
     stamp.textContent = `Actualizado a las ${time}; se actualiza cada 10 segundos.`;
     servers.replaceChildren(...data.servers.map(serverBlock), servicesList(data));
-    now.replaceChildren(...queueBlock(data.queue));
+    now.replaceChildren(...queueBlock(data.queue, stopWork));
     today.replaceChildren(todayList(data.today));
+  };
+  /**
+   * The focus after a stop, or a cancelled one whose row was drawn again meanwhile: the row's
+   * "Detener" at `index` (the next one once the stopped row is gone), else "Actualizar".
+   * @param {number} index
+   */
+  const focusRow = (index) => {
+    const buttons = now.querySelectorAll("button[data-action=stop-work]");
+    const target = /** @type {HTMLElement | undefined} */ (buttons[Math.min(index, buttons.length - 1)]);
+    (target ?? refreshButton).focus();
+  };
+  /**
+   * @param {Work} work
+   * @param {HTMLButtonElement} button the row's "Detener"
+   */
+  const stopWork = async (work, button) => {
+    const index = [...now.querySelectorAll("button[data-action=stop-work]")].indexOf(button);
+    const who = work.full_name ? `${work.full_name}${work.email ? ` (${work.email})` : ""}` : "una cuenta eliminada";
+    const what = work.state === "writing" ? "que se está escribiendo" : "que espera su turno";
+    const kind = KIND_WORDS[work.kind] ?? "";
+    const question = `¿Detener la respuesta ${kind}${what} para ${who}? Lo escrito hasta ahora queda guardado y la persona verá «Un administrador detuvo esta respuesta.».`;
+    if (!(await confirmDialog("Detener respuesta", question, "Detener", true))) {
+      if (!button.isConnected) focusRow(index);  // a timed read drew the table again
+      return;
+    }
+    try {
+      const done = await api(`/admin/status/work/${encodeURIComponent(work.id)}/stop`, { method: "POST" });
+      // "stopping": another server was asked to stop it and had not yet confirmed it
+      toast(done?.status === "stopping" ? "Se pidió detener la respuesta; puede tardar unos segundos." : "Respuesta detenida.");
+    } catch (err) {
+      toast(errorDetail(err, "No se pudo detener la respuesta."), "error");
+    }
+    await read(true, false);
+    focusRow(index);
   };
   const onVisibility = () => {
     if (document.visibilityState === "visible") void read(false);
@@ -168,8 +211,11 @@ function servicesList(data) {
     h("dt", { text: "Redis" }), h("dd", { text: redis }));
 }
 
-/** @param {Queue} queue */
-function queueBlock(queue) {
+/**
+ * @param {Queue} queue
+ * @param {(work: Work, button: HTMLButtonElement) => void} stop "Detener" on a row
+ */
+function queueBlock(queue, stop) {
   if (!queue.available) return [h("p", { class: "alert alert-error", text: "No se pudo leer la cola compartida: Redis no responde." })];
   const items = [...queue.running, ...queue.waiting];
   const estimate = queue.estimated_wait_seconds;
@@ -180,12 +226,20 @@ function queueBlock(queue) {
   if (!items.length) return [summary, h("p", { class: "muted", id: "status-empty", text: "No hay respuestas en curso." })];
   return [summary, h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "status-queue" },
     h("caption", { class: "sr-only", text: "Respuestas que se escriben y que esperan" }),
-    h("thead", {}, h("tr", {}, ["Persona", "Rol", "Tipo", "Estado", "Desde"].map((t) => h("th", { scope: "col", text: t })))),
-    h("tbody", {}, items.map(workRow))))];
+    h("thead", {}, h("tr", {}, ["Persona", "Rol", "Tipo", "Estado", "Desde", "Acciones"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, items.map((work) => workRow(work, stop)))))];
 }
 
-/** @param {Work} work */
-function workRow(work) {
+/**
+ * @param {Work} work
+ * @param {(work: Work, button: HTMLButtonElement) => void} stop
+ */
+function workRow(work, stop) {
+  const who = work.full_name ?? (work.user_id ? "una cuenta eliminada" : "");
+  const button = work.stoppable
+    ? h("button", { type: "button", class: "btn btn-sm btn-danger", "data-action": "stop-work", "aria-label": `Detener la respuesta de ${who}`, text: "Detener" })
+    : null;
+  button?.addEventListener("click", () => stop(work, button));
   const state = work.state === "writing" ? "Escribiendo" : work.position !== null ? `En espera (n.º ${work.position})` : "En espera";
   return h("tr", { dataset: { workId: work.id, state: work.state } },
     // One block: as a card at 375 px, the name and the e-mail stay together on the right.
@@ -193,7 +247,8 @@ function workRow(work) {
     h("td", { "data-label": "Rol", text: work.role ? ROLE_LABELS[work.role] : "—" }),
     h("td", { "data-label": "Tipo", text: KIND_LABELS[work.kind] || work.kind }),
     h("td", { "data-label": "Estado", text: state }),
-    h("td", { "data-label": "Desde", text: `hace ${duration(work.seconds)}` }));
+    h("td", { "data-label": "Desde", text: `hace ${duration(work.seconds)}` }),
+    h("td", { "data-label": "Acciones" }, button ?? h("span", { class: "muted", text: "—" })));
 }
 
 /** @param {Today} day */

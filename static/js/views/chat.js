@@ -14,7 +14,7 @@ import { Sidebar } from "./sidebar.js";
 import { installShortcuts, showShortcuts, HELP_TITLE } from "../shortcuts.js";
 import { NO_PARENT } from "./versions.js";
 import { ModelService } from "./chat/models.js";
-import { MessageList, cutFrom, fetchMessages, showError, storedError } from "./chat/messages.js";
+import { MessageList, cutFrom, explained, fetchMessages, showError, storedError } from "./chat/messages.js";
 import { editQuestion } from "./chat/edit.js";
 import { questionContent } from "./chat/attachments.js";
 import { saveQuestionAsPrompt } from "./prompts.js";
@@ -248,6 +248,7 @@ class ChatView {
       const view = this.list.appendAnswer(message);
       const asked = question;
       if (message.status === "error") showError(view, storedError(message), asked ? () => this.send(asked) : null);
+      else if (explained(message)) showError(view, storedError(message), null);
     }
   }
 

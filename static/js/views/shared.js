@@ -8,7 +8,7 @@ import { navigate } from "../router.js";
 import { setPageTitle } from "../page_title.js";
 import { messageTime } from "./versions.js";
 import { questionBubble } from "./chat/attachments.js";
-import { CUT_TEXT, STATUS_LABELS, storedError } from "./chat/messages.js";
+import { CUT_TEXT, STATUS_LABELS, explained, storedError } from "./chat/messages.js";
 
 // An answer the owner is continuing ("Continuar") since it was shared: read as it stands now.
 const STREAMING_LABEL = "Respuesta en curso";
@@ -92,7 +92,7 @@ function sharedMessage(message) {
   const label = message.status === "streaming" ? STREAMING_LABEL : STATUS_LABELS[message.status];
   if (label) meta.append(h("span", { class: "pill", text: label }));
   // And why: the owner's reason for a failure, the cap for a cut (no alert: nothing happens now).
-  const why = message.status === "error" ? h("div", { class: "msg-error" }, h("span", { text: storedError(message) }))
+  const why = explained(message) ? h("div", { class: "msg-error" }, h("span", { text: storedError(message) }))
     : message.status === "complete" && message.finish_reason === "length" ? h("div", { class: "msg-cut" }, h("span", { text: CUT_TEXT }))
       : null;
   return h("div", { class: "msg msg-assistant", "data-status": message.status },

@@ -93,6 +93,8 @@ const ERROR_TEXTS = {
   internal_error: "Ocurrió un error interno durante la respuesta.",
   app_shutdown: "El servidor se reinició durante la respuesta.",
   app_restarted: "El servidor se reinició durante la respuesta.",
+  // Saved with the status `stopped` (not a failure): shown under the answer all the same.
+  stopped_by_admin: "Un administrador detuvo esta respuesta.",
 };
 export const ERROR_FALLBACK = "Ocurrió un error al generar la respuesta.";
 
@@ -106,6 +108,15 @@ export function storedError(message) {
     return `El modelo ${model}no está instalado en el servidor; un administrador debe descargarlo con ollama pull.`;
   }
   return (message.error_code && ERROR_TEXTS[message.error_code]) || ERROR_FALLBACK;
+}
+
+/**
+ * Whether a stored answer is drawn with its reason under it: a failure, or an answer an admin
+ * stopped (`stopped` with `stopped_by_admin`, docs/chat.md).
+ * @param {Pick<Message, "status" | "error_code">} message
+ */
+export function explained(message) {
+  return message.status === "error" || (message.status === "stopped" && message.error_code === "stopped_by_admin");
 }
 
 /** @type {Record<string, string>} */

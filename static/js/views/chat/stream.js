@@ -143,6 +143,7 @@ export class AnswerStreams {
     /** @type {string | null} */
     let ended = null;
     let failed = false; // an `error` event is shown: the `done` that follows keeps it
+    let stoppedBy = ""; // an admin stopped it ("Estado"): said once its `done` comes
     let scheduled = false;
     let told = false;
     /** @type {{ position: number, wait: number | null | undefined, at: number } | null} */
@@ -199,6 +200,7 @@ export class AnswerStreams {
           if (failed) continue;
           showStatus(view, "");
           this.chat.composer.announce(ENDED_TEXTS[data.status] ?? "");
+          if (stoppedBy) showError(view, stoppedBy, null);
           if (data.status === "interrupted") showError(view, "La respuesta se interrumpió. El texto parcial quedó guardado.", null);
           else if (data.status === "error") showError(view, ERROR_FALLBACK, askAgain);
         } else if (event === "error" && data.code === "session_ended") {
@@ -206,6 +208,8 @@ export class AnswerStreams {
           // the answer goes on in the server, and is followed again after signing in.
           sessionEnded(data.detail);
           return null;
+        } else if (event === "error" && data.code === "stopped_by_admin") {
+          stoppedBy = data.detail || "Un administrador detuvo esta respuesta.";
         } else if (event === "error") {
           finished = true;
           failed = true;
