@@ -1,0 +1,66 @@
+"""Writing and reading the usage ledger (``usage_events``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from energyapp.usage.models import USAGE_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One generation's own counts (a continuation's, not the sum its answer shows)."""
+
+    user_id: uuid.UUID
+    source: str
+    model: str | None
+    status: str
+    prompt_tokens: int
+    completion_tokens: int
+    first_token_ms: int | None = None
+    messages: int = 0
+    answers: int = 1
+    message_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None
+
+    def without_counts(self) -> Charge:
+        """The same event with no tokens nor times (what a refused end can still record)."""
+        return replace(self, prompt_tokens=0, completion_tokens=0, first_token_ms=None)
+
+
+async def record(session: AsyncSession, charge: Charge) -> None:
+    """Append ``charge`` to the ledger in the caller's transaction (the one that saves the
+    answer's end, so the two hold or fail together)."""
+    values = {
+        "id": uuid.uuid4(),
+        "user_id": charge.user_id,
+        "source": charge.source,
+        "key_id": charge.key_id,
+        "model": charge.model,
+        "status": charge.status,
+        "prompt_tokens": charge.prompt_tokens,
+        "completion_tokens": charge.completion_tokens,
+        "first_token_ms": charge.first_token_ms,
+        "messages": charge.messages,
+        "answers": charge.answers,
+        "message_id": charge.message_id,
+    }
+    await session.execute(insert(USAGE_EVENTS).values(**values))
+
+
+async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
+    """Prompt plus completion tokens (as Ollama counted them) the user's generations cost
+    since ``since``, web and API, whether their answers are still kept or not."""
+    used = await session.scalar(
+        select(
+            func.coalesce(
+                func.sum(USAGE_EVENTS.c.prompt_tokens + USAGE_EVENTS.c.completion_tokens), 0
+            )
+        ).where(USAGE_EVENTS.c.user_id == user_id, USAGE_EVENTS.c.created_at >= since)
+    )
+    return int(used or 0)
