@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from energyapp.usage.models import USAGE_EVENTS
+from energyapp.usage.models import USAGE_EVENTS, UsageEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,9 @@ class Charge:
     answers: int = 1
     message_id: uuid.UUID | None = None
     key_id: uuid.UUID | None = None
+    # Fixed when the generation ends: a save retried after a commit that held but whose reply
+    # was lost finds its row there and does not charge the generation twice.
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def without_counts(self) -> Charge:
         """The same event with no tokens nor times (what a refused end can still record)."""
@@ -35,9 +38,11 @@ class Charge:
 
 async def record(session: AsyncSession, charge: Charge) -> None:
     """Append ``charge`` to the ledger in the caller's transaction (the one that saves the
-    answer's end, so the two hold or fail together)."""
+    answer's end, so the two hold or fail together), unless a retried save put it there."""
+    if await session.get(UsageEvent, charge.id) is not None:
+        return
     values = {
-        "id": uuid.uuid4(),
+        "id": charge.id,
         "user_id": charge.user_id,
         "source": charge.source,
         "key_id": charge.key_id,

@@ -1,0 +1,107 @@
+"""The usage ledger on the less travelled ends of an answer: a save retried after a commit that
+held but was reported failed, a crash that left an answer ``streaming``, and an answer that ends
+while its conversation is being deleted. Each generation is one row, never two, never none."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from energyapp.auth.models import User
+from energyapp.chat import runner
+from energyapp.conversations.models import Message
+from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.models import UsageEvent
+from tests.chat.conftest import LiveApp, collect, load_message, sse_events
+from tests.conftest import HeadersFactory, UserFactory
+
+
+async def _events(sessionmaker: async_sessionmaker[AsyncSession], user: User) -> list[UsageEvent]:
+    async with sessionmaker() as session:
+        query = select(UsageEvent).where(UsageEvent.user_id == user.id)
+        return list(await session.scalars(query.order_by(UsageEvent.created_at)))
+
+
+async def _settled(sessionmaker: async_sessionmaker[AsyncSession], answer_id: str) -> Message:
+    for _ in range(200):
+        answer = await load_message(sessionmaker, answer_id)
+        if answer.status != "streaming":
+            return answer
+        await asyncio.sleep(0.05)
+    raise AssertionError("the answer's end was never saved")
+
+
+async def test_a_commit_that_held_but_was_reported_failed_is_retried_without_a_second_row(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection can drop after the database committed and before it said so: the runner
+    retries the whole end, which must not charge the generation twice."""
+    real = runner._save_end
+    lost_replies = {"left": 1}
+
+    async def commit_then_lose_the_reply(*args: Any, **kwargs: Any) -> bool | Exception:
+        saved = await real(*args, **kwargs)
+        if lost_replies["left"]:
+            lost_replies["left"] -= 1
+            return OSError("connection reset after COMMIT")
+        return saved
+
+    monkeypatch.setattr(runner, "_save_end", commit_then_lose_the_reply)
+    monkeypatch.setattr(runner, "FINAL_SAVE_RETRY_DELAYS", (0.01,))
+    user = await make_user()
+    headers = await auth_headers(user)
+    async with live_app() as (base, _app):
+        async with http.stream(
+            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+        ) as response:
+            events = await collect(response)
+        answer_id = events[0][1]["assistant_message_id"]
+        for _ in range(100):
+            if not lost_replies["left"] and len(await _events(sessionmaker, user)) >= 1:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the retry lands meanwhile
+    answer = await load_message(sessionmaker, answer_id)
+    rows = await _events(sessionmaker, user)
+    assert answer.status == "complete"
+    assert [(e.message_id, e.answers, e.messages) for e in rows] == [(answer.id, 1, 2)]
+    assert rows[0].completion_tokens == answer.completion_tokens
+
+
+async def test_an_answer_ending_while_its_conversation_is_deleted_is_charged_once(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+) -> None:
+    fake[1].config.tokens_per_second = 40
+    user = await make_user()
+    headers = await auth_headers(user)
+    async with live_app() as (base, _app):
+        async with http.stream(
+            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+        ) as response:
+            async for _name, meta in sse_events(response):
+                conversation_id = meta["conversation_id"]
+                break
+        deleted = await http.delete(f"{base}/conversations/{conversation_id}", headers=headers)
+        assert deleted.status_code == 204, deleted.text
+        for _ in range(100):
+            if await _events(sessionmaker, user):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    rows = await _events(sessionmaker, user)
+    assert len(rows) == 1 and rows[0].answers == 1
