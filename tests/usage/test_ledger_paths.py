@@ -5,6 +5,7 @@ while its conversation is being deleted. Each generation is one row, never two, 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
 from energyapp.chat import runner
-from energyapp.conversations.models import Message
+from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp, collect, load_message, sse_events
@@ -76,6 +77,40 @@ async def test_a_commit_that_held_but_was_reported_failed_is_retried_without_a_s
     assert answer.status == "complete"
     assert [(e.message_id, e.answers, e.messages) for e in rows] == [(answer.id, 1, 2)]
     assert rows[0].completion_tokens == answer.completion_tokens
+
+
+@pytest.mark.local_broker  # crash recovery by start-up ownership
+async def test_answers_a_crash_left_streaming_are_charged_once_at_recovery(
+    live_app: LiveApp,
+    make_user: UserFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A generation the crash cut has no counts (Ollama gives them at the end), but it was
+    asked: the report keeps counting its answer and the messages it added, as before."""
+    user = await make_user()
+    async with sessionmaker() as session:
+        conversation = Conversation(user_id=user.id, title="Antes del corte")
+        session.add(conversation)
+        await session.flush()
+        question = Message(id=uuid.uuid4(), conversation_id=conversation.id, user_id=user.id,
+                           role="user", content="¿Y?")  # fmt: skip
+        cut = Message(id=uuid.uuid4(), parent_id=question.id, conversation_id=conversation.id,
+                      user_id=user.id, role="assistant", content="Texto", status="streaming",
+                      model="fake")  # fmt: skip
+        # An answer being continued: its earlier generation was charged already.
+        continued = Message(parent_id=question.id, conversation_id=conversation.id,
+                            user_id=user.id, role="assistant", content="Largo", model="fake",
+                            status="streaming", prompt_tokens=5, completion_tokens=7)  # fmt: skip
+        session.add_all([question, cut, continued])
+        await session.commit()
+    async with live_app() as (_base, _app):
+        pass
+    async with live_app() as (_base, _app):  # a second start finds nothing more to charge
+        pass
+    rows = await _events(sessionmaker, user)
+    assert sorted(
+        (e.message_id == cut.id, e.status, e.messages, e.answers, e.prompt_tokens) for e in rows
+    ) == [(False, "interrupted", 0, 0, 0), (True, "interrupted", 1, 1, 0)]
 
 
 async def test_an_answer_ending_while_its_conversation_is_deleted_is_charged_once(

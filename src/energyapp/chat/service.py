@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
@@ -339,7 +339,9 @@ async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, tit
 
 
 async def recover_interrupted(session: AsyncSession) -> int:
-    """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept)."""
+    """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept),
+    each charged once in the usage ledger."""
+    await usage_service.record_interrupted(session, true())
     return await affected_rows(
         session,
         update(Message)
@@ -363,7 +365,9 @@ async def streaming_answers(
 
 
 async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) -> int:
-    """The answers of a process that died become ``interrupted`` (their saved text kept)."""
+    """The answers of a process that died become ``interrupted`` (their saved text kept),
+    each charged once in the usage ledger."""
+    await usage_service.record_interrupted(session, Message.id.in_(answer_ids))
     return await affected_rows(
         session,
         update(Message)

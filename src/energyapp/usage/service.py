@@ -6,9 +6,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, case, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from energyapp.conversations.models import Message
 from energyapp.usage.models import USAGE_EVENTS, UsageEvent
 
 
@@ -69,3 +71,41 @@ async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: da
         ).where(USAGE_EVENTS.c.user_id == user_id, USAGE_EVENTS.c.created_at >= since)
     )
     return int(used or 0)
+
+
+async def record_interrupted(session: AsyncSession, cut: ColumnElement[bool]) -> None:
+    """One event for each answer a crash left ``streaming`` that ``cut`` names, written with the
+    update that marks them ``interrupted``: no counts (Ollama gives them at the end), but the
+    answer and the messages its request added. A continued answer (its earlier generation saved
+    counts, and was charged) adds none; an answer with siblings was a new answer to a stored
+    question (1); else it came with its question (2)."""
+    answer = aliased(Message)
+    siblings = (
+        select(func.count())
+        .select_from(answer)
+        .where(answer.parent_id == Message.parent_id)
+        .scalar_subquery()
+    )
+    continued = Message.prompt_tokens.is_not(None) | Message.completion_tokens.is_not(None)
+    rows = select(
+        Message.id,
+        Message.user_id,
+        Message.created_at,
+        literal("web"),
+        Message.model,
+        literal("interrupted"),
+        literal(0),
+        literal(0),
+        case((continued, 0), (siblings > 1, 1), else_=2),
+        case((continued, 0), else_=1),
+        Message.id,
+    ).where(
+        cut,
+        Message.role == "assistant",
+        Message.status == "streaming",
+        Message.user_id.is_not(None),
+        ~exists().where(USAGE_EVENTS.c.id == Message.id),
+    )
+    columns = ["id", "user_id", "created_at", "source", "model", "status", "prompt_tokens",
+               "completion_tokens", "messages", "answers", "message_id"]  # fmt: skip
+    await session.execute(insert(USAGE_EVENTS).from_select(columns, rows))
