@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, insert, literal, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,16 +61,18 @@ async def record(session: AsyncSession, charge: Charge) -> None:
     await session.execute(insert(USAGE_EVENTS).values(**values))
 
 
+def used_since_query(user_id: uuid.UUID, since: datetime) -> Select[Any]:
+    """The quota check's query: a range of ``ix_usage_events_user_created``."""
+    c = USAGE_EVENTS.c
+    return select(func.coalesce(func.sum(c.prompt_tokens + c.completion_tokens), 0)).where(
+        c.user_id == user_id, c.created_at >= since
+    )
+
+
 async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
     """Prompt plus completion tokens (as Ollama counted them) the user's generations cost
     since ``since``, web and API, whether their answers are still kept or not."""
-    used = await session.scalar(
-        select(
-            func.coalesce(
-                func.sum(USAGE_EVENTS.c.prompt_tokens + USAGE_EVENTS.c.completion_tokens), 0
-            )
-        ).where(USAGE_EVENTS.c.user_id == user_id, USAGE_EVENTS.c.created_at >= since)
-    )
+    used = await session.scalar(used_since_query(user_id, since))
     return int(used or 0)
 
 
