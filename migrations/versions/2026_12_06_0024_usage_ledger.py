@@ -11,7 +11,8 @@ answer's final counts and never deleted with the history (docs/chat.md, "Usage a
 
 The backfill gives every existing message one event (its id reused as the event's: both are
 random and unique), so the reports over past days keep their figures: 1 message each, an
-answer for the assistant's, with its tokens and first-token wait; an answer kept by the API
+answer for the assistant's, with its tokens and first-token wait (a message whose author's
+account was deleted too: its event has no user either, as the report counted it); an answer kept by the API
 (named by an api_usage row) is ``api`` with its key. Every api_usage row whose message is not
 there (not stored, or deleted since) becomes an ``api`` event of its own with no messages.
 """
@@ -40,7 +41,6 @@ SELECT m.id, m.user_id, m.created_at,
     CASE WHEN m.role = 'assistant' THEN 1 ELSE 0 END,
     m.id
 FROM messages m
-WHERE m.user_id IS NOT NULL
 """
 
 _FROM_API_USAGE = """
@@ -59,7 +59,7 @@ INSERT INTO api_usage (id, key_id, user_id, created_at, model, status, prompt_to
 SELECT e.id, e.key_id, e.user_id, e.created_at, COALESCE(e.model, ''), e.status,
     e.prompt_tokens, e.completion_tokens, e.message_id
 FROM usage_events e
-WHERE e.source = 'api' AND e.key_id IS NOT NULL AND e.answers = 1
+WHERE e.source = 'api' AND e.key_id IS NOT NULL AND e.user_id IS NOT NULL AND e.answers = 1
 """
 
 
@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_table(
         "usage_events",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("key_id", sa.Uuid(), nullable=True),
@@ -84,7 +84,7 @@ def upgrade() -> None:
             ["user_id"],
             ["users.id"],
             name=op.f("fk_usage_events_user_id_users"),
-            ondelete="CASCADE",
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["key_id"],

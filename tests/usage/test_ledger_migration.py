@@ -17,6 +17,9 @@ AFTER = "0024_usage_ledger"
 
 USER, KEY, CONVERSATION = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 QUESTION, ANSWER, API_ANSWER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+# An answer whose author's account was deleted since (messages.user_id is SET NULL): the
+# admin's report counted it (under no one) and goes on doing so.
+LEFT_BY_A_DELETED_USER = uuid.uuid4()
 MOMENT = datetime(2026, 10, 1, 15, tzinfo=UTC)
 
 
@@ -60,9 +63,11 @@ def _seed(conn: sa.Connection) -> None:
         (QUESTION, "user", (None, None), None),
         (ANSWER, "assistant", (100, 50), 1200),
         (API_ANSWER, "assistant", (7, 3), None),
+        (LEFT_BY_A_DELETED_USER, "assistant", (30, 20), 900),
     ]):  # fmt: skip
+        author = None if message_id == LEFT_BY_A_DELETED_USER else _id(USER)
         conn.execute(messages.insert().values(
-            id=_id(message_id), conversation_id=_id(CONVERSATION), user_id=_id(USER),
+            id=_id(message_id), conversation_id=_id(CONVERSATION), user_id=author,
             role=role, content="x", status="complete", model="m" if tokens[0] else None,
             prompt_tokens=tokens[0], completion_tokens=tokens[1], first_token_ms=wait,
             created_at=_at(i), updated_at=_at(i),
@@ -115,6 +120,7 @@ def test_the_backfill_keeps_past_usage_and_the_downgrade_brings_api_usage_back(
         ("web", 0, 0, 0, None, 1, 0, 1),
         ("web", 0, 100, 50, 1200, 1, 1, 1),
         ("api", 1, 7, 3, None, 1, 1, 1),
+        ("web", 0, 30, 20, 900, 1, 1, 1),
         ("api", 1, 20, 10, None, 0, 1, 0),
         ("api", 1, 4, 1, None, 0, 1, 1),
     ]
@@ -123,4 +129,4 @@ def test_the_backfill_keeps_past_usage_and_the_downgrade_brings_api_usage_back(
     assert "usage_events" not in run_sync_on(url, _tables)
     assert run_sync_on(url, _api_usage) == [(7, 3, 1), (20, 10, 0), (4, 1, 1)]
     upgrade(url, "head")
-    assert len(run_sync_on(url, _ledger)) == 5
+    assert len(run_sync_on(url, _ledger)) == 6

@@ -27,7 +27,9 @@ class UsageEvent(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Kept when the account is deleted (like the messages' author): the admin's report still
+    # counts what was used, under no one.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(8))  # "web" or "api"
     # The API key that asked; a deleted key leaves its usage behind, unattributed.

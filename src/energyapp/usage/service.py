@@ -106,7 +106,6 @@ async def record_interrupted(session: AsyncSession, cut: ColumnElement[bool]) ->
         cut,
         Message.role == "assistant",
         Message.status == "streaming",
-        Message.user_id.is_not(None),
         ~exists().where(USAGE_EVENTS.c.id == Message.id),
     )
     columns = ["id", "user_id", "created_at", "source", "model", "status", "prompt_tokens",
