@@ -140,3 +140,48 @@ async def test_an_answer_ending_while_its_conversation_is_deleted_is_charged_onc
         await asyncio.sleep(0.2)
     rows = await _events(sessionmaker, user)
     assert len(rows) == 1 and rows[0].answers == 1
+
+
+async def _started(response: httpx.Response) -> str:
+    async for _name, meta in sse_events(response):
+        return str(meta["assistant_message_id"])
+    raise AssertionError("no meta event")
+
+
+@pytest.mark.parametrize("ending", ["stopped", "error", "client_gone"])
+async def test_an_answer_cut_short_is_charged_once_with_what_it_cost(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fake: tuple[str, FakeOllama],
+    ending: str,
+) -> None:
+    """Stopped by its owner, an error line from Ollama mid-answer, or a client that went away
+    (the answer goes on and ends): one row each, with the answer's status and counts."""
+    fake[1].config.tokens_per_second = 50
+    fake[1].config.answer_tokens = 30
+    if ending == "error":
+        fake[1].config.fail_after_tokens = 3
+    user = await make_user()
+    headers = await auth_headers(user)
+    async with live_app() as (base, _app):
+        async with http.stream(
+            "POST", f"{base}/chat", json={"message": "Hola"}, headers=headers
+        ) as response:
+            answer_id = await _started(response)
+            if ending == "stopped":
+                await asyncio.sleep(0.1)
+                stop = await http.post(f"{base}/chat/{answer_id}/stop", headers=headers)
+                assert stop.status_code == 200, stop.text
+        answer = await _settled(sessionmaker, answer_id)
+        await asyncio.sleep(0.2)
+    rows = await _events(sessionmaker, user)
+    expected = {"stopped": "stopped", "error": "error", "client_gone": "complete"}[ending]
+    assert answer.status == expected
+    assert [(e.status, e.answers, e.messages, e.message_id) for e in rows] == [
+        (expected, 1, 2, answer.id)
+    ]
+    assert rows[0].prompt_tokens == (answer.prompt_tokens or 0)
+    assert rows[0].completion_tokens == (answer.completion_tokens or 0)
