@@ -5,7 +5,9 @@ while its conversation is being deleted. Each generation is one row, never two, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,9 +19,11 @@ from energyapp.auth.models import User
 from energyapp.chat import runner
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.openai_api import service as openai_service
 from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp, collect, load_message, sse_events
 from tests.conftest import HeadersFactory, UserFactory
+from tests.openai_api.conftest import new_key
 
 
 async def _events(sessionmaker: async_sessionmaker[AsyncSession], user: User) -> list[UsageEvent]:
@@ -185,3 +189,51 @@ async def test_an_answer_cut_short_is_charged_once_with_what_it_cost(
     ]
     assert rows[0].prompt_tokens == (answer.prompt_tokens or 0)
     assert rows[0].completion_tokens == (answer.completion_tokens or 0)
+
+
+async def test_a_stored_api_answer_whose_commit_held_but_was_reported_failed_counts_once(
+    live_app: LiveApp,
+    http: httpx.AsyncClient,
+    make_user: UserFactory,
+    auth_headers: HeadersFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``store: true`` saves the conversation and the usage together; should that commit hold
+    but report a failure, the usage saved alone afterwards must not count the answer twice."""
+    real_record = openai_service._record
+    lost_replies = {"left": 1}
+
+    class LosesTheFirstReply:
+        def __init__(self, real: async_sessionmaker[AsyncSession]) -> None:
+            self.real = real
+
+        @contextlib.asynccontextmanager
+        async def begin(self) -> AsyncIterator[AsyncSession]:
+            async with self.real.begin() as session:
+                yield session
+            if lost_replies["left"]:  # committed: only the reply is lost
+                lost_replies["left"] -= 1
+                raise OSError("connection reset after COMMIT")
+
+    async def record(real: async_sessionmaker[AsyncSession], completion: Any) -> None:
+        await real_record(LosesTheFirstReply(real), completion)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(openai_service, "_record", record)
+    user = await make_user()
+    headers = await auth_headers(user)
+    async with live_app() as (base, _app):
+        key = {"Authorization": f"Bearer {await new_key(http, base, headers, 'Script')}"}
+        answered = await http.post(
+            f"{base}/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "Hola"}], "store": True},
+            headers=key,
+        )
+        assert answered.status_code == 200, answered.text
+    assert not lost_replies["left"]
+    rows = await _events(sessionmaker, user)
+    assert [(e.source, e.messages, e.message_id is None) for e in rows] == [("api", 2, False)]
+    assert (
+        rows[0].prompt_tokens + rows[0].completion_tokens
+        == (answered.json()["usage"]["total_tokens"])
+    )

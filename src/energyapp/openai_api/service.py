@@ -301,25 +301,30 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Completion) -> None:
     """Save the usage, with ``store`` in the transaction that keeps the conversation. Should
     keeping it fail, that transaction leaves nothing behind and the usage is saved alone: the
-    quota must see the answer all the same (were the failed commit in fact done, the answer
-    would count twice, never zero times). A failure is logged, never raised: the answer has
-    already been given."""
+    quota must see the answer all the same. Both tries write the same event (one id): were the
+    failed commit in fact done, the second finds it there and the answer counts once. A failure
+    is logged, never raised: the answer has already been given."""
+    event_id = uuid.uuid4()
     if completion.question is not None:
         try:
             async with sessionmaker.begin() as session:
-                await _add_usage(session, completion, await _store(session, completion))
+                stored = await _store(session, completion)
+                await _add_usage(session, completion, stored, event_id)
             return
         except Exception as exc:
             logger.warning("storing an API answer failed", extra={"error": type(exc).__name__})
     try:
         async with sessionmaker.begin() as session:
-            await _add_usage(session, completion, None)
+            await _add_usage(session, completion, None, event_id)
     except Exception as exc:
         logger.warning("recording an API answer failed", extra={"error": type(exc).__name__})
 
 
 async def _add_usage(
-    session: AsyncSession, completion: Completion, message_id: uuid.UUID | None
+    session: AsyncSession,
+    completion: Completion,
+    message_id: uuid.UUID | None,
+    event_id: uuid.UUID,
 ) -> None:
     prompt_tokens, completion_tokens = completion.counted_tokens()
     charge = usage_service.Charge(
@@ -332,6 +337,7 @@ async def _add_usage(
         completion_tokens=completion_tokens,
         messages=0 if message_id is None else 2,  # the question and the answer kept
         message_id=message_id,
+        id=event_id,
     )
     await usage_service.record(session, charge)
 
