@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.auth.models import User
 from energyapp.chat import runner
+from energyapp.chat import service as chat_service
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
 from energyapp.openai_api import service as openai_service
@@ -237,3 +238,30 @@ async def test_a_stored_api_answer_whose_commit_held_but_was_reported_failed_cou
         rows[0].prompt_tokens + rows[0].completion_tokens
         == (answered.json()["usage"]["total_tokens"])
     )
+
+
+@pytest.mark.postgres_only
+async def test_two_processes_recovering_the_same_answer_charge_it_once(
+    make_user: UserFactory, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Two processes may both find a dead process's answer: the second waits for the first's
+    row lock, finds the answer no longer ``streaming`` and charges nothing (nor fails)."""
+    user = await make_user()
+    async with sessionmaker.begin() as session:
+        conversation = Conversation(user_id=user.id, title="Corte")
+        session.add(conversation)
+        await session.flush()
+        question = Message(id=uuid.uuid4(), conversation_id=conversation.id, user_id=user.id,
+                           role="user", content="¿Y?")  # fmt: skip
+        cut = Message(id=uuid.uuid4(), parent_id=question.id, conversation_id=conversation.id,
+                      user_id=user.id, role="assistant", status="streaming")  # fmt: skip
+        session.add_all([question, cut])
+    async with sessionmaker() as first, sessionmaker() as second:
+        assert await chat_service.interrupt_answers(first, [cut.id]) == 1
+        late = asyncio.create_task(chat_service.interrupt_answers(second, [cut.id]))
+        await asyncio.sleep(0.3)  # blocked on the row lock
+        await first.commit()
+        assert await late == 0
+        await second.commit()
+    rows = await _events(sessionmaker, user)
+    assert [(e.message_id, e.status, e.messages) for e in rows] == [(cut.id, "interrupted", 2)]

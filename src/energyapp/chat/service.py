@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, true, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.auth.models import User
@@ -341,13 +341,7 @@ async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, tit
 async def recover_interrupted(session: AsyncSession) -> int:
     """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept),
     each charged once in the usage ledger."""
-    await usage_service.record_interrupted(session, true())
-    return await affected_rows(
-        session,
-        update(Message)
-        .where(Message.status == "streaming")
-        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
-    )
+    return await _interrupt(session, Message.status == "streaming")
 
 
 async def streaming_answers(
@@ -367,13 +361,22 @@ async def streaming_answers(
 async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) -> int:
     """The answers of a process that died become ``interrupted`` (their saved text kept),
     each charged once in the usage ledger."""
-    await usage_service.record_interrupted(session, Message.id.in_(answer_ids))
-    return await affected_rows(
-        session,
+    return await _interrupt(session, Message.id.in_(answer_ids) & (Message.status == "streaming"))
+
+
+async def _interrupt(session: AsyncSession, left: ColumnElement[bool]) -> int:
+    """Mark the ``left`` answers ``interrupted`` and charge those this statement changed: of
+    two processes recovering the same answers, the second's update finds them changed (on
+    PostgreSQL it waits for the first's row locks) and charges none."""
+    cut = await session.scalars(
         update(Message)
-        .where(Message.id.in_(answer_ids), Message.status == "streaming")
-        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
+        .where(left)
+        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow())
+        .returning(Message.id)
     )
+    answer_ids = list(cut)
+    await usage_service.record_interrupted(session, answer_ids)
+    return len(answer_ids)
 
 
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, insert, literal, select
+from sqlalchemy import Select, case, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -76,12 +76,14 @@ async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: da
     return int(used or 0)
 
 
-async def record_interrupted(session: AsyncSession, cut: ColumnElement[bool]) -> None:
-    """One event for each answer a crash left ``streaming`` that ``cut`` names, written with the
-    update that marks them ``interrupted``: no counts (Ollama gives them at the end), but the
-    answer and the messages its request added. A continued answer (its earlier generation saved
-    counts, and was charged) adds none; an answer with siblings was a new answer to a stored
-    question (1); else it came with its question (2)."""
+async def record_interrupted(session: AsyncSession, answer_ids: list[uuid.UUID]) -> None:
+    """One event for each answer a crash left ``streaming`` that the recovery just marked
+    ``interrupted`` (``answer_ids``), in its transaction: no counts (Ollama gives them at the
+    end), but the answer and the messages its request added. A continued answer (its earlier
+    generation saved counts, and was charged) adds none; an answer with siblings was a new
+    answer to a stored question (1); else it came with its question (2)."""
+    if not answer_ids:
+        return
     answer = aliased(Message)
     siblings = (
         select(func.count())
@@ -103,9 +105,8 @@ async def record_interrupted(session: AsyncSession, cut: ColumnElement[bool]) ->
         case((continued, 0), else_=1),
         Message.id,
     ).where(
-        cut,
+        Message.id.in_(answer_ids),
         Message.role == "assistant",
-        Message.status == "streaming",
         ~exists().where(USAGE_EVENTS.c.id == Message.id),
     )
     columns = ["id", "user_id", "created_at", "source", "model", "status", "prompt_tokens",
