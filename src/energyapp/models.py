@@ -1,7 +1,7 @@
 """Import every model so Alembic and tests see the whole metadata."""
 
 from energyapp.announcements.models import Announcement, AnnouncementDismissal
-from energyapp.apikeys.models import ApiKey, ApiKeyAddress, ApiUsage
+from energyapp.apikeys.models import ApiKey, ApiKeyAddress
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import (
     AuthSession,
@@ -19,13 +19,13 @@ from energyapp.folders.models import Folder
 from energyapp.instructions.models import CustomInstructions
 from energyapp.prompts.models import SavedPrompt
 from energyapp.sharing.models import SharedLink
+from energyapp.usage.models import UsageEvent
 
 __all__ = [
     "Announcement",
     "AnnouncementDismissal",
     "ApiKey",
     "ApiKeyAddress",
-    "ApiUsage",
     "AuditEvent",
     "AuthSession",
     "Base",
@@ -42,5 +42,6 @@ __all__ = [
     "Role2FAPolicy",
     "SharedLink",
     "SavedPrompt",
+    "UsageEvent",
     "User",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.audit.models import AuditEvent
 from energyapp.conversations.models import Conversation, Message
+from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import fake, http, live_app
 from tests.conversations.conftest import make_conversation
 
@@ -32,8 +33,8 @@ async def move_messages(
     conversation: Conversation,
     *moments: datetime,
 ) -> None:
-    """Date the conversation's messages, oldest first, ``moments`` in turn (the last one for
-    the messages left)."""
+    """Date the conversation's messages and their usage, oldest first, ``moments`` in turn (the
+    last one for the messages left)."""
     async with sessionmaker() as session:
         messages = (
             await session.scalars(
@@ -44,4 +45,9 @@ async def move_messages(
         ).all()
         for i, message in enumerate(messages):
             message.created_at = moments[min(i, len(moments) - 1)]
+            await session.execute(
+                update(UsageEvent)
+                .where(UsageEvent.message_id == message.id)
+                .values(created_at=message.created_at)
+            )
         await session.commit()

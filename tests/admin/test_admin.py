@@ -14,6 +14,7 @@ from energyapp.auth.models import AuthSession, User
 from energyapp.conversations.models import Message
 from energyapp.core import dates
 from energyapp.db import utcnow
+from energyapp.usage.models import UsageEvent
 from tests.admin.conftest import audit_events as _events
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory
@@ -581,7 +582,7 @@ async def test_usage_by_day_has_the_average_wait_for_the_first_token(
     admin = await make_user("admin")
     await make_conversation(admin, messages=["p", "r", "p", "r", "p", "r"], tokens=(10, 5))
     async with sessionmaker.begin() as session:
-        answers = (await session.scalars(select(Message).where(Message.role == "assistant"))).all()
+        answers = (await session.scalars(select(UsageEvent).where(UsageEvent.answers == 1))).all()
         for answer, wait in zip(answers, (1200, 2500, None), strict=True):
             answer.first_token_ms = wait  # an answer that failed before its first token: None
     headers = await auth_headers(admin)

@@ -15,11 +15,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.admin.status import SERVER_WAIT_SECONDS
-from energyapp.apikeys.models import ApiUsage
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp, open_chat, read_until
 from tests.conftest import TEST_BROKER, HeadersFactory, UserFactory
 
@@ -201,7 +201,8 @@ async def test_todays_answers_by_how_they_ended(
     async with sessionmaker.begin() as session:
         for message_id in stored:
             session.add(
-                ApiUsage(
+                UsageEvent(
+                    source="api",
                     key_id=uuid.UUID(key.json()["id"]),
                     user_id=worker.id,
                     model="qwen2.5:3b-instruct",

@@ -20,7 +20,7 @@ async def test_a_new_conversation_answer_is_six_statements_in_three_transactions
 ) -> None:
     """The request's transaction (the user; the conversation, both messages, the user's
     counters), the end of the answer, which also reads whether the conversation still waits
-    for its title, and the title."""
+    for its title, with its usage ledger row, and the title."""
     headers = await auth_headers(await make_user())
     statements: list[str] = []
 
@@ -47,7 +47,7 @@ async def test_a_new_conversation_answer_is_six_statements_in_three_transactions
     assert named(events, "done")[0]["status"] == "complete" and named(events, "title")
     assert statements == [
         "BEGIN", "SELECT users", "INSERT conversations", "INSERT messages", "UPDATE users",
-        "BEGIN", "UPDATE messages",
+        "BEGIN", "UPDATE messages", "INSERT usage_events",
         "BEGIN", "UPDATE conversations",
     ]  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Fixtures for conversations: rows inserted directly, counters kept as the services keep them."""
+"""Fixtures for conversations: rows inserted directly, counters and the usage ledger kept as
+the services keep them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
+from energyapp.usage.models import UsageEvent
 
 ConversationFactory = Callable[..., Awaitable[Conversation]]
 
@@ -62,6 +64,9 @@ def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> Convers
                         created_at=base + timedelta(seconds=i),
                     )
                 )
+                session.add(
+                    _event(user, message_id, assistant, tokens, base + timedelta(seconds=i))
+                )
                 parent_id = message_id
             conversation.current_leaf_id = parent_id
             await session.execute(
@@ -76,6 +81,24 @@ def make_conversation(sessionmaker: async_sessionmaker[AsyncSession]) -> Convers
         return conversation
 
     return _make
+
+
+def _event(
+    user: User, message_id: uuid.UUID, answer: bool, tokens: tuple[int, int], at: datetime
+) -> UsageEvent:
+    """The ledger's row for a message, as migration 0024's backfill writes it."""
+    return UsageEvent(
+        user_id=user.id,
+        created_at=at,
+        source="web",
+        model="llama3.1:8b" if answer else None,
+        status="complete",
+        prompt_tokens=tokens[0] if answer else 0,
+        completion_tokens=tokens[1] if answer else 0,
+        messages=1,
+        answers=int(answer),
+        message_id=message_id,
+    )
 
 
 async def search_ids(

@@ -12,8 +12,8 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.apikeys.models import ApiUsage
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
 from tests.openai_api.conftest import new_key, sdk_client
@@ -167,7 +167,7 @@ async def test_parameters_it_cannot_honour_are_refused_before_anything_runs(
         )  # fmt: skip
         assert len(answer.choices) == 1 and answer.choices[0].message.content
     async with sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(ApiUsage)) == 1
+        assert await session.scalar(select(func.count()).select_from(UsageEvent)) == 1
 
 
 async def test_a_refused_answer_says_truthfully_what_was_kept(
@@ -224,7 +224,7 @@ async def test_a_refused_answer_costs_no_quota(
         answer = await client.chat.completions.create(model=DEFAULT_MODEL, messages=HELLO)
         assert answer.choices[0].message.content
     async with sessionmaker() as session:
-        used = list(await session.scalars(select(ApiUsage).order_by(ApiUsage.created_at)))
+        used = list(await session.scalars(select(UsageEvent).order_by(UsageEvent.created_at)))
     assert [(u.status, u.prompt_tokens + u.completion_tokens) for u in used][:3] == [
         ("error", 0),
         ("error", 0),

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.apikeys.models import ApiUsage
 from energyapp.chat.request_answers import AnswerStopped, RequestAnswers
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp
 from tests.chat.test_redis_broker import broker, prefix, two_apps
 from tests.conftest import HeadersFactory, UserFactory
@@ -101,7 +101,7 @@ async def test_deactivation_stops_the_api_answers_of_the_account(
     assert 0 < len(text.split()) < 500
     assert waited.status_code == 401 and waited.json()["error"]["code"] == "api_access_disabled"
     async with sessionmaker() as session:
-        used = list(await session.scalars(select(ApiUsage)))
+        used = list(await session.scalars(select(UsageEvent)))
     # The streamed answer counts as stopped; the queued one was never asked of Ollama.
     assert [(u.status, u.completion_tokens > 0) for u in used] == [("stopped", True)]
 

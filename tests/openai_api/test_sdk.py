@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.apikeys.models import ApiUsage
 from energyapp.audit.models import AuditEvent
 from energyapp.auth.models import User
 from energyapp.conversations.models import Conversation, Message
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.models import UsageEvent
 from tests.chat.conftest import LiveApp
 from tests.conftest import HeadersFactory, UserFactory
 from tests.openai_api.conftest import new_key, sdk_client
@@ -24,9 +24,9 @@ from tests.openai_api.conftest import new_key, sdk_client
 DEFAULT_MODEL = "qwen2.5:3b-instruct"
 
 
-async def _usage(sessionmaker: async_sessionmaker[AsyncSession]) -> list[ApiUsage]:
+async def _usage(sessionmaker: async_sessionmaker[AsyncSession]) -> list[UsageEvent]:
     async with sessionmaker() as session:
-        return list(await session.scalars(select(ApiUsage).order_by(ApiUsage.created_at)))
+        return list(await session.scalars(select(UsageEvent).order_by(UsageEvent.created_at)))
 
 
 async def test_models_and_completions_streamed_and_not(

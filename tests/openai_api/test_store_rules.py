@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from energyapp.apikeys.models import ApiUsage
 from energyapp.auth.models import User
 from energyapp.config import Settings
 from energyapp.conversations.models import Conversation, Message
+from energyapp.usage.models import UsageEvent
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.llm.stand_in import stand_in
 
@@ -60,7 +60,7 @@ async def test_a_stored_question_follows_the_rules_of_the_web(
         error = response.json()["error"]
         assert error["code"] == code and error["message"], name
     assert await _count(sessionmaker, Conversation) == 0
-    assert await _count(sessionmaker, ApiUsage) == 0  # refused before the model was asked
+    assert await _count(sessionmaker, UsageEvent) == 0  # refused before the model was asked
 
     # Not stored, the same long question is only the context window's business.
     long = [{"role": "user", "content": "palabra " * 13}]
@@ -133,7 +133,7 @@ async def test_a_store_that_fails_still_records_the_usage(
     assert await _count(sessionmaker, Conversation) == await _count(sessionmaker, Message) == 0
     async with sessionmaker() as session:
         owner = await session.get(User, user.id)
-        used = list(await session.scalars(select(ApiUsage)))
+        used = list(await session.scalars(select(UsageEvent)))
     assert owner is not None and (owner.conversation_count, owner.message_count) == (0, 0)
     usage = answered.json()["usage"]
     assert [(u.status, u.message_id, u.prompt_tokens, u.completion_tokens) for u in used] == [

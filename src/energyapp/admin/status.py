@@ -29,7 +29,6 @@ from energyapp.admin.status_schemas import (
     TodayOut,
     WorkOut,
 )
-from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
 from energyapp.chat.board import Work
 from energyapp.chat.engine import ChatEngine
@@ -41,6 +40,7 @@ from energyapp.errors import Forbidden, ServiceUnavailable
 from energyapp.health import service as health
 from energyapp.llm import client as llm
 from energyapp.logging import redact_text
+from energyapp.usage.models import UsageEvent
 
 SERVER_WAIT_SECONDS = 1.0  # each question to a model server (they are asked together)
 
@@ -177,7 +177,8 @@ async def today(session: AsyncSession, viewer: User) -> TodayOut:
                     _count(Message.finish_reason == "length"),
                     func.avg(Message.first_token_ms),
                     func.count(Message.first_token_ms),
-                ).where(answers)
+                ).where(answers),
+                Message,
             )
         )
     ).one()
@@ -199,7 +200,7 @@ _STATUSES = (("complete",), ("error", "interrupted"), ("stopped",))
 def _web_answers() -> ColumnElement[bool]:
     """The web chat's answers: an API answer kept with ``store: true`` is a message too, named
     by its usage row."""
-    stored_by_api = exists().where(API_USAGE.c.message_id == Message.id)
+    stored_by_api = exists().where(UsageEvent.message_id == Message.id, UsageEvent.source == "api")
     return (Message.role == "assistant") & ~stored_by_api
 
 
@@ -213,7 +214,7 @@ async def _p95_first_token(session: AsyncSession, span: usage.Period, measured: 
     if measured == 0:
         return None
     stmt = (
-        span.scoped(select(Message.first_token_ms))
+        span.scoped(select(Message.first_token_ms), Message)
         .where(_web_answers(), Message.first_token_ms.is_not(None))
         .order_by(Message.first_token_ms)
         .offset(math.ceil(0.95 * measured) - 1)

@@ -1,8 +1,9 @@
 """The usage report of the admin panel: tokens and answers per day, per user, or per user and
-day, for the users in the viewer's scope.
+day, for the users in the viewer's scope, read from the usage ledger (``usage_events``): what
+was used stays reported when the conversations are deleted.
 
 Days are Santiago calendar days (what a person in the company calls "el 3 de noviembre").
-PostgreSQL converts each message's time to Santiago in the query; SQLite has no time zones, so
+PostgreSQL converts each event's time to Santiago in the query; SQLite has no time zones, so
 it groups by UTC hour and the hours are folded into Santiago days here (Chile's offsets are
 whole hours, so an hour never straddles two local days).
 """
@@ -15,24 +16,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Date, case, cast, func, select
+from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from energyapp.admin import csv_export
 from energyapp.admin.schemas import UsageItem, UsageReport, UsageTotals
 from energyapp.admin.service import user_scope
 from energyapp.auth.models import User
-from energyapp.conversations.models import Message
 from energyapp.core import dates
 from energyapp.core.roles import Role
 from energyapp.errors import Unprocessable
+from energyapp.usage.models import UsageEvent
 
 USAGE_MAX_DAYS = 366
 
-_PROMPT = func.coalesce(func.sum(Message.prompt_tokens), 0)
-_COMPLETION = func.coalesce(func.sum(Message.completion_tokens), 0)
-_COUNT = func.count(Message.id)
-_ANSWERS = func.coalesce(func.sum(case((Message.role == "assistant", 1), else_=0)), 0)
+_PROMPT = func.coalesce(func.sum(UsageEvent.prompt_tokens), 0)
+_COMPLETION = func.coalesce(func.sum(UsageEvent.completion_tokens), 0)
+_COUNT = func.coalesce(func.sum(UsageEvent.messages), 0)
+_ANSWERS = func.coalesce(func.sum(UsageEvent.answers), 0)
 _SUMS = (_PROMPT, _COMPLETION, _COUNT, _ANSWERS)
 
 
@@ -59,13 +60,15 @@ class Period:
     from_date: date
     to_date: date
 
-    def scoped(self, stmt: Any) -> Any:
+    def scoped(self, stmt: Any, rows: Any = UsageEvent) -> Any:
+        """``stmt`` over the ``rows`` (a model with ``created_at`` and ``user_id``: the ledger,
+        or the messages for the status page) of the period and the scope."""
         start = dates.local_day_start(self.from_date)
         end = dates.local_day_start(self.to_date + timedelta(days=1))
-        in_range = (Message.created_at >= start, Message.created_at < end)
+        in_range = (rows.created_at >= start, rows.created_at < end)
         if self.viewer.role == Role.ADMIN:
-            return stmt.outerjoin(User, User.id == Message.user_id).where(*in_range)
-        return stmt.join(User, User.id == Message.user_id).where(*in_range, user_scope(self.viewer))
+            return stmt.outerjoin(User, User.id == rows.user_id).where(*in_range)
+        return stmt.join(User, User.id == rows.user_id).where(*in_range, user_scope(self.viewer))
 
 
 def period(viewer: User, from_date: date, to_date: date) -> Period:
@@ -79,7 +82,7 @@ def period(viewer: User, from_date: date, to_date: date) -> Period:
     return Period(viewer, from_date, to_date)
 
 
-def day_bucket(session: AsyncSession, moment: Any = Message.created_at) -> ColumnElement[Any]:
+def day_bucket(session: AsyncSession, moment: Any = UsageEvent.created_at) -> ColumnElement[Any]:
     """What to group ``moment`` (a UTC time column) by for Santiago days: the day itself on
     PostgreSQL, the UTC hour on SQLite (folded into days by :func:`local_day`)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -95,11 +98,11 @@ def local_day(bucket: Any) -> date:
     return moment.astimezone(dates.LOCAL_TIMEZONE).date()
 
 
-# The wait for the first token, summed and counted (answers only: questions have none), so
-# that hourly buckets fold into Santiago days before the average is taken.
+# The wait for the first token, summed and counted (generations that had one), so that hourly
+# buckets fold into Santiago days before the average is taken.
 _FIRST_TOKEN = (
-    func.coalesce(func.sum(Message.first_token_ms), 0),
-    func.count(Message.first_token_ms),
+    func.coalesce(func.sum(UsageEvent.first_token_ms), 0),
+    func.count(UsageEvent.first_token_ms),
 )
 
 
@@ -156,9 +159,9 @@ def _average(wait: list[int]) -> float | None:
 
 async def _by_user(session: AsyncSession, span: Period, limit: int) -> list[UsageItem]:
     stmt = (
-        span.scoped(select(Message.user_id, User.email, User.full_name, *_SUMS))
-        .group_by(Message.user_id, User.email, User.full_name)
-        .order_by((_PROMPT + _COMPLETION).desc(), _COUNT.desc(), Message.user_id)
+        span.scoped(select(UsageEvent.user_id, User.email, User.full_name, *_SUMS))
+        .group_by(UsageEvent.user_id, User.email, User.full_name)
+        .order_by((_PROMPT + _COMPLETION).desc(), _COUNT.desc(), UsageEvent.user_id)
         .limit(limit)
     )
     return [
@@ -179,8 +182,8 @@ async def usage_by_user_and_day(session: AsyncSession, span: Period) -> list[Usa
     as soon as the first one too many is read (SQLite's hours fold into days as they come)."""
     bucket = day_bucket(session)
     stmt = span.scoped(
-        select(bucket, Message.user_id, User.email, User.full_name, *_SUMS)
-    ).group_by(bucket, Message.user_id, User.email, User.full_name)
+        select(bucket, UsageEvent.user_id, User.email, User.full_name, *_SUMS)
+    ).group_by(bucket, UsageEvent.user_id, User.email, User.full_name)
     cells: dict[tuple[date, Any], Sums] = defaultdict(Sums)
     people: dict[Any, tuple[str | None, str | None]] = {}
     result = await session.stream(stmt)

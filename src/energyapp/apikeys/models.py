@@ -1,11 +1,12 @@
-"""Personal API keys, the addresses each key was used from, and what the API answered."""
+"""Personal API keys and the addresses each key was used from (what the API answered is in
+the usage ledger, ``usage/models.py``)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Table, Uuid
+from sqlalchemy import ForeignKey, Index, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from energyapp.db import Base, UTCDateTime, new_id, utcnow
@@ -47,29 +48,3 @@ class ApiKeyAddress(Base):
     )
     ip: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class ApiUsage(Base):
-    """One answer of the API with Ollama's token counts, stored or not: what daily quotas
-    and the usage reports read for API calls."""
-
-    __tablename__ = "api_usage"
-    __table_args__ = (
-        Index("ix_api_usage_user_created", "user_id", "created_at"),
-        Index("ix_api_usage_key_created", "key_id", "created_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    model: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))
-    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when the answer was stored (``store: true``): its tokens are then on the message,
-    # and the quota counts them there.
-    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
-
-
-API_USAGE: Table = ApiUsage.__table__  # type: ignore[assignment]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from energyapp.admin import service as admin_service
-from energyapp.apikeys.models import API_KEYS, ApiKey, ApiKeyAddress, ApiUsage
+from energyapp.apikeys.models import API_KEYS, ApiKey, ApiKeyAddress
 from energyapp.audit import service as audit
 from energyapp.auth import service as auth_service
 from energyapp.auth import two_factor_policy
@@ -30,6 +30,7 @@ from energyapp.core.client_ip import client_ip
 from energyapp.core.pagination import Item, PageRequest, fetch_page
 from energyapp.db import for_update, utcnow
 from energyapp.errors import Conflict, Forbidden, NotFound, Unauthorized
+from energyapp.usage.models import UsageEvent
 
 KEY_MARK = "ea_"
 PREFIX_LENGTH = 8  # "ea_" and five characters of the secret: enough to tell keys apart
@@ -217,20 +218,20 @@ USAGE_WINDOW = timedelta(days=30)
 async def usage_by_key(
     session: AsyncSession, key_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, int]]:
-    """(answers, tokens) of each key over the last 30 days, from ``api_usage``: the API's
+    """(answers, tokens) of each key over the last 30 days, from the usage ledger: the API's
     usage, apart from the web UI's."""
     if not key_ids:
         return {}
     rows = await session.execute(
         select(
-            ApiUsage.key_id,
-            func.count(ApiUsage.id),
-            func.coalesce(func.sum(ApiUsage.prompt_tokens + ApiUsage.completion_tokens), 0),
+            UsageEvent.key_id,
+            func.count(UsageEvent.id),
+            func.coalesce(func.sum(UsageEvent.prompt_tokens + UsageEvent.completion_tokens), 0),
         )
-        .where(ApiUsage.key_id.in_(key_ids), ApiUsage.created_at >= utcnow() - USAGE_WINDOW)
-        .group_by(ApiUsage.key_id)
+        .where(UsageEvent.key_id.in_(key_ids), UsageEvent.created_at >= utcnow() - USAGE_WINDOW)
+        .group_by(UsageEvent.key_id)
     )
-    return {key_id: (int(count), int(tokens)) for key_id, count, tokens in rows}
+    return {key_id: (int(count), int(tokens)) for key_id, count, tokens in rows if key_id}
 
 
 def invalid_key() -> Unauthorized:
@@ -313,29 +314,4 @@ async def _mark_used(session: AsyncSession, key: ApiKey, request: Request, now: 
         target_type="api_key",
         target_id=key.id,
         details={"name": key.name, "prefix": key.prefix},
-    )
-
-
-def record_usage(
-    session: AsyncSession,
-    key_id: uuid.UUID,
-    user_id: uuid.UUID,
-    *,
-    model: str,
-    status: str,
-    prompt_tokens: int,
-    completion_tokens: int,
-    message_id: uuid.UUID | None,
-) -> None:
-    """One answer of the API, for the quota and the usage reports."""
-    session.add(
-        ApiUsage(
-            key_id=key_id,
-            user_id=user_id,
-            model=model,
-            status=status,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            message_id=message_id,
-        )
     )

@@ -61,6 +61,7 @@ class Job:
     instructions: instructions_service.Instructions | None
     # The answer as it was before, when this generation continues it (chat/continuation.py).
     continued: Continued | None = None
+    messages_added: int = 0  # what the request stored: the usage ledger counts them
 
 
 class ChatEngine:
@@ -130,6 +131,7 @@ class ChatEngine:
             new_conversation=started.new_conversation,
             requested_at=requested_at,
             instructions=started.instructions,
+            messages_added=started.messages_added,
         )
         return await self.launch(session, job)
 

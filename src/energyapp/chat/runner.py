@@ -28,6 +28,7 @@ from energyapp.core.metrics import (
 from energyapp.core.text import storable
 from energyapp.errors import AppError
 from energyapp.llm import client as llm
+from energyapp.usage import service as usage_service
 
 if TYPE_CHECKING:
     from energyapp.chat.engine import ChatEngine, Job
@@ -273,9 +274,10 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
         "duration_ms": duration_ms,
         "first_token_ms": outcome.first_token_ms,
     }
+    charge = _charge(job, answer, end)
     if job.continued is not None:
         end = continuation.added_to(job.continued, end)
-    saved = await _save_end(engine, answer, end)
+    saved = await _save_end(engine, answer, end, charge)
     GENERATIONS_FINISHED.labels(outcome.status).inc()
     if completed:
         TOKENS_GENERATED.inc(stats.completion_tokens)
@@ -291,7 +293,7 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
     answer.finish([outcome.error, ("done", done)] if outcome.error else [("done", done)])
     if isinstance(saved, Exception):
         answer.close()  # no title for now: the watchers' streams end at ``done``
-        await _save_end_until_it_holds(engine, answer, end, saved, job.continued)
+        await _save_end_until_it_holds(engine, answer, (end, charge), saved, job.continued)
     elif completed and saved and text and not engine.closing:
         asked = outcome.asked
         if job.continued is not None and asked:  # the title follows the whole answer
@@ -301,14 +303,33 @@ async def _finish(engine: ChatEngine, answer: LiveAnswer, job: Job, outcome: Out
     engine.close(answer)
 
 
+def _charge(job: Job, answer: LiveAnswer, end: dict[str, Any]) -> usage_service.Charge:
+    """This generation's own counts for the usage ledger: a continuation's, not the sums its
+    answer shows (those include the counts its earlier generation was charged)."""
+    return usage_service.Charge(
+        user_id=job.user_id,
+        source="web",
+        model=job.model,
+        status=end["status"],
+        prompt_tokens=end["prompt_tokens"] or 0,
+        completion_tokens=end["completion_tokens"] or 0,
+        first_token_ms=end["first_token_ms"],
+        messages=job.messages_added,
+        answers=0 if job.continued is not None else 1,
+        message_id=answer.id,
+    )
+
+
 async def _save_end(
-    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any]
+    engine: ChatEngine, answer: LiveAnswer, end: dict[str, Any], charge: usage_service.Charge
 ) -> bool | Exception:
-    """Save the end of an answer: once it holds, whether its conversation still waits for its
-    automatic title; else what failed."""
+    """Save the end of an answer and its usage in one transaction: once it holds, whether its
+    conversation still waits for its automatic title; else what failed."""
     try:
         async with engine.sessionmaker.begin() as session:
-            return await chat_service.finish_answer(session, answer.id, **end)
+            pending = await chat_service.finish_answer(session, answer.id, **end)
+            await usage_service.record(session, charge)
+            return pending
     except Exception as exc:
         return exc
 
@@ -335,7 +356,7 @@ def _salvaged(end: dict[str, Any], continued: continuation.Continued | None) -> 
 async def _save_end_until_it_holds(
     engine: ChatEngine,
     answer: LiveAnswer,
-    end: dict[str, Any],
+    ending: tuple[dict[str, Any], usage_service.Charge],
     failure: Exception | None,
     continued: continuation.Continued | None = None,
 ) -> None:
@@ -348,10 +369,13 @@ async def _save_end_until_it_holds(
     saved once more as :func:`_salvaged`, and one error line says what happened (the error's
     type and SQLSTATE, never its message, which holds the text). Should that be refused too,
     the answer is left to the crash recovery."""
+    end, charge = ending
     attempt = 0
     while failure is not None:
         if refused_values(failure):
-            salvage = await _save_end(engine, answer, _salvaged(end, continued))
+            salvage = await _save_end(
+                engine, answer, _salvaged(end, continued), charge.without_counts()
+            )
             logger.error(
                 "the database refused the end of an answer: "
                 + (
@@ -370,5 +394,5 @@ async def _save_end_until_it_holds(
             return
         await asyncio.sleep(FINAL_SAVE_RETRY_DELAYS[min(attempt, len(FINAL_SAVE_RETRY_DELAYS) - 1)])
         attempt += 1
-        saved = await _save_end(engine, answer, end)
+        saved = await _save_end(engine, answer, end, charge)
         failure = saved if isinstance(saved, Exception) else None

@@ -12,10 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from energyapp.apikeys.models import API_USAGE
 from energyapp.auth.models import User
 from energyapp.chat.prompt import provisional_title
 from energyapp.config import Settings
@@ -29,6 +28,7 @@ from energyapp.core.tokens import message_limit
 from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 from energyapp.instructions import service as instructions_service
+from energyapp.usage import service as usage_service
 
 # Daily quotas reset at midnight, Chilean time (the company's working day).
 QUOTA_TIMEZONE = dates.LOCAL_TIMEZONE
@@ -60,6 +60,7 @@ class StartedChat:
     message: str  # the question answered (the stored one when regenerating)
     # The conversation's copy of the custom instructions (docs/chat.md), None: it has none.
     instructions: instructions_service.Instructions | None
+    messages_added: int = 2  # the question and its answer; 1 when regenerating
 
 
 def clean_message(raw: str, settings: Settings) -> str:
@@ -198,6 +199,7 @@ async def start_chat(
         new_conversation=new_conversation,
         message=question.content if question else message,
         instructions=instructions,
+        messages_added=len(rows),
     )
 
 
@@ -337,13 +339,9 @@ async def save_auto_title(session: AsyncSession, conversation_id: uuid.UUID, tit
 
 
 async def recover_interrupted(session: AsyncSession) -> int:
-    """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept)."""
-    return await affected_rows(
-        session,
-        update(Message)
-        .where(Message.status == "streaming")
-        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
-    )
+    """Answers left ``streaming`` by a crash become ``interrupted`` (their saved text kept),
+    each charged once in the usage ledger."""
+    return await _interrupt(session, Message.status == "streaming")
 
 
 async def streaming_answers(
@@ -361,13 +359,24 @@ async def streaming_answers(
 
 
 async def interrupt_answers(session: AsyncSession, answer_ids: list[uuid.UUID]) -> int:
-    """The answers of a process that died become ``interrupted`` (their saved text kept)."""
-    return await affected_rows(
-        session,
+    """The answers of a process that died become ``interrupted`` (their saved text kept),
+    each charged once in the usage ledger."""
+    return await _interrupt(session, Message.id.in_(answer_ids) & (Message.status == "streaming"))
+
+
+async def _interrupt(session: AsyncSession, left: ColumnElement[bool]) -> int:
+    """Mark the ``left`` answers ``interrupted`` and charge those this statement changed: of
+    two processes recovering the same answers, the second's update finds them changed (on
+    PostgreSQL it waits for the first's row locks) and charges none."""
+    cut = await session.scalars(
         update(Message)
-        .where(Message.id.in_(answer_ids), Message.status == "streaming")
-        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow()),
+        .where(left)
+        .values(status="interrupted", error_code="app_restarted", updated_at=utcnow())
+        .returning(Message.id)
     )
+    answer_ids = list(cut)
+    await usage_service.record_interrupted(session, answer_ids)
+    return len(answer_ids)
 
 
 def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -379,25 +388,6 @@ def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
-    """Prompt plus completion tokens (as Ollama counted them) of the user's answers: the
-    stored ones, and the API's answers that were not stored (``api_usage``)."""
-    in_messages = await session.scalar(
-        select(
-            func.coalesce(func.sum(Message.prompt_tokens), 0)
-            + func.coalesce(func.sum(Message.completion_tokens), 0)
-        ).where(
-            Message.user_id == user_id,
-            Message.created_at >= since,
-            Message.role == "assistant",
-        )
-    )
-    from_api = await session.scalar(
-        select(
-            func.coalesce(func.sum(API_USAGE.c.prompt_tokens + API_USAGE.c.completion_tokens), 0)
-        ).where(
-            API_USAGE.c.user_id == user_id,
-            API_USAGE.c.created_at >= since,
-            API_USAGE.c.message_id.is_(None),  # a stored answer counts as its message
-        )
-    )
-    return int(in_messages or 0) + int(from_api or 0)
+    """Prompt plus completion tokens of the user's generations since ``since``, from the usage
+    ledger: a deleted conversation gives none back."""
+    return await usage_service.tokens_used_since(session, user_id, since)

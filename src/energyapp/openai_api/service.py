@@ -2,8 +2,8 @@
 
 Unlike a web answer, an API answer belongs to its request: it is generated while the client
 listens, and a client that goes away stops it and frees its slot. It is not stored unless the
-request says ``store: true``; its token counts always are (``api_usage``), so daily quotas and
-the usage reports see API answers too.
+request says ``store: true``; its token counts always are (the usage ledger, ``usage_events``),
+so daily quotas and the usage reports see API answers too.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.apikeys import service as keys_service
 from energyapp.auth.models import User
 from energyapp.chat import prompt
 from energyapp.chat import service as chat_service
@@ -36,6 +35,7 @@ from energyapp.llm import client as llm
 from energyapp.openai_api.deps import ApiCaller
 from energyapp.openai_api.errors import UnsupportedParameter
 from energyapp.openai_api.schemas import ChatCompletionRequest
+from energyapp.usage import service as usage_service
 
 logger = logging.getLogger("energyapp.openai_api")
 
@@ -307,35 +307,45 @@ async def generate(engine: ChatEngine, completion: Completion) -> AsyncIterator[
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], completion: Completion) -> None:
     """Save the usage, with ``store`` in the transaction that keeps the conversation. Should
     keeping it fail, that transaction leaves nothing behind and the usage is saved alone: the
-    quota must see the answer all the same (were the failed commit in fact done, the answer
-    would count twice, never zero times). A failure is logged, never raised: the answer has
-    already been given."""
+    quota must see the answer all the same. Both tries write the same event (one id): were the
+    failed commit in fact done, the second finds it there and the answer counts once. A failure
+    is logged, never raised: the answer has already been given."""
+    event_id = uuid.uuid4()
     if completion.question is not None:
         try:
             async with sessionmaker.begin() as session:
-                _add_usage(session, completion, await _store(session, completion))
+                stored = await _store(session, completion)
+                await _add_usage(session, completion, stored, event_id)
             return
         except Exception as exc:
             logger.warning("storing an API answer failed", extra={"error": type(exc).__name__})
     try:
         async with sessionmaker.begin() as session:
-            _add_usage(session, completion, None)
+            await _add_usage(session, completion, None, event_id)
     except Exception as exc:
         logger.warning("recording an API answer failed", extra={"error": type(exc).__name__})
 
 
-def _add_usage(session: AsyncSession, completion: Completion, message_id: uuid.UUID | None) -> None:
+async def _add_usage(
+    session: AsyncSession,
+    completion: Completion,
+    message_id: uuid.UUID | None,
+    event_id: uuid.UUID,
+) -> None:
     prompt_tokens, completion_tokens = completion.counted_tokens()
-    keys_service.record_usage(
-        session,
-        completion.caller.key_id,
-        completion.caller.user.id,
+    charge = usage_service.Charge(
+        user_id=completion.caller.user.id,
+        source="api",
+        key_id=completion.caller.key_id,
         model=completion.model,
         status=completion.status,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        messages=0 if message_id is None else 2,  # the question and the answer kept
         message_id=message_id,
+        id=event_id,
     )
+    await usage_service.record(session, charge)
 
 
 async def _store(session: AsyncSession, completion: Completion) -> uuid.UUID | None:
