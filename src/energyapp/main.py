@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router, dependencies=[ChangesLimited])
     app.include_router(admin_audit_router)
     app.include_router(admin_report_router)
-    app.include_router(admin_status_router)
+    app.include_router(admin_status_router, dependencies=[ChangesLimited])
     app.include_router(admin_policy_router, dependencies=[ChangesLimited])
     app.include_router(admin_announcements_router, dependencies=[ChangesLimited])
     app.include_router(announcements_router, dependencies=[ChangesLimited])
