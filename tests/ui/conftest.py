@@ -44,6 +44,7 @@ from energyapp.conversations.models import Conversation, Message
 from energyapp.core.migrate import upgrade
 from energyapp.db import create_engine, create_sessionmaker, utcnow
 from energyapp.folders.models import Folder
+from energyapp.usage.models import UsageEvent
 from tests import log_scan
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_SECRET, _pg_admin
 from tests.mail_server import MailServer, running_mail_server
@@ -186,6 +187,21 @@ class LiveApp:
                     if last_error is not None:
                         rows[-1].status, rows[-1].error_code = "error", last_error
                     session.add_all(rows)
+                    # The ledger's rows, as migration 0024's backfill writes them: the usage
+                    # report and the quota read them, not the messages.
+                    session.add_all(
+                        UsageEvent(
+                            user_id=owner,
+                            created_at=m.created_at,
+                            source="web",
+                            status=m.status,
+                            first_token_ms=m.first_token_ms,
+                            messages=1,
+                            answers=int(m.role == "assistant"),
+                            message_id=m.id,
+                        )
+                        for m in rows
+                    )
                     conv.current_leaf_id = parent
                     conv.has_versions = bool(versions)
                     conv.message_count = len(rows)
@@ -549,7 +565,9 @@ ROW_MENU = [
 
 
 def row_action(row: Locator, action: str) -> None:
-    """Choose ``action`` in a sidebar row's "Más acciones" menu."""
-    row.hover()
+    """Choose ``action`` in a sidebar row's "Más acciones" menu. The row's link is focused
+    first: its menu button shows while the row holds the focus, whereas a hover was lost when
+    the list moved under the pointer (the folders section drawn above it after a reload)."""
+    row.locator(".conv-link").focus()
     row.get_by_role("button", name=re.compile("^Más acciones")).click()
     row.page.get_by_role("menuitem", name=action, exact=True).click()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from energyapp.conversations.models import Message
 from energyapp.db import create_engine, create_sessionmaker
+from energyapp.usage.models import UsageEvent
 from tests.ui.conftest import SCREENSHOTS, LiveApp, Watch, _arun, login, quick_login
 
 pytestmark = pytest.mark.browser
@@ -32,8 +33,14 @@ def _backdate_messages(live_app: LiveApp, conversation_id: str, moment: datetime
                 )
                 for message in rows.all():
                     message.created_at = moment
+                    event = await session.scalar(
+                        select(UsageEvent).where(UsageEvent.message_id == message.id)
+                    )
+                    assert event is not None  # the ledger's row (live_app.create_conversation)
+                    event.created_at = moment
                     if message.role == "assistant":
                         message.prompt_tokens, message.completion_tokens = 1200, 300
+                        event.prompt_tokens, event.completion_tokens = 1200, 300
                 await session.commit()
         finally:
             await engine.dispose()
