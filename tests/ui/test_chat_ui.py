@@ -206,7 +206,9 @@ def test_second_user_sees_queue_position(
 
 QUEUE_TEXTS = """async () => {
   const { queueText } = await import("/static/js/views/chat/stream.js");
-  return [queueText(1, null), queueText(2, 45), queueText(3, 150), queueText(1, 0)];
+  return [
+    queueText(1, null), queueText(2, 45), queueText(3, 150), queueText(1, 0), queueText(1, 80),
+  ];
 }"""
 
 
@@ -219,6 +221,7 @@ def test_the_queue_tells_the_expected_wait(page: Page, live_app: LiveApp) -> Non
         "En cola: posición 2 · su turno en menos de 1 min",
         "En cola: posición 3 · su turno en unos 3 min",
         "En cola: posición 1 · su turno en menos de 1 min",
+        "En cola: posición 1 · su turno en alrededor de 1 min",
     ]
 
 
@@ -228,7 +231,7 @@ QUEUED_FOREVER = """() => {
     if (!String(input).endsWith("/chat") || init?.method !== "POST") return real(input, init);
     const body = new ReadableStream({
       start(controller) {
-        const queue = JSON.stringify({ position: 2, wait_seconds: 150 });
+        const queue = JSON.stringify({ position: 2, wait_seconds: 200 });
         controller.enqueue(new TextEncoder().encode(`event: queue\\ndata: ${queue}\\n\\n`));
       },
     });
@@ -247,10 +250,12 @@ def test_a_queued_answers_expected_wait_counts_down(page: Page, live_app: LiveAp
     page.evaluate(QUEUED_FOREVER)  # a place in the queue that never moves
     _send(page, "¿Cuánto falta?")
     pill = page.locator(".status-pill")
+    # 200 s expected; the clock also runs on its own: each step lands 50 s or more from the
+    # next change of text.
     expect(pill).to_have_text("En cola: posición 2 · su turno en unos 3 min")
-    page.clock.run_for(60_000)
+    page.clock.run_for(60_000)  # 140 s to go
     expect(pill).to_have_text("En cola: posición 2 · su turno en unos 2 min")
-    page.clock.run_for(40_000)
+    page.clock.run_for(90_000)  # 50 s
     expect(pill).to_have_text("En cola: posición 2 · su turno en menos de 1 min")
     page.clock.run_for(60_000)
     expect(pill).to_have_text("En cola: posición 2 · su turno en breve")
