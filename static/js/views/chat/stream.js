@@ -34,8 +34,7 @@ export function queueText(position, waitSeconds, waitedSeconds = 0) {
   const place = `En cola: posición ${position}`;
   if (waitSeconds == null) return place;
   const left = waitSeconds - waitedSeconds;
-  const minutes = Math.round(left / 60);
-  const wait = left < 0 ? "breve" : left < 60 ? "menos de 1 min" : minutes === 1 ? "alrededor de 1 min" : `unos ${minutes} min`;
+  const wait = left < 0 ? "breve" : left < 60 ? "menos de 1 min" : left < 90 ? "alrededor de 1 min" : `unos ${Math.round(left / 60)} min`;
   return `${place} · su turno en ${wait}`;
 }
 
