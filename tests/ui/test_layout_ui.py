@@ -147,3 +147,32 @@ def test_configuracion_reads_the_same_everywhere_and_the_top_bar_fits_320_px(
     finally:
         context.close()
     watch.assert_clean()
+
+
+# The window's bottom edge against the chat's: the screen (#main), the sidebar and the composer
+# reach it whatever the conversation's length.
+FILLS = """() => {
+    const bottom = (sel) => document.querySelector(sel).getBoundingClientRect().bottom;
+    return { window: window.innerHeight, main: bottom('#main'), sidebar: bottom('#sidebar'),
+             composer: bottom('.composer') };
+}"""
+
+
+def test_the_chat_fills_the_window_below_a_short_conversation(
+    page: Page, live_app: LiveApp
+) -> None:
+    # With no announcement the band under the header is hidden (display: none) and drops out of
+    # the shell's grid: the screen then took the band's row, as tall as its content, and left
+    # the window's lower part blank, the composer floating under a short conversation.
+    user = live_app.create_user()
+    conv = live_app.create_conversation(
+        user["id"], "Corta", [("user", "Hola"), ("assistant", "Hola.")]
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/static/index.html#/chat/{conv}")
+    expect(page.locator(".msg").first).to_be_visible()
+    sizes = page.evaluate(FILLS)
+    assert sizes["main"] == sizes["window"], sizes
+    assert sizes["sidebar"] == sizes["window"], sizes
+    assert sizes["window"] - sizes["composer"] < 80, sizes  # the composer sits at the bottom
