@@ -27,6 +27,37 @@ def test_profile_name_and_theme_are_kept(page: Page, live_app: LiveApp) -> None:
     expect(page.locator("[data-theme-choice=dark]")).to_have_attribute("aria-pressed", "true")
 
 
+def test_the_theme_can_follow_the_system_again_and_every_tab_follows_a_choice(
+    context: BrowserContext, live_app: LiveApp
+) -> None:
+    # "Sistema" (the default) follows the computer's setting, also when it changes while the
+    # page is open; a choice made in one tab is applied in the person's other tabs at once.
+    user = live_app.create_user()
+    page = context.new_page()
+    page.emulate_media(color_scheme="light")
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.click("nav.tabs a:text('Configuración')")
+    expect(page.locator("[data-theme-choice=system]")).to_have_attribute("aria-pressed", "true")
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    other = context.new_page()
+    other.emulate_media(color_scheme="dark")
+    other.goto(f"{live_app.base_url}/static/index.html#/chat")
+    expect(other.locator("html")).to_have_attribute("data-theme", "dark")
+    page.click("[data-theme-choice=light]")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(other.locator("html")).to_have_attribute("data-theme", "light")
+    page.emulate_media(color_scheme="dark")  # a choice is kept whatever the system says
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    page.click("[data-theme-choice=system]")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(other.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(page.locator("[data-theme-choice=light]")).to_have_attribute("aria-pressed", "false")
+    page.reload()
+    expect(page.locator("[data-theme-choice=system]")).to_have_attribute("aria-pressed", "true")
+
+
 def test_password_change_only_for_inacapmail(page: Page, live_app: LiveApp) -> None:
     company = live_app.create_user()
     login(page, live_app.base_url, company["email"], company["password"])

@@ -4,7 +4,7 @@
 import { api, errorDetail, forgetTokens } from "../api.js";
 import { h, icon, toast, formatDate, ROLE_LABELS, confirmDialog, clear } from "../dom.js";
 import { state, emailDomain, signedInUser } from "../state.js";
-import { currentTheme, setTheme } from "../theme.js";
+import { setTheme, themeChoice } from "../theme.js";
 import { navigate } from "../router.js";
 import { exportCard } from "./export_card.js";
 import { sharedLinksCard } from "./share.js";
@@ -15,7 +15,7 @@ import { readyNoticesCard } from "./notify_card.js";
 import { forgetReadyNotices } from "../notify.js";
 import { forgetStreamingAnswer } from "./chat/stream.js";
 /** @import { User } from "../state.js" */
-/** @import { Theme } from "../theme.js" */
+/** @import { ThemeChoice } from "../theme.js" */
 
 /**
  * @param {HTMLElement} main
@@ -112,19 +112,27 @@ function setTwoFactor(enabled) {
 }
 
 function themeCard() {
-  /** @type {[Theme, string][]} */
-  const choices = [["light", "Claro"], ["dark", "Oscuro"]];
+  /** @type {[ThemeChoice, string][]} */
+  const choices = [["system", "Sistema"], ["light", "Claro"], ["dark", "Oscuro"]];
   const buttons = choices.map(([value, label]) => {
-    const btn = h("button", { type: "button", class: "btn", "data-theme-choice": value, "aria-pressed": String(currentTheme() === value), text: label });
+    const btn = h("button", { type: "button", class: "btn", "data-theme-choice": value, "aria-pressed": String(themeChoice() === value), text: label });
     btn.addEventListener("click", () => {
       setTheme(value);
-      for (const b of buttons) b.setAttribute("aria-pressed", String(b === btn));
+      pressed();
     });
     return btn;
   });
+  const pressed = () => {
+    if (!buttons[0].isConnected) {  // the screen was left
+      window.removeEventListener("energyapp:theme", pressed);
+      return;
+    }
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.themeChoice === themeChoice()));
+  };
+  window.addEventListener("energyapp:theme", pressed);  // chosen in another tab
   return h("section", { class: "card", "aria-labelledby": "theme-h" },
     h("h2", { id: "theme-h", text: "Apariencia" }),
-    h("p", { class: "hint", text: "El tema elegido se recuerda en este navegador." }),
+    h("p", { class: "hint", text: "«Sistema» sigue el modo claro u oscuro de su equipo. El tema elegido se recuerda en este navegador." }),
     h("div", { class: "theme-choice", role: "group", "aria-label": "Tema" }, buttons),
   );
 }
