@@ -47,11 +47,16 @@ def test_the_tab_shows_who_is_written_for_and_who_waits(
     expect(page.locator(".stand-in-label")).to_have_text("Ollama de reemplazo (demostración)")
     expect(page.locator(".status-server .pill-ok")).to_have_text("Responde")
     expect(page.locator("#status-empty")).to_have_text("No hay respuestas en curso.")
+    expect(page.locator("#status-summary")).to_have_text(
+        "Escribiendo: 0. En espera: 0. Quien pregunte ahora no esperará: hay un espacio libre."
+    )
 
     first, second = _ana_writes_and_beto_waits(browser, slow_app)
     page.click("#status-refresh")
     rows = page.locator("#status-queue tbody tr")
     expect(rows).to_have_count(2)
+    expect(page.locator("#status-summary")).to_contain_text("Escribiendo: 1. En espera: 1.")
+    expect(page.locator("#status-summary")).to_contain_text(" Espera más larga: ")
     for row, name, state in (
         (0, "Ana Araya", "Escribiendo"),
         (1, "Beto Bravo", "En espera (n.º 1)"),

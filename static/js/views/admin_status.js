@@ -222,7 +222,9 @@ function queueBlock(queue, stop) {
   const summary = h("p", { class: "muted", id: "status-summary" },
     `Escribiendo: ${formatCount(queue.running.length)}. En espera: ${formatCount(queue.waiting.length)}.`,
     queue.longest_wait_seconds !== null ? ` Espera más larga: ${duration(queue.longest_wait_seconds)}.` : "",
-    ` Quien pregunte ahora esperará ${estimate === null ? "un tiempo aún sin estimar" : estimate === 0 ? "nada: hay un espacio libre" : `unos ${duration(estimate)}`}.`);
+    estimate === null ? " Aún no se puede estimar cuánto esperaría quien pregunte ahora."
+      : estimate === 0 ? " Quien pregunte ahora no esperará: hay un espacio libre."
+        : ` Quien pregunte ahora esperará unos ${duration(estimate)}.`);
   if (!items.length) return [summary, h("p", { class: "muted", id: "status-empty", text: "No hay respuestas en curso." })];
   return [summary, h("div", { class: "table-wrap" }, h("table", { class: "data cards-on-phone", id: "status-queue" },
     h("caption", { class: "sr-only", text: "Respuestas que se escriben y que esperan" }),
