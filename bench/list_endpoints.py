@@ -38,14 +38,13 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 
 from bench.generate_data import ADMIN_EMAIL, HEAVY_EMAIL, SUPERVISOR_EMAIL
-from bench.stream import hardware, recorded
+from bench.stream import free_port, hardware, recorded
 from energyapp.auth.security import create_access_token
 from energyapp.config import Settings, load_settings
 from energyapp.db import utcnow
 from energyapp.main import create_app
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-PORT = 8765
 
 
 @dataclass
@@ -271,7 +270,7 @@ async def time_requests(
     return timings
 
 
-def serve(db_url: str) -> subprocess.Popen[bytes]:
+def serve(db_url: str, port: int) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         ENERGYAPP_DB_URL=db_url,
@@ -290,7 +289,7 @@ def serve(db_url: str) -> subprocess.Popen[bytes]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(PORT),
+            str(port),
             "--no-access-log",
             "--no-proxy-headers",  # as `energyapp serve` (the app reads X-Forwarded-For itself)
             "--log-level",
@@ -315,13 +314,14 @@ async def measure(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     tokens = await mint_tokens(args.db_url, settings)
     plan = await scenarios(args.db_url, tokens)
-    server = serve(args.db_url)
+    port = free_port()  # never a fixed one: another server there would answer in its place
+    server = serve(args.db_url, port)
     queries: list[tuple[str, str, dict[str, Any]]] = []
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=60) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             await wait_ready(client)
             timer: httpx.AsyncClient | RawClient = (
-                client if args.client == "httpx" else RawClient(PORT)
+                client if args.client == "httpx" else RawClient(port)
             )
             process = psutil.Process(server.pid)
             header = (
