@@ -49,6 +49,7 @@ from energyapp.openai_api.router import router as openai_router
 from energyapp.prompts.router import admin_router as admin_prompts_router
 from energyapp.prompts.router import router as prompts_router
 from energyapp.sharing.router import router as sharing_router
+from energyapp.usage.router import router as usage_router
 
 STATIC_DIR = PROJECT_ROOT / "static"
 OPENAPI_TAGS = [
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(announcements_router, dependencies=[ChangesLimited])
     app.include_router(apikeys_router, dependencies=[ChangesLimited])
     app.include_router(instructions_router, dependencies=[ChangesLimited])
+    app.include_router(usage_router, dependencies=[ChangesLimited])
     app.include_router(prompts_router, dependencies=[ChangesLimited])
     app.include_router(folders_router, dependencies=[ChangesLimited])
     app.include_router(admin_prompts_router, dependencies=[ChangesLimited])

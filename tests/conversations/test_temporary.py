@@ -21,6 +21,7 @@ from energyapp.config import Settings
 from energyapp.conversations import counters, retention
 from energyapp.conversations.models import Conversation, Message
 from energyapp.db import utcnow
+from energyapp.usage.quota import quota_day_bounds
 from tests.conftest import HeadersFactory, UserFactory
 from tests.conversations.conftest import ConversationFactory, search_ids
 
@@ -191,9 +192,7 @@ async def test_retention_run_deletes_expired_ones_keeps_held_and_counters_follow
     )
     assert placed.status_code == 200, placed.text
     async with sessionmaker() as session:
-        quota_before = await chat_service.tokens_used_since(
-            session, ana.id, chat_service.quota_day_bounds()[0]
-        )
+        quota_before = await chat_service.tokens_used_since(session, ana.id, quota_day_bounds()[0])
 
     summary = await retention.run(sessionmaker, settings)
 
@@ -208,9 +207,7 @@ async def test_retention_run_deletes_expired_ones_keeps_held_and_counters_follow
         assert (owner.conversation_count, owner.message_count) == (3, 6)
         assert await counters.reconcile(session) == counters.Reconciled(0, 0)
         # ... and today's quota is what it was (the chat's answers are older than today).
-        used = await chat_service.tokens_used_since(
-            session, ana.id, chat_service.quota_day_bounds()[0]
-        )
+        used = await chat_service.tokens_used_since(session, ana.id, quota_day_bounds()[0])
         assert used == quota_before
 
     # Released, the hold no longer keeps it.

@@ -15,9 +15,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from energyapp.auth.models import User
-from energyapp.chat.service import quota_day_bounds
 from energyapp.conversations.models import Message
 from energyapp.db import create_engine, create_sessionmaker
+from energyapp.usage.quota import quota_day_bounds
 from tests.ui.conftest import (
     LiveApp,
     _arun,

@@ -20,6 +20,7 @@ from energyapp.core.tokens import answer_reserve
 from energyapp.db import utcnow
 from energyapp.llm.fake_server import FakeOllama
 from energyapp.usage.models import UsageEvent
+from energyapp.usage.quota import quota_day_bounds
 from tests.chat.conftest import LiveApp, collect, load_message, named
 from tests.conftest import HeadersFactory, UserFactory, make_settings
 from tests.openai_api.conftest import new_key
@@ -41,7 +42,7 @@ async def _ask(
 
 async def _used_today(sessionmaker: async_sessionmaker[AsyncSession], user: User) -> int:
     async with sessionmaker() as session:
-        start = chat_service.quota_day_bounds()[0]
+        start = quota_day_bounds()[0]
         return await chat_service.tokens_used_since(session, user.id, start)
 
 

@@ -39,6 +39,7 @@ from energyapp.core.ratelimit import RateLimiter
 from energyapp.db import affected_rows, utcnow
 from energyapp.errors import Conflict, NotFound, Unprocessable
 from energyapp.instructions import service as instructions_service
+from energyapp.usage.quota import quota_day_bounds
 
 if TYPE_CHECKING:
     from energyapp.chat.engine import ChatEngine
@@ -154,7 +155,7 @@ def _check_charged_today(answer: Message, user: User) -> None:
             "Esta respuesta se escribió para otra persona: use «Regenerar» para pedir una suya.",
             code="answer_of_another",
         )
-    if answer.created_at < chat_service.quota_day_bounds()[0]:
+    if answer.created_at < quota_day_bounds()[0]:
         raise Conflict(
             "Solo se puede continuar una respuesta del mismo día: use «Regenerar» para pedir "
             "una nueva.",

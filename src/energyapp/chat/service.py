@@ -29,9 +29,8 @@ from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 from energyapp.instructions import service as instructions_service
 from energyapp.usage import service as usage_service
+from energyapp.usage.quota import quota_day_bounds
 
-# Daily quotas reset at midnight, Chilean time (the company's working day).
-QUOTA_TIMEZONE = dates.LOCAL_TIMEZONE
 # "Last active" is shown to administrators at minute resolution: a user chatting every few
 # seconds does not need a write of that column per message.
 LAST_ACTIVE_RESOLUTION = timedelta(seconds=60)
@@ -377,14 +376,6 @@ async def _interrupt(session: AsyncSession, left: ColumnElement[bool]) -> int:
     answer_ids = list(cut)
     await usage_service.record_interrupted(session, answer_ids)
     return len(answer_ids)
-
-
-def quota_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """Start and end (next reset) of today's quota day."""
-    local = (now or utcnow()).astimezone(QUOTA_TIMEZONE)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=1, hours=2)).replace(hour=0)  # safe across DST changes
-    return start, end
 
 
 async def tokens_used_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
