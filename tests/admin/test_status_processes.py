@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.admin.conftest import audit_events
 from tests.chat.conftest import sse_events
 from tests.conftest import UserFactory
 from tests.multiproc import ClusterFactory
@@ -106,3 +109,52 @@ async def test_an_admin_stops_an_answer_another_process_writes(
     assert stopped.json()["status"] == "stopped"
     assert [d["code"] for n, d in ana_events if n == "error"] == ["stopped_by_admin"]
     assert [d["status"] for n, d in ana_events if n == "done"] == ["stopped"]
+
+
+async def test_two_admins_on_two_processes_stop_an_answer_once(
+    start_cluster: ClusterFactory,
+    make_user: UserFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two admins (or a double click reaching two processes) stop Ana's answer at once, each
+    through another process than the one writing it: the claim of the stop is shared through
+    Redis, so exactly one stops it (200, one ``work.stopped`` row) and the other is 404
+    ``work_not_found``. The writing process is paused meanwhile (SIGSTOP), so that both stops
+    see the answer on the board and wait for it to end: no luck of timing decides."""
+    cluster = start_cluster(3, tokens_per_second=4, answer_tokens=400)
+    writer, second, third = cluster.instances
+    ana = await make_user(full_name="Ana Araya", password=PASSWORD)
+    admins = [await make_user("admin", password=PASSWORD) for _ in range(2)]
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        headers = await cluster.login(ana.email, PASSWORD)
+        response = await stack.enter_async_context(
+            client.stream("POST", f"{writer.url}/chat", json={"message": "Hola"}, headers=headers)
+        )
+        events = sse_events(response)
+        name, _ = await anext(events)
+        while name != "token":
+            name, _ = await anext(events)
+        await asyncio.sleep(0.5)  # the board is published (one Redis write)
+        via = ((second, await cluster.login(admins[0].email, PASSWORD, via=1)),)
+        via += ((third, await cluster.login(admins[1].email, PASSWORD, via=2)),)
+        queue = (await client.get(f"{second.url}/admin/status", headers=via[0][1])).json()
+        (running,) = queue["queue"]["running"]
+        path = f"/admin/status/work/{running['id']}/stop"
+
+        async def resume_writer() -> None:
+            await asyncio.sleep(1.0)  # both stops are under way by now
+            writer.proc.send_signal(signal.SIGCONT)
+
+        writer.proc.send_signal(signal.SIGSTOP)
+        try:
+            said = await asyncio.gather(
+                *(client.post(f"{i.url}{path}", headers=h) for i, h in via), resume_writer()
+            )
+        finally:
+            writer.proc.send_signal(signal.SIGCONT)
+        ana_events = [event async for event in events]
+    codes = sorted((r.status_code, r.json().get("code")) for r in said[:2])
+    assert codes == [(200, None), (404, "work_not_found")], (codes, cluster.logs())
+    assert [d["code"] for n, d in ana_events if n == "error"] == ["stopped_by_admin"]
+    assert len(await audit_events(sessionmaker, "work.stopped")) == 1

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from energyapp.admin import status_stop
 from energyapp.audit.labels import ACTION_NAMES, EventFacts, Names, Person, describe
-from energyapp.chat.board import Work
+from energyapp.chat.board import LocalStopClaims, Work
 from energyapp.errors import AppError
 from energyapp.llm.fake_server import FakeOllama
 from tests.admin.conftest import audit_events
@@ -160,7 +160,9 @@ def test_the_trail_says_whose_answer_was_stopped() -> None:
 
 def _stub_app(work: Work, stop_answer: Any) -> FastAPI:
     engine = SimpleNamespace(
-        broker=SimpleNamespace(work=AsyncMock(return_value=[work]), shared=False),
+        broker=SimpleNamespace(
+            work=AsyncMock(return_value=[work]), shared=False, stops=LocalStopClaims()
+        ),
         stop_answer=stop_answer,
     )
     return cast(FastAPI, SimpleNamespace(state=SimpleNamespace(chat=engine)))
@@ -171,7 +173,8 @@ async def test_an_answer_that_ended_meanwhile_is_not_claimed_stopped(
     make_user: UserFactory, ended: str | None
 ) -> None:
     """The answer ended on its own between the tab's read and the stop (or nothing runs it any
-    more): 404 ``work_not_found`` and no audit row saying it was stopped."""
+    more): 404 ``work_not_found``, no audit row saying it was stopped, and the claim of the stop
+    is given back."""
     work = Work(uuid.uuid4(), "chat", running=True, answer_id=uuid.uuid4())
     app = _stub_app(work, AsyncMock(return_value=ended))
     session = MagicMock()
@@ -179,6 +182,7 @@ async def test_an_answer_that_ended_meanwhile_is_not_claimed_stopped(
         await status_stop.stop_work(app, session, await make_user("admin"), work.id, None)
     assert (refused.value.status_code, refused.value.code) == (404, "work_not_found")
     session.add.assert_not_called()
+    assert await app.state.chat.broker.stops.claim(work.id)  # no stop happened: released
 
 
 async def test_two_admins_stopping_at_once_leave_one_audit_row(make_user: UserFactory) -> None:

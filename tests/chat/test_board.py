@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from energyapp.chat.board import Board
-from energyapp.chat.redis_board import RedisBoard
+from energyapp.chat.board import STOP_CLAIM_SECONDS, Board, LocalStopClaims
+from energyapp.chat.redis_board import RedisBoard, RedisStopClaims
 from energyapp.chat.redis_keys import BrokerKeys
 from tests.chat.test_redis_queue import redis  # noqa: F401 - the fixture
 
@@ -144,3 +144,33 @@ async def test_the_stop_notice_is_read_by_older_and_newer_processes() -> None:
     for text, reason in ((f"stop {answer}", "user"), (f"stop {answer} admin", "admin")):
         await broker._on_message(text)
         engine.stop_here.assert_called_with(answer, reason)
+
+
+async def test_of_two_processes_claiming_a_stop_at_once_one_gets_it(
+    redis,  # noqa: ANN001, F811 - the fixture of tests/chat/test_redis_queue.py
+) -> None:
+    """The claims of stopping a work (admin/status_stop.py) are one Redis key each: of two
+    processes claiming at once, exactly one gets it; it expires on its own, and once released
+    (the stop did not happen) another process may claim it."""
+    first = RedisStopClaims(redis, BrokerKeys(redis.prefix, "first"))
+    second = RedisStopClaims(redis, BrokerKeys(redis.prefix, "second"))
+    work_id = uuid.uuid4().hex
+    assert sorted(await asyncio.gather(first.claim(work_id), second.claim(work_id))) == [
+        False,
+        True,
+    ]
+    key = BrokerKeys(redis.prefix, "first").stopping(work_id)
+    assert 0 < await redis.pttl(key) <= STOP_CLAIM_SECONDS * 1000
+    assert not await first.claim(work_id) and not await second.claim(work_id)
+    await first.release(work_id)
+    assert await second.claim(work_id) and not await first.claim(work_id)
+
+
+async def test_a_local_claim_of_a_stop_expires() -> None:
+    now = [0.0]
+    claims = LocalStopClaims(clock=lambda: now[0])
+    assert await claims.claim("w") and not await claims.claim("w")
+    now[0] += STOP_CLAIM_SECONDS + 1
+    assert await claims.claim("w")
+    await claims.release("w")
+    assert await claims.claim("w")

@@ -8,13 +8,16 @@ and its open streams end with that ``error``; an API answer fails with it. A tit
 stopped: it already yields its slot to anyone who asks (``chat/titles.py``).
 
 Admins only, like the tab (supervisors do not see it). The stop is audited
-(``work.stopped``): whose answer, its kind and state, never its content.
+(``work.stopped``): whose answer, its kind and state, never its content. Two stops of one work
+at once (two admins, a double click), on one process or two, make one stop and one audit row:
+each first claims the work through the broker (``StopClaims``: a Redis key when it is shared).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +28,6 @@ from energyapp.auth.models import User
 from energyapp.chat.engine import ChatEngine
 from energyapp.core.roles import Role
 from energyapp.errors import Conflict, Forbidden, NotFound
-
-# The works this process is stopping: a second stop of one meanwhile is not a second stop.
-_stopping: set[str] = set()
-
 
 # How long a stop waits to see an answer another process generates leave the board.
 STOP_CONFIRM_SECONDS = 5.0
@@ -44,6 +43,16 @@ async def _left_board(engine: ChatEngine, work_id: str) -> str:
         if all(w.id != work_id for w in await engine.broker.work()):
             return "stopped"
     return "stopping"
+
+
+async def _stop(engine: ChatEngine, work_id: str, answer_id: uuid.UUID) -> str:
+    """Stop the answer of a work: "stopped" or "stopping"; 404 once it ended meanwhile."""
+    status = await engine.stop_answer(answer_id, reason="admin")
+    if status is None and engine.broker.shared:  # asked elsewhere, no answer back
+        status = await _left_board(engine, work_id)
+    if status not in ("stopped", "stopping"):  # it ended on its own meanwhile
+        raise work_not_found()
+    return status
 
 
 def work_not_found() -> NotFound:
@@ -67,17 +76,15 @@ async def stop_work(
             "llegue.",
             code="work_not_stoppable",
         )
-    if work.id in _stopping:  # another admin (or a double click) is stopping it right now
+    # Another admin (or a double click), on any process, is stopping it or just did: one stop,
+    # one audit row (the broker's claims: through Redis when it is shared).
+    if not await engine.broker.stops.claim(work.id):
         raise work_not_found()
-    _stopping.add(work.id)
     try:
-        status = await engine.stop_answer(work.answer_id, reason="admin")
-    finally:
-        _stopping.discard(work.id)
-    if status is None and engine.broker.shared:  # asked elsewhere, no answer back
-        status = await _left_board(engine, work.id)
-    if status not in ("stopped", "stopping"):  # it ended on its own meanwhile
-        raise work_not_found()
+        status = await _stop(engine, work.id, work.answer_id)
+    except Exception:
+        await engine.broker.stops.release(work.id)
+        raise
     audit_service.record(
         session,
         "work.stopped",

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from energyapp.errors import ServiceUnavailable
 
@@ -29,8 +29,44 @@ STOPPED_BY_ADMIN = "stopped_by_admin"
 STOPPED_BY_ADMIN_DETAIL = "Un administrador detuvo esta respuesta."
 
 
+# How long an admin's claim of stopping a work lasts unless released: longer than any stop
+# waits (``STOP_WAIT_SECONDS``, ``STOP_CONFIRM_SECONDS``), so only its claimer releases it; a
+# work's id is never reused, so a claim kept after the stop refuses nothing else.
+STOP_CLAIM_SECONDS = 60.0
+
+
 def stopped_by_admin() -> ServiceUnavailable:
     return ServiceUnavailable(STOPPED_BY_ADMIN_DETAIL, code=STOPPED_BY_ADMIN)
+
+
+class StopClaims(Protocol):
+    """Who is stopping a work of the board (``admin/status_stop.py``): two admins, or a double
+    click, on any process, stop it once. A claim lasts ``STOP_CLAIM_SECONDS`` unless released."""
+
+    async def claim(self, work_id: str) -> bool:
+        """True when nobody is stopping ``work_id`` (nor stopped it in the last minute)."""
+
+    async def release(self, work_id: str) -> None:
+        """The stop did not happen (the work had ended, the broker failed): others may try."""
+
+
+class LocalStopClaims:
+    """The embedded default's claims (one process): work id -> when its claim expires."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._until: dict[str, float] = {}
+        self._clock = clock
+
+    async def claim(self, work_id: str) -> bool:
+        now = self._clock()
+        self._until = {w: until for w, until in self._until.items() if until > now}
+        if work_id in self._until:
+            return False
+        self._until[work_id] = now + STOP_CLAIM_SECONDS
+        return True
+
+    async def release(self, work_id: str) -> None:
+        self._until.pop(work_id, None)
 
 
 @dataclass(eq=False)

@@ -17,7 +17,7 @@ import anyio
 from sse_starlette import ServerSentEvent
 
 from energyapp.chat import sse
-from energyapp.chat.board import Work
+from energyapp.chat.board import LocalStopClaims, StopClaims, Work
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import GenerationQueue
 from energyapp.chat.watchers import Watchers
@@ -33,6 +33,10 @@ class Broker(Protocol):
     @property
     def watchers(self) -> Watchers:
         """The count of the answer streams each person has open (``chat/watchers.py``)."""
+
+    @property
+    def stops(self) -> StopClaims:
+        """Who is stopping which work of the board, across every process."""
 
     @property
     def shared(self) -> bool:
@@ -94,6 +98,7 @@ class LocalBroker:
     def __init__(self, queue: GenerationQueue, watchers: Watchers) -> None:
         self.queue = queue
         self.watchers = watchers
+        self.stops = LocalStopClaims()
         self._engine: ChatEngine | None = None
 
     async def start(self, engine: ChatEngine) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from energyapp.chat.board import Board, Work
+from energyapp.chat.board import STOP_CLAIM_SECONDS, Board, Work
 from energyapp.chat.queue import broker_unavailable
 from energyapp.chat.redis_keys import BrokerKeys
 
@@ -105,3 +105,27 @@ class RedisBoard:
         if gone:  # processes that died (each start has a new id): their fields would pile up
             await self._redis.hdel(self._keys.board, *gone)
         return {process: fields[process] for process in processes if process not in gone}
+
+
+class RedisStopClaims:
+    """Every process's claims of stopping a work: one key each (``SET NX`` with an expiry), so
+    that of two admins' stops on two processes exactly one goes on."""
+
+    def __init__(self, redis: Redis, keys: BrokerKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def claim(self, work_id: str) -> bool:
+        """503 ``broker_unavailable`` when Redis does not answer."""
+        key = self._keys.stopping(work_id)
+        try:
+            ttl = int(STOP_CLAIM_SECONDS * 1000)
+            return bool(await self._redis.set(key, self._keys.process, nx=True, px=ttl))
+        except (RedisError, OSError) as exc:
+            raise broker_unavailable() from exc
+
+    async def release(self, work_id: str) -> None:
+        try:
+            await self._redis.delete(self._keys.stopping(work_id))
+        except (RedisError, OSError) as exc:  # it expires on its own
+            logger.warning("releasing a stop failed", extra={"error": type(exc).__name__})

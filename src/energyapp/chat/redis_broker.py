@@ -41,7 +41,7 @@ from energyapp.chat.board import Work
 from energyapp.chat.continuation import answer_closing
 from energyapp.chat.live import LiveAnswer
 from energyapp.chat.queue import broker_unavailable
-from energyapp.chat.redis_board import RedisBoard
+from energyapp.chat.redis_board import RedisBoard, RedisStopClaims
 from energyapp.chat.redis_keys import (
     CREDENTIALS_ENDED,
     STOP_USER,
@@ -91,6 +91,7 @@ class RedisBroker:
         )
         self.watchers = RedisWatchers(redis, self.keys, settings.max_streams_per_user)
         self.board = RedisBoard(redis, self.keys)
+        self.stops = RedisStopClaims(redis, self.keys)
         self._owners = redis.register_script(OWNERS)
         self._engine: ChatEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []

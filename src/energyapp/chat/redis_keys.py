@@ -81,6 +81,9 @@ class BrokerKeys:
     def orphan(self, answer_id: uuid.UUID | str) -> str:
         return f"{self.prefix}orphan:{answer_id}"
 
+    def stopping(self, work_id: str) -> str:  # an admin's stop under way (admin/status_stop.py)
+        return f"{self.prefix}stopping:{work_id}"
+
     @property
     def recovery_lock(self) -> str:
         return f"{self.prefix}recovery"
