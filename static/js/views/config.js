@@ -12,6 +12,7 @@ import { apiKeysCard } from "./api_keys.js";
 import { instructionsCard } from "./instructions.js";
 import { promptsCard } from "./prompts.js";
 import { readyNoticesCard } from "./notify_card.js";
+import { usageCard } from "./usage_card.js";
 import { forgetReadyNotices } from "../notify.js";
 import { forgetStreamingAnswer } from "./chat/stream.js";
 /** @import { User } from "../state.js" */
@@ -26,6 +27,7 @@ export function renderConfig(main) {
   main.appendChild(h("div", { class: "page" }, inner));
   const user = signedInUser();
   inner.appendChild(h("div", { class: "grid-2" }, profileCard(user), themeCard()));
+  inner.appendChild(usageCard());
   inner.appendChild(readyNoticesCard(user.id));
   inner.appendChild(instructionsCard());
   inner.appendChild(promptsCard());
