@@ -191,7 +191,7 @@ def test_serve_freezes_what_start_up_imported(
     get_settings.cache_clear()
     gc.unfreeze()
     try:
-        result = CliRunner().invoke(cli_app, ["serve", "--port", "8765"])
+        result = CliRunner().invoke(cli_app, ["serve", "--port", str(free_port())])
         assert result.exit_code == 0, result.output
         assert calls == [("energyapp.main:create_app",)]
         assert "energyapp.main" in sys.modules

@@ -54,7 +54,9 @@ def events_of(response: httpx.Response) -> Events:
 
 
 def first(events: Events, name: str) -> dict[str, Any]:
-    return next(data for event, data in events if event == name)
+    found = [data for event, data in events if event == name]
+    assert found, f"no {name!r} event in {[event for event, _ in events]}"
+    return found[0]
 
 
 def streamed_text(events: Events) -> str:
@@ -153,7 +155,7 @@ async def test_killed_stand_in_frees_the_slot(
                 running = asyncio.create_task(
                     client.post("/chat", json={"message": "Hola"}, headers=victim)
                 )
-                for _ in range(200):
+                for _ in range(600):  # up to 30 s: a loaded machine starts the answer late
                     await asyncio.sleep(0.05)
                     async with sessionmaker() as session:
                         from sqlalchemy import select
@@ -165,6 +167,8 @@ async def test_killed_stand_in_frees_the_slot(
                         )
                     if content and len(content.split()) >= 3:
                         break
+                else:
+                    raise AssertionError("the answer never started streaming")
                 proc.kill()
                 proc.wait(5)
                 events = events_of(await asyncio.wait_for(running, 20))
