@@ -16,6 +16,7 @@ import c from "../vendor/highlight/languages/c.min.js";
 import cpp from "../vendor/highlight/languages/cpp.min.js";
 import yaml from "../vendor/highlight/languages/yaml.min.js";
 import { h, icon, toast } from "./dom.js";
+import { MATH_ATTRS, MATH_TAGS, mathMarkdown } from "./math.js";
 
 const LANGS = { python, javascript, typescript, bash, sql, json, xml, css, java, c, cpp, yaml };
 for (const [name, lang] of Object.entries(LANGS)) hljs.registerLanguage(name, lang);
@@ -45,11 +46,13 @@ const marked = new Marked({
       return escapeHtml(token.text || "");
     },
   },
-});
+}).use(mathMarkdown);
 const SAFE_URL = /^(https?:|mailto:)/i;
 
 DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
-  if (node.tagName === "A") {
+  // Links are HTML's `a` only: MathML (and SVG) once followed an `href` on any element.
+  if (node.tagName !== "A") node.removeAttribute("href");
+  else {
     const href = node.getAttribute("href") || "";
     if (!SAFE_URL.test(href.trim())) node.removeAttribute("href");
     else {
@@ -60,10 +63,17 @@ DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
 });
 
 const PURIFY = {
-  ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span"],
-  ALLOWED_ATTR: ["href", "title", "class", "align"], // align: a table column's, from marked
+  ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span", ...MATH_TAGS],
+  ALLOWED_ATTR: ["href", "title", "class", "align", ...MATH_ATTRS], // align: a table column's, from marked
   ALLOW_DATA_ATTR: false,
 };
+
+/**
+ * HTML (marked's, with temml's MathML) through the allow-list; exported for the browser tests.
+ * @param {string} html
+ * @returns {DocumentFragment}
+ */
+export const sanitize = (html) => DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
 
 /**
  * Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons.
@@ -71,9 +81,7 @@ const PURIFY = {
  * @param {string | null | undefined} text
  */
 export function renderMarkdown(target, text) {
-  const html = marked.parse(String(text ?? ""), { async: false });
-  const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
-  target.replaceChildren(fragment);
+  target.replaceChildren(sanitize(marked.parse(String(text ?? ""), { async: false })));
   for (const code of target.querySelectorAll("pre > code")) decorateCode(code);
 }
 
