@@ -75,14 +75,35 @@ const PURIFY = {
  */
 export const sanitize = (html) => DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
 
+/** @typedef {{ html: string, nodes: ChildNode[] }} Shown a top-level block's HTML and the nodes made of it */
+/** @type {WeakMap<Element, Shown[]>} */
+const shown = new WeakMap();
+
 /**
  * Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons.
+ * A streamed answer comes here on every frame: the leading blocks whose HTML did not change keep
+ * their nodes (no new layout of their formulas, no new highlighting); the rest is built again.
  * @param {Element} target
  * @param {string | null | undefined} text
  */
 export function renderMarkdown(target, text) {
-  target.replaceChildren(sanitize(marked.parse(String(text ?? ""), { async: false })));
-  for (const code of target.querySelectorAll("pre > code")) decorateCode(code);
+  const blocks = marked.lexer(String(text ?? "")).map((token) => marked.parser([token]));
+  let before = shown.get(target) ?? [];
+  const nodes = before.flatMap((block) => block.nodes);
+  // Someone else changed the children since: start afresh.
+  if (nodes.length !== target.childNodes.length || nodes.some((node, i) => node !== target.childNodes[i])) before = [];
+  let same = 0;
+  while (same < blocks.length && same < before.length && before[same].html === blocks[same]) same++;
+  if (same === 0) target.replaceChildren();
+  for (const block of before.slice(same)) for (const node of block.nodes) node.remove();
+  const now = before.slice(0, same);
+  for (const html of blocks.slice(same)) {
+    const fragment = sanitize(html);
+    for (const code of fragment.querySelectorAll("pre > code")) decorateCode(code);
+    now.push({ html, nodes: [...fragment.childNodes] });
+    target.append(fragment);
+  }
+  shown.set(target, now);
 }
 
 /** @param {Element} code a <code> inside a <pre> */

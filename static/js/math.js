@@ -68,7 +68,7 @@ function toMathML(tex, display, raw) {
     // temml sets a few inline styles (a cell's padding, a colour): the CSP refuses them and says so
     // in the console, even in DOMPurify's inert document, so they go before it parses the string.
     // Text holds no raw `<`, so each match is a tag; attribute values are escaped.
-    const tags = html.replace(/<[a-z][^>]*>/g, (tag) => tag.replace(/ style="[^"]*"/g, ""));
+    const tags = html.replace(/<[a-z][^>]*>/g, (/** @type {string} */ tag) => tag.replace(/ style="[^"]*"/g, ""));
     // The source again for screen readers that read `alttext` rather than the annotation.
     return tags.replace(/^<math/, `<math alttext="${escapeHtml(tex.trim())}"`);
   } catch {

@@ -209,3 +209,35 @@ def _screenshot_path(name: str) -> str:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return str(SCREENSHOTS / name)
+
+
+def test_a_growing_answer_keeps_the_blocks_already_shown(app_page: Page) -> None:
+    """A streamed answer is rendered again on every frame: the blocks that did not change keep
+    their nodes, so their formulas are not laid out again (what made long answers lag)."""
+    result = app_page.evaluate(
+        """async () => {
+          const { renderMarkdown } = await import("/static/js/markdown.js");
+          const div = document.createElement("div");
+          document.body.append(div);
+          const first = "Uno \\\\( a^2 \\\\)\\n\\n```python\\nx = 1\\n```\\n\\nDos";
+          renderMarkdown(div, first);
+          const math = div.querySelector("math"), pre = div.querySelector("pre");
+          renderMarkdown(div, first + " y tres \\\\( b");
+          const kept = div.querySelector("math") === math && div.querySelector("pre") === pre;
+          const grown = div.lastElementChild.textContent;
+          renderMarkdown(div, "Cero\\n\\n" + first);
+          const shifted = div.querySelectorAll("p").length;
+          div.replaceChildren();  // someone else emptied it
+          renderMarkdown(div, first);
+          const again = div.querySelectorAll("math, pre .code-bar").length;
+          renderMarkdown(div, "");
+          return { kept, grown, shifted, again, empty: div.childNodes.length };
+        }"""
+    )
+    assert result == {
+        "kept": True,
+        "grown": "Dos y tres \\( b",
+        "shifted": 3,
+        "again": 2,
+        "empty": 0,
+    }
