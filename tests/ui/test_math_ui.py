@@ -183,7 +183,7 @@ def test_a_stored_answer_with_formulas_in_the_dark_theme(
     """The formula takes the text's colour, so it reads in both themes."""
     user = live_app.create_user(full_name="Oscar Oscuro")
     content = (
-        "La potencia es \\( P = V \\cdot I \\). En un período $T$:\n\n"
+        "La potencia es \\( P = V \\cdot I \\). En un período $T$ ($\\mathscr{L}$: Laplace):\n\n"
         "\\[ E = \\int_0^T P(t)\\,dt \\]\n\n"
         "$$ \\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix} \\quad \\sqrt{\\frac{P}{R}} $$\n\n"
         "Un kWh cuesta entre $150 y $200. Mal escrito: \\( \\frac{1}{ \\)"
@@ -195,12 +195,16 @@ def test_a_stored_answer_with_formulas_in_the_dark_theme(
     login(page, live_app.base_url, user["email"], user["password"])
     page.goto(f"{live_app.base_url}/#/chat/{conv}")
     body = page.locator(".msg-assistant .md").last
-    expect(body.locator("math")).to_have_count(4)
+    expect(body.locator("math")).to_have_count(5)
     expect(body.locator("code.math-error")).to_have_text("\\( \\frac{1}{ \\)")
     colors = body.evaluate(
         "md => [getComputedStyle(md).color, getComputedStyle(md.querySelector('math mi')).color]"
     )
     assert colors[0] == colors[1]
+    # temml's font for script capitals comes from /static (font-src 'self'), with no CSP report.
+    page.wait_for_function(
+        "() => [...document.fonts].some((f) => f.family.includes('Temml') && f.status === 'loaded')"
+    )
     page.locator(".msg-assistant").last.screenshot(path=_screenshot_path("math-dark.png"))
 
 
