@@ -16,6 +16,7 @@ import c from "../vendor/highlight/languages/c.min.js";
 import cpp from "../vendor/highlight/languages/cpp.min.js";
 import yaml from "../vendor/highlight/languages/yaml.min.js";
 import { h, icon, toast } from "./dom.js";
+import { MATH_ATTRS, MATH_TAGS, mathMarkdown } from "./math.js";
 
 const LANGS = { python, javascript, typescript, bash, sql, json, xml, css, java, c, cpp, yaml };
 for (const [name, lang] of Object.entries(LANGS)) hljs.registerLanguage(name, lang);
@@ -45,11 +46,13 @@ const marked = new Marked({
       return escapeHtml(token.text || "");
     },
   },
-});
+}).use(mathMarkdown);
 const SAFE_URL = /^(https?:|mailto:)/i;
 
 DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
-  if (node.tagName === "A") {
+  // Links are HTML's `a` only: MathML (and SVG) once followed an `href` on any element.
+  if (node.tagName !== "A") node.removeAttribute("href");
+  else {
     const href = node.getAttribute("href") || "";
     if (!SAFE_URL.test(href.trim())) node.removeAttribute("href");
     else {
@@ -60,21 +63,47 @@ DOMPurify.addHook("afterSanitizeAttributes", (/** @type {Element} */ node) => {
 });
 
 const PURIFY = {
-  ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span"],
-  ALLOWED_ATTR: ["href", "title", "class", "align"], // align: a table column's, from marked
+  ALLOWED_TAGS: ["p", "br", "strong", "em", "del", "code", "pre", "ul", "ol", "li", "blockquote", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "span", ...MATH_TAGS],
+  ALLOWED_ATTR: ["href", "title", "class", "align", ...MATH_ATTRS], // align: a table column's, from marked
   ALLOW_DATA_ATTR: false,
 };
 
 /**
+ * HTML (marked's, with temml's MathML) through the allow-list; exported for the browser tests.
+ * @param {string} html
+ * @returns {DocumentFragment}
+ */
+export const sanitize = (html) => DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
+
+/** @typedef {{ html: string, nodes: ChildNode[] }} Shown a top-level block's HTML and the nodes made of it */
+/** @type {WeakMap<Element, Shown[]>} */
+const shown = new WeakMap();
+
+/**
  * Render Markdown into `target`, sanitized, with highlighted code blocks and copy buttons.
+ * A streamed answer comes here on every frame: the leading blocks whose HTML did not change keep
+ * their nodes (no new layout of their formulas, no new highlighting); the rest is built again.
  * @param {Element} target
  * @param {string | null | undefined} text
  */
 export function renderMarkdown(target, text) {
-  const html = marked.parse(String(text ?? ""), { async: false });
-  const fragment = DOMPurify.sanitize(html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
-  target.replaceChildren(fragment);
-  for (const code of target.querySelectorAll("pre > code")) decorateCode(code);
+  const blocks = marked.lexer(String(text ?? "")).map((token) => marked.parser([token]));
+  let before = shown.get(target) ?? [];
+  const nodes = before.flatMap((block) => block.nodes);
+  // Someone else changed the children since: start afresh.
+  if (nodes.length !== target.childNodes.length || nodes.some((node, i) => node !== target.childNodes[i])) before = [];
+  let same = 0;
+  while (same < blocks.length && same < before.length && before[same].html === blocks[same]) same++;
+  if (same === 0) target.replaceChildren();
+  for (const block of before.slice(same)) for (const node of block.nodes) node.remove();
+  const now = before.slice(0, same);
+  for (const html of blocks.slice(same)) {
+    const fragment = sanitize(html);
+    for (const code of fragment.querySelectorAll("pre > code")) decorateCode(code);
+    now.push({ html, nodes: [...fragment.childNodes] });
+    target.append(fragment);
+  }
+  shown.set(target, now);
 }
 
 /** @param {Element} code a <code> inside a <pre> */

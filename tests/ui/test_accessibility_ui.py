@@ -92,11 +92,16 @@ def test_chat_has_no_violations(axe_page: Page, live_app: LiveApp, theme: str) -
         "Plan de mantención",
         [
             ("user", "¿Qué es **kWh**?"),
-            ("assistant", "Un kilovatio hora.\n\n```python\nx = 1\n```"),
+            (
+                "assistant",
+                "Un kilovatio hora: \\( E = P \\cdot t \\).\n\n\\[ E = \\int_0^T P(t)\\,dt \\]"
+                "\n\nMal: \\( \\frac{1}{ \\)\n\n```python\nx = 1\n```",
+            ),
         ],
     )
     axe_page.goto(f"{live_app.base_url}/#/chat/{conv}")
     expect(axe_page.locator(".msg-assistant .md")).to_contain_text("kilovatio")
+    expect(axe_page.locator(".msg-assistant .md math")).to_have_count(2)
     expect(axe_page.locator(".conv-item")).to_have_count(1)
     assert_no_violations(axe_page, theme, "chat con mensajes")
 

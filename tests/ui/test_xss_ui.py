@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import LiveApp, login
+from tests.ui.conftest import LiveApp, Watch, login
 
 pytestmark = pytest.mark.browser
 
@@ -63,3 +63,89 @@ def test_hostile_name_in_admin_panel(page: Page, live_app: LiveApp) -> None:
     page.goto(f"{live_app.base_url}/static/index.html#/admin/conversacion/{conv}")
     expect(page.locator("#admin-viewer .md")).to_contain_text("<svg onload=alert('svg')>")
     assert page.locator("#admin-viewer .md :is(img, svg, iframe, script)").count() == 0
+
+
+# LaTeX is typeset by temml into MathML, which DOMPurify lets through: hostile TeX and hostile
+# MathML (as if temml wrote it) must bring no link, script, style or event attribute with them.
+TEX_PAYLOADS = [
+    r"$\href{javascript:alert('href')}{clic}$",
+    r"\( \url{javascript:alert('url')} \)",
+    r"\[ \includegraphics{javascript:alert('img')} \]",
+    r"$\htmlStyle{background:url(javascript:alert('style'))}{x}$",
+    r"$$ \color{red}{x} \mathcolor{#000}{y} \colorbox{black}{z} $$",
+    r"\( \text{</math><img src=x onerror=alert('mtext')>} \)",
+    r"$\mathrm{\"><svg onload=alert('svg')>}$",
+    r"\( \def\x{\x}\x \)",
+]
+MATHML_PAYLOADS = [
+    "<math><maction actiontype='statusline#javascript:alert(1)'><mtext>x</mtext>"
+    "<mtext>y</mtext></maction></math>",
+    "<math><mi href='javascript:alert(2)'>x</mi><mrow href='https://example.com'>y</mrow></math>",
+    "<math xmlns:xlink='http://www.w3.org/1999/xlink'>"
+    "<mrow xlink:href='javascript:alert(3)'>x</mrow></math>",
+    "<math><mi style='color:red' mathcolor='red'"
+    " mathbackground='url(javascript:alert(4))'>x</mi></math>",
+    "<math><annotation-xml encoding='text/html'>"
+    "<img src=x onerror=alert(5)></annotation-xml></math>",
+    "<math><semantics><mi>x</mi><annotation encoding='text/html'><img src=x onerror=alert(6)>"
+    "</annotation></semantics></math>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(7)>"
+    "</style></mglyph></table></mtext></math>",
+    "<math><a href='javascript:alert(8)'>a</a><mi onclick='alert(9)' id='clobber'>x</mi></math>",
+    "<math><mi>ok</mi></math><svg><a xlink:href='javascript:alert(10)'><text>t</text></a></svg>",
+]
+BAD_MATH = (
+    ".md :is(img, script, iframe, svg, style, maction, annotation-xml, mglyph,"
+    " a[href^='javascript']), .md [style], .md [onerror], .md [onload], .md [onclick],"
+    " .md [id], .md math [href], .md [mathcolor], .md [mathbackground]"
+)
+
+
+def test_hostile_latex_in_an_answer_brings_no_script(page: Page, live_app: LiveApp) -> None:
+    user = live_app.create_user(full_name="Tomás TeX")
+    answer = "Fórmulas:\n\n" + "\n\n".join(TEX_PAYLOADS)
+    conv = live_app.create_conversation(
+        user["id"], "TeX", [("user", "hola"), ("assistant", answer)]
+    )
+    login(page, live_app.base_url, user["email"], user["password"])
+    page.goto(f"{live_app.base_url}/#/chat/{conv}")
+    body = page.locator(".msg-assistant .md")
+    expect(body).to_contain_text("Fórmulas:")
+    expect(body.locator("math").first).to_be_attached()
+    assert page.locator(BAD_MATH).count() == 0
+    assert page.locator(".md [href]").count() == 0
+    # Commands that need trust (links, pictures, styles) are shown as their source, as text.
+    expect(body.locator("code.math-error").first).to_contain_text("javascript:alert('href')")
+    page.wait_for_timeout(200)
+
+
+def test_the_sanitizer_keeps_mathml_and_drops_its_tricks(
+    page: Page, live_app: LiveApp, watch: Watch
+) -> None:
+    page.goto(f"{live_app.base_url}/static/index.html")
+    page.wait_for_load_state("load")
+    result = page.evaluate(
+        """async (payloads) => {
+          const { sanitize } = await import("/static/js/markdown.js");
+          const div = document.createElement("div");
+          div.className = "md";
+          document.body.append(div);
+          for (const html of payloads) div.append(sanitize(html));
+          const names = new Set();
+          for (const el of div.querySelectorAll("*")) {
+            for (const a of el.attributes) names.add(a.name);
+          }
+          return { maths: div.querySelectorAll("math").length,
+                   mi: div.querySelectorAll("math mi").length, attributes: [...names].sort() };
+        }""",
+        MATHML_PAYLOADS,
+    )
+    assert result["maths"] == len(MATHML_PAYLOADS)
+    assert result["mi"] >= 4  # the harmless MathML stays MathML
+    assert set(result["attributes"]) <= {"encoding", "class"}
+    assert page.locator(BAD_MATH).count() == 0
+    page.wait_for_timeout(200)
+    # DOMPurify parses in an inert document under the page's CSP, which refuses (and reports) the
+    # raw markup's inline handlers and styles; answers never get there (marked escapes raw HTML).
+    refused = ("Applying inline style violates", "Executing inline event handler violates")
+    watch.errors[:] = [e for e in watch.errors if not e.startswith(refused)]
