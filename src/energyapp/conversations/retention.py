@@ -1,6 +1,6 @@
 """Retention: conversations whose last message is older than their owner's role allows
 (``settings.retention_days``), and temporary chats past ``settings.temporary_chat_hours``
-(conversations/temporary.py), are deleted by ``energyapp retention run`` (a daily systemd timer),
+(conversations/temporary.py), are deleted by ``energyapp retention run`` (an hourly systemd timer),
 except those on legal hold. A conversation's ``updated_at`` is the time of its last message
 (``counters.messages_added`` moves it; renaming or pinning does not).
 
