@@ -5,9 +5,10 @@
         --users 10000 --conversations 200000 --messages 5000000
 
 The database is dropped and created again, migrated with Alembic, then loaded with COPY
-(asyncpg ``copy_records_to_table``). The secondary indexes of ``messages`` are dropped during the
-load and rebuilt afterwards, as any bulk load does; foreign keys are consistent by construction, so
-their per-row triggers are skipped (``session_replication_role = replica``) during COPY only.
+(asyncpg ``copy_records_to_table``). The secondary indexes of ``messages`` and ``usage_events``
+are dropped during the load and rebuilt afterwards, as any bulk load does; foreign keys are
+consistent by construction, so their per-row triggers are skipped
+(``session_replication_role = replica``) during COPY only.
 
 Shape of the data (chosen so the benchmark can go deep in every list):
 - users: a few admins, 1 % supervisors, the rest ``trabajador``; ``bench-heavy@...`` owns
@@ -18,7 +19,11 @@ Shape of the data (chosen so the benchmark can go deep in every list):
   conversation one branch (no versions: ``parent_id`` the message before, ``current_leaf_id``
   the last one);
 - the denormalised counters (``users.conversation_count``, ``users.message_count``,
-  ``conversations.message_count``) match the rows.
+  ``conversations.message_count``) match the rows;
+- each answer has its row in the usage ledger (``usage_events``), as the app writes it when an
+  answer to a new question ends (``usage/service.py``): its owner, ``web``, its model, status,
+  tokens and first-token wait, 2 messages (the question and the answer), 1 answer, its message
+  id, at its time; so the admin's "Uso" page and the daily quotas have figures to show.
 """
 
 from __future__ import annotations
@@ -99,8 +104,9 @@ async def load(args: argparse.Namespace) -> None:
         await conn.execute("SET maintenance_work_mem = '512MB'")
         await conn.execute("SET session_replication_role = replica")
         indexes = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messages' "
-            "AND indexname <> 'pk_messages'"
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename IN ('messages', 'usage_events') "
+            "AND indexname NOT IN ('pk_messages', 'pk_usage_events')"
         )
         for row in indexes:
             await conn.execute(f'DROP INDEX "{row["indexname"]}"')
@@ -139,15 +145,19 @@ async def load(args: argparse.Namespace) -> None:
         last_active = list(created)
         conv_rows = []
         msg_rows: list[tuple[object, ...]] = []
-        total_msgs = 0
+        usage_rows: list[tuple[object, ...]] = []
+        total_msgs = total_answers = 0
         copy_s = 0.0
 
         async def flush_messages() -> None:
-            nonlocal copy_s, msg_rows
+            nonlocal copy_s, msg_rows, usage_rows
             t = time.perf_counter()
             await conn.copy_records_to_table("messages", records=msg_rows, columns=MSG_COLUMNS)
+            await conn.copy_records_to_table(
+                "usage_events", records=usage_rows, columns=USAGE_COLUMNS
+            )
             copy_s += time.perf_counter() - t
-            msg_rows = []
+            msg_rows, usage_rows = [], []
 
         for c, owner in enumerate(conv_owner):
             count = msg_counts[c]
@@ -161,23 +171,22 @@ async def load(args: argparse.Namespace) -> None:
                 moment += timedelta(seconds=rng.randint(step, step * 6), microseconds=k)
                 assistant = k % 2 == 1
                 message_id = uuid7_at(moment, rng)
-                msg_rows.append(
-                    (
-                        message_id,
-                        parent,
-                        conv_id,
-                        user_ids[owner],
-                        "assistant" if assistant else "user",
-                        texts[rng.randrange(len(texts))],
-                        "complete",
-                        "llama3.1:8b" if assistant else None,
-                        rng.randint(40, 4000) if assistant else None,
-                        rng.randint(20, 800) if assistant else None,
-                        rng.randint(300, 30_000) if assistant else None,
-                        moment,
-                        moment,
-                    )
+                row = (
+                    message_id,
+                    parent,
+                    conv_id,
+                    user_ids[owner],
+                    "assistant" if assistant else "user",
+                    texts[rng.randrange(len(texts))],
+                    "complete",
+                    *(answer_counts(rng) if assistant else (None,) * 5),
+                    moment,
+                    moment,
                 )
+                msg_rows.append(row)
+                if assistant:
+                    usage_rows.append(usage_event(row, uuid7_at(moment, rng)))
+                    total_answers += 1
                 parent = message_id
             updated = moment
             title = " ".join(rng.choices(WORDS, k=rng.randint(2, 7))).capitalize()[:200]
@@ -229,8 +238,9 @@ async def load(args: argparse.Namespace) -> None:
                 "conversations", records=conv_rows[i : i + CHUNK], columns=CONV_COLUMNS
             )
         print(
-            f"copied {n_users:,} users, {n_conv:,} conversations, {total_msgs:,} messages "
-            f"({copy_s:.0f}s in COPY) at {time.perf_counter() - started:.0f}s",
+            f"copied {n_users:,} users, {n_conv:,} conversations, {total_msgs:,} messages, "
+            f"{total_answers:,} usage events ({copy_s:.0f}s in COPY) at "
+            f"{time.perf_counter() - started:.0f}s",
             flush=True,
         )
         await conn.execute("SET session_replication_role = origin")
@@ -242,6 +252,33 @@ async def load(args: argparse.Namespace) -> None:
     finally:
         await conn.close()
     print(f"done in {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def answer_counts(rng: random.Random) -> tuple[object, ...]:
+    """An answer's model, tokens, duration and first-token wait (MSG_COLUMNS' order)."""
+    duration = rng.randint(300, 30_000)
+    return "llama3.1:8b", rng.randint(40, 4000), rng.randint(20, 800), duration, duration // 10
+
+
+def usage_event(answer: tuple[object, ...], event_id: uuid.UUID) -> tuple[object, ...]:
+    """The ledger row of ``answer`` (a row of MSG_COLUMNS), as the app writes it when an answer
+    to a new question ends: its owner's, web, 2 messages (the question and the answer), 1
+    answer, at the answer's time."""
+    m = dict(zip(MSG_COLUMNS, answer, strict=True))
+    return (
+        event_id,
+        m["user_id"],
+        m["updated_at"],
+        "web",
+        m["model"],
+        m["status"],
+        m["prompt_tokens"],
+        m["completion_tokens"],
+        m["first_token_ms"],
+        2,
+        1,
+        m["id"],
+    )
 
 
 MSG_COLUMNS = [
@@ -256,8 +293,23 @@ MSG_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "duration_ms",
+    "first_token_ms",
     "created_at",
     "updated_at",
+]
+USAGE_COLUMNS = [
+    "id",
+    "user_id",
+    "created_at",
+    "source",
+    "model",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "first_token_ms",
+    "messages",
+    "answers",
+    "message_id",
 ]
 USER_COLUMNS = [
     "id",

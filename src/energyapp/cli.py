@@ -235,6 +235,7 @@ def retention_run(
     (never those on legal hold), in small batches; one audit event. With --dry-run, list them
     and delete nothing."""
     from energyapp.conversations import retention
+    from energyapp.db import utcnow
 
     settings = _settings()
     if not settings.retention_days:
@@ -244,15 +245,20 @@ def retention_run(
         )
     if dry_run:
 
-        async def _preview(session: AsyncSession) -> int:
-            count = 0
-            async for item in retention.expired(session, settings):
+        async def _preview(session: AsyncSession) -> tuple[int, int]:
+            count = temporary = 0
+            now = utcnow()
+            async for item in retention.expired(session, settings, now=now):
                 count += 1
-                typer.echo(item.describe())
-            return count
+                temporary += item.temporary
+                typer.echo(item.describe(now))
+            return count, temporary
 
-        count = _with_session(_preview)
-        typer.echo(f"Simulación: se eliminarían {count} conversaciones. No se eliminó nada.")
+        count, temporary = _with_session(_preview)
+        chats = f"{temporary} chat temporal" if temporary == 1 else f"{temporary} chats temporales"
+        typer.echo(
+            f"Simulación: se eliminarían {count} conversaciones ({chats}). No se eliminó nada."
+        )
         return
 
     async def _run(sessionmaker: async_sessionmaker[AsyncSession]) -> retention.RunSummary:

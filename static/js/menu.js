@@ -17,6 +17,26 @@ import { h } from "./dom.js";
 let counter = 0;
 
 /**
+ * Whether the focus is in an open menu: the person chose to be there, so the end of an earlier
+ * action (a list read again, a row settled) leaves the focus and that menu alone.
+ * @returns {boolean}
+ */
+export function inOpenMenu() {
+  const menu = document.activeElement?.closest("[role=menu]");
+  return menu instanceof HTMLElement && !menu.hidden;
+}
+
+/**
+ * Whether `root` holds an open menu: drawing it again would take that menu from under the
+ * pointer (and the focus with it), so its drawing waits until the menu closes.
+ * @param {HTMLElement} root
+ * @returns {boolean}
+ */
+export function hasOpenMenu(root) {
+  return Boolean(root.querySelector("[role=menu]:not([hidden])"));
+}
+
+/**
  * @param {Node} content what the button shows (an icon)
  * @param {string} label its accessible name
  * @param {() => MenuEntry[]} entries read when the menu opens (labels can depend on state)

@@ -98,15 +98,50 @@ def test_list_endpoints_on_a_small_generated_data_set(tmp_path: Path) -> None:
             "--conversations", "300", "--messages", "3000", "--heavy-conversations", "60",
             "--heavy-messages", "600",
         )  # fmt: skip
+        ledger = asyncio.run(_ledger_check(db_url))
+        # One ledger row per answer, as the app writes it: the question and its answer (2
+        # messages), the answer's tokens, model and time, its owner's, web.
+        assert ledger["answers"] > 0
+        assert ledger["events"] == ledger["answers"] == ledger["matching"], ledger
+        assert ledger["orphans"] == 0
         out = run_tool(
             tmp_path, "bench.list_endpoints", "--db-url", db_url, "--requests", "3",
             "--limit", "5",
         )  # fmt: skip
     finally:
         asyncio.run(drop_database(db_url.rsplit("/", 1)[1]))
+
     # 7 lists at their first and deep page, 2 searches at their first page.
     assert len(re.findall(r"^GET /.+ (first|deep) +\d", out, re.MULTILINE)) == 16, out
     assert out.count("\n=== GET ") == 16  # the EXPLAIN of each row's list query
+
+
+async def _ledger_check(db_url: str) -> dict[str, int]:
+    """Counts of the generated answers and of their ledger rows (``usage_events``)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            """
+            SELECT
+              (SELECT count(*) FROM messages WHERE role = 'assistant') AS answers,
+              (SELECT count(*) FROM usage_events) AS events,
+              (SELECT count(*) FROM usage_events e
+                 JOIN messages m ON m.id = e.message_id
+                 JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.role = 'assistant' AND e.user_id = c.user_id AND e.source = 'web'
+                  AND e.status = m.status AND e.model = m.model
+                  AND e.prompt_tokens = m.prompt_tokens
+                  AND e.completion_tokens = m.completion_tokens
+                  AND e.first_token_ms = m.first_token_ms
+                  AND e.messages = 2 AND e.answers = 1 AND e.key_id IS NULL
+                  AND e.created_at = m.updated_at) AS matching,
+              (SELECT count(*) FROM usage_events e
+                WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id)) AS orphans
+            """
+        )
+    finally:
+        await conn.close()
+    return dict(row)
 
 
 async def drop_database(name: str) -> None:

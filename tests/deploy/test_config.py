@@ -279,7 +279,9 @@ def test_the_backup_unit_backs_up_the_database_the_app_uses() -> None:
     assert "postgresql.service" in backup["Wants"][0] and "postgresql.service" in backup["After"][0]
 
 
-def test_retention_runs_daily_as_the_app_user() -> None:
+def test_retention_runs_every_hour_as_the_app_user() -> None:
+    """Hourly: a temporary chat may live one hour (temporary_chat_hours), and a daily run
+    kept it up to a day past that."""
     service = _directives("energyapp-retention.service")
     assert service["ExecStart"] == ["/opt/energyapp/.venv/bin/energyapp retention run"]
     assert service["Type"] == ["oneshot"]
@@ -288,7 +290,8 @@ def test_retention_runs_daily_as_the_app_user() -> None:
     assert service["ProtectSystem"] == ["strict"]
     timer = _directives("energyapp-retention.timer")
     assert timer["Persistent"] == ["true"]
-    assert timer["OnCalendar"][0].startswith("*-*-* ")
+    assert re.fullmatch(r"\*-\*-\* \*:\d\d:00", timer["OnCalendar"][0]), timer["OnCalendar"]
+    assert timer["RandomizedDelaySec"] == ["5m"]  # well within the hour
     deploy = (REPO / "scripts" / "deploy.sh").read_text()
     enabled = [line for line in deploy.splitlines() if "systemctl enable" in line]
     started = [line for line in deploy.splitlines() if "systemctl start" in line]

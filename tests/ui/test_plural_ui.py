@@ -35,3 +35,19 @@ def test_counts_agree_and_use_chilean_digits(page: Page, live_app: LiveApp) -> N
         "1.500 respuestas, 1 token",
         "1 token",
     ]
+
+
+BAND = """async (hours) => {
+  const { state } = await import("/static/js/state.js");
+  const { bandText } = await import("/static/js/views/chat/temporary.js");
+  state.config.temporary_chat_hours = hours;
+  return bandText();
+}"""
+
+
+@pytest.mark.parametrize(("hours", "said"), [(1, "1 hora"), (5, "5 horas"), (24, "24 horas")])
+def test_a_temporary_chats_band_says_its_hours(
+    page: Page, live_app: LiveApp, hours: int, said: str
+) -> None:
+    page.goto(f"{live_app.base_url}/static/index.html")
+    assert f"se borrará {said} después del último mensaje" in page.evaluate(BAND, hours)

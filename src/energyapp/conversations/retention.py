@@ -1,6 +1,6 @@
 """Retention: conversations whose last message is older than their owner's role allows
 (``settings.retention_days``), and temporary chats past ``settings.temporary_chat_hours``
-(conversations/temporary.py), are deleted by ``energyapp retention run`` (a daily systemd timer),
+(conversations/temporary.py), are deleted by ``energyapp retention run`` (an hourly systemd timer),
 except those on legal hold. A conversation's ``updated_at`` is the time of its last message
 (``counters.messages_added`` moves it; renaming or pinning does not).
 
@@ -64,9 +64,15 @@ class Expired:
     title: str
     last_message_at: datetime
     message_count: int
+    temporary: bool
 
-    def describe(self) -> str:
-        """One line of ``--dry-run``: id, last message (dd-mm-aaaa, Santiago), owner, title."""
+    def describe(self, now: datetime) -> str:
+        """One line of ``--dry-run``: id, last message (dd-mm-aaaa, Santiago), owner, title. A
+        temporary chat is meant to leave no trace: only its id, hours since its last message
+        and messages, never its title nor its owner."""
+        if self.temporary:
+            hours = int((now - self.last_message_at).total_seconds() // 3600)
+            return f"{self.id}  chat temporal, hace {hours} h  {self.message_count} mensajes"
         return (
             f"{self.id}  {local_day(self.last_message_at)}  {self.owner_email}  "
             f"{self.message_count} mensajes  «{self.title}»"
@@ -78,7 +84,7 @@ async def _expired_page(
 ) -> list[Expired]:
     c = CONVERSATIONS.c
     stmt = (
-        select(c.id, USERS.c.email, c.title, c.updated_at, c.message_count)
+        select(c.id, USERS.c.email, c.title, c.updated_at, c.message_count, c.temporary)
         .select_from(CONVERSATIONS.join(USERS, USERS.c.id == c.user_id))
         .where(expired_condition(limits))
         .order_by(c.updated_at, c.id)

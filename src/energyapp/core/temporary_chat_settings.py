@@ -8,6 +8,6 @@ from pydantic import BaseModel, Field
 
 class TemporaryChatSettings(BaseModel):
     # A temporary chat ("Chat temporal") is deleted this many hours after its last message, and
-    # its owner reads it as missing from then on. At least 24 since the quota counted stored
-    # answers (a shorter life gave tokens back); the usage ledger no longer depends on it.
-    temporary_chat_hours: int = Field(default=24, ge=24, le=24 * 365)
+    # its owner reads it as missing from then on. As little as 1: the quota reads the usage
+    # ledger, which a deletion does not touch, and the retention timer runs every hour.
+    temporary_chat_hours: int = Field(default=24, ge=1, le=24 * 365)

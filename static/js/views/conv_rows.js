@@ -4,7 +4,7 @@
 // its list, → to the menu button, Shift+F10 opens the menu), and RowPlace: the rows of one list,
 // where the focus goes after a row's action (the same control, else a neighbour, never <body>).
 import { h, icon } from "../dom.js";
-import { menuButton } from "../menu.js";
+import { inOpenMenu, menuButton } from "../menu.js";
 /** @import { MenuEntry } from "../menu.js" */
 
 /**
@@ -44,13 +44,15 @@ export class RowPlace {
 
   /**
    * Focus a control of a conversation's row. Its actions show only while the row has the
-   * focus (or the pointer), so the link takes it first.
+   * focus (or the pointer), so the link takes it first. The focus stays in a menu the person
+   * opened meanwhile (an action's end arriving after they moved on).
    * @param {string} id
    * @param {string} selector
    * @returns {boolean} whether the row is there
    */
   focusInRow(id, selector) {
     const row = this.root.querySelector(`${this.rows}[data-id="${CSS.escape(id)}"]`);
+    if (inOpenMenu()) return Boolean(row);
     /** @type {HTMLElement | null} */ (row?.querySelector(".conv-link") ?? null)?.focus();
     /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null)?.focus();
     return Boolean(row);
@@ -73,6 +75,7 @@ export class RowPlace {
    * @param {string} id
    */
   focusInstead(shown, id) {
+    if (inOpenMenu()) return;
     const index = shown.indexOf(id);
     const next = shown.filter((other) => other !== id)[Math.min(index, shown.length - 2)];
     if (!next || !this.focusInRow(next, ".conv-link")) this.fallback();

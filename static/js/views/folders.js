@@ -5,7 +5,7 @@
 // that a conversation's menu opens (moveDialog).
 import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
-import { menuButton } from "../menu.js";
+import { hasOpenMenu, inOpenMenu, menuButton } from "../menu.js";
 import { plural } from "../plural.js";
 import { RowPlace } from "./conv_rows.js";
 /** @import { Page } from "../api.js" */
@@ -136,6 +136,8 @@ export class FolderSection {
     this.activeId = null;
     /** @type {string} what the rows show now, to draw them again only when it changed */
     this.drawn = "";
+    /** a drawing that waited for a menu of the section to close */
+    this.pending = false;
     /** @type {string | null} the list's rows at its last timed refresh (due) */
     this.rows = null;
     /** when the folders were last read */
@@ -148,6 +150,10 @@ export class FolderSection {
       this.list,
       this.status,
     );
+    // A menu closed (Escape, a choice, a press elsewhere): the focus leaves its item.
+    this.list.addEventListener("focusout", () => setTimeout(() => {
+      if (this.pending && !hasOpenMenu(this.list)) this.render();
+    }));
   }
 
   /**
@@ -224,7 +230,17 @@ export class FolderSection {
     this.render();
   }
 
+  /**
+   * Draw the folders as last read. While one of the section's menus is open (opened while an
+   * earlier action's re-read was on its way) the drawing waits until it closes: the menu stays
+   * on its row, under the pointer, with the focus in it.
+   */
   render() {
+    if (hasOpenMenu(this.list)) {
+      this.pending = true;
+      return;
+    }
+    this.pending = false;
     this.say(this.folders.length ? "" : "Aún no tiene carpetas.");
     // A refresh that changed nothing leaves the rows (and the focus inside them) alone.
     const drawn = JSON.stringify([this.folders, [...this.open], this.activeId]);
@@ -349,6 +365,7 @@ export class FolderSection {
 
   /** @param {number} index where a folder's row was: the one now there, the last, or "Nueva carpeta" */
   focusNear(index) {
+    if (inOpenMenu()) return;
     const next = this.folders[Math.min(index, this.folders.length - 1)];
     if (next) this.focusFolder(next.id, ".folder-toggle");
     else this.newButton.focus();
@@ -415,8 +432,12 @@ export class FolderSection {
    */
   focusFolder(id, selector) {
     const row = this.list.querySelector(`[data-folder="${CSS.escape(id)}"]`);
-    /** @type {HTMLElement | null} */ (row?.querySelector(".folder-toggle") ?? null)?.focus();
-    /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null)?.focus();
+    if (inOpenMenu()) return Boolean(row); // the person moved on to a menu: left there
+    const target = /** @type {HTMLElement | null} */ (row?.querySelector(selector) ?? null);
+    // A conversation's menu button shows while its row holds the focus: its link takes it first.
+    const link = target?.closest(".conv-item")?.querySelector(".conv-link") ?? row?.querySelector(".folder-toggle");
+    /** @type {HTMLElement | null | undefined} */ (link)?.focus();
+    target?.focus();
     return Boolean(row);
   }
 }

@@ -5,6 +5,7 @@
 // (conv_rows.js draws a row; the actions here keep both lists and the chat's header in step).
 import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
+import { hasOpenMenu } from "../menu.js";
 import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
 import { downloadExport } from "./export.js";
@@ -81,9 +82,6 @@ export class Sidebar {
     this.list = h("div", { class: "conv-list" });
     // A change that arrived while a row was in use (see update()) is drawn once it no longer is.
     this.pendingRender = false;
-    this.list.addEventListener("focusout", () => setTimeout(() => {
-      if (this.pendingRender && !this.interacting()) this.render();
-    }));
     this.status = h("div", { class: "list-status", "aria-live": "polite" });
     this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
     // The list's own reads (timer, focus, other tabs) are background reads: with the access
@@ -108,6 +106,10 @@ export class Sidebar {
       this.folders.el,
       this.list,
     );
+    // The focus leaving a row in use (a menu closed, here or in a folder; a title saved).
+    this.el.addEventListener("focusout", () => setTimeout(() => {
+      if (this.pendingRender && !this.interacting()) this.render();
+    }));
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadMore();
     }, { root: this.list, rootMargin: "120px" });
@@ -256,6 +258,11 @@ export class Sidebar {
   }
 
   render() {
+    // A menu opened while an action's answer was on its way stays: drawn once it closes.
+    if (hasOpenMenu(this.list)) {
+      this.pendingRender = true;
+      return;
+    }
     this.pendingRender = false;
     const focused = this.focusedControl();
     clear(this.list);
