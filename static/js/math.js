@@ -22,9 +22,13 @@ const cache = new Map();
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (/** @type {string} */ text) => text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 
+// A currency's code before its `$` ("US$ 600", "R$ 30"), as the formula's last word.
+const CURRENCY_CODE = /[\s(](?:US|USD|CLP|CL|MX|AR|CA|AU|NZ|HK|SG|COP|R)$/;
+
 /**
  * The end of a `$…$` formula by Pandoc's rule: no space after the opening `$`, none before the
- * closing one, and no digit right after it ("$300 y $500" is money, not math). -1: not a formula.
+ * closing one, and no digit right after it ("$300 y $500" is money, not math); nor a currency's
+ * `$` with its amount after a space ("$500 y US$ 600"). -1: not a formula.
  * @param {string} src starting with a single `$`
  */
 function dollarEnd(src) {
@@ -33,7 +37,10 @@ function dollarEnd(src) {
     const ch = src[i];
     if (ch === "\\") i++;
     else if (ch === "\n" && src[i + 1] === "\n") return -1;
-    else if (ch === "$") return /\s/.test(src[i - 1]) || /\d/.test(src[i + 1] || "") ? -1 : i + 1;
+    else if (ch === "$") {
+      const money = /^[ \t]*\d/.test(src.slice(i + 1)) && CURRENCY_CODE.test(src.slice(1, i));
+      return /\s/.test(src[i - 1]) || /\d/.test(src[i + 1] || "") || money ? -1 : i + 1;
+    }
   }
   return -1;
 }

@@ -16,6 +16,9 @@ import { h } from "./dom.js";
 
 let counter = 0;
 
+/** The event a menu's wrap sends (it bubbles) each time the menu closes. */
+export const MENU_CLOSED = "energyapp:menuclosed";
+
 /**
  * Whether the focus is in an open menu: the person chose to be there, so the end of an earlier
  * action (a list read again, a row settled) leaves the focus and that menu alone.
@@ -94,6 +97,9 @@ export function menuKeys(button, menu, wrap, fill = () => {}) {
     button.setAttribute("aria-expanded", "false");
     document.removeEventListener("pointerdown", outside, true);
     if (refocus) button.focus();
+    // Said to the lists that hold a drawing while a menu is open: a menu can close with no
+    // focus change in them (a press elsewhere after the focus had gone to <body>).
+    wrap.dispatchEvent(new Event(MENU_CLOSED, { bubbles: true }));
   };
   const open = (last = false) => {
     fill();

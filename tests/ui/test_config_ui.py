@@ -103,3 +103,20 @@ def test_close_all_sessions_ends_other_tabs(
         expect(other_page.locator("#login-email")).to_be_visible()
     finally:
         other.close()
+
+
+def test_leaving_configuracion_leaves_no_theme_listener(page: Page, live_app: LiveApp) -> None:
+    """The Apariencia buttons follow a choice made in another tab; visiting the screen again and
+    again keeps one listener for that, not one per visit holding the old screens."""
+    user = live_app.create_user()
+    login(page, live_app.base_url, user["email"], user["password"])
+    for _ in range(4):
+        page.click("nav.tabs a:text('Configuración')")
+        expect(page.locator("[data-theme-choice=system]")).to_be_visible()
+        page.click("nav.tabs a:text('Chat')")
+        expect(page.locator("[data-theme-choice=system]")).to_have_count(0)
+    page.click("nav.tabs a:text('Configuración')")
+    cdp = page.context.new_cdp_session(page)
+    window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]["objectId"]
+    listeners = cdp.send("DOMDebugger.getEventListeners", {"objectId": window})["listeners"]
+    assert [item["type"] for item in listeners].count("energyapp:theme") == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.ui.conftest import LiveApp, login, row_action
 
@@ -63,22 +63,28 @@ def _folder_menu(page: Page, name: str) -> None:
     page.get_by_role("button", name=f"Acciones de la carpeta «{name}»").click()
 
 
-def test_a_folder_rows_menu_survives_the_reread_after_an_action(
+def _a_menu_opened_during_a_held_reread(
     page: Page, live_app: LiveApp
-) -> None:
+) -> tuple[Locator, HeldReads, Locator]:
+    """Uno pinned (its folder's re-read held), then Dos's menu opened by keyboard meanwhile."""
     _signed_in_with_an_open_folder(page, live_app)
     rows = page.locator(".folder-items .conv-item")
     held = HeldReads(page)
     page.route(FOLDER_READS, held.hold)
-
     row_action(rows.filter(has_text="Uno"), "Fijar")  # its folder is read again: held
     held.wait()
-    # Meanwhile another row's menu, by keyboard.
     rows.filter(has_text="Dos").locator(".conv-link").focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     menu = page.get_by_role("menu", name="Más acciones para «Dos»")
     expect(menu).to_be_visible()
+    return rows, held, menu
+
+
+def test_a_folder_rows_menu_survives_the_reread_after_an_action(
+    page: Page, live_app: LiveApp
+) -> None:
+    rows, held, menu = _a_menu_opened_during_a_held_reread(page, live_app)
     expect(menu.get_by_role("menuitem", name="Renombrar")).to_be_focused()
 
     with page.expect_response(FOLDER_READS):
@@ -127,3 +133,22 @@ def test_a_folder_menu_survives_the_reread_after_a_rename(page: Page, live_app: 
     expect(menu).to_be_hidden()
     expect(page.locator(".folder-name")).to_have_text(["Otra bis", "Proyecto"])
     expect(page.get_by_role("button", name="Acciones de la carpeta «Proyecto»")).to_be_focused()
+
+
+def test_the_section_is_drawn_when_its_menu_closes_without_the_focus_leaving_it(
+    page: Page, live_app: LiveApp
+) -> None:
+    """A press on the menu's margin takes the focus to <body> with the menu still open; a press
+    in the chat then closes it with no focus change in the list: the held drawing comes anyway."""
+    rows, held, menu = _a_menu_opened_during_a_held_reread(page, live_app)
+    with page.expect_response(FOLDER_READS):
+        held.release()
+    page.wait_for_timeout(300)
+    expect(rows.filter(has_text="Uno").locator(".conv-link svg.icon")).to_have_count(0)
+
+    menu.click(position={"x": 2, "y": 2})  # its margin: the focus goes to <body>
+    page.wait_for_timeout(100)
+    expect(menu).to_be_visible()
+    page.locator("#welcome").click()  # a press elsewhere closes it
+    expect(menu).to_be_hidden()
+    expect(rows.filter(has_text="Uno").locator(".conv-link svg.icon")).to_have_count(1)

@@ -44,6 +44,11 @@ MONEY = [
     "Pagó US$5 y luego US$10.",
     "El cargo fijo es $1.990 (IVA incluido) y el despacho $ 2.000 $ extra.",
     "Con 3 cuotas de $15.990 paga $47.970.",
+    # A `$` after a currency code, then a space and the amount, never closes a formula.
+    "Precio: $1.000 (US$ 1,10).",
+    "Entre $500 y US$ 600 al mes.",
+    "De $5.000 a $10.000 (aprox. US$ 6 a US$ 12).",
+    "Cuesta $5.000 o R$ 30 en Brasil.",
 ]
 
 

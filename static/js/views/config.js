@@ -113,6 +113,15 @@ function setTwoFactor(enabled) {
   if (cell) cell.textContent = twoFactorLabel(enabled);
 }
 
+/** The Apariencia buttons on screen, if any, pressed as the choice is now. */
+function showThemeChoice() {
+  for (const b of document.querySelectorAll("[data-theme-choice]")) {
+    b.setAttribute("aria-pressed", String(/** @type {HTMLElement} */ (b).dataset.themeChoice === themeChoice()));
+  }
+}
+// A choice made in another tab: one listener for every visit of the screen (none kept per card).
+window.addEventListener("energyapp:theme", showThemeChoice);
+
 function themeCard() {
   /** @type {[ThemeChoice, string][]} */
   const choices = [["system", "Sistema"], ["light", "Claro"], ["dark", "Oscuro"]];
@@ -120,18 +129,10 @@ function themeCard() {
     const btn = h("button", { type: "button", class: "btn", "data-theme-choice": value, "aria-pressed": String(themeChoice() === value), text: label });
     btn.addEventListener("click", () => {
       setTheme(value);
-      pressed();
+      showThemeChoice();
     });
     return btn;
   });
-  const pressed = () => {
-    if (!buttons[0].isConnected) {  // the screen was left
-      window.removeEventListener("energyapp:theme", pressed);
-      return;
-    }
-    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.themeChoice === themeChoice()));
-  };
-  window.addEventListener("energyapp:theme", pressed);  // chosen in another tab
   return h("section", { class: "card", "aria-labelledby": "theme-h" },
     h("h2", { id: "theme-h", text: "Apariencia" }),
     h("p", { class: "hint", text: "«Sistema» sigue el modo claro u oscuro de su equipo. El tema elegido se recuerda en este navegador." }),

@@ -5,7 +5,7 @@
 // that a conversation's menu opens (moveDialog).
 import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, dialogActions, openDialog, toast } from "../dom.js";
-import { hasOpenMenu, inOpenMenu, menuButton } from "../menu.js";
+import { hasOpenMenu, inOpenMenu, MENU_CLOSED, menuButton } from "../menu.js";
 import { plural } from "../plural.js";
 import { RowPlace } from "./conv_rows.js";
 /** @import { Page } from "../api.js" */
@@ -150,10 +150,13 @@ export class FolderSection {
       this.list,
       this.status,
     );
-    // A menu closed (Escape, a choice, a press elsewhere): the focus leaves its item.
-    this.list.addEventListener("focusout", () => setTimeout(() => {
+    // A menu closed (Escape, a choice, a press elsewhere): the focus leaves its item, or not
+    // (it was on <body> already), so the menu's own word counts too.
+    const drawHeld = () => setTimeout(() => {
       if (this.pending && !hasOpenMenu(this.list)) this.render();
-    }));
+    });
+    this.list.addEventListener("focusout", drawHeld);
+    this.list.addEventListener(MENU_CLOSED, drawHeld);
   }
 
   /**

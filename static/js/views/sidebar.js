@@ -5,7 +5,7 @@
 // (conv_rows.js draws a row; the actions here keep both lists and the chat's header in step).
 import { api, ApiError, backgroundRead, errorDetail, qs } from "../api.js";
 import { h, icon, confirmDialog, toast, clear } from "../dom.js";
-import { hasOpenMenu } from "../menu.js";
+import { hasOpenMenu, MENU_CLOSED } from "../menu.js";
 import { dayGroup } from "../days.js";
 import { retentionNotice } from "./retention_notice.js";
 import { downloadExport } from "./export.js";
@@ -106,10 +106,13 @@ export class Sidebar {
       this.folders.el,
       this.list,
     );
-    // The focus leaving a row in use (a menu closed, here or in a folder; a title saved).
-    this.el.addEventListener("focusout", () => setTimeout(() => {
+    // The focus leaving a row in use (a menu closed, here or in a folder; a title saved), or a
+    // menu closed with the focus already elsewhere.
+    const drawHeld = () => setTimeout(() => {
       if (this.pendingRender && !this.interacting()) this.render();
-    }));
+    });
+    this.el.addEventListener("focusout", drawHeld);
+    this.el.addEventListener(MENU_CLOSED, drawHeld);
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadMore();
     }, { root: this.list, rootMargin: "120px" });
