@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from energyapp.chat import runner
 from energyapp.chat.live import LiveAnswer, LocalLiveAnswers
 from energyapp.chat.redis_broker import RedisBroker
-from energyapp.chat.service import quota_day_bounds
 from energyapp.conversations.models import Message
 from energyapp.core.redis import async_redis
 from energyapp.core.tokens import answer_reserve
 from energyapp.llm import fake_server
 from energyapp.llm.fake_server import FakeOllama
+from energyapp.usage.quota import quota_day_bounds
 from tests.chat.conftest import (
     LiveApp,
     collect,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from energyapp.chat import service as chat_service
 from energyapp.db import new_id, utcnow
 from energyapp.usage import service as usage_service
 from energyapp.usage.models import USAGE_EVENTS
+from energyapp.usage.quota import quota_day_bounds
 from tests.conftest import UserFactory
 
 
@@ -36,7 +36,7 @@ async def test_the_quota_check_is_a_range_of_the_user_and_time_index(
             ],
         )  # fmt: skip
         await session.execute(text("ANALYZE usage_events"))
-        since = chat_service.quota_day_bounds()[0]
+        since = quota_day_bounds()[0]
         stmt = usage_service.used_since_query(users[0], since)
         sql = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
         plan = "\n".join(str(row[0]) for row in await session.execute(text(f"EXPLAIN {sql}")))

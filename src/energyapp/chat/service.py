@@ -28,8 +28,8 @@ from energyapp.core.tokens import message_limit
 from energyapp.db import affected_rows, new_id, utcnow
 from energyapp.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 from energyapp.instructions import service as instructions_service
+from energyapp.usage import quota as usage_quota
 from energyapp.usage import service as usage_service
-from energyapp.usage.quota import quota_day_bounds
 
 # "Last active" is shown to administrators at minute resolution: a user chatting every few
 # seconds does not need a write of that column per message.
@@ -105,11 +105,12 @@ async def check_rate(limiter: RateLimiter, user: User, settings: Settings) -> No
 async def check_quota(session: AsyncSession, user: User, settings: Settings) -> None:
     """429 ``quota_exceeded`` once the user's role has used its daily tokens."""
     quota = settings.daily_token_quota.get(user.role)
-    if quota is None:
+    if quota is None:  # no ledger read for a role without a quota
         return
-    start, reset = quota_day_bounds()
-    if await tokens_used_since(session, user.id, start) < quota:
+    today = await usage_quota.today(session, user, settings)
+    if today.remaining:
         return
+    reset = today.resets_at
     seconds = max(1, int((reset - utcnow()).total_seconds()))
     raise AppError(
         f"Alcanzó su cuota diaria de {quota:,} tokens. Se renueva el "
