@@ -5,6 +5,17 @@
 /** @typedef {Node | string | number | false | null | undefined} Leaf */
 /** @typedef {Leaf | Leaf[]} Child an array is spread (deeper ones too; a typedef cannot nest itself) */
 
+/** @type {Record<string, string>} */
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/**
+ * Text made safe inside HTML markup, attribute values included.
+ * @param {string} text
+ */
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+}
+
 /**
  * A new element. Attributes: `class`, `text` (its textContent), `dataset` (an object),
  * `on<event>` (a listener), true (present), null/undefined/false (absent), anything else as a

@@ -15,7 +15,7 @@ import java from "../vendor/highlight/languages/java.min.js";
 import c from "../vendor/highlight/languages/c.min.js";
 import cpp from "../vendor/highlight/languages/cpp.min.js";
 import yaml from "../vendor/highlight/languages/yaml.min.js";
-import { h, icon, toast } from "./dom.js";
+import { escapeHtml, h, icon, toast } from "./dom.js";
 import { MATH_ATTRS, MATH_TAGS, mathMarkdown } from "./math.js";
 
 const LANGS = { python, javascript, typescript, bash, sql, json, xml, css, java, c, cpp, yaml };
@@ -26,9 +26,6 @@ hljs.registerAliases(["ts"], { languageName: "typescript" });
 hljs.registerAliases(["sh", "shell"], { languageName: "bash" });
 hljs.registerAliases(["html"], { languageName: "xml" });
 
-/** @type {Record<string, string>} */
-const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const escapeHtml = (/** @type {string} */ text) => String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 
 // Raw HTML written by the model or a user is shown as text, never interpreted (as ChatGPT does).
 const marked = new Marked({

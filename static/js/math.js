@@ -2,6 +2,7 @@
 // LaTeX in answers → MathML (temml), as marked extensions. `\(…\)` and `$…$` inline, `\[…\]` and
 // `$$…$$` display. A lone `$` follows Pandoc's rule so Chilean prices ("$5.000 y $10.000") stay text.
 import temml from "../vendor/temml/temml.mjs";
+import { escapeHtml } from "./dom.js";
 
 /** @typedef {{ type: string, raw: string, text: string, display?: boolean }} MathToken */
 
@@ -17,10 +18,6 @@ const BLOCK_START = /(?:^|\n) {0,3}(?:\$\$|\\\[)/;
 const CACHE_LIMIT = 500;
 /** @type {Map<string, string>} raw formula → its HTML */
 const cache = new Map();
-
-/** @type {Record<string, string>} */
-const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const escapeHtml = (/** @type {string} */ text) => text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 
 // A currency's code before its `$` ("US$ 600", "R$ 30"), as the formula's last word.
 const CURRENCY_CODE = /[\s(](?:US|USD|CLP|CL|MX|AR|CA|AU|NZ|HK|SG|COP|R)$/;
